@@ -1,0 +1,273 @@
+//! [`Builder`]: configures and starts a dedicated pool.
+
+use std::fmt;
+use std::io;
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::shared::{PoolState, Shared};
+use crate::{Executor, blocking, worker};
+
+const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
+
+type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Builds a dedicated pool: `worker_threads` threads that each own a current-thread
+/// tokio runtime (IO and time drivers on) for async jobs, and `blocking_threads`
+/// threads for blocking closures.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroUsize;
+///
+/// let executor = io_executor::Builder::new()
+///     .name("parquet-io")
+///     .worker_threads(NonZeroUsize::new(2).unwrap())
+///     .blocking_threads(NonZeroUsize::new(8).unwrap())
+///     .build()?;
+/// let name = executor
+///     .spawn_blocking(|| std::thread::current().name().map(str::to_owned))
+///     .join()
+///     .unwrap();
+/// assert!(name.unwrap().starts_with("parquet-io-blocking-"));
+/// executor.shutdown();
+/// executor.blocking_join();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "a Builder does nothing until .build() is called"]
+pub struct Builder {
+    name: String,
+    worker_threads: NonZeroUsize,
+    blocking_threads: NonZeroUsize,
+    max_queued: Option<NonZeroUsize>,
+    stack_size: Option<usize>,
+    idle_spin: Duration,
+    hooks: Hooks,
+    global: bool,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    on_start: Option<Hook>,
+    on_stop: Option<Hook>,
+}
+
+impl Hooks {
+    pub(crate) fn started(&self) {
+        Self::call(self.on_start.as_ref(), "on_thread_start");
+    }
+
+    pub(crate) fn stopped(&self) {
+        Self::call(self.on_stop.as_ref(), "on_thread_stop");
+    }
+
+    fn call(hook: Option<&Hook>, which: &str) {
+        if let Some(hook) = hook {
+            if catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
+                tracing::error!(hook = which, "executor thread hook panicked; ignored");
+            }
+        }
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: name `"io"`, one worker thread per core, and
+    /// four blocking threads per core (at least 8, at most 64): blocking IO threads
+    /// mostly wait on the kernel, so more of them than cores keeps devices busy.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Self {
+            name: "io".to_owned(),
+            worker_threads: NonZeroUsize::new(cores).unwrap_or(NonZeroUsize::MIN),
+            blocking_threads: NonZeroUsize::new((cores * 4).clamp(8, 64))
+                .unwrap_or(NonZeroUsize::MIN),
+            max_queued: None,
+            stack_size: None,
+            idle_spin: DEFAULT_IDLE_SPIN,
+            hooks: Hooks::default(),
+            global: false,
+        }
+    }
+
+    /// Names the pool; threads are called `{name}-worker-{i}` and `{name}-blocking-{i}`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How many worker threads (each with its own runtime) run async jobs.
+    pub fn worker_threads(mut self, n: NonZeroUsize) -> Self {
+        self.worker_threads = n;
+        self
+    }
+
+    /// How many threads run blocking closures.
+    pub fn blocking_threads(mut self, n: NonZeroUsize) -> Self {
+        self.blocking_threads = n;
+        self
+    }
+
+    /// Bounds the jobs accepted but not yet started, over both lanes. Past the bound a
+    /// submission is refused: its handle resolves at once to a
+    /// [`JoinError`](crate::JoinError) with [`is_queue_full`](crate::JoinError::is_queue_full).
+    /// Unbounded by default.
+    pub fn max_queued_jobs(mut self, n: NonZeroUsize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
+    /// Stack size of every thread of the pool (the platform default otherwise).
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How long an idle worker keeps polling its queue (spinning briefly, then
+    /// yielding its core to any thread that wants it) before it sleeps.
+    ///
+    /// A job that arrives within the window skips the wake-up of a sleeping thread,
+    /// which on virtual machines costs tens of microseconds. `Duration::ZERO` turns it
+    /// off: idle workers then sleep at once and cost no CPU at all. Default: 50 µs.
+    pub fn idle_spin(mut self, window: Duration) -> Self {
+        self.idle_spin = window;
+        self
+    }
+
+    /// Runs `f` on each thread of the pool when it starts, before it takes any job.
+    /// A panic in `f` is logged and ignored.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.hooks.on_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each thread of the pool just before it exits.
+    /// A panic in `f` is logged and ignored.
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.hooks.on_stop = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn global(mut self) -> Self {
+        self.global = true;
+        self
+    }
+
+    /// Starts the threads and returns a handle to the pool.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the operating system refuses a thread or a worker's runtime cannot be
+    /// built (for example, no file descriptors left for its IO driver). Threads that
+    /// did start are shut down again.
+    pub fn build(self) -> io::Result<Executor> {
+        let workers = self.worker_threads.get();
+        let blocking = self.blocking_threads.get();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (worker_tx, worker_rx): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let shared = Arc::new(Shared::new(
+            self.name.clone(),
+            self.max_queued.map(NonZeroUsize::get),
+            self.global,
+            worker_tx,
+            Some(tx),
+            Some(PoolState::new(workers, blocking, rx)),
+            workers + blocking,
+        ));
+        let executor = Executor::from_pool(Arc::clone(&shared));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let mut started = 0;
+        let mut failure = None;
+        for (index, jobs) in worker_rx.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let hooks = self.hooks.clone();
+            let ready_tx = ready_tx.clone();
+            let idle_spin = self.idle_spin;
+            let spawned = self
+                .thread(format!("{}-worker-{index}", self.name))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match runtime {
+                        Ok(runtime) => {
+                            let _ = ready_tx.send(Ok(()));
+                            drop(ready_tx);
+                            worker::run(shared, index, runtime, jobs, idle_spin, &hooks);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            shared.exit.thread_exited();
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..started {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(_) => {
+                    failure = failure
+                        .or_else(|| Some(io::Error::other("a worker thread died while starting")));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            for index in 0..blocking {
+                let shared = Arc::clone(&shared);
+                let hooks = self.hooks.clone();
+                let spawned = self
+                    .thread(format!("{}-blocking-{index}", self.name))
+                    .spawn(move || blocking::run(shared, index, &hooks));
+                if let Err(e) = spawned {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            executor.shutdown();
+            return Err(e);
+        }
+        Ok(executor)
+    }
+
+    fn thread(&self, name: String) -> std::thread::Builder {
+        let builder = std::thread::Builder::new().name(name);
+        match self.stack_size {
+            Some(size) => builder.stack_size(size),
+            None => builder,
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("worker_threads", &self.worker_threads)
+            .field("blocking_threads", &self.blocking_threads)
+            .field("max_queued", &self.max_queued)
+            .field("stack_size", &self.stack_size)
+            .field("idle_spin", &self.idle_spin)
+            .finish_non_exhaustive()
+    }
+}

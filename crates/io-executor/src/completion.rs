@@ -1,0 +1,123 @@
+//! [`Completion`]: the slot a job's result travels back through.
+//!
+//! One `Completion` is shared (behind an `Arc`) by a job and its
+//! [`JoinHandle`](crate::JoinHandle). The job fills it exactly once; the handle takes the
+//! value out exactly once, either by polling (async callers on any runtime) or by
+//! blocking on a condition variable (sync callers). Cancellation travels the other way:
+//! the handle sets a flag and wakes the job.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::task::AtomicWaker;
+use parking_lot::{Condvar, Mutex};
+
+use crate::JoinError;
+
+const COMPLETE: u8 = 0b01;
+const ABORTED: u8 = 0b10;
+
+pub(crate) struct Completion<T> {
+    state: AtomicU8,
+    slot: Mutex<Slot<T>>,
+    ready: Condvar,
+    /// The waker of the job's task, so an abort can wake a pending job to drop it.
+    job_waker: AtomicWaker,
+}
+
+struct Slot<T> {
+    output: Option<Result<T, JoinError>>,
+    waker: Option<Waker>,
+    blocked: bool,
+}
+
+impl<T> Completion<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicU8::new(0),
+            slot: Mutex::new(Slot {
+                output: None,
+                waker: None,
+                blocked: false,
+            }),
+            ready: Condvar::new(),
+            job_waker: AtomicWaker::new(),
+        }
+    }
+
+    /// Stores the job's output; returns `false` (and drops `output`) if it was already
+    /// completed, e.g. cancelled by a shutdown deadline while it was still running.
+    pub(crate) fn complete(&self, output: Result<T, JoinError>) -> bool {
+        let mut slot = self.slot.lock();
+        if self.state.load(Ordering::Acquire) & COMPLETE != 0 {
+            drop(slot);
+            return false;
+        }
+        slot.output = Some(output);
+        self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        let waker = slot.waker.take();
+        let blocked = slot.blocked;
+        drop(slot);
+        if blocked {
+            self.ready.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    /// Asks the job to stop; it is a no-op once the job has completed.
+    pub(crate) fn abort(&self) {
+        self.state.fetch_or(ABORTED, Ordering::AcqRel);
+        self.job_waker.wake();
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.state.load(Ordering::Acquire) & ABORTED != 0
+    }
+
+    /// Registers the running job's waker; see [`Completion::abort`].
+    pub(crate) fn register_job(&self, waker: &Waker) {
+        self.job_waker.register(waker);
+    }
+
+    pub(crate) fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let mut slot = self.slot.lock();
+        if let Some(output) = slot.output.take() {
+            return Poll::Ready(output);
+        }
+        match &slot.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => slot.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn wait(&self) -> Result<T, JoinError> {
+        let mut slot = self.slot.lock();
+        loop {
+            if let Some(output) = slot.output.take() {
+                return output;
+            }
+            slot.blocked = true;
+            self.ready.wait(&mut slot);
+        }
+    }
+}
+
+/// Type-erased access to a running blocking job's completion, so a shutdown deadline
+/// can resolve its handle while the closure is still stuck in a syscall.
+pub(crate) trait CancelOnShutdown: Send + Sync {
+    fn cancel_on_shutdown(&self);
+}
+
+impl<T: Send> CancelOnShutdown for Completion<T> {
+    fn cancel_on_shutdown(&self) {
+        self.complete(Err(JoinError::shutdown()));
+    }
+}

@@ -1,0 +1,443 @@
+//! [`Executor`]: the handle every job is submitted through.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::{Handle, TryCurrentError};
+use tracing::Span;
+
+use crate::completion::Completion;
+use crate::shared::Shared;
+use crate::spawn::Spawn;
+use crate::task::{AsyncTask, BlockingTask, RunBlocking};
+use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
+
+/// A cheap, cloneable handle to where IO jobs run.
+///
+/// Storage code submits its IO through an `Executor` and does not care which mode is
+/// behind it:
+///
+/// | mode | made by | async jobs run on | blocking jobs run on |
+/// |---|---|---|---|
+/// | dedicated pool | [`Builder::build`] | our worker threads, each with its own current-thread runtime | our blocking threads |
+/// | global pool | [`Executor::global`] | a lazily built dedicated pool shared by the process | its blocking threads |
+/// | caller's runtime | [`Executor::current`], [`Executor::from_handle`] | that runtime | that runtime's blocking pool |
+/// | custom | [`Executor::custom`] | your [`Spawn`] implementation | your [`Spawn`] implementation |
+///
+/// # Drop behaviour
+///
+/// Clones share one executor. When the last clone is dropped the executor is shut
+/// down as by [`shutdown`](Self::shutdown): intake stops, accepted jobs still run to
+/// completion, and the threads exit on their own once drained. The drop never blocks
+/// and never panics, whatever thread it happens on: inside an async task, on a plain
+/// thread, on one of the pool's own threads, or while unwinding. (Each worker's runtime
+/// is dropped by its own thread, outside any async context, so tokio's "Cannot drop a
+/// runtime in a context where blocking is not allowed" cannot occur.)
+///
+/// # Already on the executor
+///
+/// A job submitted from one of the pool's own threads pays no needless hop:
+/// - [`spawn`](Self::spawn) from a worker thread stays on that worker (its local
+///   queue, no cross-thread wake-up) whenever that worker is among the least loaded;
+///   otherwise it goes to the least-loaded worker like any other job.
+/// - [`spawn_blocking`](Self::spawn_blocking) from one of the pool's blocking threads
+///   runs the closure inline, before returning the (already finished) handle. That
+///   thread may block anyway, and waiting on a queue behind other jobs could only add
+///   latency, or deadlock if every blocking thread waited on a job queued behind it.
+/// - `spawn_blocking` from a worker thread always goes to the blocking lane: a worker
+///   must never block.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let executor = io_executor::Builder::new().name("my-io").build()?;
+///
+/// // Blocking IO on the blocking lane: the caller's runtime keeps running.
+/// let len = executor
+///     .spawn_blocking(|| std::fs::read("Cargo.toml").map(|b| b.len()))
+///     .await
+///     .expect("job ran")?;
+/// assert!(len > 0);
+///
+/// // Async IO on a worker's own runtime.
+/// let value = executor.spawn(async { tokio::task::yield_now().await; 7 }).await.unwrap();
+/// assert_eq!(value, 7);
+///
+/// executor.shutdown();
+/// executor.join().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    kind: Kind,
+}
+
+enum Kind {
+    Pool,
+    Runtime(Handle),
+    Custom(Arc<dyn Spawn>),
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.shutdown();
+    }
+}
+
+impl Executor {
+    pub(crate) fn from_pool(shared: Arc<Shared>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                kind: Kind::Pool,
+            }),
+        }
+    }
+
+    fn without_threads(name: &str, kind: Kind) -> Self {
+        let shared = Arc::new(Shared::new(
+            name.to_owned(),
+            None,
+            false,
+            Vec::new(),
+            None,
+            None,
+            0,
+        ));
+        Self {
+            inner: Arc::new(Inner { shared, kind }),
+        }
+    }
+
+    /// A [`Builder`] for a dedicated pool.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The process-wide pool, built with [`Builder`]'s defaults and the name
+    /// `io-global` on first use.
+    ///
+    /// It is shared by everyone in the process, so it is never shut down:
+    /// [`shutdown`](Self::shutdown) is ignored on it and [`join`](Self::join) returns at
+    /// once. Its threads end with the process.
+    ///
+    /// # Panics
+    ///
+    /// Panics on first use if the operating system refuses to start its threads.
+    pub fn global() -> Executor {
+        static GLOBAL: OnceLock<Executor> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| {
+                Builder::new()
+                    .name("io-global")
+                    .global()
+                    .build()
+                    .unwrap_or_else(|e| panic!("cannot start the global IO executor: {e}"))
+            })
+            .clone()
+    }
+
+    /// An executor over the tokio runtime the caller is running in: async jobs are
+    /// spawned on it, blocking jobs go to its blocking pool. For users who want no
+    /// threads of ours.
+    ///
+    /// # Errors
+    ///
+    /// Fails when called outside a tokio runtime.
+    pub fn current() -> Result<Executor, TryCurrentError> {
+        Handle::try_current().map(Self::from_handle)
+    }
+
+    /// An executor over the tokio runtime behind `handle`; see [`Executor::current`].
+    pub fn from_handle(handle: Handle) -> Executor {
+        Self::without_threads("tokio-handle", Kind::Runtime(handle))
+    }
+
+    /// An executor that hands every job to `spawner`.
+    pub fn custom(spawner: impl Spawn) -> Executor {
+        Self::without_threads("custom", Kind::Custom(Arc::new(spawner)))
+    }
+
+    /// The executor's name (a pool's [`Builder::name`]).
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// How many worker threads the executor owns (0 for the caller-runtime and custom
+    /// modes).
+    pub fn num_workers(&self) -> usize {
+        self.inner.shared.pool.as_ref().map_or(0, |p| p.workers())
+    }
+
+    /// The index of the worker thread of this executor the caller is running on.
+    pub fn current_worker(&self) -> Option<usize> {
+        context::worker_of(self.inner.shared.id)
+    }
+
+    /// Runs `future` on the executor and returns a handle to its output.
+    ///
+    /// The job runs inside the caller's current `tracing` span. On a pool it goes to
+    /// the least-loaded worker (see "Already on the executor" above).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned handle cancels the job: its future is dropped at its next
+    /// await point. See [`JoinHandle`].
+    ///
+    /// # Errors
+    ///
+    /// Never fails at submission; a job the executor refuses (shut down, queue full)
+    /// gets a handle that resolves at once to a [`JoinError`](crate::JoinError).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_inner(future, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), but on worker thread `worker`. `worker` is taken
+    /// modulo [`num_workers`](Self::num_workers), so a partition number can be passed
+    /// as it is. Executors without worker threads ignore the pin.
+    ///
+    /// Pinning keeps jobs that share per-worker state ([`WorkerLocal`]) together.
+    pub fn spawn_on<F>(&self, worker: usize, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_inner(future, Some(worker))
+    }
+
+    fn spawn_inner<F>(&self, future: F, pinned: Option<usize>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.inner.shared;
+        let completion = Arc::new(Completion::new());
+        let handle = JoinHandle::new(Arc::clone(&completion));
+        let intake = shared.intake();
+        let local = context::worker_of(shared.id);
+        let worker = shared.pool.as_ref().map(|pool| match pinned {
+            Some(w) => w % pool.workers(),
+            None => pool.pick_worker(local),
+        });
+        let Some(guard) = shared.accept(&intake, &completion, worker, false) else {
+            return handle;
+        };
+        let task = AsyncTask::new(future, Span::current(), guard);
+        match &self.inner.kind {
+            Kind::Pool => {
+                let pool = shared.pool.as_ref().expect("pool executor has a pool");
+                let worker = worker.expect("pool executor picked a worker");
+                if local == Some(worker) && Handle::try_current().is_ok() {
+                    // Already on that worker, inside its runtime: its local queue.
+                    drop(tokio::task::spawn(task));
+                } else {
+                    pool.send(&intake, worker, Box::pin(task));
+                }
+            }
+            Kind::Runtime(runtime) => drop(runtime.spawn(task)),
+            Kind::Custom(spawner) => spawner.spawn(Box::pin(task)),
+        }
+        drop(intake);
+        handle
+    }
+
+    /// Runs the blocking closure `f` on the executor's blocking lane and returns a
+    /// handle to its output.
+    ///
+    /// On a pool this costs exactly one hand-off: a channel send to an idle blocking
+    /// thread. The closure runs inside the caller's current `tracing` span.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the handle before the closure has started means it never runs. Once it
+    /// runs it cannot be interrupted; its output is then dropped.
+    ///
+    /// # Errors
+    ///
+    /// Never fails at submission; see [`spawn`](Self::spawn).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let shared = &self.inner.shared;
+        let completion = Arc::new(Completion::new());
+        let handle = JoinHandle::new(Arc::clone(&completion));
+        let intake = shared.intake();
+        let Some(guard) = shared.accept(&intake, &completion, None, true) else {
+            return handle;
+        };
+        let task = Box::new(BlockingTask::new(f, Span::current(), guard));
+        match &self.inner.kind {
+            Kind::Pool if context::is_blocking_thread_of(shared.id) => {
+                drop(intake);
+                task.run();
+            }
+            Kind::Pool => {
+                let tx = intake
+                    .blocking_tx
+                    .as_ref()
+                    .expect("an open pool has a blocking lane");
+                // A send only fails with no receiver; dropping the job then resolves
+                // its handle with a shutdown error.
+                let _ = tx.send(task);
+                drop(intake);
+            }
+            Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
+            Kind::Custom(spawner) => spawner.spawn_blocking(Box::new(move || task.run())),
+        }
+        handle
+    }
+
+    /// One value per worker thread, created lazily on that thread by `init`; see
+    /// [`WorkerLocal`].
+    pub fn worker_local<T, F>(&self, init: F) -> WorkerLocal<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        let shared = &self.inner.shared;
+        WorkerLocal::new(
+            shared.pool.as_ref().map(|_| shared.id),
+            self.num_workers(),
+            Box::new(init),
+        )
+    }
+
+    /// A snapshot of the executor's counters.
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.inner.shared;
+        let load = shared.pool.as_ref().map_or_else(Vec::new, |pool| {
+            pool.load
+                .iter()
+                .map(|l| l.load(std::sync::atomic::Ordering::Relaxed))
+                .collect()
+        });
+        shared.counters.snapshot(load)
+    }
+
+    /// Stops intake: every later submission, through any clone, resolves at once to a
+    /// shut-down [`JoinError`](crate::JoinError). Jobs already accepted run to
+    /// completion. Returns at once; see [`join`](Self::join) to wait.
+    ///
+    /// Ignored on [`Executor::global`].
+    pub fn shutdown(&self) {
+        self.inner.shared.shutdown();
+    }
+
+    /// `true` once [`shutdown`](Self::shutdown) has been called (on any clone).
+    pub fn is_shutdown(&self) -> bool {
+        self.inner.shared.is_shutting_down()
+    }
+
+    /// Shuts the executor down (if that has not happened yet) and waits until every
+    /// accepted job has ended and every thread of the pool has exited.
+    ///
+    /// Can be awaited from any runtime, any number of times, from any clone. Returns at
+    /// once on [`Executor::global`]. A blocking job that never returns keeps this
+    /// waiting; bound the wait with [`shutdown_timeout`](Self::shutdown_timeout).
+    pub async fn join(&self) {
+        let shared = &self.inner.shared;
+        if shared.is_global() {
+            return;
+        }
+        shared.shutdown();
+        poll_fn(|cx| shared.exit.poll_done(cx)).await;
+    }
+
+    /// [`join`](Self::join) for sync callers: blocks the current thread.
+    pub fn blocking_join(&self) {
+        let shared = &self.inner.shared;
+        if shared.is_global() {
+            return;
+        }
+        shared.shutdown();
+        shared.exit.wait(None);
+    }
+
+    /// Shuts down and drains until `timeout` has passed, then cancels whatever is left
+    /// and returns `false`; returns `true` if everything drained in time.
+    ///
+    /// Cancelled jobs' handles resolve to a shut-down [`JoinError`](crate::JoinError). A
+    /// blocking closure that is still running cannot be interrupted: its handle is
+    /// resolved all the same and its thread exits when the closure returns. The
+    /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;
+    /// they only report whether the jobs drained.
+    ///
+    /// The wait happens on a helper thread, so no timer of the caller's runtime is
+    /// needed: this future can be awaited from any executor.
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        let shared = Arc::clone(&self.inner.shared);
+        if shared.is_global() {
+            return false;
+        }
+        shared.shutdown();
+        if shared.exit.is_done() {
+            return true;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiter = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-shutdown", shared.name))
+            .spawn(move || {
+                let _ = tx.send(drain_until(&waiter, Instant::now() + timeout));
+            });
+        match spawned {
+            Ok(_) => rx.await.unwrap_or(false),
+            Err(_) => {
+                // No helper thread: give up on waiting rather than block this task.
+                drain_until(&shared, Instant::now())
+            }
+        }
+    }
+
+    /// [`shutdown_timeout`](Self::shutdown_timeout) for sync callers: blocks the
+    /// current thread for at most `timeout`.
+    pub fn blocking_shutdown_timeout(&self, timeout: Duration) -> bool {
+        let shared = &self.inner.shared;
+        if shared.is_global() {
+            return false;
+        }
+        shared.shutdown();
+        drain_until(shared, Instant::now() + timeout)
+    }
+}
+
+fn drain_until(shared: &Shared, deadline: Instant) -> bool {
+    if shared.exit.wait(Some(deadline)) {
+        return true;
+    }
+    tracing::warn!(executor = %shared.name, "shutdown deadline passed; cancelling remaining jobs");
+    shared.abort();
+    false
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.inner.kind {
+            Kind::Pool if self.inner.shared.is_global() => "global",
+            Kind::Pool => "pool",
+            Kind::Runtime(_) => "runtime",
+            Kind::Custom(_) => "custom",
+        };
+        f.debug_struct("Executor")
+            .field("name", &self.name())
+            .field("mode", &mode)
+            .field("workers", &self.num_workers())
+            .field("shutdown", &self.is_shutdown())
+            .finish()
+    }
+}

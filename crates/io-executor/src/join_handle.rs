@@ -1,0 +1,116 @@
+//! [`JoinHandle`]: the caller's end of a submitted job.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::JoinError;
+use crate::completion::Completion;
+
+/// An owned permission to wait for a job's output, from any runtime or thread.
+///
+/// It is a `Future<Output = Result<T, JoinError>>` that any executor can poll (a tokio
+/// runtime of any flavour, `futures::executor::block_on`, another executor), and
+/// [`join`](Self::join) waits for it on a plain thread.
+///
+/// # Drop and cancel behaviour
+///
+/// **Dropping a `JoinHandle` cancels its job**, the way dropping a future cancels it:
+/// an async job is dropped at its next await point; a blocking job that has not
+/// started yet never runs (one that is running finishes, and its output is dropped).
+/// Call [`detach`](Self::detach) to let the job run on without a handle.
+///
+/// # Examples
+///
+/// ```
+/// # let executor = io_executor::Builder::new().name("doc-handle").build().unwrap();
+/// let handle = executor.spawn(async { 6 * 7 });
+/// // Awaited from a plain thread with no runtime at all:
+/// assert_eq!(futures::executor::block_on(handle).unwrap(), 42);
+///
+/// // Or waited for by a sync caller:
+/// assert_eq!(executor.spawn_blocking(|| "done").join().unwrap(), "done");
+/// ```
+#[must_use = "jobs are cancelled when their JoinHandle is dropped; call .detach() to let them run in the background"]
+pub struct JoinHandle<T> {
+    completion: Option<Arc<Completion<T>>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(completion: Arc<Completion<T>>) -> Self {
+        Self {
+            completion: Some(completion),
+        }
+    }
+
+    /// Blocks the current thread until the job ends and returns its output.
+    ///
+    /// For sync callers on plain threads. Inside async code, `.await` the handle
+    /// instead: blocking a runtime thread stalls every task on it, and blocking one of
+    /// the pool's own worker threads on a job queued behind it would never return.
+    ///
+    /// # Errors
+    ///
+    /// The job was cancelled, panicked, or the executor shut down before it finished:
+    /// see [`JoinError`].
+    pub fn join(mut self) -> Result<T, JoinError> {
+        match self.completion.take() {
+            Some(completion) => completion.wait(),
+            None => Err(JoinError::cancelled()),
+        }
+    }
+
+    /// Cancels the job; awaiting the handle afterwards yields a cancelled
+    /// [`JoinError`] unless the job had already finished.
+    pub fn abort(&self) {
+        if let Some(completion) = &self.completion {
+            completion.abort();
+        }
+    }
+
+    /// Lets the job run to the end without anyone waiting for it; its output is
+    /// dropped.
+    pub fn detach(mut self) {
+        self.completion = None;
+    }
+
+    /// `true` once the job has ended (its output, or error, is ready to take).
+    pub fn is_finished(&self) -> bool {
+        self.completion.as_ref().is_none_or(|c| c.is_complete())
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    /// # Panics
+    ///
+    /// Panics if polled again after it returned `Poll::Ready`.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let completion = self
+            .completion
+            .as_ref()
+            .expect("JoinHandle polled after completion");
+        let output = std::task::ready!(completion.poll_output(cx));
+        self.completion = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(completion) = self.completion.take() {
+            completion.abort();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,271 @@
+//! [`Shared`]: the state every handle, job and thread of one executor points at.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use tokio::sync::Notify;
+
+use crate::JoinError;
+use crate::completion::{CancelOnShutdown, Completion};
+use crate::exit_signal::ExitSignal;
+use crate::metrics::{Counters, Outcome};
+use crate::task::{BlockingJob, JobGuard};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) counters: Counters,
+    max_queued: Option<usize>,
+    /// Submissions hold the read side while they enqueue; `shutdown` takes the write
+    /// side to close it. So once `shutdown` returns, every accepted job is in a queue
+    /// that the workers will drain, and nothing more gets in.
+    intake: RwLock<Intake>,
+    shutting_down: AtomicBool,
+    /// The global executor ignores `shutdown`: it is shared by everyone.
+    global: bool,
+    pub(crate) exit: ExitSignal,
+    pub(crate) pool: Option<PoolState>,
+}
+
+pub(crate) struct Intake {
+    open: bool,
+    pub(crate) worker_tx: Vec<Sender<AsyncJob>>,
+    pub(crate) blocking_tx: Option<Sender<BlockingJob>>,
+}
+
+/// The job a blocking thread is running, if any.
+pub(crate) type RunningSlot = Mutex<Option<Arc<dyn CancelOnShutdown>>>;
+
+/// A type-erased async job on its way to a worker.
+pub(crate) type AsyncJob = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// What only a dedicated pool has: threads.
+pub(crate) struct PoolState {
+    /// Per worker: parked on its channel (outside its runtime), so a send alone wakes it.
+    pub(crate) parked: Box<[CachePadded<AtomicBool>]>,
+    pub(crate) load: Box<[CachePadded<AtomicUsize>]>,
+    pub(crate) notify: Box<[Notify]>,
+    pub(crate) blocking_rx: Receiver<BlockingJob>,
+    /// What each blocking thread is running, so a deadline can resolve its handle.
+    pub(crate) running_blocking: Box<[RunningSlot]>,
+    pub(crate) aborting: AtomicBool,
+    next: AtomicUsize,
+}
+
+impl PoolState {
+    pub(crate) fn new(workers: usize, blocking: usize, rx: Receiver<BlockingJob>) -> Self {
+        Self {
+            parked: (0..workers)
+                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .collect(),
+            load: (0..workers)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            notify: (0..workers).map(|_| Notify::new()).collect(),
+            blocking_rx: rx,
+            running_blocking: (0..blocking).map(|_| Mutex::new(None)).collect(),
+            aborting: AtomicBool::new(false),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.load.len()
+    }
+
+    /// The least-loaded worker. Ties go to the calling worker when the caller is one
+    /// (no hop at all), else round-robin, so an idle pool spreads a burst evenly.
+    pub(crate) fn pick_worker(&self, local: Option<usize>) -> usize {
+        let n = self.load.len();
+        let start = local.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % n);
+        let mut best = start;
+        let mut best_load = self.load[start].load(Ordering::Relaxed);
+        for step in 1..n {
+            if best_load == 0 {
+                break;
+            }
+            let w = (start + step) % n;
+            let load = self.load[w].load(Ordering::Relaxed);
+            if load < best_load {
+                best = w;
+                best_load = load;
+            }
+        }
+        best
+    }
+
+    /// Hands `job` to worker `worker`'s channel and wakes the worker.
+    pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) {
+        // A send only fails once the worker has exited (after an abort); dropping the
+        // job then resolves its handle with a shutdown error.
+        if intake.worker_tx[worker].send(job).is_ok() && !self.parked[worker].load(Ordering::SeqCst)
+        {
+            // The worker is inside its runtime: wake it there. (A parked worker is
+            // woken by the send itself.)
+            self.notify[worker].notify_one();
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        name: String,
+        max_queued: Option<usize>,
+        global: bool,
+        worker_tx: Vec<Sender<AsyncJob>>,
+        blocking_tx: Option<Sender<BlockingJob>>,
+        pool: Option<PoolState>,
+        live_threads: usize,
+    ) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            counters: Counters::default(),
+            max_queued,
+            intake: RwLock::new(Intake {
+                open: true,
+                worker_tx,
+                blocking_tx,
+            }),
+            shutting_down: AtomicBool::new(false),
+            global,
+            exit: ExitSignal::new(live_threads),
+            pool,
+        }
+    }
+
+    pub(crate) fn intake(&self) -> RwLockReadGuard<'_, Intake> {
+        self.intake.read()
+    }
+
+    pub(crate) fn is_global(&self) -> bool {
+        self.global
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Accepts a job (counting it) or resolves its handle at once with the reason it
+    /// was refused. Must be called with `intake` held until the job is enqueued.
+    pub(crate) fn accept<T>(
+        self: &Arc<Self>,
+        intake: &Intake,
+        completion: &Arc<Completion<T>>,
+        worker: Option<usize>,
+        blocking: bool,
+    ) -> Option<JobGuard<T>> {
+        let c = &self.counters;
+        if !intake.open {
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+            completion.complete(Err(JoinError::shutdown()));
+            return None;
+        }
+        let queued = c.queued.fetch_add(1, Ordering::Relaxed);
+        if let Some(limit) = self.max_queued {
+            if queued >= limit {
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                c.rejected.fetch_add(1, Ordering::Relaxed);
+                completion.complete(Err(JoinError::queue_full(limit)));
+                return None;
+            }
+        }
+        c.spawned.fetch_add(1, Ordering::Relaxed);
+        c.outstanding.fetch_add(1, Ordering::SeqCst);
+        if blocking {
+            c.blocking_queued.fetch_add(1, Ordering::Relaxed);
+        }
+        if let (Some(w), Some(pool)) = (worker, &self.pool) {
+            pool.load[w].fetch_add(1, Ordering::SeqCst);
+        }
+        Some(JobGuard::new(
+            Arc::clone(self),
+            Arc::clone(completion),
+            worker,
+            blocking,
+        ))
+    }
+
+    pub(crate) fn job_ended(&self, worker: Option<usize>, outcome: Outcome) {
+        self.counters.record_end(outcome);
+        if let (Some(w), Some(pool)) = (worker, &self.pool) {
+            if pool.load[w].fetch_sub(1, Ordering::SeqCst) == 1 {
+                // The worker may now leave its runtime, or exit if shutting down.
+                pool.notify[w].notify_one();
+            }
+        }
+        let before = self.counters.outstanding.fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.pool.is_none() && self.is_shutting_down() {
+            self.exit.mark_done();
+        }
+    }
+
+    /// Stops intake. Never blocks for longer than in-flight submissions take to
+    /// enqueue; never waits for jobs.
+    pub(crate) fn shutdown(&self) {
+        if self.global {
+            return;
+        }
+        {
+            let mut intake = self.intake.write();
+            if !intake.open {
+                return;
+            }
+            intake.open = false;
+            // Dropping the only senders lets parked workers and blocking threads exit
+            // once their queues are empty.
+            intake.worker_tx.clear();
+            intake.blocking_tx = None;
+            self.shutting_down.store(true, Ordering::SeqCst);
+        }
+        tracing::debug!(executor = %self.name, "executor shutting down");
+        match &self.pool {
+            Some(pool) => {
+                for notify in pool.notify.iter() {
+                    notify.notify_one();
+                }
+            }
+            None => {
+                if self.counters.outstanding.load(Ordering::SeqCst) == 0 {
+                    self.exit.mark_done();
+                }
+            }
+        }
+    }
+
+    /// Cancels everything still queued or running (after a shutdown deadline).
+    pub(crate) fn abort(&self) {
+        let Some(pool) = &self.pool else {
+            return;
+        };
+        pool.aborting.store(true, Ordering::SeqCst);
+        for notify in pool.notify.iter() {
+            notify.notify_one();
+        }
+        // Queued blocking jobs: dropping them resolves their handles.
+        while let Ok(job) = pool.blocking_rx.try_recv() {
+            drop(job);
+        }
+        // Running blocking jobs cannot be interrupted; resolve their handles now and
+        // let the closures finish in the background.
+        for slot in pool.running_blocking.iter() {
+            if let Some(job) = slot.lock().as_ref() {
+                job.cancel_on_shutdown();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
+}

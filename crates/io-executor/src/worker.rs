@@ -1,0 +1,149 @@
+//! A worker thread: one current-thread tokio runtime that runs async jobs.
+//!
+//! # How a job reaches a worker
+//!
+//! Each worker has its own channel. A worker with nothing alive in its runtime (no
+//! jobs, and no background tasks such as pooled HTTP connections) leaves the runtime
+//! and parks on that channel: a plain futex wait, woken by the submitter's send. A
+//! worker with live tasks stays inside its runtime, parked on the IO driver, and a
+//! submitter wakes it through a [`Notify`](tokio::sync::Notify) after the send. On
+//! this class of machine a futex wake-up costs about a quarter of an IO-driver
+//! (eventfd + epoll) wake-up, and an idle pool is the common case for the first job
+//! of every burst; see `docs/architecture.md`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvError, TryRecvError};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::builder::Hooks;
+use crate::context::{self, Role};
+use crate::shared::{AsyncJob, Shared};
+
+/// Runs on worker thread `index` until the pool is shut down and this worker's jobs
+/// have drained, or until a shutdown deadline aborts it.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    index: usize,
+    runtime: Runtime,
+    jobs: Receiver<AsyncJob>,
+    idle_spin: Duration,
+    hooks: &Hooks,
+) {
+    let _exit = ExitOnDrop(&shared);
+    context::enter(shared.id, Role::Worker(index));
+    hooks.started();
+    let pool = shared
+        .pool
+        .as_ref()
+        .expect("worker threads belong to a pool");
+    let mut first = None;
+    loop {
+        if runtime.block_on(dispatch(&shared, index, &jobs, first.take())) == Next::Exit {
+            break;
+        }
+        // Nothing alive in the runtime, so nothing is lost by not driving it.
+        let received = next_job(&jobs, idle_spin);
+        pool.parked[index].store(false, Ordering::SeqCst);
+        match received {
+            Ok(job) => first = Some(job),
+            // Shut down, and this worker is idle.
+            Err(_) => break,
+        }
+    }
+    // Only after an abort can jobs remain; dropping them resolves their handles.
+    while let Ok(job) = jobs.try_recv() {
+        drop(job);
+    }
+    // Dropped here, on its own thread and outside any async context: tasks still in it
+    // (only after an abort) are dropped and their handles resolve to a shutdown error.
+    drop(runtime);
+    hooks.stopped();
+}
+
+/// Waits for the next job: first polls the channel for up to `spin` (spinning
+/// briefly, then yielding the core to anyone who wants it), then sleeps on it.
+///
+/// A thread that sleeps lets its CPU go idle, and waking an idle virtual CPU costs
+/// tens of microseconds; a job that arrives within the window skips that.
+fn next_job(jobs: &Receiver<AsyncJob>, spin: Duration) -> Result<AsyncJob, RecvError> {
+    if !spin.is_zero() {
+        let start = Instant::now();
+        let mut step = 0_u32;
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => return Ok(job),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {}
+            }
+            if start.elapsed() >= spin {
+                break;
+            }
+            if step < 6 {
+                for _ in 0..1_u32 << step {
+                    std::hint::spin_loop();
+                }
+                step += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+    jobs.recv()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Exit,
+    Park,
+}
+
+/// The worker's `block_on` future: moves jobs from the channel onto the runtime, and
+/// decides when to leave it.
+async fn dispatch(
+    shared: &Shared,
+    index: usize,
+    jobs: &Receiver<AsyncJob>,
+    first: Option<AsyncJob>,
+) -> Next {
+    let pool = shared
+        .pool
+        .as_ref()
+        .expect("worker threads belong to a pool");
+    if let Some(job) = first {
+        drop(tokio::task::spawn(job));
+    }
+    let runtime = Handle::current();
+    loop {
+        while let Ok(job) = jobs.try_recv() {
+            drop(tokio::task::spawn(job));
+        }
+        if pool.aborting.load(Ordering::SeqCst) {
+            return Next::Exit;
+        }
+        if shared.is_shutting_down() {
+            // Intake is closed, so a zero load means the channel is empty for good.
+            if pool.load[index].load(Ordering::SeqCst) == 0 {
+                return Next::Exit;
+            }
+        } else if runtime.metrics().num_alive_tasks() == 0 {
+            pool.parked[index].store(true, Ordering::SeqCst);
+            // A job sent before the flag was visible is still in the channel: the
+            // `recv` after we return takes it.
+            return Next::Park;
+        }
+        pool.notify[index].notified().await;
+    }
+}
+
+/// Counts the thread out even if a hook panics.
+pub(crate) struct ExitOnDrop<'a>(pub(crate) &'a Shared);
+
+impl Drop for ExitOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.exit.thread_exited();
+    }
+}
