@@ -14,8 +14,10 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::JoinError;
 
-const COMPLETE: u8 = 0b01;
-const ABORTED: u8 = 0b10;
+const COMPLETE: u8 = 0b001;
+const ABORTED: u8 = 0b010;
+/// Someone has taken the right to complete (set before the output is stored).
+const CLAIMED: u8 = 0b100;
 
 pub(crate) struct Completion<T> {
     state: AtomicU8,
@@ -45,14 +47,17 @@ impl<T> Completion<T> {
         }
     }
 
-    /// Stores the job's output; returns `false` (and drops `output`) if it was already
-    /// completed, e.g. cancelled by a shutdown deadline while it was still running.
-    pub(crate) fn complete(&self, output: Result<T, JoinError>) -> bool {
+    /// Takes the right to complete: `true` for exactly one caller. The job claims
+    /// before it updates the executor's counters and then [`fill`](Self::fill)s, so the
+    /// counters are current by the time anyone sees the output.
+    pub(crate) fn claim(&self) -> bool {
+        self.state.fetch_or(CLAIMED, Ordering::AcqRel) & CLAIMED == 0
+    }
+
+    /// Stores the output and wakes whoever waits. Only after a successful
+    /// [`claim`](Self::claim).
+    pub(crate) fn fill(&self, output: Result<T, JoinError>) {
         let mut slot = self.slot.lock();
-        if self.state.load(Ordering::Acquire) & COMPLETE != 0 {
-            drop(slot);
-            return false;
-        }
         slot.output = Some(output);
         self.state.fetch_or(COMPLETE, Ordering::AcqRel);
         let waker = slot.waker.take();
@@ -64,7 +69,16 @@ impl<T> Completion<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        true
+    }
+
+    /// [`claim`](Self::claim) and [`fill`](Self::fill) in one; `false` (dropping
+    /// `output`) if someone else claimed first.
+    pub(crate) fn complete(&self, output: Result<T, JoinError>) -> bool {
+        let claimed = self.claim();
+        if claimed {
+            self.fill(output);
+        }
+        claimed
     }
 
     pub(crate) fn is_complete(&self) -> bool {

@@ -78,13 +78,17 @@ impl PoolState {
         self.load.len()
     }
 
-    /// The least-loaded worker. Ties go to the calling worker when the caller is one
-    /// (no hop at all), else round-robin, so an idle pool spreads a burst evenly.
+    /// The least-loaded worker. When the caller is itself a job on worker `local`,
+    /// that job does not count against its own worker, and ties go to `local` (no hop
+    /// at all); otherwise ties go round-robin, so an idle pool spreads a burst evenly.
     pub(crate) fn pick_worker(&self, local: Option<usize>) -> usize {
         let n = self.load.len();
         let start = local.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % n);
         let mut best = start;
         let mut best_load = self.load[start].load(Ordering::Relaxed);
+        if local.is_some() {
+            best_load = best_load.saturating_sub(1);
+        }
         for step in 1..n {
             if best_load == 0 {
                 break;

@@ -60,15 +60,14 @@ impl<T> JobGuard<T> {
             return;
         }
         self.ended = true;
-        let mut outcome = match &output {
+        let claimed = self.completion.claim();
+        let outcome = match &output {
+            // A shutdown deadline resolved the handle while the job was still running.
+            _ if !claimed => Outcome::Cancelled,
             Ok(_) => Outcome::Completed,
             Err(e) if e.is_panic() => Outcome::Panicked,
             Err(_) => Outcome::Cancelled,
         };
-        if !self.completion.complete(output) {
-            // A shutdown deadline resolved the handle while the job was still running.
-            outcome = Outcome::Cancelled;
-        }
         let counters = &self.shared.counters;
         if self.started {
             counters.running.fetch_sub(1, Ordering::Relaxed);
@@ -78,7 +77,11 @@ impl<T> JobGuard<T> {
                 counters.blocking_queued.fetch_sub(1, Ordering::Relaxed);
             }
         }
+        // Counters and load first: whoever the output wakes sees them current.
         self.shared.job_ended(self.worker, outcome);
+        if claimed {
+            self.completion.fill(output);
+        }
     }
 }
 

@@ -1,0 +1,154 @@
+//! One `Executor` type over a dedicated pool, the global pool, the caller's runtime,
+//! or a custom executor.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{caller_runtime, thread_name, within};
+use io_executor::{BlockingFn, BoxFuture, Executor, Spawn};
+
+#[test]
+fn global_pool_is_lazy_shared_and_never_shut_down() {
+    within(30, || {
+        let global = Executor::global();
+        assert_eq!(global.name(), "io-global");
+        assert!(global.num_workers() >= 1);
+        let name = futures::executor::block_on(global.spawn(async { thread_name() })).unwrap();
+        assert!(name.starts_with("io-global-worker-"), "{name}");
+        let name = global.spawn_blocking(thread_name).join().unwrap();
+        assert!(name.starts_with("io-global-blocking-"), "{name}");
+        // Shutdown is ignored: everyone shares it.
+        global.shutdown();
+        global.blocking_join();
+        assert!(!global.is_shutdown());
+        assert_eq!(Executor::global().spawn(async { 1 }).join().unwrap(), 1);
+        assert_eq!(format!("{global:?}").contains("global"), true);
+    });
+}
+
+#[test]
+fn caller_runtime_mode_uses_that_runtime() {
+    within(30, || {
+        assert!(Executor::current().is_err(), "no runtime here");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("callers-rt")
+            .enable_all()
+            .build()
+            .unwrap();
+        let executor = rt.block_on(async { Executor::current().unwrap() });
+        assert_eq!(executor.num_workers(), 0);
+        let on = executor.spawn(async { thread_name() }).join().unwrap();
+        assert_eq!(on, "callers-rt");
+        let blocking = executor.spawn_blocking(thread_name).join().unwrap();
+        assert_eq!(
+            blocking, "callers-rt",
+            "tokio names blocking threads like workers"
+        );
+        // The same through an explicit handle.
+        let executor = Executor::from_handle(rt.handle().clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let pending = executor.spawn(async move { rx.await.is_ok() });
+        executor.shutdown();
+        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+        // join waits for accepted jobs.
+        let joiner = {
+            let executor = executor.clone();
+            std::thread::spawn(move || executor.blocking_join())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!joiner.is_finished(), "join must wait for the accepted job");
+        tx.send(()).unwrap();
+        joiner.join().unwrap();
+        assert!(pending.join().unwrap());
+    });
+}
+
+#[derive(Debug, Default)]
+struct Counting {
+    spawned: AtomicUsize,
+    blocking: AtomicUsize,
+    rt: std::sync::OnceLock<tokio::runtime::Runtime>,
+}
+
+#[derive(Debug)]
+struct CountingSpawner(Arc<Counting>);
+
+impl Spawn for CountingSpawner {
+    fn spawn(&self, future: BoxFuture) {
+        self.0.spawned.fetch_add(1, Ordering::SeqCst);
+        let rt = self.0.rt.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap()
+        });
+        rt.spawn(future);
+    }
+
+    fn spawn_blocking(&self, job: BlockingFn) {
+        self.0.blocking.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(job);
+    }
+}
+
+#[test]
+fn custom_mode_hands_jobs_to_the_users_executor() {
+    within(30, || {
+        let counts = Arc::new(Counting::default());
+        let executor = Executor::custom(CountingSpawner(Arc::clone(&counts)));
+        assert_eq!(executor.spawn(async { 2 }).join().unwrap(), 2);
+        assert_eq!(executor.spawn_blocking(|| 3).join().unwrap(), 3);
+        assert!(
+            executor
+                .spawn(async { panic!("in custom") })
+                .join()
+                .unwrap_err()
+                .is_panic()
+        );
+        assert_eq!(counts.spawned.load(Ordering::SeqCst), 2);
+        assert_eq!(counts.blocking.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A custom executor that drops jobs without running them: handles resolve to an
+/// error instead of hanging.
+#[test]
+fn custom_executor_that_drops_jobs_resolves_handles() {
+    #[derive(Debug)]
+    struct Dropper;
+    impl Spawn for Dropper {
+        fn spawn(&self, future: BoxFuture) {
+            drop(future);
+        }
+        fn spawn_blocking(&self, job: BlockingFn) {
+            drop(job);
+        }
+    }
+    within(30, || {
+        let executor = Executor::custom(Dropper);
+        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+        assert!(
+            executor
+                .spawn_blocking(|| ())
+                .join()
+                .unwrap_err()
+                .is_shutdown()
+        );
+    });
+}
+
+#[test]
+fn caller_runtime_mode_from_inside_a_current_thread_runtime() {
+    within(30, || {
+        let rt = caller_runtime();
+        let value = rt.block_on(async {
+            let executor = Executor::current().unwrap();
+            executor.spawn(async { 11 }).await.unwrap()
+        });
+        assert_eq!(value, 11);
+    });
+}

@@ -1,0 +1,128 @@
+//! Jobs run on the pool's threads, never on the caller's.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::{caller_runtime, pool, thread_name, within};
+
+/// The caller (a current-thread runtime) and the job meet at a barrier. Had the job run
+/// on the caller's thread, neither could pass it: the test would hang, and `within`
+/// turns that into a failure.
+#[test]
+fn blocking_job_runs_off_the_callers_thread() {
+    within(30, || {
+        let executor = pool("off-b", 1, 2);
+        let rt = caller_runtime();
+        let caller = thread_name();
+        let job_thread = rt.block_on(async {
+            let barrier = Arc::new(Barrier::new(2));
+            let theirs = Arc::clone(&barrier);
+            let handle = executor.spawn_blocking(move || {
+                theirs.wait();
+                thread_name()
+            });
+            barrier.wait();
+            handle.await.unwrap()
+        });
+        assert_ne!(job_thread, caller);
+        assert!(job_thread.starts_with("off-b-blocking-"), "{job_thread}");
+    });
+}
+
+#[test]
+fn async_job_runs_off_the_callers_thread() {
+    within(30, || {
+        let executor = pool("off-a", 2, 1);
+        let rt = caller_runtime();
+        let job_thread = rt.block_on(async {
+            let barrier = Arc::new(Barrier::new(2));
+            let theirs = Arc::clone(&barrier);
+            let handle = executor.spawn(async move {
+                theirs.wait();
+                thread_name()
+            });
+            barrier.wait();
+            handle.await.unwrap()
+        });
+        assert!(job_thread.starts_with("off-a-worker-"), "{job_thread}");
+    });
+}
+
+#[test]
+fn threads_are_named_after_the_pool() {
+    let executor = pool("named", 2, 3);
+    let mut workers: Vec<String> = (0..2)
+        .map(|i| {
+            executor
+                .spawn_on(i, async { thread_name() })
+                .join()
+                .unwrap()
+        })
+        .collect();
+    workers.sort();
+    assert_eq!(workers, ["named-worker-0", "named-worker-1"]);
+    let blocking = executor.spawn_blocking(thread_name).join().unwrap();
+    assert!(
+        ["named-blocking-0", "named-blocking-1", "named-blocking-2"].contains(&blocking.as_str()),
+        "{blocking}"
+    );
+}
+
+/// Already on the executor: an async job spawned from an idle worker stays there, and
+/// a blocking job spawned from a blocking thread runs inline on it.
+#[test]
+fn submissions_from_pool_threads_take_no_needless_hop() {
+    let executor = pool("local", 2, 2);
+    let inner = executor.clone();
+    let (outer, nested) = executor
+        .spawn_on(1, async move {
+            let nested = inner.spawn(async { thread_name() }).await.unwrap();
+            (thread_name(), nested)
+        })
+        .join()
+        .unwrap();
+    assert_eq!(outer, "local-worker-1");
+    assert_eq!(nested, "local-worker-1");
+
+    let inner = executor.clone();
+    let (outer, nested) = executor
+        .spawn_blocking(move || {
+            let nested = inner.spawn_blocking(thread_name);
+            assert!(
+                nested.is_finished(),
+                "ran inline, so finished before returning"
+            );
+            (thread_name(), nested.join().unwrap())
+        })
+        .join()
+        .unwrap();
+    assert_eq!(outer, nested);
+
+    // A worker never blocks: its blocking jobs go to the blocking lane.
+    let inner = executor.clone();
+    let from_worker = executor
+        .spawn(async move { inner.spawn_blocking(thread_name).await.unwrap() })
+        .join()
+        .unwrap();
+    assert!(from_worker.starts_with("local-blocking-"), "{from_worker}");
+}
+
+/// The least-loaded worker gets the next job: with worker 0 busy, jobs go to worker 1.
+#[test]
+fn jobs_go_to_the_least_loaded_worker() {
+    within(30, || {
+        let executor = pool("balance", 2, 1);
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let busy = executor.spawn_on(0, async move {
+            let _ = release_rx.await;
+        });
+        common::eventually(10, "worker 0 busy", || executor.metrics().running == 1);
+        for _ in 0..20 {
+            let name = executor.spawn(async { thread_name() }).join().unwrap();
+            assert_eq!(name, "balance-worker-1");
+        }
+        release_tx.send(()).unwrap();
+        busy.join().unwrap();
+    });
+}

@@ -1,0 +1,98 @@
+//! A panicking job is an error value; it never kills a worker or the pool.
+
+mod common;
+
+use common::{pool, thread_name};
+
+#[test]
+fn str_payload_is_reported() {
+    let executor = pool("panic-str", 1, 1);
+    let err = executor
+        .spawn(async { panic!("static message") })
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.is_cancelled());
+    assert_eq!(err.panic_message(), Some("static message"));
+    assert_eq!(err.to_string(), "job panicked: static message");
+}
+
+#[test]
+fn string_payload_is_reported() {
+    let executor = pool("panic-string", 1, 1);
+    let code = 7;
+    let err = executor
+        .spawn_blocking(move || panic!("formatted {code}"))
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("formatted 7"));
+}
+
+#[test]
+fn other_payloads_are_kept() {
+    #[derive(Debug, PartialEq)]
+    struct Custom(u32);
+    let executor = pool("panic-any", 1, 1);
+    let err = executor
+        .spawn(async { std::panic::panic_any(Custom(3)) })
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), None);
+    assert_eq!(err.to_string(), "job panicked with a non-string payload");
+    let payload = err.try_into_panic().unwrap();
+    assert_eq!(payload.downcast_ref::<Custom>(), Some(&Custom(3)));
+    // A non-panic error hands itself back.
+    executor.shutdown();
+    let err = executor.spawn(async {}).join().unwrap_err();
+    assert!(err.try_into_panic().unwrap_err().is_shutdown());
+}
+
+#[test]
+fn workers_and_blocking_threads_survive_panics() {
+    let executor = pool("panic-survive", 1, 1);
+    for _ in 0..10 {
+        assert!(
+            executor
+                .spawn(async { panic!("boom") })
+                .join()
+                .unwrap_err()
+                .is_panic()
+        );
+        assert!(
+            executor
+                .spawn_blocking(|| panic!("boom"))
+                .join()
+                .unwrap_err()
+                .is_panic()
+        );
+    }
+    // Same single threads, still serving.
+    assert_eq!(
+        executor.spawn(async { thread_name() }).join().unwrap(),
+        "panic-survive-worker-0"
+    );
+    assert_eq!(
+        executor.spawn_blocking(thread_name).join().unwrap(),
+        "panic-survive-blocking-0"
+    );
+    let m = executor.metrics();
+    assert_eq!(m.panicked, 20);
+    assert_eq!(m.completed, 2);
+}
+
+#[test]
+fn a_panicking_job_does_not_disturb_its_neighbours() {
+    let executor = pool("panic-neighbour", 1, 1);
+    let slow = executor.spawn(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        "fine"
+    });
+    let bad = executor.spawn(async {
+        tokio::task::yield_now().await;
+        panic!("neighbour")
+    });
+    assert!(bad.join().unwrap_err().is_panic());
+    assert_eq!(slow.join().unwrap(), "fine");
+}

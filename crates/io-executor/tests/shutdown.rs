@@ -1,0 +1,179 @@
+//! Explicit shutdown: stop intake, drain, wait; or cancel after a deadline.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use common::{caller_runtime, counted_pool, pool, within};
+
+#[test]
+fn spawning_after_shutdown_is_an_error_value() {
+    let executor = pool("sd-after", 1, 1);
+    assert!(!executor.is_shutdown());
+    executor.shutdown();
+    assert!(executor.is_shutdown());
+    let a = executor.spawn(async { 1 }).join().unwrap_err();
+    let b = executor.spawn_blocking(|| 1).join().unwrap_err();
+    let c = executor.spawn_on(0, async { 1 }).join().unwrap_err();
+    for err in [a, b, c] {
+        assert!(err.is_shutdown(), "{err:?}");
+        assert!(!err.is_cancelled());
+    }
+    let m = executor.metrics();
+    assert_eq!((m.rejected, m.spawned), (3, 0));
+}
+
+#[test]
+fn a_clones_shutdown_stops_every_clone() {
+    let executor = pool("sd-clone", 1, 1);
+    let clone = executor.clone();
+    clone.shutdown();
+    assert!(executor.is_shutdown());
+    assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+    drop(clone);
+    assert!(
+        executor
+            .spawn_blocking(|| ())
+            .join()
+            .unwrap_err()
+            .is_shutdown()
+    );
+}
+
+#[test]
+fn join_twice_and_from_clones() {
+    within(30, || {
+        let (executor, stopped) = counted_pool("sd-join", 2, 2);
+        let clone = executor.clone();
+        let rt = caller_runtime();
+        rt.block_on(executor.join());
+        assert_eq!(stopped.load(Ordering::SeqCst), 4, "every thread exited");
+        rt.block_on(executor.join());
+        rt.block_on(clone.join());
+        clone.blocking_join();
+        executor.blocking_join();
+        futures::executor::block_on(clone.join());
+    });
+}
+
+/// 1,000 accepted jobs, on both lanes, all complete after `shutdown()`.
+#[test]
+fn shutdown_drains_accepted_jobs() {
+    within(60, || {
+        let executor = pool("sd-drain", 2, 4);
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::new();
+        for i in 0..1_000 {
+            let done = Arc::clone(&done);
+            if i % 2 == 0 {
+                handles.push(executor.spawn(async move {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                    done.fetch_add(1, Ordering::SeqCst);
+                }));
+            } else {
+                handles.push(executor.spawn_blocking(move || {
+                    std::thread::sleep(Duration::from_micros(200));
+                    done.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+        }
+        executor.shutdown();
+        executor.blocking_join();
+        assert_eq!(done.load(Ordering::SeqCst), 1_000);
+        for h in handles {
+            h.join().unwrap();
+        }
+        let m = executor.metrics();
+        assert_eq!(
+            (m.spawned, m.completed, m.queued, m.running),
+            (1_000, 1_000, 0, 0)
+        );
+    });
+}
+
+/// Jobs that never finish are cancelled at the deadline: their handles resolve to a
+/// shutdown error and `shutdown_timeout` says the drain was not clean.
+#[test]
+fn shutdown_timeout_cancels_jobs_that_never_finish() {
+    within(30, || {
+        let (executor, stopped) = counted_pool("sd-timeout", 1, 1);
+        let forever = executor.spawn(std::future::pending::<()>());
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let stuck = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        let queued = executor.spawn_blocking(|| "never");
+        started_rx.recv().unwrap();
+
+        let rt = caller_runtime();
+        let clean = rt.block_on(executor.shutdown_timeout(Duration::from_millis(100)));
+        assert!(!clean);
+        assert!(forever.join().unwrap_err().is_shutdown());
+        assert!(
+            stuck.join().unwrap_err().is_shutdown(),
+            "resolved while still running"
+        );
+        assert!(queued.join().unwrap_err().is_shutdown());
+
+        // The stuck closure finishes later; then every thread exits.
+        release_tx.send(()).unwrap();
+        executor.blocking_join();
+        assert_eq!(stopped.load(Ordering::SeqCst), 2);
+        let m = executor.metrics();
+        assert_eq!((m.spawned, m.cancelled, m.completed), (3, 3, 0));
+    });
+}
+
+#[test]
+fn shutdown_timeout_reports_a_clean_drain() {
+    within(30, || {
+        let executor = pool("sd-clean", 1, 1);
+        let job = executor.spawn(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            1
+        });
+        assert!(executor.blocking_shutdown_timeout(Duration::from_secs(10)));
+        assert_eq!(job.join().unwrap(), 1);
+        // From a non-tokio thread, the async form needs no timer of the caller's.
+        let other = pool("sd-clean-2", 1, 1);
+        assert!(futures::executor::block_on(
+            other.shutdown_timeout(Duration::from_secs(10))
+        ));
+    });
+}
+
+#[test]
+fn queue_bound_refuses_jobs_past_it() {
+    within(30, || {
+        let executor = common::builder("sd-bound", 1, 1)
+            .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
+            .build()
+            .unwrap();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let running = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        started_rx.recv().unwrap();
+        let queued = executor.spawn_blocking(|| 2);
+        let refused = executor.spawn_blocking(|| 3).join().unwrap_err();
+        assert!(refused.is_queue_full());
+        assert_eq!(
+            refused.to_string(),
+            "executor queue is full (1 jobs queued); the job was not accepted"
+        );
+        let m = executor.metrics();
+        assert_eq!(
+            (m.running, m.queued, m.blocking_queue_depth, m.rejected),
+            (1, 1, 1, 1)
+        );
+        release_tx.send(()).unwrap();
+        running.join().unwrap();
+        assert_eq!(queued.join().unwrap(), 2);
+    });
+}

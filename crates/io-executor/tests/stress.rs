@@ -1,0 +1,73 @@
+//! 10,000 concurrent jobs from 8 submitting threads, with random aborts: every job is
+//! accounted for exactly once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{pool, within};
+use rand::Rng;
+
+#[test]
+fn ten_thousand_jobs_with_random_aborts_are_counted_exactly() {
+    within(120, || {
+        let executor = pool("stress", 2, 4);
+        let ok = Arc::new(AtomicU64::new(0));
+        let cancelled = Arc::new(AtomicU64::new(0));
+        let submitters: Vec<_> = (0..8)
+            .map(|t| {
+                let executor = executor.clone();
+                let ok = Arc::clone(&ok);
+                let cancelled = Arc::clone(&cancelled);
+                std::thread::spawn(move || {
+                    let mut rng = rand::rng();
+                    let mut handles = Vec::with_capacity(1_250);
+                    for i in 0..1_250_u64 {
+                        let handle = if (t + i) % 2 == 0 {
+                            executor.spawn(async move {
+                                tokio::task::yield_now().await;
+                                i
+                            })
+                        } else {
+                            executor.spawn_blocking(move || {
+                                std::thread::sleep(Duration::from_micros(i % 3));
+                                i
+                            })
+                        };
+                        if rng.random_bool(0.3) {
+                            handle.abort();
+                        }
+                        handles.push((i, handle));
+                    }
+                    for (i, handle) in handles {
+                        match futures::executor::block_on(handle) {
+                            Ok(v) => {
+                                assert_eq!(v, i);
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                assert!(e.is_cancelled(), "{e:?}");
+                                cancelled.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for s in submitters {
+            s.join().unwrap();
+        }
+        let (ok, cancelled) = (ok.load(Ordering::SeqCst), cancelled.load(Ordering::SeqCst));
+        assert_eq!(ok + cancelled, 10_000);
+        assert!(cancelled > 0, "some aborts must land before their job ends");
+        let m = executor.metrics();
+        assert_eq!(m.spawned, 10_000);
+        assert_eq!(m.completed, ok);
+        assert_eq!(m.cancelled, cancelled);
+        assert_eq!((m.panicked, m.rejected, m.queued, m.running), (0, 0, 0, 0));
+        assert_eq!(m.worker_load, vec![0, 0]);
+        assert_eq!(m.blocking_queue_depth, 0);
+    });
+}

@@ -1,0 +1,67 @@
+//! One value per worker thread, created on that thread; jobs can be pinned to a worker.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{pool, thread_name};
+
+#[test]
+fn each_worker_gets_its_own_value_created_on_its_thread() {
+    let executor = pool("wl", 3, 1);
+    let locals = Arc::new(executor.worker_local(thread_name));
+    for round in 0..2 {
+        for worker in 0..3 {
+            let locals = Arc::clone(&locals);
+            let (value, on) = executor
+                .spawn_on(worker, async move { (locals.get().clone(), thread_name()) })
+                .join()
+                .unwrap();
+            assert_eq!(value, on, "round {round}: created on the worker it serves");
+            assert_eq!(on, format!("wl-worker-{worker}"));
+        }
+    }
+    let mut created: Vec<_> = locals.iter().cloned().collect();
+    created.sort();
+    assert_eq!(created, ["wl-worker-0", "wl-worker-1", "wl-worker-2"]);
+    // Off the workers, one shared fallback.
+    let here = locals.get().clone();
+    assert_eq!(here, thread_name());
+    let l = Arc::clone(&locals);
+    let on_blocking = executor
+        .spawn_blocking(move || l.get().clone())
+        .join()
+        .unwrap();
+    assert_eq!(on_blocking, here, "blocking threads share the fallback");
+}
+
+#[test]
+fn pinning_wraps_around_and_is_reported() {
+    let executor = pool("pin", 2, 1);
+    assert_eq!(executor.num_workers(), 2);
+    let ex = executor.clone();
+    let on = executor
+        .spawn_on(5, async move { ex.current_worker() })
+        .join()
+        .unwrap();
+    assert_eq!(on, Some(1), "5 mod 2");
+    assert_eq!(executor.current_worker(), None);
+}
+
+#[test]
+fn init_runs_once_per_worker() {
+    let executor = pool("wl-once", 2, 1);
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let locals = Arc::new(
+        executor.worker_local(move || counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
+    );
+    for i in 0..50 {
+        let locals = Arc::clone(&locals);
+        executor
+            .spawn_on(i, async move { *locals.get() })
+            .join()
+            .unwrap();
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
