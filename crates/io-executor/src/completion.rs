@@ -135,3 +135,54 @@ impl<T: Send> CancelOnShutdown for Completion<T> {
         self.complete(Err(JoinError::shutdown()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    #[test]
+    fn only_the_first_completion_counts() {
+        let c = Completion::new();
+        assert!(c.complete(Ok(1)));
+        assert!(!c.complete(Ok(2)), "a second completion is refused");
+        assert!(c.is_complete());
+        assert_eq!(c.wait().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_shutdown_cancel_and_the_job_race_for_one_claim() {
+        let c = Completion::<u8>::new();
+        assert!(c.claim());
+        c.cancel_on_shutdown();
+        assert!(!c.is_complete(), "the claimant fills, nobody else");
+        c.fill(Ok(9));
+        assert_eq!(c.wait().unwrap(), 9);
+    }
+
+    #[test]
+    fn poll_registers_then_a_blocked_waiter_and_a_poller_both_see_it() {
+        let c = Arc::new(Completion::new());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(c.poll_output(&mut cx).is_pending());
+        let c2 = Arc::clone(&c);
+        let waiter = std::thread::spawn(move || c2.wait());
+        c.complete(Ok("v"));
+        assert_eq!(waiter.join().unwrap().unwrap(), "v");
+        assert!(
+            matches!(c.poll_output(&mut cx), Poll::Pending),
+            "taken once"
+        );
+    }
+
+    #[test]
+    fn abort_is_sticky_and_visible() {
+        let c = Completion::<()>::new();
+        assert!(!c.is_aborted());
+        c.abort();
+        c.abort();
+        assert!(c.is_aborted());
+    }
+}
