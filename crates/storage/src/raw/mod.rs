@@ -1,0 +1,15 @@
+//! What backend authors touch: the [`Access`] trait and the helpers every backend
+//! shares (paths, ranges, buffers, read planning). Less stable than the user-facing
+//! types.
+
+mod access;
+mod buffer;
+mod coalesce;
+mod path;
+mod range;
+
+pub use access::{Access, IoJob, RandomRead, RawList, RawWrite};
+pub use buffer::{BufferPool, PooledBuf};
+pub use coalesce::{Group, ReadPlan, plan};
+pub use path::{normalize_dir_path, normalize_file_path, normalize_path, parent_dir};
+pub use range::ByteRange;

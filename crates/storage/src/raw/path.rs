@@ -1,0 +1,148 @@
+//! Path normalization shared by every backend.
+//!
+//! Paths are relative to the backend's root. A leading `/` means the root, so
+//! `/etc/passwd` is `<root>/etc/passwd`. Repeated slashes and `.` are dropped, `..`
+//! is resolved lexically, and a path that ends with `/` names a directory. A `..`
+//! that would climb above the root, or a NUL byte, is an [`ErrorKind::InvalidInput`].
+
+use crate::{Error, ErrorKind, Result};
+
+/// Normalizes `path`: no leading `/`, no empty, `.` or `..` components; a directory
+/// keeps its trailing `/`. The root is `""`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`] for a NUL byte or a `..` that escapes the root.
+///
+/// # Examples
+///
+/// ```
+/// use storage::raw::normalize_path;
+///
+/// assert_eq!(normalize_path("/etc/passwd").unwrap(), "etc/passwd");
+/// assert_eq!(normalize_path("a//b/./c/../d/").unwrap(), "a/b/d/");
+/// assert!(normalize_path("a/../../x").is_err());
+/// ```
+pub fn normalize_path(path: &str) -> Result<String> {
+    if path.contains('\0') {
+        return Err(invalid(path, "path contains a NUL byte"));
+    }
+    let is_dir = path.ends_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for component in path.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(invalid(path, "path escapes the root"));
+                }
+            }
+            name => parts.push(name),
+        }
+    }
+    let mut out = parts.join("/");
+    if is_dir && !out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Normalizes a path that must name a file (an object).
+///
+/// # Errors
+///
+/// As [`normalize_path`], plus [`ErrorKind::InvalidInput`] for an empty file name
+/// (the root) and [`ErrorKind::IsADirectory`] for a directory path (`a/`).
+pub fn normalize_file_path(path: &str) -> Result<String> {
+    let normalized = normalize_path(path)?;
+    if normalized.is_empty() {
+        return Err(invalid(path, "empty file name"));
+    }
+    if normalized.ends_with('/') {
+        return Err(Error::new(ErrorKind::IsADirectory)
+            .with_message("a path ending in '/' names a directory")
+            .with_path(path));
+    }
+    Ok(normalized)
+}
+
+/// Normalizes a path that names a directory: the result is `""` (the root) or ends
+/// with `/`, whether or not `path` did.
+///
+/// # Errors
+///
+/// As [`normalize_path`].
+pub fn normalize_dir_path(path: &str) -> Result<String> {
+    let mut normalized = normalize_path(path)?;
+    if !normalized.is_empty() && !normalized.ends_with('/') {
+        normalized.push('/');
+    }
+    Ok(normalized)
+}
+
+/// The parent directory of a normalized path (`""` for the root's children).
+pub fn parent_dir(path: &str) -> &str {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    match trimmed.rfind('/') {
+        Some(i) => &trimmed[..=i],
+        None => "",
+    }
+}
+
+fn invalid(path: &str, message: &str) -> Error {
+    Error::new(ErrorKind::InvalidInput)
+        .with_message(message)
+        .with_path(path.replace('\0', "\\0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes() {
+        for (input, want) in [
+            ("", ""),
+            ("/", ""),
+            ("a", "a"),
+            ("/a/b", "a/b"),
+            ("a/b/", "a/b/"),
+            ("a/./b//c", "a/b/c"),
+            ("a/b/../c", "a/c"),
+            ("a/..", ""),
+            ("a/../", ""),
+            ("with space/+%=&?#/ünï", "with space/+%=&?#/ünï"),
+        ] {
+            assert_eq!(normalize_path(input).unwrap(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_escapes_and_nul() {
+        for input in ["..", "../x", "a/../../x", "/../x", "a\0b"] {
+            let err = normalize_path(input).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn file_and_dir_paths() {
+        assert_eq!(
+            normalize_file_path("").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            normalize_file_path("/").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            normalize_file_path("d/").unwrap_err().kind(),
+            ErrorKind::IsADirectory
+        );
+        assert_eq!(normalize_dir_path("a/b").unwrap(), "a/b/");
+        assert_eq!(normalize_dir_path("/").unwrap(), "");
+        assert_eq!(parent_dir("a/b/c"), "a/b/");
+        assert_eq!(parent_dir("a/b/"), "a/");
+        assert_eq!(parent_dir("a"), "");
+    }
+}

@@ -1,0 +1,301 @@
+//! [`Fs`]: the local filesystem, confined to a root directory.
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rustix::fs::{AtFlags, OFlags};
+use rustix::io::Errno;
+
+use super::core::{
+    TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir, open_in_root,
+    read_exact_at, remove_tree, write_all,
+};
+use super::lister::FsLister;
+use super::object::FsObject;
+use super::writer::FsWriter;
+use crate::raw::{Access, BufferPool, ByteRange, IoJob, RandomRead, RawList, RawWrite, parent_dir};
+use crate::{Error, ErrorKind, Metadata, Result};
+
+/// The local filesystem under a root directory (Linux 5.6 or later).
+///
+/// # Paths and symlinks
+///
+/// Every path is resolved by the kernel with the root acting as `/`
+/// (`openat2(RESOLVE_IN_ROOT)`): `/etc/passwd` is `<root>/etc/passwd`, and a symlink
+/// inside the root is followed as if the root were the whole filesystem, so
+/// `link -> /etc` leads to `<root>/etc` and `link -> ../../x` to `<root>/x`. Nothing
+/// outside the root is ever created, read or deleted. A `..` in a path that would
+/// climb above the root is refused with [`ErrorKind::InvalidInput`] before any IO.
+/// Deletions remove symlinks themselves, never what they point to.
+///
+/// # IO
+///
+/// Every operation is one blocking job: open, check, and read or write, in a single
+/// hand-off to the executor's blocking lane. Reads are positional (`pread`) into
+/// pooled buffers that are never zero-filled per read. Writes go to a temporary file
+/// in the target's directory (`.dio-tmp.*`, hidden from listings) that is renamed
+/// over the target on commit; with [`Fs::with_sync`] the file and the directory are
+/// fsynced first.
+#[derive(Clone)]
+pub struct Fs {
+    root: Arc<OwnedFd>,
+    root_path: PathBuf,
+    pool: Arc<BufferPool>,
+    sync: bool,
+}
+
+impl Fs {
+    /// The filesystem under `root`, created if missing. Opening the root happens here,
+    /// on the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// `root` cannot be created or opened as a directory.
+    pub fn new(root: impl AsRef<Path>) -> Result<Self> {
+        let root_path = root.as_ref().to_path_buf();
+        let context = |e: Error| e.with_path(root_path.display().to_string());
+        std::fs::create_dir_all(&root_path).map_err(|e| context(Error::from_io(e)))?;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&root_path, flags, rustix::fs::Mode::empty())
+            .map_err(|e| context(Error::from(e)))?;
+        Ok(Self {
+            root: Arc::new(fd),
+            root_path,
+            pool: BufferPool::global(),
+            sync: false,
+        })
+    }
+
+    /// With `true`, every commit (write, writer close, copy, rename) fsyncs the file
+    /// and its directory before it reports success. Off by default.
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Reads into buffers from `pool` instead of the process-wide one.
+    pub fn with_buffer_pool(mut self, pool: Arc<BufferPool>) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root_path
+    }
+
+    fn job<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Fs) -> Result<T> + Send + 'static,
+    ) -> IoJob<T> {
+        let fs = self.clone();
+        IoJob::blocking(move || f(&fs))
+    }
+}
+
+fn not_found_is_ok(result: Result<()>) -> Result<()> {
+    match result {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(()),
+        other => other,
+    }
+}
+
+impl Access for Fs {
+    fn scheme(&self) -> &'static str {
+        "fs"
+    }
+
+    fn stat(&self, path: &str) -> IoJob<Metadata> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let want_dir = path.is_empty() || path.ends_with('/');
+            let flags = if want_dir {
+                OFlags::PATH | OFlags::DIRECTORY
+            } else {
+                OFlags::PATH
+            };
+            let fd = open_in_root(&fs.root, &path, flags)?;
+            Ok(metadata(&rustix::fs::fstat(&fd)?))
+        })
+    }
+
+    fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let fd = open_in_root(&fs.root, &path, OFlags::RDONLY)?;
+            let stat = rustix::fs::fstat(&fd)?;
+            if is_dir(&stat) {
+                return Err(Error::new(ErrorKind::IsADirectory));
+            }
+            let range = range.resolve(stat.st_size as u64)?;
+            read_exact_at(&fd, range, &fs.pool)
+        })
+    }
+
+    fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let fd = open_in_root(&fs.root, &path, OFlags::RDONLY)?;
+            let stat = rustix::fs::fstat(&fd)?;
+            if is_dir(&stat) {
+                return Err(Error::new(ErrorKind::IsADirectory));
+            }
+            Ok(Arc::new(FsObject {
+                fd,
+                size: stat.st_size as u64,
+                pool: Arc::clone(&fs.pool),
+            }) as Arc<dyn RandomRead>)
+        })
+    }
+
+    fn write(&self, path: &str, data: Bytes) -> IoJob<Metadata> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let temp = TempFile::create(&fs.root, &path)?;
+            write_all(&temp.fd, &data)?;
+            temp.commit(fs.sync)
+        })
+    }
+
+    fn writer(&self, path: &str) -> IoJob<Box<dyn RawWrite>> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let temp = TempFile::create(&fs.root, &path)?;
+            Ok(Box::new(FsWriter {
+                temp,
+                sync: fs.sync,
+            }) as Box<dyn RawWrite>)
+        })
+    }
+
+    fn delete(&self, path: &str) -> IoJob<()> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let dir = match open_dir(&fs.root, parent_dir(&path)) {
+                Ok(dir) => dir,
+                Err(e) => return not_found_is_ok(Err(e)),
+            };
+            let flags = if path.ends_with('/') {
+                AtFlags::REMOVEDIR
+            } else {
+                AtFlags::empty()
+            };
+            match rustix::fs::unlinkat(&dir, file_name(&path), flags) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn remove_all(&self, path: &str) -> IoJob<()> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            if path.is_empty() {
+                return clear_dir(&open_dir(&fs.root, "")?);
+            }
+            let parent = match open_dir(&fs.root, parent_dir(&path)) {
+                Ok(dir) => dir,
+                Err(e) => return not_found_is_ok(Err(e)),
+            };
+            let name = std::ffi::CString::new(file_name(&path))
+                .map_err(|_| Error::new(ErrorKind::InvalidInput).with_message("NUL in path"))?;
+            remove_tree(&parent, &name)
+        })
+    }
+
+    fn create_dir(&self, path: &str) -> IoJob<()> {
+        let path = path.to_owned();
+        self.job(move |fs| ensure_dir(&fs.root, &path).map(drop))
+    }
+
+    fn copy(&self, from: &str, to: &str) -> IoJob<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.job(move |fs| {
+            let src = open_in_root(&fs.root, &from, OFlags::RDONLY)?;
+            let stat = rustix::fs::fstat(&src)?;
+            if is_dir(&stat) {
+                return Err(Error::new(ErrorKind::IsADirectory).with_path(from.clone()));
+            }
+            let temp = TempFile::create(&fs.root, &to).map_err(|e| e.with_path(to.clone()))?;
+            copy_contents(&src, &temp.fd, stat.st_size as u64)?;
+            temp.commit(fs.sync).map(drop)
+        })
+    }
+
+    fn rename(&self, from: &str, to: &str) -> IoJob<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.job(move |fs| {
+            let from_dir = open_dir(&fs.root, parent_dir(&from))?;
+            let stat = rustix::fs::statat(&from_dir, file_name(&from), AtFlags::SYMLINK_NOFOLLOW)?;
+            if is_dir(&stat) {
+                return Err(Error::new(ErrorKind::IsADirectory));
+            }
+            let to_dir =
+                ensure_dir(&fs.root, parent_dir(&to)).map_err(|e| e.with_path(to.clone()))?;
+            rustix::fs::renameat(&from_dir, file_name(&from), &to_dir, file_name(&to))?;
+            if fs.sync {
+                rustix::fs::fsync(&to_dir)?;
+                rustix::fs::fsync(&from_dir)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn list(&self, path: &str, recursive: bool) -> IoJob<Box<dyn RawList>> {
+        let path = path.to_owned();
+        self.job(move |fs| {
+            let dir = match open_dir(&fs.root, &path) {
+                Ok(dir) => Some(dir),
+                // A missing directory lists as empty, as on object stores.
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            Ok(
+                Box::new(FsLister::new(Arc::clone(&fs.root), &path, dir, recursive)?)
+                    as Box<dyn RawList>,
+            )
+        })
+    }
+}
+
+/// Copies `len` bytes in the kernel (`copy_file_range`), or through a buffer where
+/// the filesystem cannot.
+fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64) -> Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let chunk = left.min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(src, None, dst, None, chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => left -= n as u64,
+            Err(Errno::INTR) => {}
+            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) if left == len => {
+                let mut buf = vec![0; 1 << 20];
+                loop {
+                    let n = match rustix::io::read(src, &mut buf) {
+                        Ok(n) => n,
+                        Err(Errno::INTR) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    write_all(dst, &buf[..n])?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Fs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fs")
+            .field("root", &self.root_path)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,9 @@
+//! The local filesystem backend.
+
+mod backend;
+mod core;
+mod lister;
+mod object;
+mod writer;
+
+pub use backend::Fs;

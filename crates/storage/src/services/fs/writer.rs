@@ -1,0 +1,35 @@
+//! [`FsWriter`]: an atomic write through a temporary file.
+
+use bytes::Bytes;
+
+use super::core::{TempFile, write_all};
+use crate::Metadata;
+use crate::raw::{IoJob, RawWrite};
+
+/// Appends to a temporary file beside the target; `close` renames it into place.
+/// Dropped or aborted, the temporary file removes itself.
+#[derive(Debug)]
+pub(super) struct FsWriter {
+    pub(super) temp: TempFile,
+    pub(super) sync: bool,
+}
+
+impl RawWrite for FsWriter {
+    fn write(self: Box<Self>, data: Bytes) -> IoJob<Box<dyn RawWrite>> {
+        IoJob::blocking(move || {
+            write_all(&self.temp.fd, &data)?;
+            Ok(self as Box<dyn RawWrite>)
+        })
+    }
+
+    fn close(self: Box<Self>) -> IoJob<Metadata> {
+        IoJob::blocking(move || self.temp.commit(self.sync))
+    }
+
+    fn abort(self: Box<Self>) -> IoJob<()> {
+        IoJob::blocking(move || {
+            drop(self);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! The memory backend.
+
+mod backend;
+
+pub use backend::Memory;

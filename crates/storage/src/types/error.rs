@@ -1,0 +1,308 @@
+//! [`Error`] and [`ErrorKind`]: the one error type of this crate.
+
+use std::fmt;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, independent of the backend.
+///
+/// New kinds may be added; match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object or directory does not exist.
+    NotFound,
+    /// The target already exists.
+    AlreadyExists,
+    /// The backend refused access (including a path that would leave the root).
+    PermissionDenied,
+    /// A file operation was given a directory.
+    IsADirectory,
+    /// A directory operation was given a file, or a path goes through a file.
+    NotADirectory,
+    /// A directory that had to be empty was not.
+    DirectoryNotEmpty,
+    /// The request itself is malformed: a bad path, range, URI or option.
+    InvalidInput,
+    /// The requested range ends beyond the end of the object; the error's context
+    /// carries the object's `size`.
+    RangeNotSatisfiable,
+    /// The backend does not support the operation.
+    Unsupported,
+    /// The operation took too long.
+    Timeout,
+    /// The backend asked us to slow down.
+    RateLimited,
+    /// The operation was cancelled (its handle was dropped or aborted).
+    Cancelled,
+    /// The executor that runs the operation's IO has shut down.
+    ShutDown,
+    /// Anything else: the source says more.
+    Unexpected,
+}
+
+impl ErrorKind {
+    /// A short description, used in [`Error`]'s `Display`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::IsADirectory => "is a directory",
+            ErrorKind::NotADirectory => "not a directory",
+            ErrorKind::DirectoryNotEmpty => "directory not empty",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::RangeNotSatisfiable => "range not satisfiable",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::ShutDown => "IO executor shut down",
+            ErrorKind::Unexpected => "unexpected error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of every operation: a [`kind`](Self::kind), the
+/// [`operation`](Self::operation) and [`path`](Self::path) it happened in, key-value
+/// context (a `range`, the object's `size`, ...), whether retrying
+/// [may help](Self::is_temporary), and the underlying source.
+///
+/// `Display` reads like
+/// `read_range failed for "a/b.parquet" (range 0..4096, size 100): range not satisfiable`.
+pub struct Error {
+    kind: ErrorKind,
+    operation: &'static str,
+    path: String,
+    context: Vec<(&'static str, String)>,
+    message: Option<String>,
+    temporary: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind`, with no operation, path or context yet.
+    pub fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            operation: "",
+            path: String::new(),
+            context: Vec::new(),
+            message: None,
+            temporary: matches!(kind, ErrorKind::Timeout | ErrorKind::RateLimited),
+            source: None,
+        }
+    }
+
+    /// Adds a human-readable detail, shown after the kind.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Sets the operation, unless one is set already (the innermost wins).
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        if self.operation.is_empty() {
+            self.operation = operation;
+        }
+        self
+    }
+
+    /// Sets the path, unless one is set already (the innermost wins).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        if self.path.is_empty() {
+            self.path = path.into();
+        }
+        self
+    }
+
+    /// Adds a key-value pair of context.
+    pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
+        self.context.push((key, value.to_string()));
+        self
+    }
+
+    /// Marks the error as one a retry may cure.
+    pub fn set_temporary(mut self, temporary: bool) -> Self {
+        self.temporary = temporary;
+        self
+    }
+
+    /// Sets the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The operation that failed (`read`, `stat`, ...), or `""` if unknown.
+    pub fn operation(&self) -> &str {
+        self.operation
+    }
+
+    /// The path the operation was given, relative to the backend's root.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The value of context key `key`, such as `"size"` or `"range"`.
+    pub fn context(&self, key: &str) -> Option<&str> {
+        self.context
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `true` if retrying the operation may succeed.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// Builds an error from an OS error, mapping its kind.
+    pub fn from_io(err: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::AlreadyExists => ErrorKind::AlreadyExists,
+            Io::PermissionDenied => ErrorKind::PermissionDenied,
+            Io::IsADirectory => ErrorKind::IsADirectory,
+            Io::NotADirectory => ErrorKind::NotADirectory,
+            Io::DirectoryNotEmpty => ErrorKind::DirectoryNotEmpty,
+            Io::InvalidInput | Io::InvalidFilename => ErrorKind::InvalidInput,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::Unsupported => ErrorKind::Unsupported,
+            _ => ErrorKind::Unexpected,
+        };
+        let temporary = matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
+        Self::new(kind).set_temporary(temporary).with_source(err)
+    }
+
+    /// Builds an error from a failed executor job.
+    pub(crate) fn from_join(err: io_executor::JoinError) -> Self {
+        let kind = match err.kind() {
+            io_executor::JoinErrorKind::Cancelled => ErrorKind::Cancelled,
+            io_executor::JoinErrorKind::Shutdown => ErrorKind::ShutDown,
+            io_executor::JoinErrorKind::QueueFull => ErrorKind::RateLimited,
+            _ => ErrorKind::Unexpected,
+        };
+        Self::new(kind).with_source(err)
+    }
+}
+
+impl From<rustix::io::Errno> for Error {
+    fn from(errno: rustix::io::Errno) -> Self {
+        Self::from_io(errno.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.operation.is_empty() {
+            write!(f, "{} failed for {:?}", self.operation, self.path)?;
+            if !self.context.is_empty() {
+                f.write_str(" (")?;
+                for (i, (k, v)) in self.context.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str(")")?;
+            }
+            f.write_str(": ")?;
+        }
+        f.write_str(self.kind.as_str())?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The readable form is the most useful one in test failures and logs.
+        write!(f, "Error({:?}, \"{self}\")", self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind {
+            ErrorKind::NotFound => Io::NotFound,
+            ErrorKind::AlreadyExists => Io::AlreadyExists,
+            ErrorKind::PermissionDenied => Io::PermissionDenied,
+            ErrorKind::IsADirectory => Io::IsADirectory,
+            ErrorKind::NotADirectory => Io::NotADirectory,
+            ErrorKind::DirectoryNotEmpty => Io::DirectoryNotEmpty,
+            ErrorKind::InvalidInput | ErrorKind::RangeNotSatisfiable => Io::InvalidInput,
+            ErrorKind::Unsupported => Io::Unsupported,
+            ErrorKind::Timeout => Io::TimedOut,
+            ErrorKind::Cancelled => Io::Interrupted,
+            _ => Io::Other,
+        };
+        std::io::Error::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_operation_path_context_and_kind() {
+        let err = Error::new(ErrorKind::RangeNotSatisfiable)
+            .with_context("range", "0..4096")
+            .with_context("size", 100)
+            .with_operation("read_range")
+            .with_path("a/b.parquet");
+        assert_eq!(
+            err.to_string(),
+            r#"read_range failed for "a/b.parquet" (range 0..4096, size 100): range not satisfiable"#
+        );
+        assert_eq!(err.context("size"), Some("100"));
+    }
+
+    #[test]
+    fn innermost_operation_and_path_win() {
+        let err = Error::new(ErrorKind::NotFound)
+            .with_operation("stat")
+            .with_path("x")
+            .with_operation("read")
+            .with_path("y");
+        assert_eq!((err.operation(), err.path()), ("stat", "x"));
+    }
+
+    #[test]
+    fn io_errors_map_to_kinds() {
+        let err = Error::from_io(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(!err.is_temporary());
+        let err = Error::from_io(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        assert!(err.is_temporary());
+    }
+}

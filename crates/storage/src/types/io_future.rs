@@ -1,0 +1,111 @@
+//! [`IoFuture`]: the handle every operation returns, and [`Task`], one submitted job.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use io_executor::{Executor, JoinHandle};
+
+use crate::raw::IoJob;
+use crate::{Error, Result};
+
+/// An operation in flight. Its IO started when the operation was called, on the
+/// operator's executor; awaiting it only collects the result, so a caller can issue
+/// many operations and await them later.
+///
+/// # Cancel safety
+///
+/// Dropping an `IoFuture` cancels the operation: jobs not started yet never run,
+/// and running async jobs are dropped at their next await point. A blocking job that
+/// is already in a system call finishes it; its result is dropped.
+#[must_use = "operations are cancelled when their IoFuture is dropped"]
+pub struct IoFuture<T> {
+    inner: Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>,
+}
+
+impl<T: Send + 'static> IoFuture<T> {
+    pub(crate) fn new(f: impl Future<Output = Result<T>> + Send + 'static) -> Self {
+        Self { inner: Box::pin(f) }
+    }
+
+    pub(crate) fn ready(result: Result<T>) -> Self {
+        Self::new(std::future::ready(result))
+    }
+
+    /// Blocks the current thread until the operation finishes. For sync callers;
+    /// see [`Operator::blocking`](crate::Operator::blocking).
+    ///
+    /// # Errors
+    ///
+    /// Whatever the operation fails with.
+    pub fn wait(self) -> Result<T> {
+        // A thread parker: needs no runtime, and does not panic inside one.
+        futures::executor::block_on(self)
+    }
+}
+
+impl<T> Future for IoFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for IoFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IoFuture")
+    }
+}
+
+/// One job submitted to an executor (or already finished), as a future of its
+/// result. Dropping it cancels the job.
+pub(crate) enum Task<T> {
+    Ready(Option<Result<T>>),
+    Spawned(JoinHandle<Result<T>>),
+}
+
+impl<T: Send + 'static> Task<T> {
+    pub(crate) fn submit(executor: &Executor, job: IoJob<T>) -> Self {
+        match job {
+            IoJob::Blocking(f) => Task::Spawned(executor.spawn_blocking(f)),
+            IoJob::Async(f) => Task::Spawned(executor.spawn(f)),
+            IoJob::Ready(result) => Task::Ready(Some(result)),
+        }
+    }
+
+    /// Lets the job run to the end with nobody waiting for it.
+    pub(crate) fn detach(self) {
+        if let Task::Spawned(handle) = self {
+            handle.detach();
+        }
+    }
+}
+
+// Nothing in a `Task` is ever pinned: the output is moved out by value.
+impl<T> Unpin for Task<T> {}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.get_mut() {
+            Task::Ready(result) => {
+                Poll::Ready(result.take().expect("Task polled after completion"))
+            }
+            Task::Spawned(handle) => Pin::new(handle)
+                .poll(cx)
+                .map(|joined| joined.unwrap_or_else(|e| Err(Error::from_join(e)))),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Task::Ready(_) => f.write_str("Task::Ready"),
+            Task::Spawned(h) => write!(f, "Task::Spawned({h:?})"),
+        }
+    }
+}

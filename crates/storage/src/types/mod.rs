@@ -1,0 +1,11 @@
+//! What users touch.
+
+pub(crate) mod blocking;
+pub(crate) mod entry;
+pub(crate) mod error;
+pub(crate) mod io_future;
+pub(crate) mod lister;
+pub(crate) mod metadata;
+pub(crate) mod operator;
+pub(crate) mod reader;
+pub(crate) mod writer;

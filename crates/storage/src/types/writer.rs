@@ -1,0 +1,303 @@
+//! [`Writer`]: an atomic write whose IO happens on the executor, a chunk at a time.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use io_executor::Executor;
+
+use crate::raw::RawWrite;
+use crate::types::io_future::Task;
+use crate::{Error, ErrorKind, Metadata, Result};
+
+/// A writer of one object, from [`Operator::writer`](crate::Operator::writer).
+///
+/// It is [`tokio::io::AsyncWrite`] and [`futures_io::AsyncWrite`]. Written bytes are
+/// buffered up to [`Options::write_chunk_size`](crate::Options::write_chunk_size) and
+/// then handed to the executor as one chunk, while the next chunk fills (one chunk
+/// in flight at a time, so memory stays bounded). [`write_bytes`](Self::write_bytes)
+/// hands over `Bytes` without copying.
+///
+/// # Commit and abort
+///
+/// Nothing is visible at the target until [`close`](Self::close) commits, atomically:
+/// a reader sees the old object or the new one. [`abort`](Self::abort), or dropping
+/// the writer without `close`, leaves the target untouched and nothing behind
+/// (no temporary file). `poll_shutdown`/`poll_close` commit like `close`.
+pub struct Writer {
+    executor: Executor,
+    path: String,
+    state: State,
+    buf: BytesMut,
+    chunk_size: usize,
+}
+
+enum State {
+    Idle(Box<dyn RawWrite>),
+    Writing(Task<Box<dyn RawWrite>>),
+    Closing(Task<Metadata>),
+    Closed(Option<Metadata>),
+    Failed,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        executor: Executor,
+        path: String,
+        raw: Box<dyn RawWrite>,
+        chunk_size: usize,
+    ) -> Self {
+        Self {
+            executor,
+            path,
+            state: State::Idle(raw),
+            buf: BytesMut::new(),
+            chunk_size: chunk_size.max(1),
+        }
+    }
+
+    fn error(&self, err: Error) -> Error {
+        err.with_operation("writer").with_path(self.path.clone())
+    }
+
+    fn closed_error(&self) -> Error {
+        self.error(
+            Error::new(ErrorKind::InvalidInput).with_message("the writer is closed or failed"),
+        )
+    }
+
+    /// Waits for the chunk in flight, if any.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match &mut self.state {
+            State::Idle(_) => Poll::Ready(Ok(())),
+            State::Writing(task) => match ready!(Pin::new(task).poll(cx)) {
+                Ok(raw) => {
+                    self.state = State::Idle(raw);
+                    Poll::Ready(Ok(()))
+                }
+                Err(e) => {
+                    self.state = State::Failed;
+                    Poll::Ready(Err(self.error(e)))
+                }
+            },
+            _ => Poll::Ready(Err(self.closed_error())),
+        }
+    }
+
+    /// Hands `data` to the executor (the writer must be idle).
+    fn submit(&mut self, data: Bytes) {
+        if let State::Idle(raw) = std::mem::replace(&mut self.state, State::Failed) {
+            self.state = State::Writing(Task::submit(&self.executor, raw.write(data)));
+        }
+    }
+
+    fn poll_write_slice(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            if self.buf.len() < self.chunk_size {
+                let n = data.len().min(self.chunk_size - self.buf.len());
+                self.buf.extend_from_slice(&data[..n]);
+                if self.buf.len() >= self.chunk_size {
+                    // Hand the full chunk over now if nothing is in flight.
+                    if let Poll::Ready(Ok(())) = self.poll_idle(cx) {
+                        let chunk = self.buf.split().freeze();
+                        self.submit(chunk);
+                    }
+                }
+                return Poll::Ready(Ok(n));
+            }
+            // The buffer is full: it can only go once the chunk in flight is done.
+            ready!(self.poll_idle(cx))?;
+            let chunk = self.buf.split().freeze();
+            self.submit(chunk);
+        }
+    }
+
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            ready!(self.poll_idle(cx))?;
+            if self.buf.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let chunk = self.buf.split().freeze();
+            self.submit(chunk);
+        }
+    }
+
+    fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Metadata>> {
+        loop {
+            match &mut self.state {
+                State::Closed(metadata) => {
+                    return Poll::Ready(metadata.clone().ok_or_else(|| self.closed_error()));
+                }
+                State::Closing(task) => {
+                    let result = ready!(Pin::new(task).poll(cx));
+                    return Poll::Ready(match result {
+                        Ok(metadata) => {
+                            self.state = State::Closed(Some(metadata.clone()));
+                            Ok(metadata)
+                        }
+                        Err(e) => {
+                            self.state = State::Failed;
+                            Err(self.error(e))
+                        }
+                    });
+                }
+                State::Failed => return Poll::Ready(Err(self.closed_error())),
+                State::Idle(_) | State::Writing(_) => {
+                    ready!(self.poll_flush_inner(cx))?;
+                    if let State::Idle(raw) = std::mem::replace(&mut self.state, State::Failed) {
+                        self.state = State::Closing(Task::submit(&self.executor, raw.close()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `data` without copying it: buffered bytes go first, then `data` is
+    /// handed to the executor as it is.
+    ///
+    /// # Errors
+    ///
+    /// The chunk in flight failed, or the writer is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: if the future is dropped, `data` may or may not have been
+    /// written.
+    pub async fn write_bytes(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        let data = data.into();
+        poll_fn(|cx| self.poll_flush_inner(cx)).await?;
+        if !data.is_empty() {
+            self.submit(data);
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and commits the object atomically; returns its
+    /// metadata. Calling it again returns the same metadata.
+    ///
+    /// # Errors
+    ///
+    /// A chunk or the commit failed; the target then keeps its old content.
+    pub async fn close(&mut self) -> Result<Metadata> {
+        poll_fn(|cx| self.poll_close_inner(cx)).await
+    }
+
+    /// Gives up the write: the target keeps its old content (or stays absent), and
+    /// nothing is left behind.
+    ///
+    /// # Errors
+    ///
+    /// Cleaning up failed.
+    pub async fn abort(&mut self) -> Result<()> {
+        let raw = match std::mem::replace(&mut self.state, State::Failed) {
+            State::Idle(raw) => raw,
+            State::Writing(task) => match task.await {
+                Ok(raw) => raw,
+                // The backend dropped its writer, which cleans up after itself.
+                Err(_) => return Ok(()),
+            },
+            State::Closing(_) | State::Closed(_) => {
+                return Err(self
+                    .error(Error::new(ErrorKind::InvalidInput).with_message("already committed")));
+            }
+            State::Failed => return Ok(()),
+        };
+        self.buf.clear();
+        Task::submit(&self.executor, raw.abort())
+            .await
+            .map_err(|e| self.error(e))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Not committed: abort on the executor, without blocking the dropping thread.
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Idle(raw) => Task::submit(&self.executor, raw.abort()).detach(),
+            State::Writing(task) => {
+                let executor = self.executor.clone();
+                self.executor
+                    .spawn(async move {
+                        if let Ok(raw) = task.await {
+                            let _ = Task::submit(&executor, raw.abort()).await;
+                        }
+                    })
+                    .detach();
+            }
+            // A commit in flight is left to finish: the target gets the whole new
+            // content, never a part of it.
+            State::Closing(task) => task.detach(),
+            State::Closed(_) | State::Failed => {}
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Writer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_slice(cx, data)
+            .map_err(io::Error::from)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx).map_err(io::Error::from)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_close_inner(cx)
+            .map_ok(drop)
+            .map_err(io::Error::from)
+    }
+}
+
+impl futures_io::AsyncWrite for Writer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_slice(cx, data)
+            .map_err(io::Error::from)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx).map_err(io::Error::from)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_close_inner(cx)
+            .map_ok(drop)
+            .map_err(io::Error::from)
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Idle(_) => "idle",
+            State::Writing(_) => "writing",
+            State::Closing(_) => "closing",
+            State::Closed(_) => "closed",
+            State::Failed => "failed",
+        };
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("state", &state)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
