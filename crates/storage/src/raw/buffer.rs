@@ -102,7 +102,7 @@ impl BufferPool {
 }
 
 fn class_of(len: usize) -> Option<usize> {
-    if len < (1 << MIN_POOLED_SHIFT) || len > (1 << MAX_POOLED_SHIFT) {
+    if !((1 << MIN_POOLED_SHIFT)..=(1 << MAX_POOLED_SHIFT)).contains(&len) {
         return None;
     }
     let shift = len.next_power_of_two().trailing_zeros();

@@ -13,6 +13,9 @@ use crate::raw::RawList;
 use crate::types::io_future::Task;
 use crate::{Entry, Result};
 
+/// A page of a listing, with the listing to continue from.
+type Page = (Box<dyn RawList>, Vec<Entry>);
+
 /// A stream of [`Entry`]s, from [`Operator::lister`](crate::Operator::lister).
 ///
 /// Pages are read on the executor; while the caller consumes one page, the next is
@@ -21,7 +24,7 @@ pub struct Lister {
     executor: Executor,
     path: String,
     page: VecDeque<Entry>,
-    next: Option<Task<(Box<dyn RawList>, Vec<Entry>)>>,
+    next: Option<Task<Page>>,
 }
 
 impl Lister {

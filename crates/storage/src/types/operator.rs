@@ -36,6 +36,36 @@ pub struct Options {
 }
 
 impl Options {
+    /// Sets [`coalesce_gap`](Self::coalesce_gap).
+    pub fn with_coalesce_gap(mut self, bytes: u64) -> Self {
+        self.coalesce_gap = bytes;
+        self
+    }
+
+    /// Sets [`split_size`](Self::split_size).
+    pub fn with_split_size(mut self, bytes: Option<u64>) -> Self {
+        self.split_size = bytes;
+        self
+    }
+
+    /// Sets [`chunk_size`](Self::chunk_size) (at least 1).
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Sets [`prefetch`](Self::prefetch) (at least 1).
+    pub fn with_prefetch(mut self, chunks: usize) -> Self {
+        self.prefetch = chunks.max(1);
+        self
+    }
+
+    /// Sets [`write_chunk_size`](Self::write_chunk_size) (at least 1).
+    pub fn with_write_chunk_size(mut self, bytes: usize) -> Self {
+        self.write_chunk_size = bytes.max(1);
+        self
+    }
+
     /// The defaults for a backend of `scheme`.
     pub fn for_scheme(scheme: &str) -> Self {
         let local = matches!(scheme, "fs" | "memory");

@@ -1,0 +1,185 @@
+//! Nothing outside the fs root is ever created, read or deleted.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use storage::{ErrorKind, Operator};
+
+/// Every path under `dir`, for before/after comparisons.
+fn snapshot(dir: &Path) -> BTreeSet<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            out.insert(format!(
+                "{} {}",
+                path.strip_prefix(base).unwrap().display(),
+                meta.len()
+            ));
+            if meta.is_dir() {
+                walk(&path, base, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    outside: std::path::PathBuf,
+    root: std::path::PathBuf,
+    op: storage::BlockingOperator,
+}
+
+/// `<tmp>/outside/secret`, `<tmp>/root`, and inside the root symlinks that point
+/// out: `escape -> <tmp>/outside` (absolute), `up -> ../outside` (relative), and
+/// `file-link -> <tmp>/outside/secret`.
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "top secret").unwrap();
+    std::fs::create_dir_all(root.join("inside")).unwrap();
+    std::fs::write(root.join("inside/file"), "inside").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../outside", root.join("up")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), root.join("file-link")).unwrap();
+    std::os::unix::fs::symlink("inside/file", root.join("good-link")).unwrap();
+    let op = Operator::new(storage::services::Fs::new(&root).unwrap()).blocking();
+    Setup {
+        _tmp: tmp,
+        outside,
+        root,
+        op,
+    }
+}
+
+#[test]
+fn dotdot_and_nul_are_refused_before_any_io() {
+    let s = setup();
+    let before = snapshot(s.outside.parent().unwrap());
+    for path in [
+        "../outside/secret",
+        "a/../../outside/secret",
+        "inside/../../outside/secret",
+        "nul\0byte",
+    ] {
+        assert_eq!(
+            s.op.read(path).unwrap_err().kind(),
+            ErrorKind::InvalidInput,
+            "{path:?}"
+        );
+        assert_eq!(
+            s.op.write(path, "x").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            s.op.delete(path).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(s.op.stat(path).unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+    let err = s.op.read("a/../../x").unwrap_err();
+    assert_eq!(err.path(), "a/../../x");
+    assert!(err.to_string().contains("escapes the root"), "{err}");
+    assert_eq!(snapshot(s.outside.parent().unwrap()), before);
+}
+
+#[test]
+fn absolute_paths_resolve_inside_the_root() {
+    let s = setup();
+    assert_eq!(
+        s.op.read("/etc/passwd").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    s.op.write("/etc/passwd", "mine").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("etc/passwd")).unwrap(),
+        "mine"
+    );
+    assert_eq!(s.op.read("/inside/file").unwrap(), "inside");
+}
+
+/// Symlinks are followed as if the root were `/`: those that point outside lead to
+/// the same path inside the root instead.
+#[test]
+fn symlinks_never_lead_outside() {
+    let s = setup();
+    let everything = s.outside.parent().unwrap().to_path_buf();
+    let outside_before = snapshot(&s.outside);
+
+    // Reads through outward links find nothing of the outside.
+    for path in ["escape/secret", "up/secret", "file-link"] {
+        let err = s.op.read(path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{path}: {err}");
+    }
+    // A link that stays inside works.
+    assert_eq!(s.op.read("good-link").unwrap(), "inside");
+
+    // Inside the root, `escape` points at `<root><tmp>/outside`, which does not
+    // exist: a write through it fails rather than create anything.
+    let err = s.op.write("escape/planted", "x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // Once that in-root target exists, writes through the links land inside the root.
+    let inner_outside = s.root.join(s.outside.strip_prefix("/").unwrap());
+    s.op.create_dir(&format!("{}/", s.outside.display()))
+        .unwrap();
+    assert!(inner_outside.is_dir());
+    s.op.create_dir("outside/").unwrap();
+    s.op.write("escape/planted", "x").unwrap();
+    s.op.write("up/planted", "y").unwrap();
+    // Replacing a link replaces the link, not what it points to.
+    s.op.write("file-link", "z").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(inner_outside.join("planted")).unwrap(),
+        "x"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("outside/planted")).unwrap(),
+        "y"
+    );
+    assert!(!s.outside.join("planted").exists());
+    assert_eq!(
+        std::fs::read_to_string(s.outside.join("secret")).unwrap(),
+        "top secret"
+    );
+
+    // Deleting through them removes nothing outside; remove_all removes the link only.
+    s.op.delete("escape/secret").unwrap();
+    s.op.remove_all("escape/").unwrap();
+    s.op.remove_all("up").unwrap();
+    s.op.delete("file-link").unwrap();
+    assert!(
+        std::fs::symlink_metadata(s.root.join("escape")).is_err(),
+        "the link itself is gone"
+    );
+    assert_eq!(
+        snapshot(&s.outside),
+        outside_before,
+        "nothing outside changed"
+    );
+
+    // Listing shows links as what they resolve to inside the root and never
+    // descends outside.
+    std::os::unix::fs::symlink(&everything, s.root.join("loop")).unwrap();
+    let listed = s.op.list_recursive("").unwrap();
+    assert!(
+        listed.iter().all(|e| !e.path().contains("secret")),
+        "{listed:?}"
+    );
+    assert_eq!(snapshot(&s.outside), outside_before);
+}
+
+#[test]
+fn remove_all_of_the_root_stays_inside() {
+    let s = setup();
+    let outside_before = snapshot(&s.outside);
+    s.op.remove_all("/").unwrap();
+    assert!(s.root.exists(), "the root itself stays");
+    assert_eq!(std::fs::read_dir(&s.root).unwrap().count(), 0);
+    assert_eq!(snapshot(&s.outside), outside_before);
+}
