@@ -242,9 +242,7 @@ pub(crate) async fn range_edge_cases(op: Operator) {
         r#"read_range failed for "ranges/obj" (range 0..4096, size 1000): range not satisfiable"#
     );
     // A range that starts after it ends.
-    let (start, end) = (20, 10);
-    let mut backwards = Vec::new();
-    backwards.push(start..end);
+    let backwards: Vec<_> = [(20, 10)].into_iter().map(|(s, e)| s..e).collect();
     let err = op.read_ranges("ranges/obj", backwards).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let err = op
