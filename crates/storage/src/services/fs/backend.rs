@@ -155,6 +155,16 @@ impl Access for Fs {
         let path = path.to_owned();
         self.job(move |fs| {
             let temp = TempFile::create(&fs.root, &path)?;
+            if !data.is_empty() {
+                // The size is known: reserve the extents in one step. Only a hint, so
+                // a filesystem without fallocate is fine.
+                let _ = rustix::fs::fallocate(
+                    &temp.fd,
+                    rustix::fs::FallocateFlags::empty(),
+                    0,
+                    data.len() as u64,
+                );
+            }
             write_all(&temp.fd, &data)?;
             temp.commit(fs.sync)
         })

@@ -1,0 +1,41 @@
+//! The seed's fs workloads, every method side by side in one run.
+//!
+//! `cargo bench -p dio-benches --bench fs` (optionally with a filter such as
+//! `range_read`). Throughput is in bytes per second.
+
+use std::num::NonZeroUsize;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dio_benches::fs::{Fixture, Method, Workload};
+
+fn fs(c: &mut Criterion) {
+    let dedicated = io_executor::Builder::new()
+        .name("bench-io")
+        .worker_threads(NonZeroUsize::new(2).expect("2"))
+        .blocking_threads(NonZeroUsize::new(16).expect("16"))
+        .build()
+        .expect("dedicated pool");
+    let fixture = Fixture::new(dedicated);
+    for workload in Workload::ALL {
+        let mut group = c.benchmark_group(format!("fs/{workload}"));
+        group.throughput(Throughput::Bytes(workload.bytes()));
+        group.sample_size(if workload.bytes() >= 64 << 20 { 10 } else { 30 });
+        for method in Method::ALL {
+            group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
+        }
+        group.finish();
+    }
+    // Ablation: the buffer pool, on the workloads where page faults would show.
+    for workload in [Workload::Read, Workload::ParallelRangeRead(16)] {
+        let mut group = c.benchmark_group(format!("fs_pool/{workload}"));
+        group.throughput(Throughput::Bytes(workload.bytes()));
+        group.sample_size(10);
+        for method in Method::ABLATIONS {
+            group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, fs);
+criterion_main!(benches);

@@ -1,0 +1,457 @@
+//! The fs workloads: a 16 MiB file and a 128 MiB file read (and written) by every
+//! method, side by side.
+
+use std::fmt;
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::AsyncBufReadExt as _;
+use io_executor::Executor;
+use object_store::{ObjectStore, ObjectStoreExt};
+use rand::{Rng, SeedableRng};
+use tokio::io::AsyncBufReadExt as _;
+
+/// The 16 MiB file every single-read workload uses.
+pub const SMALL: u64 = 16 << 20;
+/// The 128 MiB file the parallel workloads read.
+pub const BIG: u64 = 128 << 20;
+const HALF: u64 = 8 << 20;
+const BUF: usize = 4 << 20;
+
+/// One workload of the seed's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The whole 16 MiB file.
+    Read,
+    /// 8 MiB at a random offset in the first 8 MiB.
+    RangeRead,
+    /// The first 8 MiB.
+    ReadHalf,
+    /// The whole file through a buffered reader with 4 MiB of buffer: std's, tokio's
+    /// and OpenDAL's readers behind a `BufReader`, object_store's own `BufReader`, our
+    /// `Reader` itself (it reads ahead in 4 MiB chunks).
+    BufRead,
+    /// Writing 16 MiB.
+    Write,
+    /// N concurrent 8 MiB range reads of the 128 MiB file, awaited together.
+    ParallelRangeRead(usize),
+    /// 4 KiB at a random offset.
+    RangeRead4k,
+}
+
+impl Workload {
+    /// Every workload, in the seed's order.
+    pub const ALL: [Workload; 10] = [
+        Workload::Read,
+        Workload::RangeRead,
+        Workload::ReadHalf,
+        Workload::BufRead,
+        Workload::Write,
+        Workload::ParallelRangeRead(2),
+        Workload::ParallelRangeRead(4),
+        Workload::ParallelRangeRead(8),
+        Workload::ParallelRangeRead(16),
+        Workload::RangeRead4k,
+    ];
+
+    /// The workload's name, as in the seed (`parallel_range_read_4`).
+    pub fn name(&self) -> String {
+        match self {
+            Workload::Read => "read".into(),
+            Workload::RangeRead => "range_read".into(),
+            Workload::ReadHalf => "read_half".into(),
+            Workload::BufRead => "buf_read".into(),
+            Workload::Write => "write".into(),
+            Workload::ParallelRangeRead(n) => format!("parallel_range_read_{n}"),
+            Workload::RangeRead4k => "range_read_4k".into(),
+        }
+    }
+
+    /// Bytes moved by one iteration.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Workload::Read | Workload::BufRead | Workload::Write => SMALL,
+            Workload::RangeRead | Workload::ReadHalf => HALF,
+            Workload::ParallelRangeRead(n) => *n as u64 * HALF,
+            Workload::RangeRead4k => 4096,
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Who does the IO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Our `Operator` on a dedicated pool.
+    OursDedicated,
+    /// Our `Operator` on `Executor::global()`.
+    OursGlobal,
+    /// Our `Operator` on the caller's own runtime.
+    OursCallerRuntime,
+    /// `std::fs` on the calling thread (scoped threads for the parallel workloads).
+    Std,
+    /// `tokio::fs`.
+    TokioFs,
+    /// OpenDAL's fs service.
+    OpenDal,
+    /// object_store's `LocalFileSystem`.
+    ObjectStore,
+    /// Our `Operator` on the dedicated pool with buffer pooling off (an ablation:
+    /// every read allocates a fresh buffer).
+    OursUnpooled,
+}
+
+impl Method {
+    /// Every method.
+    pub const ALL: [Method; 7] = [
+        Method::OursDedicated,
+        Method::OursGlobal,
+        Method::OursCallerRuntime,
+        Method::Std,
+        Method::TokioFs,
+        Method::OpenDal,
+        Method::ObjectStore,
+    ];
+
+    /// Methods that isolate one design choice, compared with `OursDedicated`.
+    pub const ABLATIONS: [Method; 2] = [Method::OursDedicated, Method::OursUnpooled];
+
+    /// A short name for tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::OursDedicated => "ours_dedicated",
+            Method::OursGlobal => "ours_global",
+            Method::OursCallerRuntime => "ours_caller_rt",
+            Method::Std => "std",
+            Method::TokioFs => "tokio_fs",
+            Method::OpenDal => "opendal",
+            Method::ObjectStore => "object_store",
+            Method::OursUnpooled => "ours_unpooled",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The files and every method's client, built once.
+#[derive(Debug)]
+pub struct Fixture {
+    dir: tempfile::TempDir,
+    /// The caller: a multi-thread runtime, as a query engine's would be.
+    pub caller: tokio::runtime::Runtime,
+    dedicated: storage::Operator,
+    unpooled: storage::Operator,
+    global: storage::Operator,
+    on_caller: storage::Operator,
+    opendal: opendal::Operator,
+    object_store: Arc<dyn ObjectStore>,
+    payload: Bytes,
+    rng: parking_lot_free::Rng,
+}
+
+/// A seeded RNG behind a mutex, so `run` can take `&self`.
+mod parking_lot_free {
+    use std::sync::Mutex;
+
+    #[derive(Debug)]
+    pub(super) struct Rng(pub(super) Mutex<rand::rngs::StdRng>);
+}
+
+impl Fixture {
+    /// Writes the 16 MiB and 128 MiB files to a new temp directory and builds every
+    /// client over it; ours uses `dedicated` for its dedicated-pool method.
+    ///
+    /// # Panics
+    ///
+    /// If the temp directory, the runtimes or the clients cannot be created.
+    pub fn new(dedicated: Executor) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let mut data = vec![0_u8; BIG as usize];
+        rng.fill(&mut data[..]);
+        std::fs::write(dir.path().join("small"), &data[..SMALL as usize]).expect("write small");
+        std::fs::write(dir.path().join("big"), &data).expect("write big");
+        let payload = Bytes::copy_from_slice(&data[..SMALL as usize]);
+        let caller = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("caller runtime");
+        let fs = storage::services::Fs::new(dir.path()).expect("fs backend");
+        let no_pool = fs
+            .clone()
+            .with_buffer_pool(storage::raw::BufferPool::new(0));
+        let unpooled = storage::Operator::new(no_pool).with_executor(dedicated.clone());
+        let dedicated = storage::Operator::new(fs.clone()).with_executor(dedicated);
+        let global = storage::Operator::new(fs.clone()).with_executor(Executor::global());
+        let on_caller = storage::Operator::new(fs)
+            .with_executor(Executor::from_handle(caller.handle().clone()));
+        let root = dir.path().to_str().expect("utf-8 temp dir");
+        let opendal = opendal::Operator::new(opendal::services::Fs::default().root(root))
+            .expect("opendal fs")
+            .finish();
+        let object_store: Arc<dyn ObjectStore> = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+                .expect("object_store fs"),
+        );
+        Self {
+            dir,
+            caller,
+            dedicated,
+            unpooled,
+            global,
+            on_caller,
+            opendal,
+            object_store,
+            payload,
+            rng: parking_lot_free::Rng(std::sync::Mutex::new(rng)),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn random_offset(&self, below: u64) -> u64 {
+        self.rng.0.lock().expect("rng").random_range(0..below)
+    }
+
+    /// One iteration of `workload` by `method`; returns the bytes moved (checked to
+    /// be the workload's size).
+    ///
+    /// # Panics
+    ///
+    /// If any IO fails or moves the wrong number of bytes.
+    pub fn run(&self, method: Method, workload: Workload) -> u64 {
+        let (offset, len) = match workload {
+            Workload::RangeRead => (self.random_offset(HALF), HALF),
+            Workload::RangeRead4k => (self.random_offset(SMALL - 4096), 4096),
+            Workload::ReadHalf => (0, HALF),
+            _ => (0, SMALL),
+        };
+        let moved = match method {
+            Method::Std => self.run_std(workload, offset, len),
+            _ => self
+                .caller
+                .block_on(self.run_async(method, workload, offset, len)),
+        };
+        assert_eq!(
+            moved,
+            workload.bytes(),
+            "{method} {workload} moved the wrong number of bytes"
+        );
+        moved
+    }
+
+    fn ours(&self, method: Method) -> &storage::Operator {
+        match method {
+            Method::OursGlobal => &self.global,
+            Method::OursCallerRuntime => &self.on_caller,
+            Method::OursUnpooled => &self.unpooled,
+            _ => &self.dedicated,
+        }
+    }
+
+    fn run_std(&self, workload: Workload, offset: u64, len: u64) -> u64 {
+        let read_at = |name: &str, offset: u64, len: u64| -> u64 {
+            let mut file = std::fs::File::open(self.path(name)).expect("open");
+            file.seek(SeekFrom::Start(offset)).expect("seek");
+            let mut buf = Vec::with_capacity(len as usize);
+            file.take(len).read_to_end(&mut buf).expect("read");
+            buf.len() as u64
+        };
+        match workload {
+            Workload::Read => std::fs::read(self.path("small")).expect("read").len() as u64,
+            Workload::RangeRead | Workload::ReadHalf | Workload::RangeRead4k => {
+                read_at("small", offset, len)
+            }
+            Workload::BufRead => {
+                let file = std::fs::File::open(self.path("small")).expect("open");
+                let mut reader = std::io::BufReader::with_capacity(BUF, file);
+                let mut total = 0;
+                loop {
+                    let n = reader.fill_buf().expect("fill").len();
+                    if n == 0 {
+                        break total;
+                    }
+                    reader.consume(n);
+                    total += n as u64;
+                }
+            }
+            Workload::Write => {
+                std::fs::write(self.path("out-std"), &self.payload).expect("write");
+                SMALL
+            }
+            Workload::ParallelRangeRead(n) => std::thread::scope(|s| {
+                let reads: Vec<_> = (0..n as u64)
+                    .map(|i| s.spawn(move || read_at("big", i * HALF, HALF)))
+                    .collect();
+                reads
+                    .into_iter()
+                    .map(|r| r.join().expect("reader thread"))
+                    .sum()
+            }),
+        }
+    }
+
+    async fn run_async(&self, method: Method, workload: Workload, offset: u64, len: u64) -> u64 {
+        match workload {
+            Workload::ParallelRangeRead(n) => {
+                let reads = (0..n as u64).map(|i| self.range(method, "big", i * HALF, HALF));
+                futures::future::join_all(reads).await.into_iter().sum()
+            }
+            Workload::Read => self.whole(method, "small").await,
+            Workload::RangeRead | Workload::ReadHalf | Workload::RangeRead4k => {
+                self.range(method, "small", offset, len).await
+            }
+            Workload::BufRead => self.buf_read(method).await,
+            Workload::Write => self.write(method).await,
+        }
+    }
+
+    async fn whole(&self, method: Method, name: &str) -> u64 {
+        match method {
+            Method::TokioFs => tokio::fs::read(self.path(name)).await.expect("read").len() as u64,
+            Method::OpenDal => self.opendal.read(name).await.expect("read").len() as u64,
+            Method::ObjectStore => {
+                let path = object_store::path::Path::from(name);
+                let get = self.object_store.get(&path).await.expect("get");
+                get.bytes().await.expect("body").len() as u64
+            }
+            _ => self.ours(method).read(name).await.expect("read").len() as u64,
+        }
+    }
+
+    async fn range(&self, method: Method, name: &str, offset: u64, len: u64) -> u64 {
+        let range = offset..offset + len;
+        match method {
+            Method::TokioFs => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let mut file = tokio::fs::File::open(self.path(name)).await.expect("open");
+                file.seek(SeekFrom::Start(offset)).await.expect("seek");
+                let mut buf = Vec::with_capacity(len as usize);
+                file.take(len).read_to_end(&mut buf).await.expect("read");
+                buf.len() as u64
+            }
+            Method::OpenDal => self
+                .opendal
+                .read_with(name)
+                .range(range)
+                .await
+                .expect("read")
+                .len() as u64,
+            Method::ObjectStore => {
+                let path = object_store::path::Path::from(name);
+                self.object_store
+                    .get_range(&path, range)
+                    .await
+                    .expect("get_range")
+                    .len() as u64
+            }
+            _ => self
+                .ours(method)
+                .read_range(name, range)
+                .await
+                .expect("read")
+                .len() as u64,
+        }
+    }
+
+    async fn buf_read(&self, method: Method) -> u64 {
+        match method {
+            Method::TokioFs => {
+                let file = tokio::fs::File::open(self.path("small"))
+                    .await
+                    .expect("open");
+                drain_tokio(tokio::io::BufReader::with_capacity(BUF, file)).await
+            }
+            Method::OpenDal => {
+                let reader = self.opendal.reader("small").await.expect("reader");
+                let read = reader
+                    .into_futures_async_read(0..SMALL)
+                    .await
+                    .expect("async read");
+                drain_futures(futures::io::BufReader::with_capacity(BUF, read)).await
+            }
+            Method::ObjectStore => {
+                let path = object_store::path::Path::from("small");
+                let meta = self.object_store.head(&path).await.expect("head");
+                let reader = object_store::buffered::BufReader::with_capacity(
+                    Arc::clone(&self.object_store),
+                    &meta,
+                    BUF,
+                );
+                drain_tokio(reader).await
+            }
+            // Our Reader is itself a buffered reader (AsyncBufRead over its 4 MiB
+            // chunks), as object_store's BufReader is for object_store.
+            _ => drain_tokio(self.ours(method).reader("small").await.expect("reader")).await,
+        }
+    }
+
+    async fn write(&self, method: Method) -> u64 {
+        let data = self.payload.clone();
+        match method {
+            Method::TokioFs => tokio::fs::write(self.path("out-tokio"), &data)
+                .await
+                .expect("write"),
+            Method::OpenDal => drop(
+                self.opendal
+                    .write("out-opendal", data)
+                    .await
+                    .expect("write"),
+            ),
+            Method::ObjectStore => {
+                let path = object_store::path::Path::from("out-object-store");
+                drop(
+                    self.object_store
+                        .put(&path, data.into())
+                        .await
+                        .expect("put"),
+                );
+            }
+            _ => drop(
+                self.ours(method)
+                    .write("out-ours", data)
+                    .await
+                    .expect("write"),
+            ),
+        }
+        SMALL
+    }
+}
+
+async fn drain_tokio(mut reader: impl tokio::io::AsyncBufRead + Unpin) -> u64 {
+    let mut total = 0;
+    loop {
+        let n = reader.fill_buf().await.expect("fill").len();
+        if n == 0 {
+            return total;
+        }
+        reader.consume(n);
+        total += n as u64;
+    }
+}
+
+async fn drain_futures(mut reader: impl futures::AsyncBufRead + Unpin) -> u64 {
+    let mut total = 0;
+    loop {
+        let n = reader.fill_buf().await.expect("fill").len();
+        if n == 0 {
+            return total;
+        }
+        reader.consume_unpin(n);
+        total += n as u64;
+    }
+}
