@@ -96,6 +96,16 @@ impl Fs {
     }
 }
 
+/// Opens file `path` for reading; returns it with its size.
+fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, u64)> {
+    let fd = open_in_root(root, path, OFlags::RDONLY)?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if is_dir(&stat) {
+        return Err(Error::new(ErrorKind::IsADirectory));
+    }
+    Ok((fd, stat.st_size as u64))
+}
+
 fn not_found_is_ok(result: Result<()>) -> Result<()> {
     match result {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(()),
@@ -125,27 +135,18 @@ impl Access for Fs {
     fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes> {
         let path = path.to_owned();
         self.job(move |fs| {
-            let fd = open_in_root(&fs.root, &path, OFlags::RDONLY)?;
-            let stat = rustix::fs::fstat(&fd)?;
-            if is_dir(&stat) {
-                return Err(Error::new(ErrorKind::IsADirectory));
-            }
-            let range = range.resolve(stat.st_size as u64)?;
-            read_exact_at(&fd, range, &fs.pool)
+            let (fd, size) = open_file(&fs.root, &path)?;
+            read_exact_at(&fd, range.resolve(size)?, &fs.pool)
         })
     }
 
     fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>> {
         let path = path.to_owned();
         self.job(move |fs| {
-            let fd = open_in_root(&fs.root, &path, OFlags::RDONLY)?;
-            let stat = rustix::fs::fstat(&fd)?;
-            if is_dir(&stat) {
-                return Err(Error::new(ErrorKind::IsADirectory));
-            }
+            let (fd, size) = open_file(&fs.root, &path)?;
             Ok(Arc::new(FsObject {
                 fd,
-                size: stat.st_size as u64,
+                size,
                 pool: Arc::clone(&fs.pool),
             }) as Arc<dyn RandomRead>)
         })
@@ -224,13 +225,9 @@ impl Access for Fs {
     fn copy(&self, from: &str, to: &str) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
-            let src = open_in_root(&fs.root, &from, OFlags::RDONLY)?;
-            let stat = rustix::fs::fstat(&src)?;
-            if is_dir(&stat) {
-                return Err(Error::new(ErrorKind::IsADirectory).with_path(from.clone()));
-            }
+            let (src, size) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             let temp = TempFile::create(&fs.root, &to).map_err(|e| e.with_path(to.clone()))?;
-            copy_contents(&src, &temp.fd, stat.st_size as u64)?;
+            copy_contents(&src, &temp.fd, size)?;
             temp.commit(fs.sync).map(drop)
         })
     }
