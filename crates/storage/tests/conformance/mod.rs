@@ -535,6 +535,15 @@ pub(crate) async fn delete_and_remove_all(op: Operator) {
     );
     op.delete("del/empty/").await.unwrap();
     assert!(!op.exists("del/empty/").await.unwrap());
+    // A directory whose only content is an empty subdirectory is not empty.
+    op.create_dir("del/outer/inner/").await.unwrap();
+    assert_eq!(
+        op.delete("del/outer/").await.unwrap_err().kind(),
+        ErrorKind::DirectoryNotEmpty
+    );
+    assert!(op.exists("del/outer/inner/").await.unwrap());
+    op.delete("del/outer/inner/").await.unwrap();
+    op.delete("del/outer/").await.unwrap();
     op.remove_all("del/tree").await.unwrap();
     assert!(!op.exists("del/tree/b/c").await.unwrap());
     assert!(op.list_recursive("del/").await.unwrap().is_empty());

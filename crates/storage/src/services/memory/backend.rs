@@ -145,16 +145,19 @@ impl Access for Memory {
 
     fn delete(&self, path: &str) -> IoJob<()> {
         self.with_mut(|s| {
-            if let Some(dir) = path.strip_suffix('/').map(|_| path) {
-                if s.files
+            if path.ends_with('/') {
+                let dir = path;
+                let has_files = s
+                    .files
                     .range(dir.to_owned()..)
                     .next()
-                    .is_some_and(|(k, _)| k.starts_with(dir))
-                    || s.dirs
-                        .range(dir.to_owned()..)
-                        .nth(1)
-                        .is_some_and(|d| d.starts_with(dir))
-                {
+                    .is_some_and(|(k, _)| k.starts_with(dir));
+                let has_subdirs = s
+                    .dirs
+                    .range(dir.to_owned()..)
+                    .take_while(|d| d.starts_with(dir))
+                    .any(|d| d != dir);
+                if has_files || has_subdirs {
                     return Err(Error::new(ErrorKind::DirectoryNotEmpty));
                 }
                 s.dirs.remove(dir);
@@ -170,11 +173,7 @@ impl Access for Memory {
     fn remove_all(&self, path: &str) -> IoJob<()> {
         self.with_mut(|s| {
             s.files.retain(|k, _| !k.starts_with(path));
-            s.dirs
-                .retain(|d| !d.starts_with(path) || d.len() < path.len());
-            if !path.is_empty() {
-                s.dirs.remove(path);
-            }
+            s.dirs.retain(|d| !d.starts_with(path));
             Ok(())
         })
     }
