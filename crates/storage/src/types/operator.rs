@@ -312,9 +312,13 @@ impl Operator {
     ///
     /// [`ErrorKind::NotFound`], path errors, executor errors.
     pub fn stat(&self, path: &str) -> IoFuture<Metadata> {
+        self.stat_as("stat", path)
+    }
+
+    fn stat_as(&self, operation: &'static str, path: &str) -> IoFuture<Metadata> {
         match raw::normalize_path(path) {
-            Ok(p) => self.run("stat", path, self.access.stat(&p)),
-            Err(e) => Self::fail("stat", path, e),
+            Ok(p) => self.run(operation, path, self.access.stat(&p)),
+            Err(e) => Self::fail(operation, path, e),
         }
     }
 
@@ -324,12 +328,12 @@ impl Operator {
     ///
     /// Any error of [`stat`](Self::stat) but [`ErrorKind::NotFound`].
     pub fn exists(&self, path: &str) -> IoFuture<bool> {
-        let stat = self.stat(path);
+        let stat = self.stat_as("exists", path);
         IoFuture::new(async move {
             match stat.await {
                 Ok(_) => Ok(true),
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(e.with_operation("exists")),
+                Err(e) => Err(e),
             }
         })
     }

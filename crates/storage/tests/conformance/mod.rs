@@ -565,6 +565,11 @@ pub(crate) async fn stat_and_exists(op: Operator) {
     assert!(op.stat("").await.unwrap().is_dir());
     assert!(op.exists("st/file").await.unwrap());
     assert!(!op.exists("st/nope").await.unwrap());
+    let err = op.exists("../escape").await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.operation()),
+        (ErrorKind::InvalidInput, "exists")
+    );
 }
 
 pub(crate) async fn copy_and_rename(op: Operator) {
