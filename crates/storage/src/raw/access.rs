@@ -110,6 +110,15 @@ pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
 
     /// Reads exactly `range` (within `0..size`).
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes>;
+
+    /// Releases the object (its reader was dropped). A backend whose release does IO
+    /// (closing a file may flush, and block on a network filesystem) returns a job
+    /// for it, so that it runs on the executor and not on the dropping thread. The
+    /// default releases in place.
+    fn close(self: Arc<Self>) -> IoJob<()> {
+        drop(self);
+        IoJob::ready(Ok(()))
+    }
 }
 
 /// An atomic write in progress. Ownership travels into each job and comes back, so
@@ -132,4 +141,11 @@ pub trait RawWrite: Send + fmt::Debug + 'static {
 pub trait RawList: Send + fmt::Debug + 'static {
     /// The next page of entries; an empty page means the listing is complete.
     fn next_page(self: Box<Self>) -> IoJob<(Box<dyn RawList>, Vec<Entry>)>;
+
+    /// Releases the listing (its lister was dropped or finished); see
+    /// [`RandomRead::close`]. The default releases in place.
+    fn close(self: Box<Self>) -> IoJob<()> {
+        drop(self);
+        IoJob::ready(Ok(()))
+    }
 }

@@ -81,6 +81,30 @@ impl<T: Send + 'static> Task<T> {
             handle.detach();
         }
     }
+
+    /// Asks the job to stop; awaiting it still yields its output if it had finished.
+    pub(crate) fn abort(&self) {
+        if let Task::Spawned(handle) = self {
+            handle.abort();
+        }
+    }
+
+    /// In the background, on the executor: waits for the job and hands its output to
+    /// `release`, whose job then runs there too. For drops that must not do IO, or
+    /// wait, on the dropping thread.
+    pub(crate) fn release_with<F>(self, executor: &Executor, release: F)
+    where
+        F: FnOnce(T) -> IoJob<()> + Send + 'static,
+    {
+        let on = executor.clone();
+        executor
+            .spawn(async move {
+                if let Ok(output) = self.await {
+                    let _ = Task::submit(&on, release(output)).await;
+                }
+            })
+            .detach();
+    }
 }
 
 // Nothing in a `Task` is ever pinned: the output is moved out by value.

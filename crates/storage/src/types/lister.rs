@@ -19,7 +19,8 @@ type Page = (Box<dyn RawList>, Vec<Entry>);
 /// A stream of [`Entry`]s, from [`Operator::lister`](crate::Operator::lister).
 ///
 /// Pages are read on the executor; while the caller consumes one page, the next is
-/// already being read. Dropping the lister cancels the page in flight.
+/// already being read. Dropping the lister cancels the page in flight and releases
+/// the listing on the executor.
 pub struct Lister {
     executor: Executor,
     path: String,
@@ -60,6 +61,7 @@ impl Lister {
             match result {
                 Ok((raw, entries)) => {
                     if entries.is_empty() {
+                        Task::submit(&self.executor, raw.close()).detach();
                         return Poll::Ready(Ok(None));
                     }
                     self.next = Some(Task::submit(&self.executor, raw.next_page()));
@@ -69,6 +71,17 @@ impl Lister {
                     return Poll::Ready(Err(e.with_operation("list").with_path(self.path.clone())));
                 }
             }
+        }
+    }
+}
+
+impl Drop for Lister {
+    fn drop(&mut self) {
+        // A page in flight is cancelled; whatever the listing holds open (directory
+        // streams, for fs) is released on the executor.
+        if let Some(next) = self.next.take() {
+            next.abort();
+            next.release_with(&self.executor, |(raw, _)| raw.close());
         }
     }
 }

@@ -37,9 +37,10 @@ use crate::{Error, ErrorKind, Result};
 /// flight and starts again at the new position. Seeking past the end is allowed and
 /// reads nothing, as with files.
 ///
-/// # Cancel safety
+/// # Drop and cancel safety
 ///
-/// Dropping the reader cancels its reads in flight.
+/// Dropping the reader cancels its reads in flight and releases the object (for fs,
+/// closes the file) on the executor, not on the dropping thread.
 pub struct Reader {
     executor: Executor,
     path: Arc<str>,
@@ -180,6 +181,14 @@ impl Reader {
         self.pos = pos;
         self.failed = false;
         pos
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Reads in flight are cancelled; the object is released on the executor.
+        self.inflight.clear();
+        Task::submit(&self.executor, Arc::clone(&self.source).close()).detach();
     }
 }
 

@@ -221,16 +221,7 @@ impl Drop for Writer {
         // Not committed: abort on the executor, without blocking the dropping thread.
         match std::mem::replace(&mut self.state, State::Failed) {
             State::Idle(raw) => Task::submit(&self.executor, raw.abort()).detach(),
-            State::Writing(task) => {
-                let executor = self.executor.clone();
-                self.executor
-                    .spawn(async move {
-                        if let Ok(raw) = task.await {
-                            let _ = Task::submit(&executor, raw.abort()).await;
-                        }
-                    })
-                    .detach();
-            }
+            State::Writing(task) => task.release_with(&self.executor, |raw| raw.abort()),
             // A commit in flight is left to finish: the target gets the whole new
             // content, never a part of it.
             State::Closing(task) => task.detach(),
@@ -268,20 +259,15 @@ impl futures_io::AsyncWrite for Writer {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_write_slice(cx, data)
-            .map_err(io::Error::from)
+        tokio::io::AsyncWrite::poll_write(self, cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx).map_err(io::Error::from)
+        tokio::io::AsyncWrite::poll_flush(self, cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .poll_close_inner(cx)
-            .map_ok(drop)
-            .map_err(io::Error::from)
+        tokio::io::AsyncWrite::poll_shutdown(self, cx)
     }
 }
 

@@ -112,4 +112,15 @@ impl RawList for FsLister {
             Ok((self as Box<dyn RawList>, page))
         })
     }
+
+    fn close(self: Box<Self>) -> IoJob<()> {
+        if self.stack.is_empty() {
+            return IoJob::ready(Ok(()));
+        }
+        // Open directory streams: close them on the executor.
+        IoJob::blocking(move || {
+            drop(self);
+            Ok(())
+        })
+    }
 }

@@ -26,4 +26,11 @@ impl RandomRead for FsObject {
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         IoJob::blocking(move || read_exact_at(&self.fd, range, &self.pool))
     }
+
+    fn close(self: Arc<Self>) -> IoJob<()> {
+        IoJob::blocking(move || {
+            drop(self);
+            Ok(())
+        })
+    }
 }

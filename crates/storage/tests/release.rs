@@ -1,0 +1,171 @@
+//! Dropping a reader or a lister releases what the backend holds open on the
+//! executor, not on the dropping thread.
+
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use storage::raw::{Access, ByteRange, IoJob, RandomRead, RawList, RawWrite};
+use storage::{Entry, Error, ErrorKind, Metadata, Operator};
+
+/// Records the name of the thread each resource is dropped on.
+type Drops = Arc<Mutex<Vec<String>>>;
+
+fn record(drops: &Drops) {
+    let name = std::thread::current().name().unwrap_or("?").to_owned();
+    drops.lock().unwrap().push(name);
+}
+
+#[derive(Debug)]
+struct Tracked(Drops);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        record(&self.0);
+    }
+}
+
+/// A backend whose objects and listings are "open files": releasing them is IO, so
+/// they ask for a blocking job, like the fs backend does.
+#[derive(Debug)]
+struct TrackingBackend(Drops);
+
+#[derive(Debug)]
+struct Object(Tracked);
+
+impl RandomRead for Object {
+    fn size(&self) -> u64 {
+        8 << 20
+    }
+
+    fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
+        IoJob::blocking(move || Ok(Bytes::from(vec![0; (range.end - range.start) as usize])))
+    }
+
+    fn close(self: Arc<Self>) -> IoJob<()> {
+        IoJob::blocking(move || {
+            drop(self);
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Listing(Tracked, u32);
+
+impl RawList for Listing {
+    fn next_page(mut self: Box<Self>) -> IoJob<(Box<dyn RawList>, Vec<Entry>)> {
+        IoJob::blocking(move || {
+            self.1 += 1;
+            let page = vec![Entry::new(format!("e{}", self.1), Metadata::file(1))];
+            Ok((self as Box<dyn RawList>, page))
+        })
+    }
+
+    fn close(self: Box<Self>) -> IoJob<()> {
+        IoJob::blocking(move || {
+            drop(self);
+            Ok(())
+        })
+    }
+}
+
+fn unsupported<T>() -> IoJob<T> {
+    IoJob::ready(Err(Error::new(ErrorKind::Unsupported)))
+}
+
+impl Access for TrackingBackend {
+    fn scheme(&self) -> &'static str {
+        "tracking"
+    }
+    fn stat(&self, _: &str) -> IoJob<Metadata> {
+        unsupported()
+    }
+    fn read(&self, _: &str, _: ByteRange) -> IoJob<Bytes> {
+        unsupported()
+    }
+    fn open(&self, _: &str) -> IoJob<Arc<dyn RandomRead>> {
+        IoJob::ready(Ok(Arc::new(Object(Tracked(Arc::clone(&self.0))))))
+    }
+    fn write(&self, _: &str, _: Bytes) -> IoJob<Metadata> {
+        unsupported()
+    }
+    fn writer(&self, _: &str) -> IoJob<Box<dyn RawWrite>> {
+        unsupported()
+    }
+    fn delete(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn remove_all(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn create_dir(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn copy(&self, _: &str, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn rename(&self, _: &str, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn list(&self, _: &str, _: bool) -> IoJob<Box<dyn RawList>> {
+        IoJob::ready(Ok(Box::new(Listing(Tracked(Arc::clone(&self.0)), 0))))
+    }
+}
+
+fn wait_for(drops: &Drops, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = drops.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} resources released",
+            seen.len()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn dropped_readers_and_listers_release_on_the_executor() {
+    let drops: Drops = Arc::default();
+    let executor = io_executor::Builder::new()
+        .name("rel")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor);
+    let op = op
+        .clone()
+        .with_options(op.options().with_chunk_size(1 << 20));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // A reader dropped mid-stream, with chunk reads in flight.
+        let mut reader = op.reader("obj").await.unwrap();
+        assert_eq!(reader.next().await.unwrap().unwrap().len(), 1 << 20);
+        drop(reader);
+        // A lister dropped mid-listing, once its prefetched next page is done (so the
+        // listing is parked in the finished page, not inside a job).
+        let mut lister = op.lister("dir/").await.unwrap();
+        assert_eq!(lister.next().await.unwrap().unwrap().path(), "e1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(lister);
+    });
+    let released = wait_for(&drops, 2);
+    for name in &released {
+        assert!(
+            name.starts_with("rel-blocking-"),
+            "released on {name:?}, not the executor: {released:?}"
+        );
+    }
+}
