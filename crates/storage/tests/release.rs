@@ -34,7 +34,10 @@ impl Drop for Tracked {
 struct TrackingBackend(Drops);
 
 #[derive(Debug)]
-struct Object(Tracked);
+struct Object {
+    /// Held only for its `Drop`.
+    _guard: Tracked,
+}
 
 impl RandomRead for Object {
     fn size(&self) -> u64 {
@@ -54,13 +57,17 @@ impl RandomRead for Object {
 }
 
 #[derive(Debug)]
-struct Listing(Tracked, u32);
+struct Listing {
+    /// Held only for its `Drop`.
+    _guard: Tracked,
+    pages: u32,
+}
 
 impl RawList for Listing {
     fn next_page(mut self: Box<Self>) -> IoJob<(Box<dyn RawList>, Vec<Entry>)> {
         IoJob::blocking(move || {
-            self.1 += 1;
-            let page = vec![Entry::new(format!("e{}", self.1), Metadata::file(1))];
+            self.pages += 1;
+            let page = vec![Entry::new(format!("e{}", self.pages), Metadata::file(1))];
             Ok((self as Box<dyn RawList>, page))
         })
     }
@@ -88,7 +95,9 @@ impl Access for TrackingBackend {
         unsupported()
     }
     fn open(&self, _: &str) -> IoJob<Arc<dyn RandomRead>> {
-        IoJob::ready(Ok(Arc::new(Object(Tracked(Arc::clone(&self.0))))))
+        IoJob::ready(Ok(Arc::new(Object {
+            _guard: Tracked(Arc::clone(&self.0)),
+        })))
     }
     fn write(&self, _: &str, _: Bytes) -> IoJob<Metadata> {
         unsupported()
@@ -112,7 +121,10 @@ impl Access for TrackingBackend {
         unsupported()
     }
     fn list(&self, _: &str, _: bool) -> IoJob<Box<dyn RawList>> {
-        IoJob::ready(Ok(Box::new(Listing(Tracked(Arc::clone(&self.0)), 0))))
+        IoJob::ready(Ok(Box::new(Listing {
+            _guard: Tracked(Arc::clone(&self.0)),
+            pages: 0,
+        })))
     }
 }
 
