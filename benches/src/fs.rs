@@ -157,15 +157,8 @@ pub struct Fixture {
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
     payload: Bytes,
-    rng: parking_lot_free::Rng,
-}
-
-/// A seeded RNG behind a mutex, so `run` can take `&self`.
-mod parking_lot_free {
-    use std::sync::Mutex;
-
-    #[derive(Debug)]
-    pub(super) struct Rng(pub(super) Mutex<rand::rngs::StdRng>);
+    /// Random offsets; behind a mutex so `run` can take `&self`.
+    rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
 impl Fixture {
@@ -215,7 +208,7 @@ impl Fixture {
             opendal,
             object_store,
             payload,
-            rng: parking_lot_free::Rng(std::sync::Mutex::new(rng)),
+            rng: std::sync::Mutex::new(rng),
         }
     }
 
@@ -224,7 +217,7 @@ impl Fixture {
     }
 
     fn random_offset(&self, below: u64) -> u64 {
-        self.rng.0.lock().expect("rng").random_range(0..below)
+        self.rng.lock().expect("rng").random_range(0..below)
     }
 
     /// One iteration of `workload` by `method`; returns the bytes moved (checked to

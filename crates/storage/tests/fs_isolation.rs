@@ -54,6 +54,27 @@ fn mkfifo(path: &std::path::Path) {
     .unwrap();
 }
 
+/// On the caller's runtime: after a short sleep, raises the returned flag and
+/// writes `data` to the FIFO, which unblocks whoever is opening or reading it.
+fn write_to_fifo_later(
+    fifo: std::path::PathBuf,
+    data: &'static [u8],
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let released = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&released);
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        flag.store(true, Ordering::SeqCst);
+        let mut w = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .await
+            .unwrap();
+        w.write_all(data).await.unwrap();
+    });
+    (released, task)
+}
+
 /// Opening and reading a FIFO blocks until a writer shows up; the writer is a task
 /// on the caller's own runtime.
 #[test]
@@ -66,15 +87,7 @@ fn read_of_a_fifo_does_not_block_the_caller() {
         let fifo = dir.path().join("pipe");
         caller().block_on(async move {
             let read = op.read("pipe");
-            let writer = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let mut w = tokio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(fifo)
-                    .await
-                    .unwrap();
-                w.write_all(b"through the pipe").await.unwrap();
-            });
+            let (_, writer) = write_to_fifo_later(fifo, b"through the pipe");
             // A FIFO reports size 0 when opened, so the read is an empty object: what
             // matters is that opening it (which blocks until the writer arrives) did not
             // block this thread.
@@ -103,20 +116,9 @@ fn assert_runs_on_executor<T: Send + 'static>(
         Operator::new(storage::services::Fs::new(dir.path()).unwrap()).with_executor(small_pool(1));
     caller().block_on(async move {
         setup(&op).await;
-        let released = Arc::new(AtomicBool::new(false));
         let gate = op.read("gate");
         let io = start(&op);
-        let flag = Arc::clone(&released);
-        let release = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            flag.store(true, Ordering::SeqCst);
-            let mut w = tokio::fs::OpenOptions::new()
-                .write(true)
-                .open(fifo)
-                .await
-                .unwrap();
-            w.write_all(b"x").await.unwrap();
-        });
+        let (released, release) = write_to_fifo_later(fifo, b"x");
         tokio::time::timeout(Duration::from_secs(20), io)
             .await
             .unwrap_or_else(|_| panic!("{name}: hung"));
@@ -171,19 +173,8 @@ fn reader_chunks_after_open_run_on_the_executor() {
             // Drain what was prefetched at open, so the next chunk needs a new read.
             let first = reader.next().await.unwrap().unwrap();
             assert_eq!(first.len(), 1 << 20);
-            let released = Arc::new(AtomicBool::new(false));
             let gate = op.read("gate");
-            let flag = Arc::clone(&released);
-            let release = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                flag.store(true, Ordering::SeqCst);
-                let mut w = tokio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(fifo)
-                    .await
-                    .unwrap();
-                w.write_all(b"x").await.unwrap();
-            });
+            let (released, release) = write_to_fifo_later(fifo, b"x");
             let mut rest = 0;
             while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), reader.next())
                 .await

@@ -402,11 +402,7 @@ impl Operator {
     ///
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors.
     pub fn copy(&self, from: &str, to: &str) -> IoFuture<()> {
-        match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
-            (Ok(f), Ok(t)) => self.run("copy", from, self.access.copy(&f, &t)),
-            (Err(e), _) => Self::fail("copy", from, e),
-            (_, Err(e)) => Self::fail("copy", to, e),
-        }
+        self.two_files("copy", from, to, |a, f, t| a.copy(f, t))
     }
 
     /// Moves file `from` to `to`. Atomic on fs and memory; see the backend for others.
@@ -415,10 +411,21 @@ impl Operator {
     ///
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors.
     pub fn rename(&self, from: &str, to: &str) -> IoFuture<()> {
+        self.two_files("rename", from, to, |a, f, t| a.rename(f, t))
+    }
+
+    /// Runs an operation on two file paths; a bad path is reported under its own name.
+    fn two_files(
+        &self,
+        operation: &'static str,
+        from: &str,
+        to: &str,
+        job: impl FnOnce(&dyn Access, &str, &str) -> IoJob<()>,
+    ) -> IoFuture<()> {
         match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
-            (Ok(f), Ok(t)) => self.run("rename", from, self.access.rename(&f, &t)),
-            (Err(e), _) => Self::fail("rename", from, e),
-            (_, Err(e)) => Self::fail("rename", to, e),
+            (Ok(f), Ok(t)) => self.run(operation, from, job(&*self.access, &f, &t)),
+            (Err(e), _) => Self::fail(operation, from, e),
+            (_, Err(e)) => Self::fail(operation, to, e),
         }
     }
 
