@@ -479,19 +479,41 @@ impl Operator {
     }
 
     fn lister_inner(&self, path: &str, recursive: bool) -> IoFuture<Lister> {
-        const OP: &str = "list";
-        let normalized = match raw::normalize_dir_path(path) {
+        self.open_handle(
+            "list",
+            path,
+            raw::normalize_dir_path(path),
+            |access, p| access.list(p, recursive),
+            Lister::new,
+        )
+    }
+
+    /// Submits the job that opens a handle (reader, writer, lister) now; the future
+    /// builds the handle from the job's result.
+    fn open_handle<R, H>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        normalized: Result<String>,
+        job: impl FnOnce(&dyn Access, &str) -> IoJob<R>,
+        make: impl FnOnce(Executor, String, R) -> H + Send + 'static,
+    ) -> IoFuture<H>
+    where
+        R: Send + 'static,
+        H: Send + 'static,
+    {
+        let normalized = match normalized {
             Ok(p) => p,
-            Err(e) => return Self::fail(OP, path, e),
+            Err(e) => return Self::fail(operation, path, e),
         };
-        let task = self.submit(self.access.list(&normalized, recursive));
+        let task = self.submit(job(&*self.access, &normalized));
         let executor = self.executor.clone();
         let path = path.to_owned();
         IoFuture::new(async move {
             let raw = task
                 .await
-                .map_err(|e| e.with_operation(OP).with_path(path.clone()))?;
-            Ok(Lister::new(executor, path, raw))
+                .map_err(|e| e.with_operation(operation).with_path(path.clone()))?;
+            Ok(make(executor, path, raw))
         })
     }
 
@@ -503,21 +525,14 @@ impl Operator {
     ///
     /// As [`read`](Self::read).
     pub fn reader(&self, path: &str) -> IoFuture<Reader> {
-        const OP: &str = "reader";
-        let normalized = match raw::normalize_file_path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(OP, path, e),
-        };
-        let task = self.submit(self.access.open(&normalized));
-        let executor = self.executor.clone();
         let options = self.options;
-        let path = path.to_owned();
-        IoFuture::new(async move {
-            let source = task
-                .await
-                .map_err(|e| e.with_operation(OP).with_path(path.clone()))?;
-            Ok(Reader::new(executor, path, source, options))
-        })
+        self.open_handle(
+            "reader",
+            path,
+            raw::normalize_file_path(path),
+            |access, p| access.open(p),
+            move |executor, path, source| Reader::new(executor, path, source, options),
+        )
     }
 
     /// A writer of file `path`: `AsyncWrite` (tokio and futures). Data goes to the
@@ -528,21 +543,14 @@ impl Operator {
     ///
     /// As [`write`](Self::write).
     pub fn writer(&self, path: &str) -> IoFuture<Writer> {
-        const OP: &str = "writer";
-        let normalized = match raw::normalize_file_path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(OP, path, e),
-        };
-        let task = self.submit(self.access.writer(&normalized));
-        let executor = self.executor.clone();
         let chunk = self.options.write_chunk_size;
-        let path = path.to_owned();
-        IoFuture::new(async move {
-            let raw = task
-                .await
-                .map_err(|e| e.with_operation(OP).with_path(path.clone()))?;
-            Ok(Writer::new(executor, path, raw, chunk))
-        })
+        self.open_handle(
+            "writer",
+            path,
+            raw::normalize_file_path(path),
+            |access, p| access.writer(p),
+            move |executor, path, raw| Writer::new(executor, path, raw, chunk),
+        )
     }
 }
 
