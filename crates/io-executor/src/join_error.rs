@@ -211,3 +211,21 @@ impl From<JoinError> for std::io::Error {
         std::io::Error::new(kind, err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_into_io_errors_by_kind() {
+        let io: std::io::Error = JoinError::cancelled().into();
+        assert_eq!(io.kind(), std::io::ErrorKind::Interrupted);
+        let io: std::io::Error = JoinError::queue_full(3).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
+        let io: std::io::Error = JoinError::panic(Box::new("boom")).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
+        assert_eq!(io.to_string(), "job panicked: boom");
+        let inner = io.into_inner().unwrap().downcast::<JoinError>().unwrap();
+        assert!(inner.is_panic(), "the JoinError is kept as the source");
+    }
+}
