@@ -173,6 +173,12 @@ impl Executor {
         &self.inner.shared.name
     }
 
+    /// A number that identifies this executor (and its clones) within the process;
+    /// no two executors built in one process share it.
+    pub fn id(&self) -> u64 {
+        self.inner.shared.id
+    }
+
     /// How many worker threads the executor owns (0 for the caller-runtime and custom
     /// modes).
     pub fn num_workers(&self) -> usize {

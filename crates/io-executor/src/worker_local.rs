@@ -67,6 +67,17 @@ impl<T> WorkerLocal<T> {
         slot.get_or_init(|| (self.init)())
     }
 
+    /// This worker's value, created now if this is the first call here, when the
+    /// caller is a worker thread of the executor that made this `WorkerLocal`;
+    /// `None` anywhere else (where [`get`](Self::get) would hand out the shared
+    /// fallback).
+    pub fn try_get(&self) -> Option<&T> {
+        let i = self.pool.and_then(context::worker_of)?;
+        self.slots
+            .get(i)
+            .map(|slot| slot.get_or_init(|| (self.init)()))
+    }
+
     /// The values created so far, worker by worker (the fallback is not included).
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().filter_map(OnceLock::get)

@@ -65,3 +65,31 @@ fn init_runs_once_per_worker() {
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn try_get_answers_only_on_the_pools_own_workers() {
+    let executor = pool("wl-try", 2, 1);
+    let other = pool("wl-try-other", 1, 1);
+    assert_ne!(executor.id(), other.id());
+    assert_eq!(executor.id(), executor.clone().id());
+    let locals = Arc::new(executor.worker_local(thread_name));
+    assert_eq!(locals.try_get(), None, "caller thread");
+    let l = Arc::clone(&locals);
+    let on_worker = executor
+        .spawn_on(1, async move { l.try_get().cloned() })
+        .join()
+        .unwrap();
+    assert_eq!(on_worker.as_deref(), Some("wl-try-worker-1"));
+    let l = Arc::clone(&locals);
+    let on_blocking = executor
+        .spawn_blocking(move || l.try_get().cloned())
+        .join()
+        .unwrap();
+    assert_eq!(on_blocking, None, "blocking thread of the same pool");
+    let l = Arc::clone(&locals);
+    let elsewhere = other
+        .spawn(async move { l.try_get().cloned() })
+        .join()
+        .unwrap();
+    assert_eq!(elsewhere, None, "a worker of another pool");
+}

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use io_executor::Executor;
 
 use crate::raw::ByteRange;
 use crate::{Entry, Metadata, Result};
@@ -64,6 +65,14 @@ impl<T> fmt::Debug for IoJob<T> {
 pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// The backend's scheme (`fs`, `memory`, `s3`).
     fn scheme(&self) -> &'static str;
+
+    /// Called with the executor an [`Operator`](crate::Operator) runs this backend's
+    /// jobs on, when the operator is made and whenever it moves to another executor.
+    /// A backend that keeps per-worker state (the S3 backend's HTTP clients, one per
+    /// worker thread) sets it up here. The default does nothing.
+    fn attach(&self, executor: &Executor) {
+        let _ = executor;
+    }
 
     /// Metadata of a file, or of a directory (`path` ends with `/`, or is a directory).
     fn stat(&self, path: &str) -> IoJob<Metadata>;

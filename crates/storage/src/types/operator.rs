@@ -119,20 +119,25 @@ impl Operator {
     /// An operator over `access`, doing its IO on [`Executor::global`].
     pub fn new(access: impl Access) -> Self {
         let options = Options::for_scheme(access.scheme());
+        let executor = Executor::global();
+        access.attach(&executor);
         Self {
             access: Arc::new(access),
-            executor: Executor::global(),
+            executor,
             options,
         }
     }
 
-    /// An operator from a URI: `fs:///absolute/root` or `memory://`.
+    /// An operator from a URI: `fs:///absolute/root`, `memory://`, or
+    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1` (see
+    /// [`S3Builder::from_uri`](crate::services::s3::S3Builder::from_uri); credentials
+    /// come from the `AWS_*` environment variables).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a malformed URI or a relative fs root,
-    /// [`ErrorKind::Unsupported`] for an unknown scheme, and whatever opening the fs
-    /// root fails with.
+    /// [`ErrorKind::InvalidInput`] for a malformed URI, a relative fs root, or S3
+    /// without credentials; [`ErrorKind::Unsupported`] for an unknown scheme; and
+    /// whatever opening the fs root fails with.
     pub fn from_uri(uri: &str) -> Result<Self> {
         let invalid = |message: &str| {
             Error::new(ErrorKind::InvalidInput)
@@ -154,6 +159,12 @@ impl Operator {
                     Fs::new(rest).map_err(|e| e.with_operation("from_uri"))?,
                 ))
             }
+            "s3" => {
+                let s3 = crate::services::s3::S3Builder::from_uri(uri)?
+                    .build()
+                    .map_err(|e| e.with_operation("from_uri").with_path(uri))?;
+                Ok(Self::new(s3))
+            }
             "memory" => {
                 if !rest.is_empty() {
                     return Err(invalid("memory:// takes no path"));
@@ -169,6 +180,7 @@ impl Operator {
 
     /// The same operator, doing its IO on `executor`.
     pub fn with_executor(mut self, executor: Executor) -> Self {
+        self.access.attach(&executor);
         self.executor = executor;
         self
     }

@@ -14,9 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// Generates one `#[test]` per behaviour, each on a fresh operator from `$make`
 /// (an expression of type `Operator`) and a current-thread caller runtime.
+///
+/// `conformance_tests!(optional $make)` takes a `fn(&str) -> Option<Operator>`
+/// instead, called with the test's name: `None` skips the test (a backend whose
+/// server is not available).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr) => {
+    (optional $make:expr) => {
         $crate::conformance_tests!(@each $make;
             write_read_roundtrip, empty_object, large_object, names_with_special_characters,
             overwrite, concurrent_writers_last_wins_never_torn, read_missing, directory_read_as_file,
@@ -27,11 +31,17 @@ macro_rules! conformance_tests {
             blocking_api_from_plain_and_async_threads
         );
     };
+    ($make:expr) => {
+        $crate::conformance_tests!(optional |_: &str| -> Option<storage::Operator> { Some($make) });
+    };
     (@each $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                let op: storage::Operator = $make;
+                let make: fn(&str) -> Option<storage::Operator> = $make;
+                let Some(op) = make(stringify!($name)) else {
+                    return;
+                };
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on($crate::conformance::$name(op));
             }

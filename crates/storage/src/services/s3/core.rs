@@ -1,0 +1,919 @@
+//! [`Core`]: requests, signing, retries, error mapping and the S3 calls every
+//! part of the backend shares.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MATCH, LAST_MODIFIED, RANGE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use io_executor::{Executor, WorkerLocal};
+use md5::Digest as _;
+use parking_lot::RwLock;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::body::ReqBody;
+use super::config::{Credentials, RetryPolicy, S3Builder};
+use super::xml;
+use crate::raw::{BufferPool, ByteRange};
+use crate::{Error, ErrorKind, Metadata, Result};
+
+/// The HTTP client of one worker thread.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
+
+/// Bytes that travel as they are in a key: RFC 3986's unreserved set and `/`.
+const KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+/// Query values: unreserved only.
+const QUERY: &AsciiSet = &KEY.add(b'/');
+
+pub(crate) fn encode_query(value: &str) -> String {
+    utf8_percent_encode(value, QUERY).to_string()
+}
+
+/// One request, before signing: rebuilt and signed anew for every attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Request {
+    pub(crate) method: Method,
+    /// The full key (root included); empty for bucket-level calls.
+    pub(crate) key: String,
+    /// Already encoded: `uploads`, `partNumber=1&uploadId=...`.
+    pub(crate) query: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: ReqBody,
+}
+
+impl S3Request {
+    pub(crate) fn new(method: Method, key: impl Into<String>) -> Self {
+        Self {
+            method,
+            key: key.into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: ReqBody::empty(),
+        }
+    }
+
+    pub(crate) fn query(mut self, query: impl Into<String>) -> Self {
+        self.query = query.into();
+        self
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Self> {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::new(ErrorKind::InvalidInput)
+                .with_message(format!("{name} value {value:?} cannot be sent in a header"))
+        })?;
+        self.headers.push((name, value));
+        Ok(self)
+    }
+
+    pub(crate) fn body(mut self, body: impl Into<ReqBody>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// What every part of one backend shares: configuration, credentials, and the HTTP
+/// clients (one per worker thread of each executor the backend is attached to).
+pub(crate) struct Core {
+    pub(crate) bucket: String,
+    pub(crate) root: String,
+    pub(crate) region: String,
+    /// `scheme://authority` of the bucket for virtual-host style, of the service for
+    /// path style.
+    base_url: String,
+    path_style: bool,
+    identity: Option<Identity>,
+    access_key_id: Option<String>,
+    pub(crate) retry: RetryPolicy,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    max_idle_per_host: usize,
+    pub(crate) part_size: usize,
+    pub(crate) multipart_threshold: usize,
+    pub(crate) part_concurrency: usize,
+    pub(crate) pool: Arc<BufferPool>,
+    clients: RwLock<Vec<(u64, Arc<WorkerLocal<HttpClient>>)>>,
+    /// For threads that are no attached pool's workers (caller-runtime and custom
+    /// executors): one client, whose connections live on the runtime that opened them.
+    fallback: OnceLock<HttpClient>,
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3")
+            .field("bucket", &self.bucket)
+            .field("root", &self.root)
+            .field("region", &self.region)
+            .field("endpoint", &self.base_url)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(builder: S3Builder) -> Self {
+        let region = builder.region.unwrap_or_else(|| "us-east-1".into());
+        let (base_url, path_style) = match &builder.endpoint {
+            Some(endpoint) => {
+                let endpoint = endpoint.trim_end_matches('/');
+                let path_style = builder.path_style.unwrap_or(true);
+                if path_style {
+                    (endpoint.to_owned(), true)
+                } else {
+                    let (scheme, authority) =
+                        endpoint.split_once("://").unwrap_or(("https", endpoint));
+                    (format!("{scheme}://{}.{authority}", builder.bucket), false)
+                }
+            }
+            None if builder.path_style == Some(true) => {
+                (format!("https://s3.{region}.amazonaws.com"), true)
+            }
+            None => (
+                format!("https://{}.s3.{region}.amazonaws.com", builder.bucket),
+                false,
+            ),
+        };
+        let credentials = builder.credentials.filter(|_| !builder.anonymous);
+        let access_key_id = credentials.as_ref().map(|c| c.access_key_id.clone());
+        Self {
+            identity: credentials.map(identity),
+            access_key_id,
+            bucket: builder.bucket,
+            root: builder.root,
+            region,
+            base_url,
+            path_style,
+            retry: builder.retry,
+            request_timeout: builder.request_timeout,
+            connect_timeout: builder.connect_timeout,
+            max_idle_per_host: builder.max_idle_per_host,
+            part_size: builder.part_size,
+            multipart_threshold: builder.multipart_threshold,
+            part_concurrency: builder.part_concurrency,
+            pool: BufferPool::global(),
+            clients: RwLock::new(Vec::new()),
+            fallback: OnceLock::new(),
+            tls: OnceLock::new(),
+        }
+    }
+
+    /// Makes one client per worker of `executor`, created on first use on that
+    /// worker, so every pooled connection is a task of the worker runtime that uses it.
+    pub(crate) fn attach(self: &Arc<Self>, executor: &Executor) {
+        let mut clients = self.clients.write();
+        if clients.iter().any(|(id, _)| *id == executor.id()) {
+            return;
+        }
+        let core = Arc::downgrade(self);
+        let local = executor.worker_local(move || match core.upgrade() {
+            Some(core) => core.new_client(),
+            // The backend is gone; a job still running needs some client.
+            None => new_client(tls_config(), Duration::from_secs(5), 1),
+        });
+        clients.push((executor.id(), Arc::new(local)));
+    }
+
+    fn client(&self) -> HttpClient {
+        for (_, local) in self.clients.read().iter() {
+            if let Some(client) = local.try_get() {
+                return client.clone();
+            }
+        }
+        self.fallback.get_or_init(|| self.new_client()).clone()
+    }
+
+    fn new_client(&self) -> HttpClient {
+        let tls = self.tls.get_or_init(tls_config).clone();
+        new_client(tls, self.connect_timeout, self.max_idle_per_host)
+    }
+
+    /// The full key of `path` (relative to the root).
+    pub(crate) fn key(&self, path: &str) -> String {
+        format!("{}{}", self.root, path)
+    }
+
+    /// `path` of a full `key`, or `None` if the key is outside the root.
+    pub(crate) fn path_of<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(self.root.as_str())
+    }
+
+    pub(crate) fn url(&self, key: &str, query: &str) -> String {
+        let mut url = self.base_url.clone();
+        if self.path_style {
+            url.push('/');
+            url.push_str(&self.bucket);
+        }
+        url.push('/');
+        url.extend(utf8_percent_encode(key, KEY));
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+
+    /// The `x-amz-copy-source` value for `key`.
+    pub(crate) fn copy_source(&self, key: &str) -> String {
+        format!("/{}/{}", self.bucket, utf8_percent_encode(key, KEY))
+    }
+
+    fn build(&self, req: &S3Request) -> Result<http::Request<ReqBody>> {
+        let mut builder = http::Request::builder()
+            .method(req.method.clone())
+            .uri(self.url(&req.key, &req.query));
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        let mut http = builder
+            .header(CONTENT_LENGTH, req.body.len())
+            .body(req.body.clone())
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidInput)
+                    .with_message(format!("cannot build the request: {e}"))
+            })?;
+        if let Some(identity) = &self.identity {
+            self.sign(identity, &mut http)?;
+        }
+        Ok(http)
+    }
+
+    fn sign(&self, identity: &Identity, req: &mut http::Request<ReqBody>) -> Result<()> {
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let failed = |e: &dyn fmt::Display| {
+            Error::new(ErrorKind::Unexpected).with_message(format!("cannot sign the request: {e}"))
+        };
+        let params = v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let uri = req.uri().to_string();
+        let headers = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let signable = SignableRequest::new(
+            req.method().as_str(),
+            &uri,
+            headers,
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| failed(&e))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| failed(&e))?
+            .into_parts();
+        instructions.apply_to_request_http1x(req);
+        Ok(())
+    }
+
+    /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
+    pub(crate) async fn send(&self, req: &S3Request) -> Result<Response<Incoming>> {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(req).await {
+                Ok(response) => return Ok(response),
+                Err(e) => attempt = self.before_retry(e, attempt, req).await?,
+            }
+        }
+    }
+
+    /// Sends `req` and reads its whole (small) body, retrying both steps.
+    pub(crate) async fn send_read(&self, req: &S3Request) -> Result<(HeaderMap, Bytes)> {
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let response = self.attempt(req).await?;
+                let (parts, body) = response.into_parts();
+                let body = self.read_small(body).await?;
+                if xml::is_error_document(&body) {
+                    return Err(error_from_parts(StatusCode::OK, &parts.headers, &body));
+                }
+                Ok((parts.headers, body))
+            }
+            .await;
+            match result {
+                Ok(done) => return Ok(done),
+                Err(e) => attempt = self.before_retry(e, attempt, req).await?,
+            }
+        }
+    }
+
+    /// Gives up with `err` (returned as `Err`), or sleeps the backoff and returns the
+    /// number of the next attempt.
+    pub(crate) async fn before_retry(
+        &self,
+        err: Error,
+        attempt: u32,
+        req: &S3Request,
+    ) -> Result<u32> {
+        if !err.is_temporary() || attempt >= self.retry.max_attempts {
+            return Err(if attempt > 1 {
+                err.with_context("attempts", attempt)
+            } else {
+                err
+            });
+        }
+        let delay = self.retry.backoff(attempt);
+        tracing::debug!(
+            method = %req.method, key = %req.key, attempt, ?delay, error = %err,
+            "S3 request failed; retrying"
+        );
+        tokio::time::sleep(delay).await;
+        Ok(attempt + 1)
+    }
+
+    async fn attempt(&self, req: &S3Request) -> Result<Response<Incoming>> {
+        let http = self.build(req)?;
+        let response =
+            match tokio::time::timeout(self.request_timeout, self.client().request(http)).await {
+                Err(_) => {
+                    return Err(Error::new(ErrorKind::Timeout)
+                        .with_message(format!("no response within {:?}", self.request_timeout)));
+                }
+                Ok(Err(e)) => return Err(from_client_error(e)),
+                Ok(Ok(response)) => response,
+            };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        // The error body is best effort: its status says enough without it.
+        let body = self.read_small(body).await.unwrap_or_default();
+        Err(error_from_parts(status, &parts.headers, &body))
+    }
+
+    /// Reads a body that is expected to be small (XML), at most 16 MiB.
+    async fn read_small(&self, mut body: Incoming) -> Result<Bytes> {
+        let mut pieces = Vec::new();
+        let mut len = 0;
+        while let Some(piece) = self.next_piece(&mut body).await? {
+            len += piece.len();
+            if len > 16 << 20 {
+                return Err(Error::new(ErrorKind::Unexpected)
+                    .with_message("response body over 16 MiB where XML was expected"));
+            }
+            pieces.push(piece);
+        }
+        Ok(match pieces.len() {
+            0 => Bytes::new(),
+            1 => pieces.pop().unwrap_or_default(),
+            _ => pieces.concat().into(),
+        })
+    }
+
+    /// The next data frame of `body`, waiting at most the request timeout for it.
+    async fn next_piece(&self, body: &mut Incoming) -> Result<Option<Bytes>> {
+        loop {
+            match tokio::time::timeout(self.request_timeout, body.frame()).await {
+                Err(_) => {
+                    return Err(Error::new(ErrorKind::Timeout).with_message(format!(
+                        "response body stalled for {:?}",
+                        self.request_timeout
+                    )));
+                }
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(e))) => {
+                    return Err(Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message("response body broken off")
+                        .with_source(e));
+                }
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// HEAD `key`: its metadata, or `None` if there is no such object.
+    pub(crate) async fn head(&self, key: &str) -> Result<Option<Metadata>> {
+        match self.send(&S3Request::new(Method::HEAD, key)).await {
+            Ok(response) => Ok(Some(metadata_of(response.headers(), None)?)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of ListObjectsV2 under `prefix`.
+    pub(crate) async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<xml::ListBucketResult> {
+        // Parameters in any order: the signer sorts them for the canonical request.
+        let mut query = format!("list-type=2&max-keys={max_keys}");
+        if delimiter {
+            query.push_str("&delimiter=%2F");
+        }
+        if !prefix.is_empty() {
+            query.push_str("&prefix=");
+            query.push_str(&encode_query(prefix));
+        }
+        if let Some(token) = token {
+            query.push_str("&continuation-token=");
+            query.push_str(&encode_query(token));
+        }
+        let (_, body) = self
+            .send_read(&S3Request::new(Method::GET, "").query(query))
+            .await?;
+        xml::parse(&body)
+    }
+
+    /// `true` if anything lives under `dir` (a key prefix ending in `/`, or the root).
+    pub(crate) async fn dir_exists(&self, dir: &str) -> Result<bool> {
+        if dir.is_empty() {
+            return Ok(true);
+        }
+        let page = self.list_page(dir, false, None, 1).await?;
+        Ok(!page.contents.is_empty() || !page.common_prefixes.is_empty())
+    }
+
+    /// Fails with [`ErrorKind::NotADirectory`] if an ancestor of `path` is an object
+    /// (for a directory path `a/b/`, `a/b` itself counts).
+    pub(crate) async fn check_ancestors(&self, path: &str) -> Result<()> {
+        let ancestors = path.match_indices('/').map(|(i, _)| self.key(&path[..i]));
+        let heads = ancestors.map(|key| async move {
+            match self.head(&key).await? {
+                Some(_) => Err(Error::new(ErrorKind::NotADirectory).with_message(format!(
+                    "{:?} is an object",
+                    self.path_of(&key).unwrap_or(&key)
+                ))),
+                None => Ok(()),
+            }
+        });
+        futures::future::try_join_all(heads).await.map(drop)
+    }
+
+    /// What a write of file `path` checks first, as fs does: `path` is not a
+    /// directory, and no ancestor is an object. Not atomic with the write.
+    pub(crate) async fn check_writable(&self, path: &str) -> Result<()> {
+        let dir = async {
+            if self.dir_exists(&self.key(&format!("{path}/"))).await? {
+                Err(Error::new(ErrorKind::IsADirectory))
+            } else {
+                Ok(())
+            }
+        };
+        futures::future::try_join(dir, self.check_ancestors(path))
+            .await
+            .map(drop)
+    }
+
+    /// After a `NotFound` for file `path`: a directory by that name makes it
+    /// `IsADirectory`.
+    pub(crate) async fn not_found_or_dir(&self, path: &str) -> Error {
+        match self.dir_exists(&self.key(&format!("{path}/"))).await {
+            Ok(true) => Error::new(ErrorKind::IsADirectory),
+            Ok(false) => Error::new(ErrorKind::NotFound),
+            Err(e) => e,
+        }
+    }
+
+    /// GET `range` of `key` into one buffer. `if_match` pins the object version (an
+    /// open reader's). A body broken off midway is resumed from the byte reached.
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        range: ByteRange,
+        if_match: Option<&str>,
+    ) -> Result<Bytes> {
+        if range.end() == Some(range.start()) {
+            let size = match self.head(key).await? {
+                Some(meta) => meta.content_length(),
+                None => return Err(Error::new(ErrorKind::NotFound)),
+            };
+            return range.resolve(size).map(|_| Bytes::new());
+        }
+        let request = |from: u64, to: Option<u64>, etag: Option<&str>| -> Result<S3Request> {
+            let mut req = S3Request::new(Method::GET, key);
+            if from > 0 || to.is_some() {
+                let value = match to {
+                    Some(end) => format!("bytes={from}-{}", end - 1),
+                    None => format!("bytes={from}-"),
+                };
+                req = req.header(RANGE, &value)?;
+            }
+            if let Some(etag) = etag {
+                req = req.header(IF_MATCH, etag)?;
+            }
+            Ok(req)
+        };
+        let first = request(range.start(), range.end(), if_match)?;
+        let response = match self.send(&first).await {
+            Ok(response) => response,
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {
+                let size = match e.context("size").and_then(|s| s.parse().ok()) {
+                    Some(size) => size,
+                    None => match self.head(key).await? {
+                        Some(meta) => meta.content_length(),
+                        None => return Err(Error::new(ErrorKind::NotFound)),
+                    },
+                };
+                return range.resolve(size).map(|_| Bytes::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let (body_start, total) = body_span(&response)?;
+        let want = range.resolve(total)?;
+        let etag = match if_match {
+            Some(etag) => Some(etag.to_owned()),
+            None => header_str(response.headers(), &ETAG).map(str::to_owned),
+        };
+        let len = usize::try_from(want.end - want.start).map_err(|_| {
+            Error::new(ErrorKind::Unsupported).with_message("range larger than memory")
+        })?;
+        let mut buf = self.pool.take(len);
+        let space = &mut buf.space()[..len];
+        let mut filled = 0;
+        let mut body = response.into_body();
+        let mut at = body_start; // object offset of the next body byte
+        let mut attempt = 1;
+        loop {
+            let piece = match self.next_piece(&mut body).await {
+                Ok(Some(piece)) => piece,
+                Ok(None) if filled == len => break,
+                Ok(None) => Err(Error::new(ErrorKind::Unexpected)
+                    .set_temporary(true)
+                    .with_message(format!("response body ended after {filled} of {len} bytes")))?,
+                Err(e) => {
+                    // Resume from the first byte still missing, pinned to the same
+                    // version of the object.
+                    let from = want.start + filled as u64;
+                    let again = request(from, Some(want.end), etag.as_deref())?;
+                    attempt = self.before_retry(e, attempt, &again).await?;
+                    let response = self.send(&again).await?;
+                    let (start, _) = body_span(&response)?;
+                    body = response.into_body();
+                    at = start;
+                    continue;
+                }
+            };
+            // Keep the part of this piece that falls in want.start + filled..want.end.
+            let piece_end = at + piece.len() as u64;
+            let next = want.start + filled as u64;
+            if piece_end > next && at < want.end {
+                let from = (next.max(at) - at) as usize;
+                let to = (piece_end.min(want.end) - at) as usize;
+                space[filled..filled + (to - from)].copy_from_slice(&piece[from..to]);
+                filled += to - from;
+            }
+            at = piece_end;
+        }
+        buf.set_filled(len);
+        Ok(buf.freeze())
+    }
+
+    /// PUT `body` as `key`.
+    pub(crate) async fn put(&self, key: &str, body: ReqBody) -> Result<Metadata> {
+        let len = body.len();
+        let response = self
+            .send(&S3Request::new(Method::PUT, key).body(body))
+            .await?;
+        metadata_of(response.headers(), Some(len))
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        self.send(&S3Request::new(Method::DELETE, key))
+            .await
+            .map(drop)
+    }
+
+    /// DeleteObjects, 1,000 keys per request.
+    pub(crate) async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
+        for batch in keys.chunks(1000) {
+            let body = xml::to_body(&xml::Delete {
+                quiet: true,
+                objects: batch
+                    .iter()
+                    .map(|key| xml::DeleteObject { key: key.clone() })
+                    .collect(),
+            })?;
+            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+            let req = S3Request::new(Method::POST, "")
+                .query("delete")
+                .header(HeaderName::from_static("content-md5"), &md5)?
+                .body(body);
+            let (_, body) = self.send_read(&req).await?;
+            let result: xml::DeleteResult = xml::parse(&body)?;
+            if let Some(failed) = result.errors.first() {
+                return Err(error_from_code(&failed.code, StatusCode::OK)
+                    .with_message(format!(
+                        "deleting {:?}: {} {}",
+                        failed.key, failed.code, failed.message
+                    ))
+                    .with_context("failed_keys", result.errors.len()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn copy(&self, from_key: &str, to_key: &str) -> Result<()> {
+        let req = S3Request::new(Method::PUT, to_key).header(
+            HeaderName::from_static("x-amz-copy-source"),
+            &self.copy_source(from_key),
+        )?;
+        self.send_read(&req).await.map(drop)
+    }
+
+    pub(crate) async fn create_multipart(&self, key: &str) -> Result<String> {
+        let req = S3Request::new(Method::POST, key).query("uploads");
+        let (_, body) = self.send_read(&req).await?;
+        let result: xml::InitiateMultipartUploadResult = xml::parse(&body)?;
+        Ok(result.upload_id)
+    }
+
+    pub(crate) async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: ReqBody,
+    ) -> Result<xml::CompletedPart> {
+        let query = format!("partNumber={number}&uploadId={}", encode_query(upload_id));
+        let response = self
+            .send(&S3Request::new(Method::PUT, key).query(query).body(body))
+            .await?;
+        let etag = header_str(response.headers(), &ETAG)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Unexpected).with_message("UploadPart answered without ETag")
+            })?
+            .to_owned();
+        Ok(xml::CompletedPart {
+            part_number: number,
+            etag,
+        })
+    }
+
+    pub(crate) async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<xml::CompletedPart>,
+    ) -> Result<Option<String>> {
+        let body = xml::to_body(&xml::CompleteMultipartUpload { parts })?;
+        let req = S3Request::new(Method::POST, key)
+            .query(format!("uploadId={}", encode_query(upload_id)))
+            .body(body);
+        let (_, body) = self.send_read(&req).await?;
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Completed {
+            #[serde(rename = "ETag", default)]
+            etag: Option<String>,
+        }
+        Ok(xml::parse::<Completed>(&body).ok().and_then(|c| c.etag))
+    }
+
+    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
+        let req = S3Request::new(Method::DELETE, key)
+            .query(format!("uploadId={}", encode_query(upload_id)));
+        match self.send(&req).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn identity(credentials: Credentials) -> Identity {
+    aws_credential_types::Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        credentials.session_token,
+        None,
+        "dio",
+    )
+    .into()
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // ring is named explicitly, so a process that also links aws-lc-rs (another
+    // crate's choice) does not make rustls's default provider ambiguous.
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    match config {
+        Ok(config) => Arc::new(config),
+        // The ring provider supports the default versions; this cannot fail.
+        Err(e) => panic!("rustls rejected its own default protocol versions: {e}"),
+    }
+}
+
+fn new_client(
+    tls: Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    max_idle_per_host: usize,
+) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(max_idle_per_host)
+        .build(https)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Where a GET body starts in the object, and the object's size.
+fn body_span(response: &Response<Incoming>) -> Result<(u64, u64)> {
+    let headers = response.headers();
+    let malformed = |what: &str| {
+        Error::new(ErrorKind::Unexpected).with_message(format!("malformed GET response: {what}"))
+    };
+    if response.status() == StatusCode::PARTIAL_CONTENT {
+        let value = header_str(headers, &CONTENT_RANGE)
+            .ok_or_else(|| malformed("206 without Content-Range"))?;
+        let (span, total) = value
+            .strip_prefix("bytes ")
+            .and_then(|v| v.split_once('/'))
+            .ok_or_else(|| malformed("Content-Range"))?;
+        let start = span
+            .split_once('-')
+            .and_then(|(s, _)| s.parse().ok())
+            .ok_or_else(|| malformed("Content-Range"))?;
+        let total = total.parse().map_err(|_| malformed("Content-Range size"))?;
+        Ok((start, total))
+    } else {
+        let len = header_str(headers, &CONTENT_LENGTH)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| malformed("no Content-Length"))?;
+        Ok((0, len))
+    }
+}
+
+/// Metadata from a HEAD or PUT response; `len` is the known length for a PUT.
+pub(crate) fn metadata_of(headers: &HeaderMap, len: Option<u64>) -> Result<Metadata> {
+    let len = match len {
+        Some(len) => len,
+        None => header_str(headers, &CONTENT_LENGTH)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Unexpected)
+                    .with_message("HEAD answered without Content-Length")
+            })?,
+    };
+    let mut meta = Metadata::file(len);
+    if let Some(etag) = header_str(headers, &ETAG) {
+        meta = meta.with_etag(etag);
+    }
+    if let Some(time) = header_str(headers, &LAST_MODIFIED).and_then(http_date) {
+        meta = meta.with_last_modified(time);
+    }
+    Ok(meta)
+}
+
+fn http_date(value: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    SystemTime::try_from(DateTime::from_str(value, Format::HttpDate).ok()?).ok()
+}
+
+/// An ISO 8601 time as S3 listings give it (`2026-01-02T03:04:05.000Z`).
+pub(crate) fn iso_date(value: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    SystemTime::try_from(DateTime::from_str(value, Format::DateTime).ok()?).ok()
+}
+
+fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
+    use std::error::Error as _;
+    let mut source = err.source();
+    let mut timed_out = false;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        timed_out |= s.to_string().contains("timed out") || s.to_string().contains("timeout");
+        source = s.source();
+    }
+    let kind = if timed_out {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Unexpected
+    };
+    let what = if err.is_connect() {
+        "cannot connect"
+    } else {
+        "connection failed"
+    };
+    // Refused, reset and closed connections may all work on a second try.
+    Error::new(kind)
+        .set_temporary(true)
+        .with_message(what)
+        .with_source(err)
+}
+
+fn error_from_code(code: &str, status: StatusCode) -> Error {
+    let kind = match code {
+        "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" => ErrorKind::NotFound,
+        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AllAccessDisabled" => {
+            ErrorKind::PermissionDenied
+        }
+        "InvalidRange" => ErrorKind::RangeNotSatisfiable,
+        "SlowDown" | "TooManyRequests" | "RequestLimitExceeded" | "Throttling" => {
+            ErrorKind::RateLimited
+        }
+        "RequestTimeout" => ErrorKind::Timeout,
+        _ => match status.as_u16() {
+            404 => ErrorKind::NotFound,
+            401 | 403 => ErrorKind::PermissionDenied,
+            416 => ErrorKind::RangeNotSatisfiable,
+            429 | 503 => ErrorKind::RateLimited,
+            400 | 405 | 411 | 413 => ErrorKind::InvalidInput,
+            _ => ErrorKind::Unexpected,
+        },
+    };
+    let temporary = matches!(kind, ErrorKind::RateLimited | ErrorKind::Timeout)
+        || status.is_server_error()
+        || matches!(code, "InternalError" | "ServiceUnavailable");
+    Error::new(kind).set_temporary(temporary)
+}
+
+/// Maps a failed response (status, headers, and the XML error body if any).
+pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+    let parsed: Option<xml::ErrorBody> = if body.is_empty() {
+        None
+    } else {
+        xml::parse(body).ok()
+    };
+    let code = parsed.as_ref().map_or("", |p| p.code.as_str());
+    let err = error_from_code(code, status);
+    if err.kind() == ErrorKind::NotFound {
+        // The callers turn this into NotFound or IsADirectory; a bare kind reads best.
+        return err;
+    }
+    if err.kind() == ErrorKind::RangeNotSatisfiable {
+        // `bytes */<size>`: the callers resolve the range against the size.
+        let size = header_str(headers, &CONTENT_RANGE)
+            .and_then(|v| v.rsplit_once('/'))
+            .and_then(|(_, size)| size.parse::<u64>().ok());
+        return match size {
+            Some(size) => err.with_context("size", size),
+            None => err,
+        };
+    }
+    let request_id = parsed
+        .as_ref()
+        .map(|p| p.request_id.as_str())
+        .filter(|id| !id.is_empty())
+        .or_else(|| header_str(headers, &HeaderName::from_static("x-amz-request-id")));
+    let mut err = err.with_context("status", status.as_u16());
+    if !code.is_empty() {
+        err = err.with_context("code", code);
+    }
+    if let Some(id) = request_id {
+        err = err.with_context("request_id", id);
+    }
+    match parsed.map(|p| p.message).filter(|m| !m.is_empty()) {
+        Some(message) => err.with_message(message),
+        None => err,
+    }
+}

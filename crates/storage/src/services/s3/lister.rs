@@ -1,0 +1,126 @@
+//! [`S3Lister`]: ListObjectsV2, one page per job.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::core::{Core, iso_date};
+use super::xml::ListBucketResult;
+use crate::raw::{IoJob, RawList};
+use crate::{Entry, Error, ErrorKind, Metadata, Result};
+
+/// Lists directory `dir` (a path ending in `/`, or the root). One level uses the
+/// `/` delimiter, so subdirectories come back as common prefixes; a recursive
+/// listing gets every key and adds the directories between `dir` and each key, as
+/// fs lists them. The directory's own marker object is not listed.
+#[derive(Debug)]
+pub(crate) struct S3Lister {
+    core: Arc<Core>,
+    dir: String,
+    recursive: bool,
+    token: Option<String>,
+    started: bool,
+    done: bool,
+    seen_dirs: HashSet<String>,
+}
+
+impl S3Lister {
+    pub(crate) fn new(core: Arc<Core>, dir: &str, recursive: bool) -> Self {
+        Self {
+            core,
+            dir: dir.to_owned(),
+            recursive,
+            token: None,
+            started: false,
+            done: false,
+            seen_dirs: HashSet::new(),
+        }
+    }
+
+    async fn page(&mut self) -> Result<Vec<Entry>> {
+        let prefix = self.core.key(&self.dir);
+        while !self.done {
+            let page = self
+                .core
+                .list_page(&prefix, !self.recursive, self.token.as_deref(), 1000)
+                .await?;
+            let first = !self.started;
+            self.started = true;
+            self.done = !page.is_truncated || page.next_continuation_token.is_none();
+            self.token = page.next_continuation_token.clone();
+            let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
+            if first && empty && !self.dir.is_empty() {
+                // Nothing below: a missing directory lists as empty, a file is not a
+                // directory.
+                let file = self.core.key(self.dir.trim_end_matches('/'));
+                if self.core.head(&file).await?.is_some() {
+                    return Err(Error::new(ErrorKind::NotADirectory));
+                }
+            }
+            let entries = self.entries(page);
+            if !entries.is_empty() {
+                return Ok(entries);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    fn entries(&mut self, page: ListBucketResult) -> Vec<Entry> {
+        let mut out = Vec::with_capacity(page.contents.len() + page.common_prefixes.len());
+        for prefix in page.common_prefixes {
+            if let Some(path) = self.core.path_of(&prefix.prefix) {
+                if path != self.dir && self.seen_dirs.insert(path.to_owned()) {
+                    out.push(Entry::new(path, Metadata::dir()));
+                }
+            }
+        }
+        for object in page.contents {
+            let Some(path) = self.core.path_of(&object.key) else {
+                continue;
+            };
+            if self.recursive {
+                self.add_ancestors(path, &mut out);
+            }
+            if path == self.dir || path.is_empty() {
+                continue;
+            }
+            if path.ends_with('/') {
+                if self.seen_dirs.insert(path.to_owned()) {
+                    out.push(Entry::new(path, Metadata::dir()));
+                }
+                continue;
+            }
+            let mut meta = Metadata::file(object.size);
+            if let Some(time) = object.last_modified.as_deref().and_then(iso_date) {
+                meta = meta.with_last_modified(time);
+            }
+            if let Some(etag) = object.etag {
+                meta = meta.with_etag(etag);
+            }
+            out.push(Entry::new(path, meta));
+        }
+        out
+    }
+
+    /// The directories between the listed one and `path`, each once.
+    fn add_ancestors(&mut self, path: &str, out: &mut Vec<Entry>) {
+        let Some(below) = path.strip_prefix(self.dir.as_str()) else {
+            return;
+        };
+        let start = self.dir.len();
+        for (i, _) in below.match_indices('/') {
+            let dir = &path[..start + i + 1];
+            if dir != path && self.seen_dirs.insert(dir.to_owned()) {
+                out.push(Entry::new(dir, Metadata::dir()));
+            }
+        }
+    }
+}
+
+impl RawList for S3Lister {
+    fn next_page(mut self: Box<Self>) -> IoJob<(Box<dyn RawList>, Vec<Entry>)> {
+        IoJob::future(async move {
+            let entries = self.page().await?;
+            Ok((self as Box<dyn RawList>, entries))
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! [`S3Writer`]: one `PUT` for small objects, a multipart upload with parts in
+//! flight for large ones.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use super::body::ReqBody;
+use super::core::Core;
+use super::xml::CompletedPart;
+use crate::raw::{IoJob, RawWrite};
+use crate::{Error, ErrorKind, Metadata, Result};
+
+/// A write in progress. Data is buffered until it passes the multipart threshold;
+/// from then on every full part is uploaded by its own task on the worker runtime,
+/// at most `part_concurrency` at once, so memory stays below
+/// `(part_concurrency + 1) * part_size`.
+///
+/// Dropped without `close` or `abort` (its job was cancelled), it aborts its
+/// parts and the upload in the background on the runtime it is dropped on.
+pub(crate) struct S3Writer {
+    core: Arc<Core>,
+    path: String,
+    key: String,
+    pending: VecDeque<Bytes>,
+    pending_len: usize,
+    written: u64,
+    upload: Option<Upload>,
+}
+
+struct Upload {
+    id: String,
+    next_part: u32,
+    in_flight: VecDeque<JoinHandle<Result<CompletedPart>>>,
+    done: Vec<CompletedPart>,
+}
+
+impl fmt::Debug for S3Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Writer")
+            .field("path", &self.path)
+            .field("written", &self.written)
+            .field("multipart", &self.upload.as_ref().map(|u| u.next_part - 1))
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Writer {
+    pub(crate) fn new(core: Arc<Core>, path: &str) -> Self {
+        Self {
+            key: core.key(path),
+            core,
+            path: path.to_owned(),
+            pending: VecDeque::new(),
+            pending_len: 0,
+            written: 0,
+            upload: None,
+        }
+    }
+
+    /// Appends `data`, uploading every full part once past the threshold. On error
+    /// the upload is aborted.
+    pub(crate) async fn push(&mut self, data: Bytes) -> Result<()> {
+        self.written += data.len() as u64;
+        self.pending_len += data.len();
+        if !data.is_empty() {
+            self.pending.push_back(data);
+        }
+        let result = self.upload_full_parts().await;
+        if result.is_err() {
+            self.cancel().await;
+        }
+        result
+    }
+
+    async fn upload_full_parts(&mut self) -> Result<()> {
+        if self.upload.is_none() {
+            if self.pending_len <= self.core.multipart_threshold {
+                return Ok(());
+            }
+            let (id, ()) = futures::future::try_join(
+                self.core.create_multipart(&self.key),
+                self.core.check_writable(&self.path),
+            )
+            .await?;
+            self.upload = Some(Upload {
+                id,
+                next_part: 1,
+                in_flight: VecDeque::new(),
+                done: Vec::new(),
+            });
+        }
+        while self.pending_len >= self.core.part_size {
+            let part = self.take(self.core.part_size);
+            self.start_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// The first `len` pending bytes, as pieces (no copy).
+    fn take(&mut self, len: usize) -> ReqBody {
+        let mut pieces = Vec::new();
+        let mut need = len;
+        while need > 0 {
+            let Some(mut front) = self.pending.pop_front() else {
+                break;
+            };
+            if front.len() > need {
+                let rest = front.split_off(need);
+                self.pending.push_front(rest);
+            }
+            need -= front.len();
+            pieces.push(front);
+        }
+        self.pending_len -= len - need;
+        ReqBody::from_pieces(pieces)
+    }
+
+    async fn start_part(&mut self, body: ReqBody) -> Result<()> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(
+                Error::new(ErrorKind::Unexpected).with_message("no upload to add a part to")
+            );
+        };
+        while upload.in_flight.len() >= self.core.part_concurrency {
+            if let Some(oldest) = upload.in_flight.pop_front() {
+                upload.done.push(joined(oldest.await)?);
+            }
+        }
+        let number = upload.next_part;
+        upload.next_part += 1;
+        let core = Arc::clone(&self.core);
+        let (key, id) = (self.key.clone(), upload.id.clone());
+        // A task on this worker's runtime: it keeps uploading between the caller's
+        // writes.
+        upload.in_flight.push_back(tokio::spawn(async move {
+            core.upload_part(&key, &id, number, body).await
+        }));
+        Ok(())
+    }
+
+    /// Commits: one `PUT`, or the last part and CompleteMultipartUpload.
+    pub(crate) async fn finish(mut self) -> Result<Metadata> {
+        if self.upload.is_none() {
+            let body = self.take(self.pending_len);
+            self.core.check_writable(&self.path).await?;
+            return self.core.put(&self.key, body).await;
+        }
+        let result = self.complete().await;
+        if result.is_err() {
+            self.cancel().await;
+        }
+        result
+    }
+
+    async fn complete(&mut self) -> Result<Metadata> {
+        if self.pending_len > 0 {
+            let last = self.take(self.pending_len);
+            self.start_part(last).await?;
+        }
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(Error::new(ErrorKind::Unexpected).with_message("no upload to complete"));
+        };
+        while let Some(part) = upload.in_flight.pop_front() {
+            upload.done.push(joined(part.await)?);
+        }
+        let parts = std::mem::take(&mut upload.done);
+        let id = upload.id.clone();
+        let etag = self.core.complete_multipart(&self.key, &id, parts).await?;
+        self.upload = None;
+        let meta = Metadata::file(self.written);
+        Ok(match etag {
+            Some(etag) => meta.with_etag(etag),
+            None => meta,
+        })
+    }
+
+    /// Gives up: parts in flight are cancelled and the upload aborted (S3 then
+    /// frees its parts); nothing becomes visible.
+    pub(crate) async fn cancel(&mut self) {
+        self.pending.clear();
+        self.pending_len = 0;
+        if let Some(upload) = self.upload.take() {
+            abort_upload(Arc::clone(&self.core), self.key.clone(), upload).await;
+        }
+    }
+}
+
+async fn abort_upload(core: Arc<Core>, key: String, upload: Upload) {
+    for part in &upload.in_flight {
+        part.abort();
+    }
+    if let Err(e) = core.abort_multipart(&key, &upload.id).await {
+        tracing::warn!(%key, upload_id = %upload.id, error = %e, "cannot abort multipart upload");
+    }
+}
+
+fn joined(
+    result: std::result::Result<Result<CompletedPart>, tokio::task::JoinError>,
+) -> Result<CompletedPart> {
+    result.map_err(|e| {
+        Error::new(ErrorKind::Unexpected).with_message(format!("part upload task failed: {e}"))
+    })?
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let core = Arc::clone(&self.core);
+        let key = std::mem::take(&mut self.key);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(abort_upload(core, key, upload))),
+            Err(_) => {
+                for part in &upload.in_flight {
+                    part.abort();
+                }
+                tracing::warn!(
+                    %key, upload_id = %upload.id,
+                    "S3 writer dropped outside a runtime; its multipart upload is left for the bucket's lifecycle rules"
+                );
+            }
+        }
+    }
+}
+
+impl RawWrite for S3Writer {
+    fn write(mut self: Box<Self>, data: Bytes) -> IoJob<Box<dyn RawWrite>> {
+        IoJob::future(async move {
+            self.push(data).await?;
+            Ok(self as Box<dyn RawWrite>)
+        })
+    }
+
+    fn close(self: Box<Self>) -> IoJob<Metadata> {
+        IoJob::future((*self).finish())
+    }
+
+    fn abort(mut self: Box<Self>) -> IoJob<()> {
+        IoJob::future(async move {
+            self.cancel().await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The XML bodies S3 sends and receives, as serde types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, ErrorKind, Result};
+
+/// `<Error>`: the body of a failed request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct ErrorBody {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) request_id: String,
+}
+
+/// `<ListBucketResult>` of ListObjectsV2.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct ListBucketResult {
+    pub(crate) is_truncated: bool,
+    pub(crate) next_continuation_token: Option<String>,
+    pub(crate) encoding_type: Option<String>,
+    pub(crate) contents: Vec<ListedObject>,
+    pub(crate) common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct ListedObject {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) last_modified: Option<String>,
+    #[serde(rename = "ETag")]
+    pub(crate) etag: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct CommonPrefix {
+    pub(crate) prefix: String,
+}
+
+/// `<InitiateMultipartUploadResult>`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InitiateMultipartUploadResult {
+    pub(crate) upload_id: String,
+}
+
+/// `<CompleteMultipartUpload>`, the request body that commits an upload.
+#[derive(Debug, Serialize)]
+#[serde(rename = "CompleteMultipartUpload", rename_all = "PascalCase")]
+pub(crate) struct CompleteMultipartUpload {
+    #[serde(rename = "Part")]
+    pub(crate) parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CompletedPart {
+    pub(crate) part_number: u32,
+    #[serde(rename = "ETag")]
+    pub(crate) etag: String,
+}
+
+/// `<Delete>`, the request body of DeleteObjects.
+#[derive(Debug, Serialize)]
+#[serde(rename = "Delete", rename_all = "PascalCase")]
+pub(crate) struct Delete {
+    pub(crate) quiet: bool,
+    #[serde(rename = "Object")]
+    pub(crate) objects: Vec<DeleteObject>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DeleteObject {
+    pub(crate) key: String,
+}
+
+/// `<DeleteResult>`: with `Quiet`, only the keys that failed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct DeleteResult {
+    #[serde(rename = "Error")]
+    pub(crate) errors: Vec<DeleteError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct DeleteError {
+    pub(crate) key: String,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+/// Parses an XML response body.
+pub(crate) fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
+    let text = std::str::from_utf8(body).map_err(|e| malformed(e.to_string()))?;
+    quick_xml::de::from_str(text).map_err(|e| malformed(e.to_string()))
+}
+
+/// Serializes a request body, with the XML declaration.
+pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<bytes::Bytes> {
+    let xml = quick_xml::se::to_string(value).map_err(|e| {
+        Error::new(ErrorKind::Unexpected).with_message(format!("cannot encode XML: {e}"))
+    })?;
+    Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?>{xml}"#).into())
+}
+
+/// `true` if a 200 body is in fact an `<Error>` (CopyObject and
+/// CompleteMultipartUpload can fail after answering 200).
+pub(crate) fn is_error_document(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(256)];
+    let text = String::from_utf8_lossy(head);
+    let after_decl = match text.find("?>") {
+        Some(i) => &text[i + 2..],
+        None => &text[..],
+    };
+    after_decl.trim_start().starts_with("<Error>")
+}
+
+fn malformed(detail: String) -> Error {
+    Error::new(ErrorKind::Unexpected).with_message(format!("malformed S3 XML response: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_listing_with_prefixes_and_a_token() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Name>b</Name><Prefix>a/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys>
+  <IsTruncated>true</IsTruncated>
+  <Contents><Key>a/x &amp; y</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified>
+    <ETag>"abc"</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
+  <CommonPrefixes><Prefix>a/sub/</Prefix></CommonPrefixes>
+  <NextContinuationToken>tok+en</NextContinuationToken>
+</ListBucketResult>"#;
+        let list: ListBucketResult = parse(body).unwrap();
+        assert!(list.is_truncated);
+        assert_eq!(list.next_continuation_token.as_deref(), Some("tok+en"));
+        assert_eq!(list.contents.len(), 1);
+        assert_eq!(list.contents[0].key, "a/x & y");
+        assert_eq!(list.contents[0].size, 12);
+        assert_eq!(list.contents[0].etag.as_deref(), Some("\"abc\""));
+        assert_eq!(list.common_prefixes[0].prefix, "a/sub/");
+    }
+
+    #[test]
+    fn writes_request_bodies_and_spots_error_documents() {
+        let body = to_body(&CompleteMultipartUpload {
+            parts: vec![CompletedPart {
+                part_number: 1,
+                etag: "\"e1\"".into(),
+            }],
+        })
+        .unwrap();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.contains("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"),
+            "{text}"
+        );
+        assert!(is_error_document(
+            b"<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code></Error>"
+        ));
+        assert!(!is_error_document(b"<CopyObjectResult></CopyObjectResult>"));
+        let err: ErrorBody = parse(b"<Error><Code>NoSuchKey</Code><Message>gone</Message><RequestId>r1</RequestId></Error>").unwrap();
+        assert_eq!(
+            (err.code.as_str(), err.request_id.as_str()),
+            ("NoSuchKey", "r1")
+        );
+    }
+}
