@@ -5,3 +5,269 @@ mod common_s3;
 mod conformance;
 
 conformance_tests!(optional common_s3::operator);
+
+use std::collections::BTreeSet;
+
+use conformance::{random_bytes, sha};
+use storage::services::s3::{Credentials, S3Builder};
+use storage::{ErrorKind, Operator};
+use tokio::io::AsyncWriteExt;
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// 5 MiB parts (S3's minimum) from 5 MiB on.
+fn small_parts(test: &str) -> Option<Operator> {
+    let builder = common_s3::builder(test)?
+        .part_size(5 << 20)
+        .multipart_threshold(5 << 20)
+        .part_concurrency(3);
+    Some(Operator::new(builder.build().unwrap()))
+}
+
+/// A multipart object's ETag is `"<md5 of part md5s>-<parts>"`.
+fn parts_in_etag(etag: Option<&str>) -> Option<u32> {
+    etag?.trim_matches('"').rsplit_once('-')?.1.parse().ok()
+}
+
+#[test]
+fn multipart_with_five_mib_parts() {
+    let Some(op) = small_parts("multipart_5mib") else {
+        return;
+    };
+    current_thread().block_on(async {
+        // Through write(): 23 MiB + 1 byte, so 5 parts, the last one short.
+        let data = random_bytes((23 << 20) + 1, 41);
+        let meta = op.write("mp/one-shot", data.clone()).await.unwrap();
+        assert_eq!(meta.content_length(), data.len() as u64);
+        assert_eq!(sha(&op.read("mp/one-shot").await.unwrap()), sha(&data));
+        let stat = op.stat("mp/one-shot").await.unwrap();
+        assert_eq!(stat.content_length(), data.len() as u64);
+        assert_eq!(parts_in_etag(stat.etag()), Some(5), "{stat:?}");
+
+        // Through a writer, in uneven pieces that straddle part boundaries.
+        let data = random_bytes(12 << 20, 42);
+        let mut writer = op.writer("mp/pieces").await.unwrap();
+        for piece in data.chunks(777_777) {
+            writer.write_all(piece).await.unwrap();
+        }
+        let meta = writer.close().await.unwrap();
+        assert_eq!(meta.content_length(), data.len() as u64);
+        assert_eq!(sha(&op.read("mp/pieces").await.unwrap()), sha(&data));
+        let stat = op.stat("mp/pieces").await.unwrap();
+        assert_eq!(parts_in_etag(stat.etag()), Some(3), "{stat:?}");
+        // Range reads cross part boundaries.
+        let range = (5 << 20) - 10..(5 << 20) + 10;
+        let got = op.read_range("mp/pieces", range.clone()).await.unwrap();
+        assert_eq!(got, data.slice(range.start as usize..range.end as usize));
+    });
+}
+
+#[test]
+fn multipart_of_a_64_mib_object_with_default_settings() {
+    let Some(op) = common_s3::operator("multipart_64mib") else {
+        return;
+    };
+    current_thread().block_on(async {
+        let data = random_bytes(64 << 20, 43);
+        op.write("big/object", data.clone()).await.unwrap();
+        let stat = op.stat("big/object").await.unwrap();
+        assert_eq!(stat.content_length(), 64 << 20);
+        assert_eq!(parts_in_etag(stat.etag()), Some(8), "8 MiB parts: {stat:?}");
+        assert_eq!(sha(&op.read("big/object").await.unwrap()), sha(&data));
+    });
+}
+
+#[test]
+fn aborted_or_dropped_multipart_leaves_no_object() {
+    let Some(op) = small_parts("multipart_abort") else {
+        return;
+    };
+    current_thread().block_on(async {
+        op.write("ab/existing", "old").await.unwrap();
+        for (i, target) in ["ab/existing", "ab/new", "ab/dropped"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut writer = op.writer(target).await.unwrap();
+            // Two full parts uploaded, a third in the buffer.
+            writer.write_all(&random_bytes(13 << 20, 44)).await.unwrap();
+            writer.flush().await.unwrap();
+            if i < 2 {
+                writer.abort().await.unwrap();
+            } else {
+                drop(writer);
+            }
+        }
+        // A dropped writer aborts on the executor; give it a moment.
+        for _ in 0..200 {
+            if !op.exists("ab/dropped").await.unwrap() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(op.read("ab/existing").await.unwrap(), "old");
+        for gone in ["ab/new", "ab/dropped"] {
+            assert_eq!(
+                op.read(gone).await.unwrap_err().kind(),
+                ErrorKind::NotFound,
+                "{gone}"
+            );
+        }
+        let listed: Vec<String> = op
+            .list_recursive("ab/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        assert_eq!(listed, ["ab/existing"]);
+    });
+}
+
+#[test]
+fn listing_and_removing_more_than_a_thousand_keys() {
+    let Some(op) = common_s3::operator("pagination") else {
+        return;
+    };
+    current_thread().block_on(async {
+        let names: BTreeSet<String> = (0..1_050).map(|i| format!("many/k{i:05}")).collect();
+        let writes: Vec<_> = names.iter().map(|n| op.write(n, "x")).collect();
+        for w in writes {
+            w.await.unwrap();
+        }
+        op.write("many/sub/deep", "y").await.unwrap();
+        let one_level = op.list("many/").await.unwrap();
+        assert_eq!(one_level.len(), 1_051, "1,050 files and sub/");
+        let listed: BTreeSet<String> = one_level
+            .iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.path().to_owned())
+            .collect();
+        assert_eq!(listed, names);
+        let mut lister = op.lister_recursive("many").await.unwrap();
+        let mut streamed = 0;
+        while let Some(entry) = futures::StreamExt::next(&mut lister).await {
+            entry.unwrap();
+            streamed += 1;
+        }
+        assert_eq!(streamed, 1_052, "files, sub/ and sub/deep");
+        op.remove_all("many/").await.unwrap();
+        assert!(op.list_recursive("many/").await.unwrap().is_empty());
+        assert!(!op.exists("many/k00000").await.unwrap());
+    });
+}
+
+#[test]
+fn a_wrong_secret_is_permission_denied() {
+    let Some(good) = common_s3::builder("wrong_secret") else {
+        return;
+    };
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
+    let op = Operator::new(
+        good.credentials(Credentials::new(key, "definitely-not-the-secret"))
+            .build()
+            .unwrap(),
+    );
+    current_thread().block_on(async {
+        for err in [
+            op.write("denied", "x").await.unwrap_err(),
+            op.read("denied").await.unwrap_err(),
+            op.stat("denied").await.unwrap_err(),
+            op.list("").await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+            assert!(!err.is_temporary(), "{err}");
+            assert!(err.context("status").is_some(), "{err}");
+            assert!(!err.to_string().contains("definitely-not"), "{err}");
+        }
+    });
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let builder = S3Builder::new("b")
+        .endpoint("http://127.0.0.1:1")
+        .credentials(
+            Credentials::new("AKIDVISIBLE", "TOPSECRET").with_session_token("TOKENSECRET"),
+        );
+    let shown = format!("{builder:?} {:?}", builder.clone().build().unwrap());
+    assert!(shown.contains("AKIDVISIBLE"), "{shown}");
+    assert!(
+        !shown.contains("TOPSECRET") && !shown.contains("TOKENSECRET"),
+        "{shown}"
+    );
+    let op = Operator::new(builder.build().unwrap());
+    assert!(!format!("{op:?}").contains("TOPSECRET"));
+}
+
+#[test]
+fn uris_and_builder_errors() {
+    let b = S3Builder::from_uri(
+        "s3://bucket/some/prefix?endpoint=http://h:1&region=eu-west-1&path_style=false",
+    )
+    .unwrap()
+    .credentials(Credentials::new("a", "b"))
+    .build()
+    .unwrap();
+    assert_eq!((b.bucket(), b.root()), ("bucket", "some/prefix/"));
+    for bad in [
+        "s3:///nobucket",
+        "s3://b?unknown=1",
+        "s3://b?path_style=maybe",
+        "s3://b/../up?anonymous=true",
+    ] {
+        let err = S3Builder::from_uri(bad)
+            .and_then(|b| b.anonymous().build())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err}");
+    }
+    let err = S3Builder::new("b")
+        .endpoint("ftp://h")
+        .anonymous()
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// The caller's runtime is dropped between requests: the next request, from a new
+/// runtime and from a plain thread, still works (connections live on the executor).
+#[test]
+fn callers_come_and_go() {
+    let Some(builder) = common_s3::builder("isolation") else {
+        return;
+    };
+    let executor = io_executor::Builder::new().name("s3-iso").build().unwrap();
+    let op = Operator::new(builder.build().unwrap()).with_executor(executor.clone());
+    let data = random_bytes(3 << 20, 45);
+    for round in 0..3 {
+        let rt = current_thread();
+        rt.block_on(async {
+            op.write(&format!("iso/{round}"), data.clone())
+                .await
+                .unwrap();
+            assert_eq!(
+                sha(&op.read(&format!("iso/{round}")).await.unwrap()),
+                sha(&data)
+            );
+        });
+        drop(rt);
+    }
+    let op2 = op.clone();
+    let from_thread = std::thread::spawn(move || {
+        futures::executor::block_on(async {
+            let back = op2.read_range("iso/0", 100..200).await.unwrap();
+            let listed = op2.list("iso/").await.unwrap().len();
+            (back, listed)
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(from_thread.0, data.slice(100..200));
+    assert_eq!(from_thread.1, 3);
+    assert_eq!(op.blocking().read("iso/2").unwrap().len(), data.len());
+}

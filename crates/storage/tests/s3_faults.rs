@@ -1,0 +1,376 @@
+//! Faults a real S3 server will not produce on demand, from a small real HTTP
+//! server inside the test: throttling, server errors, a connection cut midway
+//! through a body, and a server that stops answering.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use storage::services::s3::{Credentials, RetryPolicy, S3Builder};
+use storage::{ErrorKind, Operator};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// What the server saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    range: Option<String>,
+    if_match: Option<String>,
+    signed: bool,
+}
+
+type Handler = dyn Fn(&Seen, usize) -> Response<Body> + Send + Sync;
+
+/// An HTTP/1.1 server on 127.0.0.1 that answers request `n` (from 0) with
+/// `handler(seen, n)`, on its own runtime thread.
+struct FaultServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FaultServer {
+    fn start(handler: impl Fn(&Seen, usize) -> Response<Body> + Send + Sync + 'static) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let log = Arc::clone(&seen);
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
+                    async move {
+                        let header = |name: &str| {
+                            req.headers()
+                                .get(name)
+                                .map(|v| v.to_str().unwrap().to_owned())
+                        };
+                        let seen = Seen {
+                            method: req.method().to_string(),
+                            path: req.uri().path().to_owned(),
+                            range: header("range"),
+                            if_match: header("if-match"),
+                            signed: header("authorization").is_some(),
+                        };
+                        let n = {
+                            let mut log = log.lock();
+                            log.push(seen.clone());
+                            log.len() - 1
+                        };
+                        drop(req.into_body().collect().await);
+                        Ok::<_, Infallible>(handler(&seen, n))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            addr,
+            seen,
+            _runtime: runtime,
+        }
+    }
+
+    fn operator(&self, attempts: u32, timeout: Duration) -> Operator {
+        let s3 = S3Builder::new("bucket")
+            .endpoint(format!("http://{}", self.addr))
+            .credentials(Credentials::new("key", "secret"))
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(attempts)
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .request_timeout(timeout)
+            .build()
+            .unwrap();
+        Operator::new(s3)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().clone()
+    }
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(body.into()).map_err(|e| match e {}).boxed())
+        .unwrap()
+}
+
+fn s3_error(status: StatusCode, code: &str, request_id: &str) -> Response<Body> {
+    full(
+        status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+             <Message>injected {code}</Message><RequestId>{request_id}</RequestId></Error>"
+        ),
+    )
+}
+
+/// A response that promises `content-length` bytes, sends `sent`, then breaks the
+/// connection.
+fn cut(status: StatusCode, headers: &[(&str, String)], sent: Bytes) -> Response<Body> {
+    // The break comes a moment later, so that what was sent reaches the client.
+    let frames = futures_util::stream::once(async { Ok(Frame::data(sent)) }).chain(
+        futures_util::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(std::io::Error::other("cut"))
+        }),
+    );
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, v);
+    }
+    builder
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap()
+}
+
+fn object(len: usize) -> Bytes {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn slow_down_twice_then_success_is_retried() {
+    let data = object(10_000);
+    let body = data.clone();
+    let server = FaultServer::start(move |_, n| match n {
+        0 | 1 => s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "req-slow"),
+        _ => full(StatusCode::OK, body.clone()),
+    });
+    let op = server.operator(4, Duration::from_secs(10));
+    assert_eq!(block_on(op.read("k")).unwrap(), data);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| s.signed && s.method == "GET" && s.path == "/bucket/k")
+    );
+}
+
+#[test]
+fn slow_down_beyond_the_attempts_is_rate_limited() {
+    let server =
+        FaultServer::start(|_, _| s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "rq-9"));
+    let err = block_on(server.operator(2, Duration::from_secs(10)).stat("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert!(err.is_temporary());
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[test]
+fn internal_error_forever_fails_after_the_configured_attempts() {
+    let server = FaultServer::start(|_, n| {
+        s3_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &format!("rid-{n}"),
+        )
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let err = block_on(op.read("dir/k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("attempts"), Some("3"), "{err}");
+    assert_eq!(err.context("status"), Some("500"), "{err}");
+    assert_eq!(err.context("code"), Some("InternalError"), "{err}");
+    assert_eq!(
+        err.context("request_id"),
+        Some("rid-2"),
+        "the last attempt's: {err}"
+    );
+    assert_eq!((err.operation(), err.path()), ("read", "dir/k"));
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[test]
+fn access_denied_is_not_retried() {
+    let server = FaultServer::start(|_, _| s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"));
+    let err = block_on(server.operator(5, Duration::from_secs(10)).write("k", "x")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(!err.is_temporary());
+    assert_eq!(server.seen().len(), 1, "checked once, never retried");
+}
+
+/// Serves `data` as an object, honouring `Range: bytes=a-b`, with ETag `"v1"`;
+/// response 0 is cut after `cut_at` bytes.
+fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
+    FaultServer::start(move |seen, n| {
+        let (start, end) = match seen.range.as_deref() {
+            Some(r) => {
+                let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
+                let a: usize = a.parse().unwrap();
+                let b: usize = if b.is_empty() {
+                    data.len() - 1
+                } else {
+                    b.parse().unwrap()
+                };
+                (a, b + 1)
+            }
+            None => (0, data.len()),
+        };
+        let status = if seen.range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        let headers = [
+            ("content-length", (end - start).to_string()),
+            (
+                "content-range",
+                format!("bytes {start}-{}/{}", end - 1, data.len()),
+            ),
+            ("etag", "\"v1\"".to_owned()),
+        ];
+        if n == 0 {
+            return cut(status, &headers, data.slice(start..start + cut_at));
+        }
+        let mut builder = Response::builder().status(status);
+        for (k, v) in &headers {
+            builder = builder.header(*k, v);
+        }
+        builder
+            .body(
+                Full::new(data.slice(start..end))
+                    .map_err(|e| match e {})
+                    .boxed(),
+            )
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_body_cut_midway_resumes_from_the_byte_reached() {
+    let data = object(1 << 20);
+    let server = serving_with_one_cut(data.clone(), 300_000);
+    let op = server.operator(3, Duration::from_secs(10));
+    let got = block_on(op.read_range("obj", 1000..(1 << 20))).unwrap();
+    assert_eq!(got.len(), (1 << 20) - 1000);
+    assert!(
+        got == data.slice(1000..),
+        "content differs after the resume"
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].range.as_deref(), Some("bytes=1000-1048575"));
+    // The resume asks for the rest only, pinned to the version first served.
+    let resumed = seen[1].range.as_deref().unwrap();
+    let from: u64 = resumed["bytes=".len()..]
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(from > 1000 && from <= 301_000, "{resumed}");
+    assert_eq!(seen[1].if_match.as_deref(), Some("\"v1\""));
+}
+
+#[test]
+fn a_body_cut_every_time_is_an_error_not_short_data() {
+    let data = object(200_000);
+    let body = data.clone();
+    let server = FaultServer::start(move |_, _| {
+        cut(
+            StatusCode::OK,
+            &[
+                ("content-length", "200000".into()),
+                ("etag", "\"v1\"".into()),
+            ],
+            body.slice(..50_000),
+        )
+    });
+    let err = block_on(server.operator(2, Duration::from_secs(10)).read("obj")).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.operation(), "read");
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[test]
+fn a_server_that_stops_answering_times_out() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(2) {
+            held.push(stream.unwrap());
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        drop(held);
+    });
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{addr}"))
+            .anonymous()
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(2)
+                    .with_delays(Duration::ZERO, Duration::ZERO),
+            )
+            .request_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let err = block_on(op.stat("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "did not wait for the server to give up"
+    );
+    held.join().unwrap();
+}
+
+#[test]
+fn a_body_that_stalls_midway_times_out() {
+    let server = FaultServer::start(|_, _| {
+        let frames =
+            futures_util::stream::once(async { Ok(Frame::data(Bytes::from(vec![1; 1000]))) })
+                .chain(futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(Frame::data(Bytes::new()))
+                }));
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-length", "5000")
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap()
+    });
+    let err = block_on(server.operator(2, Duration::from_millis(300)).read("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(server.seen().len(), 2, "retried once, then gave up");
+}
+
+use futures_util::StreamExt as _;
