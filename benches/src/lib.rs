@@ -7,3 +7,5 @@
 //! [`fs::Method`] and returns the bytes it moved.
 
 pub mod fs;
+pub mod mem_s3;
+pub mod s3;

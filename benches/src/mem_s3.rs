@@ -1,0 +1,330 @@
+//! [`MemS3`]: a static in-memory S3 endpoint inside the bench process, so the
+//! server's own cost (disk, metadata) does not hide the clients' cost.
+//!
+//! It answers path-style requests for one bucket: `GET` (with `Range`), `HEAD`,
+//! `PUT`, `DELETE`, and ListObjectsV2 (prefix and max-keys only), with S3's headers
+//! (`Content-Range`, `ETag`, `Last-Modified`). Signatures are not checked.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::sync::RwLock;
+
+type Objects = Arc<RwLock<BTreeMap<String, Bytes>>>;
+/// Multipart uploads in progress: upload id -> parts by number.
+type Uploads = Arc<std::sync::Mutex<BTreeMap<String, BTreeMap<u32, Bytes>>>>;
+
+/// The server; it stops when dropped (its runtime goes with it).
+#[derive(Debug)]
+pub struct MemS3 {
+    addr: SocketAddr,
+    bucket: String,
+    objects: Objects,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl MemS3 {
+    /// Starts serving `bucket` on 127.0.0.1, on a runtime of `threads` threads.
+    ///
+    /// # Panics
+    ///
+    /// If the runtime or the listening socket cannot be made.
+    pub fn start(bucket: &str, threads: usize) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("mem-s3")
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let objects: Objects = Arc::default();
+        let prefix = format!("/{bucket}");
+        let served = Arc::clone(&objects);
+        let uploads: Uploads = Arc::default();
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (objects, uploads, prefix) =
+                    (Arc::clone(&served), Arc::clone(&uploads), prefix.clone());
+                let service = hyper::service::service_fn(move |req| {
+                    let (objects, uploads, prefix) =
+                        (Arc::clone(&objects), Arc::clone(&uploads), prefix.clone());
+                    async move {
+                        Ok::<_, Infallible>(handle(req, &objects, &uploads, &prefix).await)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            addr,
+            bucket: bucket.to_owned(),
+            objects,
+            _runtime: runtime,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bucket it serves.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Stores an object directly.
+    ///
+    /// # Panics
+    ///
+    /// If the object map's lock is poisoned.
+    pub fn put(&self, key: &str, data: Bytes) {
+        self.objects
+            .write()
+            .expect("objects")
+            .insert(key.to_owned(), data);
+    }
+}
+
+fn respond(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, v);
+    }
+    builder.body(Full::new(body)).expect("response")
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const LAST_MODIFIED: &str = "Wed, 25 Nov 2026 00:00:00 GMT";
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|p| match p.split_once('=') {
+        Some((k, v)) if k == key => Some(v),
+        None if p == key => Some(""),
+        _ => None,
+    })
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    objects: &Objects,
+    uploads: &Uploads,
+    prefix: &str,
+) -> Response<Full<Bytes>> {
+    let Some(rest) = req.uri().path().strip_prefix(prefix) else {
+        return respond(StatusCode::NOT_FOUND, &[], Bytes::new());
+    };
+    let key = percent_decode(rest.trim_start_matches('/'));
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let method = req.method().clone();
+    let range = req
+        .headers()
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let not_found = || {
+        respond(
+            StatusCode::NOT_FOUND,
+            &[],
+            Bytes::from_static(
+                b"<Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>",
+            ),
+        )
+    };
+    let upload_id = query_param(&query, "uploadId").map(percent_decode);
+    match method {
+        Method::POST if query_param(&query, "uploads").is_some() => {
+            let id = format!("u{}", rand_id());
+            uploads
+                .lock()
+                .expect("uploads")
+                .insert(id.clone(), BTreeMap::new());
+            let xml = format!(
+                "<InitiateMultipartUploadResult><UploadId>{id}</UploadId></InitiateMultipartUploadResult>"
+            );
+            return respond(StatusCode::OK, &[], Bytes::from(xml));
+        }
+        Method::PUT if upload_id.is_some() => {
+            let number: u32 = query_param(&query, "partNumber")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let Ok(body) = req.into_body().collect().await else {
+                return respond(StatusCode::BAD_REQUEST, &[], Bytes::new());
+            };
+            let mut uploads = uploads.lock().expect("uploads");
+            let Some(parts) = uploads.get_mut(upload_id.as_deref().unwrap_or("")) else {
+                return respond(
+                    StatusCode::NOT_FOUND,
+                    &[],
+                    Bytes::from_static(b"<Error><Code>NoSuchUpload</Code></Error>"),
+                );
+            };
+            parts.insert(number, body.to_bytes());
+            return respond(
+                StatusCode::OK,
+                &[("etag", format!("\"p{number}\""))],
+                Bytes::new(),
+            );
+        }
+        Method::POST if upload_id.is_some() => {
+            drop(req.into_body().collect().await);
+            let Some(parts) = uploads
+                .lock()
+                .expect("uploads")
+                .remove(upload_id.as_deref().unwrap_or(""))
+            else {
+                return respond(
+                    StatusCode::NOT_FOUND,
+                    &[],
+                    Bytes::from_static(b"<Error><Code>NoSuchUpload</Code></Error>"),
+                );
+            };
+            let data = Bytes::from(parts.values().map(|p| &p[..]).collect::<Vec<_>>().concat());
+            let n = data.len();
+            objects.write().expect("objects").insert(key, data);
+            let xml = format!(
+                "<CompleteMultipartUploadResult><ETag>\"{n:x}-1\"</ETag></CompleteMultipartUploadResult>"
+            );
+            return respond(StatusCode::OK, &[], Bytes::from(xml));
+        }
+        Method::DELETE if upload_id.is_some() => {
+            uploads
+                .lock()
+                .expect("uploads")
+                .remove(upload_id.as_deref().unwrap_or(""));
+            return respond(StatusCode::NO_CONTENT, &[], Bytes::new());
+        }
+        _ => {}
+    }
+    match method {
+        Method::GET if key.is_empty() => list(objects, &query),
+        Method::GET | Method::HEAD => {
+            let Some(data) = objects.read().expect("objects").get(&key).cloned() else {
+                return not_found();
+            };
+            let etag = format!("\"{:x}\"", data.len());
+            let mut headers = vec![("etag", etag), ("last-modified", LAST_MODIFIED.to_owned())];
+            let (status, body) = match range.as_deref().and_then(|r| parse_range(r, data.len())) {
+                Some(Ok((start, end))) => {
+                    headers.push((
+                        "content-range",
+                        format!("bytes {start}-{}/{}", end - 1, data.len()),
+                    ));
+                    (StatusCode::PARTIAL_CONTENT, data.slice(start..end))
+                }
+                Some(Err(())) => {
+                    headers.push(("content-range", format!("bytes */{}", data.len())));
+                    return respond(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        &headers,
+                        Bytes::from_static(b"<Error><Code>InvalidRange</Code></Error>"),
+                    );
+                }
+                None => (StatusCode::OK, data),
+            };
+            if method == Method::HEAD {
+                headers.push(("content-length", body.len().to_string()));
+                return respond(status, &headers, Bytes::new());
+            }
+            respond(status, &headers, body)
+        }
+        Method::PUT => {
+            let Ok(body) = req.into_body().collect().await else {
+                return respond(StatusCode::BAD_REQUEST, &[], Bytes::new());
+            };
+            let data = body.to_bytes();
+            let etag = format!("\"{:x}\"", data.len());
+            objects.write().expect("objects").insert(key, data);
+            respond(StatusCode::OK, &[("etag", etag)], Bytes::new())
+        }
+        Method::DELETE => {
+            objects.write().expect("objects").remove(&key);
+            respond(StatusCode::NO_CONTENT, &[], Bytes::new())
+        }
+        _ => respond(StatusCode::NOT_IMPLEMENTED, &[], Bytes::new()),
+    }
+}
+
+fn rand_id() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` against `len`.
+fn parse_range(value: &str, len: usize) -> Option<Result<(usize, usize), ()>> {
+    let (a, b) = value.strip_prefix("bytes=")?.split_once('-')?;
+    let (start, end) = match (a.parse::<usize>().ok(), b.parse::<usize>().ok()) {
+        (Some(a), Some(b)) => (a, (b + 1).min(len)),
+        (Some(a), None) => (a, len),
+        (None, Some(n)) => (len.saturating_sub(n), len),
+        (None, None) => return None,
+    };
+    Some(if start < end {
+        Ok((start, end))
+    } else {
+        Err(())
+    })
+}
+
+fn list(objects: &Objects, query: &str) -> Response<Full<Bytes>> {
+    let mut prefix = String::new();
+    let mut max_keys = 1000;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("prefix", v)) => prefix = percent_decode(v),
+            Some(("max-keys", v)) => max_keys = v.parse().unwrap_or(1000),
+            _ => {}
+        }
+    }
+    let objects = objects.read().expect("objects");
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><IsTruncated>false</IsTruncated>",
+    );
+    for (key, data) in objects
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .take(max_keys)
+    {
+        xml.push_str(&format!(
+            "<Contents><Key>{key}</Key><Size>{}</Size><LastModified>2026-11-25T00:00:00.000Z</LastModified></Contents>",
+            data.len()
+        ));
+    }
+    xml.push_str("</ListBucketResult>");
+    respond(StatusCode::OK, &[], Bytes::from(xml))
+}
