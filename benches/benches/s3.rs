@@ -8,6 +8,7 @@
 use std::num::NonZeroUsize;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dio_benches::fs::Sizes;
 use dio_benches::mem_s3::MemS3;
 use dio_benches::s3::{Endpoint, Fixture, Method, WORKLOADS};
 
@@ -37,13 +38,14 @@ fn s3(c: &mut Criterion) {
             region: "us-east-1".into(),
             credentials: ("bench-key".into(), "bench-secret".into()),
             unsigned_ok: true,
+            prefix: String::new(),
         };
-        let fixture = Fixture::new(endpoint, dedicated.clone());
+        let fixture = Fixture::new(endpoint, dedicated.clone(), Sizes::default());
         run_all(c, "s3_mem", &fixture);
     }
     match Endpoint::from_env() {
         Some(endpoint) => {
-            let fixture = Fixture::new(endpoint, dedicated);
+            let fixture = Fixture::new(endpoint, dedicated, Sizes::default());
             run_all(c, "s3_seaweedfs", &fixture);
         }
         None => eprintln!(

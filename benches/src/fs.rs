@@ -17,8 +17,44 @@ use tokio::io::AsyncBufReadExt as _;
 pub const SMALL: u64 = 16 << 20;
 /// The 128 MiB file the parallel workloads read.
 pub const BIG: u64 = 128 << 20;
-const HALF: u64 = 8 << 20;
 const BUF: usize = 4 << 20;
+
+/// The sizes a fixture's objects have: `small` for the single reads and writes,
+/// `8 * small` for the parallel reads, ranges of `small / 2`. The default is the
+/// seed's (16 MiB); tests scale it down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// The small object's size (at least 64 KiB).
+    pub small: u64,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self { small: SMALL }
+    }
+}
+
+impl Sizes {
+    /// The big object's size.
+    pub fn big(&self) -> u64 {
+        self.small * 8
+    }
+
+    /// The range size of the range workloads.
+    pub fn half(&self) -> u64 {
+        self.small / 2
+    }
+
+    /// The bytes one iteration of `workload` moves.
+    pub fn bytes(&self, workload: Workload) -> u64 {
+        match workload {
+            Workload::Read | Workload::BufRead | Workload::Write => self.small,
+            Workload::RangeRead | Workload::ReadHalf => self.half(),
+            Workload::ParallelRangeRead(n) => n as u64 * self.half(),
+            Workload::RangeRead4k => 4096,
+        }
+    }
+}
 
 /// One workload of the seed's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +107,7 @@ impl Workload {
 
     /// Bytes moved by one iteration.
     pub fn bytes(&self) -> u64 {
-        match self {
-            Workload::Read | Workload::BufRead | Workload::Write => SMALL,
-            Workload::RangeRead | Workload::ReadHalf => HALF,
-            Workload::ParallelRangeRead(n) => *n as u64 * HALF,
-            Workload::RangeRead4k => 4096,
-        }
+        Sizes::default().bytes(*self)
     }
 }
 
@@ -157,6 +188,7 @@ pub struct Fixture {
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
     payload: Bytes,
+    sizes: Sizes,
     /// Random offsets; behind a mutex so `run` can take `&self`.
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
@@ -169,13 +201,23 @@ impl Fixture {
     ///
     /// If the temp directory, the runtimes or the clients cannot be created.
     pub fn new(dedicated: Executor) -> Self {
+        Self::with_sizes(dedicated, Sizes::default())
+    }
+
+    /// As [`new`](Self::new), with objects of `sizes`.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_sizes(dedicated: Executor, sizes: Sizes) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        let mut data = vec![0_u8; BIG as usize];
+        let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
-        std::fs::write(dir.path().join("small"), &data[..SMALL as usize]).expect("write small");
+        let small = sizes.small as usize;
+        std::fs::write(dir.path().join("small"), &data[..small]).expect("write small");
         std::fs::write(dir.path().join("big"), &data).expect("write big");
-        let payload = Bytes::copy_from_slice(&data[..SMALL as usize]);
+        let payload = Bytes::copy_from_slice(&data[..small]);
         let caller = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -208,6 +250,7 @@ impl Fixture {
             opendal,
             object_store,
             payload,
+            sizes,
             rng: std::sync::Mutex::new(rng),
         }
     }
@@ -227,11 +270,12 @@ impl Fixture {
     ///
     /// If any IO fails or moves the wrong number of bytes.
     pub fn run(&self, method: Method, workload: Workload) -> u64 {
+        let (small, half) = (self.sizes.small, self.sizes.half());
         let (offset, len) = match workload {
-            Workload::RangeRead => (self.random_offset(HALF), HALF),
-            Workload::RangeRead4k => (self.random_offset(SMALL - 4096), 4096),
-            Workload::ReadHalf => (0, HALF),
-            _ => (0, SMALL),
+            Workload::RangeRead => (self.random_offset(half), half),
+            Workload::RangeRead4k => (self.random_offset(small - 4096), 4096),
+            Workload::ReadHalf => (0, half),
+            _ => (0, small),
         };
         let moved = match method {
             Method::Std => self.run_std(workload, offset, len),
@@ -241,7 +285,7 @@ impl Fixture {
         };
         assert_eq!(
             moved,
-            workload.bytes(),
+            self.sizes.bytes(workload),
             "{method} {workload} moved the wrong number of bytes"
         );
         moved
@@ -284,11 +328,12 @@ impl Fixture {
             }
             Workload::Write => {
                 std::fs::write(self.path("out-std"), &self.payload).expect("write");
-                SMALL
+                self.sizes.small
             }
             Workload::ParallelRangeRead(n) => std::thread::scope(|s| {
+                let half = self.sizes.half();
                 let reads: Vec<_> = (0..n as u64)
-                    .map(|i| s.spawn(move || read_at("big", i * HALF, HALF)))
+                    .map(|i| s.spawn(move || read_at("big", i * half, half)))
                     .collect();
                 reads
                     .into_iter()
@@ -301,7 +346,8 @@ impl Fixture {
     async fn run_async(&self, method: Method, workload: Workload, offset: u64, len: u64) -> u64 {
         match workload {
             Workload::ParallelRangeRead(n) => {
-                let reads = (0..n as u64).map(|i| self.range(method, "big", i * HALF, HALF));
+                let half = self.sizes.half();
+                let reads = (0..n as u64).map(|i| self.range(method, "big", i * half, half));
                 futures::future::join_all(reads).await.into_iter().sum()
             }
             Workload::Read => self.whole(method, "small").await,
@@ -372,7 +418,7 @@ impl Fixture {
             Method::OpenDal => {
                 let reader = self.opendal.reader("small").await.expect("reader");
                 let read = reader
-                    .into_futures_async_read(0..SMALL)
+                    .into_futures_async_read(0..self.sizes.small)
                     .await
                     .expect("async read");
                 drain_futures(futures::io::BufReader::with_capacity(BUF, read)).await
@@ -421,7 +467,7 @@ impl Fixture {
                     .expect("write"),
             ),
         }
-        SMALL
+        self.sizes.small
     }
 }
 

@@ -7,5 +7,7 @@
 //! [`fs::Method`] and returns the bytes it moved.
 
 pub mod fs;
+pub mod isolation;
 pub mod mem_s3;
+pub mod memory;
 pub mod s3;

@@ -13,9 +13,7 @@ use io_executor::Executor;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rand::{Rng, SeedableRng};
 
-use crate::fs::{BIG, SMALL, Workload};
-
-const HALF: u64 = 8 << 20;
+use crate::fs::{Sizes, Workload};
 
 /// The seed's S3 workloads (the fs list without `buf_read` and `range_read_4k`).
 pub const WORKLOADS: [Workload; 8] = [
@@ -88,15 +86,27 @@ pub struct Endpoint {
     pub credentials: (String, String),
     /// `true` if unsigned requests are accepted (enables [`Method::RawHyper`]).
     pub unsigned_ok: bool,
+    /// A key prefix (empty, or ending in `/`) the objects go under.
+    pub prefix: String,
 }
 
 impl Endpoint {
     /// The SeaweedFS (or other) endpoint of `DIO_TEST_S3_URI` and the `AWS_*`
     /// variables, as `scripts/s3-server start` prints them; `None` if unset.
     pub fn from_env() -> Option<Self> {
-        let uri = std::env::var("DIO_TEST_S3_URI").ok()?;
+        Self::from_uri(&std::env::var("DIO_TEST_S3_URI").ok()?)
+    }
+
+    /// `s3://bucket/prefix?endpoint=...&region=...`, credentials from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; `None` if any is missing.
+    pub fn from_uri(uri: &str) -> Option<Self> {
         let rest = uri.strip_prefix("s3://")?;
-        let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        let prefix = match prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
         let param = |key: &str| {
             query
                 .split('&')
@@ -105,7 +115,8 @@ impl Endpoint {
         };
         Some(Self {
             url: param("endpoint")?,
-            bucket: bucket.split('/').next()?.to_owned(),
+            bucket: bucket.to_owned(),
+            prefix,
             region: param("region").unwrap_or_else(|| "us-east-1".into()),
             credentials: (
                 std::env::var("AWS_ACCESS_KEY_ID").ok()?,
@@ -131,6 +142,7 @@ pub struct Fixture {
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
     payload: Bytes,
+    sizes: Sizes,
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
@@ -141,10 +153,10 @@ impl Fixture {
     /// # Panics
     ///
     /// If a client cannot be built or the upload fails.
-    pub fn new(endpoint: Endpoint, dedicated: Executor) -> Self {
-        let prefix = "bench/".to_owned();
+    pub fn new(endpoint: Endpoint, dedicated: Executor, sizes: Sizes) -> Self {
+        let prefix = format!("{}bench/", endpoint.prefix);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut data = vec![0_u8; BIG as usize];
+        let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
         let data = Bytes::from(data);
         let caller = tokio::runtime::Builder::new_multi_thread()
@@ -163,7 +175,7 @@ impl Fixture {
         let ours = storage::Operator::new(s3).with_executor(dedicated);
         let blocking = ours.blocking();
         blocking
-            .write("small", data.slice(..SMALL as usize))
+            .write("small", data.slice(..sizes.small as usize))
             .expect("upload small");
         blocking.write("big", data.clone()).expect("upload big");
         let hyper = {
@@ -204,7 +216,8 @@ impl Fixture {
             hyper,
             opendal,
             object_store,
-            payload: data.slice(..SMALL as usize),
+            payload: data.slice(..sizes.small as usize),
+            sizes,
             rng: std::sync::Mutex::new(rng),
         }
     }
@@ -224,19 +237,20 @@ impl Fixture {
     ///
     /// If a request fails or moves the wrong number of bytes.
     pub fn run(&self, method: Method, workload: Workload) -> u64 {
+        let half = self.sizes.half();
         let moved = self.caller.block_on(async {
             match workload {
                 Workload::Read => self.range(method, "small", None).await,
                 Workload::RangeRead => {
-                    let offset = self.random_offset(HALF);
-                    self.range(method, "small", Some(offset..offset + HALF))
+                    let offset = self.random_offset(half);
+                    self.range(method, "small", Some(offset..offset + half))
                         .await
                 }
-                Workload::ReadHalf => self.range(method, "small", Some(0..HALF)).await,
+                Workload::ReadHalf => self.range(method, "small", Some(0..half)).await,
                 Workload::Write => self.write(method).await,
                 Workload::ParallelRangeRead(n) => {
                     let reads = (0..n as u64)
-                        .map(|i| self.range(method, "big", Some(i * HALF..(i + 1) * HALF)));
+                        .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
                     futures::future::join_all(reads).await.into_iter().sum()
                 }
                 other => panic!("{other} is not an S3 workload"),
@@ -342,11 +356,11 @@ impl Fixture {
                     .expect("PUT");
                 assert!(response.status().is_success(), "{}", response.status());
                 drop(response.into_body().collect().await);
-                SMALL
+                self.sizes.small
             }
             Method::OpenDal | Method::OpenDalContiguous => {
                 self.opendal.write(&name, data).await.expect("write");
-                SMALL
+                self.sizes.small
             }
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(format!("{}{name}", self.prefix));
@@ -354,7 +368,7 @@ impl Fixture {
                     .put(&path, data.into())
                     .await
                     .expect("put");
-                SMALL
+                self.sizes.small
             }
         }
     }

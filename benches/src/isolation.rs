@@ -1,0 +1,309 @@
+//! The isolation benchmark: does the caller's runtime stay responsive while IO
+//! runs?
+//!
+//! A current-thread caller runtime (what one task of a query engine sees) runs
+//! three things at once for a fixed time: a 1 ms ticker that records how late each
+//! tick fires, a CPU-bound task (hashing a buffer, yielding every 250 µs) that
+//! counts its rounds, and `concurrency` loops of 8 MiB range reads at random
+//! offsets of a 128 MiB file, through one method. The same runtime with no IO gives
+//! the reference.
+
+use std::fmt;
+use std::io::{Read, Seek, SeekFrom};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_executor::Executor;
+use object_store::{ObjectStore, ObjectStoreExt};
+use rand::{Rng, SeedableRng};
+
+/// Who does the reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// No IO at all: the reference.
+    NoLoad,
+    /// Our `Operator` on a dedicated pool.
+    OursDedicated,
+    /// Our `Operator` on a dedicated pool whose threads run at nice +10, so the
+    /// kernel prefers the caller's thread when the cores are busy.
+    OursDedicatedNice,
+    /// Our `Operator` on the global pool.
+    OursGlobal,
+    /// Our `Operator` on the caller's runtime (blocking jobs on its blocking pool).
+    OursCallerRuntime,
+    /// OpenDAL's fs service.
+    OpenDal,
+    /// object_store's `LocalFileSystem`.
+    ObjectStore,
+    /// `tokio::fs`.
+    TokioFs,
+    /// The anti-pattern: `std::fs` reads inside the caller's async tasks.
+    StdInAsync,
+}
+
+impl Method {
+    /// Every method, the reference first and the control last.
+    pub const ALL: [Method; 9] = [
+        Method::NoLoad,
+        Method::OursDedicated,
+        Method::OursDedicatedNice,
+        Method::OursGlobal,
+        Method::OursCallerRuntime,
+        Method::OpenDal,
+        Method::ObjectStore,
+        Method::TokioFs,
+        Method::StdInAsync,
+    ];
+
+    /// A short name for tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::NoLoad => "no_load",
+            Method::OursDedicated => "ours_dedicated",
+            Method::OursDedicatedNice => "ours_dedicated_nice",
+            Method::OursGlobal => "ours_global",
+            Method::OursCallerRuntime => "ours_caller_rt",
+            Method::OpenDal => "opendal",
+            Method::ObjectStore => "object_store",
+            Method::TokioFs => "tokio_fs",
+            Method::StdInAsync => "std_in_async (control)",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The method.
+    pub method: Method,
+    /// Ticks recorded.
+    pub ticks: usize,
+    /// Tick lateness, median.
+    pub lateness_p50: Duration,
+    /// Tick lateness, 99th percentile.
+    pub lateness_p99: Duration,
+    /// Tick lateness, worst.
+    pub lateness_max: Duration,
+    /// Rounds of the CPU task per second.
+    pub cpu_rounds_per_sec: f64,
+    /// IO bytes per second.
+    pub io_bytes_per_sec: f64,
+}
+
+/// The file and every method's client.
+#[derive(Debug)]
+pub struct Isolation {
+    dir: tempfile::TempDir,
+    size: u64,
+    range: u64,
+    dedicated: storage::Operator,
+    nice: storage::Operator,
+    global: storage::Operator,
+    opendal: opendal::Operator,
+    object_store: Arc<dyn ObjectStore>,
+}
+
+impl Isolation {
+    /// Writes a file of `size` bytes (reads are of `size / 16`, 8 MiB for the
+    /// default 128 MiB) and builds the clients; ours uses `dedicated`.
+    ///
+    /// # Panics
+    ///
+    /// If the file, the pools or the clients cannot be made.
+    pub fn new(dedicated: Executor, size: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut data = vec![0_u8; size as usize];
+        rand::rngs::StdRng::seed_from_u64(3).fill(&mut data[..]);
+        std::fs::write(dir.path().join("big"), &data).expect("write");
+        let fs = storage::services::Fs::new(dir.path()).expect("fs");
+        let nice_pool = io_executor::Builder::new()
+            .name("iso-nice")
+            .worker_threads(NonZeroUsize::new(2).expect("2"))
+            .on_thread_start(|| {
+                // Nice +10 for this thread only (Linux: a thread id names one thread).
+                let tid = rustix::thread::gettid();
+                let _ = rustix::process::setpriority_process(Some(tid), 10);
+            })
+            .build()
+            .expect("nice pool");
+        let root = dir.path().to_str().expect("utf-8 temp dir");
+        Self {
+            size,
+            range: size / 16,
+            dedicated: storage::Operator::new(fs.clone()).with_executor(dedicated),
+            nice: storage::Operator::new(fs.clone()).with_executor(nice_pool),
+            global: storage::Operator::new(fs).with_executor(Executor::global()),
+            opendal: opendal::Operator::new(opendal::services::Fs::default().root(root))
+                .expect("opendal")
+                .finish(),
+            object_store: Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+                    .expect("object_store"),
+            ),
+            dir,
+        }
+    }
+
+    /// One run of `duration` with `concurrency` read loops by `method`.
+    ///
+    /// # Panics
+    ///
+    /// If the runtime cannot be built or a read fails.
+    pub fn run(&self, method: Method, duration: Duration, concurrency: usize) -> Sample {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("caller runtime");
+        let on_caller =
+            storage::Operator::new(storage::services::Fs::new(self.dir.path()).expect("fs"))
+                .with_executor(Executor::from_handle(runtime.handle().clone()));
+        let sample = runtime.block_on(async {
+            let end = Instant::now() + duration;
+            let ticker = tokio::spawn(async move {
+                let mut lateness = Vec::new();
+                while Instant::now() < end {
+                    let deadline = tokio::time::Instant::now() + Duration::from_millis(1);
+                    tokio::time::sleep_until(deadline).await;
+                    lateness.push(tokio::time::Instant::now() - deadline);
+                }
+                lateness
+            });
+            let cpu = tokio::spawn(async move {
+                let buf = vec![0x5a_u8; 16 << 10];
+                let mut rounds = 0_u64;
+                let mut slice_start = Instant::now();
+                while Instant::now() < end {
+                    std::hint::black_box(hash(std::hint::black_box(&buf)));
+                    rounds += 1;
+                    if slice_start.elapsed() >= Duration::from_micros(250) {
+                        tokio::task::yield_now().await;
+                        slice_start = Instant::now();
+                    }
+                }
+                rounds
+            });
+            let started = Instant::now();
+            let loops: Vec<_> = (0..concurrency)
+                .map(|i| self.read_loop(method, &on_caller, end, i as u64))
+                .collect();
+            let io_bytes: u64 = futures::future::join_all(loops).await.into_iter().sum();
+            let mut lateness = ticker.await.expect("ticker");
+            let rounds = cpu.await.expect("cpu task");
+            let elapsed = started.elapsed().as_secs_f64();
+            lateness.sort();
+            let pick = |q: f64| {
+                lateness
+                    .get(((lateness.len() as f64 - 1.0) * q) as usize)
+                    .copied()
+                    .unwrap_or_default()
+            };
+            Sample {
+                method,
+                ticks: lateness.len(),
+                lateness_p50: pick(0.5),
+                lateness_p99: pick(0.99),
+                lateness_max: lateness.last().copied().unwrap_or_default(),
+                cpu_rounds_per_sec: rounds as f64 / elapsed,
+                io_bytes_per_sec: io_bytes as f64 / elapsed,
+            }
+        });
+        drop(on_caller);
+        runtime.shutdown_timeout(Duration::from_secs(5));
+        sample
+    }
+
+    /// Reads `range`-sized pieces at random offsets until `end`; returns the bytes.
+    async fn read_loop(
+        &self,
+        method: Method,
+        on_caller: &storage::Operator,
+        end: Instant,
+        seed: u64,
+    ) -> u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut total = 0;
+        if method == Method::NoLoad {
+            return 0;
+        }
+        while Instant::now() < end {
+            let offset = rng.random_range(0..=self.size - self.range);
+            let range = offset..offset + self.range;
+            let got = match method {
+                Method::NoLoad => 0,
+                Method::OursDedicated => self
+                    .dedicated
+                    .read_range("big", range)
+                    .await
+                    .expect("read")
+                    .len(),
+                Method::OursDedicatedNice => self
+                    .nice
+                    .read_range("big", range)
+                    .await
+                    .expect("read")
+                    .len(),
+                Method::OursGlobal => self
+                    .global
+                    .read_range("big", range)
+                    .await
+                    .expect("read")
+                    .len(),
+                Method::OursCallerRuntime => on_caller
+                    .read_range("big", range)
+                    .await
+                    .expect("read")
+                    .len(),
+                Method::OpenDal => self
+                    .opendal
+                    .read_with("big")
+                    .range(range)
+                    .await
+                    .expect("read")
+                    .len(),
+                Method::ObjectStore => {
+                    let path = object_store::path::Path::from("big");
+                    self.object_store
+                        .get_range(&path, range)
+                        .await
+                        .expect("read")
+                        .len()
+                }
+                Method::TokioFs => {
+                    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                    let mut file = tokio::fs::File::open(self.dir.path().join("big"))
+                        .await
+                        .expect("open");
+                    file.seek(SeekFrom::Start(offset)).await.expect("seek");
+                    let mut buf = vec![0; self.range as usize];
+                    file.read_exact(&mut buf).await.expect("read");
+                    buf.len()
+                }
+                Method::StdInAsync => {
+                    // Blocks the caller's only thread for the whole read.
+                    let mut file = std::fs::File::open(self.dir.path().join("big")).expect("open");
+                    file.seek(SeekFrom::Start(offset)).expect("seek");
+                    let mut buf = vec![0; self.range as usize];
+                    file.read_exact(&mut buf).expect("read");
+                    tokio::task::yield_now().await;
+                    buf.len()
+                }
+            };
+            total += got as u64;
+        }
+        total
+    }
+}
+
+/// FNV-1a over `data`: CPU work that the optimizer cannot skip.
+fn hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}

@@ -1,0 +1,161 @@
+//! `dio bench isolation`: ticker lateness, CPU progress and IO throughput of a
+//! current-thread caller runtime while each method reads.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::Args;
+use dio_benches::isolation::{Isolation, Method, Sample};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::report::{Document, Machine, human, write_json};
+use crate::{Common, Mode};
+
+#[derive(Debug, Args)]
+pub(crate) struct IsolationArgs {
+    /// Range reads in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Size of the file read (reads are 1/16 of it: 8 MiB for the default).
+    #[arg(long, default_value = "128M", value_parser = crate::parse_size)]
+    file_size: u64,
+}
+
+/// One method's numbers, as printed and written.
+#[derive(Debug, Serialize)]
+struct IsoRow {
+    method: String,
+    ticks: usize,
+    lateness_p50_ms: f64,
+    lateness_p99_ms: f64,
+    lateness_max_ms: f64,
+    /// CPU task rounds per second over the no-load run's.
+    cpu_progress: f64,
+    io_bytes_per_sec: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
+    let duration = match common.mode() {
+        Mode::Quick => Duration::from_millis(600),
+        Mode::Default => Duration::from_secs(3),
+        Mode::Full => Duration::from_secs(10),
+    };
+    let dedicated = io_executor::Builder::new()
+        .name("dio-iso")
+        .worker_threads(NonZeroUsize::new(2).expect("2"))
+        .build()
+        .map_err(|e| format!("cannot start the dedicated pool: {e}"))?;
+    let bar = if common.no_progress {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(Method::ALL.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    bar.set_message("writing the file");
+    let bench = Isolation::new(dedicated, args.file_size);
+    let mut samples: Vec<Sample> = Vec::new();
+    for method in Method::ALL {
+        bar.set_message(method.name());
+        samples.push(bench.run(method, duration, args.concurrency));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let by = |m: Method| {
+        samples
+            .iter()
+            .find(|s| s.method == m)
+            .expect("every method ran")
+    };
+    let idle = by(Method::NoLoad);
+    let rows: Vec<IsoRow> = samples
+        .iter()
+        .map(|s| IsoRow {
+            method: s.method.name().to_owned(),
+            ticks: s.ticks,
+            lateness_p50_ms: ms(s.lateness_p50),
+            lateness_p99_ms: ms(s.lateness_p99),
+            lateness_max_ms: ms(s.lateness_max),
+            cpu_progress: s.cpu_rounds_per_sec / idle.cpu_rounds_per_sec.max(1e-9),
+            io_bytes_per_sec: s.io_bytes_per_sec,
+        })
+        .collect();
+    let mut out = format!(
+        "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} MiB range reads, {:?} per method\n",
+        args.concurrency,
+        (args.file_size / 16) >> 20,
+        duration
+    );
+    out.push_str(&format!(
+        "{:<24}{:>8}{:>10}{:>10}{:>10}{:>10}{:>14}\n",
+        "method", "ticks", "p50 ms", "p99 ms", "max ms", "cpu", "io"
+    ));
+    for r in &rows {
+        out.push_str(&format!(
+            "{:<24}{:>8}{:>10.2}{:>10.2}{:>10.2}{:>9.2}x{:>14}\n",
+            r.method,
+            r.ticks,
+            r.lateness_p50_ms,
+            r.lateness_p99_ms,
+            r.lateness_max_ms,
+            r.cpu_progress,
+            human(r.io_bytes_per_sec)
+        ));
+    }
+    let ours = by(Method::OursDedicated);
+    let control = by(Method::StdInAsync);
+    let best_peer = [Method::OpenDal, Method::ObjectStore, Method::TokioFs]
+        .map(|m| by(m).io_bytes_per_sec)
+        .into_iter()
+        .fold(0.0, f64::max);
+    out.push_str(&format!(
+        "\nours_dedicated: p99 {:+.2} ms vs no load (bar: within 1 ms), {:.1}x better than the control (bar: 10x), \
+         cpu {:.2}x (bar: 0.8x), io {:.2}x the best peer (bar: 1x)\n",
+        ms(ours.lateness_p99) - ms(idle.lateness_p99),
+        ms(control.lateness_p99) / ms(ours.lateness_p99).max(1e-9),
+        ours.cpu_rounds_per_sec / idle.cpu_rounds_per_sec.max(1e-9),
+        ours.io_bytes_per_sec / best_peer.max(1e-9),
+    ));
+    let json_to_stdout = common.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if json_to_stdout {
+        eprint!("{out}");
+    } else {
+        print!("{out}");
+    }
+    if let Some(path) = &common.json {
+        write_json(
+            path,
+            &Document {
+                tool: "dio bench isolation",
+                version: env!("CARGO_PKG_VERSION"),
+                mode: format!("{:?}", common.mode()).to_lowercase(),
+                machine: Machine::here(),
+                results: &rows,
+            },
+        )?;
+    }
+    if common.plot.is_some() {
+        eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
+    }
+    // A control that does not stall means the benchmark measures nothing.
+    let stalled = control.lateness_p99
+        >= (idle.lateness_p99 * 5).max(idle.lateness_p99 + Duration::from_millis(2));
+    if !stalled {
+        return Err(format!(
+            "the control (sync std::fs reads inside the caller's async tasks) did not stall the ticker: \
+             p99 {:.2} ms vs {:.2} ms with no load. The benchmark is not measuring anything; \
+             use a larger --file-size or more --concurrency",
+            ms(control.lateness_p99),
+            ms(idle.lateness_p99)
+        ));
+    }
+    Ok(())
+}

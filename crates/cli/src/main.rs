@@ -1,0 +1,166 @@
+//! `dio`: the dedicated-io command-line tool.
+//!
+//! - `dio bench`: the seed's workloads on a temp directory (fs) and in memory, our
+//!   `Operator` side by side with std, `tokio::fs`, OpenDAL and object_store; with
+//!   `--uri s3://...`, the S3 workloads against that endpoint.
+//! - `dio bench isolation`: how responsive a caller's runtime stays while each
+//!   method does IO.
+
+mod isolation;
+mod measure;
+mod plot;
+mod report;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dio",
+    version,
+    about = "dedicated-io: IO on its own runtime, measured"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the benchmark workloads, every method side by side.
+    Bench(BenchArgs),
+}
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// A few seconds: a smoke run.
+    Quick,
+    /// About a minute (the default).
+    Default,
+    /// Several minutes, for numbers worth quoting.
+    Full,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<BenchCommand>,
+    #[command(flatten)]
+    common: Common,
+    /// Only workloads whose name contains this (e.g. `read`, `parallel`).
+    #[arg(long, global = true)]
+    filter: Option<String>,
+    /// Suites to run without `--uri`: `fs`, `memory` (default: both).
+    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory"])]
+    suite: Vec<Suite>,
+    /// Run the S3 workloads against this endpoint instead, e.g.
+    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
+    /// (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long)]
+    uri: Option<String>,
+    /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`.
+    #[arg(long, default_value = "16M", value_parser = parse_size)]
+    size: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Common {
+    /// A smoke run of a few seconds.
+    #[arg(long, global = true, conflicts_with = "full")]
+    quick: bool,
+    /// A long run, for numbers worth quoting.
+    #[arg(long, global = true)]
+    full: bool,
+    /// Also write the results as JSON to this file (`-` for stdout).
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Also draw the results to this `.svg` or `.png` file.
+    #[arg(long, global = true)]
+    plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, global = true)]
+    no_progress: bool,
+}
+
+impl Common {
+    pub(crate) fn mode(&self) -> Mode {
+        match (self.quick, self.full) {
+            (true, _) => Mode::Quick,
+            (_, true) => Mode::Full,
+            _ => Mode::Default,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Suite {
+    /// Files in a temp directory.
+    Fs,
+    /// Memory backends.
+    Memory,
+    /// An S3 endpoint (`--uri`).
+    S3,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The isolation benchmark: ticker lateness and CPU progress of a caller's
+    /// runtime while each method does parallel 8 MiB range reads.
+    Isolation(isolation::IsolationArgs),
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 16M"))?;
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        other => return Err(format!("unknown unit {other:?}: use K, M or G")),
+    };
+    let size = n << shift;
+    if size < 64 << 10 {
+        return Err("the size must be at least 64K".into());
+    }
+    Ok(size)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => match args.what {
+            Some(BenchCommand::Isolation(iso)) => isolation::run(&iso, &args.common),
+            None => throughput::run(&throughput::Plan {
+                mode: args.common.mode(),
+                filter: args.filter,
+                suites: args.suite,
+                uri: args.uri,
+                size: args.size,
+                progress: !args.common.no_progress,
+            })
+            .and_then(|results| report::finish(&results, &args.common)),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dio: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

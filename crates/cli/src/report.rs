@@ -1,0 +1,192 @@
+//! Results: the table on stdout, `--json`, `--plot`.
+
+use std::io::Write as _;
+
+use dio_benches::fs::Workload;
+use serde::Serialize;
+
+use crate::measure::Timing;
+use crate::{Common, Suite};
+
+/// One (suite, workload, method) measurement.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Row {
+    pub(crate) suite: Suite,
+    pub(crate) workload: String,
+    pub(crate) method: String,
+    pub(crate) bytes_per_iteration: u64,
+    pub(crate) iterations: usize,
+    pub(crate) median_seconds: f64,
+    pub(crate) throughput_bytes_per_sec: f64,
+    /// The method ratios are taken against (`std`, or `raw_hyper` for S3).
+    pub(crate) baseline: Option<String>,
+    /// This row's throughput over the baseline's, same suite and workload.
+    pub(crate) ratio_to_baseline: Option<f64>,
+}
+
+impl Row {
+    pub(crate) fn new(
+        suite: Suite,
+        workload: Workload,
+        method: &str,
+        bytes: u64,
+        t: Timing,
+    ) -> Self {
+        let seconds = t.median.as_secs_f64();
+        Self {
+            suite,
+            workload: workload.name(),
+            method: method.to_owned(),
+            bytes_per_iteration: bytes,
+            iterations: t.iterations,
+            median_seconds: seconds,
+            throughput_bytes_per_sec: bytes as f64 / seconds.max(1e-12),
+            baseline: None,
+            ratio_to_baseline: None,
+        }
+    }
+}
+
+/// Fills in the ratios to each suite's baseline.
+pub(crate) fn add_ratios(rows: &mut [Row]) {
+    let base_of = |suite: Suite| match suite {
+        Suite::Fs | Suite::Memory => "std",
+        Suite::S3 => "raw_hyper",
+    };
+    let bases: Vec<(Suite, String, f64)> = rows
+        .iter()
+        .filter(|r| r.method == base_of(r.suite))
+        .map(|r| (r.suite, r.workload.clone(), r.throughput_bytes_per_sec))
+        .collect();
+    for row in rows.iter_mut() {
+        if let Some((_, _, base)) = bases
+            .iter()
+            .find(|(s, w, _)| *s == row.suite && *w == row.workload)
+        {
+            row.baseline = Some(base_of(row.suite).to_owned());
+            row.ratio_to_baseline = Some(row.throughput_bytes_per_sec / base);
+        }
+    }
+}
+
+pub(crate) fn human(bytes_per_sec: f64) -> String {
+    if bytes_per_sec >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB/s", bytes_per_sec / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB/s", bytes_per_sec / (1u64 << 20) as f64)
+    }
+}
+
+/// The table: one line per workload, one column per method, throughput and ratio.
+pub(crate) fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut suites: Vec<Suite> = rows.iter().map(|r| r.suite).collect();
+    suites.dedup();
+    for suite in suites {
+        let rows: Vec<&Row> = rows.iter().filter(|r| r.suite == suite).collect();
+        let mut methods: Vec<&str> = Vec::new();
+        let mut workloads: Vec<&str> = Vec::new();
+        for r in &rows {
+            if !methods.contains(&r.method.as_str()) {
+                methods.push(&r.method);
+            }
+            if !workloads.contains(&r.workload.as_str()) {
+                workloads.push(&r.workload);
+            }
+        }
+        let base = rows.iter().find_map(|r| r.baseline.clone());
+        out.push_str(&format!(
+            "\n{suite:?}: median throughput{}\n",
+            base.map(|b| format!(" (x ratio to {b})"))
+                .unwrap_or_default()
+        ));
+        let width = 24;
+        out.push_str(&format!("{:<26}", "workload"));
+        for m in &methods {
+            out.push_str(&format!("{m:>width$}"));
+        }
+        out.push('\n');
+        for w in workloads {
+            out.push_str(&format!("{w:<26}"));
+            for m in &methods {
+                let cell = rows
+                    .iter()
+                    .find(|r| r.workload == w && r.method == *m)
+                    .map(|r| match r.ratio_to_baseline {
+                        Some(x) => format!("{} {x:.2}x", human(r.throughput_bytes_per_sec)),
+                        None => human(r.throughput_bytes_per_sec),
+                    })
+                    .unwrap_or_else(|| "-".into());
+                out.push_str(&format!("{cell:>width$}"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The JSON document `--json` writes.
+#[derive(Debug, Serialize)]
+pub(crate) struct Document<'a, T: Serialize> {
+    pub(crate) tool: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) mode: String,
+    pub(crate) machine: Machine,
+    pub(crate) results: &'a [T],
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Machine {
+    pub(crate) cpus: usize,
+    pub(crate) os: &'static str,
+    pub(crate) arch: &'static str,
+}
+
+impl Machine {
+    pub(crate) fn here() -> Self {
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+}
+
+/// Writes `value` as JSON to `path` (`-`: stdout).
+pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    if path.as_os_str() == "-" {
+        println!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Prints the table, then writes what was asked for.
+pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
+    let json_to_stdout = common.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let table = table(rows);
+    if json_to_stdout {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+        let _ = std::io::stdout().flush();
+    }
+    if let Some(path) = &common.json {
+        write_json(
+            path,
+            &Document {
+                tool: "dio bench",
+                version: env!("CARGO_PKG_VERSION"),
+                mode: format!("{:?}", common.mode()).to_lowercase(),
+                machine: Machine::here(),
+                results: rows,
+            },
+        )?;
+    }
+    if let Some(path) = &common.plot {
+        crate::plot::draw(rows, path)?;
+        eprintln!("chart written to {}", path.display());
+    }
+    Ok(())
+}

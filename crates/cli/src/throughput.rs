@@ -1,0 +1,149 @@
+//! `dio bench`: every (workload, method) pair of each suite, timed.
+
+use std::num::NonZeroUsize;
+
+use dio_benches::fs::{self, Sizes, Workload};
+use dio_benches::{memory, s3};
+use indicatif::{ProgressBar, ProgressStyle};
+use io_executor::Executor;
+
+use crate::report::Row;
+use crate::{Mode, Suite, measure};
+
+/// What to run.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) mode: Mode,
+    pub(crate) filter: Option<String>,
+    pub(crate) suites: Vec<Suite>,
+    pub(crate) uri: Option<String>,
+    pub(crate) size: u64,
+    pub(crate) progress: bool,
+}
+
+impl Plan {
+    fn wants(&self, workload: Workload) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| workload.name().contains(f))
+    }
+}
+
+/// The dedicated pool our methods use: 2 workers, 16 blocking threads.
+fn dedicated() -> Result<Executor, String> {
+    io_executor::Builder::new()
+        .name("dio-bench")
+        .worker_threads(NonZeroUsize::new(2).expect("2"))
+        .blocking_threads(NonZeroUsize::new(16).expect("16"))
+        .build()
+        .map_err(|e| format!("cannot start the dedicated pool: {e}"))
+}
+
+/// Runs the plan; returns one row per pair.
+pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
+    let sizes = Sizes { small: plan.size };
+    let executor = dedicated()?;
+    let suites: Vec<Suite> = if plan.uri.is_some() {
+        vec![Suite::S3]
+    } else {
+        plan.suites.clone()
+    };
+    let mut pairs = Vec::new();
+    for suite in &suites {
+        let workloads: &[Workload] = match suite {
+            Suite::Fs => &fs::Workload::ALL,
+            Suite::Memory => &memory::WORKLOADS,
+            Suite::S3 => &s3::WORKLOADS,
+        };
+        let methods = match suite {
+            Suite::Fs => fs::Method::ALL.len(),
+            Suite::Memory => memory::Method::ALL.len(),
+            Suite::S3 => s3::Method::ALL.len(),
+        };
+        for &w in workloads.iter().filter(|w| plan.wants(**w)) {
+            pairs.push((*suite, w, methods));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(format!(
+            "no workload matches --filter {:?}",
+            plan.filter.as_deref().unwrap_or("")
+        ));
+    }
+    let total: usize = pairs.iter().map(|(_, _, m)| m).sum();
+    let bar = if plan.progress {
+        ProgressBar::new(total as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let mut rows = Vec::new();
+    for suite in suites {
+        let workloads: Vec<Workload> = pairs
+            .iter()
+            .filter(|(s, _, _)| *s == suite)
+            .map(|(_, w, _)| *w)
+            .collect();
+        if workloads.is_empty() {
+            continue;
+        }
+        bar.set_message(format!("{suite:?}: preparing"));
+        match suite {
+            Suite::Fs => {
+                let fixture = fs::Fixture::with_sizes(executor.clone(), sizes);
+                for w in workloads {
+                    for m in fs::Method::ALL {
+                        bar.set_message(format!("fs/{w}/{m}"));
+                        let t = measure::time(plan.mode, || {
+                            fixture.run(m, w);
+                        });
+                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        bar.inc(1);
+                    }
+                }
+            }
+            Suite::Memory => {
+                let fixture = memory::Fixture::new(executor.clone(), sizes);
+                for w in workloads {
+                    for m in memory::Method::ALL {
+                        bar.set_message(format!("memory/{w}/{m}"));
+                        let t = measure::time(plan.mode, || {
+                            fixture.run(m, w);
+                        });
+                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        bar.inc(1);
+                    }
+                }
+            }
+            Suite::S3 => {
+                let uri = plan.uri.as_deref().unwrap_or_default();
+                let endpoint = s3::Endpoint::from_uri(uri).ok_or_else(|| {
+                    format!(
+                        "--uri {uri:?}: expected s3://bucket[/prefix]?endpoint=http(s)://host:port[&region=...], \
+                         with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"
+                    )
+                })?;
+                let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes);
+                for w in workloads {
+                    for m in s3::Method::ALL {
+                        if fixture.supports(m) {
+                            bar.set_message(format!("s3/{w}/{m}"));
+                            let t = measure::time(plan.mode, || {
+                                fixture.run(m, w);
+                            });
+                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        }
+                        bar.inc(1);
+                    }
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    crate::report::add_ratios(&mut rows);
+    Ok(rows)
+}

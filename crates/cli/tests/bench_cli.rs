@@ -1,0 +1,140 @@
+//! `dio bench` end to end: the binary runs on small files and its JSON and chart
+//! come out with the expected fields. No timing is asserted.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn dio(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(args)
+        .output()
+        .expect("run dio");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn quick_filtered_bench_writes_json_and_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let svg = dir.path().join("out.svg");
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--filter",
+        "read",
+        "--size",
+        "1M",
+        "--no-progress",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("ours_dedicated"),
+        "the table is printed: {output}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["tool"], "dio bench");
+    assert_eq!(doc["mode"], "quick");
+    assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1);
+    let results = doc["results"].as_array().unwrap();
+    let mut fs_methods = std::collections::BTreeSet::new();
+    let mut suites = std::collections::BTreeSet::new();
+    for r in results {
+        let workload = r["workload"].as_str().unwrap();
+        assert!(workload.contains("read"), "filtered: {workload}");
+        assert!(r["throughput_bytes_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["median_seconds"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["iterations"].as_u64().unwrap() >= 2, "{r}");
+        assert!(r["bytes_per_iteration"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["baseline"], "std", "{r}");
+        assert!(r["ratio_to_baseline"].as_f64().unwrap() > 0.0, "{r}");
+        suites.insert(r["suite"].as_str().unwrap().to_owned());
+        if r["suite"] == "fs" {
+            fs_methods.insert(r["method"].as_str().unwrap().to_owned());
+        }
+        if workload == "read_half" {
+            assert_eq!(r["bytes_per_iteration"], 512 << 10, "half of --size 1M");
+        }
+    }
+    assert_eq!(
+        suites,
+        ["fs", "memory"].map(String::from).into_iter().collect()
+    );
+    for m in [
+        "ours_dedicated",
+        "ours_global",
+        "ours_caller_rt",
+        "std",
+        "tokio_fs",
+        "opendal",
+        "object_store",
+    ] {
+        assert!(fs_methods.contains(m), "{m} missing from {fs_methods:?}");
+    }
+    // fs: 9 read workloads (all but write) x 7 methods; memory: 8 x 5.
+    assert_eq!(results.len(), 9 * 7 + 8 * 5);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("parallel_range_read_16"));
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--filter",
+        "nothing-matches",
+        "--no-progress",
+    ]);
+    assert!(!ok);
+    assert!(output.contains("no workload matches"), "{output}");
+    let (ok, output) = dio(&["bench", "--size", "12Q"]);
+    assert!(!ok);
+    assert!(output.contains("unknown unit"), "{output}");
+    let (ok, output) = dio(&["bench", "--quick", "--no-progress", "--uri", "s3://b"]);
+    assert!(!ok);
+    assert!(output.contains("--uri"), "{output}");
+}
+
+#[test]
+fn isolation_bench_reports_every_method_and_the_control_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("iso.json");
+    let (ok, output) = dio(&[
+        "bench",
+        "isolation",
+        "--quick",
+        "--no-progress",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods.first(), Some(&"no_load"));
+    assert!(methods.contains(&"ours_dedicated") && methods.contains(&"opendal"));
+    assert!(methods.last().unwrap().starts_with("std_in_async"));
+    for r in rows {
+        assert!(r["ticks"].as_u64().unwrap() > 0, "{r}");
+        for key in [
+            "lateness_p50_ms",
+            "lateness_p99_ms",
+            "lateness_max_ms",
+            "cpu_progress",
+        ] {
+            assert!(r[key].as_f64().is_some(), "{key} in {r}");
+        }
+        let io = r["io_bytes_per_sec"].as_f64().unwrap();
+        assert_eq!(io > 0.0, r["method"] != "no_load", "{r}");
+    }
+}
