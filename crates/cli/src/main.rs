@@ -78,7 +78,7 @@ pub(crate) struct Common {
     /// Also write the results as JSON to this file (`-` for stdout).
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// Also draw the results to this `.svg` or `.png` file.
+    /// Also draw the results as a chart to this `.svg` or `.png` file.
     #[arg(long, global = true)]
     plot: Option<PathBuf>,
     /// No progress bar.

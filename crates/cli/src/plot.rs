@@ -8,26 +8,34 @@ use plotters::prelude::*;
 
 use crate::report::Row;
 
-/// Draws `rows` to `path` (`.svg`, or `.png` with a system TrueType font).
+/// Draws `rows` to `path`, `.svg` or `.png` (text is laid out with a system
+/// TrueType font, DejaVu or Liberation Sans).
 pub(crate) fn draw(rows: &[Row], path: &Path) -> Result<(), String> {
     let mut suites: Vec<_> = rows.iter().map(|r| r.suite).collect();
     suites.dedup();
     let size = (1400, 420 * suites.len().max(1) as u32);
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => render(SVGBackend::new(path, size).into_drawing_area(), rows),
-        Some("png") => {
-            register_font()?;
-            render(BitMapBackend::new(path, size).into_drawing_area(), rows)
-        }
-        _ => Err(format!(
+    let format = path.extension().and_then(|e| e.to_str());
+    if !matches!(format, Some("svg" | "png")) {
+        return Err(format!(
             "--plot {}: use a .svg or .png file",
             path.display()
-        )),
+        ));
+    }
+    // Both backends lay text out with the font's metrics.
+    register_font()?;
+    if format == Some("svg") {
+        render(SVGBackend::new(path, size).into_drawing_area(), rows)
+    } else {
+        render(BitMapBackend::new(path, size).into_drawing_area(), rows)
     }
 }
 
-/// PNG text needs a font file; SVG leaves fonts to the viewer.
 fn register_font() -> Result<(), String> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(load_font).clone()
+}
+
+fn load_font() -> Result<(), String> {
     const CANDIDATES: [&str; 4] = [
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -37,13 +45,13 @@ fn register_font() -> Result<(), String> {
     let bytes = CANDIDATES
         .iter()
         .find_map(|p| std::fs::read(p).ok())
-        .ok_or("--plot .png needs a TrueType font (DejaVu or Liberation); use .svg instead")?;
+        .ok_or("--plot needs a TrueType font: install fonts-dejavu-core (Debian) or Liberation")?;
     plotters::style::register_font(
         "sans-serif",
         FontStyle::Normal,
         Box::leak(bytes.into_boxed_slice()),
     )
-    .map_err(|_| "the system font could not be loaded; use .svg instead".to_owned())
+    .map_err(|_| "the system font could not be loaded".to_owned())
 }
 
 fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, rows: &[Row]) -> Result<(), String>

@@ -22,6 +22,7 @@ fn dio(args: &[&str]) -> (bool, String) {
 fn quick_filtered_bench_writes_json_and_a_chart() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("out.json");
+    let png = dir.path().join("out.png");
     let svg = dir.path().join("out.svg");
     let (ok, output) = dio(&[
         "bench",
@@ -34,7 +35,7 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
         "--json",
         json.to_str().unwrap(),
         "--plot",
-        svg.to_str().unwrap(),
+        png.to_str().unwrap(),
     ]);
     assert!(ok, "{output}");
     assert!(
@@ -82,8 +83,31 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
     }
     // fs: 9 read workloads (all but write) x 7 methods; memory: 8 x 5.
     assert_eq!(results.len(), 9 * 7 + 8 * 5);
+    let chart = std::fs::read(&png).unwrap();
+    assert!(chart.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG file");
+    assert!(
+        chart.len() > 10_000,
+        "a chart, not an empty image: {} bytes",
+        chart.len()
+    );
+    // The same results as SVG, from the JSON run's table: a second quick run.
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--filter",
+        "4k",
+        "--size",
+        "1M",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
     let chart = std::fs::read_to_string(&svg).unwrap();
-    assert!(chart.starts_with("<svg") && chart.contains("parallel_range_read_16"));
+    assert!(
+        chart.starts_with("<svg") && chart.contains("range_read_4k"),
+        "{chart:.200}"
+    );
 }
 
 #[test]
@@ -97,6 +121,19 @@ fn bad_arguments_are_clear_errors() {
     ]);
     assert!(!ok);
     assert!(output.contains("no workload matches"), "{output}");
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--filter",
+        "4k",
+        "--size",
+        "1M",
+        "--plot",
+        "x.jpg",
+    ]);
+    assert!(!ok);
+    assert!(output.contains("use a .svg or .png file"), "{output}");
     let (ok, output) = dio(&["bench", "--size", "12Q"]);
     assert!(!ok);
     assert!(output.contains("unknown unit"), "{output}");
