@@ -126,11 +126,7 @@ impl Isolation {
         let nice_pool = io_executor::Builder::new()
             .name("iso-nice")
             .worker_threads(NonZeroUsize::new(2).expect("2"))
-            .on_thread_start(|| {
-                // Nice +10 for this thread only (Linux: a thread id names one thread).
-                let tid = rustix::thread::gettid();
-                let _ = rustix::process::setpriority_process(Some(tid), 10);
-            })
+            .nice(10)
             .build()
             .expect("nice pool");
         let root = dir.path().to_str().expect("utf-8 temp dir");

@@ -93,3 +93,22 @@ fn try_get_answers_only_on_the_pools_own_workers() {
         .unwrap();
     assert_eq!(elsewhere, None, "a worker of another pool");
 }
+
+/// This thread's nice value, from `/proc/thread-self/stat` (field 19).
+fn own_nice() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+#[test]
+fn nice_applies_to_every_pool_thread_and_nowhere_else() {
+    let executor = io_executor::Builder::new()
+        .name("nice")
+        .nice(7)
+        .build()
+        .unwrap();
+    assert_eq!(executor.spawn_blocking(own_nice).join().unwrap(), 7);
+    assert_eq!(executor.spawn(async { own_nice() }).join().unwrap(), 7);
+    assert_eq!(own_nice(), 0, "the caller's thread is untouched");
+}
