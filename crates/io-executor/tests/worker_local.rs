@@ -98,7 +98,12 @@ fn try_get_answers_only_on_the_pools_own_workers() {
 fn own_nice() -> i32 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+    after_name
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
