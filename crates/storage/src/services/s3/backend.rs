@@ -82,15 +82,6 @@ impl S3 {
     }
 }
 
-/// A `NotFound` for file `path` becomes `IsADirectory` if a directory has that name.
-async fn not_found_as_dir_check(core: Arc<Core>, path: String, err: Error) -> Error {
-    if err.kind() == ErrorKind::NotFound {
-        core.not_found_or_dir(&path).await
-    } else {
-        err
-    }
-}
-
 impl Access for S3 {
     fn scheme(&self) -> &'static str {
         "s3"
@@ -124,7 +115,7 @@ impl Access for S3 {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             match core.get(&core.key(&path), range, None).await {
-                Err(e) => Err(not_found_as_dir_check(core, path, e).await),
+                Err(e) => Err(core.file_error(&path, e).await),
                 ok => ok,
             }
         })
@@ -141,7 +132,9 @@ impl Access for S3 {
                     core,
                     key,
                 }) as Arc<dyn RandomRead>),
-                None => Err(core.not_found_or_dir(&path).await),
+                None => Err(core
+                    .file_error(&path, Error::new(ErrorKind::NotFound))
+                    .await),
             }
         })
     }
@@ -210,7 +203,7 @@ impl Access for S3 {
         let (core, from, to) = (Arc::clone(&self.core), from.to_owned(), to.to_owned());
         IoJob::future(async move {
             match core.copy(&core.key(&from), &core.key(&to)).await {
-                Err(e) => Err(not_found_as_dir_check(core, from, e).await),
+                Err(e) => Err(core.file_error(&from, e).await),
                 ok => ok,
             }
         })
@@ -221,7 +214,7 @@ impl Access for S3 {
         IoJob::future(async move {
             let from_key = core.key(&from);
             if let Err(e) = core.copy(&from_key, &core.key(&to)).await {
-                return Err(not_found_as_dir_check(core, from, e).await);
+                return Err(core.file_error(&from, e).await);
             }
             core.delete(&from_key).await
         })

@@ -494,13 +494,24 @@ impl Core {
             .map(drop)
     }
 
-    /// After a `NotFound` for file `path`: a directory by that name makes it
-    /// `IsADirectory`.
-    pub(crate) async fn not_found_or_dir(&self, path: &str) -> Error {
+    /// `err` from an operation on file `path`, as fs would say it: a `NotFound`
+    /// where a directory has that name is `IsADirectory`.
+    pub(crate) async fn file_error(&self, path: &str, err: Error) -> Error {
+        if err.kind() != ErrorKind::NotFound {
+            return err;
+        }
         match self.dir_exists(&self.key(&format!("{path}/"))).await {
             Ok(true) => Error::new(ErrorKind::IsADirectory),
-            Ok(false) => Error::new(ErrorKind::NotFound),
+            Ok(false) => err,
             Err(e) => e,
+        }
+    }
+
+    /// The size of object `key` (HEAD), or `NotFound`.
+    async fn size_of(&self, key: &str) -> Result<u64> {
+        match self.head(key).await? {
+            Some(meta) => Ok(meta.content_length()),
+            None => Err(Error::new(ErrorKind::NotFound)),
         }
     }
 
@@ -513,10 +524,7 @@ impl Core {
         if_match: Option<&str>,
     ) -> Result<Bytes> {
         if range.end() == Some(range.start()) {
-            let size = match self.head(key).await? {
-                Some(meta) => meta.content_length(),
-                None => return Err(Error::new(ErrorKind::NotFound)),
-            };
+            let size = self.size_of(key).await?;
             return range.resolve(size).map(|_| Bytes::new());
         }
         let request = |from: u64, to: Option<u64>, etag: Option<&str>| -> Result<S3Request> {
@@ -539,10 +547,7 @@ impl Core {
             Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {
                 let size = match e.context("size").and_then(|s| s.parse().ok()) {
                     Some(size) => size,
-                    None => match self.head(key).await? {
-                        Some(meta) => meta.content_length(),
-                        None => return Err(Error::new(ErrorKind::NotFound)),
-                    },
+                    None => self.size_of(key).await?,
                 };
                 return range.resolve(size).map(|_| Bytes::new());
             }

@@ -19,7 +19,6 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ListBucketResult {
     pub(crate) is_truncated: bool,
     pub(crate) next_continuation_token: Option<String>,
-    pub(crate) encoding_type: Option<String>,
     pub(crate) contents: Vec<ListedObject>,
     pub(crate) common_prefixes: Vec<CommonPrefix>,
 }
