@@ -100,24 +100,16 @@ impl Endpoint {
     /// `s3://bucket/prefix?endpoint=...&region=...`, credentials from
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; `None` if any is missing.
     pub fn from_uri(uri: &str) -> Option<Self> {
-        let rest = uri.strip_prefix("s3://")?;
-        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
-        let prefix = match prefix.trim_matches('/') {
-            "" => String::new(),
-            p => format!("{p}/"),
-        };
-        let param = |key: &str| {
-            query
-                .split('&')
-                .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-                .map(str::to_owned)
-        };
+        // The URI means what it means to the S3 backend.
+        let s3 = storage::services::s3::S3Builder::from_uri(uri)
+            .ok()?
+            .build()
+            .ok()?;
         Some(Self {
-            url: param("endpoint")?,
-            bucket: bucket.to_owned(),
-            prefix,
-            region: param("region").unwrap_or_else(|| "us-east-1".into()),
+            url: s3.endpoint()?.to_owned(),
+            bucket: s3.bucket().to_owned(),
+            prefix: s3.root().to_owned(),
+            region: s3.region().to_owned(),
             credentials: (
                 std::env::var("AWS_ACCESS_KEY_ID").ok()?,
                 std::env::var("AWS_SECRET_ACCESS_KEY").ok()?,

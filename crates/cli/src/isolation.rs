@@ -9,7 +9,7 @@ use dio_benches::isolation::{Isolation, Method, Sample};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::report::{Document, Machine, human, write_json};
+use crate::report::{emit, human};
 use crate::{Common, Mode};
 
 #[derive(Debug, Args)]
@@ -124,24 +124,7 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
         ours.cpu_rounds_per_sec / idle.cpu_rounds_per_sec.max(1e-9),
         ours.io_bytes_per_sec / best_peer.max(1e-9),
     ));
-    let json_to_stdout = common.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    if json_to_stdout {
-        eprint!("{out}");
-    } else {
-        print!("{out}");
-    }
-    if let Some(path) = &common.json {
-        write_json(
-            path,
-            &Document {
-                tool: "dio bench isolation",
-                version: env!("CARGO_PKG_VERSION"),
-                mode: format!("{:?}", common.mode()).to_lowercase(),
-                machine: Machine::here(),
-                results: &rows,
-            },
-        )?;
-    }
+    emit(&out, common, "dio bench isolation", &rows)?;
     if common.plot.is_some() {
         eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
     }

@@ -162,28 +162,37 @@ pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Res
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Prints the table, then writes what was asked for.
-pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
-    let json_to_stdout = common.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    let table = table(rows);
-    if json_to_stdout {
+/// Prints `table` (to stderr when the JSON goes to stdout) and writes `--json`.
+pub(crate) fn emit<T: Serialize>(
+    table: &str,
+    common: &Common,
+    tool: &'static str,
+    results: &[T],
+) -> Result<(), String> {
+    if common.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         eprint!("{table}");
     } else {
         print!("{table}");
         let _ = std::io::stdout().flush();
     }
-    if let Some(path) = &common.json {
-        write_json(
+    match &common.json {
+        Some(path) => write_json(
             path,
             &Document {
-                tool: "dio bench",
+                tool,
                 version: env!("CARGO_PKG_VERSION"),
                 mode: format!("{:?}", common.mode()).to_lowercase(),
                 machine: Machine::here(),
-                results: rows,
+                results,
             },
-        )?;
+        ),
+        None => Ok(()),
     }
+}
+
+/// Prints the table, then writes what was asked for.
+pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
+    emit(&table(rows), common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
         crate::plot::draw(rows, path)?;
         eprintln!("chart written to {}", path.display());

@@ -215,6 +215,10 @@ fn uris_and_builder_errors() {
     .build()
     .unwrap();
     assert_eq!((b.bucket(), b.root()), ("bucket", "some/prefix/"));
+    assert_eq!(
+        (b.endpoint(), b.region()),
+        (Some("http://h:1"), "eu-west-1")
+    );
     for bad in [
         "s3:///nobucket",
         "s3://b?unknown=1",

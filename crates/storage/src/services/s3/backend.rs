@@ -80,6 +80,16 @@ impl S3 {
     pub fn root(&self) -> &str {
         &self.core.root
     }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.core.region
+    }
+
+    /// The endpoint, as configured (`None`: AWS's own for the region).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.core.endpoint.as_deref()
+    }
 }
 
 impl Access for S3 {

@@ -98,6 +98,8 @@ pub(crate) struct Core {
     pub(crate) bucket: String,
     pub(crate) root: String,
     pub(crate) region: String,
+    /// The endpoint as configured (`None`: AWS's).
+    pub(crate) endpoint: Option<String>,
     /// `scheme://authority` of the bucket for virtual-host style, of the service for
     /// path style.
     base_url: String,
@@ -159,6 +161,10 @@ impl Core {
         let credentials = builder.credentials.filter(|_| !builder.anonymous);
         let access_key_id = credentials.as_ref().map(|c| c.access_key_id.clone());
         Self {
+            endpoint: builder
+                .endpoint
+                .as_deref()
+                .map(|e| e.trim_end_matches('/').to_owned()),
             identity: credentials.map(identity),
             access_key_id,
             bucket: builder.bucket,
