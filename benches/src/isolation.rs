@@ -108,6 +108,7 @@ pub struct Isolation {
     global: storage::Operator,
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
+    control_stall: Duration,
 }
 
 impl Isolation {
@@ -144,7 +145,16 @@ impl Isolation {
                     .expect("object_store"),
             ),
             dir,
+            control_stall: Duration::ZERO,
         }
+    }
+
+    /// Makes the control also block the caller's thread for `stall` after each read,
+    /// so that it stalls the ticker by construction whatever the machine (for tests
+    /// of the benchmark itself).
+    pub fn with_control_stall(mut self, stall: Duration) -> Self {
+        self.control_stall = stall;
+        self
     }
 
     /// One run of `duration` with `concurrency` read loops by `method`.
@@ -287,6 +297,9 @@ impl Isolation {
                     file.seek(SeekFrom::Start(offset)).expect("seek");
                     let mut buf = vec![0; self.range as usize];
                     file.read_exact(&mut buf).expect("read");
+                    if !self.control_stall.is_zero() {
+                        std::thread::sleep(self.control_stall);
+                    }
                     tokio::task::yield_now().await;
                     buf.len()
                 }
@@ -297,9 +310,66 @@ impl Isolation {
     }
 }
 
+/// Whether the control stalled the caller's ticker: its p99 lateness is at least 5x
+/// the no-load run's and at least 2 ms more. If it did not, the benchmark measured
+/// nothing (the reads were too short to matter on this machine).
+///
+/// # Errors
+///
+/// A message that says so, with both figures, when the control did not stall.
+pub fn check_control_stalled(no_load: &Sample, control: &Sample) -> Result<(), String> {
+    let idle = no_load.lateness_p99;
+    let stalled = control.lateness_p99 >= (idle * 5).max(idle + Duration::from_millis(2));
+    if stalled {
+        return Ok(());
+    }
+    Err(format!(
+        "the control ({}) did not stall the ticker: p99 {:.2} ms vs {:.2} ms with no load. \
+         The benchmark is not measuring anything; use a larger --file-size or more --concurrency",
+        control.method,
+        control.lateness_p99.as_secs_f64() * 1e3,
+        idle.as_secs_f64() * 1e3,
+    ))
+}
+
 /// FNV-1a over `data`: CPU work that the optimizer cannot skip.
 fn hash(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(method: Method, p99_ms: u64) -> Sample {
+        Sample {
+            method,
+            ticks: 100,
+            lateness_p50: Duration::from_millis(p99_ms / 2),
+            lateness_p99: Duration::from_millis(p99_ms),
+            lateness_max: Duration::from_millis(p99_ms),
+            cpu_rounds_per_sec: 1.0,
+            io_bytes_per_sec: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_control_that_stalls_passes_the_check() {
+        let idle = sample(Method::NoLoad, 1);
+        assert!(check_control_stalled(&idle, &sample(Method::StdInAsync, 5)).is_ok());
+        assert!(check_control_stalled(&idle, &sample(Method::StdInAsync, 40)).is_ok());
+    }
+
+    #[test]
+    fn a_control_that_does_not_stall_fails_loudly() {
+        let idle = sample(Method::NoLoad, 4);
+        let err = check_control_stalled(&idle, &sample(Method::StdInAsync, 18)).unwrap_err();
+        assert!(err.contains("did not stall the ticker"), "{err}");
+        assert!(err.contains("p99 18.00 ms vs 4.00 ms"), "{err}");
+        // 5x alone is not enough when the no-load figure is tiny: 2 ms more is needed.
+        let idle = sample(Method::NoLoad, 0);
+        assert!(check_control_stalled(&idle, &sample(Method::StdInAsync, 1)).is_err());
+    }
 }

@@ -1,0 +1,84 @@
+//! `dio bench isolation` end to end. Its own test binary, so no other test loads the
+//! machine while it runs.
+//!
+//! No timing is asserted: the control is made to stall the caller's runtime by
+//! construction (`--control-stall`, a blocking sleep on the caller's thread after
+//! each read), so the benchmark's own check that the control stalls holds on any
+//! machine. What the test checks is the shape of the report. The check itself, both
+//! ways, is unit-tested on fixed samples (`dio_benches::isolation`).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn isolation_bench_reports_every_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("iso.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "isolation",
+            "--quick",
+            "--no-progress",
+            "--file-size",
+            "16M",
+            "--concurrency",
+            "1",
+            "--control-stall",
+            "100ms",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run dio");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{output}");
+    assert!(
+        output.contains("ours_dedicated:"),
+        "the verdict line: {output}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["tool"], "dio bench isolation");
+    let rows = doc["results"].as_array().unwrap();
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods.first(), Some(&"no_load"));
+    for m in [
+        "ours_dedicated",
+        "ours_global",
+        "opendal",
+        "object_store",
+        "tokio_fs",
+    ] {
+        assert!(methods.contains(&m), "{m} missing from {methods:?}");
+    }
+    assert!(methods.last().unwrap().starts_with("std_in_async"));
+    for r in rows {
+        assert!(r["ticks"].as_u64().unwrap() > 0, "{r}");
+        for key in [
+            "lateness_p50_ms",
+            "lateness_p99_ms",
+            "lateness_max_ms",
+            "cpu_progress",
+        ] {
+            assert!(r[key].as_f64().is_some(), "{key} in {r}");
+        }
+        let io = r["io_bytes_per_sec"].as_f64().unwrap();
+        assert_eq!(io > 0.0, r["method"] != "no_load", "{r}");
+    }
+}
+
+#[test]
+fn a_bad_control_stall_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(["bench", "isolation", "--control-stall", "5h"])
+        .output()
+        .expect("run dio");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use ms or s"), "{err}");
+}
