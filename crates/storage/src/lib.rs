@@ -46,11 +46,15 @@ pub mod services;
 mod types;
 
 pub use types::blocking::{BlockingLister, BlockingOperator, BlockingReader, BlockingWriter};
+pub use types::conditions::{Conditions, WriteOptions};
 pub use types::entry::Entry;
 pub use types::error::{Error, ErrorKind, Result};
 pub use types::io_future::IoFuture;
 pub use types::lister::Lister;
 pub use types::metadata::{EntryMode, Metadata};
+pub use types::op_with::{
+    ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
+};
 pub use types::operator::{Operator, Options};
 pub use types::reader::Reader;
 pub use types::writer::Writer;

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage::raw::{Access, ByteRange, IoJob, RandomRead, RawList, RawWrite};
-use storage::{Entry, Error, ErrorKind, Metadata, Operator};
+use storage::raw::{
+    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+};
+use storage::{Entry, Error, ErrorKind, Metadata, Operator, WriteOptions};
 
 /// Records the name of the thread each resource is dropped on.
 type Drops = Arc<Mutex<Vec<String>>>;
@@ -37,11 +39,12 @@ struct TrackingBackend(Drops);
 struct Object {
     /// Held only for its `Drop`.
     _guard: Tracked,
+    meta: Metadata,
 }
 
 impl RandomRead for Object {
-    fn size(&self) -> u64 {
-        8 << 20
+    fn metadata(&self) -> &Metadata {
+        &self.meta
     }
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
@@ -91,21 +94,27 @@ impl Access for TrackingBackend {
     fn stat(&self, _: &str) -> IoJob<Metadata> {
         unsupported()
     }
-    fn read(&self, _: &str, _: ByteRange) -> IoJob<Bytes> {
+    fn read(&self, _: &str, _: ReadArgs) -> IoJob<Bytes> {
         unsupported()
     }
-    fn open(&self, _: &str) -> IoJob<Arc<dyn RandomRead>> {
-        IoJob::ready(Ok(Arc::new(Object {
+    fn open(&self, _: &str, args: OpenArgs) -> IoJob<Opened> {
+        let object = Arc::new(Object {
             _guard: Tracked(Arc::clone(&self.0)),
-        })))
+            meta: Metadata::file(8 << 20),
+        });
+        let range = args.range.resolve(8 << 20).unwrap();
+        IoJob::ready(Ok(Opened::new(object, range, Bytes::new())))
     }
-    fn write(&self, _: &str, _: Bytes) -> IoJob<Metadata> {
+    fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
         unsupported()
     }
-    fn writer(&self, _: &str) -> IoJob<Box<dyn RawWrite>> {
+    fn writer(&self, _: &str, _: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         unsupported()
     }
     fn delete(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn delete_many(&self, _: Vec<String>) -> IoJob<Vec<Result<(), Error>>> {
         unsupported()
     }
     fn remove_all(&self, _: &str) -> IoJob<()> {
@@ -114,13 +123,13 @@ impl Access for TrackingBackend {
     fn create_dir(&self, _: &str) -> IoJob<()> {
         unsupported()
     }
-    fn copy(&self, _: &str, _: &str) -> IoJob<()> {
+    fn copy(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
         unsupported()
     }
-    fn rename(&self, _: &str, _: &str) -> IoJob<()> {
+    fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
         unsupported()
     }
-    fn list(&self, _: &str, _: bool) -> IoJob<Box<dyn RawList>> {
+    fn list(&self, _: &str, _: ListArgs) -> IoJob<Box<dyn RawList>> {
         IoJob::ready(Ok(Box::new(Listing {
             _guard: Tracked(Arc::clone(&self.0)),
             pages: 0,

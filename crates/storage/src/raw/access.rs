@@ -10,11 +10,11 @@ use bytes::Bytes;
 use io_executor::Executor;
 
 use crate::raw::ByteRange;
-use crate::{Entry, Metadata, Result};
+use crate::{Conditions, Entry, Metadata, Result, WriteOptions};
 
 /// One unit of backend work, in the form the executor runs it: a blocking closure
-/// (for the blocking lane), a future (for a worker's runtime), or a result that
-/// needs no IO at all.
+/// (for the blocking lane), a future (for a worker's runtime), work that needs no IO
+/// (run on the submitting thread), or a result that is already known.
 ///
 /// Backends build jobs; the [`Operator`](crate::Operator) submits them. A job does
 /// all of one step's IO in one hand-off: for example, the fs backend's read opens,
@@ -24,6 +24,10 @@ pub enum IoJob<T> {
     Blocking(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
     /// Runs on one of the executor's worker runtimes.
     Async(Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>),
+    /// Does no IO (the memory backend): runs on the thread that submits it, with no
+    /// hand-off, but only if the executor still accepts work (after a shutdown it
+    /// fails with [`ShutDown`](crate::ErrorKind::ShutDown), like every other job).
+    Inline(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
     /// Already done; no hand-off.
     Ready(Result<T>),
 }
@@ -39,9 +43,170 @@ impl<T> IoJob<T> {
         IoJob::Async(Box::pin(f))
     }
 
+    /// A job that does no IO.
+    pub fn inline(f: impl FnOnce() -> Result<T> + Send + 'static) -> Self {
+        IoJob::Inline(Box::new(f))
+    }
+
     /// A finished job.
     pub fn ready(result: Result<T>) -> Self {
         IoJob::Ready(result)
+    }
+}
+
+/// What [`Access::read`] is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadArgs {
+    /// The bytes wanted.
+    pub range: ByteRange,
+    /// Preconditions, checked against the object that is read.
+    pub conditions: Conditions,
+    /// The most bytes one read may return (one buffer's worth).
+    pub max_len: u64,
+}
+
+impl ReadArgs {
+    /// `range`, with no conditions and no limit.
+    pub fn new(range: ByteRange) -> Self {
+        Self {
+            range,
+            conditions: Conditions::default(),
+            max_len: u64::MAX,
+        }
+    }
+
+    /// With `conditions`.
+    pub fn with_conditions(mut self, conditions: Conditions) -> Self {
+        self.conditions = conditions;
+        self
+    }
+
+    /// With [`max_len`](Self::max_len).
+    pub fn with_max_len(mut self, max_len: u64) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The range within an object of `size` bytes ([`ByteRange::resolve`]), if it
+    /// is no longer than [`max_len`](Self::max_len).
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteRange::resolve`]; [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)
+    /// for a range over the limit.
+    pub fn resolve(&self, size: u64) -> Result<Range<u64>> {
+        let range = self.range.resolve(size)?;
+        let len = range.end - range.start;
+        if len > self.max_len {
+            return Err(too_large(len, self.max_len).with_context("range", self.range));
+        }
+        Ok(range)
+    }
+}
+
+/// The error for a read longer than one buffer may be.
+pub(crate) fn too_large(len: u64, max: u64) -> crate::Error {
+    crate::Error::new(crate::ErrorKind::InvalidInput).with_message(format!(
+        "a read of {len} bytes is larger than Options::max_buffer_size ({max}); \
+         read it in chunks with a Reader"
+    ))
+}
+
+/// What [`Access::open`] is asked for: which part of the object will be read, the
+/// conditions the opened object must meet, and how much to read right away, in the
+/// same job (so that a small read costs one hand-off, open included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenArgs {
+    /// The part of the object the reader will read.
+    pub range: ByteRange,
+    /// Preconditions, checked against the object that is opened.
+    pub conditions: Conditions,
+    /// If the resolved range is at most this long, the open job reads all of it.
+    pub read_whole_up_to: u64,
+    /// Otherwise the open job reads this much of its start.
+    pub read_first: u64,
+}
+
+impl OpenArgs {
+    /// `range`, with no conditions, reading nothing in the open job.
+    pub fn new(range: ByteRange) -> Self {
+        Self {
+            range,
+            conditions: Conditions::default(),
+            read_whole_up_to: 0,
+            read_first: 0,
+        }
+    }
+
+    /// The part of `range` (resolved) the open job reads.
+    pub fn first_read(&self, range: &Range<u64>) -> Range<u64> {
+        let len = range.end - range.start;
+        let first = if len <= self.read_whole_up_to {
+            len
+        } else {
+            self.read_first.min(len)
+        };
+        range.start..range.start + first
+    }
+}
+
+/// An object opened by [`Access::open`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Opened {
+    /// The object, for the reads that follow.
+    pub object: Arc<dyn RandomRead>,
+    /// The requested range, resolved against the object's size.
+    pub range: Range<u64>,
+    /// The bytes [`OpenArgs::first_read`] asked for.
+    pub first: Bytes,
+}
+
+impl Opened {
+    /// An opened object and what was read of it.
+    pub fn new(object: Arc<dyn RandomRead>, range: Range<u64>, first: Bytes) -> Self {
+        Self {
+            object,
+            range,
+            first,
+        }
+    }
+}
+
+/// What [`Access::list`] is asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListArgs {
+    /// Every entry at any depth, not only the directory's own.
+    pub recursive: bool,
+    /// Only entries whose path sorts after this one (byte order), as S3's
+    /// `start-after`. Backends that can skip ahead do; the others filter.
+    pub start_after: Option<String>,
+}
+
+impl ListArgs {
+    /// One level, from the start.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With [`recursive`](Self::recursive).
+    pub fn with_recursive(mut self, recursive: bool) -> Self {
+        self.recursive = recursive;
+        self
+    }
+
+    /// With [`start_after`](Self::start_after).
+    pub fn with_start_after(mut self, path: impl Into<String>) -> Self {
+        self.start_after = Some(path.into());
+        self
+    }
+
+    /// `true` if `path` is after [`start_after`](Self::start_after).
+    pub fn wants(&self, path: &str) -> bool {
+        self.start_after.as_deref().is_none_or(|after| path > after)
     }
 }
 
@@ -50,6 +215,7 @@ impl<T> fmt::Debug for IoJob<T> {
         f.write_str(match self {
             IoJob::Blocking(_) => "IoJob::Blocking",
             IoJob::Async(_) => "IoJob::Async",
+            IoJob::Inline(_) => "IoJob::Inline",
             IoJob::Ready(_) => "IoJob::Ready",
         })
     }
@@ -77,22 +243,30 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// Metadata of a file, or of a directory (`path` ends with `/`, or is a directory).
     fn stat(&self, path: &str) -> IoJob<Metadata>;
 
-    /// Bytes `range` of file `path`, exactly, or
+    /// Bytes `args.range` of file `path`, exactly, or
     /// [`RangeNotSatisfiable`](crate::ErrorKind::RangeNotSatisfiable) as
-    /// [`ByteRange::resolve`] says.
-    fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes>;
+    /// [`ByteRange::resolve`] says, if `args.conditions` hold for the object read.
+    fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes>;
 
-    /// Opens `path` for positional reads, for a [`Reader`](crate::Reader).
-    fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>>;
+    /// Opens `path` for positional reads (for a [`Reader`](crate::Reader), or several
+    /// ranges read from one version of the object), checks `args.conditions` against
+    /// what it opened, and reads [`OpenArgs::first_read`] in the same job.
+    fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened>;
 
-    /// Replaces `path` with `data`, atomically, creating parent directories.
-    fn write(&self, path: &str, data: Bytes) -> IoJob<Metadata>;
+    /// Replaces `path` with `data`, atomically, creating parent directories, as
+    /// `options` allow.
+    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata>;
 
-    /// Starts an atomic write of `path`, for a [`Writer`](crate::Writer).
-    fn writer(&self, path: &str) -> IoJob<Box<dyn RawWrite>>;
+    /// Starts an atomic write of `path`, for a [`Writer`](crate::Writer); `options`
+    /// are enforced at commit.
+    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>>;
 
     /// Removes file `path`, or empty directory `path/`. A missing path is not an error.
     fn delete(&self, path: &str) -> IoJob<()>;
+
+    /// Removes each of `paths` as [`delete`](Self::delete) would, in as few requests
+    /// as the backend allows; one result per path, in order.
+    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>>;
 
     /// Removes directory `path/` and everything below it. A missing path is not an
     /// error.
@@ -101,21 +275,28 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// Creates directory `path/` and its parents.
     fn create_dir(&self, path: &str) -> IoJob<()>;
 
-    /// Copies file `from` over file `to`, atomically for readers of `to`.
-    fn copy(&self, from: &str, to: &str) -> IoJob<()>;
+    /// Copies file `from` over file `to`, atomically for readers of `to`, as
+    /// `options` allow (only `if_not_exists` applies).
+    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()>;
 
-    /// Moves file `from` to `to`.
-    fn rename(&self, from: &str, to: &str) -> IoJob<()>;
+    /// Moves file `from` to `to` (`from != to`), as `options` allow (only
+    /// `if_not_exists` applies).
+    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()>;
 
     /// Starts listing directory `path/` (the root is `""`).
-    fn list(&self, path: &str, recursive: bool) -> IoJob<Box<dyn RawList>>;
+    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>>;
 }
 
 /// An open object that serves positional reads, shared by a reader's in-flight
 /// chunk jobs.
 pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
+    /// The object's metadata when it was opened.
+    fn metadata(&self) -> &Metadata;
+
     /// The object's size when it was opened.
-    fn size(&self) -> u64;
+    fn size(&self) -> u64 {
+        self.metadata().content_length()
+    }
 
     /// Reads exactly `range` (within `0..size`).
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes>;

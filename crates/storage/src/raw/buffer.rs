@@ -7,16 +7,20 @@
 //! when the last `Bytes` that points into it is dropped (`Bytes::from_owner`), still
 //! mapped and faulted in.
 //!
-//! Buffers are zero-initialized once, when the pool creates them (for large blocks
-//! the allocator hands out fresh zero pages, so this costs no `memset`), and stay
-//! initialized while they are recycled. A read therefore fills a plain `&mut [u8]`
-//! of exactly the requested length: sound without `unsafe`, and no zero-fill per read.
+//! Buffers are zero-initialized once, when they are created, and stay initialized
+//! while they are recycled. A read therefore fills a plain `&mut [u8]` of exactly
+//! the requested length: sound without `unsafe`, and no zero-fill per read.
+//!
+//! Allocation is fallible: a buffer that cannot be had is an
+//! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) error, never an abort.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+
+use crate::{Error, ErrorKind, Result};
 
 /// Buffers below this size come straight from the allocator: small blocks are
 /// recycled well by malloc itself.
@@ -55,13 +59,17 @@ impl BufferPool {
     }
 
     /// A buffer with room for at least `len` bytes (see [`PooledBuf::space`]).
-    pub fn take(self: &Arc<Self>, len: usize) -> PooledBuf {
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfMemory`] if the memory cannot be allocated.
+    pub fn take(self: &Arc<Self>, len: usize) -> Result<PooledBuf> {
         let Some(class) = class_of(len) else {
-            return PooledBuf {
-                vec: vec![0; len],
+            return Ok(PooledBuf {
+                vec: allocate(len)?,
                 filled: 0,
                 pool: None,
-            };
+            });
         };
         let recycled = self.classes[class].lock().pop();
         let vec = match recycled {
@@ -69,13 +77,13 @@ impl BufferPool {
                 self.idle_bytes.fetch_sub(vec.capacity(), Ordering::Relaxed);
                 vec
             }
-            None => vec![0; 1 << (class as u32 + MIN_POOLED_SHIFT)],
+            None => allocate(1 << (class as u32 + MIN_POOLED_SHIFT))?,
         };
-        PooledBuf {
+        Ok(PooledBuf {
             vec,
             filled: 0,
             pool: Some(Arc::clone(self)),
-        }
+        })
     }
 
     /// Idle bytes held right now.
@@ -99,6 +107,18 @@ impl BufferPool {
             self.idle_bytes.fetch_add(capacity, Ordering::Relaxed);
         }
     }
+}
+
+/// `len` zero bytes, or an error if they cannot be allocated.
+fn allocate(len: usize) -> Result<Vec<u8>> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(len).map_err(|e| {
+        Error::new(ErrorKind::OutOfMemory)
+            .with_message(format!("cannot allocate a buffer of {len} bytes"))
+            .with_source(e)
+    })?;
+    vec.resize(len, 0);
+    Ok(vec)
 }
 
 fn class_of(len: usize) -> Option<usize> {
@@ -183,7 +203,7 @@ mod tests {
     #[test]
     fn buffers_return_when_the_last_bytes_drops() {
         let pool = BufferPool::new(64 << 20);
-        let mut buf = pool.take(1 << 20);
+        let mut buf = pool.take(1 << 20).unwrap();
         buf.space()[..1000].fill(7);
         buf.set_filled(1000);
         let bytes = buf.freeze();
@@ -194,7 +214,7 @@ mod tests {
         assert_eq!(&slice[..], &[7; 10]);
         drop(slice);
         assert_eq!(pool.idle_bytes(), 1 << 20);
-        let again = pool.take(600_000);
+        let again = pool.take(600_000).unwrap();
         assert_eq!(
             again.vec.len(),
             1 << 20,
@@ -207,11 +227,18 @@ mod tests {
     #[test]
     fn small_and_over_budget_buffers_are_not_kept() {
         let pool = BufferPool::new(1 << 20);
-        drop(pool.take(100));
+        drop(pool.take(100).unwrap());
         assert_eq!(pool.idle_bytes(), 0);
-        let (a, b) = (pool.take(1 << 20), pool.take(1 << 20));
+        let (a, b) = (pool.take(1 << 20).unwrap(), pool.take(1 << 20).unwrap());
         drop(a);
         drop(b);
         assert_eq!(pool.idle_bytes(), 1 << 20, "capped at max_idle_bytes");
+    }
+
+    #[test]
+    fn an_impossible_buffer_is_an_error_not_an_abort() {
+        let pool = BufferPool::new(1 << 20);
+        let err = pool.take(usize::MAX / 2).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory);
     }
 }

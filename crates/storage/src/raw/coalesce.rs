@@ -3,8 +3,10 @@
 use std::ops::Range;
 
 /// How a set of requested ranges is read: ranges closer than `coalesce_gap` are
-/// merged into one group (one read); a group longer than `split_size` is read as
-/// parallel parts. Each requested range is then a slice of its group.
+/// merged into one group (one read), as long as the group stays within
+/// `max_merge_size` and does not waste more than `coalesce_gap` beyond the bytes
+/// it serves; a group longer than `split_size` is read as parallel parts. Each
+/// requested range is then a slice of its group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadPlan {
     /// The merged ranges to read, in file order.
@@ -22,26 +24,51 @@ pub struct Group {
     pub parts: Vec<Range<u64>>,
 }
 
+/// The limits a [`plan`] works within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Ranges at most this far apart may be read as one.
+    pub coalesce_gap: u64,
+    /// A merged range longer than this is read as parallel parts.
+    pub split_size: Option<u64>,
+    /// Merging never makes a read longer than this (a single requested range may be).
+    pub max_merge_size: u64,
+}
+
 /// Plans the reads for `ranges` (each `start <= end`).
-pub fn plan(ranges: &[Range<u64>], coalesce_gap: u64, split_size: Option<u64>) -> ReadPlan {
+pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
     let mut order: Vec<usize> = (0..ranges.len()).collect();
     order.sort_by_key(|&i| (ranges[i].start, ranges[i].end));
-    let mut merged: Vec<Range<u64>> = Vec::new();
+    // Each merged range, with the requested bytes it serves (overlaps counted
+    // once) and the bytes read between them.
+    let mut merged: Vec<(Range<u64>, u64, u64)> = Vec::new();
     let mut group_of = vec![0; ranges.len()];
     for i in order {
         let r = &ranges[i];
+        let joins = merged.last().is_some_and(|(last, served, wasted)| {
+            let gap = r.start.saturating_sub(last.end);
+            let end = last.end.max(r.end);
+            let new_bytes = end - last.end.max(r.start).min(end);
+            gap <= limits.coalesce_gap
+                && end - last.start <= limits.max_merge_size
+                && wasted + gap <= served + new_bytes + limits.coalesce_gap
+        });
         match merged.last_mut() {
-            Some(last) if r.start <= last.end.saturating_add(coalesce_gap) => {
-                last.end = last.end.max(r.end);
+            Some((last, served, wasted)) if joins => {
+                let gap = r.start.saturating_sub(last.end);
+                let end = last.end.max(r.end);
+                *served += end - last.end.max(r.start).min(end);
+                *wasted += gap;
+                last.end = end;
             }
-            _ => merged.push(r.clone()),
+            _ => merged.push((r.clone(), r.end - r.start, 0)),
         }
         group_of[i] = merged.len() - 1;
     }
     let groups = merged
         .into_iter()
-        .map(|range| {
-            let parts = match split_size {
+        .map(|(range, _, _)| {
+            let parts = match limits.split_size {
                 Some(split) if split > 0 && range.end - range.start > split => {
                     let mut parts = Vec::new();
                     let mut at = range.start;
@@ -71,6 +98,17 @@ pub fn plan(ranges: &[Range<u64>], coalesce_gap: u64, split_size: Option<u64>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(ranges: &[Range<u64>], gap: u64, split: Option<u64>) -> ReadPlan {
+        super::plan(
+            ranges,
+            &PlanLimits {
+                coalesce_gap: gap,
+                split_size: split,
+                max_merge_size: u64::MAX,
+            },
+        )
+    }
 
     #[test]
     fn close_ranges_merge_and_far_ones_do_not() {
@@ -113,5 +151,47 @@ mod tests {
         assert_eq!(p.groups[0].parts, [0..10, 10..20, 20..25]);
         let p = plan(&[0..25], 0, None);
         assert_eq!(p.groups[0].parts, [0..25]);
+    }
+
+    #[test]
+    fn tiny_ranges_over_a_huge_span_do_not_become_one_huge_read() {
+        // 1,000 ranges of 16 bytes, 64 KiB apart: 16 KB asked for over 64 MB.
+        let ranges: Vec<_> = (0..1000_u64).map(|i| i << 16..(i << 16) + 16).collect();
+        let p = plan(&ranges, 64 << 10, None);
+        let read: u64 = p.groups.iter().map(|g| g.range.end - g.range.start).sum();
+        let asked: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        assert!(
+            read <= 2 * asked + p.groups.len() as u64 * (64 << 10),
+            "read {read} bytes for {asked}"
+        );
+        for g in &p.groups {
+            assert!(g.range.end - g.range.start <= 2 * (64 << 10) + 32, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn merging_stops_at_the_size_limit() {
+        let p = super::plan(
+            &[0..40, 40..80, 80..120],
+            &PlanLimits {
+                coalesce_gap: 10,
+                split_size: None,
+                max_merge_size: 100,
+            },
+        );
+        assert_eq!(
+            p.groups.iter().map(|g| g.range.clone()).collect::<Vec<_>>(),
+            [0..80, 80..120]
+        );
+        // A single range longer than the limit is read as it is.
+        let p = super::plan(
+            &[0..500, 500..500],
+            &PlanLimits {
+                coalesce_gap: 10,
+                split_size: None,
+                max_merge_size: 100,
+            },
+        );
+        assert_eq!(p.groups[0].range, 0..500);
     }
 }

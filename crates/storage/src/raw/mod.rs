@@ -8,8 +8,11 @@ mod coalesce;
 mod path;
 mod range;
 
-pub use access::{Access, IoJob, RandomRead, RawList, RawWrite};
+pub(crate) use access::too_large;
+pub use access::{
+    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+};
 pub use buffer::{BufferPool, PooledBuf};
-pub use coalesce::{Group, ReadPlan, plan};
+pub use coalesce::{Group, PlanLimits, ReadPlan, plan};
 pub use path::{normalize_dir_path, normalize_file_path, normalize_path, parent_dir};
 pub use range::ByteRange;

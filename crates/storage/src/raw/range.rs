@@ -5,58 +5,138 @@ use std::ops::{Bound, Range, RangeBounds};
 
 use crate::{Error, ErrorKind, Result};
 
-/// A range of bytes as requested: `start..end` or `start..` (to the end).
+/// A range of bytes as requested, before the object's size is known.
 ///
-/// Built from any `RangeBounds<u64>` (`0..4096`, `10..`, `..100`, `..=99`, `..`).
-/// [`resolve`](Self::resolve) checks it against the object's size; the rule is the
-/// same on every backend:
+/// Built from any `RangeBounds<u64>` (`0..4096`, `10..`, `..100`, `..=99`, `..`) with
+/// [`new`](Self::new), the strict form every [`Operator`](crate::Operator) method
+/// takes. [`resolve`](Self::resolve) checks it against the object's size; the rule is
+/// the same on every backend:
 ///
 /// - a range ending beyond the end of the object is [`ErrorKind::RangeNotSatisfiable`],
 ///   and the error states the object's `size`;
 /// - `start..` reads to the end (`size..` is empty, `size + 1..` is not satisfiable);
 /// - an empty range (`n..n`, with `n <= size`) gives empty bytes;
 /// - a range whose start is after its end is [`ErrorKind::InvalidInput`].
+///
+/// Two more forms follow HTTP's `Range` header (RFC 9110 section 14.1.2), for callers
+/// that speak it (the object_store adapter):
+///
+/// - [`http`](Self::http): an end beyond the object's end is cut to it; a start at or
+///   beyond the end is [`ErrorKind::RangeNotSatisfiable`];
+/// - [`suffix`](Self::suffix): the last `n` bytes (all of them if the object is
+///   shorter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ByteRange {
-    start: u64,
-    end: Option<u64>,
+    repr: Repr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Repr {
+    Span { start: u64, end: Option<u64> },
+    Http { start: u64, end: Option<u64> },
+    Suffix(u64),
+}
+
+fn bounds(range: impl RangeBounds<u64>) -> (u64, Option<u64>) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => Some(e.saturating_add(1)),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => None,
+    };
+    (start, end)
 }
 
 impl ByteRange {
     /// The whole object.
     pub const FULL: ByteRange = ByteRange {
-        start: 0,
-        end: None,
+        repr: Repr::Span {
+            start: 0,
+            end: None,
+        },
     };
 
-    /// Converts any range expression.
+    /// Converts any range expression (the strict form).
     pub fn new(range: impl RangeBounds<u64>) -> Self {
-        let start = match range.start_bound() {
-            Bound::Included(&s) => s,
-            Bound::Excluded(&s) => s.saturating_add(1),
-            Bound::Unbounded => 0,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(&e) => Some(e.saturating_add(1)),
-            Bound::Excluded(&e) => Some(e),
-            Bound::Unbounded => None,
-        };
-        Self { start, end }
+        let (start, end) = bounds(range);
+        Self {
+            repr: Repr::Span { start, end },
+        }
     }
 
-    /// The first byte.
-    pub fn start(&self) -> u64 {
-        self.start
+    /// A range with HTTP's rules: the end is cut to the object's end.
+    pub fn http(range: impl RangeBounds<u64>) -> Self {
+        let (start, end) = bounds(range);
+        Self {
+            repr: Repr::Http { start, end },
+        }
+    }
+
+    /// The last `n` bytes of the object (all of it if it is shorter).
+    pub fn suffix(n: u64) -> Self {
+        Self {
+            repr: Repr::Suffix(n),
+        }
+    }
+
+    /// The first byte, where the range says it before the size is known (`None` for
+    /// a suffix).
+    pub fn start(&self) -> Option<u64> {
+        match self.repr {
+            Repr::Span { start, .. } | Repr::Http { start, .. } => Some(start),
+            Repr::Suffix(_) => None,
+        }
     }
 
     /// One past the last byte, if bounded.
     pub fn end(&self) -> Option<u64> {
-        self.end
+        match self.repr {
+            Repr::Span { end, .. } | Repr::Http { end, .. } => end,
+            Repr::Suffix(_) => None,
+        }
     }
 
     /// `true` for the whole object.
     pub fn is_full(&self) -> bool {
         *self == Self::FULL
+    }
+
+    /// `true` for a strict range that is empty whatever the object (`n..n`).
+    pub fn is_empty_span(&self) -> bool {
+        matches!(self.repr, Repr::Span { start, end: Some(end) } if start == end)
+    }
+
+    /// The value of an HTTP `Range` header asking for these bytes, or `None` for the
+    /// whole object (and for an empty strict range, which no header can ask for).
+    /// A server answers with at most these bytes; [`resolve`](Self::resolve) then
+    /// applies this range's own rules to the size it reports.
+    pub fn header_value(&self) -> Option<String> {
+        match self.repr {
+            Repr::Span {
+                start: 0,
+                end: None,
+            }
+            | Repr::Http {
+                start: 0,
+                end: None,
+            } => None,
+            Repr::Span { start, end: None } | Repr::Http { start, end: None } => {
+                Some(format!("bytes={start}-"))
+            }
+            Repr::Span {
+                start,
+                end: Some(end),
+            }
+            | Repr::Http {
+                start,
+                end: Some(end),
+            } => (end > start).then(|| format!("bytes={start}-{}", end - 1)),
+            Repr::Suffix(n) => Some(format!("bytes=-{n}")),
+        }
     }
 
     /// The concrete range within an object of `size` bytes.
@@ -65,18 +145,44 @@ impl ByteRange {
     ///
     /// See the rules on [`ByteRange`]. Errors carry `range` and `size` context.
     pub fn resolve(&self, size: u64) -> Result<Range<u64>> {
-        let end = self.end.unwrap_or(size.max(self.start));
-        if self.start > end {
-            return Err(Error::new(ErrorKind::InvalidInput)
-                .with_message("range starts after it ends")
-                .with_context("range", self));
-        }
-        if end > size {
-            return Err(Error::new(ErrorKind::RangeNotSatisfiable)
+        let unsatisfiable = || {
+            Error::new(ErrorKind::RangeNotSatisfiable)
                 .with_context("range", self)
-                .with_context("size", size));
+                .with_context("size", size)
+        };
+        let backwards = || {
+            Error::new(ErrorKind::InvalidInput)
+                .with_message("range starts after it ends")
+                .with_context("range", self)
+        };
+        match self.repr {
+            Repr::Span { start, end } => {
+                let end = end.unwrap_or(size.max(start));
+                if start > end {
+                    return Err(backwards());
+                }
+                if end > size {
+                    return Err(unsatisfiable());
+                }
+                Ok(start..end)
+            }
+            Repr::Http { start, end } => {
+                if end.is_some_and(|end| start > end) {
+                    return Err(backwards());
+                }
+                if start >= size {
+                    return Err(unsatisfiable());
+                }
+                Ok(start..end.map_or(size, |end| end.min(size)))
+            }
+            Repr::Suffix(n) => Ok(size.saturating_sub(n)..size),
         }
-        Ok(self.start..end)
+    }
+}
+
+impl Default for ByteRange {
+    fn default() -> Self {
+        Self::FULL
     }
 }
 
@@ -88,9 +194,24 @@ impl<R: RangeBounds<u64>> From<R> for ByteRange {
 
 impl fmt::Display for ByteRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.end {
-            Some(end) => write!(f, "{}..{end}", self.start),
-            None => write!(f, "{}..", self.start),
+        match self.repr {
+            Repr::Span {
+                start,
+                end: Some(end),
+            } => write!(f, "{start}..{end}"),
+            Repr::Span { start, end: None } => write!(f, "{start}.."),
+            Repr::Http {
+                start,
+                end: Some(end),
+            } if end > start => {
+                write!(f, "bytes={start}-{}", end - 1)
+            }
+            Repr::Http {
+                start,
+                end: Some(end),
+            } => write!(f, "bytes={start}-{end} (empty)"),
+            Repr::Http { start, end: None } => write!(f, "bytes={start}-"),
+            Repr::Suffix(n) => write!(f, "bytes=-{n}"),
         }
     }
 }
@@ -119,13 +240,36 @@ mod tests {
             ByteRange::new(11..).resolve(10).unwrap_err().kind(),
             ErrorKind::RangeNotSatisfiable
         );
-        let backwards = ByteRange {
-            start: 5,
-            end: Some(4),
-        };
+        #[expect(
+            clippy::reversed_empty_ranges,
+            reason = "a backwards range is the case"
+        )]
+        let backwards = ByteRange::new(5..4);
         assert_eq!(
             backwards.resolve(10).unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
+    }
+
+    #[test]
+    fn http_ranges_cut_the_end_and_refuse_a_start_past_it() {
+        assert_eq!(ByteRange::http(2..100).resolve(14).unwrap(), 2..14);
+        assert_eq!(ByteRange::http(3..).resolve(14).unwrap(), 3..14);
+        let err = ByteRange::http(14..).resolve(14).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable);
+        assert_eq!(err.context("range"), Some("bytes=14-"));
+        assert_eq!(ByteRange::suffix(2).resolve(14).unwrap(), 12..14);
+        assert_eq!(ByteRange::suffix(100).resolve(14).unwrap(), 0..14);
+        assert_eq!(ByteRange::suffix(0).resolve(14).unwrap(), 14..14);
+    }
+
+    #[test]
+    fn header_values() {
+        assert_eq!(ByteRange::FULL.header_value(), None);
+        assert_eq!(ByteRange::new(0..10).header_value().unwrap(), "bytes=0-9");
+        assert_eq!(ByteRange::new(5..).header_value().unwrap(), "bytes=5-");
+        assert_eq!(ByteRange::new(5..5).header_value(), None);
+        assert_eq!(ByteRange::http(5..9).header_value().unwrap(), "bytes=5-8");
+        assert_eq!(ByteRange::suffix(7).header_value().unwrap(), "bytes=-7");
     }
 }

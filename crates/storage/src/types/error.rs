@@ -1,6 +1,7 @@
 //! [`Error`] and [`ErrorKind`]: the one error type of this crate.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,8 +29,19 @@ pub enum ErrorKind {
     /// The requested range ends beyond the end of the object; the error's context
     /// carries the object's `size`.
     RangeNotSatisfiable,
+    /// A precondition of the request did not hold: `if_match` named another version,
+    /// the object changed after `if_unmodified_since`, or (for writes) the object's
+    /// version is not the one `if_match` expected. HTTP 412.
+    PreconditionFailed,
+    /// A read's `if_none_match` matched the object's version, or the object has not
+    /// changed since `if_modified_since`: the caller's copy is current. HTTP 304.
+    NotModified,
     /// The backend does not support the operation.
     Unsupported,
+    /// A buffer for the request could not be allocated.
+    OutOfMemory,
+    /// The storage is full, or a quota is exhausted (`ENOSPC`, `EDQUOT`).
+    StorageFull,
     /// The operation took too long.
     Timeout,
     /// The backend asked us to slow down.
@@ -54,7 +66,11 @@ impl ErrorKind {
             ErrorKind::DirectoryNotEmpty => "directory not empty",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::RangeNotSatisfiable => "range not satisfiable",
+            ErrorKind::PreconditionFailed => "precondition failed",
+            ErrorKind::NotModified => "not modified",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::OutOfMemory => "out of memory",
+            ErrorKind::StorageFull => "no space left",
             ErrorKind::Timeout => "timed out",
             ErrorKind::RateLimited => "rate limited",
             ErrorKind::Cancelled => "cancelled",
@@ -77,6 +93,13 @@ impl fmt::Display for ErrorKind {
 ///
 /// `Display` reads like
 /// `read_range failed for "a/b.parquet" (range 0..4096, size 100): range not satisfiable`.
+/// It does not repeat the source's text: [`source`](std::error::Error::source)
+/// returns the source, so error-chain printers (`anyhow`'s `{:#}`, `tracing`) show
+/// each cause once. `Debug` shows the whole chain.
+///
+/// Errors are cheap to clone (the source is shared), so a reader or writer that has
+/// failed can return the same error to every later call.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     operation: &'static str,
@@ -84,7 +107,7 @@ pub struct Error {
     context: Vec<(&'static str, String)>,
     message: Option<String>,
     temporary: bool,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -140,7 +163,7 @@ impl Error {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        self.source = Some(source.into());
+        self.source = Some(Arc::from(source.into()));
         self
     }
 
@@ -185,6 +208,8 @@ impl Error {
             Io::InvalidInput | Io::InvalidFilename => ErrorKind::InvalidInput,
             Io::TimedOut => ErrorKind::Timeout,
             Io::Unsupported => ErrorKind::Unsupported,
+            Io::OutOfMemory => ErrorKind::OutOfMemory,
+            Io::StorageFull | Io::QuotaExceeded => ErrorKind::StorageFull,
             _ => ErrorKind::Unexpected,
         };
         let temporary = matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
@@ -229,17 +254,21 @@ impl fmt::Display for Error {
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
         Ok(())
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The readable form is the most useful one in test failures and logs.
-        write!(f, "Error({:?}, \"{self}\")", self.kind)
+        // The readable form, with every cause, is the most useful one in test
+        // failures and logs.
+        write!(f, "Error({:?}, \"{self}", self.kind)?;
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        f.write_str("\")")
     }
 }
 
@@ -261,6 +290,8 @@ impl From<Error> for std::io::Error {
             ErrorKind::DirectoryNotEmpty => Io::DirectoryNotEmpty,
             ErrorKind::InvalidInput | ErrorKind::RangeNotSatisfiable => Io::InvalidInput,
             ErrorKind::Unsupported => Io::Unsupported,
+            ErrorKind::OutOfMemory => Io::OutOfMemory,
+            ErrorKind::StorageFull => Io::StorageFull,
             ErrorKind::Timeout => Io::TimedOut,
             ErrorKind::Cancelled => Io::Interrupted,
             _ => Io::Other,

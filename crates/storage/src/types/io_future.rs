@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use io_executor::{Executor, JoinHandle};
 
 use crate::raw::IoJob;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// An operation in flight. Its IO started when the operation was called, on the
 /// operator's executor; awaiting it only collects the result, so a caller can issue
@@ -61,17 +61,33 @@ impl<T> fmt::Debug for IoFuture<T> {
 
 /// One job submitted to an executor (or already finished), as a future of its
 /// result. Dropping it cancels the job.
+///
+/// A job that needed no hand-off still returns `Pending` once (waking itself at
+/// once) before its result: a caller's loop over such operations yields to its
+/// runtime, whose timers and IO would otherwise starve.
 pub(crate) enum Task<T> {
-    Ready(Option<Result<T>>),
+    Ready {
+        result: Option<Result<T>>,
+        yielded: bool,
+    },
     Spawned(JoinHandle<Result<T>>),
 }
 
 impl<T: Send + 'static> Task<T> {
     pub(crate) fn submit(executor: &Executor, job: IoJob<T>) -> Self {
+        let ready = |result| Task::Ready {
+            result: Some(result),
+            yielded: false,
+        };
         match job {
             IoJob::Blocking(f) => Task::Spawned(executor.spawn_blocking(f)),
             IoJob::Async(f) => Task::Spawned(executor.spawn(f)),
-            IoJob::Ready(result) => Task::Ready(Some(result)),
+            IoJob::Inline(_) if executor.is_shutdown() => ready(Err(Error::new(
+                ErrorKind::ShutDown,
+            )
+            .with_message("the operation was submitted after the executor shut down"))),
+            IoJob::Inline(f) => ready(f()),
+            IoJob::Ready(result) => ready(result),
         }
     }
 
@@ -115,7 +131,12 @@ impl<T> Future for Task<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match self.get_mut() {
-            Task::Ready(result) => {
+            Task::Ready { yielded, .. } if !*yielded => {
+                *yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Task::Ready { result, .. } => {
                 Poll::Ready(result.take().expect("Task polled after completion"))
             }
             Task::Spawned(handle) => Pin::new(handle)
@@ -128,7 +149,7 @@ impl<T> Future for Task<T> {
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Task::Ready(_) => f.write_str("Task::Ready"),
+            Task::Ready { .. } => f.write_str("Task::Ready"),
             Task::Spawned(h) => write!(f, "Task::Spawned({h:?})"),
         }
     }

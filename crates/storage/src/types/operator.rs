@@ -2,16 +2,20 @@
 
 use std::fmt;
 use std::ops::{Range, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use io_executor::Executor;
 
-use crate::raw::{self, Access, ByteRange, IoJob};
+use crate::raw::{self, Access, ByteRange, IoJob, ListArgs, OpenArgs, ReadArgs};
 use crate::services::{Fs, Memory};
 use crate::types::io_future::Task;
+use crate::types::op_with::{
+    ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
+};
 use crate::{
-    BlockingOperator, Entry, Error, ErrorKind, IoFuture, Lister, Metadata, Reader, Result, Writer,
+    BlockingOperator, Conditions, Entry, Error, ErrorKind, IoFuture, Lister, Metadata, Reader,
+    Result, WriteOptions, Writer,
 };
 
 /// Tunables of an [`Operator`]; every field has a default.
@@ -33,6 +37,15 @@ pub struct Options {
     /// [`Writer`]: bytes buffered before a chunk is handed to the executor.
     /// Default: 8 MiB.
     pub write_chunk_size: usize,
+    /// [`read_ranges`](Operator::read_ranges): ranges are merged into one read only
+    /// while the merged read stays at most this long, and wastes (reads between the
+    /// ranges) at most [`coalesce_gap`](Self::coalesce_gap) more than the ranges it
+    /// serves hold. Default: 64 MiB.
+    pub max_merge_size: u64,
+    /// The largest buffer one read may fill: a longer range is
+    /// [`ErrorKind::InvalidInput`] (read it with a [`Reader`], in chunks, instead).
+    /// Default: 4 GiB.
+    pub max_buffer_size: u64,
 }
 
 impl Options {
@@ -66,6 +79,18 @@ impl Options {
         self
     }
 
+    /// Sets [`max_merge_size`](Self::max_merge_size).
+    pub fn with_max_merge_size(mut self, bytes: u64) -> Self {
+        self.max_merge_size = bytes;
+        self
+    }
+
+    /// Sets [`max_buffer_size`](Self::max_buffer_size) (at least 1).
+    pub fn with_max_buffer_size(mut self, bytes: u64) -> Self {
+        self.max_buffer_size = bytes.max(1);
+        self
+    }
+
     /// The defaults for a backend of `scheme`.
     pub fn for_scheme(scheme: &str) -> Self {
         let local = matches!(scheme, "fs" | "memory");
@@ -75,6 +100,8 @@ impl Options {
             chunk_size: 4 << 20,
             prefetch: 2,
             write_chunk_size: 8 << 20,
+            max_merge_size: 64 << 20,
+            max_buffer_size: 4 << 30,
         }
     }
 }
@@ -111,19 +138,22 @@ impl Options {
 #[derive(Clone)]
 pub struct Operator {
     access: Arc<dyn Access>,
-    executor: Executor,
+    /// Set when the operator is made with an executor; otherwise
+    /// [`Executor::global`] on first use, so an operator that is given its own
+    /// executor never starts the global pool.
+    executor: OnceLock<Executor>,
     options: Options,
 }
 
 impl Operator {
-    /// An operator over `access`, doing its IO on [`Executor::global`].
+    /// An operator over `access`, doing its IO on [`Executor::global`] unless
+    /// [`with_executor`](Self::with_executor) gives it another (the global pool is
+    /// only started when this operator first needs it).
     pub fn new(access: impl Access) -> Self {
         let options = Options::for_scheme(access.scheme());
-        let executor = Executor::global();
-        access.attach(&executor);
         Self {
             access: Arc::new(access),
-            executor,
+            executor: OnceLock::new(),
             options,
         }
     }
@@ -181,7 +211,7 @@ impl Operator {
     /// The same operator, doing its IO on `executor`.
     pub fn with_executor(mut self, executor: Executor) -> Self {
         self.access.attach(&executor);
-        self.executor = executor;
+        self.executor = OnceLock::from(executor);
         self
     }
 
@@ -193,7 +223,11 @@ impl Operator {
 
     /// The executor that runs this operator's IO.
     pub fn executor(&self) -> &Executor {
-        &self.executor
+        self.executor.get_or_init(|| {
+            let executor = Executor::global();
+            self.access.attach(&executor);
+            executor
+        })
     }
 
     /// The tunables in force.
@@ -212,7 +246,7 @@ impl Operator {
     }
 
     pub(crate) fn submit<T: Send + 'static>(&self, job: IoJob<T>) -> Task<T> {
-        Task::submit(&self.executor, job)
+        Task::submit(self.executor(), job)
     }
 
     /// Submits `job` now and returns its result with `operation` and `path` attached.
@@ -239,9 +273,11 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`], [`ErrorKind::IsADirectory`], path errors (see
-    /// [`normalize_path`](crate::raw::normalize_path)), executor errors.
+    /// [`normalize_path`](crate::raw::normalize_path)), [`ErrorKind::InvalidInput`]
+    /// for a file larger than [`Options::max_buffer_size`],
+    /// [`ErrorKind::OutOfMemory`], executor errors.
     pub fn read(&self, path: &str) -> IoFuture<Bytes> {
-        self.read_inner("read", path, ByteRange::FULL)
+        self.read_args("read", path, ByteRange::FULL, Conditions::default())
     }
 
     /// Bytes `range` of file `path`: `start..end`, `start..` (to the end), `..end`.
@@ -251,65 +287,150 @@ impl Operator {
     /// As [`read`](Self::read); a range ending beyond the end of the object is
     /// [`ErrorKind::RangeNotSatisfiable`] and the error states the object's size.
     pub fn read_range(&self, path: &str, range: impl RangeBounds<u64>) -> IoFuture<Bytes> {
-        self.read_inner("read_range", path, ByteRange::new(range))
+        self.read_args(
+            "read_range",
+            path,
+            ByteRange::new(range),
+            Conditions::default(),
+        )
     }
 
-    fn read_inner(&self, operation: &'static str, path: &str, range: ByteRange) -> IoFuture<Bytes> {
-        match raw::normalize_file_path(path) {
-            Ok(p) => self.run(operation, path, self.access.read(&p, range)),
-            Err(e) => Self::fail(operation, path, e),
-        }
-    }
-
-    /// Several ranges of file `path` at once (column chunks of a parquet file).
-    ///
-    /// Ranges closer than [`Options::coalesce_gap`] are read as one; merged ranges
-    /// longer than [`Options::split_size`] are read as parallel parts. All reads are
-    /// submitted at once and run concurrently on the executor. The result has one
-    /// `Bytes` per requested range, in request order, each a zero-copy slice of the
-    /// buffer its merged read filled.
+    /// A read with options: a range in any form [`ByteRange`] has, and
+    /// [`Conditions`] on the object's version, checked against the object that is
+    /// read, in the same step. Submitted when awaited.
     ///
     /// # Errors
     ///
-    /// As [`read_range`](Self::read_range), for the first range that fails;
-    /// [`ErrorKind::InvalidInput`] for a range whose start is after its end.
+    /// As [`read_range`](Self::read_range), and [`ErrorKind::PreconditionFailed`] or
+    /// [`ErrorKind::NotModified`] when a condition does not hold.
+    pub fn read_with(&self, path: &str) -> ReadWith {
+        ReadWith::new(self.clone(), path)
+    }
+
+    pub(crate) fn read_args(
+        &self,
+        operation: &'static str,
+        path: &str,
+        range: ByteRange,
+        conditions: Conditions,
+    ) -> IoFuture<Bytes> {
+        let normalized = match raw::normalize_file_path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(operation, path, e),
+        };
+        let args = ReadArgs::new(range)
+            .with_conditions(conditions)
+            .with_max_len(self.options.max_buffer_size);
+        self.run(operation, path, self.access.read(&normalized, args))
+    }
+
+    /// Several ranges of file `path` at once (column chunks of a parquet file), all
+    /// from one version of the object.
+    ///
+    /// Ranges closer than [`Options::coalesce_gap`] are read as one (within
+    /// [`Options::max_merge_size`]); merged ranges longer than
+    /// [`Options::split_size`] are read as parallel parts. All reads are submitted at
+    /// once and run concurrently on the executor. The result has one `Bytes` per
+    /// requested range, in request order, each a zero-copy slice of the buffer its
+    /// merged read filled.
+    ///
+    /// When the plan is more than one read, the object is opened once and every read
+    /// comes from what was opened (fs: one file descriptor; memory: one snapshot; S3:
+    /// one ETag, sent as `If-Match`), so a file replaced meanwhile never mixes two
+    /// versions.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_range`](Self::read_range), naming the first requested range that
+    /// fails; [`ErrorKind::InvalidInput`] for a range whose start is after its end,
+    /// or one longer than [`Options::max_buffer_size`].
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> IoFuture<Vec<Bytes>> {
         const OP: &str = "read_ranges";
         let normalized = match raw::normalize_file_path(path) {
             Ok(p) => p,
             Err(e) => return Self::fail(OP, path, e),
         };
+        let max = self.options.max_buffer_size;
         if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
             let err = Error::new(ErrorKind::InvalidInput)
                 .with_message("range starts after it ends")
                 .with_context("range", format!("{}..{}", bad.start, bad.end));
             return Self::fail(OP, path, err);
         }
-        let plan = raw::plan(&ranges, self.options.coalesce_gap, self.options.split_size);
-        let groups: Vec<Vec<Task<Bytes>>> = plan
-            .groups
-            .iter()
-            .map(|group| {
-                group
-                    .parts
-                    .iter()
-                    .map(|part| {
-                        self.submit(self.access.read(&normalized, ByteRange::new(part.clone())))
-                    })
-                    .collect()
-            })
-            .collect();
+        if let Some(big) = ranges.iter().find(|r| r.end - r.start > max) {
+            let err = raw::too_large(big.end - big.start, max)
+                .with_context("range", format!("{}..{}", big.start, big.end));
+            return Self::fail(OP, path, err);
+        }
+        let plan = raw::plan(
+            &ranges,
+            &raw::PlanLimits {
+                coalesce_gap: self.options.coalesce_gap,
+                split_size: self.options.split_size,
+                max_merge_size: self.options.max_merge_size,
+            },
+        );
         let path = path.to_owned();
+        let context = {
+            let path = path.clone();
+            move |e: Error| e.with_operation(OP).with_path(path.clone())
+        };
+        // One read: one job, which opens, checks and reads.
+        if let [group] = &plan.groups[..] {
+            if group.parts.len() == 1 {
+                let args = ReadArgs::new(ByteRange::new(group.range.clone()));
+                let task = self.submit(self.access.read(&normalized, args));
+                return IoFuture::new(async move {
+                    let buffer = task
+                        .await
+                        .map_err(|e| context(name_requested(e, &ranges)))?;
+                    Ok(plan
+                        .pieces
+                        .into_iter()
+                        .map(|(_, range)| buffer.slice(range))
+                        .collect())
+                });
+            }
+        }
+        // Several reads: open once, then read every part from what was opened.
+        let open = self.submit(
+            self.access
+                .open(&normalized, OpenArgs::new(ByteRange::FULL)),
+        );
+        let executor = self.executor().clone();
         IoFuture::new(async move {
-            let context = |e: Error| e.with_operation(OP).with_path(path.clone());
+            let opened = open.await.map_err(&context)?;
+            let size = opened.object.size();
+            if let Some(r) = ranges.iter().find(|r| r.end > size) {
+                return Err(context(
+                    Error::new(ErrorKind::RangeNotSatisfiable)
+                        .with_context("range", format!("{}..{}", r.start, r.end))
+                        .with_context("size", size),
+                ));
+            }
+            let groups: Vec<Vec<Task<Bytes>>> = plan
+                .groups
+                .iter()
+                .map(|group| {
+                    group
+                        .parts
+                        .iter()
+                        .map(|part| {
+                            let job = Arc::clone(&opened.object).read_at(part.clone());
+                            Task::submit(&executor, job)
+                        })
+                        .collect()
+                })
+                .collect();
             let mut buffers = Vec::with_capacity(groups.len());
             for parts in groups {
                 let mut read = Vec::with_capacity(parts.len());
                 for part in parts {
-                    read.push(part.await.map_err(context)?);
+                    read.push(part.await.map_err(&context)?);
                 }
-                buffers.push(join_parts(read));
+                buffers.push(join_parts(read).map_err(&context)?);
             }
+            Task::submit(&executor, opened.object.close()).detach();
             Ok(plan
                 .pieces
                 .into_iter()
@@ -322,16 +443,49 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`], path errors, executor errors.
+    /// [`ErrorKind::NotFound`], [`ErrorKind::NotADirectory`] for a directory path
+    /// (`a/`) that names a file, path errors, executor errors.
     pub fn stat(&self, path: &str) -> IoFuture<Metadata> {
-        self.stat_as("stat", path)
+        self.stat_as("stat", path, Conditions::default())
     }
 
-    fn stat_as(&self, operation: &'static str, path: &str) -> IoFuture<Metadata> {
-        match raw::normalize_path(path) {
-            Ok(p) => self.run(operation, path, self.access.stat(&p)),
-            Err(e) => Self::fail(operation, path, e),
+    /// [`stat`](Self::stat), only if [`Conditions`] hold for the object now.
+    /// Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`stat`](Self::stat), and [`ErrorKind::PreconditionFailed`] or
+    /// [`ErrorKind::NotModified`] when a condition does not hold.
+    pub fn stat_with(&self, path: &str) -> StatWith {
+        StatWith::new(self.clone(), path)
+    }
+
+    pub(crate) fn stat_args(&self, path: &str, conditions: Conditions) -> IoFuture<Metadata> {
+        self.stat_as("stat_with", path, conditions)
+    }
+
+    fn stat_as(
+        &self,
+        operation: &'static str,
+        path: &str,
+        conditions: Conditions,
+    ) -> IoFuture<Metadata> {
+        let normalized = match raw::normalize_path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(operation, path, e),
+        };
+        let stat = self.run(operation, path, self.access.stat(&normalized));
+        if conditions.is_empty() {
+            return stat;
         }
+        let path = path.to_owned();
+        IoFuture::new(async move {
+            let meta = stat.await?;
+            conditions
+                .check(&meta)
+                .map_err(|e| e.with_operation(operation).with_path(path))?;
+            Ok(meta)
+        })
     }
 
     /// Whether `path` exists.
@@ -340,7 +494,7 @@ impl Operator {
     ///
     /// Any error of [`stat`](Self::stat) but [`ErrorKind::NotFound`].
     pub fn exists(&self, path: &str) -> IoFuture<bool> {
-        let stat = self.stat_as("exists", path);
+        let stat = self.stat_as("exists", path, Conditions::default());
         IoFuture::new(async move {
             match stat.await {
                 Ok(_) => Ok(true),
@@ -358,9 +512,36 @@ impl Operator {
     /// [`ErrorKind::IsADirectory`] if `path` is a directory,
     /// [`ErrorKind::NotADirectory`] if a parent is a file, path errors, executor errors.
     pub fn write(&self, path: &str, data: impl Into<Bytes>) -> IoFuture<Metadata> {
+        self.write_args(path, data.into(), WriteOptions::default())
+    }
+
+    /// [`write`](Self::write) with [`WriteOptions`]: only if the target does not
+    /// exist, or only if it is still a given version. Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write); [`ErrorKind::AlreadyExists`],
+    /// [`ErrorKind::PreconditionFailed`] when the target is not as the options
+    /// require; [`ErrorKind::Unsupported`] for an option the backend cannot honour
+    /// atomically (see [`WriteOptions`]).
+    pub fn write_with(&self, path: &str, data: impl Into<Bytes>) -> WriteWith {
+        WriteWith::new(self.clone(), path, data.into())
+    }
+
+    pub(crate) fn write_args(
+        &self,
+        path: &str,
+        data: Bytes,
+        options: WriteOptions,
+    ) -> IoFuture<Metadata> {
+        let operation = if options.is_plain() {
+            "write"
+        } else {
+            "write_with"
+        };
         match raw::normalize_file_path(path) {
-            Ok(p) => self.run("write", path, self.access.write(&p, data.into())),
-            Err(e) => Self::fail("write", path, e),
+            Ok(p) => self.run(operation, path, self.access.write(&p, data, options)),
+            Err(e) => Self::fail(operation, path, e),
         }
     }
 
@@ -370,21 +551,67 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::DirectoryNotEmpty`], [`ErrorKind::IsADirectory`] (a directory
-    /// named without its trailing `/`), path errors, executor errors.
+    /// named without its trailing `/`), [`ErrorKind::NotADirectory`] (a file named
+    /// with one), path errors, executor errors.
     pub fn delete(&self, path: &str) -> IoFuture<()> {
-        match raw::normalize_path(path) {
-            Ok(p) if p.is_empty() => Self::fail(
-                "delete",
-                path,
-                Error::new(ErrorKind::InvalidInput).with_message("cannot delete the root"),
-            ),
+        match normalize_deletable(path) {
             Ok(p) => self.run("delete", path, self.access.delete(&p)),
             Err(e) => Self::fail("delete", path, e),
         }
     }
 
+    /// Deletes each of `paths` as [`delete`](Self::delete) would, in as few requests
+    /// as the backend allows (S3: `DeleteObjects`, 1,000 keys a request; fs: one
+    /// job). One result per path, in order; each error names its path.
+    ///
+    /// # Errors
+    ///
+    /// The outer result fails only if the batch as a whole could not run (executor
+    /// errors, a failed request for a whole batch).
+    pub fn delete_many<I, P>(&self, paths: I) -> IoFuture<Vec<Result<()>>>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<str>,
+    {
+        const OP: &str = "delete_many";
+        let mut results: Vec<Option<Result<()>>> = Vec::new();
+        let mut valid = Vec::new();
+        let mut originals = Vec::new();
+        for path in paths {
+            let path = path.as_ref();
+            match normalize_deletable(path) {
+                Ok(p) => {
+                    valid.push(p);
+                    originals.push(path.to_owned());
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e.with_operation(OP).with_path(path)))),
+            }
+        }
+        let task = self.submit(self.access.delete_many(valid));
+        IoFuture::new(async move {
+            let done = task.await.map_err(|e| e.with_operation(OP))?;
+            let mut done = done.into_iter().zip(originals);
+            Ok(results
+                .into_iter()
+                .map(|slot| match slot {
+                    Some(result) => result,
+                    None => match done.next() {
+                        Some((result, path)) => {
+                            result.map_err(|e| e.with_operation(OP).with_path(path))
+                        }
+                        None => Err(Error::new(ErrorKind::Unexpected)
+                            .with_message("the backend returned too few results")
+                            .with_operation(OP)),
+                    },
+                })
+                .collect())
+        })
+    }
+
     /// Removes directory `prefix` and everything below it (the root's contents for
-    /// `""`). Removing something that does not exist is not an error.
+    /// `""`); a file named `prefix` is removed too, as `rm -r` would. Removing
+    /// something that does not exist is not an error.
     ///
     /// # Errors
     ///
@@ -413,32 +640,92 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors.
+    /// The error's path is the one at fault; its context names both (`from`, `to`).
     pub fn copy(&self, from: &str, to: &str) -> IoFuture<()> {
-        self.two_files("copy", from, to, |a, f, t| a.copy(f, t))
+        self.transfer_args(false, from, to, WriteOptions::default())
     }
 
-    /// Moves file `from` to `to`. Atomic on fs and memory; see the backend for others.
+    /// [`copy`](Self::copy) with [`WriteOptions`] (`if_not_exists`: atomically, only
+    /// if `to` does not exist). Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`copy`](Self::copy), and [`ErrorKind::AlreadyExists`].
+    pub fn copy_with(&self, from: &str, to: &str) -> TransferWith {
+        TransferWith::new(self.clone(), false, from, to)
+    }
+
+    /// Moves file `from` to `to`. Atomic on fs and memory; see the backend for
+    /// others. Moving a file onto itself does nothing.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors.
+    /// The error's path is the one at fault; its context names both (`from`, `to`).
     pub fn rename(&self, from: &str, to: &str) -> IoFuture<()> {
-        self.two_files("rename", from, to, |a, f, t| a.rename(f, t))
+        self.transfer_args(true, from, to, WriteOptions::default())
     }
 
-    /// Runs an operation on two file paths; a bad path is reported under its own name.
-    fn two_files(
+    /// [`rename`](Self::rename) with [`WriteOptions`] (`if_not_exists`: only if `to`
+    /// does not exist; atomic on fs and memory). Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`rename`](Self::rename), and [`ErrorKind::AlreadyExists`].
+    pub fn rename_with(&self, from: &str, to: &str) -> TransferWith {
+        TransferWith::new(self.clone(), true, from, to)
+    }
+
+    pub(crate) fn transfer_args(
         &self,
-        operation: &'static str,
+        rename: bool,
         from: &str,
         to: &str,
-        job: impl FnOnce(&dyn Access, &str, &str) -> IoJob<()>,
+        options: WriteOptions,
     ) -> IoFuture<()> {
-        match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
-            (Ok(f), Ok(t)) => self.run(operation, from, job(&*self.access, &f, &t)),
-            (Err(e), _) => Self::fail(operation, from, e),
-            (_, Err(e)) => Self::fail(operation, to, e),
+        let operation = match (rename, options.is_plain()) {
+            (true, true) => "rename",
+            (true, false) => "rename_with",
+            (false, true) => "copy",
+            (false, false) => "copy_with",
+        };
+        let both = {
+            let (from, to) = (from.to_owned(), to.to_owned());
+            move |e: Error| {
+                e.with_operation(operation)
+                    .with_path(from.clone())
+                    .with_context("from", &from)
+                    .with_context("to", &to)
+            }
+        };
+        let (f, t) = match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(from)))),
+            (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(to)))),
+        };
+        if f == t {
+            // Onto itself: nothing moves, but the source must be a file, and a
+            // target that must not exist does.
+            let stat = self.submit(self.access.stat(&f));
+            let if_not_exists = options.if_not_exists;
+            return IoFuture::new(async move {
+                let meta = stat.await.map_err(&both)?;
+                if meta.is_dir() {
+                    return Err(both(Error::new(ErrorKind::IsADirectory)));
+                }
+                if if_not_exists {
+                    return Err(both(Error::new(ErrorKind::AlreadyExists)));
+                }
+                Ok(())
+            });
         }
+        let job = if rename {
+            self.access.rename(&f, &t, options)
+        } else {
+            self.access.copy(&f, &t, options)
+        };
+        let task = self.submit(job);
+        IoFuture::new(async move { task.await.map_err(both) })
     }
 
     /// The entries directly in directory `path` (files, and directories ending in `/`).
@@ -448,7 +735,7 @@ impl Operator {
     ///
     /// [`ErrorKind::NotADirectory`], path errors, executor errors.
     pub fn list(&self, path: &str) -> IoFuture<Vec<Entry>> {
-        self.collect(self.lister_inner(path, false))
+        self.collect(self.lister_args(path, false, None))
     }
 
     /// Every entry below directory `path`, at any depth.
@@ -457,7 +744,7 @@ impl Operator {
     ///
     /// As [`list`](Self::list).
     pub fn list_recursive(&self, path: &str) -> IoFuture<Vec<Entry>> {
-        self.collect(self.lister_inner(path, true))
+        self.collect(self.lister_args(path, true, None))
     }
 
     fn collect(&self, lister: IoFuture<Lister>) -> IoFuture<Vec<Entry>> {
@@ -478,7 +765,7 @@ impl Operator {
     ///
     /// As [`list`](Self::list).
     pub fn lister(&self, path: &str) -> IoFuture<Lister> {
-        self.lister_inner(path, false)
+        self.lister_args(path, false, None)
     }
 
     /// [`lister`](Self::lister), at any depth.
@@ -487,15 +774,34 @@ impl Operator {
     ///
     /// As [`list`](Self::list).
     pub fn lister_recursive(&self, path: &str) -> IoFuture<Lister> {
-        self.lister_inner(path, true)
+        self.lister_args(path, true, None)
     }
 
-    fn lister_inner(&self, path: &str, recursive: bool) -> IoFuture<Lister> {
+    /// A lister with options: recursive or not, and starting after a path (S3 skips
+    /// ahead with `start-after`). Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](Self::list).
+    pub fn lister_with(&self, path: &str) -> ListerWith {
+        ListerWith::new(self.clone(), path)
+    }
+
+    pub(crate) fn lister_args(
+        &self,
+        path: &str,
+        recursive: bool,
+        start_after: Option<String>,
+    ) -> IoFuture<Lister> {
+        let args = ListArgs {
+            recursive,
+            start_after,
+        };
         self.open_handle(
             "list",
             path,
             raw::normalize_dir_path(path),
-            |access, p| access.list(p, recursive),
+            move |access, p| access.list(p, args),
             Lister::new,
         )
     }
@@ -519,7 +825,7 @@ impl Operator {
             Err(e) => return Self::fail(operation, path, e),
         };
         let task = self.submit(job(&*self.access, &normalized));
-        let executor = self.executor.clone();
+        let executor = self.executor().clone();
         let path = path.to_owned();
         IoFuture::new(async move {
             let raw = task
@@ -531,19 +837,56 @@ impl Operator {
 
     /// A reader of file `path`: `AsyncRead + AsyncSeek` (tokio and futures) and a
     /// `Stream` of `Bytes`, whose chunks are read on the executor ahead of the
-    /// consumer (see [`Options::chunk_size`] and [`Options::prefetch`]).
+    /// consumer (see [`Options::chunk_size`] and [`Options::prefetch`]). The job that
+    /// opens the object also reads its first chunk.
     ///
     /// # Errors
     ///
     /// As [`read`](Self::read).
     pub fn reader(&self, path: &str) -> IoFuture<Reader> {
         let options = self.options;
+        self.reader_args(
+            path,
+            ByteRange::FULL,
+            Conditions::default(),
+            options.chunk_size,
+            options.prefetch,
+            options.chunk_size as u64,
+        )
+    }
+
+    /// A reader with options: a range, [`Conditions`] on the version opened, its own
+    /// chunking, and how large a range may be to be read whole by the open job.
+    /// Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_with`](Self::read_with).
+    pub fn reader_with(&self, path: &str) -> ReaderWith {
+        ReaderWith::new(self.clone(), path)
+    }
+
+    pub(crate) fn reader_args(
+        &self,
+        path: &str,
+        range: ByteRange,
+        conditions: Conditions,
+        chunk_size: usize,
+        prefetch: usize,
+        whole_up_to: u64,
+    ) -> IoFuture<Reader> {
+        let args = OpenArgs {
+            range,
+            conditions,
+            read_whole_up_to: whole_up_to.min(self.options.max_buffer_size),
+            read_first: chunk_size as u64,
+        };
         self.open_handle(
             "reader",
             path,
             raw::normalize_file_path(path),
-            |access, p| access.open(p),
-            move |executor, path, source| Reader::new(executor, path, source, options),
+            move |access, p| access.open(p, args),
+            move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
         )
     }
 
@@ -555,34 +898,83 @@ impl Operator {
     ///
     /// As [`write`](Self::write).
     pub fn writer(&self, path: &str) -> IoFuture<Writer> {
+        self.writer_args(path, WriteOptions::default())
+    }
+
+    /// A writer whose commit obeys [`WriteOptions`]: it fails (and the target keeps
+    /// what it had) if the target exists (`if_not_exists`) or is no longer the
+    /// version `if_match` names. Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_with`](Self::write_with); the conditions are checked again at
+    /// [`Writer::close`], atomically with the commit.
+    pub fn writer_with(&self, path: &str) -> WriterWith {
+        WriterWith::new(self.clone(), path)
+    }
+
+    pub(crate) fn writer_args(&self, path: &str, options: WriteOptions) -> IoFuture<Writer> {
         let chunk = self.options.write_chunk_size;
         self.open_handle(
             "writer",
             path,
             raw::normalize_file_path(path),
-            |access, p| access.writer(p),
+            move |access, p| access.writer(p, options),
             move |executor, path, raw| Writer::new(executor, path, raw, chunk),
         )
     }
 }
 
-/// One buffer from the parts a group was read in: the part itself, or one copy.
-fn join_parts(mut parts: Vec<Bytes>) -> Bytes {
-    if parts.len() == 1 {
-        return parts.pop().unwrap_or_default();
+/// Normalizes a path `delete` may be given: not the root.
+fn normalize_deletable(path: &str) -> Result<String> {
+    match raw::normalize_path(path)? {
+        p if p.is_empty() => {
+            Err(Error::new(ErrorKind::InvalidInput).with_message("cannot delete the root"))
+        }
+        p => Ok(p),
     }
-    let mut joined = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+}
+
+/// A single merged read's error, told in terms of the ranges the caller asked for:
+/// a range beyond the end names the first requested range that ends past it.
+fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
+    if err.kind() != ErrorKind::RangeNotSatisfiable {
+        return err;
+    }
+    let Some(size) = err.context("size").and_then(|s| s.parse::<u64>().ok()) else {
+        return err;
+    };
+    match ranges.iter().find(|r| r.end > size) {
+        Some(r) => Error::new(ErrorKind::RangeNotSatisfiable)
+            .with_context("range", format!("{}..{}", r.start, r.end))
+            .with_context("size", size),
+        None => err,
+    }
+}
+
+/// One buffer from the parts a group was read in: the part itself, or one copy.
+fn join_parts(mut parts: Vec<Bytes>) -> Result<Bytes> {
+    if parts.len() == 1 {
+        return Ok(parts.pop().unwrap_or_default());
+    }
+    let len = parts.iter().map(Bytes::len).sum();
+    let mut joined = Vec::new();
+    joined.try_reserve_exact(len).map_err(|e| {
+        Error::new(ErrorKind::OutOfMemory)
+            .with_message(format!("cannot allocate a buffer of {len} bytes"))
+            .with_source(e)
+    })?;
     for part in parts {
         joined.extend_from_slice(&part);
     }
-    joined.freeze()
+    Ok(joined.into())
 }
 
 impl fmt::Debug for Operator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Operator")
             .field("access", &self.access)
-            .field("executor", &self.executor)
+            .field("executor", &self.executor.get())
             .field("options", &self.options)
             .finish()
     }

@@ -12,10 +12,11 @@ use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use io_executor::Executor;
 
-use crate::raw::RandomRead;
+use std::ops::Range;
+
+use crate::raw::{Opened, RandomRead};
 use crate::types::io_future::Task;
-use crate::types::operator::Options;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Metadata, Result};
 
 /// A reader of one object, from [`Operator::reader`](crate::Operator::reader).
 ///
@@ -27,7 +28,8 @@ use crate::{Error, ErrorKind, Result};
 /// # How it reads
 ///
 /// The object was opened once, on the executor. The reader keeps up to
-/// [`Options::prefetch`] chunk reads of [`Options::chunk_size`] bytes in flight on the
+/// [`Options::prefetch`](crate::Options::prefetch) chunk reads of
+/// [`Options::chunk_size`](crate::Options::chunk_size) bytes in flight on the
 /// executor, ahead of the consumer; polling it only collects chunks that are already
 /// there, and submits the next. At most `(prefetch + 1) * chunk_size` bytes are held
 /// per reader. The `Stream` hands over the executor's buffers as they are, without
@@ -37,6 +39,16 @@ use crate::{Error, ErrorKind, Result};
 /// flight and starts again at the new position. Seeking past the end is allowed and
 /// reads nothing, as with files.
 ///
+/// A reader made with a range ([`reader_with`](crate::Operator::reader_with)) reads
+/// just that part of the object, as if it were the whole: positions, seeks and
+/// [`size`](Self::size) are relative to the range's start.
+///
+/// # Errors are sticky
+///
+/// Once a read has failed, every later read (and seek) returns that same error:
+/// a failure is never turned into an end of file, so `read_to_end` cannot report
+/// success on truncated data.
+///
 /// # Drop and cancel safety
 ///
 /// Dropping the reader cancels its reads in flight and releases the object (for fs,
@@ -45,48 +57,62 @@ pub struct Reader {
     executor: Executor,
     path: Arc<str>,
     source: Arc<dyn RandomRead>,
-    size: u64,
-    /// Position of the next byte handed to the consumer.
+    /// The part of the object read, in object offsets.
+    range: Range<u64>,
+    /// Position of the next byte handed to the consumer, from `range.start`.
     pos: u64,
     /// Bytes from `pos` on, already read.
     chunk: Bytes,
     /// Reads in flight, contiguous from `pos + chunk.len()`.
     inflight: VecDeque<Task<Bytes>>,
-    /// Where the next read to submit starts.
+    /// Where the next read to submit starts, from `range.start`.
     next_fetch: u64,
     chunk_size: u64,
     prefetch: usize,
-    failed: bool,
+    /// The first error; every later read returns it.
+    error: Option<Error>,
 }
 
 impl Reader {
     pub(crate) fn new(
         executor: Executor,
         path: String,
-        source: Arc<dyn RandomRead>,
-        options: Options,
+        opened: Opened,
+        chunk_size: usize,
+        prefetch: usize,
     ) -> Self {
-        let size = source.size();
+        let first = opened.first.len() as u64;
         let mut reader = Self {
             executor,
             path: path.into(),
-            source,
-            size,
+            source: opened.object,
+            range: opened.range,
             pos: 0,
-            chunk: Bytes::new(),
+            chunk: opened.first,
             inflight: VecDeque::new(),
-            next_fetch: 0,
-            chunk_size: options.chunk_size.max(1) as u64,
-            prefetch: options.prefetch.max(1),
-            failed: false,
+            next_fetch: first,
+            chunk_size: chunk_size.max(1) as u64,
+            prefetch: prefetch.max(1),
+            error: None,
         };
         reader.fill();
         reader
     }
 
-    /// The object's size when it was opened.
+    /// How many bytes the reader reads: the object's size when it was opened, or the
+    /// length of the range it was opened with.
     pub fn size(&self) -> u64 {
-        self.size
+        self.range.end - self.range.start
+    }
+
+    /// The part of the object this reader reads, in object offsets.
+    pub fn range(&self) -> Range<u64> {
+        self.range.clone()
+    }
+
+    /// The object's metadata when it was opened: the version every byte comes from.
+    pub fn metadata(&self) -> &Metadata {
+        self.source.metadata()
     }
 
     /// The position of the next byte to be read.
@@ -96,12 +122,23 @@ impl Reader {
 
     /// Keeps `prefetch` reads in flight.
     fn fill(&mut self) {
-        while self.inflight.len() < self.prefetch && self.next_fetch < self.size {
-            let end = (self.next_fetch + self.chunk_size).min(self.size);
-            let job = Arc::clone(&self.source).read_at(self.next_fetch..end);
+        let size = self.size();
+        while self.inflight.len() < self.prefetch && self.next_fetch < size {
+            let end = (self.next_fetch + self.chunk_size).min(size);
+            let at = self.range.start;
+            let job = Arc::clone(&self.source).read_at(at + self.next_fetch..at + end);
             self.inflight.push_back(Task::submit(&self.executor, job));
             self.next_fetch = end;
         }
+    }
+
+    /// Records the first error; returns what every read from now on returns.
+    fn fail(&mut self, err: Error) -> Error {
+        let err = self.error(err);
+        self.inflight.clear();
+        self.chunk = Bytes::new();
+        self.error = Some(err.clone());
+        err
     }
 
     fn error(&self, err: Error) -> Error {
@@ -109,12 +146,15 @@ impl Reader {
             .with_path(self.path.to_string())
     }
 
-    /// Makes `self.chunk` non-empty; `Ok(false)` at the end of the object.
+    /// Makes `self.chunk` non-empty; `Ok(false)` at the end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        if let Some(err) = &self.error {
+            return Poll::Ready(Err(err.clone()));
+        }
         if !self.chunk.is_empty() {
             return Poll::Ready(Ok(true));
         }
-        if self.failed || self.pos >= self.size {
+        if self.pos >= self.size() {
             return Poll::Ready(Ok(false));
         }
         self.fill();
@@ -124,23 +164,15 @@ impl Reader {
         let result = ready!(Pin::new(front).poll(cx));
         self.inflight.pop_front();
         match result {
-            Ok(bytes) if bytes.is_empty() => {
-                self.failed = true;
-                Poll::Ready(Err(self.error(
-                    Error::new(ErrorKind::Unexpected)
-                        .with_message("object shrank while it was read"),
-                )))
-            }
+            Ok(bytes) if bytes.is_empty() => Poll::Ready(Err(self.fail(
+                Error::new(ErrorKind::Unexpected).with_message("object shrank while it was read"),
+            ))),
             Ok(bytes) => {
                 self.chunk = bytes;
                 self.fill();
                 Poll::Ready(Ok(true))
             }
-            Err(e) => {
-                self.failed = true;
-                self.inflight.clear();
-                Poll::Ready(Err(self.error(e)))
-            }
+            Err(e) => Poll::Ready(Err(self.fail(e))),
         }
     }
 
@@ -156,9 +188,12 @@ impl Reader {
     }
 
     fn seek_to(&mut self, target: SeekFrom) -> io::Result<u64> {
+        if let Some(err) = &self.error {
+            return Err(err.clone().into());
+        }
         let base = match target {
             SeekFrom::Start(n) => return Ok(self.move_to(n)),
-            SeekFrom::End(delta) => (self.size, delta),
+            SeekFrom::End(delta) => (self.size(), delta),
             SeekFrom::Current(delta) => (self.pos, delta),
         };
         let pos = base.0.checked_add_signed(base.1).ok_or_else(|| {
@@ -179,7 +214,6 @@ impl Reader {
             self.next_fetch = pos;
         }
         self.pos = pos;
-        self.failed = false;
         pos
     }
 }
@@ -209,7 +243,7 @@ impl Stream for Reader {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.size.saturating_sub(self.pos);
+        let left = self.size().saturating_sub(self.pos);
         let chunks = left.div_ceil(self.chunk_size) as usize;
         (usize::from(left > 0), Some(chunks + 1))
     }
@@ -268,7 +302,10 @@ impl tokio::io::AsyncSeek for Reader {
     }
 
     fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-        Poll::Ready(Ok(self.pos))
+        match &self.error {
+            Some(err) => Poll::Ready(Err(err.clone().into())),
+            None => Poll::Ready(Ok(self.pos)),
+        }
     }
 }
 
@@ -298,7 +335,7 @@ impl fmt::Debug for Reader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reader")
             .field("path", &self.path)
-            .field("size", &self.size)
+            .field("range", &self.range)
             .field("pos", &self.pos)
             .field("inflight", &self.inflight.len())
             .finish()

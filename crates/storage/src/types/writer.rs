@@ -27,6 +27,13 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// a reader sees the old object or the new one. [`abort`](Self::abort), or dropping
 /// the writer without `close`, leaves the target untouched and nothing behind
 /// (no temporary file). `poll_shutdown`/`poll_close` commit like `close`.
+///
+/// # Errors are sticky
+///
+/// A chunk is written on the executor after the call that handed it over returned,
+/// so its failure (a full disk, a shut-down executor) is reported by the next call:
+/// a write, `flush` or `close`. From then on every call returns that same error,
+/// with its kind and source; the target keeps its old content.
 pub struct Writer {
     executor: Executor,
     path: String,
@@ -39,8 +46,9 @@ enum State {
     Idle(Box<dyn RawWrite>),
     Writing(Task<Box<dyn RawWrite>>),
     Closing(Task<Metadata>),
-    Closed(Option<Metadata>),
-    Failed,
+    Closed(Metadata),
+    /// A chunk, the commit or an abort failed (or the writer was aborted).
+    Failed(Error),
 }
 
 impl Writer {
@@ -63,10 +71,24 @@ impl Writer {
         err.with_operation("writer").with_path(self.path.clone())
     }
 
-    fn closed_error(&self) -> Error {
-        self.error(
-            Error::new(ErrorKind::InvalidInput).with_message("the writer is closed or failed"),
-        )
+    /// Records `err` as the writer's failure; returns what every call returns from
+    /// now on.
+    fn fail(&mut self, err: Error) -> Error {
+        let err = self.error(err);
+        self.state = State::Failed(err.clone());
+        self.buf.clear();
+        err
+    }
+
+    /// The error for a call on a writer that cannot take it.
+    fn unusable(&self) -> Option<Error> {
+        match &self.state {
+            State::Failed(err) => Some(err.clone()),
+            State::Closing(_) | State::Closed(_) => Some(self.error(
+                Error::new(ErrorKind::InvalidInput).with_message("the writer is already closed"),
+            )),
+            State::Idle(_) | State::Writing(_) => None,
+        }
     }
 
     /// Waits for the chunk in flight, if any.
@@ -78,35 +100,49 @@ impl Writer {
                     self.state = State::Idle(raw);
                     Poll::Ready(Ok(()))
                 }
-                Err(e) => {
-                    self.state = State::Failed;
-                    Poll::Ready(Err(self.error(e)))
-                }
+                Err(e) => Poll::Ready(Err(self.fail(e))),
             },
-            _ => Poll::Ready(Err(self.closed_error())),
+            _ => Poll::Ready(Err(self.unusable().unwrap_or_else(|| {
+                self.error(Error::new(ErrorKind::Unexpected).with_message("writer in no state"))
+            }))),
         }
     }
 
     /// Hands `data` to the executor (the writer must be idle).
     fn submit(&mut self, data: Bytes) {
-        if let State::Idle(raw) = std::mem::replace(&mut self.state, State::Failed) {
+        let placeholder = State::Failed(Error::new(ErrorKind::Unexpected));
+        if let State::Idle(raw) = std::mem::replace(&mut self.state, placeholder) {
             self.state = State::Writing(Task::submit(&self.executor, raw.write(data)));
         }
     }
 
     fn poll_write_slice(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize>> {
+        if let Some(err) = self.unusable() {
+            return Poll::Ready(Err(err));
+        }
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         loop {
             if self.buf.len() < self.chunk_size {
+                // A chunk that failed in the meantime is reported now, before more
+                // data is taken.
+                if let State::Writing(_) = self.state {
+                    if let Poll::Ready(Err(e)) = self.poll_idle(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
                 let n = data.len().min(self.chunk_size - self.buf.len());
                 self.buf.extend_from_slice(&data[..n]);
                 if self.buf.len() >= self.chunk_size {
                     // Hand the full chunk over now if nothing is in flight.
-                    if let Poll::Ready(Ok(())) = self.poll_idle(cx) {
-                        let chunk = self.buf.split().freeze();
-                        self.submit(chunk);
+                    match self.poll_idle(cx) {
+                        Poll::Ready(Ok(())) => {
+                            let chunk = self.buf.split().freeze();
+                            self.submit(chunk);
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
                     }
                 }
                 return Poll::Ready(Ok(n));
@@ -132,26 +168,22 @@ impl Writer {
     fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Metadata>> {
         loop {
             match &mut self.state {
-                State::Closed(metadata) => {
-                    return Poll::Ready(metadata.clone().ok_or_else(|| self.closed_error()));
-                }
+                State::Closed(metadata) => return Poll::Ready(Ok(metadata.clone())),
                 State::Closing(task) => {
                     let result = ready!(Pin::new(task).poll(cx));
                     return Poll::Ready(match result {
                         Ok(metadata) => {
-                            self.state = State::Closed(Some(metadata.clone()));
+                            self.state = State::Closed(metadata.clone());
                             Ok(metadata)
                         }
-                        Err(e) => {
-                            self.state = State::Failed;
-                            Err(self.error(e))
-                        }
+                        Err(e) => Err(self.fail(e)),
                     });
                 }
-                State::Failed => return Poll::Ready(Err(self.closed_error())),
+                State::Failed(err) => return Poll::Ready(Err(err.clone())),
                 State::Idle(_) | State::Writing(_) => {
                     ready!(self.poll_flush_inner(cx))?;
-                    if let State::Idle(raw) = std::mem::replace(&mut self.state, State::Failed) {
+                    let placeholder = State::Failed(Error::new(ErrorKind::Unexpected));
+                    if let State::Idle(raw) = std::mem::replace(&mut self.state, placeholder) {
                         self.state = State::Closing(Task::submit(&self.executor, raw.close()));
                     }
                 }
@@ -172,6 +204,9 @@ impl Writer {
     /// written.
     pub async fn write_bytes(&mut self, data: impl Into<Bytes>) -> Result<()> {
         let data = data.into();
+        if let Some(err) = self.unusable() {
+            return Err(err);
+        }
         poll_fn(|cx| self.poll_flush_inner(cx)).await?;
         if !data.is_empty() {
             self.submit(data);
@@ -196,18 +231,24 @@ impl Writer {
     ///
     /// Cleaning up failed.
     pub async fn abort(&mut self) -> Result<()> {
-        let raw = match std::mem::replace(&mut self.state, State::Failed) {
+        let aborted =
+            self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
+        let raw = match std::mem::replace(&mut self.state, State::Failed(aborted)) {
             State::Idle(raw) => raw,
             State::Writing(task) => match task.await {
                 Ok(raw) => raw,
                 // The backend dropped its writer, which cleans up after itself.
                 Err(_) => return Ok(()),
             },
-            State::Closing(_) | State::Closed(_) => {
+            state @ (State::Closing(_) | State::Closed(_)) => {
+                self.state = state;
                 return Err(self
                     .error(Error::new(ErrorKind::InvalidInput).with_message("already committed")));
             }
-            State::Failed => return Ok(()),
+            State::Failed(err) => {
+                self.state = State::Failed(err);
+                return Ok(());
+            }
         };
         self.buf.clear();
         Task::submit(&self.executor, raw.abort())
@@ -219,13 +260,14 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         // Not committed: abort on the executor, without blocking the dropping thread.
-        match std::mem::replace(&mut self.state, State::Failed) {
+        let placeholder = State::Failed(Error::new(ErrorKind::Cancelled));
+        match std::mem::replace(&mut self.state, placeholder) {
             State::Idle(raw) => Task::submit(&self.executor, raw.abort()).detach(),
             State::Writing(task) => task.release_with(&self.executor, |raw| raw.abort()),
             // A commit in flight is left to finish: the target gets the whole new
             // content, never a part of it.
             State::Closing(task) => task.detach(),
-            State::Closed(_) | State::Failed => {}
+            State::Closed(_) | State::Failed(_) => {}
         }
     }
 }
@@ -278,7 +320,7 @@ impl fmt::Debug for Writer {
             State::Writing(_) => "writing",
             State::Closing(_) => "closing",
             State::Closed(_) => "closed",
-            State::Failed => "failed",
+            State::Failed(_) => "failed",
         };
         f.debug_struct("Writer")
             .field("path", &self.path)

@@ -11,13 +11,15 @@ use rustix::io::Errno;
 
 use super::core::{
     TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir, open_in_root,
-    read_exact_at, remove_tree, write_all,
+    read_exact_at, remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
 use super::lister::FsLister;
 use super::object::FsObject;
 use super::writer::FsWriter;
-use crate::raw::{Access, BufferPool, ByteRange, IoJob, RandomRead, RawList, RawWrite, parent_dir};
-use crate::{Error, ErrorKind, Metadata, Result};
+use crate::raw::{
+    Access, BufferPool, IoJob, ListArgs, OpenArgs, Opened, RawList, RawWrite, ReadArgs, parent_dir,
+};
+use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// The local filesystem under a root directory (Linux 5.6 or later).
 ///
@@ -36,9 +38,23 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// Every operation is one blocking job: open, check, and read or write, in a single
 /// hand-off to the executor's blocking lane. Reads are positional (`pread`) into
 /// pooled buffers that are never zero-filled per read. Writes go to a temporary file
-/// in the target's directory (`.dio-tmp.*`, hidden from listings) that is renamed
-/// over the target on commit; with [`Fs::with_sync`] the file and the directory are
-/// fsynced first.
+/// in the target's directory (`.dio-tmp.` and 32 random hex digits, hidden from
+/// listings) that is renamed over the target on commit; with [`Fs::with_sync`] the
+/// file and the directory are fsynced first.
+///
+/// # Leftovers of crashed processes
+///
+/// A process killed in the middle of a write leaves its temporary file behind
+/// (never a torn target). Each temporary file is `flock`ed by its writer while it
+/// is open, and the kernel drops the lock when the process dies, so a leftover is
+/// told from a live write without trusting PIDs. Deleting a directory removes the
+/// leftovers in it first; [`Fs::remove_stale_temp_files`] sweeps a whole tree.
+///
+/// # ETags
+///
+/// A file's ETag is derived from its inode, modification time and size (as
+/// object_store's `LocalFileSystem` does): every write renames a new inode into
+/// place, so any write changes it.
 #[derive(Clone)]
 pub struct Fs {
     root: Arc<OwnedFd>,
@@ -87,6 +103,42 @@ impl Fs {
         &self.root_path
     }
 
+    /// Removes, below directory `dir` (normalized, `""` for the root), every
+    /// temporary file whose writer is gone (a process that crashed or was killed
+    /// mid-write); writes in progress are left alone. Returns how many were removed.
+    /// Blocking: run it on the executor's blocking lane, e.g.
+    /// `op.executor().spawn_blocking(move || fs.remove_stale_temp_files(""))`.
+    ///
+    /// # Errors
+    ///
+    /// `dir` cannot be opened or read.
+    pub fn remove_stale_temp_files(&self, dir: &str) -> Result<u64> {
+        let mut removed = 0;
+        let mut pending = vec![crate::raw::normalize_dir_path(dir)?];
+        while let Some(dir) = pending.pop() {
+            let fd = match open_dir(&self.root, &dir) {
+                Ok(fd) => fd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.with_path(dir)),
+            };
+            removed += remove_stale_temp_files_in(&fd).map_err(|e| e.with_path(dir.clone()))?;
+            let mut reader = rustix::fs::Dir::read_from(&fd)?;
+            while let Some(entry) = reader.read() {
+                let entry = entry?;
+                let name = entry.file_name();
+                if entry.file_type() == rustix::fs::FileType::Directory
+                    && name != c"."
+                    && name != c".."
+                {
+                    if let Ok(name) = name.to_str() {
+                        pending.push(format!("{dir}{name}/"));
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn job<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Fs) -> Result<T> + Send + 'static,
@@ -96,14 +148,21 @@ impl Fs {
     }
 }
 
-/// Opens file `path` for reading; returns it with its size.
-fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, u64)> {
+/// Opens file `path` for reading; returns it with its metadata.
+fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, Metadata)> {
     let fd = open_in_root(root, path, OFlags::RDONLY)?;
     let stat = rustix::fs::fstat(&fd)?;
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
     }
-    Ok((fd, stat.st_size as u64))
+    Ok((fd, metadata(&stat)))
+}
+
+/// fs cannot replace a file only if it is still a given version: the check and the
+/// rename would be two steps.
+fn if_match_unsupported() -> Error {
+    Error::new(ErrorKind::Unsupported)
+        .with_message("fs cannot replace a file atomically only if its ETag matches")
 }
 
 fn not_found_is_ok(result: Result<()>) -> Result<()> {
@@ -132,27 +191,35 @@ impl Access for Fs {
         })
     }
 
-    fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes> {
+    fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         let path = path.to_owned();
         self.job(move |fs| {
-            let (fd, size) = open_file(&fs.root, &path)?;
-            read_exact_at(&fd, range.resolve(size)?, &fs.pool)
+            let (fd, meta) = open_file(&fs.root, &path)?;
+            args.conditions.check(&meta)?;
+            read_exact_at(&fd, args.range.resolve(meta.content_length())?, &fs.pool)
         })
     }
 
-    fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>> {
+    fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         let path = path.to_owned();
         self.job(move |fs| {
-            let (fd, size) = open_file(&fs.root, &path)?;
-            Ok(Arc::new(FsObject {
+            let (fd, meta) = open_file(&fs.root, &path)?;
+            args.conditions.check(&meta)?;
+            let range = args.range.resolve(meta.content_length())?;
+            let first = read_exact_at(&fd, args.first_read(&range), &fs.pool)?;
+            let object = Arc::new(FsObject {
                 fd,
-                size,
+                meta,
                 pool: Arc::clone(&fs.pool),
-            }) as Arc<dyn RandomRead>)
+            });
+            Ok(Opened::new(object, range, first))
         })
     }
 
-    fn write(&self, path: &str, data: Bytes) -> IoJob<Metadata> {
+    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(if_match_unsupported()));
+        }
         let path = path.to_owned();
         self.job(move |fs| {
             let temp = TempFile::create(&fs.root, &path)?;
@@ -167,37 +234,36 @@ impl Access for Fs {
                 );
             }
             write_all(&temp.fd, &data)?;
-            temp.commit(fs.sync)
+            temp.commit(fs.sync, options.if_not_exists)
         })
     }
 
-    fn writer(&self, path: &str) -> IoJob<Box<dyn RawWrite>> {
+    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(if_match_unsupported()));
+        }
         let path = path.to_owned();
         self.job(move |fs| {
             let temp = TempFile::create(&fs.root, &path)?;
             Ok(Box::new(FsWriter {
                 temp,
                 sync: fs.sync,
+                no_replace: options.if_not_exists,
             }) as Box<dyn RawWrite>)
         })
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
+        self.job(move |fs| delete_one(&fs.root, &path))
+    }
+
+    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
         self.job(move |fs| {
-            let dir = match open_dir(&fs.root, parent_dir(&path)) {
-                Ok(dir) => dir,
-                Err(e) => return not_found_is_ok(Err(e)),
-            };
-            let flags = if path.ends_with('/') {
-                AtFlags::REMOVEDIR
-            } else {
-                AtFlags::empty()
-            };
-            match rustix::fs::unlinkat(&dir, file_name(&path), flags) {
-                Ok(()) | Err(Errno::NOENT) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
+            Ok(paths
+                .iter()
+                .map(|path| delete_one(&fs.root, path).map_err(|e| e.with_path(path.clone())))
+                .collect())
         })
     }
 
@@ -222,17 +288,25 @@ impl Access for Fs {
         self.job(move |fs| ensure_dir(&fs.root, &path).map(drop))
     }
 
-    fn copy(&self, from: &str, to: &str) -> IoJob<()> {
+    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(if_match_unsupported()));
+        }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
-            let (src, size) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
+            let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             let temp = TempFile::create(&fs.root, &to).map_err(|e| e.with_path(to.clone()))?;
-            copy_contents(&src, &temp.fd, size)?;
-            temp.commit(fs.sync).map(drop)
+            copy_contents(&src, &temp.fd, meta.content_length())?;
+            temp.commit(fs.sync, options.if_not_exists)
+                .map(drop)
+                .map_err(|e| e.with_path(to.clone()))
         })
     }
 
-    fn rename(&self, from: &str, to: &str) -> IoJob<()> {
+    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(if_match_unsupported()));
+        }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
             let from_dir = open_dir(&fs.root, parent_dir(&from))?;
@@ -242,7 +316,24 @@ impl Access for Fs {
             }
             let to_dir =
                 ensure_dir(&fs.root, parent_dir(&to)).map_err(|e| e.with_path(to.clone()))?;
-            rustix::fs::renameat(&from_dir, file_name(&from), &to_dir, file_name(&to))?;
+            if options.if_not_exists {
+                rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to)).map_err(
+                    |e| match e.kind() {
+                        ErrorKind::AlreadyExists | ErrorKind::IsADirectory => {
+                            e.with_path(to.clone())
+                        }
+                        _ => e,
+                    },
+                )?;
+            } else {
+                rustix::fs::renameat(&from_dir, file_name(&from), &to_dir, file_name(&to))
+                    .map_err(|e| match e {
+                        Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => {
+                            Error::from(e).with_path(to.clone())
+                        }
+                        e => Error::from(e),
+                    })?;
+            }
             if fs.sync {
                 rustix::fs::fsync(&to_dir)?;
                 rustix::fs::fsync(&from_dir)?;
@@ -251,7 +342,7 @@ impl Access for Fs {
         })
     }
 
-    fn list(&self, path: &str, recursive: bool) -> IoJob<Box<dyn RawList>> {
+    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
         let path = path.to_owned();
         self.job(move |fs| {
             let dir = match open_dir(&fs.root, &path) {
@@ -261,10 +352,43 @@ impl Access for Fs {
                 Err(e) => return Err(e),
             };
             Ok(
-                Box::new(FsLister::new(Arc::clone(&fs.root), &path, dir, recursive)?)
+                Box::new(FsLister::new(Arc::clone(&fs.root), &path, dir, args)?)
                     as Box<dyn RawList>,
             )
         })
+    }
+}
+
+/// Removes file `path` or empty directory `path/`; a missing one is fine. A
+/// directory that holds nothing but leftovers of crashed writers is empty.
+fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
+    let dir = match open_dir(root, parent_dir(path)) {
+        Ok(dir) => dir,
+        Err(e) => return not_found_is_ok(Err(e)),
+    };
+    let name = file_name(path);
+    if !path.ends_with('/') {
+        return match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    match rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(Errno::NOTEMPTY) => {
+            let target = match open_dir(root, path) {
+                Ok(fd) => fd,
+                Err(e) => return not_found_is_ok(Err(e)),
+            };
+            if remove_stale_temp_files_in(&target)? == 0 {
+                return Err(Error::new(ErrorKind::DirectoryNotEmpty));
+            }
+            match rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

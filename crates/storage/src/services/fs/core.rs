@@ -10,18 +10,31 @@ use std::ffi::CStr;
 use std::ops::Range;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{
+    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, Stat,
+};
 use rustix::io::Errno;
 
 use crate::raw::{BufferPool, parent_dir};
 use crate::{Error, ErrorKind, Metadata, Result};
 
-/// Prefix of the temporary files atomic writes go through; listings hide them.
-pub(super) const TEMP_PREFIX: &str = ".dio-tmp.";
+/// Prefix of the temporary files atomic writes go through: `.dio-tmp.` and 32
+/// lowercase hex digits (128 random bits). Listings hide exactly these names.
+const TEMP_PREFIX: &str = ".dio-tmp.";
+const TEMP_RANDOM_DIGITS: usize = 32;
+
+/// `true` for a name [`TempFile`] could have made.
+pub(super) fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
+        rest.len() == TEMP_RANDOM_DIGITS
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
 
 /// Opens `path` (normalized, relative to the root) with `flags`, inside the root.
 pub(super) fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> Result<OwnedFd> {
@@ -74,18 +87,25 @@ pub(super) fn is_dir(stat: &Stat) -> bool {
     FileType::from_raw_mode(stat.st_mode) == FileType::Directory
 }
 
+/// The metadata of a file or directory. A file's ETag is derived from its inode,
+/// modification time and size: a write (which renames a new inode into place), an
+/// append or a `touch` changes it.
 pub(super) fn metadata(stat: &Stat) -> Metadata {
-    let base = if is_dir(stat) {
-        Metadata::dir()
-    } else {
-        Metadata::file(stat.st_size as u64)
-    };
     let modified = if stat.st_mtime >= 0 {
         SystemTime::UNIX_EPOCH + Duration::new(stat.st_mtime as u64, stat.st_mtime_nsec as u32)
     } else {
         SystemTime::UNIX_EPOCH
     };
-    base.with_last_modified(modified)
+    if is_dir(stat) {
+        return Metadata::dir().with_last_modified(modified);
+    }
+    let mtime_ns = (stat.st_mtime as i128) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
+    Metadata::file(stat.st_size as u64)
+        .with_last_modified(modified)
+        .with_etag(format!(
+            "\"{:x}-{:x}-{:x}\"",
+            stat.st_ino, mtime_ns, stat.st_size
+        ))
 }
 
 /// Reads exactly `range` of `fd` into a pooled buffer, with positional reads: no
@@ -95,11 +115,13 @@ pub(super) fn read_exact_at(
     range: Range<u64>,
     pool: &Arc<BufferPool>,
 ) -> Result<Bytes> {
-    let len = (range.end - range.start) as usize;
+    let len = usize::try_from(range.end - range.start).map_err(|_| {
+        Error::new(ErrorKind::OutOfMemory).with_message("the range does not fit in memory")
+    })?;
     if len == 0 {
         return Ok(Bytes::new());
     }
-    let mut buf = pool.take(len);
+    let mut buf = pool.take(len)?;
     let space = &mut buf.space()[..len];
     let mut done = 0;
     while done < len {
@@ -132,6 +154,12 @@ pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {
 
 /// A temporary file beside its target. Dropped without [`commit`](Self::commit), it
 /// removes itself: the target is never touched.
+///
+/// Its name is unguessable (128 random bits), so names never collide across
+/// processes, PID reuse included; creation retries on the rare collision. The file
+/// holds an exclusive `flock` for as long as it is open, so a sweep
+/// ([`remove_stale_temp_files`]) can tell a live write from a crashed process's
+/// leftover: the kernel drops the lock when the process dies.
 #[derive(Debug)]
 pub(super) struct TempFile {
     dir: OwnedFd,
@@ -144,44 +172,67 @@ pub(super) struct TempFile {
 impl TempFile {
     /// Creates a temporary file for target `path`, creating parent directories.
     pub(super) fn create(root: &OwnedFd, path: &str) -> Result<Self> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
+        if is_temp_name(&target) {
+            return Err(Error::new(ErrorKind::InvalidInput)
+                .with_message("the name is reserved for the temporary files of atomic writes"));
+        }
         // Refuse early, before any data is written, if the target is a directory.
         if let Ok(stat) = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             if is_dir(&stat) {
                 return Err(Error::new(ErrorKind::IsADirectory));
             }
         }
-        let name = format!(
-            "{TEMP_PREFIX}{}.{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o644))?;
-        Ok(Self {
-            dir,
-            name,
-            target,
-            fd,
-            committed: false,
-        })
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let name = format!("{TEMP_PREFIX}{:032x}", fastrand::u128(..));
+            let fd =
+                match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o644)) {
+                    Ok(fd) => fd,
+                    Err(Errno::EXIST) if attempts < 8 => continue,
+                    Err(e) => return Err(e.into()),
+                };
+            // A sweep that got to the fresh file first holds its lock, or has removed
+            // it already: leave it to the sweep and take another name.
+            let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
+            if locked && same_file(&dir, &name, &fd) {
+                return Ok(Self {
+                    dir,
+                    name,
+                    target,
+                    fd,
+                    committed: false,
+                });
+            }
+            if attempts >= 8 {
+                return Err(Error::new(ErrorKind::Unexpected)
+                    .with_message("cannot create a temporary file: every name was taken"));
+            }
+        }
     }
 
-    /// Moves the temporary file over the target, atomically; with `sync`, the data
-    /// and the directory entry are on disk when this returns.
-    pub(super) fn commit(mut self, sync: bool) -> Result<Metadata> {
+    /// Moves the temporary file over the target, atomically; with `no_replace`, only
+    /// if the target does not exist ([`ErrorKind::AlreadyExists`] otherwise, and the
+    /// target is untouched). With `sync`, the data and the directory entry are on
+    /// disk when this returns.
+    pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
         if sync {
             rustix::fs::fsync(&self.fd)?;
         }
         let stat = rustix::fs::fstat(&self.fd)?;
-        rustix::fs::renameat(
-            &self.dir,
-            self.name.as_str(),
-            &self.dir,
-            self.target.as_str(),
-        )?;
+        if no_replace {
+            rename_no_replace(&self.dir, &self.name, &self.dir, &self.target)?;
+        } else {
+            rustix::fs::renameat(
+                &self.dir,
+                self.name.as_str(),
+                &self.dir,
+                self.target.as_str(),
+            )?;
+        }
         self.committed = true;
         if sync {
             rustix::fs::fsync(&self.dir)?;
@@ -196,6 +247,76 @@ impl Drop for TempFile {
             let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty());
         }
     }
+}
+
+/// `true` if `name` in `dir` is the file `fd` has open.
+fn same_file(dir: &OwnedFd, name: &str, fd: &OwnedFd) -> bool {
+    match (
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
+        rustix::fs::fstat(fd),
+    ) {
+        (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+        _ => false,
+    }
+}
+
+/// Renames `from` to `to` only if `to` does not exist, atomically:
+/// `renameat2(RENAME_NOREPLACE)`, or where the filesystem lacks it, a hard link
+/// (which fails if `to` exists) and an unlink of `from`.
+pub(super) fn rename_no_replace(
+    from_dir: &OwnedFd,
+    from: &str,
+    to_dir: &OwnedFd,
+    to: &str,
+) -> Result<()> {
+    let exists = || Error::new(ErrorKind::AlreadyExists);
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(exists()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            match rustix::fs::linkat(from_dir, from, to_dir, to, AtFlags::empty()) {
+                Ok(()) => {}
+                Err(Errno::EXIST) => return Err(exists()),
+                Err(e) => return Err(e.into()),
+            }
+            rustix::fs::unlinkat(from_dir, from, AtFlags::empty())?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the temporary files in `dir` whose writer is gone (a crashed or killed
+/// process: nobody holds their lock); live writes are left alone. Returns how many
+/// were removed.
+pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
+    let mut stale = Vec::new();
+    let mut reader = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().to_str() {
+            if is_temp_name(name) {
+                stale.push(name.to_owned());
+            }
+        }
+    }
+    let mut removed = 0;
+    for name in stale {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()) else {
+            continue;
+        };
+        if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+            && same_file(dir, &name, &fd)
+        {
+            match rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty()) {
+                Ok(()) => removed += 1,
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes `name` in directory `parent`: a file, or a directory and everything in

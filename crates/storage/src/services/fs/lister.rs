@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, Dir, FileType, OFlags};
 
-use super::core::{TEMP_PREFIX, is_dir, metadata, open_in_root};
-use crate::raw::{IoJob, RawList};
-use crate::{Entry, Metadata, Result};
+use rustix::io::Errno;
+
+use super::core::{is_dir, is_temp_name, metadata, open_in_root};
+use crate::raw::{IoJob, ListArgs, RawList};
+use crate::{Entry, ErrorKind, Metadata, Result};
 
 const PAGE: usize = 1000;
 
@@ -15,13 +17,15 @@ const PAGE: usize = 1000;
 ///
 /// Symlinks are listed as what they point to, resolved inside the root; a recursive
 /// listing never descends into a symlinked directory (no cycles, no escapes), and a
-/// dangling symlink is skipped.
+/// dangling symlink is skipped. An entry that vanishes while the directory is read
+/// (another process renamed or deleted it) is skipped. With `start_after`, entries
+/// that do not sort after it are left out (a directory walk has no order to skip by).
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
     /// Directories being read: their path (with trailing `/`) and their stream.
     stack: Vec<(String, Dir)>,
-    recursive: bool,
+    args: ListArgs,
 }
 
 impl FsLister {
@@ -29,17 +33,13 @@ impl FsLister {
         root: Arc<OwnedFd>,
         path: &str,
         dir: Option<OwnedFd>,
-        recursive: bool,
+        args: ListArgs,
     ) -> Result<Self> {
         let stack = match dir {
             Some(fd) => vec![(path.to_owned(), Dir::new(fd)?)],
             None => Vec::new(),
         };
-        Ok(Self {
-            root,
-            stack,
-            recursive,
-        })
+        Ok(Self { root, stack, args })
     }
 
     fn page(&mut self) -> Result<Vec<Entry>> {
@@ -57,21 +57,25 @@ impl FsLister {
                 tracing::warn!(dir = %prefix, "skipping a file name that is not UTF-8");
                 continue;
             };
-            if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+            if name == "." || name == ".." || is_temp_name(name) {
                 continue;
             }
             let path = format!("{prefix}{name}");
-            match entry.file_type() {
+            let entry = match entry.file_type() {
                 FileType::Directory => {
                     let dir_path = format!("{path}/");
-                    if self.recursive {
+                    if self.args.recursive {
                         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
-                        let fd = open_in_root(&self.root, &dir_path, flags)?;
+                        let fd = match vanished_is_none(open_in_root(&self.root, &dir_path, flags))?
+                        {
+                            Some(fd) => fd,
+                            None => continue,
+                        };
                         let stat = rustix::fs::fstat(&fd)?;
-                        entries.push(Entry::new(dir_path.clone(), metadata(&stat)));
-                        self.stack.push((dir_path, Dir::new(fd)?));
+                        self.stack.push((dir_path.clone(), Dir::new(fd)?));
+                        Entry::new(dir_path, metadata(&stat))
                     } else {
-                        entries.push(Entry::new(dir_path, Metadata::dir()));
+                        Entry::new(dir_path, Metadata::dir())
                     }
                 }
                 FileType::Symlink => {
@@ -85,20 +89,37 @@ impl FsLister {
                     } else {
                         path
                     };
-                    entries.push(Entry::new(path, metadata(&stat)));
+                    Entry::new(path, metadata(&stat))
                 }
                 _ => {
-                    let stat = rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)?;
+                    let stat = match rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
+                    {
+                        Ok(stat) => stat,
+                        Err(Errno::NOENT) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
                     let path = if is_dir(&stat) {
                         format!("{path}/")
                     } else {
                         path
                     };
-                    entries.push(Entry::new(path, metadata(&stat)));
+                    Entry::new(path, metadata(&stat))
                 }
+            };
+            if self.args.wants(entry.path()) {
+                entries.push(entry);
             }
         }
         Ok(entries)
+    }
+}
+
+/// `None` for an entry that was removed since the directory was read.
+fn vanished_is_none<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

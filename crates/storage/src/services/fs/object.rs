@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::core::read_exact_at;
+use crate::Metadata;
 use crate::raw::{BufferPool, IoJob, RandomRead};
 
 /// An open file, shared by a reader's chunk jobs: each is one `pread` into a pooled
@@ -14,13 +15,13 @@ use crate::raw::{BufferPool, IoJob, RandomRead};
 #[derive(Debug)]
 pub(super) struct FsObject {
     pub(super) fd: OwnedFd,
-    pub(super) size: u64,
+    pub(super) meta: Metadata,
     pub(super) pool: Arc<BufferPool>,
 }
 
 impl RandomRead for FsObject {
-    fn size(&self) -> u64 {
-        self.size
+    fn metadata(&self) -> &Metadata {
+        &self.meta
     }
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {

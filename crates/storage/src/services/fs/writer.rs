@@ -12,6 +12,8 @@ use crate::raw::{IoJob, RawWrite};
 pub(super) struct FsWriter {
     pub(super) temp: TempFile,
     pub(super) sync: bool,
+    /// Commit only if the target does not exist.
+    pub(super) no_replace: bool,
 }
 
 impl RawWrite for FsWriter {
@@ -23,7 +25,7 @@ impl RawWrite for FsWriter {
     }
 
     fn close(self: Box<Self>) -> IoJob<Metadata> {
-        IoJob::blocking(move || self.temp.commit(self.sync))
+        IoJob::blocking(move || self.temp.commit(self.sync, self.no_replace))
     }
 
     fn abort(self: Box<Self>) -> IoJob<()> {

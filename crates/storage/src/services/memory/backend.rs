@@ -3,19 +3,26 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use crate::raw::{Access, ByteRange, IoJob, RandomRead, RawList, RawWrite, parent_dir};
-use crate::{Entry, Error, ErrorKind, Metadata, Result};
+use crate::raw::{
+    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs, parent_dir,
+};
+use crate::{Entry, Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// An in-memory backend: a sorted map of paths to `Bytes`.
 ///
-/// It does no IO, so its jobs complete without a hand-off. Directories exist
-/// implicitly (any object below them) or explicitly ([`create_dir`](crate::Operator::create_dir)).
-/// Reads hand out zero-copy slices of the stored `Bytes`. Clones share the same map.
+/// It does no IO, so its jobs run on the thread that submits them, with no
+/// hand-off; like every backend it refuses work once its executor has shut down,
+/// and its futures yield once to the caller's runtime before they complete, so a
+/// loop over them cannot starve the runtime's timers. Directories exist implicitly
+/// (any object below them) or explicitly ([`create_dir`](crate::Operator::create_dir)).
+/// Reads hand out zero-copy slices of the stored `Bytes`. Every write gets a new
+/// ETag. Clones share the same map.
 #[derive(Debug, Clone, Default)]
 pub struct Memory {
     state: Arc<RwLock<State>>,
@@ -23,8 +30,20 @@ pub struct Memory {
 
 #[derive(Debug, Default)]
 struct State {
-    files: BTreeMap<String, (Bytes, SystemTime)>,
+    files: BTreeMap<String, Object>,
     dirs: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Object {
+    data: Bytes,
+    meta: Metadata,
+}
+
+/// ETags of memory objects: one number per write, unique in the process.
+fn next_etag() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("\"{:x}\"", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl State {
@@ -39,8 +58,12 @@ impl State {
     }
 
     fn stat(&self, path: &str) -> Result<Metadata> {
-        if let Some((data, modified)) = self.files.get(path) {
-            return Ok(Metadata::file(data.len() as u64).with_last_modified(*modified));
+        let name = path.trim_end_matches('/');
+        if let Some(object) = self.files.get(name) {
+            if path.ends_with('/') {
+                return Err(Error::new(ErrorKind::NotADirectory));
+            }
+            return Ok(object.meta.clone());
         }
         let dir = if path.is_empty() || path.ends_with('/') {
             path.to_owned()
@@ -53,9 +76,9 @@ impl State {
         Err(Error::new(ErrorKind::NotFound))
     }
 
-    fn file(&self, path: &str) -> Result<Bytes> {
+    fn file(&self, path: &str) -> Result<&Object> {
         match self.files.get(path) {
-            Some((data, _)) => Ok(data.clone()),
+            Some(object) => Ok(object),
             None if self.dir_exists(&format!("{path}/")) => {
                 Err(Error::new(ErrorKind::IsADirectory))
             }
@@ -63,12 +86,29 @@ impl State {
         }
     }
 
-    /// The checks a filesystem would make before creating file `path`.
-    fn check_writable(&self, path: &str) -> Result<()> {
+    /// The checks a filesystem would make before creating file `path`, and the
+    /// write's own conditions.
+    fn check_writable(&self, path: &str, options: &WriteOptions) -> Result<()> {
         if self.dir_exists(&format!("{path}/")) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
-        self.check_parents(path)
+        self.check_parents(path)?;
+        let current = self.files.get(path);
+        if options.if_not_exists && current.is_some() {
+            return Err(Error::new(ErrorKind::AlreadyExists));
+        }
+        if let Some(wanted) = &options.if_match {
+            let etag = current.and_then(|o| o.meta.etag());
+            if etag != Some(wanted.as_str()) {
+                return Err(
+                    Error::new(ErrorKind::PreconditionFailed).with_message(match etag {
+                        Some(etag) => format!("if_match {wanted} does not match {etag}"),
+                        None => format!("if_match {wanted}: no such object"),
+                    }),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn check_parents(&self, path: &str) -> Result<()> {
@@ -82,12 +122,46 @@ impl State {
         Ok(())
     }
 
-    fn put(&mut self, path: &str, data: Bytes) -> Result<Metadata> {
-        self.check_writable(path)?;
-        let now = SystemTime::now();
-        let metadata = Metadata::file(data.len() as u64).with_last_modified(now);
-        self.files.insert(path.to_owned(), (data, now));
-        Ok(metadata)
+    fn put(&mut self, path: &str, data: Bytes, options: &WriteOptions) -> Result<Metadata> {
+        self.check_writable(path, options)?;
+        let meta = Metadata::file(data.len() as u64)
+            .with_last_modified(SystemTime::now())
+            .with_etag(next_etag());
+        self.files.insert(
+            path.to_owned(),
+            Object {
+                data,
+                meta: meta.clone(),
+            },
+        );
+        Ok(meta)
+    }
+
+    fn delete(&mut self, path: &str) -> Result<()> {
+        if let Some(dir) = path.strip_suffix('/').map(|_| path) {
+            if self.files.contains_key(dir.trim_end_matches('/')) {
+                return Err(Error::new(ErrorKind::NotADirectory));
+            }
+            let has_files = self
+                .files
+                .range(dir.to_owned()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(dir));
+            let has_subdirs = self
+                .dirs
+                .range(dir.to_owned()..)
+                .take_while(|d| d.starts_with(dir))
+                .any(|d| d != dir);
+            if has_files || has_subdirs {
+                return Err(Error::new(ErrorKind::DirectoryNotEmpty));
+            }
+            self.dirs.remove(dir);
+            return Ok(());
+        }
+        if self.files.remove(path).is_none() && self.dir_exists(&format!("{path}/")) {
+            return Err(Error::new(ErrorKind::IsADirectory));
+        }
+        Ok(())
     }
 }
 
@@ -97,12 +171,20 @@ impl Memory {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> IoJob<T> {
-        IoJob::ready(f(&self.state.read()))
+    fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> Result<T> + Send + 'static,
+    ) -> IoJob<T> {
+        let state = Arc::clone(&self.state);
+        IoJob::inline(move || f(&state.read()))
     }
 
-    fn with_mut<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> IoJob<T> {
-        IoJob::ready(f(&mut self.state.write()))
+    fn with_mut<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T> + Send + 'static,
+    ) -> IoJob<T> {
+        let state = Arc::clone(&self.state);
+        IoJob::inline(move || f(&mut state.write()))
     }
 }
 
@@ -112,79 +194,86 @@ impl Access for Memory {
     }
 
     fn stat(&self, path: &str) -> IoJob<Metadata> {
-        self.with(|s| s.stat(path))
+        let path = path.to_owned();
+        self.with(move |s| s.stat(&path))
     }
 
-    fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes> {
-        self.with(|s| {
-            let data = s.file(path)?;
-            let r = range.resolve(data.len() as u64)?;
-            Ok(data.slice(r.start as usize..r.end as usize))
+    fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
+        let path = path.to_owned();
+        self.with(move |s| {
+            let object = s.file(&path)?;
+            args.conditions.check(&object.meta)?;
+            let r = args.range.resolve(object.data.len() as u64)?;
+            Ok(object.data.slice(r.start as usize..r.end as usize))
         })
     }
 
-    fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>> {
-        self.with(|s| Ok(Arc::new(MemoryObject(s.file(path)?)) as Arc<dyn RandomRead>))
+    fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
+        let path = path.to_owned();
+        self.with(move |s| {
+            let object = s.file(&path)?;
+            args.conditions.check(&object.meta)?;
+            let range = args.range.resolve(object.data.len() as u64)?;
+            let first = args.first_read(&range);
+            let first = object.data.slice(first.start as usize..first.end as usize);
+            let object = Arc::new(MemoryObject(object.clone()));
+            Ok(Opened::new(object, range, first))
+        })
     }
 
-    fn write(&self, path: &str, data: Bytes) -> IoJob<Metadata> {
-        self.with_mut(|s| s.put(path, data))
+    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
+        let path = path.to_owned();
+        self.with_mut(move |s| s.put(&path, data, &options))
     }
 
-    fn writer(&self, path: &str) -> IoJob<Box<dyn RawWrite>> {
+    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         let store = self.clone();
-        self.with(|s| {
-            s.check_writable(path)?;
+        let path = path.to_owned();
+        self.with(move |s| {
+            // Checked now, for an early error, and again at commit, atomically.
+            s.check_writable(&path, &options)?;
             Ok(Box::new(MemoryWriter {
                 store,
-                path: path.to_owned(),
+                path,
+                options,
                 parts: Vec::new(),
             }) as Box<dyn RawWrite>)
         })
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
-        self.with_mut(|s| {
-            if path.ends_with('/') {
-                let dir = path;
-                let has_files = s
-                    .files
-                    .range(dir.to_owned()..)
-                    .next()
-                    .is_some_and(|(k, _)| k.starts_with(dir));
-                let has_subdirs = s
-                    .dirs
-                    .range(dir.to_owned()..)
-                    .take_while(|d| d.starts_with(dir))
-                    .any(|d| d != dir);
-                if has_files || has_subdirs {
-                    return Err(Error::new(ErrorKind::DirectoryNotEmpty));
-                }
-                s.dirs.remove(dir);
-                return Ok(());
-            }
-            if s.files.remove(path).is_none() && s.dir_exists(&format!("{path}/")) {
-                return Err(Error::new(ErrorKind::IsADirectory));
-            }
-            Ok(())
+        let path = path.to_owned();
+        self.with_mut(move |s| s.delete(&path))
+    }
+
+    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
+        self.with_mut(move |s| {
+            Ok(paths
+                .iter()
+                .map(|path| s.delete(path).map_err(|e| e.with_path(path.clone())))
+                .collect())
         })
     }
 
     fn remove_all(&self, path: &str) -> IoJob<()> {
-        self.with_mut(|s| {
-            s.files.retain(|k, _| !k.starts_with(path));
-            s.dirs.retain(|d| !d.starts_with(path));
+        let path = path.to_owned();
+        self.with_mut(move |s| {
+            // A file of that name goes too, as `rm -r` would remove it.
+            s.files.remove(path.trim_end_matches('/'));
+            s.files.retain(|k, _| !k.starts_with(&path));
+            s.dirs.retain(|d| !d.starts_with(&path));
             Ok(())
         })
     }
 
     fn create_dir(&self, path: &str) -> IoJob<()> {
-        self.with_mut(|s| {
+        let path = path.to_owned();
+        self.with_mut(move |s| {
             if s.files.contains_key(path.trim_end_matches('/')) {
                 return Err(Error::new(ErrorKind::NotADirectory));
             }
-            s.check_parents(path)?;
-            let mut dir = path;
+            s.check_parents(&path)?;
+            let mut dir = path.as_str();
             while !dir.is_empty() {
                 s.dirs.insert(dir.to_owned());
                 dir = parent_dir(dir);
@@ -193,80 +282,86 @@ impl Access for Memory {
         })
     }
 
-    fn copy(&self, from: &str, to: &str) -> IoJob<()> {
-        self.with_mut(|s| {
-            let data = s.file(from)?;
-            s.put(to, data).map(drop)
+    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.with_mut(move |s| {
+            let data = s.file(&from)?.data.clone();
+            s.put(&to, data, &options)
+                .map(drop)
+                .map_err(|e| e.with_path(to.clone()))
         })
     }
 
-    fn rename(&self, from: &str, to: &str) -> IoJob<()> {
-        self.with_mut(|s| {
-            let data = s.file(from)?;
-            s.put(to, data)?;
-            s.files.remove(from);
+    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.with_mut(move |s| {
+            let data = s.file(&from)?.data.clone();
+            s.put(&to, data, &options)
+                .map_err(|e| e.with_path(to.clone()))?;
+            s.files.remove(&from);
             Ok(())
         })
     }
 
-    fn list(&self, path: &str, recursive: bool) -> IoJob<Box<dyn RawList>> {
-        self.with(|s| {
+    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
+        let path = path.to_owned();
+        self.with(move |s| {
             if !path.is_empty() && s.files.contains_key(path.trim_end_matches('/')) {
                 return Err(Error::new(ErrorKind::NotADirectory));
             }
             let mut dirs = BTreeSet::new();
             let mut entries = Vec::new();
-            for (key, (data, modified)) in s.files.range(path.to_owned()..) {
-                let Some(rest) = key.strip_prefix(path) else {
+            for (key, object) in s.files.range(path.clone()..) {
+                let Some(rest) = key.strip_prefix(path.as_str()) else {
                     break;
                 };
                 match rest.find('/') {
-                    Some(i) if !recursive => {
+                    Some(i) if !args.recursive => {
                         dirs.insert(format!("{path}{}", &rest[..=i]));
                     }
                     _ => {
-                        if recursive {
+                        if args.recursive {
                             let mut dir = parent_dir(key);
                             while dir.len() > path.len() {
                                 dirs.insert(dir.to_owned());
                                 dir = parent_dir(dir);
                             }
                         }
-                        let metadata =
-                            Metadata::file(data.len() as u64).with_last_modified(*modified);
-                        entries.push(Entry::new(key.clone(), metadata));
+                        entries.push(Entry::new(key.clone(), object.meta.clone()));
                     }
                 }
             }
-            for dir in s.dirs.range(path.to_owned()..) {
-                let Some(rest) = dir.strip_prefix(path) else {
+            for dir in s.dirs.range(path.clone()..) {
+                let Some(rest) = dir.strip_prefix(path.as_str()) else {
                     break;
                 };
                 if rest.is_empty() {
                     continue;
                 }
-                if recursive || rest.find('/') == Some(rest.len() - 1) {
+                if args.recursive || rest.find('/') == Some(rest.len() - 1) {
                     dirs.insert(dir.clone());
                 } else if let Some(i) = rest.find('/') {
                     dirs.insert(format!("{path}{}", &rest[..=i]));
                 }
             }
             entries.extend(dirs.into_iter().map(|d| Entry::new(d, Metadata::dir())));
+            entries.retain(|e| args.wants(e.path()));
             Ok(Box::new(MemoryList(Some(entries))) as Box<dyn RawList>)
         })
     }
 }
 
+/// A snapshot of one object: reads see the version that was opened.
 #[derive(Debug)]
-struct MemoryObject(Bytes);
+struct MemoryObject(Object);
 
 impl RandomRead for MemoryObject {
-    fn size(&self) -> u64 {
-        self.0.len() as u64
+    fn metadata(&self) -> &Metadata {
+        &self.0.meta
     }
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
-        IoJob::ready(Ok(self.0.slice(range.start as usize..range.end as usize)))
+        IoJob::inline(move || Ok(self.0.data.slice(range.start as usize..range.end as usize)))
     }
 }
 
@@ -274,13 +369,16 @@ impl RandomRead for MemoryObject {
 struct MemoryWriter {
     store: Memory,
     path: String,
+    options: WriteOptions,
     parts: Vec<Bytes>,
 }
 
 impl RawWrite for MemoryWriter {
     fn write(mut self: Box<Self>, data: Bytes) -> IoJob<Box<dyn RawWrite>> {
-        self.parts.push(data);
-        IoJob::ready(Ok(self))
+        IoJob::inline(move || {
+            self.parts.push(data);
+            Ok(self as Box<dyn RawWrite>)
+        })
     }
 
     fn close(self: Box<Self>) -> IoJob<Metadata> {
@@ -289,8 +387,13 @@ impl RawWrite for MemoryWriter {
             1 => self.parts[0].clone(),
             _ => Bytes::from(self.parts.concat()),
         };
-        let path = self.path.clone();
-        self.store.with_mut(|s| s.put(&path, data))
+        let MemoryWriter {
+            store,
+            path,
+            options,
+            ..
+        } = *self;
+        store.with_mut(move |s| s.put(&path, data, &options))
     }
 
     fn abort(self: Box<Self>) -> IoJob<()> {

@@ -11,8 +11,8 @@ use super::core::Core;
 use super::lister::S3Lister;
 use super::object::S3Object;
 use super::writer::S3Writer;
-use crate::raw::{Access, ByteRange, IoJob, RandomRead, RawList, RawWrite};
-use crate::{Error, ErrorKind, Metadata};
+use crate::raw::{Access, IoJob, ListArgs, OpenArgs, Opened, RawList, RawWrite, ReadArgs};
+use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// Amazon S3 and S3-compatible stores (MinIO, Ceph, SeaweedFS, Garage, R2), over
 /// hyper with SigV4 signing. Made with [`S3Builder`].
@@ -48,6 +48,15 @@ use crate::{Error, ErrorKind, Metadata};
 /// [`rename`](crate::Operator::rename) is CopyObject then DeleteObject: a reader may
 /// see both names for a moment, and a failure between the two leaves both. `copy` of
 /// objects over 5 GiB is not supported (S3's CopyObject limit).
+///
+/// # Conditions
+///
+/// Read [`Conditions`](crate::Conditions) travel as `If-Match`, `If-None-Match`,
+/// `If-Modified-Since` and `If-Unmodified-Since`, checked by the server. Writes with
+/// `if_not_exists` send `If-None-Match: *` (PUT, CompleteMultipartUpload,
+/// CopyObject), with `if_match` they send `If-Match` (PUT, CompleteMultipartUpload):
+/// atomic on servers that support conditional writes (AWS since 2024, SeaweedFS,
+/// MinIO); a server that ignores them would overwrite.
 #[derive(Clone)]
 pub struct S3 {
     core: Arc<Core>,
@@ -107,82 +116,126 @@ impl Access for S3 {
             if path.is_empty() {
                 return Ok(Metadata::dir());
             }
+            let name = path.trim_end_matches('/');
             if !path.ends_with('/') {
-                if let Some(meta) = core.head(&core.key(&path)).await? {
+                if let Some(meta) = core.head(&core.key(name)).await? {
                     return Ok(meta);
                 }
             }
-            let dir = core.key(&format!("{}/", path.trim_end_matches('/')));
-            if core.dir_exists(&dir).await? {
-                Ok(Metadata::dir())
-            } else {
-                Err(Error::new(ErrorKind::NotFound))
+            if core.dir_exists(&core.key(&format!("{name}/"))).await? {
+                return Ok(Metadata::dir());
             }
+            // `a/` where `a` is an object: as fs says it.
+            if path.ends_with('/') && core.head(&core.key(name)).await?.is_some() {
+                return Err(Error::new(ErrorKind::NotADirectory));
+            }
+            Err(Error::new(ErrorKind::NotFound))
         })
     }
 
-    fn read(&self, path: &str, range: ByteRange) -> IoJob<Bytes> {
+    fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
-            match core.get(&core.key(&path), range, None).await {
+            if let (Some(start), Some(end)) = (args.range.start(), args.range.end()) {
+                let len = end.saturating_sub(start);
+                if len > args.max_len {
+                    return Err(
+                        crate::raw::too_large(len, args.max_len).with_context("range", args.range)
+                    );
+                }
+            }
+            match core
+                .get(&core.key(&path), args.range, &args.conditions)
+                .await
+            {
                 Err(e) => Err(core.file_error(&path, e).await),
                 ok => ok,
             }
         })
     }
 
-    fn open(&self, path: &str) -> IoJob<Arc<dyn RandomRead>> {
+    fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             let key = core.key(&path);
-            match core.head(&key).await? {
-                Some(meta) => Ok(Arc::new(S3Object {
-                    size: meta.content_length(),
-                    etag: meta.etag().map(str::to_owned),
-                    core,
-                    key,
-                }) as Arc<dyn RandomRead>),
-                None => Err(core
+            let Some(meta) = core.head_if(&key, &args.conditions).await? else {
+                return Err(core
                     .file_error(&path, Error::new(ErrorKind::NotFound))
-                    .await),
-            }
+                    .await);
+            };
+            let range = args.range.resolve(meta.content_length())?;
+            let object = Arc::new(S3Object { core, key, meta });
+            let first = args.first_read(&range);
+            let first = if first.is_empty() {
+                Bytes::new()
+            } else {
+                let range = crate::raw::ByteRange::new(first);
+                object
+                    .core
+                    .get(&object.key, range, &object.pinned())
+                    .await?
+            };
+            Ok(Opened::new(object, range, first))
         })
     }
 
-    fn write(&self, path: &str, data: Bytes) -> IoJob<Metadata> {
+    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if data.len() > core.multipart_threshold {
-                let mut writer = S3Writer::new(core, &path);
+                let mut writer = S3Writer::new(core, &path, options);
                 writer.push(data).await?;
                 return writer.finish().await;
             }
             core.check_writable(&path).await?;
-            core.put(&core.key(&path), data.into()).await
+            core.put(&core.key(&path), data.into(), &options).await
         })
     }
 
-    fn writer(&self, path: &str) -> IoJob<Box<dyn RawWrite>> {
-        IoJob::ready(Ok(Box::new(S3Writer::new(Arc::clone(&self.core), path))))
+    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
+        IoJob::ready(Ok(Box::new(S3Writer::new(
+            Arc::clone(&self.core),
+            path,
+            options,
+        ))))
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
+        IoJob::future(async move { delete_one(&core, &path).await })
+    }
+
+    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
+        let core = Arc::clone(&self.core);
         IoJob::future(async move {
-            let key = core.key(&path);
-            if path.ends_with('/') {
-                let page = core.list_page(&key, false, None, 2).await?;
-                if page.contents.iter().any(|o| o.key != key) || !page.common_prefixes.is_empty() {
-                    return Err(Error::new(ErrorKind::DirectoryNotEmpty));
-                }
+            // Objects go in DeleteObjects batches; directories need their own checks.
+            let (dirs, files): (Vec<_>, Vec<_>) = paths
+                .iter()
+                .enumerate()
+                .partition(|(_, p)| p.ends_with('/'));
+            let keys: Vec<String> = files.iter().map(|(_, p)| core.key(p)).collect();
+            let mut results: Vec<Option<Result<()>>> = paths.iter().map(|_| None).collect();
+            for ((i, _), result) in files.iter().zip(core.delete_many(&keys).await) {
+                results[*i] = Some(result);
             }
-            core.delete(&key).await
+            for (i, path) in dirs {
+                results[i] = Some(delete_one(&core, path).await);
+            }
+            Ok(results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected))))
+                .collect())
         })
     }
 
     fn remove_all(&self, path: &str) -> IoJob<()> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
+            // A file of that name goes too, as `rm -r` would remove it.
+            let name = path.trim_end_matches('/');
+            if !name.is_empty() {
+                core.delete(&core.key(name)).await?;
+            }
             let prefix = core.key(&path);
             loop {
                 // Deleting as we go: each listing starts after what is gone.
@@ -190,8 +243,10 @@ impl Access for S3 {
                 if page.contents.is_empty() {
                     return Ok(());
                 }
-                let keys = page.contents.into_iter().map(|o| o.key).collect();
-                core.delete_many(keys).await?;
+                let keys: Vec<String> = page.contents.into_iter().map(|o| o.key).collect();
+                for result in core.delete_many(&keys).await {
+                    result?;
+                }
                 if !page.is_truncated {
                     return Ok(());
                 }
@@ -203,38 +258,74 @@ impl Access for S3 {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             core.check_ancestors(&path).await?;
-            core.put(&core.key(&path), Bytes::new().into())
-                .await
-                .map(drop)
+            core.put(
+                &core.key(&path),
+                Bytes::new().into(),
+                &WriteOptions::default(),
+            )
+            .await
+            .map(drop)
         })
     }
 
-    fn copy(&self, from: &str, to: &str) -> IoJob<()> {
+    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(Error::new(ErrorKind::Unsupported)
+                .with_message("S3 cannot copy only if the target's ETag matches")));
+        }
         let (core, from, to) = (Arc::clone(&self.core), from.to_owned(), to.to_owned());
         IoJob::future(async move {
-            match core.copy(&core.key(&from), &core.key(&to)).await {
+            core.check_writable(&to)
+                .await
+                .map_err(|e| e.with_path(to.clone()))?;
+            match core.copy(&core.key(&from), &core.key(&to), &options).await {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e.with_path(to)),
                 Err(e) => Err(core.file_error(&from, e).await),
                 ok => ok,
             }
         })
     }
 
-    fn rename(&self, from: &str, to: &str) -> IoJob<()> {
+    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if options.if_match.is_some() {
+            return IoJob::ready(Err(Error::new(ErrorKind::Unsupported)
+                .with_message("S3 cannot rename only if the target's ETag matches")));
+        }
         let (core, from, to) = (Arc::clone(&self.core), from.to_owned(), to.to_owned());
         IoJob::future(async move {
+            core.check_writable(&to)
+                .await
+                .map_err(|e| e.with_path(to.clone()))?;
             let from_key = core.key(&from);
-            if let Err(e) = core.copy(&from_key, &core.key(&to)).await {
-                return Err(core.file_error(&from, e).await);
+            match core.copy(&from_key, &core.key(&to), &options).await {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e.with_path(to)),
+                Err(e) => return Err(core.file_error(&from, e).await),
+                Ok(()) => {}
             }
             core.delete(&from_key).await
         })
     }
 
-    fn list(&self, path: &str, recursive: bool) -> IoJob<Box<dyn RawList>> {
+    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
         IoJob::ready(Ok(Box::new(S3Lister::new(
             Arc::clone(&self.core),
             path,
-            recursive,
+            args,
         ))))
     }
+}
+
+/// Deletes object `path`, or directory `path/` if nothing lies below it.
+async fn delete_one(core: &Core, path: &str) -> Result<()> {
+    let key = core.key(path);
+    if path.ends_with('/') {
+        let page = core.list_page(&key, false, None, 2).await?;
+        if page.contents.iter().any(|o| o.key != key) || !page.common_prefixes.is_empty() {
+            return Err(Error::new(ErrorKind::DirectoryNotEmpty));
+        }
+        if page.contents.is_empty() && core.head(key.trim_end_matches('/')).await?.is_some() {
+            return Err(Error::new(ErrorKind::NotADirectory));
+        }
+    }
+    core.delete(&key).await
 }

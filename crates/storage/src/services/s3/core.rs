@@ -13,7 +13,10 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MATCH, LAST_MODIFIED, RANGE};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -30,7 +33,7 @@ use super::body::ReqBody;
 use super::config::{Credentials, RetryPolicy, S3Builder};
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
-use crate::{Error, ErrorKind, Metadata, Result};
+use crate::{Conditions, Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// The HTTP client of one worker thread.
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
@@ -90,6 +93,51 @@ impl S3Request {
         self.body = body.into();
         self
     }
+
+    /// Adds the headers of read `conditions` (the server checks them: 412, 304).
+    pub(crate) fn conditions(mut self, conditions: &Conditions) -> Result<Self> {
+        if let Some(etag) = &conditions.if_match {
+            self = self.header(IF_MATCH, etag)?;
+        }
+        if let Some(etag) = &conditions.if_none_match {
+            self = self.header(IF_NONE_MATCH, etag)?;
+        }
+        if let Some(time) = conditions.if_modified_since {
+            self = self.header(IF_MODIFIED_SINCE, &http_date_of(time)?)?;
+        }
+        if let Some(time) = conditions.if_unmodified_since {
+            self = self.header(IF_UNMODIFIED_SINCE, &http_date_of(time)?)?;
+        }
+        Ok(self)
+    }
+
+    /// Adds the headers of write `options`: `If-None-Match: *` for `if_not_exists`,
+    /// `If-Match` for `if_match`.
+    pub(crate) fn write_options(mut self, options: &WriteOptions) -> Result<Self> {
+        if options.if_not_exists {
+            self = self.header(IF_NONE_MATCH, "*")?;
+        }
+        if let Some(etag) = &options.if_match {
+            self = self.header(IF_MATCH, etag)?;
+        }
+        Ok(self)
+    }
+}
+
+/// A write refused by its precondition, as the caller asked for it: with
+/// `if_not_exists`, the target exists.
+pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
+    if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
+        return Error::new(ErrorKind::AlreadyExists).with_source(err);
+    }
+    err
+}
+
+fn http_date_of(time: SystemTime) -> Result<String> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from(time).fmt(Format::HttpDate).map_err(|e| {
+        Error::new(ErrorKind::InvalidInput).with_message(format!("cannot send time {time:?}: {e}"))
+    })
 }
 
 /// What every part of one backend shares: configuration, credentials, and the HTTP
@@ -426,7 +474,17 @@ impl Core {
 
     /// HEAD `key`: its metadata, or `None` if there is no such object.
     pub(crate) async fn head(&self, key: &str) -> Result<Option<Metadata>> {
-        match self.send(&S3Request::new(Method::HEAD, key)).await {
+        self.head_if(key, &Conditions::default()).await
+    }
+
+    /// HEAD `key` if `conditions` hold.
+    pub(crate) async fn head_if(
+        &self,
+        key: &str,
+        conditions: &Conditions,
+    ) -> Result<Option<Metadata>> {
+        let req = S3Request::new(Method::HEAD, key).conditions(conditions)?;
+        match self.send(&req).await {
             Ok(response) => Ok(Some(metadata_of(response.headers(), None)?)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -441,10 +499,27 @@ impl Core {
         token: Option<&str>,
         max_keys: usize,
     ) -> Result<xml::ListBucketResult> {
+        self.list_page_after(prefix, delimiter, token, None, max_keys)
+            .await
+    }
+
+    /// One page of ListObjectsV2 under `prefix`, of keys after `start_after`.
+    pub(crate) async fn list_page_after(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        token: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<xml::ListBucketResult> {
         // Parameters in any order: the signer sorts them for the canonical request.
         let mut query = format!("list-type=2&max-keys={max_keys}");
         if delimiter {
             query.push_str("&delimiter=%2F");
+        }
+        if let Some(after) = start_after {
+            query.push_str("&start-after=");
+            query.push_str(&encode_query(after));
         }
         if !prefix.is_empty() {
             query.push_str("&prefix=");
@@ -521,33 +596,34 @@ impl Core {
         }
     }
 
-    /// GET `range` of `key` into one buffer. `if_match` pins the object version (an
-    /// open reader's). A body broken off midway is resumed from the byte reached.
+    /// GET `range` of `key` into one buffer, if `conditions` hold. A body broken off
+    /// midway is resumed from the byte reached, pinned with `If-Match` to the ETag
+    /// of the first response (an open reader passes its own as a condition).
     pub(crate) async fn get(
         &self,
         key: &str,
         range: ByteRange,
-        if_match: Option<&str>,
+        conditions: &Conditions,
     ) -> Result<Bytes> {
-        if range.end() == Some(range.start()) {
-            let size = self.size_of(key).await?;
+        if range.is_empty_span() {
+            let size = match self.head_if(key, conditions).await? {
+                Some(meta) => meta.content_length(),
+                None => return Err(Error::new(ErrorKind::NotFound)),
+            };
             return range.resolve(size).map(|_| Bytes::new());
         }
-        let request = |from: u64, to: Option<u64>, etag: Option<&str>| -> Result<S3Request> {
-            let mut req = S3Request::new(Method::GET, key);
-            if from > 0 || to.is_some() {
-                let value = match to {
-                    Some(end) => format!("bytes={from}-{}", end - 1),
-                    None => format!("bytes={from}-"),
-                };
-                req = req.header(RANGE, &value)?;
-            }
+        let resume = |from: u64, to: u64, etag: Option<&str>| -> Result<S3Request> {
+            let mut req = S3Request::new(Method::GET, key)
+                .header(RANGE, &format!("bytes={from}-{}", to - 1))?;
             if let Some(etag) = etag {
                 req = req.header(IF_MATCH, etag)?;
             }
             Ok(req)
         };
-        let first = request(range.start(), range.end(), if_match)?;
+        let mut first = S3Request::new(Method::GET, key).conditions(conditions)?;
+        if let Some(value) = range.header_value() {
+            first = first.header(RANGE, &value)?;
+        }
         let response = match self.send(&first).await {
             Ok(response) => response,
             Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {
@@ -561,14 +637,14 @@ impl Core {
         };
         let (body_start, total) = body_span(&response)?;
         let want = range.resolve(total)?;
-        let etag = match if_match {
-            Some(etag) => Some(etag.to_owned()),
-            None => header_str(response.headers(), &ETAG).map(str::to_owned),
+        let etag = match &conditions.if_match {
+            Some(etag) if etag != "*" && !etag.contains(',') => Some(etag.clone()),
+            _ => header_str(response.headers(), &ETAG).map(str::to_owned),
         };
         let len = usize::try_from(want.end - want.start).map_err(|_| {
             Error::new(ErrorKind::Unsupported).with_message("range larger than memory")
         })?;
-        let mut buf = self.pool.take(len);
+        let mut buf = self.pool.take(len)?;
         let space = &mut buf.space()[..len];
         let mut filled = 0;
         let mut body = response.into_body();
@@ -585,7 +661,7 @@ impl Core {
                     // Resume from the first byte still missing, pinned to the same
                     // version of the object.
                     let from = want.start + filled as u64;
-                    let again = request(from, Some(want.end), etag.as_deref())?;
+                    let again = resume(from, want.end, etag.as_deref())?;
                     attempt = self.before_retry(e, attempt, &again).await?;
                     let response = self.send(&again).await?;
                     let (start, _) = body_span(&response)?;
@@ -609,12 +685,21 @@ impl Core {
         Ok(buf.freeze())
     }
 
-    /// PUT `body` as `key`.
-    pub(crate) async fn put(&self, key: &str, body: ReqBody) -> Result<Metadata> {
+    /// PUT `body` as `key`, as `options` allow.
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        body: ReqBody,
+        options: &WriteOptions,
+    ) -> Result<Metadata> {
         let len = body.len();
+        let req = S3Request::new(Method::PUT, key)
+            .write_options(options)?
+            .body(body);
         let response = self
-            .send(&S3Request::new(Method::PUT, key).body(body))
-            .await?;
+            .send(&req)
+            .await
+            .map_err(|e| write_refused(e, options))?;
         metadata_of(response.headers(), Some(len))
     }
 
@@ -624,41 +709,70 @@ impl Core {
             .map(drop)
     }
 
-    /// DeleteObjects, 1,000 keys per request.
-    pub(crate) async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
+    /// DeleteObjects, 1,000 keys per request: one result per key, in order. A
+    /// request that fails as a whole fails every key of its batch.
+    pub(crate) async fn delete_many(&self, keys: &[String]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(keys.len());
         for batch in keys.chunks(1000) {
-            let body = xml::to_body(&xml::Delete {
-                quiet: true,
-                objects: batch
-                    .iter()
-                    .map(|key| xml::DeleteObject { key: key.clone() })
-                    .collect(),
-            })?;
-            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
-            let req = S3Request::new(Method::POST, "")
-                .query("delete")
-                .header(HeaderName::from_static("content-md5"), &md5)?
-                .body(body);
-            let (_, body) = self.send_read(&req).await?;
-            let result: xml::DeleteResult = xml::parse(&body)?;
-            if let Some(failed) = result.errors.first() {
-                return Err(error_from_code(&failed.code, StatusCode::OK)
-                    .with_message(format!(
-                        "deleting {:?}: {} {}",
-                        failed.key, failed.code, failed.message
-                    ))
-                    .with_context("failed_keys", result.errors.len()));
+            match self.delete_batch(batch).await {
+                Ok(failed) => results.extend(batch.iter().map(|key| match failed.get(key) {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(()),
+                })),
+                Err(e) => results.extend(batch.iter().map(|_| Err(e.clone()))),
             }
         }
-        Ok(())
+        results
     }
 
-    pub(crate) async fn copy(&self, from_key: &str, to_key: &str) -> Result<()> {
-        let req = S3Request::new(Method::PUT, to_key).header(
-            HeaderName::from_static("x-amz-copy-source"),
-            &self.copy_source(from_key),
-        )?;
-        self.send_read(&req).await.map(drop)
+    /// One DeleteObjects request; the keys that failed, with their errors.
+    async fn delete_batch(
+        &self,
+        batch: &[String],
+    ) -> Result<std::collections::HashMap<String, Error>> {
+        let body = xml::to_body(&xml::Delete {
+            quiet: true,
+            objects: batch
+                .iter()
+                .map(|key| xml::DeleteObject { key: key.clone() })
+                .collect(),
+        })?;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+        let req = S3Request::new(Method::POST, "")
+            .query("delete")
+            .header(HeaderName::from_static("content-md5"), &md5)?
+            .body(body);
+        let (_, body) = self.send_read(&req).await?;
+        let result: xml::DeleteResult = xml::parse(&body)?;
+        Ok(result
+            .errors
+            .into_iter()
+            .map(|failed| {
+                let err = error_from_code(&failed.code, StatusCode::OK)
+                    .with_message(failed.message)
+                    .with_context("code", &failed.code);
+                (failed.key, err)
+            })
+            .collect())
+    }
+
+    /// CopyObject, as `options` allow (`if_not_exists`: `If-None-Match: *`).
+    pub(crate) async fn copy(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        let req = S3Request::new(Method::PUT, to_key)
+            .header(
+                HeaderName::from_static("x-amz-copy-source"),
+                &self.copy_source(from_key),
+            )?
+            .write_options(options)?;
+        self.send_read(&req)
+            .await
+            .map(drop)
+            .map_err(|e| write_refused(e, options))
     }
 
     pub(crate) async fn create_multipart(&self, key: &str) -> Result<String> {
@@ -695,12 +809,17 @@ impl Core {
         key: &str,
         upload_id: &str,
         parts: Vec<xml::CompletedPart>,
+        options: &WriteOptions,
     ) -> Result<Option<String>> {
         let body = xml::to_body(&xml::CompleteMultipartUpload { parts })?;
         let req = S3Request::new(Method::POST, key)
             .query(format!("uploadId={}", encode_query(upload_id)))
+            .write_options(options)?
             .body(body);
-        let (_, body) = self.send_read(&req).await?;
+        let (_, body) = self
+            .send_read(&req)
+            .await
+            .map_err(|e| write_refused(e, options))?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Completed {
@@ -873,7 +992,10 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
             ErrorKind::RateLimited
         }
         "RequestTimeout" => ErrorKind::Timeout,
+        "PreconditionFailed" | "ConditionalRequestConflict" => ErrorKind::PreconditionFailed,
         _ => match status.as_u16() {
+            304 => ErrorKind::NotModified,
+            412 => ErrorKind::PreconditionFailed,
             404 => ErrorKind::NotFound,
             401 | 403 => ErrorKind::PermissionDenied,
             416 => ErrorKind::RangeNotSatisfiable,

@@ -5,18 +5,19 @@ use std::sync::Arc;
 
 use super::core::{Core, iso_date};
 use super::xml::ListBucketResult;
-use crate::raw::{IoJob, RawList};
+use crate::raw::{IoJob, ListArgs, RawList};
 use crate::{Entry, Error, ErrorKind, Metadata, Result};
 
 /// Lists directory `dir` (a path ending in `/`, or the root). One level uses the
 /// `/` delimiter, so subdirectories come back as common prefixes; a recursive
 /// listing gets every key and adds the directories between `dir` and each key, as
-/// fs lists them. The directory's own marker object is not listed.
+/// fs lists them. The directory's own marker object is not listed. With
+/// `start_after`, the listing starts there (`start-after`).
 #[derive(Debug)]
 pub(crate) struct S3Lister {
     core: Arc<Core>,
     dir: String,
-    recursive: bool,
+    args: ListArgs,
     token: Option<String>,
     started: bool,
     done: bool,
@@ -24,11 +25,11 @@ pub(crate) struct S3Lister {
 }
 
 impl S3Lister {
-    pub(crate) fn new(core: Arc<Core>, dir: &str, recursive: bool) -> Self {
+    pub(crate) fn new(core: Arc<Core>, dir: &str, args: ListArgs) -> Self {
         Self {
             core,
             dir: dir.to_owned(),
-            recursive,
+            args,
             token: None,
             started: false,
             done: false,
@@ -39,16 +40,27 @@ impl S3Lister {
     async fn page(&mut self) -> Result<Vec<Entry>> {
         let prefix = self.core.key(&self.dir);
         while !self.done {
+            // The start applies to the first request; the token carries it on.
+            let start_after = match (&self.args.start_after, self.started) {
+                (Some(after), false) => Some(self.core.key(after)),
+                _ => None,
+            };
             let page = self
                 .core
-                .list_page(&prefix, !self.recursive, self.token.as_deref(), 1000)
+                .list_page_after(
+                    &prefix,
+                    !self.args.recursive,
+                    self.token.as_deref(),
+                    start_after.as_deref(),
+                    1000,
+                )
                 .await?;
             let first = !self.started;
             self.started = true;
             self.done = !page.is_truncated || page.next_continuation_token.is_none();
             self.token = page.next_continuation_token.clone();
             let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
-            if first && empty && !self.dir.is_empty() {
+            if first && empty && !self.dir.is_empty() && self.args.start_after.is_none() {
                 // Nothing below: a missing directory lists as empty, a file is not a
                 // directory.
                 let file = self.core.key(self.dir.trim_end_matches('/'));
@@ -56,7 +68,8 @@ impl S3Lister {
                     return Err(Error::new(ErrorKind::NotADirectory));
                 }
             }
-            let entries = self.entries(page);
+            let mut entries = self.entries(page);
+            entries.retain(|e| self.args.wants(e.path()));
             if !entries.is_empty() {
                 return Ok(entries);
             }
@@ -77,7 +90,7 @@ impl S3Lister {
             let Some(path) = self.core.path_of(&object.key) else {
                 continue;
             };
-            if self.recursive {
+            if self.args.recursive {
                 self.add_ancestors(path, &mut out);
             }
             if path == self.dir || path.is_empty() {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::core::Core;
 use crate::raw::{ByteRange, IoJob, RandomRead};
+use crate::{Conditions, Metadata};
 
 /// An object as it was when opened (HEAD): its size and ETag. Each read is a GET of
 /// the range with `If-Match` on that ETag, so a reader never mixes two versions of
@@ -15,19 +16,28 @@ use crate::raw::{ByteRange, IoJob, RandomRead};
 pub(crate) struct S3Object {
     pub(crate) core: Arc<Core>,
     pub(crate) key: String,
-    pub(crate) size: u64,
-    pub(crate) etag: Option<String>,
+    pub(crate) meta: Metadata,
+}
+
+impl S3Object {
+    /// The condition every read of this object carries: its version's ETag.
+    pub(crate) fn pinned(&self) -> Conditions {
+        match self.meta.etag() {
+            Some(etag) => Conditions::new().with_if_match(etag),
+            None => Conditions::new(),
+        }
+    }
 }
 
 impl RandomRead for S3Object {
-    fn size(&self) -> u64 {
-        self.size
+    fn metadata(&self) -> &Metadata {
+        &self.meta
     }
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         IoJob::future(async move {
             self.core
-                .get(&self.key, ByteRange::new(range), self.etag.as_deref())
+                .get(&self.key, ByteRange::new(range), &self.pinned())
                 .await
         })
     }

@@ -12,7 +12,7 @@ use super::body::ReqBody;
 use super::core::Core;
 use super::xml::CompletedPart;
 use crate::raw::{IoJob, RawWrite};
-use crate::{Error, ErrorKind, Metadata, Result};
+use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// A write in progress. Data is buffered until it passes the multipart threshold;
 /// from then on every full part is uploaded by its own task on the worker runtime,
@@ -25,6 +25,8 @@ pub(crate) struct S3Writer {
     core: Arc<Core>,
     path: String,
     key: String,
+    /// Enforced by the commit (`PUT` or CompleteMultipartUpload).
+    options: WriteOptions,
     pending: VecDeque<Bytes>,
     pending_len: usize,
     written: u64,
@@ -49,11 +51,12 @@ impl fmt::Debug for S3Writer {
 }
 
 impl S3Writer {
-    pub(crate) fn new(core: Arc<Core>, path: &str) -> Self {
+    pub(crate) fn new(core: Arc<Core>, path: &str, options: WriteOptions) -> Self {
         Self {
             key: core.key(path),
             core,
             path: path.to_owned(),
+            options,
             pending: VecDeque::new(),
             pending_len: 0,
             written: 0,
@@ -147,7 +150,7 @@ impl S3Writer {
         if self.upload.is_none() {
             let body = self.take(self.pending_len);
             self.core.check_writable(&self.path).await?;
-            return self.core.put(&self.key, body).await;
+            return self.core.put(&self.key, body, &self.options).await;
         }
         let result = self.complete().await;
         if result.is_err() {
@@ -169,7 +172,10 @@ impl S3Writer {
         }
         let parts = std::mem::take(&mut upload.done);
         let id = upload.id.clone();
-        let etag = self.core.complete_multipart(&self.key, &id, parts).await?;
+        let etag = self
+            .core
+            .complete_multipart(&self.key, &id, parts, &self.options)
+            .await?;
         self.upload = None;
         let meta = Metadata::file(self.written);
         Ok(match etag {

@@ -1,0 +1,276 @@
+//! [`Conditions`] on an object's current version, and [`WriteOptions`].
+
+use std::time::SystemTime;
+
+use crate::{Error, ErrorKind, Metadata, Result};
+
+/// Preconditions on the current version of an object, as HTTP has them (RFC 9110
+/// section 13): a read, [`stat_with`](crate::Operator::stat_with) or
+/// [`reader_with`](crate::Operator::reader_with) only goes ahead if they hold.
+///
+/// Checked against the object the operation actually reads, in the same step: the fs
+/// backend checks the file it opened (so a replacement between the check and the
+/// read cannot slip through), memory checks under its lock, S3 sends the headers and
+/// the server checks.
+///
+/// | condition | fails with |
+/// |---|---|
+/// | `if_match`: the ETag is one of these (`*`: any) | [`ErrorKind::PreconditionFailed`] |
+/// | `if_unmodified_since` (ignored when `if_match` is set) | [`ErrorKind::PreconditionFailed`] |
+/// | `if_none_match`: the ETag is none of these (`*`: any) | [`ErrorKind::NotModified`] |
+/// | `if_modified_since` (ignored when `if_none_match` is set) | [`ErrorKind::NotModified`] |
+///
+/// ETags are compared as given (with their quotes, as [`Metadata::etag`] returns
+/// them); a list may be given comma-separated. An object without an ETag matches no
+/// tag but `*`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> storage::Result<()> {
+/// let op = storage::Operator::from_uri("memory://")?;
+/// let meta = op.write("t.parquet", vec![1_u8; 64]).await?;
+/// let etag = meta.etag().unwrap().to_owned();
+///
+/// // Read the version we know, or fail.
+/// let bytes = op.read_with("t.parquet").range(0..8).if_match(&etag).await?;
+/// assert_eq!(bytes.len(), 8);
+///
+/// // Our copy is current: no need to read it again.
+/// let err = op.read_with("t.parquet").if_none_match(&etag).await.unwrap_err();
+/// assert_eq!(err.kind(), storage::ErrorKind::NotModified);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Conditions {
+    /// Go ahead only if the object's ETag is one of these.
+    pub if_match: Option<String>,
+    /// Go ahead only if the object's ETag is none of these.
+    pub if_none_match: Option<String>,
+    /// Go ahead only if the object changed after this time.
+    pub if_modified_since: Option<SystemTime>,
+    /// Go ahead only if the object has not changed after this time.
+    pub if_unmodified_since: Option<SystemTime>,
+}
+
+impl Conditions {
+    /// No conditions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`if_match`](Self::if_match).
+    pub fn with_if_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_match = Some(etag.into());
+        self
+    }
+
+    /// Sets [`if_none_match`](Self::if_none_match).
+    pub fn with_if_none_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_none_match = Some(etag.into());
+        self
+    }
+
+    /// Sets [`if_modified_since`](Self::if_modified_since).
+    pub fn with_if_modified_since(mut self, time: SystemTime) -> Self {
+        self.if_modified_since = Some(time);
+        self
+    }
+
+    /// Sets [`if_unmodified_since`](Self::if_unmodified_since).
+    pub fn with_if_unmodified_since(mut self, time: SystemTime) -> Self {
+        self.if_unmodified_since = Some(time);
+        self
+    }
+
+    /// `true` when no condition is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks the conditions against `meta`, the object's current metadata.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PreconditionFailed`] or [`ErrorKind::NotModified`], as in the
+    /// table above, with the object's `etag` in the error's context.
+    pub fn check(&self, meta: &Metadata) -> Result<()> {
+        let etag = meta.etag();
+        let failed = |kind: ErrorKind, message: String| {
+            let err = Error::new(kind).with_message(message);
+            match etag {
+                Some(tag) => err.with_context("etag", tag),
+                None => err,
+            }
+        };
+        if let Some(wanted) = &self.if_match {
+            if !etag_matches(wanted, etag) {
+                return Err(failed(
+                    ErrorKind::PreconditionFailed,
+                    format!("if_match {wanted} does not match"),
+                ));
+            }
+        } else if let (Some(since), Some(modified)) =
+            (self.if_unmodified_since, meta.last_modified())
+        {
+            if modified > since {
+                return Err(failed(
+                    ErrorKind::PreconditionFailed,
+                    "modified after if_unmodified_since".into(),
+                ));
+            }
+        }
+        if let Some(wanted) = &self.if_none_match {
+            if etag_matches(wanted, etag) {
+                return Err(failed(
+                    ErrorKind::NotModified,
+                    format!("if_none_match {wanted} matches"),
+                ));
+            }
+        } else if let (Some(since), Some(modified)) = (self.if_modified_since, meta.last_modified())
+        {
+            if modified <= since {
+                return Err(failed(
+                    ErrorKind::NotModified,
+                    "not modified since if_modified_since".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `list` (comma-separated ETags, or `*`) names `etag`.
+fn etag_matches(list: &str, etag: Option<&str>) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|want| want == "*" || Some(want) == etag)
+}
+
+/// How a write may replace what is at its target: for
+/// [`write_with`](crate::Operator::write_with),
+/// [`writer_with`](crate::Operator::writer_with),
+/// [`copy_with`](crate::Operator::copy_with) and
+/// [`rename_with`](crate::Operator::rename_with).
+///
+/// | option | fs | memory | S3 |
+/// |---|---|---|---|
+/// | `if_not_exists` | atomic (`renameat2(RENAME_NOREPLACE)`, or `link`) | atomic | atomic (`If-None-Match: *` on PUT, CompleteMultipartUpload, CopyObject) |
+/// | `if_match` (writes only) | [`ErrorKind::Unsupported`] | atomic | atomic (`If-Match` on PUT and CompleteMultipartUpload) |
+///
+/// A target that exists fails `if_not_exists` with [`ErrorKind::AlreadyExists`]; a
+/// target whose ETag differs (or that is missing) fails `if_match` with
+/// [`ErrorKind::PreconditionFailed`]. Either way the target keeps what it had.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// Fail with [`ErrorKind::AlreadyExists`] if the target exists.
+    pub if_not_exists: bool,
+    /// Replace the target only if its ETag is this one.
+    pub if_match: Option<String>,
+}
+
+impl WriteOptions {
+    /// Plain overwrite.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`if_not_exists`](Self::if_not_exists).
+    pub fn with_if_not_exists(mut self, if_not_exists: bool) -> Self {
+        self.if_not_exists = if_not_exists;
+        self
+    }
+
+    /// Sets [`if_match`](Self::if_match).
+    pub fn with_if_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_match = Some(etag.into());
+        self
+    }
+
+    /// `true` for a plain overwrite.
+    pub fn is_plain(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn meta(etag: &str, at: u64) -> Metadata {
+        Metadata::file(1)
+            .with_etag(etag)
+            .with_last_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(at))
+    }
+
+    fn kind(c: &Conditions, m: &Metadata) -> Option<ErrorKind> {
+        c.check(m).err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn etag_conditions() {
+        let m = meta("\"a\"", 100);
+        assert_eq!(kind(&Conditions::new().with_if_match("\"a\""), &m), None);
+        assert_eq!(
+            kind(&Conditions::new().with_if_match("\"x\", \"a\""), &m),
+            None
+        );
+        assert_eq!(kind(&Conditions::new().with_if_match("*"), &m), None);
+        assert_eq!(
+            kind(&Conditions::new().with_if_match("\"b\""), &m),
+            Some(ErrorKind::PreconditionFailed)
+        );
+        assert_eq!(
+            kind(&Conditions::new().with_if_none_match("\"a\""), &m),
+            Some(ErrorKind::NotModified)
+        );
+        assert_eq!(
+            kind(&Conditions::new().with_if_none_match("*"), &m),
+            Some(ErrorKind::NotModified)
+        );
+        assert_eq!(
+            kind(&Conditions::new().with_if_none_match("\"b\""), &m),
+            None
+        );
+        let untagged = Metadata::file(1);
+        assert_eq!(
+            kind(&Conditions::new().with_if_match("\"a\""), &untagged),
+            Some(ErrorKind::PreconditionFailed)
+        );
+    }
+
+    #[test]
+    fn time_conditions_and_their_precedence() {
+        let m = meta("\"a\"", 100);
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let c = Conditions::new().with_if_modified_since(at(100));
+        assert_eq!(kind(&c, &m), Some(ErrorKind::NotModified));
+        assert_eq!(
+            kind(&Conditions::new().with_if_modified_since(at(99)), &m),
+            None
+        );
+        assert_eq!(
+            kind(&Conditions::new().with_if_unmodified_since(at(99)), &m),
+            Some(ErrorKind::PreconditionFailed)
+        );
+        assert_eq!(
+            kind(&Conditions::new().with_if_unmodified_since(at(100)), &m),
+            None
+        );
+        // An ETag condition takes precedence over its time counterpart.
+        let c = Conditions::new()
+            .with_if_match("\"a\"")
+            .with_if_unmodified_since(at(1));
+        assert_eq!(kind(&c, &m), None);
+        let c = Conditions::new()
+            .with_if_none_match("\"b\"")
+            .with_if_modified_since(at(500));
+        assert_eq!(kind(&c, &m), None);
+    }
+}
