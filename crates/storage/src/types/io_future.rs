@@ -98,6 +98,14 @@ impl<T: Send + 'static> Task<T> {
         }
     }
 
+    /// `true` once the job has ended (or was refused): awaiting it will not wait.
+    pub(crate) fn is_finished(&self) -> bool {
+        match self {
+            Task::Ready { .. } => true,
+            Task::Spawned(handle) => handle.is_finished(),
+        }
+    }
+
     /// Asks the job to stop; awaiting it still yields its output if it had finished.
     pub(crate) fn abort(&self) {
         if let Task::Spawned(handle) = self {

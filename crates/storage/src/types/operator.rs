@@ -393,49 +393,36 @@ impl Operator {
             }
         }
         // Several reads: open once, then read every part from what was opened.
-        let open = self.submit(
-            self.access
-                .open(&normalized, OpenArgs::new(ByteRange::FULL)),
-        );
+        let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
         IoFuture::new(async move {
-            let opened = open.await.map_err(&context)?;
-            let size = opened.object.size();
-            if let Some(r) = ranges.iter().find(|r| r.end > size) {
-                return Err(context(
-                    Error::new(ErrorKind::RangeNotSatisfiable)
-                        .with_context("range", format!("{}..{}", r.start, r.end))
-                        .with_context("size", size),
-                ));
-            }
-            let groups: Vec<Vec<Task<Bytes>>> = plan
-                .groups
-                .iter()
-                .map(|group| {
-                    group
-                        .parts
-                        .iter()
-                        .map(|part| {
-                            let job = Arc::clone(&opened.object).read_at(part.clone());
-                            Task::submit(&executor, job)
-                        })
-                        .collect()
-                })
-                .collect();
-            let mut buffers = Vec::with_capacity(groups.len());
-            for parts in groups {
-                let mut read = Vec::with_capacity(parts.len());
-                for part in parts {
-                    read.push(part.await.map_err(&context)?);
+            let mut attempt = 1;
+            loop {
+                let open = access.open(&normalized, OpenArgs::new(ByteRange::FULL));
+                let opened = Task::submit(&executor, open).await.map_err(&context)?;
+                match read_planned(&executor, &opened.object, &ranges, &plan).await {
+                    // A backend that pins the version (S3's If-Match) fails a read of
+                    // an object replaced meanwhile: read the new version, all of it.
+                    Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 => {
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        let e = if e.kind() == ErrorKind::PreconditionFailed {
+                            e.with_message("the object kept changing while it was read")
+                        } else {
+                            e
+                        };
+                        return Err(context(e));
+                    }
+                    Ok(buffers) => {
+                        return Ok(plan
+                            .pieces
+                            .iter()
+                            .map(|(group, range)| buffers[*group].slice(range.clone()))
+                            .collect());
+                    }
                 }
-                buffers.push(join_parts(read).map_err(&context)?);
             }
-            Task::submit(&executor, opened.object.close()).detach();
-            Ok(plan
-                .pieces
-                .into_iter()
-                .map(|(group, range)| buffers[group].slice(range))
-                .collect())
         })
     }
 
@@ -950,6 +937,42 @@ fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
             .with_context("size", size),
         None => err,
     }
+}
+
+/// Reads every group of `plan` from `object`, in parallel; one buffer per group.
+async fn read_planned(
+    executor: &Executor,
+    object: &Arc<dyn raw::RandomRead>,
+    ranges: &[Range<u64>],
+    plan: &raw::ReadPlan,
+) -> Result<Vec<Bytes>> {
+    let size = object.size();
+    if let Some(r) = ranges.iter().find(|r| r.end > size) {
+        return Err(Error::new(ErrorKind::RangeNotSatisfiable)
+            .with_context("range", format!("{}..{}", r.start, r.end))
+            .with_context("size", size));
+    }
+    let groups: Vec<Vec<Task<Bytes>>> = plan
+        .groups
+        .iter()
+        .map(|group| {
+            group
+                .parts
+                .iter()
+                .map(|part| Task::submit(executor, Arc::clone(object).read_at(part.clone())))
+                .collect()
+        })
+        .collect();
+    let mut buffers = Vec::with_capacity(groups.len());
+    for parts in groups {
+        let mut read = Vec::with_capacity(parts.len());
+        for part in parts {
+            read.push(part.await?);
+        }
+        buffers.push(join_parts(read)?);
+    }
+    Task::submit(executor, Arc::clone(object).close()).detach();
+    Ok(buffers)
 }
 
 /// One buffer from the parts a group was read in: the part itself, or one copy.

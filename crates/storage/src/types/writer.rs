@@ -210,6 +210,10 @@ impl Writer {
         poll_fn(|cx| self.poll_flush_inner(cx)).await?;
         if !data.is_empty() {
             self.submit(data);
+            // A chunk the executor refused (it has shut down) fails this call.
+            if matches!(&self.state, State::Writing(task) if task.is_finished()) {
+                poll_fn(|cx| self.poll_idle(cx)).await?;
+            }
         }
         Ok(())
     }

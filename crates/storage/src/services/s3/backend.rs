@@ -11,7 +11,9 @@ use super::core::Core;
 use super::lister::S3Lister;
 use super::object::S3Object;
 use super::writer::S3Writer;
-use crate::raw::{Access, IoJob, ListArgs, OpenArgs, Opened, RawList, RawWrite, ReadArgs};
+use crate::raw::{
+    Access, ByteRange, IoJob, ListArgs, OpenArgs, Opened, RawList, RawWrite, ReadArgs,
+};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// Amazon S3 and S3-compatible stores (MinIO, Ceph, SeaweedFS, Garage, R2), over
@@ -158,6 +160,25 @@ impl Access for S3 {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             let key = core.key(&path);
+            // One GET asks for the start of the range and learns, from the same
+            // answer, the object's size and version: no HEAD, and no window in which
+            // the object could change between the two.
+            if let Some(ask) = first_request(&args) {
+                match core.get_with_meta(&key, ask, &args.conditions).await {
+                    Ok((Some(meta), first)) => {
+                        let range = args.range.resolve(meta.content_length())?;
+                        let first =
+                            first.slice(..first.len().min((range.end - range.start) as usize));
+                        let object = Arc::new(S3Object { core, key, meta });
+                        return Ok(Opened::new(object, range, first));
+                    }
+                    // Nothing to read there (an empty object, a range at its end):
+                    // the metadata comes from a HEAD.
+                    Ok((None, _)) => {}
+                    Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {}
+                    Err(e) => return Err(core.file_error(&path, e).await),
+                }
+            }
             let Some(meta) = core.head_if(&key, &args.conditions).await? else {
                 return Err(core
                     .file_error(&path, Error::new(ErrorKind::NotFound))
@@ -169,7 +190,7 @@ impl Access for S3 {
             let first = if first.is_empty() {
                 Bytes::new()
             } else {
-                let range = crate::raw::ByteRange::new(first);
+                let range = ByteRange::new(first);
                 object
                     .core
                     .get(&object.key, range, &object.pinned())
@@ -312,6 +333,28 @@ impl Access for S3 {
             path,
             args,
         ))))
+    }
+}
+
+/// What an open's first GET asks for: as much of the start of the range as the
+/// open reads, in HTTP's terms (an end past the object's is cut short by the
+/// server). `None` when the open reads nothing, or a suffix longer than that.
+fn first_request(args: &OpenArgs) -> Option<ByteRange> {
+    let want = args.read_whole_up_to.max(args.read_first);
+    if want == 0 {
+        return None;
+    }
+    match (args.range.start(), args.range.end()) {
+        (Some(start), end) => {
+            let capped = start.saturating_add(want);
+            let end = end.map_or(capped, |end| end.min(capped));
+            (end > start).then(|| ByteRange::http(start..end))
+        }
+        (None, _) => {
+            // A suffix: whole if it is short enough, else a HEAD first.
+            let n = args.range.resolve(u64::MAX).ok()?;
+            (n.end - n.start <= args.read_whole_up_to).then_some(args.range)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! part of the backend shares.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -167,7 +168,17 @@ pub(crate) struct Core {
     /// executors): one client, whose connections live on the runtime that opened them.
     fallback: OnceLock<HttpClient>,
     tls: OnceLock<Arc<rustls::ClientConfig>>,
+    /// How the server orders listings, learned from its answers: see
+    /// [`Core::lists_in_key_order`].
+    listing_order: AtomicU8,
 }
+
+/// [`Core::listing_order`]: not known yet.
+const ORDER_UNKNOWN: u8 = 0;
+/// Keys in byte order, `start-after` by byte order: S3's rules.
+const ORDER_KEYS: u8 = 1;
+/// Keys in directory-tree order, `start-after` per path segment (SeaweedFS).
+const ORDER_TREE: u8 = 2;
 
 impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -231,6 +242,7 @@ impl Core {
             clients: RwLock::new(Vec::new()),
             fallback: OnceLock::new(),
             tls: OnceLock::new(),
+            listing_order: AtomicU8::new(ORDER_UNKNOWN),
         }
     }
 
@@ -417,6 +429,7 @@ impl Core {
                 Ok(Err(e)) => return Err(from_client_error(e)),
                 Ok(Ok(response)) => response,
             };
+        self.learn_server(response.headers());
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -425,6 +438,28 @@ impl Core {
         // The error body is best effort: its status says enough without it.
         let body = self.read_small(body).await.unwrap_or_default();
         Err(error_from_parts(status, &parts.headers, &body))
+    }
+
+    /// Notes how the server lists, from the first answer that says who it is.
+    fn learn_server(&self, headers: &HeaderMap) {
+        if self.listing_order.load(Ordering::Relaxed) != ORDER_UNKNOWN {
+            return;
+        }
+        let order = match header_str(headers, &http::header::SERVER) {
+            Some(server) if server.starts_with("SeaweedFS") => ORDER_TREE,
+            _ => ORDER_KEYS,
+        };
+        self.listing_order.store(order, Ordering::Relaxed);
+    }
+
+    /// `true` once the server is known to follow S3's listing rules, so that
+    /// `start-after` can skip ahead on it. SeaweedFS lists in directory-tree order,
+    /// and its `start-after` compares path segments: it skips a directory named like
+    /// the offset and, where a name sorts below `/` (`a b` and `a/`), keys that sort
+    /// after the offset. There, and before the server is known, listings start from
+    /// the beginning and the lister leaves out what comes before the offset.
+    pub(crate) fn lists_in_key_order(&self) -> bool {
+        self.listing_order.load(Ordering::Relaxed) == ORDER_KEYS
     }
 
     /// Reads a body that is expected to be small (XML), at most 16 MiB.
@@ -605,12 +640,25 @@ impl Core {
         range: ByteRange,
         conditions: &Conditions,
     ) -> Result<Bytes> {
+        self.get_with_meta(key, range, conditions)
+            .await
+            .map(|(_, bytes)| bytes)
+    }
+
+    /// [`get`](Self::get), and the object's metadata from the response (its size,
+    /// ETag and date: the version the bytes come from), when a body was read.
+    pub(crate) async fn get_with_meta(
+        &self,
+        key: &str,
+        range: ByteRange,
+        conditions: &Conditions,
+    ) -> Result<(Option<Metadata>, Bytes)> {
         if range.is_empty_span() {
             let size = match self.head_if(key, conditions).await? {
                 Some(meta) => meta.content_length(),
                 None => return Err(Error::new(ErrorKind::NotFound)),
             };
-            return range.resolve(size).map(|_| Bytes::new());
+            return range.resolve(size).map(|_| (None, Bytes::new()));
         }
         let resume = |from: u64, to: u64, etag: Option<&str>| -> Result<S3Request> {
             let mut req = S3Request::new(Method::GET, key)
@@ -631,12 +679,13 @@ impl Core {
                     Some(size) => size,
                     None => self.size_of(key).await?,
                 };
-                return range.resolve(size).map(|_| Bytes::new());
+                return range.resolve(size).map(|_| (None, Bytes::new()));
             }
             Err(e) => return Err(e),
         };
         let (body_start, total) = body_span(&response)?;
         let want = range.resolve(total)?;
+        let meta = metadata_of(response.headers(), Some(total))?;
         let etag = match &conditions.if_match {
             Some(etag) if etag != "*" && !etag.contains(',') => Some(etag.clone()),
             _ => header_str(response.headers(), &ETAG).map(str::to_owned),
@@ -682,7 +731,7 @@ impl Core {
             at = piece_end;
         }
         buf.set_filled(len);
-        Ok(buf.freeze())
+        Ok((Some(meta), buf.freeze()))
     }
 
     /// PUT `body` as `key`, as `options` allow.

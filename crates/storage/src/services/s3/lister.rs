@@ -40,9 +40,13 @@ impl S3Lister {
     async fn page(&mut self) -> Result<Vec<Entry>> {
         let prefix = self.core.key(&self.dir);
         while !self.done {
-            // The start applies to the first request; the token carries it on.
+            // The start applies to the first request; the token carries it on. On a
+            // server that does not follow S3's order the listing starts at the
+            // beginning, and `wants` leaves out what comes before the offset.
             let start_after = match (&self.args.start_after, self.started) {
-                (Some(after), false) => Some(self.core.key(after)),
+                (Some(after), false) if self.core.lists_in_key_order() => {
+                    Some(self.core.key(after))
+                }
                 _ => None,
             };
             let page = self

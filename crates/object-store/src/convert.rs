@@ -1,0 +1,137 @@
+//! Between our types and object_store's: paths, metadata, conditions, errors.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{Error as OsError, GetOptions, GetRange, ObjectMeta};
+use storage::raw::ByteRange;
+use storage::{Conditions, Entry, ErrorKind, Metadata};
+
+/// The `store` name in [`object_store::Error::Generic`].
+pub(crate) const STORE: &str = "DioStore";
+
+/// Our path for an object_store location: its string, which object_store keeps
+/// normalized (no leading `/`, no empty, `.` or `..` segments).
+pub(crate) fn path_of(location: &Path) -> &str {
+    location.as_ref()
+}
+
+/// The directory our listing starts from for an object_store prefix: prefixes match
+/// whole segments, so `a/b` lists below `a/b/`.
+pub(crate) fn dir_of(prefix: Option<&Path>) -> String {
+    match prefix.map(|p| p.as_ref()) {
+        None | Some("") => String::new(),
+        Some(p) => format!("{p}/"),
+    }
+}
+
+/// An object_store location for a path our listing returned.
+pub(crate) fn location(path: &str) -> object_store::Result<Path> {
+    Path::parse(path.trim_end_matches('/')).map_err(|source| OsError::InvalidPath { source })
+}
+
+pub(crate) fn utc(time: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(time)
+}
+
+/// The `ObjectMeta` of a file at `location`.
+pub(crate) fn object_meta(location: Path, meta: &Metadata) -> ObjectMeta {
+    ObjectMeta {
+        location,
+        last_modified: utc(meta.last_modified().unwrap_or(SystemTime::UNIX_EPOCH)),
+        size: meta.content_length(),
+        e_tag: meta.etag().map(str::to_owned),
+        version: None,
+    }
+}
+
+/// The `ObjectMeta` of a listed file; `None` for a directory.
+pub(crate) fn listed_meta(entry: &Entry) -> Option<object_store::Result<ObjectMeta>> {
+    if entry.metadata().is_dir() {
+        return None;
+    }
+    Some(location(entry.path()).map(|loc| object_meta(loc, entry.metadata())))
+}
+
+/// Our conditions for a get's.
+pub(crate) fn conditions(options: &GetOptions) -> Conditions {
+    let mut c = Conditions::new();
+    c.if_match.clone_from(&options.if_match);
+    c.if_none_match.clone_from(&options.if_none_match);
+    c.if_modified_since = options.if_modified_since.map(SystemTime::from);
+    c.if_unmodified_since = options.if_unmodified_since.map(SystemTime::from);
+    c
+}
+
+/// Our range for a get's, with object_store's rules (HTTP's: an end beyond the
+/// object's is cut to it; a start at or past it is an error).
+pub(crate) fn byte_range(range: Option<&GetRange>) -> object_store::Result<ByteRange> {
+    Ok(match range {
+        None => ByteRange::FULL,
+        Some(GetRange::Bounded(r)) => {
+            if r.end <= r.start {
+                return Err(OsError::Generic {
+                    store: STORE,
+                    source: format!("range {}..{} is empty or backwards", r.start, r.end).into(),
+                });
+            }
+            ByteRange::http(r.clone())
+        }
+        Some(GetRange::Offset(start)) => ByteRange::http(*start..),
+        Some(GetRange::Suffix(n)) => ByteRange::suffix(*n),
+    })
+}
+
+/// object_store's error for one of ours from an operation on `location`: the
+/// variants object_store has a name for, and `Generic` (with our error, its
+/// operation, path and context, as the source) for the rest. A directory read as
+/// an object is not found, as object_store has no directories.
+pub(crate) fn os_error(err: storage::Error, location: &str) -> OsError {
+    let path = if err.path().is_empty() {
+        location.to_owned()
+    } else {
+        err.path().to_owned()
+    };
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::IsADirectory => OsError::NotFound {
+            path,
+            source: Box::new(err),
+        },
+        ErrorKind::AlreadyExists => OsError::AlreadyExists {
+            path,
+            source: Box::new(err),
+        },
+        ErrorKind::PreconditionFailed => OsError::Precondition {
+            path,
+            source: Box::new(err),
+        },
+        ErrorKind::NotModified => OsError::NotModified {
+            path,
+            source: Box::new(err),
+        },
+        ErrorKind::PermissionDenied => OsError::PermissionDenied {
+            path,
+            source: Box::new(err),
+        },
+        ErrorKind::Unsupported => OsError::NotSupported {
+            source: Box::new(err),
+        },
+        _ => OsError::Generic {
+            store: STORE,
+            source: Box::new(err),
+        },
+    }
+}
+
+/// A conditional write the backend cannot do atomically: object_store calls that
+/// "not implemented" (`PutMode::Update` on fs).
+pub(crate) fn write_error(err: storage::Error, location: &str, operation: &str) -> OsError {
+    if err.kind() == ErrorKind::Unsupported {
+        return OsError::NotImplemented {
+            operation: format!("{operation} on {location}: {err}"),
+            implementer: STORE.to_owned(),
+        };
+    }
+    os_error(err, location)
+}

@@ -1,0 +1,379 @@
+//! [`DioStore`]: an [`ObjectStore`] over our [`Operator`].
+
+use std::fmt;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyMode, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    RenameTargetMode, Result,
+};
+use storage::{ErrorKind, Operator, WriteOptions};
+
+use crate::compat;
+use crate::convert::{self, STORE, os_error, path_of, write_error};
+use crate::dio_upload::DioUpload;
+
+/// Paths handed to one `delete_many` call (S3's DeleteObjects takes 1,000).
+const DELETE_BATCH: usize = 1000;
+
+/// An [`ObjectStore`] over an [`Operator`] (fs, memory, S3): what a query engine
+/// registers to read and write through our executor.
+///
+/// Every request, every chunk of a `get` stream, every page of a listing and every
+/// part of an upload is IO on the operator's executor; the caller's runtime only
+/// collects finished results. Nothing is ever handed to the caller as a file to read
+/// on its own thread: `get_opts` always returns a
+/// [`GetResultPayload::Stream`](object_store::GetResultPayload::Stream).
+///
+/// # How the trait maps
+///
+/// | method | how |
+/// |---|---|
+/// | `get_opts` | [`Operator::reader_with`]: conditions checked on the version read; a range of at most [`whole_read_limit`](Self::with_whole_read_limit) bytes (64 MiB by default) is read whole by the job that opens the object, one hand-off and one contiguous buffer; larger ones stream in chunks read ahead on the executor |
+/// | `head` (`get_opts` with `head`) | [`Operator::stat_with`] |
+/// | `get_ranges` | [`Operator::read_ranges`]: coalesced, split and read in parallel, all from one version of the object |
+/// | `put_opts` | [`Operator::write_with`]: `Create` is `if_not_exists`, `Update` is `if_match` |
+/// | `put_multipart_opts` | [`Operator::writer`]: invisible until `complete` |
+/// | `delete_stream` | [`Operator::delete_many`], up to 1,000 paths a call (S3 DeleteObjects) |
+/// | `list`, `list_with_offset` | [`Operator::lister_with`], recursive; the offset is the backend's (S3 `start-after`) |
+/// | `list_with_delimiter` | [`Operator::lister_with`], one level |
+/// | `copy_opts`, `rename_opts` | [`Operator::copy_with`], [`Operator::rename_with`] (rename is atomic on fs) |
+///
+/// # Memory
+///
+/// A `get` stream holds at most `max(whole_read_limit, (prefetch + 1) * chunk_size)`
+/// bytes (the operator's [`Options`](storage::Options): 64 MiB, or 12 MiB of 4 MiB
+/// chunks for larger objects).
+///
+/// # Semantics worth knowing
+///
+/// - Conditional writes: `PutMode::Create` and `copy_if_not_exists` are atomic on
+///   every backend; `PutMode::Update` is atomic on memory and S3, and
+///   [`NotImplemented`](object_store::Error::NotImplemented) on fs (a check and a
+///   rename cannot be made one step). ETags: fs derives them from inode, size and
+///   modification time; memory makes one per write; S3 has its own.
+/// - Object versions (`GetOptions::version`) and per-object attributes and tags are
+///   not stored: asking for them is `NotSupported` / `NotImplemented`, never ignored.
+/// - On fs, deleting the last object of a directory leaves the (empty) directory,
+///   which `list_with_delimiter` shows as a common prefix, as object_store's
+///   `LocalFileSystem` does.
+///
+/// # Errors
+///
+/// Our [`ErrorKind`]s map to object_store's variants (`NotFound`, `AlreadyExists`,
+/// `Precondition`, `NotModified`, `PermissionDenied`, `NotSupported`,
+/// `NotImplemented`, `InvalidPath`); everything else is `Generic` with our
+/// [`storage::Error`] as the source, so the operation, the path and the backend's
+/// context (an S3 request id) survive.
+#[derive(Clone)]
+pub struct DioStore {
+    op: Operator,
+    whole_read_limit: u64,
+}
+
+impl DioStore {
+    /// A store over `op`.
+    pub fn new(op: Operator) -> Self {
+        Self {
+            op,
+            whole_read_limit: 64 << 20,
+        }
+    }
+
+    /// `get` reads a range of at most `bytes` whole, in one buffer, with one
+    /// hand-off (what `get_range` and `bytes()` want); larger ones stream in the
+    /// operator's chunks. Default 64 MiB.
+    pub fn with_whole_read_limit(mut self, bytes: u64) -> Self {
+        self.whole_read_limit = bytes;
+        self
+    }
+
+    /// The operator behind the store.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+}
+
+impl fmt::Display for DioStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DioStore({})", self.op.scheme())
+    }
+}
+
+impl fmt::Debug for DioStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DioStore")
+            .field("op", &self.op)
+            .field("whole_read_limit", &self.whole_read_limit)
+            .finish()
+    }
+}
+
+fn not_implemented(operation: &str) -> object_store::Error {
+    object_store::Error::NotImplemented {
+        operation: operation.to_owned(),
+        implementer: STORE.to_owned(),
+    }
+}
+
+/// What a write asks of the target, or why it cannot be done.
+fn write_options(mode: &PutMode, location: &str) -> Result<WriteOptions> {
+    Ok(match mode {
+        PutMode::Overwrite => WriteOptions::new(),
+        PutMode::Create => WriteOptions::new().with_if_not_exists(true),
+        PutMode::Update(version) => match &version.e_tag {
+            Some(etag) => WriteOptions::new().with_if_match(etag),
+            None => {
+                return Err(object_store::Error::Precondition {
+                    path: location.to_owned(),
+                    source: "PutMode::Update needs the ETag of the version to replace".into(),
+                });
+            }
+        },
+    })
+}
+
+#[async_trait]
+impl ObjectStore for DioStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        let path = path_of(location);
+        if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
+            return Err(not_implemented("put_opts with attributes or tags"));
+        }
+        let options = write_options(&opts.mode, path)?;
+        let meta = self
+            .op
+            .write_with(path, Bytes::from(payload))
+            .options(options)
+            .await
+            .map_err(|e| write_error(e, path, "put_opts"))?;
+        Ok(compat::put_result(meta.etag().map(str::to_owned)))
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        let path = path_of(location);
+        if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
+            return Err(not_implemented(
+                "put_multipart_opts with attributes or tags",
+            ));
+        }
+        let writer = self.op.writer(path).await.map_err(|e| os_error(e, path))?;
+        Ok(Box::new(DioUpload::new(path.to_owned(), writer)))
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let path = path_of(location);
+        if options.version.is_some() {
+            return Err(object_store::Error::NotSupported {
+                source: "DioStore keeps no object versions".into(),
+            });
+        }
+        let conditions = convert::conditions(&options);
+        if options.head {
+            let meta = self
+                .op
+                .stat_with(path)
+                .conditions(conditions)
+                .await
+                .map_err(|e| os_error(e, path))?;
+            if meta.is_dir() {
+                return Err(os_error(
+                    storage::Error::new(ErrorKind::IsADirectory).with_path(path),
+                    path,
+                ));
+            }
+            let meta = convert::object_meta(location.clone(), &meta);
+            let range = 0..meta.size;
+            return Ok(compat::get_result(
+                futures_util::stream::empty().boxed(),
+                meta,
+                range,
+            ));
+        }
+        let range = convert::byte_range(options.range.as_ref())?;
+        let reader = self
+            .op
+            .reader_with(path)
+            .byte_range(range)
+            .conditions(conditions)
+            .whole_up_to(self.whole_read_limit)
+            .await
+            .map_err(|e| os_error(e, path))?;
+        let meta = convert::object_meta(location.clone(), reader.metadata());
+        let range = reader.range();
+        let owned = path.to_owned();
+        let stream = reader.map_err(move |e| os_error(e, &owned)).boxed();
+        Ok(compat::get_result(stream, meta, range))
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let path = path_of(location);
+        self.op
+            .read_ranges(path, ranges.to_vec())
+            .await
+            .map_err(|e| os_error(e, path))
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        let op = self.op.clone();
+        locations
+            .ready_chunks(DELETE_BATCH)
+            .then(move |batch| {
+                let op = op.clone();
+                async move {
+                    let paths: Vec<String> = batch
+                        .iter()
+                        .filter_map(|r| r.as_ref().ok().map(|p| p.as_ref().to_owned()))
+                        .collect();
+                    let mut results = match op.delete_many(&paths).await {
+                        Ok(results) => results.into_iter(),
+                        Err(e) => {
+                            // The batch as a whole failed: every path in it did.
+                            let failed: Vec<_> = paths.iter().map(|_| Err(e.clone())).collect();
+                            failed.into_iter()
+                        }
+                    };
+                    let out: Vec<Result<Path>> = batch
+                        .into_iter()
+                        .map(|item| {
+                            let location = item?;
+                            match results.next() {
+                                Some(Ok(())) => Ok(location),
+                                Some(Err(e)) => Err(os_error(e, location.as_ref())),
+                                None => Err(object_store::Error::Generic {
+                                    store: STORE,
+                                    source: "delete_many returned too few results".into(),
+                                }),
+                            }
+                        })
+                        .collect();
+                    futures_util::stream::iter(out)
+                }
+            })
+            .flatten()
+            .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.list_files(prefix, None)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.list_files(prefix, Some(offset.as_ref().to_owned()))
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let dir = convert::dir_of(prefix);
+        let mut common_prefixes = Vec::new();
+        let mut objects = Vec::new();
+        let mut lister = match self.op.lister_with(&dir).await {
+            Ok(lister) => lister,
+            Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                return Ok(compat::list_result(common_prefixes, objects));
+            }
+            Err(e) => return Err(os_error(e, &dir)),
+        };
+        loop {
+            let entry = match lister.next_entry().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                // The prefix is an object: object_store has nothing below it.
+                Err(e) if e.kind() == ErrorKind::NotADirectory => break,
+                Err(e) => return Err(os_error(e, &dir)),
+            };
+            match convert::listed_meta(&entry) {
+                Some(meta) => objects.push(meta?),
+                None => common_prefixes.push(convert::location(entry.path())?),
+            }
+        }
+        // Directory walks have no order; object stores list in key order.
+        common_prefixes.sort_unstable();
+        objects.sort_unstable_by(|a, b| a.location.cmp(&b.location));
+        Ok(compat::list_result(common_prefixes, objects))
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        let if_not_exists = matches!(options.mode, CopyMode::Create);
+        self.op
+            .copy_with(path_of(from), path_of(to))
+            .if_not_exists(if_not_exists)
+            .await
+            .map_err(|e| os_error(e, from.as_ref()))
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        let if_not_exists = matches!(options.target_mode, RenameTargetMode::Create);
+        self.op
+            .rename_with(path_of(from), path_of(to))
+            .if_not_exists(if_not_exists)
+            .await
+            .map_err(|e| os_error(e, from.as_ref()))
+    }
+}
+
+impl DioStore {
+    /// Every object below `prefix` (whole segments), after `offset` if given.
+    fn list_files(
+        &self,
+        prefix: Option<&Path>,
+        offset: Option<String>,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        let dir = convert::dir_of(prefix);
+        let mut builder = self.op.lister_with(&dir).recursive(true);
+        if let Some(offset) = offset {
+            builder = builder.start_after(offset);
+        }
+        let opened = std::future::IntoFuture::into_future(builder);
+        futures_util::stream::once(async move {
+            match opened.await {
+                Ok(lister) => {
+                    let dir = dir.clone();
+                    lister
+                        // The prefix is an object (a backend may only find out on
+                        // the first page): object_store has nothing below it.
+                        .take_while(|item| {
+                            let below_object = matches!(
+                                item, Err(e) if e.kind() == ErrorKind::NotADirectory
+                            );
+                            futures_util::future::ready(!below_object)
+                        })
+                        .map_err(move |e| os_error(e, &dir))
+                        .try_filter_map(|entry| {
+                            futures_util::future::ready(convert::listed_meta(&entry).transpose())
+                        })
+                        .boxed()
+                }
+                // Listing below an object: object_store has no directories, so there
+                // is simply nothing there.
+                Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                    futures_util::stream::empty().boxed()
+                }
+                Err(e) => futures_util::stream::once(async move { Err(os_error(e, &dir)) }).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}

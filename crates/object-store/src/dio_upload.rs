@@ -1,0 +1,141 @@
+//! [`DioUpload`]: an object_store multipart upload over our [`Writer`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::lock::Mutex as AsyncMutex;
+use object_store::{MultipartUpload, PutPayload, PutResult, UploadPart};
+use parking_lot::Mutex;
+use storage::Writer;
+
+use crate::compat;
+use crate::convert::write_error;
+
+/// A multipart upload to one object through a [`Writer`]: the object is written by
+/// the operator's executor and becomes visible, atomically, only at
+/// [`complete`](MultipartUpload::complete); [`abort`](MultipartUpload::abort), or
+/// dropping the upload, leaves nothing.
+///
+/// Parts are taken in the order `put_part` is called (not the order their futures
+/// are polled) and handed to the writer as they are, without copying: on S3 each
+/// becomes part of a multipart upload whose parts are uploaded concurrently by the
+/// executor; on fs they are appended to the temporary file.
+///
+/// A part's future resolves once its bytes are handed to the executor; a failure
+/// of the write is reported by every later call, `complete` included, so no part is
+/// ever lost silently.
+pub(crate) struct DioUpload {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: String,
+    /// `None` once completed or aborted.
+    writer: AsyncMutex<Option<Writer>>,
+    /// Parts not yet handed to the writer, in call order.
+    queue: Mutex<VecDeque<Bytes>>,
+    /// The first failure, reported by every later call.
+    failed: Mutex<Option<storage::Error>>,
+}
+
+impl DioUpload {
+    pub(crate) fn new(path: String, writer: Writer) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                path,
+                writer: AsyncMutex::new(Some(writer)),
+                queue: Mutex::new(VecDeque::new()),
+                failed: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+impl Shared {
+    fn error(&self, err: storage::Error, operation: &str) -> object_store::Error {
+        write_error(err, &self.path, operation)
+    }
+
+    fn failure(&self) -> Option<storage::Error> {
+        self.failed.lock().clone()
+    }
+
+    fn closed(&self) -> storage::Error {
+        storage::Error::new(storage::ErrorKind::InvalidInput)
+            .with_message("the upload is already completed or aborted")
+            .with_operation("put_multipart")
+            .with_path(self.path.clone())
+    }
+
+    /// Hands every queued part to the writer, in order.
+    async fn drain(&self, writer: &mut Writer) -> Result<(), storage::Error> {
+        if let Some(err) = self.failure() {
+            return Err(err);
+        }
+        loop {
+            let Some(part) = self.queue.lock().pop_front() else {
+                return Ok(());
+            };
+            if let Err(e) = writer.write_bytes(part).await {
+                self.queue.lock().clear();
+                *self.failed.lock() = Some(e.clone());
+                return Err(e);
+            }
+        }
+    }
+
+    async fn put(&self) -> Result<(), storage::Error> {
+        let mut writer = self.writer.lock().await;
+        match writer.as_mut() {
+            Some(writer) => self.drain(writer).await,
+            None => Err(self.failure().unwrap_or_else(|| self.closed())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for DioUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        self.shared.queue.lock().extend(data);
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { shared.put().await.map_err(|e| shared.error(e, "put_part")) })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let shared = &self.shared;
+        let mut slot = shared.writer.lock().await;
+        let Some(mut writer) = slot.take() else {
+            let err = shared.failure().unwrap_or_else(|| shared.closed());
+            return Err(shared.error(err, "complete"));
+        };
+        if let Err(e) = shared.drain(&mut writer).await {
+            let _ = writer.abort().await;
+            return Err(shared.error(e, "complete"));
+        }
+        let meta = writer
+            .close()
+            .await
+            .map_err(|e| shared.error(e, "complete"))?;
+        Ok(compat::put_result(meta.etag().map(str::to_owned)))
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        let shared = &self.shared;
+        shared.queue.lock().clear();
+        let Some(mut writer) = shared.writer.lock().await.take() else {
+            return Ok(());
+        };
+        writer.abort().await.map_err(|e| shared.error(e, "abort"))
+    }
+}
+
+impl fmt::Debug for DioUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DioUpload")
+            .field("path", &self.shared.path)
+            .field("queued_parts", &self.shared.queue.lock().len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,306 @@
+//! `DioStore`'s own behaviour, beyond object_store's suite: payloads are streams,
+//! errors keep their kind and context, the caller's runtime never does the IO,
+//! large objects stream in bounded pieces, and uploads report failures.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dio_object_store::DioStore;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion,
+};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `f` on a helper thread and fails if it has not returned within `secs`: a
+/// guard against a hang, never a measure of speed.
+fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("no progress within {secs} s: IO ran on the caller's runtime"),
+    }
+}
+
+#[test]
+fn get_payloads_are_always_streams() {
+    let (op, _dir) = common::fs_operator("payload-fs");
+    let mem = common::memory_operator("payload-mem");
+    rt().block_on(async {
+        for store in [DioStore::new(op), DioStore::new(mem)] {
+            let path = Path::from("a/b.bin");
+            store.put(&path, vec![1_u8; 10_000].into()).await.unwrap();
+            for options in [
+                GetOptions::new(),
+                GetOptions::new().with_range(Some(10..20)),
+                GetOptions::new().with_head(true),
+            ] {
+                let result = store.get_opts(&path, options).await.unwrap();
+                assert!(
+                    matches!(result.payload, GetResultPayload::Stream(_)),
+                    "{store}: a File payload would be read on the caller's thread"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn errors_keep_their_kind_operation_and_path() {
+    let (op, _dir) = common::fs_operator("errors-fs");
+    rt().block_on(async {
+        let store = DioStore::new(op);
+        let path = Path::from("e/obj");
+        let put = store.put(&path, "data".into()).await.unwrap();
+        let etag = put.e_tag.clone().unwrap();
+
+        let err = store.get(&Path::from("e/missing")).await.unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotFound { ref path, .. } if path == "e/missing"),
+            "{err}"
+        );
+        let err = store
+            .put_opts(&path, "x".into(), PutMode::Create.into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::AlreadyExists { .. }),
+            "{err}"
+        );
+        let err = store
+            .get_opts(&path, GetOptions::new().with_if_match(Some("\"other\"")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::Precondition { .. }),
+            "{err}"
+        );
+        let err = store
+            .get_opts(
+                &path,
+                GetOptions::new().with_if_none_match(Some(etag.clone())),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotModified { .. }),
+            "{err}"
+        );
+        // fs cannot replace a file only if it is still a given version.
+        let update = PutOptions::from(PutMode::Update(UpdateVersion {
+            e_tag: Some(etag),
+            version: None,
+        }));
+        let err = store.put_opts(&path, "y".into(), update).await.unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotImplemented { .. }),
+            "{err}"
+        );
+        // Anything else is Generic, with our error (operation, path, context) inside.
+        let err = store.get_ranges(&path, &[0..2, 0..100]).await.unwrap_err();
+        let object_store::Error::Generic {
+            store: name,
+            source,
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(*name, "DioStore");
+        let ours = source.downcast_ref::<storage::Error>().unwrap();
+        assert_eq!(ours.kind(), storage::ErrorKind::RangeNotSatisfiable);
+        assert_eq!((ours.operation(), ours.path()), ("read_ranges", "e/obj"));
+        assert_eq!(ours.context("size"), Some("4"));
+        // Asking for what is not kept is refused, never ignored.
+        let err = store
+            .get_opts(&path, GetOptions::new().with_version(Some("v1")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotSupported { .. }),
+            "{err}"
+        );
+        let with_attributes = PutOptions::from(object_store::Attributes::from_iter([(
+            object_store::Attribute::ContentType,
+            "text/plain",
+        )]));
+        let err = store
+            .put_opts(&path, "z".into(), with_attributes)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotImplemented { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            store.get(&path).await.unwrap().bytes().await.unwrap(),
+            "data"
+        );
+    });
+}
+
+/// A get of a FIFO blocks until a writer opens it; the writer is a task on the
+/// caller's own current-thread runtime. Had the get run on the caller's thread,
+/// the writer could never run.
+#[test]
+fn the_caller_runtime_never_does_the_io() {
+    within(30, || {
+        let (op, dir) = common::fs_operator("fifo");
+        let fifo = dir.path().join("pipe");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let store = DioStore::new(op);
+        rt().block_on(async move {
+            let released = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&released);
+            let writer = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                flag.store(true, Ordering::SeqCst);
+                let mut w = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(fifo)
+                    .await
+                    .unwrap();
+                tokio::io::AsyncWriteExt::write_all(&mut w, b"x")
+                    .await
+                    .unwrap();
+            });
+            let got = store.get(&Path::from("pipe")).await.unwrap();
+            assert!(
+                released.load(Ordering::SeqCst),
+                "the open returned before the writer ran"
+            );
+            let _ = got.bytes().await.unwrap();
+            writer.await.unwrap();
+        });
+    });
+}
+
+#[test]
+fn large_objects_stream_in_bounded_chunks() {
+    let (op, _dir) = common::fs_operator("chunks");
+    let op = op
+        .clone()
+        .with_options(op.options().with_chunk_size(1 << 20));
+    rt().block_on(async {
+        let store = DioStore::new(op).with_whole_read_limit(2 << 20);
+        let data: Bytes = (0..(9 << 20) + 5)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        let path = Path::from("big");
+        store.put(&path, data.clone().into()).await.unwrap();
+        // Small enough: one piece, one buffer.
+        let small = store.get_range(&path, 1000..(2 << 20)).await.unwrap();
+        assert_eq!(small, data.slice(1000..(2 << 20)));
+        // Larger: the stream hands over chunks of at most the chunk size.
+        let result = store.get(&path).await.unwrap();
+        assert_eq!(result.range, 0..data.len() as u64);
+        let mut stream = result.into_stream();
+        let mut all = Vec::new();
+        let mut pieces = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            assert!(chunk.len() <= 1 << 20, "a chunk of {} bytes", chunk.len());
+            all.extend_from_slice(&chunk);
+            pieces += 1;
+        }
+        assert_eq!(pieces, 10);
+        assert_eq!(Bytes::from(all), data);
+        // A suffix and an offset, with object_store's rules.
+        let tail = store
+            .get_opts(
+                &path,
+                GetOptions::new().with_range(Some(object_store::GetRange::Suffix(10))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(tail.range, data.len() as u64 - 10..data.len() as u64);
+        assert_eq!(tail.bytes().await.unwrap(), data.slice(data.len() - 10..));
+    });
+}
+
+#[test]
+fn a_failed_upload_says_so_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = common::executor("upload-fail");
+    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    rt().block_on(async {
+        let store = DioStore::new(op);
+        let path = Path::from("up/obj");
+        let mut upload = store.put_multipart(&path).await.unwrap();
+        upload.put_part(vec![1_u8; 1000].into()).await.unwrap();
+        executor.shutdown();
+        executor.join().await;
+        // The executor is gone: the next part, and the completion, fail.
+        let err = upload.put_part(vec![2_u8; 1000].into()).await.unwrap_err();
+        assert!(err.to_string().contains("shut down"), "{err}");
+        let err = upload.complete().await.unwrap_err();
+        assert!(err.to_string().contains("shut down"), "{err}");
+    });
+    let left: Vec<_> = walk(dir.path());
+    assert!(left.iter().all(|p| !p.ends_with("obj")), "{left:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path().display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_aborted_upload_leaves_nothing_and_parts_keep_their_call_order() {
+    for store in [
+        DioStore::new(common::memory_operator("up-mem")),
+        DioStore::new(common::fs_operator("up-fs").0),
+    ] {
+        rt().block_on(async {
+            let path = Path::from("ordered");
+            let mut upload = store.put_multipart(&path).await.unwrap();
+            let parts: Vec<_> = (0..10_u8)
+                .map(|i| upload.put_part(vec![i; 100_000].into()))
+                .collect();
+            // Polled in reverse: the object still has them in call order.
+            for part in parts.into_iter().rev() {
+                part.await.unwrap();
+            }
+            upload.complete().await.unwrap();
+            let back = store.get(&path).await.unwrap().bytes().await.unwrap();
+            for (i, chunk) in back.chunks(100_000).enumerate() {
+                assert!(chunk.iter().all(|&b| b == i as u8));
+            }
+            let aborted = Path::from("aborted");
+            let mut upload = store.put_multipart(&aborted).await.unwrap();
+            upload.put_part(vec![9; 1000].into()).await.unwrap();
+            upload.abort().await.unwrap();
+            let err = store.head(&aborted).await.unwrap_err();
+            assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
+        });
+    }
+}
