@@ -12,7 +12,7 @@ use crate::worker::ExitOnDrop;
 /// Each job costs one hand-off: the channel send by the submitter.
 pub(crate) fn run(shared: Arc<Shared>, index: usize, hooks: &Hooks) {
     let _exit = ExitOnDrop(&shared);
-    context::enter(shared.id, Role::Blocking(index));
+    context::enter(shared.id, Role::Blocking(index), &shared.name);
     hooks.started();
     let pool = shared
         .pool

@@ -6,13 +6,11 @@
 //! blocking on a condition variable (sync callers). Cancellation travels the other way:
 //! the handle sets a flag and wakes the job.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
-use parking_lot::{Condvar, Mutex};
-
 use crate::JoinError;
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{AtomicWaker, Condvar, Mutex};
 
 const COMPLETE: u8 = 0b001;
 const ABORTED: u8 = 0b010;
@@ -136,7 +134,7 @@ impl<T: Send> CancelOnShutdown for Completion<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
@@ -184,5 +182,110 @@ mod tests {
         c.abort();
         c.abort();
         assert!(c.is_aborted());
+    }
+}
+
+/// Model checks (`RUSTFLAGS="--cfg loom"`): every interleaving of the slot's users.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::future::poll_fn;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use loom::future::block_on;
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::{CountingWaker, check};
+
+    /// The job completes while a deadline cancels it: exactly one claim wins, and the
+    /// blocked waiter receives the winner's result.
+    #[test]
+    fn completion_and_shutdown_cancel_race_for_one_claim() {
+        check(|| {
+            let c = Arc::new(Completion::<u32>::new());
+            let job = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || c.complete(Ok(7)))
+            };
+            let deadline = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || c.cancel_on_shutdown())
+            };
+            let output = c.wait();
+            let job_won = job.join().unwrap();
+            deadline.join().unwrap();
+            match output {
+                Ok(v) => assert!(job_won && v == 7),
+                Err(e) => assert!(!job_won && e.is_shutdown(), "{e:?}"),
+            }
+            assert!(c.is_complete());
+            assert!(!c.complete(Ok(8)), "nobody claims twice");
+        });
+    }
+
+    /// A poller that registered before the fill is woken and then finds the value.
+    #[test]
+    fn fill_wakes_a_pending_poller() {
+        check(|| {
+            let c = Arc::new(Completion::<u32>::new());
+            let job = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || assert!(c.complete(Ok(5))))
+            };
+            let output = block_on(poll_fn(|cx| c.poll_output(cx)));
+            assert_eq!(output.unwrap(), 5);
+            job.join().unwrap();
+        });
+    }
+
+    /// A handle polled once (registering its waker) and then waited on by a sync
+    /// caller, racing the fill: the value arrives exactly once, through whichever of
+    /// the two looked last, and a waker registered before the fill is woken.
+    #[test]
+    fn a_poll_then_a_blocked_wait_both_see_the_fill() {
+        check(|| {
+            let c = Arc::new(Completion::<u32>::new());
+            let (wakes, waker) = CountingWaker::waker();
+            let caller = {
+                let c = Arc::clone(&c);
+                thread::spawn(
+                    move || match c.poll_output(&mut Context::from_waker(&waker)) {
+                        Poll::Ready(output) => (false, output),
+                        Poll::Pending => (true, c.wait()),
+                    },
+                )
+            };
+            assert!(c.complete(Ok(3)));
+            let (registered, output) = caller.join().unwrap();
+            assert_eq!(output.unwrap(), 3);
+            if registered {
+                assert_eq!(wakes.wakes(), 1, "the registered poller was woken");
+            }
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            assert!(c.poll_output(&mut cx).is_pending(), "taken exactly once");
+        });
+    }
+
+    /// The job's side of cancellation (register, then check the flag) never misses an
+    /// abort: either it sees the flag or the abort wakes it.
+    #[test]
+    fn abort_wakes_a_job_that_registered_before_checking() {
+        check(|| {
+            let c = Arc::new(Completion::<()>::new());
+            let handle = {
+                let c = Arc::clone(&c);
+                thread::spawn(move || c.abort())
+            };
+            block_on(poll_fn(|cx| {
+                c.register_job(cx.waker());
+                if c.is_aborted() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }));
+            handle.join().unwrap();
+        });
     }
 }

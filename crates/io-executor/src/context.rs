@@ -1,9 +1,11 @@
 //! Which executor thread, if any, the current thread is.
 //!
 //! Set once when one of our threads starts; read to avoid needless hops (a job
-//! submitted from a pool's own thread) and to find per-worker state.
+//! submitted from a pool's own thread), to find per-worker state, and to refuse waits
+//! that could never end (an executor joined from one of its own threads, a worker
+//! blocked on a job).
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -13,10 +15,15 @@ pub(crate) enum Role {
 
 thread_local! {
     static CONTEXT: Cell<Option<(u64, Role)>> = const { Cell::new(None) };
+    /// The name of the executor the thread belongs to; only read for panic messages.
+    static EXECUTOR: OnceCell<String> = const { OnceCell::new() };
 }
 
-pub(crate) fn enter(pool: u64, role: Role) {
+pub(crate) fn enter(pool: u64, role: Role, executor: &str) {
     CONTEXT.with(|c| c.set(Some((pool, role))));
+    EXECUTOR.with(|name| {
+        let _ = name.set(executor.to_owned());
+    });
 }
 
 pub(crate) fn current() -> Option<(u64, Role)> {
@@ -34,4 +41,45 @@ pub(crate) fn worker_of(pool: u64) -> Option<usize> {
 /// `true` if the current thread is a blocking-lane thread of pool `pool`.
 pub(crate) fn is_blocking_thread_of(pool: u64) -> bool {
     matches!(current(), Some((id, Role::Blocking(_))) if id == pool)
+}
+
+/// Panics if the current thread is one of pool `pool`'s own threads.
+///
+/// `call` (such as `Executor::join()`) waits for every thread of that pool to exit,
+/// so from one of them it can never finish; `instead` says what it would do there.
+#[track_caller]
+pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: &str) {
+    if matches!(current(), Some((id, _)) if id == pool) {
+        panic!(
+            "{call} called on thread {thread:?}, which belongs to executor {executor:?}: it \
+             waits for every thread of {executor:?} to exit, this one included, so {instead}. \
+             Call shutdown() here and leave {call} to code outside the executor (a plain \
+             thread, the caller's runtime, or another executor).",
+            thread = thread_name(),
+        );
+    }
+}
+
+/// Panics if the current thread is a worker thread of any pool: `call` would block it.
+#[track_caller]
+pub(crate) fn refuse_worker(call: &str) {
+    if let Some((_, Role::Worker(_))) = current() {
+        let executor = EXECUTOR
+            .with(|name| name.get().cloned())
+            .unwrap_or_default();
+        panic!(
+            "{call} called on thread {thread:?}, a worker of executor {executor:?}: a worker \
+             must never block (every task on its runtime would stall), and a job queued on \
+             this worker could never run. Await the JoinHandle instead (`handle.await`), or \
+             call {call} from a plain thread.",
+            thread = thread_name(),
+        );
+    }
+}
+
+fn thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_owned()
 }

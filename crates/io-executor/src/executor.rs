@@ -49,6 +49,27 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// - `spawn_blocking` from a worker thread always goes to the blocking lane: a worker
 ///   must never block.
 ///
+/// # Troubleshooting
+///
+/// Waits that could never end panic instead of hanging. [`join`](Self::join),
+/// [`blocking_join`](Self::blocking_join), [`shutdown_timeout`](Self::shutdown_timeout)
+/// and [`blocking_shutdown_timeout`](Self::blocking_shutdown_timeout) wait for the
+/// pool's threads to exit, so on one of those threads (inside one of its jobs, say)
+/// they refuse:
+///
+/// ```text
+/// Executor::join() called on thread "my-io-worker-0", which belongs to executor "my-io":
+/// it waits for every thread of "my-io" to exit, this one included, so it could never
+/// return. Call shutdown() here and leave Executor::join() to code outside the executor
+/// (a plain thread, the caller's runtime, or another executor).
+/// ```
+///
+/// and [`JoinHandle::join`] refuses to block a worker thread (see its `# Panics`).
+/// Inside a job, the panic resolves the job's handle to a [`JoinError`](crate::JoinError)
+/// whose [`panic_message`](crate::JoinError::panic_message) is that text. Joining one
+/// executor from another executor's threads, from plain threads and from any runtime
+/// is fine.
+///
 /// # Examples
 ///
 /// ```
@@ -352,24 +373,41 @@ impl Executor {
     /// Shuts the executor down (if that has not happened yet) and waits until every
     /// accepted job has ended and every thread of the pool has exited.
     ///
-    /// Can be awaited from any runtime, any number of times, from any clone. Returns at
-    /// once on [`Executor::global`]. A blocking job that never returns keeps this
-    /// waiting; bound the wait with [`shutdown_timeout`](Self::shutdown_timeout).
+    /// Can be awaited from any runtime, any number of times, from any clone, including
+    /// from a job of another executor. Returns at once on [`Executor::global`]. A
+    /// blocking job that never returns keeps this waiting; bound the wait with
+    /// [`shutdown_timeout`](Self::shutdown_timeout).
+    ///
+    /// # Panics
+    ///
+    /// Panics when polled on one of this pool's own threads (inside one of its jobs,
+    /// say): it would wait for that very thread to exit, so it could never finish. A
+    /// job that wants its executor gone calls [`shutdown`](Self::shutdown) and leaves
+    /// the waiting to code outside the executor. Inside a job the panic becomes the
+    /// job's [`JoinError`](crate::JoinError); see "Troubleshooting" above. The executor
+    /// is not shut down by the refused call.
     pub async fn join(&self) {
         let shared = &self.inner.shared;
         if shared.is_global() {
             return;
         }
+        refuse_own_thread(shared, "Executor::join()", JOIN_NEVER_RETURNS);
         shared.shutdown();
         poll_fn(|cx| shared.exit.poll_done(cx)).await;
     }
 
     /// [`join`](Self::join) for sync callers: blocks the current thread.
+    ///
+    /// # Panics
+    ///
+    /// Panics on one of this pool's own threads, as [`join`](Self::join) does.
+    #[track_caller]
     pub fn blocking_join(&self) {
         let shared = &self.inner.shared;
         if shared.is_global() {
             return;
         }
+        refuse_own_thread(shared, "Executor::blocking_join()", JOIN_NEVER_RETURNS);
         shared.shutdown();
         shared.exit.wait(None);
     }
@@ -385,11 +423,22 @@ impl Executor {
     ///
     /// The wait happens on a helper thread, so no timer of the caller's runtime is
     /// needed: this future can be awaited from any executor.
+    ///
+    /// # Panics
+    ///
+    /// Panics when polled on one of this pool's own threads, as [`join`](Self::join)
+    /// does: the pool could never drain while this thread waits, so the call would only
+    /// sit out `timeout` and then cancel every job, the caller's own included.
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
         let shared = Arc::clone(&self.inner.shared);
         if shared.is_global() {
             return false;
         }
+        refuse_own_thread(
+            &shared,
+            "Executor::shutdown_timeout()",
+            TIMEOUT_NEVER_DRAINS,
+        );
         shared.shutdown();
         if shared.exit.is_done() {
             return true;
@@ -412,14 +461,37 @@ impl Executor {
 
     /// [`shutdown_timeout`](Self::shutdown_timeout) for sync callers: blocks the
     /// current thread for at most `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// Panics on one of this pool's own threads, as
+    /// [`shutdown_timeout`](Self::shutdown_timeout) does.
+    #[track_caller]
     pub fn blocking_shutdown_timeout(&self, timeout: Duration) -> bool {
         let shared = &self.inner.shared;
         if shared.is_global() {
             return false;
         }
+        refuse_own_thread(
+            shared,
+            "Executor::blocking_shutdown_timeout()",
+            TIMEOUT_NEVER_DRAINS,
+        );
         shared.shutdown();
         drain_until(shared, Instant::now() + timeout)
     }
+}
+
+/// What `join` would do on one of the pool's own threads.
+const JOIN_NEVER_RETURNS: &str = "it could never return";
+/// What `shutdown_timeout` would do on one of the pool's own threads.
+const TIMEOUT_NEVER_DRAINS: &str = "the pool could never drain: the call would only sit out \
+     its timeout and then cancel every job, this one too";
+
+/// Panics if the caller is one of `shared`'s own threads; see [`Executor::join`].
+#[track_caller]
+fn refuse_own_thread(shared: &Shared, call: &str, outcome: &str) {
+    context::refuse_own_thread(shared.id, &shared.name, call, outcome);
 }
 
 fn drain_until(shared: &Shared, deadline: Instant) -> bool {

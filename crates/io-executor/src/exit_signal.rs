@@ -3,7 +3,7 @@
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Counts live threads (or, for executors without threads, is marked done directly)
 /// and lets both async and blocking callers wait for zero.
@@ -46,7 +46,7 @@ impl ExitSignal {
         self.finish(state);
     }
 
-    fn finish(&self, mut state: parking_lot::MutexGuard<'_, State>) {
+    fn finish(&self, mut state: MutexGuard<'_, State>) {
         if state.done {
             return;
         }
@@ -88,5 +88,97 @@ impl ExitSignal {
             }
         }
         true
+    }
+}
+
+/// Model checks (`RUSTFLAGS="--cfg loom"`): the last thread's exit against waiters.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::future::poll_fn;
+    use std::sync::Arc;
+    use std::task::Context;
+    use std::time::{Duration, Instant};
+
+    use loom::future::block_on;
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::{CountingWaker, check};
+
+    fn exit_threads(signal: &Arc<ExitSignal>, n: usize) -> Vec<thread::JoinHandle<()>> {
+        (0..n)
+            .map(|_| {
+                let signal = Arc::clone(signal);
+                thread::spawn(move || signal.thread_exited())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_exit_wakes_a_blocked_waiter() {
+        check(|| {
+            let signal = Arc::new(ExitSignal::new(2));
+            let threads = exit_threads(&signal, 2);
+            assert!(signal.wait(None));
+            for t in threads {
+                t.join().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn the_last_exit_wakes_an_async_joiner() {
+        check(|| {
+            let signal = Arc::new(ExitSignal::new(2));
+            let threads = exit_threads(&signal, 2);
+            block_on(poll_fn(|cx| signal.poll_done(cx)));
+            assert!(signal.is_done());
+            for t in threads {
+                t.join().unwrap();
+            }
+        });
+    }
+
+    /// With a deadline: one that has passed reports the state as it is (done or not,
+    /// never a stale "done"); a far one is ended by the last exit, not by its timeout
+    /// (loom has no clock, so a lost wake-up shows as a deadlock).
+    #[test]
+    fn a_deadline_wait_reports_the_state_and_is_woken() {
+        check(|| {
+            let signal = Arc::new(ExitSignal::new(1));
+            let threads = exit_threads(&signal, 1);
+            let early = signal.wait(Some(Instant::now()));
+            if early {
+                assert!(signal.is_done());
+            }
+            assert!(signal.wait(Some(Instant::now() + Duration::from_secs(3_600))));
+            for t in threads {
+                t.join().unwrap();
+            }
+        });
+    }
+
+    /// A pool's last thread exiting and a thread-less executor's `mark_done` path both
+    /// finish the signal; whichever comes second changes nothing, and a registered
+    /// joiner is woken exactly once.
+    #[test]
+    fn finishing_twice_wakes_a_joiner_once() {
+        check(|| {
+            let signal = Arc::new(ExitSignal::new(1));
+            let (wakes, waker) = CountingWaker::waker();
+            assert!(
+                signal
+                    .poll_done(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            let mut threads = exit_threads(&signal, 1);
+            let marker = Arc::clone(&signal);
+            threads.push(thread::spawn(move || marker.mark_done()));
+            assert!(signal.wait(None));
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(wakes.wakes(), 1);
+        });
     }
 }

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::JoinError;
 use crate::completion::Completion;
+use crate::{JoinError, context};
 
 /// An owned permission to wait for a job's output, from any runtime or thread.
 ///
@@ -55,7 +55,27 @@ impl<T> JoinHandle<T> {
     ///
     /// The job was cancelled, panicked, or the executor shut down before it finished:
     /// see [`JoinError`].
+    ///
+    /// # Panics
+    ///
+    /// Panics when called on a worker thread of any `io-executor` pool, whatever
+    /// executor the job belongs to, and even if the job has already finished (so the
+    /// mistake shows up every time, not only when timing makes it hang). A worker must
+    /// never block: every task on its runtime would stall, and a job the load balancer
+    /// queued on that same worker could never run. Await the handle there instead. The
+    /// panic message reads:
+    ///
+    /// ```text
+    /// JoinHandle::join() called on thread "io-worker-0", a worker of executor "io": a
+    /// worker must never block (every task on its runtime would stall), and a job queued
+    /// on this worker could never run. Await the JoinHandle instead (`handle.await`), or
+    /// call JoinHandle::join() from a plain thread.
+    /// ```
+    ///
+    /// On the pools' blocking threads, which may block, `join` is allowed.
+    #[track_caller]
     pub fn join(mut self) -> Result<T, JoinError> {
+        context::refuse_worker("JoinHandle::join()");
         match self.completion.take() {
             Some(completion) => completion.wait(),
             None => Err(JoinError::cancelled()),

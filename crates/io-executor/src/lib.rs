@@ -66,6 +66,7 @@ mod join_handle;
 mod metrics;
 mod shared;
 mod spawn;
+mod sync;
 mod task;
 mod worker;
 mod worker_local;

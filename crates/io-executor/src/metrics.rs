@@ -59,9 +59,6 @@ pub(crate) struct Counters {
     pub(crate) queued: CachePadded<AtomicUsize>,
     pub(crate) running: CachePadded<AtomicUsize>,
     pub(crate) blocking_queued: CachePadded<AtomicUsize>,
-    /// Accepted and not yet ended; what [`Executor::join`](crate::Executor::join)
-    /// waits on when no threads of ours are involved.
-    pub(crate) outstanding: CachePadded<AtomicUsize>,
 }
 
 impl Counters {

@@ -1,25 +1,34 @@
 //! [`Shared`]: the state every handle, job and thread of one executor points at.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use tokio::sync::Notify;
 
 use crate::JoinError;
 use crate::completion::{CancelOnShutdown, Completion};
 use crate::exit_signal::ExitSignal;
 use crate::metrics::{Counters, Outcome};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Mutex, RwLock, RwLockReadGuard};
 use crate::task::{BlockingJob, JobGuard};
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The bit of [`Shared::outstanding`] that `shutdown` sets.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) counters: Counters,
+    /// Jobs accepted and not yet ended, plus [`CLOSED`] once shut down: what
+    /// [`Executor::join`](crate::Executor::join) waits on when no threads of ours are
+    /// involved. `shutdown` sets the bit and the last job takes the count to zero, each
+    /// with one read-modify-write of this word, so exactly one of them sees the other
+    /// and finishes the exit signal (model-checked with loom).
+    outstanding: CachePadded<AtomicUsize>,
     max_queued: Option<usize>,
     /// Submissions hold the read side while they enqueue; `shutdown` takes the write
     /// side to close it. So once `shutdown` returns, every accepted job is in a queue
@@ -130,6 +139,7 @@ impl Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,
             counters: Counters::default(),
+            outstanding: CachePadded::new(AtomicUsize::new(0)),
             max_queued,
             intake: RwLock::new(Intake {
                 open: true,
@@ -180,7 +190,8 @@ impl Shared {
             }
         }
         c.spawned.fetch_add(1, Ordering::Relaxed);
-        c.outstanding.fetch_add(1, Ordering::SeqCst);
+        // Intake is open (and `intake` held), so `CLOSED` is not set yet.
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
         if blocking {
             c.blocking_queued.fetch_add(1, Ordering::Relaxed);
         }
@@ -195,6 +206,12 @@ impl Shared {
         ))
     }
 
+    /// Jobs accepted and not yet ended.
+    #[cfg(all(test, loom))]
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Acquire) & !CLOSED
+    }
+
     pub(crate) fn job_ended(&self, worker: Option<usize>, outcome: Outcome) {
         self.counters.record_end(outcome);
         if let (Some(w), Some(pool)) = (worker, &self.pool) {
@@ -203,8 +220,9 @@ impl Shared {
                 pool.notify[w].notify_one();
             }
         }
-        let before = self.counters.outstanding.fetch_sub(1, Ordering::SeqCst);
-        if before == 1 && self.pool.is_none() && self.is_shutting_down() {
+        let before = self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        if before == CLOSED | 1 && self.pool.is_none() {
+            // The last job of an executor without threads, after its shutdown.
             self.exit.mark_done();
         }
     }
@@ -215,7 +233,7 @@ impl Shared {
         if self.global {
             return;
         }
-        {
+        let outstanding = {
             let mut intake = self.intake.write();
             if !intake.open {
                 return;
@@ -226,7 +244,8 @@ impl Shared {
             intake.worker_tx.clear();
             intake.blocking_tx = None;
             self.shutting_down.store(true, Ordering::SeqCst);
-        }
+            self.outstanding.fetch_or(CLOSED, Ordering::AcqRel)
+        };
         tracing::debug!(executor = %self.name, "executor shutting down");
         match &self.pool {
             Some(pool) => {
@@ -234,11 +253,9 @@ impl Shared {
                     notify.notify_one();
                 }
             }
-            None => {
-                if self.counters.outstanding.load(Ordering::SeqCst) == 0 {
-                    self.exit.mark_done();
-                }
-            }
+            // Nothing accepted is left to end; otherwise the last job finishes.
+            None if outstanding == 0 => self.exit.mark_done(),
+            None => {}
         }
     }
 
@@ -271,5 +288,57 @@ impl std::fmt::Debug for Shared {
             .field("name", &self.name)
             .field("shutting_down", &self.is_shutting_down())
             .finish_non_exhaustive()
+    }
+}
+
+/// Model checks (`RUSTFLAGS="--cfg loom"`): the shutdown handshake of an executor
+/// without threads, where `join` waits for the last accepted job instead of threads.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::future::poll_fn;
+
+    use loom::future::block_on;
+    use loom::thread;
+    use tracing::Span;
+
+    use super::*;
+    use crate::sync::check;
+    use crate::task::BlockingTask;
+    use crate::task::loom_models::{accept, threadless};
+
+    /// `shutdown` (setting `CLOSED`) races the last job's end (taking the count to
+    /// zero): exactly one of them sees the other and finishes the exit signal, so a
+    /// joiner always wakes.
+    ///
+    /// (The first form of this handshake, a `SeqCst` store and load on two separate
+    /// atomics on each side, was correct but beyond loom, which models `SeqCst`
+    /// accesses as `AcqRel` and reported a lost wake-up; one word is both simpler and
+    /// checkable.)
+    fn shutdown_races_the_last_job(join: impl Fn(&Shared) + Sync + Send + 'static) {
+        check(move || {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, true);
+            let task: BlockingJob = Box::new(BlockingTask::new(|| 1_u8, Span::none(), guard));
+            let worker = thread::spawn(move || task.run());
+            let stopper = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || shared.shutdown())
+            };
+            join(&shared);
+            assert!(shared.exit.is_done());
+            worker.join().unwrap();
+            stopper.join().unwrap();
+            assert_eq!(handle.join().unwrap(), 1);
+        });
+    }
+
+    #[test]
+    fn shutdown_racing_the_last_job_wakes_a_blocked_joiner() {
+        shutdown_races_the_last_job(|shared| assert!(shared.exit.wait(None)));
+    }
+
+    #[test]
+    fn shutdown_racing_the_last_job_wakes_an_async_joiner() {
+        shutdown_races_the_last_job(|shared| block_on(poll_fn(|cx| shared.exit.poll_done(cx))));
     }
 }

@@ -216,3 +216,196 @@ where
         self.guard.completion.clone()
     }
 }
+
+/// Model checks (`RUSTFLAGS="--cfg loom"`): the real job wrappers, guard and handle,
+/// on an executor without threads, racing cancellation and shutdown.
+#[cfg(all(test, loom))]
+pub(crate) mod loom_models {
+    use std::future::poll_fn;
+    use std::sync::Arc;
+
+    use loom::future::block_on;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize};
+    use loom::thread;
+
+    use super::*;
+    use crate::JoinHandle;
+    use crate::sync::check;
+
+    /// An executor without threads (the caller-runtime and custom modes' state).
+    pub(crate) fn threadless() -> Arc<Shared> {
+        Arc::new(Shared::new(
+            "loom".to_owned(),
+            None,
+            false,
+            Vec::new(),
+            None,
+            None,
+            0,
+        ))
+    }
+
+    /// Accepts one job the way `Executor::spawn`/`spawn_blocking` do.
+    pub(crate) fn accept<T>(shared: &Arc<Shared>, blocking: bool) -> (JoinHandle<T>, JobGuard<T>) {
+        let completion = Arc::new(Completion::new());
+        let handle = JoinHandle::new(Arc::clone(&completion));
+        let guard = shared
+            .accept(&shared.intake(), &completion, None, blocking)
+            .expect("an open executor accepts");
+        (handle, guard)
+    }
+
+    /// Counts its drops: an output that is lost or dropped twice shows up.
+    struct Output(Arc<AtomicUsize>);
+
+    impl Drop for Output {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A job that is pending once (waking itself), so cancellation can land while it
+    /// runs, then returns `output`.
+    async fn job(output: Output) -> Output {
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+        output
+    }
+
+    /// The one accepted job was counted as ended exactly once: as completed or as
+    /// cancelled, as given.
+    fn assert_counted(shared: &Shared, completed: u64, cancelled: u64) {
+        let m = shared.counters.snapshot(Vec::new());
+        assert_eq!(
+            (m.spawned, m.completed, m.cancelled),
+            (1, completed, cancelled)
+        );
+        assert_eq!((m.queued, m.running, m.panicked), (0, 0, 0));
+        assert_eq!(shared.outstanding(), 0);
+    }
+
+    /// The handle is dropped while the job finishes: the job ends exactly once, and
+    /// its output is dropped exactly once (by the slot, or with the cancelled future).
+    #[test]
+    fn a_job_completing_while_its_handle_is_dropped() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, false);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let task = AsyncTask::new(job(Output(Arc::clone(&drops))), Span::none(), guard);
+            let worker = thread::spawn(move || block_on(task));
+            drop(handle);
+            worker.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            let m = shared.counters.snapshot(Vec::new());
+            assert_eq!(m.completed + m.cancelled, 1);
+            assert_eq!(shared.outstanding(), 0);
+        });
+    }
+
+    /// `abort` races the job's completion and the caller awaits the handle: exactly one
+    /// outcome, matching the counters; the output is delivered or dropped, once; and
+    /// the awaiting caller is always woken.
+    #[test]
+    fn abort_races_completion_with_exactly_one_outcome() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, false);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let task = AsyncTask::new(job(Output(Arc::clone(&drops))), Span::none(), guard);
+            let worker = thread::spawn(move || block_on(task));
+            handle.abort();
+            match block_on(handle) {
+                Ok(output) => {
+                    assert_eq!(drops.load(Ordering::SeqCst), 0, "delivered, not dropped");
+                    drop(output);
+                    worker.join().unwrap();
+                    assert_counted(&shared, 1, 0);
+                }
+                Err(e) => {
+                    assert!(e.is_cancelled(), "{e:?}");
+                    worker.join().unwrap();
+                    assert_counted(&shared, 0, 1);
+                }
+            }
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// A job that would never finish on its own: the abort must wake it, so it drops
+    /// its future and resolves the handle.
+    #[test]
+    fn abort_wakes_a_pending_job_which_resolves_its_handle() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept::<()>(&shared, false);
+            let task = AsyncTask::new(std::future::pending::<()>(), Span::none(), guard);
+            let worker = thread::spawn(move || block_on(task));
+            handle.abort();
+            assert!(block_on(handle).unwrap_err().is_cancelled());
+            worker.join().unwrap();
+            assert_counted(&shared, 0, 1);
+        });
+    }
+
+    /// A shutdown deadline resolves a running blocking job's handle while the job
+    /// claims it itself; the caller is blocked in `join()`: one outcome, counted once.
+    #[test]
+    fn shutdown_cancel_races_the_jobs_own_claim() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, true);
+            let task: BlockingJob = Box::new(BlockingTask::new(|| 7_u32, Span::none(), guard));
+            let canceller = task.canceller();
+            let worker = thread::spawn(move || task.run());
+            let deadline = thread::spawn(move || canceller.cancel_on_shutdown());
+            let output = handle.join();
+            worker.join().unwrap();
+            deadline.join().unwrap();
+            match output {
+                Ok(v) => {
+                    assert_eq!(v, 7);
+                    assert_counted(&shared, 1, 0);
+                }
+                Err(e) => {
+                    assert!(e.is_shutdown(), "{e:?}");
+                    assert_counted(&shared, 0, 1);
+                }
+            }
+        });
+    }
+
+    /// A blocking job whose handle is dropped as a thread takes it: it runs only if
+    /// the cancellation came too late, and is counted accordingly.
+    #[test]
+    fn a_blocking_job_cancelled_before_it_starts_never_runs() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, true);
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&ran);
+            let task: BlockingJob = Box::new(BlockingTask::new(
+                move || flag.store(true, Ordering::SeqCst),
+                Span::none(),
+                guard,
+            ));
+            let worker = thread::spawn(move || task.run());
+            drop(handle);
+            worker.join().unwrap();
+            if ran.load(Ordering::SeqCst) {
+                assert_counted(&shared, 1, 0);
+            } else {
+                assert_counted(&shared, 0, 1);
+            }
+        });
+    }
+}

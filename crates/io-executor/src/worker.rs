@@ -34,7 +34,7 @@ pub(crate) fn run(
     hooks: &Hooks,
 ) {
     let _exit = ExitOnDrop(&shared);
-    context::enter(shared.id, Role::Worker(index));
+    context::enter(shared.id, Role::Worker(index), &shared.name);
     hooks.started();
     let pool = shared
         .pool
