@@ -11,24 +11,84 @@ use storage::{Conditions, Entry, ErrorKind, Metadata};
 /// The `store` name in [`object_store::Error::Generic`].
 pub(crate) const STORE: &str = "DioStore";
 
-/// Our path for an object_store location: its string, which object_store keeps
-/// normalized (no leading `/`, no empty, `.` or `..` segments).
-pub(crate) fn path_of(location: &Path) -> &str {
-    location.as_ref()
+/// Where the operator's root sits among the store's locations: `""`, or a path
+/// ending in `/` that every location the store serves starts with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Prefix(String);
+
+/// Where a listing starts, for a store whose operator is rooted at a [`Prefix`].
+pub(crate) enum ListFrom {
+    /// Below this directory of the operator (`""`: its root).
+    Dir(String),
+    /// Outside the store: nothing to list.
+    Nothing,
 }
 
-/// The directory our listing starts from for an object_store prefix: prefixes match
-/// whole segments, so `a/b` lists below `a/b/`.
-pub(crate) fn dir_of(prefix: Option<&Path>) -> String {
-    match prefix.map(|p| p.as_ref()) {
-        None | Some("") => String::new(),
-        Some(p) => format!("{p}/"),
+impl Prefix {
+    pub(crate) fn new(prefix: &str) -> Self {
+        let trimmed = prefix.trim_matches('/');
+        if trimmed.is_empty() {
+            Self(String::new())
+        } else {
+            Self(format!("{trimmed}/"))
+        }
     }
-}
 
-/// An object_store location for a path our listing returned.
-pub(crate) fn location(path: &str) -> object_store::Result<Path> {
-    Path::parse(path.trim_end_matches('/')).map_err(|source| OsError::InvalidPath { source })
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Our path for an object_store location (object_store keeps locations
+    /// normalized: no leading `/`, no empty, `.` or `..` segments).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidPath` for a location outside the prefix.
+    pub(crate) fn path(&self, location: &Path) -> object_store::Result<String> {
+        match location.as_ref().strip_prefix(self.0.as_str()) {
+            Some(path) => Ok(path.to_owned()),
+            None => Err(OsError::InvalidPath {
+                source: object_store::path::Error::PrefixMismatch {
+                    path: location.to_string(),
+                    prefix: self.0.clone(),
+                },
+            }),
+        }
+    }
+
+    /// The object_store location of a path our listing returned.
+    pub(crate) fn location(&self, path: &str) -> object_store::Result<Path> {
+        let full = format!("{}{}", self.0, path.trim_end_matches('/'));
+        Path::parse(full).map_err(|source| OsError::InvalidPath { source })
+    }
+
+    /// Where a listing of object_store `prefix` starts: prefixes match whole
+    /// segments, so `a/b` lists below `a/b/`.
+    pub(crate) fn list_from(&self, prefix: Option<&Path>) -> ListFrom {
+        let wanted = match prefix.map(|p| p.as_ref()) {
+            None | Some("") => String::new(),
+            Some(p) => format!("{p}/"),
+        };
+        if let Some(below) = wanted.strip_prefix(self.0.as_str()) {
+            ListFrom::Dir(below.to_owned())
+        } else if self.0.starts_with(&wanted) {
+            // An ancestor of the store's root: all of it.
+            ListFrom::Dir(String::new())
+        } else {
+            ListFrom::Nothing
+        }
+    }
+
+    /// Our `start_after` for an object_store offset; `Err(())` when the offset
+    /// sorts after every location the store serves.
+    pub(crate) fn start_after(&self, offset: &Path) -> Result<Option<String>, ()> {
+        let offset = offset.as_ref();
+        match offset.strip_prefix(self.0.as_str()) {
+            Some(rest) => Ok(Some(rest.to_owned())),
+            None if offset < self.0.as_str() => Ok(None),
+            None => Err(()),
+        }
+    }
 }
 
 pub(crate) fn utc(time: SystemTime) -> DateTime<Utc> {
@@ -47,11 +107,18 @@ pub(crate) fn object_meta(location: Path, meta: &Metadata) -> ObjectMeta {
 }
 
 /// The `ObjectMeta` of a listed file; `None` for a directory.
-pub(crate) fn listed_meta(entry: &Entry) -> Option<object_store::Result<ObjectMeta>> {
+pub(crate) fn listed_meta(
+    prefix: &Prefix,
+    entry: &Entry,
+) -> Option<object_store::Result<ObjectMeta>> {
     if entry.metadata().is_dir() {
         return None;
     }
-    Some(location(entry.path()).map(|loc| object_meta(loc, entry.metadata())))
+    Some(
+        prefix
+            .location(entry.path())
+            .map(|loc| object_meta(loc, entry.metadata())),
+    )
 }
 
 /// Our conditions for a get's.
@@ -87,11 +154,11 @@ pub(crate) fn byte_range(range: Option<&GetRange>) -> object_store::Result<ByteR
 /// variants object_store has a name for, and `Generic` (with our error, its
 /// operation, path and context, as the source) for the rest. A directory read as
 /// an object is not found, as object_store has no directories.
-pub(crate) fn os_error(err: storage::Error, location: &str) -> OsError {
+pub(crate) fn os_error(err: storage::Error, prefix: &Prefix, location: &str) -> OsError {
     let path = if err.path().is_empty() {
         location.to_owned()
     } else {
-        err.path().to_owned()
+        format!("{}{}", prefix.as_str(), err.path())
     };
     match err.kind() {
         ErrorKind::NotFound | ErrorKind::IsADirectory => OsError::NotFound {
@@ -126,12 +193,17 @@ pub(crate) fn os_error(err: storage::Error, location: &str) -> OsError {
 
 /// A conditional write the backend cannot do atomically: object_store calls that
 /// "not implemented" (`PutMode::Update` on fs).
-pub(crate) fn write_error(err: storage::Error, location: &str, operation: &str) -> OsError {
+pub(crate) fn write_error(
+    err: storage::Error,
+    prefix: &Prefix,
+    location: &str,
+    operation: &str,
+) -> OsError {
     if err.kind() == ErrorKind::Unsupported {
         return OsError::NotImplemented {
             operation: format!("{operation} on {location}: {err}"),
             implementer: STORE.to_owned(),
         };
     }
-    os_error(err, location)
+    os_error(err, prefix, location)
 }

@@ -16,7 +16,7 @@ use object_store::{
 use storage::{ErrorKind, Operator, WriteOptions};
 
 use crate::compat;
-use crate::convert::{self, STORE, os_error, path_of, write_error};
+use crate::convert::{self, ListFrom, Prefix, STORE};
 use crate::dio_upload::DioUpload;
 
 /// Paths handed to one `delete_many` call (S3's DeleteObjects takes 1,000).
@@ -74,16 +74,29 @@ const DELETE_BATCH: usize = 1000;
 #[derive(Clone)]
 pub struct DioStore {
     op: Operator,
+    prefix: Prefix,
     whole_read_limit: u64,
 }
 
 impl DioStore {
-    /// A store over `op`.
+    /// A store over `op`: location `a/b` is the operator's path `a/b`.
     pub fn new(op: Operator) -> Self {
         Self {
             op,
+            prefix: Prefix::default(),
             whole_read_limit: 64 << 20,
         }
+    }
+
+    /// Serves the operator's root at `prefix`: location `prefix/a/b` is the
+    /// operator's path `a/b`, and listings name what they find with the prefix in
+    /// front. For a store registered under a URL with a path, as DataFusion sees
+    /// `file:///data/warehouse` (locations `data/warehouse/...`) when the operator is
+    /// rooted at `/data/warehouse`. A location outside the prefix is
+    /// [`InvalidPath`](object_store::Error::InvalidPath).
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Prefix::new(prefix);
+        self
     }
 
     /// `get` reads a range of at most `bytes` whole, in one buffer, with one
@@ -102,7 +115,10 @@ impl DioStore {
 
 impl fmt::Display for DioStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DioStore({})", self.op.scheme())
+        match self.prefix.as_str() {
+            "" => write!(f, "DioStore({})", self.op.scheme()),
+            prefix => write!(f, "DioStore({} at {prefix})", self.op.scheme()),
+        }
     }
 }
 
@@ -110,6 +126,7 @@ impl fmt::Debug for DioStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DioStore")
             .field("op", &self.op)
+            .field("prefix", &self.prefix.as_str())
             .field("whole_read_limit", &self.whole_read_limit)
             .finish()
     }
@@ -147,17 +164,17 @@ impl ObjectStore for DioStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> Result<PutResult> {
-        let path = path_of(location);
+        let path = self.prefix.path(location)?;
         if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
             return Err(not_implemented("put_opts with attributes or tags"));
         }
-        let options = write_options(&opts.mode, path)?;
+        let options = write_options(&opts.mode, location.as_ref())?;
         let meta = self
             .op
-            .write_with(path, Bytes::from(payload))
+            .write_with(&path, Bytes::from(payload))
             .options(options)
             .await
-            .map_err(|e| write_error(e, path, "put_opts"))?;
+            .map_err(|e| convert::write_error(e, &self.prefix, location.as_ref(), "put_opts"))?;
         Ok(compat::put_result(meta.etag().map(str::to_owned)))
     }
 
@@ -166,18 +183,26 @@ impl ObjectStore for DioStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        let path = path_of(location);
+        let path = self.prefix.path(location)?;
         if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
             return Err(not_implemented(
                 "put_multipart_opts with attributes or tags",
             ));
         }
-        let writer = self.op.writer(path).await.map_err(|e| os_error(e, path))?;
-        Ok(Box::new(DioUpload::new(path.to_owned(), writer)))
+        let writer = self
+            .op
+            .writer(&path)
+            .await
+            .map_err(|e| self.error(e, location))?;
+        Ok(Box::new(DioUpload::new(
+            location.to_string(),
+            self.prefix.clone(),
+            writer,
+        )))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let path = path_of(location);
+        let path = self.prefix.path(location)?;
         if options.version.is_some() {
             return Err(object_store::Error::NotSupported {
                 source: "DioStore keeps no object versions".into(),
@@ -187,15 +212,15 @@ impl ObjectStore for DioStore {
         if options.head {
             let meta = self
                 .op
-                .stat_with(path)
+                .stat_with(&path)
                 .conditions(conditions)
                 .await
-                .map_err(|e| os_error(e, path))?;
+                .map_err(|e| self.error(e, location))?;
             if meta.is_dir() {
-                return Err(os_error(
-                    storage::Error::new(ErrorKind::IsADirectory).with_path(path),
-                    path,
-                ));
+                let err = storage::Error::new(ErrorKind::IsADirectory)
+                    .with_operation("head")
+                    .with_path(path);
+                return Err(self.error(err, location));
             }
             let meta = convert::object_meta(location.clone(), &meta);
             let range = 0..meta.size;
@@ -208,40 +233,51 @@ impl ObjectStore for DioStore {
         let range = convert::byte_range(options.range.as_ref())?;
         let reader = self
             .op
-            .reader_with(path)
+            .reader_with(&path)
             .byte_range(range)
             .conditions(conditions)
             .whole_up_to(self.whole_read_limit)
             .await
-            .map_err(|e| os_error(e, path))?;
+            .map_err(|e| self.error(e, location))?;
         let meta = convert::object_meta(location.clone(), reader.metadata());
         let range = reader.range();
-        let owned = path.to_owned();
-        let stream = reader.map_err(move |e| os_error(e, &owned)).boxed();
+        let (prefix, owned) = (self.prefix.clone(), location.to_string());
+        let stream = reader
+            .map_err(move |e| convert::os_error(e, &prefix, &owned))
+            .boxed();
         Ok(compat::get_result(stream, meta, range))
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let path = path_of(location);
+        let path = self.prefix.path(location)?;
         self.op
-            .read_ranges(path, ranges.to_vec())
+            .read_ranges(&path, ranges.to_vec())
             .await
-            .map_err(|e| os_error(e, path))
+            .map_err(|e| self.error(e, location))
     }
 
     fn delete_stream(
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        let op = self.op.clone();
+        let (op, prefix) = (self.op.clone(), self.prefix.clone());
         locations
             .ready_chunks(DELETE_BATCH)
             .then(move |batch| {
-                let op = op.clone();
+                let (op, prefix) = (op.clone(), prefix.clone());
                 async move {
-                    let paths: Vec<String> = batch
+                    // Locations outside the prefix fail on their own.
+                    let batch: Vec<Result<(Path, String)>> = batch
+                        .into_iter()
+                        .map(|item| {
+                            let location = item?;
+                            let path = prefix.path(&location)?;
+                            Ok((location, path))
+                        })
+                        .collect();
+                    let paths: Vec<&str> = batch
                         .iter()
-                        .filter_map(|r| r.as_ref().ok().map(|p| p.as_ref().to_owned()))
+                        .filter_map(|r| r.as_ref().ok().map(|(_, p)| p.as_str()))
                         .collect();
                     let mut results = match op.delete_many(&paths).await {
                         Ok(results) => results.into_iter(),
@@ -254,10 +290,12 @@ impl ObjectStore for DioStore {
                     let out: Vec<Result<Path>> = batch
                         .into_iter()
                         .map(|item| {
-                            let location = item?;
+                            let (location, _) = item?;
                             match results.next() {
                                 Some(Ok(())) => Ok(location),
-                                Some(Err(e)) => Err(os_error(e, location.as_ref())),
+                                Some(Err(e)) => {
+                                    Err(convert::os_error(e, &prefix, location.as_ref()))
+                                }
                                 None => Err(object_store::Error::Generic {
                                     store: STORE,
                                     source: "delete_many returned too few results".into(),
@@ -281,19 +319,23 @@ impl ObjectStore for DioStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.list_files(prefix, Some(offset.as_ref().to_owned()))
+        self.list_files(prefix, Some(offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let dir = convert::dir_of(prefix);
         let mut common_prefixes = Vec::new();
         let mut objects = Vec::new();
+        let place = prefix.map_or_else(String::new, Path::to_string);
+        let dir = match self.prefix.list_from(prefix) {
+            ListFrom::Dir(dir) => dir,
+            ListFrom::Nothing => return Ok(compat::list_result(common_prefixes, objects)),
+        };
         let mut lister = match self.op.lister_with(&dir).await {
             Ok(lister) => lister,
             Err(e) if e.kind() == ErrorKind::NotADirectory => {
                 return Ok(compat::list_result(common_prefixes, objects));
             }
-            Err(e) => return Err(os_error(e, &dir)),
+            Err(e) => return Err(self.error(e, &place)),
         };
         loop {
             let entry = match lister.next_entry().await {
@@ -301,11 +343,11 @@ impl ObjectStore for DioStore {
                 Ok(None) => break,
                 // The prefix is an object: object_store has nothing below it.
                 Err(e) if e.kind() == ErrorKind::NotADirectory => break,
-                Err(e) => return Err(os_error(e, &dir)),
+                Err(e) => return Err(self.error(e, &place)),
             };
-            match convert::listed_meta(&entry) {
+            match convert::listed_meta(&self.prefix, &entry) {
                 Some(meta) => objects.push(meta?),
-                None => common_prefixes.push(convert::location(entry.path())?),
+                None => common_prefixes.push(self.prefix.location(entry.path())?),
             }
         }
         // Directory walks have no order; object stores list in key order.
@@ -316,40 +358,59 @@ impl ObjectStore for DioStore {
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         let if_not_exists = matches!(options.mode, CopyMode::Create);
+        let (source, target) = (self.prefix.path(from)?, self.prefix.path(to)?);
         self.op
-            .copy_with(path_of(from), path_of(to))
+            .copy_with(&source, &target)
             .if_not_exists(if_not_exists)
             .await
-            .map_err(|e| os_error(e, from.as_ref()))
+            .map_err(|e| self.error(e, from))
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         let if_not_exists = matches!(options.target_mode, RenameTargetMode::Create);
+        let (source, target) = (self.prefix.path(from)?, self.prefix.path(to)?);
         self.op
-            .rename_with(path_of(from), path_of(to))
+            .rename_with(&source, &target)
             .if_not_exists(if_not_exists)
             .await
-            .map_err(|e| os_error(e, from.as_ref()))
+            .map_err(|e| self.error(e, from))
     }
 }
 
 impl DioStore {
+    /// object_store's error for ours, from an operation on `location`.
+    fn error(
+        &self,
+        err: storage::Error,
+        location: &(impl AsRef<str> + ?Sized),
+    ) -> object_store::Error {
+        convert::os_error(err, &self.prefix, location.as_ref())
+    }
+
     /// Every object below `prefix` (whole segments), after `offset` if given.
     fn list_files(
         &self,
         prefix: Option<&Path>,
-        offset: Option<String>,
+        offset: Option<&Path>,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        let dir = convert::dir_of(prefix);
+        let place = prefix.map_or_else(String::new, Path::to_string);
+        let dir = match self.prefix.list_from(prefix) {
+            ListFrom::Dir(dir) => dir,
+            ListFrom::Nothing => return futures_util::stream::empty().boxed(),
+        };
         let mut builder = self.op.lister_with(&dir).recursive(true);
-        if let Some(offset) = offset {
-            builder = builder.start_after(offset);
+        match offset.map(|o| self.prefix.start_after(o)) {
+            Some(Ok(Some(after))) => builder = builder.start_after(after),
+            Some(Ok(None)) | None => {}
+            // The offset sorts after everything the store holds.
+            Some(Err(())) => return futures_util::stream::empty().boxed(),
         }
         let opened = std::future::IntoFuture::into_future(builder);
+        let prefix = self.prefix.clone();
         futures_util::stream::once(async move {
             match opened.await {
                 Ok(lister) => {
-                    let dir = dir.clone();
+                    let (errors, metas) = (prefix.clone(), prefix);
                     lister
                         // The prefix is an object (a backend may only find out on
                         // the first page): object_store has nothing below it.
@@ -359,9 +420,11 @@ impl DioStore {
                             );
                             futures_util::future::ready(!below_object)
                         })
-                        .map_err(move |e| os_error(e, &dir))
-                        .try_filter_map(|entry| {
-                            futures_util::future::ready(convert::listed_meta(&entry).transpose())
+                        .map_err(move |e| convert::os_error(e, &errors, &place))
+                        .try_filter_map(move |entry| {
+                            futures_util::future::ready(
+                                convert::listed_meta(&metas, &entry).transpose(),
+                            )
                         })
                         .boxed()
                 }
@@ -370,7 +433,10 @@ impl DioStore {
                 Err(e) if e.kind() == ErrorKind::NotADirectory => {
                     futures_util::stream::empty().boxed()
                 }
-                Err(e) => futures_util::stream::once(async move { Err(os_error(e, &dir)) }).boxed(),
+                Err(e) => {
+                    let err = convert::os_error(e, &prefix, &place);
+                    futures_util::stream::once(async move { Err(err) }).boxed()
+                }
             }
         })
         .flatten()

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use storage::Writer;
 
 use crate::compat;
-use crate::convert::write_error;
+use crate::convert::{Prefix, write_error};
 
 /// A multipart upload to one object through a [`Writer`]: the object is written by
 /// the operator's executor and becomes visible, atomically, only at
@@ -31,7 +31,9 @@ pub(crate) struct DioUpload {
 }
 
 struct Shared {
-    path: String,
+    /// The object_store location, for errors.
+    location: String,
+    prefix: Prefix,
     /// `None` once completed or aborted.
     writer: AsyncMutex<Option<Writer>>,
     /// Parts not yet handed to the writer, in call order.
@@ -41,10 +43,11 @@ struct Shared {
 }
 
 impl DioUpload {
-    pub(crate) fn new(path: String, writer: Writer) -> Self {
+    pub(crate) fn new(location: String, prefix: Prefix, writer: Writer) -> Self {
         Self {
             shared: Arc::new(Shared {
-                path,
+                location,
+                prefix,
                 writer: AsyncMutex::new(Some(writer)),
                 queue: Mutex::new(VecDeque::new()),
                 failed: Mutex::new(None),
@@ -55,7 +58,7 @@ impl DioUpload {
 
 impl Shared {
     fn error(&self, err: storage::Error, operation: &str) -> object_store::Error {
-        write_error(err, &self.path, operation)
+        write_error(err, &self.prefix, &self.location, operation)
     }
 
     fn failure(&self) -> Option<storage::Error> {
@@ -66,7 +69,6 @@ impl Shared {
         storage::Error::new(storage::ErrorKind::InvalidInput)
             .with_message("the upload is already completed or aborted")
             .with_operation("put_multipart")
-            .with_path(self.path.clone())
     }
 
     /// Hands every queued part to the writer, in order.
@@ -134,7 +136,7 @@ impl MultipartUpload for DioUpload {
 impl fmt::Debug for DioUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DioUpload")
-            .field("path", &self.shared.path)
+            .field("location", &self.shared.location)
             .field("queued_parts", &self.shared.queue.lock().len())
             .finish_non_exhaustive()
     }

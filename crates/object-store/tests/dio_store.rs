@@ -304,3 +304,40 @@ fn an_aborted_upload_leaves_nothing_and_parts_keep_their_call_order() {
         });
     }
 }
+
+#[test]
+fn a_prefix_maps_locations_onto_the_operators_root() {
+    let op = common::memory_operator("prefix");
+    rt().block_on(async {
+        let store = DioStore::new(op.clone()).with_prefix("/warehouse/db/");
+        assert_eq!(store.to_string(), "DioStore(memory at warehouse/db/)");
+        let location = Path::from("warehouse/db/t/a.parquet");
+        store.put(&location, "x".into()).await.unwrap();
+        assert_eq!(op.read("t/a.parquet").await.unwrap(), "x", "stored at the root");
+        let names = |metas: Vec<object_store::ObjectMeta>| -> Vec<String> {
+            metas.into_iter().map(|m| m.location.to_string()).collect()
+        };
+        let all = futures::TryStreamExt::try_collect(store.list(None)).await.unwrap();
+        assert_eq!(names(all), ["warehouse/db/t/a.parquet"]);
+        let above = futures::TryStreamExt::try_collect(store.list(Some(&Path::from("warehouse"))))
+            .await
+            .unwrap();
+        assert_eq!(names(above), ["warehouse/db/t/a.parquet"]);
+        let elsewhere: Vec<_> = futures::TryStreamExt::try_collect(store.list(Some(&Path::from("other"))))
+            .await
+            .unwrap();
+        assert!(elsewhere.is_empty());
+        let listed = store
+            .list_with_delimiter(Some(&Path::from("warehouse/db")))
+            .await
+            .unwrap();
+        assert_eq!(listed.common_prefixes, [Path::from("warehouse/db/t")]);
+        let err = store.get(&Path::from("other/a")).await.unwrap_err();
+        assert!(matches!(err, object_store::Error::InvalidPath { .. }), "{err}");
+        let err = store.head(&Path::from("warehouse/db/t/none")).await.unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotFound { ref path, .. } if path == "warehouse/db/t/none"),
+            "{err}"
+        );
+    });
+}
