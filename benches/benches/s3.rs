@@ -40,14 +40,15 @@ fn s3(c: &mut Criterion) {
             unsigned_ok: true,
             prefix: String::new(),
         };
-        let fixture = Fixture::new(endpoint, dedicated.clone(), Sizes::default());
+        let fixture = Fixture::new(endpoint, dedicated.clone(), Sizes::default())
+            .unwrap_or_else(|e| panic!("in-process endpoint: {e}"));
         run_all(c, "s3_mem", &fixture);
     }
     match Endpoint::from_env() {
-        Some(endpoint) => {
-            let fixture = Fixture::new(endpoint, dedicated, Sizes::default());
-            run_all(c, "s3_seaweedfs", &fixture);
-        }
+        Some(endpoint) => match Fixture::new(endpoint, dedicated, Sizes::default()) {
+            Ok(fixture) => run_all(c, "s3_seaweedfs", &fixture),
+            Err(e) => eprintln!("s3_seaweedfs SKIPPED: {e}"),
+        },
         None => eprintln!(
             "s3_seaweedfs SKIPPED: DIO_TEST_S3_URI is not set (scripts/bench-s3 starts SeaweedFS and sets it)"
         ),

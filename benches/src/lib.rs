@@ -11,3 +11,18 @@ pub mod isolation;
 pub mod mem_s3;
 pub mod memory;
 pub mod s3;
+
+/// `err` and every cause under it, on one line: `a: b: c`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

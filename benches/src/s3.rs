@@ -142,10 +142,11 @@ impl Fixture {
     /// Uploads `bench/small` (16 MiB) and `bench/big` (128 MiB) through our client
     /// and builds the others.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If a client cannot be built or the upload fails.
-    pub fn new(endpoint: Endpoint, dedicated: Executor, sizes: Sizes) -> Self {
+    /// A one-line message when a client cannot be built or the upload fails (a
+    /// missing bucket, wrong credentials, an endpoint that does not answer).
+    pub fn new(endpoint: Endpoint, dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
         let prefix = format!("{}bench/", endpoint.prefix);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut data = vec![0_u8; sizes.big() as usize];
@@ -155,7 +156,7 @@ impl Fixture {
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("caller runtime");
+            .map_err(|e| format!("cannot start the caller runtime: {e}"))?;
         let (key, secret) = endpoint.credentials.clone();
         let s3 = storage::services::s3::S3Builder::new(&endpoint.bucket)
             .endpoint(&endpoint.url)
@@ -163,13 +164,19 @@ impl Fixture {
             .root(&prefix)
             .credentials(storage::services::s3::Credentials::new(&key, &secret))
             .build()
-            .expect("our S3 backend");
+            .map_err(|e| format!("cannot configure S3 for {}: {e}", endpoint.url))?;
         let ours = storage::Operator::new(s3).with_executor(dedicated);
         let blocking = ours.blocking();
+        let where_ = format!("bucket {:?} at {}", endpoint.bucket, endpoint.url);
         blocking
             .write("small", data.slice(..sizes.small as usize))
-            .expect("upload small");
-        blocking.write("big", data.clone()).expect("upload big");
+            .and_then(|_| blocking.write("big", data.clone()))
+            .map_err(|e| {
+                format!(
+                    "cannot upload the benchmark objects to {where_}: {}",
+                    crate::error_chain(&e)
+                )
+            })?;
         let hyper = {
             let _guard = caller.enter();
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -187,7 +194,7 @@ impl Fixture {
                 .disable_config_load()
                 .disable_ec2_metadata(),
         )
-        .expect("opendal s3")
+        .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?
         .finish();
         let object_store: Arc<dyn ObjectStore> = Arc::new(
             object_store::aws::AmazonS3Builder::new()
@@ -198,9 +205,9 @@ impl Fixture {
                 .with_secret_access_key(&secret)
                 .with_allow_http(true)
                 .build()
-                .expect("object_store s3"),
+                .map_err(|e| format!("cannot configure object_store's S3: {e}"))?,
         );
-        Self {
+        Ok(Self {
             endpoint,
             prefix,
             caller,
@@ -211,7 +218,7 @@ impl Fixture {
             payload: data.slice(..sizes.small as usize),
             sizes,
             rng: std::sync::Mutex::new(rng),
-        }
+        })
     }
 
     /// `true` if `method` can run against this endpoint.

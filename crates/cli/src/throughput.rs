@@ -127,7 +127,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
                          with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"
                     )
                 })?;
-                let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes);
+                let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
                 for w in workloads {
                     for m in s3::Method::ALL {
                         if fixture.supports(m) {

@@ -374,3 +374,227 @@ fn a_body_that_stalls_midway_times_out() {
 }
 
 use futures_util::StreamExt as _;
+
+fn with_headers(
+    status: StatusCode,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder
+        .body(Full::new(body.into()).map_err(|e| match e {}).boxed())
+        .unwrap()
+}
+
+#[test]
+fn a_listing_of_malformed_xml_is_a_clear_error() {
+    let server = FaultServer::start(|_, _| {
+        with_headers(
+            StatusCode::OK,
+            &[("content-type", "application/xml")],
+            "<ListBucketResult><Contents><Key>a</Key><Size>not a number</Size>",
+        )
+    });
+    let err = block_on(server.operator(1, Duration::from_secs(10)).list("dir/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert_eq!((err.operation(), err.path()), ("list", "dir/"));
+    assert!(err.to_string().contains("not the XML S3 sends"), "{err}");
+    assert!(err.to_string().contains("ListBucketResult"), "{err}");
+}
+
+#[test]
+fn an_html_error_page_is_reported_as_what_it_is() {
+    let server = FaultServer::start(|_, _| {
+        with_headers(
+            StatusCode::BAD_GATEWAY,
+            &[("content-type", "text/html")],
+            "<html><head><title>502 Bad Gateway</title></head>\n<body>upstream down</body></html>",
+        )
+    });
+    let err = block_on(server.operator(2, Duration::from_secs(10)).read("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "a 502 may pass");
+    assert_eq!(err.context("status"), Some("502"));
+    let text = err.to_string();
+    assert!(text.contains("not an S3 error"), "{text}");
+    assert!(
+        text.contains("text/html") && text.contains("502 Bad Gateway"),
+        "{text}"
+    );
+    assert_eq!(server.seen().len(), 2, "retried, then reported");
+}
+
+#[test]
+fn a_content_length_that_lies_is_an_error_never_short_data() {
+    // Says 1,000 bytes, sends 10 and ends the body there.
+    let server = FaultServer::start(|_, _| {
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-length", "10"),
+                ("content-range", "bytes 0-999/1000"),
+                ("etag", "\"v1\""),
+            ],
+            vec![7_u8; 10],
+        )
+    });
+    let err = block_on(
+        server
+            .operator(2, Duration::from_secs(10))
+            .read_range("k", 0..1000),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ended after"), "{err}");
+    assert_eq!(err.operation(), "read_range");
+}
+
+#[test]
+fn a_redirect_to_another_region_says_which() {
+    let server = FaultServer::start(|_, _| {
+        with_headers(
+            StatusCode::MOVED_PERMANENTLY,
+            &[("x-amz-bucket-region", "eu-west-1")],
+            "<?xml version=\"1.0\"?><Error><Code>PermanentRedirect</Code><Message>The bucket \
+             you are attempting to access must be addressed using the specified endpoint.\
+             </Message><Endpoint>bucket.s3.eu-west-1.amazonaws.com</Endpoint>\
+             <RequestId>r1</RequestId></Error>",
+        )
+    });
+    let err = block_on(server.operator(3, Duration::from_secs(10)).read("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(!err.is_temporary());
+    assert!(err.to_string().contains("\"eu-west-1\""), "{err}");
+    assert_eq!(err.context("code"), Some("PermanentRedirect"));
+    assert_eq!(server.seen().len(), 1, "not retried");
+}
+
+#[test]
+fn a_missing_bucket_is_named() {
+    let server = FaultServer::start(|_, _| s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r2"));
+    let op = server.operator(2, Duration::from_secs(10));
+    for err in [
+        block_on(op.read("k")).unwrap_err(),
+        block_on(op.write("k", "x")).unwrap_err(),
+        block_on(op.list("")).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(
+            err.to_string().contains("bucket \"bucket\" does not exist"),
+            "{err}"
+        );
+        assert_eq!(err.context("bucket"), Some("bucket"));
+    }
+}
+
+/// A server that throttles: a request that arrives while `allowed` others are in
+/// flight is answered `503 SlowDown`; the others take a few milliseconds. Records
+/// the most requests it ever had in flight.
+struct ThrottlingServer {
+    addr: SocketAddr,
+    max_seen: Arc<std::sync::atomic::AtomicUsize>,
+    throttled: Arc<std::sync::atomic::AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ThrottlingServer {
+    fn start(allowed: usize) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_seen = Arc::new(AtomicUsize::new(0));
+        let throttled = Arc::new(AtomicUsize::new(0));
+        let (m, t) = (Arc::clone(&max_seen), Arc::clone(&throttled));
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (in_flight, m, t) = (Arc::clone(&in_flight), Arc::clone(&m), Arc::clone(&t));
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (in_flight, m, t) =
+                        (Arc::clone(&in_flight), Arc::clone(&m), Arc::clone(&t));
+                    async move {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(now, Ordering::SeqCst);
+                        let listing = req.method() == hyper::Method::GET;
+                        drop(req.into_body().collect().await);
+                        let response = if now > allowed {
+                            t.fetch_add(1, Ordering::SeqCst);
+                            s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "busy")
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(3)).await;
+                            // Writes check the way is clear with a listing: nothing.
+                            let body = if listing {
+                                "<ListBucketResult></ListBucketResult>"
+                            } else {
+                                ""
+                            };
+                            with_headers(StatusCode::OK, &[("etag", "\"e\"")], body)
+                        };
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            addr,
+            max_seen,
+            throttled,
+            _runtime: runtime,
+        }
+    }
+}
+
+#[test]
+fn requests_in_flight_are_bounded_and_adapt_to_throttling() {
+    use std::sync::atomic::Ordering;
+    let server = ThrottlingServer::start(8);
+    let s3 = S3Builder::new("bucket")
+        .endpoint(format!("http://{}", server.addr))
+        .credentials(Credentials::new("key", "secret"))
+        .max_concurrent_requests(32)
+        .retry(
+            RetryPolicy::default()
+                .with_max_attempts(10)
+                .with_delays(Duration::from_millis(2), Duration::from_millis(100)),
+        )
+        .build()
+        .unwrap();
+    let op = Operator::new(s3);
+    // A burst of 400 small writes, all issued at once: the bound keeps at most 32
+    // requests in flight, throttling lowers it, and every write gets through.
+    let results = block_on(async {
+        let writes: Vec<_> = (0..400).map(|i| op.write(&format!("k{i}"), "x")).collect();
+        futures::future::join_all(writes).await
+    });
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert!(
+        server.max_seen.load(Ordering::SeqCst) <= 32,
+        "{} requests in flight at once",
+        server.max_seen.load(Ordering::SeqCst)
+    );
+    assert!(
+        server.throttled.load(Ordering::SeqCst) > 0,
+        "the server did throttle"
+    );
+}

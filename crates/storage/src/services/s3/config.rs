@@ -135,6 +135,7 @@ pub struct S3Builder {
     pub(crate) multipart_threshold: usize,
     pub(crate) part_concurrency: usize,
     pub(crate) max_idle_per_host: usize,
+    pub(crate) max_concurrent_requests: usize,
 }
 
 impl fmt::Debug for S3Builder {
@@ -153,6 +154,7 @@ impl fmt::Debug for S3Builder {
             .field("part_size", &self.part_size)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_concurrency", &self.part_concurrency)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -163,7 +165,8 @@ pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 impl S3Builder {
     /// A backend for `bucket`, with defaults: region `us-east-1`, AWS's endpoint,
     /// credentials from the environment, 4 attempts, 5 s connect and 60 s request
-    /// timeouts, 8 MiB parts above a 16 MiB multipart threshold, 8 parts in flight.
+    /// timeouts, 8 MiB parts above a 16 MiB multipart threshold, 8 parts in flight,
+    /// at most 128 requests in flight.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -180,6 +183,7 @@ impl S3Builder {
             multipart_threshold: 16 << 20,
             part_concurrency: 8,
             max_idle_per_host: 32,
+            max_concurrent_requests: 128,
         }
     }
 
@@ -305,6 +309,15 @@ impl S3Builder {
     /// at most `(part_concurrency + 1) * part_size`.
     pub fn part_concurrency(mut self, parts: usize) -> Self {
         self.part_concurrency = parts.max(1);
+        self
+    }
+
+    /// Requests this backend has in flight at most (at least 1), whatever the number
+    /// of callers: more wait their turn. When the server answers "slow down" the
+    /// bound halves, and it grows back by one after each run of successes as long as
+    /// itself (as the AWS SDKs' adaptive retry mode does). Default: 128.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.max_concurrent_requests = requests.max(1);
         self
     }
 

@@ -32,6 +32,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::body::ReqBody;
 use super::config::{Credentials, RetryPolicy, S3Builder};
+use super::limiter::Limiter;
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
 use crate::{Conditions, Error, ErrorKind, Metadata, Result, WriteOptions};
@@ -171,6 +172,8 @@ pub(crate) struct Core {
     /// How the server orders listings, learned from its answers: see
     /// [`Core::lists_in_key_order`].
     listing_order: AtomicU8,
+    /// Requests in flight, bounded and adapted to throttling.
+    limiter: Limiter,
 }
 
 /// [`Core::listing_order`]: not known yet.
@@ -243,6 +246,7 @@ impl Core {
             fallback: OnceLock::new(),
             tls: OnceLock::new(),
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
+            limiter: Limiter::new(builder.max_concurrent_requests),
         }
     }
 
@@ -402,6 +406,10 @@ impl Core {
         attempt: u32,
         req: &S3Request,
     ) -> Result<u32> {
+        let throttled = err.kind() == ErrorKind::RateLimited;
+        if throttled {
+            self.limiter.throttled();
+        }
         if !err.is_temporary() || attempt >= self.retry.max_attempts {
             return Err(if attempt > 1 {
                 err.with_context("attempts", attempt)
@@ -409,7 +417,10 @@ impl Core {
                 err
             });
         }
-        let delay = self.retry.backoff(attempt);
+        // A server that asks us to slow down gets longer pauses (two more doublings).
+        let delay = self
+            .retry
+            .backoff(if throttled { attempt + 2 } else { attempt });
         tracing::debug!(
             method = %req.method, key = %req.key, attempt, ?delay, error = %err,
             "S3 request failed; retrying"
@@ -420,6 +431,7 @@ impl Core {
 
     async fn attempt(&self, req: &S3Request) -> Result<Response<Incoming>> {
         let http = self.build(req)?;
+        let _place = self.limiter.acquire().await;
         let response =
             match tokio::time::timeout(self.request_timeout, self.client().request(http)).await {
                 Err(_) => {
@@ -432,12 +444,30 @@ impl Core {
         self.learn_server(response.headers());
         let status = response.status();
         if status.is_success() {
+            self.limiter.succeeded();
             return Ok(response);
         }
         let (parts, body) = response.into_parts();
         // The error body is best effort: its status says enough without it.
         let body = self.read_small(body).await.unwrap_or_default();
-        Err(error_from_parts(status, &parts.headers, &body))
+        let err = error_from_parts(status, &parts.headers, &body);
+        Err(self.about_bucket(err))
+    }
+
+    /// Says which bucket a bucket-level error is about.
+    fn about_bucket(&self, err: Error) -> Error {
+        match err.context("code") {
+            Some("NoSuchBucket") => err
+                .with_message(format!("bucket {:?} does not exist", self.bucket))
+                .with_context("bucket", &self.bucket),
+            Some("PermanentRedirect") | Some("AuthorizationHeaderMalformed")
+                if err.kind() == ErrorKind::InvalidInput =>
+            {
+                err.with_context("bucket", &self.bucket)
+                    .with_context("region", &self.region)
+            }
+            _ => err,
+        }
     }
 
     /// Notes how the server lists, from the first answer that says who it is.
@@ -1042,8 +1072,12 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         }
         "RequestTimeout" => ErrorKind::Timeout,
         "PreconditionFailed" | "ConditionalRequestConflict" => ErrorKind::PreconditionFailed,
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => ErrorKind::InvalidInput,
         _ => match status.as_u16() {
             304 => ErrorKind::NotModified,
+            301 | 307 | 308 => ErrorKind::InvalidInput,
             412 => ErrorKind::PreconditionFailed,
             404 => ErrorKind::NotFound,
             401 | 403 => ErrorKind::PermissionDenied,
@@ -1068,7 +1102,7 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
     };
     let code = parsed.as_ref().map_or("", |p| p.code.as_str());
     let err = error_from_code(code, status);
-    if err.kind() == ErrorKind::NotFound {
+    if err.kind() == ErrorKind::NotFound && code != "NoSuchBucket" {
         // The callers turn this into NotFound or IsADirectory; a bare kind reads best.
         return err;
     }
@@ -1094,8 +1128,44 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
     if let Some(id) = request_id {
         err = err.with_context("request_id", id);
     }
+    if status.is_redirection() {
+        // S3 redirects a bucket that lives in another region; following it would
+        // re-sign for the wrong region, so say where it is instead.
+        let region = header_str(headers, &HeaderName::from_static("x-amz-bucket-region"));
+        let location = header_str(headers, &http::header::LOCATION);
+        let mut message = String::from("the server redirected the request");
+        if let Some(region) = region {
+            message.push_str(&format!(
+                ": the bucket is in region {region:?}; configure that region"
+            ));
+        }
+        if let Some(location) = location {
+            message.push_str(&format!(" (Location: {location})"));
+        }
+        return err.with_message(message);
+    }
     match parsed.map(|p| p.message).filter(|m| !m.is_empty()) {
         Some(message) => err.with_message(message),
-        None => err,
+        None if body.is_empty() => err,
+        // Not an S3 error document (a proxy's HTML page, say): show what it was.
+        None => err.with_message(format!(
+            "the server answered HTTP {} with a body that is not an S3 error: {}",
+            status.as_u16(),
+            snippet(headers, body)
+        )),
+    }
+}
+
+/// The start of a body that is not what was expected, for an error message: its
+/// content type and up to 120 characters, on one line.
+pub(crate) fn snippet(headers: &HeaderMap, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(480)]);
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 120 {
+        line = line.chars().take(120).collect::<String>() + "...";
+    }
+    match header_str(headers, &http::header::CONTENT_TYPE) {
+        Some(kind) => format!("{kind} {line:?}"),
+        None => format!("{line:?}"),
     }
 }

@@ -84,7 +84,7 @@ impl S3Lister {
     fn entries(&mut self, page: ListBucketResult) -> Vec<Entry> {
         let mut out = Vec::with_capacity(page.contents.len() + page.common_prefixes.len());
         for prefix in page.common_prefixes {
-            if let Some(path) = self.core.path_of(&prefix.prefix) {
+            if let Some(path) = self.core.path_of(&prefix.prefix).filter(|p| readable(p)) {
                 if path != self.dir && self.seen_dirs.insert(path.to_owned()) {
                     out.push(Entry::new(path, Metadata::dir()));
                 }
@@ -94,6 +94,13 @@ impl S3Lister {
             let Some(path) = self.core.path_of(&object.key) else {
                 continue;
             };
+            if !readable(path) {
+                tracing::warn!(
+                    key = %object.key,
+                    "leaving out a key with an empty, '.' or '..' segment: no path names it"
+                );
+                continue;
+            }
             if self.args.recursive {
                 self.add_ancestors(path, &mut out);
             }
@@ -131,6 +138,13 @@ impl S3Lister {
             }
         }
     }
+}
+
+/// `true` if `path` names its key: keys written by other tools with an empty, `.`
+/// or `..` segment (`a//b`, `/c`, `./d`, `e/../f`) normalize to another path, which
+/// would read a different key (or none), so listings leave them out.
+fn readable(path: &str) -> bool {
+    crate::raw::normalize_path(path).is_ok_and(|normal| normal == path)
 }
 
 impl RawList for S3Lister {

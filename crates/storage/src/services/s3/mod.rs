@@ -4,6 +4,7 @@ mod backend;
 mod body;
 mod config;
 mod core;
+mod limiter;
 mod lister;
 mod object;
 mod writer;

@@ -95,8 +95,8 @@ pub(crate) struct DeleteError {
 
 /// Parses an XML response body.
 pub(crate) fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
-    let text = std::str::from_utf8(body).map_err(|e| malformed(e.to_string()))?;
-    quick_xml::de::from_str(text).map_err(|e| malformed(e.to_string()))
+    let text = std::str::from_utf8(body).map_err(|e| malformed(e.to_string(), body))?;
+    quick_xml::de::from_str(text).map_err(|e| malformed(e.to_string(), body))
 }
 
 /// Serializes a request body, with the XML declaration.
@@ -119,8 +119,15 @@ pub(crate) fn is_error_document(body: &[u8]) -> bool {
     after_decl.trim_start().starts_with("<Error>")
 }
 
-fn malformed(detail: String) -> Error {
-    Error::new(ErrorKind::Unexpected).with_message(format!("malformed S3 XML response: {detail}"))
+fn malformed(detail: String, body: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(&body[..body.len().min(240)]);
+    let mut start: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if start.chars().count() > 80 {
+        start = start.chars().take(80).collect::<String>() + "...";
+    }
+    Error::new(ErrorKind::Unexpected).with_message(format!(
+        "the server's answer is not the XML S3 sends ({detail}); it starts {start:?}"
+    ))
 }
 
 #[cfg(test)]
