@@ -336,4 +336,23 @@ mod tests {
         let err = Error::from_io(std::io::Error::from(std::io::ErrorKind::Interrupted));
         assert!(err.is_temporary());
     }
+
+    #[test]
+    fn display_does_not_repeat_the_source_and_debug_shows_the_chain() {
+        let os = std::io::Error::from_raw_os_error(28);
+        let os_text = os.to_string();
+        let err = Error::from_io(os).with_operation("writer").with_path("a");
+        let text = err.to_string();
+        assert_eq!(text, r#"writer failed for "a": no space left"#);
+        assert!(!text.contains(&os_text), "{text}");
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(source.to_string(), os_text, "the source carries it, once");
+        assert!(format!("{err:?}").contains(&os_text));
+        let clone = err.clone();
+        assert_eq!(clone.kind(), ErrorKind::StorageFull);
+        assert!(
+            std::error::Error::source(&clone).is_some(),
+            "clones keep the source"
+        );
+    }
 }

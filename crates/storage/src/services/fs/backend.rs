@@ -196,7 +196,7 @@ impl Access for Fs {
         self.job(move |fs| {
             let (fd, meta) = open_file(&fs.root, &path)?;
             args.conditions.check(&meta)?;
-            read_exact_at(&fd, args.range.resolve(meta.content_length())?, &fs.pool)
+            read_exact_at(&fd, args.resolve(meta.content_length())?, &fs.pool)
         })
     }
 

@@ -203,7 +203,7 @@ impl Access for Memory {
         self.with(move |s| {
             let object = s.file(&path)?;
             args.conditions.check(&object.meta)?;
-            let r = args.range.resolve(object.data.len() as u64)?;
+            let r = args.resolve(object.data.len() as u64)?;
             Ok(object.data.slice(r.start as usize..r.end as usize))
         })
     }

@@ -1169,3 +1169,27 @@ pub(crate) fn snippet(headers: &HeaderMap, body: &[u8]) -> String {
         None => format!("{line:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any status, headers and body a server answers with map to an error,
+        /// without a panic.
+        #[test]
+        fn any_failed_answer_maps_to_an_error(
+            status in 100_u16..600,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            content_range in proptest::option::of("[ -~]{0,30}"),
+        ) {
+            let status = StatusCode::from_u16(status).unwrap();
+            let mut headers = HeaderMap::new();
+            if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(CONTENT_RANGE, value);
+            }
+            let err = error_from_parts(status, &headers, &body);
+            let _ = err.to_string();
+        }
+    }
+}

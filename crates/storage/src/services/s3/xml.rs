@@ -179,4 +179,41 @@ mod tests {
             ("NoSuchKey", "r1")
         );
     }
+
+    proptest::proptest! {
+        /// Whatever a server sends, parsing it is an answer or an error.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = parse::<ListBucketResult>(&body);
+            let _ = parse::<ErrorBody>(&body);
+            let _ = parse::<DeleteResult>(&body);
+            let _ = parse::<InitiateMultipartUploadResult>(&body);
+            let _ = is_error_document(&body);
+        }
+
+        /// XML-shaped input, closer to what a confused server sends.
+        #[test]
+        fn arbitrary_xml_never_panics(
+            tags in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just("<ListBucketResult>".to_owned()),
+                    proptest::prelude::Just("</ListBucketResult>".to_owned()),
+                    proptest::prelude::Just("<Contents><Key>".to_owned()),
+                    proptest::prelude::Just("</Key><Size>".to_owned()),
+                    proptest::prelude::Just("</Size></Contents>".to_owned()),
+                    proptest::prelude::Just("<IsTruncated>".to_owned()),
+                    proptest::prelude::Just("<Error><Code>".to_owned()),
+                    proptest::prelude::Just("&amp;&#x41;&bogus;".to_owned()),
+                    "[ -~]{0,12}",
+                ],
+                0..30,
+            )
+        ) {
+            let body = tags.concat();
+            let _ = parse::<ListBucketResult>(body.as_bytes());
+            let _ = parse::<ErrorBody>(body.as_bytes());
+            let _ = parse::<DeleteResult>(body.as_bytes());
+            let _ = is_error_document(body.as_bytes());
+        }
+    }
 }

@@ -1,0 +1,259 @@
+//! fs failure modes from the reliability review: huge and sparse reads, a full
+//! disk, temporary files left by crashed processes, entries that vanish while a
+//! directory is listed.
+
+use std::num::NonZeroUsize;
+use std::os::unix::fs::FileExt;
+
+use storage::{ErrorKind, Operator};
+use tokio::io::AsyncWriteExt;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
+    let executor = io_executor::Builder::new()
+        .name("fs-rel")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op =
+        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
+    (op, executor)
+}
+
+/// RSS of this process, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[test]
+fn tiny_ranges_over_a_huge_sparse_file_read_little_and_never_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    // 32 GiB, all holes but a byte at the end.
+    let file = std::fs::File::create(dir.path().join("sparse")).unwrap();
+    file.set_len(32 << 30).unwrap();
+    file.write_all_at(b"!", (32 << 30) - 1).unwrap();
+    drop(file);
+    let (op, _executor) = operator(dir.path());
+    // Ranges this far apart are within the coalescing gap: without a bound on what
+    // merging may waste, they would become one 32 GiB read.
+    let op = op
+        .clone()
+        .with_options(op.options().with_coalesce_gap(16 << 20));
+    rt().block_on(async {
+        // 4,096 ranges of 16 bytes spread over the whole file, 8 MiB apart.
+        let ranges: Vec<_> = (0..4096_u64).map(|i| i << 23..(i << 23) + 16).collect();
+        let before = rss();
+        let got = op.read_ranges("sparse", ranges.clone()).await.unwrap();
+        assert_eq!(got.len(), ranges.len());
+        assert!(
+            got.iter()
+                .all(|b| b.len() == 16 && b.iter().all(|&c| c == 0))
+        );
+        let grew = rss().saturating_sub(before);
+        assert!(
+            grew < 256 << 20,
+            "read_ranges of 64 KiB grew RSS by {grew} bytes"
+        );
+        // Asking for more than one buffer may hold is an error, not an abort.
+        let err = op.read_range("sparse", 0..(32 << 30)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("max_buffer_size"), "{err}");
+        let err = op.read("sparse").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = op
+            .read_ranges("sparse", vec![0..(32 << 30), 0..1])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        // Raised limit, impossible size: the allocation fails cleanly.
+        let unlimited = op
+            .clone()
+            .with_options(op.options().with_max_buffer_size(u64::MAX));
+        let err = unlimited.read_range("sparse", 0..(32 << 30)).await;
+        if let Err(err) = err {
+            assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+        }
+        // A reader streams the same file in bounded chunks.
+        let mut reader = op
+            .reader_with("sparse")
+            .range((32 << 30) - 10..)
+            .await
+            .unwrap();
+        let mut tail = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut tail)
+            .await
+            .unwrap();
+        assert_eq!(tail.last(), Some(&b'!'));
+    });
+}
+
+/// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later
+/// call says so, with the kind and the OS error as the source.
+#[test]
+fn a_full_disk_is_reported_by_the_writer_and_stays_reported() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            !rustix::process::geteuid().is_root(),
+            "running as root, yet a tmpfs could not be mounted"
+        );
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_owned());
+    let (op, _executor) = operator(mount.path());
+    let op = op
+        .clone()
+        .with_options(op.options().with_write_chunk_size(64 << 10));
+    rt().block_on(async {
+        let mut writer = op.writer("big").await.unwrap();
+        let chunk = vec![7_u8; 64 << 10];
+        let mut first = None;
+        for _ in 0..64 {
+            if let Err(e) = writer.write_all(&chunk).await {
+                first = Some(e);
+                break;
+            }
+        }
+        let err = match first {
+            Some(e) => e,
+            None => writer.flush().await.unwrap_err(),
+        };
+        let ours = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<storage::Error>())
+            .unwrap();
+        assert_eq!(ours.kind(), ErrorKind::StorageFull, "{ours:?}");
+        let os = std::error::Error::source(ours)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .unwrap();
+        assert_eq!(os.raw_os_error(), Some(28), "ENOSPC as the source");
+        for _ in 0..2 {
+            let again = writer.write_all(&chunk).await.unwrap_err();
+            assert_eq!(again.kind(), std::io::ErrorKind::StorageFull, "{again}");
+        }
+        assert_eq!(
+            writer.close().await.unwrap_err().kind(),
+            ErrorKind::StorageFull
+        );
+        drop(writer);
+        // A one-shot write of too much fails the same way; nothing is left.
+        let err = op.write("big2", vec![1_u8; 4 << 20]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull, "{err}");
+        for _ in 0..200 {
+            if std::fs::read_dir(mount.path()).unwrap().count() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let left: Vec<_> = std::fs::read_dir(mount.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
+
+/// What a crashed writer leaves: a temporary file nobody holds a lock on.
+fn leave_stale_temp_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join(format!(".dio-tmp.{:032x}", 0x5eed_u128));
+    std::fs::write(&path, b"half written").unwrap();
+    path
+}
+
+#[test]
+fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = operator(dir.path());
+    std::fs::create_dir(dir.path().join("e")).unwrap();
+    let stale = leave_stale_temp_file(&dir.path().join("e"));
+    // A user's own file that merely starts like ours is a file like any other.
+    std::fs::write(dir.path().join("e/.dio-tmp.mine"), b"user data").unwrap();
+    rt().block_on(async {
+        let listed: Vec<_> = op.list("e/").await.unwrap();
+        let names: Vec<_> = listed.iter().map(|e| e.path().to_owned()).collect();
+        assert_eq!(
+            names,
+            ["e/.dio-tmp.mine"],
+            "the leftover is hidden, the user's file is not"
+        );
+        op.delete("e/.dio-tmp.mine").await.unwrap();
+        // A directory holding only a leftover is empty: deleting it cleans up.
+        op.delete("e/").await.unwrap();
+        assert!(!stale.exists());
+        assert!(!dir.path().join("e").exists());
+        // A live write is never taken for a leftover.
+        let stale = leave_stale_temp_file(dir.path());
+        let mut writer = op.writer("w").await.unwrap();
+        writer.write_all(b"in progress").await.unwrap();
+        writer.flush().await.unwrap();
+        let fs = storage::services::Fs::new(dir.path()).unwrap();
+        let removed = op
+            .executor()
+            .spawn_blocking(move || fs.remove_stale_temp_files(""))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(!stale.exists());
+        assert_eq!(writer.close().await.unwrap().content_length(), 11);
+        assert_eq!(op.read("w").await.unwrap(), "in progress");
+        // Writing to a name of the reserved form is refused.
+        let reserved = format!(".dio-tmp.{:032x}", 1_u128);
+        let err = op.write(&reserved, "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    });
+}
+
+#[test]
+fn a_listing_skips_entries_that_vanish_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = operator(dir.path());
+    let rt = rt();
+    rt.block_on(async {
+        for i in 0..200 {
+            op.write(&format!("d/f{i}"), "x").await.unwrap();
+        }
+    });
+    let churn_dir = dir.path().join("d");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let churn = std::thread::spawn(move || {
+        let mut i = 0_u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let a = churn_dir.join(format!("tmp{}", i % 50));
+            let b = churn_dir.join(format!("moved{}", i % 50));
+            let _ = std::fs::write(&a, b"x");
+            let _ = std::fs::rename(&a, &b);
+            let _ = std::fs::remove_file(&b);
+            i += 1;
+        }
+    });
+    rt.block_on(async {
+        for _ in 0..300 {
+            let entries = op.list("d/").await.unwrap();
+            assert!(entries.len() >= 200);
+            let deep = op.list_recursive("").await.unwrap();
+            assert!(deep.len() >= 201);
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+}
