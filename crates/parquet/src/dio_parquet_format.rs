@@ -1,0 +1,213 @@
+//! [`DioParquetFormat`]: DataFusion's parquet format, scanning registered URLs with
+//! our reader factory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::Statistics;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::{FileFormat, FileMeta};
+use datafusion::datasource::physical_plan::{
+    FileScanConfig, FileSinkConfig, FileSource, ParquetSource,
+};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result;
+use datafusion::physical_expr_common::sort_expr::{LexOrdering, LexRequirement};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use object_store::{ObjectMeta, ObjectStore};
+
+use crate::ParquetReaderFactory;
+use crate::registry::Registry;
+
+/// DataFusion's parquet [`FileFormat`], whose scans of URLs given to
+/// [`register`](crate::register) read through a [`ParquetReaderFactory`] over the
+/// registered operator.
+///
+/// DataFusion's [`ParquetFormat::create_physical_plan`](FileFormat::create_physical_plan) always installs its own
+/// cached reader factory over the `ObjectStore`. This format lets the inner format
+/// build the scan (options, metadata size hint, pruning, encryption) and then swaps
+/// the reader factory for ours, keeping DataFusion's file-metadata cache
+/// (`state.runtime_env().cache_manager`), so repeated queries do not read footers
+/// again. Everything else (schema, statistics and ordering inference, writing) is
+/// the inner format's, through the registered
+/// [`DioStore`](dio_object_store::DioStore), so it runs on the operator's executor
+/// too.
+///
+/// A scan of a URL that was not registered, or whose store was replaced after
+/// [`register`](crate::register) (with `SessionContext::register_object_store`),
+/// is left exactly as the inner format built it.
+///
+/// [`register`](crate::register) installs a [`DioParquetFormatFactory`](crate::DioParquetFormatFactory)
+/// that makes this format for `CREATE EXTERNAL TABLE ... STORED AS PARQUET` and
+/// for listing tables that infer their format;
+/// [`register_parquet`](crate::register_parquet) registers a table with it by name.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use datafusion::datasource::file_format::parquet::ParquetFormat;
+/// use datafusion::datasource::listing::ListingOptions;
+/// use datafusion::prelude::SessionContext;
+/// use dio_parquet::DioParquetFormat;
+///
+/// let ctx = SessionContext::new();
+/// let format = DioParquetFormat::new(&ctx, Arc::new(ParquetFormat::default()));
+/// let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+/// assert_eq!(options.file_extension, ".parquet");
+/// ```
+pub struct DioParquetFormat {
+    inner: Arc<dyn FileFormat>,
+    registry: Arc<Registry>,
+}
+
+impl DioParquetFormat {
+    /// `inner` (usually a
+    /// [`ParquetFormat`](datafusion::datasource::file_format::parquet::ParquetFormat)), reading the URLs registered with
+    /// `ctx` through our reader factory. Installs the session's
+    /// [`DioParquetFormatFactory`](crate::DioParquetFormatFactory) if
+    /// [`register`](crate::register) has not yet.
+    pub fn new(ctx: &SessionContext, inner: Arc<dyn FileFormat>) -> Self {
+        Self::with_registry(inner, crate::register::session_registry(ctx))
+    }
+
+    pub(crate) fn with_registry(inner: Arc<dyn FileFormat>, registry: Arc<Registry>) -> Self {
+        Self { inner, registry }
+    }
+
+    /// The format that builds the scans.
+    pub fn inner(&self) -> &Arc<dyn FileFormat> {
+        &self.inner
+    }
+
+    /// `plan` with our reader factory, if it scans parquet files of a URL we
+    /// registered and our store is still the session's store for it.
+    fn with_our_reader(
+        &self,
+        state: &dyn Session,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(exec) = plan.downcast_ref::<DataSourceExec>() else {
+            return Ok(plan);
+        };
+        let Some((conf, source)) = exec.downcast_to_file_source::<ParquetSource>() else {
+            return Ok(plan);
+        };
+        let Some(registered) = self.registry.get(&conf.object_store_url) else {
+            return Ok(plan);
+        };
+        let current = state.runtime_env().object_store(&conf.object_store_url)?;
+        if !registered.is(&current) {
+            return Ok(plan);
+        }
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let factory = ParquetReaderFactory::new(registered.op)
+            .with_prefix(&registered.prefix)
+            .with_metadata_cache(cache);
+        let source = source
+            .clone()
+            .with_parquet_file_reader_factory(Arc::new(factory));
+        let mut conf = conf.clone();
+        conf.file_source = Arc::new(source);
+        Ok(DataSourceExec::from_data_source(conf))
+    }
+}
+
+#[async_trait]
+impl FileFormat for DioParquetFormat {
+    fn get_ext(&self) -> String {
+        self.inner.get_ext()
+    }
+
+    fn get_ext_with_compression(&self, compression: &FileCompressionType) -> Result<String> {
+        self.inner.get_ext_with_compression(compression)
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        self.inner.compression_type()
+    }
+
+    async fn infer_schema(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> Result<SchemaRef> {
+        self.inner.infer_schema(state, store, objects).await
+    }
+
+    async fn infer_stats(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> Result<Statistics> {
+        self.inner
+            .infer_stats(state, store, table_schema, object)
+            .await
+    }
+
+    async fn infer_ordering(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> Result<Option<LexOrdering>> {
+        self.inner
+            .infer_ordering(state, store, table_schema, object)
+            .await
+    }
+
+    async fn infer_stats_and_ordering(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> Result<FileMeta> {
+        self.inner
+            .infer_stats_and_ordering(state, store, table_schema, object)
+            .await
+    }
+
+    async fn create_physical_plan(
+        &self,
+        state: &dyn Session,
+        conf: FileScanConfig,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.create_physical_plan(state, conf).await?;
+        self.with_our_reader(state, plan)
+    }
+
+    async fn create_writer_physical_plan(
+        &self,
+        input: Arc<dyn ExecutionPlan>,
+        state: &dyn Session,
+        conf: FileSinkConfig,
+        order_requirements: Option<LexRequirement>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner
+            .create_writer_physical_plan(input, state, conf, order_requirements)
+            .await
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        self.inner.file_source(table_schema)
+    }
+}
+
+impl fmt::Debug for DioParquetFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DioParquetFormat")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,361 @@
+//! [`ParquetReader`]: parquet's [`AsyncFileReader`] over an [`Operator`].
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::{AsyncFileReader, MetadataFetch};
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use storage::Operator;
+use storage::raw::ByteRange;
+
+/// Parquet's footer: the metadata's length and the magic `PAR1`.
+const FOOTER_SIZE: usize = 8;
+
+/// How many bytes at the end of a file the first metadata read asks for, unless
+/// told otherwise: DataFusion's default (`datafusion.execution.parquet.metadata_size_hint`),
+/// enough for the footer and the page index of a typical file, so that both come
+/// in one read.
+pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
+
+/// Parquet's [`AsyncFileReader`] over a file of an [`Operator`]: every byte is read
+/// on the operator's executor, never on the runtime that polls the reader.
+///
+/// | method | how |
+/// |---|---|
+/// | `get_bytes` | [`Operator::read_range`] |
+/// | `get_byte_ranges` | [`Operator::read_ranges`]: one call for all the ranges, coalesced and read in parallel, all from one version of the file (the trait's default would read them one by one) |
+/// | `get_metadata` | [`ParquetMetaDataReader`], first reading the last [`footer hint`](Self::with_footer_hint) bytes (512 KiB by default): one read for the footer and, when asked for, the page index of a typical file. Without a [file size](Self::with_file_size) that read is a suffix read, so no `stat` is needed either |
+///
+/// The page index is loaded when the [`ArrowReaderOptions`] ask for it
+/// ([`ArrowReaderOptions::with_page_index_policy`]) or when
+/// [`with_page_index`](Self::with_page_index) says so; the stronger of the two
+/// policies wins.
+///
+/// Errors are [`ParquetError::External`] holding the [`storage::Error`], so the
+/// operation, the path and the backend's context survive (downcast the source to
+/// read them).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use dio_parquet::ParquetReader;
+/// use futures::TryStreamExt;
+/// use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
+/// use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = io_executor::Builder::new().name("parquet-io").build()?;
+/// let op = storage::Operator::from_uri("memory://")?.with_executor(io.clone());
+///
+/// // A file with two columns.
+/// let batch = RecordBatch::try_from_iter([
+///     ("id", Arc::new(Int64Array::from_iter_values(0..1000)) as _),
+///     ("name", Arc::new(StringArray::from_iter_values((0..1000).map(|i| format!("n{i}")))) as _),
+/// ])?;
+/// let mut file = Vec::new();
+/// let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None)?;
+/// writer.write(&batch)?;
+/// writer.close()?;
+/// op.write("t/part-0.parquet", file).await?;
+///
+/// // Read one column back: the footer in one read, the column chunks in one
+/// // coalesced call, all of it on `parquet-io`.
+/// let reader = ParquetReader::new(op, "t/part-0.parquet");
+/// let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+/// let mask = ProjectionMask::columns(builder.parquet_schema(), ["id"]);
+/// let batches: Vec<RecordBatch> = builder.with_projection(mask).build()?.try_collect().await?;
+/// assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1000);
+/// assert_eq!(batches[0].num_columns(), 1);
+///
+/// io.shutdown();
+/// io.join().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ParquetReader {
+    op: Operator,
+    path: Arc<str>,
+    file_size: Option<u64>,
+    footer_hint: usize,
+    page_index: PageIndexPolicy,
+}
+
+impl ParquetReader {
+    /// A reader of file `path` of `op`.
+    pub fn new(op: Operator, path: impl Into<String>) -> Self {
+        Self {
+            op,
+            path: Arc::from(path.into()),
+            file_size: None,
+            footer_hint: DEFAULT_FOOTER_HINT,
+            page_index: PageIndexPolicy::Skip,
+        }
+    }
+
+    /// The file's size, if known (from a listing): the metadata is then read with a
+    /// bounded range. Without it, the first read asks for the file's last bytes
+    /// (a suffix read), which needs no size either.
+    pub fn with_file_size(mut self, bytes: u64) -> Self {
+        self.file_size = Some(bytes);
+        self
+    }
+
+    /// How many bytes at the end of the file the first metadata read asks for
+    /// (default [`DEFAULT_FOOTER_HINT`]). When the footer (and the page index, if
+    /// asked for) fit, the metadata costs one read; otherwise one or two more
+    /// follow. At least 8 bytes (parquet's footer) are read.
+    pub fn with_footer_hint(mut self, bytes: usize) -> Self {
+        self.footer_hint = bytes;
+        self
+    }
+
+    /// Whether [`get_metadata`](AsyncFileReader::get_metadata) loads the page index
+    /// (column and offset indexes) even when the [`ArrowReaderOptions`] do not ask
+    /// for it. Default [`PageIndexPolicy::Skip`].
+    pub fn with_page_index(mut self, policy: PageIndexPolicy) -> Self {
+        self.page_index = policy;
+        self
+    }
+
+    /// The file's path in the operator.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The operator the file is read from.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The file's metadata, with the page index as `policy` says: what
+    /// [`get_metadata`](AsyncFileReader::get_metadata) does, for callers that hold
+    /// the reader by reference.
+    ///
+    /// # Errors
+    ///
+    /// [`ParquetError::External`] with the [`storage::Error`] of a failed read;
+    /// parquet's errors for a file that is not parquet, or
+    /// [`PageIndexPolicy::Required`] and a file without a page index.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the read in flight on the executor.
+    pub async fn load_metadata(
+        &self,
+        policy: PageIndexPolicy,
+        options: Option<&ArrowReaderOptions>,
+    ) -> Result<ParquetMetaData> {
+        let mut loader = ParquetMetaDataReader::new()
+            .with_prefetch_hint(Some(self.footer_hint))
+            .with_page_index_policy(policy);
+        if let Some(options) = options {
+            loader = loader.with_metadata_options(Some(options.metadata_options().clone()));
+        }
+        match self.file_size {
+            Some(size) => loader.load_and_finish(Fetch::new(self), size).await,
+            None => {
+                // Not `load_via_suffix_and_finish`: parquet (58 and 59) takes the bytes
+                // a suffix read brought before the footer for the start of the file,
+                // so a page index loaded from them is sliced at the wrong offsets (an
+                // error, or the wrong bytes) once the file is longer than the hint.
+                // The suffix read here learns the file's size too, and parquet's
+                // sized path is served from what it brought: still one read.
+                let (size, tail) = self.read_tail().await?;
+                let fetch = Fetch::new(self).with_tail(size - tail.len() as u64, tail);
+                loader.load_and_finish(fetch, size).await
+            }
+        }
+    }
+
+    /// The file's size and its last [`footer_hint`](Self::with_footer_hint) bytes
+    /// (all of it if it is shorter), in one read.
+    async fn read_tail(&self) -> Result<(u64, Bytes)> {
+        let hint = self.footer_hint.max(FOOTER_SIZE) as u64;
+        let mut reader = self
+            .op
+            .reader_with(&self.path)
+            .byte_range(ByteRange::suffix(hint))
+            .whole_up_to(hint)
+            .await
+            .map_err(external)?;
+        let size = reader.metadata().content_length();
+        let mut tail = match reader.next().await {
+            Some(first) => first.map_err(external)?,
+            None => Bytes::new(),
+        };
+        // Read whole by the job that opened the file, so one chunk; more only if an
+        // operator's options cap the reader's chunks lower.
+        while let Some(more) = reader.next().await {
+            let mut joined = Vec::with_capacity(tail.len() + more.as_ref().map_or(0, Bytes::len));
+            joined.extend_from_slice(&tail);
+            joined.extend_from_slice(&more.map_err(external)?);
+            tail = joined.into();
+        }
+        Ok((size, tail))
+    }
+
+    /// Adds the page index to `metadata` read earlier (one read of the index's
+    /// bytes; none if `metadata` has it already or the file has none).
+    ///
+    /// # Errors
+    ///
+    /// As [`load_metadata`](Self::load_metadata).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the read in flight on the executor.
+    pub async fn load_page_index(
+        &self,
+        metadata: ParquetMetaData,
+        policy: PageIndexPolicy,
+    ) -> Result<ParquetMetaData> {
+        let mut loader =
+            ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(policy);
+        loader.load_page_index(Fetch::new(self)).await?;
+        loader.finish()
+    }
+
+    /// The policy for one `get_metadata` call: the stronger of ours and the options'.
+    pub(crate) fn page_index_policy(
+        &self,
+        options: Option<&ArrowReaderOptions>,
+    ) -> PageIndexPolicy {
+        let asked = options.map_or(PageIndexPolicy::Skip, |o| {
+            stronger(o.column_index_policy(), o.offset_index_policy())
+        });
+        stronger(self.page_index, asked)
+    }
+}
+
+/// `Required` over `Optional` over `Skip`.
+pub(crate) fn stronger(a: PageIndexPolicy, b: PageIndexPolicy) -> PageIndexPolicy {
+    let rank = |p: PageIndexPolicy| match p {
+        PageIndexPolicy::Skip => 0,
+        PageIndexPolicy::Optional => 1,
+        PageIndexPolicy::Required => 2,
+    };
+    if rank(a) >= rank(b) { a } else { b }
+}
+
+/// Parquet's error for ours: the [`storage::Error`] itself, as the source.
+pub(crate) fn external(err: storage::Error) -> ParquetError {
+    ParquetError::External(Box::new(err))
+}
+
+impl AsyncFileReader for ParquetReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
+        // Submitted now: the read runs while the caller gets to the await.
+        let read = self.op.read_range(&self.path, range);
+        async move { read.await.map_err(external) }.boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
+        if ranges.is_empty() {
+            return futures::future::ready(Ok(Vec::new())).boxed();
+        }
+        let read = self.op.read_ranges(&self.path, ranges);
+        async move { read.await.map_err(external) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
+        let policy = self.page_index_policy(options);
+        async move { Ok(Arc::new(self.load_metadata(policy, options).await?)) }.boxed()
+    }
+}
+
+impl fmt::Debug for ParquetReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParquetReader")
+            .field("op", &self.op)
+            .field("path", &self.path)
+            .field("file_size", &self.file_size)
+            .field("footer_hint", &self.footer_hint)
+            .field("page_index", &self.page_index)
+            .finish()
+    }
+}
+
+/// What [`ParquetMetaDataReader`] reads through: bounded ranges of the file,
+/// served from the file's tail when it was read already.
+struct Fetch<'a> {
+    op: &'a Operator,
+    path: &'a str,
+    /// Bytes `start..` of the file, and `start`.
+    tail: Option<(u64, Bytes)>,
+}
+
+impl<'a> Fetch<'a> {
+    fn new(reader: &'a ParquetReader) -> Self {
+        Self {
+            op: &reader.op,
+            path: &reader.path,
+            tail: None,
+        }
+    }
+
+    fn with_tail(mut self, start: u64, tail: Bytes) -> Self {
+        self.tail = Some((start, tail));
+        self
+    }
+}
+
+impl MetadataFetch for Fetch<'_> {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
+        if let Some((start, tail)) = &self.tail
+            && range.start >= *start
+            && range.end - start <= tail.len() as u64
+        {
+            let bytes = tail.slice((range.start - start) as usize..(range.end - start) as usize);
+            return futures::future::ready(Ok(bytes)).boxed();
+        }
+        let read = self.op.read_range(self.path, range);
+        async move { read.await.map_err(external) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stronger_policy_wins() {
+        use PageIndexPolicy::{Optional, Required, Skip};
+        assert_eq!(stronger(Skip, Skip), Skip);
+        assert_eq!(stronger(Skip, Optional), Optional);
+        assert_eq!(stronger(Optional, Skip), Optional);
+        assert_eq!(stronger(Required, Optional), Required);
+        assert_eq!(stronger(Optional, Required), Required);
+    }
+
+    #[test]
+    fn options_and_the_reader_both_ask_for_the_page_index() {
+        let op = Operator::from_uri("memory://").unwrap();
+        let reader = ParquetReader::new(op, "a.parquet");
+        assert_eq!(reader.page_index_policy(None), PageIndexPolicy::Skip);
+        let asked = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        assert_eq!(
+            reader.page_index_policy(Some(&asked)),
+            PageIndexPolicy::Required
+        );
+        let reader = reader.with_page_index(PageIndexPolicy::Optional);
+        assert_eq!(reader.page_index_policy(None), PageIndexPolicy::Optional);
+        let skip = ArrowReaderOptions::new();
+        assert_eq!(
+            reader.page_index_policy(Some(&skip)),
+            PageIndexPolicy::Optional
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! [`ParquetReaderFactory`]: DataFusion's [`ParquetFileReaderFactory`] over an
+//! [`Operator`].
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::datasource::listing::PartitionedFile;
+// The `CachedParquetMetaData` DataFusion's metadata loader (`DFParquetMetadata`)
+// caches and looks for. DataFusion 55 has a second type of that name in its `reader`
+// module (exported at the crate root) which nothing caches: entries of one are not
+// found as the other.
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+use datafusion::datasource::physical_plan::{ParquetFileMetrics, ParquetFileReaderFactory};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::ObjectMeta;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::errors::Result;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use storage::Operator;
+
+use crate::ParquetReader;
+use crate::parquet_reader::DEFAULT_FOOTER_HINT;
+
+/// DataFusion's [`ParquetFileReaderFactory`] over an [`Operator`]: each file a scan
+/// opens is read by a [`ParquetReader`], so every byte of a scan (footers, page
+/// indexes, column chunks) is read on the operator's executor, and the column chunks
+/// DataFusion asks for together are read in one coalesced, parallel call.
+///
+/// A file's location is the operator's path after the
+/// [`prefix`](Self::with_prefix): DataFusion names `file:///data/warehouse/t/a.parquet`
+/// `data/warehouse/t/a.parquet`, which an operator rooted at `/data/warehouse` knows
+/// as `t/a.parquet` (the same mapping as
+/// [`DioStore::with_prefix`](dio_object_store::DioStore::with_prefix)).
+///
+/// With a [metadata cache](Self::with_metadata_cache) (DataFusion's, from
+/// `state.runtime_env().cache_manager`) footers are read once per file and
+/// version, as DataFusion's own cached factory does: a cached footer serves every
+/// later scan, and a page index loaded later is added to the cache.
+///
+/// [`register`](crate::register) installs this factory for every parquet scan of a
+/// registered URL; build one yourself for a hand-made
+/// [`ParquetSource`](datafusion::datasource::physical_plan::ParquetSource).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use datafusion::datasource::physical_plan::ParquetSource;
+/// use datafusion::arrow::datatypes::{DataType, Field, Schema};
+/// use dio_parquet::ParquetReaderFactory;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let op = storage::Operator::from_uri("memory://")?;
+/// let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+/// let source = ParquetSource::new(schema)
+///     .with_parquet_file_reader_factory(Arc::new(ParquetReaderFactory::new(op)));
+/// assert!(source.parquet_file_reader_factory().is_some());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ParquetReaderFactory {
+    op: Operator,
+    prefix: String,
+    metadata_cache: Option<Arc<FileMetadataCache>>,
+}
+
+impl ParquetReaderFactory {
+    /// A factory whose files are the operator's paths, named as they are.
+    pub fn new(op: Operator) -> Self {
+        Self {
+            op,
+            prefix: String::new(),
+            metadata_cache: None,
+        }
+    }
+
+    /// Serves the operator's root at location `prefix`: location `prefix/a/b` is
+    /// the operator's path `a/b`. A location outside the prefix fails the scan.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = normalize_prefix(prefix);
+        self
+    }
+
+    /// Reads and fills `cache` (DataFusion's file-metadata cache) with the files'
+    /// metadata, so repeated scans do not read footers again.
+    pub fn with_metadata_cache(mut self, cache: Arc<FileMetadataCache>) -> Self {
+        self.metadata_cache = Some(cache);
+        self
+    }
+
+    /// The operator files are read from.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The location prefix (`""`, or ending in `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The operator's path of a DataFusion location.
+    fn path<'a>(&self, location: &'a str) -> DfResult<&'a str> {
+        location.strip_prefix(self.prefix.as_str()).ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "the parquet file {location:?} is outside the location prefix {:?} \
+                 this reader factory serves",
+                self.prefix
+            ))
+        })
+    }
+}
+
+/// `""`, or the prefix without slashes at either end, then one `/`.
+pub(crate) fn normalize_prefix(prefix: &str) -> String {
+    match prefix.trim_matches('/') {
+        "" => String::new(),
+        trimmed => format!("{trimmed}/"),
+    }
+}
+
+impl ParquetFileReaderFactory for ParquetReaderFactory {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let meta = file.object_meta;
+        let location = meta.location.as_ref();
+        let path = self.path(location)?;
+        let reader = ParquetReader::new(self.op.clone(), path)
+            .with_file_size(meta.size)
+            .with_footer_hint(metadata_size_hint.unwrap_or(DEFAULT_FOOTER_HINT));
+        let metrics = ParquetFileMetrics::new(partition_index, location, metrics);
+        Ok(Box::new(ScanReader {
+            reader,
+            metrics,
+            meta,
+            cache: self.metadata_cache.clone(),
+        }))
+    }
+}
+
+impl fmt::Debug for ParquetReaderFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParquetReaderFactory")
+            .field("op", &self.op)
+            .field("prefix", &self.prefix)
+            .field("metadata_cache", &self.metadata_cache.is_some())
+            .finish()
+    }
+}
+
+/// One file of a scan: a [`ParquetReader`] that also counts what it reads in
+/// DataFusion's metrics and goes through the file-metadata cache.
+struct ScanReader {
+    reader: ParquetReader,
+    metrics: ParquetFileMetrics,
+    meta: ObjectMeta,
+    cache: Option<Arc<FileMetadataCache>>,
+}
+
+impl ScanReader {
+    /// The cached metadata of this version of the file, if any.
+    fn cached(&self) -> Option<Arc<ParquetMetaData>> {
+        let entry = self.cache.as_ref()?.get(&self.meta.location)?;
+        if !entry.is_valid_for(&self.meta) {
+            return None;
+        }
+        let cached = entry
+            .file_metadata
+            .as_any()
+            .downcast_ref::<CachedParquetMetaData>()?;
+        Some(Arc::clone(cached.parquet_metadata()))
+    }
+
+    fn remember(&self, metadata: &Arc<ParquetMetaData>) {
+        if let Some(cache) = &self.cache {
+            let entry = CachedFileMetadataEntry::new(
+                self.meta.clone(),
+                Arc::new(CachedParquetMetaData::new(Arc::clone(metadata))),
+            );
+            cache.put(&self.meta.location, entry);
+        }
+    }
+
+    async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
+        let policy = self.reader.page_index_policy(options);
+        if let Some(cached) = self.cached() {
+            let indexed = cached.column_index().is_some() && cached.offset_index().is_some();
+            if indexed || policy == PageIndexPolicy::Skip {
+                return Ok(cached);
+            }
+            // The footer is cached without the page index, which is wanted now.
+            let footer = Arc::unwrap_or_clone(cached);
+            let metadata = Arc::new(self.reader.load_page_index(footer, policy).await?);
+            self.remember(&metadata);
+            return Ok(metadata);
+        }
+        let metadata = Arc::new(self.reader.load_metadata(policy, options).await?);
+        self.remember(&metadata);
+        Ok(metadata)
+    }
+}
+
+impl AsyncFileReader for ScanReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
+        self.metrics
+            .bytes_scanned
+            .add((range.end - range.start) as usize);
+        self.reader.get_bytes(range)
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
+        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        self.metrics.bytes_scanned.add(total as usize);
+        self.reader.get_byte_ranges(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
+        self.metadata(options).boxed()
+    }
+}
+
+impl Drop for ScanReader {
+    fn drop(&mut self) {
+        // DataFusion's scan efficiency: bytes read over the file's size.
+        self.metrics
+            .scan_efficiency_ratio
+            .add_part(self.metrics.bytes_scanned.value());
+        self.metrics
+            .scan_efficiency_ratio
+            .set_total(self.meta.size as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_whole_segments_ending_in_a_slash() {
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/"), "");
+        assert_eq!(normalize_prefix("data/warehouse"), "data/warehouse/");
+        assert_eq!(normalize_prefix("/data/warehouse/"), "data/warehouse/");
+    }
+
+    #[test]
+    fn locations_map_to_the_operators_paths() {
+        let op = Operator::from_uri("memory://").unwrap();
+        let factory = ParquetReaderFactory::new(op).with_prefix("/data/warehouse");
+        assert_eq!(
+            factory.path("data/warehouse/t/a.parquet").unwrap(),
+            "t/a.parquet"
+        );
+        let err = factory.path("data/other/a.parquet").unwrap_err();
+        assert!(
+            err.to_string().contains("outside the location prefix"),
+            "{err}"
+        );
+        // A prefix is whole segments: `data/warehouse2` is not below `data/warehouse`.
+        assert!(factory.path("data/warehouse2/a.parquet").is_err());
+    }
+}

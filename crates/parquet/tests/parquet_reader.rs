@@ -1,0 +1,265 @@
+//! `ParquetReader`: files written by parquet's `ArrowWriter` read back through our
+//! `AsyncFileReader` give the same batches as parquet's synchronous reader on the
+//! same bytes; the metadata costs one read when the footer fits the hint; column
+//! chunks asked for together are one coalesced call. Reads are counted by a layer
+//! around the backend, never timed.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{Counting, lineitem_batch, parquet_bytes, writer_properties};
+use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::compute::kernels::cmp::gt;
+use datafusion::arrow::datatypes::Int64Type;
+use dio_parquet::ParquetReader;
+use futures::TryStreamExt;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowFilter,
+};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::PageIndexPolicy;
+use storage::services::Memory;
+
+const PATH: &str = "t/lineitem.parquet";
+
+/// A lineitem file of 12,000 rows in 6 row groups, with page statistics and a page
+/// index, on a counting memory backend.
+async fn fixture(name: &str) -> (storage::Operator, Arc<common::Counts>, Bytes) {
+    let batch = lineitem_batch(7, 0, 12_000);
+    let bytes = parquet_bytes(&batch, writer_properties(2000));
+    let (op, counts) = Counting::operator(Memory::new(), common::executor(name));
+    op.write(PATH, bytes.clone()).await.unwrap();
+    counts.reset();
+    (op, counts, bytes)
+}
+
+/// `l_quantity > 25`, over the projected batch's `l_quantity` column.
+fn quantity_filter(mask: ProjectionMask) -> RowFilter {
+    let predicate = ArrowPredicateFn::new(mask, |batch: RecordBatch| {
+        let quantity = batch.column(0).as_primitive::<Int64Type>();
+        gt(quantity, &Int64Array::new_scalar(25))
+    });
+    RowFilter::new(vec![Box::new(predicate)])
+}
+
+fn columns(schema: &parquet::schema::types::SchemaDescriptor, names: &[&str]) -> ProjectionMask {
+    ProjectionMask::columns(schema, names.iter().copied())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_and_row_filter_give_the_synchronous_readers_batches() {
+    let (op, counts, bytes) = fixture("pq-equal").await;
+    let projected = [
+        "l_orderkey",
+        "l_quantity",
+        "l_discount",
+        "l_shipdate",
+        "l_shipmode",
+        "l_loaded_at",
+        "l_is_late",
+        "l_comment",
+    ];
+
+    // parquet's synchronous reader on the same bytes.
+    let sync = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
+    let schema = sync.parquet_schema().clone();
+    let expected: Vec<RecordBatch> = sync
+        .with_projection(columns(&schema, &projected))
+        .with_row_filter(quantity_filter(columns(&schema, &["l_quantity"])))
+        .with_batch_size(1024)
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+
+    // Ours, with the page index.
+    let reader = ParquetReader::new(op, PATH).with_file_size(bytes.len() as u64);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+        .await
+        .unwrap();
+    assert_eq!(builder.metadata().num_row_groups(), 6);
+    assert!(builder.metadata().column_index().is_some());
+    assert!(builder.metadata().offset_index().is_some());
+    let got: Vec<RecordBatch> = builder
+        .with_projection(columns(&schema, &projected))
+        .with_row_filter(quantity_filter(columns(&schema, &["l_quantity"])))
+        .with_batch_size(1024)
+        .build()
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+
+    // The same rows and values; where one reader ends a batch and the other does
+    // not differs (the async reader decodes a row group at a time).
+    let schema = expected[0].schema();
+    assert_eq!(
+        concat_batches(&schema, &got).unwrap(),
+        concat_batches(&schema, &expected).unwrap()
+    );
+    let rows: usize = got.iter().map(RecordBatch::num_rows).sum();
+    assert!(
+        rows > 4000 && rows < 8000,
+        "about half the rows pass: {rows}"
+    );
+    assert_eq!(got[0].num_columns(), projected.len());
+    // Everything came through the operator.
+    assert!(counts.reads() > 6, "{} reads", counts.reads());
+}
+
+#[tokio::test]
+async fn metadata_is_one_read_when_the_footer_fits_the_hint() {
+    let (op, counts, bytes) = fixture("pq-footer").await;
+    let size = bytes.len() as u64;
+
+    // Footer and page index within the default hint (512 KiB > this whole file).
+    let mut reader = ParquetReader::new(op.clone(), PATH).with_file_size(size);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let metadata = reader.get_metadata(Some(&options)).await.unwrap();
+    assert!(metadata.column_index().is_some());
+    assert_eq!(counts.reads(), 1, "footer and page index in one read");
+    assert_eq!(counts.reads_ending_at(PATH, size), 1);
+
+    // Without the size: one job opens the file and reads its last 512 KiB (no
+    // stat), and the page index is right although the file is longer than that.
+    assert!(size > 512 << 10, "{size}");
+    counts.reset();
+    let mut reader = ParquetReader::new(op.clone(), PATH);
+    let unsized_metadata = reader.get_metadata(Some(&options)).await.unwrap();
+    assert_eq!((counts.opens(), counts.reads()), (1, 0), "one suffix read");
+    assert_eq!(unsized_metadata.num_row_groups(), 6);
+    assert_eq!(unsized_metadata.offset_index(), metadata.offset_index());
+    assert_eq!(unsized_metadata.column_index(), metadata.column_index());
+
+    // A hint too small for the footer costs more reads: the count above means
+    // something.
+    counts.reset();
+    let mut reader = ParquetReader::new(op, PATH)
+        .with_file_size(size)
+        .with_footer_hint(64);
+    reader.get_metadata(Some(&options)).await.unwrap();
+    assert!(counts.reads() >= 2, "{} reads", counts.reads());
+}
+
+#[tokio::test]
+async fn the_page_index_is_loaded_only_when_asked_for() {
+    let (op, counts, bytes) = fixture("pq-index").await;
+    let size = bytes.len() as u64;
+    let mut reader = ParquetReader::new(op.clone(), PATH).with_file_size(size);
+    let plain = reader.get_metadata(None).await.unwrap();
+    assert!(plain.column_index().is_none() && plain.offset_index().is_none());
+
+    // Asked for by the reader itself.
+    let mut reader = reader.with_page_index(PageIndexPolicy::Required);
+    let indexed = reader.get_metadata(None).await.unwrap();
+    assert!(indexed.column_index().is_some() && indexed.offset_index().is_some());
+
+    // Added to metadata read without it: one more read, of the index only.
+    counts.reset();
+    let footer = Arc::unwrap_or_clone(plain);
+    let reader = ParquetReader::new(op, PATH).with_file_size(size);
+    let with_index = reader
+        .load_page_index(footer, PageIndexPolicy::Required)
+        .await
+        .unwrap();
+    assert!(with_index.offset_index().is_some());
+    assert_eq!(counts.reads(), 1);
+    assert_eq!(
+        counts.reads_ending_at(PATH, size),
+        0,
+        "not the footer again"
+    );
+}
+
+#[tokio::test]
+async fn column_chunks_are_read_in_one_coalesced_call() {
+    let (op, counts, bytes) = fixture("pq-ranges").await;
+    let mut reader = ParquetReader::new(op, PATH).with_file_size(bytes.len() as u64);
+    let metadata = reader.get_metadata(None).await.unwrap();
+    // Every column chunk of the first row group: adjacent ranges.
+    let ranges: Vec<_> = metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|c| {
+            let (start, len) = c.byte_range();
+            start..start + len
+        })
+        .collect();
+    assert!(ranges.len() > 10);
+    counts.reset();
+    let chunks = reader.get_byte_ranges(ranges.clone()).await.unwrap();
+    for (chunk, range) in chunks.iter().zip(&ranges) {
+        assert_eq!(
+            chunk,
+            &bytes.slice(range.start as usize..range.end as usize)
+        );
+    }
+    // One merged read (the trait's default would make one per range).
+    assert_eq!(counts.reads(), 1, "{} reads", counts.reads());
+
+    // One range: one read.
+    counts.reset();
+    let one = reader.get_bytes(ranges[3].clone()).await.unwrap();
+    assert_eq!(one.len() as u64, ranges[3].end - ranges[3].start);
+    assert_eq!(counts.reads(), 1);
+    assert!(reader.get_byte_ranges(Vec::new()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn errors_carry_the_storage_error() {
+    let (op, _counts, bytes) = fixture("pq-errors").await;
+    let mut missing = ParquetReader::new(op.clone(), "t/missing.parquet");
+    let err = missing.get_metadata(None).await.unwrap_err();
+    let ParquetError::External(source) = &err else {
+        panic!("expected External, got {err:?}");
+    };
+    let storage_err = source.downcast_ref::<storage::Error>().unwrap();
+    assert_eq!(storage_err.kind(), storage::ErrorKind::NotFound);
+    assert_eq!(storage_err.path(), "t/missing.parquet");
+
+    // Beyond the end: the error says how big the file is.
+    let mut reader = ParquetReader::new(op.clone(), PATH);
+    let size = bytes.len() as u64;
+    let err = reader.get_bytes(size - 10..size + 10).await.unwrap_err();
+    let ParquetError::External(source) = &err else {
+        panic!("expected External, got {err:?}");
+    };
+    let storage_err = source.downcast_ref::<storage::Error>().unwrap();
+    assert_eq!(storage_err.kind(), storage::ErrorKind::RangeNotSatisfiable);
+    assert_eq!(storage_err.context("size"), Some(size.to_string().as_str()));
+
+    // Not parquet.
+    op.write("t/not.parquet", vec![b'x'; 100]).await.unwrap();
+    let mut reader = ParquetReader::new(op, "t/not.parquet");
+    assert!(reader.get_metadata(None).await.is_err());
+}
+
+#[test]
+fn readers_work_from_a_plain_thread() {
+    // No runtime at all on the caller's side: the executor does the IO.
+    let io = common::executor("pq-plain");
+    let op = storage::Operator::new(Memory::new()).with_executor(io.clone());
+    let batch = lineitem_batch(1, 0, 3000);
+    let bytes = parquet_bytes(&batch, writer_properties(1000));
+    op.blocking().write(PATH, bytes).unwrap();
+    let reader = ParquetReader::new(op, PATH);
+    let rows = futures::executor::block_on(async {
+        let stream = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>()
+    });
+    assert_eq!(rows, 3000);
+    io.shutdown();
+    io.blocking_join();
+}

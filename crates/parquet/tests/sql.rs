@@ -1,0 +1,270 @@
+//! DataFusion SQL over directories of parquet files (a filter, TPC-H Q1's and Q6's
+//! shapes, an `ORDER BY ... LIMIT`, a join, nulls and timestamps), run through
+//! DataFusion's own `LocalFileSystem` and through our registration on fs, memory
+//! and S3 (SeaweedFS): the same results, and the plans really scan with our reader
+//! factory.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Counting, tables, write_all};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::physical_plan::ParquetSource;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use object_store::ObjectStore;
+use storage::services::{Fs, Memory};
+
+const QUERIES: [&str; 6] = [
+    // A filter.
+    "SELECT l_orderkey, l_linenumber, l_quantity, l_shipmode FROM lineitem \
+     WHERE l_quantity >= 49 AND l_shipmode IN ('AIR', 'MAIL') \
+     ORDER BY l_orderkey, l_linenumber",
+    // TPC-H Q1's shape: GROUP BY with aggregates.
+    "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS qty, \
+     sum(l_extendedprice) AS price, min(l_discount) AS min_disc, max(l_shipdate) AS last_ship \
+     FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' \
+     GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus",
+    // TPC-H Q6's shape: a selective scan of four columns.
+    "SELECT sum(l_extendedprice) AS revenue, count(*) AS n FROM lineitem \
+     WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01' \
+     AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24",
+    // ORDER BY ... LIMIT.
+    "SELECT l_orderkey, sum(l_extendedprice) AS revenue FROM lineitem \
+     GROUP BY l_orderkey ORDER BY revenue DESC, l_orderkey LIMIT 10",
+    // A join of two tables.
+    "SELECT o_orderpriority, count(*) AS lines, sum(l_quantity) AS qty \
+     FROM orders JOIN lineitem ON l_orderkey = o_orderkey \
+     WHERE o_orderdate >= DATE '1993-07-01' AND l_is_late \
+     GROUP BY o_orderpriority ORDER BY o_orderpriority",
+    // Nulls, strings and timestamps.
+    "SELECT count(l_comment) AS commented, count(*) - count(l_comment) AS blank, \
+     min(l_loaded_at) AS first_load FROM lineitem WHERE l_comment LIKE '%final%' OR l_comment IS NULL",
+];
+
+/// Every query's result as a table.
+async fn run_all(ctx: &SessionContext) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in QUERIES {
+        let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        out.push(pretty_format_batches(&batches).unwrap().to_string());
+    }
+    out
+}
+
+/// The reader factory of every parquet scan in `sql`'s physical plan, by name.
+async fn reader_factories(ctx: &SessionContext, sql: &str) -> Vec<String> {
+    fn walk(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<String>) {
+        if let Some(exec) = plan.downcast_ref::<DataSourceExec>()
+            && let Some((_, source)) = exec.downcast_to_file_source::<ParquetSource>()
+        {
+            let name = match source.parquet_file_reader_factory() {
+                Some(factory) => format!("{factory:?}"),
+                None => "none".to_owned(),
+            };
+            out.push(name.split([' ', '{', '(']).next().unwrap_or("").to_owned());
+        }
+        for child in plan.children() {
+            walk(child, out);
+        }
+    }
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    walk(&plan, &mut out);
+    out
+}
+
+/// The tables in a temp directory.
+fn local_tables() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, bytes) in tables() {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, bytes).unwrap();
+    }
+    let root = dir.path().to_str().unwrap().to_owned();
+    (dir, root)
+}
+
+/// The results through DataFusion alone: its `LocalFileSystem` and reader.
+async fn expected() -> Vec<String> {
+    let (_dir, root) = local_tables();
+    let ctx = SessionContext::new();
+    for table in ["lineitem", "orders"] {
+        ctx.register_parquet(
+            table,
+            format!("file://{root}/{table}/"),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["CachedParquetFileReaderFactory"; 2]
+    );
+    let results = run_all(&ctx).await;
+    for (sql, table) in QUERIES.iter().zip(&results) {
+        // A header, a separator, and at least one row.
+        assert!(table.lines().count() >= 5, "{sql}: no rows\n{table}");
+    }
+    results
+}
+
+/// Tables `lineitem` (by SQL) and `orders` (by `register_parquet`) under `url`.
+async fn create_tables(ctx: &SessionContext, url: &str) {
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{url}/lineitem/'"
+    ))
+    .await
+    .unwrap();
+    dio_parquet::register_parquet(
+        ctx,
+        "orders",
+        &format!("{url}/orders/"),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_on_fs_gives_datafusions_results() {
+    let expected = expected().await;
+    let (_dir, root) = local_tables();
+    let (op, counts) = Counting::operator(Fs::new(&root).unwrap(), common::executor("sql-fs"));
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("file://{root}"), op).unwrap();
+    create_tables(&ctx, &format!("file://{root}")).await;
+
+    // Both tables scan through our reader factory.
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+    counts.reset();
+    assert_eq!(run_all(&ctx).await, expected);
+    assert!(counts.reads() > 0 && counts.bytes() > 0);
+
+    // The footers were read (and cached) when the tables were created: the queries
+    // read none, now or when run again.
+    let files: Vec<(String, u64)> = tables()
+        .into_iter()
+        .map(|(path, bytes)| (path, bytes.len() as u64))
+        .collect();
+    let footer_reads = || {
+        files
+            .iter()
+            .map(|(path, size)| counts.reads_ending_at(path, *size))
+            .sum::<usize>()
+    };
+    assert_eq!(footer_reads(), 0);
+    counts.reset();
+    assert_eq!(run_all(&ctx).await, expected);
+    assert_eq!(footer_reads(), 0);
+    assert!(counts.reads() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_on_memory_gives_datafusions_results() {
+    let expected = expected().await;
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("sql-mem"));
+    write_all(&op, &tables()).await;
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, "memory://", op).unwrap();
+    create_tables(&ctx, "memory://").await;
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+    assert_eq!(run_all(&ctx).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_on_s3_gives_datafusions_results() {
+    let Some(uri) = common::s3_uri("ours_on_s3_gives_datafusions_results") else {
+        return;
+    };
+    let expected = expected().await;
+    let prefix = common::unique_prefix("sql-s3");
+    let (bucket, s3) = common::s3_backend(&uri, &prefix);
+    let (op, counts) = Counting::operator(s3, common::executor("sql-s3"));
+    write_all(&op, &tables()).await;
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("s3://{bucket}"), op.clone()).unwrap();
+    create_tables(&ctx, &format!("s3://{bucket}")).await;
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+    counts.reset();
+    let results = run_all(&ctx).await;
+    op.remove_all("").await.unwrap();
+    assert_eq!(results, expected);
+    assert!(counts.reads() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_urls_and_replaced_stores_keep_datafusions_reader() {
+    let expected = expected().await;
+    let (_dir, root) = local_tables();
+    let op = storage::Operator::new(Fs::new(&root).unwrap())
+        .with_executor(common::executor("sql-other"));
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("file://{root}"), op).unwrap();
+
+    // A URL we did not register, with a store of DataFusion's: its reader.
+    let memory = Arc::new(object_store::memory::InMemory::new());
+    for (path, bytes) in tables() {
+        memory
+            .put_opts(&path.as_str().into(), bytes.into(), Default::default())
+            .await
+            .unwrap();
+    }
+    ctx.register_object_store(&url::Url::parse("mem://").unwrap(), memory);
+    create_tables(&ctx, "mem://").await;
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["CachedParquetFileReaderFactory"; 2]
+    );
+    assert_eq!(run_all(&ctx).await, expected);
+
+    // Our URL, its store replaced afterwards: DataFusion's reader over that store.
+    let ctx = SessionContext::new();
+    let op = storage::Operator::new(Fs::new(&root).unwrap())
+        .with_executor(common::executor("sql-replaced"));
+    dio_parquet::register(&ctx, &format!("file://{root}"), op).unwrap();
+    create_tables(&ctx, &format!("file://{root}")).await;
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+    ctx.register_object_store(
+        &url::Url::parse("file://").unwrap(),
+        Arc::new(object_store::local::LocalFileSystem::new()) as Arc<dyn ObjectStore>,
+    );
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["CachedParquetFileReaderFactory"; 2]
+    );
+    assert_eq!(run_all(&ctx).await, expected);
+}
+
+#[tokio::test]
+async fn register_refuses_urls_with_settings() {
+    let ctx = SessionContext::new();
+    let op = storage::Operator::new(Memory::new());
+    let err = dio_parquet::register(&ctx, "s3://bucket?endpoint=http://127.0.0.1:8333", op)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no query or fragment"), "{err}");
+}
