@@ -51,8 +51,7 @@ pub(crate) struct IoMultipartUpload {
 }
 
 impl IoMultipartUpload {
-    /// Starts the actor that owns `inner`. Call on the executor: the actor is spawned
-    /// next to the caller.
+    /// Starts the actor that owns `inner`, on one of `executor`'s workers.
     pub(crate) fn start(
         inner: Box<dyn MultipartUpload>,
         executor: Executor,

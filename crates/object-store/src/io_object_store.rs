@@ -1,5 +1,6 @@
 //! [`IoObjectStore`]: any `ObjectStore`, with all of its work on an executor.
 
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use io_executor::Executor;
+use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
@@ -47,14 +49,25 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 ///
 /// | call | on the executor |
 /// |---|---|
-/// | `put_opts`, `get_ranges`, `list_with_delimiter`, `copy_opts`, `rename_opts` | one job each, running the inner method |
-/// | `get_opts` (and so `get`, `get_range`, `head`) | the inner `get_opts`, then a pump job polling the body (see below) |
-/// | `list`, `list_with_offset`, `delete_stream` | a pump job that calls the inner method and polls its stream (for `delete_stream`, the caller's input stream too) |
-/// | `put_multipart_opts` | the inner call, then an actor task that owns the inner upload (see below) |
-/// | [`MultipartStore`] methods (when the inner store has them) | one job each |
+/// | `put_opts`, `get_ranges`, `list_with_delimiter`, `copy_opts`, `rename_opts` | one job each, running the inner method (on a worker, or on the blocking lane for [blocking calls](#blocking-calls-localfilesystem)) |
+/// | `get_opts` (and so `get`, `get_range`, `head`) | the same, then a pump job polling the body (see below) |
+/// | `list`, `list_with_offset`, `delete_stream` | a pump job on a worker that calls the inner method and polls its stream (for `delete_stream`, the caller's input stream too) |
+/// | `put_multipart_opts` | the inner call as above, then an actor task on a worker that owns the inner upload (see below) |
+/// | [`MultipartStore`] methods (when the inner store has them) | one job each, as above |
 ///
 /// A `head` request (`GetOptions::head`) has no body: its payload is an empty stream
 /// and nothing is pumped.
+///
+/// # Blocking calls (`LocalFileSystem`)
+///
+/// `LocalFileSystem` hands its blocking IO to tokio's `spawn_blocking` when it runs
+/// inside a tokio runtime, and does it inline otherwise. So for `LocalFileSystem` the
+/// one-shot calls above (all but the streams) run on the executor's blocking lane
+/// under a plain `block_on`: opening, `stat` and the first read of a `get` happen on
+/// one blocking thread with one hand-off, instead of bouncing between a worker, its
+/// runtime's blocking pool and the blocking lane. Other stores that do their IO
+/// inline and need no tokio runtime can opt in with
+/// [`with_blocking_calls`](Self::with_blocking_calls).
 ///
 /// # Streams and the memory bound
 ///
@@ -134,6 +147,7 @@ pub struct IoObjectStore<S> {
     executor: Executor,
     channel_capacity: usize,
     batch_bytes: usize,
+    blocking_calls: bool,
 }
 
 impl<S: ObjectStore> IoObjectStore<S> {
@@ -144,6 +158,7 @@ impl<S: ObjectStore> IoObjectStore<S> {
             executor,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             batch_bytes: DEFAULT_BATCH_BYTES,
+            blocking_calls: TypeId::of::<S>() == TypeId::of::<LocalFileSystem>(),
         }
     }
 
@@ -163,6 +178,20 @@ impl<S: ObjectStore> IoObjectStore<S> {
         self
     }
 
+    /// Whether one-shot calls (every method but `list`, `list_with_offset` and
+    /// `delete_stream`) run on the executor's blocking lane under a plain `block_on`
+    /// rather than on a worker's runtime. On by default for `LocalFileSystem` only.
+    ///
+    /// Only for stores whose futures need no tokio runtime: they run where there is
+    /// none (a store that needs one fails with the panic of its HTTP client or timer,
+    /// reported as an [`ExecutorError`](crate::ExecutorError)). A store that does
+    /// blocking IO inline when no runtime is around then does it right there, on a
+    /// thread made for blocking, at one hand-off per call.
+    pub fn with_blocking_calls(mut self, blocking: bool) -> Self {
+        self.blocking_calls = blocking;
+        self
+    }
+
     /// The wrapped store. Calling it directly does its work on the caller's side.
     pub fn inner(&self) -> &S {
         &self.inner
@@ -173,14 +202,21 @@ impl<S: ObjectStore> IoObjectStore<S> {
         &self.executor
     }
 
-    /// Runs `job` on the executor and waits for its result.
+    /// Runs `job` on the executor (on a worker, or on the blocking lane for blocking
+    /// calls) and waits for its result.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         path: Option<&Path>,
         job: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        match self.executor.spawn(job).await {
+        let handle = if self.blocking_calls {
+            self.executor
+                .spawn_blocking(move || futures::executor::block_on(job))
+        } else {
+            self.executor.spawn(job)
+        };
+        match handle.await {
             Ok(result) => result,
             Err(e) => Err(executor_error(operation, path, &self.executor, e)),
         }
@@ -202,7 +238,8 @@ impl<S: ObjectStore> IoObjectStore<S> {
 }
 
 /// Turns an inner payload into a stream polled (or read) on `executor`. Called on the
-/// executor.
+/// executor. A file's first read starts at once (inline, when this runs on the
+/// blocking lane).
 fn io_payload(
     payload: Payload,
     range: Range<u64>,
@@ -399,6 +436,7 @@ impl<S> Clone for IoObjectStore<S> {
             executor: self.executor.clone(),
             channel_capacity: self.channel_capacity,
             batch_bytes: self.batch_bytes,
+            blocking_calls: self.blocking_calls,
         }
     }
 }
@@ -416,6 +454,24 @@ impl<S: fmt::Debug> fmt::Debug for IoObjectStore<S> {
             .field("executor", &self.executor.name())
             .field("channel_capacity", &self.channel_capacity)
             .field("batch_bytes", &self.batch_bytes)
+            .field("blocking_calls", &self.blocking_calls)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    #[test]
+    fn local_file_system_calls_are_blocking_calls_by_default() {
+        let io = Executor::global();
+        let fs = LocalFileSystem::new();
+        assert!(IoObjectStore::new(fs, io.clone()).blocking_calls);
+        assert!(!IoObjectStore::new(InMemory::new(), io.clone()).blocking_calls);
+        let opted_in = IoObjectStore::new(InMemory::new(), io).with_blocking_calls(true);
+        assert!(opted_in.blocking_calls);
     }
 }

@@ -2,7 +2,8 @@
 //! made the first requests is dropped: its connections live on the executor. Then a
 //! new runtime, and a plain thread with no runtime at all, use the same store.
 //! (Without the wrapper, pooled connections die with the first runtime: "dispatch
-//! task is gone", or "IO is disabled" from a caller without an IO driver.)
+//! task is gone", or "IO is disabled" from a caller without an IO driver.) And an
+//! HTTP store wrongly opted into blocking calls fails with a clear error.
 
 mod common;
 
@@ -61,4 +62,20 @@ fn s3_outlives_the_callers_runtimes() {
     })
     .join()
     .unwrap();
+}
+
+/// `with_blocking_calls` is only for stores that need no tokio runtime: an HTTP store
+/// opted in fails with a clear error instead of hanging.
+#[test]
+fn an_http_store_as_blocking_calls_fails_cleanly() {
+    let Some(bucket) = common::s3::store("an_http_store_as_blocking_calls_fails_cleanly") else {
+        return;
+    };
+    let store = IoObjectStore::new(bucket, common::executor("misuse-io")).with_blocking_calls(true);
+    let err = futures::executor::block_on(store.head(&Path::from("x"))).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("get_opts `x` on IO executor `misuse-io` failed: job panicked"),
+        "{message}"
+    );
 }

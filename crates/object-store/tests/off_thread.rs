@@ -1,6 +1,6 @@
 //! Every method of the inner store, and every poll of the streams, the multipart
 //! upload and the parts it returns, runs on the executor's threads, never on the
-//! caller's.
+//! caller's; with blocking calls, the one-shot calls run on its blocking lane.
 
 mod common;
 
@@ -108,4 +108,43 @@ fn every_call_and_every_poll_runs_on_the_executor() {
         .filter(|e| !e.thread.starts_with("probe-io-"))
         .collect();
     assert!(off.is_empty(), "ran off the executor: {off:?}");
+}
+
+#[test]
+fn blocking_calls_run_on_the_blocking_lane_and_streams_on_workers() {
+    let probe = ProbeStore::new();
+    let log = probe.log.clone();
+    let store = IoObjectStore::new(probe, common::executor("lane-io")).with_blocking_calls(true);
+    common::caller_runtime().block_on(async {
+        let a = Path::from("a");
+        store.put(&a, "data".into()).await.unwrap();
+        assert_eq!(store.get(&a).await.unwrap().bytes().await.unwrap(), "data");
+        store.copy(&a, &Path::from("b")).await.unwrap();
+        let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        let mut upload = store.put_multipart(&Path::from("c")).await.unwrap();
+        upload.put_part("part".into()).await.unwrap();
+        upload.complete().await.unwrap();
+    });
+    for call in ["put_opts", "get_opts", "copy_opts", "put_multipart_opts"] {
+        let threads = log.threads(call);
+        assert!(
+            !threads.is_empty() && threads.iter().all(|t| t.starts_with("lane-io-blocking-")),
+            "{call} ran on {threads:?}"
+        );
+    }
+    for poll in [
+        "get body",
+        "list",
+        "list poll",
+        "put_part",
+        "part poll",
+        "complete",
+    ] {
+        let threads = log.threads(poll);
+        assert!(
+            !threads.is_empty() && threads.iter().all(|t| t.starts_with("lane-io-worker-")),
+            "{poll} ran on {threads:?}"
+        );
+    }
 }
