@@ -20,6 +20,7 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
+use crate::block_on::block_on;
 use crate::compat::{self, Payload};
 use crate::executor_error::executor_error;
 use crate::file_stream::FileStream;
@@ -100,8 +101,10 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// # Cancel safety
 ///
 /// Dropping a pending call cancels its job on the executor, the way dropping the inner
-/// store's future would. Dropping a returned stream cancels its pump, and the inner
-/// stream is dropped on the executor. Dropping a part's future cancels that part.
+/// store's future would (a blocking call that has already started cannot be
+/// interrupted: it runs to its end and its result is dropped). Dropping a returned
+/// stream cancels its pump, and the inner stream is dropped on the executor. Dropping
+/// a part's future cancels that part.
 ///
 /// # Shutdown
 ///
@@ -211,8 +214,7 @@ impl<S: ObjectStore> IoObjectStore<S> {
         job: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
         let handle = if self.blocking_calls {
-            self.executor
-                .spawn_blocking(move || futures::executor::block_on(job))
+            self.executor.spawn_blocking(move || block_on(job))
         } else {
             self.executor.spawn(job)
         };

@@ -71,6 +71,7 @@
 //! early without one.
 #![forbid(unsafe_code)]
 
+mod block_on;
 mod compat;
 mod executor_error;
 mod file_stream;

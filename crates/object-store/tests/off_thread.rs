@@ -148,3 +148,24 @@ fn blocking_calls_run_on_the_blocking_lane_and_streams_on_workers() {
         );
     }
 }
+
+/// A blocking call made from one of the executor's own blocking threads runs inline
+/// there, inside whatever `block_on` the caller uses; that nests.
+#[test]
+fn calls_from_the_executors_own_blocking_threads_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = common::executor("nested-io");
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let store = IoObjectStore::new(fs, io.clone());
+    let read = io
+        .spawn_blocking(move || {
+            futures::executor::block_on(async {
+                let a = Path::from("a");
+                store.put(&a, "nested".into()).await?;
+                store.get(&a).await?.bytes().await
+            })
+        })
+        .join()
+        .unwrap();
+    assert_eq!(read.unwrap(), "nested");
+}
