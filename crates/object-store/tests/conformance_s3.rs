@@ -46,6 +46,7 @@ async fn s3_suite() {
     copy_if_not_exists(&store).await;
     put_opts(&store, true).await;
     copy_rename_nonexistent_object(&store).await;
+    common::s3::empty(&store).await;
 }
 
 #[tokio::test]
@@ -53,13 +54,15 @@ async fn s3_suite_unsigned_payload_and_sha256_checksums() {
     let Some(builder) = common::s3::builder("s3_suite_variants") else {
         return;
     };
-    put_get_delete_list(&wrap(
-        "s3-unsigned",
-        builder.clone().with_unsigned_payload(true),
-    ))
-    .await;
-    let sha = builder.with_checksum_algorithm(Checksum::SHA256);
-    put_get_delete_list(&wrap("s3-sha256", sha)).await;
+    let unsigned = wrap("s3-unsigned", builder.clone().with_unsigned_payload(true));
+    put_get_delete_list(&unsigned).await;
+    common::s3::empty(&unsigned).await;
+    let sha = wrap(
+        "s3-sha256",
+        builder.with_checksum_algorithm(Checksum::SHA256),
+    );
+    put_get_delete_list(&sha).await;
+    common::s3::empty(&sha).await;
 }
 
 #[tokio::test]
@@ -113,6 +116,6 @@ fn s3_plain_thread_subset() {
         upload.put_part("45678".into()).await.unwrap();
         upload.complete().await.unwrap();
         assert_eq!(store.head(&p).await.unwrap().size, (5 << 20) + 5);
-        store.delete(&p).await.unwrap();
+        common::s3::empty(&store).await;
     });
 }

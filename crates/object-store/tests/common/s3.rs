@@ -59,6 +59,17 @@ pub fn builder(test: &str) -> Option<AmazonS3Builder> {
     )
 }
 
+/// Deletes everything `store` lists: at the end of a test, its own prefix (the
+/// bucket is shared and outlives the test).
+pub async fn empty(store: &dyn ObjectStore) {
+    let all = store.list(None).map_ok(|meta| meta.location).boxed();
+    store
+        .delete_stream(all)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("empty the test prefix");
+}
+
 /// A fresh prefix in the shared bucket: `t/<test>-<pid>-<nanos>-<n>/`.
 pub fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
