@@ -1,40 +1,77 @@
-//! What the adapter tests share: operators on every backend, each on a dedicated
-//! executor, and the S3 server `scripts/test` starts (SeaweedFS), found through
-//! `DIO_TEST_S3_URI` and the `AWS_*` variables.
-#![allow(dead_code, reason = "each test binary uses a part")]
+//! Helpers shared by the test binaries.
+#![allow(dead_code, unreachable_pub, reason = "each test binary uses a part")]
 
+pub mod probe_store;
+pub mod s3;
+
+use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use storage::Operator;
-use storage::services::s3::S3Builder;
+use io_executor::Executor;
 
-/// A dedicated pool named `name`.
-pub(crate) fn executor(name: &str) -> io_executor::Executor {
+/// A small dedicated pool named `name`: its threads are `name-worker-*` and
+/// `name-blocking-*`.
+pub fn executor(name: &str) -> Executor {
     io_executor::Builder::new()
         .name(name)
         .worker_threads(NonZeroUsize::new(2).unwrap())
+        .blocking_threads(NonZeroUsize::new(4).unwrap())
+        .build()
+        .expect("test executor")
+}
+
+/// A current-thread runtime with timers, as a caller's would be.
+pub fn caller_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
 }
 
-/// An fs operator on a fresh temp directory (kept alive by the returned guard).
-pub(crate) fn fs_operator(name: &str) -> (Operator, tempfile::TempDir) {
+/// How long a test waits for something that must happen before it calls it a hang.
+/// A guard against hanging forever, never a measure of speed.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Waits (async, on the caller's runtime) until `done` holds; panics with `what`
+/// if it does not within [`HANG_GUARD`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < HANG_GUARD, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs `fut` on the caller's runtime, failing (not hanging) if it never finishes.
+pub async fn guarded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG_GUARD, fut)
+        .await
+        .unwrap_or_else(|_| panic!("hung: {what}"))
+}
+
+/// An fs operator on a fresh temp directory (kept alive by the returned guard), on
+/// its own executor.
+pub fn fs_operator(name: &str) -> (storage::Operator, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let fs = storage::services::Fs::new(dir.path()).unwrap();
-    (Operator::new(fs).with_executor(executor(name)), dir)
+    (
+        storage::Operator::new(fs).with_executor(executor(name)),
+        dir,
+    )
 }
 
-/// A memory operator.
-pub(crate) fn memory_operator(name: &str) -> Operator {
-    Operator::new(storage::services::Memory::new()).with_executor(executor(name))
+/// A memory operator on its own executor.
+pub fn memory_operator(name: &str) -> storage::Operator {
+    storage::Operator::new(storage::services::Memory::new()).with_executor(executor(name))
 }
 
-/// The S3 test server's URI, or `None` (with a note) when none was configured;
-/// with `DIO_REQUIRE_S3=1` a missing server fails the test instead.
-pub(crate) fn s3_uri(test: &str) -> Option<String> {
-    match std::env::var("DIO_TEST_S3_URI") {
-        Ok(uri) => Some(uri),
+/// An operator of our S3 backend on the test bucket under a fresh prefix, on its own
+/// executor; `None` (with a note) when no server was configured, a failure with
+/// `DIO_REQUIRE_S3=1`.
+pub fn s3_operator(test: &str) -> Option<storage::Operator> {
+    let uri = match std::env::var("DIO_TEST_S3_URI") {
+        Ok(uri) => uri,
         Err(_) => {
             if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
                 panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set: run scripts/test");
@@ -42,32 +79,13 @@ pub(crate) fn s3_uri(test: &str) -> Option<String> {
             eprintln!(
                 "S3 test {test} SKIPPED: no S3 server (DIO_TEST_S3_URI unset); scripts/test starts one"
             );
-            None
+            return None;
         }
-    }
-}
-
-/// A key prefix no other test uses: `t/<test>-<pid>-<nanos>-<n>/`.
-pub(crate) fn unique_prefix(test: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "t/{test}-{}-{}-{}/",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// An S3 operator on the test bucket under a fresh prefix.
-pub(crate) fn s3_operator(test: &str) -> Option<Operator> {
-    let uri = s3_uri(test)?;
-    let s3 = S3Builder::from_uri(&uri)
+    };
+    let s3 = storage::services::s3::S3Builder::from_uri(&uri)
         .unwrap()
-        .root(unique_prefix(test))
+        .root(s3::unique_prefix(test))
         .build()
         .unwrap();
-    Some(Operator::new(s3).with_executor(executor(test)))
+    Some(storage::Operator::new(s3).with_executor(executor(test)))
 }

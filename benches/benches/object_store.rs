@@ -1,0 +1,179 @@
+//! `IoObjectStore` against the store it wraps: object_store's `LocalFileSystem` bare
+//! (its IO on the caller's runtime) and behind `IoObjectStore` (its IO on a dedicated
+//! pool), reading files in page cache the way a Parquet reader does.
+//!
+//! `cargo bench -p dio-benches --bench object_store` (`-- --quick` for a short run).
+//! Throughput is in bytes per second. Each method is one function below; a store
+//! over our `Operator` (`DioStore`) is meant to join them as a third.
+
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dio_object_store::IoObjectStore;
+use io_executor::Executor;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+/// The file the range workloads read: 64 MiB.
+const BIG: u64 = 64 << 20;
+/// The file `get` reads whole: 16 MiB.
+const WHOLE: u64 = 16 << 20;
+
+/// object_store's `LocalFileSystem`, its blocking reads on the caller's runtime's
+/// blocking pool.
+fn local_fs(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
+    Arc::new(LocalFileSystem::new_with_prefix(dir).expect("LocalFileSystem"))
+}
+
+/// The same store behind `IoObjectStore`: every call and read on `io`.
+fn io_object_store(dir: &std::path::Path, io: &Executor) -> Arc<dyn ObjectStore> {
+    let fs = LocalFileSystem::new_with_prefix(dir).expect("LocalFileSystem");
+    Arc::new(IoObjectStore::new(fs, io.clone()))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    /// `get_range` of 8 MiB (a large column chunk).
+    GetRange8M,
+    /// `get` of a 16 MiB object, collected with `bytes()`.
+    Get16M,
+    /// `get_range` of 4 KiB (a footer or a page index).
+    GetRange4K,
+    /// `get_ranges` of 32 column chunks of 64 KiB to 2 MiB with gaps between them.
+    GetRanges32,
+}
+
+impl Workload {
+    const ALL: [Workload; 4] = [
+        Workload::GetRange8M,
+        Workload::Get16M,
+        Workload::GetRange4K,
+        Workload::GetRanges32,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::GetRange8M => "get_range_8m",
+            Workload::Get16M => "get_16m",
+            Workload::GetRange4K => "get_range_4k",
+            Workload::GetRanges32 => "get_ranges_32",
+        }
+    }
+
+    fn bytes(self) -> u64 {
+        match self {
+            Workload::GetRange8M => 8 << 20,
+            Workload::Get16M => WHOLE,
+            Workload::GetRange4K => 4 << 10,
+            Workload::GetRanges32 => column_chunks().iter().map(|r| r.end - r.start).sum(),
+        }
+    }
+
+    /// One iteration; `turn` moves the small reads around the file.
+    async fn run(self, store: &dyn ObjectStore, turn: u64) {
+        let big = Path::from("big");
+        let read = match self {
+            Workload::GetRange8M => {
+                let start = (turn % 8) * (8 << 20);
+                store
+                    .get_range(&big, start..start + (8 << 20))
+                    .await
+                    .expect("get_range")
+                    .len()
+            }
+            Workload::Get16M => {
+                let get = store.get(&Path::from("whole")).await.expect("get");
+                get.bytes().await.expect("bytes").len()
+            }
+            Workload::GetRange4K => {
+                let start = (turn * 1_048_573) % (BIG - 4096);
+                store
+                    .get_range(&big, start..start + 4096)
+                    .await
+                    .expect("get_range")
+                    .len()
+            }
+            Workload::GetRanges32 => {
+                let chunks = store
+                    .get_ranges(&big, &column_chunks())
+                    .await
+                    .expect("get_ranges");
+                chunks.iter().map(|c| c.len()).sum()
+            }
+        };
+        assert_eq!(read as u64, self.bytes());
+    }
+}
+
+/// 32 column chunks as a Parquet row group lays them out: sizes from 64 KiB to
+/// 2 MiB, separated by gaps of 4 KiB to 60 KiB (page indexes, skipped columns).
+fn column_chunks() -> Vec<Range<u64>> {
+    const SIZES: [u64; 8] = [
+        64 << 10,
+        2 << 20,
+        256 << 10,
+        1 << 20,
+        128 << 10,
+        1536 << 10,
+        512 << 10,
+        768 << 10,
+    ];
+    let mut start = 4096;
+    (0..32)
+        .map(|i| {
+            let len = SIZES[i % SIZES.len()];
+            let range = start..start + len;
+            start += len + 4096 * (1 + (i as u64 * 5) % 15);
+            range
+        })
+        .collect()
+}
+
+fn object_store(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    for (name, bytes) in [("big", &data[..]), ("whole", &data[..WHOLE as usize])] {
+        let mut file = std::fs::File::create(dir.path().join(name)).expect("create");
+        std::io::Write::write_all(&mut file, bytes).expect("write");
+        // In page cache and written back: no writeback competes with the reads.
+        file.sync_all().expect("sync");
+    }
+    assert!(column_chunks().last().expect("chunks").end <= BIG);
+
+    // The caller: a multi-thread runtime, as a query engine's would be.
+    let caller = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("caller runtime");
+    let io = io_executor::Builder::new()
+        .name("bench-io")
+        .worker_threads(NonZeroUsize::new(2).expect("2"))
+        .blocking_threads(NonZeroUsize::new(16).expect("16"))
+        .build()
+        .expect("dedicated pool");
+    let methods: [(&str, Arc<dyn ObjectStore>); 2] = [
+        ("local_fs", local_fs(dir.path())),
+        ("io_object_store", io_object_store(dir.path(), &io)),
+    ];
+
+    for workload in Workload::ALL {
+        let mut group = c.benchmark_group(format!("object_store/{}", workload.name()));
+        group.throughput(Throughput::Bytes(workload.bytes()));
+        for (name, store) in &methods {
+            let turn = AtomicU64::new(0);
+            group.bench_function(*name, |b| {
+                b.to_async(&caller)
+                    .iter(|| workload.run(&**store, turn.fetch_add(1, Ordering::Relaxed)))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, object_store);
+criterion_main!(benches);

@@ -1,0 +1,223 @@
+//! [`IoMultipartUpload`]: a multipart upload driven by a task on the executor.
+//!
+//! The inner `MultipartUpload` lives in an actor task on the executor and never
+//! leaves it. The caller's end only sends commands: `put_part` is a sync call, so its
+//! command is sent right away and commands arrive in call order, which is the order
+//! the inner upload sees its parts in. The actor calls the inner `put_part` and runs
+//! each part's future as a job of its own, so parts upload in parallel across the
+//! executor's workers.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::Poll;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::future::poll_fn;
+use futures_util::stream::FuturesUnordered;
+use io_executor::{Executor, JoinHandle};
+use object_store::path::Path;
+use object_store::{MultipartUpload, PutPayload, PutResult, Result, UploadPart};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::executor_error::{STORE, executor_error};
+
+enum Command {
+    PutPart {
+        data: PutPayload,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Complete {
+        reply: oneshot::Sender<Result<PutResult>>,
+    },
+    Abort {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// The caller's end of a multipart upload whose inner upload lives on the executor.
+///
+/// - `put_part` sends the part to the actor at once (in call order); the returned
+///   future resolves when that part has been uploaded. Dropping it cancels the part.
+/// - `complete` first waits for every part already started, then completes the
+///   inner upload. `abort` cancels parts still under way, then aborts.
+/// - Dropping this handle lets parts whose futures are still held finish, then drops
+///   the inner upload on the executor.
+pub(crate) struct IoMultipartUpload {
+    commands: mpsc::UnboundedSender<Command>,
+    executor: Executor,
+    location: Path,
+}
+
+impl IoMultipartUpload {
+    /// Starts the actor that owns `inner`, on one of `executor`'s workers.
+    pub(crate) fn start(
+        inner: Box<dyn MultipartUpload>,
+        executor: Executor,
+        location: Path,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        executor
+            .spawn(actor(inner, rx, executor.clone(), location.clone()))
+            .detach();
+        Self {
+            commands: tx,
+            executor,
+            location,
+        }
+    }
+
+    /// A future of the actor's answer to the command `make` builds.
+    fn ask<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        // A failed send drops the command and so `tx`: `rx` then reports the actor gone.
+        let _ = self.commands.send(make(tx));
+        let gone = ActorGone {
+            operation,
+            location: self.location.to_string(),
+            executor: self.executor.name().to_owned(),
+        };
+        async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(object_store::Error::Generic {
+                    store: STORE,
+                    source: Box::new(gone),
+                })
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl MultipartUpload for IoMultipartUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        Box::pin(self.ask("put_part", |reply| Command::PutPart { data, reply }))
+    }
+
+    async fn complete(&mut self) -> Result<PutResult> {
+        self.ask("complete", |reply| Command::Complete { reply })
+            .await
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.ask("abort", |reply| Command::Abort { reply }).await
+    }
+}
+
+impl fmt::Debug for IoMultipartUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoMultipartUpload")
+            .field("location", &self.location)
+            .field("executor", &self.executor.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The actor: owns the inner upload, runs commands in order, relays part results.
+async fn actor(
+    mut inner: Box<dyn MultipartUpload>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    executor: Executor,
+    location: Path,
+) {
+    let mut parts = FuturesUnordered::new();
+    loop {
+        let command = poll_fn(|cx| {
+            // Relays that finish are done; an empty set is `Ready(None)`.
+            while let Poll::Ready(Some(())) = parts.poll_next_unpin(cx) {}
+            commands.poll_recv(cx)
+        })
+        .await;
+        match command {
+            None => break,
+            Some(Command::PutPart { data, reply }) => {
+                let part = executor.spawn(inner.put_part(data));
+                parts.push(relay(part, reply, &executor, &location));
+            }
+            Some(Command::Complete { mut reply }) => {
+                // Every part started before `complete` was called is in the object.
+                let drained =
+                    until_closed(&mut reply, async { while parts.next().await.is_some() {} }).await;
+                if drained.is_some() {
+                    if let Some(result) = until_closed(&mut reply, inner.complete()).await {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            Some(Command::Abort { mut reply }) => {
+                // Parts still under way are cancelled; their futures report it.
+                parts.clear();
+                if let Some(result) = until_closed(&mut reply, inner.abort()).await {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+    // The caller's handle is gone: parts someone still waits for finish, then the
+    // inner upload is dropped, here on the executor.
+    while parts.next().await.is_some() {}
+    drop(inner);
+}
+
+/// Waits for a part's job and passes its result on; drops (cancels) the job if the
+/// caller drops the part's future first.
+fn relay(
+    mut part: JoinHandle<Result<()>>,
+    mut reply: oneshot::Sender<Result<()>>,
+    executor: &Executor,
+    location: &Path,
+) -> impl Future<Output = ()> + Send + 'static {
+    let executor = executor.clone();
+    let location = location.clone();
+    async move {
+        let done = until_closed(&mut reply, &mut part).await;
+        if let Some(done) = done {
+            let result = done
+                .map_err(|e| executor_error("put_part", Some(&location), &executor, e))
+                .and_then(|r| r);
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Runs `work` until it ends (`Some`) or the caller stops waiting for its answer
+/// (`None`; `work` is dropped).
+async fn until_closed<T, R>(
+    reply: &mut oneshot::Sender<R>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = pin!(work);
+    poll_fn(|cx| {
+        if reply.poll_closed(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut work).poll(cx).map(Some)
+    })
+    .await
+}
+
+/// The actor ended before answering.
+#[derive(Debug)]
+struct ActorGone {
+    operation: &'static str,
+    location: String,
+    executor: String,
+}
+
+impl fmt::Display for ActorGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} `{}`: the upload's task on IO executor `{}` ended without an answer \
+             (the upload was aborted, the executor shut down, or the inner upload panicked)",
+            self.operation, self.location, self.executor
+        )
+    }
+}
+
+impl std::error::Error for ActorGone {}

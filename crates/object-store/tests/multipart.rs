@@ -1,0 +1,72 @@
+//! Multipart uploads through the executor-side task: a part's error reaches that
+//! part's future, `complete` waits for the parts already started, a part outlives
+//! the upload handle, and the inner upload is dropped on the executor.
+
+mod common;
+
+use common::probe_store::ProbeStore;
+use dio_object_store::IoObjectStore;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+
+fn probe(name: &str) -> IoObjectStore<ProbeStore> {
+    IoObjectStore::new(ProbeStore::new(), common::executor(name))
+}
+
+#[tokio::test]
+async fn a_failing_part_reports_its_own_error() {
+    let store = probe("fail-io");
+    *store.inner().fail_part.lock().unwrap() = Some(1);
+    let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+    let parts = [
+        upload.put_part("a".into()),
+        upload.put_part("b".into()),
+        upload.put_part("c".into()),
+    ];
+    let results = futures::future::join_all(parts).await;
+    assert!(results[0].is_ok());
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("part 1 refused"), "{err}");
+    assert!(results[2].is_ok());
+    upload.abort().await.unwrap();
+}
+
+#[tokio::test]
+async fn complete_waits_for_the_parts_already_started() {
+    let store = probe("complete-io");
+    let path = Path::from("up");
+    let mut upload = store.put_multipart(&path).await.unwrap();
+    let first = upload.put_part("first,".into());
+    let second = upload.put_part("second".into());
+    upload.complete().await.unwrap();
+    assert_eq!(
+        store.get(&path).await.unwrap().bytes().await.unwrap(),
+        "first,second"
+    );
+    first.await.unwrap();
+    second.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_part_outlives_the_upload_handle() {
+    let store = probe("outlive-io");
+    let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+    let part = upload.put_part("x".into());
+    drop(upload);
+    part.await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_upload_drops_the_inner_upload_on_the_executor() {
+    let store = probe("drop-io");
+    let log = store.inner().log.clone();
+    let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+    upload.put_part("x".into()).await.unwrap();
+    drop(upload);
+    common::eventually("the inner upload is dropped", || log.has("upload drop")).await;
+    let threads = log.threads("upload drop");
+    assert!(
+        threads.iter().all(|t| t.starts_with("drop-io-")),
+        "{threads:?}"
+    );
+}
