@@ -10,6 +10,7 @@ pub mod fs;
 pub mod isolation;
 pub mod mem_s3;
 pub mod memory;
+pub mod query;
 pub mod s3;
 
 /// `err` and every cause under it, on one line: `a: b: c`.

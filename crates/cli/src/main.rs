@@ -5,10 +5,13 @@
 //!   `--uri s3://...`, the S3 workloads against that endpoint.
 //! - `dio bench isolation`: how responsive a caller's runtime stays while each
 //!   method does IO.
+//! - `dio bench query`: DataFusion queries over a generated parquet dataset, through
+//!   DataFusion's default store, our registration and `IoObjectStore`.
 
 mod isolation;
 mod measure;
 mod plot;
+mod query;
 mod report;
 mod throughput;
 
@@ -112,6 +115,11 @@ enum BenchCommand {
     /// The isolation benchmark: ticker lateness and CPU progress of a caller's
     /// runtime while each method does parallel 8 MiB range reads.
     Isolation(isolation::IsolationArgs),
+    /// The query engine's workload: TPC-H-like queries over a generated parquet
+    /// dataset, through DataFusion's default store, our registration
+    /// (`dio_parquet::register`) and `IoObjectStore`; time, ratio, bytes and
+    /// requests per query, and the caller runtime's ticker lateness.
+    Query(query::QueryArgs),
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -145,6 +153,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => match args.what {
             Some(BenchCommand::Isolation(iso)) => isolation::run(&iso, &args.common),
+            Some(BenchCommand::Query(query)) => {
+                query::run(&query, &args.common, args.filter.as_deref())
+            }
             None => throughput::run(&throughput::Plan {
                 mode: args.common.mode(),
                 filter: args.filter,

@@ -1,5 +1,6 @@
-//! `--plot`: a grouped bar chart, one panel per suite: each method's throughput as
-//! a ratio to the suite's baseline (std, or raw hyper for S3), per workload.
+//! `--plot`: a grouped bar chart, one panel per suite: each method's value (a ratio
+//! to the suite's baseline: std or raw hyper for `dio bench`, DataFusion's default
+//! store for `dio bench query`) per workload.
 
 use std::path::Path;
 
@@ -8,12 +9,52 @@ use plotters::prelude::*;
 
 use crate::report::Row;
 
-/// Draws `rows` to `path`, `.svg` or `.png` (text is laid out with a system
-/// TrueType font, DejaVu or Liberation Sans).
-pub(crate) fn draw(rows: &[Row], path: &Path) -> Result<(), String> {
+/// One panel of the chart: bars grouped by workload, one colour per method.
+#[derive(Debug, Clone)]
+pub(crate) struct Panel {
+    pub(crate) title: String,
+    pub(crate) y_desc: String,
+    /// Draw a line at 1.0 (the baseline's value).
+    pub(crate) baseline: bool,
+    /// `(workload, method, value)`.
+    pub(crate) bars: Vec<(String, String, f64)>,
+}
+
+/// `dio bench`'s panels: throughput as a ratio to each suite's baseline.
+pub(crate) fn throughput_panels(rows: &[Row]) -> Vec<Panel> {
     let mut suites: Vec<_> = rows.iter().map(|r| r.suite).collect();
     suites.dedup();
-    let size = (1400, 420 * suites.len().max(1) as u32);
+    suites
+        .into_iter()
+        .map(|suite| {
+            let rows: Vec<&Row> = rows.iter().filter(|r| r.suite == suite).collect();
+            let base = rows.iter().find_map(|r| r.baseline.clone());
+            let y_desc = match &base {
+                Some(b) => format!("throughput / {b}"),
+                None => "GiB/s".into(),
+            };
+            Panel {
+                title: format!("{suite:?}: median throughput ({y_desc})"),
+                y_desc,
+                baseline: base.is_some(),
+                bars: rows
+                    .iter()
+                    .map(|r| {
+                        let value = r
+                            .ratio_to_baseline
+                            .unwrap_or(r.throughput_bytes_per_sec / (1u64 << 30) as f64);
+                        (r.workload.clone(), r.method.clone(), value)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Draws `panels` to `path`, `.svg` or `.png` (text is laid out with a system
+/// TrueType font, DejaVu or Liberation Sans).
+pub(crate) fn draw(panels: &[Panel], path: &Path) -> Result<(), String> {
+    let size = (1400, 420 * panels.len().max(1) as u32);
     let format = path.extension().and_then(|e| e.to_str());
     if !matches!(format, Some("svg" | "png")) {
         return Err(format!(
@@ -24,9 +65,9 @@ pub(crate) fn draw(rows: &[Row], path: &Path) -> Result<(), String> {
     // Both backends lay text out with the font's metrics.
     register_font()?;
     if format == Some("svg") {
-        render(SVGBackend::new(path, size).into_drawing_area(), rows)
+        render(SVGBackend::new(path, size).into_drawing_area(), panels)
     } else {
-        render(BitMapBackend::new(path, size).into_drawing_area(), rows)
+        render(BitMapBackend::new(path, size).into_drawing_area(), panels)
     }
 }
 
@@ -54,42 +95,27 @@ fn load_font() -> Result<(), String> {
     .map_err(|_| "the system font could not be loaded".to_owned())
 }
 
-fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, rows: &[Row]) -> Result<(), String>
+fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("cannot draw the chart: {e}");
     root.fill(&WHITE).map_err(err)?;
-    let mut suites: Vec<_> = rows.iter().map(|r| r.suite).collect();
-    suites.dedup();
-    for (area, suite) in root.split_evenly((suites.len(), 1)).iter().zip(&suites) {
-        let rows: Vec<&Row> = rows.iter().filter(|r| r.suite == *suite).collect();
+    for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
         let mut workloads: Vec<&str> = Vec::new();
         let mut methods: Vec<&str> = Vec::new();
-        for r in &rows {
-            if !workloads.contains(&r.workload.as_str()) {
-                workloads.push(&r.workload);
+        for (w, m, _) in &panel.bars {
+            if !workloads.contains(&w.as_str()) {
+                workloads.push(w);
             }
-            if !methods.contains(&r.method.as_str()) {
-                methods.push(&r.method);
+            if !methods.contains(&m.as_str()) {
+                methods.push(m);
             }
         }
-        let value = |r: &Row| {
-            r.ratio_to_baseline
-                .unwrap_or(r.throughput_bytes_per_sec / (1u64 << 30) as f64)
-        };
-        let base = rows.iter().find_map(|r| r.baseline.clone());
-        let y_desc = match &base {
-            Some(b) => format!("throughput / {b}"),
-            None => "GiB/s".into(),
-        };
-        let top = rows.iter().map(|r| value(r)).fold(0.0_f64, f64::max) * 1.15;
+        let top = panel.bars.iter().map(|b| b.2).fold(0.0_f64, f64::max) * 1.15;
         let n = workloads.len() as f64;
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{suite:?}: median throughput ({y_desc})"),
-                ("sans-serif", 22),
-            )
+            .caption(&panel.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -111,17 +137,21 @@ where
                 }
             })
             .x_label_style(("sans-serif", 12))
-            .y_desc(y_desc)
+            .y_desc(panel.y_desc.as_str())
             .draw()
             .map_err(err)?;
         let width = 0.8 / methods.len() as f64;
         for (mi, method) in methods.iter().enumerate() {
             let color = Palette99::pick(mi).to_rgba();
-            let bars = rows.iter().filter(|r| r.method == *method).map(|r| {
-                let wi = workloads.iter().position(|w| *w == r.workload).unwrap_or(0) as f64;
-                let x0 = wi - 0.4 + mi as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width * 0.9, value(r))], color.filled())
-            });
+            let bars = panel
+                .bars
+                .iter()
+                .filter(|b| b.1 == *method)
+                .map(|(w, _, v)| {
+                    let wi = workloads.iter().position(|x| x == w).unwrap_or(0) as f64;
+                    let x0 = wi - 0.4 + mi as f64 * width;
+                    Rectangle::new([(x0, 0.0), (x0 + width * 0.9, *v)], color.filled())
+                });
             chart
                 .draw_series(bars)
                 .map_err(err)?
@@ -130,7 +160,7 @@ where
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
         }
-        if base.is_some() {
+        if panel.baseline {
             chart
                 .draw_series(LineSeries::new(
                     [(-0.5, 1.0), (n - 0.5, 1.0)],

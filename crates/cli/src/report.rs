@@ -127,12 +127,12 @@ pub(crate) fn table(rows: &[Row]) -> String {
 
 /// The JSON document `--json` writes.
 #[derive(Debug, Serialize)]
-pub(crate) struct Document<'a, T: Serialize> {
+pub(crate) struct Document<'a, T: Serialize + ?Sized> {
     pub(crate) tool: &'static str,
     pub(crate) version: &'static str,
     pub(crate) mode: String,
     pub(crate) machine: Machine,
-    pub(crate) results: &'a [T],
+    pub(crate) results: &'a T,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,11 +163,11 @@ pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Res
 }
 
 /// Prints `table` (to stderr when the JSON goes to stdout) and writes `--json`.
-pub(crate) fn emit<T: Serialize>(
+pub(crate) fn emit<T: Serialize + ?Sized>(
     table: &str,
     common: &Common,
     tool: &'static str,
-    results: &[T],
+    results: &T,
 ) -> Result<(), String> {
     if common.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         eprint!("{table}");
@@ -194,7 +194,7 @@ pub(crate) fn emit<T: Serialize>(
 pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
     emit(&table(rows), common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
-        crate::plot::draw(rows, path)?;
+        crate::plot::draw(&crate::plot::throughput_panels(rows), path)?;
         eprintln!("chart written to {}", path.display());
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! DataFusion SQL over directories of parquet files (a filter, TPC-H Q1's and Q6's
 //! shapes, an `ORDER BY ... LIMIT`, a join, nulls and timestamps), run through
-//! DataFusion's own `LocalFileSystem` and through our registration on fs, memory
-//! and S3 (SeaweedFS): the same results, and the plans really scan with our reader
-//! factory.
+//! DataFusion's own `LocalFileSystem`, through our registration on fs, memory and S3
+//! (SeaweedFS), and through `IoObjectStore<AmazonS3>` on S3: the same results, and
+//! the plans really scan with the reader factory each path promises.
 
 mod common;
 
@@ -15,6 +15,7 @@ use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use dio_object_store::IoObjectStore;
 use object_store::ObjectStore;
 use storage::services::{Fs, Memory};
 
@@ -213,6 +214,53 @@ async fn ours_on_s3_gives_datafusions_results() {
     assert!(counts.reads() > 0);
 }
 
+/// (d) DataFusion's own `AmazonS3`, moved onto a dedicated executor by
+/// `IoObjectStore`, scanned by DataFusion's own reader: the same results, and every
+/// request of the store ran as a job of that executor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_object_store_over_amazon_s3_gives_datafusions_results() {
+    let Some(uri) = common::s3_uri("io_object_store_over_amazon_s3_gives_datafusions_results")
+    else {
+        return;
+    };
+    let expected = expected().await;
+    let prefix = common::unique_prefix("sql-io-s3");
+    let (bucket, s3) = common::s3_backend(&uri, &prefix);
+    let op = storage::Operator::new(s3).with_executor(common::executor("sql-io-s3-upload"));
+    write_all(&op, &tables()).await;
+
+    let io = common::executor("sql-io-s3");
+    let store = IoObjectStore::new(common::amazon_s3(&uri), io.clone());
+    let ctx = SessionContext::new();
+    ctx.register_object_store(
+        &url::Url::parse(&format!("s3://{bucket}")).unwrap(),
+        Arc::new(store),
+    );
+    let root = format!("s3://{bucket}/{}", prefix.trim_end_matches('/'));
+    for table in ["lineitem", "orders"] {
+        ctx.register_parquet(
+            table,
+            format!("{root}/{table}/"),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["CachedParquetFileReaderFactory"; 2]
+    );
+    let before = io.metrics().spawned;
+    let results = run_all(&ctx).await;
+    let jobs = io.metrics().spawned - before;
+    op.remove_all("").await.unwrap();
+    assert_eq!(results, expected);
+    // At least a job per query: the store's reads ran on the executor.
+    assert!(jobs >= QUERIES.len() as u64, "{jobs} jobs on the executor");
+    io.shutdown();
+    io.join().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_urls_and_replaced_stores_keep_datafusions_reader() {
     let expected = expected().await;
@@ -257,6 +305,38 @@ async fn other_urls_and_replaced_stores_keep_datafusions_reader() {
         ["CachedParquetFileReaderFactory"; 2]
     );
     assert_eq!(run_all(&ctx).await, expected);
+}
+
+/// After the executor is shut down through its handle, a query fails (never hangs,
+/// never returns a short result), and the error's sources lead to our
+/// `storage::Error` of kind `ShutDown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_after_shutdown_fails_with_shut_down() {
+    let io = common::executor("sql-shutdown");
+    let op = storage::Operator::new(Memory::new()).with_executor(io.clone());
+    write_all(&op, &tables()).await;
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, "memory://", op).unwrap();
+    create_tables(&ctx, "memory://").await;
+    // Schemas and footers are known (cached) now; the data is not read yet.
+    io.shutdown();
+    io.join().await;
+    for sql in QUERIES {
+        let err = match ctx.sql(sql).await {
+            Ok(frame) => frame.collect().await.expect_err(sql),
+            Err(e) => e,
+        };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        let mut kind = None;
+        while let Some(e) = source {
+            if let Some(e) = e.downcast_ref::<storage::Error>() {
+                kind = Some(e.kind());
+                break;
+            }
+            source = e.source();
+        }
+        assert_eq!(kind, Some(storage::ErrorKind::ShutDown), "{sql}: {err:?}");
+    }
 }
 
 #[tokio::test]

@@ -487,3 +487,29 @@ pub(crate) fn s3_backend(uri: &str, prefix: &str) -> (String, storage::services:
         .unwrap();
     (s3.bucket().to_owned(), s3)
 }
+
+/// object_store's `AmazonS3` for the test server of `uri`
+/// (`s3://bucket?endpoint=http://host:port&region=...`; credentials from
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, as `scripts/s3-server` sets them).
+pub(crate) fn amazon_s3(uri: &str) -> object_store::aws::AmazonS3 {
+    let s3 = S3Builder::from_uri(uri).unwrap().build().unwrap();
+    let rest = uri.strip_prefix("s3://").expect("an s3:// URI");
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(s3.bucket())
+        .with_endpoint(param("endpoint").expect("the URI names its endpoint"))
+        .with_region(param("region").unwrap_or_else(|| env("AWS_REGION")))
+        .with_allow_http(true)
+        .with_access_key_id(env("AWS_ACCESS_KEY_ID"))
+        .with_secret_access_key(env("AWS_SECRET_ACCESS_KEY"))
+        .build()
+        .unwrap()
+}
