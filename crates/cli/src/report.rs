@@ -77,7 +77,79 @@ pub(crate) fn human(bytes_per_sec: f64) -> String {
     }
 }
 
-/// The table: one line per workload, one column per method, throughput and ratio.
+/// Time per operation, for suites where bandwidth means nothing (the memory suite
+/// hands out zero-copy slices: "GiB/s" would only measure a pointer copy).
+fn per_op(seconds: f64) -> String {
+    let ns = seconds * 1e9;
+    if ns >= 1e6 {
+        format!("{:.2} ms/op", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} us/op", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns/op")
+    }
+}
+
+/// What a row's cell shows: throughput, or time per operation for the memory suite.
+fn cell(r: &Row) -> String {
+    let value = match r.suite {
+        Suite::Memory => per_op(r.median_seconds),
+        _ => human(r.throughput_bytes_per_sec),
+    };
+    match r.ratio_to_baseline {
+        Some(x) => format!("{value} {x:.2}x"),
+        None => value,
+    }
+}
+
+/// The end of a run: per workload, ours on its dedicated pool against std and the
+/// best peer (neither ours nor the baseline), in one line each.
+pub(crate) fn verdicts(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "
+verdict (ours_dedicated; ratios of throughput, >1 is faster):
+",
+    );
+    let mut seen: Vec<(Suite, &str)> = Vec::new();
+    for r in rows {
+        if !seen.contains(&(r.suite, r.workload.as_str())) {
+            seen.push((r.suite, &r.workload));
+        }
+    }
+    for (suite, workload) in seen {
+        let same: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.suite == suite && r.workload == workload)
+            .collect();
+        let Some(ours) = same.iter().find(|r| r.method == "ours_dedicated") else {
+            continue;
+        };
+        let base = same.iter().find(|r| Some(&r.method) == r.baseline.as_ref());
+        let peer = same
+            .iter()
+            .filter(|r| !r.method.starts_with("ours") && Some(&r.method) != r.baseline.as_ref())
+            .max_by(|a, b| {
+                a.throughput_bytes_per_sec
+                    .total_cmp(&b.throughput_bytes_per_sec)
+            });
+        let mut line = format!("  {:<8}{workload:<26}", format!("{suite:?}").to_lowercase());
+        if let Some(base) = base {
+            let x = ours.throughput_bytes_per_sec / base.throughput_bytes_per_sec.max(1e-12);
+            line.push_str(&format!("{x:>6.2}x {:<12}", base.method));
+        }
+        if let Some(peer) = peer {
+            let x = ours.throughput_bytes_per_sec / peer.throughput_bytes_per_sec.max(1e-12);
+            let word = if x >= 1.0 { "ahead of" } else { "behind" };
+            line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The table: one line per workload, one column per method, throughput (time per
+/// operation for the memory suite) and ratio.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let mut suites: Vec<Suite> = rows.iter().map(|r| r.suite).collect();
@@ -95,9 +167,15 @@ pub(crate) fn table(rows: &[Row]) -> String {
             }
         }
         let base = rows.iter().find_map(|r| r.baseline.clone());
+        let what = match suite {
+            Suite::Memory => {
+                "median time per operation (zero-copy slices: no bandwidth to speak of)"
+            }
+            _ => "median throughput",
+        };
         out.push_str(&format!(
-            "\n{suite:?}: median throughput{}\n",
-            base.map(|b| format!(" (x ratio to {b})"))
+            "\n{suite:?}: {what}{}\n",
+            base.map(|b| format!(" (x: throughput ratio to {b})"))
                 .unwrap_or_default()
         ));
         let width = 24;
@@ -112,10 +190,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 let cell = rows
                     .iter()
                     .find(|r| r.workload == w && r.method == *m)
-                    .map(|r| match r.ratio_to_baseline {
-                        Some(x) => format!("{} {x:.2}x", human(r.throughput_bytes_per_sec)),
-                        None => human(r.throughput_bytes_per_sec),
-                    })
+                    .map(|r| cell(r))
                     .unwrap_or_else(|| "-".into());
                 out.push_str(&format!("{cell:>width$}"));
             }
@@ -138,6 +213,8 @@ pub(crate) struct Document<'a, T: Serialize> {
 #[derive(Debug, Serialize)]
 pub(crate) struct Machine {
     pub(crate) cpus: usize,
+    /// The CPU's model name (`lscpu`'s), or `unknown`.
+    pub(crate) cpu_model: String,
     pub(crate) os: &'static str,
     pub(crate) arch: &'static str,
 }
@@ -146,10 +223,24 @@ impl Machine {
     pub(crate) fn here() -> Self {
         Self {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model: cpu_model(),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
         }
     }
+}
+
+/// The CPU model name from `/proc/cpuinfo` (what `lscpu` shows).
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Writes `value` as JSON to `path` (`-`: stdout).
@@ -190,9 +281,16 @@ pub(crate) fn emit<T: Serialize>(
     }
 }
 
-/// Prints the table, then writes what was asked for.
+/// Prints the table and the verdicts, then writes what was asked for.
 pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
-    emit(&table(rows), common, "dio bench", rows)?;
+    let text = format!(
+        "\nmachine: {} ({} cpus)\n{}{}",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        table(rows),
+        verdicts(rows)
+    );
+    emit(&text, common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
         crate::plot::draw(rows, path)?;
         eprintln!("chart written to {}", path.display());

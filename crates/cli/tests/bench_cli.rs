@@ -42,10 +42,20 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
         output.contains("ours_dedicated"),
         "the table is printed: {output}"
     );
+    assert!(
+        output.contains("/op"),
+        "the memory suite reports time per operation: {output}"
+    );
+    assert!(
+        output.contains("verdict"),
+        "the run ends with verdicts: {output}"
+    );
+    assert!(output.contains("best peer"), "{output}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["tool"], "dio bench");
     assert_eq!(doc["mode"], "quick");
     assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(!doc["machine"]["cpu_model"].as_str().unwrap().is_empty());
     let results = doc["results"].as_array().unwrap();
     let mut fs_methods = std::collections::BTreeSet::new();
     let mut suites = std::collections::BTreeSet::new();

@@ -363,6 +363,15 @@ impl RandomRead for MemoryObject {
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         IoJob::inline(move || Ok(self.0.data.slice(range.start as usize..range.end as usize)))
     }
+
+    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+        Some(IoJob::inline(move || {
+            Ok(ranges
+                .into_iter()
+                .map(|r| self.0.data.slice(r.start as usize..r.end as usize))
+                .collect())
+        }))
+    }
 }
 
 #[derive(Debug)]
