@@ -54,8 +54,8 @@ struct BenchArgs {
     /// Only workloads whose name contains this (e.g. `read`, `parallel`).
     #[arg(long, global = true)]
     filter: Option<String>,
-    /// Suites to run without `--uri`: `fs`, `memory` (default: both).
-    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory"])]
+    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (default: all).
+    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory", "storm"])]
     suite: Vec<Suite>,
     /// Run the S3 workloads against this endpoint instead, e.g.
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
@@ -103,6 +103,9 @@ pub(crate) enum Suite {
     Fs,
     /// Memory backends.
     Memory,
+    /// 10,000 small random reads of a large file at once (64 times `--size`:
+    /// 1 GiB by default).
+    Storm,
     /// An S3 endpoint (`--uri`).
     S3,
 }

@@ -2,7 +2,6 @@
 
 use std::io::Write as _;
 
-use dio_benches::fs::Workload;
 use serde::Serialize;
 
 use crate::measure::Timing;
@@ -27,7 +26,7 @@ pub(crate) struct Row {
 impl Row {
     pub(crate) fn new(
         suite: Suite,
-        workload: Workload,
+        workload: impl std::fmt::Display,
         method: &str,
         bytes: u64,
         t: Timing,
@@ -35,7 +34,7 @@ impl Row {
         let seconds = t.median.as_secs_f64();
         Self {
             suite,
-            workload: workload.name(),
+            workload: workload.to_string(),
             method: method.to_owned(),
             bytes_per_iteration: bytes,
             iterations: t.iterations,
@@ -50,7 +49,7 @@ impl Row {
 /// Fills in the ratios to each suite's baseline.
 pub(crate) fn add_ratios(rows: &mut [Row]) {
     let base_of = |suite: Suite| match suite {
-        Suite::Fs | Suite::Memory => "std",
+        Suite::Fs | Suite::Memory | Suite::Storm => "std",
         Suite::S3 => "raw_hyper",
     };
     let bases: Vec<(Suite, String, f64)> = rows
@@ -102,14 +101,18 @@ fn cell(r: &Row) -> String {
     }
 }
 
+/// Our methods a verdict speaks for: the dedicated pool (the global pool, the
+/// caller's runtime and the ablations are variants of it).
+fn headline(method: &str) -> bool {
+    method.starts_with("ours_")
+        && !matches!(method, "ours_global" | "ours_caller_rt" | "ours_unpooled")
+}
+
 /// The end of a run: per workload, ours on its dedicated pool against std and the
 /// best peer (neither ours nor the baseline), in one line each.
 pub(crate) fn verdicts(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "
-verdict (ours_dedicated; ratios of throughput, >1 is faster):
-",
-    );
+    let mut out =
+        String::from("\nverdict (ours on a dedicated pool; ratios of throughput, >1 is faster):\n");
     let mut seen: Vec<(Suite, &str)> = Vec::new();
     for r in rows {
         if !seen.contains(&(r.suite, r.workload.as_str())) {
@@ -121,29 +124,32 @@ verdict (ours_dedicated; ratios of throughput, >1 is faster):
             .iter()
             .filter(|r| r.suite == suite && r.workload == workload)
             .collect();
-        let Some(ours) = same.iter().find(|r| r.method == "ours_dedicated") else {
-            continue;
-        };
-        let base = same.iter().find(|r| Some(&r.method) == r.baseline.as_ref());
-        let peer = same
-            .iter()
-            .filter(|r| !r.method.starts_with("ours") && Some(&r.method) != r.baseline.as_ref())
-            .max_by(|a, b| {
-                a.throughput_bytes_per_sec
-                    .total_cmp(&b.throughput_bytes_per_sec)
-            });
-        let mut line = format!("  {:<8}{workload:<26}", format!("{suite:?}").to_lowercase());
-        if let Some(base) = base {
-            let x = ours.throughput_bytes_per_sec / base.throughput_bytes_per_sec.max(1e-12);
-            line.push_str(&format!("{x:>6.2}x {:<12}", base.method));
+        for ours in same.iter().filter(|r| headline(&r.method)) {
+            let base = same.iter().find(|r| Some(&r.method) == r.baseline.as_ref());
+            let peer = same
+                .iter()
+                .filter(|r| !r.method.starts_with("ours") && Some(&r.method) != r.baseline.as_ref())
+                .max_by(|a, b| {
+                    a.throughput_bytes_per_sec
+                        .total_cmp(&b.throughput_bytes_per_sec)
+                });
+            let mut line = format!(
+                "  {:<8}{workload:<26}{:<18}",
+                format!("{suite:?}").to_lowercase(),
+                ours.method
+            );
+            if let Some(base) = base {
+                let x = ours.throughput_bytes_per_sec / base.throughput_bytes_per_sec.max(1e-12);
+                line.push_str(&format!("{x:>6.2}x {:<12}", base.method));
+            }
+            if let Some(peer) = peer {
+                let x = ours.throughput_bytes_per_sec / peer.throughput_bytes_per_sec.max(1e-12);
+                let word = if x >= 1.0 { "ahead of" } else { "behind" };
+                line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
+            }
+            out.push_str(&line);
+            out.push('\n');
         }
-        if let Some(peer) = peer {
-            let x = ours.throughput_bytes_per_sec / peer.throughput_bytes_per_sec.max(1e-12);
-            let word = if x >= 1.0 { "ahead of" } else { "behind" };
-            line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
-        }
-        out.push_str(&line);
-        out.push('\n');
     }
     out
 }

@@ -3,7 +3,7 @@
 use std::num::NonZeroUsize;
 
 use dio_benches::fs::{self, Sizes, Workload};
-use dio_benches::{memory, s3};
+use dio_benches::{memory, s3, storm};
 use indicatif::{ProgressBar, ProgressStyle};
 use io_executor::Executor;
 
@@ -23,9 +23,11 @@ pub(crate) struct Plan {
 
 impl Plan {
     fn wants(&self, workload: Workload) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| workload.name().contains(f))
+        self.wants_name(&workload.name())
+    }
+
+    fn wants_name(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
     }
 }
 
@@ -49,16 +51,28 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
         plan.suites.clone()
     };
     let mut pairs = Vec::new();
+    let storms: Vec<storm::Storm> = storm::Storm::ALL
+        .into_iter()
+        .filter(|s| plan.wants_name(&s.name()))
+        .collect();
     for suite in &suites {
         let workloads: &[Workload] = match suite {
             Suite::Fs => &fs::Workload::ALL,
             Suite::Memory => &memory::WORKLOADS,
             Suite::S3 => &s3::WORKLOADS,
+            Suite::Storm => {
+                pairs.extend(
+                    storms
+                        .iter()
+                        .map(|_| (Suite::Storm, Workload::Read, storm::Method::ALL.len())),
+                );
+                continue;
+            }
         };
         let methods = match suite {
             Suite::Fs => fs::Method::ALL.len(),
             Suite::Memory => memory::Method::ALL.len(),
-            Suite::S3 => s3::Method::ALL.len(),
+            Suite::S3 | Suite::Storm => s3::Method::ALL.len(),
         };
         for &w in workloads.iter().filter(|w| plan.wants(**w)) {
             pairs.push((*suite, w, methods));
@@ -93,6 +107,20 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
         }
         bar.set_message(format!("{suite:?}: preparing"));
         match suite {
+            Suite::Storm => {
+                let fixture = storm::Fixture::new(executor.clone(), plan.size * 64);
+                for &s in &storms {
+                    let offsets = fixture.offsets(s);
+                    for m in storm::Method::ALL {
+                        bar.set_message(format!("storm/{s}/{m}"));
+                        let t = measure::time(plan.mode, || {
+                            fixture.run(m, s, &offsets);
+                        });
+                        rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
+                        bar.inc(1);
+                    }
+                }
+            }
             Suite::Fs => {
                 let fixture = fs::Fixture::with_sizes(executor.clone(), sizes);
                 for w in workloads {
