@@ -220,6 +220,9 @@ impl Access for Fs {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
         }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
+        }
         let path = path.to_owned();
         self.job(move |fs| {
             let temp = TempFile::create(&fs.root, &path)?;
@@ -241,6 +244,9 @@ impl Access for Fs {
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let path = path.to_owned();
         self.job(move |fs| {
@@ -292,6 +298,9 @@ impl Access for Fs {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
         }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
+        }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
             let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
@@ -306,6 +315,9 @@ impl Access for Fs {
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {

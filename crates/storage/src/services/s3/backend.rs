@@ -6,8 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use io_executor::Executor;
 
+use super::checksum::Checksum;
 use super::config::S3Builder;
 use super::core::Core;
+use super::credentials::{CredentialCache, CredentialInfo};
 use super::lister::S3Lister;
 use super::object::S3Object;
 use super::writer::S3Writer;
@@ -76,9 +78,9 @@ impl S3 {
         S3Builder::new(bucket)
     }
 
-    pub(crate) fn from_builder(builder: S3Builder) -> Self {
+    pub(crate) fn from_builder(builder: S3Builder, credentials: Option<CredentialCache>) -> Self {
         Self {
-            core: Arc::new(Core::new(builder)),
+            core: Arc::new(Core::new(builder, credentials)),
         }
     }
 
@@ -100,6 +102,18 @@ impl S3 {
     /// The endpoint, as configured (`None`: AWS's own for the region).
     pub fn endpoint(&self) -> Option<&str> {
         self.core.endpoint.as_deref()
+    }
+
+    /// Where the credentials signing requests now came from and their access key
+    /// id (never the secret); `None` when anonymous, or before the provider chain
+    /// was first asked (at the first request).
+    pub fn credential_info(&self) -> Option<CredentialInfo> {
+        self.core.credential_info()
+    }
+
+    /// The checksum writes send and full reads check, if any.
+    pub fn checksum(&self) -> Option<Checksum> {
+        self.core.checksum
     }
 }
 
