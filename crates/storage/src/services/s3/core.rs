@@ -464,9 +464,17 @@ impl Core {
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
+        // The signer logs the request it signs, headers and all (at trace level):
+        // a request carrying a secret (an SSE-C key) is signed with logging off.
+        let secret = req.headers().values().any(HeaderValue::is_sensitive);
+        let signed = if secret {
+            tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+                sign(signable, &params)
+            })
+        } else {
+            sign(signable, &params)
+        };
+        let (instructions, _signature) = signed.map_err(|e| failed(&e))?.into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
     }
@@ -1395,6 +1403,7 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
             ErrorKind::RateLimited
         }
         "RequestTimeout" => ErrorKind::Timeout,
+        "NotImplemented" => ErrorKind::Unsupported,
         "PreconditionFailed" | "ConditionalRequestConflict" => ErrorKind::PreconditionFailed,
         "PermanentRedirect"
         | "AuthorizationHeaderMalformed"
@@ -1412,7 +1421,7 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         },
     };
     let temporary = matches!(kind, ErrorKind::RateLimited | ErrorKind::Timeout)
-        || status.is_server_error()
+        || (status.is_server_error() && kind != ErrorKind::Unsupported)
         || matches!(code, "InternalError" | "ServiceUnavailable");
     Error::new(kind).set_temporary(temporary)
 }
