@@ -190,9 +190,44 @@ pub(crate) fn emit<T: Serialize>(
     }
 }
 
-/// Prints the table, then writes what was asked for.
-pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
-    emit(&table(rows), common, "dio bench", rows)?;
+/// What checksums cost on S3: for each workload measured with and without them,
+/// our throughput with over without (`ours_dedicated / ours_no_checksum`).
+pub(crate) fn price_of_checksums(rows: &[Row]) -> Option<String> {
+    let of = |method: &str, workload: &str| {
+        rows.iter()
+            .find(|r| r.suite == Suite::S3 && r.method == method && r.workload == workload)
+            .map(|r| r.throughput_bytes_per_sec)
+    };
+    let mut workloads: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.suite == Suite::S3) {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+    }
+    let ratios: Vec<String> = workloads
+        .into_iter()
+        .filter_map(|w| {
+            let ratio = of("ours_dedicated", w)? / of("ours_no_checksum", w)?;
+            Some(format!("{w} {ratio:.2}x"))
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| {
+        format!(
+            "S3 price of integrity (checksums on / off, ours_dedicated / ours_no_checksum): {}",
+            ratios.join(", ")
+        )
+    })
+}
+
+/// Prints the header lines and the table, then writes what was asked for.
+pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result<(), String> {
+    let mut text = String::new();
+    for line in header {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&table(rows));
+    emit(&text, common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
         crate::plot::draw(rows, path)?;
         eprintln!("chart written to {}", path.display());
