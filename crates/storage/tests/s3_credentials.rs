@@ -15,6 +15,8 @@
 //! `AWS_*` variables the test sets; the parent serves the fake endpoints and checks
 //! what they were asked.
 
+#![cfg(feature = "credential-chain")]
+
 mod common_s3;
 
 use std::collections::HashMap;

@@ -49,9 +49,20 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// # Not atomic
 ///
-/// [`rename`](crate::Operator::rename) is CopyObject then DeleteObject: a reader may
-/// see both names for a moment, and a failure between the two leaves both. `copy` of
-/// objects over 5 GiB is not supported (S3's CopyObject limit).
+/// [`rename`](crate::Operator::rename) is a copy then DeleteObject: a reader may
+/// see both names for a moment, and a failure between the two leaves both. A copy
+/// is one CopyObject up to the multipart copy threshold (5 GiB, S3's CopyObject
+/// limit), and above it a multipart upload of UploadPartCopy parts copied in
+/// parallel by the server.
+///
+/// # Credentials and integrity
+///
+/// Credentials come from the AWS provider chain unless given (see
+/// [`S3Builder::build`]); temporary ones are refreshed before they expire, on the
+/// executor, once at a time, and every attempt is signed with the identity current
+/// when it is sent. Writes carry a flexible checksum (CRC64NVME by default, see
+/// [`Checksum`]) that the server verifies; full reads verify the checksum the
+/// server returns, and a body that does not match is read again, then an error.
 ///
 /// # Conditions
 ///

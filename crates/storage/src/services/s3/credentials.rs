@@ -302,3 +302,62 @@ pub(crate) fn credentials_error(err: CredentialsError) -> Error {
         .set_temporary(temporary)
         .with_message(format!("{what}: {detail}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(lifetime: Option<Duration>, token: Option<&str>) -> (Cached, SystemTime) {
+        let now = SystemTime::now();
+        let credentials = aws_credential_types::Credentials::new(
+            "AKID",
+            "secret",
+            token.map(str::to_owned),
+            lifetime.map(|l| now + l),
+            "test",
+        );
+        (Cached::new(credentials, now), now)
+    }
+
+    #[test]
+    fn long_term_credentials_never_go_stale() {
+        let (c, now) = cached(None, None);
+        let later = now + Duration::from_secs(10 * 365 * 86_400);
+        assert!(c.usable_at(later) && !c.stale_at(later));
+        assert_eq!(c.info.source, "provider");
+    }
+
+    #[test]
+    fn an_hour_is_refreshed_five_minutes_ahead_and_stops_signing_fifteen_seconds_ahead() {
+        let (c, now) = cached(Some(Duration::from_secs(3600)), None);
+        let at = |s: u64| now + Duration::from_secs(s);
+        assert!(!c.stale_at(at(3600 - 301)));
+        assert!(c.stale_at(at(3600 - 299)) && c.usable_at(at(3600 - 299)));
+        assert!(c.usable_at(at(3600 - 16)));
+        assert!(!c.usable_at(at(3600 - 14)));
+    }
+
+    #[test]
+    fn short_lifetimes_scale_the_margins() {
+        let (c, now) = cached(Some(Duration::from_secs(10)), None);
+        let at = |ms: u64| now + Duration::from_millis(ms);
+        assert!(!c.stale_at(at(4_900)) && c.stale_at(at(5_100)));
+        assert!(c.usable_at(at(8_900)) && !c.usable_at(at(9_100)));
+    }
+
+    #[test]
+    fn an_empty_session_token_is_none() {
+        let (c, _) = cached(None, Some(""));
+        let credentials = c
+            .identity
+            .data::<aws_credential_types::Credentials>()
+            .unwrap();
+        assert_eq!(credentials.session_token(), None);
+        let (c, _) = cached(None, Some("t"));
+        let credentials = c
+            .identity
+            .data::<aws_credential_types::Credentials>()
+            .unwrap();
+        assert_eq!(credentials.session_token(), Some("t"));
+    }
+}
