@@ -57,9 +57,10 @@ struct BenchArgs {
     /// Suites to run without `--uri`: `fs`, `memory`, `storm` (default: all).
     #[arg(long, value_delimiter = ',', default_values = ["fs", "memory", "storm"])]
     suite: Vec<Suite>,
-    /// Run the S3 workloads against this endpoint instead, e.g.
-    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
-    /// (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    /// Run the S3 workloads against this bucket instead: `s3://bucket/prefix` on
+    /// AWS, or `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
+    /// (credentials and region from the AWS provider chain: environment, profile,
+    /// web identity, container, instance metadata).
     #[arg(long)]
     uri: Option<String>,
     /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`.
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
                 size: args.size,
                 progress: !args.common.no_progress,
             })
-            .and_then(|results| report::finish(&results, &args.common)),
+            .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common)),
         },
     };
     match result {

@@ -287,15 +287,49 @@ pub(crate) fn emit<T: Serialize>(
     }
 }
 
-/// Prints the table and the verdicts, then writes what was asked for.
-pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
-    let text = format!(
-        "\nmachine: {} ({} cpus)\n{}{}",
+/// What checksums cost on S3: for each workload measured with and without them,
+/// our throughput with over without (`ours_dedicated / ours_no_checksum`).
+pub(crate) fn price_of_checksums(rows: &[Row]) -> Option<String> {
+    let of = |method: &str, workload: &str| {
+        rows.iter()
+            .find(|r| r.suite == Suite::S3 && r.method == method && r.workload == workload)
+            .map(|r| r.throughput_bytes_per_sec)
+    };
+    let mut workloads: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.suite == Suite::S3) {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+    }
+    let ratios: Vec<String> = workloads
+        .into_iter()
+        .filter_map(|w| {
+            let ratio = of("ours_dedicated", w)? / of("ours_no_checksum", w)?;
+            Some(format!("{w} {ratio:.2}x"))
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| {
+        format!(
+            "S3 price of integrity (checksums on / off, ours_dedicated / ours_no_checksum): {}",
+            ratios.join(", ")
+        )
+    })
+}
+
+/// Prints the header lines, the table and the verdicts, then writes what was asked
+/// for.
+pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result<(), String> {
+    let mut text = format!(
+        "\nmachine: {} ({} cpus)\n",
         cpu_model(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        table(rows),
-        verdicts(rows)
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    for line in header {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&table(rows));
+    text.push_str(&verdicts(rows));
     emit(&text, common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
         crate::plot::draw(rows, path)?;

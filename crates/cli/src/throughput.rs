@@ -41,8 +41,15 @@ fn dedicated() -> Result<Executor, String> {
         .map_err(|e| format!("cannot start the dedicated pool: {e}"))
 }
 
-/// Runs the plan; returns one row per pair.
-pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
+/// What a run measured: one row per pair, and the lines that say what against.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) header: Vec<String>,
+}
+
+/// Runs the plan.
+pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     let sizes = Sizes { small: plan.size };
     let executor = dedicated()?;
     let suites: Vec<Suite> = if plan.uri.is_some() {
@@ -96,6 +103,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             .progress_chars("=> "),
     );
     let mut rows = Vec::new();
+    let mut header = Vec::new();
     for suite in suites {
         let workloads: Vec<Workload> = pairs
             .iter()
@@ -149,13 +157,13 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             }
             Suite::S3 => {
                 let uri = plan.uri.as_deref().unwrap_or_default();
-                let endpoint = s3::Endpoint::from_uri(uri).ok_or_else(|| {
+                let endpoint = s3::Endpoint::from_uri(uri).map_err(|e| {
                     format!(
-                        "--uri {uri:?}: expected s3://bucket[/prefix]?endpoint=http(s)://host:port[&region=...], \
-                         with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"
+                        "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
                     )
                 })?;
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
+                header.extend(fixture.describe());
                 for w in workloads {
                     for m in s3::Method::ALL {
                         if fixture.supports(m) {
@@ -173,5 +181,6 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
     }
     bar.finish_and_clear();
     crate::report::add_ratios(&mut rows);
-    Ok(rows)
+    header.extend(crate::report::price_of_checksums(&rows));
+    Ok(Outcome { rows, header })
 }

@@ -333,6 +333,9 @@ impl Access for Fs {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
         }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
+        }
         let path = path.to_owned();
         self.job(move |fs| {
             let temp = TempFile::create(&fs.root, &path)?;
@@ -356,6 +359,9 @@ impl Access for Fs {
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let path = path.to_owned();
         self.job(move |fs| {
@@ -421,6 +427,9 @@ impl Access for Fs {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
         }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
+        }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
             let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
@@ -435,6 +444,9 @@ impl Access for Fs {
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {

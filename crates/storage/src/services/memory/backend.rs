@@ -89,6 +89,7 @@ impl State {
     /// The checks a filesystem would make before creating file `path`, and the
     /// write's own conditions.
     fn check_writable(&self, path: &str, options: &WriteOptions) -> Result<()> {
+        options.check_local()?;
         if self.dir_exists(&format!("{path}/")) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
