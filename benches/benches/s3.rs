@@ -33,10 +33,11 @@ fn s3(c: &mut Criterion) {
     {
         let server = MemS3::start("bench", 2);
         let endpoint = Endpoint {
-            url: server.endpoint(),
+            uri: None,
+            url: Some(server.endpoint()),
             bucket: server.bucket().to_owned(),
             region: "us-east-1".into(),
-            credentials: ("bench-key".into(), "bench-secret".into()),
+            credentials: Some(("bench-key".into(), "bench-secret".into())),
             unsigned_ok: true,
             prefix: String::new(),
         };

@@ -23,11 +23,12 @@ use rand::{Rng, SeedableRng};
 pub enum Method {
     /// No IO at all: the reference.
     NoLoad,
-    /// Our `Operator` on a dedicated pool.
+    /// Our `Operator` on a dedicated pool with the defaults (its threads 10 nice
+    /// levels below the caller's, so the kernel prefers the caller's thread when the
+    /// cores are busy).
     OursDedicated,
-    /// Our `Operator` on a dedicated pool whose threads run at nice +10, so the
-    /// kernel prefers the caller's thread when the cores are busy.
-    OursDedicatedNice,
+    /// The ablation: a dedicated pool at the caller's own priority.
+    OursSamePriority,
     /// Our `Operator` on the global pool.
     OursGlobal,
     /// Our `Operator` on the caller's runtime (blocking jobs on its blocking pool).
@@ -38,21 +39,25 @@ pub enum Method {
     ObjectStore,
     /// `tokio::fs`.
     TokioFs,
+    /// One plain thread of ours doing the same reads with `pread`: what one core
+    /// copies while the caller keeps the other busy (the physical limit on 2 cores).
+    OneThread,
     /// The anti-pattern: `std::fs` reads inside the caller's async tasks.
     StdInAsync,
 }
 
 impl Method {
     /// Every method, the reference first and the control last.
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 10] = [
         Method::NoLoad,
         Method::OursDedicated,
-        Method::OursDedicatedNice,
+        Method::OursSamePriority,
         Method::OursGlobal,
         Method::OursCallerRuntime,
         Method::OpenDal,
         Method::ObjectStore,
         Method::TokioFs,
+        Method::OneThread,
         Method::StdInAsync,
     ];
 
@@ -61,12 +66,13 @@ impl Method {
         match self {
             Method::NoLoad => "no_load",
             Method::OursDedicated => "ours_dedicated",
-            Method::OursDedicatedNice => "ours_dedicated_nice",
+            Method::OursSamePriority => "ours_same_priority",
             Method::OursGlobal => "ours_global",
             Method::OursCallerRuntime => "ours_caller_rt",
             Method::OpenDal => "opendal",
             Method::ObjectStore => "object_store",
             Method::TokioFs => "tokio_fs",
+            Method::OneThread => "one_thread",
             Method::StdInAsync => "std_in_async (control)",
         }
     }
@@ -104,7 +110,7 @@ pub struct Isolation {
     size: u64,
     range: u64,
     dedicated: storage::Operator,
-    nice: storage::Operator,
+    same_priority: storage::Operator,
     global: storage::Operator,
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
@@ -124,18 +130,18 @@ impl Isolation {
         rand::rngs::StdRng::seed_from_u64(3).fill(&mut data[..]);
         std::fs::write(dir.path().join("big"), &data).expect("write");
         let fs = storage::services::Fs::new(dir.path()).expect("fs");
-        let nice_pool = io_executor::Builder::new()
-            .name("iso-nice")
+        let same_priority_pool = io_executor::Builder::new()
+            .name("iso-same")
             .worker_threads(NonZeroUsize::new(2).expect("2"))
-            .nice(10)
+            .inherit_priority()
             .build()
-            .expect("nice pool");
+            .expect("same-priority pool");
         let root = dir.path().to_str().expect("utf-8 temp dir");
         Self {
             size,
             range: size / 16,
             dedicated: storage::Operator::new(fs.clone()).with_executor(dedicated),
-            nice: storage::Operator::new(fs.clone()).with_executor(nice_pool),
+            same_priority: storage::Operator::new(fs.clone()).with_executor(same_priority_pool),
             global: storage::Operator::new(fs).with_executor(Executor::global()),
             opendal: opendal::Operator::new(opendal::services::Fs::default().root(root))
                 .expect("opendal")
@@ -235,22 +241,25 @@ impl Isolation {
     ) -> u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut total = 0;
-        if method == Method::NoLoad {
+        if method == Method::NoLoad || (method == Method::OneThread && seed > 0) {
             return 0;
+        }
+        if method == Method::OneThread {
+            return self.one_thread(end).await;
         }
         while Instant::now() < end {
             let offset = rng.random_range(0..=self.size - self.range);
             let range = offset..offset + self.range;
             let got = match method {
-                Method::NoLoad => 0,
+                Method::NoLoad | Method::OneThread => 0,
                 Method::OursDedicated => self
                     .dedicated
                     .read_range("big", range)
                     .await
                     .expect("read")
                     .len(),
-                Method::OursDedicatedNice => self
-                    .nice
+                Method::OursSamePriority => self
+                    .same_priority
                     .read_range("big", range)
                     .await
                     .expect("read")
@@ -307,6 +316,30 @@ impl Isolation {
             total += got as u64;
         }
         total
+    }
+}
+
+impl Isolation {
+    /// Reads `range`-sized pieces at random offsets with `pread` on a plain thread
+    /// until `end`; the caller's runtime only awaits the total.
+    async fn one_thread(&self, end: Instant) -> u64 {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let path = self.dir.path().join("big");
+        let (size, range) = (self.size, self.range);
+        std::thread::spawn(move || {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::File::open(path).expect("open");
+            let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+            let mut buf = vec![0_u8; range as usize];
+            let mut total = 0;
+            while Instant::now() < end {
+                let offset = rng.random_range(0..=size - range);
+                file.read_exact_at(&mut buf, offset).expect("pread");
+                total += range;
+            }
+            let _ = tx.send(total);
+        });
+        rx.await.expect("the reading thread ended")
     }
 }
 

@@ -30,8 +30,11 @@ pub const WORKLOADS: [Workload; 8] = [
 /// One client of an S3 endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Our `Operator` on the S3 backend, IO on a dedicated pool.
+    /// Our `Operator` on the S3 backend, IO on a dedicated pool (CRC64NVME
+    /// checksums on every write and full read: the default).
     Ours,
+    /// The same without checksums: the price of integrity, by comparison.
+    OursNoChecksum,
     /// hyper's pooled client on the caller's runtime, unsigned, body collected: the
     /// floor (only against an endpoint that takes unsigned requests).
     RawHyper,
@@ -47,8 +50,9 @@ pub enum Method {
 
 impl Method {
     /// Every client, ours first.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Method::Ours,
+        Method::OursNoChecksum,
         Method::RawHyper,
         Method::OpenDal,
         Method::ObjectStore,
@@ -59,6 +63,7 @@ impl Method {
     pub fn name(&self) -> &'static str {
         match self {
             Method::Ours => "ours_dedicated",
+            Method::OursNoChecksum => "ours_no_checksum",
             Method::RawHyper => "raw_hyper",
             Method::OpenDal => "opendal",
             Method::ObjectStore => "object_store",
@@ -76,14 +81,18 @@ impl fmt::Display for Method {
 /// Where the objects live.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// `http://host:port`.
-    pub url: String,
+    /// The `s3://` URI it was made from, if any: our client is built from it (its
+    /// options, credentials from the provider chain).
+    pub uri: Option<String>,
+    /// `http://host:port`; `None`: AWS's endpoint for the region.
+    pub url: Option<String>,
     /// The bucket.
     pub bucket: String,
     /// The region to sign for.
     pub region: String,
-    /// Access key id and secret.
-    pub credentials: (String, String),
+    /// Access key id and secret; `None`: each client finds its own (ours through
+    /// the provider chain, the others through theirs).
+    pub credentials: Option<(String, String)>,
     /// `true` if unsigned requests are accepted (enables [`Method::RawHyper`]).
     pub unsigned_ok: bool,
     /// A key prefix (empty, or ending in `/`) the objects go under.
@@ -94,26 +103,30 @@ impl Endpoint {
     /// The SeaweedFS (or other) endpoint of `DIO_TEST_S3_URI` and the `AWS_*`
     /// variables, as `scripts/s3-server start` prints them; `None` if unset.
     pub fn from_env() -> Option<Self> {
-        Self::from_uri(&std::env::var("DIO_TEST_S3_URI").ok()?)
+        Self::from_uri(&std::env::var("DIO_TEST_S3_URI").ok()?).ok()
     }
 
-    /// `s3://bucket/prefix?endpoint=...&region=...`, credentials from
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; `None` if any is missing.
-    pub fn from_uri(uri: &str) -> Option<Self> {
+    /// `s3://bucket/prefix[?endpoint=...&region=...]`: a custom endpoint, or AWS's
+    /// when none is given. Our client takes its credentials from the provider
+    /// chain; the others from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` when
+    /// set, else from their own.
+    ///
+    /// # Errors
+    ///
+    /// The S3 backend's message for a URI it does not take.
+    pub fn from_uri(uri: &str) -> Result<Self, String> {
         // The URI means what it means to the S3 backend.
         let s3 = storage::services::s3::S3Builder::from_uri(uri)
-            .ok()?
-            .build()
-            .ok()?;
-        Some(Self {
-            url: s3.endpoint()?.to_owned(),
+            .and_then(|b| b.build())
+            .map_err(|e| e.to_string())?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            uri: Some(uri.to_owned()),
+            url: s3.endpoint().map(str::to_owned),
             bucket: s3.bucket().to_owned(),
             prefix: s3.root().to_owned(),
             region: s3.region().to_owned(),
-            credentials: (
-                std::env::var("AWS_ACCESS_KEY_ID").ok()?,
-                std::env::var("AWS_SECRET_ACCESS_KEY").ok()?,
-            ),
+            credentials: env("AWS_ACCESS_KEY_ID").zip(env("AWS_SECRET_ACCESS_KEY")),
             unsigned_ok: false,
         })
     }
@@ -127,6 +140,8 @@ pub struct Fixture {
     /// The caller: a multi-thread runtime, as a query engine's would be.
     pub caller: tokio::runtime::Runtime,
     ours: storage::Operator,
+    ours_s3: storage::services::s3::S3,
+    ours_no_checksum: storage::Operator,
     hyper: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         Full<Bytes>,
@@ -157,17 +172,33 @@ impl Fixture {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the caller runtime: {e}"))?;
-        let (key, secret) = endpoint.credentials.clone();
-        let s3 = storage::services::s3::S3Builder::new(&endpoint.bucket)
-            .endpoint(&endpoint.url)
-            .region(&endpoint.region)
-            .root(&prefix)
-            .credentials(storage::services::s3::Credentials::new(&key, &secret))
-            .build()
-            .map_err(|e| format!("cannot configure S3 for {}: {e}", endpoint.url))?;
-        let ours = storage::Operator::new(s3).with_executor(dedicated);
+        use storage::services::s3::{Credentials, S3Builder};
+        let url = endpoint.url.as_deref().unwrap_or("AWS");
+        let builder = match &endpoint.uri {
+            Some(uri) => S3Builder::from_uri(uri).map_err(|e| e.to_string())?,
+            None => {
+                let mut builder = S3Builder::new(&endpoint.bucket).region(&endpoint.region);
+                if let Some(url) = &endpoint.url {
+                    builder = builder.endpoint(url);
+                }
+                if let Some((key, secret)) = &endpoint.credentials {
+                    builder = builder.credentials(Credentials::new(key, secret));
+                }
+                builder
+            }
+        }
+        .root(&prefix);
+        let configure = |builder: S3Builder| {
+            builder
+                .build()
+                .map_err(|e| format!("cannot configure S3 for {url}: {e}"))
+        };
+        let ours_s3 = configure(builder.clone())?;
+        let ours = storage::Operator::new(ours_s3.clone()).with_executor(dedicated.clone());
+        let ours_no_checksum =
+            storage::Operator::new(configure(builder.checksum(None))?).with_executor(dedicated);
         let blocking = ours.blocking();
-        let where_ = format!("bucket {:?} at {}", endpoint.bucket, endpoint.url);
+        let where_ = format!("bucket {:?} at {url}", endpoint.bucket);
         blocking
             .write("small", data.slice(..sizes.small as usize))
             .and_then(|_| blocking.write("big", data.clone()))
@@ -183,27 +214,33 @@ impl Fixture {
                 .pool_max_idle_per_host(32)
                 .build_http()
         };
-        let opendal = opendal::Operator::new(
-            opendal::services::S3::default()
-                .bucket(&endpoint.bucket)
-                .endpoint(&endpoint.url)
-                .region(&endpoint.region)
-                .access_key_id(&key)
-                .secret_access_key(&secret)
-                .root(&prefix)
+        let mut opendal = opendal::services::S3::default()
+            .bucket(&endpoint.bucket)
+            .region(&endpoint.region)
+            .root(&prefix);
+        let mut object_store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&endpoint.bucket)
+            .with_region(&endpoint.region)
+            .with_allow_http(true);
+        if let Some(url) = &endpoint.url {
+            opendal = opendal.endpoint(url);
+            object_store = object_store.with_endpoint(url);
+        }
+        if let Some((key, secret)) = &endpoint.credentials {
+            opendal = opendal
+                .access_key_id(key)
+                .secret_access_key(secret)
                 .disable_config_load()
-                .disable_ec2_metadata(),
-        )
-        .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?
-        .finish();
+                .disable_ec2_metadata();
+            object_store = object_store
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+        }
+        let opendal = opendal::Operator::new(opendal)
+            .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?
+            .finish();
         let object_store: Arc<dyn ObjectStore> = Arc::new(
-            object_store::aws::AmazonS3Builder::new()
-                .with_bucket_name(&endpoint.bucket)
-                .with_endpoint(&endpoint.url)
-                .with_region(&endpoint.region)
-                .with_access_key_id(&key)
-                .with_secret_access_key(&secret)
-                .with_allow_http(true)
+            object_store
                 .build()
                 .map_err(|e| format!("cannot configure object_store's S3: {e}"))?,
         );
@@ -212,6 +249,8 @@ impl Fixture {
             prefix,
             caller,
             ours,
+            ours_s3,
+            ours_no_checksum,
             hyper,
             opendal,
             object_store,
@@ -219,6 +258,45 @@ impl Fixture {
             sizes,
             rng: std::sync::Mutex::new(rng),
         })
+    }
+
+    /// The lines that say what was measured against: the endpoint, the bucket, the
+    /// region, where our credentials came from (the access key id masked, never the
+    /// secret) and our checksum.
+    pub fn describe(&self) -> Vec<String> {
+        let credentials = match self.ours_s3.credential_info() {
+            Some(info) => {
+                let key = &info.access_key_id;
+                let shown = key.len().saturating_sub(4);
+                let temporary = if info.expiry.is_some() {
+                    ", temporary"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} (access key {}{}{temporary})",
+                    info.source,
+                    "*".repeat(shown.min(16)),
+                    &key[shown..]
+                )
+            }
+            None => "none (anonymous)".to_owned(),
+        };
+        vec![
+            format!(
+                "S3 endpoint: {}, bucket {:?}, region {}",
+                self.endpoint.url.as_deref().unwrap_or("AWS"),
+                self.endpoint.bucket,
+                self.endpoint.region
+            ),
+            format!("S3 credentials: {credentials}"),
+            format!(
+                "S3 checksums: {} (ours_no_checksum: none)",
+                self.ours_s3
+                    .checksum()
+                    .map_or("none".to_owned(), |c| c.to_string())
+            ),
+        ]
     }
 
     /// `true` if `method` can run against this endpoint.
@@ -257,7 +335,7 @@ impl Fixture {
         });
         assert_eq!(
             moved,
-            workload.bytes(),
+            self.sizes.bytes(workload),
             "{method} {workload}: wrong byte count"
         );
         moved
@@ -265,16 +343,21 @@ impl Fixture {
 
     async fn range(&self, method: Method, name: &str, range: Option<std::ops::Range<u64>>) -> u64 {
         match method {
-            Method::Ours => match range {
-                Some(r) => self.ours.read_range(name, r).await,
-                None => self.ours.read(name).await,
+            Method::Ours | Method::OursNoChecksum => {
+                let op = self.ours_for(method);
+                match range {
+                    Some(r) => op.read_range(name, r).await,
+                    None => op.read(name).await,
+                }
+                .expect("read")
+                .len() as u64
             }
-            .expect("read")
-            .len() as u64,
             Method::RawHyper => {
                 let url = format!(
                     "{}/{}/{}{name}",
-                    self.endpoint.url, self.endpoint.bucket, self.prefix
+                    self.endpoint.url.as_deref().unwrap_or_default(),
+                    self.endpoint.bucket,
+                    self.prefix
                 );
                 let mut req = http::Request::get(url);
                 if let Some(r) = &range {
@@ -329,12 +412,19 @@ impl Fixture {
         }
     }
 
+    fn ours_for(&self, method: Method) -> &storage::Operator {
+        match method {
+            Method::OursNoChecksum => &self.ours_no_checksum,
+            _ => &self.ours,
+        }
+    }
+
     async fn write(&self, method: Method) -> u64 {
         let name = format!("written-{method}");
         let data = self.payload.clone();
         match method {
-            Method::Ours => self
-                .ours
+            Method::Ours | Method::OursNoChecksum => self
+                .ours_for(method)
                 .write(&name, data)
                 .await
                 .expect("write")
@@ -342,7 +432,9 @@ impl Fixture {
             Method::RawHyper => {
                 let url = format!(
                     "{}/{}/{}{name}",
-                    self.endpoint.url, self.endpoint.bucket, self.prefix
+                    self.endpoint.url.as_deref().unwrap_or_default(),
+                    self.endpoint.bucket,
+                    self.prefix
                 );
                 let response = self
                     .hyper

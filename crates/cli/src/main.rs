@@ -57,12 +57,13 @@ struct BenchArgs {
     /// Only workloads whose name contains this (e.g. `read`, `parallel`).
     #[arg(long, global = true)]
     filter: Option<String>,
-    /// Suites to run without `--uri`: `fs`, `memory` (default: both).
-    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory"])]
+    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (default: all).
+    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory", "storm"])]
     suite: Vec<Suite>,
-    /// Run the S3 workloads against this endpoint instead, e.g.
-    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
-    /// (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    /// Run the S3 workloads against this bucket instead: `s3://bucket/prefix` on
+    /// AWS, or `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
+    /// (credentials and region from the AWS provider chain: environment, profile,
+    /// web identity, container, instance metadata).
     #[arg(long)]
     uri: Option<String>,
     /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`.
@@ -106,6 +107,9 @@ pub(crate) enum Suite {
     Fs,
     /// Memory backends.
     Memory,
+    /// 10,000 small random reads of a large file at once (64 times `--size`:
+    /// 1 GiB by default).
+    Storm,
     /// An S3 endpoint (`--uri`).
     S3,
 }
@@ -164,7 +168,7 @@ fn main() -> ExitCode {
                 size: args.size,
                 progress: !args.common.no_progress,
             })
-            .and_then(|results| report::finish(&results, &args.common)),
+            .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common)),
         },
     };
     match result {

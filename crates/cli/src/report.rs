@@ -2,7 +2,6 @@
 
 use std::io::Write as _;
 
-use dio_benches::fs::Workload;
 use serde::Serialize;
 
 use crate::measure::Timing;
@@ -27,7 +26,7 @@ pub(crate) struct Row {
 impl Row {
     pub(crate) fn new(
         suite: Suite,
-        workload: Workload,
+        workload: impl std::fmt::Display,
         method: &str,
         bytes: u64,
         t: Timing,
@@ -35,7 +34,7 @@ impl Row {
         let seconds = t.median.as_secs_f64();
         Self {
             suite,
-            workload: workload.name(),
+            workload: workload.to_string(),
             method: method.to_owned(),
             bytes_per_iteration: bytes,
             iterations: t.iterations,
@@ -50,7 +49,7 @@ impl Row {
 /// Fills in the ratios to each suite's baseline.
 pub(crate) fn add_ratios(rows: &mut [Row]) {
     let base_of = |suite: Suite| match suite {
-        Suite::Fs | Suite::Memory => "std",
+        Suite::Fs | Suite::Memory | Suite::Storm => "std",
         Suite::S3 => "raw_hyper",
     };
     let bases: Vec<(Suite, String, f64)> = rows
@@ -77,7 +76,86 @@ pub(crate) fn human(bytes_per_sec: f64) -> String {
     }
 }
 
-/// The table: one line per workload, one column per method, throughput and ratio.
+/// Time per operation, for suites where bandwidth means nothing (the memory suite
+/// hands out zero-copy slices: "GiB/s" would only measure a pointer copy).
+fn per_op(seconds: f64) -> String {
+    let ns = seconds * 1e9;
+    if ns >= 1e6 {
+        format!("{:.2} ms/op", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} us/op", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns/op")
+    }
+}
+
+/// What a row's cell shows: throughput, or time per operation for the memory suite.
+fn cell(r: &Row) -> String {
+    let value = match r.suite {
+        Suite::Memory => per_op(r.median_seconds),
+        _ => human(r.throughput_bytes_per_sec),
+    };
+    match r.ratio_to_baseline {
+        Some(x) => format!("{value} {x:.2}x"),
+        None => value,
+    }
+}
+
+/// Our methods a verdict speaks for: the dedicated pool (the global pool, the
+/// caller's runtime and the ablations are variants of it).
+fn headline(method: &str) -> bool {
+    method.starts_with("ours_")
+        && !matches!(method, "ours_global" | "ours_caller_rt" | "ours_unpooled")
+}
+
+/// The end of a run: per workload, ours on its dedicated pool against std and the
+/// best peer (neither ours nor the baseline), in one line each.
+pub(crate) fn verdicts(rows: &[Row]) -> String {
+    let mut out =
+        String::from("\nverdict (ours on a dedicated pool; ratios of throughput, >1 is faster):\n");
+    let mut seen: Vec<(Suite, &str)> = Vec::new();
+    for r in rows {
+        if !seen.contains(&(r.suite, r.workload.as_str())) {
+            seen.push((r.suite, &r.workload));
+        }
+    }
+    for (suite, workload) in seen {
+        let same: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.suite == suite && r.workload == workload)
+            .collect();
+        for ours in same.iter().filter(|r| headline(&r.method)) {
+            let base = same.iter().find(|r| Some(&r.method) == r.baseline.as_ref());
+            let peer = same
+                .iter()
+                .filter(|r| !r.method.starts_with("ours") && Some(&r.method) != r.baseline.as_ref())
+                .max_by(|a, b| {
+                    a.throughput_bytes_per_sec
+                        .total_cmp(&b.throughput_bytes_per_sec)
+                });
+            let mut line = format!(
+                "  {:<8}{workload:<26}{:<18}",
+                format!("{suite:?}").to_lowercase(),
+                ours.method
+            );
+            if let Some(base) = base {
+                let x = ours.throughput_bytes_per_sec / base.throughput_bytes_per_sec.max(1e-12);
+                line.push_str(&format!("{x:>6.2}x {:<12}", base.method));
+            }
+            if let Some(peer) = peer {
+                let x = ours.throughput_bytes_per_sec / peer.throughput_bytes_per_sec.max(1e-12);
+                let word = if x >= 1.0 { "ahead of" } else { "behind" };
+                line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The table: one line per workload, one column per method, throughput (time per
+/// operation for the memory suite) and ratio.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let mut suites: Vec<Suite> = rows.iter().map(|r| r.suite).collect();
@@ -95,9 +173,15 @@ pub(crate) fn table(rows: &[Row]) -> String {
             }
         }
         let base = rows.iter().find_map(|r| r.baseline.clone());
+        let what = match suite {
+            Suite::Memory => {
+                "median time per operation (zero-copy slices: no bandwidth to speak of)"
+            }
+            _ => "median throughput",
+        };
         out.push_str(&format!(
-            "\n{suite:?}: median throughput{}\n",
-            base.map(|b| format!(" (x ratio to {b})"))
+            "\n{suite:?}: {what}{}\n",
+            base.map(|b| format!(" (x: throughput ratio to {b})"))
                 .unwrap_or_default()
         ));
         let width = 24;
@@ -112,10 +196,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 let cell = rows
                     .iter()
                     .find(|r| r.workload == w && r.method == *m)
-                    .map(|r| match r.ratio_to_baseline {
-                        Some(x) => format!("{} {x:.2}x", human(r.throughput_bytes_per_sec)),
-                        None => human(r.throughput_bytes_per_sec),
-                    })
+                    .map(|r| cell(r))
                     .unwrap_or_else(|| "-".into());
                 out.push_str(&format!("{cell:>width$}"));
             }
@@ -138,6 +219,8 @@ pub(crate) struct Document<'a, T: Serialize + ?Sized> {
 #[derive(Debug, Serialize)]
 pub(crate) struct Machine {
     pub(crate) cpus: usize,
+    /// The CPU's model name (`lscpu`'s), or `unknown`.
+    pub(crate) cpu_model: String,
     pub(crate) os: &'static str,
     pub(crate) arch: &'static str,
 }
@@ -146,10 +229,24 @@ impl Machine {
     pub(crate) fn here() -> Self {
         Self {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model: cpu_model(),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
         }
     }
+}
+
+/// The CPU model name from `/proc/cpuinfo` (what `lscpu` shows).
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Writes `value` as JSON to `path` (`-`: stdout).
@@ -190,9 +287,50 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
     }
 }
 
-/// Prints the table, then writes what was asked for.
-pub(crate) fn finish(rows: &[Row], common: &Common) -> Result<(), String> {
-    emit(&table(rows), common, "dio bench", rows)?;
+/// What checksums cost on S3: for each workload measured with and without them,
+/// our throughput with over without (`ours_dedicated / ours_no_checksum`).
+pub(crate) fn price_of_checksums(rows: &[Row]) -> Option<String> {
+    let of = |method: &str, workload: &str| {
+        rows.iter()
+            .find(|r| r.suite == Suite::S3 && r.method == method && r.workload == workload)
+            .map(|r| r.throughput_bytes_per_sec)
+    };
+    let mut workloads: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.suite == Suite::S3) {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+    }
+    let ratios: Vec<String> = workloads
+        .into_iter()
+        .filter_map(|w| {
+            let ratio = of("ours_dedicated", w)? / of("ours_no_checksum", w)?;
+            Some(format!("{w} {ratio:.2}x"))
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| {
+        format!(
+            "S3 price of integrity (checksums on / off, ours_dedicated / ours_no_checksum): {}",
+            ratios.join(", ")
+        )
+    })
+}
+
+/// Prints the header lines, the table and the verdicts, then writes what was asked
+/// for.
+pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result<(), String> {
+    let mut text = format!(
+        "\nmachine: {} ({} cpus)\n",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for line in header {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&table(rows));
+    text.push_str(&verdicts(rows));
+    emit(&text, common, "dio bench", rows)?;
     if let Some(path) = &common.plot {
         crate::plot::draw(&crate::plot::throughput_panels(rows), path)?;
         eprintln!("chart written to {}", path.display());

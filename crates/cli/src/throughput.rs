@@ -3,7 +3,7 @@
 use std::num::NonZeroUsize;
 
 use dio_benches::fs::{self, Sizes, Workload};
-use dio_benches::{memory, s3};
+use dio_benches::{memory, s3, storm};
 use indicatif::{ProgressBar, ProgressStyle};
 use io_executor::Executor;
 
@@ -23,9 +23,11 @@ pub(crate) struct Plan {
 
 impl Plan {
     fn wants(&self, workload: Workload) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| workload.name().contains(f))
+        self.wants_name(&workload.name())
+    }
+
+    fn wants_name(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
     }
 }
 
@@ -39,8 +41,15 @@ fn dedicated() -> Result<Executor, String> {
         .map_err(|e| format!("cannot start the dedicated pool: {e}"))
 }
 
-/// Runs the plan; returns one row per pair.
-pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
+/// What a run measured: one row per pair, and the lines that say what against.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) header: Vec<String>,
+}
+
+/// Runs the plan.
+pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     let sizes = Sizes { small: plan.size };
     let executor = dedicated()?;
     let suites: Vec<Suite> = if plan.uri.is_some() {
@@ -49,16 +58,28 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
         plan.suites.clone()
     };
     let mut pairs = Vec::new();
+    let storms: Vec<storm::Storm> = storm::Storm::ALL
+        .into_iter()
+        .filter(|s| plan.wants_name(&s.name()))
+        .collect();
     for suite in &suites {
         let workloads: &[Workload] = match suite {
             Suite::Fs => &fs::Workload::ALL,
             Suite::Memory => &memory::WORKLOADS,
             Suite::S3 => &s3::WORKLOADS,
+            Suite::Storm => {
+                pairs.extend(
+                    storms
+                        .iter()
+                        .map(|_| (Suite::Storm, Workload::Read, storm::Method::ALL.len())),
+                );
+                continue;
+            }
         };
         let methods = match suite {
             Suite::Fs => fs::Method::ALL.len(),
             Suite::Memory => memory::Method::ALL.len(),
-            Suite::S3 => s3::Method::ALL.len(),
+            Suite::S3 | Suite::Storm => s3::Method::ALL.len(),
         };
         for &w in workloads.iter().filter(|w| plan.wants(**w)) {
             pairs.push((*suite, w, methods));
@@ -82,6 +103,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             .progress_chars("=> "),
     );
     let mut rows = Vec::new();
+    let mut header = Vec::new();
     for suite in suites {
         let workloads: Vec<Workload> = pairs
             .iter()
@@ -93,6 +115,20 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
         }
         bar.set_message(format!("{suite:?}: preparing"));
         match suite {
+            Suite::Storm => {
+                let fixture = storm::Fixture::new(executor.clone(), plan.size * 64);
+                for &s in &storms {
+                    let offsets = fixture.offsets(s);
+                    for m in storm::Method::ALL {
+                        bar.set_message(format!("storm/{s}/{m}"));
+                        let t = measure::time(plan.mode, || {
+                            fixture.run(m, s, &offsets);
+                        });
+                        rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
+                        bar.inc(1);
+                    }
+                }
+            }
             Suite::Fs => {
                 let fixture = fs::Fixture::with_sizes(executor.clone(), sizes);
                 for w in workloads {
@@ -121,13 +157,13 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             }
             Suite::S3 => {
                 let uri = plan.uri.as_deref().unwrap_or_default();
-                let endpoint = s3::Endpoint::from_uri(uri).ok_or_else(|| {
+                let endpoint = s3::Endpoint::from_uri(uri).map_err(|e| {
                     format!(
-                        "--uri {uri:?}: expected s3://bucket[/prefix]?endpoint=http(s)://host:port[&region=...], \
-                         with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"
+                        "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
                     )
                 })?;
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
+                header.extend(fixture.describe());
                 for w in workloads {
                     for m in s3::Method::ALL {
                         if fixture.supports(m) {
@@ -145,5 +181,6 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<Row>, String> {
     }
     bar.finish_and_clear();
     crate::report::add_ratios(&mut rows);
-    Ok(rows)
+    header.extend(crate::report::price_of_checksums(&rows));
+    Ok(Outcome { rows, header })
 }

@@ -42,10 +42,20 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
         output.contains("ours_dedicated"),
         "the table is printed: {output}"
     );
+    assert!(
+        output.contains("/op"),
+        "the memory suite reports time per operation: {output}"
+    );
+    assert!(
+        output.contains("verdict"),
+        "the run ends with verdicts: {output}"
+    );
+    assert!(output.contains("best peer"), "{output}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["tool"], "dio bench");
     assert_eq!(doc["mode"], "quick");
     assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(!doc["machine"]["cpu_model"].as_str().unwrap().is_empty());
     let results = doc["results"].as_array().unwrap();
     let mut fs_methods = std::collections::BTreeSet::new();
     let mut suites = std::collections::BTreeSet::new();
@@ -140,9 +150,16 @@ fn bad_arguments_are_clear_errors() {
     let (ok, output) = dio(&["bench", "--size", "12Q"]);
     assert!(!ok);
     assert!(output.contains("unknown unit"), "{output}");
-    let (ok, output) = dio(&["bench", "--quick", "--no-progress", "--uri", "s3://b"]);
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--uri",
+        "s3://b?nope=1",
+    ]);
     assert!(!ok);
     assert!(output.contains("--uri"), "{output}");
+    assert!(output.contains("unknown query key"), "{output}");
 }
 
 /// Set-up errors of the S3 main job are one clear line and a failed exit, never a
@@ -187,4 +204,59 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     assert!(err.contains("does not exist"), "{err}");
     let err = run(&uri, "wrong-secret");
     assert!(err.contains("permission denied"), "{err}");
+}
+
+/// `dio bench --uri` against the test server: the header names the endpoint and
+/// where the credentials came from (never the secret), and the write is measured
+/// with checksums on and off, their ratio printed.
+#[test]
+fn s3_header_names_the_credential_source_and_prices_checksums() {
+    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
+        if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
+            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set");
+        }
+        eprintln!("SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s3.json");
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--size",
+        "1M",
+        "--filter",
+        "write",
+        "--uri",
+        &uri,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    assert!(!output.contains(&secret), "the secret shows: {output}");
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("S3 credentials: "))
+        .unwrap_or_else(|| panic!("no credentials line: {output}"));
+    assert!(line.contains("environment"), "{line}");
+    assert!(line.contains(&key[key.len() - 4..]), "{line}");
+    assert!(!line.contains(&key), "the key id is masked: {line}");
+    assert!(output.contains("S3 checksums: CRC64NVME"), "{output}");
+    let price = output
+        .lines()
+        .find(|l| l.starts_with("S3 price of integrity"))
+        .unwrap_or_else(|| panic!("no price line: {output}"));
+    assert!(price.contains("write "), "{price}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let methods: std::collections::BTreeSet<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains("ours_dedicated"), "{methods:?}");
+    assert!(methods.contains("ours_no_checksum"), "{methods:?}");
 }

@@ -39,7 +39,7 @@ fn isolation_bench_reports_every_method() {
     );
     assert!(out.status.success(), "{output}");
     assert!(
-        output.contains("ours_dedicated:"),
+        output.contains("ours_dedicated (default pool):"),
         "the verdict line: {output}"
     );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

@@ -11,6 +11,19 @@ use crate::shared::{PoolState, Shared};
 use crate::{Executor, blocking, worker};
 
 const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
+/// How much lower than the thread that builds it a pool's threads run by default.
+const DEFAULT_NICE_OFFSET: i32 = 10;
+
+/// The priority a pool's threads run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    /// [`DEFAULT_NICE_OFFSET`] lower than the building thread's.
+    Lower,
+    /// This nice value.
+    Nice(i32),
+    /// The building thread's.
+    Inherited,
+}
 
 type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -45,6 +58,7 @@ pub struct Builder {
     max_queued: Option<NonZeroUsize>,
     stack_size: Option<usize>,
     idle_spin: Duration,
+    priority: Priority,
     hooks: Hooks,
     global: bool,
 }
@@ -101,6 +115,7 @@ impl Builder {
             max_queued: None,
             stack_size: None,
             idle_spin: DEFAULT_IDLE_SPIN,
+            priority: Priority::Lower,
             hooks: Hooks::default(),
             global: false,
         }
@@ -151,13 +166,26 @@ impl Builder {
     }
 
     /// Runs every thread of the pool at this nice value (Linux: -20 highest to 19
-    /// lowest; raising it needs no privilege). With IO threads at a positive nice
-    /// value the kernel prefers the caller's threads when the cores are busy: in
-    /// `dio bench isolation` on 2 cores, nice 10 took the caller's ticker p99 from
-    /// +2.3 ms to +0.7 ms over no load and its CPU task from 0.61x to 0.97x of its
-    /// unloaded rate, for 21% less IO throughput. Default: unchanged (inherited).
+    /// lowest; lowering the priority needs no privilege, raising it may).
+    ///
+    /// Default: 10 lower than the thread that calls [`build`](Self::build) (at most
+    /// 19). IO threads that yield to the caller's threads when the cores are busy
+    /// are what keeps the caller's runtime responsive: IO threads mostly wait on the
+    /// kernel, and when they do copy, they get the cores the caller leaves idle. In
+    /// `dio bench isolation` on 2 cores, the default pool at the caller's own
+    /// priority left the caller's CPU task 0.62x of its unloaded rate and added
+    /// 2.6 ms to its ticker's p99; at nice +10 it kept 0.98x and +0.03 ms, for about
+    /// 10% less IO throughput while the caller is busy (none when it is idle). See
+    /// docs/architecture.md for the measurements.
     pub fn nice(mut self, nice: i32) -> Self {
-        self.hooks.nice = Some(nice);
+        self.priority = Priority::Nice(nice);
+        self
+    }
+
+    /// Runs the pool's threads at the priority of the thread that builds it, instead
+    /// of the default 10 lower (see [`nice`](Self::nice)).
+    pub fn inherit_priority(mut self) -> Self {
+        self.priority = Priority::Inherited;
         self
     }
 
@@ -187,7 +215,15 @@ impl Builder {
     /// Fails if the operating system refuses a thread or a worker's runtime cannot be
     /// built (for example, no file descriptors left for its IO driver). Threads that
     /// did start are shut down again.
-    pub fn build(self) -> io::Result<Executor> {
+    pub fn build(mut self) -> io::Result<Executor> {
+        self.hooks.nice = match self.priority {
+            Priority::Inherited => None,
+            Priority::Nice(nice) => Some(nice),
+            Priority::Lower => {
+                let own = rustix::process::getpriority_process(None).unwrap_or(0);
+                Some((own + DEFAULT_NICE_OFFSET).min(19))
+            }
+        };
         let workers = self.worker_threads.get();
         let blocking = self.blocking_threads.get();
         let (tx, rx) = crossbeam_channel::unbounded();

@@ -206,6 +206,16 @@ impl Executor {
         self.inner.shared.pool.as_ref().map_or(0, |p| p.workers())
     }
 
+    /// How many blocking threads the executor owns (0 for the caller-runtime and
+    /// custom modes).
+    pub fn num_blocking_threads(&self) -> usize {
+        self.inner
+            .shared
+            .pool
+            .as_ref()
+            .map_or(0, |p| p.running_blocking.len())
+    }
+
     /// The index of the worker thread of this executor the caller is running on.
     pub fn current_worker(&self) -> Option<usize> {
         context::worker_of(self.inner.shared.id)

@@ -117,3 +117,31 @@ fn nice_applies_to_every_pool_thread_and_nowhere_else() {
     assert_eq!(executor.spawn(async { own_nice() }).join().unwrap(), 7);
     assert_eq!(own_nice(), 0, "the caller's thread is untouched");
 }
+
+#[test]
+fn by_default_pool_threads_run_ten_lower_than_their_builder() {
+    // Built from a thread at nice 3: the pool runs at 13, the builder stays at 3.
+    let (pool, builder_nice) = std::thread::spawn(|| {
+        let tid = rustix::thread::gettid();
+        rustix::process::setpriority_process(Some(tid), 3).unwrap();
+        let executor = io_executor::Builder::new()
+            .name("default-nice")
+            .build()
+            .unwrap();
+        (executor, own_nice())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(builder_nice, 3);
+    assert_eq!(pool.spawn_blocking(own_nice).join().unwrap(), 13);
+    assert_eq!(pool.spawn(async { own_nice() }).join().unwrap(), 13);
+    let inherited = io_executor::Builder::new()
+        .name("inherit")
+        .inherit_priority()
+        .build()
+        .unwrap();
+    assert_eq!(
+        inherited.spawn_blocking(own_nice).join().unwrap(),
+        own_nice()
+    );
+}

@@ -207,3 +207,31 @@ pub(crate) fn write_error(
     }
     os_error(err, prefix, location)
 }
+
+/// Adds object_store's `attributes` to `options`: `ContentType` and `StorageClass`
+/// become the write's content type and storage class (S3 stores both; fs and memory
+/// take a content type without storing it and refuse a storage class). Any other
+/// attribute is [`NotImplemented`](OsError::NotImplemented): never ignored.
+pub(crate) fn with_attributes(
+    mut options: storage::WriteOptions,
+    attributes: &object_store::Attributes,
+    operation: &str,
+) -> Result<storage::WriteOptions, OsError> {
+    for (attribute, value) in attributes.iter() {
+        match attribute {
+            object_store::Attribute::ContentType => {
+                options = options.with_content_type(value.as_ref());
+            }
+            object_store::Attribute::StorageClass => {
+                options = options.with_storage_class(value.as_ref());
+            }
+            other => {
+                return Err(OsError::NotImplemented {
+                    operation: format!("{operation} with attribute {other:?}"),
+                    implementer: STORE.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(options)
+}

@@ -38,8 +38,8 @@ const DELETE_BATCH: usize = 1000;
 /// | `get_opts` | [`Operator::reader_with`]: conditions checked on the version read; a range of at most [`whole_read_limit`](Self::with_whole_read_limit) bytes (64 MiB by default) is read whole by the job that opens the object, one hand-off and one contiguous buffer; larger ones stream in chunks read ahead on the executor |
 /// | `head` (`get_opts` with `head`) | [`Operator::stat_with`] |
 /// | `get_ranges` | [`Operator::read_ranges`]: coalesced, split and read in parallel, all from one version of the object |
-/// | `put_opts` | [`Operator::write_with`]: `Create` is `if_not_exists`, `Update` is `if_match` |
-/// | `put_multipart_opts` | [`Operator::writer`]: invisible until `complete` |
+/// | `put_opts` | [`Operator::write_with`]: `Create` is `if_not_exists`, `Update` is `if_match`; attributes `ContentType` and `StorageClass` are the write's content type and storage class |
+/// | `put_multipart_opts` | [`Operator::writer_with`]: invisible until `complete`; attributes as for `put_opts` |
 /// | `delete_stream` | [`Operator::delete_many`], up to 1,000 paths a call (S3 DeleteObjects) |
 /// | `list`, `list_with_offset` | [`Operator::lister_with`], recursive; the offset is the backend's (S3 `start-after`) |
 /// | `list_with_delimiter` | [`Operator::lister_with`], one level |
@@ -58,8 +58,11 @@ const DELETE_BATCH: usize = 1000;
 ///   [`NotImplemented`](object_store::Error::NotImplemented) on fs (a check and a
 ///   rename cannot be made one step). ETags: fs derives them from inode, size and
 ///   modification time; memory makes one per write; S3 has its own.
-/// - Object versions (`GetOptions::version`) and per-object attributes and tags are
-///   not stored: asking for them is `NotSupported` / `NotImplemented`, never ignored.
+/// - Object versions (`GetOptions::version`), tags and attributes other than
+///   `ContentType` and `StorageClass` are not stored: asking for them is
+///   `NotSupported` / `NotImplemented`, never ignored. A storage class is S3's only
+///   (`NotImplemented` on fs and memory); a content type is stored by S3 and taken
+///   without being stored by fs and memory.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.
@@ -165,10 +168,11 @@ impl ObjectStore for DioStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         let path = self.prefix.path(location)?;
-        if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
-            return Err(not_implemented("put_opts with attributes or tags"));
+        if !opts.tags.encoded().is_empty() {
+            return Err(not_implemented("put_opts with tags"));
         }
         let options = write_options(&opts.mode, location.as_ref())?;
+        let options = convert::with_attributes(options, &opts.attributes, "put_opts")?;
         let meta = self
             .op
             .write_with(&path, Bytes::from(payload))
@@ -184,16 +188,19 @@ impl ObjectStore for DioStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let path = self.prefix.path(location)?;
-        if !opts.attributes.is_empty() || !opts.tags.encoded().is_empty() {
-            return Err(not_implemented(
-                "put_multipart_opts with attributes or tags",
-            ));
+        if !opts.tags.encoded().is_empty() {
+            return Err(not_implemented("put_multipart_opts with tags"));
         }
+        let options =
+            convert::with_attributes(WriteOptions::new(), &opts.attributes, "put_multipart_opts")?;
         let writer = self
             .op
-            .writer(&path)
+            .writer_with(&path)
+            .options(options)
             .await
-            .map_err(|e| self.error(e, location))?;
+            .map_err(|e| {
+                convert::write_error(e, &self.prefix, location.as_ref(), "put_multipart_opts")
+            })?;
         Ok(Box::new(DioUpload::new(
             location.to_string(),
             self.prefix.clone(),

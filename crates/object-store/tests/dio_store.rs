@@ -135,8 +135,8 @@ fn errors_keep_their_kind_operation_and_path() {
             "{err}"
         );
         let with_attributes = PutOptions::from(object_store::Attributes::from_iter([(
-            object_store::Attribute::ContentType,
-            "text/plain",
+            object_store::Attribute::CacheControl,
+            "max-age=60",
         )]));
         let err = store
             .put_opts(&path, "z".into(), with_attributes)
@@ -339,5 +339,58 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
             matches!(err, object_store::Error::NotFound { ref path, .. } if path == "warehouse/db/t/none"),
             "{err}"
         );
+    });
+}
+
+/// `ContentType` and `StorageClass` attributes are the write's options: S3 stores
+/// both; memory takes a content type and refuses a storage class.
+#[test]
+fn content_type_and_storage_class_attributes() {
+    use object_store::{Attribute, Attributes, PutMultipartOptions};
+    let attributes = || {
+        Attributes::from_iter([
+            (Attribute::ContentType, "text/csv"),
+            (Attribute::StorageClass, "STANDARD_IA"),
+        ])
+    };
+    rt().block_on(async {
+        let memory = DioStore::new(common::memory_operator("attributes-mem"));
+        let err = memory
+            .put_opts(&Path::from("a"), "x".into(), attributes().into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotImplemented { .. }),
+            "{err}"
+        );
+        let content_type = Attributes::from_iter([(Attribute::ContentType, "text/csv")]);
+        memory
+            .put_opts(&Path::from("a"), "x".into(), content_type.into())
+            .await
+            .unwrap();
+
+        let Some(op) = common::s3_operator("attributes-s3") else {
+            return;
+        };
+        let s3 = DioStore::new(op.clone());
+        s3.put_opts(&Path::from("one"), "a,b\n".into(), attributes().into())
+            .await
+            .unwrap();
+        let mut upload = s3
+            .put_multipart_opts(
+                &Path::from("parts"),
+                PutMultipartOptions {
+                    attributes: attributes(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        upload.put_part("a,b\n".into()).await.unwrap();
+        upload.complete().await.unwrap();
+        for name in ["one", "parts"] {
+            let meta = op.stat(name).await.unwrap();
+            assert_eq!(meta.content_type(), Some("text/csv"), "{name}");
+        }
     });
 }

@@ -47,6 +47,7 @@ mod types;
 
 pub use types::blocking::{BlockingLister, BlockingOperator, BlockingReader, BlockingWriter};
 pub use types::conditions::{Conditions, WriteOptions};
+pub use types::encryption::{CustomerKey, Encryption};
 pub use types::entry::Entry;
 pub use types::error::{Error, ErrorKind, Result};
 pub use types::io_future::IoFuture;

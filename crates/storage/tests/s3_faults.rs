@@ -26,6 +26,18 @@ struct Seen {
     range: Option<String>,
     if_match: Option<String>,
     signed: bool,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 type Handler = dyn Fn(&Seen, usize) -> Response<Body> + Send + Sync;
@@ -64,19 +76,31 @@ impl FaultServer {
                                 .get(name)
                                 .map(|v| v.to_str().unwrap().to_owned())
                         };
-                        let seen = Seen {
+                        let mut seen = Seen {
                             method: req.method().to_string(),
                             path: req.uri().path().to_owned(),
                             range: header("range"),
                             if_match: header("if-match"),
                             signed: header("authorization").is_some(),
+                            query: req.uri().query().unwrap_or("").to_owned(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                                .collect(),
+                            body: Bytes::new(),
                         };
+                        seen.body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let n = {
                             let mut log = log.lock();
                             log.push(seen.clone());
                             log.len() - 1
                         };
-                        drop(req.into_body().collect().await);
                         Ok::<_, Infallible>(handler(&seen, n))
                     }
                 });
@@ -597,4 +621,295 @@ fn requests_in_flight_are_bounded_and_adapt_to_throttling() {
         server.throttled.load(Ordering::SeqCst) > 0,
         "the server did throttle"
     );
+}
+
+/// "hello world" and its checksums, as S3 computes them.
+const HELLO: &str = "hello world";
+const HELLO_CRC64NVME: &str = "jSnVw/bqjr4=";
+
+#[test]
+fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
+    let server = FaultServer::start(|seen, _| {
+        let checksum = if seen.path.ends_with("/good") {
+            HELLO_CRC64NVME
+        } else {
+            // One bit off: what a body damaged on the way looks like.
+            "jSnVw/bqjr8="
+        };
+        with_headers(
+            StatusCode::OK,
+            &[
+                ("x-amz-checksum-crc64nvme", checksum),
+                ("x-amz-checksum-type", "FULL_OBJECT"),
+                ("etag", "\"v1\""),
+            ],
+            HELLO,
+        )
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    assert_eq!(block_on(op.read("good")).unwrap(), HELLO);
+    let err = block_on(op.read("damaged")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(err.context("checksum"), Some("CRC64NVME"), "{err}");
+    assert_eq!(
+        err.context("attempts"),
+        Some("3"),
+        "read again, then refused: {err}"
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    // Full reads ask for the checksum.
+    assert!(
+        seen.iter()
+            .all(|s| s.header("x-amz-checksum-mode") == Some("ENABLED")),
+        "{seen:?}"
+    );
+}
+
+/// Answers a multipart upload: CreateMultipartUpload, UploadPart (ETag = part
+/// number), CompleteMultipartUpload; and single PUTs and listings.
+fn multipart_server() -> FaultServer {
+    FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
+            ),
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                let n = q["partNumber=".len()..]
+                    .split('&')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                with_headers(StatusCode::OK, &[("etag", &format!("\"p{n}\""))], "")
+            }
+            ("POST", q) if q.starts_with("uploadId=") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<CompleteMultipartUploadResult><ETag>\"whole-2\"</ETag></CompleteMultipartUploadResult>",
+            ),
+            ("GET", _) => {
+                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
+            }
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+        },
+    )
+}
+
+#[test]
+fn writes_carry_checksums_for_the_server_to_check() {
+    let server = multipart_server();
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("key", "secret"))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    block_on(op.write("small", HELLO)).unwrap();
+    let data = object((10 << 20) + 7);
+    block_on(op.write("big", data.clone())).unwrap();
+    let seen = server.seen();
+    let put = seen
+        .iter()
+        .find(|s| s.method == "PUT" && s.path == "/bucket/small")
+        .unwrap();
+    assert_eq!(
+        put.header("x-amz-checksum-crc64nvme"),
+        Some(HELLO_CRC64NVME)
+    );
+
+    let create = seen.iter().find(|s| s.query == "uploads").unwrap();
+    assert_eq!(create.header("x-amz-checksum-algorithm"), Some("CRC64NVME"));
+    assert_eq!(create.header("x-amz-checksum-type"), Some("FULL_OBJECT"));
+    let crc = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, bytes).to_be_bytes())
+    };
+    let mut parts: Vec<_> = seen
+        .iter()
+        .filter(|s| s.query.starts_with("partNumber="))
+        .collect();
+    parts.sort_by_key(|s| s.query.clone());
+    assert_eq!(parts.len(), 3);
+    for part in &parts {
+        assert_eq!(
+            part.header("x-amz-checksum-crc64nvme"),
+            Some(crc(&part.body).as_str()),
+            "{}",
+            part.query
+        );
+    }
+    let complete = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.query.starts_with("uploadId="))
+        .unwrap();
+    // The whole object's checksum, combined from the parts'.
+    assert_eq!(
+        complete.header("x-amz-checksum-crc64nvme"),
+        Some(crc(&data).as_str())
+    );
+    let body = String::from_utf8_lossy(&complete.body);
+    for part in &parts {
+        let tag = format!("<ChecksumCRC64NVME>{}</ChecksumCRC64NVME>", crc(&part.body));
+        assert!(body.contains(&tag), "{body}");
+    }
+}
+
+/// A writer for the captured log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn sse_headers_are_sent_and_a_customer_key_never_shows() {
+    use std::future::IntoFuture as _;
+    use storage::{CustomerKey, Encryption};
+    // Every log line of this process, at every level.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+    .unwrap();
+    // Fails each request once (500), so that retries are logged.
+    let server = FaultServer::start(|seen, n| {
+        if n % 2 == 0 {
+            return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r");
+        }
+        match seen.method.as_str() {
+            "GET" if seen.path.ends_with("/obj") => {
+                with_headers(StatusCode::OK, &[("etag", "\"v\"")], HELLO)
+            }
+            "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+        }
+    });
+    let key = CustomerKey::new([0x5a; 32]);
+    let secret = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=";
+    let builder = S3Builder::new("bucket")
+        .endpoint(format!("http://{}", server.addr))
+        .credentials(Credentials::new("key", "secret"))
+        .retry(RetryPolicy::default().with_delays(Duration::ZERO, Duration::ZERO))
+        .server_side_encryption(Encryption::Customer(key.clone()));
+    let op = Operator::new(builder.clone().build().unwrap());
+    block_on(op.write("obj", HELLO)).unwrap();
+    assert_eq!(block_on(op.read("obj")).unwrap(), HELLO);
+    block_on(
+        op.write_with("kms", HELLO)
+            .encryption(Encryption::Kms {
+                key_id: Some("alias/k".into()),
+            })
+            .storage_class("GLACIER_IR")
+            .content_type("text/plain")
+            .into_future(),
+    )
+    .unwrap();
+    block_on(
+        op.write_with("s3", HELLO)
+            .encryption(Encryption::S3Managed)
+            .into_future(),
+    )
+    .unwrap();
+    let seen = server.seen();
+    let with_key: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path == "/bucket/obj" && s.method != "HEAD")
+        .collect();
+    assert!(with_key.len() >= 4, "{seen:?}");
+    for s in &with_key {
+        assert_eq!(
+            s.header("x-amz-server-side-encryption-customer-algorithm"),
+            Some("AES256")
+        );
+        assert_eq!(
+            s.header("x-amz-server-side-encryption-customer-key"),
+            Some(secret)
+        );
+        assert_eq!(
+            s.header("x-amz-server-side-encryption-customer-key-md5"),
+            Some(key.md5_base64().as_str())
+        );
+    }
+    let kms = seen.iter().rfind(|s| s.path == "/bucket/kms").unwrap();
+    assert_eq!(kms.header("x-amz-server-side-encryption"), Some("aws:kms"));
+    assert_eq!(
+        kms.header("x-amz-server-side-encryption-aws-kms-key-id"),
+        Some("alias/k")
+    );
+    assert_eq!(kms.header("x-amz-storage-class"), Some("GLACIER_IR"));
+    assert_eq!(kms.header("content-type"), Some("text/plain"));
+    assert_eq!(
+        kms.header("x-amz-server-side-encryption-customer-key"),
+        None,
+        "the write's own encryption replaces the backend's"
+    );
+    let s3 = seen.iter().rfind(|s| s.path == "/bucket/s3").unwrap();
+    assert_eq!(s3.header("x-amz-server-side-encryption"), Some("AES256"));
+
+    // An error, the builder, the backend, the operator: none shows the key.
+    let failing = FaultServer::start(|_, _| {
+        s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r")
+    });
+    let err = block_on(
+        Operator::new(
+            builder
+                .clone()
+                .endpoint(format!("http://{}", failing.addr))
+                .build()
+                .unwrap(),
+        )
+        .read("obj"),
+    )
+    .unwrap_err();
+    let logged = String::from_utf8_lossy(&logs.0.lock()).into_owned();
+    assert!(logged.contains("retrying"), "the retries were logged");
+    for text in [
+        format!("{err} {err:?}"),
+        format!("{builder:?}"),
+        format!("{op:?}"),
+        format!("{key:?}"),
+        logged,
+    ] {
+        assert!(!text.contains(secret), "the key shows: {text}");
+    }
+}
+
+#[test]
+fn session_tokens_are_sent_and_signed() {
+    let server = FaultServer::start(|_, _| full(StatusCode::OK, HELLO));
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("AKIA-TEMP", "secret").with_session_token("the-token"))
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(block_on(op.read("k")).unwrap(), HELLO);
+    let seen = server.seen();
+    assert_eq!(seen[0].header("x-amz-security-token"), Some("the-token"));
+    let auth = seen[0].header("authorization").unwrap();
+    assert!(auth.contains("Credential=AKIA-TEMP/"), "{auth}");
+    let signed = auth.split("SignedHeaders=").nth(1).unwrap();
+    assert!(signed.contains("x-amz-security-token"), "{auth}");
 }

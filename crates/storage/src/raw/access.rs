@@ -248,6 +248,17 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// [`ByteRange::resolve`] says, if `args.conditions` hold for the object read.
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes>;
 
+    /// Reads `args` on the calling thread, now, if that cannot wait: a small read of a
+    /// file the backend holds open, whose pages are all in memory (fs:
+    /// `preadv2(RWF_NOWAIT)` on a local filesystem). `None` when it cannot be done
+    /// that way; the operator then submits [`read`](Self::read) as usual. Called only
+    /// when [`Options::read_now`](crate::Options::read_now) is on. The default never
+    /// reads.
+    fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
+        let _ = (path, args);
+        None
+    }
+
     /// Opens `path` for positional reads (for a [`Reader`](crate::Reader), or several
     /// ranges read from one version of the object), checks `args.conditions` against
     /// what it opened, and reads [`OpenArgs::first_read`] in the same job.
@@ -300,6 +311,14 @@ pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
 
     /// Reads exactly `range` (within `0..size`).
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes>;
+
+    /// Reads each of `ranges` in one job, if that is cheaper than a job per range
+    /// (many small reads of a local file: one hand-off instead of many). `None`, the
+    /// default, means a job per range.
+    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+        let _ = ranges;
+        None
+    }
 
     /// Releases the object (its reader was dropped). A backend whose release does IO
     /// (closing a file may flush, and block on a network filesystem) returns a job

@@ -150,8 +150,8 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
         .any(|want| want == "*" || Some(want) == etag)
 }
 
-/// How a write may replace what is at its target: for
-/// [`write_with`](crate::Operator::write_with),
+/// How a write may replace what is at its target, and what it stores with the data:
+/// for [`write_with`](crate::Operator::write_with),
 /// [`writer_with`](crate::Operator::writer_with),
 /// [`copy_with`](crate::Operator::copy_with) and
 /// [`rename_with`](crate::Operator::rename_with).
@@ -160,10 +160,18 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// |---|---|---|---|
 /// | `if_not_exists` | atomic (`renameat2(RENAME_NOREPLACE)`, or `link`) | atomic | atomic (`If-None-Match: *` on PUT, CompleteMultipartUpload, CopyObject) |
 /// | `if_match` (writes only) | [`ErrorKind::Unsupported`] | atomic | atomic (`If-Match` on PUT and CompleteMultipartUpload) |
+/// | `content_type` | accepted, not stored | accepted, not stored | `Content-Type`, returned by [`Metadata::content_type`] |
+/// | `storage_class` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | `x-amz-storage-class` (`STANDARD_IA`, `GLACIER_IR`, ...) |
+/// | `encryption` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | SSE-S3, SSE-KMS or SSE-C: see [`Encryption`](crate::Encryption) |
 ///
 /// A target that exists fails `if_not_exists` with [`ErrorKind::AlreadyExists`]; a
 /// target whose ETag differs (or that is missing) fails `if_match` with
 /// [`ErrorKind::PreconditionFailed`]. Either way the target keeps what it had.
+///
+/// A content type describes the bytes rather than how they are kept, and callers
+/// (object_store's attributes) pass it routinely, so fs and memory take it without
+/// storing it; a storage class or an encryption they cannot give is refused, never
+/// ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriteOptions {
@@ -171,6 +179,12 @@ pub struct WriteOptions {
     pub if_not_exists: bool,
     /// Replace the target only if its ETag is this one.
     pub if_match: Option<String>,
+    /// The content type stored with the object (S3's `Content-Type`).
+    pub content_type: Option<String>,
+    /// The storage class of the object (S3's `x-amz-storage-class`).
+    pub storage_class: Option<String>,
+    /// Server-side encryption of the object.
+    pub encryption: Option<crate::Encryption>,
 }
 
 impl WriteOptions {
@@ -191,9 +205,43 @@ impl WriteOptions {
         self
     }
 
+    /// Sets [`content_type`](Self::content_type).
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sets [`storage_class`](Self::storage_class).
+    pub fn with_storage_class(mut self, storage_class: impl Into<String>) -> Self {
+        self.storage_class = Some(storage_class.into());
+        self
+    }
+
+    /// Sets [`encryption`](Self::encryption).
+    pub fn with_encryption(mut self, encryption: crate::Encryption) -> Self {
+        self.encryption = Some(encryption);
+        self
+    }
+
     /// `true` for a plain overwrite.
     pub fn is_plain(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Fails with [`ErrorKind::Unsupported`] if a storage class or an encryption is
+    /// asked for: what fs and memory cannot give.
+    pub(crate) fn check_local(&self) -> Result<()> {
+        let refuse = |what: &str| {
+            Err(Error::new(ErrorKind::Unsupported)
+                .with_message(format!("this backend cannot store objects with {what}")))
+        };
+        if self.storage_class.is_some() {
+            return refuse("a storage class");
+        }
+        if self.encryption.is_some() {
+            return refuse("server-side encryption");
+        }
+        Ok(())
     }
 }
 

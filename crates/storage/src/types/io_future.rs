@@ -33,6 +33,16 @@ impl<T: Send + 'static> IoFuture<T> {
         Self::new(std::future::ready(result))
     }
 
+    /// A result already known, handed over after one `Pending` (so that a caller's
+    /// loop over such results still yields to its runtime).
+    pub(crate) fn yielding(result: Result<T>) -> Self {
+        let mut task = Task::Ready {
+            result: Some(result),
+            yielded: false,
+        };
+        Self::new(std::future::poll_fn(move |cx| Pin::new(&mut task).poll(cx)))
+    }
+
     /// Blocks the current thread until the operation finishes. For sync callers;
     /// see [`Operator::blocking`](crate::Operator::blocking).
     ///

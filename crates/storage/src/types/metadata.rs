@@ -19,6 +19,7 @@ pub struct Metadata {
     content_length: u64,
     last_modified: Option<SystemTime>,
     etag: Option<String>,
+    content_type: Option<String>,
 }
 
 impl Metadata {
@@ -29,6 +30,7 @@ impl Metadata {
             content_length,
             last_modified: None,
             etag: None,
+            content_type: None,
         }
     }
 
@@ -39,6 +41,7 @@ impl Metadata {
             content_length: 0,
             last_modified: None,
             etag: None,
+            content_type: None,
         }
     }
 
@@ -52,6 +55,18 @@ impl Metadata {
     pub fn with_etag(mut self, etag: impl Into<String>) -> Self {
         self.etag = Some(etag.into());
         self
+    }
+
+    /// Sets the content type.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The content type S3 stores with an object (`Content-Type`); `None` on fs and
+    /// memory, which store none.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// File or directory.

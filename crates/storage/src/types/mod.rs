@@ -2,6 +2,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod conditions;
+pub(crate) mod encryption;
 pub(crate) mod entry;
 pub(crate) mod error;
 pub(crate) mod io_future;

@@ -60,6 +60,26 @@ macro_rules! write_setters {
             self
         }
 
+        /// The content type stored with the object (S3); see [`WriteOptions`].
+        pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+            self.options.content_type = Some(content_type.into());
+            self
+        }
+
+        /// The storage class of the object (S3; refused by fs and memory); see
+        /// [`WriteOptions`].
+        pub fn storage_class(mut self, storage_class: impl Into<String>) -> Self {
+            self.options.storage_class = Some(storage_class.into());
+            self
+        }
+
+        /// Server-side encryption of the object (S3; refused by fs and memory); see
+        /// [`Encryption`](crate::Encryption).
+        pub fn encryption(mut self, encryption: crate::Encryption) -> Self {
+            self.options.encryption = Some(encryption);
+            self
+        }
+
         /// All write options at once, replacing any set before.
         pub fn options(mut self, options: WriteOptions) -> Self {
             self.options = options;

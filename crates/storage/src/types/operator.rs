@@ -46,6 +46,12 @@ pub struct Options {
     /// [`ErrorKind::InvalidInput`] (read it with a [`Reader`], in chunks, instead).
     /// Default: 4 GiB.
     pub max_buffer_size: u64,
+    /// Small reads of files the backend already holds open are first tried on the
+    /// calling thread, in a way that cannot wait (fs: `preadv2(RWF_NOWAIT)` of pages
+    /// in the page cache, on a local filesystem), and go to the executor only when
+    /// that fails: no hand-off for the common case of hot pages. Nothing on the
+    /// caller's thread can block on a device or a network. Default: on.
+    pub read_now: bool,
 }
 
 impl Options {
@@ -85,6 +91,12 @@ impl Options {
         self
     }
 
+    /// Sets [`read_now`](Self::read_now).
+    pub fn with_read_now(mut self, read_now: bool) -> Self {
+        self.read_now = read_now;
+        self
+    }
+
     /// Sets [`max_buffer_size`](Self::max_buffer_size) (at least 1).
     pub fn with_max_buffer_size(mut self, bytes: u64) -> Self {
         self.max_buffer_size = bytes.max(1);
@@ -102,6 +114,7 @@ impl Options {
             write_chunk_size: 8 << 20,
             max_merge_size: 64 << 20,
             max_buffer_size: 4 << 30,
+            read_now: true,
         }
     }
 }
@@ -321,7 +334,21 @@ impl Operator {
         let args = ReadArgs::new(range)
             .with_conditions(conditions)
             .with_max_len(self.options.max_buffer_size);
+        if let Some(now) = self.read_now(&normalized, &args) {
+            let path = path.to_owned();
+            return IoFuture::yielding(
+                now.map_err(|e| e.with_operation(operation).with_path(path)),
+            );
+        }
         self.run(operation, path, self.access.read(&normalized, args))
+    }
+
+    /// [`Access::try_read_now`], when the options and the executor allow it.
+    fn read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
+        if !self.options.read_now || self.executor().is_shutdown() {
+            return None;
+        }
+        self.access.try_read_now(path, args)
     }
 
     /// Several ranges of file `path` at once (column chunks of a parquet file), all
@@ -375,10 +402,14 @@ impl Operator {
             let path = path.clone();
             move |e: Error| e.with_operation(OP).with_path(path.clone())
         };
-        // One read: one job, which opens, checks and reads.
+        // One read: one job, which opens, checks and reads (or none at all).
         if let [group] = &plan.groups[..] {
             if group.parts.len() == 1 {
                 let args = ReadArgs::new(ByteRange::new(group.range.clone()));
+                if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
+                    let pieces = plan.pieces.into_iter().map(|(_, r)| buffer.slice(r));
+                    return IoFuture::yielding(Ok(pieces.collect()));
+                }
                 let task = self.submit(self.access.read(&normalized, args));
                 return IoFuture::new(async move {
                     let buffer = task
@@ -939,6 +970,11 @@ fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
     }
 }
 
+/// Reads shorter than this are batched, several to a job.
+const BATCH_READ_MAX: u64 = 256 << 10;
+/// At least this many reads to a batch (fewer would not pay for the batching).
+const BATCH_MIN: usize = 4;
+
 /// Reads every group of `plan` from `object`, in parallel; one buffer per group.
 async fn read_planned(
     executor: &Executor,
@@ -952,24 +988,57 @@ async fn read_planned(
             .with_context("range", format!("{}..{}", r.start, r.end))
             .with_context("size", size));
     }
-    let groups: Vec<Vec<Task<Bytes>>> = plan
-        .groups
-        .iter()
-        .map(|group| {
-            group
-                .parts
-                .iter()
-                .map(|part| Task::submit(executor, Arc::clone(object).read_at(part.clone())))
-                .collect()
-        })
+    // Small reads go in batches, a job each, spread over the blocking threads: one
+    // hand-off per batch instead of one per read. Large ones get a job each.
+    let parts: Vec<Range<u64>> = plan.groups.iter().flat_map(|g| g.parts.clone()).collect();
+    let small: Vec<usize> = (0..parts.len())
+        .filter(|&i| parts[i].end - parts[i].start < BATCH_READ_MAX)
         .collect();
-    let mut buffers = Vec::with_capacity(groups.len());
-    for parts in groups {
-        let mut read = Vec::with_capacity(parts.len());
-        for part in parts {
-            read.push(part.await?);
+    let lanes = executor.num_blocking_threads().clamp(1, 64);
+    let per_batch = small.len().div_ceil(lanes).max(BATCH_MIN);
+    let mut slots: Vec<Option<Task<Bytes>>> = parts.iter().map(|_| None).collect();
+    let mut batches = Vec::new();
+    if small.len() > 1 {
+        for chunk in small.chunks(per_batch) {
+            let ranges = chunk.iter().map(|&i| parts[i].clone()).collect();
+            match Arc::clone(object).read_many(ranges) {
+                Some(job) => batches.push((chunk.to_vec(), Task::submit(executor, job))),
+                None => break,
+            }
         }
-        buffers.push(join_parts(read)?);
+    }
+    let batched: std::collections::HashSet<usize> = batches
+        .iter()
+        .flat_map(|(ids, _)| ids.iter().copied())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !batched.contains(&i) {
+            slots[i] = Some(Task::submit(
+                executor,
+                Arc::clone(object).read_at(part.clone()),
+            ));
+        }
+    }
+    let mut read: Vec<Option<Bytes>> = parts.iter().map(|_| None).collect();
+    for (ids, task) in batches {
+        for (i, bytes) in ids.into_iter().zip(task.await?) {
+            read[i] = Some(bytes);
+        }
+    }
+    for (i, slot) in slots.into_iter().enumerate() {
+        if let Some(task) = slot {
+            read[i] = Some(task.await?);
+        }
+    }
+    let mut read = read.into_iter();
+    let mut buffers = Vec::with_capacity(plan.groups.len());
+    for group in &plan.groups {
+        let pieces: Vec<Bytes> = read
+            .by_ref()
+            .take(group.parts.len())
+            .map(|b| b.unwrap_or_default())
+            .collect();
+        buffers.push(join_parts(pieces)?);
     }
     Task::submit(executor, Arc::clone(object).close()).detach();
     Ok(buffers)

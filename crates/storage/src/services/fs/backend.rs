@@ -13,6 +13,7 @@ use super::core::{
     TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir, open_in_root,
     read_exact_at, remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
+use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
 use super::object::FsObject;
 use super::writer::FsWriter;
@@ -61,7 +62,32 @@ pub struct Fs {
     root_path: PathBuf,
     pool: Arc<BufferPool>,
     sync: bool,
+    files: Arc<FdCache>,
+    /// Reads submitted to the executor and not finished yet.
+    reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Counts a read in flight for as long as it lives (its job runs, or is dropped
+/// unrun).
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Files kept open by default (see [`Fs::with_open_files`]).
+const OPEN_FILES: usize = 256;
+/// The largest read tried from the caller's thread ([`Access::try_read_now`]).
+const READ_NOW_MAX: u64 = 256 << 10;
 
 impl Fs {
     /// The filesystem under `root`, created if missing. Opening the root happens here,
@@ -82,7 +108,19 @@ impl Fs {
             root_path,
             pool: BufferPool::global(),
             sync: false,
+            files: Arc::new(FdCache::new(OPEN_FILES)),
+            reads_in_flight: Arc::default(),
         })
+    }
+
+    /// Keeps up to `files` files open between reads (256 by default; 0 turns it
+    /// off), so reading a file again costs a `pread`, not an `openat2`, `fstat`,
+    /// `pread` and `close`. Our own writes, renames and deletes drop their paths; a
+    /// file replaced or deleted by anyone else is noticed by its link count at the
+    /// next read (see `docs/storage.md`).
+    pub fn with_open_files(mut self, files: usize) -> Self {
+        self.files = Arc::new(FdCache::new(files));
+        self
     }
 
     /// With `true`, every commit (write, writer close, copy, rename) fsyncs the file
@@ -158,6 +196,32 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, Metadata)> {
     Ok((fd, metadata(&stat)))
 }
 
+impl Fs {
+    /// File `path`, open for reading, with its metadata now: the kept one if it is
+    /// still current, else opened (and kept).
+    fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
+        if let Some(file) = self.files.get(path) {
+            if let Some((_, meta)) = file.current() {
+                return Ok((file, meta));
+            }
+            self.files.forget(path);
+        }
+        let fd = open_in_root(&self.root, path, OFlags::RDONLY)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if is_dir(&stat) {
+            return Err(Error::new(ErrorKind::IsADirectory));
+        }
+        // Only regular files are kept (not FIFOs or devices, whose reads may wait).
+        let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
+        let local = regular && is_local(&fd);
+        let file = Arc::new(CachedFile::new(fd, &stat, local));
+        if regular {
+            self.files.insert(path, Arc::clone(&file));
+        }
+        Ok((file, metadata(&stat)))
+    }
+}
+
 /// fs cannot replace a file only if it is still a given version: the check and the
 /// rename would be two steps.
 fn if_match_unsupported() -> Error {
@@ -193,22 +257,71 @@ impl Access for Fs {
 
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         let path = path.to_owned();
+        let in_flight = InFlight::new(&self.reads_in_flight);
         self.job(move |fs| {
-            let (fd, meta) = open_file(&fs.root, &path)?;
+            let _in_flight = in_flight;
+            let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
-            read_exact_at(&fd, args.resolve(meta.content_length())?, &fs.pool)
+            read_exact_at(&file.fd, args.resolve(meta.content_length())?, &fs.pool)
         })
+    }
+
+    fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
+        // Only a plain, bounded, small read of a file already open on a local
+        // filesystem: nothing here may wait on a device, a network or a lookup.
+        // And only when no other read is on its way: a burst of reads is spread over
+        // the executor's threads (more cores) instead of run one by one here.
+        if !args.conditions.is_empty()
+            || self
+                .reads_in_flight
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+        {
+            return None;
+        }
+        let (start, end) = (args.range.start()?, args.range.end()?);
+        if end <= start || end - start > READ_NOW_MAX {
+            return None;
+        }
+        let file = self.files.get(path)?;
+        if !file.local {
+            return None;
+        }
+        let (stat, _) = file.current()?;
+        if (stat.st_size as u64) < end {
+            return None;
+        }
+        let len = (end - start) as usize;
+        let mut buf = vec![0_u8; len];
+        let mut done = 0;
+        while done < len {
+            let mut slices = [std::io::IoSliceMut::new(&mut buf[done..])];
+            match rustix::io::preadv2(
+                &file.fd,
+                &mut slices,
+                start + done as u64,
+                rustix::io::ReadWriteFlags::NOWAIT,
+            ) {
+                Ok(0) => return None,
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                // Not all in memory (AGAIN), or no RWF_NOWAIT here: the blocking
+                // lane reads it.
+                Err(_) => return None,
+            }
+        }
+        Some(Ok(Bytes::from(buf)))
     }
 
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         let path = path.to_owned();
         self.job(move |fs| {
-            let (fd, meta) = open_file(&fs.root, &path)?;
+            let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
             let range = args.range.resolve(meta.content_length())?;
-            let first = read_exact_at(&fd, args.first_read(&range), &fs.pool)?;
+            let first = read_exact_at(&file.fd, args.first_read(&range), &fs.pool)?;
             let object = Arc::new(FsObject {
-                fd,
+                file,
                 meta,
                 pool: Arc::clone(&fs.pool),
             });
@@ -219,6 +332,9 @@ impl Access for Fs {
     fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let path = path.to_owned();
         self.job(move |fs| {
@@ -234,13 +350,18 @@ impl Access for Fs {
                 );
             }
             write_all(&temp.fd, &data)?;
-            temp.commit(fs.sync, options.if_not_exists)
+            let meta = temp.commit(fs.sync, options.if_not_exists);
+            fs.files.forget(&path);
+            meta
         })
     }
 
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let path = path.to_owned();
         self.job(move |fs| {
@@ -249,20 +370,30 @@ impl Access for Fs {
                 temp,
                 sync: fs.sync,
                 no_replace: options.if_not_exists,
+                path,
+                files: Arc::clone(&fs.files),
             }) as Box<dyn RawWrite>)
         })
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
-        self.job(move |fs| delete_one(&fs.root, &path))
+        self.job(move |fs| {
+            let result = delete_one(&fs.root, &path);
+            fs.files.forget_below(&path);
+            result
+        })
     }
 
     fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
         self.job(move |fs| {
             Ok(paths
                 .iter()
-                .map(|path| delete_one(&fs.root, path).map_err(|e| e.with_path(path.clone())))
+                .map(|path| {
+                    let result = delete_one(&fs.root, path);
+                    fs.files.forget_below(path);
+                    result.map_err(|e| e.with_path(path.clone()))
+                })
                 .collect())
         })
     }
@@ -270,16 +401,20 @@ impl Access for Fs {
     fn remove_all(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
         self.job(move |fs| {
-            if path.is_empty() {
-                return clear_dir(&open_dir(&fs.root, "")?);
-            }
-            let parent = match open_dir(&fs.root, parent_dir(&path)) {
-                Ok(dir) => dir,
-                Err(e) => return not_found_is_ok(Err(e)),
-            };
-            let name = std::ffi::CString::new(file_name(&path))
-                .map_err(|_| Error::new(ErrorKind::InvalidInput).with_message("NUL in path"))?;
-            remove_tree(&parent, &name)
+            let result = (|| {
+                if path.is_empty() {
+                    return clear_dir(&open_dir(&fs.root, "")?);
+                }
+                let parent = match open_dir(&fs.root, parent_dir(&path)) {
+                    Ok(dir) => dir,
+                    Err(e) => return not_found_is_ok(Err(e)),
+                };
+                let name = std::ffi::CString::new(file_name(&path))
+                    .map_err(|_| Error::new(ErrorKind::InvalidInput).with_message("NUL in path"))?;
+                remove_tree(&parent, &name)
+            })();
+            fs.files.forget_below(&path);
+            result
         })
     }
 
@@ -292,20 +427,26 @@ impl Access for Fs {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
         }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
+        }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
             let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             let temp = TempFile::create(&fs.root, &to).map_err(|e| e.with_path(to.clone()))?;
             copy_contents(&src, &temp.fd, meta.content_length())?;
-            temp.commit(fs.sync, options.if_not_exists)
-                .map(drop)
-                .map_err(|e| e.with_path(to.clone()))
+            let committed = temp.commit(fs.sync, options.if_not_exists);
+            fs.files.forget(&to);
+            committed.map(drop).map_err(|e| e.with_path(to.clone()))
         })
     }
 
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         if options.if_match.is_some() {
             return IoJob::ready(Err(if_match_unsupported()));
+        }
+        if let Err(e) = options.check_local() {
+            return IoJob::ready(Err(e));
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
@@ -334,6 +475,8 @@ impl Access for Fs {
                         e => Error::from(e),
                     })?;
             }
+            fs.files.forget(&from);
+            fs.files.forget(&to);
             if fs.sync {
                 rustix::fs::fsync(&to_dir)?;
                 rustix::fs::fsync(&from_dir)?;

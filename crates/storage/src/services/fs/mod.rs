@@ -2,6 +2,7 @@
 
 mod backend;
 mod core;
+mod fd_cache;
 mod lister;
 mod object;
 mod writer;

@@ -1,12 +1,12 @@
 //! [`FsObject`]: an open file serving positional reads.
 
 use std::ops::Range;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::core::read_exact_at;
+use super::fd_cache::CachedFile;
 use crate::Metadata;
 use crate::raw::{BufferPool, IoJob, RandomRead};
 
@@ -14,7 +14,7 @@ use crate::raw::{BufferPool, IoJob, RandomRead};
 /// buffer.
 #[derive(Debug)]
 pub(super) struct FsObject {
-    pub(super) fd: OwnedFd,
+    pub(super) file: Arc<CachedFile>,
     pub(super) meta: Metadata,
     pub(super) pool: Arc<BufferPool>,
 }
@@ -25,7 +25,16 @@ impl RandomRead for FsObject {
     }
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
-        IoJob::blocking(move || read_exact_at(&self.fd, range, &self.pool))
+        IoJob::blocking(move || read_exact_at(&self.file.fd, range, &self.pool))
+    }
+
+    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+        Some(IoJob::blocking(move || {
+            ranges
+                .into_iter()
+                .map(|range| read_exact_at(&self.file.fd, range, &self.pool))
+                .collect()
+        }))
     }
 
     fn close(self: Arc<Self>) -> IoJob<()> {

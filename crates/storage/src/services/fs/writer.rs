@@ -2,7 +2,10 @@
 
 use bytes::Bytes;
 
+use std::sync::Arc;
+
 use super::core::{TempFile, write_all};
+use super::fd_cache::FdCache;
 use crate::Metadata;
 use crate::raw::{IoJob, RawWrite};
 
@@ -14,6 +17,9 @@ pub(super) struct FsWriter {
     pub(super) sync: bool,
     /// Commit only if the target does not exist.
     pub(super) no_replace: bool,
+    /// The target, dropped from the open files on commit.
+    pub(super) path: String,
+    pub(super) files: Arc<FdCache>,
 }
 
 impl RawWrite for FsWriter {
@@ -25,7 +31,18 @@ impl RawWrite for FsWriter {
     }
 
     fn close(self: Box<Self>) -> IoJob<Metadata> {
-        IoJob::blocking(move || self.temp.commit(self.sync, self.no_replace))
+        IoJob::blocking(move || {
+            let FsWriter {
+                temp,
+                sync,
+                no_replace,
+                path,
+                files,
+            } = *self;
+            let committed = temp.commit(sync, no_replace);
+            files.forget(&path);
+            committed
+        })
     }
 
     fn abort(self: Box<Self>) -> IoJob<()> {

@@ -89,6 +89,7 @@ impl State {
     /// The checks a filesystem would make before creating file `path`, and the
     /// write's own conditions.
     fn check_writable(&self, path: &str, options: &WriteOptions) -> Result<()> {
+        options.check_local()?;
         if self.dir_exists(&format!("{path}/")) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
@@ -362,6 +363,15 @@ impl RandomRead for MemoryObject {
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         IoJob::inline(move || Ok(self.0.data.slice(range.start as usize..range.end as usize)))
+    }
+
+    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+        Some(IoJob::inline(move || {
+            Ok(ranges
+                .into_iter()
+                .map(|r| self.0.data.slice(r.start as usize..r.end as usize))
+                .collect())
+        }))
     }
 }
 

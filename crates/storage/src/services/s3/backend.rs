@@ -6,8 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use io_executor::Executor;
 
+use super::checksum::Checksum;
 use super::config::S3Builder;
 use super::core::Core;
+use super::credentials::{CredentialCache, CredentialInfo};
 use super::lister::S3Lister;
 use super::object::S3Object;
 use super::writer::S3Writer;
@@ -47,9 +49,20 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// # Not atomic
 ///
-/// [`rename`](crate::Operator::rename) is CopyObject then DeleteObject: a reader may
-/// see both names for a moment, and a failure between the two leaves both. `copy` of
-/// objects over 5 GiB is not supported (S3's CopyObject limit).
+/// [`rename`](crate::Operator::rename) is a copy then DeleteObject: a reader may
+/// see both names for a moment, and a failure between the two leaves both. A copy
+/// is one CopyObject up to the multipart copy threshold (5 GiB, S3's CopyObject
+/// limit), and above it a multipart upload of UploadPartCopy parts copied in
+/// parallel by the server.
+///
+/// # Credentials and integrity
+///
+/// Credentials come from the AWS provider chain unless given (see
+/// [`S3Builder::build`]); temporary ones are refreshed before they expire, on the
+/// executor, once at a time, and every attempt is signed with the identity current
+/// when it is sent. Writes carry a flexible checksum (CRC64NVME by default, see
+/// [`Checksum`]) that the server verifies; full reads verify the checksum the
+/// server returns, and a body that does not match is read again, then an error.
 ///
 /// # Conditions
 ///
@@ -76,9 +89,9 @@ impl S3 {
         S3Builder::new(bucket)
     }
 
-    pub(crate) fn from_builder(builder: S3Builder) -> Self {
+    pub(crate) fn from_builder(builder: S3Builder, credentials: Option<CredentialCache>) -> Self {
         Self {
-            core: Arc::new(Core::new(builder)),
+            core: Arc::new(Core::new(builder, credentials)),
         }
     }
 
@@ -100,6 +113,18 @@ impl S3 {
     /// The endpoint, as configured (`None`: AWS's own for the region).
     pub fn endpoint(&self) -> Option<&str> {
         self.core.endpoint.as_deref()
+    }
+
+    /// Where the credentials signing requests now came from and their access key
+    /// id (never the secret); `None` when anonymous, or before the provider chain
+    /// was first asked (at the first request).
+    pub fn credential_info(&self) -> Option<CredentialInfo> {
+        self.core.credential_info()
+    }
+
+    /// The checksum writes send and full reads check, if any.
+    pub fn checksum(&self) -> Option<Checksum> {
+        self.core.checksum
     }
 }
 

@@ -31,6 +31,11 @@ impl ReqBody {
     pub(crate) fn len(&self) -> u64 {
         self.remaining
     }
+
+    /// The pieces not sent yet, in order.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().map(|p| &p[..])
+    }
 }
 
 impl From<Bytes> for ReqBody {

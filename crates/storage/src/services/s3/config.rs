@@ -3,10 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use http::Uri;
 
 use super::S3;
-use crate::{Error, ErrorKind, Result};
+use super::checksum::Checksum;
+use super::credentials::{CredentialCache, Source, SourceName};
+use crate::{Encryption, Error, ErrorKind, Result};
 
 /// AWS credentials. `Debug` never shows the secret key or the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,6 +38,19 @@ impl Credentials {
     /// The access key id (not a secret).
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
+    }
+
+    /// As aws-credential-types has them, named after where they came from.
+    fn into_aws(self, source: &'static str) -> aws_credential_types::Credentials {
+        let mut credentials = aws_credential_types::Credentials::new(
+            self.access_key_id,
+            self.secret_access_key,
+            self.session_token,
+            None,
+            "dio",
+        );
+        credentials.set_property(SourceName(source));
+        credentials
     }
 }
 
@@ -127,6 +143,8 @@ pub struct S3Builder {
     pub(crate) endpoint: Option<String>,
     pub(crate) path_style: Option<bool>,
     pub(crate) credentials: Option<Credentials>,
+    pub(crate) provider: Option<SharedCredentialsProvider>,
+    pub(crate) profile: Option<String>,
     pub(crate) anonymous: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) connect_timeout: Duration,
@@ -136,6 +154,10 @@ pub struct S3Builder {
     pub(crate) part_concurrency: usize,
     pub(crate) max_idle_per_host: usize,
     pub(crate) max_concurrent_requests: usize,
+    pub(crate) checksum: Option<Checksum>,
+    pub(crate) encryption: Option<Encryption>,
+    pub(crate) copy_part_size: u64,
+    pub(crate) multipart_copy_threshold: u64,
 }
 
 impl fmt::Debug for S3Builder {
@@ -147,6 +169,8 @@ impl fmt::Debug for S3Builder {
             .field("endpoint", &self.endpoint)
             .field("path_style", &self.path_style)
             .field("credentials", &self.credentials)
+            .field("provider", &self.provider.as_ref().map(|_| "<provider>"))
+            .field("profile", &self.profile)
             .field("anonymous", &self.anonymous)
             .field("retry", &self.retry)
             .field("connect_timeout", &self.connect_timeout)
@@ -155,18 +179,25 @@ impl fmt::Debug for S3Builder {
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_concurrency", &self.part_concurrency)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("checksum", &self.checksum)
+            .field("encryption", &self.encryption)
+            .field("copy_part_size", &self.copy_part_size)
+            .field("multipart_copy_threshold", &self.multipart_copy_threshold)
             .finish_non_exhaustive()
     }
 }
 
 /// S3's smallest part size (except for the last part).
 pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
+/// The largest object one CopyObject copies; larger ones take UploadPartCopy.
+pub(crate) const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 impl S3Builder {
-    /// A backend for `bucket`, with defaults: region `us-east-1`, AWS's endpoint,
-    /// credentials from the environment, 4 attempts, 5 s connect and 60 s request
-    /// timeouts, 8 MiB parts above a 16 MiB multipart threshold, 8 parts in flight,
-    /// at most 128 requests in flight.
+    /// A backend for `bucket`, with defaults: region and credentials from the
+    /// environment (see [`build`](Self::build)), AWS's endpoint, 4 attempts, 5 s
+    /// connect and 60 s request timeouts, 8 MiB parts above a 16 MiB multipart
+    /// threshold, 8 parts in flight, at most 128 requests in flight, CRC64NVME
+    /// checksums, copies above 5 GiB in 256 MiB UploadPartCopy parts.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -175,6 +206,8 @@ impl S3Builder {
             endpoint: None,
             path_style: None,
             credentials: None,
+            provider: None,
+            profile: None,
             anonymous: false,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
@@ -184,12 +217,17 @@ impl S3Builder {
             part_concurrency: 8,
             max_idle_per_host: 32,
             max_concurrent_requests: 128,
+            checksum: Some(Checksum::Crc64Nvme),
+            encryption: None,
+            copy_part_size: 256 << 20,
+            multipart_copy_threshold: MAX_COPY_OBJECT,
         }
     }
 
     /// From a URI: `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`.
-    /// Other query keys: `path_style=true|false`, `anonymous=true`. Credentials and
-    /// anything not in the URI come from the environment at [`build`](Self::build).
+    /// Other query keys: `path_style=true|false`, `anonymous=true`, `profile=name`,
+    /// `checksum=crc64nvme|crc32c|none`. Credentials and anything not in the URI
+    /// come from the environment at [`build`](Self::build).
     ///
     /// # Errors
     ///
@@ -228,6 +266,13 @@ impl S3Builder {
                 "path_style" => builder.path_style(flag()?),
                 "anonymous" if flag()? => builder.anonymous(),
                 "anonymous" => builder,
+                "profile" => builder.profile(value),
+                "checksum" if value.eq_ignore_ascii_case("none") => builder.checksum(None),
+                "checksum" => builder.checksum(Some(value.parse().map_err(|_| {
+                    invalid(format!(
+                        "checksum={value}: expected crc64nvme, crc32c or none"
+                    ))
+                })?)),
                 other => return Err(invalid(format!("unknown query key {other:?}"))),
             };
         }
@@ -240,7 +285,9 @@ impl S3Builder {
         self
     }
 
-    /// The region signatures are made for. Default: `AWS_REGION`, else `us-east-1`.
+    /// The region signatures are made for. Default: `AWS_REGION` (or
+    /// `AWS_DEFAULT_REGION`), else the selected profile's `region` in the shared
+    /// config file (with the `credential-chain` feature), else `us-east-1`.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -254,16 +301,64 @@ impl S3Builder {
     }
 
     /// Path-style (`endpoint/bucket/key`) or virtual-host (`bucket.endpoint/key`)
-    /// addressing. Default: path-style for a custom endpoint, virtual-host for AWS.
+    /// addressing. Default: virtual-host for AWS's endpoints, path-style for a
+    /// custom endpoint (where buckets rarely have DNS names).
     pub fn path_style(mut self, path_style: bool) -> Self {
         self.path_style = Some(path_style);
         self
     }
 
-    /// Explicit credentials. Default: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`.
+    /// Explicit credentials, used as they are. Default: the provider chain (see
+    /// [`build`](Self::build)).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// Credentials from `provider`, any [`ProvideCredentials`] (aws-config's
+    /// providers, or one of your own), asked on the executor when the backend first
+    /// signs and again before what it gave expires.
+    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.provider = Some(SharedCredentialsProvider::new(provider));
+        self
+    }
+
+    /// The profile of the shared config and credentials files to take credentials
+    /// and region from. Default: `AWS_PROFILE`, else `default`.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// The checksum sent with every write and checked on full reads (`None`: no
+    /// checksums, for a server that refuses them). Default: CRC64NVME. See
+    /// [`Checksum`].
+    pub fn checksum(mut self, checksum: Option<Checksum>) -> Self {
+        self.checksum = checksum;
+        self
+    }
+
+    /// Server-side encryption of writes that ask for none themselves
+    /// ([`WriteOptions::encryption`](crate::WriteOptions::encryption)). With an
+    /// SSE-C key, the key is also sent with every read of an object and as the
+    /// source key of copies: every object of the backend is read with it.
+    pub fn server_side_encryption(mut self, encryption: Encryption) -> Self {
+        self.encryption = Some(encryption);
+        self
+    }
+
+    /// Copies of objects larger than this are made of UploadPartCopy parts, in
+    /// parallel; smaller ones with one CopyObject. At most (and by default) 5 GiB,
+    /// CopyObject's limit.
+    pub fn multipart_copy_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_copy_threshold = bytes.min(MAX_COPY_OBJECT);
+        self
+    }
+
+    /// The size of UploadPartCopy parts (at least 5 MiB). Default: 256 MiB, more for
+    /// objects that would need over 10,000 parts.
+    pub fn copy_part_size(mut self, bytes: u64) -> Self {
+        self.copy_part_size = bytes.max(MIN_PART_SIZE as u64);
         self
     }
 
@@ -321,14 +416,33 @@ impl S3Builder {
         self
     }
 
-    /// Builds the backend, filling what was not set from the `AWS_*` environment
-    /// variables. No IO happens here.
+    /// Builds the backend. No network IO happens here.
+    ///
+    /// # Credentials
+    ///
+    /// Explicit [`credentials`](Self::credentials) or a
+    /// [`credentials_provider`](Self::credentials_provider) if given; else, with the
+    /// default `credential-chain` feature, the AWS SDKs' provider chain, in their
+    /// order: the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`), the shared config and credentials files (`AWS_PROFILE`,
+    /// `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`; static keys,
+    /// `assume_role` through `role_arn` and `source_profile`), web identity
+    /// (`AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`: EKS), container credentials
+    /// (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or `_RELATIVE_URI`: ECS, EKS Pod
+    /// Identity), EC2 instance metadata (IMDSv2). The chain is asked when the first
+    /// request is signed, on the executor. Without the feature: the `AWS_*`
+    /// variables, read here.
+    ///
+    /// The region, when not given, is read here too: `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile's `region` (the shared config file is read
+    /// with blocking IO), else `us-east-1`.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for an empty bucket, an endpoint that is not an
-    /// `http` or `https` URL, a root containing `..`, or no credentials where
-    /// anonymous access was not asked for.
+    /// `http` or `https` URL, a root containing `..`, or (without the
+    /// `credential-chain` feature) no credentials where anonymous access was not
+    /// asked for.
     pub fn build(mut self) -> Result<S3> {
         let invalid = |message: String| {
             Error::new(ErrorKind::InvalidInput)
@@ -339,26 +453,32 @@ impl S3Builder {
         if self.bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
         }
-        if self.region.is_none() {
-            self.region = Some(env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()));
+        if self.profile.is_none() {
+            self.profile = env("AWS_PROFILE");
         }
+        if self.region.is_none() {
+            self.region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+        }
+        #[cfg(feature = "credential-chain")]
+        if self.region.is_none() {
+            self.region = super::chain::profile_region(self.profile.as_deref());
+        }
+        let region = self
+            .region
+            .get_or_insert_with(|| "us-east-1".into())
+            .clone();
         if self.endpoint.is_none() {
             self.endpoint = env("AWS_ENDPOINT_URL");
         }
-        if self.credentials.is_none() && !self.anonymous {
-            let (Some(key), Some(secret)) =
-                (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
-            else {
-                return Err(invalid(
-                    "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                     give them explicitly, or ask for anonymous access"
-                        .into(),
-                ));
-            };
-            let mut credentials = Credentials::new(key, secret);
-            credentials.session_token = env("AWS_SESSION_TOKEN");
-            self.credentials = Some(credentials);
-        }
+        let credentials = if self.anonymous {
+            None
+        } else if let Some(credentials) = self.credentials.clone() {
+            Some(CredentialCache::fixed(credentials.into_aws("explicit")))
+        } else if let Some(provider) = self.provider.clone() {
+            Some(CredentialCache::new(Source::Provider(provider)))
+        } else {
+            Some(self.default_credentials(&region).map_err(invalid)?)
+        };
         let root = crate::raw::normalize_path(&self.root)
             .map_err(|e| invalid(format!("root {:?}: {e}", self.root)))?;
         self.root = match root.trim_end_matches('/') {
@@ -376,6 +496,34 @@ impl S3Builder {
             }
         }
         self.multipart_threshold = self.multipart_threshold.max(self.part_size);
-        Ok(S3::from_builder(self))
+        Ok(S3::from_builder(self, credentials))
+    }
+
+    /// The provider chain, built on first use.
+    #[cfg(feature = "credential-chain")]
+    fn default_credentials(&self, region: &str) -> std::result::Result<CredentialCache, String> {
+        Ok(CredentialCache::new(Source::Chain(
+            super::chain::ChainConfig {
+                region: region.to_owned(),
+                profile: self.profile.clone(),
+            },
+        )))
+    }
+
+    /// The `AWS_*` variables.
+    #[cfg(not(feature = "credential-chain"))]
+    fn default_credentials(&self, _region: &str) -> std::result::Result<CredentialCache, String> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(
+                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                        give them explicitly, or ask for anonymous access"
+                    .into(),
+            );
+        };
+        let mut credentials = Credentials::new(key, secret);
+        credentials.session_token = env("AWS_SESSION_TOKEN");
+        Ok(CredentialCache::fixed(credentials.into_aws("environment")))
     }
 }

@@ -31,11 +31,15 @@ use parking_lot::RwLock;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::body::ReqBody;
-use super::config::{Credentials, RetryPolicy, S3Builder};
+use super::checksum::Checksum;
+use super::config::{RetryPolicy, S3Builder};
+use super::credentials::{CredentialCache, CredentialInfo};
 use super::limiter::Limiter;
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
-use crate::{Conditions, Error, ErrorKind, Metadata, Result, WriteOptions};
+use crate::{
+    Conditions, CustomerKey, Encryption, Error, ErrorKind, Metadata, Result, WriteOptions,
+};
 
 /// The HTTP client of one worker thread.
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
@@ -113,6 +117,68 @@ impl S3Request {
         Ok(self)
     }
 
+    /// Adds a header whose value must never show (`Debug` prints it as sensitive).
+    fn secret_header(mut self, name: &'static str, value: &str) -> Result<Self> {
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            Error::new(ErrorKind::InvalidInput).with_message(format!("bad {name} value"))
+        })?;
+        value.set_sensitive(true);
+        self.headers.push((HeaderName::from_static(name), value));
+        Ok(self)
+    }
+
+    /// Adds the SSE-C headers of `key`: for a request that writes or reads an
+    /// object encrypted with it (`copy_source`: for the source of a copy).
+    pub(crate) fn customer_key(self, key: &CustomerKey, copy_source: bool) -> Result<Self> {
+        let (algorithm, secret, md5) = if copy_source {
+            (
+                "x-amz-copy-source-server-side-encryption-customer-algorithm",
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                "x-amz-copy-source-server-side-encryption-customer-key-md5",
+            )
+        } else {
+            (
+                "x-amz-server-side-encryption-customer-algorithm",
+                "x-amz-server-side-encryption-customer-key",
+                "x-amz-server-side-encryption-customer-key-md5",
+            )
+        };
+        self.header(HeaderName::from_static(algorithm), "AES256")?
+            .secret_header(secret, &key.base64())?
+            .header(HeaderName::from_static(md5), &key.md5_base64())
+    }
+
+    /// Adds what a new object is stored with: content type, storage class,
+    /// server-side `encryption` (for PUT, CreateMultipartUpload, CopyObject).
+    pub(crate) fn object_options(
+        mut self,
+        options: &WriteOptions,
+        encryption: Option<&Encryption>,
+    ) -> Result<Self> {
+        if let Some(content_type) = &options.content_type {
+            self = self.header(http::header::CONTENT_TYPE, content_type)?;
+        }
+        if let Some(class) = &options.storage_class {
+            self = self.header(HeaderName::from_static("x-amz-storage-class"), class)?;
+        }
+        let sse = HeaderName::from_static("x-amz-server-side-encryption");
+        match encryption {
+            None => {}
+            Some(Encryption::S3Managed) => self = self.header(sse, "AES256")?,
+            Some(Encryption::Kms { key_id }) => {
+                self = self.header(sse, "aws:kms")?;
+                if let Some(id) = key_id {
+                    self = self.header(
+                        HeaderName::from_static("x-amz-server-side-encryption-aws-kms-key-id"),
+                        id,
+                    )?;
+                }
+            }
+            Some(Encryption::Customer(key)) => self = self.customer_key(key, false)?,
+        }
+        Ok(self)
+    }
+
     /// Adds the headers of write `options`: `If-None-Match: *` for `if_not_exists`,
     /// `If-Match` for `if_match`.
     pub(crate) fn write_options(mut self, options: &WriteOptions) -> Result<Self> {
@@ -154,8 +220,8 @@ pub(crate) struct Core {
     /// path style.
     base_url: String,
     path_style: bool,
-    identity: Option<Identity>,
-    access_key_id: Option<String>,
+    /// `None`: anonymous.
+    credentials: Option<Arc<CredentialCache>>,
     pub(crate) retry: RetryPolicy,
     request_timeout: Duration,
     connect_timeout: Duration,
@@ -163,6 +229,12 @@ pub(crate) struct Core {
     pub(crate) part_size: usize,
     pub(crate) multipart_threshold: usize,
     pub(crate) part_concurrency: usize,
+    /// Sent with every write, checked on full reads.
+    pub(crate) checksum: Option<Checksum>,
+    /// For writes that ask for none; an SSE-C key is also sent on reads.
+    pub(crate) encryption: Option<Encryption>,
+    pub(crate) copy_part_size: u64,
+    pub(crate) multipart_copy_threshold: u64,
     pub(crate) pool: Arc<BufferPool>,
     clients: RwLock<Vec<(u64, Arc<WorkerLocal<HttpClient>>)>>,
     /// For threads that are no attached pool's workers (caller-runtime and custom
@@ -191,14 +263,16 @@ impl fmt::Debug for Core {
             .field("region", &self.region)
             .field("endpoint", &self.base_url)
             .field("path_style", &self.path_style)
-            .field("access_key_id", &self.access_key_id)
+            .field("credentials", &self.credentials)
             .field("retry", &self.retry)
+            .field("checksum", &self.checksum)
+            .field("encryption", &self.encryption)
             .finish_non_exhaustive()
     }
 }
 
 impl Core {
-    pub(crate) fn new(builder: S3Builder) -> Self {
+    pub(crate) fn new(builder: S3Builder, credentials: Option<CredentialCache>) -> Self {
         let region = builder.region.unwrap_or_else(|| "us-east-1".into());
         let (base_url, path_style) = match &builder.endpoint {
             Some(endpoint) => {
@@ -220,15 +294,12 @@ impl Core {
                 false,
             ),
         };
-        let credentials = builder.credentials.filter(|_| !builder.anonymous);
-        let access_key_id = credentials.as_ref().map(|c| c.access_key_id.clone());
         Self {
             endpoint: builder
                 .endpoint
                 .as_deref()
                 .map(|e| e.trim_end_matches('/').to_owned()),
-            identity: credentials.map(identity),
-            access_key_id,
+            credentials: credentials.map(Arc::new),
             bucket: builder.bucket,
             root: builder.root,
             region,
@@ -241,6 +312,10 @@ impl Core {
             part_size: builder.part_size,
             multipart_threshold: builder.multipart_threshold,
             part_concurrency: builder.part_concurrency,
+            checksum: builder.checksum,
+            encryption: builder.encryption,
+            copy_part_size: builder.copy_part_size,
+            multipart_copy_threshold: builder.multipart_copy_threshold,
             pool: BufferPool::global(),
             clients: RwLock::new(Vec::new()),
             fallback: OnceLock::new(),
@@ -310,7 +385,37 @@ impl Core {
         format!("/{}/{}", self.bucket, utf8_percent_encode(key, KEY))
     }
 
-    fn build(&self, req: &S3Request) -> Result<http::Request<ReqBody>> {
+    /// The credentials signing now, if any were fetched.
+    pub(crate) fn credential_info(&self) -> Option<CredentialInfo> {
+        self.credentials.as_ref().and_then(|c| c.info())
+    }
+
+    /// The SSE-C key every read sends, if the backend has one.
+    pub(crate) fn read_key(&self) -> Option<&CustomerKey> {
+        match &self.encryption {
+            Some(Encryption::Customer(key)) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Adds the backend's SSE-C key to a request that reads an object.
+    pub(crate) fn reading(&self, req: S3Request) -> Result<S3Request> {
+        match self.read_key() {
+            Some(key) => req.customer_key(key, false),
+            None => Ok(req),
+        }
+    }
+
+    /// What a write with `options` is encrypted with: its own, else the backend's.
+    pub(crate) fn encryption_of<'a>(&'a self, options: &'a WriteOptions) -> Option<&'a Encryption> {
+        options.encryption.as_ref().or(self.encryption.as_ref())
+    }
+
+    fn build(
+        &self,
+        req: &S3Request,
+        identity: Option<&Identity>,
+    ) -> Result<http::Request<ReqBody>> {
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(self.url(&req.key, &req.query));
@@ -324,7 +429,7 @@ impl Core {
                 Error::new(ErrorKind::InvalidInput)
                     .with_message(format!("cannot build the request: {e}"))
             })?;
-        if let Some(identity) = &self.identity {
+        if let Some(identity) = identity {
             self.sign(identity, &mut http)?;
         }
         Ok(http)
@@ -359,9 +464,17 @@ impl Core {
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
+        // The signer logs the request it signs, headers and all (at trace level):
+        // a request carrying a secret (an SSE-C key) is signed with logging off.
+        let secret = req.headers().values().any(HeaderValue::is_sensitive);
+        let signed = if secret {
+            tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+                sign(signable, &params)
+            })
+        } else {
+            sign(signable, &params)
+        };
+        let (instructions, _signature) = signed.map_err(|e| failed(&e))?.into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
     }
@@ -430,8 +543,13 @@ impl Core {
     }
 
     async fn attempt(&self, req: &S3Request) -> Result<Response<Incoming>> {
-        let http = self.build(req)?;
         let _place = self.limiter.acquire().await;
+        // Signed at the last moment, with the identity current now.
+        let identity = match &self.credentials {
+            Some(credentials) => Some(credentials.identity().await?),
+            None => None,
+        };
+        let http = self.build(req, identity.as_ref())?;
         let response =
             match tokio::time::timeout(self.request_timeout, self.client().request(http)).await {
                 Err(_) => {
@@ -548,7 +666,7 @@ impl Core {
         key: &str,
         conditions: &Conditions,
     ) -> Result<Option<Metadata>> {
-        let req = S3Request::new(Method::HEAD, key).conditions(conditions)?;
+        let req = self.reading(S3Request::new(Method::HEAD, key).conditions(conditions)?)?;
         match self.send(&req).await {
             Ok(response) => Ok(Some(metadata_of(response.headers(), None)?)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
@@ -677,7 +795,29 @@ impl Core {
 
     /// [`get`](Self::get), and the object's metadata from the response (its size,
     /// ETag and date: the version the bytes come from), when a body was read.
+    ///
+    /// A full read checks the object's checksum when the server sends one; a body
+    /// that does not match is read again, and is an error once the attempts run
+    /// out: damaged bytes are never returned.
     pub(crate) async fn get_with_meta(
+        &self,
+        key: &str,
+        range: ByteRange,
+        conditions: &Conditions,
+    ) -> Result<(Option<Metadata>, Bytes)> {
+        let mut attempt = 1;
+        loop {
+            match self.get_once(key, range, conditions).await {
+                Err(e) if e.context("checksum").is_some() => {
+                    let again = S3Request::new(Method::GET, key);
+                    attempt = self.before_retry(e, attempt, &again).await?;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn get_once(
         &self,
         key: &str,
         range: ByteRange,
@@ -696,11 +836,16 @@ impl Core {
             if let Some(etag) = etag {
                 req = req.header(IF_MATCH, etag)?;
             }
-            Ok(req)
+            self.reading(req)
         };
-        let mut first = S3Request::new(Method::GET, key).conditions(conditions)?;
-        if let Some(value) = range.header_value() {
-            first = first.header(RANGE, &value)?;
+        let mut first = self.reading(S3Request::new(Method::GET, key).conditions(conditions)?)?;
+        match range.header_value() {
+            Some(value) => first = first.header(RANGE, &value)?,
+            // S3 sends the object's checksum only when asked.
+            None if self.checksum.is_some() => {
+                first = first.header(HeaderName::from_static("x-amz-checksum-mode"), "ENABLED")?;
+            }
+            None => {}
         }
         let response = match self.send(&first).await {
             Ok(response) => response,
@@ -716,6 +861,14 @@ impl Core {
         let (body_start, total) = body_span(&response)?;
         let want = range.resolve(total)?;
         let meta = metadata_of(response.headers(), Some(total))?;
+        // The whole object's checksum, if it came and we read the whole object.
+        let mut verify = match (response.status(), self.checksum) {
+            (StatusCode::OK, Some(_)) if want.start == 0 && want.end == total => {
+                Checksum::in_response(response.headers())
+                    .map(|(checksum, expected)| (checksum.digest(), expected))
+            }
+            _ => None,
+        };
         let etag = match &conditions.if_match {
             Some(etag) if etag != "*" && !etag.contains(',') => Some(etag.clone()),
             _ => header_str(response.headers(), &ETAG).map(str::to_owned),
@@ -756,9 +909,15 @@ impl Core {
                 let from = (next.max(at) - at) as usize;
                 let to = (piece_end.min(want.end) - at) as usize;
                 space[filled..filled + (to - from)].copy_from_slice(&piece[from..to]);
+                if let Some((digest, _)) = verify.as_mut() {
+                    digest.update(&piece[from..to]);
+                }
                 filled += to - from;
             }
             at = piece_end;
+        }
+        if let Some((digest, expected)) = &verify {
+            digest.check(expected)?;
         }
         buf.set_filled(len);
         Ok((Some(meta), buf.freeze()))
@@ -772,9 +931,16 @@ impl Core {
         options: &WriteOptions,
     ) -> Result<Metadata> {
         let len = body.len();
-        let req = S3Request::new(Method::PUT, key)
+        let mut req = S3Request::new(Method::PUT, key)
             .write_options(options)?
-            .body(body);
+            .object_options(options, self.encryption_of(options))?;
+        if let Some(checksum) = self.checksum {
+            req = req.header(
+                checksum.header(),
+                &checksum.encode(checksum.of(body.pieces())),
+            )?;
+        }
+        let req = req.body(body);
         let response = self
             .send(&req)
             .await
@@ -835,66 +1001,240 @@ impl Core {
             .collect())
     }
 
-    /// CopyObject, as `options` allow (`if_not_exists`: `If-None-Match: *`).
+    /// Copies object `from_key` to `to_key`, as `options` allow (`if_not_exists`:
+    /// `If-None-Match: *`): one CopyObject up to the multipart copy threshold;
+    /// above it, a multipart upload of UploadPartCopy parts, `part_concurrency` in
+    /// flight, each pinned to the source's ETag, so a source replaced midway fails
+    /// the copy instead of mixing two versions. The data never leaves the server.
     pub(crate) async fn copy(
         &self,
         from_key: &str,
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<()> {
-        let req = S3Request::new(Method::PUT, to_key)
+        let Some(source) = self.head(from_key).await? else {
+            return Err(Error::new(ErrorKind::NotFound));
+        };
+        if source.content_length() > self.multipart_copy_threshold {
+            return self
+                .copy_multipart(from_key, to_key, &source, options)
+                .await
+                .map_err(|e| write_refused(e, options));
+        }
+        let mut req = S3Request::new(Method::PUT, to_key)
             .header(
                 HeaderName::from_static("x-amz-copy-source"),
                 &self.copy_source(from_key),
             )?
-            .write_options(options)?;
+            .write_options(options)?
+            .object_options(options, self.encryption_of(options))?;
+        if options.content_type.is_some() {
+            req = req.header(
+                HeaderName::from_static("x-amz-metadata-directive"),
+                "REPLACE",
+            )?;
+        }
+        if let Some(key) = self.read_key() {
+            req = req.customer_key(key, true)?;
+        }
         self.send_read(&req)
             .await
             .map(drop)
             .map_err(|e| write_refused(e, options))
     }
 
-    pub(crate) async fn create_multipart(&self, key: &str) -> Result<String> {
-        let req = S3Request::new(Method::POST, key).query("uploads");
+    async fn copy_multipart(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        source: &Metadata,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let size = source.content_length();
+        // S3 takes at most 10,000 parts.
+        let part_size = self.copy_part_size.max(size.div_ceil(10_000));
+        let mut options = options.clone();
+        if options.content_type.is_none() {
+            // A new upload copies no metadata: keep the source's content type.
+            options.content_type = source.content_type().map(str::to_owned);
+        }
+        let id = self.create_multipart(to_key, &options, None).await?;
+        let parts = (0..size.div_ceil(part_size)).map(|i| {
+            let start = i * part_size;
+            (i as u32 + 1, start..(start + part_size).min(size))
+        });
+        let copied = futures::stream::iter(parts)
+            .map(|(number, range)| {
+                self.upload_part_copy(to_key, &id, number, from_key, range, source, &options)
+            })
+            .buffered(self.part_concurrency)
+            .try_collect::<Vec<_>>()
+            .await;
+        let result = match copied {
+            Ok(parts) => self
+                .complete_multipart(to_key, &id, parts, &options, None)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            if let Err(e) = self.abort_multipart(to_key, &id).await {
+                tracing::warn!(key = %to_key, upload_id = %id, error = %e, "cannot abort multipart copy");
+            }
+        }
+        result
+    }
+
+    /// UploadPartCopy of bytes `range` of `from_key` (as it is at `source`'s ETag).
+    #[expect(clippy::too_many_arguments, reason = "one S3 call and its parameters")]
+    async fn upload_part_copy(
+        &self,
+        to_key: &str,
+        upload_id: &str,
+        number: u32,
+        from_key: &str,
+        range: std::ops::Range<u64>,
+        source: &Metadata,
+        options: &WriteOptions,
+    ) -> Result<xml::CompletedPart> {
+        let query = format!("partNumber={number}&uploadId={}", encode_query(upload_id));
+        let mut req = S3Request::new(Method::PUT, to_key)
+            .query(query)
+            .header(
+                HeaderName::from_static("x-amz-copy-source"),
+                &self.copy_source(from_key),
+            )?
+            .header(
+                HeaderName::from_static("x-amz-copy-source-range"),
+                &format!("bytes={}-{}", range.start, range.end - 1),
+            )?;
+        if let Some(etag) = source.etag() {
+            req = req.header(HeaderName::from_static("x-amz-copy-source-if-match"), etag)?;
+        }
+        if let Some(key) = self.read_key() {
+            req = req.customer_key(key, true)?;
+        }
+        if let Some(Encryption::Customer(key)) = self.encryption_of(options) {
+            req = req.customer_key(key, false)?;
+        }
+        let (_, body) = self.send_read(&req).await?;
+        let result: xml::CopyPartResult = xml::parse(&body)?;
+        Ok(xml::CompletedPart {
+            part_number: number,
+            etag: result.etag,
+            checksum_crc32c: None,
+            checksum_crc64nvme: None,
+            crc: None,
+        })
+    }
+
+    /// CreateMultipartUpload, storing the object as `options` ask; `checksum`: the
+    /// parts carry checksums and the object gets a whole-object one.
+    pub(crate) async fn create_multipart(
+        &self,
+        key: &str,
+        options: &WriteOptions,
+        checksum: Option<Checksum>,
+    ) -> Result<String> {
+        let mut req = S3Request::new(Method::POST, key)
+            .query("uploads")
+            .object_options(options, self.encryption_of(options))?;
+        if let Some(checksum) = checksum {
+            req = req
+                .header(
+                    HeaderName::from_static("x-amz-checksum-algorithm"),
+                    checksum.name(),
+                )?
+                .header(
+                    HeaderName::from_static("x-amz-checksum-type"),
+                    "FULL_OBJECT",
+                )?;
+        }
         let (_, body) = self.send_read(&req).await?;
         let result: xml::InitiateMultipartUploadResult = xml::parse(&body)?;
         Ok(result.upload_id)
     }
 
+    /// UploadPart, with the part's `checksum` and the SSE-C key of `encryption`.
     pub(crate) async fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
         number: u32,
         body: ReqBody,
+        checksum: Option<Checksum>,
+        encryption: Option<&Encryption>,
     ) -> Result<xml::CompletedPart> {
         let query = format!("partNumber={number}&uploadId={}", encode_query(upload_id));
-        let response = self
-            .send(&S3Request::new(Method::PUT, key).query(query).body(body))
-            .await?;
+        let mut req = S3Request::new(Method::PUT, key).query(query);
+        if let Some(Encryption::Customer(key)) = encryption {
+            req = req.customer_key(key, false)?;
+        }
+        let mut crc = None;
+        let mut encoded = None;
+        if let Some(checksum) = checksum {
+            let value = checksum.of(body.pieces());
+            let text = checksum.encode(value);
+            req = req.header(checksum.header(), &text)?;
+            crc = Some((value, body.len()));
+            encoded = Some((checksum, text));
+        }
+        let response = self.send(&req.body(body)).await?;
         let etag = header_str(response.headers(), &ETAG)
             .ok_or_else(|| {
                 Error::new(ErrorKind::Unexpected).with_message("UploadPart answered without ETag")
             })?
             .to_owned();
+        let (mut checksum_crc32c, mut checksum_crc64nvme) = (None, None);
+        match encoded {
+            Some((Checksum::Crc32c, text)) => checksum_crc32c = Some(text),
+            Some((Checksum::Crc64Nvme, text)) => checksum_crc64nvme = Some(text),
+            None => {}
+        }
         Ok(xml::CompletedPart {
             part_number: number,
             etag,
+            checksum_crc32c,
+            checksum_crc64nvme,
+            crc,
         })
     }
 
+    /// CompleteMultipartUpload of `parts` (in order). With part checksums (of
+    /// `checksum`), the whole object's, combined from theirs, goes too: the server
+    /// checks the assembled object against what was written.
     pub(crate) async fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
         parts: Vec<xml::CompletedPart>,
         options: &WriteOptions,
+        checksum: Option<Checksum>,
     ) -> Result<Option<String>> {
+        let whole = checksum.and_then(|checksum| {
+            let mut crcs = parts.iter().map(|p| p.crc);
+            let (first, _) = crcs.next()??;
+            crcs.try_fold(first, |acc, part| {
+                let (crc, len) = part?;
+                Some(checksum.combine(acc, crc, len))
+            })
+            .map(|value| (checksum, checksum.encode(value)))
+        });
         let body = xml::to_body(&xml::CompleteMultipartUpload { parts })?;
-        let req = S3Request::new(Method::POST, key)
+        let mut req = S3Request::new(Method::POST, key)
             .query(format!("uploadId={}", encode_query(upload_id)))
-            .write_options(options)?
-            .body(body);
+            .write_options(options)?;
+        if let Some((checksum, value)) = whole {
+            req = req.header(checksum.header(), &value)?.header(
+                HeaderName::from_static("x-amz-checksum-type"),
+                "FULL_OBJECT",
+            )?;
+        }
+        if let Some(Encryption::Customer(key)) = self.encryption_of(options) {
+            req = req.customer_key(key, false)?;
+        }
+        let req = req.body(body);
         let (_, body) = self
             .send_read(&req)
             .await
@@ -918,18 +1258,7 @@ impl Core {
     }
 }
 
-fn identity(credentials: Credentials) -> Identity {
-    aws_credential_types::Credentials::new(
-        credentials.access_key_id,
-        credentials.secret_access_key,
-        credentials.session_token,
-        None,
-        "dio",
-    )
-    .into()
-}
-
-fn tls_config() -> Arc<rustls::ClientConfig> {
+pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -947,7 +1276,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     }
 }
 
-fn new_client(
+pub(crate) fn new_client(
     tls: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
     max_idle_per_host: usize,
@@ -1018,6 +1347,9 @@ pub(crate) fn metadata_of(headers: &HeaderMap, len: Option<u64>) -> Result<Metad
     if let Some(time) = header_str(headers, &LAST_MODIFIED).and_then(http_date) {
         meta = meta.with_last_modified(time);
     }
+    if let Some(content_type) = header_str(headers, &http::header::CONTENT_TYPE) {
+        meta = meta.with_content_type(content_type);
+    }
     Ok(meta)
 }
 
@@ -1071,6 +1403,7 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
             ErrorKind::RateLimited
         }
         "RequestTimeout" => ErrorKind::Timeout,
+        "NotImplemented" => ErrorKind::Unsupported,
         "PreconditionFailed" | "ConditionalRequestConflict" => ErrorKind::PreconditionFailed,
         "PermanentRedirect"
         | "AuthorizationHeaderMalformed"
@@ -1088,7 +1421,7 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         },
     };
     let temporary = matches!(kind, ErrorKind::RateLimited | ErrorKind::Timeout)
-        || status.is_server_error()
+        || (status.is_server_error() && kind != ErrorKind::Unsupported)
         || matches!(code, "InternalError" | "ServiceUnavailable");
     Error::new(kind).set_temporary(temporary)
 }

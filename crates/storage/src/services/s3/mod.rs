@@ -2,8 +2,12 @@
 
 mod backend;
 mod body;
+#[cfg(feature = "credential-chain")]
+mod chain;
+mod checksum;
 mod config;
 mod core;
+mod credentials;
 mod limiter;
 mod lister;
 mod object;
@@ -11,4 +15,6 @@ mod writer;
 mod xml;
 
 pub use backend::S3;
+pub use checksum::Checksum;
 pub use config::{Credentials, RetryPolicy, S3Builder};
+pub use credentials::CredentialInfo;

@@ -85,7 +85,8 @@ impl S3Writer {
                 return Ok(());
             }
             let (id, ()) = futures::future::try_join(
-                self.core.create_multipart(&self.key),
+                self.core
+                    .create_multipart(&self.key, &self.options, self.core.checksum),
                 self.core.check_writable(&self.path),
             )
             .await?;
@@ -137,10 +138,13 @@ impl S3Writer {
         upload.next_part += 1;
         let core = Arc::clone(&self.core);
         let (key, id) = (self.key.clone(), upload.id.clone());
+        let encryption = core.encryption_of(&self.options).cloned();
         // A task on this worker's runtime: it keeps uploading between the caller's
         // writes.
         upload.in_flight.push_back(tokio::spawn(async move {
-            core.upload_part(&key, &id, number, body).await
+            let checksum = core.checksum;
+            core.upload_part(&key, &id, number, body, checksum, encryption.as_ref())
+                .await
         }));
         Ok(())
     }
@@ -174,7 +178,7 @@ impl S3Writer {
         let id = upload.id.clone();
         let etag = self
             .core
-            .complete_multipart(&self.key, &id, parts, &self.options)
+            .complete_multipart(&self.key, &id, parts, &self.options, self.core.checksum)
             .await?;
         self.upload = None;
         let meta = Metadata::file(self.written);

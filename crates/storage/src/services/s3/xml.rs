@@ -60,6 +60,21 @@ pub(crate) struct CompletedPart {
     pub(crate) part_number: u32,
     #[serde(rename = "ETag")]
     pub(crate) etag: String,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub(crate) checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub(crate) checksum_crc64nvme: Option<String>,
+    /// The part's checksum and length, for the object's (not sent).
+    #[serde(skip)]
+    pub(crate) crc: Option<(u64, u64)>,
+}
+
+/// `<CopyPartResult>`, the answer to UploadPartCopy.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CopyPartResult {
+    #[serde(rename = "ETag")]
+    pub(crate) etag: String,
 }
 
 /// `<Delete>`, the request body of DeleteObjects.
@@ -161,6 +176,9 @@ mod tests {
             parts: vec![CompletedPart {
                 part_number: 1,
                 etag: "\"e1\"".into(),
+                checksum_crc32c: None,
+                checksum_crc64nvme: None,
+                crc: None,
             }],
         })
         .unwrap();

@@ -1,0 +1,140 @@
+//! [`FdCache`]: files kept open between reads, so a small read costs a `pread`, not
+//! an `openat2` + `fstat` + `pread` + `close`.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustix::fs::Stat;
+
+use crate::Metadata;
+
+/// A file opened for reading by a job, kept for the reads that follow.
+#[derive(Debug)]
+pub(super) struct CachedFile {
+    pub(super) fd: OwnedFd,
+    dev: u64,
+    ino: u64,
+    /// On a filesystem whose `fstat` and page-cache reads never wait (a local one),
+    /// so a read may be tried from the caller's thread.
+    pub(super) local: bool,
+}
+
+impl CachedFile {
+    pub(super) fn new(fd: OwnedFd, stat: &Stat, local: bool) -> Self {
+        Self {
+            fd,
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            local,
+        }
+    }
+
+    /// The file's metadata now, if it is still the file its path names as far as
+    /// an `fstat` can tell: a file that was replaced (a rename over it) or deleted
+    /// has no links left. (A file renamed away while it keeps a link is not seen;
+    /// our own writes, renames and deletes drop their paths from the cache, so only
+    /// another process doing that can leave a stale entry, until it is evicted.)
+    pub(super) fn current(&self) -> Option<(Stat, Metadata)> {
+        let stat = rustix::fs::fstat(&self.fd).ok()?;
+        (stat.st_nlink > 0 && stat.st_dev == self.dev && stat.st_ino == self.ino)
+            .then(|| (stat, super::core::metadata(&stat)))
+    }
+}
+
+/// Files kept open, by path, at most `capacity` of them (the least recently used
+/// goes first). Clones of an [`Fs`](super::Fs) share one cache.
+#[derive(Debug)]
+pub(super) struct FdCache {
+    capacity: usize,
+    inner: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, (Arc<CachedFile>, u64)>,
+    clock: u64,
+}
+
+impl FdCache {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Entries::default()),
+        }
+    }
+
+    /// The open file for `path`, if one is kept.
+    pub(super) fn get(&self, path: &str) -> Option<Arc<CachedFile>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut inner = self.inner.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        let (file, used) = inner.map.get_mut(path)?;
+        *used = clock;
+        Some(Arc::clone(file))
+    }
+
+    /// Keeps `file` for `path`, evicting the least recently used file if full.
+    pub(super) fn insert(&self, path: &str, file: Arc<CachedFile>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        if inner.map.len() >= self.capacity && !inner.map.contains_key(path) {
+            let oldest = inner
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(path, _)| path.clone());
+            if let Some(oldest) = oldest {
+                inner.map.remove(&oldest);
+            }
+        }
+        inner.map.insert(path.to_owned(), (file, clock));
+    }
+
+    /// Forgets `path` (it is being replaced, moved or deleted).
+    pub(super) fn forget(&self, path: &str) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.inner.lock().map.remove(path);
+    }
+
+    /// Forgets every path below directory `dir` (`""`: all), and the file `dir`
+    /// names without its `/`.
+    pub(super) fn forget_below(&self, dir: &str) {
+        if self.capacity == 0 {
+            return;
+        }
+        let name = dir.trim_end_matches('/');
+        self.inner
+            .lock()
+            .map
+            .retain(|path, _| !path.starts_with(dir) && path != name);
+    }
+}
+
+/// `true` for filesystems whose metadata and cached pages live in this kernel's
+/// memory, so `fstat` and a `RWF_NOWAIT` read never wait on a device or a network:
+/// ext2/3/4, XFS, Btrfs, tmpfs, overlayfs, F2FS, ZFS, bcachefs. Network and FUSE
+/// filesystems are not on the list (their `fstat` may go to a server).
+pub(super) fn is_local(fd: &OwnedFd) -> bool {
+    const LOCAL: [rustix::fs::FsWord; 8] = [
+        0xEF53,      // ext2/3/4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0x0102_1994, // tmpfs
+        0x794C_7630, // overlayfs
+        0xF2F5_2010, // F2FS
+        0x2FC1_2FC1, // ZFS
+        0xCA45_1A4E, // bcachefs
+    ];
+    rustix::fs::fstatfs(fd).is_ok_and(|s| LOCAL.contains(&s.f_type))
+}

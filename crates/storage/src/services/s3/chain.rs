@@ -1,0 +1,180 @@
+//! The AWS SDKs' credential provider chain, from aws-config, with its HTTP requests
+//! sent by our client (hyper-rustls with ring: no second HTTP or TLS stack) on the
+//! runtime that asks for credentials, a worker of the executor.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::ecs::EcsCredentialsProvider;
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+
+use super::body::ReqBody;
+use super::core::{HttpClient as Client, new_client, tls_config};
+use super::credentials::SourceName;
+
+/// What the chain is built from.
+pub(crate) struct ChainConfig {
+    pub(crate) region: String,
+    pub(crate) profile: Option<String>,
+}
+
+impl ChainConfig {
+    /// The chain, in the AWS SDKs' order: environment, shared config and credentials
+    /// files (profiles, `assume_role`), web identity, container, instance metadata.
+    /// Each link names itself on the credentials it gives.
+    pub(crate) async fn build(&self) -> SharedCredentialsProvider {
+        let config = ProviderConfig::empty()
+            .with_http_client(ProviderHttp { tls: tls_config() })
+            .with_sleep_impl(TokioSleep::new())
+            .with_region(Some(aws_types::region::Region::new(self.region.clone())));
+        let mut profile = ProfileFileCredentialsProvider::builder().configure(&config);
+        if let Some(name) = &self.profile {
+            profile = profile.profile_name(name);
+        }
+        let chain = CredentialsProviderChain::first_try(
+            "Environment",
+            Named("environment", EnvironmentVariableCredentialsProvider::new()),
+        )
+        .or_else("Profile", Named("profile", profile.build()))
+        .or_else(
+            "WebIdentityToken",
+            Named(
+                "web-identity",
+                WebIdentityTokenCredentialsProvider::builder()
+                    .configure(&config)
+                    .build(),
+            ),
+        )
+        .or_else(
+            "EcsContainer",
+            Named(
+                "container",
+                EcsCredentialsProvider::builder().configure(&config).build(),
+            ),
+        )
+        .or_else(
+            "Ec2InstanceMetadata",
+            Named(
+                "instance-metadata",
+                ImdsCredentialsProvider::builder()
+                    .configure(&config)
+                    .build(),
+            ),
+        );
+        SharedCredentialsProvider::new(chain)
+    }
+}
+
+/// The region of the selected profile (`AWS_PROFILE`, or `profile`) in the shared
+/// config file, if it names one. Reads the (small) files with blocking IO.
+pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
+    let mut builder = aws_config::profile::region::ProfileFileRegionProvider::builder();
+    if let Some(name) = profile {
+        builder = builder.profile_name(name);
+    }
+    let provider = builder.build();
+    // The provider's file system reads are plain blocking reads: nothing here needs
+    // a runtime.
+    futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(&provider))
+        .map(|region| region.as_ref().to_owned())
+}
+
+/// A link of the chain whose credentials say where they came from.
+#[derive(Debug)]
+struct Named<P>(&'static str, P);
+
+impl<P: ProvideCredentials> ProvideCredentials for Named<P> {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            let mut credentials = self.1.provide_credentials().await?;
+            credentials.set_property(SourceName(self.0));
+            Ok(credentials)
+        })
+    }
+}
+
+/// The chain's HTTP client (metadata services, container endpoints, STS): ours.
+#[derive(Debug)]
+struct ProviderHttp {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl HttpClient for ProviderHttp {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(ProviderConnector {
+            client: new_client(
+                Arc::clone(&self.tls),
+                settings.connect_timeout().unwrap_or(Duration::from_secs(5)),
+                1,
+            ),
+            read_timeout: settings.read_timeout().unwrap_or(Duration::from_secs(30)),
+        })
+    }
+}
+
+/// Sends one request of a credential provider; the (small) answer is read whole.
+struct ProviderConnector {
+    client: Client,
+    read_timeout: Duration,
+}
+
+impl fmt::Debug for ProviderConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConnector")
+            .field("read_timeout", &self.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpConnector for ProviderConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (client, timeout) = (self.client.clone(), self.read_timeout);
+        HttpConnectorFuture::new(async move {
+            let request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let (parts, body) = request.into_parts();
+            let body = body.bytes().map(Bytes::copy_from_slice).ok_or_else(|| {
+                ConnectorError::other("a streaming request body cannot be sent".into(), None)
+            })?;
+            let request = http::Request::from_parts(parts, ReqBody::from(body));
+            let response = match tokio::time::timeout(timeout, client.request(request)).await {
+                Err(_) => return Err(ConnectorError::timeout("no response in time".into())),
+                Ok(Err(e)) => return Err(ConnectorError::io(e.into())),
+                Ok(Ok(response)) => response,
+            };
+            let (parts, body) = response.into_parts();
+            let body = match tokio::time::timeout(timeout, body.collect()).await {
+                Err(_) => return Err(ConnectorError::timeout("response body stalled".into())),
+                Ok(Err(e)) => return Err(ConnectorError::io(e.into())),
+                Ok(Ok(body)) => body.to_bytes(),
+            };
+            HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from(body)))
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}

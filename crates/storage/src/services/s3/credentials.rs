@@ -1,0 +1,363 @@
+//! [`CredentialCache`]: the identity requests are signed with, fetched from its
+//! source and refreshed ahead of its expiry, once at a time, on the executor.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::identity::Identity;
+use parking_lot::{Mutex, RwLock};
+
+use crate::{Error, ErrorKind, Result};
+
+/// Where the credentials a backend signs with came from, and which ones they are
+/// (never the secret): from [`S3::credential_info`](super::S3::credential_info).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CredentialInfo {
+    /// `explicit`, `environment`, `profile`, `web-identity`, `container`,
+    /// `instance-metadata` or `provider` (a provider given to the builder).
+    pub source: &'static str,
+    /// The access key id (not a secret).
+    pub access_key_id: String,
+    /// When the credentials expire; `None` for long-term ones.
+    pub expiry: Option<SystemTime>,
+}
+
+/// Names the provider that supplied a set of credentials (a property on them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourceName(pub(crate) &'static str);
+
+/// Temporary credentials are refreshed in the background once less than this (or
+/// half their lifetime) is left...
+const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
+/// ...and stop signing once less than this (or a tenth of their lifetime) is left:
+/// a request signed now must still be valid when the server checks it.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
+/// After a failed background refresh, the next one waits at least this long (the
+/// current credentials are still good; expired ones are fetched by the request).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// A set of credentials and when to stop using them.
+#[derive(Clone)]
+struct Cached {
+    identity: Identity,
+    info: CredentialInfo,
+    /// From then on a refresh is started in the background.
+    stale_at: Option<SystemTime>,
+    /// From then on these credentials never sign.
+    unusable_at: Option<SystemTime>,
+}
+
+impl Cached {
+    fn new(credentials: aws_credential_types::Credentials, fetched: SystemTime) -> Self {
+        let source = credentials
+            .get_property::<SourceName>()
+            .map_or("provider", |name| name.0);
+        let expiry = credentials.expiry();
+        let (stale_at, unusable_at) = match expiry {
+            None => (None, None),
+            Some(expiry) => {
+                let lifetime = expiry.duration_since(fetched).unwrap_or_default();
+                (
+                    Some(expiry - REFRESH_AHEAD.min(lifetime / 2)),
+                    Some(expiry - EXPIRY_MARGIN.min(lifetime / 10)),
+                )
+            }
+        };
+        let info = CredentialInfo {
+            source,
+            access_key_id: credentials.access_key_id().to_owned(),
+            expiry,
+        };
+        // An empty session token is none: nothing to send.
+        let credentials = match credentials.session_token() {
+            Some("") => aws_credential_types::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                None,
+                expiry,
+                "dio",
+            ),
+            _ => credentials,
+        };
+        Self {
+            identity: credentials.into(),
+            info,
+            stale_at,
+            unusable_at,
+        }
+    }
+
+    fn usable_at(&self, now: SystemTime) -> bool {
+        self.unusable_at.is_none_or(|at| now < at)
+    }
+
+    fn stale_at(&self, now: SystemTime) -> bool {
+        self.stale_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// Where credentials come from.
+pub(crate) enum Source {
+    /// One provider, ready to ask.
+    Provider(SharedCredentialsProvider),
+    /// The AWS SDKs' chain, built on first use (on the executor).
+    #[cfg(feature = "credential-chain")]
+    Chain(super::chain::ChainConfig),
+}
+
+/// The identity of one backend: fetched on first use, cached, refreshed before it
+/// expires. Every request asks [`CredentialCache::identity`] right before it is
+/// signed, so each attempt signs with the current identity, and one that has (all
+/// but) expired never signs.
+///
+/// # Refresh
+///
+/// Once a temporary identity is stale (half its lifetime, at most 5 minutes, left),
+/// the first request that sees it starts one refresh as a task on the runtime it
+/// runs on (a worker of the executor) and signs with the current identity: no
+/// request waits for it. Requests that find no usable identity (none yet, or too
+/// close to expiry) wait for the one refresh in flight, or start it. One lock makes
+/// every fetch single-flight.
+pub(crate) struct CredentialCache {
+    source: Source,
+    provider: tokio::sync::OnceCell<SharedCredentialsProvider>,
+    current: RwLock<Option<Cached>>,
+    /// Held by whoever is fetching.
+    fetching: Arc<tokio::sync::Mutex<()>>,
+    /// No background refresh before this (after one failed).
+    quiet_until: Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("current", &self.info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialCache {
+    pub(crate) fn new(source: Source) -> Self {
+        Self {
+            source,
+            provider: tokio::sync::OnceCell::new(),
+            current: RwLock::new(None),
+            fetching: Arc::new(tokio::sync::Mutex::new(())),
+            quiet_until: Mutex::new(None),
+        }
+    }
+
+    /// Long-term credentials given explicitly (or read from the environment).
+    pub(crate) fn fixed(credentials: aws_credential_types::Credentials) -> Self {
+        let cached = Cached::new(credentials.clone(), SystemTime::now());
+        let cache = Self::new(Source::Provider(SharedCredentialsProvider::new(
+            credentials,
+        )));
+        *cache.current.write() = Some(cached);
+        cache
+    }
+
+    /// What the current identity is, if one was fetched.
+    pub(crate) fn info(&self) -> Option<CredentialInfo> {
+        self.current.read().as_ref().map(|c| c.info.clone())
+    }
+
+    /// The identity to sign a request with now.
+    ///
+    /// # Errors
+    ///
+    /// When no usable identity is cached and fetching one fails: see
+    /// [`credentials_error`].
+    pub(crate) async fn identity(self: &Arc<Self>) -> Result<Identity> {
+        let now = SystemTime::now();
+        if let Some(cached) = self.usable(now) {
+            if cached.stale_at(now) {
+                self.refresh_in_background();
+            }
+            return Ok(cached.identity);
+        }
+        let _fetching = self.fetching.lock().await;
+        // Whoever held the lock may have fetched a good one.
+        if let Some(cached) = self.usable(SystemTime::now()) {
+            return Ok(cached.identity);
+        }
+        Ok(self.fetch().await?.identity)
+    }
+
+    fn usable(&self, now: SystemTime) -> Option<Cached> {
+        self.current
+            .read()
+            .as_ref()
+            .filter(|c| c.usable_at(now))
+            .cloned()
+    }
+
+    /// Starts a refresh on the current runtime, unless one is running (or one failed
+    /// a moment ago).
+    fn refresh_in_background(self: &Arc<Self>) {
+        if self
+            .quiet_until
+            .lock()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
+        let Ok(fetching) = Arc::clone(&self.fetching).try_lock_owned() else {
+            return; // one is in flight
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = Arc::clone(self);
+        drop(runtime.spawn(async move {
+            let _fetching = fetching;
+            if !this
+                .usable(SystemTime::now())
+                .is_some_and(|c| c.stale_at(SystemTime::now()))
+            {
+                return; // refreshed meanwhile
+            }
+            if let Err(e) = this.fetch().await {
+                *this.quiet_until.lock() = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                tracing::warn!(error = %e, "cannot refresh S3 credentials; using the current ones until they expire");
+            }
+        }));
+    }
+
+    /// Asks the source (the caller holds `fetching`) and caches the answer.
+    async fn fetch(&self) -> Result<Cached> {
+        let provider = self.provider().await;
+        let fetched = SystemTime::now();
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(credentials_error)?;
+        let cached = Cached::new(credentials, fetched);
+        if !cached.usable_at(SystemTime::now()) {
+            return Err(Error::new(ErrorKind::PermissionDenied)
+                .set_temporary(true)
+                .with_message(format!(
+                    "the {} credentials {} expire too soon to sign with ({:?})",
+                    cached.info.source, cached.info.access_key_id, cached.info.expiry
+                )));
+        }
+        tracing::debug!(
+            source = cached.info.source,
+            access_key_id = %cached.info.access_key_id,
+            expiry = ?cached.info.expiry,
+            "S3 credentials fetched"
+        );
+        *self.current.write() = Some(cached.clone());
+        Ok(cached)
+    }
+
+    async fn provider(&self) -> SharedCredentialsProvider {
+        self.provider
+            .get_or_init(|| async {
+                match &self.source {
+                    Source::Provider(provider) => provider.clone(),
+                    #[cfg(feature = "credential-chain")]
+                    Source::Chain(config) => config.build().await,
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// Maps a provider's failure: nothing found is [`ErrorKind::PermissionDenied`]; a
+/// provider that timed out or failed (a metadata service's 500, STS refusing) may
+/// work on a second try.
+pub(crate) fn credentials_error(err: CredentialsError) -> Error {
+    let (kind, temporary, what) = match &err {
+        CredentialsError::CredentialsNotLoaded(_) => (
+            ErrorKind::PermissionDenied,
+            false,
+            "no credentials found (explicit, environment, profile, web identity, container, \
+             instance metadata)",
+        ),
+        CredentialsError::ProviderTimedOut(_) => (
+            ErrorKind::Timeout,
+            true,
+            "the credential provider timed out",
+        ),
+        CredentialsError::InvalidConfiguration(_) => (
+            ErrorKind::InvalidInput,
+            false,
+            "the credential configuration is invalid",
+        ),
+        CredentialsError::ProviderError(_) => (
+            ErrorKind::PermissionDenied,
+            true,
+            "the credential provider failed",
+        ),
+        _ => (ErrorKind::Unexpected, false, "cannot load credentials"),
+    };
+    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    Error::new(kind)
+        .set_temporary(temporary)
+        .with_message(format!("{what}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(lifetime: Option<Duration>, token: Option<&str>) -> (Cached, SystemTime) {
+        let now = SystemTime::now();
+        let credentials = aws_credential_types::Credentials::new(
+            "AKID",
+            "secret",
+            token.map(str::to_owned),
+            lifetime.map(|l| now + l),
+            "test",
+        );
+        (Cached::new(credentials, now), now)
+    }
+
+    #[test]
+    fn long_term_credentials_never_go_stale() {
+        let (c, now) = cached(None, None);
+        let later = now + Duration::from_secs(10 * 365 * 86_400);
+        assert!(c.usable_at(later) && !c.stale_at(later));
+        assert_eq!(c.info.source, "provider");
+    }
+
+    #[test]
+    fn an_hour_is_refreshed_five_minutes_ahead_and_stops_signing_fifteen_seconds_ahead() {
+        let (c, now) = cached(Some(Duration::from_secs(3600)), None);
+        let at = |s: u64| now + Duration::from_secs(s);
+        assert!(!c.stale_at(at(3600 - 301)));
+        assert!(c.stale_at(at(3600 - 299)) && c.usable_at(at(3600 - 299)));
+        assert!(c.usable_at(at(3600 - 16)));
+        assert!(!c.usable_at(at(3600 - 14)));
+    }
+
+    #[test]
+    fn short_lifetimes_scale_the_margins() {
+        let (c, now) = cached(Some(Duration::from_secs(10)), None);
+        let at = |ms: u64| now + Duration::from_millis(ms);
+        assert!(!c.stale_at(at(4_900)) && c.stale_at(at(5_100)));
+        assert!(c.usable_at(at(8_900)) && !c.usable_at(at(9_100)));
+    }
+
+    #[test]
+    fn an_empty_session_token_is_none() {
+        let (c, _) = cached(None, Some(""));
+        let credentials = c
+            .identity
+            .data::<aws_credential_types::Credentials>()
+            .unwrap();
+        assert_eq!(credentials.session_token(), None);
+        let (c, _) = cached(None, Some("t"));
+        let credentials = c
+            .identity
+            .data::<aws_credential_types::Credentials>()
+            .unwrap();
+        assert_eq!(credentials.session_token(), Some("t"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Files kept open between reads, and small reads served on the caller's thread
+//! when their pages are in memory (`Options::read_now`): what is served is always
+//! the file the path names now, and a read that would wait goes to the executor.
+
+use std::num::NonZeroUsize;
+use std::os::fd::AsFd;
+
+use storage::{ErrorKind, Operator};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
+    let executor = io_executor::Builder::new()
+        .name("read-now")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op =
+        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
+    (op, executor)
+}
+
+/// Jobs the executor has run so far.
+fn jobs(executor: &io_executor::Executor) -> u64 {
+    executor.metrics().spawned
+}
+
+#[test]
+fn a_hot_small_read_needs_no_hand_off_and_a_cold_one_takes_the_executor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, vec![5_u8; 1 << 20]).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        // The first read opens the file on the executor and keeps it open.
+        assert_eq!(op.read_range("f", 0..4096).await.unwrap().len(), 4096);
+        // Now the pages are in memory and the file open: no job at all.
+        let before = jobs(&executor);
+        for i in 0..10 {
+            let bytes = op.read_range("f", i * 4096..(i + 1) * 4096).await.unwrap();
+            assert!(bytes.iter().all(|&b| b == 5));
+        }
+        assert_eq!(
+            jobs(&executor),
+            before,
+            "hot reads went through the executor"
+        );
+        // Dropped from the page cache, the read would wait for the disk: it goes to
+        // the executor instead, and is still right.
+        let file = std::fs::File::open(&path).unwrap();
+        rustix::fs::fdatasync(file.as_fd()).unwrap();
+        rustix::fs::fadvise(file.as_fd(), 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let before = jobs(&executor);
+        let bytes = op
+            .read_range("f", 512 << 10..(512 << 10) + 4096)
+            .await
+            .unwrap();
+        assert!(bytes.iter().all(|&b| b == 5));
+        assert!(
+            jobs(&executor) > before,
+            "a cold read was served on the caller's thread"
+        );
+        // Switched off, every read is a job.
+        let off = op.clone().with_options(op.options().with_read_now(false));
+        let before = jobs(&executor);
+        off.read_range("f", 0..4096).await.unwrap();
+        assert_eq!(jobs(&executor), before + 1);
+    });
+}
+
+#[test]
+fn a_kept_file_never_serves_a_replaced_or_deleted_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async {
+        op.write("f", vec![1_u8; 8192]).await.unwrap();
+        assert_eq!(op.read_range("f", 0..10).await.unwrap()[0], 1);
+        assert_eq!(op.read_range("f", 0..10).await.unwrap()[0], 1);
+        // Replaced by another process (a rename over it).
+        let staging = dir.path().join("staging");
+        std::fs::write(&staging, vec![2_u8; 8192]).unwrap();
+        std::fs::rename(&staging, dir.path().join("f")).unwrap();
+        assert_eq!(op.read_range("f", 0..10).await.unwrap()[0], 2);
+        // Replaced by us.
+        op.write("f", vec![3_u8; 8192]).await.unwrap();
+        assert_eq!(op.read_range("f", 0..10).await.unwrap()[0], 3);
+        // Deleted by another process.
+        std::fs::remove_file(dir.path().join("f")).unwrap();
+        let err = op.read_range("f", 0..10).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        // Renamed away by us, and a new file in its place.
+        op.write("g", vec![4_u8; 8192]).await.unwrap();
+        assert_eq!(op.read_range("g", 0..10).await.unwrap()[0], 4);
+        op.rename("g", "h").await.unwrap();
+        assert_eq!(
+            op.read_range("g", 0..10).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        op.write("g", vec![6_u8; 100]).await.unwrap();
+        assert_eq!(op.read_range("g", 0..10).await.unwrap()[0], 6);
+        // Shrunk in place: the range check sees the new size.
+        op.write("s", vec![7_u8; 8192]).await.unwrap();
+        op.read_range("s", 0..8192).await.unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("s"))
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let err = op.read_range("s", 0..8192).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
+        assert_eq!(err.context("size"), Some("100"));
+    });
+}
+
+#[test]
+fn many_small_ranges_are_read_in_a_few_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f"),
+        (0..4_u32 << 20).map(|i| i as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let (op, executor) = operator(dir.path());
+    // No coalescing: 1,000 reads of 100 bytes, 4 KiB apart.
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    rt().block_on(async {
+        let ranges: Vec<_> = (0..1000_u64).map(|i| i * 4096..i * 4096 + 100).collect();
+        let before = jobs(&executor);
+        let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+        for (r, bytes) in ranges.iter().zip(&got) {
+            assert_eq!(bytes.len(), 100);
+            assert_eq!(bytes[0], r.start as u8);
+        }
+        let used = jobs(&executor) - before;
+        assert!(
+            used <= 1 + 2 * executor.num_blocking_threads() as u64 + 1,
+            "{used} jobs for 1,000 reads"
+        );
+    });
+}
