@@ -884,10 +884,11 @@ impl Fixture {
             server.put(&format!("query/{path}"), bytes.clone());
         }
         let endpoint = Endpoint {
-            url: server.endpoint(),
+            uri: None,
+            url: Some(server.endpoint()),
             bucket: server.bucket().to_owned(),
             region: "us-east-1".into(),
-            credentials: ("mem-key".into(), "mem-secret".into()),
+            credentials: Some(("mem-key".into(), "mem-secret".into())),
             unsigned_ok: true,
             prefix: String::new(),
         };
@@ -916,7 +917,7 @@ impl Fixture {
                 format!(
                     "cannot upload the dataset to bucket {:?} at {}: {}",
                     endpoint.bucket,
-                    endpoint.url,
+                    endpoint.url.as_deref().unwrap_or("AWS"),
                     crate::error_chain(&e)
                 )
             })?;
@@ -1181,26 +1182,18 @@ impl Drop for Fixture {
 
 /// Our S3 backend for `endpoint`, rooted at `prefix`.
 fn s3_backend(endpoint: &Endpoint, prefix: &str) -> Result<storage::services::s3::S3, String> {
-    let (key, secret) = &endpoint.credentials;
-    storage::services::s3::S3Builder::new(&endpoint.bucket)
-        .endpoint(&endpoint.url)
-        .region(&endpoint.region)
-        .root(prefix)
-        .credentials(storage::services::s3::Credentials::new(key, secret))
-        .build()
-        .map_err(|e| format!("cannot configure S3 for {}: {e}", endpoint.url))
+    endpoint.ours()?.root(prefix).build().map_err(|e| {
+        format!(
+            "cannot configure S3 for {}: {e}",
+            endpoint.url.as_deref().unwrap_or("AWS")
+        )
+    })
 }
 
 /// object_store's `AmazonS3` for `endpoint`.
 fn amazon_s3(endpoint: &Endpoint) -> Result<os::aws::AmazonS3, String> {
-    let (key, secret) = &endpoint.credentials;
-    os::aws::AmazonS3Builder::new()
-        .with_bucket_name(&endpoint.bucket)
-        .with_endpoint(&endpoint.url)
-        .with_region(&endpoint.region)
-        .with_access_key_id(key)
-        .with_secret_access_key(secret)
-        .with_allow_http(true)
+    endpoint
+        .object_store()
         .build()
         .map_err(|e| format!("cannot configure object_store's S3: {e}"))
 }

@@ -100,6 +100,45 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Our S3 client's builder for this endpoint: from the URI when there is one
+    /// (its options, credentials from the provider chain), else from the fields.
+    ///
+    /// # Errors
+    ///
+    /// The S3 backend's message for a URI it does not take.
+    pub fn ours(&self) -> Result<storage::services::s3::S3Builder, String> {
+        use storage::services::s3::{Credentials, S3Builder};
+        if let Some(uri) = &self.uri {
+            return S3Builder::from_uri(uri).map_err(|e| e.to_string());
+        }
+        let mut builder = S3Builder::new(&self.bucket).region(&self.region);
+        if let Some(url) = &self.url {
+            builder = builder.endpoint(url);
+        }
+        if let Some((key, secret)) = &self.credentials {
+            builder = builder.credentials(Credentials::new(key, secret));
+        }
+        Ok(builder)
+    }
+
+    /// object_store's `AmazonS3` builder for this endpoint (credentials: the
+    /// endpoint's, else object_store's own search from the environment).
+    pub fn object_store(&self) -> object_store::aws::AmazonS3Builder {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_allow_http(true);
+        if let Some(url) = &self.url {
+            builder = builder.with_endpoint(url);
+        }
+        if let Some((key, secret)) = &self.credentials {
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+        }
+        builder
+    }
+
     /// The SeaweedFS (or other) endpoint of `DIO_TEST_S3_URI` and the `AWS_*`
     /// variables, as `scripts/s3-server start` prints them; `None` if unset.
     pub fn from_env() -> Option<Self> {
@@ -172,22 +211,9 @@ impl Fixture {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the caller runtime: {e}"))?;
-        use storage::services::s3::{Credentials, S3Builder};
+        use storage::services::s3::S3Builder;
         let url = endpoint.url.as_deref().unwrap_or("AWS");
-        let builder = match &endpoint.uri {
-            Some(uri) => S3Builder::from_uri(uri).map_err(|e| e.to_string())?,
-            None => {
-                let mut builder = S3Builder::new(&endpoint.bucket).region(&endpoint.region);
-                if let Some(url) = &endpoint.url {
-                    builder = builder.endpoint(url);
-                }
-                if let Some((key, secret)) = &endpoint.credentials {
-                    builder = builder.credentials(Credentials::new(key, secret));
-                }
-                builder
-            }
-        }
-        .root(&prefix);
+        let builder = endpoint.ours()?.root(&prefix);
         let configure = |builder: S3Builder| {
             builder
                 .build()
@@ -218,13 +244,8 @@ impl Fixture {
             .bucket(&endpoint.bucket)
             .region(&endpoint.region)
             .root(&prefix);
-        let mut object_store = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(&endpoint.bucket)
-            .with_region(&endpoint.region)
-            .with_allow_http(true);
         if let Some(url) = &endpoint.url {
             opendal = opendal.endpoint(url);
-            object_store = object_store.with_endpoint(url);
         }
         if let Some((key, secret)) = &endpoint.credentials {
             opendal = opendal
@@ -232,15 +253,13 @@ impl Fixture {
                 .secret_access_key(secret)
                 .disable_config_load()
                 .disable_ec2_metadata();
-            object_store = object_store
-                .with_access_key_id(key)
-                .with_secret_access_key(secret);
         }
         let opendal = opendal::Operator::new(opendal)
             .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?
             .finish();
         let object_store: Arc<dyn ObjectStore> = Arc::new(
-            object_store
+            endpoint
+                .object_store()
                 .build()
                 .map_err(|e| format!("cannot configure object_store's S3: {e}"))?,
         );

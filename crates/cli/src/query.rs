@@ -25,8 +25,9 @@ pub(crate) struct QueryArgs {
     suite: Vec<QuerySuite>,
     /// Run against this S3 endpoint instead, e.g.
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
-    /// (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`). The dataset
-    /// is uploaded under the prefix and removed afterwards.
+    /// (our client takes credentials from AWS's provider chain, object_store's from
+    /// its own search). The dataset is uploaded under the prefix and removed
+    /// afterwards.
     #[arg(long)]
     uri: Option<String>,
     /// Skip the isolation view.
@@ -143,10 +144,9 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         ));
     }
     let endpoint = match &args.uri {
-        Some(uri) => Some(Endpoint::from_uri(uri).ok_or_else(|| {
+        Some(uri) => Some(Endpoint::from_uri(uri).map_err(|e| {
             format!(
-                "--uri {uri:?}: expected s3://bucket[/prefix]?endpoint=http(s)://host:port[&region=...], \
-                 with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"
+                "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
             )
         })?),
         None => None,
