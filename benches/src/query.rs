@@ -795,7 +795,7 @@ enum Place {
     Fs(tempfile::TempDir),
     /// An S3 endpoint; `server` is set for the in-process one.
     S3 {
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// The key prefix the dataset is under (empty or ending in `/`).
         prefix: String,
         server: Option<MemS3>,
@@ -893,7 +893,7 @@ impl Fixture {
             prefix: String::new(),
         };
         let place = Place::S3 {
-            endpoint,
+            endpoint: Box::new(endpoint),
             prefix: "query/".into(),
             server: Some(server),
         };
@@ -923,7 +923,7 @@ impl Fixture {
             })?;
         }
         let place = Place::S3 {
-            endpoint,
+            endpoint: Box::new(endpoint),
             prefix,
             server: None,
         };

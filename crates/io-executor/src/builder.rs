@@ -87,10 +87,10 @@ impl Hooks {
     }
 
     fn call(hook: Option<&Hook>, which: &str) {
-        if let Some(hook) = hook {
-            if catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
-                tracing::error!(hook = which, "executor thread hook panicked; ignored");
-            }
+        if let Some(hook) = hook
+            && catch_unwind(AssertUnwindSafe(|| hook())).is_err()
+        {
+            tracing::error!(hook = which, "executor thread hook panicked; ignored");
         }
     }
 }

@@ -181,13 +181,13 @@ impl Shared {
             return None;
         }
         let queued = c.queued.fetch_add(1, Ordering::Relaxed);
-        if let Some(limit) = self.max_queued {
-            if queued >= limit {
-                c.queued.fetch_sub(1, Ordering::Relaxed);
-                c.rejected.fetch_add(1, Ordering::Relaxed);
-                completion.complete(Err(JoinError::queue_full(limit)));
-                return None;
-            }
+        if let Some(limit) = self.max_queued
+            && queued >= limit
+        {
+            c.queued.fetch_sub(1, Ordering::Relaxed);
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+            completion.complete(Err(JoinError::queue_full(limit)));
+            return None;
         }
         c.spawned.fetch_add(1, Ordering::Relaxed);
         // Intake is open (and `intake` held), so `CLOSED` is not set yet.
@@ -214,11 +214,11 @@ impl Shared {
 
     pub(crate) fn job_ended(&self, worker: Option<usize>, outcome: Outcome) {
         self.counters.record_end(outcome);
-        if let (Some(w), Some(pool)) = (worker, &self.pool) {
-            if pool.load[w].fetch_sub(1, Ordering::SeqCst) == 1 {
-                // The worker may now leave its runtime, or exit if shutting down.
-                pool.notify[w].notify_one();
-            }
+        if let (Some(w), Some(pool)) = (worker, &self.pool)
+            && pool.load[w].fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            // The worker may now leave its runtime, or exit if shutting down.
+            pool.notify[w].notify_one();
         }
         let before = self.outstanding.fetch_sub(1, Ordering::AcqRel);
         if before == CLOSED | 1 && self.pool.is_none() {

@@ -143,10 +143,10 @@ async fn actor(
                 // Every part started before `complete` was called is in the object.
                 let drained =
                     until_closed(&mut reply, async { while parts.next().await.is_some() {} }).await;
-                if drained.is_some() {
-                    if let Some(result) = until_closed(&mut reply, inner.complete()).await {
-                        let _ = reply.send(result);
-                    }
+                if drained.is_some()
+                    && let Some(result) = until_closed(&mut reply, inner.complete()).await
+                {
+                    let _ = reply.send(result);
                 }
             }
             Some(Command::Abort { mut reply }) => {

@@ -115,13 +115,12 @@ impl Conditions {
             }
         } else if let (Some(since), Some(modified)) =
             (self.if_unmodified_since, meta.last_modified())
+            && modified > since
         {
-            if modified > since {
-                return Err(failed(
-                    ErrorKind::PreconditionFailed,
-                    "modified after if_unmodified_since".into(),
-                ));
-            }
+            return Err(failed(
+                ErrorKind::PreconditionFailed,
+                "modified after if_unmodified_since".into(),
+            ));
         }
         if let Some(wanted) = &self.if_none_match {
             if etag_matches(wanted, etag) {
@@ -131,13 +130,12 @@ impl Conditions {
                 ));
             }
         } else if let (Some(since), Some(modified)) = (self.if_modified_since, meta.last_modified())
+            && modified <= since
         {
-            if modified <= since {
-                return Err(failed(
-                    ErrorKind::NotModified,
-                    "not modified since if_modified_since".into(),
-                ));
-            }
+            return Err(failed(
+                ErrorKind::NotModified,
+                "not modified since if_modified_since".into(),
+            ));
         }
         Ok(())
     }

@@ -403,25 +403,25 @@ impl Operator {
             move |e: Error| e.with_operation(OP).with_path(path.clone())
         };
         // One read: one job, which opens, checks and reads (or none at all).
-        if let [group] = &plan.groups[..] {
-            if group.parts.len() == 1 {
-                let args = ReadArgs::new(ByteRange::new(group.range.clone()));
-                if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
-                    let pieces = plan.pieces.into_iter().map(|(_, r)| buffer.slice(r));
-                    return IoFuture::yielding(Ok(pieces.collect()));
-                }
-                let task = self.submit(self.access.read(&normalized, args));
-                return IoFuture::new(async move {
-                    let buffer = task
-                        .await
-                        .map_err(|e| context(name_requested(e, &ranges)))?;
-                    Ok(plan
-                        .pieces
-                        .into_iter()
-                        .map(|(_, range)| buffer.slice(range))
-                        .collect())
-                });
+        if let [group] = &plan.groups[..]
+            && group.parts.len() == 1
+        {
+            let args = ReadArgs::new(ByteRange::new(group.range.clone()));
+            if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
+                let pieces = plan.pieces.into_iter().map(|(_, r)| buffer.slice(r));
+                return IoFuture::yielding(Ok(pieces.collect()));
             }
+            let task = self.submit(self.access.read(&normalized, args));
+            return IoFuture::new(async move {
+                let buffer = task
+                    .await
+                    .map_err(|e| context(name_requested(e, &ranges)))?;
+                Ok(plan
+                    .pieces
+                    .into_iter()
+                    .map(|(_, range)| buffer.slice(range))
+                    .collect())
+            });
         }
         // Several reads: open once, then read every part from what was opened.
         let access = Arc::clone(&self.access);

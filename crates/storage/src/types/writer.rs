@@ -127,10 +127,10 @@ impl Writer {
             if self.buf.len() < self.chunk_size {
                 // A chunk that failed in the meantime is reported now, before more
                 // data is taken.
-                if let State::Writing(_) = self.state {
-                    if let Poll::Ready(Err(e)) = self.poll_idle(cx) {
-                        return Poll::Ready(Err(e));
-                    }
+                if let State::Writing(_) = self.state
+                    && let Poll::Ready(Err(e)) = self.poll_idle(cx)
+                {
+                    return Poll::Ready(Err(e));
                 }
                 let n = data.len().min(self.chunk_size - self.buf.len());
                 self.buf.extend_from_slice(&data[..n]);

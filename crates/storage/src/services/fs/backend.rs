@@ -167,10 +167,9 @@ impl Fs {
                 if entry.file_type() == rustix::fs::FileType::Directory
                     && name != c"."
                     && name != c".."
+                    && let Ok(name) = name.to_str()
                 {
-                    if let Ok(name) = name.to_str() {
-                        pending.push(format!("{dir}{name}/"));
-                    }
+                    pending.push(format!("{dir}{name}/"));
                 }
             }
         }

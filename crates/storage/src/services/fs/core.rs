@@ -179,10 +179,10 @@ impl TempFile {
                 .with_message("the name is reserved for the temporary files of atomic writes"));
         }
         // Refuse early, before any data is written, if the target is a directory.
-        if let Ok(stat) = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
-            if is_dir(&stat) {
-                return Err(Error::new(ErrorKind::IsADirectory));
-            }
+        if let Ok(stat) = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            && is_dir(&stat)
+        {
+            return Err(Error::new(ErrorKind::IsADirectory));
         }
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let mut attempts = 0;
@@ -294,10 +294,10 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
     let mut reader = rustix::fs::Dir::read_from(dir)?;
     while let Some(entry) = reader.read() {
         let entry = entry?;
-        if let Ok(name) = entry.file_name().to_str() {
-            if is_temp_name(name) {
-                stale.push(name.to_owned());
-            }
+        if let Ok(name) = entry.file_name().to_str()
+            && is_temp_name(name)
+        {
+            stale.push(name.to_owned());
         }
     }
     let mut removed = 0;

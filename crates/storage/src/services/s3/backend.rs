@@ -144,10 +144,10 @@ impl Access for S3 {
                 return Ok(Metadata::dir());
             }
             let name = path.trim_end_matches('/');
-            if !path.ends_with('/') {
-                if let Some(meta) = core.head(&core.key(name)).await? {
-                    return Ok(meta);
-                }
+            if !path.ends_with('/')
+                && let Some(meta) = core.head(&core.key(name)).await?
+            {
+                return Ok(meta);
             }
             if core.dir_exists(&core.key(&format!("{name}/"))).await? {
                 return Ok(Metadata::dir());

@@ -1078,10 +1078,10 @@ impl Core {
                 .map(drop),
             Err(e) => Err(e),
         };
-        if result.is_err() {
-            if let Err(e) = self.abort_multipart(to_key, &id).await {
-                tracing::warn!(key = %to_key, upload_id = %id, error = %e, "cannot abort multipart copy");
-            }
+        if result.is_err()
+            && let Err(e) = self.abort_multipart(to_key, &id).await
+        {
+            tracing::warn!(key = %to_key, upload_id = %id, error = %e, "cannot abort multipart copy");
         }
         result
     }

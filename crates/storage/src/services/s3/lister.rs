@@ -84,10 +84,11 @@ impl S3Lister {
     fn entries(&mut self, page: ListBucketResult) -> Vec<Entry> {
         let mut out = Vec::with_capacity(page.contents.len() + page.common_prefixes.len());
         for prefix in page.common_prefixes {
-            if let Some(path) = self.core.path_of(&prefix.prefix).filter(|p| readable(p)) {
-                if path != self.dir && self.seen_dirs.insert(path.to_owned()) {
-                    out.push(Entry::new(path, Metadata::dir()));
-                }
+            if let Some(path) = self.core.path_of(&prefix.prefix).filter(|p| readable(p))
+                && path != self.dir
+                && self.seen_dirs.insert(path.to_owned())
+            {
+                out.push(Entry::new(path, Metadata::dir()));
             }
         }
         for object in page.contents {
