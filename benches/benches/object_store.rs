@@ -1,10 +1,15 @@
-//! `IoObjectStore` against the store it wraps: object_store's `LocalFileSystem` bare
-//! (its IO on the caller's runtime) and behind `IoObjectStore` (its IO on a dedicated
-//! pool), reading files in page cache the way a Parquet reader does.
+//! The object_store adapters against object_store's own stores, reading the way a
+//! Parquet reader does:
+//!
+//! - fs (files in page cache): `LocalFileSystem` bare (its IO on the caller's
+//!   runtime), behind `IoObjectStore` (its IO on a dedicated pool), and `DioStore`
+//!   over our fs `Operator` on the same pool;
+//! - S3, on the in-process memory endpoint (`MemS3`) and, when `DIO_TEST_S3_URI` is
+//!   set (`scripts/s3-server start`), on that server: `AmazonS3` bare, behind
+//!   `IoObjectStore`, and `DioStore` over our S3 `Operator`.
 //!
 //! `cargo bench -p dio-benches --bench object_store` (`-- --quick` for a short run).
-//! Throughput is in bytes per second. Each method is one function below; a store
-//! over our `Operator` (`DioStore`) is meant to join them as a third.
+//! Throughput is in bytes per second.
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
@@ -12,7 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dio_object_store::IoObjectStore;
+use dio_benches::mem_s3::MemS3;
+use dio_benches::s3::Endpoint;
+use dio_object_store::{DioStore, IoObjectStore};
 use io_executor::Executor;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -33,6 +40,39 @@ fn local_fs(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
 fn io_object_store(dir: &std::path::Path, io: &Executor) -> Arc<dyn ObjectStore> {
     let fs = LocalFileSystem::new_with_prefix(dir).expect("LocalFileSystem");
     Arc::new(IoObjectStore::new(fs, io.clone()))
+}
+
+/// `DioStore` over our fs `Operator` rooted at `dir`, its IO on `io`.
+fn dio_store_fs(dir: &std::path::Path, io: &Executor) -> Arc<dyn ObjectStore> {
+    let fs = storage::services::Fs::new(dir).expect("Fs");
+    Arc::new(DioStore::new(
+        storage::Operator::new(fs).with_executor(io.clone()),
+    ))
+}
+
+/// `AmazonS3` bare, behind `IoObjectStore`, and `DioStore` over our S3 backend, for
+/// `endpoint`; the objects are under `prefix`.
+fn s3_methods(endpoint: &Endpoint, prefix: &str, io: &Executor) -> Vec<(&'static str, Arc<dyn ObjectStore>)> {
+    let amazon = || {
+        let store = endpoint.object_store().build().expect("AmazonS3");
+        object_store::prefix::PrefixStore::new(store, prefix)
+    };
+    let ours = endpoint
+        .ours()
+        .expect("our S3 builder")
+        .root(prefix)
+        .build()
+        .expect("our S3 backend");
+    vec![
+        ("amazon_s3", Arc::new(amazon())),
+        ("io_object_store", Arc::new(IoObjectStore::new(amazon(), io.clone()))),
+        (
+            "dio_store",
+            Arc::new(DioStore::new(
+                storage::Operator::new(ours).with_executor(io.clone()),
+            )),
+        ),
+    ]
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,18 +196,75 @@ fn object_store(c: &mut Criterion) {
         .blocking_threads(NonZeroUsize::new(16).expect("16"))
         .build()
         .expect("dedicated pool");
-    let methods: [(&str, Arc<dyn ObjectStore>); 2] = [
+    let fs_methods: Vec<(&str, Arc<dyn ObjectStore>)> = vec![
         ("local_fs", local_fs(dir.path())),
         ("io_object_store", io_object_store(dir.path(), &io)),
+        ("dio_store", dio_store_fs(dir.path(), &io)),
     ];
+    run_group(c, "object_store", &caller, &fs_methods);
 
+    // S3: the in-process endpoint (its own runtime), then a real server if given.
+    let data = bytes::Bytes::from(data);
+    let server = MemS3::start("dio-bench", 2);
+    server.put("os/big", data.clone());
+    server.put("os/whole", data.slice(..WHOLE as usize));
+    let endpoint = Endpoint {
+        uri: None,
+        url: Some(server.endpoint()),
+        bucket: server.bucket().to_owned(),
+        region: "us-east-1".into(),
+        credentials: Some(("mem-key".into(), "mem-secret".into())),
+        unsigned_ok: true,
+        prefix: String::new(),
+    };
+    let mem_methods = {
+        // AmazonS3 keeps its connections on the runtime it is built in.
+        let _guard = caller.enter();
+        s3_methods(&endpoint, "os/", &io)
+    };
+    run_group(c, "object_store_mem_s3", &caller, &mem_methods);
+    drop(mem_methods);
+    drop(server);
+
+    if let Some(endpoint) = Endpoint::from_env() {
+        let prefix = format!("{}dio-bench-os-{}/", endpoint.prefix, std::process::id());
+        let upload = storage::Operator::new(
+            endpoint
+                .ours()
+                .expect("our S3 builder")
+                .root(&prefix)
+                .build()
+                .expect("our S3 backend"),
+        )
+        .with_executor(io.clone());
+        let blocking = upload.blocking();
+        blocking.write("big", data.clone()).expect("upload big");
+        blocking
+            .write("whole", data.slice(..WHOLE as usize))
+            .expect("upload whole");
+        let methods = {
+            let _guard = caller.enter();
+            s3_methods(&endpoint, &prefix, &io)
+        };
+        run_group(c, "object_store_s3", &caller, &methods);
+        blocking.remove_all("").expect("clean up");
+    }
+}
+
+/// One criterion group per workload: `prefix/workload`, a function per method.
+fn run_group(
+    c: &mut Criterion,
+    prefix: &str,
+    caller: &tokio::runtime::Runtime,
+    methods: &[(&str, Arc<dyn ObjectStore>)],
+) {
     for workload in Workload::ALL {
-        let mut group = c.benchmark_group(format!("object_store/{}", workload.name()));
+        let mut group = c.benchmark_group(format!("{prefix}/{}", workload.name()));
         group.throughput(Throughput::Bytes(workload.bytes()));
-        for (name, store) in &methods {
+        for (name, store) in methods {
             let turn = AtomicU64::new(0);
             group.bench_function(*name, |b| {
-                b.to_async(&caller)
+                b.to_async(caller)
                     .iter(|| workload.run(&**store, turn.fetch_add(1, Ordering::Relaxed)))
             });
         }

@@ -37,6 +37,10 @@ pub enum Method {
     OpenDal,
     /// object_store's `LocalFileSystem`.
     ObjectStore,
+    /// The same `LocalFileSystem` behind `IoObjectStore`, on the dedicated pool.
+    IoObjectStore,
+    /// `DioStore` over our fs `Operator` on the dedicated pool.
+    DioStore,
     /// `tokio::fs`.
     TokioFs,
     /// One plain thread of ours doing the same reads with `pread`: what one core
@@ -48,7 +52,7 @@ pub enum Method {
 
 impl Method {
     /// Every method, the reference first and the control last.
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 12] = [
         Method::NoLoad,
         Method::OursDedicated,
         Method::OursSamePriority,
@@ -56,6 +60,8 @@ impl Method {
         Method::OursCallerRuntime,
         Method::OpenDal,
         Method::ObjectStore,
+        Method::IoObjectStore,
+        Method::DioStore,
         Method::TokioFs,
         Method::OneThread,
         Method::StdInAsync,
@@ -71,6 +77,8 @@ impl Method {
             Method::OursCallerRuntime => "ours_caller_rt",
             Method::OpenDal => "opendal",
             Method::ObjectStore => "object_store",
+            Method::IoObjectStore => "io_object_store",
+            Method::DioStore => "dio_store",
             Method::TokioFs => "tokio_fs",
             Method::OneThread => "one_thread",
             Method::StdInAsync => "std_in_async (control)",
@@ -114,6 +122,8 @@ pub struct Isolation {
     global: storage::Operator,
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
+    io_object_store: Arc<dyn ObjectStore>,
+    dio_store: Arc<dyn ObjectStore>,
     control_stall: Duration,
 }
 
@@ -140,6 +150,14 @@ impl Isolation {
         Self {
             size,
             range: size / 16,
+            io_object_store: Arc::new(dio_object_store::IoObjectStore::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+                    .expect("object_store"),
+                dedicated.clone(),
+            )),
+            dio_store: Arc::new(dio_object_store::DioStore::new(
+                storage::Operator::new(fs.clone()).with_executor(dedicated.clone()),
+            )),
             dedicated: storage::Operator::new(fs.clone()).with_executor(dedicated),
             same_priority: storage::Operator::new(fs.clone()).with_executor(same_priority_pool),
             global: storage::Operator::new(fs).with_executor(Executor::global()),
@@ -282,13 +300,14 @@ impl Isolation {
                     .await
                     .expect("read")
                     .len(),
-                Method::ObjectStore => {
+                Method::ObjectStore | Method::IoObjectStore | Method::DioStore => {
+                    let store = match method {
+                        Method::IoObjectStore => &self.io_object_store,
+                        Method::DioStore => &self.dio_store,
+                        _ => &self.object_store,
+                    };
                     let path = object_store::path::Path::from("big");
-                    self.object_store
-                        .get_range(&path, range)
-                        .await
-                        .expect("read")
-                        .len()
+                    store.get_range(&path, range).await.expect("read").len()
                 }
                 Method::TokioFs => {
                     use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -52,6 +52,8 @@ fn isolation_bench_reports_every_method() {
         "ours_global",
         "opendal",
         "object_store",
+        "io_object_store",
+        "dio_store",
         "tokio_fs",
     ] {
         assert!(methods.contains(&m), "{m} missing from {methods:?}");
