@@ -52,7 +52,11 @@ fn dio_store_fs(dir: &std::path::Path, io: &Executor) -> Arc<dyn ObjectStore> {
 
 /// `AmazonS3` bare, behind `IoObjectStore`, and `DioStore` over our S3 backend, for
 /// `endpoint`; the objects are under `prefix`.
-fn s3_methods(endpoint: &Endpoint, prefix: &str, io: &Executor) -> Vec<(&'static str, Arc<dyn ObjectStore>)> {
+fn s3_methods(
+    endpoint: &Endpoint,
+    prefix: &str,
+    io: &Executor,
+) -> Vec<(&'static str, Arc<dyn ObjectStore>)> {
     let amazon = || {
         let store = endpoint.object_store().build().expect("AmazonS3");
         object_store::prefix::PrefixStore::new(store, prefix)
@@ -65,7 +69,10 @@ fn s3_methods(endpoint: &Endpoint, prefix: &str, io: &Executor) -> Vec<(&'static
         .expect("our S3 backend");
     vec![
         ("amazon_s3", Arc::new(amazon())),
-        ("io_object_store", Arc::new(IoObjectStore::new(amazon(), io.clone()))),
+        (
+            "io_object_store",
+            Arc::new(IoObjectStore::new(amazon(), io.clone())),
+        ),
         (
             "dio_store",
             Arc::new(DioStore::new(

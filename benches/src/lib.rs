@@ -12,6 +12,7 @@ pub mod mem_s3;
 pub mod memory;
 pub mod query;
 pub mod s3;
+pub mod scale;
 pub mod storm;
 
 /// `err` and every cause under it, on one line: `a: b: c`.

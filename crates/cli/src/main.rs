@@ -5,6 +5,8 @@
 //!   `--uri s3://...`, the S3 workloads against that endpoint.
 //! - `dio bench isolation`: how responsive a caller's runtime stays while each
 //!   method does IO.
+//! - `dio bench scale`: throughput and p99 latency per read as reads outstanding and
+//!   read size grow.
 //! - `dio bench query`: DataFusion queries over a generated parquet dataset, through
 //!   DataFusion's default store, our registration and `IoObjectStore`.
 
@@ -13,6 +15,7 @@ mod measure;
 mod plot;
 mod query;
 mod report;
+mod scale;
 mod throughput;
 
 use std::path::PathBuf;
@@ -124,6 +127,9 @@ enum BenchCommand {
     /// (`dio_parquet::register`) and `IoObjectStore`; time, ratio, bytes and
     /// requests per query, and the caller runtime's ticker lateness.
     Query(query::QueryArgs),
+    /// How cost grows: throughput and p99 latency per read as reads outstanding
+    /// grow (1 to 256) and as read size grows (4 KiB to 64 MiB), ours and peers.
+    Scale(scale::ScaleArgs),
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -157,6 +163,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => match args.what {
             Some(BenchCommand::Isolation(iso)) => isolation::run(&iso, &args.common),
+            Some(BenchCommand::Scale(scale)) => scale::run(&scale, &args.common),
             Some(BenchCommand::Query(query)) => {
                 query::run(&query, &args.common, args.filter.as_deref())
             }
