@@ -1175,7 +1175,14 @@ impl Drop for Fixture {
             && let Ok(s3) = s3_backend(endpoint, prefix)
         {
             let op = Operator::new(s3).with_executor(self.dedicated.clone());
-            let _ = op.blocking().remove_all("");
+            // Drop cannot fail: say what was left behind instead of hiding it.
+            if let Err(e) = op.blocking().remove_all("") {
+                eprintln!(
+                    "the query dataset under {prefix:?} in bucket {:?} was not removed: {}",
+                    endpoint.bucket,
+                    crate::error_chain(&e)
+                );
+            }
         }
     }
 }
