@@ -145,3 +145,41 @@ fn many_small_ranges_are_read_in_a_few_jobs() {
         );
     });
 }
+
+#[test]
+fn batched_small_reads_return_exactly_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..4_u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, _executor) = operator(dir.path());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    // Many small reads of mixed lengths (empty ones, odd ones, some that fill most of
+    // a shared buffer), out of order and overlapping, at unaligned offsets.
+    let lens = [0_u64, 1, 100, 4096, 4095, 70_000, 200_000, 255 << 10, 3];
+    let ranges: Vec<_> = (0..2_000_u64)
+        .map(|i| {
+            let len = lens[(i % lens.len() as u64) as usize];
+            let start = (i * 7_919 * 4_099) % (data.len() as u64 - len);
+            start..start + len
+        })
+        .collect();
+    rt().block_on(async {
+        let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+        assert_eq!(got.len(), ranges.len());
+        for (r, bytes) in ranges.iter().zip(&got) {
+            assert_eq!(
+                &bytes[..],
+                &data[r.start as usize..r.end as usize],
+                "range {r:?}"
+            );
+        }
+        // Dropping some results while others live on leaves the others intact.
+        let kept: Vec<_> = got.iter().step_by(7).cloned().collect();
+        drop(got);
+        for (r, bytes) in ranges.iter().step_by(7).zip(&kept) {
+            assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize]);
+        }
+    });
+}

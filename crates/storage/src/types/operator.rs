@@ -1007,12 +1007,14 @@ async fn read_planned(
             }
         }
     }
-    let batched: std::collections::HashSet<usize> = batches
-        .iter()
-        .flat_map(|(ids, _)| ids.iter().copied())
-        .collect();
+    let mut batched = vec![false; parts.len()];
+    for (ids, _) in &batches {
+        for &i in ids {
+            batched[i] = true;
+        }
+    }
     for (i, part) in parts.iter().enumerate() {
-        if !batched.contains(&i) {
+        if !batched[i] {
             slots[i] = Some(Task::submit(
                 executor,
                 Arc::clone(object).read_at(part.clone()),

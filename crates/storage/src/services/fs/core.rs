@@ -122,22 +122,86 @@ pub(super) fn read_exact_at(
         return Ok(Bytes::new());
     }
     let mut buf = pool.take(len)?;
-    let space = &mut buf.space()[..len];
+    fill_at(fd, &mut buf.space()[..len], range.start)?;
+    buf.set_filled(len);
+    Ok(buf.freeze())
+}
+
+/// Reads of one batch share a buffer while together they hold at most this much: a
+/// storm of 4 KiB reads costs a pooled buffer per 64 reads instead of an allocation,
+/// a zero-fill and a free per read, and a slice kept alive pins at most this much.
+const SHARED_MAX: usize = 256 << 10;
+
+/// Reads every range of `ranges` (each shorter than [`SHARED_MAX`] or not), in
+/// order; consecutive small ones share a pooled buffer, and each result is a
+/// zero-copy slice of it.
+pub(super) fn read_many_at(
+    fd: &OwnedFd,
+    ranges: Vec<Range<u64>>,
+    pool: &Arc<BufferPool>,
+) -> Result<Vec<Bytes>> {
+    let mut out = Vec::with_capacity(ranges.len());
+    let mut rest = &ranges[..];
+    while !rest.is_empty() {
+        // The longest run from here whose lengths fit in one shared buffer.
+        let mut total = 0_usize;
+        let mut take = 0;
+        for r in rest {
+            let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+            if take > 0 && total.saturating_add(len) > SHARED_MAX {
+                break;
+            }
+            total = total.saturating_add(len);
+            take += 1;
+            if total > SHARED_MAX {
+                break;
+            }
+        }
+        let (run, after) = rest.split_at(take);
+        rest = after;
+        if let [one] = run {
+            out.push(read_exact_at(fd, one.clone(), pool)?);
+            continue;
+        }
+        let mut buf = pool.take(total)?;
+        let space = buf.space();
+        let mut at = 0;
+        for r in run {
+            let len = (r.end - r.start) as usize;
+            fill_at(fd, &mut space[at..at + len], r.start)?;
+            at += len;
+        }
+        buf.set_filled(total);
+        let shared = buf.freeze();
+        let mut at = 0;
+        for r in run {
+            let len = (r.end - r.start) as usize;
+            out.push(shared.slice(at..at + len));
+            at += len;
+        }
+    }
+    Ok(out)
+}
+
+/// Fills `space` from `fd` at `offset` with positional reads.
+fn fill_at(fd: &OwnedFd, space: &mut [u8], offset: u64) -> Result<()> {
     let mut done = 0;
-    while done < len {
-        match rustix::io::pread(fd, &mut space[done..], range.start + done as u64) {
+    while done < space.len() {
+        match rustix::io::pread(fd, &mut space[done..], offset + done as u64) {
             Ok(0) => {
                 return Err(Error::new(ErrorKind::Unexpected)
                     .with_message("the file shrank while it was read")
-                    .with_context("range", format!("{}..{}", range.start, range.end)));
+                    .with_context(
+                        "range",
+                        format!("{}..{}", offset, offset + space.len() as u64),
+                    ));
             }
             Ok(n) => done += n,
             Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    buf.set_filled(len);
-    Ok(buf.freeze())
+    Ok(())
 }
 
 pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::core::read_exact_at;
+use super::core::{read_exact_at, read_many_at};
 use super::fd_cache::CachedFile;
 use crate::Metadata;
 use crate::raw::{BufferPool, IoJob, RandomRead};
@@ -30,10 +30,7 @@ impl RandomRead for FsObject {
 
     fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
         Some(IoJob::blocking(move || {
-            ranges
-                .into_iter()
-                .map(|range| read_exact_at(&self.file.fd, range, &self.pool))
-                .collect()
+            read_many_at(&self.file.fd, ranges, &self.pool)
         }))
     }
 
