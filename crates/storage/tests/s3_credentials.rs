@@ -417,6 +417,45 @@ fn profile_credentials_and_region() {
 }
 
 #[test]
+fn the_environment_names_the_region_before_the_profile() {
+    const TEST: &str = "the_environment_names_the_region_before_the_profile";
+    const EXPECTED: &str = "DIO_TEST_EXPECTED_REGION";
+    if child_of(TEST) {
+        let s3 = S3Builder::new("any").anonymous().build().unwrap();
+        assert_eq!(s3.region(), std::env::var(EXPECTED).unwrap());
+        // The builder's own region beats them all.
+        let s3 = S3Builder::new("any")
+            .anonymous()
+            .region("sa-east-1")
+            .build()
+            .unwrap();
+        assert_eq!(s3.region(), "sa-east-1");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_files(
+        dir.path(),
+        "[default]\nregion = eu-central-1\n",
+        "[default]\naws_access_key_id = k\naws_secret_access_key = s\n",
+    );
+    let with = |extra: &[(&'static str, &str)], expected: &str| {
+        let mut env = profile.clone();
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env.push((EXPECTED, expected.to_owned()));
+        run_child(TEST, "", &env);
+    };
+    with(&[], "eu-central-1");
+    with(&[("AWS_DEFAULT_REGION", "ap-south-1")], "ap-south-1");
+    with(
+        &[
+            ("AWS_DEFAULT_REGION", "ap-south-1"),
+            ("AWS_REGION", "ca-central-1"),
+        ],
+        "ca-central-1",
+    );
+}
+
+#[test]
 fn assume_role_from_a_profile() {
     const TEST: &str = "assume_role_from_a_profile";
     let Some(extras) = common_s3::extras(TEST) else {

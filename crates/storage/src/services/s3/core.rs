@@ -1507,6 +1507,51 @@ pub(crate) fn snippet(headers: &HeaderMap, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// The URL of `key` in `bucket` as a backend built from `builder` addresses it.
+    fn url_of(builder: S3Builder, key: &str) -> String {
+        Core::new(builder, None).url(key, "")
+    }
+
+    #[test]
+    fn aws_is_addressed_by_virtual_host_and_custom_endpoints_by_path() {
+        // AWS itself: the bucket in the host name, in the builder's region.
+        assert_eq!(
+            url_of(S3Builder::new("logs").region("eu-west-1"), "a/b.parquet"),
+            "https://logs.s3.eu-west-1.amazonaws.com/a/b.parquet"
+        );
+        // ... unless path style is asked for.
+        assert_eq!(
+            url_of(
+                S3Builder::new("logs").region("eu-west-1").path_style(true),
+                "a"
+            ),
+            "https://s3.eu-west-1.amazonaws.com/logs/a"
+        );
+        // A custom endpoint (MinIO, SeaweedFS, Ceph): the bucket in the path.
+        assert_eq!(
+            url_of(
+                S3Builder::new("logs").endpoint("http://127.0.0.1:8333/"),
+                "a"
+            ),
+            "http://127.0.0.1:8333/logs/a"
+        );
+        // ... unless virtual hosts are asked for.
+        assert_eq!(
+            url_of(
+                S3Builder::new("logs")
+                    .endpoint("https://storage.example.com")
+                    .path_style(false),
+                "a"
+            ),
+            "https://logs.storage.example.com/a"
+        );
+        // Keys are percent-encoded, `/` kept.
+        assert_eq!(
+            url_of(S3Builder::new("logs").region("us-east-1"), "dir/a b#c"),
+            "https://logs.s3.us-east-1.amazonaws.com/dir/a%20b%23c"
+        );
+    }
+
     proptest::proptest! {
         /// Any status, headers and body a server answers with map to an error,
         /// without a panic.
