@@ -184,10 +184,8 @@ fn object_store(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
     for (name, bytes) in [("big", &data[..]), ("whole", &data[..WHOLE as usize])] {
-        let mut file = std::fs::File::create(dir.path().join(name)).expect("create");
-        std::io::Write::write_all(&mut file, bytes).expect("write");
         // In page cache and written back: no writeback competes with the reads.
-        file.sync_all().expect("sync");
+        dio_benches::write_synced(&dir.path().join(name), bytes).expect("write");
     }
     assert!(column_chunks().last().expect("chunks").end <= BIG);
 

@@ -215,8 +215,8 @@ impl Fixture {
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
         let small = sizes.small as usize;
-        std::fs::write(dir.path().join("small"), &data[..small]).expect("write small");
-        std::fs::write(dir.path().join("big"), &data).expect("write big");
+        crate::write_synced(&dir.path().join("small"), &data[..small]).expect("write small");
+        crate::write_synced(&dir.path().join("big"), &data).expect("write big");
         let payload = Bytes::copy_from_slice(&data[..small]);
         let caller = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -138,7 +138,7 @@ impl Isolation {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut data = vec![0_u8; size as usize];
         rand::rngs::StdRng::seed_from_u64(3).fill(&mut data[..]);
-        std::fs::write(dir.path().join("big"), &data).expect("write");
+        crate::write_synced(&dir.path().join("big"), &data).expect("write");
         let fs = storage::services::Fs::new(dir.path()).expect("fs");
         let same_priority_pool = io_executor::Builder::new()
             .name("iso-same")

@@ -10,10 +10,27 @@ pub mod fs;
 pub mod isolation;
 pub mod mem_s3;
 pub mod memory;
+#[cfg(feature = "query")]
 pub mod query;
 pub mod s3;
 pub mod scale;
 pub mod storm;
+
+/// Writes `data` to `path` and waits until it is on disk (`fsync`).
+///
+/// Every fixture writes its files this way before it measures reads: a file written
+/// with a plain `write` still has its dirty pages queued for writeback, and the
+/// kernel flushing them (and the writeback throttling a reader can be caught in)
+/// would land in whichever method happens to be measured first.
+///
+/// # Errors
+///
+/// The error of the create, write or sync that failed.
+pub fn write_synced(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    std::io::Write::write_all(&mut file, data)?;
+    file.sync_all()
+}
 
 /// `err` and every cause under it, on one line: `a: b: c`.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {

@@ -866,7 +866,7 @@ impl Fixture {
         for (path, bytes) in &files {
             let file = dir.path().join(path);
             std::fs::create_dir_all(file.parent().expect("a parent"))
-                .and_then(|()| std::fs::write(&file, bytes))
+                .and_then(|()| crate::write_synced(&file, bytes))
                 .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         }
         Self::new(Place::Fs(dir), &files, dedicated)

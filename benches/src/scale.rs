@@ -99,7 +99,7 @@ impl ScaleBench {
         let path = dir.path().join("big");
         let mut data = vec![0_u8; size as usize];
         rand::rngs::StdRng::seed_from_u64(11).fill(&mut data[..]);
-        std::fs::write(&path, &data).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        crate::write_synced(&path, &data).map_err(|e| format!("cannot write {path:?}: {e}"))?;
         drop(data);
         let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
         let fs = storage::services::Fs::new(dir.path()).map_err(|e| e.to_string())?;

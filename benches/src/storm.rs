@@ -51,6 +51,10 @@ pub enum Method {
     /// A `pread` loop on the calling thread over one open file: the floor a single
     /// core sets.
     Std,
+    /// The same loop split over one thread per CPU (scoped threads, started for
+    /// each storm): what the machine's cores can do together, the ceiling for any
+    /// method that spreads the reads.
+    StdThreads,
     /// `tokio::task::spawn_blocking` per read, over one open file.
     SpawnBlocking,
     /// OpenDAL's fs service, a `read_with(..).range(..)` future per read.
@@ -61,10 +65,11 @@ pub enum Method {
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::OursReadRanges,
         Method::OursFutures,
         Method::Std,
+        Method::StdThreads,
         Method::SpawnBlocking,
         Method::OpenDal,
         Method::ObjectStore,
@@ -76,6 +81,7 @@ impl Method {
             Method::OursReadRanges => "ours_read_ranges",
             Method::OursFutures => "ours_futures",
             Method::Std => "std",
+            Method::StdThreads => "std_threads",
             Method::SpawnBlocking => "spawn_blocking",
             Method::OpenDal => "opendal",
             Method::ObjectStore => "object_store",
@@ -123,6 +129,8 @@ impl Fixture {
                 file.write_all_at(&chunk[..n], at).expect("write");
                 at += n as u64;
             }
+            // On disk before any read is measured (see `write_synced`).
+            file.sync_all().expect("sync");
         }
         let file = Arc::new(std::fs::File::open(&path).expect("open"));
         let caller = tokio::runtime::Builder::new_multi_thread()
@@ -173,10 +181,27 @@ impl Fixture {
         let len = storm.size;
         let got: u64 = match method {
             Method::Std => self.pread_loop(len, offsets),
+            Method::StdThreads => self.pread_threads(len, offsets),
             _ => self.caller.block_on(self.run_async(method, len, offsets)),
         };
         assert_eq!(got, storm.bytes(), "{method} {storm}");
         got
+    }
+
+    /// [`pread_loop`](Self::pread_loop) over one scoped thread per CPU.
+    fn pread_threads(&self, len: u64, offsets: &[u64]) -> u64 {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = offsets.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let loops: Vec<_> = offsets
+                .chunks(per)
+                .map(|part| scope.spawn(move || self.pread_loop(len, part)))
+                .collect();
+            loops
+                .into_iter()
+                .map(|t| t.join().expect("pread loop"))
+                .sum()
+        })
     }
 
     fn pread_loop(&self, len: u64, offsets: &[u64]) -> u64 {
@@ -258,6 +283,7 @@ impl Fixture {
                 )
             }
             Method::Std => self.pread_loop(len, offsets),
+            Method::StdThreads => self.pread_threads(len, offsets),
         }
     }
 

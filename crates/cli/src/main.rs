@@ -13,6 +13,7 @@
 mod isolation;
 mod measure;
 mod plot;
+#[cfg(feature = "query")]
 mod query;
 mod report;
 mod scale;
@@ -126,7 +127,16 @@ enum BenchCommand {
     /// dataset, through DataFusion's default store, our registration
     /// (`dio_parquet::register`) and `IoObjectStore`; time, ratio, bytes and
     /// requests per query, and the caller runtime's ticker lateness.
+    #[cfg(feature = "query")]
     Query(query::QueryArgs),
+    /// The query engine's workload (this `dio` was built without the `query`
+    /// feature, which brings DataFusion: build with `--features query`).
+    #[cfg(not(feature = "query"))]
+    Query {
+        /// Ignored: the workload is not in this build.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
     /// How cost grows: throughput and p99 latency per read as reads outstanding
     /// grow (1 to 256) and as read size grows (4 KiB to 64 MiB), ours and peers.
     Scale(scale::ScaleArgs),
@@ -164,9 +174,16 @@ fn main() -> ExitCode {
         Command::Bench(args) => match args.what {
             Some(BenchCommand::Isolation(iso)) => isolation::run(&iso, &args.common),
             Some(BenchCommand::Scale(scale)) => scale::run(&scale, &args.common),
+            #[cfg(feature = "query")]
             Some(BenchCommand::Query(query)) => {
                 query::run(&query, &args.common, args.filter.as_deref())
             }
+            #[cfg(not(feature = "query"))]
+            Some(BenchCommand::Query { .. }) => Err(
+                "this dio was built without the `query` feature (DataFusion): \
+                 cargo run --release -p dio --features query -- bench query"
+                    .into(),
+            ),
             None => throughput::run(&throughput::Plan {
                 mode: args.common.mode(),
                 filter: args.filter,

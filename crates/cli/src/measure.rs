@@ -1,5 +1,7 @@
-//! Timing one (workload, method) pair: a warm-up, then iterations until a time
-//! budget is spent; the median is what is reported.
+//! Timing (workload, method) pairs: a warm-up, then iterations until a time budget
+//! is spent; the median is what is reported. The methods of one workload take turns
+//! ([`time_each`]), so a change in the machine (another tenant, writeback, a
+//! frequency step) lands on all of them instead of on whichever ran at that moment.
 
 use std::time::{Duration, Instant};
 
@@ -21,21 +23,42 @@ pub(crate) fn budget(mode: Mode) -> (Duration, usize) {
     }
 }
 
-/// Runs `f` once to warm up, then until `budget` has passed and at least
-/// `min_iterations` were timed.
-pub(crate) fn time(mode: Mode, mut f: impl FnMut()) -> Timing {
+/// How many turns each method of a workload gets in [`time_each`].
+const TURNS: u32 = 5;
+
+/// Times `n` methods of one workload side by side: `f(i)` runs method `i` once.
+/// Each method is warmed up, then the methods take [`TURNS`] turns in order, each
+/// turn a burst of `budget / TURNS` (at least one iteration), so every method's
+/// samples are spread over the whole measurement while a burst keeps its own
+/// caches warm. Returns one timing per method, in order.
+pub(crate) fn time_each(mode: Mode, n: usize, mut f: impl FnMut(usize)) -> Vec<Timing> {
     let (budget, min_iterations) = budget(mode);
-    f();
-    let start = Instant::now();
-    let mut samples = Vec::new();
-    while samples.len() < min_iterations || start.elapsed() < budget {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed());
-        if samples.len() >= 100_000 {
-            break;
+    let burst = budget / TURNS;
+    let per_turn = min_iterations.div_ceil(TURNS as usize).max(1);
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); n];
+    for i in 0..n {
+        f(i);
+    }
+    for _ in 0..TURNS {
+        for (i, taken) in samples.iter_mut().enumerate() {
+            let start = Instant::now();
+            let mut count = 0;
+            while count < per_turn || start.elapsed() < burst {
+                let t = Instant::now();
+                f(i);
+                taken.push(t.elapsed());
+                count += 1;
+                if taken.len() >= 100_000 {
+                    break;
+                }
+            }
         }
     }
+    samples.into_iter().map(median).collect()
+}
+
+/// The number of samples and their median.
+fn median(mut samples: Vec<Duration>) -> Timing {
     samples.sort();
     Timing {
         iterations: samples.len(),

@@ -119,40 +119,43 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 let fixture = storm::Fixture::new(executor.clone(), plan.size * 64);
                 for &s in &storms {
                     let offsets = fixture.offsets(s);
-                    for m in storm::Method::ALL {
-                        bar.set_message(format!("storm/{s}/{m}"));
-                        let t = measure::time(plan.mode, || {
-                            fixture.run(m, s, &offsets);
-                        });
+                    let methods = storm::Method::ALL;
+                    bar.set_message(format!("storm/{s}"));
+                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                        fixture.run(methods[i], s, &offsets);
+                    });
+                    for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
-                        bar.inc(1);
                     }
+                    bar.inc(methods.len() as u64);
                 }
             }
             Suite::Fs => {
                 let fixture = fs::Fixture::with_sizes(executor.clone(), sizes);
                 for w in workloads {
-                    for m in fs::Method::ALL {
-                        bar.set_message(format!("fs/{w}/{m}"));
-                        let t = measure::time(plan.mode, || {
-                            fixture.run(m, w);
-                        });
+                    let methods = fs::Method::ALL;
+                    bar.set_message(format!("fs/{w}"));
+                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                        fixture.run(methods[i], w);
+                    });
+                    for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        bar.inc(1);
                     }
+                    bar.inc(methods.len() as u64);
                 }
             }
             Suite::Memory => {
                 let fixture = memory::Fixture::new(executor.clone(), sizes);
                 for w in workloads {
-                    for m in memory::Method::ALL {
-                        bar.set_message(format!("memory/{w}/{m}"));
-                        let t = measure::time(plan.mode, || {
-                            fixture.run(m, w);
-                        });
+                    let methods = memory::Method::ALL;
+                    bar.set_message(format!("memory/{w}"));
+                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                        fixture.run(methods[i], w);
+                    });
+                    for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        bar.inc(1);
                     }
+                    bar.inc(methods.len() as u64);
                 }
             }
             Suite::S3 => {
@@ -164,17 +167,19 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 })?;
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
                 header.extend(fixture.describe());
+                let methods: Vec<s3::Method> = s3::Method::ALL
+                    .into_iter()
+                    .filter(|&m| fixture.supports(m))
+                    .collect();
                 for w in workloads {
-                    for m in s3::Method::ALL {
-                        if fixture.supports(m) {
-                            bar.set_message(format!("s3/{w}/{m}"));
-                            let t = measure::time(plan.mode, || {
-                                fixture.run(m, w);
-                            });
-                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        }
-                        bar.inc(1);
+                    bar.set_message(format!("s3/{w}"));
+                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                        fixture.run(methods[i], w);
+                    });
+                    for (m, t) in methods.iter().zip(timings) {
+                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
                     }
+                    bar.inc(s3::Method::ALL.len() as u64);
                 }
             }
         }

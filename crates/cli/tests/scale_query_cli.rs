@@ -77,6 +77,7 @@ fn scale_refuses_a_file_smaller_than_its_reads() {
     assert!(!output.contains("panicked"), "{output}");
 }
 
+#[cfg(feature = "query")]
 #[test]
 fn query_runs_every_query_through_every_path_with_the_same_results() {
     let dir = tempfile::tempdir().unwrap();
