@@ -3,18 +3,11 @@
 //! `cargo bench -p dio-benches --bench fs` (optionally with a filter such as
 //! `range_read`). Throughput is in bytes per second.
 
-use std::num::NonZeroUsize;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dio_benches::fs::{Fixture, Method, Workload};
 
 fn fs(c: &mut Criterion) {
-    let dedicated = io_executor::Builder::new()
-        .name("bench-io")
-        .worker_threads(NonZeroUsize::new(2).expect("2"))
-        .blocking_threads(NonZeroUsize::new(16).expect("16"))
-        .build()
-        .expect("dedicated pool");
+    let dedicated = dio_benches::dedicated_pool("bench-io").expect("dedicated pool");
     let fixture = Fixture::new(dedicated);
     for workload in Workload::ALL {
         let mut group = c.benchmark_group(format!("fs/{workload}"));

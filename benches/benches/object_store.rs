@@ -11,7 +11,6 @@
 //! `cargo bench -p dio-benches --bench object_store` (`-- --quick` for a short run).
 //! Throughput is in bytes per second.
 
-use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,12 +194,7 @@ fn object_store(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("caller runtime");
-    let io = io_executor::Builder::new()
-        .name("bench-io")
-        .worker_threads(NonZeroUsize::new(2).expect("2"))
-        .blocking_threads(NonZeroUsize::new(16).expect("16"))
-        .build()
-        .expect("dedicated pool");
+    let io = dio_benches::dedicated_pool("bench-io").expect("dedicated pool");
     let fs_methods: Vec<(&str, Arc<dyn ObjectStore>)> = vec![
         ("local_fs", local_fs(dir.path())),
         ("io_object_store", io_object_store(dir.path(), &io)),

@@ -6,8 +6,6 @@
 //! `cargo bench -p dio-benches --bench storm` (`-- --quick` for a short run).
 //! Throughput is in bytes per second; the same workload is `dio bench --suite storm`.
 
-use std::num::NonZeroUsize;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dio_benches::storm::{Fixture, Method, Storm};
 
@@ -15,12 +13,7 @@ use dio_benches::storm::{Fixture, Method, Storm};
 const FILE: u64 = 1 << 30;
 
 fn storm(c: &mut Criterion) {
-    let dedicated = io_executor::Builder::new()
-        .name("bench-io")
-        .worker_threads(NonZeroUsize::new(2).expect("2"))
-        .blocking_threads(NonZeroUsize::new(16).expect("16"))
-        .build()
-        .expect("dedicated pool");
+    let dedicated = dio_benches::dedicated_pool("bench-io").expect("dedicated pool");
     let fixture = Fixture::new(dedicated, FILE);
     for storm in Storm::ALL {
         let offsets = fixture.offsets(storm);

@@ -16,6 +16,22 @@ pub mod s3;
 pub mod scale;
 pub mod storm;
 
+/// The dedicated pool ours runs on in every side-by-side workload (the criterion
+/// benches and `dio bench`): 2 workers and 16 blocking threads, named `name`.
+///
+/// # Errors
+///
+/// A one-line message if the pool's threads cannot be started.
+pub fn dedicated_pool(name: &str) -> Result<io_executor::Executor, String> {
+    use std::num::NonZeroUsize;
+    io_executor::Builder::new()
+        .name(name)
+        .worker_threads(NonZeroUsize::new(2).expect("2"))
+        .blocking_threads(NonZeroUsize::new(16).expect("16"))
+        .build()
+        .map_err(|e| format!("cannot start the dedicated pool: {e}"))
+}
+
 /// Writes `data` to `path` and waits until it is on disk (`fsync`).
 ///
 /// Every fixture writes its files this way before it measures reads: a file written

@@ -1,7 +1,5 @@
 //! `dio bench`: every (workload, method) pair of each suite, timed.
 
-use std::num::NonZeroUsize;
-
 use dio_benches::fs::{self, Sizes, Workload};
 use dio_benches::{memory, s3, storm};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,12 +31,7 @@ impl Plan {
 
 /// The dedicated pool our methods use: 2 workers, 16 blocking threads.
 fn dedicated() -> Result<Executor, String> {
-    io_executor::Builder::new()
-        .name("dio-bench")
-        .worker_threads(NonZeroUsize::new(2).expect("2"))
-        .blocking_threads(NonZeroUsize::new(16).expect("16"))
-        .build()
-        .map_err(|e| format!("cannot start the dedicated pool: {e}"))
+    dio_benches::dedicated_pool("dio-bench")
 }
 
 /// What a run measured: one row per pair, and the lines that say what against.
