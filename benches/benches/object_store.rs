@@ -207,15 +207,7 @@ fn object_store(c: &mut Criterion) {
     let server = MemS3::start("dio-bench", 2);
     server.put("os/big", data.clone());
     server.put("os/whole", data.slice(..WHOLE as usize));
-    let endpoint = Endpoint {
-        uri: None,
-        url: Some(server.endpoint()),
-        bucket: server.bucket().to_owned(),
-        region: "us-east-1".into(),
-        credentials: Some(("mem-key".into(), "mem-secret".into())),
-        unsigned_ok: true,
-        prefix: String::new(),
-    };
+    let endpoint = Endpoint::in_process(&server);
     let mem_methods = {
         // AmazonS3 keeps its connections on the runtime it is built in.
         let _guard = caller.enter();

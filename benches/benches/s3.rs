@@ -32,17 +32,12 @@ fn s3(c: &mut Criterion) {
         .expect("dedicated pool");
     {
         let server = MemS3::start("bench", 2);
-        let endpoint = Endpoint {
-            uri: None,
-            url: Some(server.endpoint()),
-            bucket: server.bucket().to_owned(),
-            region: "us-east-1".into(),
-            credentials: Some(("bench-key".into(), "bench-secret".into())),
-            unsigned_ok: true,
-            prefix: String::new(),
-        };
-        let fixture = Fixture::new(endpoint, dedicated.clone(), Sizes::default())
-            .unwrap_or_else(|e| panic!("in-process endpoint: {e}"));
+        let fixture = Fixture::new(
+            Endpoint::in_process(&server),
+            dedicated.clone(),
+            Sizes::default(),
+        )
+        .unwrap_or_else(|e| panic!("in-process endpoint: {e}"));
         run_all(c, "s3_mem", &fixture);
     }
     match Endpoint::from_env() {

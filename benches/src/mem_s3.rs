@@ -31,6 +31,9 @@ pub struct MemS3 {
 }
 
 impl MemS3 {
+    /// The name of the server's threads (a client's CPU accounting leaves them out).
+    pub const THREAD_NAME: &'static str = "mem-s3";
+
     /// Starts serving `bucket` on 127.0.0.1, on a runtime of `threads` threads.
     ///
     /// # Panics
@@ -39,7 +42,7 @@ impl MemS3 {
     pub fn start(bucket: &str, threads: usize) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .thread_name("mem-s3")
+            .thread_name(Self::THREAD_NAME)
             .enable_all()
             .build()
             .expect("server runtime");

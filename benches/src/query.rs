@@ -883,15 +883,7 @@ impl Fixture {
         for (path, bytes) in &files {
             server.put(&format!("query/{path}"), bytes.clone());
         }
-        let endpoint = Endpoint {
-            uri: None,
-            url: Some(server.endpoint()),
-            bucket: server.bucket().to_owned(),
-            region: "us-east-1".into(),
-            credentials: Some(("mem-key".into(), "mem-secret".into())),
-            unsigned_ok: true,
-            prefix: String::new(),
-        };
+        let endpoint = Endpoint::in_process(&server);
         let place = Place::S3 {
             endpoint: Box::new(endpoint),
             prefix: "query/".into(),

@@ -139,6 +139,19 @@ impl Endpoint {
         builder
     }
 
+    /// The in-process endpoint `server` (it takes any credentials, signed or not).
+    pub fn in_process(server: &crate::mem_s3::MemS3) -> Self {
+        Self {
+            uri: None,
+            url: Some(server.endpoint()),
+            bucket: server.bucket().to_owned(),
+            region: "us-east-1".into(),
+            credentials: Some(("bench-key".into(), "bench-secret".into())),
+            unsigned_ok: true,
+            prefix: String::new(),
+        }
+    }
+
     /// The SeaweedFS (or other) endpoint of `DIO_TEST_S3_URI` and the `AWS_*`
     /// variables, as `scripts/s3-server start` prints them; `None` if unset.
     pub fn from_env() -> Option<Self> {

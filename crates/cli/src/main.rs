@@ -10,6 +10,7 @@
 //! - `dio bench query`: DataFusion queries over a generated parquet dataset, through
 //!   DataFusion's default store, our registration and `IoObjectStore`.
 
+mod cpu;
 mod isolation;
 mod measure;
 mod plot;
@@ -61,7 +62,8 @@ struct BenchArgs {
     /// Only workloads whose name contains this (e.g. `read`, `parallel`).
     #[arg(long, global = true)]
     filter: Option<String>,
-    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (default: all).
+    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (the default), and
+    /// `s3`: the S3 workloads against an S3 server inside the process.
     #[arg(long, value_delimiter = ',', default_values = ["fs", "memory", "storm"])]
     suite: Vec<Suite>,
     /// Run the S3 workloads against this bucket instead: `s3://bucket/prefix` on
@@ -114,7 +116,8 @@ pub(crate) enum Suite {
     /// 10,000 small random reads of a large file at once (64 times `--size`:
     /// 1 GiB by default).
     Storm,
-    /// An S3 endpoint (`--uri`).
+    /// An S3 endpoint: `--uri`, or without it a server in memory inside the
+    /// process (its threads' CPU time is not counted as the client's).
     S3,
 }
 

@@ -21,6 +21,10 @@ pub(crate) struct Row {
     pub(crate) baseline: Option<String>,
     /// This row's throughput over the baseline's, same suite and workload.
     pub(crate) ratio_to_baseline: Option<f64>,
+    /// The client's CPU time (every thread of the process but an in-process
+    /// server's) per GiB moved; `None` for the memory suite (no bandwidth) or where
+    /// the CPU clock cannot be read.
+    pub(crate) cpu_seconds_per_gib: Option<f64>,
 }
 
 impl Row {
@@ -42,9 +46,15 @@ impl Row {
             throughput_bytes_per_sec: bytes as f64 / seconds.max(1e-12),
             baseline: None,
             ratio_to_baseline: None,
+            cpu_seconds_per_gib: t
+                .cpu_per_iteration
+                .filter(|_| suite != Suite::Memory && bytes > 0)
+                .map(|cpu| cpu.as_secs_f64() * GIB / bytes as f64),
         }
     }
 }
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// Fills in the ratios to each suite's baseline.
 pub(crate) fn add_ratios(rows: &mut [Row]) {
@@ -146,6 +156,40 @@ pub(crate) fn verdicts(rows: &[Row]) -> String {
                 let x = ours.throughput_bytes_per_sec / peer.throughput_bytes_per_sec.max(1e-12);
                 let word = if x >= 1.0 { "ahead of" } else { "behind" };
                 line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
+                // OpenDAL's plain read returns a list of body frames; the others
+                // one contiguous buffer, as parquet consumes it.
+                if suite == Suite::S3 && peer.method == "opendal" {
+                    let contiguous = same
+                        .iter()
+                        .filter(|r| {
+                            !r.method.starts_with("ours")
+                                && r.method != "opendal"
+                                && Some(&r.method) != r.baseline.as_ref()
+                        })
+                        .max_by(|a, b| {
+                            a.throughput_bytes_per_sec
+                                .total_cmp(&b.throughput_bytes_per_sec)
+                        });
+                    if let Some(c) = contiguous {
+                        let x =
+                            ours.throughput_bytes_per_sec / c.throughput_bytes_per_sec.max(1e-12);
+                        line.push_str(&format!(", {x:.2}x best contiguous ({})", c.method));
+                    }
+                }
+            }
+            if let Some(cpu) = ours.cpu_seconds_per_gib {
+                let others = same
+                    .iter()
+                    .filter(|r| r.method != ours.method && !headline(&r.method))
+                    .filter_map(|r| Some((r.cpu_seconds_per_gib?, r.method.as_str())))
+                    .min_by(|a, b| a.0.total_cmp(&b.0));
+                line.push_str(&format!("; CPU {:.0} ms/GiB", cpu * 1e3));
+                if let Some((least, method)) = others {
+                    line.push_str(&format!(
+                        ", {:.2}x the least of the others ({method})",
+                        cpu / least.max(1e-12)
+                    ));
+                }
             }
             out.push_str(&line);
             out.push('\n');
@@ -190,17 +234,40 @@ pub(crate) fn table(rows: &[Row]) -> String {
             out.push_str(&format!("{m:>width$}"));
         }
         out.push('\n');
-        for w in workloads {
+        for w in &workloads {
             out.push_str(&format!("{w:<26}"));
             for m in &methods {
                 let cell = rows
                     .iter()
-                    .find(|r| r.workload == w && r.method == *m)
+                    .find(|r| r.workload == *w && r.method == *m)
                     .map(|r| cell(r))
                     .unwrap_or_else(|| "-".into());
                 out.push_str(&format!("{cell:>width$}"));
             }
             out.push('\n');
+        }
+        if rows.iter().any(|r| r.cpu_seconds_per_gib.is_some()) {
+            out.push_str(&format!(
+                "\n{suite:?}: client CPU time per GiB (user + system, every thread but an in-process server's; lower is better)\n"
+            ));
+            out.push_str(&format!("{:<26}", "workload"));
+            for m in &methods {
+                out.push_str(&format!("{m:>width$}"));
+            }
+            out.push('\n');
+            for w in &workloads {
+                out.push_str(&format!("{w:<26}"));
+                for m in &methods {
+                    let cell = rows
+                        .iter()
+                        .find(|r| r.workload == *w && r.method == *m)
+                        .and_then(|r| r.cpu_seconds_per_gib)
+                        .map(|cpu| format!("{:.0} ms", cpu * 1e3))
+                        .unwrap_or_else(|| "-".into());
+                    out.push_str(&format!("{cell:>width$}"));
+                }
+                out.push('\n');
+            }
         }
     }
     out

@@ -1,10 +1,12 @@
 //! `dio bench`: every (workload, method) pair of each suite, timed.
 
 use dio_benches::fs::{self, Sizes, Workload};
+use dio_benches::mem_s3::MemS3;
 use dio_benches::{memory, s3, storm};
 use indicatif::{ProgressBar, ProgressStyle};
 use io_executor::Executor;
 
+use crate::cpu::CpuClock;
 use crate::report::Row;
 use crate::{Mode, Suite, measure};
 
@@ -98,6 +100,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     let mut rows = Vec::new();
     let mut header = Vec::new();
     for suite in suites {
+        let mut cpu = CpuClock::process();
         let workloads: Vec<Workload> = pairs
             .iter()
             .filter(|(s, _, _)| *s == suite)
@@ -114,7 +117,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     let offsets = fixture.offsets(s);
                     let methods = storm::Method::ALL;
                     bar.set_message(format!("storm/{s}"));
-                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], s, &offsets);
                     });
                     for (m, t) in methods.iter().zip(timings) {
@@ -128,7 +131,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 for w in workloads {
                     let methods = fs::Method::ALL;
                     bar.set_message(format!("fs/{w}"));
-                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
                     });
                     for (m, t) in methods.iter().zip(timings) {
@@ -142,7 +145,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 for w in workloads {
                     let methods = memory::Method::ALL;
                     bar.set_message(format!("memory/{w}"));
-                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
                     });
                     for (m, t) in methods.iter().zip(timings) {
@@ -152,12 +155,27 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 }
             }
             Suite::S3 => {
-                let uri = plan.uri.as_deref().unwrap_or_default();
-                let endpoint = s3::Endpoint::from_uri(uri).map_err(|e| {
-                    format!(
-                        "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
-                    )
-                })?;
+                // Without `--uri`: the in-process endpoint, whose threads' CPU is
+                // the server's, not the client's.
+                let (endpoint, _server) = match plan.uri.as_deref() {
+                    Some(uri) => (
+                        s3::Endpoint::from_uri(uri).map_err(|e| {
+                            format!(
+                                "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
+                            )
+                        })?,
+                        None,
+                    ),
+                    None => {
+                        let server = MemS3::start("bench", 2);
+                        cpu = CpuClock::without_threads(MemS3::THREAD_NAME);
+                        header.push(
+                            "S3 server: in process, in memory (2 threads, their CPU time not counted as the client's); --uri s3://... for a real one"
+                                .to_owned(),
+                        );
+                        (s3::Endpoint::in_process(&server), Some(server))
+                    }
+                };
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
                 header.extend(fixture.describe());
                 let methods: Vec<s3::Method> = s3::Method::ALL
@@ -166,7 +184,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     .collect();
                 for w in workloads {
                     bar.set_message(format!("s3/{w}"));
-                    let timings = measure::time_each(plan.mode, methods.len(), |i| {
+                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
                     });
                     for (m, t) in methods.iter().zip(timings) {

@@ -51,6 +51,10 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
         "the run ends with verdicts: {output}"
     );
     assert!(output.contains("best peer"), "{output}");
+    assert!(
+        output.contains("Fs: client CPU time per GiB"),
+        "a CPU table for fs: {output}"
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["tool"], "dio bench");
     assert_eq!(doc["mode"], "quick");
@@ -74,6 +78,12 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
         }
         if workload == "read_half" {
             assert_eq!(r["bytes_per_iteration"], 512 << 10, "half of --size 1M");
+        }
+        // CPU time per GiB where there is bandwidth; none for zero-copy slices.
+        if r["suite"] == "fs" {
+            assert!(r["cpu_seconds_per_gib"].as_f64().unwrap() > 0.0, "{r}");
+        } else {
+            assert!(r["cpu_seconds_per_gib"].is_null(), "{r}");
         }
     }
     assert_eq!(
@@ -204,6 +214,61 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     assert!(err.contains("does not exist"), "{err}");
     let err = run(&uri, "wrong-secret");
     assert!(err.contains("permission denied"), "{err}");
+}
+
+/// `dio bench --suite s3` without `--uri`: the S3 workloads against a server in the
+/// process, every client measured (raw hyper too: the server takes unsigned
+/// requests), each with its CPU time per GiB, the server's threads not counted.
+#[test]
+fn s3_suite_without_a_uri_runs_against_the_in_process_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s3.json");
+    let (ok, output) = dio(&[
+        "bench",
+        "--suite",
+        "s3",
+        "--quick",
+        "--no-progress",
+        "--size",
+        "1M",
+        "--filter",
+        "read_half",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    assert!(output.contains("S3 server: in process"), "{output}");
+    assert!(output.contains("S3: client CPU time per GiB"), "{output}");
+    assert!(
+        output.contains("CPU "),
+        "the verdict names our CPU: {output}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    let methods: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "ours_dedicated",
+            "ours_no_checksum",
+            "raw_hyper",
+            "opendal",
+            "object_store",
+            "opendal_to_bytes"
+        ]
+        .into_iter()
+        .collect()
+    );
+    for r in results {
+        assert_eq!(r["suite"], "s3", "{r}");
+        assert_eq!(r["workload"], "read_half", "{r}");
+        assert_eq!(r["bytes_per_iteration"], 512 << 10, "{r}");
+        assert_eq!(r["baseline"], "raw_hyper", "{r}");
+        assert!(r["cpu_seconds_per_gib"].as_f64().unwrap() > 0.0, "{r}");
+    }
 }
 
 /// `dio bench --uri` against the test server: the header names the endpoint and
