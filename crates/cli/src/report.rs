@@ -228,49 +228,47 @@ pub(crate) fn table(rows: &[Row]) -> String {
             base.map(|b| format!(" (x: throughput ratio to {b})"))
                 .unwrap_or_default()
         ));
-        let width = 24;
-        out.push_str(&format!("{:<26}", "workload"));
-        for m in &methods {
-            out.push_str(&format!("{m:>width$}"));
-        }
-        out.push('\n');
-        for w in &workloads {
-            out.push_str(&format!("{w:<26}"));
-            for m in &methods {
-                let cell = rows
-                    .iter()
-                    .find(|r| r.workload == *w && r.method == *m)
-                    .map(|r| cell(r))
-                    .unwrap_or_else(|| "-".into());
-                out.push_str(&format!("{cell:>width$}"));
-            }
-            out.push('\n');
-        }
+        grid(&mut out, &rows, &methods, &workloads, |r| Some(cell(r)));
         if rows.iter().any(|r| r.cpu_seconds_per_gib.is_some()) {
             out.push_str(&format!(
                 "\n{suite:?}: client CPU time per GiB (user + system, every thread but an in-process server's; lower is better)\n"
             ));
-            out.push_str(&format!("{:<26}", "workload"));
-            for m in &methods {
-                out.push_str(&format!("{m:>width$}"));
-            }
-            out.push('\n');
-            for w in &workloads {
-                out.push_str(&format!("{w:<26}"));
-                for m in &methods {
-                    let cell = rows
-                        .iter()
-                        .find(|r| r.workload == *w && r.method == *m)
-                        .and_then(|r| r.cpu_seconds_per_gib)
-                        .map(|cpu| format!("{:.0} ms", cpu * 1e3))
-                        .unwrap_or_else(|| "-".into());
-                    out.push_str(&format!("{cell:>width$}"));
-                }
-                out.push('\n');
-            }
+            grid(&mut out, &rows, &methods, &workloads, |r| {
+                r.cpu_seconds_per_gib
+                    .map(|cpu| format!("{:.0} ms", cpu * 1e3))
+            });
         }
     }
     out
+}
+
+/// One line per workload, one column per method, each cell `cell` of the row
+/// (`-` where there is none).
+fn grid(
+    out: &mut String,
+    rows: &[&Row],
+    methods: &[&str],
+    workloads: &[&str],
+    cell: impl Fn(&Row) -> Option<String>,
+) {
+    let width = 24;
+    out.push_str(&format!("{:<26}", "workload"));
+    for m in methods {
+        out.push_str(&format!("{m:>width$}"));
+    }
+    out.push('\n');
+    for w in workloads {
+        out.push_str(&format!("{w:<26}"));
+        for m in methods {
+            let text = rows
+                .iter()
+                .find(|r| r.workload == *w && r.method == *m)
+                .and_then(|r| cell(r))
+                .unwrap_or_else(|| "-".into());
+            out.push_str(&format!("{text:>width$}"));
+        }
+        out.push('\n');
+    }
 }
 
 /// The JSON document `--json` writes.
