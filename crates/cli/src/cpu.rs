@@ -47,10 +47,14 @@ impl CpuClock {
 /// The CPU time of this process's threads whose name starts with `prefix`, from
 /// `/proc/self/task/<tid>/schedstat` (nanoseconds on the CPU, its first field).
 fn threads_cpu(prefix: &str) -> Option<Duration> {
+    // A kernel without per-thread scheduler statistics: no figure, rather than one
+    // that silently counts the server as the client.
+    std::fs::metadata("/proc/thread-self/schedstat").ok()?;
     let mut total = Duration::ZERO;
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let dir = task.ok()?.path();
-        // A thread can exit between the listing and the reads: skip it.
+        // A thread can exit between the listing and the reads: skip it (its time
+        // is no longer in the sum, nor does it run any more).
         let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
             continue;
         };

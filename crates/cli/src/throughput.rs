@@ -99,8 +99,10 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     );
     let mut rows = Vec::new();
     let mut header = Vec::new();
+    // The whole process is the client, but in the S3 suite against the in-process
+    // server.
+    let cpu = CpuClock::process();
     for suite in suites {
-        let mut cpu = CpuClock::process();
         let workloads: Vec<Workload> = pairs
             .iter()
             .filter(|(s, _, _)| *s == suite)
@@ -157,7 +159,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
             Suite::S3 => {
                 // Without `--uri`: the in-process endpoint, whose threads' CPU is
                 // the server's, not the client's.
-                let (endpoint, _server) = match plan.uri.as_deref() {
+                let (endpoint, _server, cpu) = match plan.uri.as_deref() {
                     Some(uri) => (
                         s3::Endpoint::from_uri(uri).map_err(|e| {
                             format!(
@@ -165,15 +167,16 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                             )
                         })?,
                         None,
+                        cpu.clone(),
                     ),
                     None => {
                         let server = MemS3::start("bench", 2);
-                        cpu = CpuClock::without_threads(MemS3::THREAD_NAME);
                         header.push(
                             "S3 server: in process, in memory (2 threads, their CPU time not counted as the client's); --uri s3://... for a real one"
                                 .to_owned(),
                         );
-                        (s3::Endpoint::in_process(&server), Some(server))
+                        let without_server = CpuClock::without_threads(MemS3::THREAD_NAME);
+                        (s3::Endpoint::in_process(&server), Some(server), without_server)
                     }
                 };
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
