@@ -257,3 +257,41 @@ fn a_listing_skips_entries_that_vanish_while_it_runs() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     churn.join().unwrap();
 }
+
+#[test]
+fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
+    // fs readers read 1 MiB chunks, four ahead, so their buffers stay in the CPU's
+    // cache; the memory backend hands out 4 MiB slices. Both are the documented
+    // defaults of `Options`.
+    use futures::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (fs, _executor) = operator(dir.path());
+    assert_eq!(
+        (fs.options().chunk_size, fs.options().prefetch),
+        (1 << 20, 4)
+    );
+    let memory = Operator::new(storage::services::Memory::new());
+    assert_eq!(
+        (memory.options().chunk_size, memory.options().prefetch),
+        (4 << 20, 2)
+    );
+    let data: Vec<u8> = (0..(5 << 20) + 12_345_u32)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    rt().block_on(async {
+        for (op, chunk) in [(fs, 1 << 20), (memory, 4 << 20)] {
+            op.write("obj", data.clone()).await.unwrap();
+            let mut reader = op.reader("obj").await.unwrap();
+            let mut got = Vec::new();
+            let mut lens = Vec::new();
+            while let Some(bytes) = reader.next().await {
+                let bytes = bytes.unwrap();
+                lens.push(bytes.len());
+                got.extend_from_slice(&bytes);
+            }
+            assert!(got == data, "{} reader returned other bytes", op.scheme());
+            let want: Vec<usize> = data.chunks(chunk).map(<[u8]>::len).collect();
+            assert_eq!(lens, want, "{} reader's chunks", op.scheme());
+        }
+    });
+}
