@@ -114,17 +114,23 @@ proptest! {
             prop_assert_eq!(g.range.start + piece.end as u64, r.end);
             prop_assert!(g.range.start <= r.start && r.end <= g.range.end);
         }
+        // Every part belongs to exactly one group, in order.
+        let mut next_part = 0;
         for g in &p.groups {
+            prop_assert_eq!(g.parts.start, next_part);
+            next_part = g.parts.end;
+            let parts = &p.parts[g.parts.clone()];
             // Parts are contiguous, cover the group, and respect the split size.
-            prop_assert_eq!(g.parts.first().map(|p| p.start), Some(g.range.start));
-            prop_assert_eq!(g.parts.last().map(|p| p.end), Some(g.range.end));
-            for w in g.parts.windows(2) {
+            prop_assert_eq!(parts.first().map(|p| p.start), Some(g.range.start));
+            prop_assert_eq!(parts.last().map(|p| p.end), Some(g.range.end));
+            for w in parts.windows(2) {
                 prop_assert_eq!(w[0].end, w[1].start);
             }
             if let Some(split) = split {
-                prop_assert!(g.parts.iter().all(|p| p.end - p.start <= split));
+                prop_assert!(parts.iter().all(|p| p.end - p.start <= split));
             }
         }
+        prop_assert_eq!(next_part, p.parts.len());
         // Groups do not overlap, and merging never reads more than twice the
         // bytes asked for (overlapping ranges counted once).
         let mut sorted: Vec<_> = p.groups.iter().map(|g| g.range.clone()).collect();

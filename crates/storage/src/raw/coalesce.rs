@@ -12,6 +12,9 @@ use std::ops::Range;
 pub struct ReadPlan {
     /// The merged ranges to read, in file order.
     pub groups: Vec<Group>,
+    /// Every read to issue, group after group, in file order: one per group unless
+    /// the group is split.
+    pub parts: Vec<Range<u64>>,
     /// For each requested range, in request order: its group and its offsets in it.
     pub pieces: Vec<(usize, Range<usize>)>,
 }
@@ -21,8 +24,8 @@ pub struct ReadPlan {
 pub struct Group {
     /// The merged range.
     pub range: Range<u64>,
-    /// The reads that make it up, in order (one unless the group is split).
-    pub parts: Vec<Range<u64>>,
+    /// Which of [`ReadPlan::parts`] make it up, in order.
+    pub parts: Range<usize>,
 }
 
 /// The limits a [`plan`] works within.
@@ -38,15 +41,26 @@ pub struct PlanLimits {
 }
 
 /// Plans the reads for `ranges` (each `start <= end`).
+///
+/// The caller waits for the plan before any read starts, so it is cheap even for
+/// storms of 10,000 ranges: ranges already in order are not sorted, others are
+/// sorted by value (no lookups through an index), and a plan allocates a fixed
+/// number of vectors, not one per group.
 pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
-    let mut order: Vec<usize> = (0..ranges.len()).collect();
-    order.sort_by_key(|&i| (ranges[i].start, ranges[i].end));
+    let mut order: Vec<(u64, u64, usize)> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.start, r.end, i))
+        .collect();
+    if !order.is_sorted() {
+        order.sort_unstable();
+    }
     // Each merged range, with the requested bytes it serves (overlaps counted
     // once) and the bytes read between them.
     let mut merged: Vec<(Range<u64>, u64, u64)> = Vec::new();
     let mut group_of = vec![0; ranges.len()];
-    for i in order {
-        let r = &ranges[i];
+    for (start, end, i) in order {
+        let r = &(start..end);
         let joins = merged.last().is_some_and(|(last, served, wasted)| {
             // An overlap always joins: reading it twice would only waste.
             if r.start < last.end {
@@ -71,23 +85,26 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
         }
         group_of[i] = merged.len() - 1;
     }
+    let mut parts = Vec::with_capacity(merged.len());
     let groups = merged
         .into_iter()
         .map(|(range, _, _)| {
-            let parts = match limits.split_size {
+            let first = parts.len();
+            match limits.split_size {
                 Some(split) if split > 0 && range.end - range.start > split => {
-                    let mut parts = Vec::new();
                     let mut at = range.start;
                     while at < range.end {
                         let end = (at + split).min(range.end);
                         parts.push(at..end);
                         at = end;
                     }
-                    parts
                 }
-                _ => vec![range.clone()],
-            };
-            Group { range, parts }
+                _ => parts.push(range.clone()),
+            }
+            Group {
+                range,
+                parts: first..parts.len(),
+            }
         })
         .collect::<Vec<_>>();
     let pieces = ranges
@@ -98,7 +115,11 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
             (g, (r.start - base) as usize..(r.end - base) as usize)
         })
         .collect();
-    ReadPlan { groups, pieces }
+    ReadPlan {
+        groups,
+        parts,
+        pieces,
+    }
 }
 
 #[cfg(test)]
@@ -153,10 +174,13 @@ mod tests {
         reason = "one requested range is the case under test"
     )]
     fn large_groups_split_into_parts() {
-        let p = plan(&[0..25], 0, Some(10));
-        assert_eq!(p.groups[0].parts, [0..10, 10..20, 20..25]);
+        let p = plan(&[0..25, 30..35], 0, Some(10));
+        assert_eq!(p.parts, [0..10, 10..20, 20..25, 30..35]);
+        assert_eq!(p.groups[0].parts, 0..3);
+        assert_eq!(p.groups[1].parts, 3..4);
         let p = plan(&[0..25], 0, None);
-        assert_eq!(p.groups[0].parts, [0..25]);
+        assert_eq!(p.parts, [0..25]);
+        assert_eq!(p.groups[0].parts, 0..1);
     }
 
     #[test]

@@ -455,13 +455,7 @@ impl Operator {
                         };
                         return Err(context(e));
                     }
-                    Ok(buffers) => {
-                        return Ok(plan
-                            .pieces
-                            .iter()
-                            .map(|(group, range)| buffers[*group].slice(range.clone()))
-                            .collect());
-                    }
+                    Ok(buffers) => return Ok(hand_out(buffers, &plan.pieces)),
                 }
             }
         })
@@ -1000,7 +994,7 @@ async fn read_planned(
     }
     // Small reads go in batches, a job each, spread over the blocking threads: one
     // hand-off per batch instead of one per read. Large ones get a job each.
-    let parts: Vec<Range<u64>> = plan.groups.iter().flat_map(|g| g.parts.clone()).collect();
+    let parts = &plan.parts;
     let small: Vec<usize> = (0..parts.len())
         .filter(|&i| parts[i].end - parts[i].start < BATCH_READ_MAX)
         .collect();
@@ -1042,25 +1036,42 @@ async fn read_planned(
             read[i] = Some(task.await?);
         }
     }
-    let mut read = read.into_iter();
     let mut buffers = Vec::with_capacity(plan.groups.len());
     for group in &plan.groups {
-        let pieces: Vec<Bytes> = read
-            .by_ref()
-            .take(group.parts.len())
-            .map(|b| b.unwrap_or_default())
-            .collect();
-        buffers.push(join_parts(pieces)?);
+        buffers.push(join_parts(&mut read[group.parts.clone()])?);
     }
     Task::submit(executor, Arc::clone(object).close()).detach();
     Ok(buffers)
 }
 
-/// One buffer from the parts a group was read in: the part itself, or one copy.
-fn join_parts(mut parts: Vec<Bytes>) -> Result<Bytes> {
-    if parts.len() == 1 {
-        return Ok(parts.pop().unwrap_or_default());
+/// Each requested piece, in request order, as a slice of its group's buffer; a
+/// piece that is its group's last user takes the buffer itself when it covers all
+/// of it (a storm of 4 KiB reads: no reference counting per read).
+fn hand_out(mut buffers: Vec<Bytes>, pieces: &[(usize, Range<usize>)]) -> Vec<Bytes> {
+    let mut users = vec![0_u32; buffers.len()];
+    for (group, _) in pieces {
+        users[*group] += 1;
     }
+    pieces
+        .iter()
+        .map(|(group, range)| {
+            users[*group] -= 1;
+            let buffer = &mut buffers[*group];
+            if users[*group] == 0 && *range == (0..buffer.len()) {
+                std::mem::take(buffer)
+            } else {
+                buffer.slice(range.clone())
+            }
+        })
+        .collect()
+}
+
+/// One buffer from the parts a group was read in: the part itself, or one copy.
+fn join_parts(parts: &mut [Option<Bytes>]) -> Result<Bytes> {
+    if let [one] = parts {
+        return Ok(one.take().unwrap_or_default());
+    }
+    let parts: Vec<Bytes> = parts.iter_mut().filter_map(Option::take).collect();
     let len = parts.iter().map(Bytes::len).sum();
     let mut joined = Vec::new();
     joined.try_reserve_exact(len).map_err(|e| {
