@@ -30,15 +30,18 @@ pub struct Options {
     /// (a copy costs more than the parallel read gains), 8 MiB for remote ones.
     pub split_size: Option<u64>,
     /// [`Reader`]: bytes per chunk read ahead. Default: 1 MiB for fs, 4 MiB for
-    /// the others (a chunk is a request on S3, a zero-copy slice in memory).
+    /// the others (a chunk is a request on S3, a zero-copy slice in memory). It is
+    /// also the default of [`ReaderWith::whole_up_to`](crate::ReaderWith::whole_up_to):
+    /// a file of at most 1 MiB is read whole by the job that opens it, a larger one
+    /// in chunks.
     ///
     /// File chunks are small so that a reader's buffers stay in the CPU's cache: the
     /// pool hands the buffer the consumer just finished back to the next read, and
     /// the kernel's copy into a cached buffer is cheaper than into one evicted since
     /// its last use. On a 2-core AMD EPYC, a sequential read of a 16 MiB file through
     /// the reader ran at 0.83-0.94x `std`'s `BufReader` with 4 MiB chunks and two read
-    /// ahead (12 MiB of buffers), and at 1.32-1.37x with 1 MiB chunks and three or
-    /// four read ahead (see `docs/benchmarks.md`).
+    /// ahead (12 MiB of buffers), and at 1.13-1.33x with 1 MiB chunks and four read
+    /// ahead (see `docs/benchmarks.md`).
     pub chunk_size: usize,
     /// [`Reader`]: chunks read ahead of the consumer. At most
     /// `(prefetch + 1) * chunk_size` bytes are buffered per reader. Default: 4 for
@@ -418,19 +421,14 @@ impl Operator {
         {
             let args = ReadArgs::new(ByteRange::new(group.range.clone()));
             if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
-                let pieces = plan.pieces.into_iter().map(|(_, r)| buffer.slice(r));
-                return IoFuture::yielding(Ok(pieces.collect()));
+                return IoFuture::yielding(Ok(hand_out(vec![buffer], &plan.pieces)));
             }
             let task = self.submit(self.access.read(&normalized, args));
             return IoFuture::new(async move {
                 let buffer = task
                     .await
                     .map_err(|e| context(name_requested(e, &ranges)))?;
-                Ok(plan
-                    .pieces
-                    .into_iter()
-                    .map(|(_, range)| buffer.slice(range))
-                    .collect())
+                Ok(hand_out(vec![buffer], &plan.pieces))
             });
         }
         // Several reads: open once, then read every part from what was opened.
@@ -1027,7 +1025,15 @@ async fn read_planned(
     }
     let mut read: Vec<Option<Bytes>> = parts.iter().map(|_| None).collect();
     for (ids, task) in batches {
-        for (i, bytes) in ids.into_iter().zip(task.await?) {
+        let got = task.await?;
+        if got.len() != ids.len() {
+            return Err(Error::new(ErrorKind::Unexpected).with_message(format!(
+                "a batch of {} reads returned {} results",
+                ids.len(),
+                got.len()
+            )));
+        }
+        for (i, bytes) in ids.into_iter().zip(got) {
             read[i] = Some(bytes);
         }
     }
@@ -1044,11 +1050,11 @@ async fn read_planned(
     Ok(buffers)
 }
 
-/// Each requested piece, in request order, as a slice of its group's buffer; a
-/// piece that is its group's last user takes the buffer itself when it covers all
-/// of it (a storm of 4 KiB reads: no reference counting per read).
+/// Each requested piece, in request order, as a slice of its group's buffer; the
+/// last piece of a group takes the buffer itself when it covers all of it (a storm
+/// of 4 KiB reads: one reference-count increment and decrement fewer per read).
 fn hand_out(mut buffers: Vec<Bytes>, pieces: &[(usize, Range<usize>)]) -> Vec<Bytes> {
-    let mut users = vec![0_u32; buffers.len()];
+    let mut users = vec![0_usize; buffers.len()];
     for (group, _) in pieces {
         users[*group] += 1;
     }
@@ -1067,11 +1073,17 @@ fn hand_out(mut buffers: Vec<Bytes>, pieces: &[(usize, Range<usize>)]) -> Vec<By
 }
 
 /// One buffer from the parts a group was read in: the part itself, or one copy.
+/// Every part was read (an error ended the read otherwise); a part missing all the
+/// same is an error, never a hole in the data.
 fn join_parts(parts: &mut [Option<Bytes>]) -> Result<Bytes> {
+    let missing = || Error::new(ErrorKind::Unexpected).with_message("a part of a read is missing");
     if let [one] = parts {
-        return Ok(one.take().unwrap_or_default());
+        return one.take().ok_or_else(missing);
     }
-    let parts: Vec<Bytes> = parts.iter_mut().filter_map(Option::take).collect();
+    let parts = parts
+        .iter_mut()
+        .map(|part| part.take().ok_or_else(missing))
+        .collect::<Result<Vec<Bytes>>>()?;
     let len = parts.iter().map(Bytes::len).sum();
     let mut joined = Vec::new();
     joined.try_reserve_exact(len).map_err(|e| {

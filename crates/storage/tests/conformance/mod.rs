@@ -283,6 +283,9 @@ pub(crate) async fn read_ranges_in_request_order(op: Operator) {
         4_000_000..(4 << 20),
         100..100,
         1_000_000..1_000_001,
+        // The same ranges again: a read serves both, the last one taking its buffer.
+        1_000_000..1_000_001,
+        3_000_000..3_100_000,
     ];
     let got = op.read_ranges("rr/obj", ranges.clone()).await.unwrap();
     assert_eq!(got.len(), ranges.len());
