@@ -5,7 +5,6 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use common::{caller_runtime, counted_pool, eventually, within};
 
@@ -13,9 +12,9 @@ use common::{caller_runtime, counted_pool, eventually, within};
 fn dropping_an_idle_pool_stops_its_threads() {
     within(30, || {
         let (executor, stopped) = counted_pool("drop-idle", 2, 3);
-        let start = Instant::now();
+        // That the drop does not wait for the threads is shown without a clock by
+        // the next test: there a job is still blocked when the pool is dropped.
         drop(executor);
-        assert!(start.elapsed() < Duration::from_secs(1), "drop blocked");
         eventually(10, "threads exited", || stopped.load(Ordering::SeqCst) == 5);
     });
 }
