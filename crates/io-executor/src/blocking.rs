@@ -13,6 +13,7 @@ use crate::worker::ExitOnDrop;
 pub(crate) fn run(shared: Arc<Shared>, index: usize, hooks: &Hooks) {
     let _exit = ExitOnDrop(&shared);
     context::enter(shared.id, Role::Blocking(index), &shared.name);
+    context::enter_blocking(&shared);
     hooks.started();
     let pool = shared
         .pool

@@ -5,7 +5,10 @@
 //! that could never end (an executor joined from one of its own threads, a worker
 //! blocked on a job).
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::sync::{Arc, Weak};
+
+use crate::shared::Shared;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -17,6 +20,18 @@ thread_local! {
     static CONTEXT: Cell<Option<(u64, Role)>> = const { Cell::new(None) };
     /// The name of the executor the thread belongs to; only read for panic messages.
     static EXECUTOR: OnceCell<String> = const { OnceCell::new() };
+    /// On a blocking thread, its pool (weak: a thread does not keep its pool open).
+    static BLOCKING_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Marks the current thread as a blocking thread of `shared`.
+pub(crate) fn enter_blocking(shared: &Arc<Shared>) {
+    BLOCKING_POOL.with(|pool| *pool.borrow_mut() = Arc::downgrade(shared));
+}
+
+/// The pool whose blocking thread this is, if it is one.
+pub(crate) fn current_blocking_pool() -> Option<Arc<Shared>> {
+    BLOCKING_POOL.with(|pool| pool.borrow().upgrade())
 }
 
 pub(crate) fn enter(pool: u64, role: Role, executor: &str) {

@@ -529,3 +529,83 @@ impl fmt::Debug for Executor {
             .finish()
     }
 }
+
+/// Runs `a` on the calling thread and `b` on another blocking thread of the same
+/// pool if one is free to take it while `a` runs, and returns both outputs: two
+/// halves of one piece of blocking work (two halves of one large read) done on two
+/// cores.
+///
+/// Called on one of a pool's blocking threads (inside a
+/// [`spawn_blocking`](Executor::spawn_blocking) closure), `b` is offered to that
+/// pool's blocking lane. When `a` is done, `b` is taken back and run here if no
+/// thread has started it: the call waits only for a `b` that is already running,
+/// so it cannot deadlock however many blocking threads are waiting the same way,
+/// and a full queue or a shut-down pool only means `b` runs here too. Anywhere else
+/// there is no pool to share with, and it runs `a`, then `b`.
+///
+/// # Panics
+///
+/// A panic of `a` or `b` is resumed on the calling thread (after a running `b`
+/// has finished).
+pub fn join_blocking<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB + Send + 'static,
+    RB: Send + 'static,
+{
+    let Some(shared) = context::current_blocking_pool() else {
+        let ra = a();
+        return (ra, b());
+    };
+    let offered = Arc::new(parking_lot::Mutex::new(Some(b)));
+    let helper = {
+        let offered = Arc::clone(&offered);
+        queue_blocking(&shared, move || offered.lock().take().map(|b| b()))
+    };
+    drop(shared);
+    let ra = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(a)) {
+        Ok(ra) => ra,
+        Err(panic) => {
+            // A `b` already running finishes before this unwinds; one not started
+            // never runs (dropping its handle cancels it).
+            if offered.lock().take().is_none() {
+                let _ = helper.join();
+            }
+            std::panic::resume_unwind(panic);
+        }
+    };
+    let taken_back = offered.lock().take();
+    if let Some(b) = taken_back {
+        drop(helper);
+        return (ra, b());
+    }
+    match helper.join() {
+        Ok(Some(rb)) => (ra, rb),
+        Ok(None) => unreachable!("only this call takes `b` back, and it did not"),
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the blocking thread running the other half failed: {e}"),
+        },
+    }
+}
+
+/// Queues `f` on `shared`'s blocking lane, even from one of its own threads.
+fn queue_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let completion = Arc::new(Completion::new());
+    let handle = JoinHandle::new(Arc::clone(&completion));
+    let intake = shared.intake();
+    let Some(guard) = shared.accept(&intake, &completion, None, true) else {
+        return handle;
+    };
+    let task = Box::new(BlockingTask::new(f, Span::current(), guard));
+    if let Some(tx) = intake.blocking_tx.as_ref() {
+        // A send only fails with no receiver; dropping the job then resolves its
+        // handle with a shutdown error.
+        let _ = tx.send(task);
+    }
+    handle
+}

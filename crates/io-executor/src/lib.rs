@@ -72,7 +72,7 @@ mod worker;
 mod worker_local;
 
 pub use builder::Builder;
-pub use executor::Executor;
+pub use executor::{Executor, join_blocking};
 pub use join_error::{JoinError, JoinErrorKind};
 pub use join_handle::JoinHandle;
 pub use metrics::Metrics;

@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use crate::{Error, ErrorKind, Result};
@@ -48,7 +48,7 @@ const ALIGN: usize = 4096;
 /// at most `max_idle_bytes` of idle memory.
 #[derive(Debug)]
 pub struct BufferPool {
-    classes: Box<[Mutex<Vec<Vec<u8>>>]>,
+    classes: Box<[Mutex<Vec<BytesMut>>]>,
     idle_bytes: AtomicUsize,
     max_idle_bytes: usize,
 }
@@ -115,7 +115,7 @@ impl BufferPool {
         self.idle_bytes.load(Ordering::Relaxed)
     }
 
-    fn give(&self, vec: Vec<u8>, size: usize) {
+    fn give(&self, vec: BytesMut, size: usize) {
         let Some(class) = class_of(size).filter(|&c| class_size(c) == size) else {
             return;
         };
@@ -133,7 +133,7 @@ impl BufferPool {
 }
 
 /// `len` zero bytes, or an error if they cannot be allocated.
-fn allocate(len: usize) -> Result<Vec<u8>> {
+fn allocate(len: usize) -> Result<BytesMut> {
     let mut vec = Vec::new();
     vec.try_reserve_exact(len).map_err(|e| {
         Error::new(ErrorKind::OutOfMemory)
@@ -141,7 +141,8 @@ fn allocate(len: usize) -> Result<Vec<u8>> {
             .with_source(e)
     })?;
     vec.resize(len, 0);
-    Ok(vec)
+    // Zero-copy: the `Bytes` is the vector's only owner.
+    Ok(BytesMut::from(Bytes::from(vec)))
 }
 
 /// The bytes a buffer of `class` holds.
@@ -162,8 +163,10 @@ fn class_of(len: usize) -> Option<usize> {
 #[derive(Debug)]
 pub struct PooledBuf {
     /// Always fully initialized. The buffer is `vec[start..start + size]` (page
-    /// aligned when pooled); `filled` says how much of it holds data.
-    vec: Vec<u8>,
+    /// aligned when pooled); `filled` says how much of it holds data. A
+    /// `BytesMut`, so that [`split_space`](Self::split_space) can hand part of it
+    /// to another thread without a copy.
+    vec: BytesMut,
     start: usize,
     size: usize,
     filled: usize,
@@ -172,9 +175,11 @@ pub struct PooledBuf {
 
 impl PooledBuf {
     /// The whole buffer, at least as long as was asked for, to read into. Its
-    /// contents are unspecified (zeros or an earlier read's bytes).
+    /// contents are unspecified (zeros or an earlier read's bytes). While a part is
+    /// split off ([`split_space`](Self::split_space)), only the part before it.
     pub fn space(&mut self) -> &mut [u8] {
-        &mut self.vec[self.start..self.start + self.size]
+        let end = (self.start + self.size).min(self.vec.len());
+        &mut self.vec[self.start..end]
     }
 
     /// Declares the first `n` bytes of [`space`](Self::space) to be the data.
@@ -202,14 +207,81 @@ impl PooledBuf {
     }
 
     /// Turns the filled part into `Bytes` without copying.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a part split off by [`split_space`](Self::split_space) has not
+    /// been put back.
     pub fn freeze(self) -> Bytes {
+        assert!(
+            self.vec.len() >= self.start + self.size,
+            "a split-off part of the buffer was not put back"
+        );
         if self.pool.is_none() {
             let mut this = self;
             let mut vec = std::mem::take(&mut this.vec);
             vec.truncate(this.filled);
-            return Bytes::from(vec);
+            return vec.freeze();
         }
         Bytes::from_owner(self)
+    }
+
+    /// Splits off [`space`](Self::space) from `at` on, to be filled on another
+    /// thread while this one fills the rest; [`unsplit`](Self::unsplit) puts it
+    /// back, without a copy. Until then `space` is only the first `at` bytes.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `at` is beyond the buffer, or a part is split off already.
+    pub fn split_space(&mut self, at: usize) -> SpaceTail {
+        assert!(
+            at <= self.size,
+            "split at {at} of a {} byte buffer",
+            self.size
+        );
+        assert!(
+            self.vec.len() >= self.start + self.size,
+            "a part of the buffer is split off already"
+        );
+        let end = self.start + self.size;
+        // The bytes after the buffer's size (alignment slack) go with the tail, and
+        // come back with it.
+        let bytes = self.vec.split_off(self.start + at);
+        SpaceTail {
+            bytes,
+            len: end - (self.start + at),
+        }
+    }
+
+    /// Puts back a part split off by [`split_space`](Self::split_space), with
+    /// whatever was written into it.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `tail` is not the part split off this buffer.
+    pub fn unsplit(&mut self, tail: SpaceTail) {
+        let expected = self.vec.as_ptr() as usize + self.vec.len();
+        assert_eq!(
+            tail.bytes.as_ptr() as usize,
+            expected,
+            "not the part split off this buffer"
+        );
+        self.vec.unsplit(tail.bytes);
+    }
+}
+
+/// The part of a [`PooledBuf`] given to another thread by
+/// [`PooledBuf::split_space`].
+#[derive(Debug)]
+pub struct SpaceTail {
+    bytes: BytesMut,
+    len: usize,
+}
+
+impl SpaceTail {
+    /// The part, to read into.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
     }
 }
 
@@ -267,6 +339,29 @@ mod tests {
         // Recycled buffers too.
         let mut again = pool.take(1 << 20).unwrap();
         assert_eq!(again.space().as_ptr() as usize % ALIGN, 0);
+    }
+
+    #[test]
+    fn a_split_off_part_is_filled_elsewhere_and_comes_back_without_a_copy() {
+        let pool = BufferPool::new(64 << 20);
+        let mut buf = pool.take(1 << 20).unwrap();
+        let at = buf.space().as_ptr() as usize;
+        let mut tail = buf.split_space(300_000);
+        assert_eq!(buf.space().len(), 300_000);
+        assert_eq!(tail.space().len(), (1 << 20) - 300_000);
+        let filler = std::thread::spawn(move || {
+            tail.space().fill(2);
+            tail
+        });
+        buf.space().fill(1);
+        buf.unsplit(filler.join().unwrap());
+        assert_eq!(buf.space().as_ptr() as usize, at, "the same memory");
+        buf.set_filled(1 << 20);
+        let bytes = buf.freeze();
+        assert!(bytes[..300_000].iter().all(|&b| b == 1));
+        assert!(bytes[300_000..].iter().all(|&b| b == 2));
+        drop(bytes);
+        assert_eq!(pool.idle_bytes(), 1 << 20, "back in the pool, whole");
     }
 
     #[test]

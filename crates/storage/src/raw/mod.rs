@@ -12,7 +12,7 @@ pub(crate) use access::too_large;
 pub use access::{
     Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
 };
-pub use buffer::{BufferPool, PooledBuf};
+pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};
 pub use path::{normalize_dir_path, normalize_file_path, normalize_path, parent_dir};
 pub use range::ByteRange;

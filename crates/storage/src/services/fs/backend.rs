@@ -10,8 +10,9 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir, open_in_root,
-    read_exact_at, remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir,
+    open_in_root, read_exact_at, read_exact_at_in_halves, remove_stale_temp_files_in, remove_tree,
+    rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -261,7 +262,19 @@ impl Access for Fs {
             let _in_flight = in_flight;
             let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
-            read_exact_at(&file.fd, args.resolve(meta.content_length())?, &fs.pool)
+            let range = args.resolve(meta.content_length())?;
+            // Only a read on its own: concurrent reads keep the cores busy already,
+            // and splitting them too only puts more IO threads between the caller
+            // and its cores.
+            if range.end - range.start >= SPLIT_READ_MIN
+                && fs
+                    .reads_in_flight
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    == 1
+            {
+                return read_exact_at_in_halves(&file, |f| &f.fd, range, &fs.pool);
+            }
+            read_exact_at(&file.fd, range, &fs.pool)
         })
     }
 
