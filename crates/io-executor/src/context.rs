@@ -20,7 +20,8 @@ thread_local! {
     static CONTEXT: Cell<Option<(u64, Role)>> = const { Cell::new(None) };
     /// The name of the executor the thread belongs to; only read for panic messages.
     static EXECUTOR: OnceCell<String> = const { OnceCell::new() };
-    /// On a blocking thread, its pool (weak: a thread does not keep its pool open).
+    /// On a blocking thread, its pool (weak, so that this thread-local is never an
+    /// owner; the thread's own loop holds the pool anyway).
     static BLOCKING_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
 }
 

@@ -543,6 +543,11 @@ impl fmt::Debug for Executor {
 /// and a full queue or a shut-down pool only means `b` runs here too. Anywhere else
 /// there is no pool to share with, and it runs `a`, then `b`.
 ///
+/// The offer is a blocking job like any other: it counts in the
+/// [`Metrics`](crate::Metrics) (as cancelled when `b` was taken back) and against
+/// [`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs); a refused offer
+/// only means `b` runs here.
+///
 /// # Panics
 ///
 /// A panic of `a` or `b` is resumed on the calling thread (after a running `b`
@@ -557,10 +562,13 @@ where
         let ra = a();
         return (ra, b());
     };
-    let offered = Arc::new(parking_lot::Mutex::new(Some(b)));
+    let half = Arc::new(OtherHalf {
+        state: parking_lot::Mutex::new(Half::Offered(b)),
+        done: parking_lot::Condvar::new(),
+    });
     let helper = {
-        let offered = Arc::clone(&offered);
-        queue_blocking(&shared, move || offered.lock().take().map(|b| b()))
+        let half = Arc::clone(&half);
+        queue_blocking(&shared, move || half.run())
     };
     drop(shared);
     let ra = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(a)) {
@@ -568,24 +576,83 @@ where
         Err(panic) => {
             // A `b` already running finishes before this unwinds; one not started
             // never runs (dropping its handle cancels it).
-            if offered.lock().take().is_none() {
-                let _ = helper.join();
+            if half.take_back().is_none() {
+                let _ = half.wait();
             }
             std::panic::resume_unwind(panic);
         }
     };
-    let taken_back = offered.lock().take();
-    if let Some(b) = taken_back {
+    if let Some(b) = half.take_back() {
         drop(helper);
         return (ra, b());
     }
-    match helper.join() {
-        Ok(Some(rb)) => (ra, rb),
-        Ok(None) => unreachable!("only this call takes `b` back, and it did not"),
-        Err(e) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("the blocking thread running the other half failed: {e}"),
-        },
+    // Running on another thread, which stores its outcome whatever happens to the
+    // helper job's own handle (a shutdown deadline, say).
+    drop(helper);
+    match half.wait() {
+        Ok(rb) => (ra, rb),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The half of a [`join_blocking`] offered to another thread.
+struct OtherHalf<B, R> {
+    state: parking_lot::Mutex<Half<B, R>>,
+    done: parking_lot::Condvar,
+}
+
+enum Half<B, R> {
+    Offered(B),
+    Running,
+    Done(std::thread::Result<R>),
+    Taken,
+}
+
+impl<B: FnOnce() -> R, R> OtherHalf<B, R> {
+    /// Takes `b` back if no thread has started it.
+    fn take_back(&self) -> Option<B> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, Half::Taken) {
+            Half::Offered(b) => Some(b),
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+
+    /// The helper job: runs `b` unless it was taken back, and stores the outcome.
+    fn run(&self) {
+        let b = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, Half::Running) {
+                Half::Offered(b) => b,
+                other => {
+                    *state = other;
+                    return;
+                }
+            }
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(b));
+        *self.state.lock() = Half::Done(outcome);
+        self.done.notify_all();
+    }
+
+    /// Waits for a `b` that is running (or done) and takes its outcome.
+    fn wait(&self) -> std::thread::Result<R> {
+        let mut state = self.state.lock();
+        loop {
+            match std::mem::replace(&mut *state, Half::Taken) {
+                Half::Done(outcome) => return outcome,
+                Half::Running => {
+                    *state = Half::Running;
+                    self.done.wait(&mut state);
+                }
+                Half::Offered(_) | Half::Taken => {
+                    unreachable!("waited for a half that is not running")
+                }
+            }
+        }
     }
 }
 

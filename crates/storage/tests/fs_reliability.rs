@@ -299,8 +299,8 @@ fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
 #[test]
 fn large_reads_read_in_two_halves_return_the_files_bytes() {
     // A read of 8 MiB or more on its own is read as two halves on two blocking
-    // threads into one buffer; odd lengths and offsets put the seam off any page
-    // boundary.
+    // threads into one buffer; odd lengths and offsets put the seam off a page
+    // boundary, and one even range on one.
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
     let data: Vec<u8> = (0..(17 << 20) + 12_345_u32)

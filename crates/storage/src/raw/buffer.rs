@@ -163,7 +163,8 @@ fn class_of(len: usize) -> Option<usize> {
 #[derive(Debug)]
 pub struct PooledBuf {
     /// Always fully initialized. The buffer is `vec[start..start + size]` (page
-    /// aligned when pooled); `filled` says how much of it holds data. A
+    /// aligned when pooled; `vec` ends at `start + at` while a part is split off);
+    /// `filled` says how much of it holds data. A
     /// `BytesMut`, so that [`split_space`](Self::split_space) can hand part of it
     /// to another thread without a copy.
     vec: BytesMut,

@@ -263,7 +263,9 @@ impl Access for Fs {
             let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
             let range = args.resolve(meta.content_length())?;
-            // Only a read on its own: concurrent reads keep the cores busy already,
+            // Only a read on its own (among `read`s; a `Reader`'s chunks and
+            // `read_ranges` parts are not counted): concurrent reads keep the cores
+            // busy already,
             // and splitting them too only puts more IO threads between the caller
             // and its cores.
             if range.end - range.start >= SPLIT_READ_MIN

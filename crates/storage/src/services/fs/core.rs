@@ -127,8 +127,8 @@ pub(super) fn read_exact_at(
     Ok(buf.freeze())
 }
 
-/// A read at least this long, when it is the backend's only read in flight, is
-/// read as two halves on two blocking threads at once (when the executor has a
+/// A read at least this long, when it is the backend's only `read` in flight (reads
+/// through a `Reader` or `read_ranges` are not counted), is read as two halves on two blocking threads at once (when the executor has a
 /// second one free), into one buffer.
 ///
 /// Only a read on its own: when four 8 MiB reads at once were all split, `dio bench
@@ -173,8 +173,9 @@ where
         },
     );
     buf.unsplit(tail);
-    head?;
-    tail_read?;
+    let whole = || format!("{}..{}", range.start, range.end);
+    head.map_err(|e| e.with_context("read", whole()))?;
+    tail_read.map_err(|e| e.with_context("read", whole()))?;
     buf.set_filled(len);
     Ok(buf.freeze())
 }
