@@ -9,9 +9,10 @@ use tokio::runtime::{Handle, TryCurrentError};
 use tracing::Span;
 
 use crate::completion::Completion;
-use crate::shared::Shared;
+use crate::shared::{Intake, Shared};
 use crate::spawn::Spawn;
-use crate::task::{AsyncTask, BlockingTask, RunBlocking};
+use crate::sync::RwLockReadGuard;
+use crate::task::{AsyncTask, BlockingJob, BlockingTask};
 use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 
 /// A cheap, cloneable handle to where IO jobs run.
@@ -312,14 +313,7 @@ impl Executor {
         R: Send + 'static,
     {
         let shared = &self.inner.shared;
-        let completion = Arc::new(Completion::new());
-        let handle = JoinHandle::new(Arc::clone(&completion));
-        let intake = shared.intake();
-        let Some(guard) = shared.accept(&intake, &completion, None, true) else {
-            return handle;
-        };
-        let task = Box::new(BlockingTask::new(f, Span::current(), guard));
-        match &self.inner.kind {
+        accept_blocking(shared, f, |intake, task| match &self.inner.kind {
             Kind::Pool if context::is_blocking_thread_of(shared.id) => {
                 drop(intake);
                 task.run();
@@ -336,8 +330,7 @@ impl Executor {
             }
             Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
             Kind::Custom(spawner) => spawner.spawn_blocking(Box::new(move || task.run())),
-        }
-        handle
+        })
     }
 
     /// One value per worker thread, created lazily on that thread by `init`; see
@@ -662,17 +655,35 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    accept_blocking(shared, f, |intake, task| {
+        if let Some(tx) = intake.blocking_tx.as_ref() {
+            // A send only fails with no receiver; dropping the job then resolves its
+            // handle with a shutdown error.
+            let _ = tx.send(task);
+        }
+    })
+}
+
+/// Accepts `f` as a blocking job of `shared` (or resolves its handle at once with
+/// the reason it was refused) and hands it to `place` with the intake still held.
+fn accept_blocking<F, R>(
+    shared: &Arc<Shared>,
+    f: F,
+    place: impl FnOnce(RwLockReadGuard<'_, Intake>, BlockingJob),
+) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
     let completion = Arc::new(Completion::new());
     let handle = JoinHandle::new(Arc::clone(&completion));
     let intake = shared.intake();
     let Some(guard) = shared.accept(&intake, &completion, None, true) else {
         return handle;
     };
-    let task = Box::new(BlockingTask::new(f, Span::current(), guard));
-    if let Some(tx) = intake.blocking_tx.as_ref() {
-        // A send only fails with no receiver; dropping the job then resolves its
-        // handle with a shutdown error.
-        let _ = tx.send(task);
-    }
+    place(
+        intake,
+        Box::new(BlockingTask::new(f, Span::current(), guard)),
+    );
     handle
 }
