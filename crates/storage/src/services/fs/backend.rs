@@ -274,7 +274,7 @@ impl Access for Fs {
                     .load(std::sync::atomic::Ordering::Relaxed)
                     == 1
             {
-                return read_exact_at_in_halves(&file, |f| &f.fd, range, &fs.pool);
+                return read_exact_at_in_halves(&file, range, &fs.pool);
             }
             read_exact_at(&file.fd, range, &fs.pool)
         })

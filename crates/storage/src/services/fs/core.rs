@@ -18,6 +18,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use super::fd_cache::CachedFile;
 use crate::raw::{BufferPool, parent_dir};
 use crate::{Error, ErrorKind, Metadata, Result};
 
@@ -115,9 +116,7 @@ pub(super) fn read_exact_at(
     range: Range<u64>,
     pool: &Arc<BufferPool>,
 ) -> Result<Bytes> {
-    let len = usize::try_from(range.end - range.start).map_err(|_| {
-        Error::new(ErrorKind::OutOfMemory).with_message("the range does not fit in memory")
-    })?;
+    let len = buffer_len(&range)?;
     if len == 0 {
         return Ok(Bytes::new());
     }
@@ -148,27 +147,21 @@ pub(super) const SPLIT_READ_MIN: u64 = 8 << 20;
 /// one pooled buffer, the second half on another blocking thread of this pool
 /// while this one reads the first (or on this one afterwards, if no other thread
 /// was free: see [`io_executor::join_blocking`]).
-pub(super) fn read_exact_at_in_halves<F>(
-    file: &Arc<F>,
-    fd: fn(&F) -> &OwnedFd,
+pub(super) fn read_exact_at_in_halves(
+    file: &Arc<CachedFile>,
     range: Range<u64>,
     pool: &Arc<BufferPool>,
-) -> Result<Bytes>
-where
-    F: Send + Sync + 'static,
-{
-    let len = usize::try_from(range.end - range.start).map_err(|_| {
-        Error::new(ErrorKind::OutOfMemory).with_message("the range does not fit in memory")
-    })?;
+) -> Result<Bytes> {
+    let len = buffer_len(&range)?;
     let half = len / 2;
     let mut buf = pool.take(len)?;
     let mut tail = buf.split_space(half);
     let other = Arc::clone(file);
     let tail_at = range.start + half as u64;
     let (head, (tail, tail_read)) = io_executor::join_blocking(
-        || fill_at(fd(file), &mut buf.space()[..half], range.start),
+        || fill_at(&file.fd, &mut buf.space()[..half], range.start),
         move || {
-            let read = fill_at(fd(&other), &mut tail.space()[..len - half], tail_at);
+            let read = fill_at(&other.fd, &mut tail.space()[..len - half], tail_at);
             (tail, read)
         },
     );
@@ -178,6 +171,13 @@ where
     tail_read.map_err(|e| e.with_context("read", whole()))?;
     buf.set_filled(len);
     Ok(buf.freeze())
+}
+
+/// The length of a buffer for `range`, or an error if it cannot be had here.
+fn buffer_len(range: &Range<u64>) -> Result<usize> {
+    usize::try_from(range.end - range.start).map_err(|_| {
+        Error::new(ErrorKind::OutOfMemory).with_message("the range does not fit in memory")
+    })
 }
 
 /// Reads of one batch share a buffer while together they hold at most this much: a
