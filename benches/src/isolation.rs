@@ -23,9 +23,9 @@ use rand::{Rng, SeedableRng};
 pub enum Method {
     /// No IO at all: the reference.
     NoLoad,
-    /// Our `Operator` on a dedicated pool with the defaults (its threads 10 nice
-    /// levels below the caller's, so the kernel prefers the caller's thread when the
-    /// cores are busy).
+    /// Our `Operator` on a dedicated pool with the defaults (its threads at nice 19,
+    /// 19 levels below the caller's, so the kernel prefers the caller's thread when
+    /// the cores are busy).
     OursDedicated,
     /// The ablation: a dedicated pool at the caller's own priority.
     OursSamePriority,

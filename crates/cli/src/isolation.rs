@@ -25,7 +25,7 @@ pub(crate) struct IsolationArgs {
     #[arg(long, hide = true, value_parser = parse_duration)]
     control_stall: Option<Duration>,
     /// Run our default pool's threads at this nice value instead of the default
-    /// (10 below the caller's), to measure the trade-off.
+    /// (19 below the caller's: 19, the lowest), to measure the trade-off.
     #[arg(long)]
     nice: Option<i32>,
 }

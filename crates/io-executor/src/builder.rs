@@ -11,8 +11,9 @@ use crate::shared::{PoolState, Shared};
 use crate::{Executor, blocking, worker};
 
 const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
-/// How much lower than the thread that builds it a pool's threads run by default.
-const DEFAULT_NICE_OFFSET: i32 = 10;
+/// How much lower than the thread that builds it a pool's threads run by default:
+/// with the usual nice 0, at 19, the lowest priority.
+const DEFAULT_NICE_OFFSET: i32 = 19;
 
 /// The priority a pool's threads run at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,22 +169,25 @@ impl Builder {
     /// Runs every thread of the pool at this nice value (Linux: -20 highest to 19
     /// lowest; lowering the priority needs no privilege, raising it may).
     ///
-    /// Default: 10 lower than the thread that calls [`build`](Self::build) (at most
-    /// 19). IO threads that yield to the caller's threads when the cores are busy
-    /// are what keeps the caller's runtime responsive: IO threads mostly wait on the
-    /// kernel, and when they do copy, they get the cores the caller leaves idle. In
-    /// `dio bench isolation` on 2 cores, the default pool at the caller's own
-    /// priority left the caller's CPU task 0.62x of its unloaded rate and added
-    /// 2.6 ms to its ticker's p99; at nice +10 it kept 0.98x and +0.03 ms, for about
-    /// 10% less IO throughput while the caller is busy (none when it is idle). See
-    /// docs/architecture.md for the measurements.
+    /// Default: 19 lower than the thread that calls [`build`](Self::build), at most
+    /// 19: the lowest priority for a caller at the usual nice 0. IO threads that
+    /// yield to the caller's threads when the cores are busy are what keeps the
+    /// caller's runtime responsive: IO threads mostly wait on the kernel, and when
+    /// they do copy, they get the cores the caller leaves idle (an idle core runs
+    /// them at full speed). In `dio bench isolation` on 2 cores, a pool at the
+    /// caller's own priority left the caller's CPU task 0.62x of its unloaded rate
+    /// and added 2.6 ms to its ticker's p99; at nice 10 it kept 0.95x-0.96x and
+    /// +0.33 to +0.98 ms, at nice 19 0.98x-0.99x and +0.03 to +0.06 ms, with the
+    /// same IO throughput on average. The price: while other processes keep every
+    /// core busy, the pool gets about 1.5% of a contended core (nice 10: about
+    /// 10%). See docs/architecture.md for the measurements.
     pub fn nice(mut self, nice: i32) -> Self {
         self.priority = Priority::Nice(nice);
         self
     }
 
     /// Runs the pool's threads at the priority of the thread that builds it, instead
-    /// of the default 10 lower (see [`nice`](Self::nice)).
+    /// of the default 19 lower (see [`nice`](Self::nice)).
     pub fn inherit_priority(mut self) -> Self {
         self.priority = Priority::Inherited;
         self

@@ -119,8 +119,9 @@ fn nice_applies_to_every_pool_thread_and_nowhere_else() {
 }
 
 #[test]
-fn by_default_pool_threads_run_ten_lower_than_their_builder() {
-    // Built from a thread at nice 3: the pool runs at 13, the builder stays at 3.
+fn by_default_pool_threads_run_at_the_lowest_priority() {
+    // Built from a thread at nice 3: the pool runs at 19 (3 + 19, at most 19), the
+    // builder stays at 3.
     let (pool, builder_nice) = std::thread::spawn(|| {
         let tid = rustix::thread::gettid();
         rustix::process::setpriority_process(Some(tid), 3).unwrap();
@@ -133,8 +134,8 @@ fn by_default_pool_threads_run_ten_lower_than_their_builder() {
     .join()
     .unwrap();
     assert_eq!(builder_nice, 3);
-    assert_eq!(pool.spawn_blocking(own_nice).join().unwrap(), 13);
-    assert_eq!(pool.spawn(async { own_nice() }).join().unwrap(), 13);
+    assert_eq!(pool.spawn_blocking(own_nice).join().unwrap(), 19);
+    assert_eq!(pool.spawn(async { own_nice() }).join().unwrap(), 19);
     let inherited = io_executor::Builder::new()
         .name("inherit")
         .inherit_priority()
