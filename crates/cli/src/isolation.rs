@@ -28,6 +28,10 @@ pub(crate) struct IsolationArgs {
     /// (19 below the caller's: 19, the lowest), to measure the trade-off.
     #[arg(long)]
     nice: Option<i32>,
+    /// Give our default pool this many blocking threads instead of the default (4
+    /// per core, 8 to 64), to measure how many copies at once suit a busy caller.
+    #[arg(long)]
+    blocking_threads: Option<NonZeroUsize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -73,9 +77,24 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
     if let Some(nice) = args.nice {
         builder = builder.nice(nice);
     }
+    if let Some(threads) = args.blocking_threads {
+        builder = builder.blocking_threads(threads);
+    }
     let dedicated = builder
         .build()
         .map_err(|e| format!("cannot start the dedicated pool: {e}"))?;
+    // As the pool's own threads see it (Linux keeps a nice value per thread).
+    let nice = dedicated
+        .spawn_blocking(|| rustix::process::getpriority_process(None).ok())
+        .join()
+        .ok()
+        .flatten()
+        .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    let pool = format!(
+        "our pool: {} workers, {} blocking threads, nice {nice}",
+        dedicated.num_workers(),
+        dedicated.num_blocking_threads()
+    );
     let bar = if common.no_progress {
         ProgressBar::hidden()
     } else {
@@ -116,7 +135,7 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
         })
         .collect();
     let mut out = format!(
-        "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} MiB range reads, {:?} per method\n",
+        "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} MiB range reads, {:?} per method; {pool}\n",
         args.concurrency,
         (args.file_size / 16) >> 20,
         duration

@@ -27,6 +27,10 @@ fn isolation_bench_reports_every_method() {
             "1",
             "--control-stall",
             "100ms",
+            "--blocking-threads",
+            "3",
+            "--nice",
+            "12",
             "--json",
             json.to_str().unwrap(),
         ])
@@ -41,6 +45,11 @@ fn isolation_bench_reports_every_method() {
     assert!(
         output.contains("ours_dedicated (default pool):"),
         "the verdict line: {output}"
+    );
+    // The pool as asked for, as its threads report it.
+    assert!(
+        output.contains("our pool: 2 workers, 3 blocking threads, nice 12"),
+        "the pool: {output}"
     );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["tool"], "dio bench isolation");
