@@ -43,16 +43,22 @@ pub enum Method {
     DioStore,
     /// `tokio::fs`.
     TokioFs,
-    /// One plain thread of ours doing the same reads with `pread`: what one core
-    /// copies while the caller keeps the other busy (the physical limit on 2 cores).
+    /// One plain thread of ours doing the same reads with `pread` into one buffer:
+    /// what one core copies while the caller keeps the other busy (the physical
+    /// limit on 2 cores). Its buffer stays in the CPU's cache.
     OneThread,
+    /// The same thread with `concurrency` buffers filled in turn: the destination
+    /// memory that `concurrency` reads in flight need (each has its own buffer),
+    /// with no hand-off at all. What is left between it and
+    /// [`OneThread`](Self::OneThread) is the cache, not the pool.
+    OneThreadRotating,
     /// The anti-pattern: `std::fs` reads inside the caller's async tasks.
     StdInAsync,
 }
 
 impl Method {
     /// Every method, the reference first and the control last.
-    pub const ALL: [Method; 12] = [
+    pub const ALL: [Method; 13] = [
         Method::NoLoad,
         Method::OursDedicated,
         Method::OursSamePriority,
@@ -64,6 +70,7 @@ impl Method {
         Method::DioStore,
         Method::TokioFs,
         Method::OneThread,
+        Method::OneThreadRotating,
         Method::StdInAsync,
     ];
 
@@ -81,6 +88,7 @@ impl Method {
             Method::DioStore => "dio_store",
             Method::TokioFs => "tokio_fs",
             Method::OneThread => "one_thread",
+            Method::OneThreadRotating => "one_thread_rotating",
             Method::StdInAsync => "std_in_async (control)",
         }
     }
@@ -221,7 +229,7 @@ impl Isolation {
             });
             let started = Instant::now();
             let loops: Vec<_> = (0..concurrency)
-                .map(|i| self.read_loop(method, &on_caller, end, i as u64))
+                .map(|i| self.read_loop(method, &on_caller, end, i as u64, concurrency))
                 .collect();
             let io_bytes: u64 = futures::future::join_all(loops).await.into_iter().sum();
             let mut lateness = ticker.await.expect("ticker");
@@ -256,20 +264,26 @@ impl Isolation {
         on_caller: &storage::Operator,
         end: Instant,
         seed: u64,
+        concurrency: usize,
     ) -> u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut total = 0;
-        if method == Method::NoLoad || (method == Method::OneThread && seed > 0) {
+        let one_thread = matches!(method, Method::OneThread | Method::OneThreadRotating);
+        if method == Method::NoLoad || (one_thread && seed > 0) {
             return 0;
         }
-        if method == Method::OneThread {
-            return self.one_thread(end).await;
+        if one_thread {
+            let buffers = match method {
+                Method::OneThreadRotating => concurrency.max(1),
+                _ => 1,
+            };
+            return self.one_thread(end, buffers).await;
         }
         while Instant::now() < end {
             let offset = rng.random_range(0..=self.size - self.range);
             let range = offset..offset + self.range;
             let got = match method {
-                Method::NoLoad | Method::OneThread => 0,
+                Method::NoLoad | Method::OneThread | Method::OneThreadRotating => 0,
                 Method::OursDedicated => self
                     .dedicated
                     .read_range("big", range)
@@ -340,8 +354,9 @@ impl Isolation {
 
 impl Isolation {
     /// Reads `range`-sized pieces at random offsets with `pread` on a plain thread
-    /// until `end`; the caller's runtime only awaits the total.
-    async fn one_thread(&self, end: Instant) -> u64 {
+    /// until `end`, into `buffers` buffers in turn; the caller's runtime only awaits
+    /// the total.
+    async fn one_thread(&self, end: Instant, buffers: usize) -> u64 {
         let (tx, rx) = futures::channel::oneshot::channel();
         let path = self.dir.path().join("big");
         let (size, range) = (self.size, self.range);
@@ -349,11 +364,13 @@ impl Isolation {
             use std::os::unix::fs::FileExt;
             let file = std::fs::File::open(path).expect("open");
             let mut rng = rand::rngs::StdRng::seed_from_u64(99);
-            let mut buf = vec![0_u8; range as usize];
-            let mut total = 0;
+            let mut bufs = vec![vec![0_u8; range as usize]; buffers];
+            let (mut total, mut turn) = (0, 0);
             while Instant::now() < end {
                 let offset = rng.random_range(0..=size - range);
-                file.read_exact_at(&mut buf, offset).expect("pread");
+                let buf = &mut bufs[turn % buffers];
+                turn += 1;
+                file.read_exact_at(buf, offset).expect("pread");
                 total += range;
             }
             let _ = tx.send(total);

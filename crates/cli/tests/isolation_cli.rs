@@ -24,7 +24,7 @@ fn isolation_bench_reports_every_method() {
             "--file-size",
             "16M",
             "--concurrency",
-            "1",
+            "2",
             "--control-stall",
             "100ms",
             "--blocking-threads",
@@ -51,6 +51,13 @@ fn isolation_bench_reports_every_method() {
         output.contains("our pool: 2 workers, 3 blocking threads, nice 12"),
         "the pool: {output}"
     );
+    // Beside the one-buffer copy, the copy into as many buffers as reads in flight.
+    assert!(
+        output.contains(
+            "one thread's copy into 2 buffers in turn, the memory 2 reads in flight write to"
+        ),
+        "the rotating baseline: {output}"
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["tool"], "dio bench isolation");
     let rows = doc["results"].as_array().unwrap();
@@ -64,6 +71,8 @@ fn isolation_bench_reports_every_method() {
         "io_object_store",
         "dio_store",
         "tokio_fs",
+        "one_thread",
+        "one_thread_rotating",
     ] {
         assert!(methods.contains(&m), "{m} missing from {methods:?}");
     }
