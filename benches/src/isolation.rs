@@ -273,8 +273,9 @@ impl Isolation {
             return 0;
         }
         if one_thread {
+            // `concurrency` is at least 1 here: this is one of its loops.
             let buffers = match method {
-                Method::OneThreadRotating => concurrency.max(1),
+                Method::OneThreadRotating => concurrency,
                 _ => 1,
             };
             return self.one_thread(end, buffers).await;

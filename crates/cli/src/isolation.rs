@@ -160,6 +160,7 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
     let control = by(Method::StdInAsync);
     let one_thread = by(Method::OneThread);
     let rotating = by(Method::OneThreadRotating);
+    let in_flight = args.concurrency;
     let best_peer = [Method::OpenDal, Method::ObjectStore, Method::TokioFs]
         .map(|m| by(m).io_bytes_per_sec)
         .into_iter()
@@ -168,15 +169,13 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
         "\nours_dedicated (default pool): p99 {:+.2} ms vs no load (bar: within 0.5 ms), \
          {:.1}x better than the control, cpu {:.2}x (bar: 0.9x), io {:.2}x the best peer \
          (bar: 1.2x) and {:.2}x one thread's copy (bar: 0.75x; {:.2}x one thread's copy into \
-         {} buffers in turn, the memory {} reads in flight write to)\n",
+         {in_flight} buffers in turn, the memory {in_flight} reads in flight write to)\n",
         ms(ours.lateness_p99) - ms(idle.lateness_p99),
         ms(control.lateness_p99) / ms(ours.lateness_p99).max(1e-9),
         ours.cpu_rounds_per_sec / idle.cpu_rounds_per_sec.max(1e-9),
         ours.io_bytes_per_sec / best_peer.max(1e-9),
         ours.io_bytes_per_sec / one_thread.io_bytes_per_sec.max(1e-9),
         ours.io_bytes_per_sec / rotating.io_bytes_per_sec.max(1e-9),
-        args.concurrency.max(1),
-        args.concurrency.max(1),
     ));
     emit(&out, common, "dio bench isolation", &rows)?;
     if common.plot.is_some() {
