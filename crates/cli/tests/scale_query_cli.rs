@@ -77,6 +77,21 @@ fn scale_refuses_a_file_smaller_than_its_reads() {
     assert!(!output.contains("panicked"), "{output}");
 }
 
+/// The default build (the README's main job) leaves DataFusion out: `bench query`
+/// says how to get it instead of failing as an unknown command.
+#[cfg(not(feature = "query"))]
+#[test]
+fn without_the_query_feature_bench_query_says_how_to_build_it() {
+    let (ok, output) = dio(&["bench", "query", "--quick", "--no-progress"]);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("built without the `query` feature")
+            && output.contains("--features query -- bench query"),
+        "{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+}
+
 #[cfg(feature = "query")]
 #[test]
 fn query_runs_every_query_through_every_path_with_the_same_results() {
