@@ -348,7 +348,6 @@ impl Operator {
             .with_conditions(conditions)
             .with_max_len(self.options.max_buffer_size);
         if let Some(now) = self.read_now(&normalized, &args) {
-            let path = path.to_owned();
             return IoFuture::yielding(
                 now.map_err(|e| e.with_operation(operation).with_path(path)),
             );

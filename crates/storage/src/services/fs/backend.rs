@@ -201,8 +201,8 @@ impl Fs {
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
         if let Some(file) = self.files.get(path) {
-            if let Some((_, meta)) = file.current() {
-                return Ok((file, meta));
+            if let Some(stat) = file.current() {
+                return Ok((file, metadata(&stat)));
             }
             self.files.forget(path);
         }
@@ -301,7 +301,7 @@ impl Access for Fs {
         if !file.local {
             return None;
         }
-        let (stat, _) = file.current()?;
+        let stat = file.current()?;
         if (stat.st_size as u64) < end {
             return None;
         }
