@@ -8,7 +8,8 @@
 //! - `dio bench scale`: throughput and p99 latency per read as reads outstanding and
 //!   read size grow.
 //! - `dio bench query`: DataFusion queries over a generated parquet dataset, through
-//!   DataFusion's default store, our registration and `IoObjectStore`.
+//!   DataFusion's default store, our registration and `IoObjectStore` (the `query`
+//!   feature, off by default: DataFusion is most of a build).
 
 mod cpu;
 mod isolation;
