@@ -75,6 +75,41 @@ fn a_hot_small_read_needs_no_hand_off_and_a_cold_one_takes_the_executor() {
 }
 
 #[test]
+fn a_hot_read_of_64_kib_or_more_is_read_into_a_page_aligned_pooled_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..1_u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let pool = storage::raw::BufferPool::new(64 << 20);
+    let executor = io_executor::Builder::new()
+        .name("read-now-pool")
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let fs = storage::services::Fs::new(dir.path())
+        .unwrap()
+        .with_buffer_pool(std::sync::Arc::clone(&pool));
+    let op = Operator::new(fs).with_executor(executor.clone());
+    rt().block_on(async {
+        // Opens and keeps the file (a job; 4 KiB is below the pool's sizes).
+        op.read_range("f", 0..4096).await.unwrap();
+        assert_eq!(pool.idle_bytes(), 0);
+        for (start, len) in [(4096_u64, 64_usize << 10), (100_000, 200 << 10)] {
+            let before = jobs(&executor);
+            let bytes = op.read_range("f", start..start + len as u64).await.unwrap();
+            assert_eq!(jobs(&executor), before, "a hot read took the executor");
+            assert_eq!(&bytes[..], &data[start as usize..start as usize + len]);
+            // Where the kernel's copy runs at full speed (see `BufferPool`).
+            assert_eq!(bytes.as_ptr() as usize % 4096, 0, "{len} bytes unaligned");
+            drop(bytes);
+            assert!(
+                pool.idle_bytes() >= len,
+                "the buffer of a {len}-byte read did not go back to the pool"
+            );
+        }
+    });
+}
+
+#[test]
 fn a_kept_file_never_serves_a_replaced_or_deleted_path() {
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
