@@ -307,12 +307,14 @@ impl Access for Fs {
         }
         let len = (end - start) as usize;
         // From the pool, as every other read: from 64 KiB up a recycled buffer
-        // that starts on a page boundary. Into a fresh `vec!` (16 bytes into a
-        // page), 10,000 `read_range` futures of 64 KiB each, all from this thread,
-        // ran at 63 us per read on a 2-core AMD EPYC; pooled, at 12 us.
-        let mut buf = match self.pool.take(len) {
-            Ok(buf) => buf,
-            Err(e) => return Some(Err(e)),
+        // that starts on a page boundary, where the kernel's copy runs at full
+        // speed (see `BufferPool`). Into a fresh `vec!` (not page-aligned), a
+        // scratch program's 10,000 `read_range` futures of 64 KiB each ran at 63
+        // us per read on a 2-core AMD EPYC, pooled at 12 us (one process each);
+        // docs/benchmarks.md has the side-by-side runs. No buffer now: the job
+        // allocates again, and reports the failure.
+        let Ok(mut buf) = self.pool.take(len) else {
+            return None;
         };
         let space = &mut buf.space()[..len];
         let mut done = 0;
