@@ -11,8 +11,8 @@ use rustix::io::Errno;
 
 use super::core::{
     SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir,
-    open_in_root, read_exact_at, read_exact_at_in_halves, remove_stale_temp_files_in, remove_tree,
-    rename_no_replace, write_all,
+    open_in_root, read_cached_at, read_exact_at, read_exact_at_in_halves,
+    remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -305,37 +305,7 @@ impl Access for Fs {
         if (stat.st_size as u64) < end {
             return None;
         }
-        let len = (end - start) as usize;
-        // From the pool, as every other read: from 64 KiB up a recycled buffer
-        // that starts on a page boundary, where the kernel's copy runs at full
-        // speed (see `BufferPool`). Into a fresh `vec!` (not page-aligned), a
-        // scratch program's 10,000 `read_range` futures of 64 KiB each ran at 63
-        // us per read on a 2-core AMD EPYC, pooled at 12 us (one process each);
-        // docs/benchmarks.md has the side-by-side runs. No buffer now: the job
-        // allocates again, and reports the failure.
-        let Ok(mut buf) = self.pool.take(len) else {
-            return None;
-        };
-        let space = &mut buf.space()[..len];
-        let mut done = 0;
-        while done < len {
-            let mut slices = [std::io::IoSliceMut::new(&mut space[done..])];
-            match rustix::io::preadv2(
-                &file.fd,
-                &mut slices,
-                start + done as u64,
-                rustix::io::ReadWriteFlags::NOWAIT,
-            ) {
-                Ok(0) => return None,
-                Ok(n) => done += n,
-                Err(Errno::INTR) => {}
-                // Not all in memory (AGAIN), or no RWF_NOWAIT here: the blocking
-                // lane reads it.
-                Err(_) => return None,
-            }
-        }
-        buf.set_filled(len);
-        Some(Ok(buf.freeze()))
+        read_cached_at(&file.fd, start..end, &self.pool).map(Ok)
     }
 
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
