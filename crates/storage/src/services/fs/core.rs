@@ -240,6 +240,9 @@ pub(super) fn read_many_at(
 /// which returns instead of waiting for the device. `None` (and no error: a
 /// blocking read gets and reports it) when a page is not in memory, the file is
 /// shorter, the kernel or filesystem has no `RWF_NOWAIT`, or no buffer can be had.
+/// A miss starts the kernel's read-ahead without waiting for it; where that is
+/// done at once (a hole, or a device faster than the call), the read is served
+/// here, so a page just dropped from memory may still come back as `Some`.
 ///
 /// The buffer is pooled like every other read's: from 64 KiB up it is recycled and
 /// starts on a page boundary, where the kernel's copy runs at full speed (see
