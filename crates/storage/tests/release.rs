@@ -47,8 +47,14 @@ impl RandomRead for Object {
         &self.meta
     }
 
+    /// Zeros; a read starting at an odd offset fails (an injected fault).
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
-        IoJob::blocking(move || Ok(Bytes::from(vec![0; (range.end - range.start) as usize])))
+        IoJob::blocking(move || {
+            if range.start % 2 == 1 {
+                return Err(Error::new(ErrorKind::Unexpected).with_message("injected"));
+            }
+            Ok(Bytes::from(vec![0; (range.end - range.start) as usize]))
+        })
     }
 
     fn close(self: Arc<Self>) -> IoJob<()> {
@@ -186,6 +192,44 @@ fn dropped_readers_and_listers_release_on_the_executor() {
     for name in &released {
         assert!(
             name.starts_with("rel-blocking-"),
+            "released on {name:?}, not the executor: {released:?}"
+        );
+    }
+}
+
+#[test]
+fn read_ranges_releases_the_object_on_the_executor_whether_it_reads_or_fails() {
+    let drops: Drops = Arc::default();
+    let executor = io_executor::Builder::new()
+        .name("ranges")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor);
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Two reads, so the object is opened once and read twice.
+        let got = op
+            .read_ranges("obj", vec![0..100, 4 << 20..(4 << 20) + 100])
+            .await
+            .unwrap();
+        assert_eq!(got.iter().map(Bytes::len).collect::<Vec<_>>(), [100, 100]);
+        // The second read fails: the error is returned, the object still released.
+        let err = op
+            .read_ranges("obj", vec![0..100, (4 << 20) + 1..(4 << 20) + 101])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    });
+    let released = wait_for(&drops, 2);
+    for name in &released {
+        assert!(
+            name.starts_with("ranges-blocking-"),
             "released on {name:?}, not the executor: {released:?}"
         );
     }

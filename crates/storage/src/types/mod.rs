@@ -9,6 +9,7 @@ pub(crate) mod io_future;
 pub(crate) mod lister;
 pub(crate) mod metadata;
 pub(crate) mod op_with;
+pub(crate) mod open_object;
 pub(crate) mod operator;
 pub(crate) mod reader;
 pub(crate) mod writer;

@@ -13,6 +13,7 @@ use crate::types::io_future::Task;
 use crate::types::op_with::{
     ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
 };
+use crate::types::open_object::OpenObject;
 use crate::{
     BlockingOperator, Conditions, Entry, Error, ErrorKind, IoFuture, Lister, Metadata, Reader,
     Result, WriteOptions, Writer,
@@ -438,7 +439,10 @@ impl Operator {
             loop {
                 let open = access.open(&normalized, OpenArgs::new(ByteRange::FULL));
                 let opened = Task::submit(&executor, open).await.map_err(&context)?;
-                match read_planned(&executor, &opened.object, &ranges, &plan).await {
+                // Released on the executor however this ends: read, failed, retried
+                // or cancelled.
+                let object = OpenObject::new(opened.object, executor.clone());
+                match read_planned(&executor, &object, &ranges, &plan).await {
                     // A backend that pins the version (S3's If-Match) fails a read of
                     // an object replaced meanwhile: read the new version, all of it.
                     Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 => {
@@ -1045,7 +1049,6 @@ async fn read_planned(
     for group in &plan.groups {
         buffers.push(join_parts(&mut read[group.parts.clone()])?);
     }
-    Task::submit(executor, Arc::clone(object).close()).detach();
     Ok(buffers)
 }
 

@@ -14,8 +14,9 @@ use io_executor::Executor;
 
 use std::ops::Range;
 
-use crate::raw::{Opened, RandomRead};
+use crate::raw::Opened;
 use crate::types::io_future::Task;
+use crate::types::open_object::OpenObject;
 use crate::{Error, ErrorKind, Metadata, Result};
 
 /// A reader of one object, from [`Operator::reader`](crate::Operator::reader).
@@ -56,7 +57,8 @@ use crate::{Error, ErrorKind, Metadata, Result};
 pub struct Reader {
     executor: Executor,
     path: Arc<str>,
-    source: Arc<dyn RandomRead>,
+    /// Released on the executor when the reader is dropped.
+    source: OpenObject,
     /// The part of the object read, in object offsets.
     range: Range<u64>,
     /// Position of the next byte handed to the consumer, from `range.start`.
@@ -83,9 +85,9 @@ impl Reader {
     ) -> Self {
         let first = opened.first.len() as u64;
         let mut reader = Self {
+            source: OpenObject::new(opened.object, executor.clone()),
             executor,
             path: path.into(),
-            source: opened.object,
             range: opened.range,
             pos: 0,
             chunk: opened.first,
@@ -220,9 +222,9 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        // Reads in flight are cancelled; the object is released on the executor.
+        // Reads in flight are cancelled; `source` releases the object on the
+        // executor.
         self.inflight.clear();
-        Task::submit(&self.executor, Arc::clone(&self.source).close()).detach();
     }
 }
 
