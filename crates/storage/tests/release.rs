@@ -103,13 +103,17 @@ impl Access for TrackingBackend {
     fn read(&self, _: &str, _: ReadArgs) -> IoJob<Bytes> {
         unsupported()
     }
+    /// A blocking job, as fs's.
     fn open(&self, _: &str, args: OpenArgs) -> IoJob<Opened> {
-        let object = Arc::new(Object {
-            _guard: Tracked(Arc::clone(&self.0)),
-            meta: Metadata::file(8 << 20),
-        });
-        let range = args.range.resolve(8 << 20).unwrap();
-        IoJob::ready(Ok(Opened::new(object, range, Bytes::new())))
+        let drops = Arc::clone(&self.0);
+        IoJob::blocking(move || {
+            let object = Arc::new(Object {
+                _guard: Tracked(drops),
+                meta: Metadata::file(8 << 20),
+            });
+            let range = args.range.resolve(8 << 20)?;
+            Ok(Opened::new(object, range, Bytes::new()))
+        })
     }
     fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
         unsupported()
@@ -135,6 +139,7 @@ impl Access for TrackingBackend {
     fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
         unsupported()
     }
+    /// Ready at once, as a backend whose listing needs no IO to start.
     fn list(&self, _: &str, _: ListArgs) -> IoJob<Box<dyn RawList>> {
         IoJob::ready(Ok(Box::new(Listing {
             _guard: Tracked(Arc::clone(&self.0)),
@@ -230,6 +235,36 @@ fn read_ranges_releases_the_object_on_the_executor_whether_it_reads_or_fails() {
     for name in &released {
         assert!(
             name.starts_with("ranges-blocking-"),
+            "released on {name:?}, not the executor: {released:?}"
+        );
+    }
+}
+
+#[test]
+fn cancelled_opens_release_what_they_opened_on_the_executor() {
+    let drops: Drops = Arc::default();
+    let executor = io_executor::Builder::new()
+        .name("cancel")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
+    // A reader whose open job has finished, its future dropped before it is awaited
+    // (a `select!` that took another branch).
+    let reader = op.reader("obj");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while executor.metrics().completed < 1 {
+        assert!(Instant::now() < deadline, "the open job never finished");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(reader);
+    // A lister whose listing was opened at once, dropped unawaited.
+    drop(op.lister("dir/"));
+    let released = wait_for(&drops, 2);
+    for name in &released {
+        assert!(
+            name.starts_with("cancel-blocking-"),
             "released on {name:?}, not the executor: {released:?}"
         );
     }

@@ -1,4 +1,5 @@
-//! [`IoFuture`]: the handle every operation returns, and [`Task`], one submitted job.
+//! [`IoFuture`]: the handle every operation returns; [`Task`], one submitted job;
+//! [`OpenTask`], one whose output must be released.
 
 use std::fmt;
 use std::future::Future;
@@ -18,7 +19,9 @@ use crate::{Error, ErrorKind, Result};
 ///
 /// Dropping an `IoFuture` cancels the operation: jobs not started yet never run,
 /// and running async jobs are dropped at their next await point. A blocking job that
-/// is already in a system call finishes it; its result is dropped.
+/// is already in a system call finishes it; its result is dropped. What an opening
+/// operation (a reader, a writer, a lister) opened before it was cancelled is
+/// released on the executor, as the handle's own drop would.
 #[must_use = "operations are cancelled when their IoFuture is dropped"]
 pub struct IoFuture<T> {
     inner: Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>,
@@ -143,6 +146,53 @@ impl<T: Send + 'static> Task<T> {
 
 // Nothing in a `Task` is ever pinned: the output is moved out by value.
 impl<T> Unpin for Task<T> {}
+
+/// A [`Task`] that opens something the caller must release (an object, a listing,
+/// a write in progress). Dropped before its output is taken (the operation's future
+/// was cancelled), the job is cancelled and, if it had finished anyway, `release`
+/// gets its output on the executor: nothing opened is released, or left open, on
+/// the dropping thread.
+pub(crate) struct OpenTask<T: Send + 'static> {
+    /// `Some` until the output is taken.
+    task: Option<Task<T>>,
+    executor: Executor,
+    release: fn(T) -> IoJob<()>,
+}
+
+impl<T: Send + 'static> OpenTask<T> {
+    pub(crate) fn new(task: Task<T>, executor: Executor, release: fn(T) -> IoJob<()>) -> Self {
+        Self {
+            task: Some(task),
+            executor,
+            release,
+        }
+    }
+}
+
+impl<T: Send + 'static> Unpin for OpenTask<T> {}
+
+impl<T: Send + 'static> Future for OpenTask<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("OpenTask polled after completion");
+        let output = std::task::ready!(Pin::new(task).poll(cx));
+        self.task = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<T: Send + 'static> Drop for OpenTask<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            task.release_with(&self.executor, self.release);
+        }
+    }
+}
 
 impl<T> Future for Task<T> {
     type Output = Result<T>;

@@ -9,7 +9,7 @@ use io_executor::Executor;
 
 use crate::raw::{self, Access, ByteRange, IoJob, ListArgs, OpenArgs, ReadArgs};
 use crate::services::{Fs, Memory};
-use crate::types::io_future::Task;
+use crate::types::io_future::{OpenTask, Task};
 use crate::types::op_with::{
     ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
 };
@@ -825,18 +825,21 @@ impl Operator {
             path,
             raw::normalize_dir_path(path),
             move |access, p| access.list(p, args),
+            |raw| raw.close(),
             Lister::new,
         )
     }
 
     /// Submits the job that opens a handle (reader, writer, lister) now; the future
-    /// builds the handle from the job's result.
+    /// builds the handle from the job's result. A future dropped before that hands
+    /// what the job opened to `release`, on the executor.
     fn open_handle<R, H>(
         &self,
         operation: &'static str,
         path: &str,
         normalized: Result<String>,
         job: impl FnOnce(&dyn Access, &str) -> IoJob<R>,
+        release: fn(R) -> IoJob<()>,
         make: impl FnOnce(Executor, String, R) -> H + Send + 'static,
     ) -> IoFuture<H>
     where
@@ -847,8 +850,12 @@ impl Operator {
             Ok(p) => p,
             Err(e) => return Self::fail(operation, path, e),
         };
-        let task = self.submit(job(&*self.access, &normalized));
         let executor = self.executor().clone();
+        let task = OpenTask::new(
+            self.submit(job(&*self.access, &normalized)),
+            executor.clone(),
+            release,
+        );
         let path = path.to_owned();
         IoFuture::new(async move {
             let raw = task
@@ -909,6 +916,7 @@ impl Operator {
             path,
             raw::normalize_file_path(path),
             move |access, p| access.open(p, args),
+            |opened| opened.object.close(),
             move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
         )
     }
@@ -943,6 +951,7 @@ impl Operator {
             path,
             raw::normalize_file_path(path),
             move |access, p| access.writer(p, options),
+            |raw| raw.abort(),
             move |executor, path, raw| Writer::new(executor, path, raw, chunk),
         )
     }
