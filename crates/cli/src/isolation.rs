@@ -65,7 +65,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
+pub(crate) fn run(
+    args: &IsolationArgs,
+    common: &Common,
+    filter: Option<&str>,
+) -> Result<(), String> {
+    let methods = selected(filter)?;
     let duration = match common.mode() {
         Mode::Quick => Duration::from_millis(600),
         Mode::Default => Duration::from_secs(3),
@@ -98,7 +103,7 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
     let bar = if common.no_progress {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(Method::ALL.len() as u64)
+        ProgressBar::new(methods.len() as u64)
     };
     bar.set_style(
         ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
@@ -109,19 +114,17 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
     let bench = Isolation::new(dedicated, args.file_size)
         .with_control_stall(args.control_stall.unwrap_or_default());
     let mut samples: Vec<Sample> = Vec::new();
-    for method in Method::ALL {
+    for &method in &methods {
         bar.set_message(method.name());
         samples.push(bench.run(method, duration, args.concurrency));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let by = |m: Method| {
-        samples
-            .iter()
-            .find(|s| s.method == m)
-            .expect("every method ran")
-    };
-    let idle = by(Method::NoLoad);
+    let by = |m: Method| samples.iter().find(|s| s.method == m);
+    // `selected` always keeps these two.
+    let missing = |m: Method| format!("{} did not run", m.name());
+    let idle = by(Method::NoLoad).ok_or_else(|| missing(Method::NoLoad))?;
+    let control = by(Method::StdInAsync).ok_or_else(|| missing(Method::StdInAsync))?;
     let rows: Vec<IsoRow> = samples
         .iter()
         .map(|s| IsoRow {
@@ -156,16 +159,56 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
             human(r.io_bytes_per_sec)
         ));
     }
-    let ours = by(Method::OursDedicated);
-    let control = by(Method::StdInAsync);
-    let one_thread = by(Method::OneThread);
-    let rotating = by(Method::OneThreadRotating);
-    let in_flight = args.concurrency;
-    let best_peer = [Method::OpenDal, Method::ObjectStore, Method::TokioFs]
-        .map(|m| by(m).io_bytes_per_sec)
+    match verdict(&by, args.concurrency) {
+        Some(line) => out.push_str(&line),
+        None => out.push_str(
+            "\n(no verdict: it compares ours_dedicated with the peers and one thread's \
+             copy, and --filter left some of them out)\n",
+        ),
+    }
+    emit(&out, common, "dio bench isolation", &rows)?;
+    if common.plot.is_some() {
+        eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
+    }
+    // A control that does not stall means the benchmark measures nothing.
+    check_control_stalled(idle, control)
+}
+
+/// The methods `--filter` selects (all without it), always with the reference
+/// (`no_load`, which every ratio divides by) and the control (which proves the
+/// benchmark measures something).
+fn selected(filter: Option<&str>) -> Result<Vec<Method>, String> {
+    let Some(filter) = filter else {
+        return Ok(Method::ALL.to_vec());
+    };
+    let always = [Method::NoLoad, Method::StdInAsync];
+    let methods: Vec<Method> = Method::ALL
         .into_iter()
-        .fold(0.0, f64::max);
-    out.push_str(&format!(
+        .filter(|m| always.contains(m) || m.name().contains(filter))
+        .collect();
+    if methods.len() == always.len() {
+        let names: Vec<&str> = Method::ALL.iter().map(Method::name).collect();
+        return Err(format!(
+            "--filter {filter:?} matches no isolation method (they are: {})",
+            names.join(", ")
+        ));
+    }
+    Ok(methods)
+}
+
+/// The line that holds the default pool to the issue's bars; `None` when a method
+/// it compares with did not run.
+fn verdict<'a>(by: &dyn Fn(Method) -> Option<&'a Sample>, in_flight: usize) -> Option<String> {
+    let ours = by(Method::OursDedicated)?;
+    let idle = by(Method::NoLoad)?;
+    let control = by(Method::StdInAsync)?;
+    let one_thread = by(Method::OneThread)?;
+    let rotating = by(Method::OneThreadRotating)?;
+    let mut best_peer = 0.0_f64;
+    for peer in [Method::OpenDal, Method::ObjectStore, Method::TokioFs] {
+        best_peer = best_peer.max(by(peer)?.io_bytes_per_sec);
+    }
+    Some(format!(
         "\nours_dedicated (default pool): p99 {:+.2} ms vs no load (bar: within 0.5 ms), \
          {:.1}x better than the control, cpu {:.2}x (bar: 0.9x), io {:.2}x the best peer \
          (bar: 1.2x) and {:.2}x one thread's copy (bar: 0.75x; {:.2}x one thread's copy into \
@@ -176,11 +219,5 @@ pub(crate) fn run(args: &IsolationArgs, common: &Common) -> Result<(), String> {
         ours.io_bytes_per_sec / best_peer.max(1e-9),
         ours.io_bytes_per_sec / one_thread.io_bytes_per_sec.max(1e-9),
         ours.io_bytes_per_sec / rotating.io_bytes_per_sec.max(1e-9),
-    ));
-    emit(&out, common, "dio bench isolation", &rows)?;
-    if common.plot.is_some() {
-        eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
-    }
-    // A control that does not stall means the benchmark measures nothing.
-    check_control_stalled(idle, control)
+    ))
 }

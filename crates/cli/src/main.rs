@@ -60,7 +60,8 @@ struct BenchArgs {
     what: Option<BenchCommand>,
     #[command(flatten)]
     common: Common,
-    /// Only workloads whose name contains this (e.g. `read`, `parallel`).
+    /// Only workloads whose name contains this (e.g. `read`, `parallel`); for
+    /// `isolation` and `scale`, only methods whose name does (e.g. `ours`).
     #[arg(long, global = true)]
     filter: Option<String>,
     /// Suites to run without `--uri`: `fs`, `memory`, `storm` (the default), and
@@ -176,8 +177,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => match args.what {
-            Some(BenchCommand::Isolation(iso)) => isolation::run(&iso, &args.common),
-            Some(BenchCommand::Scale(scale)) => scale::run(&scale, &args.common),
+            Some(BenchCommand::Isolation(iso)) => {
+                isolation::run(&iso, &args.common, args.filter.as_deref())
+            }
+            Some(BenchCommand::Scale(scale)) => {
+                scale::run(&scale, &args.common, args.filter.as_deref())
+            }
             #[cfg(feature = "query")]
             Some(BenchCommand::Query(query)) => {
                 query::run(&query, &args.common, args.filter.as_deref())

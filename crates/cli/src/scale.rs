@@ -54,7 +54,19 @@ fn latency(us: f64) -> String {
     }
 }
 
-pub(crate) fn run(args: &ScaleArgs, common: &Common) -> Result<(), String> {
+pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Result<(), String> {
+    let methods: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|m| filter.is_none_or(|f| m.name().contains(f)))
+        .collect();
+    if methods.is_empty() {
+        let names: Vec<&str> = Method::ALL.iter().map(Method::name).collect();
+        return Err(format!(
+            "--filter {:?} matches no scale method (they are: {})",
+            filter.unwrap_or_default(),
+            names.join(", ")
+        ));
+    }
     let mode = common.mode();
     let (budget, concurrency, sizes): (Duration, &[usize], &[u64]) = match mode {
         Mode::Quick => (
@@ -91,7 +103,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common) -> Result<(), String> {
             "--file-size {file_size} is smaller than the largest read ({largest} bytes)"
         ));
     }
-    let points = (concurrency.len() + sizes.len()) * Method::ALL.len();
+    let points = (concurrency.len() + sizes.len()) * methods.len();
     let bar = if common.no_progress {
         ProgressBar::hidden()
     } else {
@@ -118,14 +130,14 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common) -> Result<(), String> {
         });
     };
     for &c in concurrency {
-        for method in Method::ALL {
+        for &method in &methods {
             bar.set_message(format!("{method}, {c} outstanding"));
             record("concurrency", bench.run(method, c, 64 << 10, budget)?);
             bar.inc(1);
         }
     }
     for &size in sizes {
-        for method in Method::ALL {
+        for &method in &methods {
             bar.set_message(format!("{method}, {} reads", size_name(size)));
             record("size", bench.run(method, 4, size, budget)?);
             bar.inc(1);
@@ -148,7 +160,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common) -> Result<(), String> {
     ] {
         out.push_str(&format!("\n{title}: throughput / p99 latency per read\n"));
         out.push_str(&format!("{key:<14}"));
-        for m in Method::ALL {
+        for m in &methods {
             out.push_str(&format!("{:>26}", m.name()));
         }
         out.push('\n');
@@ -158,7 +170,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common) -> Result<(), String> {
         };
         for k in &keys {
             out.push_str(&format!("{k:<14}"));
-            for m in Method::ALL {
+            for m in &methods {
                 let row = rows.iter().find(|r| {
                     r.sweep == sweep
                         && r.method == m.name()

@@ -102,3 +102,71 @@ fn a_bad_control_stall_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("use ms or s"), "{err}");
 }
+
+#[test]
+fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("iso.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "isolation",
+            "--quick",
+            "--no-progress",
+            "--file-size",
+            "16M",
+            "--concurrency",
+            "2",
+            "--control-stall",
+            "100ms",
+            "--filter",
+            "one_thread",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run dio");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{output}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let methods: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "no_load",
+            "one_thread",
+            "one_thread_rotating",
+            "std_in_async (control)"
+        ]
+    );
+    // The verdict compares with methods the filter left out: it says so.
+    assert!(output.contains("no verdict"), "{output}");
+    assert!(
+        !output.contains("ours_dedicated (default pool):"),
+        "{output}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "isolation",
+            "--quick",
+            "--filter",
+            "nothing-matches",
+        ])
+        .output()
+        .expect("run dio");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matches no isolation method"), "{err}");
+    assert!(err.contains("ours_dedicated"), "names the methods: {err}");
+}

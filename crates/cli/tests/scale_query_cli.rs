@@ -139,3 +139,31 @@ fn query_runs_every_query_through_every_path_with_the_same_results() {
     }
     assert_eq!(results["bars"].as_array().unwrap().len(), 2 * 2);
 }
+
+#[test]
+fn scale_runs_only_the_methods_a_filter_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("scale.json");
+    let (ok, output) = dio(&[
+        "bench",
+        "scale",
+        "--quick",
+        "--no-progress",
+        "--filter",
+        "spawn",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 3 + 3, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["method"] == "spawn_blocking"),
+        "{rows:?}"
+    );
+    let (ok, output) = dio(&["bench", "scale", "--quick", "--filter", "nothing-matches"]);
+    assert!(!ok, "{output}");
+    assert!(output.contains("matches no scale method"), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+}
