@@ -187,9 +187,14 @@ fn selected(filter: Option<&str>) -> Result<Vec<Method>, String> {
         .filter(|m| always.contains(m) || m.name().contains(filter))
         .collect();
     if methods.len() == always.len() {
-        let names: Vec<&str> = Method::ALL.iter().map(Method::name).collect();
+        let names: Vec<&str> = Method::ALL
+            .iter()
+            .filter(|m| !always.contains(m))
+            .map(Method::name)
+            .collect();
         return Err(format!(
-            "--filter {filter:?} matches no isolation method (they are: {})",
+            "--filter {filter:?} selects no method beyond no_load and the control, which \
+             always run (the others: {})",
             names.join(", ")
         ));
     }

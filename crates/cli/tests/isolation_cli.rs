@@ -167,6 +167,6 @@ fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
         .expect("run dio");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("matches no isolation method"), "{err}");
+    assert!(err.contains("selects no method"), "{err}");
     assert!(err.contains("ours_dedicated"), "names the methods: {err}");
 }

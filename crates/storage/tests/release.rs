@@ -269,3 +269,41 @@ fn cancelled_opens_release_what_they_opened_on_the_executor() {
         );
     }
 }
+
+#[test]
+fn a_cancelled_read_ranges_releases_what_it_opened_on_the_executor() {
+    let drops: Drops = Arc::default();
+    let executor = io_executor::Builder::new()
+        .name("cancel-ranges")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Two reads: the first poll submits the job that opens the object.
+        let mut read = op.read_ranges("obj", vec![0..100, 4 << 20..(4 << 20) + 100]);
+        let pending = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(futures::FutureExt::poll_unpin(&mut read, cx).is_pending())
+        });
+        assert!(pending.await);
+        // The open job finishes; the future is dropped before it is polled again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while executor.metrics().completed < 1 {
+            assert!(Instant::now() < deadline, "the open job never finished");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(read);
+    });
+    let released = wait_for(&drops, 1);
+    assert!(
+        released[0].starts_with("cancel-ranges-blocking-"),
+        "released on {:?}, not the executor",
+        released[0]
+    );
+}

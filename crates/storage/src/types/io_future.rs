@@ -150,8 +150,9 @@ impl<T> Unpin for Task<T> {}
 /// A [`Task`] that opens something the caller must release (an object, a listing,
 /// a write in progress). Dropped before its output is taken (the operation's future
 /// was cancelled), the job is cancelled and, if it had finished anyway, `release`
-/// gets its output on the executor: nothing opened is released, or left open, on
-/// the dropping thread.
+/// gets its output on the executor, not the dropping thread. Only an executor that
+/// refuses the release (shut down, or its queue full) leaves the output to be
+/// dropped where it is, as the backend's `Drop` does it.
 pub(crate) struct OpenTask<T: Send + 'static> {
     /// `Some` until the output is taken.
     task: Option<Task<T>>,

@@ -10,9 +10,11 @@ use crate::types::io_future::Task;
 
 /// An opened object held by one user (a [`Reader`](crate::Reader), one
 /// `read_ranges` call). Dropping it hands this very reference to a job on the
-/// executor, the object's [`RandomRead::close`], so the dropping thread never
-/// releases the object (for fs, closes the file). Jobs reading the object hold
+/// executor, the object's [`RandomRead::close`], so the dropping thread does not
+/// release the object (for fs, close the file). Jobs reading the object hold
 /// references of their own; whichever is released last frees it, on the executor.
+/// Exceptions: a backend whose `close` releases in place (the default), and an
+/// executor that refuses the job (shut down, or its queue full).
 ///
 /// Keeping a clone here while the close job drops another would race: when the job
 /// won, the last reference, and the release, stayed on the dropping thread.

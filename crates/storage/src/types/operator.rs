@@ -438,7 +438,10 @@ impl Operator {
             let mut attempt = 1;
             loop {
                 let open = access.open(&normalized, OpenArgs::new(ByteRange::FULL));
-                let opened = Task::submit(&executor, open).await.map_err(&context)?;
+                let opened = Task::submit(&executor, open);
+                let opened = OpenTask::new(opened, executor.clone(), |o| o.object.close())
+                    .await
+                    .map_err(&context)?;
                 // Released on the executor however this ends: read, failed, retried
                 // or cancelled.
                 let object = OpenObject::new(opened.object, executor.clone());
