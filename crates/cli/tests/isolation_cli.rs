@@ -11,37 +11,47 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn isolation_bench_reports_every_method() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("iso.json");
+/// Runs `dio` with `args`; whether it succeeded, and what it printed.
+fn dio(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args([
-            "bench",
-            "isolation",
-            "--quick",
-            "--no-progress",
-            "--file-size",
-            "16M",
-            "--concurrency",
-            "2",
-            "--control-stall",
-            "100ms",
-            "--blocking-threads",
-            "3",
-            "--nice",
-            "12",
-            "--json",
-            json.to_str().unwrap(),
-        ])
+        .args(args)
         .output()
         .expect("run dio");
-    let output = format!(
+    let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{output}");
+    (out.status.success(), text)
+}
+
+/// A quick isolation run on a 16 MiB file, 2 reads in flight, whose control stalls
+/// by construction, writing its JSON to `json`; `extra` arguments added.
+fn quick_isolation(json: &std::path::Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
+        "bench",
+        "isolation",
+        "--quick",
+        "--no-progress",
+        "--file-size",
+        "16M",
+        "--concurrency",
+        "2",
+        "--control-stall",
+        "100ms",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    dio(&args)
+}
+
+#[test]
+fn isolation_bench_reports_every_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("iso.json");
+    let (ok, output) = quick_isolation(&json, &["--blocking-threads", "3", "--nice", "12"]);
+    assert!(ok, "{output}");
     assert!(
         output.contains("ours_dedicated (default pool):"),
         "the verdict line: {output}"
@@ -94,44 +104,17 @@ fn isolation_bench_reports_every_method() {
 
 #[test]
 fn a_bad_control_stall_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(["bench", "isolation", "--control-stall", "5h"])
-        .output()
-        .expect("run dio");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("use ms or s"), "{err}");
+    let (ok, output) = dio(&["bench", "isolation", "--control-stall", "5h"]);
+    assert!(!ok);
+    assert!(output.contains("use ms or s"), "{output}");
 }
 
 #[test]
 fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("iso.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args([
-            "bench",
-            "isolation",
-            "--quick",
-            "--no-progress",
-            "--file-size",
-            "16M",
-            "--concurrency",
-            "2",
-            "--control-stall",
-            "100ms",
-            "--filter",
-            "one_thread",
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .output()
-        .expect("run dio");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{output}");
+    let (ok, output) = quick_isolation(&json, &["--filter", "one_thread"]);
+    assert!(ok, "{output}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let methods: Vec<&str> = doc["results"]
         .as_array()
@@ -155,18 +138,17 @@ fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
         "{output}"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args([
-            "bench",
-            "isolation",
-            "--quick",
-            "--filter",
-            "nothing-matches",
-        ])
-        .output()
-        .expect("run dio");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("selects no method"), "{err}");
-    assert!(err.contains("ours_dedicated"), "names the methods: {err}");
+    let (ok, output) = dio(&[
+        "bench",
+        "isolation",
+        "--quick",
+        "--filter",
+        "nothing-matches",
+    ]);
+    assert!(!ok);
+    assert!(output.contains("selects no method"), "{output}");
+    assert!(
+        output.contains("ours_dedicated"),
+        "names the methods: {output}"
+    );
 }

@@ -164,24 +164,57 @@ fn wait_for(drops: &Drops, n: usize) -> Vec<String> {
     }
 }
 
-#[test]
-fn dropped_readers_and_listers_release_on_the_executor() {
+/// An operator over a [`TrackingBackend`] on its own executor, whose threads are
+/// named after `name`; the record of releases; the executor.
+fn tracked(name: &str) -> (Operator, Drops, io_executor::Executor) {
     let drops: Drops = Arc::default();
     let executor = io_executor::Builder::new()
-        .name("rel")
+        .name(name)
         .worker_threads(NonZeroUsize::new(1).unwrap())
         .blocking_threads(NonZeroUsize::new(2).unwrap())
         .build()
         .unwrap();
-    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor);
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
+    (op, drops, executor)
+}
+
+/// The caller: a current-thread runtime, as in a test.
+fn caller() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits until `executor` has finished `n` jobs.
+fn wait_for_jobs(executor: &io_executor::Executor, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while executor.metrics().completed < n {
+        assert!(Instant::now() < deadline, "only {} of {n} jobs finished", {
+            executor.metrics().completed
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits for `n` releases and checks each ran on one of `name`'s blocking threads.
+fn assert_released_on_executor(drops: &Drops, n: usize, name: &str) {
+    let released = wait_for(drops, n);
+    for thread in &released {
+        assert!(
+            thread.starts_with(&format!("{name}-blocking-")),
+            "released on {thread:?}, not the executor: {released:?}"
+        );
+    }
+}
+
+#[test]
+fn dropped_readers_and_listers_release_on_the_executor() {
+    let (op, drops, _executor) = tracked("rel");
     let op = op
         .clone()
         .with_options(op.options().with_chunk_size(1 << 20));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    caller().block_on(async {
         // A reader dropped mid-stream, with chunk reads in flight.
         let mut reader = op.reader("obj").await.unwrap();
         assert_eq!(reader.next().await.unwrap().unwrap().len(), 1 << 20);
@@ -193,31 +226,14 @@ fn dropped_readers_and_listers_release_on_the_executor() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(lister);
     });
-    let released = wait_for(&drops, 2);
-    for name in &released {
-        assert!(
-            name.starts_with("rel-blocking-"),
-            "released on {name:?}, not the executor: {released:?}"
-        );
-    }
+    assert_released_on_executor(&drops, 2, "rel");
 }
 
 #[test]
 fn read_ranges_releases_the_object_on_the_executor_whether_it_reads_or_fails() {
-    let drops: Drops = Arc::default();
-    let executor = io_executor::Builder::new()
-        .name("ranges")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor);
+    let (op, drops, _executor) = tracked("ranges");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    caller().block_on(async {
         // Two reads, so the object is opened once and read twice.
         let got = op
             .read_ranges("obj", vec![0..100, 4 << 20..(4 << 20) + 100])
@@ -231,61 +247,27 @@ fn read_ranges_releases_the_object_on_the_executor_whether_it_reads_or_fails() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
     });
-    let released = wait_for(&drops, 2);
-    for name in &released {
-        assert!(
-            name.starts_with("ranges-blocking-"),
-            "released on {name:?}, not the executor: {released:?}"
-        );
-    }
+    assert_released_on_executor(&drops, 2, "ranges");
 }
 
 #[test]
 fn cancelled_opens_release_what_they_opened_on_the_executor() {
-    let drops: Drops = Arc::default();
-    let executor = io_executor::Builder::new()
-        .name("cancel")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
+    let (op, drops, executor) = tracked("cancel");
     // A reader whose open job has finished, its future dropped before it is awaited
     // (a `select!` that took another branch).
     let reader = op.reader("obj");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while executor.metrics().completed < 1 {
-        assert!(Instant::now() < deadline, "the open job never finished");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_jobs(&executor, 1);
     drop(reader);
     // A lister whose listing was opened at once, dropped unawaited.
     drop(op.lister("dir/"));
-    let released = wait_for(&drops, 2);
-    for name in &released {
-        assert!(
-            name.starts_with("cancel-blocking-"),
-            "released on {name:?}, not the executor: {released:?}"
-        );
-    }
+    assert_released_on_executor(&drops, 2, "cancel");
 }
 
 #[test]
 fn a_cancelled_read_ranges_releases_what_it_opened_on_the_executor() {
-    let drops: Drops = Arc::default();
-    let executor = io_executor::Builder::new()
-        .name("cancel-ranges")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
+    let (op, drops, executor) = tracked("cancel-ranges");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    caller().block_on(async {
         // Two reads: the first poll submits the job that opens the object.
         let mut read = op.read_ranges("obj", vec![0..100, 4 << 20..(4 << 20) + 100]);
         let pending = std::future::poll_fn(|cx| {
@@ -293,17 +275,8 @@ fn a_cancelled_read_ranges_releases_what_it_opened_on_the_executor() {
         });
         assert!(pending.await);
         // The open job finishes; the future is dropped before it is polled again.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while executor.metrics().completed < 1 {
-            assert!(Instant::now() < deadline, "the open job never finished");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for_jobs(&executor, 1);
         drop(read);
     });
-    let released = wait_for(&drops, 1);
-    assert!(
-        released[0].starts_with("cancel-ranges-blocking-"),
-        "released on {:?}, not the executor",
-        released[0]
-    );
+    assert_released_on_executor(&drops, 1, "cancel-ranges");
 }
