@@ -1,5 +1,5 @@
-//! `dio bench isolation` end to end. Its own test binary, so no other test loads the
-//! machine while it runs.
+//! `dio bench isolation` end to end. Its own test binary, its tests one at a time, so
+//! no other test loads the machine while one runs.
 //!
 //! No timing is asserted: the control is made to stall the caller's runtime by
 //! construction (`--control-stall`, a blocking sleep on the caller's thread after
@@ -46,8 +46,18 @@ fn quick_isolation(json: &std::path::Path, extra: &[&str]) -> (bool, String) {
     dio(&args)
 }
 
+/// One test of this binary at a time: two of them run the benchmark, and one
+/// loading the CPUs while the other measures its no-load reference would spoil it.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn isolation_bench_reports_every_method() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("iso.json");
     let (ok, output) = quick_isolation(&json, &["--blocking-threads", "3", "--nice", "12"]);
@@ -104,6 +114,7 @@ fn isolation_bench_reports_every_method() {
 
 #[test]
 fn a_bad_control_stall_is_a_clear_error() {
+    let _serial = serial();
     let (ok, output) = dio(&["bench", "isolation", "--control-stall", "5h"]);
     assert!(!ok);
     assert!(output.contains("use ms or s"), "{output}");
@@ -111,6 +122,7 @@ fn a_bad_control_stall_is_a_clear_error() {
 
 #[test]
 fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("iso.json");
     let (ok, output) = quick_isolation(&json, &["--filter", "one_thread"]);

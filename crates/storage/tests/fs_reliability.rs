@@ -34,8 +34,18 @@ fn rss() -> u64 {
     pages * 4096
 }
 
+/// One test of this binary at a time: one of them measures the process's memory,
+/// which the others' buffers, held at the same time, would add to.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn tiny_ranges_over_a_huge_sparse_file_read_little_and_never_abort() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // 32 GiB, all holes but a byte at the end.
     let file = std::fs::File::create(dir.path().join("sparse")).unwrap();
@@ -100,6 +110,7 @@ fn tiny_ranges_over_a_huge_sparse_file_read_little_and_never_abort() {
 /// call says so, with the kind and the OS error as the source.
 #[test]
 fn a_full_disk_is_reported_by_the_writer_and_stays_reported() {
+    let _serial = serial();
     let mount = tempfile::tempdir().unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
@@ -180,6 +191,7 @@ fn leave_stale_temp_file(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
     std::fs::create_dir(dir.path().join("e")).unwrap();
@@ -224,6 +236,7 @@ fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
 
 #[test]
 fn a_listing_skips_entries_that_vanish_while_it_runs() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
     let rt = rt();
@@ -260,6 +273,7 @@ fn a_listing_skips_entries_that_vanish_while_it_runs() {
 
 #[test]
 fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
+    let _serial = serial();
     // fs readers read 1 MiB chunks, four ahead, so their buffers stay in the CPU's
     // cache; the memory backend hands out 4 MiB slices. Both are the documented
     // defaults of `Options`.
@@ -298,6 +312,7 @@ fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
 
 #[test]
 fn large_reads_read_in_two_halves_return_the_files_bytes() {
+    let _serial = serial();
     // A read of 8 MiB or more on its own is read as two halves on two blocking
     // threads into one buffer; odd lengths and offsets put the seam off a page
     // boundary, and one even range on one.
