@@ -2,10 +2,15 @@
 //! is spent; the median is what is reported. The methods of one workload take turns
 //! ([`time_each`]), so a change in the machine (another tenant, writeback, a
 //! frequency step) lands on all of them instead of on whichever ran at that moment.
+//! Each turn takes the methods in a new order, so no method always follows the same
+//! one: what a burst leaves behind (an idle core) lands on a different method each
+//! turn.
 //! Each burst's CPU time is read too ([`CpuClock`]), for the CPU each method spends
 //! per iteration.
 
 use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
 
 use crate::Mode;
 use crate::cpu::CpuClock;
@@ -32,11 +37,21 @@ pub(crate) fn budget(mode: Mode) -> (Duration, usize) {
 const TURNS: u32 = 5;
 
 /// Times `n` methods of one workload side by side: `f(i)` runs method `i` once.
-/// Each method is warmed up, then the methods take [`TURNS`] turns in order, each
-/// turn a burst of `budget / TURNS` (at least one iteration), so every method's
-/// samples are spread over the whole measurement while a burst keeps its own
-/// caches warm. `cpu` is read before and after each burst. Returns one timing per
-/// method, in order.
+/// Each method is warmed up, then the methods take [`TURNS`] turns, each turn a
+/// burst of `budget / TURNS` (at least one iteration), so every method's samples are
+/// spread over the whole measurement while a burst keeps its own caches warm.
+/// `cpu` is read before and after each burst. Returns one timing per method, in
+/// order.
+///
+/// Every turn shuffles the order of the methods. In a fixed order (or one fixed
+/// shuffle) each method always follows the same one, and the
+/// machine state that one leaves lasts into the next burst. On a 2-core Intel Xeon
+/// VM, the same dedicated pool doing split 8 MiB reads ran 1.42x-1.48x `pread` on
+/// the calling thread when its bursts came right after that single-threaded
+/// `pread` loop's, and 1.70x-1.83x one burst later. Its first reads after the
+/// one-threaded burst took twice as long, and the cost faded over about 20 ms, as
+/// if the core left idle by that burst were slow to come back. In a fixed order the
+/// first method always paid that, after the last one's single-threaded burst.
 pub(crate) fn time_each(
     mode: Mode,
     cpu: &CpuClock,
@@ -51,8 +66,9 @@ pub(crate) fn time_each(
     for i in 0..n {
         f(i);
     }
-    for _ in 0..TURNS {
-        for (i, (taken, spent)) in samples.iter_mut().zip(&mut cpu_spent).enumerate() {
+    for order in turn_orders(n, &mut rand::rng()) {
+        for i in order {
+            let (taken, spent) = (&mut samples[i], &mut cpu_spent[i]);
             let cpu_before = cpu.now();
             let start = Instant::now();
             let mut count = 0;
@@ -77,6 +93,18 @@ pub(crate) fn time_each(
         .collect()
 }
 
+/// The order of the `n` methods in each of the [`TURNS`] turns: a new shuffle
+/// every turn.
+fn turn_orders(n: usize, rng: &mut impl rand::Rng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    (0..TURNS)
+        .map(|_| {
+            order.shuffle(rng);
+            order.clone()
+        })
+        .collect()
+}
+
 /// The number of samples, their median, and the CPU time per sample.
 fn summary(mut samples: Vec<Duration>, cpu: Option<Duration>) -> Timing {
     samples.sort();
@@ -85,5 +113,55 @@ fn summary(mut samples: Vec<Duration>, cpu: Option<Duration>) -> Timing {
         iterations,
         median: samples[iterations / 2],
         cpu_per_iteration: cpu.map(|c| c / iterations as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn every_turn_takes_every_method_once_and_no_method_always_follows_the_same_one() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let n = 7;
+        let orders = turn_orders(n, &mut rng);
+        assert_eq!(orders.len(), TURNS as usize);
+        for order in &orders {
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "{order:?}");
+        }
+        // What each method came right after, over the whole measurement (the
+        // previous turn's last method for a turn's first).
+        let sequence: Vec<usize> = orders.concat();
+        let mut after = vec![BTreeSet::new(); n];
+        for pair in sequence.windows(2) {
+            after[pair[1]].insert(pair[0]);
+        }
+        for (method, before) in after.iter().enumerate() {
+            assert!(
+                before.len() > 1,
+                "method {method} always came after {before:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_method_is_timed_in_every_turn() {
+        let cpu = CpuClock::process();
+        let mut calls = vec![0_usize; 3];
+        let timings = time_each(Mode::Quick, &cpu, 3, |i| calls[i] += 1);
+        for (i, timing) in timings.iter().enumerate() {
+            // One warm-up call, then at least one per turn.
+            assert_eq!(timing.iterations + 1, calls[i], "method {i}");
+            assert!(
+                timing.iterations >= TURNS as usize,
+                "method {i}: {timing:?}"
+            );
+        }
     }
 }
