@@ -311,11 +311,11 @@ fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
 }
 
 #[test]
-fn large_reads_read_in_two_halves_return_the_files_bytes() {
+fn large_reads_read_by_two_threads_return_the_files_bytes() {
     let _serial = serial();
-    // A read of 8 MiB or more on its own is read as two halves on two blocking
-    // threads into one buffer; odd lengths and offsets put the seam off a page
-    // boundary, and one even range on one.
+    // A read of 8 MiB or more on its own is read by two blocking threads into one
+    // buffer, 1 MiB pieces at a time; odd lengths and offsets put the seams off a
+    // page boundary and make the last piece short, and one even range has none.
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
     let data: Vec<u8> = (0..(17 << 20) + 12_345_u32)

@@ -284,6 +284,41 @@ impl SpaceTail {
     pub fn space(&mut self) -> &mut [u8] {
         &mut self.bytes[..self.len]
     }
+
+    /// Splits off this part's [`space`](Self::space) from `at` on, as
+    /// [`PooledBuf::split_space`] does, so a part can be cut into pieces for
+    /// several threads; [`unsplit`](Self::unsplit) joins them again, without a
+    /// copy.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `at` is beyond this part.
+    pub fn split_off(&mut self, at: usize) -> SpaceTail {
+        assert!(at <= self.len, "split at {at} of a {} byte part", self.len);
+        let bytes = self.bytes.split_off(at);
+        let rest = SpaceTail {
+            bytes,
+            len: self.len - at,
+        };
+        self.len = at;
+        rest
+    }
+
+    /// Puts back the part split off this one by [`split_off`](Self::split_off).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `rest` is not the part that follows this one.
+    pub fn unsplit(&mut self, rest: SpaceTail) {
+        let expected = self.bytes.as_ptr() as usize + self.bytes.len();
+        assert_eq!(
+            rest.bytes.as_ptr() as usize,
+            expected,
+            "not the part that follows this one"
+        );
+        self.bytes.unsplit(rest.bytes);
+        self.len += rest.len;
+    }
 }
 
 impl AsRef<[u8]> for PooledBuf {
@@ -363,6 +398,50 @@ mod tests {
         assert!(bytes[300_000..].iter().all(|&b| b == 2));
         drop(bytes);
         assert_eq!(pool.idle_bytes(), 1 << 20, "back in the pool, whole");
+    }
+
+    #[test]
+    fn a_split_off_part_cuts_into_pieces_that_join_again_in_order() {
+        let pool = BufferPool::new(64 << 20);
+        let mut buf = pool.take(1 << 20).unwrap();
+        let at = buf.space().as_ptr() as usize;
+        let mut first = buf.split_space(100_000);
+        let mut second = first.split_off(250_000);
+        let mut third = second.split_off(400_000);
+        assert_eq!(first.space().len(), 250_000);
+        assert_eq!(second.space().len(), 400_000);
+        assert_eq!(third.space().len(), (1 << 20) - 750_000);
+        let filler = std::thread::spawn(move || {
+            third.space().fill(4);
+            third
+        });
+        buf.space().fill(1);
+        first.space().fill(2);
+        second.space().fill(3);
+        second.unsplit(filler.join().unwrap());
+        first.unsplit(second);
+        assert_eq!(first.space().len(), (1 << 20) - 100_000);
+        buf.unsplit(first);
+        assert_eq!(buf.space().as_ptr() as usize, at, "the same memory");
+        buf.set_filled(1 << 20);
+        let bytes = buf.freeze();
+        assert!(bytes[..100_000].iter().all(|&b| b == 1));
+        assert!(bytes[100_000..350_000].iter().all(|&b| b == 2));
+        assert!(bytes[350_000..750_000].iter().all(|&b| b == 3));
+        assert!(bytes[750_000..].iter().all(|&b| b == 4));
+        drop(bytes);
+        assert_eq!(pool.idle_bytes(), 1 << 20, "back in the pool, whole");
+    }
+
+    #[test]
+    #[should_panic(expected = "not the part that follows this one")]
+    fn pieces_joined_out_of_order_panic_instead_of_mixing_bytes() {
+        let pool = BufferPool::new(64 << 20);
+        let mut buf = pool.take(1 << 20).unwrap();
+        let mut first = buf.split_space(0);
+        let mut second = first.split_off(1000);
+        let third = second.split_off(1000);
+        first.unsplit(third);
     }
 
     #[test]

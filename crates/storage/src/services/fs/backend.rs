@@ -11,8 +11,8 @@ use rustix::io::Errno;
 
 use super::core::{
     SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir,
-    open_in_root, read_cached_at, read_exact_at, read_exact_at_in_halves,
-    remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
+    open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in,
+    remove_tree, rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -274,7 +274,7 @@ impl Access for Fs {
                     .load(std::sync::atomic::Ordering::Relaxed)
                     == 1
             {
-                return read_exact_at_in_halves(&file, range, &fs.pool);
+                return read_exact_at_by_two(&file, range, &fs.pool);
             }
             read_exact_at(&file.fd, range, &fs.pool)
         })
