@@ -28,6 +28,15 @@ pub fn normalize_path(path: &str) -> Result<String> {
         return Err(invalid(path, "path contains a NUL byte"));
     }
     let is_dir = path.ends_with('/');
+    // Most paths are normal already: one copy, no list of their components.
+    let body = if is_dir {
+        &path[..path.len() - 1]
+    } else {
+        path
+    };
+    if !body.is_empty() && body.split('/').all(|c| !matches!(c, "" | "." | "..")) {
+        return Ok(path.to_owned());
+    }
     let mut parts: Vec<&str> = Vec::new();
     for component in path.split('/') {
         match component {

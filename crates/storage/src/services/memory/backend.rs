@@ -1,7 +1,7 @@
 //! [`Memory`]: objects in a map, with the same semantics as the fs backend.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
+use std::ops::{Bound, Range};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -52,7 +52,7 @@ impl State {
             || self.dirs.contains(dir)
             || self
                 .files
-                .range(dir.to_owned()..)
+                .range::<str, _>((Bound::Included(dir), Bound::Unbounded))
                 .next()
                 .is_some_and(|(k, _)| k.starts_with(dir))
     }
@@ -89,8 +89,13 @@ impl State {
     /// The checks a filesystem would make before creating file `path`, and the
     /// write's own conditions.
     fn check_writable(&self, path: &str, options: &WriteOptions) -> Result<()> {
+        self.check_writable_as_dir(path, &format!("{path}/"), options)
+    }
+
+    /// [`check_writable`](Self::check_writable), with `dir` being `path` and a `/`.
+    fn check_writable_as_dir(&self, path: &str, dir: &str, options: &WriteOptions) -> Result<()> {
         options.check_local()?;
-        if self.dir_exists(&format!("{path}/")) {
+        if self.dir_exists(dir) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
         self.check_parents(path)?;
@@ -124,17 +129,26 @@ impl State {
     }
 
     fn put(&mut self, path: &str, data: Bytes, options: &WriteOptions) -> Result<Metadata> {
-        self.check_writable(path, options)?;
+        // One string for the directory check and, for a new object, its key: a
+        // small write's cost is mostly allocations.
+        let mut key = String::with_capacity(path.len() + 1);
+        key.push_str(path);
+        key.push('/');
+        self.check_writable_as_dir(path, &key, options)?;
+        key.pop();
         let meta = Metadata::file(data.len() as u64)
             .with_last_modified(SystemTime::now())
             .with_etag(next_etag());
-        self.files.insert(
-            path.to_owned(),
-            Object {
-                data,
-                meta: meta.clone(),
-            },
-        );
+        let object = Object {
+            data,
+            meta: meta.clone(),
+        };
+        match self.files.get_mut(path) {
+            Some(current) => *current = object,
+            None => {
+                self.files.insert(key, object);
+            }
+        }
         Ok(meta)
     }
 
@@ -145,12 +159,12 @@ impl State {
             }
             let has_files = self
                 .files
-                .range(dir.to_owned()..)
+                .range::<str, _>((Bound::Included(dir), Bound::Unbounded))
                 .next()
                 .is_some_and(|(k, _)| k.starts_with(dir));
             let has_subdirs = self
                 .dirs
-                .range(dir.to_owned()..)
+                .range::<str, _>((Bound::Included(dir), Bound::Unbounded))
                 .take_while(|d| d.starts_with(dir))
                 .any(|d| d != dir);
             if has_files || has_subdirs {
