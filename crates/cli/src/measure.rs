@@ -2,9 +2,9 @@
 //! is spent; the median is what is reported. The methods of one workload take turns
 //! ([`time_each`]), so a change in the machine (another tenant, writeback, a
 //! frequency step) lands on all of them instead of on whichever ran at that moment.
-//! Each turn takes the methods in a new order, so no method always follows the same
-//! one: what a burst leaves behind (an idle core) lands on a different method each
-//! turn.
+//! Each turn takes the methods in a new random order, so no method always follows
+//! the same one: what a burst leaves behind (an idle core) lands on a method chosen
+//! at random each turn, not always on the same one.
 //! Each burst's CPU time is read too ([`CpuClock`]), for the CPU each method spends
 //! per iteration.
 
@@ -52,10 +52,16 @@ const TURNS: u32 = 5;
 /// one-threaded burst took twice as long, and the cost faded over about 20 ms, as
 /// if the core left idle by that burst were slow to come back. In a fixed order the
 /// first method always paid that, after the last one's single-threaded burst.
-pub(crate) fn time_each(
+pub(crate) fn time_each(mode: Mode, cpu: &CpuClock, n: usize, f: impl FnMut(usize)) -> Vec<Timing> {
+    time_in_orders(mode, cpu, n, turn_orders(n, &mut rand::rng()), f)
+}
+
+/// [`time_each`] with the turns' orders given.
+fn time_in_orders(
     mode: Mode,
     cpu: &CpuClock,
     n: usize,
+    orders: Vec<Vec<usize>>,
     mut f: impl FnMut(usize),
 ) -> Vec<Timing> {
     let (budget, min_iterations) = budget(mode);
@@ -66,7 +72,7 @@ pub(crate) fn time_each(
     for i in 0..n {
         f(i);
     }
-    for order in turn_orders(n, &mut rand::rng()) {
+    for order in orders {
         for i in order {
             let (taken, spent) = (&mut samples[i], &mut cpu_spent[i]);
             let cpu_before = cpu.now();
@@ -151,16 +157,30 @@ mod tests {
     }
 
     #[test]
-    fn each_method_is_timed_in_every_turn() {
+    fn the_methods_take_their_bursts_in_each_turns_order() {
         let cpu = CpuClock::process();
-        let mut calls = vec![0_usize; 3];
-        let timings = time_each(Mode::Quick, &cpu, 3, |i| calls[i] += 1);
+        let orders = vec![
+            vec![0, 1, 2],
+            vec![1, 0, 2],
+            vec![0, 2, 1],
+            vec![2, 1, 0],
+            vec![1, 2, 0],
+        ];
+        assert_eq!(orders.len(), TURNS as usize);
+        let mut calls = Vec::new();
+        let timings = time_in_orders(Mode::Quick, &cpu, 3, orders.clone(), |i| calls.push(i));
+        // A warm-up call each, in order, then one burst per method per turn.
+        let mut bursts = calls.clone();
+        bursts.dedup();
+        let mut want = vec![0, 1, 2];
+        want.extend(orders.concat());
+        assert_eq!(bursts, want);
         for (i, timing) in timings.iter().enumerate() {
-            // One warm-up call, then at least one per turn.
-            assert_eq!(timing.iterations + 1, calls[i], "method {i}");
-            assert!(
-                timing.iterations >= TURNS as usize,
-                "method {i}: {timing:?}"
+            let made = calls.iter().filter(|&&c| c == i).count();
+            assert_eq!(
+                timing.iterations + 1,
+                made,
+                "method {i}: the warm-up is not a sample"
             );
         }
     }

@@ -524,9 +524,9 @@ impl fmt::Debug for Executor {
 }
 
 /// Runs `a` on the calling thread and `b` on another blocking thread of the same
-/// pool if one is free to take it while `a` runs, and returns both outputs: two
-/// halves of one piece of blocking work (two halves of one large read) done on two
-/// cores.
+/// pool if one is free to take it while `a` runs, and returns both outputs: one
+/// piece of blocking work shared by two cores (the fs backend's large reads, whose
+/// two sides claim pieces of the read from a shared counter).
 ///
 /// Called on one of a pool's blocking threads (inside a
 /// [`spawn_blocking`](Executor::spawn_blocking) closure), `b` is offered to that

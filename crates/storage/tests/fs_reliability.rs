@@ -319,7 +319,7 @@ fn large_reads_read_by_two_threads_return_the_files_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = operator(dir.path());
     let data: Vec<u8> = (0..(17 << 20) + 12_345_u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     rt().block_on(async {
         op.write("big", data.clone()).await.unwrap();

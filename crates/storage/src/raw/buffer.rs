@@ -271,8 +271,8 @@ impl PooledBuf {
     }
 }
 
-/// The part of a [`PooledBuf`] given to another thread by
-/// [`PooledBuf::split_space`].
+/// A part of a [`PooledBuf`] to fill on another thread: split off by
+/// [`PooledBuf::split_space`], or off another part by [`SpaceTail::split_off`].
 #[derive(Debug)]
 pub struct SpaceTail {
     bytes: BytesMut,
@@ -308,7 +308,8 @@ impl SpaceTail {
     ///
     /// # Panics
     ///
-    /// Panics if `rest` is not the part that follows this one.
+    /// Panics if `rest` does not start where this part ends in memory (not the
+    /// part that follows this one).
     pub fn unsplit(&mut self, rest: SpaceTail) {
         let expected = self.bytes.as_ptr() as usize + self.bytes.len();
         assert_eq!(

@@ -167,11 +167,11 @@ pub(super) fn read_exact_at_by_two(
     pool: &Arc<BufferPool>,
 ) -> Result<Bytes> {
     let len = buffer_len(&range)?;
-    let first = SPLIT_CHUNK.min(len);
     let mut buf = pool.take(len)?;
-    let mut rest = buf.split_space(first);
-    let mut pieces = Vec::with_capacity((len - first).div_ceil(SPLIT_CHUNK));
-    let mut left = len - first;
+    // Every piece, the first included, leaves the buffer: either thread may read it.
+    let mut rest = buf.split_space(0);
+    let mut pieces = Vec::with_capacity(len.div_ceil(SPLIT_CHUNK));
+    let mut left = len;
     while left > SPLIT_CHUNK {
         let next = rest.split_off(SPLIT_CHUNK);
         pieces.push(Mutex::new(Some(rest)));
@@ -181,48 +181,37 @@ pub(super) fn read_exact_at_by_two(
     pieces.push(Mutex::new(Some(rest)));
     let shared = Arc::new(Pieces {
         file: Arc::clone(file),
-        at: range.start + first as u64,
-        len: len - first,
+        at: range.start,
+        len,
         pieces,
         next: AtomicUsize::new(0),
         failed: Mutex::new(None),
     });
     let helper = Arc::clone(&shared);
-    let (head, ()) = io_executor::join_blocking(
-        || {
-            let head = fill_at(&file.fd, &mut buf.space()[..first], range.start);
-            if head.is_ok() {
-                shared.read();
-            }
-            head
-        },
-        move || helper.read(),
-    );
+    io_executor::join_blocking(|| shared.read(), move || helper.read());
     // Both threads are done: every piece is back in its slot.
     let mut pieces = shared.pieces.iter().map(|slot| {
         slot.lock()
             .take()
             .expect("a piece is back in its slot once its reader returns")
     });
-    let mut tail = pieces.next().expect("a read by two has a second piece");
+    let mut whole = pieces.next().expect("a read by two has pieces");
     for piece in pieces {
-        tail.unsplit(piece);
+        whole.unsplit(piece);
     }
-    buf.unsplit(tail);
-    let whole = || format!("{}..{}", range.start, range.end);
-    head.map_err(|e| e.with_context("read", whole()))?;
+    buf.unsplit(whole);
     if let Some(e) = shared.failed.lock().take() {
-        return Err(e.with_context("read", whole()));
+        return Err(e.with_context("read", format!("{}..{}", range.start, range.end)));
     }
     buf.set_filled(len);
     Ok(buf.freeze())
 }
 
-/// The pieces of a read by two after its first, claimed in order by whichever
-/// thread is free.
+/// The pieces of a read by two, claimed in order by whichever thread is free; the
+/// first failure stops both threads.
 struct Pieces {
     file: Arc<CachedFile>,
-    /// Where the first of `pieces` starts in the file.
+    /// Where the first piece starts in the file.
     at: u64,
     /// How many bytes the pieces read in all (the last piece's space runs on to
     /// the end of the pooled buffer, which may be longer).
@@ -613,7 +602,7 @@ mod tests {
     /// A file of `len` bytes, each a function of its offset, open as a cached file.
     fn file_of(dir: &std::path::Path, len: usize) -> (Arc<CachedFile>, Vec<u8>) {
         let data: Vec<u8> = (0..len as u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         let path = dir.join("f");
         std::fs::File::create(&path)
@@ -628,8 +617,9 @@ mod tests {
         )
     }
 
-    /// Runs `f` on a blocking thread of a pool with a second one free, so both
-    /// threads of a read by two take pieces.
+    /// Runs `f` on a blocking thread of a pool with a second one free, so the other
+    /// thread of a read by two may take pieces (whether it does is up to timing;
+    /// the results must not depend on it).
     fn on_pool<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
         let pool = io_executor::Builder::new()
             .name("core-test")
@@ -654,6 +644,21 @@ mod tests {
         })
         .unwrap();
         assert!(got == data[range.start as usize..range.end as usize]);
+    }
+
+    #[test]
+    fn a_read_by_two_that_fails_from_its_first_piece_names_the_range() {
+        // Even the first piece fails: the read fails, naming the range.
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = file_of(dir.path(), 9 << 20);
+        let pool = BufferPool::new(64 << 20);
+        let err = on_pool(move || read_exact_at_by_two(&file, (10 << 20)..(20 << 20), &pool))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected);
+        assert_eq!(
+            err.context("read"),
+            Some(format!("{}..{}", 10 << 20, 20 << 20).as_str())
+        );
     }
 
     #[test]

@@ -129,8 +129,9 @@ impl State {
     }
 
     fn put(&mut self, path: &str, data: Bytes, options: &WriteOptions) -> Result<Metadata> {
-        // One string for the directory check and, for a new object, its key: a
-        // small write's cost is mostly allocations.
+        // One string for the directory check and, for a new object, its key (an
+        // existing key stays and this one is dropped): a small write's cost is
+        // mostly allocations.
         let mut key = String::with_capacity(path.len() + 1);
         key.push_str(path);
         key.push('/');
@@ -143,12 +144,7 @@ impl State {
             data,
             meta: meta.clone(),
         };
-        match self.files.get_mut(path) {
-            Some(current) => *current = object,
-            None => {
-                self.files.insert(key, object);
-            }
-        }
+        self.files.insert(key, object);
         Ok(meta)
     }
 
