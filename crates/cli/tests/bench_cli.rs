@@ -5,18 +5,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn dio(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
-        .output()
-        .expect("run dio");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+mod common;
+
+use common::dio;
 
 #[test]
 fn quick_filtered_bench_writes_json_and_a_chart() {

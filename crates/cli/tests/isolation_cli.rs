@@ -7,23 +7,11 @@
 //! machine. What the test checks is the shape of the report. The check itself, both
 //! ways, is unit-tested on fixed samples (`dio_benches::isolation`).
 
-use std::process::Command;
+mod common;
+
+use common::dio;
 
 use serde_json::Value;
-
-/// Runs `dio` with `args`; whether it succeeded, and what it printed.
-fn dio(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
-        .output()
-        .expect("run dio");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// A quick isolation run on a 16 MiB file, 2 reads in flight, whose control stalls
 /// by construction, writing its JSON to `json`; `extra` arguments added.

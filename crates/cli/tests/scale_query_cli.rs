@@ -1,22 +1,11 @@
 //! `dio bench scale` and `dio bench query` end to end, in quick mode: every method
 //! and path reports, the JSON and the chart come out. No timing is asserted.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn dio(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
-        .output()
-        .expect("run dio");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+mod common;
+
+use common::dio;
 
 #[test]
 fn scale_reports_both_sweeps_for_every_method() {
