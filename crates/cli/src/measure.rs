@@ -44,14 +44,14 @@ const TURNS: u32 = 5;
 /// order.
 ///
 /// Every turn shuffles the order of the methods. In a fixed order (or one fixed
-/// shuffle) each method always follows the same one, and the
-/// machine state that one leaves lasts into the next burst. On a 2-core Intel Xeon
-/// VM, the same dedicated pool doing split 8 MiB reads ran 1.42x-1.48x `pread` on
-/// the calling thread when its bursts came right after that single-threaded
-/// `pread` loop's, and 1.70x-1.83x one burst later. Its first reads after the
-/// one-threaded burst took twice as long, and the cost faded over about 20 ms, as
-/// if the core left idle by that burst were slow to come back. In a fixed order the
-/// first method always paid that, after the last one's single-threaded burst.
+/// shuffle) each method always follows the same one, and the machine state that one
+/// leaves lasts into the next burst. On a 2-core Intel Xeon VM, the same dedicated
+/// pool doing split 8 MiB reads ran 1.42x-1.48x `pread` on the calling thread when
+/// its bursts came right after that single-threaded `pread` loop's, and 1.70x-1.83x
+/// one burst later. Its first reads after the one-threaded burst took twice as
+/// long, and the cost faded over about 20 ms, as if the core left idle by that
+/// burst were slow to come back. In a fixed order the first method always paid
+/// that, after the last one's single-threaded burst.
 pub(crate) fn time_each(mode: Mode, cpu: &CpuClock, n: usize, f: impl FnMut(usize)) -> Vec<Timing> {
     time_in_orders(mode, cpu, n, turn_orders(n, &mut rand::rng()), f)
 }

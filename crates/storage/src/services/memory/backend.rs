@@ -86,14 +86,12 @@ impl State {
         }
     }
 
-    /// The checks a filesystem would make before creating file `path`, and the
-    /// write's own conditions.
-    fn check_writable(&self, path: &str, options: &WriteOptions) -> Result<()> {
-        self.check_writable_as_dir(path, &format!("{path}/"), options)
-    }
-
-    /// [`check_writable`](Self::check_writable), with `dir` being `path` and a `/`.
-    fn check_writable_as_dir(&self, path: &str, dir: &str, options: &WriteOptions) -> Result<()> {
+    /// The checks a filesystem would make before creating a file, and the write's
+    /// own conditions. The file is named as a directory would be, `path/` (what the
+    /// directory check looks for), so a caller that has that string already
+    /// allocates no other.
+    fn check_writable(&self, dir: &str, options: &WriteOptions) -> Result<()> {
+        let path = dir.strip_suffix('/').unwrap_or(dir);
         options.check_local()?;
         if self.dir_exists(dir) {
             return Err(Error::new(ErrorKind::IsADirectory));
@@ -135,7 +133,7 @@ impl State {
         let mut key = String::with_capacity(path.len() + 1);
         key.push_str(path);
         key.push('/');
-        self.check_writable_as_dir(path, &key, options)?;
+        self.check_writable(&key, options)?;
         key.pop();
         let meta = Metadata::file(data.len() as u64)
             .with_last_modified(SystemTime::now())
@@ -242,7 +240,7 @@ impl Access for Memory {
         let path = path.to_owned();
         self.with(move |s| {
             // Checked now, for an early error, and again at commit, atomically.
-            s.check_writable(&path, &options)?;
+            s.check_writable(&format!("{path}/"), &options)?;
             Ok(Box::new(MemoryWriter {
                 store,
                 path,
