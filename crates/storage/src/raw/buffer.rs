@@ -7,11 +7,17 @@
 //! when the last `Bytes` that points into it is dropped (`Bytes::from_owner`), still
 //! mapped and faulted in.
 //!
+//! Small reads are pooled too, from 4 KiB classes up. Ten thousand 4 KiB results
+//! kept at once are 40 MiB that malloc hands back to the kernel when they are freed;
+//! the next storm faulted in and zero-filled every page again. On an Intel Xeon a
+//! storm of 10,000 `read_range` futures of 4 KiB took 31-32 ms with malloc's buffers
+//! and 21-22 ms with pooled ones (a `pread` loop into one reused buffer: 10 ms).
+//!
 //! Buffers are zero-initialized once, when they are created, and stay initialized
 //! while they are recycled. A read therefore fills a plain `&mut [u8]` of exactly
 //! the requested length: sound without `unsafe`, and no zero-fill per read.
 //!
-//! Pooled buffers start on a page boundary. The kernel's copy into a buffer that
+//! Pooled buffers from 64 KiB up start on a page boundary. The kernel's copy into a buffer that
 //! starts 16 bytes into a page (where malloc puts a large block) ran 4x slower than
 //! into a page-aligned one on an AMD EPYC (`rep movsb` with a misaligned
 //! destination): 9.4 ms against 2.3 ms for a 16 MiB `pread` from page cache. Each
@@ -29,9 +35,12 @@ use parking_lot::Mutex;
 
 use crate::{Error, ErrorKind, Result};
 
-/// Buffers below this size come straight from the allocator: small blocks are
-/// recycled well by malloc itself.
-const MIN_POOLED_SHIFT: u32 = 16;
+/// The smallest class: 4 KiB. A read of more than half of it (2 KiB) is pooled;
+/// smaller ones come straight from the allocator.
+const MIN_POOLED_SHIFT: u32 = 12;
+/// Classes from this one (64 KiB) up start on a page boundary (see
+/// [`slack`]); smaller ones start where the allocator put them.
+const ALIGNED_SHIFT: u32 = 16;
 /// Buffers above 1 GiB are not pooled.
 const MAX_POOLED_SHIFT: u32 = 30;
 /// At most this many idle buffers per size class, or [`MAX_IDLE_CLASS_BYTES`]
@@ -44,7 +53,7 @@ const MAX_IDLE_CLASS_BYTES: usize = 64 << 20;
 /// Where a pooled buffer's data starts: a page boundary.
 const ALIGN: usize = 4096;
 
-/// A pool of read buffers in power-of-two size classes from 64 KiB to 1 GiB, holding
+/// A pool of read buffers in power-of-two size classes from 4 KiB to 1 GiB, holding
 /// at most `max_idle_bytes` of idle memory.
 #[derive(Debug)]
 pub struct BufferPool {
@@ -94,11 +103,11 @@ impl BufferPool {
                 self.idle_bytes.fetch_sub(size, Ordering::Relaxed);
                 vec
             }
-            None => allocate(size + ALIGN)?,
+            None => allocate(size + slack(size))?,
         };
         // The same block always gives the same start: it never moves.
         let start = match vec.as_ptr().align_offset(ALIGN) {
-            offset if offset < ALIGN => offset,
+            offset if offset < slack(size) => offset,
             _ => 0,
         };
         Ok(PooledBuf {
@@ -119,7 +128,7 @@ impl BufferPool {
         let Some(class) = class_of(size).filter(|&c| class_size(c) == size) else {
             return;
         };
-        if vec.len() != size + ALIGN
+        if vec.len() != size + slack(size)
             || self.idle_bytes.load(Ordering::Relaxed) + size > self.max_idle_bytes
         {
             return;
@@ -145,13 +154,22 @@ fn allocate(len: usize) -> Result<BytesMut> {
     Ok(BytesMut::from(Bytes::from(vec)))
 }
 
+/// The bytes a block of `size` holds beyond its class, so that its data can start
+/// on a page boundary: a page from 64 KiB up, none below, where a page would double
+/// a 4 KiB buffer and the copy gains less (a `pread` of 4 KiB from the page cache
+/// into a page-aligned buffer took about 9% less time than into one 16 bytes in,
+/// on an Intel Xeon).
+fn slack(size: usize) -> usize {
+    if size >= 1 << ALIGNED_SHIFT { ALIGN } else { 0 }
+}
+
 /// The bytes a buffer of `class` holds.
 fn class_size(class: usize) -> usize {
     1 << (class as u32 + MIN_POOLED_SHIFT)
 }
 
 fn class_of(len: usize) -> Option<usize> {
-    if !((1 << MIN_POOLED_SHIFT)..=(1 << MAX_POOLED_SHIFT)).contains(&len) {
+    if !((1 << (MIN_POOLED_SHIFT - 1)) + 1..=(1 << MAX_POOLED_SHIFT)).contains(&len) {
         return None;
     }
     let shift = len.next_power_of_two().trailing_zeros();
@@ -163,7 +181,7 @@ fn class_of(len: usize) -> Option<usize> {
 #[derive(Debug)]
 pub struct PooledBuf {
     /// Always fully initialized. The buffer is `vec[start..start + size]` (page
-    /// aligned when pooled; `vec` ends at `start + at` while a part is split off);
+    /// aligned when pooled from 64 KiB up; `vec` ends at `start + at` while a part is split off);
     /// `filled` says how much of it holds data. A
     /// `BytesMut`, so that [`split_space`](Self::split_space) can hand part of it
     /// to another thread without a copy.
@@ -446,10 +464,45 @@ mod tests {
     }
 
     #[test]
+    fn small_reads_buffers_are_recycled_in_their_own_classes() {
+        let pool = BufferPool::new(64 << 20);
+        // A storm of 4 KiB reads whose results are all kept, then dropped.
+        let kept: Vec<Bytes> = (0..100_u8)
+            .map(|i| {
+                let mut buf = pool.take(4096).unwrap();
+                assert_eq!(buf.space().len(), 4096, "exactly its class, no slack");
+                buf.space().fill(i);
+                buf.set_filled(4096);
+                buf.freeze()
+            })
+            .collect();
+        for (i, bytes) in kept.iter().enumerate() {
+            assert!(bytes.iter().all(|&b| usize::from(b) == i), "{i}");
+        }
+        let blocks: std::collections::HashSet<usize> =
+            kept.iter().map(|b| b.as_ptr() as usize).collect();
+        drop(kept);
+        assert_eq!(pool.idle_bytes(), 100 * 4096, "every one came back");
+        // The next storm reads into the same memory.
+        let again: Vec<PooledBuf> = (0..100).map(|_| pool.take(3000).unwrap()).collect();
+        assert_eq!(pool.idle_bytes(), 0);
+        for mut buf in again {
+            assert_eq!(buf.space().len(), 4096, "3000 bytes take the 4 KiB class");
+            assert!(blocks.contains(&(buf.space().as_ptr() as usize)));
+        }
+        assert_eq!(pool.idle_bytes(), 100 * 4096);
+        // Classes do not mix: a 5000 byte read does not take a 4 KiB buffer.
+        let mut larger = pool.take(5000).unwrap();
+        assert_eq!(larger.space().len(), 8192);
+        assert_eq!(pool.idle_bytes(), 100 * 4096);
+    }
+
+    #[test]
     fn small_and_over_budget_buffers_are_not_kept() {
         let pool = BufferPool::new(1 << 20);
         drop(pool.take(100).unwrap());
-        assert_eq!(pool.idle_bytes(), 0);
+        drop(pool.take(2048).unwrap());
+        assert_eq!(pool.idle_bytes(), 0, "2 KiB and less: malloc's");
         let (a, b) = (pool.take(1 << 20).unwrap(), pool.take(1 << 20).unwrap());
         drop(a);
         drop(b);
