@@ -10,19 +10,20 @@
 //! Small reads are pooled too, from 4 KiB classes up. Ten thousand 4 KiB results
 //! kept at once are 40 MiB that malloc hands back to the kernel when they are freed;
 //! the next storm faulted in and zero-filled every page again. On an Intel Xeon a
-//! storm of 10,000 `read_range` futures of 4 KiB took 31-32 ms with malloc's buffers
+//! storm of 10,000 `read_range` futures of 4 KiB took 31-35 ms with malloc's buffers
 //! and 21-22 ms with pooled ones (a `pread` loop into one reused buffer: 10 ms).
 //!
 //! Buffers are zero-initialized once, when they are created, and stay initialized
 //! while they are recycled. A read therefore fills a plain `&mut [u8]` of exactly
 //! the requested length: sound without `unsafe`, and no zero-fill per read.
 //!
-//! Pooled buffers from 64 KiB up start on a page boundary. The kernel's copy into a buffer that
-//! starts 16 bytes into a page (where malloc puts a large block) ran 4x slower than
-//! into a page-aligned one on an AMD EPYC (`rep movsb` with a misaligned
-//! destination): 9.4 ms against 2.3 ms for a 16 MiB `pread` from page cache. Each
-//! pooled block is one page longer than its class and its data starts at the first
-//! page boundary inside it, which needs no `unsafe`.
+//! Pooled buffers from 64 KiB up start on a page boundary. The kernel's copy into a
+//! buffer that starts 16 bytes into a page (where malloc puts a large block) ran 4x
+//! slower than into a page-aligned one on an AMD EPYC (`rep movsb` with a
+//! misaligned destination): 9.4 ms against 2.3 ms for a 16 MiB `pread` from page
+//! cache. Each such block is one page longer than its class and its data starts at
+//! the first page boundary inside it, which needs no `unsafe`. Smaller classes
+//! have no slack (see `slack`).
 //!
 //! Allocation is fallible: a buffer that cannot be had is an
 //! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) error, never an abort.
@@ -181,10 +182,10 @@ fn class_of(len: usize) -> Option<usize> {
 #[derive(Debug)]
 pub struct PooledBuf {
     /// Always fully initialized. The buffer is `vec[start..start + size]` (page
-    /// aligned when pooled from 64 KiB up; `vec` ends at `start + at` while a part is split off);
-    /// `filled` says how much of it holds data. A
-    /// `BytesMut`, so that [`split_space`](Self::split_space) can hand part of it
-    /// to another thread without a copy.
+    /// aligned when pooled from 64 KiB up; `vec` ends at `start + at` while a part
+    /// is split off); `filled` says how much of it holds data. A `BytesMut`, so
+    /// that [`split_space`](Self::split_space) can hand part of it to another
+    /// thread without a copy.
     vec: BytesMut,
     start: usize,
     size: usize,
