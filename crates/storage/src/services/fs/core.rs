@@ -321,10 +321,11 @@ pub(super) fn read_many_at(
 /// here, so a page just dropped from memory may still come back as `Some`.
 ///
 /// The buffer is pooled like every other read's: recycled, and from 64 KiB up on a
-/// page boundary, where the kernel's copy runs at full speed (see [`BufferPool`]). Into a fresh `vec!` (not page-aligned), a scratch program's
-/// 10,000 `read_range` futures of 64 KiB each, all served this way, ran at 63 us
-/// per read on a 2-core AMD EPYC, pooled at 12 us (one process each);
-/// docs/benchmarks.md has the side-by-side runs.
+/// page boundary, where the kernel's copy runs at full speed (see [`BufferPool`]).
+/// Into a fresh `vec!` (not page-aligned), a scratch program's 10,000 `read_range`
+/// futures of 64 KiB each, all served this way, ran at 63 us per read on a 2-core
+/// AMD EPYC, pooled at 12 us (one process each); docs/benchmarks.md has the
+/// side-by-side runs.
 pub(super) fn read_cached_at(
     fd: &OwnedFd,
     range: Range<u64>,
