@@ -3,13 +3,19 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crossbeam_channel::TryRecvError;
+use crossbeam_utils::Backoff;
+
 use crate::builder::Hooks;
 use crate::context::{self, Role};
 use crate::shared::Shared;
+use crate::task::BlockingJob;
 use crate::worker::ExitOnDrop;
 
 /// Runs on blocking thread `index` until the lane's channel is closed and empty.
-/// Each job costs one hand-off: the channel send by the submitter.
+/// Each job costs one hand-off: the channel send by the submitter, and a wake-up of
+/// the most recently parked thread if every thread is asleep (see
+/// [`PoolState::wake_blocking`](crate::shared::PoolState::wake_blocking)).
 pub(crate) fn run(shared: Arc<Shared>, index: usize, hooks: &Hooks) {
     let _exit = ExitOnDrop(&shared);
     context::enter(shared.id, Role::Blocking(index), &shared.name);
@@ -19,15 +25,54 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, hooks: &Hooks) {
         .pool
         .as_ref()
         .expect("blocking threads belong to a pool");
+    pool.blocking_thread_started(index, std::thread::current());
     let slot = &pool.running_blocking[index];
-    while let Ok(job) = pool.blocking_rx.recv() {
+    let run_one = |job: BlockingJob| {
         if pool.aborting.load(Ordering::SeqCst) {
             drop(job);
-            continue;
+            return;
         }
         *slot.lock() = Some(job.canceller());
         job.run();
         *slot.lock() = None;
+    };
+    loop {
+        // A job queued now, or within a short backoff (as the channel's own blocking
+        // receive waits before it parks): no wake-up needed.
+        let backoff = Backoff::new();
+        let looked = loop {
+            match pool.blocking_rx.try_recv() {
+                Err(TryRecvError::Empty) if !backoff.is_completed() => backoff.snooze(),
+                other => break other,
+            }
+        };
+        match looked {
+            Ok(job) => {
+                run_one(job);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {}
+        }
+        // Idle: first on the stack, then a last look, so that a job queued after the
+        // look finds this thread to wake, and one queued before it is seen here.
+        pool.blocking_idle(index);
+        match pool.blocking_rx.try_recv() {
+            Ok(job) => {
+                pool.blocking_busy(index);
+                run_one(job);
+            }
+            Err(TryRecvError::Disconnected) => {
+                pool.blocking_busy(index);
+                break;
+            }
+            Err(TryRecvError::Empty) => {
+                // Woken by a submitter (which took this thread off the stack), by
+                // the lane closing, or spuriously: all end in another look.
+                std::thread::park();
+                pool.leave_idle_after_park(index);
+            }
+        }
     }
     hooks.stopped();
 }

@@ -327,6 +327,9 @@ impl Executor {
                 // its handle with a shutdown error.
                 let _ = tx.send(task);
                 drop(intake);
+                if let Some(pool) = &shared.pool {
+                    pool.wake_blocking();
+                }
             }
             Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
             Kind::Custom(spawner) => spawner.spawn_blocking(Box::new(move || task.run())),
@@ -660,6 +663,10 @@ where
             // A send only fails with no receiver; dropping the job then resolves its
             // handle with a shutdown error.
             let _ = tx.send(task);
+        }
+        drop(intake);
+        if let Some(pool) = &shared.pool {
+            pool.wake_blocking();
         }
     })
 }
