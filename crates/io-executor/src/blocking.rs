@@ -14,7 +14,8 @@ use crate::worker::ExitOnDrop;
 
 /// Runs on blocking thread `index` until the lane's channel is closed and empty.
 /// Each job costs one hand-off: the channel send by the submitter, and a wake-up of
-/// the most recently parked thread if every thread is asleep (see
+/// the most recently parked thread if any thread is parked, even when another is
+/// awake and may take the job first (see
 /// [`PoolState::wake_blocking`](crate::shared::PoolState::wake_blocking)).
 pub(crate) fn run(shared: Arc<Shared>, index: usize, hooks: &Hooks) {
     let _exit = ExitOnDrop(&shared);

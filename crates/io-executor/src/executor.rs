@@ -328,7 +328,7 @@ impl Executor {
                 let _ = tx.send(task);
                 drop(intake);
                 if let Some(pool) = &shared.pool {
-                    pool.wake_blocking();
+                    let _ = pool.wake_blocking();
                 }
             }
             Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
@@ -666,7 +666,7 @@ where
         }
         drop(intake);
         if let Some(pool) = &shared.pool {
-            pool.wake_blocking();
+            let _ = pool.wake_blocking();
         }
     })
 }

@@ -103,13 +103,12 @@ impl PoolState {
     /// blocking threads read single 8 MiB ranges at 0.85x-1.15x std in `dio bench`
     /// waking the longest idle, 1.06x-1.33x waking the most recent (three
     /// alternating pairs of runs; docs/architecture.md).
-    pub(crate) fn wake_blocking(&self) {
-        let index = self.idle_blocking.lock().pop();
-        if let Some(index) = index
-            && let Some(thread) = self.blocking_threads[index].get()
-        {
+    pub(crate) fn wake_blocking(&self) -> Option<usize> {
+        let index = self.idle_blocking.lock().pop()?;
+        if let Some(thread) = self.blocking_threads[index].get() {
             thread.unpark();
         }
+        Some(index)
     }
 
     /// Wakes every idle blocking thread (the lane is closing).
@@ -149,7 +148,7 @@ impl PoolState {
             }
             None => {
                 drop(idle);
-                self.wake_blocking();
+                let _ = self.wake_blocking();
             }
         }
     }
@@ -434,10 +433,14 @@ mod idle_blocking_tests {
     #[test]
     fn a_queued_job_wakes_the_thread_that_went_idle_last() {
         let pool = idle(3);
-        pool.wake_blocking();
-        assert_eq!(*pool.idle_blocking.lock(), [0, 1], "thread 2 was woken");
-        pool.wake_blocking();
-        assert_eq!(*pool.idle_blocking.lock(), [0]);
+        assert_eq!(pool.wake_blocking(), Some(2));
+        assert_eq!(*pool.idle_blocking.lock(), [0, 1]);
+        assert_eq!(pool.wake_blocking(), Some(1));
+        // Thread 1 goes idle again: it is the next to wake, not thread 0.
+        pool.blocking_idle(1);
+        assert_eq!(pool.wake_blocking(), Some(1));
+        assert_eq!(pool.wake_blocking(), Some(0));
+        assert_eq!(pool.wake_blocking(), None);
     }
 
     #[test]
@@ -445,7 +448,7 @@ mod idle_blocking_tests {
         let pool = idle(3);
         // A submitter takes thread 2 off the stack to wake it, but thread 2 had
         // already found a job by itself: the wake-up goes to thread 1.
-        pool.wake_blocking();
+        assert_eq!(pool.wake_blocking(), Some(2));
         pool.blocking_busy(2);
         assert_eq!(*pool.idle_blocking.lock(), [0]);
         // A thread still on the stack that finds a job only leaves it.
@@ -461,7 +464,7 @@ mod idle_blocking_tests {
         pool.blocking_idle(0);
         assert_eq!(*pool.idle_blocking.lock(), [1, 0]);
         // Woken by a submitter (off the stack already): nothing to remove.
-        pool.wake_blocking();
+        assert_eq!(pool.wake_blocking(), Some(0));
         pool.leave_idle_after_park(0);
         assert_eq!(*pool.idle_blocking.lock(), [1]);
         // Closing wakes everyone.

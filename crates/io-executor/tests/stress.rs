@@ -74,24 +74,15 @@ fn ten_thousand_jobs_with_random_aborts_are_counted_exactly() {
 
 #[test]
 fn blocking_jobs_handed_over_one_at_a_time_to_sleeping_threads_all_run() {
-    // Every job is submitted when the previous one has finished, so most find every
-    // blocking thread asleep (or about to sleep) and need a wake-up: a wake-up lost
-    // between a thread's last look at the queue and its sleep would hang this.
+    // One submitter; every job is submitted when the previous one has finished, so
+    // most find every blocking thread asleep (or about to sleep) and need a wake-up:
+    // with nobody else submitting, a wake-up lost between a thread's last look at
+    // the queue and its sleep would hang this.
     within(120, || {
         let executor = pool("handover", 1, 4);
-        let submitters: Vec<_> = (0..3_u64)
-            .map(|t| {
-                let executor = executor.clone();
-                std::thread::spawn(move || {
-                    for i in 0..2_000_u64 {
-                        let got = executor.spawn_blocking(move || t * 10_000 + i).join();
-                        assert_eq!(got.unwrap(), t * 10_000 + i);
-                    }
-                })
-            })
-            .collect();
-        for submitter in submitters {
-            submitter.join().unwrap();
+        for i in 0..6_000_u64 {
+            let got = executor.spawn_blocking(move || i * 3).join();
+            assert_eq!(got.unwrap(), i * 3);
         }
         let metrics = executor.metrics();
         assert_eq!((metrics.spawned, metrics.completed), (6_000, 6_000));
