@@ -318,19 +318,7 @@ impl Executor {
                 drop(intake);
                 task.run();
             }
-            Kind::Pool => {
-                let tx = intake
-                    .blocking_tx
-                    .as_ref()
-                    .expect("an open pool has a blocking lane");
-                // A send only fails with no receiver; dropping the job then resolves
-                // its handle with a shutdown error.
-                let _ = tx.send(task);
-                drop(intake);
-                if let Some(pool) = &shared.pool {
-                    let _ = pool.wake_blocking();
-                }
-            }
+            Kind::Pool => send_to_lane(shared, intake, task),
             Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
             Kind::Custom(spawner) => spawner.spawn_blocking(Box::new(move || task.run())),
         })
@@ -658,17 +646,21 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    accept_blocking(shared, f, |intake, task| {
-        if let Some(tx) = intake.blocking_tx.as_ref() {
-            // A send only fails with no receiver; dropping the job then resolves its
-            // handle with a shutdown error.
-            let _ = tx.send(task);
-        }
-        drop(intake);
-        if let Some(pool) = &shared.pool {
-            let _ = pool.wake_blocking();
-        }
-    })
+    accept_blocking(shared, f, |intake, task| send_to_lane(shared, intake, task))
+}
+
+/// Sends an accepted job to `shared`'s blocking lane, then (the intake released)
+/// wakes the blocking thread that went idle last.
+fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: BlockingJob) {
+    if let Some(tx) = intake.blocking_tx.as_ref() {
+        // A send only fails with no receiver; dropping the job then resolves its
+        // handle with a shutdown error.
+        let _ = tx.send(task);
+    }
+    drop(intake);
+    if let Some(pool) = &shared.pool {
+        let _ = pool.wake_blocking();
+    }
 }
 
 /// Accepts `f` as a blocking job of `shared` (or resolves its handle at once with

@@ -281,13 +281,11 @@ impl PooledBuf {
     ///
     /// Panics if `tail` is not the part split off this buffer.
     pub fn unsplit(&mut self, tail: SpaceTail) {
-        let expected = self.vec.as_ptr() as usize + self.vec.len();
-        assert_eq!(
-            tail.bytes.as_ptr() as usize,
-            expected,
-            "not the part split off this buffer"
+        join_in_place(
+            &mut self.vec,
+            tail.bytes,
+            "not the part split off this buffer",
         );
-        self.vec.unsplit(tail.bytes);
     }
 }
 
@@ -331,15 +329,26 @@ impl SpaceTail {
     /// Panics if `rest` does not start where this part ends in memory (not the
     /// part that follows this one).
     pub fn unsplit(&mut self, rest: SpaceTail) {
-        let expected = self.bytes.as_ptr() as usize + self.bytes.len();
-        assert_eq!(
-            rest.bytes.as_ptr() as usize,
-            expected,
-            "not the part that follows this one"
+        join_in_place(
+            &mut self.bytes,
+            rest.bytes,
+            "not the part that follows this one",
         );
-        self.bytes.unsplit(rest.bytes);
         self.len += rest.len;
     }
+}
+
+/// Appends `back` to `front` without a copy, which `BytesMut::unsplit` does only
+/// when `back` starts where `front` ends in memory (it copies otherwise, which here
+/// would mean the bytes read into `back` land elsewhere).
+///
+/// # Panics
+///
+/// With `message`, if `back` does not start where `front` ends.
+fn join_in_place(front: &mut BytesMut, back: BytesMut, message: &str) {
+    let expected = front.as_ptr() as usize + front.len();
+    assert_eq!(back.as_ptr() as usize, expected, "{message}");
+    front.unsplit(back);
 }
 
 impl AsRef<[u8]> for PooledBuf {
