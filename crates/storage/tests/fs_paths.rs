@@ -174,6 +174,31 @@ fn symlinks_never_lead_outside() {
     assert_eq!(snapshot(&s.outside), outside_before);
 }
 
+/// A file read through a link that names another file outside the root (the kept
+/// files are checked by a plain lookup of the path, which follows links as the
+/// real `/` does) is still the one inside the root, read after read, and a new one
+/// in its place is seen.
+#[test]
+fn a_link_that_resolves_elsewhere_outside_the_root_reads_the_file_inside() {
+    let s = setup();
+    let inner_outside = s.root.join(s.outside.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inner_outside).unwrap();
+    std::fs::write(inner_outside.join("secret"), "inner").unwrap();
+    for _ in 0..3 {
+        assert_eq!(s.op.read("escape/secret").unwrap(), "inner");
+        assert_eq!(s.op.read_range("escape/secret", 1..3).unwrap(), "nn");
+        assert_eq!(s.op.read_range("file-link", 0..5).unwrap(), "inner");
+    }
+    std::fs::rename(inner_outside.join("secret"), inner_outside.join("old")).unwrap();
+    std::fs::write(inner_outside.join("secret"), "newer").unwrap();
+    assert_eq!(s.op.read_range("escape/secret", 0..5).unwrap(), "newer");
+    assert_eq!(s.op.read_range("file-link", 0..5).unwrap(), "newer");
+    assert_eq!(
+        std::fs::read_to_string(s.outside.join("secret")).unwrap(),
+        "top secret"
+    );
+}
+
 #[test]
 fn remove_all_of_the_root_stays_inside() {
     let s = setup();

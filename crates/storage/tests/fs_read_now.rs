@@ -172,6 +172,47 @@ fn a_kept_file_never_serves_a_replaced_or_deleted_path() {
 }
 
 #[test]
+fn a_kept_file_is_not_served_for_a_path_renamed_away_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async {
+        // Renamed away by another process while it keeps its link, and a new file
+        // in its place (log rotation).
+        op.write("log", vec![8_u8; 8192]).await.unwrap();
+        assert_eq!(op.read_range("log", 0..10).await.unwrap()[0], 8);
+        std::fs::rename(dir.path().join("log"), dir.path().join("log.1")).unwrap();
+        assert_eq!(
+            op.read_range("log", 0..10).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        std::fs::write(dir.path().join("log"), vec![9_u8; 8192]).unwrap();
+        assert_eq!(op.read_range("log", 0..10).await.unwrap()[0], 9);
+        assert_eq!(op.read("log.1").await.unwrap()[..], [8_u8; 8192][..]);
+    });
+}
+
+#[test]
+fn a_kept_file_is_not_served_after_another_process_swaps_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async {
+        // Its directory swapped for a new one by another process (a table's
+        // directory replaced), the file itself untouched.
+        op.write("table/part", vec![10_u8; 8192]).await.unwrap();
+        assert_eq!(op.read_range("table/part", 0..10).await.unwrap()[0], 10);
+        std::fs::rename(dir.path().join("table"), dir.path().join("table.old")).unwrap();
+        std::fs::create_dir(dir.path().join("table")).unwrap();
+        std::fs::write(dir.path().join("table/part"), vec![11_u8; 4096]).unwrap();
+        assert_eq!(op.read_range("table/part", 0..10).await.unwrap()[0], 11);
+        assert_eq!(op.read("table/part").await.unwrap().len(), 4096);
+        assert_eq!(
+            op.read("table.old/part").await.unwrap()[..],
+            [10_u8; 8192][..]
+        );
+    });
+}
+
+#[test]
 fn many_small_ranges_are_read_in_a_few_jobs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -115,10 +115,11 @@ impl Fs {
     }
 
     /// Keeps up to `files` files open between reads (256 by default; 0 turns it
-    /// off), so reading a file again costs a `pread`, not an `openat2`, `fstat`,
-    /// `pread` and `close`. Our own writes, renames and deletes drop their paths; a
-    /// file replaced or deleted by anyone else is noticed by its link count at the
-    /// next read (see `docs/storage.md`).
+    /// off), so reading a file again costs an `fstatat` and a `pread`, not an
+    /// `openat2`, `fstat`, `pread` and `close`. Our own writes, renames and deletes
+    /// drop their paths; before each read a lookup of the path must still find the
+    /// kept file, so a file replaced, deleted or renamed away by anyone else (or
+    /// whose directory was) is opened again (see `docs/storage.md`).
     pub fn with_open_files(mut self, files: usize) -> Self {
         self.files = Arc::new(FdCache::new(files));
         self
@@ -201,7 +202,7 @@ impl Fs {
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
         if let Some(file) = self.files.get(path) {
-            if let Some(stat) = file.current() {
+            if let Some(stat) = file.current(&self.root, path) {
                 return Ok((file, metadata(&stat)));
             }
             self.files.forget(path);
@@ -215,7 +216,10 @@ impl Fs {
         let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
         let local = regular && is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
-        if regular {
+        // Kept only if a plain lookup of the path finds this file, as the check
+        // before each later read does: a path through a symlink that resolves
+        // differently inside the root than outside it is opened for every read.
+        if regular && file.current(&self.root, path).is_some() {
             self.files.insert(path, Arc::clone(&file));
         }
         Ok((file, metadata(&stat)))
@@ -282,7 +286,10 @@ impl Access for Fs {
 
     fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
         // Only a plain, bounded, small read of a file already open on a local
-        // filesystem: nothing here may wait on a device, a network or a lookup.
+        // filesystem: nothing here may wait on a device or a network. (The path's
+        // lookup in `current` finds what the kept file holds in the kernel's
+        // directory-entry cache; only a path someone just changed may need a
+        // directory read, once.)
         // And only when no other read is on its way: a burst of reads is spread over
         // the executor's threads (more cores) instead of run one by one here.
         if !args.conditions.is_empty()
@@ -301,7 +308,7 @@ impl Access for Fs {
         if !file.local {
             return None;
         }
-        let stat = file.current()?;
+        let stat = file.current(&self.root, path)?;
         if (stat.st_size as u64) < end {
             return None;
         }
