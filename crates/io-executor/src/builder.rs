@@ -156,11 +156,14 @@ impl Builder {
     }
 
     /// How long an idle worker keeps polling its queue (spinning briefly, then
-    /// yielding its core to any thread that wants it) before it sleeps.
+    /// yielding its core to any thread that wants it) before it sleeps; and how long
+    /// one idle blocking thread (one per pool at a time: the last to finish a job)
+    /// polls the blocking lane.
     ///
     /// A job that arrives within the window skips the wake-up of a sleeping thread,
     /// which on virtual machines costs tens of microseconds. `Duration::ZERO` turns it
-    /// off: idle workers then sleep at once and cost no CPU at all. Default: 50 µs.
+    /// off: idle threads then sleep at once (after a few spins and yields, on the
+    /// blocking lane) and cost no CPU while idle. Default: 50 µs.
     pub fn idle_spin(mut self, window: Duration) -> Self {
         self.idle_spin = window;
         self
@@ -293,9 +296,10 @@ impl Builder {
             for index in 0..blocking {
                 let shared = Arc::clone(&shared);
                 let hooks = self.hooks.clone();
+                let idle_spin = self.idle_spin;
                 let spawned = self
                     .thread(format!("{}-blocking-{index}", self.name))
-                    .spawn(move || blocking::run(shared, index, &hooks));
+                    .spawn(move || blocking::run(shared, index, idle_spin, &hooks));
                 if let Err(e) = spawned {
                     failure = Some(e);
                     break;

@@ -650,7 +650,7 @@ where
 }
 
 /// Sends an accepted job to `shared`'s blocking lane, then (the intake released)
-/// wakes the blocking thread that went idle last.
+/// leaves it to the spinning blocking thread, or wakes the one that went idle last.
 fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: BlockingJob) {
     if let Some(tx) = intake.blocking_tx.as_ref() {
         // A send only fails with no receiver; dropping the job then resolves its
@@ -659,7 +659,7 @@ fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: Bloc
     }
     drop(intake);
     if let Some(pool) = &shared.pool {
-        let _ = pool.wake_blocking();
+        pool.job_queued();
     }
 }
 

@@ -69,7 +69,18 @@ pub(crate) struct PoolState {
     idle_blocking: parking_lot::Mutex<Vec<usize>>,
     /// Each blocking thread's handle, set when it starts, to unpark it.
     blocking_threads: Box<[std::sync::OnceLock<std::thread::Thread>]>,
+    /// Whether an idle blocking thread is spinning on the lane instead of parking
+    /// (at most one does): [`NO_SPINNER`], [`SPINNING`], or [`CLAIMED`] by a
+    /// submitter that counted on it instead of waking a parked thread.
+    spinner: CachePadded<AtomicUsize>,
 }
+
+/// No blocking thread is spinning.
+const NO_SPINNER: usize = 0;
+/// A blocking thread is spinning, and no submitter has counted on it yet.
+const SPINNING: usize = 1;
+/// A blocking thread is spinning, and one job's submitter did not wake anyone.
+const CLAIMED: usize = 2;
 
 impl PoolState {
     pub(crate) fn new(workers: usize, blocking: usize, rx: Receiver<BlockingJob>) -> Self {
@@ -87,6 +98,7 @@ impl PoolState {
             next: AtomicUsize::new(0),
             idle_blocking: parking_lot::Mutex::new(Vec::with_capacity(blocking)),
             blocking_threads: (0..blocking).map(|_| std::sync::OnceLock::new()).collect(),
+            spinner: CachePadded::new(AtomicUsize::new(NO_SPINNER)),
         }
     }
 
@@ -109,6 +121,37 @@ impl PoolState {
             thread.unpark();
         }
         Some(index)
+    }
+
+    /// After a job is queued on the blocking lane: counts on the spinning thread,
+    /// if one spins and no other job counts on it yet, else wakes a parked one
+    /// ([`wake_blocking`](Self::wake_blocking)). One job, one thread: a burst of
+    /// jobs gets the spinner and as many parked threads as it has jobs beyond the
+    /// first, woken at once, never one after another.
+    pub(crate) fn job_queued(&self) {
+        let claimed = self
+            .spinner
+            .compare_exchange(SPINNING, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if !claimed {
+            let _ = self.wake_blocking();
+        }
+    }
+
+    /// An idle blocking thread asks to spin on the lane before it parks; `true` if
+    /// it is now the pool's spinner (no other thread was).
+    pub(crate) fn start_spinning(&self) -> bool {
+        self.spinner
+            .compare_exchange(NO_SPINNER, SPINNING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// The spinner took a job, or stops spinning to park: from now on submitters
+    /// wake parked threads. A job whose submitter counted on the spinner was queued
+    /// before it did, so the spinner's next look at the lane sees it (or another
+    /// thread has taken it).
+    pub(crate) fn stop_spinning(&self) {
+        self.spinner.store(NO_SPINNER, Ordering::SeqCst);
     }
 
     /// Wakes every idle blocking thread (the lane is closing).
@@ -470,5 +513,28 @@ mod idle_blocking_tests {
         // Closing wakes everyone.
         pool.wake_all_blocking();
         assert!(pool.idle_blocking.lock().is_empty());
+    }
+
+    #[test]
+    fn one_queued_job_counts_on_the_spinning_thread_and_the_next_wakes_one() {
+        let pool = idle(2);
+        // No spinner: a queued job wakes the thread that went idle last.
+        pool.job_queued();
+        assert_eq!(*pool.idle_blocking.lock(), [0]);
+        // One thread spins; a second cannot.
+        assert!(pool.start_spinning());
+        assert!(!pool.start_spinning());
+        // The first job counts on the spinner and wakes nobody; the second, queued
+        // before the spinner took the first, wakes a parked thread.
+        pool.job_queued();
+        assert_eq!(*pool.idle_blocking.lock(), [0]);
+        pool.job_queued();
+        assert!(pool.idle_blocking.lock().is_empty());
+        // The spinner took a job: the next spinner can start, and be counted on.
+        pool.stop_spinning();
+        pool.blocking_idle(1);
+        assert!(pool.start_spinning());
+        pool.job_queued();
+        assert_eq!(*pool.idle_blocking.lock(), [1]);
     }
 }

@@ -78,14 +78,49 @@ fn blocking_jobs_handed_over_one_at_a_time_to_sleeping_threads_all_run() {
     // most find every blocking thread asleep (or about to sleep) and need a wake-up:
     // with nobody else submitting, a wake-up lost between a thread's last look at
     // the queue and its sleep would hang this.
+    // Every other job comes after a pause longer than a blocking thread spins
+    // before it sleeps, the others while one still spins (the next submitter counts
+    // on it instead of waking anyone).
     within(120, || {
         let executor = pool("handover", 1, 4);
         for i in 0..6_000_u64 {
+            if i % 2 == 1 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
             let got = executor.spawn_blocking(move || i * 3).join();
             assert_eq!(got.unwrap(), i * 3);
         }
         let metrics = executor.metrics();
         assert_eq!((metrics.spawned, metrics.completed), (6_000, 6_000));
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    });
+}
+
+#[test]
+fn jobs_queued_together_after_a_job_each_get_a_thread() {
+    // Right after a job, one blocking thread spins instead of sleeping, and the
+    // next submitter counts on it instead of waking a sleeping thread. Jobs that
+    // can only finish together (a barrier) must still get a thread each: were two
+    // submitters to count on the one spinning thread, this would hang.
+    within(120, || {
+        let executor = pool("burst", 1, 4);
+        for round in 0..3_000_usize {
+            executor.spawn_blocking(|| ()).join().unwrap();
+            let together = 2 + round % 3;
+            let barrier = Arc::new(std::sync::Barrier::new(together));
+            let handles: Vec<_> = (0..together)
+                .map(|_| {
+                    let barrier = Arc::clone(&barrier);
+                    executor.spawn_blocking(move || {
+                        barrier.wait();
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+        }
         executor.shutdown();
         futures::executor::block_on(executor.join());
     });
