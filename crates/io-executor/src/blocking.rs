@@ -75,14 +75,20 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
                     other => break other,
                 }
             };
-            pool.stop_spinning();
             match looked {
                 Ok(job) => {
+                    pool.job_taken_by_spinner();
                     run_one(job);
                     continue;
                 }
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => {
+                    pool.stop_spinning();
+                    break;
+                }
+                Err(TryRecvError::Empty) => {
+                    // A job counted on this thread is seen by the last look below.
+                    pool.stop_spinning();
+                }
             }
         }
         // Idle: first on the stack, then a last look, so that a job queued after the

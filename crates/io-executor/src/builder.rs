@@ -157,8 +157,8 @@ impl Builder {
 
     /// How long an idle worker keeps polling its queue (spinning briefly, then
     /// yielding its core to any thread that wants it) before it sleeps; and how long
-    /// one idle blocking thread (one per pool at a time: the last to finish a job)
-    /// polls the blocking lane.
+    /// one idle blocking thread (one per pool at a time: the first to find the lane
+    /// empty while no other spins) polls the blocking lane.
     ///
     /// A job that arrives within the window skips the wake-up of a sleeping thread,
     /// which on virtual machines costs tens of microseconds. `Duration::ZERO` turns it

@@ -147,11 +147,23 @@ impl PoolState {
     }
 
     /// The spinner took a job, or stops spinning to park: from now on submitters
-    /// wake parked threads. A job whose submitter counted on the spinner was queued
-    /// before it did, so the spinner's next look at the lane sees it (or another
-    /// thread has taken it).
-    pub(crate) fn stop_spinning(&self) {
-        self.spinner.store(NO_SPINNER, Ordering::SeqCst);
+    /// wake parked threads. `true` if a submitter had counted on it. That job was
+    /// queued before the submitter counted on the spinner, so (this swap reading
+    /// the claim) the spinner's next look at the lane sees it, unless another thread
+    /// took it; but a spinner that has just taken a job looks again only after
+    /// running it, so it wakes a parked thread if the lane still holds a job
+    /// ([`job_taken_by_spinner`](Self::job_taken_by_spinner)).
+    pub(crate) fn stop_spinning(&self) -> bool {
+        self.spinner.swap(NO_SPINNER, Ordering::SeqCst) == CLAIMED
+    }
+
+    /// The spinner took a job from the lane: it stops spinning, and if a submitter
+    /// counted on it for another job that is still queued, that job wakes a parked
+    /// thread instead of waiting for this one to finish.
+    pub(crate) fn job_taken_by_spinner(&self) {
+        if self.stop_spinning() && !self.blocking_rx.is_empty() {
+            let _ = self.wake_blocking();
+        }
     }
 
     /// Wakes every idle blocking thread (the lane is closing).
@@ -531,10 +543,52 @@ mod idle_blocking_tests {
         pool.job_queued();
         assert!(pool.idle_blocking.lock().is_empty());
         // The spinner took a job: the next spinner can start, and be counted on.
-        pool.stop_spinning();
+        assert!(pool.stop_spinning(), "a submitter had counted on it");
+        assert!(!pool.stop_spinning());
         pool.blocking_idle(1);
         assert!(pool.start_spinning());
         pool.job_queued();
         assert_eq!(*pool.idle_blocking.lock(), [1]);
+    }
+
+    /// A job that does nothing, to fill the lane.
+    struct Queued;
+
+    impl crate::task::RunBlocking for Queued {
+        fn run(self: Box<Self>) {}
+
+        fn canceller(&self) -> std::sync::Arc<dyn crate::completion::CancelOnShutdown> {
+            std::sync::Arc::new(crate::completion::Completion::<()>::new())
+        }
+    }
+
+    #[test]
+    fn a_spinner_that_took_a_job_wakes_a_thread_for_a_job_counted_on_it_later() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pool = PoolState::new(1, 1, rx);
+        pool.blocking_thread_started(0, std::thread::current());
+        pool.blocking_idle(0);
+        // The spinner takes job A; before it stops spinning, job B is queued and its
+        // submitter counts on the spinner, which will not look again until A is done.
+        assert!(pool.start_spinning());
+        tx.send(Box::new(Queued)).unwrap();
+        let _a = pool.blocking_rx.try_recv().unwrap();
+        tx.send(Box::new(Queued)).unwrap();
+        pool.job_queued();
+        assert_eq!(*pool.idle_blocking.lock(), [0], "counted on the spinner");
+        pool.job_taken_by_spinner();
+        assert!(
+            pool.idle_blocking.lock().is_empty(),
+            "B woke the parked thread"
+        );
+        let _b = pool.blocking_rx.try_recv().unwrap();
+        // Counted on for the very job it took: nothing is left, nobody is woken.
+        pool.blocking_idle(0);
+        assert!(pool.start_spinning());
+        tx.send(Box::new(Queued)).unwrap();
+        pool.job_queued();
+        let _c = pool.blocking_rx.try_recv().unwrap();
+        pool.job_taken_by_spinner();
+        assert_eq!(*pool.idle_blocking.lock(), [0]);
     }
 }

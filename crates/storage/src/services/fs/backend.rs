@@ -64,6 +64,9 @@ pub struct Fs {
     pool: Arc<BufferPool>,
     sync: bool,
     files: Arc<FdCache>,
+    /// The root is on a local filesystem ([`is_local`]): the lookups of paths below
+    /// it that a read from the caller's thread makes find what they need in memory.
+    root_local: bool,
     /// Reads submitted to the executor and not finished yet.
     reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -104,8 +107,10 @@ impl Fs {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::open(&root_path, flags, rustix::fs::Mode::empty())
             .map_err(|e| context(Error::from(e)))?;
+        let root_local = is_local(&fd);
         Ok(Self {
             root: Arc::new(fd),
+            root_local,
             root_path,
             pool: BufferPool::global(),
             sync: false,
@@ -286,10 +291,10 @@ impl Access for Fs {
 
     fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
         // Only a plain, bounded, small read of a file already open on a local
-        // filesystem: nothing here may wait on a device or a network. (The path's
-        // lookup in `current` finds what the kept file holds in the kernel's
-        // directory-entry cache; only a path someone just changed may need a
-        // directory read, once.)
+        // filesystem below a local root: nothing here may wait on a device or a
+        // network. (The path's lookup in `current` finds what the kept file holds in
+        // the kernel's directory-entry cache; only a path someone just changed may
+        // need a directory read, once.)
         // And only when no other read is on its way: a burst of reads is spread over
         // the executor's threads (more cores) instead of run one by one here.
         if !args.conditions.is_empty()
@@ -302,6 +307,9 @@ impl Access for Fs {
         }
         let (start, end) = (args.range.start()?, args.range.end()?);
         if end <= start || end - start > READ_NOW_MAX {
+            return None;
+        }
+        if !self.root_local {
             return None;
         }
         let file = self.files.get(path)?;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
@@ -41,6 +41,13 @@ impl CachedFile {
     /// was just changed by someone else, and then once, before the file is opened
     /// again. An `fstat` of the descriptor alone sees neither kind of rename.
     ///
+    /// The lookup follows links as the real `/` does, where the open resolved them
+    /// inside the root (a file is kept only if both found it). A link changed after
+    /// that, to an absolute path that the real `/` resolves to this same file (a path
+    /// through the root's own location), keeps it served until the link changes
+    /// again or the file leaves the cache, where a fresh open would resolve the link
+    /// inside the root. Only a file once opened inside the root can be served so.
+    ///
     /// Not the [`Metadata`](crate::Metadata): a read from the caller's thread needs
     /// only the size, and formatting the ETag was about 5% of the samples of a 4 KiB
     /// read storm there, in a profile.
@@ -51,24 +58,41 @@ impl CachedFile {
 
     /// The same file opened again, as a new open file description (through
     /// `/proc/self/fd`, so it is this inode whatever its path names now), or `None`
-    /// if that cannot be done (no `/proc`, no descriptors left, the file's mode
-    /// changed): the caller reads from [`fd`](Self::fd) instead.
+    /// if that cannot be done (`/proc` is not procfs, no descriptors left, the
+    /// file's mode changed): the caller reads from [`fd`](Self::fd) instead.
     ///
     /// For a thread about to make many small reads while others read this file:
     /// every `pread` takes and drops a reference on the open file description, and
     /// two cores doing that to one description pass its cache line back and forth
     /// (`fdget` and `fput` were about 10% of a two-thread 4 KiB storm's samples).
+    ///
+    /// Closing the returned descriptor, like closing any descriptor of the file,
+    /// releases the POSIX (`fcntl`) record locks this process holds on it; open
+    /// file description locks (`F_OFD_SETLK`) and `flock` locks are not affected.
     pub(super) fn reopen(&self) -> Option<OwnedFd> {
-        let link = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
-        let fd = rustix::fs::open(
-            link.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
+        let dir = proc_self_fd()?;
+        let name = self.fd.as_raw_fd().to_string();
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+        let fd = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()).ok()?;
         let stat = rustix::fs::fstat(&fd).ok()?;
         (stat.st_dev == self.dev && stat.st_ino == self.ino).then_some(fd)
     }
+}
+
+/// `/proc/self/fd`, opened once and only if it is procfs: what a container or a
+/// chroot has at `/proc` may be anything, and opening an entry of it could block
+/// or have effects (a FIFO, a device). The dev/ino check after each reopen catches
+/// anything else (a process forked since sees its parent's table: a different file
+/// there is not used).
+fn proc_self_fd() -> Option<&'static OwnedFd> {
+    const PROC_SUPER_MAGIC: rustix::fs::FsWord = 0x9FA0;
+    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open("/proc/self/fd", flags, Mode::empty()).ok()?;
+        (rustix::fs::fstatfs(&dir).ok()?.f_type == PROC_SUPER_MAGIC).then_some(dir)
+    })
+    .as_ref()
 }
 
 /// Files kept open, by path, at most `capacity` of them (the least recently used
