@@ -213,6 +213,27 @@ fn a_kept_file_is_not_served_after_another_process_swaps_its_directory() {
 }
 
 #[test]
+fn read_ranges_of_several_reads_starts_its_io_when_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..1_u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, executor) = operator(dir.path());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    rt().block_on(async {
+        let before = jobs(&executor);
+        // Two reads far apart: the file is opened once, then both are read.
+        let pending = op.read_ranges("f", vec![500_000..500_100, 0..100]);
+        assert!(
+            jobs(&executor) > before,
+            "nothing was submitted before the future was awaited"
+        );
+        let got = pending.await.unwrap();
+        assert_eq!(&got[0][..], &data[500_000..500_100]);
+        assert_eq!(&got[1][..], &data[..100]);
+    });
+}
+
+#[test]
 fn many_small_ranges_are_read_in_a_few_jobs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -431,17 +431,26 @@ impl Operator {
                 Ok(hand_out(vec![buffer], &plan.pieces))
             });
         }
-        // Several reads: open once, then read every part from what was opened.
+        // Several reads: open once, then read every part from what was opened. The
+        // open is submitted now, as every operation's first job is: the IO starts
+        // when the operation is called, not when it is first awaited.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
+        let open = move |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
+            let job = access.open(path, OpenArgs::new(ByteRange::FULL));
+            OpenTask::new(Task::submit(executor, job), executor.clone(), |o| {
+                o.object.close()
+            })
+        };
+        let mut opening = Some(open(&access, &executor, &normalized));
         IoFuture::new(async move {
             let mut attempt = 1;
             loop {
-                let open = access.open(&normalized, OpenArgs::new(ByteRange::FULL));
-                let opened = Task::submit(&executor, open);
-                let opened = OpenTask::new(opened, executor.clone(), |o| o.object.close())
-                    .await
-                    .map_err(&context)?;
+                let opened = match opening.take() {
+                    Some(first) => first,
+                    None => open(&access, &executor, &normalized),
+                };
+                let opened = opened.await.map_err(&context)?;
                 // Released on the executor however this ends: read, failed, retried
                 // or cancelled.
                 let object = OpenObject::new(opened.object, executor.clone());
