@@ -64,9 +64,6 @@ pub struct Fs {
     pool: Arc<BufferPool>,
     sync: bool,
     files: Arc<FdCache>,
-    /// The root is on a local filesystem ([`is_local`]): the lookups of paths below
-    /// it that a read from the caller's thread makes find what they need in memory.
-    root_local: bool,
     /// Reads submitted to the executor and not finished yet.
     reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -107,10 +104,8 @@ impl Fs {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::open(&root_path, flags, rustix::fs::Mode::empty())
             .map_err(|e| context(Error::from(e)))?;
-        let root_local = is_local(&fd);
         Ok(Self {
             root: Arc::new(fd),
-            root_local,
             root_path,
             pool: BufferPool::global(),
             sync: false,
@@ -120,9 +115,9 @@ impl Fs {
     }
 
     /// Keeps up to `files` files open between reads (256 by default; 0 turns it
-    /// off), so reading a file again costs an `fstatat` and a `pread`, not an
-    /// `openat2`, `fstat`, `pread` and `close`. Our own writes, renames and deletes
-    /// drop their paths; before each read a lookup of the path must still find the
+    /// off), so reading a file again costs a lookup of its path and a `pread`, not
+    /// an open, `fstat`, `pread` and `close` of the file. Our own writes, renames and
+    /// deletes drop their paths; before each read the lookup must still find the
     /// kept file, so a file replaced, deleted or renamed away by anyone else (or
     /// whose directory was) is opened again (see `docs/storage.md`).
     pub fn with_open_files(mut self, files: usize) -> Self {
@@ -207,7 +202,7 @@ impl Fs {
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
         if let Some(file) = self.files.get(path) {
-            if let Some(stat) = file.current(&self.root, path) {
+            if let Some(stat) = file.current(&self.root, path, false) {
                 return Ok((file, metadata(&stat)));
             }
             self.files.forget(path);
@@ -221,10 +216,7 @@ impl Fs {
         let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
         let local = regular && is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
-        // Kept only if a plain lookup of the path finds this file, as the check
-        // before each later read does: a path through a symlink that resolves
-        // differently inside the root than outside it is opened for every read.
-        if regular && file.current(&self.root, path).is_some() {
+        if regular {
             self.files.insert(path, Arc::clone(&file));
         }
         Ok((file, metadata(&stat)))
@@ -291,10 +283,8 @@ impl Access for Fs {
 
     fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
         // Only a plain, bounded, small read of a file already open on a local
-        // filesystem below a local root: nothing here may wait on a device or a
-        // network. (The path's lookup in `current` finds what the kept file holds in
-        // the kernel's directory-entry cache; only a path someone just changed may
-        // need a directory read, once.)
+        // filesystem: nothing here may wait on a device or a network (the path's
+        // lookup in `current` uses only what the kernel holds in memory).
         // And only when no other read is on its way: a burst of reads is spread over
         // the executor's threads (more cores) instead of run one by one here.
         if !args.conditions.is_empty()
@@ -309,14 +299,11 @@ impl Access for Fs {
         if end <= start || end - start > READ_NOW_MAX {
             return None;
         }
-        if !self.root_local {
-            return None;
-        }
         let file = self.files.get(path)?;
         if !file.local {
             return None;
         }
-        let stat = file.current(&self.root, path)?;
+        let stat = file.current(&self.root, path, true)?;
         if (stat.st_size as u64) < end {
             return None;
         }

@@ -41,16 +41,29 @@ pub(super) fn is_temp_name(name: &str) -> bool {
 
 /// Opens `path` (normalized, relative to the root) with `flags`, inside the root.
 pub(super) fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> Result<OwnedFd> {
+    open_in_root_with(root, path, flags, ResolveFlags::empty())
+}
+
+/// As [`open_in_root`], resolving with `extra` too. With `ResolveFlags::CACHED`
+/// the lookup only uses what the kernel has in memory and fails with `EAGAIN`
+/// (not retried) where it would have to read a directory or ask a server.
+pub(super) fn open_in_root_with(
+    root: &OwnedFd,
+    path: &str,
+    flags: OFlags,
+    extra: ResolveFlags,
+) -> Result<OwnedFd> {
     let path = match path.trim_end_matches('/') {
         "" => ".",
         p => p,
     };
-    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | extra;
+    let retry = !extra.contains(ResolveFlags::CACHED);
     let mut attempts = 0;
     loop {
         match rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
             // The kernel asks for a retry when the tree changed during the lookup.
-            Err(Errno::AGAIN | Errno::INTR) if attempts < 16 => attempts += 1,
+            Err(Errno::AGAIN | Errno::INTR) if retry && attempts < 16 => attempts += 1,
             other => return other.map_err(Error::from),
         }
     }

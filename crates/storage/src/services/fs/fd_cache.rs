@@ -1,13 +1,15 @@
-//! [`FdCache`]: files kept open between reads, so a small read costs an `fstatat`
-//! (is the path still this file?) and a `pread`, not an `openat2` + `fstat` +
-//! `pread` + `close`.
+//! [`FdCache`]: files kept open between reads, so a small read costs a lookup of its
+//! path (is it still this file?) and a `pread`, not an `openat2` + `fstat` + `pread`
+//! + `close` of the file itself.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use rustix::fs::{AtFlags, Mode, OFlags, Stat};
+use rustix::fs::{Mode, OFlags, ResolveFlags, Stat};
+
+use super::core::open_in_root_with;
 
 /// A file opened for reading by a job, kept for the reads that follow.
 #[derive(Debug)]
@@ -35,25 +37,32 @@ impl CachedFile {
     /// whose directory was renamed away (a table's directory swapped for a new
     /// one), is not served; the caller opens the path again.
     ///
-    /// The check is one `fstatat` of the path: a lookup in the kernel's directory
-    /// entry cache, where every component stays while this file is open (the open
-    /// file holds its directory entries), so it waits on no device unless the path
-    /// was just changed by someone else, and then once, before the file is opened
-    /// again. An `fstat` of the descriptor alone sees neither kind of rename.
-    ///
-    /// The lookup follows links as the real `/` does, where the open resolved them
-    /// inside the root (a file is kept only if both found it). A link changed after
-    /// that, to an absolute path that the real `/` resolves to this same file (a path
-    /// through the root's own location), keeps it served until the link changes
-    /// again or the file leaves the cache, where a fresh open would resolve the link
-    /// inside the root. Only a file once opened inside the root can be served so.
+    /// The check looks the path up as the open did (`openat2` with `O_PATH`, inside
+    /// the root, links and all) and `fstat`s what it finds; an `fstat` of the kept
+    /// descriptor alone sees neither kind of rename. With `in_memory`, for a read on
+    /// the caller's thread, the lookup uses only what the kernel holds in memory
+    /// (`RESOLVE_CACHED`): where it would read a directory or ask a server, or on a
+    /// kernel before 5.12, it fails and the read goes to the executor. The kept file
+    /// holds the directory entries of its own path, so an unchanged path is always
+    /// in memory.
     ///
     /// Not the [`Metadata`](crate::Metadata): a read from the caller's thread needs
     /// only the size, and formatting the ETag was about 5% of the samples of a 4 KiB
     /// read storm there, in a profile.
-    pub(super) fn current(&self, root: &OwnedFd, path: &str) -> Option<Stat> {
-        let stat = rustix::fs::statat(root, path, AtFlags::empty()).ok()?;
-        (stat.st_dev == self.dev && stat.st_ino == self.ino).then_some(stat)
+    pub(super) fn current(&self, root: &OwnedFd, path: &str, in_memory: bool) -> Option<Stat> {
+        let extra = if in_memory {
+            ResolveFlags::CACHED
+        } else {
+            ResolveFlags::empty()
+        };
+        let found = open_in_root_with(root, path, OFlags::PATH, extra).ok()?;
+        let stat = rustix::fs::fstat(&found).ok()?;
+        self.is(&stat).then_some(stat)
+    }
+
+    /// Whether `stat` is of this file.
+    fn is(&self, stat: &Stat) -> bool {
+        stat.st_dev == self.dev && stat.st_ino == self.ino
     }
 
     /// The same file opened again, as a new open file description (through
@@ -75,7 +84,7 @@ impl CachedFile {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
         let fd = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()).ok()?;
         let stat = rustix::fs::fstat(&fd).ok()?;
-        (stat.st_dev == self.dev && stat.st_ino == self.ino).then_some(fd)
+        self.is(&stat).then_some(fd)
     }
 }
 
