@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::TryRecvError;
 use crossbeam_utils::Backoff;
@@ -11,7 +11,7 @@ use crate::builder::Hooks;
 use crate::context::{self, Role};
 use crate::shared::Shared;
 use crate::task::BlockingJob;
-use crate::worker::ExitOnDrop;
+use crate::worker::{ExitOnDrop, poll_for};
 
 /// Runs on blocking thread `index` until the lane's channel is closed and empty.
 /// Each job costs one hand-off: the channel send by the submitter, then either
@@ -66,16 +66,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
         // it on every read. One spinner, not all idle threads: a burst of jobs finds
         // it and wakes parked threads for the rest at once.
         if !idle_spin.is_zero() && pool.start_spinning() {
-            let until = Instant::now() + idle_spin;
-            let looked = loop {
-                match pool.blocking_rx.try_recv() {
-                    Err(TryRecvError::Empty) if Instant::now() < until => {
-                        std::thread::yield_now();
-                    }
-                    other => break other,
-                }
-            };
-            match looked {
+            match poll_for(&pool.blocking_rx, idle_spin) {
                 Ok(job) => {
                     pool.job_taken_by_spinner();
                     run_one(job);

@@ -117,10 +117,14 @@ impl PoolState {
     /// alternating pairs of runs; docs/architecture.md).
     pub(crate) fn wake_blocking(&self) -> Option<usize> {
         let index = self.idle_blocking.lock().pop()?;
+        self.unpark_blocking(index);
+        Some(index)
+    }
+
+    fn unpark_blocking(&self, index: usize) {
         if let Some(thread) = self.blocking_threads[index].get() {
             thread.unpark();
         }
-        Some(index)
     }
 
     /// After a job is queued on the blocking lane: counts on the spinning thread,
@@ -170,9 +174,7 @@ impl PoolState {
     pub(crate) fn wake_all_blocking(&self) {
         let idle = std::mem::take(&mut *self.idle_blocking.lock());
         for index in idle {
-            if let Some(thread) = self.blocking_threads[index].get() {
-                thread.unpark();
-            }
+            self.unpark_blocking(index);
         }
     }
 

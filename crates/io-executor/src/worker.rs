@@ -64,35 +64,40 @@ pub(crate) fn run(
     hooks.stopped();
 }
 
-/// Waits for the next job: first polls the channel for up to `spin` (spinning
-/// briefly, then yielding the core to anyone who wants it), then sleeps on it.
+/// Waits for the next job: first polls the channel for up to `spin` (see
+/// [`poll_for`]), then sleeps on it.
+fn next_job(jobs: &Receiver<AsyncJob>, spin: Duration) -> Result<AsyncJob, RecvError> {
+    match poll_for(jobs, spin) {
+        Ok(job) => Ok(job),
+        Err(TryRecvError::Disconnected) => Err(RecvError),
+        Err(TryRecvError::Empty) => jobs.recv(),
+    }
+}
+
+/// Polls `rx` for up to `window`: spinning briefly, then yielding the core to
+/// anyone who wants it. `Empty` once the window has passed (at once for a zero
+/// window).
 ///
 /// A thread that sleeps lets its CPU go idle, and waking an idle virtual CPU costs
-/// tens of microseconds; a job that arrives within the window skips that.
-fn next_job(jobs: &Receiver<AsyncJob>, spin: Duration) -> Result<AsyncJob, RecvError> {
-    if !spin.is_zero() {
-        let start = Instant::now();
-        let mut step = 0_u32;
-        loop {
-            match jobs.try_recv() {
-                Ok(job) => return Ok(job),
-                Err(TryRecvError::Disconnected) => return Err(RecvError),
-                Err(TryRecvError::Empty) => {}
+/// tens of microseconds; a job that arrives within the window skips that. Idle
+/// workers and the blocking lane's one spinning thread poll this way.
+pub(crate) fn poll_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
+    let start = Instant::now();
+    let mut step = 0_u32;
+    loop {
+        match rx.try_recv() {
+            Err(TryRecvError::Empty) if start.elapsed() < window => {}
+            other => return other,
+        }
+        if step < 6 {
+            for _ in 0..1_u32 << step {
+                std::hint::spin_loop();
             }
-            if start.elapsed() >= spin {
-                break;
-            }
-            if step < 6 {
-                for _ in 0..1_u32 << step {
-                    std::hint::spin_loop();
-                }
-                step += 1;
-            } else {
-                std::thread::yield_now();
-            }
+            step += 1;
+        } else {
+            std::thread::yield_now();
         }
     }
-    jobs.recv()
 }
 
 #[derive(Debug, PartialEq, Eq)]
