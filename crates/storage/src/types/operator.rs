@@ -436,7 +436,7 @@ impl Operator {
         // when the operation is called, not when it is first awaited.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        let open = move |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
+        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
             let job = access.open(path, OpenArgs::new(ByteRange::FULL));
             OpenTask::new(Task::submit(executor, job), executor.clone(), |o| {
                 o.object.close()
@@ -446,11 +446,11 @@ impl Operator {
         IoFuture::new(async move {
             let mut attempt = 1;
             loop {
-                let opened = match opening.take() {
-                    Some(first) => first,
-                    None => open(&access, &executor, &normalized),
-                };
-                let opened = opened.await.map_err(&context)?;
+                let opened = opening
+                    .take()
+                    .unwrap_or_else(|| open(&access, &executor, &normalized))
+                    .await
+                    .map_err(&context)?;
                 // Released on the executor however this ends: read, failed, retried
                 // or cancelled.
                 let object = OpenObject::new(opened.object, executor.clone());
