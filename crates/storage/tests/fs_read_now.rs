@@ -270,8 +270,20 @@ fn batched_small_reads_return_exactly_their_bytes() {
     let (op, _executor) = operator(dir.path());
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     // Many small reads of mixed lengths (empty ones, odd ones, some that fill most of
-    // a shared buffer), out of order and overlapping, at unaligned offsets.
-    let lens = [0_u64, 1, 100, 4096, 4095, 70_000, 200_000, 255 << 10, 3];
+    // a shared buffer), out of order and overlapping, at unaligned offsets, and a
+    // few large ones (a job each) among them.
+    let lens = [
+        0_u64,
+        1,
+        100,
+        4096,
+        4095,
+        70_000,
+        200_000,
+        255 << 10,
+        3,
+        1 << 20,
+    ];
     let ranges: Vec<_> = (0..2_000_u64)
         .map(|i| {
             let len = lens[(i % lens.len() as u64) as usize];
@@ -289,6 +301,16 @@ fn batched_small_reads_return_exactly_their_bytes() {
                 "range {r:?}"
             );
         }
+        // However many blocking threads share out the batch.
+        let wide = io_executor::Builder::new()
+            .name("read-wide")
+            .blocking_threads(NonZeroUsize::new(64).unwrap())
+            .build()
+            .unwrap();
+        let on_wide = op.clone().with_executor(wide.clone());
+        let again = on_wide.read_ranges("f", ranges.clone()).await.unwrap();
+        assert_eq!(again, got);
+        wide.shutdown();
         // Dropping some results while others live on leaves the others intact.
         let kept: Vec<_> = got.iter().step_by(7).cloned().collect();
         drop(got);
@@ -296,4 +318,47 @@ fn batched_small_reads_return_exactly_their_bytes() {
             assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize]);
         }
     });
+}
+
+#[test]
+fn a_file_that_shrinks_before_its_batch_is_read_fails_the_read_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, vec![7_u8; 1 << 20]).unwrap();
+    // One blocking thread: jobs run in the order they are queued.
+    let executor = io_executor::Builder::new()
+        .name("shrink")
+        .blocking_threads(NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    let ranges: Vec<_> = (0..200_u64).map(|i| i * 5_000..i * 5_000 + 100).collect();
+    rt().block_on(async {
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let blocker = executor.spawn_blocking(move || held.recv());
+        // Queued behind the blocker: the open, then the shrink; the batch's jobs
+        // are queued only once the open is done, so they find the file shrunk.
+        let read = op.read_ranges("f", ranges);
+        let shrink = executor.spawn_blocking({
+            let path = path.clone();
+            move || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(100)
+            }
+        });
+        hold.send(()).unwrap();
+        let err = read.await.unwrap_err();
+        assert!(
+            err.to_string().contains("shrank"),
+            "not the short read's error: {err}"
+        );
+        assert_eq!(err.operation(), "read_ranges", "{err}");
+        blocker.await.unwrap().unwrap();
+        shrink.await.unwrap().unwrap();
+    });
+    executor.shutdown();
 }

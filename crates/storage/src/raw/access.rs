@@ -9,8 +9,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use io_executor::Executor;
 
-use crate::raw::ByteRange;
+use crate::raw::{ByteRange, ReadBatch};
 use crate::{Conditions, Entry, Metadata, Result, WriteOptions};
+
+/// What a job serving a [`ReadBatch`] returns: the chunks it read, each with the
+/// index of its first read in the batch and one buffer per read.
+pub type BatchJob = IoJob<Vec<(usize, Vec<Bytes>)>>;
 
 /// One unit of backend work, in the form the executor runs it: a blocking closure
 /// (for the blocking lane), a future (for a worker's runtime), work that needs no IO
@@ -312,11 +316,13 @@ pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
     /// Reads exactly `range` (within `0..size`).
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes>;
 
-    /// Reads each of `ranges` in one job, if that is cheaper than a job per range
-    /// (many small reads of a local file: one hand-off instead of many). `None`, the
-    /// default, means a job per range.
-    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
-        let _ = ranges;
+    /// A job that serves reads of `batch` chunk after chunk until none is left
+    /// ([`ReadBatch::serve`]), if that is cheaper than a job per range (many small
+    /// reads of a local file: a hand-off per job instead of one per read). The
+    /// caller submits several such jobs for one batch, and they share its chunks.
+    /// `None`, the default, means a job per range.
+    fn read_many(self: Arc<Self>, batch: Arc<ReadBatch>) -> Option<BatchJob> {
+        let _ = batch;
         None
     }
 

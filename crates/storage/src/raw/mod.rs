@@ -7,12 +7,14 @@ mod buffer;
 mod coalesce;
 mod path;
 mod range;
+mod read_batch;
 
 pub(crate) use access::too_large;
 pub use access::{
-    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+    Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
 };
 pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};
 pub use path::{normalize_dir_path, normalize_file_path, normalize_path, parent_dir};
 pub use range::ByteRange;
+pub use read_batch::ReadBatch;

@@ -279,11 +279,11 @@ const SHARED_MAX: usize = 256 << 10;
 /// zero-copy slice of it.
 pub(super) fn read_many_at(
     fd: &OwnedFd,
-    ranges: Vec<Range<u64>>,
+    ranges: &[Range<u64>],
     pool: &Arc<BufferPool>,
 ) -> Result<Vec<Bytes>> {
     let mut out = Vec::with_capacity(ranges.len());
-    let mut rest = &ranges[..];
+    let mut rest = ranges;
     while !rest.is_empty() {
         // The longest run from here whose lengths fit in one shared buffer.
         let mut total = 0_usize;

@@ -1,6 +1,7 @@
 //! [`FsObject`]: an open file serving positional reads.
 
 use std::ops::Range;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -8,9 +9,9 @@ use bytes::Bytes;
 use super::core::{read_exact_at, read_many_at};
 use super::fd_cache::CachedFile;
 use crate::Metadata;
-use crate::raw::{BufferPool, IoJob, RandomRead};
+use crate::raw::{BatchJob, BufferPool, IoJob, RandomRead, ReadBatch};
 
-/// From this many reads up, a batch opens the file again for itself (about 1 us,
+/// From this many reads up, each job of a batch opens the file again for itself (about 1 us,
 /// a `pread` or two from page cache) before it reads; see [`CachedFile::reopen`].
 const OWN_FILE_MIN_READS: usize = 32;
 
@@ -32,14 +33,21 @@ impl RandomRead for FsObject {
         IoJob::blocking(move || read_exact_at(&self.file.fd, range, &self.pool))
     }
 
-    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+    fn read_many(self: Arc<Self>, batch: Arc<ReadBatch>) -> Option<BatchJob> {
         Some(IoJob::blocking(move || {
             // Many reads of a file in page cache: on an open file description of
-            // their own, not shared with the batches other threads are reading.
-            let own = (ranges.len() >= OWN_FILE_MIN_READS && self.file.local)
-                .then(|| self.file.reopen())
-                .flatten();
-            read_many_at(own.as_ref().unwrap_or(&self.file.fd), ranges, &self.pool)
+            // this job's own, not shared with the jobs other threads are running.
+            // Opened for the first chunk this job takes (none for a job that
+            // starts after every chunk is taken).
+            let mut own: Option<Option<OwnedFd>> = None;
+            batch.serve(|reads| {
+                let own = own.get_or_insert_with(|| {
+                    (batch.ranges().len() >= OWN_FILE_MIN_READS && self.file.local)
+                        .then(|| self.file.reopen())
+                        .flatten()
+                });
+                read_many_at(own.as_ref().unwrap_or(&self.file.fd), reads, &self.pool)
+            })
         }))
     }
 

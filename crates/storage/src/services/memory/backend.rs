@@ -10,7 +10,8 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use crate::raw::{
-    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs, parent_dir,
+    Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+    ReadBatch, parent_dir,
 };
 use crate::{Entry, Error, ErrorKind, Metadata, Result, WriteOptions};
 
@@ -373,12 +374,14 @@ impl RandomRead for MemoryObject {
         IoJob::inline(move || Ok(self.0.data.slice(range.start as usize..range.end as usize)))
     }
 
-    fn read_many(self: Arc<Self>, ranges: Vec<Range<u64>>) -> Option<IoJob<Vec<Bytes>>> {
+    fn read_many(self: Arc<Self>, batch: Arc<ReadBatch>) -> Option<BatchJob> {
         Some(IoJob::inline(move || {
-            Ok(ranges
-                .into_iter()
-                .map(|r| self.0.data.slice(r.start as usize..r.end as usize))
-                .collect())
+            batch.serve(|reads| {
+                Ok(reads
+                    .iter()
+                    .map(|r| self.0.data.slice(r.start as usize..r.end as usize))
+                    .collect())
+            })
         }))
     }
 }
