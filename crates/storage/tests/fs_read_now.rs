@@ -234,6 +234,47 @@ fn read_ranges_of_several_reads_starts_its_io_when_called() {
 }
 
 #[test]
+fn read_ranges_of_a_kept_hot_file_opens_it_with_no_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let data: Vec<u8> = (0..1_u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let (op, executor) = operator(dir.path());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    let ranges = vec![700_000..700_100, 0..100, 300_000..304_096];
+    rt().block_on(async {
+        // The first call opens the file on the executor and keeps it open.
+        let before = jobs(&executor);
+        let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+        assert_eq!(jobs(&executor) - before, 2, "an open and a batch");
+        for (r, bytes) in ranges.iter().zip(&got) {
+            assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize]);
+        }
+        // Kept and in page cache: opened here, and only the batch is a job.
+        let before = jobs(&executor);
+        let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+        assert_eq!(jobs(&executor) - before, 1, "the open was handed off");
+        for (r, bytes) in ranges.iter().zip(&got) {
+            assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize]);
+        }
+        // Replaced by another process: the path finds another file, which is read.
+        let new: Vec<u8> = data.iter().map(|b| b ^ 0xff).collect();
+        std::fs::write(dir.path().join("f.new"), &new).unwrap();
+        std::fs::rename(dir.path().join("f.new"), &path).unwrap();
+        let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+        for (r, bytes) in ranges.iter().zip(&got) {
+            assert_eq!(&bytes[..], &new[r.start as usize..r.end as usize]);
+        }
+        // Off, every open is a job again.
+        let off = op.clone().with_options(op.options().with_read_now(false));
+        off.read_ranges("f", ranges.clone()).await.unwrap();
+        let before = jobs(&executor);
+        off.read_ranges("f", ranges.clone()).await.unwrap();
+        assert_eq!(jobs(&executor) - before, 2);
+    });
+}
+
+#[test]
 fn many_small_ranges_are_read_in_a_few_jobs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -263,6 +263,18 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Opens `args` on the calling thread, now, if that cannot wait: a file the
+    /// backend holds open, whose path is found as before using only what the kernel
+    /// holds in memory, and whose [`OpenArgs::first_read`] is empty or all in page
+    /// cache. `None` when it cannot be done that way; the operator then submits
+    /// [`open`](Self::open) as usual. Called only when
+    /// [`Options::read_now`](crate::Options::read_now) is on. The default never
+    /// opens.
+    fn try_open_now(&self, path: &str, args: &OpenArgs) -> Option<Result<Opened>> {
+        let _ = (path, args);
+        None
+    }
+
     /// Opens `path` for positional reads (for a [`Reader`](crate::Reader), or several
     /// ranges read from one version of the object), checks `args.conditions` against
     /// what it opened, and reads [`OpenArgs::first_read`] in the same job.

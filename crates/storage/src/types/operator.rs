@@ -434,21 +434,28 @@ impl Operator {
         // Several reads: open once, then read every part from what was opened. The
         // open is submitted now, as every operation's first job is: the IO starts
         // when the operation is called, not when it is first awaited.
+        // A file the backend holds open is opened here, with no hand-off (see
+        // `read_now`); a retry after the object changed always goes to the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
-            let job = access.open(path, OpenArgs::new(ByteRange::FULL));
+        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, now: bool| {
+            let args = OpenArgs::new(ByteRange::FULL);
+            let job = match now.then(|| access.try_open_now(path, &args)).flatten() {
+                Some(opened) => IoJob::Ready(opened),
+                None => access.open(path, args),
+            };
             OpenTask::new(Task::submit(executor, job), executor.clone(), |o| {
                 o.object.close()
             })
         };
-        let mut opening = Some(open(&access, &executor, &normalized));
+        let now = self.options.read_now && !executor.is_shutdown();
+        let mut opening = Some(open(&access, &executor, &normalized, now));
         IoFuture::new(async move {
             let mut attempt = 1;
             loop {
                 let opened = opening
                     .take()
-                    .unwrap_or_else(|| open(&access, &executor, &normalized))
+                    .unwrap_or_else(|| open(&access, &executor, &normalized, false))
                     .await
                     .map_err(&context)?;
                 // Released on the executor however this ends: read, failed, retried

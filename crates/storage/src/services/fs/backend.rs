@@ -310,6 +310,36 @@ impl Access for Fs {
         read_cached_at(&file.fd, start..end, &self.pool).map(Ok)
     }
 
+    fn try_open_now(&self, path: &str, args: &OpenArgs) -> Option<Result<Opened>> {
+        // As `try_read_now`: only a file already open on a local filesystem, looked
+        // up with what the kernel holds in memory, its first read from page cache.
+        let file = self.files.get(path)?;
+        if !file.local {
+            return None;
+        }
+        let meta = metadata(&file.current(&self.root, path, true)?);
+        let range = match args
+            .conditions
+            .check(&meta)
+            .and_then(|()| args.range.resolve(meta.content_length()))
+        {
+            Ok(range) => range,
+            Err(e) => return Some(Err(e)),
+        };
+        let first = args.first_read(&range);
+        let first = if first.is_empty() {
+            Bytes::new()
+        } else {
+            read_cached_at(&file.fd, first, &self.pool)?
+        };
+        let object = Arc::new(FsObject {
+            file,
+            meta,
+            pool: Arc::clone(&self.pool),
+        });
+        Some(Ok(Opened::new(object, range, first)))
+    }
+
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         let path = path.to_owned();
         self.job(move |fs| {
