@@ -230,6 +230,43 @@ fn read_ranges_of_several_reads_starts_its_io_when_called() {
         let got = pending.await.unwrap();
         assert_eq!(&got[0][..], &data[500_000..500_100]);
         assert_eq!(&got[1][..], &data[..100]);
+        // Now the file is kept and opened on the caller's thread: its reads are
+        // submitted when the call is made all the same.
+        let before = jobs(&executor);
+        let pending = op.read_ranges("f", vec![600_000..600_100, 100..200]);
+        assert!(
+            jobs(&executor) > before,
+            "the reads of a kept file waited for the future to be awaited"
+        );
+        let got = pending.await.unwrap();
+        assert_eq!(&got[0][..], &data[600_000..600_100]);
+        assert_eq!(&got[1][..], &data[100..200]);
+    });
+}
+
+#[test]
+fn only_the_last_reference_to_a_file_is_closed_by_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), vec![1_u8; 1 << 20]).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        // Kept open by the fd cache: a reader's release closes nothing, in place.
+        assert_eq!(op.read("f").await.unwrap().len(), 1 << 20);
+        let reader = op.reader("f").await.unwrap();
+        let before = jobs(&executor);
+        drop(reader);
+        assert_eq!(
+            jobs(&executor),
+            before,
+            "a release that closes nothing was a job"
+        );
+        // Deleted by us, so no longer kept: the reader holds the last reference,
+        // and closing it (which may free the file's blocks) is a job.
+        let reader = op.reader("f").await.unwrap();
+        op.delete("f").await.unwrap();
+        let before = jobs(&executor);
+        drop(reader);
+        assert_eq!(jobs(&executor), before + 1, "the last close was not a job");
     });
 }
 
@@ -342,7 +379,8 @@ fn batched_small_reads_return_exactly_their_bytes() {
                 "range {r:?}"
             );
         }
-        // However many blocking threads share out the batch.
+        // On a pool of 64 blocking threads (at most four jobs per core share the
+        // batch), the same bytes.
         let wide = io_executor::Builder::new()
             .name("read-wide")
             .blocking_threads(NonZeroUsize::new(64).unwrap())

@@ -14,7 +14,10 @@ use crate::{Conditions, Entry, Metadata, Result, WriteOptions};
 
 /// What a job serving a [`ReadBatch`] returns: the chunks it read, each with the
 /// index of its first read in the batch and one buffer per read.
-pub type BatchJob = IoJob<Vec<(usize, Vec<Bytes>)>>;
+pub type ChunksRead = Vec<(usize, Vec<Bytes>)>;
+
+/// A job serving a [`ReadBatch`] (see [`RandomRead::read_many`]).
+pub type BatchJob = IoJob<ChunksRead>;
 
 /// One unit of backend work, in the form the executor runs it: a blocking closure
 /// (for the blocking lane), a future (for a worker's runtime), work that needs no IO

@@ -11,7 +11,8 @@ mod read_batch;
 
 pub(crate) use access::too_large;
 pub use access::{
-    Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+    Access, BatchJob, ChunksRead, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite,
+    ReadArgs,
 };
 pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};

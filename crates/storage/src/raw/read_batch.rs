@@ -71,7 +71,7 @@ impl ReadBatch {
     pub fn serve(
         &self,
         mut read: impl FnMut(&[Range<u64>]) -> Result<Vec<Bytes>>,
-    ) -> Result<Vec<(usize, Vec<Bytes>)>> {
+    ) -> Result<super::ChunksRead> {
         let mut done = Vec::new();
         while let Some((first, reads)) = self.next_chunk() {
             match read(reads) {

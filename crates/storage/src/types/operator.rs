@@ -433,35 +433,62 @@ impl Operator {
         }
         // Several reads: open once, then read every part from what was opened. The
         // open is submitted now, as every operation's first job is: the IO starts
-        // when the operation is called, not when it is first awaited.
-        // A file the backend holds open is opened here, with no hand-off (see
-        // `read_now`); a retry after the object changed always goes to the executor.
+        // when the operation is called, not when it is first awaited. A file the
+        // backend holds open is opened here with no hand-off (see `read_now`), and
+        // then its reads are submitted now; a retry after the object changed always
+        // opens on the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, now: bool| {
-            let args = OpenArgs::new(ByteRange::FULL);
-            let job = match now.then(|| access.try_open_now(path, &args)).flatten() {
-                Some(opened) => IoJob::Ready(opened),
-                None => access.open(path, args),
-            };
+        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
+            let job = access.open(path, OpenArgs::new(ByteRange::FULL));
             OpenTask::new(Task::submit(executor, job), executor.clone(), |o| {
                 o.object.close()
             })
         };
+        let mut opened_now = None;
+        let mut opening = None;
         let now = self.options.read_now && !executor.is_shutdown();
-        let mut opening = Some(open(&access, &executor, &normalized, now));
+        let args = OpenArgs::new(ByteRange::FULL);
+        match now
+            .then(|| access.try_open_now(&normalized, &args))
+            .flatten()
+        {
+            Some(Ok(opened)) => {
+                // Released on the executor however this ends (see below).
+                let object = OpenObject::new(opened.object, executor.clone());
+                match submit_planned(&executor, &object, &ranges, &plan) {
+                    Ok(reads) => opened_now = Some((object, reads)),
+                    Err(e) => return Self::fail(OP, &path, e),
+                }
+            }
+            Some(Err(e)) => return Self::fail(OP, &path, e),
+            None => opening = Some(open(&access, &executor, &normalized)),
+        }
         IoFuture::new(async move {
             let mut attempt = 1;
             loop {
-                let opened = opening
-                    .take()
-                    .unwrap_or_else(|| open(&access, &executor, &normalized, false))
-                    .await
-                    .map_err(&context)?;
-                // Released on the executor however this ends: read, failed, retried
-                // or cancelled.
-                let object = OpenObject::new(opened.object, executor.clone());
-                match read_planned(&executor, &object, &ranges, &plan).await {
+                let read = match opened_now.take() {
+                    Some((object, reads)) => {
+                        let read = collect_planned(reads, &plan).await;
+                        drop(object);
+                        read
+                    }
+                    None => {
+                        let opened = opening
+                            .take()
+                            .unwrap_or_else(|| open(&access, &executor, &normalized))
+                            .await
+                            .map_err(&context)?;
+                        // Released on the executor however this ends: read, failed,
+                        // retried or cancelled.
+                        let object = OpenObject::new(opened.object, executor.clone());
+                        match submit_planned(&executor, &object, &ranges, &plan) {
+                            Ok(reads) => collect_planned(reads, &plan).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                match read {
                     // A backend that pins the version (S3's If-Match) fails a read of
                     // an object replaced meanwhile: read the new version, all of it.
                     Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 => {
@@ -1028,23 +1055,34 @@ fn cores() -> usize {
 /// still finds some, and the rest are shared out as jobs finish theirs.
 const CHUNKS_PER_JOB: usize = 4;
 
-/// Reads every group of `plan` from `object`, in parallel; one buffer per group.
-async fn read_planned(
+/// The reads of a plan, submitted: small ones in a batch that several jobs share,
+/// large ones a job each (see [`submit_planned`]).
+struct PlannedReads {
+    /// Which of the plan's parts the batch holds, in the batch's order.
+    small: Vec<usize>,
+    batch_jobs: Vec<Task<raw::ChunksRead>>,
+    singles: Vec<(usize, Task<Bytes>)>,
+    parts: usize,
+}
+
+/// Submits every part of `plan` to be read from `object`, now.
+///
+/// Small reads form one batch, which several jobs on the blocking threads share out
+/// chunk by chunk: a hand-off per job instead of one per read, and a thread that
+/// starts late, or loses its core, takes fewer chunks instead of holding up the
+/// rest. Large reads get a job each.
+fn submit_planned(
     executor: &Executor,
     object: &Arc<dyn raw::RandomRead>,
     ranges: &[Range<u64>],
     plan: &raw::ReadPlan,
-) -> Result<Vec<Bytes>> {
+) -> Result<PlannedReads> {
     let size = object.size();
     if let Some(r) = ranges.iter().find(|r| r.end > size) {
         return Err(Error::new(ErrorKind::RangeNotSatisfiable)
             .with_context("range", format!("{}..{}", r.start, r.end))
             .with_context("size", size));
     }
-    // Small reads form one batch, which several jobs on the blocking threads share
-    // out chunk by chunk: a hand-off per job instead of one per read, and a thread
-    // that starts late, or loses its core, takes fewer chunks instead of holding up
-    // the rest. Large reads get a job each.
     let parts = &plan.parts;
     let (small, mut singles): (Vec<usize>, Vec<usize>) =
         (0..parts.len()).partition(|&i| parts[i].end - parts[i].start < BATCH_READ_MAX);
@@ -1072,14 +1110,30 @@ async fn read_planned(
     if batch_jobs.is_empty() {
         singles.extend(&small);
     }
-    let singles: Vec<(usize, Task<Bytes>)> = singles
+    let singles = singles
         .into_iter()
         .map(|i| {
             let job = Arc::clone(object).read_at(parts[i].clone());
             (i, Task::submit(executor, job))
         })
         .collect();
-    let mut read: Vec<Option<Bytes>> = vec![None; parts.len()];
+    Ok(PlannedReads {
+        small,
+        batch_jobs,
+        singles,
+        parts: parts.len(),
+    })
+}
+
+/// Waits for the reads [`submit_planned`] submitted; one buffer per group of `plan`.
+async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Vec<Bytes>> {
+    let PlannedReads {
+        small,
+        batch_jobs,
+        singles,
+        parts,
+    } = reads;
+    let mut read: Vec<Option<Bytes>> = vec![None; parts];
     if !batch_jobs.is_empty() {
         let mut served = 0;
         for task in batch_jobs {

@@ -144,6 +144,10 @@ impl FdCache {
         if self.capacity == 0 {
             return;
         }
+        // Files let go of are dropped after the lock is released: closing the last
+        // descriptor of a deleted file may wait on the device, and callers' threads
+        // take this lock.
+        let mut evicted = None;
         let mut inner = self.inner.lock();
         inner.clock += 1;
         let clock = inner.clock;
@@ -154,10 +158,12 @@ impl FdCache {
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(path, _)| path.clone());
             if let Some(oldest) = oldest {
-                inner.map.remove(&oldest);
+                evicted = inner.map.remove(&oldest);
             }
         }
-        inner.map.insert(path.to_owned(), (file, clock));
+        let replaced = inner.map.insert(path.to_owned(), (file, clock));
+        drop(inner);
+        drop((evicted, replaced));
     }
 
     /// Forgets `path` (it is being replaced, moved or deleted).
@@ -165,7 +171,9 @@ impl FdCache {
         if self.capacity == 0 {
             return;
         }
-        self.inner.lock().map.remove(path);
+        // Dropped after the lock is released (see `insert`).
+        let forgotten = self.inner.lock().map.remove(path);
+        drop(forgotten);
     }
 
     /// Forgets every path below directory `dir` (`""`: all), and the file `dir`
@@ -175,10 +183,21 @@ impl FdCache {
             return;
         }
         let name = dir.trim_end_matches('/');
-        self.inner
-            .lock()
-            .map
-            .retain(|path, _| !path.starts_with(dir) && path != name);
+        // Dropped after the lock is released (see `insert`).
+        let forgotten: Vec<_> = {
+            let mut inner = self.inner.lock();
+            let below: Vec<String> = inner
+                .map
+                .keys()
+                .filter(|path| path.starts_with(dir) || *path == name)
+                .cloned()
+                .collect();
+            below
+                .into_iter()
+                .filter_map(|path| inner.map.remove(&path))
+                .collect()
+        };
+        drop(forgotten);
     }
 }
 

@@ -52,15 +52,19 @@ impl RandomRead for FsObject {
     }
 
     fn close(self: Arc<Self>) -> IoJob<()> {
-        // Closing a file on a local filesystem that was only read waits for
-        // nothing (and a kept file stays open in the cache): no hand-off for it.
-        if self.file.local {
-            drop(self);
+        // Only the last reference to a file closes it, and closing the last
+        // descriptor of a file deleted meanwhile frees its blocks, which may wait on
+        // the device: that is a job. Any other reference (the fd cache's, another
+        // reader's) is dropped where it is, with no hand-off.
+        let Some(object) = Arc::into_inner(self) else {
             return IoJob::ready(Ok(()));
+        };
+        match Arc::into_inner(object.file) {
+            None => IoJob::ready(Ok(())),
+            Some(last) => IoJob::blocking(move || {
+                drop(last);
+                Ok(())
+            }),
         }
-        IoJob::blocking(move || {
-            drop(self);
-            Ok(())
-        })
     }
 }
