@@ -379,8 +379,8 @@ fn batched_small_reads_return_exactly_their_bytes() {
                 "range {r:?}"
             );
         }
-        // On a pool of 64 blocking threads (at most four jobs per core share the
-        // batch), the same bytes.
+        // On a pool of 64 blocking threads, 64 jobs sharing the batch: the same
+        // bytes.
         let wide = io_executor::Builder::new()
             .name("read-wide")
             .blocking_threads(NonZeroUsize::new(64).unwrap())

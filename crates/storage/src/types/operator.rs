@@ -1038,19 +1038,6 @@ const BATCH_MIN: usize = 4;
 /// At most this many reads to a chunk of a batch: 64 reads of 4 KiB fill one pooled
 /// 256 KiB buffer.
 const BATCH_CHUNK_MAX: usize = 64;
-/// At most this many jobs per core serve one batch. Reads from page cache keep
-/// cores busy, not devices: a job or two per core leaves a core idle while a thread
-/// wakes, and many more only add wake-ups and threads preempted while they hold a
-/// chunk. Measured with the 4 KiB storm on 2 cores and 16 blocking threads: 4 or 8
-/// jobs 1.41x-1.54x std, 3 jobs 1.37x, 16 jobs 1.30x-1.39x (docs/benchmarks.md).
-const JOBS_PER_CORE: usize = 4;
-
-/// The cores this process may run on (read once: it reads cgroup files).
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// Chunks per job of a batch, where there are reads enough: a job that starts late
 /// still finds some, and the rest are shared out as jobs finish theirs.
 const CHUNKS_PER_JOB: usize = 4;
@@ -1088,10 +1075,7 @@ fn submit_planned(
         (0..parts.len()).partition(|&i| parts[i].end - parts[i].start < BATCH_READ_MAX);
     let mut batch_jobs = Vec::new();
     if small.len() > 1 {
-        let jobs = executor
-            .num_blocking_threads()
-            .min(JOBS_PER_CORE * cores())
-            .clamp(1, 64);
+        let jobs = executor.num_blocking_threads().clamp(1, 64);
         let chunk = small
             .len()
             .div_ceil(jobs * CHUNKS_PER_JOB)
