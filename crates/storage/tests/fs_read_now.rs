@@ -441,3 +441,39 @@ fn a_file_that_shrinks_before_its_batch_is_read_fails_the_read_ranges() {
     });
     executor.shutdown();
 }
+
+#[test]
+fn a_reader_of_a_small_kept_hot_file_opens_with_no_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let small: Vec<u8> = (0..100_000_u32).map(|i| (i % 241) as u8).collect();
+    let big: Vec<u8> = (0..2_000_000_u32).map(|i| (i % 239) as u8).collect();
+    std::fs::write(dir.path().join("small"), &small).unwrap();
+    std::fs::write(dir.path().join("big"), &big).unwrap();
+    let (op, executor) = operator(dir.path());
+    let read_all = |op: Operator, path: &'static str| async move {
+        let mut reader = op.reader(path).await.unwrap();
+        let mut all = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut all)
+            .await
+            .unwrap();
+        all
+    };
+    rt().block_on(async {
+        // Opened and read once, so both are kept and in page cache.
+        assert_eq!(read_all(op.clone(), "small").await, small);
+        assert_eq!(read_all(op.clone(), "big").await, big);
+        // Small enough to be read whole on the caller's thread: no job at all.
+        let before = jobs(&executor);
+        assert_eq!(read_all(op.clone(), "small").await, small);
+        assert_eq!(jobs(&executor), before, "the small reader was handed off");
+        // A first read larger than a read served here: the open is a job.
+        let before = jobs(&executor);
+        assert_eq!(read_all(op.clone(), "big").await, big);
+        assert!(jobs(&executor) > before);
+        // Off, the open of the small one is a job again.
+        let off = op.clone().with_options(op.options().with_read_now(false));
+        let before = jobs(&executor);
+        assert_eq!(read_all(off, "small").await, small);
+        assert!(jobs(&executor) > before);
+    });
+}

@@ -268,8 +268,8 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
 
     /// Opens `args` on the calling thread, now, if that cannot wait: a file the
     /// backend holds open, whose path is found as before using only what the kernel
-    /// holds in memory, and whose [`OpenArgs::first_read`] is empty or all in page
-    /// cache. `None` when it cannot be done that way; the operator then submits
+    /// holds in memory, and whose [`OpenArgs::first_read`] is empty or small and
+    /// all in page cache. `None` when it cannot be done that way; the operator then submits
     /// [`open`](Self::open) as usual. Called only when
     /// [`Options::read_now`](crate::Options::read_now) is on. The default never
     /// opens.

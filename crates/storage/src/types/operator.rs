@@ -957,11 +957,17 @@ impl Operator {
             read_whole_up_to: whole_up_to.min(self.options.max_buffer_size),
             read_first: chunk_size as u64,
         };
+        // A file the backend holds open, with a small first read, is opened here
+        // with no hand-off (see `read_now`).
+        let now = self.options.read_now && !self.executor().is_shutdown();
         self.open_handle(
             "reader",
             path,
             raw::normalize_file_path(path),
-            move |access, p| access.open(p, args),
+            move |access, p| match now.then(|| access.try_open_now(p, &args)).flatten() {
+                Some(opened) => IoJob::Ready(opened),
+                None => access.open(p, args),
+            },
             |opened| opened.object.close(),
             move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
         )

@@ -326,11 +326,14 @@ impl Access for Fs {
             Ok(range) => range,
             Err(e) => return Some(Err(e)),
         };
+        // A first read as small as `try_read_now` serves, or none.
         let first = args.first_read(&range);
         let first = if first.is_empty() {
             Bytes::new()
-        } else {
+        } else if first.end - first.start <= READ_NOW_MAX {
             read_cached_at(&file.fd, first, &self.pool)?
+        } else {
+            return None;
         };
         let object = Arc::new(FsObject {
             file,
