@@ -44,7 +44,7 @@ pub struct PlanLimits {
 ///
 /// The caller waits for the plan before any read starts, so it stays cheap for
 /// storms of 10,000 ranges: ranges are put in file order by sorting plain `u64`s
-/// (see [`file_order`]), and the plan's vectors are allocated once each, not one
+/// (see `file_order`), and the plan's vectors are allocated once each, not one
 /// per group.
 pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
     // Each merged range, with the requested bytes it serves (overlaps counted

@@ -186,7 +186,9 @@ impl ReaderWith {
     }
 
     /// A range of at most this many bytes is read whole, as one chunk, by the same
-    /// job that opens the object: one hand-off and one contiguous buffer. Larger
+    /// job that opens the object: one hand-off (none for a small one served on the
+    /// caller's thread, see [`Options::read_now`](crate::Options::read_now)) and one
+    /// contiguous buffer. Larger
     /// ones are read in chunks, the first by the open job. Default: the chunk size.
     pub fn whole_up_to(mut self, bytes: u64) -> Self {
         self.whole_up_to = bytes;

@@ -914,7 +914,9 @@ impl Operator {
     /// A reader of file `path`: `AsyncRead + AsyncSeek` (tokio and futures) and a
     /// `Stream` of `Bytes`, whose chunks are read on the executor ahead of the
     /// consumer (see [`Options::chunk_size`] and [`Options::prefetch`]). The job that
-    /// opens the object also reads its first chunk.
+    /// opens the object also reads its first chunk; a file fs holds open whose first
+    /// chunk is at most 256 KiB and in page cache is opened and read on the caller's
+    /// thread instead (see [`Options::read_now`]).
     ///
     /// # Errors
     ///

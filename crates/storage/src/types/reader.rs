@@ -28,7 +28,9 @@ use crate::{Error, ErrorKind, Metadata, Result};
 ///
 /// # How it reads
 ///
-/// The object was opened once, on the executor. The reader keeps up to
+/// The object was opened once, on the executor (or, for a file fs holds open whose
+/// first read is small and in page cache, on the caller's thread: see
+/// [`Options::read_now`](crate::Options::read_now)). The reader keeps up to
 /// [`Options::prefetch`](crate::Options::prefetch) chunk reads of
 /// [`Options::chunk_size`](crate::Options::chunk_size) bytes in flight on the
 /// executor, ahead of the consumer; polling it only collects chunks that are already

@@ -326,11 +326,16 @@ impl Access for Fs {
             Ok(range) => range,
             Err(e) => return Some(Err(e)),
         };
-        // A first read as small as `try_read_now` serves, or none.
+        // A first read only as `try_read_now` would serve it, or none.
         let first = args.first_read(&range);
         let first = if first.is_empty() {
             Bytes::new()
-        } else if first.end - first.start <= READ_NOW_MAX {
+        } else if first.end - first.start <= READ_NOW_MAX
+            && self
+                .reads_in_flight
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+        {
             read_cached_at(&file.fd, first, &self.pool)?
         } else {
             return None;
