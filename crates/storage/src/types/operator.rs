@@ -1057,7 +1057,6 @@ struct PlannedReads {
     small: Vec<usize>,
     batch_jobs: Vec<Task<raw::ChunksRead>>,
     singles: Vec<(usize, Task<Bytes>)>,
-    parts: usize,
 }
 
 /// Submits every part of `plan` to be read from `object`, now.
@@ -1113,7 +1112,6 @@ fn submit_planned(
         small,
         batch_jobs,
         singles,
-        parts: parts.len(),
     })
 }
 
@@ -1123,9 +1121,8 @@ async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Ve
         small,
         batch_jobs,
         singles,
-        parts,
     } = reads;
-    let mut read: Vec<Option<Bytes>> = vec![None; parts];
+    let mut read: Vec<Option<Bytes>> = vec![None; plan.parts.len()];
     if !batch_jobs.is_empty() {
         let mut served = 0;
         for task in batch_jobs {
