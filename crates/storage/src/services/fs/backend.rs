@@ -198,6 +198,33 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, Metadata)> {
 }
 
 impl Fs {
+    /// `f` of the file kept for `path` and its `fstat`, on the caller's thread: only
+    /// a file on a local filesystem whose path, looked up with what the kernel holds
+    /// in memory, still finds it. The reference taken is let go through the cache,
+    /// so the caller's thread never closes a file.
+    fn with_kept_in_memory<T>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&Arc<CachedFile>, &rustix::fs::Stat) -> Option<T>,
+    ) -> Option<T> {
+        let file = self.files.get(path)?;
+        let done = if file.local {
+            file.current(&self.root, path, true)
+                .and_then(|stat| f(&file, &stat))
+        } else {
+            None
+        };
+        self.files.let_go(file);
+        done
+    }
+
+    /// Whether a read is on its way on the executor (then a caller's read is too).
+    fn reads_in_flight(&self) -> bool {
+        self.reads_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    }
+
     /// File `path`, open for reading, with its metadata now: the kept one if it is
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
@@ -287,65 +314,50 @@ impl Access for Fs {
         // lookup in `current` uses only what the kernel holds in memory).
         // And only when no other read is on its way: a burst of reads is spread over
         // the executor's threads (more cores) instead of run one by one here.
-        if !args.conditions.is_empty()
-            || self
-                .reads_in_flight
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > 0
-        {
+        if !args.conditions.is_empty() || self.reads_in_flight() {
             return None;
         }
         let (start, end) = (args.range.start()?, args.range.end()?);
         if end <= start || end - start > READ_NOW_MAX {
             return None;
         }
-        let file = self.files.get(path)?;
-        if !file.local {
-            return None;
-        }
-        let stat = file.current(&self.root, path, true)?;
-        if (stat.st_size as u64) < end {
-            return None;
-        }
-        read_cached_at(&file.fd, start..end, &self.pool).map(Ok)
+        self.with_kept_in_memory(path, |file, stat| {
+            if (stat.st_size as u64) < end {
+                return None;
+            }
+            read_cached_at(&file.fd, start..end, &self.pool).map(Ok)
+        })
     }
 
     fn try_open_now(&self, path: &str, args: &OpenArgs) -> Option<Result<Opened>> {
         // As `try_read_now`: only a file already open on a local filesystem, looked
         // up with what the kernel holds in memory, its first read from page cache.
-        let file = self.files.get(path)?;
-        if !file.local {
-            return None;
-        }
-        let meta = metadata(&file.current(&self.root, path, true)?);
-        let range = match args
-            .conditions
-            .check(&meta)
-            .and_then(|()| args.range.resolve(meta.content_length()))
-        {
-            Ok(range) => range,
-            Err(e) => return Some(Err(e)),
-        };
-        // A first read only as `try_read_now` would serve it, or none.
-        let first = args.first_read(&range);
-        let first = if first.is_empty() {
-            Bytes::new()
-        } else if first.end - first.start <= READ_NOW_MAX
-            && self
-                .reads_in_flight
-                .load(std::sync::atomic::Ordering::Relaxed)
-                == 0
-        {
-            read_cached_at(&file.fd, first, &self.pool)?
-        } else {
-            return None;
-        };
-        let object = Arc::new(FsObject {
-            file,
-            meta,
-            pool: Arc::clone(&self.pool),
-        });
-        Some(Ok(Opened::new(object, range, first)))
+        self.with_kept_in_memory(path, |file, stat| {
+            let meta = metadata(stat);
+            let range = match args
+                .conditions
+                .check(&meta)
+                .and_then(|()| args.range.resolve(meta.content_length()))
+            {
+                Ok(range) => range,
+                Err(e) => return Some(Err(e)),
+            };
+            // A first read only as `try_read_now` would serve it, or none.
+            let first = args.first_read(&range);
+            let first = if first.is_empty() {
+                Bytes::new()
+            } else if first.end - first.start <= READ_NOW_MAX && !self.reads_in_flight() {
+                read_cached_at(&file.fd, first, &self.pool)?
+            } else {
+                return None;
+            };
+            let object = Arc::new(FsObject {
+                file: Arc::clone(file),
+                meta,
+                pool: Arc::clone(&self.pool),
+            });
+            Some(Ok(Opened::new(object, range, first)))
+        })
     }
 
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {

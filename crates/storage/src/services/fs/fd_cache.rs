@@ -116,6 +116,9 @@ pub(super) struct FdCache {
 struct Entries {
     map: HashMap<String, (Arc<CachedFile>, u64)>,
     clock: u64,
+    /// Files whose last reference was let go on a caller's thread
+    /// ([`let_go`](FdCache::let_go)), closed by the next job that changes the cache.
+    retired: Vec<CachedFile>,
 }
 
 impl FdCache {
@@ -137,6 +140,17 @@ impl FdCache {
         let (file, used) = inner.map.get_mut(path)?;
         *used = clock;
         Some(Arc::clone(file))
+    }
+
+    /// Drops a reference taken with [`get`](Self::get) on a thread that must not
+    /// wait on a device (a caller's). If it is the last one (the path was forgotten
+    /// or evicted meanwhile), the file is not closed here: closing the last
+    /// descriptor of a file deleted meanwhile frees its blocks. The next job that
+    /// keeps or forgets a file closes it.
+    pub(super) fn let_go(&self, file: Arc<CachedFile>) {
+        if let Some(last) = Arc::into_inner(file) {
+            self.inner.lock().retired.push(last);
+        }
     }
 
     /// Keeps `file` for `path`, evicting the least recently used file if full.
@@ -162,8 +176,9 @@ impl FdCache {
             }
         }
         let replaced = inner.map.insert(path.to_owned(), (file, clock));
+        let retired = std::mem::take(&mut inner.retired);
         drop(inner);
-        drop((evicted, replaced));
+        drop((evicted, replaced, retired));
     }
 
     /// Forgets `path` (it is being replaced, moved or deleted).
@@ -172,7 +187,10 @@ impl FdCache {
             return;
         }
         // Dropped after the lock is released (see `insert`).
-        let forgotten = self.inner.lock().map.remove(path);
+        let forgotten = {
+            let mut inner = self.inner.lock();
+            (inner.map.remove(path), std::mem::take(&mut inner.retired))
+        };
         drop(forgotten);
     }
 
@@ -184,7 +202,7 @@ impl FdCache {
         }
         let name = dir.trim_end_matches('/');
         // Dropped after the lock is released (see `insert`).
-        let forgotten: Vec<_> = {
+        let forgotten = {
             let mut inner = self.inner.lock();
             let below: Vec<String> = inner
                 .map
@@ -192,10 +210,11 @@ impl FdCache {
                 .filter(|path| path.starts_with(dir) || *path == name)
                 .cloned()
                 .collect();
-            below
+            let files: Vec<_> = below
                 .into_iter()
                 .filter_map(|path| inner.map.remove(&path))
-                .collect()
+                .collect();
+            (files, std::mem::take(&mut inner.retired))
         };
         drop(forgotten);
     }
@@ -227,6 +246,37 @@ mod tests {
         let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         let stat = rustix::fs::fstat(&fd).unwrap();
         CachedFile::new(fd, &stat, true)
+    }
+
+    #[test]
+    fn the_last_reference_let_go_on_a_callers_thread_is_closed_by_the_next_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"data").unwrap();
+        let cache = FdCache::new(4);
+        cache.insert("f", Arc::new(kept(&path)));
+        // Still kept: letting a reference go closes nothing and retires nothing.
+        cache.let_go(cache.get("f").unwrap());
+        assert!(cache.inner.lock().retired.is_empty());
+        // Forgotten (a job deleted it) while a caller held it: the caller's is the
+        // last reference, and it is retired, not closed on the caller's thread.
+        let held = cache.get("f").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        cache.forget("f");
+        cache.let_go(held);
+        assert_eq!(cache.inner.lock().retired.len(), 1);
+        // The next job that changes the cache closes it.
+        cache.forget("another");
+        assert!(cache.inner.lock().retired.is_empty());
+        // As does forgetting a directory's files.
+        std::fs::write(&path, b"data").unwrap();
+        cache.insert("f", Arc::new(kept(&path)));
+        let held = cache.get("f").unwrap();
+        cache.forget("f");
+        cache.let_go(held);
+        assert_eq!(cache.inner.lock().retired.len(), 1);
+        cache.forget_below("");
+        assert!(cache.inner.lock().retired.is_empty());
     }
 
     #[test]
