@@ -1128,10 +1128,17 @@ async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Ve
         for task in batch_jobs {
             for (first, chunk) in task.await? {
                 for (k, bytes) in chunk.into_iter().enumerate() {
-                    if let Some(&i) = small.get(first + k) {
-                        read[i] = Some(bytes);
-                        served += 1;
-                    }
+                    // A backend's batch job answers for the reads it was handed,
+                    // each in full; anything else is an error, never data.
+                    let i = *small.get(first + k).ok_or_else(|| {
+                        Error::new(ErrorKind::Unexpected).with_message(format!(
+                            "a batch of {} reads returned a result for read {}",
+                            small.len(),
+                            first + k
+                        ))
+                    })?;
+                    read[i] = Some(in_full(bytes, &plan.parts[i])?);
+                    served += 1;
                 }
             }
         }
@@ -1143,13 +1150,24 @@ async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Ve
         }
     }
     for (i, task) in singles {
-        read[i] = Some(task.await?);
+        read[i] = Some(in_full(task.await?, &plan.parts[i])?);
     }
     let mut buffers = Vec::with_capacity(plan.groups.len());
     for group in &plan.groups {
         buffers.push(join_parts(&mut read[group.parts.clone()])?);
     }
     Ok(buffers)
+}
+
+/// `bytes`, if a backend's read of `part` returned it all: a read of another length
+/// is an error, never data cut into the wrong pieces.
+fn in_full(bytes: Bytes, part: &Range<u64>) -> Result<Bytes> {
+    let want = part.end - part.start;
+    if bytes.len() as u64 == want {
+        return Ok(bytes);
+    }
+    Err(Error::new(ErrorKind::Unexpected)
+        .with_message(format!("a read of {want} bytes returned {}", bytes.len())))
 }
 
 /// Each requested piece, in request order, as a slice of its group's buffer; the

@@ -204,15 +204,9 @@ impl FdCache {
         // Dropped after the lock is released (see `insert`).
         let forgotten = {
             let mut inner = self.inner.lock();
-            let below: Vec<String> = inner
+            let files: Vec<_> = inner
                 .map
-                .keys()
-                .filter(|path| path.starts_with(dir) || *path == name)
-                .cloned()
-                .collect();
-            let files: Vec<_> = below
-                .into_iter()
-                .filter_map(|path| inner.map.remove(&path))
+                .extract_if(|path, _| path.starts_with(dir) || path == name)
                 .collect();
             (files, std::mem::take(&mut inner.retired))
         };

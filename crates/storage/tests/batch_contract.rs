@@ -1,0 +1,133 @@
+//! A backend's reads for `read_ranges` (its batch jobs, `RandomRead::read_many`, and
+//! its single reads, `read_at`) answer for the reads they were handed, each in
+//! full: a short read or a read nobody asked for is an error, never data, a hole
+//! or a panic.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use storage::raw::{
+    Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
+    ReadBatch,
+};
+use storage::{Error, ErrorKind, Metadata, Operator, WriteOptions};
+
+/// How the batch jobs get it wrong.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Every read of a chunk one byte short.
+    Short,
+    /// One result more than the chunk's reads.
+    Extra,
+    /// A read of its own (a large one) one byte short.
+    ShortSingle,
+}
+
+#[derive(Debug)]
+struct Object {
+    fault: Fault,
+    meta: Metadata,
+}
+
+impl RandomRead for Object {
+    fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
+        let short = usize::from(matches!(self.fault, Fault::ShortSingle));
+        IoJob::blocking(move || Ok(vec![0; (range.end - range.start) as usize - short].into()))
+    }
+
+    fn read_many(self: Arc<Self>, batch: Arc<ReadBatch>) -> Option<BatchJob> {
+        Some(IoJob::blocking(move || {
+            batch.serve(|reads| {
+                let len = |r: &Range<u64>| (r.end - r.start) as usize;
+                let mut out: Vec<Bytes> = match self.fault {
+                    Fault::Short => reads.iter().map(|r| vec![0; len(r) - 1].into()).collect(),
+                    _ => reads.iter().map(|r| vec![0; len(r)].into()).collect(),
+                };
+                if let Fault::Extra = self.fault {
+                    out.push(Bytes::from_static(b"x"));
+                }
+                Ok(out)
+            })
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Faulty(Fault);
+
+fn unsupported<T>() -> IoJob<T> {
+    IoJob::ready(Err(Error::new(ErrorKind::Unsupported)))
+}
+
+impl Access for Faulty {
+    fn scheme(&self) -> &'static str {
+        "faulty"
+    }
+    fn stat(&self, _: &str) -> IoJob<Metadata> {
+        unsupported()
+    }
+    fn read(&self, _: &str, _: ReadArgs) -> IoJob<Bytes> {
+        unsupported()
+    }
+    fn open(&self, _: &str, args: OpenArgs) -> IoJob<Opened> {
+        let fault = self.0;
+        IoJob::blocking(move || {
+            let object = Arc::new(Object {
+                fault,
+                meta: Metadata::file(1 << 20),
+            });
+            let range = args.range.resolve(1 << 20)?;
+            Ok(Opened::new(object, range, Bytes::new()))
+        })
+    }
+    fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
+        unsupported()
+    }
+    fn writer(&self, _: &str, _: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
+        unsupported()
+    }
+    fn delete(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn delete_many(&self, _: Vec<String>) -> IoJob<Vec<Result<(), Error>>> {
+        unsupported()
+    }
+    fn remove_all(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn create_dir(&self, _: &str) -> IoJob<()> {
+        unsupported()
+    }
+    fn copy(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
+        unsupported()
+    }
+    fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
+        unsupported()
+    }
+    fn list(&self, _: &str, _: ListArgs) -> IoJob<Box<dyn RawList>> {
+        unsupported()
+    }
+}
+
+#[test]
+fn reads_that_answer_wrong_are_an_error_never_data() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for fault in [Fault::Short, Fault::Extra, Fault::ShortSingle] {
+        let op = Operator::new(Faulty(fault));
+        let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+        // 100 small reads, far apart (one batch), and a large one (a job of its own).
+        let mut ranges: Vec<_> = (0..100_u64).map(|i| i * 8192..i * 8192 + 100).collect();
+        ranges.push((1 << 20) - (512 << 10)..1 << 20);
+        let err = rt.block_on(op.read_ranges("f", ranges)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{fault:?}: {err}");
+        assert!(err.to_string().contains("returned"), "{fault:?}: {err}");
+    }
+}
