@@ -31,10 +31,8 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use parking_lot::Mutex;
-use storage::raw::{
-    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
-};
-use storage::{Entry, Error, ErrorKind, Metadata, Operator, WriteOptions};
+use storage::raw::{Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, ReadArgs};
+use storage::{Entry, Error, ErrorKind, Metadata, Operator};
 use tokio::io::AsyncWriteExt;
 
 /// The one file the FIFO-backed backend holds.
@@ -94,10 +92,6 @@ impl fmt::Debug for FifoAccess {
     }
 }
 
-fn unsupported<T>() -> IoJob<T> {
-    IoJob::ready(Err(Error::new(ErrorKind::Unsupported)))
-}
-
 /// The `Access` of a shared [`FifoAccess`].
 #[derive(Debug)]
 struct Fifo(Arc<FifoAccess>);
@@ -140,38 +134,6 @@ impl Access for Fifo {
             let first = content.slice(first.start as usize..first.end as usize);
             Ok(Opened::new(object, range, first))
         })
-    }
-
-    fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
-        unsupported()
-    }
-
-    fn writer(&self, _: &str, _: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
-        unsupported()
-    }
-
-    fn delete(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-
-    fn delete_many(&self, _: Vec<String>) -> IoJob<Vec<storage::Result<()>>> {
-        unsupported()
-    }
-
-    fn remove_all(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-
-    fn create_dir(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-
-    fn copy(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
-    }
-
-    fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
     }
 
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {

@@ -3,15 +3,13 @@
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage::raw::{
-    Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
-};
-use storage::{Entry, Error, ErrorKind, Metadata, Operator, WriteOptions};
+use storage::raw::{Access, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, ReadArgs};
+use storage::{Entry, Error, ErrorKind, Metadata, Operator};
 
 /// Records the name of the thread each resource is dropped on.
 type Drops = Arc<Mutex<Vec<String>>>;
@@ -31,9 +29,34 @@ impl Drop for Tracked {
 }
 
 /// A backend whose objects and listings are "open files": releasing them is IO, so
-/// they ask for a blocking job, like the fs backend does.
+/// they ask for a blocking job, like the fs backend does. Its opens wait while its
+/// [`Gate`] is shut.
 #[derive(Debug)]
-struct TrackingBackend(Drops);
+struct TrackingBackend(Drops, Arc<Gate>);
+
+/// Holds opens back while shut (at most 10 s, so that a test that never opens it
+/// fails instead of hanging).
+#[derive(Debug, Default)]
+struct Gate {
+    shut: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn set_shut(&self, shut: bool) {
+        *self.shut.lock().unwrap() = shut;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let shut = self.shut.lock().unwrap();
+        drop(
+            self.changed
+                .wait_timeout_while(shut, Duration::from_secs(10), |shut| *shut)
+                .unwrap(),
+        );
+    }
+}
 
 #[derive(Debug)]
 struct Object {
@@ -105,8 +128,9 @@ impl Access for TrackingBackend {
     }
     /// A blocking job, as fs's.
     fn open(&self, _: &str, args: OpenArgs) -> IoJob<Opened> {
-        let drops = Arc::clone(&self.0);
+        let (drops, gate) = (Arc::clone(&self.0), Arc::clone(&self.1));
         IoJob::blocking(move || {
+            gate.pass();
             let object = Arc::new(Object {
                 _guard: Tracked(drops),
                 meta: Metadata::file(8 << 20),
@@ -114,30 +138,6 @@ impl Access for TrackingBackend {
             let range = args.range.resolve(8 << 20)?;
             Ok(Opened::new(object, range, Bytes::new()))
         })
-    }
-    fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
-        unsupported()
-    }
-    fn writer(&self, _: &str, _: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
-        unsupported()
-    }
-    fn delete(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn delete_many(&self, _: Vec<String>) -> IoJob<Vec<Result<(), Error>>> {
-        unsupported()
-    }
-    fn remove_all(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn create_dir(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn copy(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
-    }
-    fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
     }
     /// Ready at once, as a backend whose listing needs no IO to start.
     fn list(&self, _: &str, _: ListArgs) -> IoJob<Box<dyn RawList>> {
@@ -167,15 +167,23 @@ fn wait_for(drops: &Drops, n: usize) -> Vec<String> {
 /// An operator over a [`TrackingBackend`] on its own executor, whose threads are
 /// named after `name`; the record of releases; the executor.
 fn tracked(name: &str) -> (Operator, Drops, io_executor::Executor) {
+    let (op, drops, executor, _) = tracked_gated(name);
+    (op, drops, executor)
+}
+
+/// As [`tracked`], and the backend's [`Gate`] (open).
+fn tracked_gated(name: &str) -> (Operator, Drops, io_executor::Executor, Arc<Gate>) {
     let drops: Drops = Arc::default();
+    let gate = Arc::<Gate>::default();
     let executor = io_executor::Builder::new()
         .name(name)
         .worker_threads(NonZeroUsize::new(1).unwrap())
         .blocking_threads(NonZeroUsize::new(2).unwrap())
         .build()
         .unwrap();
-    let op = Operator::new(TrackingBackend(Arc::clone(&drops))).with_executor(executor.clone());
-    (op, drops, executor)
+    let op = Operator::new(TrackingBackend(Arc::clone(&drops), Arc::clone(&gate)))
+        .with_executor(executor.clone());
+    (op, drops, executor, gate)
 }
 
 /// The caller: a current-thread runtime, as in a test.
@@ -265,15 +273,18 @@ fn cancelled_opens_release_what_they_opened_on_the_executor() {
 
 #[test]
 fn a_cancelled_read_ranges_releases_what_it_opened_on_the_executor() {
-    let (op, drops, executor) = tracked("cancel-ranges");
+    let (op, drops, executor, gate) = tracked_gated("cancel-ranges");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     caller().block_on(async {
-        // Two reads: the first poll submits the job that opens the object.
+        // Two reads: the call submits the job that opens the object, held back
+        // until the first poll has found it unfinished.
+        gate.set_shut(true);
         let mut read = op.read_ranges("obj", vec![0..100, 4 << 20..(4 << 20) + 100]);
         let pending = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(futures::FutureExt::poll_unpin(&mut read, cx).is_pending())
         });
         assert!(pending.await);
+        gate.set_shut(false);
         // The open job finishes; the future is dropped before it is polled again.
         wait_for_jobs(&executor, 1);
         drop(read);

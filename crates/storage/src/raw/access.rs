@@ -235,6 +235,12 @@ impl<T> fmt::Debug for IoJob<T> {
 /// `..`, directories end with `/`. File operations get file paths only.
 ///
 /// Every method returns at once with an [`IoJob`]; it must not do IO itself.
+///
+/// A backend implements at least [`scheme`](Self::scheme), [`stat`](Self::stat),
+/// [`read`](Self::read) and [`open`](Self::open); the methods that write, delete
+/// and list answer [`Unsupported`](crate::ErrorKind::Unsupported) unless it
+/// implements them too (a read-only backend need not). A backend that wraps
+/// another forwards every method.
 pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// The backend's scheme (`fs`, `memory`, `s3`).
     fn scheme(&self) -> &'static str;
@@ -284,37 +290,85 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened>;
 
     /// Replaces `path` with `data`, atomically, creating parent directories, as
-    /// `options` allow.
-    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata>;
+    /// `options` allow. The default: [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
+        let _ = (path, data, options);
+        unsupported(self.scheme(), "write")
+    }
 
     /// Starts an atomic write of `path`, for a [`Writer`](crate::Writer); `options`
-    /// are enforced at commit.
-    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>>;
+    /// are enforced at commit. The default:
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
+        let _ = (path, options);
+        unsupported(self.scheme(), "write")
+    }
 
-    /// Removes file `path`, or empty directory `path/`. A missing path is not an error.
-    fn delete(&self, path: &str) -> IoJob<()>;
+    /// Removes file `path`, or empty directory `path/`. A missing path is not an
+    /// error. The default: [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn delete(&self, path: &str) -> IoJob<()> {
+        let _ = path;
+        unsupported(self.scheme(), "delete")
+    }
 
     /// Removes each of `paths` as [`delete`](Self::delete) would, in as few requests
-    /// as the backend allows; one result per path, in order.
-    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>>;
+    /// as the backend allows; one result per path, in order. The default: an
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) error for each path (a
+    /// backend that implements `delete` implements this too).
+    fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
+        let scheme = self.scheme();
+        IoJob::ready(Ok(paths
+            .iter()
+            .map(|_| Err(unsupported_error(scheme, "delete")))
+            .collect()))
+    }
 
     /// Removes directory `path/` and everything below it. A missing path is not an
-    /// error.
-    fn remove_all(&self, path: &str) -> IoJob<()>;
+    /// error. The default: [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn remove_all(&self, path: &str) -> IoJob<()> {
+        let _ = path;
+        unsupported(self.scheme(), "delete")
+    }
 
-    /// Creates directory `path/` and its parents.
-    fn create_dir(&self, path: &str) -> IoJob<()>;
+    /// Creates directory `path/` and its parents. The default:
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn create_dir(&self, path: &str) -> IoJob<()> {
+        let _ = path;
+        unsupported(self.scheme(), "create directories")
+    }
 
     /// Copies file `from` over file `to`, atomically for readers of `to`, as
-    /// `options` allow (only `if_not_exists` applies).
-    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()>;
+    /// `options` allow (only `if_not_exists` applies). The default:
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        let _ = (from, to, options);
+        unsupported(self.scheme(), "copy")
+    }
 
     /// Moves file `from` to `to` (`from != to`), as `options` allow (only
-    /// `if_not_exists` applies).
-    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()>;
+    /// `if_not_exists` applies). The default:
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        let _ = (from, to, options);
+        unsupported(self.scheme(), "rename")
+    }
 
-    /// Starts listing directory `path/` (the root is `""`).
-    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>>;
+    /// Starts listing directory `path/` (the root is `""`). The default:
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
+        let _ = (path, args);
+        unsupported(self.scheme(), "list")
+    }
+}
+
+/// What [`Access`]'s defaults answer: the backend cannot do `what`.
+fn unsupported<T>(scheme: &str, what: &str) -> IoJob<T> {
+    IoJob::ready(Err(unsupported_error(scheme, what)))
+}
+
+fn unsupported_error(scheme: &str, what: &str) -> crate::Error {
+    crate::Error::new(crate::ErrorKind::Unsupported)
+        .with_message(format!("the {scheme} backend cannot {what}"))
 }
 
 /// An open object that serves positional reads, shared by a reader's in-flight
@@ -377,5 +431,68 @@ pub trait RawList: Send + fmt::Debug + 'static {
     fn close(self: Box<Self>) -> IoJob<()> {
         drop(self);
         IoJob::ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, Operator};
+
+    /// A backend that implements only what every backend must.
+    #[derive(Debug)]
+    struct ReadOnly;
+
+    impl Access for ReadOnly {
+        fn scheme(&self) -> &'static str {
+            "read-only"
+        }
+        fn stat(&self, _: &str) -> IoJob<Metadata> {
+            IoJob::ready(Ok(Metadata::file(3)))
+        }
+        fn read(&self, _: &str, args: ReadArgs) -> IoJob<Bytes> {
+            IoJob::ready(
+                args.resolve(3)
+                    .map(|r| Bytes::from_static(b"abc").slice(r.start as usize..r.end as usize)),
+            )
+        }
+        fn open(&self, _: &str, _: OpenArgs) -> IoJob<Opened> {
+            IoJob::ready(Err(crate::Error::new(ErrorKind::Unsupported)))
+        }
+    }
+
+    #[test]
+    fn what_a_backend_does_not_implement_is_unsupported_and_says_which() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let op = Operator::new(ReadOnly);
+        rt.block_on(async {
+            assert_eq!(&op.read("f").await.unwrap()[..], b"abc");
+            let errors = [
+                op.write("f", "x").await.map(drop).unwrap_err(),
+                op.delete("f").await.unwrap_err(),
+                op.create_dir("d/").await.unwrap_err(),
+                op.copy("f", "g").await.unwrap_err(),
+                op.rename("f", "g").await.unwrap_err(),
+                op.list("d/").await.map(drop).unwrap_err(),
+                op.remove_all("d/").await.unwrap_err(),
+            ];
+            for err in errors {
+                assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+                assert!(
+                    err.to_string().contains("the read-only backend cannot"),
+                    "{err}"
+                );
+                assert!(!err.operation().is_empty(), "{err}");
+            }
+            let each = op.delete_many(["f", "g"]).await.unwrap();
+            assert_eq!(each.len(), 2);
+            assert!(
+                each.iter()
+                    .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Unsupported)
+            );
+        });
     }
 }
