@@ -7,11 +7,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use storage::raw::{
-    Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
-    ReadBatch,
-};
-use storage::{Error, ErrorKind, Metadata, Operator, WriteOptions};
+use storage::raw::{Access, BatchJob, IoJob, OpenArgs, Opened, RandomRead, ReadArgs, ReadBatch};
+use storage::{Error, ErrorKind, Metadata, Operator};
 
 /// How the batch jobs get it wrong.
 #[derive(Debug, Clone, Copy)]
@@ -84,33 +81,6 @@ impl Access for Faulty {
             let range = args.range.resolve(1 << 20)?;
             Ok(Opened::new(object, range, Bytes::new()))
         })
-    }
-    fn write(&self, _: &str, _: Bytes, _: WriteOptions) -> IoJob<Metadata> {
-        unsupported()
-    }
-    fn writer(&self, _: &str, _: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
-        unsupported()
-    }
-    fn delete(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn delete_many(&self, _: Vec<String>) -> IoJob<Vec<Result<(), Error>>> {
-        unsupported()
-    }
-    fn remove_all(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn create_dir(&self, _: &str) -> IoJob<()> {
-        unsupported()
-    }
-    fn copy(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
-    }
-    fn rename(&self, _: &str, _: &str, _: WriteOptions) -> IoJob<()> {
-        unsupported()
-    }
-    fn list(&self, _: &str, _: ListArgs) -> IoJob<Box<dyn RawList>> {
-        unsupported()
     }
 }
 
