@@ -25,7 +25,8 @@ use crate::convert::{Prefix, write_error};
 ///
 /// A part's future resolves once its bytes are handed to the executor; a failure
 /// of the write is reported by every later call, `complete` included, so no part is
-/// ever lost silently.
+/// ever lost silently. A part whose future is dropped before then is still
+/// written, in its place, by the next call or by `complete`.
 pub(crate) struct DioUpload {
     shared: Arc<Shared>,
 }
@@ -72,15 +73,29 @@ impl Shared {
     }
 
     /// Hands every queued part to the writer, in order.
+    ///
+    /// Cancel safe: a part leaves the queue only once the writer has nothing in
+    /// flight, and then [`Writer::write_bytes`] hands it over before it first
+    /// waits. A `put_part` future dropped while it waits leaves its part queued for
+    /// the next call, or `complete`, to write.
     async fn drain(&self, writer: &mut Writer) -> Result<(), storage::Error> {
         if let Some(err) = self.failure() {
             return Err(err);
         }
         loop {
-            let Some(part) = self.queue.lock().pop_front() else {
+            if self.queue.lock().is_empty() {
                 return Ok(());
+            }
+            let written = match writer.ready().await {
+                Ok(()) => {
+                    let Some(part) = self.queue.lock().pop_front() else {
+                        return Ok(());
+                    };
+                    writer.write_bytes(part).await
+                }
+                Err(e) => Err(e),
             };
-            if let Err(e) = writer.write_bytes(part).await {
+            if let Err(e) = written {
                 self.queue.lock().clear();
                 *self.failed.lock() = Some(e.clone());
                 return Err(e);

@@ -394,3 +394,111 @@ fn content_type_and_storage_class_attributes() {
         }
     });
 }
+
+/// A backend whose chunk writes wait while its gate is shut (at most 10 s, so a
+/// test that never opens it fails instead of hanging), and which keeps what each
+/// committed write held.
+#[derive(Debug, Default)]
+struct Held {
+    shut: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+    committed: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Held {
+    fn set_shut(&self, shut: bool) {
+        *self.shut.lock().unwrap() = shut;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let shut = self.shut.lock().unwrap();
+        drop(
+            self.changed
+                .wait_timeout_while(shut, Duration::from_secs(10), |shut| *shut)
+                .unwrap(),
+        );
+    }
+}
+
+#[derive(Debug)]
+struct HeldAccess(Arc<Held>);
+
+#[derive(Debug)]
+struct HeldWrite {
+    held: Arc<Held>,
+    data: Vec<u8>,
+}
+
+impl storage::raw::RawWrite for HeldWrite {
+    fn write(
+        mut self: Box<Self>,
+        data: Bytes,
+    ) -> storage::raw::IoJob<Box<dyn storage::raw::RawWrite>> {
+        storage::raw::IoJob::blocking(move || {
+            self.held.pass();
+            self.data.extend_from_slice(&data);
+            Ok(self as Box<dyn storage::raw::RawWrite>)
+        })
+    }
+
+    fn close(self: Box<Self>) -> storage::raw::IoJob<storage::Metadata> {
+        storage::raw::IoJob::blocking(move || {
+            let len = self.data.len() as u64;
+            self.held.committed.lock().unwrap().push(self.data);
+            Ok(storage::Metadata::file(len))
+        })
+    }
+
+    fn abort(self: Box<Self>) -> storage::raw::IoJob<()> {
+        storage::raw::IoJob::ready(Ok(()))
+    }
+}
+
+impl storage::raw::Access for HeldAccess {
+    fn scheme(&self) -> &'static str {
+        "held"
+    }
+    fn stat(&self, _: &str) -> storage::raw::IoJob<storage::Metadata> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn read(&self, _: &str, _: storage::raw::ReadArgs) -> storage::raw::IoJob<Bytes> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn open(
+        &self,
+        _: &str,
+        _: storage::raw::OpenArgs,
+    ) -> storage::raw::IoJob<storage::raw::Opened> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn writer(
+        &self,
+        _: &str,
+        _: storage::WriteOptions,
+    ) -> storage::raw::IoJob<Box<dyn storage::raw::RawWrite>> {
+        storage::raw::IoJob::ready(Ok(Box::new(HeldWrite {
+            held: Arc::clone(&self.0),
+            data: Vec::new(),
+        })))
+    }
+}
+
+#[test]
+fn a_part_whose_future_is_dropped_before_it_was_written_is_still_written() {
+    let held = Arc::new(Held::default());
+    let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+    rt().block_on(async {
+        let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+        // The first part is handed over, and its write held back.
+        held.set_shut(true);
+        upload.put_part("first,".into()).await.unwrap();
+        // The second waits for the first; its future is dropped while it waits.
+        let mut second = upload.put_part("second".into());
+        assert!(futures::FutureExt::now_or_never(&mut second).is_none());
+        drop(second);
+        held.set_shut(false);
+        upload.complete().await.unwrap();
+    });
+    assert_eq!(*held.committed.lock().unwrap(), [b"first,second".to_vec()]);
+}

@@ -218,6 +218,27 @@ impl Writer {
         Ok(())
     }
 
+    /// Waits until the writer can take data at once: hands what is buffered to the
+    /// executor and waits until every chunk written so far is written. The next
+    /// [`write_bytes`](Self::write_bytes) then hands its data over before it first
+    /// waits. (Unlike `AsyncWriteExt::flush`, errors keep their
+    /// [`ErrorKind`].)
+    ///
+    /// # Errors
+    ///
+    /// A chunk failed, or the writer is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped, the future leaves the chunks in flight to finish, and
+    /// a later call waits for them again.
+    pub async fn ready(&mut self) -> Result<()> {
+        if let Some(err) = self.unusable() {
+            return Err(err);
+        }
+        poll_fn(|cx| self.poll_flush_inner(cx)).await
+    }
+
     /// Writes what is buffered and commits the object atomically; returns its
     /// metadata. Calling it again returns the same metadata.
     ///
