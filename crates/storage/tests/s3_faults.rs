@@ -914,3 +914,60 @@ fn session_tokens_are_sent_and_signed() {
     let signed = auth.split("SignedHeaders=").nth(1).unwrap();
     assert!(signed.contains("x-amz-security-token"), "{auth}");
 }
+
+/// AWS answers a write with `If-Match` of a key that does not exist with 404
+/// `NoSuchKey` (SeaweedFS with 412): either way the precondition failed.
+#[test]
+fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
+    let server = FaultServer::start(|seen, _| {
+        let missing = || s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r");
+        match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
+            ),
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
+            }
+            // An upload that vanished is not a failed precondition.
+            ("POST", q) if q.starts_with("uploadId=") && seen.path.ends_with("/gone") => {
+                s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r")
+            }
+            ("PUT", "") | ("POST", _) if seen.if_match.is_some() => missing(),
+            ("GET", _) => {
+                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
+            }
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        }
+    });
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("key", "secret"))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    for (what, data) in [("PUT", HELLO.into()), ("multipart", object(6 << 20))] {
+        let write = op.write_with("k", data).if_match("\"v1\"");
+        let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{what}: {err}");
+        assert!(err.to_string().contains("does not exist"), "{what}: {err}");
+    }
+    let completes = server
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
+        .count();
+    assert_eq!(
+        completes, 1,
+        "the multipart write was completed with If-Match"
+    );
+    let write = op.write_with("gone", object(6 << 20)).if_match("\"v1\"");
+    let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("NoSuchUpload"), "{err}");
+}

@@ -193,10 +193,22 @@ impl S3Request {
 }
 
 /// A write refused by its precondition, as the caller asked for it: with
-/// `if_not_exists`, the target exists.
+/// `if_not_exists`, the target exists; with `if_match`, the target is not that
+/// version, or is missing (AWS answers an `If-Match` write of a missing key with
+/// 404 `NoSuchKey`, not 412).
 pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
     if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
         return Error::new(ErrorKind::AlreadyExists).with_source(err);
+    }
+    // A missing key's error is bare (see `error_from_parts`); a missing upload's
+    // names its code.
+    if options.if_match.is_some()
+        && err.kind() == ErrorKind::NotFound
+        && err.context("code").is_none()
+    {
+        return Error::new(ErrorKind::PreconditionFailed)
+            .with_message("the target does not exist")
+            .with_source(err);
     }
     err
 }
@@ -1435,8 +1447,9 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
     };
     let code = parsed.as_ref().map_or("", |p| p.code.as_str());
     let err = error_from_code(code, status);
-    if err.kind() == ErrorKind::NotFound && code != "NoSuchBucket" {
-        // The callers turn this into NotFound or IsADirectory; a bare kind reads best.
+    if err.kind() == ErrorKind::NotFound && code != "NoSuchBucket" && code != "NoSuchUpload" {
+        // A missing key: the callers turn this into NotFound, IsADirectory or
+        // PreconditionFailed; a bare kind reads best.
         return err;
     }
     if err.kind() == ErrorKind::RangeNotSatisfiable {
