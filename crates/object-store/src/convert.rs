@@ -191,21 +191,29 @@ pub(crate) fn os_error(err: storage::Error, prefix: &Prefix, location: &str) -> 
     }
 }
 
-/// A conditional write the backend cannot do atomically: object_store calls that
-/// "not implemented" (`PutMode::Update` on fs).
+/// A write's error as object_store says it: a conditional write the backend
+/// cannot do atomically is "not implemented" (`PutMode::Update` on fs), and a
+/// directory where the object would go is `Generic` (saying so); the rest as
+/// [`os_error`].
 pub(crate) fn write_error(
     err: storage::Error,
     prefix: &Prefix,
     location: &str,
     operation: &str,
 ) -> OsError {
-    if err.kind() == ErrorKind::Unsupported {
-        return OsError::NotImplemented {
+    match err.kind() {
+        ErrorKind::Unsupported => OsError::NotImplemented {
             operation: format!("{operation} on {location}: {err}"),
             implementer: STORE.to_owned(),
-        };
+        },
+        // A directory where the object would go: nothing is missing, so not
+        // `NotFound` (as a read of that name is); object_store has no kind for it.
+        ErrorKind::IsADirectory => OsError::Generic {
+            store: STORE,
+            source: Box::new(err),
+        },
+        _ => os_error(err, prefix, location),
     }
-    os_error(err, prefix, location)
 }
 
 /// Adds object_store's `attributes` to `options`: `ContentType` and `StorageClass`

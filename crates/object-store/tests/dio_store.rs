@@ -502,3 +502,34 @@ fn a_part_whose_future_is_dropped_before_it_was_written_is_still_written() {
     });
     assert_eq!(*held.committed.lock().unwrap(), [b"first,second".to_vec()]);
 }
+
+#[test]
+fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap());
+    rt().block_on(async {
+        let store = DioStore::new(op);
+        store.put(&Path::from("t/x"), "x".into()).await.unwrap();
+        let put = store.put(&Path::from("t"), "y".into()).await.unwrap_err();
+        let mut upload = store.put_multipart(&Path::from("t")).await;
+        let multipart = match upload.as_mut() {
+            Ok(upload) => {
+                upload.put_part("y".into()).await.unwrap();
+                upload.complete().await.unwrap_err()
+            }
+            Err(_) => upload.map(drop).unwrap_err(),
+        };
+        for err in [put, multipart] {
+            assert!(
+                matches!(err, object_store::Error::Generic { .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("directory"), "{err}");
+        }
+        // Reading that name is still not found: there is no object there.
+        assert!(matches!(
+            store.get(&Path::from("t")).await.unwrap_err(),
+            object_store::Error::NotFound { .. }
+        ));
+    });
+}
