@@ -419,13 +419,17 @@ impl DioStore {
             match opened.await {
                 Ok(lister) => {
                     let (errors, metas) = (prefix.clone(), prefix);
+                    let mut first = true;
                     lister
                         // The prefix is an object (a backend may only find out on
-                        // the first page): object_store has nothing below it.
-                        .take_while(|item| {
-                            let below_object = matches!(
-                                item, Err(e) if e.kind() == ErrorKind::NotADirectory
-                            );
+                        // the first page): object_store has nothing below it. Later
+                        // in the walk the same error is an error, never the end.
+                        .take_while(move |item| {
+                            let below_object = first
+                                && matches!(
+                                    item, Err(e) if e.kind() == ErrorKind::NotADirectory
+                                );
+                            first = false;
                             futures_util::future::ready(!below_object)
                         })
                         .map_err(move |e| convert::os_error(e, &errors, &place))

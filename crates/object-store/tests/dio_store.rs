@@ -533,3 +533,64 @@ fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
         ));
     });
 }
+
+/// A backend whose listing holds one entry, then fails as a walk does when a
+/// directory it is about to enter has been replaced by a file.
+#[derive(Debug)]
+struct ListingThatBreaks;
+
+#[derive(Debug)]
+struct BreakingList {
+    pages: u32,
+}
+
+impl storage::raw::RawList for BreakingList {
+    fn next_page(
+        mut self: Box<Self>,
+    ) -> storage::raw::IoJob<(Box<dyn storage::raw::RawList>, Vec<storage::Entry>)> {
+        self.pages += 1;
+        storage::raw::IoJob::ready(match self.pages {
+            1 => Ok((
+                self as Box<dyn storage::raw::RawList>,
+                vec![storage::Entry::new("a", storage::Metadata::file(1))],
+            )),
+            _ => Err(storage::Error::new(storage::ErrorKind::NotADirectory).with_path("d/")),
+        })
+    }
+}
+
+impl storage::raw::Access for ListingThatBreaks {
+    fn scheme(&self) -> &'static str {
+        "breaks"
+    }
+    fn stat(&self, _: &str) -> storage::raw::IoJob<storage::Metadata> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn read(&self, _: &str, _: storage::raw::ReadArgs) -> storage::raw::IoJob<Bytes> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn open(
+        &self,
+        _: &str,
+        _: storage::raw::OpenArgs,
+    ) -> storage::raw::IoJob<storage::raw::Opened> {
+        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
+    }
+    fn list(
+        &self,
+        _: &str,
+        _: storage::raw::ListArgs,
+    ) -> storage::raw::IoJob<Box<dyn storage::raw::RawList>> {
+        storage::raw::IoJob::ready(Ok(Box::new(BreakingList { pages: 0 })))
+    }
+}
+
+#[test]
+fn a_listing_that_fails_midway_ends_in_that_error_not_early() {
+    let store = DioStore::new(storage::Operator::new(ListingThatBreaks));
+    let listed: Vec<_> = rt().block_on(store.list(None).collect());
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0].as_ref().unwrap().location, Path::from("a"));
+    let err = listed[1].as_ref().unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
