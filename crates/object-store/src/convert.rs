@@ -20,6 +20,10 @@ pub(crate) struct Prefix(String);
 pub(crate) enum ListFrom {
     /// Below this directory of the operator (`""`: its root).
     Dir(String),
+    /// An ancestor of the store's root: all of the store, which one level down
+    /// is this one common prefix (`data` for a store at `data/warehouse/` listed
+    /// from the root).
+    Ancestor(Path),
     /// Outside the store: nothing to list.
     Nothing,
 }
@@ -71,9 +75,13 @@ impl Prefix {
         };
         if let Some(below) = wanted.strip_prefix(self.0.as_str()) {
             ListFrom::Dir(below.to_owned())
-        } else if self.0.starts_with(&wanted) {
-            // An ancestor of the store's root: all of it.
-            ListFrom::Dir(String::new())
+        } else if let Some(rest) = self.0.strip_prefix(&wanted) {
+            // An ancestor of the store's root: all of it, one segment further down.
+            let segment = rest.split('/').next().unwrap_or_default();
+            match Path::parse(format!("{wanted}{segment}")) {
+                Ok(common) => ListFrom::Ancestor(common),
+                Err(_) => ListFrom::Nothing,
+            }
         } else {
             ListFrom::Nothing
         }

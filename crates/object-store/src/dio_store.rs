@@ -336,6 +336,15 @@ impl ObjectStore for DioStore {
         let place = prefix.map_or_else(String::new, Path::to_string);
         let dir = match self.prefix.list_from(prefix) {
             ListFrom::Dir(dir) => dir,
+            ListFrom::Ancestor(common) => {
+                // One common prefix, if the store holds any object.
+                let mut all = self.list(None);
+                if let Some(first) = all.next().await {
+                    first?;
+                    common_prefixes.push(common);
+                }
+                return Ok(compat::list_result(common_prefixes, objects));
+            }
             ListFrom::Nothing => return Ok(compat::list_result(common_prefixes, objects)),
         };
         let mut lister = match self.op.lister_with(&dir).await {
@@ -350,7 +359,13 @@ impl ObjectStore for DioStore {
                 Ok(Some(entry)) => entry,
                 Ok(None) => break,
                 // The prefix is an object: object_store has nothing below it.
-                Err(e) if e.kind() == ErrorKind::NotADirectory => break,
+                Err(e)
+                    if e.kind() == ErrorKind::NotADirectory
+                        && objects.is_empty()
+                        && common_prefixes.is_empty() =>
+                {
+                    break;
+                }
                 Err(e) => return Err(self.error(e, &place)),
             };
             match convert::listed_meta(&self.prefix, &entry) {
@@ -404,6 +419,7 @@ impl DioStore {
         let place = prefix.map_or_else(String::new, Path::to_string);
         let dir = match self.prefix.list_from(prefix) {
             ListFrom::Dir(dir) => dir,
+            ListFrom::Ancestor(_) => String::new(),
             ListFrom::Nothing => return futures_util::stream::empty().boxed(),
         };
         let mut builder = self.op.lister_with(&dir).recursive(true);

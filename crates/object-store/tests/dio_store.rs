@@ -594,3 +594,33 @@ fn a_listing_that_fails_midway_ends_in_that_error_not_early() {
     let err = listed[1].as_ref().unwrap_err();
     assert!(err.to_string().contains("not a directory"), "{err}");
 }
+
+#[test]
+fn a_delimited_listing_above_the_store_prefix_shows_the_next_segment() {
+    let store = DioStore::new(storage::Operator::new(storage::services::Memory::new()))
+        .with_prefix("data/warehouse");
+    rt().block_on(async {
+        for above in [None, Some(Path::from("data"))] {
+            let listed = store.list_with_delimiter(above.as_ref()).await.unwrap();
+            assert!(listed.common_prefixes.is_empty() && listed.objects.is_empty());
+        }
+        let object = Path::from("data/warehouse/t/a.parquet");
+        store.put(&object, "x".into()).await.unwrap();
+        for (above, common) in [(None, "data"), (Some("data"), "data/warehouse")] {
+            let listed = store
+                .list_with_delimiter(above.map(Path::from).as_ref())
+                .await
+                .unwrap();
+            assert_eq!(listed.common_prefixes, [Path::from(common)], "{above:?}");
+            assert!(listed.objects.is_empty(), "{above:?}: {listed:?}");
+        }
+        let listed = store
+            .list_with_delimiter(Some(&Path::from("data/warehouse")))
+            .await
+            .unwrap();
+        assert_eq!(listed.common_prefixes, [Path::from("data/warehouse/t")]);
+        let all: Vec<_> = store.list(Some(&Path::from("data"))).collect().await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].as_ref().unwrap().location, object);
+    });
+}
