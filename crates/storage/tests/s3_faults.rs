@@ -971,3 +971,34 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("NoSuchUpload"), "{err}");
 }
+
+/// CopyObject can fail after answering 200, with an `<Error>` document after any
+/// amount of keep-alive whitespace: the copy fails, and a rename keeps its source.
+#[test]
+fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => with_headers(
+            StatusCode::OK,
+            &[],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}<Error><Code>InternalError</Code>\
+                 <Message>copy failed</Message><RequestId>r</RequestId></Error>",
+                " ".repeat(2000)
+            ),
+        ),
+        "HEAD" if seen.path == "/bucket/a" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "5"), ("etag", "\"e\"")],
+            "",
+        ),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
+        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.rename("a", "b")).unwrap_err();
+    assert!(err.to_string().contains("copy failed"), "{err}");
+    let seen = server.seen();
+    assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
+}

@@ -123,15 +123,17 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<bytes::Bytes> {
 }
 
 /// `true` if a 200 body is in fact an `<Error>` (CopyObject and
-/// CompleteMultipartUpload can fail after answering 200).
+/// CompleteMultipartUpload can fail after answering 200). S3 sends whitespace
+/// to keep the connection open while it works, after the XML declaration and
+/// before the document's root, however long that takes: all of it is skipped.
 pub(crate) fn is_error_document(body: &[u8]) -> bool {
-    let head = &body[..body.len().min(256)];
-    let text = String::from_utf8_lossy(head);
-    let after_decl = match text.find("?>") {
-        Some(i) => &text[i + 2..],
-        None => &text[..],
-    };
-    after_decl.trim_start().starts_with("<Error>")
+    let mut rest = body.trim_ascii_start();
+    if rest.starts_with(b"<?xml")
+        && let Some(end) = rest.windows(2).position(|w| w == b"?>")
+    {
+        rest = rest[end + 2..].trim_ascii_start();
+    }
+    rest.starts_with(b"<Error>") || rest.starts_with(b"<Error ")
 }
 
 fn malformed(detail: String, body: &[u8]) -> Error {
@@ -191,6 +193,17 @@ mod tests {
             b"<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code></Error>"
         ));
         assert!(!is_error_document(b"<CopyObjectResult></CopyObjectResult>"));
+        // Keep-alive whitespace, however much of it, hides nothing.
+        let padded = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}<Error><Code>InternalError</Code></Error>",
+            " \n".repeat(4000)
+        );
+        assert!(is_error_document(padded.as_bytes()));
+        let padded_result = format!(
+            "<?xml version=\"1.0\"?>{}<CompleteMultipartUploadResult></CompleteMultipartUploadResult>",
+            " ".repeat(4000)
+        );
+        assert!(!is_error_document(padded_result.as_bytes()));
         let err: ErrorBody = parse(b"<Error><Code>NoSuchKey</Code><Message>gone</Message><RequestId>r1</RequestId></Error>").unwrap();
         assert_eq!(
             (err.code.as_str(), err.request_id.as_str()),
