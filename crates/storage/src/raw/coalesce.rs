@@ -63,14 +63,14 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
             let new_bytes = end - last.end.max(r.start).min(end);
             gap <= limits.coalesce_gap
                 && end - last.start <= limits.max_merge_size
-                && wasted + gap <= served + new_bytes
+                && wasted.saturating_add(gap) <= served.saturating_add(new_bytes)
         });
         match merged.last_mut() {
             Some((last, served, wasted)) if joins => {
                 let gap = r.start.saturating_sub(last.end);
                 let end = last.end.max(r.end);
-                *served += end - last.end.max(r.start).min(end);
-                *wasted += gap;
+                *served = served.saturating_add(end - last.end.max(r.start).min(end));
+                *wasted = wasted.saturating_add(gap);
                 last.end = end;
             }
             _ => merged.push((r.clone(), r.end - r.start, 0)),
@@ -86,7 +86,8 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
                 Some(split) if split > 0 && range.end - range.start > split => {
                     let mut at = range.start;
                     while at < range.end {
-                        let end = (at + split).min(range.end);
+                        // Ranges may end anywhere up to `u64::MAX`.
+                        let end = at.saturating_add(split).min(range.end);
                         parts.push(at..end);
                         at = end;
                     }
@@ -188,6 +189,22 @@ mod tests {
         assert_eq!(p.groups.len(), 1);
         assert_eq!(p.groups[0].range, 0..15);
         assert_eq!(p.pieces, [(0, 0..10), (0, 5..15), (0, 7..7)]);
+    }
+
+    #[test]
+    fn ranges_that_end_near_u64_max_split_without_overflow() {
+        let range = u64::MAX - (9 << 20)..u64::MAX - 1;
+        let p = plan(std::slice::from_ref(&range), 0, Some(8 << 20));
+        assert_eq!(
+            p.parts,
+            [
+                range.start..range.start + (8 << 20),
+                range.start + (8 << 20)..range.end
+            ]
+        );
+        let whole = plan(&[0..u64::MAX, 1..u64::MAX], u64::MAX, Some(u64::MAX / 2));
+        assert_eq!(whole.parts.first().map(|p| p.start), Some(0));
+        assert_eq!(whole.parts.last().map(|p| p.end), Some(u64::MAX));
     }
 
     #[test]

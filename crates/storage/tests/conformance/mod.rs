@@ -342,6 +342,12 @@ pub(crate) async fn read_ranges_split_into_parts(op: Operator) {
             "{r:?}"
         );
     }
+    // Ranges that end near u64::MAX (a negative offset cast to u64) are split
+    // like any other, and are past the end: an error, never a panic or a plan
+    // without end.
+    let far = vec![u64::MAX - 350_000..u64::MAX - 1, 0..10];
+    let err = op.read_ranges("split/obj", far).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
 }
 
 pub(crate) async fn reader_seeks_back_and_forth(op: Operator) {
