@@ -68,8 +68,13 @@ impl Access for Faulty {
     fn stat(&self, _: &str) -> IoJob<Metadata> {
         unsupported()
     }
-    fn read(&self, _: &str, _: ReadArgs) -> IoJob<Bytes> {
-        unsupported()
+    /// A read of its own: one byte short for [`Fault::ShortSingle`].
+    fn read(&self, _: &str, args: ReadArgs) -> IoJob<Bytes> {
+        let short = usize::from(matches!(self.0, Fault::ShortSingle));
+        IoJob::blocking(move || {
+            let range = args.resolve(1 << 20)?;
+            Ok(vec![0; (range.end - range.start) as usize - short].into())
+        })
     }
     fn open(&self, _: &str, args: OpenArgs) -> IoJob<Opened> {
         let fault = self.0;
@@ -100,4 +105,38 @@ fn reads_that_answer_wrong_are_an_error_never_data() {
         assert_eq!(err.kind(), ErrorKind::Unexpected, "{fault:?}: {err}");
         assert!(err.to_string().contains("returned"), "{fault:?}: {err}");
     }
+}
+
+#[test]
+#[expect(
+    clippy::single_range_in_vec_init,
+    reason = "one requested range is the case under test"
+)]
+fn a_short_read_is_an_error_for_a_single_read_and_a_reader() {
+    use futures::StreamExt;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let op = Operator::new(Faulty(Fault::ShortSingle));
+    rt.block_on(async {
+        // One range: one read, no open.
+        let err = op.read_ranges("f", vec![10..110]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+        assert!(err.to_string().contains("returned 99"), "{err}");
+        // A reader's chunk reads: the first short one ends the stream in an
+        // error, never a hole and then the end.
+        let mut reader = op.reader("f").await.unwrap();
+        let mut read = 0;
+        let err = loop {
+            match reader.next().await {
+                Some(Ok(chunk)) => read += chunk.len(),
+                Some(Err(e)) => break e,
+                None => panic!("the reader ended after {read} bytes, with no error"),
+            }
+        };
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+        assert_eq!(read, 0);
+    });
 }

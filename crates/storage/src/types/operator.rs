@@ -419,15 +419,18 @@ impl Operator {
         if let [group] = &plan.groups[..]
             && group.parts.len() == 1
         {
-            let args = ReadArgs::new(ByteRange::new(group.range.clone()));
+            let whole = group.range.clone();
+            let args = ReadArgs::new(ByteRange::new(whole.clone()));
             if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
-                return IoFuture::yielding(Ok(hand_out(vec![buffer], &plan.pieces)));
+                let read = in_full(buffer, &whole).map(|b| hand_out(vec![b], &plan.pieces));
+                return IoFuture::yielding(read.map_err(context));
             }
             let task = self.submit(self.access.read(&normalized, args));
             return IoFuture::new(async move {
                 let buffer = task
                     .await
                     .map_err(|e| context(name_requested(e, &ranges)))?;
+                let buffer = in_full(buffer, &whole).map_err(&context)?;
                 Ok(hand_out(vec![buffer], &plan.pieces))
             });
         }

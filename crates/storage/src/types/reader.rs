@@ -68,7 +68,8 @@ pub struct Reader {
     /// Bytes from `pos` on, already read.
     chunk: Bytes,
     /// Reads in flight, contiguous from `pos + chunk.len()`.
-    inflight: VecDeque<Task<Bytes>>,
+    /// Reads in flight, in order, each with the length it must return.
+    inflight: VecDeque<(Task<Bytes>, u64)>,
     /// Where the next read to submit starts, from `range.start`.
     next_fetch: u64,
     chunk_size: u64,
@@ -128,10 +129,11 @@ impl Reader {
     fn fill(&mut self) {
         let size = self.size();
         while self.inflight.len() < self.prefetch && self.next_fetch < size {
-            let end = (self.next_fetch + self.chunk_size).min(size);
+            let end = self.next_fetch.saturating_add(self.chunk_size).min(size);
             let at = self.range.start;
             let job = Arc::clone(&self.source).read_at(at + self.next_fetch..at + end);
-            self.inflight.push_back(Task::submit(&self.executor, job));
+            self.inflight
+                .push_back((Task::submit(&self.executor, job), end - self.next_fetch));
             self.next_fetch = end;
         }
     }
@@ -162,14 +164,22 @@ impl Reader {
             return Poll::Ready(Ok(false));
         }
         self.fill();
-        let Some(front) = self.inflight.front_mut() else {
+        let Some((front, want)) = self.inflight.front_mut() else {
             return Poll::Ready(Ok(false));
         };
+        let want = *want;
         let result = ready!(Pin::new(front).poll(cx));
         self.inflight.pop_front();
         match result {
             Ok(bytes) if bytes.is_empty() => Poll::Ready(Err(self.fail(
                 Error::new(ErrorKind::Unexpected).with_message("object shrank while it was read"),
+            ))),
+            // A backend's read answers for the bytes it was asked, all of them: a
+            // read of another length is an error, never a hole before the next
+            // read's bytes.
+            Ok(bytes) if bytes.len() as u64 != want => Poll::Ready(Err(self.fail(
+                Error::new(ErrorKind::Unexpected)
+                    .with_message(format!("a read of {want} bytes returned {}", bytes.len())),
             ))),
             Ok(bytes) => {
                 self.chunk = bytes;
