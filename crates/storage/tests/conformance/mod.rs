@@ -37,7 +37,7 @@ macro_rules! conformance_tests {
             etag_changes_with_every_write, list_start_after, delete_many_in_one_call,
             backends_agree_on_edge_cases, every_operation_fails_after_shutdown,
             reader_errors_are_sticky, writer_errors_are_sticky, loops_over_operations_let_timers_fire,
-            read_ranges_reads_one_version
+            read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused
         );
     };
     ($make:expr) => {
@@ -1240,4 +1240,27 @@ pub(crate) async fn read_ranges_reads_one_version(op: Operator) {
         }
     }
     writer.await.unwrap();
+}
+
+/// `Options::max_buffer_size` holds for every form of read, whether the range's
+/// length is known before the object's size or only after, and however often the
+/// same read is repeated (fs serves repeated small reads on the caller's thread).
+pub(crate) async fn reads_over_the_buffer_limit_are_refused(op: Operator) {
+    op.write("limit/obj", vec![3_u8; 100]).await.unwrap();
+    let limited = op
+        .clone()
+        .with_options(op.options().with_max_buffer_size(16));
+    for _ in 0..3 {
+        let reads = [
+            kind(limited.read("limit/obj").await),
+            kind(limited.read_range("limit/obj", 0..100).await),
+            kind(limited.read_range("limit/obj", 10..).await),
+            kind(limited.read_with("limit/obj").range(..50).await),
+        ];
+        assert_eq!(reads, [ErrorKind::InvalidInput; 4]);
+        assert_eq!(
+            limited.read_range("limit/obj", 84..).await.unwrap(),
+            vec![3_u8; 16]
+        );
+    }
 }

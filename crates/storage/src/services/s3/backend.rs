@@ -171,8 +171,10 @@ impl Access for S3 {
                     );
                 }
             }
+            // A range open at either end is checked against the limit once the
+            // object's size is known, from the response, before its body is read.
             match core
-                .get(&core.key(&path), args.range, &args.conditions)
+                .get_at_most(&core.key(&path), args.range, &args.conditions, args.max_len)
                 .await
             {
                 Err(e) => Err(core.file_error(&path, e).await),

@@ -800,7 +800,20 @@ impl Core {
         range: ByteRange,
         conditions: &Conditions,
     ) -> Result<Bytes> {
-        self.get_with_meta(key, range, conditions)
+        self.get_at_most(key, range, conditions, u64::MAX).await
+    }
+
+    /// [`get`](Self::get), or [`InvalidInput`](ErrorKind::InvalidInput) if the range,
+    /// resolved against the object's size, is longer than `max_len` (checked when
+    /// the response's headers arrive, before the body is read).
+    pub(crate) async fn get_at_most(
+        &self,
+        key: &str,
+        range: ByteRange,
+        conditions: &Conditions,
+        max_len: u64,
+    ) -> Result<Bytes> {
+        self.get_checked(key, range, conditions, max_len)
             .await
             .map(|(_, bytes)| bytes)
     }
@@ -817,9 +830,19 @@ impl Core {
         range: ByteRange,
         conditions: &Conditions,
     ) -> Result<(Option<Metadata>, Bytes)> {
+        self.get_checked(key, range, conditions, u64::MAX).await
+    }
+
+    async fn get_checked(
+        &self,
+        key: &str,
+        range: ByteRange,
+        conditions: &Conditions,
+        max_len: u64,
+    ) -> Result<(Option<Metadata>, Bytes)> {
         let mut attempt = 1;
         loop {
-            match self.get_once(key, range, conditions).await {
+            match self.get_once(key, range, conditions, max_len).await {
                 Err(e) if e.context("checksum").is_some() => {
                     let again = S3Request::new(Method::GET, key);
                     attempt = self.before_retry(e, attempt, &again).await?;
@@ -834,6 +857,7 @@ impl Core {
         key: &str,
         range: ByteRange,
         conditions: &Conditions,
+        max_len: u64,
     ) -> Result<(Option<Metadata>, Bytes)> {
         if range.is_empty_span() {
             let size = match self.head_if(key, conditions).await? {
@@ -872,6 +896,10 @@ impl Core {
         };
         let (body_start, total) = body_span(&response)?;
         let want = range.resolve(total)?;
+        if want.end - want.start > max_len {
+            let len = want.end - want.start;
+            return Err(crate::raw::too_large(len, max_len).with_context("range", range));
+        }
         let meta = metadata_of(response.headers(), Some(total))?;
         // The whole object's checksum, if it came and we read the whole object.
         let mut verify = match (response.status(), self.checksum) {
