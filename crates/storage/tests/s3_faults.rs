@@ -1002,3 +1002,48 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
     let seen = server.seen();
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
 }
+
+/// A multipart write refused by its checks (a directory has the name) while its
+/// upload was being created aborts that upload: none is left behind.
+#[test]
+fn a_refused_multipart_write_leaves_no_upload_behind() {
+    let server = FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
+            ),
+            ("DELETE", q) if q.starts_with("uploadId=") => {
+                with_headers(StatusCode::NO_CONTENT, &[], "")
+            }
+            // `d/` holds an object: `d` is a directory.
+            ("GET", _) => with_headers(
+                StatusCode::OK,
+                &[],
+                "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents></ListBucketResult>",
+            ),
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        },
+    );
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("key", "secret"))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.write("d", object(6 << 20))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+    let seen = server.seen();
+    let created = seen.iter().filter(|s| s.query == "uploads").count();
+    let aborted = seen
+        .iter()
+        .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
+        .count();
+    assert_eq!((created, aborted), (1, 1), "{seen:?}");
+    assert!(seen.iter().all(|s| !s.query.starts_with("partNumber=")));
+}

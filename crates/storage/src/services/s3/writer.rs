@@ -84,12 +84,25 @@ impl S3Writer {
             if self.pending_len <= self.core.multipart_threshold {
                 return Ok(());
             }
-            let (id, ()) = futures::future::try_join(
+            // Both run to the end: an upload created while the checks failed is
+            // aborted, never left behind (its parts would be billed until a
+            // lifecycle rule removed them).
+            let (created, checked) = futures::future::join(
                 self.core
                     .create_multipart(&self.key, &self.options, self.core.checksum),
                 self.core.check_writable(&self.path),
             )
-            .await?;
+            .await;
+            let id = match (created, checked) {
+                (Ok(id), Ok(())) => id,
+                (Ok(id), Err(e)) => {
+                    // The refusal is the error; a failed abort is left to the
+                    // bucket's lifecycle rules.
+                    let _ = self.core.abort_multipart(&self.key, &id).await;
+                    return Err(e);
+                }
+                (Err(_), Err(e)) | (Err(e), Ok(())) => return Err(e),
+            };
             self.upload = Some(Upload {
                 id,
                 next_part: 1,
