@@ -1047,3 +1047,41 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
     assert_eq!((created, aborted), (1, 1), "{seen:?}");
     assert!(seen.iter().all(|s| !s.query.starts_with("partNumber=")));
 }
+
+/// A listing page marked truncated must say where the rest starts, and somewhere
+/// new: without a token the listing would end early, and with the same token again
+/// it would never end. Either is an error.
+#[test]
+fn a_listing_page_that_cannot_be_followed_is_an_error() {
+    for token in [None, Some("t1")] {
+        let server = FaultServer::start(move |_, _| {
+            let next = token.map_or_else(String::new, |t| {
+                format!("<NextContinuationToken>{t}</NextContinuationToken>")
+            });
+            with_headers(
+                StatusCode::OK,
+                &[],
+                format!(
+                    "<ListBucketResult><IsTruncated>true</IsTruncated>{next}\
+                     <Contents><Key>dir/a</Key><Size>1</Size></Contents></ListBucketResult>"
+                ),
+            )
+        });
+        // On its own thread, so that a listing without end fails the test instead
+        // of hanging it.
+        let op = server.operator(1, Duration::from_secs(10));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || drop(tx.send(block_on(op.list("dir/")))));
+        let listed = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the listing never ended");
+        let err = listed.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{token:?}: {err}");
+        assert!(err.to_string().contains("continuation token"), "{err}");
+        assert!(
+            server.seen().len() <= 2,
+            "{token:?}: {} pages",
+            server.seen().len()
+        );
+    }
+}

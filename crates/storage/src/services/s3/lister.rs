@@ -61,7 +61,19 @@ impl S3Lister {
                 .await?;
             let first = !self.started;
             self.started = true;
-            self.done = !page.is_truncated || page.next_continuation_token.is_none();
+            // A truncated page must say where the rest starts, and somewhere new:
+            // anything else would end the listing early, or ask for the same page
+            // forever.
+            if page.is_truncated {
+                match &page.next_continuation_token {
+                    None => return Err(broken_listing("no continuation token")),
+                    Some(next) if self.token.as_ref() == Some(next) => {
+                        return Err(broken_listing("the same continuation token again"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.done = !page.is_truncated;
             self.token = page.next_continuation_token.clone();
             let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
             if first && empty && !self.dir.is_empty() && self.args.start_after.is_none() {
@@ -155,4 +167,11 @@ impl RawList for S3Lister {
             Ok((self as Box<dyn RawList>, entries))
         })
     }
+}
+
+/// A listing page that cannot be followed: an error, never the end of the listing.
+fn broken_listing(what: &str) -> Error {
+    Error::new(ErrorKind::Unexpected).with_message(format!(
+        "the server marked a listing page truncated, with {what}"
+    ))
 }
