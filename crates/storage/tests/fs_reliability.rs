@@ -231,6 +231,17 @@ fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
         let reserved = format!(".dio-tmp.{:032x}", 1_u128);
         let err = op.write(&reserved, "x").await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        // So are renames and copies to one, and renames of one (another write's
+        // work in progress): the file a rename would hide and a sweep delete.
+        let errors = [
+            op.rename("w", &reserved).await.unwrap_err(),
+            op.copy("w", &reserved).await.unwrap_err(),
+            op.rename(&reserved, "x").await.unwrap_err(),
+        ];
+        for err in errors {
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        }
+        assert_eq!(op.read("w").await.unwrap(), "in progress");
     });
 }
 

@@ -10,9 +10,9 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, open_dir,
-    open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in,
-    remove_tree, rename_no_replace, write_all,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, not_reserved,
+    open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
+    remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -498,6 +498,9 @@ impl Access for Fs {
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
+            // Neither end may be another write's temporary file.
+            not_reserved(file_name(&from))?;
+            not_reserved(file_name(&to)).map_err(|e| e.with_path(to.clone()))?;
             let from_dir = open_dir(&fs.root, parent_dir(&from))?;
             let stat = rustix::fs::statat(&from_dir, file_name(&from), AtFlags::SYMLINK_NOFOLLOW)?;
             if is_dir(&stat) {

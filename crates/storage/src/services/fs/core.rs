@@ -30,6 +30,16 @@ const TEMP_PREFIX: &str = ".dio-tmp.";
 const TEMP_RANDOM_DIGITS: usize = 32;
 
 /// `true` for a name [`TempFile`] could have made.
+/// `InvalidInput` for a name of the form [`is_temp_name`] matches: such files are
+/// another write's work in progress, hidden from listings and swept once stale.
+pub(super) fn not_reserved(name: &str) -> Result<()> {
+    if is_temp_name(name) {
+        return Err(Error::new(ErrorKind::InvalidInput)
+            .with_message("the name is reserved for the temporary files of atomic writes"));
+    }
+    Ok(())
+}
+
 pub(super) fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
         rest.len() == TEMP_RANDOM_DIGITS
@@ -422,10 +432,7 @@ impl TempFile {
     pub(super) fn create(root: &OwnedFd, path: &str) -> Result<Self> {
         let dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
-        if is_temp_name(&target) {
-            return Err(Error::new(ErrorKind::InvalidInput)
-                .with_message("the name is reserved for the temporary files of atomic writes"));
-        }
+        not_reserved(&target)?;
         // Refuse early, before any data is written, if the target is a directory.
         if let Ok(stat) = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
             && is_dir(&stat)
