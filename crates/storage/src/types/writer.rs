@@ -245,6 +245,15 @@ impl Writer {
     /// # Errors
     ///
     /// A chunk or the commit failed; the target then keeps its old content.
+    ///
+    /// # Cancel safety
+    ///
+    /// Once the chunks are written and the commit is submitted, dropping the future,
+    /// or the writer, does not stop it: the commit runs to its end on the executor,
+    /// and the target gets the whole new content (or, if the commit fails, keeps
+    /// the old), never a part of it. Calling `close` again waits for that commit.
+    /// Before then, a drop leaves the target untouched, as dropping the writer
+    /// does.
     pub async fn close(&mut self) -> Result<Metadata> {
         poll_fn(|cx| self.poll_close_inner(cx)).await
     }
