@@ -3,13 +3,13 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Dir, FileType, OFlags};
+use rustix::fs::{AtFlags, Dir, FileType, OFlags, RawMode};
 
 use rustix::io::Errno;
 
 use super::core::{is_dir, is_temp_name, metadata, open_in_root};
 use crate::raw::{IoJob, ListArgs, RawList};
-use crate::{Entry, ErrorKind, Metadata, Result};
+use crate::{Entry, Error, ErrorKind, Metadata, Result};
 
 const PAGE: usize = 1000;
 
@@ -61,7 +61,19 @@ impl FsLister {
                 continue;
             }
             let path = format!("{prefix}{name}");
-            let entry = match entry.file_type() {
+            // Some filesystems do not say an entry's type when listing (NFS's plain
+            // READDIR, XFS without `ftype`, some FUSE): ask, or a directory would
+            // never be walked into and a symlink never followed.
+            let file_type = known_type(entry.file_type(), || {
+                rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|stat| stat.st_mode)
+                    .map_err(Error::from)
+            });
+            let file_type = match vanished_is_none(file_type)? {
+                Some(file_type) => file_type,
+                None => continue,
+            };
+            let entry = match file_type {
                 FileType::Directory => {
                     let dir_path = format!("{path}/");
                     if self.args.recursive {
@@ -114,6 +126,15 @@ impl FsLister {
     }
 }
 
+/// `listed`, or when the listing did not say ([`FileType::Unknown`]), the type of
+/// the mode `stat` finds (without following a symlink).
+fn known_type(listed: FileType, stat: impl FnOnce() -> Result<RawMode>) -> Result<FileType> {
+    match listed {
+        FileType::Unknown => stat().map(FileType::from_raw_mode),
+        known => Ok(known),
+    }
+}
+
 /// `None` for an entry that was removed since the directory was read.
 fn vanished_is_none<T>(result: Result<T>) -> Result<Option<T>> {
     match result {
@@ -143,5 +164,45 @@ impl RawList for FsLister {
             drop(self);
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_of_unknown_type_gets_the_type_of_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink("f", dir.path().join("link")).unwrap();
+        let root = rustix::fs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            RawMode::from(0_u16).into(),
+        )
+        .unwrap();
+        for (name, want) in [
+            ("sub", FileType::Directory),
+            ("f", FileType::RegularFile),
+            ("link", FileType::Symlink),
+        ] {
+            let stat = || {
+                rustix::fs::statat(&root, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|s| s.st_mode)
+                    .map_err(Error::from)
+            };
+            assert_eq!(known_type(FileType::Unknown, stat).unwrap(), want, "{name}");
+            // A type the listing gave is kept, without asking.
+            let asked = || -> Result<RawMode> { panic!("asked for a known type") };
+            assert_eq!(known_type(want, asked).unwrap(), want);
+        }
+        let gone = known_type(FileType::Unknown, || {
+            rustix::fs::statat(&root, "gone", AtFlags::SYMLINK_NOFOLLOW)
+                .map(|s| s.st_mode)
+                .map_err(Error::from)
+        });
+        assert_eq!(vanished_is_none(gone).unwrap(), None);
     }
 }
