@@ -231,7 +231,7 @@ impl Access for S3 {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if data.len() > core.multipart_threshold {
-                let mut writer = S3Writer::new(core, &path, options);
+                let mut writer = S3Writer::new(core, &path, options).for_len(data.len() as u64);
                 writer.push(data).await?;
                 return writer.finish().await;
             }

@@ -387,7 +387,10 @@ impl S3Builder {
         self
     }
 
-    /// Multipart part size (at least 5 MiB, S3's minimum).
+    /// Multipart part size (at least 5 MiB, S3's minimum; 8 MiB by default). An
+    /// upload has at most 10,000 parts: `write` of a larger object uses larger
+    /// parts, and a `Writer` (whose length is not known ahead) fails at its
+    /// 10,001st part, before uploading it (about 78 GiB at 8 MiB).
     pub fn part_size(mut self, bytes: usize) -> Self {
         self.part_size = bytes.max(MIN_PART_SIZE);
         self

@@ -31,6 +31,19 @@ pub(crate) struct S3Writer {
     pending_len: usize,
     written: u64,
     upload: Option<Upload>,
+    /// The configured part size, or more for a write whose length is known and
+    /// would need more than [`MAX_PARTS`] of them.
+    part_size: usize,
+}
+
+/// The most parts a multipart upload may have (S3's limit).
+const MAX_PARTS: u32 = 10_000;
+
+/// The part size for an object of `len` bytes: `configured`, or the least that
+/// keeps it within [`MAX_PARTS`].
+fn part_size_for(len: u64, configured: usize) -> usize {
+    let least = usize::try_from(len.div_ceil(u64::from(MAX_PARTS))).unwrap_or(usize::MAX);
+    configured.max(least)
 }
 
 struct Upload {
@@ -53,6 +66,7 @@ impl fmt::Debug for S3Writer {
 impl S3Writer {
     pub(crate) fn new(core: Arc<Core>, path: &str, options: WriteOptions) -> Self {
         Self {
+            part_size: core.part_size,
             key: core.key(path),
             core,
             path: path.to_owned(),
@@ -62,6 +76,13 @@ impl S3Writer {
             written: 0,
             upload: None,
         }
+    }
+
+    /// For a write whose length is known: parts large enough that it needs at
+    /// most [`MAX_PARTS`] of them.
+    pub(crate) fn for_len(mut self, len: u64) -> Self {
+        self.part_size = part_size_for(len, self.part_size);
+        self
     }
 
     /// Appends `data`, uploading every full part once past the threshold. On error
@@ -110,8 +131,8 @@ impl S3Writer {
                 done: Vec::new(),
             });
         }
-        while self.pending_len >= self.core.part_size {
-            let part = self.take(self.core.part_size);
+        while self.pending_len >= self.part_size {
+            let part = self.take(self.part_size);
             self.start_part(part).await?;
         }
         Ok(())
@@ -148,6 +169,13 @@ impl S3Writer {
             }
         }
         let number = upload.next_part;
+        if number > MAX_PARTS {
+            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                "the object needs more than S3's {MAX_PARTS} parts of {} bytes; \
+                 raise S3Builder::part_size for writes this large",
+                self.part_size
+            )));
+        }
         upload.next_part += 1;
         let core = Arc::clone(&self.core);
         let (key, id) = (self.key.clone(), upload.id.clone());
@@ -268,5 +296,20 @@ impl RawWrite for S3Writer {
             self.cancel().await;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_so_that_a_known_length_fits_in_10000() {
+        assert_eq!(part_size_for(1 << 30, 8 << 20), 8 << 20);
+        let huge = 200_u64 << 30; // 200 GiB: 25,600 parts of 8 MiB.
+        let size = part_size_for(huge, 8 << 20);
+        assert!(size > 8 << 20);
+        assert!(huge.div_ceil(size as u64) <= u64::from(MAX_PARTS));
+        assert!(huge.div_ceil(size as u64 - 1) > u64::from(MAX_PARTS));
     }
 }
