@@ -125,8 +125,11 @@ impl Fs {
         self
     }
 
-    /// With `true`, every commit (write, writer close, copy, rename) fsyncs the file
-    /// and its directory before it reports success. Off by default.
+    /// With `true`, every commit (write, writer close, copy) fsyncs the file and its
+    /// directory, and a rename both directories, before it reports success. Off by
+    /// default. Parent directories a write creates are not fsynced themselves: after
+    /// a crash, a file committed into a new directory is only certain to be there
+    /// once that directory's parent has been synced too.
     pub fn with_sync(mut self, sync: bool) -> Self {
         self.sync = sync;
         self
