@@ -396,8 +396,8 @@ fn content_type_and_storage_class_attributes() {
 }
 
 /// A backend whose chunk writes wait while its gate is shut (at most 10 s, so a
-/// test that never opens it fails instead of hanging), and which keeps what each
-/// committed write held.
+/// test that never opens it fails instead of hanging), which keeps what each
+/// committed write held, and whose listings break midway ([`BreakingList`]).
 #[derive(Debug, Default)]
 struct Held {
     shut: std::sync::Mutex<bool>,
@@ -482,6 +482,13 @@ impl storage::raw::Access for HeldAccess {
             data: Vec::new(),
         })))
     }
+    fn list(
+        &self,
+        _: &str,
+        _: storage::raw::ListArgs,
+    ) -> storage::raw::IoJob<Box<dyn storage::raw::RawList>> {
+        storage::raw::IoJob::ready(Ok(Box::new(BreakingList { pages: 0 })))
+    }
 }
 
 #[test]
@@ -534,11 +541,8 @@ fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
     });
 }
 
-/// A backend whose listing holds one entry, then fails as a walk does when a
+/// The listing of a [`HeldAccess`]: one entry, then the error a walk meets when a
 /// directory it is about to enter has been replaced by a file.
-#[derive(Debug)]
-struct ListingThatBreaks;
-
 #[derive(Debug)]
 struct BreakingList {
     pages: u32,
@@ -559,35 +563,9 @@ impl storage::raw::RawList for BreakingList {
     }
 }
 
-impl storage::raw::Access for ListingThatBreaks {
-    fn scheme(&self) -> &'static str {
-        "breaks"
-    }
-    fn stat(&self, _: &str) -> storage::raw::IoJob<storage::Metadata> {
-        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
-    }
-    fn read(&self, _: &str, _: storage::raw::ReadArgs) -> storage::raw::IoJob<Bytes> {
-        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
-    }
-    fn open(
-        &self,
-        _: &str,
-        _: storage::raw::OpenArgs,
-    ) -> storage::raw::IoJob<storage::raw::Opened> {
-        storage::raw::IoJob::ready(Err(storage::Error::new(storage::ErrorKind::NotFound)))
-    }
-    fn list(
-        &self,
-        _: &str,
-        _: storage::raw::ListArgs,
-    ) -> storage::raw::IoJob<Box<dyn storage::raw::RawList>> {
-        storage::raw::IoJob::ready(Ok(Box::new(BreakingList { pages: 0 })))
-    }
-}
-
 #[test]
 fn a_listing_that_fails_midway_ends_in_that_error_not_early() {
-    let store = DioStore::new(storage::Operator::new(ListingThatBreaks));
+    let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::default())));
     let listed: Vec<_> = rt().block_on(store.list(None).collect());
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0].as_ref().unwrap().location, Path::from("a"));

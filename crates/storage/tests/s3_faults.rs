@@ -132,6 +132,19 @@ impl FaultServer {
         Operator::new(s3)
     }
 
+    /// An operator whose writes over 5 MiB are multipart uploads of 5 MiB parts.
+    fn multipart_operator(&self) -> Operator {
+        Operator::new(
+            S3Builder::new("bucket")
+                .endpoint(format!("http://{}", self.addr))
+                .credentials(Credentials::new("key", "secret"))
+                .part_size(5 << 20)
+                .multipart_threshold(5 << 20)
+                .build()
+                .unwrap(),
+        )
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().clone()
     }
@@ -703,15 +716,7 @@ fn multipart_server() -> FaultServer {
 #[test]
 fn writes_carry_checksums_for_the_server_to_check() {
     let server = multipart_server();
-    let op = Operator::new(
-        S3Builder::new("bucket")
-            .endpoint(format!("http://{}", server.addr))
-            .credentials(Credentials::new("key", "secret"))
-            .part_size(5 << 20)
-            .multipart_threshold(5 << 20)
-            .build()
-            .unwrap(),
-    );
+    let op = server.multipart_operator();
     block_on(op.write("small", HELLO)).unwrap();
     let data = object((10 << 20) + 7);
     block_on(op.write("big", data.clone())).unwrap();
@@ -942,15 +947,7 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         }
     });
-    let op = Operator::new(
-        S3Builder::new("bucket")
-            .endpoint(format!("http://{}", server.addr))
-            .credentials(Credentials::new("key", "secret"))
-            .part_size(5 << 20)
-            .multipart_threshold(5 << 20)
-            .build()
-            .unwrap(),
-    );
+    let op = server.multipart_operator();
     for (what, data) in [("PUT", HELLO.into()), ("multipart", object(6 << 20))] {
         let write = op.write_with("k", data).if_match("\"v1\"");
         let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
@@ -1027,15 +1024,7 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         },
     );
-    let op = Operator::new(
-        S3Builder::new("bucket")
-            .endpoint(format!("http://{}", server.addr))
-            .credentials(Credentials::new("key", "secret"))
-            .part_size(5 << 20)
-            .multipart_threshold(5 << 20)
-            .build()
-            .unwrap(),
-    );
+    let op = server.multipart_operator();
     let err = block_on(op.write("d", object(6 << 20))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
     let seen = server.seen();
