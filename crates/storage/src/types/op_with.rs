@@ -173,7 +173,8 @@ impl ReaderWith {
         self
     }
 
-    /// Bytes per chunk read ahead (default [`Options::chunk_size`](crate::Options::chunk_size)).
+    /// Bytes per chunk read ahead (default [`Options::chunk_size`](crate::Options::chunk_size)),
+    /// at most [`Options::max_buffer_size`](crate::Options::max_buffer_size).
     pub fn chunk_size(mut self, bytes: usize) -> Self {
         self.chunk_size = bytes.max(1);
         self

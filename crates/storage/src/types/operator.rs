@@ -956,6 +956,9 @@ impl Operator {
         prefetch: usize,
         whole_up_to: u64,
     ) -> IoFuture<Reader> {
+        // A chunk is one read: no longer than one buffer may be.
+        let chunk_size = usize::try_from(self.options.max_buffer_size)
+            .map_or(chunk_size, |max| chunk_size.min(max.max(1)));
         let args = OpenArgs {
             range,
             conditions,

@@ -1263,4 +1263,17 @@ pub(crate) async fn reads_over_the_buffer_limit_are_refused(op: Operator) {
             vec![3_u8; 16]
         );
     }
+    // A reader reads in chunks of at most one buffer, whatever chunk size it asks.
+    let mut reader = limited
+        .reader_with("limit/obj")
+        .chunk_size(usize::MAX)
+        .await
+        .unwrap();
+    let mut read = 0;
+    while let Some(chunk) = reader.next().await {
+        let chunk = chunk.unwrap();
+        assert!(chunk.len() <= 16, "a chunk of {} bytes", chunk.len());
+        read += chunk.len();
+    }
+    assert_eq!(read, 100);
 }
