@@ -86,15 +86,13 @@ impl Shared {
             if self.queue.lock().is_empty() {
                 return Ok(());
             }
-            let written = match writer.ready().await {
-                Ok(()) => {
-                    let Some(part) = self.queue.lock().pop_front() else {
-                        return Ok(());
-                    };
-                    writer.write_bytes(part).await
+            let mut written = writer.ready().await;
+            if written.is_ok() {
+                let part = self.queue.lock().pop_front();
+                if let Some(part) = part {
+                    written = writer.write_bytes(part).await;
                 }
-                Err(e) => Err(e),
-            };
+            }
             if let Err(e) = written {
                 self.queue.lock().clear();
                 *self.failed.lock() = Some(e.clone());

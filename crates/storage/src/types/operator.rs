@@ -1167,7 +1167,7 @@ async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Ve
 
 /// `bytes`, if a backend's read of `part` returned it all: a read of another length
 /// is an error, never data cut into the wrong pieces.
-fn in_full(bytes: Bytes, part: &Range<u64>) -> Result<Bytes> {
+pub(crate) fn in_full(bytes: Bytes, part: &Range<u64>) -> Result<Bytes> {
     let want = part.end - part.start;
     if bytes.len() as u64 == want {
         return Ok(bytes);

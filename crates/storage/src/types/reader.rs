@@ -17,6 +17,7 @@ use std::ops::Range;
 use crate::raw::Opened;
 use crate::types::io_future::Task;
 use crate::types::open_object::OpenObject;
+use crate::types::operator::in_full;
 use crate::{Error, ErrorKind, Metadata, Result};
 
 /// A reader of one object, from [`Operator::reader`](crate::Operator::reader).
@@ -67,9 +68,9 @@ pub struct Reader {
     pos: u64,
     /// Bytes from `pos` on, already read.
     chunk: Bytes,
-    /// Reads in flight, contiguous from `pos + chunk.len()`.
-    /// Reads in flight, in order, each with the length it must return.
-    inflight: VecDeque<(Task<Bytes>, u64)>,
+    /// Reads in flight, contiguous from `pos + chunk.len()`, each with the range
+    /// it must return in full.
+    inflight: VecDeque<(Task<Bytes>, Range<u64>)>,
     /// Where the next read to submit starts, from `range.start`.
     next_fetch: u64,
     chunk_size: u64,
@@ -131,9 +132,10 @@ impl Reader {
         while self.inflight.len() < self.prefetch && self.next_fetch < size {
             let end = self.next_fetch.saturating_add(self.chunk_size).min(size);
             let at = self.range.start;
-            let job = Arc::clone(&self.source).read_at(at + self.next_fetch..at + end);
+            let range = at + self.next_fetch..at + end;
+            let job = Arc::clone(&self.source).read_at(range.clone());
             self.inflight
-                .push_back((Task::submit(&self.executor, job), end - self.next_fetch));
+                .push_back((Task::submit(&self.executor, job), range));
             self.next_fetch = end;
         }
     }
@@ -164,23 +166,23 @@ impl Reader {
             return Poll::Ready(Ok(false));
         }
         self.fill();
-        let Some((front, want)) = self.inflight.front_mut() else {
+        let Some((front, range)) = self.inflight.front_mut() else {
             return Poll::Ready(Ok(false));
         };
-        let want = *want;
+        let range = range.clone();
         let result = ready!(Pin::new(front).poll(cx));
         self.inflight.pop_front();
-        match result {
-            Ok(bytes) if bytes.is_empty() => Poll::Ready(Err(self.fail(
-                Error::new(ErrorKind::Unexpected).with_message("object shrank while it was read"),
-            ))),
-            // A backend's read answers for the bytes it was asked, all of them: a
-            // read of another length is an error, never a hole before the next
-            // read's bytes.
-            Ok(bytes) if bytes.len() as u64 != want => Poll::Ready(Err(self.fail(
-                Error::new(ErrorKind::Unexpected)
-                    .with_message(format!("a read of {want} bytes returned {}", bytes.len())),
-            ))),
+        // A backend's read answers for the bytes it was asked, all of them: a read
+        // of another length is an error, never a hole before the next read's bytes.
+        let read = result.and_then(|bytes| {
+            if bytes.is_empty() {
+                Err(Error::new(ErrorKind::Unexpected)
+                    .with_message("object shrank while it was read"))
+            } else {
+                in_full(bytes, &range)
+            }
+        });
+        match read {
             Ok(bytes) => {
                 self.chunk = bytes;
                 self.fill();

@@ -29,7 +29,6 @@ use crate::{Error, ErrorKind, Metadata, Result};
 const TEMP_PREFIX: &str = ".dio-tmp.";
 const TEMP_RANDOM_DIGITS: usize = 32;
 
-/// `true` for a name [`TempFile`] could have made.
 /// `InvalidInput` for a name of the form [`is_temp_name`] matches: such files are
 /// another write's work in progress, hidden from listings and swept once stale.
 pub(super) fn not_reserved(name: &str) -> Result<()> {
@@ -40,6 +39,7 @@ pub(super) fn not_reserved(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `true` for a name [`TempFile`] could have made.
 pub(super) fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
         rest.len() == TEMP_RANDOM_DIGITS
