@@ -272,6 +272,17 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Whether small reads issued together are better served together (see
+    /// [`Operator::read_range`](crate::Operator::read_range)): held until the first
+    /// of them is polled, then read on that thread when they are few, and as
+    /// [`read_ranges`](crate::Operator::read_ranges) reads them when many are of one
+    /// file. Worth it where each read is a system call and
+    /// [`try_read_now`](Self::try_read_now) serves single reads (fs). The default,
+    /// `false`, starts every read when it is issued.
+    fn serves_bursts(&self) -> bool {
+        false
+    }
+
     /// Opens `args` on the calling thread, now, if that cannot wait: a file the
     /// backend holds open, whose path is found as before using only what the kernel
     /// holds in memory, and whose [`OpenArgs::first_read`] is empty or small and

@@ -100,6 +100,18 @@ impl ByteRange {
         }
     }
 
+    /// `start..end` of a strict bounded range (not HTTP's form, whose end is cut to
+    /// the object's, nor a suffix).
+    pub(crate) fn span(&self) -> Option<Range<u64>> {
+        match self.repr {
+            Repr::Span {
+                start,
+                end: Some(end),
+            } => Some(start..end),
+            _ => None,
+        }
+    }
+
     /// `true` for the whole object.
     pub fn is_full(&self) -> bool {
         *self == Self::FULL

@@ -9,11 +9,14 @@ use std::task::{Context, Poll};
 use io_executor::{Executor, JoinHandle};
 
 use crate::raw::IoJob;
+use crate::types::burst::Unpolled;
 use crate::{Error, ErrorKind, Result};
 
 /// An operation in flight. Its IO started when the operation was called, on the
 /// operator's executor; awaiting it only collects the result, so a caller can issue
-/// many operations and await them later.
+/// many operations and await them later. The one exception: small reads of a file
+/// issued in a burst start when the first of them is polled, so that they are read
+/// together (see [`Operator::read_range`](crate::Operator::read_range)).
 ///
 /// # Cancel safety
 ///
@@ -32,6 +35,9 @@ enum Inner<T> {
     /// caller's thread, a refusal): held as it is, with no allocation, which a storm
     /// of 10,000 such reads would otherwise pay 10,000 times.
     Known(Task<T>),
+    /// As `Known`, for a read served when it was issued while a burst may follow
+    /// (see [`Unpolled`]).
+    Unpolled(Task<T>, Unpolled),
     Running(Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>),
 }
 
@@ -63,6 +69,21 @@ impl<T: Send + 'static> IoFuture<T> {
         }
     }
 
+    /// A result known when the operation was called, handed over as
+    /// [`yielding`](Self::yielding) does; `unpolled` lets its burst know when it is
+    /// first polled or dropped.
+    pub(crate) fn unpolled(result: Result<T>, unpolled: Unpolled) -> Self {
+        Self {
+            inner: Inner::Unpolled(
+                Task::Ready {
+                    result: Some(result),
+                    yielded: false,
+                },
+                unpolled,
+            ),
+        }
+    }
+
     /// Blocks the current thread until the operation finishes. For sync callers;
     /// see [`Operator::blocking`](crate::Operator::blocking).
     ///
@@ -81,6 +102,10 @@ impl<T> Future for IoFuture<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match &mut self.inner {
             Inner::Known(task) => Pin::new(task).poll(cx),
+            Inner::Unpolled(task, unpolled) => {
+                unpolled.polled();
+                Pin::new(task).poll(cx)
+            }
             Inner::Running(future) => future.as_mut().poll(cx),
         }
     }

@@ -1,6 +1,7 @@
 //! What users touch.
 
 pub(crate) mod blocking;
+pub(crate) mod burst;
 pub(crate) mod conditions;
 pub(crate) mod encryption;
 pub(crate) mod entry;

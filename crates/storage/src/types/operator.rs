@@ -9,6 +9,7 @@ use io_executor::Executor;
 
 use crate::raw::{self, Access, ByteRange, IoJob, ListArgs, OpenArgs, ReadArgs};
 use crate::services::{Fs, Memory};
+use crate::types::burst::Burst;
 use crate::types::io_future::{OpenTask, Task};
 use crate::types::op_with::{
     ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
@@ -64,7 +65,9 @@ pub struct Options {
     /// calling thread, in a way that cannot wait (fs: `preadv2(RWF_NOWAIT)` of pages
     /// in the page cache, on a local filesystem), and go to the executor only when
     /// that fails: no hand-off for the common case of hot pages. Nothing on the
-    /// caller's thread can block on a device or a network. Default: on.
+    /// caller's thread can block on a device or a network. Small reads issued
+    /// together are read together (see [`Operator::read_range`]'s bursts); off,
+    /// every read starts when it is issued. Default: on.
     pub read_now: bool,
 }
 
@@ -170,6 +173,10 @@ pub struct Operator {
     /// executor never starts the global pool.
     executor: OnceLock<Executor>,
     options: Options,
+    /// Small reads issued and not started yet (see [`Burst`]); its reads are served
+    /// with this operator's executor and options, so an operator given others gets
+    /// a burst of its own.
+    burst: Arc<Burst>,
 }
 
 impl Operator {
@@ -182,6 +189,7 @@ impl Operator {
             access: Arc::new(access),
             executor: OnceLock::new(),
             options,
+            burst: Arc::default(),
         }
     }
 
@@ -239,12 +247,14 @@ impl Operator {
     pub fn with_executor(mut self, executor: Executor) -> Self {
         self.access.attach(&executor);
         self.executor = OnceLock::from(executor);
+        self.burst = Arc::default();
         self
     }
 
     /// The same operator, with `options`.
     pub fn with_options(mut self, options: Options) -> Self {
         self.options = options;
+        self.burst = Arc::default();
         self
     }
 
@@ -270,6 +280,29 @@ impl Operator {
     /// The same operations for sync callers.
     pub fn blocking(&self) -> BlockingOperator {
         BlockingOperator::new(self.clone())
+    }
+
+    pub(crate) fn burst(&self) -> &Arc<Burst> {
+        &self.burst
+    }
+
+    pub(crate) fn access(&self) -> &Arc<dyn Access> {
+        &self.access
+    }
+
+    /// The operator that serves `burst`'s reads.
+    pub(crate) fn serving(
+        access: Arc<dyn Access>,
+        executor: Executor,
+        options: Options,
+        burst: Arc<Burst>,
+    ) -> Self {
+        Self {
+            access,
+            executor: OnceLock::from(executor),
+            options,
+            burst,
+        }
     }
 
     pub(crate) fn submit<T: Send + 'static>(&self, job: IoJob<T>) -> Task<T> {
@@ -309,6 +342,20 @@ impl Operator {
 
     /// Bytes `range` of file `path`: `start..end`, `start..` (to the end), `..end`.
     ///
+    /// # Bursts
+    ///
+    /// Small reads (`start..end` under 256 KiB) of a backend that serves bursts (fs)
+    /// may be issued many at a time and awaited together: a query engine's page
+    /// indexes and row lookups, each a future, then `join_all`. A read issued while
+    /// another is waiting for its first poll is held, and the first poll of a held
+    /// read starts every read held so far: a few are read on the polling thread as a
+    /// single read is, and 16 or more of one file are read as
+    /// [`read_ranges`](Self::read_ranges) reads them, shared out to jobs on the
+    /// blocking threads (a hand-off per job, not per read). Each read still has its
+    /// own result and error. A read awaited before the next is issued is served when
+    /// it is issued, on the calling thread when its pages are in memory (see
+    /// [`Options::read_now`]).
+    ///
     /// # Errors
     ///
     /// As [`read`](Self::read); a range ending beyond the end of the object is
@@ -341,6 +388,11 @@ impl Operator {
         range: ByteRange,
         conditions: Conditions,
     ) -> IoFuture<Bytes> {
+        if conditions.is_empty()
+            && let Some(range) = self.holdable(&range)
+        {
+            return self.hold(operation, path, range);
+        }
         let normalized = match raw::normalize_file_path(path) {
             Ok(p) => p,
             Err(e) => return Self::fail(operation, path, e),
@@ -348,16 +400,52 @@ impl Operator {
         let args = ReadArgs::new(range)
             .with_conditions(conditions)
             .with_max_len(self.options.max_buffer_size);
-        if let Some(now) = self.read_now(&normalized, &args) {
+        self.read_now_or_submit(operation, path, &normalized, args)
+    }
+
+    /// The range of a read to hold in the burst: a small one, of a backend that
+    /// serves bursts, when reads may be served on the caller's thread.
+    fn holdable(&self, range: &ByteRange) -> Option<Range<u64>> {
+        let Range { start, end } = range.span()?;
+        let small = end > start && end - start < BATCH_READ_MAX.min(self.options.max_buffer_size);
+        (small
+            && self.options.read_now
+            && self.access.serves_bursts()
+            && !self.executor().is_shutdown())
+        .then_some(start..end)
+    }
+
+    /// A read held in the burst, started on its own.
+    pub(crate) fn read_alone(
+        &self,
+        operation: &'static str,
+        path: &str,
+        normalized: &str,
+        range: Range<u64>,
+    ) -> IoFuture<Bytes> {
+        let args = ReadArgs::new(ByteRange::new(range)).with_max_len(self.options.max_buffer_size);
+        self.read_now_or_submit(operation, path, normalized, args)
+    }
+
+    /// Reads `args` on this thread if that cannot wait ([`Self::read_now`]), else
+    /// submits the read.
+    fn read_now_or_submit(
+        &self,
+        operation: &'static str,
+        path: &str,
+        normalized: &str,
+        args: ReadArgs,
+    ) -> IoFuture<Bytes> {
+        if let Some(now) = self.read_now(normalized, &args) {
             return IoFuture::yielding(
                 now.map_err(|e| e.with_operation(operation).with_path(path)),
             );
         }
-        self.run(operation, path, self.access.read(&normalized, args))
+        self.run(operation, path, self.access.read(normalized, args))
     }
 
     /// [`Access::try_read_now`], when the options and the executor allow it.
-    fn read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
+    pub(crate) fn read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
         if !self.options.read_now || self.executor().is_shutdown() {
             return None;
         }
@@ -1229,6 +1317,7 @@ impl fmt::Debug for Operator {
             .field("access", &self.access)
             .field("executor", &self.executor.get())
             .field("options", &self.options)
+            .field("burst", &self.burst)
             .finish()
     }
 }

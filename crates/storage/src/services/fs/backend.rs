@@ -333,6 +333,10 @@ impl Access for Fs {
         })
     }
 
+    fn serves_bursts(&self) -> bool {
+        true
+    }
+
     fn try_open_now(&self, path: &str, args: &OpenArgs) -> Option<Result<Opened>> {
         // As `try_read_now`: only a file already open on a local filesystem, looked
         // up with what the kernel holds in memory, its first read from page cache.

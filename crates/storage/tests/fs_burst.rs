@@ -1,0 +1,273 @@
+//! Small reads issued together and awaited together (a query engine's page-index
+//! and row lookups as `read_range` futures): served together, few jobs for many
+//! reads, each read with its own result, none lost or left waiting.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use futures::future::join_all;
+use storage::{ErrorKind, Operator};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
+    let executor = io_executor::Builder::new()
+        .name("burst")
+        .worker_threads(NonZeroUsize::new(1).unwrap())
+        .blocking_threads(NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op =
+        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
+    // No coalescing: every read is its own.
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    (op, executor)
+}
+
+/// 4 MiB whose every byte depends on its offset.
+fn data() -> Vec<u8> {
+    (0..4_u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+/// Jobs the executor has run so far.
+fn jobs(executor: &io_executor::Executor) -> u64 {
+    executor.metrics().spawned
+}
+
+/// Fails the test instead of hanging it.
+async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the reads never ended")
+}
+
+#[test]
+fn many_read_range_futures_awaited_together_are_read_in_a_few_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        // Opened and kept, its pages in memory.
+        op.read("f").await.unwrap();
+        let ranges: Vec<_> = (0..1000_u64).map(|i| i * 4096 + 7..i * 4096 + 107).collect();
+        let before = jobs(&executor);
+        let reads: Vec<_> = ranges.iter().map(|r| op.read_range("f", r.clone())).collect();
+        let got = guarded(join_all(reads)).await;
+        let used = jobs(&executor) - before;
+        for (r, bytes) in ranges.iter().zip(got) {
+            assert_eq!(
+                &bytes.unwrap()[..],
+                &data[r.start as usize..r.end as usize]
+            );
+        }
+        // Not one job per read, and not all on this thread: the batch's jobs and the
+        // task that hands the results out.
+        assert!(used > 0, "1,000 reads all served on the caller's thread");
+        assert!(
+            used <= 2 * executor.num_blocking_threads() as u64 + 2,
+            "{used} jobs for 1,000 reads"
+        );
+    });
+}
+
+#[test]
+fn a_few_reads_awaited_together_are_served_on_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        let before = jobs(&executor);
+        let reads: Vec<_> = (0..8_u64)
+            .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+            .collect();
+        for (i, bytes) in guarded(join_all(reads)).await.into_iter().enumerate() {
+            let at = i * 4096;
+            assert_eq!(&bytes.unwrap()[..], &data[at..at + 10]);
+        }
+        assert_eq!(jobs(&executor), before, "8 hot reads went to the executor");
+    });
+}
+
+#[test]
+fn each_read_of_a_burst_gets_its_own_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    std::fs::write(dir.path().join("g"), b"0123456789").unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let (op, _executor) = operator(dir.path());
+    let size = data.len() as u64;
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        op.read("g").await.unwrap();
+        // Reads of f, with bad ones among them, and reads of other paths
+        // interleaved.
+        let mut reads = Vec::new();
+        let mut want: Vec<std::result::Result<Vec<u8>, (ErrorKind, &str)>> = Vec::new();
+        for i in 0..200_u64 {
+            let at = i * 9_973;
+            reads.push(op.read_range("f", at..at + 50));
+            want.push(Ok(data[at as usize..at as usize + 50].to_vec()));
+            match i {
+                50 => {
+                    reads.push(op.read_range("f", size - 10..size + 10));
+                    want.push(Err((ErrorKind::RangeNotSatisfiable, "f")));
+                }
+                60 => {
+                    reads.push(op.read_range("missing", 0..10));
+                    want.push(Err((ErrorKind::NotFound, "missing")));
+                }
+                70 => {
+                    reads.push(op.read_range("d", 0..10));
+                    want.push(Err((ErrorKind::IsADirectory, "d")));
+                }
+                80 => {
+                    reads.push(op.read_range("../f", 0..10));
+                    want.push(Err((ErrorKind::InvalidInput, "../f")));
+                }
+                _ if i % 3 == 0 => {
+                    reads.push(op.read_with("/g").range(2..5).into_future());
+                    want.push(Ok(b"234".to_vec()));
+                }
+                _ => {}
+            }
+        }
+        let got = guarded(join_all(reads)).await;
+        assert_eq!(got.len(), want.len());
+        for (i, (got, want)) in got.into_iter().zip(want).enumerate() {
+            match (got, want) {
+                (Ok(bytes), Ok(want)) => assert_eq!(&bytes[..], &want[..], "read {i}"),
+                (Err(e), Err((kind, path))) => {
+                    assert_eq!(e.kind(), kind, "read {i}: {e}");
+                    assert_eq!(e.path(), path, "read {i}: {e}");
+                    assert_eq!(e.operation(), "read_range", "read {i}: {e}");
+                }
+                (got, want) => panic!("read {i}: {got:?}, expected {want:?}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn reads_of_a_burst_dropped_before_or_after_it_started_leave_the_others_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        let range = |i: u64| i * 4099..i * 4099 + 64;
+        let mut reads: Vec<_> = (0..300).map(|i| Some(op.read_range("f", range(i)))).collect();
+        // Dropped while held: every fifth.
+        for read in reads.iter_mut().step_by(5) {
+            *read = None;
+        }
+        // The first poll starts the burst; then every seventh is dropped while the
+        // batch runs.
+        let first = reads[1].as_mut().unwrap();
+        if let Some(done) = futures::FutureExt::now_or_never(first) {
+            // The batch may even have ended before the poll looked again.
+            let r = range(1);
+            assert_eq!(&done.unwrap()[..], &data[r.start as usize..r.end as usize]);
+            reads[1] = None;
+        }
+        for read in reads.iter_mut().skip(2).step_by(7) {
+            *read = None;
+        }
+        let kept: Vec<_> = reads
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, read)| read.map(|r| (i as u64, r)))
+            .collect();
+        assert!(kept.len() > 190);
+        let (at, reads): (Vec<u64>, Vec<_>) = kept.into_iter().unzip();
+        for (i, bytes) in at.into_iter().zip(guarded(join_all(reads)).await) {
+            let r = range(i);
+            assert_eq!(&bytes.unwrap()[..], &data[r.start as usize..r.end as usize]);
+        }
+        // Nothing held is left behind for the next burst to trip over.
+        let again = guarded(join_all((0..100).map(|i| op.read_range("f", range(i))))).await;
+        assert!(again.iter().all(Result::is_ok));
+    });
+}
+
+#[test]
+fn a_burst_whose_executor_shut_down_fails_each_read_with_shut_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        // Held, then the executor goes: a few, and enough for a batch.
+        for n in [3_u64, 500] {
+            let reads: Vec<_> = (0..n)
+                .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+                .collect();
+            if n == 500 {
+                executor.shutdown();
+            }
+            let got = guarded(join_all(reads)).await;
+            if n == 3 {
+                assert!(got.iter().all(Result::is_ok));
+                continue;
+            }
+            // The first may have been served as it was issued, before the shutdown.
+            for result in got.into_iter().skip(1) {
+                let e = result.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::ShutDown, "{e}");
+                assert_eq!(e.path(), "f", "{e}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_burst_issued_on_one_thread_is_awaited_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async { op.read("f").await.unwrap() });
+    let reads: Vec<_> = (0..1000_u64)
+        .map(|i| op.read_range("f", i * 4096..i * 4096 + 33))
+        .collect();
+    let got = std::thread::spawn(move || rt().block_on(guarded(join_all(reads))))
+        .join()
+        .unwrap();
+    for (i, bytes) in got.into_iter().enumerate() {
+        let at = i * 4096;
+        assert_eq!(&bytes.unwrap()[..], &data[at..at + 33]);
+    }
+}
+
+#[test]
+fn a_burst_larger_than_is_held_at_once_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, _executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        // More reads than a burst holds (16,384): the one that fills it starts it.
+        let ranges: Vec<_> = (0..40_000_u64)
+            .map(|i| {
+                let at = (i * 104_729) % (data.len() as u64 - 16);
+                at..at + 16
+            })
+            .collect();
+        let reads: Vec<_> = ranges.iter().map(|r| op.read_range("f", r.clone())).collect();
+        for (r, bytes) in ranges.iter().zip(guarded(join_all(reads)).await) {
+            assert_eq!(&bytes.unwrap()[..], &data[r.start as usize..r.end as usize]);
+        }
+    });
+}
