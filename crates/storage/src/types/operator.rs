@@ -352,9 +352,14 @@ impl Operator {
     /// single read is, and 16 or more of one file are read as
     /// [`read_ranges`](Self::read_ranges) reads them, shared out to jobs on the
     /// blocking threads (a hand-off per job, not per read). Each read still has its
-    /// own result and error. A read awaited before the next is issued is served when
+    /// own result and error. A read awaited before the next is issued starts when
     /// it is issued, on the calling thread when its pages are in memory (see
     /// [`Options::read_now`]).
+    ///
+    /// A held read starts at that first poll, whatever its pages; an executor shut
+    /// down before it fails the read with [`ErrorKind::ShutDown`]. A held read
+    /// dropped is never read; reads started together share their jobs, which run to
+    /// their end even if some of the reads' futures are dropped.
     ///
     /// # Errors
     ///
@@ -441,6 +446,17 @@ impl Operator {
                 now.map_err(|e| e.with_operation(operation).with_path(path)),
             );
         }
+        self.submit_read(operation, path, normalized, args)
+    }
+
+    /// Submits a read to the executor.
+    pub(crate) fn submit_read(
+        &self,
+        operation: &'static str,
+        path: &str,
+        normalized: &str,
+        args: ReadArgs,
+    ) -> IoFuture<Bytes> {
         self.run(operation, path, self.access.read(normalized, args))
     }
 
