@@ -222,6 +222,14 @@ impl Executor {
         context::worker_of(self.inner.shared.id)
     }
 
+    /// `true` if the caller runs on one of this executor's blocking threads (where
+    /// [`spawn_blocking`](Self::spawn_blocking) runs its closure inline). Code that
+    /// defers work to be submitted later, from another thread, checks it: submitted
+    /// from elsewhere, the job would queue behind the very thread waiting for it.
+    pub fn on_blocking_thread(&self) -> bool {
+        context::is_blocking_thread_of(self.inner.shared.id)
+    }
+
     /// Runs `future` on the executor and returns a handle to its output.
     ///
     /// The job runs inside the caller's current `tracing` span. On a pool it goes to

@@ -146,3 +146,28 @@ fn by_default_pool_threads_run_at_the_lowest_priority() {
         own_nice()
     );
 }
+
+#[test]
+fn only_its_own_blocking_threads_are_on_its_blocking_thread() {
+    let executor = pool("lane", 1, 1);
+    let other = pool("other-lane", 1, 1);
+    assert!(!executor.on_blocking_thread());
+    let ex = executor.clone();
+    let on_worker = executor
+        .spawn(async move { ex.on_blocking_thread() })
+        .join()
+        .unwrap();
+    assert!(!on_worker);
+    let ex = executor.clone();
+    let on_lane = executor
+        .spawn_blocking(move || ex.on_blocking_thread())
+        .join()
+        .unwrap();
+    assert!(on_lane);
+    let ex = executor.clone();
+    let on_other_lane = other
+        .spawn_blocking(move || ex.on_blocking_thread())
+        .join()
+        .unwrap();
+    assert!(!on_other_lane);
+}

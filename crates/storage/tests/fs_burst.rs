@@ -363,19 +363,32 @@ fn a_burst_on_an_executor_over_a_runtime_without_timers_is_served() {
         }
         previous(info);
     }));
-    runtime.block_on(async {
-        op.read("f").await.unwrap();
-        let reads: Vec<_> = (0..1000_u64)
-            .map(|i| op.read_range("f", i * 4096..i * 4096 + 9))
-            .collect();
-        for (i, bytes) in join_all(reads).await.into_iter().enumerate() {
-            let at = i * 4096;
-            assert_eq!(&bytes.unwrap()[..], &data[at..at + 9]);
-        }
+    let handle = runtime.handle().clone();
+    let reads = std::thread::spawn(move || {
+        handle.block_on(async {
+            op.read("f").await.unwrap();
+            let reads: Vec<_> = (0..1000_u64)
+                .map(|i| op.read_range("f", i * 4096..i * 4096 + 9))
+                .collect();
+            join_all(reads).await
+        })
     });
+    // A guard against a hang, where the runtime has no timers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !reads.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reads never ended"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, bytes) in reads.join().unwrap().into_iter().enumerate() {
+        let at = i * 4096;
+        assert_eq!(&bytes.unwrap()[..], &data[at..at + 9]);
+    }
     // Dropping the runtime waits for the poll its tasks are in.
-    drop(op);
     drop(runtime);
+    let _ = std::panic::take_hook();
     assert_eq!(TIMER_PANICS.load(Ordering::SeqCst), 0);
 }
 
@@ -391,5 +404,47 @@ fn a_read_on_its_own_that_must_wait_starts_when_issued() {
         let read = op.read_range("f", 0..10);
         assert_eq!(jobs(&executor) - before, 1);
         assert_eq!(guarded(read).await.unwrap().len(), 10);
+    });
+}
+
+#[test]
+fn a_read_issued_on_a_blocking_thread_is_not_left_to_another_threads_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    std::fs::write(dir.path().join("g"), b"0123456789").unwrap();
+    let executor = io_executor::Builder::new()
+        .name("burst-lane")
+        .blocking_threads(NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        // A read waiting for its first poll: reads issued now may be held.
+        let first = op.read_range("f", 0..10);
+        let (issued_tx, issued_rx) = std::sync::mpsc::channel();
+        let (polled_tx, polled_rx) = std::sync::mpsc::channel::<()>();
+        let on_lane = op.clone();
+        // The lane's only thread issues a read of a file not open yet (it needs a
+        // job), lets this thread poll a read of the burst, then waits for its own.
+        let lane = executor.spawn_blocking(move || {
+            let read = on_lane.read_range("g", 2..5);
+            issued_tx.send(()).unwrap();
+            polled_rx.recv().unwrap();
+            read.wait()
+        });
+        issued_rx.recv().unwrap();
+        let second = op.read_range("f", 10..20);
+        let mut second = std::pin::pin!(second);
+        let waker = futures::task::noop_waker();
+        let _ = second
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        polled_tx.send(()).unwrap();
+        let got = guarded(lane).await.unwrap().unwrap();
+        assert_eq!(&got[..], b"234");
+        assert_eq!(guarded(first).await.unwrap().len(), 10);
+        assert_eq!(guarded(second).await.unwrap().len(), 10);
     });
 }

@@ -102,9 +102,15 @@ proptest! {
         gap in 0..200_000_u64,
         split in proptest::option::of(1..300_000_u64),
         max_merge in 1..2_000_000_u64,
+        capped in proptest::bool::ANY,
     ) {
         let ranges: Vec<_> = ranges.into_iter().map(|(s, len)| s..s + len).collect();
-        let limits = PlanLimits { coalesce_gap: gap, split_size: split, max_merge_size: max_merge };
+        let limits = PlanLimits {
+            coalesce_gap: gap,
+            split_size: split,
+            max_merge_size: max_merge,
+            cap_overlaps: capped,
+        };
         let p = plan(&ranges, &limits);
         prop_assert_eq!(p.pieces.len(), ranges.len());
         for (r, (group, piece)) in ranges.iter().zip(&p.pieces) {
@@ -131,6 +137,25 @@ proptest! {
             }
         }
         prop_assert_eq!(next_part, p.parts.len());
+        if capped {
+            // Each group is within the limit, or is one range longer than it (with
+            // ranges inside it); and merging never reads more than twice the bytes
+            // of the ranges (each counted, as each is its own read).
+            for (i, g) in p.groups.iter().enumerate() {
+                let longest = ranges
+                    .iter()
+                    .zip(&p.pieces)
+                    .filter(|(_, (group, _))| *group == i)
+                    .map(|(r, _)| r.end - r.start)
+                    .max()
+                    .unwrap_or(0);
+                prop_assert!(g.range.end - g.range.start <= max_merge.max(longest));
+            }
+            let read: u64 = p.groups.iter().map(|g| g.range.end - g.range.start).sum();
+            let asked: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+            prop_assert!(read <= 2 * asked, "read {read} for {asked}");
+            return Ok(());
+        }
         // Groups do not overlap, and merging never reads more than twice the
         // bytes asked for (overlapping ranges counted once).
         let mut sorted: Vec<_> = p.groups.iter().map(|g| g.range.clone()).collect();

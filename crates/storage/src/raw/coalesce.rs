@@ -38,6 +38,11 @@ pub struct PlanLimits {
     /// Merging across a gap never makes a read longer than this (a single requested
     /// range, or overlapping ones, may be).
     pub max_merge_size: u64,
+    /// Overlapping ranges are held to `max_merge_size` too: one that would make its
+    /// group longer starts a group of its own (groups may then overlap, and the
+    /// bytes they share are read twice). For reads issued one by one (bursts),
+    /// where each result must not keep a larger buffer alive than the limit.
+    pub cap_overlaps: bool,
 }
 
 /// Plans the reads for `ranges` (each `start <= end`).
@@ -54,9 +59,12 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
     for i in file_order(ranges) {
         let r = ranges[i].clone();
         let joins = merged.last().is_some_and(|(last, served, wasted)| {
-            // An overlap always joins: reading it twice would only waste.
+            // An overlap joins (reading it twice would only waste), unless overlaps
+            // are capped and it would grow the group past the limit.
             if r.start < last.end {
-                return true;
+                return !limits.cap_overlaps
+                    || r.end <= last.end
+                    || r.end - last.start <= limits.max_merge_size;
             }
             let gap = r.start - last.end;
             let end = last.end.max(r.end);
@@ -156,6 +164,7 @@ mod tests {
                 coalesce_gap: gap,
                 split_size: split,
                 max_merge_size: u64::MAX,
+                cap_overlaps: false,
             },
         )
     }
@@ -240,6 +249,7 @@ mod tests {
                 coalesce_gap: 10,
                 split_size: None,
                 max_merge_size: 100,
+                cap_overlaps: false,
             },
         );
         assert_eq!(
@@ -253,9 +263,42 @@ mod tests {
                 coalesce_gap: 10,
                 split_size: None,
                 max_merge_size: 100,
+                cap_overlaps: false,
             },
         );
         assert_eq!(p.groups[0].range, 0..500);
+    }
+
+    #[test]
+    fn capped_overlaps_keep_every_group_within_the_limit() {
+        // 8 KiB reads every 4 KiB: a chain of overlaps 40 MiB long.
+        let ranges: Vec<_> = (0..10_000_u64).map(|i| i * 4096..i * 4096 + 8192).collect();
+        let limits = |cap_overlaps| PlanLimits {
+            coalesce_gap: 64 << 10,
+            split_size: None,
+            max_merge_size: 256 << 10,
+            cap_overlaps,
+        };
+        let chained = super::plan(&ranges, &limits(false));
+        assert_eq!(chained.groups.len(), 1);
+        let capped = super::plan(&ranges, &limits(true));
+        assert!(capped.groups.len() > 100);
+        for g in &capped.groups {
+            assert!(g.range.end - g.range.start <= 256 << 10, "{:?}", g.range);
+        }
+        for (r, (g, piece)) in ranges.iter().zip(&capped.pieces) {
+            let base = capped.groups[*g].range.start;
+            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
+        }
+        // A range inside its group's end joins whatever the limit.
+        let p = super::plan(
+            &[0..300, 10..20],
+            &PlanLimits {
+                max_merge_size: 100,
+                ..limits(true)
+            },
+        );
+        assert_eq!(p.groups.len(), 1);
     }
 
     #[test]

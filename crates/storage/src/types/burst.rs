@@ -318,20 +318,17 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
     // Nearby reads are merged as `read_ranges` merges them, but only into reads a
     // batch serves (under 256 KiB, within `max_buffer_size`): a caller who asked
     // for a small read never gets a slice that keeps a large buffer alive.
-    let options = *operator.options();
-    let small = options.with_max_merge_size(
-        options
+    let options = operator.options();
+    let limits = raw::PlanLimits {
+        coalesce_gap: options.coalesce_gap,
+        split_size: options.split_size,
+        max_merge_size: options
             .max_merge_size
             .min(options.max_buffer_size)
             .min(BATCH_MERGE_MAX),
-    );
-    let together = Operator::serving(
-        Arc::clone(operator.access()),
-        operator.executor().clone(),
-        small,
-        Arc::clone(operator.burst()),
-    )
-    .read_ranges(&groups[0].normalized, ranges);
+        cap_overlaps: true,
+    };
+    let together = operator.read_ranges_within(&groups[0].normalized, ranges, &limits);
     let operator = operator.clone();
     let executor = operator.executor().clone();
     // Only a pool of this crate's own threads runs its tasks where tokio's timers
@@ -456,7 +453,12 @@ async fn read_each(operator: &Operator, groups: &[Group]) -> Vec<Result<Bytes>> 
 
 /// How long the futures of a batch wait for the first one's poll to wake them
 /// before the task that handed them out does.
-const REST_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+/// (An hour in this crate's unit tests, so that they see who wakes whom.)
+const REST_WAIT: std::time::Duration = if cfg!(test) {
+    std::time::Duration::from_secs(3600)
+} else {
+    std::time::Duration::from_millis(1)
+};
 
 /// The wakers of a batch's futures but the first, woken once, by whoever comes
 /// first: the first future's poll or drop, or the task that handed them out.
@@ -573,5 +575,86 @@ impl Drop for HeldRead {
             rest.wake();
         }
         drop(gone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl futures::task::ArcWake for Count {
+        fn wake_by_ref(count: &Arc<Self>) {
+            count.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_first_future_of_a_batch_wakes_the_others_when_polled_or_dropped() {
+        for drop_first in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("f"), vec![7_u8; 1 << 20]).unwrap();
+            let executor = io_executor::Builder::new()
+                .name("burst-unit")
+                .blocking_threads(NonZeroUsize::new(2).unwrap())
+                .build()
+                .unwrap();
+            let op = Operator::new(crate::services::Fs::new(dir.path()).unwrap())
+                .with_executor(executor.clone());
+            op.read("f").wait().unwrap();
+            // The first is served as issued; the other 99 are held, and the first
+            // poll among them starts them together.
+            let mut reads: Vec<Option<IoFuture<Bytes>>> = (0..100_u64)
+                .map(|i| Some(op.read_range("f", i * 4096..i * 4096 + 10)))
+                .collect();
+            let counts: Vec<Arc<Count>> = (0..100)
+                .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+                .collect();
+            let mut waiting = Vec::new();
+            for i in 1..100 {
+                let waker = futures::task::waker(Arc::clone(&counts[i]));
+                let read = reads[i].as_mut().unwrap();
+                match Pin::new(read).poll(&mut Context::from_waker(&waker)) {
+                    Poll::Ready(bytes) => assert_eq!(bytes.unwrap().len(), 10),
+                    Poll::Pending => waiting.push(i),
+                }
+            }
+            // Once the batch is handed out, exactly one waiting future is woken.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let woken = loop {
+                let woken: Vec<usize> = waiting
+                    .iter()
+                    .copied()
+                    .filter(|&i| counts[i].0.load(Ordering::SeqCst) > 0)
+                    .collect();
+                if !woken.is_empty() {
+                    break woken;
+                }
+                assert!(Instant::now() < deadline, "the batch was never handed out");
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            assert_eq!(woken.len(), 1, "woken: {woken:?}");
+            let first = woken[0];
+            let others: Vec<usize> = waiting.into_iter().filter(|&i| i != first).collect();
+            // Its poll, or its drop, wakes every other, there and then.
+            let read = reads[first].take().unwrap();
+            if drop_first {
+                drop(read);
+            } else {
+                assert_eq!(read.wait().unwrap().len(), 10);
+            }
+            for i in others {
+                assert_eq!(counts[i].0.load(Ordering::SeqCst), 1, "read {i}");
+                assert_eq!(reads[i].take().unwrap().wait().unwrap().len(), 10);
+            }
+            executor.shutdown();
+        }
     }
 }

@@ -413,8 +413,12 @@ impl Operator {
     fn holdable(&self, range: &ByteRange) -> Option<Range<u64>> {
         let Range { start, end } = range.span()?;
         let small = end > start && end - start < BATCH_READ_MAX.min(self.options.max_buffer_size);
+        // Not from the executor's own blocking threads: a held read may be started
+        // by a poll elsewhere, and its job queued on the lane that thread occupies,
+        // while the thread waits for it (a read issued there is served inline).
         (small
             && self.options.read_now
+            && !self.executor().on_blocking_thread()
             && self.access.serves_bursts()
             && !self.executor().is_shutdown())
         .then_some(start..end)
@@ -489,6 +493,22 @@ impl Operator {
     /// fails; [`ErrorKind::InvalidInput`] for a range whose start is after its end,
     /// or one longer than [`Options::max_buffer_size`].
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> IoFuture<Vec<Bytes>> {
+        let limits = raw::PlanLimits {
+            coalesce_gap: self.options.coalesce_gap,
+            split_size: self.options.split_size,
+            max_merge_size: self.options.max_merge_size,
+            cap_overlaps: false,
+        };
+        self.read_ranges_within(path, ranges, &limits)
+    }
+
+    /// [`read_ranges`](Self::read_ranges), planned within `limits`.
+    pub(crate) fn read_ranges_within(
+        &self,
+        path: &str,
+        ranges: Vec<Range<u64>>,
+        limits: &raw::PlanLimits,
+    ) -> IoFuture<Vec<Bytes>> {
         const OP: &str = "read_ranges";
         let normalized = match raw::normalize_file_path(path) {
             Ok(p) => p,
@@ -506,14 +526,7 @@ impl Operator {
                 .with_context("range", format!("{}..{}", big.start, big.end));
             return Self::fail(OP, path, err);
         }
-        let plan = raw::plan(
-            &ranges,
-            &raw::PlanLimits {
-                coalesce_gap: self.options.coalesce_gap,
-                split_size: self.options.split_size,
-                max_merge_size: self.options.max_merge_size,
-            },
-        );
+        let plan = raw::plan(&ranges, limits);
         let path = path.to_owned();
         let context = {
             let path = path.clone();
