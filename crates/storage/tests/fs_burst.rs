@@ -38,6 +38,28 @@ fn data() -> Vec<u8> {
         .collect()
 }
 
+/// A directory holding file `f` ([`data`]), and an operator over it.
+fn hot_file() -> (tempfile::TempDir, Vec<u8>, Operator, io_executor::Executor) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, executor) = operator(dir.path());
+    (dir, data, op, executor)
+}
+
+/// Issues a `read_range` of `f` per range, awaits them all together, and checks
+/// each against `data`.
+async fn read_together_and_check(op: &Operator, ranges: &[std::ops::Range<u64>], data: &[u8]) {
+    let reads: Vec<_> = ranges
+        .iter()
+        .map(|r| op.read_range("f", r.clone()))
+        .collect();
+    for (r, bytes) in ranges.iter().zip(guarded(join_all(reads)).await) {
+        let want = &data[r.start as usize..r.end as usize];
+        assert_eq!(&bytes.unwrap()[..], want, "range {r:?}");
+    }
+}
+
 /// Jobs the executor has run so far.
 fn jobs(executor: &io_executor::Executor) -> u64 {
     executor.metrics().spawned
@@ -52,10 +74,7 @@ async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
 
 #[test]
 fn many_read_range_futures_awaited_together_are_read_in_a_few_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (_dir, data, op, executor) = hot_file();
     rt().block_on(async {
         // Opened and kept, its pages in memory.
         op.read("f").await.unwrap();
@@ -63,15 +82,8 @@ fn many_read_range_futures_awaited_together_are_read_in_a_few_jobs() {
             .map(|i| i * 4096 + 7..i * 4096 + 107)
             .collect();
         let before = jobs(&executor);
-        let reads: Vec<_> = ranges
-            .iter()
-            .map(|r| op.read_range("f", r.clone()))
-            .collect();
-        let got = guarded(join_all(reads)).await;
+        read_together_and_check(&op, &ranges, &data).await;
         let used = jobs(&executor) - before;
-        for (r, bytes) in ranges.iter().zip(got) {
-            assert_eq!(&bytes.unwrap()[..], &data[r.start as usize..r.end as usize]);
-        }
         // Not one job per read, and not all on this thread: the batch's jobs and the
         // task that hands the results out.
         assert!(used > 0, "1,000 reads all served on the caller's thread");
@@ -84,10 +96,7 @@ fn many_read_range_futures_awaited_together_are_read_in_a_few_jobs() {
 
 #[test]
 fn a_few_reads_awaited_together_are_served_on_the_callers_thread() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (_dir, data, op, executor) = hot_file();
     rt().block_on(async {
         op.read("f").await.unwrap();
         let before = jobs(&executor);
@@ -170,10 +179,7 @@ fn each_read_of_a_burst_gets_its_own_result() {
 
 #[test]
 fn reads_of_a_burst_dropped_before_or_after_it_started_leave_the_others_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (_dir, data, op, _executor) = hot_file();
     rt().block_on(async {
         op.read("f").await.unwrap();
         let range = |i: u64| i * 4099..i * 4099 + 64;
@@ -242,10 +248,7 @@ fn a_burst_whose_executor_shut_down_fails_each_read_with_shut_down() {
 
 #[test]
 fn a_burst_issued_on_one_thread_is_awaited_on_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (_dir, data, op, _executor) = hot_file();
     rt().block_on(async { op.read("f").await.unwrap() });
     let reads: Vec<_> = (0..1000_u64)
         .map(|i| op.read_range("f", i * 4096..i * 4096 + 33))
@@ -261,10 +264,7 @@ fn a_burst_issued_on_one_thread_is_awaited_on_another() {
 
 #[test]
 fn a_burst_larger_than_is_held_at_once_is_read_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (_dir, data, op, _executor) = hot_file();
     rt().block_on(async {
         op.read("f").await.unwrap();
         // More reads than a burst holds (16,384): the one that fills it starts it.
@@ -274,22 +274,13 @@ fn a_burst_larger_than_is_held_at_once_is_read_whole() {
                 at..at + 16
             })
             .collect();
-        let reads: Vec<_> = ranges
-            .iter()
-            .map(|r| op.read_range("f", r.clone()))
-            .collect();
-        for (r, bytes) in ranges.iter().zip(guarded(join_all(reads)).await) {
-            assert_eq!(&bytes.unwrap()[..], &data[r.start as usize..r.end as usize]);
-        }
+        read_together_and_check(&op, &ranges, &data).await;
     });
 }
 
 #[test]
 fn a_read_of_a_burst_never_polled_again_does_not_hold_up_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (_dir, data, op, _executor) = hot_file();
     rt().block_on(async {
         op.read("f").await.unwrap();
         let range = |i: u64| i * 4096..i * 4096 + 20;
@@ -331,13 +322,7 @@ fn a_burst_with_the_default_coalescing_returns_exactly_each_read() {
                 at..at + 1 + i % 4_999
             })
             .collect();
-        let reads: Vec<_> = ranges
-            .iter()
-            .map(|r| op.read_range("f", r.clone()))
-            .collect();
-        for (r, bytes) in ranges.iter().zip(guarded(join_all(reads)).await) {
-            assert_eq!(&bytes.unwrap()[..], &data[r.start as usize..r.end as usize]);
-        }
+        read_together_and_check(&op, &ranges, &data).await;
     });
 }
 
