@@ -128,7 +128,7 @@ fn each_read_of_a_burst_gets_its_own_result() {
         // interleaved.
         let mut reads = Vec::new();
         let mut want: Vec<std::result::Result<Vec<u8>, (ErrorKind, &str)>> = Vec::new();
-        for i in 0..200_u64 {
+        for i in 0..400_u64 {
             let at = i * 9_973;
             reads.push(op.read_range("f", at..at + 50));
             want.push(Ok(data[at as usize..at as usize + 50].to_vec()));
@@ -183,7 +183,7 @@ fn reads_of_a_burst_dropped_before_or_after_it_started_leave_the_others_whole() 
     rt().block_on(async {
         op.read("f").await.unwrap();
         let range = |i: u64| i * 4099..i * 4099 + 64;
-        let mut reads: Vec<_> = (0..300)
+        let mut reads: Vec<_> = (0..500)
             .map(|i| Some(op.read_range("f", range(i))))
             .collect();
         // Dropped while held: every fifth.
@@ -207,7 +207,7 @@ fn reads_of_a_burst_dropped_before_or_after_it_started_leave_the_others_whole() 
             .enumerate()
             .filter_map(|(i, read)| read.map(|r| (i as u64, r)))
             .collect();
-        assert!(kept.len() > 190);
+        assert!(kept.len() > 300);
         let (at, reads): (Vec<u64>, Vec<_>) = kept.into_iter().unzip();
         for (i, bytes) in at.into_iter().zip(guarded(join_all(reads)).await) {
             let r = range(i);

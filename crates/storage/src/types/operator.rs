@@ -349,7 +349,7 @@ impl Operator {
     /// indexes and row lookups, each a future, then `join_all`. A read issued while
     /// another is waiting for its first poll is held, and the first poll of a held
     /// read starts every read held so far: a few are read on the polling thread as a
-    /// single read is, and 16 or more of one file are read as
+    /// single read is, and 192 or more of one file are read as
     /// [`read_ranges`](Self::read_ranges) reads them, shared out to jobs on the
     /// blocking threads (a hand-off per job, not per read). Each read still has its
     /// own result and error. A read awaited before the next is issued starts when
