@@ -10,22 +10,11 @@ use std::time::Duration;
 use futures::future::join_all;
 use storage::{ErrorKind, Operator};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+mod common_fs;
+use common_fs::rt;
 
 fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
-    let executor = io_executor::Builder::new()
-        .name("burst")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op =
-        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
+    let (op, executor) = common_fs::operator(dir, "burst");
     // No coalescing: every read is its own.
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     (op, executor)

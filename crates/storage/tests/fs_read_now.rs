@@ -7,24 +7,8 @@ use std::os::fd::AsFd;
 
 use storage::{ErrorKind, Operator};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
-    let executor = io_executor::Builder::new()
-        .name("read-now")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op =
-        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
-    (op, executor)
-}
+mod common_fs;
+use common_fs::rt;
 
 /// How often a test drops a file's pages and reads them again before it concludes
 /// that reads of pages not in memory are served on the caller's thread.
@@ -40,7 +24,7 @@ fn a_hot_small_read_needs_no_hand_off_and_a_cold_one_takes_the_executor() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     std::fs::write(&path, vec![5_u8; 1 << 20]).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     rt().block_on(async {
         // The first read opens the file on the executor and keeps it open.
         assert_eq!(op.read_range("f", 0..4096).await.unwrap().len(), 4096);
@@ -129,7 +113,7 @@ fn a_hot_read_of_64_kib_or_more_is_read_into_a_page_aligned_pooled_buffer() {
 #[test]
 fn a_kept_file_never_serves_a_replaced_or_deleted_path() {
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "read-now");
     rt().block_on(async {
         op.write("f", vec![1_u8; 8192]).await.unwrap();
         assert_eq!(op.read_range("f", 0..10).await.unwrap()[0], 1);
@@ -174,7 +158,7 @@ fn a_kept_file_never_serves_a_replaced_or_deleted_path() {
 #[test]
 fn a_kept_file_is_not_served_for_a_path_renamed_away_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "read-now");
     rt().block_on(async {
         // Renamed away by another process while it keeps its link, and a new file
         // in its place (log rotation).
@@ -194,7 +178,7 @@ fn a_kept_file_is_not_served_for_a_path_renamed_away_by_another_process() {
 #[test]
 fn a_kept_file_is_not_served_after_another_process_swaps_its_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "read-now");
     rt().block_on(async {
         // Its directory swapped for a new one by another process (a table's
         // directory replaced), the file itself untouched.
@@ -217,7 +201,7 @@ fn read_ranges_of_several_reads_starts_its_io_when_called() {
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..1_u32 << 20).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     rt().block_on(async {
         // Two reads far apart: the file is opened once, then both are read. The
@@ -243,7 +227,7 @@ fn read_ranges_of_several_reads_starts_its_io_when_called() {
 fn only_the_last_reference_to_a_file_is_closed_by_a_job() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), vec![1_u8; 1 << 20]).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     rt().block_on(async {
         // Kept open by the fd cache: a reader's release closes nothing, in place.
         assert_eq!(op.read("f").await.unwrap().len(), 1 << 20);
@@ -271,7 +255,7 @@ fn read_ranges_of_a_kept_hot_file_opens_it_with_no_hand_off() {
     let path = dir.path().join("f");
     let data: Vec<u8> = (0..1_u32 << 20).map(|i| (i % 253) as u8).collect();
     std::fs::write(&path, &data).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     let ranges = vec![700_000..700_100, 0..100, 300_000..304_096];
     rt().block_on(async {
@@ -314,7 +298,7 @@ fn many_small_ranges_are_read_in_a_few_jobs() {
         (0..4_u32 << 20).map(|i| i as u8).collect::<Vec<_>>(),
     )
     .unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     // No coalescing: 1,000 reads of 100 bytes, 4 KiB apart.
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     rt().block_on(async {
@@ -340,7 +324,7 @@ fn batched_small_reads_return_exactly_their_bytes() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(dir.path().join("f"), &data).unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "read-now");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
     // Many small reads of mixed lengths (empty ones, odd ones, some that fill most of
     // a shared buffer), out of order and overlapping, at unaligned offsets, and a
@@ -446,7 +430,7 @@ fn a_reader_of_a_small_kept_hot_file_opens_with_no_hand_off() {
     let big: Vec<u8> = (0..600_000_u32).map(|i| (i % 239) as u8).collect();
     std::fs::write(dir.path().join("small"), &small).unwrap();
     std::fs::write(dir.path().join("big"), &big).unwrap();
-    let (op, executor) = operator(dir.path());
+    let (op, executor) = common_fs::operator(dir.path(), "read-now");
     let read_all = |op: Operator, path: &'static str| async move {
         let mut reader = op.reader(path).await.unwrap();
         let mut all = Vec::new();

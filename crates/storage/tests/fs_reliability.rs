@@ -2,30 +2,13 @@
 //! disk, temporary files left by crashed processes, entries that vanish while a
 //! directory is listed.
 
-use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 
 use storage::{ErrorKind, Operator};
 use tokio::io::AsyncWriteExt;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn operator(dir: &std::path::Path) -> (Operator, io_executor::Executor) {
-    let executor = io_executor::Builder::new()
-        .name("fs-rel")
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
-    let op =
-        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
-    (op, executor)
-}
+mod common_fs;
+use common_fs::rt;
 
 /// RSS of this process, in bytes.
 fn rss() -> u64 {
@@ -52,7 +35,7 @@ fn tiny_ranges_over_a_huge_sparse_file_read_little_and_never_abort() {
     file.set_len(32 << 30).unwrap();
     file.write_all_at(b"!", (32 << 30) - 1).unwrap();
     drop(file);
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     // Ranges this far apart are within the coalescing gap: without a bound on what
     // merging may waste, they would become one 32 GiB read.
     let op = op
@@ -132,7 +115,7 @@ fn a_full_disk_is_reported_by_the_writer_and_stays_reported() {
         }
     }
     let _unmount = Unmount(mount.path().to_owned());
-    let (op, _executor) = operator(mount.path());
+    let (op, _executor) = common_fs::operator(mount.path(), "fs-rel");
     let op = op
         .clone()
         .with_options(op.options().with_write_chunk_size(64 << 10));
@@ -193,7 +176,7 @@ fn leave_stale_temp_file(dir: &std::path::Path) -> std::path::PathBuf {
 fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     std::fs::create_dir(dir.path().join("e")).unwrap();
     let stale = leave_stale_temp_file(&dir.path().join("e"));
     // A user's own file that merely starts like ours is a file like any other.
@@ -249,7 +232,7 @@ fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
 fn a_listing_skips_entries_that_vanish_while_it_runs() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     let rt = rt();
     rt.block_on(async {
         for i in 0..200 {
@@ -290,7 +273,7 @@ fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
     // defaults of `Options`.
     use futures::StreamExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let (fs, _executor) = operator(dir.path());
+    let (fs, _executor) = common_fs::operator(dir.path(), "fs-rel");
     assert_eq!(
         (fs.options().chunk_size, fs.options().prefetch),
         (1 << 20, 4)
@@ -328,7 +311,7 @@ fn large_reads_read_by_two_threads_return_the_files_bytes() {
     // buffer, 1 MiB pieces at a time; odd lengths and offsets put the seams off a
     // page boundary and make the last piece short, and one even range has none.
     let dir = tempfile::tempdir().unwrap();
-    let (op, _executor) = operator(dir.path());
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     let data: Vec<u8> = (0..(17 << 20) + 12_345_u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
