@@ -44,6 +44,16 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 /// listings) that is renamed over the target on commit; with [`Fs::with_sync`] the
 /// file and the directory are fsynced first.
 ///
+/// # Permissions
+///
+/// A write that replaces a file keeps that file's permission bits (`0777`), so a
+/// `0600` file stays private and an executable stays executable; a new file gets
+/// `0666` less the process's umask, as `File::create` gives; a copy gets its
+/// source's bits, as `std::fs::copy` gives. Set-user-ID, set-group-ID and sticky
+/// bits are not carried over. The replaced file's owner is not either: the new file
+/// belongs to the writing process, as with any write that renames a new file into
+/// place.
+///
 /// # Leftovers of crashed processes
 ///
 /// A process killed in the middle of a write leaves its temporary file behind
@@ -393,7 +403,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = TempFile::create(&fs.root, &path)?;
+            let temp = TempFile::create(&fs.root, &path, None)?;
             if !data.is_empty() {
                 // The size is known: reserve the extents in one step. Only a hint, so
                 // a filesystem without fallocate is fine.
@@ -420,7 +430,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = TempFile::create(&fs.root, &path)?;
+            let temp = TempFile::create(&fs.root, &path, None)?;
             Ok(Box::new(FsWriter {
                 temp,
                 sync: fs.sync,
@@ -488,7 +498,10 @@ impl Access for Fs {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
             let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
-            let temp = TempFile::create(&fs.root, &to).map_err(|e| e.with_path(to.clone()))?;
+            // The copy gets the source's permissions, as `std::fs::copy` gives.
+            let permissions = rustix::fs::fstat(&src)?.st_mode;
+            let temp = TempFile::create(&fs.root, &to, Some(permissions))
+                .map_err(|e| e.with_path(to.clone()))?;
             copy_contents(&src, &temp.fd, meta.content_length())?;
             let committed = temp.commit(fs.sync, options.if_not_exists);
             fs.files.forget(&to);

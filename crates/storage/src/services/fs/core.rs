@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rustix::fs::{
-    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, Stat,
+    AtFlags, FileType, FlockOperation, Mode, OFlags, RawMode, RenameFlags, ResolveFlags, Stat,
 };
 use rustix::io::Errno;
 
@@ -429,23 +429,36 @@ pub(super) struct TempFile {
 
 impl TempFile {
     /// Creates a temporary file for target `path`, creating parent directories.
-    pub(super) fn create(root: &OwnedFd, path: &str) -> Result<Self> {
+    ///
+    /// Its permissions are the ones the target gets: `permissions` if given (a
+    /// copy's, from its source); else those of the file it replaces, so that
+    /// replacing a `0600` file does not make it readable by others; else, for a new
+    /// file, `0666` less the process's umask, as `File::create` gives. Only the
+    /// `0777` bits are carried over: set-user-ID, set-group-ID and sticky bits are
+    /// dropped, as the kernel drops the first two when a file is written.
+    pub(super) fn create(root: &OwnedFd, path: &str, permissions: Option<RawMode>) -> Result<Self> {
         let dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
         not_reserved(&target)?;
+        let existing = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
         // Refuse early, before any data is written, if the target is a directory.
-        if let Ok(stat) = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-            && is_dir(&stat)
-        {
+        if existing.as_ref().is_some_and(is_dir) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
+        let permissions = permissions
+            .or_else(|| {
+                existing
+                    .filter(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
+                    .map(|s| s.st_mode)
+            })
+            .map(|mode| Mode::from_raw_mode(mode & 0o777));
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let name = format!("{TEMP_PREFIX}{:032x}", fastrand::u128(..));
             let fd =
-                match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o644)) {
+                match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o666)) {
                     Ok(fd) => fd,
                     Err(Errno::EXIST) if attempts < 8 => continue,
                     Err(e) => return Err(e.into()),
@@ -454,13 +467,19 @@ impl TempFile {
             // it already: leave it to the sweep and take another name.
             let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
             if locked && same_file(&dir, &name, &fd) {
-                return Ok(Self {
+                let temp = Self {
                     dir,
                     name,
                     target,
                     fd,
                     committed: false,
-                });
+                };
+                // Exactly these bits (`fchmod` is not masked by the umask). Dropped
+                // on failure, the temporary file removes itself.
+                if let Some(permissions) = permissions {
+                    rustix::fs::fchmod(&temp.fd, permissions)?;
+                }
+                return Ok(temp);
             }
             if attempts >= 8 {
                 return Err(Error::new(ErrorKind::Unexpected)

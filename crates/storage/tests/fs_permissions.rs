@@ -1,0 +1,116 @@
+//! fs writes replace a file with a new one renamed into place: the file's
+//! permissions must survive that, as they do when std rewrites a file in place.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use tokio::io::AsyncWriteExt;
+
+mod common_fs;
+use common_fs::rt;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_write_that_replaces_a_file_keeps_its_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    for (name, before) in [("private", 0o600), ("script", 0o755), ("odd", 0o640)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"old").unwrap();
+        set_mode(&path, before);
+        rt().block_on(op.write(name, &b"new"[..])).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode(&path), before, "{name} after write");
+    }
+}
+
+#[test]
+fn a_writer_that_replaces_a_file_keeps_its_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    let path = dir.path().join("secret");
+    std::fs::write(&path, b"old").unwrap();
+    set_mode(&path, 0o600);
+    rt().block_on(async {
+        let mut writer = op.writer("secret").await.unwrap();
+        writer.write_all(b"new and longer").await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), b"new and longer");
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn a_new_file_gets_the_permissions_file_create_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    // A umask that lets the group write, so that `0666` less the umask (`0664`)
+    // differs from a fixed `0644`. (No other test of this binary creates a file
+    // whose mode it does not set itself.)
+    let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o002));
+    // What std gives a new file under this umask.
+    let by_std = dir.path().join("by-std");
+    std::fs::File::create(&by_std).unwrap();
+    assert_eq!(mode(&by_std), 0o664);
+    rt().block_on(op.write("ours", &b"x"[..])).unwrap();
+    rt().block_on(async {
+        op.write_with("ours-new-only", &b"x"[..])
+            .if_not_exists(true)
+            .await
+    })
+    .unwrap();
+    rustix::process::umask(umask);
+    for name in ["ours", "ours-new-only"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o664, "{name}");
+    }
+}
+
+#[test]
+fn a_copy_gets_its_sources_permissions_and_special_bits_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    std::fs::write(dir.path().join("src"), b"data").unwrap();
+    set_mode(&dir.path().join("src"), 0o700);
+    // Onto an existing file of other permissions, as `std::fs::copy` does.
+    std::fs::write(dir.path().join("dst"), b"other").unwrap();
+    set_mode(&dir.path().join("dst"), 0o644);
+    rt().block_on(op.copy("src", "dst")).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), b"data");
+    assert_eq!(mode(&dir.path().join("dst")), 0o700);
+    // A set-user-ID file rewritten loses the bit, as the kernel drops it when a
+    // file is written; its permission bits stay.
+    let setuid = dir.path().join("setuid");
+    std::fs::write(&setuid, b"old").unwrap();
+    set_mode(&setuid, 0o4755);
+    assert_eq!(mode(&setuid), 0o4755);
+    rt().block_on(op.write("setuid", &b"new"[..])).unwrap();
+    assert_eq!(mode(&setuid), 0o755);
+}
+
+#[test]
+fn a_failed_write_leaves_the_file_and_its_permissions_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    let path = dir.path().join("kept");
+    std::fs::write(&path, b"old").unwrap();
+    set_mode(&path, 0o600);
+    let err = rt()
+        .block_on(async { op.write_with("kept", &b"new"[..]).if_not_exists(true).await })
+        .unwrap_err();
+    assert_eq!(err.kind(), storage::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    assert_eq!(mode(&path), 0o600);
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("kept")]);
+}
