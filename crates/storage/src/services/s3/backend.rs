@@ -241,11 +241,12 @@ impl Access for S3 {
     }
 
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
-        IoJob::ready(Ok(Box::new(S3Writer::new(
-            Arc::clone(&self.core),
-            path,
-            options,
-        ))))
+        // No request until the first part is full, but made as a job is (inline):
+        // after a shutdown it fails, as every other operation does.
+        let (core, path) = (Arc::clone(&self.core), path.to_owned());
+        IoJob::inline(
+            move || Ok(Box::new(S3Writer::new(core, &path, options)) as Box<dyn RawWrite>),
+        )
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
@@ -355,11 +356,9 @@ impl Access for S3 {
     }
 
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
-        IoJob::ready(Ok(Box::new(S3Lister::new(
-            Arc::clone(&self.core),
-            path,
-            args,
-        ))))
+        // As `writer`: no request yet, but refused after a shutdown.
+        let (core, path) = (Arc::clone(&self.core), path.to_owned());
+        IoJob::inline(move || Ok(Box::new(S3Lister::new(core, &path, args)) as Box<dyn RawList>))
     }
 }
 
