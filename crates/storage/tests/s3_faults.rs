@@ -1074,3 +1074,49 @@ fn a_listing_page_that_cannot_be_followed_is_an_error() {
         );
     }
 }
+
+/// A server where conditional `PUT`s meet `409 ConditionalRequestConflict` (another
+/// conditional write to the key under way) `conflicts` times, then succeed.
+fn conflicting_server(conflicts: usize) -> FaultServer {
+    let puts = std::sync::atomic::AtomicUsize::new(0);
+    FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "PUT" if puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < conflicts => {
+            s3_error(StatusCode::CONFLICT, "ConditionalRequestConflict", "r-409")
+        }
+        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"v2\"")], ""),
+        "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+    })
+}
+
+/// S3 answers a conditional write with 409 when another conditional write to the
+/// key is under way, and asks for it to be sent again: it says nothing of whether
+/// the key exists, so it is neither `AlreadyExists` nor `PreconditionFailed`.
+#[test]
+fn a_conditional_write_that_meets_a_conflict_is_sent_again() {
+    let server = conflicting_server(2);
+    let op = server.operator(4, Duration::from_secs(10));
+    let write = op.write_with("k", HELLO).if_not_exists(true);
+    let meta = block_on(std::future::IntoFuture::into_future(write)).unwrap();
+    assert_eq!(meta.etag(), Some("\"v2\""));
+    let puts = server.seen().iter().filter(|s| s.method == "PUT").count();
+    assert_eq!(puts, 3, "two conflicts, then the write");
+
+    let server = conflicting_server(usize::MAX);
+    let op = server.operator(3, Duration::from_secs(10));
+    for write in [
+        op.write_with("k", HELLO).if_not_exists(true),
+        op.write_with("k", HELLO).if_match("\"v1\""),
+    ] {
+        let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+        assert!(err.is_temporary(), "{err}");
+        assert_eq!(err.context("code"), Some("ConditionalRequestConflict"));
+        assert_eq!(err.context("attempts"), Some("3"), "{err}");
+        assert!(err.to_string().contains("under way"), "{err}");
+        assert_eq!((err.operation(), err.path()), ("write_with", "k"));
+    }
+    let puts = server.seen().iter().filter(|s| s.method == "PUT").count();
+    assert_eq!(puts, 6, "three attempts each");
+}

@@ -712,7 +712,10 @@ impl Operator {
     /// As [`write`](Self::write); [`ErrorKind::AlreadyExists`],
     /// [`ErrorKind::PreconditionFailed`] when the target is not as the options
     /// require; [`ErrorKind::Unsupported`] for an option the backend cannot honour
-    /// atomically (see [`WriteOptions`]).
+    /// atomically (see [`WriteOptions`]). On S3, a write that meets another
+    /// conditional write to the key under way (409 `ConditionalRequestConflict`) is
+    /// sent again as the retry policy allows; one that still meets it fails with a
+    /// temporary [`ErrorKind::Unexpected`], which says nothing of the target.
     pub fn write_with(&self, path: &str, data: impl Into<Bytes>) -> WriteWith {
         WriteWith::new(self.clone(), path, data.into())
     }

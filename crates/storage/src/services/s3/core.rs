@@ -1444,7 +1444,14 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         }
         "RequestTimeout" => ErrorKind::Timeout,
         "NotImplemented" => ErrorKind::Unsupported,
-        "PreconditionFailed" | "ConditionalRequestConflict" => ErrorKind::PreconditionFailed,
+        "PreconditionFailed" => ErrorKind::PreconditionFailed,
+        // Another conditional write to the key was under way: nothing is known of
+        // the condition (the key may or may not exist, at whatever version), and
+        // S3 asks for the request to be sent again. Neither a failed precondition
+        // nor, for `if_not_exists`, an existing target.
+        "ConditionalRequestConflict" => {
+            return Error::new(ErrorKind::Unexpected).set_temporary(true);
+        }
         "PermanentRedirect"
         | "AuthorizationHeaderMalformed"
         | "IllegalLocationConstraintException" => ErrorKind::InvalidInput,
@@ -1518,7 +1525,14 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
         }
         return err.with_message(message);
     }
+    let conflict = code == "ConditionalRequestConflict";
+    if conflict {
+        err = err.with_message("another conditional write to this key was under way");
+    }
     match parsed.map(|p| p.message).filter(|m| !m.is_empty()) {
+        Some(message) if conflict => err.with_message(format!(
+            "another conditional write to this key was under way: {message}"
+        )),
         Some(message) => err.with_message(message),
         None if body.is_empty() => err,
         // Not an S3 error document (a proxy's HTML page, say): show what it was.
