@@ -137,15 +137,20 @@ impl ParquetReader {
         &self.op
     }
 
-    /// The file's metadata, with the page index as `policy` says: what
-    /// [`get_metadata`](AsyncFileReader::get_metadata) does, for callers that hold
-    /// the reader by reference.
+    /// The file's metadata, with the page index as `policy` and the options say:
+    /// what [`get_metadata`](AsyncFileReader::get_metadata) does (with the
+    /// reader's own [`with_page_index`](Self::with_page_index) policy), for callers
+    /// that hold the reader by reference. Each index (column, offset) is loaded as
+    /// the stronger of `policy` and the options' policy for it asks. The options'
+    /// metadata options and decryption properties (with parquet's `encryption`
+    /// feature) are applied.
     ///
     /// # Errors
     ///
     /// [`ParquetError::External`] with the [`storage::Error`] of a failed read;
-    /// parquet's errors for a file that is not parquet, or
-    /// [`PageIndexPolicy::Required`] and a file without a page index.
+    /// for a file that is not parquet, or [`PageIndexPolicy::Required`] and a file
+    /// without that index, parquet's error, as [`ParquetError::General`] naming the
+    /// file.
     ///
     /// # Cancel safety
     ///
@@ -155,13 +160,13 @@ impl ParquetReader {
         policy: PageIndexPolicy,
         options: Option<&ArrowReaderOptions>,
     ) -> Result<ParquetMetaData> {
-        let mut loader = ParquetMetaDataReader::new()
+        let (column, offset) = policies(policy, options);
+        let loader = ParquetMetaDataReader::new()
             .with_prefetch_hint(Some(self.footer_hint))
-            .with_page_index_policy(policy);
-        if let Some(options) = options {
-            loader = loader.with_metadata_options(Some(options.metadata_options().clone()));
-        }
-        match self.file_size {
+            .with_arrow_reader_options(options)
+            .with_column_index_policy(column)
+            .with_offset_index_policy(offset);
+        let loaded = match self.file_size {
             Some(size) => loader.load_and_finish(Fetch::new(self), size).await,
             None => {
                 // Not `load_via_suffix_and_finish`: parquet (58 and 59) takes the bytes
@@ -174,6 +179,20 @@ impl ParquetReader {
                 let fetch = Fetch::new(self).with_tail(size - tail.len() as u64, tail);
                 loader.load_and_finish(fetch, size).await
             }
+        };
+        loaded.map_err(|e| self.decoding(e))
+    }
+
+    /// Parquet's error for this file's metadata, naming the file (a storage error
+    /// names it already). A scan of thousands of files otherwise says only "Corrupt
+    /// footer".
+    fn decoding(&self, err: ParquetError) -> ParquetError {
+        match err {
+            ParquetError::External(e) => ParquetError::External(e),
+            other => ParquetError::General(format!(
+                "cannot read the parquet metadata of {:?}: {other}",
+                self.path
+            )),
         }
     }
 
@@ -219,21 +238,44 @@ impl ParquetReader {
         metadata: ParquetMetaData,
         policy: PageIndexPolicy,
     ) -> Result<ParquetMetaData> {
-        let mut loader =
-            ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(policy);
-        loader.load_page_index(Fetch::new(self)).await?;
-        loader.finish()
+        self.load_page_indexes(metadata, (policy, policy)).await
     }
 
-    /// The policy for one `get_metadata` call: the stronger of ours and the options'.
-    pub(crate) fn page_index_policy(
+    /// [`load_page_index`](Self::load_page_index) with a policy per index (column,
+    /// offset).
+    pub(crate) async fn load_page_indexes(
         &self,
-        options: Option<&ArrowReaderOptions>,
-    ) -> PageIndexPolicy {
-        let asked = options.map_or(PageIndexPolicy::Skip, |o| {
-            stronger(o.column_index_policy(), o.offset_index_policy())
-        });
-        stronger(self.page_index, asked)
+        metadata: ParquetMetaData,
+        (column, offset): (PageIndexPolicy, PageIndexPolicy),
+    ) -> Result<ParquetMetaData> {
+        let mut loader = ParquetMetaDataReader::new_with_metadata(metadata)
+            .with_column_index_policy(column)
+            .with_offset_index_policy(offset);
+        loader
+            .load_page_index(Fetch::new(self))
+            .await
+            .map_err(|e| self.decoding(e))?;
+        loader.finish().map_err(|e| self.decoding(e))
+    }
+
+    /// The reader's own page index policy (see [`with_page_index`](Self::with_page_index)).
+    pub(crate) fn page_index(&self) -> PageIndexPolicy {
+        self.page_index
+    }
+}
+
+/// The policies (column index, offset index) for one metadata load: for each,
+/// the stronger of `floor` and what the options ask for that index.
+pub(crate) fn policies(
+    floor: PageIndexPolicy,
+    options: Option<&ArrowReaderOptions>,
+) -> (PageIndexPolicy, PageIndexPolicy) {
+    match options {
+        Some(o) => (
+            stronger(floor, o.column_index_policy()),
+            stronger(floor, o.offset_index_policy()),
+        ),
+        None => (floor, floor),
     }
 }
 
@@ -271,8 +313,12 @@ impl AsyncFileReader for ParquetReader {
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
-        let policy = self.page_index_policy(options);
-        async move { Ok(Arc::new(self.load_metadata(policy, options).await?)) }.boxed()
+        async move {
+            Ok(Arc::new(
+                self.load_metadata(self.page_index, options).await?,
+            ))
+        }
+        .boxed()
     }
 }
 
@@ -341,21 +387,22 @@ mod tests {
     }
 
     #[test]
-    fn options_and_the_reader_both_ask_for_the_page_index() {
-        let op = Operator::from_uri("memory://").unwrap();
-        let reader = ParquetReader::new(op, "a.parquet");
-        assert_eq!(reader.page_index_policy(None), PageIndexPolicy::Skip);
-        let asked = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    fn options_and_the_reader_both_ask_for_each_index() {
+        use PageIndexPolicy::{Optional, Required, Skip};
+        assert_eq!(policies(Skip, None), (Skip, Skip));
+        assert_eq!(policies(Optional, None), (Optional, Optional));
+        let both = ArrowReaderOptions::new().with_page_index_policy(Required);
+        assert_eq!(policies(Skip, Some(&both)), (Required, Required));
+        // Each index as the options ask for it, never one for the other.
+        let offsets_only = ArrowReaderOptions::new().with_offset_index_policy(Required);
+        assert_eq!(policies(Skip, Some(&offsets_only)), (Skip, Required));
         assert_eq!(
-            reader.page_index_policy(Some(&asked)),
-            PageIndexPolicy::Required
+            policies(Optional, Some(&offsets_only)),
+            (Optional, Required)
         );
-        let reader = reader.with_page_index(PageIndexPolicy::Optional);
-        assert_eq!(reader.page_index_policy(None), PageIndexPolicy::Optional);
-        let skip = ArrowReaderOptions::new();
         assert_eq!(
-            reader.page_index_policy(Some(&skip)),
-            PageIndexPolicy::Optional
+            policies(Optional, Some(&ArrowReaderOptions::new())),
+            (Optional, Optional)
         );
     }
 }

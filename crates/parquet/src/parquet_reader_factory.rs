@@ -26,7 +26,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use storage::Operator;
 
 use crate::ParquetReader;
-use crate::parquet_reader::DEFAULT_FOOTER_HINT;
+use crate::parquet_reader::{DEFAULT_FOOTER_HINT, policies};
 
 /// DataFusion's [`ParquetFileReaderFactory`] over an [`Operator`]: each file a scan
 /// opens is read by a [`ParquetReader`], so every byte of a scan (footers, page
@@ -42,7 +42,9 @@ use crate::parquet_reader::DEFAULT_FOOTER_HINT;
 /// With a [metadata cache](Self::with_metadata_cache) (DataFusion's, from
 /// `state.runtime_env().cache_manager`) footers are read once per file and
 /// version, as DataFusion's own cached factory does: a cached footer serves every
-/// later scan, and a page index loaded later is added to the cache.
+/// later scan. A page index asked of `get_metadata` is added to the cache; the
+/// ones DataFusion's scans load themselves (through `get_bytes`, as they do with
+/// its own factory) are not.
 ///
 /// [`register`](crate::register) installs this factory for every parquet scan of a
 /// registered URL; build one yourself for a hand-made
@@ -195,19 +197,27 @@ impl ScanReader {
     }
 
     async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
-        let policy = self.reader.page_index_policy(options);
+        let (column, offset) = policies(self.reader.page_index(), options);
         if let Some(cached) = self.cached() {
-            let indexed = cached.column_index().is_some() && cached.offset_index().is_some();
-            if indexed || policy == PageIndexPolicy::Skip {
+            let has =
+                |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
+            if has(column, cached.column_index().is_some())
+                && has(offset, cached.offset_index().is_some())
+            {
                 return Ok(cached);
             }
-            // The footer is cached without the page index, which is wanted now.
+            // The footer is cached without an index that is wanted now.
             let footer = Arc::unwrap_or_clone(cached);
-            let metadata = Arc::new(self.reader.load_page_index(footer, policy).await?);
+            let metadata = self.reader.load_page_indexes(footer, (column, offset));
+            let metadata = Arc::new(metadata.await?);
             self.remember(&metadata);
             return Ok(metadata);
         }
-        let metadata = Arc::new(self.reader.load_metadata(policy, options).await?);
+        let metadata = Arc::new(
+            self.reader
+                .load_metadata(self.reader.page_index(), options)
+                .await?,
+        );
         self.remember(&metadata);
         Ok(metadata)
     }
@@ -217,12 +227,13 @@ impl AsyncFileReader for ScanReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
         self.metrics
             .bytes_scanned
-            .add((range.end - range.start) as usize);
+            .add(range.end.saturating_sub(range.start) as usize);
         self.reader.get_bytes(range)
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
-        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        // Saturating: a backwards range is storage's `InvalidInput`, not a panic here.
+        let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
         self.metrics.bytes_scanned.add(total as usize);
         self.reader.get_byte_ranges(ranges)
     }

@@ -37,12 +37,38 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn insert(&self, url: &ObjectStoreUrl, registered: Registered) {
-        self.urls
-            .write()
-            .insert(url.as_str().to_owned(), registered);
+        self.urls.write().insert(key(url), registered);
     }
 
     pub(crate) fn get(&self, url: &ObjectStoreUrl) -> Option<Registered> {
-        self.urls.read().get(url.as_str()).cloned()
+        self.urls.read().get(&key(url)).cloned()
+    }
+}
+
+/// The scheme, host and port of `url`, as DataFusion's object store registry keys
+/// its stores: `s3://user@bucket/` finds the store registered for `s3://bucket`
+/// there, and must find our operator here too.
+fn key(url: &ObjectStoreUrl) -> String {
+    let url: &url::Url = url.as_ref();
+    format!(
+        "{}://{}",
+        url.scheme(),
+        &url[url::Position::BeforeHost..url::Position::AfterPort]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_keyed_as_datafusion_keys_its_stores() {
+        let url = |s: &str| ObjectStoreUrl::parse(s).unwrap();
+        assert_eq!(key(&url("s3://bucket/")), "s3://bucket");
+        assert_eq!(key(&url("s3://user@bucket/")), "s3://bucket");
+        assert_eq!(key(&url("s3://user:pw@bucket/")), "s3://bucket");
+        assert_eq!(key(&url("http://host:9000/")), "http://host:9000");
+        assert_eq!(key(&url("file:///")), "file://");
+        assert_ne!(key(&url("s3://a/")), key(&url("gs://a/")));
     }
 }

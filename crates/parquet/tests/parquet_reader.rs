@@ -235,10 +235,48 @@ async fn errors_carry_the_storage_error() {
     assert_eq!(storage_err.kind(), storage::ErrorKind::RangeNotSatisfiable);
     assert_eq!(storage_err.context("size"), Some(size.to_string().as_str()));
 
-    // Not parquet.
+    // Not parquet, or empty: parquet's error, naming the file (in a scan of
+    // thousands of files, "Corrupt footer" alone does not say which).
     op.write("t/not.parquet", vec![b'x'; 100]).await.unwrap();
-    let mut reader = ParquetReader::new(op, "t/not.parquet");
-    assert!(reader.get_metadata(None).await.is_err());
+    op.write("t/empty.parquet", Vec::new()).await.unwrap();
+    for (path, size) in [("t/not.parquet", Some(100)), ("t/empty.parquet", None)] {
+        let mut reader = ParquetReader::new(op.clone(), path);
+        if let Some(size) = size {
+            reader = reader.with_file_size(size);
+        }
+        let err = reader.get_metadata(None).await.unwrap_err();
+        let ParquetError::General(message) = &err else {
+            panic!("{path}: expected General, got {err:?}");
+        };
+        assert!(message.contains(path), "{message}");
+    }
+}
+
+/// The column index and the offset index are loaded as the options ask for each:
+/// asking for one of them does not load (or require) the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_page_index_is_loaded_as_the_options_ask_for_it() {
+    // The fixture's file has both indexes.
+    let (op, _counts, _bytes) = fixture("pq-index").await;
+    let load = |column, offset| {
+        let op = op.clone();
+        async move {
+            let options = ArrowReaderOptions::new()
+                .with_column_index_policy(column)
+                .with_offset_index_policy(offset);
+            let mut reader = ParquetReader::new(op, PATH);
+            let metadata = reader.get_metadata(Some(&options)).await.unwrap();
+            (
+                metadata.column_index().is_some(),
+                metadata.offset_index().is_some(),
+            )
+        }
+    };
+    use PageIndexPolicy::{Required, Skip};
+    assert_eq!(load(Skip, Required).await, (false, true));
+    assert_eq!(load(Required, Skip).await, (true, false));
+    assert_eq!(load(Required, Required).await, (true, true));
+    assert_eq!(load(Skip, Skip).await, (false, false));
 }
 
 #[test]

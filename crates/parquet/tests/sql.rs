@@ -190,6 +190,23 @@ async fn ours_on_memory_gives_datafusions_results() {
     assert_eq!(run_all(&ctx).await, expected);
 }
 
+/// A table URL with a user name (`s3://user@bucket/...`) names the same store as
+/// without one, for DataFusion's store registry and for ours alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_with_a_user_name_is_read_by_the_registered_operator() {
+    let expected = expected().await;
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("sql-user"));
+    write_all(&op, &tables()).await;
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, "memory://warehouse", op).unwrap();
+    create_tables(&ctx, "memory://analyst@warehouse").await;
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+    assert_eq!(run_all(&ctx).await, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ours_on_s3_gives_datafusions_results() {
     let Some(uri) = common::s3_uri("ours_on_s3_gives_datafusions_results") else {
