@@ -198,6 +198,10 @@ impl ScanReader {
 
     async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
         let (column, offset) = policies(self.reader.page_index(), options);
+        if !cacheable(options) {
+            let metadata = self.reader.load_metadata(self.reader.page_index(), options);
+            return Ok(Arc::new(metadata.await?));
+        }
         if let Some(cached) = self.cached() {
             let has =
                 |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
@@ -221,6 +225,18 @@ impl ScanReader {
         self.remember(&metadata);
         Ok(metadata)
     }
+}
+
+/// Whether metadata read with `options` may be taken from and put in the shared
+/// cache: not when it is decrypted with the options' keys, as DataFusion's own
+/// reader decides (another scan, without those keys, would be served it).
+fn cacheable(options: Option<&ArrowReaderOptions>) -> bool {
+    #[cfg(feature = "encryption")]
+    if options.is_some_and(|o| o.file_decryption_properties().is_some()) {
+        return false;
+    }
+    let _ = options;
+    true
 }
 
 impl AsyncFileReader for ScanReader {
