@@ -114,3 +114,33 @@ fn a_failed_write_leaves_the_file_and_its_permissions_alone() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("kept")]);
 }
+
+#[test]
+fn a_chmod_while_a_writer_runs_is_kept_and_the_temporary_file_is_its_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    let path = dir.path().join("log");
+    std::fs::write(&path, b"old").unwrap();
+    set_mode(&path, 0o200);
+    rt().block_on(async {
+        let mut writer = op.writer("log").await.unwrap();
+        writer.write_all(b"new").await.unwrap();
+        writer.flush().await.unwrap();
+        // While it is written, the temporary file is readable and writable by its
+        // owner (a sweep must open a crashed writer's leftover), by no one else
+        // beyond what the target allows.
+        let temp: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p != &path)
+            .collect();
+        assert_eq!(temp.len(), 1, "{temp:?}");
+        assert_eq!(mode(&temp[0]), 0o600);
+        // Someone narrows the target meanwhile: the commit keeps that.
+        set_mode(&path, 0o400);
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(mode(&path), 0o400);
+    set_mode(&path, 0o600);
+    assert_eq!(std::fs::read(&path).unwrap(), b"new");
+}

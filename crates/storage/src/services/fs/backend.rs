@@ -52,7 +52,8 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 /// source's bits, as `std::fs::copy` gives. Set-user-ID, set-group-ID and sticky
 /// bits are not carried over. The replaced file's owner is not either: the new file
 /// belongs to the writing process, as with any write that renames a new file into
-/// place.
+/// place. A symlink at the path is replaced by the new file (the file it pointed to
+/// is left as it was), which gets a new file's permissions.
 ///
 /// # Leftovers of crashed processes
 ///
@@ -499,7 +500,9 @@ impl Access for Fs {
         self.job(move |fs| {
             let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             // The copy gets the source's permissions, as `std::fs::copy` gives.
-            let permissions = rustix::fs::fstat(&src)?.st_mode;
+            let permissions = rustix::fs::fstat(&src)
+                .map_err(|e| Error::from(e).with_path(from.clone()))?
+                .st_mode;
             let temp = TempFile::create(&fs.root, &to, Some(permissions))
                 .map_err(|e| e.with_path(to.clone()))?;
             copy_contents(&src, &temp.fd, meta.content_length())?;

@@ -93,7 +93,8 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
     let mut prefix = String::new();
     for component in dir.split('/').filter(|c| !c.is_empty()) {
         let parent = open_dir(root, &prefix)?;
-        match rustix::fs::mkdirat(&parent, component, Mode::from_raw_mode(0o755)) {
+        // As `create_dir_all` makes them: `0777` less the umask.
+        match rustix::fs::mkdirat(&parent, component, Mode::from_raw_mode(0o777)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
@@ -418,24 +419,34 @@ pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {
 /// holds an exclusive `flock` for as long as it is open, so a sweep
 /// ([`remove_stale_temp_files`]) can tell a live write from a crashed process's
 /// leftover: the kernel drops the lock when the process dies.
+///
+/// # Permissions
+///
+/// The target gets `permissions` if given (a copy's, from its source); else those
+/// of the file it replaces, as they are at the commit (or, if it is gone by then,
+/// as they were when the write began), so that replacing a `0600` file does not
+/// make it readable by others; else, for a new file, `0666` less the process's
+/// umask, as `File::create` gives. Only the `0777` bits are carried over:
+/// set-user-ID, set-group-ID and sticky bits are dropped, as the kernel drops the
+/// first two when a file is written. While it is written the file is never open to
+/// more than the target will be, and always readable and writable by its owner (so
+/// that a sweep can open a crashed writer's leftover, whatever the target's bits).
 #[derive(Debug)]
 pub(super) struct TempFile {
     dir: OwnedFd,
     name: String,
     target: String,
     pub(super) fd: OwnedFd,
+    /// A copy's permissions, from its source.
+    permissions: Option<RawMode>,
+    /// The permissions of the file replaced, when the write began.
+    replaced: Option<RawMode>,
     committed: bool,
 }
 
 impl TempFile {
-    /// Creates a temporary file for target `path`, creating parent directories.
-    ///
-    /// Its permissions are the ones the target gets: `permissions` if given (a
-    /// copy's, from its source); else those of the file it replaces, so that
-    /// replacing a `0600` file does not make it readable by others; else, for a new
-    /// file, `0666` less the process's umask, as `File::create` gives. Only the
-    /// `0777` bits are carried over: set-user-ID, set-group-ID and sticky bits are
-    /// dropped, as the kernel drops the first two when a file is written.
+    /// Creates a temporary file for target `path`, creating parent directories;
+    /// see [`TempFile`] for the `permissions` the target gets.
     pub(super) fn create(root: &OwnedFd, path: &str, permissions: Option<RawMode>) -> Result<Self> {
         let dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
@@ -445,41 +456,35 @@ impl TempFile {
         if existing.as_ref().is_some_and(is_dir) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
-        let permissions = permissions
-            .or_else(|| {
-                existing
-                    .filter(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
-                    .map(|s| s.st_mode)
-            })
-            .map(|mode| Mode::from_raw_mode(mode & 0o777));
+        let replaced = existing.as_ref().and_then(file_permissions);
+        // The umask may only narrow this; the exact bits are set at the commit.
+        let mode = permissions
+            .or(replaced)
+            .map_or(0o666, |bits| (bits & 0o777) | 0o600);
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let name = format!("{TEMP_PREFIX}{:032x}", fastrand::u128(..));
-            let fd =
-                match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o666)) {
-                    Ok(fd) => fd,
-                    Err(Errno::EXIST) if attempts < 8 => continue,
-                    Err(e) => return Err(e.into()),
-                };
+            let fd = match rustix::fs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(mode))
+            {
+                Ok(fd) => fd,
+                Err(Errno::EXIST) if attempts < 8 => continue,
+                Err(e) => return Err(e.into()),
+            };
             // A sweep that got to the fresh file first holds its lock, or has removed
             // it already: leave it to the sweep and take another name.
             let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
             if locked && same_file(&dir, &name, &fd) {
-                let temp = Self {
+                return Ok(Self {
                     dir,
                     name,
                     target,
                     fd,
+                    permissions,
+                    replaced,
                     committed: false,
-                };
-                // Exactly these bits (`fchmod` is not masked by the umask). Dropped
-                // on failure, the temporary file removes itself.
-                if let Some(permissions) = permissions {
-                    rustix::fs::fchmod(&temp.fd, permissions)?;
-                }
-                return Ok(temp);
+                });
             }
             if attempts >= 8 {
                 return Err(Error::new(ErrorKind::Unexpected)
@@ -493,6 +498,15 @@ impl TempFile {
     /// target is untouched). With `sync`, the data and the directory entry are on
     /// disk when this returns.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
+        // The target's permissions as they are now (a `chmod` during a long write
+        // is kept), set exactly (`fchmod` is not masked by the umask).
+        let now = rustix::fs::statat(&self.dir, self.target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .as_ref()
+            .and_then(file_permissions);
+        if let Some(bits) = self.permissions.or(now).or(self.replaced) {
+            rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(bits & 0o777))?;
+        }
         if sync {
             rustix::fs::fsync(&self.fd)?;
         }
@@ -513,6 +527,11 @@ impl TempFile {
         }
         Ok(metadata(&stat))
     }
+}
+
+/// The permission bits of a regular file (none for a directory, a symlink, ...).
+fn file_permissions(stat: &Stat) -> Option<RawMode> {
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some(stat.st_mode)
 }
 
 impl Drop for TempFile {
