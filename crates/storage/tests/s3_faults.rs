@@ -1120,3 +1120,72 @@ fn a_conditional_write_that_meets_a_conflict_is_sent_again() {
     let puts = server.seen().iter().filter(|s| s.method == "PUT").count();
     assert_eq!(puts, 6, "three attempts each");
 }
+
+/// A multipart write's completion that meets another conditional write is not
+/// sent again: S3 asks for the whole upload to be made anew. The upload is
+/// aborted and the caller gets the conflict, which a retry of the write may cure.
+#[test]
+fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
+    let server = FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
+            ),
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
+            }
+            ("POST", q) if q.starts_with("uploadId=") => {
+                s3_error(StatusCode::CONFLICT, "ConditionalRequestConflict", "r-409")
+            }
+            ("DELETE", q) if q.starts_with("uploadId=") => {
+                with_headers(StatusCode::NO_CONTENT, &[], "")
+            }
+            ("GET", _) => {
+                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
+            }
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        },
+    );
+    let op = server.multipart_operator();
+    let write = op.write_with("k", object(6 << 20)).if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("code"), Some("ConditionalRequestConflict"));
+    let seen = server.seen();
+    let completes = seen
+        .iter()
+        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
+        .count();
+    let aborted = seen
+        .iter()
+        .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
+        .count();
+    assert_eq!((completes, aborted), (1, 1), "{seen:?}");
+}
+
+/// Writers and listers need no request to be made, and are refused after a
+/// shutdown all the same; nothing reaches the server.
+#[test]
+fn writers_and_listers_made_after_a_shutdown_are_refused() {
+    let server = FaultServer::start(|_, _| s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"));
+    let executor = io_executor::Builder::new()
+        .name("s3-faults-shut")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = server
+        .operator(1, Duration::from_secs(10))
+        .with_executor(executor.clone());
+    executor.shutdown();
+    executor.blocking_join();
+    let writer = block_on(op.writer("k")).map(drop).unwrap_err();
+    let lister = block_on(op.lister("d/")).map(drop).unwrap_err();
+    assert_eq!(writer.kind(), ErrorKind::ShutDown, "{writer}");
+    assert_eq!(lister.kind(), ErrorKind::ShutDown, "{lister}");
+    assert!(server.seen().is_empty());
+}

@@ -535,7 +535,12 @@ impl Core {
         if throttled {
             self.limiter.throttled();
         }
-        if !err.is_temporary() || attempt >= self.retry.max_attempts {
+        // A CompleteMultipartUpload that met another conditional write is not sent
+        // again: S3 asks for the whole upload to be made anew (the writer aborts it,
+        // and its caller gets the conflict, a temporary error).
+        let completing = req.method == Method::POST && req.query.starts_with("uploadId=");
+        let conflict = err.context("code") == Some("ConditionalRequestConflict");
+        if !err.is_temporary() || attempt >= self.retry.max_attempts || (completing && conflict) {
             return Err(if attempt > 1 {
                 err.with_context("attempts", attempt)
             } else {
