@@ -184,11 +184,11 @@ impl ParquetReader {
     }
 
     /// Parquet's error for this file's metadata, naming the file (a storage error
-    /// names it already). A scan of thousands of files otherwise says only "Corrupt
-    /// footer".
+    /// names it already, and stays as it is). A scan of thousands of files
+    /// otherwise says only "Corrupt footer".
     fn decoding(&self, err: ParquetError) -> ParquetError {
         match err {
-            ParquetError::External(e) => ParquetError::External(e),
+            ParquetError::External(e) if e.is::<storage::Error>() => ParquetError::External(e),
             other => ParquetError::General(format!(
                 "cannot read the parquet metadata of {:?}: {other}",
                 self.path

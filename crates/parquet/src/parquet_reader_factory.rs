@@ -231,12 +231,7 @@ impl ScanReader {
 /// cache: not when it is decrypted with the options' keys, as DataFusion's own
 /// reader decides (another scan, without those keys, would be served it).
 fn cacheable(options: Option<&ArrowReaderOptions>) -> bool {
-    #[cfg(feature = "encryption")]
-    if options.is_some_and(|o| o.file_decryption_properties().is_some()) {
-        return false;
-    }
-    let _ = options;
-    true
+    options.is_none_or(|o| o.file_decryption_properties().is_none())
 }
 
 impl AsyncFileReader for ScanReader {

@@ -1,8 +1,7 @@
-//! Parquet modular encryption (the `encryption` feature, on by default): the
-//! decryption properties a caller or DataFusion's scan puts in the reader options
+//! Parquet modular encryption: the decryption properties a caller or DataFusion's
+//! scan (with the `encryption` feature, on by default) puts in the reader options
 //! reach our reader, and footers decrypted with them stay out of the shared
 //! metadata cache, as they do with DataFusion's own reader.
-#![cfg(feature = "encryption")]
 
 mod common;
 
@@ -110,6 +109,7 @@ async fn decrypted_footers_stay_out_of_the_metadata_cache() {
 
 /// DataFusion end to end: a table whose options carry the footer key, scanned
 /// through the registered operator.
+#[cfg(feature = "encryption")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_table_is_queried_through_the_registered_operator() {
     let batch = lineitem_batch(7, 0, 3000);
