@@ -9,15 +9,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::{lineitem_batch, parquet_bytes};
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::Int64Type;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
 use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use datafusion::prelude::SessionContext;
 use dio_parquet::{ParquetReader, ParquetReaderFactory};
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -112,6 +110,9 @@ async fn decrypted_footers_stay_out_of_the_metadata_cache() {
 #[cfg(feature = "encryption")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_table_is_queried_through_the_registered_operator() {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::prelude::SessionContext;
     let batch = lineitem_batch(7, 0, 3000);
     let op = storage::Operator::new(Memory::new()).with_executor(common::executor("pq-enc-sql"));
     op.write("t/part-0.parquet", encrypted(&batch))

@@ -714,8 +714,10 @@ impl Operator {
     /// require; [`ErrorKind::Unsupported`] for an option the backend cannot honour
     /// atomically (see [`WriteOptions`]). On S3, a write that meets another
     /// conditional write to the key under way (409 `ConditionalRequestConflict`) is
-    /// sent again as the retry policy allows; one that still meets it fails with a
-    /// temporary [`ErrorKind::Unexpected`], which says nothing of the target.
+    /// sent again as the retry policy allows (a multipart upload's completion is
+    /// not: S3 asks for the upload to be made anew, so it is aborted); one that
+    /// still meets it fails with a temporary [`ErrorKind::Unexpected`], which says
+    /// nothing of the target.
     pub fn write_with(&self, path: &str, data: impl Into<Bytes>) -> WriteWith {
         WriteWith::new(self.clone(), path, data.into())
     }

@@ -428,9 +428,10 @@ pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {
 /// make it readable by others; else, for a new file, `0666` less the process's
 /// umask, as `File::create` gives. Only the `0777` bits are carried over:
 /// set-user-ID, set-group-ID and sticky bits are dropped, as the kernel drops the
-/// first two when a file is written. While it is written the file is never open to
-/// more than the target will be, and always readable and writable by its owner (so
-/// that a sweep can open a crashed writer's leftover, whatever the target's bits).
+/// first two when a file is written. Until it is in place, the file is open to no
+/// one the target was not open to when the write began, and always readable and
+/// writable by its owner (so that a sweep can open a crashed writer's leftover,
+/// whatever the target's bits); its exact bits are set once it is in place.
 #[derive(Debug)]
 pub(super) struct TempFile {
     dir: OwnedFd,
@@ -499,18 +500,23 @@ impl TempFile {
     /// disk when this returns.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
         // The target's permissions as they are now (a `chmod` during a long write
-        // is kept), set exactly (`fchmod` is not masked by the umask).
+        // is kept), set exactly (`fchmod` is not masked by the umask) once the file
+        // is in place: until then it stays its owner's to read, so that even a
+        // crash here leaves a leftover a sweep can open.
         let now = rustix::fs::statat(&self.dir, self.target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
             .ok()
             .as_ref()
             .and_then(file_permissions);
-        if let Some(bits) = self.permissions.or(now).or(self.replaced) {
-            rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(bits & 0o777))?;
-        }
+        let stat = rustix::fs::fstat(&self.fd)?;
+        let bits = self
+            .permissions
+            .or(now)
+            .or(self.replaced)
+            .map(|bits| bits & 0o777)
+            .filter(|&bits| stat.st_mode & 0o777 != bits);
         if sync {
             rustix::fs::fsync(&self.fd)?;
         }
-        let stat = rustix::fs::fstat(&self.fd)?;
         if no_replace {
             rename_no_replace(&self.dir, &self.name, &self.dir, &self.target)?;
         } else {
@@ -522,6 +528,16 @@ impl TempFile {
             )?;
         }
         self.committed = true;
+        if let Some(bits) = bits {
+            rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(bits)).map_err(|e| {
+                Error::from(e).with_message(format!(
+                    "the file was written, but its permissions could not be set to {bits:o}"
+                ))
+            })?;
+            if sync {
+                rustix::fs::fsync(&self.fd)?;
+            }
+        }
         if sync {
             rustix::fs::fsync(&self.dir)?;
         }
