@@ -427,6 +427,27 @@ fn with_headers(
         .unwrap()
 }
 
+/// CreateMultipartUpload's answer: upload `up-1`.
+fn upload_created() -> Response<Body> {
+    with_headers(
+        StatusCode::OK,
+        &[],
+        "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
+    )
+}
+
+/// A listing with nothing in it (the write checks find no directory).
+fn empty_listing() -> Response<Body> {
+    with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
+}
+
+/// How many AbortMultipartUpload requests of upload `up-1` the server saw.
+fn aborts(seen: &[Seen]) -> usize {
+    seen.iter()
+        .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
+        .count()
+}
+
 #[test]
 fn a_listing_of_malformed_xml_is_a_clear_error() {
     let server = FaultServer::start(|_, _| {
@@ -686,11 +707,7 @@ fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
 fn multipart_server() -> FaultServer {
     FaultServer::start(
         |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => with_headers(
-                StatusCode::OK,
-                &[],
-                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
-            ),
+            ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => {
                 let n = q["partNumber=".len()..]
                     .split('&')
@@ -704,9 +721,7 @@ fn multipart_server() -> FaultServer {
                 &[],
                 "<CompleteMultipartUploadResult><ETag>\"whole-2\"</ETag></CompleteMultipartUploadResult>",
             ),
-            ("GET", _) => {
-                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
-            }
+            ("GET", _) => empty_listing(),
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
         },
@@ -806,7 +821,7 @@ fn sse_headers_are_sent_and_a_customer_key_never_shows() {
             "GET" if seen.path.ends_with("/obj") => {
                 with_headers(StatusCode::OK, &[("etag", "\"v\"")], HELLO)
             }
-            "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+            "GET" => empty_listing(),
             "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
         }
@@ -927,11 +942,7 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
     let server = FaultServer::start(|seen, _| {
         let missing = || s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r");
         match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => with_headers(
-                StatusCode::OK,
-                &[],
-                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
-            ),
+            ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => {
                 with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
             }
@@ -940,9 +951,7 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
                 s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r")
             }
             ("PUT", "") | ("POST", _) if seen.if_match.is_some() => missing(),
-            ("GET", _) => {
-                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
-            }
+            ("GET", _) => empty_listing(),
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         }
@@ -989,7 +998,7 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
             "",
         ),
         "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+        "GET" => empty_listing(),
         "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
         _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
     });
@@ -1006,11 +1015,7 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
 fn a_refused_multipart_write_leaves_no_upload_behind() {
     let server = FaultServer::start(
         |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => with_headers(
-                StatusCode::OK,
-                &[],
-                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
-            ),
+            ("POST", "uploads") => upload_created(),
             ("DELETE", q) if q.starts_with("uploadId=") => {
                 with_headers(StatusCode::NO_CONTENT, &[], "")
             }
@@ -1029,10 +1034,7 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
     assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
     let seen = server.seen();
     let created = seen.iter().filter(|s| s.query == "uploads").count();
-    let aborted = seen
-        .iter()
-        .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
-        .count();
+    let aborted = aborts(&seen);
     assert_eq!((created, aborted), (1, 1), "{seen:?}");
     assert!(seen.iter().all(|s| !s.query.starts_with("partNumber=")));
 }
@@ -1084,7 +1086,7 @@ fn conflicting_server(conflicts: usize) -> FaultServer {
             s3_error(StatusCode::CONFLICT, "ConditionalRequestConflict", "r-409")
         }
         "PUT" => with_headers(StatusCode::OK, &[("etag", "\"v2\"")], ""),
-        "GET" => with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>"),
+        "GET" => empty_listing(),
         "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
         _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
     })
@@ -1128,11 +1130,7 @@ fn a_conditional_write_that_meets_a_conflict_is_sent_again() {
 fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
     let server = FaultServer::start(
         |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => with_headers(
-                StatusCode::OK,
-                &[],
-                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>",
-            ),
+            ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => {
                 with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
             }
@@ -1142,9 +1140,7 @@ fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
             ("DELETE", q) if q.starts_with("uploadId=") => {
                 with_headers(StatusCode::NO_CONTENT, &[], "")
             }
-            ("GET", _) => {
-                with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
-            }
+            ("GET", _) => empty_listing(),
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         },
@@ -1160,10 +1156,7 @@ fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
         .iter()
         .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
         .count();
-    let aborted = seen
-        .iter()
-        .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
-        .count();
+    let aborted = aborts(&seen);
     assert_eq!((completes, aborted), (1, 1), "{seen:?}");
 }
 
