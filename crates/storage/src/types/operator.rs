@@ -717,9 +717,7 @@ impl Operator {
     /// sent again as the retry policy allows (a multipart upload's completion is
     /// not: S3 asks for the upload to be made anew, so it is aborted); one that
     /// still meets it fails with a temporary [`ErrorKind::Unexpected`], which says
-    /// nothing of the target. A `PUT` sent again after an attempt whose answer was
-    /// lost, and then refused, is reported done if the object is exactly what was
-    /// sent (size and checksum): that attempt was stored.
+    /// nothing of the target.
     pub fn write_with(&self, path: &str, data: impl Into<Bytes>) -> WriteWith {
         WriteWith::new(self.clone(), path, data.into())
     }
