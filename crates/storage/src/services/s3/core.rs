@@ -979,56 +979,18 @@ impl Core {
         let mut req = S3Request::new(Method::PUT, key)
             .write_options(options)?
             .object_options(options, self.encryption_of(options))?;
-        let sent = self
-            .checksum
-            .map(|checksum| (checksum, checksum.encode(checksum.of(body.pieces()))));
-        if let Some((checksum, value)) = &sent {
-            req = req.header(checksum.header(), value)?;
+        if let Some(checksum) = self.checksum {
+            req = req.header(
+                checksum.header(),
+                &checksum.encode(checksum.of(body.pieces())),
+            )?;
         }
         let req = req.body(body);
-        match self.send(&req).await {
-            Ok(response) => metadata_of(response.headers(), Some(len)),
-            Err(e) => {
-                // A conditional PUT sent again after an attempt whose answer was lost
-                // (a timeout, a broken connection) may fail its precondition because
-                // that attempt was committed: our own write. If the object is now
-                // exactly what we sent (size and checksum), that is what happened.
-                let conditional = options.if_not_exists || options.if_match.is_some();
-                if conditional
-                    && e.kind() == ErrorKind::PreconditionFailed
-                    && e.context("attempts").is_some()
-                    && let Some((checksum, value)) = &sent
-                    && let Some(meta) = self.written(key, len, *checksum, value, options).await
-                {
-                    return Ok(meta);
-                }
-                Err(write_refused(e, options))
-            }
-        }
-    }
-
-    /// The metadata of `key` if it is `len` bytes whose `checksum` is `value`: what
-    /// a `PUT` of ours sent. `None` if it is not, or cannot be told.
-    async fn written(
-        &self,
-        key: &str,
-        len: u64,
-        checksum: Checksum,
-        value: &str,
-        options: &WriteOptions,
-    ) -> Option<Metadata> {
-        let req = S3Request::new(Method::HEAD, key)
-            .header(HeaderName::from_static("x-amz-checksum-mode"), "ENABLED")
-            .ok()?;
-        let req = match self.encryption_of(options) {
-            Some(Encryption::Customer(key)) => req.customer_key(key, false).ok()?,
-            _ => self.reading(req).ok()?,
-        };
-        let response = self.send(&req).await.ok()?;
-        let headers = response.headers();
-        let meta = metadata_of(headers, None).ok()?;
-        (meta.content_length() == len && header_str(headers, &checksum.header()) == Some(value))
-            .then_some(meta)
+        let response = self
+            .send(&req)
+            .await
+            .map_err(|e| write_refused(e, options))?;
+        metadata_of(response.headers(), Some(len))
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
