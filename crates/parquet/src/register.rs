@@ -154,8 +154,7 @@ fn split_url(url: &str) -> Result<(ObjectStoreUrl, String)> {
             "a table URL has no query or fragment (configure the operator instead)".into(),
         ));
     }
-    let authority = &parsed[url::Position::BeforeHost..url::Position::AfterPort];
-    let store_url = ObjectStoreUrl::parse(format!("{}://{authority}", parsed.scheme()))
+    let store_url = ObjectStoreUrl::parse(crate::registry::store_key(&parsed))
         .map_err(|e| invalid(e.to_string()))?;
     let path = object_store::path::Path::from_url_path(parsed.path())
         .map_err(|e| invalid(format!("bad path ({e})")))?;

@@ -49,7 +49,12 @@ impl Registry {
 /// its stores: `s3://user@bucket/` finds the store registered for `s3://bucket`
 /// there, and must find our operator here too.
 fn key(url: &ObjectStoreUrl) -> String {
-    let url: &url::Url = url.as_ref();
+    store_key(url.as_ref())
+}
+
+/// `scheme://host:port` of `url` (no user, path, query or fragment): what names
+/// its object store, for DataFusion and for [`register`](crate::register).
+pub(crate) fn store_key(url: &url::Url) -> String {
     format!(
         "{}://{}",
         url.scheme(),

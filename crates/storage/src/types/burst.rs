@@ -172,7 +172,7 @@ impl Operator {
                 let now = now.map_err(|e| e.with_operation(operation).with_path(path));
                 return IoFuture::unpolled(now, unpolled);
             }
-            let read = self.submit_read(operation, path, &normalized, args);
+            let read = self.run(operation, path, self.access().read(&normalized, args));
             return IoFuture::new(async move {
                 unpolled.polled();
                 read.await

@@ -310,7 +310,7 @@ impl Operator {
     }
 
     /// Submits `job` now and returns its result with `operation` and `path` attached.
-    fn run<T: Send + 'static>(
+    pub(crate) fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         path: &str,
@@ -450,17 +450,6 @@ impl Operator {
                 now.map_err(|e| e.with_operation(operation).with_path(path)),
             );
         }
-        self.submit_read(operation, path, normalized, args)
-    }
-
-    /// Submits a read to the executor.
-    pub(crate) fn submit_read(
-        &self,
-        operation: &'static str,
-        path: &str,
-        normalized: &str,
-        args: ReadArgs,
-    ) -> IoFuture<Bytes> {
         self.run(operation, path, self.access.read(normalized, args))
     }
 

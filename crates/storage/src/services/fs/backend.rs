@@ -201,14 +201,14 @@ impl Fs {
     }
 }
 
-/// Opens file `path` for reading; returns it with its metadata.
-fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, Metadata)> {
+/// Opens file `path` for reading; returns it with its `fstat`.
+fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> {
     let fd = open_in_root(root, path, OFlags::RDONLY)?;
     let stat = rustix::fs::fstat(&fd)?;
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
     }
-    Ok((fd, metadata(&stat)))
+    Ok((fd, stat))
 }
 
 impl Fs {
@@ -498,14 +498,11 @@ impl Access for Fs {
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
-            let (src, meta) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
+            let (src, stat) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             // The copy gets the source's permissions, as `std::fs::copy` gives.
-            let permissions = rustix::fs::fstat(&src)
-                .map_err(|e| Error::from(e).with_path(from.clone()))?
-                .st_mode;
-            let temp = TempFile::create(&fs.root, &to, Some(permissions))
+            let temp = TempFile::create(&fs.root, &to, Some(stat.st_mode))
                 .map_err(|e| e.with_path(to.clone()))?;
-            copy_contents(&src, &temp.fd, meta.content_length())?;
+            copy_contents(&src, &temp.fd, metadata(&stat).content_length())?;
             let committed = temp.commit(fs.sync, options.if_not_exists);
             fs.files.forget(&to);
             committed.map(drop).map_err(|e| e.with_path(to.clone()))
