@@ -275,3 +275,167 @@ fn callers_come_and_go() {
     assert_eq!(from_thread.1, 3);
     assert_eq!(op.blocking().read("iso/2").unwrap().len(), data.len());
 }
+
+/// A proxy in front of the test server that passes every request on, except that
+/// once armed it loses the answer to the next request that commits a write (a
+/// `PUT` of an object, a multipart upload's completion): the server handles it, and
+/// the client hears nothing until it gives up.
+struct LosingProxy {
+    addr: std::net::SocketAddr,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl LosingProxy {
+    fn start(upstream: String) -> Self {
+        use http_body_util::{BodyExt as _, Full};
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use std::sync::atomic::Ordering;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+        let upstream = std::sync::Arc::new(upstream);
+        let arm = std::sync::Arc::clone(&armed);
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (client, upstream, armed) = (
+                    client.clone(),
+                    std::sync::Arc::clone(&upstream),
+                    std::sync::Arc::clone(&arm),
+                );
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (client, upstream, armed) = (
+                            client.clone(),
+                            std::sync::Arc::clone(&upstream),
+                            armed.clone(),
+                        );
+                        async move {
+                            let (mut parts, body) = req.into_parts();
+                            let query = parts.uri.query().unwrap_or("");
+                            let commits = (parts.method == hyper::Method::PUT
+                                && !query.contains("partNumber="))
+                                || (parts.method == hyper::Method::POST
+                                    && query.starts_with("uploadId="));
+                            let path = parts.uri.path_and_query().unwrap().as_str();
+                            // The Host header is kept: the request is signed for it.
+                            parts.uri = format!("http://{upstream}{path}").parse().unwrap();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let request = hyper::Request::from_parts(parts, Full::new(body));
+                            let response = client.request(request).await.unwrap();
+                            if commits && armed.swap(false, Ordering::SeqCst) {
+                                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                            }
+                            let (parts, body) = response.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            Ok::<_, std::convert::Infallible>(hyper::Response::from_parts(
+                                parts,
+                                Full::new(body),
+                            ))
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            addr,
+            armed,
+            _runtime: runtime,
+        }
+    }
+
+    /// Loses the answer to the next write's commit.
+    fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn armed(&self) -> bool {
+        self.armed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A write whose commit was stored by the server but whose answer was lost is sent
+/// again, and then fails its precondition (the object exists, or has changed: by
+/// this very write) or, for a multipart upload, finds its upload completed. The
+/// object carries the write's id (user metadata): the write is done, and holds what
+/// was written. (SeaweedFS answers a completion sent again with 200, where AWS may
+/// answer `NoSuchUpload`; `s3_faults` has that answer.)
+#[test]
+fn writes_whose_answers_were_lost_are_done() {
+    let Some(builder) = common_s3::builder("lost_answers") else {
+        return;
+    };
+    let uri = std::env::var("DIO_TEST_S3_URI").unwrap();
+    let endpoint = uri
+        .split("endpoint=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let upstream = endpoint.trim_start_matches("http://").to_owned();
+    let proxy = LosingProxy::start(upstream);
+    let op = Operator::new(
+        builder
+            .endpoint(format!("http://{}", proxy.addr))
+            .request_timeout(std::time::Duration::from_secs(2))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    current_thread().block_on(async {
+        let (first, second) = (random_bytes(1000, 46), random_bytes(2000, 47));
+
+        proxy.arm();
+        op.write_with("new", first.clone())
+            .if_not_exists(true)
+            .await
+            .unwrap();
+        assert!(!proxy.armed(), "the answer was lost");
+        assert_eq!(op.read("new").await.unwrap(), first);
+        // Another writer's object is still refused.
+        let err = op
+            .write_with("new", second.clone())
+            .if_not_exists(true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+
+        let etag = op.stat("new").await.unwrap().etag().unwrap().to_owned();
+        proxy.arm();
+        op.write_with("new", second.clone())
+            .if_match(etag.clone())
+            .await
+            .unwrap();
+        assert!(!proxy.armed(), "the answer was lost");
+        assert_eq!(op.read("new").await.unwrap(), second);
+        let err = op
+            .write_with("new", first.clone())
+            .if_match(etag)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+
+        let big = random_bytes(6 << 20, 48);
+        proxy.arm();
+        op.write("multipart", big.clone()).await.unwrap();
+        assert!(!proxy.armed(), "the answer was lost");
+        assert_eq!(sha(&op.read("multipart").await.unwrap()), sha(&big));
+    });
+}

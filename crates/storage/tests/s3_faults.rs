@@ -42,6 +42,15 @@ impl Seen {
 
 type Handler = dyn Fn(&Seen, usize) -> Response<Body> + Send + Sync;
 
+/// A handler's answer carrying this header is never sent (see [`stalled`]).
+const STALL: &str = "x-fault-stall";
+
+/// An answer the server holds back until the client has given up on it: the
+/// request was handled, its answer lost.
+fn stalled() -> Response<Body> {
+    with_headers(StatusCode::OK, &[(STALL, "1")], "")
+}
+
 /// An HTTP/1.1 server on 127.0.0.1 that answers request `n` (from 0) with
 /// `handler(seen, n)`, on its own runtime thread.
 struct FaultServer {
@@ -101,7 +110,11 @@ impl FaultServer {
                             log.push(seen.clone());
                             log.len() - 1
                         };
-                        Ok::<_, Infallible>(handler(&seen, n))
+                        let response = handler(&seen, n);
+                        if response.headers().contains_key(STALL) {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        Ok::<_, Infallible>(response)
                     }
                 });
                 tokio::spawn(
@@ -118,7 +131,11 @@ impl FaultServer {
     }
 
     fn operator(&self, attempts: u32, timeout: Duration) -> Operator {
-        let s3 = S3Builder::new("bucket")
+        Operator::new(self.builder(attempts, timeout).build().unwrap())
+    }
+
+    fn builder(&self, attempts: u32, timeout: Duration) -> S3Builder {
+        S3Builder::new("bucket")
             .endpoint(format!("http://{}", self.addr))
             .credentials(Credentials::new("key", "secret"))
             .retry(
@@ -127,9 +144,6 @@ impl FaultServer {
                     .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
             )
             .request_timeout(timeout)
-            .build()
-            .unwrap();
-        Operator::new(s3)
     }
 
     /// An operator whose writes over 5 MiB are multipart uploads of 5 MiB parts.
@@ -1181,4 +1195,192 @@ fn writers_and_listers_made_after_a_shutdown_are_refused() {
     assert_eq!(writer.kind(), ErrorKind::ShutDown, "{writer}");
     assert_eq!(lister.kind(), ErrorKind::ShutDown, "{lister}");
     assert!(server.seen().is_empty());
+}
+
+/// The id a write carries in its object's user metadata.
+const WRITE_ID: &str = "x-amz-meta-dio-write-id";
+
+/// A server that stores the first attempt of a write (a `PUT`, or a multipart
+/// upload's completion) but loses its answer, and refuses the next attempt with
+/// `refusal`. The object then carries the id the write was sent with if
+/// `ours`, else another writer's. `HEAD`s before the write find nothing.
+fn losing_server(ours: bool, refusal: fn() -> Response<Body>) -> FaultServer {
+    let id = Mutex::new(None::<String>);
+    let commits = std::sync::atomic::AtomicUsize::new(0);
+    FaultServer::start(move |seen, _| {
+        let commit = |seen: &Seen| {
+            if commits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                return refusal();
+            }
+            if ours {
+                // A PUT's own id; a completion's upload was created with one.
+                if let Some(sent) = seen.header(WRITE_ID) {
+                    *id.lock() = Some(sent.to_owned());
+                }
+            } else {
+                *id.lock() = Some("another-writer".to_owned());
+            }
+            stalled()
+        };
+        match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => {
+                *id.lock() = seen.header(WRITE_ID).map(str::to_owned);
+                upload_created()
+            }
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
+            }
+            ("POST", q) if q.starts_with("uploadId=") => commit(seen),
+            ("PUT", _) => commit(seen),
+            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            ("GET", _) => empty_listing(),
+            ("HEAD", _) => match id.lock().clone() {
+                Some(id) if commits.load(std::sync::atomic::Ordering::SeqCst) > 0 => with_headers(
+                    StatusCode::OK,
+                    &[
+                        ("content-length", "11"),
+                        ("etag", "\"stored\""),
+                        (WRITE_ID, &id),
+                    ],
+                    "",
+                ),
+                _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            },
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        }
+    })
+}
+
+fn precondition_failed() -> Response<Body> {
+    s3_error(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "r-412",
+    )
+}
+
+fn no_such_upload() -> Response<Body> {
+    s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r-404")
+}
+
+/// A conditional `PUT` whose first attempt was stored but whose answer was lost is
+/// sent again, and fails its precondition because of that very attempt. The object
+/// carries the write's id (in its user metadata): the write is done. An object
+/// carrying another id is another writer's, and the write is refused.
+#[test]
+fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
+    for ours in [true, false] {
+        for if_match in [false, true] {
+            let server = losing_server(ours, precondition_failed);
+            let op = server.operator(3, Duration::from_millis(300));
+            let write = op.write_with("k", HELLO);
+            let write = if if_match {
+                write.if_match("\"v0\"")
+            } else {
+                write.if_not_exists(true)
+            };
+            let result = block_on(std::future::IntoFuture::into_future(write));
+            let seen = server.seen();
+            let ids: Vec<_> = seen
+                .iter()
+                .filter(|s| s.method == "PUT")
+                .map(|s| s.header(WRITE_ID).unwrap().to_owned())
+                .collect();
+            assert_eq!(ids.len(), 2, "the lost attempt, then the refused one");
+            assert_eq!(ids[0], ids[1], "one id for every attempt of a write");
+            assert!(ids[0].len() >= 32, "{ids:?}");
+            if ours {
+                let meta = result.unwrap();
+                assert_eq!(meta.etag(), Some("\"stored\""));
+                assert_eq!(meta.content_length(), 11);
+            } else {
+                let err = result.unwrap_err();
+                let kind = if if_match {
+                    ErrorKind::PreconditionFailed
+                } else {
+                    ErrorKind::AlreadyExists
+                };
+                assert_eq!(err.kind(), kind, "{err}");
+                assert_eq!(err.path(), "k");
+            }
+        }
+    }
+    // Two writes get two ids.
+    let server = multipart_server();
+    let op = server.operator(1, Duration::from_secs(10));
+    for _ in 0..2 {
+        let write = op.write_with("k", HELLO).if_not_exists(true);
+        block_on(std::future::IntoFuture::into_future(write)).unwrap();
+    }
+    let ids: Vec<_> = server
+        .seen()
+        .iter()
+        .filter_map(|s| s.header(WRITE_ID).map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+}
+
+/// A conditional write refused at its first attempt is refused: no earlier attempt
+/// of it can have been stored, and the object is not looked at.
+#[test]
+fn a_write_refused_at_its_first_attempt_is_not_checked() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => precondition_failed(),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let write = op.write_with("k", HELLO).if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    let seen = server.seen();
+    let put = seen.iter().position(|s| s.method == "PUT").unwrap();
+    assert!(seen[put..].iter().all(|s| s.method != "HEAD"), "{seen:?}");
+}
+
+/// A multipart upload's completion whose answer was lost, sent again, finds its
+/// upload gone (`NoSuchUpload`), or fails its precondition. If the object carries
+/// the id the upload was created with, the write is done; if not, the error stands.
+#[test]
+fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
+    type Refusal = fn() -> Response<Body>;
+    let refusals: [(Refusal, bool, ErrorKind); 3] = [
+        (no_such_upload, false, ErrorKind::NotFound),
+        (no_such_upload, true, ErrorKind::NotFound),
+        (precondition_failed, true, ErrorKind::AlreadyExists),
+    ];
+    for (refusal, conditional, refused) in refusals {
+        for ours in [true, false] {
+            let server = losing_server(ours, refusal);
+            let op = Operator::new(
+                server
+                    .builder(3, Duration::from_secs(1))
+                    .part_size(5 << 20)
+                    .multipart_threshold(5 << 20)
+                    .build()
+                    .unwrap(),
+            );
+            let write = op
+                .write_with("k", object(6 << 20))
+                .if_not_exists(conditional);
+            let result = block_on(std::future::IntoFuture::into_future(write));
+            let seen = server.seen();
+            let completions = seen
+                .iter()
+                .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
+                .count();
+            assert_eq!(completions, 2, "the lost completion, then the refused one");
+            let created = seen.iter().find(|s| s.query == "uploads").unwrap();
+            assert!(created.header(WRITE_ID).is_some_and(|id| id.len() >= 32));
+            if ours {
+                assert_eq!(result.unwrap().etag(), Some("\"stored\""));
+                assert_eq!(aborts(&seen), 0, "{seen:?}");
+            } else {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), refused, "{err}");
+                assert_eq!(err.path(), "k");
+            }
+        }
+    }
 }

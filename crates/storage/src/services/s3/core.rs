@@ -192,6 +192,14 @@ impl S3Request {
     }
 }
 
+/// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
+const WRITE_ID: HeaderName = HeaderName::from_static("x-amz-meta-dio-write-id");
+
+/// A new id for one write: 128 random bits, in hex.
+pub(crate) fn new_write_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
 /// A write refused by its precondition, as the caller asked for it: with
 /// `if_not_exists`, the target exists; with `if_match`, the target is not that
 /// version, or is missing (AWS answers an `If-Match` write of a missing key with
@@ -979,6 +987,14 @@ impl Core {
         let mut req = S3Request::new(Method::PUT, key)
             .write_options(options)?
             .object_options(options, self.encryption_of(options))?;
+        // A conditional PUT carries an id, so that an attempt stored although its
+        // answer was lost is known for ours (an unconditional one is simply sent
+        // again).
+        let conditional = options.if_not_exists || options.if_match.is_some();
+        let write_id = conditional.then(new_write_id);
+        if let Some(id) = &write_id {
+            req = req.header(WRITE_ID, id)?;
+        }
         if let Some(checksum) = self.checksum {
             req = req.header(
                 checksum.header(),
@@ -986,11 +1002,53 @@ impl Core {
             )?;
         }
         let req = req.body(body);
-        let response = self
-            .send(&req)
-            .await
-            .map_err(|e| write_refused(e, options))?;
-        metadata_of(response.headers(), Some(len))
+        match self.send(&req).await {
+            Ok(response) => metadata_of(response.headers(), Some(len)),
+            Err(e) => match write_id {
+                Some(id) => self.stored_anyway(e, key, &id, options).await,
+                None => Err(e),
+            },
+        }
+        .map_err(|e| write_refused(e, options))
+    }
+
+    /// Whether a write that failed with `err` was stored all the same, by an attempt
+    /// whose answer was lost (a timeout, a broken connection, a 5xx after the
+    /// commit). Its next attempt then fails its precondition (the object exists, or
+    /// has changed: by this very write), or, for a multipart upload's completion,
+    /// finds the upload gone (`NoSuchUpload`); or the attempts ran out. If the object
+    /// now carries this write's `id` (see [`WRITE_ID`]), the write was stored: the
+    /// object's metadata. Otherwise, or when that cannot be told (the `HEAD`
+    /// fails), `err` as it was.
+    async fn stored_anyway(
+        &self,
+        err: Error,
+        key: &str,
+        id: &str,
+        options: &WriteOptions,
+    ) -> Result<Metadata> {
+        let resent = err.context("attempts").is_some();
+        let maybe_ours = err.is_temporary()
+            || (resent && err.kind() == ErrorKind::PreconditionFailed)
+            || (resent && err.context("code") == Some("NoSuchUpload"));
+        if !maybe_ours {
+            return Err(err);
+        }
+        let head = async {
+            let req = S3Request::new(Method::HEAD, key);
+            let req = match self.encryption_of(options) {
+                Some(Encryption::Customer(key)) => req.customer_key(key, false)?,
+                _ => self.reading(req)?,
+            };
+            self.send(&req).await
+        };
+        match head.await {
+            Ok(response) if header_str(response.headers(), &WRITE_ID) == Some(id) => {
+                tracing::debug!(%key, error = %err, "a write whose answer was lost was stored");
+                metadata_of(response.headers(), None)
+            }
+            _ => Err(err),
+        }
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
@@ -1104,7 +1162,10 @@ impl Core {
             // A new upload copies no metadata: keep the source's content type.
             options.content_type = source.content_type().map(str::to_owned);
         }
-        let id = self.create_multipart(to_key, &options, None).await?;
+        let write_id = new_write_id();
+        let id = self
+            .create_multipart(to_key, &options, None, &write_id)
+            .await?;
         let parts = (0..size.div_ceil(part_size)).map(|i| {
             let start = i * part_size;
             (i as u32 + 1, start..(start + part_size).min(size))
@@ -1118,7 +1179,7 @@ impl Core {
             .await;
         let result = match copied {
             Ok(parts) => self
-                .complete_multipart(to_key, &id, parts, &options, None)
+                .complete_multipart(to_key, &id, &write_id, parts, &options, None)
                 .await
                 .map(drop),
             Err(e) => Err(e),
@@ -1175,16 +1236,18 @@ impl Core {
     }
 
     /// CreateMultipartUpload, storing the object as `options` ask; `checksum`: the
-    /// parts carry checksums and the object gets a whole-object one.
+    /// parts carry checksums and the object gets a whole-object one; `write_id` is stored with the object (see [`Core::stored_anyway`]).
     pub(crate) async fn create_multipart(
         &self,
         key: &str,
         options: &WriteOptions,
         checksum: Option<Checksum>,
+        write_id: &str,
     ) -> Result<String> {
         let mut req = S3Request::new(Method::POST, key)
             .query("uploads")
-            .object_options(options, self.encryption_of(options))?;
+            .object_options(options, self.encryption_of(options))?
+            .header(WRITE_ID, write_id)?;
         if let Some(checksum) = checksum {
             req = req
                 .header(
@@ -1249,10 +1312,14 @@ impl Core {
     /// CompleteMultipartUpload of `parts` (in order). With part checksums (of
     /// `checksum`), the whole object's, combined from theirs, goes too: the server
     /// checks the assembled object against what was written.
+    ///
+    /// A completion stored although its answer was lost is known by `write_id`, the
+    /// one the upload was created with, and is done.
     pub(crate) async fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
+        write_id: &str,
         parts: Vec<xml::CompletedPart>,
         options: &WriteOptions,
         checksum: Option<Checksum>,
@@ -1280,10 +1347,15 @@ impl Core {
             req = req.customer_key(key, false)?;
         }
         let req = req.body(body);
-        let (_, body) = self
-            .send_read(&req)
-            .await
-            .map_err(|e| write_refused(e, options))?;
+        let body = match self.send_read(&req).await {
+            Ok((_, body)) => body,
+            Err(e) => {
+                let stored = self.stored_anyway(e, key, write_id, options).await;
+                return stored
+                    .map(|meta| meta.etag().map(str::to_owned))
+                    .map_err(|e| write_refused(e, options));
+            }
+        };
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Completed {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::body::ReqBody;
-use super::core::Core;
+use super::core::{Core, new_write_id};
 use super::xml::CompletedPart;
 use crate::raw::{IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
@@ -48,6 +48,8 @@ fn part_size_for(len: u64, configured: usize) -> usize {
 
 struct Upload {
     id: String,
+    /// Stored with the object, to know a completion whose answer was lost.
+    write_id: String,
     next_part: u32,
     in_flight: VecDeque<JoinHandle<Result<CompletedPart>>>,
     done: Vec<CompletedPart>,
@@ -108,9 +110,10 @@ impl S3Writer {
             // Both run to the end: an upload created while the checks failed is
             // aborted, never left behind (its parts would be billed until a
             // lifecycle rule removed them).
+            let write_id = new_write_id();
             let (created, checked) = futures::future::join(
                 self.core
-                    .create_multipart(&self.key, &self.options, self.core.checksum),
+                    .create_multipart(&self.key, &self.options, self.core.checksum, &write_id),
                 self.core.check_writable(&self.path),
             )
             .await;
@@ -126,6 +129,7 @@ impl S3Writer {
             };
             self.upload = Some(Upload {
                 id,
+                write_id,
                 next_part: 1,
                 in_flight: VecDeque::new(),
                 done: Vec::new(),
@@ -216,10 +220,17 @@ impl S3Writer {
             upload.done.push(joined(part.await)?);
         }
         let parts = std::mem::take(&mut upload.done);
-        let id = upload.id.clone();
+        let (id, write_id) = (upload.id.clone(), upload.write_id.clone());
         let etag = self
             .core
-            .complete_multipart(&self.key, &id, parts, &self.options, self.core.checksum)
+            .complete_multipart(
+                &self.key,
+                &id,
+                &write_id,
+                parts,
+                &self.options,
+                self.core.checksum,
+            )
             .await?;
         self.upload = None;
         let meta = Metadata::file(self.written);
