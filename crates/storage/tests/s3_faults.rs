@@ -1272,7 +1272,7 @@ fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
     for ours in [true, false] {
         for if_match in [false, true] {
             let server = losing_server(ours, precondition_failed);
-            let op = server.operator(3, Duration::from_millis(300));
+            let op = server.operator(3, Duration::from_secs(2));
             let write = op.write_with("k", HELLO);
             let write = if if_match {
                 write.if_match("\"v0\"")
@@ -1305,20 +1305,69 @@ fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
             }
         }
     }
-    // Two writes get two ids.
+    // Two writes get two ids; an unconditional PUT, sent again as it is, none.
     let server = multipart_server();
     let op = server.operator(1, Duration::from_secs(10));
     for _ in 0..2 {
         let write = op.write_with("k", HELLO).if_not_exists(true);
         block_on(std::future::IntoFuture::into_future(write)).unwrap();
     }
-    let ids: Vec<_> = server
+    block_on(op.write("k", HELLO)).unwrap();
+    let puts: Vec<_> = server
         .seen()
-        .iter()
-        .filter_map(|s| s.header(WRITE_ID).map(str::to_owned))
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .map(|s| s.header(WRITE_ID).map(str::to_owned))
         .collect();
-    assert_eq!(ids.len(), 2);
-    assert_ne!(ids[0], ids[1]);
+    assert_eq!(puts.len(), 3);
+    assert!(puts[0].is_some() && puts[1].is_some() && puts[0] != puts[1]);
+    assert_eq!(puts[2], None);
+}
+
+/// A conditional `PUT` none of whose answers came back may have been stored: the
+/// object is looked at, and the write is done if it carries the write's id. When
+/// the object cannot be looked at, the timeout stands, saying that whether the
+/// write was stored is unknown.
+#[test]
+fn a_conditional_write_out_of_attempts_is_known_by_its_id() {
+    for head in ["ours", "missing", "failing"] {
+        let id = Mutex::new(None::<String>);
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "PUT" => {
+                *id.lock() = seen.header(WRITE_ID).map(str::to_owned);
+                stalled()
+            }
+            "GET" => empty_listing(),
+            "HEAD" => match (head, id.lock().clone()) {
+                ("ours", Some(id)) => with_headers(
+                    StatusCode::OK,
+                    &[
+                        ("content-length", "11"),
+                        ("etag", "\"stored\""),
+                        (WRITE_ID, &id),
+                    ],
+                    "",
+                ),
+                ("failing", Some(_)) => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"),
+                _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            },
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        });
+        let op = server.operator(2, Duration::from_secs(2));
+        let write = op.write_with("k", HELLO).if_not_exists(true);
+        let result = block_on(std::future::IntoFuture::into_future(write));
+        let puts = server.seen().iter().filter(|s| s.method == "PUT").count();
+        assert_eq!(puts, 2, "{head}");
+        match head {
+            "ours" => assert_eq!(result.unwrap().etag(), Some("\"stored\"")),
+            _ => {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+                let unknown = (head == "failing").then_some("unknown");
+                assert_eq!(err.context("stored"), unknown, "{err}");
+            }
+        }
+    }
 }
 
 /// A conditional write refused at its first attempt is refused: no earlier attempt
@@ -1355,7 +1404,7 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
             let server = losing_server(ours, refusal);
             let op = Operator::new(
                 server
-                    .builder(3, Duration::from_secs(1))
+                    .builder(3, Duration::from_secs(3))
                     .part_size(5 << 20)
                     .multipart_threshold(5 << 20)
                     .build()

@@ -166,12 +166,13 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// target whose ETag differs (or that is missing) fails `if_match` with
 /// [`ErrorKind::PreconditionFailed`]. Either way the target keeps what it had.
 ///
-/// On S3 a conditional write (and every multipart upload) stores an id of its own
-/// in the object's user metadata (`x-amz-meta-dio-write-id`). When an attempt was
-/// stored but its answer lost (a timeout, a broken connection), the attempt sent
-/// after it fails its precondition because of that very write; the object is then
-/// looked at, and if it carries the write's id, the write is reported done, not
-/// refused.
+/// On S3 a conditional `write_with`/`writer_with` (and every multipart upload)
+/// stores an id of its own in the object's user metadata
+/// (`x-amz-meta-dio-write-id`). When an attempt was stored but its answer lost (a
+/// timeout, a broken connection), the attempt sent after it fails its precondition
+/// because of that very write; the object is then looked at, and if it carries the
+/// write's id, the write is reported done, not refused. (Conditional copies and
+/// renames carry no id.) See docs/storage.md, "Answers that were lost".
 ///
 /// A content type describes the bytes rather than how they are kept, and callers
 /// (object_store's attributes) pass it routinely, so fs and memory take it without

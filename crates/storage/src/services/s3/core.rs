@@ -195,9 +195,19 @@ impl S3Request {
 /// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
 const WRITE_ID: HeaderName = HeaderName::from_static("x-amz-meta-dio-write-id");
 
-/// A new id for one write: 128 random bits, in hex.
-pub(crate) fn new_write_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
+/// A new id for one write: 128 bits from the operating system's random source, in
+/// hex (a seeded generator would repeat itself in a forked process).
+///
+/// # Errors
+///
+/// `Unexpected` if the system has no random source to give.
+pub(crate) fn new_write_id() -> Result<String> {
+    let mut bytes = [0_u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::new(ErrorKind::Unexpected)
+            .with_message(format!("cannot draw a random id for the write: {e}"))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A write refused by its precondition, as the caller asked for it: with
@@ -991,7 +1001,7 @@ impl Core {
         // answer was lost is known for ours (an unconditional one is simply sent
         // again).
         let conditional = options.if_not_exists || options.if_match.is_some();
-        let write_id = conditional.then(new_write_id);
+        let write_id = conditional.then(new_write_id).transpose()?;
         if let Some(id) = &write_id {
             req = req.header(WRITE_ID, id)?;
         }
@@ -1002,52 +1012,61 @@ impl Core {
             )?;
         }
         let req = req.body(body);
-        match self.send(&req).await {
-            Ok(response) => metadata_of(response.headers(), Some(len)),
+        let headers = match self.send(&req).await {
+            Ok(response) => response.into_parts().0.headers,
             Err(e) => match write_id {
                 Some(id) => self.stored_anyway(e, key, &id, options).await,
                 None => Err(e),
-            },
-        }
-        .map_err(|e| write_refused(e, options))
+            }
+            .map_err(|e| write_refused(e, options))?,
+        };
+        metadata_of(&headers, Some(len))
     }
 
     /// Whether a write that failed with `err` was stored all the same, by an attempt
     /// whose answer was lost (a timeout, a broken connection, a 5xx after the
-    /// commit). Its next attempt then fails its precondition (the object exists, or
-    /// has changed: by this very write), or, for a multipart upload's completion,
-    /// finds the upload gone (`NoSuchUpload`); or the attempts ran out. If the object
-    /// now carries this write's `id` (see [`WRITE_ID`]), the write was stored: the
-    /// object's metadata. Otherwise, or when that cannot be told (the `HEAD`
-    /// fails), `err` as it was.
+    /// commit). The attempt sent after it then fails its precondition (the object
+    /// exists, or has changed: by this very write), or, for a multipart upload's
+    /// completion, finds the upload gone (`NoSuchUpload`); or the attempts run out.
+    /// So after any error of a write that was sent more than once, or a temporary
+    /// one, the object is looked at (`HEAD`): if it carries this write's `id` (see
+    /// [`WRITE_ID`]), the write was stored, and the `HEAD`'s headers are returned.
+    ///
+    /// # Errors
+    ///
+    /// `err` if the object carries no id or another, or if it is missing; `err`
+    /// with `stored` = `unknown` in its context if the `HEAD` itself fails.
     async fn stored_anyway(
         &self,
         err: Error,
         key: &str,
         id: &str,
         options: &WriteOptions,
-    ) -> Result<Metadata> {
-        let resent = err.context("attempts").is_some();
-        let maybe_ours = err.is_temporary()
-            || (resent && err.kind() == ErrorKind::PreconditionFailed)
-            || (resent && err.context("code") == Some("NoSuchUpload"));
-        if !maybe_ours {
+    ) -> Result<HeaderMap> {
+        if err.context("attempts").is_none() && !err.is_temporary() {
+            // Refused at its only attempt: no earlier one can have been stored.
             return Err(err);
         }
         let head = async {
             let req = S3Request::new(Method::HEAD, key);
+            // The object as this write stores it: with its own SSE-C key, if any.
             let req = match self.encryption_of(options) {
                 Some(Encryption::Customer(key)) => req.customer_key(key, false)?,
-                _ => self.reading(req)?,
+                _ => req,
             };
             self.send(&req).await
         };
         match head.await {
             Ok(response) if header_str(response.headers(), &WRITE_ID) == Some(id) => {
                 tracing::debug!(%key, error = %err, "a write whose answer was lost was stored");
-                metadata_of(response.headers(), None)
+                Ok(response.into_parts().0.headers)
             }
-            _ => Err(err),
+            Ok(_) => Err(err),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(err),
+            Err(e) => {
+                tracing::debug!(%key, error = %e, "cannot tell whether a failed write was stored");
+                Err(err.with_context("stored", "unknown"))
+            }
         }
     }
 
@@ -1162,7 +1181,7 @@ impl Core {
             // A new upload copies no metadata: keep the source's content type.
             options.content_type = source.content_type().map(str::to_owned);
         }
-        let write_id = new_write_id();
+        let write_id = new_write_id()?;
         let id = self
             .create_multipart(to_key, &options, None, &write_id)
             .await?;
@@ -1352,7 +1371,7 @@ impl Core {
             Err(e) => {
                 let stored = self.stored_anyway(e, key, write_id, options).await;
                 return stored
-                    .map(|meta| meta.etag().map(str::to_owned))
+                    .map(|headers| header_str(&headers, &ETAG).map(str::to_owned))
                     .map_err(|e| write_refused(e, options));
             }
         };

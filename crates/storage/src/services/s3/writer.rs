@@ -110,7 +110,7 @@ impl S3Writer {
             // Both run to the end: an upload created while the checks failed is
             // aborted, never left behind (its parts would be billed until a
             // lifecycle rule removed them).
-            let write_id = new_write_id();
+            let write_id = new_write_id()?;
             let (created, checked) = futures::future::join(
                 self.core
                     .create_multipart(&self.key, &self.options, self.core.checksum, &write_id),
