@@ -107,9 +107,12 @@ impl DioParquetFormat {
             return Ok(plan);
         }
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        // The scan was listed by the registered DioStore: its ETags are the
+        // operator's, so each file is read at the version listed.
         let factory = ParquetReaderFactory::new(registered.op)
             .with_prefix(&registered.prefix)
-            .with_metadata_cache(cache);
+            .with_metadata_cache(cache)
+            .with_pinned_versions(true);
         let source = source
             .clone()
             .with_parquet_file_reader_factory(Arc::new(factory));

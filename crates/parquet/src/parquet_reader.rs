@@ -1,6 +1,7 @@
 //! [`ParquetReader`]: parquet's [`AsyncFileReader`] over an [`Operator`].
 
 use std::fmt;
+use std::future::IntoFuture as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
 /// ([`ArrowReaderOptions::with_page_index_policy`]) or when
 /// [`with_page_index`](Self::with_page_index) says so; the stronger of the two
 /// policies wins.
+///
+/// With [`with_etag`](Self::with_etag) every read asks for one version of the
+/// file, so a file replaced while it is read fails instead of mixing two versions.
 ///
 /// Errors are [`ParquetError::External`] holding the [`storage::Error`], so the
 /// operation, the path and the backend's context survive (downcast the source to
@@ -86,6 +90,7 @@ pub struct ParquetReader {
     op: Operator,
     path: Arc<str>,
     file_size: Option<u64>,
+    etag: Option<Arc<str>>,
     footer_hint: usize,
     page_index: PageIndexPolicy,
 }
@@ -97,6 +102,7 @@ impl ParquetReader {
             op,
             path: Arc::from(path.into()),
             file_size: None,
+            etag: None,
             footer_hint: DEFAULT_FOOTER_HINT,
             page_index: PageIndexPolicy::Skip,
         }
@@ -108,6 +114,27 @@ impl ParquetReader {
     pub fn with_file_size(mut self, bytes: u64) -> Self {
         self.file_size = Some(bytes);
         self
+    }
+
+    /// Reads only the version of the file whose ETag is `etag` (as a listing or a
+    /// `stat` of the same storage gave it): every read asks for it (`If-Match`),
+    /// so a file replaced after it was listed fails with
+    /// [`ErrorKind::PreconditionFailed`](storage::ErrorKind::PreconditionFailed)
+    /// (`expected_etag` in its context) instead of mixing two versions, or decoding
+    /// the new one with the old one's size and footer.
+    ///
+    /// The ETag must be this storage's: one from the operator, a
+    /// [`DioStore`](dio_object_store::DioStore) over it, or S3 itself.
+    /// Another client's ETag of a local file (object_store's `LocalFileSystem`)
+    /// is of another form, and never matches.
+    pub fn with_etag(mut self, etag: impl Into<String>) -> Self {
+        self.etag = Some(Arc::from(etag.into()));
+        self
+    }
+
+    /// The version every read asks for, if any (see [`with_etag`](Self::with_etag)).
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
     }
 
     /// How many bytes at the end of the file the first metadata read asks for
@@ -204,12 +231,14 @@ impl ParquetReader {
             .op
             .reader_with(&self.path)
             .byte_range(ByteRange::suffix(hint))
-            .whole_up_to(hint)
-            .await
-            .map_err(external)?;
+            .whole_up_to(hint);
+        if let Some(etag) = &self.etag {
+            reader = reader.if_match(etag.as_ref());
+        }
+        let mut reader = reader.await.map_err(|e| self.external(e))?;
         let size = reader.metadata().content_length();
         let mut tail = match reader.next().await {
-            Some(first) => first.map_err(external)?,
+            Some(first) => first.map_err(|e| self.external(e))?,
             None => Bytes::new(),
         };
         // Read whole by the job that opened the file, so one chunk; more only if an
@@ -217,7 +246,7 @@ impl ParquetReader {
         while let Some(more) = reader.next().await {
             let mut joined = Vec::with_capacity(tail.len() + more.as_ref().map_or(0, Bytes::len));
             joined.extend_from_slice(&tail);
-            joined.extend_from_slice(&more.map_err(external)?);
+            joined.extend_from_slice(&more.map_err(|e| self.external(e))?);
             tail = joined.into();
         }
         Ok((size, tail))
@@ -262,6 +291,37 @@ impl ParquetReader {
     pub(crate) fn page_index(&self) -> PageIndexPolicy {
         self.page_index
     }
+
+    /// Bytes `range` of the file (of its version, if pinned), submitted now.
+    fn read_range(&self, range: Range<u64>) -> BoxFuture<'static, Result<Bytes>> {
+        let read = match &self.etag {
+            Some(etag) => self
+                .op
+                .read_with(&self.path)
+                .range(range)
+                .if_match(etag.as_ref())
+                .into_future(),
+            None => self.op.read_range(&self.path, range),
+        };
+        let etag = self.etag.clone();
+        async move { read.await.map_err(|e| pinned(e, etag.as_deref())) }.boxed()
+    }
+
+    /// Parquet's error for a storage error of this reader.
+    fn external(&self, err: storage::Error) -> ParquetError {
+        pinned(err, self.etag.as_deref())
+    }
+}
+
+/// Parquet's error for `err`, a read of version `etag` (if pinned): a failed
+/// condition says which version was asked for.
+fn pinned(err: storage::Error, etag: Option<&str>) -> ParquetError {
+    match etag {
+        Some(etag) if err.kind() == storage::ErrorKind::PreconditionFailed => {
+            external(err.with_context("expected_etag", etag))
+        }
+        _ => external(err),
+    }
 }
 
 /// The policies (column index, offset index) for one metadata load: for each,
@@ -297,16 +357,22 @@ pub(crate) fn external(err: storage::Error) -> ParquetError {
 impl AsyncFileReader for ParquetReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
         // Submitted now: the read runs while the caller gets to the await.
-        let read = self.op.read_range(&self.path, range);
-        async move { read.await.map_err(external) }.boxed()
+        self.read_range(range)
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
         if ranges.is_empty() {
             return futures::future::ready(Ok(Vec::new())).boxed();
         }
-        let read = self.op.read_ranges(&self.path, ranges);
-        async move { read.await.map_err(external) }.boxed()
+        let read = match &self.etag {
+            Some(etag) => self
+                .op
+                .read_ranges_with(&self.path, ranges)
+                .if_match(etag.as_ref())
+                .into_future(),
+            None => self.op.read_ranges(&self.path, ranges),
+        };
+        async move { read.await.map_err(|e| self.external(e)) }.boxed()
     }
 
     fn get_metadata<'a>(
@@ -328,6 +394,7 @@ impl fmt::Debug for ParquetReader {
             .field("op", &self.op)
             .field("path", &self.path)
             .field("file_size", &self.file_size)
+            .field("etag", &self.etag)
             .field("footer_hint", &self.footer_hint)
             .field("page_index", &self.page_index)
             .finish()
@@ -337,19 +404,14 @@ impl fmt::Debug for ParquetReader {
 /// What [`ParquetMetaDataReader`] reads through: bounded ranges of the file,
 /// served from the file's tail when it was read already.
 struct Fetch<'a> {
-    op: &'a Operator,
-    path: &'a str,
+    reader: &'a ParquetReader,
     /// Bytes `start..` of the file, and `start`.
     tail: Option<(u64, Bytes)>,
 }
 
 impl<'a> Fetch<'a> {
     fn new(reader: &'a ParquetReader) -> Self {
-        Self {
-            op: &reader.op,
-            path: &reader.path,
-            tail: None,
-        }
+        Self { reader, tail: None }
     }
 
     fn with_tail(mut self, start: u64, tail: Bytes) -> Self {
@@ -367,8 +429,7 @@ impl MetadataFetch for Fetch<'_> {
             let bytes = tail.slice((range.start - start) as usize..(range.end - start) as usize);
             return futures::future::ready(Ok(bytes)).boxed();
         }
-        let read = self.op.read_range(self.path, range);
-        async move { read.await.map_err(external) }.boxed()
+        self.reader.read_range(range)
     }
 }
 

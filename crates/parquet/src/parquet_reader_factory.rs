@@ -73,6 +73,7 @@ pub struct ParquetReaderFactory {
     op: Operator,
     prefix: String,
     metadata_cache: Option<Arc<FileMetadataCache>>,
+    pin_versions: bool,
 }
 
 impl ParquetReaderFactory {
@@ -82,6 +83,7 @@ impl ParquetReaderFactory {
             op,
             prefix: String::new(),
             metadata_cache: None,
+            pin_versions: false,
         }
     }
 
@@ -89,6 +91,21 @@ impl ParquetReaderFactory {
     /// the operator's path `a/b`. A location outside the prefix fails the scan.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = normalize_prefix(prefix);
+        self
+    }
+
+    /// With `true`, each file is read at the version the scan was planned with: the
+    /// ETag of its `ObjectMeta` (when it has one) goes with every read
+    /// ([`ParquetReader::with_etag`]), so a file replaced after it was listed fails
+    /// the scan with `PreconditionFailed` instead of being read with the old
+    /// version's size and footer, or read half old, half new. Off by default: the
+    /// ETags must be this storage's, which holds when the scan's object store is a
+    /// [`DioStore`](dio_object_store::DioStore) over the same operator (what
+    /// [`register`](crate::register) sets up, and turns this on for) or S3, but not
+    /// for a listing by object_store's `LocalFileSystem`, whose ETags have
+    /// another form.
+    pub fn with_pinned_versions(mut self, pin: bool) -> Self {
+        self.pin_versions = pin;
         self
     }
 
@@ -140,9 +157,14 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
         let meta = file.object_meta;
         let location = meta.location.as_ref();
         let path = self.path(location)?;
-        let reader = ParquetReader::new(self.op.clone(), path)
+        let mut reader = ParquetReader::new(self.op.clone(), path)
             .with_file_size(meta.size)
             .with_footer_hint(metadata_size_hint.unwrap_or(DEFAULT_FOOTER_HINT));
+        if self.pin_versions
+            && let Some(etag) = &meta.e_tag
+        {
+            reader = reader.with_etag(etag.as_str());
+        }
         let metrics = ParquetFileMetrics::new(partition_index, location, metrics);
         Ok(Box::new(ScanReader {
             reader,
@@ -159,6 +181,7 @@ impl fmt::Debug for ParquetReaderFactory {
             .field("op", &self.op)
             .field("prefix", &self.prefix)
             .field("metadata_cache", &self.metadata_cache.is_some())
+            .field("pin_versions", &self.pin_versions)
             .finish()
     }
 }

@@ -301,3 +301,90 @@ fn readers_work_from_a_plain_thread() {
     io.shutdown();
     io.blocking_join();
 }
+
+/// The storage error inside a parquet error, if there is one.
+fn storage_error(err: &ParquetError) -> Option<&storage::Error> {
+    match err {
+        ParquetError::External(source) => source.downcast_ref::<storage::Error>(),
+        _ => None,
+    }
+}
+
+/// A reader given the file's ETag reads that version and no other: once the file is
+/// replaced, its metadata read, and its column reads after a metadata read of the
+/// old version, fail with `PreconditionFailed` naming the version, never decode the
+/// new file's bytes. Without an ETag the same reader reads whatever is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_given_an_etag_reads_that_version_or_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let backends = [
+        storage::Operator::new(Memory::new()),
+        storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap()),
+    ];
+    let old = lineitem_batch(7, 0, 12_000);
+    let new = lineitem_batch(8, 0, 12_000);
+    for op in backends {
+        let op = op.with_executor(common::executor("pq-pinned"));
+        op.write(PATH, parquet_bytes(&old, writer_properties(2000)))
+            .await
+            .unwrap();
+        let listed = op.stat(PATH).await.unwrap();
+        let etag = listed.etag().unwrap().to_owned();
+        let pinned = ParquetReader::new(op.clone(), PATH)
+            .with_file_size(listed.content_length())
+            .with_etag(etag.clone());
+        assert_eq!(pinned.etag(), Some(etag.as_str()));
+        let batches: Vec<RecordBatch> = ParquetRecordBatchStreamBuilder::new(pinned.clone())
+            .await
+            .unwrap()
+            .build()
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let read = concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(read, old);
+
+        // The footer of the old version is in hand when the file is replaced.
+        let planned = ParquetRecordBatchStreamBuilder::new(pinned.clone())
+            .await
+            .unwrap();
+        op.write(PATH, parquet_bytes(&new, writer_properties(3000)))
+            .await
+            .unwrap();
+        let err = planned
+            .build()
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        let err = storage_error(&err).unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(err.kind(), storage::ErrorKind::PreconditionFailed, "{err}");
+        assert_eq!(err.context("expected_etag"), Some(etag.as_str()));
+        assert_eq!(err.path(), PATH);
+
+        let err = pinned.clone().get_metadata(None).await.unwrap_err();
+        let err = storage_error(&err).unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(err.kind(), storage::ErrorKind::PreconditionFailed, "{err}");
+        // Without a size: the suffix read asks for the version too.
+        let err = ParquetReader::new(op.clone(), PATH)
+            .with_etag(etag.clone())
+            .get_metadata(None)
+            .await
+            .unwrap_err();
+        let err = storage_error(&err).unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(err.kind(), storage::ErrorKind::PreconditionFailed, "{err}");
+
+        // Unpinned, the new version is read.
+        let batches: Vec<RecordBatch> =
+            ParquetRecordBatchStreamBuilder::new(ParquetReader::new(op.clone(), PATH))
+                .await
+                .unwrap()
+                .build()
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+        assert_eq!(concat_batches(&batches[0].schema(), &batches).unwrap(), new);
+    }
+}

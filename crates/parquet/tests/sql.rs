@@ -365,3 +365,76 @@ async fn register_refuses_urls_with_settings() {
         .to_string();
     assert!(err.contains("no query or fragment"), "{err}");
 }
+
+/// A scan reads each file at the version it was planned with: a file replaced
+/// between planning and execution fails the query with `PreconditionFailed` naming
+/// the file, never gives a result decoded from the new bytes with the old footer
+/// (DataFusion's own reader fails with "Required field type_ is missing" here), or
+/// from two versions. DataFusion caches listings (with no expiry by default), so
+/// the table keeps the old version's listing, and its queries keep failing the same
+/// way, until that cache is cleared; then the new file is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_replaced_after_planning_fails_the_query() {
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("sql-pinned"));
+    write_all(&op, &tables()).await;
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, "memory://", op.clone()).unwrap();
+    create_tables(&ctx, "memory://").await;
+    let sql = "SELECT count(*) AS n, sum(l_quantity) AS qty, min(l_comment) AS c FROM lineitem";
+    let before = pretty(&ctx.sql(sql).await.unwrap().collect().await.unwrap());
+
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    // Another file of the same schema in place of part 0.
+    let replacement = common::lineitem_batch(99, 50_000, 2000);
+    op.write(
+        "lineitem/part-0.parquet",
+        common::parquet_bytes(&replacement, common::writer_properties(700)),
+    )
+    .await
+    .unwrap();
+    let err = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+        .await
+        .unwrap_err();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut found = None;
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<storage::Error>() {
+            found = Some((e.kind(), e.path().to_owned()));
+            break;
+        }
+        source = e.source();
+    }
+    assert_eq!(
+        found,
+        Some((
+            storage::ErrorKind::PreconditionFailed,
+            "lineitem/part-0.parquet".to_owned()
+        )),
+        "{err:?}"
+    );
+
+    let again = ctx.sql(sql).await.unwrap().collect().await.unwrap_err();
+    assert!(again.to_string().contains("precondition failed"), "{again}");
+    let listings = ctx.runtime_env().cache_manager.get_list_files_cache();
+    listings.expect("DataFusion caches listings").clear();
+    let after = pretty(&ctx.sql(sql).await.unwrap().collect().await.unwrap());
+    assert_ne!(after, before, "the new file is read");
+    let count = ctx
+        .sql("SELECT count(*) AS n FROM lineitem")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(pretty(&count).contains("| 11000 |"), "{}", pretty(&count));
+}
+
+fn pretty(batches: &[RecordBatch]) -> String {
+    pretty_format_batches(batches).unwrap().to_string()
+}

@@ -54,7 +54,7 @@ pub use types::io_future::IoFuture;
 pub use types::lister::Lister;
 pub use types::metadata::{EntryMode, Metadata};
 pub use types::op_with::{
-    ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
+    ListerWith, ReadRangesWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
 };
 pub use types::operator::{Operator, Options};
 pub use types::reader::Reader;

@@ -36,7 +36,7 @@ use io_executor::Executor;
 use parking_lot::Mutex;
 
 use crate::raw::{self, Access, ByteRange, IoJob, ReadArgs};
-use crate::{Error, ErrorKind, IoFuture, Operator, Options, Result};
+use crate::{Conditions, Error, ErrorKind, IoFuture, Operator, Options, Result};
 
 /// Reads of one file held in a burst, at least this many, are read together on the
 /// executor; fewer are read one by one on the polling thread. Measured (Intel Xeon,
@@ -331,7 +331,13 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
             .min(BATCH_MERGE_MAX),
         cap_overlaps: true,
     };
-    let together = operator.read_ranges_within(&groups[0].normalized, ranges, &limits);
+    let together = operator.read_ranges_within(
+        "read_ranges",
+        &groups[0].normalized,
+        ranges,
+        &limits,
+        Conditions::default(),
+    );
     let operator = operator.clone();
     let executor = operator.executor().clone();
     // Only a pool of this crate's own threads runs its tasks where tokio's timers

@@ -6,7 +6,7 @@
 //! with its IO already running, like the plain methods do.
 
 use std::future::IntoFuture;
-use std::ops::RangeBounds;
+use std::ops::{Range, RangeBounds};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -130,6 +130,40 @@ impl IntoFuture for ReadWith {
     fn into_future(self) -> IoFuture<Bytes> {
         self.op
             .read_args("read_with", &self.path, self.range, self.conditions)
+    }
+}
+
+/// [`Operator::read_ranges_with`]: several ranges of one object, with
+/// [`Conditions`] on its version.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until it is awaited"]
+pub struct ReadRangesWith {
+    op: Operator,
+    path: String,
+    ranges: Vec<Range<u64>>,
+    conditions: Conditions,
+}
+
+impl ReadRangesWith {
+    pub(crate) fn new(op: Operator, path: &str, ranges: Vec<Range<u64>>) -> Self {
+        Self {
+            op,
+            path: path.to_owned(),
+            ranges,
+            conditions: Conditions::default(),
+        }
+    }
+
+    condition_setters!();
+}
+
+impl IntoFuture for ReadRangesWith {
+    type Output = crate::Result<Vec<Bytes>>;
+    type IntoFuture = IoFuture<Vec<Bytes>>;
+
+    fn into_future(self) -> IoFuture<Vec<Bytes>> {
+        self.op
+            .read_ranges_args("read_ranges_with", &self.path, self.ranges, self.conditions)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::services::{Fs, Memory};
 use crate::types::burst::Burst;
 use crate::types::io_future::{OpenTask, Task};
 use crate::types::op_with::{
-    ListerWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
+    ListerWith, ReadRangesWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
 };
 use crate::types::open_object::OpenObject;
 use crate::{
@@ -482,51 +482,79 @@ impl Operator {
     /// fails; [`ErrorKind::InvalidInput`] for a range whose start is after its end,
     /// or one longer than [`Options::max_buffer_size`].
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> IoFuture<Vec<Bytes>> {
+        self.read_ranges_args("read_ranges", path, ranges, Conditions::default())
+    }
+
+    /// [`read_ranges`](Self::read_ranges) with [`Conditions`] on the object's
+    /// version, checked against the object that is read, in the same step: with
+    /// `if_match` set to the ETag a listing gave, every range comes from that
+    /// version or the read fails (a file replaced since it was listed is an error,
+    /// never a mix of two versions). Submitted when awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_ranges`](Self::read_ranges), and [`ErrorKind::PreconditionFailed`]
+    /// or [`ErrorKind::NotModified`] when a condition does not hold; a condition
+    /// that fails is never retried.
+    pub fn read_ranges_with(&self, path: &str, ranges: Vec<Range<u64>>) -> ReadRangesWith {
+        ReadRangesWith::new(self.clone(), path, ranges)
+    }
+
+    pub(crate) fn read_ranges_args(
+        &self,
+        operation: &'static str,
+        path: &str,
+        ranges: Vec<Range<u64>>,
+        conditions: Conditions,
+    ) -> IoFuture<Vec<Bytes>> {
         let limits = raw::PlanLimits {
             coalesce_gap: self.options.coalesce_gap,
             split_size: self.options.split_size,
             max_merge_size: self.options.max_merge_size,
             cap_overlaps: false,
         };
-        self.read_ranges_within(path, ranges, &limits)
+        self.read_ranges_within(operation, path, ranges, &limits, conditions)
     }
 
-    /// [`read_ranges`](Self::read_ranges), planned within `limits`.
+    /// [`read_ranges`](Self::read_ranges), planned within `limits`, if `conditions`
+    /// hold.
     pub(crate) fn read_ranges_within(
         &self,
+        operation: &'static str,
         path: &str,
         ranges: Vec<Range<u64>>,
         limits: &raw::PlanLimits,
+        conditions: Conditions,
     ) -> IoFuture<Vec<Bytes>> {
-        const OP: &str = "read_ranges";
+        let op = operation;
         let normalized = match raw::normalize_file_path(path) {
             Ok(p) => p,
-            Err(e) => return Self::fail(OP, path, e),
+            Err(e) => return Self::fail(op, path, e),
         };
         let max = self.options.max_buffer_size;
         if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
             let err = Error::new(ErrorKind::InvalidInput)
                 .with_message("range starts after it ends")
                 .with_context("range", format!("{}..{}", bad.start, bad.end));
-            return Self::fail(OP, path, err);
+            return Self::fail(op, path, err);
         }
         if let Some(big) = ranges.iter().find(|r| r.end - r.start > max) {
             let err = raw::too_large(big.end - big.start, max)
                 .with_context("range", format!("{}..{}", big.start, big.end));
-            return Self::fail(OP, path, err);
+            return Self::fail(op, path, err);
         }
         let plan = raw::plan(&ranges, limits);
         let path = path.to_owned();
         let context = {
             let path = path.clone();
-            move |e: Error| e.with_operation(OP).with_path(path.clone())
+            move |e: Error| e.with_operation(op).with_path(path.clone())
         };
         // One read: one job, which opens, checks and reads (or none at all).
         if let [group] = &plan.groups[..]
             && group.parts.len() == 1
         {
             let whole = group.range.clone();
-            let args = ReadArgs::new(ByteRange::new(whole.clone()));
+            let args = ReadArgs::new(ByteRange::new(whole.clone())).with_conditions(conditions);
             if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
                 let read = in_full(buffer, &whole).map(|b| hand_out(vec![b], &plan.pieces));
                 return IoFuture::yielding(read.map_err(context));
@@ -548,8 +576,11 @@ impl Operator {
         // opens on the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str| {
-            let job = access.open(path, OpenArgs::new(ByteRange::FULL));
+        let pinned = !conditions.is_empty();
+        let mut args = OpenArgs::new(ByteRange::FULL);
+        args.conditions = conditions;
+        let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, args: &OpenArgs| {
+            let job = access.open(path, args.clone());
             OpenTask::new(Task::submit(executor, job), executor.clone(), |o| {
                 o.object.close()
             })
@@ -557,7 +588,6 @@ impl Operator {
         let mut opened_now = None;
         let mut opening = None;
         let now = self.options.read_now && !executor.is_shutdown();
-        let args = OpenArgs::new(ByteRange::FULL);
         match now
             .then(|| access.try_open_now(&normalized, &args))
             .flatten()
@@ -567,11 +597,11 @@ impl Operator {
                 let object = OpenObject::new(opened.object, executor.clone());
                 match submit_planned(&executor, &object, &ranges, &plan) {
                     Ok(reads) => opened_now = Some((object, reads)),
-                    Err(e) => return Self::fail(OP, &path, e),
+                    Err(e) => return Self::fail(op, &path, e),
                 }
             }
-            Some(Err(e)) => return Self::fail(OP, &path, e),
-            None => opening = Some(open(&access, &executor, &normalized)),
+            Some(Err(e)) => return Self::fail(op, &path, e),
+            None => opening = Some(open(&access, &executor, &normalized, &args)),
         }
         IoFuture::new(async move {
             let mut attempt = 1;
@@ -585,7 +615,7 @@ impl Operator {
                     None => {
                         let opened = opening
                             .take()
-                            .unwrap_or_else(|| open(&access, &executor, &normalized))
+                            .unwrap_or_else(|| open(&access, &executor, &normalized, &args))
                             .await
                             .map_err(&context)?;
                         // Released on the executor however this ends: read, failed,
@@ -599,12 +629,15 @@ impl Operator {
                 };
                 match read {
                     // A backend that pins the version (S3's If-Match) fails a read of
-                    // an object replaced meanwhile: read the new version, all of it.
-                    Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 => {
+                    // an object replaced meanwhile: read the new version, all of it,
+                    // unless the caller asked for one version.
+                    Err(e)
+                        if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 && !pinned =>
+                    {
                         attempt += 1;
                     }
                     Err(e) => {
-                        let e = if e.kind() == ErrorKind::PreconditionFailed {
+                        let e = if e.kind() == ErrorKind::PreconditionFailed && !pinned {
                             e.with_message("the object kept changing while it was read")
                         } else {
                             e

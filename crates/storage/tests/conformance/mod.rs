@@ -37,7 +37,8 @@ macro_rules! conformance_tests {
             etag_changes_with_every_write, list_start_after, delete_many_in_one_call,
             backends_agree_on_edge_cases, every_operation_fails_after_shutdown,
             reader_errors_are_sticky, writer_errors_are_sticky, loops_over_operations_let_timers_fire,
-            read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused
+            read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused,
+            read_ranges_of_the_version_asked_for
         );
     };
     ($make:expr) => {
@@ -1238,6 +1239,66 @@ pub(crate) async fn read_ranges_reads_one_version(op: Operator) {
         }
     }
     writer.await.unwrap();
+}
+
+/// `read_ranges_with(..).if_match(etag)`: every range from that version, or an
+/// error; one range (one read) or many (an open, then reads from it), on the first
+/// call or any later one. A failed condition is never retried into another version.
+pub(crate) async fn read_ranges_of_the_version_asked_for(op: Operator) {
+    let old = op.write("pin/obj", vec![b'o'; 3 << 20]).await.unwrap();
+    let etag = old.etag().unwrap().to_owned();
+    let one = std::iter::once(10..20_u64).collect::<Vec<_>>();
+    let many: Vec<_> = (0..8_u64)
+        .map(|i| i * (256 << 10)..i * (256 << 10) + 100)
+        .collect();
+    for ranges in [&one, &many] {
+        for _ in 0..3 {
+            let got = op
+                .read_ranges_with("pin/obj", ranges.clone())
+                .if_match(&etag)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), ranges.len());
+            assert!(got.iter().all(|b| b.len() == 10 || b.len() == 100));
+            assert!(got.iter().all(|b| b.iter().all(|&c| c == b'o')));
+        }
+        let err = op
+            .read_ranges_with("pin/obj", ranges.clone())
+            .if_none_match(&etag)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotModified, "{err:?}");
+    }
+    // Replaced: the version asked for is gone.
+    op.write("pin/obj", vec![b'n'; 3 << 20]).await.unwrap();
+    for ranges in [&one, &many] {
+        for _ in 0..3 {
+            let err = op
+                .read_ranges_with("pin/obj", ranges.clone())
+                .if_match(&etag)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err:?}");
+            assert_eq!(
+                (err.operation(), err.path()),
+                ("read_ranges_with", "pin/obj")
+            );
+        }
+    }
+    let new = op.stat("pin/obj").await.unwrap();
+    let got = op
+        .read_ranges_with("pin/obj", many.clone())
+        .if_match(new.etag().unwrap())
+        .await
+        .unwrap();
+    assert!(got.iter().all(|b| b.iter().all(|&c| c == b'n')));
+    // No ranges: the condition is still checked.
+    let err = op
+        .read_ranges_with("pin/obj", vec![])
+        .if_match(&etag)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err:?}");
 }
 
 /// `Options::max_buffer_size` holds for every form of read, whether the range's
