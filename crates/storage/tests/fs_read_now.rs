@@ -458,3 +458,76 @@ fn a_reader_of_a_small_kept_hot_file_opens_with_no_hand_off() {
         assert!(jobs(&executor) > before);
     });
 }
+
+/// Reads that ask for a version (`read_with(..).if_match`, `read_ranges_with`, as
+/// a parquet reader given an ETag makes) of a kept hot file need no hand-off either,
+/// and their conditions are checked against the file read: a wrong ETag fails
+/// there, and the ETag of the replaced file fails once the path names a new one.
+#[test]
+fn conditional_reads_of_a_kept_hot_file_need_no_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), vec![5_u8; 1 << 20]).unwrap();
+    let (op, executor) = common_fs::operator(dir.path(), "read-now-cond");
+    rt().block_on(async {
+        let etag = op.stat("f").await.unwrap().etag().unwrap().to_owned();
+        assert_eq!(op.read_range("f", 0..4096).await.unwrap().len(), 4096);
+        // One range: served here, as without a condition.
+        let before = jobs(&executor);
+        for i in 0..10 {
+            let one = op
+                .read_with("f")
+                .range(i * 4096..(i + 1) * 4096)
+                .if_match(&etag)
+                .await
+                .unwrap();
+            assert!(one.len() == 4096 && one.iter().all(|&b| b == 5));
+            let alone = op
+                .read_ranges_with("f", std::iter::once(i * 4096..i * 4096 + 100).collect())
+                .if_match(&etag)
+                .await
+                .unwrap();
+            assert!(alone[0].len() == 100 && alone[0].iter().all(|&c| c == 5));
+        }
+        let err = op
+            .read_with("f")
+            .range(0..4096)
+            .if_match("\"another\"")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        assert_eq!(
+            jobs(&executor),
+            before,
+            "hot conditional reads went through the executor"
+        );
+        // Several: opened here, and only their batch is a job, as without one.
+        let before = jobs(&executor);
+        for i in 0..10 {
+            let ranges = vec![
+                i * 4096..i * 4096 + 100,
+                (i + 20) * 4096..(i + 20) * 4096 + 100,
+            ];
+            let many = op
+                .read_ranges_with("f", ranges)
+                .if_match(&etag)
+                .await
+                .unwrap();
+            assert!(
+                many.iter()
+                    .all(|b| b.len() == 100 && b.iter().all(|&c| c == 5))
+            );
+        }
+        assert_eq!(jobs(&executor) - before, 10, "the opens were handed off");
+
+        op.write("f", vec![6_u8; 1 << 20]).await.unwrap();
+        for _ in 0..3 {
+            let err = op
+                .read_with("f")
+                .range(0..4096)
+                .if_match(&etag)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        }
+    });
+}

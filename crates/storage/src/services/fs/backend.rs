@@ -328,7 +328,7 @@ impl Access for Fs {
         // lookup in `current` uses only what the kernel holds in memory).
         // And only when no other read is on its way: a burst of reads is spread over
         // the executor's threads (more cores) instead of run one by one here.
-        if !args.conditions.is_empty() || self.reads_in_flight() {
+        if self.reads_in_flight() {
             return None;
         }
         let (start, end) = (args.range.start()?, args.range.end()?);
@@ -339,6 +339,12 @@ impl Access for Fs {
         self.with_kept_in_memory(path, |file, stat| {
             if (stat.st_size as u64) < end {
                 return None;
+            }
+            // Conditions are checked against the file that is read, as a job does.
+            if !args.conditions.is_empty()
+                && let Err(e) = args.conditions.check(&metadata(stat))
+            {
+                return Some(Err(e));
             }
             read_cached_at(&file.fd, start..end, &self.pool).map(Ok)
         })
