@@ -314,11 +314,14 @@ impl ParquetReader {
 }
 
 /// Parquet's error for `err`, a read of version `etag` (if pinned): a failed
-/// condition says which version was asked for.
+/// condition says which version was asked for, and what that means.
 fn pinned(err: storage::Error, etag: Option<&str>) -> ParquetError {
     match etag {
         Some(etag) if err.kind() == storage::ErrorKind::PreconditionFailed => {
-            external(err.with_context("expected_etag", etag))
+            external(err.with_context("expected_etag", etag).with_message(
+                "the file is no longer the version the reader was given (it was \
+                 replaced or modified after it was listed)",
+            ))
         }
         _ => external(err),
     }

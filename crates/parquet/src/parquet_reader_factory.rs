@@ -196,10 +196,17 @@ struct ScanReader {
 }
 
 impl ScanReader {
-    /// The cached metadata of this version of the file, if any.
+    /// The cached metadata of this version of the file, if any. DataFusion's
+    /// check compares sizes and modification times; the ETags are compared too
+    /// when both are known, so a file replaced by one of the same size within
+    /// the same second (S3's times are in seconds) does not get the old footer.
     fn cached(&self) -> Option<Arc<ParquetMetaData>> {
         let entry = self.cache.as_ref()?.get(&self.meta.location)?;
-        if !entry.is_valid_for(&self.meta) {
+        let other_version = matches!(
+            (&entry.meta.e_tag, &self.meta.e_tag),
+            (Some(cached), Some(listed)) if cached != listed
+        );
+        if !entry.is_valid_for(&self.meta) || other_version {
             return None;
         }
         let cached = entry

@@ -41,6 +41,14 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 ///   session), so `STORED AS PARQUET` tables scan with our reader factory;
 /// - remembers the operator for the URL, replacing an earlier registration.
 ///
+/// Scans read each file at the version their listing gave (its ETag; see
+/// [`ParquetReaderFactory::with_pinned_versions`](crate::ParquetReaderFactory::with_pinned_versions)):
+/// a file replaced or modified (even `touch`ed) after it was listed fails the
+/// query with `PreconditionFailed` naming the file, where DataFusion's reader
+/// would decode the new bytes with the old footer. DataFusion caches listings
+/// with no expiry by default, so such a table fails until that cache is cleared
+/// or its entries expire (`list_files_cache_ttl`).
+///
 /// URLs that were not registered keep DataFusion's behaviour, and so does a URL
 /// whose store is replaced later with `register_object_store`. Tables made with
 /// `SessionContext::register_parquet` use DataFusion's `ParquetFormat` directly and

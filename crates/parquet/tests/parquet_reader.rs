@@ -388,3 +388,50 @@ async fn a_reader_given_an_etag_reads_that_version_or_fails() {
         assert_eq!(concat_batches(&batches[0].schema(), &batches).unwrap(), new);
     }
 }
+
+/// A footer cached for another version of a file (same size, same modification
+/// time, another ETag: a file replaced within the same second on S3) is not served
+/// for the version a scan listed; that version's own footer is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_footer_cached_for_another_etag_is_not_served() {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+    use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
+    use datafusion::execution::cache::default_cache::DefaultCache;
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+    use dio_parquet::ParquetReaderFactory;
+    use object_store::path::Path;
+
+    let (op, _counts, bytes) = fixture("pq-cache-etag").await;
+    // Another file's footer: 500 rows, where the fixture has 12,000.
+    let other = parquet_bytes(&lineitem_batch(9, 0, 500), writer_properties(100));
+    op.write("t/other.parquet", other).await.unwrap();
+    let other_footer = ParquetReader::new(op.clone(), "t/other.parquet")
+        .load_metadata(PageIndexPolicy::Skip, None)
+        .await
+        .unwrap();
+
+    let etag = op.stat(PATH).await.unwrap().etag().unwrap().to_owned();
+    let mut file = PartitionedFile::new(PATH, bytes.len() as u64);
+    file.object_meta.e_tag = Some(etag);
+    let mut stale = file.object_meta.clone();
+    stale.e_tag = Some("\"an-older-version\"".to_owned());
+    let cache: Arc<FileMetadataCache> =
+        Arc::new(DefaultCache::<Path, CachedFileMetadataEntry>::new(64 << 20));
+    let entry = CachedFileMetadataEntry::new(
+        stale,
+        Arc::new(CachedParquetMetaData::new(Arc::new(other_footer))),
+    );
+    cache.put(&Path::from(PATH), entry);
+
+    let factory = ParquetReaderFactory::new(op).with_metadata_cache(Arc::clone(&cache));
+    let metrics = ExecutionPlanMetricsSet::new();
+    let metadata = factory
+        .create_reader(0, file, None, &metrics)
+        .unwrap()
+        .get_metadata(None)
+        .await
+        .unwrap();
+    assert_eq!(metadata.file_metadata().num_rows(), 12_000);
+}

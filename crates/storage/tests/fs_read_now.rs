@@ -495,6 +495,13 @@ fn conditional_reads_of_a_kept_hot_file_need_no_hand_off() {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        let err = op
+            .read_ranges_with("f", std::iter::once(0..100).collect())
+            .if_match("\"another\"")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        assert_eq!(err.operation(), "read_ranges_with");
         assert_eq!(
             jobs(&executor),
             before,

@@ -555,9 +555,21 @@ impl Operator {
         {
             let whole = group.range.clone();
             let args = ReadArgs::new(ByteRange::new(whole.clone())).with_conditions(conditions);
-            if let Some(Ok(buffer)) = self.read_now(&normalized, &args) {
-                let read = in_full(buffer, &whole).map(|b| hand_out(vec![b], &plan.pieces));
-                return IoFuture::yielding(read.map_err(context));
+            match self.read_now(&normalized, &args) {
+                Some(Ok(buffer)) => {
+                    let read = in_full(buffer, &whole).map(|b| hand_out(vec![b], &plan.pieces));
+                    return IoFuture::yielding(read.map_err(context));
+                }
+                // A condition that does not hold fails the same way in a job.
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::PreconditionFailed | ErrorKind::NotModified
+                    ) =>
+                {
+                    return IoFuture::yielding(Err(context(e)));
+                }
+                _ => {}
             }
             let task = self.submit(self.access.read(&normalized, args));
             return IoFuture::new(async move {
@@ -576,7 +588,9 @@ impl Operator {
         // opens on the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        let pinned = !conditions.is_empty();
+        // The caller's conditions name the version (`if_match`,
+        // `if_unmodified_since`): a read that fails them is not retried into another.
+        let pinned = conditions.if_match.is_some() || conditions.if_unmodified_since.is_some();
         let mut args = OpenArgs::new(ByteRange::FULL);
         args.conditions = conditions;
         let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, args: &OpenArgs| {
