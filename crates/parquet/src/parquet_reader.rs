@@ -12,8 +12,8 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, MetadataFetch};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
-use storage::Operator;
 use storage::raw::ByteRange;
+use storage::{Conditions, Operator};
 
 /// Parquet's footer: the metadata's length and the magic `PAR1`.
 const FOOTER_SIZE: usize = 8;
@@ -231,11 +231,10 @@ impl ParquetReader {
             .op
             .reader_with(&self.path)
             .byte_range(ByteRange::suffix(hint))
-            .whole_up_to(hint);
-        if let Some(etag) = &self.etag {
-            reader = reader.if_match(etag.as_ref());
-        }
-        let mut reader = reader.await.map_err(|e| self.external(e))?;
+            .whole_up_to(hint)
+            .conditions(self.conditions())
+            .await
+            .map_err(|e| self.external(e))?;
         let size = reader.metadata().content_length();
         let mut tail = match reader.next().await {
             Some(first) => first.map_err(|e| self.external(e))?,
@@ -292,30 +291,34 @@ impl ParquetReader {
         self.page_index
     }
 
+    /// What every read asks of the file: its version, if the reader has one.
+    fn conditions(&self) -> Conditions {
+        let mut conditions = Conditions::default();
+        conditions.if_match = self.etag.as_deref().map(str::to_owned);
+        conditions
+    }
+
     /// Bytes `range` of the file (of its version, if pinned), submitted now.
     fn read_range(&self, range: Range<u64>) -> BoxFuture<'static, Result<Bytes>> {
-        let read = match &self.etag {
-            Some(etag) => self
-                .op
-                .read_with(&self.path)
-                .range(range)
-                .if_match(etag.as_ref())
-                .into_future(),
-            None => self.op.read_range(&self.path, range),
-        };
+        let read = self
+            .op
+            .read_with(&self.path)
+            .range(range)
+            .conditions(self.conditions())
+            .into_future();
         let etag = self.etag.clone();
-        async move { read.await.map_err(|e| pinned(e, etag.as_deref())) }.boxed()
+        async move { read.await.map_err(|e| version_error(e, etag.as_deref())) }.boxed()
     }
 
     /// Parquet's error for a storage error of this reader.
     fn external(&self, err: storage::Error) -> ParquetError {
-        pinned(err, self.etag.as_deref())
+        version_error(err, self.etag.as_deref())
     }
 }
 
 /// Parquet's error for `err`, a read of version `etag` (if pinned): a failed
 /// condition says which version was asked for, and what that means.
-fn pinned(err: storage::Error, etag: Option<&str>) -> ParquetError {
+fn version_error(err: storage::Error, etag: Option<&str>) -> ParquetError {
     match etag {
         Some(etag) if err.kind() == storage::ErrorKind::PreconditionFailed => {
             external(err.with_context("expected_etag", etag).with_message(
@@ -367,14 +370,11 @@ impl AsyncFileReader for ParquetReader {
         if ranges.is_empty() {
             return futures::future::ready(Ok(Vec::new())).boxed();
         }
-        let read = match &self.etag {
-            Some(etag) => self
-                .op
-                .read_ranges_with(&self.path, ranges)
-                .if_match(etag.as_ref())
-                .into_future(),
-            None => self.op.read_ranges(&self.path, ranges),
-        };
+        let read = self
+            .op
+            .read_ranges_with(&self.path, ranges)
+            .conditions(self.conditions())
+            .into_future();
         async move { read.await.map_err(|e| self.external(e)) }.boxed()
     }
 

@@ -109,6 +109,12 @@ impl ParquetReaderFactory {
         self
     }
 
+    /// Whether each file is read at its listed version (see
+    /// [`with_pinned_versions`](Self::with_pinned_versions)).
+    pub fn pins_versions(&self) -> bool {
+        self.pin_versions
+    }
+
     /// Reads and fills `cache` (DataFusion's file-metadata cache) with the files'
     /// metadata, so repeated scans do not read footers again.
     pub fn with_metadata_cache(mut self, cache: Arc<FileMetadataCache>) -> Self {

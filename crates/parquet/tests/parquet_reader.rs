@@ -302,6 +302,19 @@ fn readers_work_from_a_plain_thread() {
     io.blocking_join();
 }
 
+/// Every row of the file `reader` reads, as one batch.
+async fn read_all(reader: ParquetReader) -> RecordBatch {
+    let batches: Vec<RecordBatch> = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .unwrap()
+        .build()
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
 /// The storage error inside a parquet error, if there is one.
 fn storage_error(err: &ParquetError) -> Option<&storage::Error> {
     match err {
@@ -334,16 +347,7 @@ async fn a_reader_given_an_etag_reads_that_version_or_fails() {
             .with_file_size(listed.content_length())
             .with_etag(etag.clone());
         assert_eq!(pinned.etag(), Some(etag.as_str()));
-        let batches: Vec<RecordBatch> = ParquetRecordBatchStreamBuilder::new(pinned.clone())
-            .await
-            .unwrap()
-            .build()
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let read = concat_batches(&batches[0].schema(), &batches).unwrap();
-        assert_eq!(read, old);
+        assert_eq!(read_all(pinned.clone()).await, old);
 
         // The footer of the old version is in hand when the file is replaced.
         let planned = ParquetRecordBatchStreamBuilder::new(pinned.clone())
@@ -376,16 +380,7 @@ async fn a_reader_given_an_etag_reads_that_version_or_fails() {
         assert_eq!(err.kind(), storage::ErrorKind::PreconditionFailed, "{err}");
 
         // Unpinned, the new version is read.
-        let batches: Vec<RecordBatch> =
-            ParquetRecordBatchStreamBuilder::new(ParquetReader::new(op.clone(), PATH))
-                .await
-                .unwrap()
-                .build()
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
-        assert_eq!(concat_batches(&batches[0].schema(), &batches).unwrap(), new);
+        assert_eq!(read_all(ParquetReader::new(op.clone(), PATH)).await, new);
     }
 }
 

@@ -1286,8 +1286,13 @@ fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
                 .filter(|s| s.method == "PUT")
                 .map(|s| s.header(WRITE_ID).unwrap().to_owned())
                 .collect();
-            assert_eq!(ids.len(), 2, "the lost attempt, then the refused one");
-            assert_eq!(ids[0], ids[1], "one id for every attempt of a write");
+            // The lost attempt, then the refused one (more only if an answer came
+            // later than the client's timeout on a loaded machine).
+            assert!(ids.len() >= 2, "{ids:?}");
+            assert!(
+                ids.iter().all(|id| *id == ids[0]),
+                "one id for every attempt"
+            );
             assert!(ids[0].len() >= 32, "{ids:?}");
             if ours {
                 let meta = result.unwrap();
@@ -1325,9 +1330,9 @@ fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
 }
 
 /// A conditional `PUT` none of whose answers came back may have been stored: the
-/// object is looked at, and the write is done if it carries the write's id. When
-/// the object cannot be looked at, the timeout stands, saying that whether the
-/// write was stored is unknown.
+/// object is looked at, and the write is done if it carries the write's id.
+/// Otherwise the timeout stands, saying that whether the write was stored is
+/// unknown (its last attempt may yet be committed).
 #[test]
 fn a_conditional_write_out_of_attempts_is_known_by_its_id() {
     for head in ["ours", "missing", "failing"] {
@@ -1363,8 +1368,8 @@ fn a_conditional_write_out_of_attempts_is_known_by_its_id() {
             _ => {
                 let err = result.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-                let unknown = (head == "failing").then_some("unknown");
-                assert_eq!(err.context("stored"), unknown, "{err}");
+                // Not found is no proof: the last attempt may still be committed.
+                assert_eq!(err.context("stored"), Some("unknown"), "{err}");
             }
         }
     }
@@ -1419,7 +1424,10 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
                 .iter()
                 .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
                 .count();
-            assert_eq!(completions, 2, "the lost completion, then the refused one");
+            assert!(
+                completions >= 2,
+                "the lost completion, then the refused one"
+            );
             let created = seen.iter().find(|s| s.query == "uploads").unwrap();
             assert!(created.header(WRITE_ID).is_some_and(|id| id.len() >= 32));
             if ours {

@@ -172,7 +172,10 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// timeout, a broken connection), the attempt sent after it fails its precondition
 /// because of that very write; the object is then looked at, and if it carries the
 /// write's id, the write is reported done, not refused. (Conditional copies and
-/// renames carry no id.) See docs/storage.md, "Answers that were lost".
+/// renames below the multipart copy threshold carry no id.) A write that ran out of
+/// attempts, or whose object could not be looked at, has `stored` = `unknown` in
+/// its error's context: it may have been stored. See docs/storage.md, "Answers
+/// that were lost".
 ///
 /// A content type describes the bytes rather than how they are kept, and callers
 /// (object_store's attributes) pass it routinely, so fs and memory take it without

@@ -520,13 +520,12 @@ impl Operator {
     /// hold.
     pub(crate) fn read_ranges_within(
         &self,
-        operation: &'static str,
+        op: &'static str,
         path: &str,
         ranges: Vec<Range<u64>>,
         limits: &raw::PlanLimits,
         conditions: Conditions,
     ) -> IoFuture<Vec<Bytes>> {
-        let op = operation;
         let normalized = match raw::normalize_file_path(path) {
             Ok(p) => p,
             Err(e) => return Self::fail(op, path, e),
@@ -588,9 +587,13 @@ impl Operator {
         // opens on the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        // The caller's conditions name the version (`if_match`,
-        // `if_unmodified_since`): a read that fails them is not retried into another.
-        let pinned = conditions.if_match.is_some() || conditions.if_unmodified_since.is_some();
+        // The caller's `if_match` names the version (unless it is `*`): a read that
+        // fails it is not retried into another. Other conditions are checked again
+        // by the retry's open.
+        let pinned = conditions
+            .if_match
+            .as_deref()
+            .is_some_and(|m| m.trim() != "*");
         let mut args = OpenArgs::new(ByteRange::FULL);
         args.conditions = conditions;
         let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, args: &OpenArgs| {
@@ -753,7 +756,10 @@ impl Operator {
     /// sent again as the retry policy allows (a multipart upload's completion is
     /// not: S3 asks for the upload to be made anew, so it is aborted); one that
     /// still meets it fails with a temporary [`ErrorKind::Unexpected`], which says
-    /// nothing of the target.
+    /// nothing of the target. A conditional S3 write whose answer was lost is
+    /// recognised by its id (see [`WriteOptions`]); one that ran out of attempts,
+    /// or whose object could not be looked at, has `stored` = `unknown` in its
+    /// error's [context](Error::context): it may have been stored.
     pub fn write_with(&self, path: &str, data: impl Into<Bytes>) -> WriteWith {
         WriteWith::new(self.clone(), path, data.into())
     }

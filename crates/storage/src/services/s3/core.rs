@@ -1034,8 +1034,11 @@ impl Core {
     ///
     /// # Errors
     ///
-    /// `err` if the object carries no id or another, or if it is missing; `err`
-    /// with `stored` = `unknown` in its context if the `HEAD` itself fails.
+    /// `err` if the object carries no id or another, or if it is missing: the
+    /// write was refused. Only a found id is conclusive, though: when `err` is a
+    /// temporary error (the attempts ran out; the last one may still be committed
+    /// after the `HEAD`), or the `HEAD` itself fails, `err` has `stored` =
+    /// `unknown` in its context.
     async fn stored_anyway(
         &self,
         err: Error,
@@ -1061,6 +1064,7 @@ impl Core {
                 tracing::debug!(%key, error = %err, "a write whose answer was lost was stored");
                 Ok(response.into_parts().0.headers)
             }
+            Ok(_) | Err(_) if err.is_temporary() => Err(err.with_context("stored", "unknown")),
             Ok(_) => Err(err),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(err),
             Err(e) => {
