@@ -1441,3 +1441,37 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
         }
     }
 }
+
+/// `read_ranges_with(..).if_match(etag)` asks for one version: when the object is
+/// replaced between the open and the range reads (S3 pins the reads to the opened
+/// ETag, and they fail), the call fails at once instead of reading the new version,
+/// which its condition refuses anyway. With `if_match("*")`, which names no version,
+/// the call is retried (at most three opens), as without conditions.
+#[test]
+fn a_read_of_one_version_is_not_retried_into_another() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "HEAD" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "4000000"), ("etag", "\"v1\"")],
+            "",
+        ),
+        // Every range read finds another version.
+        _ => precondition_failed(),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    let ranges = vec![0..100, 3_000_000..3_000_100];
+    // The open is a HEAD (with the caller's If-Match); the reads, GETs pinned to
+    // the ETag it found.
+    let opens = |server: &FaultServer| server.seen().iter().filter(|s| s.method == "HEAD").count();
+    let pinned = op.read_ranges_with("k", ranges.clone()).if_match("\"v1\"");
+    let err = block_on(std::future::IntoFuture::into_future(pinned)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert_eq!(opens(&server), 1, "{:?}", server.seen());
+
+    let before = opens(&server);
+    let any = op.read_ranges_with("k", ranges).if_match("*");
+    let err = block_on(std::future::IntoFuture::into_future(any)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    assert_eq!(opens(&server) - before, 3, "{:?}", server.seen());
+}
