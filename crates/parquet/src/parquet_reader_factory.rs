@@ -234,11 +234,8 @@ impl ScanReader {
 
     async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
         let (column, offset) = policies(self.reader.page_index(), options);
-        if !cacheable(options) {
-            let metadata = self.reader.load_metadata(self.reader.page_index(), options);
-            return Ok(Arc::new(metadata.await?));
-        }
-        if let Some(cached) = self.cached() {
+        let cacheable = cacheable(options);
+        if let Some(cached) = self.cached().filter(|_| cacheable) {
             let has =
                 |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
             if has(column, cached.column_index().is_some())
@@ -253,12 +250,11 @@ impl ScanReader {
             self.remember(&metadata);
             return Ok(metadata);
         }
-        let metadata = Arc::new(
-            self.reader
-                .load_metadata(self.reader.page_index(), options)
-                .await?,
-        );
-        self.remember(&metadata);
+        let metadata = self.reader.load_metadata(self.reader.page_index(), options);
+        let metadata = Arc::new(metadata.await?);
+        if cacheable {
+            self.remember(&metadata);
+        }
         Ok(metadata)
     }
 }

@@ -175,14 +175,15 @@ async fn ours_on_fs_gives_datafusions_results() {
     assert!(counts.reads() > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ours_on_memory_gives_datafusions_results() {
+/// The tables in memory, registered under `registered` and created under
+/// `tables`: both scan through our reader factory and give DataFusion's results.
+async fn memory_tables_give_datafusions_results(name: &str, registered: &str, tables_url: &str) {
     let expected = expected().await;
-    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("sql-mem"));
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor(name));
     write_all(&op, &tables()).await;
     let ctx = SessionContext::new();
-    dio_parquet::register(&ctx, "memory://", op).unwrap();
-    create_tables(&ctx, "memory://").await;
+    dio_parquet::register(&ctx, registered, op).unwrap();
+    create_tables(&ctx, tables_url).await;
     assert_eq!(
         reader_factories(&ctx, QUERIES[4]).await,
         ["ParquetReaderFactory"; 2]
@@ -190,21 +191,21 @@ async fn ours_on_memory_gives_datafusions_results() {
     assert_eq!(run_all(&ctx).await, expected);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_on_memory_gives_datafusions_results() {
+    memory_tables_give_datafusions_results("sql-mem", "memory://", "memory://").await;
+}
+
 /// A table URL with a user name (`s3://user@bucket/...`) names the same store as
 /// without one, for DataFusion's store registry and for ours alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_with_a_user_name_is_read_by_the_registered_operator() {
-    let expected = expected().await;
-    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("sql-user"));
-    write_all(&op, &tables()).await;
-    let ctx = SessionContext::new();
-    dio_parquet::register(&ctx, "memory://warehouse", op).unwrap();
-    create_tables(&ctx, "memory://analyst@warehouse").await;
-    assert_eq!(
-        reader_factories(&ctx, QUERIES[4]).await,
-        ["ParquetReaderFactory"; 2]
-    );
-    assert_eq!(run_all(&ctx).await, expected);
+    memory_tables_give_datafusions_results(
+        "sql-user",
+        "memory://warehouse",
+        "memory://analyst@warehouse",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1062,16 +1062,20 @@ impl Core {
         match head.await {
             Ok(response) if header_str(response.headers(), &WRITE_ID) == Some(id) => {
                 tracing::debug!(%key, error = %err, "a write whose answer was lost was stored");
-                Ok(response.into_parts().0.headers)
+                return Ok(response.into_parts().0.headers);
             }
-            Ok(_) | Err(_) if err.is_temporary() => Err(err.with_context("stored", "unknown")),
-            Ok(_) => Err(err),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(err),
+            // Not ours: refused, unless the last attempt may still be committed.
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
                 tracing::debug!(%key, error = %e, "cannot tell whether a failed write was stored");
-                Err(err.with_context("stored", "unknown"))
+                return Err(err.with_context("stored", "unknown"));
             }
         }
+        if err.is_temporary() {
+            return Err(err.with_context("stored", "unknown"));
+        }
+        Err(err)
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
@@ -1259,7 +1263,8 @@ impl Core {
     }
 
     /// CreateMultipartUpload, storing the object as `options` ask; `checksum`: the
-    /// parts carry checksums and the object gets a whole-object one; `write_id` is stored with the object (see [`Core::stored_anyway`]).
+    /// parts carry checksums and the object gets a whole-object one; `write_id` is
+    /// stored with the object (see [`Core::stored_anyway`]).
     pub(crate) async fn create_multipart(
         &self,
         key: &str,
