@@ -17,7 +17,10 @@ fn run_all(c: &mut Criterion, group_prefix: &str, fixture: &Fixture) {
         let mut group = c.benchmark_group(format!("{group_prefix}/{workload}"));
         group.throughput(Throughput::Bytes(workload.bytes()));
         group.sample_size(10);
-        for method in Method::ALL.into_iter().filter(|m| fixture.supports(*m)) {
+        for method in Method::ALL
+            .into_iter()
+            .filter(|m| fixture.supports(*m, workload))
+        {
             group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
         }
         group.finish();

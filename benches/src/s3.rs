@@ -331,9 +331,16 @@ impl Fixture {
         ]
     }
 
-    /// `true` if `method` can run against this endpoint.
-    pub fn supports(&self, method: Method) -> bool {
-        method != Method::RawHyper || self.endpoint.unsigned_ok
+    /// `true` if `method` runs `workload` against this endpoint: raw hyper only
+    /// where unsigned requests are accepted, and [`Method::OpenDalContiguous`] only
+    /// for reads (its write is OpenDAL's write: measured twice, the better of two
+    /// samples of one client would stand as the best peer).
+    pub fn supports(&self, method: Method, workload: Workload) -> bool {
+        match method {
+            Method::RawHyper => self.endpoint.unsigned_ok,
+            Method::OpenDalContiguous => workload != Workload::Write,
+            _ => true,
+        }
     }
 
     fn random_offset(&self, below: u64) -> u64 {

@@ -157,8 +157,9 @@ pub(crate) fn verdicts(rows: &[Row]) -> String {
                 let word = if x >= 1.0 { "ahead of" } else { "behind" };
                 line.push_str(&format!("{x:>6.2}x best peer ({word} {})", peer.method));
                 // OpenDAL's plain read returns a list of body frames; the others
-                // one contiguous buffer, as parquet consumes it.
-                if suite == Suite::S3 && peer.method == "opendal" {
+                // one contiguous buffer, as parquet consumes it (a write hands
+                // back no data).
+                if suite == Suite::S3 && peer.method == "opendal" && workload != "write" {
                     let contiguous = same
                         .iter()
                         .filter(|r| {
@@ -401,4 +402,49 @@ pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result
         eprintln!("chart written to {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn row(workload: &str, method: &str, millis: u64) -> Row {
+        let timing = Timing {
+            iterations: 5,
+            median: Duration::from_millis(millis),
+            cpu_per_iteration: None,
+        };
+        Row::new(Suite::S3, workload, method, 16 << 20, timing)
+    }
+
+    #[test]
+    fn an_s3_verdict_names_the_best_contiguous_peer_for_reads_only() {
+        let mut rows = Vec::new();
+        for workload in ["read", "write"] {
+            rows.push(row(workload, "ours_dedicated", 100));
+            rows.push(row(workload, "opendal", 80));
+            rows.push(row(workload, "object_store", 125));
+        }
+        let text = verdicts(&rows);
+        let line = |workload: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!(" {workload} ")))
+                .unwrap_or_else(|| panic!("no {workload} verdict: {text}"))
+                .to_owned()
+        };
+        let read = line("read");
+        assert!(read.contains("0.80x best peer (behind opendal)"), "{read}");
+        assert!(
+            read.contains("1.25x best contiguous (object_store)"),
+            "{read}"
+        );
+        let write = line("write");
+        assert!(
+            write.contains("0.80x best peer (behind opendal)"),
+            "{write}"
+        );
+        assert!(!write.contains("contiguous"), "{write}");
+    }
 }

@@ -181,11 +181,11 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 };
                 let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
                 header.extend(fixture.describe());
-                let methods: Vec<s3::Method> = s3::Method::ALL
-                    .into_iter()
-                    .filter(|&m| fixture.supports(m))
-                    .collect();
                 for w in workloads {
+                    let methods: Vec<s3::Method> = s3::Method::ALL
+                        .into_iter()
+                        .filter(|&m| fixture.supports(m, w))
+                        .collect();
                     bar.set_message(format!("s3/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
