@@ -106,13 +106,17 @@ impl DioParquetFormat {
         if !registered.is(&current) {
             return Ok(plan);
         }
-        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let caches = &state.runtime_env().cache_manager;
         // The scan was listed by the registered DioStore: its ETags are the
-        // operator's, so each file is read at the version listed.
-        let factory = ParquetReaderFactory::new(registered.op)
+        // operator's, so each file is read at the version listed, and a file found
+        // changed clears the listings, so that the next query lists it again.
+        let mut factory = ParquetReaderFactory::new(registered.op)
             .with_prefix(&registered.prefix)
-            .with_metadata_cache(cache)
+            .with_metadata_cache(caches.get_file_metadata_cache())
             .with_pinned_versions(true);
+        if let Some(listings) = caches.get_list_files_cache() {
+            factory = factory.with_list_files_cache(listings);
+        }
         let source = source
             .clone()
             .with_parquet_file_reader_factory(Arc::new(factory));

@@ -14,14 +14,16 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::physical_plan::{ParquetFileMetrics, ParquetFileReaderFactory};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
+use datafusion::execution::cache::cache_manager::{
+    CachedFileMetadataEntry, FileMetadataCache, ListFilesCache,
+};
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::ObjectMeta;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use storage::Operator;
 
@@ -73,6 +75,7 @@ pub struct ParquetReaderFactory {
     op: Operator,
     prefix: String,
     metadata_cache: Option<Arc<FileMetadataCache>>,
+    listings: Option<Arc<ListFilesCache>>,
     pin_versions: bool,
 }
 
@@ -83,6 +86,7 @@ impl ParquetReaderFactory {
             op,
             prefix: String::new(),
             metadata_cache: None,
+            listings: None,
             pin_versions: false,
         }
     }
@@ -119,6 +123,20 @@ impl ParquetReaderFactory {
     /// metadata, so repeated scans do not read footers again.
     pub fn with_metadata_cache(mut self, cache: Arc<FileMetadataCache>) -> Self {
         self.metadata_cache = Some(cache);
+        self
+    }
+
+    /// Clears `cache` (DataFusion's cache of listings) when a scan with
+    /// [pinned versions](Self::with_pinned_versions) finds a file changed since it
+    /// was listed. That scan fails; the next query lists the files again and reads
+    /// the new version, where a cached listing would otherwise fail every later query
+    /// the same way (DataFusion keeps listings with no expiry by default).
+    ///
+    /// The whole cache goes: its entries are a table's listing, found by the
+    /// table's name and path, which a scan of one file does not know. A file that
+    /// changes is rare, and listing every table once more is cheap next to a query.
+    pub fn with_list_files_cache(mut self, cache: Arc<ListFilesCache>) -> Self {
+        self.listings = Some(cache);
         self
     }
 
@@ -177,6 +195,7 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
             metrics,
             meta,
             cache: self.metadata_cache.clone(),
+            listings: self.listings.clone(),
         }))
     }
 }
@@ -187,21 +206,42 @@ impl fmt::Debug for ParquetReaderFactory {
             .field("op", &self.op)
             .field("prefix", &self.prefix)
             .field("metadata_cache", &self.metadata_cache.is_some())
+            .field("list_files_cache", &self.listings.is_some())
             .field("pin_versions", &self.pin_versions)
             .finish()
     }
 }
 
 /// One file of a scan: a [`ParquetReader`] that also counts what it reads in
-/// DataFusion's metrics and goes through the file-metadata cache.
+/// DataFusion's metrics, goes through the file-metadata cache, and clears the
+/// listings when it finds its file changed.
 struct ScanReader {
     reader: ParquetReader,
     metrics: ParquetFileMetrics,
     meta: ObjectMeta,
     cache: Option<Arc<FileMetadataCache>>,
+    listings: Option<Arc<ListFilesCache>>,
 }
 
 impl ScanReader {
+    /// `result`, having cleared the listings if it says the file is no longer the
+    /// version it was listed at (see [`ParquetReaderFactory::with_list_files_cache`]).
+    fn checked<T>(listings: Option<&Arc<ListFilesCache>>, result: Result<T>) -> Result<T> {
+        if let (Err(ParquetError::External(e)), Some(listings)) = (&result, listings)
+            && e.downcast_ref::<storage::Error>().is_some_and(|e| {
+                e.kind() == storage::ErrorKind::PreconditionFailed
+                    && e.context("expected_etag").is_some()
+            })
+        {
+            tracing::info!(
+                error = %e,
+                "a file changed since it was listed; the cached listings are cleared"
+            );
+            listings.clear();
+        }
+        result
+    }
+
     /// The cached metadata of this version of the file, if any. DataFusion's
     /// check compares sizes and modification times; the ETags are compared too
     /// when both are known, so a file replaced by one of the same size within
@@ -271,21 +311,25 @@ impl AsyncFileReader for ScanReader {
         self.metrics
             .bytes_scanned
             .add(range.end.saturating_sub(range.start) as usize);
-        self.reader.get_bytes(range)
+        let listings = self.listings.clone();
+        let read = self.reader.get_bytes(range);
+        async move { Self::checked(listings.as_ref(), read.await) }.boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
         // Saturating: a backwards range is storage's `InvalidInput`, not a panic here.
         let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
         self.metrics.bytes_scanned.add(total as usize);
-        self.reader.get_byte_ranges(ranges)
+        let listings = self.listings.clone();
+        let reads = self.reader.get_byte_ranges(ranges);
+        async move { Self::checked(listings.as_ref(), reads.await) }.boxed()
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
-        self.metadata(options).boxed()
+        async move { Self::checked(self.listings.as_ref(), self.metadata(options).await) }.boxed()
     }
 }
 

@@ -430,3 +430,83 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
         .unwrap();
     assert_eq!(metadata.file_metadata().num_rows(), 12_000);
 }
+
+/// A scan with pinned versions that finds its file changed since it was listed
+/// clears the listings it was given, whichever read found it (the footer, one
+/// range, several), so that the next query lists the files again. A read of the
+/// listed version, and other errors, leave them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_finds_its_file_changed_clears_the_listings() {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::execution::cache::TableScopedPath;
+    use datafusion::execution::cache::cache_manager::{CachedFileList, ListFilesCache};
+    use datafusion::execution::cache::default_cache::DefaultCache;
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+    use dio_parquet::ParquetReaderFactory;
+    use object_store::path::Path;
+
+    let (op, _counts, bytes) = fixture("pq-listings").await;
+    let listed = op.stat(PATH).await.unwrap().etag().unwrap().to_owned();
+    let file = |path: &str, etag: &str| {
+        let mut file = PartitionedFile::new(path, bytes.len() as u64);
+        file.object_meta.e_tag = Some(etag.to_owned());
+        file
+    };
+    let listings: Arc<ListFilesCache> = Arc::new(
+        DefaultCache::<TableScopedPath, CachedFileList>::new(1 << 20),
+    );
+    let key = TableScopedPath {
+        table: None,
+        path: Path::from("t"),
+    };
+    let list = || {
+        listings.put(
+            &key,
+            CachedFileList::new(vec![file(PATH, &listed).object_meta]),
+        );
+    };
+    list();
+    let factory = ParquetReaderFactory::new(op.clone())
+        .with_pinned_versions(true)
+        .with_list_files_cache(Arc::clone(&listings));
+    let metrics = ExecutionPlanMetricsSet::new();
+    let reader = |path: &str| factory.create_reader(0, file(path, &listed), None, &metrics);
+
+    let mut current = reader(PATH).unwrap();
+    current.get_metadata(None).await.unwrap();
+    current.get_bytes(0..4).await.unwrap();
+    current.get_byte_ranges(vec![0..4, 8..12]).await.unwrap();
+    assert!(listings.contains_key(&key), "a read of the listed version");
+    let err = reader("t/missing.parquet")
+        .unwrap()
+        .get_bytes(0..4)
+        .await
+        .unwrap_err();
+    let kind = storage_error(&err).map(storage::Error::kind);
+    assert_eq!(kind, Some(storage::ErrorKind::NotFound), "{err:?}");
+    assert!(listings.contains_key(&key), "another error");
+
+    // The same bytes written again: another version.
+    op.write(PATH, bytes.clone()).await.unwrap();
+    for read in ["metadata", "range", "ranges"] {
+        list();
+        let mut stale = reader(PATH).unwrap();
+        let err = match read {
+            "metadata" => stale.get_metadata(None).await.map(drop),
+            "range" => stale.get_bytes(0..4).await.map(drop),
+            _ => stale.get_byte_ranges(vec![0..4, 8..12]).await.map(drop),
+        }
+        .unwrap_err();
+        let kind = storage_error(&err).map(storage::Error::kind);
+        assert_eq!(
+            kind,
+            Some(storage::ErrorKind::PreconditionFailed),
+            "{err:?}"
+        );
+        assert!(
+            !listings.contains_key(&key),
+            "{read}: the listings are kept"
+        );
+    }
+}
