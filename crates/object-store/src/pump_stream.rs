@@ -9,7 +9,9 @@
 //! # Memory bound
 //!
 //! The pump only pulls from the inner stream while it holds a channel slot, and a
-//! batch closes as soon as its weight reaches the limit. So at most
+//! batch closes as soon as its weight reaches the limit, or it holds
+//! [`ITEMS_PER_BATCH`] items (errors and empty chunks weigh nothing, and a stream
+//! that keeps yielding them must not fill one batch without end). So at most
 //! `capacity` batches exist between the pump and the channel, plus the one batch the
 //! caller is working through: items pulled from the inner stream but not yet handed
 //! to the caller weigh at most `(capacity + 1) * (limit + largest item - 1)`.
@@ -119,7 +121,7 @@ async fn pump<T: Weigh>(
         let mut weight = 0;
         let mut ended = false;
         poll_fn(|cx| {
-            while weight < limit {
+            while weight < limit && batch.len() < ITEMS_PER_BATCH {
                 match stream.poll_next_unpin(cx) {
                     Poll::Ready(Some(item)) => {
                         weight += item.as_ref().map_or(0, Weigh::weight);
@@ -239,6 +241,50 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap(), &Path::from("a"));
         assert!(matches!(out[1], Err(object_store::Error::NotFound { .. })));
         assert_eq!(out[2].as_ref().unwrap(), &Path::from("c"));
+    }
+
+    /// A stream that yields errors for ever (or empty chunks) is pulled one batch at
+    /// a time, as the caller takes them, and dropping the caller's end stops it: the
+    /// pump does not spin filling one batch.
+    #[test]
+    fn a_stream_of_endless_errors_is_pulled_as_the_caller_takes_it() {
+        let io = executor();
+        let bounds = Bounds {
+            capacity: 1,
+            limit: 10,
+        };
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&pulled);
+        let mut s: PumpStream<Bytes> = PumpStream::spawn(&io, bounds, "get", None, move || {
+            stream::repeat_with(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(object_store::Error::Generic {
+                    store: "test",
+                    source: "broken".into(),
+                })
+            })
+            .boxed()
+        });
+        // On a helper thread: a pump that spins would never hand over a batch.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..3 {
+                let item = futures::executor::block_on(s.next()).unwrap();
+                assert!(item.is_err());
+            }
+            drop(s);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("no batch of errors within 60 s: the pump spins");
+        io.shutdown();
+        assert!(
+            io.blocking_shutdown_timeout(std::time::Duration::from_secs(60)),
+            "the pump stopped"
+        );
+        // The batch being read, one in the channel, one waiting for a slot.
+        let pulled = pulled.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(pulled <= 3 * ITEMS_PER_BATCH, "{pulled} pulled");
     }
 
     #[test]

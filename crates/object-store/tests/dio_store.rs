@@ -33,7 +33,7 @@ fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
     match rx.recv_timeout(Duration::from_secs(secs)) {
         Ok(Ok(())) => {}
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("no progress within {secs} s: IO ran on the caller's runtime"),
+        Err(_) => panic!("no progress within {secs} s: a hang, or IO on the caller's runtime"),
     }
 }
 
@@ -600,5 +600,51 @@ fn a_delimited_listing_above_the_store_prefix_shows_the_next_segment() {
         let all: Vec<_> = store.list(Some(&Path::from("data"))).collect().await;
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].as_ref().unwrap().location, object);
+    });
+}
+
+/// A `get` stream whose read fails midway (here: the operator's executor shut down)
+/// yields that error once, then ends, as object_store's streams do: directly, and
+/// through an `IoObjectStore`, whose pump would otherwise pull the same error for
+/// ever without yielding (and never stop when the stream is dropped).
+#[test]
+fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
+    within(60, || {
+        for wrapped in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let io = common::executor("fail-midway");
+            let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+                .with_executor(io.clone());
+            let op = op
+                .clone()
+                .with_options(op.options().with_chunk_size(64 << 10).with_prefetch(1));
+            let dio = DioStore::new(op).with_whole_read_limit(0);
+            let outer = common::executor("fail-midway-outer");
+            let store: Arc<dyn ObjectStore> = if wrapped {
+                Arc::new(dio_object_store::IoObjectStore::new(dio, outer.clone()))
+            } else {
+                Arc::new(dio)
+            };
+            let path = Path::from("f.bin");
+            rt().block_on(async {
+                store.put(&path, vec![7_u8; 1 << 20].into()).await.unwrap();
+                let mut stream = store.get(&path).await.unwrap().into_stream();
+                assert_eq!(stream.next().await.unwrap().unwrap().len(), 64 << 10);
+                io.shutdown();
+                io.join().await;
+                let mut errors = 0;
+                let mut chunks = 0;
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(_) => chunks += 1,
+                        Err(_) => errors += 1,
+                    }
+                }
+                assert_eq!(errors, 1, "wrapped: {wrapped}");
+                assert!(chunks < 15, "the data is cut short, wrapped: {wrapped}");
+            });
+            outer.shutdown();
+            outer.blocking_join();
+        }
     });
 }

@@ -51,7 +51,9 @@ use crate::{Error, ErrorKind, Metadata, Result};
 ///
 /// Once a read has failed, every later read (and seek) returns that same error:
 /// a failure is never turned into an end of file, so `read_to_end` cannot report
-/// success on truncated data.
+/// success on truncated data. The [`Stream`] yields the error once, then ends, as
+/// streams of results do: a consumer looping on `next()` stops instead of getting
+/// the same error for ever.
 ///
 /// # Drop and cancel safety
 ///
@@ -77,6 +79,8 @@ pub struct Reader {
     prefetch: usize,
     /// The first error; every later read returns it.
     error: Option<Error>,
+    /// The `Stream` has yielded the error, and has ended.
+    stream_ended: bool,
 }
 
 impl Reader {
@@ -100,6 +104,7 @@ impl Reader {
             chunk_size: chunk_size.max(1) as u64,
             prefetch: prefetch.max(1),
             error: None,
+            stream_ended: false,
         };
         reader.fill();
         reader
@@ -247,6 +252,9 @@ impl Stream for Reader {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
         let this = self.get_mut();
+        if this.stream_ended {
+            return Poll::Ready(None);
+        }
         match ready!(this.poll_chunk(cx)) {
             Ok(true) => {
                 let chunk = std::mem::take(&mut this.chunk);
@@ -254,11 +262,17 @@ impl Stream for Reader {
                 Poll::Ready(Some(Ok(chunk)))
             }
             Ok(false) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(e))),
+            Err(e) => {
+                this.stream_ended = true;
+                Poll::Ready(Some(Err(e)))
+            }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.stream_ended {
+            return (0, Some(0));
+        }
         let left = self.size().saturating_sub(self.pos);
         let chunks = left.div_ceil(self.chunk_size) as usize;
         (usize::from(left > 0), Some(chunks + 1))

@@ -1131,8 +1131,11 @@ pub(crate) async fn reader_errors_are_sticky(op: Operator) {
             "{err:?}"
         );
     }
+    // The stream yields the error once, then ends; reads go on failing.
     let next = futures::StreamExt::next(&mut reader).await.unwrap();
     assert_eq!(next.unwrap_err().kind(), ErrorKind::ShutDown);
+    assert!(futures::StreamExt::next(&mut reader).await.is_none());
+    assert!(reader.read(&mut [0; 10]).await.is_err());
 }
 
 pub(crate) async fn writer_errors_are_sticky(op: Operator) {
