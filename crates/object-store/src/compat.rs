@@ -49,12 +49,13 @@ pub(crate) fn get_result(
     stream: BoxStream<'static, Result<Bytes>>,
     meta: ObjectMeta,
     range: Range<u64>,
+    attributes: Attributes,
 ) -> GetResult {
     GetResult {
         payload: GetResultPayload::Stream(stream),
         meta,
         range,
-        attributes: Attributes::default(),
+        attributes,
     }
 }
 

@@ -114,6 +114,19 @@ pub(crate) fn object_meta(location: Path, meta: &Metadata) -> ObjectMeta {
     }
 }
 
+/// The attributes object_store's `GetResult` carries that the backend stored with
+/// the object: its content type (S3 keeps one; fs and memory none).
+pub(crate) fn attributes(meta: &Metadata) -> object_store::Attributes {
+    let mut attributes = object_store::Attributes::new();
+    if let Some(content_type) = meta.content_type() {
+        attributes.insert(
+            object_store::Attribute::ContentType,
+            content_type.to_owned().into(),
+        );
+    }
+    attributes
+}
+
 /// The `ObjectMeta` of a listed file; `None` for a directory.
 pub(crate) fn listed_meta(
     prefix: &Prefix,

@@ -59,11 +59,16 @@ const DELETE_BATCH: usize = 1000;
 ///   [`NotImplemented`](object_store::Error::NotImplemented) on fs (a check and a
 ///   rename cannot be made one step). ETags: fs derives them from inode, size and
 ///   modification time; memory makes one per write; S3 has its own.
-/// - Object versions (`GetOptions::version`), tags and attributes other than
-///   `ContentType` and `StorageClass` are not stored: asking for them is
-///   `NotSupported` / `NotImplemented`, never ignored. A storage class is S3's only
-///   (`NotImplemented` on fs and memory); a content type is stored by S3 and taken
-///   without being stored by fs and memory.
+/// - Object versions are not kept: `GetOptions::version` and
+///   `UpdateVersion::version` are `NotSupported`. Attributes other than
+///   `ContentType` and `StorageClass` are `NotImplemented`. A storage class is S3's
+///   only (`NotImplemented` on fs and memory); a content type is stored by S3, and
+///   `get` and `head` return it in `GetResult::attributes`; fs and memory take it
+///   without storing it. Tags are not stored, and ignored, as the trait asks of
+///   stores that do not keep them.
+/// - `PutMode::Update` without an ETag is `Generic` (a request that cannot be
+///   made), not `Precondition`: a caller that retries failed conditions would
+///   retry it for ever.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.
@@ -136,24 +141,30 @@ impl fmt::Debug for DioStore {
     }
 }
 
-fn not_implemented(operation: &str) -> object_store::Error {
-    object_store::Error::NotImplemented {
-        operation: operation.to_owned(),
-        implementer: STORE.to_owned(),
-    }
-}
-
 /// What a write asks of the target, or why it cannot be done.
 fn write_options(mode: &PutMode, location: &str) -> Result<WriteOptions> {
     Ok(match mode {
         PutMode::Overwrite => WriteOptions::new(),
         PutMode::Create => WriteOptions::new().with_if_not_exists(true),
-        PutMode::Update(version) => match &version.e_tag {
-            Some(etag) => WriteOptions::new().with_if_match(etag),
-            None => {
-                return Err(object_store::Error::Precondition {
-                    path: location.to_owned(),
-                    source: "PutMode::Update needs the ETag of the version to replace".into(),
+        PutMode::Update(version) => match (&version.e_tag, &version.version) {
+            (_, Some(_)) => {
+                return Err(object_store::Error::NotSupported {
+                    source: format!(
+                        "{location}: PutMode::Update with a version: DioStore keeps no object versions"
+                    )
+                    .into(),
+                });
+            }
+            (Some(etag), None) => WriteOptions::new().with_if_match(etag),
+            // Not a failed condition (a caller retrying those would loop for
+            // ever): a request that cannot be made, as object_store's own stores say.
+            (None, None) => {
+                return Err(object_store::Error::Generic {
+                    store: STORE,
+                    source: format!(
+                        "{location}: PutMode::Update needs the ETag of the version to replace"
+                    )
+                    .into(),
                 });
             }
         },
@@ -169,9 +180,7 @@ impl ObjectStore for DioStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         let path = self.prefix.path(location)?;
-        if !opts.tags.encoded().is_empty() {
-            return Err(not_implemented("put_opts with tags"));
-        }
+        // Tags are not kept: ignored, as the trait asks of such stores.
         let options = write_options(&opts.mode, location.as_ref())?;
         let options = convert::with_attributes(options, &opts.attributes, "put_opts")?;
         let meta = self
@@ -189,9 +198,7 @@ impl ObjectStore for DioStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let path = self.prefix.path(location)?;
-        if !opts.tags.encoded().is_empty() {
-            return Err(not_implemented("put_multipart_opts with tags"));
-        }
+        // Tags are not kept: ignored, as the trait asks of such stores.
         let options =
             convert::with_attributes(WriteOptions::new(), &opts.attributes, "put_multipart_opts")?;
         let writer = self
@@ -230,12 +237,14 @@ impl ObjectStore for DioStore {
                     .with_path(path);
                 return Err(self.error(err, location));
             }
+            let attributes = convert::attributes(&meta);
             let meta = convert::object_meta(location.clone(), &meta);
             let range = 0..meta.size;
             return Ok(compat::get_result(
                 futures_util::stream::empty().boxed(),
                 meta,
                 range,
+                attributes,
             ));
         }
         let range = convert::byte_range(options.range.as_ref())?;
@@ -248,12 +257,13 @@ impl ObjectStore for DioStore {
             .await
             .map_err(|e| self.error(e, location))?;
         let meta = convert::object_meta(location.clone(), reader.metadata());
+        let attributes = convert::attributes(reader.metadata());
         let range = reader.range();
         let (prefix, owned) = (self.prefix.clone(), location.to_string());
         let stream = reader
             .map_err(move |e| convert::os_error(e, &prefix, &owned))
             .boxed();
-        Ok(compat::get_result(stream, meta, range))
+        Ok(compat::get_result(stream, meta, range, attributes))
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {

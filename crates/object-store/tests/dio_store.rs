@@ -111,6 +111,30 @@ fn errors_keep_their_kind_operation_and_path() {
             matches!(err, object_store::Error::NotImplemented { .. }),
             "{err}"
         );
+        // An update without an ETag is a request that cannot be made, not a failed
+        // condition (which a caller would retry); with a version, one not kept.
+        let no_etag = PutOptions::from(PutMode::Update(UpdateVersion {
+            e_tag: None,
+            version: None,
+        }));
+        let err = store
+            .put_opts(&path, "y".into(), no_etag)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, object_store::Error::Generic { .. }), "{err}");
+        assert!(err.to_string().contains("needs the ETag"), "{err}");
+        let versioned = PutOptions::from(PutMode::Update(UpdateVersion {
+            e_tag: Some(put.e_tag.clone().unwrap()),
+            version: Some("v1".into()),
+        }));
+        let err = store
+            .put_opts(&path, "y".into(), versioned)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::NotSupported { .. }),
+            "{err}"
+        );
         // Anything else is Generic, with our error (operation, path, context) inside.
         let err = store.get_ranges(&path, &[0..2, 0..100]).await.unwrap_err();
         let object_store::Error::Generic {
@@ -343,7 +367,8 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
 }
 
 /// `ContentType` and `StorageClass` attributes are the write's options: S3 stores
-/// both; memory takes a content type and refuses a storage class.
+/// both, and `get` and `head` give the content type back; memory takes a content
+/// type (without storing it) and refuses a storage class. Tags are ignored.
 #[test]
 fn content_type_and_storage_class_attributes() {
     use object_store::{Attribute, Attributes, PutMultipartOptions};
@@ -368,6 +393,29 @@ fn content_type_and_storage_class_attributes() {
             .put_opts(&Path::from("a"), "x".into(), content_type.into())
             .await
             .unwrap();
+        // Taken, not stored: a get has no attributes to give back.
+        let got = memory.get(&Path::from("a")).await.unwrap();
+        assert_eq!(got.attributes, Attributes::new());
+        // Tags are not kept: ignored, as the trait asks (object_store's
+        // LocalFileSystem does the same).
+        let mut tags = object_store::TagSet::default();
+        tags.push("team", "query");
+        memory
+            .put_opts(&Path::from("tagged"), "x".into(), tags.clone().into())
+            .await
+            .unwrap();
+        let mut upload = memory
+            .put_multipart_opts(
+                &Path::from("tagged-parts"),
+                PutMultipartOptions {
+                    tags,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        upload.put_part("x".into()).await.unwrap();
+        upload.complete().await.unwrap();
 
         let Some(op) = common::s3_operator("attributes-s3") else {
             return;
@@ -391,6 +439,17 @@ fn content_type_and_storage_class_attributes() {
         for name in ["one", "parts"] {
             let meta = op.stat(name).await.unwrap();
             assert_eq!(meta.content_type(), Some("text/csv"), "{name}");
+            // And object_store's get and head give it back.
+            let path = Path::from(name);
+            let want = Attributes::from_iter([(Attribute::ContentType, "text/csv")]);
+            let got = s3.get(&path).await.unwrap();
+            assert_eq!(got.attributes, want, "{name}");
+            assert_eq!(got.bytes().await.unwrap(), "a,b\n");
+            let head = s3
+                .get_opts(&path, GetOptions::new().with_head(true))
+                .await
+                .unwrap();
+            assert_eq!(head.attributes, want, "{name}");
         }
     });
 }
