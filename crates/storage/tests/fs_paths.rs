@@ -208,3 +208,69 @@ fn remove_all_of_the_root_stays_inside() {
     assert_eq!(std::fs::read_dir(&s.root).unwrap().count(), 0);
     assert_eq!(snapshot(&s.outside), outside_before);
 }
+
+/// A recursive listing walks into a symlinked directory, as object_store's
+/// `LocalFileSystem` does (a query engine listing a table whose partitions are
+/// links would otherwise miss their files), but not into one the walk is already
+/// inside (`self -> .`, `real/deeper/up -> ../..`): those are listed, not entered,
+/// so a cycle ends. A link to a directory outside the root leads inside the root.
+#[test]
+fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
+    let s = setup();
+    let root = &s.root;
+    std::fs::create_dir_all(root.join("real/deeper")).unwrap();
+    std::fs::write(root.join("real/x"), "x").unwrap();
+    std::fs::write(root.join("real/deeper/y"), "y").unwrap();
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("self")).unwrap();
+    std::os::unix::fs::symlink("../..", root.join("real/deeper/up")).unwrap();
+    // `<root>/outside-dir` does not exist: the link dangles inside the root.
+    std::os::unix::fs::symlink(&s.outside, root.join("outside-dir")).unwrap();
+
+    let listed: BTreeSet<String> =
+        s.op.list_recursive("")
+            .unwrap()
+            .iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+    for want in [
+        "real/x",
+        "real/deeper/y",
+        "link/",
+        "link/x",
+        "link/deeper/y",
+        "self/",
+        "real/deeper/up/",
+        "link/deeper/up/",
+    ] {
+        assert!(listed.contains(want), "{want} missing from {listed:?}");
+    }
+    for cycle in [
+        "self/real/x",
+        "real/deeper/up/real/x",
+        "link/deeper/up/link/x",
+    ] {
+        assert!(!listed.contains(cycle), "{cycle} in {listed:?}");
+    }
+    assert!(
+        listed.iter().all(|p| !p.contains("secret")),
+        "nothing outside the root: {listed:?}"
+    );
+    // What the listing shows can be read by its name.
+    assert_eq!(s.op.read("link/deeper/y").unwrap(), "y");
+    // One level: the link is a directory, not walked into.
+    let top: BTreeSet<String> =
+        s.op.list("")
+            .unwrap()
+            .iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+    assert!(top.contains("link/") && !top.contains("link/x"), "{top:?}");
+    // Removing a tree removes its links, never what they lead to.
+    std::fs::create_dir(root.join("holder")).unwrap();
+    std::os::unix::fs::symlink("../real", root.join("holder/l")).unwrap();
+    s.op.remove_all("holder/").unwrap();
+    assert!(!root.join("holder").exists());
+    assert_eq!(s.op.read("real/deeper/y").unwrap(), "y");
+    assert_eq!(s.op.read("link/x").unwrap(), "x");
+}

@@ -15,16 +15,19 @@ const PAGE: usize = 1000;
 
 /// Walks a directory (depth first when recursive), up to a page of entries per job.
 ///
-/// Symlinks are listed as what they point to, resolved inside the root; a recursive
-/// listing never descends into a symlinked directory (no cycles, no escapes), and a
-/// dangling symlink is skipped. An entry that vanishes while the directory is read
+/// Symlinks are listed as what they point to, resolved inside the root (no escapes);
+/// a recursive listing descends into a symlinked directory, as object_store's
+/// `LocalFileSystem` does, unless it is one the walk is already inside (a cycle,
+/// such as `link -> ..`: listed, not entered). A dangling symlink is skipped. An entry that vanishes while the directory is read
 /// (another process renamed or deleted it) is skipped. With `start_after`, entries
 /// that do not sort after it are left out (a directory walk has no order to skip by).
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
-    /// Directories being read: their path (with trailing `/`) and their stream.
-    stack: Vec<(String, Dir)>,
+    /// Directories being read: their path (with trailing `/`), their stream, and
+    /// which directory each is (device, inode), so that a symlink back to one of
+    /// them is not walked into again.
+    stack: Vec<(String, Dir, DirId)>,
     args: ListArgs,
 }
 
@@ -36,16 +39,36 @@ impl FsLister {
         args: ListArgs,
     ) -> Result<Self> {
         let stack = match dir {
-            Some(fd) => vec![(path.to_owned(), Dir::new(fd)?)],
+            Some(fd) => {
+                let id = dir_id(&rustix::fs::fstat(&fd)?);
+                vec![(path.to_owned(), Dir::new(fd)?, id)]
+            }
             None => Vec::new(),
         };
         Ok(Self { root, stack, args })
     }
 
+    /// Walks into the directory symlink `dir_path` leads to, unless the walk is
+    /// inside it already (a cycle), or it is gone. The directory opened is the one
+    /// checked: a link changed in between cannot slip a cycle in.
+    fn walk_into_link(&mut self, dir_path: &str) -> Result<()> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY;
+        let Some(fd) = vanished_is_none(open_in_root(&self.root, dir_path, flags))? else {
+            return Ok(());
+        };
+        let id = dir_id(&rustix::fs::fstat(&fd)?);
+        if self.stack.iter().any(|(_, _, open)| *open == id) {
+            tracing::debug!(path = %dir_path, "not walking into a directory the walk is inside");
+            return Ok(());
+        }
+        self.stack.push((dir_path.to_owned(), Dir::new(fd)?, id));
+        Ok(())
+    }
+
     fn page(&mut self) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         while entries.len() < PAGE {
-            let Some((prefix, dir)) = self.stack.last_mut() else {
+            let Some((prefix, dir, _)) = self.stack.last_mut() else {
                 break;
             };
             let Some(entry) = dir.read() else {
@@ -84,7 +107,8 @@ impl FsLister {
                             None => continue,
                         };
                         let stat = rustix::fs::fstat(&fd)?;
-                        self.stack.push((dir_path.clone(), Dir::new(fd)?));
+                        self.stack
+                            .push((dir_path.clone(), Dir::new(fd)?, dir_id(&stat)));
                         Entry::new(dir_path, metadata(&stat))
                     } else {
                         Entry::new(dir_path, Metadata::dir())
@@ -96,12 +120,15 @@ impl FsLister {
                         continue;
                     };
                     let stat = rustix::fs::fstat(&fd)?;
-                    let path = if is_dir(&stat) {
-                        format!("{path}/")
+                    if !is_dir(&stat) {
+                        Entry::new(path, metadata(&stat))
                     } else {
-                        path
-                    };
-                    Entry::new(path, metadata(&stat))
+                        let dir_path = format!("{path}/");
+                        if self.args.recursive {
+                            self.walk_into_link(&dir_path)?;
+                        }
+                        Entry::new(dir_path, metadata(&stat))
+                    }
                 }
                 _ => {
                     let stat = match rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
@@ -124,6 +151,17 @@ impl FsLister {
         }
         Ok(entries)
     }
+}
+
+/// Which directory a `stat` is of.
+type DirId = (u64, u64);
+
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "`st_dev` and `st_ino` are not `u64` on every target"
+)]
+fn dir_id(stat: &rustix::fs::Stat) -> DirId {
+    (stat.st_dev as u64, stat.st_ino as u64)
 }
 
 /// `listed`, or when the listing did not say ([`FileType::Unknown`]), the type of
