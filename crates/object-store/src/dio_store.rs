@@ -69,6 +69,11 @@ const DELETE_BATCH: usize = 1000;
 /// - `PutMode::Update` without an ETag is `Generic` (a request that cannot be
 ///   made), not `Precondition`: a caller that retries failed conditions would
 ///   retry it for ever.
+/// - Paths keep fs's rules on every backend: a put of `a/b` where objects lie
+///   below `a/b/` fails (`IsADirectory`), and so does a put of `a/b/c` where `a/b`
+///   is an object (`NotADirectory`), both as `Generic` with our error inside.
+///   object_store's `AmazonS3` and `InMemory` let such keys coexist; on S3 these
+///   checks cost each write a one-key listing and a `HEAD` per parent, at once.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.
