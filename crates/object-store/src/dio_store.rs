@@ -74,6 +74,9 @@ const DELETE_BATCH: usize = 1000;
 ///   is an object (`NotADirectory`), both as `Generic` with our error inside.
 ///   object_store's `AmazonS3` and `InMemory` let such keys coexist; on S3 these
 ///   checks cost each write a one-key listing and a `HEAD` per parent, at once.
+/// - On fs, a listing walks into symlinked directories (not round a cycle), as
+///   `LocalFileSystem` does: a file below a link is listed under each name that
+///   leads to it, and deleting such a name deletes the file.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.

@@ -75,7 +75,9 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// A pump job polls the inner stream and sends what it has ready, as one batch, into
 /// a bounded channel that the returned stream reads from. A batch of bytes closes once
 /// it holds [`batch_bytes`](Self::with_batch_bytes) (default 512 KiB); a batch of
-/// listed objects or deleted paths at 1000 items. The pump pulls only while it holds
+/// listed objects or deleted paths at 1000 items; any batch at 1000 items (errors
+/// and empty chunks weigh nothing, and a stream that keeps yielding them is pulled
+/// as the caller takes it). The pump pulls only while it holds
 /// one of the channel's [`channel_capacity`](Self::with_channel_capacity) slots
 /// (default 4), so a slow consumer makes the pump wait (backpressure) rather than
 /// buffer. Bytes pulled from the inner stream but not yet handed to the caller are

@@ -126,11 +126,12 @@ impl ParquetReaderFactory {
         self
     }
 
-    /// Clears `cache` (DataFusion's cache of listings) when a scan with
-    /// [pinned versions](Self::with_pinned_versions) finds a file changed since it
-    /// was listed. That scan fails; the next query lists the files again and reads
-    /// the new version, where a cached listing would otherwise fail every later query
-    /// the same way (DataFusion keeps listings with no expiry by default).
+    /// Clears `cache` (DataFusion's cache of listings) when a scan finds its listing
+    /// stale: a file gone since it was listed (`NotFound`), or, with
+    /// [pinned versions](Self::with_pinned_versions), changed (`PreconditionFailed`).
+    /// That scan fails; the next query lists the files again and reads what is
+    /// there now, where a cached listing would otherwise fail every later query the
+    /// same way (DataFusion keeps listings with no expiry by default).
     ///
     /// The whole cache goes: its entries are a table's listing, found by the
     /// table's name and path, which a scan of one file does not know. A file that
@@ -224,18 +225,20 @@ struct ScanReader {
 }
 
 impl ScanReader {
-    /// `result`, having cleared the listings if it says the file is no longer the
-    /// version it was listed at (see [`ParquetReaderFactory::with_list_files_cache`]).
+    /// `result`, having cleared the listings if it says the file is gone, or no
+    /// longer the version it was listed at (see
+    /// [`ParquetReaderFactory::with_list_files_cache`]).
     fn checked<T>(listings: Option<&Arc<ListFilesCache>>, result: Result<T>) -> Result<T> {
         if let (Err(ParquetError::External(e)), Some(listings)) = (&result, listings)
             && e.downcast_ref::<storage::Error>().is_some_and(|e| {
-                e.kind() == storage::ErrorKind::PreconditionFailed
-                    && e.context("expected_etag").is_some()
+                e.kind() == storage::ErrorKind::NotFound
+                    || (e.kind() == storage::ErrorKind::PreconditionFailed
+                        && e.context("expected_etag").is_some())
             })
         {
             tracing::info!(
                 error = %e,
-                "a file changed since it was listed; the cached listings are cleared"
+                "a file is gone or changed since it was listed; the cached listings are cleared"
             );
             listings.clear();
         }

@@ -46,8 +46,8 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 /// a file replaced or modified (even `touch`ed) after it was listed fails the
 /// query with `PreconditionFailed` naming the file, where DataFusion's reader
 /// would decode the new bytes with the old footer. DataFusion caches listings
-/// with no expiry by default: the scan that finds a file changed clears that
-/// cache ([`ParquetReaderFactory::with_list_files_cache`](crate::ParquetReaderFactory::with_list_files_cache)),
+/// with no expiry by default: the scan that finds a file changed (or deleted)
+/// clears that cache ([`ParquetReaderFactory::with_list_files_cache`](crate::ParquetReaderFactory::with_list_files_cache)),
 /// so the next query lists the files again and reads the new version.
 ///
 /// URLs that were not registered keep DataFusion's behaviour, and so does a URL

@@ -431,10 +431,10 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
     assert_eq!(metadata.file_metadata().num_rows(), 12_000);
 }
 
-/// A scan with pinned versions that finds its file changed since it was listed
-/// clears the listings it was given, whichever read found it (the footer, one
-/// range, several), so that the next query lists the files again. A read of the
-/// listed version, and other errors, leave them.
+/// A scan with pinned versions that finds its file changed since it was listed, or
+/// gone, clears the listings it was given, whichever read found it (the footer,
+/// one range, several), so that the next query lists the files again. A read of
+/// the listed version, and other errors, leave them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_that_finds_its_file_changed_clears_the_listings() {
     use datafusion::datasource::listing::PartitionedFile;
@@ -478,6 +478,10 @@ async fn a_scan_that_finds_its_file_changed_clears_the_listings() {
     current.get_bytes(0..4).await.unwrap();
     current.get_byte_ranges(vec![0..4, 8..12]).await.unwrap();
     assert!(listings.contains_key(&key), "a read of the listed version");
+    let size = bytes.len() as u64;
+    let err = current.get_bytes(size..size + 4).await.unwrap_err();
+    assert!(storage_error(&err).is_some(), "{err:?}");
+    assert!(listings.contains_key(&key), "another error");
     let err = reader("t/missing.parquet")
         .unwrap()
         .get_bytes(0..4)
@@ -485,7 +489,7 @@ async fn a_scan_that_finds_its_file_changed_clears_the_listings() {
         .unwrap_err();
     let kind = storage_error(&err).map(storage::Error::kind);
     assert_eq!(kind, Some(storage::ErrorKind::NotFound), "{err:?}");
-    assert!(listings.contains_key(&key), "another error");
+    assert!(!listings.contains_key(&key), "a file gone");
 
     // The same bytes written again: another version.
     op.write(PATH, bytes.clone()).await.unwrap();

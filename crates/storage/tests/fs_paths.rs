@@ -213,7 +213,8 @@ fn remove_all_of_the_root_stays_inside() {
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already
 /// inside (`self -> .`, `real/deeper/up -> ../..`): those are listed, not entered,
-/// so a cycle ends. A link to a directory outside the root leads inside the root.
+/// so a cycle ends. An absolute link leads inside the root; a loop of links is
+/// skipped.
 #[test]
 fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     let s = setup();
@@ -224,8 +225,10 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     std::os::unix::fs::symlink("real", root.join("link")).unwrap();
     std::os::unix::fs::symlink(".", root.join("self")).unwrap();
     std::os::unix::fs::symlink("../..", root.join("real/deeper/up")).unwrap();
-    // `<root>/outside-dir` does not exist: the link dangles inside the root.
-    std::os::unix::fs::symlink(&s.outside, root.join("outside-dir")).unwrap();
+    // Absolute: the root is `/`, so this leads to `<root>/real`.
+    std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+    // A loop of links leads nowhere: skipped, as a dangling link is.
+    std::os::unix::fs::symlink("loopy", root.join("loopy")).unwrap();
 
     let listed: BTreeSet<String> =
         s.op.list_recursive("")
@@ -242,6 +245,8 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
         "self/",
         "real/deeper/up/",
         "link/deeper/up/",
+        "abs/x",
+        "abs/deeper/y",
     ] {
         assert!(listed.contains(want), "{want} missing from {listed:?}");
     }
@@ -253,8 +258,10 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
         assert!(!listed.contains(cycle), "{cycle} in {listed:?}");
     }
     assert!(
-        listed.iter().all(|p| !p.contains("secret")),
-        "nothing outside the root: {listed:?}"
+        listed
+            .iter()
+            .all(|p| !p.contains("secret") && !p.contains("loopy")),
+        "nothing outside the root, no loop of links: {listed:?}"
     );
     // What the listing shows can be read by its name.
     assert_eq!(s.op.read("link/deeper/y").unwrap(), "y");

@@ -3,7 +3,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Dir, FileType, OFlags, RawMode};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RawMode, Stat};
 
 use rustix::io::Errno;
 
@@ -15,10 +15,11 @@ const PAGE: usize = 1000;
 
 /// Walks a directory (depth first when recursive), up to a page of entries per job.
 ///
-/// Symlinks are listed as what they point to, resolved inside the root (no escapes);
-/// a recursive listing descends into a symlinked directory, as object_store's
-/// `LocalFileSystem` does, unless it is one the walk is already inside (a cycle,
-/// such as `link -> ..`: listed, not entered). A dangling symlink is skipped. An entry that vanishes while the directory is read
+/// Symlinks are listed as what they point to, resolved inside the root (no
+/// escapes); a recursive listing walks into a symlinked directory, as
+/// object_store's `LocalFileSystem` does, unless the walk is already inside it (a
+/// cycle, such as `link -> ..`: listed, not entered). A file below a link is listed
+/// under each name that leads to it. A dangling symlink is skipped. An entry that vanishes while the directory is read
 /// (another process renamed or deleted it) is skipped. With `start_after`, entries
 /// that do not sort after it are left out (a directory walk has no order to skip by).
 #[derive(Debug)]
@@ -48,15 +49,12 @@ impl FsLister {
         Ok(Self { root, stack, args })
     }
 
-    /// Walks into the directory symlink `dir_path` leads to, unless the walk is
-    /// inside it already (a cycle), or it is gone. The directory opened is the one
-    /// checked: a link changed in between cannot slip a cycle in.
-    fn walk_into_link(&mut self, dir_path: &str) -> Result<()> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY;
-        let Some(fd) = vanished_is_none(open_in_root(&self.root, dir_path, flags))? else {
-            return Ok(());
-        };
-        let id = dir_id(&rustix::fs::fstat(&fd)?);
+    /// Walks into directory `fd` (whose `stat` is given), listed as `dir_path`,
+    /// unless the walk is inside it already: a cycle, through a link (or a bind
+    /// mount). Every directory walked into is checked, by the descriptor opened, so
+    /// a link changed during the walk cannot slip a cycle in either.
+    fn walk_into(&mut self, dir_path: &str, fd: OwnedFd, stat: &Stat) -> Result<()> {
+        let id = dir_id(stat);
         if self.stack.iter().any(|(_, _, open)| *open == id) {
             tracing::debug!(path = %dir_path, "not walking into a directory the walk is inside");
             return Ok(());
@@ -107,17 +105,20 @@ impl FsLister {
                             None => continue,
                         };
                         let stat = rustix::fs::fstat(&fd)?;
-                        self.stack
-                            .push((dir_path.clone(), Dir::new(fd)?, dir_id(&stat)));
+                        self.walk_into(&dir_path, fd, &stat)?;
                         Entry::new(dir_path, metadata(&stat))
                     } else {
                         Entry::new(dir_path, Metadata::dir())
                     }
                 }
                 FileType::Symlink => {
-                    // Resolved inside the root, like every other lookup.
-                    let Ok(fd) = open_in_root(&self.root, &path, OFlags::PATH) else {
-                        continue;
+                    // Resolved inside the root, like every other lookup. A link
+                    // that leads nowhere (or round a loop of links) is skipped;
+                    // any other failure fails the listing, never hides a subtree.
+                    let fd = match open_in_root(&self.root, &path, OFlags::PATH) {
+                        Ok(fd) => fd,
+                        Err(e) if dangling(&e) => continue,
+                        Err(e) => return Err(e),
                     };
                     let stat = rustix::fs::fstat(&fd)?;
                     if !is_dir(&stat) {
@@ -125,7 +126,11 @@ impl FsLister {
                     } else {
                         let dir_path = format!("{path}/");
                         if self.args.recursive {
-                            self.walk_into_link(&dir_path)?;
+                            // The directory that lookup found, not a second lookup.
+                            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                            let dir = rustix::fs::openat(&fd, ".", flags, Mode::empty())?;
+                            let dir_stat = rustix::fs::fstat(&dir)?;
+                            self.walk_into(&dir_path, dir, &dir_stat)?;
                         }
                         Entry::new(dir_path, metadata(&stat))
                     }
@@ -160,7 +165,7 @@ type DirId = (u64, u64);
     clippy::unnecessary_cast,
     reason = "`st_dev` and `st_ino` are not `u64` on every target"
 )]
-fn dir_id(stat: &rustix::fs::Stat) -> DirId {
+fn dir_id(stat: &Stat) -> DirId {
     (stat.st_dev as u64, stat.st_ino as u64)
 }
 
@@ -171,6 +176,16 @@ fn known_type(listed: FileType, stat: impl FnOnce() -> Result<RawMode>) -> Resul
         FileType::Unknown => stat().map(FileType::from_raw_mode),
         known => Ok(known),
     }
+}
+
+/// Whether a symlink's lookup failed because it leads nowhere: its target is
+/// missing, or it is a loop of links (`ELOOP`).
+fn dangling(err: &Error) -> bool {
+    err.kind() == ErrorKind::NotFound
+        || std::error::Error::source(err)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .and_then(std::io::Error::raw_os_error)
+            == Some(Errno::LOOP.raw_os_error())
 }
 
 /// `None` for an entry that was removed since the directory was read.
