@@ -27,6 +27,11 @@ use crate::convert::{Prefix, write_error};
 /// of the write is reported by every later call, `complete` included, so no part is
 /// ever lost silently. A part whose future is dropped before then is still
 /// written, in its place, by the next call or by `complete`.
+///
+/// `complete` is cancel safe: dropped, it leaves the upload as it was, or its
+/// commit running on the executor; calling it again finishes the upload, or waits
+/// for that commit, and returns its result. Once completed, it returns the same
+/// result again.
 pub(crate) struct DioUpload {
     shared: Arc<Shared>,
 }
@@ -41,6 +46,8 @@ struct Shared {
     queue: Mutex<VecDeque<Bytes>>,
     /// The first failure, reported by every later call.
     failed: Mutex<Option<storage::Error>>,
+    /// What `complete` returned, once it has.
+    completed: Mutex<Option<PutResult>>,
 }
 
 impl DioUpload {
@@ -52,6 +59,7 @@ impl DioUpload {
                 writer: AsyncMutex::new(Some(writer)),
                 queue: Mutex::new(VecDeque::new()),
                 failed: Mutex::new(None),
+                completed: Mutex::new(None),
             }),
         }
     }
@@ -121,19 +129,35 @@ impl MultipartUpload for DioUpload {
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         let shared = &self.shared;
         let mut slot = shared.writer.lock().await;
-        let Some(mut writer) = slot.take() else {
+        let Some(writer) = slot.as_mut() else {
+            if let Some(done) = shared.completed.lock().clone() {
+                return Ok(done);
+            }
             let err = shared.failure().unwrap_or_else(|| shared.closed());
             return Err(shared.error(err, "complete"));
         };
-        if let Err(e) = shared.drain(&mut writer).await {
-            let _ = writer.abort().await;
+        // The writer stays in its slot until the commit has answered: a `complete`
+        // dropped while it drains or commits is taken up by the next one (`drain`
+        // is cancel safe, and `close` again waits for the commit under way).
+        if let Err(e) = shared.drain(writer).await {
+            if let Some(mut writer) = slot.take() {
+                let _ = writer.abort().await;
+            }
             return Err(shared.error(e, "complete"));
         }
-        let meta = writer
-            .close()
-            .await
-            .map_err(|e| shared.error(e, "complete"))?;
-        Ok(compat::put_result(meta.etag().map(str::to_owned)))
+        let closed = writer.close().await;
+        *slot = None;
+        match closed {
+            Ok(meta) => {
+                let done = compat::put_result(meta.etag().map(str::to_owned));
+                *shared.completed.lock() = Some(done.clone());
+                Ok(done)
+            }
+            Err(e) => {
+                *shared.failed.lock() = Some(e.clone());
+                Err(shared.error(e, "complete"))
+            }
+        }
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {

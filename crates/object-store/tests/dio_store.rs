@@ -707,3 +707,38 @@ fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
         }
     });
 }
+
+/// A `complete` dropped before it answered (at its first poll, whether it was
+/// draining the parts or committing) is taken up by the next call, which returns
+/// the commit's result; so does every call after it. A part after that is refused.
+#[test]
+fn a_complete_that_was_dropped_can_be_called_again() {
+    use futures::FutureExt;
+    let (fs, _dir) = common::fs_operator("complete-fs");
+    for store in [
+        DioStore::new(common::memory_operator("complete-mem")),
+        DioStore::new(fs),
+    ] {
+        rt().block_on(async {
+            let path = Path::from("retried");
+            let mut upload = store.put_multipart(&path).await.unwrap();
+            drop(upload.put_part(vec![1; 300_000].into()));
+            drop(upload.put_part(vec![2; 300_000].into()));
+            // One poll, then dropped: whatever it got to, nothing is lost.
+            let first = upload.complete().now_or_never();
+            let done = upload.complete().await.unwrap();
+            if let Some(first) = first {
+                assert_eq!(first.unwrap(), done, "{store}");
+            }
+            assert_eq!(upload.complete().await.unwrap(), done, "{store}");
+            let back = store.get(&path).await.unwrap();
+            assert_eq!(back.meta.e_tag, done.e_tag, "{store}");
+            let bytes = back.bytes().await.unwrap();
+            assert_eq!(bytes.len(), 600_000, "{store}");
+            assert!(bytes[..300_000].iter().all(|&b| b == 1), "{store}");
+            assert!(bytes[300_000..].iter().all(|&b| b == 2), "{store}");
+            let err = upload.put_part(vec![3; 10].into()).await.unwrap_err();
+            assert!(err.to_string().contains("already completed"), "{err}");
+        });
+    }
+}
