@@ -10,7 +10,7 @@ use crossbeam_utils::Backoff;
 use crate::builder::Hooks;
 use crate::context::{self, Role};
 use crate::shared::Shared;
-use crate::task::BlockingJob;
+use crate::task::{BlockingJob, drop_guarded};
 use crate::worker::{ExitOnDrop, poll_for};
 
 /// Runs on blocking thread `index` until the lane's channel is closed and empty.
@@ -32,11 +32,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
     let slot = &pool.running_blocking[index];
     let run_one = |job: BlockingJob| {
         if pool.aborting.load(Ordering::SeqCst) {
-            drop(job);
+            drop_guarded("dropping a blocking job after an abort", || drop(job));
             return;
         }
         *slot.lock() = Some(job.canceller());
-        job.run();
+        // The closure runs under `catch_unwind` already; what can still panic here is
+        // a destructor (a closure dropped unrun, a result nobody waits for).
+        drop_guarded("a blocking job", || job.run());
         *slot.lock() = None;
     };
     loop {

@@ -397,9 +397,10 @@ impl Shared {
             notify.notify_one();
         }
         pool.wake_all_blocking();
-        // Queued blocking jobs: dropping them resolves their handles.
+        // Queued blocking jobs: dropping them resolves their handles (on this,
+        // the caller's thread: a destructor's panic must not escape into it).
         while let Ok(job) = pool.blocking_rx.try_recv() {
-            drop(job);
+            crate::task::drop_guarded("dropping a queued blocking job", || drop(job));
         }
         // Running blocking jobs cannot be interrupted; resolve their handles now and
         // let the closures finish in the background.

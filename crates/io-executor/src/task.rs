@@ -15,6 +15,18 @@ use crate::completion::{CancelOnShutdown, Completion};
 use crate::metrics::Outcome;
 use crate::shared::Shared;
 
+/// Runs `f`, which only drops a job's values (a closure never run, a result no
+/// handle waits for), and logs a panic from their destructors instead of letting it
+/// unwind into the pool: a blocking thread that unwound would be gone for good, and
+/// the jobs queued behind it would wait for ever. The job's handle is resolved all
+/// the same (its guard resolves it when dropped, unwinding or not).
+pub(crate) fn drop_guarded(what: &str, f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        let message = JoinError::panic(payload);
+        tracing::error!(what, panic = ?message.panic_message(), "a job's values panicked when dropped");
+    }
+}
+
 /// Owns one accepted job's bookkeeping. Whatever happens to the job (it finishes,
 /// panics, is cancelled, or is dropped unpolled by a runtime that shuts down), the
 /// guard resolves its handle exactly once and counts it exactly once.

@@ -96,3 +96,64 @@ fn a_panicking_job_does_not_disturb_its_neighbours() {
     assert!(bad.join().unwrap_err().is_panic());
     assert_eq!(slow.join().unwrap(), "fine");
 }
+
+/// A value that panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped");
+        }
+    }
+}
+
+/// A blocking job cancelled before it ran, whose closure panics when dropped
+/// unrun, and one whose result panics when dropped because nobody waits for it:
+/// the lane's one thread survives both, and runs the jobs queued behind them.
+#[test]
+fn values_that_panic_when_dropped_do_not_kill_a_blocking_thread() {
+    common::within(60, || {
+        let executor = pool("panic-drop", 1, 1);
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let held = executor.spawn_blocking(move || gate.recv().unwrap());
+        let doomed = PanicOnDrop;
+        // Dropping the handle cancels the job before it starts.
+        drop(executor.spawn_blocking(move || drop(doomed)));
+        // Its result is dropped on the lane: nobody waits for it.
+        drop(executor.spawn_blocking(|| PanicOnDrop));
+        let late = executor.spawn_blocking(|| 7);
+        open.send(()).unwrap();
+        held.join().unwrap();
+        assert_eq!(late.join().unwrap(), 7);
+        assert_eq!(
+            executor.spawn_blocking(thread_name).join().unwrap(),
+            "panic-drop-blocking-0"
+        );
+    });
+}
+
+/// A shutdown whose deadline passes drops the queued blocking jobs on the caller's
+/// thread: a closure that panics when dropped does not unwind into the caller, and
+/// the running job's handle is resolved as the docs say.
+#[test]
+fn a_shutdown_deadline_survives_a_queued_job_that_panics_when_dropped() {
+    common::within(60, || {
+        let executor = pool("panic-abort", 1, 1);
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let held = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().unwrap()
+        });
+        started.recv().unwrap();
+        let doomed = PanicOnDrop;
+        let queued = executor.spawn_blocking(move || drop(doomed));
+        let finished = executor.blocking_shutdown_timeout(std::time::Duration::ZERO);
+        assert!(!finished);
+        assert!(held.is_finished(), "the running job's handle is resolved");
+        assert!(held.join().unwrap_err().is_shutdown());
+        assert!(queued.join().unwrap_err().is_shutdown());
+        open.send(()).unwrap();
+    });
+}
