@@ -109,13 +109,17 @@ impl DioParquetFormat {
         let caches = &state.runtime_env().cache_manager;
         // The scan was listed by the registered DioStore: its ETags are the
         // operator's, so each file is read at the version listed, and a file found
-        // changed clears the listings, so that the next query lists it again.
+        // changed clears what was cached from the listings (the listings, the
+        // statistics, its footer), so that the next query lists and plans again.
         let mut factory = ParquetReaderFactory::new(registered.op)
             .with_prefix(&registered.prefix)
             .with_metadata_cache(caches.get_file_metadata_cache())
             .with_pinned_versions(true);
         if let Some(listings) = caches.get_list_files_cache() {
             factory = factory.with_list_files_cache(listings);
+        }
+        if let Some(statistics) = caches.get_file_statistic_cache() {
+            factory = factory.with_file_statistics_cache(statistics);
         }
         let source = source
             .clone()

@@ -16,7 +16,7 @@ use storage::raw::ByteRange;
 use storage::{Conditions, Operator};
 
 /// Parquet's footer: the metadata's length and the magic `PAR1`.
-const FOOTER_SIZE: usize = 8;
+pub(crate) const FOOTER_SIZE: usize = 8;
 
 /// How many bytes at the end of a file the first metadata read asks for, unless
 /// told otherwise: DataFusion's default (`datafusion.execution.parquet.metadata_size_hint`),

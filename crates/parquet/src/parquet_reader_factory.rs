@@ -15,7 +15,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaD
 use datafusion::datasource::physical_plan::{ParquetFileMetrics, ParquetFileReaderFactory};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::cache::cache_manager::{
-    CachedFileMetadataEntry, FileMetadataCache, ListFilesCache,
+    CachedFileMetadataEntry, FileMetadataCache, FileStatisticsCache, ListFilesCache,
 };
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
@@ -28,7 +28,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use storage::Operator;
 
 use crate::ParquetReader;
-use crate::parquet_reader::{DEFAULT_FOOTER_HINT, policies};
+use crate::parquet_reader::{FOOTER_SIZE, policies};
 
 /// DataFusion's [`ParquetFileReaderFactory`] over an [`Operator`]: each file a scan
 /// opens is read by a [`ParquetReader`], so every byte of a scan (footers, page
@@ -76,6 +76,7 @@ pub struct ParquetReaderFactory {
     prefix: String,
     metadata_cache: Option<Arc<FileMetadataCache>>,
     listings: Option<Arc<ListFilesCache>>,
+    statistics: Option<Arc<FileStatisticsCache>>,
     pin_versions: bool,
 }
 
@@ -87,6 +88,7 @@ impl ParquetReaderFactory {
             prefix: String::new(),
             metadata_cache: None,
             listings: None,
+            statistics: None,
             pin_versions: false,
         }
     }
@@ -131,13 +133,27 @@ impl ParquetReaderFactory {
     /// [pinned versions](Self::with_pinned_versions), changed (`PreconditionFailed`).
     /// That scan fails; the next query lists the files again and reads what is
     /// there now, where a cached listing would otherwise fail every later query the
-    /// same way (DataFusion keeps listings with no expiry by default).
+    /// same way (DataFusion keeps listings with no expiry by default). The file's
+    /// entry in the [metadata cache](Self::with_metadata_cache) goes too.
     ///
     /// The whole cache goes: its entries are a table's listing, found by the
     /// table's name and path, which a scan of one file does not know. A file that
     /// changes is rare, and listing every table once more is cheap next to a query.
     pub fn with_list_files_cache(mut self, cache: Arc<ListFilesCache>) -> Self {
         self.listings = Some(cache);
+        self
+    }
+
+    /// Clears `cache` (DataFusion's cache of file statistics) when a scan finds its
+    /// listing stale, as [`with_list_files_cache`](Self::with_list_files_cache)
+    /// does for the listings. DataFusion trusts a cached file's statistics while its
+    /// size and modification time are the same, so a file replaced by one of the same
+    /// size within the same second (S3 keeps seconds), or with its time kept
+    /// (`cp -p`, `rsync -t`), would be pruned, or its constant columns filled in, from
+    /// the old file's statistics by the next query: wrong results, no error. Its
+    /// entries are found by table too, so the whole cache goes.
+    pub fn with_file_statistics_cache(mut self, cache: Arc<FileStatisticsCache>) -> Self {
+        self.statistics = Some(cache);
         self
     }
 
@@ -184,19 +200,26 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
         let path = self.path(location)?;
         let mut reader = ParquetReader::new(self.op.clone(), path)
             .with_file_size(meta.size)
-            .with_footer_hint(metadata_size_hint.unwrap_or(DEFAULT_FOOTER_HINT));
+            // No hint is DataFusion's "no prefetch": the footer, then the metadata.
+            .with_footer_hint(metadata_size_hint.unwrap_or(FOOTER_SIZE));
         if self.pin_versions
             && let Some(etag) = &meta.e_tag
         {
             reader = reader.with_etag(etag.as_str());
         }
         let metrics = ParquetFileMetrics::new(partition_index, location, metrics);
+        let stale = Arc::new(Stale {
+            location: meta.location.clone(),
+            listings: self.listings.clone(),
+            statistics: self.statistics.clone(),
+            metadata: self.metadata_cache.clone(),
+        });
         Ok(Box::new(ScanReader {
             reader,
             metrics,
             meta,
             cache: self.metadata_cache.clone(),
-            listings: self.listings.clone(),
+            stale,
         }))
     }
 }
@@ -208,28 +231,37 @@ impl fmt::Debug for ParquetReaderFactory {
             .field("prefix", &self.prefix)
             .field("metadata_cache", &self.metadata_cache.is_some())
             .field("list_files_cache", &self.listings.is_some())
+            .field("file_statistics_cache", &self.statistics.is_some())
             .field("pin_versions", &self.pin_versions)
             .finish()
     }
 }
 
 /// One file of a scan: a [`ParquetReader`] that also counts what it reads in
-/// DataFusion's metrics, goes through the file-metadata cache, and clears the
-/// listings when it finds its file changed.
+/// DataFusion's metrics, goes through the file-metadata cache, and forgets what
+/// DataFusion cached of a listing it finds stale.
 struct ScanReader {
     reader: ParquetReader,
     metrics: ParquetFileMetrics,
     meta: ObjectMeta,
     cache: Option<Arc<FileMetadataCache>>,
-    listings: Option<Arc<ListFilesCache>>,
+    stale: Arc<Stale>,
 }
 
-impl ScanReader {
-    /// `result`, having cleared the listings if it says the file is gone, or no
-    /// longer the version it was listed at (see
-    /// [`ParquetReaderFactory::with_list_files_cache`]).
-    fn checked<T>(listings: Option<&Arc<ListFilesCache>>, result: Result<T>) -> Result<T> {
-        if let (Err(ParquetError::External(e)), Some(listings)) = (&result, listings)
+/// What DataFusion cached from a listing that a scan may find stale (see
+/// [`ParquetReaderFactory::with_list_files_cache`]).
+struct Stale {
+    location: object_store::path::Path,
+    listings: Option<Arc<ListFilesCache>>,
+    statistics: Option<Arc<FileStatisticsCache>>,
+    metadata: Option<Arc<FileMetadataCache>>,
+}
+
+impl Stale {
+    /// `result`, having cleared what was cached from the listing if it says the
+    /// file is gone, or no longer the version it was listed at.
+    fn check<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(ParquetError::External(e)) = &result
             && e.downcast_ref::<storage::Error>().is_some_and(|e| {
                 e.kind() == storage::ErrorKind::NotFound
                     || (e.kind() == storage::ErrorKind::PreconditionFailed
@@ -238,13 +270,23 @@ impl ScanReader {
         {
             tracing::info!(
                 error = %e,
-                "a file is gone or changed since it was listed; the cached listings are cleared"
+                "a file is gone or changed since it was listed; what was cached from the listing is cleared"
             );
-            listings.clear();
+            if let Some(listings) = &self.listings {
+                listings.clear();
+            }
+            if let Some(statistics) = &self.statistics {
+                statistics.clear();
+            }
+            if let Some(metadata) = &self.metadata {
+                metadata.remove(&self.location);
+            }
         }
         result
     }
+}
 
+impl ScanReader {
     /// The cached metadata of this version of the file, if any. DataFusion's
     /// check compares sizes and modification times; the ETags are compared too
     /// when both are known, so a file replaced by one of the same size within
@@ -314,25 +356,25 @@ impl AsyncFileReader for ScanReader {
         self.metrics
             .bytes_scanned
             .add(range.end.saturating_sub(range.start) as usize);
-        let listings = self.listings.clone();
+        let stale = Arc::clone(&self.stale);
         let read = self.reader.get_bytes(range);
-        async move { Self::checked(listings.as_ref(), read.await) }.boxed()
+        async move { stale.check(read.await) }.boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
         // Saturating: a backwards range is storage's `InvalidInput`, not a panic here.
         let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
         self.metrics.bytes_scanned.add(total as usize);
-        let listings = self.listings.clone();
+        let stale = Arc::clone(&self.stale);
         let reads = self.reader.get_byte_ranges(ranges);
-        async move { Self::checked(listings.as_ref(), reads.await) }.boxed()
+        async move { stale.check(reads.await) }.boxed()
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
-        async move { Self::checked(self.listings.as_ref(), self.metadata(options).await) }.boxed()
+        async move { self.stale.check(self.metadata(options).await) }.boxed()
     }
 }
 

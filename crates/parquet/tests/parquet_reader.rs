@@ -514,3 +514,30 @@ async fn a_scan_that_finds_its_file_changed_clears_the_listings() {
         );
     }
 }
+
+/// A scan DataFusion gives no metadata size hint reads the footer, then the
+/// metadata, as DataFusion's own reader does (no 512 KiB prefetch per file); with
+/// DataFusion's default hint, the file's last 512 KiB in one read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_given_no_metadata_hint_prefetches_nothing() {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+    use dio_parquet::ParquetReaderFactory;
+
+    let (op, counts, bytes) = fixture("pq-no-hint").await;
+    assert!(bytes.len() > 512 << 10, "{}", bytes.len());
+    let factory = ParquetReaderFactory::new(op);
+    let metrics = ExecutionPlanMetricsSet::new();
+    let file = || PartitionedFile::new(PATH, bytes.len() as u64);
+    for (hint, at_least, below) in [(None, 0, 256 << 10), (Some(512 << 10), 512 << 10, u64::MAX)] {
+        counts.reset();
+        let mut reader = factory.create_reader(0, file(), hint, &metrics).unwrap();
+        reader.get_metadata(None).await.unwrap();
+        let read = counts.bytes();
+        assert!(
+            read >= at_least && read < below,
+            "hint {hint:?}: {read} bytes"
+        );
+    }
+}

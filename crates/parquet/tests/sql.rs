@@ -437,3 +437,69 @@ async fn a_file_replaced_after_planning_fails_the_query() {
 fn pretty(batches: &[RecordBatch]) -> String {
     pretty_format_batches(batches).unwrap().to_string()
 }
+
+/// A file replaced by one of the same size with its modification time kept (as
+/// `cp -p` or `rsync -t` do), after a query cached its statistics and footer. The
+/// scan that finds it fails; the next query plans from the new file's statistics.
+/// DataFusion trusts what it cached while a file's size and time are the same: it
+/// would prune the new file from the old one's statistics (`k` is 1 there), and
+/// answer 0, with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_statistics() {
+    use datafusion::arrow::array::{Array, Int64Array};
+    let dir = tempfile::tempdir().unwrap();
+    let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
+        .with_executor(common::executor("sql-stats"));
+    let file = |k: i64| {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "k",
+                Arc::new(Int64Array::from(vec![k; 1000])) as Arc<dyn Array>,
+            ),
+            ("v", Arc::new(Int64Array::from_iter_values(0..1000)) as _),
+        ])
+        .unwrap();
+        common::parquet_bytes(&batch, common::writer_properties(1000))
+    };
+    let (one, two) = (file(1), file(2));
+    assert_eq!(one.len(), two.len(), "the same size");
+    op.write("t/a.parquet", one).await.unwrap();
+    let ctx = SessionContext::new();
+    let url = format!("file://{}", dir.path().display());
+    dio_parquet::register(&ctx, &url, op.clone()).unwrap();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'"
+    ))
+    .await
+    .unwrap();
+    let query = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move { ctx.sql(sql).await?.collect().await.map(|b| pretty(&b)) }
+    };
+    let ones = query("SELECT count(*) AS n FROM t WHERE k = 1")
+        .await
+        .unwrap();
+    assert!(ones.contains("| 1000 |"), "{ones}");
+
+    // Replaced, with the old file's modification time.
+    let path = dir.path().join("t/a.parquet");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let new = dir.path().join("t/new.tmp");
+    std::fs::write(&new, &two).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&new)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    std::fs::rename(&new, &path).unwrap();
+
+    let err = query("SELECT sum(v) AS s FROM t").await.unwrap_err();
+    assert!(err.to_string().contains("precondition failed"), "{err}");
+    let twos = query("SELECT count(*) AS n FROM t WHERE k = 2")
+        .await
+        .unwrap();
+    assert!(twos.contains("| 1000 |"), "{twos}");
+    let sum = query("SELECT sum(v) AS s FROM t").await.unwrap();
+    assert!(sum.contains("| 499500 |"), "{sum}");
+}
