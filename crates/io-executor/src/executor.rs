@@ -69,7 +69,16 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// Inside a job, the panic resolves the job's handle to a [`JoinError`](crate::JoinError)
 /// whose [`panic_message`](crate::JoinError::panic_message) is that text. Joining one
 /// executor from another executor's threads, from plain threads and from any runtime
-/// is fine.
+/// is fine. Threads that are not the executor's are not recognised: a
+/// `tokio::task::spawn_blocking` closure inside a job, or a current-thread runtime
+/// that blocks on [`JoinHandle::join`] while it runs one of its own futures, can
+/// still wait for ever.
+///
+/// A job should hand back data, not IO objects. A socket, a timer or a stream
+/// made inside an async job belongs to its worker's tokio runtime, whose IO and time
+/// drivers turn only while that worker runs jobs: polled from the caller's runtime,
+/// it may never wake. Keep such objects inside jobs (as the storage crate does: its
+/// readers and listers hand over bytes and entries made on the executor).
 ///
 /// # Examples
 ///

@@ -83,7 +83,10 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the job; awaiting the handle afterwards yields a cancelled
-    /// [`JoinError`] unless the job had already finished.
+    /// [`JoinError`] unless the job had already finished. An async job is
+    /// cancelled at its next await point. A blocking job that has already started
+    /// cannot be interrupted: it runs to its end and the handle yields its output,
+    /// as with tokio's `spawn_blocking`; one still queued never runs.
     pub fn abort(&self) {
         if let Some(completion) = &self.completion {
             completion.abort();
