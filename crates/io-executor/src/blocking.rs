@@ -37,9 +37,11 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
         }
         *slot.lock() = Some(job.canceller());
         // The closure runs under `catch_unwind` already; what can still panic here is
-        // a destructor (a closure dropped unrun, a result nobody waits for).
+        // a destructor: a closure dropped unrun, or a result nobody waits for, which
+        // goes with the last reference to its handle's state (maybe the slot's).
         drop_guarded("a blocking job", || job.run());
-        *slot.lock() = None;
+        let canceller = slot.lock().take();
+        drop_guarded("a blocking job's result", || drop(canceller));
     };
     loop {
         // A job queued now, or within a short backoff (as the channel's own blocking

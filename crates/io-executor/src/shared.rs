@@ -12,7 +12,7 @@ use crate::exit_signal::ExitSignal;
 use crate::metrics::{Counters, Outcome};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Mutex, RwLock, RwLockReadGuard};
-use crate::task::{BlockingJob, JobGuard};
+use crate::task::{BlockingJob, JobGuard, drop_guarded};
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -400,7 +400,7 @@ impl Shared {
         // Queued blocking jobs: dropping them resolves their handles (on this,
         // the caller's thread: a destructor's panic must not escape into it).
         while let Ok(job) = pool.blocking_rx.try_recv() {
-            crate::task::drop_guarded("dropping a queued blocking job", || drop(job));
+            drop_guarded("dropping a queued blocking job", || drop(job));
         }
         // Running blocking jobs cannot be interrupted; resolve their handles now and
         // let the closures finish in the background.

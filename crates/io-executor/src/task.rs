@@ -173,13 +173,10 @@ impl<F: Future> Future for AsyncTask<F> {
     }
 }
 
-/// Drops the job's future in place; a panic from its destructor is swallowed so it
+/// Drops the job's future in place; a panic from its destructor is logged, so it
 /// cannot take the worker down.
-fn drop_quietly<F>(future: Pin<&mut Option<F>>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        let mut future = future;
-        future.set(None);
-    }));
+fn drop_quietly<F>(mut future: Pin<&mut Option<F>>) {
+    drop_guarded("an async job's future", || future.set(None));
 }
 
 /// A submitted closure, as a blocking thread sees it.

@@ -56,7 +56,7 @@ pub(crate) fn run(
     }
     // Only after an abort can jobs remain; dropping them resolves their handles.
     while let Ok(job) = jobs.try_recv() {
-        drop(job);
+        crate::task::drop_guarded("dropping a queued async job", || drop(job));
     }
     // Dropped here, on its own thread and outside any async context: tasks still in it
     // (only after an abort) are dropped and their handles resolve to a shutdown error.

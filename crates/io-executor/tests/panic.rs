@@ -109,8 +109,9 @@ impl Drop for PanicOnDrop {
 }
 
 /// A blocking job cancelled before it ran, whose closure panics when dropped
-/// unrun, and one whose result panics when dropped because nobody waits for it:
-/// the lane's one thread survives both, and runs the jobs queued behind them.
+/// unrun, and one whose handle is dropped while it runs, whose result panics when
+/// dropped because nobody waits for it: the lane's one thread survives both, and
+/// runs the jobs queued behind them.
 #[test]
 fn values_that_panic_when_dropped_do_not_kill_a_blocking_thread() {
     common::within(60, || {
@@ -120,12 +121,25 @@ fn values_that_panic_when_dropped_do_not_kill_a_blocking_thread() {
         let doomed = PanicOnDrop;
         // Dropping the handle cancels the job before it starts.
         drop(executor.spawn_blocking(move || drop(doomed)));
-        // Its result is dropped on the lane: nobody waits for it.
-        drop(executor.spawn_blocking(|| PanicOnDrop));
         let late = executor.spawn_blocking(|| 7);
         open.send(()).unwrap();
         held.join().unwrap();
         assert_eq!(late.join().unwrap(), 7);
+
+        // Started, then its handle dropped: it runs to its end, and its result is
+        // dropped on the lane.
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let running = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().unwrap();
+            PanicOnDrop
+        });
+        started.recv().unwrap();
+        drop(running);
+        let late = executor.spawn_blocking(|| 8);
+        open.send(()).unwrap();
+        assert_eq!(late.join().unwrap(), 8);
         assert_eq!(
             executor.spawn_blocking(thread_name).join().unwrap(),
             "panic-drop-blocking-0"

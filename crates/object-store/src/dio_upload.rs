@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::lock::Mutex as AsyncMutex;
@@ -31,7 +32,8 @@ use crate::convert::{Prefix, write_error};
 /// `complete` is cancel safe: dropped, it leaves the upload as it was, or its
 /// commit running on the executor; calling it again finishes the upload, or waits
 /// for that commit, and returns its result. Once completed, it returns the same
-/// result again.
+/// result again. A part offered once the commit is under way is refused, and
+/// leaves the commit alone.
 pub(crate) struct DioUpload {
     shared: Arc<Shared>,
 }
@@ -48,6 +50,9 @@ struct Shared {
     failed: Mutex<Option<storage::Error>>,
     /// What `complete` returned, once it has.
     completed: Mutex<Option<PutResult>>,
+    /// The commit was submitted: no part may join it, and a `complete` called again
+    /// (the one that submitted it was dropped) waits for it.
+    committing: AtomicBool,
 }
 
 impl DioUpload {
@@ -60,6 +65,7 @@ impl DioUpload {
                 queue: Mutex::new(VecDeque::new()),
                 failed: Mutex::new(None),
                 completed: Mutex::new(None),
+                committing: AtomicBool::new(false),
             }),
         }
     }
@@ -121,6 +127,16 @@ impl Shared {
 #[async_trait::async_trait]
 impl MultipartUpload for DioUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        if self.shared.committing.load(Ordering::SeqCst) {
+            // Too late for this upload: refused, and the commit under way is left be.
+            let shared = Arc::clone(&self.shared);
+            return Box::pin(async move {
+                let err = storage::Error::new(storage::ErrorKind::InvalidInput)
+                    .with_message("the upload is being completed: no more parts")
+                    .with_operation("put_multipart");
+                Err(shared.error(err, "put_part"))
+            });
+        }
         self.shared.queue.lock().extend(data);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move { shared.put().await.map_err(|e| shared.error(e, "put_part")) })
@@ -139,11 +155,16 @@ impl MultipartUpload for DioUpload {
         // The writer stays in its slot until the commit has answered: a `complete`
         // dropped while it drains or commits is taken up by the next one (`drain`
         // is cancel safe, and `close` again waits for the commit under way).
-        if let Err(e) = shared.drain(writer).await {
-            if let Some(mut writer) = slot.take() {
-                let _ = writer.abort().await;
+        // `put_part` borrows the upload mutably, as this does: no part can be added
+        // between the drain and the commit.
+        if !shared.committing.load(Ordering::SeqCst) {
+            if let Err(e) = shared.drain(writer).await {
+                if let Some(mut writer) = slot.take() {
+                    let _ = writer.abort().await;
+                }
+                return Err(shared.error(e, "complete"));
             }
-            return Err(shared.error(e, "complete"));
+            shared.committing.store(true, Ordering::SeqCst);
         }
         let closed = writer.close().await;
         *slot = None;
