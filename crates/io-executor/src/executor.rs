@@ -304,7 +304,13 @@ impl Executor {
                 }
             }
             Kind::Runtime(runtime) => drop(runtime.spawn(task)),
-            Kind::Custom(spawner) => spawner.spawn(Box::pin(task)),
+            Kind::Custom(spawner) => {
+                // The user's code, which may run the job right here, and the job
+                // may shut the executor down: not under the intake lock.
+                drop(intake);
+                spawner.spawn(Box::pin(task));
+                return handle;
+            }
         }
         drop(intake);
         handle
@@ -337,7 +343,11 @@ impl Executor {
             }
             Kind::Pool => send_to_lane(shared, intake, task),
             Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
-            Kind::Custom(spawner) => spawner.spawn_blocking(Box::new(move || task.run())),
+            Kind::Custom(spawner) => {
+                // As in `spawn`: the user's code, not under the intake lock.
+                drop(intake);
+                spawner.spawn_blocking(Box::new(move || task.run()));
+            }
         })
     }
 

@@ -114,6 +114,47 @@ fn custom_mode_hands_jobs_to_the_users_executor() {
     });
 }
 
+/// A custom executor that runs each job on the thread that submits it, and jobs
+/// that shut the executor down: neither the job nor the shutdown waits for the
+/// other (the submission does not hold the executor's lock while the job runs).
+#[test]
+fn a_custom_executor_that_runs_jobs_inline_can_be_shut_down_by_one() {
+    #[derive(Debug)]
+    struct Inline;
+    impl Spawn for Inline {
+        fn spawn(&self, future: BoxFuture) {
+            futures::executor::block_on(future);
+        }
+        fn spawn_blocking(&self, job: BlockingFn) {
+            job();
+        }
+    }
+    within(30, || {
+        let executor = Executor::custom(Inline);
+        let inner = executor.clone();
+        let handle = executor.spawn_blocking(move || {
+            inner.shutdown();
+            5
+        });
+        assert_eq!(handle.join().unwrap(), 5);
+        assert!(executor.is_shutdown());
+        let executor = Executor::custom(Inline);
+        let inner = executor.clone();
+        let handle = executor.spawn(async move {
+            inner.shutdown();
+            6
+        });
+        assert_eq!(handle.join().unwrap(), 6);
+        assert!(
+            executor
+                .spawn(async { 7 })
+                .join()
+                .unwrap_err()
+                .is_shutdown()
+        );
+    });
+}
+
 /// A custom executor that drops jobs without running them: handles resolve to an
 /// error instead of hanging.
 #[test]
