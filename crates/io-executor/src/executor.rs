@@ -450,6 +450,14 @@ impl Executor {
     /// Panics when polled on one of this pool's own threads, as [`join`](Self::join)
     /// does: the pool could never drain while this thread waits, so the call would only
     /// sit out `timeout` and then cancel every job, the caller's own included.
+    ///
+    /// # Cancel safety
+    ///
+    /// The shutdown and its deadline start at the first poll (a future never polled
+    /// does nothing), the deadline on the helper thread: dropping the future after
+    /// that does not call them off. The pool still stops taking jobs, and what has
+    /// not drained when `timeout` has passed is cancelled, as if the future had been
+    /// awaited.
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
         let shared = Arc::clone(&self.inner.shared);
         if shared.is_global() {

@@ -40,7 +40,10 @@ use crate::registry::Registry;
 ///
 /// A scan of a URL that was not registered, or whose store was replaced after
 /// [`register`](crate::register) (with `SessionContext::register_object_store`),
-/// is left exactly as the inner format built it.
+/// is left exactly as the inner format built it. A scan of a registered URL gets
+/// our reader factory in place of whatever reader factory the inner format set:
+/// the inner format is meant to be DataFusion's `ParquetFormat` (what `register`
+/// wraps), whose own is DataFusion's default reader.
 ///
 /// [`register`](crate::register) installs a [`DioParquetFormatFactory`](crate::DioParquetFormatFactory)
 /// that makes this format for `CREATE EXTERNAL TABLE ... STORED AS PARQUET` and
