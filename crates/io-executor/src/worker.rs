@@ -22,6 +22,7 @@ use tokio::runtime::{Handle, Runtime};
 use crate::builder::Hooks;
 use crate::context::{self, Role};
 use crate::shared::{AsyncJob, Shared};
+use crate::task::drop_guarded;
 
 /// Runs on worker thread `index` until the pool is shut down and this worker's jobs
 /// have drained, or until a shutdown deadline aborts it.
@@ -56,7 +57,7 @@ pub(crate) fn run(
     }
     // Only after an abort can jobs remain; dropping them resolves their handles.
     while let Ok(job) = jobs.try_recv() {
-        crate::task::drop_guarded("dropping a queued async job", || drop(job));
+        drop_guarded("dropping a queued async job", || drop(job));
     }
     // Dropped here, on its own thread and outside any async context: tasks still in it
     // (only after an abort) are dropped and their handles resolve to a shutdown error.

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use common::{pool, thread_name};
 
 #[test]
@@ -119,12 +122,19 @@ fn values_that_panic_when_dropped_do_not_kill_a_blocking_thread() {
         let (open, gate) = std::sync::mpsc::channel::<()>();
         let held = executor.spawn_blocking(move || gate.recv().unwrap());
         let doomed = PanicOnDrop;
-        // Dropping the handle cancels the job before it starts.
-        drop(executor.spawn_blocking(move || drop(doomed)));
+        let ran = Arc::new(AtomicBool::new(false));
+        let marker = Arc::clone(&ran);
+        // Dropping the handle cancels the job before it starts: its closure is
+        // dropped unrun, on the lane.
+        drop(executor.spawn_blocking(move || {
+            marker.store(true, Ordering::SeqCst);
+            drop(doomed);
+        }));
         let late = executor.spawn_blocking(|| 7);
         open.send(()).unwrap();
         held.join().unwrap();
         assert_eq!(late.join().unwrap(), 7);
+        assert!(!ran.load(Ordering::SeqCst), "the cancelled job ran");
 
         // Started, then its handle dropped: it runs to its end, and its result is
         // dropped on the lane.

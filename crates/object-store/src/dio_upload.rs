@@ -158,9 +158,13 @@ impl MultipartUpload for DioUpload {
         // `put_part` borrows the upload mutably, as this does: no part can be added
         // between the drain and the commit.
         if !shared.committing.load(Ordering::SeqCst) {
-            if let Err(e) = shared.drain(writer).await {
-                if let Some(mut writer) = slot.take() {
-                    let _ = writer.abort().await;
+            if let Err(mut e) = shared.drain(writer).await {
+                // The upload is given up; if that fails too (an S3 upload left for
+                // the bucket's lifecycle rules), the error says so.
+                if let Some(mut writer) = slot.take()
+                    && let Err(abort) = writer.abort().await
+                {
+                    e = e.with_context("abort_failed", abort.to_string());
                 }
                 return Err(shared.error(e, "complete"));
             }

@@ -300,9 +300,10 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn an_aborted_upload_leaves_nothing_and_parts_keep_their_call_order() {
+    let (fs, _dir) = common::fs_operator("up-fs");
     for store in [
         DioStore::new(common::memory_operator("up-mem")),
-        DioStore::new(common::fs_operator("up-fs").0),
+        DioStore::new(fs),
     ] {
         rt().block_on(async {
             let path = Path::from("ordered");
@@ -716,34 +717,36 @@ fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
 #[test]
 fn a_complete_that_was_dropped_can_be_called_again() {
     use futures::FutureExt;
-    let (fs, _dir) = common::fs_operator("complete-fs");
-    for store in [
-        DioStore::new(common::memory_operator("complete-mem")),
-        DioStore::new(fs),
-    ] {
-        rt().block_on(async {
-            let path = Path::from("retried");
-            let mut upload = store.put_multipart(&path).await.unwrap();
-            drop(upload.put_part(vec![1; 300_000].into()));
-            drop(upload.put_part(vec![2; 300_000].into()));
-            let mut want = vec![1_u8; 300_000];
-            want.extend(vec![2_u8; 300_000]);
-            let done = loop {
-                if let Some(done) = upload.complete().now_or_never() {
-                    break done.unwrap();
-                }
-                let extra = vec![3_u8; 10];
-                if upload.put_part(extra.clone().into()).await.is_ok() {
-                    want.extend(extra);
-                }
-                tokio::task::yield_now().await;
-            };
-            assert_eq!(upload.complete().await.unwrap(), done, "{store}");
-            let back = store.get(&path).await.unwrap();
-            assert_eq!(back.meta.e_tag, done.e_tag, "{store}");
-            assert_eq!(back.bytes().await.unwrap(), want, "{store}");
-            let err = upload.put_part(vec![4; 10].into()).await.unwrap_err();
-            assert!(err.to_string().contains("completed"), "{err}");
-        });
-    }
+    within(60, || {
+        let (fs, _dir) = common::fs_operator("complete-fs");
+        for store in [
+            DioStore::new(common::memory_operator("complete-mem")),
+            DioStore::new(fs),
+        ] {
+            rt().block_on(async {
+                let path = Path::from("retried");
+                let mut upload = store.put_multipart(&path).await.unwrap();
+                drop(upload.put_part(vec![1; 300_000].into()));
+                drop(upload.put_part(vec![2; 300_000].into()));
+                let mut want = vec![1_u8; 300_000];
+                want.extend(vec![2_u8; 300_000]);
+                let done = loop {
+                    if let Some(done) = upload.complete().now_or_never() {
+                        break done.unwrap();
+                    }
+                    let extra = vec![3_u8; 10];
+                    if upload.put_part(extra.clone().into()).await.is_ok() {
+                        want.extend(extra);
+                    }
+                    tokio::task::yield_now().await;
+                };
+                assert_eq!(upload.complete().await.unwrap(), done, "{store}");
+                let back = store.get(&path).await.unwrap();
+                assert_eq!(back.meta.e_tag, done.e_tag, "{store}");
+                assert_eq!(back.bytes().await.unwrap(), want, "{store}");
+                let err = upload.put_part(vec![4; 10].into()).await.unwrap_err();
+                assert!(err.to_string().contains("completed"), "{err}");
+            });
+        }
+    });
 }

@@ -208,18 +208,17 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
             reader = reader.with_etag(etag.as_str());
         }
         let metrics = ParquetFileMetrics::new(partition_index, location, metrics);
-        let stale = Arc::new(Stale {
+        let caches = Arc::new(Caches {
             location: meta.location.clone(),
+            metadata: self.metadata_cache.clone(),
             listings: self.listings.clone(),
             statistics: self.statistics.clone(),
-            metadata: self.metadata_cache.clone(),
         });
         Ok(Box::new(ScanReader {
             reader,
             metrics,
             meta,
-            cache: self.metadata_cache.clone(),
-            stale,
+            caches,
         }))
     }
 }
@@ -244,20 +243,21 @@ struct ScanReader {
     reader: ParquetReader,
     metrics: ParquetFileMetrics,
     meta: ObjectMeta,
-    cache: Option<Arc<FileMetadataCache>>,
-    stale: Arc<Stale>,
+    /// Shared with the reader's futures, which outlive a borrow of the reader.
+    caches: Arc<Caches>,
 }
 
-/// What DataFusion cached from a listing that a scan may find stale (see
+/// DataFusion's caches a scan of one file reads through (the footer) or clears
+/// when it finds its listing stale (see
 /// [`ParquetReaderFactory::with_list_files_cache`]).
-struct Stale {
+struct Caches {
     location: object_store::path::Path,
+    metadata: Option<Arc<FileMetadataCache>>,
     listings: Option<Arc<ListFilesCache>>,
     statistics: Option<Arc<FileStatisticsCache>>,
-    metadata: Option<Arc<FileMetadataCache>>,
 }
 
-impl Stale {
+impl Caches {
     /// `result`, having cleared what was cached from the listing if it says the
     /// file is gone, or no longer the version it was listed at.
     fn check<T>(&self, result: Result<T>) -> Result<T> {
@@ -292,7 +292,7 @@ impl ScanReader {
     /// when both are known, so a file replaced by one of the same size within
     /// the same second (S3's times are in seconds) does not get the old footer.
     fn cached(&self) -> Option<Arc<ParquetMetaData>> {
-        let entry = self.cache.as_ref()?.get(&self.meta.location)?;
+        let entry = self.caches.metadata.as_ref()?.get(&self.meta.location)?;
         let other_version = matches!(
             (&entry.meta.e_tag, &self.meta.e_tag),
             (Some(cached), Some(listed)) if cached != listed
@@ -308,7 +308,7 @@ impl ScanReader {
     }
 
     fn remember(&self, metadata: &Arc<ParquetMetaData>) {
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = &self.caches.metadata {
             let entry = CachedFileMetadataEntry::new(
                 self.meta.clone(),
                 Arc::new(CachedParquetMetaData::new(Arc::clone(metadata))),
@@ -356,25 +356,25 @@ impl AsyncFileReader for ScanReader {
         self.metrics
             .bytes_scanned
             .add(range.end.saturating_sub(range.start) as usize);
-        let stale = Arc::clone(&self.stale);
+        let caches = Arc::clone(&self.caches);
         let read = self.reader.get_bytes(range);
-        async move { stale.check(read.await) }.boxed()
+        async move { caches.check(read.await) }.boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
         // Saturating: a backwards range is storage's `InvalidInput`, not a panic here.
         let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
         self.metrics.bytes_scanned.add(total as usize);
-        let stale = Arc::clone(&self.stale);
+        let caches = Arc::clone(&self.caches);
         let reads = self.reader.get_byte_ranges(ranges);
-        async move { stale.check(reads.await) }.boxed()
+        async move { caches.check(reads.await) }.boxed()
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
-        async move { self.stale.check(self.metadata(options).await) }.boxed()
+        async move { self.caches.check(self.metadata(options).await) }.boxed()
     }
 }
 

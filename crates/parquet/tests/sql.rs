@@ -344,15 +344,7 @@ async fn a_query_after_shutdown_fails_with_shut_down() {
             Ok(frame) => frame.collect().await.expect_err(sql),
             Err(e) => e,
         };
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-        let mut kind = None;
-        while let Some(e) = source {
-            if let Some(e) = e.downcast_ref::<storage::Error>() {
-                kind = Some(e.kind());
-                break;
-            }
-            source = e.source();
-        }
+        let kind = storage_error_in(&err).map(storage::Error::kind);
         assert_eq!(kind, Some(storage::ErrorKind::ShutDown), "{sql}: {err:?}");
     }
 }
@@ -402,15 +394,7 @@ async fn a_file_replaced_after_planning_fails_the_query() {
     let err = datafusion::physical_plan::collect(plan, ctx.task_ctx())
         .await
         .unwrap_err();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    let mut found = None;
-    while let Some(e) = source {
-        if let Some(e) = e.downcast_ref::<storage::Error>() {
-            found = Some((e.kind(), e.path().to_owned()));
-            break;
-        }
-        source = e.source();
-    }
+    let found = storage_error_in(&err).map(|e| (e.kind(), e.path().to_owned()));
     assert_eq!(
         found,
         Some((
@@ -432,6 +416,18 @@ async fn a_file_replaced_after_planning_fails_the_query() {
         .await
         .unwrap();
     assert!(pretty(&count).contains("| 11000 |"), "{}", pretty(&count));
+}
+
+/// Our error, wherever it is in `err`'s chain of sources.
+fn storage_error_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a storage::Error> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(ours) = e.downcast_ref::<storage::Error>() {
+            return Some(ours);
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn pretty(batches: &[RecordBatch]) -> String {

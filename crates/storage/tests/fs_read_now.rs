@@ -524,7 +524,11 @@ fn conditional_reads_of_a_kept_hot_file_need_no_hand_off() {
                     .all(|b| b.len() == 100 && b.iter().all(|&c| c == 5))
             );
         }
-        assert_eq!(jobs(&executor) - before, 10, "the opens were handed off");
+        assert_eq!(
+            jobs(&executor) - before,
+            10,
+            "one job per call, its batch: the opens were made here"
+        );
 
         op.write("f", vec![6_u8; 1 << 20]).await.unwrap();
         for _ in 0..3 {

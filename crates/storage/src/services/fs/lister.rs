@@ -19,9 +19,10 @@ const PAGE: usize = 1000;
 /// escapes); a recursive listing walks into a symlinked directory, as
 /// object_store's `LocalFileSystem` does, unless the walk is already inside it (a
 /// cycle, such as `link -> ..`: listed, not entered). A file below a link is listed
-/// under each name that leads to it. A dangling symlink is skipped. An entry that vanishes while the directory is read
-/// (another process renamed or deleted it) is skipped. With `start_after`, entries
-/// that do not sort after it are left out (a directory walk has no order to skip by).
+/// under each name that leads to it. A dangling symlink is skipped. An entry that
+/// vanishes while the directory is read (another process renamed or deleted it) is
+/// skipped. With `start_after`, entries that do not sort after it are left out (a
+/// directory walk has no order to skip by).
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
