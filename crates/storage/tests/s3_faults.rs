@@ -348,6 +348,49 @@ fn a_body_cut_midway_resumes_from_the_byte_reached() {
 }
 
 #[test]
+fn a_server_that_ignores_the_range_is_not_read_to_its_end() {
+    // HTTP lets a server (or a proxy) answer a range with the whole object. A
+    // small read of a large object must stop once its bytes are in, not download
+    // the rest: here 64 MiB, served 1 MiB at a time as the client takes it.
+    const FRAMES: usize = 64;
+    let data = object(FRAMES << 20);
+    let produced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (body, count) = (data.clone(), Arc::clone(&produced));
+    let server = FaultServer::start(move |_, _| {
+        let (body, count) = (body.clone(), Arc::clone(&count));
+        let frames = futures_util::stream::iter(0..FRAMES).map(move |i| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Frame::data(body.slice(i << 20..(i + 1) << 20)))
+        });
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-length", (FRAMES << 20).to_string())
+            .header("etag", "\"v1\"")
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap()
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    let range = (3 << 20) - 100..(3 << 20) + 5000;
+    let got = block_on(op.read_range("big", range.clone())).unwrap();
+    assert!(
+        got == data.slice(range.start as usize..range.end as usize),
+        "wrong bytes"
+    );
+    // Had the read taken the whole body, all 64 frames were made before it
+    // returned; a stopped read leaves the rest unmade (what the sockets buffer
+    // is a few MiB).
+    let made = produced.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        made < FRAMES,
+        "the server made all {made} MiB for a 5 KiB read"
+    );
+    assert_eq!(
+        server.seen()[0].range.as_deref(),
+        Some("bytes=3145628-3150727")
+    );
+}
+
+#[test]
 fn a_body_cut_every_time_is_an_error_not_short_data() {
     let data = object(200_000);
     let body = data.clone();

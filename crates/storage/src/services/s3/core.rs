@@ -917,7 +917,11 @@ impl Core {
             }
             Err(e) => return Err(e),
         };
-        let (body_start, total) = body_span(&response)?;
+        let BodySpan {
+            start: body_start,
+            end: mut body_end,
+            total,
+        } = body_span(&response)?;
         let want = range.resolve(total)?;
         if want.end - want.start > max_len {
             let len = want.end - want.start;
@@ -959,9 +963,9 @@ impl Core {
                     let again = resume(from, want.end, etag.as_deref())?;
                     attempt = self.before_retry(e, attempt, &again).await?;
                     let response = self.send(&again).await?;
-                    let (start, _) = body_span(&response)?;
+                    let span = body_span(&response)?;
                     body = response.into_body();
-                    at = start;
+                    (at, body_end) = (span.start, span.end);
                     continue;
                 }
             };
@@ -978,6 +982,13 @@ impl Core {
                 filled += to - from;
             }
             at = piece_end;
+            // A server may answer a range with more than it was asked for (HTTP
+            // lets it ignore `Range` and send the whole object): stop once the
+            // range is in, rather than download the rest. A body that ends where
+            // the range does is read to its end, so its connection can be reused.
+            if filled == len && at < body_end {
+                break;
+            }
         }
         if let Some((digest, expected)) = &verify {
             digest.check(expected)?;
@@ -1448,7 +1459,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 }
 
 /// Where a GET body starts in the object, and the object's size.
-fn body_span(response: &Response<Incoming>) -> Result<(u64, u64)> {
+fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
     let headers = response.headers();
     let malformed = |what: &str| {
         Error::new(ErrorKind::Unexpected).with_message(format!("malformed GET response: {what}"))
@@ -1460,18 +1471,36 @@ fn body_span(response: &Response<Incoming>) -> Result<(u64, u64)> {
             .strip_prefix("bytes ")
             .and_then(|v| v.split_once('/'))
             .ok_or_else(|| malformed("Content-Range"))?;
-        let start = span
+        let (start, last): (u64, u64) = span
             .split_once('-')
-            .and_then(|(s, _)| s.parse().ok())
+            .and_then(|(s, l)| Some((s.parse().ok()?, l.parse().ok()?)))
             .ok_or_else(|| malformed("Content-Range"))?;
         let total = total.parse().map_err(|_| malformed("Content-Range size"))?;
-        Ok((start, total))
+        Ok(BodySpan {
+            start,
+            end: last.saturating_add(1),
+            total,
+        })
     } else {
         let len = header_str(headers, &CONTENT_LENGTH)
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| malformed("no Content-Length"))?;
-        Ok((0, len))
+        Ok(BodySpan {
+            start: 0,
+            end: len,
+            total: len,
+        })
     }
+}
+
+/// Where a GET response's body lies in the object.
+struct BodySpan {
+    /// The object offset of the body's first byte.
+    start: u64,
+    /// The object offset just past the body's last byte.
+    end: u64,
+    /// The whole object's size.
+    total: u64,
 }
 
 /// Metadata from a HEAD or PUT response; `len` is the known length for a PUT.
