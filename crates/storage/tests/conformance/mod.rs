@@ -28,6 +28,7 @@ macro_rules! conformance_tests {
     (optional $make:expr) => {
         $crate::conformance_tests!(@each $make;
             write_read_roundtrip, empty_object, large_object, names_with_special_characters,
+            names_with_line_breaks_and_control_characters,
             overwrite, concurrent_writers_last_wins_never_torn, read_missing, directory_read_as_file,
             range_edge_cases, read_ranges_in_request_order, read_ranges_split_into_parts,
             reader_seeks_back_and_forth, reader_stream_and_futures_io, writer_in_pieces,
@@ -140,6 +141,58 @@ pub(crate) async fn names_with_special_characters(op: Operator) {
         .collect();
     let want: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
     assert_eq!(listed, want);
+}
+
+/// Names holding line breaks and control characters, which XML (S3's listings and
+/// bulk deletes) cannot carry as they are: listed, deleted and removed as written.
+pub(crate) async fn names_with_line_breaks_and_control_characters(op: Operator) {
+    let names = [
+        "lb/carriage\rreturn",
+        "lb/crlf\r\nend",
+        "lb/line\nfeed",
+        "lb/tab\there",
+        "lb/line\u{2028}separator",
+        "lb/next\u{85}line",
+        "lb/control\u{1}char",
+        "lb/dir\rname/inside",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        roundtrip(&op, name, random_bytes(10 + i, i as u64)).await;
+    }
+    let want: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
+    let listed = |op: Operator| async move {
+        op.list_recursive("lb/")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.path().to_owned())
+            .collect::<BTreeSet<String>>()
+    };
+    assert_eq!(listed(op.clone()).await, want);
+    let top: BTreeSet<String> = op
+        .list("lb/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path().to_owned())
+        .collect();
+    assert!(top.contains("lb/dir\rname/"), "{top:?}");
+    for name in &names {
+        let meta = op.stat(name).await.unwrap();
+        assert!(meta.is_file(), "{name:?}");
+    }
+    // Deleted by name, in one call: every one of them, not a look-alike.
+    let results = op.delete_many(names).await.unwrap();
+    for (name, result) in names.iter().zip(&results) {
+        assert!(result.is_ok(), "{name:?}: {result:?}");
+        assert!(!op.exists(name).await.unwrap(), "{name:?} is still there");
+    }
+    for (i, name) in names.iter().enumerate() {
+        roundtrip(&op, name, random_bytes(10 + i, i as u64)).await;
+    }
+    op.remove_all("lb/").await.unwrap();
+    assert!(listed(op.clone()).await.is_empty());
 }
 
 pub(crate) async fn overwrite(op: Operator) {

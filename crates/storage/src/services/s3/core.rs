@@ -731,7 +731,9 @@ impl Core {
         max_keys: usize,
     ) -> Result<xml::ListBucketResult> {
         // Parameters in any order: the signer sorts them for the canonical request.
-        let mut query = format!("list-type=2&max-keys={max_keys}");
+        // Keys come percent-encoded: XML cannot carry every character a key may
+        // hold (control characters), and parsers change others (line ends).
+        let mut query = format!("list-type=2&max-keys={max_keys}&encoding-type=url");
         if delimiter {
             query.push_str("&delimiter=%2F");
         }
@@ -750,7 +752,7 @@ impl Core {
         let (_, body) = self
             .send_read(&S3Request::new(Method::GET, "").query(query))
             .await?;
-        xml::parse(&body)
+        xml::parse::<xml::ListBucketResult>(&body)?.decoded()
     }
 
     /// `true` if anything lives under `dir` (a key prefix ending in `/`, or the root).
@@ -1096,16 +1098,24 @@ impl Core {
     }
 
     /// DeleteObjects, 1,000 keys per request: one result per key, in order. A
-    /// request that fails as a whole fails every key of its batch.
+    /// request that fails as a whole fails every key of its batch. A key XML
+    /// cannot carry (a control character) is deleted on its own.
     pub(crate) async fn delete_many(&self, keys: &[String]) -> Vec<Result<()>> {
-        let mut results = Vec::with_capacity(keys.len());
-        for batch in keys.chunks(1000) {
-            match self.delete_batch(batch).await {
-                Ok(failed) => results.extend(batch.iter().map(|key| match failed.get(key) {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(()),
-                })),
-                Err(e) => results.extend(batch.iter().map(|_| Err(e.clone()))),
+        let (in_xml, alone): (Vec<usize>, Vec<usize>) =
+            (0..keys.len()).partition(|&i| xml::fits_xml(&keys[i]));
+        let mut results: Vec<Result<()>> = vec![Ok(()); keys.len()];
+        let singles = futures::future::join_all(alone.iter().map(|&i| self.delete(&keys[i])));
+        for (i, result) in alone.iter().zip(singles.await) {
+            results[*i] = result;
+        }
+        for batch in in_xml.chunks(1000) {
+            let names: Vec<String> = batch.iter().map(|&i| keys[i].clone()).collect();
+            let outcomes = match self.delete_batch(&names).await {
+                Ok(failed) => batch_outcomes(&names, failed),
+                Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
+            };
+            for (i, outcome) in batch.iter().zip(outcomes) {
+                results[*i] = outcome;
             }
         }
         results
@@ -1493,6 +1503,33 @@ fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
     }
 }
 
+/// Each key's outcome in a DeleteObjects batch of `names`, given the keys the
+/// server said it failed. A failure for a key not asked for (a server that
+/// changed the key on its way) cannot be told apart from the others: then no key
+/// without its own error is said to be deleted.
+fn batch_outcomes(
+    names: &[String],
+    failed: std::collections::HashMap<String, Error>,
+) -> Vec<Result<()>> {
+    let asked: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let stray: Vec<&str> = failed
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !asked.contains(k))
+        .collect();
+    names
+        .iter()
+        .map(|key| match failed.get(key) {
+            Some(e) => Err(e.clone()),
+            None if stray.is_empty() => Ok(()),
+            None => Err(Error::new(ErrorKind::Unexpected).with_message(format!(
+                "the server failed to delete keys it names differently from those sent \
+                 ({stray:?}); this one may not be deleted"
+            ))),
+        })
+        .collect()
+}
+
 /// Where a GET response's body lies in the object.
 struct BodySpan {
     /// The object offset of the body's first byte.
@@ -1695,6 +1732,36 @@ pub(crate) fn snippet(headers: &HeaderMap, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_failure_for_a_key_not_asked_for_deletes_nothing_for_sure() {
+        let names = ["a".to_owned(), "b\r".to_owned(), "c".to_owned()];
+        let denied = || Error::new(ErrorKind::PermissionDenied);
+        let failed = std::collections::HashMap::from([("c".to_owned(), denied())]);
+        let kinds = |outcomes: Vec<Result<()>>| -> Vec<Option<ErrorKind>> {
+            outcomes
+                .iter()
+                .map(|r| r.as_ref().err().map(Error::kind))
+                .collect()
+        };
+        assert_eq!(
+            kinds(batch_outcomes(&names, failed)),
+            [None, None, Some(ErrorKind::PermissionDenied)]
+        );
+        // The server named "b\r" as "b\n": which key failed is not known.
+        let failed = std::collections::HashMap::from([
+            ("c".to_owned(), denied()),
+            ("b\n".to_owned(), denied()),
+        ]);
+        assert_eq!(
+            kinds(batch_outcomes(&names, failed)),
+            [
+                Some(ErrorKind::Unexpected),
+                Some(ErrorKind::Unexpected),
+                Some(ErrorKind::PermissionDenied)
+            ]
+        );
+    }
 
     /// The URL of `key` in `bucket` as a backend built from `builder` addresses it.
     fn url_of(builder: S3Builder, key: &str) -> String {

@@ -17,10 +17,57 @@ pub(crate) struct ErrorBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub(crate) struct ListBucketResult {
+    /// `url` if the keys and prefixes below are percent-encoded (asked for with
+    /// `encoding-type=url`; a server that ignores the parameter leaves it out).
+    pub(crate) encoding_type: Option<String>,
     pub(crate) is_truncated: bool,
     pub(crate) next_continuation_token: Option<String>,
     pub(crate) contents: Vec<ListedObject>,
     pub(crate) common_prefixes: Vec<CommonPrefix>,
+}
+
+impl ListBucketResult {
+    /// Decodes the keys and prefixes if the server encoded them.
+    pub(crate) fn decoded(mut self) -> Result<Self> {
+        if !self
+            .encoding_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("url"))
+        {
+            return Ok(self);
+        }
+        for object in &mut self.contents {
+            object.key = url_decode(&object.key)?;
+        }
+        for prefix in &mut self.common_prefixes {
+            prefix.prefix = url_decode(&prefix.prefix)?;
+        }
+        self.encoding_type = None;
+        Ok(self)
+    }
+}
+
+/// A key as `encoding-type=url` sends it: percent-encoded, a space as `+` (what
+/// AWS's own SDKs decode).
+fn url_decode(value: &str) -> Result<String> {
+    let plus_as_space = value.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|e| {
+            Error::new(ErrorKind::Unexpected).with_message(format!(
+                "the server listed a key {value:?} that does not decode to UTF-8: {e}"
+            ))
+        })
+}
+
+/// `false` for a key XML 1.0 cannot carry even as a character reference (a
+/// control character other than tab, line feed and carriage return): such a key
+/// cannot go into a DeleteObjects body.
+pub(crate) fn fits_xml(key: &str) -> bool {
+    !key.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,9 +156,21 @@ pub(crate) struct DeleteError {
 }
 
 /// Parses an XML response body.
-pub(crate) fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
+///
+/// The parser ends lines by XML 1.1's rules, which turn a raw U+0085 or U+2028
+/// in a key into a line feed; they are read as the characters they are (XML 1.0,
+/// which S3 speaks, keeps them).
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
     let text = std::str::from_utf8(body).map_err(|e| malformed(e.to_string(), body))?;
-    quick_xml::de::from_str(text).map_err(|e| malformed(e.to_string(), body))
+    let text = if text.contains(['\u{85}', '\u{2028}']) {
+        std::borrow::Cow::Owned(
+            text.replace('\u{85}', "&#x85;")
+                .replace('\u{2028}', "&#x2028;"),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    quick_xml::de::from_str(&text).map_err(|e| malformed(e.to_string(), body))
 }
 
 /// Serializes a request body, with the XML declaration.
@@ -119,6 +178,15 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<bytes::Bytes> {
     let xml = quick_xml::se::to_string(value).map_err(|e| {
         Error::new(ErrorKind::Unexpected).with_message(format!("cannot encode XML: {e}"))
     })?;
+    // What an XML parser would change is sent as character references: a
+    // carriage return (read as a line feed) and the line ends of XML 1.1.
+    let xml = if xml.contains(['\r', '\u{85}', '\u{2028}']) {
+        xml.replace('\r', "&#13;")
+            .replace('\u{85}', "&#x85;")
+            .replace('\u{2028}', "&#x2028;")
+    } else {
+        xml
+    };
     Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?>{xml}"#).into())
 }
 
@@ -170,6 +238,51 @@ mod tests {
         assert_eq!(list.contents[0].size, 12);
         assert_eq!(list.contents[0].etag.as_deref(), Some("\"abc\""));
         assert_eq!(list.common_prefixes[0].prefix, "a/sub/");
+    }
+
+    #[test]
+    fn keys_xml_would_change_arrive_and_leave_as_they_are() {
+        // Encoded by the server (encoding-type=url): a space as `+`, a plus as %2B.
+        let body = "<ListBucketResult><EncodingType>url</EncodingType>\
+            <Contents><Key>a/x+y%2Bz%0D%01%E2%80%A8</Key></Contents>\
+            <CommonPrefixes><Prefix>a/d%0A/</Prefix></CommonPrefixes></ListBucketResult>";
+        let list = parse::<ListBucketResult>(body.as_bytes())
+            .unwrap()
+            .decoded()
+            .unwrap();
+        assert_eq!(list.contents[0].key, "a/x y+z\r\u{1}\u{2028}");
+        assert_eq!(list.common_prefixes[0].prefix, "a/d\n/");
+        // Not encoded (a server that ignores the parameter): taken as sent, and
+        // XML 1.0's line ends only.
+        let body = "<ListBucketResult><Contents><Key>a/x+y%2B\u{2028}\u{85}&#13;</Key>\
+            </Contents></ListBucketResult>";
+        let list = parse::<ListBucketResult>(body.as_bytes())
+            .unwrap()
+            .decoded()
+            .unwrap();
+        assert_eq!(list.contents[0].key, "a/x+y%2B\u{2028}\u{85}\r");
+        let bad = "<ListBucketResult><EncodingType>url</EncodingType>\
+            <Contents><Key>a/%FF</Key></Contents></ListBucketResult>";
+        let err = parse::<ListBucketResult>(bad.as_bytes())
+            .unwrap()
+            .decoded()
+            .unwrap_err();
+        assert!(err.to_string().contains("a/%FF"), "{err}");
+        // A delete names every key as it is.
+        let body = to_body(&Delete {
+            quiet: true,
+            objects: vec![DeleteObject {
+                key: "k\r\n\u{85}\u{2028}<&".into(),
+            }],
+        })
+        .unwrap();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.contains("<Key>k&#13;\n&#x85;&#x2028;&lt;&amp;</Key>"),
+            "{text}"
+        );
+        assert!(fits_xml("tab\tline\nreturn\r\u{85}\u{2028}"));
+        assert!(!fits_xml("a\u{1}b") && !fits_xml("a\u{1f}") && !fits_xml("\u{ffff}"));
     }
 
     #[test]
