@@ -1518,3 +1518,124 @@ fn a_read_of_one_version_is_not_retried_into_another() {
     assert!(err.to_string().contains("kept changing"), "{err}");
     assert_eq!(opens(&server) - before, 3, "{:?}", server.seen());
 }
+
+/// A 200 whose result document never came (only keep-alive whitespace, then the
+/// end of the body, as a connection closed early ends one without a length) is
+/// not a result: the copy fails and a rename keeps its source; a bulk delete
+/// deletes nothing for sure.
+#[test]
+fn an_answer_without_its_result_document_is_an_error() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" | "POST" => with_headers(
+            StatusCode::OK,
+            &[],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
+                " ".repeat(300)
+            ),
+        ),
+        "HEAD" if seen.path == "/bucket/a" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "5"), ("etag", "\"e\"")],
+            "",
+        ),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        "GET" => empty_listing(),
+        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
+        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.rename("a", "b")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.to_string().contains("<CopyObjectResult>"), "{err}");
+    let seen = server.seen();
+    assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
+    let results = block_on(op.delete_many(["x", "y"])).unwrap();
+    for result in &results {
+        let err = result.as_ref().unwrap_err();
+        assert!(err.to_string().contains("<DeleteResult>"), "{err}");
+    }
+}
+
+/// A conditional copy carries no write id: refused after an attempt whose answer
+/// was lost, it says the target may hold this very copy, and a rename keeps its
+/// source.
+#[test]
+fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
+    let copies = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => {
+            match copies.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => stalled(),
+                _ => precondition_failed(),
+            }
+        }
+        "HEAD" if seen.path == "/bucket/a" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "5"), ("etag", "\"e\"")],
+            "",
+        ),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        "GET" => empty_listing(),
+        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
+        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+    });
+    let op = server.operator(3, Duration::from_secs(2));
+    let rename = op.rename_with("a", "b").if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(rename)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+    let seen = server.seen();
+    assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
+    // Refused at its first attempt, it is plainly the target's condition.
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => precondition_failed(),
+        "HEAD" if seen.path == "/bucket/a" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "5"), ("etag", "\"e\"")],
+            "",
+        ),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        "GET" => empty_listing(),
+        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+    });
+    let op = server.operator(3, Duration::from_secs(2));
+    let copy = op.copy_with("a", "b").if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(copy)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(err.context("stored"), None, "{err}");
+}
+
+/// The parts of a multipart copy are pinned to the source's ETag: a source
+/// replaced midway fails them with 412, which is the source's change, not the
+/// target's condition (here `if_not_exists`).
+#[test]
+fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
+    let server = FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
+                StatusCode::OK,
+                &[("content-length", "20971520"), ("etag", "\"v1\"")],
+                "",
+            ),
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            ("POST", "uploads") => upload_created(),
+            ("PUT", q) if q.starts_with("partNumber=") => precondition_failed(),
+            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            ("GET", _) => empty_listing(),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        },
+    );
+    let op = Operator::new(
+        server
+            .builder(2, Duration::from_secs(10))
+            .multipart_copy_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    let copy = op.copy_with("src", "dst").if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(copy)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert!(err.to_string().contains("source changed"), "{err}");
+    assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
+}

@@ -520,18 +520,35 @@ impl Core {
         }
     }
 
-    /// Sends `req` and reads its whole (small) body, retrying both steps.
-    pub(crate) async fn send_read(&self, req: &S3Request) -> Result<(HeaderMap, Bytes)> {
+    /// Sends `req` and reads its whole (small) body, an XML document whose root
+    /// is `root`, retrying both steps. A body that is not that document (S3 can
+    /// fail after it has answered 200, and a connection closed early ends a body
+    /// that has no length) is an error, never taken for a result.
+    pub(crate) async fn send_read(
+        &self,
+        req: &S3Request,
+        root: &str,
+    ) -> Result<(HeaderMap, Bytes)> {
         let mut attempt = 1;
         loop {
             let result = async {
                 let response = self.attempt(req).await?;
                 let (parts, body) = response.into_parts();
                 let body = self.read_small(body).await?;
-                if xml::is_error_document(&body) {
-                    return Err(error_from_parts(StatusCode::OK, &parts.headers, &body));
+                match xml::document_root(&body) {
+                    Some(name) if name == root.as_bytes() => Ok((parts.headers, body)),
+                    Some(b"Error") => Err(error_from_parts(StatusCode::OK, &parts.headers, &body)),
+                    _ => Err(Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(format!(
+                            "the server answered {} without its <{root}> document{}",
+                            parts.status,
+                            match body.len() {
+                                0 => " (an empty body)".to_owned(),
+                                n => format!(" ({n} bytes)"),
+                            }
+                        ))),
                 }
-                Ok((parts.headers, body))
             }
             .await;
             match result {
@@ -750,7 +767,10 @@ impl Core {
             query.push_str(&encode_query(token));
         }
         let (_, body) = self
-            .send_read(&S3Request::new(Method::GET, "").query(query))
+            .send_read(
+                &S3Request::new(Method::GET, "").query(query),
+                "ListBucketResult",
+            )
             .await?;
         xml::parse::<xml::ListBucketResult>(&body)?.decoded()
     }
@@ -1138,7 +1158,7 @@ impl Core {
             .query("delete")
             .header(HeaderName::from_static("content-md5"), &md5)?
             .body(body);
-        let (_, body) = self.send_read(&req).await?;
+        let (_, body) = self.send_read(&req, "DeleteResult").await?;
         let result: xml::DeleteResult = xml::parse(&body)?;
         Ok(result
             .errors
@@ -1167,10 +1187,10 @@ impl Core {
             return Err(Error::new(ErrorKind::NotFound));
         };
         if source.content_length() > self.multipart_copy_threshold {
+            // Its completion says what the target's conditions did.
             return self
                 .copy_multipart(from_key, to_key, &source, options)
-                .await
-                .map_err(|e| write_refused(e, options));
+                .await;
         }
         let mut req = S3Request::new(Method::PUT, to_key)
             .header(
@@ -1188,10 +1208,25 @@ impl Core {
         if let Some(key) = self.read_key() {
             req = req.customer_key(key, true)?;
         }
-        self.send_read(&req)
+        self.send_read(&req, "CopyObjectResult")
             .await
             .map(drop)
-            .map_err(|e| write_refused(e, options))
+            .map_err(|e| {
+                // A copy carries no write id (its metadata is the source's), so a
+                // refusal that followed an attempt whose answer was lost may be of
+                // this copy, stored by that attempt.
+                let retried = e.context("attempts").is_some();
+                let refused = e.kind() == ErrorKind::PreconditionFailed;
+                let e = write_refused(e, options);
+                if retried && refused {
+                    e.with_context("stored", "unknown").with_message(
+                        "refused after an attempt whose answer was lost: \
+                         the object there may be this copy",
+                    )
+                } else {
+                    e
+                }
+            })
     }
 
     async fn copy_multipart(
@@ -1272,7 +1307,17 @@ impl Core {
         if let Some(Encryption::Customer(key)) = self.encryption_of(options) {
             req = req.customer_key(key, false)?;
         }
-        let (_, body) = self.send_read(&req).await?;
+        let (_, body) =
+            self.send_read(&req, "CopyPartResult")
+                .await
+                .map_err(|e| match e.kind() {
+                    // The part is pinned to the source's ETag: not the target's
+                    // condition, which the completion checks.
+                    ErrorKind::PreconditionFailed => Error::new(ErrorKind::PreconditionFailed)
+                        .with_message("the source changed during the copy")
+                        .with_source(e),
+                    _ => e,
+                })?;
         let result: xml::CopyPartResult = xml::parse(&body)?;
         Ok(xml::CompletedPart {
             part_number: number,
@@ -1308,7 +1353,9 @@ impl Core {
                     "FULL_OBJECT",
                 )?;
         }
-        let (_, body) = self.send_read(&req).await?;
+        let (_, body) = self
+            .send_read(&req, "InitiateMultipartUploadResult")
+            .await?;
         let result: xml::InitiateMultipartUploadResult = xml::parse(&body)?;
         Ok(result.upload_id)
     }
@@ -1396,7 +1443,7 @@ impl Core {
             req = req.customer_key(key, false)?;
         }
         let req = req.body(body);
-        let body = match self.send_read(&req).await {
+        let body = match self.send_read(&req, "CompleteMultipartUploadResult").await {
             Ok((_, body)) => body,
             Err(e) => {
                 let stored = self.stored_anyway(e, key, write_id, options).await;

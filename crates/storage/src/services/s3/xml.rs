@@ -190,18 +190,21 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<bytes::Bytes> {
     Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?>{xml}"#).into())
 }
 
-/// `true` if a 200 body is in fact an `<Error>` (CopyObject and
-/// CompleteMultipartUpload can fail after answering 200). S3 sends whitespace
-/// to keep the connection open while it works, after the XML declaration and
-/// before the document's root, however long that takes: all of it is skipped.
-pub(crate) fn is_error_document(body: &[u8]) -> bool {
+/// The name of a body's root element, if it has one. S3 sends whitespace to keep
+/// the connection open while it works, after the XML declaration and before the
+/// document's root, however long that takes: all of it is skipped.
+pub(crate) fn document_root(body: &[u8]) -> Option<&[u8]> {
     let mut rest = body.trim_ascii_start();
     if rest.starts_with(b"<?xml")
         && let Some(end) = rest.windows(2).position(|w| w == b"?>")
     {
         rest = rest[end + 2..].trim_ascii_start();
     }
-    rest.starts_with(b"<Error>") || rest.starts_with(b"<Error ")
+    let name = rest.strip_prefix(b"<")?;
+    let end = name
+        .iter()
+        .position(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())?;
+    Some(&name[..end]).filter(|n| !n.is_empty())
 }
 
 fn malformed(detail: String, body: &[u8]) -> Error {
@@ -285,6 +288,10 @@ mod tests {
         assert!(!fits_xml("a\u{1}b") && !fits_xml("a\u{1f}") && !fits_xml("\u{ffff}"));
     }
 
+    fn is_error(body: &[u8]) -> bool {
+        document_root(body) == Some(b"Error")
+    }
+
     #[test]
     fn writes_request_bodies_and_spots_error_documents() {
         let body = to_body(&CompleteMultipartUpload {
@@ -302,21 +309,31 @@ mod tests {
             text.contains("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"),
             "{text}"
         );
-        assert!(is_error_document(
+        assert!(is_error(
             b"<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code></Error>"
         ));
-        assert!(!is_error_document(b"<CopyObjectResult></CopyObjectResult>"));
+        assert_eq!(
+            document_root(b"<CopyObjectResult></CopyObjectResult>"),
+            Some(&b"CopyObjectResult"[..])
+        );
+        assert_eq!(
+            document_root(b"<?xml version=\"1.0\"?>\n  <R xmlns=\"x\"/>"),
+            Some(&b"R"[..])
+        );
+        // Only keep-alive whitespace came: no document.
+        assert_eq!(document_root(b"<?xml version=\"1.0\"?>\n   "), None);
+        assert_eq!(document_root(b""), None);
         // Keep-alive whitespace, however much of it, hides nothing.
         let padded = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}<Error><Code>InternalError</Code></Error>",
             " \n".repeat(4000)
         );
-        assert!(is_error_document(padded.as_bytes()));
+        assert!(is_error(padded.as_bytes()));
         let padded_result = format!(
             "<?xml version=\"1.0\"?>{}<CompleteMultipartUploadResult></CompleteMultipartUploadResult>",
             " ".repeat(4000)
         );
-        assert!(!is_error_document(padded_result.as_bytes()));
+        assert!(!is_error(padded_result.as_bytes()));
         let err: ErrorBody = parse(b"<Error><Code>NoSuchKey</Code><Message>gone</Message><RequestId>r1</RequestId></Error>").unwrap();
         assert_eq!(
             (err.code.as_str(), err.request_id.as_str()),
@@ -332,7 +349,7 @@ mod tests {
             let _ = parse::<ErrorBody>(&body);
             let _ = parse::<DeleteResult>(&body);
             let _ = parse::<InitiateMultipartUploadResult>(&body);
-            let _ = is_error_document(&body);
+            let _ = is_error(&body);
         }
 
         /// XML-shaped input, closer to what a confused server sends.
@@ -357,7 +374,7 @@ mod tests {
             let _ = parse::<ListBucketResult>(body.as_bytes());
             let _ = parse::<ErrorBody>(body.as_bytes());
             let _ = parse::<DeleteResult>(body.as_bytes());
-            let _ = is_error_document(body.as_bytes());
+            let _ = is_error(body.as_bytes());
         }
     }
 }
