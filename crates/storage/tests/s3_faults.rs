@@ -1639,3 +1639,70 @@ fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
     assert!(err.to_string().contains("source changed"), "{err}");
     assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
 }
+
+/// Hands out a new session token (`token-1`, `token-2`, ...) each time it is asked.
+#[derive(Debug)]
+struct Rotating(Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_credential_types::provider::ProvideCredentials for Rotating {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+            aws_credential_types::Credentials::new(
+                "AKID",
+                "secret",
+                Some(format!("token-{n}")),
+                Some(std::time::SystemTime::now() + Duration::from_secs(3600)),
+                "rotating",
+            ),
+        ))
+    }
+}
+
+/// A session token the server refuses before the expiry it was given with (a
+/// clock off, a token revoked) is not used again: new credentials are fetched and
+/// the request sent again. Fixed credentials are not sent again in vain.
+#[test]
+fn an_expired_session_token_is_fetched_anew() {
+    let data = object(1000);
+    let body = data.clone();
+    let server = FaultServer::start(move |seen, _| match seen.header("x-amz-security-token") {
+        Some("token-1") => s3_error(StatusCode::BAD_REQUEST, "ExpiredToken", "r-1"),
+        _ => full(StatusCode::OK, body.clone()),
+    });
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials_provider(Rotating(Arc::clone(&fetches)))
+            .retry(
+                RetryPolicy::default()
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(block_on(op.read("k")).unwrap(), data);
+    let tokens: Vec<_> = server
+        .seen()
+        .iter()
+        .map(|s| s.header("x-amz-security-token").unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(tokens, ["token-1", "token-2"]);
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    let server = FaultServer::start(|_, _| s3_error(StatusCode::BAD_REQUEST, "ExpiredToken", "r"));
+    let err = block_on(server.operator(4, Duration::from_secs(10)).read("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(err.context("code"), Some("ExpiredToken"), "{err}");
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "fixed credentials are not sent again"
+    );
+}

@@ -620,7 +620,17 @@ impl Core {
         let (parts, body) = response.into_parts();
         // The error body is best effort: its status says enough without it.
         let body = self.read_small(body).await.unwrap_or_default();
-        let err = error_from_parts(status, &parts.headers, &body);
+        let mut err = error_from_parts(status, &parts.headers, &body);
+        if let (Some(credentials), Some(identity)) = (&self.credentials, &identity)
+            && matches!(
+                err.context("code"),
+                Some("ExpiredToken" | "InvalidToken" | "TokenRefreshRequired")
+            )
+            && credentials.refused(identity)
+        {
+            // Sent again, signed with credentials fetched anew.
+            err = err.set_temporary(true);
+        }
         Err(self.about_bucket(err))
     }
 
@@ -1653,9 +1663,13 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
 fn error_from_code(code: &str, status: StatusCode) -> Error {
     let kind = match code {
         "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" => ErrorKind::NotFound,
-        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AllAccessDisabled" => {
-            ErrorKind::PermissionDenied
-        }
+        "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "AllAccessDisabled"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired" => ErrorKind::PermissionDenied,
         "InvalidRange" => ErrorKind::RangeNotSatisfiable,
         "SlowDown" | "TooManyRequests" | "RequestLimitExceeded" | "Throttling" => {
             ErrorKind::RateLimited

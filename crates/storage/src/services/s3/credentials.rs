@@ -121,7 +121,8 @@ pub(crate) enum Source {
 /// runs on (a worker of the executor) and signs with the current identity: no
 /// request waits for it. Requests that find no usable identity (none yet, or too
 /// close to expiry) wait for the one refresh in flight, or start it. One lock makes
-/// every fetch single-flight.
+/// every fetch single-flight. An identity whose session token the server refuses
+/// is forgotten ([`CredentialCache::refused`]).
 pub(crate) struct CredentialCache {
     source: Source,
     provider: tokio::sync::OnceCell<SharedCredentialsProvider>,
@@ -130,6 +131,8 @@ pub(crate) struct CredentialCache {
     fetching: Arc<tokio::sync::Mutex<()>>,
     /// No background refresh before this (after one failed).
     quiet_until: Mutex<Option<Instant>>,
+    /// Long-term credentials given as they are: asking again gives the same.
+    fixed: bool,
 }
 
 impl fmt::Debug for CredentialCache {
@@ -148,17 +151,46 @@ impl CredentialCache {
             current: RwLock::new(None),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             quiet_until: Mutex::new(None),
+            fixed: false,
         }
     }
 
     /// Long-term credentials given explicitly (or read from the environment).
     pub(crate) fn fixed(credentials: aws_credential_types::Credentials) -> Self {
         let cached = Cached::new(credentials.clone(), SystemTime::now());
-        let cache = Self::new(Source::Provider(SharedCredentialsProvider::new(
+        let mut cache = Self::new(Source::Provider(SharedCredentialsProvider::new(
             credentials,
         )));
+        cache.fixed = true;
         *cache.current.write() = Some(cached);
         cache
+    }
+
+    /// The server refused `identity`'s session token (expired before the time it
+    /// gave, or revoked): it is forgotten, so that the next request fetches new
+    /// credentials. `false` if asking again cannot give other ones (fixed
+    /// credentials), so that a retry would only be refused again.
+    pub(crate) fn refused(&self, identity: &Identity) -> bool {
+        if self.fixed {
+            return false;
+        }
+        let key = |identity: &Identity| {
+            identity
+                .data::<aws_credential_types::Credentials>()
+                .map(|c| {
+                    (
+                        c.access_key_id().to_owned(),
+                        c.session_token().map(str::to_owned),
+                    )
+                })
+        };
+        let mut current = self.current.write();
+        // Another request may have replaced it already.
+        if current.as_ref().map(|c| key(&c.identity)) == Some(key(identity)) {
+            tracing::debug!("S3 refused the session token; fetching new credentials");
+            *current = None;
+        }
+        true
     }
 
     /// What the current identity is, if one was fetched.
