@@ -1706,3 +1706,57 @@ fn an_expired_session_token_is_fetched_anew() {
         "fixed credentials are not sent again"
     );
 }
+
+/// A multipart copy dropped midway (its caller gave up) aborts its upload: its
+/// copied parts are not left behind, billed until a lifecycle rule removes them.
+#[test]
+fn a_multipart_copy_dropped_midway_aborts_its_upload() {
+    let server = FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
+                StatusCode::OK,
+                &[("content-length", "20971520"), ("etag", "\"v1\"")],
+                "",
+            ),
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            ("POST", "uploads") => upload_created(),
+            ("PUT", q) if q.starts_with("partNumber=") => stalled(),
+            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            ("GET", _) => empty_listing(),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        },
+    );
+    let op = Operator::new(
+        server
+            .builder(1, Duration::from_secs(30))
+            .multipart_copy_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    let part_sent = || {
+        server
+            .seen()
+            .iter()
+            .any(|s| s.method == "PUT" && s.query.starts_with("partNumber="))
+    };
+    block_on(async {
+        let copy = op.copy("src", "dst");
+        tokio::pin!(copy);
+        // Dropped once a part is being copied: the upload exists.
+        tokio::select! {
+            result = &mut copy => panic!("the stalled copy ended: {result:?}"),
+            () = async {
+                while !part_sent() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            } => {}
+        }
+    });
+    // The abort is sent by a task of the executor: wait for it (the bound only
+    // ends a failing test).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while aborts(&server.seen()) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(aborts(&server.seen()), 1, "{:?}", server.seen());
+}

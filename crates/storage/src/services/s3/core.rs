@@ -1188,7 +1188,7 @@ impl Core {
     /// flight, each pinned to the source's ETag, so a source replaced midway fails
     /// the copy instead of mixing two versions. The data never leaves the server.
     pub(crate) async fn copy(
-        &self,
+        self: &Arc<Self>,
         from_key: &str,
         to_key: &str,
         options: &WriteOptions,
@@ -1240,7 +1240,7 @@ impl Core {
     }
 
     async fn copy_multipart(
-        &self,
+        self: &Arc<Self>,
         from_key: &str,
         to_key: &str,
         source: &Metadata,
@@ -1259,6 +1259,9 @@ impl Core {
         let id = self
             .create_multipart(to_key, &options, None, &write_id)
             .await?;
+        // A copy dropped from here on (its caller gave up) aborts its upload.
+        let mut guard = UploadGuard::new(self, to_key);
+        guard.arm(&id);
         let parts = (0..size.div_ceil(part_size)).map(|i| {
             let start = i * part_size;
             (i as u32 + 1, start..(start + part_size).min(size))
@@ -1282,6 +1285,7 @@ impl Core {
         {
             tracing::warn!(key = %to_key, upload_id = %id, error = %e, "cannot abort multipart copy");
         }
+        guard.disarm();
         result
     }
 
@@ -1557,6 +1561,56 @@ fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
             end: len,
             total: len,
         })
+    }
+}
+
+/// Aborts a multipart upload when dropped armed: a copy or a write dropped
+/// midway (its caller gave up, or timed out) leaves no upload behind, whose parts
+/// would be billed until a lifecycle rule removed them. The abort runs as a task
+/// on the runtime the drop happens on (a worker of the executor).
+pub(crate) struct UploadGuard {
+    core: Arc<Core>,
+    key: String,
+    upload_id: Option<String>,
+}
+
+impl UploadGuard {
+    pub(crate) fn new(core: &Arc<Core>, key: &str) -> Self {
+        Self {
+            core: Arc::clone(core),
+            key: key.to_owned(),
+            upload_id: None,
+        }
+    }
+
+    /// From now on a drop aborts upload `upload_id`.
+    pub(crate) fn arm(&mut self, upload_id: &str) {
+        self.upload_id = Some(upload_id.to_owned());
+    }
+
+    /// The upload is completed, aborted, or someone else's to abort.
+    pub(crate) fn disarm(&mut self) {
+        self.upload_id = None;
+    }
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        let Some(upload_id) = self.upload_id.take() else {
+            return;
+        };
+        let (core, key) = (Arc::clone(&self.core), std::mem::take(&mut self.key));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(async move {
+                if let Err(e) = core.abort_multipart(&key, &upload_id).await {
+                    tracing::warn!(%key, %upload_id, error = %e, "cannot abort a dropped multipart upload");
+                }
+            })),
+            Err(_) => tracing::warn!(
+                %key, %upload_id,
+                "multipart upload dropped outside a runtime; it is left for the bucket's lifecycle rules"
+            ),
+        }
     }
 }
 

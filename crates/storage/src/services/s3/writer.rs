@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::body::ReqBody;
-use super::core::{Core, new_write_id};
+use super::core::{Core, UploadGuard, new_write_id};
 use super::xml::CompletedPart;
 use crate::raw::{IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
@@ -111,22 +111,31 @@ impl S3Writer {
             // aborted, never left behind (its parts would be billed until a
             // lifecycle rule removed them).
             let write_id = new_write_id()?;
-            let (created, checked) = futures::future::join(
-                self.core
-                    .create_multipart(&self.key, &self.options, self.core.checksum, &write_id),
-                self.core.check_writable(&self.path),
-            )
-            .await;
+            // Until the writer holds the upload, a drop (the caller gave up)
+            // aborts it.
+            let mut guard = UploadGuard::new(&self.core, &self.key);
+            let create = async {
+                let id = self
+                    .core
+                    .create_multipart(&self.key, &self.options, self.core.checksum, &write_id)
+                    .await?;
+                guard.arm(&id);
+                Ok::<_, crate::Error>(id)
+            };
+            let (created, checked) =
+                futures::future::join(create, self.core.check_writable(&self.path)).await;
             let id = match (created, checked) {
                 (Ok(id), Ok(())) => id,
                 (Ok(id), Err(e)) => {
                     // The refusal is the error; a failed abort is left to the
                     // bucket's lifecycle rules.
                     let _ = self.core.abort_multipart(&self.key, &id).await;
+                    guard.disarm();
                     return Err(e);
                 }
                 (Err(_), Err(e)) | (Err(e), Ok(())) => return Err(e),
             };
+            guard.disarm();
             self.upload = Some(Upload {
                 id,
                 write_id,
