@@ -1760,3 +1760,39 @@ fn a_multipart_copy_dropped_midway_aborts_its_upload() {
     }
     assert_eq!(aborts(&server.seen()), 1, "{:?}", server.seen());
 }
+
+/// A body the server received damaged (its checksum did not match) is sent again
+/// from the writer's own copy, as a damaged read is read again.
+#[test]
+fn a_body_received_damaged_is_sent_again() {
+    for code in ["BadDigest", "XAmzContentChecksumMismatch"] {
+        let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&puts);
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "PUT" => match count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => s3_error(StatusCode::BAD_REQUEST, code, "r"),
+                _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+            },
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => empty_listing(),
+        });
+        let op = server.operator(3, Duration::from_secs(10));
+        block_on(op.write("k", HELLO)).unwrap();
+        assert_eq!(puts.load(std::sync::atomic::Ordering::SeqCst), 2, "{code}");
+        // Damaged every time: a temporary error once the attempts are spent.
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "PUT" => s3_error(StatusCode::BAD_REQUEST, code, "r"),
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => empty_listing(),
+        });
+        let err = block_on(
+            server
+                .operator(3, Duration::from_secs(10))
+                .write("k", HELLO),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{code}: {err}");
+        assert!(err.is_temporary(), "{code}: {err}");
+        assert_eq!(err.context("attempts"), Some("3"), "{code}: {err}");
+    }
+}

@@ -1753,6 +1753,12 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
             _ => ErrorKind::Unexpected,
         },
     };
+    // A body the server received damaged is sent again from our own copy.
+    if matches!(code, "BadDigest" | "XAmzContentChecksumMismatch") {
+        return Error::new(ErrorKind::Unexpected)
+            .set_temporary(true)
+            .with_message("the server received the body damaged (its checksum did not match)");
+    }
     let temporary = matches!(kind, ErrorKind::RateLimited | ErrorKind::Timeout)
         || (status.is_server_error() && kind != ErrorKind::Unsupported)
         || matches!(code, "InternalError" | "ServiceUnavailable");
