@@ -575,6 +575,24 @@ impl Core {
         // and its caller gets the conflict, a temporary error).
         let completing = req.method == Method::POST && req.query.starts_with("uploadId=");
         let conflict = err.context("code") == Some("ConditionalRequestConflict");
+        if completing
+            && matches!(
+                err.context("code"),
+                Some("BadDigest" | "XAmzContentChecksumMismatch")
+            )
+        {
+            // Not a body damaged on its way: the object's checksum is not the one
+            // its parts make (or its type not the upload's), and sent again it
+            // would be refused again.
+            let err = err
+                .set_temporary(false)
+                .with_message("the server refused the checksum the upload was completed with");
+            return Err(if attempt > 1 {
+                err.with_context("attempts", attempt)
+            } else {
+                err
+            });
+        }
         if !err.is_temporary() || attempt >= self.retry.max_attempts || (completing && conflict) {
             return Err(if attempt > 1 {
                 err.with_context("attempts", attempt)
@@ -621,11 +639,25 @@ impl Core {
         // The error body is best effort: its status says enough without it.
         let body = self.read_small(body).await.unwrap_or_default();
         let mut err = error_from_parts(status, &parts.headers, &body);
+        // A HEAD's refusal has no body to name its code: a bare 400 signed with a
+        // session token may be that token's.
+        let token_refused = match err.context("code") {
+            Some(code) => matches!(
+                code,
+                "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired"
+            ),
+            None => {
+                req.method == Method::HEAD
+                    && status == StatusCode::BAD_REQUEST
+                    && identity.as_ref().is_some_and(|identity| {
+                        identity
+                            .data::<aws_credential_types::Credentials>()
+                            .is_some_and(|c| c.session_token().is_some())
+                    })
+            }
+        };
         if let (Some(credentials), Some(identity)) = (&self.credentials, &identity)
-            && matches!(
-                err.context("code"),
-                Some("ExpiredToken" | "InvalidToken" | "TokenRefreshRequired")
-            )
+            && token_refused
             && credentials.refused(identity)
         {
             // Sent again, signed with credentials fetched anew.

@@ -194,6 +194,7 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<bytes::Bytes> {
 /// the connection open while it works, after the XML declaration and before the
 /// document's root, however long that takes: all of it is skipped.
 pub(crate) fn document_root(body: &[u8]) -> Option<&[u8]> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut rest = body.trim_ascii_start();
     if rest.starts_with(b"<?xml")
         && let Some(end) = rest.windows(2).position(|w| w == b"?>")
@@ -204,7 +205,13 @@ pub(crate) fn document_root(body: &[u8]) -> Option<&[u8]> {
     let end = name
         .iter()
         .position(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())?;
-    Some(&name[..end]).filter(|n| !n.is_empty())
+    let name = &name[..end];
+    // A prefixed root (`<s3:ListBucketResult`) is named without its prefix.
+    let local = match name.iter().position(|&b| b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
+    };
+    Some(local).filter(|n| !n.is_empty())
 }
 
 fn malformed(detail: String, body: &[u8]) -> Error {
@@ -319,6 +326,10 @@ mod tests {
         assert_eq!(
             document_root(b"<?xml version=\"1.0\"?>\n  <R xmlns=\"x\"/>"),
             Some(&b"R"[..])
+        );
+        assert_eq!(
+            document_root(b"\xEF\xBB\xBF<?xml version=\"1.0\"?><s3:DeleteResult xmlns:s3=\"x\"/>"),
+            Some(&b"DeleteResult"[..])
         );
         // Only keep-alive whitespace came: no document.
         assert_eq!(document_root(b"<?xml version=\"1.0\"?>\n   "), None);
