@@ -1857,3 +1857,56 @@ fn a_completion_refused_for_its_checksum_is_not_sent_again() {
     assert_eq!(completions, 1);
     assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
 }
+
+/// A conditional write none of whose attempts could connect is known not to be
+/// stored (`sent` = `no`), instead of `stored` = `unknown`, which asks the
+/// caller to go and look.
+#[test]
+fn a_write_that_never_reached_the_server_is_known_not_stored() {
+    // Answers the write's checks (one listing), then closes its port: every
+    // attempt of the PUT is refused a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut stream, _) = listener.accept().unwrap();
+        // Closed before the answer goes out, so no later connection can land in
+        // its backlog.
+        drop(listener);
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let body = "<ListBucketResult></ListBucketResult>";
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8(head).unwrap()
+    });
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{addr}"))
+            .credentials(Credentials::new("key", "secret"))
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(3)
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .build()
+            .unwrap(),
+    );
+    let write = op.write_with("k", HELLO).if_not_exists(true);
+    let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
+    assert!(
+        server.join().unwrap().starts_with("GET "),
+        "the checks came first"
+    );
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("sent"), Some("no"), "{err}");
+    assert_eq!(err.context("stored"), None, "{err}");
+    assert_eq!(err.context("attempts"), Some("3"), "{err}");
+}

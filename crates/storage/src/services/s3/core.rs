@@ -511,13 +511,34 @@ impl Core {
 
     /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
     pub(crate) async fn send(&self, req: &S3Request) -> Result<Response<Incoming>> {
-        let mut attempt = 1;
+        let (mut attempt, mut reached) = (1, false);
         loop {
             match self.attempt(req).await {
                 Ok(response) => return Ok(response),
-                Err(e) => attempt = self.before_retry(e, attempt, req).await?,
+                Err(e) => attempt = self.next_attempt(e, attempt, req, &mut reached).await?,
             }
         }
+    }
+
+    /// [`before_retry`](Self::before_retry), noting whether any attempt reached the
+    /// server: when none did (every one failed to connect), the final error says
+    /// `sent` = `no`, so that a write is known not to be stored.
+    async fn next_attempt(
+        &self,
+        err: Error,
+        attempt: u32,
+        req: &S3Request,
+        reached: &mut bool,
+    ) -> Result<u32> {
+        *reached |= err.context("connect") != Some("failed");
+        let reached = *reached;
+        self.before_retry(err, attempt, req).await.map_err(|e| {
+            if reached {
+                e
+            } else {
+                e.with_context("sent", "no")
+            }
+        })
     }
 
     /// Sends `req` and reads its whole (small) body, an XML document whose root
@@ -529,7 +550,7 @@ impl Core {
         req: &S3Request,
         root: &str,
     ) -> Result<(HeaderMap, Bytes)> {
-        let mut attempt = 1;
+        let (mut attempt, mut reached) = (1, false);
         loop {
             let result = async {
                 let response = self.attempt(req).await?;
@@ -553,7 +574,7 @@ impl Core {
             .await;
             match result {
                 Ok(done) => return Ok(done),
-                Err(e) => attempt = self.before_retry(e, attempt, req).await?,
+                Err(e) => attempt = self.next_attempt(e, attempt, req, &mut reached).await?,
             }
         }
     }
@@ -1123,6 +1144,10 @@ impl Core {
     ) -> Result<HeaderMap> {
         if err.context("attempts").is_none() && !err.is_temporary() {
             // Refused at its only attempt: no earlier one can have been stored.
+            return Err(err);
+        }
+        if err.context("sent") == Some("no") {
+            // No attempt reached the server.
             return Err(err);
         }
         let head = async {
@@ -1734,16 +1759,17 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
     } else {
         ErrorKind::Unexpected
     };
-    let what = if err.is_connect() {
-        "cannot connect"
-    } else {
-        "connection failed"
-    };
     // Refused, reset and closed connections may all work on a second try.
-    Error::new(kind)
-        .set_temporary(true)
-        .with_message(what)
-        .with_source(err)
+    let failed = Error::new(kind).set_temporary(true);
+    let failed = if err.is_connect() {
+        // The request was never sent.
+        failed
+            .with_message("cannot connect")
+            .with_context("connect", "failed")
+    } else {
+        failed.with_message("connection failed")
+    };
+    failed.with_source(err)
 }
 
 fn error_from_code(code: &str, status: StatusCode) -> Error {
