@@ -342,3 +342,43 @@ fn large_reads_read_by_two_threads_return_the_files_bytes() {
         }
     });
 }
+
+/// `Options::max_buffer_size` bounds the buffers `read_ranges` fills, merged reads
+/// included: ranges that touch, overlap, or are read in one batch share a buffer
+/// only while it stays within the limit. With 16-byte ranges and a 16-byte limit
+/// no two results may share one, so each must hold the only reference to its
+/// buffer.
+#[test]
+fn read_ranges_never_fills_a_buffer_larger_than_max_buffer_size() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..100_u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let limited = op
+        .clone()
+        .with_options(op.options().with_max_buffer_size(16));
+    let apart = limited
+        .clone()
+        .with_options(limited.options().with_coalesce_gap(0));
+    let cases: [(&Operator, Vec<std::ops::Range<u64>>); 3] = [
+        // Adjacent: six 16-byte ranges would merge into one 96-byte read.
+        (&limited, (0..6).map(|i| i * 16..i * 16 + 16).collect()),
+        // Overlapping: each within the limit, their union not.
+        (&limited, vec![0..16, 8..24, 12..28, 40..56, 41..57]),
+        // Apart, not merged: small reads of one batch.
+        (&apart, vec![0..16, 32..48, 64..80, 84..100]),
+    ];
+    rt().block_on(async {
+        for (op, ranges) in cases {
+            let got = op.read_ranges("f", ranges.clone()).await.unwrap();
+            for (range, bytes) in ranges.iter().zip(&got) {
+                assert_eq!(bytes[..], data[range.start as usize..range.end as usize]);
+                assert!(
+                    bytes.is_unique(),
+                    "{range:?} of {ranges:?} shares a buffer with another range"
+                );
+            }
+        }
+    });
+}

@@ -109,6 +109,7 @@ proptest! {
             coalesce_gap: gap,
             split_size: split,
             max_merge_size: max_merge,
+            max_buffer_size: u64::MAX,
             cap_overlaps: capped,
         };
         let p = plan(&ranges, &limits);
@@ -176,5 +177,47 @@ proptest! {
             reach = reach.max(r.end);
         }
         prop_assert!(read <= 2 * asked, "read {read} for {asked}");
+    }
+
+    #[test]
+    fn no_group_is_longer_than_the_buffer_limit(
+        ranges in proptest::collection::vec((0..1_000_000_u64, 0..100_000_u64), 0..60),
+        gap in 0..200_000_u64,
+        split in proptest::option::of(1..300_000_u64),
+        max_merge in 1..2_000_000_u64,
+        max_buffer in 1..200_000_u64,
+        capped in proptest::bool::ANY,
+    ) {
+        let ranges: Vec<_> = ranges.into_iter().map(|(s, len)| s..s + len).collect();
+        let limits = PlanLimits {
+            coalesce_gap: gap,
+            split_size: split,
+            max_merge_size: max_merge,
+            max_buffer_size: max_buffer,
+            cap_overlaps: capped,
+        };
+        let p = plan(&ranges, &limits);
+        prop_assert_eq!(p.pieces.len(), ranges.len());
+        for (r, (group, piece)) in ranges.iter().zip(&p.pieces) {
+            let g = &p.groups[*group];
+            prop_assert_eq!(g.range.start + piece.start as u64, r.start);
+            prop_assert_eq!(g.range.start + piece.end as u64, r.end);
+        }
+        // A group is within the limit, or is one range longer than it (with ranges
+        // inside it): whatever merges, no buffer is longer than the limit allows.
+        for (i, g) in p.groups.iter().enumerate() {
+            let longest = ranges
+                .iter()
+                .zip(&p.pieces)
+                .filter(|(_, (group, _))| *group == i)
+                .map(|(r, _)| r.end - r.start)
+                .max()
+                .unwrap_or(0);
+            prop_assert!(
+                g.range.end - g.range.start <= max_buffer.max(longest),
+                "{:?} over {max_buffer}",
+                g.range
+            );
+        }
     }
 }

@@ -36,12 +36,18 @@ pub struct PlanLimits {
     /// A merged range longer than this is read as parallel parts.
     pub split_size: Option<u64>,
     /// Merging across a gap never makes a read longer than this (a single requested
-    /// range, or overlapping ones, may be).
+    /// range, or overlapping ones, may be, up to `max_buffer_size`).
     pub max_merge_size: u64,
-    /// Overlapping ranges are held to `max_merge_size` too: one that would make its
-    /// group longer starts a group of its own (groups may then overlap, and the
-    /// bytes they share are read twice). For reads issued one by one (bursts),
-    /// where each result must not keep a larger buffer alive than the limit.
+    /// No merge makes a read longer than this, the largest buffer one read may fill
+    /// ([`Options::max_buffer_size`](crate::Options::max_buffer_size)): an
+    /// overlapping range that would make its group longer starts a group of its
+    /// own (groups may then overlap, and the bytes they share are read twice). A
+    /// single range longer than this is read as it is (the operator refuses those
+    /// before it plans).
+    pub max_buffer_size: u64,
+    /// Overlapping ranges are held to `max_merge_size` too, as `max_buffer_size`
+    /// holds them. For reads issued one by one (bursts), where each result must not
+    /// keep a larger buffer alive than the merge limit.
     pub cap_overlaps: bool,
 }
 
@@ -56,21 +62,25 @@ pub fn plan(ranges: &[Range<u64>], limits: &PlanLimits) -> ReadPlan {
     // once) and the bytes read between them.
     let mut merged: Vec<(Range<u64>, u64, u64)> = Vec::with_capacity(ranges.len());
     let mut group_of = vec![0; ranges.len()];
+    let merge_max = limits.max_merge_size.min(limits.max_buffer_size);
+    let overlap_max = if limits.cap_overlaps {
+        merge_max
+    } else {
+        limits.max_buffer_size
+    };
     for i in file_order(ranges) {
         let r = ranges[i].clone();
         let joins = merged.last().is_some_and(|(last, served, wasted)| {
-            // An overlap joins (reading it twice would only waste), unless overlaps
-            // are capped and it would grow the group past the limit.
+            // An overlap joins (reading it twice would only waste), unless it
+            // would grow the group past the limit.
             if r.start < last.end {
-                return !limits.cap_overlaps
-                    || r.end <= last.end
-                    || r.end - last.start <= limits.max_merge_size;
+                return r.end <= last.end || r.end - last.start <= overlap_max;
             }
             let gap = r.start - last.end;
             let end = last.end.max(r.end);
             let new_bytes = end - last.end.max(r.start).min(end);
             gap <= limits.coalesce_gap
-                && end - last.start <= limits.max_merge_size
+                && end - last.start <= merge_max
                 && wasted.saturating_add(gap) <= served.saturating_add(new_bytes)
         });
         match merged.last_mut() {
@@ -164,6 +174,7 @@ mod tests {
                 coalesce_gap: gap,
                 split_size: split,
                 max_merge_size: u64::MAX,
+                max_buffer_size: u64::MAX,
                 cap_overlaps: false,
             },
         )
@@ -249,6 +260,7 @@ mod tests {
                 coalesce_gap: 10,
                 split_size: None,
                 max_merge_size: 100,
+                max_buffer_size: u64::MAX,
                 cap_overlaps: false,
             },
         );
@@ -263,6 +275,7 @@ mod tests {
                 coalesce_gap: 10,
                 split_size: None,
                 max_merge_size: 100,
+                max_buffer_size: u64::MAX,
                 cap_overlaps: false,
             },
         );
@@ -277,6 +290,7 @@ mod tests {
             coalesce_gap: 64 << 10,
             split_size: None,
             max_merge_size: 256 << 10,
+            max_buffer_size: u64::MAX,
             cap_overlaps,
         };
         let chained = super::plan(&ranges, &limits(false));
@@ -296,6 +310,39 @@ mod tests {
             &PlanLimits {
                 max_merge_size: 100,
                 ..limits(true)
+            },
+        );
+        assert_eq!(p.groups.len(), 1);
+    }
+
+    #[test]
+    fn no_merge_makes_a_read_longer_than_the_buffer_limit() {
+        let limits = PlanLimits {
+            coalesce_gap: 64,
+            split_size: None,
+            max_merge_size: 1000,
+            max_buffer_size: 16,
+            cap_overlaps: false,
+        };
+        // Touching ranges, and overlapping ones whose union is longer than the
+        // limit: never one read of more than 16 bytes.
+        let ranges = [0..16, 16..32, 32..48, 40..56, 41..57, 44..50];
+        let p = super::plan(&ranges, &limits);
+        assert_eq!(
+            p.groups.iter().map(|g| g.range.clone()).collect::<Vec<_>>(),
+            [0..16, 16..32, 32..48, 40..56, 41..57]
+        );
+        for (r, (g, piece)) in ranges.iter().zip(&p.pieces) {
+            let base = p.groups[*g].range.start;
+            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
+        }
+        // Overlaps within the limit still join, even past `max_merge_size`.
+        let p = super::plan(
+            &[0..300, 200..400],
+            &PlanLimits {
+                max_merge_size: 100,
+                max_buffer_size: 400,
+                ..limits
             },
         );
         assert_eq!(p.groups.len(), 1);

@@ -20,6 +20,7 @@ use crate::Result;
 pub struct ReadBatch {
     ranges: Vec<Range<u64>>,
     chunk: usize,
+    max_buffer_size: u64,
     next: AtomicUsize,
     stopped: AtomicBool,
 }
@@ -30,9 +31,25 @@ impl ReadBatch {
         Self {
             ranges,
             chunk: chunk.max(1),
+            max_buffer_size: u64::MAX,
             next: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
         }
+    }
+
+    /// Reads of the batch that share a buffer (fs reads runs of small ones into
+    /// one) share one of at most `bytes` (at least 1): the caller's
+    /// [`Options::max_buffer_size`](crate::Options::max_buffer_size). Without it,
+    /// the backend's own bound.
+    pub fn with_max_buffer_size(mut self, bytes: u64) -> Self {
+        self.max_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// The largest buffer reads of the batch may share; see
+    /// [`with_max_buffer_size`](Self::with_max_buffer_size).
+    pub fn max_buffer_size(&self) -> u64 {
+        self.max_buffer_size
     }
 
     /// Every read of the batch, in order.

@@ -329,6 +329,7 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
             .max_merge_size
             .min(options.max_buffer_size)
             .min(BATCH_MERGE_MAX),
+        max_buffer_size: options.max_buffer_size,
         cap_overlaps: true,
     };
     let together = operator.read_ranges_within(

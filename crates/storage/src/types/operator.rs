@@ -59,6 +59,9 @@ pub struct Options {
     pub max_merge_size: u64,
     /// The largest buffer one read may fill: a longer range is
     /// [`ErrorKind::InvalidInput`] (read it with a [`Reader`], in chunks, instead).
+    /// It bounds merged reads too: [`read_ranges`](Operator::read_ranges) merges
+    /// ranges (touching, overlapping or close) only into reads of at most this
+    /// many bytes, and the results of one call share a buffer only within it.
     /// Default: 4 GiB.
     pub max_buffer_size: u64,
     /// Small reads of files the backend already holds open are first tried on the
@@ -465,7 +468,9 @@ impl Operator {
     /// from one version of the object.
     ///
     /// Ranges closer than [`Options::coalesce_gap`] are read as one (within
-    /// [`Options::max_merge_size`]); merged ranges longer than
+    /// [`Options::max_merge_size`], and overlapping ones too within
+    /// [`Options::max_buffer_size`]: ranges whose union is longer are read
+    /// separately, the bytes they share twice); merged ranges longer than
     /// [`Options::split_size`] are read as parallel parts. All reads are submitted at
     /// once and run concurrently on the executor. The result has one `Bytes` per
     /// requested range, in request order, each a zero-copy slice of the buffer its
@@ -511,6 +516,7 @@ impl Operator {
             coalesce_gap: self.options.coalesce_gap,
             split_size: self.options.split_size,
             max_merge_size: self.options.max_merge_size,
+            max_buffer_size: self.options.max_buffer_size,
             cap_overlaps: false,
         };
         self.read_ranges_within(operation, path, ranges, &limits, conditions)
@@ -543,6 +549,7 @@ impl Operator {
             return Self::fail(op, path, err);
         }
         let plan = raw::plan(&ranges, limits);
+        let max_buffer = limits.max_buffer_size;
         let path = path.to_owned();
         let context = {
             let path = path.clone();
@@ -612,7 +619,7 @@ impl Operator {
             Some(Ok(opened)) => {
                 // Released on the executor however this ends (see below).
                 let object = OpenObject::new(opened.object, executor.clone());
-                match submit_planned(&executor, &object, &ranges, &plan) {
+                match submit_planned(&executor, &object, &ranges, &plan, max_buffer) {
                     Ok(reads) => opened_now = Some((object, reads)),
                     Err(e) => return Self::fail(op, &path, e),
                 }
@@ -638,7 +645,7 @@ impl Operator {
                         // Released on the executor however this ends: read, failed,
                         // retried or cancelled.
                         let object = OpenObject::new(opened.object, executor.clone());
-                        match submit_planned(&executor, &object, &ranges, &plan) {
+                        match submit_planned(&executor, &object, &ranges, &plan, max_buffer) {
                             Ok(reads) => collect_planned(reads, &plan).await,
                             Err(e) => Err(e),
                         }
@@ -1234,12 +1241,14 @@ struct PlannedReads {
 /// Small reads form one batch, which several jobs on the blocking threads share out
 /// chunk by chunk: a hand-off per job instead of one per read, and a thread that
 /// starts late, or loses its core, takes fewer chunks instead of holding up the
-/// rest. Large reads get a job each.
+/// rest. Large reads get a job each. Reads of the batch share a buffer only within
+/// `max_buffer_size`.
 fn submit_planned(
     executor: &Executor,
     object: &Arc<dyn raw::RandomRead>,
     ranges: &[Range<u64>],
     plan: &raw::ReadPlan,
+    max_buffer_size: u64,
 ) -> Result<PlannedReads> {
     let size = object.size();
     if let Some(r) = ranges.iter().find(|r| r.end > size) {
@@ -1257,10 +1266,10 @@ fn submit_planned(
             .len()
             .div_ceil(jobs * CHUNKS_PER_JOB)
             .clamp(BATCH_MIN, BATCH_CHUNK_MAX);
-        let batch = Arc::new(raw::ReadBatch::new(
-            small.iter().map(|&i| parts[i].clone()).collect(),
-            chunk,
-        ));
+        let batch = Arc::new(
+            raw::ReadBatch::new(small.iter().map(|&i| parts[i].clone()).collect(), chunk)
+                .with_max_buffer_size(max_buffer_size),
+        );
         for _ in 0..jobs.min(small.len().div_ceil(chunk)) {
             match Arc::clone(object).read_many(Arc::clone(&batch)) {
                 Some(job) => batch_jobs.push(Task::submit(executor, job)),

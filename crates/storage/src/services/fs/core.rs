@@ -286,13 +286,15 @@ fn buffer_len(range: &Range<u64>) -> Result<usize> {
 const SHARED_MAX: usize = 256 << 10;
 
 /// Reads every range of `ranges` (each shorter than [`SHARED_MAX`] or not), in
-/// order; consecutive small ones share a pooled buffer, and each result is a
-/// zero-copy slice of it.
+/// order; consecutive small ones share a pooled buffer of at most [`SHARED_MAX`]
+/// and at most `max_buffer_size` bytes, and each result is a zero-copy slice of it.
 pub(super) fn read_many_at(
     fd: &OwnedFd,
     ranges: &[Range<u64>],
     pool: &Arc<BufferPool>,
+    max_buffer_size: u64,
 ) -> Result<Vec<Bytes>> {
+    let shared_max = usize::try_from(max_buffer_size).map_or(SHARED_MAX, |m| m.min(SHARED_MAX));
     let mut out = Vec::with_capacity(ranges.len());
     let mut rest = ranges;
     while !rest.is_empty() {
@@ -301,12 +303,12 @@ pub(super) fn read_many_at(
         let mut take = 0;
         for r in rest {
             let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
-            if take > 0 && total.saturating_add(len) > SHARED_MAX {
+            if take > 0 && total.saturating_add(len) > shared_max {
                 break;
             }
             total = total.saturating_add(len);
             take += 1;
-            if total > SHARED_MAX {
+            if total > shared_max {
                 break;
             }
         }

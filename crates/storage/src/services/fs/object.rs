@@ -46,7 +46,12 @@ impl RandomRead for FsObject {
                         .then(|| self.file.reopen())
                         .flatten()
                 });
-                read_many_at(own.as_ref().unwrap_or(&self.file.fd), reads, &self.pool)
+                read_many_at(
+                    own.as_ref().unwrap_or(&self.file.fd),
+                    reads,
+                    &self.pool,
+                    batch.max_buffer_size(),
+                )
             })
         }))
     }
