@@ -89,32 +89,43 @@ fn tiny_ranges_over_a_huge_sparse_file_read_little_and_never_abort() {
     });
 }
 
+/// Unmounts what [`mount_on`] mounted when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `mount <args> <target>`, unmounted when the guard is dropped; `None` (the test
+/// is skipped, with a note) if it fails for want of root. As root it must work.
+fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
+    let mounted = std::process::Command::new("mount")
+        .args(args)
+        .arg(target)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            !rustix::process::geteuid().is_root(),
+            "running as root, yet mount {args:?} failed"
+        );
+        eprintln!("SKIPPED: mount {args:?} needs root");
+        return None;
+    }
+    Some(Unmount(target.to_owned()))
+}
+
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later
 /// call says so, with the kind and the OS error as the source.
 #[test]
 fn a_full_disk_is_reported_by_the_writer_and_stays_reported() {
     let _serial = serial();
     let mount = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(mount.path())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            !rustix::process::geteuid().is_root(),
-            "running as root, yet a tmpfs could not be mounted"
-        );
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
+    let Some(_unmount) = mount_on(mount.path(), &["-t", "tmpfs", "-o", "size=1m", "tmpfs"]) else {
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.path().to_owned());
+    };
     let (op, _executor) = common_fs::operator(mount.path(), "fs-rel");
     let op = op
         .clone()
@@ -381,4 +392,72 @@ fn read_ranges_never_fills_a_buffer_larger_than_max_buffer_size() {
             }
         }
     });
+}
+
+/// A copy that finds its source shorter than the size it had when opened fails,
+/// as a read does ("the file shrank"), and leaves the target as it was. A sysfs
+/// attribute, bind-mounted into the root, is such a file: its size says 4096
+/// bytes, its content is a few.
+#[test]
+fn a_copy_whose_source_shrank_fails_and_leaves_the_target_alone() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = [
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "/sys/kernel/uevent_seqnum",
+        "/sys/power/state",
+    ];
+    let Some(short) = candidates.iter().find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+            && std::fs::read(p)
+                .is_ok_and(|d| (d.len() as u64) < std::fs::metadata(p).unwrap().len())
+    }) else {
+        eprintln!("SKIPPED: no sysfs file whose size says more than it holds");
+        return;
+    };
+    std::fs::write(dir.path().join("src"), b"").unwrap();
+    let Some(_unmount) = mount_on(&dir.path().join("src"), &["--bind", short]) else {
+        return;
+    };
+    std::fs::write(dir.path().join("dst"), b"kept").unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        let err = op.copy("src", "dst").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err:?}");
+        assert!(err.to_string().contains("shrank"), "{err}");
+        assert_eq!(err.path(), "src", "{err}");
+        assert_eq!(err.operation(), "copy", "{err}");
+    });
+    assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), b"kept");
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["dst", "src"], "no temporary file is left");
+}
+
+/// A copy that fills the disk fails with `StorageFull` naming the target (the
+/// file at fault), not the source, and leaves no partial target behind.
+#[test]
+fn a_copy_onto_a_full_disk_names_the_target() {
+    let _serial = serial();
+    let mount = tempfile::tempdir().unwrap();
+    let Some(_unmount) = mount_on(mount.path(), &["-t", "tmpfs", "-o", "size=1m", "tmpfs"]) else {
+        return;
+    };
+    let (op, _executor) = common_fs::operator(mount.path(), "fs-rel");
+    rt().block_on(async {
+        op.write("src", vec![5_u8; 700 << 10]).await.unwrap();
+        let err = op.copy("src", "dir/dst").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull, "{err:?}");
+        assert_eq!(err.path(), "dir/dst", "{err}");
+        assert_eq!(err.context("to"), Some("dir/dst"), "{err}");
+        assert_eq!(err.context("from"), Some("src"), "{err}");
+        assert!(!op.exists("dir/dst").await.unwrap());
+    });
+    let left: Vec<_> = std::fs::read_dir(mount.path().join("dir"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -882,8 +882,12 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors.
-    /// The error's path is the one at fault; its context names both (`from`, `to`).
+    /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors;
+    /// [`ErrorKind::StorageFull`] (and other write errors) naming `to`;
+    /// [`ErrorKind::Unexpected`] naming `from` if the source shrank while it was
+    /// copied (fs: it ended before the size it had when opened; nothing is
+    /// committed). The error's path is the one at fault; its context names both
+    /// (`from`, `to`). A copy that fails leaves `to` as it was.
     pub fn copy(&self, from: &str, to: &str) -> IoFuture<()> {
         self.transfer_args(false, from, to, WriteOptions::default())
     }

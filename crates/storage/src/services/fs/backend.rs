@@ -508,7 +508,7 @@ impl Access for Fs {
             // The copy gets the source's permissions, as `std::fs::copy` gives.
             let temp = TempFile::create(&fs.root, &to, Some(stat.st_mode))
                 .map_err(|e| e.with_path(to.clone()))?;
-            copy_contents(&src, &temp.fd, metadata(&stat).content_length())?;
+            copy_contents(&src, &temp.fd, metadata(&stat).content_length(), &from, &to)?;
             let committed = temp.commit(fs.sync, options.if_not_exists);
             fs.files.forget(&to);
             committed.map(drop).map_err(|e| e.with_path(to.clone()))
@@ -612,34 +612,58 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
     }
 }
 
-/// Copies `len` bytes in the kernel (`copy_file_range`), or through a buffer where
-/// the filesystem cannot.
-fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64) -> Result<()> {
+/// Copies `len` bytes of `src` (file `from`) to `dst` (the temporary file of `to`)
+/// in the kernel (`copy_file_range`), or through a buffer where the filesystem
+/// cannot. An error names the file at fault: a source that ends before `len` bytes
+/// (it shrank since it was opened, as a read finds it) or cannot be read is
+/// `from`; a target that cannot be written (no space, a quota) is `to`.
+fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -> Result<()> {
     let mut left = len;
     while left > 0 {
         let chunk = left.min(1 << 30) as usize;
         match rustix::fs::copy_file_range(src, None, dst, None, chunk) {
-            Ok(0) => return Ok(()),
+            // The end of the source as it is now, or a file the kernel cannot copy
+            // this way (some return 0 for pseudo files): the buffered copy, from the
+            // offsets reached, tells which.
+            Ok(0) => break,
             Ok(n) => left -= n as u64,
             Err(Errno::INTR) => {}
             Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) if left == len => {
-                let mut buf = vec![0; 1 << 20];
-                loop {
-                    let n = match rustix::io::read(src, &mut buf) {
-                        Ok(n) => n,
-                        Err(Errno::INTR) => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    write_all(dst, &buf[..n])?;
-                }
+                break;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(copy_error(e, from, to)),
         }
     }
+    let mut buf = vec![0; left.min(1 << 20) as usize];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = match rustix::io::read(src, &mut buf[..want]) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::from(e).with_path(from)),
+        };
+        if n == 0 {
+            return Err(Error::new(ErrorKind::Unexpected)
+                .with_message("the file shrank while it was read")
+                .with_context("size", len)
+                .with_context("copied", len - left)
+                .with_path(from));
+        }
+        write_all(dst, &buf[..n]).map_err(|e| e.with_path(to))?;
+        left -= n as u64;
+    }
     Ok(())
+}
+
+/// A failed `copy_file_range`, naming the file at fault: errors only writing gives
+/// (no space, a quota, a file too large, a read-only or immutable target) are the
+/// target's, the rest the source's.
+fn copy_error(errno: Errno, from: &str, to: &str) -> Error {
+    let at_target = matches!(
+        errno,
+        Errno::NOSPC | Errno::DQUOT | Errno::FBIG | Errno::ROFS | Errno::TXTBSY | Errno::PERM
+    );
+    Error::from(errno).with_path(if at_target { to } else { from })
 }
 
 impl fmt::Debug for Fs {
