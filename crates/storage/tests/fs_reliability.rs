@@ -461,3 +461,42 @@ fn a_copy_onto_a_full_disk_names_the_target() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A file `remove_all` may not remove (immutable: `unlink` fails with `EPERM`) is
+/// `PermissionDenied`, not taken for a directory it then fails to open as one
+/// (`NotADirectory`).
+#[test]
+fn remove_all_of_an_immutable_file_is_permission_denied() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let file = dir.path().join("d/f");
+    std::fs::write(&file, b"x").unwrap();
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&file)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chattr("+i") {
+        eprintln!(
+            "SKIPPED: chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it"
+        );
+        return;
+    }
+    struct Mutable<F: Fn(&str) -> bool>(F);
+    impl<F: Fn(&str) -> bool> Drop for Mutable<F> {
+        fn drop(&mut self) {
+            (self.0)("-i");
+        }
+    }
+    let _mutable = Mutable(chattr);
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        let err = op.remove_all("d/").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+        assert_eq!(err.operation(), "remove_all", "{err}");
+    });
+    assert!(file.exists());
+}

@@ -858,7 +858,9 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// Path errors, executor errors, and whatever the backend fails with.
+    /// Path errors, executor errors, and whatever the backend fails with:
+    /// [`ErrorKind::PermissionDenied`] for an entry that may not be removed (fs: a
+    /// directory without write permission, an immutable file).
     pub fn remove_all(&self, prefix: &str) -> IoFuture<()> {
         match raw::normalize_dir_path(prefix) {
             Ok(p) => self.run("remove_all", prefix, self.access.remove_all(&p)),

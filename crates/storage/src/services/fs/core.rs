@@ -633,15 +633,19 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
 /// Removes `name` in directory `parent`: a file, or a directory and everything in
 /// it. Symlinks are removed, never followed.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<()> {
-    match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+    // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
+    // `EPERM` is also a file that may not be removed (immutable, append-only).
+    let unlinked = match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => return Ok(()),
-        Err(Errno::ISDIR | Errno::PERM) => {}
+        Err(e @ (Errno::ISDIR | Errno::PERM)) => e,
         Err(e) => return Err(e.into()),
-    }
+    };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let dir = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(()),
+        // Not a directory after all: the file's own `EPERM` is the answer.
+        Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
         Err(e) => return Err(e.into()),
     };
     clear_dir(&dir)?;
