@@ -141,8 +141,9 @@ impl Conditions {
     }
 }
 
-/// Whether `list` (comma-separated ETags, or `*`) names `etag`.
-fn etag_matches(list: &str, etag: Option<&str>) -> bool {
+/// Whether `list` (comma-separated ETags, or `*`) names `etag`. Reads and memory's
+/// conditional writes match alike.
+pub(crate) fn etag_matches(list: &str, etag: Option<&str>) -> bool {
     list.split(',')
         .map(str::trim)
         .any(|want| want == "*" || Some(want) == etag)
@@ -165,6 +166,9 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// A target that exists fails `if_not_exists` with [`ErrorKind::AlreadyExists`]; a
 /// target whose ETag differs (or that is missing) fails `if_match` with
 /// [`ErrorKind::PreconditionFailed`]. Either way the target keeps what it had.
+/// Memory matches `if_match` as reads match [`Conditions::if_match`]: one ETag, a
+/// comma-separated list of them, or `*`, any version of a target that exists
+/// (RFC 9110). S3 sends it as `If-Match`, which it documents for one ETag.
 ///
 /// On S3 a conditional `write_with`/`writer_with` (and every multipart upload)
 /// stores an id of its own in the object's user metadata
@@ -186,7 +190,8 @@ fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 pub struct WriteOptions {
     /// Fail with [`ErrorKind::AlreadyExists`] if the target exists.
     pub if_not_exists: bool,
-    /// Replace the target only if its ETag is this one.
+    /// Replace the target only if its ETag is this one (memory: or one of a
+    /// comma-separated list; `*`, whatever version exists).
     pub if_match: Option<String>,
     /// The content type stored with the object (S3's `Content-Type`).
     pub content_type: Option<String>,

@@ -300,7 +300,8 @@ impl WriteWith {
     }
 
     /// Replace the target only if its ETag is `etag` (atomically; see
-    /// [`WriteOptions`] for the backends that can).
+    /// [`WriteOptions`] for the backends that can, and for `*` and lists of
+    /// ETags).
     pub fn if_match(mut self, etag: impl Into<String>) -> Self {
         self.options.if_match = Some(etag.into());
         self
@@ -336,7 +337,8 @@ impl WriterWith {
         }
     }
 
-    /// Commit only if the target's ETag is still `etag`.
+    /// Commit only if the target's ETag is still `etag` (see [`WriteOptions`] for
+    /// `*` and lists of ETags).
     pub fn if_match(mut self, etag: impl Into<String>) -> Self {
         self.options.if_match = Some(etag.into());
         self

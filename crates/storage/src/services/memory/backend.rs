@@ -13,6 +13,7 @@ use crate::raw::{
     Access, BatchJob, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite, ReadArgs,
     ReadBatch, parent_dir,
 };
+use crate::types::conditions::etag_matches;
 use crate::{Entry, Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// An in-memory backend: a sorted map of paths to `Bytes`.
@@ -103,8 +104,10 @@ impl State {
             return Err(Error::new(ErrorKind::AlreadyExists));
         }
         if let Some(wanted) = &options.if_match {
+            // As reads match (`*`, or a list of ETags), but only an object that
+            // exists matches: RFC 9110's `If-Match: *` with nothing there fails.
             let etag = current.and_then(|o| o.meta.etag());
-            if etag != Some(wanted.as_str()) {
+            if current.is_none() || !etag_matches(wanted, etag) {
                 return Err(
                     Error::new(ErrorKind::PreconditionFailed).with_message(match etag {
                         Some(etag) => format!("if_match {wanted} does not match {etag}"),
