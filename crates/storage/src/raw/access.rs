@@ -189,7 +189,8 @@ pub struct ListArgs {
     /// Every entry at any depth, not only the directory's own.
     pub recursive: bool,
     /// Only entries whose path sorts after this one (byte order), as S3's
-    /// `start-after`. Backends that can skip ahead do; the others filter.
+    /// `start-after`. Backends that can skip ahead do; the others filter. A
+    /// normalized path, as every path handed to a backend is.
     pub start_after: Option<String>,
 }
 

@@ -420,7 +420,9 @@ impl ListerWith {
 
     /// Only entries whose path (relative to the root, as [`Entry::path`](crate::Entry::path)
     /// gives it) sorts after `path` in byte order. S3 starts the listing there
-    /// (`start-after`); fs and memory leave the others out.
+    /// (`start-after`); fs and memory leave the others out. `path` is normalized
+    /// as every path is (`/la/b` and `la//b` are `la/b`); one that is not a valid
+    /// path fails the listing with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
     pub fn start_after(mut self, path: impl Into<String>) -> Self {
         self.start_after = Some(path.into());
         self

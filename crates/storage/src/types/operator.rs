@@ -1031,7 +1031,9 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// As [`list`](Self::list).
+    /// As [`list`](Self::list); [`ErrorKind::InvalidInput`] for a `start_after`
+    /// that is not a valid path (a `..` that escapes the root, a NUL byte), with
+    /// the value in the error's context (`start_after`).
     pub fn lister_with(&self, path: &str) -> ListerWith {
         ListerWith::new(self.clone(), path)
     }
@@ -1042,6 +1044,18 @@ impl Operator {
         recursive: bool,
         start_after: Option<String>,
     ) -> IoFuture<Lister> {
+        // Compared with entries' paths, which are normalized: so is it.
+        let start_after = match start_after.map(|after| match raw::normalize_path(&after) {
+            Ok(normalized) => Ok(normalized),
+            Err(e) => Err(Error::new(ErrorKind::InvalidInput)
+                .with_message("start_after is not a valid path")
+                .with_context("start_after", after)
+                .with_source(e)),
+        }) {
+            None => None,
+            Some(Ok(after)) => Some(after),
+            Some(Err(e)) => return Self::fail("list", path, e),
+        };
         let args = ListArgs {
             recursive,
             start_after,

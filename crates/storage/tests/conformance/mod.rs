@@ -1068,6 +1068,20 @@ pub(crate) async fn list_start_after(op: Operator) {
     assert_eq!(names(all).len(), 5);
     let none = collect(op.lister_with("la/").start_after("la/z").await.unwrap()).await;
     assert!(none.is_empty());
+    // `start_after` is a path like any other, normalized as paths are.
+    for after in ["/la/b", "la//b", "./la/b", "la/c/../b"] {
+        let listed = collect(op.lister_with("la/").start_after(after).await.unwrap()).await;
+        assert_eq!(names(listed), ["la/c/", "la/e"], "start_after {after:?}");
+    }
+    let err = op
+        .lister_with("la/")
+        .start_after("../la/b")
+        .await
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    assert_eq!(err.path(), "la/", "{err}");
+    assert_eq!(err.context("start_after"), Some("../la/b"), "{err}");
 }
 
 pub(crate) async fn delete_many_in_one_call(op: Operator) {
