@@ -500,3 +500,46 @@ fn remove_all_of_an_immutable_file_is_permission_denied() {
     });
     assert!(file.exists());
 }
+
+/// A listing that fails stays failed: every later `next_entry` returns the same
+/// error (kind, operation, path), never `Ok(None)`, so a caller that logs an error
+/// and goes on never takes what it got for the whole listing. The `Stream` yields
+/// the error once and ends, as a `Reader`'s does. The failure: a symlink whose
+/// target's name is longer than a name may be (`ENAMETOOLONG` when the listing
+/// looks it up), for root as for anyone.
+#[test]
+fn a_failed_listing_stays_failed() {
+    use futures::StreamExt as _;
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+    }
+    std::os::unix::fs::symlink("n".repeat(300), dir.path().join("c")).unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        let mut lister = op.lister("").await.unwrap();
+        let first = loop {
+            match lister.next_entry().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the listing ended without its error"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(first.operation(), "list", "{first}");
+        for _ in 0..3 {
+            let again = lister.next_entry().await.unwrap_err();
+            assert_eq!(
+                (again.kind(), again.operation(), again.path()),
+                (first.kind(), first.operation(), first.path()),
+                "{again}"
+            );
+        }
+        let items: Vec<_> = op.lister("").await.unwrap().collect().await;
+        assert!(
+            items.last().is_some_and(Result::is_err),
+            "the stream ends with the error"
+        );
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+    });
+}

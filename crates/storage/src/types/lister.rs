@@ -11,7 +11,7 @@ use io_executor::Executor;
 
 use crate::raw::RawList;
 use crate::types::io_future::Task;
-use crate::{Entry, Result};
+use crate::{Entry, Error, Result};
 
 /// A page of a listing, with the listing to continue from.
 type Page = (Box<dyn RawList>, Vec<Entry>);
@@ -21,11 +21,23 @@ type Page = (Box<dyn RawList>, Vec<Entry>);
 /// Pages are read on the executor; while the caller consumes one page, the next is
 /// already being read. Dropping the lister cancels the page in flight and releases
 /// the listing on the executor.
+///
+/// # Errors are sticky
+///
+/// Once a page has failed, every later [`next_entry`](Self::next_entry) returns
+/// that same error: a failure is never turned into the end of the listing, so a
+/// caller that logs an error and goes on cannot take a partial listing for a
+/// complete one. The [`Stream`] yields the error once, then ends, as streams of
+/// results do (and as a [`Reader`](crate::Reader)'s does).
 pub struct Lister {
     executor: Executor,
     path: String,
     page: VecDeque<Entry>,
     next: Option<Task<Page>>,
+    /// The error a page failed with; every later call returns it.
+    error: Option<Error>,
+    /// The `Stream` has yielded the error, and has ended.
+    stream_ended: bool,
 }
 
 impl Lister {
@@ -36,6 +48,8 @@ impl Lister {
             path,
             page: VecDeque::new(),
             next,
+            error: None,
+            stream_ended: false,
         }
     }
 
@@ -43,7 +57,8 @@ impl Lister {
     ///
     /// # Errors
     ///
-    /// Reading a page failed; the listing ends there.
+    /// Reading a page failed; the listing ends there, and this and every later
+    /// call return that error (see [Errors are sticky](Self#errors-are-sticky)).
     pub async fn next_entry(&mut self) -> Result<Option<Entry>> {
         poll_fn(|cx| self.poll_entry(cx)).await
     }
@@ -52,6 +67,9 @@ impl Lister {
         loop {
             if let Some(entry) = self.page.pop_front() {
                 return Poll::Ready(Ok(Some(entry)));
+            }
+            if let Some(e) = &self.error {
+                return Poll::Ready(Err(e.clone()));
             }
             let Some(next) = self.next.as_mut() else {
                 return Poll::Ready(Ok(None));
@@ -68,7 +86,9 @@ impl Lister {
                     self.page = entries.into();
                 }
                 Err(e) => {
-                    return Poll::Ready(Err(e.with_operation("list").with_path(self.path.clone())));
+                    let e = e.with_operation("list").with_path(self.path.clone());
+                    self.error = Some(e.clone());
+                    return Poll::Ready(Err(e));
                 }
             }
         }
@@ -90,7 +110,13 @@ impl Stream for Lister {
     type Item = Result<Entry>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Entry>>> {
-        self.get_mut().poll_entry(cx).map(Result::transpose)
+        let this = self.get_mut();
+        if this.stream_ended {
+            return Poll::Ready(None);
+        }
+        let item = ready!(this.poll_entry(cx)).transpose();
+        this.stream_ended = matches!(item, Some(Err(_)));
+        Poll::Ready(item)
     }
 }
 
@@ -100,6 +126,7 @@ impl fmt::Debug for Lister {
             .field("path", &self.path)
             .field("buffered", &self.page.len())
             .field("done", &self.next.is_none())
+            .field("failed", &self.error.is_some())
             .finish()
     }
 }
