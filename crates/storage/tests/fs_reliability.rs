@@ -543,3 +543,62 @@ fn a_failed_listing_stays_failed() {
         assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
     });
 }
+
+/// Names of the temporary-file form are refused in every component of a path a
+/// write creates, not only the last: a directory of that form would be hidden from
+/// listings as a temporary file is. One made by another program is a directory
+/// like any other: listed, never swept, and counted when its parent is deleted.
+#[test]
+fn directories_of_the_temporary_file_form_are_refused_or_shown() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let reserved = format!(".dio-tmp.{:032x}", 7_u128);
+    rt().block_on(async {
+        op.write("w", "x").await.unwrap();
+        let nested = format!("a/{reserved}/f");
+        let errors = [
+            op.write(&nested, "x").await.unwrap_err(),
+            op.writer(&nested).await.map(drop).unwrap_err(),
+            op.copy("w", &nested).await.unwrap_err(),
+            op.rename("w", &nested).await.unwrap_err(),
+            op.create_dir(&format!("a/{reserved}/")).await.unwrap_err(),
+            op.create_dir(&format!("a/{reserved}/b/"))
+                .await
+                .unwrap_err(),
+        ];
+        for err in errors {
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert!(err.path().contains(&reserved), "{err}");
+        }
+        assert_eq!(op.read("w").await.unwrap(), "x");
+        assert!(!dir.path().join("a").exists(), "nothing was created");
+    });
+    // Made by someone else: listed, not swept, and its parent is not empty.
+    std::fs::create_dir_all(dir.path().join("e").join(&reserved)).unwrap();
+    std::fs::write(dir.path().join("e").join(&reserved).join("f"), b"x").unwrap();
+    rt().block_on(async {
+        let listed: Vec<_> = op
+            .list_recursive("e/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        assert_eq!(
+            listed,
+            [format!("e/{reserved}/"), format!("e/{reserved}/f")],
+            "the directory is listed"
+        );
+        let err = op.delete("e/").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+        let fs = storage::services::Fs::new(dir.path()).unwrap();
+        let swept = op
+            .executor()
+            .spawn_blocking(move || fs.remove_stale_temp_files(""))
+            .await
+            .unwrap();
+        assert_eq!(swept.unwrap(), 0);
+        assert_eq!(op.read(&format!("e/{reserved}/f")).await.unwrap(), "x");
+    });
+}

@@ -11,7 +11,7 @@ use rustix::io::Errno;
 
 use super::core::{
     SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, not_reserved,
-    open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
+    not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
     remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
@@ -42,7 +42,9 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 /// pooled buffers that are never zero-filled per read. Writes go to a temporary file
 /// in the target's directory (`.dio-tmp.` and 32 random hex digits, hidden from
 /// listings) that is renamed over the target on commit; with [`Fs::with_sync`] the
-/// file and the directory are fsynced first.
+/// file and the directory are fsynced first. A write, copy, rename or `create_dir`
+/// whose target has a component of that form is
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
 ///
 /// # Permissions
 ///
@@ -492,7 +494,10 @@ impl Access for Fs {
 
     fn create_dir(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
-        self.job(move |fs| ensure_dir(&fs.root, &path).map(drop))
+        self.job(move |fs| {
+            not_reserved_path(&path)?;
+            ensure_dir(&fs.root, &path).map(drop)
+        })
     }
 
     fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
@@ -526,7 +531,7 @@ impl Access for Fs {
         self.job(move |fs| {
             // Neither end may be another write's temporary file.
             not_reserved(file_name(&from))?;
-            not_reserved(file_name(&to)).map_err(|e| e.with_path(to.clone()))?;
+            not_reserved_path(&to).map_err(|e| e.with_path(to.clone()))?;
             let from_dir = open_dir(&fs.root, parent_dir(&from))?;
             let stat = rustix::fs::statat(&from_dir, file_name(&from), AtFlags::SYMLINK_NOFOLLOW)?;
             if is_dir(&stat) {

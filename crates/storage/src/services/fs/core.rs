@@ -39,6 +39,13 @@ pub(super) fn not_reserved(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `InvalidInput` if any component of `path` has the form [`is_temp_name`]
+/// matches: a write creates no file or directory of that form anywhere (a
+/// directory of it would look like another write's work in progress).
+pub(super) fn not_reserved_path(path: &str) -> Result<()> {
+    path.split('/').try_for_each(not_reserved)
+}
+
 /// `true` for a name [`TempFile`] could have made.
 pub(super) fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
@@ -451,9 +458,9 @@ impl TempFile {
     /// Creates a temporary file for target `path`, creating parent directories;
     /// see [`TempFile`] for the `permissions` the target gets.
     pub(super) fn create(root: &OwnedFd, path: &str, permissions: Option<RawMode>) -> Result<Self> {
+        not_reserved_path(path)?;
         let dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
-        not_reserved(&target)?;
         let existing = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
         // Refuse early, before any data is written, if the target is a directory.
         if existing.as_ref().is_some_and(is_dir) {
@@ -598,8 +605,8 @@ pub(super) fn rename_no_replace(
 }
 
 /// Removes the temporary files in `dir` whose writer is gone (a crashed or killed
-/// process: nobody holds their lock); live writes are left alone. Returns how many
-/// were removed.
+/// process: nobody holds their lock); live writes, and anything of that name but a
+/// regular file, are left alone. Returns how many were removed.
 pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
     let mut stale = Vec::new();
     let mut reader = rustix::fs::Dir::read_from(dir)?;
@@ -617,6 +624,11 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
         let Ok(fd) = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()) else {
             continue;
         };
+        // A temporary file is a regular file: a directory of that name (which no
+        // write makes) is someone else's.
+        if !rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some()) {
+            continue;
+        }
         if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok()
             && same_file(dir, &name, &fd)
         {

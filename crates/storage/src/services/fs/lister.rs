@@ -22,7 +22,9 @@ const PAGE: usize = 1000;
 /// under each name that leads to it. A dangling symlink is skipped. An entry that
 /// vanishes while the directory is read (another process renamed or deleted it) is
 /// skipped. With `start_after`, entries that do not sort after it are left out (a
-/// directory walk has no order to skip by).
+/// directory walk has no order to skip by). Temporary files of writes (regular
+/// files of the form `is_temp_name` matches) are hidden; a directory or a symlink
+/// of that name, which no write makes, is listed.
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
@@ -79,7 +81,7 @@ impl FsLister {
                 tracing::warn!(dir = %prefix, "skipping a file name that is not UTF-8");
                 continue;
             };
-            if name == "." || name == ".." || is_temp_name(name) {
+            if name == "." || name == ".." {
                 continue;
             }
             let path = format!("{prefix}{name}");
@@ -95,6 +97,11 @@ impl FsLister {
                 Some(file_type) => file_type,
                 None => continue,
             };
+            // Another write's work in progress, or a crashed one's leftover: always
+            // a regular file. Anything else of that name is someone else's.
+            if file_type == FileType::RegularFile && is_temp_name(name) {
+                continue;
+            }
             let entry = match file_type {
                 FileType::Directory => {
                     let dir_path = format!("{path}/");
