@@ -602,3 +602,93 @@ fn directories_of_the_temporary_file_form_are_refused_or_shown() {
         assert_eq!(op.read(&format!("e/{reserved}/f")).await.unwrap(), "x");
     });
 }
+
+/// A blocking job that has started runs to its end, whatever becomes of its
+/// future: a write whose `IoFuture` is dropped while its job is under way still
+/// replaces the target, atomically. The job is held mid-way by a frozen
+/// filesystem (an ext4 image, loop-mounted: creating the temporary file waits
+/// until the filesystem is thawed), so the drop lands after it started, with no
+/// timing.
+#[test]
+fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("image");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let made = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&image)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIPPED: mkfs.ext4 is missing or failed");
+        return;
+    }
+    let mount = dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let Some(_unmount) = mount_on(&mount, &["-o", "loop", image.to_str().unwrap()]) else {
+        return;
+    };
+    std::fs::write(mount.join("f"), b"old").unwrap();
+    let executor = io_executor::Builder::new()
+        .name("fs-rel-frozen")
+        .worker_threads(std::num::NonZeroUsize::MIN)
+        .blocking_threads(std::num::NonZeroUsize::MIN)
+        .build()
+        .unwrap();
+    let op =
+        Operator::new(storage::services::Fs::new(&mount).unwrap()).with_executor(executor.clone());
+    let freeze = |flag: &str| {
+        std::process::Command::new("fsfreeze")
+            .arg(flag)
+            .arg(&mount)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(freeze("-f"), "fsfreeze -f failed on a fresh ext4 mount");
+    // Thawed however the test ends, before the executor and the mount go.
+    struct Thaw<F: Fn(&str) -> bool>(F);
+    impl<F: Fn(&str) -> bool> Drop for Thaw<F> {
+        fn drop(&mut self) {
+            (self.0)("-u");
+        }
+    }
+    let thaw = Thaw(freeze);
+    // Waits (with a guard against hanging) until the executor's counters say `done`.
+    let wait_for = |what: &str, done: &dyn Fn(&io_executor::Metrics) -> bool| {
+        let mut waited = 0;
+        while !done(&executor.metrics()) {
+            assert!(
+                waited < 10_000,
+                "still waiting for {what}: {:?}",
+                executor.metrics()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            waited += 1;
+        }
+    };
+    let before = executor.metrics().completed;
+    let write = op.write("f", &b"new"[..]);
+    wait_for("the write's job to start", &|m| {
+        m.running == 1 && m.blocking_queue_depth == 0
+    });
+    drop(write);
+    // The job waits on the frozen filesystem: the target is as it was.
+    assert_eq!(std::fs::read(mount.join("f")).unwrap(), b"old");
+    assert!(thaw.0("-u"), "fsfreeze -u failed");
+    wait_for("the write's job to end", &|m| {
+        m.running == 0 && m.completed > before
+    });
+    assert_eq!(std::fs::read(mount.join("f")).unwrap(), b"new");
+    let mut names: Vec<_> = std::fs::read_dir(&mount)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f", "lost+found"], "no temporary file is left");
+    drop(op);
+    drop(thaw);
+}

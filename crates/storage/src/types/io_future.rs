@@ -21,10 +21,16 @@ use crate::{Error, ErrorKind, Result};
 /// # Cancel safety
 ///
 /// Dropping an `IoFuture` cancels the operation: jobs not started yet never run,
-/// and running async jobs are dropped at their next await point. A blocking job that
-/// is already in a system call finishes it; its result is dropped. What an opening
-/// operation (a reader, a writer, a lister) opened before it was cancelled is
-/// released on the executor, as the handle's own drop would.
+/// and running async jobs are dropped at their next await point. A blocking job
+/// that has started cannot be interrupted: it runs to its end, every step of it,
+/// and only its result is dropped (see `io_executor::JoinHandle::abort`). A
+/// blocking job is often a whole operation, not one system call: an fs write
+/// whose future is dropped after its job started still creates its temporary
+/// file, writes it and renames it over the target, so the target is replaced
+/// (atomically, as an awaited write replaces it). Await a write, or check the
+/// target, to know which way it went. What an opening operation (a reader, a
+/// writer, a lister) opened before it was cancelled is released on the executor,
+/// as the handle's own drop would.
 #[must_use = "operations are cancelled when their IoFuture is dropped"]
 pub struct IoFuture<T> {
     inner: Inner<T>,
