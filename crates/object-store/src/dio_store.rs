@@ -62,9 +62,9 @@ const DELETE_BATCH: usize = 1000;
 /// - Object versions are not kept: `GetOptions::version` and
 ///   `UpdateVersion::version` are `NotSupported`. Attributes other than
 ///   `ContentType` and `StorageClass` are `NotImplemented`. A storage class is S3's
-///   only (`NotImplemented` on fs and memory); a content type is stored by S3, and
-///   `get` and `head` return it in `GetResult::attributes`; fs and memory take it
-///   without storing it. Tags are not stored, and ignored, as the trait asks of
+///   only (`NotImplemented` on fs and memory); a content type is stored by S3 and
+///   memory, and `get` and `head` return it in `GetResult::attributes`; fs takes
+///   it without storing it. Tags are not stored, and ignored, as the trait asks of
 ///   stores that do not keep them.
 /// - `PutMode::Update` without an ETag is `Generic` (a request that cannot be
 ///   made), not `Precondition`: a caller that retries failed conditions would

@@ -368,8 +368,8 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
 }
 
 /// `ContentType` and `StorageClass` attributes are the write's options: S3 stores
-/// both, and `get` and `head` give the content type back; memory takes a content
-/// type (without storing it) and refuses a storage class. Tags are ignored.
+/// both, and `get` and `head` give the content type back; memory stores a content
+/// type too, and refuses a storage class. Tags are ignored.
 #[test]
 fn content_type_and_storage_class_attributes() {
     use object_store::{Attribute, Attributes, PutMultipartOptions};
@@ -391,12 +391,17 @@ fn content_type_and_storage_class_attributes() {
         );
         let content_type = Attributes::from_iter([(Attribute::ContentType, "text/csv")]);
         memory
-            .put_opts(&Path::from("a"), "x".into(), content_type.into())
+            .put_opts(&Path::from("a"), "x".into(), content_type.clone().into())
             .await
             .unwrap();
-        // Taken, not stored: a get has no attributes to give back.
+        // Stored, as object_store's InMemory does: get and head give it back.
         let got = memory.get(&Path::from("a")).await.unwrap();
-        assert_eq!(got.attributes, Attributes::new());
+        assert_eq!(got.attributes, content_type);
+        let head = memory
+            .get_opts(&Path::from("a"), GetOptions::new().with_head(true))
+            .await
+            .unwrap();
+        assert_eq!(head.attributes, content_type);
         // Tags are not kept: ignored, as the trait asks (object_store's
         // LocalFileSystem does the same).
         let mut tags = object_store::TagSet::default();

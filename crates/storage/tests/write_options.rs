@@ -1,6 +1,7 @@
 //! What fs and memory do with the write options only S3 can honour: a storage
 //! class or server-side encryption is refused with `Unsupported` by every write
-//! path, never ignored; a content type is taken and not stored.
+//! path, never ignored; a content type is stored by memory (as S3 does) and
+//! taken without being stored by fs.
 
 use storage::services::{Fs, Memory};
 use storage::{CustomerKey, Encryption, ErrorKind, Operator, WriteOptions};
@@ -57,14 +58,15 @@ async fn storage_class_and_encryption_are_refused_by_every_write_path() {
 }
 
 #[tokio::test]
-async fn a_content_type_is_taken_and_not_stored() {
+async fn a_content_type_is_stored_by_memory_and_taken_by_fs() {
     for (op, _dir) in local_backends() {
+        let stored = |ct: &'static str| (op.scheme() == "memory").then_some(ct);
         let meta = op
             .write_with("t.csv", "a,b\n")
             .content_type("text/csv")
             .await
             .unwrap();
-        assert_eq!(meta.content_type(), None, "{}", op.scheme());
+        assert_eq!(meta.content_type(), stored("text/csv"), "{}", op.scheme());
         let mut writer = op
             .writer_with("u.csv")
             .content_type("text/csv")
@@ -74,7 +76,26 @@ async fn a_content_type_is_taken_and_not_stored() {
         writer.close().await.unwrap();
         for path in ["t.csv", "u.csv"] {
             assert_eq!(op.read(path).await.unwrap(), "a,b\n");
-            assert_eq!(op.stat(path).await.unwrap().content_type(), None);
+            let meta = op.stat(path).await.unwrap();
+            assert_eq!(meta.content_type(), stored("text/csv"), "{path}");
+        }
+        // A copy or rename keeps the source's, unless it is given one; a plain
+        // write stores none.
+        op.copy("t.csv", "copy.csv").await.unwrap();
+        op.copy_with("t.csv", "json")
+            .content_type("application/json")
+            .await
+            .unwrap();
+        op.rename("u.csv", "moved.csv").await.unwrap();
+        op.write("t.csv", "c\n").await.unwrap();
+        for (path, want) in [
+            ("copy.csv", stored("text/csv")),
+            ("json", stored("application/json")),
+            ("moved.csv", stored("text/csv")),
+            ("t.csv", None),
+        ] {
+            let meta = op.stat(path).await.unwrap();
+            assert_eq!(meta.content_type(), want, "{path} on {}", op.scheme());
         }
     }
 }

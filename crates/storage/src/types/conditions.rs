@@ -159,7 +159,7 @@ pub(crate) fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// |---|---|---|---|
 /// | `if_not_exists` | atomic (`renameat2(RENAME_NOREPLACE)`, or `link`) | atomic | atomic (`If-None-Match: *` on PUT, CompleteMultipartUpload, CopyObject) |
 /// | `if_match` (writes only) | [`ErrorKind::Unsupported`] | atomic | atomic (`If-Match` on PUT and CompleteMultipartUpload) |
-/// | `content_type` | accepted, not stored | accepted, not stored | `Content-Type`, returned by [`Metadata::content_type`] |
+/// | `content_type` | accepted, not stored | stored, returned by [`Metadata::content_type`]; a copy keeps the source's | `Content-Type`, returned by [`Metadata::content_type`]; a copy keeps the source's |
 /// | `storage_class` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | `x-amz-storage-class` (`STANDARD_IA`, `GLACIER_IR`, ...) |
 /// | `encryption` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | SSE-S3, SSE-KMS or SSE-C: see [`Encryption`](crate::Encryption) |
 ///
@@ -182,9 +182,9 @@ pub(crate) fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// that were lost".
 ///
 /// A content type describes the bytes rather than how they are kept, and callers
-/// (object_store's attributes) pass it routinely, so fs and memory take it without
-/// storing it; a storage class or an encryption they cannot give is refused, never
-/// ignored.
+/// (object_store's attributes) pass it routinely, so fs takes it without storing
+/// it (memory stores it, as S3 does); a storage class or an encryption fs and
+/// memory cannot give is refused, never ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriteOptions {

@@ -130,6 +130,16 @@ impl State {
         Ok(())
     }
 
+    /// What a copy or rename of `from` writes: its data, and its content type
+    /// unless `options` give one (as S3's CopyObject keeps it).
+    fn transferred(&self, from: &str, mut options: WriteOptions) -> Result<(Bytes, WriteOptions)> {
+        let object = self.file(from)?;
+        if options.content_type.is_none() {
+            options.content_type = object.meta.content_type().map(str::to_owned);
+        }
+        Ok((object.data.clone(), options))
+    }
+
     fn put(&mut self, path: &str, data: Bytes, options: &WriteOptions) -> Result<Metadata> {
         // One string for the directory check and, for a new object, its key (an
         // existing key stays and this one is dropped): a small write's cost is
@@ -139,9 +149,12 @@ impl State {
         key.push('/');
         self.check_writable(&key, options)?;
         key.pop();
-        let meta = Metadata::file(data.len() as u64)
+        let mut meta = Metadata::file(data.len() as u64)
             .with_last_modified(SystemTime::now())
             .with_etag(next_etag());
+        if let Some(content_type) = &options.content_type {
+            meta = meta.with_content_type(content_type.clone());
+        }
         let object = Object {
             data,
             meta: meta.clone(),
@@ -298,7 +311,7 @@ impl Access for Memory {
     fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
-            let data = s.file(&from)?.data.clone();
+            let (data, options) = s.transferred(&from, options)?;
             s.put(&to, data, &options)
                 .map(drop)
                 .map_err(|e| e.with_path(to.clone()))
@@ -308,7 +321,7 @@ impl Access for Memory {
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
-            let data = s.file(&from)?.data.clone();
+            let (data, options) = s.transferred(&from, options)?;
             s.put(&to, data, &options)
                 .map_err(|e| e.with_path(to.clone()))?;
             s.files.remove(&from);
