@@ -542,6 +542,13 @@ fn a_failed_listing_stays_failed() {
         );
         assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
     });
+    // So does the blocking iterator: a loop that logs errors and goes on stops.
+    let items: Vec<_> = op.blocking().lister("").unwrap().take(100).collect();
+    assert!(
+        items.last().is_some_and(Result::is_err),
+        "the iterator ends with the error"
+    );
+    assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
 }
 
 /// Names of the temporary-file form are refused in every component of a path a

@@ -233,7 +233,9 @@ impl Write for BlockingWriter {
     }
 }
 
-/// [`Lister`] for sync callers: an [`Iterator`].
+/// [`Lister`] for sync callers: an [`Iterator`]. As the `Lister`'s `Stream`, it
+/// yields a failure once, then ends, so that a loop that logs errors and goes on
+/// (or `flatten`, `count`) stops; [`Lister::next_entry`] keeps returning it.
 #[derive(Debug)]
 pub struct BlockingLister(Lister);
 
@@ -241,6 +243,6 @@ impl Iterator for BlockingLister {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
-        futures::executor::block_on(self.0.next_entry()).transpose()
+        futures::executor::block_on(futures::StreamExt::next(&mut self.0))
     }
 }

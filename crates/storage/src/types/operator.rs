@@ -61,7 +61,8 @@ pub struct Options {
     /// [`ErrorKind::InvalidInput`] (read it with a [`Reader`], in chunks, instead).
     /// It bounds merged reads too: [`read_ranges`](Operator::read_ranges) merges
     /// ranges (touching, overlapping or close) only into reads of at most this
-    /// many bytes, and the results of one call share a buffer only within it.
+    /// many bytes, and the results of one call share a buffer only within it
+    /// (memory hands out slices of the object it holds, reading nothing).
     /// Default: 4 GiB.
     pub max_buffer_size: u64,
     /// Small reads of files the backend already holds open are first tried on the
