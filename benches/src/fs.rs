@@ -17,7 +17,10 @@ use tokio::io::AsyncBufReadExt as _;
 pub const SMALL: u64 = 16 << 20;
 /// The 128 MiB file the parallel workloads read.
 pub const BIG: u64 = 128 << 20;
-const BUF: usize = 4 << 20;
+/// The buffer of every buffered reader but ours: the chunk our fs `Reader` reads
+/// (1 MiB), so that every reader fills its buffer with reads of the same size, and
+/// a buffer that fits the CPU's cache is no advantage of ours alone.
+const BUF: usize = 1 << 20;
 
 /// The sizes a fixture's objects have: `small` for the single reads and writes,
 /// `8 * small` for the parallel reads, ranges of `small / 2`. The default is the
@@ -65,9 +68,9 @@ pub enum Workload {
     RangeRead,
     /// The first 8 MiB.
     ReadHalf,
-    /// The whole file through a buffered reader with 4 MiB of buffer: std's, tokio's
+    /// The whole file through a buffered reader with 1 MiB of buffer: std's, tokio's
     /// and OpenDAL's readers behind a `BufReader`, object_store's own `BufReader`, our
-    /// `Reader` itself (it reads ahead in 4 MiB chunks).
+    /// `Reader` itself (it reads ahead in 1 MiB chunks, four at a time).
     BufRead,
     /// Writing 16 MiB.
     Write,
@@ -433,7 +436,7 @@ impl Fixture {
                 );
                 drain_tokio(reader).await
             }
-            // Our Reader is itself a buffered reader (AsyncBufRead over its 4 MiB
+            // Our Reader is itself a buffered reader (AsyncBufRead over its 1 MiB
             // chunks), as object_store's BufReader is for object_store.
             _ => drain_tokio(self.ours(method).reader("small").await.expect("reader")).await,
         }
