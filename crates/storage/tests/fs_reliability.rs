@@ -279,15 +279,15 @@ fn a_listing_skips_entries_that_vanish_while_it_runs() {
 #[test]
 fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
     let _serial = serial();
-    // fs readers read 1 MiB chunks, four ahead, so their buffers stay in the CPU's
-    // cache; the memory backend hands out 4 MiB slices. Both are the documented
-    // defaults of `Options`.
+    // fs readers read 1 MiB chunks, eight ahead, so their buffers stay in the
+    // CPU's cache and both blocking threads copy; the memory backend hands out 4
+    // MiB slices. Both are the documented defaults of `Options`.
     use futures::StreamExt as _;
     let dir = tempfile::tempdir().unwrap();
     let (fs, _executor) = common_fs::operator(dir.path(), "fs-rel");
     assert_eq!(
         (fs.options().chunk_size, fs.options().prefetch),
-        (1 << 20, 4)
+        (1 << 20, 8)
     );
     let memory = Operator::new(storage::services::Memory::new());
     assert_eq!(
