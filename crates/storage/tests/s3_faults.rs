@@ -1036,12 +1036,36 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
     assert!(err.to_string().contains("NoSuchUpload"), "{err}");
 }
 
+/// A server holding object `a` (5 bytes, ETag `"e"`) and nothing else, that
+/// answers a request with `answer` where it gives one: listings are empty,
+/// deletes succeed.
+fn holding_a(
+    answer: impl Fn(&Seen, usize) -> Option<Response<Body>> + Send + Sync + 'static,
+) -> FaultServer {
+    FaultServer::start(move |seen, n| {
+        if let Some(response) = answer(seen, n) {
+            return response;
+        }
+        match seen.method.as_str() {
+            "HEAD" if seen.path == "/bucket/a" => with_headers(
+                StatusCode::OK,
+                &[("content-length", "5"), ("etag", "\"e\"")],
+                "",
+            ),
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            "GET" => empty_listing(),
+            "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        }
+    })
+}
+
 /// CopyObject can fail after answering 200, with an `<Error>` document after any
 /// amount of keep-alive whitespace: the copy fails, and a rename keeps its source.
 #[test]
 fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "PUT" if seen.header("x-amz-copy-source").is_some() => with_headers(
+    let server = holding_a(|seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => Some(with_headers(
             StatusCode::OK,
             &[],
             format!(
@@ -1049,16 +1073,8 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
                  <Message>copy failed</Message><RequestId>r</RequestId></Error>",
                 " ".repeat(2000)
             ),
-        ),
-        "HEAD" if seen.path == "/bucket/a" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "5"), ("etag", "\"e\"")],
-            "",
-        ),
-        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        "GET" => empty_listing(),
-        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
-        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        )),
+        _ => None,
     });
     let op = server.operator(2, Duration::from_secs(10));
     let err = block_on(op.rename("a", "b")).unwrap_err();
@@ -1526,24 +1542,16 @@ fn a_read_of_one_version_is_not_retried_into_another() {
 /// deletes nothing for sure.
 #[test]
 fn an_answer_without_its_result_document_is_an_error() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "PUT" | "POST" => with_headers(
+    let server = holding_a(|seen, _| match seen.method.as_str() {
+        "PUT" | "POST" => Some(with_headers(
             StatusCode::OK,
             &[],
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
                 " ".repeat(300)
             ),
-        ),
-        "HEAD" if seen.path == "/bucket/a" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "5"), ("etag", "\"e\"")],
-            "",
-        ),
-        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        "GET" => empty_listing(),
-        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
-        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        )),
+        _ => None,
     });
     let op = server.operator(2, Duration::from_secs(10));
     let err = block_on(op.rename("a", "b")).unwrap_err();
@@ -1564,22 +1572,14 @@ fn an_answer_without_its_result_document_is_an_error() {
 #[test]
 fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
     let copies = std::sync::atomic::AtomicUsize::new(0);
-    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+    let server = holding_a(move |seen, _| match seen.method.as_str() {
         "PUT" if seen.header("x-amz-copy-source").is_some() => {
             match copies.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-                0 => stalled(),
-                _ => precondition_failed(),
+                0 => Some(stalled()),
+                _ => Some(precondition_failed()),
             }
         }
-        "HEAD" if seen.path == "/bucket/a" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "5"), ("etag", "\"e\"")],
-            "",
-        ),
-        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        "GET" => empty_listing(),
-        "DELETE" => with_headers(StatusCode::NO_CONTENT, &[], ""),
-        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        _ => None,
     });
     let op = server.operator(3, Duration::from_secs(2));
     let rename = op.rename_with("a", "b").if_not_exists(true);
@@ -1607,13 +1607,11 @@ fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
     assert_eq!(err.context("stored"), None, "{err}");
 }
 
-/// The parts of a multipart copy are pinned to the source's ETag: a source
-/// replaced midway fails them with 412, which is the source's change, not the
-/// target's condition (here `if_not_exists`).
-#[test]
-fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+/// A server holding `src` (20 MiB, ETag `"v1"`) that answers every UploadPartCopy
+/// with `part()`: for multipart copies of it to `dst`.
+fn copying_server(part: fn() -> Response<Body>) -> FaultServer {
+    FaultServer::start(
+        move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
             ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
                 StatusCode::OK,
                 &[("content-length", "20971520"), ("etag", "\"v1\"")],
@@ -1621,19 +1619,32 @@ fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
             ),
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => precondition_failed(),
+            ("PUT", q) if q.starts_with("partNumber=") => part(),
             ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
             ("GET", _) => empty_listing(),
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         },
-    );
-    let op = Operator::new(
+    )
+}
+
+/// An operator whose copies above 5 MiB are multipart copies.
+fn multipart_copier(server: &FaultServer, attempts: u32, timeout: Duration) -> Operator {
+    Operator::new(
         server
-            .builder(2, Duration::from_secs(10))
+            .builder(attempts, timeout)
             .multipart_copy_threshold(5 << 20)
             .build()
             .unwrap(),
-    );
+    )
+}
+
+/// The parts of a multipart copy are pinned to the source's ETag: a source
+/// replaced midway fails them with 412, which is the source's change, not the
+/// target's condition (here `if_not_exists`).
+#[test]
+fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
+    let server = copying_server(precondition_failed);
+    let op = multipart_copier(&server, 2, Duration::from_secs(10));
     let copy = op.copy_with("src", "dst").if_not_exists(true);
     let err = block_on(std::future::IntoFuture::into_future(copy)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
@@ -1665,17 +1676,9 @@ impl aws_credential_types::provider::ProvideCredentials for Rotating {
     }
 }
 
-/// A session token the server refuses before the expiry it was given with (a
-/// clock off, a token revoked) is not used again: new credentials are fetched and
-/// the request sent again. Fixed credentials are not sent again in vain.
-#[test]
-fn an_expired_session_token_is_fetched_anew() {
-    let data = object(1000);
-    let body = data.clone();
-    let server = FaultServer::start(move |seen, _| match seen.header("x-amz-security-token") {
-        Some("token-1") => s3_error(StatusCode::BAD_REQUEST, "ExpiredToken", "r-1"),
-        _ => full(StatusCode::OK, body.clone()),
-    });
+/// An operator on `server` signing with [`Rotating`] credentials, and how many
+/// times they were fetched.
+fn rotating_operator(server: &FaultServer) -> (Operator, Arc<std::sync::atomic::AtomicUsize>) {
     let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let op = Operator::new(
         S3Builder::new("bucket")
@@ -1688,6 +1691,21 @@ fn an_expired_session_token_is_fetched_anew() {
             .build()
             .unwrap(),
     );
+    (op, fetches)
+}
+
+/// A session token the server refuses before the expiry it was given with (a
+/// clock off, a token revoked) is not used again: new credentials are fetched and
+/// the request sent again. Fixed credentials are not sent again in vain.
+#[test]
+fn an_expired_session_token_is_fetched_anew() {
+    let data = object(1000);
+    let body = data.clone();
+    let server = FaultServer::start(move |seen, _| match seen.header("x-amz-security-token") {
+        Some("token-1") => s3_error(StatusCode::BAD_REQUEST, "ExpiredToken", "r-1"),
+        _ => full(StatusCode::OK, body.clone()),
+    });
+    let (op, fetches) = rotating_operator(&server);
     assert_eq!(block_on(op.read("k")).unwrap(), data);
     let tokens: Vec<_> = server
         .seen()
@@ -1712,28 +1730,8 @@ fn an_expired_session_token_is_fetched_anew() {
 /// copied parts are not left behind, billed until a lifecycle rule removes them.
 #[test]
 fn a_multipart_copy_dropped_midway_aborts_its_upload() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
-                StatusCode::OK,
-                &[("content-length", "20971520"), ("etag", "\"v1\"")],
-                "",
-            ),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => stalled(),
-            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
-            ("GET", _) => empty_listing(),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
-        },
-    );
-    let op = Operator::new(
-        server
-            .builder(1, Duration::from_secs(30))
-            .multipart_copy_threshold(5 << 20)
-            .build()
-            .unwrap(),
-    );
+    let server = copying_server(stalled);
+    let op = multipart_copier(&server, 1, Duration::from_secs(30));
     let part_sent = || {
         server
             .seen()
@@ -1810,18 +1808,7 @@ fn a_stat_refused_with_a_bare_400_fetches_a_new_session_token() {
             "",
         ),
     });
-    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let op = Operator::new(
-        S3Builder::new("bucket")
-            .endpoint(format!("http://{}", server.addr))
-            .credentials_provider(Rotating(Arc::clone(&fetches)))
-            .retry(
-                RetryPolicy::default()
-                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
-            )
-            .build()
-            .unwrap(),
-    );
+    let (op, fetches) = rotating_operator(&server);
     assert_eq!(block_on(op.stat("k")).unwrap().content_length(), 5);
     assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
