@@ -1897,3 +1897,68 @@ fn a_write_that_never_reached_the_server_is_known_not_stored() {
     assert_eq!(err.context("stored"), None, "{err}");
     assert_eq!(err.context("attempts"), Some("3"), "{err}");
 }
+
+/// A multipart copy (above the multipart copy threshold) keeps what CopyObject
+/// keeps of its source: user metadata and content headers (a gzip object stays
+/// gzip), not the source's write id nor its storage class; a copy that sets a
+/// content type replaces them all, as CopyObject does.
+#[test]
+fn a_multipart_copy_keeps_the_source_metadata_as_copy_object_does() {
+    let server = FaultServer::start(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
+                StatusCode::OK,
+                &[
+                    ("content-length", "20971520"),
+                    ("etag", "\"v1\""),
+                    ("content-type", "application/x-ndjson"),
+                    ("content-encoding", "gzip"),
+                    ("cache-control", "max-age=60"),
+                    ("x-amz-meta-team", "query"),
+                    (WRITE_ID, "the-source-write"),
+                    ("x-amz-storage-class", "GLACIER_IR"),
+                ],
+                "",
+            ),
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            ("POST", "uploads") => upload_created(),
+            ("PUT", q) if q.starts_with("partNumber=") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>",
+            ),
+            ("POST", _) => with_headers(
+                StatusCode::OK,
+                &[],
+                "<CompleteMultipartUploadResult><ETag>\"m-1\"</ETag></CompleteMultipartUploadResult>",
+            ),
+            _ => empty_listing(),
+        },
+    );
+    let op = multipart_copier(&server, 2, Duration::from_secs(10));
+    block_on(op.copy("src", "dst")).unwrap();
+    let created = |seen: &[Seen]| {
+        seen.iter()
+            .rfind(|s| s.method == "POST" && s.query == "uploads")
+            .cloned()
+            .unwrap()
+    };
+    let create = created(&server.seen());
+    for (name, value) in [
+        ("content-type", "application/x-ndjson"),
+        ("content-encoding", "gzip"),
+        ("cache-control", "max-age=60"),
+        ("x-amz-meta-team", "query"),
+    ] {
+        assert_eq!(create.header(name), Some(value), "{name}: {create:?}");
+    }
+    assert_ne!(create.header(WRITE_ID), Some("the-source-write"));
+    assert_eq!(create.header("x-amz-storage-class"), None);
+    // A content type given: the source's metadata is replaced, not kept.
+    let copy = op.copy_with("src", "dst").content_type("text/plain");
+    block_on(std::future::IntoFuture::into_future(copy)).unwrap();
+    let create = created(&server.seen());
+    assert_eq!(create.header("content-type"), Some("text/plain"));
+    assert_eq!(create.header("content-encoding"), None);
+    assert_eq!(create.header("x-amz-meta-team"), None);
+}

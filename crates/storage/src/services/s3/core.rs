@@ -1250,13 +1250,21 @@ impl Core {
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<()> {
-        let Some(source) = self.head(from_key).await? else {
-            return Err(Error::new(ErrorKind::NotFound));
+        let source_headers = {
+            let req = self.reading(S3Request::new(Method::HEAD, from_key))?;
+            match self.send(&req).await {
+                Ok(response) => response.into_parts().0.headers,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(Error::new(ErrorKind::NotFound));
+                }
+                Err(e) => return Err(e),
+            }
         };
+        let source = metadata_of(&source_headers, None)?;
         if source.content_length() > self.multipart_copy_threshold {
             // Its completion says what the target's conditions did.
             return self
-                .copy_multipart(from_key, to_key, &source, options)
+                .copy_multipart(from_key, to_key, &source, &source_headers, options)
                 .await;
         }
         let mut req = S3Request::new(Method::PUT, to_key)
@@ -1301,6 +1309,7 @@ impl Core {
         from_key: &str,
         to_key: &str,
         source: &Metadata,
+        source_headers: &HeaderMap,
         options: &WriteOptions,
     ) -> Result<()> {
         use futures::{StreamExt as _, TryStreamExt as _};
@@ -1308,13 +1317,19 @@ impl Core {
         // S3 takes at most 10,000 parts.
         let part_size = self.copy_part_size.max(size.div_ceil(10_000));
         let mut options = options.clone();
-        if options.content_type.is_none() {
-            // A new upload copies no metadata: keep the source's content type.
-            options.content_type = source.content_type().map(str::to_owned);
-        }
+        // A new upload copies no metadata: it is given the source's, as CopyObject
+        // keeps it (its user metadata and content headers), unless the copy sets a
+        // content type (then CopyObject replaces them all, and so does this).
+        let kept = match options.content_type {
+            Some(_) => Vec::new(),
+            None => {
+                options.content_type = source.content_type().map(str::to_owned);
+                kept_metadata(source_headers)
+            }
+        };
         let write_id = new_write_id()?;
         let id = self
-            .create_multipart(to_key, &options, None, &write_id)
+            .create_multipart(to_key, &options, None, &write_id, &kept)
             .await?;
         // A copy dropped from here on (its caller gave up) aborts its upload.
         let mut guard = UploadGuard::new(self, to_key);
@@ -1408,11 +1423,13 @@ impl Core {
         options: &WriteOptions,
         checksum: Option<Checksum>,
         write_id: &str,
+        metadata: &[(HeaderName, HeaderValue)],
     ) -> Result<String> {
         let mut req = S3Request::new(Method::POST, key)
             .query("uploads")
             .object_options(options, self.encryption_of(options))?
             .header(WRITE_ID, write_id)?;
+        req.headers.extend(metadata.iter().cloned());
         if let Some(checksum) = checksum {
             req = req
                 .header(
@@ -1695,6 +1712,29 @@ fn batch_outcomes(
                  ({stray:?}); this one may not be deleted"
             ))),
         })
+        .collect()
+}
+
+/// What a copy keeps of its source's headers, as CopyObject does: the user
+/// metadata (but a write id, which is the source's write's) and the content
+/// headers. Not the storage class nor the encryption, which CopyObject does not
+/// keep either; the content type is one of the write's options.
+fn kept_metadata(source: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    source
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            (name.starts_with("x-amz-meta-") && name != WRITE_ID)
+                || matches!(
+                    name,
+                    "cache-control"
+                        | "content-disposition"
+                        | "content-encoding"
+                        | "content-language"
+                        | "expires"
+                )
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
         .collect()
 }
 

@@ -117,7 +117,7 @@ impl S3Writer {
             let create = async {
                 let id = self
                     .core
-                    .create_multipart(&self.key, &self.options, self.core.checksum, &write_id)
+                    .create_multipart(&self.key, &self.options, self.core.checksum, &write_id, &[])
                     .await?;
                 guard.arm(&id);
                 Ok::<_, crate::Error>(id)
