@@ -70,7 +70,7 @@ pub enum Workload {
     ReadHalf,
     /// The whole file through a buffered reader with 1 MiB of buffer: std's, tokio's
     /// and OpenDAL's readers behind a `BufReader`, object_store's own `BufReader`, our
-    /// `Reader` itself (it reads ahead in 1 MiB chunks, four at a time).
+    /// `Reader` itself (it reads ahead in 1 MiB chunks, eight at a time).
     BufRead,
     /// Writing 16 MiB.
     Write,

@@ -238,8 +238,9 @@ pub(crate) fn write_error(
 }
 
 /// Adds object_store's `attributes` to `options`: `ContentType` and `StorageClass`
-/// become the write's content type and storage class (S3 stores both; fs and memory
-/// take a content type without storing it and refuse a storage class). Any other
+/// become the write's content type and storage class (S3 stores both; memory stores
+/// a content type, fs takes one without storing it, and both refuse a storage
+/// class). Any other
 /// attribute is [`NotImplemented`](OsError::NotImplemented): never ignored.
 pub(crate) fn with_attributes(
     mut options: storage::WriteOptions,

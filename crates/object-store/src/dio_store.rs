@@ -49,7 +49,7 @@ const DELETE_BATCH: usize = 1000;
 ///
 /// A `get` stream holds at most `max(whole_read_limit, (prefetch + 1) * chunk_size)`
 /// bytes ([`whole_read_limit`](Self::with_whole_read_limit): 64 MiB; for larger
-/// objects the operator's [`Options`](storage::Options): 5 MiB of 1 MiB chunks on fs,
+/// objects the operator's [`Options`](storage::Options): 9 MiB of 1 MiB chunks on fs,
 /// 12 MiB of 4 MiB chunks elsewhere).
 ///
 /// # Semantics worth knowing

@@ -294,7 +294,9 @@ fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
         (memory.options().chunk_size, memory.options().prefetch),
         (4 << 20, 2)
     );
-    let data: Vec<u8> = (0..(5 << 20) + 12_345_u32)
+    // Longer than the read-ahead (nine chunks on fs), so chunks are read as the
+    // consumer frees room, not only at the start.
+    let data: Vec<u8> = (0..(13 << 20) + 12_345_u32)
         .map(|i| (i % 251) as u8)
         .collect();
     rt().block_on(async {

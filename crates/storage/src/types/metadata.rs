@@ -63,8 +63,8 @@ impl Metadata {
         self
     }
 
-    /// The content type S3 stores with an object (`Content-Type`); `None` on fs and
-    /// memory, which store none.
+    /// The content type S3 and memory store with an object (`Content-Type`); `None`
+    /// on fs, which stores none (and in S3 listings, which do not carry it).
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
     }

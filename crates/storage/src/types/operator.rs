@@ -51,9 +51,12 @@ pub struct Options {
     ///
     /// More chunks in flight keep both blocking threads copying: on a 2-core Intel
     /// Xeon, against `std`'s `BufReader` with the same 1 MiB of buffer, a 16 MiB
-    /// file read at 0.77-0.79x with four ahead, 0.87-0.89x with six, 0.91-0.94x
+    /// file read at 0.77-0.78x with four ahead, 0.87-0.89x with six, 0.91-0.94x
     /// with eight and 0.94-0.95x with twelve (a scratch program, 200 alternated
-    /// rounds, two runs).
+    /// rounds, two runs). The price: one reader keeps eight blocking jobs in flight,
+    /// all the blocking threads of the default pool on two cores, so a job
+    /// submitted behind them waits for a chunk read; set fewer where a scan should
+    /// leave threads free for other IO.
     pub prefetch: usize,
     /// [`Writer`]: bytes buffered before a chunk is handed to the executor.
     /// Default: 8 MiB.

@@ -483,10 +483,22 @@ impl Core {
             .map_err(|e| failed(&e))?
             .into();
         let uri = req.uri().to_string();
-        let headers = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        // A header the signer cannot take (not visible ASCII) goes out unsigned,
+        // which S3 refuses for `x-amz-*` headers (user metadata from another
+        // tool, say): such a request fails here, saying which header.
+        let mut headers = Vec::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            match value.to_str() {
+                Ok(value) => headers.push((name.as_str(), value)),
+                Err(_) if name.as_str().starts_with("x-amz-") => {
+                    return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                        "header {name} has a value that is not visible ASCII and cannot be signed"
+                    )));
+                }
+                Err(_) => {}
+            }
+        }
+        let headers = headers.into_iter();
         let signable = SignableRequest::new(
             req.method().as_str(),
             &uri,
