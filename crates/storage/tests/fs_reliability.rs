@@ -98,6 +98,17 @@ impl Drop for Unmount {
     }
 }
 
+/// Notes that a test cannot run here; with `DIO_REQUIRE_PRIVILEGED=1` (what
+/// `scripts/test` sets when it runs as root with the tools these tests use) a
+/// test that would skip fails instead, so that a skip cannot hide a failure where
+/// the test should run.
+fn skipped(why: &str) {
+    if std::env::var("DIO_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1") {
+        panic!("DIO_REQUIRE_PRIVILEGED=1, yet this test would skip: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
 /// `mount <args> <target>`, unmounted when the guard is dropped; `None` (the test
 /// is skipped, with a note) if it fails for want of root. As root it must work.
 fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
@@ -111,7 +122,7 @@ fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
             !rustix::process::geteuid().is_root(),
             "running as root, yet mount {args:?} failed"
         );
-        eprintln!("SKIPPED: mount {args:?} needs root");
+        skipped(&format!("mount {args:?} needs root"));
         return None;
     }
     Some(Unmount(target.to_owned()))
@@ -414,7 +425,7 @@ fn a_copy_whose_source_shrank_fails_and_leaves_the_target_alone() {
             && std::fs::read(p)
                 .is_ok_and(|d| (d.len() as u64) < std::fs::metadata(p).unwrap().len())
     }) else {
-        eprintln!("SKIPPED: no sysfs file whose size says more than it holds");
+        skipped("no sysfs file whose size says more than it holds");
         return;
     };
     std::fs::write(dir.path().join("src"), b"").unwrap();
@@ -482,9 +493,7 @@ fn remove_all_of_an_immutable_file_is_permission_denied() {
             .is_ok_and(|s| s.success())
     };
     if !chattr("+i") {
-        eprintln!(
-            "SKIPPED: chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it"
-        );
+        skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
         return;
     }
     struct Mutable<F: Fn(&str) -> bool>(F);
@@ -633,7 +642,7 @@ fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
         .status()
         .is_ok_and(|s| s.success());
     if !made {
-        eprintln!("SKIPPED: mkfs.ext4 is missing or failed");
+        skipped("mkfs.ext4 is missing or failed");
         return;
     }
     let mount = dir.path().join("mnt");
