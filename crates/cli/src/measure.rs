@@ -36,6 +36,12 @@ pub(crate) fn budget(mode: Mode) -> (Duration, usize) {
 /// How many turns each method of a workload gets in [`time_each`].
 const TURNS: u32 = 5;
 
+/// At most this many samples per method (the memory of fast operations), an
+/// equal share of them per turn: a method fast enough to reach the bound in its
+/// first burst would otherwise take all its samples there, and none of its other
+/// turns would count.
+const MAX_SAMPLES: usize = 100_000;
+
 /// Times `n` methods of one workload side by side: `f(i)` runs method `i` once.
 /// Each method is warmed up, then the methods take [`TURNS`] turns, each turn a
 /// burst of `budget / TURNS` (at least one iteration), so every method's samples are
@@ -83,7 +89,7 @@ fn time_in_orders(
                 f(i);
                 taken.push(t.elapsed());
                 count += 1;
-                if taken.len() >= 100_000 {
+                if count >= MAX_SAMPLES / TURNS as usize {
                     break;
                 }
             }
@@ -153,6 +159,31 @@ mod tests {
                 before.len() > 1,
                 "method {method} always came after {before:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_fast_method_takes_its_samples_in_every_turn() {
+        let cpu = CpuClock::process();
+        let orders = vec![vec![0, 1]; TURNS as usize];
+        let mut calls = Vec::new();
+        let timings = time_in_orders(Mode::Full, &cpu, 2, orders, |i| calls.push(i));
+        // Bursts of one method's calls, after the warm-up calls.
+        let mut bursts: Vec<(usize, usize)> = Vec::new();
+        for &c in &calls[2..] {
+            match bursts.last_mut() {
+                Some((m, k)) if *m == c => *k += 1,
+                _ => bursts.push((c, 1)),
+            }
+        }
+        assert_eq!(bursts.len(), 2 * TURNS as usize, "{bursts:?}");
+        for (i, &(method, k)) in bursts.iter().enumerate() {
+            assert!(k <= MAX_SAMPLES / TURNS as usize, "burst {i}: {k}");
+            // Not one sample after the bound was taken in the first turn.
+            assert!(k > 1, "burst {i} of method {method}: {k} samples");
+        }
+        for timing in timings {
+            assert!(timing.iterations <= MAX_SAMPLES);
         }
     }
 
