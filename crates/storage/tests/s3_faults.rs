@@ -1021,13 +1021,9 @@ fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
         assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{what}: {err}");
         assert!(err.to_string().contains("does not exist"), "{what}: {err}");
     }
-    let completes = server
-        .seen()
-        .iter()
-        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
-        .count();
     assert_eq!(
-        completes, 1,
+        completions(&server.seen()),
+        1,
         "the multipart write was completed with If-Match"
     );
     let write = op.write_with("gone", object(6 << 20)).if_match("\"v1\"");
@@ -1197,20 +1193,16 @@ fn a_conditional_write_that_meets_a_conflict_is_sent_again() {
     assert_eq!(puts, 6, "three attempts each");
 }
 
-/// A multipart write's completion that meets another conditional write is not
-/// sent again: S3 asks for the whole upload to be made anew. The upload is
-/// aborted and the caller gets the conflict, which a retry of the write may cure.
-#[test]
-fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+/// A server that takes multipart uploads (upload `up-1`, every part) and answers
+/// every completion with `refusal()`.
+fn completion_refused_with(refusal: fn() -> Response<Body>) -> FaultServer {
+    FaultServer::start(
+        move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
             ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => {
                 with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
             }
-            ("POST", q) if q.starts_with("uploadId=") => {
-                s3_error(StatusCode::CONFLICT, "ConditionalRequestConflict", "r-409")
-            }
+            ("POST", q) if q.starts_with("uploadId=") => refusal(),
             ("DELETE", q) if q.starts_with("uploadId=") => {
                 with_headers(StatusCode::NO_CONTENT, &[], "")
             }
@@ -1218,7 +1210,24 @@ fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
         },
-    );
+    )
+}
+
+/// How many CompleteMultipartUpload requests the server saw.
+fn completions(seen: &[Seen]) -> usize {
+    seen.iter()
+        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
+        .count()
+}
+
+/// A multipart write's completion that meets another conditional write is not
+/// sent again: S3 asks for the whole upload to be made anew. The upload is
+/// aborted and the caller gets the conflict, which a retry of the write may cure.
+#[test]
+fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
+    let server = completion_refused_with(|| {
+        s3_error(StatusCode::CONFLICT, "ConditionalRequestConflict", "r-409")
+    });
     let op = server.multipart_operator();
     let write = op.write_with("k", object(6 << 20)).if_not_exists(true);
     let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
@@ -1226,12 +1235,7 @@ fn a_multipart_completion_that_meets_a_conflict_is_not_sent_again() {
     assert!(err.is_temporary(), "{err}");
     assert_eq!(err.context("code"), Some("ConditionalRequestConflict"));
     let seen = server.seen();
-    let completes = seen
-        .iter()
-        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
-        .count();
-    let aborted = aborts(&seen);
-    assert_eq!((completes, aborted), (1, 1), "{seen:?}");
+    assert_eq!((completions(&seen), aborts(&seen)), (1, 1), "{seen:?}");
 }
 
 /// Writers and listers need no request to be made, and are refused after a
@@ -1480,12 +1484,8 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
                 .if_not_exists(conditional);
             let result = block_on(std::future::IntoFuture::into_future(write));
             let seen = server.seen();
-            let completions = seen
-                .iter()
-                .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
-                .count();
             assert!(
-                completions >= 2,
+                completions(&seen) >= 2,
                 "the lost completion, then the refused one"
             );
             let created = seen.iter().find(|s| s.query == "uploads").unwrap();
@@ -1818,30 +1818,12 @@ fn a_stat_refused_with_a_bare_400_fetches_a_new_session_token() {
 /// invites redoing the upload.
 #[test]
 fn a_completion_refused_for_its_checksum_is_not_sent_again() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => {
-                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
-            }
-            ("POST", q) if q.starts_with("uploadId=") => {
-                s3_error(StatusCode::BAD_REQUEST, "BadDigest", "r")
-            }
-            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => empty_listing(),
-        },
-    );
+    let server = completion_refused_with(|| s3_error(StatusCode::BAD_REQUEST, "BadDigest", "r"));
     let err = block_on(server.multipart_operator().write("k", object(6 << 20))).unwrap_err();
     assert!(!err.is_temporary(), "{err}");
     assert_eq!(err.context("stored"), None, "{err}");
     assert_eq!(err.context("code"), Some("BadDigest"), "{err}");
-    let completions = server
-        .seen()
-        .iter()
-        .filter(|s| s.method == "POST" && s.query.starts_with("uploadId="))
-        .count();
-    assert_eq!(completions, 1);
+    assert_eq!(completions(&server.seen()), 1);
     assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
 }
 
