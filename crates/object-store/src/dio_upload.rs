@@ -128,12 +128,15 @@ impl Shared {
 impl MultipartUpload for DioUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         if self.shared.committing.load(Ordering::SeqCst) {
-            // Too late for this upload: refused, and the commit under way is left be.
+            // Too late for this upload: refused (with the commit's failure, if it
+            // failed), and the commit is left be.
             let shared = Arc::clone(&self.shared);
             return Box::pin(async move {
-                let err = storage::Error::new(storage::ErrorKind::InvalidInput)
-                    .with_message("the upload is being completed: no more parts")
-                    .with_operation("put_multipart");
+                let err = shared.failure().unwrap_or_else(|| {
+                    storage::Error::new(storage::ErrorKind::InvalidInput)
+                        .with_message("the upload is being completed, or is: no more parts")
+                        .with_operation("put_multipart")
+                });
                 Err(shared.error(err, "put_part"))
             });
         }
@@ -158,14 +161,10 @@ impl MultipartUpload for DioUpload {
         // `put_part` borrows the upload mutably, as this does: no part can be added
         // between the drain and the commit.
         if !shared.committing.load(Ordering::SeqCst) {
-            if let Err(mut e) = shared.drain(writer).await {
-                // The upload is given up; if that fails too (an S3 upload left for
-                // the bucket's lifecycle rules), the error says so.
-                if let Some(mut writer) = slot.take()
-                    && let Err(abort) = writer.abort().await
-                {
-                    e = e.with_context("abort_failed", abort.to_string());
-                }
+            if let Err(e) = shared.drain(writer).await {
+                // The writer has failed, and cleaned up after itself (its upload or
+                // temporary file is gone): the upload is over, and says why.
+                *slot = None;
                 return Err(shared.error(e, "complete"));
             }
             shared.committing.store(true, Ordering::SeqCst);
@@ -188,7 +187,16 @@ impl MultipartUpload for DioUpload {
     async fn abort(&mut self) -> object_store::Result<()> {
         let shared = &self.shared;
         shared.queue.lock().clear();
-        let Some(mut writer) = shared.writer.lock().await.take() else {
+        let mut slot = shared.writer.lock().await;
+        if slot.is_some() && shared.committing.load(Ordering::SeqCst) {
+            // A `complete` dropped while it committed: the commit cannot be taken
+            // back, and the writer stays for the next `complete` to answer with it.
+            let err = storage::Error::new(storage::ErrorKind::InvalidInput)
+                .with_message("the upload is being completed: it can no longer be aborted")
+                .with_operation("put_multipart");
+            return Err(shared.error(err, "abort"));
+        }
+        let Some(mut writer) = slot.take() else {
             return Ok(());
         };
         writer.abort().await.map_err(|e| shared.error(e, "abort"))

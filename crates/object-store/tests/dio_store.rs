@@ -719,6 +719,36 @@ fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
 /// offered. A part taken is in the object, in order; a part refused (the commit
 /// was under way) is not, and does not fail the upload. Once completed, `complete`
 /// returns the same result, and a part is refused.
+/// An abort after a `complete` that was dropped mid-commit cannot take the commit
+/// back, and leaves it for the next `complete` to answer: the upload is not lost
+/// to "already completed or aborted".
+#[test]
+fn an_abort_after_a_dropped_complete_leaves_the_commit_to_answer() {
+    use futures::FutureExt;
+    within(60, || {
+        let (fs, _dir) = common::fs_operator("abort-after-fs");
+        let store = DioStore::new(fs);
+        rt().block_on(async {
+            let path = Path::from("committed");
+            let mut upload = store.put_multipart(&path).await.unwrap();
+            upload.put_part(vec![5; 100_000].into()).await.unwrap();
+            // Polled once: the commit is submitted to the executor, then dropped.
+            let first = upload.complete().now_or_never();
+            if first.is_none() {
+                let err = upload.abort().await.unwrap_err();
+                assert!(err.to_string().contains("being completed"), "{err}");
+            }
+            let done = match first {
+                Some(done) => done.unwrap(),
+                None => upload.complete().await.unwrap(),
+            };
+            let back = store.get(&path).await.unwrap();
+            assert_eq!(back.meta.e_tag, done.e_tag);
+            assert_eq!(back.bytes().await.unwrap(), vec![5_u8; 100_000]);
+        });
+    });
+}
+
 #[test]
 fn a_complete_that_was_dropped_can_be_called_again() {
     use futures::FutureExt;
