@@ -559,7 +559,6 @@ impl Operator {
             return Self::fail(op, path, err);
         }
         let plan = raw::plan(&ranges, limits);
-        let max_buffer = limits.max_buffer_size;
         let path = path.to_owned();
         let context = {
             let path = path.clone();
@@ -629,7 +628,7 @@ impl Operator {
             Some(Ok(opened)) => {
                 // Released on the executor however this ends (see below).
                 let object = OpenObject::new(opened.object, executor.clone());
-                match submit_planned(&executor, &object, &ranges, &plan, max_buffer) {
+                match submit_planned(&executor, &object, &ranges, &plan, max) {
                     Ok(reads) => opened_now = Some((object, reads)),
                     Err(e) => return Self::fail(op, &path, e),
                 }
@@ -655,7 +654,7 @@ impl Operator {
                         // Released on the executor however this ends: read, failed,
                         // retried or cancelled.
                         let object = OpenObject::new(opened.object, executor.clone());
-                        match submit_planned(&executor, &object, &ranges, &plan, max_buffer) {
+                        match submit_planned(&executor, &object, &ranges, &plan, max) {
                             Ok(reads) => collect_planned(reads, &plan).await,
                             Err(e) => Err(e),
                         }

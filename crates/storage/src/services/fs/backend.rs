@@ -12,7 +12,7 @@ use rustix::io::Errno;
 use super::core::{
     SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, not_reserved,
     not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
-    remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
+    remove_stale_temp_files_in, remove_tree, rename_no_replace, shrank, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -648,8 +648,7 @@ fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -
             Err(e) => return Err(Error::from(e).with_path(from)),
         };
         if n == 0 {
-            return Err(Error::new(ErrorKind::Unexpected)
-                .with_message("the file shrank while it was read")
+            return Err(shrank()
                 .with_context("size", len)
                 .with_context("copied", len - left)
                 .with_path(from));
@@ -664,10 +663,10 @@ fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -
 /// (no space, a quota, a file too large, a read-only or immutable target) are the
 /// target's, the rest the source's.
 fn copy_error(errno: Errno, from: &str, to: &str) -> Error {
-    let at_target = matches!(
-        errno,
-        Errno::NOSPC | Errno::DQUOT | Errno::FBIG | Errno::ROFS | Errno::TXTBSY | Errno::PERM
-    );
+    // Only what the target alone can cause: the target is a temporary file this
+    // copy has just made, so anything else (a busy swap file, EPERM, EIO) may be
+    // the source's and is left to name it.
+    let at_target = matches!(errno, Errno::NOSPC | Errno::DQUOT | Errno::FBIG);
     Error::from(errno).with_path(if at_target { to } else { from })
 }
 
