@@ -150,18 +150,22 @@ impl fmt::Debug for DioStore {
 }
 
 /// What a write asks of the target, or why it cannot be done.
+/// A version asked of a store that keeps none: `NotSupported`, saying where.
+fn no_versions(what: &str) -> object_store::Error {
+    object_store::Error::NotSupported {
+        source: format!("{what}: DioStore keeps no object versions").into(),
+    }
+}
+
 fn write_options(mode: &PutMode, location: &str) -> Result<WriteOptions> {
     Ok(match mode {
         PutMode::Overwrite => WriteOptions::new(),
         PutMode::Create => WriteOptions::new().with_if_not_exists(true),
         PutMode::Update(version) => match (&version.e_tag, &version.version) {
             (_, Some(_)) => {
-                return Err(object_store::Error::NotSupported {
-                    source: format!(
-                        "{location}: PutMode::Update with a version: DioStore keeps no object versions"
-                    )
-                    .into(),
-                });
+                return Err(no_versions(&format!(
+                    "{location}: PutMode::Update with a version"
+                )));
             }
             (Some(etag), None) => WriteOptions::new().with_if_match(etag),
             // Not a failed condition (a caller retrying those would loop for
@@ -227,9 +231,7 @@ impl ObjectStore for DioStore {
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let path = self.prefix.path(location)?;
         if options.version.is_some() {
-            return Err(object_store::Error::NotSupported {
-                source: "DioStore keeps no object versions".into(),
-            });
+            return Err(no_versions(&format!("{location}: get with a version")));
         }
         let conditions = convert::conditions(&options);
         if options.head {
