@@ -1109,6 +1109,97 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
     assert!(seen.iter().all(|s| !s.query.starts_with("partNumber=")));
 }
 
+/// A server holding two parts of upload `up-1`, whose second part is stored but
+/// its answer held back; the abort answers `abort`; ListParts of the upload shows
+/// the second part to the first `stragglers` listings, then the upload is gone.
+fn aborting_server(abort: fn() -> Response<Body>, stragglers: usize) -> FaultServer {
+    let listings = std::sync::atomic::AtomicUsize::new(0);
+    FaultServer::start(
+        move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => upload_created(),
+            ("PUT", q) if q.starts_with("partNumber=1&") => {
+                with_headers(StatusCode::OK, &[("etag", "\"p1\"")], "")
+            }
+            ("PUT", q) if q.starts_with("partNumber=2&") => stalled(),
+            ("DELETE", "uploadId=up-1") => abort(),
+            ("GET", "max-parts=1&uploadId=up-1") => {
+                if listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < stragglers {
+                    with_headers(
+                        StatusCode::OK,
+                        &[],
+                        "<ListPartsResult><UploadId>up-1</UploadId>\
+                         <Part><PartNumber>2</PartNumber><ETag>\"p2\"</ETag></Part></ListPartsResult>",
+                    )
+                } else {
+                    no_such_upload()
+                }
+            }
+            ("GET", _) => empty_listing(),
+            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        },
+    )
+}
+
+/// Writes two 5 MiB parts to `server` (the second is stored, its answer held
+/// back), then aborts the writer.
+fn abort_with_a_part_in_flight(server: &FaultServer) -> storage::Result<()> {
+    let op = server.multipart_operator();
+    block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(object(11 << 20)).await.unwrap();
+        writer.ready().await.unwrap();
+        // The bound only ends a failing test.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !server
+            .seen()
+            .iter()
+            .any(|s| s.query.starts_with("partNumber=2&"))
+        {
+            assert!(std::time::Instant::now() < deadline, "part 2 never came");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        writer.abort().await
+    })
+}
+
+/// A part that was being stored when the upload was aborted may land after the
+/// abort (S3 says so): the parts are listed after the abort, and the upload is
+/// aborted again while any is left, so none is billed.
+#[test]
+fn an_abort_is_sent_again_while_parts_are_left() {
+    let server = aborting_server(|| with_headers(StatusCode::NO_CONTENT, &[], ""), 1);
+    abort_with_a_part_in_flight(&server).unwrap();
+    let seen = server.seen();
+    let listed = seen
+        .iter()
+        .filter(|s| s.method == "GET" && s.query == "max-parts=1&uploadId=up-1")
+        .count();
+    let requests: Vec<_> = seen.iter().map(|s| (&s.method, &s.query)).collect();
+    assert_eq!((aborts(&seen), listed), (2, 2), "{requests:?}");
+    // Every abort comes after the last part request.
+    let last_part = seen
+        .iter()
+        .rposition(|s| s.query.starts_with("partNumber="))
+        .unwrap();
+    let first_abort = seen.iter().position(|s| s.method == "DELETE").unwrap();
+    assert!(last_part < first_abort, "{requests:?}");
+}
+
+/// `Writer::abort` says when the upload could not be aborted (it is then left
+/// to the bucket's lifecycle rules), instead of reporting success.
+#[test]
+fn an_abort_the_server_refuses_is_an_error() {
+    let server = aborting_server(
+        || s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-403"),
+        0,
+    );
+    let err = abort_with_a_part_in_flight(&server).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(err.context("upload_id"), Some("up-1"), "{err}");
+    assert_eq!(aborts(&server.seen()), 1);
+}
+
 /// A listing page marked truncated must say where the rest starts, and somewhere
 /// new: without a token the listing would end early, and with the same token again
 /// it would never end. Either is an error.

@@ -193,6 +193,9 @@ impl S3Request {
 }
 
 /// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
+/// How many times an upload is aborted while parts of it are still listed.
+const ABORT_ROUNDS: u32 = 3;
+
 const WRITE_ID: HeaderName = HeaderName::from_static("x-amz-meta-dio-write-id");
 
 /// A new id for one write: 128 bits from the operating system's random source, in
@@ -1561,12 +1564,52 @@ impl Core {
         Ok(xml::parse::<Completed>(&body).ok().and_then(|c| c.etag))
     }
 
+    /// AbortMultipartUpload, sent again while ListParts still shows parts: a part
+    /// that was being stored when the abort came may land after it (S3 says so),
+    /// and would be billed until a lifecycle rule removed it. The upload's part
+    /// tasks must have ended first.
+    ///
+    /// # Errors
+    ///
+    /// The abort failed, or parts were still stored after [`ABORT_ROUNDS`] of them.
+    /// A server that cannot list the parts is taken at its word that the upload is
+    /// gone (logged).
     pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
-        let req = S3Request::new(Method::DELETE, key)
-            .query(format!("uploadId={}", encode_query(upload_id)));
-        match self.send(&req).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let query = format!("uploadId={}", encode_query(upload_id));
+        for _ in 0..ABORT_ROUNDS {
+            let req = S3Request::new(Method::DELETE, key).query(query.clone());
+            match self.send(&req).await {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(e.with_context("upload_id", upload_id));
+                }
+                _ => {}
+            }
+            match self.parts_left(key, &query).await {
+                Ok(0) => return Ok(()),
+                Ok(parts) => {
+                    tracing::debug!(%key, %upload_id, parts, "parts landed after the abort; aborting again");
+                }
+                Err(e) => {
+                    tracing::warn!(%key, %upload_id, error = %e, "cannot check that an aborted upload left no parts");
+                    return Ok(());
+                }
+            }
+        }
+        Err(Error::new(ErrorKind::Unexpected)
+            .with_message(format!(
+                "parts of the upload were still stored after {ABORT_ROUNDS} aborts"
+            ))
+            .with_context("upload_id", upload_id))
+    }
+
+    /// How many parts ListParts shows of upload `query` (`uploadId=...`): none
+    /// once the upload is gone.
+    async fn parts_left(&self, key: &str, query: &str) -> Result<usize> {
+        let req = S3Request::new(Method::GET, key).query(format!("max-parts=1&{query}"));
+        match self.send_read(&req, "ListPartsResult").await {
+            Ok((_, body)) => Ok(xml::parse::<xml::ListPartsResult>(&body)?.parts.len()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
         }
     }
 }

@@ -97,7 +97,7 @@ impl S3Writer {
         }
         let result = self.upload_full_parts().await;
         if result.is_err() {
-            self.cancel().await;
+            self.cancel_after_failure().await;
         }
         result
     }
@@ -212,7 +212,7 @@ impl S3Writer {
         }
         let result = self.complete().await;
         if result.is_err() {
-            self.cancel().await;
+            self.cancel_after_failure().await;
         }
         result
     }
@@ -251,22 +251,40 @@ impl S3Writer {
 
     /// Gives up: parts in flight are cancelled and the upload aborted (S3 then
     /// frees its parts); nothing becomes visible.
-    pub(crate) async fn cancel(&mut self) {
+    ///
+    /// # Errors
+    ///
+    /// The upload could not be aborted (it is left to the bucket's lifecycle
+    /// rules).
+    pub(crate) async fn cancel(&mut self) -> Result<()> {
         self.pending.clear();
         self.pending_len = 0;
-        if let Some(upload) = self.upload.take() {
-            abort_upload(Arc::clone(&self.core), self.key.clone(), upload).await;
+        match self.upload.take() {
+            Some(upload) => abort_upload(Arc::clone(&self.core), self.key.clone(), upload).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`cancel`](Self::cancel) after a failure, which is the caller's error: a
+    /// failed abort is logged.
+    async fn cancel_after_failure(&mut self) {
+        if let Err(e) = self.cancel().await {
+            tracing::warn!(key = %self.key, error = %e, "cannot abort multipart upload");
         }
     }
 }
 
-async fn abort_upload(core: Arc<Core>, key: String, upload: Upload) {
+/// Cancels the parts in flight, waits for their tasks to end (none is still
+/// sending when the abort goes), then aborts the upload.
+async fn abort_upload(core: Arc<Core>, key: String, upload: Upload) -> Result<()> {
     for part in &upload.in_flight {
         part.abort();
     }
-    if let Err(e) = core.abort_multipart(&key, &upload.id).await {
-        tracing::warn!(%key, upload_id = %upload.id, error = %e, "cannot abort multipart upload");
+    for part in upload.in_flight {
+        // Cancelled, failed or stored: the abort frees it either way.
+        drop(part.await);
     }
+    core.abort_multipart(&key, &upload.id).await
 }
 
 fn joined(
@@ -285,7 +303,11 @@ impl Drop for S3Writer {
         let core = Arc::clone(&self.core);
         let key = std::mem::take(&mut self.key);
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(abort_upload(core, key, upload))),
+            Ok(handle) => drop(handle.spawn(async move {
+                if let Err(e) = abort_upload(core, key.clone(), upload).await {
+                    tracing::warn!(%key, error = %e, "cannot abort the upload of a dropped writer");
+                }
+            })),
             Err(_) => {
                 for part in &upload.in_flight {
                     part.abort();
@@ -312,10 +334,7 @@ impl RawWrite for S3Writer {
     }
 
     fn abort(mut self: Box<Self>) -> IoJob<()> {
-        IoJob::future(async move {
-            self.cancel().await;
-            Ok(())
-        })
+        IoJob::future(async move { self.cancel().await })
     }
 }
 

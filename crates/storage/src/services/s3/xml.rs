@@ -93,6 +93,14 @@ pub(crate) struct InitiateMultipartUploadResult {
     pub(crate) upload_id: String,
 }
 
+/// `<ListPartsResult>`: the parts of an upload (only how many are shown).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListPartsResult {
+    #[serde(rename = "Part", default)]
+    pub(crate) parts: Vec<serde::de::IgnoredAny>,
+}
+
 /// `<CompleteMultipartUpload>`, the request body that commits an upload.
 #[derive(Debug, Serialize)]
 #[serde(rename = "CompleteMultipartUpload", rename_all = "PascalCase")]
