@@ -59,15 +59,39 @@ struct FaultServer {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// How a server reads request bodies: at most `bytes_per_second`, and nothing
+/// past `stop_after` bytes (it never finishes reading such a body).
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    bytes_per_second: u64,
+    stop_after: u64,
+}
+
 impl FaultServer {
     fn start(handler: impl Fn(&Seen, usize) -> Response<Body> + Send + Sync + 'static) -> Self {
+        Self::start_reading(None, handler)
+    }
+
+    /// A server reading bodies as `reading` says (with a small receive buffer, so
+    /// that the client sees it), or at once.
+    fn start_reading(
+        reading: Option<Reading>,
+        handler: impl Fn(&Seen, usize) -> Response<Body> + Send + Sync + 'static,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                if reading.is_some() {
+                    socket.set_recv_buffer_size(64 << 10)?;
+                }
+                socket.bind("127.0.0.1:0".parse().unwrap())?;
+                socket.listen(64)
+            })
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -99,12 +123,15 @@ impl FaultServer {
                                 .collect(),
                             body: Bytes::new(),
                         };
-                        seen.body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
+                        seen.body = match reading {
+                            None => req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default(),
+                            Some(reading) => read_as(req.into_body(), reading).await,
+                        };
                         let n = {
                             let mut log = log.lock();
                             log.push(seen.clone());
@@ -162,6 +189,23 @@ impl FaultServer {
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().clone()
     }
+}
+
+/// Reads `body` as `reading` says; past its `stop_after` bytes, forever.
+async fn read_as(mut body: Incoming, reading: Reading) -> Bytes {
+    let mut read = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        read.extend_from_slice(&data);
+        let pause = data.len() as f64 / reading.bytes_per_second as f64;
+        tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+        if read.len() as u64 >= reading.stop_after {
+            std::future::pending::<()>().await;
+        }
+    }
+    read.into()
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -447,6 +491,67 @@ fn a_server_that_stops_answering_times_out() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_temporary());
     held.join().unwrap();
+}
+
+/// A server that reads a single 48 MiB PUT at 16 MiB/s; `stop_after` bytes and
+/// it stops reading.
+fn slow_reader(stop_after: u64) -> FaultServer {
+    let reading = Reading {
+        bytes_per_second: 16 << 20,
+        stop_after,
+    };
+    FaultServer::start_reading(Some(reading), |seen, _| match seen.method.as_str() {
+        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"slow\"")], ""),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    })
+}
+
+/// The request timeout bounds each wait for the body to move, not the whole
+/// upload: a body that takes three seconds to go out at a steady pace is sent
+/// under a 1.5 s timeout, as a large part on a slow link would be.
+#[test]
+fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
+    let server = slow_reader(u64::MAX);
+    let op = Operator::new(
+        server
+            .builder(1, Duration::from_millis(1500))
+            .multipart_threshold(64 << 20)
+            .build()
+            .unwrap(),
+    );
+    let data = object(48 << 20);
+    let meta = block_on(op.write("slow", data.clone())).unwrap();
+    assert_eq!(meta.etag(), Some("\"slow\""));
+    let put = server
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "PUT")
+        .unwrap();
+    assert!(put.body == data, "the server got {} bytes", put.body.len());
+}
+
+/// A server that stops reading an upload midway is a `Timeout` saying how much
+/// of the body went out, not a hang.
+#[test]
+fn an_upload_the_server_stops_reading_times_out() {
+    let server = slow_reader(4 << 20);
+    let op = Operator::new(
+        server
+            .builder(1, Duration::from_millis(500))
+            .multipart_threshold(64 << 20)
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.write("stuck", object(48 << 20))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.to_string().contains("the request body stopped moving")
+            && err
+                .to_string()
+                .contains(&format!("of {} bytes sent", 48 << 20)),
+        "{err}"
+    );
 }
 
 #[test]

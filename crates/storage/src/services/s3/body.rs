@@ -1,9 +1,13 @@
-//! [`ReqBody`]: a request body made of `Bytes` pieces, sent without joining them.
+//! [`ReqBody`]: a request body made of `Bytes` pieces, sent without joining them,
+//! and the [`Progress`] of one attempt at sending it.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -15,6 +19,48 @@ use http_body::{Body, Frame, SizeHint};
 pub(crate) struct ReqBody {
     pieces: VecDeque<Bytes>,
     remaining: u64,
+    progress: Option<Arc<Progress>>,
+}
+
+/// The most bytes one frame carries: a piece is handed to the connection in
+/// frames this large (no copy), so that [`Progress`] moves as the body goes out.
+const FRAME: usize = 1 << 20;
+
+/// How far one attempt has sent its body, and when it last moved: the request
+/// timeout bounds the wait between moves, not the whole upload, which on a slow
+/// link may take longer than any timeout meant for a stuck server.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    start: Instant,
+    sent: AtomicU64,
+    /// Nanoseconds from `start` to the last frame taken.
+    moved: AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            sent: AtomicU64::new(0),
+            moved: AtomicU64::new(0),
+        }
+    }
+
+    /// When the attempt began, or the connection last took a frame of the body.
+    pub(crate) fn last_moved(&self) -> Instant {
+        self.start + Duration::from_nanos(self.moved.load(Ordering::Relaxed))
+    }
+
+    /// The bytes of the body the connection has taken.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn took(&self, len: usize) {
+        self.sent.fetch_add(len as u64, Ordering::Relaxed);
+        let since = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.moved.store(since, Ordering::Relaxed);
+    }
 }
 
 impl ReqBody {
@@ -25,7 +71,17 @@ impl ReqBody {
     pub(crate) fn from_pieces(pieces: impl IntoIterator<Item = Bytes>) -> Self {
         let pieces: VecDeque<Bytes> = pieces.into_iter().filter(|p| !p.is_empty()).collect();
         let remaining = pieces.iter().map(|p| p.len() as u64).sum();
-        Self { pieces, remaining }
+        Self {
+            pieces,
+            remaining,
+            progress: None,
+        }
+    }
+
+    /// This body, noting in `progress` each frame the connection takes.
+    pub(crate) fn watched(mut self, progress: &Arc<Progress>) -> Self {
+        self.progress = Some(Arc::clone(progress));
+        self
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -52,10 +108,20 @@ impl Body for ReqBody {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.pieces.pop_front().map(|piece| {
-            self.remaining -= piece.len() as u64;
-            Ok(Frame::data(piece))
-        }))
+        let this = &mut *self;
+        let Some(front) = this.pieces.front_mut() else {
+            return Poll::Ready(None);
+        };
+        let piece = if front.len() > FRAME {
+            front.split_to(FRAME)
+        } else {
+            this.pieces.pop_front().unwrap_or_default()
+        };
+        this.remaining -= piece.len() as u64;
+        if let Some(progress) = &this.progress {
+            progress.took(piece.len());
+        }
+        Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
     fn is_end_stream(&self) -> bool {

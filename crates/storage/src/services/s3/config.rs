@@ -380,8 +380,11 @@ impl S3Builder {
         self
     }
 
-    /// How long one attempt may wait for the response head, and for each piece of a
-    /// response body after the previous one.
+    /// How long one attempt may go without progress (60 s by default): while it
+    /// sends its body, between one 1 MiB frame taken by the connection and the
+    /// next; then for the response head; then for each piece of the response body
+    /// after the previous one. An upload that keeps moving on a slow link is not
+    /// cut off, however long it takes.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self

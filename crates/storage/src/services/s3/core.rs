@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
@@ -30,7 +30,7 @@ use md5::Digest as _;
 use parking_lot::RwLock;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::body::ReqBody;
+use super::body::{Progress, ReqBody};
 use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
 use super::credentials::{CredentialCache, CredentialInfo};
@@ -448,6 +448,7 @@ impl Core {
         &self,
         req: &S3Request,
         identity: Option<&Identity>,
+        progress: &Arc<Progress>,
     ) -> Result<http::Request<ReqBody>> {
         let mut builder = http::Request::builder()
             .method(req.method.clone())
@@ -457,7 +458,7 @@ impl Core {
         }
         let mut http = builder
             .header(CONTENT_LENGTH, req.body.len())
-            .body(req.body.clone())
+            .body(req.body.clone().watched(progress))
             .map_err(|e| {
                 Error::new(ErrorKind::InvalidInput)
                     .with_message(format!("cannot build the request: {e}"))
@@ -655,16 +656,9 @@ impl Core {
             Some(credentials) => Some(credentials.identity().await?),
             None => None,
         };
-        let http = self.build(req, identity.as_ref())?;
-        let response =
-            match tokio::time::timeout(self.request_timeout, self.client().request(http)).await {
-                Err(_) => {
-                    return Err(Error::new(ErrorKind::Timeout)
-                        .with_message(format!("no response within {:?}", self.request_timeout)));
-                }
-                Ok(Err(e)) => return Err(from_client_error(e)),
-                Ok(Ok(response)) => response,
-            };
+        let progress = Arc::new(Progress::new());
+        let http = self.build(req, identity.as_ref(), &progress)?;
+        let response = self.response(http, &progress).await?;
         self.learn_server(response.headers());
         let status = response.status();
         if status.is_success() {
@@ -700,6 +694,41 @@ impl Core {
             err = err.set_temporary(true);
         }
         Err(self.about_bucket(err))
+    }
+
+    /// Sends `http` and waits for its response head. The request timeout bounds
+    /// each wait for the body to move (a frame taken by the connection) and the
+    /// wait for the head after the body is sent, not the whole upload: a large
+    /// part on a slow link is not cut off while it moves.
+    async fn response(
+        &self,
+        http: http::Request<ReqBody>,
+        progress: &Progress,
+    ) -> Result<Response<Incoming>> {
+        let len = http.body().len();
+        let request = self.client().request(http);
+        tokio::pin!(request);
+        loop {
+            let deadline = progress.last_moved() + self.request_timeout;
+            match tokio::time::timeout_at(deadline.into(), &mut request).await {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(e)) => return Err(from_client_error(e)),
+                // The body moved while we waited: wait on from its last move.
+                Err(_) if progress.last_moved() + self.request_timeout > Instant::now() => {}
+                Err(_) => {
+                    let sent = progress.sent();
+                    let message = if sent < len {
+                        format!(
+                            "the request body stopped moving for {:?} ({sent} of {len} bytes sent)",
+                            self.request_timeout
+                        )
+                    } else {
+                        format!("no response within {:?}", self.request_timeout)
+                    };
+                    return Err(Error::new(ErrorKind::Timeout).with_message(message));
+                }
+            }
+        }
     }
 
     /// Says which bucket a bucket-level error is about.
