@@ -225,6 +225,7 @@ impl ObjectStore for DioStore {
             location.to_string(),
             self.prefix.clone(),
             writer,
+            self.op.executor().clone(),
         )))
     }
 

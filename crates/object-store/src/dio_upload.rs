@@ -3,13 +3,15 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::lock::Mutex as AsyncMutex;
+use io_executor::Executor;
 use object_store::{MultipartUpload, PutPayload, PutResult, UploadPart};
 use parking_lot::Mutex;
 use storage::Writer;
+use tokio::sync::Notify;
 
 use crate::compat;
 use crate::convert::{Prefix, write_error};
@@ -20,14 +22,16 @@ use crate::convert::{Prefix, write_error};
 /// dropping the upload, leaves nothing.
 ///
 /// Parts are taken in the order `put_part` is called (not the order their futures
-/// are polled) and handed to the writer as they are, without copying: on S3 each
-/// becomes part of a multipart upload whose parts are uploaded concurrently by the
-/// executor; on fs they are appended to the temporary file.
+/// are polled) and handed to the writer as they are, without copying, by a task
+/// on the executor: on S3 each becomes part of a multipart upload whose parts are
+/// uploaded concurrently by the executor; on fs they are appended to the
+/// temporary file.
 ///
-/// A part's future resolves once its bytes are handed to the executor; a failure
+/// A part's future resolves once its bytes are handed to the writer; a failure
 /// of the write is reported by every later call, `complete` included, so no part is
-/// ever lost silently. A part whose future is dropped before then is still
-/// written, in its place, by the next call or by `complete`.
+/// ever lost silently. A part is written whether or not its future is polled or
+/// kept, and a future held without being polled holds nothing up: `complete` and
+/// `abort` go ahead of it.
 ///
 /// `complete` is cancel safe: dropped, it leaves the upload as it was, or its
 /// commit running on the executor; calling it again finishes the upload, or waits
@@ -42,10 +46,19 @@ struct Shared {
     /// The object_store location, for errors.
     location: String,
     prefix: Prefix,
-    /// `None` once completed or aborted.
+    /// Runs the task that hands queued parts to the writer.
+    executor: Executor,
+    /// `None` once completed or aborted. Held across an await only by the draining
+    /// task, `complete` and `abort`, never by a part's future (which its caller
+    /// may keep without polling).
     writer: AsyncMutex<Option<Writer>>,
     /// Parts not yet handed to the writer, in call order.
-    queue: Mutex<VecDeque<Bytes>>,
+    queue: Mutex<Queue>,
+    /// How many pieces have been handed to the writer (they are counted as they
+    /// are queued: see [`Queue::queued`]).
+    handed: AtomicU64,
+    /// Signalled when pieces are handed, the upload fails, or it ends.
+    progress: Notify,
     /// The first failure, reported by every later call.
     failed: Mutex<Option<storage::Error>>,
     /// What `complete` returned, once it has.
@@ -53,19 +66,42 @@ struct Shared {
     /// The commit was submitted: no part may join it, and a `complete` called again
     /// (the one that submitted it was dropped) waits for it.
     committing: AtomicBool,
+    /// The writer was taken by `complete` or `abort`: queued parts will not be
+    /// written by this upload.
+    ended: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    pieces: VecDeque<Bytes>,
+    /// How many pieces were ever queued: a part is handed once
+    /// [`Shared::handed`] reaches the count after its own pieces.
+    queued: u64,
+    /// A draining task is running (or about to).
+    draining: bool,
 }
 
 impl DioUpload {
-    pub(crate) fn new(location: String, prefix: Prefix, writer: Writer) -> Self {
+    /// An upload through `writer`, whose parts a task on `executor` hands to it.
+    pub(crate) fn new(
+        location: String,
+        prefix: Prefix,
+        writer: Writer,
+        executor: Executor,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 location,
                 prefix,
+                executor,
                 writer: AsyncMutex::new(Some(writer)),
-                queue: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue::default()),
+                handed: AtomicU64::new(0),
+                progress: Notify::new(),
                 failed: Mutex::new(None),
                 completed: Mutex::new(None),
                 committing: AtomicBool::new(false),
+                ended: AtomicBool::new(false),
             }),
         }
     }
@@ -86,41 +122,141 @@ impl Shared {
             .with_operation("put_multipart")
     }
 
-    /// Hands every queued part to the writer, in order.
+    /// Notes `err` as the upload's failure (the first one stays), drops what is
+    /// queued, and wakes every part waiting.
+    fn fail(&self, err: storage::Error) {
+        self.queue.lock().pieces.clear();
+        self.failed.lock().get_or_insert(err);
+        self.progress.notify_waiters();
+    }
+
+    /// The writer was taken: wakes every part waiting, to find it so.
+    fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.progress.notify_waiters();
+    }
+
+    /// Hands every queued piece to the writer, in order.
     ///
-    /// Cancel safe: a part leaves the queue only once the writer has nothing in
+    /// Cancel safe: a piece leaves the queue only once the writer has nothing in
     /// flight, and then [`Writer::write_bytes`] hands it over before it first
-    /// waits. A `put_part` future dropped while it waits leaves its part queued for
-    /// the next call, or `complete`, to write.
+    /// waits. Dropped while it waits, it leaves the piece queued for the next
+    /// drain.
     async fn drain(&self, writer: &mut Writer) -> Result<(), storage::Error> {
         if let Some(err) = self.failure() {
             return Err(err);
         }
         loop {
-            if self.queue.lock().is_empty() {
+            if self.queue.lock().pieces.is_empty() {
                 return Ok(());
             }
             let mut written = writer.ready().await;
             if written.is_ok() {
-                let part = self.queue.lock().pop_front();
-                if let Some(part) = part {
-                    written = writer.write_bytes(part).await;
+                let piece = self.queue.lock().pieces.pop_front();
+                if let Some(piece) = piece {
+                    // Counted now: `write_bytes` hands it over before it first
+                    // waits, and a drain dropped while it waits (a `complete`
+                    // given up) must not lose the count. Should the write fail,
+                    // the failure comes first for every part (see `handed`).
+                    self.handed.fetch_add(1, Ordering::SeqCst);
+                    self.progress.notify_waiters();
+                    written = writer.write_bytes(piece).await;
                 }
             }
             if let Err(e) = written {
-                self.queue.lock().clear();
-                *self.failed.lock() = Some(e.clone());
+                self.fail(e.clone());
                 return Err(e);
             }
         }
     }
 
-    async fn put(&self) -> Result<(), storage::Error> {
-        let mut writer = self.writer.lock().await;
-        match writer.as_mut() {
-            Some(writer) => self.drain(writer).await,
-            None => Err(self.failure().unwrap_or_else(|| self.closed())),
+    /// Starts the task that drains the queue, unless one is running or there is
+    /// nothing to drain.
+    fn start_draining(self: &Arc<Self>) {
+        {
+            let mut queue = self.queue.lock();
+            if queue.draining || queue.pieces.is_empty() {
+                return;
+            }
+            queue.draining = true;
         }
+        let guard = Draining {
+            shared: Arc::clone(self),
+            done: false,
+        };
+        // Refused (the executor has shut down), the job is dropped, and with it the
+        // guard, which fails the upload.
+        self.executor
+            .spawn(async move {
+                let shared = Arc::clone(&guard.shared);
+                loop {
+                    {
+                        let mut slot = shared.writer.lock().await;
+                        if let Some(writer) = slot.as_mut() {
+                            // A failure is the upload's, reported by every call.
+                            let _ = shared.drain(writer).await;
+                        }
+                    }
+                    let mut queue = shared.queue.lock();
+                    if queue.pieces.is_empty() || shared.ended.load(Ordering::SeqCst) {
+                        queue.draining = false;
+                        break;
+                    }
+                }
+                guard.finish();
+            })
+            .detach();
+    }
+
+    /// Waits until the pieces up to `queued` are handed to the writer, or the
+    /// upload fails (its failure is every part's, handed or not).
+    async fn handed(&self, queued: u64) -> Result<(), storage::Error> {
+        loop {
+            let notified = self.progress.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(err) = self.failure() {
+                return Err(err);
+            }
+            if self.handed.load(Ordering::SeqCst) >= queued {
+                return Ok(());
+            }
+            if self.ended.load(Ordering::SeqCst) {
+                return Err(self.closed());
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Held by the draining task: dropped before it is done (the task was cancelled,
+/// or never ran, because the executor shut down), it fails the upload, so that
+/// no part waits for ever.
+struct Draining {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Draining {
+    /// The task is done: dropped now, the guard leaves the upload be.
+    fn finish(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.shared.queue.lock().draining = false;
+        self.shared.fail(
+            storage::Error::new(storage::ErrorKind::Cancelled)
+                .with_message(
+                    "the task writing the upload's parts was cancelled (the executor shut down)",
+                )
+                .with_operation("put_multipart"),
+        );
     }
 }
 
@@ -140,9 +276,22 @@ impl MultipartUpload for DioUpload {
                 Err(shared.error(err, "put_part"))
             });
         }
-        self.shared.queue.lock().extend(data);
+        let queued = {
+            let mut queue = self.shared.queue.lock();
+            for piece in data {
+                queue.pieces.push_back(piece);
+                queue.queued += 1;
+            }
+            queue.queued
+        };
+        self.shared.start_draining();
         let shared = Arc::clone(&self.shared);
-        Box::pin(async move { shared.put().await.map_err(|e| shared.error(e, "put_part")) })
+        Box::pin(async move {
+            shared
+                .handed(queued)
+                .await
+                .map_err(|e| shared.error(e, "put_part"))
+        })
     }
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
@@ -165,12 +314,14 @@ impl MultipartUpload for DioUpload {
                 // The writer has failed, and cleaned up after itself (its upload or
                 // temporary file is gone): the upload is over, and says why.
                 *slot = None;
+                shared.end();
                 return Err(shared.error(e, "complete"));
             }
             shared.committing.store(true, Ordering::SeqCst);
         }
         let closed = writer.close().await;
         *slot = None;
+        shared.end();
         match closed {
             Ok(meta) => {
                 let done = compat::put_result(meta.etag().map(str::to_owned));
@@ -186,7 +337,7 @@ impl MultipartUpload for DioUpload {
 
     async fn abort(&mut self) -> object_store::Result<()> {
         let shared = &self.shared;
-        shared.queue.lock().clear();
+        shared.queue.lock().pieces.clear();
         let mut slot = shared.writer.lock().await;
         if slot.is_some() && shared.committing.load(Ordering::SeqCst) {
             // A `complete` dropped while it committed: the commit cannot be taken
@@ -199,6 +350,7 @@ impl MultipartUpload for DioUpload {
         let Some(mut writer) = slot.take() else {
             return Ok(());
         };
+        shared.end();
         writer.abort().await.map_err(|e| shared.error(e, "abort"))
     }
 }
@@ -207,7 +359,7 @@ impl fmt::Debug for DioUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DioUpload")
             .field("location", &self.shared.location)
-            .field("queued_parts", &self.shared.queue.lock().len())
+            .field("queued_pieces", &self.shared.queue.lock().pieces.len())
             .finish_non_exhaustive()
     }
 }

@@ -575,6 +575,64 @@ fn a_part_whose_future_is_dropped_before_it_was_written_is_still_written() {
     assert_eq!(*held.committed.lock().unwrap(), [b"first,second".to_vec()]);
 }
 
+/// A part's future polled once, then kept without being polled (the losing
+/// branch of a `select!`, a `join_all` left behind on cancellation), holds
+/// nothing up: `complete` and `abort` go ahead, the part is written all the
+/// same (before the commit), and the future answers when it is polled at last.
+#[test]
+fn a_part_future_kept_unpolled_holds_up_neither_complete_nor_abort() {
+    use futures::FutureExt;
+    within(60, || {
+        for abort in [false, true] {
+            let held = Arc::new(Held::default());
+            let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+            rt().block_on(async {
+                let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+                // The first part's write is held back; the second waits for it.
+                held.set_shut(true);
+                upload.put_part("first,".into()).await.unwrap();
+                let mut second = upload.put_part("second".into());
+                assert!((&mut second).now_or_never().is_none());
+                held.set_shut(false);
+                if abort {
+                    upload.abort().await.unwrap();
+                    // Handed over before the abort, or dropped by it: either way
+                    // it answers.
+                    drop(second.await);
+                } else {
+                    upload.complete().await.unwrap();
+                    second.await.unwrap();
+                }
+            });
+            let committed = held.committed.lock().unwrap().clone();
+            if abort {
+                assert!(committed.is_empty(), "{committed:?}");
+            } else {
+                assert_eq!(committed, [b"first,second".to_vec()]);
+            }
+        }
+    });
+}
+
+/// A part offered once the operator's executor has shut down is an error, never
+/// a future that waits for ever, and so is `complete`.
+#[test]
+fn parts_offered_after_a_shutdown_fail() {
+    within(60, || {
+        let io = common::executor("parts-after-shutdown");
+        let op = storage::Operator::new(storage::services::Memory::new()).with_executor(io.clone());
+        let store = DioStore::new(op);
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            io.shutdown();
+            io.join().await;
+            let err = upload.put_part("late".into()).await.unwrap_err();
+            assert!(err.to_string().contains("up"), "{err}");
+            upload.complete().await.unwrap_err();
+        });
+    });
+}
+
 #[test]
 fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
     let dir = tempfile::tempdir().unwrap();
