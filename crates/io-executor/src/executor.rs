@@ -42,7 +42,9 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// A job submitted from one of the pool's own threads pays no needless hop:
 /// - [`spawn`](Self::spawn) from a worker thread stays on that worker (its local
 ///   queue, no cross-thread wake-up) whenever that worker is among the least loaded;
-///   otherwise it goes to the least-loaded worker like any other job.
+///   otherwise it goes to the least-loaded worker like any other job. Either way it
+///   runs on the executor, even if the calling job has entered another tokio runtime
+///   (`let _g = handle.enter()`).
 /// - [`spawn_blocking`](Self::spawn_blocking) from one of the pool's blocking threads
 ///   runs the closure inline, before returning the (already finished) handle. That
 ///   thread may block anyway, and waiting on a queue behind other jobs could only add
@@ -296,10 +298,14 @@ impl Executor {
             Kind::Pool => {
                 let pool = shared.pool.as_ref().expect("pool executor has a pool");
                 let worker = worker.expect("pool executor picked a worker");
-                if local == Some(worker) && Handle::try_current().is_ok() {
-                    // Already on that worker, inside its runtime: its local queue.
-                    drop(tokio::task::spawn(task));
+                // Already on that worker: its own runtime, whatever runtime the
+                // calling job has entered (from a job there, its local queue).
+                let task = if local == Some(worker) {
+                    context::spawn_on_worker_runtime(task).err()
                 } else {
+                    Some(task)
+                };
+                if let Some(task) = task {
                     pool.send(&intake, worker, Box::pin(task));
                 }
             }
