@@ -123,6 +123,8 @@ impl Builder {
     }
 
     /// Names the pool; threads are called `{name}-worker-{i}` and `{name}-blocking-{i}`.
+    /// A name with a NUL byte, which no thread name can hold, fails the
+    /// [`build`](Self::build).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -221,8 +223,18 @@ impl Builder {
     ///
     /// Fails if the operating system refuses a thread or a worker's runtime cannot be
     /// built (for example, no file descriptors left for its IO driver). Threads that
-    /// did start are shut down again.
+    /// did start are shut down again. Fails with [`io::ErrorKind::InvalidInput`],
+    /// starting nothing, if the [`name`](Self::name) contains a NUL byte.
     pub fn build(mut self) -> io::Result<Executor> {
+        if self.name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "executor name {:?} contains a NUL byte, which a thread name cannot hold",
+                    self.name
+                ),
+            ));
+        }
         self.hooks.nice = match self.priority {
             Priority::Inherited => None,
             Priority::Nice(nice) => Some(nice),

@@ -69,6 +69,20 @@ fn threads_are_named_after_the_pool() {
     );
 }
 
+/// A name no thread can carry (one with a NUL byte) fails the build with an error
+/// naming the problem, instead of panicking when the first thread is spawned.
+#[test]
+fn a_name_with_a_nul_byte_is_refused() {
+    let err = io_executor::Builder::new()
+        .name("a\0b")
+        .build()
+        .expect_err("a thread name cannot hold a NUL byte");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("NUL"), "{message}");
+    assert!(message.contains(r#""a\0b""#), "{message}");
+}
+
 /// Already on the executor: an async job spawned from an idle worker stays there, and
 /// a blocking job spawned from a blocking thread runs inline on it.
 #[test]
