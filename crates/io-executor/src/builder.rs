@@ -69,9 +69,21 @@ pub(crate) struct Hooks {
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
     nice: Option<i32>,
+    /// Unit tests only: runs on a blocking thread that has taken a job off the lane,
+    /// before it registers the job as running (to force a race with an abort).
+    #[cfg(all(test, not(loom)))]
+    blocking_job_taken: Option<Hook>,
 }
 
 impl Hooks {
+    /// Runs the `blocking_job_taken` hook, if set.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn blocking_job_taken(&self) {
+        if let Some(hook) = &self.blocking_job_taken {
+            hook();
+        }
+    }
+
     pub(crate) fn started(&self) {
         if let Some(nice) = self.nice {
             // On Linux a thread id names one thread, so this lowers only this thread.
@@ -209,6 +221,14 @@ impl Builder {
     /// A panic in `f` is logged and ignored.
     pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
         self.hooks.on_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Unit tests only: `f` runs on a blocking thread that has taken a job off the
+    /// lane, before the thread registers the job as running.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn on_blocking_job_taken(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.hooks.blocking_job_taken = Some(Arc::new(f));
         self
     }
 

@@ -403,7 +403,9 @@ impl Shared {
             drop_guarded("dropping a queued blocking job", || drop(job));
         }
         // Running blocking jobs cannot be interrupted; resolve their handles now and
-        // let the closures finish in the background.
+        // let the closures finish in the background. A thread that took a job off the
+        // lane and has not registered it yet does so under its slot's lock, after
+        // `aborting` is set, and then sees it: it drops the job unrun.
         for slot in pool.running_blocking.iter() {
             if let Some(job) = slot.lock().as_ref() {
                 job.cancel_on_shutdown();
