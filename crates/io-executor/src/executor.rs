@@ -398,7 +398,8 @@ impl Executor {
     }
 
     /// Shuts the executor down (if that has not happened yet) and waits until every
-    /// accepted job has ended and every thread of the pool has exited.
+    /// accepted job has ended and every thread of the pool has exited. Every job's
+    /// handle is resolved by then: [`JoinHandle::is_finished`] is `true`.
     ///
     /// Can be awaited from any runtime, any number of times, from any clone, including
     /// from a job of another executor. Returns at once on [`Executor::global`]. A
