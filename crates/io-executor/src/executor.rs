@@ -570,9 +570,12 @@ impl fmt::Debug for Executor {
 /// there is no pool to share with, and it runs `a`, then `b`.
 ///
 /// The offer is a blocking job like any other: it counts in the
-/// [`Metrics`](crate::Metrics) (as cancelled when `b` was taken back) and against
+/// [`Metrics`](crate::Metrics) and against
 /// [`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs); a refused offer
-/// only means `b` runs here.
+/// only means `b` runs here. When `b` is taken back, the offer counts as cancelled
+/// if no thread had taken it up yet, and as completed if a thread took it up just as
+/// `b` was taken back (that thread finds nothing left to run). Either way `b` runs
+/// once, here.
 ///
 /// # Panics
 ///
