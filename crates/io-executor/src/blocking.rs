@@ -31,11 +31,20 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
     pool.blocking_thread_started(index, std::thread::current());
     let slot = &pool.running_blocking[index];
     let run_one = |job: BlockingJob| {
-        if pool.aborting.load(Ordering::SeqCst) {
-            drop_guarded("dropping a blocking job after an abort", || drop(job));
-            return;
+        #[cfg(all(test, not(loom)))]
+        hooks.blocking_job_taken();
+        {
+            // The check and the registration under the slot's lock, which an abort
+            // takes after it sets `aborting`: either the abort finds the job here
+            // (and resolves its handle) or this thread sees the abort.
+            let mut running = slot.lock();
+            if pool.aborting.load(Ordering::SeqCst) {
+                drop(running);
+                drop_guarded("dropping a blocking job after an abort", || drop(job));
+                return;
+            }
+            *running = Some(job.canceller());
         }
-        *slot.lock() = Some(job.canceller());
         // The closure runs under `catch_unwind` already; what can still panic here is
         // a destructor: a closure dropped unrun, or a result nobody waits for, which
         // goes with the last reference to its handle's state (maybe the slot's).
@@ -107,4 +116,51 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
         }
     }
     hooks.stopped();
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    use crate::Builder;
+
+    /// A shutdown deadline passes while a blocking thread holds a job it has taken
+    /// off the lane but not yet registered as running: the abort neither finds it in
+    /// the lane nor among the running jobs. The job must still be cancelled: its
+    /// handle resolves to a shutdown error and the closure never runs (it ran, and
+    /// a closure that blocked kept its handle unresolved however long it took).
+    #[test]
+    fn a_job_taken_as_a_shutdown_deadline_passes_is_cancelled() {
+        let (taken_tx, taken_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let go_rx = Mutex::new(go_rx);
+        let executor = Builder::new()
+            .name("taken-at-abort")
+            .worker_threads(NonZeroUsize::MIN)
+            .blocking_threads(NonZeroUsize::MIN)
+            .on_blocking_job_taken(move || {
+                let _ = taken_tx.send(());
+                let _ = go_rx.lock().unwrap().recv();
+            })
+            .build()
+            .unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let handle = executor.spawn_blocking(move || flag.store(true, Ordering::SeqCst));
+        taken_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the blocking thread took the job (hang guard)");
+        assert!(!executor.blocking_shutdown_timeout(Duration::ZERO));
+        go_tx.send(()).unwrap();
+        let err = handle.join().expect_err("cancelled by the deadline");
+        assert!(err.is_shutdown(), "{err:?}");
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "the closure ran after the abort"
+        );
+        executor.blocking_join();
+    }
 }

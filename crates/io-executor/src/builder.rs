@@ -69,9 +69,21 @@ pub(crate) struct Hooks {
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
     nice: Option<i32>,
+    /// Unit tests only: runs on a blocking thread that has taken a job off the lane,
+    /// before it registers the job as running (to force a race with an abort).
+    #[cfg(all(test, not(loom)))]
+    blocking_job_taken: Option<Hook>,
 }
 
 impl Hooks {
+    /// Runs the `blocking_job_taken` hook, if set.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn blocking_job_taken(&self) {
+        if let Some(hook) = &self.blocking_job_taken {
+            hook();
+        }
+    }
+
     pub(crate) fn started(&self) {
         if let Some(nice) = self.nice {
             // On Linux a thread id names one thread, so this lowers only this thread.
@@ -123,6 +135,8 @@ impl Builder {
     }
 
     /// Names the pool; threads are called `{name}-worker-{i}` and `{name}-blocking-{i}`.
+    /// A name with a NUL byte, which no thread name can hold, fails the
+    /// [`build`](Self::build).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -210,6 +224,14 @@ impl Builder {
         self
     }
 
+    /// Unit tests only: `f` runs on a blocking thread that has taken a job off the
+    /// lane, before the thread registers the job as running.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn on_blocking_job_taken(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.hooks.blocking_job_taken = Some(Arc::new(f));
+        self
+    }
+
     pub(crate) fn global(mut self) -> Self {
         self.global = true;
         self
@@ -221,8 +243,18 @@ impl Builder {
     ///
     /// Fails if the operating system refuses a thread or a worker's runtime cannot be
     /// built (for example, no file descriptors left for its IO driver). Threads that
-    /// did start are shut down again.
+    /// did start are shut down again. Fails with [`io::ErrorKind::InvalidInput`],
+    /// starting nothing, if the [`name`](Self::name) contains a NUL byte.
     pub fn build(mut self) -> io::Result<Executor> {
+        if self.name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "executor name {:?} contains a NUL byte, which a thread name cannot hold",
+                    self.name
+                ),
+            ));
+        }
         self.hooks.nice = match self.priority {
             Priority::Inherited => None,
             Priority::Nice(nice) => Some(nice),

@@ -6,7 +6,10 @@
 //! blocked on a job).
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::future::Future;
 use std::sync::{Arc, Weak};
+
+use tokio::runtime::Handle;
 
 use crate::shared::Shared;
 
@@ -23,6 +26,34 @@ thread_local! {
     /// On a blocking thread, its pool (weak, so that this thread-local is never an
     /// owner; the thread's own loop holds the pool anyway).
     static BLOCKING_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
+    /// On a worker thread, its own runtime, while the worker has it: what a job
+    /// spawned there goes to, whatever other runtime the spawning job has entered.
+    static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+/// Marks `runtime` as the current worker thread's own runtime (`None` when the
+/// worker is about to drop it).
+pub(crate) fn set_worker_runtime(runtime: Option<Handle>) {
+    WORKER_RUNTIME.with_borrow_mut(|own| *own = runtime);
+}
+
+/// Spawns `task` on the current worker thread's own runtime (from inside that
+/// runtime, onto its local queue), or gives it back if this thread has none.
+///
+/// Not `tokio::task::spawn`: a job may have entered another runtime
+/// (`let _g = handle.enter()`), and that is where `tokio::task::spawn` would put the
+/// task, out of the executor's reach (and never run, if nobody drives that runtime).
+pub(crate) fn spawn_on_worker_runtime<F>(task: F) -> Result<(), F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    WORKER_RUNTIME.with_borrow(|own| match own {
+        Some(runtime) => {
+            drop(runtime.spawn(task));
+            Ok(())
+        }
+        None => Err(task),
+    })
 }
 
 /// Marks the current thread as a blocking thread of `shared`.

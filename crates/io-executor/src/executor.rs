@@ -42,7 +42,9 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// A job submitted from one of the pool's own threads pays no needless hop:
 /// - [`spawn`](Self::spawn) from a worker thread stays on that worker (its local
 ///   queue, no cross-thread wake-up) whenever that worker is among the least loaded;
-///   otherwise it goes to the least-loaded worker like any other job.
+///   otherwise it goes to the least-loaded worker like any other job. Either way it
+///   runs on the executor, even if the calling job has entered another tokio runtime
+///   (`let _g = handle.enter()`).
 /// - [`spawn_blocking`](Self::spawn_blocking) from one of the pool's blocking threads
 ///   runs the closure inline, before returning the (already finished) handle. That
 ///   thread may block anyway, and waiting on a queue behind other jobs could only add
@@ -296,10 +298,14 @@ impl Executor {
             Kind::Pool => {
                 let pool = shared.pool.as_ref().expect("pool executor has a pool");
                 let worker = worker.expect("pool executor picked a worker");
-                if local == Some(worker) && Handle::try_current().is_ok() {
-                    // Already on that worker, inside its runtime: its local queue.
-                    drop(tokio::task::spawn(task));
+                // Already on that worker: its own runtime, whatever runtime the
+                // calling job has entered (from a job there, its local queue).
+                let task = if local == Some(worker) {
+                    context::spawn_on_worker_runtime(task).err()
                 } else {
+                    Some(task)
+                };
+                if let Some(task) = task {
                     pool.send(&intake, worker, Box::pin(task));
                 }
             }
@@ -392,7 +398,8 @@ impl Executor {
     }
 
     /// Shuts the executor down (if that has not happened yet) and waits until every
-    /// accepted job has ended and every thread of the pool has exited.
+    /// accepted job has ended and every thread of the pool has exited. Every job's
+    /// handle is resolved by then: [`JoinHandle::is_finished`] is `true`.
     ///
     /// Can be awaited from any runtime, any number of times, from any clone, including
     /// from a job of another executor. Returns at once on [`Executor::global`]. A
@@ -563,9 +570,12 @@ impl fmt::Debug for Executor {
 /// there is no pool to share with, and it runs `a`, then `b`.
 ///
 /// The offer is a blocking job like any other: it counts in the
-/// [`Metrics`](crate::Metrics) (as cancelled when `b` was taken back) and against
+/// [`Metrics`](crate::Metrics) and against
 /// [`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs); a refused offer
-/// only means `b` runs here.
+/// only means `b` runs here. When `b` is taken back, the offer counts as cancelled
+/// if no thread had taken it up yet, and as completed if a thread took it up just as
+/// `b` was taken back (that thread finds nothing left to run). Either way `b` runs
+/// once, here.
 ///
 /// # Panics
 ///

@@ -339,14 +339,24 @@ impl Shared {
         self.outstanding.load(Ordering::Acquire) & !CLOSED
     }
 
+    /// A job has ended: counts it, and takes it off its worker's load. Its handle is
+    /// resolved after this, then [`job_left`](Self::job_left) is called.
     pub(crate) fn job_ended(&self, worker: Option<usize>, outcome: Outcome) {
         self.counters.record_end(outcome);
         if let (Some(w), Some(pool)) = (worker, &self.pool)
             && pool.load[w].fetch_sub(1, Ordering::SeqCst) == 1
         {
-            // The worker may now leave its runtime, or exit if shutting down.
+            // The worker may now leave its runtime, or exit if shutting down. (It is
+            // the thread that runs this job, so it cannot exit before the job has
+            // resolved its handle.)
             pool.notify[w].notify_one();
         }
+    }
+
+    /// An ended job whose handle is resolved leaves the count of unfinished jobs;
+    /// the last one of an executor without threads, after its shutdown, lets `join`
+    /// return.
+    pub(crate) fn job_left(&self) {
         let before = self.outstanding.fetch_sub(1, Ordering::AcqRel);
         if before == CLOSED | 1 && self.pool.is_none() {
             // The last job of an executor without threads, after its shutdown.
@@ -403,7 +413,9 @@ impl Shared {
             drop_guarded("dropping a queued blocking job", || drop(job));
         }
         // Running blocking jobs cannot be interrupted; resolve their handles now and
-        // let the closures finish in the background.
+        // let the closures finish in the background. A thread that took a job off the
+        // lane and has not registered it yet does so under its slot's lock, after
+        // `aborting` is set, and then sees it: it drops the job unrun.
         for slot in pool.running_blocking.iter() {
             if let Some(job) = slot.lock().as_ref() {
                 job.cancel_on_shutdown();
@@ -438,7 +450,7 @@ mod loom_models {
 
     /// `shutdown` (setting `CLOSED`) races the last job's end (taking the count to
     /// zero): exactly one of them sees the other and finishes the exit signal, so a
-    /// joiner always wakes.
+    /// joiner always wakes, and finds the job's handle resolved.
     ///
     /// (The first form of this handshake, a `SeqCst` store and load on two separate
     /// atomics on each side, was correct but beyond loom, which models `SeqCst`
@@ -456,6 +468,10 @@ mod loom_models {
             };
             join(&shared);
             assert!(shared.exit.is_done());
+            assert!(
+                handle.is_finished(),
+                "joined before the job's handle resolved"
+            );
             worker.join().unwrap();
             stopper.join().unwrap();
             assert_eq!(handle.join().unwrap(), 1);

@@ -94,6 +94,9 @@ impl<T> JobGuard<T> {
         if claimed {
             self.completion.fill(output);
         }
+        // The output last of all before the job leaves the count that `join` waits
+        // on: whoever `join` wakes finds every handle resolved.
+        self.shared.job_left();
     }
 }
 

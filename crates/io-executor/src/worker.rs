@@ -36,6 +36,7 @@ pub(crate) fn run(
 ) {
     let _exit = ExitOnDrop(&shared);
     context::enter(shared.id, Role::Worker(index), &shared.name);
+    context::set_worker_runtime(Some(runtime.handle().clone()));
     hooks.started();
     let pool = shared
         .pool
@@ -55,6 +56,8 @@ pub(crate) fn run(
             Err(_) => break,
         }
     }
+    // Intake is closed: nothing more can be spawned here.
+    context::set_worker_runtime(None);
     // Only after an abort can jobs remain; dropping them resolves their handles.
     while let Ok(job) = jobs.try_recv() {
         drop_guarded("dropping a queued async job", || drop(job));

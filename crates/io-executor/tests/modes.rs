@@ -193,3 +193,74 @@ fn caller_runtime_mode_from_inside_a_current_thread_runtime() {
         assert_eq!(value, 11);
     });
 }
+
+/// In the modes without threads, `join` waits for the last accepted job, and returns
+/// only once that job's handle is resolved too: a caller that joined finds every
+/// handle finished. The jobs are run by hand, on this thread, and `join` is polled
+/// with a waker that looks at the handles at the moment it is woken (inside the
+/// last job's end), whichever kind of job ends last.
+#[test]
+fn a_threadless_join_is_woken_only_once_every_handle_is_resolved() {
+    #[derive(Default)]
+    struct Held {
+        futures: std::sync::Mutex<Vec<BoxFuture>>,
+        blocking: std::sync::Mutex<Vec<BlockingFn>>,
+    }
+    struct Holding(Arc<Held>);
+    impl Spawn for Holding {
+        fn spawn(&self, future: BoxFuture) {
+            self.0.futures.lock().unwrap().push(future);
+        }
+        fn spawn_blocking(&self, job: BlockingFn) {
+            self.0.blocking.lock().unwrap().push(job);
+        }
+    }
+    /// On its wake-up, records whether both handles were finished.
+    struct Looking {
+        handles: (io_executor::JoinHandle<u8>, io_executor::JoinHandle<u8>),
+        seen: std::sync::Mutex<Vec<bool>>,
+    }
+    impl std::task::Wake for Looking {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let finished = self.handles.0.is_finished() && self.handles.1.is_finished();
+            self.seen.lock().unwrap().push(finished);
+        }
+    }
+    within(30, || {
+        for async_last in [true, false] {
+            let held = Arc::new(Held::default());
+            let executor = Executor::custom(Holding(Arc::clone(&held)));
+            let looking = Arc::new(Looking {
+                handles: (executor.spawn(async { 1 }), executor.spawn_blocking(|| 2)),
+                seen: std::sync::Mutex::new(Vec::new()),
+            });
+            let waker = std::task::Waker::from(Arc::clone(&looking));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut join = Box::pin(executor.join());
+            assert!(join.as_mut().poll(&mut cx).is_pending(), "two jobs to go");
+            let future = held.futures.lock().unwrap().pop().unwrap();
+            let blocking = held.blocking.lock().unwrap().pop().unwrap();
+            let run_future = || {
+                let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+                let mut future = future;
+                assert!(future.as_mut().poll(&mut noop).is_ready());
+            };
+            if async_last {
+                blocking();
+                run_future();
+            } else {
+                run_future();
+                blocking();
+            }
+            assert!(join.as_mut().poll(&mut cx).is_ready());
+            assert_eq!(
+                *looking.seen.lock().unwrap(),
+                [true],
+                "join woken once, with both handles finished (async job last: {async_last})"
+            );
+        }
+    });
+}

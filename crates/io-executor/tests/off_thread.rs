@@ -69,6 +69,20 @@ fn threads_are_named_after_the_pool() {
     );
 }
 
+/// A name no thread can carry (one with a NUL byte) fails the build with an error
+/// naming the problem, instead of panicking when the first thread is spawned.
+#[test]
+fn a_name_with_a_nul_byte_is_refused() {
+    let err = io_executor::Builder::new()
+        .name("a\0b")
+        .build()
+        .expect_err("a thread name cannot hold a NUL byte");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("NUL"), "{message}");
+    assert!(message.contains(r#""a\0b""#), "{message}");
+}
+
 /// Already on the executor: an async job spawned from an idle worker stays there, and
 /// a blocking job spawned from a blocking thread runs inline on it.
 #[test]
@@ -124,5 +138,42 @@ fn jobs_go_to_the_least_loaded_worker() {
         }
         release_tx.send(()).unwrap();
         busy.join().unwrap();
+    });
+}
+
+/// A job that has entered another tokio runtime (`let _g = handle.enter()`, as code
+/// built around a runtime handle does) and spawns: the new job still runs on the
+/// executor's worker, its handle resolves, and the pool drains. The foreign runtimes
+/// are a multi-thread one, which would run the job on its own thread, and a
+/// current-thread one that nobody drives, where it would never run.
+#[test]
+fn a_job_spawned_while_another_runtime_is_entered_runs_on_its_worker() {
+    within(30, || {
+        let foreign = [
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("foreign")
+                .build()
+                .unwrap(),
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        ];
+        let executor = pool("entered", 1, 1);
+        for runtime in &foreign {
+            let inner = executor.clone();
+            let entered = runtime.handle().clone();
+            let (outer, nested) = executor
+                .spawn(async move {
+                    let _entered = entered.enter();
+                    (thread_name(), inner.spawn(async { thread_name() }))
+                })
+                .join()
+                .unwrap();
+            assert_eq!(outer, "entered-worker-0");
+            assert_eq!(nested.join().unwrap(), "entered-worker-0");
+        }
+        executor.blocking_join();
+        assert_eq!(executor.metrics().completed, 4);
     });
 }
