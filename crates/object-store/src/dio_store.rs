@@ -27,9 +27,13 @@ const DELETE_BATCH: usize = 1000;
 ///
 /// Every request, every chunk of a `get` stream, every page of a listing and every
 /// part of an upload is IO on the operator's executor; the caller's runtime only
-/// collects finished results. Nothing is ever handed to the caller as a file to read
-/// on its own thread: `get_opts` always returns a
-/// [`GetResultPayload::Stream`](object_store::GetResultPayload::Stream).
+/// collects finished results. The one exception is the operator's
+/// [`read_now`](storage::Options::read_now) (on by default): a small read of an fs
+/// file the backend holds open is tried on the polling thread with
+/// `preadv2(RWF_NOWAIT)`, which copies from the page cache or returns at once,
+/// never waiting for a disk (off: `Options::with_read_now(false)`). Nothing is
+/// ever handed to the caller as a file to read on its own thread: `get_opts` always
+/// returns a [`GetResultPayload::Stream`](object_store::GetResultPayload::Stream).
 ///
 /// # How the trait maps
 ///

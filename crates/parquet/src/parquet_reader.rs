@@ -24,8 +24,12 @@ pub(crate) const FOOTER_SIZE: usize = 8;
 /// in one read.
 pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
 
-/// Parquet's [`AsyncFileReader`] over a file of an [`Operator`]: every byte is read
-/// on the operator's executor, never on the runtime that polls the reader.
+/// Parquet's [`AsyncFileReader`] over a file of an [`Operator`]: every read that
+/// may wait is done on the operator's executor, never on the runtime that polls
+/// the reader. (With the operator's [`read_now`](storage::Options::read_now), on by
+/// default, a small range of an fs file the backend holds open is first tried on
+/// the polling thread with `preadv2(RWF_NOWAIT)`: a copy from the page cache, or
+/// an immediate return, never a wait for a disk.)
 ///
 /// | method | how |
 /// |---|---|
