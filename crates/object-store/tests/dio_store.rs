@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dio_object_store::DioStore;
 use futures::StreamExt;
+use object_store::PutPayload;
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion,
@@ -790,8 +791,17 @@ fn an_abort_after_a_dropped_complete_leaves_the_commit_to_answer() {
             let path = Path::from("committed");
             let mut upload = store.put_multipart(&path).await.unwrap();
             upload.put_part(vec![5; 100_000].into()).await.unwrap();
-            // Polled once: the commit is submitted to the executor, then dropped.
-            let first = upload.complete().now_or_never();
+            // Polled once, then dropped, until the commit is under way: a `complete`
+            // still waiting for the task handing parts over has started nothing,
+            // and an empty part is taken then (it is refused once the commit is
+            // submitted, and adds nothing either way).
+            let first = loop {
+                match upload.complete().now_or_never() {
+                    Some(done) => break Some(done),
+                    None if upload.put_part(PutPayload::new()).await.is_err() => break None,
+                    None => tokio::task::yield_now().await,
+                }
+            };
             if first.is_none() {
                 let err = upload.abort().await.unwrap_err();
                 assert!(err.to_string().contains("being completed"), "{err}");
