@@ -153,7 +153,6 @@ impl fmt::Debug for DioStore {
     }
 }
 
-/// What a write asks of the target, or why it cannot be done.
 /// A version asked of a store that keeps none: `NotSupported`, saying where.
 fn no_versions(what: &str) -> object_store::Error {
     object_store::Error::NotSupported {
@@ -161,6 +160,7 @@ fn no_versions(what: &str) -> object_store::Error {
     }
 }
 
+/// What a write asks of the target, or why it cannot be done.
 fn write_options(mode: &PutMode, location: &str) -> Result<WriteOptions> {
     Ok(match mode {
         PutMode::Overwrite => WriteOptions::new(),

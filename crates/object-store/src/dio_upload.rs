@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::lock::Mutex as AsyncMutex;
@@ -54,29 +54,25 @@ struct Shared {
     writer: AsyncMutex<Option<Writer>>,
     /// Parts not yet handed to the writer, in call order.
     queue: Mutex<Queue>,
-    /// How many pieces have been handed to the writer (they are counted as they
-    /// are queued: see [`Queue::queued`]).
-    handed: AtomicU64,
-    /// Signalled when pieces are handed, the upload fails, or it ends.
+    /// Signalled when pieces are handed, or the upload fails.
     progress: Notify,
-    /// The first failure, reported by every later call.
+    /// The first failure (an aborted upload's too), reported by every later call.
     failed: Mutex<Option<storage::Error>>,
     /// What `complete` returned, once it has.
     completed: Mutex<Option<PutResult>>,
     /// The commit was submitted: no part may join it, and a `complete` called again
     /// (the one that submitted it was dropped) waits for it.
     committing: AtomicBool,
-    /// The writer was taken by `complete` or `abort`: queued parts will not be
-    /// written by this upload.
-    ended: AtomicBool,
 }
 
 #[derive(Default)]
 struct Queue {
     pieces: VecDeque<Bytes>,
-    /// How many pieces were ever queued: a part is handed once
-    /// [`Shared::handed`] reaches the count after its own pieces.
+    /// How many pieces were ever queued: a part is handed once `handed` reaches
+    /// the count after its own pieces.
     queued: u64,
+    /// How many pieces were handed to the writer.
+    handed: u64,
     /// A draining task is running (or about to).
     draining: bool,
 }
@@ -96,12 +92,10 @@ impl DioUpload {
                 executor,
                 writer: AsyncMutex::new(Some(writer)),
                 queue: Mutex::new(Queue::default()),
-                handed: AtomicU64::new(0),
                 progress: Notify::new(),
                 failed: Mutex::new(None),
                 completed: Mutex::new(None),
                 committing: AtomicBool::new(false),
-                ended: AtomicBool::new(false),
             }),
         }
     }
@@ -123,16 +117,10 @@ impl Shared {
     }
 
     /// Notes `err` as the upload's failure (the first one stays), drops what is
-    /// queued, and wakes every part waiting.
+    /// queued, and wakes every part waiting: nothing more is written.
     fn fail(&self, err: storage::Error) {
         self.queue.lock().pieces.clear();
         self.failed.lock().get_or_insert(err);
-        self.progress.notify_waiters();
-    }
-
-    /// The writer was taken: wakes every part waiting, to find it so.
-    fn end(&self) {
-        self.ended.store(true, Ordering::SeqCst);
         self.progress.notify_waiters();
     }
 
@@ -143,22 +131,26 @@ impl Shared {
     /// waits. Dropped while it waits, it leaves the piece queued for the next
     /// drain.
     async fn drain(&self, writer: &mut Writer) -> Result<(), storage::Error> {
-        if let Some(err) = self.failure() {
-            return Err(err);
-        }
         loop {
+            if let Some(err) = self.failure() {
+                return Err(err);
+            }
             if self.queue.lock().pieces.is_empty() {
                 return Ok(());
             }
             let mut written = writer.ready().await;
             if written.is_ok() {
-                let piece = self.queue.lock().pieces.pop_front();
-                if let Some(piece) = piece {
+                let piece = {
+                    let mut queue = self.queue.lock();
+                    let piece = queue.pieces.pop_front();
                     // Counted now: `write_bytes` hands it over before it first
                     // waits, and a drain dropped while it waits (a `complete`
                     // given up) must not lose the count. Should the write fail,
                     // the failure comes first for every part (see `handed`).
-                    self.handed.fetch_add(1, Ordering::SeqCst);
+                    queue.handed += u64::from(piece.is_some());
+                    piece
+                };
+                if let Some(piece) = piece {
                     self.progress.notify_waiters();
                     written = writer.write_bytes(piece).await;
                 }
@@ -184,21 +176,22 @@ impl Shared {
             shared: Arc::clone(self),
             done: false,
         };
-        // Refused (the executor has shut down), the job is dropped, and with it the
-        // guard, which fails the upload.
+        // Refused (the executor has shut down, or its queue is full), the job is
+        // dropped, and with it the guard, which fails the upload.
         self.executor
             .spawn(async move {
                 let shared = Arc::clone(&guard.shared);
                 loop {
-                    {
-                        let mut slot = shared.writer.lock().await;
-                        if let Some(writer) = slot.as_mut() {
-                            // A failure is the upload's, reported by every call.
-                            let _ = shared.drain(writer).await;
-                        }
-                    }
+                    let drained = match shared.writer.lock().await.as_mut() {
+                        Some(writer) => shared.drain(writer).await,
+                        // Completed or aborted: `complete` drained what was queued
+                        // (no part is taken once it commits), `abort` dropped it.
+                        None => Ok(()),
+                    };
                     let mut queue = shared.queue.lock();
-                    if queue.pieces.is_empty() || shared.ended.load(Ordering::SeqCst) {
+                    // A failure is the upload's, reported by every call; a part
+                    // queued meanwhile, or whose drain was given up, goes next.
+                    if drained.is_err() || queue.pieces.is_empty() {
                         queue.draining = false;
                         break;
                     }
@@ -218,20 +211,17 @@ impl Shared {
             if let Some(err) = self.failure() {
                 return Err(err);
             }
-            if self.handed.load(Ordering::SeqCst) >= queued {
+            if self.queue.lock().handed >= queued {
                 return Ok(());
-            }
-            if self.ended.load(Ordering::SeqCst) {
-                return Err(self.closed());
             }
             notified.await;
         }
     }
 }
 
-/// Held by the draining task: dropped before it is done (the task was cancelled,
-/// or never ran, because the executor shut down), it fails the upload, so that
-/// no part waits for ever.
+/// Held by the draining task: dropped before it is done (the task was refused,
+/// cancelled by a shutdown, or panicked), it fails the upload, so that no part
+/// waits for ever.
 struct Draining {
     shared: Arc<Shared>,
     done: bool,
@@ -250,42 +240,46 @@ impl Drop for Draining {
             return;
         }
         self.shared.queue.lock().draining = false;
-        self.shared.fail(
-            storage::Error::new(storage::ErrorKind::Cancelled)
-                .with_message(
-                    "the task writing the upload's parts was cancelled (the executor shut down)",
-                )
-                .with_operation("put_multipart"),
-        );
+        let err = if self.shared.executor.is_shutdown() {
+            storage::Error::new(storage::ErrorKind::ShutDown).with_message(
+                "the executor shut down before the upload's parts were handed to its writer",
+            )
+        } else {
+            storage::Error::new(storage::ErrorKind::Unexpected).with_message(
+                "the task handing the upload's parts to its writer ended before it was done \
+                 (refused by a full executor queue, or panicked)",
+            )
+        };
+        self.shared.fail(err.with_operation("put_multipart"));
     }
 }
 
 #[async_trait::async_trait]
 impl MultipartUpload for DioUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        if self.shared.committing.load(Ordering::SeqCst) {
-            // Too late for this upload: refused (with the commit's failure, if it
-            // failed), and the commit is left be.
-            let shared = Arc::clone(&self.shared);
+        let shared = Arc::clone(&self.shared);
+        if let Some(err) = shared.failure() {
+            // Failed or aborted: refused with why, and nothing is queued.
+            return Box::pin(async move { Err(shared.error(err, "put_part")) });
+        }
+        if shared.committing.load(Ordering::SeqCst) {
+            // Too late for this upload: refused, and the commit is left be.
             return Box::pin(async move {
-                let err = shared.failure().unwrap_or_else(|| {
-                    storage::Error::new(storage::ErrorKind::InvalidInput)
-                        .with_message("the upload is being completed, or is: no more parts")
-                        .with_operation("put_multipart")
-                });
+                let err = storage::Error::new(storage::ErrorKind::InvalidInput)
+                    .with_message("the upload is being completed, or is: no more parts")
+                    .with_operation("put_multipart");
                 Err(shared.error(err, "put_part"))
             });
         }
         let queued = {
-            let mut queue = self.shared.queue.lock();
+            let mut queue = shared.queue.lock();
             for piece in data {
                 queue.pieces.push_back(piece);
                 queue.queued += 1;
             }
             queue.queued
         };
-        self.shared.start_draining();
-        let shared = Arc::clone(&self.shared);
+        shared.start_draining();
         Box::pin(async move {
             shared
                 .handed(queued)
@@ -312,16 +306,15 @@ impl MultipartUpload for DioUpload {
         if !shared.committing.load(Ordering::SeqCst) {
             if let Err(e) = shared.drain(writer).await {
                 // The writer has failed, and cleaned up after itself (its upload or
-                // temporary file is gone): the upload is over, and says why.
+                // temporary file is gone), or the upload was aborted: it is over,
+                // and says why.
                 *slot = None;
-                shared.end();
                 return Err(shared.error(e, "complete"));
             }
             shared.committing.store(true, Ordering::SeqCst);
         }
         let closed = writer.close().await;
         *slot = None;
-        shared.end();
         match closed {
             Ok(meta) => {
                 let done = compat::put_result(meta.etag().map(str::to_owned));
@@ -329,7 +322,7 @@ impl MultipartUpload for DioUpload {
                 Ok(done)
             }
             Err(e) => {
-                *shared.failed.lock() = Some(e.clone());
+                shared.fail(e.clone());
                 Err(shared.error(e, "complete"))
             }
         }
@@ -337,20 +330,29 @@ impl MultipartUpload for DioUpload {
 
     async fn abort(&mut self) -> object_store::Result<()> {
         let shared = &self.shared;
-        shared.queue.lock().pieces.clear();
-        let mut slot = shared.writer.lock().await;
-        if slot.is_some() && shared.committing.load(Ordering::SeqCst) {
-            // A `complete` dropped while it committed: the commit cannot be taken
-            // back, and the writer stays for the next `complete` to answer with it.
-            let err = storage::Error::new(storage::ErrorKind::InvalidInput)
-                .with_message("the upload is being completed: it can no longer be aborted")
-                .with_operation("put_multipart");
-            return Err(shared.error(err, "abort"));
+        if shared.committing.load(Ordering::SeqCst) {
+            if shared.writer.lock().await.is_some() {
+                // A `complete` dropped while it committed: the commit cannot be
+                // taken back, and the writer stays for the next `complete` to
+                // answer with it.
+                let err = storage::Error::new(storage::ErrorKind::InvalidInput)
+                    .with_message("the upload is being completed: it can no longer be aborted")
+                    .with_operation("put_multipart");
+                return Err(shared.error(err, "abort"));
+            }
+            return Ok(());
         }
-        let Some(mut writer) = slot.take() else {
+        // Recorded first, so that an abort dropped while it waits for the writer
+        // still ends the upload: the queued parts are dropped and their futures
+        // answer, and a later `complete` fails instead of committing without them.
+        shared.fail(
+            storage::Error::new(storage::ErrorKind::Cancelled)
+                .with_message("the upload was aborted")
+                .with_operation("put_multipart"),
+        );
+        let Some(mut writer) = shared.writer.lock().await.take() else {
             return Ok(());
         };
-        shared.end();
         writer.abort().await.map_err(|e| shared.error(e, "abort"))
     }
 }

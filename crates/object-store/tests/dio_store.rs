@@ -469,6 +469,8 @@ struct Held {
     shut: std::sync::Mutex<bool>,
     changed: std::sync::Condvar,
     committed: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Chunk writes fail (once through the gate).
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl Held {
@@ -503,6 +505,10 @@ impl storage::raw::RawWrite for HeldWrite {
     ) -> storage::raw::IoJob<Box<dyn storage::raw::RawWrite>> {
         storage::raw::IoJob::blocking(move || {
             self.held.pass();
+            if self.held.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(storage::Error::new(storage::ErrorKind::PermissionDenied)
+                    .with_message("injected write failure"));
+            }
             self.data.extend_from_slice(&data);
             Ok(self as Box<dyn storage::raw::RawWrite>)
         })
@@ -510,6 +516,7 @@ impl storage::raw::RawWrite for HeldWrite {
 
     fn close(self: Box<Self>) -> storage::raw::IoJob<storage::Metadata> {
         storage::raw::IoJob::blocking(move || {
+            self.held.pass();
             let len = self.data.len() as u64;
             self.held.committed.lock().unwrap().push(self.data);
             Ok(storage::Metadata::file(len))
@@ -557,45 +564,46 @@ impl storage::raw::Access for HeldAccess {
     }
 }
 
-#[test]
-fn a_part_whose_future_is_dropped_before_it_was_written_is_still_written() {
-    let held = Arc::new(Held::default());
-    let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
-    rt().block_on(async {
-        let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
-        // The first part is handed over, and its write held back.
-        held.set_shut(true);
-        upload.put_part("first,".into()).await.unwrap();
-        // The second waits for the first; its future is dropped while it waits.
-        let mut second = upload.put_part("second".into());
-        assert!(futures::FutureExt::now_or_never(&mut second).is_none());
-        drop(second);
-        held.set_shut(false);
-        upload.complete().await.unwrap();
-    });
-    assert_eq!(*held.committed.lock().unwrap(), [b"first,second".to_vec()]);
+/// What a test does with a second part's future, which waits behind the first
+/// (whose write is held back), and then with the upload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Then {
+    /// Drops the future, then completes.
+    Drop,
+    /// Keeps the future without polling it, completes, then polls it.
+    Complete,
+    /// Keeps the future without polling it, aborts, then polls it.
+    Abort,
 }
 
-/// A part's future polled once, then kept without being polled (the losing
-/// branch of a `select!`, a `join_all` left behind on cancellation), holds
-/// nothing up: `complete` and `abort` go ahead, the part is written all the
-/// same (before the commit), and the future answers when it is polled at last.
+/// A part's future dropped before its part was written leaves the part to be
+/// written all the same, in its place. One polled once, then kept without being
+/// polled (the losing branch of a `select!`, a `join_all` left behind on
+/// cancellation), holds nothing up: `complete` and `abort` go ahead, the part is
+/// written before the commit, and the future answers when it is polled at last.
 #[test]
-fn a_part_future_kept_unpolled_holds_up_neither_complete_nor_abort() {
+fn a_waiting_part_future_dropped_or_kept_unpolled_holds_nothing_up() {
     use futures::FutureExt;
     within(60, || {
-        for abort in [false, true] {
+        for then in [Then::Drop, Then::Complete, Then::Abort] {
             let held = Arc::new(Held::default());
             let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
             rt().block_on(async {
                 let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
-                // The first part's write is held back; the second waits for it.
+                // The first part is handed over, and its write held back.
                 held.set_shut(true);
                 upload.put_part("first,".into()).await.unwrap();
+                // The second waits for the first.
                 let mut second = upload.put_part("second".into());
-                assert!((&mut second).now_or_never().is_none());
+                assert!((&mut second).now_or_never().is_none(), "{then:?}");
+                if then == Then::Drop {
+                    drop(second);
+                    held.set_shut(false);
+                    upload.complete().await.unwrap();
+                    return;
+                }
                 held.set_shut(false);
-                if abort {
+                if then == Then::Abort {
                     upload.abort().await.unwrap();
                     // Handed over before the abort, or dropped by it: either way
                     // it answers.
@@ -606,12 +614,107 @@ fn a_part_future_kept_unpolled_holds_up_neither_complete_nor_abort() {
                 }
             });
             let committed = held.committed.lock().unwrap().clone();
-            if abort {
+            if then == Then::Abort {
                 assert!(committed.is_empty(), "{committed:?}");
             } else {
-                assert_eq!(committed, [b"first,second".to_vec()]);
+                assert_eq!(committed, [b"first,second".to_vec()], "{then:?}");
             }
         }
+    });
+}
+
+/// A part whose write fails fails the upload: a part offered after it is refused
+/// with that failure (not queued), `complete` fails with it, and nothing is left
+/// running on the executor (which then joins).
+#[test]
+fn a_failed_part_write_fails_every_later_call_and_leaves_nothing_running() {
+    within(60, || {
+        let held = Arc::new(Held::default());
+        let io = common::executor("failed-part");
+        let op = storage::Operator::new(HeldAccess(Arc::clone(&held))).with_executor(io.clone());
+        let store = DioStore::new(op);
+        held.failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            // Handed over before it failed, or refused after: either way.
+            drop(upload.put_part("first".into()).await);
+            // The failure is reported by the next parts, whenever it happened.
+            let mut refused = 0;
+            for _ in 0..100 {
+                if let Err(err) = upload.put_part("more".into()).await {
+                    assert!(err.to_string().contains("injected"), "{err}");
+                    refused += 1;
+                }
+            }
+            assert_eq!(refused, 100, "later parts refused");
+            io.shutdown();
+            io.join().await;
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("injected"), "{err}");
+        });
+        assert!(held.committed.lock().unwrap().is_empty());
+    });
+}
+
+/// An `abort` given up while it waited (dropped after one poll) has still ended
+/// the upload: the parts it dropped answer, and `complete` fails instead of
+/// committing without them.
+#[test]
+fn an_abort_given_up_midway_still_ends_the_upload() {
+    use futures::FutureExt;
+    within(60, || {
+        let held = Arc::new(Held::default());
+        let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            held.set_shut(true);
+            upload.put_part("first,".into()).await.unwrap();
+            let second = upload.put_part("second".into());
+            // Most likely the task handing parts over now holds the writer, waiting
+            // for the first write (this pause only makes that likely; the test
+            // holds either way).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The abort waits for the write held back (behind that task, or
+            // through the writer), and is dropped.
+            assert!(upload.abort().now_or_never().is_none());
+            held.set_shut(false);
+            let err = second.await.unwrap_err();
+            assert!(err.to_string().contains("aborted"), "{err}");
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("aborted"), "{err}");
+        });
+        assert!(held.committed.lock().unwrap().is_empty());
+    });
+}
+
+/// An abort while a commit is under way (its `complete` dropped) is refused, and
+/// the next `complete` answers with the commit.
+#[test]
+fn an_abort_during_a_held_commit_is_refused() {
+    use futures::FutureExt;
+    within(60, || {
+        let held = Arc::new(Held::default());
+        let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            upload.put_part("all".into()).await.unwrap();
+            held.set_shut(true);
+            // Polled once, then dropped, until the commit (held back) is under way:
+            // an empty part is refused then.
+            loop {
+                assert!(upload.complete().now_or_never().is_none());
+                if upload.put_part(PutPayload::new()).await.is_err() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            let err = upload.abort().await.unwrap_err();
+            assert!(err.to_string().contains("being completed"), "{err}");
+            held.set_shut(false);
+            upload.complete().await.unwrap();
+        });
+        assert_eq!(*held.committed.lock().unwrap(), [b"all".to_vec()]);
     });
 }
 
@@ -773,11 +876,6 @@ fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
     });
 }
 
-/// `complete` dropped at each poll, wherever it got to (writing parts, or
-/// committing), and called again until it answers; between the calls, a part is
-/// offered. A part taken is in the object, in order; a part refused (the commit
-/// was under way) is not, and does not fail the upload. Once completed, `complete`
-/// returns the same result, and a part is refused.
 /// An abort after a `complete` that was dropped mid-commit cannot take the commit
 /// back, and leaves it for the next `complete` to answer: the upload is not lost
 /// to "already completed or aborted".
@@ -817,6 +915,11 @@ fn an_abort_after_a_dropped_complete_leaves_the_commit_to_answer() {
     });
 }
 
+/// `complete` dropped at each poll, wherever it got to (writing parts, or
+/// committing), and called again until it answers; between the calls, a part is
+/// offered. A part taken is in the object, in order; a part refused (the commit
+/// was under way) is not, and does not fail the upload. Once completed, `complete`
+/// returns the same result, and a part is refused.
 #[test]
 fn a_complete_that_was_dropped_can_be_called_again() {
     use futures::FutureExt;
