@@ -192,10 +192,10 @@ impl S3Request {
     }
 }
 
-/// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
 /// How many times an upload is aborted while parts of it are still listed.
 const ABORT_ROUNDS: u32 = 3;
 
+/// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
 const WRITE_ID: HeaderName = HeaderName::from_static("x-amz-meta-dio-write-id");
 
 /// A new id for one write: 128 bits from the operating system's random source, in
@@ -612,24 +612,15 @@ impl Core {
         // and its caller gets the conflict, a temporary error).
         let completing = req.method == Method::POST && req.query.starts_with("uploadId=");
         let conflict = err.context("code") == Some("ConditionalRequestConflict");
-        if completing
-            && matches!(
-                err.context("code"),
-                Some("BadDigest" | "XAmzContentChecksumMismatch")
-            )
-        {
+        let err = if completing && err.context("code").is_some_and(refuses_checksum) {
             // Not a body damaged on its way: the object's checksum is not the one
             // its parts make (or its type not the upload's), and sent again it
-            // would be refused again.
-            let err = err
-                .set_temporary(false)
-                .with_message("the server refused the checksum the upload was completed with");
-            return Err(if attempt > 1 {
-                err.with_context("attempts", attempt)
-            } else {
-                err
-            });
-        }
+            // would be refused again. The server's message says which.
+            err.set_temporary(false)
+                .with_context("refused", "the checksum the upload was completed with")
+        } else {
+            err
+        };
         if !err.is_temporary() || attempt >= self.retry.max_attempts || (completing && conflict) {
             return Err(if attempt > 1 {
                 err.with_context("attempts", attempt)
@@ -672,10 +663,7 @@ impl Core {
         // A HEAD's refusal has no body to name its code: a bare 400 signed with a
         // session token may be that token's.
         let token_refused = match err.context("code") {
-            Some(code) => matches!(
-                code,
-                "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired"
-            ),
+            Some(code) => refuses_token(code),
             None => {
                 req.method == Method::HEAD
                     && status == StatusCode::BAD_REQUEST
@@ -720,6 +708,11 @@ impl Core {
                     let message = if sent < len {
                         format!(
                             "the request body stopped moving for {:?} ({sent} of {len} bytes sent)",
+                            self.request_timeout
+                        )
+                    } else if len > 0 {
+                        format!(
+                            "no response within {:?} after the whole body was handed to the connection",
                             self.request_timeout
                         )
                     } else {
@@ -825,9 +818,22 @@ impl Core {
         key: &str,
         conditions: &Conditions,
     ) -> Result<Option<Metadata>> {
+        match self.head_headers_if(key, conditions).await? {
+            Some(headers) => Ok(Some(metadata_of(&headers, None)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// HEAD `key` if `conditions` hold: its response headers, or `None` if there
+    /// is no such object.
+    async fn head_headers_if(
+        &self,
+        key: &str,
+        conditions: &Conditions,
+    ) -> Result<Option<HeaderMap>> {
         let req = self.reading(S3Request::new(Method::HEAD, key).conditions(conditions)?)?;
         match self.send(&req).await {
-            Ok(response) => Ok(Some(metadata_of(response.headers(), None)?)),
+            Ok(response) => Ok(Some(response.into_parts().0.headers)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -1294,15 +1300,11 @@ impl Core {
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<()> {
-        let source_headers = {
-            let req = self.reading(S3Request::new(Method::HEAD, from_key))?;
-            match self.send(&req).await {
-                Ok(response) => response.into_parts().0.headers,
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    return Err(Error::new(ErrorKind::NotFound));
-                }
-                Err(e) => return Err(e),
-            }
+        let Some(source_headers) = self
+            .head_headers_if(from_key, &Conditions::default())
+            .await?
+        else {
+            return Err(Error::new(ErrorKind::NotFound));
         };
         let source = metadata_of(&source_headers, None)?;
         if source.content_length() > self.multipart_copy_threshold {
@@ -1614,9 +1616,14 @@ impl Core {
                 _ => {}
             }
             match self.parts_left(key, &query).await {
-                Ok(0) => return Ok(()),
-                Ok(parts) => {
-                    tracing::debug!(%key, %upload_id, parts, "parts landed after the abort; aborting again");
+                Ok(false) => return Ok(()),
+                Ok(true) => {
+                    tracing::debug!(%key, %upload_id, "parts landed after the abort; aborting again");
+                }
+                // An identity allowed to abort need not be allowed to list parts.
+                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                    tracing::debug!(%key, %upload_id, error = %e, "cannot check that an aborted upload left no parts");
+                    return Ok(());
                 }
                 Err(e) => {
                     tracing::warn!(%key, %upload_id, error = %e, "cannot check that an aborted upload left no parts");
@@ -1631,13 +1638,13 @@ impl Core {
             .with_context("upload_id", upload_id))
     }
 
-    /// How many parts ListParts shows of upload `query` (`uploadId=...`): none
+    /// Whether ListParts shows any part of upload `query` (`uploadId=...`): none
     /// once the upload is gone.
-    async fn parts_left(&self, key: &str, query: &str) -> Result<usize> {
+    async fn parts_left(&self, key: &str, query: &str) -> Result<bool> {
         let req = S3Request::new(Method::GET, key).query(format!("max-parts=1&{query}"));
         match self.send_read(&req, "ListPartsResult").await {
-            Ok((_, body)) => Ok(xml::parse::<xml::ListPartsResult>(&body)?.parts.len()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Ok((_, body)) => Ok(!xml::parse::<xml::ListPartsResult>(&body)?.parts.is_empty()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -1896,16 +1903,27 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
     failed.with_source(err)
 }
 
+/// An error code refusing the session token the request was signed with: with
+/// credentials fetched anew, the request may pass.
+fn refuses_token(code: &str) -> bool {
+    matches!(
+        code,
+        "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired"
+    )
+}
+
+/// An error code saying a body's checksum is not the one sent with it.
+fn refuses_checksum(code: &str) -> bool {
+    matches!(code, "BadDigest" | "XAmzContentChecksumMismatch")
+}
+
 fn error_from_code(code: &str, status: StatusCode) -> Error {
     let kind = match code {
         "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" => ErrorKind::NotFound,
-        "AccessDenied"
-        | "InvalidAccessKeyId"
-        | "SignatureDoesNotMatch"
-        | "AllAccessDisabled"
-        | "ExpiredToken"
-        | "InvalidToken"
-        | "TokenRefreshRequired" => ErrorKind::PermissionDenied,
+        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AllAccessDisabled" => {
+            ErrorKind::PermissionDenied
+        }
+        code if refuses_token(code) => ErrorKind::PermissionDenied,
         "InvalidRange" => ErrorKind::RangeNotSatisfiable,
         "SlowDown" | "TooManyRequests" | "RequestLimitExceeded" | "Throttling" => {
             ErrorKind::RateLimited
@@ -1936,7 +1954,7 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         },
     };
     // A body the server received damaged is sent again from our own copy.
-    if matches!(code, "BadDigest" | "XAmzContentChecksumMismatch") {
+    if refuses_checksum(code) {
         return Error::new(ErrorKind::Unexpected)
             .set_temporary(true)
             .with_message("the server received the body damaged (its checksum did not match)");

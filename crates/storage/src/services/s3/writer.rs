@@ -127,9 +127,11 @@ impl S3Writer {
             let id = match (created, checked) {
                 (Ok(id), Ok(())) => id,
                 (Ok(id), Err(e)) => {
-                    // The refusal is the error; a failed abort is left to the
-                    // bucket's lifecycle rules.
-                    let _ = self.core.abort_multipart(&self.key, &id).await;
+                    // The refusal is the error; a failed abort is logged and
+                    // left to the bucket's lifecycle rules.
+                    if let Err(abort) = self.core.abort_multipart(&self.key, &id).await {
+                        tracing::warn!(key = %self.key, upload_id = %id, error = %abort, "cannot abort multipart upload");
+                    }
                     guard.disarm();
                     return Err(e);
                 }
