@@ -325,10 +325,8 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
     let limits = raw::PlanLimits {
         coalesce_gap: options.coalesce_gap,
         split_size: options.split_size,
-        max_merge_size: options
-            .max_merge_size
-            .min(options.max_buffer_size)
-            .min(BATCH_MERGE_MAX),
+        // `plan` keeps every merged read within `max_buffer_size` itself.
+        max_merge_size: options.max_merge_size.min(BATCH_MERGE_MAX),
         max_buffer_size: options.max_buffer_size,
         cap_overlaps: true,
     };

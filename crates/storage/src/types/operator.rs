@@ -894,7 +894,7 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors;
-    /// [`ErrorKind::StorageFull`] (and other write errors) naming `to`;
+    /// [`ErrorKind::StorageFull`], quota and too-large errors naming `to`;
     /// [`ErrorKind::Unexpected`] naming `from` if the source shrank while it was
     /// copied (fs: it ended before the size it had when opened; nothing is
     /// committed). The error's path is the one at fault; its context names both

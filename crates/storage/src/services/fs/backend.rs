@@ -10,9 +10,9 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, is_dir, metadata, not_reserved,
-    not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
-    remove_stale_temp_files_in, remove_tree, rename_no_replace, shrank, write_all,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_dir, metadata,
+    not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at,
+    read_exact_at_by_two, remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -639,29 +639,20 @@ fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -
             Err(e) => return Err(copy_error(e, from, to)),
         }
     }
+    // `copy_file_range` without offsets moved both files' offsets to `len - left`.
     let mut buf = vec![0; left.min(1 << 20) as usize];
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;
-        let n = match rustix::io::read(src, &mut buf[..want]) {
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(Error::from(e).with_path(from)),
-        };
-        if n == 0 {
-            return Err(shrank()
-                .with_context("size", len)
-                .with_context("copied", len - left)
-                .with_path(from));
-        }
-        write_all(dst, &buf[..n]).map_err(|e| e.with_path(to))?;
-        left -= n as u64;
+        fill_at(src, &mut buf[..want], len - left)
+            .map_err(|e| e.with_context("size", len).with_path(from))?;
+        write_all(dst, &buf[..want]).map_err(|e| e.with_path(to))?;
+        left -= want as u64;
     }
     Ok(())
 }
 
 /// A failed `copy_file_range`, naming the file at fault: errors only writing gives
-/// (no space, a quota, a file too large, a read-only or immutable target) are the
-/// target's, the rest the source's.
+/// (no space, a quota, a file too large) are the target's, the rest the source's.
 fn copy_error(errno: Errno, from: &str, to: &str) -> Error {
     // Only what the target alone can cause: the target is a temporary file this
     // copy has just made, so anything else (a busy swap file, EPERM, EIO) may be

@@ -388,12 +388,12 @@ pub(super) fn read_cached_at(
 }
 
 /// A file that ended before the size it had when it was opened.
-pub(super) fn shrank() -> Error {
+fn shrank() -> Error {
     Error::new(ErrorKind::Unexpected).with_message("the file shrank while it was read")
 }
 
 /// Fills `space` from `fd` at `offset` with positional reads.
-fn fill_at(fd: &OwnedFd, space: &mut [u8], offset: u64) -> Result<()> {
+pub(super) fn fill_at(fd: &OwnedFd, space: &mut [u8], offset: u64) -> Result<()> {
     let mut done = 0;
     while done < space.len() {
         match rustix::io::pread(fd, &mut space[done..], offset + done as u64) {
