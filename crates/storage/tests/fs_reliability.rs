@@ -98,6 +98,16 @@ impl Drop for Unmount {
     }
 }
 
+/// Runs its closure when dropped: undoes a test's change to the system (an
+/// immutable file, a frozen filesystem) however the test ends.
+struct OnDrop<F: Fn()>(F);
+
+impl<F: Fn()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// Notes that a test cannot run here; with `DIO_REQUIRE_PRIVILEGED=1` (what
 /// `scripts/test` sets when it runs as root with the tools these tests use) a
 /// test that would skip fails instead, so that a skip cannot hide a failure where
@@ -496,13 +506,9 @@ fn remove_all_of_an_immutable_file_is_permission_denied() {
         skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
         return;
     }
-    struct Mutable<F: Fn(&str) -> bool>(F);
-    impl<F: Fn(&str) -> bool> Drop for Mutable<F> {
-        fn drop(&mut self) {
-            (self.0)("-i");
-        }
-    }
-    let _mutable = Mutable(chattr);
+    let _mutable = OnDrop(|| {
+        chattr("-i");
+    });
     let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     rt().block_on(async {
         let err = op.remove_all("d/").await.unwrap_err();
@@ -668,13 +674,9 @@ fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
     };
     assert!(freeze("-f"), "fsfreeze -f failed on a fresh ext4 mount");
     // Thawed however the test ends, before the executor and the mount go.
-    struct Thaw<F: Fn(&str) -> bool>(F);
-    impl<F: Fn(&str) -> bool> Drop for Thaw<F> {
-        fn drop(&mut self) {
-            (self.0)("-u");
-        }
-    }
-    let thaw = Thaw(freeze);
+    let thaw = OnDrop(|| {
+        freeze("-u");
+    });
     // Waits (with a guard against hanging) until the executor's counters say `done`.
     let wait_for = |what: &str, done: &dyn Fn(&io_executor::Metrics) -> bool| {
         let mut waited = 0;
@@ -696,7 +698,7 @@ fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
     drop(write);
     // The job waits on the frozen filesystem: the target is as it was.
     assert_eq!(std::fs::read(mount.join("f")).unwrap(), b"old");
-    assert!(thaw.0("-u"), "fsfreeze -u failed");
+    assert!(freeze("-u"), "fsfreeze -u failed");
     wait_for("the write's job to end", &|m| {
         m.running == 0 && m.completed > before
     });

@@ -509,13 +509,13 @@ fn slow_reader(stop_after: u64) -> FaultServer {
 
 /// The request timeout bounds each wait for the body to move, not the whole
 /// upload: a body that takes three seconds to go out at a steady pace is sent
-/// under a 1.5 s timeout, as a large part on a slow link would be.
+/// under a 2 s timeout, as a large part on a slow link would be.
 #[test]
 fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
     let server = slow_reader(u64::MAX);
     let op = Operator::new(
         server
-            .builder(1, Duration::from_millis(1500))
+            .builder(1, Duration::from_secs(2))
             .multipart_threshold(64 << 20)
             .build()
             .unwrap(),
@@ -538,7 +538,7 @@ fn an_upload_the_server_stops_reading_times_out() {
     let server = slow_reader(4 << 20);
     let op = Operator::new(
         server
-            .builder(1, Duration::from_millis(500))
+            .builder(1, Duration::from_secs(2))
             .multipart_threshold(64 << 20)
             .build()
             .unwrap(),
@@ -1806,16 +1806,30 @@ fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
 /// A server holding `src` (20 MiB, ETag `"v1"`) that answers every UploadPartCopy
 /// with `part()`: for multipart copies of it to `dst`.
 fn copying_server(part: fn() -> Response<Body>) -> FaultServer {
+    copying_server_of(&[], part)
+}
+
+/// [`copying_server`] whose `src` also answers HEAD with `headers`, and which
+/// completes uploads.
+fn copying_server_of(
+    headers: &'static [(&'static str, &'static str)],
+    part: fn() -> Response<Body>,
+) -> FaultServer {
     FaultServer::start(
         move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
-                StatusCode::OK,
-                &[("content-length", "20971520"), ("etag", "\"v1\"")],
-                "",
-            ),
+            ("HEAD", _) if seen.path == "/bucket/src" => {
+                let mut all = vec![("content-length", "20971520"), ("etag", "\"v1\"")];
+                all.extend_from_slice(headers);
+                with_headers(StatusCode::OK, &all, "")
+            }
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
             ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => part(),
+            ("POST", q) if q.starts_with("uploadId=") => with_headers(
+                StatusCode::OK,
+                &[],
+                "<CompleteMultipartUploadResult><ETag>\"m-1\"</ETag></CompleteMultipartUploadResult>",
+            ),
             ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
             ("GET", _) => empty_listing(),
             _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
@@ -2082,35 +2096,21 @@ fn a_write_that_never_reached_the_server_is_known_not_stored() {
 /// content type replaces them all, as CopyObject does.
 #[test]
 fn a_multipart_copy_keeps_the_source_metadata_as_copy_object_does() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
-                StatusCode::OK,
-                &[
-                    ("content-length", "20971520"),
-                    ("etag", "\"v1\""),
-                    ("content-type", "application/x-ndjson"),
-                    ("content-encoding", "gzip"),
-                    ("cache-control", "max-age=60"),
-                    ("x-amz-meta-team", "query"),
-                    (WRITE_ID, "the-source-write"),
-                    ("x-amz-storage-class", "GLACIER_IR"),
-                ],
-                "",
-            ),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => with_headers(
+    let server = copying_server_of(
+        &[
+            ("content-type", "application/x-ndjson"),
+            ("content-encoding", "gzip"),
+            ("cache-control", "max-age=60"),
+            ("x-amz-meta-team", "query"),
+            (WRITE_ID, "the-source-write"),
+            ("x-amz-storage-class", "GLACIER_IR"),
+        ],
+        || {
+            with_headers(
                 StatusCode::OK,
                 &[],
                 "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>",
-            ),
-            ("POST", _) => with_headers(
-                StatusCode::OK,
-                &[],
-                "<CompleteMultipartUploadResult><ETag>\"m-1\"</ETag></CompleteMultipartUploadResult>",
-            ),
-            _ => empty_listing(),
+            )
         },
     );
     let op = multipart_copier(&server, 2, Duration::from_secs(10));
@@ -2153,21 +2153,7 @@ fn a_multipart_copy_keeps_the_source_metadata_as_copy_object_does() {
 /// the header, instead of going out unsigned for the server to refuse.
 #[test]
 fn metadata_that_cannot_be_signed_fails_the_copy_that_would_carry_it() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("HEAD", _) if seen.path == "/bucket/src" => with_headers(
-                StatusCode::OK,
-                &[
-                    ("content-length", "20971520"),
-                    ("etag", "\"v1\""),
-                    ("x-amz-meta-place", "café"),
-                ],
-                "",
-            ),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => empty_listing(),
-        },
-    );
+    let server = copying_server_of(&[("x-amz-meta-place", "café")], stalled);
     let op = multipart_copier(&server, 2, Duration::from_secs(10));
     let err = block_on(op.copy("src", "dst")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
