@@ -492,6 +492,13 @@ impl Held {
 #[derive(Debug)]
 struct HeldAccess(Arc<Held>);
 
+/// A store over a [`HeldAccess`], and its gate.
+fn held_store() -> (Arc<Held>, DioStore) {
+    let held = Arc::new(Held::default());
+    let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+    (held, store)
+}
+
 #[derive(Debug)]
 struct HeldWrite {
     held: Arc<Held>,
@@ -586,8 +593,7 @@ fn a_waiting_part_future_dropped_or_kept_unpolled_holds_nothing_up() {
     use futures::FutureExt;
     within(60, || {
         for then in [Then::Drop, Then::Complete, Then::Abort] {
-            let held = Arc::new(Held::default());
-            let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+            let (held, store) = held_store();
             rt().block_on(async {
                 let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
                 // The first part is handed over, and its write held back.
@@ -664,8 +670,7 @@ fn a_failed_part_write_fails_every_later_call_and_leaves_nothing_running() {
 fn an_abort_given_up_midway_still_ends_the_upload() {
     use futures::FutureExt;
     within(60, || {
-        let held = Arc::new(Held::default());
-        let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+        let (held, store) = held_store();
         rt().block_on(async {
             let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
             held.set_shut(true);
@@ -694,8 +699,7 @@ fn an_abort_given_up_midway_still_ends_the_upload() {
 fn an_abort_during_a_held_commit_is_refused() {
     use futures::FutureExt;
     within(60, || {
-        let held = Arc::new(Held::default());
-        let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+        let (held, store) = held_store();
         rt().block_on(async {
             let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
             upload.put_part("all".into()).await.unwrap();

@@ -1785,17 +1785,7 @@ fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
     let seen = server.seen();
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
     // Refused at its first attempt, it is plainly the target's condition.
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "PUT" => precondition_failed(),
-        "HEAD" if seen.path == "/bucket/a" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "5"), ("etag", "\"e\"")],
-            "",
-        ),
-        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        "GET" => empty_listing(),
-        _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
-    });
+    let server = holding_a(|seen, _| (seen.method == "PUT").then(precondition_failed));
     let op = server.operator(3, Duration::from_secs(2));
     let copy = op.copy_with("a", "b").if_not_exists(true);
     let err = block_on(std::future::IntoFuture::into_future(copy)).unwrap_err();
