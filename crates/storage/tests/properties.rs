@@ -143,13 +143,7 @@ proptest! {
             // ranges inside it); and merging never reads more than twice the bytes
             // of the ranges (each counted, as each is its own read).
             for (i, g) in p.groups.iter().enumerate() {
-                let longest = ranges
-                    .iter()
-                    .zip(&p.pieces)
-                    .filter(|(_, (group, _))| *group == i)
-                    .map(|(r, _)| r.end - r.start)
-                    .max()
-                    .unwrap_or(0);
+                let longest = longest_in(&ranges, &p, i);
                 prop_assert!(g.range.end - g.range.start <= max_merge.max(longest));
             }
             let read: u64 = p.groups.iter().map(|g| g.range.end - g.range.start).sum();
@@ -206,13 +200,7 @@ proptest! {
         // A group is within the limit, or is one range longer than it (with ranges
         // inside it): whatever merges, no buffer is longer than the limit allows.
         for (i, g) in p.groups.iter().enumerate() {
-            let longest = ranges
-                .iter()
-                .zip(&p.pieces)
-                .filter(|(_, (group, _))| *group == i)
-                .map(|(r, _)| r.end - r.start)
-                .max()
-                .unwrap_or(0);
+            let longest = longest_in(&ranges, &p, i);
             prop_assert!(
                 g.range.end - g.range.start <= max_buffer.max(longest),
                 "{:?} over {max_buffer}",
@@ -220,4 +208,15 @@ proptest! {
             );
         }
     }
+}
+
+/// The length of the longest of `ranges` that plan `p` reads in group `group`.
+fn longest_in(ranges: &[std::ops::Range<u64>], p: &storage::raw::ReadPlan, group: usize) -> u64 {
+    ranges
+        .iter()
+        .zip(&p.pieces)
+        .filter(|(_, (g, _))| *g == group)
+        .map(|(r, _)| r.end - r.start)
+        .max()
+        .unwrap_or(0)
 }

@@ -167,6 +167,14 @@ fn file_order(ranges: &[Range<u64>]) -> Vec<usize> {
 mod tests {
     use super::*;
 
+    /// Each range is its piece, at its place in its group.
+    fn assert_pieces_are_the_ranges(ranges: &[Range<u64>], p: &ReadPlan) {
+        for (r, (g, piece)) in ranges.iter().zip(&p.pieces) {
+            let base = p.groups[*g].range.start;
+            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
+        }
+    }
+
     fn plan(ranges: &[Range<u64>], gap: u64, split: Option<u64>) -> ReadPlan {
         super::plan(
             ranges,
@@ -300,10 +308,7 @@ mod tests {
         for g in &capped.groups {
             assert!(g.range.end - g.range.start <= 256 << 10, "{:?}", g.range);
         }
-        for (r, (g, piece)) in ranges.iter().zip(&capped.pieces) {
-            let base = capped.groups[*g].range.start;
-            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
-        }
+        assert_pieces_are_the_ranges(&ranges, &capped);
         // A range inside its group's end joins whatever the limit.
         let p = super::plan(
             &[0..300, 10..20],
@@ -332,10 +337,7 @@ mod tests {
             p.groups.iter().map(|g| g.range.clone()).collect::<Vec<_>>(),
             [0..16, 16..32, 32..48, 40..56, 41..57]
         );
-        for (r, (g, piece)) in ranges.iter().zip(&p.pieces) {
-            let base = p.groups[*g].range.start;
-            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
-        }
+        assert_pieces_are_the_ranges(&ranges, &p);
         // Overlaps within the limit still join, even past `max_merge_size`.
         let p = super::plan(
             &[0..300, 200..400],
@@ -363,9 +365,6 @@ mod tests {
         assert_eq!(file_order(&[]), Vec::<usize>::new());
         // And a plan over huge offsets slices every range from its group.
         let p = plan(&huge, 0, None);
-        for (r, (g, piece)) in huge.iter().zip(&p.pieces) {
-            let base = p.groups[*g].range.start;
-            assert_eq!(base + piece.start as u64..base + piece.end as u64, *r);
-        }
+        assert_pieces_are_the_ranges(&huge, &p);
     }
 }
