@@ -240,18 +240,7 @@ impl ObjectStore for DioStore {
         }
         let conditions = convert::conditions(&options);
         if options.head {
-            let meta = self
-                .op
-                .stat_with(&path)
-                .conditions(conditions)
-                .await
-                .map_err(|e| self.error(e, location))?;
-            if meta.is_dir() {
-                let err = storage::Error::new(ErrorKind::IsADirectory)
-                    .with_operation("head")
-                    .with_path(path);
-                return Err(self.error(err, location));
-            }
+            let meta = self.head_object(&path, conditions, location).await?;
             let attributes = convert::attributes(&meta);
             let meta = convert::object_meta(location.clone(), &meta);
             let range = 0..meta.size;
@@ -262,7 +251,16 @@ impl ObjectStore for DioStore {
                 attributes,
             ));
         }
-        let range = convert::byte_range(options.range.as_ref())?;
+        let range = match convert::byte_range(options.range.as_ref()) {
+            Ok(range) => range,
+            Err(range_error) => {
+                // As object_store's own stores answer: the object and its
+                // conditions first (a missing object is `NotFound` whatever the
+                // range), then the range.
+                self.head_object(&path, conditions, location).await?;
+                return Err(range_error);
+            }
+        };
         let reader = self
             .op
             .reader_with(&path)
@@ -433,6 +431,29 @@ impl DioStore {
         location: &(impl AsRef<str> + ?Sized),
     ) -> object_store::Error {
         convert::os_error(err, &self.prefix, location.as_ref())
+    }
+
+    /// The metadata of the object at `path` (our path of `location`), if it meets
+    /// `conditions`; a directory is no object.
+    async fn head_object(
+        &self,
+        path: &str,
+        conditions: storage::Conditions,
+        location: &Path,
+    ) -> Result<storage::Metadata> {
+        let meta = self
+            .op
+            .stat_with(path)
+            .conditions(conditions)
+            .await
+            .map_err(|e| self.error(e, location))?;
+        if meta.is_dir() {
+            let err = storage::Error::new(ErrorKind::IsADirectory)
+                .with_operation("head")
+                .with_path(path);
+            return Err(self.error(err, location));
+        }
+        Ok(meta)
     }
 
     /// Every object below `prefix` (whole segments), after `offset` if given.

@@ -178,6 +178,53 @@ fn errors_keep_their_kind_operation_and_path() {
     });
 }
 
+/// A get with a range that cannot be asked (empty or backwards) answers for the
+/// object first, as object_store's `InMemory` and `LocalFileSystem` do: a missing
+/// object is `NotFound`, a failed condition `Precondition`; only a present object
+/// that meets its conditions gets the range's error.
+#[test]
+fn a_bad_range_on_a_missing_object_is_not_found() {
+    let (op, _dir) = common::fs_operator("bad-range-fs");
+    let mem = common::memory_operator("bad-range-mem");
+    let local_dir = tempfile::tempdir().unwrap();
+    let local = object_store::local::LocalFileSystem::new_with_prefix(local_dir.path()).unwrap();
+    let stores: Vec<Arc<dyn ObjectStore>> = vec![
+        Arc::new(DioStore::new(op)),
+        Arc::new(DioStore::new(mem)),
+        Arc::new(object_store::memory::InMemory::new()),
+        Arc::new(local),
+    ];
+    rt().block_on(async {
+        for store in stores {
+            let (present, missing) = (Path::from("r/present"), Path::from("r/missing"));
+            store.put(&present, "0123456789".into()).await.unwrap();
+            for range in [5..5, 7..3] {
+                let with_range = || GetOptions::new().with_range(Some(range.clone()));
+                let err = store.get_opts(&missing, with_range()).await.unwrap_err();
+                assert!(
+                    matches!(err, object_store::Error::NotFound { ref path, .. } if path.ends_with("r/missing")),
+                    "{store}, {range:?} of a missing object: {err}"
+                );
+                let unmet = with_range().with_if_match(Some("\"other\""));
+                let err = store.get_opts(&present, unmet).await.unwrap_err();
+                assert!(
+                    matches!(err, object_store::Error::Precondition { .. }),
+                    "{store}, {range:?} under an unmet condition: {err}"
+                );
+                let err = store.get_opts(&present, with_range()).await.unwrap_err();
+                assert!(
+                    !matches!(
+                        err,
+                        object_store::Error::NotFound { .. }
+                            | object_store::Error::Precondition { .. }
+                    ),
+                    "{store}, {range:?} of a present object: {err}"
+                );
+            }
+        }
+    });
+}
+
 /// A get of a FIFO blocks until a writer opens it; the writer is a task on the
 /// caller's own current-thread runtime. Had the get run on the caller's thread,
 /// the writer could never run.
