@@ -450,7 +450,9 @@ impl Executor {
     /// they only report whether the jobs drained.
     ///
     /// The wait happens on a helper thread, so no timer of the caller's runtime is
-    /// needed: this future can be awaited from any executor.
+    /// needed: this future can be awaited from any executor. If the system refuses
+    /// that thread (out of threads or memory), the wait is not made: what has not
+    /// drained is cancelled at once, and `false` is returned unless everything had.
     ///
     /// # Panics
     ///
