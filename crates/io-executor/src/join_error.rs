@@ -204,7 +204,8 @@ impl std::error::Error for JoinError {}
 impl From<JoinError> for std::io::Error {
     fn from(err: JoinError) -> Self {
         let kind = match err.kind() {
-            JoinErrorKind::Cancelled => std::io::ErrorKind::Interrupted,
+            // Not `Interrupted`, which std's IO loops call again on: a cancelled
+            // job stays cancelled.
             JoinErrorKind::QueueFull => std::io::ErrorKind::WouldBlock,
             _ => std::io::ErrorKind::Other,
         };
@@ -219,7 +220,7 @@ mod tests {
     #[test]
     fn converts_into_io_errors_by_kind() {
         let io: std::io::Error = JoinError::cancelled().into();
-        assert_eq!(io.kind(), std::io::ErrorKind::Interrupted);
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
         let io: std::io::Error = JoinError::queue_full(3).into();
         assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
         let io: std::io::Error = JoinError::panic(Box::new("boom")).into();

@@ -293,7 +293,9 @@ impl From<Error> for std::io::Error {
             ErrorKind::OutOfMemory => Io::OutOfMemory,
             ErrorKind::StorageFull => Io::StorageFull,
             ErrorKind::Timeout => Io::TimedOut,
-            ErrorKind::Cancelled => Io::Interrupted,
+            // Not `Interrupted`: std's `write_all`, `read_exact`, `io::copy` and
+            // `BufWriter` call again on it, and a cancelled (aborted) object stays
+            // cancelled: they would spin for ever.
             _ => Io::Other,
         };
         std::io::Error::new(kind, err)

@@ -32,8 +32,12 @@ use crate::{Error, ErrorKind, Metadata, Result};
 ///
 /// A chunk is written on the executor after the call that handed it over returned,
 /// so its failure (a full disk, a shut-down executor) is reported by the next call:
-/// a write, `flush` or `close`. From then on every call returns that same error,
-/// with its kind and source; the target keeps its old content.
+/// a write, `flush` or `close`. From then on every write, `flush` and `close`
+/// returns that same error, with its kind and source; the target keeps its old
+/// content. [`abort`](Self::abort) then succeeds: there is nothing left to clean
+/// up. After an abort, the error every write returns is
+/// [`Cancelled`](ErrorKind::Cancelled) (as a `std::io::Error`, of kind `Other`,
+/// never `Interrupted`, which std's `write_all` would call again for ever).
 pub struct Writer {
     executor: Executor,
     path: String,
@@ -259,11 +263,12 @@ impl Writer {
     }
 
     /// Gives up the write: the target keeps its old content (or stays absent), and
-    /// nothing is left behind.
+    /// nothing is left behind. On a writer that has failed, or was aborted, there
+    /// is nothing to give up: `Ok`.
     ///
     /// # Errors
     ///
-    /// Cleaning up failed.
+    /// Cleaning up failed; the writer was already committed (`InvalidInput`).
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));

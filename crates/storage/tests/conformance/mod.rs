@@ -536,6 +536,23 @@ pub(crate) async fn writer_aborted_midway(op: Operator) {
         only_visible_files(&op, "abort/").await,
         BTreeSet::from(["abort/existing".to_owned()])
     );
+    // After an abort every write fails, through std's `Write` too, with an error
+    // std's loops give up on: `write_all` calls again on `Interrupted`, and would
+    // spin for ever on an abort that never clears.
+    let blocking = op.blocking();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut writer = blocking.writer("abort/blocking").unwrap();
+        std::io::Write::write_all(&mut writer, b"some").unwrap();
+        writer.abort().unwrap();
+        let again = std::io::Write::write_all(&mut writer, b"more").map_err(|e| e.kind());
+        let _ = tx.send(again);
+    });
+    let again = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a write after an abort did not return: std retried its error for ever");
+    assert_eq!(again, Err(std::io::ErrorKind::Other));
+    assert!(!op.exists("abort/blocking").await.unwrap());
 }
 
 pub(crate) async fn writer_dropped_without_close(op: Operator) {
