@@ -136,6 +136,25 @@ fn content_type_and_storage_class_are_stored() {
             .unwrap();
         let stat = op.stat("t.parquet").await.unwrap();
         assert_eq!(stat.content_type(), Some("application/vnd.apache.parquet"));
+        // Onto itself, a copy (or a rename, which is then that copy) changes what
+        // is stored with the object and keeps its bytes.
+        op.copy_with("t.parquet", "t.parquet")
+            .content_type("application/octet-stream")
+            .await
+            .unwrap();
+        assert_eq!(
+            op.stat("t.parquet").await.unwrap().content_type(),
+            Some("application/octet-stream")
+        );
+        op.rename_with("t.parquet", "./t.parquet")
+            .content_type("application/x-parquet")
+            .await
+            .unwrap();
+        assert_eq!(
+            op.stat("t.parquet").await.unwrap().content_type(),
+            Some("application/x-parquet")
+        );
+        assert_eq!(op.read("t.parquet").await.unwrap(), vec![1_u8; 1000]);
         // Through a multipart writer: the options go with CreateMultipartUpload.
         let mut writer = op
             .writer_with("big.json")

@@ -37,11 +37,20 @@ async fn storage_class_and_encryption_are_refused_by_every_write_path() {
                     .options(options.clone())
                     .await
                     .err(),
+                // Onto itself too: asked, not silently skipped.
+                op.copy_with("src", "src")
+                    .options(options.clone())
+                    .await
+                    .err(),
+                op.rename_with("src", "./src")
+                    .options(options.clone())
+                    .await
+                    .err(),
             ]
             .map(|e| e.map(|e| e.kind()));
             assert_eq!(
                 kinds,
-                [Some(ErrorKind::Unsupported); 4],
+                [Some(ErrorKind::Unsupported); 6],
                 "{} with {options:?}",
                 op.scheme()
             );
@@ -97,5 +106,74 @@ async fn a_content_type_is_stored_by_memory_and_taken_by_fs() {
             let meta = op.stat(path).await.unwrap();
             assert_eq!(meta.content_type(), want, "{path} on {}", op.scheme());
         }
+    }
+}
+
+/// A copy or rename onto itself with options does what they ask, or refuses, as
+/// onto another path; a rename onto itself never removes the file.
+#[tokio::test]
+async fn options_onto_itself_are_done_or_refused_never_skipped() {
+    for (op, _dir) in local_backends() {
+        let scheme = op.scheme();
+        let memory = scheme == "memory";
+        let etag = op
+            .write("f.csv", "a,b\n")
+            .await
+            .unwrap()
+            .etag()
+            .unwrap()
+            .to_owned();
+        let stale = op
+            .copy_with("f.csv", "f.csv")
+            .options(WriteOptions::new().with_if_match("\"stale\""))
+            .await
+            .unwrap_err();
+        let want = if memory {
+            ErrorKind::PreconditionFailed
+        } else {
+            // fs cannot replace a file only if it is a given version.
+            ErrorKind::Unsupported
+        };
+        assert_eq!(stale.kind(), want, "{scheme}: {stale}");
+        let matched = op
+            .rename_with("f.csv", "f.csv")
+            .options(WriteOptions::new().with_if_match(etag.as_str()))
+            .await;
+        assert_eq!(matched.is_ok(), memory, "{scheme}: {matched:?}");
+        op.rename_with("f.csv", "./f.csv")
+            .content_type("text/csv")
+            .await
+            .unwrap();
+        op.copy_with("f.csv", "f.csv")
+            .content_type("text/plain")
+            .await
+            .unwrap();
+        assert_eq!(op.read("f.csv").await.unwrap(), "a,b\n", "{scheme}");
+        let stored = op
+            .stat("f.csv")
+            .await
+            .unwrap()
+            .content_type()
+            .map(str::to_owned);
+        assert_eq!(
+            stored.as_deref(),
+            memory.then_some("text/plain"),
+            "{scheme}"
+        );
+        let exists = op
+            .rename_with("f.csv", "f.csv")
+            .options(
+                WriteOptions::new()
+                    .with_if_not_exists(true)
+                    .with_content_type("x/y"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            exists.kind(),
+            ErrorKind::AlreadyExists,
+            "{scheme}: {exists}"
+        );
+        assert_eq!(op.read("f.csv").await.unwrap(), "a,b\n", "{scheme}");
     }
 }

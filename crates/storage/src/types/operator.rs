@@ -904,7 +904,9 @@ impl Operator {
     }
 
     /// [`copy`](Self::copy) with [`WriteOptions`] (`if_not_exists`: atomically, only
-    /// if `to` does not exist). Submitted when awaited.
+    /// if `to` does not exist). Submitted when awaited. Onto itself with options
+    /// beyond `if_not_exists`, the backend does what they ask (S3: a new content
+    /// type, storage class or encryption) or refuses them, as for any other target.
     ///
     /// # Errors
     ///
@@ -914,7 +916,8 @@ impl Operator {
     }
 
     /// Moves file `from` to `to`. Atomic on fs and memory; see the backend for
-    /// others. Moving a file onto itself does nothing.
+    /// others. Moving a file onto itself does nothing (with options, see
+    /// [`rename_with`](Self::rename_with)).
     ///
     /// # Errors
     ///
@@ -925,7 +928,9 @@ impl Operator {
     }
 
     /// [`rename`](Self::rename) with [`WriteOptions`] (`if_not_exists`: only if `to`
-    /// does not exist; atomic on fs and memory). Submitted when awaited.
+    /// does not exist; atomic on fs and memory). Submitted when awaited. Onto itself
+    /// with options beyond `if_not_exists`, it is a [`copy_with`](Self::copy_with)
+    /// onto itself: the file stays.
     ///
     /// # Errors
     ///
@@ -961,6 +966,18 @@ impl Operator {
             (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(from)))),
             (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(to)))),
         };
+        let changes = WriteOptions {
+            if_not_exists: false,
+            ..options.clone()
+        };
+        if f == t && !changes.is_plain() {
+            // Onto itself, changing what is stored with it (a content type, a
+            // storage class, an encryption) or only if its ETag matches: the
+            // backend's to do or refuse, as it does for a copy elsewhere. A rename
+            // onto itself is that copy: it must not remove its source.
+            let task = self.submit(self.access.copy(&f, &t, options));
+            return IoFuture::new(async move { task.await.map_err(both) });
+        }
         if f == t {
             // Onto itself: nothing moves, but the source must be a file, and a
             // target that must not exist does.
