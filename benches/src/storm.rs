@@ -33,6 +33,49 @@ impl Storm {
     pub fn bytes(&self) -> u64 {
         READS as u64 * self.size
     }
+
+    /// The smallest file that holds [`READS`] reads of this storm apart from each
+    /// other: a page between any two (see [`offsets`]).
+    pub fn file_needed(&self) -> u64 {
+        self.bytes() + (READS as u64 - 1) * PAGE
+    }
+}
+
+/// The unit offsets are drawn in: a page.
+const PAGE: u64 = 4 << 10;
+
+/// A storm's offsets in a file of `file_size` bytes: [`READS`] page-aligned reads
+/// of `storm.size`, drawn at random (seeded by the size, so every method gets the
+/// same), in random order, no two of them overlapping or touching. Every method then
+/// reads every byte it is credited with: with `read_ranges`' coalescing off
+/// (a gap of 0) ours still merges ranges that overlap or touch, which the other
+/// methods read one by one.
+///
+/// `None` if the file is smaller than [`Storm::file_needed`].
+pub fn offsets(storm: Storm, file_size: u64) -> Option<Vec<u64>> {
+    use rand::seq::SliceRandom;
+    let pages = file_size / PAGE;
+    let per_read = storm.size.div_ceil(PAGE);
+    // Choose READS distinct values y_0 < y_1 < ... in 0..=free; read i starts at
+    // page y_i + i * per_read, so consecutive reads are at least one page apart.
+    let free = pages.checked_sub(READS as u64 * per_read)?;
+    if free + 1 < READS as u64 {
+        return None;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(storm.size);
+    let mut picks: Vec<u64> =
+        rand::seq::index::sample(&mut rng, usize::try_from(free + 1).ok()?, READS)
+            .into_iter()
+            .map(|y| y as u64)
+            .collect();
+    picks.sort_unstable();
+    let mut starts: Vec<u64> = picks
+        .into_iter()
+        .enumerate()
+        .map(|(i, y)| (y + i as u64 * per_read) * PAGE)
+        .collect();
+    starts.shuffle(&mut rng);
+    Some(starts)
 }
 
 impl fmt::Display for Storm {
@@ -109,49 +152,62 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Writes a file of `size` bytes (1 GiB for the benchmark) to a temp directory
-    /// and builds the clients; ours runs on `dedicated` without coalescing.
+    /// Writes a file of `size` bytes (1 GiB for the benchmark; at least what each of
+    /// `storms` needs, [`Storm::file_needed`]) to a temp directory and builds the
+    /// clients; ours runs on `dedicated` without coalescing.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the file, the runtime or a client cannot be made.
-    pub fn new(dedicated: Executor, size: u64) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// If the file, the runtime or a client cannot be made: a message saying which.
+    pub fn new(dedicated: Executor, size: u64, storms: &[Storm]) -> Result<Self, String> {
+        let size = storms.iter().map(Storm::file_needed).fold(size, u64::max);
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let path = dir.path().join("storm");
-        {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let written = (|| {
+            // One random block, written over and over: the reads only need bytes
+            // that are not zeros, and a block per write would take minutes in a
+            // debug build.
             let mut chunk = vec![0_u8; 8 << 20];
-            let file = std::fs::File::create(&path).expect("create");
+            rand::rngs::StdRng::seed_from_u64(5).fill(&mut chunk[..]);
+            let file = std::fs::File::create(&path)?;
             let mut at = 0;
             while at < size {
-                rng.fill(&mut chunk[..]);
                 let n = (size - at).min(chunk.len() as u64) as usize;
-                file.write_all_at(&chunk[..n], at).expect("write");
+                file.write_all_at(&chunk[..n], at)?;
                 at += n as u64;
             }
             // On disk before any read is measured (see `write_synced`).
-            file.sync_all().expect("sync");
-        }
-        let file = Arc::new(std::fs::File::open(&path).expect("open"));
+            file.sync_all()?;
+            std::fs::File::open(&path)
+        })();
+        let file = Arc::new(written.map_err(|e| {
+            format!(
+                "cannot write the storm's {size}-byte file {}: {e}",
+                path.display()
+            )
+        })?);
         let caller = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("caller runtime");
-        let fs = storage::services::Fs::new(dir.path()).expect("fs");
+            .map_err(|e| format!("cannot build the caller's runtime: {e}"))?;
+        let fs = storage::services::Fs::new(dir.path()).map_err(|e| e.to_string())?;
         let ours = storage::Operator::new(fs).with_executor(dedicated);
         let ours = ours
             .clone()
             .with_options(ours.options().with_coalesce_gap(0));
-        let root = dir.path().to_str().expect("utf-8 temp dir");
+        let root = dir
+            .path()
+            .to_str()
+            .ok_or_else(|| format!("{}: the temp dir is not UTF-8", dir.path().display()))?;
         let opendal = opendal::Operator::new(opendal::services::Fs::default().root(root))
-            .expect("opendal")
+            .map_err(|e| format!("opendal: {e}"))?
             .finish();
         let object_store: Arc<dyn ObjectStore> = Arc::new(
             object_store::local::LocalFileSystem::new_with_prefix(dir.path())
-                .expect("object_store"),
+                .map_err(|e| format!("object_store: {e}"))?,
         );
-        Self {
+        Ok(Self {
             dir,
             file,
             size,
@@ -159,17 +215,18 @@ impl Fixture {
             ours,
             opendal,
             object_store,
-        }
+        })
     }
 
-    /// The storm's offsets: [`READS`] random multiples of the read size, the same
-    /// for every method (seeded by the size).
+    /// The storm's offsets in this fixture's file ([`offsets`]), the same for every
+    /// method.
+    ///
+    /// # Panics
+    ///
+    /// If the file is too small for `storm`: one the fixture was not made for.
     pub fn offsets(&self, storm: Storm) -> Vec<u64> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(storm.size);
-        let slots = self.size / storm.size;
-        (0..READS)
-            .map(|_| rng.random_range(0..slots) * storm.size)
-            .collect()
+        offsets(storm, self.size)
+            .unwrap_or_else(|| panic!("{storm} needs a larger file than the fixture's"))
     }
 
     /// One storm by `method`; returns the bytes read (checked).
@@ -290,5 +347,38 @@ impl Fixture {
     /// The directory holding the file.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_apart_in_the_file_and_the_same_every_time() {
+        for storm in Storm::ALL {
+            for file in [storm.file_needed(), 1 << 30] {
+                let got = offsets(storm, file).unwrap();
+                assert_eq!(got.len(), READS, "{storm}");
+                assert_eq!(got, offsets(storm, file).unwrap(), "{storm}: seeded");
+                let mut sorted = got.clone();
+                sorted.sort_unstable();
+                assert_ne!(got, sorted, "{storm}: issued in random order");
+                assert!(sorted.iter().all(|at| at % PAGE == 0), "{storm}");
+                assert!(
+                    sorted[READS - 1] + storm.size <= file,
+                    "{storm}: in the file"
+                );
+                for pair in sorted.windows(2) {
+                    assert!(
+                        pair[0] + storm.size < pair[1],
+                        "{storm}: {} and {} overlap or touch",
+                        pair[0],
+                        pair[1]
+                    );
+                }
+            }
+            assert_eq!(offsets(storm, storm.file_needed() - 1), None, "{storm}");
+        }
     }
 }

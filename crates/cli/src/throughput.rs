@@ -114,7 +114,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
         bar.set_message(format!("{suite:?}: preparing"));
         match suite {
             Suite::Storm => {
-                let fixture = storm::Fixture::new(executor.clone(), plan.size * 64);
+                let fixture = storm::Fixture::new(executor.clone(), plan.size * 64, &storms)?;
                 for &s in &storms {
                     let offsets = fixture.offsets(s);
                     let methods = storm::Method::ALL;
@@ -129,7 +129,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 }
             }
             Suite::Fs => {
-                let fixture = fs::Fixture::with_sizes(executor.clone(), sizes);
+                let fixture = fs::Fixture::with_sizes(executor.clone(), sizes)?;
                 for w in workloads {
                     let methods = fs::Method::ALL;
                     bar.set_message(format!("fs/{w}"));
