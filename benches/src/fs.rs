@@ -204,29 +204,32 @@ impl Fixture {
     ///
     /// If the temp directory, the runtimes or the clients cannot be created.
     pub fn new(dedicated: Executor) -> Self {
-        Self::with_sizes(dedicated, Sizes::default())
+        Self::with_sizes(dedicated, Sizes::default()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// As [`new`](Self::new), with objects of `sizes`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// As [`new`](Self::new).
-    pub fn with_sizes(dedicated: Executor, sizes: Sizes) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// What [`new`](Self::new) panics for: a message saying what could not be made.
+    pub fn with_sizes(dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
         let small = sizes.small as usize;
-        crate::write_synced(&dir.path().join("small"), &data[..small]).expect("write small");
-        crate::write_synced(&dir.path().join("big"), &data).expect("write big");
+        for (name, bytes) in [("small", &data[..small]), ("big", &data[..])] {
+            let path = dir.path().join(name);
+            crate::write_synced(&path, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
         let payload = Bytes::copy_from_slice(&data[..small]);
         let caller = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("caller runtime");
-        let fs = storage::services::Fs::new(dir.path()).expect("fs backend");
+            .map_err(|e| format!("cannot build the caller's runtime: {e}"))?;
+        let fs = storage::services::Fs::new(dir.path()).map_err(|e| e.to_string())?;
         let no_pool = fs
             .clone()
             .with_buffer_pool(storage::raw::BufferPool::new(0));
@@ -235,15 +238,18 @@ impl Fixture {
         let global = storage::Operator::new(fs.clone()).with_executor(Executor::global());
         let on_caller = storage::Operator::new(fs)
             .with_executor(Executor::from_handle(caller.handle().clone()));
-        let root = dir.path().to_str().expect("utf-8 temp dir");
+        let root = dir
+            .path()
+            .to_str()
+            .ok_or_else(|| format!("{}: the temp dir is not UTF-8", dir.path().display()))?;
         let opendal = opendal::Operator::new(opendal::services::Fs::default().root(root))
-            .expect("opendal fs")
+            .map_err(|e| format!("opendal: {e}"))?
             .finish();
         let object_store: Arc<dyn ObjectStore> = Arc::new(
             object_store::local::LocalFileSystem::new_with_prefix(dir.path())
-                .expect("object_store fs"),
+                .map_err(|e| format!("object_store: {e}"))?,
         );
-        Self {
+        Ok(Self {
             dir,
             caller,
             dedicated,
@@ -255,7 +261,7 @@ impl Fixture {
             payload,
             sizes,
             rng: std::sync::Mutex::new(rng),
-        }
+        })
     }
 
     fn path(&self, name: &str) -> PathBuf {

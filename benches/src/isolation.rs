@@ -139,28 +139,33 @@ impl Isolation {
     /// Writes a file of `size` bytes (reads are of `size / 16`, 8 MiB for the
     /// default 128 MiB) and builds the clients; ours uses `dedicated`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the file, the pools or the clients cannot be made.
-    pub fn new(dedicated: Executor, size: u64) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// If the file, the pools or the clients cannot be made: a message saying which.
+    pub fn new(dedicated: Executor, size: u64) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let mut data = vec![0_u8; size as usize];
         rand::rngs::StdRng::seed_from_u64(3).fill(&mut data[..]);
-        crate::write_synced(&dir.path().join("big"), &data).expect("write");
-        let fs = storage::services::Fs::new(dir.path()).expect("fs");
+        let path = dir.path().join("big");
+        crate::write_synced(&path, &data)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let fs = storage::services::Fs::new(dir.path()).map_err(|e| e.to_string())?;
         let same_priority_pool = io_executor::Builder::new()
             .name("iso-same")
             .worker_threads(NonZeroUsize::new(2).expect("2"))
             .inherit_priority()
             .build()
-            .expect("same-priority pool");
-        let root = dir.path().to_str().expect("utf-8 temp dir");
-        Self {
+            .map_err(|e| format!("cannot build the same-priority pool: {e}"))?;
+        let root = dir
+            .path()
+            .to_str()
+            .ok_or_else(|| format!("{}: the temp dir is not UTF-8", dir.path().display()))?;
+        Ok(Self {
             size,
             range: size / 16,
             io_object_store: Arc::new(dio_object_store::IoObjectStore::new(
                 object_store::local::LocalFileSystem::new_with_prefix(dir.path())
-                    .expect("object_store"),
+                    .map_err(|e| format!("object_store: {e}"))?,
                 dedicated.clone(),
             )),
             dio_store: Arc::new(dio_object_store::DioStore::new(
@@ -170,15 +175,15 @@ impl Isolation {
             same_priority: storage::Operator::new(fs.clone()).with_executor(same_priority_pool),
             global: storage::Operator::new(fs).with_executor(Executor::global()),
             opendal: opendal::Operator::new(opendal::services::Fs::default().root(root))
-                .expect("opendal")
+                .map_err(|e| format!("opendal: {e}"))?
                 .finish(),
             object_store: Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(dir.path())
-                    .expect("object_store"),
+                    .map_err(|e| format!("object_store: {e}"))?,
             ),
             dir,
             control_stall: Duration::ZERO,
-        }
+        })
     }
 
     /// Makes the control also block the caller's thread for `stall` after each read,

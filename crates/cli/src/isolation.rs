@@ -111,7 +111,7 @@ pub(crate) fn run(
             .progress_chars("=> "),
     );
     bar.set_message("writing the file");
-    let bench = Isolation::new(dedicated, args.file_size)
+    let bench = Isolation::new(dedicated, args.file_size)?
         .with_control_stall(args.control_stall.unwrap_or_default());
     let mut samples: Vec<Sample> = Vec::new();
     for &method in &methods {

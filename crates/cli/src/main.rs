@@ -74,8 +74,9 @@ struct BenchArgs {
     /// web identity, container, instance metadata).
     #[arg(long)]
     uri: Option<String>,
-    /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`.
-    #[arg(long, default_value = "16M", value_parser = parse_size)]
+    /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`;
+    /// at most 1G (the fs and memory suites hold 8 times it in memory).
+    #[arg(long, default_value = "16M", value_parser = parse_object_size)]
     size: u64,
 }
 
@@ -116,7 +117,7 @@ pub(crate) enum Suite {
     /// Memory backends.
     Memory,
     /// 10,000 small random reads of a large file at once (64 times `--size`:
-    /// 1 GiB by default).
+    /// 1 GiB by default; at least what 10,000 reads a page apart need).
     Storm,
     /// An S3 endpoint: `--uri`, or without it a server in memory inside the
     /// process (its threads' CPU time is not counted as the client's).
@@ -147,6 +148,18 @@ enum BenchCommand {
     Scale(scale::ScaleArgs),
 }
 
+/// [`parse_size`], at most 1 GiB: the main job's suites hold eight times it in
+/// memory (and the storm's file is 64 times it).
+fn parse_object_size(s: &str) -> Result<u64, String> {
+    let size = parse_size(s)?;
+    if size > 1 << 30 {
+        return Err(format!(
+            "{s}: at most 1G (the fs and memory suites hold 8 times the size in memory)"
+        ));
+    }
+    Ok(size)
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (digits, unit) = s
@@ -166,7 +179,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "G" => 30,
         other => return Err(format!("unknown unit {other:?}: use K, M or G")),
     };
-    let size = n << shift;
+    let size = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
     if size < 64 << 10 {
         return Err("the size must be at least 64K".into());
     }
@@ -174,41 +189,54 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Bench(args) => match args.what {
-            Some(BenchCommand::Isolation(iso)) => {
-                isolation::run(&iso, &args.common, args.filter.as_deref())
-            }
-            Some(BenchCommand::Scale(scale)) => {
-                scale::run(&scale, &args.common, args.filter.as_deref())
-            }
-            #[cfg(feature = "query")]
-            Some(BenchCommand::Query(query)) => {
-                query::run(&query, &args.common, args.filter.as_deref())
-            }
-            #[cfg(not(feature = "query"))]
-            Some(BenchCommand::Query { .. }) => Err(
-                "this dio was built without the `query` feature (DataFusion): \
-                 cargo run --release -p dio --features query -- bench query"
-                    .into(),
-            ),
-            None => throughput::run(&throughput::Plan {
-                mode: args.common.mode(),
-                filter: args.filter,
-                suites: args.suite,
-                uri: args.uri,
-                size: args.size,
-                progress: !args.common.no_progress,
-            })
-            .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common)),
-        },
-    };
-    match result {
+    let Command::Bench(args) = Cli::parse().command;
+    // A chart that cannot be drawn is said before the run, not after it.
+    let checked = args.common.plot.as_deref().map_or(Ok(()), plot::check_path);
+    match checked.and_then(|()| bench(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("dio: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    match args.what {
+        Some(BenchCommand::Isolation(iso)) => {
+            isolation::run(&iso, &args.common, args.filter.as_deref())
+        }
+        Some(BenchCommand::Scale(scale)) => {
+            scale::run(&scale, &args.common, args.filter.as_deref())
+        }
+        #[cfg(feature = "query")]
+        Some(BenchCommand::Query(query)) => {
+            query::run(&query, &args.common, args.filter.as_deref())
+        }
+        #[cfg(not(feature = "query"))]
+        Some(BenchCommand::Query { .. }) => Err(
+            "this dio was built without the `query` feature (DataFusion): \
+             cargo run --release -p dio --features query -- bench query"
+                .into(),
+        ),
+        None => {
+            // A suite named twice runs once.
+            let mut suites = args.suite;
+            let mut seen = Vec::new();
+            suites.retain(|s| {
+                let first = !seen.contains(s);
+                seen.push(*s);
+                first
+            });
+            throughput::run(&throughput::Plan {
+                mode: args.common.mode(),
+                filter: args.filter,
+                suites,
+                uri: args.uri,
+                size: args.size,
+                progress: !args.common.no_progress,
+            })
+            .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common))
         }
     }
 }

@@ -51,17 +51,26 @@ pub(crate) fn throughput_panels(rows: &[Row]) -> Vec<Panel> {
         .collect()
 }
 
+/// Whether a chart can be drawn to `path`: a `.svg` or `.png` file. Checked before
+/// a run, so that a typo does not cost the whole run.
+pub(crate) fn check_path(path: &Path) -> Result<(), String> {
+    let format = path.extension().and_then(|e| e.to_str());
+    if matches!(format, Some("svg" | "png")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--plot {}: use a .svg or .png file",
+            path.display()
+        ))
+    }
+}
+
 /// Draws `panels` to `path`, `.svg` or `.png` (text is laid out with a system
 /// TrueType font, DejaVu or Liberation Sans).
 pub(crate) fn draw(panels: &[Panel], path: &Path) -> Result<(), String> {
     let size = (1400, 420 * panels.len().max(1) as u32);
+    check_path(path)?;
     let format = path.extension().and_then(|e| e.to_str());
-    if !matches!(format, Some("svg" | "png")) {
-        return Err(format!(
-            "--plot {}: use a .svg or .png file",
-            path.display()
-        ));
-    }
     // Both backends lay text out with the font's metrics.
     register_font()?;
     if format == Some("svg") {

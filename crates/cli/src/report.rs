@@ -119,7 +119,8 @@ fn headline(method: &str) -> bool {
 }
 
 /// The end of a run: per workload, ours on its dedicated pool against std and the
-/// best peer (neither ours nor the baseline), in one line each.
+/// best peer (neither ours nor the baseline), in one line each; and its client CPU
+/// per GiB against the least of the baseline's and the peers'.
 pub(crate) fn verdicts(rows: &[Row]) -> String {
     let mut out =
         String::from("\nverdict (ours on a dedicated pool; ratios of throughput, >1 is faster):\n");
@@ -180,9 +181,11 @@ pub(crate) fn verdicts(rows: &[Row]) -> String {
                 }
             }
             if let Some(cpu) = ours.cpu_seconds_per_gib {
+                // The baseline and the peers: our other pools and ablations run
+                // the same code, and are no one else's cost.
                 let others = same
                     .iter()
-                    .filter(|r| r.method != ours.method && !headline(&r.method))
+                    .filter(|r| !r.method.starts_with("ours"))
                     .filter_map(|r| Some((r.cpu_seconds_per_gib?, r.method.as_str())))
                     .min_by(|a, b| a.0.total_cmp(&b.0));
                 line.push_str(&format!("; CPU {:.0} ms/GiB", cpu * 1e3));
@@ -418,6 +421,31 @@ mod tests {
             cpu_per_iteration: None,
         };
         Row::new(Suite::S3, workload, method, 16 << 20, timing)
+    }
+
+    #[test]
+    fn the_cpu_verdict_compares_with_the_baseline_and_peers_not_our_variants() {
+        let fs_row = |method: &str, cpu_millis: u64| {
+            let timing = Timing {
+                iterations: 5,
+                median: Duration::from_millis(10),
+                cpu_per_iteration: Some(Duration::from_millis(cpu_millis)),
+            };
+            Row::new(Suite::Fs, "read", method, 1 << 30, timing)
+        };
+        let mut rows = vec![
+            fs_row("ours_dedicated", 100),
+            fs_row("ours_global", 90),
+            fs_row("ours_caller_rt", 80),
+            fs_row("std", 120),
+            fs_row("opendal", 150),
+        ];
+        add_ratios(&mut rows);
+        let text = verdicts(&rows);
+        assert!(
+            text.contains("CPU 100 ms/GiB, 0.83x the least of the others (std)"),
+            "{text}"
+        );
     }
 
     #[test]

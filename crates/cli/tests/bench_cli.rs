@@ -148,9 +148,17 @@ fn bad_arguments_are_clear_errors() {
     assert!(!ok);
     assert!(output.contains("use a .svg or .png file"), "{output}");
     assert!(!jpg.exists(), "nothing is written for a bad argument");
+    // Checked before the run: nothing of the run is printed.
+    assert!(!output.contains("verdict"), "{output}");
     let (ok, output) = dio(&["bench", "--size", "12Q"]);
     assert!(!ok);
     assert!(output.contains("unknown unit"), "{output}");
+    let (ok, output) = dio(&["bench", "--size", "2G"]);
+    assert!(!ok);
+    assert!(output.contains("at most 1G"), "{output}");
+    let (ok, output) = dio(&["bench", "--size", "17179869185G"]);
+    assert!(!ok);
+    assert!(output.contains("too large"), "{output}");
     let (ok, output) = dio(&[
         "bench",
         "--quick",
@@ -161,6 +169,64 @@ fn bad_arguments_are_clear_errors() {
     assert!(!ok);
     assert!(output.contains("--uri"), "{output}");
     assert!(output.contains("unknown query key"), "{output}");
+}
+
+/// A suite named twice runs once: one row per workload and method.
+#[test]
+fn a_suite_named_twice_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--suite",
+        "memory,memory",
+        "--filter",
+        "range_read_4k",
+        "--size",
+        "1M",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // memory: 5 methods.
+    assert_eq!(doc["results"].as_array().unwrap().len(), 5, "{doc}");
+}
+
+/// A temp directory that cannot be made (or written) fails the run with one line
+/// naming it, never a panic: the main job's fs and storm suites and isolation.
+#[test]
+fn a_temp_dir_that_cannot_be_made_is_one_line_not_a_panic() {
+    for args in [
+        &["bench", "--suite", "fs", "--filter", "range_read_4k"][..],
+        &["bench", "--suite", "storm", "--filter", "4k"][..],
+        &[
+            "bench",
+            "isolation",
+            "--file-size",
+            "1M",
+            "--filter",
+            "ours_dedicated",
+        ][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+            .args(args)
+            .args(["--quick", "--no-progress"])
+            .env("TMPDIR", "/nonexistent/dio-test")
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run dio");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot make a temp dir"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 /// Set-up errors of the S3 main job are one clear line and a failed exit, never a
