@@ -309,7 +309,14 @@ impl Executor {
                     pool.send(&intake, worker, Box::pin(task));
                 }
             }
-            Kind::Runtime(runtime) => drop(runtime.spawn(task)),
+            Kind::Runtime(runtime) => {
+                // A runtime that has shut down drops the job right here, and its
+                // drop may spawn or shut the executor down: not under the intake
+                // lock (only the pool's channels need it).
+                drop(intake);
+                drop(runtime.spawn(task));
+                return handle;
+            }
             Kind::Custom(spawner) => {
                 // The user's code, which may run the job right here, and the job
                 // may shut the executor down: not under the intake lock.
@@ -348,7 +355,11 @@ impl Executor {
                 task.run();
             }
             Kind::Pool => send_to_lane(shared, intake, task),
-            Kind::Runtime(runtime) => drop(runtime.spawn_blocking(move || task.run())),
+            Kind::Runtime(runtime) => {
+                // As in `spawn`: a shut-down runtime drops the job right here.
+                drop(intake);
+                drop(runtime.spawn_blocking(move || task.run()));
+            }
             Kind::Custom(spawner) => {
                 // As in `spawn`: the user's code, not under the intake lock.
                 drop(intake);

@@ -155,6 +155,42 @@ fn a_custom_executor_that_runs_jobs_inline_can_be_shut_down_by_one() {
     });
 }
 
+/// A runtime that has shut down drops what is spawned on it at once, on the
+/// spawning thread; a job whose drop shuts the executor down (or spawns on it)
+/// must not find the executor's intake still held by that spawn.
+#[test]
+fn caller_runtime_mode_on_a_shut_down_runtime_lets_a_dropped_job_shut_down() {
+    struct OnDrop<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    within(30, || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let handle = runtime.handle().clone();
+        runtime.shutdown_background();
+        for blocking in [false, true] {
+            let executor = Executor::from_handle(handle.clone());
+            let (inner, again) = (executor.clone(), executor.clone());
+            let guard = OnDrop(move || {
+                drop(again.spawn(async {}));
+                inner.shutdown();
+            });
+            let job = if blocking {
+                executor.spawn_blocking(move || drop(guard))
+            } else {
+                executor.spawn(async move { drop(guard) })
+            };
+            assert!(
+                job.join().unwrap_err().is_shutdown(),
+                "blocking: {blocking}"
+            );
+            assert!(executor.is_shutdown(), "blocking: {blocking}");
+        }
+    });
+}
+
 /// A custom executor that drops jobs without running them: handles resolve to an
 /// error instead of hanging.
 #[test]
