@@ -305,9 +305,10 @@ impl Executor {
                 } else {
                     Some(task)
                 };
-                if let Some(task) = task {
-                    pool.send(&intake, worker, Box::pin(task));
-                }
+                let refused = task.and_then(|task| pool.send(&intake, worker, Box::pin(task)));
+                drop(intake);
+                drop(refused);
+                handle
             }
             Kind::Runtime(runtime) => {
                 // A runtime that has shut down drops the job right here, and its
@@ -315,18 +316,16 @@ impl Executor {
                 // lock (only the pool's channels need it).
                 drop(intake);
                 drop(runtime.spawn(task));
-                return handle;
+                handle
             }
             Kind::Custom(spawner) => {
                 // The user's code, which may run the job right here, and the job
                 // may shut the executor down: not under the intake lock.
                 drop(intake);
                 spawner.spawn(Box::pin(task));
-                return handle;
+                handle
             }
         }
-        drop(intake);
-        handle
     }
 
     /// Runs the blocking closure `f` on the executor's blocking lane and returns a
@@ -710,12 +709,15 @@ where
 /// Sends an accepted job to `shared`'s blocking lane, then (the intake released)
 /// leaves it to the spinning blocking thread, or wakes the one that went idle last.
 fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: BlockingJob) {
-    if let Some(tx) = intake.blocking_tx.as_ref() {
-        // A send only fails with no receiver; dropping the job then resolves its
-        // handle with a shutdown error.
-        let _ = tx.send(task);
-    }
+    // A send only fails with no receiver; dropping the job then resolves its handle
+    // with a shutdown error, once the intake is released (its drop may spawn or
+    // shut down).
+    let refused = match intake.blocking_tx.as_ref() {
+        Some(tx) => tx.send(task).err(),
+        None => None,
+    };
     drop(intake);
+    drop(refused);
     if let Some(pool) = &shared.pool {
         pool.job_queued();
     }

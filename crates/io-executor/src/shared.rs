@@ -239,15 +239,22 @@ impl PoolState {
         best
     }
 
-    /// Hands `job` to worker `worker`'s channel and wakes the worker.
-    pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) {
-        // A send only fails once the worker has exited (after an abort); dropping the
-        // job then resolves its handle with a shutdown error.
-        if intake.worker_tx[worker].send(job).is_ok() && !self.parked[worker].load(Ordering::SeqCst)
-        {
-            // The worker is inside its runtime: wake it there. (A parked worker is
-            // woken by the send itself.)
-            self.notify[worker].notify_one();
+    /// Hands `job` to worker `worker`'s channel and wakes the worker. A send only
+    /// fails once the worker has exited (after an abort): the job comes back, for
+    /// the caller to drop (which resolves its handle with a shutdown error) once it
+    /// has released the intake, as the job's drop may spawn or shut down.
+    #[must_use = "a refused job is dropped after the intake is released"]
+    pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) -> Option<AsyncJob> {
+        match intake.worker_tx[worker].send(job) {
+            Ok(()) => {
+                if !self.parked[worker].load(Ordering::SeqCst) {
+                    // The worker is inside its runtime: wake it there. (A parked
+                    // worker is woken by the send itself.)
+                    self.notify[worker].notify_one();
+                }
+                None
+            }
+            Err(refused) => Some(refused.into_inner()),
         }
     }
 }
