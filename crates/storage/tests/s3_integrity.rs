@@ -98,6 +98,15 @@ fn copies_above_the_threshold_are_made_of_parts() {
             "kept from the source"
         );
         assert_eq!(sha(&op.read("dst/big.csv").await.unwrap()), sha(&data));
+        // Onto itself, in parts too: a new content type, the same bytes.
+        op.copy_with("dst/big.csv", "dst/big.csv")
+            .content_type("text/plain")
+            .await
+            .unwrap();
+        let stat = op.stat("dst/big.csv").await.unwrap();
+        assert_eq!(stat.content_type(), Some("text/plain"));
+        assert_eq!(parts_in_etag(stat.etag()), Some(4), "{stat:?}");
+        assert_eq!(sha(&op.read("dst/big.csv").await.unwrap()), sha(&data));
 
         // Below the threshold: one CopyObject.
         let small = random_bytes(1 << 20, 4);

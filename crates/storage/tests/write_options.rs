@@ -113,9 +113,17 @@ async fn a_content_type_is_stored_by_memory_and_taken_by_fs() {
 /// onto another path; a rename onto itself never removes the file.
 #[tokio::test]
 async fn options_onto_itself_are_done_or_refused_never_skipped() {
-    for (op, _dir) in local_backends() {
+    use std::os::unix::fs::MetadataExt;
+    for (op, dir) in local_backends() {
         let scheme = op.scheme();
         let memory = scheme == "memory";
+        // fs: the same file afterwards, not a copy of it (its inode, so its hard
+        // links, extended attributes and owner, stay).
+        let inode = || {
+            std::fs::metadata(dir.path().join("f.csv"))
+                .map(|m| m.ino())
+                .ok()
+        };
         let etag = op
             .write("f.csv", "a,b\n")
             .await
@@ -135,6 +143,7 @@ async fn options_onto_itself_are_done_or_refused_never_skipped() {
             ErrorKind::Unsupported
         };
         assert_eq!(stale.kind(), want, "{scheme}: {stale}");
+        let before = inode();
         let matched = op
             .rename_with("f.csv", "f.csv")
             .options(WriteOptions::new().with_if_match(etag.as_str()))
@@ -144,11 +153,14 @@ async fn options_onto_itself_are_done_or_refused_never_skipped() {
             .content_type("text/csv")
             .await
             .unwrap();
+        // Checked after each: a second copy could take the first's freed inode.
+        assert_eq!(inode(), before, "{scheme}");
         op.copy_with("f.csv", "f.csv")
             .content_type("text/plain")
             .await
             .unwrap();
         assert_eq!(op.read("f.csv").await.unwrap(), "a,b\n", "{scheme}");
+        assert_eq!(inode(), before, "{scheme}");
         let stored = op
             .stat("f.csv")
             .await

@@ -910,7 +910,10 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// As [`copy`](Self::copy), and [`ErrorKind::AlreadyExists`].
+    /// As [`copy`](Self::copy), and [`ErrorKind::AlreadyExists`]; options the
+    /// backend cannot honour, onto itself too: [`ErrorKind::Unsupported`],
+    /// [`ErrorKind::PreconditionFailed`] (`if_match`), or the server's refusal (S3
+    /// refuses a copy onto itself that changes nothing).
     pub fn copy_with(&self, from: &str, to: &str) -> TransferWith {
         TransferWith::new(self.clone(), false, from, to)
     }
@@ -934,7 +937,8 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// As [`rename`](Self::rename), and [`ErrorKind::AlreadyExists`].
+    /// As [`rename`](Self::rename), and [`ErrorKind::AlreadyExists`]; options the
+    /// backend cannot honour, as [`copy_with`](Self::copy_with).
     pub fn rename_with(&self, from: &str, to: &str) -> TransferWith {
         TransferWith::new(self.clone(), true, from, to)
     }
@@ -970,11 +974,12 @@ impl Operator {
             if_not_exists: false,
             ..options.clone()
         };
-        if f == t && !changes.is_plain() {
+        if f == t && !changes.is_plain() && !options.if_not_exists {
             // Onto itself, changing what is stored with it (a content type, a
             // storage class, an encryption) or only if its ETag matches: the
             // backend's to do or refuse, as it does for a copy elsewhere. A rename
-            // onto itself is that copy: it must not remove its source.
+            // onto itself is that copy: it must not remove its source. (With
+            // `if_not_exists` the target exists: below.)
             let task = self.submit(self.access.copy(&f, &t, options));
             return IoFuture::new(async move { task.await.map_err(both) });
         }

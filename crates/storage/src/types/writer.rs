@@ -35,9 +35,10 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// a write, `flush` or `close`. From then on every write, `flush` and `close`
 /// returns that same error, with its kind and source; the target keeps its old
 /// content. [`abort`](Self::abort) then succeeds: there is nothing left to clean
-/// up. After an abort, the error every write returns is
-/// [`Cancelled`](ErrorKind::Cancelled) (as a `std::io::Error`, of kind `Other`,
-/// never `Interrupted`, which std's `write_all` would call again for ever).
+/// up. A writer aborted before it failed returns
+/// [`Cancelled`](ErrorKind::Cancelled) from every later write (as a
+/// `std::io::Error`, of kind `Other`, never `Interrupted`, which std's
+/// `write_all` would call again for ever).
 pub struct Writer {
     executor: Executor,
     path: String,
