@@ -167,7 +167,12 @@ fn caller_runtime_mode_on_a_shut_down_runtime_lets_a_dropped_job_shut_down() {
         }
     }
     within(30, || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
+        // Current-thread: its tasks are closed when it is shut down, so a later
+        // spawn drops the job on the spawning thread every time (a multi-thread
+        // runtime may still take it, and drop it later on a worker).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let handle = runtime.handle().clone();
         runtime.shutdown_background();
         for blocking in [false, true] {
