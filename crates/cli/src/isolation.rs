@@ -18,7 +18,7 @@ pub(crate) struct IsolationArgs {
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Size of the file read (reads are 1/16 of it: 8 MiB for the default).
-    #[arg(long, default_value = "128M", value_parser = crate::parse_size)]
+    #[arg(long, default_value = "128M", value_parser = crate::parse_file_size)]
     file_size: u64,
     /// For tests of the benchmark itself: the control also blocks the caller's
     /// thread this long after each read (e.g. `100ms`), so it stalls by construction.

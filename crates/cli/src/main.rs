@@ -160,6 +160,18 @@ fn parse_object_size(s: &str) -> Result<u64, String> {
     Ok(size)
 }
 
+/// [`parse_size`], at most 4 GiB: `isolation` and `scale` build their file in
+/// memory before writing it.
+pub(crate) fn parse_file_size(s: &str) -> Result<u64, String> {
+    let size = parse_size(s)?;
+    if size > 4 << 30 {
+        return Err(format!(
+            "{s}: at most 4G (the file is built in memory before it is written)"
+        ));
+    }
+    Ok(size)
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (digits, unit) = s
@@ -181,7 +193,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     let size = n
         .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))?;
+        .ok_or_else(|| format!("{s}: too large"))?;
     if size < 64 << 10 {
         return Err("the size must be at least 64K".into());
     }
@@ -190,8 +202,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let Command::Bench(args) = Cli::parse().command;
-    // A chart that cannot be drawn is said before the run, not after it.
-    let checked = args.common.plot.as_deref().map_or(Ok(()), plot::check_path);
+    // A chart that cannot be drawn is said before the run, not after it (isolation
+    // draws none: it says so).
+    let draws = !matches!(args.what, Some(BenchCommand::Isolation(_)));
+    let checked = match args.common.plot.as_deref() {
+        Some(path) if draws => plot::check_path(path),
+        _ => Ok(()),
+    };
     match checked.and_then(|()| bench(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -51,18 +51,18 @@ pub(crate) fn throughput_panels(rows: &[Row]) -> Vec<Panel> {
         .collect()
 }
 
-/// Whether a chart can be drawn to `path`: a `.svg` or `.png` file. Checked before
-/// a run, so that a typo does not cost the whole run.
+/// Whether a chart can be drawn to `path`: a `.svg` or `.png` file, and a font to
+/// lay its text out with. Checked before a run, so that neither costs the whole
+/// run. (A directory that cannot be written to is found when the chart is drawn.)
 pub(crate) fn check_path(path: &Path) -> Result<(), String> {
     let format = path.extension().and_then(|e| e.to_str());
-    if matches!(format, Some("svg" | "png")) {
-        Ok(())
-    } else {
-        Err(format!(
+    if !matches!(format, Some("svg" | "png")) {
+        return Err(format!(
             "--plot {}: use a .svg or .png file",
             path.display()
-        ))
+        ));
     }
+    register_font()
 }
 
 /// Draws `panels` to `path`, `.svg` or `.png` (text is laid out with a system

@@ -16,7 +16,7 @@ use crate::{Common, Mode};
 #[derive(Debug, Args)]
 pub(crate) struct ScaleArgs {
     /// Size of the file read (at least the largest read).
-    #[arg(long, default_value = "256M", value_parser = crate::parse_size)]
+    #[arg(long, default_value = "256M", value_parser = crate::parse_file_size)]
     file_size: u64,
 }
 

@@ -159,6 +159,11 @@ fn bad_arguments_are_clear_errors() {
     let (ok, output) = dio(&["bench", "--size", "17179869185G"]);
     assert!(!ok);
     assert!(output.contains("too large"), "{output}");
+    for what in ["isolation", "scale"] {
+        let (ok, output) = dio(&["bench", what, "--file-size", "5G"]);
+        assert!(!ok);
+        assert!(output.contains("at most 4G"), "{what}: {output}");
+    }
     let (ok, output) = dio(&[
         "bench",
         "--quick",
