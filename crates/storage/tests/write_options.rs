@@ -189,3 +189,23 @@ async fn options_onto_itself_are_done_or_refused_never_skipped() {
         assert_eq!(op.read("f.csv").await.unwrap(), "a,b\n", "{scheme}");
     }
 }
+
+/// fs onto itself looks at the file without opening it: a FIFO's open would wait
+/// for a writer that never comes.
+#[tokio::test]
+async fn a_fifo_onto_itself_with_options_does_not_wait_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        dir.path().join("pipe"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let op = Operator::new(Fs::new(dir.path()).unwrap());
+    let both = async {
+        op.copy_with("pipe", "pipe").content_type("x/y").await?;
+        op.rename_with("pipe", "./pipe").content_type("x/y").await
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), both).await;
+    assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+}

@@ -509,18 +509,25 @@ impl Access for Fs {
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
-            let (src, stat) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             if from == to {
                 // Onto itself, with options fs has taken (a content type, which it
                 // does not store): nothing to change, and a copy through a
                 // temporary file would only split hard links, drop extended
-                // attributes and replace a symlink with a copy of its target.
+                // attributes and replace a symlink with a copy of its target. The
+                // file is looked at, not opened (a FIFO's open would wait for a
+                // writer), under the names a copy may write to.
+                not_reserved_path(&to)?;
+                let fd = open_in_root(&fs.root, &from, OFlags::PATH)?;
+                if is_dir(&rustix::fs::fstat(&fd)?) {
+                    return Err(Error::new(ErrorKind::IsADirectory));
+                }
                 return if options.if_not_exists {
-                    Err(Error::new(ErrorKind::AlreadyExists).with_path(to))
+                    Err(Error::new(ErrorKind::AlreadyExists))
                 } else {
                     Ok(())
                 };
             }
+            let (src, stat) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
             // The copy gets the source's permissions, as `std::fs::copy` gives.
             let temp = TempFile::create(&fs.root, &to, Some(stat.st_mode))
                 .map_err(|e| e.with_path(to.clone()))?;
