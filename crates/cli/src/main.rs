@@ -179,7 +179,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .map_or((s, ""), |i| s.split_at(i));
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{s:?} is not a size like 16M"))?;
+        .map_err(|_| format!("{s}: not a size like 16M"))?;
     let shift = match unit
         .to_ascii_uppercase()
         .trim_end_matches("IB")
@@ -189,13 +189,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "K" => 10,
         "M" => 20,
         "G" => 30,
-        other => return Err(format!("unknown unit {other:?}: use K, M or G")),
+        other => return Err(format!("{s}: unknown unit {other:?}: use K, M or G")),
     };
     let size = n
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("{s}: too large"))?;
     if size < 64 << 10 {
-        return Err("the size must be at least 64K".into());
+        return Err(format!("{s}: at least 64K"));
     }
     Ok(size)
 }

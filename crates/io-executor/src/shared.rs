@@ -300,7 +300,9 @@ impl Shared {
     }
 
     /// Accepts a job (counting it) or resolves its handle at once with the reason it
-    /// was refused. Must be called with `intake` held until the job is enqueued.
+    /// was refused. Must be called with `intake` held; a pool keeps it held until
+    /// the job is in its channel (a job accepted is counted, so a shutdown's drain
+    /// waits for it either way).
     pub(crate) fn accept<T>(
         self: &Arc<Self>,
         intake: &Intake,

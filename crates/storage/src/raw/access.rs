@@ -349,16 +349,21 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
         unsupported(self.scheme(), "create directories")
     }
 
-    /// Copies file `from` over file `to`, atomically for readers of `to`, as
-    /// `options` allow (only `if_not_exists` applies). The default:
+    /// Copies file `from` over file `to`, atomically for readers of `to`, with
+    /// `options`: each one applied, or the copy refused
+    /// ([`Unsupported`](crate::ErrorKind::Unsupported) for one the backend cannot
+    /// give), never ignored. `from` may be `to`: a copy onto itself, asked for with
+    /// options beyond `if_not_exists` (a new content type, storage class or
+    /// encryption; `if_match`), which must keep the file. The default:
     /// [`Unsupported`](crate::ErrorKind::Unsupported).
     fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let _ = (from, to, options);
         unsupported(self.scheme(), "copy")
     }
 
-    /// Moves file `from` to `to` (`from != to`), as `options` allow (only
-    /// `if_not_exists` applies). The default:
+    /// Moves file `from` to `to` (`from != to`: a rename onto itself with options
+    /// is a [`copy`](Self::copy) onto itself), with `options` as a copy takes them.
+    /// The default:
     /// [`Unsupported`](crate::ErrorKind::Unsupported).
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let _ = (from, to, options);

@@ -910,10 +910,11 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// As [`copy`](Self::copy), and [`ErrorKind::AlreadyExists`]; options the
-    /// backend cannot honour, onto itself too: [`ErrorKind::Unsupported`],
+    /// As [`copy`](Self::copy), and [`ErrorKind::AlreadyExists`] (onto itself with
+    /// `if_not_exists`, before anything else is looked at); options the backend
+    /// cannot honour, onto itself too: [`ErrorKind::Unsupported`],
     /// [`ErrorKind::PreconditionFailed`] (`if_match`), or the server's refusal (S3
-    /// refuses a copy onto itself that changes nothing).
+    /// refuses a single CopyObject onto itself that changes nothing).
     pub fn copy_with(&self, from: &str, to: &str) -> TransferWith {
         TransferWith::new(self.clone(), false, from, to)
     }
