@@ -971,11 +971,7 @@ impl Operator {
             (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(from)))),
             (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(to)))),
         };
-        let changes = WriteOptions {
-            if_not_exists: false,
-            ..options.clone()
-        };
-        if f == t && !changes.is_plain() && !options.if_not_exists {
+        if f == t && !options.if_not_exists && !options.is_plain() {
             // Onto itself, changing what is stored with it (a content type, a
             // storage class, an encryption) or only if its ETag matches: the
             // backend's to do or refuse, as it does for a copy elsewhere. A rename
