@@ -52,12 +52,10 @@ struct Shared {
     /// task, `complete` and `abort`, never by a part's future (which its caller
     /// may keep without polling).
     writer: AsyncMutex<Option<Writer>>,
-    /// Parts not yet handed to the writer, in call order.
+    /// Parts not yet handed to the writer, in call order, and the upload's failure.
     queue: Mutex<Queue>,
     /// Signalled when pieces are handed, or the upload fails.
     progress: Notify,
-    /// The first failure (an aborted upload's too), reported by every later call.
-    failed: Mutex<Option<storage::Error>>,
     /// What `complete` returned, once it has.
     completed: Mutex<Option<PutResult>>,
     /// The commit was submitted: no part may join it, and a `complete` called again
@@ -68,13 +66,14 @@ struct Shared {
 #[derive(Default)]
 struct Queue {
     pieces: VecDeque<Bytes>,
-    /// How many pieces were ever queued: a part is handed once `handed` reaches
-    /// the count after its own pieces.
-    queued: u64,
-    /// How many pieces were handed to the writer.
+    /// How many pieces were handed to the writer: a part is handed once this
+    /// reaches `handed + pieces.len()` as it was after its own pieces were queued.
     handed: u64,
     /// A draining task is running (or about to).
     draining: bool,
+    /// The first failure (an aborted upload's too), reported by every later call.
+    /// Kept with the pieces, so that none is queued once it is set.
+    failed: Option<storage::Error>,
 }
 
 impl DioUpload {
@@ -93,7 +92,6 @@ impl DioUpload {
                 writer: AsyncMutex::new(Some(writer)),
                 queue: Mutex::new(Queue::default()),
                 progress: Notify::new(),
-                failed: Mutex::new(None),
                 completed: Mutex::new(None),
                 committing: AtomicBool::new(false),
             }),
@@ -107,7 +105,7 @@ impl Shared {
     }
 
     fn failure(&self) -> Option<storage::Error> {
-        self.failed.lock().clone()
+        self.queue.lock().failed.clone()
     }
 
     fn closed(&self) -> storage::Error {
@@ -119,8 +117,11 @@ impl Shared {
     /// Notes `err` as the upload's failure (the first one stays), drops what is
     /// queued, and wakes every part waiting: nothing more is written.
     fn fail(&self, err: storage::Error) {
-        self.queue.lock().pieces.clear();
-        self.failed.lock().get_or_insert(err);
+        {
+            let mut queue = self.queue.lock();
+            queue.pieces.clear();
+            queue.failed.get_or_insert(err);
+        }
         self.progress.notify_waiters();
     }
 
@@ -182,16 +183,17 @@ impl Shared {
             .spawn(async move {
                 let shared = Arc::clone(&guard.shared);
                 loop {
-                    let drained = match shared.writer.lock().await.as_mut() {
-                        Some(writer) => shared.drain(writer).await,
-                        // Completed or aborted: `complete` drained what was queued
-                        // (no part is taken once it commits), `abort` dropped it.
-                        None => Ok(()),
+                    let more = match shared.writer.lock().await.as_mut() {
+                        Some(writer) => shared.drain(writer).await.is_ok(),
+                        // Completed or aborted: nothing more is written
+                        // (`complete` drained what was queued and no part is taken
+                        // once it commits; `abort` failed the upload first).
+                        None => false,
                     };
                     let mut queue = shared.queue.lock();
                     // A failure is the upload's, reported by every call; a part
                     // queued meanwhile, or whose drain was given up, goes next.
-                    if drained.is_err() || queue.pieces.is_empty() {
+                    if !more || queue.pieces.is_empty() {
                         queue.draining = false;
                         break;
                     }
@@ -208,11 +210,14 @@ impl Shared {
             let notified = self.progress.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            if let Some(err) = self.failure() {
-                return Err(err);
-            }
-            if self.queue.lock().handed >= queued {
-                return Ok(());
+            {
+                let queue = self.queue.lock();
+                if let Some(err) = &queue.failed {
+                    return Err(err.clone());
+                }
+                if queue.handed >= queued {
+                    return Ok(());
+                }
             }
             notified.await;
         }
@@ -258,10 +263,6 @@ impl Drop for Draining {
 impl MultipartUpload for DioUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let shared = Arc::clone(&self.shared);
-        if let Some(err) = shared.failure() {
-            // Failed or aborted: refused with why, and nothing is queued.
-            return Box::pin(async move { Err(shared.error(err, "put_part")) });
-        }
         if shared.committing.load(Ordering::SeqCst) {
             // Too late for this upload: refused, and the commit is left be.
             return Box::pin(async move {
@@ -271,13 +272,17 @@ impl MultipartUpload for DioUpload {
                 Err(shared.error(err, "put_part"))
             });
         }
+        // The failure is looked at where the pieces go, under one lock: a failure
+        // clears the queue under it too, so no piece is left queued after one.
         let queued = {
             let mut queue = shared.queue.lock();
-            for piece in data {
-                queue.pieces.push_back(piece);
-                queue.queued += 1;
+            if let Some(err) = queue.failed.clone() {
+                drop(queue);
+                // Failed or aborted: refused with why, and nothing is queued.
+                return Box::pin(async move { Err(shared.error(err, "put_part")) });
             }
-            queue.queued
+            queue.pieces.extend(data);
+            queue.handed + queue.pieces.len() as u64
         };
         shared.start_draining();
         Box::pin(async move {
@@ -305,9 +310,14 @@ impl MultipartUpload for DioUpload {
         // between the drain and the commit.
         if !shared.committing.load(Ordering::SeqCst) {
             if let Err(e) = shared.drain(writer).await {
-                // The writer has failed, and cleaned up after itself (its upload or
-                // temporary file is gone), or the upload was aborted: it is over,
-                // and says why.
+                // The upload is over, and says why. A writer whose own write failed
+                // has cleaned up after itself (its abort is then a no-op); one
+                // stopped by an abort given up midway, or by a lost draining task,
+                // is aborted here, and a clean-up that failed is said.
+                let e = match writer.abort().await {
+                    Ok(()) => e,
+                    Err(a) => e.with_context("abort_failed", a.to_string()),
+                };
                 *slot = None;
                 return Err(shared.error(e, "complete"));
             }
