@@ -865,30 +865,44 @@ fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
     );
 }
 
-/// Answers a multipart upload: CreateMultipartUpload, UploadPart (ETag = part
-/// number), CompleteMultipartUpload; and single PUTs and listings.
-fn multipart_server() -> FaultServer {
-    FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+/// A server that takes multipart uploads and finds nothing else, answering a
+/// request with `answer` where it gives one. Otherwise: CreateMultipartUpload
+/// makes upload `up-1`, every part is taken (ETag `"p"`), a completion succeeds,
+/// deletes (aborts) succeed, ListParts finds the upload gone (`NoSuchUpload`, as
+/// after an abort), listings are empty, HEADs find nothing, and anything else is
+/// refused.
+fn taking_uploads(
+    answer: impl Fn(&Seen, usize) -> Option<Response<Body>> + Send + Sync + 'static,
+) -> FaultServer {
+    FaultServer::start(move |seen, n| {
+        if let Some(response) = answer(seen, n) {
+            return response;
+        }
+        match (seen.method.as_str(), seen.query.as_str()) {
             ("POST", "uploads") => upload_created(),
             ("PUT", q) if q.starts_with("partNumber=") => {
-                let n = q["partNumber=".len()..]
-                    .split('&')
-                    .next()
-                    .unwrap()
-                    .to_owned();
-                with_headers(StatusCode::OK, &[("etag", &format!("\"p{n}\""))], "")
+                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
             }
             ("POST", q) if q.starts_with("uploadId=") => with_headers(
                 StatusCode::OK,
                 &[],
-                "<CompleteMultipartUploadResult><ETag>\"whole-2\"</ETag></CompleteMultipartUploadResult>",
+                "<CompleteMultipartUploadResult><ETag>\"whole\"</ETag></CompleteMultipartUploadResult>",
             ),
+            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            ("GET", q) if q.contains("uploadId=") => no_such_upload(),
             ("GET", _) => empty_listing(),
             ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
-        },
-    )
+            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+        }
+    })
+}
+
+/// Answers multipart uploads ([`taking_uploads`]) and single PUTs.
+fn multipart_server() -> FaultServer {
+    taking_uploads(|seen, _| {
+        (seen.method == "PUT" && seen.query.is_empty())
+            .then(|| with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""))
+    })
 }
 
 #[test]
@@ -1102,21 +1116,16 @@ fn session_tokens_are_sent_and_signed() {
 /// `NoSuchKey` (SeaweedFS with 412): either way the precondition failed.
 #[test]
 fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
-    let server = FaultServer::start(|seen, _| {
+    let server = taking_uploads(|seen, _| {
         let missing = || s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r");
         match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => {
-                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
-            }
+            ("POST", "uploads") => None,
             // An upload that vanished is not a failed precondition.
             ("POST", q) if q.starts_with("uploadId=") && seen.path.ends_with("/gone") => {
-                s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r")
+                Some(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r"))
             }
-            ("PUT", "") | ("POST", _) if seen.if_match.is_some() => missing(),
-            ("GET", _) => empty_listing(),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+            ("PUT", "") | ("POST", _) if seen.if_match.is_some() => Some(missing()),
+            _ => None,
         }
     });
     let op = server.multipart_operator();
@@ -1188,22 +1197,16 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
 /// upload was being created aborts that upload: none is left behind.
 #[test]
 fn a_refused_multipart_write_leaves_no_upload_behind() {
-    let server = FaultServer::start(
-        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => upload_created(),
-            ("DELETE", q) if q.starts_with("uploadId=") => {
-                with_headers(StatusCode::NO_CONTENT, &[], "")
-            }
-            // `d/` holds an object: `d` is a directory.
-            ("GET", _) => with_headers(
+    let server = taking_uploads(|seen, _| {
+        // `d/` holds an object: `d` is a directory.
+        (seen.method == "GET" && !seen.query.contains("uploadId=")).then(|| {
+            with_headers(
                 StatusCode::OK,
                 &[],
                 "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents></ListBucketResult>",
-            ),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
-        },
-    );
+            )
+        })
+    });
     let op = server.multipart_operator();
     let err = block_on(op.write("d", object(6 << 20))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
@@ -1219,29 +1222,21 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
 /// the second part to the first `stragglers` listings, then the upload is gone.
 fn aborting_server(abort: fn() -> Response<Body>, stragglers: usize) -> FaultServer {
     let listings = std::sync::atomic::AtomicUsize::new(0);
-    FaultServer::start(
+    taking_uploads(
         move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=1&") => {
-                with_headers(StatusCode::OK, &[("etag", "\"p1\"")], "")
+            ("PUT", q) if q.starts_with("partNumber=2&") => Some(stalled()),
+            ("DELETE", "uploadId=up-1") => Some(abort()),
+            ("GET", "max-parts=1&uploadId=up-1")
+                if listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < stragglers =>
+            {
+                Some(with_headers(
+                    StatusCode::OK,
+                    &[],
+                    "<ListPartsResult><UploadId>up-1</UploadId>\
+                     <Part><PartNumber>2</PartNumber><ETag>\"p2\"</ETag></Part></ListPartsResult>",
+                ))
             }
-            ("PUT", q) if q.starts_with("partNumber=2&") => stalled(),
-            ("DELETE", "uploadId=up-1") => abort(),
-            ("GET", "max-parts=1&uploadId=up-1") => {
-                if listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < stragglers {
-                    with_headers(
-                        StatusCode::OK,
-                        &[],
-                        "<ListPartsResult><UploadId>up-1</UploadId>\
-                         <Part><PartNumber>2</PartNumber><ETag>\"p2\"</ETag></Part></ListPartsResult>",
-                    )
-                } else {
-                    no_such_upload()
-                }
-            }
-            ("GET", _) => empty_listing(),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+            _ => None,
         },
     )
 }
@@ -1282,7 +1277,8 @@ fn an_abort_is_sent_again_while_parts_are_left() {
         .count();
     let requests: Vec<_> = seen.iter().map(|s| (&s.method, &s.query)).collect();
     assert_eq!((aborts(&seen), listed), (2, 2), "{requests:?}");
-    // Every abort comes after the last part request.
+    // No part request comes after an abort: not the held part sent again, nor the
+    // buffered rest as a part of its own.
     let last_part = seen
         .iter()
         .rposition(|s| s.query.starts_with("partNumber="))
@@ -1392,21 +1388,9 @@ fn a_conditional_write_that_meets_a_conflict_is_sent_again() {
 /// A server that takes multipart uploads (upload `up-1`, every part) and answers
 /// every completion with `refusal()`.
 fn completion_refused_with(refusal: fn() -> Response<Body>) -> FaultServer {
-    FaultServer::start(
-        move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => {
-                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
-            }
-            ("POST", q) if q.starts_with("uploadId=") => refusal(),
-            ("DELETE", q) if q.starts_with("uploadId=") => {
-                with_headers(StatusCode::NO_CONTENT, &[], "")
-            }
-            ("GET", _) => empty_listing(),
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
-        },
-    )
+    taking_uploads(move |seen, _| {
+        (seen.method == "POST" && seen.query.starts_with("uploadId=")).then(refusal)
+    })
 }
 
 /// How many CompleteMultipartUpload requests the server saw.
@@ -1467,7 +1451,7 @@ const WRITE_ID: &str = "x-amz-meta-dio-write-id";
 fn losing_server(ours: bool, refusal: fn() -> Response<Body>) -> FaultServer {
     let id = Mutex::new(None::<String>);
     let commits = std::sync::atomic::AtomicUsize::new(0);
-    FaultServer::start(move |seen, _| {
+    taking_uploads(move |seen, _| {
         let commit = |seen: &Seen| {
             if commits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
                 return refusal();
@@ -1485,28 +1469,25 @@ fn losing_server(ours: bool, refusal: fn() -> Response<Body>) -> FaultServer {
         match (seen.method.as_str(), seen.query.as_str()) {
             ("POST", "uploads") => {
                 *id.lock() = seen.header(WRITE_ID).map(str::to_owned);
-                upload_created()
+                Some(upload_created())
             }
-            ("PUT", q) if q.starts_with("partNumber=") => {
-                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
-            }
-            ("POST", q) if q.starts_with("uploadId=") => commit(seen),
-            ("PUT", _) => commit(seen),
-            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
-            ("GET", _) => empty_listing(),
+            ("POST", q) if q.starts_with("uploadId=") => Some(commit(seen)),
+            ("PUT", "") => Some(commit(seen)),
             ("HEAD", _) => match id.lock().clone() {
-                Some(id) if commits.load(std::sync::atomic::Ordering::SeqCst) > 0 => with_headers(
-                    StatusCode::OK,
-                    &[
-                        ("content-length", "11"),
-                        ("etag", "\"stored\""),
-                        (WRITE_ID, &id),
-                    ],
-                    "",
-                ),
-                _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+                Some(id) if commits.load(std::sync::atomic::Ordering::SeqCst) > 0 => {
+                    Some(with_headers(
+                        StatusCode::OK,
+                        &[
+                            ("content-length", "11"),
+                            ("etag", "\"stored\""),
+                            (WRITE_ID, &id),
+                        ],
+                        "",
+                    ))
+                }
+                _ => None,
             },
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+            _ => None,
         }
     })
 }
@@ -1518,6 +1499,9 @@ fn precondition_failed() -> Response<Body> {
         "r-412",
     )
 }
+
+/// A fixed answer.
+type Answer = fn() -> Response<Body>;
 
 fn no_such_upload() -> Response<Body> {
     s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r-404")
@@ -1805,24 +1789,15 @@ fn copying_server_of(
     headers: &'static [(&'static str, &'static str)],
     part: fn() -> Response<Body>,
 ) -> FaultServer {
-    FaultServer::start(
+    taking_uploads(
         move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
             ("HEAD", _) if seen.path == "/bucket/src" => {
                 let mut all = vec![("content-length", "20971520"), ("etag", "\"v1\"")];
                 all.extend_from_slice(headers);
-                with_headers(StatusCode::OK, &all, "")
+                Some(with_headers(StatusCode::OK, &all, ""))
             }
-            ("HEAD", _) => with_headers(StatusCode::NOT_FOUND, &[], ""),
-            ("POST", "uploads") => upload_created(),
-            ("PUT", q) if q.starts_with("partNumber=") => part(),
-            ("POST", q) if q.starts_with("uploadId=") => with_headers(
-                StatusCode::OK,
-                &[],
-                "<CompleteMultipartUploadResult><ETag>\"m-1\"</ETag></CompleteMultipartUploadResult>",
-            ),
-            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
-            ("GET", _) => empty_listing(),
-            _ => s3_error(StatusCode::BAD_REQUEST, "Unexpected", "r"),
+            ("PUT", q) if q.starts_with("partNumber=") => Some(part()),
+            _ => None,
         },
     )
 }
@@ -2018,13 +1993,34 @@ fn a_stat_refused_with_a_bare_400_fetches_a_new_session_token() {
 /// invites redoing the upload.
 #[test]
 fn a_completion_refused_for_its_checksum_is_not_sent_again() {
-    let server = completion_refused_with(|| s3_error(StatusCode::BAD_REQUEST, "BadDigest", "r"));
-    let err = block_on(server.multipart_operator().write("k", object(6 << 20))).unwrap_err();
-    assert!(!err.is_temporary(), "{err}");
-    assert_eq!(err.context("stored"), None, "{err}");
-    assert_eq!(err.context("code"), Some("BadDigest"), "{err}");
-    assert_eq!(completions(&server.seen()), 1);
-    assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
+    // With the server's message, and without one (then ours says what was
+    // refused, not that a body arrived damaged).
+    let refusals: [(Answer, &str); 2] = [
+        (
+            || s3_error(StatusCode::BAD_REQUEST, "BadDigest", "r"),
+            "injected BadDigest",
+        ),
+        (
+            || {
+                full(
+                    StatusCode::BAD_REQUEST,
+                    "<Error><Code>BadDigest</Code></Error>",
+                )
+            },
+            "the server refused the checksum the upload was completed with",
+        ),
+    ];
+    for (refusal, says) in refusals {
+        let server = completion_refused_with(refusal);
+        let err = block_on(server.multipart_operator().write("k", object(6 << 20))).unwrap_err();
+        assert!(!err.is_temporary(), "{err}");
+        assert_eq!(err.context("stored"), None, "{err}");
+        assert_eq!(err.context("code"), Some("BadDigest"), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(!err.to_string().contains("damaged"), "{err}");
+        assert_eq!(completions(&server.seen()), 1);
+        assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
+    }
 }
 
 /// A conditional write none of whose attempts could connect is known not to be

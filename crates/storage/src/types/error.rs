@@ -167,6 +167,11 @@ impl Error {
         self
     }
 
+    /// The message set on the error, if any.
+    pub(crate) fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -615,9 +615,16 @@ impl Core {
         let err = if completing && err.context("code").is_some_and(refuses_checksum) {
             // Not a body damaged on its way: the object's checksum is not the one
             // its parts make (or its type not the upload's), and sent again it
-            // would be refused again. The server's message says which.
-            err.set_temporary(false)
-                .with_context("refused", "the checksum the upload was completed with")
+            // would be refused again. The server's message says which; without
+            // one, ours says what was refused.
+            let err = err
+                .set_temporary(false)
+                .with_context("refused", "the checksum the upload was completed with");
+            if err.message() == Some(DAMAGED_BODY) {
+                err.with_message("the server refused the checksum the upload was completed with")
+            } else {
+                err
+            }
         } else {
             err
         };
@@ -1398,10 +1405,8 @@ impl Core {
                 .map(drop),
             Err(e) => Err(e),
         };
-        if result.is_err()
-            && let Err(e) = self.abort_multipart(to_key, &id).await
-        {
-            tracing::warn!(key = %to_key, upload_id = %id, error = %e, "cannot abort multipart copy");
+        if result.is_err() {
+            self.abort_or_log(to_key, &id).await;
         }
         guard.disarm();
         result
@@ -1610,10 +1615,10 @@ impl Core {
         for _ in 0..ABORT_ROUNDS {
             let req = S3Request::new(Method::DELETE, key).query(query.clone());
             match self.send(&req).await {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    return Err(e.with_context("upload_id", upload_id));
-                }
-                _ => {}
+                Ok(_) => {}
+                // `NoSuchUpload`: gone, and no part can land in it any more.
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e.with_context("upload_id", upload_id)),
             }
             match self.parts_left(key, &query).await {
                 Ok(false) => return Ok(()),
@@ -1636,6 +1641,15 @@ impl Core {
                 "parts of the upload were still stored after {ABORT_ROUNDS} aborts"
             ))
             .with_context("upload_id", upload_id))
+    }
+
+    /// [`abort_multipart`](Self::abort_multipart) where another error is the
+    /// caller's, or there is no caller: a failed abort is logged, and the upload
+    /// left to the bucket's lifecycle rules.
+    pub(crate) async fn abort_or_log(&self, key: &str, upload_id: &str) {
+        if let Err(e) = self.abort_multipart(key, upload_id).await {
+            tracing::warn!(%key, %upload_id, error = %e, "cannot abort multipart upload");
+        }
     }
 
     /// Whether ListParts shows any part of upload `query` (`uploadId=...`): none
@@ -1767,9 +1781,7 @@ impl Drop for UploadGuard {
         let (core, key) = (Arc::clone(&self.core), std::mem::take(&mut self.key));
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(async move {
-                if let Err(e) = core.abort_multipart(&key, &upload_id).await {
-                    tracing::warn!(%key, %upload_id, error = %e, "cannot abort a dropped multipart upload");
-                }
+                core.abort_or_log(&key, &upload_id).await;
             })),
             Err(_) => tracing::warn!(
                 %key, %upload_id,
@@ -1957,13 +1969,17 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
     if refuses_checksum(code) {
         return Error::new(ErrorKind::Unexpected)
             .set_temporary(true)
-            .with_message("the server received the body damaged (its checksum did not match)");
+            .with_message(DAMAGED_BODY);
     }
     let temporary = matches!(kind, ErrorKind::RateLimited | ErrorKind::Timeout)
         || (status.is_server_error() && kind != ErrorKind::Unsupported)
         || matches!(code, "InternalError" | "ServiceUnavailable");
     Error::new(kind).set_temporary(temporary)
 }
+
+/// What a checksum error means when the server gives no message of its own: on a
+/// body, that it arrived damaged.
+const DAMAGED_BODY: &str = "the server received the body damaged (its checksum did not match)";
 
 /// Maps a failed response (status, headers, and the XML error body if any).
 pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
@@ -2021,12 +2037,17 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
     if conflict {
         err = err.with_message("another conditional write to this key was under way");
     }
-    match parsed.map(|p| p.message).filter(|m| !m.is_empty()) {
+    match parsed
+        .as_ref()
+        .map(|p| p.message.as_str())
+        .filter(|m| !m.is_empty())
+    {
         Some(message) if conflict => err.with_message(format!(
             "another conditional write to this key was under way: {message}"
         )),
         Some(message) => err.with_message(message),
-        None if body.is_empty() => err,
+        // An S3 error without a message: its code (in the context) says it.
+        None if body.is_empty() || !code.is_empty() => err,
         // Not an S3 error document (a proxy's HTML page, say): show what it was.
         None => err.with_message(format!(
             "the server answered HTTP {} with a body that is not an S3 error: {}",

@@ -127,11 +127,8 @@ impl S3Writer {
             let id = match (created, checked) {
                 (Ok(id), Ok(())) => id,
                 (Ok(id), Err(e)) => {
-                    // The refusal is the error; a failed abort is logged and
-                    // left to the bucket's lifecycle rules.
-                    if let Err(abort) = self.core.abort_multipart(&self.key, &id).await {
-                        tracing::warn!(key = %self.key, upload_id = %id, error = %abort, "cannot abort multipart upload");
-                    }
+                    // The refusal is the error.
+                    self.core.abort_or_log(&self.key, &id).await;
                     guard.disarm();
                     return Err(e);
                 }
