@@ -493,26 +493,19 @@ fn a_server_that_stops_answering_times_out() {
     held.join().unwrap();
 }
 
-/// A server that reads a single 48 MiB PUT at 16 MiB/s; `stop_after` bytes and
-/// it stops reading.
-fn slow_reader(stop_after: u64) -> FaultServer {
+/// A server that reads a single 48 MiB PUT at 16 MiB/s (`stop_after` bytes, and
+/// it stops reading), and an operator that sends it as one PUT, one attempt,
+/// under a 2 s timeout.
+fn slow_reader(stop_after: u64) -> (FaultServer, Operator) {
     let reading = Reading {
         bytes_per_second: 16 << 20,
         stop_after,
     };
-    FaultServer::start_reading(Some(reading), |seen, _| match seen.method.as_str() {
+    let server = FaultServer::start_reading(Some(reading), |seen, _| match seen.method.as_str() {
         "PUT" => with_headers(StatusCode::OK, &[("etag", "\"slow\"")], ""),
         "GET" => empty_listing(),
         _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
-    })
-}
-
-/// The request timeout bounds each wait for the body to move, not the whole
-/// upload: a body that takes three seconds to go out at a steady pace is sent
-/// under a 2 s timeout, as a large part on a slow link would be.
-#[test]
-fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
-    let server = slow_reader(u64::MAX);
+    });
     let op = Operator::new(
         server
             .builder(1, Duration::from_secs(2))
@@ -520,6 +513,15 @@ fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
             .build()
             .unwrap(),
     );
+    (server, op)
+}
+
+/// The request timeout bounds each wait for the body to move, not the whole
+/// upload: a body that takes three seconds to go out at a steady pace is sent
+/// under a 2 s timeout, as a large part on a slow link would be.
+#[test]
+fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
+    let (server, op) = slow_reader(u64::MAX);
     let data = object(48 << 20);
     let meta = block_on(op.write("slow", data.clone())).unwrap();
     assert_eq!(meta.etag(), Some("\"slow\""));
@@ -535,14 +537,7 @@ fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
 /// of the body went out, not a hang.
 #[test]
 fn an_upload_the_server_stops_reading_times_out() {
-    let server = slow_reader(4 << 20);
-    let op = Operator::new(
-        server
-            .builder(1, Duration::from_secs(2))
-            .multipart_threshold(64 << 20)
-            .build()
-            .unwrap(),
-    );
+    let (_server, op) = slow_reader(4 << 20);
     let err = block_on(op.write("stuck", object(48 << 20))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(
