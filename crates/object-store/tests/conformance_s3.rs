@@ -119,3 +119,73 @@ fn s3_plain_thread_subset() {
         common::s3::empty(&store).await;
     });
 }
+
+/// Our S3 backend's copy with a new content type, read back by object_store's own
+/// client: the content type changes and the rest of what the source carries
+/// (content headers, user metadata; written here by object_store) is kept, by one
+/// CopyObject and by a copy in parts alike, onto another key and onto itself.
+/// (The write id a copy in parts carries is its own, not the source's.)
+#[tokio::test]
+async fn our_copy_with_a_content_type_keeps_the_rest_of_the_metadata() {
+    use object_store::{Attribute, Attributes, ObjectStore, PutPayload};
+    let Some(builder) = common::s3::builder("copy_metadata") else {
+        return;
+    };
+    let prefix = common::s3::unique_prefix("copy-metadata");
+    let theirs = object_store::prefix::PrefixStore::new(builder.build().unwrap(), prefix.as_str());
+    let uri = std::env::var("DIO_TEST_S3_URI").unwrap();
+    let ours = storage::Operator::new(
+        storage::services::s3::S3Builder::from_uri(&uri)
+            .unwrap()
+            .root(prefix.as_str())
+            .multipart_copy_threshold(6 << 20)
+            .copy_part_size(5 << 20)
+            .build()
+            .unwrap(),
+    )
+    .with_executor(common::executor("copy-metadata"));
+    let attributes = Attributes::from_iter([
+        (Attribute::ContentType, "application/x-ndjson"),
+        (Attribute::ContentEncoding, "gzip"),
+        (Attribute::CacheControl, "max-age=60"),
+        (Attribute::ContentDisposition, "attachment"),
+        (Attribute::Metadata("team".into()), "query"),
+    ]);
+    let with = |content_type: &str| {
+        let mut want = attributes.clone();
+        want.insert(Attribute::ContentType, content_type.to_owned().into());
+        want
+    };
+    // Below the multipart copy threshold (one CopyObject) and above it (parts).
+    for (name, size) in [("small", 1_usize << 20), ("big", (11 << 20) + 3)] {
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let source = Path::from(format!("src/{name}"));
+        theirs
+            .put_opts(
+                &source,
+                PutPayload::from(data.clone()),
+                attributes.clone().into(),
+            )
+            .await
+            .unwrap();
+        let (from, to) = (format!("src/{name}"), format!("dst/{name}"));
+        ours.copy_with(&from, &to)
+            .content_type("text/plain")
+            .await
+            .unwrap();
+        ours.copy_with(&from, &from)
+            .content_type("text/csv")
+            .await
+            .unwrap();
+        for (key, content_type) in [(to.as_str(), "text/plain"), (from.as_str(), "text/csv")] {
+            let got = theirs.get(&Path::from(key)).await.unwrap();
+            // A copy in parts is a new upload, which carries its own write id
+            // (see the S3 backend's docs), never the source's.
+            let mut attributes = got.attributes.clone();
+            attributes.remove(&Attribute::Metadata("dio-write-id".into()));
+            assert_eq!(attributes, with(content_type), "{key} ({size} bytes)");
+            assert_eq!(got.bytes().await.unwrap(), data, "{key}");
+        }
+    }
+    common::s3::empty(&theirs).await;
+}

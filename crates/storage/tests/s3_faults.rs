@@ -2074,9 +2074,9 @@ fn a_write_that_never_reached_the_server_is_known_not_stored() {
 /// A multipart copy (above the multipart copy threshold) keeps what CopyObject
 /// keeps of its source: user metadata and content headers (a gzip object stays
 /// gzip), not the source's write id nor its storage class; a copy that sets a
-/// content type replaces them all, as CopyObject does.
+/// content type changes that and keeps the rest.
 #[test]
-fn a_multipart_copy_keeps_the_source_metadata_as_copy_object_does() {
+fn a_multipart_copy_keeps_the_source_metadata() {
     let server = copying_server_of(
         &[
             ("content-type", "application/x-ndjson"),
@@ -2120,13 +2120,76 @@ fn a_multipart_copy_keeps_the_source_metadata_as_copy_object_does() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_ne!(ids[0].1, "the-source-write");
     assert_eq!(create.header("x-amz-storage-class"), None);
-    // A content type given: the source's metadata is replaced, not kept.
+    // A content type given: that changes, and the rest is kept.
     let copy = op.copy_with("src", "dst").content_type("text/plain");
     block_on(std::future::IntoFuture::into_future(copy)).unwrap();
     let create = created(&server.seen());
-    assert_eq!(create.header("content-type"), Some("text/plain"));
-    assert_eq!(create.header("content-encoding"), None);
-    assert_eq!(create.header("x-amz-meta-team"), None);
+    for (name, value) in [
+        ("content-type", "text/plain"),
+        ("content-encoding", "gzip"),
+        ("cache-control", "max-age=60"),
+        ("x-amz-meta-team", "query"),
+    ] {
+        assert_eq!(create.header(name), Some(value), "{name}: {create:?}");
+    }
+    assert_eq!(create.header("x-amz-storage-class"), None);
+}
+
+/// A multipart copy of a source with tags (its HEAD counts them) sets them on its
+/// upload, form-encoded; tags it may not read (no `s3:GetObjectTagging`) fail the
+/// copy, saying so, before any upload is created, instead of a copy without them.
+#[test]
+fn a_multipart_copy_sets_the_source_tags_or_fails_without_them() {
+    let server = taking_uploads(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("HEAD", _) => Some(with_headers(
+                StatusCode::OK,
+                &[
+                    ("content-length", "20971520"),
+                    ("etag", "\"v1\""),
+                    ("x-amz-tagging-count", "2"),
+                ],
+                "",
+            )),
+            ("GET", "tagging") | ("GET", "tagging=") if seen.path == "/bucket/src" => Some(full(
+                StatusCode::OK,
+                "<Tagging><TagSet><Tag><Key>team</Key><Value>query engine</Value></Tag>\
+                 <Tag><Key>a/b</Key><Value>x+y=z</Value></Tag></TagSet></Tagging>",
+            )),
+            ("GET", "tagging") | ("GET", "tagging=") => {
+                Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-403"))
+            }
+            ("PUT", q) if q.starts_with("partNumber=") => Some(with_headers(
+                StatusCode::OK,
+                &[],
+                "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>",
+            )),
+            _ => None,
+        },
+    );
+    let op = multipart_copier(&server, 2, Duration::from_secs(10));
+    block_on(op.copy("src", "dst")).unwrap();
+    let create = server
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.query == "uploads")
+        .unwrap();
+    assert_eq!(
+        create.header("x-amz-tagging"),
+        Some("team=query%20engine&a%2Fb=x%2By%3Dz"),
+        "{create:?}"
+    );
+    let before = server.seen().len();
+    let err = block_on(op.copy("secret", "dst")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("tags"), "{err}");
+    assert_eq!(err.context("code"), Some("AccessDenied"), "{err}");
+    let after = server.seen();
+    assert!(
+        after[before..].iter().all(|s| s.method != "POST"),
+        "no upload was created: {:?}",
+        &after[before..]
+    );
 }
 
 /// User metadata the signer cannot take (not visible ASCII, as a server other

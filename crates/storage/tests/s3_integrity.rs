@@ -311,3 +311,86 @@ fn server_side_encryption_with_a_customer_key() {
         assert!(!text.contains("KioqKioq"), "{text}");
     }
 }
+
+/// A copy keeps its source's tags: CopyObject copies them itself, and a copy in
+/// parts (above the multipart copy threshold), a new upload, is given them. Tags
+/// are set and read with requests of their own: the backend has no call for them.
+#[test]
+fn copies_keep_the_source_tags() {
+    let Some(_) = common_s3::extras("copy_tags") else {
+        return;
+    };
+    let root = common_s3::unique_root("copy_tags");
+    let s3 = S3Builder::from_uri(&std::env::var("DIO_TEST_S3_URI").unwrap())
+        .unwrap()
+        .root(root.as_str())
+        .multipart_copy_threshold(6 << 20)
+        .copy_part_size(5 << 20)
+        .build()
+        .unwrap();
+    let op = Operator::new(s3);
+    let tags = [("team", "query engine"), ("tier", "a+b=c/d")];
+    let tag_set = |body: &[u8]| {
+        let text = std::str::from_utf8(body).unwrap();
+        let mut found: Vec<(String, String)> = text
+            .split("<Tag>")
+            .skip(1)
+            .map(|tag| {
+                let field = |name: &str| {
+                    let from = tag.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+                    let to = tag.find(&format!("</{name}>")).unwrap();
+                    tag[from..to].to_owned()
+                };
+                (field("Key"), field("Value"))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let want: Vec<(String, String)> = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    current_thread().block_on(async {
+        let body = format!(
+            "<Tagging><TagSet>{}</TagSet></Tagging>",
+            tags.iter()
+                .map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>"))
+                .collect::<String>()
+        );
+        for (name, size) in [("small", 1_usize << 20), ("big", (11 << 20) + 3)] {
+            let data = random_bytes(size, 6);
+            let source = format!("src/{name}");
+            op.write(&source, data.clone()).await.unwrap();
+            let (status, _, answer) = common_s3::signed(
+                "PUT",
+                &format!("{root}{source}"),
+                "tagging=",
+                &[],
+                body.clone().into_bytes(),
+            )
+            .await;
+            assert!(status.is_success(), "{status}: {answer:?}");
+            let (to, typed, moved) = (
+                format!("dst/{name}"),
+                format!("typed/{name}"),
+                format!("moved/{name}"),
+            );
+            op.copy(&source, &to).await.unwrap();
+            op.copy_with(&source, &typed)
+                .content_type("text/plain")
+                .await
+                .unwrap();
+            op.rename(&typed, &moved).await.unwrap();
+            for key in [&source, &to, &moved] {
+                let (status, _, answer) =
+                    common_s3::signed("GET", &format!("{root}{key}"), "tagging=", &[], Vec::new())
+                        .await;
+                assert!(status.is_success(), "{key}: {status}: {answer:?}");
+                assert_eq!(tag_set(&answer), want, "{key} ({size} bytes)");
+                assert_eq!(sha(&op.read(key).await.unwrap()), sha(&data), "{key}");
+            }
+        }
+        op.remove_all("").await.unwrap();
+    });
+}

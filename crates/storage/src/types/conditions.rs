@@ -159,7 +159,7 @@ pub(crate) fn etag_matches(list: &str, etag: Option<&str>) -> bool {
 /// |---|---|---|---|
 /// | `if_not_exists` | atomic (`renameat2(RENAME_NOREPLACE)`, or `link`) | atomic | atomic (`If-None-Match: *` on PUT, CompleteMultipartUpload, CopyObject) |
 /// | `if_match` | [`ErrorKind::Unsupported`] | atomic (writes, copies, renames) | atomic on writes (`If-Match` on PUT and CompleteMultipartUpload); a copy or rename: [`ErrorKind::Unsupported`] |
-/// | `content_type` | accepted, not stored | stored, returned by [`Metadata::content_type`]; a copy keeps the source's | `Content-Type`, returned by [`Metadata::content_type`]; a copy keeps the source's |
+/// | `content_type` | accepted, not stored | stored, returned by [`Metadata::content_type`]; a copy keeps the source's | `Content-Type`, returned by [`Metadata::content_type`]; a copy keeps the source's, and one given a content type changes only that (the source's other metadata is kept) |
 /// | `storage_class` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | `x-amz-storage-class` (`STANDARD_IA`, `GLACIER_IR`, ...) |
 /// | `encryption` | [`ErrorKind::Unsupported`] | [`ErrorKind::Unsupported`] | SSE-S3, SSE-KMS or SSE-C: see [`Encryption`](crate::Encryption) |
 ///

@@ -93,3 +93,87 @@ pub(crate) fn unique_root(test: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// One request to the test server outside our S3 backend, signed with the test
+/// identity (`AWS_*`): what the backend has no call for, such as setting or reading
+/// an object's tags. `key` is the object key in the bucket (a test's root
+/// included); `query` is already encoded. Returns the status, headers and body.
+pub(crate) async fn signed(
+    method: &str,
+    key: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (http::StatusCode, http::HeaderMap, bytes::Bytes) {
+    use aws_sigv4::http_request::{
+        PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, sign,
+    };
+    use http_body_util::BodyExt as _;
+    let uri = std::env::var("DIO_TEST_S3_URI").expect("DIO_TEST_S3_URI");
+    let rest = uri.strip_prefix("s3://").expect("s3://...");
+    let (bucket, params) = rest.split_once('?').expect("an endpoint");
+    let param = |name: &str| {
+        params
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let endpoint = param("endpoint").expect("an endpoint");
+    let region = param("region").unwrap_or_else(|| env("AWS_REGION"));
+    let mut url = format!("{endpoint}/{}/{key}", bucket.trim_end_matches('/'));
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let identity = aws_credential_types::Credentials::new(
+        env("AWS_ACCESS_KEY_ID"),
+        env("AWS_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        &url,
+        request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+        SignableBody::UnsignedPayload,
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(&mut request);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let response = client
+        .request(request)
+        .await
+        .expect("the test server answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("the body").to_bytes();
+    (parts.status, parts.headers, body)
+}

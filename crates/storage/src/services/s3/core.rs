@@ -1328,10 +1328,14 @@ impl Core {
             .write_options(options)?
             .object_options(options, self.encryption_of(options))?;
         if options.content_type.is_some() {
+            // CopyObject takes a new content type only with all the metadata
+            // replaced: the rest of the source's goes with it, so that only the
+            // content type changes (a gzip object stays gzip).
             req = req.header(
                 HeaderName::from_static("x-amz-metadata-directive"),
                 "REPLACE",
             )?;
+            req.headers.extend(kept_metadata(&source_headers));
         }
         if let Some(key) = self.read_key() {
             req = req.customer_key(key, true)?;
@@ -1371,15 +1375,18 @@ impl Core {
         let part_size = self.copy_part_size.max(size.div_ceil(10_000));
         let mut options = options.clone();
         // A new upload copies no metadata: it is given the source's, as CopyObject
-        // keeps it (its user metadata and content headers), unless the copy sets a
-        // content type (then CopyObject replaces them all, and so does this).
-        let kept = match options.content_type {
-            Some(_) => Vec::new(),
-            None => {
-                options.content_type = source.content_type().map(str::to_owned);
-                kept_metadata(source_headers)
-            }
-        };
+        // keeps it (its user metadata and content headers), with the copy's
+        // content type if it sets one.
+        if options.content_type.is_none() {
+            options.content_type = source.content_type().map(str::to_owned);
+        }
+        let mut kept = kept_metadata(source_headers);
+        // Nor tags, which CopyObject copies too: a source that has some (its HEAD
+        // counts them) has them read and set on the upload. A copy that cannot
+        // read them fails, before anything is created, rather than lose them.
+        if let Some(tags) = self.tags_to_keep(from_key, source_headers).await? {
+            kept.push((HeaderName::from_static("x-amz-tagging"), tags));
+        }
         let write_id = new_write_id()?;
         let id = self
             .create_multipart(to_key, &options, None, &write_id, &kept)
@@ -1410,6 +1417,45 @@ impl Core {
         }
         guard.disarm();
         result
+    }
+
+    /// The tags of `key`, whose HEAD answered `headers`, as an `x-amz-tagging`
+    /// value (`k1=v1&k2=v2`, form-encoded); `None` if the HEAD counted none.
+    ///
+    /// # Errors
+    ///
+    /// GetObjectTagging's failure (`AccessDenied` without `s3:GetObjectTagging`),
+    /// saying the tags were to be kept by a copy.
+    async fn tags_to_keep(&self, key: &str, headers: &HeaderMap) -> Result<Option<HeaderValue>> {
+        let count = header_str(headers, &HeaderName::from_static("x-amz-tagging-count"))
+            .and_then(|n| n.trim().parse::<u32>().ok());
+        if count.is_none_or(|n| n == 0) {
+            return Ok(None);
+        }
+        let req = S3Request::new(Method::GET, key).query("tagging");
+        let tagging: xml::Tagging = match self.send_read(&req, "Tagging").await {
+            Ok((_, body)) => xml::parse(&body)?,
+            Err(e) => {
+                let mut err = Error::new(e.kind()).with_message(
+                    "cannot read the source's tags (GetObjectTagging), which a copy in \
+                     parts sets on its upload: the copy would lose them",
+                );
+                if let Some(code) = e.context("code") {
+                    err = err.with_context("code", code);
+                }
+                return Err(err.with_source(e));
+            }
+        };
+        let form = tagging
+            .tag_set
+            .tags
+            .iter()
+            .map(|t| format!("{}={}", encode_query(&t.key), encode_query(&t.value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        HeaderValue::from_str(&form).map(Some).map_err(|_| {
+            Error::new(ErrorKind::Unexpected).with_message("the source's tags cannot be encoded")
+        })
     }
 
     /// UploadPartCopy of bytes `range` of `from_key` (as it is at `source`'s ETag).
@@ -1821,7 +1867,9 @@ fn batch_outcomes(
 /// What a copy keeps of its source's headers, as CopyObject does: the user
 /// metadata (but a write id, which is the source's write's) and the content
 /// headers. Not the storage class nor the encryption, which CopyObject does not
-/// keep either; the content type is one of the write's options.
+/// keep either; the content type is one of the write's options. Sent where
+/// CopyObject would not keep them itself: a new upload, or a copy that replaces
+/// the metadata to set a content type.
 fn kept_metadata(source: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     source
         .iter()

@@ -132,6 +132,27 @@ pub(crate) struct CopyPartResult {
     pub(crate) etag: String,
 }
 
+/// `<Tagging>`, the answer to GetObjectTagging.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Tagging {
+    pub(crate) tag_set: TagSet,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct TagSet {
+    #[serde(rename = "Tag")]
+    pub(crate) tags: Vec<Tag>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Tag {
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
 /// `<Delete>`, the request body of DeleteObjects.
 #[derive(Debug, Serialize)]
 #[serde(rename = "Delete", rename_all = "PascalCase")]
