@@ -176,11 +176,15 @@ pub(crate) fn byte_range(range: Option<&GetRange>) -> object_store::Result<ByteR
 /// operation, path and context, as the source) for the rest. A directory read as
 /// an object is not found, as object_store has no directories.
 pub(crate) fn os_error(err: storage::Error, prefix: &Prefix, location: &str) -> OsError {
-    let path = if err.path().is_empty() {
-        location.to_owned()
+    // An error made without a path (an upload's, the executor's) is about the
+    // location: it says so, as every other does (`Generic` shows only ours).
+    let err = if err.path().is_empty() {
+        let ours = location.strip_prefix(prefix.as_str()).unwrap_or(location);
+        err.with_path(ours)
     } else {
-        format!("{}{}", prefix.as_str(), err.path())
+        err
     };
+    let path = format!("{}{}", prefix.as_str(), err.path());
     match err.kind() {
         ErrorKind::NotFound | ErrorKind::IsADirectory => OsError::NotFound {
             path,

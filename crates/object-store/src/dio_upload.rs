@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use bytes::Bytes;
 use futures::lock::Mutex as AsyncMutex;
@@ -173,34 +173,75 @@ impl Shared {
             }
             queue.draining = true;
         }
-        let guard = Draining {
+        let spawn = Arc::new(AtomicU8::new(SPAWNING));
+        let mut guard = Draining {
             shared: Arc::clone(self),
+            spawn: Arc::clone(&spawn),
+            started: false,
             done: false,
         };
         // Refused (the executor has shut down, or its queue is full), the job is
-        // dropped, and with it the guard, which fails the upload.
-        self.executor
-            .spawn(async move {
-                let shared = Arc::clone(&guard.shared);
-                loop {
-                    let more = match shared.writer.lock().await.as_mut() {
-                        Some(writer) => shared.drain(writer).await.is_ok(),
-                        // Completed or aborted: nothing more is written
-                        // (`complete` drained what was queued and no part is taken
-                        // once it commits; `abort` failed the upload first).
-                        None => false,
-                    };
-                    let mut queue = shared.queue.lock();
-                    // A failure is the upload's, reported by every call; a part
-                    // queued meanwhile, or whose drain was given up, goes next.
-                    if !more || queue.pieces.is_empty() {
-                        queue.draining = false;
-                        break;
-                    }
+        // dropped before `spawn` returns, and its handle says why.
+        let handle = self.executor.spawn(async move {
+            guard.started = true;
+            let shared = Arc::clone(&guard.shared);
+            loop {
+                let more = match shared.writer.lock().await.as_mut() {
+                    Some(writer) => shared.drain(writer).await.is_ok(),
+                    // Completed or aborted: nothing more is written
+                    // (`complete` drained what was queued and no part is taken
+                    // once it commits; `abort` failed the upload first).
+                    None => false,
+                };
+                let mut queue = shared.queue.lock();
+                // A failure is the upload's, reported by every call; a part
+                // queued meanwhile, or whose drain was given up, goes next.
+                if !more || queue.pieces.is_empty() {
+                    queue.draining = false;
+                    break;
                 }
-                guard.finish();
-            })
-            .detach();
+            }
+            guard.finish();
+        });
+        if spawn
+            .compare_exchange(SPAWNING, HANDED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            handle.detach();
+            return;
+        }
+        // Dropped unstarted before `spawn` returned: refused, or dropped at once
+        // by a runtime that is gone; the handle is resolved by then.
+        let err = match futures::FutureExt::now_or_never(handle) {
+            Some(Err(e)) => {
+                let kind = match e.kind() {
+                    io_executor::JoinErrorKind::QueueFull => storage::ErrorKind::RateLimited,
+                    io_executor::JoinErrorKind::Shutdown => storage::ErrorKind::ShutDown,
+                    _ => storage::ErrorKind::Unexpected,
+                };
+                storage::Error::new(kind)
+                    .with_message(format!(
+                        "the task handing the upload's parts to its writer did not run: {e}"
+                    ))
+                    .with_source(e)
+            }
+            _ => self.executor_error(false),
+        };
+        self.fail(err.with_operation("put_multipart"));
+    }
+
+    /// Why the task handing the parts to the writer ended before it was done,
+    /// when its handle cannot say: `started`, it panicked, unless the executor
+    /// shut down under it.
+    fn executor_error(&self, started: bool) -> storage::Error {
+        if self.executor.is_shutdown() || !started {
+            storage::Error::new(storage::ErrorKind::ShutDown).with_message(
+                "the executor shut down before the upload's parts were handed to its writer",
+            )
+        } else {
+            storage::Error::new(storage::ErrorKind::Unexpected)
+                .with_message("the task handing the upload's parts to its writer panicked")
+        }
     }
 
     /// Waits until the pieces up to `queued` are handed to the writer, or the
@@ -225,12 +266,21 @@ impl Shared {
 }
 
 /// Held by the draining task: dropped before it is done (the task was refused,
-/// cancelled by a shutdown, or panicked), it fails the upload, so that no part
-/// waits for ever.
+/// dropped or cancelled by a shutdown, or panicked), it fails the upload, so that
+/// no part waits for ever; or, dropped unstarted while it was being spawned, it
+/// leaves that to the spawner, which has the handle that says why.
 struct Draining {
     shared: Arc<Shared>,
+    /// [`SPAWNING`] until the spawner has its handle ([`HANDED`]), or the guard
+    /// was dropped unstarted before that ([`REFUSED`]).
+    spawn: Arc<AtomicU8>,
+    started: bool,
     done: bool,
 }
+
+const SPAWNING: u8 = 0;
+const HANDED: u8 = 1;
+const REFUSED: u8 = 2;
 
 impl Draining {
     /// The task is done: dropped now, the guard leaves the upload be.
@@ -245,16 +295,17 @@ impl Drop for Draining {
             return;
         }
         self.shared.queue.lock().draining = false;
-        let err = if self.shared.executor.is_shutdown() {
-            storage::Error::new(storage::ErrorKind::ShutDown).with_message(
-                "the executor shut down before the upload's parts were handed to its writer",
-            )
-        } else {
-            storage::Error::new(storage::ErrorKind::Unexpected).with_message(
-                "the task handing the upload's parts to its writer ended before it was done \
-                 (refused by a full executor queue, or panicked)",
-            )
-        };
+        if !self.started
+            && self
+                .spawn
+                .compare_exchange(SPAWNING, REFUSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return;
+        }
+        // Dropped unstarted after it was handed over, only a shutdown (or the
+        // end of the runtime it was spawned on) does that.
+        let err = self.shared.executor_error(self.started);
         self.shared.fail(err.with_operation("put_multipart"));
     }
 }

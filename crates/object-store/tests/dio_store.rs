@@ -336,10 +336,62 @@ fn a_failed_upload_says_so_and_leaves_nothing() {
             for upload in [&mut upload, &mut empty] {
                 let err = upload.put_part(vec![2_u8; 1000].into()).await.unwrap_err();
                 assert!(err.to_string().contains("shut down"), "{err}");
-                assert!(err.to_string().contains("up"), "{err}");
+                assert!(err.to_string().contains("\"up/"), "says where: {err}");
                 let err = upload.complete().await.unwrap_err();
                 assert!(err.to_string().contains("shut down"), "{err}");
             }
+        });
+        let left: Vec<_> = walk(&root);
+        assert!(left.iter().all(|p| !p.ends_with("obj")), "{left:?}");
+    });
+}
+
+/// An upload whose part the executor refuses (its queue at its bound) fails with
+/// the refusal, a temporary one, not a guess, and leaves nothing.
+#[test]
+fn an_upload_the_executor_refuses_says_its_queue_was_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = io_executor::Builder::new()
+        .name("upload-full")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    let root = dir.path().to_owned();
+    within(60, move || {
+        rt().block_on(async {
+            let store = DioStore::new(op);
+            let mut upload = store.put_multipart(&Path::from("full/obj")).await.unwrap();
+            // The blocking thread busy, and one job queued: the queue is at its bound.
+            let (started, running) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let busy = executor.spawn_blocking(move || {
+                started.send(()).unwrap();
+                released.recv().ok();
+            });
+            running.recv().unwrap();
+            let queued = executor.spawn_blocking(|| ());
+            let err = upload.put_part(vec![1_u8; 1000].into()).await.unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("queue is full"), "{text}");
+            assert!(text.contains("\"full/obj\""), "says where: {text}");
+            let object_store::Error::Generic { source, .. } = &err else {
+                panic!("{err:?}")
+            };
+            let cause = source
+                .downcast_ref::<storage::Error>()
+                .expect("a storage error");
+            assert_eq!(cause.kind(), storage::ErrorKind::RateLimited, "{cause}");
+            assert!(cause.is_temporary(), "{cause}");
+            release.send(()).unwrap();
+            busy.await.unwrap();
+            queued.await.unwrap();
+            // The failure is the upload's: the completion reports it too.
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("queue is full"), "{err}");
         });
         let left: Vec<_> = walk(&root);
         assert!(left.iter().all(|p| !p.ends_with("obj")), "{left:?}");
