@@ -365,6 +365,37 @@ fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
     })
 }
 
+/// A range refused as past the end (416) is an empty read only when it is: where
+/// the object's size (asked for after the refusal, which said none) holds some of
+/// it, the read fails, temporary, instead of returning no bytes as if there were
+/// none.
+#[test]
+fn a_refused_range_the_object_now_holds_is_not_an_empty_read() {
+    let size = Arc::new(std::sync::atomic::AtomicUsize::new(10));
+    let now = Arc::clone(&size);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "HEAD" => {
+            let len = now.load(std::sync::atomic::Ordering::SeqCst).to_string();
+            with_headers(
+                StatusCode::OK,
+                &[("content-length", &len), ("etag", "\"v2\"")],
+                "",
+            )
+        }
+        _ => s3_error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange", "r-416"),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    // Past the end of the 10 bytes there are: nothing, as asked.
+    assert!(block_on(op.read_range("obj", 10..)).unwrap().is_empty());
+    // The object grew to 100 bytes after the refusal: not an empty read.
+    size.store(100, std::sync::atomic::Ordering::SeqCst);
+    let err = block_on(op.read_range("obj", 10..)).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert!(err.to_string().contains("100 bytes"), "{err}");
+    let err = block_on(op.read_range("obj", 10..20)).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+}
+
 #[test]
 fn a_body_cut_midway_resumes_from_the_byte_reached() {
     let data = object(1 << 20);

@@ -294,15 +294,18 @@ impl S3Builder {
     }
 
     /// The endpoint, e.g. `http://127.0.0.1:8333`. Default: `AWS_ENDPOINT_URL`, else
-    /// `https://s3.<region>.amazonaws.com`.
+    /// `https://s3.<region>.amazonaws.com` (`amazonaws.com.cn` in the China regions,
+    /// `cn-*`).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
     }
 
     /// Path-style (`endpoint/bucket/key`) or virtual-host (`bucket.endpoint/key`)
-    /// addressing. Default: virtual-host for AWS's endpoints, path-style for a
-    /// custom endpoint (where buckets rarely have DNS names).
+    /// addressing. Default: virtual-host for AWS's endpoints (path-style for a
+    /// bucket with a dot in its name, whose host name AWS's certificate does not
+    /// cover), path-style for a custom endpoint (where buckets rarely have DNS
+    /// names).
     pub fn path_style(mut self, path_style: bool) -> Self {
         self.path_style = Some(path_style);
         self

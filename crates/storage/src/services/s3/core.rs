@@ -319,13 +319,28 @@ impl Core {
                     (format!("{scheme}://{}.{authority}", builder.bucket), false)
                 }
             }
-            None if builder.path_style == Some(true) => {
-                (format!("https://s3.{region}.amazonaws.com"), true)
+            // AWS's own: its China regions are under their own domain. A bucket
+            // with a dot in its name is addressed by path unless virtual hosts are
+            // asked for: `a.b.s3.<region>.amazonaws.com` is not covered by AWS's
+            // wildcard certificate, and TLS would refuse every request.
+            None => {
+                let domain = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                let path_style = builder
+                    .path_style
+                    .unwrap_or_else(|| builder.bucket.contains('.'));
+                if path_style {
+                    (format!("https://s3.{region}.{domain}"), true)
+                } else {
+                    (
+                        format!("https://{}.s3.{region}.{domain}", builder.bucket),
+                        false,
+                    )
+                }
             }
-            None => (
-                format!("https://{}.s3.{region}.amazonaws.com", builder.bucket),
-                false,
-            ),
         };
         Self {
             endpoint: builder
@@ -1055,7 +1070,22 @@ impl Core {
                     Some(size) => size,
                     None => self.size_of(key).await?,
                 };
-                return range.resolve(size).map(|_| (None, Bytes::new()));
+                // Refused as past the end: an empty read (`10..` of 10 bytes), or
+                // an error. A size that holds some of the range (the object grew
+                // between the GET and the HEAD, or a server that refuses what it
+                // has) is never answered with no bytes.
+                let span = range.resolve(size)?;
+                if !span.is_empty() {
+                    return Err(Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(format!(
+                            "the server refused the range as past the end, but the object \
+                             has {size} bytes (it changed between the requests?)"
+                        ))
+                        .with_context("range", range)
+                        .with_source(e));
+                }
+                return Ok((None, Bytes::new()));
             }
             Err(e) => return Err(e),
         };
@@ -2172,6 +2202,30 @@ mod tests {
                 "a"
             ),
             "https://s3.eu-west-1.amazonaws.com/logs/a"
+        );
+        // A bucket with dots: by path (no certificate covers its host name),
+        // unless virtual hosts are asked for.
+        assert_eq!(
+            url_of(S3Builder::new("my.logs").region("eu-west-1"), "a"),
+            "https://s3.eu-west-1.amazonaws.com/my.logs/a"
+        );
+        assert_eq!(
+            url_of(
+                S3Builder::new("my.logs")
+                    .region("eu-west-1")
+                    .path_style(false),
+                "a"
+            ),
+            "https://my.logs.s3.eu-west-1.amazonaws.com/a"
+        );
+        // The China regions' own domain.
+        assert_eq!(
+            url_of(S3Builder::new("logs").region("cn-north-1"), "a"),
+            "https://logs.s3.cn-north-1.amazonaws.com.cn/a"
+        );
+        assert_eq!(
+            url_of(S3Builder::new("my.logs").region("cn-northwest-1"), "a"),
+            "https://s3.cn-northwest-1.amazonaws.com.cn/my.logs/a"
         );
         // A custom endpoint (MinIO, SeaweedFS, Ceph): the bucket in the path.
         assert_eq!(
