@@ -152,6 +152,16 @@ impl ParquetReaderFactory {
     /// (`cp -p`, `rsync -t`), would be pruned, or its constant columns filled in, from
     /// the old file's statistics by the next query: wrong results, no error. Its
     /// entries are found by table too, so the whole cache goes.
+    ///
+    /// It also goes when a scan finds the file at another version than the footer
+    /// the [metadata cache](Self::with_metadata_cache) holds (their ETags differ):
+    /// the file was replaced under a listing that is fresh (DataFusion does not
+    /// cache a large table's listing), so the scan reads the new file, but the
+    /// query was planned from the old one's statistics, and the next would be.
+    /// What no scan reads cannot be found this way: a file pruned from its old
+    /// statistics, or a query DataFusion answers from statistics alone
+    /// (`count(*)`), goes on being planned from them until the file's size or
+    /// time changes, or a scan of it finds it replaced.
     pub fn with_file_statistics_cache(mut self, cache: Arc<FileStatisticsCache>) -> Self {
         self.statistics = Some(cache);
         self
@@ -275,14 +285,21 @@ impl Caches {
             if let Some(listings) = &self.listings {
                 listings.clear();
             }
-            if let Some(statistics) = &self.statistics {
-                statistics.clear();
-            }
-            if let Some(metadata) = &self.metadata {
-                metadata.remove(&self.location);
-            }
+            self.forget_file();
         }
         result
+    }
+
+    /// Forgets what was cached of this file's contents: its footer, and the
+    /// statistics DataFusion plans from (kept by path, and trusted while the
+    /// size and modification time are the same).
+    fn forget_file(&self) {
+        if let Some(statistics) = &self.statistics {
+            statistics.clear();
+        }
+        if let Some(metadata) = &self.metadata {
+            metadata.remove(&self.location);
+        }
     }
 }
 
@@ -291,13 +308,23 @@ impl ScanReader {
     /// check compares sizes and modification times; the ETags are compared too
     /// when both are known, so a file replaced by one of the same size within
     /// the same second (S3's times are in seconds) does not get the old footer.
+    /// Such a file's cached footer and statistics are forgotten: DataFusion,
+    /// which checks only size and time, would plan the next query from them.
     fn cached(&self) -> Option<Arc<ParquetMetaData>> {
         let entry = self.caches.metadata.as_ref()?.get(&self.meta.location)?;
         let other_version = matches!(
             (&entry.meta.e_tag, &self.meta.e_tag),
             (Some(cached), Some(listed)) if cached != listed
         );
-        if !entry.is_valid_for(&self.meta) || other_version {
+        if other_version {
+            tracing::info!(
+                location = %self.meta.location,
+                "a file was replaced with its size and time kept; its cached footer and statistics are cleared"
+            );
+            self.caches.forget_file();
+            return None;
+        }
+        if !entry.is_valid_for(&self.meta) {
             return None;
         }
         let cached = entry
