@@ -11,8 +11,9 @@
 //! (since 59.2), and readers are expected to implement `AsyncFileReader` directly.
 //!
 //! This crate reads parquet through our [`storage::Operator`] (fs, memory, S3), so
-//! every byte of a scan is read on the operator's
-//! [`io_executor::Executor`]:
+//! every read of a scan that may wait is done on the operator's
+//! [`io_executor::Executor`] (a small range of an fs file already in the page cache
+//! may be copied on the polling thread: see [`ParquetReader`]):
 //!
 //! - [`ParquetReader`]: parquet's [`AsyncFileReader`] over an operator: the column
 //!   chunks a decoder asks for at once are read in one coalesced, parallel call

@@ -211,7 +211,33 @@ impl ParquetReader {
                 loader.load_and_finish(fetch, size).await
             }
         };
-        loaded.map_err(|e| self.decoding(e))
+        let metadata = loaded.map_err(|e| self.decoding(e))?;
+        self.required((column, offset), metadata)
+    }
+
+    /// `metadata`, if it has every index `policies` (column, offset) require:
+    /// parquet answers a file with no page index at all as if none were asked
+    /// for, where [`PageIndexPolicy::Required`] promises an error.
+    fn required(
+        &self,
+        (column, offset): (PageIndexPolicy, PageIndexPolicy),
+        metadata: ParquetMetaData,
+    ) -> Result<ParquetMetaData> {
+        let missing = |policy: PageIndexPolicy, present: bool| {
+            policy == PageIndexPolicy::Required && !present && metadata.num_row_groups() > 0
+        };
+        let lacking = if missing(column, metadata.column_index().is_some()) {
+            "column index"
+        } else if missing(offset, metadata.offset_index().is_some()) {
+            "offset index"
+        } else {
+            return Ok(metadata);
+        };
+        Err(ParquetError::General(format!(
+            "cannot read the parquet metadata of {:?}: the page index is required \
+             (PageIndexPolicy::Required) and the file has no {lacking}",
+            self.path
+        )))
     }
 
     /// Parquet's error for this file's metadata, naming the file (a storage error
@@ -280,6 +306,14 @@ impl ParquetReader {
         metadata: ParquetMetaData,
         (column, offset): (PageIndexPolicy, PageIndexPolicy),
     ) -> Result<ParquetMetaData> {
+        // Parquet reads an index again even when the metadata has it.
+        let has =
+            |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
+        if has(column, metadata.column_index().is_some())
+            && has(offset, metadata.offset_index().is_some())
+        {
+            return Ok(metadata);
+        }
         let mut loader = ParquetMetaDataReader::new_with_metadata(metadata)
             .with_column_index_policy(column)
             .with_offset_index_policy(offset);
@@ -287,7 +321,8 @@ impl ParquetReader {
             .load_page_index(Fetch::new(self))
             .await
             .map_err(|e| self.decoding(e))?;
-        loader.finish().map_err(|e| self.decoding(e))
+        let metadata = loader.finish().map_err(|e| self.decoding(e))?;
+        self.required((column, offset), metadata)
     }
 
     /// The reader's own page index policy (see [`with_page_index`](Self::with_page_index)).

@@ -175,6 +175,60 @@ async fn the_page_index_is_loaded_only_when_asked_for() {
         0,
         "not the footer again"
     );
+    // Metadata that has the index already: nothing is read.
+    counts.reset();
+    let again = reader
+        .load_page_index(with_index.clone(), PageIndexPolicy::Required)
+        .await
+        .unwrap();
+    assert!(again.column_index().is_some() && again.offset_index().is_some());
+    assert_eq!(counts.reads(), 0, "the index read again");
+}
+
+/// A file written without a page index: asked for as `Required`, an error naming
+/// the file (parquet itself answers as if none had been asked for); as
+/// `Optional`, the metadata without it.
+#[tokio::test]
+async fn a_required_page_index_the_file_lacks_is_an_error() {
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let batch = lineitem_batch(3, 0, 3000);
+    let plain = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_offset_index_disabled(true)
+        .build();
+    let bytes = parquet_bytes(&batch, plain);
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("pq-noindex"));
+    op.write(PATH, bytes.clone()).await.unwrap();
+    let size = bytes.len() as u64;
+    for sized in [true, false] {
+        let reader = ParquetReader::new(op.clone(), PATH);
+        let reader = if sized {
+            reader.with_file_size(size)
+        } else {
+            reader
+        };
+        let mut reader = reader.with_page_index(PageIndexPolicy::Required);
+        let Err(err) = reader.get_metadata(None).await else {
+            panic!("a required page index the file lacks gave metadata, no error");
+        };
+        let text = err.to_string();
+        assert!(text.contains("no column index"), "{text}");
+        assert!(text.contains(PATH), "names the file: {text}");
+        let mut reader = reader.with_page_index(PageIndexPolicy::Optional);
+        let metadata = reader.get_metadata(None).await.unwrap();
+        assert!(metadata.column_index().is_none() && metadata.offset_index().is_none());
+        assert_eq!(metadata.num_row_groups(), 3);
+        // Added to metadata read without it: the same.
+        let footer = Arc::unwrap_or_clone(metadata);
+        let Err(err) = reader
+            .load_page_index(footer, PageIndexPolicy::Required)
+            .await
+        else {
+            panic!("a required page index the file lacks was added, no error");
+        };
+        assert!(err.to_string().contains("no column index"), "{err}");
+    }
 }
 
 #[tokio::test]
