@@ -213,8 +213,8 @@ fn remove_all_of_the_root_stays_inside() {
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already
 /// inside (`self -> .`, `real/deeper/up -> ../..`): those are listed, not entered,
-/// so a cycle ends. An absolute link leads inside the root; a loop of links is
-/// skipped.
+/// so a cycle ends. An absolute link leads inside the root; a loop of links, or a
+/// link through a file, is skipped.
 #[test]
 fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     let s = setup();
@@ -227,8 +227,10 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     std::os::unix::fs::symlink("../..", root.join("real/deeper/up")).unwrap();
     // Absolute: the root is `/`, so this leads to `<root>/real`.
     std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
-    // A loop of links leads nowhere: skipped, as a dangling link is.
+    // A loop of links leads nowhere: skipped, as a dangling link is; so is a link
+    // whose target passes through a file (`ENOTDIR`).
     std::os::unix::fs::symlink("loopy", root.join("loopy")).unwrap();
+    std::os::unix::fs::symlink("real/x/loopy", root.join("real/loopy-through")).unwrap();
 
     let listed: BTreeSet<String> =
         s.op.list_recursive("")

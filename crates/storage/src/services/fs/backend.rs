@@ -162,6 +162,7 @@ impl Fs {
     /// Removes, below directory `dir` (normalized, `""` for the root), every
     /// temporary file whose writer is gone (a process that crashed or was killed
     /// mid-write); writes in progress are left alone. Returns how many were removed.
+    /// Directories whose names are not UTF-8 are not entered (see docs/storage.md).
     /// Blocking: run it on the executor's blocking lane, e.g.
     /// `op.executor().spawn_blocking(move || fs.remove_stale_temp_files(""))`.
     ///
@@ -182,11 +183,23 @@ impl Fs {
             while let Some(entry) = reader.read() {
                 let entry = entry?;
                 let name = entry.file_name();
-                if entry.file_type() == rustix::fs::FileType::Directory
-                    && name != c"."
-                    && name != c".."
-                    && let Ok(name) = name.to_str()
-                {
+                if name == c"." || name == c".." {
+                    continue;
+                }
+                // Asked where the listing does not say (NFS, XFS without `ftype`),
+                // as the lister asks, or the sweep would end at the first level.
+                let file_type = super::lister::known_type(entry.file_type(), || {
+                    rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                        .map(|stat| stat.st_mode)
+                        .map_err(Error::from)
+                });
+                let is_dir = match file_type {
+                    Ok(t) => t == rustix::fs::FileType::Directory,
+                    // Removed since the directory was read.
+                    Err(e) if e.kind() == ErrorKind::NotFound => false,
+                    Err(e) => return Err(e.with_path(dir)),
+                };
+                if is_dir && let Ok(name) = name.to_str() {
                     pending.push(format!("{dir}{name}/"));
                 }
             }

@@ -179,7 +179,10 @@ fn dir_id(stat: &Stat) -> DirId {
 
 /// `listed`, or when the listing did not say ([`FileType::Unknown`]), the type of
 /// the mode `stat` finds (without following a symlink).
-fn known_type(listed: FileType, stat: impl FnOnce() -> Result<RawMode>) -> Result<FileType> {
+pub(crate) fn known_type(
+    listed: FileType,
+    stat: impl FnOnce() -> Result<RawMode>,
+) -> Result<FileType> {
     match listed {
         FileType::Unknown => stat().map(FileType::from_raw_mode),
         known => Ok(known),
