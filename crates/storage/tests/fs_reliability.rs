@@ -297,6 +297,43 @@ fn a_listing_skips_entries_that_vanish_while_it_runs() {
     churn.join().unwrap();
 }
 
+/// A write whose parent directory, empty, is deleted by a clean-up running beside
+/// it (after the write found or made it, before its file is created there) makes
+/// the directory again: "parent directories are created as needed", never a
+/// `NotFound` for a directory the write itself would create.
+#[test]
+fn a_write_whose_empty_directory_is_deleted_meanwhile_makes_it_again() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let parent = dir.path().join("p");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let cleaner = std::thread::spawn(move || {
+        let mut removed = 0_u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            removed += u64::from(std::fs::remove_dir(&parent).is_ok());
+            // A clean-up, not a spinning adversary (that one would win every
+            // race against any number of attempts).
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        removed
+    });
+    let op = op.blocking();
+    for i in 0..3000 {
+        let path = format!("p/f{i}");
+        if let Err(e) = op.write(&path, "x") {
+            panic!("write {i}: {e}");
+        }
+        op.delete(&path).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        cleaner.join().unwrap() > 0,
+        "the directory was never deleted"
+    );
+}
+
 #[test]
 fn a_file_reader_streams_in_small_chunks_by_default_and_memory_in_large_ones() {
     let _serial = serial();

@@ -93,10 +93,30 @@ pub(super) fn open_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
 
 /// Opens directory `dir`, creating it and its parents first if needed.
 pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
-    match open_dir(root, dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        other => return other,
+    // An empty directory made here may be deleted (by a clean-up running beside
+    // this) before it is opened: made again, up to `REMADE_MAX` times.
+    let mut attempts = 0;
+    loop {
+        match open_dir(root, dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound && attempts < REMADE_MAX => {}
+            other => return other,
+        }
+        attempts += 1;
+        match make_dirs(root, dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound && attempts < REMADE_MAX => {}
+            other => other?,
+        }
     }
+}
+
+/// How many times a write makes its parent directory again when it is deleted
+/// under it (see [`ensure_dir`]): a clean-up deletes an empty directory once, but a
+/// loop of them beside a stream of writes (measured: one `rmdir` loop on 2 vCPUs)
+/// wins several races in a row.
+const REMADE_MAX: u32 = 64;
+
+/// Makes every directory of `dir` that is missing.
+fn make_dirs(root: &OwnedFd, dir: &str) -> Result<()> {
     let mut prefix = String::new();
     for component in dir.split('/').filter(|c| !c.is_empty()) {
         let parent = open_dir(root, &prefix)?;
@@ -108,7 +128,7 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
         prefix.push_str(component);
         prefix.push('/');
     }
-    open_dir(root, dir)
+    Ok(())
 }
 
 /// The last component of a normalized path, without a trailing `/`.
@@ -462,7 +482,7 @@ impl TempFile {
     /// see [`TempFile`] for the `permissions` the target gets.
     pub(super) fn create(root: &OwnedFd, path: &str, permissions: Option<RawMode>) -> Result<Self> {
         not_reserved_path(path)?;
-        let dir = ensure_dir(root, parent_dir(path))?;
+        let mut dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
         let existing = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
         // Refuse early, before any data is written, if the target is a directory.
@@ -475,7 +495,7 @@ impl TempFile {
             .or(replaced)
             .map_or(0o666, |bits| (bits & 0o777) | 0o600);
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
-        let mut attempts = 0;
+        let (mut attempts, mut remade) = (0, 0);
         loop {
             attempts += 1;
             let name = format!("{TEMP_PREFIX}{:032x}", fastrand::u128(..));
@@ -483,6 +503,14 @@ impl TempFile {
             {
                 Ok(fd) => fd,
                 Err(Errno::EXIST) if attempts < 8 => continue,
+                // The directory was removed since it was opened (an empty one,
+                // deleted by a clean-up running beside this write): made again.
+                Err(Errno::NOENT) if remade < REMADE_MAX => {
+                    remade += 1;
+                    attempts -= 1;
+                    dir = ensure_dir(root, parent_dir(path))?;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             // A sweep that got to the fresh file first holds its lock, or has removed
