@@ -1772,6 +1772,34 @@ fn an_answer_without_its_result_document_is_an_error() {
     }
 }
 
+/// Deleting a key that is not there is done, as on S3, also on a store that says
+/// `NoSuchKey` (or a bare 404) where S3 answers 204, alone or in a bulk delete; a
+/// missing bucket is still an error.
+#[test]
+fn a_delete_answered_no_such_key_is_done_and_no_such_bucket_is_not() {
+    let server = FaultServer::start(|seen, _| match (seen.method.as_str(), seen.path.as_str()) {
+        ("DELETE", "/bucket/gone") => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r-1"),
+        ("DELETE", "/bucket/bare") => full(StatusCode::NOT_FOUND, ""),
+        ("DELETE", _) => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r-2"),
+        _ => full(
+            StatusCode::OK,
+            "<DeleteResult><Error><Key>gone</Key><Code>NoSuchKey</Code>\
+             <Message>missing</Message></Error><Error><Key>other</Key>\
+             <Code>NoSuchBucket</Code><Message>no bucket</Message></Error></DeleteResult>",
+        ),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(op.delete("gone")).unwrap();
+    block_on(op.delete("bare")).unwrap();
+    let err = block_on(op.delete("other")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    let results = block_on(op.delete_many(["gone", "other"])).unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+}
+
 /// A conditional copy carries no write id: refused after an attempt whose answer
 /// was lost, it says the target may hold this very copy, and a rename keeps its
 /// source.

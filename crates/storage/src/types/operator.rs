@@ -803,8 +803,10 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::DirectoryNotEmpty`], [`ErrorKind::IsADirectory`] (a directory
-    /// named without its trailing `/`), [`ErrorKind::NotADirectory`] (a file named
-    /// with one), path errors, executor errors.
+    /// named without its trailing `/`, on fs and memory; on S3 a name without it is
+    /// a key, which may exist beside a "directory" of the same name, and only that
+    /// key is deleted), [`ErrorKind::NotADirectory`] (a file named with one), path
+    /// errors, executor errors.
     pub fn delete(&self, path: &str) -> IoFuture<()> {
         match normalize_deletable(path) {
             Ok(p) => self.run("delete", path, self.access.delete(&p)),

@@ -1266,9 +1266,10 @@ impl Core {
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
-        self.send(&S3Request::new(Method::DELETE, key))
-            .await
-            .map(drop)
+        match self.send(&S3Request::new(Method::DELETE, key)).await {
+            Err(e) if key_not_found(&e) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// DeleteObjects, 1,000 keys per request: one result per key, in order. A
@@ -1884,6 +1885,7 @@ fn batch_outcomes(
     names
         .iter()
         .map(|key| match failed.get(key) {
+            Some(e) if key_not_found(e) => Ok(()),
             Some(e) => Err(e.clone()),
             None if stray.is_empty() => Ok(()),
             None => Err(Error::new(ErrorKind::Unexpected).with_message(format!(
@@ -1892,6 +1894,13 @@ fn batch_outcomes(
             ))),
         })
         .collect()
+}
+
+/// Whether a delete failed only because the key is not there: S3 answers such a
+/// delete with success, and so does this backend, but some S3-compatible stores
+/// say `NoSuchKey` (or a bare 404). A missing bucket stays an error.
+fn key_not_found(err: &Error) -> bool {
+    err.kind() == ErrorKind::NotFound && err.context("code").is_none_or(|c| c == "NoSuchKey")
 }
 
 /// What a copy keeps of its source's headers, as CopyObject does: the user
