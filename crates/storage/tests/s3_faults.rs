@@ -396,6 +396,50 @@ fn a_refused_range_the_object_now_holds_is_not_an_empty_read() {
     assert!(err.is_temporary(), "{err}");
 }
 
+/// A body cut midway whose object is replaced before the resume (pinned to the
+/// version first served, so refused with 412): a read that asked for no version
+/// reads the new one from the start, never a `PreconditionFailed` it set no
+/// condition for; a read pinned by its caller fails with it.
+#[test]
+fn an_object_replaced_during_a_resumed_read_is_read_again_unless_pinned() {
+    let (old, new) = (object(1 << 20), Bytes::from(vec![7_u8; 1 << 20]));
+    let server = FaultServer::start(move |seen, n| {
+        let headers = |etag: &str, len: usize| {
+            [
+                ("content-length", len.to_string()),
+                ("etag", etag.to_owned()),
+            ]
+        };
+        match (n % 3, seen.if_match.as_deref()) {
+            (0, _) => cut(
+                StatusCode::OK,
+                &headers("\"v1\"", old.len()),
+                old.slice(..300_000),
+            ),
+            (1, Some("\"v1\"")) => precondition_failed(),
+            _ => {
+                let mut builder = Response::builder().status(StatusCode::OK);
+                for (k, v) in headers("\"v2\"", new.len()) {
+                    builder = builder.header(k, v);
+                }
+                builder
+                    .body(Full::new(new.clone()).map_err(|e| match e {}).boxed())
+                    .unwrap()
+            }
+        }
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let got = block_on(op.read("obj")).unwrap();
+    assert!(got == vec![7_u8; 1 << 20], "not the new object whole");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[2].if_match, None, "read again, unpinned: {seen:?}");
+    // Pinned by the caller: its version is gone.
+    let read = op.read_with("obj").if_match("\"v1\"");
+    let err = block_on(std::future::IntoFuture::into_future(read)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+}
+
 #[test]
 fn a_body_cut_midway_resumes_from_the_byte_reached() {
     let data = object(1 << 20);

@@ -1023,7 +1023,9 @@ impl Core {
         let mut attempt = 1;
         loop {
             match self.get_once(key, range, conditions, max_len).await {
-                Err(e) if e.context("checksum").is_some() => {
+                // A body that failed its checksum, or an object replaced while
+                // it was read (see `get_once`): read again from the start.
+                Err(e) if e.context("checksum").is_some() || e.context("changed").is_some() => {
                     let again = S3Request::new(Method::GET, key);
                     attempt = self.before_retry(e, attempt, &again).await?;
                 }
@@ -1134,7 +1136,22 @@ impl Core {
                     let from = want.start + filled as u64;
                     let again = resume(from, want.end, etag.as_deref())?;
                     attempt = self.before_retry(e, attempt, &again).await?;
-                    let response = self.send(&again).await?;
+                    let response = self.send(&again).await.map_err(|e| {
+                        // Pinned by us, not by the caller: the object was replaced
+                        // midway, which a read that asked for no version does not
+                        // fail for. It is read again, whole, by `get`.
+                        if e.kind() == ErrorKind::PreconditionFailed
+                            && conditions.if_match.is_none()
+                        {
+                            Error::new(ErrorKind::Unexpected)
+                                .set_temporary(true)
+                                .with_message("the object was replaced while it was read")
+                                .with_context("changed", "while read")
+                                .with_source(e)
+                        } else {
+                            e
+                        }
+                    })?;
                     let span = body_span(&response)?;
                     body = response.into_body();
                     (at, body_end) = (span.start, span.end);
