@@ -104,8 +104,18 @@ fn proc_self_fd() -> Option<&'static OwnedFd> {
     .as_ref()
 }
 
+/// Every this many files kept, the cache lets go of those deleted since (by
+/// another process: our own deletes forget them at once).
+const SWEEP_EVERY: u64 = 32;
+
 /// Files kept open, by path, at most `capacity` of them (the least recently used
 /// goes first). Clones of an [`Fs`](super::Fs) share one cache.
+///
+/// A kept file deleted by another process (a compaction removing a table's old
+/// files) would hold its blocks, its disk space, until its path was read again or
+/// it was evicted: with a working set that fits, never. Every [`SWEEP_EVERY`]th
+/// file kept, the cache looks at each file's link count and lets go of those with
+/// none left.
 #[derive(Debug)]
 pub(super) struct FdCache {
     capacity: usize,
@@ -116,6 +126,8 @@ pub(super) struct FdCache {
 struct Entries {
     map: HashMap<String, (Arc<CachedFile>, u64)>,
     clock: u64,
+    /// Files kept so far: every [`SWEEP_EVERY`]th looks for deleted ones.
+    inserts: u64,
     /// Files whose last reference was let go on a caller's thread
     /// ([`let_go`](FdCache::let_go)), closed by the next job that changes the cache.
     retired: Vec<CachedFile>,
@@ -177,8 +189,47 @@ impl FdCache {
         }
         let replaced = inner.map.insert(path.to_owned(), (file, clock));
         let retired = std::mem::take(&mut inner.retired);
+        inner.inserts += 1;
+        let sweep = inner.inserts.is_multiple_of(SWEEP_EVERY);
+        let kept: Vec<(String, Arc<CachedFile>)> = if sweep {
+            let all = inner.map.iter();
+            all.map(|(path, (file, _))| (path.clone(), Arc::clone(file)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         drop(inner);
         drop((evicted, replaced, retired));
+        if sweep {
+            self.let_go_of_deleted(kept);
+        }
+    }
+
+    /// Forgets the files of `kept` that have no link left (deleted), if their
+    /// paths still keep them. Their `fstat`s are made without the lock, which
+    /// callers' threads take.
+    fn let_go_of_deleted(&self, kept: Vec<(String, Arc<CachedFile>)>) {
+        let deleted: Vec<(String, Arc<CachedFile>)> = kept
+            .into_iter()
+            .filter(|(_, file)| rustix::fs::fstat(&file.fd).is_ok_and(|s| s.st_nlink == 0))
+            .collect();
+        if deleted.is_empty() {
+            return;
+        }
+        let forgotten: Vec<_> = {
+            let mut inner = self.inner.lock();
+            deleted
+                .iter()
+                .filter_map(|(path, file)| {
+                    let same = inner
+                        .map
+                        .get(path)
+                        .is_some_and(|(kept, _)| Arc::ptr_eq(kept, file));
+                    same.then(|| inner.map.remove(path)).flatten()
+                })
+                .collect()
+        };
+        drop((forgotten, deleted));
     }
 
     /// Forgets `path` (it is being replaced, moved or deleted).
@@ -271,6 +322,33 @@ mod tests {
         assert_eq!(cache.inner.lock().retired.len(), 1);
         cache.forget_below("");
         assert!(cache.inner.lock().retired.is_empty());
+    }
+
+    #[test]
+    fn files_deleted_by_others_are_let_go_of_as_files_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FdCache::new(256);
+        let write = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"data").unwrap();
+            path
+        };
+        let gone = write("gone");
+        cache.insert("gone", Arc::new(kept(&gone)));
+        cache.insert("stays", Arc::new(kept(&write("stays"))));
+        // Deleted by someone else: its blocks are held while the cache keeps it.
+        std::fs::remove_file(&gone).unwrap();
+        let count = |c: &FdCache| c.inner.lock().map.len();
+        let mut n = 2;
+        while cache.get("gone").is_some() {
+            assert!(n <= SWEEP_EVERY, "still kept after {n} files kept");
+            let name = format!("f{n}");
+            cache.insert(&name, Arc::new(kept(&write(&name))));
+            n += 1;
+        }
+        assert_eq!(n, SWEEP_EVERY, "let go of at the sweep, not before");
+        assert!(cache.get("stays").is_some());
+        assert_eq!(count(&cache), SWEEP_EVERY as usize - 1);
     }
 
     #[test]
