@@ -144,3 +144,37 @@ fn a_chmod_while_a_writer_runs_is_kept_and_the_temporary_file_is_its_owners() {
     set_mode(&path, 0o600);
     assert_eq!(std::fs::read(&path).unwrap(), b"new");
 }
+
+/// A file replaced keeps its group, as it keeps its mode: a `0640` file of group
+/// `secret` rewritten by a process whose group is another stays readable by
+/// `secret` only. (Giving a file a group takes root or a member of it: run as
+/// root, the test uses a group no one is in; else it is skipped.)
+#[test]
+fn a_write_that_replaces_a_file_keeps_its_group() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("a_write_that_replaces_a_file_keeps_its_group SKIPPED: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-perm");
+    let path = dir.path().join("shared");
+    std::fs::write(&path, b"old").unwrap();
+    let group = 4242;
+    std::os::unix::fs::chown(&path, None, Some(group)).unwrap();
+    set_mode(&path, 0o640);
+    assert_ne!(rustix::process::getegid().as_raw(), group);
+    rt().block_on(op.write("shared", &b"new"[..])).unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    assert_eq!(meta.gid(), group, "the group of the file replaced");
+    assert_eq!(mode(&path), 0o640);
+    // Through a writer too.
+    rt().block_on(async {
+        let mut writer = op.writer("shared").await.unwrap();
+        writer.write_all(b"newer").await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    assert_eq!(std::fs::metadata(&path).unwrap().gid(), group);
+    assert_eq!(mode(&path), 0o640);
+}

@@ -463,7 +463,10 @@ pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {
 /// first two when a file is written. Until it is in place, the file is open to no
 /// one the target was not open to when the write began, and always readable and
 /// writable by its owner (so that a sweep can open a crashed writer's leftover,
-/// whatever the target's bits); its exact bits are set once it is in place.
+/// whatever the target's bits); its exact bits are set once it is in place. A file
+/// replaced keeps its group where this process may give it that group (root, or a
+/// member); else the new file has no group permissions, rather than the target's
+/// bits for the writer's group.
 #[derive(Debug)]
 pub(super) struct TempFile {
     dir: OwnedFd,
@@ -474,7 +477,24 @@ pub(super) struct TempFile {
     permissions: Option<RawMode>,
     /// The permissions of the file replaced, when the write began.
     replaced: Option<RawMode>,
+    /// The file has the group of the file it replaces (or replaces none); if not,
+    /// it gets no group permissions.
+    group_kept: bool,
     committed: bool,
+}
+
+/// Gives new file `fd` group `gid` (the group of the file it replaces); `false`
+/// if this process may not, and then takes the group bits away from `mode`.
+fn keep_group(fd: &OwnedFd, gid: u32, mode: RawMode) -> bool {
+    if rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_gid == gid) {
+        return true;
+    }
+    let group = rustix::fs::Gid::from_raw(gid);
+    if rustix::fs::fchown(fd, None, Some(group)).is_ok() {
+        return true;
+    }
+    let _ = rustix::fs::fchmod(fd, Mode::from_raw_mode(mode & !0o070));
+    false
 }
 
 impl TempFile {
@@ -517,6 +537,14 @@ impl TempFile {
             // it already: leave it to the sweep and take another name.
             let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
             if locked && same_file(&dir, &name, &fd) {
+                // A file replaced keeps its group too, where this process may give
+                // it (a member of it, or root); where it may not, its group bits
+                // are dropped: a `0640` file of group `secret` replaced by a writer
+                // of group `users` is never readable by `users`.
+                let group_kept = match existing.as_ref().filter(|_| replaced.is_some()) {
+                    Some(target) => keep_group(&fd, target.st_gid, mode),
+                    None => true,
+                };
                 return Ok(Self {
                     dir,
                     name,
@@ -524,6 +552,7 @@ impl TempFile {
                     fd,
                     permissions,
                     replaced,
+                    group_kept,
                     committed: false,
                 });
             }
@@ -553,6 +582,7 @@ impl TempFile {
             .or(now)
             .or(self.replaced)
             .map(|bits| bits & 0o777)
+            .map(|bits| if self.group_kept { bits } else { bits & !0o070 })
             .filter(|&bits| stat.st_mode & 0o777 != bits);
         if sync {
             rustix::fs::fsync(&self.fd)?;
