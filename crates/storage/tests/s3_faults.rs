@@ -1844,6 +1844,44 @@ fn a_delete_answered_no_such_key_is_done_and_no_such_bucket_is_not() {
     assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
 }
 
+/// `remove_all` of keys the server says it deleted but lists again (a listing that
+/// does not name a key as it is stored) ends with an error naming the key, never
+/// deletes and lists for ever; a key the server fails to delete is named too.
+#[test]
+fn remove_all_of_keys_that_do_not_go_away_ends() {
+    let listing = "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                   <NextContinuationToken>t</NextContinuationToken>\
+                   <Contents><Key>d/stuck</Key><Size>1</Size></Contents>\
+                   <Contents><Key>d/locked</Key><Size>1</Size></Contents>\
+                   </ListBucketResult>";
+    for refused in [false, true] {
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "GET" => full(StatusCode::OK, listing),
+            "POST" if refused => full(
+                StatusCode::OK,
+                "<DeleteResult><Error><Key>d/locked</Key><Code>AccessDenied</Code>\
+                 <Message>no</Message></Error></DeleteResult>",
+            ),
+            "POST" => full(StatusCode::OK, "<DeleteResult></DeleteResult>"),
+            _ => full(StatusCode::NO_CONTENT, ""),
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(block_on(op.remove_all("d/"))));
+        let err = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("remove_all did not end")
+            .unwrap_err();
+        if refused {
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+            assert_eq!(err.context("key"), Some("d/locked"), "{err}");
+        } else {
+            assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+            assert_eq!(err.context("key"), Some("d/stuck"), "{err}");
+        }
+    }
+}
+
 /// A conditional copy carries no write id: refused after an attempt whose answer
 /// was lost, it says the target may hold this very copy, and a rename keeps its
 /// source.

@@ -286,6 +286,7 @@ impl Access for S3 {
                 core.delete(&core.key(name)).await?;
             }
             let prefix = core.key(&path);
+            let mut deleted_first: Option<String> = None;
             loop {
                 // Deleting as we go: each listing starts after what is gone.
                 let page = core.list_page(&prefix, false, None, 1000).await?;
@@ -293,12 +294,24 @@ impl Access for S3 {
                     return Ok(());
                 }
                 let keys: Vec<String> = page.contents.into_iter().map(|o| o.key).collect();
-                for result in core.delete_many(&keys).await {
-                    result?;
+                // A key deleted without error is listed again: it is not the key
+                // the listing named (a server that changed it on the way: trailing
+                // white space, a carriage return), and would be deleted for ever.
+                if deleted_first.as_deref() == Some(keys[0].as_str()) {
+                    return Err(Error::new(ErrorKind::Unexpected)
+                        .with_message(
+                            "a key the server said it deleted is listed again: the listing \
+                             does not name it as it is stored",
+                        )
+                        .with_context("key", &keys[0]));
+                }
+                for (key, result) in keys.iter().zip(core.delete_many(&keys).await) {
+                    result.map_err(|e| e.with_context("key", key))?;
                 }
                 if !page.is_truncated {
                     return Ok(());
                 }
+                deleted_first = keys.into_iter().next();
             }
         })
     }
