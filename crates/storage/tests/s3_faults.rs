@@ -2124,6 +2124,24 @@ fn a_stat_refused_with_a_bare_400_fetches_a_new_session_token() {
     assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+/// A HEAD refused with a bare 400 whatever the token (an object encrypted with a
+/// customer key, stat'ed without it): credentials are fetched anew once, not once
+/// per attempt, and the error then says it is not the token's, and is not
+/// temporary (sent again, it would be refused again).
+#[test]
+fn a_stat_refused_with_a_bare_400_by_every_token_fetches_one_new_token() {
+    let server = FaultServer::start(|_, _| with_headers(StatusCode::BAD_REQUEST, &[], ""));
+    let (op, fetches) = rotating_operator(&server);
+    let err = block_on(op.stat("k")).unwrap_err();
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(server.seen().len(), 2, "{:?}", server.seen());
+    assert!(!err.is_temporary(), "{err}");
+    assert!(
+        err.to_string().contains("not a refused session token"),
+        "{err}"
+    );
+}
+
 /// A completion refused for its checksum is not damage on the way: sent again it
 /// would be refused again. It fails at once, not as a temporary error that
 /// invites redoing the upload.

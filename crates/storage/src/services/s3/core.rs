@@ -542,11 +542,24 @@ impl Core {
 
     /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
     pub(crate) async fn send(&self, req: &S3Request) -> Result<Response<Incoming>> {
-        let (mut attempt, mut reached) = (1, false);
+        let (mut attempt, mut reached, mut refetched) = (1, false, false);
         loop {
             match self.attempt(req).await {
                 Ok(response) => return Ok(response),
-                Err(e) => attempt = self.next_attempt(e, attempt, req, &mut reached).await?,
+                // A HEAD refused with a bare 400 again, signed with credentials
+                // fetched anew for the first: not the session token (an object
+                // encrypted with a customer key, read without it, is refused so).
+                Err(e) if refetched && e.context("credentials").is_some() => {
+                    return Err(e.set_temporary(false).with_message(
+                        "HEAD refused with a bare 400, also with credentials fetched \
+                         anew: not a refused session token (an object encrypted with a \
+                         customer key, read without it?)",
+                    ));
+                }
+                Err(e) => {
+                    refetched |= e.context("credentials").is_some();
+                    attempt = self.next_attempt(e, attempt, req, &mut reached).await?;
+                }
             }
         }
     }
@@ -684,6 +697,7 @@ impl Core {
         let mut err = error_from_parts(status, &parts.headers, &body);
         // A HEAD's refusal has no body to name its code: a bare 400 signed with a
         // session token may be that token's.
+        let guessed = err.context("code").is_none();
         let token_refused = match err.context("code") {
             Some(code) => refuses_token(code),
             None => {
@@ -700,8 +714,12 @@ impl Core {
             && token_refused
             && credentials.refused(identity)
         {
-            // Sent again, signed with credentials fetched anew.
+            // Sent again, signed with credentials fetched anew. A bare 400 is only
+            // a guess (`send` tries it once).
             err = err.set_temporary(true);
+            if guessed {
+                err = err.with_context("credentials", "fetched anew");
+            }
         }
         Err(self.about_bucket(err))
     }
