@@ -138,6 +138,39 @@ fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
     Some(Unmount(target.to_owned()))
 }
 
+/// Whether this process holds a descriptor of `path`.
+fn held_open(path: &std::path::Path) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| target == path)
+}
+
+/// Files read are kept open on a local filesystem, and only there: on one not
+/// known to be local (here ramfs; NFS and FUSE in production), whose name lookups
+/// may be answered from a client's cache without asking the server, the check
+/// that a kept file is still its path's could miss a replacement by another
+/// client, so each read opens the path.
+#[test]
+fn files_are_kept_open_only_on_local_filesystems() {
+    let _serial = serial();
+    let local = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let Some(_mounted) = mount_on(other.path(), &["-t", "ramfs", "ramfs"]) else {
+        return;
+    };
+    for (dir, kept) in [(local.path(), true), (other.path(), false)] {
+        let (op, _executor) = common_fs::operator(dir, "fs-rel");
+        let op = op.blocking();
+        op.write("f", "data").unwrap();
+        for _ in 0..3 {
+            assert_eq!(op.read("f").unwrap(), "data");
+        }
+        let path = dir.canonicalize().unwrap().join("f");
+        assert_eq!(held_open(&path), kept, "{}", path.display());
+    }
+}
+
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later
 /// call says so, with the kind and the OS error as the source.
 #[test]

@@ -268,11 +268,16 @@ impl Fs {
         if is_dir(&stat) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
-        // Only regular files are kept (not FIFOs or devices, whose reads may wait).
+        // Only regular files are kept (not FIFOs or devices, whose reads may wait),
+        // and only on local filesystems: the check that a kept file is still its
+        // path's (`CachedFile::current`) looks the path up with `O_PATH`, which an
+        // NFS client answers from its cache of names without asking the server (a
+        // plain open revalidates: close-to-open), so a file another client
+        // replaced would be served stale for as long as that cache lasts.
         let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
         let local = regular && is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
-        if regular {
+        if local {
             self.files.insert(path, Arc::clone(&file));
         }
         Ok((file, metadata(&stat)))
