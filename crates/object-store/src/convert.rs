@@ -177,14 +177,17 @@ pub(crate) fn byte_range(range: Option<&GetRange>) -> object_store::Result<ByteR
 /// an object is not found, as object_store has no directories.
 pub(crate) fn os_error(err: storage::Error, prefix: &Prefix, location: &str) -> OsError {
     // An error made without a path (an upload's, the executor's) is about the
-    // location: it says so, as every other does (`Generic` shows only ours).
-    let err = if err.path().is_empty() {
-        let ours = location.strip_prefix(prefix.as_str()).unwrap_or(location);
-        err.with_path(ours)
-    } else {
-        err
+    // location: it says so, as every other does (`Generic` shows only ours). Not
+    // for the root itself (a listing of the prefix), which has no path of ours.
+    let err = match location.strip_prefix(prefix.as_str()) {
+        Some(ours) if err.path().is_empty() && !ours.is_empty() => err.with_path(ours),
+        _ => err,
     };
-    let path = format!("{}{}", prefix.as_str(), err.path());
+    let path = if err.path().is_empty() {
+        location.to_owned()
+    } else {
+        format!("{}{}", prefix.as_str(), err.path())
+    };
     match err.kind() {
         ErrorKind::NotFound | ErrorKind::IsADirectory => OsError::NotFound {
             path,
@@ -268,4 +271,36 @@ pub(crate) fn with_attributes(
         }
     }
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error without a path names the location it is about, as ours below the
+    /// prefix; one about the prefix itself (a listing of it, given without its
+    /// `/`) keeps no path of ours, never the prefix twice.
+    #[test]
+    fn an_error_without_a_path_names_its_location_once() {
+        let prefix = Prefix::new("warehouse/t1");
+        let err = || storage::Error::new(ErrorKind::NotFound);
+        for (location, shown) in [
+            ("warehouse/t1/a.parquet", "warehouse/t1/a.parquet"),
+            ("warehouse/t1", "warehouse/t1"),
+            ("warehouse/t1/", "warehouse/t1/"),
+        ] {
+            let OsError::NotFound { path, source } = os_error(err(), &prefix, location) else {
+                panic!("not NotFound");
+            };
+            assert_eq!(path, shown, "{location}");
+            let ours = source.downcast_ref::<storage::Error>().unwrap();
+            assert!(!ours.path().contains("warehouse"), "{location}: {ours}");
+        }
+        let OsError::NotFound { source, .. } = os_error(err(), &prefix, "warehouse/t1/a.parquet")
+        else {
+            panic!("not NotFound");
+        };
+        let ours = source.downcast_ref::<storage::Error>().unwrap();
+        assert_eq!(ours.path(), "a.parquet");
+    }
 }

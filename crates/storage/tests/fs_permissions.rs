@@ -169,10 +169,20 @@ fn a_write_that_replaces_a_file_keeps_its_group() {
     assert_eq!(std::fs::read(&path).unwrap(), b"new");
     assert_eq!(meta.gid(), group, "the group of the file replaced");
     assert_eq!(mode(&path), 0o640);
-    // Through a writer too.
+    // Through a writer too; while it writes, its temporary file is open to no
+    // group (it had the writer's group, with the target's group bits, until its
+    // group was changed).
     rt().block_on(async {
         let mut writer = op.writer("shared").await.unwrap();
         writer.write_all(b"newer").await.unwrap();
+        writer.flush().await.unwrap();
+        let temp: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p != &path)
+            .collect();
+        assert_eq!(temp.len(), 1, "{temp:?}");
+        assert_eq!(mode(&temp[0]) & 0o070, 0, "{:o}", mode(&temp[0]));
         writer.shutdown().await.unwrap();
     });
     assert_eq!(std::fs::metadata(&path).unwrap().gid(), group);

@@ -193,12 +193,9 @@ impl Fs {
                         .map(|stat| stat.st_mode)
                         .map_err(Error::from)
                 });
-                let is_dir = match file_type {
-                    Ok(t) => t == rustix::fs::FileType::Directory,
-                    // Removed since the directory was read.
-                    Err(e) if e.kind() == ErrorKind::NotFound => false,
-                    Err(e) => return Err(e.with_path(dir)),
-                };
+                // Not entered if it cannot be asked (removed since the directory
+                // was read, or not searchable), as one it cannot open.
+                let is_dir = file_type.is_ok_and(|t| t == rustix::fs::FileType::Directory);
                 if is_dir && let Ok(name) = name.to_str() {
                     pending.push(format!("{dir}{name}/"));
                 }
@@ -257,6 +254,7 @@ impl Fs {
     /// File `path`, open for reading, with its metadata now: the kept one if it is
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
+        self.files.sweep_if_due();
         if let Some(file) = self.files.get(path) {
             if let Some(stat) = file.current(&self.root, path, false) {
                 return Ok((file, metadata(&stat)));

@@ -484,17 +484,13 @@ pub(super) struct TempFile {
 }
 
 /// Gives new file `fd` group `gid` (the group of the file it replaces); `false`
-/// if this process may not, and then takes the group bits away from `mode`.
-fn keep_group(fd: &OwnedFd, gid: u32, mode: RawMode) -> bool {
+/// if this process may not (the file then keeps no group permissions).
+fn keep_group(fd: &OwnedFd, gid: u32) -> bool {
     if rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_gid == gid) {
         return true;
     }
     let group = rustix::fs::Gid::from_raw(gid);
-    if rustix::fs::fchown(fd, None, Some(group)).is_ok() {
-        return true;
-    }
-    let _ = rustix::fs::fchmod(fd, Mode::from_raw_mode(mode & !0o070));
-    false
+    rustix::fs::fchown(fd, None, Some(group)).is_ok()
 }
 
 impl TempFile {
@@ -514,6 +510,13 @@ impl TempFile {
         let mode = permissions
             .or(replaced)
             .map_or(0o666, |bits| (bits & 0o777) | 0o600);
+        // A file replaced: no group permissions until the new file has the
+        // replaced one's group (see `keep_group`); they are set at the commit.
+        let mode = if replaced.is_some() {
+            mode & !0o070
+        } else {
+            mode
+        };
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let (mut attempts, mut remade) = (0, 0);
         loop {
@@ -542,7 +545,7 @@ impl TempFile {
                 // are dropped: a `0640` file of group `secret` replaced by a writer
                 // of group `users` is never readable by `users`.
                 let group_kept = match existing.as_ref().filter(|_| replaced.is_some()) {
-                    Some(target) => keep_group(&fd, target.st_gid, mode),
+                    Some(target) => keep_group(&fd, target.st_gid),
                     None => true,
                 };
                 return Ok(Self {

@@ -108,18 +108,33 @@ fn proc_self_fd() -> Option<&'static OwnedFd> {
 /// another process: our own deletes forget them at once).
 const SWEEP_EVERY: u64 = 32;
 
+/// And at least this often while jobs read kept files (a working set that fits
+/// keeps no new file).
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Files kept open, by path, at most `capacity` of them (the least recently used
 /// goes first). Clones of an [`Fs`](super::Fs) share one cache.
 ///
 /// A kept file deleted by another process (a compaction removing a table's old
 /// files) would hold its blocks, its disk space, until its path was read again or
 /// it was evicted: with a working set that fits, never. Every [`SWEEP_EVERY`]th
-/// file kept, the cache looks at each file's link count and lets go of those with
-/// none left.
+/// file kept, and at most every [`SWEEP_INTERVAL`] as jobs read kept files, the
+/// cache looks at each file's link count and lets go of those with none left.
 #[derive(Debug)]
 pub(super) struct FdCache {
     capacity: usize,
     inner: Mutex<Entries>,
+}
+
+impl Entries {
+    /// Every file kept, with its path, to look at for deleted ones; notes when.
+    fn sweeping(&mut self) -> Vec<(String, Arc<CachedFile>)> {
+        self.swept = Some(std::time::Instant::now());
+        self.map
+            .iter()
+            .map(|(path, (file, _))| (path.clone(), Arc::clone(file)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +143,8 @@ struct Entries {
     clock: u64,
     /// Files kept so far: every [`SWEEP_EVERY`]th looks for deleted ones.
     inserts: u64,
+    /// When the cache last looked for deleted files (see [`FdCache::sweep_if_due`]).
+    swept: Option<std::time::Instant>,
     /// Files whose last reference was let go on a caller's thread
     /// ([`let_go`](FdCache::let_go)), closed by the next job that changes the cache.
     retired: Vec<CachedFile>,
@@ -190,17 +207,29 @@ impl FdCache {
         let replaced = inner.map.insert(path.to_owned(), (file, clock));
         let retired = std::mem::take(&mut inner.retired);
         inner.inserts += 1;
-        let sweep = inner.inserts.is_multiple_of(SWEEP_EVERY);
-        let kept: Vec<(String, Arc<CachedFile>)> = if sweep {
-            let all = inner.map.iter();
-            all.map(|(path, (file, _))| (path.clone(), Arc::clone(file)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let kept = inner
+            .inserts
+            .is_multiple_of(SWEEP_EVERY)
+            .then(|| inner.sweeping());
         drop(inner);
         drop((evicted, replaced, retired));
-        if sweep {
+        if let Some(kept) = kept {
+            self.let_go_of_deleted(kept);
+        }
+    }
+
+    /// Lets go of deleted files if the last look for them is [`SWEEP_INTERVAL`]
+    /// old. For jobs (the `fstat`s may wait on a device), as they read kept files.
+    pub(super) fn sweep_if_due(&self) {
+        if self.capacity == 0 {
+            return;
+        }
+        let kept = {
+            let mut inner = self.inner.lock();
+            let due = inner.swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL);
+            due.then(|| inner.sweeping())
+        };
+        if let Some(kept) = kept {
             self.let_go_of_deleted(kept);
         }
     }
@@ -349,6 +378,20 @@ mod tests {
         assert_eq!(n, SWEEP_EVERY, "let go of at the sweep, not before");
         assert!(cache.get("stays").is_some());
         assert_eq!(count(&cache), SWEEP_EVERY as usize - 1);
+
+        // With no file kept since: let go of once jobs read kept files, after
+        // the interval.
+        let also = dir.path().join("stays");
+        std::fs::remove_file(&also).unwrap();
+        cache.sweep_if_due();
+        assert!(
+            cache.get("stays").is_some(),
+            "looked again before the interval"
+        );
+        std::thread::sleep(SWEEP_INTERVAL);
+        cache.sweep_if_due();
+        assert!(cache.get("stays").is_none(), "still kept");
+        assert_eq!(count(&cache), SWEEP_EVERY as usize - 2);
     }
 
     #[test]

@@ -128,6 +128,9 @@ impl S3 {
     }
 }
 
+/// How many times in a row `remove_all` deletes a key listed again (see there).
+const LISTED_AGAIN_MAX: u32 = 3;
+
 impl Access for S3 {
     fn scheme(&self) -> &'static str {
         "s3"
@@ -287,6 +290,7 @@ impl Access for S3 {
             }
             let prefix = core.key(&path);
             let mut deleted_first: Option<String> = None;
+            let mut listed_again = 0_u32;
             loop {
                 // Deleting as we go: each listing starts after what is gone.
                 let page = core.list_page(&prefix, false, None, 1000).await?;
@@ -294,16 +298,25 @@ impl Access for S3 {
                     return Ok(());
                 }
                 let keys: Vec<String> = page.contents.into_iter().map(|o| o.key).collect();
-                // A key deleted without error is listed again: it is not the key
-                // the listing named (a server that changed it on the way: trailing
-                // white space, a carriage return), and would be deleted for ever.
+                // A key deleted without error is listed again. Once or twice: a
+                // listing that lags behind deletes (some S3-compatible stores), or
+                // a writer that made it again; it is deleted again, after a pause.
+                // Every time: it is not the key the listing named (a server that
+                // changed it on the way: trailing white space, a carriage return),
+                // and would be deleted for ever.
                 if deleted_first.as_deref() == Some(keys[0].as_str()) {
-                    return Err(Error::new(ErrorKind::Unexpected)
-                        .with_message(
-                            "a key the server said it deleted is listed again: the listing \
-                             does not name it as it is stored",
-                        )
-                        .with_context("key", &keys[0]));
+                    listed_again += 1;
+                    if listed_again > LISTED_AGAIN_MAX {
+                        return Err(Error::new(ErrorKind::Unexpected)
+                            .with_message(
+                                "a key the server said it deleted is listed again and again: \
+                                 the listing does not name it as it is stored",
+                            )
+                            .with_context("key", &keys[0]));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << listed_again)).await;
+                } else {
+                    listed_again = 0;
                 }
                 for (key, result) in keys.iter().zip(core.delete_many(&keys).await) {
                     result.map_err(|e| e.with_context("key", key))?;

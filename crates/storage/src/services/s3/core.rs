@@ -544,7 +544,7 @@ impl Core {
     pub(crate) async fn send(&self, req: &S3Request) -> Result<Response<Incoming>> {
         let (mut attempt, mut reached, mut refetched) = (1, false, false);
         loop {
-            match self.attempt(req).await {
+            match self.attempt(req, !refetched).await {
                 Ok(response) => return Ok(response),
                 // A HEAD refused with a bare 400 again, signed with credentials
                 // fetched anew for the first: not the session token (an object
@@ -597,7 +597,7 @@ impl Core {
         let (mut attempt, mut reached) = (1, false);
         loop {
             let result = async {
-                let response = self.attempt(req).await?;
+                let response = self.attempt(req, true).await?;
                 let (parts, body) = response.into_parts();
                 let body = self.read_small(body).await?;
                 match xml::document_root(&body) {
@@ -675,7 +675,10 @@ impl Core {
         Ok(attempt + 1)
     }
 
-    async fn attempt(&self, req: &S3Request) -> Result<Response<Incoming>> {
+    /// One attempt at `req`. With `may_guess`, a HEAD refused with a bare 400
+    /// under a session token forgets the token (see `send`); without, the token,
+    /// fetched anew for this request already, is kept.
+    async fn attempt(&self, req: &S3Request, may_guess: bool) -> Result<Response<Incoming>> {
         let _place = self.limiter.acquire().await;
         // Signed at the last moment, with the identity current now.
         let identity = match &self.credentials {
@@ -710,7 +713,11 @@ impl Core {
                     })
             }
         };
-        if let (Some(credentials), Some(identity)) = (&self.credentials, &identity)
+        if token_refused && guessed && !may_guess {
+            // Refused again with the credentials fetched for the first refusal:
+            // they are kept, and `send` says it was not the token.
+            err = err.with_context("credentials", "fetched anew");
+        } else if let (Some(credentials), Some(identity)) = (&self.credentials, &identity)
             && token_refused
             && credentials.refused(identity)
         {
@@ -1128,8 +1135,13 @@ impl Core {
             }
             _ => None,
         };
+        // The caller's version, or the one first served.
+        let pinned_by_caller = conditions
+            .if_match
+            .as_deref()
+            .is_some_and(|etag| etag != "*" && !etag.contains(','));
         let etag = match &conditions.if_match {
-            Some(etag) if etag != "*" && !etag.contains(',') => Some(etag.clone()),
+            Some(etag) if pinned_by_caller => Some(etag.clone()),
             _ => header_str(response.headers(), &ETAG).map(str::to_owned),
         };
         let len = usize::try_from(want.end - want.start).map_err(|_| {
@@ -1158,9 +1170,7 @@ impl Core {
                         // Pinned by us, not by the caller: the object was replaced
                         // midway, which a read that asked for no version does not
                         // fail for. It is read again, whole, by `get`.
-                        if e.kind() == ErrorKind::PreconditionFailed
-                            && conditions.if_match.is_none()
-                        {
+                        if e.kind() == ErrorKind::PreconditionFailed && !pinned_by_caller {
                             Error::new(ErrorKind::Unexpected)
                                 .set_temporary(true)
                                 .with_message("the object was replaced while it was read")
@@ -1447,9 +1457,9 @@ impl Core {
             options.content_type = source.content_type().map(str::to_owned);
         }
         let mut kept = kept_metadata(source_headers);
-        // Nor tags, which CopyObject copies too: a source that has some (its HEAD
-        // counts them) has them read and set on the upload. A copy that cannot
-        // read them fails, before anything is created, rather than lose them.
+        // Nor tags, which CopyObject copies too: they are read and set on the
+        // upload. A copy that cannot read tags its source's HEAD counted fails,
+        // before anything is created, rather than lose them.
         if let Some(tags) = self.tags_to_keep(from_key, source_headers).await? {
             kept.push((HeaderName::from_static("x-amz-tagging"), tags));
         }
@@ -1486,32 +1496,50 @@ impl Core {
     }
 
     /// The tags of `key`, whose HEAD answered `headers`, as an `x-amz-tagging`
-    /// value (`k1=v1&k2=v2`, form-encoded); `None` if the HEAD counted none.
+    /// value (`k1=v1&k2=v2`, form-encoded); `None` if it has none.
+    ///
+    /// They are read unless the HEAD counted none: AWS sends the count only to a
+    /// caller who may read the tags, and some stores never send it.
     ///
     /// # Errors
     ///
-    /// GetObjectTagging's failure (`AccessDenied` without `s3:GetObjectTagging`),
-    /// saying the tags were to be kept by a copy.
+    /// GetObjectTagging's failure, with the request's context, when the HEAD
+    /// counted tags (a copy would lose them) or it is not a refusal; a refusal
+    /// (`AccessDenied` without `s3:GetObjectTagging`, `NotImplemented`) of tags not
+    /// counted is logged, and the copy goes on without them.
     async fn tags_to_keep(&self, key: &str, headers: &HeaderMap) -> Result<Option<HeaderValue>> {
         let count = header_str(headers, &HeaderName::from_static("x-amz-tagging-count"))
             .and_then(|n| n.trim().parse::<u32>().ok());
-        if count.is_none_or(|n| n == 0) {
+        if count == Some(0) {
             return Ok(None);
         }
         let req = S3Request::new(Method::GET, key).query("tagging");
         let tagging: xml::Tagging = match self.send_read(&req, "Tagging").await {
             Ok((_, body)) => xml::parse(&body)?,
-            Err(e) => {
-                let mut err = Error::new(e.kind()).with_message(
-                    "cannot read the source's tags (GetObjectTagging), which a copy in \
-                     parts sets on its upload: the copy would lose them",
+            Err(e)
+                if count.is_none()
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::PermissionDenied | ErrorKind::Unsupported
+                    ) =>
+            {
+                tracing::warn!(
+                    %key, error = %e,
+                    "cannot read the tags of a copy's source (its HEAD counted none): the copy in parts is made without any"
                 );
-                if let Some(code) = e.context("code") {
-                    err = err.with_context("code", code);
-                }
-                return Err(err.with_source(e));
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(e.with_context(
+                    "reading",
+                    "the source's tags (GetObjectTagging), which a copy in parts sets on \
+                     its upload: without them the copy would lose them",
+                ));
             }
         };
+        if tagging.tag_set.tags.is_empty() {
+            return Ok(None);
+        }
         let form = tagging
             .tag_set
             .tags
