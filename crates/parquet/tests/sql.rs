@@ -481,16 +481,19 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
 
     // Replaced, with the old file's modification time.
     let path = dir.path().join("t/a.parquet");
-    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let new = dir.path().join("t/new.tmp");
-    std::fs::write(&new, &two).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&new)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-    std::fs::rename(&new, &path).unwrap();
+    let replace_keeping_time = |bytes: &[u8]| {
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let new = dir.path().join("t/new.tmp");
+        std::fs::write(&new, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&new)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        std::fs::rename(&new, &path).unwrap();
+    };
+    replace_keeping_time(&two);
 
     let err = query("SELECT sum(v) AS s FROM t").await.unwrap_err();
     assert!(err.to_string().contains("precondition failed"), "{err}");
@@ -508,15 +511,7 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
     // statistics, which the next query would otherwise be planned from.
     let three = file(3);
     assert_eq!(three.len(), two.len(), "the same size");
-    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    std::fs::write(&new, &three).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&new)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-    std::fs::rename(&new, &path).unwrap();
+    replace_keeping_time(&three);
     if let Some(listings) = ctx.runtime_env().cache_manager.get_list_files_cache() {
         listings.clear();
     }

@@ -17,6 +17,17 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// The one temporary file beside `target` in `dir` (a write in progress).
+fn temp_file(dir: &Path, target: &Path) -> std::path::PathBuf {
+    let temp: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != target)
+        .collect();
+    assert_eq!(temp.len(), 1, "{temp:?}");
+    temp.into_iter().next().unwrap()
+}
+
 #[test]
 fn a_write_that_replaces_a_file_keeps_its_permissions() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,13 +140,7 @@ fn a_chmod_while_a_writer_runs_is_kept_and_the_temporary_file_is_its_owners() {
         // While it is written, the temporary file is readable and writable by its
         // owner (a sweep must open a crashed writer's leftover), by no one else
         // beyond what the target allows.
-        let temp: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p != &path)
-            .collect();
-        assert_eq!(temp.len(), 1, "{temp:?}");
-        assert_eq!(mode(&temp[0]), 0o600);
+        assert_eq!(mode(&temp_file(dir.path(), &path)), 0o600);
         // Someone narrows the target meanwhile: the commit keeps that.
         set_mode(&path, 0o400);
         writer.shutdown().await.unwrap();
@@ -176,13 +181,8 @@ fn a_write_that_replaces_a_file_keeps_its_group() {
         let mut writer = op.writer("shared").await.unwrap();
         writer.write_all(b"newer").await.unwrap();
         writer.flush().await.unwrap();
-        let temp: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p != &path)
-            .collect();
-        assert_eq!(temp.len(), 1, "{temp:?}");
-        assert_eq!(mode(&temp[0]) & 0o070, 0, "{:o}", mode(&temp[0]));
+        let temp = mode(&temp_file(dir.path(), &path));
+        assert_eq!(temp & 0o070, 0, "{temp:o}");
         writer.shutdown().await.unwrap();
     });
     assert_eq!(std::fs::metadata(&path).unwrap().gid(), group);
