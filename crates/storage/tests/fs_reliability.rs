@@ -179,6 +179,41 @@ fn files_are_kept_open_only_on_local_filesystems() {
     }
 }
 
+/// A process out of file descriptors (its limit lowered to 40 more than it has
+/// open) still reads and writes: the files the backend keeps open are closed and
+/// the open made again, rather than fail a read because of them.
+#[test]
+fn kept_files_give_way_when_the_process_runs_out_of_descriptors() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let op = op.blocking();
+    for i in 0..200 {
+        op.write(&format!("f{i}"), "x").unwrap();
+    }
+    let was = getrlimit(Resource::Nofile);
+    let _restore = OnDrop(move || {
+        let _ = setrlimit(Resource::Nofile, was);
+    });
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(open_now + 40),
+            maximum: was.maximum,
+        },
+    )
+    .unwrap();
+    // Each file read is kept: past 40, every open needs the kept ones closed.
+    for i in 0..200 {
+        assert_eq!(op.read(&format!("f{i}")).unwrap(), "x", "read {i}");
+    }
+    for i in 0..50 {
+        op.write(&format!("f{i}"), "y").unwrap();
+    }
+}
+
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later
 /// call says so, with the kind and the OS error as the source.
 #[test]

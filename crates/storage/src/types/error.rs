@@ -217,7 +217,14 @@ impl Error {
             Io::StorageFull | Io::QuotaExceeded => ErrorKind::StorageFull,
             _ => ErrorKind::Unexpected,
         };
-        let temporary = matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
+        // Out of file descriptors (`EMFILE`, `ENFILE`): they are given back as
+        // other work ends.
+        let descriptors = err.raw_os_error().is_some_and(|code| {
+            code == rustix::io::Errno::MFILE.raw_os_error()
+                || code == rustix::io::Errno::NFILE.raw_os_error()
+        });
+        let temporary =
+            descriptors || matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
         Self::new(kind).set_temporary(temporary).with_source(err)
     }
 
@@ -342,6 +349,11 @@ mod tests {
         assert!(!err.is_temporary());
         let err = Error::from_io(std::io::Error::from(std::io::ErrorKind::Interrupted));
         assert!(err.is_temporary());
+        // Out of descriptors, of the process or the system: they come back.
+        for errno in [rustix::io::Errno::MFILE, rustix::io::Errno::NFILE] {
+            let err = Error::from_io(std::io::Error::from_raw_os_error(errno.raw_os_error()));
+            assert!(err.is_temporary(), "{err}");
+        }
     }
 
     #[test]

@@ -253,6 +253,19 @@ impl Fs {
 
     /// File `path`, open for reading, with its metadata now: the kept one if it is
     /// still current, else opened (and kept).
+    /// `open()`, and if the process is out of descriptors (`EMFILE`, `ENFILE`),
+    /// `open()` again once the files this backend keeps open are closed: kept
+    /// files must never be why a read or a write fails.
+    fn relieved<T>(&self, open: impl Fn() -> Result<T>) -> Result<T> {
+        match open() {
+            Err(e) if out_of_descriptors(&e) => {
+                self.files.forget_below("");
+                open()
+            }
+            other => other,
+        }
+    }
+
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
         self.files.sweep_if_due();
         if let Some(file) = self.files.get(path) {
@@ -261,7 +274,7 @@ impl Fs {
             }
             self.files.forget(path);
         }
-        let fd = open_in_root(&self.root, path, OFlags::RDONLY)?;
+        let fd = self.relieved(|| open_in_root(&self.root, path, OFlags::RDONLY))?;
         let stat = rustix::fs::fstat(&fd)?;
         if is_dir(&stat) {
             return Err(Error::new(ErrorKind::IsADirectory));
@@ -287,6 +300,16 @@ impl Fs {
 fn if_match_unsupported() -> Error {
     Error::new(ErrorKind::Unsupported)
         .with_message("fs cannot replace a file atomically only if its ETag matches")
+}
+
+/// Whether `err` is the process (or the system) out of file descriptors.
+fn out_of_descriptors(err: &Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| {
+            code == Errno::MFILE.raw_os_error() || code == Errno::NFILE.raw_os_error()
+        })
 }
 
 fn not_found_is_ok(result: Result<()>) -> Result<()> {
@@ -428,7 +451,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = TempFile::create(&fs.root, &path, None)?;
+            let temp = fs.relieved(|| TempFile::create(&fs.root, &path, None))?;
             if !data.is_empty() {
                 // The size is known: reserve the extents in one step. Only a hint, so
                 // a filesystem without fallocate is fine.
@@ -455,7 +478,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = TempFile::create(&fs.root, &path, None)?;
+            let temp = fs.relieved(|| TempFile::create(&fs.root, &path, None))?;
             Ok(Box::new(FsWriter {
                 temp,
                 sync: fs.sync,
