@@ -1887,6 +1887,58 @@ fn remove_all_of_keys_that_do_not_go_away_ends() {
     }
 }
 
+/// SeaweedFS's `start-after` compares path segments and skips keys S3 would list:
+/// a listing from an offset does not send it there, and it is known for SeaweedFS
+/// behind a proxy that rewrites the `Server` header too (nginx does), by the
+/// `Seaweed-*` headers of its object answers. Another server gets it.
+#[test]
+fn a_listing_from_an_offset_sends_start_after_only_where_the_server_follows_s3() {
+    for (server_header, seaweed, sent) in [
+        ("AmazonS3", false, true),
+        ("SeaweedFS 4.48", false, false),
+        ("nginx", true, false),
+    ] {
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "HEAD" => {
+                let mut headers = vec![
+                    ("server", server_header),
+                    ("content-length", "1"),
+                    ("etag", "\"e\""),
+                ];
+                if seaweed {
+                    headers.push(("seaweed-x-amz-etag", "e"));
+                }
+                with_headers(StatusCode::OK, &headers, "")
+            }
+            _ => with_headers(
+                StatusCode::OK,
+                &[("server", server_header)],
+                "<ListBucketResult><Contents><Key>b</Key><Size>1</Size></Contents>\
+                 </ListBucketResult>",
+            ),
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        block_on(op.stat("a")).unwrap();
+        let listed = block_on(async {
+            let lister = op.lister_with("").start_after("a").await?;
+            futures_util::TryStreamExt::try_collect::<Vec<_>>(lister).await
+        })
+        .unwrap();
+        assert_eq!(listed.len(), 1, "{server_header}: {listed:?}");
+        let list = server
+            .seen()
+            .into_iter()
+            .find(|s| s.method == "GET")
+            .unwrap();
+        assert_eq!(
+            list.query.contains("start-after"),
+            sent,
+            "{server_header} (seaweed headers: {seaweed}): {}",
+            list.query
+        );
+    }
+}
+
 /// A listing that lags behind deletes (some S3-compatible stores) lists a deleted
 /// key once more: `remove_all` deletes it again and ends, done.
 #[test]

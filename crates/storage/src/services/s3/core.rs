@@ -787,16 +787,29 @@ impl Core {
         }
     }
 
-    /// Notes how the server lists, from the first answer that says who it is.
+    /// Notes how the server lists: SeaweedFS, once any answer shows it (its
+    /// `Server` header, or, behind a proxy that rewrites that, as nginx does, the
+    /// `Seaweed-*` headers of its object answers); S3's order until then, from the
+    /// first answer on.
     fn learn_server(&self, headers: &HeaderMap) {
-        if self.listing_order.load(Ordering::Relaxed) != ORDER_UNKNOWN {
+        if self.listing_order.load(Ordering::Relaxed) == ORDER_TREE {
             return;
         }
-        let order = match header_str(headers, &http::header::SERVER) {
-            Some(server) if server.starts_with("SeaweedFS") => ORDER_TREE,
-            _ => ORDER_KEYS,
-        };
-        self.listing_order.store(order, Ordering::Relaxed);
+        let seaweed = header_str(headers, &http::header::SERVER)
+            .is_some_and(|server| server.starts_with("SeaweedFS"))
+            || headers
+                .keys()
+                .any(|name| name.as_str().starts_with("seaweed-"));
+        if seaweed {
+            self.listing_order.store(ORDER_TREE, Ordering::Relaxed);
+        } else {
+            let _ = self.listing_order.compare_exchange(
+                ORDER_UNKNOWN,
+                ORDER_KEYS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// `true` once the server is known to follow S3's listing rules, so that
