@@ -251,8 +251,6 @@ impl Fs {
             > 0
     }
 
-    /// File `path`, open for reading, with its metadata now: the kept one if it is
-    /// still current, else opened (and kept).
     /// `open()`, and if the process is out of descriptors (`EMFILE`, `ENFILE`),
     /// `open()` again once the files this backend keeps open are closed: kept
     /// files must never be why a read or a write fails.
@@ -266,6 +264,8 @@ impl Fs {
         }
     }
 
+    /// File `path`, open for reading, with its metadata now: the kept one if it is
+    /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
         self.files.sweep_if_due();
         if let Some(file) = self.files.get(path) {
@@ -566,9 +566,12 @@ impl Access for Fs {
                     Ok(())
                 };
             }
-            let (src, stat) = open_file(&fs.root, &from).map_err(|e| e.with_path(from.clone()))?;
+            let (src, stat) = fs
+                .relieved(|| open_file(&fs.root, &from))
+                .map_err(|e| e.with_path(from.clone()))?;
             // The copy gets the source's permissions, as `std::fs::copy` gives.
-            let temp = TempFile::create(&fs.root, &to, Some(stat.st_mode))
+            let temp = fs
+                .relieved(|| TempFile::create(&fs.root, &to, Some(stat.st_mode)))
                 .map_err(|e| e.with_path(to.clone()))?;
             copy_contents(&src, &temp.fd, metadata(&stat).content_length(), &from, &to)?;
             let committed = temp.commit(fs.sync, options.if_not_exists);

@@ -511,7 +511,8 @@ impl TempFile {
             .or(replaced)
             .map_or(0o666, |bits| (bits & 0o777) | 0o600);
         // A file replaced: no group permissions until the new file has the
-        // replaced one's group (see `keep_group`); they are set at the commit.
+        // replaced one's group (see `keep_group`).
+        let full_mode = mode;
         let mode = if replaced.is_some() {
             mode & !0o070
         } else {
@@ -545,7 +546,16 @@ impl TempFile {
                 // are dropped: a `0640` file of group `secret` replaced by a writer
                 // of group `users` is never readable by `users`.
                 let group_kept = match existing.as_ref().filter(|_| replaced.is_some()) {
-                    Some(target) => keep_group(&fd, target.st_gid),
+                    // Its group now the target's: the group bits come back, so that
+                    // the file is never in place without them (its exact bits are
+                    // set at the commit).
+                    Some(target) => {
+                        let kept = keep_group(&fd, target.st_gid);
+                        if kept {
+                            let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(full_mode));
+                        }
+                        kept
+                    }
                     None => true,
                 };
                 return Ok(Self {

@@ -823,14 +823,21 @@ impl Core {
     }
 
     /// Reads a body that is expected to be small (XML), at most 16 MiB.
-    async fn read_small(&self, mut body: Incoming) -> Result<Bytes> {
+    async fn read_small(&self, body: Incoming) -> Result<Bytes> {
+        self.read_at_most(body, 16 << 20).await
+    }
+
+    /// Reads a body of at most `max` bytes; a longer one is an error (and is not
+    /// read further).
+    async fn read_at_most(&self, mut body: Incoming, max: usize) -> Result<Bytes> {
         let mut pieces = Vec::new();
         let mut len = 0;
         while let Some(piece) = self.next_piece(&mut body).await? {
             len += piece.len();
-            if len > 16 << 20 {
-                return Err(Error::new(ErrorKind::Unexpected)
-                    .with_message("response body over 16 MiB where XML was expected"));
+            if len > max {
+                return Err(Error::new(ErrorKind::Unexpected).with_message(format!(
+                    "response body over {max} bytes where XML was expected"
+                )));
             }
             pieces.push(piece);
         }
@@ -1516,10 +1523,12 @@ impl Core {
     ///
     /// # Errors
     ///
-    /// GetObjectTagging's failure, with the request's context, when the HEAD
-    /// counted tags (a copy would lose them) or it is not a refusal; a refusal
-    /// (`AccessDenied` without `s3:GetObjectTagging`, `NotImplemented`) of tags not
-    /// counted is logged, and the copy goes on without them.
+    /// When the HEAD counted tags, GetObjectTagging's failure, with the request's
+    /// context: a copy would lose them. When it did not, only a temporary failure
+    /// that outlasted the retries; a refusal (`AccessDenied` without
+    /// `s3:GetObjectTagging`, `NotImplemented`, any other error) or an answer that
+    /// is no tag set (a store that ignores the query and sends the object: at most
+    /// 64 KiB of it is read) is logged, and the copy is made without tags.
     async fn tags_to_keep(&self, key: &str, headers: &HeaderMap) -> Result<Option<HeaderValue>> {
         let count = header_str(headers, &HeaderName::from_static("x-amz-tagging-count"))
             .and_then(|n| n.trim().parse::<u32>().ok());
@@ -1527,27 +1536,35 @@ impl Core {
             return Ok(None);
         }
         let req = S3Request::new(Method::GET, key).query("tagging");
-        let tagging: xml::Tagging = match self.send_read(&req, "Tagging").await {
-            Ok((_, body)) => xml::parse(&body)?,
-            Err(e)
-                if count.is_none()
-                    && matches!(
-                        e.kind(),
-                        ErrorKind::PermissionDenied | ErrorKind::Unsupported
-                    ) =>
-            {
+        let reading = |e: Error| {
+            e.with_context(
+                "reading",
+                "the source's tags (GetObjectTagging), which a copy in parts sets on its \
+                 upload: without them the copy would lose them",
+            )
+        };
+        let tagging: xml::Tagging = if count.is_some() {
+            let (_, body) = self.send_read(&req, "Tagging").await.map_err(reading)?;
+            xml::parse(&body)?
+        } else {
+            let without = |why: &dyn fmt::Display| {
                 tracing::warn!(
-                    %key, error = %e,
+                    %key, error = %why,
                     "cannot read the tags of a copy's source (its HEAD counted none): the copy in parts is made without any"
                 );
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(e.with_context(
-                    "reading",
-                    "the source's tags (GetObjectTagging), which a copy in parts sets on \
-                     its upload: without them the copy would lose them",
-                ));
+                Ok(None)
+            };
+            let body = match self.send(&req).await {
+                Ok(response) => self.read_at_most(response.into_body(), 64 << 10).await,
+                Err(e) if e.is_temporary() => return Err(reading(e)),
+                Err(e) => return without(&e),
+            };
+            match body {
+                Ok(body) if xml::document_root(&body) == Some(&b"Tagging"[..]) => {
+                    xml::parse(&body)?
+                }
+                Ok(_) => return without(&"the answer is not a <Tagging> document"),
+                Err(e) => return without(&e),
             }
         };
         if tagging.tag_set.tags.is_empty() {
