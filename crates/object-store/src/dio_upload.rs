@@ -214,16 +214,9 @@ impl Shared {
         // by a runtime that is gone; the handle is resolved by then.
         let err = match futures::FutureExt::now_or_never(handle) {
             Some(Err(e)) => {
-                let kind = match e.kind() {
-                    io_executor::JoinErrorKind::QueueFull => storage::ErrorKind::RateLimited,
-                    io_executor::JoinErrorKind::Shutdown => storage::ErrorKind::ShutDown,
-                    _ => storage::ErrorKind::Unexpected,
-                };
-                storage::Error::new(kind)
-                    .with_message(format!(
-                        "the task handing the upload's parts to its writer did not run: {e}"
-                    ))
-                    .with_source(e)
+                let message =
+                    format!("the task handing the upload's parts to its writer did not run: {e}");
+                storage::Error::from_join(e).with_message(message)
             }
             _ => self.executor_error(false),
         };

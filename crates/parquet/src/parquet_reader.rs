@@ -307,11 +307,7 @@ impl ParquetReader {
         (column, offset): (PageIndexPolicy, PageIndexPolicy),
     ) -> Result<ParquetMetaData> {
         // Parquet reads an index again even when the metadata has it.
-        let has =
-            |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
-        if has(column, metadata.column_index().is_some())
-            && has(offset, metadata.offset_index().is_some())
-        {
+        if has_indexes(&metadata, (column, offset)) {
             return Ok(metadata);
         }
         let mut loader = ParquetMetaDataReader::new_with_metadata(metadata)
@@ -382,6 +378,15 @@ pub(crate) fn policies(
         ),
         None => (floor, floor),
     }
+}
+
+/// Whether `metadata` has every index (column, offset) the policies ask for.
+pub(crate) fn has_indexes(
+    metadata: &ParquetMetaData,
+    (column, offset): (PageIndexPolicy, PageIndexPolicy),
+) -> bool {
+    let has = |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
+    has(column, metadata.column_index().is_some()) && has(offset, metadata.offset_index().is_some())
 }
 
 /// `Required` over `Optional` over `Skip`.

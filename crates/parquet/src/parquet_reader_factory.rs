@@ -24,11 +24,11 @@ use object_store::ObjectMeta;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::metadata::ParquetMetaData;
 use storage::Operator;
 
 use crate::ParquetReader;
-use crate::parquet_reader::{FOOTER_SIZE, policies};
+use crate::parquet_reader::{FOOTER_SIZE, has_indexes, policies};
 
 /// DataFusion's [`ParquetFileReaderFactory`] over an [`Operator`]: each file a scan
 /// opens is read by a [`ParquetReader`], so every byte of a scan (footers, page
@@ -348,11 +348,7 @@ impl ScanReader {
         let (column, offset) = policies(self.reader.page_index(), options);
         let cacheable = cacheable(options);
         if let Some(cached) = self.cached().filter(|_| cacheable) {
-            let has =
-                |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
-            if has(column, cached.column_index().is_some())
-                && has(offset, cached.offset_index().is_some())
-            {
+            if has_indexes(&cached, (column, offset)) {
                 return Ok(cached);
             }
             // The footer is cached without an index that is wanted now.

@@ -217,19 +217,25 @@ impl Error {
             Io::StorageFull | Io::QuotaExceeded => ErrorKind::StorageFull,
             _ => ErrorKind::Unexpected,
         };
-        // Out of file descriptors (`EMFILE`, `ENFILE`): they are given back as
-        // other work ends.
-        let descriptors = err.raw_os_error().is_some_and(|code| {
-            code == rustix::io::Errno::MFILE.raw_os_error()
-                || code == rustix::io::Errno::NFILE.raw_os_error()
-        });
-        let temporary =
-            descriptors || matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
+        // Out of file descriptors: they are given back as other work ends.
+        let temporary = out_of_descriptors(&err)
+            || matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
         Self::new(kind).set_temporary(temporary).with_source(err)
     }
 
-    /// Builds an error from a failed executor job.
-    pub(crate) fn from_join(err: io_executor::JoinError) -> Self {
+    /// Whether this is the process (or the system) out of file descriptors
+    /// (`EMFILE`, `ENFILE`).
+    pub(crate) fn is_out_of_descriptors(&self) -> bool {
+        std::error::Error::source(self)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .is_some_and(out_of_descriptors)
+    }
+
+    /// Builds an error from a failed executor job: a job refused for a full queue
+    /// is [`ErrorKind::RateLimited`] (temporary), one dropped by a shutdown
+    /// [`ErrorKind::ShutDown`], a cancelled one [`ErrorKind::Cancelled`], a
+    /// panic [`ErrorKind::Unexpected`]; the `JoinError` is the source.
+    pub fn from_join(err: io_executor::JoinError) -> Self {
         let kind = match err.kind() {
             io_executor::JoinErrorKind::Cancelled => ErrorKind::Cancelled,
             io_executor::JoinErrorKind::Shutdown => ErrorKind::ShutDown,
@@ -238,6 +244,14 @@ impl Error {
         };
         Self::new(kind).with_source(err)
     }
+}
+
+/// `EMFILE` or `ENFILE`.
+fn out_of_descriptors(err: &std::io::Error) -> bool {
+    err.raw_os_error().is_some_and(|code| {
+        code == rustix::io::Errno::MFILE.raw_os_error()
+            || code == rustix::io::Errno::NFILE.raw_os_error()
+    })
 }
 
 impl From<rustix::io::Errno> for Error {

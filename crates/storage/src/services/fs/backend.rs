@@ -256,7 +256,7 @@ impl Fs {
     /// files must never be why a read or a write fails.
     fn relieved<T>(&self, open: impl Fn() -> Result<T>) -> Result<T> {
         match open() {
-            Err(e) if out_of_descriptors(&e) => {
+            Err(e) if e.is_out_of_descriptors() => {
                 self.files.forget_below("");
                 open()
             }
@@ -300,16 +300,6 @@ impl Fs {
 fn if_match_unsupported() -> Error {
     Error::new(ErrorKind::Unsupported)
         .with_message("fs cannot replace a file atomically only if its ETag matches")
-}
-
-/// Whether `err` is the process (or the system) out of file descriptors.
-fn out_of_descriptors(err: &Error) -> bool {
-    std::error::Error::source(err)
-        .and_then(|e| e.downcast_ref::<std::io::Error>())
-        .and_then(std::io::Error::raw_os_error)
-        .is_some_and(|code| {
-            code == Errno::MFILE.raw_os_error() || code == Errno::NFILE.raw_os_error()
-        })
 }
 
 fn not_found_is_ok(result: Result<()>) -> Result<()> {

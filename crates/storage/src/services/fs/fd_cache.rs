@@ -104,12 +104,8 @@ fn proc_self_fd() -> Option<&'static OwnedFd> {
     .as_ref()
 }
 
-/// Every this many files kept, the cache lets go of those deleted since (by
-/// another process: our own deletes forget them at once).
-const SWEEP_EVERY: u64 = 32;
-
-/// And at least this often while jobs read kept files (a working set that fits
-/// keeps no new file).
+/// At most this often, as jobs read files, the cache lets go of kept files deleted
+/// since (by another process: our own deletes forget them at once).
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Files kept open, by path, at most `capacity` of them (the least recently used
@@ -117,9 +113,9 @@ const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 ///
 /// A kept file deleted by another process (a compaction removing a table's old
 /// files) would hold its blocks, its disk space, until its path was read again or
-/// it was evicted: with a working set that fits, never. Every [`SWEEP_EVERY`]th
-/// file kept, and at most every [`SWEEP_INTERVAL`] as jobs read kept files, the
-/// cache looks at each file's link count and lets go of those with none left.
+/// it was evicted: with a working set that fits, never. At most every
+/// [`SWEEP_INTERVAL`], as jobs read files, the cache looks at each kept file's
+/// link count and lets go of those with none left.
 #[derive(Debug)]
 pub(super) struct FdCache {
     capacity: usize,
@@ -141,8 +137,6 @@ impl Entries {
 struct Entries {
     map: HashMap<String, (Arc<CachedFile>, u64)>,
     clock: u64,
-    /// Files kept so far: every [`SWEEP_EVERY`]th looks for deleted ones.
-    inserts: u64,
     /// When the cache last looked for deleted files (see [`FdCache::sweep_if_due`]).
     swept: Option<std::time::Instant>,
     /// Files whose last reference was let go on a caller's thread
@@ -206,20 +200,13 @@ impl FdCache {
         }
         let replaced = inner.map.insert(path.to_owned(), (file, clock));
         let retired = std::mem::take(&mut inner.retired);
-        inner.inserts += 1;
-        let kept = inner
-            .inserts
-            .is_multiple_of(SWEEP_EVERY)
-            .then(|| inner.sweeping());
         drop(inner);
         drop((evicted, replaced, retired));
-        if let Some(kept) = kept {
-            self.let_go_of_deleted(kept);
-        }
     }
 
     /// Lets go of deleted files if the last look for them is [`SWEEP_INTERVAL`]
-    /// old. For jobs (the `fstat`s may wait on a device), as they read kept files.
+    /// old (or there was none). For jobs (the `fstat`s may wait on a device), as
+    /// they read files.
     pub(super) fn sweep_if_due(&self) {
         if self.capacity == 0 {
             return;
@@ -354,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn files_deleted_by_others_are_let_go_of_as_files_are_kept() {
+    fn files_deleted_by_others_are_let_go_of_as_jobs_read() {
         let dir = tempfile::tempdir().unwrap();
         let cache = FdCache::new(256);
         let write = |name: &str| {
@@ -368,25 +355,17 @@ mod tests {
         // Deleted by someone else: its blocks are held while the cache keeps it.
         std::fs::remove_file(&gone).unwrap();
         let count = |c: &FdCache| c.inner.lock().map.len();
-        let mut n = 2;
-        while cache.get("gone").is_some() {
-            assert!(n <= SWEEP_EVERY, "still kept after {n} files kept");
-            let name = format!("f{n}");
-            cache.insert(&name, Arc::new(kept(&write(&name))));
-            n += 1;
-        }
-        assert_eq!(n, SWEEP_EVERY, "let go of at the sweep, not before");
+        // The first look is due at once: the deleted file goes, the other stays.
+        cache.sweep_if_due();
+        assert!(cache.get("gone").is_none(), "still kept");
         assert!(cache.get("stays").is_some());
-        assert_eq!(count(&cache), SWEEP_EVERY as usize - 1);
-
-        // With no file kept since: let go of once jobs read kept files, after
-        // the interval.
-        let also = dir.path().join("stays");
-        std::fs::remove_file(&also).unwrap();
+        assert_eq!(count(&cache), 1);
+        // And again once the interval has passed since.
+        std::fs::remove_file(dir.path().join("stays")).unwrap();
         std::thread::sleep(SWEEP_INTERVAL);
         cache.sweep_if_due();
         assert!(cache.get("stays").is_none(), "still kept");
-        assert_eq!(count(&cache), SWEEP_EVERY as usize - 2);
+        assert_eq!(count(&cache), 0);
     }
 
     #[test]
