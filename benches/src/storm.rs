@@ -56,14 +56,13 @@ const PAGE: u64 = 4 << 10;
 /// `None` if the file is smaller than [`Storm::file_needed`].
 pub fn offsets(storm: Storm, file_size: u64) -> Option<Vec<u64>> {
     use rand::seq::SliceRandom;
-    let pages = file_size / PAGE;
+    if file_size < storm.file_needed() {
+        return None;
+    }
     let per_read = storm.size.div_ceil(PAGE);
     // Choose READS distinct values y_0 < y_1 < ... in 0..=free; read i starts at
     // page y_i + i * per_read, so consecutive reads are at least one page apart.
-    let free = pages.checked_sub(READS as u64 * per_read)?;
-    if free + 1 < READS as u64 {
-        return None;
-    }
+    let free = file_size / PAGE - READS as u64 * per_read;
     let mut rng = rand::rngs::StdRng::seed_from_u64(storm.size);
     let mut picks: Vec<u64> =
         rand::seq::index::sample(&mut rng, usize::try_from(free + 1).ok()?, READS)

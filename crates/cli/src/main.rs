@@ -151,23 +151,28 @@ enum BenchCommand {
 /// [`parse_size`], at most 1 GiB: the main job's suites hold eight times it in
 /// memory (and the storm's file is 64 times it).
 fn parse_object_size(s: &str) -> Result<u64, String> {
-    let size = parse_size(s)?;
-    if size > 1 << 30 {
-        return Err(format!(
-            "{s}: at most 1G (the fs and memory suites hold 8 times the size in memory)"
-        ));
-    }
-    Ok(size)
+    parse_size_at_most(
+        s,
+        1 << 30,
+        "1G (the fs and memory suites hold 8 times the size in memory)",
+    )
 }
 
 /// [`parse_size`], at most 4 GiB: `isolation` and `scale` build their file in
 /// memory before writing it.
 pub(crate) fn parse_file_size(s: &str) -> Result<u64, String> {
+    parse_size_at_most(
+        s,
+        4 << 30,
+        "4G (the file is built in memory before it is written)",
+    )
+}
+
+/// [`parse_size`], refused above `max` with `at most {limit}`.
+fn parse_size_at_most(s: &str, max: u64, limit: &str) -> Result<u64, String> {
     let size = parse_size(s)?;
-    if size > 4 << 30 {
-        return Err(format!(
-            "{s}: at most 4G (the file is built in memory before it is written)"
-        ));
+    if size > max {
+        return Err(format!("{s}: at most {limit}"));
     }
     Ok(size)
 }

@@ -69,11 +69,9 @@ pub(crate) fn check_path(path: &Path) -> Result<(), String> {
 /// TrueType font, DejaVu or Liberation Sans).
 pub(crate) fn draw(panels: &[Panel], path: &Path) -> Result<(), String> {
     let size = (1400, 420 * panels.len().max(1) as u32);
+    // A `.svg` or `.png` file, and a font for both backends to lay text out with.
     check_path(path)?;
-    let format = path.extension().and_then(|e| e.to_str());
-    // Both backends lay text out with the font's metrics.
-    register_font()?;
-    if format == Some("svg") {
+    if path.extension().and_then(|e| e.to_str()) == Some("svg") {
         render(SVGBackend::new(path, size).into_drawing_area(), panels)
     } else {
         render(BitMapBackend::new(path, size).into_drawing_area(), panels)

@@ -308,11 +308,14 @@ impl MultipartUpload for DioUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let shared = Arc::clone(&self.shared);
         if shared.committing.load(Ordering::SeqCst) {
-            // Too late for this upload: refused, and the commit is left be.
+            // Too late for this upload: refused (with the commit's failure, if it
+            // failed), and the commit is left be.
             return Box::pin(async move {
-                let err = storage::Error::new(storage::ErrorKind::InvalidInput)
-                    .with_message("the upload is being completed, or is: no more parts")
-                    .with_operation("put_multipart");
+                let err = shared.failure().unwrap_or_else(|| {
+                    storage::Error::new(storage::ErrorKind::InvalidInput)
+                        .with_message("the upload is being completed, or is: no more parts")
+                        .with_operation("put_multipart")
+                });
                 Err(shared.error(err, "put_part"))
             });
         }

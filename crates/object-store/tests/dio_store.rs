@@ -398,6 +398,24 @@ fn an_upload_the_executor_refuses_says_its_queue_was_full() {
     });
 }
 
+/// A commit that fails (here a directory made where the object goes) is the
+/// upload's failure: a part offered after it is refused with it, as every later
+/// call is, not with a vaguer "being completed".
+#[test]
+fn a_part_after_a_failed_commit_says_why_it_failed() {
+    let (op, dir) = common::fs_operator("upload-commit");
+    rt().block_on(async {
+        let store = DioStore::new(op);
+        let mut upload = store.put_multipart(&Path::from("t/obj")).await.unwrap();
+        upload.put_part(vec![1_u8; 1000].into()).await.unwrap();
+        std::fs::create_dir_all(dir.path().join("t/obj/inner")).unwrap();
+        let failed = upload.complete().await.unwrap_err().to_string();
+        let later = upload.put_part(vec![2_u8; 10].into()).await.unwrap_err();
+        assert!(failed.contains("is a directory"), "{failed}");
+        assert_eq!(later.to_string(), failed);
+    });
+}
+
 fn walk(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -1373,6 +1373,14 @@ fn an_abort_the_server_refuses_is_an_error() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert_eq!(err.context("upload_id"), Some("up-1"), "{err}");
     assert_eq!(aborts(&server.seen()), 1);
+    // Not found, but the bucket, not the upload: not taken for an upload gone.
+    let server = aborting_server(
+        || s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r-404"),
+        0,
+    );
+    let err = abort_with_a_part_in_flight(&server).unwrap_err();
+    assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    assert_eq!(err.context("upload_id"), Some("up-1"), "{err}");
 }
 
 /// A listing page marked truncated must say where the rest starts, and somewhere

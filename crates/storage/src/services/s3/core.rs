@@ -1787,7 +1787,9 @@ impl Core {
             match self.send(&req).await {
                 Ok(_) => {}
                 // `NoSuchUpload`: gone, and no part can land in it any more.
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.context("code") == Some("NoSuchUpload") => return Ok(()),
+                // A bare 404 says less (a proxy's?): the listing below says more.
+                Err(e) if e.kind() == ErrorKind::NotFound && e.context("code").is_none() => {}
                 Err(e) => return Err(e.with_context("upload_id", upload_id)),
             }
             match self.parts_left(key, &query).await {
