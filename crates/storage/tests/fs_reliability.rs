@@ -692,6 +692,59 @@ fn a_failed_listing_stays_failed() {
     assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
 }
 
+/// A listing that fails deep in a recursive walk names where: the entry it could
+/// not look up, not only the directory the caller listed.
+#[test]
+fn a_failed_listing_names_the_entry_it_failed_at() {
+    async fn walk_error(op: &Operator) -> storage::Error {
+        let mut lister = op.lister_with("t/").recursive(true).await.unwrap();
+        loop {
+            match lister.next_entry().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the listing ended without its error"),
+                Err(e) => return e,
+            }
+        }
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("t/deep/er")).unwrap();
+    std::fs::write(dir.path().join("t/deep/f"), b"x").unwrap();
+    std::os::unix::fs::symlink("n".repeat(300), dir.path().join("t/deep/er/c")).unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        let err = walk_error(&op).await;
+        assert_eq!(err.operation(), "list", "{err}");
+        assert_eq!(err.path(), "t/deep/er/c", "{err}");
+        // A directory the walk could not open is named as listings name it.
+        std::fs::remove_file(dir.path().join("t/deep/er/c")).unwrap();
+        let long = "d".repeat(250);
+        let mut fd = rustix::fs::open(
+            dir.path().join("t/deep/er"),
+            rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        // Deeper than a path may be long (4,096 bytes), made a level at a time.
+        let mut path = String::from("t/deep/er/");
+        while path.len() <= 4096 {
+            rustix::fs::mkdirat(&fd, long.as_str(), rustix::fs::Mode::from(0o755)).unwrap();
+            fd = rustix::fs::openat(
+                &fd,
+                long.as_str(),
+                rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+            path.push_str(&long);
+            path.push('/');
+        }
+        let err = walk_error(&op).await;
+        assert_eq!(err.operation(), "list", "{err}");
+        assert_eq!(err.path(), path, "{err}");
+    });
+}
+
 /// Names of the temporary-file form are refused in every component of a path a
 /// write creates, not only the last: a directory of that form would be hidden from
 /// listings as a temporary file is. One made by another program is a directory

@@ -66,12 +66,22 @@ impl FsLister {
         Ok(())
     }
 
+    /// The next page. An error names the directory or entry it is about (the
+    /// listing's own path would not say where, deep in a recursive walk).
     fn page(&mut self) -> Result<Vec<Entry>> {
+        let mut at = String::new();
+        self.page_noting(&mut at).map_err(|e| e.with_path(at))
+    }
+
+    /// [`page`](Self::page), keeping in `at` the path each step is about.
+    fn page_noting(&mut self, at: &mut String) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         while entries.len() < PAGE {
             let Some((prefix, dir, _)) = self.stack.last_mut() else {
                 break;
             };
+            at.clear();
+            at.push_str(prefix);
             let Some(entry) = dir.read() else {
                 self.stack.pop();
                 continue;
@@ -85,6 +95,8 @@ impl FsLister {
                 continue;
             }
             let path = format!("{prefix}{name}");
+            at.clear();
+            at.push_str(&path);
             // Some filesystems do not say an entry's type when listing (NFS's plain
             // READDIR, XFS without `ftype`, some FUSE): ask, or a directory would
             // never be walked into and a symlink never followed.
@@ -105,6 +117,7 @@ impl FsLister {
             let entry = match file_type {
                 FileType::Directory => {
                     let dir_path = format!("{path}/");
+                    at.push('/');
                     if self.args.recursive {
                         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
                         let fd = match vanished_is_none(open_in_root(&self.root, &dir_path, flags))?
@@ -133,6 +146,7 @@ impl FsLister {
                         Entry::new(path, metadata(&stat))
                     } else {
                         let dir_path = format!("{path}/");
+                        at.push('/');
                         if self.args.recursive {
                             // The directory that lookup found, not a second lookup.
                             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
