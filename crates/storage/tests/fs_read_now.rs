@@ -422,7 +422,7 @@ fn a_file_that_shrinks_before_its_batch_is_read_fails_the_read_ranges() {
 }
 
 #[test]
-fn a_reader_of_a_small_kept_hot_file_opens_with_no_hand_off() {
+fn a_reader_of_a_kept_hot_file_opens_with_no_hand_off() {
     let dir = tempfile::tempdir().unwrap();
     let small: Vec<u8> = (0..100_000_u32).map(|i| (i % 241) as u8).collect();
     // Read whole by its open (under the 1 MiB chunk), but more than a read served on
@@ -447,10 +447,44 @@ fn a_reader_of_a_small_kept_hot_file_opens_with_no_hand_off() {
         let before = jobs(&executor);
         assert_eq!(read_all(op.clone(), "small").await, small);
         assert_eq!(jobs(&executor), before, "the small reader was handed off");
-        // A first read larger than a read served here: the open is a job.
+        // A first read larger than a read served here: opened here all the same, and
+        // that read is the reader's first chunk read, one job.
         let before = jobs(&executor);
         assert_eq!(read_all(op.clone(), "big").await, big);
-        assert_eq!(jobs(&executor), before + 1, "not one open job");
+        assert_eq!(jobs(&executor), before + 1, "not one read job");
+        // Opened without waiting for the executor: the reader is there while every
+        // blocking thread is busy, and reads once they are free.
+        let threads = executor.num_blocking_threads();
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+        let busy: Vec<_> = (0..threads)
+            .map(|_| {
+                let gate = std::sync::Arc::clone(&gate);
+                executor.spawn_blocking(move || gate.wait().is_leader())
+            })
+            .collect();
+        // A result known at once is handed over at the second poll (the first
+        // yields); one that waits for a job is never, while the gate is closed.
+        let mut open = std::pin::pin!(op.reader("big"));
+        let mut reader = None;
+        for _ in 0..3 {
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(open.as_mut(), cx))
+            });
+            if let std::task::Poll::Ready(opened) = polled.await {
+                reader = Some(opened.unwrap());
+                break;
+            }
+        }
+        let mut reader = reader.expect("the reader waited for the executor");
+        gate.wait();
+        let mut all = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut all)
+            .await
+            .unwrap();
+        assert_eq!(all, big);
+        for job in busy {
+            job.await.unwrap();
+        }
         // Off, the open of the small one is a job again.
         let off = op.clone().with_options(op.options().with_read_now(false));
         let before = jobs(&executor);

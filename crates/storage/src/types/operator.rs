@@ -1138,9 +1138,10 @@ impl Operator {
     /// A reader of file `path`: `AsyncRead + AsyncSeek` (tokio and futures) and a
     /// `Stream` of `Bytes`, whose chunks are read on the executor ahead of the
     /// consumer (see [`Options::chunk_size`] and [`Options::prefetch`]). The job that
-    /// opens the object also reads its first chunk; a file fs holds open whose first
-    /// chunk is at most 256 KiB and in page cache is opened and read on the caller's
-    /// thread instead (see [`Options::read_now`]).
+    /// opens the object also reads its first chunk. A file fs holds open is opened on
+    /// the caller's thread instead (see [`Options::read_now`]): its first chunk is
+    /// read there too if it is at most 256 KiB and in page cache, else it is the
+    /// first of the chunk reads the reader submits at once.
     ///
     /// # Errors
     ///

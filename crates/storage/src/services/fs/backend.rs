@@ -398,14 +398,16 @@ impl Access for Fs {
                 Ok(range) => range,
                 Err(e) => return Some(Err(e)),
             };
-            // A first read only as `try_read_now` would serve it, or none.
+            // A first read only as `try_read_now` would serve it; a larger one is
+            // left to the reader's own reads, which start at once, on the executor.
             let first = args.first_read(&range);
-            let first = if first.is_empty() {
+            let first = if first.is_empty()
+                || first.end - first.start > READ_NOW_MAX
+                || self.reads_in_flight()
+            {
                 Bytes::new()
-            } else if first.end - first.start <= READ_NOW_MAX && !self.reads_in_flight() {
-                read_cached_at(&file.fd, first, &self.pool)?
             } else {
-                return None;
+                read_cached_at(&file.fd, first, &self.pool)?
             };
             let object = Arc::new(FsObject {
                 file: Arc::clone(file),
