@@ -42,6 +42,21 @@ impl Prefix {
         &self.0
     }
 
+    /// Our path for an object_store location to read: as [`path`](Self::path), but
+    /// a location outside the prefix is `NotFound`, as any other name the store
+    /// holds no object at (the prefix itself and its parents are directories of
+    /// its listings; DataFusion asks for a table's URL with `head`, and lists it
+    /// as a directory only on `NotFound`).
+    pub(crate) fn read_path(&self, location: &Path) -> object_store::Result<String> {
+        self.path(location).map_err(|e| match e {
+            OsError::InvalidPath { source } => OsError::NotFound {
+                path: location.to_string(),
+                source: Box::new(source),
+            },
+            other => other,
+        })
+    }
+
     /// Our path for an object_store location (object_store keeps locations
     /// normalized: no leading `/`, no empty, `.` or `..` segments).
     ///

@@ -113,7 +113,10 @@ impl DioStore {
     /// operator's path `a/b`, and listings name what they find with the prefix in
     /// front. For a store registered under a URL with a path, as DataFusion sees
     /// `file:///data/warehouse` (locations `data/warehouse/...`) when the operator is
-    /// rooted at `/data/warehouse`. A location outside the prefix is
+    /// rooted at `/data/warehouse`. A location outside the prefix holds no object:
+    /// reading it (`get`, `head`, `get_ranges`) is
+    /// [`NotFound`](object_store::Error::NotFound), as for the prefix itself (a
+    /// directory), and writing, copying, renaming or deleting it is
     /// [`InvalidPath`](object_store::Error::InvalidPath).
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = Prefix::new(prefix);
@@ -234,7 +237,7 @@ impl ObjectStore for DioStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let path = self.prefix.path(location)?;
+        let path = self.prefix.read_path(location)?;
         if options.version.is_some() {
             return Err(no_versions(&format!("{location}: get with a version")));
         }
@@ -280,7 +283,7 @@ impl ObjectStore for DioStore {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let path = self.prefix.path(location)?;
+        let path = self.prefix.read_path(location)?;
         self.op
             .read_ranges(&path, ranges.to_vec())
             .await

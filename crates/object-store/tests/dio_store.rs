@@ -488,7 +488,22 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
             .await
             .unwrap();
         assert_eq!(listed.common_prefixes, [Path::from("warehouse/db/t")]);
-        let err = store.get(&Path::from("other/a")).await.unwrap_err();
+        // Nothing outside the prefix is an object of the store: reading there
+        // finds nothing, the prefix itself and its parents (directories) included;
+        // writing there is refused.
+        for outside in ["other/a", "warehouse/db", "warehouse"] {
+            let location = Path::from(outside);
+            let err = store.get(&location).await.unwrap_err();
+            assert!(
+                matches!(err, object_store::Error::NotFound { ref path, .. } if path == outside),
+                "{err}"
+            );
+            let err = store.head(&location).await.unwrap_err();
+            assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
+            let err = store.get_ranges(&location, &[0..1]).await.unwrap_err();
+            assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
+        }
+        let err = store.put(&Path::from("other/a"), "x".into()).await.unwrap_err();
         assert!(matches!(err, object_store::Error::InvalidPath { .. }), "{err}");
         let err = store.head(&Path::from("warehouse/db/t/none")).await.unwrap_err();
         assert!(

@@ -437,6 +437,42 @@ fn pretty(batches: &[RecordBatch]) -> String {
 /// A file replaced by one of the same size with its modification time kept (as
 /// `cp -p` or `rsync -t` do), after a query cached its statistics and footer. The
 /// scan that finds it fails; the next query plans from the new file's statistics.
+/// A table at the registered URL itself, written without its trailing `/`:
+/// DataFusion asks for an object of that name first (`head`), and lists the
+/// directory when there is none. The store says there is none, as object_store's
+/// own stores do, not that the name is outside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_at_the_registered_url_without_its_slash_is_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
+        .with_executor(common::executor("sql-root"));
+    let batch = RecordBatch::try_from_iter([(
+        "v",
+        Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+            0..100,
+        )) as Arc<dyn datafusion::arrow::array::Array>,
+    )])
+    .unwrap();
+    let bytes = common::parquet_bytes(&batch, common::writer_properties(100));
+    op.write("a.parquet", bytes).await.unwrap();
+    let ctx = SessionContext::new();
+    let url = format!("file://{}", dir.path().display());
+    dio_parquet::register(&ctx, &url, op).unwrap();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}'"
+    ))
+    .await
+    .unwrap();
+    let got = ctx
+        .sql("SELECT sum(v) AS s FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(pretty(&got).contains("| 4950 |"), "{}", pretty(&got));
+}
+
 /// DataFusion trusts what it cached while a file's size and time are the same: it
 /// would prune the new file from the old one's statistics (`k` is 1 there), and
 /// answer 0, with no error. Replaced again under a fresh listing, the scan that
