@@ -451,7 +451,8 @@ impl Executor {
     }
 
     /// Shuts down and drains until `timeout` has passed, then cancels whatever is left
-    /// and returns `false`; returns `true` if everything drained in time.
+    /// and returns `false`; returns `true` if everything drained in time. A timeout
+    /// too long for the clock (`Duration::MAX`) waits as [`join`](Self::join) does.
     ///
     /// Cancelled jobs' handles resolve to a shut-down [`JoinError`](crate::JoinError). A
     /// blocking closure that is still running cannot be interrupted: its handle is
@@ -496,13 +497,13 @@ impl Executor {
         let spawned = std::thread::Builder::new()
             .name(format!("{}-shutdown", shared.name))
             .spawn(move || {
-                let _ = tx.send(drain_until(&waiter, Instant::now() + timeout));
+                let _ = tx.send(drain_until(&waiter, deadline(timeout)));
             });
         match spawned {
             Ok(_) => rx.await.unwrap_or(false),
             Err(_) => {
                 // No helper thread: give up on waiting rather than block this task.
-                drain_until(&shared, Instant::now())
+                drain_until(&shared, Some(Instant::now()))
             }
         }
     }
@@ -526,7 +527,7 @@ impl Executor {
             TIMEOUT_NEVER_DRAINS,
         );
         shared.shutdown();
-        drain_until(shared, Instant::now() + timeout)
+        drain_until(shared, deadline(timeout))
     }
 }
 
@@ -542,8 +543,16 @@ fn refuse_own_thread(shared: &Shared, call: &str, outcome: &str) {
     context::refuse_own_thread(shared.id, &shared.name, call, outcome);
 }
 
-fn drain_until(shared: &Shared, deadline: Instant) -> bool {
-    if shared.exit.wait(Some(deadline)) {
+/// When a wait of `timeout` from now ends; `None` (no end) for a timeout too long
+/// for the clock (`Duration::MAX`, a common way to say "wait for ever").
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Waits for the pool to drain until `deadline` (`None`: for as long as it takes),
+/// then cancels what is left.
+fn drain_until(shared: &Shared, deadline: Option<Instant>) -> bool {
+    if shared.exit.wait(deadline) {
         return true;
     }
     tracing::warn!(executor = %shared.name, "shutdown deadline passed; cancelling remaining jobs");

@@ -146,6 +146,28 @@ fn shutdown_timeout_reports_a_clean_drain() {
     });
 }
 
+/// A timeout too long to add to the clock (`Duration::MAX`, "no limit") waits for
+/// the drain, in both forms, rather than panicking on the deadline's arithmetic.
+#[test]
+fn shutdown_timeout_without_a_limit_waits_for_the_drain() {
+    within(30, || {
+        for blocking in [true, false] {
+            let executor = pool("sd-max", 1, 1);
+            let job = executor.spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                1
+            });
+            let clean = if blocking {
+                executor.blocking_shutdown_timeout(Duration::MAX)
+            } else {
+                caller_runtime().block_on(executor.shutdown_timeout(Duration::MAX))
+            };
+            assert!(clean, "blocking: {blocking}");
+            assert_eq!(job.join().unwrap(), 1);
+        }
+    });
+}
+
 #[test]
 fn queue_bound_refuses_jobs_past_it() {
     within(30, || {
