@@ -157,7 +157,8 @@ impl Builder {
     /// Bounds the jobs accepted but not yet started, over both lanes. Past the bound a
     /// submission is refused: its handle resolves at once to a
     /// [`JoinError`](crate::JoinError) with [`is_queue_full`](crate::JoinError::is_queue_full).
-    /// Unbounded by default.
+    /// A blocking job's own `spawn_blocking`, which runs inline and waits in no
+    /// queue, is never refused. Unbounded by default.
     pub fn max_queued_jobs(mut self, n: NonZeroUsize) -> Self {
         self.max_queued = Some(n);
         self

@@ -290,7 +290,7 @@ impl Executor {
             Some(w) => w % pool.workers(),
             None => pool.pick_worker(local),
         });
-        let Some(guard) = shared.accept(&intake, &completion, worker, false) else {
+        let Some(guard) = shared.accept(&intake, &completion, worker, false, false) else {
             return handle;
         };
         let task = AsyncTask::new(future, Span::current(), guard);
@@ -348,8 +348,10 @@ impl Executor {
         R: Send + 'static,
     {
         let shared = &self.inner.shared;
-        accept_blocking(shared, f, |intake, task| match &self.inner.kind {
-            Kind::Pool if context::is_blocking_thread_of(shared.id) => {
+        let inline =
+            matches!(self.inner.kind, Kind::Pool) && context::is_blocking_thread_of(shared.id);
+        accept_blocking(shared, f, inline, |intake, task| match &self.inner.kind {
+            Kind::Pool if inline => {
                 drop(intake);
                 task.run();
             }
@@ -712,7 +714,9 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    accept_blocking(shared, f, |intake, task| send_to_lane(shared, intake, task))
+    accept_blocking(shared, f, false, |intake, task| {
+        send_to_lane(shared, intake, task)
+    })
 }
 
 /// Sends an accepted job to `shared`'s blocking lane, then (the intake released)
@@ -733,10 +737,12 @@ fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: Bloc
 }
 
 /// Accepts `f` as a blocking job of `shared` (or resolves its handle at once with
-/// the reason it was refused) and hands it to `place` with the intake still held.
+/// the reason it was refused) and hands it to `place` with the intake still held;
+/// `inline`: `place` runs it at once, on this thread.
 fn accept_blocking<F, R>(
     shared: &Arc<Shared>,
     f: F,
+    inline: bool,
     place: impl FnOnce(RwLockReadGuard<'_, Intake>, BlockingJob),
 ) -> JoinHandle<R>
 where
@@ -746,7 +752,7 @@ where
     let completion = Arc::new(Completion::new());
     let handle = JoinHandle::new(Arc::clone(&completion));
     let intake = shared.intake();
-    let Some(guard) = shared.accept(&intake, &completion, None, true) else {
+    let Some(guard) = shared.accept(&intake, &completion, None, true, inline) else {
         return handle;
     };
     place(

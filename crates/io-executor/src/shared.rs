@@ -302,13 +302,16 @@ impl Shared {
     /// Accepts a job (counting it) or resolves its handle at once with the reason it
     /// was refused. Must be called with `intake` held; a pool keeps it held until
     /// the job is in its channel (a job accepted is counted, so a shutdown's drain
-    /// waits for it either way).
+    /// waits for it either way). A job that runs `inline`, on the submitting thread
+    /// before the call returns, never waits in a queue: the queue's bound does not
+    /// refuse it.
     pub(crate) fn accept<T>(
         self: &Arc<Self>,
         intake: &Intake,
         completion: &Arc<Completion<T>>,
         worker: Option<usize>,
         blocking: bool,
+        inline: bool,
     ) -> Option<JobGuard<T>> {
         let c = &self.counters;
         if !intake.open {
@@ -319,6 +322,7 @@ impl Shared {
         let queued = c.queued.fetch_add(1, Ordering::Relaxed);
         if let Some(limit) = self.max_queued
             && queued >= limit
+            && !inline
         {
             c.queued.fetch_sub(1, Ordering::Relaxed);
             c.rejected.fetch_add(1, Ordering::Relaxed);

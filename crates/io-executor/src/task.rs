@@ -262,7 +262,7 @@ pub(crate) mod loom_models {
         let completion = Arc::new(Completion::new());
         let handle = JoinHandle::new(Arc::clone(&completion));
         let guard = shared
-            .accept(&shared.intake(), &completion, None, blocking)
+            .accept(&shared.intake(), &completion, None, blocking, false)
             .expect("an open executor accepts");
         (handle, guard)
     }

@@ -199,3 +199,35 @@ fn queue_bound_refuses_jobs_past_it() {
         assert_eq!(queued.join().unwrap(), 2);
     });
 }
+
+/// A blocking job's own `spawn_blocking` runs inline, on its thread, before the
+/// call returns: it never waits in the queue, so a full queue does not refuse it.
+#[test]
+fn a_full_queue_does_not_refuse_a_blocking_jobs_inline_spawn() {
+    within(30, || {
+        let executor = common::builder("sd-inline", 1, 1)
+            .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
+            .build()
+            .unwrap();
+        let (queued_tx, queued_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let inner = executor.clone();
+        let running = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            queued_rx.recv().unwrap();
+            inner.spawn_blocking(|| 7).join()
+        });
+        started_rx.recv().unwrap();
+        let queued = executor.spawn_blocking(|| 2);
+        assert!(
+            executor
+                .spawn_blocking(|| 3)
+                .join()
+                .unwrap_err()
+                .is_queue_full()
+        );
+        queued_tx.send(()).unwrap();
+        assert_eq!(running.join().unwrap().unwrap(), 7);
+        assert_eq!(queued.join().unwrap(), 2);
+    });
+}
