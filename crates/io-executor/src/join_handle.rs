@@ -73,13 +73,17 @@ impl<T> JoinHandle<T> {
     /// ```
     ///
     /// On the pools' blocking threads, which may block, `join` is allowed.
+    ///
+    /// Panics, too, on a handle whose output was taken already (it was awaited to
+    /// the end, `(&mut handle).await`), as polling it again does: the job was not
+    /// cancelled, and its output is gone.
     #[track_caller]
     pub fn join(mut self) -> Result<T, JoinError> {
         context::refuse_worker("JoinHandle::join()");
-        match self.completion.take() {
-            Some(completion) => completion.wait(),
-            None => Err(JoinError::cancelled()),
-        }
+        self.completion
+            .take()
+            .expect("JoinHandle::join() called after the handle was awaited to completion")
+            .wait()
     }
 
     /// Cancels the job; awaiting the handle afterwards yields a cancelled

@@ -109,6 +109,28 @@ fn is_finished_tracks_the_job() {
     });
 }
 
+/// A handle awaited to the end has given its output away: joining it afterwards is
+/// the same mistake as polling it again, and panics as that does, rather than
+/// saying the job, which completed, was cancelled.
+#[test]
+fn joining_a_handle_already_awaited_panics() {
+    let executor = pool("cancel-awaited", 1, 1);
+    let mut handle = executor.spawn(async { 5 });
+    assert_eq!(futures::executor::block_on(&mut handle).unwrap(), 5);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.join()))
+        .expect_err("joined a handle whose output was taken");
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(
+        message.contains("after the handle was awaited"),
+        "{message}"
+    );
+    assert_eq!(executor.metrics().cancelled, 0);
+}
+
 /// Aborting a job that already finished changes nothing: its output is delivered.
 #[test]
 fn abort_after_completion_keeps_the_output() {
