@@ -142,6 +142,11 @@ impl Builder {
         self
     }
 
+    /// The most threads [`build`](Self::build) starts in either lane (worker,
+    /// blocking): a count past it is an error, not an attempt to reserve room for
+    /// that many.
+    pub const MAX_THREADS: usize = 1 << 15;
+
     /// How many worker threads (each with its own runtime) run async jobs.
     pub fn worker_threads(mut self, n: NonZeroUsize) -> Self {
         self.worker_threads = n;
@@ -245,7 +250,9 @@ impl Builder {
     /// Fails if the operating system refuses a thread or a worker's runtime cannot be
     /// built (for example, no file descriptors left for its IO driver). Threads that
     /// did start are shut down again. Fails with [`io::ErrorKind::InvalidInput`],
-    /// starting nothing, if the [`name`](Self::name) contains a NUL byte.
+    /// starting nothing, if the [`name`](Self::name) contains a NUL byte, or if either
+    /// lane is given more than [`MAX_THREADS`](Self::MAX_THREADS) threads (the pool's bookkeeping is
+    /// sized by them before any thread starts).
     pub fn build(mut self) -> io::Result<Executor> {
         if self.name.contains('\0') {
             return Err(io::Error::new(
@@ -255,6 +262,22 @@ impl Builder {
                     self.name
                 ),
             ));
+        }
+        for (lane, n) in [
+            ("worker", self.worker_threads.get()),
+            ("blocking", self.blocking_threads.get()),
+        ] {
+            if n > Self::MAX_THREADS {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "executor {:?}: {n} {lane} threads asked for, more than an executor \
+                         may have ({} a lane)",
+                        self.name,
+                        Self::MAX_THREADS
+                    ),
+                ));
+            }
         }
         self.hooks.nice = match self.priority {
             Priority::Inherited => None,

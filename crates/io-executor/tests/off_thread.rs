@@ -83,6 +83,21 @@ fn a_name_with_a_nul_byte_is_refused() {
     assert!(message.contains(r#""a\0b""#), "{message}");
 }
 
+/// A thread count no pool could have fails the build with an error, starting
+/// nothing, where the pool's bookkeeping for that many threads aborted the process.
+#[test]
+fn more_threads_than_a_pool_may_have_are_refused() {
+    let too_many = std::num::NonZeroUsize::new(1 << 40).unwrap();
+    for builder in [
+        io_executor::Builder::new().blocking_threads(too_many),
+        io_executor::Builder::new().worker_threads(too_many),
+    ] {
+        let err = builder.name("huge").build().expect_err("built");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("1099511627776"), "{err}");
+    }
+}
+
 /// Already on the executor: an async job spawned from an idle worker stays there, and
 /// a blocking job spawned from a blocking thread runs inline on it.
 #[test]
