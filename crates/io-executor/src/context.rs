@@ -29,6 +29,25 @@ thread_local! {
     /// On a worker thread, its own runtime, while the worker has it: what a job
     /// spawned there goes to, whatever other runtime the spawning job has entered.
     static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// While a job of an executor without threads of its own (caller-runtime or
+    /// custom mode) runs on this thread: that executor's id.
+    static JOB_OF: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Marks the current thread as running a job of executor `id` (one without threads
+/// of its own, which [`current`] cannot tell) until the returned guard is dropped.
+pub(crate) fn in_job_of(id: u64) -> InJob {
+    InJob(JOB_OF.with(|job| job.replace(Some(id))))
+}
+
+/// Restores what the thread ran before a job entered with [`in_job_of`] (a job of
+/// one executor may run a job of another inline).
+pub(crate) struct InJob(Option<u64>);
+
+impl Drop for InJob {
+    fn drop(&mut self) {
+        JOB_OF.with(|job| job.set(self.0));
+    }
 }
 
 /// Marks `runtime` as the current worker thread's own runtime (`None` when the
@@ -90,12 +109,22 @@ pub(crate) fn is_blocking_thread_of(pool: u64) -> bool {
     matches!(current(), Some((id, Role::Blocking(_))) if id == pool)
 }
 
-/// Panics if the current thread is one of pool `pool`'s own threads.
+/// Panics if the current thread is one of pool `pool`'s own threads, or is running
+/// one of its jobs (an executor without threads of its own).
 ///
 /// `call` (such as `Executor::join()`) waits for every thread of that pool to exit,
-/// so from one of them it can never finish; `instead` says what it would do there.
+/// and every job to end, so from one of them it can never finish; `instead` says
+/// what it would do there.
 #[track_caller]
 pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: &str) {
+    if JOB_OF.with(Cell::get) == Some(pool) {
+        panic!(
+            "{call} called inside a job of executor {executor:?}: it waits for every job \
+             of {executor:?} to end, this one included, so {instead}. Call shutdown() here \
+             and leave {call} to code outside the executor (a plain thread, or a task that \
+             is not one of its jobs).",
+        );
+    }
     if matches!(current(), Some((id, _)) if id == pool) {
         panic!(
             "{call} called on thread {thread:?}, which belongs to executor {executor:?}: it \

@@ -68,6 +68,11 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// ```
 ///
 /// and [`JoinHandle::join`] refuses to block a worker thread (see its `# Panics`).
+/// An executor without threads of its own ([`from_handle`](Self::from_handle),
+/// [`custom`](Self::custom)) waits for its jobs instead, so these calls refuse
+/// inside one of its jobs, while the job is being polled or its closure runs
+/// (`... called inside a job of executor "tokio-handle": it waits for every job of
+/// "tokio-handle" to end, this one included ...`).
 /// Inside a job, the panic resolves the job's handle to a [`JoinError`](crate::JoinError)
 /// whose [`panic_message`](crate::JoinError::panic_message) is that text. Joining one
 /// executor from another executor's threads, from plain threads and from any runtime
@@ -421,7 +426,8 @@ impl Executor {
     /// # Panics
     ///
     /// Panics when polled on one of this pool's own threads (inside one of its jobs,
-    /// say): it would wait for that very thread to exit, so it could never finish. A
+    /// say), or, on an executor without threads of its own, inside one of its jobs:
+    /// it would wait for that very thread or job to end, so it could never finish. A
     /// job that wants its executor gone calls [`shutdown`](Self::shutdown) and leaves
     /// the waiting to code outside the executor. Inside a job the panic becomes the
     /// job's [`JoinError`](crate::JoinError); see "Troubleshooting" above. The executor

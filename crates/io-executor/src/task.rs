@@ -12,6 +12,7 @@ use tracing::Span;
 
 use crate::JoinError;
 use crate::completion::{CancelOnShutdown, Completion};
+use crate::context;
 use crate::metrics::Outcome;
 use crate::shared::Shared;
 
@@ -55,6 +56,16 @@ impl<T> JobGuard<T> {
             started: false,
             ended: false,
         }
+    }
+
+    /// While a job of an executor without threads of its own runs: marks the
+    /// thread as in that job, so that waits for the executor refuse it (a pool's
+    /// threads say so themselves).
+    fn in_job(&self) -> Option<context::InJob> {
+        self.shared
+            .pool
+            .is_none()
+            .then(|| context::in_job_of(self.shared.id))
     }
 
     fn start(&mut self) {
@@ -158,6 +169,7 @@ impl<F: Future> Future for AsyncTask<F> {
         };
         let polled = {
             let _entered = this.span.enter();
+            let _job = this.guard.in_job();
             catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
         };
         match polled {
@@ -220,7 +232,10 @@ where
             guard.end(Err(JoinError::cancelled()));
             return;
         }
-        let result = span.in_scope(|| catch_unwind(AssertUnwindSafe(f)));
+        let result = {
+            let _job = guard.in_job();
+            span.in_scope(|| catch_unwind(AssertUnwindSafe(f)))
+        };
         guard.end(result.map_err(JoinError::panic));
     }
 

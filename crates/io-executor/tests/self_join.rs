@@ -117,6 +117,54 @@ fn shutdown_timeout_inside_its_own_jobs_panics() {
     });
 }
 
+/// An executor without threads of its own (on the caller's runtime) cannot tell
+/// its jobs by their thread: it marks them while they run, so that a job waiting
+/// for its own executor to drain is refused there too, instead of waiting for ever.
+#[test]
+fn waits_inside_a_job_of_an_executor_without_threads_panic() {
+    within(30, || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let executor = Executor::from_handle(runtime.handle().clone());
+        let inner = executor.clone();
+        let err = executor
+            .spawn(async move { inner.join().await })
+            .join()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "Executor::join() called inside a job of executor \"tokio-handle\"",
+            "tokio-handle",
+            "so it could never return",
+            "Call shutdown() here",
+        );
+        let inner = executor.clone();
+        let err = executor
+            .spawn_blocking(move || inner.blocking_shutdown_timeout(FOREVER))
+            .join()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "Executor::blocking_shutdown_timeout() called inside a job",
+            "tokio-handle",
+            "could never drain",
+            "Call shutdown() here",
+        );
+        assert_still_serving(&executor);
+        // Outside its jobs, on the same runtime, the wait is allowed and ends.
+        let joined = executor.clone();
+        runtime.block_on(async move {
+            tokio::spawn(async move { joined.join().await })
+                .await
+                .unwrap();
+        });
+        assert!(executor.is_shutdown());
+    });
+}
+
 /// The third case: with one worker, a job spawned from that worker is queued
 /// on it, behind the job that would block waiting for it.
 #[test]
