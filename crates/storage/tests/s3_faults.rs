@@ -1361,6 +1361,60 @@ fn an_abort_is_sent_again_while_parts_are_left() {
     assert!(last_part < first_abort, "{requests:?}");
 }
 
+/// An abort its caller stops waiting for (the future dropped while the server
+/// holds the abort's answer) still aborts the upload: the abort goes on in the
+/// background, sent again once the held request times out, as a writer dropped
+/// without `abort` does, instead of being dropped with the future.
+#[test]
+fn an_abort_given_up_on_midway_still_aborts_the_upload() {
+    let deletes = std::sync::atomic::AtomicUsize::new(0);
+    let server = taking_uploads(
+        move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("DELETE", "uploadId=up-1")
+                if deletes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 =>
+            {
+                Some(stalled())
+            }
+            _ => None,
+        },
+    );
+    let op = Operator::new(
+        server
+            .builder(3, Duration::from_secs(1))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(object(11 << 20)).await.unwrap();
+        writer.ready().await.unwrap();
+        let abort = writer.abort();
+        tokio::pin!(abort);
+        // Given up on once the abort is at the server.
+        tokio::select! {
+            result = &mut abort => panic!("the held abort ended: {result:?}"),
+            () = async {
+                while aborts(&server.seen()) == 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            } => {}
+        }
+    });
+    // The bound only ends a failing test.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while aborts(&server.seen()) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let requests: Vec<_> = server
+        .seen()
+        .iter()
+        .map(|s| (s.method.clone(), s.query.clone()))
+        .collect();
+    assert_eq!(aborts(&server.seen()), 2, "{requests:?}");
+}
+
 /// `Writer::abort` says when the upload could not be aborted (it is then left
 /// to the bucket's lifecycle rules), instead of reporting success.
 #[test]

@@ -251,6 +251,11 @@ impl S3Writer {
     /// Gives up: parts in flight are cancelled and the upload aborted (S3 then
     /// frees its parts); nothing becomes visible.
     ///
+    /// The abort is a task of its own on the runtime this runs on (a worker of the
+    /// executor): cancelling this future (its caller gave up waiting) leaves the
+    /// abort running, as dropping the writer would start it, where the upload,
+    /// already taken from the writer, would be left behind.
+    ///
     /// # Errors
     ///
     /// The upload could not be aborted (it is left to the bucket's lifecycle
@@ -258,9 +263,16 @@ impl S3Writer {
     pub(crate) async fn cancel(&mut self) -> Result<()> {
         self.pending.clear();
         self.pending_len = 0;
-        match self.upload.take() {
-            Some(upload) => abort_upload(Arc::clone(&self.core), self.key.clone(), upload).await,
-            None => Ok(()),
+        let Some(upload) = self.upload.take() else {
+            return Ok(());
+        };
+        let abort = abort_upload(Arc::clone(&self.core), self.key.clone(), upload);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(abort).await.unwrap_or_else(|e| {
+                Err(Error::new(ErrorKind::Unexpected)
+                    .with_message(format!("the task aborting the upload failed: {e}")))
+            }),
+            Err(_) => abort.await,
         }
     }
 
