@@ -940,6 +940,13 @@ pub(crate) async fn conditional_writes(op: Operator) {
     op.write("cw/race", "second").await.unwrap();
     assert_eq!(kind(writer.close().await), ErrorKind::AlreadyExists);
     assert_eq!(op.read("cw/race").await.unwrap(), "second");
+    // The condition holds at the commit, not when the writer was made: on every
+    // backend alike, an object there then and gone by the commit is no conflict.
+    let mut writer = op.writer_with("cw/race").if_not_exists(true).await.unwrap();
+    writer.write_all(b"third").await.unwrap();
+    op.delete("cw/race").await.unwrap();
+    writer.close().await.unwrap();
+    assert_eq!(op.read("cw/race").await.unwrap(), "third");
     op.write("cw/src", "s").await.unwrap();
     op.write("cw/dst", "d").await.unwrap();
     assert_eq!(
@@ -996,6 +1003,12 @@ pub(crate) async fn conditional_writes(op: Operator) {
     op.write("cw/versioned", "5").await.unwrap();
     assert_eq!(kind(writer.close().await), ErrorKind::PreconditionFailed);
     assert_eq!(op.read("cw/versioned").await.unwrap(), "5");
+    // A writer whose ETag does not match is refused by its commit, as on every
+    // backend, not when it is made.
+    op.write("cw/later", "old").await.unwrap();
+    let mut writer = op.writer_with("cw/later").if_match(&v2).await.unwrap();
+    writer.write_all(b"new").await.unwrap();
+    assert_eq!(kind(writer.close().await), ErrorKind::PreconditionFailed);
     // `*` (any version of an object that exists) and lists of ETags, as reads take
     // them (RFC 9110). S3 documents a write's If-Match as one ETag: what a server
     // makes of the others is its own.

@@ -256,8 +256,16 @@ impl Access for Memory {
         let store = self.clone();
         let path = path.to_owned();
         self.with(move |s| {
-            // Checked now, for an early error, and again at commit, atomically.
-            s.check_writable(&format!("{path}/"), &options)?;
+            // Where the object would go (a directory, a file for a parent), for an
+            // early error, and everything again at commit, atomically. The
+            // conditions only then, as fs and S3 check them: they are about the
+            // object the commit replaces, which may come and go meanwhile.
+            let placement = WriteOptions {
+                if_not_exists: false,
+                if_match: None,
+                ..options.clone()
+            };
+            s.check_writable(&format!("{path}/"), &placement)?;
             Ok(Box::new(MemoryWriter {
                 store,
                 path,
