@@ -412,7 +412,7 @@ impl ObjectStore for DioStore {
             .copy_with(&source, &target)
             .if_not_exists(if_not_exists)
             .await
-            .map_err(|e| self.error(e, from))
+            .map_err(|e| self.transfer_error(e, from, to, &target, "copy"))
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
@@ -422,7 +422,7 @@ impl ObjectStore for DioStore {
             .rename_with(&source, &target)
             .if_not_exists(if_not_exists)
             .await
-            .map_err(|e| self.error(e, from))
+            .map_err(|e| self.transfer_error(e, from, to, &target, "rename"))
     }
 }
 
@@ -434,6 +434,23 @@ impl DioStore {
         location: &(impl AsRef<str> + ?Sized),
     ) -> object_store::Error {
         convert::os_error(err, &self.prefix, location.as_ref())
+    }
+
+    /// A copy's or rename's error: about the target (`to`, our `target`) as a
+    /// write's is (a directory there is no missing object), else as any other.
+    fn transfer_error(
+        &self,
+        err: storage::Error,
+        from: &Path,
+        to: &Path,
+        target: &str,
+        operation: &str,
+    ) -> object_store::Error {
+        if err.kind() == storage::ErrorKind::IsADirectory && err.path() == target {
+            convert::write_error(err, &self.prefix, to.as_ref(), operation)
+        } else {
+            self.error(err, from)
+        }
     }
 
     /// The metadata of the object at `path` (our path of `location`), if it meets

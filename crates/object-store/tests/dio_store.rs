@@ -899,6 +899,36 @@ fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
             object_store::Error::NotFound { .. }
         ));
     });
+    // Nor is a copy or a rename onto that name about anything missing, on either
+    // backend that has directories; a missing source still is.
+    let memory = common::memory_operator("dir-target");
+    let fs_dir = tempfile::tempdir().unwrap();
+    let fs = storage::Operator::new(storage::services::Fs::new(fs_dir.path()).unwrap());
+    for op in [fs, memory] {
+        rt().block_on(async {
+            let store = DioStore::new(op.clone());
+            store.put(&Path::from("t/x"), "x".into()).await.unwrap();
+            store.put(&Path::from("a"), "a".into()).await.unwrap();
+            let (a, t) = (Path::from("a"), Path::from("t"));
+            for err in [
+                store.copy(&a, &t).await.unwrap_err(),
+                store.rename(&a, &t).await.unwrap_err(),
+                store.copy_if_not_exists(&a, &t).await.unwrap_err(),
+            ] {
+                assert!(
+                    !matches!(err, object_store::Error::NotFound { .. }),
+                    "{}: {err:?}",
+                    op.scheme()
+                );
+                assert!(err.to_string().contains("directory"), "{err}");
+            }
+            let err = store.copy(&Path::from("none"), &t).await.unwrap_err();
+            assert!(
+                matches!(err, object_store::Error::NotFound { ref path, .. } if path == "none"),
+                "{err:?}"
+            );
+        });
+    }
 }
 
 /// The listing of a [`HeldAccess`]: one entry, then the error a walk meets when a
