@@ -73,6 +73,9 @@ pub(crate) struct Hooks {
     /// before it registers the job as running (to force a race with an abort).
     #[cfg(all(test, not(loom)))]
     blocking_job_taken: Option<Hook>,
+    /// Unit tests only: the worker of this index fails to build its runtime.
+    #[cfg(all(test, not(loom)))]
+    failing_worker: Option<usize>,
 }
 
 impl Hooks {
@@ -316,6 +319,13 @@ impl Builder {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build();
+                    #[cfg(all(test, not(loom)))]
+                    let runtime = match hooks.failing_worker {
+                        Some(failing) if failing == index => {
+                            Err(io::Error::other("the test's failing runtime"))
+                        }
+                        _ => runtime,
+                    };
                     match runtime {
                         Ok(runtime) => {
                             let _ = ready_tx.send(Ok(()));
@@ -363,7 +373,8 @@ impl Builder {
             }
         }
         if let Some(e) = failure {
-            executor.shutdown();
+            // Also for the global pool, which no `shutdown` stops.
+            shared.close();
             return Err(e);
         }
         Ok(executor)
@@ -388,5 +399,40 @@ impl fmt::Debug for Builder {
             .field("stack_size", &self.stack_size)
             .field("idle_spin", &self.idle_spin)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// The global pool ignores `shutdown`; one whose build failed midway is still
+    /// closed, so the threads that did start exit instead of waiting for ever.
+    #[test]
+    fn a_global_pool_that_fails_to_start_lets_its_started_threads_exit() {
+        let stopped = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&stopped);
+        let mut builder = Builder::new()
+            .name("failing-global")
+            .global()
+            .worker_threads(NonZeroUsize::new(3).unwrap())
+            .on_thread_stop(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            });
+        builder.hooks.failing_worker = Some(2);
+        let err = builder.build().expect_err("a worker's runtime failed");
+        assert!(err.to_string().contains("failing runtime"), "{err}");
+        // Workers 0 and 1 had started. The bound only ends a failing test.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stopped.load(Ordering::SeqCst) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the started workers never exited"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

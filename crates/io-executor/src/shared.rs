@@ -377,12 +377,18 @@ impl Shared {
         }
     }
 
-    /// Stops intake. Never blocks for longer than in-flight submissions take to
-    /// enqueue; never waits for jobs.
+    /// Stops intake (not of the global pool, which lives as long as the process).
+    /// Never blocks for longer than in-flight submissions take to enqueue; never
+    /// waits for jobs.
     pub(crate) fn shutdown(&self) {
-        if self.global {
-            return;
+        if !self.global {
+            self.close();
         }
+    }
+
+    /// [`shutdown`](Self::shutdown), of any pool: also of a global one whose build
+    /// failed, so that the threads that did start exit instead of waiting for ever.
+    pub(crate) fn close(&self) {
         let outstanding = {
             let mut intake = self.intake.write();
             if !intake.open {
