@@ -692,6 +692,32 @@ fn a_failed_listing_stays_failed() {
     assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
 }
 
+/// A directory whose only entry is the hidden temporary file of a write in
+/// progress lists as empty, yet cannot be deleted: the error says why, and the
+/// write, which it leaves alone, commits.
+#[test]
+fn deleting_a_directory_a_write_is_filling_says_why_it_is_not_empty() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        op.create_dir("d/").await.unwrap();
+        let mut writer = op.writer("d/f").await.unwrap();
+        writer.write_all(b"data").await.unwrap();
+        writer.flush().await.unwrap();
+        assert!(op.list("d/").await.unwrap().is_empty());
+        let err = op.delete("d/").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+        assert!(err.to_string().contains("write in progress"), "{err}");
+        writer.close().await.unwrap();
+        assert_eq!(op.read("d/f").await.unwrap(), "data");
+        // Anything else in it is not explained away.
+        let err = op.delete("d/").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+        assert!(!err.to_string().contains("write in progress"), "{err}");
+    });
+}
+
 /// A listing that fails deep in a recursive walk names where: the entry it could
 /// not look up, not only the directory the caller listed.
 #[test]

@@ -10,9 +10,10 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_dir, metadata,
-    not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at,
-    read_exact_at_by_two, remove_stale_temp_files_in, remove_tree, rename_no_replace, write_all,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_dir, is_temp_name,
+    metadata, not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at,
+    read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
+    rename_no_replace, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -658,7 +659,16 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
                 Err(e) => return not_found_is_ok(Err(e)),
             };
             if remove_stale_temp_files_in(&target)? == 0 {
-                return Err(Error::new(ErrorKind::DirectoryNotEmpty));
+                let err = Error::new(ErrorKind::DirectoryNotEmpty);
+                // Its listing shows nothing: say what is there.
+                return Err(if holds_only_temp_files(&target)? {
+                    err.with_message(
+                        "a write in progress in it has not committed yet (its temporary \
+                         file is hidden from listings)",
+                    )
+                } else {
+                    err
+                });
             }
             match rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
                 Ok(()) | Err(Errno::NOENT) => Ok(()),
@@ -667,6 +677,24 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether directory `dir` holds temporary files of writes and nothing else.
+fn holds_only_temp_files(dir: &OwnedFd) -> Result<bool> {
+    let mut reader = rustix::fs::Dir::read_from(dir)?;
+    let mut any = false;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if !std::str::from_utf8(name).is_ok_and(is_temp_name) {
+            return Ok(false);
+        }
+        any = true;
+    }
+    Ok(any)
 }
 
 /// Copies `len` bytes of `src` (file `from`) to `dst` (the temporary file of `to`)
