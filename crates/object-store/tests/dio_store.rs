@@ -500,7 +500,7 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
             );
             let err = store.head(&location).await.unwrap_err();
             assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
-            let err = store.get_ranges(&location, &[0..1]).await.unwrap_err();
+            let err = store.get_ranges(&location, &[0..1, 2..3]).await.unwrap_err();
             assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
         }
         let err = store.put(&Path::from("other/a"), "x".into()).await.unwrap_err();
