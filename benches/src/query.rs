@@ -902,18 +902,23 @@ impl Fixture {
     pub fn s3(endpoint: Endpoint, scale: Scale, dedicated: Executor) -> Result<Self, String> {
         let files = generate(scale);
         let prefix = format!("{}dio-bench-query-{}/", endpoint.prefix, std::process::id());
-        let op = Operator::new(s3_backend(&endpoint, &prefix)?).with_executor(dedicated.clone());
+        let s3 = s3_backend(&endpoint, &prefix)?;
+        let op = Operator::new(s3.clone()).with_executor(dedicated.clone());
         let blocking = op.blocking();
         for (path, bytes) in &files {
-            blocking.write(path, bytes.clone()).map_err(|e| {
-                format!(
+            if let Err(e) = blocking.write(path, bytes.clone()) {
+                // What was uploaded goes again (no fixture exists yet to drop).
+                let _ = blocking.remove_all("");
+                return Err(format!(
                     "cannot upload the dataset to bucket {:?} at {}: {}",
                     endpoint.bucket,
                     endpoint.url.as_deref().unwrap_or("AWS"),
                     crate::error_chain(&e)
-                )
-            })?;
+                ));
+            }
         }
+        // The other clients sign as ours does, whatever gave ours its credentials.
+        let endpoint = endpoint.signing_as(&s3);
         let place = Place::S3 {
             endpoint: Box::new(endpoint),
             prefix,

@@ -90,9 +90,12 @@ pub struct Endpoint {
     pub bucket: String,
     /// The region to sign for.
     pub region: String,
-    /// Access key id and secret; `None`: each client finds its own (ours through
-    /// the provider chain, the others through theirs).
-    pub credentials: Option<(String, String)>,
+    /// The credentials every client signs with; `None`: each client finds its own
+    /// (ours through the provider chain, the others through theirs). Set to ours
+    /// once our client has fetched them ([`signing_as`](Self::signing_as)), so that
+    /// the peers sign as the same identity wherever it came from (a profile, a
+    /// role), with its session token.
+    pub credentials: Option<storage::services::s3::Credentials>,
     /// `true` if unsigned requests are accepted (enables [`Method::RawHyper`]).
     pub unsigned_ok: bool,
     /// A key prefix (empty, or ending in `/`) the objects go under.
@@ -107,7 +110,7 @@ impl Endpoint {
     ///
     /// The S3 backend's message for a URI it does not take.
     pub fn ours(&self) -> Result<storage::services::s3::S3Builder, String> {
-        use storage::services::s3::{Credentials, S3Builder};
+        use storage::services::s3::S3Builder;
         if let Some(uri) = &self.uri {
             return S3Builder::from_uri(uri).map_err(|e| e.to_string());
         }
@@ -115,10 +118,19 @@ impl Endpoint {
         if let Some(url) = &self.url {
             builder = builder.endpoint(url);
         }
-        if let Some((key, secret)) = &self.credentials {
-            builder = builder.credentials(Credentials::new(key, secret));
+        if let Some(credentials) = &self.credentials {
+            builder = builder.credentials(credentials.clone());
         }
         Ok(builder)
+    }
+
+    /// This endpoint with the credentials `s3` signs with now (fetched by its
+    /// first request) for every client; unchanged if it has none (anonymous).
+    pub fn signing_as(mut self, s3: &storage::services::s3::S3) -> Self {
+        if let Some(credentials) = s3.current_credentials() {
+            self.credentials = Some(credentials);
+        }
+        self
     }
 
     /// object_store's `AmazonS3` builder for this endpoint (credentials: the
@@ -131,10 +143,13 @@ impl Endpoint {
         if let Some(url) = &self.url {
             builder = builder.with_endpoint(url);
         }
-        if let Some((key, secret)) = &self.credentials {
+        if let Some(credentials) = &self.credentials {
             builder = builder
-                .with_access_key_id(key)
-                .with_secret_access_key(secret);
+                .with_access_key_id(credentials.access_key_id())
+                .with_secret_access_key(credentials.secret_access_key());
+            if let Some(token) = credentials.session_token() {
+                builder = builder.with_token(token);
+            }
         }
         builder
     }
@@ -146,7 +161,10 @@ impl Endpoint {
             url: Some(server.endpoint()),
             bucket: server.bucket().to_owned(),
             region: "us-east-1".into(),
-            credentials: Some(("bench-key".into(), "bench-secret".into())),
+            credentials: Some(storage::services::s3::Credentials::new(
+                "bench-key",
+                "bench-secret",
+            )),
             unsigned_ok: true,
             prefix: String::new(),
         }
@@ -178,7 +196,15 @@ impl Endpoint {
             bucket: s3.bucket().to_owned(),
             prefix: s3.root().to_owned(),
             region: s3.region().to_owned(),
-            credentials: env("AWS_ACCESS_KEY_ID").zip(env("AWS_SECRET_ACCESS_KEY")),
+            credentials: env("AWS_ACCESS_KEY_ID")
+                .zip(env("AWS_SECRET_ACCESS_KEY"))
+                .map(|(key, secret)| {
+                    let credentials = storage::services::s3::Credentials::new(key, secret);
+                    match env("AWS_SESSION_TOKEN") {
+                        Some(token) => credentials.with_session_token(token),
+                        None => credentials,
+                    }
+                }),
             unsigned_ok: false,
         })
     }
@@ -205,9 +231,38 @@ pub struct Fixture {
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
+/// The objects a fixture writes are deleted when it is dropped, from a real
+/// endpoint (the in-process server goes with its runtime): a run leaves nothing in
+/// the user's bucket. A delete that fails is said, not hidden.
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if self.endpoint.uri.is_none() {
+            return;
+        }
+        let names = ["small".to_owned(), "big".to_owned()]
+            .into_iter()
+            .chain(Method::ALL.iter().map(|m| format!("written-{m}")));
+        let failed = match self
+            .caller
+            .block_on(self.ours.delete_many(names.collect::<Vec<_>>()))
+        {
+            Ok(each) => each.into_iter().find_map(Result::err),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            eprintln!(
+                "the benchmark objects under {:?} in bucket {:?} were not all deleted: {}",
+                self.prefix,
+                self.endpoint.bucket,
+                crate::error_chain(&e)
+            );
+        }
+    }
+}
+
 impl Fixture {
     /// Uploads `bench/small` (16 MiB) and `bench/big` (128 MiB) through our client
-    /// and builds the others.
+    /// and builds the others; they are deleted again when it is dropped.
     ///
     /// # Errors
     ///
@@ -260,12 +315,17 @@ impl Fixture {
         if let Some(url) = &endpoint.url {
             opendal = opendal.endpoint(url);
         }
-        if let Some((key, secret)) = &endpoint.credentials {
+        // The peers sign as ours does, whatever gave ours its credentials.
+        let endpoint = endpoint.signing_as(&ours_s3);
+        if let Some(credentials) = &endpoint.credentials {
             opendal = opendal
-                .access_key_id(key)
-                .secret_access_key(secret)
+                .access_key_id(credentials.access_key_id())
+                .secret_access_key(credentials.secret_access_key())
                 .disable_config_load()
                 .disable_ec2_metadata();
+            if let Some(token) = credentials.session_token() {
+                opendal = opendal.session_token(token);
+            }
         }
         let opendal = opendal::Operator::new(opendal)
             .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?

@@ -278,6 +278,94 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     assert!(err.contains("permission denied"), "{err}");
 }
 
+/// `dio bench --uri` as the README runs it with a named profile (`AWS_PROFILE`, no
+/// keys in the environment): our client finds the profile through the provider
+/// chain, and every peer signs as the same identity, so the run measures them all
+/// instead of panicking when a peer that knows no profiles reads. The objects it
+/// wrote are gone from the bucket afterwards.
+#[test]
+fn a_run_with_profile_credentials_measures_every_client_and_leaves_nothing() {
+    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
+        if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
+            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set");
+        }
+        eprintln!("SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+        return;
+    };
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!("[dio-bench]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    std::fs::write(&config, "[profile dio-bench]\nregion = us-east-1\n").unwrap();
+    let json = dir.path().join("run.json");
+    // A prefix of this run's own, to find what it leaves.
+    let (bucket, query) = uri
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('?'))
+        .unwrap();
+    let bucket = bucket.split('/').next().unwrap();
+    let prefix = format!("dio-cli-profile-{}/", std::process::id());
+    let run_uri = format!("s3://{bucket}/{prefix}?{query}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--size",
+            "1M",
+            "--filter",
+            "read_half",
+            "--uri",
+            &run_uri,
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_PROFILE", "dio-bench")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_CONFIG_FILE", &config)
+        // No instance metadata here: a client that looked for it would wait.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run dio");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{output}");
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("S3 credentials: "))
+        .unwrap_or_else(|| panic!("no credentials line: {output}"));
+    assert!(line.contains("profile"), "{line}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let measured: std::collections::BTreeSet<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["throughput_bytes_per_sec"].as_f64().unwrap() > 0.0)
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    for method in ["ours_dedicated", "opendal", "object_store"] {
+        assert!(
+            measured.contains(method),
+            "{method} not measured: {measured:?}"
+        );
+    }
+    let op = storage::Operator::from_uri(&run_uri).unwrap();
+    let left = op.blocking().list_recursive("").unwrap();
+    assert!(left.is_empty(), "left in the bucket: {left:?}");
+}
+
 /// `dio bench --suite s3` without `--uri`: the S3 workloads against a server in the
 /// process, every client measured (raw hyper too: the server takes unsigned
 /// requests), each with its CPU time per GiB, the server's threads not counted.

@@ -263,10 +263,20 @@ fn block_on<F: Future>(f: F) -> F::Output {
 /// only if `may_write` (SeaweedFS decides, from the signature).
 fn child_uses(extras: &common_s3::Extras, source: &str, key: &str, may_write: bool) {
     let (s3, op) = child_backend(extras);
+    assert!(s3.current_credentials().is_none(), "none before a request");
     block_on(async {
         assert_eq!(op.read("object").await.unwrap(), OBJECT);
         let info = s3.credential_info().expect("credentials were fetched");
         assert_eq!((info.source, info.access_key_id.as_str()), (source, key));
+        // What it signs with, whole, for another client to sign as the same identity.
+        let current = s3.current_credentials().expect("credentials were fetched");
+        let secret = [&extras.reader, &extras.writer]
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, secret)| secret.as_str());
+        assert_eq!(current.access_key_id(), key);
+        assert_eq!(Some(current.secret_access_key()), secret);
+        assert!(!format!("{current:?}").contains(current.secret_access_key()));
         let written = op.write("by-child", "x").await;
         if may_write {
             written.unwrap();

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use io_executor::Executor;
 
 use super::checksum::Checksum;
-use super::config::S3Builder;
+use super::config::{Credentials, S3Builder};
 use super::core::Core;
 use super::credentials::{CredentialCache, CredentialInfo};
 use super::lister::S3Lister;
@@ -120,6 +120,21 @@ impl S3 {
     /// was first asked (at the first request).
     pub fn credential_info(&self) -> Option<CredentialInfo> {
         self.core.credential_info()
+    }
+
+    /// The credentials requests are signed with now (secret included), for another
+    /// client that should act as the same identity; `None` when anonymous, before
+    /// the first request fetched any, or once they have expired. Never fetches: no
+    /// IO happens here, on the caller's thread. Temporary credentials are good until
+    /// their expiry ([`credential_info`](Self::credential_info) says when); this
+    /// backend refreshes its own, not the copies it gave.
+    pub fn current_credentials(&self) -> Option<Credentials> {
+        let current = self.core.current_credentials()?;
+        let credentials = Credentials::new(current.access_key_id(), current.secret_access_key());
+        Some(match current.session_token() {
+            Some(token) => credentials.with_session_token(token),
+            None => credentials,
+        })
     }
 
     /// The checksum writes send and full reads check, if any.

@@ -40,6 +40,16 @@ impl Credentials {
         &self.access_key_id
     }
 
+    /// The secret access key. `Debug` never shows it.
+    pub fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+
+    /// The session token of temporary credentials. `Debug` never shows it.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+
     /// As aws-credential-types has them, named after where they came from.
     fn into_aws(self, source: &'static str) -> aws_credential_types::Credentials {
         let mut credentials = aws_credential_types::Credentials::new(

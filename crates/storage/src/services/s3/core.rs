@@ -438,6 +438,11 @@ impl Core {
         self.credentials.as_ref().and_then(|c| c.info())
     }
 
+    /// The credentials requests are signed with now, if any were fetched.
+    pub(crate) fn current_credentials(&self) -> Option<aws_credential_types::Credentials> {
+        self.credentials.as_ref().and_then(|c| c.current())
+    }
+
     /// The SSE-C key every read sends, if the backend has one.
     pub(crate) fn read_key(&self) -> Option<&CustomerKey> {
         match &self.encryption {

@@ -198,6 +198,14 @@ impl CredentialCache {
         self.current.read().as_ref().map(|c| c.info.clone())
     }
 
+    /// The current identity's credentials, if one was fetched and may still sign.
+    pub(crate) fn current(&self) -> Option<aws_credential_types::Credentials> {
+        self.usable(SystemTime::now())?
+            .identity
+            .data::<aws_credential_types::Credentials>()
+            .cloned()
+    }
+
     /// The identity to sign a request with now.
     ///
     /// # Errors
