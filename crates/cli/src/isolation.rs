@@ -138,9 +138,9 @@ pub(crate) fn run(
         })
         .collect();
     let mut out = format!(
-        "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} MiB range reads, {:?} per method; {pool}\n",
+        "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} range reads, {:?} per method; {pool}\n",
         args.concurrency,
-        (args.file_size / 16) >> 20,
+        crate::report::size(args.file_size / 16),
         duration
     );
     out.push_str(&format!(

@@ -64,20 +64,41 @@ struct BenchArgs {
     /// `isolation` and `scale`, only methods whose name does (e.g. `ours`).
     #[arg(long, global = true)]
     filter: Option<String>,
-    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (the default), and
-    /// `s3`: the S3 workloads against an S3 server inside the process.
-    #[arg(long, value_delimiter = ',', default_values = ["fs", "memory", "storm"])]
-    suite: Vec<Suite>,
+    /// Suites to run without `--uri`: `fs`, `memory`, `storm` (the default: all
+    /// three), and `s3`: the S3 workloads against an S3 server inside the process.
+    #[arg(long, value_delimiter = ',')]
+    suite: Option<Vec<Suite>>,
     /// Run the S3 workloads against this bucket instead: `s3://bucket/prefix` on
     /// AWS, or `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
     /// (credentials and region from the AWS provider chain: environment, profile,
     /// web identity, container, instance metadata).
     #[arg(long)]
     uri: Option<String>,
-    /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`;
-    /// at most 1G (the fs and memory suites hold 8 times it in memory).
-    #[arg(long, default_value = "16M", value_parser = parse_object_size)]
-    size: u64,
+    /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`
+    /// (the default: 16M); at most 1G (the fs and memory suites hold 8 times it in
+    /// memory, and the storm's file is 64 times it).
+    #[arg(long, value_parser = parse_object_size)]
+    size: Option<u64>,
+}
+
+impl BenchArgs {
+    /// The main job's own options (`--uri`, `--suite`, `--size`) given with a
+    /// subcommand, which does not read them: an error, not a run with defaults.
+    fn refuse_main_options(&self, subcommand: &str) -> Result<(), String> {
+        let given = [
+            ("--uri", self.uri.is_some()),
+            ("--suite", self.suite.is_some()),
+            ("--size", self.size.is_some()),
+        ];
+        match given.into_iter().find(|(_, given)| *given) {
+            Some((option, _)) => Err(format!(
+                "{option} before `{subcommand}` is an option of `dio bench` itself, which \
+                 `dio bench {subcommand}` does not read: give its own options after \
+                 `{subcommand}` (see `dio bench {subcommand} --help`)"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +245,18 @@ fn main() -> ExitCode {
 }
 
 fn bench(args: BenchArgs) -> Result<(), String> {
+    if let Some(path) = &args.common.json {
+        check_json_path(path)?;
+    }
+    let subcommand = match &args.what {
+        Some(BenchCommand::Isolation(_)) => Some("isolation"),
+        Some(BenchCommand::Scale(_)) => Some("scale"),
+        Some(BenchCommand::Query { .. }) => Some("query"),
+        None => None,
+    };
+    if let Some(subcommand) = subcommand {
+        args.refuse_main_options(subcommand)?;
+    }
     match args.what {
         Some(BenchCommand::Isolation(iso)) => {
             isolation::run(&iso, &args.common, args.filter.as_deref())
@@ -242,23 +275,49 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 .into(),
         ),
         None => {
-            // A suite named twice runs once.
-            let mut suites = args.suite;
-            let mut seen = Vec::new();
-            suites.retain(|s| {
-                let first = !seen.contains(s);
-                seen.push(*s);
-                first
-            });
+            let suites = once_each(
+                args.suite
+                    .unwrap_or_else(|| vec![Suite::Fs, Suite::Memory, Suite::Storm]),
+            );
             throughput::run(&throughput::Plan {
                 mode: args.common.mode(),
                 filter: args.filter,
                 suites,
                 uri: args.uri,
-                size: args.size,
+                size: args.size.unwrap_or(16 << 20),
                 progress: !args.common.no_progress,
             })
             .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common))
         }
+    }
+}
+
+/// `items` in their order, each once: a suite named twice runs once.
+pub(crate) fn once_each<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// A `--json` file that cannot be written is said before the run, not after it: a
+/// directory, or a file in a directory that does not exist. (`-` is stdout.)
+fn check_json_path(path: &std::path::Path) -> Result<(), String> {
+    if path == std::path::Path::new("-") {
+        return Ok(());
+    }
+    if path.is_dir() {
+        return Err(format!("--json {}: is a directory", path.display()));
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "--json {}: no directory {}",
+            path.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
     }
 }

@@ -154,7 +154,7 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
     let suites: Vec<QuerySuite> = if endpoint.is_some() {
         vec![QuerySuite::S3]
     } else {
-        args.suite.clone()
+        crate::once_each(args.suite.clone())
     };
     let executor = dedicated()?;
     let bar = if common.no_progress {

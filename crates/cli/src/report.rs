@@ -78,6 +78,17 @@ pub(crate) fn add_ratios(rows: &mut [Row]) {
     }
 }
 
+/// A size as a reader says it: `8 MiB`, `64 KiB`, `100 bytes`.
+pub(crate) fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / f64::from(1 << 10)),
+        b => format!("{b} bytes"),
+    }
+}
+
 pub(crate) fn human(bytes_per_sec: f64) -> String {
     if bytes_per_sec >= (1u64 << 30) as f64 {
         format!("{:.2} GiB/s", bytes_per_sec / (1u64 << 30) as f64)
@@ -421,6 +432,17 @@ mod tests {
             cpu_per_iteration: None,
         };
         Row::new(Suite::S3, workload, method, 16 << 20, timing)
+    }
+
+    /// Sizes below a MiB are not rounded to nothing (the isolation header said
+    /// "0 MiB" for the 64 KiB reads of a 1 MiB file).
+    #[test]
+    fn sizes_read_as_a_reader_says_them() {
+        assert_eq!(size(8 << 20), "8 MiB");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size((1 << 20) + (1 << 19)), "1536 KiB");
+        assert_eq!(size((1 << 20) + 1), "1.0 MiB");
+        assert_eq!(size(1000), "1000 bytes");
     }
 
     #[test]

@@ -174,6 +174,38 @@ fn bad_arguments_are_clear_errors() {
     assert!(!ok);
     assert!(output.contains("--uri"), "{output}");
     assert!(output.contains("unknown query key"), "{output}");
+    // The main job's options before a subcommand, which does not read them: an
+    // error, not a run of the subcommand with its defaults.
+    for (option, value) in [("--uri", "s3://b/p"), ("--size", "1M"), ("--suite", "s3")] {
+        for what in ["isolation", "scale"] {
+            let (ok, output) = dio(&["bench", option, value, what, "--quick", "--no-progress"]);
+            assert!(!ok, "{option} {what}: {output}");
+            assert!(
+                output.contains(&format!("{option} before `{what}`")),
+                "{output}"
+            );
+            assert!(!output.contains("verdict"), "{output}");
+        }
+    }
+    // A --json that cannot be written is said before the run.
+    let missing = dir.path().join("no-such-dir/out.json");
+    for json in [dir.path(), missing.as_path()] {
+        let (ok, output) = dio(&[
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--filter",
+            "4k",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(!ok, "{output}");
+        assert!(output.contains("--json"), "{output}");
+        assert!(
+            !output.contains("verdict"),
+            "checked before the run: {output}"
+        );
+    }
 }
 
 /// A suite named twice runs once: one row per workload and method.

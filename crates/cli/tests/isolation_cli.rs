@@ -54,6 +54,11 @@ fn isolation_bench_reports_every_method() {
         output.contains("ours_dedicated (default pool):"),
         "the verdict line: {output}"
     );
+    // Each read is a sixteenth of the file.
+    assert!(
+        output.contains("2 x 1 MiB range reads"),
+        "the reads: {output}"
+    );
     // The pool as asked for, as its threads report it.
     assert!(
         output.contains("our pool: 2 workers, 3 blocking threads, nice 12"),
