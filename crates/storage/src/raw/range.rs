@@ -126,7 +126,12 @@ impl ByteRange {
     /// whole object (and for an empty strict range, which no header can ask for).
     /// A server answers with at most these bytes; [`resolve`](Self::resolve) then
     /// applies this range's own rules to the size it reports.
+    ///
+    /// Positions past what a signed 64-bit integer holds, which no object reaches,
+    /// are not sent as they are (servers that parse them as one refuse the range):
+    /// an end there is left open, a suffix that long asks for the whole object.
     pub fn header_value(&self) -> Option<String> {
+        const MOST: u64 = i64::MAX as u64;
         match self.repr {
             Repr::Span {
                 start: 0,
@@ -146,8 +151,16 @@ impl ByteRange {
             | Repr::Http {
                 start,
                 end: Some(end),
+            } if end - 1 > MOST => (end > start).then(|| format!("bytes={start}-")),
+            Repr::Span {
+                start,
+                end: Some(end),
+            }
+            | Repr::Http {
+                start,
+                end: Some(end),
             } => (end > start).then(|| format!("bytes={start}-{}", end - 1)),
-            Repr::Suffix(n) => Some(format!("bytes=-{n}")),
+            Repr::Suffix(n) => Some(format!("bytes=-{}", n.min(MOST))),
         }
     }
 
@@ -283,5 +296,22 @@ mod tests {
         assert_eq!(ByteRange::new(5..5).header_value(), None);
         assert_eq!(ByteRange::http(5..9).header_value().unwrap(), "bytes=5-8");
         assert_eq!(ByteRange::suffix(7).header_value().unwrap(), "bytes=-7");
+        // Beyond what a signed 64-bit position holds: open, or the whole object.
+        assert_eq!(
+            ByteRange::http(90..u64::MAX).header_value().unwrap(),
+            "bytes=90-"
+        );
+        assert_eq!(
+            ByteRange::new(0..u64::MAX).header_value().unwrap(),
+            "bytes=0-"
+        );
+        assert_eq!(
+            ByteRange::new(0..(1 << 63)).header_value().unwrap(),
+            format!("bytes=0-{}", i64::MAX)
+        );
+        assert_eq!(
+            ByteRange::suffix(u64::MAX).header_value().unwrap(),
+            format!("bytes=-{}", i64::MAX)
+        );
     }
 }

@@ -1457,6 +1457,21 @@ pub(crate) async fn reads_over_the_buffer_limit_are_refused(op: Operator) {
             limited.read_range("limit/obj", 84..).await.unwrap(),
             vec![3_u8; 16]
         );
+        // A range is held to the limit as the object cuts it, on every backend: an
+        // HTTP range's end past the object is cut first, and a strict range past
+        // the end is refused as such, however long it asks.
+        assert_eq!(
+            limited
+                .read_with("limit/obj")
+                .byte_range(ByteRange::http(90..u64::MAX))
+                .await
+                .unwrap(),
+            vec![3_u8; 10]
+        );
+        assert_eq!(
+            kind(limited.read_range("limit/obj", 90..200).await),
+            ErrorKind::RangeNotSatisfiable
+        );
     }
     // A reader reads in chunks of at most one buffer, whatever chunk size it asks.
     let mut reader = limited

@@ -181,16 +181,10 @@ impl Access for S3 {
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
-            if let (Some(start), Some(end)) = (args.range.start(), args.range.end()) {
-                let len = end.saturating_sub(start);
-                if len > args.max_len {
-                    return Err(
-                        crate::raw::too_large(len, args.max_len).with_context("range", args.range)
-                    );
-                }
-            }
-            // A range open at either end is checked against the limit once the
-            // object's size is known, from the response, before its body is read.
+            // The range is checked against the limit once the object's size is
+            // known, from the response, before its body is read: as fs and memory
+            // check it, after an end past the object is cut to it (an HTTP range)
+            // or refused as past the end (a strict one).
             match core
                 .get_at_most(&core.key(&path), args.range, &args.conditions, args.max_len)
                 .await
