@@ -690,6 +690,14 @@ pub(crate) async fn stat_and_exists(op: Operator) {
     assert!(op.stat("").await.unwrap().is_dir());
     assert!(op.exists("st/file").await.unwrap());
     assert!(!op.exists("st/nope").await.unwrap());
+    // A path below a file names nothing, on every backend alike.
+    assert!(!op.exists("st/file/x").await.unwrap());
+    assert_eq!(kind(op.stat("st/file/x").await), ErrorKind::NotFound);
+    assert_eq!(kind(op.read("st/file/x").await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(op.read_range("st/file/x", 0..1).await),
+        ErrorKind::NotFound
+    );
     let err = op.exists("../escape").await.unwrap_err();
     assert_eq!(
         (err.kind(), err.operation()),

@@ -214,9 +214,24 @@ impl Fs {
     }
 }
 
+/// A lookup of file `path` (no trailing `/`) that met a file where a directory
+/// should be (`f/x` where `f` is a file: `ENOTDIR`) found nothing: `NotFound`, as
+/// on memory and S3. `NotADirectory` stays for `f/`, a directory path naming a
+/// file.
+fn below_a_file_is_not_found<T>(path: &str, result: Result<T>) -> Result<T> {
+    match result {
+        Err(e) if e.kind() == ErrorKind::NotADirectory && !path.ends_with('/') => {
+            Err(Error::new(ErrorKind::NotFound)
+                .with_message("a part of the path is a file")
+                .with_source(e))
+        }
+        other => other,
+    }
+}
+
 /// Opens file `path` for reading; returns it with its `fstat`.
 fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> {
-    let fd = open_in_root(root, path, OFlags::RDONLY)?;
+    let fd = below_a_file_is_not_found(path, open_in_root(root, path, OFlags::RDONLY))?;
     let stat = rustix::fs::fstat(&fd)?;
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
@@ -275,7 +290,10 @@ impl Fs {
             }
             self.files.forget(path);
         }
-        let fd = self.relieved(|| open_in_root(&self.root, path, OFlags::RDONLY))?;
+        let fd = below_a_file_is_not_found(
+            path,
+            self.relieved(|| open_in_root(&self.root, path, OFlags::RDONLY)),
+        )?;
         let stat = rustix::fs::fstat(&fd)?;
         if is_dir(&stat) {
             return Err(Error::new(ErrorKind::IsADirectory));
@@ -324,7 +342,7 @@ impl Access for Fs {
             } else {
                 OFlags::PATH
             };
-            let fd = open_in_root(&fs.root, &path, flags)?;
+            let fd = below_a_file_is_not_found(&path, open_in_root(&fs.root, &path, flags))?;
             Ok(metadata(&rustix::fs::fstat(&fd)?))
         })
     }
