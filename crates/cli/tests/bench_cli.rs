@@ -295,11 +295,7 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     };
     let err = run("s3://b?endpoint=http://127.0.0.1:1&region=us-east-1", "x");
     assert!(err.contains("cannot connect"), "{err}");
-    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
-        if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
-            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set");
-        }
-        eprintln!("the S3 part SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+    let Some(uri) = common::s3_uri("the S3 part") else {
         return;
     };
     let (_, query) = uri.split_once('?').unwrap();
@@ -317,11 +313,7 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
 /// wrote are gone from the bucket afterwards.
 #[test]
 fn a_run_with_profile_credentials_measures_every_client_and_leaves_nothing() {
-    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
-        if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
-            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set");
-        }
-        eprintln!("SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+    let Some(uri) = common::s3_uri("this test") else {
         return;
     };
     let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
@@ -374,10 +366,7 @@ fn a_run_with_profile_credentials_measures_every_client_and_leaves_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{output}");
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("S3 credentials: "))
-        .unwrap_or_else(|| panic!("no credentials line: {output}"));
+    let line = common::line_starting(&output, "S3 credentials: ");
     assert!(line.contains("profile"), "{line}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let measured: std::collections::BTreeSet<&str> = doc["results"]
@@ -458,11 +447,7 @@ fn s3_suite_without_a_uri_runs_against_the_in_process_server() {
 /// with checksums on and off, their ratio printed, and each peer's write once.
 #[test]
 fn s3_header_names_the_credential_source_and_prices_checksums() {
-    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
-        if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") {
-            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set");
-        }
-        eprintln!("SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+    let Some(uri) = common::s3_uri("this test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -484,10 +469,7 @@ fn s3_header_names_the_credential_source_and_prices_checksums() {
     let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
     assert!(!output.contains(&secret), "the secret shows: {output}");
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("S3 credentials: "))
-        .unwrap_or_else(|| panic!("no credentials line: {output}"));
+    let line = common::line_starting(&output, "S3 credentials: ");
     assert!(line.contains("environment"), "{line}");
     assert!(line.contains(&key[key.len() - 4..]), "{line}");
     assert!(!line.contains(&key), "the key id is masked: {line}");

@@ -1,4 +1,5 @@
 //! What the `dio` end-to-end tests share.
+#![allow(dead_code, reason = "each test binary uses a part")]
 
 use std::process::Command;
 
@@ -15,4 +16,28 @@ pub(crate) fn dio(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// The test S3 server (`DIO_TEST_S3_URI`, from `scripts/s3-server`), or `None`
+/// after saying that `what` is skipped; with `DIO_REQUIRE_S3=1` (as `scripts/test`
+/// sets), a missing server fails the test instead.
+pub(crate) fn s3_uri(what: &str) -> Option<String> {
+    match std::env::var("DIO_TEST_S3_URI") {
+        Ok(uri) => Some(uri),
+        Err(_) if std::env::var("DIO_REQUIRE_S3").is_ok_and(|v| v == "1") => {
+            panic!("DIO_REQUIRE_S3=1 but DIO_TEST_S3_URI is not set")
+        }
+        Err(_) => {
+            eprintln!("{what} SKIPPED: no S3 server (DIO_TEST_S3_URI unset)");
+            None
+        }
+    }
+}
+
+/// The first line of `output` that starts with `start`.
+pub(crate) fn line_starting<'a>(output: &'a str, start: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting {start:?}: {output}"))
 }
