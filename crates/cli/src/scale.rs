@@ -15,7 +15,8 @@ use crate::{Common, Mode};
 
 #[derive(Debug, Args)]
 pub(crate) struct ScaleArgs {
-    /// Size of the file read (at least the largest read).
+    /// Size of the file read (at least the largest read); `--quick` uses at most
+    /// 32M of it, as its header says.
     #[arg(long, default_value = "256M", value_parser = crate::parse_file_size)]
     file_size: u64,
 }
