@@ -428,8 +428,11 @@ fn a_reader_of_a_kept_hot_file_opens_with_no_hand_off() {
     // Read whole by its open (under the 1 MiB chunk), but more than a read served on
     // the caller's thread.
     let big: Vec<u8> = (0..600_000_u32).map(|i| (i % 239) as u8).collect();
+    // Longer than a chunk: read in 1 MiB chunks.
+    let long: Vec<u8> = (0..3_000_000_u32).map(|i| (i % 233) as u8).collect();
     std::fs::write(dir.path().join("small"), &small).unwrap();
     std::fs::write(dir.path().join("big"), &big).unwrap();
+    std::fs::write(dir.path().join("long"), &long).unwrap();
     let (op, executor) = common_fs::operator(dir.path(), "read-now");
     let read_all = |op: Operator, path: &'static str| async move {
         let mut reader = op.reader(path).await.unwrap();
@@ -443,15 +446,36 @@ fn a_reader_of_a_kept_hot_file_opens_with_no_hand_off() {
         // Opened and read once, so both are kept and in page cache.
         assert_eq!(read_all(op.clone(), "small").await, small);
         assert_eq!(read_all(op.clone(), "big").await, big);
+        assert_eq!(read_all(op.clone(), "long").await, long);
         // Small enough to be read whole on the caller's thread: no job at all.
         let before = jobs(&executor);
         assert_eq!(read_all(op.clone(), "small").await, small);
         assert_eq!(jobs(&executor), before, "the small reader was handed off");
-        // A first read larger than a read served here: opened here all the same, and
-        // that read is the reader's first chunk read, one job.
+        // Read whole by its open, larger than a read served here: one job opens it
+        // and reads it, in one piece.
         let before = jobs(&executor);
-        assert_eq!(read_all(op.clone(), "big").await, big);
-        assert_eq!(jobs(&executor), before + 1, "not one read job");
+        let pieces: Vec<_> = futures::StreamExt::collect::<Vec<_>>(op.reader("big").await.unwrap())
+            .await
+            .into_iter()
+            .map(|piece| piece.unwrap().len())
+            .collect();
+        assert_eq!(pieces, [big.len()], "not one piece");
+        assert_eq!(jobs(&executor), before + 1, "not one open job");
+        // Longer than a chunk, asked for whole: one job, one piece, as object_store's
+        // `get` wants it.
+        let before = jobs(&executor);
+        let whole = op.reader_with("long").whole_up_to(8 << 20).await.unwrap();
+        let pieces: Vec<_> = futures::StreamExt::collect::<Vec<_>>(whole)
+            .await
+            .into_iter()
+            .map(|piece| piece.unwrap().len())
+            .collect();
+        assert_eq!(pieces, [long.len()], "not one piece");
+        assert_eq!(jobs(&executor), before + 1, "not one open job");
+        // Longer than a chunk: opened here, each chunk (the first too) a job.
+        let before = jobs(&executor);
+        assert_eq!(read_all(op.clone(), "long").await, long);
+        assert_eq!(jobs(&executor), before + 3, "not three chunk jobs");
         // Opened without waiting for the executor: the reader is there while every
         // blocking thread is busy, and reads once they are free.
         let threads = executor.num_blocking_threads();
@@ -464,7 +488,7 @@ fn a_reader_of_a_kept_hot_file_opens_with_no_hand_off() {
             .collect();
         // A result known at once is handed over at the second poll (the first
         // yields); one that waits for a job is never, while the gate is closed.
-        let mut open = std::pin::pin!(op.reader("big"));
+        let mut open = std::pin::pin!(op.reader("long"));
         let mut reader = None;
         for _ in 0..3 {
             let polled = std::future::poll_fn(|cx| {
@@ -481,7 +505,7 @@ fn a_reader_of_a_kept_hot_file_opens_with_no_hand_off() {
         tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut all)
             .await
             .unwrap();
-        assert_eq!(all, big);
+        assert_eq!(all, long);
         for job in busy {
             job.await.unwrap();
         }

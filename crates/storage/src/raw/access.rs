@@ -287,8 +287,9 @@ pub trait Access: Send + Sync + fmt::Debug + 'static {
     /// Opens `args` on the calling thread, now, if that cannot wait: a file the
     /// backend holds open, whose path is found as before using only what the kernel
     /// holds in memory. [`OpenArgs::first_read`] is read there too if it is small
-    /// and all in page cache; a large one is left out ([`Opened::first`] empty: the
-    /// reader reads it), a small one not in memory makes this `None`. `None` when
+    /// and all in page cache; the large first chunk of a longer read is left out
+    /// ([`Opened::first`] empty: the reader reads it), while a whole range asked for
+    /// in one buffer, or a small read not in memory, makes this `None`. `None` when
     /// it cannot be done that way; the operator then submits
     /// [`open`](Self::open) as usual. Called only when
     /// [`Options::read_now`](crate::Options::read_now) is on. The default never

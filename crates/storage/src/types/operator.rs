@@ -1138,10 +1138,11 @@ impl Operator {
     /// A reader of file `path`: `AsyncRead + AsyncSeek` (tokio and futures) and a
     /// `Stream` of `Bytes`, whose chunks are read on the executor ahead of the
     /// consumer (see [`Options::chunk_size`] and [`Options::prefetch`]). The job that
-    /// opens the object also reads its first chunk. A file fs holds open is opened on
-    /// the caller's thread instead (see [`Options::read_now`]): its first chunk is
-    /// read there too if it is at most 256 KiB and in page cache, else it is the
-    /// first of the chunk reads the reader submits at once.
+    /// opens the object also reads its first chunk (a file of at most one chunk:
+    /// all of it, in one buffer). A file fs holds open is opened on the caller's
+    /// thread instead (see [`Options::read_now`]): its first chunk is read there
+    /// too if it is at most 256 KiB and in page cache; the first 1 MiB chunk of a
+    /// larger file is the first of the chunk reads the reader submits at once.
     ///
     /// # Errors
     ///
@@ -1187,7 +1188,7 @@ impl Operator {
             read_whole_up_to: whole_up_to.min(self.options.max_buffer_size),
             read_first: chunk_size as u64,
         };
-        // A file the backend holds open, with a small first read, is opened here
+        // A file the backend holds open is opened here (its first read too if small)
         // with no hand-off (see `read_now`).
         let now = self.options.read_now && !self.executor().is_shutdown();
         self.open_handle(

@@ -417,16 +417,20 @@ impl Access for Fs {
                 Ok(range) => range,
                 Err(e) => return Some(Err(e)),
             };
-            // A first read only as `try_read_now` would serve it; a larger one is
-            // left to the reader's own reads, which start at once, on the executor.
+            // A first read only as `try_read_now` would serve it. A larger first
+            // chunk of a longer read is left to the reader's own chunk reads,
+            // which then start at once, on the executor; a whole range asked for
+            // in one buffer (`whole_up_to`) is the open job's, as one read.
             let first = args.first_read(&range);
-            let first = if first.is_empty()
-                || first.end - first.start > READ_NOW_MAX
-                || self.reads_in_flight()
-            {
+            let whole = first == range;
+            let first = if first.is_empty() {
                 Bytes::new()
-            } else {
+            } else if first.end - first.start <= READ_NOW_MAX && !self.reads_in_flight() {
                 read_cached_at(&file.fd, first, &self.pool)?
+            } else if whole {
+                return None;
+            } else {
+                Bytes::new()
             };
             let object = Arc::new(FsObject {
                 file: Arc::clone(file),
