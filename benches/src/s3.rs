@@ -231,45 +231,100 @@ pub struct Fixture {
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
+/// The endpoint as the peers use it, and the peers.
+type Peers = (Endpoint, opendal::Operator, Arc<dyn ObjectStore>);
+
 /// The objects a fixture writes are deleted when it is dropped, from a real
 /// endpoint (the in-process server goes with its runtime): a run leaves nothing in
-/// the user's bucket. A delete that fails is said, not hidden.
+/// the user's bucket.
 impl Drop for Fixture {
     fn drop(&mut self) {
-        if self.endpoint.uri.is_none() {
-            return;
-        }
-        let names = ["small".to_owned(), "big".to_owned()]
-            .into_iter()
-            .chain(Method::ALL.iter().map(|m| format!("written-{m}")));
-        let failed = match self
-            .caller
-            .block_on(self.ours.delete_many(names.collect::<Vec<_>>()))
-        {
-            Ok(each) => each.into_iter().find_map(Result::err),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = failed {
-            eprintln!(
-                "the benchmark objects under {:?} in bucket {:?} were not all deleted: {}",
-                self.prefix,
-                self.endpoint.bucket,
-                crate::error_chain(&e)
-            );
+        if self.endpoint.uri.is_some() {
+            remove_written(&self.ours, &self.endpoint.bucket, &self.prefix);
         }
     }
 }
 
+/// Removes everything under the run's own prefix (`ours` is rooted there); a
+/// failure is said, not hidden (a drop cannot fail).
+fn remove_written(ours: &storage::Operator, bucket: &str, prefix: &str) {
+    if let Err(e) = ours.blocking().remove_all("") {
+        eprintln!(
+            "the benchmark objects under {prefix:?} in bucket {bucket:?} were not all deleted: {}",
+            crate::error_chain(&e)
+        );
+    }
+}
+
 impl Fixture {
-    /// Uploads `bench/small` (16 MiB) and `bench/big` (128 MiB) through our client
-    /// and builds the others; they are deleted again when it is dropped.
+    /// Uploads the objects through `ours`, then builds the peers, signing as `ours_s3`
+    /// does (whatever gave it its credentials); the endpoint as the peers use it. An
+    /// error says whether anything was uploaded (to remove).
+    fn upload_and_connect(
+        endpoint: Endpoint,
+        ours: &storage::Operator,
+        ours_s3: &storage::services::s3::S3,
+        data: &Bytes,
+        sizes: Sizes,
+        prefix: &str,
+    ) -> Result<Peers, (String, bool)> {
+        let blocking = ours.blocking();
+        let url = endpoint.url.as_deref().unwrap_or("AWS");
+        let where_ = format!("bucket {:?} at {url}", endpoint.bucket);
+        let failed = |e: storage::Error, uploaded| {
+            let message = format!(
+                "cannot upload the benchmark objects to {where_}: {}",
+                crate::error_chain(&e)
+            );
+            (message, uploaded)
+        };
+        blocking
+            .write("small", data.slice(..sizes.small as usize))
+            .map_err(|e| failed(e, false))?;
+        blocking
+            .write("big", data.clone())
+            .map_err(|e| failed(e, true))?;
+        let mut opendal = opendal::services::S3::default()
+            .bucket(&endpoint.bucket)
+            .region(&endpoint.region)
+            .root(prefix);
+        if let Some(url) = &endpoint.url {
+            opendal = opendal.endpoint(url);
+        }
+        let endpoint = endpoint.signing_as(ours_s3);
+        if let Some(credentials) = &endpoint.credentials {
+            opendal = opendal
+                .access_key_id(credentials.access_key_id())
+                .secret_access_key(credentials.secret_access_key())
+                .disable_config_load()
+                .disable_ec2_metadata();
+            if let Some(token) = credentials.session_token() {
+                opendal = opendal.session_token(token);
+            }
+        }
+        let opendal = opendal::Operator::new(opendal)
+            .map_err(|e| (format!("cannot configure OpenDAL's S3: {e}"), true))?
+            .finish();
+        let object_store: Arc<dyn ObjectStore> = Arc::new(
+            endpoint
+                .object_store()
+                .build()
+                .map_err(|e| (format!("cannot configure object_store's S3: {e}"), true))?,
+        );
+        Ok((endpoint, opendal, object_store))
+    }
+
+    /// Uploads `bench-<pid>/small` (16 MiB) and `bench-<pid>/big` (128 MiB) through
+    /// our client and builds the others. What the run writes under its prefix of
+    /// its own (two runs on one bucket keep apart) is deleted again when the
+    /// fixture is dropped, or when building it fails after the upload began.
     ///
     /// # Errors
     ///
     /// A one-line message when a client cannot be built or the upload fails (a
     /// missing bucket, wrong credentials, an endpoint that does not answer).
     pub fn new(endpoint: Endpoint, dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
-        let prefix = format!("{}bench/", endpoint.prefix);
+        let prefix = format!("{}bench-{}/", endpoint.prefix, std::process::id());
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
@@ -291,51 +346,23 @@ impl Fixture {
         let ours = storage::Operator::new(ours_s3.clone()).with_executor(dedicated.clone());
         let ours_no_checksum =
             storage::Operator::new(configure(builder.checksum(None))?).with_executor(dedicated);
-        let blocking = ours.blocking();
-        let where_ = format!("bucket {:?} at {url}", endpoint.bucket);
-        blocking
-            .write("small", data.slice(..sizes.small as usize))
-            .and_then(|_| blocking.write("big", data.clone()))
-            .map_err(|e| {
-                format!(
-                    "cannot upload the benchmark objects to {where_}: {}",
-                    crate::error_chain(&e)
-                )
-            })?;
+        let (real, bucket) = (endpoint.uri.is_some(), endpoint.bucket.clone());
+        let clients = Self::upload_and_connect(endpoint, &ours, &ours_s3, &data, sizes, &prefix);
+        let (endpoint, opendal, object_store) = match clients {
+            Ok(clients) => clients,
+            Err((e, uploaded)) => {
+                if real && uploaded {
+                    remove_written(&ours, &bucket, &prefix);
+                }
+                return Err(e);
+            }
+        };
         let hyper = {
             let _guard = caller.enter();
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_max_idle_per_host(32)
                 .build_http()
         };
-        let mut opendal = opendal::services::S3::default()
-            .bucket(&endpoint.bucket)
-            .region(&endpoint.region)
-            .root(&prefix);
-        if let Some(url) = &endpoint.url {
-            opendal = opendal.endpoint(url);
-        }
-        // The peers sign as ours does, whatever gave ours its credentials.
-        let endpoint = endpoint.signing_as(&ours_s3);
-        if let Some(credentials) = &endpoint.credentials {
-            opendal = opendal
-                .access_key_id(credentials.access_key_id())
-                .secret_access_key(credentials.secret_access_key())
-                .disable_config_load()
-                .disable_ec2_metadata();
-            if let Some(token) = credentials.session_token() {
-                opendal = opendal.session_token(token);
-            }
-        }
-        let opendal = opendal::Operator::new(opendal)
-            .map_err(|e| format!("cannot configure OpenDAL's S3: {e}"))?
-            .finish();
-        let object_store: Arc<dyn ObjectStore> = Arc::new(
-            endpoint
-                .object_store()
-                .build()
-                .map_err(|e| format!("cannot configure object_store's S3: {e}"))?,
-        );
         Ok(Self {
             endpoint,
             prefix,
