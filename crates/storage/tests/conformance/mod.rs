@@ -698,6 +698,15 @@ pub(crate) async fn stat_and_exists(op: Operator) {
         kind(op.read_range("st/file/x", 0..1).await),
         ErrorKind::NotFound
     );
+    assert_eq!(
+        kind(op.rename("st/file/x", "st/y").await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(op.copy("st/file/x", "st/file/x").await),
+        ErrorKind::NotFound
+    );
+    assert!(op.list("st/file/x/").await.unwrap().is_empty());
     let err = op.exists("../escape").await.unwrap_err();
     assert_eq!(
         (err.kind(), err.operation()),

@@ -229,6 +229,14 @@ fn below_a_file_is_not_found<T>(path: &str, result: Result<T>) -> Result<T> {
     }
 }
 
+/// Whether `path` itself (a trailing `/` aside) names something that is not a
+/// directory, as opposed to a path below such a thing.
+fn is_file_here(root: &OwnedFd, path: &str) -> bool {
+    open_in_root(root, path.trim_end_matches('/'), OFlags::PATH)
+        .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
+        .is_ok_and(|stat| !is_dir(&stat))
+}
+
 /// Opens file `path` for reading; returns it with its `fstat`.
 fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> {
     let fd = below_a_file_is_not_found(path, open_in_root(root, path, OFlags::RDONLY))?;
@@ -571,7 +579,8 @@ impl Access for Fs {
                 // file is looked at, not opened (a FIFO's open would wait for a
                 // writer), under the names a copy may write to.
                 not_reserved_path(&to)?;
-                let fd = open_in_root(&fs.root, &from, OFlags::PATH)?;
+                let fd =
+                    below_a_file_is_not_found(&from, open_in_root(&fs.root, &from, OFlags::PATH))?;
                 if is_dir(&rustix::fs::fstat(&fd)?) {
                     return Err(Error::new(ErrorKind::IsADirectory));
                 }
@@ -607,7 +616,7 @@ impl Access for Fs {
             // Neither end may be another write's temporary file.
             not_reserved(file_name(&from))?;
             not_reserved_path(&to).map_err(|e| e.with_path(to.clone()))?;
-            let from_dir = open_dir(&fs.root, parent_dir(&from))?;
+            let from_dir = below_a_file_is_not_found(&from, open_dir(&fs.root, parent_dir(&from)))?;
             let stat = rustix::fs::statat(&from_dir, file_name(&from), AtFlags::SYMLINK_NOFOLLOW)?;
             if is_dir(&stat) {
                 return Err(Error::new(ErrorKind::IsADirectory));
@@ -647,8 +656,17 @@ impl Access for Fs {
         self.job(move |fs| {
             let dir = match open_dir(&fs.root, &path) {
                 Ok(dir) => Some(dir),
-                // A missing directory lists as empty, as on object stores.
+                // A missing directory lists as empty, as on object stores; so does
+                // one below a file (`f/x/`). Only `f/` itself, a file listed as a
+                // directory, is `NotADirectory`.
                 Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e)
+                    if e.kind() == ErrorKind::NotADirectory
+                        && !path.is_empty()
+                        && !is_file_here(&fs.root, &path) =>
+                {
+                    None
+                }
                 Err(e) => return Err(e),
             };
             Ok(
