@@ -29,24 +29,25 @@ thread_local! {
     /// On a worker thread, its own runtime, while the worker has it: what a job
     /// spawned there goes to, whatever other runtime the spawning job has entered.
     static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
-    /// While a job of an executor without threads of its own (caller-runtime or
-    /// custom mode) runs on this thread: that executor's id.
-    static JOB_OF: Cell<Option<u64>> = const { Cell::new(None) };
+    /// While jobs of executors without threads of their own (caller-runtime or
+    /// custom mode) run on this thread: those executors' ids, innermost last (a
+    /// job may run another executor's job inline: a custom spawner's).
+    static JOBS_OF: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks the current thread as running a job of executor `id` (one without threads
 /// of its own, which [`current`] cannot tell) until the returned guard is dropped.
 pub(crate) fn in_job_of(id: u64) -> InJob {
-    InJob(JOB_OF.with(|job| job.replace(Some(id))))
+    JOBS_OF.with_borrow_mut(|jobs| jobs.push(id));
+    InJob(())
 }
 
-/// Restores what the thread ran before a job entered with [`in_job_of`] (a job of
-/// one executor may run a job of another inline).
-pub(crate) struct InJob(Option<u64>);
+/// Ends what [`in_job_of`] marked.
+pub(crate) struct InJob(());
 
 impl Drop for InJob {
     fn drop(&mut self) {
-        JOB_OF.with(|job| job.set(self.0));
+        JOBS_OF.with_borrow_mut(|jobs| jobs.pop());
     }
 }
 
@@ -117,7 +118,7 @@ pub(crate) fn is_blocking_thread_of(pool: u64) -> bool {
 /// what it would do there.
 #[track_caller]
 pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: &str) {
-    if JOB_OF.with(Cell::get) == Some(pool) {
+    if JOBS_OF.with_borrow(|jobs| jobs.contains(&pool)) {
         panic!(
             "{call} called inside a job of executor {executor:?}: it waits for every job \
              of {executor:?} to end, this one included, so {instead}. Call shutdown() here \

@@ -154,6 +154,34 @@ fn waits_inside_a_job_of_an_executor_without_threads_panic() {
             "Call shutdown() here",
         );
         assert_still_serving(&executor);
+        // Inside a job of another such executor that this job runs inline (a
+        // custom spawner's blocking job), the outer job is still one of its own.
+        struct Inline;
+        impl io_executor::Spawn for Inline {
+            fn spawn(&self, future: io_executor::BoxFuture) {
+                drop(std::thread::spawn(move || {
+                    futures::executor::block_on(future)
+                }));
+            }
+            fn spawn_blocking(&self, job: io_executor::BlockingFn) {
+                job();
+            }
+        }
+        let inline = Executor::custom(Inline);
+        let inner = executor.clone();
+        let err = executor
+            .spawn_blocking(move || inline.spawn_blocking(move || inner.blocking_join()).join())
+            .join()
+            .unwrap()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "Executor::blocking_join() called inside a job",
+            "tokio-handle",
+            "so it could never return",
+            "Call shutdown() here",
+        );
+        assert_still_serving(&executor);
         // Outside its jobs, on the same runtime, the wait is allowed and ends.
         let joined = executor.clone();
         runtime.block_on(async move {
