@@ -127,9 +127,11 @@ impl ByteRange {
     /// A server answers with at most these bytes; [`resolve`](Self::resolve) then
     /// applies this range's own rules to the size it reports.
     ///
-    /// Positions past what a signed 64-bit integer holds, which no object reaches,
-    /// are not sent as they are (servers that parse them as one refuse the range):
-    /// an end there is left open, a suffix that long asks for the whole object.
+    /// An end or a suffix past what a signed 64-bit integer holds, which no object
+    /// reaches, is not sent as it is (servers that parse it as one refuse the
+    /// range): such an end is left open, such a suffix asks for the whole object. (A
+    /// start there is past every object: refused as such, it is resolved as any
+    /// range past the end.)
     pub fn header_value(&self) -> Option<String> {
         const MOST: u64 = i64::MAX as u64;
         match self.repr {

@@ -1221,8 +1221,10 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// As [`write_with`](Self::write_with); the conditions are checked again at
-    /// [`Writer::close`], atomically with the commit.
+    /// As [`write_with`](Self::write_with), but the conditions are checked at
+    /// [`Writer::close`], atomically with the commit, on every backend (making the
+    /// writer checks only where the object would go: a directory, a file for a
+    /// parent, an option the backend refuses).
     pub fn writer_with(&self, path: &str) -> WriterWith {
         WriterWith::new(self.clone(), path)
     }

@@ -701,7 +701,8 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
             if remove_stale_temp_files_in(&target)? == 0 {
                 let err = Error::new(ErrorKind::DirectoryNotEmpty);
                 // Its listing shows nothing: say what is there.
-                return Err(if holds_only_temp_files(&target)? {
+                // The scan only explains; if it fails, the plain error stands.
+                return Err(if holds_only_temp_files(&target).unwrap_or(false) {
                     err.with_message(
                         "a write in progress in it has not committed yet (its temporary \
                          file is hidden from listings)",
