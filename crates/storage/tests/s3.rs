@@ -224,6 +224,8 @@ fn uris_and_builder_errors() {
         "s3://b?unknown=1",
         "s3://b?path_style=maybe",
         "s3://b/../up?anonymous=true",
+        // An unset variable in a template: no region, not the host `b.s3..`.
+        "s3://b?region=",
     ] {
         let err = S3Builder::from_uri(bad)
             .and_then(|b| b.anonymous().build())
@@ -236,6 +238,13 @@ fn uris_and_builder_errors() {
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = S3Builder::new("b")
+        .region(" ")
+        .anonymous()
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("region is empty"), "{err}");
 }
 
 /// The caller's runtime is dropped between requests: the next request, from a new

@@ -433,6 +433,12 @@ fn the_environment_names_the_region_before_the_profile() {
     if child_of(TEST) {
         let s3 = S3Builder::new("any").anonymous().build().unwrap();
         assert_eq!(s3.region(), std::env::var(EXPECTED).unwrap());
+        // Also from inside another executor's `block_on` (which the profile's
+        // reader may not enter again on the same thread).
+        let s3 = futures::executor::block_on(async {
+            S3Builder::new("any").anonymous().build().unwrap()
+        });
+        assert_eq!(s3.region(), std::env::var(EXPECTED).unwrap());
         // The builder's own region beats them all.
         let s3 = S3Builder::new("any")
             .anonymous()
@@ -462,6 +468,53 @@ fn the_environment_names_the_region_before_the_profile() {
             ("AWS_REGION", "ca-central-1"),
         ],
         "ca-central-1",
+    );
+}
+
+/// The endpoint, when not given, comes from the environment as the AWS SDKs read
+/// it: `AWS_ENDPOINT_URL_S3` before `AWS_ENDPOINT_URL`, neither with
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; a bad one is refused naming the
+/// variable it came from.
+#[test]
+fn endpoints_from_the_environment_as_the_sdks_read_them() {
+    const TEST: &str = "endpoints_from_the_environment_as_the_sdks_read_them";
+    const EXPECTED: &str = "DIO_TEST_EXPECTED_ENDPOINT";
+    if child_of(TEST) {
+        let built = S3Builder::new("b").anonymous().build();
+        match std::env::var(EXPECTED).unwrap().as_str() {
+            "none" => assert_eq!(built.unwrap().endpoint(), None),
+            error if error.starts_with("error: ") => {
+                let err = built.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+                assert!(err.to_string().contains(&error[7..]), "{err}");
+            }
+            url => assert_eq!(built.unwrap().endpoint(), Some(url)),
+        }
+        return;
+    }
+    let with = |env: &[(&'static str, &str)], expected: &str| {
+        let mut env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        env.push((EXPECTED, expected.to_owned()));
+        run_child(TEST, "", &env);
+    };
+    with(&[("AWS_ENDPOINT_URL", "http://all:1")], "http://all:1");
+    with(
+        &[
+            ("AWS_ENDPOINT_URL", "http://all:1"),
+            ("AWS_ENDPOINT_URL_S3", "http://s3:2"),
+        ],
+        "http://s3:2",
+    );
+    with(
+        &[
+            ("AWS_ENDPOINT_URL_S3", "http://s3:2"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ],
+        "none",
+    );
+    with(
+        &[("AWS_ENDPOINT_URL", "localhost:4566")],
+        "error: AWS_ENDPOINT_URL \"localhost:4566\"",
     );
 }
 

@@ -1415,6 +1415,17 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
     assert_eq!(aborts(&server.seen()), 2, "{requests:?}");
 }
 
+/// A request timeout too long for the clock (`Duration::MAX`, "none") waits for the
+/// answer instead of panicking on the deadline's arithmetic.
+#[test]
+fn a_request_timeout_without_a_limit_waits_for_the_answer() {
+    let server = FaultServer::start(|_, _| with_headers(StatusCode::NOT_FOUND, &[], ""));
+    let op = server.operator(1, Duration::MAX);
+    let err = block_on(op.stat("k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    block_on(op.write("k", HELLO)).unwrap_err();
+}
+
 /// `Writer::abort` says when the upload could not be aborted (it is then left
 /// to the bucket's lifecycle rules), instead of reporting success.
 #[test]

@@ -209,12 +209,14 @@ impl Operator {
     /// An operator from a URI: `fs:///absolute/root`, `memory://`, or
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1` (see
     /// [`S3Builder::from_uri`](crate::services::s3::S3Builder::from_uri); credentials
-    /// come from the `AWS_*` environment variables).
+    /// come from the AWS SDKs' provider chain, fetched by the first request: the
+    /// environment, profiles, web identity, container, instance metadata).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a malformed URI, a relative fs root, or S3
-    /// without credentials; [`ErrorKind::Unsupported`] for an unknown scheme; and
+    /// [`ErrorKind::InvalidInput`] for a malformed URI or a relative fs root (and,
+    /// built without the `credential-chain` feature, S3 without credentials in the
+    /// `AWS_*` variables); [`ErrorKind::Unsupported`] for an unknown scheme; and
     /// whatever opening the fs root fails with.
     pub fn from_uri(uri: &str) -> Result<Self> {
         let invalid = |message: &str| {

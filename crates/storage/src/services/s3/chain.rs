@@ -91,9 +91,20 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
     }
     let provider = builder.build();
     // The provider's file system reads are plain blocking reads: nothing here needs
-    // a runtime.
-    futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(&provider))
-        .map(|region| region.as_ref().to_owned())
+    // a runtime. On a thread of its own, so that a caller inside another executor's
+    // `block_on` (which may not be entered twice on one thread) can build too.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(
+                    &provider,
+                ))
+            })
+            .join()
+            .ok()
+            .flatten()
+    })
+    .map(|region| region.as_ref().to_owned())
 }
 
 /// A link of the chain whose credentials say where they came from.

@@ -303,9 +303,11 @@ impl S3Builder {
         self
     }
 
-    /// The endpoint, e.g. `http://127.0.0.1:8333`. Default: `AWS_ENDPOINT_URL`, else
+    /// The endpoint, e.g. `http://127.0.0.1:8333`. Default, as the AWS SDKs read
+    /// the environment: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL` (neither with
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else
     /// `https://s3.<region>.amazonaws.com` (`amazonaws.com.cn` in the China regions,
-    /// `cn-*`).
+    /// `cn-*`). An `endpoint_url` in a shared config file's profile is not read.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -486,8 +488,24 @@ impl S3Builder {
             .region
             .get_or_insert_with(|| "us-east-1".into())
             .clone();
-        if self.endpoint.is_none() {
-            self.endpoint = env("AWS_ENDPOINT_URL");
+        if region.trim().is_empty() {
+            return Err(invalid(
+                "the region is empty (an unset variable in a URI's region=?)".into(),
+            ));
+        }
+        // As the AWS SDKs read them: the service's own variable first, and none of
+        // them when configured endpoints are to be ignored.
+        let mut endpoint_from = "the endpoint";
+        let ignore_env = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if self.endpoint.is_none() && !ignore_env {
+            for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
+                if let Some(url) = env(name) {
+                    self.endpoint = Some(url);
+                    endpoint_from = name;
+                    break;
+                }
+            }
         }
         let credentials = if self.anonymous {
             None
@@ -507,10 +525,10 @@ impl S3Builder {
         if let Some(endpoint) = &self.endpoint {
             let uri: Uri = endpoint
                 .parse()
-                .map_err(|e| invalid(format!("endpoint {endpoint:?}: {e}")))?;
+                .map_err(|e| invalid(format!("{endpoint_from} {endpoint:?}: {e}")))?;
             if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
                 return Err(invalid(format!(
-                    "endpoint {endpoint:?}: expected http://host[:port] or https://host[:port]"
+                    "{endpoint_from} {endpoint:?}: expected http://host[:port] or https://host[:port]"
                 )));
             }
         }

@@ -748,13 +748,19 @@ impl Core {
         let len = http.body().len();
         let request = self.client().request(http);
         tokio::pin!(request);
+        // A timeout too long for the clock (`Duration::MAX`: none) never ends.
+        let deadline_after = |moved: Instant| moved.checked_add(self.request_timeout);
         loop {
-            let deadline = progress.last_moved() + self.request_timeout;
+            let Some(deadline) = deadline_after(progress.last_moved()) else {
+                return (&mut request).await.map_err(from_client_error);
+            };
             match tokio::time::timeout_at(deadline.into(), &mut request).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(e)) => return Err(from_client_error(e)),
                 // The body moved while we waited: wait on from its last move.
-                Err(_) if progress.last_moved() + self.request_timeout > Instant::now() => {}
+                Err(_)
+                    if deadline_after(progress.last_moved())
+                        .is_none_or(|deadline| deadline > Instant::now()) => {}
                 Err(_) => {
                     let sent = progress.sent();
                     let message = if sent < len {
