@@ -518,6 +518,39 @@ fn endpoints_from_the_environment_as_the_sdks_read_them() {
     );
 }
 
+/// A profile that cannot give credentials (here, one that is not defined) says why
+/// at every request, not only the first: the chain is built again after a failure,
+/// where aws-config's profile provider hands its setup error out once and then
+/// says only that it was "already taken".
+#[test]
+fn a_profile_that_cannot_give_credentials_says_why_every_time() {
+    const TEST: &str = "a_profile_that_cannot_give_credentials_says_why_every_time";
+    if child_of(TEST) {
+        let s3 = S3Builder::new("b")
+            .endpoint("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let op = Operator::new(s3);
+        for attempt in 0..3 {
+            let err = block_on(op.stat("k")).unwrap_err();
+            let chain = format!("{err:?}");
+            assert!(
+                chain.contains("no-such-profile"),
+                "attempt {attempt}: {chain}"
+            );
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = profile_files(
+        dir.path(),
+        "[default]\nregion = eu-central-1\n",
+        "[default]\naws_access_key_id = k\naws_secret_access_key = s\n",
+    );
+    env.push(("AWS_PROFILE", "no-such-profile".into()));
+    run_child(TEST, "", &env);
+}
+
 #[test]
 fn assume_role_from_a_profile() {
     const TEST: &str = "assume_role_from_a_profile";

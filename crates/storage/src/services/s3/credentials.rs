@@ -125,7 +125,9 @@ pub(crate) enum Source {
 /// is forgotten ([`CredentialCache::refused`]).
 pub(crate) struct CredentialCache {
     source: Source,
-    provider: tokio::sync::OnceCell<SharedCredentialsProvider>,
+    /// Built on first use; the chain is built again after a failed fetch (see
+    /// [`fetch`](Self::fetch)).
+    provider: Mutex<Option<SharedCredentialsProvider>>,
     current: RwLock<Option<Cached>>,
     /// Held by whoever is fetching.
     fetching: Arc<tokio::sync::Mutex<()>>,
@@ -147,7 +149,7 @@ impl CredentialCache {
     pub(crate) fn new(source: Source) -> Self {
         Self {
             source,
-            provider: tokio::sync::OnceCell::new(),
+            provider: Mutex::new(None),
             current: RwLock::new(None),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             quiet_until: Mutex::new(None),
@@ -272,10 +274,19 @@ impl CredentialCache {
     async fn fetch(&self) -> Result<Cached> {
         let provider = self.provider().await;
         let fetched = SystemTime::now();
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(credentials_error)?;
+        let credentials = match provider.provide_credentials().await {
+            Ok(credentials) => credentials,
+            Err(e) => {
+                // aws-config's profile provider hands out its setup error (a
+                // profile not defined, one that needs SSO) once, then says only
+                // that it was taken: a chain built again says why every time.
+                #[cfg(feature = "credential-chain")]
+                if matches!(self.source, Source::Chain(_)) {
+                    *self.provider.lock() = None;
+                }
+                return Err(credentials_error(e));
+            }
+        };
         let cached = Cached::new(credentials, fetched);
         if !cached.usable_at(SystemTime::now()) {
             return Err(Error::new(ErrorKind::PermissionDenied)
@@ -295,17 +306,18 @@ impl CredentialCache {
         Ok(cached)
     }
 
+    /// The provider, built if it is not (the caller holds `fetching`).
     async fn provider(&self) -> SharedCredentialsProvider {
-        self.provider
-            .get_or_init(|| async {
-                match &self.source {
-                    Source::Provider(provider) => provider.clone(),
-                    #[cfg(feature = "credential-chain")]
-                    Source::Chain(config) => config.build().await,
-                }
-            })
-            .await
-            .clone()
+        if let Some(provider) = self.provider.lock().clone() {
+            return provider;
+        }
+        let provider = match &self.source {
+            Source::Provider(provider) => provider.clone(),
+            #[cfg(feature = "credential-chain")]
+            Source::Chain(config) => config.build().await,
+        };
+        *self.provider.lock() = Some(provider.clone());
+        provider
     }
 }
 
