@@ -226,6 +226,8 @@ fn uris_and_builder_errors() {
         "s3://b/../up?anonymous=true",
         // An unset variable in a template: no region, not the host `b.s3..`.
         "s3://b?region=",
+        "s3://b?region=eu-west-1&region=us-east-1",
+        "s3://my bucket",
     ] {
         let err = S3Builder::from_uri(bad)
             .and_then(|b| b.anonymous().build())
@@ -238,6 +240,30 @@ fn uris_and_builder_errors() {
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // A value a key this parser does not take may be a secret: never shown.
+    let err = S3Builder::from_uri("s3://b?secret_access_key=TOPSECRET").unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");
+    assert!(err.to_string().contains("secret_access_key"), "{err}");
+    // A bucket that is not a DNS name (an older bucket's capitals or `_`) is
+    // addressed by path on AWS, as the SDKs do; a DNS name by virtual host.
+    let url = |bucket: &str| {
+        let s3 = S3Builder::new(bucket)
+            .region("us-east-1")
+            .anonymous()
+            .build()
+            .unwrap();
+        format!("{s3:?}")
+    };
+    assert!(
+        url("Old_Bucket").contains("\"https://s3.us-east-1.amazonaws.com\""),
+        "{}",
+        url("Old_Bucket")
+    );
+    assert!(
+        url("new-bucket").contains("\"https://new-bucket.s3.us-east-1.amazonaws.com\""),
+        "{}",
+        url("new-bucket")
+    );
     let err = S3Builder::new("b")
         .region(" ")
         .anonymous()

@@ -244,11 +244,24 @@ impl S3Builder {
     /// [`ErrorKind::InvalidInput`] for a URI that is not `s3://bucket[/prefix][?...]`
     /// or has an unknown query key.
     pub fn from_uri(uri: &str) -> Result<Self> {
+        // Errors name the URI without its query's values: a key this parser does
+        // not take (`secret_access_key=`, as other tools read) may hold a secret.
+        let shown = match uri.split_once('?') {
+            Some((location, query)) => {
+                let keys: Vec<&str> = query
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split_once('=').map_or(p, |(key, _)| key))
+                    .collect();
+                format!("{location}?{}", keys.join("=…&") + "=…")
+            }
+            None => uri.to_owned(),
+        };
         let invalid = |message: String| {
             Error::new(ErrorKind::InvalidInput)
                 .with_message(message)
                 .with_operation("from_uri")
-                .with_path(uri)
+                .with_path(shown.clone())
         };
         let rest = uri
             .strip_prefix("s3://")
@@ -259,8 +272,13 @@ impl S3Builder {
             return Err(invalid("the bucket name is empty".into()));
         }
         let mut builder = Self::new(bucket).root(root);
+        let mut seen = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if seen.contains(&key) {
+                return Err(invalid(format!("query key {key:?} given twice")));
+            }
+            seen.push(key);
             let value = percent_encoding::percent_decode_str(value)
                 .decode_utf8()
                 .map_err(|_| invalid(format!("query value of {key:?} is not UTF-8")))?
@@ -473,6 +491,24 @@ impl S3Builder {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if self.bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
+        }
+        // S3's rules, with the letters and `_` of older buckets and of other
+        // servers: anything else could not go into a URL unchanged.
+        if !self
+            .bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(invalid(format!(
+                "bucket name {:?}: only letters, digits, '.', '-' and '_'",
+                self.bucket
+            )));
+        }
+        #[cfg(not(feature = "credential-chain"))]
+        if self.profile.is_some() {
+            return Err(invalid(
+                "a profile needs the credential-chain feature, which this build lacks".into(),
+            ));
         }
         if self.profile.is_none() {
             self.profile = env("AWS_PROFILE");

@@ -329,9 +329,15 @@ impl Core {
                 } else {
                     "amazonaws.com"
                 };
-                let path_style = builder
-                    .path_style
-                    .unwrap_or_else(|| builder.bucket.contains('.'));
+                // Nor is a bucket name that is not a DNS name (capitals or `_`,
+                // allowed in older buckets): addressed by path, as the SDKs do.
+                let path_style = builder.path_style.unwrap_or_else(|| {
+                    builder.bucket.contains('.')
+                        || builder
+                            .bucket
+                            .chars()
+                            .any(|c| c.is_ascii_uppercase() || c == '_')
+                });
                 if path_style {
                     (format!("https://s3.{region}.{domain}"), true)
                 } else {
