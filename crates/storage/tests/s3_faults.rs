@@ -1154,8 +1154,20 @@ fn sse_headers_are_sent_and_a_customer_key_never_shows() {
         .read("obj"),
     )
     .unwrap_err();
+    // Nor a session token, which the signer adds to the request it logs.
+    let token = "TOKEN-NEVER-LOGGED";
+    let temporary = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("key", "secret").with_session_token(token))
+            .retry(RetryPolicy::default().with_delays(Duration::ZERO, Duration::ZERO))
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(block_on(temporary.read("obj")).unwrap(), HELLO);
     let logged = String::from_utf8_lossy(&logs.0.lock()).into_owned();
     assert!(logged.contains("retrying"), "the retries were logged");
+    assert!(!logged.contains(token), "the session token shows: {logged}");
     for text in [
         format!("{err} {err:?}"),
         format!("{builder:?}"),

@@ -537,8 +537,12 @@ impl Core {
         )
         .map_err(|e| failed(&e))?;
         // The signer logs the request it signs, headers and all (at trace level):
-        // a request carrying a secret (an SSE-C key) is signed with logging off.
-        let secret = req.headers().values().any(HeaderValue::is_sensitive);
+        // a request carrying a secret (an SSE-C key, or the session token the
+        // signer adds for temporary credentials) is signed with logging off.
+        let session = identity
+            .data::<aws_credential_types::Credentials>()
+            .is_some_and(|c| c.session_token().is_some());
+        let secret = session || req.headers().values().any(HeaderValue::is_sensitive);
         let signed = if secret {
             tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
                 sign(signable, &params)
