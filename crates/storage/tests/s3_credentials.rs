@@ -551,6 +551,21 @@ fn a_profile_that_cannot_give_credentials_says_why_every_time() {
     run_child(TEST, "", &env);
 }
 
+/// `AWS_CA_BUNDLE` is the CA bundle when none is given, read at build: one that
+/// cannot be read fails it, naming the variable and the file.
+#[test]
+fn the_ca_bundle_comes_from_the_environment() {
+    const TEST: &str = "the_ca_bundle_comes_from_the_environment";
+    if child_of(TEST) {
+        let err = S3Builder::new("b").anonymous().build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("AWS_CA_BUNDLE"), "{err}");
+        assert!(err.to_string().contains("no-such-bundle.pem"), "{err}");
+        return;
+    }
+    run_child(TEST, "", &[("AWS_CA_BUNDLE", "/no-such-bundle.pem".into())]);
+}
+
 #[test]
 fn assume_role_from_a_profile() {
     const TEST: &str = "assume_role_from_a_profile";

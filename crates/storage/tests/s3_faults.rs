@@ -1427,6 +1427,105 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
     assert_eq!(aborts(&server.seen()), 2, "{requests:?}");
 }
 
+/// A server whose certificate a private CA signed (as an internal MinIO's, or a
+/// proxy that inspects TLS) is trusted once the CA bundle names that CA, given to
+/// the builder or in `AWS_CA_BUNDLE`; without it, TLS refuses it. A bundle that
+/// cannot be read, or holds no certificate, fails the build naming the file.
+#[test]
+fn a_ca_bundle_trusts_a_private_certificate_authority() {
+    // The CA, and the server's certificate it signs.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dio test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+
+    // An HTTPS server with that certificate: every object is HELLO.
+    let tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![server_cert.der().clone()], rustls_pki_key(&server_key))
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return; // a client that did not trust us
+                };
+                let service = hyper::service::service_fn(|_req: Request<Incoming>| async {
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("etag", "\"v\"")
+                            .body(Full::new(Bytes::from_static(HELLO.as_bytes())))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let endpoint = format!("https://{addr}");
+    let builder = || {
+        S3Builder::new("bucket")
+            .endpoint(&endpoint)
+            .credentials(Credentials::new("key", "secret"))
+            .retry(RetryPolicy::default().with_max_attempts(1))
+    };
+    let trusted = Operator::new(builder().ca_bundle(&bundle).build().unwrap());
+    assert_eq!(block_on(trusted.read("k")).unwrap(), HELLO);
+    let err = block_on(Operator::new(builder().build().unwrap()).read("k")).unwrap_err();
+    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+    // Files that are no bundle.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificates here\n").unwrap();
+    for (path, says) in [
+        (dir.path().join("missing.pem"), "No such file"),
+        (empty, "no certificate"),
+    ] {
+        let err = builder().ca_bundle(&path).build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
+
+/// `key` as rustls takes a private key.
+fn rustls_pki_key(key: &rcgen::KeyPair) -> tokio_rustls::rustls::pki_types::PrivateKeyDer<'static> {
+    tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into())
+}
+
 /// A request timeout too long for the clock (`Duration::MAX`, "none") waits for the
 /// answer instead of panicking on the deadline's arithmetic.
 #[test]

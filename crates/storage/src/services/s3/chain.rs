@@ -33,6 +33,8 @@ use super::credentials::SourceName;
 pub(crate) struct ChainConfig {
     pub(crate) region: String,
     pub(crate) profile: Option<String>,
+    /// Certificate authorities its requests trust beside Mozilla's.
+    pub(crate) extra_roots: Arc<[rustls::pki_types::CertificateDer<'static>]>,
 }
 
 impl ChainConfig {
@@ -41,7 +43,9 @@ impl ChainConfig {
     /// Each link names itself on the credentials it gives.
     pub(crate) async fn build(&self) -> SharedCredentialsProvider {
         let config = ProviderConfig::empty()
-            .with_http_client(ProviderHttp { tls: tls_config() })
+            .with_http_client(ProviderHttp {
+                tls: tls_config(&self.extra_roots),
+            })
             .with_sleep_impl(TokioSleep::new())
             .with_region(Some(aws_types::region::Region::new(self.region.clone())));
         let mut profile = ProfileFileCredentialsProvider::builder().configure(&config);

@@ -1,10 +1,13 @@
 //! [`S3Builder`]: everything an [`S3`](super::S3) backend is configured with.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use http::Uri;
+use rustls::pki_types::CertificateDer;
 
 use super::S3;
 use super::checksum::Checksum;
@@ -168,6 +171,9 @@ pub struct S3Builder {
     pub(crate) encryption: Option<Encryption>,
     pub(crate) copy_part_size: u64,
     pub(crate) multipart_copy_threshold: u64,
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// The CA bundle's certificates, read by `build`.
+    pub(crate) extra_roots: Arc<[CertificateDer<'static>]>,
 }
 
 impl fmt::Debug for S3Builder {
@@ -193,6 +199,7 @@ impl fmt::Debug for S3Builder {
             .field("encryption", &self.encryption)
             .field("copy_part_size", &self.copy_part_size)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
+            .field("ca_bundle", &self.ca_bundle)
             .finish_non_exhaustive()
     }
 }
@@ -231,7 +238,19 @@ impl S3Builder {
             encryption: None,
             copy_part_size: 256 << 20,
             multipart_copy_threshold: MAX_COPY_OBJECT,
+            ca_bundle: None,
+            extra_roots: Arc::from(Vec::new()),
         }
+    }
+
+    /// A PEM file of certificate authorities to trust beside the usual public ones
+    /// (Mozilla's list): the private CA of an S3-compatible server, or of a proxy
+    /// that inspects TLS. Default: `AWS_CA_BUNDLE`, as the AWS SDKs read it. Read
+    /// (with blocking IO) by [`build`](Self::build); the credential chain's
+    /// requests (STS, container, instance metadata) trust it too.
+    pub fn ca_bundle(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_bundle = Some(path.into());
+        self
     }
 
     /// From a URI: `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`.
@@ -543,6 +562,14 @@ impl S3Builder {
                 }
             }
         }
+        let (bundle, bundle_from) = match self.ca_bundle.clone() {
+            Some(path) => (Some(path), "the CA bundle"),
+            None => (env("AWS_CA_BUNDLE").map(PathBuf::from), "AWS_CA_BUNDLE"),
+        };
+        if let Some(path) = bundle {
+            self.extra_roots = read_ca_bundle(&path)
+                .map_err(|e| invalid(format!("{bundle_from} {}: {e}", path.display())))?;
+        }
         let credentials = if self.anonymous {
             None
         } else if let Some(credentials) = self.credentials.clone() {
@@ -579,6 +606,7 @@ impl S3Builder {
             super::chain::ChainConfig {
                 region: region.to_owned(),
                 profile: self.profile.clone(),
+                extra_roots: Arc::clone(&self.extra_roots),
             },
         )))
     }
@@ -599,4 +627,25 @@ impl S3Builder {
         credentials.session_token = env("AWS_SESSION_TOKEN");
         Ok(CredentialCache::fixed(credentials.into_aws("environment")))
     }
+}
+
+/// The certificates of PEM file `path`, each checked to be one a root store takes.
+fn read_ca_bundle(
+    path: &std::path::Path,
+) -> std::result::Result<Arc<[CertificateDer<'static>]>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file of certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in it".into());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in &certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate cannot be trusted: {e}"))?;
+    }
+    Ok(Arc::from(certs))
 }

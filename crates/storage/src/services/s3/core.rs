@@ -274,6 +274,8 @@ pub(crate) struct Core {
     /// executors): one client, whose connections live on the runtime that opened them.
     fallback: OnceLock<HttpClient>,
     tls: OnceLock<Arc<rustls::ClientConfig>>,
+    /// Certificate authorities trusted beside Mozilla's (a CA bundle's).
+    extra_roots: Arc<[rustls::pki_types::CertificateDer<'static>]>,
     /// How the server orders listings, learned from its answers: see
     /// [`Core::lists_in_key_order`].
     listing_order: AtomicU8,
@@ -374,6 +376,7 @@ impl Core {
             clients: RwLock::new(Vec::new()),
             fallback: OnceLock::new(),
             tls: OnceLock::new(),
+            extra_roots: builder.extra_roots,
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
             limiter: Limiter::new(builder.max_concurrent_requests),
         }
@@ -390,7 +393,7 @@ impl Core {
         let local = executor.worker_local(move || match core.upgrade() {
             Some(core) => core.new_client(),
             // The backend is gone; a job still running needs some client.
-            None => new_client(tls_config(), Duration::from_secs(5), 1),
+            None => new_client(tls_config(&[]), Duration::from_secs(5), 1),
         });
         clients.push((executor.id(), Arc::new(local)));
     }
@@ -405,7 +408,10 @@ impl Core {
     }
 
     fn new_client(&self) -> HttpClient {
-        let tls = self.tls.get_or_init(tls_config).clone();
+        let tls = self
+            .tls
+            .get_or_init(|| tls_config(&self.extra_roots))
+            .clone();
         new_client(tls, self.connect_timeout, self.max_idle_per_host)
     }
 
@@ -1857,10 +1863,16 @@ impl Core {
     }
 }
 
-pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
+/// TLS with Mozilla's roots, and `extra` (a CA bundle's, each checked by the
+/// builder to be one a root store takes).
+pub(crate) fn tls_config(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let (added, _) = roots.add_parsable_certificates(extra.iter().cloned());
+    debug_assert_eq!(added, extra.len(), "the builder checked every certificate");
     // ring is named explicitly, so a process that also links aws-lc-rs (another
     // crate's choice) does not make rustls's default provider ambiguous.
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
