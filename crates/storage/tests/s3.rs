@@ -244,6 +244,24 @@ fn uris_and_builder_errors() {
     let err = S3Builder::from_uri("s3://b?secret_access_key=TOPSECRET").unwrap_err();
     assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");
     assert!(err.to_string().contains("secret_access_key"), "{err}");
+    for uri in [
+        "s3://b?secret_access_key=TOPSECRET",
+        "S3://b?secret_access_key=TOPSECRET",
+        "s3:/b?secret_access_key=TOPSECRET",
+    ] {
+        let err = Operator::from_uri(uri).unwrap_err();
+        assert!(
+            !format!("{err} {err:?}").contains("TOPSECRET"),
+            "{uri}: {err:?}"
+        );
+    }
+    // Other servers' bucket names go through as they are (Ceph's tenant:bucket).
+    let tenant = S3Builder::new("tenant:bucket")
+        .endpoint("http://h:1")
+        .anonymous()
+        .build()
+        .unwrap();
+    assert_eq!(tenant.bucket(), "tenant:bucket");
     // A bucket that is not a DNS name (an older bucket's capitals or `_`) is
     // addressed by path on AWS, as the SDKs do; a DNS name by virtual host.
     let url = |bucket: &str| {

@@ -219,11 +219,13 @@ impl Operator {
     /// `AWS_*` variables); [`ErrorKind::Unsupported`] for an unknown scheme; and
     /// whatever opening the fs root fails with.
     pub fn from_uri(uri: &str) -> Result<Self> {
+        // Errors show the URI without its query's values (they may hold secrets).
+        let shown = crate::services::s3::config::shown_uri(uri);
         let invalid = |message: &str| {
             Error::new(ErrorKind::InvalidInput)
                 .with_message(message.to_owned())
                 .with_operation("from_uri")
-                .with_path(uri)
+                .with_path(shown.clone())
         };
         let (scheme, rest) = uri
             .split_once("://")
@@ -242,7 +244,7 @@ impl Operator {
             "s3" => {
                 let s3 = crate::services::s3::S3Builder::from_uri(uri)?
                     .build()
-                    .map_err(|e| e.with_operation("from_uri").with_path(uri))?;
+                    .map_err(|e| e.with_operation("from_uri").with_path(shown.clone()))?;
                 Ok(Self::new(s3))
             }
             "memory" => {
@@ -254,7 +256,7 @@ impl Operator {
             other => Err(Error::new(ErrorKind::Unsupported)
                 .with_message(format!("unknown scheme {other:?}"))
                 .with_operation("from_uri")
-                .with_path(uri)),
+                .with_path(shown)),
         }
     }
 

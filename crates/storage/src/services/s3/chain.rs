@@ -97,16 +97,17 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
     // The provider's file system reads are plain blocking reads: nothing here needs
     // a runtime. On a thread of its own, so that a caller inside another executor's
     // `block_on` (which may not be entered twice on one thread) can build too.
+    let read =
+        || futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(&provider));
     std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(
-                    &provider,
-                ))
-            })
-            .join()
-            .ok()
-            .flatten()
+        match std::thread::Builder::new().spawn_scoped(scope, read) {
+            Ok(reader) => reader.join().unwrap_or_else(|_| {
+                tracing::warn!("reading the profile's region panicked; it is taken as unset");
+                None
+            }),
+            // No thread to be had: here, then.
+            Err(_) => read(),
+        }
     })
     .map(|region| region.as_ref().to_owned())
 }

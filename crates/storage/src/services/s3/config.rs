@@ -263,19 +263,7 @@ impl S3Builder {
     /// [`ErrorKind::InvalidInput`] for a URI that is not `s3://bucket[/prefix][?...]`
     /// or has an unknown query key.
     pub fn from_uri(uri: &str) -> Result<Self> {
-        // Errors name the URI without its query's values: a key this parser does
-        // not take (`secret_access_key=`, as other tools read) may hold a secret.
-        let shown = match uri.split_once('?') {
-            Some((location, query)) => {
-                let keys: Vec<&str> = query
-                    .split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.split_once('=').map_or(p, |(key, _)| key))
-                    .collect();
-                format!("{location}?{}", keys.join("=…&") + "=…")
-            }
-            None => uri.to_owned(),
-        };
+        let shown = shown_uri(uri);
         let invalid = |message: String| {
             Error::new(ErrorKind::InvalidInput)
                 .with_message(message)
@@ -353,8 +341,8 @@ impl S3Builder {
     /// Path-style (`endpoint/bucket/key`) or virtual-host (`bucket.endpoint/key`)
     /// addressing. Default: virtual-host for AWS's endpoints (path-style for a
     /// bucket with a dot in its name, whose host name AWS's certificate does not
-    /// cover), path-style for a custom endpoint (where buckets rarely have DNS
-    /// names).
+    /// cover, and for one that is no DNS name: an older bucket's capitals or `_`),
+    /// path-style for a custom endpoint (where buckets rarely have DNS names).
     pub fn path_style(mut self, path_style: bool) -> Self {
         self.path_style = Some(path_style);
         self
@@ -376,7 +364,8 @@ impl S3Builder {
     }
 
     /// The profile of the shared config and credentials files to take credentials
-    /// and region from. Default: `AWS_PROFILE`, else `default`.
+    /// and region from. Default: `AWS_PROFILE`, else `default`. Without the
+    /// `credential-chain` feature, [`build`](Self::build) refuses it.
     pub fn profile(mut self, profile: impl Into<String>) -> Self {
         self.profile = Some(profile.into());
         self
@@ -497,10 +486,12 @@ impl S3Builder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for an empty bucket, an endpoint that is not an
-    /// `http` or `https` URL, a root containing `..`, or (without the
-    /// `credential-chain` feature) no credentials where anonymous access was not
-    /// asked for.
+    /// [`ErrorKind::InvalidInput`] for an empty bucket or one with characters a URL
+    /// cannot carry, an empty region with AWS's endpoint, an endpoint that is not
+    /// an `http` or `https` URL, a root containing `..`, a CA bundle that cannot be
+    /// read or holds no usable certificate, or (without the `credential-chain`
+    /// feature) a profile, or no credentials where anonymous access was not asked
+    /// for.
     pub fn build(mut self) -> Result<S3> {
         let invalid = |message: String| {
             Error::new(ErrorKind::InvalidInput)
@@ -511,15 +502,16 @@ impl S3Builder {
         if self.bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
         }
-        // S3's rules, with the letters and `_` of older buckets and of other
-        // servers: anything else could not go into a URL unchanged.
-        if !self
+        // The bucket goes into the URL as it is: only what a URL path cannot
+        // carry unchanged is refused (other servers' names, such as Ceph's
+        // `tenant:bucket`, are theirs to judge).
+        if let Some(c) = self
             .bucket
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\'))
         {
             return Err(invalid(format!(
-                "bucket name {:?}: only letters, digits, '.', '-' and '_'",
+                "bucket name {:?}: {c:?} cannot be part of a request's URL",
                 self.bucket
             )));
         }
@@ -543,11 +535,6 @@ impl S3Builder {
             .region
             .get_or_insert_with(|| "us-east-1".into())
             .clone();
-        if region.trim().is_empty() {
-            return Err(invalid(
-                "the region is empty (an unset variable in a URI's region=?)".into(),
-            ));
-        }
         // As the AWS SDKs read them: the service's own variable first, and none of
         // them when configured endpoints are to be ignored.
         let mut endpoint_from = "the endpoint";
@@ -561,6 +548,13 @@ impl S3Builder {
                     break;
                 }
             }
+        }
+        if region.trim().is_empty() && self.endpoint.is_none() {
+            return Err(invalid(
+                "the region is empty (region(\"\"), or region= in the URI: an unset \
+                 variable?), and AWS's endpoint is named after it"
+                    .into(),
+            ));
         }
         let (bundle, bundle_from) = match self.ca_bundle.clone() {
             Some(path) => (Some(path), "the CA bundle"),
@@ -641,11 +635,38 @@ fn read_ca_bundle(
     if certs.is_empty() {
         return Err("no certificate in it".into());
     }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in &certs {
-        roots
-            .add(cert.clone())
-            .map_err(|e| format!("a certificate cannot be trusted: {e}"))?;
+    // As other TLS clients read a system bundle: a certificate webpki cannot use is
+    // skipped, the others trusted.
+    let total = certs.len();
+    let usable: Vec<CertificateDer<'static>> = certs
+        .into_iter()
+        .filter(|cert| rustls::RootCertStore::empty().add(cert.clone()).is_ok())
+        .collect();
+    if usable.is_empty() {
+        return Err(format!("none of its {total} certificates can be trusted"));
     }
-    Ok(Arc::from(certs))
+    if usable.len() < total {
+        tracing::warn!(
+            path = %path.display(),
+            skipped = total - usable.len(),
+            "CA bundle certificates skipped: webpki cannot use them"
+        );
+    }
+    Ok(Arc::from(usable))
+}
+
+/// `uri` as errors show it: without its query's values, for a key a parser does
+/// not take (`secret_access_key=`, as other tools read) may hold a secret.
+pub(crate) fn shown_uri(uri: &str) -> String {
+    match uri.split_once('?') {
+        Some((location, query)) => {
+            let keys: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').map_or(p, |(key, _)| key))
+                .collect();
+            format!("{location}?{}", keys.join("=…&") + "=…")
+        }
+        None => uri.to_owned(),
+    }
 }

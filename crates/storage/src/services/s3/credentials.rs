@@ -280,8 +280,11 @@ impl CredentialCache {
                 // aws-config's profile provider hands out its setup error (a
                 // profile not defined, one that needs SSO) once, then says only
                 // that it was taken: a chain built again says why every time.
+                // Only then: building it reads the profile files again.
                 #[cfg(feature = "credential-chain")]
-                if matches!(self.source, Source::Chain(_)) {
+                if matches!(self.source, Source::Chain(_))
+                    && matches!(e, CredentialsError::InvalidConfiguration(_))
+                {
                     *self.provider.lock() = None;
                 }
                 return Err(credentials_error(e));

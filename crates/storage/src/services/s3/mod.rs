@@ -5,7 +5,7 @@ mod body;
 #[cfg(feature = "credential-chain")]
 mod chain;
 mod checksum;
-mod config;
+pub(crate) mod config;
 mod core;
 mod credentials;
 mod limiter;
