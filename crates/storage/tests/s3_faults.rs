@@ -794,15 +794,7 @@ struct ThrottlingServer {
 impl ThrottlingServer {
     fn start(allowed: usize) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (runtime, listener, addr) = listening();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_seen = Arc::new(AtomicUsize::new(0));
         let throttled = Arc::new(AtomicUsize::new(0));
@@ -1460,15 +1452,7 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
     .with_single_cert(vec![server_cert.der().clone()], rustls_pki_key(&server_key))
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (runtime, listener, addr) = listening();
     runtime.spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -1519,6 +1503,21 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
         );
         assert!(err.to_string().contains(says), "{err}");
     }
+}
+
+/// A runtime of one thread for a test server, and a listener on a free port of
+/// 127.0.0.1.
+fn listening() -> (tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    (runtime, listener, addr)
 }
 
 /// `key` as rustls takes a private key.
