@@ -209,6 +209,37 @@ fn remove_all_of_the_root_stays_inside() {
     assert_eq!(snapshot(&s.outside), outside_before);
 }
 
+/// FIFOs, sockets and devices are no objects: listings leave them out (and links
+/// to them; a FIFO and a socket here), as object_store's `LocalFileSystem` does, so that a scan of a
+/// directory never opens one and waits. By its path a FIFO is still a file.
+#[test]
+fn listings_leave_out_fifos_sockets_and_devices() {
+    let s = setup();
+    let root = &s.root;
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/data.parquet"), "x").unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        root.join("d/pipe.parquet"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("d/sock")).unwrap();
+    std::os::unix::fs::symlink("pipe.parquet", root.join("d/to-pipe")).unwrap();
+    for recursive in [false, true] {
+        let listed: Vec<String> = if recursive {
+            s.op.list_recursive("d/").unwrap()
+        } else {
+            s.op.list("d/").unwrap()
+        }
+        .iter()
+        .map(|e| e.path().to_owned())
+        .collect();
+        assert_eq!(listed, ["d/data.parquet"], "recursive: {recursive}");
+    }
+    assert!(s.op.stat("d/pipe.parquet").unwrap().is_file());
+}
+
 /// A recursive listing walks into a symlinked directory, as object_store's
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already

@@ -19,7 +19,9 @@ const PAGE: usize = 1000;
 /// escapes); a recursive listing walks into a symlinked directory, as
 /// object_store's `LocalFileSystem` does, unless the walk is already inside it (a
 /// cycle, such as `link -> ..`: listed, not entered). A file below a link is listed
-/// under each name that leads to it. A dangling symlink is skipped. An entry that
+/// under each name that leads to it. A dangling symlink is skipped, and so are
+/// FIFOs, sockets and devices (and links to them), as object_store's
+/// `LocalFileSystem` skips them: no object, and one a scan would open and wait on. An entry that
 /// vanishes while the directory is read (another process renamed or deleted it) is
 /// skipped. With `start_after`, entries that do not sort after it are left out (a
 /// directory walk has no order to skip by). Temporary files of writes (regular
@@ -143,6 +145,9 @@ impl FsLister {
                     };
                     let stat = rustix::fs::fstat(&fd)?;
                     if !is_dir(&stat) {
+                        if !is_regular(&stat) {
+                            continue;
+                        }
                         Entry::new(path, metadata(&stat))
                     } else {
                         let dir_path = format!("{path}/");
@@ -157,6 +162,12 @@ impl FsLister {
                         Entry::new(dir_path, metadata(&stat))
                     }
                 }
+                // A FIFO, a socket, a device: no object. (Read by its path, as
+                // any file; a scan that listed it would open it and wait.)
+                FileType::Fifo
+                | FileType::Socket
+                | FileType::CharacterDevice
+                | FileType::BlockDevice => continue,
                 _ => {
                     let stat = match rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
                     {
@@ -178,6 +189,11 @@ impl FsLister {
         }
         Ok(entries)
     }
+}
+
+/// Whether `stat` is of a regular file.
+fn is_regular(stat: &Stat) -> bool {
+    FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
 }
 
 /// Which directory a `stat` is of.
