@@ -718,6 +718,48 @@ fn deleting_a_directory_a_write_is_filling_says_why_it_is_not_empty() {
     });
 }
 
+/// `remove_all` removes everything but writes in progress: a write into the tree
+/// commits afterwards, as it does on an object store after the keys were deleted,
+/// instead of failing at close because its temporary file was deleted under it.
+/// A crashed writer's leftover goes.
+#[test]
+fn remove_all_leaves_a_write_in_progress_to_commit() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        op.write("d/old", "old").await.unwrap();
+        op.write("d/sub/old", "old").await.unwrap();
+        let mut writer = op.writer("d/sub/new").await.unwrap();
+        writer.write_all(b"new").await.unwrap();
+        writer.flush().await.unwrap();
+        // A crashed writer's leftover: the temporary-file form, no lock held.
+        let leftover = dir.path().join(format!("d/.dio-tmp.{}", "0".repeat(32)));
+        std::fs::write(&leftover, b"crashed").unwrap();
+        op.remove_all("d/").await.unwrap();
+        assert!(!op.exists("d/old").await.unwrap());
+        assert!(!op.exists("d/sub/old").await.unwrap());
+        assert!(!leftover.exists(), "a crashed writer's leftover stays");
+        writer.close().await.unwrap();
+        assert_eq!(op.read("d/sub/new").await.unwrap(), "new");
+        // Of the root too.
+        let mut writer = op.writer("e/f").await.unwrap();
+        writer.write_all(b"f").await.unwrap();
+        writer.flush().await.unwrap();
+        op.remove_all("").await.unwrap();
+        writer.close().await.unwrap();
+        let mut left: Vec<String> = op
+            .list_recursive("")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["e/", "e/f"]);
+    });
+}
+
 /// A listing that fails deep in a recursive walk names where: the entry it could
 /// not look up, not only the directory the caller listed.
 #[test]

@@ -869,7 +869,9 @@ impl Operator {
 
     /// Removes directory `prefix` and everything below it (the root's contents for
     /// `""`); a file named `prefix` is removed too, as `rm -r` would. Removing
-    /// something that does not exist is not an error.
+    /// something that does not exist is not an error. A write in progress below it
+    /// is left to commit, as on object stores (fs keeps its temporary file and the
+    /// directories above it).
     ///
     /// # Errors
     ///

@@ -538,8 +538,9 @@ impl Access for Fs {
         let path = path.to_owned();
         self.job(move |fs| {
             let result = (|| {
+                // A write in progress below is left to commit (see `remove_tree`).
                 if path.is_empty() {
-                    return clear_dir(&open_dir(&fs.root, "")?);
+                    return clear_dir(&open_dir(&fs.root, "")?).map(drop);
                 }
                 let parent = match open_dir(&fs.root, parent_dir(&path)) {
                     Ok(dir) => dir,
@@ -547,7 +548,7 @@ impl Access for Fs {
                 };
                 let name = std::ffi::CString::new(file_name(&path))
                     .map_err(|_| Error::new(ErrorKind::InvalidInput).with_message("NUL in path"))?;
-                remove_tree(&parent, &name)
+                remove_tree(&parent, &name).map(drop)
             })();
             fs.files.forget_below(&path);
             result

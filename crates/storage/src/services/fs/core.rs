@@ -717,32 +717,53 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
 }
 
 /// Removes `name` in directory `parent`: a file, or a directory and everything in
-/// it. Symlinks are removed, never followed.
-pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<()> {
+/// it. Symlinks are removed, never followed. The temporary file of a write in
+/// progress is left, and so are the directories that hold one (the write commits
+/// there, as it would on an object store after the keys were deleted); `true`
+/// when something was left for that reason.
+pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
+    if name.to_str().is_ok_and(is_temp_name) && is_live_temp_file(parent, name) {
+        return Ok(true);
+    }
     // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
     // `EPERM` is also a file that may not be removed (immutable, append-only).
     let unlinked = match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => return Ok(()),
+        Ok(()) | Err(Errno::NOENT) => return Ok(false),
         Err(e @ (Errno::ISDIR | Errno::PERM)) => e,
         Err(e) => return Err(e.into()),
     };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let dir = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(()),
+        Err(Errno::NOENT) => return Ok(false),
         // Not a directory after all: the file's own `EPERM` is the answer.
         Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
         Err(e) => return Err(e.into()),
     };
-    clear_dir(&dir)?;
+    if clear_dir(&dir)? {
+        return Ok(true);
+    }
     match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Ok(()) | Err(Errno::NOENT) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Removes everything inside the directory `dir`.
-pub(super) fn clear_dir(dir: &OwnedFd) -> Result<()> {
+/// Whether `name` in `dir` is the temporary file of a write in progress: a
+/// regular file whose writer holds its lock (a crashed writer's leftover is not).
+fn is_live_temp_file(dir: &impl AsFd, name: &CStr) -> bool {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::openat(dir, name, flags, Mode::empty()) else {
+        return false;
+    };
+    rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some())
+        && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+            == Err(Errno::WOULDBLOCK)
+}
+
+/// Removes everything inside the directory `dir` but writes in progress (see
+/// [`remove_tree`]); `true` when such a write was left.
+pub(super) fn clear_dir(dir: &OwnedFd) -> Result<bool> {
     let mut names = Vec::new();
     let mut reader = rustix::fs::Dir::read_from(dir)?;
     while let Some(entry) = reader.read() {
@@ -752,10 +773,11 @@ pub(super) fn clear_dir(dir: &OwnedFd) -> Result<()> {
             names.push(name.to_owned());
         }
     }
+    let mut left = false;
     for name in names {
-        remove_tree(dir, &name)?;
+        left |= remove_tree(dir, &name)?;
     }
-    Ok(())
+    Ok(left)
 }
 
 #[cfg(test)]
