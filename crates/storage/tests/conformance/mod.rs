@@ -677,6 +677,16 @@ pub(crate) async fn delete_and_remove_all(op: Operator) {
         op.delete("/").await.unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
+    // A write in progress below a tree removed commits afterwards, on every
+    // backend alike.
+    op.write("del/busy/old", "x").await.unwrap();
+    let mut writer = op.writer("del/busy/sub/new").await.unwrap();
+    writer.write_all(b"new").await.unwrap();
+    writer.flush().await.unwrap();
+    op.remove_all("del/busy/").await.unwrap();
+    assert!(!op.exists("del/busy/old").await.unwrap());
+    writer.close().await.unwrap();
+    assert_eq!(op.read("del/busy/sub/new").await.unwrap(), "new");
 }
 
 pub(crate) async fn stat_and_exists(op: Operator) {
