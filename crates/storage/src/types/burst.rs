@@ -625,14 +625,31 @@ mod tests {
             let counts: Vec<Arc<Count>> = (0..400)
                 .map(|_| Arc::new(Count(AtomicUsize::new(0))))
                 .collect();
+            // Both blocking threads held until every future has been polled once:
+            // the batch cannot end before (were this thread preempted after the
+            // first poll started it, every later poll would find its read done,
+            // and nothing would show who wakes whom).
+            let gate = Arc::new(std::sync::Barrier::new(3));
+            let held: Vec<_> = (0..2)
+                .map(|_| {
+                    let gate = Arc::clone(&gate);
+                    executor.spawn_blocking(move || gate.wait().is_leader())
+                })
+                .collect();
             let mut waiting = Vec::new();
             for i in 1..400 {
                 let waker = futures::task::waker(Arc::clone(&counts[i]));
                 let read = reads[i].as_mut().unwrap();
                 match Pin::new(read).poll(&mut Context::from_waker(&waker)) {
-                    Poll::Ready(bytes) => assert_eq!(bytes.unwrap().len(), 10),
+                    Poll::Ready(bytes) => {
+                        panic!("read {i} ended while the batch was held: {bytes:?}")
+                    }
                     Poll::Pending => waiting.push(i),
                 }
+            }
+            gate.wait();
+            for job in held {
+                job.join().unwrap();
             }
             // Once the batch is handed out, exactly one waiting future is woken.
             let deadline = Instant::now() + Duration::from_secs(60);
