@@ -346,15 +346,7 @@ impl LosingProxy {
         use hyper_util::rt::{TokioExecutor, TokioIo};
         use std::sync::atomic::Ordering;
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (runtime, listener, addr) = common_s3::listening();
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
         let upstream = std::sync::Arc::new(upstream);

@@ -16,6 +16,8 @@ use parking_lot::Mutex;
 use storage::services::s3::{Credentials, RetryPolicy, S3Builder};
 use storage::{ErrorKind, Operator};
 
+mod common_s3;
+
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// What the server saw of one request.
@@ -171,6 +173,18 @@ impl FaultServer {
                     .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
             )
             .request_timeout(timeout)
+    }
+
+    /// [`multipart_operator`](Self::multipart_operator) with `attempts` and
+    /// `timeout`.
+    fn multipart_operator_with(&self, attempts: u32, timeout: Duration) -> Operator {
+        Operator::new(
+            self.builder(attempts, timeout)
+                .part_size(5 << 20)
+                .multipart_threshold(5 << 20)
+                .build()
+                .unwrap(),
+        )
     }
 
     /// An operator whose writes over 5 MiB are multipart uploads of 5 MiB parts.
@@ -794,7 +808,7 @@ struct ThrottlingServer {
 impl ThrottlingServer {
     fn start(allowed: usize) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let (runtime, listener, addr) = listening();
+        let (runtime, listener, addr) = common_s3::listening();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_seen = Arc::new(AtomicUsize::new(0));
         let throttled = Arc::new(AtomicUsize::new(0));
@@ -1382,14 +1396,7 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
             _ => None,
         },
     );
-    let op = Operator::new(
-        server
-            .builder(3, Duration::from_secs(1))
-            .part_size(5 << 20)
-            .multipart_threshold(5 << 20)
-            .build()
-            .unwrap(),
-    );
+    let op = server.multipart_operator_with(3, Duration::from_secs(1));
     block_on(async {
         let mut writer = op.writer("k").await.unwrap();
         writer.write_bytes(object(11 << 20)).await.unwrap();
@@ -1452,7 +1459,7 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
     .with_single_cert(vec![server_cert.der().clone()], rustls_pki_key(&server_key))
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let (runtime, listener, addr) = listening();
+    let (runtime, listener, addr) = common_s3::listening();
     runtime.spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -1503,21 +1510,6 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
         );
         assert!(err.to_string().contains(says), "{err}");
     }
-}
-
-/// A runtime of one thread for a test server, and a listener on a free port of
-/// 127.0.0.1.
-fn listening() -> (tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    (runtime, listener, addr)
 }
 
 /// `key` as rustls takes a private key.
@@ -1908,14 +1900,7 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
     for (refusal, conditional, refused) in refusals {
         for ours in [true, false] {
             let server = losing_server(ours, refusal);
-            let op = Operator::new(
-                server
-                    .builder(3, Duration::from_secs(3))
-                    .part_size(5 << 20)
-                    .multipart_threshold(5 << 20)
-                    .build()
-                    .unwrap(),
-            );
+            let op = server.multipart_operator_with(3, Duration::from_secs(3));
             let write = op
                 .write_with("k", object(6 << 20))
                 .if_not_exists(conditional);

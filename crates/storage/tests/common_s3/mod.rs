@@ -177,3 +177,22 @@ pub(crate) async fn signed(
     let body = body.collect().await.expect("the body").to_bytes();
     (parts.status, parts.headers, body)
 }
+
+/// A runtime of one thread for a test server of its own (a fake, a proxy), and a
+/// listener on a free port of 127.0.0.1.
+pub(crate) fn listening() -> (
+    tokio::runtime::Runtime,
+    tokio::net::TcpListener,
+    std::net::SocketAddr,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    (runtime, listener, addr)
+}
