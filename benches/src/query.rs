@@ -907,8 +907,14 @@ impl Fixture {
         let blocking = op.blocking();
         for (path, bytes) in &files {
             if let Err(e) = blocking.write(path, bytes.clone()) {
-                // What was uploaded goes again (no fixture exists yet to drop).
-                let _ = blocking.remove_all("");
+                // What was uploaded goes again (no fixture exists yet to drop); a
+                // clean-up that fails is said, beside the upload's error.
+                if let Err(left) = blocking.remove_all("") {
+                    eprintln!(
+                        "the partial dataset under {prefix:?} was not removed: {}",
+                        crate::error_chain(&left)
+                    );
+                }
                 return Err(format!(
                     "cannot upload the dataset to bucket {:?} at {}: {}",
                     endpoint.bucket,
