@@ -1,4 +1,5 @@
-//! Nothing outside the fs root is ever created, read or deleted.
+//! Nothing outside the fs root is ever created, read or deleted; a root given as a
+//! URI is the directory the URL names.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -313,4 +314,30 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     assert!(!root.join("holder").exists());
     assert_eq!(s.op.read("real/deeper/y").unwrap(), "y");
     assert_eq!(s.op.read("link/x").unwrap(), "x");
+}
+
+/// A URI's path is percent-encoded, as object_store, DataFusion and
+/// `dio_parquet::register` read a table's URL: `fs:///data/ware%20house` is the
+/// directory `ware house`; `file://localhost/p` is `file:///p`.
+#[test]
+fn a_root_uri_is_percent_decoded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().to_str().unwrap();
+    for (uri, dir) in [
+        (format!("fs://{base}/ware%20house"), "ware house"),
+        (format!("file://{base}/100%25"), "100%"),
+        (format!("file://localhost{base}/plain"), "plain"),
+        // Not an escape: left as it is.
+        (format!("fs://{base}/50%"), "50%"),
+    ] {
+        let op = Operator::from_uri(&uri).unwrap().blocking();
+        op.write("t", &b"x"[..]).unwrap();
+        assert_eq!(
+            std::fs::read(tmp.path().join(dir).join("t")).unwrap(),
+            b"x",
+            "{uri}"
+        );
+    }
+    let err = Operator::from_uri("file://otherhost/p").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }

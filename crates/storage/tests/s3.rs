@@ -215,6 +215,13 @@ fn uris_and_builder_errors() {
     .build()
     .unwrap();
     assert_eq!((b.bucket(), b.root()), ("bucket", "some/prefix/"));
+    // The prefix is a URL's path: percent-decoded, as object_store reads it.
+    let decoded = S3Builder::from_uri("s3://bucket/ware%20house/%C3%A9t%C3%A9?endpoint=http://h:1")
+        .unwrap()
+        .anonymous()
+        .build()
+        .unwrap();
+    assert_eq!(decoded.root(), "ware house/\u{e9}t\u{e9}/");
     assert_eq!(
         (b.endpoint(), b.region()),
         (Some("http://h:1"), "eu-west-1")
@@ -228,6 +235,8 @@ fn uris_and_builder_errors() {
         "s3://b?region=",
         "s3://b?region=eu-west-1&region=us-east-1",
         "s3://my bucket",
+        // Not UTF-8 once decoded.
+        "s3://b/%FF",
     ] {
         let err = S3Builder::from_uri(bad)
             .and_then(|b| b.anonymous().build())

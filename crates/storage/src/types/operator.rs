@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::{Range, RangeBounds};
+use std::os::unix::ffi::OsStringExt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -206,7 +207,8 @@ impl Operator {
         }
     }
 
-    /// An operator from a URI: `fs:///absolute/root`, `memory://`, or
+    /// An operator from a URI: `fs:///absolute/root` (or `file://`; its path
+    /// percent-decoded, as a URL's is: `fs:///data/ware%20house`), `memory://`, or
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1` (see
     /// [`S3Builder::from_uri`](crate::services::s3::S3Builder::from_uri); credentials
     /// come from the AWS SDKs' provider chain, fetched by the first request: the
@@ -232,13 +234,19 @@ impl Operator {
             .ok_or_else(|| invalid("expected scheme://..."))?;
         match scheme {
             "fs" | "file" => {
+                // `file://localhost/p` is `file:///p` (RFC 8089).
+                let rest = rest.strip_prefix("localhost").unwrap_or(rest);
                 if !rest.starts_with('/') {
                     return Err(invalid(
                         "the fs root must be an absolute path: fs:///abs/root",
                     ));
                 }
+                // A URL's path is percent-encoded (`ware%20house` is `ware house`),
+                // as object_store, DataFusion and `dio_parquet::register` read it.
+                let root: Vec<u8> = percent_encoding::percent_decode_str(rest).collect();
+                let root = std::path::PathBuf::from(std::ffi::OsString::from_vec(root));
                 Ok(Self::new(
-                    Fs::new(rest).map_err(|e| e.with_operation("from_uri"))?,
+                    Fs::new(root).map_err(|e| e.with_operation("from_uri"))?,
                 ))
             }
             "s3" => {

@@ -254,6 +254,8 @@ impl S3Builder {
     }
 
     /// From a URI: `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`.
+    /// The prefix is percent-decoded, as a URL's path is (`s3://b/my%20data` is the
+    /// prefix `my data/`), and so are query values.
     /// Other query keys: `path_style=true|false`, `anonymous=true`, `profile=name`,
     /// `checksum=crc64nvme|crc32c|none`. Credentials and anything not in the URI
     /// come from the environment at [`build`](Self::build).
@@ -278,7 +280,14 @@ impl S3Builder {
         if bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
         }
-        let mut builder = Self::new(bucket).root(root);
+        // A URI's path is percent-encoded (`my%20data/` is the prefix `my data/`), as
+        // object_store and DataFusion read a table's URL.
+        let root = percent_encoding::percent_decode_str(root)
+            .decode_utf8()
+            .map_err(|_| {
+                invalid("the prefix is not UTF-8 once its %-escapes are decoded".into())
+            })?;
+        let mut builder = Self::new(bucket).root(root.into_owned());
         let mut seen = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
