@@ -115,6 +115,7 @@ pub(crate) fn run(
         .with_control_stall(args.control_stall.unwrap_or_default());
     let mut samples: Vec<Sample> = Vec::new();
     for &method in &methods {
+        crate::interrupt::check()?;
         bar.set_message(method.name());
         samples.push(bench.run(method, duration, args.concurrency));
         bar.inc(1);

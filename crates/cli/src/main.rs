@@ -12,6 +12,7 @@
 //!   feature, off by default: DataFusion is most of a build).
 
 mod cpu;
+mod interrupt;
 mod isolation;
 mod measure;
 mod plot;
@@ -235,11 +236,16 @@ fn main() -> ExitCode {
         Some(path) if draws => plot::check_path(path),
         _ => Ok(()),
     };
+    interrupt::install();
     match checked.and_then(|()| bench(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("dio: {message}");
-            ExitCode::FAILURE
+            if interrupt::happened() {
+                ExitCode::from(interrupt::EXIT_CODE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
-use crate::Mode;
 use crate::cpu::CpuClock;
+use crate::{Mode, interrupt};
 
 /// Iterations, their median duration, and the client CPU time they took on average.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +58,17 @@ const MAX_SAMPLES: usize = 100_000;
 /// long, and the cost faded over about 20 ms, as if the core left idle by that
 /// burst were slow to come back. In a fixed order the first method always paid
 /// that, after the last one's single-threaded burst.
-pub(crate) fn time_each(mode: Mode, cpu: &CpuClock, n: usize, f: impl FnMut(usize)) -> Vec<Timing> {
+///
+/// # Errors
+///
+/// "interrupted" ([`interrupt::check`]) when Ctrl-C came: checked before each call
+/// of `f`.
+pub(crate) fn time_each(
+    mode: Mode,
+    cpu: &CpuClock,
+    n: usize,
+    f: impl FnMut(usize),
+) -> Result<Vec<Timing>, String> {
     time_in_orders(mode, cpu, n, turn_orders(n, &mut rand::rng()), f)
 }
 
@@ -69,13 +79,14 @@ fn time_in_orders(
     n: usize,
     orders: Vec<Vec<usize>>,
     mut f: impl FnMut(usize),
-) -> Vec<Timing> {
+) -> Result<Vec<Timing>, String> {
     let (budget, min_iterations) = budget(mode);
     let burst = budget / TURNS;
     let per_turn = min_iterations.div_ceil(TURNS as usize).max(1);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); n];
     let mut cpu_spent: Vec<Option<Duration>> = vec![Some(Duration::ZERO); n];
     for i in 0..n {
+        interrupt::check()?;
         f(i);
     }
     for order in orders {
@@ -85,6 +96,7 @@ fn time_in_orders(
             let start = Instant::now();
             let mut count = 0;
             while count < per_turn || start.elapsed() < burst {
+                interrupt::check()?;
                 let t = Instant::now();
                 f(i);
                 taken.push(t.elapsed());
@@ -98,11 +110,11 @@ fn time_in_orders(
                 .map(|(spent, (before, after))| spent + after.saturating_sub(before));
         }
     }
-    samples
+    Ok(samples
         .into_iter()
         .zip(cpu_spent)
         .map(|(samples, cpu)| summary(samples, cpu))
-        .collect()
+        .collect())
 }
 
 /// The order of the `n` methods in each of the [`TURNS`] turns: a new shuffle
@@ -167,7 +179,7 @@ mod tests {
         let cpu = CpuClock::process();
         let orders = vec![vec![0, 1]; TURNS as usize];
         let mut calls = Vec::new();
-        let timings = time_in_orders(Mode::Full, &cpu, 2, orders, |i| calls.push(i));
+        let timings = time_in_orders(Mode::Full, &cpu, 2, orders, |i| calls.push(i)).unwrap();
         // Bursts of one method's calls, after the warm-up calls.
         let mut bursts: Vec<(usize, usize)> = Vec::new();
         for &c in &calls[2..] {
@@ -199,7 +211,8 @@ mod tests {
         ];
         assert_eq!(orders.len(), TURNS as usize);
         let mut calls = Vec::new();
-        let timings = time_in_orders(Mode::Quick, &cpu, 3, orders.clone(), |i| calls.push(i));
+        let timings =
+            time_in_orders(Mode::Quick, &cpu, 3, orders.clone(), |i| calls.push(i)).unwrap();
         // A warm-up call each, in order, then one burst per method per turn.
         let mut bursts = calls.clone();
         bursts.dedup();

@@ -204,6 +204,7 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
                 Mode::Full => Duration::from_secs(10),
             };
             for path in Path::ALL {
+                crate::interrupt::check()?;
                 bar.set_message(format!("{}: isolation through {path}", suite.name()));
                 let Lateness {
                     ticks,
@@ -243,6 +244,7 @@ fn measure(
 ) -> Result<Vec<QueryRow>, String> {
     let mut counted = Vec::new();
     for path in Path::ALL {
+        crate::interrupt::check()?;
         let outcome = fixture.run(path, query)?;
         if let Some(first) = counted
             .first()
@@ -261,6 +263,7 @@ fn measure(
     let start = Instant::now();
     while samples[0].len() < min_iterations || start.elapsed() < budget * Path::ALL.len() as u32 {
         for (i, path) in Path::ALL.into_iter().enumerate() {
+            crate::interrupt::check()?;
             let t = Instant::now();
             fixture.run(path, query)?;
             samples[i].push(t.elapsed());

@@ -132,6 +132,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
     };
     for &c in concurrency {
         for &method in &methods {
+            crate::interrupt::check()?;
             bar.set_message(format!("{method}, {c} outstanding"));
             record("concurrency", bench.run(method, c, 64 << 10, budget)?);
             bar.inc(1);
@@ -139,6 +140,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
     }
     for &size in sizes {
         for &method in &methods {
+            crate::interrupt::check()?;
             bar.set_message(format!("{method}, {} reads", size_name(size)));
             record("size", bench.run(method, 4, size, budget)?);
             bar.inc(1);

@@ -121,7 +121,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("storm/{s}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], s, &offsets);
-                    });
+                    })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
                     }
@@ -135,7 +135,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("fs/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
-                    });
+                    })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
                     }
@@ -149,7 +149,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("memory/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
-                    });
+                    })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
                     }
@@ -189,7 +189,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("s3/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
-                    });
+                    })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
                     }

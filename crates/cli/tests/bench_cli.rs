@@ -492,3 +492,98 @@ fn s3_header_names_the_credential_source_and_prices_checksums() {
     assert!(methods.contains("opendal"), "{methods:?}");
     assert!(!methods.contains("opendal_to_bytes"), "{methods:?}");
 }
+
+/// Starts `dio` with `args` and `env`, waits until `made` says the run has made
+/// something to clean up, interrupts it with `signal` and returns its exit code and
+/// stderr.
+fn interrupted(
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+    signal: rustix::process::Signal,
+    made: impl Fn() -> bool,
+) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dio");
+    // A guard against a run that never makes anything (it would fail below), not a
+    // measure of time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !made() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "dio ended before it made anything"
+        );
+        assert!(std::time::Instant::now() < deadline, "dio made nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Ctrl-C (or SIGTERM) in the middle of a run stops it at its next measurement and
+/// removes what it made before `dio` exits with 130: the storm's file (78 MiB here,
+/// 1 GiB by default) was left in the temp dir, on a tmpfs in memory.
+#[test]
+fn an_interrupted_run_removes_its_temp_files_and_exits_130() {
+    for signal in [rustix::process::Signal::INT, rustix::process::Signal::TERM] {
+        let tmp = tempfile::tempdir().unwrap();
+        let entries = || std::fs::read_dir(tmp.path()).unwrap().count();
+        let (code, stderr) = interrupted(
+            &[
+                "bench",
+                "--suite",
+                "storm",
+                "--filter",
+                "4k",
+                "--no-progress",
+            ],
+            &[("TMPDIR", tmp.path().as_os_str())],
+            signal,
+            || entries() > 0,
+        );
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert!(stderr.contains("dio: interrupted"), "{signal:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{signal:?}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "{signal:?}: left {left:?}");
+    }
+}
+
+/// `dio bench --uri` interrupted once its objects are in the bucket: they are
+/// deleted before it exits.
+#[test]
+fn an_interrupted_s3_run_removes_its_objects() {
+    let Some(uri) = common::s3_uri("this test") else {
+        return;
+    };
+    let (bucket, query) = uri
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('?'))
+        .unwrap();
+    let bucket = bucket.split('/').next().unwrap();
+    let run_uri = format!(
+        "s3://{bucket}/dio-cli-interrupted-{}/?{query}",
+        std::process::id()
+    );
+    let op = storage::Operator::from_uri(&run_uri).unwrap().blocking();
+    let (code, stderr) = interrupted(
+        &["bench", "--size", "1M", "--no-progress", "--uri", &run_uri],
+        &[],
+        rustix::process::Signal::INT,
+        || !op.list_recursive("").unwrap().is_empty(),
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    let left = op.list_recursive("").unwrap();
+    assert!(left.is_empty(), "left in the bucket: {left:?}");
+}
