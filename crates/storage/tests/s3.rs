@@ -493,3 +493,149 @@ fn writes_whose_answers_were_lost_are_done() {
         assert_eq!(sha(&op.read("multipart").await.unwrap()), sha(&big));
     });
 }
+
+/// Behind a proxy (`proxy_url`, or `HTTPS_PROXY`), HTTPS requests go through its
+/// CONNECT tunnel, TLS from end to end: here to the test server behind a TLS
+/// front whose private CA the bundle names, so the server still checks every
+/// request. A proxy that wants credentials gets them from the URL; one that
+/// refuses is named in the error with the host, never with the password. Hosts the
+/// excludes name, and plain-HTTP endpoints, are reached directly.
+#[test]
+fn https_requests_go_through_the_proxy_in_a_tunnel() {
+    let (Some(builder), Some(server)) = (common_s3::builder("proxy"), common_s3::server_addr())
+    else {
+        return;
+    };
+    let (_tls, tls_addr, ca) = common_s3::tls_in_front_of(server);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca).unwrap();
+    let https = || {
+        builder
+            .clone()
+            .endpoint(format!("https://{tls_addr}"))
+            .ca_bundle(&bundle)
+    };
+    let rt = current_thread();
+    let target = tls_addr.to_string();
+
+    let open = common_s3::HttpProxy::start(None, false);
+    let op = Operator::new(
+        https()
+            .proxy_url(format!("http://{}", open.addr))
+            .proxy_excludes("")
+            .build()
+            .unwrap(),
+    );
+    rt.block_on(async {
+        op.write("p/one", &b"through the tunnel"[..]).await.unwrap();
+        assert_eq!(op.read("p/one").await.unwrap(), &b"through the tunnel"[..]);
+        assert_eq!(op.list("p/").await.unwrap().len(), 1);
+    });
+    let targets = open.targets();
+    assert!(!targets.is_empty());
+    assert!(targets.iter().all(|t| *t == target), "{targets:?}");
+
+    // Excluded: directly, no tunnel.
+    let before = open.targets().len();
+    let direct = Operator::new(
+        https()
+            .proxy_url(format!("http://{}", open.addr))
+            .proxy_excludes("localhost, 127.0.0.0/8")
+            .build()
+            .unwrap(),
+    );
+    rt.block_on(direct.stat("p/one")).unwrap();
+    // Plain HTTP (the server itself): directly too.
+    let plain = Operator::new(
+        builder
+            .clone()
+            .proxy_url(format!("http://{}", open.addr))
+            .proxy_excludes("")
+            .build()
+            .unwrap(),
+    );
+    rt.block_on(plain.stat("p/one")).unwrap();
+    assert_eq!(open.targets().len(), before, "{:?}", open.targets());
+
+    // A proxy that asks for credentials: given in the URL, sent as Basic.
+    let guarded = common_s3::HttpProxy::start(Some("s3cr3t"), false);
+    let through = |password: &str| {
+        Operator::new(
+            https()
+                .proxy_url(format!("http://user:{password}@{}", guarded.addr))
+                .proxy_excludes("")
+                .retry(storage::services::s3::RetryPolicy::default().with_max_attempts(1))
+                .build()
+                .unwrap(),
+        )
+    };
+    rt.block_on(through("s3cr3t").stat("p/one")).unwrap();
+    let err = rt.block_on(through("WRONGPASS").stat("p/one")).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("WRONGPASS"), "{text}");
+    assert!(text.contains("proxy authorization required"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "no tunnel to {target} through the proxy http://{}",
+            guarded.addr
+        )),
+        "{text}"
+    );
+    let auths: Vec<_> = guarded
+        .tunnels
+        .lock()
+        .iter()
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(
+        auths[0].as_deref(),
+        Some("Basic dXNlcjpzM2NyM3Q="),
+        "{auths:?}"
+    );
+
+    // A proxy that refuses the tunnel: the error says which proxy and host.
+    let refusing = common_s3::HttpProxy::start(None, true);
+    let op = Operator::new(
+        https()
+            .proxy_url(format!("http://{}", refusing.addr))
+            .proxy_excludes("")
+            .retry(storage::services::s3::RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let err = rt.block_on(op.read("p/one")).unwrap_err();
+    assert!(
+        format!("{err:?}").contains(&format!("through the proxy http://{}", refusing.addr)),
+        "{err:?}"
+    );
+    rt.block_on(Operator::new(https().build().unwrap()).remove_all(""))
+        .unwrap();
+}
+
+/// A proxy the backend cannot use is refused by `build`, naming it without its
+/// password: another scheme than `http://`, or no URL at all.
+#[test]
+fn a_proxy_that_cannot_be_used_is_refused() {
+    for bad in [
+        "socks5://user:TOPSECRET@127.0.0.1:1080",
+        "https://user:TOPSECRET@127.0.0.1:3128",
+        "http://",
+    ] {
+        let err = S3Builder::new("b")
+            .endpoint("http://127.0.0.1:1")
+            .anonymous()
+            .proxy_url(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err}");
+        assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");
+        assert!(err.to_string().contains("proxy"), "{err}");
+    }
+    let builder = S3Builder::new("b")
+        .anonymous()
+        .proxy_url("http://user:TOPSECRET@127.0.0.1:3128");
+    assert!(!format!("{builder:?}").contains("TOPSECRET"));
+    let s3 = builder.region("us-east-1").build().unwrap();
+    assert!(!format!("{s3:?}").contains("TOPSECRET"), "{s3:?}");
+}

@@ -55,7 +55,10 @@ fn run_child(test: &str, root: &str, env: &[(&str, String)]) {
         .env(ROOT, root)
         .env("HOME", home.path());
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
+        let name_text = name.to_string_lossy().to_ascii_uppercase();
+        // The proxy variables too: a proxy of the machine's must not see a test's
+        // requests, and a test of them sets its own.
+        if name_text.starts_with("AWS_") || name_text.ends_with("_PROXY") {
             cmd.env_remove(name);
         }
     }
@@ -77,6 +80,79 @@ fn run_child(test: &str, root: &str, env: &[(&str, String)]) {
     );
     assert!(out.status.success(), "the child of {test} failed:\n{text}");
     assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+}
+
+/// `HTTPS_PROXY` and `NO_PROXY`, as curl and the SDKs read them: HTTPS requests go
+/// through the proxy's tunnel but to excluded hosts; a proxy the backend cannot use
+/// fails the build, naming the variable.
+#[test]
+fn the_proxy_comes_from_the_environment() {
+    const TEST: &str = "the_proxy_comes_from_the_environment";
+    let Some(server) = common_s3::server_addr() else {
+        return;
+    };
+    if child_of(TEST) {
+        let endpoint = std::env::var("DIO_PROXY_TEST_ENDPOINT").unwrap();
+        let builder = common_s3::builder(TEST).unwrap().endpoint(endpoint);
+        if std::env::var("HTTPS_PROXY").is_ok_and(|p| p.starts_with("socks5")) {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains("HTTPS_PROXY"), "{err}");
+            return;
+        }
+        let op = Operator::new(builder.build().unwrap());
+        futures::executor::block_on(async {
+            op.write("k", &b"v"[..]).await.unwrap();
+            assert_eq!(op.read("k").await.unwrap(), &b"v"[..]);
+            op.delete("k").await.unwrap();
+        });
+        return;
+    }
+    let (_tls, tls_addr, ca) = common_s3::tls_in_front_of(server);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca).unwrap();
+    let proxy = common_s3::HttpProxy::start(None, false);
+    let env = |proxy_url: String, excludes: Option<&str>| {
+        let mut env = vec![
+            (
+                "AWS_ACCESS_KEY_ID",
+                std::env::var("AWS_ACCESS_KEY_ID").unwrap(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                std::env::var("AWS_SECRET_ACCESS_KEY").unwrap(),
+            ),
+            ("AWS_CA_BUNDLE", bundle.display().to_string()),
+            ("DIO_PROXY_TEST_ENDPOINT", format!("https://{tls_addr}")),
+            ("HTTPS_PROXY", proxy_url),
+        ];
+        if let Some(excludes) = excludes {
+            env.push(("NO_PROXY", excludes.to_owned()));
+        }
+        env
+    };
+    run_child(TEST, "", &env(format!("http://{}", proxy.addr), None));
+    let tunnels = proxy.targets();
+    assert!(!tunnels.is_empty());
+    assert!(
+        tunnels.iter().all(|t| *t == tls_addr.to_string()),
+        "{tunnels:?}"
+    );
+    run_child(
+        TEST,
+        "",
+        &env(
+            format!("http://{}", proxy.addr),
+            Some("example.com,127.0.0.1"),
+        ),
+    );
+    assert_eq!(
+        proxy.targets().len(),
+        tunnels.len(),
+        "NO_PROXY was not heeded"
+    );
+    run_child(TEST, "", &env("socks5://127.0.0.1:1".into(), None));
 }
 
 /// What a fake endpoint saw of one request.

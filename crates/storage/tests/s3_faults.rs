@@ -1432,33 +1432,12 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
 /// cannot be read, or holds no certificate, fails the build naming the file.
 #[test]
 fn a_ca_bundle_trusts_a_private_certificate_authority() {
-    // The CA, and the server's certificate it signs.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "dio test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
+    let (ca, acceptor) = common_s3::private_ca();
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("ca.pem");
-    std::fs::write(&bundle, ca.pem()).unwrap();
+    std::fs::write(&bundle, ca).unwrap();
 
-    // An HTTPS server with that certificate: every object is HELLO.
-    let tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![server_cert.der().clone()], rustls_pki_key(&server_key))
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    // An HTTPS server with a certificate that CA signed: every object is HELLO.
     let (runtime, listener, addr) = common_s3::listening();
     runtime.spawn(async move {
         loop {
@@ -1510,11 +1489,6 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
         );
         assert!(err.to_string().contains(says), "{err}");
     }
-}
-
-/// `key` as rustls takes a private key.
-fn rustls_pki_key(key: &rcgen::KeyPair) -> tokio_rustls::rustls::pki_types::PrivateKeyDer<'static> {
-    tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into())
 }
 
 /// A request timeout too long for the clock (`Duration::MAX`, "none") waits for the

@@ -196,3 +196,178 @@ pub(crate) fn listening() -> (
     let addr = listener.local_addr().unwrap();
     (runtime, listener, addr)
 }
+
+/// A private certificate authority and a TLS server configuration for
+/// `127.0.0.1` it signed (as an internal server's, or a proxy's that inspects
+/// TLS): the CA's PEM, and an acceptor with the server's certificate.
+pub(crate) fn private_ca() -> (String, tokio_rustls::TlsAcceptor) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dio test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let key =
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    let tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![server_cert.der().clone()], key)
+    .unwrap();
+    (
+        ca.pem(),
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls)),
+    )
+}
+
+/// HTTPS in front of the test server: a TLS listener on 127.0.0.1 (its
+/// certificate signed by a private CA) whose connections' bytes go to and from
+/// `backend` unchanged, so the server still checks every request and signature.
+/// Returns the runtime serving it, its address and the CA's PEM.
+pub(crate) fn tls_in_front_of(
+    backend: std::net::SocketAddr,
+) -> (tokio::runtime::Runtime, std::net::SocketAddr, String) {
+    let (ca, acceptor) = private_ca();
+    let (runtime, listener, addr) = listening();
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return; // a client that did not trust us
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    (runtime, addr, ca)
+}
+
+/// What an [`HttpProxy`] was asked: each CONNECT's target and its
+/// `Proxy-Authorization`.
+pub(crate) type Tunnels = std::sync::Arc<parking_lot::Mutex<Vec<(String, Option<String>)>>>;
+
+/// An HTTP proxy on 127.0.0.1 that opens CONNECT tunnels, as squid does: with
+/// `password`, only for `Proxy-Authorization: Basic` of `user:password` (else 407),
+/// and for no target at all with `refuse` (403). Records every CONNECT.
+pub(crate) struct HttpProxy {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) tunnels: Tunnels,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpProxy {
+    pub(crate) fn start(password: Option<&str>, refuse: bool) -> Self {
+        use base64::Engine as _;
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let wanted = password.map(|p| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("user:{p}"))
+            )
+        });
+        let tunnels = Tunnels::default();
+        let seen = std::sync::Arc::clone(&tunnels);
+        let (runtime, listener, addr) = listening();
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, wanted) = (std::sync::Arc::clone(&seen), wanted.clone());
+                tokio::spawn(async move {
+                    let mut client = tokio::io::BufReader::new(stream);
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if client.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.trim_end().to_owned());
+                    }
+                    let target = head
+                        .first()
+                        .and_then(|l| l.strip_prefix("CONNECT "))
+                        .and_then(|l| l.split(' ').next())
+                        .map(str::to_owned);
+                    let auth = head.iter().find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("proxy-authorization")
+                            .then(|| value.trim().to_owned())
+                    });
+                    let Some(target) = target else {
+                        let _ = client
+                            .write_all(
+                                b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
+                            )
+                            .await;
+                        return;
+                    };
+                    seen.lock().push((target.clone(), auth.clone()));
+                    let answer: &[u8] = if refuse {
+                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n"
+                    } else if wanted.is_some() && auth != wanted {
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                          proxy-authenticate: Basic realm=\"dio\"\r\ncontent-length: 0\r\n\r\n"
+                    } else {
+                        b""
+                    };
+                    if !answer.is_empty() {
+                        let _ = client.write_all(answer).await;
+                        return;
+                    }
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        return;
+                    };
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        Self {
+            addr,
+            tunnels,
+            _runtime: runtime,
+        }
+    }
+
+    /// The targets of the CONNECTs so far.
+    pub(crate) fn targets(&self) -> Vec<String> {
+        self.tunnels.lock().iter().map(|(t, _)| t.clone()).collect()
+    }
+}
+
+/// The address of the test server (`DIO_TEST_S3_URI`'s endpoint).
+pub(crate) fn server_addr() -> Option<std::net::SocketAddr> {
+    let uri = std::env::var("DIO_TEST_S3_URI").ok()?;
+    let (_, endpoint) = uri.split_once("endpoint=")?;
+    let endpoint = endpoint.split('&').next()?;
+    let endpoint = percent_encoding::percent_decode_str(endpoint)
+        .decode_utf8()
+        .ok()?;
+    let authority = endpoint.strip_prefix("http://")?.trim_end_matches('/');
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()?
+        .next()
+}

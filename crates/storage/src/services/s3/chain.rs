@@ -35,6 +35,8 @@ pub(crate) struct ChainConfig {
     pub(crate) profile: Option<String>,
     /// Certificate authorities its requests trust beside Mozilla's.
     pub(crate) extra_roots: Arc<[rustls::pki_types::CertificateDer<'static>]>,
+    /// The proxy its HTTPS requests (STS) go through, as the backend's do.
+    pub(crate) proxy: Option<Arc<super::proxy::Proxy>>,
 }
 
 impl ChainConfig {
@@ -45,6 +47,7 @@ impl ChainConfig {
         let config = ProviderConfig::empty()
             .with_http_client(ProviderHttp {
                 tls: tls_config(&self.extra_roots),
+                proxy: self.proxy.clone(),
             })
             .with_sleep_impl(TokioSleep::new())
             .with_region(Some(aws_types::region::Region::new(self.region.clone())));
@@ -133,6 +136,7 @@ impl<P: ProvideCredentials> ProvideCredentials for Named<P> {
 #[derive(Debug)]
 struct ProviderHttp {
     tls: Arc<rustls::ClientConfig>,
+    proxy: Option<Arc<super::proxy::Proxy>>,
 }
 
 impl HttpClient for ProviderHttp {
@@ -144,6 +148,7 @@ impl HttpClient for ProviderHttp {
         SharedHttpConnector::new(ProviderConnector {
             client: new_client(
                 Arc::clone(&self.tls),
+                self.proxy.clone(),
                 settings.connect_timeout().unwrap_or(Duration::from_secs(5)),
                 1,
             ),

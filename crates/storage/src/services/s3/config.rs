@@ -174,6 +174,10 @@ pub struct S3Builder {
     pub(crate) ca_bundle: Option<PathBuf>,
     /// The CA bundle's certificates, read by `build`.
     pub(crate) extra_roots: Arc<[CertificateDer<'static>]>,
+    pub(crate) proxy_url: Option<String>,
+    pub(crate) proxy_excludes: Option<String>,
+    /// The proxy, resolved by `build`.
+    pub(crate) proxy: Option<Arc<super::proxy::Proxy>>,
 }
 
 impl fmt::Debug for S3Builder {
@@ -200,6 +204,14 @@ impl fmt::Debug for S3Builder {
             .field("copy_part_size", &self.copy_part_size)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
             .field("ca_bundle", &self.ca_bundle)
+            .field(
+                "proxy_url",
+                &self
+                    .proxy_url
+                    .as_deref()
+                    .map(super::proxy::without_credentials),
+            )
+            .field("proxy_excludes", &self.proxy_excludes)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +252,9 @@ impl S3Builder {
             multipart_copy_threshold: MAX_COPY_OBJECT,
             ca_bundle: None,
             extra_roots: Arc::from(Vec::new()),
+            proxy_url: None,
+            proxy_excludes: None,
+            proxy: None,
         }
     }
 
@@ -250,6 +265,28 @@ impl S3Builder {
     /// requests (STS, container, instance metadata) trust it too.
     pub fn ca_bundle(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_bundle = Some(path.into());
+        self
+    }
+
+    /// Sends HTTPS requests (S3's, and the credential chain's STS requests) through
+    /// the HTTP proxy at `url`, `http://[user:password@]host:port`, in a CONNECT
+    /// tunnel: TLS still runs from end to end. Default, as curl, reqwest and the
+    /// SDKs read them: `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`, `all_proxy`).
+    /// Plain-HTTP endpoints (a local server, instance metadata, container
+    /// credentials) are always reached directly. [`build`](Self::build) refuses a
+    /// proxy that is not an `http://` URL; errors and `Debug` never show its
+    /// password.
+    pub fn proxy_url(mut self, url: impl Into<String>) -> Self {
+        self.proxy_url = Some(url.into());
+        self
+    }
+
+    /// Hosts reached directly, not through the proxy: `NO_PROXY`'s syntax, a comma
+    /// list of host names (each with its subdomains), IP addresses and networks
+    /// (`10.0.0.0/8`), or `*` for every host (no proxy at all). Default:
+    /// `NO_PROXY` (or `no_proxy`).
+    pub fn proxy_excludes(mut self, hosts: impl Into<String>) -> Self {
+        self.proxy_excludes = Some(hosts.into());
         self
     }
 
@@ -573,6 +610,10 @@ impl S3Builder {
             self.extra_roots = read_ca_bundle(&path)
                 .map_err(|e| invalid(format!("{bundle_from} {}: {e}", path.display())))?;
         }
+        self.proxy =
+            super::proxy::Proxy::resolve(self.proxy_url.as_deref(), self.proxy_excludes.as_deref())
+                .map_err(invalid)?
+                .map(Arc::new);
         let credentials = if self.anonymous {
             None
         } else if let Some(credentials) = self.credentials.clone() {
@@ -610,6 +651,7 @@ impl S3Builder {
                 region: region.to_owned(),
                 profile: self.profile.clone(),
                 extra_roots: Arc::clone(&self.extra_roots),
+                proxy: self.proxy.clone(),
             },
         )))
     }

@@ -35,6 +35,7 @@ use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
 use super::credentials::{CredentialCache, CredentialInfo};
 use super::limiter::Limiter;
+use super::proxy::{Connector, Proxy};
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
 use crate::{
@@ -42,7 +43,7 @@ use crate::{
 };
 
 /// The HTTP client of one worker thread.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
+pub(crate) type HttpClient = Client<HttpsConnector<Connector>, ReqBody>;
 
 /// Bytes that travel as they are in a key: RFC 3986's unreserved set and `/`.
 const KEY: &AsciiSet = &NON_ALPHANUMERIC
@@ -276,6 +277,8 @@ pub(crate) struct Core {
     tls: OnceLock<Arc<rustls::ClientConfig>>,
     /// Certificate authorities trusted beside Mozilla's (a CA bundle's).
     extra_roots: Arc<[rustls::pki_types::CertificateDer<'static>]>,
+    /// The proxy HTTPS requests go through, if any.
+    proxy: Option<Arc<Proxy>>,
     /// How the server orders listings, learned from its answers: see
     /// [`Core::lists_in_key_order`].
     listing_order: AtomicU8,
@@ -302,6 +305,7 @@ impl fmt::Debug for Core {
             .field("retry", &self.retry)
             .field("checksum", &self.checksum)
             .field("encryption", &self.encryption)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -377,6 +381,7 @@ impl Core {
             fallback: OnceLock::new(),
             tls: OnceLock::new(),
             extra_roots: builder.extra_roots,
+            proxy: builder.proxy,
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
             limiter: Limiter::new(builder.max_concurrent_requests),
         }
@@ -393,7 +398,7 @@ impl Core {
         let local = executor.worker_local(move || match core.upgrade() {
             Some(core) => core.new_client(),
             // The backend is gone; a job still running needs some client.
-            None => new_client(tls_config(&[]), Duration::from_secs(5), 1),
+            None => new_client(tls_config(&[]), None, Duration::from_secs(5), 1),
         });
         clients.push((executor.id(), Arc::new(local)));
     }
@@ -412,7 +417,12 @@ impl Core {
             .tls
             .get_or_init(|| tls_config(&self.extra_roots))
             .clone();
-        new_client(tls, self.connect_timeout, self.max_idle_per_host)
+        new_client(
+            tls,
+            self.proxy.clone(),
+            self.connect_timeout,
+            self.max_idle_per_host,
+        )
     }
 
     /// The full key of `path` (relative to the root).
@@ -1889,6 +1899,7 @@ pub(crate) fn tls_config(
 
 pub(crate) fn new_client(
     tls: Arc<rustls::ClientConfig>,
+    proxy: Option<Arc<Proxy>>,
     connect_timeout: Duration,
     max_idle_per_host: usize,
 ) -> HttpClient {
@@ -1900,7 +1911,7 @@ pub(crate) fn new_client(
         .with_tls_config((*tls).clone())
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(Connector::new(http, proxy));
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())

@@ -11,6 +11,7 @@ mod credentials;
 mod limiter;
 mod lister;
 mod object;
+mod proxy;
 mod writer;
 mod xml;
 
