@@ -55,6 +55,7 @@
 //! executor of your own ([`Executor::custom`]).
 #![forbid(unsafe_code)]
 
+mod block_on;
 mod blocking;
 mod builder;
 mod completion;
@@ -71,6 +72,7 @@ mod task;
 mod worker;
 mod worker_local;
 
+pub use block_on::block_on;
 pub use builder::Builder;
 pub use executor::{Executor, join_blocking};
 pub use join_error::{JoinError, JoinErrorKind};

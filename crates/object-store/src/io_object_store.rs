@@ -20,12 +20,12 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
-use crate::block_on::block_on;
 use crate::compat::{self, Payload};
 use crate::executor_error::executor_error;
 use crate::file_stream::FileStream;
 use crate::io_multipart_upload::IoMultipartUpload;
 use crate::pump_stream::{Bounds, ITEMS_PER_BATCH, PumpStream};
+use io_executor::block_on;
 
 /// Default number of batches a stream's channel holds.
 const DEFAULT_CHANNEL_CAPACITY: usize = 4;

@@ -101,7 +101,6 @@
 //! swallowed, and a stream never ends early without one.
 #![forbid(unsafe_code)]
 
-mod block_on;
 mod compat;
 mod convert;
 mod dio_store;

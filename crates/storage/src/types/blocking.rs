@@ -5,15 +5,21 @@ use std::ops::{Range, RangeBounds};
 
 use bytes::Bytes;
 
-use crate::{Entry, Lister, Metadata, Operator, Reader, Result, Writer};
+use crate::{Entry, Error, ErrorKind, Lister, Metadata, Operator, Reader, Result, Writer};
 
 /// The [`Operator`]'s operations for sync callers on plain threads, from
 /// [`Operator::blocking`].
 ///
 /// Each call submits its IO to the operator's executor and blocks the calling
 /// thread until it is done; no tokio runtime is needed. Calling it from inside a
-/// runtime does not panic, but blocks that runtime's thread while it waits: prefer
-/// the async [`Operator`] there.
+/// runtime, or inside another `block_on`, does not panic, but blocks that thread
+/// while it waits: prefer the async [`Operator`] there. On a worker thread of the
+/// operator's own executor, where the wait could never end (its IO may need that
+/// thread), every call fails with [`ErrorKind::Unsupported`] instead; on its
+/// blocking threads (`spawn_blocking`) calls work. An executor without threads of
+/// its own ([`Executor::current`](io_executor::Executor::current)) cannot tell:
+/// a blocking call from the current-thread runtime it runs on waits for ever. The
+/// readers, writers and listers it returns block the same way.
 ///
 /// # Examples
 ///
@@ -33,6 +39,27 @@ impl BlockingOperator {
         Self { op }
     }
 
+    /// Refuses a call on a worker thread of the operator's own executor, where the
+    /// wait could never end: an async job (an S3 request) submitted there is queued
+    /// on that very worker, which would be blocked waiting for it. Refused every
+    /// time, whatever the backend, so that the mistake shows up on fs too.
+    fn refuse_own_worker(&self, operation: &'static str, path: &str) -> Result<()> {
+        let executor = self.op.executor();
+        match executor.current_worker() {
+            None => Ok(()),
+            Some(worker) => Err(Error::new(ErrorKind::Unsupported)
+                .with_message(format!(
+                    "a blocking call on worker {worker} of the operator's executor {:?}, \
+                     whose IO may need that very thread: it would wait for itself for ever; \
+                     await the async Operator there, or call from a plain thread or a \
+                     blocking job (spawn_blocking)",
+                    executor.name()
+                ))
+                .with_operation(operation)
+                .with_path(path)),
+        }
+    }
+
     /// The async operator behind this one.
     pub fn async_operator(&self) -> &Operator {
         &self.op
@@ -42,8 +69,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::read`].
+    /// As [`Operator::read`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn read(&self, path: &str) -> Result<Bytes> {
+        self.refuse_own_worker("read", path)?;
         self.op.read(path).wait()
     }
 
@@ -51,8 +80,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::read_range`].
+    /// As [`Operator::read_range`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn read_range(&self, path: &str, range: impl RangeBounds<u64>) -> Result<Bytes> {
+        self.refuse_own_worker("read_range", path)?;
         self.op.read_range(path, range).wait()
     }
 
@@ -60,8 +91,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::read_ranges`].
+    /// As [`Operator::read_ranges`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
+        self.refuse_own_worker("read_ranges", path)?;
         self.op.read_ranges(path, ranges).wait()
     }
 
@@ -69,8 +102,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::stat`].
+    /// As [`Operator::stat`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn stat(&self, path: &str) -> Result<Metadata> {
+        self.refuse_own_worker("stat", path)?;
         self.op.stat(path).wait()
     }
 
@@ -78,8 +113,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::exists`].
+    /// As [`Operator::exists`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn exists(&self, path: &str) -> Result<bool> {
+        self.refuse_own_worker("exists", path)?;
         self.op.exists(path).wait()
     }
 
@@ -87,8 +124,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::write`].
+    /// As [`Operator::write`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn write(&self, path: &str, data: impl Into<Bytes>) -> Result<Metadata> {
+        self.refuse_own_worker("write", path)?;
         self.op.write(path, data).wait()
     }
 
@@ -96,8 +135,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::delete`].
+    /// As [`Operator::delete`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn delete(&self, path: &str) -> Result<()> {
+        self.refuse_own_worker("delete", path)?;
         self.op.delete(path).wait()
     }
 
@@ -105,8 +146,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::remove_all`].
+    /// As [`Operator::remove_all`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn remove_all(&self, prefix: &str) -> Result<()> {
+        self.refuse_own_worker("remove_all", prefix)?;
         self.op.remove_all(prefix).wait()
     }
 
@@ -114,8 +157,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::create_dir`].
+    /// As [`Operator::create_dir`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn create_dir(&self, path: &str) -> Result<()> {
+        self.refuse_own_worker("create_dir", path)?;
         self.op.create_dir(path).wait()
     }
 
@@ -123,8 +168,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::copy`].
+    /// As [`Operator::copy`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.refuse_own_worker("copy", from)?;
         self.op.copy(from, to).wait()
     }
 
@@ -132,8 +179,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::rename`].
+    /// As [`Operator::rename`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.refuse_own_worker("rename", from)?;
         self.op.rename(from, to).wait()
     }
 
@@ -141,8 +190,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::list`].
+    /// As [`Operator::list`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
+        self.refuse_own_worker("list", path)?;
         self.op.list(path).wait()
     }
 
@@ -150,8 +201,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::list_recursive`].
+    /// As [`Operator::list_recursive`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn list_recursive(&self, path: &str) -> Result<Vec<Entry>> {
+        self.refuse_own_worker("list_recursive", path)?;
         self.op.list_recursive(path).wait()
     }
 
@@ -159,8 +212,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::list`].
+    /// As [`Operator::list`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn lister(&self, path: &str) -> Result<BlockingLister> {
+        self.refuse_own_worker("lister", path)?;
         Ok(BlockingLister(self.op.lister(path).wait()?))
     }
 
@@ -168,8 +223,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::reader`].
+    /// As [`Operator::reader`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn reader(&self, path: &str) -> Result<BlockingReader> {
+        self.refuse_own_worker("reader", path)?;
         Ok(BlockingReader(self.op.reader(path).wait()?))
     }
 
@@ -177,8 +234,10 @@ impl BlockingOperator {
     ///
     /// # Errors
     ///
-    /// As [`Operator::writer`].
+    /// As [`Operator::writer`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
     pub fn writer(&self, path: &str) -> Result<BlockingWriter> {
+        self.refuse_own_worker("writer", path)?;
         Ok(BlockingWriter(self.op.writer(path).wait()?))
     }
 }
@@ -189,13 +248,13 @@ pub struct BlockingReader(Reader);
 
 impl Read for BlockingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        futures::executor::block_on(futures::AsyncReadExt::read(&mut self.0, buf))
+        io_executor::block_on(futures::AsyncReadExt::read(&mut self.0, buf))
     }
 }
 
 impl Seek for BlockingReader {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        futures::executor::block_on(futures::AsyncSeekExt::seek(&mut self.0, pos))
+        io_executor::block_on(futures::AsyncSeekExt::seek(&mut self.0, pos))
     }
 }
 
@@ -210,7 +269,7 @@ impl BlockingWriter {
     ///
     /// As [`Writer::close`].
     pub fn close(&mut self) -> Result<Metadata> {
-        futures::executor::block_on(self.0.close())
+        io_executor::block_on(self.0.close())
     }
 
     /// Gives up the write; see [`Writer::abort`].
@@ -219,17 +278,17 @@ impl BlockingWriter {
     ///
     /// As [`Writer::abort`].
     pub fn abort(&mut self) -> Result<()> {
-        futures::executor::block_on(self.0.abort())
+        io_executor::block_on(self.0.abort())
     }
 }
 
 impl Write for BlockingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        futures::executor::block_on(futures::AsyncWriteExt::write(&mut self.0, buf))
+        io_executor::block_on(futures::AsyncWriteExt::write(&mut self.0, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        futures::executor::block_on(futures::AsyncWriteExt::flush(&mut self.0))
+        io_executor::block_on(futures::AsyncWriteExt::flush(&mut self.0))
     }
 }
 
@@ -243,6 +302,6 @@ impl Iterator for BlockingLister {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
-        futures::executor::block_on(futures::StreamExt::next(&mut self.0))
+        io_executor::block_on(futures::StreamExt::next(&mut self.0))
     }
 }

@@ -97,8 +97,9 @@ impl<T: Send + 'static> IoFuture<T> {
     ///
     /// Whatever the operation fails with.
     pub fn wait(self) -> Result<T> {
-        // A thread parker: needs no runtime, and does not panic inside one.
-        futures::executor::block_on(self)
+        // A thread parker: needs no runtime, and panics neither inside one nor
+        // inside another `block_on`.
+        io_executor::block_on(self)
     }
 }
 

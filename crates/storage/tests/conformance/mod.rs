@@ -794,6 +794,26 @@ pub(crate) async fn blocking_api_from_plain_and_async_threads(op: Operator) {
     assert_eq!(blocking.read("blk/a").unwrap(), "plain thread");
     assert_eq!(blocking.read_range("blk/a", 0..5).unwrap(), "plain");
     assert_eq!(blocking.stat("blk/a").unwrap().content_length(), 12);
+    // Nor inside another executor's `block_on` (as in a sync callback of a
+    // futures executor).
+    let nested = futures::executor::block_on(async { blocking.read("blk/a") });
+    assert_eq!(nested.unwrap(), "plain thread");
+
+    // On a worker of the operator's own executor the wait could never end (an S3
+    // request would be queued on that very worker): refused, on every backend.
+    // On its blocking threads, calls work.
+    let executor = own_executor("blk-own");
+    let own = op.clone().with_executor(executor.clone()).blocking();
+    let on_worker = {
+        let own = own.clone();
+        executor.spawn(async move { own.stat("blk/a").map(|m| m.content_length()) })
+    };
+    let refused = on_worker.await.unwrap().unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unsupported, "{refused}");
+    assert!(refused.to_string().contains("blk-own"), "{refused}");
+    let on_blocking_thread = executor.spawn_blocking(move || own.read("blk/a"));
+    assert_eq!(on_blocking_thread.await.unwrap().unwrap(), "plain thread");
+    executor.shutdown();
 }
 
 fn kind<T: std::fmt::Debug>(result: storage::Result<T>) -> ErrorKind {

@@ -7,15 +7,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-/// Polls `future` on this thread, parking between polls, until it is ready.
+/// Polls `future` on this thread, parking between polls, until it is ready: for
+/// sync code that waits for a [`JoinHandle`](crate::JoinHandle) or any other
+/// future of a job on an executor. It needs no runtime.
 ///
-/// Unlike `futures::executor::block_on`, it may run inside another `block_on` on the
-/// same thread: a blocking call made from one of the executor's own blocking threads
-/// runs inline there, possibly under the caller's `block_on`. Each call keeps its
-/// own "woken" flag, so a wake-up meant for an outer call that an inner call's park
-/// takes (the thread has one park token) is not lost: the outer call finds its flag
-/// set and polls again.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+/// Unlike `futures::executor::block_on`, it may run inside another `block_on` on
+/// the same thread, or inside a `futures` executor, without panicking: a blocking
+/// job submitted from one of the executor's own blocking threads runs inline
+/// there, possibly under its caller's `block_on`. Each call keeps its own "woken"
+/// flag, so a wake-up meant for an outer call that an inner call's park takes (a
+/// thread has one park token) is not lost: the outer call finds its flag set and
+/// polls again.
+///
+/// It blocks the thread: on a worker thread of a runtime (ours or tokio's) every
+/// task of that runtime waits meanwhile, and a future that needs one of them to
+/// make progress never ends. Await the future there instead.
+///
+/// # Examples
+///
+/// ```
+/// let io = io_executor::Builder::new().name("io").build()?;
+/// let handle = io.spawn(async { 6 * 7 });
+/// assert_eq!(io_executor::block_on(handle)?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let unpark = Arc::new(Unpark {
         thread: std::thread::current(),
