@@ -24,7 +24,7 @@ pub(crate) enum ListFrom {
     /// is this one common prefix (`data` for a store at `data/warehouse/` listed
     /// from the root).
     Ancestor(Path),
-    /// Outside the store: nothing to list.
+    /// Outside the store: a listing there is refused ([`Prefix::outside`]).
     Nothing,
 }
 
@@ -55,6 +55,19 @@ impl Prefix {
             },
             other => other,
         })
+    }
+
+    /// The error of a listing of `place`, outside the prefix: `InvalidPath`, as for
+    /// writes there. Not an empty listing: a DataFusion table whose location the
+    /// store was registered over (DataFusion keeps one store per scheme and host)
+    /// would read as empty instead of failing.
+    pub(crate) fn outside(&self, place: &str) -> OsError {
+        OsError::InvalidPath {
+            source: object_store::path::Error::PrefixMismatch {
+                path: place.to_owned(),
+                prefix: self.0.clone(),
+            },
+        }
     }
 
     /// Our path for an object_store location (object_store keeps locations

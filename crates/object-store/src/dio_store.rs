@@ -117,7 +117,10 @@ impl DioStore {
     /// reading it (`get`, `head`, `get_ranges`) is
     /// [`NotFound`](object_store::Error::NotFound), as for the prefix itself (a
     /// directory), and writing, copying, renaming or deleting it is
-    /// [`InvalidPath`](object_store::Error::InvalidPath).
+    /// [`InvalidPath`](object_store::Error::InvalidPath). So is listing below a
+    /// location outside it (its parents list the prefix as one common prefix): a
+    /// DataFusion table outside the URL the store was registered for fails instead
+    /// of reading as empty.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = Prefix::new(prefix);
         self
@@ -371,7 +374,7 @@ impl ObjectStore for DioStore {
                 }
                 return Ok(compat::list_result(common_prefixes, objects));
             }
-            ListFrom::Nothing => return Ok(compat::list_result(common_prefixes, objects)),
+            ListFrom::Nothing => return Err(self.prefix.outside(&place)),
         };
         let mut lister = match self.op.lister_with(&dir).await {
             Ok(lister) => lister,
@@ -486,7 +489,10 @@ impl DioStore {
         let dir = match self.prefix.list_from(prefix) {
             ListFrom::Dir(dir) => dir,
             ListFrom::Ancestor(_) => String::new(),
-            ListFrom::Nothing => return futures_util::stream::empty().boxed(),
+            ListFrom::Nothing => {
+                let outside = self.prefix.outside(&place);
+                return futures_util::stream::once(async move { Err(outside) }).boxed();
+            }
         };
         let mut builder = self.op.lister_with(&dir).recursive(true);
         match offset.map(|o| self.prefix.start_after(o)) {

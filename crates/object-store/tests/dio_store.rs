@@ -494,10 +494,21 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
             .await
             .unwrap();
         assert_eq!(names(above), ["warehouse/db/t/a.parquet"]);
-        let elsewhere: Vec<_> = futures::TryStreamExt::try_collect(store.list(Some(&Path::from("other"))))
+        // Listing outside the prefix is refused, not empty.
+        let elsewhere: object_store::Result<Vec<_>> =
+            futures::TryStreamExt::try_collect(store.list(Some(&Path::from("other")))).await;
+        assert!(
+            matches!(elsewhere, Err(object_store::Error::InvalidPath { .. })),
+            "{elsewhere:?}"
+        );
+        let err = store
+            .list_with_delimiter(Some(&Path::from("other/x")))
             .await
-            .unwrap();
-        assert!(elsewhere.is_empty());
+            .unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::InvalidPath { .. }) && err.to_string().contains("other/x"),
+            "{err}"
+        );
         let listed = store
             .list_with_delimiter(Some(&Path::from("warehouse/db")))
             .await

@@ -558,3 +558,40 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
         .unwrap();
     assert!(threes.contains("| 1000 |"), "{threes}");
 }
+
+/// DataFusion keeps one store per scheme and host, so registering
+/// `file:///.../b` takes over every `file://` URL. A table outside `b` then fails,
+/// saying the location is outside the registered one, instead of reading as an
+/// empty table (its schema declared) or "no files found" (inferred).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_outside_the_registered_url_fails_instead_of_reading_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let outside = storage::Operator::new(Fs::new(dir.path().join("a")).unwrap())
+        .with_executor(common::executor("sql-outside"));
+    let batch = RecordBatch::try_from_iter([(
+        "v",
+        Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+            0..10,
+        )) as Arc<dyn datafusion::arrow::array::Array>,
+    )])
+    .unwrap();
+    let bytes = common::parquet_bytes(&batch, common::writer_properties(10));
+    outside.write("t/x.parquet", bytes).await.unwrap();
+    let registered = storage::Operator::new(Fs::new(dir.path().join("b")).unwrap())
+        .with_executor(common::executor("sql-registered"));
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("file://{root}/b"), registered).unwrap();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t (v BIGINT) STORED AS PARQUET LOCATION 'file://{root}/a/t/'"
+    ))
+    .await
+    .unwrap();
+    let got = match ctx.sql("SELECT count(*) FROM t").await {
+        Ok(frame) => frame.collect().await.map(|b| pretty(&b)),
+        Err(e) => Err(e),
+    };
+    let err = got.unwrap_err().to_string();
+    assert!(err.contains("does not start with prefix"), "{err}");
+    assert!(err.contains("a/t"), "{err}");
+}
