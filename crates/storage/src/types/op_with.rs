@@ -423,6 +423,10 @@ impl ListerWith {
     /// (`start-after`); fs and memory leave the others out. `path` is normalized
     /// as every path is (`/la/b` and `la//b` are `la/b`); one that is not a valid
     /// path fails the listing with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+    ///
+    /// A filter, not a cursor: listings come in no particular order (see
+    /// `docs/storage.md`), so a listing resumed after the last entry an earlier one
+    /// gave can miss entries that sort before it.
     pub fn start_after(mut self, path: impl Into<String>) -> Self {
         self.start_after = Some(path.into());
         self

@@ -1145,6 +1145,21 @@ pub(crate) async fn list_start_after(op: Operator) {
     assert_eq!(names(all).len(), 5);
     let none = collect(op.lister_with("la/").start_after("la/z").await.unwrap()).await;
     assert!(none.is_empty());
+    // A file is not a directory, with a start as without; a directory whose
+    // entries all come before the start is empty, not a file.
+    let file = async {
+        futures::TryStreamExt::try_collect::<Vec<_>>(
+            op.lister_with("la/a/").start_after("la/a/0").await?,
+        )
+        .await
+    };
+    assert_eq!(file.await.unwrap_err().kind(), ErrorKind::NotADirectory);
+    op.write("la/c", "a file beside the directory la/c/ (S3 allows both)")
+        .await
+        .ok();
+    let past = collect(op.lister_with("la/c/").start_after("la/c/z").await.unwrap()).await;
+    assert!(past.is_empty(), "{past:?}");
+    op.delete("la/c").await.ok();
     // `start_after` is a path like any other, normalized as paths are.
     for after in ["/la/b", "la//b", "./la/b", "la/c/../b"] {
         let listed = collect(op.lister_with("la/").start_after(after).await.unwrap()).await;

@@ -76,7 +76,7 @@ impl S3Lister {
             self.done = !page.is_truncated;
             self.token = page.next_continuation_token.clone();
             let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
-            if first && empty && !self.dir.is_empty() && self.args.start_after.is_none() {
+            if first && empty && !self.dir.is_empty() && !self.has_entries(&prefix).await? {
                 // Nothing below: a missing directory lists as empty, a file is not a
                 // directory.
                 let file = self.core.key(self.dir.trim_end_matches('/'));
@@ -91,6 +91,21 @@ impl S3Lister {
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Whether anything is below `prefix`, when a first page came back empty: not
+    /// without a start, which found nothing; with one, everything may come before
+    /// it, so one key is asked for from the beginning (S3 lets an object `f` and
+    /// objects below `f/` be, and `f/` is then a directory).
+    async fn has_entries(&self, prefix: &str) -> Result<bool> {
+        if self.args.start_after.is_none() {
+            return Ok(false);
+        }
+        let probe = self
+            .core
+            .list_page_after(prefix, true, None, None, 1)
+            .await?;
+        Ok(!(probe.contents.is_empty() && probe.common_prefixes.is_empty()))
     }
 
     fn entries(&mut self, page: ListBucketResult) -> Vec<Entry> {
