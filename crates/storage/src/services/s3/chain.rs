@@ -98,21 +98,9 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
     }
     let provider = builder.build();
     // The provider's file system reads are plain blocking reads: nothing here needs
-    // a runtime. On a thread of its own, so that a caller inside another executor's
-    // `block_on` (which may not be entered twice on one thread) can build too.
-    let read =
-        || futures::executor::block_on(aws_config::meta::region::ProvideRegion::region(&provider));
-    std::thread::scope(|scope| {
-        match std::thread::Builder::new().spawn_scoped(scope, read) {
-            Ok(reader) => reader.join().unwrap_or_else(|_| {
-                tracing::warn!("reading the profile's region panicked; it is taken as unset");
-                None
-            }),
-            // No thread to be had: here, then.
-            Err(_) => read(),
-        }
-    })
-    .map(|region| region.as_ref().to_owned())
+    // a runtime, and this parker may run inside another executor's `block_on`.
+    io_executor::block_on(aws_config::meta::region::ProvideRegion::region(&provider))
+        .map(|region| region.as_ref().to_owned())
 }
 
 /// A link of the chain whose credentials say where they came from.
