@@ -155,6 +155,68 @@ fn the_proxy_comes_from_the_environment() {
     run_child(TEST, "", &env("socks5://127.0.0.1:1".into(), None));
 }
 
+/// The endpoint from the shared config file when none is given, as the SDKs read
+/// it: the `s3` entry of the profile's `services` section before the profile's own
+/// `endpoint_url`, the variables before both, and none of them where
+/// `ignore_configured_endpoint_urls` says so (the variable before the profile's).
+#[test]
+fn the_endpoint_comes_from_the_profile() {
+    const TEST: &str = "the_endpoint_comes_from_the_profile";
+    const EXPECTED: &str = "DIO_TEST_EXPECTED_ENDPOINT";
+    if child_of(TEST) {
+        let s3 = S3Builder::new("b").anonymous().build().unwrap();
+        let expected = std::env::var(EXPECTED).unwrap();
+        assert_eq!(
+            s3.endpoint(),
+            (expected != "none").then_some(expected.as_str())
+        );
+        return;
+    }
+    let services = "[profile dio]\nservices = local\nendpoint_url = http://127.0.0.1:1111\n\
+                    [services local]\ns3 =\n  endpoint_url = http://127.0.0.1:2222\n";
+    let ignoring = "[default]\nendpoint_url = http://127.0.0.1:1111\n\
+                    ignore_configured_endpoint_urls = true\n";
+    for (config, extra, expected) in [
+        (
+            "[default]\nendpoint_url = http://127.0.0.1:1111\n",
+            &[][..],
+            "http://127.0.0.1:1111",
+        ),
+        (
+            services,
+            &[("AWS_PROFILE", "dio")][..],
+            "http://127.0.0.1:2222",
+        ),
+        (
+            services,
+            &[
+                ("AWS_PROFILE", "dio"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:3333"),
+            ][..],
+            "http://127.0.0.1:3333",
+        ),
+        (
+            ignoring,
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:3333")][..],
+            "none",
+        ),
+        (
+            ignoring,
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:3333"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"),
+            ][..],
+            "http://127.0.0.1:3333",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = profile_files(dir.path(), config, "");
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env.push((EXPECTED, expected.to_owned()));
+        run_child(TEST, "", &env);
+    }
+}
+
 /// What a fake endpoint saw of one request.
 #[derive(Debug, Clone)]
 struct Seen {

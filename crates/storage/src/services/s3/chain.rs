@@ -103,6 +103,47 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
         .map(|region| region.as_ref().to_owned())
 }
 
+/// What the selected profile (`AWS_PROFILE`, or `profile`) of the shared config
+/// file says of endpoints, as the SDKs read it.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileEndpoint {
+    /// Its `ignore_configured_endpoint_urls`, if set.
+    pub(crate) ignore: Option<bool>,
+    /// The `s3` entry's `endpoint_url` of the `services` section it names, else
+    /// its own `endpoint_url`; with where it came from, for errors.
+    pub(crate) url: Option<(String, String)>,
+}
+
+/// The selected profile's [`ProfileEndpoint`]. Reads the (small) files with
+/// blocking IO; files that cannot be read or parsed say nothing, as of the region.
+pub(crate) fn profile_endpoint(profile: Option<&str>) -> ProfileEndpoint {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let env = Env::real();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    let profiles = match io_executor::block_on(aws_config::profile::load(
+        &Fs::real(),
+        &env,
+        &files,
+        selected,
+    )) {
+        Ok(profiles) => profiles,
+        Err(e) => {
+            tracing::warn!(error = %e, "the shared config files cannot be read: no endpoint from them");
+            return ProfileEndpoint::default();
+        }
+    };
+    let ignore = profiles
+        .get("ignore_configured_endpoint_urls")
+        .map(|v| v.trim().eq_ignore_ascii_case("true"));
+    let url = aws_runtime::env_config::EnvConfigValue::new()
+        .profile("endpoint_url")
+        .service_id("s3")
+        .load(&env, Some(&profiles))
+        .map(|(url, source)| (url.trim().to_owned(), format!("the {source}")));
+    ProfileEndpoint { ignore, url }
+}
+
 /// A link of the chain whose credentials say where they came from.
 #[derive(Debug)]
 struct Named<P>(&'static str, P);

@@ -377,8 +377,11 @@ impl S3Builder {
     /// The endpoint, e.g. `http://127.0.0.1:8333`. Default, as the AWS SDKs read
     /// the environment: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL` (neither with
     /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else
-    /// `https://s3.<region>.amazonaws.com` (`amazonaws.com.cn` in the China regions,
-    /// `cn-*`). An `endpoint_url` in a shared config file's profile is not read.
+    /// the selected profile's in the shared config file (with the `credential-chain`
+    /// feature: the `s3` entry's `endpoint_url` of the `services` section it names,
+    /// else its own `endpoint_url`; none with `ignore_configured_endpoint_urls =
+    /// true`), else `https://s3.<region>.amazonaws.com` (`amazonaws.com.cn` in the
+    /// China regions, `cn-*`).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -581,18 +584,25 @@ impl S3Builder {
             .region
             .get_or_insert_with(|| "us-east-1".into())
             .clone();
-        // As the AWS SDKs read them: the service's own variable first, and none of
-        // them when configured endpoints are to be ignored.
-        let mut endpoint_from = "the endpoint";
-        let ignore_env = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if self.endpoint.is_none() && !ignore_env {
-            for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
-                if let Some(url) = env(name) {
-                    self.endpoint = Some(url);
-                    endpoint_from = name;
-                    break;
-                }
+        // As the AWS SDKs read them: the service's own variable first, then the
+        // shared config file's, and none of them when configured endpoints are to
+        // be ignored (the variable saying so before the profile).
+        let mut endpoint_from = String::from("the endpoint");
+        if self.endpoint.is_none() {
+            #[cfg(feature = "credential-chain")]
+            let profile = super::chain::profile_endpoint(self.profile.as_deref());
+            #[cfg(not(feature = "credential-chain"))]
+            let profile = NoProfileEndpoint::default();
+            let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                .map(|v| v.trim().eq_ignore_ascii_case("true"))
+                .or(profile.ignore)
+                .unwrap_or(false);
+            let from_env = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+                .into_iter()
+                .find_map(|name| Some((env(name)?, name.to_owned())));
+            if let Some((url, from)) = from_env.or(profile.url).filter(|_| !ignore) {
+                self.endpoint = Some(url);
+                endpoint_from = from;
             }
         }
         if region.trim().is_empty() && self.endpoint.is_none() {
@@ -672,6 +682,14 @@ impl S3Builder {
         credentials.session_token = env("AWS_SESSION_TOKEN");
         Ok(CredentialCache::fixed(credentials.into_aws("environment")))
     }
+}
+
+/// Without the `credential-chain` feature no shared config file is read.
+#[cfg(not(feature = "credential-chain"))]
+#[derive(Default)]
+struct NoProfileEndpoint {
+    ignore: Option<bool>,
+    url: Option<(String, String)>,
 }
 
 /// The certificates of PEM file `path`, each checked to be one a root store takes.
