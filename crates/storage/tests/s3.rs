@@ -519,7 +519,7 @@ fn https_requests_go_through_the_proxy_in_a_tunnel() {
     let rt = current_thread();
     let target = tls_addr.to_string();
 
-    let open = common_s3::HttpProxy::start(None, false);
+    let open = common_s3::HttpProxy::start(None, common_s3::Answer::Tunnel);
     let op = Operator::new(
         https()
             .proxy_url(format!("http://{}", open.addr))
@@ -559,22 +559,27 @@ fn https_requests_go_through_the_proxy_in_a_tunnel() {
     assert_eq!(open.targets().len(), before, "{:?}", open.targets());
 
     // A proxy that asks for credentials: given in the URL, sent as Basic.
-    let guarded = common_s3::HttpProxy::start(Some("s3cr3t"), false);
+    let guarded = common_s3::HttpProxy::start(Some("s3cr3t"), common_s3::Answer::Tunnel);
     let through = |password: &str| {
         Operator::new(
             https()
                 .proxy_url(format!("http://user:{password}@{}", guarded.addr))
                 .proxy_excludes("")
-                .retry(storage::services::s3::RetryPolicy::default().with_max_attempts(1))
                 .build()
                 .unwrap(),
         )
     };
     rt.block_on(through("s3cr3t").stat("p/one")).unwrap();
-    let err = rt.block_on(through("WRONGPASS").stat("p/one")).unwrap_err();
+    // Refused credentials are no temporary failure: one CONNECT, no retries.
+    let before = guarded.targets().len();
+    let err = rt
+        .block_on(through("WRONG%2FPASS").stat("p/one"))
+        .unwrap_err();
+    assert_eq!(guarded.targets().len(), before + 1, "retried");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     let text = format!("{err} {err:?}");
-    assert!(!text.contains("WRONGPASS"), "{text}");
-    assert!(text.contains("proxy authorization required"), "{text}");
+    assert!(!text.contains("WRONG"), "{text}");
+    assert!(text.contains("407 Proxy Authentication Required"), "{text}");
     assert!(
         text.contains(&format!(
             "no tunnel to {target} through the proxy http://{}",
@@ -594,22 +599,57 @@ fn https_requests_go_through_the_proxy_in_a_tunnel() {
         "{auths:?}"
     );
 
-    // A proxy that refuses the tunnel: the error says which proxy and host.
-    let refusing = common_s3::HttpProxy::start(None, true);
+    // A proxy that refuses the tunnel: the error says which proxy and host, and
+    // what the proxy answered.
+    let refusing = common_s3::HttpProxy::start(None, common_s3::Answer::Status("403 Forbidden"));
     let op = Operator::new(
         https()
             .proxy_url(format!("http://{}", refusing.addr))
             .proxy_excludes("")
-            .retry(storage::services::s3::RetryPolicy::default().with_max_attempts(1))
             .build()
             .unwrap(),
     );
     let err = rt.block_on(op.read("p/one")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(refusing.targets().len(), 1, "retried");
+    assert!(err.to_string().contains("403 Forbidden"), "{err}");
+
+    // A proxy that cannot reach the host (502), or says nothing past the connect
+    // timeout: temporary failures, tried again as the retry policy allows.
+    for (answer, kind) in [
+        (
+            common_s3::Answer::Status("502 Bad Gateway"),
+            ErrorKind::Unexpected,
+        ),
+        (common_s3::Answer::Silent, ErrorKind::Timeout),
+    ] {
+        let proxy = common_s3::HttpProxy::start(None, answer);
+        let op = Operator::new(
+            https()
+                .proxy_url(format!("http://{}", proxy.addr))
+                .proxy_excludes("")
+                .connect_timeout(std::time::Duration::from_millis(200))
+                .retry(
+                    storage::services::s3::RetryPolicy::default()
+                        .with_max_attempts(2)
+                        .with_delays(
+                            std::time::Duration::from_millis(1),
+                            std::time::Duration::from_millis(1),
+                        ),
+                )
+                .build()
+                .unwrap(),
+        );
+        let err = rt.block_on(op.stat("p/one")).unwrap_err();
+        assert_eq!(err.kind(), kind, "{answer:?}: {err}");
+        assert!(err.is_temporary(), "{answer:?}: {err}");
+        assert_eq!(proxy.targets().len(), 2, "{answer:?}: not tried again");
+    }
     assert!(
         format!("{err:?}").contains(&format!("through the proxy http://{}", refusing.addr)),
         "{err:?}"
     );
-    rt.block_on(Operator::new(https().build().unwrap()).remove_all(""))
+    rt.block_on(Operator::new(https().proxy_excludes("*").build().unwrap()).remove_all(""))
         .unwrap();
 }
 

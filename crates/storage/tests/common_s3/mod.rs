@@ -259,9 +259,20 @@ pub(crate) fn tls_in_front_of(
 /// `Proxy-Authorization`.
 pub(crate) type Tunnels = std::sync::Arc<parking_lot::Mutex<Vec<(String, Option<String>)>>>;
 
+/// How an [`HttpProxy`] answers each CONNECT.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Answer {
+    /// Opens the tunnel (with a password, only for its credentials; else 407).
+    Tunnel,
+    /// Answers with this status line (`403 Forbidden`, `502 Bad Gateway`).
+    Status(&'static str),
+    /// Never answers, holding the connection open.
+    Silent,
+}
+
 /// An HTTP proxy on 127.0.0.1 that opens CONNECT tunnels, as squid does: with
 /// `password`, only for `Proxy-Authorization: Basic` of `user:password` (else 407),
-/// and for no target at all with `refuse` (403). Records every CONNECT.
+/// or answers every CONNECT as `answer` says. Records every CONNECT.
 pub(crate) struct HttpProxy {
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) tunnels: Tunnels,
@@ -269,7 +280,7 @@ pub(crate) struct HttpProxy {
 }
 
 impl HttpProxy {
-    pub(crate) fn start(password: Option<&str>, refuse: bool) -> Self {
+    pub(crate) fn start(password: Option<&str>, answer: Answer) -> Self {
         use base64::Engine as _;
         use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
         let wanted = password.map(|p| {
@@ -316,16 +327,24 @@ impl HttpProxy {
                         return;
                     };
                     seen.lock().push((target.clone(), auth.clone()));
-                    let answer: &[u8] = if refuse {
-                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n"
-                    } else if wanted.is_some() && auth != wanted {
-                        b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                          proxy-authenticate: Basic realm=\"dio\"\r\ncontent-length: 0\r\n\r\n"
-                    } else {
-                        b""
+                    let refusal = match answer {
+                        Answer::Status(status) => {
+                            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n")
+                        }
+                        Answer::Silent => {
+                            // Holds the connection until the client gives up.
+                            let _ = client.read_line(&mut String::new()).await;
+                            return;
+                        }
+                        Answer::Tunnel if wanted.is_some() && auth != wanted => {
+                            "HTTP/1.1 407 Proxy Authentication Required\r\n\
+                             proxy-authenticate: Basic realm=\"dio\"\r\ncontent-length: 0\r\n\r\n"
+                                .to_owned()
+                        }
+                        Answer::Tunnel => String::new(),
                     };
-                    if !answer.is_empty() {
-                        let _ = client.write_all(answer).await;
+                    if !refusal.is_empty() {
+                        let _ = client.write_all(refusal.as_bytes()).await;
                         return;
                     }
                     let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {

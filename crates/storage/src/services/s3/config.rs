@@ -274,8 +274,9 @@ impl S3Builder {
     /// SDKs read them: `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`, `all_proxy`).
     /// Plain-HTTP endpoints (a local server, instance metadata, container
     /// credentials) are always reached directly. [`build`](Self::build) refuses a
-    /// proxy that is not an `http://` URL; errors and `Debug` never show its
-    /// password.
+    /// `url` that is not an `http://` URL (one from the environment fails only the
+    /// requests it would carry); errors and `Debug` never show its password. A
+    /// password with `/`, `?`, `#` or `@` is written percent-encoded.
     pub fn proxy_url(mut self, url: impl Into<String>) -> Self {
         self.proxy_url = Some(url.into());
         self

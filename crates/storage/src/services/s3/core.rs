@@ -35,7 +35,7 @@ use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
 use super::credentials::{CredentialCache, CredentialInfo};
 use super::limiter::Limiter;
-use super::proxy::{Connector, Proxy};
+use super::proxy::{Connector, Proxy, ThroughProxy};
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
 use crate::{
@@ -1911,7 +1911,7 @@ pub(crate) fn new_client(
         .with_tls_config((*tls).clone())
         .https_or_http()
         .enable_http1()
-        .wrap_connector(Connector::new(http, proxy));
+        .wrap_connector(Connector::new(http, proxy, connect_timeout));
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
@@ -2117,6 +2117,15 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
     let mut source = err.source();
     let mut timed_out = false;
     while let Some(s) = source {
+        // A tunnel the proxy did not open says itself what kind of failure it is
+        // (and its message names hosts: no guessing from its words).
+        if let Some(proxy) = s.downcast_ref::<ThroughProxy>() {
+            return Error::new(proxy.kind)
+                .set_temporary(proxy.temporary)
+                .with_message(proxy.to_string())
+                .with_context("connect", "failed")
+                .with_source(err);
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }

@@ -7,19 +7,27 @@
 //! inside the tunnel. Plain-HTTP endpoints are reached directly: a local
 //! S3-compatible server, and the instance metadata and container credential
 //! endpoints, which a proxy must not see.
+//!
+//! The CONNECT handshake is ours, not hyper-util's `Tunnel`, whose errors do not
+//! say what the proxy answered: here a 407 (credentials) or a 403 (policy) fails
+//! the request at once with the proxy's status, while a 502-504 (the proxy could
+//! not reach the host) may pass on a second try, as a refused connection may.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+
+use crate::ErrorKind;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -28,6 +36,9 @@ pub(crate) struct Proxy {
     matcher: Matcher,
     /// The proxy as errors and `Debug` show it: without its credentials.
     shown: String,
+    /// Why a proxy from the environment cannot be used (a SOCKS or HTTPS proxy):
+    /// the requests it would carry fail, saying so; the others go on as before.
+    unusable: Option<String>,
 }
 
 impl fmt::Debug for Proxy {
@@ -41,20 +52,22 @@ impl Proxy {
     /// `http://`), except for the hosts of `excludes` (`NO_PROXY`'s syntax: names
     /// with their subdomains, IP addresses and networks, `*` for all). Without
     /// `url`, `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`, `all_proxy`), and
-    /// without `excludes`, `NO_PROXY` (or `no_proxy`). `None` without a proxy.
+    /// without `excludes`, `NO_PROXY` (or `no_proxy`). `None` without a proxy, or
+    /// with `*` excluded.
     ///
     /// # Errors
     ///
-    /// A proxy that is not an `http://` URL, naming where it came from but not
-    /// its credentials.
+    /// A `url` given that is not an `http://` URL, named without its credentials.
+    /// One from the environment is not refused here (a machine's `ALL_PROXY` may
+    /// be a SOCKS proxy other programs use): the requests it would carry fail.
     pub(crate) fn resolve(
         url: Option<&str>,
         excludes: Option<&str>,
     ) -> std::result::Result<Option<Self>, String> {
-        let (url, from) = match url {
-            Some(url) => (url.to_owned(), "the proxy"),
+        let (url, from, given) = match url {
+            Some(url) => (url.to_owned(), "the proxy", true),
             None => match first_env(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]) {
-                Some(found) => found,
+                Some((url, name)) => (url, name, false),
                 None => return Ok(None),
             },
         };
@@ -62,42 +75,82 @@ impl Proxy {
         if url.is_empty() {
             return Ok(None);
         }
-        let shown = without_credentials(url);
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("{from} {shown:?} is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            None | Some("http") => {}
-            Some(other) => {
-                return Err(format!(
-                    "{from} {shown:?}: a proxy reached with {other}:// is not supported (use http://host:port)"
-                ));
-            }
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(format!("{from} {shown:?} names no host"));
-        }
         let excludes = match excludes {
             Some(list) => list.to_owned(),
             None => first_env(&["NO_PROXY", "no_proxy"])
                 .map(|(list, _)| list)
                 .unwrap_or_default(),
         };
-        let taken = Matcher::builder()
-            .https(url)
-            .build()
-            .intercept(&Uri::from_static("https://s3.amazonaws.com"))
-            .is_some();
-        if !taken {
-            return Err(format!("{from} {shown:?} is not a proxy URL"));
+        // `*` excludes every host, IP addresses too (the matcher's `*` covers
+        // names only).
+        if excludes.split(',').any(|host| host.trim() == "*") {
+            return Ok(None);
         }
-        let matcher = Matcher::builder().https(url).no(excludes).build();
-        let shown = match uri.scheme_str() {
+        let shown = without_credentials(url);
+        let unusable = match check(url) {
+            Ok(()) => None,
+            Err(why) => {
+                let why = format!("{from} {shown:?} {why}");
+                if given {
+                    return Err(why);
+                }
+                Some(why)
+            }
+        };
+        // An unusable proxy still routes (to fail what it would carry): by a
+        // stand-in the matcher takes.
+        let route = if unusable.is_some() {
+            "http://unusable-proxy.invalid"
+        } else {
+            url
+        };
+        let matcher = Matcher::builder().https(route).no(excludes).build();
+        let shown = match url.split_once("://") {
             Some(_) => shown,
             None => format!("http://{shown}"),
         };
-        Ok(Some(Self { matcher, shown }))
+        Ok(Some(Self {
+            matcher,
+            shown,
+            unusable,
+        }))
     }
+}
+
+/// Why `url` is no proxy this backend can use: not a URL, another scheme than
+/// `http://`, no host, or a URL the matcher does not take.
+fn check(url: &str) -> std::result::Result<(), String> {
+    let uri: Uri = url.parse().map_err(|e| format!("is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        None | Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "is a proxy reached with {other}://, which is not supported (use http://host:port)"
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("names no host".into());
+    }
+    if uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str().contains('@'))
+    {
+        return Err(
+            "has an '@' after its host: a password with '/', '?' or '#' is written \
+             percent-encoded (%2F, %3F, %23)"
+                .into(),
+        );
+    }
+    let taken = Matcher::builder()
+        .https(url)
+        .build()
+        .intercept(&Uri::from_static("https://s3.amazonaws.com"))
+        .is_some();
+    if !taken {
+        return Err("is not a proxy URL".into());
+    }
+    Ok(())
 }
 
 /// The first of `names` set (to anything but blanks), and its name.
@@ -110,14 +163,14 @@ fn first_env(names: &[&'static str]) -> Option<(String, &'static str)> {
     })
 }
 
-/// `url` without the `user:password@` of its authority.
+/// `url` without the `user:password@` before its host: all up to the last `@`
+/// after the scheme goes (a password may hold an unencoded `/` or `@`).
 pub(crate) fn without_credentials(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (Some(scheme), rest),
         None => (None, url),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rfind('@') {
+    let rest = match rest.rfind('@') {
         Some(at) => &rest[at + 1..],
         None => rest,
     };
@@ -133,11 +186,22 @@ pub(crate) fn without_credentials(url: &str) -> String {
 pub(crate) struct Connector {
     direct: HttpConnector,
     proxy: Option<Arc<Proxy>>,
+    /// How long the proxy may take to answer the CONNECT (the TCP connection to
+    /// it has the same bound, in `direct`).
+    connect_timeout: Duration,
 }
 
 impl Connector {
-    pub(crate) fn new(direct: HttpConnector, proxy: Option<Arc<Proxy>>) -> Self {
-        Self { direct, proxy }
+    pub(crate) fn new(
+        direct: HttpConnector,
+        proxy: Option<Arc<Proxy>>,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self {
+            direct,
+            proxy,
+            connect_timeout,
+        }
     }
 }
 
@@ -155,40 +219,161 @@ impl tower_service::Service<Uri> for Connector {
             .proxy
             .as_ref()
             .filter(|_| dst.scheme_str() == Some("https"))
-            .and_then(|proxy| Some((proxy, proxy.matcher.intercept(&dst)?)));
+            .and_then(|proxy| Some((Arc::clone(proxy), proxy.matcher.intercept(&dst)?)));
         let Some((proxy, intercept)) = route else {
             let connecting = self.direct.call(dst);
             return Box::pin(async move { connecting.await.map_err(Into::into) });
         };
-        let mut tunnel = Tunnel::new(intercept.uri().clone(), self.direct.clone());
-        if let Some(auth) = intercept.basic_auth() {
-            tunnel = tunnel.with_auth(auth.clone());
-        }
         let target = format!(
             "{}:{}",
             dst.host().unwrap_or_default(),
             dst.port_u16().unwrap_or(443)
         );
+        let host = target.clone();
         let shown = proxy.shown.clone();
-        let connecting = tunnel.call(dst);
-        Box::pin(async move {
-            connecting.await.map_err(|e| {
-                BoxError::from(ThroughProxy {
-                    proxy: shown,
-                    target,
-                    source: Box::new(e),
-                })
+        let failed = move |kind, temporary, why: String| -> BoxError {
+            Box::new(ThroughProxy {
+                proxy: shown.clone(),
+                target: target.clone(),
+                kind,
+                temporary,
+                why,
             })
+        };
+        if let Some(why) = &proxy.unusable {
+            let err = failed(ErrorKind::Unsupported, false, why.clone());
+            return Box::pin(async move { Err(err) });
+        }
+        let auth = intercept.basic_auth().cloned();
+        let connecting = self.direct.call(intercept.uri().clone());
+        let timeout = self.connect_timeout;
+        Box::pin(async move {
+            let mut stream = connecting.await.map_err(|e| {
+                failed(
+                    ErrorKind::Unexpected,
+                    true,
+                    format!("cannot connect to the proxy: {e}"),
+                )
+            })?;
+            let answer =
+                tokio::time::timeout(timeout, handshake(stream.inner_mut(), &host, auth.as_ref()))
+                    .await;
+            match answer {
+                Ok(Ok(())) => Ok(stream),
+                Ok(Err((kind, temporary, why))) => Err(failed(kind, temporary, why)),
+                Err(_) => Err(failed(
+                    ErrorKind::Timeout,
+                    true,
+                    format!("the proxy did not answer the CONNECT within {timeout:?}"),
+                )),
+            }
         })
     }
 }
 
-/// A tunnel the proxy did not open: says which proxy and which host.
+/// Asks the proxy on `stream` for a tunnel to `target` (`host:port`); `Ok` once it
+/// answers 2xx, else what the answer means: its kind, whether another try may
+/// pass, and the proxy's status.
+async fn handshake(
+    stream: &mut TcpStream,
+    target: &str,
+    auth: Option<&HeaderValue>,
+) -> std::result::Result<(), (ErrorKind, bool, String)> {
+    let io = |e: std::io::Error| {
+        (
+            ErrorKind::Unexpected,
+            true,
+            format!("the proxy's connection failed: {e}"),
+        )
+    };
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
+    if let Some(auth) = auth {
+        request.extend_from_slice(b"Proxy-Authorization: ");
+        request.extend_from_slice(auth.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    stream.write_all(&request).await.map_err(io)?;
+    // Nothing comes after a 2xx answer's head until the client speaks (TLS starts
+    // with the client's hello), so reading in chunks takes no byte of the tunnel.
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0_u8; 1024];
+    let (code, reason) = loop {
+        let n = stream.read(&mut chunk).await.map_err(io)?;
+        if n == 0 {
+            return Err((
+                ErrorKind::Unexpected,
+                true,
+                "the proxy closed the connection before it answered the CONNECT".into(),
+            ));
+        }
+        head.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&head) {
+            Ok(httparse::Status::Complete(_)) => {
+                break (
+                    response.code.unwrap_or_default(),
+                    response.reason.unwrap_or_default().to_owned(),
+                );
+            }
+            Ok(httparse::Status::Partial) if head.len() < 16 << 10 => {}
+            Ok(httparse::Status::Partial) => {
+                return Err((
+                    ErrorKind::Unexpected,
+                    false,
+                    "the proxy's answer to the CONNECT has a head over 16 KiB".into(),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    ErrorKind::Unexpected,
+                    false,
+                    format!("the proxy's answer to the CONNECT is not HTTP: {e}"),
+                ));
+            }
+        }
+    };
+    let status = format!("{code} {reason}");
+    match code {
+        200..=299 => Ok(()),
+        407 => Err((
+            ErrorKind::PermissionDenied,
+            false,
+            if auth.is_some() {
+                format!("{status}: the proxy refused the credentials of its URL")
+            } else {
+                format!("{status}: the proxy wants credentials (http://user:password@host:port)")
+            },
+        )),
+        403 => Err((
+            ErrorKind::PermissionDenied,
+            false,
+            format!("{status}: the proxy refused the tunnel"),
+        )),
+        502..=504 => Err((
+            ErrorKind::Unexpected,
+            true,
+            format!("{status}: the proxy could not reach the host"),
+        )),
+        _ => Err((
+            ErrorKind::Unexpected,
+            false,
+            format!("{status}: the proxy refused the tunnel"),
+        )),
+    }
+}
+
+/// A tunnel the proxy did not open: which proxy, which host, and why, with the
+/// kind of error and whether another try may pass (read by the backend's error
+/// mapping).
 #[derive(Debug)]
-struct ThroughProxy {
+pub(crate) struct ThroughProxy {
     proxy: String,
     target: String,
-    source: BoxError,
+    pub(crate) kind: ErrorKind,
+    pub(crate) temporary: bool,
+    why: String,
 }
 
 impl fmt::Display for ThroughProxy {
@@ -196,16 +381,12 @@ impl fmt::Display for ThroughProxy {
         write!(
             f,
             "no tunnel to {} through the proxy {}: {}",
-            self.target, self.proxy, self.source
+            self.target, self.proxy, self.why
         )
     }
 }
 
-impl std::error::Error for ThroughProxy {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
-    }
-}
+impl std::error::Error for ThroughProxy {}
 
 #[cfg(test)]
 mod tests {
@@ -216,6 +397,8 @@ mod tests {
         for (url, shown) in [
             ("http://user:TOPSECRET@proxy:3128", "http://proxy:3128"),
             ("user:TOPSECRET@proxy:3128", "proxy:3128"),
+            ("http://user:TOP/SECRET@proxy:3128", "http://proxy:3128"),
+            ("http://user:TOP@SECRET@proxy:3128", "http://proxy:3128"),
             ("http://proxy:3128/", "http://proxy:3128/"),
         ] {
             assert_eq!(without_credentials(url), shown);
@@ -245,6 +428,12 @@ mod tests {
         assert!(!through("https://10.1.2.3:9000"));
         // The matcher knows no HTTP proxy: plain HTTP is never proxied.
         assert!(!through("http://169.254.169.254"));
+        // `*`: no proxy at all, IP addresses included.
+        assert!(
+            Proxy::resolve(Some("http://proxy:3128"), Some("a.example, *"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -254,6 +443,7 @@ mod tests {
             "https://proxy:443",
             "http://",
             "http://[::1",
+            "http://user:pa/ss@proxy:3128",
         ] {
             assert!(Proxy::resolve(Some(bad), Some("")).is_err(), "{bad}");
         }
