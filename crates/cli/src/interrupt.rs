@@ -3,27 +3,42 @@
 //! temp dir (memory, where that is a tmpfs), and with `--uri` the benchmark's
 //! objects in the user's bucket. Instead, the first signal is noted; the run stops
 //! at its next measurement ([`check`]), its fixtures are dropped (each removes what
-//! it made) and `dio` exits with 130, as a shell expects of an interrupted command.
-//! A second signal quits at once.
+//! it made), and then the process ends as the signal would have ended it
+//! ([`end_as_signalled`]), so a shell loop around `dio` stops too. A second signal
+//! ends it at once. SIGHUP is left alone (`nohup` ignores it, and a closed
+//! terminal still ends the run).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use signal_hook::consts::{SIGINT, SIGTERM};
 
-/// The exit code of a run that was interrupted (128 + SIGINT).
-pub(crate) const EXIT_CODE: u8 = 130;
+/// The first signal that came, or 0.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-/// Catches Ctrl-C and SIGTERM for the rest of the process. Where they cannot be
-/// caught, says so and leaves them to kill the process as before.
+/// Catches SIGINT and SIGTERM for the rest of the process, on a thread of its own.
+/// Where they cannot be caught, says so and leaves them to kill the process.
 pub(crate) fn install() {
-    let caught = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("dio: interrupted again: quitting without removing the run's files");
-            std::process::exit(EXIT_CODE.into());
-        }
-        eprintln!(
-            "dio: interrupted: removing the run's files and objects (interrupt again to quit at once)"
-        );
+    let caught = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).and_then(|mut signals| {
+        std::thread::Builder::new()
+            .name("dio-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    // Written, not printed: a closed stderr must not panic here.
+                    if SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "dio: interrupted again: quitting without removing the run's files"
+                        );
+                        end(signal);
+                    }
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "dio: interrupted: removing the run's files and objects (interrupt again to quit at once)"
+                    );
+                }
+            })
+            .map(drop)
     });
     if let Err(e) = caught {
         eprintln!("dio: cannot catch Ctrl-C ({e}): an interrupted run leaves its files behind");
@@ -32,7 +47,7 @@ pub(crate) fn install() {
 
 /// Whether a signal came.
 pub(crate) fn happened() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    SIGNAL.load(Ordering::SeqCst) != 0
 }
 
 /// `Err` once a signal came: the run stops here, and its fixtures are dropped on
@@ -47,4 +62,21 @@ pub(crate) fn check() -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Ends the process as the signal that came would have (128 + its number for the
+/// shell, and killed by it for a parent that asks), once the run's files are gone;
+/// returns if none came.
+pub(crate) fn end_as_signalled() {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => {}
+        signal => end(signal),
+    }
+}
+
+fn end(signal: i32) -> ! {
+    // The signal's default action (terminate) on this process; the exit below is
+    // for a platform where that fails.
+    let _ = signal_hook::low_level::emulate_default_handler(signal);
+    std::process::exit(128 + signal)
 }

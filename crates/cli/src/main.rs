@@ -237,16 +237,16 @@ fn main() -> ExitCode {
         _ => Ok(()),
     };
     interrupt::install();
-    match checked.and_then(|()| bench(args)) {
+    let outcome = checked.and_then(|()| bench(args));
+    if let Err(message) = &outcome {
+        eprintln!("dio: {message}");
+    }
+    // Interrupted (at any point, the end of the run too): the run's files are
+    // gone now; end as the signal would have.
+    interrupt::end_as_signalled();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("dio: {message}");
-            if interrupt::happened() {
-                ExitCode::from(interrupt::EXIT_CODE)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

@@ -493,26 +493,39 @@ fn s3_header_names_the_credential_source_and_prices_checksums() {
     assert!(!methods.contains("opendal_to_bytes"), "{methods:?}");
 }
 
-/// Starts `dio` with `args` and `env`, waits until `made` says the run has made
-/// something to clean up, interrupts it with `signal` and returns its exit code and
-/// stderr.
+/// Starts `program` (`dio`, or `nohup` running it) with `args` and `env`, waits until `made` says the run has made
+/// something to clean up, sends it `signal` and returns how it ended and its
+/// stderr. A `dio` still running when this fails is killed.
 fn interrupted(
+    program: &str,
     args: &[&str],
     env: &[(&str, &std::ffi::OsStr)],
     signal: rustix::process::Signal,
     made: impl Fn() -> bool,
-) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dio"))
+) -> (std::process::ExitStatus, String) {
+    /// Kills the child unless it was waited for.
+    struct Running(Option<std::process::Child>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let child = Command::new(program)
         .args(args)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run dio");
+    let mut running = Running(Some(child));
     // A guard against a run that never makes anything (it would fail below), not a
     // measure of time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while !made() {
+        let child = running.0.as_mut().unwrap();
         assert!(
             child.try_wait().unwrap().is_none(),
             "dio ended before it made anything"
@@ -520,23 +533,30 @@ fn interrupted(
         assert!(std::time::Instant::now() < deadline, "dio made nothing");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let child = running.0.take().unwrap();
     rustix::process::kill_process(rustix::process::Pid::from_child(&child), signal).unwrap();
     let out = child.wait_with_output().unwrap();
     (
-        out.status.code(),
+        out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
 /// Ctrl-C (or SIGTERM) in the middle of a run stops it at its next measurement and
-/// removes what it made before `dio` exits with 130: the storm's file (78 MiB here,
-/// 1 GiB by default) was left in the temp dir, on a tmpfs in memory.
+/// removes what it made before `dio` ends as the signal would have ended it (so a
+/// shell loop around it stops too): the storm's file (78 MiB here, 1 GiB by
+/// default) was left in the temp dir, on a tmpfs in memory.
 #[test]
-fn an_interrupted_run_removes_its_temp_files_and_exits_130() {
-    for signal in [rustix::process::Signal::INT, rustix::process::Signal::TERM] {
+fn an_interrupted_run_removes_its_temp_files_and_ends_by_the_signal() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for (signal, number) in [
+        (rustix::process::Signal::INT, 2),
+        (rustix::process::Signal::TERM, 15),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let entries = || std::fs::read_dir(tmp.path()).unwrap().count();
-        let (code, stderr) = interrupted(
+        let (status, stderr) = interrupted(
+            env!("CARGO_BIN_EXE_dio"),
             &[
                 "bench",
                 "--suite",
@@ -549,7 +569,11 @@ fn an_interrupted_run_removes_its_temp_files_and_exits_130() {
             signal,
             || entries() > 0,
         );
-        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert_eq!(
+            status.signal(),
+            Some(number),
+            "{signal:?}: {status:?} {stderr}"
+        );
         assert!(stderr.contains("dio: interrupted"), "{signal:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{signal:?}: {stderr}");
         let left: Vec<_> = std::fs::read_dir(tmp.path())
@@ -561,9 +585,11 @@ fn an_interrupted_run_removes_its_temp_files_and_exits_130() {
 }
 
 /// `dio bench --uri` interrupted once its objects are in the bucket: they are
-/// deleted before it exits.
+/// deleted before it ends. Started as `nohup` starts a program (SIGHUP ignored),
+/// which must not keep it from catching the interrupt.
 #[test]
 fn an_interrupted_s3_run_removes_its_objects() {
+    use std::os::unix::process::ExitStatusExt as _;
     let Some(uri) = common::s3_uri("this test") else {
         return;
     };
@@ -577,13 +603,24 @@ fn an_interrupted_s3_run_removes_its_objects() {
         std::process::id()
     );
     let op = storage::Operator::from_uri(&run_uri).unwrap().blocking();
-    let (code, stderr) = interrupted(
-        &["bench", "--size", "1M", "--no-progress", "--uri", &run_uri],
+    let dio = env!("CARGO_BIN_EXE_dio");
+    let (status, stderr) = interrupted(
+        "nohup",
+        &[
+            dio,
+            "bench",
+            "--size",
+            "1M",
+            "--no-progress",
+            "--uri",
+            &run_uri,
+        ],
         &[],
         rustix::process::Signal::INT,
         || !op.list_recursive("").unwrap().is_empty(),
     );
-    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(status.signal(), Some(2), "{status:?} {stderr}");
+    assert!(stderr.contains("dio: interrupted"), "{stderr}");
     let left = op.list_recursive("").unwrap();
     assert!(left.is_empty(), "left in the bucket: {left:?}");
 }

@@ -17,7 +17,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> storage::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let op = storage::Operator::from_uri(&format!("fs://{}", dir.path().display()))?;
+//! // A path as it is (`Operator::from_uri("fs:///data")` takes a URL, %-decoded).
+//! let op = storage::Operator::new(storage::services::Fs::new(dir.path())?);
 //!
 //! op.write("data/part-0.parquet", vec![1_u8; 1 << 20]).await?;
 //!

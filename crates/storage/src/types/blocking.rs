@@ -4,6 +4,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::{Range, RangeBounds};
 
 use bytes::Bytes;
+use io_executor::Executor;
 
 use crate::{Entry, Error, ErrorKind, Lister, Metadata, Operator, Reader, Result, Writer};
 
@@ -19,7 +20,8 @@ use crate::{Entry, Error, ErrorKind, Lister, Metadata, Operator, Reader, Result,
 /// blocking threads (`spawn_blocking`) calls work. An executor without threads of
 /// its own ([`Executor::current`](io_executor::Executor::current)) cannot tell:
 /// a blocking call from the current-thread runtime it runs on waits for ever. The
-/// readers, writers and listers it returns block the same way.
+/// readers, writers and listers it returns block, and refuse, the same way (an IO
+/// error of kind `Unsupported` for `Read`, `Write` and `Seek`).
 ///
 /// # Examples
 ///
@@ -39,22 +41,13 @@ impl BlockingOperator {
         Self { op }
     }
 
-    /// Refuses a call on a worker thread of the operator's own executor, where the
-    /// wait could never end: an async job (an S3 request) submitted there is queued
-    /// on that very worker, which would be blocked waiting for it. Refused every
-    /// time, whatever the backend, so that the mistake shows up on fs too.
+    /// Refuses a call on a worker thread of the operator's own executor: see
+    /// [`own_worker`].
     fn refuse_own_worker(&self, operation: &'static str, path: &str) -> Result<()> {
-        let executor = self.op.executor();
-        match executor.current_worker() {
+        match own_worker(self.op.executor()) {
             None => Ok(()),
-            Some(worker) => Err(Error::new(ErrorKind::Unsupported)
-                .with_message(format!(
-                    "a blocking call on worker {worker} of the operator's executor {:?}, \
-                     whose IO may need that very thread: it would wait for itself for ever; \
-                     await the async Operator there, or call from a plain thread or a \
-                     blocking job (spawn_blocking)",
-                    executor.name()
-                ))
+            Some(why) => Err(Error::new(ErrorKind::Unsupported)
+                .with_message(why)
                 .with_operation(operation)
                 .with_path(path)),
         }
@@ -216,7 +209,10 @@ impl BlockingOperator {
     /// of the operator's executor (see [`BlockingOperator`]).
     pub fn lister(&self, path: &str) -> Result<BlockingLister> {
         self.refuse_own_worker("lister", path)?;
-        Ok(BlockingLister(self.op.lister(path).wait()?))
+        Ok(BlockingLister(
+            self.op.lister(path).wait()?,
+            self.op.executor().clone(),
+        ))
     }
 
     /// A [`Read`] + [`Seek`] reader; see [`Operator::reader`].
@@ -227,7 +223,10 @@ impl BlockingOperator {
     /// of the operator's executor (see [`BlockingOperator`]).
     pub fn reader(&self, path: &str) -> Result<BlockingReader> {
         self.refuse_own_worker("reader", path)?;
-        Ok(BlockingReader(self.op.reader(path).wait()?))
+        Ok(BlockingReader(
+            self.op.reader(path).wait()?,
+            self.op.executor().clone(),
+        ))
     }
 
     /// A [`Write`] writer; see [`Operator::writer`].
@@ -238,29 +237,66 @@ impl BlockingOperator {
     /// of the operator's executor (see [`BlockingOperator`]).
     pub fn writer(&self, path: &str) -> Result<BlockingWriter> {
         self.refuse_own_worker("writer", path)?;
-        Ok(BlockingWriter(self.op.writer(path).wait()?))
+        Ok(BlockingWriter(
+            self.op.writer(path).wait()?,
+            self.op.executor().clone(),
+        ))
+    }
+}
+
+/// Why a blocking call cannot be made here, on a worker thread of `executor`:
+/// the wait could never end, as an async job (an S3 request) submitted there is
+/// queued on that very worker, which would be blocked waiting for it. Refused
+/// every time, whatever the backend, so that the mistake shows up on fs too.
+fn own_worker(executor: &Executor) -> Option<String> {
+    let worker = executor.current_worker()?;
+    Some(format!(
+        "a blocking call on worker {worker} of the operator's executor {:?}, whose IO \
+         may need that very thread: it would wait for itself for ever; await the async \
+         Operator there, or call from a plain thread or a blocking job (spawn_blocking)",
+        executor.name()
+    ))
+}
+
+/// [`own_worker`]'s refusal as an IO error.
+fn refused_io(executor: &Executor) -> io::Result<()> {
+    match own_worker(executor) {
+        None => Ok(()),
+        Some(why) => Err(io::Error::new(io::ErrorKind::Unsupported, why)),
+    }
+}
+
+/// [`own_worker`]'s refusal as our error, for `operation`.
+fn refused(executor: &Executor, operation: &'static str) -> Result<()> {
+    match own_worker(executor) {
+        None => Ok(()),
+        Some(why) => Err(Error::new(ErrorKind::Unsupported)
+            .with_message(why)
+            .with_operation(operation)),
     }
 }
 
 /// [`Reader`] for sync callers: [`Read`] + [`Seek`].
 #[derive(Debug)]
-pub struct BlockingReader(Reader);
+pub struct BlockingReader(Reader, Executor);
 
 impl Read for BlockingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        refused_io(&self.1)?;
         io_executor::block_on(futures::AsyncReadExt::read(&mut self.0, buf))
     }
 }
 
 impl Seek for BlockingReader {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        refused_io(&self.1)?;
         io_executor::block_on(futures::AsyncSeekExt::seek(&mut self.0, pos))
     }
 }
 
 /// [`Writer`] for sync callers: [`Write`], committed by [`close`](Self::close).
 #[derive(Debug)]
-pub struct BlockingWriter(Writer);
+pub struct BlockingWriter(Writer, Executor);
 
 impl BlockingWriter {
     /// Commits the object; see [`Writer::close`].
@@ -269,6 +305,7 @@ impl BlockingWriter {
     ///
     /// As [`Writer::close`].
     pub fn close(&mut self) -> Result<Metadata> {
+        refused(&self.1, "close")?;
         io_executor::block_on(self.0.close())
     }
 
@@ -278,16 +315,19 @@ impl BlockingWriter {
     ///
     /// As [`Writer::abort`].
     pub fn abort(&mut self) -> Result<()> {
+        refused(&self.1, "abort")?;
         io_executor::block_on(self.0.abort())
     }
 }
 
 impl Write for BlockingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        refused_io(&self.1)?;
         io_executor::block_on(futures::AsyncWriteExt::write(&mut self.0, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        refused_io(&self.1)?;
         io_executor::block_on(futures::AsyncWriteExt::flush(&mut self.0))
     }
 }
@@ -296,12 +336,15 @@ impl Write for BlockingWriter {
 /// yields a failure once, then ends, so that a loop that logs errors and goes on
 /// (or `flatten`, `count`) stops; [`Lister::next_entry`] keeps returning it.
 #[derive(Debug)]
-pub struct BlockingLister(Lister);
+pub struct BlockingLister(Lister, Executor);
 
 impl Iterator for BlockingLister {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
+        if let Err(e) = refused(&self.1, "list") {
+            return Some(Err(e));
+        }
         io_executor::block_on(futures::StreamExt::next(&mut self.0))
     }
 }

@@ -811,6 +811,16 @@ pub(crate) async fn blocking_api_from_plain_and_async_threads(op: Operator) {
     let refused = on_worker.await.unwrap().unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Unsupported, "{refused}");
     assert!(refused.to_string().contains("blk-own"), "{refused}");
+    // A reader made elsewhere and used there: refused the same way.
+    let mut reader = own.reader("blk/a").unwrap();
+    let read_there = executor.spawn(async move {
+        let mut buf = [0_u8; 4];
+        std::io::Read::read(&mut reader, &mut buf).map_err(|e| e.kind())
+    });
+    assert_eq!(
+        read_there.await.unwrap(),
+        Err(std::io::ErrorKind::Unsupported)
+    );
     let on_blocking_thread = executor.spawn_blocking(move || own.read("blk/a"));
     assert_eq!(on_blocking_thread.await.unwrap().unwrap(), "plain thread");
     executor.shutdown();
