@@ -28,10 +28,13 @@ use crate::{Error, ErrorKind, Result};
 /// whose future is dropped after its job started still creates its temporary
 /// file, writes it and renames it over the target, so the target is replaced
 /// (atomically, as an awaited write replaces it). Await a write, or check the
-/// target, to know which way it went. What an opening operation (a reader, a
-/// writer, a lister) opened before it was cancelled is released on the executor,
-/// as the handle's own drop would.
-#[must_use = "operations are cancelled when their IoFuture is dropped"]
+/// target, to know which way it went. Some operations are done before the call
+/// returns (every operation of the memory backend, whose jobs run inline, and a
+/// small read served on the caller's thread): dropping their future drops only
+/// the result. What an opening operation (a reader, a writer, a lister) opened
+/// before it was cancelled is released on the executor, as the handle's own drop
+/// would.
+#[must_use = "an operation's result (and error) is in its IoFuture; dropping it cancels what has not run yet"]
 pub struct IoFuture<T> {
     inner: Inner<T>,
 }
