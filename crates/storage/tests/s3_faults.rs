@@ -733,6 +733,33 @@ fn an_html_error_page_is_reported_as_what_it_is() {
     assert_eq!(server.seen().len(), 2, "retried, then reported");
 }
 
+/// A 206 that starts after the first byte asked for (a server or a proxy that
+/// answers `bytes=100-199` with `bytes 150-299`): an error, never the later bytes
+/// in the earlier ones' place.
+#[test]
+fn a_partial_answer_that_starts_late_is_an_error_never_shifted_data() {
+    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
+    let server = FaultServer::start(move |_, _| {
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-length", "150"),
+                ("content-range", "bytes 150-299/1000"),
+                ("etag", "\"v1\""),
+            ],
+            object[150..300].to_vec(),
+        )
+    });
+    let got = block_on(
+        server
+            .operator(1, Duration::from_secs(10))
+            .read_range("k", 100..200),
+    );
+    let err = got.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.to_string().contains("starts at byte 150"), "{err}");
+}
+
 #[test]
 fn a_content_length_that_lies_is_an_error_never_short_data() {
     // Says 1,000 bytes, sends 10 and ends the body there.
@@ -1990,6 +2017,76 @@ fn a_delete_answered_no_such_key_is_done_and_no_such_bucket_is_not() {
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let err = results[1].as_ref().unwrap_err();
     assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+}
+
+/// A bulk delete whose answer says a key failed for now (`SlowDown`, as S3 says
+/// it under load) sends that key again, alone, after a pause; the others are done.
+#[test]
+fn a_bulk_delete_sends_again_the_keys_it_was_told_to_slow_down_for() {
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&posts);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "POST" if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => full(
+            StatusCode::OK,
+            "<DeleteResult><Error><Key>b</Key><Code>SlowDown</Code>\
+             <Message>Please reduce your request rate.</Message></Error></DeleteResult>",
+        ),
+        "POST" => full(StatusCode::OK, "<DeleteResult></DeleteResult>"),
+        _ => full(StatusCode::NO_CONTENT, ""),
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let results = block_on(op.delete_many(["a", "b", "c"])).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let bodies: Vec<String> = server
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies[1].contains("<Key>b</Key>") && !bodies[1].contains("<Key>a</Key>"),
+        "{bodies:?}"
+    );
+}
+
+/// `remove_all` past a listing page with no keys that says more follow (a server
+/// may send one): the keys after it are deleted, not left with `Ok`.
+#[test]
+fn remove_all_goes_past_an_empty_page_that_says_more_follow() {
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::clone(&deleted);
+    let server = FaultServer::start(move |seen, _| {
+        let gone = done.load(std::sync::atomic::Ordering::SeqCst);
+        match seen.method.as_str() {
+            "GET" if seen.query.contains("continuation-token=t1") && !gone => full(
+                StatusCode::OK,
+                "<ListBucketResult><IsTruncated>false</IsTruncated>\
+                 <Contents><Key>d/x</Key><Size>1</Size></Contents></ListBucketResult>",
+            ),
+            "GET" if !gone => full(
+                StatusCode::OK,
+                "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>t1</NextContinuationToken></ListBucketResult>",
+            ),
+            "GET" => empty_listing(),
+            "POST" => {
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                full(StatusCode::OK, "<DeleteResult></DeleteResult>")
+            }
+            _ => full(StatusCode::NO_CONTENT, ""),
+        }
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(op.remove_all("d/")).unwrap();
+    let deletes: Vec<String> = server
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+        .collect();
+    assert_eq!(deletes.len(), 1, "nothing deleted: {deletes:?}");
+    assert!(deletes[0].contains("<Key>d/x</Key>"), "{deletes:?}");
 }
 
 /// `remove_all` of keys the server says it deleted but lists again every time (a

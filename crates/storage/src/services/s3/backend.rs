@@ -300,12 +300,29 @@ impl Access for S3 {
             let prefix = core.key(&path);
             let mut deleted_first: Option<String> = None;
             let mut listed_again = 0_u32;
+            // Past pages with no keys that say more follow (a server may send them).
+            let mut token: Option<String> = None;
             loop {
                 // Deleting as we go: each listing starts after what is gone.
-                let page = core.list_page(&prefix, false, None, 1000).await?;
+                let page = core
+                    .list_page(&prefix, false, token.as_deref(), 1000)
+                    .await?;
                 if page.contents.is_empty() {
-                    return Ok(());
+                    if !page.is_truncated {
+                        return Ok(());
+                    }
+                    let next = page
+                        .next_continuation_token
+                        .filter(|t| Some(t) != token.as_ref());
+                    token = Some(next.ok_or_else(|| {
+                        Error::new(ErrorKind::Unexpected).with_message(
+                            "a listing page with no keys says more follow, but gives no new \
+                             continuation token",
+                        )
+                    })?);
+                    continue;
                 }
+                token = None;
                 let keys: Vec<String> = page.contents.into_iter().map(|o| o.key).collect();
                 // A key deleted without error is listed again. Once or twice: a
                 // listing that lags behind deletes (some S3-compatible stores), or

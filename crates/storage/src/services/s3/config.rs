@@ -505,7 +505,8 @@ impl S3Builder {
     }
 
     /// Requests this backend has in flight at most (at least 1), whatever the number
-    /// of callers: more wait their turn. When the server answers "slow down" the
+    /// of callers: more wait their turn. A request counts until its answer's head
+    /// arrives; its body is read outside the bound. When the server answers "slow down" the
     /// bound halves, and it grows back by one after each run of successes as long as
     /// itself (as the AWS SDKs' adaptive retry mode does). Default: 128.
     pub fn max_concurrent_requests(mut self, requests: usize) -> Self {

@@ -1246,6 +1246,17 @@ impl Core {
             // Keep the part of this piece that falls in want.start + filled..want.end.
             let piece_end = at + piece.len() as u64;
             let next = want.start + filled as u64;
+            if at > next && filled < len {
+                // A body that starts after the first byte still missing (a 206 for
+                // less than was asked, from a server or a proxy): its bytes would
+                // land where the missing ones belong.
+                return Err(Error::new(ErrorKind::Unexpected)
+                    .with_message(format!(
+                        "the server's answer starts at byte {at} of the object, after byte \
+                         {next}, the first one still missing"
+                    ))
+                    .with_context("range", range));
+            }
             if piece_end > next && at < want.end {
                 let from = (next.max(at) - at) as usize;
                 let to = (piece_end.min(want.end) - at) as usize;
@@ -1386,13 +1397,35 @@ impl Core {
             results[*i] = result;
         }
         for batch in in_xml.chunks(1000) {
-            let names: Vec<String> = batch.iter().map(|&i| keys[i].clone()).collect();
-            let outcomes = match self.delete_batch(&names).await {
-                Ok(failed) => batch_outcomes(&names, failed),
-                Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
-            };
-            for (i, outcome) in batch.iter().zip(outcomes) {
-                results[*i] = outcome;
+            let mut pending = batch.to_vec();
+            let mut attempt = 1;
+            loop {
+                let names: Vec<String> = pending.iter().map(|&i| keys[i].clone()).collect();
+                let outcomes = match self.delete_batch(&names).await {
+                    Ok(failed) => batch_outcomes(&names, failed),
+                    // The request itself failed, after its own retries.
+                    Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
+                };
+                let mut again = Vec::new();
+                let mut temporary = None;
+                for (&i, outcome) in pending.iter().zip(outcomes) {
+                    if let Err(e) = &outcome
+                        && e.context("code").is_some()
+                        && e.is_temporary()
+                    {
+                        // A key the answer says failed for now (SlowDown,
+                        // InternalError): sent again, alone with the others.
+                        temporary.get_or_insert_with(|| e.clone());
+                        again.push(i);
+                    }
+                    results[i] = outcome;
+                }
+                let Some(err) = temporary else { break };
+                let request = S3Request::new(Method::POST, "").query("delete");
+                match self.before_retry(err, attempt, &request).await {
+                    Ok(next) => (attempt, pending) = (next, again),
+                    Err(_) => break,
+                }
             }
         }
         results
