@@ -957,3 +957,29 @@ fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
     drop(op);
     drop(thaw);
 }
+
+/// A directory swapped for a new one while a write into it is under way (`mv t
+/// t.old; mkdir t`, as a table is replaced): the file goes where its path names
+/// when it commits, as on an object store, never into the old directory with a
+/// success that the path does not show.
+#[test]
+fn a_write_commits_where_its_path_names_after_its_directory_is_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel-swap");
+    let rt = rt();
+    rt.block_on(async {
+        op.write("t/old", "x").await.unwrap();
+        let mut writer = op.writer("t/x").await.unwrap();
+        writer.write_all(b"the new table's file").await.unwrap();
+        std::fs::rename(dir.path().join("t"), dir.path().join("t.old")).unwrap();
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        writer.close().await.unwrap();
+        assert_eq!(op.read("t/x").await.unwrap(), &b"the new table's file"[..]);
+        // The old directory has its own file and nothing else (no leftover).
+        let old: Vec<_> = std::fs::read_dir(dir.path().join("t.old"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(old, ["old"]);
+    });
+}

@@ -469,6 +469,11 @@ pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<()> {
 /// bits for the writer's group.
 #[derive(Debug)]
 pub(super) struct TempFile {
+    /// The root, and the target's path under it: the commit looks its directory
+    /// up again (see [`commit`](Self::commit)).
+    root: Arc<OwnedFd>,
+    path: String,
+    /// The directory the temporary file is in: the target's when the write began.
     dir: OwnedFd,
     name: String,
     target: String,
@@ -496,7 +501,11 @@ fn keep_group(fd: &OwnedFd, gid: u32) -> bool {
 impl TempFile {
     /// Creates a temporary file for target `path`, creating parent directories;
     /// see [`TempFile`] for the `permissions` the target gets.
-    pub(super) fn create(root: &OwnedFd, path: &str, permissions: Option<RawMode>) -> Result<Self> {
+    pub(super) fn create(
+        root: &Arc<OwnedFd>,
+        path: &str,
+        permissions: Option<RawMode>,
+    ) -> Result<Self> {
         not_reserved_path(path)?;
         let mut dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
@@ -559,6 +568,8 @@ impl TempFile {
                     None => true,
                 };
                 return Ok(Self {
+                    root: Arc::clone(root),
+                    path: path.to_owned(),
                     dir,
                     name,
                     target,
@@ -580,12 +591,25 @@ impl TempFile {
     /// if the target does not exist ([`ErrorKind::AlreadyExists`] otherwise, and the
     /// target is untouched). With `sync`, the data and the directory entry are on
     /// disk when this returns.
+    ///
+    /// The target's directory is looked up again first: one renamed away during
+    /// the write (a table swapped for a new one: `mv t t.old; mkdir t`) keeps the
+    /// temporary file, and the file goes where the path names now, as on an
+    /// object store, not into the old directory with a success that the path
+    /// does not show. One deleted meanwhile is made again.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
+        let here = ensure_dir(&self.root, parent_dir(&self.path))?;
+        let to = if same_dir(&here, &self.dir) {
+            None
+        } else {
+            Some(here)
+        };
+        let to_dir = to.as_ref().unwrap_or(&self.dir);
         // The target's permissions as they are now (a `chmod` during a long write
         // is kept), set exactly (`fchmod` is not masked by the umask) once the file
         // is in place: until then it stays its owner's to read, so that even a
         // crash here leaves a leftover a sweep can open.
-        let now = rustix::fs::statat(&self.dir, self.target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        let now = rustix::fs::statat(to_dir, self.target.as_str(), AtFlags::SYMLINK_NOFOLLOW)
             .ok()
             .as_ref()
             .and_then(file_permissions);
@@ -601,14 +625,9 @@ impl TempFile {
             rustix::fs::fsync(&self.fd)?;
         }
         if no_replace {
-            rename_no_replace(&self.dir, &self.name, &self.dir, &self.target)?;
+            rename_no_replace(&self.dir, &self.name, to_dir, &self.target)?;
         } else {
-            rustix::fs::renameat(
-                &self.dir,
-                self.name.as_str(),
-                &self.dir,
-                self.target.as_str(),
-            )?;
+            rustix::fs::renameat(&self.dir, self.name.as_str(), to_dir, self.target.as_str())?;
         }
         self.committed = true;
         if let Some(bits) = bits {
@@ -622,7 +641,7 @@ impl TempFile {
             }
         }
         if sync {
-            rustix::fs::fsync(&self.dir)?;
+            rustix::fs::fsync(to_dir)?;
         }
         Ok(metadata(&stat))
     }
@@ -642,6 +661,14 @@ impl Drop for TempFile {
 }
 
 /// `true` if `name` in `dir` is the file `fd` has open.
+/// Whether `a` and `b` are the same directory.
+fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+        _ => false,
+    }
+}
+
 fn same_file(dir: &OwnedFd, name: &str, fd: &OwnedFd) -> bool {
     match (
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
