@@ -223,6 +223,29 @@ fn kept_files_give_way_when_the_process_runs_out_of_descriptors() {
     for i in 0..50 {
         op.write(&format!("f{i}"), "y").unwrap();
     }
+    // Nor the other operations, which open directories and files of their own:
+    // kept files take every descriptor left (new ones read until the count of open
+    // descriptors, this count's own included, is at the limit, then one more),
+    // and each operation needs one.
+    for i in 0..100 {
+        op.write(&format!("g{i}"), "z").unwrap();
+    }
+    let limit = open_now + 40;
+    let full = || std::fs::read_dir("/proc/self/fd").map_or(true, |d| d.count() as u64 >= limit);
+    let mut next = 0;
+    while !full() && next < 99 {
+        op.read(&format!("g{next}")).unwrap();
+        next += 1;
+    }
+    op.read(&format!("g{next}")).unwrap();
+    assert_eq!(op.stat("f1").unwrap().content_length(), 1);
+    assert!(op.exists("f2").unwrap());
+    assert_eq!(op.list("").unwrap().len(), 300);
+    op.create_dir("d/").unwrap();
+    op.rename("f3", "d/f3").unwrap();
+    op.delete("f4").unwrap();
+    op.remove_all("d/").unwrap();
+    assert_eq!(op.list("").unwrap().len(), 298);
 }
 
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later

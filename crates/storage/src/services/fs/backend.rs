@@ -212,6 +212,20 @@ impl Fs {
         let fs = self.clone();
         IoJob::blocking(move || f(&fs))
     }
+
+    /// A [`job`](Self::job) run again once the kept files are closed if it ran out
+    /// of descriptors (see [`relieved`](Self::relieved)): for operations that open
+    /// directories and files of their own (stat, listing, delete, rename), which
+    /// kept files must not make fail either. Each is one that may run again from
+    /// the start: it failed before its change, or its change is done again as a
+    /// no-op (a delete of what is gone).
+    fn job_relieved<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Fs) -> Result<T> + Send + 'static,
+    ) -> IoJob<T> {
+        let fs = self.clone();
+        IoJob::blocking(move || fs.relieved(|| f(&fs)))
+    }
 }
 
 /// A lookup of file `path` (no trailing `/`) that met a file where a directory
@@ -343,7 +357,7 @@ impl Access for Fs {
 
     fn stat(&self, path: &str) -> IoJob<Metadata> {
         let path = path.to_owned();
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             let want_dir = path.is_empty() || path.ends_with('/');
             let flags = if want_dir {
                 OFlags::PATH | OFlags::DIRECTORY
@@ -514,7 +528,7 @@ impl Access for Fs {
 
     fn delete(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             let result = delete_one(&fs.root, &path);
             fs.files.forget_below(&path);
             result
@@ -522,7 +536,7 @@ impl Access for Fs {
     }
 
     fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             Ok(paths
                 .iter()
                 .map(|path| {
@@ -536,7 +550,7 @@ impl Access for Fs {
 
     fn remove_all(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             let result = (|| {
                 // A write in progress below is left to commit (see `remove_tree`).
                 if path.is_empty() {
@@ -557,7 +571,7 @@ impl Access for Fs {
 
     fn create_dir(&self, path: &str) -> IoJob<()> {
         let path = path.to_owned();
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             not_reserved_path(&path)?;
             ensure_dir(&fs.root, &path).map(drop)
         })
@@ -613,7 +627,7 @@ impl Access for Fs {
             return IoJob::ready(Err(e));
         }
         let (from, to) = (from.to_owned(), to.to_owned());
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             // Neither end may be another write's temporary file.
             not_reserved(file_name(&from))?;
             not_reserved_path(&to).map_err(|e| e.with_path(to.clone()))?;
@@ -654,7 +668,7 @@ impl Access for Fs {
 
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
         let path = path.to_owned();
-        self.job(move |fs| {
+        self.job_relieved(move |fs| {
             let dir = match open_dir(&fs.root, &path) {
                 Ok(dir) => Some(dir),
                 // A missing directory lists as empty, as on object stores; so does
@@ -670,10 +684,12 @@ impl Access for Fs {
                 }
                 Err(e) => return Err(e),
             };
-            Ok(
-                Box::new(FsLister::new(Arc::clone(&fs.root), &path, dir, args)?)
-                    as Box<dyn RawList>,
-            )
+            Ok(Box::new(FsLister::new(
+                Arc::clone(&fs.root),
+                &path,
+                dir,
+                args.clone(),
+            )?) as Box<dyn RawList>)
         })
     }
 }
