@@ -968,6 +968,33 @@ fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
     );
 }
 
+/// An object another tool uploaded with a CRC32 (the AWS SDKs' and CLI's default)
+/// is checked on full reads too, though this backend writes with CRC64NVME.
+#[test]
+fn a_full_read_checks_a_crc32_the_server_returns() {
+    let server = FaultServer::start(|seen, _| {
+        let checksum = if seen.path.ends_with("/good") {
+            "DUoRhQ=="
+        } else {
+            "DUoRhA=="
+        };
+        with_headers(
+            StatusCode::OK,
+            &[
+                ("x-amz-checksum-crc32", checksum),
+                ("x-amz-checksum-type", "FULL_OBJECT"),
+                ("etag", "\"v1\""),
+            ],
+            HELLO,
+        )
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    assert_eq!(block_on(op.read("good")).unwrap(), HELLO);
+    let err = block_on(op.read("damaged")).unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(err.context("checksum"), Some("CRC32"), "{err}");
+}
+
 /// A server that takes multipart uploads and finds nothing else, answering a
 /// request with `answer` where it gives one. Otherwise: CreateMultipartUpload
 /// makes upload `up-1`, every part is taken (ETag `"p"`), a completion succeeds,

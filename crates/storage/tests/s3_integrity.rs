@@ -39,7 +39,12 @@ fn checksums_on_single_and_multipart_writes_round_trip() {
         return;
     };
     current_thread().block_on(async {
-        for checksum in [Some(Checksum::Crc64Nvme), Some(Checksum::Crc32c), None] {
+        for checksum in [
+            Some(Checksum::Crc64Nvme),
+            Some(Checksum::Crc32c),
+            Some(Checksum::Crc32),
+            None,
+        ] {
             let s3 = builder(&extras, "checksums")
                 .checksum(checksum)
                 .build()

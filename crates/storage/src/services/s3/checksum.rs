@@ -17,10 +17,16 @@ use crate::{Error, ErrorKind, Result};
 ///
 /// [`Crc64Nvme`](Self::Crc64Nvme), the default, checksums a multipart object as a
 /// whole (S3's `FULL_OBJECT` type), so every object written with it is checked on
-/// full reads. [`Crc32c`](Self::Crc32c) is asked for as `FULL_OBJECT` too.
+/// full reads. [`Crc32c`](Self::Crc32c) and [`Crc32`](Self::Crc32) are asked for
+/// as `FULL_OBJECT` too. Full reads check any of the three the server returns
+/// (objects the AWS SDKs and CLI upload carry a CRC32 by default), whichever this
+/// backend writes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Checksum {
+    /// CRC-32 (ISO-HDLC, as zlib and Ethernet), 4 bytes: the AWS SDKs' default
+    /// for uploads.
+    Crc32,
     /// CRC-32C (Castagnoli), 4 bytes.
     Crc32c,
     /// CRC-64/NVME, 8 bytes: S3's default since 2025.
@@ -28,17 +34,19 @@ pub enum Checksum {
 }
 
 impl Checksum {
-    /// S3's name: `CRC32C`, `CRC64NVME`.
+    /// S3's name: `CRC32`, `CRC32C`, `CRC64NVME`.
     pub fn name(self) -> &'static str {
         match self {
+            Checksum::Crc32 => "CRC32",
             Checksum::Crc32c => "CRC32C",
             Checksum::Crc64Nvme => "CRC64NVME",
         }
     }
 
-    /// `x-amz-checksum-crc32c`, `x-amz-checksum-crc64nvme`.
+    /// `x-amz-checksum-crc32`, `x-amz-checksum-crc32c`, `x-amz-checksum-crc64nvme`.
     pub(crate) fn header(self) -> HeaderName {
         HeaderName::from_static(match self {
+            Checksum::Crc32 => "x-amz-checksum-crc32",
             Checksum::Crc32c => "x-amz-checksum-crc32c",
             Checksum::Crc64Nvme => "x-amz-checksum-crc64nvme",
         })
@@ -46,6 +54,7 @@ impl Checksum {
 
     fn algorithm(self) -> CrcAlgorithm {
         match self {
+            Checksum::Crc32 => CrcAlgorithm::Crc32IsoHdlc,
             Checksum::Crc32c => CrcAlgorithm::Crc32Iscsi,
             Checksum::Crc64Nvme => CrcAlgorithm::Crc64Nvme,
         }
@@ -77,7 +86,7 @@ impl Checksum {
     pub(crate) fn encode(self, value: u64) -> String {
         let engine = base64::engine::general_purpose::STANDARD;
         match self {
-            Checksum::Crc32c => engine.encode((value as u32).to_be_bytes()),
+            Checksum::Crc32 | Checksum::Crc32c => engine.encode((value as u32).to_be_bytes()),
             Checksum::Crc64Nvme => engine.encode(value.to_be_bytes()),
         }
     }
@@ -91,7 +100,7 @@ impl Checksum {
         if composite {
             return None;
         }
-        [Checksum::Crc64Nvme, Checksum::Crc32c]
+        [Checksum::Crc64Nvme, Checksum::Crc32c, Checksum::Crc32]
             .into_iter()
             .find_map(|checksum| {
                 let value = headers.get(checksum.header())?.to_str().ok()?;
@@ -109,13 +118,14 @@ impl fmt::Display for Checksum {
 impl FromStr for Checksum {
     type Err = Error;
 
-    /// `crc32c` or `crc64nvme`, in any case.
+    /// `crc32`, `crc32c` or `crc64nvme`, in any case.
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
+            "crc32" => Ok(Checksum::Crc32),
             "crc32c" => Ok(Checksum::Crc32c),
             "crc64nvme" => Ok(Checksum::Crc64Nvme),
             other => Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
-                "unknown checksum {other:?}: expected crc32c, crc64nvme or none"
+                "unknown checksum {other:?}: expected crc32, crc32c, crc64nvme or none"
             ))),
         }
     }

@@ -295,7 +295,7 @@ impl S3Builder {
     /// The prefix is percent-decoded, as a URL's path is (`s3://b/my%20data` is the
     /// prefix `my data/`), and so are query values.
     /// Other query keys: `path_style=true|false`, `anonymous=true`, `profile=name`,
-    /// `checksum=crc64nvme|crc32c|none`. Credentials and anything not in the URI
+    /// `checksum=crc64nvme|crc32c|crc32|none`. Credentials and anything not in the URI
     /// come from the environment at [`build`](Self::build).
     ///
     /// # Errors
@@ -352,7 +352,7 @@ impl S3Builder {
                 "checksum" if value.eq_ignore_ascii_case("none") => builder.checksum(None),
                 "checksum" => builder.checksum(Some(value.parse().map_err(|_| {
                     invalid(format!(
-                        "checksum={value}: expected crc64nvme, crc32c or none"
+                        "checksum={value}: expected crc64nvme, crc32c, crc32 or none"
                     ))
                 })?)),
                 other => return Err(invalid(format!("unknown query key {other:?}"))),

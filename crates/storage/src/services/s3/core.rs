@@ -1699,6 +1699,7 @@ impl Core {
         Ok(xml::CompletedPart {
             part_number: number,
             etag: result.etag,
+            checksum_crc32: None,
             checksum_crc32c: None,
             checksum_crc64nvme: None,
             crc: None,
@@ -1769,8 +1770,9 @@ impl Core {
                 Error::new(ErrorKind::Unexpected).with_message("UploadPart answered without ETag")
             })?
             .to_owned();
-        let (mut checksum_crc32c, mut checksum_crc64nvme) = (None, None);
+        let (mut checksum_crc32, mut checksum_crc32c, mut checksum_crc64nvme) = (None, None, None);
         match encoded {
+            Some((Checksum::Crc32, text)) => checksum_crc32 = Some(text),
             Some((Checksum::Crc32c, text)) => checksum_crc32c = Some(text),
             Some((Checksum::Crc64Nvme, text)) => checksum_crc64nvme = Some(text),
             None => {}
@@ -1778,6 +1780,7 @@ impl Core {
         Ok(xml::CompletedPart {
             part_number: number,
             etag,
+            checksum_crc32,
             checksum_crc32c,
             checksum_crc64nvme,
             crc,

@@ -115,6 +115,8 @@ pub(crate) struct CompletedPart {
     pub(crate) part_number: u32,
     #[serde(rename = "ETag")]
     pub(crate) etag: String,
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub(crate) checksum_crc32: Option<String>,
     #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
     pub(crate) checksum_crc32c: Option<String>,
     #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
@@ -334,6 +336,7 @@ mod tests {
             parts: vec![CompletedPart {
                 part_number: 1,
                 etag: "\"e1\"".into(),
+                checksum_crc32: None,
                 checksum_crc32c: None,
                 checksum_crc64nvme: None,
                 crc: None,
