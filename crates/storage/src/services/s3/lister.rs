@@ -19,6 +19,8 @@ pub(crate) struct S3Lister {
     dir: String,
     args: ListArgs,
     token: Option<String>,
+    /// Every continuation token given so far: one given again would list for ever.
+    tokens: HashSet<String>,
     started: bool,
     done: bool,
     seen_dirs: HashSet<String>,
@@ -31,6 +33,7 @@ impl S3Lister {
             dir: dir.to_owned(),
             args,
             token: None,
+            tokens: HashSet::new(),
             started: false,
             done: false,
             seen_dirs: HashSet::new(),
@@ -67,8 +70,8 @@ impl S3Lister {
             if page.is_truncated {
                 match &page.next_continuation_token {
                     None => return Err(broken_listing("no continuation token")),
-                    Some(next) if self.token.as_ref() == Some(next) => {
-                        return Err(broken_listing("the same continuation token again"));
+                    Some(next) if !self.tokens.insert(next.clone()) => {
+                        return Err(broken_listing("a continuation token it gave before"));
                     }
                     Some(_) => {}
                 }
