@@ -224,28 +224,52 @@ fn kept_files_give_way_when_the_process_runs_out_of_descriptors() {
         op.write(&format!("f{i}"), "y").unwrap();
     }
     // Nor the other operations, which open directories and files of their own:
-    // kept files take every descriptor left (new ones read until the count of open
-    // descriptors, this count's own included, is at the limit, then one more),
-    // and each operation needs one.
-    for i in 0..100 {
+    // before each, kept files take every descriptor left (new ones read until the
+    // count of open descriptors, this count's own included, is at the limit, then
+    // one more), and each operation needs one.
+    for i in 0..600 {
         op.write(&format!("g{i}"), "z").unwrap();
     }
     let limit = open_now + 40;
     let full = || std::fs::read_dir("/proc/self/fd").map_or(true, |d| d.count() as u64 >= limit);
     let mut next = 0;
-    while !full() && next < 99 {
+    let mut fill = || {
+        while !full() {
+            op.read(&format!("g{next}")).unwrap();
+            next += 1;
+        }
         op.read(&format!("g{next}")).unwrap();
         next += 1;
-    }
-    op.read(&format!("g{next}")).unwrap();
+    };
+    // A write whose commit comes when every descriptor is taken.
+    let mut writer = op.writer("w").unwrap();
+    std::io::Write::write_all(&mut writer, b"written").unwrap();
+    fill();
+    writer.close().unwrap();
+    fill();
     assert_eq!(op.stat("f1").unwrap().content_length(), 1);
+    fill();
     assert!(op.exists("f2").unwrap());
-    assert_eq!(op.list("").unwrap().len(), 300);
+    fill();
+    assert_eq!(op.list("").unwrap().len(), 801);
+    fill();
     op.create_dir("d/").unwrap();
+    fill();
     op.rename("f3", "d/f3").unwrap();
+    fill();
     op.delete("f4").unwrap();
+    fill();
+    let deleted = op.delete_many(["f5", "f6"]).unwrap();
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    // A write in progress below a tree removed when every descriptor is taken:
+    // left to commit, never taken for a crashed writer's leftover.
+    let mut live = op.writer("d/live").unwrap();
+    std::io::Write::write_all(&mut live, b"live").unwrap();
+    fill();
     op.remove_all("d/").unwrap();
-    assert_eq!(op.list("").unwrap().len(), 298);
+    live.close().unwrap();
+    assert_eq!(op.read("d/live").unwrap(), "live");
+    assert_eq!(op.list("").unwrap().len(), 798);
 }
 
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later

@@ -135,6 +135,21 @@ impl BlockingOperator {
         self.op.delete(path).wait()
     }
 
+    /// See [`Operator::delete_many`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Operator::delete_many`]; [`ErrorKind::Unsupported`] on a worker thread
+    /// of the operator's executor (see [`BlockingOperator`]).
+    pub fn delete_many<I, P>(&self, paths: I) -> Result<Vec<Result<()>>>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<str>,
+    {
+        self.refuse_own_worker("delete_many", "")?;
+        self.op.delete_many(paths).wait()
+    }
+
     /// See [`Operator::remove_all`].
     ///
     /// # Errors

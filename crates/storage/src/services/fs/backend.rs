@@ -488,7 +488,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = fs.relieved(|| TempFile::create(&fs.root, &path, None))?;
+            let temp = fs.relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
             if !data.is_empty() {
                 // The size is known: reserve the extents in one step. Only a hint, so
                 // a filesystem without fallocate is fine.
@@ -515,7 +515,7 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = fs.relieved(|| TempFile::create(&fs.root, &path, None))?;
+            let temp = fs.relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
             Ok(Box::new(FsWriter {
                 temp,
                 sync: fs.sync,
@@ -540,7 +540,7 @@ impl Access for Fs {
             Ok(paths
                 .iter()
                 .map(|path| {
-                    let result = delete_one(&fs.root, path);
+                    let result = fs.relieved(|| delete_one(&fs.root, path));
                     fs.files.forget_below(path);
                     result.map_err(|e| e.with_path(path.clone()))
                 })
@@ -610,7 +610,7 @@ impl Access for Fs {
                 .map_err(|e| e.with_path(from.clone()))?;
             // The copy gets the source's permissions, as `std::fs::copy` gives.
             let temp = fs
-                .relieved(|| TempFile::create(&fs.root, &to, Some(stat.st_mode)))
+                .relieved(|| TempFile::create(&fs.root, &fs.files, &to, Some(stat.st_mode)))
                 .map_err(|e| e.with_path(to.clone()))?;
             copy_contents(&src, &temp.fd, metadata(&stat).content_length(), &from, &to)?;
             let committed = temp.commit(fs.sync, options.if_not_exists);

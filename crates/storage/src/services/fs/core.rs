@@ -21,6 +21,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use super::fd_cache::CachedFile;
+use super::fd_cache::FdCache;
 use crate::raw::{BufferPool, SpaceTail, parent_dir};
 use crate::{Error, ErrorKind, Metadata, Result};
 
@@ -473,6 +474,9 @@ pub(super) struct TempFile {
     /// up again (see [`commit`](Self::commit)).
     root: Arc<OwnedFd>,
     path: String,
+    /// The backend's kept files: closed if the commit's lookup runs out of
+    /// descriptors, as every open of the backend does.
+    files: Arc<FdCache>,
     /// The directory the temporary file is in: the target's when the write began.
     dir: OwnedFd,
     name: String,
@@ -503,6 +507,7 @@ impl TempFile {
     /// see [`TempFile`] for the `permissions` the target gets.
     pub(super) fn create(
         root: &Arc<OwnedFd>,
+        files: &Arc<FdCache>,
         path: &str,
         permissions: Option<RawMode>,
     ) -> Result<Self> {
@@ -570,6 +575,7 @@ impl TempFile {
                 return Ok(Self {
                     root: Arc::clone(root),
                     path: path.to_owned(),
+                    files: Arc::clone(files),
                     dir,
                     name,
                     target,
@@ -596,9 +602,18 @@ impl TempFile {
     /// the write (a table swapped for a new one: `mv t t.old; mkdir t`) keeps the
     /// temporary file, and the file goes where the path names now, as on an
     /// object store, not into the old directory with a success that the path
-    /// does not show. One deleted meanwhile is made again.
+    /// does not show; one renamed away with none in its place is made again, as
+    /// a write to a new path makes its directories.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
-        let here = ensure_dir(&self.root, parent_dir(&self.path))?;
+        let parent = parent_dir(&self.path);
+        let here = match ensure_dir(&self.root, parent) {
+            // Kept files must not fail a write whose data is written.
+            Err(e) if e.is_out_of_descriptors() => {
+                self.files.forget_below("");
+                ensure_dir(&self.root, parent)?
+            }
+            other => other?,
+        };
         let to = if same_dir(&here, &self.dir) {
             None
         } else {
@@ -660,7 +675,6 @@ impl Drop for TempFile {
     }
 }
 
-/// `true` if `name` in `dir` is the file `fd` has open.
 /// Whether `a` and `b` are the same directory.
 fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
     match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
@@ -669,6 +683,7 @@ fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
     }
 }
 
+/// `true` if `name` in `dir` is the file `fd` has open.
 fn same_file(dir: &OwnedFd, name: &str, fd: &OwnedFd) -> bool {
     match (
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
@@ -749,7 +764,7 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
 /// there, as it would on an object store after the keys were deleted); `true`
 /// when something was left for that reason.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
-    if name.to_str().is_ok_and(is_temp_name) && is_live_temp_file(parent, name) {
+    if name.to_str().is_ok_and(is_temp_name) && is_live_temp_file(parent, name)? {
         return Ok(true);
     }
     // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
@@ -778,14 +793,25 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
 
 /// Whether `name` in `dir` is the temporary file of a write in progress: a
 /// regular file whose writer holds its lock (a crashed writer's leftover is not).
-fn is_live_temp_file(dir: &impl AsFd, name: &CStr) -> bool {
+///
+/// # Errors
+///
+/// Out of descriptors: the caller runs again once kept files are closed, rather
+/// than take a live write's file for a leftover. A file that cannot be opened for
+/// another reason is taken for a live one, and left.
+fn is_live_temp_file(dir: &impl AsFd, name: &CStr) -> Result<bool> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::openat(dir, name, flags, Mode::empty()) else {
-        return false;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e @ (Errno::MFILE | Errno::NFILE)) => return Err(e.into()),
+        Err(_) => return Ok(true),
     };
-    rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some())
-        && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
-            == Err(Errno::WOULDBLOCK)
+    Ok(
+        rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some())
+            && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+                == Err(Errno::WOULDBLOCK),
+    )
 }
 
 /// Removes everything inside the directory `dir` but writes in progress (see

@@ -300,8 +300,10 @@ impl Access for S3 {
             let prefix = core.key(&path);
             let mut deleted_first: Option<String> = None;
             let mut listed_again = 0_u32;
-            // Past pages with no keys that say more follow (a server may send them).
+            // Past pages with no keys that say more follow (a server may send them),
+            // never to a token given before (which would loop).
             let mut token: Option<String> = None;
+            let mut tokens = std::collections::HashSet::new();
             loop {
                 // Deleting as we go: each listing starts after what is gone.
                 let page = core
@@ -313,7 +315,7 @@ impl Access for S3 {
                     }
                     let next = page
                         .next_continuation_token
-                        .filter(|t| Some(t) != token.as_ref());
+                        .filter(|t| tokens.insert(t.clone()));
                     token = Some(next.ok_or_else(|| {
                         Error::new(ErrorKind::Unexpected).with_message(
                             "a listing page with no keys says more follow, but gives no new \

@@ -183,7 +183,12 @@ mod tests {
             Checksum::Crc64Nvme.encode(Checksum::Crc64Nvme.of([&data[..]])),
             "jSnVw/bqjr4="
         );
-        for checksum in [Checksum::Crc32c, Checksum::Crc64Nvme] {
+        // zlib's CRC-32 of "hello world" is 0x0d4a1185.
+        assert_eq!(
+            Checksum::Crc32.encode(Checksum::Crc32.of([&data[..]])),
+            "DUoRhQ=="
+        );
+        for checksum in [Checksum::Crc32, Checksum::Crc32c, Checksum::Crc64Nvme] {
             let (a, b) = data.split_at(4);
             let whole = checksum.of([&data[..]]);
             assert_eq!(checksum.of([a, b]), whole);

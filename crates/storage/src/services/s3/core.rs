@@ -1401,16 +1401,16 @@ impl Core {
             let mut attempt = 1;
             loop {
                 let names: Vec<String> = pending.iter().map(|&i| keys[i].clone()).collect();
-                let outcomes = match self.delete_batch(&names).await {
-                    Ok(failed) => batch_outcomes(&names, failed),
+                let (outcomes, answered) = match self.delete_batch(&names).await {
+                    Ok(failed) => (batch_outcomes(&names, failed), true),
                     // The request itself failed, after its own retries.
-                    Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
+                    Err(e) => (names.iter().map(|_| Err(e.clone())).collect(), false),
                 };
                 let mut again = Vec::new();
                 let mut temporary = None;
                 for (&i, outcome) in pending.iter().zip(outcomes) {
                     if let Err(e) = &outcome
-                        && e.context("code").is_some()
+                        && answered
                         && e.is_temporary()
                     {
                         // A key the answer says failed for now (SlowDown,

@@ -19,8 +19,9 @@ pub(crate) struct S3Lister {
     dir: String,
     args: ListArgs,
     token: Option<String>,
-    /// Every continuation token given so far: one given again would list for ever.
-    tokens: HashSet<String>,
+    /// Every continuation token given so far (hashed: a listing of 100 million
+    /// keys takes 100,000 tokens): one given again would list for ever.
+    tokens: HashSet<u64>,
     started: bool,
     done: bool,
     seen_dirs: HashSet<String>,
@@ -70,7 +71,7 @@ impl S3Lister {
             if page.is_truncated {
                 match &page.next_continuation_token {
                     None => return Err(broken_listing("no continuation token")),
-                    Some(next) if !self.tokens.insert(next.clone()) => {
+                    Some(next) if !self.tokens.insert(token_hash(next)) => {
                         return Err(broken_listing("a continuation token it gave before"));
                     }
                     Some(_) => {}
@@ -192,4 +193,10 @@ fn broken_listing(what: &str) -> Error {
     Error::new(ErrorKind::Unexpected).with_message(format!(
         "the server marked a listing page truncated, with {what}"
     ))
+}
+
+/// A continuation token's hash, for [`S3Lister::tokens`].
+fn token_hash(token: &str) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(token)
 }
