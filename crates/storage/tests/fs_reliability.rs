@@ -1030,3 +1030,33 @@ fn a_write_commits_where_its_path_names_after_its_directory_is_swapped() {
         assert_eq!(old, ["old"]);
     });
 }
+
+/// A rename across a mount inside the root (a volume mounted below it): a copy,
+/// put in place as every write is, and the source removed, as `mv` does and as
+/// memory and S3 rename, not a permanent "Invalid cross-device link".
+#[test]
+fn a_rename_across_a_mount_inside_the_root_moves_the_file() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let hot = dir.path().join("hot");
+    std::fs::create_dir(&hot).unwrap();
+    let Some(_unmount) = mount_on(&hot, &["-t", "tmpfs", "-o", "size=4m", "tmpfs"]) else {
+        return;
+    };
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel-xdev");
+    let op = op.blocking();
+    op.write("a", "moved across").unwrap();
+    op.rename("a", "hot/x/a").unwrap();
+    assert_eq!(op.read("hot/x/a").unwrap(), "moved across");
+    assert!(!op.exists("a").unwrap());
+    // `if_not_exists` holds across the mount too.
+    op.write("b", "second").unwrap();
+    let renamed = op
+        .async_operator()
+        .rename_with("b", "hot/x/a")
+        .if_not_exists(true);
+    let err =
+        futures::executor::block_on(std::future::IntoFuture::into_future(renamed)).unwrap_err();
+    assert_eq!(err.kind(), storage::ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(op.read("b").unwrap(), "second");
+}

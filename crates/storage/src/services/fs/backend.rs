@@ -213,6 +213,22 @@ impl Fs {
         IoJob::blocking(move || f(&fs))
     }
 
+    /// Copies file `from` over `to` as a write replaces it (a temporary file
+    /// renamed into place; with `if_not_exists`, only if `to` is not there), with
+    /// the source's permissions, as `std::fs::copy` gives them.
+    fn copy_file(&self, from: &str, to: &str, if_not_exists: bool) -> Result<()> {
+        let (src, stat) = self
+            .relieved(|| open_file(&self.root, from))
+            .map_err(|e| e.with_path(from.to_owned()))?;
+        let temp = self
+            .relieved(|| TempFile::create(&self.root, &self.files, to, Some(stat.st_mode)))
+            .map_err(|e| e.with_path(to.to_owned()))?;
+        copy_contents(&src, &temp.fd, metadata(&stat).content_length(), from, to)?;
+        let committed = temp.commit(self.sync, if_not_exists);
+        self.files.forget(to);
+        committed.map(drop).map_err(|e| e.with_path(to.to_owned()))
+    }
+
     /// A [`job`](Self::job) run again once the kept files are closed if it ran out
     /// of descriptors (see [`relieved`](Self::relieved)): for operations that open
     /// directories and files of their own (stat, listing, delete, rename), which
@@ -226,6 +242,14 @@ impl Fs {
         let fs = self.clone();
         IoJob::blocking(move || fs.relieved(|| f(&fs)))
     }
+}
+
+/// Whether `e` is a rename refused across filesystems (`EXDEV`).
+fn crosses_devices(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        == Some(Errno::XDEV.raw_os_error())
 }
 
 /// A lookup of file `path` (no trailing `/`) that met a file where a directory
@@ -605,17 +629,7 @@ impl Access for Fs {
                     Ok(())
                 };
             }
-            let (src, stat) = fs
-                .relieved(|| open_file(&fs.root, &from))
-                .map_err(|e| e.with_path(from.clone()))?;
-            // The copy gets the source's permissions, as `std::fs::copy` gives.
-            let temp = fs
-                .relieved(|| TempFile::create(&fs.root, &fs.files, &to, Some(stat.st_mode)))
-                .map_err(|e| e.with_path(to.clone()))?;
-            copy_contents(&src, &temp.fd, metadata(&stat).content_length(), &from, &to)?;
-            let committed = temp.commit(fs.sync, options.if_not_exists);
-            fs.files.forget(&to);
-            committed.map(drop).map_err(|e| e.with_path(to.clone()))
+            fs.copy_file(&from, &to, options.if_not_exists)
         })
     }
 
@@ -638,23 +652,40 @@ impl Access for Fs {
             }
             let to_dir =
                 ensure_dir(&fs.root, parent_dir(&to)).map_err(|e| e.with_path(to.clone()))?;
-            if options.if_not_exists {
-                rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to)).map_err(
-                    |e| match e.kind() {
-                        ErrorKind::AlreadyExists | ErrorKind::IsADirectory => {
-                            e.with_path(to.clone())
-                        }
-                        _ => e,
-                    },
-                )?;
+            let renamed = if options.if_not_exists {
+                rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to))
             } else {
                 rustix::fs::renameat(&from_dir, file_name(&from), &to_dir, file_name(&to))
-                    .map_err(|e| match e {
-                        Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => {
-                            Error::from(e).with_path(to.clone())
+                    .map_err(Error::from)
+            };
+            match renamed {
+                Ok(()) => {}
+                // Across a mount inside the root (a volume mounted below it), where
+                // no rename goes: a copy, put in place as every write is, then the
+                // source's removal, as `mv` does; memory and S3 rename there too.
+                Err(e) if crosses_devices(&e) => {
+                    fs.copy_file(&from, &to, options.if_not_exists)?;
+                    match rustix::fs::unlinkat(&from_dir, file_name(&from), AtFlags::empty()) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        Err(e) => {
+                            return Err(Error::from(e).with_message(format!(
+                                "copied to {to:?} across a mount, but the source could not be \
+                                 removed"
+                            )));
                         }
-                        e => Error::from(e),
-                    })?;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::AlreadyExists
+                            | ErrorKind::IsADirectory
+                            | ErrorKind::DirectoryNotEmpty
+                    ) =>
+                {
+                    return Err(e.with_path(to.clone()));
+                }
+                Err(e) => return Err(e),
             }
             fs.files.forget(&from);
             fs.files.forget(&to);
