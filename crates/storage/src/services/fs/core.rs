@@ -554,7 +554,7 @@ impl TempFile {
             // A sweep that got to the fresh file first holds its lock, or has removed
             // it already: leave it to the sweep and take another name.
             let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
-            if locked && same_file(&dir, &name, &fd) {
+            if locked && same_file(&dir, name.as_str(), &fd) {
                 // A file replaced keeps its group too, where this process may give
                 // it (a member of it, or root); where it may not, its group bits
                 // are dropped: a `0640` file of group `secret` replaced by a writer
@@ -675,23 +675,22 @@ impl Drop for TempFile {
     }
 }
 
+/// Whether two `stat`s are of the same file (a failed one is of none).
+fn same_inode(a: rustix::io::Result<Stat>, b: rustix::io::Result<Stat>) -> bool {
+    matches!((a, b), (Ok(a), Ok(b)) if a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+}
+
 /// Whether `a` and `b` are the same directory.
 fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
-    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
-        (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
-        _ => false,
-    }
+    same_inode(rustix::fs::fstat(a), rustix::fs::fstat(b))
 }
 
 /// `true` if `name` in `dir` is the file `fd` has open.
-fn same_file(dir: &OwnedFd, name: &str, fd: &OwnedFd) -> bool {
-    match (
+fn same_file(dir: &OwnedFd, name: impl rustix::path::Arg, fd: &OwnedFd) -> bool {
+    same_inode(
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
         rustix::fs::fstat(fd),
-    ) {
-        (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
-        _ => false,
-    }
+    )
 }
 
 /// Renames `from` to `to` only if `to` does not exist, atomically:
@@ -724,31 +723,20 @@ pub(super) fn rename_no_replace(
 /// process: nobody holds their lock); live writes, and anything of that name but a
 /// regular file, are left alone. Returns how many were removed.
 pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
-    let mut stale = Vec::new();
+    let mut temps = Vec::new();
     let mut reader = rustix::fs::Dir::read_from(dir)?;
     while let Some(entry) = reader.read() {
         let entry = entry?;
-        if let Ok(name) = entry.file_name().to_str()
-            && is_temp_name(name)
-        {
-            stale.push(name.to_owned());
+        if entry.file_name().to_str().is_ok_and(is_temp_name) {
+            temps.push(entry.file_name().to_owned());
         }
     }
     let mut removed = 0;
-    for name in stale {
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let Ok(fd) = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()) else {
-            continue;
-        };
-        // A temporary file is a regular file: a directory of that name (which no
-        // write makes) is someone else's.
-        if !rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some()) {
-            continue;
-        }
-        if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok()
-            && same_file(dir, &name, &fd)
+    for name in temps {
+        if let Temp::Stale(fd) = temp_file(dir, &name)?
+            && same_file(dir, name.as_c_str(), &fd)
         {
-            match rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty()) {
+            match rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty()) {
                 Ok(()) => removed += 1,
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(e.into()),
@@ -764,7 +752,7 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
 /// there, as it would on an object store after the keys were deleted); `true`
 /// when something was left for that reason.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
-    if name.to_str().is_ok_and(is_temp_name) && is_live_temp_file(parent, name)? {
+    if name.to_str().is_ok_and(is_temp_name) && matches!(temp_file(parent, name)?, Temp::Live) {
         return Ok(true);
     }
     // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
@@ -791,27 +779,41 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
     }
 }
 
-/// Whether `name` in `dir` is the temporary file of a write in progress: a
-/// regular file whose writer holds its lock (a crashed writer's leftover is not).
+/// What a temporary file is to a clean-up.
+enum Temp {
+    /// Not there (any more).
+    Absent,
+    /// A write in progress (its writer holds the lock), or something to leave alone:
+    /// not a regular file (someone else's), or a file that cannot be opened or
+    /// locked for another reason than a lack of descriptors.
+    Live,
+    /// Its writer is gone (a crashed or killed process): its lock is taken, and
+    /// held while this descriptor is open.
+    Stale(OwnedFd),
+}
+
+/// Opens the temporary file `name` in `dir` and tries its writer's lock.
 ///
 /// # Errors
 ///
 /// Out of descriptors: the caller runs again once kept files are closed, rather
-/// than take a live write's file for a leftover. A file that cannot be opened for
-/// another reason is taken for a live one, and left.
-fn is_live_temp_file(dir: &impl AsFd, name: &CStr) -> Result<bool> {
+/// than take a live write's file for a leftover, or skip a leftover.
+fn temp_file(dir: &impl AsFd, name: &CStr) -> Result<Temp> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(false),
+        Err(Errno::NOENT) => return Ok(Temp::Absent),
         Err(e @ (Errno::MFILE | Errno::NFILE)) => return Err(e.into()),
-        Err(_) => return Ok(true),
+        Err(_) => return Ok(Temp::Live),
     };
-    Ok(
-        rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some())
-            && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
-                == Err(Errno::WOULDBLOCK),
-    )
+    // A temporary file is a regular file: anything else of that name (which no
+    // write makes) is someone else's.
+    let regular = rustix::fs::fstat(&fd).is_ok_and(|stat| file_permissions(&stat).is_some());
+    if regular && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+        Ok(Temp::Stale(fd))
+    } else {
+        Ok(Temp::Live)
+    }
 }
 
 /// Removes everything inside the directory `dir` but writes in progress (see
