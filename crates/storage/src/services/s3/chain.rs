@@ -103,20 +103,10 @@ pub(crate) fn profile_region(profile: Option<&str>) -> Option<String> {
         .map(|region| region.as_ref().to_owned())
 }
 
-/// What the selected profile (`AWS_PROFILE`, or `profile`) of the shared config
-/// file says of endpoints, as the SDKs read it.
-#[derive(Debug, Default)]
-pub(crate) struct ProfileEndpoint {
-    /// Its `ignore_configured_endpoint_urls`, if set.
-    pub(crate) ignore: Option<bool>,
-    /// The `s3` entry's `endpoint_url` of the `services` section it names, else
-    /// its own `endpoint_url`; with where it came from, for errors.
-    pub(crate) url: Option<(String, String)>,
-}
-
-/// The selected profile's [`ProfileEndpoint`]. Reads the (small) files with
+/// The selected profile's [`ProfileEndpoint`](super::config::ProfileEndpoint) (`AWS_PROFILE`, or `profile`), as
+/// the SDKs read it. Reads the (small) files with
 /// blocking IO; files that cannot be read or parsed say nothing, as of the region.
-pub(crate) fn profile_endpoint(profile: Option<&str>) -> ProfileEndpoint {
+pub(crate) fn profile_endpoint(profile: Option<&str>) -> super::config::ProfileEndpoint {
     use aws_types::os_shim_internal::{Env, Fs};
     let env = Env::real();
     let files = aws_runtime::env_config::file::EnvConfigFiles::default();
@@ -130,7 +120,7 @@ pub(crate) fn profile_endpoint(profile: Option<&str>) -> ProfileEndpoint {
         Ok(profiles) => profiles,
         Err(e) => {
             tracing::warn!(error = %e, "the shared config files cannot be read: no endpoint from them");
-            return ProfileEndpoint::default();
+            return super::config::ProfileEndpoint::default();
         }
     };
     let ignore = profiles
@@ -141,7 +131,7 @@ pub(crate) fn profile_endpoint(profile: Option<&str>) -> ProfileEndpoint {
         .service_id("s3")
         .load(&env, Some(&profiles))
         .map(|(url, source)| (url.trim().to_owned(), format!("the {source}")));
-    ProfileEndpoint { ignore, url }
+    super::config::ProfileEndpoint { ignore, url }
 }
 
 /// A link of the chain whose credentials say where they came from.

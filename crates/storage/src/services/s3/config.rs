@@ -594,7 +594,7 @@ impl S3Builder {
             #[cfg(feature = "credential-chain")]
             let profile = super::chain::profile_endpoint(self.profile.as_deref());
             #[cfg(not(feature = "credential-chain"))]
-            let profile = NoProfileEndpoint::default();
+            let profile = ProfileEndpoint::default();
             let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
                 .map(|v| v.trim().eq_ignore_ascii_case("true"))
                 .or(profile.ignore)
@@ -686,12 +686,15 @@ impl S3Builder {
     }
 }
 
-/// Without the `credential-chain` feature no shared config file is read.
-#[cfg(not(feature = "credential-chain"))]
-#[derive(Default)]
-struct NoProfileEndpoint {
-    ignore: Option<bool>,
-    url: Option<(String, String)>,
+/// What the selected profile of the shared config file says of endpoints (with
+/// the `credential-chain` feature, which reads it; without it, nothing).
+#[derive(Debug, Default)]
+pub(crate) struct ProfileEndpoint {
+    /// Its `ignore_configured_endpoint_urls`, if set.
+    pub(crate) ignore: Option<bool>,
+    /// The `s3` entry's `endpoint_url` of the `services` section it names, else
+    /// its own `endpoint_url`; with where it came from, for errors.
+    pub(crate) url: Option<(String, String)>,
 }
 
 /// The certificates of PEM file `path`, each checked to be one a root store takes.
