@@ -1011,6 +1011,7 @@ fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
 /// success that the path does not show.
 #[test]
 fn a_write_commits_where_its_path_names_after_its_directory_is_swapped() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = common_fs::operator(dir.path(), "fs-rel-swap");
     let rt = rt();
