@@ -324,6 +324,48 @@ fn internal_error_forever_fails_after_the_configured_attempts() {
 }
 
 #[test]
+fn a_missing_key_or_range_names_the_request_that_found_it() {
+    // The answers AWS support asks about carry their request id: a GET's 404 for a
+    // key and its 416 for a range past the end. (A `stat`'s `NotFound` comes from a
+    // HEAD and a listing together, no one answer: it has none.)
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "GET" if seen.query.contains("list-type") => empty_listing(),
+        "GET" if seen.range.as_deref() == Some("bytes=100-199") => with_headers(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            &[
+                ("content-range", "bytes */10"),
+                ("x-amz-request-id", "rid-416"),
+            ],
+            "<Error><Code>InvalidRange</Code><RequestId>rid-416</RequestId></Error>",
+        ),
+        "GET" if seen.path == "/bucket/dir/there" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "10"), ("etag", "\"e\"")],
+            "0123456789",
+        ),
+        "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "rid-get"),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let err = block_on(op.read("dir/k")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-get"), "{err}");
+    assert_eq!(err.context("status"), Some("404"), "{err}");
+    assert_eq!(err.context("code"), Some("NoSuchKey"), "{err}");
+    assert_eq!((err.operation(), err.path()), ("read", "dir/k"));
+
+    let err = block_on(op.reader("dir/k")).map(|_| ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-get"), "{err}");
+
+    let read = op.read_with("dir/there").range(100..200);
+    let err = block_on(std::future::IntoFuture::into_future(read)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-416"), "{err}");
+    assert_eq!(err.context("status"), Some("416"), "{err}");
+}
+
+#[test]
 fn access_denied_is_not_retried() {
     let server = FaultServer::start(|_, _| s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"));
     let err = block_on(server.operator(5, Duration::from_secs(10)).write("k", "x")).unwrap_err();

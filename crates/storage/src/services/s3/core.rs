@@ -222,12 +222,8 @@ pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
     if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
         return Error::new(ErrorKind::AlreadyExists).with_source(err);
     }
-    // A missing key's error is bare (see `error_from_parts`); a missing upload's
-    // names its code.
-    if options.if_match.is_some()
-        && err.kind() == ErrorKind::NotFound
-        && err.context("code").is_none()
-    {
+    // A missing key (`NoSuchKey`, or a bare 404); not a missing upload or bucket.
+    if options.if_match.is_some() && key_not_found(&err) {
         return Error::new(ErrorKind::PreconditionFailed)
             .with_message("the target does not exist")
             .with_source(err);
@@ -1158,7 +1154,15 @@ impl Core {
                 // an error. A size that holds some of the range (the object grew
                 // between the GET and the HEAD, or a server that refuses what it
                 // has) is never answered with no bytes.
-                let span = range.resolve(size)?;
+                // Past the end: the server's refusal, said in the range's terms.
+                let span = range.resolve(size).map_err(|past| {
+                    ["status", "code", "request_id"]
+                        .into_iter()
+                        .fold(past, |past, key| match e.context(key) {
+                            Some(value) => past.with_context(key, value),
+                            None => past,
+                        })
+                })?;
                 if !span.is_empty() {
                     return Err(Error::new(ErrorKind::Unexpected)
                         .set_temporary(true)
@@ -1861,8 +1865,9 @@ impl Core {
                 Ok(_) => {}
                 // `NoSuchUpload`: gone, and no part can land in it any more.
                 Err(e) if e.context("code") == Some("NoSuchUpload") => return Ok(()),
-                // A bare 404 says less (a proxy's?): the listing below says more.
-                Err(e) if e.kind() == ErrorKind::NotFound && e.context("code").is_none() => {}
+                // A missing key, or a bare 404 (a proxy's?), says less: the listing
+                // below says more.
+                Err(e) if key_not_found(&e) => {}
                 Err(e) => return Err(e.with_context("upload_id", upload_id)),
             }
             match self.parts_left(key, &query).await {
@@ -2260,10 +2265,21 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
         xml::parse(body).ok()
     };
     let code = parsed.as_ref().map_or("", |p| p.code.as_str());
-    let err = error_from_code(code, status);
+    let request_id = parsed
+        .as_ref()
+        .map(|p| p.request_id.as_str())
+        .filter(|id| !id.is_empty())
+        .or_else(|| header_str(headers, &HeaderName::from_static("x-amz-request-id")));
+    let mut err = error_from_code(code, status).with_context("status", status.as_u16());
+    if !code.is_empty() {
+        err = err.with_context("code", code);
+    }
+    if let Some(id) = request_id {
+        err = err.with_context("request_id", id);
+    }
     if err.kind() == ErrorKind::NotFound && code != "NoSuchBucket" && code != "NoSuchUpload" {
         // A missing key: the callers turn this into NotFound, IsADirectory or
-        // PreconditionFailed; a bare kind reads best.
+        // PreconditionFailed; no message of the server's is needed.
         return err;
     }
     if err.kind() == ErrorKind::RangeNotSatisfiable {
@@ -2275,18 +2291,6 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
             Some(size) => err.with_context("size", size),
             None => err,
         };
-    }
-    let request_id = parsed
-        .as_ref()
-        .map(|p| p.request_id.as_str())
-        .filter(|id| !id.is_empty())
-        .or_else(|| header_str(headers, &HeaderName::from_static("x-amz-request-id")));
-    let mut err = err.with_context("status", status.as_u16());
-    if !code.is_empty() {
-        err = err.with_context("code", code);
-    }
-    if let Some(id) = request_id {
-        err = err.with_context("request_id", id);
     }
     if status.is_redirection() {
         // S3 redirects a bucket that lives in another region; following it would
