@@ -228,43 +228,57 @@ fn a_bad_range_on_a_missing_object_is_not_found() {
     });
 }
 
-/// A get of a FIFO blocks until a writer opens it; the writer is a task on the
-/// caller's own current-thread runtime. Had the get run on the caller's thread,
-/// the writer could never run.
+/// A get waits while every blocking thread of the executor is held, until a task on
+/// the caller's own current-thread runtime lets them go. Had the get run on the
+/// caller's thread, it would have returned before the release (or, waiting, kept
+/// the releasing task from ever running). Small reads of files kept open are read
+/// on the caller's thread when the page cache holds them (`Options::read_now`):
+/// turned off here, so that every byte is the executor's.
 #[test]
 fn the_caller_runtime_never_does_the_io() {
     within(30, || {
-        let (op, dir) = common::fs_operator("fifo");
-        let fifo = dir.path().join("pipe");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .unwrap();
-        let store = DioStore::new(op);
+        let (op, _dir) = common::fs_operator("gate");
+        let op = op.clone().with_options(op.options().with_read_now(false));
+        let store = DioStore::new(op.clone());
         rt().block_on(async move {
+            let path = Path::from("data");
+            store.put(&path, "through the pool".into()).await.unwrap();
+            store.get(&path).await.unwrap().bytes().await.unwrap();
+            // The executor's four blocking threads, each held by a job.
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let rx = Arc::new(std::sync::Mutex::new(rx));
+            let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+            let gates: Vec<_> = (0..4)
+                .map(|_| {
+                    let (rx, held) = (Arc::clone(&rx), held_tx.clone());
+                    op.executor().spawn_blocking(move || {
+                        let _ = held.send(());
+                        let _ = rx.lock().unwrap().recv();
+                    })
+                })
+                .collect();
+            for _ in 0..4 {
+                held_rx.recv().unwrap();
+            }
             let released = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&released);
-            let writer = tokio::spawn(async move {
+            let release = tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 flag.store(true, Ordering::SeqCst);
-                let mut w = tokio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(fifo)
-                    .await
-                    .unwrap();
-                tokio::io::AsyncWriteExt::write_all(&mut w, b"x")
-                    .await
-                    .unwrap();
+                for _ in 0..4 {
+                    let _ = tx.send(());
+                }
             });
-            let got = store.get(&Path::from("pipe")).await.unwrap();
+            let got = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(got, "through the pool");
             assert!(
                 released.load(Ordering::SeqCst),
-                "the open returned before the writer ran"
+                "the get returned while the executor's blocking threads were held"
             );
-            let _ = got.bytes().await.unwrap();
-            writer.await.unwrap();
+            release.await.unwrap();
+            for gate in gates {
+                gate.await.unwrap();
+            }
         });
     });
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use io_executor::{Builder, Executor};
 use storage::Operator;
-use tokio::io::AsyncWriteExt;
 
 /// Runs `f` on a helper thread and fails if it has not returned within `secs`. A
 /// timeout inside the caller's runtime cannot fire if its only thread is the one
@@ -45,80 +44,46 @@ fn small_pool(blocking: usize) -> Executor {
         .unwrap()
 }
 
-fn mkfifo(path: &std::path::Path) {
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::Mode::from_raw_mode(0o600),
-    )
-    .unwrap();
-}
-
-/// On the caller's runtime: after a short sleep, raises the returned flag and
-/// writes `data` to the FIFO, which unblocks whoever is opening or reading it.
-fn write_to_fifo_later(
-    fifo: std::path::PathBuf,
-    data: &'static [u8],
-) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+/// Holds `op`'s executor's blocking lane (one thread in these tests) with a job
+/// that waits until a task on the caller's runtime, after a short sleep, raises the
+/// returned flag and lets it go. Returns the flag, the releasing task and the job.
+fn hold_the_lane(
+    op: &Operator,
+) -> (
+    Arc<AtomicBool>,
+    tokio::task::JoinHandle<()>,
+    io_executor::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let gate = op.executor().spawn_blocking(move || {
+        let _ = rx.recv();
+    });
     let released = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&released);
     let task = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
         flag.store(true, Ordering::SeqCst);
-        let mut w = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(fifo)
-            .await
-            .unwrap();
-        w.write_all(data).await.unwrap();
+        let _ = tx.send(());
     });
-    (released, task)
+    (released, task, gate)
 }
 
-/// Opening and reading a FIFO blocks until a writer shows up; the writer is a task
-/// on the caller's own runtime.
-#[test]
-fn read_of_a_fifo_does_not_block_the_caller() {
-    within(30, || {
-        let dir = tempfile::tempdir().unwrap();
-        mkfifo(&dir.path().join("pipe"));
-        let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-            .with_executor(small_pool(2));
-        let fifo = dir.path().join("pipe");
-        caller().block_on(async move {
-            let read = op.read("pipe");
-            let (_, writer) = write_to_fifo_later(fifo, b"through the pipe");
-            // A FIFO reports size 0 when opened, so the read is an empty object: what
-            // matters is that opening it (which blocks until the writer arrives) did not
-            // block this thread.
-            let result = tokio::time::timeout(Duration::from_secs(20), read)
-                .await
-                .expect("read blocked the caller's runtime");
-            assert!(result.unwrap().is_empty());
-            writer.await.unwrap();
-        });
-    });
-}
-
-/// Occupies the pool's only blocking thread with a FIFO read until a task on the
-/// caller's runtime releases it, then starts `op`'s IO: it can only finish after the
-/// release if it went through the executor (it would finish before, or hang, on the
-/// caller's thread).
+/// Occupies the pool's only blocking thread until a task on the caller's runtime
+/// releases it, then starts `op`'s IO: it can only finish after the release if it
+/// went through the executor (it would finish before, or hang, on the caller's
+/// thread).
 fn assert_runs_on_executor<T: Send + 'static>(
     name: &str,
     setup: impl AsyncFnOnce(&Operator),
     start: impl FnOnce(&Operator) -> futures::future::BoxFuture<'static, T>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("gate");
-    mkfifo(&fifo);
     let op =
         Operator::new(storage::services::Fs::new(dir.path()).unwrap()).with_executor(small_pool(1));
     caller().block_on(async move {
         setup(&op).await;
-        let gate = op.read("gate");
+        let (released, release, gate) = hold_the_lane(&op);
         let io = start(&op);
-        let (released, release) = write_to_fifo_later(fifo, b"x");
         tokio::time::timeout(Duration::from_secs(20), io)
             .await
             .unwrap_or_else(|_| panic!("{name}: hung"));
@@ -160,8 +125,6 @@ fn reader_chunks_after_open_run_on_the_executor() {
     within(30, || {
         // The reader is opened while the lane is free; only its chunk reads meet the gate.
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("gate");
-        mkfifo(&fifo);
         let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
             .with_executor(small_pool(1));
         let op = op
@@ -173,8 +136,7 @@ fn reader_chunks_after_open_run_on_the_executor() {
             // Drain what was prefetched at open, so the next chunk needs a new read.
             let first = reader.next().await.unwrap().unwrap();
             assert_eq!(first.len(), 1 << 20);
-            let gate = op.read("gate");
-            let (released, release) = write_to_fifo_later(fifo, b"x");
+            let (released, release, gate) = hold_the_lane(&op);
             let mut rest = 0;
             while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), reader.next())
                 .await

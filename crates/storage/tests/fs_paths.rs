@@ -241,6 +241,50 @@ fn listings_leave_out_fifos_sockets_and_devices() {
     assert!(s.op.stat("d/pipe.parquet").unwrap().is_file());
 }
 
+/// Read by its path, a FIFO (or a link to one) is refused at once with
+/// `Unsupported`, saying what it is: opened as a file it would wait for a writer,
+/// and the blocking thread waiting there would hold up the executor's shutdown.
+#[test]
+fn a_fifo_read_by_its_path_is_refused_without_waiting() {
+    let s = setup();
+    let root = s.root.clone();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        root.join("pipe.parquet"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("pipe.parquet", root.join("to-pipe")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let op = s.op.clone();
+    std::thread::spawn(move || {
+        let errors = [
+            ("read", op.read("pipe.parquet").map(drop)),
+            ("read a link", op.read("to-pipe").map(drop)),
+            ("reader", op.reader("pipe.parquet").map(drop)),
+            ("copy", op.copy("pipe.parquet", "copied")),
+        ];
+        let _ = tx.send(errors);
+    });
+    // Only so that the test fails rather than hangs if the open waits.
+    let errors = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a read of the FIFO waited for a writer");
+    for (what, result) in errors {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{what}: {err}");
+        assert!(
+            err.to_string().contains("not a regular file but a FIFO"),
+            "{what}: {err}"
+        );
+    }
+    assert!(!root.join("copied").exists());
+    // The file itself is untouched, and a writer replaces it as any file.
+    assert!(s.op.stat("pipe.parquet").unwrap().is_file());
+    s.op.write("pipe.parquet", "now a file").unwrap();
+    assert_eq!(s.op.read("pipe.parquet").unwrap(), "now a file");
+}
+
 /// A recursive listing walks into a symlinked directory, as object_store's
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already

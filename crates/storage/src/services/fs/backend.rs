@@ -275,14 +275,48 @@ fn is_file_here(root: &OwnedFd, path: &str) -> bool {
         .is_ok_and(|stat| !is_dir(&stat))
 }
 
-/// Opens file `path` for reading; returns it with its `fstat`.
+/// Opens file `path` for reading, only if it is a regular file; returns it with its
+/// `fstat`.
+///
+/// Anything else is refused with [`ErrorKind::Unsupported`] without waiting: a
+/// FIFO's open waits for a writer and its reads for data, a terminal's or a
+/// device's reads may never end, and a blocking thread waiting there would also
+/// hold up the executor's shutdown. The open itself does not wait (`O_NONBLOCK`,
+/// cleared again for a regular file's reads), but for a lease on a regular file.
 fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> {
-    let fd = below_a_file_is_not_found(path, open_in_root(root, path, OFlags::RDONLY))?;
+    let flags = OFlags::RDONLY | OFlags::NOCTTY;
+    let opened = match open_in_root(root, path, flags | OFlags::NONBLOCK) {
+        // A lease another process holds on the file (a file server's, `F_SETLEASE`)
+        // refuses a non-blocking open, where a blocking one waits for its holder to
+        // give it up, as every reader's open does. Only regular files have leases.
+        Err(e) if e.is_errno(Errno::AGAIN) => open_in_root(root, path, flags),
+        opened => opened,
+    };
+    let fd = below_a_file_is_not_found(path, opened)?;
     let stat = rustix::fs::fstat(&fd)?;
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
     }
+    if !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file() {
+        return Err(Error::new(ErrorKind::Unsupported).with_message(format!(
+            "not a regular file but a {}: fs reads only regular files",
+            file_type_name(&stat)
+        )));
+    }
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
     Ok((fd, stat))
+}
+
+/// What kind of file that is not a regular file or a directory `stat` is of.
+fn file_type_name(stat: &rustix::fs::Stat) -> &'static str {
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        _ => "special file",
+    }
 }
 
 impl Fs {
@@ -336,22 +370,13 @@ impl Fs {
             }
             self.files.forget(path);
         }
-        let fd = below_a_file_is_not_found(
-            path,
-            self.relieved(|| open_in_root(&self.root, path, OFlags::RDONLY)),
-        )?;
-        let stat = rustix::fs::fstat(&fd)?;
-        if is_dir(&stat) {
-            return Err(Error::new(ErrorKind::IsADirectory));
-        }
-        // Only regular files are kept (not FIFOs or devices, whose reads may wait),
-        // and only on local filesystems: the check that a kept file is still its
-        // path's (`CachedFile::current`) looks the path up with `O_PATH`, which an
-        // NFS client answers from its cache of names without asking the server (a
-        // plain open revalidates: close-to-open), so a file another client
+        let (fd, stat) = self.relieved(|| open_file(&self.root, path))?;
+        // Only files on local filesystems are kept: the check that a kept file is
+        // still its path's (`CachedFile::current`) looks the path up with `O_PATH`,
+        // which an NFS client answers from its cache of names without asking the
+        // server (a plain open revalidates: close-to-open), so a file another client
         // replaced would be served stale for as long as that cache lasts.
-        let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file();
-        let local = regular && is_local(&fd);
+        let local = is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
         if local {
             self.files.insert(path, Arc::clone(&file));

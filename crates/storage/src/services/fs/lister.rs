@@ -162,8 +162,8 @@ impl FsLister {
                         Entry::new(dir_path, metadata(&stat))
                     }
                 }
-                // A FIFO, a socket, a device: no object. (Read by its path, as
-                // any file; a scan that listed it would open it and wait.)
+                // A FIFO, a socket, a device: no object. (Read by its path, it
+                // is refused, `open_file`; a scan that listed it would fail.)
                 FileType::Fifo
                 | FileType::Socket
                 | FileType::CharacterDevice
