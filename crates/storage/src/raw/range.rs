@@ -153,7 +153,9 @@ impl ByteRange {
             | Repr::Http {
                 start,
                 end: Some(end),
-            } if end - 1 > MOST => (end > start).then(|| format!("bytes={start}-")),
+            } if end.checked_sub(1).is_some_and(|last| last > MOST) => {
+                (end > start).then(|| format!("bytes={start}-"))
+            }
             Repr::Span {
                 start,
                 end: Some(end),
@@ -164,6 +166,33 @@ impl ByteRange {
             } => (end > start).then(|| format!("bytes={start}-{}", end - 1)),
             Repr::Suffix(n) => Some(format!("bytes=-{}", n.min(MOST))),
         }
+    }
+
+    /// Refuses a range that starts after it ends, whatever the object's size: a
+    /// read checks this before any IO (a backend's request for it would ask for
+    /// nothing, or for everything).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`], with `range` context.
+    pub(crate) fn check_order(&self) -> Result<()> {
+        match self.repr {
+            Repr::Span {
+                start,
+                end: Some(end),
+            }
+            | Repr::Http {
+                start,
+                end: Some(end),
+            } if start > end => Err(self.backwards()),
+            _ => Ok(()),
+        }
+    }
+
+    fn backwards(&self) -> Error {
+        Error::new(ErrorKind::InvalidInput)
+            .with_message("range starts after it ends")
+            .with_context("range", self)
     }
 
     /// The concrete range within an object of `size` bytes.
@@ -177,11 +206,7 @@ impl ByteRange {
                 .with_context("range", self)
                 .with_context("size", size)
         };
-        let backwards = || {
-            Error::new(ErrorKind::InvalidInput)
-                .with_message("range starts after it ends")
-                .with_context("range", self)
-        };
+        let backwards = || self.backwards();
         match self.repr {
             Repr::Span { start, end } => {
                 let end = end.unwrap_or(size.max(start));

@@ -418,6 +418,9 @@ impl Operator {
         range: ByteRange,
         conditions: Conditions,
     ) -> IoFuture<Bytes> {
+        if let Err(e) = range.check_order() {
+            return Self::fail(operation, path, e);
+        }
         if conditions.is_empty()
             && let Some(range) = self.holdable(&range)
         {
@@ -1193,6 +1196,9 @@ impl Operator {
         prefetch: usize,
         whole_up_to: u64,
     ) -> IoFuture<Reader> {
+        if let Err(e) = range.check_order() {
+            return Self::fail("reader", path, e);
+        }
         // A chunk is one read: no longer than one buffer may be.
         let chunk_size = usize::try_from(self.options.max_buffer_size)
             .map_or(chunk_size, |max| chunk_size.min(max.max(1)));

@@ -347,6 +347,21 @@ pub(crate) async fn range_edge_cases(op: Operator) {
     let backwards: Vec<_> = [(20, 10)].into_iter().map(|(s, e)| s..e).collect();
     let err = op.read_ranges("ranges/obj", backwards).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // Read alone or through a reader, refused the same way (one that ends at 0 too).
+    for (start, end) in [(20, 10), (5, 0)] {
+        let err = op.read_range("ranges/obj", start..end).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{start}..{end}: {err}");
+        assert_eq!(
+            err.context("range"),
+            Some(format!("{start}..{end}").as_str())
+        );
+        let reader = op.reader_with("ranges/obj").range(start..end);
+        let err = std::future::IntoFuture::into_future(reader)
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{start}..{end}: {err}");
+    }
     let err = op
         .read_ranges("ranges/obj", vec![0..10, 990..1010])
         .await
