@@ -854,6 +854,9 @@ fn a_missing_bucket_is_named() {
         block_on(op.read("k")).unwrap_err(),
         block_on(op.write("k", "x")).unwrap_err(),
         block_on(op.list("")).unwrap_err(),
+        block_on(op.stat("k")).unwrap_err(),
+        // Not `false`: a misspelt bucket holds nothing, and says so.
+        block_on(op.exists("k")).unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert!(

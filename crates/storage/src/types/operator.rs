@@ -751,13 +751,19 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// Any error of [`stat`](Self::stat) but [`ErrorKind::NotFound`].
+    /// Any error of [`stat`](Self::stat) but [`ErrorKind::NotFound`] for `path`: a
+    /// missing S3 bucket (`NotFound`, code `NoSuchBucket`) is an error, not `false`.
     pub fn exists(&self, path: &str) -> IoFuture<bool> {
         let stat = self.stat_as("exists", path, Conditions::default());
         IoFuture::new(async move {
             match stat.await {
                 Ok(_) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound
+                        && e.context("code") != Some("NoSuchBucket") =>
+                {
+                    Ok(false)
+                }
                 Err(e) => Err(e),
             }
         })
