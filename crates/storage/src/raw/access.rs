@@ -10,7 +10,7 @@ use bytes::Bytes;
 use io_executor::Executor;
 
 use crate::raw::{ByteRange, ReadBatch};
-use crate::{Conditions, Entry, Metadata, Result, WriteOptions};
+use crate::{Conditions, Entry, Error, Metadata, Result, WriteOptions};
 
 /// What a job serving a [`ReadBatch`] returns: the chunks it read, each with the
 /// index of its first read in the batch and one buffer per read.
@@ -37,6 +37,25 @@ pub enum IoJob<T> {
     Inline(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
     /// Already done; no hand-off.
     Ready(Result<T>),
+}
+
+impl<T: Send + 'static> IoJob<T> {
+    /// The same job, calling `f` with its error if it fails: for a drop's clean-up,
+    /// whose failure has no caller to go to.
+    pub(crate) fn on_error(self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        let check = move |result: Result<T>| {
+            if let Err(e) = &result {
+                f(e);
+            }
+            result
+        };
+        match self {
+            IoJob::Blocking(job) => IoJob::Blocking(Box::new(move || check(job()))),
+            IoJob::Inline(job) => IoJob::Inline(Box::new(move || check(job()))),
+            IoJob::Async(job) => IoJob::Async(Box::pin(async move { check(job.await) })),
+            IoJob::Ready(result) => IoJob::Ready(check(result)),
+        }
+    }
 }
 
 impl<T> IoJob<T> {

@@ -439,9 +439,9 @@ async fn read_each(operator: &Operator, groups: &[Group]) -> Vec<Result<Bytes>> 
             }
             Err(e) => {
                 let e = Error::from_join(e);
+                // Each read's error keeps the job's (a panic's message, a shutdown).
                 for i in indexes {
-                    let err = Error::new(e.kind()).with_message(e.to_string());
-                    results[i] = Some(Err(context(i, err)));
+                    results[i] = Some(Err(context(i, e.clone())));
                 }
             }
         }

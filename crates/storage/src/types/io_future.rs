@@ -183,7 +183,8 @@ impl<T: Send + 'static> Task<T> {
 
     /// In the background, on the executor: waits for the job and hands its output to
     /// `release`, whose job then runs there too. For drops that must not do IO, or
-    /// wait, on the dropping thread.
+    /// wait, on the dropping thread. A release that fails has no caller to tell: it
+    /// is logged (`tracing`, warn), as what it leaves behind may need removing.
     pub(crate) fn release_with<F>(self, executor: &Executor, release: F)
     where
         F: FnOnce(T) -> IoJob<()> + Send + 'static,
@@ -192,7 +193,9 @@ impl<T: Send + 'static> Task<T> {
         executor
             .spawn(async move {
                 if let Ok(output) = self.await {
-                    let _ = Task::submit(&on, release(output)).await;
+                    Task::submit(&on, release(output)).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "releasing what a dropped handle held failed");
+                    });
                 }
             })
             .detach();

@@ -302,7 +302,15 @@ impl Drop for Writer {
         // Not committed: abort on the executor, without blocking the dropping thread.
         let placeholder = State::Failed(Error::new(ErrorKind::Cancelled));
         match std::mem::replace(&mut self.state, placeholder) {
-            State::Idle(raw) => Task::submit(&self.executor, raw.abort()).detach(),
+            State::Idle(raw) => {
+                // Its failure (an S3 upload left behind) has no caller to go to.
+                let path = self.path.clone();
+                let abort = raw.abort().on_error(move |e| {
+                    let e = e.clone().with_operation("writer").with_path(path);
+                    tracing::warn!(error = %e, "cleaning up after a dropped writer failed");
+                });
+                Task::submit(&self.executor, abort).detach();
+            }
             State::Writing(task) => task.release_with(&self.executor, |raw| raw.abort()),
             // A commit in flight is left to finish: the target gets the whole new
             // content, never a part of it.
