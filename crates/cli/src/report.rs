@@ -330,14 +330,38 @@ pub(crate) fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Writes `value` as JSON to `path` (`-`: stdout).
+/// Writes `value` as JSON to `path` (`-`: stdout), replacing a file there whole: a
+/// temporary file beside it, renamed into place, so that a write that fails (a full
+/// disk) leaves the previous results as they were.
 pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     if path.as_os_str() == "-" {
-        println!("{text}");
-        return Ok(());
+        return to_stdout(&format!("{text}\n"), "the JSON results");
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("cannot write {}: it names no file", path.display()))?;
+    let temp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            failed(e)
+        })
+}
+
+/// Writes `text` to stdout, which may be a pipe its reader has closed (`dio bench
+/// --json - | head`): an error that says so, where `print!` would panic.
+fn to_stdout(text: &str, what: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write {what} to stdout: {e}"))
 }
 
 /// Prints `table` (to stderr when the JSON goes to stdout) and writes `--json`.
@@ -347,13 +371,16 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
     tool: &'static str,
     results: &T,
 ) -> Result<(), String> {
-    if common.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
-        eprint!("{table}");
+    // The table's failure (stdout closed) does not keep the JSON file from being
+    // written: both are reported.
+    let printed = if common.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        // Nowhere to say it if stderr is closed too.
+        let _ = std::io::stderr().lock().write_all(table.as_bytes());
+        Ok(())
     } else {
-        print!("{table}");
-        let _ = std::io::stdout().flush();
-    }
-    match &common.json {
+        to_stdout(table, "the results")
+    };
+    let written = match &common.json {
         Some(path) => write_json(
             path,
             &Document {
@@ -365,6 +392,11 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
             },
         ),
         None => Ok(()),
+    };
+    match (printed, written) {
+        (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
     }
 }
 

@@ -9,6 +9,60 @@ mod common;
 
 use common::dio;
 
+/// A reader that closed its end of the pipe (`dio bench | head`) is told about on
+/// stderr, with a failed exit, not a panic; a JSON file asked for is still written,
+/// replacing the one there whole.
+#[test]
+fn a_closed_stdout_is_an_error_and_the_json_file_is_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    std::fs::write(&json, "the previous results").unwrap();
+    let run = |json: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dio"))
+            .args([
+                "bench",
+                "--quick",
+                "--suite",
+                "memory",
+                "--filter",
+                "range_read_4k",
+                "--size",
+                "1M",
+                "--no-progress",
+                "--json",
+                json,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before anything is printed.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(json.to_str().unwrap());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("dio: cannot write the results to stdout"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["tool"], "dio bench");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+
+    let (code, stderr) = run("-");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("dio: cannot write the JSON results to stdout"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn quick_filtered_bench_writes_json_and_a_chart() {
     let dir = tempfile::tempdir().unwrap();
