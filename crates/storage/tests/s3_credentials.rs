@@ -830,8 +830,9 @@ fn the_chain_takes_the_first_source_that_has_credentials() {
     assert!(later.seen().is_empty(), "{:?}", later.seen());
 }
 
-/// The long read: 2 MiB in 64 KiB chunks with pauses, so that it spans the switch
-/// from the first (soon expiring) identity to the next.
+/// The long read: 2 MiB in 64 KiB chunks with 400 ms pauses (12.8 s), so that it
+/// spans the switch from the first identity (8 s, stale after 4: the open, which
+/// must still be signed with it, has that long on a loaded server) to the next.
 const LONG: usize = 2 << 20;
 
 #[test]
@@ -871,7 +872,7 @@ fn credentials_that_expire_during_a_long_read_are_refreshed_once() {
                 let mut stream = reader;
                 while let Some(chunk) = stream.next().await {
                     got.extend_from_slice(&chunk.unwrap());
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_millis(400)).await;
                 }
                 busy.store(false, std::sync::atomic::Ordering::Relaxed);
                 got
@@ -897,11 +898,11 @@ fn credentials_that_expire_during_a_long_read_are_refreshed_once() {
         .write("long", common_s3_data())
         .unwrap();
     let (reader, writer) = (extras.reader.clone(), extras.writer.clone());
-    // First the reader, for 4 seconds; then the writer, for an hour.
+    // First the reader, for 8 seconds; then the writer, for an hour.
     let endpoint = Fake::start(move |_, n| match n {
         0 => (
             200,
-            credential_document(&reader, SystemTime::now() + Duration::from_secs(4)),
+            credential_document(&reader, SystemTime::now() + Duration::from_secs(8)),
         ),
         _ => (200, credential_document(&writer, in_hours(1))),
     });
