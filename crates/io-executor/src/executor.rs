@@ -166,8 +166,9 @@ impl Executor {
     /// `io-global` on first use.
     ///
     /// It is shared by everyone in the process, so it is never shut down:
-    /// [`shutdown`](Self::shutdown) is ignored on it and [`join`](Self::join) returns at
-    /// once. Its threads end with the process.
+    /// [`shutdown`](Self::shutdown) is ignored on it, [`join`](Self::join) returns at
+    /// once, and [`shutdown_timeout`](Self::shutdown_timeout) returns `false` at once
+    /// (nothing drained, nothing cancelled). Its threads end with the process.
     ///
     /// # Panics
     ///
@@ -461,6 +462,8 @@ impl Executor {
     /// Shuts down and drains until `timeout` has passed, then cancels whatever is left
     /// and returns `false`; returns `true` if everything drained in time. A timeout
     /// too long for the clock (`Duration::MAX`) waits as [`join`](Self::join) does.
+    /// On the [`global`](Self::global) pool, which is never shut down, it returns
+    /// `false` at once and cancels nothing.
     ///
     /// Cancelled jobs' handles resolve to a shut-down [`JoinError`](crate::JoinError). A
     /// blocking closure that is still running cannot be interrupted: its handle is

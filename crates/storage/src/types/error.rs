@@ -16,7 +16,8 @@ pub enum ErrorKind {
     NotFound,
     /// The target already exists.
     AlreadyExists,
-    /// The backend refused access (including a path that would leave the root).
+    /// The backend refused access. (A path that would leave the root is
+    /// [`InvalidInput`](Self::InvalidInput), refused before any IO.)
     PermissionDenied,
     /// A file operation was given a directory.
     IsADirectory,

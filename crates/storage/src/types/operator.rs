@@ -64,8 +64,7 @@ pub struct Options {
     pub write_chunk_size: usize,
     /// [`read_ranges`](Operator::read_ranges): ranges are merged into one read only
     /// while the merged read stays at most this long, and wastes (reads between the
-    /// ranges) at most [`coalesce_gap`](Self::coalesce_gap) more than the ranges it
-    /// serves hold. Default: 64 MiB.
+    /// ranges) no more bytes than the ranges it serves hold. Default: 64 MiB.
     pub max_merge_size: u64,
     /// The largest buffer one read may fill: a longer range is
     /// [`ErrorKind::InvalidInput`] (read it with a [`Reader`], in chunks, instead).
@@ -219,7 +218,8 @@ impl Operator {
     /// [`ErrorKind::InvalidInput`] for a malformed URI or a relative fs root (and,
     /// built without the `credential-chain` feature, S3 without credentials in the
     /// `AWS_*` variables); [`ErrorKind::Unsupported`] for an unknown scheme; and
-    /// whatever opening the fs root fails with.
+    /// whatever opening the fs root fails with. A missing fs root is not an error:
+    /// it is created, with its parents, as `Fs::new` does.
     pub fn from_uri(uri: &str) -> Result<Self> {
         // Errors show the URI without its query's values (they may hold secrets).
         let shown = crate::services::s3::config::shown_uri(uri);
