@@ -243,7 +243,8 @@ fn listings_leave_out_fifos_sockets_and_devices() {
 
 /// Read by its path, a FIFO (or a link to one) is refused at once with
 /// `Unsupported`, saying what it is: opened as a file it would wait for a writer,
-/// and the blocking thread waiting there would hold up the executor's shutdown.
+/// and the blocking thread waiting there would hold up the executor's shutdown. A
+/// socket, which cannot be opened, is refused the same way.
 #[test]
 fn a_fifo_read_by_its_path_is_refused_without_waiting() {
     let s = setup();
@@ -255,14 +256,16 @@ fn a_fifo_read_by_its_path_is_refused_without_waiting() {
     )
     .unwrap();
     std::os::unix::fs::symlink("pipe.parquet", root.join("to-pipe")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let op = s.op.clone();
     std::thread::spawn(move || {
         let errors = [
-            ("read", op.read("pipe.parquet").map(drop)),
-            ("read a link", op.read("to-pipe").map(drop)),
-            ("reader", op.reader("pipe.parquet").map(drop)),
-            ("copy", op.copy("pipe.parquet", "copied")),
+            ("read", "FIFO", op.read("pipe.parquet").map(drop)),
+            ("read a link", "FIFO", op.read("to-pipe").map(drop)),
+            ("reader", "FIFO", op.reader("pipe.parquet").map(drop)),
+            ("copy", "FIFO", op.copy("pipe.parquet", "copied")),
+            ("read a socket", "socket", op.read("sock").map(drop)),
         ];
         let _ = tx.send(errors);
     });
@@ -270,11 +273,12 @@ fn a_fifo_read_by_its_path_is_refused_without_waiting() {
     let errors = rx
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("a read of the FIFO waited for a writer");
-    for (what, result) in errors {
+    for (what, kind, result) in errors {
         let err = result.expect_err(what);
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{what}: {err}");
         assert!(
-            err.to_string().contains("not a regular file but a FIFO"),
+            err.to_string()
+                .contains(&format!("not a regular file but a {kind}")),
             "{what}: {err}"
         );
     }

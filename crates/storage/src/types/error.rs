@@ -224,8 +224,6 @@ impl Error {
         Self::new(kind).set_temporary(temporary).with_source(err)
     }
 
-    /// Whether this is the process (or the system) out of file descriptors
-    /// (`EMFILE`, `ENFILE`).
     /// Whether this error is the operating system's `errno`.
     pub(crate) fn is_errno(&self, errno: rustix::io::Errno) -> bool {
         std::error::Error::source(self)
@@ -233,6 +231,8 @@ impl Error {
             .is_some_and(|e| e.raw_os_error() == Some(errno.raw_os_error()))
     }
 
+    /// Whether this is the process (or the system) out of file descriptors
+    /// (`EMFILE`, `ENFILE`).
     pub(crate) fn is_out_of_descriptors(&self) -> bool {
         std::error::Error::source(self)
             .and_then(|e| e.downcast_ref::<std::io::Error>())

@@ -288,8 +288,12 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> 
     let opened = match open_in_root(root, path, flags | OFlags::NONBLOCK) {
         // A lease another process holds on the file (a file server's, `F_SETLEASE`)
         // refuses a non-blocking open, where a blocking one waits for its holder to
-        // give it up, as every reader's open does. Only regular files have leases.
-        Err(e) if e.is_errno(Errno::AGAIN) => open_in_root(root, path, flags),
+        // give it up, as every reader's open does.
+        Err(e) if e.is_errno(Errno::AGAIN) => open_leased(root, path, flags, e),
+        // A socket (or a device with nothing behind it): nothing to open.
+        Err(e) if e.is_errno(Errno::NXIO) => Err(Error::new(ErrorKind::Unsupported)
+            .with_message("not a regular file but a socket: fs reads only regular files")
+            .with_source(e)),
         opened => opened,
     };
     let fd = below_a_file_is_not_found(path, opened)?;
@@ -297,26 +301,49 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> 
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
     }
-    if !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file() {
-        return Err(Error::new(ErrorKind::Unsupported).with_message(format!(
-            "not a regular file but a {}: fs reads only regular files",
-            file_type_name(&stat)
-        )));
-    }
+    not_special(&stat)?;
     rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
     Ok((fd, stat))
 }
 
-/// What kind of file that is not a regular file or a directory `stat` is of.
-fn file_type_name(stat: &rustix::fs::Stat) -> &'static str {
+/// [`open_file`]'s open of a file under a lease: the file, found without being
+/// opened for reading (`O_PATH`, which neither breaks a lease nor waits), must be a
+/// regular file, and then that same file is opened through `/proc/self/fd`, which
+/// waits for the lease as every reader's open does. Without procfs, the refusal
+/// (`refused`, temporary) stands.
+fn open_leased(root: &OwnedFd, path: &str, flags: OFlags, refused: Error) -> Result<OwnedFd> {
+    let found = open_in_root(root, path, OFlags::PATH)?;
+    let stat = rustix::fs::fstat(&found)?;
+    if is_dir(&stat) {
+        return Err(Error::new(ErrorKind::IsADirectory));
+    }
+    not_special(&stat)?;
+    let Some(proc) = super::fd_cache::proc_self_fd() else {
+        return Err(refused);
+    };
+    let name = std::os::fd::AsRawFd::as_raw_fd(&found).to_string();
+    Ok(rustix::fs::openat(
+        proc,
+        name.as_str(),
+        flags | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
+/// Refuses a file that is not a regular file (or a directory, refused apart).
+fn not_special(stat: &rustix::fs::Stat) -> Result<()> {
     use rustix::fs::FileType;
-    match FileType::from_raw_mode(stat.st_mode) {
+    let what = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile | FileType::Directory => return Ok(()),
         FileType::Fifo => "FIFO",
         FileType::Socket => "socket",
         FileType::CharacterDevice => "character device",
         FileType::BlockDevice => "block device",
         _ => "special file",
-    }
+    };
+    Err(Error::new(ErrorKind::Unsupported).with_message(format!(
+        "not a regular file but a {what}: fs reads only regular files"
+    )))
 }
 
 impl Fs {

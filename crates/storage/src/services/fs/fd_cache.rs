@@ -93,7 +93,7 @@ impl CachedFile {
 /// or have effects (a FIFO, a device). The dev/ino check after each reopen catches
 /// anything else (a process forked since sees its parent's table: a different file
 /// there is not used).
-fn proc_self_fd() -> Option<&'static OwnedFd> {
+pub(super) fn proc_self_fd() -> Option<&'static OwnedFd> {
     const PROC_SUPER_MAGIC: rustix::fs::FsWord = 0x9FA0;
     static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
     DIR.get_or_init(|| {

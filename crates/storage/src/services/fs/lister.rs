@@ -21,7 +21,7 @@ const PAGE: usize = 1000;
 /// cycle, such as `link -> ..`: listed, not entered). A file below a link is listed
 /// under each name that leads to it. A dangling symlink is skipped, and so are
 /// FIFOs, sockets and devices (and links to them), as object_store's
-/// `LocalFileSystem` skips them: no object, and one a scan would open and wait on. An entry that
+/// `LocalFileSystem` skips them: no object, and one whose read is refused. An entry that
 /// vanishes while the directory is read (another process renamed or deleted it) is
 /// skipped. With `start_after`, entries that do not sort after it are left out (a
 /// directory walk has no order to skip by). Temporary files of writes (regular
