@@ -183,8 +183,8 @@ impl<T: Send + 'static> Task<T> {
 
     /// In the background, on the executor: waits for the job and hands its output to
     /// `release`, whose job then runs there too. For drops that must not do IO, or
-    /// wait, on the dropping thread. A release that fails has no caller to tell: it
-    /// is logged (`tracing`, warn), as what it leaves behind may need removing.
+    /// wait, on the dropping thread. A release that fails has no caller to tell: a
+    /// release that must be heard of logs its own failure ([`IoJob::on_error`]).
     pub(crate) fn release_with<F>(self, executor: &Executor, release: F)
     where
         F: FnOnce(T) -> IoJob<()> + Send + 'static,
@@ -193,9 +193,7 @@ impl<T: Send + 'static> Task<T> {
         executor
             .spawn(async move {
                 if let Ok(output) = self.await {
-                    Task::submit(&on, release(output)).await.unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "releasing what a dropped handle held failed");
-                    });
+                    let _ = Task::submit(&on, release(output)).await;
                 }
             })
             .detach();

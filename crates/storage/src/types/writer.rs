@@ -301,17 +301,26 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Not committed: abort on the executor, without blocking the dropping thread.
         let placeholder = State::Failed(Error::new(ErrorKind::Cancelled));
-        match std::mem::replace(&mut self.state, placeholder) {
-            State::Idle(raw) => {
-                // Its failure (an S3 upload left behind) has no caller to go to.
-                let path = self.path.clone();
-                let abort = raw.abort().on_error(move |e| {
-                    let e = e.clone().with_operation("writer").with_path(path);
-                    tracing::warn!(error = %e, "cleaning up after a dropped writer failed");
-                });
-                Task::submit(&self.executor, abort).detach();
-            }
-            State::Writing(task) => task.release_with(&self.executor, |raw| raw.abort()),
+        let state = std::mem::replace(&mut self.state, placeholder);
+        if matches!(state, State::Idle(_) | State::Writing(_)) && self.executor.is_shutdown() {
+            // The clean-up needs the executor: what was written so far (a
+            // temporary file, an S3 upload) stays.
+            tracing::warn!(
+                path = %self.path,
+                "a writer dropped after its executor shut down cannot clean up"
+            );
+        }
+        // A clean-up's failure (an S3 upload left behind) has no caller to go to.
+        let path = self.path.clone();
+        let abort = move |raw: Box<dyn RawWrite>| {
+            raw.abort().on_error(move |e| {
+                let e = e.clone().with_operation("writer").with_path(path);
+                tracing::warn!(error = %e, "cleaning up after a dropped writer failed");
+            })
+        };
+        match state {
+            State::Idle(raw) => Task::submit(&self.executor, abort(raw)).detach(),
+            State::Writing(task) => task.release_with(&self.executor, abort),
             // A commit in flight is left to finish: the target gets the whole new
             // content, never a part of it.
             State::Closing(task) => task.detach(),
