@@ -225,12 +225,13 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         report.bars.extend(bars(suite, &report.queries));
     }
     bar.finish_and_clear();
-    crate::report::emit(&table(&report), common, "dio bench query", &report)?;
+    let emitted = crate::report::emit(&table(&report), common, "dio bench query", &report);
+    // The chart is drawn even if the table could not be printed (stdout closed).
     if let Some(path) = &common.plot {
         crate::plot::draw(&panels(&report), path)?;
         eprintln!("chart written to {}", path.display());
     }
-    Ok(())
+    emitted
 }
 
 /// Times `query` through every path, round-robin (so a change in the machine's

@@ -330,24 +330,47 @@ pub(crate) fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Writes `value` as JSON to `path` (`-`: stdout), replacing a file there whole: a
-/// temporary file beside it, renamed into place, so that a write that fails (a full
-/// disk) leaves the previous results as they were.
+/// Writes `value` as JSON to `path` (`-`: stdout). A regular file there (or none) is
+/// replaced whole: a temporary file beside it, renamed into place, so that a write
+/// that fails (a full disk) leaves the previous results as they were. Anything else
+/// (a link, `/dev/stdout`, a pipe) is written to as it is.
 pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     if path.as_os_str() == "-" {
         return to_stdout(&format!("{text}\n"), "the JSON results");
     }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("cannot write {}: it names no file", path.display()))?;
-    let temp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&temp, text)
+    let replaceable = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type().is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let name = path.file_name().filter(|_| replaceable);
+    let Some(name) = name else {
+        return std::fs::write(path, text).map_err(failed);
+    };
+    // A name of its own: a create that finds one there tries the next.
+    let (temp, mut file) = match (0..100)
+        .find_map(|n| {
+            let temp = path.with_file_name(format!(
+                ".{}.{}-{n}.tmp",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            match std::fs::File::create_new(&temp) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                created => Some(created.map(|file| (temp, file))),
+            }
+        })
+        .unwrap_or_else(|| Err(std::io::ErrorKind::AlreadyExists.into()))
+    {
+        Ok(created) => created,
+        // A file the user may write in a directory they may not: written as it is.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return std::fs::write(path, text).map_err(failed);
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    file.write_all(text.as_bytes())
         .and_then(|()| std::fs::rename(&temp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&temp);
@@ -443,12 +466,13 @@ pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result
     }
     text.push_str(&table(rows));
     text.push_str(&verdicts(rows));
-    emit(&text, common, "dio bench", rows)?;
+    let emitted = emit(&text, common, "dio bench", rows);
+    // The chart is drawn even if the table could not be printed (stdout closed).
     if let Some(path) = &common.plot {
         crate::plot::draw(&crate::plot::throughput_panels(rows), path)?;
         eprintln!("chart written to {}", path.display());
     }
-    Ok(())
+    emitted
 }
 
 #[cfg(test)]

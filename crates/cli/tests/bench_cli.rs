@@ -54,6 +54,16 @@ fn a_closed_stdout_is_an_error_and_the_json_file_is_still_written() {
     assert_eq!(doc["tool"], "dio bench");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+    // A link is written through, not replaced by a file.
+    let link = dir.path().join("latest.json");
+    let target = dir.path().join("run-1.json");
+    std::fs::write(&target, "the previous results").unwrap();
+    std::os::unix::fs::symlink("run-1.json", &link).unwrap();
+    let (code, stderr) = run(link.to_str().unwrap());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+    assert_eq!(doc["tool"], "dio bench");
 
     let (code, stderr) = run("-");
     assert_eq!(code, Some(1), "{stderr}");
