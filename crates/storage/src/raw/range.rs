@@ -176,15 +176,8 @@ impl ByteRange {
     ///
     /// [`ErrorKind::InvalidInput`], with `range` context.
     pub(crate) fn check_order(&self) -> Result<()> {
-        match self.repr {
-            Repr::Span {
-                start,
-                end: Some(end),
-            }
-            | Repr::Http {
-                start,
-                end: Some(end),
-            } if start > end => Err(self.backwards()),
+        match (self.start(), self.end()) {
+            (Some(start), Some(end)) if start > end => Err(self.backwards()),
             _ => Ok(()),
         }
     }
