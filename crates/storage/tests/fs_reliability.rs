@@ -656,6 +656,16 @@ fn a_copy_onto_a_full_disk_names_the_target() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// `chattr <flag> <path>`; whether it worked (it needs root, `CAP_LINUX_IMMUTABLE`,
+/// and a filesystem that has the attribute).
+fn chattr(path: &std::path::Path, flag: &str) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A file `remove_all` may not remove (immutable: `unlink` fails with `EPERM`) is
 /// `PermissionDenied`, not taken for a directory it then fails to open as one
 /// (`NotADirectory`).
@@ -666,13 +676,7 @@ fn remove_all_of_an_immutable_file_is_permission_denied() {
     std::fs::create_dir(dir.path().join("d")).unwrap();
     let file = dir.path().join("d/f");
     std::fs::write(&file, b"x").unwrap();
-    let chattr = |flag: &str| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(&file)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let chattr = |flag: &str| chattr(&file, flag);
     if !chattr("+i") {
         skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
         return;
@@ -687,6 +691,45 @@ fn remove_all_of_an_immutable_file_is_permission_denied() {
         assert_eq!(err.operation(), "remove_all", "{err}");
     });
     assert!(file.exists());
+}
+
+/// An abort whose temporary file cannot be removed (its directory made immutable
+/// since the write began: `unlink` fails with `EPERM`) says so, as `abort`'s docs
+/// promise, where it answered `Ok`; the file stays hidden from listings, and the
+/// sweep of crashed writers' leftovers removes it once it can.
+#[test]
+fn an_abort_that_cannot_remove_its_temporary_file_says_so() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let chattr = |flag: &str| chattr(&d, flag);
+    rt().block_on(async {
+        let mut writer = op.writer("d/f").await.unwrap();
+        writer.write_bytes(vec![7_u8; 1 << 20]).await.unwrap();
+        writer.ready().await.unwrap();
+        if !chattr("+i") {
+            skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
+            return;
+        }
+        let _mutable = OnDrop(|| {
+            chattr("-i");
+        });
+        let err = writer.abort().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+        assert_eq!((err.operation(), err.path()), ("writer", "d/f"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("temporary file could not be removed"),
+            "{err}"
+        );
+        assert!(op.list("d/").await.unwrap().is_empty());
+    });
+    // Mutable again: the leftover goes with the directory.
+    assert!(!d.join("f").exists());
+    rt().block_on(op.delete("d/")).unwrap();
+    assert!(!d.exists());
 }
 
 /// A listing that fails stays failed: every later `next_entry` returns the same

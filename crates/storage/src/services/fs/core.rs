@@ -667,6 +667,27 @@ fn file_permissions(stat: &Stat) -> Option<RawMode> {
     (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some(stat.st_mode)
 }
 
+impl TempFile {
+    /// Calls the write off: removes the temporary file.
+    ///
+    /// # Errors
+    ///
+    /// The file could not be removed (a directory made immutable or read-only
+    /// since): it stays, hidden from listings, and the sweep of crashed writers'
+    /// leftovers removes it once it can.
+    pub(super) fn discard(mut self) -> Result<()> {
+        // Removed here or not at all: the drop has nothing left to do.
+        self.committed = true;
+        match rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::from(e).with_message(
+                "the write's temporary file could not be removed (it is hidden from \
+                 listings; a later sweep removes it)",
+            )),
+        }
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {

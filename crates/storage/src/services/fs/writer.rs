@@ -46,9 +46,6 @@ impl RawWrite for FsWriter {
     }
 
     fn abort(self: Box<Self>) -> IoJob<()> {
-        IoJob::blocking(move || {
-            drop(self);
-            Ok(())
-        })
+        IoJob::blocking(move || self.temp.discard())
     }
 }
