@@ -244,14 +244,6 @@ impl Fs {
     }
 }
 
-/// Whether `e` is a rename refused across filesystems (`EXDEV`).
-fn crosses_devices(e: &Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .and_then(std::io::Error::raw_os_error)
-        == Some(Errno::XDEV.raw_os_error())
-}
-
 /// A lookup of file `path` (no trailing `/`) that met a file where a directory
 /// should be (`f/x` where `f` is a file: `ENOTDIR`) found nothing: `NotFound`, as
 /// on memory and S3. `NotADirectory` stays for `f/`, a directory path naming a
@@ -374,17 +366,10 @@ impl Fs {
             > 0
     }
 
-    /// `open()`, and if the process is out of descriptors (`EMFILE`, `ENFILE`),
-    /// `open()` again once the files this backend keeps open are closed: kept
-    /// files must never be why a read or a write fails.
+    /// [`FdCache::relieved`]: `open()`, again once the kept files are closed if the
+    /// process ran out of descriptors.
     fn relieved<T>(&self, open: impl Fn() -> Result<T>) -> Result<T> {
-        match open() {
-            Err(e) if e.is_out_of_descriptors() => {
-                self.files.forget_below("");
-                open()
-            }
-            other => other,
-        }
+        self.files.relieved(open)
     }
 
     /// File `path`, open for reading, with its metadata now: the kept one if it is
@@ -612,7 +597,8 @@ impl Access for Fs {
     }
 
     fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
-        self.job_relieved(move |fs| {
+        // Each path is relieved on its own: the job itself never fails.
+        self.job(move |fs| {
             Ok(paths
                 .iter()
                 .map(|path| {
@@ -715,7 +701,7 @@ impl Access for Fs {
                 // Across a mount inside the root (a volume mounted below it), where
                 // no rename goes: a copy, put in place as every write is, then the
                 // source's removal, as `mv` does; memory and S3 rename there too.
-                Err(e) if crosses_devices(&e) => {
+                Err(e) if e.is_errno(Errno::XDEV) => {
                     fs.copy_file(&from, &to, options.if_not_exists)?;
                     match rustix::fs::unlinkat(&from_dir, file_name(&from), AtFlags::empty()) {
                         Ok(()) | Err(Errno::NOENT) => {}

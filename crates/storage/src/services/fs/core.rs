@@ -606,14 +606,8 @@ impl TempFile {
     /// a write to a new path makes its directories.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
         let parent = parent_dir(&self.path);
-        let here = match ensure_dir(&self.root, parent) {
-            // Kept files must not fail a write whose data is written.
-            Err(e) if e.is_out_of_descriptors() => {
-                self.files.forget_below("");
-                ensure_dir(&self.root, parent)?
-            }
-            other => other?,
-        };
+        // Kept files must not fail a write whose data is written.
+        let here = self.files.relieved(|| ensure_dir(&self.root, parent))?;
         let to = if same_dir(&here, &self.dir) {
             None
         } else {

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use rustix::fs::{Mode, OFlags, ResolveFlags, Stat};
 
 use super::core::open_in_root_with;
+use crate::Result;
 
 /// A file opened for reading by a job, kept for the reads that follow.
 #[derive(Debug)]
@@ -259,6 +260,19 @@ impl FdCache {
             (inner.map.remove(path), std::mem::take(&mut inner.retired))
         };
         drop(forgotten);
+    }
+
+    /// `open()`, and if the process is out of descriptors (`EMFILE`, `ENFILE`),
+    /// `open()` again once the files kept here are closed: kept files must never be
+    /// why a read, a write or its commit fails.
+    pub(super) fn relieved<T>(&self, open: impl Fn() -> Result<T>) -> Result<T> {
+        match open() {
+            Err(e) if e.is_out_of_descriptors() => {
+                self.forget_below("");
+                open()
+            }
+            other => other,
+        }
     }
 
     /// Forgets every path below directory `dir` (`""`: all), and the file `dir`
