@@ -666,6 +666,36 @@ fn https_requests_go_through_the_proxy_in_a_tunnel() {
         .unwrap();
 }
 
+/// A proxy that cannot be reached says why (the connector's own message is only
+/// "tcp connect error"), keeps the cause as its source, and is temporary.
+#[test]
+fn a_proxy_that_cannot_be_reached_says_why() {
+    let op = Operator::new(
+        S3Builder::new("b")
+            .endpoint("https://127.0.0.1:9")
+            .anonymous()
+            .proxy_url("http://127.0.0.1:1")
+            .proxy_excludes("")
+            .retry(storage::services::s3::RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let err = current_thread().block_on(op.stat("k")).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot connect to the proxy") && text.contains("refused"),
+        "{text}"
+    );
+    let mut chain = std::error::Error::source(&err);
+    let mut io = false;
+    while let Some(e) = chain {
+        io |= e.downcast_ref::<std::io::Error>().is_some();
+        chain = e.source();
+    }
+    assert!(io, "the connect error is kept: {err:?}");
+}
+
 /// A proxy the backend cannot use is refused by `build`, naming it without its
 /// password: another scheme than `http://`, or no URL at all.
 #[test]

@@ -231,41 +231,60 @@ impl tower_service::Service<Uri> for Connector {
         );
         let host = target.clone();
         let shown = proxy.shown.clone();
-        let failed = move |kind, temporary, why: String| -> BoxError {
-            Box::new(ThroughProxy {
-                proxy: shown.clone(),
-                target: target.clone(),
-                kind,
-                temporary,
-                why,
-            })
+        let failed = move |kind, temporary, why: String| ThroughProxy {
+            proxy: shown.clone(),
+            target: target.clone(),
+            kind,
+            temporary,
+            why,
+            source: None,
         };
         if let Some(why) = &proxy.unusable {
-            let err = failed(ErrorKind::Unsupported, false, why.clone());
+            let err: BoxError = Box::new(failed(ErrorKind::Unsupported, false, why.clone()));
             return Box::pin(async move { Err(err) });
         }
         let auth = intercept.basic_auth().cloned();
         let connecting = self.direct.call(intercept.uri().clone());
         let timeout = self.connect_timeout;
         Box::pin(async move {
-            let mut stream = connecting.await.map_err(|e| {
-                failed(
-                    ErrorKind::Unexpected,
-                    true,
-                    format!("cannot connect to the proxy: {e}"),
-                )
+            let mut stream = connecting.await.map_err(|e| -> BoxError {
+                // What went wrong is at the end of the chain (the connector's own
+                // message is only "tcp connect error"): refused, a name not
+                // found, or the connect timeout, which is a `Timeout`.
+                let mut cause: &(dyn std::error::Error + 'static) = &e;
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                let timed_out = cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+                let kind = if timed_out {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Unexpected
+                };
+                let why = match std::error::Error::source(&e) {
+                    Some(_) => format!("cannot connect to the proxy: {e}: {cause}"),
+                    None => format!("cannot connect to the proxy: {e}"),
+                };
+                Box::new(ThroughProxy {
+                    source: Some(Box::new(e)),
+                    ..failed(kind, true, why)
+                })
             })?;
             let answer =
                 tokio::time::timeout(timeout, handshake(stream.inner_mut(), &host, auth.as_ref()))
                     .await;
             match answer {
                 Ok(Ok(())) => Ok(stream),
-                Ok(Err((kind, temporary, why))) => Err(failed(kind, temporary, why)),
-                Err(_) => Err(failed(
+                Ok(Err((kind, temporary, why))) => {
+                    Err(Box::new(failed(kind, temporary, why)) as BoxError)
+                }
+                Err(_) => Err(Box::new(failed(
                     ErrorKind::Timeout,
                     true,
                     format!("the proxy did not answer the CONNECT within {timeout:?}"),
-                )),
+                )) as BoxError),
             }
         })
     }
@@ -374,6 +393,8 @@ pub(crate) struct ThroughProxy {
     pub(crate) kind: ErrorKind,
     pub(crate) temporary: bool,
     why: String,
+    /// The connect error, when the proxy itself could not be reached.
+    source: Option<BoxError>,
 }
 
 impl fmt::Display for ThroughProxy {
@@ -386,7 +407,11 @@ impl fmt::Display for ThroughProxy {
     }
 }
 
-impl std::error::Error for ThroughProxy {}
+impl std::error::Error for ThroughProxy {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
 
 #[cfg(test)]
 mod tests {
