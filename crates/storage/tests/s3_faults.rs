@@ -989,25 +989,35 @@ fn requests_in_flight_are_bounded_and_adapt_to_throttling() {
 const HELLO: &str = "hello world";
 const HELLO_CRC64NVME: &str = "jSnVw/bqjr4=";
 
-#[test]
-fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
-    let server = FaultServer::start(|seen, _| {
+/// A server answering every GET with `HELLO` and its whole-object checksum in
+/// `header`: `good` for the key `good`, `damaged` (one bit off: what a body damaged
+/// on the way looks like) for any other.
+fn serving_checksums(
+    header: &'static str,
+    good: &'static str,
+    damaged: &'static str,
+) -> FaultServer {
+    FaultServer::start(move |seen, _| {
         let checksum = if seen.path.ends_with("/good") {
-            HELLO_CRC64NVME
+            good
         } else {
-            // One bit off: what a body damaged on the way looks like.
-            "jSnVw/bqjr8="
+            damaged
         };
         with_headers(
             StatusCode::OK,
             &[
-                ("x-amz-checksum-crc64nvme", checksum),
+                (header, checksum),
                 ("x-amz-checksum-type", "FULL_OBJECT"),
                 ("etag", "\"v1\""),
             ],
             HELLO,
         )
-    });
+    })
+}
+
+#[test]
+fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
+    let server = serving_checksums("x-amz-checksum-crc64nvme", HELLO_CRC64NVME, "jSnVw/bqjr8=");
     let op = server.operator(3, Duration::from_secs(10));
     assert_eq!(block_on(op.read("good")).unwrap(), HELLO);
     let err = block_on(op.read("damaged")).unwrap_err();
@@ -1033,22 +1043,7 @@ fn a_body_whose_checksum_does_not_match_is_an_error_never_data() {
 /// is checked on full reads too, though this backend writes with CRC64NVME.
 #[test]
 fn a_full_read_checks_a_crc32_the_server_returns() {
-    let server = FaultServer::start(|seen, _| {
-        let checksum = if seen.path.ends_with("/good") {
-            "DUoRhQ=="
-        } else {
-            "DUoRhA=="
-        };
-        with_headers(
-            StatusCode::OK,
-            &[
-                ("x-amz-checksum-crc32", checksum),
-                ("x-amz-checksum-type", "FULL_OBJECT"),
-                ("etag", "\"v1\""),
-            ],
-            HELLO,
-        )
-    });
+    let server = serving_checksums("x-amz-checksum-crc32", "DUoRhQ==", "DUoRhA==");
     let op = server.operator(1, Duration::from_secs(10));
     assert_eq!(block_on(op.read("good")).unwrap(), HELLO);
     let err = block_on(op.read("damaged")).unwrap_err();
