@@ -167,7 +167,7 @@ pub(crate) fn run(
              copy, and --filter left some of them out)\n",
         ),
     }
-    emit(&out, common, "dio bench isolation", &rows)?;
+    emit(&out, common, "dio bench isolation", &rows, None)?;
     if common.plot.is_some() {
         eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
     }

@@ -225,13 +225,14 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         report.bars.extend(bars(suite, &report.queries));
     }
     bar.finish_and_clear();
-    let emitted = crate::report::emit(&table(&report), common, "dio bench query", &report);
-    // The chart is drawn even if the table could not be printed (stdout closed).
-    if let Some(path) = &common.plot {
-        crate::plot::draw(&panels(&report), path)?;
-        eprintln!("chart written to {}", path.display());
-    }
-    emitted
+    let chart = || panels(&report);
+    crate::report::emit(
+        &table(&report),
+        common,
+        "dio bench query",
+        &report,
+        Some(&chart),
+    )
 }
 
 /// Times `query` through every path, round-robin (so a change in the machine's

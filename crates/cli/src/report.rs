@@ -387,12 +387,15 @@ fn to_stdout(text: &str, what: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {what} to stdout: {e}"))
 }
 
-/// Prints `table` (to stderr when the JSON goes to stdout) and writes `--json`.
+/// Prints `table` (to stderr when the JSON goes to stdout), writes `--json`, and
+/// draws `--plot` from `chart`'s panels (`None`: a benchmark that draws none). Each
+/// is done though another failed (stdout closed), and every failure is reported.
 pub(crate) fn emit<T: Serialize + ?Sized>(
     table: &str,
     common: &Common,
     tool: &'static str,
     results: &T,
+    chart: Option<&dyn Fn() -> Vec<crate::plot::Panel>>,
 ) -> Result<(), String> {
     // The table's failure (stdout closed) does not keep the JSON file from being
     // written: both are reported.
@@ -416,10 +419,19 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
         ),
         None => Ok(()),
     };
-    match (printed, written) {
-        (Err(a), Err(b)) => Err(format!("{a}; {b}")),
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(())) => Ok(()),
+    let drawn = match (&common.plot, chart) {
+        (Some(path), Some(chart)) => crate::plot::draw(&chart(), path)
+            .map(|()| eprintln!("chart written to {}", path.display())),
+        _ => Ok(()),
+    };
+    let failures: Vec<String> = [printed, written, drawn]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
     }
 }
 
@@ -466,13 +478,8 @@ pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result
     }
     text.push_str(&table(rows));
     text.push_str(&verdicts(rows));
-    let emitted = emit(&text, common, "dio bench", rows);
-    // The chart is drawn even if the table could not be printed (stdout closed).
-    if let Some(path) = &common.plot {
-        crate::plot::draw(&crate::plot::throughput_panels(rows), path)?;
-        eprintln!("chart written to {}", path.display());
-    }
-    emitted
+    let chart = || crate::plot::throughput_panels(rows);
+    emit(&text, common, "dio bench", rows, Some(&chart))
 }
 
 #[cfg(test)]

@@ -190,13 +190,13 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
             out.push('\n');
         }
     }
-    let emitted = emit(&out, common, "dio bench scale", &rows);
-    // The chart is drawn even if the table could not be printed (stdout closed).
-    if let Some(path) = &common.plot {
-        crate::plot::draw(&panels(&rows), path)?;
-        eprintln!("chart written to {}", path.display());
-    }
-    emitted
+    emit(
+        &out,
+        common,
+        "dio bench scale",
+        &rows,
+        Some(&|| panels(&rows)),
+    )
 }
 
 /// Four panels: throughput and p99 latency, by reads outstanding and by read size.
