@@ -44,13 +44,7 @@ impl BlockingOperator {
     /// Refuses a call on a worker thread of the operator's own executor: see
     /// [`own_worker`].
     fn refuse_own_worker(&self, operation: &'static str, path: &str) -> Result<()> {
-        match own_worker(self.op.executor()) {
-            None => Ok(()),
-            Some(why) => Err(Error::new(ErrorKind::Unsupported)
-                .with_message(why)
-                .with_operation(operation)
-                .with_path(path)),
-        }
+        refused(self.op.executor(), operation).map_err(|e| e.with_path(path))
     }
 
     /// The async operator behind this one.

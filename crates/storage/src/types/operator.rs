@@ -562,10 +562,11 @@ impl Operator {
             Err(e) => return Self::fail(op, path, e),
         };
         let max = self.options.max_buffer_size;
-        if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
-            let err = Error::new(ErrorKind::InvalidInput)
-                .with_message("range starts after it ends")
-                .with_context("range", format!("{}..{}", bad.start, bad.end));
+        if let Some(Err(err)) = ranges
+            .iter()
+            .map(|r| ByteRange::new(r.clone()).check_order())
+            .find(Result::is_err)
+        {
             return Self::fail(op, path, err);
         }
         if let Some(big) = ranges.iter().find(|r| r.end - r.start > max) {

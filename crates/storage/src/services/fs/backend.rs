@@ -305,11 +305,8 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> 
 /// (`refused`, temporary) stands.
 fn open_leased(root: &OwnedFd, path: &str, flags: OFlags, refused: Error) -> Result<OwnedFd> {
     let found = open_in_root(root, path, OFlags::PATH)?;
-    let stat = rustix::fs::fstat(&found)?;
-    if is_dir(&stat) {
-        return Err(Error::new(ErrorKind::IsADirectory));
-    }
-    not_special(&stat)?;
+    // A directory is opened, and refused, as by `open_file`'s own open.
+    not_special(&rustix::fs::fstat(&found)?)?;
     let Some(proc) = super::fd_cache::proc_self_fd() else {
         return Err(refused);
     };
