@@ -537,6 +537,88 @@ fn a_body_cut_midway_resumes_from_the_byte_reached() {
     assert_eq!(seen[1].if_match.as_deref(), Some("\"v1\""));
 }
 
+/// HTTP lets a server answer a range with part of it: a 206 whose Content-Range
+/// ends before the range does (some servers and proxies cap each answer). The
+/// rest is asked for, from the byte reached and pinned to the version first
+/// served, and such answers are not failures: one attempt is enough.
+#[test]
+fn a_partial_answer_that_ends_early_is_followed_by_the_rest() {
+    const CAP: usize = 100_000;
+    let data = object(1 << 20);
+    let body = data.clone();
+    let server = FaultServer::start(move |seen, _| {
+        let (a, b) = seen
+            .range
+            .as_deref()
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.split_once('-'))
+            .unwrap();
+        let start: usize = a.parse().unwrap();
+        let end = b.parse::<usize>().unwrap().min(start + CAP - 1) + 1;
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-length", &(end - start).to_string()),
+                (
+                    "content-range",
+                    &format!("bytes {start}-{}/{}", end - 1, body.len()),
+                ),
+                ("etag", "\"v1\""),
+            ],
+            body.slice(start..end).to_vec(),
+        )
+    });
+    let got = block_on(
+        server
+            .operator(1, Duration::from_secs(10))
+            .read_range("obj", 1000..(1 << 20)),
+    )
+    .unwrap();
+    assert!(got == data.slice(1000..), "wrong bytes");
+    let seen = server.seen();
+    let asked: Vec<&str> = seen.iter().map(|s| s.range.as_deref().unwrap()).collect();
+    let want: Vec<String> = (0..11)
+        .map(|i| format!("bytes={}-1048575", 1000 + i * CAP))
+        .collect();
+    assert_eq!(asked, want);
+    assert_eq!(seen[0].if_match, None);
+    assert!(
+        seen[1..].iter().all(|s| s.if_match.as_deref() == Some("\"v1\"")),
+        "{seen:?}"
+    );
+}
+
+/// A partial answer that brings none of the missing bytes (here a server that
+/// answers every range with the object's first 100 bytes) is a failed attempt,
+/// not a loop.
+#[test]
+fn a_partial_answer_that_brings_nothing_new_is_a_failed_attempt() {
+    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
+    let server = FaultServer::start(move |_, _| {
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-length", "100"),
+                ("content-range", "bytes 0-99/1000"),
+                ("etag", "\"v1\""),
+            ],
+            object[..100].to_vec(),
+        )
+    });
+    let err = block_on(
+        server
+            .operator(3, Duration::from_secs(10))
+            .read_range("k", 0..1000),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.operation(), "read_range");
+    // The first answer brought bytes 0..100; each of the three attempts that
+    // followed brought none.
+    assert_eq!(server.seen().len(), 4, "{:?}", server.seen());
+}
+
 #[test]
 fn a_server_that_ignores_the_range_is_not_read_to_its_end() {
     // HTTP lets a server (or a proxy) answer a range with the whole object. A

@@ -1050,8 +1050,9 @@ impl Core {
     }
 
     /// GET `range` of `key` into one buffer, if `conditions` hold. A body broken off
-    /// midway is resumed from the byte reached, pinned with `If-Match` to the ETag
-    /// of the first response (an open reader passes its own as a condition).
+    /// midway, or an answer for part of the range, is resumed from the byte
+    /// reached, pinned with `If-Match` to the ETag of the first response (an open
+    /// reader passes its own as a condition).
     pub(crate) async fn get(
         &self,
         key: &str,
@@ -1178,7 +1179,7 @@ impl Core {
             Err(e) => return Err(e),
         };
         let BodySpan {
-            start: body_start,
+            start: mut body_start,
             end: mut body_end,
             total,
         } = body_span(&response)?;
@@ -1214,19 +1215,40 @@ impl Core {
         let mut body = response.into_body();
         let mut at = body_start; // object offset of the next body byte
         let mut attempt = 1;
+        // What was filled when the current answer began.
+        let mut answered_from = 0;
         loop {
-            let piece = match self.next_piece(&mut body).await {
-                Ok(Some(piece)) => piece,
+            let next = match self.next_piece(&mut body).await {
+                Ok(Some(piece)) => Ok(piece),
                 Ok(None) if filled == len => break,
-                Ok(None) => Err(Error::new(ErrorKind::Unexpected)
+                // Shorter than its own headers said.
+                Ok(None) if at < body_end => Err(Error::new(ErrorKind::Unexpected)
                     .set_temporary(true)
                     .with_message(format!("response body ended after {filled} of {len} bytes")))?,
-                Err(e) => {
+                // All of an answer for less than was asked (a 206 whose
+                // Content-Range ends before the range does, which HTTP allows):
+                // the rest is asked for. Not a failure if it brought bytes.
+                Ok(None) if filled > answered_from => Err(None),
+                Ok(None) => Err(Some(
+                    Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(format!(
+                            "the server answered with bytes {body_start}..{body_end} of the \
+                             object, none of the bytes still missing"
+                        )),
+                )),
+                Err(e) => Err(Some(e)),
+            };
+            let piece = match next {
+                Ok(piece) => piece,
+                Err(failed) => {
                     // Resume from the first byte still missing, pinned to the same
                     // version of the object.
                     let from = want.start + filled as u64;
                     let again = resume(from, want.end, etag.as_deref())?;
-                    attempt = self.before_retry(e, attempt, &again).await?;
+                    if let Some(e) = failed {
+                        attempt = self.before_retry(e, attempt, &again).await?;
+                    }
                     let response = self.send(&again).await.map_err(|e| {
                         // Pinned by us, not by the caller: the object was replaced
                         // midway, which a read that asked for no version does not
@@ -1243,7 +1265,8 @@ impl Core {
                     })?;
                     let span = body_span(&response)?;
                     body = response.into_body();
-                    (at, body_end) = (span.start, span.end);
+                    (body_start, at, body_end) = (span.start, span.start, span.end);
+                    answered_from = filled;
                     continue;
                 }
             };
