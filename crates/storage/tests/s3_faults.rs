@@ -303,6 +303,58 @@ fn slow_down_twice_then_success_is_retried() {
     );
 }
 
+/// A server that says when to come back (`Retry-After`, in seconds or as an HTTP
+/// date) is not asked again sooner, up to the policy's longest pause.
+#[test]
+fn a_slow_down_with_retry_after_waits_as_asked() {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    use std::time::{Instant, SystemTime};
+    fn in_two_seconds() -> String {
+        DateTime::from(SystemTime::now() + Duration::from_secs(2))
+            .fmt(Format::HttpDate)
+            .unwrap()
+    }
+    let cases: [(fn() -> String, Duration); 3] = [
+        (|| "1".to_owned(), Duration::from_secs(1)),
+        // Whole seconds: two from now is at least one.
+        (in_two_seconds, Duration::from_secs(1)),
+        // Beyond the policy's longest pause (3 s): waits that long, not 28 hours.
+        (|| "100000".to_owned(), Duration::from_secs(3)),
+    ];
+    for (retry_after, at_least) in cases {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let times = Arc::clone(&asked);
+        let server = FaultServer::start(move |_, n| {
+            times.lock().push(Instant::now());
+            if n == 0 {
+                let mut refused = s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "rq-1");
+                refused
+                    .headers_mut()
+                    .insert("retry-after", retry_after().parse().unwrap());
+                refused
+            } else {
+                full(StatusCode::OK, "ok")
+            }
+        });
+        let op = Operator::new(
+            server
+                .builder(2, Duration::from_secs(10))
+                .retry(
+                    RetryPolicy::default()
+                        .with_max_attempts(2)
+                        .with_delays(Duration::from_millis(1), Duration::from_secs(3)),
+                )
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(block_on(op.read("k")).unwrap(), "ok");
+        let asked = asked.lock();
+        assert_eq!(asked.len(), 2);
+        let waited = asked[1] - asked[0];
+        assert!(waited >= at_least, "asked again after {waited:?}");
+    }
+}
+
 #[test]
 fn slow_down_beyond_the_attempts_is_rate_limited() {
     let server =
@@ -583,7 +635,9 @@ fn a_partial_answer_that_ends_early_is_followed_by_the_rest() {
     assert_eq!(asked, want);
     assert_eq!(seen[0].if_match, None);
     assert!(
-        seen[1..].iter().all(|s| s.if_match.as_deref() == Some("\"v1\"")),
+        seen[1..]
+            .iter()
+            .all(|s| s.if_match.as_deref() == Some("\"v1\"")),
         "{seen:?}"
     );
 }

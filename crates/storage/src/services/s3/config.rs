@@ -92,7 +92,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Default: 50 ms.
     pub base_delay: Duration,
-    /// Default: 2 s.
+    /// The longest pause between attempts; a server that asks for a pause
+    /// (`Retry-After`) gets it, up to this long. Default: 2 s.
     pub max_delay: Duration,
 }
 

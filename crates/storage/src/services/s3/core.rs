@@ -690,10 +690,16 @@ impl Core {
                 err
             });
         }
-        // A server that asks us to slow down gets longer pauses (two more doublings).
+        // A server that asks us to slow down gets longer pauses (two more doublings),
+        // and no shorter one than it asked for, up to the policy's longest.
+        let asked = err
+            .context(RETRY_AFTER_MS)
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::ZERO, Duration::from_millis);
         let delay = self
             .retry
-            .backoff(if throttled { attempt + 2 } else { attempt });
+            .backoff(if throttled { attempt + 2 } else { attempt })
+            .max(asked.min(self.retry.max_delay));
         tracing::debug!(
             method = %req.method, key = %req.key, attempt, ?delay, error = %err,
             "S3 request failed; retrying"
@@ -2165,6 +2171,21 @@ pub(crate) fn metadata_of(headers: &HeaderMap, len: Option<u64>) -> Result<Metad
     Ok(meta)
 }
 
+/// The context key of the pause a refusal asked for (`Retry-After`), in ms.
+const RETRY_AFTER_MS: &str = "retry_after_ms";
+
+/// A `Retry-After` value: seconds, or an HTTP date (a date past is no pause).
+fn retry_after(value: &str) -> Option<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => Some(
+            http_date(value.trim())?
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
 fn http_date(value: &str) -> Option<SystemTime> {
     use aws_smithy_types::date_time::{DateTime, Format};
     SystemTime::try_from(DateTime::from_str(value, Format::HttpDate).ok()?).ok()
@@ -2299,6 +2320,11 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
     }
     if let Some(id) = request_id {
         err = err.with_context("request_id", id);
+    }
+    if err.is_temporary()
+        && let Some(wait) = header_str(headers, &http::header::RETRY_AFTER).and_then(retry_after)
+    {
+        err = err.with_context(RETRY_AFTER_MS, wait.as_millis());
     }
     if err.kind() == ErrorKind::NotFound && code != "NoSuchBucket" && code != "NoSuchUpload" {
         // A missing key: the callers turn this into NotFound, IsADirectory or
