@@ -1159,3 +1159,47 @@ fn a_complete_that_was_dropped_can_be_called_again() {
         }
     });
 }
+
+/// A FIFO (or socket, or device) where an object's file would be is not an object
+/// we can read: every operation that reads it says so, as object_store's
+/// `NotSupported`, naming what it found, and never waits for a writer.
+#[test]
+fn a_fifo_in_the_root_is_not_supported_by_any_read() {
+    use rustix::fs::{CWD, FileType, Mode};
+    let dir = tempfile::tempdir().unwrap();
+    rustix::fs::mknodat(
+        CWD,
+        &dir.path().join("pipe"),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap());
+    within(60, move || {
+        rt().block_on(async {
+            let store = DioStore::new(op);
+            let (pipe, to) = (Path::from("pipe"), Path::from("copied"));
+            let get = store.get(&pipe).await.map(drop).unwrap_err();
+            let range = store.get_range(&pipe, 0..1).await.map(drop).unwrap_err();
+            let copy = store.copy(&pipe, &to).await.unwrap_err();
+            let copy_new = store.copy_if_not_exists(&pipe, &to).await.unwrap_err();
+            for (operation, err) in [
+                ("get", get),
+                ("get_range", range),
+                ("copy", copy),
+                ("copy_if_not_exists", copy_new),
+            ] {
+                assert!(
+                    matches!(err, object_store::Error::NotSupported { .. }),
+                    "{operation}: {err:?}"
+                );
+                assert!(err.to_string().contains("FIFO"), "{operation}: {err}");
+            }
+            assert!(matches!(
+                store.head(&to).await.unwrap_err(),
+                object_store::Error::NotFound { .. }
+            ));
+        });
+    });
+}
