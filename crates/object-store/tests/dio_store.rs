@@ -1169,7 +1169,7 @@ fn a_fifo_in_the_root_is_not_supported_by_any_read() {
     let dir = tempfile::tempdir().unwrap();
     rustix::fs::mknodat(
         CWD,
-        &dir.path().join("pipe"),
+        dir.path().join("pipe"),
         FileType::Fifo,
         Mode::from_raw_mode(0o600),
         0,

@@ -411,6 +411,11 @@ fn a_missing_key_or_range_names_the_request_that_found_it() {
             "0123456789",
         ),
         "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "rid-get"),
+        "HEAD" if seen.path == "/bucket/dir/there" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "10"), ("etag", "\"e\"")],
+            "",
+        ),
         _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
     });
     let op = server.operator(3, Duration::from_secs(10));
@@ -430,6 +435,16 @@ fn a_missing_key_or_range_names_the_request_that_found_it() {
     assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
     assert_eq!(err.context("request_id"), Some("rid-416"), "{err}");
     assert_eq!(err.context("status"), Some("416"), "{err}");
+
+    // A reader opened there: the same refusal, in the reader's range's terms.
+    let open = op.reader_with("dir/there").range(100..200);
+    let err = block_on(std::future::IntoFuture::into_future(open))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-416"), "{err}");
+    assert_eq!(err.context("range"), Some("100..200"), "{err}");
+    assert_eq!((err.operation(), err.path()), ("reader", "dir/there"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use io_executor::Executor;
 
 use super::checksum::Checksum;
 use super::config::{Credentials, S3Builder};
-use super::core::Core;
+use super::core::{Core, answered_by};
 use super::credentials::{CredentialCache, CredentialInfo};
 use super::lister::S3Lister;
 use super::object::S3Object;
@@ -214,7 +214,18 @@ impl Access for S3 {
                     // Nothing to read there (an empty object, a range at its end):
                     // the metadata comes from a HEAD.
                     Ok((None, _)) => {}
-                    Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {}
+                    // The first read refused as past the end: so is the reader's
+                    // range, unless it is empty there (`10..` of 10 bytes), which
+                    // the HEAD below opens.
+                    Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {
+                        if let Some(Err(past)) = e
+                            .context("size")
+                            .and_then(|size| size.parse().ok())
+                            .map(|size| args.range.resolve(size))
+                        {
+                            return Err(answered_by(past, &e));
+                        }
+                    }
                     Err(e) => return Err(core.file_error(&path, e).await),
                 }
             }

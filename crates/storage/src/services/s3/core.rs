@@ -1162,14 +1162,7 @@ impl Core {
                 // between the GET and the HEAD, or a server that refuses what it
                 // has) is never answered with no bytes.
                 // Past the end: the server's refusal, said in the range's terms.
-                let span = range.resolve(size).map_err(|past| {
-                    ["status", "code", "request_id"]
-                        .into_iter()
-                        .fold(past, |past, key| match e.context(key) {
-                            Some(value) => past.with_context(key, value),
-                            None => past,
-                        })
-                })?;
+                let span = range.resolve(size).map_err(|past| answered_by(past, &e))?;
                 if !span.is_empty() {
                     return Err(Error::new(ErrorKind::Unexpected)
                         .set_temporary(true)
@@ -2169,6 +2162,18 @@ pub(crate) fn metadata_of(headers: &HeaderMap, len: Option<u64>) -> Result<Metad
         meta = meta.with_content_type(content_type);
     }
     Ok(meta)
+}
+
+/// `err`, with the server's answer that `by` came from (its status, code and
+/// request id): an error said in the caller's terms keeps what identifies the
+/// request.
+pub(crate) fn answered_by(err: Error, by: &Error) -> Error {
+    ["status", "code", "request_id"]
+        .into_iter()
+        .fold(err, |err, key| match by.context(key) {
+            Some(value) => err.with_context(key, value),
+            None => err,
+        })
 }
 
 /// The context key of the pause a refusal asked for (`Retry-After`), in ms.
