@@ -29,6 +29,8 @@ thread_local! {
     /// On a worker thread, its own runtime, while the worker has it: what a job
     /// spawned there goes to, whatever other runtime the spawning job has entered.
     static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// On a worker thread, its pool (weak, as [`BLOCKING_POOL`]).
+    static WORKER_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
     /// While jobs of executors without threads of their own (caller-runtime or
     /// custom mode) run on this thread: those executors' ids, innermost last (a
     /// job may run another executor's job inline: a custom spawner's).
@@ -55,6 +57,22 @@ impl Drop for InJob {
 /// worker is about to drop it).
 pub(crate) fn set_worker_runtime(runtime: Option<Handle>) {
     WORKER_RUNTIME.with_borrow_mut(|own| *own = runtime);
+}
+
+/// Marks the current thread as a worker of `shared`.
+pub(crate) fn enter_worker(shared: &Arc<Shared>) {
+    WORKER_POOL.with(|pool| *pool.borrow_mut() = Arc::downgrade(shared));
+}
+
+/// On a worker thread that still has its runtime: its pool, its index and that
+/// runtime.
+pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize, Handle)> {
+    let Some((_, Role::Worker(index))) = current() else {
+        return None;
+    };
+    let shared = WORKER_POOL.with(|pool| pool.borrow().upgrade())?;
+    let runtime = WORKER_RUNTIME.with_borrow(Clone::clone)?;
+    Some((shared, index, runtime))
 }
 
 /// Spawns `task` on the current worker thread's own runtime (from inside that

@@ -656,6 +656,73 @@ where
     }
 }
 
+/// Spawns the clean-up that a job starts when it is cancelled or dropped (an upload
+/// to abort, a connection to close) where it cannot run it itself, as
+/// `tokio::spawn` would, but as work of the job's own executor: on a worker thread
+/// of a pool, it is a job of that worker, which the pool's shutdown waits for even
+/// when the shutdown began before it was spawned (a job running as the pool shuts
+/// down may start one). A clean-up spawned with `tokio::spawn` there would be cut
+/// off when the worker, its jobs done, drops its runtime.
+///
+/// Off a pool's worker threads it is spawned on the current tokio runtime (with
+/// nothing of ours to wait for it); outside any runtime, or on a worker that is
+/// already dropping its runtime (a shutdown deadline passed), `future` is given
+/// back, for the caller to say what is left undone.
+///
+/// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
+/// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
+/// other; the queue's bound does not refuse them.
+///
+/// # Errors
+///
+/// `future` itself, when there is nowhere to run it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let io = io_executor::Builder::new().name("doc-cleanup").build().unwrap();
+/// let cleaned = Arc::new(AtomicBool::new(false));
+/// let seen = Arc::clone(&cleaned);
+/// io.spawn(async move {
+///     // A job whose drop has something to finish: it hands the work over.
+///     let cleanup = async move { seen.store(true, Ordering::SeqCst) };
+///     io_executor::spawn_cleanup(cleanup).ok().unwrap().detach();
+/// })
+/// .detach();
+/// io.shutdown();
+/// io.blocking_join();
+/// assert!(cleaned.load(Ordering::SeqCst));
+/// ```
+pub fn spawn_cleanup<F>(future: F) -> Result<JoinHandle<F::Output>, F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let Some((shared, worker, runtime)) = context::current_worker() else {
+        return match Handle::try_current() {
+            Ok(runtime) => Ok(Executor::from_handle(runtime).spawn(future)),
+            Err(_) => Err(future),
+        };
+    };
+    if shared
+        .pool
+        .as_ref()
+        .is_some_and(|pool| pool.aborting.load(crate::sync::atomic::Ordering::SeqCst))
+    {
+        return Err(future);
+    }
+    let completion = Arc::new(Completion::new());
+    let handle = JoinHandle::new(Arc::clone(&completion));
+    let guard = shared.accept_cleanup(&completion, worker);
+    // A runtime that a deadline has begun to drop drops the task here, which
+    // resolves its handle.
+    drop(runtime.spawn(AsyncTask::new(future, Span::current(), guard)));
+    Ok(handle)
+}
+
 /// The half of a [`join_blocking`] offered to another thread.
 struct OtherHalf<B, R> {
     state: parking_lot::Mutex<Half<B, R>>,

@@ -74,7 +74,7 @@ mod worker_local;
 
 pub use block_on::block_on;
 pub use builder::Builder;
-pub use executor::{Executor, join_blocking};
+pub use executor::{Executor, join_blocking, spawn_cleanup};
 pub use join_error::{JoinError, JoinErrorKind};
 pub use join_handle::JoinHandle;
 pub use metrics::Metrics;

@@ -346,6 +346,30 @@ impl Shared {
         ))
     }
 
+    /// Accepts a job for worker `worker` that a job running there starts for its
+    /// clean-up ([`spawn_cleanup`](crate::spawn_cleanup)), whether intake is
+    /// open or not: counted as any job, so the worker (which is the calling thread,
+    /// with a job of its own still running) stays until it ends.
+    pub(crate) fn accept_cleanup<T>(
+        self: &Arc<Self>,
+        completion: &Arc<Completion<T>>,
+        worker: usize,
+    ) -> JobGuard<T> {
+        let c = &self.counters;
+        c.queued.fetch_add(1, Ordering::Relaxed);
+        c.spawned.fetch_add(1, Ordering::Relaxed);
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        if let Some(pool) = &self.pool {
+            pool.load[worker].fetch_add(1, Ordering::SeqCst);
+        }
+        JobGuard::new(
+            Arc::clone(self),
+            Arc::clone(completion),
+            Some(worker),
+            false,
+        )
+    }
+
     /// Jobs accepted and not yet ended.
     #[cfg(all(test, loom))]
     pub(crate) fn outstanding(&self) -> usize {

@@ -37,6 +37,7 @@ pub(crate) fn run(
     let _exit = ExitOnDrop(&shared);
     context::enter(shared.id, Role::Worker(index), &shared.name);
     context::set_worker_runtime(Some(runtime.handle().clone()));
+    context::enter_worker(&shared);
     hooks.started();
     let pool = shared
         .pool

@@ -231,3 +231,41 @@ fn a_full_queue_does_not_refuse_a_blocking_jobs_inline_spawn() {
         assert_eq!(queued.join().unwrap(), 2);
     });
 }
+
+/// A clean-up that a job starts as the pool shuts down (an abort its drop sends)
+/// is work the shutdown waits for, where `tokio::spawn` on the worker would be cut
+/// off when the worker drops its runtime; past a deadline it is cancelled as any
+/// job is.
+#[test]
+fn a_cleanup_spawned_during_a_shutdown_runs_to_its_end() {
+    within(30, || {
+        let executor = pool("sd-cleanup", 1, 1);
+        let done = Arc::new(AtomicUsize::new(0));
+        let (open, gate) = mpsc::channel::<()>();
+        let job = {
+            let done = Arc::clone(&done);
+            executor.spawn(async move {
+                // Held until the shutdown has begun.
+                gate.recv().unwrap();
+                let cleanup = async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    done.fetch_add(1, Ordering::SeqCst);
+                };
+                io_executor::spawn_cleanup(cleanup)
+                    .map_err(|_| "nowhere to run it")
+                    .unwrap()
+                    .detach();
+            })
+        };
+        executor.shutdown();
+        open.send(()).unwrap();
+        job.join().unwrap();
+        executor.blocking_join();
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+        let m = executor.metrics();
+        assert_eq!((m.spawned, m.completed), (2, 2));
+
+        // Off the pool and outside any runtime there is nowhere to run it.
+        assert!(io_executor::spawn_cleanup(async {}).is_err());
+    });
+}

@@ -2952,3 +2952,38 @@ fn metadata_that_cannot_be_signed_fails_the_copy_that_would_carry_it() {
         "nothing unsigned was sent"
     );
 }
+
+/// A writer dropped with its upload under way, as its executor shuts down: the
+/// abort its drop starts is the executor's work, which `join` waits for, not a
+/// task the shutdown cuts off (leaving the upload and its parts billed).
+#[test]
+fn a_writer_dropped_as_its_executor_shuts_down_still_aborts_its_upload() {
+    let server = taking_uploads(|seen, _| {
+        (seen.method == "PUT" && seen.query.starts_with("partNumber=2")).then(stalled)
+    });
+    let io = io_executor::Builder::new()
+        .name("drop-abort")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = server.multipart_operator().with_executor(io.clone());
+    let (open, gate) = std::sync::mpsc::channel::<()>();
+    block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(object(11 << 20)).await.unwrap();
+        // The worker held, so that the release the drop starts runs only once
+        // the shutdown has begun.
+        let held = io.spawn(async move { gate.recv().ok() });
+        drop(writer);
+        io.shutdown();
+        open.send(()).unwrap();
+        held.await.unwrap();
+    });
+    io.blocking_join();
+    let requests: Vec<_> = server
+        .seen()
+        .iter()
+        .map(|s| (s.method.clone(), s.query.clone()))
+        .collect();
+    assert_eq!(aborts(&server.seen()), 1, "{requests:?}");
+}

@@ -182,9 +182,11 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// In the background, on the executor: waits for the job and hands its output to
-    /// `release`, whose job then runs there too. For drops that must not do IO, or
-    /// wait, on the dropping thread. A release that fails has no caller to tell: a
-    /// release that must be heard of logs its own failure ([`IoJob::on_error`]).
+    /// `release`, whose job then runs there too (an async one in the same job: a
+    /// shutdown begun meanwhile, which refuses new jobs, does not stop it). For drops
+    /// that must not do IO, or wait, on the dropping thread. A release that fails has
+    /// no caller to tell: a release that must be heard of logs its own failure
+    /// ([`IoJob::on_error`]).
     pub(crate) fn release_with<F>(self, executor: &Executor, release: F)
     where
         F: FnOnce(T) -> IoJob<()> + Send + 'static,
@@ -193,7 +195,10 @@ impl<T: Send + 'static> Task<T> {
         executor
             .spawn(async move {
                 if let Ok(output) = self.await {
-                    let _ = Task::submit(&on, release(output)).await;
+                    match release(output) {
+                        IoJob::Async(release) => drop(release.await),
+                        job => drop(Task::submit(&on, job).await),
+                    }
                 }
             })
             .detach();

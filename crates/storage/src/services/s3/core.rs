@@ -2058,13 +2058,16 @@ impl Drop for UploadGuard {
             return;
         };
         let (core, key) = (Arc::clone(&self.core), std::mem::take(&mut self.key));
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(async move {
-                core.abort_or_log(&key, &upload_id).await;
-            })),
+        let abort = {
+            let (key, upload_id) = (key.clone(), upload_id.clone());
+            async move { core.abort_or_log(&key, &upload_id).await }
+        };
+        // Work of the executor the drop happens on: its shutdown waits for it.
+        match io_executor::spawn_cleanup(abort) {
+            Ok(abort) => abort.detach(),
             Err(_) => tracing::warn!(
                 %key, %upload_id,
-                "multipart upload dropped outside a runtime; it is left for the bucket's lifecycle rules"
+                "multipart upload dropped where it cannot be aborted (outside a runtime, or past a shutdown deadline); it is left for the bucket's lifecycle rules"
             ),
         }
     }

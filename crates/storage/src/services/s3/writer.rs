@@ -267,13 +267,17 @@ impl S3Writer {
             return Ok(());
         };
         let abort = abort_upload(Arc::clone(&self.core), self.key.clone(), upload);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime.spawn(abort).await.unwrap_or_else(|e| {
-                Err(Error::new(ErrorKind::Unexpected)
-                    .with_message(format!("the task aborting the upload failed: {e}")))
-            }),
-            Err(_) => abort.await,
+        // Its own task, detached: it goes on if this future is dropped.
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let task = async move { drop(done.send(abort.await)) };
+        match io_executor::spawn_cleanup(task) {
+            Ok(task) => task.detach(),
+            Err(task) => task.await,
         }
+        outcome.await.unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::ShutDown)
+                .with_message("the task aborting the upload was dropped unfinished"))
+        })
     }
 
     /// [`cancel`](Self::cancel) after a failure, which is the caller's error: a
@@ -313,19 +317,26 @@ impl Drop for S3Writer {
         };
         let core = Arc::clone(&self.core);
         let key = std::mem::take(&mut self.key);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(async move {
+        let upload_id = upload.id.clone();
+        let in_flight: Vec<_> = upload.in_flight.iter().map(|p| p.abort_handle()).collect();
+        let abort = {
+            let key = key.clone();
+            async move {
                 if let Err(e) = abort_upload(core, key.clone(), upload).await {
                     tracing::warn!(%key, error = %e, "cannot abort the upload of a dropped writer");
                 }
-            })),
+            }
+        };
+        // Work of the executor the drop happens on: its shutdown waits for it.
+        match io_executor::spawn_cleanup(abort) {
+            Ok(abort) => abort.detach(),
             Err(_) => {
-                for part in &upload.in_flight {
+                for part in in_flight {
                     part.abort();
                 }
                 tracing::warn!(
-                    %key, upload_id = %upload.id,
-                    "S3 writer dropped outside a runtime; its multipart upload is left for the bucket's lifecycle rules"
+                    %key, %upload_id,
+                    "S3 writer dropped where its upload cannot be aborted (outside a runtime, or past a shutdown deadline); it is left for the bucket's lifecycle rules"
                 );
             }
         }
