@@ -358,12 +358,15 @@ impl MultipartUpload for DioUpload {
         if !shared.committing.load(Ordering::SeqCst) {
             if let Err(e) = shared.drain(writer).await {
                 // The upload is over, and says why. A writer whose own write failed
-                // has cleaned up after itself (its abort is then a no-op); one
+                // has cleaned up after itself (its abort is then a no-op, or fails
+                // with that write's error, which says the clean-up failed); one
                 // stopped by an abort given up midway, or by a lost draining task,
                 // is aborted here, and a clean-up that failed is said.
                 let e = match writer.abort().await {
-                    Ok(()) => e,
-                    Err(a) => e.with_context("abort_failed", a.to_string()),
+                    Err(a) if e.context("abort_failed").is_none() => {
+                        e.with_context("abort_failed", a.to_string())
+                    }
+                    _ => e,
                 };
                 *slot = None;
                 return Err(shared.error(e, "complete"));

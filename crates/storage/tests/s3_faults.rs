@@ -2987,3 +2987,47 @@ fn a_writer_dropped_as_its_executor_shuts_down_still_aborts_its_upload() {
         .collect();
     assert_eq!(aborts(&server.seen()), 1, "{requests:?}");
 }
+
+/// A write whose part fails aborts its upload; an abort the server refuses is
+/// not kept quiet: the write's error says so, and so does the writer's `abort`
+/// (whose errors are "cleaning up failed"), where it said `Ok`.
+#[test]
+fn a_failed_write_whose_upload_cannot_be_aborted_says_so() {
+    let server = taking_uploads(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-part"))
+            }
+            ("DELETE", "uploadId=up-1") => {
+                Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-abort"))
+            }
+            _ => None,
+        },
+    );
+    // One part at a time: the second waits for the first, whose failure the
+    // write then meets.
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials(Credentials::new("key", "secret"))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .part_concurrency(1)
+            .build()
+            .unwrap(),
+    );
+    let (write, abort) = block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(object(11 << 20)).await.unwrap();
+        let write = writer.ready().await.unwrap_err();
+        (write, writer.abort().await.unwrap_err())
+    });
+    for err in [write, abort] {
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert_eq!(err.context("request_id"), Some("r-part"), "{err}");
+        let failed = err.context("abort_failed").unwrap_or_default();
+        assert!(failed.contains("r-abort"), "{err}");
+        assert!(failed.contains("up-1"), "{err}");
+    }
+    assert_eq!(aborts(&server.seen()), 1);
+}

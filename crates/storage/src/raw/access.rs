@@ -444,11 +444,16 @@ pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// The context key of a failed write's error that says what it left behind: the
+/// clean-up that failed after it, and why (a `Writer`'s `abort` then fails too).
+pub(crate) const ABORT_FAILED: &str = "abort_failed";
+
 /// An atomic write in progress. Ownership travels into each job and comes back, so
 /// no job ever shares a writer with another.
 ///
 /// Dropping a `RawWrite` without [`close`](Self::close) must leave the target
-/// untouched and clean up (no temporary file left behind).
+/// untouched and clean up (no temporary file left behind). A job that fails, and
+/// whose clean-up fails too, says so in its error's `abort_failed` context.
 pub trait RawWrite: Send + fmt::Debug + 'static {
     /// Appends `data`.
     fn write(self: Box<Self>, data: Bytes) -> IoJob<Box<dyn RawWrite>>;

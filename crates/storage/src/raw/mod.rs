@@ -9,7 +9,7 @@ mod path;
 mod range;
 mod read_batch;
 
-pub(crate) use access::too_large;
+pub(crate) use access::{ABORT_FAILED, too_large};
 pub use access::{
     Access, BatchJob, ChunksRead, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite,
     ReadArgs,

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use io_executor::Executor;
 
-use crate::raw::RawWrite;
+use crate::raw::{self, RawWrite};
 use crate::types::io_future::Task;
 use crate::{Error, ErrorKind, Metadata, Result};
 
@@ -265,19 +265,25 @@ impl Writer {
 
     /// Gives up the write: the target keeps its old content (or stays absent), and
     /// nothing is left behind. On a writer that has failed, or was aborted, there
-    /// is nothing to give up: `Ok`.
+    /// is nothing to give up: `Ok`, unless the failed write could not clean up
+    /// after itself (an S3 upload the server would not abort).
     ///
     /// # Errors
     ///
-    /// Cleaning up failed; the writer was already committed (`InvalidInput`).
+    /// Cleaning up failed: now, or after the write failed (then the write's
+    /// error, whose `abort_failed` context says why); the writer was already
+    /// committed (`InvalidInput`).
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
+        // A failed write whose backend could not clean up after it.
+        let left_behind = |err: &Error| err.context(raw::ABORT_FAILED).is_some();
         let raw = match std::mem::replace(&mut self.state, State::Failed(aborted)) {
             State::Idle(raw) => raw,
             State::Writing(task) => match task.await {
                 Ok(raw) => raw,
-                // The backend dropped its writer, which cleans up after itself.
+                // The backend dropped its writer, which cleaned up after itself.
+                Err(e) if left_behind(&e) => return Err(self.fail(e)),
                 Err(_) => return Ok(()),
             },
             state @ (State::Closing(_) | State::Closed(_)) => {
@@ -286,8 +292,9 @@ impl Writer {
                     .error(Error::new(ErrorKind::InvalidInput).with_message("already committed")));
             }
             State::Failed(err) => {
+                let left = left_behind(&err).then(|| err.clone());
                 self.state = State::Failed(err);
-                return Ok(());
+                return left.map_or(Ok(()), Err);
             }
         };
         self.buf.clear();

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::body::ReqBody;
 use super::core::{Core, UploadGuard, new_write_id};
 use super::xml::CompletedPart;
-use crate::raw::{IoJob, RawWrite};
+use crate::raw::{ABORT_FAILED, IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// A write in progress. Data is buffered until it passes the multipart threshold;
@@ -95,11 +95,10 @@ impl S3Writer {
         if !data.is_empty() {
             self.pending.push_back(data);
         }
-        let result = self.upload_full_parts().await;
-        if result.is_err() {
-            self.cancel_after_failure().await;
+        match self.upload_full_parts().await {
+            Err(e) => Err(self.cancel_after_failure(e).await),
+            ok => ok,
         }
-        result
     }
 
     async fn upload_full_parts(&mut self) -> Result<()> {
@@ -209,11 +208,10 @@ impl S3Writer {
             self.core.check_writable(&self.path).await?;
             return self.core.put(&self.key, body, &self.options).await;
         }
-        let result = self.complete().await;
-        if result.is_err() {
-            self.cancel_after_failure().await;
+        match self.complete().await {
+            Err(e) => Err(self.cancel_after_failure(e).await),
+            ok => ok,
         }
-        result
     }
 
     async fn complete(&mut self) -> Result<Metadata> {
@@ -280,11 +278,17 @@ impl S3Writer {
         })
     }
 
-    /// [`cancel`](Self::cancel) after a failure, which is the caller's error: a
-    /// failed abort is logged.
-    async fn cancel_after_failure(&mut self) {
-        if let Err(e) = self.cancel().await {
-            tracing::warn!(key = %self.key, error = %e, "cannot abort multipart upload");
+    /// [`cancel`](Self::cancel) after `failure`, which is the caller's error: an
+    /// abort that fails too is logged, and said in the error's `abort_failed`
+    /// context (the upload is left to the bucket's lifecycle rules).
+    async fn cancel_after_failure(&mut self, failure: Error) -> Error {
+        match self.cancel().await {
+            Ok(()) => failure,
+            Err(e) => {
+                tracing::warn!(key = %self.key, error = %e, "cannot abort multipart upload");
+                let e = e.with_operation("abort").with_path(self.path.clone());
+                failure.with_context(ABORT_FAILED, e.to_string())
+            }
         }
     }
 }
