@@ -52,20 +52,49 @@ pub(crate) struct IoMultipartUpload {
 
 impl IoMultipartUpload {
     /// Starts the actor that owns `inner`, on one of `executor`'s workers.
-    pub(crate) fn start(
+    ///
+    /// # Errors
+    ///
+    /// The executor refused the actor (it shut down since `inner` was made):
+    /// nothing would drive the upload, so it is aborted here (a failed abort is
+    /// logged), and the error says the executor shut down.
+    pub(crate) async fn start(
         inner: Box<dyn MultipartUpload>,
         executor: Executor,
         location: Path,
-    ) -> Self {
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        executor
-            .spawn(actor(inner, rx, executor.clone(), location.clone()))
-            .detach();
-        Self {
-            commands: tx,
-            executor,
-            location,
+        // The upload goes to the actor once it is accepted: a refused actor is
+        // dropped at once, and the upload comes back.
+        let (give, take) = oneshot::channel();
+        let task = {
+            let (on, location) = (executor.clone(), location.clone());
+            executor.spawn(async move {
+                if let Ok(inner) = take.await {
+                    actor(inner, rx, on, location).await;
+                }
+            })
+        };
+        let Err(mut inner) = give.send(inner) else {
+            task.detach();
+            return Ok(Self {
+                commands: tx,
+                executor,
+                location,
+            });
+        };
+        if let Err(e) = inner.abort().await {
+            tracing::warn!(%location, error = %e, "cannot abort an upload the executor refused to drive");
         }
+        Err(match task.await {
+            Err(refused) => {
+                executor_error("put_multipart_opts", Some(&location), &executor, refused)
+            }
+            Ok(()) => object_store::Error::Generic {
+                store: STORE,
+                source: format!("the task of the upload of `{location}` ended without it").into(),
+            },
+        })
     }
 
     /// A future of the actor's answer to the command `make` builds.

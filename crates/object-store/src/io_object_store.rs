@@ -290,7 +290,7 @@ impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
         self.run("put_multipart_opts", Some(location), async move {
             let upload = inner.put_multipart_opts(&path, opts).await?;
             let upload: Box<dyn MultipartUpload> =
-                Box::new(IoMultipartUpload::start(upload, executor, path));
+                Box::new(IoMultipartUpload::start(upload, executor, path).await?);
             Ok(upload)
         })
         .await

@@ -93,3 +93,36 @@ fn an_upload_cut_short_by_shutdown_says_so() {
         assert!(err.contains("complete `up`"), "{err}");
     });
 }
+
+/// An upload the inner store made just as the executor shut down has nobody to
+/// drive it: it is aborted, and the call fails saying why, where it returned an
+/// upload whose every call (its abort too) failed, and left the inner upload
+/// unaborted.
+#[test]
+fn an_upload_made_as_the_executor_shuts_down_is_aborted_and_refused() {
+    let io = common::executor("up-race");
+    let probe = ProbeStore::new();
+    let log = probe.log.clone();
+    let (open, hold) = tokio::sync::oneshot::channel();
+    *probe.hold_multipart.lock().unwrap() = Some(hold);
+    let store = IoObjectStore::new(probe, io.clone());
+    common::caller_runtime().block_on(async {
+        let path = Path::from("up");
+        let made = store.put_multipart(&path);
+        tokio::pin!(made);
+        // Started, and held inside the inner store's call.
+        assert!(futures::poll!(&mut made).is_pending());
+        while !log.has("put_multipart_opts") {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        io.shutdown();
+        open.send(()).unwrap();
+        let err = made.await.map(drop).unwrap_err();
+        let cause = executor_error(&err);
+        assert!(cause.join_error().is_shutdown(), "{err}");
+        assert_eq!(cause.operation(), "put_multipart_opts");
+        assert_eq!(cause.path(), Some("up"));
+    });
+    io.blocking_join();
+    assert!(log.has("abort"), "{:?}", log.events());
+}

@@ -131,6 +131,8 @@ pub struct ProbeStore {
     pub stall_parts: AtomicBool,
     /// The part with this index (0-based, per upload) fails.
     pub fail_part: Mutex<Option<usize>>,
+    /// `put_multipart_opts` waits for this before it returns its upload.
+    pub hold_multipart: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl ProbeStore {
@@ -142,6 +144,7 @@ impl ProbeStore {
             stall_get: AtomicBool::new(false),
             stall_parts: AtomicBool::new(false),
             fail_part: Mutex::new(None),
+            hold_multipart: Mutex::new(None),
         }
     }
 
@@ -186,6 +189,10 @@ impl ObjectStore for ProbeStore {
     ) -> Result<Box<dyn MultipartUpload>> {
         self.log.record("put_multipart_opts");
         let inner = self.inner.put_multipart_opts(location, opts).await?;
+        let hold = self.hold_multipart.lock().unwrap().take();
+        if let Some(hold) = hold {
+            let _ = hold.await;
+        }
         Ok(Box::new(ProbeUpload {
             inner,
             log: self.log.clone(),
