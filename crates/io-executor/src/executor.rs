@@ -671,7 +671,8 @@ where
 ///
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
 /// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
-/// other; the queue's bound does not refuse them.
+/// other (their future is dropped: a clean-up that must be heard of says so when
+/// dropped unfinished); the queue's bound does not refuse them.
 ///
 /// # Errors
 ///
@@ -702,6 +703,11 @@ where
     F::Output: Send + 'static,
 {
     let Some((shared, worker, runtime)) = context::current_worker() else {
+        // A worker without its runtime is dropping it (past a deadline): the
+        // runtime current there is that one, which would drop the task unrun.
+        if matches!(context::current(), Some((_, context::Role::Worker(_)))) {
+            return Err(future);
+        }
         return match Handle::try_current() {
             Ok(runtime) => Ok(Executor::from_handle(runtime).spawn(future)),
             Err(_) => Err(future),

@@ -269,3 +269,36 @@ fn a_cleanup_spawned_during_a_shutdown_runs_to_its_end() {
         assert!(io_executor::spawn_cleanup(async {}).is_err());
     });
 }
+
+/// Past a shutdown deadline the worker drops its runtime, and with it the jobs
+/// still running: a clean-up their drop starts has nowhere to run, and is given
+/// back (for the caller to say what is left undone), where it was handed to the
+/// runtime being dropped and lost without a word.
+#[test]
+fn a_cleanup_started_past_a_deadline_is_given_back() {
+    struct OnDrop(Arc<std::sync::Mutex<Option<bool>>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let given_back = io_executor::spawn_cleanup(async {}).is_err();
+            *self.0.lock().unwrap() = Some(given_back);
+        }
+    }
+    within(30, || {
+        let executor = pool("sd-cleanup-late", 1, 1);
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let (started, running) = mpsc::channel();
+        let job = {
+            let on_drop = OnDrop(Arc::clone(&seen));
+            executor.spawn(async move {
+                let _on_drop = on_drop;
+                started.send(()).unwrap();
+                std::future::pending::<()>().await;
+            })
+        };
+        running.recv().unwrap();
+        assert!(!executor.blocking_shutdown_timeout(Duration::from_millis(10)));
+        assert!(job.join().unwrap_err().is_shutdown());
+        executor.blocking_join();
+        assert_eq!(*seen.lock().unwrap(), Some(true));
+    });
+}

@@ -657,6 +657,33 @@ fn a_partial_answer_that_ends_early_is_followed_by_the_rest() {
     );
 }
 
+/// A partial answer from a server that gives no ETag cannot be followed: the rest
+/// could come from another version of the object. It is an error, never bytes of
+/// two versions stitched together.
+#[test]
+fn a_partial_answer_without_an_etag_is_an_error() {
+    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
+    let server = FaultServer::start(move |_, _| {
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-length", "100"),
+                ("content-range", "bytes 0-99/1000"),
+            ],
+            object[..100].to_vec(),
+        )
+    });
+    let err = block_on(
+        server
+            .operator(1, Duration::from_secs(10))
+            .read_range("k", 0..1000),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.to_string().contains("no ETag"), "{err}");
+    assert_eq!(server.seen().len(), 1);
+}
+
 /// A partial answer that brings none of the missing bytes (here a server that
 /// answers every range with the object's first 100 bytes) is a failed attempt,
 /// not a loop.

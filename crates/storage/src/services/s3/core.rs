@@ -2,6 +2,7 @@
 //! part of the backend shares.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -1226,7 +1227,17 @@ impl Core {
                     .with_message(format!("response body ended after {filled} of {len} bytes")))?,
                 // All of an answer for less than was asked (a 206 whose
                 // Content-Range ends before the range does, which HTTP allows):
-                // the rest is asked for. Not a failure if it brought bytes.
+                // the rest is asked for, of the same version. Not a failure if it
+                // brought bytes.
+                Ok(None) if etag.is_none() => {
+                    return Err(Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(format!(
+                            "the server answered with bytes {body_start}..{body_end} of the \
+                             object, and no ETag to ask for the rest of the same version by"
+                        ))
+                        .with_context("range", range));
+                }
                 Ok(None) if filled > answered_from => Err(None),
                 Ok(None) => Err(Some(
                     Error::new(ErrorKind::Unexpected)
@@ -2024,8 +2035,8 @@ fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
 
 /// Aborts a multipart upload when dropped armed: a copy or a write dropped
 /// midway (its caller gave up, or timed out) leaves no upload behind, whose parts
-/// would be billed until a lifecycle rule removed them. The abort runs as a task
-/// on the runtime the drop happens on (a worker of the executor).
+/// would be billed until a lifecycle rule removed them. The abort runs as clean-up
+/// work of the executor the drop happens on ([`spawn_abort`]).
 pub(crate) struct UploadGuard {
     core: Arc<Core>,
     key: String,
@@ -2062,13 +2073,60 @@ impl Drop for UploadGuard {
             let (key, upload_id) = (key.clone(), upload_id.clone());
             async move { core.abort_or_log(&key, &upload_id).await }
         };
-        // Work of the executor the drop happens on: its shutdown waits for it.
-        match io_executor::spawn_cleanup(abort) {
-            Ok(abort) => abort.detach(),
-            Err(_) => tracing::warn!(
-                %key, %upload_id,
-                "multipart upload dropped where it cannot be aborted (outside a runtime, or past a shutdown deadline); it is left for the bucket's lifecycle rules"
-            ),
+        spawn_abort(&key, &upload_id, abort);
+    }
+}
+
+/// Starts `abort`, the abort of upload `upload_id` of `key` that a drop begins, as
+/// clean-up work of the executor the drop happens on, which its shutdown waits for
+/// (`io_executor::spawn_cleanup`). An abort that cannot start (outside a runtime),
+/// or is cut off before its end (a shutdown deadline), says in the log that the
+/// upload is left. `false` if it could not start.
+pub(crate) fn spawn_abort(
+    key: &str,
+    upload_id: &str,
+    abort: impl Future<Output = ()> + Send + 'static,
+) -> bool {
+    let mut left = LeftBehind {
+        key: key.to_owned(),
+        upload_id: upload_id.to_owned(),
+        armed: true,
+    };
+    let task = async move {
+        abort.await;
+        left.disarm();
+    };
+    match io_executor::spawn_cleanup(task) {
+        Ok(task) => {
+            task.detach();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Says, when dropped armed, that an upload was not aborted.
+struct LeftBehind {
+    key: String,
+    upload_id: String,
+    armed: bool,
+}
+
+impl LeftBehind {
+    /// The abort ran to its end (which logs its own failure).
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for LeftBehind {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::warn!(
+                key = %self.key, upload_id = %self.upload_id,
+                "a multipart upload could not be aborted (dropped outside a runtime, or \
+                 past a shutdown deadline); it is left for the bucket's lifecycle rules"
+            );
         }
     }
 }

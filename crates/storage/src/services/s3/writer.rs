@@ -3,13 +3,16 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::body::ReqBody;
-use super::core::{Core, UploadGuard, new_write_id};
+use super::core::{Core, UploadGuard, new_write_id, spawn_abort};
 use super::xml::CompletedPart;
 use crate::raw::{ABORT_FAILED, IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
@@ -249,10 +252,10 @@ impl S3Writer {
     /// Gives up: parts in flight are cancelled and the upload aborted (S3 then
     /// frees its parts); nothing becomes visible.
     ///
-    /// The abort is a task of its own on the runtime this runs on (a worker of the
-    /// executor): cancelling this future (its caller gave up waiting) leaves the
-    /// abort running, as dropping the writer would start it, where the upload,
-    /// already taken from the writer, would be left behind.
+    /// The abort is a job of its own on the executor this runs on
+    /// (`io_executor::spawn_cleanup`): cancelling this future (its caller gave up
+    /// waiting) leaves the abort running, as dropping the writer would start it,
+    /// where the upload, already taken from the writer, would be left behind.
     ///
     /// # Errors
     ///
@@ -265,17 +268,13 @@ impl S3Writer {
             return Ok(());
         };
         let abort = abort_upload(Arc::clone(&self.core), self.key.clone(), upload);
-        // Its own task, detached: it goes on if this future is dropped.
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let task = async move { drop(done.send(abort.await)) };
-        match io_executor::spawn_cleanup(task) {
-            Ok(task) => task.detach(),
-            Err(task) => task.await,
+        match io_executor::spawn_cleanup(abort) {
+            // Its own job, which goes on if this future is dropped.
+            Ok(task) => Detached(Some(task)).await.unwrap_or_else(|e| {
+                Err(Error::from_join(e).with_message("the job aborting the upload failed"))
+            }),
+            Err(abort) => abort.await,
         }
-        outcome.await.unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::ShutDown)
-                .with_message("the task aborting the upload was dropped unfinished"))
-        })
     }
 
     /// [`cancel`](Self::cancel) after `failure`, which is the caller's error: an
@@ -289,6 +288,29 @@ impl S3Writer {
                 let e = e.with_operation("abort").with_path(self.path.clone());
                 failure.with_context(ABORT_FAILED, e.to_string())
             }
+        }
+    }
+}
+
+/// A job's handle that lets the job run on when dropped (where dropping the handle
+/// itself would cancel it).
+struct Detached<T>(Option<io_executor::JoinHandle<T>>);
+
+impl<T> Future for Detached<T> {
+    type Output = std::result::Result<T, io_executor::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.as_mut() {
+            Some(handle) => Pin::new(handle).poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for Detached<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.detach();
         }
     }
 }
@@ -331,17 +353,9 @@ impl Drop for S3Writer {
                 }
             }
         };
-        // Work of the executor the drop happens on: its shutdown waits for it.
-        match io_executor::spawn_cleanup(abort) {
-            Ok(abort) => abort.detach(),
-            Err(_) => {
-                for part in in_flight {
-                    part.abort();
-                }
-                tracing::warn!(
-                    %key, %upload_id,
-                    "S3 writer dropped where its upload cannot be aborted (outside a runtime, or past a shutdown deadline); it is left for the bucket's lifecycle rules"
-                );
+        if !spawn_abort(&key, &upload_id, abort) {
+            for part in in_flight {
+                part.abort();
             }
         }
     }
