@@ -235,6 +235,33 @@ fn a_burst_whose_executor_shut_down_fails_each_read_with_shut_down() {
     });
 }
 
+/// An executor over a runtime that is gone refuses the burst's work: each read
+/// says it was shut down, as a read on its own does, never that a queue was full
+/// (an error a caller would retry).
+#[test]
+fn a_burst_on_an_executor_whose_runtime_is_gone_fails_each_read_with_shut_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    let gone = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let executor = io_executor::Executor::from_handle(gone.handle().clone());
+    drop(gone);
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap()).with_executor(executor);
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    rt().block_on(async {
+        // The first is a read on its own; the others are held, and read together.
+        let reads: Vec<_> = (0..500_u64)
+            .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+            .collect();
+        for result in guarded(join_all(reads)).await {
+            let e = result.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ShutDown, "{e}");
+            assert_eq!((e.operation(), e.path()), ("read_range", "f"), "{e}");
+        }
+    });
+}
+
 #[test]
 fn a_burst_issued_on_one_thread_is_awaited_on_another() {
     let (_dir, data, op, _executor) = hot_file();

@@ -342,54 +342,67 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
     // Only a pool of this crate's own threads runs its tasks where tokio's timers
     // work (see the hand-off below).
     let timers = executor.num_blocking_threads() > 0;
-    let mut delivery = Delivery {
+    // Taken by the task once it runs; a task refused at once (the executor shut
+    // down, its queue full, its runtime gone) leaves it here, for each read to
+    // end in the refusal's own error.
+    let cell = Arc::new(Mutex::new(Some(Delivery {
         groups,
         executor: executor.clone(),
-    };
-    executor
-        .spawn(async move {
-            let results: Vec<Result<Bytes>> = match together.await {
-                Ok(buffers) if buffers.len() == count => buffers.into_iter().map(Ok).collect(),
-                _ => read_each(&operator, &delivery.groups).await,
-            };
-            let slots = delivery.groups.drain(..).flat_map(|g| g.reads);
-            let mut wakers = Vec::new();
-            let mut first = None;
-            for ((_, slot), result) in slots.zip(results) {
-                if let Some(waker) = slot.end(State::Done(result, None)) {
-                    if first.is_none() && timers {
-                        first = Some((slot, waker));
-                    } else {
-                        wakers.push(waker);
-                    }
+    })));
+    let held = Arc::clone(&cell);
+    let task = executor.spawn(async move {
+        let Some(mut delivery) = held.lock().take() else {
+            return;
+        };
+        let results: Vec<Result<Bytes>> = match together.await {
+            Ok(buffers) if buffers.len() == count => buffers.into_iter().map(Ok).collect(),
+            _ => read_each(&operator, &delivery.groups).await,
+        };
+        let slots = delivery.groups.drain(..).flat_map(|g| g.reads);
+        let mut wakers = Vec::new();
+        let mut first = None;
+        for ((_, slot), result) in slots.zip(results) {
+            if let Some(waker) = slot.end(State::Done(result, None)) {
+                if first.is_none() && timers {
+                    first = Some((slot, waker));
+                } else {
+                    wakers.push(waker);
                 }
             }
-            let Some((slot, waker)) = first else {
-                wakers.into_iter().for_each(Waker::wake);
-                return;
-            };
-            // The first read's future wakes the others when it is polled, on its
-            // caller's thread, where a wake costs little; from here each wake races
-            // the caller for its wakers' cache lines (about 270 ns each, against the
-            // 10,000 futures of a storm). Should that future not be polled soon (its
-            // caller holds it and polls others), they are woken from here after all.
-            let rest = Arc::new(Rest(Mutex::new(wakers)));
-            let _rest = WakeOnDrop(Arc::clone(&rest));
-            let handed = match &mut *slot.state.lock() {
-                State::Done(_, handed) => {
-                    *handed = Some(Arc::clone(&rest));
-                    true
-                }
-                // Taken already (polled without a wake-up): wake them now.
-                _ => false,
-            };
-            if !handed {
-                rest.wake();
+        }
+        let Some((slot, waker)) = first else {
+            wakers.into_iter().for_each(Waker::wake);
+            return;
+        };
+        // The first read's future wakes the others when it is polled, on its
+        // caller's thread, where a wake costs little; from here each wake races
+        // the caller for its wakers' cache lines (about 270 ns each, against the
+        // 10,000 futures of a storm). Should that future not be polled soon (its
+        // caller holds it and polls others), they are woken from here after all.
+        let rest = Arc::new(Rest(Mutex::new(wakers)));
+        let _rest = WakeOnDrop(Arc::clone(&rest));
+        let handed = match &mut *slot.state.lock() {
+            State::Done(_, handed) => {
+                *handed = Some(Arc::clone(&rest));
+                true
             }
-            waker.wake();
-            tokio::time::sleep(REST_WAIT).await;
-        })
-        .detach();
+            // Taken already (polled without a wake-up): wake them now.
+            _ => false,
+        };
+        if !handed {
+            rest.wake();
+        }
+        waker.wake();
+        tokio::time::sleep(REST_WAIT).await;
+    });
+    if !task.is_finished() {
+        task.detach();
+        return;
+    }
+    let refused = futures::FutureExt::now_or_never(task).and_then(Result::err);
+    if let (Some(refused), Some(delivery)) = (refused, cell.lock().take()) {
+        delivery.fail(&Error::from_join(refused));
+    }
 }
 
 /// Reads merged for a burst hold at most this much.
@@ -489,39 +502,47 @@ impl Drop for WakeOnDrop {
     }
 }
 
-/// The reads a task on the executor hands out. Dropped with some not handed out
-/// (the executor refused the task, or shut down under it), those end in the
-/// executor's error: [`ErrorKind::ShutDown`], or [`ErrorKind::RateLimited`] for a
-/// full queue. No read is left waiting.
+/// The reads a task on the executor hands out. A task the executor refuses ends
+/// them in its refusal ([`ErrorKind::ShutDown`], or [`ErrorKind::RateLimited`] for
+/// a full queue); dropped with some not handed out (the executor shut down under
+/// it, or its runtime dropped it), those end in [`ErrorKind::ShutDown`]. No read
+/// is left waiting.
 struct Delivery {
     groups: Vec<Group>,
     executor: Executor,
 }
 
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        let (kind, message) = if self.executor.is_shutdown() {
-            (
-                ErrorKind::ShutDown,
-                "the executor shut down before the read ended",
-            )
-        } else {
-            (
-                ErrorKind::RateLimited,
-                "the executor's queue was full: the read was not started",
-            )
-        };
+impl Delivery {
+    /// Ends every read not handed out yet in `err`.
+    fn fail(mut self, err: &Error) {
+        self.fail_each(err);
+    }
+
+    fn fail_each(&mut self, err: &Error) {
         let mut wakers = Vec::new();
         for group in self.groups.drain(..) {
             for (_, slot) in group.reads {
-                let err = Error::new(kind)
-                    .with_message(message)
+                let err = err
+                    .clone()
                     .with_operation(group.operation)
                     .with_path(group.path.clone());
                 wakers.extend(slot.end(State::Done(Err(err), None)));
             }
         }
         wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        // The task was dropped unfinished: by the executor's shutdown, or by its
+        // runtime or spawner, which is as much an end of the executor.
+        let message = if self.executor.is_shutdown() {
+            "the executor shut down before the read ended"
+        } else {
+            "the executor dropped the task that hands out the read's result"
+        };
+        self.fail_each(&Error::new(ErrorKind::ShutDown).with_message(message));
     }
 }
 
