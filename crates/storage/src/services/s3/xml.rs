@@ -281,6 +281,31 @@ mod tests {
         assert_eq!(list.common_prefixes[0].prefix, "a/sub/");
     }
 
+    /// Repeated elements need not come together: a DeleteResult of a server that
+    /// ignores `Quiet` mixes `Deleted` and `Error`, and a listing may give its
+    /// `Contents` and `CommonPrefixes` in key order. Every one is kept.
+    #[test]
+    fn repeated_elements_apart_from_each_other_are_all_kept() {
+        let deleted = "<DeleteResult><Error><Key>a</Key><Code>AccessDenied</Code></Error>\
+            <Deleted><Key>b</Key></Deleted>\
+            <Error><Key>c</Key><Code>AccessDenied</Code></Error></DeleteResult>";
+        let result = parse::<DeleteResult>(deleted.as_bytes()).unwrap();
+        let keys: Vec<&str> = result.errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        let listing = "<ListBucketResult><Contents><Key>a</Key></Contents>\
+            <CommonPrefixes><Prefix>b/</Prefix></CommonPrefixes>\
+            <Contents><Key>c</Key></Contents>\
+            <CommonPrefixes><Prefix>d/</Prefix></CommonPrefixes></ListBucketResult>";
+        let list = parse::<ListBucketResult>(listing.as_bytes()).unwrap();
+        let keys: Vec<&str> = list.contents.iter().map(|o| o.key.as_str()).collect();
+        let dirs: Vec<&str> = list
+            .common_prefixes
+            .iter()
+            .map(|p| p.prefix.as_str())
+            .collect();
+        assert_eq!((keys, dirs), (vec!["a", "c"], vec!["b/", "d/"]));
+    }
+
     #[test]
     fn keys_xml_would_change_arrive_and_leave_as_they_are() {
         // Encoded by the server (encoding-type=url): a space as `+`, a plus as %2B.
