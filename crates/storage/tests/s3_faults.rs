@@ -2359,6 +2359,54 @@ fn remove_all_goes_past_an_empty_page_that_says_more_follow() {
     assert!(deletes[0].contains("<Key>d/x</Key>"), "{deletes:?}");
 }
 
+/// A first listing page with no keys that says more follow (AWS, GCS and MinIO
+/// send such pages when asked for few keys) is not "nothing here": `stat` of the
+/// directory finds it, `delete` of it is refused as not empty (and sends no
+/// DELETE), and a listing beside an object of the directory's name lists what
+/// follows, where they said `NotFound`, deleted the marker, and `NotADirectory`.
+#[test]
+fn an_empty_first_page_that_says_more_follow_is_not_an_empty_directory() {
+    for file_too in [false, true] {
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "GET" if seen.query.contains("continuation-token=t1") => full(
+                StatusCode::OK,
+                "<ListBucketResult><IsTruncated>false</IsTruncated>\
+                 <Contents><Key>d/x</Key><Size>1</Size></Contents></ListBucketResult>",
+            ),
+            "GET" => full(
+                StatusCode::OK,
+                "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>t1</NextContinuationToken></ListBucketResult>",
+            ),
+            "HEAD" if file_too && seen.path == "/bucket/d" => with_headers(
+                StatusCode::OK,
+                &[("content-length", "1"), ("etag", "\"f\"")],
+                "",
+            ),
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => full(StatusCode::NO_CONTENT, ""),
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        let listed: Vec<String> = block_on(op.list("d/"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        assert_eq!(listed, ["d/x"], "file_too: {file_too}");
+        if file_too {
+            continue;
+        }
+        assert!(block_on(op.stat("d/")).unwrap().is_dir());
+        let err = block_on(op.delete("d/")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+        assert!(
+            server.seen().iter().all(|s| s.method != "DELETE"),
+            "{:?}",
+            server.seen()
+        );
+    }
+}
+
 /// `remove_all` of keys the server says it deleted but lists again every time (a
 /// listing that does not name a key as it is stored) ends with an error naming
 /// the key, never deletes and lists for ever; a key the server fails to delete is

@@ -453,11 +453,18 @@ fn first_request(args: &OpenArgs) -> Option<ByteRange> {
 async fn delete_one(core: &Core, path: &str) -> Result<()> {
     let key = core.key(path);
     if path.ends_with('/') {
-        let page = core.list_page(&key, false, None, 2).await?;
-        if page.contents.iter().any(|o| o.key != key) || !page.common_prefixes.is_empty() {
+        // The directory's own marker, if listed.
+        let marker = std::sync::atomic::AtomicBool::new(false);
+        let below = |page: &super::xml::ListBucketResult| {
+            if page.contents.iter().any(|o| o.key == key) {
+                marker.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            page.contents.iter().any(|o| o.key != key) || !page.common_prefixes.is_empty()
+        };
+        if core.any_listed(&key, false, 2, below).await? {
             return Err(Error::new(ErrorKind::DirectoryNotEmpty));
         }
-        if page.contents.is_empty() && core.head(key.trim_end_matches('/')).await?.is_some() {
+        if !marker.into_inner() && core.head(key.trim_end_matches('/')).await?.is_some() {
             return Err(Error::new(ErrorKind::NotADirectory));
         }
     }

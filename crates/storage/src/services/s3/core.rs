@@ -1000,8 +1000,44 @@ impl Core {
         if dir.is_empty() {
             return Ok(true);
         }
-        let page = self.list_page(dir, false, None, 1).await?;
-        Ok(!page.contents.is_empty() || !page.common_prefixes.is_empty())
+        self.any_listed(dir, false, 1, |page| {
+            !page.contents.is_empty() || !page.common_prefixes.is_empty()
+        })
+        .await
+    }
+
+    /// Whether a page of the listing under `prefix` (`max_keys` a page) is `found`:
+    /// pages that are not, but say more follow, are gone past (a server may send
+    /// pages with no keys that do, when asked for few), never to a continuation
+    /// token given before (which would loop).
+    pub(crate) async fn any_listed(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        max_keys: usize,
+        found: impl Fn(&xml::ListBucketResult) -> bool,
+    ) -> Result<bool> {
+        let mut token: Option<String> = None;
+        let mut tokens = std::collections::HashSet::new();
+        loop {
+            let page = self
+                .list_page(prefix, delimiter, token.as_deref(), max_keys)
+                .await?;
+            if found(&page) {
+                return Ok(true);
+            }
+            if !page.is_truncated {
+                return Ok(false);
+            }
+            let next = page
+                .next_continuation_token
+                .filter(|t| tokens.insert(t.clone()));
+            token = Some(next.ok_or_else(|| {
+                Error::new(ErrorKind::Unexpected).with_message(
+                    "the server marked a listing page truncated, with no new continuation token",
+                )
+            })?);
+        }
     }
 
     /// Fails with [`ErrorKind::NotADirectory`] if an ancestor of `path` is an object

@@ -80,7 +80,13 @@ impl S3Lister {
             self.done = !page.is_truncated;
             self.token = page.next_continuation_token.clone();
             let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
-            if first && empty && !self.dir.is_empty() && !self.has_entries(&prefix).await? {
+            // A first page with nothing that says more follows is not "nothing".
+            if first
+                && empty
+                && self.done
+                && !self.dir.is_empty()
+                && !self.has_entries(&prefix).await?
+            {
                 // Nothing below: a missing directory lists as empty, a file is not a
                 // directory.
                 let file = self.core.key(self.dir.trim_end_matches('/'));
@@ -105,11 +111,11 @@ impl S3Lister {
         if self.args.start_after.is_none() {
             return Ok(false);
         }
-        let probe = self
-            .core
-            .list_page_after(prefix, true, None, None, 1)
-            .await?;
-        Ok(!(probe.contents.is_empty() && probe.common_prefixes.is_empty()))
+        self.core
+            .any_listed(prefix, true, 1, |page| {
+                !(page.contents.is_empty() && page.common_prefixes.is_empty())
+            })
+            .await
     }
 
     fn entries(&mut self, page: ListBucketResult) -> Vec<Entry> {
