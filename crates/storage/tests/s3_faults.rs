@@ -657,29 +657,42 @@ fn a_partial_answer_that_ends_early_is_followed_by_the_rest() {
     );
 }
 
+/// A server that answers every range of its 1,000-byte object with the first 100
+/// bytes (a 206 for `bytes 0-99/1000`), giving `etag` if any.
+fn answering_the_first_100_bytes(etag: Option<&'static str>) -> FaultServer {
+    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
+    FaultServer::start(move |_, _| {
+        let mut headers = vec![
+            ("content-length", "100"),
+            ("content-range", "bytes 0-99/1000"),
+        ];
+        headers.extend(etag.map(|etag| ("etag", etag)));
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            object[..100].to_vec(),
+        )
+    })
+}
+
+/// The error of a read of all of `k` from `server`, in `attempts`.
+fn reading_all_of_k(server: &FaultServer, attempts: u32) -> storage::Error {
+    let read = server
+        .operator(attempts, Duration::from_secs(10))
+        .read_range("k", 0..1000);
+    let err = block_on(read).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert_eq!(err.operation(), "read_range");
+    err
+}
+
 /// A partial answer from a server that gives no ETag cannot be followed: the rest
 /// could come from another version of the object. It is an error, never bytes of
 /// two versions stitched together.
 #[test]
 fn a_partial_answer_without_an_etag_is_an_error() {
-    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
-    let server = FaultServer::start(move |_, _| {
-        with_headers(
-            StatusCode::PARTIAL_CONTENT,
-            &[
-                ("content-length", "100"),
-                ("content-range", "bytes 0-99/1000"),
-            ],
-            object[..100].to_vec(),
-        )
-    });
-    let err = block_on(
-        server
-            .operator(1, Duration::from_secs(10))
-            .read_range("k", 0..1000),
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    let server = answering_the_first_100_bytes(None);
+    let err = reading_all_of_k(&server, 1);
     assert!(err.to_string().contains("no ETag"), "{err}");
     assert_eq!(server.seen().len(), 1);
 }
@@ -689,27 +702,9 @@ fn a_partial_answer_without_an_etag_is_an_error() {
 /// not a loop.
 #[test]
 fn a_partial_answer_that_brings_nothing_new_is_a_failed_attempt() {
-    let object: Vec<u8> = (0..1000_u32).map(|i| (i % 251) as u8).collect();
-    let server = FaultServer::start(move |_, _| {
-        with_headers(
-            StatusCode::PARTIAL_CONTENT,
-            &[
-                ("content-length", "100"),
-                ("content-range", "bytes 0-99/1000"),
-                ("etag", "\"v1\""),
-            ],
-            object[..100].to_vec(),
-        )
-    });
-    let err = block_on(
-        server
-            .operator(3, Duration::from_secs(10))
-            .read_range("k", 0..1000),
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    let server = answering_the_first_100_bytes(Some("\"v1\""));
+    let err = reading_all_of_k(&server, 3);
     assert!(err.is_temporary(), "{err}");
-    assert_eq!(err.operation(), "read_range");
     // The first answer brought bytes 0..100; each of the three attempts that
     // followed brought none.
     assert_eq!(server.seen().len(), 4, "{:?}", server.seen());
