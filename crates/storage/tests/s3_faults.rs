@@ -2263,8 +2263,9 @@ fn a_delete_answered_no_such_key_is_done_and_no_such_bucket_is_not() {
         ("DELETE", "/bucket/gone") => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r-1"),
         ("DELETE", "/bucket/bare") => full(StatusCode::NOT_FOUND, ""),
         ("DELETE", _) => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r-2"),
-        _ => full(
+        _ => with_headers(
             StatusCode::OK,
+            &[("x-amz-request-id", "r-bulk")],
             "<DeleteResult><Error><Key>gone</Key><Code>NoSuchKey</Code>\
              <Message>missing</Message></Error><Error><Key>other</Key>\
              <Code>NoSuchBucket</Code><Message>no bucket</Message></Error></DeleteResult>",
@@ -2280,6 +2281,8 @@ fn a_delete_answered_no_such_key_is_done_and_no_such_bucket_is_not() {
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let err = results[1].as_ref().unwrap_err();
     assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    // The answer that named it failed names itself too.
+    assert_eq!(err.context("request_id"), Some("r-bulk"), "{err}");
 }
 
 /// A bulk delete whose answer says a key failed for now (`SlowDown`, as S3 says

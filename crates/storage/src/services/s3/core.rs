@@ -1521,15 +1521,20 @@ impl Core {
             .query("delete")
             .header(HeaderName::from_static("content-md5"), &md5)?
             .body(body);
-        let (_, body) = self.send_read(&req, "DeleteResult").await?;
+        let (headers, body) = self.send_read(&req, "DeleteResult").await?;
         let result: xml::DeleteResult = xml::parse(&body)?;
+        // Each key's failure names the answer that said it.
+        let request_id = header_str(&headers, &HeaderName::from_static("x-amz-request-id"));
         Ok(result
             .errors
             .into_iter()
             .map(|failed| {
-                let err = error_from_code(&failed.code, StatusCode::OK)
+                let mut err = error_from_code(&failed.code, StatusCode::OK)
                     .with_message(failed.message)
                     .with_context("code", &failed.code);
+                if let Some(id) = request_id {
+                    err = err.with_context("request_id", id);
+                }
                 (failed.key, err)
             })
             .collect())
