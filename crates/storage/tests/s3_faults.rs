@@ -710,6 +710,58 @@ fn a_partial_answer_that_brings_nothing_new_is_a_failed_attempt() {
     assert_eq!(server.seen().len(), 4, "{:?}", server.seen());
 }
 
+/// A GET answered with a body of no stated length (`Transfer-Encoding: chunked`,
+/// as a server that compresses on the fly, or a proxy, may send) is read to its
+/// end, or for a range the server ignored, as far as the range goes: the bytes
+/// asked for, where the read failed for "no Content-Length".
+#[test]
+fn an_answer_of_no_stated_length_is_read() {
+    let data = object(300_000);
+    let body = data.clone();
+    let server = FaultServer::start(move |_, _| {
+        // In pieces, with no length: hyper sends it chunked.
+        let pieces: Vec<Bytes> = body.chunks(70_000).map(Bytes::copy_from_slice).collect();
+        let frames = futures_util::stream::iter(pieces).map(|p| Ok(Frame::data(p)));
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("etag", "\"v1\"")
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap()
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    assert!(block_on(op.read("k")).unwrap() == data, "whole");
+    assert!(
+        block_on(op.read_range("k", 100_000..100_010)).unwrap() == data.slice(100_000..100_010),
+        "range"
+    );
+    let tail = block_on(std::future::IntoFuture::into_future(
+        op.read_with("k").range(299_990..),
+    ))
+    .unwrap();
+    assert!(tail == data.slice(299_990..), "tail");
+    let past = block_on(op.read_range("k", 299_990..300_010)).unwrap_err();
+    assert_eq!(past.kind(), ErrorKind::RangeNotSatisfiable, "{past}");
+}
+
+/// A whole object of no stated length is still checked against the checksum the
+/// server gives with it: a mismatch is an error, never the bytes.
+#[test]
+fn an_answer_of_no_stated_length_is_checked() {
+    let server = FaultServer::start(|_, _| {
+        let frames = futures_util::stream::iter([Ok(Frame::data(Bytes::from_static(b"damaged")))]);
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("etag", "\"v1\"")
+            // The CRC32 of "original", not of what is sent.
+            .header("x-amz-checksum-crc32", "fzoMxg==")
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap()
+    });
+    let err = block_on(server.operator(2, Duration::from_secs(10)).read("k")).unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert_eq!(server.seen().len(), 2, "read again once, then failed");
+}
+
 #[test]
 fn a_server_that_ignores_the_range_is_not_read_to_its_end() {
     // HTTP lets a server (or a proxy) answer a range with the whole object. A

@@ -1214,6 +1214,11 @@ impl Core {
             }
             Err(e) => return Err(e),
         };
+        // A whole object of no stated length (chunked: a server that compresses on
+        // the fly, or a proxy), whatever the range asked.
+        if response.status() == StatusCode::OK && !response.headers().contains_key(CONTENT_LENGTH) {
+            return self.get_unsized(response, range, max_len).await;
+        }
         let BodySpan {
             start: mut body_start,
             end: mut body_end,
@@ -1353,6 +1358,60 @@ impl Core {
         }
         buf.set_filled(len);
         Ok((Some(meta), buf.freeze()))
+    }
+
+    /// [`get_once`](Self::get_once)'s read of a 200 whose body has no stated
+    /// length: the whole object, read as far as `range` goes (to its end, which is
+    /// then the object's size, when the range has no end). The object's metadata
+    /// comes only with its size, once read to its end; a full read checks its
+    /// checksum. Nothing is resumed: there is no offset to resume from in a body of
+    /// unknown length, and a cut is a temporary error.
+    async fn get_unsized(
+        &self,
+        response: Response<Incoming>,
+        range: ByteRange,
+        max_len: u64,
+    ) -> Result<(Option<Metadata>, Bytes)> {
+        let (parts, mut body) = response.into_parts();
+        let enough = range.end();
+        // More than this, with no end to stop at, is more than the read may hold.
+        let limit = range.start().unwrap_or(0).saturating_add(max_len);
+        let mut got = bytes::BytesMut::new();
+        let mut ended = false;
+        while enough.is_none_or(|end| (got.len() as u64) < end) {
+            let Some(piece) = self.next_piece(&mut body).await? else {
+                ended = true;
+                break;
+            };
+            got.extend_from_slice(&piece);
+            if enough.is_none() && got.len() as u64 > limit {
+                return Err(
+                    crate::raw::too_large(got.len() as u64, max_len).with_context("range", range)
+                );
+            }
+        }
+        let size = got.len() as u64;
+        let want = range.resolve(size)?;
+        if want.end - want.start > max_len {
+            let len = want.end - want.start;
+            return Err(crate::raw::too_large(len, max_len).with_context("range", range));
+        }
+        let meta = if ended {
+            // S3 sends the object's checksum only when asked, as a full read asks.
+            if self.checksum.is_some()
+                && want == (0..size)
+                && let Some((checksum, expected)) = Checksum::in_response(&parts.headers)
+            {
+                let mut digest = checksum.digest();
+                digest.update(&got);
+                digest.check(&expected)?;
+            }
+            Some(metadata_of(&parts.headers, Some(size))?)
+        } else {
+            None
+        };
+        let bytes = got.freeze();
+        Ok((meta, bytes.slice(want.start as usize..want.end as usize)))
     }
 
     /// PUT `body` as `key`, as `options` allow.
