@@ -741,6 +741,38 @@ fn an_answer_of_no_stated_length_is_read() {
     assert!(tail == data.slice(299_990..), "tail");
     let past = block_on(op.read_range("k", 299_990..300_010)).unwrap_err();
     assert_eq!(past.kind(), ErrorKind::RangeNotSatisfiable, "{past}");
+    // A suffix, and HTTP's form cut at the end of the object.
+    let last = block_on(std::future::IntoFuture::into_future(
+        op.read_with("k")
+            .byte_range(storage::raw::ByteRange::suffix(10)),
+    ))
+    .unwrap();
+    assert!(last == data.slice(299_990..), "suffix");
+    let cut = block_on(std::future::IntoFuture::into_future(
+        op.read_with("k")
+            .byte_range(storage::raw::ByteRange::http(299_000..400_000)),
+    ))
+    .unwrap();
+    assert!(cut == data.slice(299_000..), "http");
+    // No more is held than a read may hold: past it, an error, not an abort.
+    let small = op
+        .clone()
+        .with_options(op.options().with_max_buffer_size(50_000));
+    for range in [
+        storage::raw::ByteRange::new(100_000..200_000),
+        storage::raw::ByteRange::http(100_000..200_000),
+        storage::raw::ByteRange::new(200_000..),
+        storage::raw::ByteRange::suffix(60_000),
+    ] {
+        let read = small.read_with("k").byte_range(range);
+        let err = block_on(std::future::IntoFuture::into_future(read)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{range:?}: {err}");
+    }
+    let fits = small
+        .read_with("k")
+        .byte_range(storage::raw::ByteRange::suffix(40_000));
+    let fits = block_on(std::future::IntoFuture::into_future(fits)).unwrap();
+    assert!(fits == data.slice(260_000..), "suffix within the bound");
 }
 
 /// A whole object of no stated length is still checked against the checksum the
@@ -2455,6 +2487,26 @@ fn an_empty_first_page_that_says_more_follow_is_not_an_empty_directory() {
             server.seen()
         );
     }
+    // Pages with nothing on them to the end, beside an object `d`: `d/` is not a
+    // directory, however many empty pages say so.
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "GET" if seen.query.contains("continuation-token=t1") => full(
+            StatusCode::OK,
+            "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
+        ),
+        "GET" => full(
+            StatusCode::OK,
+            "<ListBucketResult><IsTruncated>true</IsTruncated>\
+             <NextContinuationToken>t1</NextContinuationToken></ListBucketResult>",
+        ),
+        _ => with_headers(
+            StatusCode::OK,
+            &[("content-length", "1"), ("etag", "\"f\"")],
+            "",
+        ),
+    });
+    let err = block_on(server.operator(1, Duration::from_secs(10)).list("d/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotADirectory, "{err}");
 }
 
 /// `remove_all` of keys the server says it deleted but lists again every time (a

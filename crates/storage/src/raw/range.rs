@@ -100,6 +100,14 @@ impl ByteRange {
         }
     }
 
+    /// `n` of a suffix (the last `n` bytes).
+    pub(crate) fn suffix_len(&self) -> Option<u64> {
+        match self.repr {
+            Repr::Suffix(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// `start..end` of a strict bounded range (not HTTP's form, whose end is cut to
     /// the object's, nor a suffix).
     pub(crate) fn span(&self) -> Option<Range<u64>> {

@@ -211,8 +211,9 @@ impl Access for S3 {
                         let object = Arc::new(S3Object { core, key, meta });
                         return Ok(Opened::new(object, range, first));
                     }
-                    // Nothing to read there (an empty object, a range at its end):
-                    // the metadata comes from a HEAD.
+                    // Nothing to read there (an empty object, a range at its end),
+                    // or a body that did not give the object's size (no stated
+                    // length): the metadata comes from a HEAD.
                     Ok((None, _)) => {}
                     // The first read refused as past the end: so is the reader's
                     // range, unless it is empty there (`10..` of 10 bytes), which

@@ -1121,7 +1121,9 @@ impl Core {
     }
 
     /// [`get`](Self::get), and the object's metadata from the response (its size,
-    /// ETag and date: the version the bytes come from), when a body was read.
+    /// ETag and date: the version the bytes come from), when a body was read that
+    /// gave the object's size (not an empty read, nor a body of no stated length
+    /// read only as far as the range).
     ///
     /// A full read checks the object's checksum when the server sends one; a body
     /// that does not match is read again, and is an error once the attempts run
@@ -1362,10 +1364,11 @@ impl Core {
 
     /// [`get_once`](Self::get_once)'s read of a 200 whose body has no stated
     /// length: the whole object, read as far as `range` goes (to its end, which is
-    /// then the object's size, when the range has no end). The object's metadata
-    /// comes only with its size, once read to its end; a full read checks its
-    /// checksum. Nothing is resumed: there is no offset to resume from in a body of
-    /// unknown length, and a cut is a temporary error.
+    /// then the object's size, when the range has no end). Only the bytes the range
+    /// may want are kept (at most `max_len` of them, and the last `n` of a suffix),
+    /// and the result goes to one pooled buffer, as every read's does. The object's
+    /// metadata comes only with its size, once read to its end; a full read checks
+    /// its checksum. Nothing is resumed: a cut is a temporary error.
     async fn get_unsized(
         &self,
         response: Response<Incoming>,
@@ -1373,45 +1376,103 @@ impl Core {
         max_len: u64,
     ) -> Result<(Option<Metadata>, Bytes)> {
         let (parts, mut body) = response.into_parts();
-        let enough = range.end();
-        // More than this, with no end to stop at, is more than the read may hold.
-        let limit = range.start().unwrap_or(0).saturating_add(max_len);
-        let mut got = bytes::BytesMut::new();
+        let too_large = |len: u64| crate::raw::too_large(len, max_len).with_context("range", range);
+        let (from, to) = (range.start().unwrap_or(0), range.end());
+        if let Some(to) = to
+            && to.saturating_sub(from) > max_len
+            && range.span().is_some()
+        {
+            return Err(too_large(to - from));
+        }
+        // A full read's checksum, over every byte.
+        let mut verify = match (self.checksum, range.is_full()) {
+            (Some(_), true) => Checksum::in_response(&parts.headers)
+                .map(|(checksum, expected)| (checksum.digest(), expected)),
+            _ => None,
+        };
+        // The pieces kept, the first of them at object offset `kept_from`.
+        let mut kept: std::collections::VecDeque<Bytes> = std::collections::VecDeque::new();
+        let (mut kept_from, mut kept_len) = (from, 0_u64);
+        let mut at = 0_u64; // object offset of the next body byte
         let mut ended = false;
-        while enough.is_none_or(|end| (got.len() as u64) < end) {
+        while to.is_none_or(|to| at < to) {
             let Some(piece) = self.next_piece(&mut body).await? else {
                 ended = true;
                 break;
             };
-            got.extend_from_slice(&piece);
-            if enough.is_none() && got.len() as u64 > limit {
-                return Err(
-                    crate::raw::too_large(got.len() as u64, max_len).with_context("range", range)
-                );
+            if let Some((digest, _)) = verify.as_mut() {
+                digest.update(&piece);
+            }
+            let piece_at = at;
+            at += piece.len() as u64;
+            // The part of it from `from` on, up to `to`.
+            let skip = from.saturating_sub(piece_at).min(piece.len() as u64) as usize;
+            let keep = to.map_or(piece.len(), |to| {
+                (to.saturating_sub(piece_at).min(piece.len() as u64)) as usize
+            });
+            if keep > skip {
+                kept_len += (keep - skip) as u64;
+                kept.push_back(piece.slice(skip..keep));
+            }
+            // A suffix keeps its last `n` bytes only.
+            if let Some(n) = range.suffix_len()
+                && kept_len > n
+            {
+                let mut excess = kept_len - n;
+                while let Some(front) = kept.front_mut()
+                    && excess > 0
+                {
+                    let gone = excess.min(front.len() as u64);
+                    if gone == front.len() as u64 {
+                        kept.pop_front();
+                    } else {
+                        *front = front.slice(gone as usize..);
+                    }
+                    excess -= gone;
+                    kept_len -= gone;
+                    kept_from += gone;
+                }
+            }
+            if kept_len > max_len {
+                return Err(too_large(to.map_or(kept_len, |to| to - from)));
             }
         }
-        let size = got.len() as u64;
-        let want = range.resolve(size)?;
-        if want.end - want.start > max_len {
-            let len = want.end - want.start;
-            return Err(crate::raw::too_large(len, max_len).with_context("range", range));
+        let want = range.resolve(at)?;
+        if let Some((digest, expected)) = &verify
+            && ended
+        {
+            digest.check(expected)?;
         }
         let meta = if ended {
-            // S3 sends the object's checksum only when asked, as a full read asks.
-            if self.checksum.is_some()
-                && want == (0..size)
-                && let Some((checksum, expected)) = Checksum::in_response(&parts.headers)
-            {
-                let mut digest = checksum.digest();
-                digest.update(&got);
-                digest.check(&expected)?;
-            }
-            Some(metadata_of(&parts.headers, Some(size))?)
+            Some(metadata_of(&parts.headers, Some(at))?)
         } else {
             None
         };
-        let bytes = got.freeze();
-        Ok((meta, bytes.slice(want.start as usize..want.end as usize)))
+        // The wanted bytes, from the kept ones, into one buffer.
+        let len = (want.end - want.start) as usize;
+        let mut buf = self.pool.take(len)?;
+        let space = &mut buf.space()[..len];
+        let mut filled = 0;
+        let mut piece_at = kept_from;
+        for piece in kept {
+            let piece_end = piece_at + piece.len() as u64;
+            let a = want.start.max(piece_at);
+            let b = want.end.min(piece_end);
+            if b > a {
+                let n = (b - a) as usize;
+                let from = (a - piece_at) as usize;
+                space[filled..filled + n].copy_from_slice(&piece[from..from + n]);
+                filled += n;
+            }
+            piece_at = piece_end;
+        }
+        if filled != len {
+            return Err(Error::new(ErrorKind::Unexpected).with_message(format!(
+                "a body of no stated length held {filled} of the {len} bytes asked for"
+            )));
+        }
+        buf.set_filled(len);
+        Ok((meta, buf.freeze()))
     }
 
     /// PUT `body` as `key`, as `options` allow.

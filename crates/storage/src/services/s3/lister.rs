@@ -23,6 +23,8 @@ pub(crate) struct S3Lister {
     /// keys takes 100,000 tokens): one given again would list for ever.
     tokens: HashSet<u64>,
     started: bool,
+    /// Whether any page so far had a key or a prefix on it.
+    found: bool,
     done: bool,
     seen_dirs: HashSet<String>,
 }
@@ -36,6 +38,7 @@ impl S3Lister {
             token: None,
             tokens: HashSet::new(),
             started: false,
+            found: false,
             done: false,
             seen_dirs: HashSet::new(),
         }
@@ -63,7 +66,6 @@ impl S3Lister {
                     1000,
                 )
                 .await?;
-            let first = !self.started;
             self.started = true;
             // A truncated page must say where the rest starts, and somewhere new:
             // anything else would end the listing early, or ask for the same page
@@ -79,10 +81,10 @@ impl S3Lister {
             }
             self.done = !page.is_truncated;
             self.token = page.next_continuation_token.clone();
-            let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
-            // A first page with nothing that says more follows is not "nothing".
-            if first
-                && empty
+            self.found |= !(page.contents.is_empty() && page.common_prefixes.is_empty());
+            // Pages with nothing that say more follow are not "nothing": the check
+            // comes with the last page, when none had anything.
+            if !self.found
                 && self.done
                 && !self.dir.is_empty()
                 && !self.has_entries(&prefix).await?
@@ -103,7 +105,7 @@ impl S3Lister {
         Ok(Vec::new())
     }
 
-    /// Whether anything is below `prefix`, when a first page came back empty: not
+    /// Whether anything is below `prefix`, when every page came back empty: not
     /// without a start, which found nothing; with one, everything may come before
     /// it, so one key is asked for from the beginning (S3 lets an object `f` and
     /// objects below `f/` be, and `f/` is then a directory).
