@@ -1004,6 +1004,12 @@ fn empty_listing() -> Response<Body> {
 }
 
 /// How many AbortMultipartUpload requests of upload `up-1` the server saw.
+/// Each request `server` has seen, as its method and query.
+fn methods_and_queries(server: &FaultServer) -> Vec<(String, String)> {
+    let seen = server.seen();
+    seen.into_iter().map(|s| (s.method, s.query)).collect()
+}
+
 fn aborts(seen: &[Seen]) -> usize {
     seen.iter()
         .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")
@@ -1785,11 +1791,7 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
     while aborts(&server.seen()) < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let requests: Vec<_> = server
-        .seen()
-        .iter()
-        .map(|s| (s.method.clone(), s.query.clone()))
-        .collect();
+    let requests = methods_and_queries(&server);
     assert_eq!(aborts(&server.seen()), 2, "{requests:?}");
 }
 
@@ -3157,11 +3159,7 @@ fn a_writer_dropped_as_its_executor_shuts_down_still_aborts_its_upload() {
         held.await.unwrap();
     });
     io.blocking_join();
-    let requests: Vec<_> = server
-        .seen()
-        .iter()
-        .map(|s| (s.method.clone(), s.query.clone()))
-        .collect();
+    let requests = methods_and_queries(&server);
     assert_eq!(aborts(&server.seen()), 1, "{requests:?}");
 }
 

@@ -115,6 +115,17 @@ pub(crate) async fn large_object(op: Operator) {
     assert_eq!(sha(&back), sha(&data));
 }
 
+/// The paths of the files below `dir`, at any depth.
+async fn files_under(op: &Operator, dir: &str) -> BTreeSet<String> {
+    op.list_recursive(dir)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.metadata().is_file())
+        .map(|e| e.path().to_owned())
+        .collect()
+}
+
 pub(crate) async fn names_with_special_characters(op: Operator) {
     let names = [
         "names/with space",
@@ -134,20 +145,8 @@ pub(crate) async fn names_with_special_characters(op: Operator) {
     for (i, name) in names.iter().enumerate() {
         roundtrip(&op, name, random_bytes(100 + i, i as u64)).await;
     }
-    let files_under = |dir: &'static str| {
-        let op = op.clone();
-        async move {
-            op.list_recursive(dir)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.metadata().is_file())
-                .map(|e| e.path().to_owned())
-                .collect::<BTreeSet<String>>()
-        }
-    };
     let want: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
-    assert_eq!(files_under("names/").await, want);
+    assert_eq!(files_under(&op, "names/").await, want);
     // Copied and renamed by those names (S3's copy source carries the name).
     for (i, name) in names.iter().enumerate() {
         let copied = name.replacen("names/", "copied/", 1);
@@ -165,8 +164,8 @@ pub(crate) async fn names_with_special_characters(op: Operator) {
         .iter()
         .map(|n| n.replacen("names/", "renamed/", 1))
         .collect();
-    assert_eq!(files_under("renamed/").await, renamed);
-    assert!(files_under("copied/").await.is_empty());
+    assert_eq!(files_under(&op, "renamed/").await, renamed);
+    assert!(files_under(&op, "copied/").await.is_empty());
 }
 
 /// Names holding line breaks and control characters, which XML (S3's listings and
@@ -186,16 +185,7 @@ pub(crate) async fn names_with_line_breaks_and_control_characters(op: Operator) 
         roundtrip(&op, name, random_bytes(10 + i, i as u64)).await;
     }
     let want: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
-    let listed = |op: Operator| async move {
-        op.list_recursive("lb/")
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.metadata().is_file())
-            .map(|e| e.path().to_owned())
-            .collect::<BTreeSet<String>>()
-    };
-    assert_eq!(listed(op.clone()).await, want);
+    assert_eq!(files_under(&op, "lb/").await, want);
     let top: BTreeSet<String> = op
         .list("lb/")
         .await
@@ -218,7 +208,7 @@ pub(crate) async fn names_with_line_breaks_and_control_characters(op: Operator) 
         roundtrip(&op, name, random_bytes(10 + i, i as u64)).await;
     }
     op.remove_all("lb/").await.unwrap();
-    assert!(listed(op.clone()).await.is_empty());
+    assert!(files_under(&op, "lb/").await.is_empty());
 }
 
 pub(crate) async fn overwrite(op: Operator) {
