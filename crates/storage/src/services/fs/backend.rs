@@ -218,9 +218,11 @@ impl Fs {
     /// the source's permissions, as `std::fs::copy` gives them.
     fn copy_file(&self, from: &str, to: &str, if_not_exists: bool) -> Result<()> {
         let (src, stat) = self
+            .files
             .relieved(|| open_file(&self.root, from))
             .map_err(|e| e.with_path(from.to_owned()))?;
         let temp = self
+            .files
             .relieved(|| TempFile::create(&self.root, &self.files, to, Some(stat.st_mode)))
             .map_err(|e| e.with_path(to.to_owned()))?;
         copy_contents(&src, &temp.fd, metadata(&stat).content_length(), from, to)?;
@@ -230,7 +232,7 @@ impl Fs {
     }
 
     /// A [`job`](Self::job) run again once the kept files are closed if it ran out
-    /// of descriptors (see [`relieved`](Self::relieved)): for operations that open
+    /// of descriptors (see [`FdCache::relieved`]): for operations that open
     /// directories and files of their own (stat, listing, delete, rename), which
     /// kept files must not make fail either. Each is one that may run again from
     /// the start: it failed before its change, or its change is done again as a
@@ -240,7 +242,7 @@ impl Fs {
         f: impl Fn(&Fs) -> Result<T> + Send + 'static,
     ) -> IoJob<T> {
         let fs = self.clone();
-        IoJob::blocking(move || fs.relieved(|| f(&fs)))
+        IoJob::blocking(move || fs.files.relieved(|| f(&fs)))
     }
 }
 
@@ -363,12 +365,6 @@ impl Fs {
             > 0
     }
 
-    /// [`FdCache::relieved`]: `open()`, again once the kept files are closed if the
-    /// process ran out of descriptors.
-    fn relieved<T>(&self, open: impl Fn() -> Result<T>) -> Result<T> {
-        self.files.relieved(open)
-    }
-
     /// File `path`, open for reading, with its metadata now: the kept one if it is
     /// still current, else opened (and kept).
     fn open_kept(&self, path: &str) -> Result<(Arc<CachedFile>, Metadata)> {
@@ -379,7 +375,7 @@ impl Fs {
             }
             self.files.forget(path);
         }
-        let (fd, stat) = self.relieved(|| open_file(&self.root, path))?;
+        let (fd, stat) = self.files.relieved(|| open_file(&self.root, path))?;
         // Only files on local filesystems are kept: the check that a kept file is
         // still its path's (`CachedFile::current`) looks the path up with `O_PATH`,
         // which an NFS client answers from its cache of names without asking the
@@ -546,7 +542,9 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = fs.relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
+            let temp = fs
+                .files
+                .relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
             if !data.is_empty() {
                 // The size is known: reserve the extents in one step. Only a hint, so
                 // a filesystem without fallocate is fine.
@@ -573,7 +571,9 @@ impl Access for Fs {
         }
         let path = path.to_owned();
         self.job(move |fs| {
-            let temp = fs.relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
+            let temp = fs
+                .files
+                .relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
             Ok(Box::new(FsWriter {
                 temp,
                 sync: fs.sync,
@@ -599,7 +599,7 @@ impl Access for Fs {
             Ok(paths
                 .iter()
                 .map(|path| {
-                    let result = fs.relieved(|| delete_one(&fs.root, path));
+                    let result = fs.files.relieved(|| delete_one(&fs.root, path));
                     fs.files.forget_below(path);
                     result.map_err(|e| e.with_path(path.clone()))
                 })

@@ -10,7 +10,7 @@ use super::checksum::Checksum;
 use super::config::{Credentials, S3Builder};
 use super::core::{Core, answered_by};
 use super::credentials::{CredentialCache, CredentialInfo};
-use super::lister::S3Lister;
+use super::lister::{S3Lister, next_token};
 use super::object::S3Object;
 use super::writer::S3Writer;
 use crate::raw::{
@@ -322,18 +322,10 @@ impl Access for S3 {
                     .list_page(&prefix, false, token.as_deref(), 1000)
                     .await?;
                 if page.contents.is_empty() {
-                    if !page.is_truncated {
+                    token = next_token(&page, &mut tokens)?;
+                    if token.is_none() {
                         return Ok(());
                     }
-                    let next = page
-                        .next_continuation_token
-                        .filter(|t| tokens.insert(t.clone()));
-                    token = Some(next.ok_or_else(|| {
-                        Error::new(ErrorKind::Unexpected).with_message(
-                            "a listing page with no keys says more follow, but gives no new \
-                             continuation token",
-                        )
-                    })?);
                     continue;
                 }
                 token = None;
@@ -455,17 +447,15 @@ async fn delete_one(core: &Core, path: &str) -> Result<()> {
     let key = core.key(path);
     if path.ends_with('/') {
         // The directory's own marker, if listed.
-        let marker = std::sync::atomic::AtomicBool::new(false);
+        let mut marker = false;
         let below = |page: &super::xml::ListBucketResult| {
-            if page.contents.iter().any(|o| o.key == key) {
-                marker.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            marker |= page.contents.iter().any(|o| o.key == key);
             page.contents.iter().any(|o| o.key != key) || !page.common_prefixes.is_empty()
         };
         if core.any_listed(&key, false, 2, below).await? {
             return Err(Error::new(ErrorKind::DirectoryNotEmpty));
         }
-        if !marker.into_inner() && core.head(key.trim_end_matches('/')).await?.is_some() {
+        if !marker && core.head(key.trim_end_matches('/')).await?.is_some() {
             return Err(Error::new(ErrorKind::NotADirectory));
         }
     }

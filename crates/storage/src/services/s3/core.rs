@@ -36,6 +36,7 @@ use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
 use super::credentials::{CredentialCache, CredentialInfo};
 use super::limiter::Limiter;
+use super::lister::next_token;
 use super::proxy::{Connector, Proxy, ThroughProxy};
 use super::xml;
 use crate::raw::{BufferPool, ByteRange};
@@ -1015,7 +1016,7 @@ impl Core {
         prefix: &str,
         delimiter: bool,
         max_keys: usize,
-        found: impl Fn(&xml::ListBucketResult) -> bool,
+        mut found: impl FnMut(&xml::ListBucketResult) -> bool,
     ) -> Result<bool> {
         let mut token: Option<String> = None;
         let mut tokens = std::collections::HashSet::new();
@@ -1026,17 +1027,10 @@ impl Core {
             if found(&page) {
                 return Ok(true);
             }
-            if !page.is_truncated {
+            token = next_token(&page, &mut tokens)?;
+            if token.is_none() {
                 return Ok(false);
             }
-            let next = page
-                .next_continuation_token
-                .filter(|t| tokens.insert(t.clone()));
-            token = Some(next.ok_or_else(|| {
-                Error::new(ErrorKind::Unexpected).with_message(
-                    "the server marked a listing page truncated, with no new continuation token",
-                )
-            })?);
         }
     }
 

@@ -70,17 +70,8 @@ impl S3Lister {
             // A truncated page must say where the rest starts, and somewhere new:
             // anything else would end the listing early, or ask for the same page
             // forever.
-            if page.is_truncated {
-                match &page.next_continuation_token {
-                    None => return Err(broken_listing("no continuation token")),
-                    Some(next) if !self.tokens.insert(token_hash(next)) => {
-                        return Err(broken_listing("a continuation token it gave before"));
-                    }
-                    Some(_) => {}
-                }
-            }
-            self.done = !page.is_truncated;
-            self.token = page.next_continuation_token.clone();
+            self.token = next_token(&page, &mut self.tokens)?;
+            self.done = self.token.is_none();
             self.found |= !(page.contents.is_empty() && page.common_prefixes.is_empty());
             // Pages with nothing that say more follow are not "nothing": the check
             // comes with the last page, when none had anything.
@@ -193,6 +184,26 @@ impl RawList for S3Lister {
             let entries = self.page().await?;
             Ok((self as Box<dyn RawList>, entries))
         })
+    }
+}
+
+/// Where a listing goes on after `page`: its continuation token, if it is marked
+/// truncated. A truncated page must say where the rest starts, and somewhere new
+/// (not in `tokens`, the hashes of those given so far, which it joins): anything
+/// else would end the listing early, or ask for the same pages for ever.
+pub(crate) fn next_token(
+    page: &ListBucketResult,
+    tokens: &mut HashSet<u64>,
+) -> Result<Option<String>> {
+    if !page.is_truncated {
+        return Ok(None);
+    }
+    match &page.next_continuation_token {
+        None => Err(broken_listing("no continuation token")),
+        Some(next) if !tokens.insert(token_hash(next)) => {
+            Err(broken_listing("a continuation token it gave before"))
+        }
+        Some(next) => Ok(Some(next.clone())),
     }
 }
 
