@@ -329,8 +329,20 @@ impl Shared {
             completion.complete(Err(JoinError::queue_full(limit)));
             return None;
         }
-        c.spawned.fetch_add(1, Ordering::Relaxed);
         // Intake is open (and `intake` held), so `CLOSED` is not set yet.
+        Some(self.admit(completion, worker, blocking))
+    }
+
+    /// Counts a job whose `queued` count is taken (spawned, unfinished, its
+    /// worker's load) and returns its guard.
+    fn admit<T>(
+        self: &Arc<Self>,
+        completion: &Arc<Completion<T>>,
+        worker: Option<usize>,
+        blocking: bool,
+    ) -> JobGuard<T> {
+        let c = &self.counters;
+        c.spawned.fetch_add(1, Ordering::Relaxed);
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         if blocking {
             c.blocking_queued.fetch_add(1, Ordering::Relaxed);
@@ -338,12 +350,7 @@ impl Shared {
         if let (Some(w), Some(pool)) = (worker, &self.pool) {
             pool.load[w].fetch_add(1, Ordering::SeqCst);
         }
-        Some(JobGuard::new(
-            Arc::clone(self),
-            Arc::clone(completion),
-            worker,
-            blocking,
-        ))
+        JobGuard::new(Arc::clone(self), Arc::clone(completion), worker, blocking)
     }
 
     /// Accepts a job for worker `worker` that a job running there starts for its
@@ -355,19 +362,8 @@ impl Shared {
         completion: &Arc<Completion<T>>,
         worker: usize,
     ) -> JobGuard<T> {
-        let c = &self.counters;
-        c.queued.fetch_add(1, Ordering::Relaxed);
-        c.spawned.fetch_add(1, Ordering::Relaxed);
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        if let Some(pool) = &self.pool {
-            pool.load[worker].fetch_add(1, Ordering::SeqCst);
-        }
-        JobGuard::new(
-            Arc::clone(self),
-            Arc::clone(completion),
-            Some(worker),
-            false,
-        )
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        self.admit(completion, Some(worker), false)
     }
 
     /// Jobs accepted and not yet ended.
