@@ -383,6 +383,7 @@ impl Executor {
     {
         let shared = &self.inner.shared;
         WorkerLocal::new(
+            Arc::downgrade(shared),
             shared.pool.as_ref().map(|_| shared.id),
             self.num_workers(),
             Box::new(init),

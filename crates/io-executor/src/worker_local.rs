@@ -1,9 +1,10 @@
 //! [`WorkerLocal`]: one value per worker thread, created on that thread.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, Weak};
 
 use crate::context;
+use crate::shared::Shared;
 
 /// One lazily created value per worker thread of a pool.
 ///
@@ -37,6 +38,9 @@ use crate::context;
 /// ```
 pub struct WorkerLocal<T> {
     pool: Option<u64>,
+    /// The executor that made it (weak: a `WorkerLocal` kept somewhere does not keep
+    /// the executor's threads running).
+    owner: Weak<Shared>,
     slots: Box<[OnceLock<T>]>,
     fallback: OnceLock<T>,
     init: Box<dyn Fn() -> T + Send + Sync + 'static>,
@@ -44,12 +48,14 @@ pub struct WorkerLocal<T> {
 
 impl<T> WorkerLocal<T> {
     pub(crate) fn new(
+        owner: Weak<Shared>,
         pool: Option<u64>,
         workers: usize,
         init: Box<dyn Fn() -> T + Send + Sync + 'static>,
     ) -> Self {
         Self {
             pool,
+            owner,
             slots: (0..workers).map(|_| OnceLock::new()).collect(),
             fallback: OnceLock::new(),
             init,
@@ -76,6 +82,17 @@ impl<T> WorkerLocal<T> {
         self.slots
             .get(i)
             .map(|slot| slot.get_or_init(|| (self.init)()))
+    }
+
+    /// `true` once the executor that made it has shut down, or every handle to it
+    /// was dropped: its workers take no new jobs, so a holder that keeps one
+    /// `WorkerLocal` per executor (a client per worker of each pool it serves) can
+    /// let this one go. Jobs accepted before the shutdown may still be running on
+    /// those workers; [`get`](Self::get) goes on working for them.
+    pub fn is_shutdown(&self) -> bool {
+        self.owner
+            .upgrade()
+            .is_none_or(|shared| shared.is_shutting_down())
     }
 
     /// The values created so far, worker by worker (the fallback is not included).

@@ -171,3 +171,24 @@ fn only_its_own_blocking_threads_are_on_its_blocking_thread() {
         .unwrap();
     assert!(!on_other_lane);
 }
+
+#[test]
+fn a_worker_local_says_when_its_executor_has_shut_down_or_is_gone() {
+    let executor = pool("wl-shut", 2, 1);
+    let locals = executor.worker_local(thread_name);
+    let other = pool("wl-other", 1, 1);
+    let others = other.worker_local(thread_name);
+    assert!(!locals.is_shutdown());
+    executor.shutdown();
+    assert!(locals.is_shutdown(), "shut down through a handle");
+    assert!(!others.is_shutdown(), "another executor's is not");
+    // Every handle dropped: the executor shuts itself down.
+    drop(other);
+    assert!(others.is_shutdown(), "every handle dropped");
+    // The global executor never shuts down.
+    assert!(
+        !io_executor::Executor::global()
+            .worker_local(thread_name)
+            .is_shutdown()
+    );
+}

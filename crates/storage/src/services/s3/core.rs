@@ -387,18 +387,29 @@ impl Core {
 
     /// Makes one client per worker of `executor`, created on first use on that
     /// worker, so every pooled connection is a task of the worker runtime that uses it.
+    ///
+    /// The clients of executors shut down since are let go here (their workers
+    /// take no new jobs; one still running falls back to the shared client): a
+    /// backend moved from executor to executor keeps only the live ones. An
+    /// executor without workers of its own (a caller's runtime) has no worker to
+    /// make a client on; its jobs use the shared client.
     pub(crate) fn attach(self: &Arc<Self>, executor: &Executor) {
         let mut clients = self.clients.write();
-        if clients.iter().any(|(id, _)| *id == executor.id()) {
-            return;
+        let gone: Vec<_> = clients
+            .extract_if(.., |(_, local)| local.is_shutdown())
+            .collect();
+        if executor.num_workers() > 0 && !clients.iter().any(|(id, _)| *id == executor.id()) {
+            let core = Arc::downgrade(self);
+            let local = executor.worker_local(move || match core.upgrade() {
+                Some(core) => core.new_client(),
+                // The backend is gone; a job still running needs some client.
+                None => new_client(tls_config(&[]), None, Duration::from_secs(5), 1),
+            });
+            clients.push((executor.id(), Arc::new(local)));
         }
-        let core = Arc::downgrade(self);
-        let local = executor.worker_local(move || match core.upgrade() {
-            Some(core) => core.new_client(),
-            // The backend is gone; a job still running needs some client.
-            None => new_client(tls_config(&[]), None, Duration::from_secs(5), 1),
-        });
-        clients.push((executor.id(), Arc::new(local)));
+        // Not under the lock: a client's drop closes its pooled connections.
+        drop(clients);
+        drop(gone);
     }
 
     fn client(&self) -> HttpClient {
@@ -2648,6 +2659,40 @@ mod tests {
                 Some(ErrorKind::PermissionDenied)
             ]
         );
+    }
+
+    #[test]
+    fn only_the_clients_of_live_executors_with_workers_are_kept() {
+        let core = Arc::new(Core::new(S3Builder::new("b").region("us-east-1"), None));
+        let ids =
+            |core: &Core| -> Vec<u64> { core.clients.read().iter().map(|(id, _)| *id).collect() };
+        let pool = |name: &str| io_executor::Builder::new().name(name).build().unwrap();
+        let kept = pool("attach-kept");
+        core.attach(&kept);
+        core.attach(&kept);
+        assert_eq!(ids(&core), [kept.id()], "one entry per executor");
+        // A backend moved to a new executor for each query: the old ones go.
+        for i in 0..20 {
+            let passing = pool(&format!("attach-{i}"));
+            core.attach(&passing);
+            if i % 2 == 0 {
+                passing.shutdown();
+            }
+            // Odd ones: every handle dropped.
+        }
+        core.attach(&kept);
+        assert_eq!(
+            ids(&core),
+            [kept.id()],
+            "the shut-down executors' clients let go"
+        );
+        // A caller's runtime has no workers: no entry.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        core.attach(&Executor::from_handle(runtime.handle().clone()));
+        assert_eq!(ids(&core), [kept.id()]);
+        kept.shutdown();
     }
 
     /// The URL of `key` in `bucket` as a backend built from `builder` addresses it.
