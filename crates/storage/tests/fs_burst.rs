@@ -262,6 +262,56 @@ fn a_burst_on_an_executor_whose_runtime_is_gone_fails_each_read_with_shut_down()
     });
 }
 
+/// An executor whose queue is full refuses the burst's work: each read says so
+/// (`RateLimited`, which a caller may retry), and none is left waiting.
+#[test]
+fn a_burst_refused_by_a_full_queue_fails_each_read_as_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    let one = NonZeroUsize::new(1).unwrap();
+    let executor = io_executor::Builder::new()
+        .name("burst-full")
+        .worker_threads(one)
+        .blocking_threads(one)
+        .max_queued_jobs(one)
+        .build()
+        .unwrap();
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    let op = op.clone().with_options(op.options().with_coalesce_gap(0));
+    // The blocking thread held, and one job queued behind it: the queue is full.
+    let (started, running) = std::sync::mpsc::channel();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let busy = executor.spawn_blocking(move || {
+        started.send(()).unwrap();
+        gate.recv().ok();
+    });
+    running.recv().unwrap();
+    let queued = executor.spawn_blocking(|| ());
+    assert!(
+        executor.spawn_blocking(|| ()).join().unwrap_err().is_queue_full(),
+        "the queue is full"
+    );
+    rt().block_on(async {
+        // The first is a read on its own; the others are held, and read together.
+        let reads: Vec<_> = (0..500_u64)
+            .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+            .collect();
+        let results = guarded(join_all(reads)).await;
+        for result in &results[1..] {
+            let e = result.as_ref().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+            assert_eq!((e.operation(), e.path()), ("read_range", "f"), "{e}");
+        }
+    });
+    release.send(()).unwrap();
+    busy.join().unwrap();
+    queued.join().unwrap();
+    // Room again: a read is served.
+    rt().block_on(async { assert_eq!(op.read_range("f", 0..10).await.unwrap().len(), 10) });
+    executor.shutdown();
+}
+
 #[test]
 fn a_burst_issued_on_one_thread_is_awaited_on_another() {
     let (_dir, data, op, _executor) = hot_file();
