@@ -99,6 +99,15 @@ pub(crate) fn enter_blocking(shared: &Arc<Shared>) {
     BLOCKING_POOL.with(|pool| *pool.borrow_mut() = Arc::downgrade(shared));
 }
 
+/// The pool whose thread (worker or blocking) this is, if it is one.
+pub(crate) fn current_pool() -> Option<Arc<Shared>> {
+    match current() {
+        Some((_, Role::Worker(_))) => WORKER_POOL.with(|pool| pool.borrow().upgrade()),
+        Some((_, Role::Blocking(_))) => current_blocking_pool(),
+        None => None,
+    }
+}
+
 /// The pool whose blocking thread this is, if it is one.
 pub(crate) fn current_blocking_pool() -> Option<Arc<Shared>> {
     BLOCKING_POOL.with(|pool| pool.borrow().upgrade())

@@ -115,7 +115,7 @@ pub struct Executor {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     shared: Arc<Shared>,
     kind: Kind,
 }
@@ -134,12 +134,14 @@ impl Drop for Inner {
 
 impl Executor {
     pub(crate) fn from_pool(shared: Arc<Shared>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                shared,
-                kind: Kind::Pool,
-            }),
+        let inner = Arc::new(Inner {
+            shared,
+            kind: Kind::Pool,
+        });
+        if let Some(pool) = &inner.shared.pool {
+            let _ = pool.executor.set(Arc::downgrade(&inner));
         }
+        Self { inner }
     }
 
     fn without_threads(name: &str, kind: Kind) -> Self {
@@ -190,10 +192,22 @@ impl Executor {
     /// spawned on it, blocking jobs go to its blocking pool. For users who want no
     /// threads of ours.
     ///
+    /// On a thread of one of our pools (inside a job) it is that pool itself, not
+    /// the worker's own runtime: an idle worker sleeps outside its runtime (see
+    /// "How a job reaches a worker" in `docs/architecture.md`), so a task spawned
+    /// there from another thread would wait for the worker's next job. The same
+    /// holds for a `tokio::runtime::Handle` taken inside a job: spawn through the
+    /// executor instead of keeping one.
+    ///
     /// # Errors
     ///
-    /// Fails when called outside a tokio runtime.
+    /// Fails when called outside a tokio runtime and off our pools' threads.
     pub fn current() -> Result<Executor, TryCurrentError> {
+        let own = context::current_pool()
+            .and_then(|shared| shared.pool.as_ref()?.executor.get()?.upgrade());
+        if let Some(inner) = own {
+            return Ok(Self { inner });
+        }
         Handle::try_current().map(Self::from_handle)
     }
 
@@ -441,7 +455,8 @@ impl Executor {
         }
         refuse_own_thread(shared, "Executor::join()", JOIN_NEVER_RETURNS);
         shared.shutdown();
-        poll_fn(|cx| shared.exit.poll_done(cx)).await;
+        let mut waiter = shared.exit.waiter();
+        poll_fn(|cx| waiter.poll(cx)).await;
     }
 
     /// [`join`](Self::join) for sync callers: blocks the current thread.
@@ -666,9 +681,13 @@ where
 /// off when the worker, its jobs done, drops its runtime.
 ///
 /// Off a pool's worker threads it is spawned on the current tokio runtime (with
-/// nothing of ours to wait for it); outside any runtime, or on a worker that is
-/// already dropping its runtime (a shutdown deadline passed), `future` is given
-/// back, for the caller to say what is left undone.
+/// nothing of ours to wait for it). Where it would not run, `future` is given
+/// back, for the caller to say what is left undone: outside any runtime, on a
+/// runtime that is shutting down (which drops what is spawned there unrun), and
+/// on a worker that is dropping its runtime: past a shutdown deadline, or after a
+/// shutdown once its jobs are done, when tasks its jobs left there (spawned with
+/// `tokio::spawn`) are dropped. Those tasks are not jobs, and a shutdown does not
+/// wait for them.
 ///
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
 /// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
@@ -710,7 +729,7 @@ where
             return Err(future);
         }
         return match Handle::try_current() {
-            Ok(runtime) => Ok(Executor::from_handle(runtime).spawn(future)),
+            Ok(runtime) => spawn_or_give_back(&Executor::from_handle(runtime), future),
             Err(_) => Err(future),
         };
     };
@@ -728,6 +747,57 @@ where
     // resolves its handle.
     drop(runtime.spawn(AsyncTask::new(future, Span::current(), guard)));
     Ok(handle)
+}
+
+/// Spawns `future` on `executor`, or gives it back when the executor dropped it
+/// unrun at once (a tokio runtime that is shutting down drops what is spawned
+/// there).
+fn spawn_or_give_back<F>(executor: &Executor, future: F) -> Result<JoinHandle<F::Output>, F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let cell = Arc::new(parking_lot::Mutex::new(Some(future)));
+    let handle = executor.spawn(TakenOnPoll {
+        cell: Arc::clone(&cell),
+        running: None,
+    });
+    // Resolved already with the future still in its cell: dropped, never polled.
+    if handle.is_finished()
+        && let Some(future) = cell.lock().take()
+    {
+        return Err(future);
+    }
+    Ok(handle)
+}
+
+/// A future that takes the one it runs from a cell at its first poll, so that
+/// the spawner can take it back if it is dropped unpolled.
+struct TakenOnPoll<F> {
+    cell: Arc<parking_lot::Mutex<Option<F>>>,
+    running: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: Future> Future for TakenOnPoll<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        if this.running.is_none() {
+            match this.cell.lock().take() {
+                Some(future) => this.running = Some(Box::pin(future)),
+                // Taken back by the spawner: its handle, already resolved, is gone.
+                None => return std::task::Poll::Pending,
+            }
+        }
+        match this.running.as_mut() {
+            Some(running) => running.as_mut().poll(cx),
+            None => std::task::Poll::Pending,
+        }
+    }
 }
 
 /// The half of a [`join_blocking`] offered to another thread.

@@ -17,7 +17,9 @@ pub(crate) struct ExitSignal {
 struct State {
     live: usize,
     done: bool,
-    wakers: Vec<Waker>,
+    /// The async waiters' wakers, each under its waiter's number.
+    wakers: Vec<(u64, Waker)>,
+    next_waiter: u64,
 }
 
 impl ExitSignal {
@@ -27,6 +29,7 @@ impl ExitSignal {
                 live,
                 done: false,
                 wakers: Vec::new(),
+                next_waiter: 0,
             }),
             cond: Condvar::new(),
         }
@@ -54,7 +57,7 @@ impl ExitSignal {
         let wakers = std::mem::take(&mut state.wakers);
         drop(state);
         self.cond.notify_all();
-        for waker in wakers {
+        for (_, waker) in wakers {
             waker.wake();
         }
     }
@@ -63,15 +66,46 @@ impl ExitSignal {
         self.state.lock().done
     }
 
-    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// An async wait for the signal.
+    pub(crate) fn waiter(&self) -> Waiter<'_> {
+        Waiter {
+            signal: self,
+            number: None,
+        }
+    }
+
+    fn poll_done(&self, cx: &mut Context<'_>, number: &mut Option<u64>) -> Poll<()> {
         let mut state = self.state.lock();
         if state.done {
             return Poll::Ready(());
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
+        let state = &mut *state;
+        let known = number.and_then(|n| state.wakers.iter_mut().find(|(m, _)| *m == n));
+        match known {
+            Some((_, waker)) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let n = state.next_waiter;
+                state.next_waiter += 1;
+                state.wakers.push((n, cx.waker().clone()));
+                *number = Some(n);
+            }
         }
         Poll::Pending
+    }
+
+    /// Lets waiter `number`'s waker go.
+    fn forget(&self, number: u64) {
+        let waker = {
+            let mut state = self.state.lock();
+            let at = state.wakers.iter().position(|(n, _)| *n == number);
+            at.map(|i| state.wakers.swap_remove(i))
+        };
+        // Dropped outside the lock: a waker's drop is the caller's code.
+        drop(waker);
     }
 
     /// Waits until done or until `deadline` (if any); returns whether it is done.
@@ -88,6 +122,28 @@ impl ExitSignal {
             }
         }
         true
+    }
+}
+
+/// An async wait for an [`ExitSignal`]. Dropped unfinished (a `join` given up on),
+/// it takes its waker out of the signal, which would otherwise keep every waker it
+/// was ever given until it is done.
+pub(crate) struct Waiter<'a> {
+    signal: &'a ExitSignal,
+    number: Option<u64>,
+}
+
+impl Waiter<'_> {
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.signal.poll_done(cx, &mut self.number)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if let Some(number) = self.number {
+            self.signal.forget(number);
+        }
     }
 }
 
@@ -131,7 +187,8 @@ mod loom_models {
         check(|| {
             let signal = Arc::new(ExitSignal::new(2));
             let threads = exit_threads(&signal, 2);
-            block_on(poll_fn(|cx| signal.poll_done(cx)));
+            let mut waiter = signal.waiter();
+            block_on(poll_fn(|cx| waiter.poll(cx)));
             assert!(signal.is_done());
             for t in threads {
                 t.join().unwrap();
@@ -166,11 +223,8 @@ mod loom_models {
         check(|| {
             let signal = Arc::new(ExitSignal::new(1));
             let (wakes, waker) = CountingWaker::waker();
-            assert!(
-                signal
-                    .poll_done(&mut Context::from_waker(&waker))
-                    .is_pending()
-            );
+            let mut waiter = signal.waiter();
+            assert!(waiter.poll(&mut Context::from_waker(&waker)).is_pending());
             let mut threads = exit_threads(&signal, 1);
             let marker = Arc::clone(&signal);
             threads.push(thread::spawn(move || marker.mark_done()));

@@ -73,6 +73,9 @@ pub(crate) struct PoolState {
     /// (at most one does): [`NO_SPINNER`], [`SPINNING`], or [`CLAIMED`] by a
     /// submitter that counted on it instead of waking a parked thread.
     spinner: CachePadded<AtomicUsize>,
+    /// The handles' shared part (weak: its drop shuts the pool down), for
+    /// [`Executor::current`](crate::Executor::current) on the pool's own threads.
+    pub(crate) executor: std::sync::OnceLock<std::sync::Weak<crate::executor::Inner>>,
 }
 
 /// No blocking thread is spinning.
@@ -98,6 +101,7 @@ impl PoolState {
             next: AtomicUsize::new(0),
             idle_blocking: parking_lot::Mutex::new(Vec::with_capacity(blocking)),
             blocking_threads: (0..blocking).map(|_| std::sync::OnceLock::new()).collect(),
+            executor: std::sync::OnceLock::new(),
             spinner: CachePadded::new(AtomicUsize::new(NO_SPINNER)),
         }
     }
@@ -524,7 +528,10 @@ mod loom_models {
 
     #[test]
     fn shutdown_racing_the_last_job_wakes_an_async_joiner() {
-        shutdown_races_the_last_job(|shared| block_on(poll_fn(|cx| shared.exit.poll_done(cx))));
+        shutdown_races_the_last_job(|shared| {
+            let mut waiter = shared.exit.waiter();
+            block_on(poll_fn(|cx| waiter.poll(cx)));
+        });
     }
 }
 

@@ -305,3 +305,31 @@ fn a_threadless_join_is_woken_only_once_every_handle_is_resolved() {
         }
     });
 }
+
+/// Inside a job, the current executor is the pool itself: work handed to it from
+/// elsewhere, once the job is over and its worker idle, still runs.
+#[test]
+fn the_current_executor_inside_a_job_is_its_pool() {
+    common::within(30, || {
+        let io = common::pool("cur-pool", 1, 1);
+        let from_worker = io
+            .spawn(async { Executor::current().unwrap() })
+            .join()
+            .unwrap();
+        let from_blocking = io
+            .spawn_blocking(|| Executor::current().unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(from_worker.id(), io.id());
+        assert_eq!(from_blocking.id(), io.id());
+        // The worker has nothing left to run, and sleeps: a job from this thread
+        // wakes it.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(from_worker.spawn(async { 1 }).join().unwrap(), 1);
+        assert_eq!(from_blocking.spawn(async { 2 }).join().unwrap(), 2);
+        drop((from_worker, from_blocking));
+        assert!(!io.is_shutdown(), "the pool's handles are its own");
+        io.shutdown();
+        io.blocking_join();
+    });
+}

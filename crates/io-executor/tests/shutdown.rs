@@ -274,6 +274,45 @@ fn a_cleanup_spawned_during_a_shutdown_runs_to_its_end() {
 /// still running: a clean-up their drop starts has nowhere to run, and is given
 /// back (for the caller to say what is left undone), where it was handed to the
 /// runtime being dropped and lost without a word.
+/// Off a pool, on a tokio runtime that is being dropped: the runtime would drop
+/// the clean-up unrun, so it is given back, where it was taken and lost.
+#[test]
+fn a_cleanup_started_as_a_plain_runtime_drops_is_given_back() {
+    struct OnDrop(Arc<std::sync::Mutex<Option<bool>>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let given_back = io_executor::spawn_cleanup(async {}).is_err();
+            *self.0.lock().unwrap() = Some(given_back);
+        }
+    }
+    within(30, || {
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let on_drop = OnDrop(Arc::clone(&seen));
+        drop(runtime.spawn(async move {
+            let _on_drop = on_drop;
+            std::future::pending::<()>().await;
+        }));
+        // Polled once, so the task holds its guard.
+        runtime.block_on(tokio::task::yield_now());
+        drop(runtime);
+        assert_eq!(*seen.lock().unwrap(), Some(true));
+        // While the runtime runs, the clean-up is spawned there and runs.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ran = runtime.block_on(async {
+            match io_executor::spawn_cleanup(async { 7 }) {
+                Ok(handle) => handle.await.ok(),
+                Err(_) => None,
+            }
+        });
+        assert_eq!(ran, Some(7));
+    });
+}
+
 #[test]
 fn a_cleanup_started_past_a_deadline_is_given_back() {
     struct OnDrop(Arc<std::sync::Mutex<Option<bool>>>);
@@ -300,5 +339,37 @@ fn a_cleanup_started_past_a_deadline_is_given_back() {
         assert!(job.join().unwrap_err().is_shutdown());
         executor.blocking_join();
         assert_eq!(*seen.lock().unwrap(), Some(true));
+    });
+}
+
+/// A `join` given up on (a monitor that waits with a timeout, again and again,
+/// while a job keeps the pool from ending) leaves nothing behind: its waker is let
+/// go with it, where every one was kept until the pool ended.
+#[test]
+fn a_join_given_up_on_lets_its_waker_go() {
+    struct Counted;
+    impl futures::task::ArcWake for Counted {
+        fn wake_by_ref(_: &Arc<Self>) {}
+    }
+    within(30, || {
+        let executor = pool("sd-join-gone", 1, 1);
+        let (release, gate) = mpsc::channel::<()>();
+        let stuck = executor.spawn_blocking(move || gate.recv().ok());
+        executor.shutdown();
+        let wakers: Vec<Arc<Counted>> = (0..100).map(|_| Arc::new(Counted)).collect();
+        for counted in &wakers {
+            let waker = futures::task::waker(Arc::clone(counted));
+            let mut join = std::pin::pin!(executor.join());
+            let polled = join
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            assert!(polled.is_pending(), "a job still runs");
+        }
+        for counted in &wakers {
+            assert_eq!(Arc::strong_count(counted), 1, "a waker kept");
+        }
+        release.send(()).unwrap();
+        stuck.join().unwrap();
+        executor.blocking_join();
     });
 }

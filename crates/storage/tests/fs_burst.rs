@@ -289,7 +289,11 @@ fn a_burst_refused_by_a_full_queue_fails_each_read_as_rate_limited() {
     running.recv().unwrap();
     let queued = executor.spawn_blocking(|| ());
     assert!(
-        executor.spawn_blocking(|| ()).join().unwrap_err().is_queue_full(),
+        executor
+            .spawn_blocking(|| ())
+            .join()
+            .unwrap_err()
+            .is_queue_full(),
         "the queue is full"
     );
     rt().block_on(async {
