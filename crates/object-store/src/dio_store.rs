@@ -510,12 +510,16 @@ impl DioStore {
                     let mut first = true;
                     lister
                         // The prefix is an object (a backend may only find out on
-                        // the first page): object_store has nothing below it. Later
-                        // in the walk the same error is an error, never the end.
+                        // the first page): object_store has nothing below it. An
+                        // error about a directory below it (fs: one replaced by a
+                        // file while the walk went on), or later in the walk, is
+                        // an error, never the end.
                         .take_while(move |item| {
                             let below_object = first
                                 && matches!(
                                     item, Err(e) if e.kind() == ErrorKind::NotADirectory
+                                        && e.path().trim_end_matches('/')
+                                            == dir.trim_end_matches('/')
                                 );
                             first = false;
                             futures_util::future::ready(!below_object)

@@ -656,6 +656,9 @@ struct Held {
     committed: std::sync::Mutex<Vec<Vec<u8>>>,
     /// Chunk writes fail (once through the gate).
     failing: std::sync::atomic::AtomicBool,
+    /// Listings fail on their first page, not their second, with an error about
+    /// this path.
+    list_breaks_first: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl Held {
@@ -757,7 +760,12 @@ impl storage::raw::Access for HeldAccess {
         _: &str,
         _: storage::raw::ListArgs,
     ) -> storage::raw::IoJob<Box<dyn storage::raw::RawList>> {
-        storage::raw::IoJob::ready(Ok(Box::new(BreakingList { pages: 0 })))
+        let breaks = *self.0.list_breaks_first.lock().unwrap();
+        storage::raw::IoJob::ready(Ok(Box::new(BreakingList {
+            pages: 0,
+            fails_at: if breaks.is_some() { 1 } else { 2 },
+            path: breaks.unwrap_or("d/"),
+        })))
     }
 }
 
@@ -976,6 +984,9 @@ fn a_write_where_a_directory_is_says_so_and_is_not_not_found() {
 #[derive(Debug)]
 struct BreakingList {
     pages: u32,
+    fails_at: u32,
+    /// What the error is about ("": the listing's own path).
+    path: &'static str,
 }
 
 impl storage::raw::RawList for BreakingList {
@@ -983,12 +994,16 @@ impl storage::raw::RawList for BreakingList {
         mut self: Box<Self>,
     ) -> storage::raw::IoJob<(Box<dyn storage::raw::RawList>, Vec<storage::Entry>)> {
         self.pages += 1;
-        storage::raw::IoJob::ready(match self.pages {
-            1 => Ok((
+        let err = storage::Error::new(storage::ErrorKind::NotADirectory);
+        storage::raw::IoJob::ready(if self.pages < self.fails_at {
+            Ok((
                 self as Box<dyn storage::raw::RawList>,
                 vec![storage::Entry::new("a", storage::Metadata::file(1))],
-            )),
-            _ => Err(storage::Error::new(storage::ErrorKind::NotADirectory).with_path("d/")),
+            ))
+        } else if self.path.is_empty() {
+            Err(err)
+        } else {
+            Err(err.with_path(self.path))
         })
     }
 }
@@ -1001,6 +1016,70 @@ fn a_listing_that_fails_midway_ends_in_that_error_not_early() {
     assert_eq!(listed[0].as_ref().unwrap().location, Path::from("a"));
     let err = listed[1].as_ref().unwrap_err();
     assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+/// A directory below the listed one that is no longer one when the walk opens
+/// it (replaced by a file meanwhile): the listing fails, even on its first page,
+/// where it was taken for a listing below an object and ended empty. A listing
+/// that finds its own directory to be an object is empty, as object_store's are.
+#[test]
+fn a_subdirectory_gone_on_the_first_page_is_an_error_not_an_empty_listing() {
+    // The path the error is about, whether the listing fails, and whether to
+    // list from above a store prefix too (whose own directory is `t/x/`).
+    for (path, fails, above) in [("d/", true, true), ("t/", false, false), ("", false, true)] {
+        let held = Arc::new(Held::default());
+        *held.list_breaks_first.lock().unwrap() = Some(path);
+        let store = DioStore::new(storage::Operator::new(HeldAccess(Arc::clone(&held))));
+        let (listed, delimited) = rt().block_on(async {
+            let prefix = Path::from("t");
+            let listed: Vec<_> = store.list(Some(&prefix)).collect().await;
+            let delimited = if above {
+                let store = store.clone().with_prefix("t/x");
+                Some(store.list_with_delimiter(Some(&prefix)).await)
+            } else {
+                None
+            };
+            (listed, delimited)
+        });
+        if fails {
+            assert_eq!(listed.len(), 1, "{path:?}: {listed:?}");
+            let err = listed[0].as_ref().unwrap_err();
+            assert!(err.to_string().contains("not a directory"), "{err}");
+            assert!(delimited.unwrap().is_err(), "{path:?}");
+        } else {
+            assert!(listed.is_empty(), "{path:?}: {listed:?}");
+            if let Some(delimited) = delimited {
+                assert!(delimited.unwrap().common_prefixes.is_empty(), "{path:?}");
+            }
+        }
+    }
+}
+
+/// Listing below an object finds nothing, on every backend, as in object_store:
+/// there are no directories, so nothing is below a file.
+#[test]
+fn a_listing_below_an_object_is_empty_on_every_backend() {
+    let (fs, _dir) = common::fs_operator("below-object");
+    let mut ops = vec![
+        ("fs", fs),
+        ("memory", common::memory_operator("below-object")),
+    ];
+    ops.extend(common::s3_operator("below-object").map(|op| ("s3", op)));
+    for (name, op) in ops {
+        let store = DioStore::new(op);
+        rt().block_on(async {
+            let object = Path::from("t/a.parquet");
+            store.put(&object, "x".into()).await.unwrap();
+            let listed: Vec<_> = store.list(Some(&object)).collect().await;
+            assert!(listed.is_empty(), "{name}: {listed:?}");
+            let delimited = store.list_with_delimiter(Some(&object)).await.unwrap();
+            assert!(
+                delimited.objects.is_empty() && delimited.common_prefixes.is_empty(),
+                "{name}: {delimited:?}"
+            );
+            store.delete(&object).await.unwrap();
+        });
+    }
 }
 
 #[test]
