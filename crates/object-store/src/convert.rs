@@ -47,14 +47,27 @@ impl Prefix {
     /// holds no object at (the prefix itself and its parents are directories of
     /// its listings; DataFusion asks for a table's URL with `head`, and lists it
     /// as a directory only on `NotFound`).
+    ///
+    /// The store's root itself (an empty location under no prefix) is no object
+    /// either: `NotFound`, as `head` of it says.
     pub(crate) fn read_path(&self, location: &Path) -> object_store::Result<String> {
-        self.path(location).map_err(|e| match e {
+        let path = self.path(location).map_err(|e| match e {
             OsError::InvalidPath { source } => OsError::NotFound {
                 path: location.to_string(),
                 source: Box::new(source),
             },
             other => other,
-        })
+        })?;
+        if path.is_empty() {
+            let source = storage::Error::new(ErrorKind::NotFound)
+                .with_message("the store's root is a directory, not an object")
+                .with_path(location.as_ref());
+            return Err(OsError::NotFound {
+                path: location.to_string(),
+                source: Box::new(source),
+            });
+        }
+        Ok(path)
     }
 
     /// The error of a listing of `place`, outside the prefix: `InvalidPath`, as for

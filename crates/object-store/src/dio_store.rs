@@ -457,7 +457,8 @@ impl DioStore {
     }
 
     /// The metadata of the object at `path` (our path of `location`), if it meets
-    /// `conditions`; a directory is no object.
+    /// `conditions`; a directory is no object, whatever the conditions (as
+    /// object_store's stores answer: `NotFound`, never `Precondition`).
     async fn head_object(
         &self,
         path: &str,
@@ -466,8 +467,7 @@ impl DioStore {
     ) -> Result<storage::Metadata> {
         let meta = self
             .op
-            .stat_with(path)
-            .conditions(conditions)
+            .stat(path)
             .await
             .map_err(|e| self.error(e, location))?;
         if meta.is_dir() {
@@ -476,6 +476,9 @@ impl DioStore {
                 .with_path(path);
             return Err(self.error(err, location));
         }
+        conditions
+            .check(&meta)
+            .map_err(|e| self.error(e.with_operation("stat").with_path(path), location))?;
         Ok(meta)
     }
 

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::stream::Stream;
 use io_executor::{Executor, JoinHandle};
 use object_store::Result;
+use object_store::path::Path;
 
 use crate::executor_error::{STORE, executor_error};
 
@@ -37,6 +38,8 @@ type PieceRead = JoinHandle<(Option<File>, io::Result<Bytes>)>;
 /// the caller) exist at once.
 pub(crate) struct FileStream {
     executor: Executor,
+    /// The object's location, which an executor's refusal names.
+    location: Path,
     path: PathBuf,
     /// The file, while no read holds it.
     file: Option<File>,
@@ -48,13 +51,29 @@ pub(crate) struct FileStream {
 }
 
 impl FileStream {
-    /// A stream of `range` of `file`, whose first read starts now.
-    pub(crate) fn start(executor: Executor, file: File, path: PathBuf, range: Range<u64>) -> Self {
-        Self::with_sizes(executor, file, path, range, SINGLE_READ_MAX, CHUNK)
+    /// A stream of `range` of `file` (object `location`), whose first read starts
+    /// now.
+    pub(crate) fn start(
+        executor: Executor,
+        location: Path,
+        file: File,
+        path: PathBuf,
+        range: Range<u64>,
+    ) -> Self {
+        Self::with_sizes(
+            executor,
+            location,
+            file,
+            path,
+            range,
+            SINGLE_READ_MAX,
+            CHUNK,
+        )
     }
 
     fn with_sizes(
         executor: Executor,
+        location: Path,
         file: File,
         path: PathBuf,
         range: Range<u64>,
@@ -64,6 +83,7 @@ impl FileStream {
         let len = range.end.saturating_sub(range.start);
         let mut stream = Self {
             executor,
+            location,
             path,
             file: Some(file),
             reading: None,
@@ -142,7 +162,12 @@ impl Stream for FileStream {
                 store: STORE,
                 source: Box::new(e),
             }),
-            Err(e) => Err(executor_error("read", None, &this.executor, e)),
+            Err(e) => Err(executor_error(
+                "read",
+                Some(&this.location),
+                &this.executor,
+                e,
+            )),
         };
         Poll::Ready(Some(item))
     }
@@ -188,7 +213,13 @@ mod tests {
     fn a_range_up_to_the_limit_is_one_piece() {
         let (f, data) = fixture(100_000);
         let file = File::open(f.path()).unwrap();
-        let s = FileStream::start(executor(), file, f.path().into(), 10..90_010);
+        let s = FileStream::start(
+            executor(),
+            Path::from("x"),
+            file,
+            f.path().into(),
+            10..90_010,
+        );
         let pieces = futures::executor::block_on(s.collect::<Vec<_>>());
         assert_eq!(pieces.len(), 1);
         assert_eq!(pieces[0].as_ref().unwrap()[..], data[10..90_010]);
@@ -198,7 +229,15 @@ mod tests {
     fn a_longer_range_comes_in_pieces_that_add_up() {
         let (f, data) = fixture(100_000);
         let file = File::open(f.path()).unwrap();
-        let s = FileStream::with_sizes(executor(), file, f.path().into(), 1..99_999, 1000, 30_000);
+        let s = FileStream::with_sizes(
+            executor(),
+            Path::from("x"),
+            file,
+            f.path().into(),
+            1..99_999,
+            1000,
+            30_000,
+        );
         let pieces = futures::executor::block_on(s.collect::<Vec<_>>());
         let lens: Vec<_> = pieces.iter().map(|p| p.as_ref().unwrap().len()).collect();
         assert_eq!(lens, [30_000, 30_000, 30_000, 9_998]);
@@ -210,15 +249,44 @@ mod tests {
     fn an_empty_range_reads_nothing() {
         let (f, _) = fixture(10);
         let file = File::open(f.path()).unwrap();
-        let s = FileStream::start(executor(), file, f.path().into(), 5..5);
+        let s = FileStream::start(executor(), Path::from("x"), file, f.path().into(), 5..5);
         assert!(futures::executor::block_on(s.collect::<Vec<_>>()).is_empty());
+    }
+
+    #[test]
+    fn a_read_the_executor_refuses_names_the_object() {
+        let (f, data) = fixture(100_000);
+        let file = File::open(f.path()).unwrap();
+        let io = executor();
+        let location = Path::from("t/a.parquet");
+        let s = FileStream::with_sizes(
+            io.clone(),
+            location,
+            file,
+            f.path().into(),
+            0..90_000,
+            1000,
+            30_000,
+        );
+        // The first read was accepted; the next is refused.
+        io.shutdown();
+        let out = futures::executor::block_on(s.collect::<Vec<_>>());
+        assert_eq!(out[0].as_ref().unwrap()[..], data[..30_000]);
+        let Err(object_store::Error::Generic { source, .. }) = &out[1] else {
+            panic!("{:?}", out[1]);
+        };
+        let refused = source
+            .downcast_ref::<crate::ExecutorError>()
+            .unwrap_or_else(|| panic!("{source}"));
+        assert_eq!(refused.path(), Some("t/a.parquet"));
+        assert_eq!(out.len(), 2, "the stream ends at its error");
     }
 
     #[test]
     fn a_range_past_the_end_of_the_file_is_an_error_that_names_it() {
         let (f, _) = fixture(10);
         let file = File::open(f.path()).unwrap();
-        let s = FileStream::start(executor(), file, f.path().into(), 5..20);
+        let s = FileStream::start(executor(), Path::from("x"), file, f.path().into(), 5..20);
         let out = futures::executor::block_on(s.collect::<Vec<_>>());
         let err = out[0].as_ref().unwrap_err().to_string();
         assert!(err.contains("cannot read bytes 5..20 of"), "{err}");

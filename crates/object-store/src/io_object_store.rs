@@ -155,6 +155,10 @@ pub struct IoObjectStore<S> {
     blocking_calls: bool,
 }
 
+/// The most batches a stream's channel can hold: tokio's bound on a channel's
+/// capacity (its semaphore's permits), past which making one panics.
+const MAX_CHANNEL_CAPACITY: usize = usize::MAX >> 3;
+
 impl<S: ObjectStore> IoObjectStore<S> {
     /// Wraps `inner` so that all of its work runs on `executor`.
     pub fn new(inner: S, executor: Executor) -> Self {
@@ -169,9 +173,10 @@ impl<S: ObjectStore> IoObjectStore<S> {
 
     /// How many batches a returned stream's channel holds (default 4). More lets the
     /// pump run further ahead of a bursty consumer, at the cost of memory; see the
-    /// memory bound in the type's docs.
+    /// memory bound in the type's docs. At most `usize::MAX >> 3` (tokio's bound
+    /// on a channel); more is taken as that.
     pub fn with_channel_capacity(mut self, batches: NonZeroUsize) -> Self {
-        self.channel_capacity = batches.get();
+        self.channel_capacity = batches.get().min(MAX_CHANNEL_CAPACITY);
         self
     }
 
@@ -255,7 +260,9 @@ fn io_payload(
     match payload {
         // No body: drop the inner payload here, on the executor.
         _ if head => futures_util::stream::empty().boxed(),
-        Payload::File(file, path) => FileStream::start(executor.clone(), file, path, range).boxed(),
+        Payload::File(file, path) => {
+            FileStream::start(executor.clone(), location, file, path, range).boxed()
+        }
         Payload::Stream(stream) => {
             PumpStream::spawn(executor, bounds, "get_opts stream", Some(location), || {
                 stream

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use common::probe_store::ProbeStore;
 use dio_object_store::IoObjectStore;
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
 
 /// Reads `chunks` chunks of `chunk` bytes slowly through `store`; returns the most
@@ -64,4 +64,23 @@ fn the_default_bound_holds_too() {
     // 64 KiB chunks, 512 KiB batches: 8 a batch, 4 slots, at most (4 + 1) × 8 ahead.
     let ahead = max_pulled_ahead(store, 200, 64 * 1024);
     assert!(ahead <= 40, "pulled {ahead} chunks ahead of the consumer");
+}
+
+/// The largest capacity the type accepts works: a listing and a read stream.
+#[test]
+fn the_largest_channel_capacity_is_taken_as_tokios_bound() {
+    let store = IoObjectStore::new(
+        object_store::memory::InMemory::new(),
+        common::executor("huge-capacity-io"),
+    )
+    .with_channel_capacity(NonZeroUsize::MAX);
+    common::caller_runtime().block_on(async move {
+        let path = Path::from("a");
+        store.put(&path, "x".into()).await.unwrap();
+        let listed: Vec<_> = store.list(None).collect().await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].as_ref().unwrap().location, path);
+        let got = store.get(&path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(got, "x");
+    });
 }

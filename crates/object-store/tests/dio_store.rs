@@ -182,6 +182,44 @@ fn errors_keep_their_kind_operation_and_path() {
 /// object first, as object_store's `InMemory` and `LocalFileSystem` do: a missing
 /// object is `NotFound`, a failed condition `Precondition`; only a present object
 /// that meets its conditions gets the range's error.
+/// The store's root and a directory hold no object: every read of them is
+/// `NotFound`, with or without conditions, as in object_store's own stores.
+#[test]
+fn the_root_and_a_directory_are_not_found_for_every_read() {
+    let (fs, _dir) = common::fs_operator("root-reads");
+    for (name, op) in [
+        ("fs", fs),
+        ("memory", common::memory_operator("root-reads")),
+    ] {
+        let store = DioStore::new(op);
+        rt().block_on(async {
+            store.put(&Path::from("d/a"), "x".into()).await.unwrap();
+            for location in [Path::from(""), Path::from("d")] {
+                let conditional = GetOptions::new().with_if_match(Some("\"other\""));
+                let results = [
+                    store.get(&location).await.map(drop),
+                    store.head(&location).await.map(drop),
+                    store
+                        .get_opts(&location, conditional.clone())
+                        .await
+                        .map(drop),
+                    store
+                        .get_opts(&location, conditional.with_head(true))
+                        .await
+                        .map(drop),
+                    store.get_ranges(&location, &[0..1]).await.map(drop),
+                ];
+                for (i, result) in results.into_iter().enumerate() {
+                    assert!(
+                        matches!(result, Err(object_store::Error::NotFound { .. })),
+                        "{name} {location:?} read {i}: {result:?}"
+                    );
+                }
+            }
+        });
+    }
+}
+
 #[test]
 fn a_bad_range_on_a_missing_object_is_not_found() {
     let (op, _dir) = common::fs_operator("bad-range-fs");
