@@ -363,8 +363,8 @@ impl MultipartUpload for DioUpload {
                 // stopped by an abort given up midway, or by a lost draining task,
                 // is aborted here, and a clean-up that failed is said.
                 let e = match writer.abort().await {
-                    Err(a) if e.context("abort_failed").is_none() => {
-                        e.with_context("abort_failed", a.to_string())
+                    Err(a) if e.context(storage::raw::ABORT_FAILED).is_none() => {
+                        e.with_context(storage::raw::ABORT_FAILED, a.to_string())
                     }
                     _ => e,
                 };

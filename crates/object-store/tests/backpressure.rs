@@ -13,8 +13,8 @@ use bytes::Bytes;
 use common::probe_store::ProbeStore;
 use dio_object_store::IoObjectStore;
 use futures::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 /// Reads `chunks` chunks of `chunk` bytes slowly through `store`; returns the most
 /// chunks ever pulled from the inner stream but not yet received by the consumer.

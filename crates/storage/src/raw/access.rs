@@ -446,7 +446,10 @@ pub trait RandomRead: Send + Sync + fmt::Debug + 'static {
 
 /// The context key of a failed write's error that says what it left behind: the
 /// clean-up that failed after it, and why (a `Writer`'s `abort` then fails too).
-pub(crate) const ABORT_FAILED: &str = "abort_failed";
+/// A backend that cleans up after a failed write sets it on the write's error
+/// ([`Error::with_context`](crate::Error::with_context)); a caller reads it with
+/// [`Error::context`](crate::Error::context).
+pub const ABORT_FAILED: &str = "abort_failed";
 
 /// An atomic write in progress. Ownership travels into each job and comes back, so
 /// no job ever shares a writer with another.

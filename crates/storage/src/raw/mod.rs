@@ -9,10 +9,10 @@ mod path;
 mod range;
 mod read_batch;
 
-pub(crate) use access::{ABORT_FAILED, too_large};
+pub(crate) use access::too_large;
 pub use access::{
-    Access, BatchJob, ChunksRead, IoJob, ListArgs, OpenArgs, Opened, RandomRead, RawList, RawWrite,
-    ReadArgs,
+    ABORT_FAILED, Access, BatchJob, ChunksRead, IoJob, ListArgs, OpenArgs, Opened, RandomRead,
+    RawList, RawWrite, ReadArgs,
 };
 pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};

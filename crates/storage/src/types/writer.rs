@@ -271,8 +271,8 @@ impl Writer {
     /// # Errors
     ///
     /// Cleaning up failed: now, or after the write failed (then the write's
-    /// error, whose `abort_failed` context says why); the writer was already
-    /// committed (`InvalidInput`).
+    /// error, whose [`ABORT_FAILED`](crate::raw::ABORT_FAILED) context says why);
+    /// the writer was already committed (`InvalidInput`).
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
