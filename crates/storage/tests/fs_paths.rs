@@ -310,7 +310,8 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     // A loop of links leads nowhere: skipped, as a dangling link is; so is a link
     // whose target passes through a file (`ENOTDIR`).
     std::os::unix::fs::symlink("loopy", root.join("loopy")).unwrap();
-    std::os::unix::fs::symlink("real/x/loopy", root.join("real/loopy-through")).unwrap();
+    // (Relative to the link's own directory: `real/x/loopy`, below the file.)
+    std::os::unix::fs::symlink("x/loopy", root.join("real/loopy-through")).unwrap();
 
     let listed: BTreeSet<String> =
         s.op.list_recursive("")

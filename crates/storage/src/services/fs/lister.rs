@@ -136,8 +136,9 @@ impl FsLister {
                 }
                 FileType::Symlink => {
                     // Resolved inside the root, like every other lookup. A link
-                    // that leads nowhere (or round a loop of links) is skipped;
-                    // any other failure fails the listing, never hides a subtree.
+                    // that leads nowhere (missing, through a file, or round a
+                    // loop of links) is skipped; any other failure fails the
+                    // listing, never hides a subtree.
                     let fd = match open_in_root(&self.root, &path, OFlags::PATH) {
                         Ok(fd) => fd,
                         Err(e) if dangling(&e) => continue,
@@ -220,9 +221,10 @@ pub(crate) fn known_type(
 }
 
 /// Whether a symlink's lookup failed because it leads nowhere: its target is
-/// missing, or it is a loop of links (`ELOOP`).
+/// missing, passes through a file (`ENOTDIR`, as a read of it says `NotFound`),
+/// or is a loop of links (`ELOOP`).
 fn dangling(err: &Error) -> bool {
-    err.kind() == ErrorKind::NotFound
+    matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
         || std::error::Error::source(err)
             .and_then(|e| e.downcast_ref::<std::io::Error>())
             .and_then(std::io::Error::raw_os_error)
