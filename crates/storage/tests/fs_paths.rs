@@ -390,3 +390,65 @@ fn a_root_uri_is_percent_decoded() {
     let err = Operator::from_uri("file://otherhost/p").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }
+
+/// A symlink is read and copied as the file it leads to, and renamed as that too,
+/// as an object store renames (copy, then remove the source): the content lands at
+/// the new name and the link goes. Moved as a link, a relative one would break,
+/// and onto its own target it replaced the only copy with a link to itself.
+#[test]
+fn renaming_a_symlink_renames_what_it_leads_to_and_loses_nothing() {
+    let s = setup();
+    // Onto its own target: the data stays, the link goes.
+    s.op.write("data", "precious").unwrap();
+    std::os::unix::fs::symlink("data", s.root.join("link")).unwrap();
+    s.op.rename("link", "data").unwrap();
+    assert_eq!(s.op.read("data").unwrap(), "precious");
+    assert!(!s.root.join("link").exists() && s.root.join("link").symlink_metadata().is_err());
+    // A relative link into another directory: the content arrives.
+    std::fs::create_dir_all(s.root.join("a")).unwrap();
+    s.op.write("a/v3", "version 3").unwrap();
+    std::os::unix::fs::symlink("v3", s.root.join("a/cur")).unwrap();
+    s.op.rename("a/cur", "b/cur").unwrap();
+    assert_eq!(s.op.read("b/cur").unwrap(), "version 3");
+    assert_eq!(s.op.read("a/v3").unwrap(), "version 3", "the target stays");
+    assert!(
+        s.root.join("a/cur").symlink_metadata().is_err(),
+        "the link goes"
+    );
+    // A link that leads nowhere (outside the root is nowhere) is not found, as a
+    // read of it is; a link to a directory is refused, as a directory is.
+    assert_eq!(
+        s.op.rename("file-link", "x").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    std::os::unix::fs::symlink("inside", s.root.join("dir-link")).unwrap();
+    assert_eq!(
+        s.op.rename("dir-link", "x").unwrap_err().kind(),
+        ErrorKind::IsADirectory
+    );
+    // Onto a directory: refused, as any rename there is.
+    let e = s.op.rename("good-link", "inside").unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::IsADirectory, "inside"), "{e}");
+    assert!(s.root.join("file-link").symlink_metadata().is_ok());
+    assert!(s.root.join("dir-link").symlink_metadata().is_ok());
+    assert!(s.root.join("good-link").symlink_metadata().is_ok());
+}
+
+/// Two names of one file (hard links): a rename of one onto the other leaves one
+/// name, as on memory and S3 (rename(2) alone would leave both). A file renamed
+/// onto itself, by any path, is left as it is.
+#[test]
+fn renaming_a_hard_link_onto_its_twin_leaves_one_name() {
+    let s = setup();
+    s.op.write("a", "shared").unwrap();
+    std::fs::hard_link(s.root.join("a"), s.root.join("b")).unwrap();
+    s.op.rename("a", "b").unwrap();
+    assert!(!s.root.join("a").exists(), "the source goes");
+    assert_eq!(s.op.read("b").unwrap(), "shared");
+    // Onto itself, through a linked directory: the same entry, nothing to do.
+    std::os::unix::fs::symlink("inside", s.root.join("via")).unwrap();
+    s.op.rename("via/file", "inside/file").unwrap();
+    assert_eq!(s.op.read("inside/file").unwrap(), "inside");
+    s.op.rename("inside/file", "inside/file").unwrap();
+    assert_eq!(s.op.read("inside/file").unwrap(), "inside");
+}

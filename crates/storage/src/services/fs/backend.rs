@@ -246,6 +246,11 @@ impl Fs {
     }
 }
 
+/// Whether two `stat`s are of one file (device and inode).
+fn same_file(a: &rustix::fs::Stat, b: &rustix::fs::Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
 /// A lookup of file `path` (no trailing `/`) that met a file where a directory
 /// should be (`f/x` where `f` is a file: `ENOTDIR`) found nothing: `NotFound`, as
 /// on memory and S3. `NotADirectory` stays for `f/`, a directory path naming a
@@ -687,6 +692,67 @@ impl Access for Fs {
             }
             let to_dir =
                 ensure_dir(&fs.root, parent_dir(&to)).map_err(|e| e.with_path(to.clone()))?;
+            let (from_name, to_name) = (file_name(&from), file_name(&to));
+            let to_stat = match rustix::fs::statat(&to_dir, to_name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => Some(stat),
+                Err(Errno::NOENT) => None,
+                Err(e) => return Err(Error::from(e).with_path(to.clone())),
+            };
+            if from_name == to_name
+                && same_file(&rustix::fs::fstat(&from_dir)?, &rustix::fs::fstat(&to_dir)?)
+            {
+                // One directory entry by two paths (or one): nothing to move.
+                return if options.if_not_exists {
+                    Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()))
+                } else {
+                    Ok(())
+                };
+            }
+            let is_link =
+                rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Symlink;
+            // What the source's name leads to: a symlink is read and copied as the
+            // file it leads to, and renamed as that too (as an object store
+            // renames: the content put at `to`, then the source removed). Moved as
+            // a link, a relative one would break, and onto its own target it would
+            // replace the only copy with a link to itself.
+            let object = if is_link {
+                let fd =
+                    below_a_file_is_not_found(&from, open_in_root(&fs.root, &from, OFlags::PATH))?;
+                let target = rustix::fs::fstat(&fd)?;
+                if is_dir(&target) {
+                    return Err(Error::new(ErrorKind::IsADirectory));
+                }
+                target
+            } else {
+                stat
+            };
+            if is_link || to_stat.is_some_and(|t| same_file(&t, &object)) {
+                // A link, or two names of one file (hard links, which rename(2)
+                // would leave both of): `to` gets the content unless it already is
+                // that file, then the source's name goes.
+                if to_stat.is_some_and(|t| same_file(&t, &object)) {
+                    if options.if_not_exists {
+                        return Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()));
+                    }
+                } else {
+                    fs.copy_file(&from, &to, options.if_not_exists)?;
+                }
+                match rustix::fs::unlinkat(&from_dir, from_name, AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    Err(e) => {
+                        return Err(Error::from(e).with_message(format!(
+                            "{to:?} holds the content, but the source could not be removed"
+                        )));
+                    }
+                }
+                fs.files.forget(&from);
+                fs.files.forget(&to);
+                if fs.sync {
+                    rustix::fs::fsync(&to_dir)?;
+                    rustix::fs::fsync(&from_dir)?;
+                }
+                return Ok(());
+            }
             let renamed = if options.if_not_exists {
                 rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to))
             } else {
