@@ -207,7 +207,10 @@ fn the_root_and_a_directory_are_not_found_for_every_read() {
                         .get_opts(&location, conditional.with_head(true))
                         .await
                         .map(drop),
-                    store.get_ranges(&location, &[0..1]).await.map(drop),
+                    store
+                        .get_ranges(&location, std::slice::from_ref(&(0..1)))
+                        .await
+                        .map(drop),
                 ];
                 for (i, result) in results.into_iter().enumerate() {
                     assert!(

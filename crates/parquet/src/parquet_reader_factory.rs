@@ -122,7 +122,11 @@ impl ParquetReaderFactory {
     }
 
     /// Reads and fills `cache` (DataFusion's file-metadata cache) with the files'
-    /// metadata, so repeated scans do not read footers again.
+    /// metadata, so repeated scans do not read footers again. Footers are then
+    /// decoded whole, as DataFusion's own reader decodes them (a scan's metadata
+    /// options, such as statistics skipped, are not applied), so that every scan
+    /// can be served what one cached; a footer decrypted with a scan's keys is
+    /// neither taken from the cache nor put in it.
     pub fn with_metadata_cache(mut self, cache: Arc<FileMetadataCache>) -> Self {
         self.metadata_cache = Some(cache);
         self
@@ -358,7 +362,19 @@ impl ScanReader {
             self.remember(&metadata);
             return Ok(metadata);
         }
-        let metadata = self.reader.load_metadata(self.reader.page_index(), options);
+        // The footer the shared cache keeps is the whole one, decoded as
+        // DataFusion's own reader decodes it: not with the options' metadata
+        // options (statistics skipped, a schema given), so that no scan is served
+        // a footer reduced for another.
+        let whole = cacheable.then(|| {
+            ArrowReaderOptions::new()
+                .with_column_index_policy(column)
+                .with_offset_index_policy(offset)
+        });
+        let decoding = if cacheable { whole.as_ref() } else { options };
+        let metadata = self
+            .reader
+            .load_metadata(self.reader.page_index(), decoding);
         let metadata = Arc::new(metadata.await?);
         if cacheable {
             self.remember(&metadata);

@@ -39,7 +39,9 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 ///   outside `/data/warehouse` fails;
 /// - installs a [`DioParquetFormatFactory`] for the `parquet` extension (once per
 ///   session), so `STORED AS PARQUET` tables scan with our reader factory;
-/// - remembers the operator for the URL, replacing an earlier registration.
+/// - remembers the operator for the URL, replacing an earlier registration;
+/// - clears the listings and file statistics DataFusion cached, so that tables
+///   listed before (through the store this one replaces) are listed again by it.
 ///
 /// Scans read each file at the version their listing gave (its ETag; see
 /// [`ParquetReaderFactory::with_pinned_versions`](crate::ParquetReaderFactory::with_pinned_versions)):
@@ -93,6 +95,16 @@ pub fn register(ctx: &SessionContext, url: &str, op: Operator) -> Result<()> {
     let registry = session_registry(ctx);
     ctx.register_object_store(store_url.as_ref(), Arc::clone(&store));
     registry.insert(&store_url, Registered { op, prefix, store });
+    // Listings DataFusion cached before (by the store this one replaces, with its
+    // ETags, which a scan pinned to the operator's would refuse) are listed again,
+    // and the statistics planned from them gathered again.
+    let caches = &ctx.runtime_env().cache_manager;
+    if let Some(listings) = caches.get_list_files_cache() {
+        listings.clear();
+    }
+    if let Some(statistics) = caches.get_file_statistic_cache() {
+        statistics.clear();
+    }
     Ok(())
 }
 

@@ -485,6 +485,54 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
     assert_eq!(metadata.file_metadata().num_rows(), 12_000);
 }
 
+/// A footer read for a scan that asked for less of it (no column statistics) is
+/// not what the shared cache keeps: a later scan, wanting the statistics, gets
+/// them, where it was served the reduced footer from the cache. (The factory
+/// decodes whole footers, as DataFusion's own reader does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_footer_read_with_statistics_skipped_does_not_reach_the_cache() {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
+    use datafusion::execution::cache::default_cache::DefaultCache;
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+    use dio_parquet::ParquetReaderFactory;
+    use object_store::path::Path;
+    use parquet::file::metadata::ParquetStatisticsPolicy;
+
+    let (op, _counts, bytes) = fixture("pq-cache-options").await;
+    let etag = op.stat(PATH).await.unwrap().etag().unwrap().to_owned();
+    let mut file = PartitionedFile::new(PATH, bytes.len() as u64);
+    file.object_meta.e_tag = Some(etag);
+    let cache: Arc<FileMetadataCache> =
+        Arc::new(DefaultCache::<Path, CachedFileMetadataEntry>::new(64 << 20));
+    let factory = ParquetReaderFactory::new(op).with_metadata_cache(Arc::clone(&cache));
+    let metrics = ExecutionPlanMetricsSet::new();
+    let skip = ArrowReaderOptions::new().with_column_stats_policy(ParquetStatisticsPolicy::SkipAll);
+    let reduced = factory
+        .create_reader(0, file.clone(), None, &metrics)
+        .unwrap()
+        .get_metadata(Some(&skip))
+        .await
+        .unwrap();
+    assert_eq!(reduced.num_row_groups(), bytes_row_groups(&bytes));
+    let full = factory
+        .create_reader(0, file, None, &metrics)
+        .unwrap()
+        .get_metadata(None)
+        .await
+        .unwrap();
+    assert!(full.row_group(0).column(0).statistics().is_some());
+}
+
+/// How many row groups parquet file `bytes` has, read without us.
+fn bytes_row_groups(bytes: &Bytes) -> usize {
+    parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(bytes)
+        .unwrap()
+        .num_row_groups()
+}
+
 /// A scan with pinned versions that finds its file changed since it was listed, or
 /// gone, clears the listings it was given, whichever read found it (the footer,
 /// one range, several), so that the next query lists the files again. A read of

@@ -595,3 +595,34 @@ async fn a_table_outside_the_registered_url_fails_instead_of_reading_empty() {
     assert!(err.contains("does not start with prefix"), "{err}");
     assert!(err.contains("a/t"), "{err}");
 }
+
+/// A table listed by DataFusion's own store before its URL is registered: the
+/// next query reads through the registered operator, where DataFusion's cached
+/// listing (with the other store's ETags) made every read fail its version check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_registered_after_its_table_was_listed_reads_at_once() {
+    let expected = expected().await;
+    let (_dir, root) = local_tables();
+    let ctx = SessionContext::new();
+    // Our format is installed (by another registration), but this URL is not ours
+    // yet: DataFusion's store lists the tables.
+    let memory =
+        storage::Operator::new(Memory::new()).with_executor(common::executor("sql-late-mem"));
+    dio_parquet::register(&ctx, "memory://", memory).unwrap();
+    create_tables(&ctx, &format!("file://{root}")).await;
+    assert_eq!(run_all(&ctx).await, expected);
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["CachedParquetFileReaderFactory"; 2]
+    );
+    // Now the URL is ours: the first query already reads through the operator.
+    let (op, counts) = Counting::operator(Fs::new(&root).unwrap(), common::executor("sql-late-fs"));
+    dio_parquet::register(&ctx, &format!("file://{root}"), op).unwrap();
+    counts.reset();
+    assert_eq!(run_all(&ctx).await, expected);
+    assert!(counts.reads() > 0);
+    assert_eq!(
+        reader_factories(&ctx, QUERIES[4]).await,
+        ["ParquetReaderFactory"; 2]
+    );
+}

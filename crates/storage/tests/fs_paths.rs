@@ -428,7 +428,11 @@ fn renaming_a_symlink_renames_what_it_leads_to_and_loses_nothing() {
     );
     // Onto a directory: refused, as any rename there is.
     let e = s.op.rename("good-link", "inside").unwrap_err();
-    assert_eq!((e.kind(), e.path()), (ErrorKind::IsADirectory, "inside"), "{e}");
+    assert_eq!(
+        (e.kind(), e.path()),
+        (ErrorKind::IsADirectory, "inside"),
+        "{e}"
+    );
     assert!(s.root.join("file-link").symlink_metadata().is_ok());
     assert!(s.root.join("dir-link").symlink_metadata().is_ok());
     assert!(s.root.join("good-link").symlink_metadata().is_ok());
