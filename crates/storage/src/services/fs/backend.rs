@@ -70,7 +70,9 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// A file's ETag is derived from its inode, modification time and size (as
 /// object_store's `LocalFileSystem` does): every write renames a new inode into
-/// place, so any write changes it.
+/// place, so any write changes it. Before Linux 6.13 the kernel stamps files with
+/// a clock that moves once per tick (1-4 ms): two writes of one size within a
+/// tick, the second given the inode number the first freed, can share an ETag.
 #[derive(Clone)]
 pub struct Fs {
     root: Arc<OwnedFd>,
