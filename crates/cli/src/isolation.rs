@@ -14,8 +14,9 @@ use crate::{Common, Mode};
 
 #[derive(Debug, Args)]
 pub(crate) struct IsolationArgs {
-    /// Range reads in flight at once.
-    #[arg(long, default_value_t = 4)]
+    /// Range reads in flight at once (at least 1).
+    #[arg(long, default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
     /// Size of the file read (reads are 1/16 of it: 8 MiB for the default).
     #[arg(long, default_value = "128M", value_parser = crate::parse_file_size)]

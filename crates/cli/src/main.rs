@@ -309,21 +309,45 @@ pub(crate) fn once_each<T: PartialEq>(items: Vec<T>) -> Vec<T> {
     kept
 }
 
-/// A `--json` file that cannot be written is said before the run, not after it: a
-/// directory, or a file in a directory that does not exist. (`-` is stdout.)
+/// A `--json` file that cannot be written is said before the run, not after it.
+/// (`-` is stdout.)
 fn check_json_path(path: &std::path::Path) -> Result<(), String> {
     if path == std::path::Path::new("-") {
         return Ok(());
     }
+    check_writable("--json", path)
+}
+
+/// Whether the file `option` names can be written: not a directory, in a
+/// directory that exists, and openable for writing there (a file there already
+/// is left as it is; one made to find out is removed).
+pub(crate) fn check_writable(option: &str, path: &std::path::Path) -> Result<(), String> {
     if path.is_dir() {
-        return Err(format!("--json {}: is a directory", path.display()));
+        return Err(format!("{option} {}: is a directory", path.display()));
     }
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
-            "--json {}: no directory {}",
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "{option} {}: no directory {}",
             path.display(),
             dir.display()
-        )),
-        _ => Ok(()),
+        ));
+    }
+    let existed = path.symlink_metadata().is_ok();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("{option} {}: cannot write it: {e}", path.display())),
     }
 }

@@ -62,7 +62,8 @@ pub(crate) fn check_path(path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
-    register_font()
+    register_font()?;
+    crate::check_writable("--plot", path)
 }
 
 /// Draws `panels` to `path`, `.svg` or `.png` (text is laid out with a system

@@ -223,6 +223,13 @@ fn bad_arguments_are_clear_errors() {
     let (ok, output) = dio(&["bench", "--size", "17179869185G"]);
     assert!(!ok);
     assert!(output.contains("too large"), "{output}");
+    let (ok, output) = dio(&["bench", "isolation", "--concurrency", "0"]);
+    assert!(!ok);
+    assert!(output.contains("--concurrency"), "{output}");
+    assert!(
+        !output.contains("ticks"),
+        "refused before the run: {output}"
+    );
     for what in ["isolation", "scale"] {
         let (ok, output) = dio(&["bench", what, "--file-size", "5G"]);
         assert!(!ok);
@@ -251,9 +258,11 @@ fn bad_arguments_are_clear_errors() {
             assert!(!output.contains("verdict"), "{output}");
         }
     }
-    // A --json that cannot be written is said before the run.
+    // A --json that cannot be written is said before the run: a directory, a
+    // missing one, and one where no file can be made (not even by root).
     let missing = dir.path().join("no-such-dir/out.json");
-    for json in [dir.path(), missing.as_path()] {
+    let unwritable = std::path::Path::new("/proc/dio-out.json");
+    for json in [dir.path(), missing.as_path(), unwritable] {
         let (ok, output) = dio(&[
             "bench",
             "--quick",
@@ -270,6 +279,22 @@ fn bad_arguments_are_clear_errors() {
             "checked before the run: {output}"
         );
     }
+    // So is a --plot.
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--filter",
+        "4k",
+        "--plot",
+        "/proc/dio-chart.svg",
+    ]);
+    assert!(!ok, "{output}");
+    assert!(output.contains("--plot /proc/dio-chart.svg"), "{output}");
+    assert!(
+        !output.contains("verdict"),
+        "checked before the run: {output}"
+    );
 }
 
 /// A suite named twice runs once: one row per workload and method.

@@ -120,7 +120,9 @@ fn skipped(why: &str) {
 }
 
 /// `mount <args> <target>`, unmounted when the guard is dropped; `None` (the test
-/// is skipped, with a note) if it fails for want of root. As root it must work.
+/// is skipped, with a note) if it fails for want of the right to mount (not root,
+/// or root in a container without it). Where `scripts/test` found that right, it
+/// must work ([`skipped`]).
 fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
     let mounted = std::process::Command::new("mount")
         .args(args)
@@ -128,11 +130,9 @@ fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        assert!(
-            !rustix::process::geteuid().is_root(),
-            "running as root, yet mount {args:?} failed"
-        );
-        skipped(&format!("mount {args:?} needs root"));
+        skipped(&format!(
+            "mount {args:?} failed: it needs the right to mount"
+        ));
         return None;
     }
     Some(Unmount(target.to_owned()))
