@@ -1671,6 +1671,68 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
 }
 
+/// A rename deletes its source only while it is still the version copied
+/// (`If-Match` on the DELETE): a version written between the copy and the delete
+/// stays, and the rename says so, where it was deleted unseen. A server that does
+/// not take the condition deletes without it.
+#[test]
+fn a_rename_deletes_only_the_version_it_copied() {
+    let copied = || {
+        with_headers(
+            StatusCode::OK,
+            &[],
+            "<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>",
+        )
+    };
+    // The source was written again after the copy: its ETag is no longer "e".
+    let server = holding_a(move |seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => Some(copied()),
+        "DELETE" if seen.if_match.is_some() => Some(s3_error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "r",
+        )),
+        _ => None,
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.rename("a", "b")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert!(err.to_string().contains("both are kept"), "{err}");
+    let deletes: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].if_match.as_deref(), Some("\"e\""));
+    // Unchanged: deleted, with the condition.
+    let server = holding_a(move |seen, _| {
+        (seen.method == "PUT" && seen.header("x-amz-copy-source").is_some()).then(copied)
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    block_on(op.rename("a", "b")).unwrap();
+    let seen = server.seen();
+    let delete = seen.iter().find(|s| s.method == "DELETE").unwrap();
+    assert_eq!(delete.if_match.as_deref(), Some("\"e\""));
+    // A server without conditional deletes: deleted without.
+    let server = holding_a(move |seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => Some(copied()),
+        "DELETE" if seen.if_match.is_some() => {
+            Some(s3_error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", "r"))
+        }
+        _ => None,
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    block_on(op.rename("a", "b")).unwrap();
+    let deletes: Vec<Option<String>> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .map(|s| s.if_match)
+        .collect();
+    assert_eq!(deletes, [Some("\"e\"".to_owned()), None]);
+}
+
 /// A multipart write refused by its checks (a directory has the name) while its
 /// upload was being created aborts that upload: none is left behind.
 #[test]
@@ -2719,6 +2781,36 @@ fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
     assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
 }
 
+/// A source whose HEAD gives a size no multipart copy can hold (10,000 parts of at
+/// most 5 GiB) is refused before any upload is made, where the parts' ranges
+/// overflowed (a panic in a debug build, wrapped ranges in a release build).
+#[test]
+fn a_source_too_large_for_any_copy_is_refused_before_an_upload() {
+    let server = taking_uploads(|seen, _| match seen.method.as_str() {
+        "HEAD" if seen.path == "/bucket/src" => Some(with_headers(
+            StatusCode::OK,
+            &[
+                ("content-length", "18446744073709551615"),
+                ("etag", "\"v1\""),
+            ],
+            "",
+        )),
+        _ => None,
+    });
+    let op = multipart_copier(&server, 1, Duration::from_secs(10));
+    let err = block_on(op.copy("src", "dst")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("10,000 parts"), "{err}");
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| s.method == "HEAD" || s.method == "GET"),
+        "no upload was made, nothing was written: {:?}",
+        server.seen()
+    );
+}
+
 /// Hands out a new session token (`token-1`, `token-2`, ...) each time it is asked.
 #[derive(Debug)]
 struct Rotating(Arc<std::sync::atomic::AtomicUsize>);
@@ -2759,6 +2851,88 @@ fn rotating_operator(server: &FaultServer) -> (Operator, Arc<std::sync::atomic::
             .unwrap(),
     );
     (op, fetches)
+}
+
+/// A credential source that fails, once it is let go; how often it was asked.
+#[derive(Debug)]
+struct FailingWhenLetGo {
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+    go: tokio::sync::watch::Receiver<bool>,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for FailingWhenLetGo {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut go = self.go.clone();
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let _ = go.wait_for(|go| *go).await;
+            Err(
+                aws_credential_types::provider::error::CredentialsError::provider_error(
+                    "the source is down",
+                ),
+            )
+        })
+    }
+}
+
+/// Requests that wait together for credentials, whose fetch fails, all get that
+/// failure: the source is asked once, where each waiting request asked it again
+/// in turn (a source that is down, or slow to say so, was asked once per request,
+/// each after the last had failed, while all of them held their places).
+#[test]
+fn requests_waiting_for_a_failing_credential_fetch_share_its_failure() {
+    let server = FaultServer::start(|_, _| full(StatusCode::OK, ""));
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (open, go) = tokio::sync::watch::channel(false);
+    let executor = io_executor::Builder::new()
+        .name("creds-shared")
+        .build()
+        .unwrap();
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials_provider(FailingWhenLetGo {
+                asked: Arc::clone(&asked),
+                go,
+            })
+            .retry(RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    )
+    .with_executor(executor.clone());
+    const REQUESTS: usize = 32;
+    // Let go once every request waits: the first on the source, the others on it.
+    let opener = {
+        let (asked, executor) = (Arc::clone(&asked), executor.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while asked.load(std::sync::atomic::Ordering::SeqCst) == 0
+                || executor.metrics().running < REQUESTS
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the requests never waited"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            open.send(true).unwrap();
+        })
+    };
+    let stats: Vec<_> = (0..REQUESTS).map(|i| op.stat(&format!("k{i}"))).collect();
+    for result in block_on(futures_util::future::join_all(stats)) {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("the source is down"), "{err}");
+    }
+    opener.join().unwrap();
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(server.seen().is_empty(), "nothing was sent unsigned");
+    executor.shutdown();
 }
 
 /// A session token the server refuses before the expiry it was given with (a
@@ -2901,6 +3075,17 @@ fn a_stat_refused_with_a_bare_400_by_every_token_fetches_one_new_token() {
     );
     // The credentials fetched anew are kept: the next request is signed with them.
     assert_eq!(block_on(op.read("k")).unwrap(), "hello");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // And a bare 400 of theirs is not taken for their token again: stats of many
+    // such objects fetch nothing more, each failing as the first did.
+    for i in 0..20 {
+        let err = block_on(op.stat(&format!("k{i}"))).unwrap_err();
+        assert!(!err.is_temporary(), "{err}");
+        assert!(
+            err.to_string().contains("not a refused session token"),
+            "{err}"
+        );
+    }
     assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(
         server.seen().last().unwrap().header("x-amz-security-token"),

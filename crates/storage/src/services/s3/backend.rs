@@ -404,12 +404,26 @@ impl Access for S3 {
                 .await
                 .map_err(|e| e.with_path(to.clone()))?;
             let from_key = core.key(&from);
-            match core.copy(&from_key, &core.key(&to), &options).await {
+            let copied = match core.copy_of(&from_key, &core.key(&to), &options).await {
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e.with_path(to)),
                 Err(e) => return Err(core.file_error(&from, e).await),
-                Ok(()) => {}
-            }
-            core.delete(&from_key).await
+                Ok(etag) => etag,
+            };
+            // Only the version copied is deleted: one written meanwhile stays.
+            let Some(etag) = copied else {
+                return core.delete(&from_key).await;
+            };
+            core.delete_if_match(&from_key, &etag).await.map_err(|e| {
+                if e.kind() == ErrorKind::PreconditionFailed {
+                    e.with_message(format!(
+                        "the source changed after it was copied to {to:?}: both are \
+                             kept (the target holds the version copied, the source the \
+                             newer one)"
+                    ))
+                } else {
+                    e
+                }
+            })
         })
     }
 

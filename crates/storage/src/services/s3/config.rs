@@ -221,6 +221,13 @@ impl fmt::Debug for S3Builder {
 pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 /// The largest object one CopyObject copies; larger ones take UploadPartCopy.
 pub(crate) const MAX_COPY_OBJECT: u64 = 5 << 30;
+/// S3's largest part, and its largest single `PUT`.
+pub(crate) const MAX_PART_SIZE: u64 = 5 << 30;
+
+/// [`MAX_PART_SIZE`] as a `usize` (or the largest `usize`, on a 32-bit target).
+fn max_part_size() -> usize {
+    usize::try_from(MAX_PART_SIZE).unwrap_or(usize::MAX)
+}
 
 impl S3Builder {
     /// A backend for `bucket`, with defaults: region and credentials from the
@@ -447,10 +454,11 @@ impl S3Builder {
         self
     }
 
-    /// The size of UploadPartCopy parts (at least 5 MiB). Default: 256 MiB, more for
-    /// objects that would need over 10,000 parts.
+    /// The size of UploadPartCopy parts (at least 5 MiB and at most 5 GiB, S3's
+    /// bounds). Default: 256 MiB, more for objects that would need over 10,000
+    /// parts.
     pub fn copy_part_size(mut self, bytes: u64) -> Self {
-        self.copy_part_size = bytes.max(MIN_PART_SIZE as u64);
+        self.copy_part_size = bytes.clamp(MIN_PART_SIZE as u64, MAX_PART_SIZE);
         self
     }
 
@@ -482,19 +490,19 @@ impl S3Builder {
         self
     }
 
-    /// Multipart part size (at least 5 MiB, S3's minimum; 8 MiB by default). An
-    /// upload has at most 10,000 parts: `write` of a larger object uses larger
-    /// parts, and a `Writer` (whose length is not known ahead) fails at its
-    /// 10,001st part, before uploading it (about 78 GiB at 8 MiB).
+    /// Multipart part size (at least 5 MiB and at most 5 GiB, S3's bounds; 8 MiB
+    /// by default). An upload has at most 10,000 parts: `write` of a larger object
+    /// uses larger parts, and a `Writer` (whose length is not known ahead) fails at
+    /// its 10,001st part, before uploading it (about 78 GiB at 8 MiB).
     pub fn part_size(mut self, bytes: usize) -> Self {
-        self.part_size = bytes.max(MIN_PART_SIZE);
+        self.part_size = bytes.clamp(MIN_PART_SIZE, max_part_size());
         self
     }
 
     /// Writes longer than this use a multipart upload; shorter ones one `PUT`
-    /// (at least the part size).
+    /// (at least the part size; at most 5 GiB, the largest `PUT` S3 takes).
     pub fn multipart_threshold(mut self, bytes: usize) -> Self {
-        self.multipart_threshold = bytes;
+        self.multipart_threshold = bytes.min(max_part_size());
         self
     }
 
@@ -743,5 +751,28 @@ pub(crate) fn shown_uri(uri: &str) -> String {
             format!("{location}?{}", keys.join("=…&") + "=…")
         }
         None => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes beyond what S3 takes are held to its bounds, where a part or a `PUT`
+    /// of them would be sent whole and then refused.
+    #[test]
+    fn sizes_are_held_to_s3s_bounds() {
+        let huge = S3Builder::new("b")
+            .part_size(usize::MAX)
+            .copy_part_size(u64::MAX)
+            .multipart_threshold(usize::MAX);
+        assert_eq!(huge.part_size as u64, MAX_PART_SIZE);
+        assert_eq!(huge.copy_part_size, MAX_PART_SIZE);
+        assert_eq!(huge.multipart_threshold as u64, MAX_PART_SIZE);
+        let tiny = S3Builder::new("b").part_size(1).copy_part_size(1);
+        assert_eq!(
+            (tiny.part_size, tiny.copy_part_size),
+            (MIN_PART_SIZE, MIN_PART_SIZE as u64)
+        );
     }
 }

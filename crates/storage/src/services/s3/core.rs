@@ -587,9 +587,12 @@ impl Core {
             match self.attempt(req, !refetched).await {
                 Ok(response) => return Ok(response),
                 // A HEAD refused with a bare 400 again, signed with credentials
-                // fetched anew for the first: not the session token (an object
-                // encrypted with a customer key, read without it, is refused so).
-                Err(e) if refetched && e.context("credentials").is_some() => {
+                // fetched anew for the first (or known to be refused so): not the
+                // session token (an object encrypted with a customer key, read
+                // without it, is refused so).
+                Err(e)
+                    if e.context("credentials").is_some() && (refetched || !e.is_temporary()) =>
+                {
                     return Err(e.set_temporary(false).with_message(
                         "HEAD refused with a bare 400, also with credentials fetched \
                          anew: not a refused session token (an object encrypted with a \
@@ -759,9 +762,18 @@ impl Core {
                     })
             }
         };
-        if token_refused && guessed && !may_guess {
-            // Refused again with the credentials fetched for the first refusal:
-            // they are kept, and `send` says it was not the token.
+        // Credentials already found not to be what a bare 400 is about: not
+        // dropped again for one.
+        let known = guessed
+            && token_refused
+            && matches!((&self.credentials, &identity), (Some(c), Some(i)) if c.is_not_the_token(i));
+        if token_refused && guessed && (!may_guess || known) {
+            // Refused again with the credentials fetched for the first refusal (or
+            // with credentials refused so before): they are kept, and `send` says
+            // it was not the token.
+            if let (Some(credentials), Some(identity)) = (&self.credentials, &identity) {
+                credentials.not_the_token(identity);
+            }
             err = err.with_context("credentials", "fetched anew");
         } else if let (Some(credentials), Some(identity)) = (&self.credentials, &identity)
             && token_refused
@@ -1583,6 +1595,21 @@ impl Core {
         }
     }
 
+    /// Deletes `key` only while it is still version `etag` (`If-Match`):
+    /// `PreconditionFailed` if it changed. A server that does not take the
+    /// condition (`NotImplemented`) deletes it without.
+    pub(crate) async fn delete_if_match(&self, key: &str, etag: &str) -> Result<()> {
+        let req = S3Request::new(Method::DELETE, key).header(http::header::IF_MATCH, etag)?;
+        match self.send(&req).await {
+            Err(e) if key_not_found(&e) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                tracing::debug!(%key, error = %e, "conditional delete not supported; deleting without");
+                self.delete(key).await
+            }
+            other => other.map(drop),
+        }
+    }
+
     /// DeleteObjects, 1,000 keys per request: one result per key, in order. A
     /// request that fails as a whole fails every key of its batch. A key XML
     /// cannot carry (a control character) is deleted on its own.
@@ -1676,6 +1703,17 @@ impl Core {
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<()> {
+        self.copy_of(from_key, to_key, options).await.map(drop)
+    }
+
+    /// [`copy`](Self::copy), giving back the ETag the source had when the copy
+    /// looked at it (`None` from a server that gives none).
+    pub(crate) async fn copy_of(
+        self: &Arc<Self>,
+        from_key: &str,
+        to_key: &str,
+        options: &WriteOptions,
+    ) -> Result<Option<String>> {
         let Some(source_headers) = self
             .head_headers_if(from_key, &Conditions::default())
             .await?
@@ -1683,11 +1721,13 @@ impl Core {
             return Err(Error::new(ErrorKind::NotFound));
         };
         let source = metadata_of(&source_headers, None)?;
+        let etag = source.etag().map(str::to_owned);
         if source.content_length() > self.multipart_copy_threshold {
             // Its completion says what the target's conditions did.
             return self
                 .copy_multipart(from_key, to_key, &source, &source_headers, options)
-                .await;
+                .await
+                .map(|()| etag);
         }
         let mut req = S3Request::new(Method::PUT, to_key)
             .header(
@@ -1711,7 +1751,7 @@ impl Core {
         }
         self.send_read(&req, "CopyObjectResult")
             .await
-            .map(drop)
+            .map(|_| etag)
             .map_err(|e| {
                 // A copy carries no write id (its metadata is the source's), so a
                 // refusal that followed an attempt whose answer was lost may be of
@@ -1740,8 +1780,14 @@ impl Core {
     ) -> Result<()> {
         use futures::{StreamExt as _, TryStreamExt as _};
         let size = source.content_length();
-        // S3 takes at most 10,000 parts.
+        // S3 takes at most 10,000 parts, of at most 5 GiB.
         let part_size = self.copy_part_size.max(size.div_ceil(10_000));
+        if part_size > super::config::MAX_PART_SIZE {
+            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                "the source is {size} bytes, more than a multipart copy can hold \
+                 (10,000 parts of at most 5 GiB)"
+            )));
+        }
         let mut options = options.clone();
         // A new upload copies no metadata: it is given the source's, as CopyObject
         // keeps it (its user metadata and content headers), with the copy's
@@ -1765,7 +1811,10 @@ impl Core {
         guard.arm(&id);
         let parts = (0..size.div_ceil(part_size)).map(|i| {
             let start = i * part_size;
-            (i as u32 + 1, start..(start + part_size).min(size))
+            (
+                i as u32 + 1,
+                start..start.saturating_add(part_size).min(size),
+            )
         });
         let copied = futures::stream::iter(parts)
             .map(|(number, range)| {

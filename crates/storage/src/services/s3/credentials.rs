@@ -133,8 +133,28 @@ pub(crate) struct CredentialCache {
     fetching: Arc<tokio::sync::Mutex<()>>,
     /// No background refresh before this (after one failed).
     quiet_until: Mutex<Option<Instant>>,
+    /// The last fetch, if it failed: when it ended, and why. Requests that waited
+    /// for it take its error instead of asking the source again.
+    failed: Mutex<Option<(Instant, Error)>>,
+    /// The identity that a HEAD's bare 400 was found not to be about (it was
+    /// fetched anew for one, and refused the same way): see [`Self::not_the_token`].
+    refuted: Mutex<Option<IdentityKey>>,
     /// Long-term credentials given as they are: asking again gives the same.
     fixed: bool,
+}
+
+/// Which credentials an identity is (access key id and session token).
+type IdentityKey = (String, Option<String>);
+
+fn key(identity: &Identity) -> Option<IdentityKey> {
+    identity
+        .data::<aws_credential_types::Credentials>()
+        .map(|c| {
+            (
+                c.access_key_id().to_owned(),
+                c.session_token().map(str::to_owned),
+            )
+        })
 }
 
 impl fmt::Debug for CredentialCache {
@@ -153,6 +173,8 @@ impl CredentialCache {
             current: RwLock::new(None),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             quiet_until: Mutex::new(None),
+            failed: Mutex::new(None),
+            refuted: Mutex::new(None),
             fixed: false,
         }
     }
@@ -176,16 +198,6 @@ impl CredentialCache {
         if self.fixed {
             return false;
         }
-        let key = |identity: &Identity| {
-            identity
-                .data::<aws_credential_types::Credentials>()
-                .map(|c| {
-                    (
-                        c.access_key_id().to_owned(),
-                        c.session_token().map(str::to_owned),
-                    )
-                })
-        };
         let mut current = self.current.write();
         // Another request may have replaced it already.
         if current.as_ref().map(|c| key(&c.identity)) == Some(key(identity)) {
@@ -193,6 +205,22 @@ impl CredentialCache {
             *current = None;
         }
         true
+    }
+
+    /// A HEAD's bare 400 is not about `identity`'s session token: it was fetched
+    /// anew for one, and refused the same way. Later bare 400s of requests it
+    /// signs are taken as what they are ([`is_not_the_token`](Self::is_not_the_token)),
+    /// where each would drop it and fetch again (a listing's stats of many objects
+    /// encrypted with a key the backend lacks asked the source once per object).
+    pub(crate) fn not_the_token(&self, identity: &Identity) {
+        *self.refuted.lock() = key(identity);
+    }
+
+    /// Whether a bare 400 of a request signed with `identity` was found not to be
+    /// about its session token ([`not_the_token`](Self::not_the_token)).
+    pub(crate) fn is_not_the_token(&self, identity: &Identity) -> bool {
+        let key = key(identity);
+        key.is_some() && *self.refuted.lock() == key
     }
 
     /// What the current identity is, if one was fetched.
@@ -222,12 +250,30 @@ impl CredentialCache {
             }
             return Ok(cached.identity);
         }
+        let asked = Instant::now();
         let _fetching = self.fetching.lock().await;
-        // Whoever held the lock may have fetched a good one.
+        // Whoever held the lock may have fetched a good one...
         if let Some(cached) = self.usable(SystemTime::now()) {
             return Ok(cached.identity);
         }
-        Ok(self.fetch().await?.identity)
+        // ...or failed to, while this request waited: that is its answer too (a
+        // source that is down would otherwise be asked once per waiting request,
+        // one after the other). A request that comes later asks again.
+        if let Some((ended, err)) = &*self.failed.lock()
+            && *ended >= asked
+        {
+            return Err(err.clone());
+        }
+        match self.fetch().await {
+            Ok(cached) => {
+                *self.failed.lock() = None;
+                Ok(cached.identity)
+            }
+            Err(e) => {
+                *self.failed.lock() = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
     }
 
     fn usable(&self, now: SystemTime) -> Option<Cached> {
