@@ -335,6 +335,15 @@ pub(crate) fn check_writable(option: &str, path: &std::path::Path) -> Result<(),
             dir.display()
         ));
     }
+    match (path.symlink_metadata(), path.metadata()) {
+        // Nothing there: made, and removed again.
+        (Err(_), _) => {}
+        // A regular file (or a link to one): opened as it is.
+        (Ok(_), Ok(meta)) if meta.is_file() => {}
+        // A pipe or a device (`/dev/stderr`), whose open may wait for a reader, or
+        // a link to nothing yet, whose target the write will make: not tried.
+        (Ok(_), _) => return Ok(()),
+    }
     let existed = path.symlink_metadata().is_ok();
     match std::fs::OpenOptions::new()
         .write(true)

@@ -24,14 +24,17 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// |---|---|---|---|
 /// | dedicated pool | [`Builder::build`] | our worker threads, each with its own current-thread runtime | our blocking threads |
 /// | global pool | [`Executor::global`] | a lazily built dedicated pool shared by the process | its blocking threads |
-/// | caller's runtime | [`Executor::current`], [`Executor::from_handle`] | that runtime | that runtime's blocking pool |
+/// | caller's runtime | [`Executor::current`] (off our pools' threads), [`Executor::from_handle`] | that runtime | that runtime's blocking pool |
 /// | custom | [`Executor::custom`] | your [`Spawn`] implementation | your [`Spawn`] implementation |
 ///
 /// # Drop behaviour
 ///
 /// Clones share one executor. When the last clone is dropped the executor is shut
 /// down as by [`shutdown`](Self::shutdown): intake stops, accepted jobs still run to
-/// completion, and the threads exit on their own once drained. The drop never blocks
+/// completion, and the threads exit on their own once drained. (The handle
+/// [`Executor::current`] gives inside a job of a pool is borrowed: it submits to
+/// the pool, but neither it nor its clones keep the pool from shutting down when
+/// the pool's own handles are dropped.) The drop never blocks
 /// and never panics, whatever thread it happens on: inside an async task, on a plain
 /// thread, on one of the pool's own threads, or while unwinding. (Each worker's runtime
 /// is dropped by its own thread, outside any async context, so tokio's "Cannot drop a
@@ -115,9 +118,12 @@ pub struct Executor {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     shared: Arc<Shared>,
     kind: Kind,
+    /// Whether dropping the last handle shuts the executor down: not for a
+    /// handle borrowed inside a job ([`Executor::current`]).
+    owner: bool,
 }
 
 enum Kind {
@@ -128,20 +134,21 @@ enum Kind {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.shared.shutdown();
+        if self.owner {
+            self.shared.shutdown();
+        }
     }
 }
 
 impl Executor {
     pub(crate) fn from_pool(shared: Arc<Shared>) -> Self {
-        let inner = Arc::new(Inner {
-            shared,
-            kind: Kind::Pool,
-        });
-        if let Some(pool) = &inner.shared.pool {
-            let _ = pool.executor.set(Arc::downgrade(&inner));
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                kind: Kind::Pool,
+                owner: true,
+            }),
         }
-        Self { inner }
     }
 
     fn without_threads(name: &str, kind: Kind) -> Self {
@@ -155,7 +162,11 @@ impl Executor {
             0,
         ));
         Self {
-            inner: Arc::new(Inner { shared, kind }),
+            inner: Arc::new(Inner {
+                shared,
+                kind,
+                owner: true,
+            }),
         }
     }
 
@@ -197,16 +208,23 @@ impl Executor {
     /// "How a job reaches a worker" in `docs/architecture.md`), so a task spawned
     /// there from another thread would wait for the worker's next job. The same
     /// holds for a `tokio::runtime::Handle` taken inside a job: spawn through the
-    /// executor instead of keeping one.
+    /// executor instead of keeping one. That handle is borrowed: dropping it (and
+    /// its clones) never shuts the pool down, and it does not keep the pool from
+    /// shutting down when the pool's own handles are dropped; after that, it
+    /// refuses work as they would.
     ///
     /// # Errors
     ///
     /// Fails when called outside a tokio runtime and off our pools' threads.
     pub fn current() -> Result<Executor, TryCurrentError> {
-        let own = context::current_pool()
-            .and_then(|shared| shared.pool.as_ref()?.executor.get()?.upgrade());
-        if let Some(inner) = own {
-            return Ok(Self { inner });
+        if let Some(shared) = context::current_pool() {
+            return Ok(Self {
+                inner: Arc::new(Inner {
+                    shared,
+                    kind: Kind::Pool,
+                    owner: false,
+                }),
+            });
         }
         Handle::try_current().map(Self::from_handle)
     }

@@ -75,16 +75,18 @@ impl ExitSignal {
     }
 
     fn poll_done(&self, cx: &mut Context<'_>, number: &mut Option<u64>) -> Poll<()> {
-        let mut state = self.state.lock();
-        if state.done {
+        let mut guard = self.state.lock();
+        if guard.done {
             return Poll::Ready(());
         }
-        let state = &mut *state;
+        let state = &mut *guard;
         let known = number.and_then(|n| state.wakers.iter_mut().find(|(m, _)| *m == n));
+        // A waker replaced is dropped after the lock (its drop is the caller's code).
+        let mut replaced = None;
         match known {
             Some((_, waker)) => {
                 if !waker.will_wake(cx.waker()) {
-                    waker.clone_from(cx.waker());
+                    replaced = Some(std::mem::replace(waker, cx.waker().clone()));
                 }
             }
             None => {
@@ -94,6 +96,8 @@ impl ExitSignal {
                 *number = Some(n);
             }
         }
+        drop(guard);
+        drop(replaced);
         Poll::Pending
     }
 

@@ -73,9 +73,6 @@ pub(crate) struct PoolState {
     /// (at most one does): [`NO_SPINNER`], [`SPINNING`], or [`CLAIMED`] by a
     /// submitter that counted on it instead of waking a parked thread.
     spinner: CachePadded<AtomicUsize>,
-    /// The handles' shared part (weak: its drop shuts the pool down), for
-    /// [`Executor::current`](crate::Executor::current) on the pool's own threads.
-    pub(crate) executor: std::sync::OnceLock<std::sync::Weak<crate::executor::Inner>>,
 }
 
 /// No blocking thread is spinning.
@@ -101,7 +98,6 @@ impl PoolState {
             next: AtomicUsize::new(0),
             idle_blocking: parking_lot::Mutex::new(Vec::with_capacity(blocking)),
             blocking_threads: (0..blocking).map(|_| std::sync::OnceLock::new()).collect(),
-            executor: std::sync::OnceLock::new(),
             spinner: CachePadded::new(AtomicUsize::new(NO_SPINNER)),
         }
     }

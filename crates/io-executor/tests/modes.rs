@@ -327,9 +327,14 @@ fn the_current_executor_inside_a_job_is_its_pool() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert_eq!(from_worker.spawn(async { 1 }).join().unwrap(), 1);
         assert_eq!(from_blocking.spawn(async { 2 }).join().unwrap(), 2);
-        drop((from_worker, from_blocking));
+        // Borrowed: dropping one does not shut the pool down, and one kept does
+        // not keep it running once the pool's own handles are gone.
+        drop(from_blocking);
         assert!(!io.is_shutdown(), "the pool's handles are its own");
-        io.shutdown();
-        io.blocking_join();
+        drop(io);
+        assert!(from_worker.is_shutdown());
+        let refused = from_worker.spawn(async { 3 }).join().unwrap_err();
+        assert!(refused.is_shutdown(), "{refused}");
+        from_worker.blocking_join();
     });
 }

@@ -270,27 +270,26 @@ fn a_cleanup_spawned_during_a_shutdown_runs_to_its_end() {
     });
 }
 
-/// Past a shutdown deadline the worker drops its runtime, and with it the jobs
-/// still running: a clean-up their drop starts has nowhere to run, and is given
-/// back (for the caller to say what is left undone), where it was handed to the
-/// runtime being dropped and lost without a word.
+/// Records, when dropped, whether a clean-up started then was given back.
+struct GivenBackOnDrop(Arc<std::sync::Mutex<Option<bool>>>);
+
+impl Drop for GivenBackOnDrop {
+    fn drop(&mut self) {
+        let given_back = io_executor::spawn_cleanup(async {}).is_err();
+        *self.0.lock().unwrap() = Some(given_back);
+    }
+}
+
 /// Off a pool, on a tokio runtime that is being dropped: the runtime would drop
 /// the clean-up unrun, so it is given back, where it was taken and lost.
 #[test]
 fn a_cleanup_started_as_a_plain_runtime_drops_is_given_back() {
-    struct OnDrop(Arc<std::sync::Mutex<Option<bool>>>);
-    impl Drop for OnDrop {
-        fn drop(&mut self) {
-            let given_back = io_executor::spawn_cleanup(async {}).is_err();
-            *self.0.lock().unwrap() = Some(given_back);
-        }
-    }
     within(30, || {
         let seen = Arc::new(std::sync::Mutex::new(None));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let on_drop = OnDrop(Arc::clone(&seen));
+        let on_drop = GivenBackOnDrop(Arc::clone(&seen));
         drop(runtime.spawn(async move {
             let _on_drop = on_drop;
             std::future::pending::<()>().await;
@@ -313,21 +312,18 @@ fn a_cleanup_started_as_a_plain_runtime_drops_is_given_back() {
     });
 }
 
+/// Past a shutdown deadline the worker drops its runtime, and with it the jobs
+/// still running: a clean-up their drop starts has nowhere to run, and is given
+/// back (for the caller to say what is left undone), where it was handed to the
+/// runtime being dropped and lost without a word.
 #[test]
 fn a_cleanup_started_past_a_deadline_is_given_back() {
-    struct OnDrop(Arc<std::sync::Mutex<Option<bool>>>);
-    impl Drop for OnDrop {
-        fn drop(&mut self) {
-            let given_back = io_executor::spawn_cleanup(async {}).is_err();
-            *self.0.lock().unwrap() = Some(given_back);
-        }
-    }
     within(30, || {
         let executor = pool("sd-cleanup-late", 1, 1);
         let seen = Arc::new(std::sync::Mutex::new(None));
         let (started, running) = mpsc::channel();
         let job = {
-            let on_drop = OnDrop(Arc::clone(&seen));
+            let on_drop = GivenBackOnDrop(Arc::clone(&seen));
             executor.spawn(async move {
                 let _on_drop = on_drop;
                 started.send(()).unwrap();

@@ -178,10 +178,6 @@ fn errors_keep_their_kind_operation_and_path() {
     });
 }
 
-/// A get with a range that cannot be asked (empty or backwards) answers for the
-/// object first, as object_store's `InMemory` and `LocalFileSystem` do: a missing
-/// object is `NotFound`, a failed condition `Precondition`; only a present object
-/// that meets its conditions gets the range's error.
 /// The store's root and a directory hold no object: every read of them is
 /// `NotFound`, with or without conditions, as in object_store's own stores.
 #[test]
@@ -223,6 +219,10 @@ fn the_root_and_a_directory_are_not_found_for_every_read() {
     }
 }
 
+/// A get with a range that cannot be asked (empty or backwards) answers for the
+/// object first, as object_store's `InMemory` and `LocalFileSystem` do: a missing
+/// object is `NotFound`, a failed condition `Precondition`; only a present object
+/// that meets its conditions gets the range's error.
 #[test]
 fn a_bad_range_on_a_missing_object_is_not_found() {
     let (op, _dir) = common::fs_operator("bad-range-fs");

@@ -109,7 +109,8 @@ impl<F: Fn()> Drop for OnDrop<F> {
 }
 
 /// Notes that a test cannot run here; with `DIO_REQUIRE_PRIVILEGED=1` (what
-/// `scripts/test` sets when it runs as root with the tools these tests use) a
+/// `scripts/test` sets where a trial shows it may do what these tests do: mount a
+/// loop device, freeze it, set the immutable flag) a
 /// test that would skip fails instead, so that a skip cannot hide a failure where
 /// the test should run.
 fn skipped(why: &str) {
@@ -1103,4 +1104,63 @@ fn a_rename_across_a_mount_inside_the_root_moves_the_file() {
         futures::executor::block_on(std::future::IntoFuture::into_future(renamed)).unwrap_err();
     assert_eq!(err.kind(), storage::ErrorKind::AlreadyExists, "{err}");
     assert_eq!(op.read("b").unwrap(), "second");
+}
+
+/// In a case-insensitive directory (ext4 casefold), a rename that only changes a
+/// name's case renames it: `a` and `A` are one entry there, and the file, which
+/// has that one name, is kept, where it was taken for two names of one file and
+/// its only name removed.
+#[test]
+fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_file() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("image");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let made = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "casefold"])
+        .arg(&image)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIPPED: mkfs.ext4 cannot make a casefold filesystem here");
+        return;
+    }
+    let mount = dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    // Not `mount_on`: a kernel without Unicode case folding (CONFIG_UNICODE) will
+    // not mount this filesystem, even where mounting is allowed.
+    let mounted = std::process::Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&image)
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: a casefold ext4 image cannot be mounted here");
+        return;
+    }
+    let _unmount = Unmount(mount.clone());
+    std::fs::create_dir(mount.join("ci")).unwrap();
+    if !chattr(&mount.join("ci"), "+F") {
+        // A kernel without Unicode case folding.
+        eprintln!("SKIPPED: this kernel cannot make a directory case-insensitive");
+        return;
+    }
+    let (op, _executor) = common_fs::operator(&mount, "casefold");
+    rt().block_on(async {
+        op.write("ci/a", "only copy").await.unwrap();
+        op.rename("ci/a", "ci/A").await.unwrap();
+        assert_eq!(op.read("ci/A").await.unwrap(), "only copy");
+        let names: Vec<String> = op
+            .list("ci/")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        assert_eq!(names, ["ci/A"], "renamed, not removed");
+    });
 }

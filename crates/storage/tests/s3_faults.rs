@@ -1697,7 +1697,7 @@ fn a_rename_deletes_only_the_version_it_copied() {
     let op = server.operator(2, Duration::from_secs(10));
     let err = block_on(op.rename("a", "b")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
-    assert!(err.to_string().contains("both are kept"), "{err}");
+    assert!(err.to_string().contains("both names are kept"), "{err}");
     let deletes: Vec<_> = server
         .seen()
         .into_iter()

@@ -233,6 +233,41 @@ impl Fs {
         committed.map(drop).map_err(|e| e.with_path(to.to_owned()))
     }
 
+    /// The end of a rename whose content is at `to` already (copied, or `to` a
+    /// name of the same file): the source's name goes, then as
+    /// [`renamed`](Self::renamed). `done` says what was done, for the error of a
+    /// source that cannot be removed.
+    fn moved(
+        &self,
+        from: &str,
+        to: &str,
+        from_dir: &OwnedFd,
+        to_dir: &OwnedFd,
+        done: &str,
+    ) -> Result<()> {
+        match rustix::fs::unlinkat(from_dir, file_name(from), AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::from(e).with_message(format!(
+                    "{to:?}: {done}, but the source could not be removed"
+                )));
+            }
+        }
+        self.renamed(from, to, from_dir, to_dir)
+    }
+
+    /// The end of a rename: neither name's kept descriptor is used again, and
+    /// with `sync` both directories are on disk.
+    fn renamed(&self, from: &str, to: &str, from_dir: &OwnedFd, to_dir: &OwnedFd) -> Result<()> {
+        self.files.forget(from);
+        self.files.forget(to);
+        if self.sync {
+            rustix::fs::fsync(to_dir)?;
+            rustix::fs::fsync(from_dir)?;
+        }
+        Ok(())
+    }
+
     /// A [`job`](Self::job) run again once the kept files are closed if it ran out
     /// of descriptors (see [`FdCache::relieved`]): for operations that open
     /// directories and files of their own (stat, listing, delete, rename), which
@@ -728,10 +763,16 @@ impl Access for Fs {
             } else {
                 stat
             };
-            if is_link || to_stat.is_some_and(|t| same_file(&t, &object)) {
-                // A link, or two names of one file (hard links, which rename(2)
-                // would leave both of): `to` gets the content unless it already is
-                // that file, then the source's name goes.
+            // Two names of one file: hard links (which rename(2) would leave both
+            // of), not one name that a case-insensitive directory also finds
+            // spelled otherwise (`a` and `A`: the file has one link there).
+            let twins = to_stat.is_some_and(|t| same_file(&t, &object))
+                && object.st_nlink > 1
+                && !(from_name.eq_ignore_ascii_case(to_name)
+                    && same_file(&rustix::fs::fstat(&from_dir)?, &rustix::fs::fstat(&to_dir)?));
+            if is_link || twins {
+                // `to` gets the content unless it already is that file, then the
+                // source's name goes.
                 if to_stat.is_some_and(|t| same_file(&t, &object)) {
                     if options.if_not_exists {
                         return Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()));
@@ -739,21 +780,7 @@ impl Access for Fs {
                 } else {
                     fs.copy_file(&from, &to, options.if_not_exists)?;
                 }
-                match rustix::fs::unlinkat(&from_dir, from_name, AtFlags::empty()) {
-                    Ok(()) | Err(Errno::NOENT) => {}
-                    Err(e) => {
-                        return Err(Error::from(e).with_message(format!(
-                            "{to:?} holds the content, but the source could not be removed"
-                        )));
-                    }
-                }
-                fs.files.forget(&from);
-                fs.files.forget(&to);
-                if fs.sync {
-                    rustix::fs::fsync(&to_dir)?;
-                    rustix::fs::fsync(&from_dir)?;
-                }
-                return Ok(());
+                return fs.moved(&from, &to, &from_dir, &to_dir, "its content is there");
             }
             let renamed = if options.if_not_exists {
                 rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to))
@@ -768,15 +795,7 @@ impl Access for Fs {
                 // source's removal, as `mv` does; memory and S3 rename there too.
                 Err(e) if e.is_errno(Errno::XDEV) => {
                     fs.copy_file(&from, &to, options.if_not_exists)?;
-                    match rustix::fs::unlinkat(&from_dir, file_name(&from), AtFlags::empty()) {
-                        Ok(()) | Err(Errno::NOENT) => {}
-                        Err(e) => {
-                            return Err(Error::from(e).with_message(format!(
-                                "copied to {to:?} across a mount, but the source could not be \
-                                 removed"
-                            )));
-                        }
-                    }
+                    return fs.moved(&from, &to, &from_dir, &to_dir, "copied across a mount");
                 }
                 Err(e)
                     if matches!(
@@ -790,13 +809,7 @@ impl Access for Fs {
                 }
                 Err(e) => return Err(e),
             }
-            fs.files.forget(&from);
-            fs.files.forget(&to);
-            if fs.sync {
-                rustix::fs::fsync(&to_dir)?;
-                rustix::fs::fsync(&from_dir)?;
-            }
-            Ok(())
+            fs.renamed(&from, &to, &from_dir, &to_dir)
         })
     }
 

@@ -416,9 +416,8 @@ impl Access for S3 {
             core.delete_if_match(&from_key, &etag).await.map_err(|e| {
                 if e.kind() == ErrorKind::PreconditionFailed {
                     e.with_message(format!(
-                        "the source changed after it was copied to {to:?}: both are \
-                             kept (the target holds the version copied, the source the \
-                             newer one)"
+                        "the source changed after the copy to {to:?} looked at it: both \
+                         names are kept"
                     ))
                 } else {
                     e

@@ -595,8 +595,8 @@ impl Core {
                 {
                     return Err(e.set_temporary(false).with_message(
                         "HEAD refused with a bare 400, also with credentials fetched \
-                         anew: not a refused session token (an object encrypted with a \
-                         customer key, read without it?)",
+                         anew (for this request or a recent one): not a refused session \
+                         token (an object encrypted with a customer key, read without it?)",
                     ));
                 }
                 Err(e) => {

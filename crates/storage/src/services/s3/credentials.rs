@@ -39,6 +39,9 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
 /// After a failed background refresh, the next one waits at least this long (the
 /// current credentials are still good; expired ones are fetched by the request).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// How long credentials found not to be what a HEAD's bare 400 is about are not
+/// dropped for another one.
+const REFUTED_FOR: Duration = Duration::from_secs(60);
 
 /// A set of credentials and when to stop using them.
 #[derive(Clone)]
@@ -137,8 +140,9 @@ pub(crate) struct CredentialCache {
     /// for it take its error instead of asking the source again.
     failed: Mutex<Option<(Instant, Error)>>,
     /// The identity that a HEAD's bare 400 was found not to be about (it was
-    /// fetched anew for one, and refused the same way): see [`Self::not_the_token`].
-    refuted: Mutex<Option<IdentityKey>>,
+    /// fetched anew for one, and refused the same way), and when: see
+    /// [`Self::not_the_token`].
+    refuted: Mutex<Option<(IdentityKey, Instant)>>,
     /// Long-term credentials given as they are: asking again gives the same.
     fixed: bool,
 }
@@ -212,15 +216,23 @@ impl CredentialCache {
     /// signs are taken as what they are ([`is_not_the_token`](Self::is_not_the_token)),
     /// where each would drop it and fetch again (a listing's stats of many objects
     /// encrypted with a key the backend lacks asked the source once per object).
+    ///
+    /// For a while ([`REFUTED_FOR`]): a token revoked later is then found out by a
+    /// bare 400 again, at the cost of one fetch that long.
     pub(crate) fn not_the_token(&self, identity: &Identity) {
-        *self.refuted.lock() = key(identity);
+        *self.refuted.lock() = key(identity).map(|key| (key, Instant::now()));
     }
 
     /// Whether a bare 400 of a request signed with `identity` was found not to be
-    /// about its session token ([`not_the_token`](Self::not_the_token)).
+    /// about its session token ([`not_the_token`](Self::not_the_token)), lately.
     pub(crate) fn is_not_the_token(&self, identity: &Identity) -> bool {
-        let key = key(identity);
-        key.is_some() && *self.refuted.lock() == key
+        let Some(key) = key(identity) else {
+            return false;
+        };
+        self.refuted
+            .lock()
+            .as_ref()
+            .is_some_and(|(refuted, at)| *refuted == key && at.elapsed() < REFUTED_FOR)
     }
 
     /// What the current identity is, if one was fetched.
