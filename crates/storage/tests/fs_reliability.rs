@@ -963,6 +963,23 @@ fn directories_of_the_temporary_file_form_are_refused_or_shown() {
     });
 }
 
+/// A 16 MiB ext4 image in `dir`, made with `mkfs.ext4` and `options`; `None` if
+/// it could not be made.
+fn ext4_image(dir: &std::path::Path, options: &[&str]) -> Option<std::path::PathBuf> {
+    let image = dir.join("image");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .args(options)
+        .arg(&image)
+        .status()
+        .is_ok_and(|s| s.success())
+        .then_some(image)
+}
+
 /// A blocking job that has started runs to its end, whatever becomes of its
 /// future: a write whose `IoFuture` is dropped while its job is under way still
 /// replaces the target, atomically. The job is held mid-way by a frozen
@@ -973,20 +990,10 @@ fn directories_of_the_temporary_file_form_are_refused_or_shown() {
 fn a_write_dropped_after_its_job_started_still_replaces_the_target() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("image");
-    std::fs::File::create(&image)
-        .unwrap()
-        .set_len(16 << 20)
-        .unwrap();
-    let made = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&image)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
+    let Some(image) = ext4_image(dir.path(), &[]) else {
         skipped("mkfs.ext4 is missing or failed");
         return;
-    }
+    };
     let mount = dir.path().join("mnt");
     std::fs::create_dir(&mount).unwrap();
     let Some(_unmount) = mount_on(&mount, &["-o", "loop", image.to_str().unwrap()]) else {
@@ -1114,20 +1121,10 @@ fn a_rename_across_a_mount_inside_the_root_moves_the_file() {
 fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_file() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("image");
-    std::fs::File::create(&image)
-        .unwrap()
-        .set_len(16 << 20)
-        .unwrap();
-    let made = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-O", "casefold"])
-        .arg(&image)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
+    let Some(image) = ext4_image(dir.path(), &["-O", "casefold"]) else {
         eprintln!("SKIPPED: mkfs.ext4 cannot make a casefold filesystem here");
         return;
-    }
+    };
     let mount = dir.path().join("mnt");
     std::fs::create_dir(&mount).unwrap();
     // Not `mount_on`: a kernel without Unicode case folding (CONFIG_UNICODE) will
