@@ -449,6 +449,13 @@ fn a_missing_key_or_range_names_the_request_that_found_it() {
     assert_eq!(err.context("request_id"), Some("rid-416"), "{err}");
     assert_eq!(err.context("range"), Some("100..200"), "{err}");
     assert_eq!((err.operation(), err.path()), ("reader", "dir/there"));
+
+    // Ranges read as one merged read: the refusal names the range asked for and
+    // keeps the request's own context.
+    let err = block_on(op.read_ranges("dir/there", vec![100..150, 150..200])).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
+    assert_eq!(err.context("range"), Some("100..150"), "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-416"), "{err}");
 }
 
 #[test]

@@ -147,6 +147,24 @@ impl Error {
         self
     }
 
+    /// Sets context `key` to `value`, in place of the value it had.
+    pub(crate) fn set_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
+        match self.context.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.context.push((key, value.to_string())),
+        }
+        self
+    }
+
+    /// Names `caller` (a path as the caller spelled it) where the error names
+    /// nothing, or `normalized`, the form a backend was given.
+    pub(crate) fn with_caller_path(mut self, normalized: &str, caller: &str) -> Self {
+        if self.path.is_empty() || self.path == normalized {
+            self.path = caller.to_owned();
+        }
+        self
+    }
+
     /// Adds a key-value pair of context.
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
         self.context.push((key, value.to_string()));

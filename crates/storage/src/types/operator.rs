@@ -864,18 +864,17 @@ impl Operator {
                 Err(e) => results.push(Some(Err(e.with_operation(OP).with_path(path)))),
             }
         }
-        let task = self.submit(self.access.delete_many(valid));
+        let task = self.submit(self.access.delete_many(valid.clone()));
         IoFuture::new(async move {
             let done = task.await.map_err(|e| e.with_operation(OP))?;
-            let mut done = done.into_iter().zip(originals);
+            let mut done = done.into_iter().zip(valid.iter().zip(originals));
             Ok(results
                 .into_iter()
                 .map(|slot| match slot {
                     Some(result) => result,
                     None => match done.next() {
-                        Some((result, path)) => {
-                            result.map_err(|e| e.with_operation(OP).with_path(path))
-                        }
+                        Some((result, (normalized, path))) => result
+                            .map_err(|e| e.with_operation(OP).with_caller_path(normalized, &path)),
                         None => Err(Error::new(ErrorKind::Unexpected)
                             .with_message("the backend returned too few results")
                             .with_operation(OP)),
@@ -1031,7 +1030,19 @@ impl Operator {
             self.access.copy(&f, &t, options)
         };
         let task = self.submit(job);
-        IoFuture::new(async move { task.await.map_err(both) })
+        // The backend names the end at fault as it was given it: named here as the
+        // caller spelled it.
+        let (from, to) = (from.to_owned(), to.to_owned());
+        IoFuture::new(async move {
+            task.await.map_err(|e| {
+                let e = if e.path() == t {
+                    e.with_caller_path(&t, &to)
+                } else {
+                    e.with_caller_path(&f, &from)
+                };
+                both(e)
+            })
+        })
     }
 
     /// The entries directly in directory `path` (files, and directories ending in `/`).
@@ -1283,7 +1294,8 @@ fn normalize_deletable(path: &str) -> Result<String> {
 }
 
 /// A single merged read's error, told in terms of the ranges the caller asked for:
-/// a range beyond the end names the first requested range that ends past it.
+/// a range beyond the end names the first requested range that ends past it (the
+/// rest of the error, its message, source and the request's context, kept).
 fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
     if err.kind() != ErrorKind::RangeNotSatisfiable {
         return err;
@@ -1292,9 +1304,7 @@ fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
         return err;
     };
     match ranges.iter().find(|r| r.end > size) {
-        Some(r) => Error::new(ErrorKind::RangeNotSatisfiable)
-            .with_context("range", format!("{}..{}", r.start, r.end))
-            .with_context("size", size),
+        Some(r) => err.set_context("range", format!("{}..{}", r.start, r.end)),
         None => err,
     }
 }

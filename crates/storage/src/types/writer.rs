@@ -160,6 +160,11 @@ impl Writer {
     }
 
     fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if matches!(self.state, State::Closed(_)) {
+            // Committed: nothing is left to flush (a wrapper may flush after
+            // shutting down, as a file allows).
+            return Poll::Ready(Ok(()));
+        }
         loop {
             ready!(self.poll_idle(cx))?;
             if self.buf.is_empty() {

@@ -533,6 +533,10 @@ pub(crate) async fn writer_in_pieces(op: Operator) {
     let mut writer = op.writer("w/shutdown").await.unwrap();
     writer.write_all(b"via shutdown").await.unwrap();
     writer.shutdown().await.unwrap();
+    // Committed: nothing is left to flush, as with a file (a wrapper may flush
+    // after shutting down); a write is refused.
+    writer.flush().await.unwrap();
+    assert!(writer.write_all(b"more").await.is_err());
     assert_eq!(op.read("w/shutdown").await.unwrap(), "via shutdown");
     let mut writer = op.writer("w/futures").await.unwrap();
     futures::AsyncWriteExt::write_all(&mut writer, b"via futures")
@@ -1293,6 +1297,20 @@ pub(crate) async fn backends_agree_on_edge_cases(op: Operator) {
     assert_eq!(err.context("to"), Some("edge/file/below"));
     let err = op.copy("edge/none", "edge/y").await.unwrap_err();
     assert_eq!((err.kind(), err.path()), (ErrorKind::NotFound, "edge/none"));
+    // ...as the caller spelled it, whichever end it is.
+    let err = op.copy("edge/src", "./edge/file/below").await.unwrap_err();
+    assert_eq!(err.path(), "./edge/file/below", "{err:?}");
+    let err = op.rename("/edge/none", "edge/z").await.unwrap_err();
+    assert_eq!(err.path(), "/edge/none", "{err:?}");
+    op.write("edge/d/f", "f").await.unwrap();
+    let results = op.delete_many(["./edge/d/", "edge/src"]).await.unwrap();
+    let err = results[0].as_ref().unwrap_err();
+    assert_eq!(
+        (err.kind(), err.path()),
+        (ErrorKind::DirectoryNotEmpty, "./edge/d/"),
+        "{err:?}"
+    );
+    assert!(results[1].is_ok());
 }
 
 pub(crate) async fn every_operation_fails_after_shutdown(op: Operator) {
