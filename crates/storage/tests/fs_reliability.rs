@@ -125,18 +125,24 @@ fn skipped(why: &str) {
 /// or root in a container without it). Where `scripts/test` found that right, it
 /// must work ([`skipped`]).
 fn mount_on(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
-    let mounted = std::process::Command::new("mount")
-        .args(args)
-        .arg(target)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let mounted = try_mount(target, args);
+    if mounted.is_none() {
         skipped(&format!(
             "mount {args:?} failed: it needs the right to mount"
         ));
-        return None;
     }
-    Some(Unmount(target.to_owned()))
+    mounted
+}
+
+/// `mount <args> <target>`, unmounted when the guard is dropped; `None` if it
+/// failed, for the caller to say why.
+fn try_mount(target: &std::path::Path, args: &[&str]) -> Option<Unmount> {
+    std::process::Command::new("mount")
+        .args(args)
+        .arg(target)
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| Unmount(target.to_owned()))
 }
 
 /// Whether `dir` is on ext4, XFS, Btrfs, tmpfs or overlayfs (where the fs backend
@@ -1129,17 +1135,10 @@ fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_fil
     std::fs::create_dir(&mount).unwrap();
     // Not `mount_on`: a kernel without Unicode case folding (CONFIG_UNICODE) will
     // not mount this filesystem, even where mounting is allowed.
-    let mounted = std::process::Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(&image)
-        .arg(&mount)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(_unmount) = try_mount(&mount, &["-o", "loop", image.to_str().unwrap()]) else {
         eprintln!("SKIPPED: a casefold ext4 image cannot be mounted here");
         return;
-    }
-    let _unmount = Unmount(mount.clone());
+    };
     std::fs::create_dir(mount.join("ci")).unwrap();
     if !chattr(&mount.join("ci"), "+F") {
         // A kernel without Unicode case folding.
