@@ -15,9 +15,8 @@ use crate::{Common, Mode};
 #[derive(Debug, Args)]
 pub(crate) struct IsolationArgs {
     /// Range reads in flight at once (at least 1).
-    #[arg(long, default_value_t = 4,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    concurrency: usize,
+    #[arg(long, default_value = "4")]
+    concurrency: NonZeroUsize,
     /// Size of the file read (reads are 1/16 of it: 8 MiB for the default).
     #[arg(long, default_value = "128M", value_parser = crate::parse_file_size)]
     file_size: u64,
@@ -118,7 +117,7 @@ pub(crate) fn run(
     for &method in &methods {
         crate::interrupt::check()?;
         bar.set_message(method.name());
-        samples.push(bench.run(method, duration, args.concurrency));
+        samples.push(bench.run(method, duration, args.concurrency.get()));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -141,7 +140,7 @@ pub(crate) fn run(
         .collect();
     let mut out = format!(
         "\nisolation: current-thread caller, 1 ms ticker + CPU task + {} x {} range reads, {:?} per method; {pool}\n",
-        args.concurrency,
+        args.concurrency.get(),
         crate::report::size(args.file_size / 16),
         duration
     );
@@ -161,7 +160,7 @@ pub(crate) fn run(
             human(r.io_bytes_per_sec)
         ));
     }
-    match verdict(&by, args.concurrency) {
+    match verdict(&by, args.concurrency.get()) {
         Some(line) => out.push_str(&line),
         None => out.push_str(
             "\n(no verdict: it compares ours_dedicated with the peers and one thread's \

@@ -315,48 +315,63 @@ fn check_json_path(path: &std::path::Path) -> Result<(), String> {
     if path == std::path::Path::new("-") {
         return Ok(());
     }
-    check_writable("--json", path)
+    check_writable("--json", path, true)
 }
 
 /// Whether the file `option` names can be written: not a directory, in a
-/// directory that exists, and openable for writing there (a file there already
-/// is left as it is; one made to find out is removed).
-pub(crate) fn check_writable(option: &str, path: &std::path::Path) -> Result<(), String> {
+/// directory that exists, and writable as it will be written. A regular file (or
+/// nothing) that `replaced_beside` says is replaced whole (a temporary file beside
+/// it, renamed into place: `--json`) needs a directory that takes a new file; any
+/// other file is opened for writing as it is (a file there is left unchanged; one
+/// made to find out is removed).
+pub(crate) fn check_writable(
+    option: &str,
+    path: &std::path::Path,
+    replaced_beside: bool,
+) -> Result<(), String> {
     if path.is_dir() {
         return Err(format!("{option} {}: is a directory", path.display()));
     }
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.is_dir()
-    {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
         return Err(format!(
             "{option} {}: no directory {}",
             path.display(),
             dir.display()
         ));
     }
+    let cannot = |e: std::io::Error| format!("{option} {}: cannot write it: {e}", path.display());
     match (path.symlink_metadata(), path.metadata()) {
-        // Nothing there: made, and removed again.
         (Err(_), _) => {}
-        // A regular file (or a link to one): opened as it is.
-        (Ok(_), Ok(meta)) if meta.is_file() => {}
+        // A regular file replaced whole: the directory is what must take a file.
+        (Ok(link), Ok(_)) if replaced_beside && link.is_file() => {}
+        // A file written as it is (or through a link): opened, left unchanged.
+        (Ok(_), Ok(meta)) if meta.is_file() => {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(cannot)?;
+            return Ok(());
+        }
         // A pipe or a device (`/dev/stderr`), whose open may wait for a reader, or
         // a link to nothing yet, whose target the write will make: not tried.
         (Ok(_), _) => return Ok(()),
     }
-    let existed = path.symlink_metadata().is_ok();
-    match std::fs::OpenOptions::new()
+    // A new file where it will be made: a name of its own beside `path` when
+    // `path` is replaced whole, else `path` itself (nothing is there).
+    let probe = if replaced_beside {
+        dir.join(format!(".dio-write-check-{}", std::process::id()))
+    } else {
+        path.to_owned()
+    };
+    std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-    {
-        Ok(_) => {
-            if !existed {
-                let _ = std::fs::remove_file(path);
-            }
-            Ok(())
-        }
-        Err(e) => Err(format!("{option} {}: cannot write it: {e}", path.display())),
-    }
+        .create_new(true)
+        .open(&probe)
+        .map_err(cannot)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }

@@ -52,8 +52,8 @@ pub(crate) fn throughput_panels(rows: &[Row]) -> Vec<Panel> {
 }
 
 /// Whether a chart can be drawn to `path`: a `.svg` or `.png` file, and a font to
-/// lay its text out with. Checked before a run, so that neither costs the whole
-/// run. (A directory that cannot be written to is found when the chart is drawn.)
+/// lay its text out with, at a place it can be written to. Checked before a run,
+/// so that none of them costs the whole run.
 pub(crate) fn check_path(path: &Path) -> Result<(), String> {
     let format = path.extension().and_then(|e| e.to_str());
     if !matches!(format, Some("svg" | "png")) {
@@ -63,7 +63,7 @@ pub(crate) fn check_path(path: &Path) -> Result<(), String> {
         ));
     }
     register_font()?;
-    crate::check_writable("--plot", path)
+    crate::check_writable("--plot", path, false)
 }
 
 /// Draws `panels` to `path`, `.svg` or `.png` (text is laid out with a system

@@ -804,17 +804,15 @@ impl<F: Future> Future for TakenOnPoll<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let this = &mut *self;
-        if this.running.is_none() {
-            match this.cell.lock().take() {
-                Some(future) => this.running = Some(Box::pin(future)),
+        let running = match &mut this.running {
+            Some(running) => running,
+            None => match this.cell.lock().take() {
+                Some(future) => this.running.insert(Box::pin(future)),
                 // Taken back by the spawner: its handle, already resolved, is gone.
                 None => return std::task::Poll::Pending,
-            }
-        }
-        match this.running.as_mut() {
-            Some(running) => running.as_mut().poll(cx),
-            None => std::task::Poll::Pending,
-        }
+            },
+        };
+        running.as_mut().poll(cx)
     }
 }
 

@@ -59,13 +59,9 @@ impl Prefix {
             other => other,
         })?;
         if path.is_empty() {
-            let source = storage::Error::new(ErrorKind::NotFound)
-                .with_message("the store's root is a directory, not an object")
-                .with_path(location.as_ref());
-            return Err(OsError::NotFound {
-                path: location.to_string(),
-                source: Box::new(source),
-            });
+            let err = storage::Error::new(ErrorKind::NotFound)
+                .with_message("the store's root is a directory, not an object");
+            return Err(os_error(err, self, location.as_ref()));
         }
         Ok(path)
     }

@@ -155,10 +155,6 @@ pub struct IoObjectStore<S> {
     blocking_calls: bool,
 }
 
-/// The most batches a stream's channel can hold: tokio's bound on a channel's
-/// capacity (its semaphore's permits), past which making one panics.
-const MAX_CHANNEL_CAPACITY: usize = usize::MAX >> 3;
-
 impl<S: ObjectStore> IoObjectStore<S> {
     /// Wraps `inner` so that all of its work runs on `executor`.
     pub fn new(inner: S, executor: Executor) -> Self {
@@ -176,7 +172,9 @@ impl<S: ObjectStore> IoObjectStore<S> {
     /// memory bound in the type's docs. At most `usize::MAX >> 3` (tokio's bound
     /// on a channel); more is taken as that.
     pub fn with_channel_capacity(mut self, batches: NonZeroUsize) -> Self {
-        self.channel_capacity = batches.get().min(MAX_CHANNEL_CAPACITY);
+        // tokio's bound on a channel (its semaphore's permits), past which making
+        // one panics.
+        self.channel_capacity = batches.get().min(tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 

@@ -366,12 +366,15 @@ impl ScanReader {
         // DataFusion's own reader decodes it: not with the options' metadata
         // options (statistics skipped, a schema given), so that no scan is served
         // a footer reduced for another.
-        let whole = cacheable.then(|| {
-            ArrowReaderOptions::new()
+        let whole;
+        let decoding = if cacheable {
+            whole = ArrowReaderOptions::new()
                 .with_column_index_policy(column)
-                .with_offset_index_policy(offset)
-        });
-        let decoding = if cacheable { whole.as_ref() } else { options };
+                .with_offset_index_policy(offset);
+            Some(&whole)
+        } else {
+            options
+        };
         let metadata = self
             .reader
             .load_metadata(self.reader.page_index(), decoding);

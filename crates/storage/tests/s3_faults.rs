@@ -1014,13 +1014,13 @@ fn empty_listing() -> Response<Body> {
     with_headers(StatusCode::OK, &[], "<ListBucketResult></ListBucketResult>")
 }
 
-/// How many AbortMultipartUpload requests of upload `up-1` the server saw.
 /// Each request `server` has seen, as its method and query.
 fn methods_and_queries(server: &FaultServer) -> Vec<(String, String)> {
     let seen = server.seen();
     seen.into_iter().map(|s| (s.method, s.query)).collect()
 }
 
+/// How many AbortMultipartUpload requests of upload `up-1` the server saw.
 fn aborts(seen: &[Seen]) -> usize {
     seen.iter()
         .filter(|s| s.method == "DELETE" && s.query == "uploadId=up-1")

@@ -13,7 +13,7 @@ use super::core::{
     SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_dir, is_temp_name,
     metadata, not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at,
     read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
-    rename_no_replace, write_all,
+    rename_no_replace, same_dir, same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -281,11 +281,6 @@ impl Fs {
         let fs = self.clone();
         IoJob::blocking(move || fs.files.relieved(|| f(&fs)))
     }
-}
-
-/// Whether two `stat`s are of one file (device and inode).
-fn same_file(a: &rustix::fs::Stat, b: &rustix::fs::Stat) -> bool {
-    a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
 
 /// A lookup of file `path` (no trailing `/`) that met a file where a directory
@@ -735,9 +730,8 @@ impl Access for Fs {
                 Err(Errno::NOENT) => None,
                 Err(e) => return Err(Error::from(e).with_path(to.clone())),
             };
-            if from_name == to_name
-                && same_file(&rustix::fs::fstat(&from_dir)?, &rustix::fs::fstat(&to_dir)?)
-            {
+            let one_dir = same_dir(&from_dir, &to_dir);
+            if from_name == to_name && one_dir {
                 // One directory entry by two paths (or one): nothing to move.
                 return if options.if_not_exists {
                     Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()))
@@ -766,14 +760,14 @@ impl Access for Fs {
             // Two names of one file: hard links (which rename(2) would leave both
             // of), not one name that a case-insensitive directory also finds
             // spelled otherwise (`a` and `A`: the file has one link there).
-            let twins = to_stat.is_some_and(|t| same_file(&t, &object))
+            let to_is_it = to_stat.is_some_and(|t| same_inode(Ok(t), Ok(object)));
+            let twins = to_is_it
                 && object.st_nlink > 1
-                && !(from_name.eq_ignore_ascii_case(to_name)
-                    && same_file(&rustix::fs::fstat(&from_dir)?, &rustix::fs::fstat(&to_dir)?));
+                && !(from_name.eq_ignore_ascii_case(to_name) && one_dir);
             if is_link || twins {
                 // `to` gets the content unless it already is that file, then the
                 // source's name goes.
-                if to_stat.is_some_and(|t| same_file(&t, &object)) {
+                if to_is_it {
                     if options.if_not_exists {
                         return Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()));
                     }

@@ -691,12 +691,12 @@ impl Drop for TempFile {
 }
 
 /// Whether two `stat`s are of the same file (a failed one is of none).
-fn same_inode(a: rustix::io::Result<Stat>, b: rustix::io::Result<Stat>) -> bool {
+pub(super) fn same_inode(a: rustix::io::Result<Stat>, b: rustix::io::Result<Stat>) -> bool {
     matches!((a, b), (Ok(a), Ok(b)) if a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 }
 
 /// Whether `a` and `b` are the same directory.
-fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
+pub(super) fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
     same_inode(rustix::fs::fstat(a), rustix::fs::fstat(b))
 }
 

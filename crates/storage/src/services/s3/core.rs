@@ -771,7 +771,10 @@ impl Core {
             // Refused again with the credentials fetched for the first refusal (or
             // with credentials refused so before): they are kept, and `send` says
             // it was not the token.
-            if let (Some(credentials), Some(identity)) = (&self.credentials, &identity) {
+            // Marked when first found out (not again: the mark would never age).
+            if let (Some(credentials), Some(identity), false) =
+                (&self.credentials, &identity, known)
+            {
                 credentials.not_the_token(identity);
             }
             err = err.with_context("credentials", "fetched anew");
@@ -1603,7 +1606,7 @@ impl Core {
         match self.send(&req).await {
             Err(e) if key_not_found(&e) => Ok(()),
             Err(e) if e.kind() == ErrorKind::Unsupported => {
-                tracing::debug!(%key, error = %e, "conditional delete not supported; deleting without");
+                tracing::warn!(%key, error = %e, "the server takes no If-Match on DELETE; deleting without it");
                 self.delete(key).await
             }
             other => other.map(drop),
