@@ -548,18 +548,6 @@ struct CountingAccess {
     counts: Arc<IoCounts>,
 }
 
-fn map_job<T: Send + 'static, U: Send + 'static>(
-    job: IoJob<T>,
-    f: impl FnOnce(T) -> U + Send + 'static,
-) -> IoJob<U> {
-    match job {
-        IoJob::Blocking(g) => IoJob::blocking(move || g().map(f)),
-        IoJob::Async(fut) => IoJob::future(async move { fut.await.map(f) }),
-        IoJob::Inline(g) => IoJob::inline(move || g().map(f)),
-        IoJob::Ready(result) => IoJob::ready(result.map(f)),
-    }
-}
-
 impl Access for CountingAccess {
     fn scheme(&self) -> &'static str {
         self.inner.scheme()
@@ -575,7 +563,7 @@ impl Access for CountingAccess {
 
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         let counts = Arc::clone(&self.counts);
-        map_job(self.inner.read(path, args), move |bytes| {
+        self.inner.read(path, args).map(move |bytes| {
             counts.add(1, bytes.len() as u64);
             bytes
         })
@@ -583,7 +571,7 @@ impl Access for CountingAccess {
 
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         let counts = Arc::clone(&self.counts);
-        map_job(self.inner.open(path, args), move |opened| {
+        self.inner.open(path, args).map(move |opened| {
             counts.add(1, opened.first.len() as u64);
             let object: Arc<dyn RandomRead> = Arc::new(CountingObject {
                 inner: opened.object,
@@ -643,7 +631,7 @@ impl RandomRead for CountingObject {
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         let counts = Arc::clone(&self.counts);
-        map_job(Arc::clone(&self.inner).read_at(range), move |bytes| {
+        Arc::clone(&self.inner).read_at(range).map(move |bytes| {
             counts.add(1, bytes.len() as u64);
             bytes
         })

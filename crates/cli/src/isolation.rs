@@ -32,6 +32,11 @@ pub(crate) struct IsolationArgs {
     /// per core, 8 to 64), to measure how many copies at once suit a busy caller.
     #[arg(long)]
     blocking_threads: Option<NonZeroUsize>,
+    /// Let this many of our default pool's blocking threads copy at once (bulk
+    /// jobs) instead of the default (half the cores, at least 1), to measure the
+    /// trade-off.
+    #[arg(long)]
+    bulk_threads: Option<NonZeroUsize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -85,6 +90,9 @@ pub(crate) fn run(
     if let Some(threads) = args.blocking_threads {
         builder = builder.blocking_threads(threads);
     }
+    if let Some(threads) = args.bulk_threads {
+        builder = builder.bulk_threads(threads);
+    }
     let dedicated = builder
         .build()
         .map_err(|e| format!("cannot start the dedicated pool: {e}"))?;
@@ -96,9 +104,10 @@ pub(crate) fn run(
         .flatten()
         .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
     let pool = format!(
-        "our pool: {} workers, {} blocking threads, nice {nice}",
+        "our pool: {} workers, {} blocking threads ({} copying at once), nice {nice}",
         dedicated.num_workers(),
-        dedicated.num_blocking_threads()
+        dedicated.num_blocking_threads(),
+        dedicated.num_bulk_threads()
     );
     let bar = if common.no_progress {
         ProgressBar::hidden()

@@ -48,7 +48,17 @@ fn isolation_bench_reports_every_method() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("iso.json");
-    let (ok, output) = quick_isolation(&json, &["--blocking-threads", "3", "--nice", "12"]);
+    let (ok, output) = quick_isolation(
+        &json,
+        &[
+            "--blocking-threads",
+            "3",
+            "--bulk-threads",
+            "2",
+            "--nice",
+            "12",
+        ],
+    );
     assert!(ok, "{output}");
     assert!(
         output.contains("ours_dedicated (default pool):"),
@@ -61,7 +71,7 @@ fn isolation_bench_reports_every_method() {
     );
     // The pool as asked for, as its threads report it.
     assert!(
-        output.contains("our pool: 2 workers, 3 blocking threads, nice 12"),
+        output.contains("our pool: 2 workers, 3 blocking threads (2 copying at once), nice 12"),
         "the pool: {output}"
     );
     // Beside the one-buffer copy, the copy into as many buffers as reads in flight.

@@ -56,6 +56,7 @@ pub struct Builder {
     name: String,
     worker_threads: NonZeroUsize,
     blocking_threads: NonZeroUsize,
+    bulk_threads: NonZeroUsize,
     max_queued: Option<NonZeroUsize>,
     stack_size: Option<usize>,
     idle_spin: Duration,
@@ -128,6 +129,7 @@ impl Builder {
             worker_threads: NonZeroUsize::new(cores).unwrap_or(NonZeroUsize::MIN),
             blocking_threads: NonZeroUsize::new((cores * 4).clamp(8, 64))
                 .unwrap_or(NonZeroUsize::MIN),
+            bulk_threads: NonZeroUsize::new(cores / 2).unwrap_or(NonZeroUsize::MIN),
             max_queued: None,
             stack_size: None,
             idle_spin: DEFAULT_IDLE_SPIN,
@@ -162,11 +164,23 @@ impl Builder {
         self
     }
 
+    /// How many blocking threads may run [bulk jobs](crate::Executor::spawn_blocking_bulk)
+    /// (copies at memory speed) at once; at most `blocking_threads`. By default half
+    /// the cores, at least one: the other half is left to the caller's own work, and
+    /// on a 2-core machine whose caller kept one core busy, one copy at a time read
+    /// more than several (docs/architecture.md has the measurements).
+    pub fn bulk_threads(mut self, n: NonZeroUsize) -> Self {
+        self.bulk_threads = n;
+        self
+    }
+
     /// Bounds the jobs accepted but not yet started, over both lanes. Past the bound a
     /// submission is refused: its handle resolves at once to a
     /// [`JoinError`](crate::JoinError) with [`is_queue_full`](crate::JoinError::is_queue_full).
     /// A blocking job's own `spawn_blocking`, which runs inline and waits in no
-    /// queue, is never refused. Unbounded by default.
+    /// queue, is never refused. Bulk jobs waiting their turn
+    /// ([`bulk_threads`](Self::bulk_threads)) count, even while blocking threads
+    /// are idle. Unbounded by default.
     pub fn max_queued_jobs(mut self, n: NonZeroUsize) -> Self {
         self.max_queued = Some(n);
         self
@@ -301,7 +315,10 @@ impl Builder {
             self.global,
             worker_tx,
             Some(tx),
-            Some(PoolState::new(workers, blocking, rx)),
+            Some(
+                PoolState::new(workers, blocking, rx)
+                    .with_bulk_limit(self.bulk_threads.get().min(blocking)),
+            ),
             workers + blocking,
         ));
         let executor = Executor::from_pool(Arc::clone(&shared));
@@ -395,6 +412,7 @@ impl fmt::Debug for Builder {
             .field("name", &self.name)
             .field("worker_threads", &self.worker_threads)
             .field("blocking_threads", &self.blocking_threads)
+            .field("bulk_threads", &self.bulk_threads)
             .field("max_queued", &self.max_queued)
             .field("stack_size", &self.stack_size)
             .field("idle_spin", &self.idle_spin)

@@ -266,6 +266,13 @@ impl Executor {
             .map_or(0, |p| p.running_blocking.len())
     }
 
+    /// How many of the pool's blocking threads may run
+    /// [bulk jobs](Self::spawn_blocking_bulk) at once (0 for an executor that is not
+    /// a pool).
+    pub fn num_bulk_threads(&self) -> usize {
+        self.inner.shared.pool.as_ref().map_or(0, |p| p.bulk_limit)
+    }
+
     /// The index of the worker thread of this executor the caller is running on.
     pub fn current_worker(&self) -> Option<usize> {
         context::worker_of(self.inner.shared.id)
@@ -403,6 +410,66 @@ impl Executor {
                 // As in `spawn`: the user's code, not under the intake lock.
                 drop(intake);
                 spawner.spawn_blocking(Box::new(move || task.run()));
+            }
+        })
+    }
+
+    /// Runs the blocking closure `f` as a *bulk* job: work that runs at memory speed
+    /// and keeps its core busy while it runs, such as a copy out of the page cache.
+    ///
+    /// On a pool, at most [`Builder::bulk_threads`](crate::Builder::bulk_threads)
+    /// bulk jobs run at once (by default half the cores, at least one). The rest wait
+    /// in order in a queue of their own, and a blocking thread that ends one bulk job
+    /// takes the next with no hand-off. More copies at once than cores to run them
+    /// would add destination memory and threads between the caller and its cores,
+    /// and copy no more: see docs/architecture.md. Work that waits (a device, the
+    /// network) belongs in [`spawn_blocking`](Self::spawn_blocking), where it does
+    /// not hold the bulk jobs up.
+    ///
+    /// Called on one of the pool's blocking threads, `f` runs at once on that
+    /// thread, as `spawn_blocking` does. On an executor over a tokio runtime or a
+    /// custom spawner, this is [`spawn_blocking`](Self::spawn_blocking).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`spawn_blocking`](Self::spawn_blocking): dropping the handle before the
+    /// closure has started means it never runs.
+    ///
+    /// # Errors
+    ///
+    /// Never fails at submission; the handle resolves to a
+    /// [`JoinError`](crate::JoinError) as [`spawn`](Self::spawn)'s does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let executor = io_executor::Builder::new().build()?;
+    /// let copy = executor.spawn_blocking_bulk(|| vec![7_u8; 1 << 20]);
+    /// assert_eq!(copy.join().unwrap().len(), 1 << 20);
+    /// executor.shutdown();
+    /// executor.blocking_join();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_blocking_bulk<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let shared = &self.inner.shared;
+        let (Kind::Pool, Some(pool)) = (&self.inner.kind, &shared.pool) else {
+            return self.spawn_blocking(f);
+        };
+        if context::is_blocking_thread_of(shared.id) {
+            return self.spawn_blocking(f);
+        }
+        accept_blocking(shared, f, false, |intake, task| {
+            let start = pool.bulk.lock().push(task, pool.bulk_limit);
+            if start {
+                send_to_lane(
+                    shared,
+                    intake,
+                    Box::new(crate::bulk::Runner::new(Arc::clone(shared))),
+                );
             }
         })
     }

@@ -14,6 +14,12 @@
 //! wait on from a plain thread. The caller's runtime only ever sees a wake-up when a
 //! result is ready.
 //!
+//! Copies at memory speed (a large read out of the page cache) can go in as *bulk*
+//! jobs ([`Executor::spawn_blocking_bulk`]): they take turns on a few blocking
+//! threads ([`Builder::bulk_threads`], half the cores by default), one after another
+//! on the same thread, instead of each copying into its own buffer on a thread of
+//! its own, all at once, on cores the caller wants.
+//!
 //! # Example
 //!
 //! ```
@@ -58,6 +64,7 @@
 mod block_on;
 mod blocking;
 mod builder;
+mod bulk;
 mod completion;
 mod context;
 mod executor;

@@ -28,14 +28,16 @@ pub struct Metrics {
     pub panicked: u64,
     /// Jobs refused at submission (shut down, or queue full).
     pub rejected: u64,
-    /// Jobs accepted but not started yet, on both lanes.
+    /// Jobs accepted but not started yet, on both lanes (bulk jobs waiting their
+    /// turn included).
     pub queued: usize,
     /// Jobs running now (for async jobs: polled at least once and not finished).
     pub running: usize,
     /// Per worker thread, the async jobs assigned to it and not finished (queued or
     /// running). Empty for executors that own no worker threads.
     pub worker_load: Vec<usize>,
-    /// Blocking jobs waiting for a blocking thread.
+    /// Blocking jobs waiting for a blocking thread, and bulk jobs waiting their
+    /// turn ([`Executor::spawn_blocking_bulk`](crate::Executor::spawn_blocking_bulk)).
     pub blocking_queue_depth: usize,
 }
 

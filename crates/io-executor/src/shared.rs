@@ -7,6 +7,7 @@ use crossbeam_utils::CachePadded;
 use tokio::sync::Notify;
 
 use crate::JoinError;
+use crate::bulk::BulkQueue;
 use crate::completion::{CancelOnShutdown, Completion};
 use crate::exit_signal::ExitSignal;
 use crate::metrics::{Counters, Outcome};
@@ -73,6 +74,10 @@ pub(crate) struct PoolState {
     /// (at most one does): [`NO_SPINNER`], [`SPINNING`], or [`CLAIMED`] by a
     /// submitter that counted on it instead of waking a parked thread.
     spinner: CachePadded<AtomicUsize>,
+    /// Bulk jobs waiting for a runner (see [`crate::bulk`]).
+    pub(crate) bulk: parking_lot::Mutex<BulkQueue>,
+    /// The most runners of bulk jobs at once.
+    pub(crate) bulk_limit: usize,
 }
 
 /// No blocking thread is spinning.
@@ -99,7 +104,15 @@ impl PoolState {
             idle_blocking: parking_lot::Mutex::new(Vec::with_capacity(blocking)),
             blocking_threads: (0..blocking).map(|_| std::sync::OnceLock::new()).collect(),
             spinner: CachePadded::new(AtomicUsize::new(NO_SPINNER)),
+            bulk: parking_lot::Mutex::new(BulkQueue::default()),
+            bulk_limit: 1,
         }
+    }
+
+    /// The same state, with at most `limit` runners of bulk jobs at once.
+    pub(crate) fn with_bulk_limit(mut self, limit: usize) -> Self {
+        self.bulk_limit = limit.max(1);
+        self
     }
 
     /// Blocking thread `index` starts: `thread` is how to wake it.
@@ -450,6 +463,12 @@ impl Shared {
         // the caller's thread: a destructor's panic must not escape into it).
         while let Ok(job) = pool.blocking_rx.try_recv() {
             drop_guarded("dropping a queued blocking job", || drop(job));
+        }
+        // One at a time, as the channel's: two panicking destructors in one
+        // `drop_guarded` would be a panic while panicking.
+        let bulk = pool.bulk.lock().take_all();
+        for job in bulk {
+            drop_guarded("dropping a queued bulk job", || drop(job));
         }
         // Running blocking jobs cannot be interrupted; resolve their handles now and
         // let the closures finish in the background. A thread that took a job off the

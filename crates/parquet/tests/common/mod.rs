@@ -110,19 +110,6 @@ impl Counting {
     }
 }
 
-/// `job`, its result passed through `f`.
-fn map_job<T: Send + 'static, U: Send + 'static>(
-    job: IoJob<T>,
-    f: impl FnOnce(T) -> U + Send + 'static,
-) -> IoJob<U> {
-    match job {
-        IoJob::Blocking(g) => IoJob::blocking(move || g().map(f)),
-        IoJob::Async(fut) => IoJob::future(async move { fut.await.map(f) }),
-        IoJob::Inline(g) => IoJob::inline(move || g().map(f)),
-        IoJob::Ready(result) => IoJob::ready(result.map(f)),
-    }
-}
-
 impl Access for Counting {
     fn scheme(&self) -> &'static str {
         self.inner.scheme()
@@ -139,7 +126,7 @@ impl Access for Counting {
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
         self.counts.read(path, args.range);
         let counts = Arc::clone(&self.counts);
-        map_job(self.inner.read(path, args), move |bytes| {
+        self.inner.read(path, args).map(move |bytes| {
             counts.got(&bytes);
             bytes
         })
@@ -148,7 +135,7 @@ impl Access for Counting {
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
         self.counts.opens.fetch_add(1, Ordering::SeqCst);
         let (counts, path) = (Arc::clone(&self.counts), path.to_owned());
-        map_job(self.inner.open(&path, args), move |opened| {
+        self.inner.open(&path, args).map(move |opened| {
             counts.got(&opened.first);
             let object: Arc<dyn RandomRead> = Arc::new(CountingObject {
                 inner: opened.object,
@@ -212,7 +199,7 @@ impl RandomRead for CountingObject {
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         self.counts.read(&self.path, ByteRange::new(range.clone()));
         let counts = Arc::clone(&self.counts);
-        map_job(Arc::clone(&self.inner).read_at(range), move |bytes| {
+        Arc::clone(&self.inner).read_at(range).map(move |bytes| {
             counts.got(&bytes);
             bytes
         })

@@ -25,10 +25,17 @@ pub type BatchJob = IoJob<ChunksRead>;
 ///
 /// Backends build jobs; the [`Operator`](crate::Operator) submits them. A job does
 /// all of one step's IO in one hand-off: for example, the fs backend's read opens,
-/// checks the size, and reads in one closure.
+/// checks the size, and reads in one closure. More forms may come: a backend that
+/// wraps another's jobs uses [`map`](Self::map) rather than a `match`.
+#[non_exhaustive]
 pub enum IoJob<T> {
     /// Runs on the executor's blocking lane.
     Blocking(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
+    /// Runs on the executor's blocking lane as a bulk job
+    /// ([`Executor::spawn_blocking_bulk`]): a copy at memory speed, such as a large
+    /// read out of the page cache, which waits its turn behind the few that run at
+    /// once instead of adding one more copy to the cores'.
+    Bulk(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
     /// Runs on one of the executor's worker runtimes.
     Async(Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>),
     /// Does no IO (the memory backend): runs on the thread that submits it, with no
@@ -51,9 +58,25 @@ impl<T: Send + 'static> IoJob<T> {
         };
         match self {
             IoJob::Blocking(job) => IoJob::Blocking(Box::new(move || check(job()))),
+            IoJob::Bulk(job) => IoJob::Bulk(Box::new(move || check(job()))),
             IoJob::Inline(job) => IoJob::Inline(Box::new(move || check(job()))),
             IoJob::Async(job) => IoJob::Async(Box::pin(async move { check(job.await) })),
             IoJob::Ready(result) => IoJob::Ready(check(result)),
+        }
+    }
+}
+
+impl<T: Send + 'static> IoJob<T> {
+    /// The same job, its successful output passed through `f` where the job runs:
+    /// for a backend that wraps another's jobs (one that counts them, say) without
+    /// changing how or where they run.
+    pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> IoJob<U> {
+        match self {
+            IoJob::Blocking(job) => IoJob::blocking(move || job().map(f)),
+            IoJob::Bulk(job) => IoJob::bulk(move || job().map(f)),
+            IoJob::Async(job) => IoJob::future(async move { job.await.map(f) }),
+            IoJob::Inline(job) => IoJob::inline(move || job().map(f)),
+            IoJob::Ready(result) => IoJob::ready(result.map(f)),
         }
     }
 }
@@ -62,6 +85,11 @@ impl<T> IoJob<T> {
     /// A blocking job.
     pub fn blocking(f: impl FnOnce() -> Result<T> + Send + 'static) -> Self {
         IoJob::Blocking(Box::new(f))
+    }
+
+    /// A bulk blocking job.
+    pub fn bulk(f: impl FnOnce() -> Result<T> + Send + 'static) -> Self {
+        IoJob::Bulk(Box::new(f))
     }
 
     /// An async job.
@@ -241,6 +269,7 @@ impl<T> fmt::Debug for IoJob<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             IoJob::Blocking(_) => "IoJob::Blocking",
+            IoJob::Bulk(_) => "IoJob::Bulk",
             IoJob::Async(_) => "IoJob::Async",
             IoJob::Inline(_) => "IoJob::Inline",
             IoJob::Ready(_) => "IoJob::Ready",

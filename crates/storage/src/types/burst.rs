@@ -429,7 +429,7 @@ async fn read_each(operator: &Operator, groups: &[Group]) -> Vec<Result<Bytes>> 
         let args = ReadArgs::new(ByteRange::new((*range).clone()))
             .with_max_len(operator.options().max_buffer_size);
         match operator.access().read(&group.normalized, args) {
-            IoJob::Blocking(read) => blocking.push((i, read)),
+            IoJob::Blocking(read) | IoJob::Bulk(read) => blocking.push((i, read)),
             job => others.push((i, operator.submit(job))),
         }
     }

@@ -149,6 +149,7 @@ impl<T: Send + 'static> Task<T> {
         };
         match job {
             IoJob::Blocking(f) => Task::Spawned(executor.spawn_blocking(f)),
+            IoJob::Bulk(f) => Task::Spawned(executor.spawn_blocking_bulk(f)),
             IoJob::Async(f) => Task::Spawned(executor.spawn(f)),
             IoJob::Inline(_) if executor.is_shutdown() => ready(Err(Error::new(
                 ErrorKind::ShutDown,

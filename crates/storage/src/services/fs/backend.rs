@@ -10,9 +10,9 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_dir, is_temp_name,
-    metadata, not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at,
-    read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, in_page_cache, is_dir,
+    is_temp_name, metadata, not_reserved, not_reserved_path, open_dir, open_in_root,
+    read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
     rename_no_replace, same_dir, same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
@@ -105,6 +105,11 @@ impl Drop for InFlight {
 const OPEN_FILES: usize = 256;
 /// The largest read tried from the caller's thread ([`Access::try_read_now`]).
 const READ_NOW_MAX: u64 = 256 << 10;
+
+/// The smallest read that is a bulk job when its pages are in memory (see
+/// [`Fs::is_bulk_copy`]): from here up the copy, not the hand-off, is most of a
+/// read's cost (1 MiB out of the page cache takes about 60-100 us).
+const BULK_READ_MIN: u64 = 1 << 20;
 
 impl Fs {
     /// The filesystem under `root`, created if missing. Opening the root happens here,
@@ -395,6 +400,37 @@ impl Fs {
         done
     }
 
+    /// Whether a read of `args.range` of `path` is a copy at memory speed, for the
+    /// executor's bulk jobs ([`IoJob::Bulk`]): a bounded range of at least
+    /// [`BULK_READ_MIN`] of a file kept open on a local filesystem, whose first and
+    /// last pages are in the page cache (`preadv2(RWF_NOWAIT)` of a byte at each
+    /// end). Anything else, a read that may wait on the device above all, stays a
+    /// plain blocking job: bulk jobs run a few at a time, and a device read among
+    /// them would hold up the copies behind it and keep the device's queue short.
+    /// Whole-file and suffix reads, whose size is not known here, are not bulk.
+    ///
+    /// Only the lane is chosen here, with the file kept for the path without
+    /// checking that the path still names it (the job does, as every read's): a
+    /// file replaced since is probed in its old pages, and its read may take the
+    /// wrong lane, never the wrong data. A read of [`SPLIT_READ_MIN`] or more that
+    /// is the only read in flight is still shared with a second blocking thread
+    /// (see `read`): one read on its own copies faster on two cores.
+    fn is_bulk_copy(&self, path: &str, args: &ReadArgs) -> bool {
+        let (Some(start), Some(end)) = (args.range.start(), args.range.end()) else {
+            return false;
+        };
+        if end.saturating_sub(start) < BULK_READ_MIN || end - start > args.max_len {
+            return false;
+        }
+        let Some(file) = self.files.get(path) else {
+            return false;
+        };
+        let cached =
+            file.local && in_page_cache(&file.fd, start) && in_page_cache(&file.fd, end - 1);
+        self.files.let_go(file);
+        cached
+    }
+
     /// Whether a read is on its way on the executor (then a caller's read is too).
     fn reads_in_flight(&self) -> bool {
         self.reads_in_flight
@@ -461,9 +497,12 @@ impl Access for Fs {
     }
 
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
+        let bulk = self.is_bulk_copy(path, &args);
         let path = path.to_owned();
         let in_flight = InFlight::new(&self.reads_in_flight);
-        self.job(move |fs| {
+        let fs = self.clone();
+        let read = move || {
+            let fs = &fs;
             let _in_flight = in_flight;
             let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
@@ -482,7 +521,12 @@ impl Access for Fs {
                 return read_exact_at_by_two(&file, range, &fs.pool);
             }
             read_exact_at(&file.fd, range, &fs.pool)
-        })
+        };
+        if bulk {
+            IoJob::bulk(read)
+        } else {
+            IoJob::blocking(read)
+        }
     }
 
     fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {

@@ -408,6 +408,22 @@ pub(super) fn read_cached_at(
     Some(buf.freeze())
 }
 
+/// Whether the byte of `fd` at `offset` is in the page cache: a one-byte
+/// `preadv2(RWF_NOWAIT)` gets it. `false` when it is not (the kernel then starts
+/// its read-ahead without waiting for it), the file ends before it, or the kernel
+/// or filesystem has no `RWF_NOWAIT`.
+pub(super) fn in_page_cache(fd: &OwnedFd, offset: u64) -> bool {
+    let mut byte = [0_u8; 1];
+    loop {
+        let mut slices = [std::io::IoSliceMut::new(&mut byte)];
+        match rustix::io::preadv2(fd, &mut slices, offset, rustix::io::ReadWriteFlags::NOWAIT) {
+            Ok(n) => return n == 1,
+            Err(Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 /// A file that ended before the size it had when it was opened.
 fn shrank() -> Error {
     Error::new(ErrorKind::Unexpected).with_message("the file shrank while it was read")
