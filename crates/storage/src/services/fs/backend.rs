@@ -10,7 +10,7 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, in_page_cache, is_dir,
+    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_cached_copy, is_dir,
     is_temp_name, metadata, not_reserved, not_reserved_path, open_dir, open_in_root,
     read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
     rename_no_replace, same_dir, same_inode, write_all,
@@ -105,11 +105,6 @@ impl Drop for InFlight {
 const OPEN_FILES: usize = 256;
 /// The largest read tried from the caller's thread ([`Access::try_read_now`]).
 const READ_NOW_MAX: u64 = 256 << 10;
-
-/// The smallest read that is a bulk job when its pages are in memory (see
-/// [`Fs::is_bulk_copy`]): from here up the copy, not the hand-off, is most of a
-/// read's cost (1 MiB out of the page cache takes about 60-100 us).
-const BULK_READ_MIN: u64 = 1 << 20;
 
 impl Fs {
     /// The filesystem under `root`, created if missing. Opening the root happens here,
@@ -400,14 +395,10 @@ impl Fs {
         done
     }
 
-    /// Whether a read of `args.range` of `path` is a copy at memory speed, for the
-    /// executor's bulk jobs ([`IoJob::Bulk`]): a bounded range of at least
-    /// [`BULK_READ_MIN`] of a file kept open on a local filesystem, whose first and
-    /// last pages are in the page cache (`preadv2(RWF_NOWAIT)` of a byte at each
-    /// end). Anything else, a read that may wait on the device above all, stays a
-    /// plain blocking job: bulk jobs run a few at a time, and a device read among
-    /// them would hold up the copies behind it and keep the device's queue short.
-    /// Whole-file and suffix reads, whose size is not known here, are not bulk.
+    /// Whether a read of `args.range` of `path` is a bulk job: a bounded range
+    /// within `args.max_len`, of a file kept open, that [`is_cached_copy`] finds a
+    /// copy out of the page cache. Whole-file and suffix reads, whose size is not
+    /// known here, are not bulk.
     ///
     /// Only the lane is chosen here, with the file kept for the path without
     /// checking that the path still names it (the job does, as every read's): a
@@ -419,16 +410,15 @@ impl Fs {
         let (Some(start), Some(end)) = (args.range.start(), args.range.end()) else {
             return false;
         };
-        if end.saturating_sub(start) < BULK_READ_MIN || end - start > args.max_len {
+        if end.saturating_sub(start) > args.max_len {
             return false;
         }
         let Some(file) = self.files.get(path) else {
             return false;
         };
-        let cached =
-            file.local && in_page_cache(&file.fd, start) && in_page_cache(&file.fd, end - 1);
+        let bulk = is_cached_copy(&file, &(start..end));
         self.files.let_go(file);
-        cached
+        bulk
     }
 
     /// Whether a read is on its way on the executor (then a caller's read is too).
