@@ -214,6 +214,9 @@ impl Fixture {
     /// What [`new`](Self::new) panics for: a message saying what could not be made.
     pub fn with_sizes(dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
+        // The two files, and a write workload's file and its temporary beside them.
+        let needed = sizes.big().saturating_add(sizes.small.saturating_mul(3));
+        crate::check_free_space(dir.path(), needed, "the fs suite")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);

@@ -48,6 +48,32 @@ pub fn write_synced(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> 
     file.sync_all()
 }
 
+/// Whether the filesystem of `dir` has room for `needed` more bytes (what an
+/// unprivileged process may use), checked before a fixture writes its files: a
+/// run asked for more than the disk holds fails at once, with the figures, instead
+/// of filling the disk first.
+///
+/// # Errors
+///
+/// A message naming `what`, the directory and both sizes when there is not room,
+/// or why the filesystem could not be asked.
+pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Result<(), String> {
+    let stat = rustix::fs::statvfs(dir)
+        .map_err(|e| format!("cannot ask how much space {} has: {e}", dir.display()))?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if needed <= free {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1 << 30);
+    Err(format!(
+        "{what} needs {:.2} GiB in {}, which has {:.2} GiB free: use a smaller --size, \
+         or set TMPDIR to a directory on a larger filesystem",
+        gib(needed),
+        dir.display(),
+        gib(free)
+    ))
+}
+
 /// `err` and every cause under it, on one line: `a: b: c`.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();

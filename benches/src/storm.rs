@@ -176,6 +176,7 @@ impl Fixture {
         let size = storms.iter().map(Storm::file_needed).fold(size, u64::max);
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let path = dir.path().join("storm");
+        crate::check_free_space(dir.path(), size, "the storm's file")?;
         let written = (|| {
             // One random block, written over and over: the reads only need bytes
             // that are not zeros, and a block per write would take minutes in a
