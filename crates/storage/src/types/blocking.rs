@@ -218,10 +218,11 @@ impl BlockingOperator {
     /// of the operator's executor (see [`BlockingOperator`]).
     pub fn lister(&self, path: &str) -> Result<BlockingLister> {
         self.refuse_own_worker("lister", path)?;
-        Ok(BlockingLister(
-            self.op.lister(path).wait()?,
-            self.op.executor().clone(),
-        ))
+        Ok(BlockingLister {
+            lister: self.op.lister(path).wait()?,
+            executor: self.op.executor().clone(),
+            refused: false,
+        })
     }
 
     /// A [`Read`] + [`Seek`] reader; see [`Operator::reader`].
@@ -344,16 +345,27 @@ impl Write for BlockingWriter {
 /// [`Lister`] for sync callers: an [`Iterator`]. As the `Lister`'s `Stream`, it
 /// yields a failure once, then ends, so that a loop that logs errors and goes on
 /// (or `flatten`, `count`) stops; [`Lister::next_entry`] keeps returning it.
+/// Moved to a worker thread of the operator's executor, where it cannot wait, it
+/// yields that refusal once and ends too.
 #[derive(Debug)]
-pub struct BlockingLister(Lister, Executor);
+pub struct BlockingLister {
+    lister: Lister,
+    executor: Executor,
+    /// The refusal on a worker thread has been yielded: the listing is over.
+    refused: bool,
+}
 
 impl Iterator for BlockingLister {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
-        if let Err(e) = refused(&self.1, "list") {
+        if self.refused {
+            return None;
+        }
+        if let Err(e) = refused(&self.executor, "list") {
+            self.refused = true;
             return Some(Err(e));
         }
-        io_executor::block_on(futures::StreamExt::next(&mut self.0))
+        io_executor::block_on(futures::StreamExt::next(&mut self.lister))
     }
 }

@@ -85,6 +85,11 @@ impl Writer {
         err
     }
 
+    /// What `abort` says of a writer whose commit succeeded.
+    fn already_committed(&self) -> Error {
+        self.error(Error::new(ErrorKind::InvalidInput).with_message("already committed"))
+    }
+
     /// The error for a call on a writer that cannot take it.
     fn unusable(&self) -> Option<Error> {
         match &self.state {
@@ -277,7 +282,10 @@ impl Writer {
     ///
     /// Cleaning up failed: now, or after the write failed (then the write's
     /// error, whose [`ABORT_FAILED`](crate::raw::ABORT_FAILED) context says why);
-    /// the writer was already committed (`InvalidInput`).
+    /// the writer was already committed (`InvalidInput`). A commit still on its
+    /// way (a [`close`](Self::close) that was dropped before it finished) is
+    /// awaited first: if it succeeds, the writer was committed; if it fails, the
+    /// target kept its old content and there is nothing to give up.
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
@@ -291,10 +299,19 @@ impl Writer {
                 Err(e) if left_behind(&e) => return Err(self.fail(e)),
                 Err(_) => return Ok(()),
             },
-            state @ (State::Closing(_) | State::Closed(_)) => {
+            // A commit on its way (a `close` given up on): its outcome decides, as
+            // it would for `close` called again.
+            State::Closing(task) => {
+                self.state = State::Closing(task);
+                return match self.close().await {
+                    Ok(_) => Err(self.already_committed()),
+                    Err(e) if left_behind(&e) => Err(e),
+                    Err(_) => Ok(()),
+                };
+            }
+            state @ State::Closed(_) => {
                 self.state = state;
-                return Err(self
-                    .error(Error::new(ErrorKind::InvalidInput).with_message("already committed")));
+                return Err(self.already_committed());
             }
             State::Failed(err) => {
                 let left = left_behind(&err).then(|| err.clone());

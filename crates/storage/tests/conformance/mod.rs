@@ -859,6 +859,14 @@ pub(crate) async fn blocking_api_from_plain_and_async_threads(op: Operator) {
         read_there.await.unwrap(),
         Err(std::io::ErrorKind::Unsupported)
     );
+    // A lister made elsewhere and drained there: its refusal once, then its end
+    // (a loop that goes on after errors, as `flatten` does, stops).
+    let lister = own.lister("blk/").unwrap();
+    let listed_there = executor.spawn(async move {
+        let items: Vec<_> = lister.take(3).map(|r| r.map_err(|e| e.kind())).collect();
+        items
+    });
+    assert_eq!(listed_there.await.unwrap(), [Err(ErrorKind::Unsupported)]);
     let on_blocking_thread = executor.spawn_blocking(move || own.read("blk/a"));
     assert_eq!(on_blocking_thread.await.unwrap().unwrap(), "plain thread");
     executor.shutdown();
@@ -1035,6 +1043,23 @@ pub(crate) async fn conditional_writes(op: Operator) {
     op.write("cw/race", "second").await.unwrap();
     assert_eq!(kind(writer.close().await), ErrorKind::AlreadyExists);
     assert_eq!(op.read("cw/race").await.unwrap(), "second");
+    // A commit given up on before it finished (the data flushed, then `close`
+    // polled once and dropped), then an abort: the commit fails on the condition, so the write was
+    // not committed and there is nothing to give up; the target keeps its content.
+    let mut writer = op.writer_with("cw/race").if_not_exists(true).await.unwrap();
+    writer.write_all(b"lost").await.unwrap();
+    writer.flush().await.unwrap();
+    let _ = futures::FutureExt::now_or_never(writer.close());
+    writer.abort().await.unwrap();
+    assert_eq!(kind(writer.close().await), ErrorKind::AlreadyExists);
+    assert_eq!(op.read("cw/race").await.unwrap(), "second");
+    // One whose commit succeeds: the abort says it was committed.
+    let mut writer = op.writer("cw/given-up").await.unwrap();
+    writer.write_all(b"kept").await.unwrap();
+    writer.flush().await.unwrap();
+    let _ = futures::FutureExt::now_or_never(writer.close());
+    assert_eq!(kind(writer.abort().await), ErrorKind::InvalidInput);
+    assert_eq!(op.read("cw/given-up").await.unwrap(), "kept");
     // The condition holds at the commit, not when the writer was made: on every
     // backend alike, an object there then and gone by the commit is no conflict.
     let mut writer = op.writer_with("cw/race").if_not_exists(true).await.unwrap();
