@@ -498,7 +498,11 @@ fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
             ("etag", "\"v1\"".to_owned()),
         ];
         if n == 0 {
-            return cut(status, &headers, data.slice(start..start + cut_at));
+            return cut(
+                status,
+                &headers,
+                data.slice(start..start.saturating_add(cut_at).min(end)),
+            );
         }
         let mut builder = Response::builder().status(status);
         for (k, v) in &headers {
@@ -512,6 +516,54 @@ fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
             )
             .unwrap()
     })
+}
+
+/// A reader of a range longer than `whole_up_to` asks its first request for one
+/// chunk, not for `whole_up_to` bytes it would then hold as its first chunk; a
+/// range to the object's end, whose length only the first answer tells, asks for
+/// `whole_up_to` and goes on from where that answer ended.
+#[test]
+fn a_reader_asks_its_first_request_for_what_it_will_keep() {
+    let data = object(4 << 20);
+    let server = serving_with_one_cut(data.clone(), usize::MAX);
+    let op = server.operator(3, Duration::from_secs(10));
+    let read_all = |range: Option<std::ops::Range<u64>>| {
+        block_on(async {
+            let with = op
+                .reader_with("obj")
+                .chunk_size(1 << 20)
+                .prefetch(1)
+                .whole_up_to(2 << 20);
+            let mut reader = match range {
+                Some(range) => with.range(range).await,
+                None => with.await,
+            }
+            .unwrap();
+            let mut got = Vec::new();
+            futures::AsyncReadExt::read_to_end(&mut reader, &mut got)
+                .await
+                .unwrap();
+            got
+        })
+    };
+    assert_eq!(read_all(Some(0..3 << 20)), data[..3 << 20]);
+    let first = server.seen()[0].range.clone();
+    assert_eq!(
+        first.as_deref(),
+        Some("bytes=0-1048575"),
+        "the bounded range"
+    );
+    let before = server.seen().len();
+    assert_eq!(read_all(None), data[..]);
+    let seen = server.seen();
+    assert_eq!(seen[before].range.as_deref(), Some("bytes=0-2097151"));
+    assert!(
+        seen[before + 1]
+            .range
+            .as_deref()
+            .is_some_and(|r| r.starts_with("bytes=2097152-")),
+        "{seen:?}"
+    );
 }
 
 /// A range refused as past the end (416) is an empty read only when it is: where

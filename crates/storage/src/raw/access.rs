@@ -214,7 +214,10 @@ pub struct Opened {
     pub object: Arc<dyn RandomRead>,
     /// The requested range, resolved against the object's size.
     pub range: Range<u64>,
-    /// The bytes [`OpenArgs::first_read`] asked for.
+    /// The bytes [`OpenArgs::first_read`] asked for; where the open could not know
+    /// the range's length before its first request (S3, a range to the object's
+    /// end), up to [`OpenArgs::read_whole_up_to`] bytes of its start, which that
+    /// request brought.
     pub first: Bytes,
 }
 

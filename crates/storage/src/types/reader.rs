@@ -36,7 +36,10 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// [`Options::chunk_size`](crate::Options::chunk_size) bytes in flight on the
 /// executor, ahead of the consumer; polling it only collects chunks that are already
 /// there, and submits the next. At most `(prefetch + 1) * chunk_size` bytes are held
-/// per reader. The `Stream` hands over the executor's buffers as they are, without
+/// per reader (the first chunk can be as long as
+/// [`whole_up_to`](crate::ReaderWith::whole_up_to), if that is more: on S3, a
+/// range to the object's end is opened with one request for that much, which also
+/// brings the object's size). The `Stream` hands over the executor's buffers as they are, without
 /// copying; `AsyncRead` copies into the caller's buffer, as its signature requires.
 ///
 /// Seeking within the current chunk is free; seeking elsewhere cancels the reads in

@@ -436,8 +436,21 @@ impl Access for S3 {
 /// What an open's first GET asks for: as much of the start of the range as the
 /// open reads, in HTTP's terms (an end past the object's is cut short by the
 /// server). `None` when the open reads nothing, or a suffix longer than that.
+///
+/// A range whose length is known here and over `read_whole_up_to` is not read
+/// whole: only its first chunk (`read_first`) is asked for. Where the length is not
+/// known (a range to the object's end), up to `read_whole_up_to` is, so that the
+/// same answer brings the size, and the open keeps all of it as its first chunk.
 fn first_request(args: &OpenArgs) -> Option<ByteRange> {
-    let want = args.read_whole_up_to.max(args.read_first);
+    let known_too_long = matches!(
+        (args.range.start(), args.range.end()),
+        (Some(start), Some(end)) if end.saturating_sub(start) > args.read_whole_up_to
+    );
+    let want = if known_too_long {
+        args.read_first
+    } else {
+        args.read_whole_up_to.max(args.read_first)
+    };
     if want == 0 {
         return None;
     }
