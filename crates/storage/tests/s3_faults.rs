@@ -518,6 +518,92 @@ fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
     })
 }
 
+/// A body cut midway from an answer without an ETag cannot be resumed with the
+/// same version: the rest is not asked for unpinned (it could come from an object
+/// written since, and the read would join two versions). The range is read again
+/// from its start, all of it from one answer.
+#[test]
+fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
+    let old = object(1 << 20);
+    let new: Bytes = old.iter().map(|b| b.wrapping_add(1)).collect();
+    let (first, rest) = (old.clone(), new.clone());
+    let server = FaultServer::start(move |seen, n| {
+        let data = if n == 0 { &first } else { &rest };
+        let (a, b) = seen
+            .range
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("bytes=")
+            .split_once('-')
+            .unwrap();
+        let (start, end): (usize, usize) = (a.parse().unwrap(), b.parse::<usize>().unwrap() + 1);
+        let headers = [
+            ("content-length", (end - start).to_string()),
+            (
+                "content-range",
+                format!("bytes {start}-{}/{}", end - 1, data.len()),
+            ),
+        ];
+        if n == 0 {
+            return cut(
+                StatusCode::PARTIAL_CONTENT,
+                &headers,
+                data.slice(start..start + 300_000),
+            );
+        }
+        let mut builder = Response::builder().status(StatusCode::PARTIAL_CONTENT);
+        for (k, v) in &headers {
+            builder = builder.header(*k, v);
+        }
+        builder
+            .body(
+                Full::new(data.slice(start..end))
+                    .map_err(|e| match e {})
+                    .boxed(),
+            )
+            .unwrap()
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let got = block_on(op.read_range("obj", 1000..(1 << 20)));
+    let seen = server.seen();
+    for later in &seen[1..] {
+        assert_eq!(
+            later.range.as_deref(),
+            Some("bytes=1000-1048575"),
+            "asked for the rest of an answer it could not pin: {seen:?}"
+        );
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        got.unwrap() == new.slice(1000..),
+        "a read of mixed versions"
+    );
+}
+
+/// A `Content-Range` outside the object it names, or not the body's length, is a
+/// malformed answer: an error, never a panic on its numbers, and never bytes put
+/// where the server did not say they belong.
+#[test]
+fn a_content_range_that_cannot_be_is_a_malformed_answer() {
+    for (content_range, len) in [
+        (format!("bytes {0}-{0}/{0}", u64::MAX), 1),
+        ("bytes 0-99/1000".to_owned(), 200),
+        ("bytes 50-10/1000".to_owned(), 1),
+    ] {
+        let server = FaultServer::start(move |_, _| {
+            with_headers(
+                StatusCode::PARTIAL_CONTENT,
+                &[("content-range", content_range.as_str())],
+                vec![7_u8; len],
+            )
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        let err = block_on(op.read_range("obj", 0..100)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+        assert!(err.to_string().contains("malformed GET response"), "{err}");
+    }
+}
+
 /// A reader of a range longer than `whole_up_to` asks its first request for one
 /// chunk, not for `whole_up_to` bytes it would then hold as its first chunk; a
 /// range to the object's end, whose length only the first answer tells, asks for

@@ -1310,6 +1310,20 @@ impl Core {
                              object, none of the bytes still missing"
                         )),
                 )),
+                // Broken off midway (cut, stalled) with no ETag to ask for the rest
+                // of the same version by: the rest, asked for unpinned, could come
+                // from an object written since. `get` reads it again from the start
+                // (the `changed` context), as for an object replaced midway; the
+                // error stays what it was (a cut, a timeout).
+                Err(e) if etag.is_none() => {
+                    return Err(e.with_context(
+                        "changed",
+                        format!(
+                            "unknown: {filled} of {len} bytes came, from an answer with no \
+                             ETag to resume by"
+                        ),
+                    ));
+                }
                 Err(e) => Err(Some(e)),
             };
             let piece = match next {
@@ -1344,7 +1358,8 @@ impl Core {
                 }
             };
             // Keep the part of this piece that falls in want.start + filled..want.end.
-            let piece_end = at + piece.len() as u64;
+            // Within the span `body_span` checked (at most `u64::MAX`).
+            let piece_end = at.saturating_add(piece.len() as u64);
             let next = want.start + filled as u64;
             if at > next && filled < len {
                 // A body that starts after the first byte still missing (a 206 for
@@ -2233,12 +2248,23 @@ fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
             .split_once('-')
             .and_then(|(s, l)| Some((s.parse().ok()?, l.parse().ok()?)))
             .ok_or_else(|| malformed("Content-Range"))?;
-        let total = total.parse().map_err(|_| malformed("Content-Range size"))?;
-        Ok(BodySpan {
-            start,
-            end: last.saturating_add(1),
-            total,
-        })
+        let total: u64 = total.parse().map_err(|_| malformed("Content-Range size"))?;
+        // A span inside the object: anything else would place the body's bytes
+        // where the server never said they belong.
+        if start > last || last >= total {
+            return Err(malformed(&format!("Content-Range {value:?}")));
+        }
+        let end = last + 1;
+        // A body longer than its span (a shorter one is an answer that ended
+        // early: the read says so, and may be retried).
+        if let Some(len) = header_str(headers, &CONTENT_LENGTH)
+            && len.parse::<u64>().map_or(true, |len| len > end - start)
+        {
+            return Err(malformed(&format!(
+                "Content-Length {len} for Content-Range {value:?}"
+            )));
+        }
+        Ok(BodySpan { start, end, total })
     } else {
         let len = header_str(headers, &CONTENT_LENGTH)
             .and_then(|v| v.parse().ok())
