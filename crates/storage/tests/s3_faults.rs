@@ -580,6 +580,69 @@ fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
     );
 }
 
+/// A reader of an object from a server that gives no ETag cannot pin its chunk
+/// reads to the version it opened: an answer from an object of another date (or
+/// size) fails the read, instead of joining its bytes to the first version's.
+#[test]
+fn a_reader_without_an_etag_notices_another_version() {
+    let old = object(3 << 20);
+    let new: Bytes = old.iter().map(|b| b.wrapping_add(1)).collect();
+    let (first, rest) = (old.clone(), new.clone());
+    let server = FaultServer::start(move |seen, n| {
+        let (data, date) = if n == 0 {
+            (&first, "Mon, 30 Nov 2026 10:00:00 GMT")
+        } else {
+            (&rest, "Mon, 30 Nov 2026 11:00:00 GMT")
+        };
+        let (a, b) = seen
+            .range
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("bytes=")
+            .split_once('-')
+            .unwrap();
+        let start: usize = a.parse().unwrap();
+        let end = b
+            .parse::<usize>()
+            .unwrap_or(data.len() - 1)
+            .min(data.len() - 1)
+            + 1;
+        let range = format!("bytes {start}-{}/{}", end - 1, data.len());
+        with_headers(
+            StatusCode::PARTIAL_CONTENT,
+            &[("content-range", range.as_str()), ("last-modified", date)],
+            data.slice(start..end),
+        )
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    let err = block_on(async {
+        let mut reader = op
+            .reader_with("obj")
+            .chunk_size(1 << 20)
+            .prefetch(1)
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
+    })
+    .unwrap_err();
+    let err = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<storage::Error>())
+        .expect("the reader's own error");
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    // Opened with one chunk (`whole_up_to` follows the reader's chunk size).
+    assert_eq!(
+        server.seen()[0].range.as_deref(),
+        Some("bytes=0-1048575"),
+        "the open's request"
+    );
+    assert!(
+        err.to_string().contains("changed while it was read"),
+        "{err}"
+    );
+}
+
 /// A `Content-Range` outside the object it names, or not the body's length, is a
 /// malformed answer: an error, never a panic on its numbers, and never bytes put
 /// where the server did not say they belong.

@@ -178,7 +178,8 @@ pub struct ReaderWith {
     conditions: Conditions,
     chunk_size: usize,
     prefetch: usize,
-    whole_up_to: u64,
+    /// `None`: the reader's chunk size.
+    whole_up_to: Option<u64>,
 }
 
 impl ReaderWith {
@@ -191,7 +192,7 @@ impl ReaderWith {
             conditions: Conditions::default(),
             chunk_size: options.chunk_size,
             prefetch: options.prefetch,
-            whole_up_to: options.chunk_size as u64,
+            whole_up_to: None,
         }
     }
 
@@ -224,9 +225,10 @@ impl ReaderWith {
     /// job that opens the object: one hand-off (none for a small one served on the
     /// caller's thread, see [`Options::read_now`](crate::Options::read_now)) and one
     /// contiguous buffer. Larger
-    /// ones are read in chunks, the first by the open job. Default: the chunk size.
+    /// ones are read in chunks, the first by the open job. Default: the reader's
+    /// [`chunk_size`](Self::chunk_size).
     pub fn whole_up_to(mut self, bytes: u64) -> Self {
-        self.whole_up_to = bytes;
+        self.whole_up_to = Some(bytes);
         self
     }
 
@@ -244,7 +246,7 @@ impl IntoFuture for ReaderWith {
             self.conditions,
             self.chunk_size,
             self.prefetch,
-            self.whole_up_to,
+            self.whole_up_to.unwrap_or(self.chunk_size as u64),
         )
     }
 }

@@ -7,11 +7,12 @@ use bytes::Bytes;
 
 use super::core::Core;
 use crate::raw::{ByteRange, IoJob, RandomRead};
-use crate::{Conditions, Metadata};
+use crate::{Conditions, Error, ErrorKind, Metadata};
 
 /// An object as it was when opened (HEAD): its size and ETag. Each read is a GET of
 /// the range with `If-Match` on that ETag, so a reader never mixes two versions of
-/// an object: if it was replaced, the read fails instead.
+/// an object: if it was replaced, the read fails instead. From a server that gave
+/// no ETag, each answer's size and date are held to the opened object's instead.
 #[derive(Debug)]
 pub(crate) struct S3Object {
     pub(crate) core: Arc<Core>,
@@ -36,9 +37,29 @@ impl RandomRead for S3Object {
 
     fn read_at(self: Arc<Self>, range: Range<u64>) -> IoJob<Bytes> {
         IoJob::future(async move {
-            self.core
-                .get(&self.key, ByteRange::new(range), &self.pinned())
-                .await
+            let range = ByteRange::new(range);
+            if self.meta.etag().is_some() {
+                return self.core.get(&self.key, range, &self.pinned()).await;
+            }
+            // No ETag to pin the reads to: an answer for an object of another size
+            // or date is another version.
+            let (answered, bytes) = self
+                .core
+                .get_with_meta(&self.key, range, &Conditions::new())
+                .await?;
+            if let Some(answered) = answered {
+                let dates = (self.meta.last_modified(), answered.last_modified());
+                let other_date = matches!(dates, (Some(a), Some(b)) if a != b);
+                if answered.content_length() != self.meta.content_length() || other_date {
+                    return Err(Error::new(ErrorKind::PreconditionFailed)
+                        .with_message(
+                            "the object changed while it was read: the server gives no ETag \
+                             to pin it by, and its size or date differ from when it was opened",
+                        )
+                        .with_context("range", range));
+                }
+            }
+            Ok(bytes)
         })
     }
 }
