@@ -643,6 +643,47 @@ fn a_reader_without_an_etag_notices_another_version() {
     );
 }
 
+/// An answer of no stated length that is not chunked ends when the connection
+/// closes, so a cut looks like its end: without a checksum over all of it, such a
+/// body is an error, never taken for the whole object. (A raw HTTP/1.1 server: a
+/// hyper server chunks every body of no stated length.)
+#[test]
+fn a_body_ended_only_by_the_connection_closing_is_not_taken_as_whole() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = Vec::new();
+            let mut byte = [0_u8; 1];
+            while !request.ends_with(b"\r\n\r\n") {
+                match std::io::Read::read(&mut stream, &mut byte) {
+                    Ok(1) => request.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"v1\"\r\n\r\n";
+            let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut stream, &[7_u8; 400]);
+            // Closed here, cleanly: the object was cut after 400 bytes.
+        }
+    });
+    let op = Operator::new(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{addr}"))
+            .credentials(Credentials::new("key", "secret"))
+            .retry(RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.read("k")).unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert!(
+        err.to_string().contains("cannot be told from a cut"),
+        "{err}"
+    );
+}
+
 /// A `Content-Range` outside the object it names, or not the body's length, is a
 /// malformed answer: an error, never a panic on its numbers, and never bytes put
 /// where the server did not say they belong.

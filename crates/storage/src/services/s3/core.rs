@@ -17,7 +17,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{
     CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
+    IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE, TRANSFER_ENCODING,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt as _;
@@ -1471,6 +1471,24 @@ impl Core {
             if kept_len > max_len {
                 return Err(too_large(to.map_or(kept_len, |to| to - from)));
             }
+        }
+        // A chunked body's end is marked; one ended by the connection's close
+        // (neither length nor chunks: HTTP/1.0 style, over plain HTTP) looks the
+        // same cut midway as whole. Only a checksum over all of it can tell.
+        let chunked = parts
+            .headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("chunked"));
+        if ended && !chunked && verify.is_none() {
+            return Err(Error::new(ErrorKind::Unexpected)
+                .set_temporary(true)
+                .with_message(format!(
+                    "the answer gave no length and was not chunked: its end after {at} bytes, \
+                     when the connection closed, cannot be told from a cut"
+                ))
+                .with_context("range", range));
         }
         let want = range.resolve(at)?;
         if let Some((digest, expected)) = &verify
