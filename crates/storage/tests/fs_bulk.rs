@@ -88,6 +88,19 @@ fn a_large_read_of_cached_pages_waits_its_turn_among_the_copies() {
         release.send(()).unwrap();
         assert!(holder.await.unwrap());
         assert_eq!(read.await.unwrap().unwrap(), data[1..]);
+        // With `read_now` off the caller's thread does not look at the page cache:
+        // the same read is a plain job, served while the bulk thread is held.
+        let off = op.clone().with_options(op.options().with_read_now(false));
+        let (holder, release) = hold_bulk(&executor, Duration::from_secs(10));
+        assert_eq!(
+            off.read_range("hot", 1..LEN as u64).await.unwrap(),
+            data[1..]
+        );
+        let _ = release.send(());
+        assert!(
+            holder.await.unwrap(),
+            "with read_now off, a read waited for the bulk thread"
+        );
     });
 }
 

@@ -471,32 +471,14 @@ fn access_denied_is_not_retried() {
 /// response 0 is cut after `cut_at` bytes.
 fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
     FaultServer::start(move |seen, n| {
-        let (start, end) = match seen.range.as_deref() {
-            Some(r) => {
-                let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
-                let a: usize = a.parse().unwrap();
-                let b: usize = if b.is_empty() {
-                    data.len() - 1
-                } else {
-                    b.parse().unwrap()
-                };
-                (a, b + 1)
-            }
-            None => (0, data.len()),
-        };
+        let (start, end) = asked(seen, data.len());
         let status = if seen.range.is_some() {
             StatusCode::PARTIAL_CONTENT
         } else {
             StatusCode::OK
         };
-        let headers = [
-            ("content-length", (end - start).to_string()),
-            (
-                "content-range",
-                format!("bytes {start}-{}/{}", end - 1, data.len()),
-            ),
-            ("etag", "\"v1\"".to_owned()),
-        ];
+        let mut headers = span_headers(start, end, data.len());
+        headers.push(("etag", "\"v1\"".to_owned()));
         if n == 0 {
             return cut(
                 status,
@@ -504,18 +486,38 @@ fn serving_with_one_cut(data: Bytes, cut_at: usize) -> FaultServer {
                 data.slice(start..start.saturating_add(cut_at).min(end)),
             );
         }
-        let mut builder = Response::builder().status(status);
-        for (k, v) in &headers {
-            builder = builder.header(*k, v);
-        }
-        builder
-            .body(
-                Full::new(data.slice(start..end))
-                    .map_err(|e| match e {})
-                    .boxed(),
-            )
-            .unwrap()
+        answer(status, &headers, data.slice(start..end))
     })
+}
+
+/// The bytes `start..end` of an object of `len` bytes that a request's `Range`
+/// asks for (all of them without one; an open end is the object's).
+fn asked(seen: &Seen, len: usize) -> (usize, usize) {
+    let Some(range) = seen.range.as_deref() else {
+        return (0, len);
+    };
+    let (a, b) = range.trim_start_matches("bytes=").split_once('-').unwrap();
+    let last = b.parse::<usize>().map_or(len - 1, |b| b.min(len - 1));
+    (a.parse().unwrap(), last + 1)
+}
+
+/// The headers of an answer with bytes `start..end` of an object of `len` bytes.
+fn span_headers(start: usize, end: usize, len: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-length", (end - start).to_string()),
+        ("content-range", format!("bytes {start}-{}/{len}", end - 1)),
+    ]
+}
+
+/// An answer with `headers` and all of `body`.
+fn answer(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Body> {
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, v);
+    }
+    builder
+        .body(Full::new(body).map_err(|e| match e {}).boxed())
+        .unwrap()
 }
 
 /// A body cut midway from an answer without an ETag cannot be resumed with the
@@ -529,21 +531,8 @@ fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
     let (first, rest) = (old.clone(), new.clone());
     let server = FaultServer::start(move |seen, n| {
         let data = if n == 0 { &first } else { &rest };
-        let (a, b) = seen
-            .range
-            .as_deref()
-            .unwrap()
-            .trim_start_matches("bytes=")
-            .split_once('-')
-            .unwrap();
-        let (start, end): (usize, usize) = (a.parse().unwrap(), b.parse::<usize>().unwrap() + 1);
-        let headers = [
-            ("content-length", (end - start).to_string()),
-            (
-                "content-range",
-                format!("bytes {start}-{}/{}", end - 1, data.len()),
-            ),
-        ];
+        let (start, end) = asked(seen, data.len());
+        let headers = span_headers(start, end, data.len());
         if n == 0 {
             return cut(
                 StatusCode::PARTIAL_CONTENT,
@@ -551,17 +540,11 @@ fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
                 data.slice(start..start + 300_000),
             );
         }
-        let mut builder = Response::builder().status(StatusCode::PARTIAL_CONTENT);
-        for (k, v) in &headers {
-            builder = builder.header(*k, v);
-        }
-        builder
-            .body(
-                Full::new(data.slice(start..end))
-                    .map_err(|e| match e {})
-                    .boxed(),
-            )
-            .unwrap()
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            data.slice(start..end),
+        )
     });
     let op = server.operator(3, Duration::from_secs(10));
     let got = block_on(op.read_range("obj", 1000..(1 << 20)));
@@ -594,23 +577,12 @@ fn a_reader_without_an_etag_notices_another_version() {
         } else {
             (&rest, "Mon, 30 Nov 2026 11:00:00 GMT")
         };
-        let (a, b) = seen
-            .range
-            .as_deref()
-            .unwrap()
-            .trim_start_matches("bytes=")
-            .split_once('-')
-            .unwrap();
-        let start: usize = a.parse().unwrap();
-        let end = b
-            .parse::<usize>()
-            .unwrap_or(data.len() - 1)
-            .min(data.len() - 1)
-            + 1;
-        let range = format!("bytes {start}-{}/{}", end - 1, data.len());
-        with_headers(
+        let (start, end) = asked(seen, data.len());
+        let mut headers = span_headers(start, end, data.len());
+        headers.push(("last-modified", date.to_owned()));
+        answer(
             StatusCode::PARTIAL_CONTENT,
-            &[("content-range", range.as_str()), ("last-modified", date)],
+            &headers,
             data.slice(start..end),
         )
     });

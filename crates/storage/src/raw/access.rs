@@ -118,6 +118,11 @@ pub struct ReadArgs {
     pub conditions: Conditions,
     /// The most bytes one read may return (one buffer's worth).
     pub max_len: u64,
+    /// Whether the backend may look, on the submitting thread, at what the kernel
+    /// holds in memory to choose the read's job (fs: whether a large read is a bulk
+    /// job, by `preadv2(RWF_NOWAIT)` of a byte at each end, which cannot wait):
+    /// what [`Options::read_now`](crate::Options::read_now) allows. Off by default.
+    pub may_look_here: bool,
 }
 
 impl ReadArgs {
@@ -127,7 +132,14 @@ impl ReadArgs {
             range,
             conditions: Conditions::default(),
             max_len: u64::MAX,
+            may_look_here: false,
         }
+    }
+
+    /// With [`may_look_here`](Self::may_look_here).
+    pub fn with_may_look_here(mut self, may: bool) -> Self {
+        self.may_look_here = may;
+        self
     }
 
     /// With `conditions`.

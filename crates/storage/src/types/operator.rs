@@ -478,6 +478,7 @@ impl Operator {
                 now.map_err(|e| e.with_operation(operation).with_path(path)),
             );
         }
+        let args = args.with_may_look_here(self.options.read_now);
         self.run(operation, path, self.access.read(normalized, args))
     }
 

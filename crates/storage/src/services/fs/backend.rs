@@ -398,7 +398,9 @@ impl Fs {
     /// Whether a read of `args.range` of `path` is a bulk job: a bounded range
     /// within `args.max_len`, of a file kept open, that [`is_cached_copy`] finds a
     /// copy out of the page cache. Whole-file and suffix reads, whose size is not
-    /// known here, are not bulk.
+    /// known here, are not bulk; nor is any read when the caller's thread may not
+    /// look at the page cache ([`ReadArgs::may_look_here`], the operator's
+    /// `read_now`).
     ///
     /// Only the lane is chosen here, with the file kept for the path without
     /// checking that the path still names it (the job does, as every read's): a
@@ -407,6 +409,9 @@ impl Fs {
     /// is the only read in flight is still shared with a second blocking thread
     /// (see `read`): one read on its own copies faster on two cores.
     fn is_bulk_copy(&self, path: &str, args: &ReadArgs) -> bool {
+        if !args.may_look_here {
+            return false;
+        }
         let (Some(start), Some(end)) = (args.range.start(), args.range.end()) else {
             return false;
         };

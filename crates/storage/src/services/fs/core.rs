@@ -390,22 +390,28 @@ pub(super) fn read_cached_at(
     let space = &mut buf.space()[..len];
     let mut done = 0;
     while done < len {
-        let mut slices = [std::io::IoSliceMut::new(&mut space[done..])];
-        match rustix::io::preadv2(
-            fd,
-            &mut slices,
-            range.start + done as u64,
-            rustix::io::ReadWriteFlags::NOWAIT,
-        ) {
-            Ok(0) => return None,
-            Ok(n) => done += n,
-            Err(Errno::INTR) => {}
-            // Not all in memory (AGAIN), or no RWF_NOWAIT here.
-            Err(_) => return None,
+        match read_in_memory(fd, &mut space[done..], range.start + done as u64) {
+            0 => return None,
+            n => done += n,
         }
     }
     buf.set_filled(len);
     Some(buf.freeze())
+}
+
+/// One `preadv2(RWF_NOWAIT)` into `space` at `offset`, retried if interrupted: the
+/// bytes read, or 0 when none could be had without waiting (not in memory:
+/// `EAGAIN`), the file ends there, or the kernel or filesystem has no
+/// `RWF_NOWAIT`.
+fn read_in_memory(fd: &OwnedFd, space: &mut [u8], offset: u64) -> usize {
+    loop {
+        let mut slices = [std::io::IoSliceMut::new(space)];
+        match rustix::io::preadv2(fd, &mut slices, offset, rustix::io::ReadWriteFlags::NOWAIT) {
+            Err(Errno::INTR) => {}
+            Ok(n) => return n,
+            Err(_) => return 0,
+        }
+    }
 }
 
 /// Whether the byte of `fd` at `offset` is in the page cache: a one-byte
@@ -413,15 +419,7 @@ pub(super) fn read_cached_at(
 /// its read-ahead without waiting for it), the file ends before it, or the kernel
 /// or filesystem has no `RWF_NOWAIT`.
 pub(super) fn in_page_cache(fd: &OwnedFd, offset: u64) -> bool {
-    let mut byte = [0_u8; 1];
-    loop {
-        let mut slices = [std::io::IoSliceMut::new(&mut byte)];
-        match rustix::io::preadv2(fd, &mut slices, offset, rustix::io::ReadWriteFlags::NOWAIT) {
-            Ok(n) => return n == 1,
-            Err(Errno::INTR) => {}
-            Err(_) => return false,
-        }
-    }
+    read_in_memory(fd, &mut [0_u8; 1], offset) == 1
 }
 
 /// The smallest read that is a bulk job when its pages are in memory (see
