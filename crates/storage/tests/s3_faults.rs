@@ -209,7 +209,13 @@ impl FaultServer {
     /// not be recorded yet when the call returns, on a loaded machine where this
     /// server's thread waits for a core.
     fn seen_when(&self, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        self.seen_when_within(Duration::from_secs(60), done)
+    }
+
+    /// [`seen_when`](Self::seen_when), waiting at most `wait`: for a request that
+    /// may rightly never come.
+    fn seen_when_within(&self, wait: Duration, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
+        let deadline = std::time::Instant::now() + wait;
         loop {
             let seen = self.seen();
             if done(&seen) || std::time::Instant::now() > deadline {
@@ -464,7 +470,153 @@ fn access_denied_is_not_retried() {
     let err = block_on(server.operator(5, Duration::from_secs(10)).write("k", "x")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(!err.is_temporary());
-    assert_eq!(server.seen().len(), 1, "checked once, never retried");
+    // The write's check and its PUT go out together; the PUT waits for the check
+    // at its last byte, and is called off.
+    let seen = server.seen_when(|seen| seen.iter().any(|s| s.method == "PUT"));
+    let mut asked: Vec<_> = seen
+        .iter()
+        .map(|s| (&s.method, &s.path, &s.query))
+        .collect();
+    asked.sort();
+    asked.dedup();
+    assert_eq!(
+        asked.len(),
+        seen.len(),
+        "each sent once, never retried: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|s| s.method != "PUT" || s.body.is_empty()),
+        "the PUT never got its body: {seen:?}"
+    );
+}
+
+/// A write whose checks find a directory in its name goes out with them, and is
+/// called off one byte short: the server never gets the whole body, so it never
+/// stores it. (The listing answers late, so that the PUT is surely on its way.)
+#[test]
+fn a_write_its_checks_refuse_is_never_finished() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "GET" => slowly(
+            Duration::from_millis(300),
+            "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents>\
+             </ListBucketResult>"
+                .to_owned(),
+        ),
+        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    for data in [object(1 << 20), Bytes::from_static(b"x")] {
+        let err = block_on(op.write("d", data.clone())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+        let this_put = |s: &Seen| {
+            s.method == "PUT" && s.header("content-length") == Some(&data.len().to_string())
+        };
+        // The PUT is logged once the server sees its connection dropped (if it
+        // got as far as the server).
+        let seen =
+            server.seen_when_within(Duration::from_secs(5), |seen| seen.iter().any(this_put));
+        for put in seen.iter().filter(|s| this_put(s)) {
+            assert!(
+                put.body.len() < data.len(),
+                "the server got the whole body of a refused write"
+            );
+        }
+    }
+}
+
+/// `xml`, its body sent after `delay`.
+fn slowly(delay: Duration, xml: String) -> Response<Body> {
+    slowly_with(StatusCode::OK, delay, xml)
+}
+
+/// An answer of `status` whose body, `xml`, is sent after `delay`.
+fn slowly_with(status: StatusCode, delay: Duration, xml: String) -> Response<Body> {
+    let len = xml.len();
+    let frames = futures_util::stream::once(async move {
+        tokio::time::sleep(delay).await;
+        Ok(Frame::data(Bytes::from(xml)))
+    });
+    Response::builder()
+        .status(status)
+        .header("content-length", len.to_string())
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap()
+}
+
+/// Listing page `n` (from 0, its token `t<n>`) answered after `delay`, saying
+/// another follows unless it is page `last`.
+fn slow_listing_page(delay: Duration, n: usize, last: usize) -> Response<Body> {
+    let xml = if n == last {
+        "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>".to_owned()
+    } else {
+        format!(
+            "<ListBucketResult><IsTruncated>true</IsTruncated>\
+             <NextContinuationToken>t{}</NextContinuationToken></ListBucketResult>",
+            n + 1
+        )
+    };
+    slowly(delay, xml)
+}
+
+/// Checks that take longer than the request timeout (four listing pages, each
+/// answered well within it): the PUT that waits for them at its last byte is
+/// not timed out meanwhile, and with one attempt the write is stored.
+#[test]
+fn a_write_waits_for_checks_longer_than_the_request_timeout() {
+    let page = Duration::from_millis(400);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "GET" => {
+            let n = (1..4)
+                .rfind(|n| seen.query.contains(&format!("continuation-token=t{n}")))
+                .unwrap_or(0);
+            slow_listing_page(page, n, 3)
+        }
+        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(1, Duration::from_secs(1));
+    let data = object(1 << 20);
+    let meta = block_on(op.write("dir/k", data.clone())).unwrap();
+    assert_eq!(meta.etag(), Some("\"stored\""));
+    let seen = server.seen();
+    let lists = seen.iter().filter(|s| s.method == "GET").count();
+    assert_eq!(lists, 4, "every listing page was asked for");
+    let puts: Vec<_> = seen.iter().filter(|s| s.method == "PUT").collect();
+    assert_eq!(puts.len(), 1);
+    assert!(puts[0].body == data);
+}
+
+/// A check that has to be sent again (its first listing fails, late) calls off
+/// the PUT waiting for it, which is sent once the checks pass: the server gets
+/// one whole body, never two.
+#[test]
+fn a_write_whose_check_is_sent_again_puts_after_it() {
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "GET" if !failed.swap(true, std::sync::atomic::Ordering::SeqCst) => slowly_with(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Duration::from_millis(300),
+            "<Error><Code>InternalError</Code><RequestId>r</RequestId></Error>".to_owned(),
+        ),
+        "GET" => empty_listing(),
+        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let data = object(1 << 20);
+    let meta = block_on(op.write("k", data.clone())).unwrap();
+    assert_eq!(meta.etag(), Some("\"stored\""));
+    // The first PUT is logged once the server sees it called off (if it got as
+    // far as the server).
+    let seen = server.seen_when_within(Duration::from_secs(5), |seen| {
+        seen.iter().filter(|s| s.method == "PUT").count() >= 2
+    });
+    let whole = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.body == data)
+        .count();
+    assert_eq!(whole, 1, "{:?}", methods_and_queries(&server));
 }
 
 /// Serves `data` as an object, honouring `Range: bytes=a-b`, with ETag `"v1"`;

@@ -259,8 +259,7 @@ impl Access for S3 {
                 writer.push(data).await?;
                 return writer.finish().await;
             }
-            core.check_writable(&path).await?;
-            core.put(&core.key(&path), data.into(), &options).await
+            core.put_file(&path, data.into(), &options).await
         })
     }
 

@@ -1,15 +1,19 @@
 //! [`ReqBody`]: a request body made of `Bytes` pieces, sent without joining them,
-//! and the [`Progress`] of one attempt at sending it.
+//! the [`Progress`] of one attempt at sending it, and the [`Gate`] a body's last
+//! byte may wait behind.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
+use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::channel::oneshot;
+use futures::future::{FutureExt as _, Shared};
 use http_body::{Body, Frame, SizeHint};
 
 /// The body of every request: zero or more `Bytes`, sent one frame each, with an
@@ -20,6 +24,8 @@ pub(crate) struct ReqBody {
     pieces: VecDeque<Bytes>,
     remaining: u64,
     progress: Option<Arc<Progress>>,
+    /// Opened before the last piece (one byte) is sent; `None` once passed.
+    gate: Option<Gate>,
 }
 
 /// The most bytes one frame carries: a piece is handed to the connection in
@@ -35,6 +41,8 @@ pub(crate) struct Progress {
     sent: AtomicU64,
     /// Nanoseconds from `start` to the last frame taken.
     moved: AtomicU64,
+    /// The body waits at its [`Gate`]: not a stuck server.
+    held: AtomicBool,
 }
 
 impl Progress {
@@ -43,11 +51,17 @@ impl Progress {
             start: Instant::now(),
             sent: AtomicU64::new(0),
             moved: AtomicU64::new(0),
+            held: AtomicBool::new(false),
         }
     }
 
-    /// When the attempt began, or the connection last took a frame of the body.
+    /// When the attempt began, or the connection last took a frame of the body;
+    /// now while the body waits at its [`Gate`] (what it waits for has timeouts of
+    /// its own).
     pub(crate) fn last_moved(&self) -> Instant {
+        if self.held.load(Ordering::Relaxed) {
+            return Instant::now();
+        }
         self.start + Duration::from_nanos(self.moved.load(Ordering::Relaxed))
     }
 
@@ -63,6 +77,48 @@ impl Progress {
     }
 }
 
+/// What a [gated](ReqBody::gated) body waits for before its last byte: the
+/// [`GateKey`] opening it. Clones (a retried request's body) share it.
+#[derive(Clone)]
+pub(crate) struct Gate(Shared<oneshot::Receiver<bool>>);
+
+/// Opens or shuts its [`Gate`]; dropped unused, it shuts it.
+#[derive(Debug)]
+pub(crate) struct GateKey(oneshot::Sender<bool>);
+
+impl GateKey {
+    /// Opens the gate if `open`, else shuts it for good.
+    pub(crate) fn set(self, open: bool) {
+        // A gate no body waits at any more has nobody to tell.
+        let _ = self.0.send(open);
+    }
+}
+
+/// A shut [`Gate`] and its key.
+pub(crate) fn gate() -> (GateKey, Gate) {
+    let (key, gate) = oneshot::channel();
+    (GateKey(key), Gate(gate.shared()))
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+/// The body error of a gated body whose gate was shut: the connection is dropped
+/// with the body one byte short, so the server never takes the request as whole.
+#[derive(Debug)]
+pub(crate) struct CalledOff;
+
+impl fmt::Display for CalledOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the request was called off before its last byte (its checks failed)")
+    }
+}
+
+impl std::error::Error for CalledOff {}
+
 impl ReqBody {
     pub(crate) fn empty() -> Self {
         Self::default()
@@ -75,12 +131,29 @@ impl ReqBody {
             pieces,
             remaining,
             progress: None,
+            gate: None,
         }
     }
 
     /// This body, noting in `progress` each frame the connection takes.
     pub(crate) fn watched(mut self, progress: &Arc<Progress>) -> Self {
         self.progress = Some(Arc::clone(progress));
+        self
+    }
+
+    /// This body, its last byte held back until `gate` opens: the rest goes out
+    /// meanwhile, and a shut gate drops the request one byte short. An empty body
+    /// has no byte to hold and is returned as it is: its request must not be
+    /// sent before whatever would open the gate.
+    pub(crate) fn gated(mut self, gate: Gate) -> Self {
+        let Some(last) = self.pieces.back_mut() else {
+            return self;
+        };
+        if last.len() > 1 {
+            let byte = last.split_off(last.len() - 1);
+            self.pieces.push_back(byte);
+        }
+        self.gate = Some(gate);
         self
     }
 
@@ -102,13 +175,37 @@ impl From<Bytes> for ReqBody {
 
 impl Body for ReqBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = CalledOff;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, CalledOff>>> {
         let this = &mut *self;
+        if this.pieces.len() == 1
+            && let Some(gate) = &mut this.gate
+        {
+            let held = |held| {
+                if let Some(progress) = &this.progress {
+                    progress.held.store(held, Ordering::Relaxed);
+                }
+            };
+            match Pin::new(&mut gate.0).poll(cx) {
+                Poll::Pending => {
+                    held(true);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(true)) => {
+                    held(false);
+                    this.gate = None;
+                }
+                // Shut, or its key dropped unused (the write was dropped).
+                Poll::Ready(Ok(false) | Err(oneshot::Canceled)) => {
+                    held(false);
+                    return Poll::Ready(Some(Err(CalledOff)));
+                }
+            }
+        }
         let Some(front) = this.pieces.front_mut() else {
             return Poll::Ready(None);
         };

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sigv4::http_request::{
@@ -31,11 +32,11 @@ use md5::Digest as _;
 use parking_lot::RwLock;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::body::{Progress, ReqBody};
+use super::body::{self, Progress, ReqBody};
 use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
 use super::credentials::{CredentialCache, CredentialInfo};
-use super::limiter::Limiter;
+use super::limiter::{Limiter, Prepaid};
 use super::lister::next_token;
 use super::proxy::{Connector, Proxy, ThroughProxy};
 use super::xml;
@@ -43,6 +44,12 @@ use crate::raw::{BufferPool, ByteRange};
 use crate::{
     Conditions, CustomerKey, Encryption, Error, ErrorKind, Metadata, Result, WriteOptions,
 };
+
+tokio::task_local! {
+    /// Set while an operation's requests run on places in the limiter it took
+    /// for all of them beforehand.
+    static PREPAID: Arc<Prepaid>;
+}
 
 /// The HTTP client of one worker thread.
 pub(crate) type HttpClient = Client<HttpsConnector<Connector>, ReqBody>;
@@ -706,6 +713,9 @@ impl Core {
                 err
             });
         }
+        // A retry waits for its own place (held to a lowered bound after "slow
+        // down"), as does every attempt of the operation after it.
+        let _ = PREPAID.try_with(|prepaid| prepaid.fall_back());
         // A server that asks us to slow down gets longer pauses (two more doublings),
         // and no shorter one than it asked for, up to the policy's longest.
         let asked = err
@@ -728,7 +738,13 @@ impl Core {
     /// under a session token forgets the token (see `send`); without, the token,
     /// fetched anew for this request already, is kept.
     async fn attempt(&self, req: &S3Request, may_guess: bool) -> Result<Response<Incoming>> {
-        let _place = self.limiter.acquire().await;
+        // An operation that took its requests' places beforehand (`put_file`)
+        // lends them, until it falls back.
+        let lent = PREPAID.try_with(|prepaid| prepaid.lend()).ok().flatten();
+        let _own = match lent {
+            Some(_) => None,
+            None => Some(self.limiter.acquire().await),
+        };
         // Signed at the last moment, with the identity current now.
         let identity = match &self.credentials {
             Some(credentials) => Some(credentials.identity().await?),
@@ -1563,6 +1579,81 @@ impl Core {
             .map_err(|e| write_refused(e, options))?,
         };
         metadata_of(&headers, Some(len))
+    }
+
+    /// `PUT`s `body` as file `path` once [`check_writable`](Self::check_writable)
+    /// passes. The checks and the `PUT` go out together, the body's last byte held
+    /// back until the checks answer ([`ReqBody::gated`]): a write costs one round
+    /// trip, not two, and when the checks fail the `PUT` is called off one byte
+    /// short, which no server stores.
+    ///
+    /// The requests take their places in the limiter all at once, beforehand
+    /// ([`Prepaid`]): a `PUT` holding a place while its checks wait for theirs
+    /// could wait for good. Where that many are not free, the body is empty (no
+    /// byte to hold back), or a request is to be sent again (the `PUT` called off
+    /// if the checks have not answered), the write goes one step after the
+    /// other: the checks, then the `PUT`, each request waiting for its place.
+    pub(crate) async fn put_file(
+        &self,
+        path: &str,
+        body: ReqBody,
+        options: &WriteOptions,
+    ) -> Result<Metadata> {
+        let key = self.key(path);
+        // The LIST, a HEAD per ancestor, the PUT.
+        let places = path.matches('/').count() + 2;
+        let places = match body.len() {
+            0 => None,
+            _ => self.limiter.try_acquire_many(places),
+        };
+        let Some(places) = places else {
+            self.check_writable(path).await?;
+            return self.put(&key, body, options).await;
+        };
+        let (prepaid, mut fell_back) = Prepaid::new(places);
+        let (key_to_gate, gate) = body::gate();
+        let mut check =
+            std::pin::pin!(PREPAID.scope(Arc::clone(&prepaid), self.check_writable(path)));
+        let mut put =
+            Box::pin(PREPAID.scope(prepaid, self.put(&key, body.clone().gated(gate), options)));
+        enum First {
+            Checked(Result<()>),
+            Put(Result<Metadata>),
+            FellBack,
+        }
+        let first = std::future::poll_fn(|cx| {
+            if let Poll::Ready(checked) = check.as_mut().poll(cx) {
+                return Poll::Ready(First::Checked(checked));
+            }
+            // Held at its last byte, the PUT can only fail.
+            if let Poll::Ready(put) = put.as_mut().poll(cx) {
+                return Poll::Ready(First::Put(put));
+            }
+            match std::pin::Pin::new(&mut fell_back).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(First::FellBack),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match first {
+            First::Checked(Ok(())) => {
+                key_to_gate.set(true);
+                put.await
+            }
+            First::Checked(Err(e)) => {
+                key_to_gate.set(false);
+                Err(e)
+            }
+            First::Put(put) => put,
+            First::FellBack => {
+                // The PUT never got its last byte: called off, and its place
+                // given back before the checks' retries wait for theirs.
+                key_to_gate.set(false);
+                drop(put);
+                check.await?;
+                self.put(&key, body, options).await
+            }
+        }
     }
 
     /// Whether a write that failed with `err` was stored all the same, by an attempt

@@ -1,7 +1,12 @@
-//! [`Limiter`]: how many requests one backend has in flight, adapting to throttling.
+//! [`Limiter`]: how many requests one backend has in flight, adapting to throttling;
+//! and [`Prepaid`]: places one operation takes for all its requests at once.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::channel::oneshot;
 use parking_lot::Mutex;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Bounds the requests a backend has in flight, and adapts the bound the way the
 /// AWS SDKs' adaptive retry mode adapts its send rate: every answer that says "slow
@@ -14,7 +19,12 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// backend is attached to shares it.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    permits: Semaphore,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    permits: Arc<Semaphore>,
     max: usize,
     state: Mutex<State>,
 }
@@ -31,56 +41,73 @@ struct State {
 
 /// One request's place; returned when dropped.
 #[derive(Debug)]
-pub(crate) struct Permit<'a> {
-    limiter: &'a Limiter,
-    permit: Option<SemaphorePermit<'a>>,
+pub(crate) struct Permit {
+    inner: Arc<Inner>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Limiter {
     pub(crate) fn new(max: usize) -> Self {
         let max = max.max(1);
         Self {
-            permits: Semaphore::new(max),
-            max,
-            state: Mutex::new(State {
-                limit: max,
-                debt: 0,
-                successes: 0,
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(max)),
+                max,
+                state: Mutex::new(State {
+                    limit: max,
+                    debt: 0,
+                    successes: 0,
+                }),
             }),
         }
     }
 
     /// Waits for a place.
-    pub(crate) async fn acquire(&self) -> Permit<'_> {
+    pub(crate) async fn acquire(&self) -> Permit {
         // The semaphore is never closed.
-        let permit = self.permits.acquire().await.ok();
+        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.ok();
         Permit {
-            limiter: self,
+            inner: Arc::clone(&self.inner),
             permit,
         }
+    }
+
+    /// `n` places at once if they are free now, or none (without waiting: what
+    /// holds some places must not wait for more, or two such holders could wait
+    /// on each other for good).
+    pub(crate) fn try_acquire_many(&self, n: usize) -> Option<Vec<Permit>> {
+        (0..n)
+            .map(|_| {
+                let permit = Arc::clone(&self.inner.permits).try_acquire_owned().ok()?;
+                Some(Permit {
+                    inner: Arc::clone(&self.inner),
+                    permit: Some(permit),
+                })
+            })
+            .collect()
     }
 
     /// The bound in force.
     #[cfg(test)]
     pub(crate) fn limit(&self) -> usize {
-        self.state.lock().limit
+        self.inner.state.lock().limit
     }
 
     /// The server asked us to slow down: halve the bound.
     pub(crate) fn throttled(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.inner.state.lock();
         let lower = (state.limit / 2).max(1);
         let cut = state.limit - lower;
         state.limit = lower;
         state.successes = 0;
-        let withdrawn = self.permits.forget_permits(cut);
+        let withdrawn = self.inner.permits.forget_permits(cut);
         state.debt += cut - withdrawn;
     }
 
     /// A request went through: after a run as long as the bound, raise it by one.
     pub(crate) fn succeeded(&self) {
-        let mut state = self.state.lock();
-        if state.limit >= self.max {
+        let mut state = self.inner.state.lock();
+        if state.limit >= self.inner.max {
             return;
         }
         state.successes += 1;
@@ -92,20 +119,101 @@ impl Limiter {
         if state.debt > 0 {
             state.debt -= 1;
         } else {
-            self.permits.add_permits(1);
+            self.inner.permits.add_permits(1);
         }
     }
 }
 
-impl Drop for Permit<'_> {
+impl Drop for Permit {
     fn drop(&mut self) {
         let Some(permit) = self.permit.take() else {
             return;
         };
-        let mut state = self.limiter.state.lock();
+        let mut state = self.inner.state.lock();
         if state.debt > 0 {
             state.debt -= 1;
             permit.forget();
+        }
+    }
+}
+
+/// Places one operation took in the [`Limiter`] for all its requests at once,
+/// lent to them an attempt at a time, so that requests that wait on each other
+/// (a `PUT` held back until its checks answer) never wait for a place held by
+/// another: they have theirs already.
+///
+/// The first retry of any of them, or a request finding no place left, **falls
+/// back**: the places go back to the limiter, every attempt from then on waits
+/// for its own there (a retry after "slow down" is thus held to the lowered
+/// bound), and the receiver [`new`](Self::new) returned is told, so that the
+/// operation stops whatever waits on another request.
+#[derive(Debug)]
+pub(crate) struct Prepaid {
+    places: Mutex<Vec<Permit>>,
+    fallen: AtomicBool,
+    tell: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// A place lent by [`Prepaid`], given back when dropped (or to the limiter, once
+/// the operation has fallen back).
+#[derive(Debug)]
+pub(crate) struct Lent {
+    prepaid: Arc<Prepaid>,
+    place: Option<Permit>,
+}
+
+impl Prepaid {
+    /// A pool of `places`, and what hears when it falls back.
+    pub(crate) fn new(places: Vec<Permit>) -> (Arc<Self>, oneshot::Receiver<()>) {
+        let (tell, told) = oneshot::channel();
+        let prepaid = Self {
+            places: Mutex::new(places),
+            fallen: AtomicBool::new(false),
+            tell: Mutex::new(Some(tell)),
+        };
+        (Arc::new(prepaid), told)
+    }
+
+    /// A place for one attempt, or `None` once fallen back (then the attempt waits
+    /// for its own). Finding none left falls back.
+    pub(crate) fn lend(self: &Arc<Self>) -> Option<Lent> {
+        if self.fallen.load(Ordering::Acquire) {
+            return None;
+        }
+        let place = self.places.lock().pop();
+        if place.is_none() {
+            self.fall_back();
+        }
+        place.map(|place| Lent {
+            prepaid: Arc::clone(self),
+            place: Some(place),
+        })
+    }
+
+    /// Gives the places back to the limiter (those lent, when they come back)
+    /// and tells the operation. Idempotent.
+    pub(crate) fn fall_back(&self) {
+        if self.fallen.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        drop(std::mem::take(&mut *self.places.lock()));
+        if let Some(tell) = self.tell.lock().take() {
+            // An operation that no longer listens has nothing to stop.
+            let _ = tell.send(());
+        }
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let Some(place) = self.place.take() else {
+            return;
+        };
+        let mut places = self.prepaid.places.lock();
+        // Checked under the lock `fall_back` empties the pool under: a place
+        // given back after that goes to the limiter.
+        if !self.prepaid.fallen.load(Ordering::Acquire) {
+            places.push(place);
         }
     }
 }
@@ -123,7 +231,7 @@ mod tests {
         let limiter = Limiter::new(8);
         limiter.throttled();
         assert_eq!(limiter.limit(), 4);
-        assert_eq!(limiter.permits.available_permits(), 4);
+        assert_eq!(limiter.inner.permits.available_permits(), 4);
         limiter.throttled();
         limiter.throttled();
         limiter.throttled();
@@ -132,12 +240,68 @@ mod tests {
             limiter.succeeded();
         }
         assert_eq!(limiter.limit(), 4);
-        assert_eq!(limiter.permits.available_permits(), 4);
+        assert_eq!(limiter.inner.permits.available_permits(), 4);
         for _ in 0..100 {
             limiter.succeeded();
         }
         assert_eq!(limiter.limit(), 8, "never above the maximum");
-        assert_eq!(limiter.permits.available_permits(), 8);
+        assert_eq!(limiter.inner.permits.available_permits(), 8);
+    }
+
+    #[test]
+    fn many_places_are_taken_all_or_none() {
+        let limiter = Limiter::new(4);
+        let three = limiter.try_acquire_many(3).expect("three of four are free");
+        assert!(
+            limiter.try_acquire_many(2).is_none(),
+            "one is free, not two"
+        );
+        assert_eq!(
+            limiter.inner.permits.available_permits(),
+            1,
+            "a refused call keeps none"
+        );
+        drop(three);
+        assert_eq!(limiter.try_acquire_many(4).map(|p| p.len()), Some(4));
+    }
+
+    #[test]
+    fn prepaid_places_are_lent_until_the_operation_falls_back() {
+        let limiter = Limiter::new(4);
+        let (prepaid, mut told) = Prepaid::new(limiter.try_acquire_many(2).unwrap());
+        let a = prepaid.lend().expect("a place");
+        drop(prepaid.lend().expect("the other place"));
+        let b = prepaid.lend().expect("the one given back");
+        assert_eq!(limiter.inner.permits.available_permits(), 2);
+        assert_eq!(told.try_recv(), Ok(None), "not fallen back yet");
+        assert!(prepaid.lend().is_none(), "none left: fallen back");
+        assert_eq!(told.try_recv(), Ok(Some(())), "the operation is told");
+        drop(a);
+        assert_eq!(
+            limiter.inner.permits.available_permits(),
+            3,
+            "a place lent before goes back to the limiter"
+        );
+        prepaid.fall_back();
+        drop(b);
+        assert_eq!(limiter.inner.permits.available_permits(), 4);
+        assert!(prepaid.lend().is_none());
+    }
+
+    #[test]
+    fn falling_back_gives_the_pool_back_at_once() {
+        let limiter = Limiter::new(3);
+        let (prepaid, mut told) = Prepaid::new(limiter.try_acquire_many(3).unwrap());
+        let lent = prepaid.lend().unwrap();
+        prepaid.fall_back();
+        assert_eq!(told.try_recv(), Ok(Some(())));
+        assert_eq!(limiter.inner.permits.available_permits(), 2);
+        assert!(
+            prepaid.lend().is_none(),
+            "attempts wait for their own places"
+        );
+        drop(lent);
+        assert_eq!(limiter.inner.permits.available_permits(), 3);
     }
 
     #[test]
@@ -147,6 +311,6 @@ mod tests {
         limiter.throttled();
         assert_eq!(limiter.limit(), 2);
         drop(held);
-        assert_eq!(limiter.permits.available_permits(), 2);
+        assert_eq!(limiter.inner.permits.available_permits(), 2);
     }
 }

@@ -208,8 +208,7 @@ impl S3Writer {
     pub(crate) async fn finish(mut self) -> Result<Metadata> {
         if self.upload.is_none() {
             let body = self.take(self.pending_len);
-            self.core.check_writable(&self.path).await?;
-            return self.core.put(&self.key, body, &self.options).await;
+            return self.core.put_file(&self.path, body, &self.options).await;
         }
         match self.complete().await {
             Err(e) => Err(self.cancel_after_failure(e).await),
