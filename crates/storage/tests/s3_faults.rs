@@ -472,7 +472,9 @@ fn access_denied_is_not_retried() {
     assert!(!err.is_temporary());
     // The write's check and its PUT go out together; the PUT waits for the check
     // at its last byte, and is called off.
-    let seen = server.seen_when(|seen| seen.iter().any(|s| s.method == "PUT"));
+    let seen = server.seen_when_within(Duration::from_secs(5), |seen| {
+        seen.iter().any(|s| s.method == "PUT")
+    });
     let mut asked: Vec<_> = seen
         .iter()
         .map(|s| (&s.method, &s.path, &s.query))
@@ -492,12 +494,13 @@ fn access_denied_is_not_retried() {
 
 /// A write whose checks find a directory in its name goes out with them, and is
 /// called off one byte short: the server never gets the whole body, so it never
-/// stores it. (The listing answers late, so that the PUT is surely on its way.)
+/// stores it. (The listing answers a second late, so that the PUT, sent with it,
+/// reaches the server first.)
 #[test]
 fn a_write_its_checks_refuse_is_never_finished() {
     let server = FaultServer::start(|seen, _| match seen.method.as_str() {
         "GET" => slowly(
-            Duration::from_millis(300),
+            Duration::from_secs(1),
             "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents>\
              </ListBucketResult>"
                 .to_owned(),
@@ -512,16 +515,16 @@ fn a_write_its_checks_refuse_is_never_finished() {
         let this_put = |s: &Seen| {
             s.method == "PUT" && s.header("content-length") == Some(&data.len().to_string())
         };
-        // The PUT is logged once the server sees its connection dropped (if it
-        // got as far as the server).
-        let seen =
-            server.seen_when_within(Duration::from_secs(5), |seen| seen.iter().any(this_put));
-        for put in seen.iter().filter(|s| this_put(s)) {
-            assert!(
-                put.body.len() < data.len(),
-                "the server got the whole body of a refused write"
-            );
-        }
+        // The PUT is logged once the server sees its connection dropped.
+        let seen = server.seen_when(|seen| seen.iter().any(this_put));
+        let put = seen
+            .iter()
+            .find(|s| this_put(s))
+            .expect("the PUT went out with its checks");
+        assert!(
+            put.body.len() < data.len(),
+            "the server got the whole body of a refused write"
+        );
     }
 }
 
@@ -612,11 +615,22 @@ fn a_write_whose_check_is_sent_again_puts_after_it() {
     let seen = server.seen_when_within(Duration::from_secs(5), |seen| {
         seen.iter().filter(|s| s.method == "PUT").count() >= 2
     });
-    let whole = seen
+    let whole: Vec<_> = seen
         .iter()
-        .filter(|s| s.method == "PUT" && s.body == data)
-        .count();
-    assert_eq!(whole, 1, "{:?}", methods_and_queries(&server));
+        .enumerate()
+        .filter(|(_, s)| s.method == "PUT" && s.body == data)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(whole.len(), 1, "{:?}", methods_and_queries(&server));
+    let listed = seen
+        .iter()
+        .rposition(|s| s.method == "GET")
+        .expect("listed");
+    assert!(
+        listed < whole[0],
+        "the PUT was stored before its checks passed: {:?}",
+        methods_and_queries(&server)
+    );
 }
 
 /// Serves `data` as an object, honouring `Range: bytes=a-b`, with ETag `"v1"`;

@@ -715,7 +715,7 @@ impl Core {
         }
         // A retry waits for its own place (held to a lowered bound after "slow
         // down"), as does every attempt of the operation after it.
-        let _ = PREPAID.try_with(|prepaid| prepaid.fall_back());
+        let _ = PREPAID.try_with(|prepaid| prepaid.give_back());
         // A server that asks us to slow down gets longer pauses (two more doublings),
         // and no shorter one than it asked for, up to the policy's longest.
         let asked = err
@@ -739,7 +739,7 @@ impl Core {
     /// fetched anew for this request already, is kept.
     async fn attempt(&self, req: &S3Request, may_guess: bool) -> Result<Response<Incoming>> {
         // An operation that took its requests' places beforehand (`put_file`)
-        // lends them, until it falls back.
+        // lends them, until it gives them back.
         let lent = PREPAID.try_with(|prepaid| prepaid.lend()).ok().flatten();
         let _own = match lent {
             Some(_) => None,
@@ -1610,16 +1610,18 @@ impl Core {
             self.check_writable(path).await?;
             return self.put(&key, body, options).await;
         };
-        let (prepaid, mut fell_back) = Prepaid::new(places);
+        let (prepaid, mut given_back) = Prepaid::new(places);
         let (key_to_gate, gate) = body::gate();
         let mut check =
             std::pin::pin!(PREPAID.scope(Arc::clone(&prepaid), self.check_writable(path)));
-        let mut put =
-            Box::pin(PREPAID.scope(prepaid, self.put(&key, body.clone().gated(gate), options)));
+        let mut put = Box::pin(PREPAID.scope(
+            Arc::clone(&prepaid),
+            self.put(&key, body.clone().gated(gate), options),
+        ));
         enum First {
             Checked(Result<()>),
             Put(Result<Metadata>),
-            FellBack,
+            GaveBack,
         }
         let first = std::future::poll_fn(|cx| {
             if let Poll::Ready(checked) = check.as_mut().poll(cx) {
@@ -1629,14 +1631,17 @@ impl Core {
             if let Poll::Ready(put) = put.as_mut().poll(cx) {
                 return Poll::Ready(First::Put(put));
             }
-            match std::pin::Pin::new(&mut fell_back).poll(cx) {
-                Poll::Ready(_) => Poll::Ready(First::FellBack),
+            match std::pin::Pin::new(&mut given_back).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(First::GaveBack),
                 Poll::Pending => Poll::Pending,
             }
         })
         .await;
         match first {
             First::Checked(Ok(())) => {
+                // The checks' places go back now, not when the upload ends; the
+                // PUT's, when its attempt does. A retry of the PUT waits for its own.
+                prepaid.give_back();
                 key_to_gate.set(true);
                 put.await
             }
@@ -1644,8 +1649,13 @@ impl Core {
                 key_to_gate.set(false);
                 Err(e)
             }
-            First::Put(put) => put,
-            First::FellBack => {
+            // The server answered before the body was whole: whatever it kept of a
+            // body one byte short, it did not take the write as sent.
+            First::Put(Ok(_)) => Err(Error::new(ErrorKind::Unexpected)
+                .with_message("the server answered the PUT before its body was whole")
+                .with_context("stored", "unknown")),
+            First::Put(Err(e)) => Err(e),
+            First::GaveBack => {
                 // The PUT never got its last byte: called off, and its place
                 // given back before the checks' retries wait for theirs.
                 key_to_gate.set(false);

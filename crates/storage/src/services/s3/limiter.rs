@@ -142,20 +142,22 @@ impl Drop for Permit {
 /// (a `PUT` held back until its checks answer) never wait for a place held by
 /// another: they have theirs already.
 ///
-/// The first retry of any of them, or a request finding no place left, **falls
-/// back**: the places go back to the limiter, every attempt from then on waits
-/// for its own there (a retry after "slow down" is thus held to the lowered
-/// bound), and the receiver [`new`](Self::new) returned is told, so that the
-/// operation stops whatever waits on another request.
+/// The places are [given back](Self::give_back) when the requests no longer
+/// wait on each other, on the first retry of any of them, or when a request finds
+/// none left: every attempt from then on waits for its own place in the limiter
+/// (a retry after "slow down" is thus held to the lowered bound), and the
+/// receiver [`new`](Self::new) returned is told, so that the operation stops
+/// whatever waits on another request. Until then, places lent and given back to
+/// the pool stay the operation's even where the limiter's bound fell meanwhile.
 #[derive(Debug)]
 pub(crate) struct Prepaid {
     places: Mutex<Vec<Permit>>,
-    fallen: AtomicBool,
+    given_back: AtomicBool,
     tell: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// A place lent by [`Prepaid`], given back when dropped (or to the limiter, once
-/// the operation has fallen back).
+/// the operation has given them back).
 #[derive(Debug)]
 pub(crate) struct Lent {
     prepaid: Arc<Prepaid>,
@@ -163,26 +165,26 @@ pub(crate) struct Lent {
 }
 
 impl Prepaid {
-    /// A pool of `places`, and what hears when it falls back.
+    /// A pool of `places`, and what hears when they are given back.
     pub(crate) fn new(places: Vec<Permit>) -> (Arc<Self>, oneshot::Receiver<()>) {
         let (tell, told) = oneshot::channel();
         let prepaid = Self {
             places: Mutex::new(places),
-            fallen: AtomicBool::new(false),
+            given_back: AtomicBool::new(false),
             tell: Mutex::new(Some(tell)),
         };
         (Arc::new(prepaid), told)
     }
 
-    /// A place for one attempt, or `None` once fallen back (then the attempt waits
-    /// for its own). Finding none left falls back.
+    /// A place for one attempt, or `None` once given back (then the attempt waits
+    /// for its own). Finding none left gives them back.
     pub(crate) fn lend(self: &Arc<Self>) -> Option<Lent> {
-        if self.fallen.load(Ordering::Acquire) {
+        if self.given_back.load(Ordering::Acquire) {
             return None;
         }
         let place = self.places.lock().pop();
         if place.is_none() {
-            self.fall_back();
+            self.give_back();
         }
         place.map(|place| Lent {
             prepaid: Arc::clone(self),
@@ -192,8 +194,8 @@ impl Prepaid {
 
     /// Gives the places back to the limiter (those lent, when they come back)
     /// and tells the operation. Idempotent.
-    pub(crate) fn fall_back(&self) {
-        if self.fallen.swap(true, Ordering::AcqRel) {
+    pub(crate) fn give_back(&self) {
+        if self.given_back.swap(true, Ordering::AcqRel) {
             return;
         }
         drop(std::mem::take(&mut *self.places.lock()));
@@ -210,9 +212,9 @@ impl Drop for Lent {
             return;
         };
         let mut places = self.prepaid.places.lock();
-        // Checked under the lock `fall_back` empties the pool under: a place
-        // given back after that goes to the limiter.
-        if !self.prepaid.fallen.load(Ordering::Acquire) {
+        // Checked under the lock `give_back` empties the pool under: a place
+        // returned after that goes to the limiter.
+        if !self.prepaid.given_back.load(Ordering::Acquire) {
             places.push(place);
         }
     }
@@ -266,15 +268,15 @@ mod tests {
     }
 
     #[test]
-    fn prepaid_places_are_lent_until_the_operation_falls_back() {
+    fn prepaid_places_are_lent_until_given_back() {
         let limiter = Limiter::new(4);
         let (prepaid, mut told) = Prepaid::new(limiter.try_acquire_many(2).unwrap());
         let a = prepaid.lend().expect("a place");
         drop(prepaid.lend().expect("the other place"));
         let b = prepaid.lend().expect("the one given back");
         assert_eq!(limiter.inner.permits.available_permits(), 2);
-        assert_eq!(told.try_recv(), Ok(None), "not fallen back yet");
-        assert!(prepaid.lend().is_none(), "none left: fallen back");
+        assert_eq!(told.try_recv(), Ok(None), "not given back yet");
+        assert!(prepaid.lend().is_none(), "none left: given back");
         assert_eq!(told.try_recv(), Ok(Some(())), "the operation is told");
         drop(a);
         assert_eq!(
@@ -282,18 +284,18 @@ mod tests {
             3,
             "a place lent before goes back to the limiter"
         );
-        prepaid.fall_back();
+        prepaid.give_back();
         drop(b);
         assert_eq!(limiter.inner.permits.available_permits(), 4);
         assert!(prepaid.lend().is_none());
     }
 
     #[test]
-    fn falling_back_gives_the_pool_back_at_once() {
+    fn giving_back_returns_the_pool_at_once() {
         let limiter = Limiter::new(3);
         let (prepaid, mut told) = Prepaid::new(limiter.try_acquire_many(3).unwrap());
         let lent = prepaid.lend().unwrap();
-        prepaid.fall_back();
+        prepaid.give_back();
         assert_eq!(told.try_recv(), Ok(Some(())));
         assert_eq!(limiter.inner.permits.available_permits(), 2);
         assert!(
