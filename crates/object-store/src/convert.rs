@@ -136,8 +136,32 @@ impl Prefix {
     }
 }
 
+/// `time` as chrono's. A time chrono cannot hold (beyond about 262,000 years from
+/// now or before then, which tmpfs and btrfs store when asked) is chrono's last or
+/// first, where chrono's own conversion panics.
 pub(crate) fn utc(time: SystemTime) -> DateTime<Utc> {
-    DateTime::<Utc>::from(time)
+    let (secs, nanos, limit) = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => (
+            i64::try_from(after.as_secs()).ok(),
+            after.subsec_nanos(),
+            DateTime::<Utc>::MAX_UTC,
+        ),
+        Err(before) => {
+            let before = before.duration();
+            // Whole seconds down, nanoseconds up: -1.25 s is -2 s + 0.75 s.
+            let (secs, nanos) = match before.subsec_nanos() {
+                0 => (before.as_secs(), 0),
+                n => (before.as_secs().saturating_add(1), 1_000_000_000 - n),
+            };
+            (
+                i64::try_from(secs).ok().map(|s| -s),
+                nanos,
+                DateTime::<Utc>::MIN_UTC,
+            )
+        }
+    };
+    secs.and_then(|secs| DateTime::from_timestamp(secs, nanos))
+        .unwrap_or(limit)
 }
 
 /// The `ObjectMeta` of a file at `location`.
@@ -313,6 +337,22 @@ pub(crate) fn with_attributes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_chrono_cannot_hold_are_its_limits_never_a_panic() {
+        use std::time::Duration;
+        let epoch = SystemTime::UNIX_EPOCH;
+        let far = epoch + Duration::from_secs(9_000_000_000_000);
+        assert_eq!(utc(far), DateTime::<Utc>::MAX_UTC);
+        if let Some(long_ago) = epoch.checked_sub(Duration::from_secs(9_000_000_000_000)) {
+            assert_eq!(utc(long_ago), DateTime::<Utc>::MIN_UTC);
+        }
+        let now = epoch + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(utc(now), DateTime::<Utc>::from(now));
+        let before = epoch - Duration::new(1, 250_000_000);
+        assert_eq!(utc(before), DateTime::<Utc>::from(before));
+        assert_eq!(utc(before).timestamp_millis(), -1250);
+    }
 
     /// An error without a path names the location it is about, as ours below the
     /// prefix; one about the prefix itself (a listing of it, given without its

@@ -41,7 +41,10 @@ enum Command {
 /// - `put_part` sends the part to the actor at once (in call order); the returned
 ///   future resolves when that part has been uploaded. Dropping it cancels the part.
 /// - `complete` first waits for every part already started, then completes the
-///   inner upload. `abort` cancels parts still under way, then aborts.
+///   inner upload, unless a part failed or was cancelled (its future dropped
+///   before it ended): then the object would lack it, and `complete` is an error
+///   naming the first such part, without completing (abort the upload). `abort`
+///   cancels parts still under way, then aborts.
 /// - Dropping this handle lets parts whose futures are still held finish, then drops
 ///   the inner upload on the executor.
 pub(crate) struct IoMultipartUpload {
@@ -155,10 +158,15 @@ async fn actor(
     location: Path,
 ) {
     let mut parts = FuturesUnordered::new();
+    // The first part that failed or was cancelled: the object would lack it.
+    let mut missing: Option<String> = None;
+    let mut next_part = 0_usize;
     loop {
         let command = poll_fn(|cx| {
             // Relays that finish are done; an empty set is `Ready(None)`.
-            while let Poll::Ready(Some(())) = parts.poll_next_unpin(cx) {}
+            while let Poll::Ready(Some(lost)) = parts.poll_next_unpin(cx) {
+                note(&mut missing, lost);
+            }
             commands.poll_recv(cx)
         })
         .await;
@@ -166,15 +174,30 @@ async fn actor(
             None => break,
             Some(Command::PutPart { data, reply }) => {
                 let part = executor.spawn(inner.put_part(data));
-                parts.push(relay(part, reply, &executor, &location));
+                parts.push(relay(part, next_part, reply, &executor, &location));
+                next_part += 1;
             }
             Some(Command::Complete { mut reply }) => {
                 // Every part started before `complete` was called is in the object.
-                let drained =
-                    until_closed(&mut reply, async { while parts.next().await.is_some() {} }).await;
-                if drained.is_some()
-                    && let Some(result) = until_closed(&mut reply, inner.complete()).await
-                {
+                let drained = until_closed(&mut reply, async {
+                    while let Some(lost) = parts.next().await {
+                        note(&mut missing, lost);
+                    }
+                })
+                .await;
+                if drained.is_none() {
+                    continue;
+                }
+                if let Some(lost) = &missing {
+                    let _ = reply.send(Err(object_store::Error::Generic {
+                        store: STORE,
+                        source: format!(
+                            "the upload of `{location}` is not completed: its {lost}, \
+                             and the object would lack it (abort the upload)"
+                        )
+                        .into(),
+                    }));
+                } else if let Some(result) = until_closed(&mut reply, inner.complete()).await {
                     let _ = reply.send(result);
                 }
             }
@@ -193,24 +216,38 @@ async fn actor(
     drop(inner);
 }
 
-/// Waits for a part's job and passes its result on; drops (cancels) the job if the
-/// caller drops the part's future first.
+/// Keeps the first part the object lacks.
+fn note(missing: &mut Option<String>, lost: Option<String>) {
+    if missing.is_none() {
+        *missing = lost;
+    }
+}
+
+/// Waits for part `index`'s job and passes its result on; drops (cancels) the job
+/// if the caller drops the part's future first. Ends with what the object lacks
+/// for it: `None` if the part was uploaded, else what became of it.
 fn relay(
     mut part: JoinHandle<Result<()>>,
+    index: usize,
     mut reply: oneshot::Sender<Result<()>>,
     executor: &Executor,
     location: &Path,
-) -> impl Future<Output = ()> + Send + 'static {
+) -> impl Future<Output = Option<String>> + Send + 'static {
     let executor = executor.clone();
     let location = location.clone();
     async move {
-        let done = until_closed(&mut reply, &mut part).await;
-        if let Some(done) = done {
-            let result = done
-                .map_err(|e| executor_error("put_part", Some(&location), &executor, e))
-                .and_then(|r| r);
-            let _ = reply.send(result);
-        }
+        let Some(done) = until_closed(&mut reply, &mut part).await else {
+            return Some(format!("part {index} was cancelled (its future dropped)"));
+        };
+        let result = done
+            .map_err(|e| executor_error("put_part", Some(&location), &executor, e))
+            .and_then(|r| r);
+        let lost = result
+            .as_ref()
+            .err()
+            .map(|e| format!("part {index} failed ({e})"));
+        let _ = reply.send(result);
+        lost
     }
 }
 

@@ -96,7 +96,10 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// to the actor at once, so parts reach the inner upload in call order; each part's
 /// upload then runs as a job of its own, in parallel with the others, and the
 /// returned future resolves when it is done. `complete` first waits for the parts
-/// already started; `abort` cancels the ones still under way. Dropping the upload
+/// already started, and completes nothing if one of them failed or was cancelled
+/// (its future dropped before it ended): the object would lack that part, so
+/// `complete` is an error naming it, and the upload is left to `abort`. `abort`
+/// cancels the parts still under way. Dropping the upload
 /// lets parts whose futures are still held finish, then drops the inner upload on the
 /// executor.
 ///

@@ -1,5 +1,6 @@
 //! Multipart uploads through the executor-side task: a part's error reaches that
-//! part's future, `complete` waits for the parts already started, a part outlives
+//! part's future, `complete` waits for the parts already started and refuses to
+//! complete an object a failed or cancelled part is missing from, a part outlives
 //! the upload handle, and the inner upload is dropped on the executor.
 
 mod common;
@@ -28,6 +29,59 @@ async fn a_failing_part_reports_its_own_error() {
     let err = results[1].as_ref().unwrap_err().to_string();
     assert!(err.contains("part 1 refused"), "{err}");
     assert!(results[2].is_ok());
+    upload.abort().await.unwrap();
+}
+
+#[tokio::test]
+async fn complete_after_a_failed_part_is_an_error_and_publishes_nothing() {
+    let store = probe("lacking-io");
+    *store.inner().fail_part.lock().unwrap() = Some(1);
+    let path = Path::from("up");
+    let mut upload = store.put_multipart(&path).await.unwrap();
+    let _parts = [
+        upload.put_part("a".into()),
+        upload.put_part("b".into()),
+        upload.put_part("c".into()),
+    ];
+    let err = upload.complete().await.unwrap_err().to_string();
+    assert!(
+        err.contains("part 1 failed") && err.contains("part 1 refused"),
+        "{err}"
+    );
+    assert!(
+        matches!(
+            store.get(&path).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "an object without its part 1 was published"
+    );
+    let again = upload.complete().await.unwrap_err().to_string();
+    assert!(again.contains("part 1 failed"), "{again}");
+    upload.abort().await.unwrap();
+}
+
+#[tokio::test]
+async fn complete_after_a_cancelled_part_is_an_error_and_publishes_nothing() {
+    let store = probe("cancelled-part-io");
+    store
+        .inner()
+        .stall_parts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = store.inner().log.clone();
+    let path = Path::from("up");
+    let mut upload = store.put_multipart(&path).await.unwrap();
+    let part = upload.put_part("never uploaded".into());
+    common::eventually("the part is polled", || log.has("part poll")).await;
+    drop(part);
+    let err = upload.complete().await.unwrap_err().to_string();
+    assert!(err.contains("part 0 was cancelled"), "{err}");
+    assert!(
+        matches!(
+            store.get(&path).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "an object without its part 0 was published"
+    );
     upload.abort().await.unwrap();
 }
 
