@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, MetadataFetch};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use storage::raw::ByteRange;
 use storage::{Conditions, Operator};
 
@@ -226,9 +227,23 @@ impl ParquetReader {
         let missing = |policy: PageIndexPolicy, present: bool| {
             policy == PageIndexPolicy::Required && !present && metadata.num_row_groups() > 0
         };
-        let lacking = if missing(column, metadata.column_index().is_some()) {
-            "column index"
-        } else if missing(offset, metadata.offset_index().is_some()) {
+        // Parquet fills the column index in with `NONE`s where a file has only
+        // offset indexes (statistics per chunk or none), and reads no column
+        // index at all without the offset index.
+        let column_present = metadata.column_index().is_some_and(|groups| {
+            groups
+                .iter()
+                .flatten()
+                .any(|index| !matches!(index, ColumnIndexMetaData::NONE))
+        });
+        let offset_present = metadata.offset_index().is_some();
+        let lacking = if missing(column, column_present) {
+            if offset_present {
+                "column index"
+            } else {
+                "column index (or no offset index, without which parquet reads no column index)"
+            }
+        } else if missing(offset, offset_present) {
             "offset index"
         } else {
             return Ok(metadata);

@@ -307,35 +307,91 @@ impl Caches {
     }
 }
 
+/// What [`ScanReader::cached`] found.
+enum Cached {
+    None,
+    /// The footer of the version the scan listed.
+    Valid(Arc<ParquetMetaData>),
+    /// The footer of a version of another ETag (now forgotten).
+    OtherVersion {
+        footer: Arc<ParquetMetaData>,
+        etag: String,
+    },
+}
+
 impl ScanReader {
     /// The cached metadata of this version of the file, if any. DataFusion's
     /// check compares sizes and modification times; the ETags are compared too
     /// when both are known, so a file replaced by one of the same size within
     /// the same second (S3's times are in seconds) does not get the old footer.
-    /// Such a file's cached footer and statistics are forgotten: DataFusion,
-    /// which checks only size and time, would plan the next query from them.
-    fn cached(&self) -> Option<Arc<ParquetMetaData>> {
-        let entry = self.caches.metadata.as_ref()?.get(&self.meta.location)?;
-        let other_version = matches!(
-            (&entry.meta.e_tag, &self.meta.e_tag),
-            (Some(cached), Some(listed)) if cached != listed
-        );
-        if other_version {
-            tracing::info!(
-                location = %self.meta.location,
-                "a file was replaced with its size and time kept; its cached footer and statistics are cleared"
-            );
-            self.caches.forget_file();
-            return None;
-        }
-        if !entry.is_valid_for(&self.meta) {
-            return None;
-        }
-        let cached = entry
+    /// Such a footer is returned as [`Cached::OtherVersion`], and forgotten with
+    /// the statistics.
+    fn cached(&self) -> Cached {
+        let Some(entry) = self
+            .caches
+            .metadata
+            .as_ref()
+            .and_then(|cache| cache.get(&self.meta.location))
+        else {
+            return Cached::None;
+        };
+        let footer = entry
             .file_metadata
             .as_any()
-            .downcast_ref::<CachedParquetMetaData>()?;
-        Some(Arc::clone(cached.parquet_metadata()))
+            .downcast_ref::<CachedParquetMetaData>()
+            .map(|cached| Arc::clone(cached.parquet_metadata()));
+        if let (Some(cached), Some(listed)) = (&entry.meta.e_tag, &self.meta.e_tag)
+            && cached != listed
+        {
+            tracing::info!(
+                location = %self.meta.location,
+                "a file's cached footer is of another ETag; it and the statistics are cleared"
+            );
+            self.caches.forget_file();
+            return footer.map_or(Cached::None, |footer| Cached::OtherVersion {
+                footer,
+                etag: cached.clone(),
+            });
+        }
+        match footer {
+            Some(footer) if entry.is_valid_for(&self.meta) => Cached::Valid(footer),
+            _ => Cached::None,
+        }
+    }
+
+    /// `metadata`, read for a scan whose cached footer was of another ETag
+    /// (`other`): DataFusion planned the scan from that version's statistics (a
+    /// column it held one value in is read as that constant, never from the
+    /// file), so unless the file's row groups are what they were, the scan stops.
+    /// Equal row groups are the same file under another ETag (listed by another
+    /// store, whose ETags are made differently).
+    ///
+    /// # Errors
+    ///
+    /// `PreconditionFailed` naming the file when its row groups changed: the
+    /// query run again is planned from the new version.
+    fn same_as_planned(
+        &self,
+        metadata: Arc<ParquetMetaData>,
+        other: (&ParquetMetaData, &str),
+    ) -> Result<Arc<ParquetMetaData>> {
+        let (footer, etag) = other;
+        if footer.file_metadata() == metadata.file_metadata()
+            && footer.row_groups() == metadata.row_groups()
+        {
+            return Ok(metadata);
+        }
+        let listed = self.meta.e_tag.as_deref().unwrap_or("none");
+        let err = storage::Error::new(storage::ErrorKind::PreconditionFailed)
+            .with_operation("read")
+            .with_path(self.meta.location.to_string())
+            .with_message(format!(
+                "the file was replaced by one of the same size and modification time \
+                 (ETag {listed}, where what was cached of it is of {etag}): this scan was \
+                 planned from the old version's statistics, so it stops; run the query \
+                 again"
+            ));
+        Err(ParquetError::External(Box::new(err)))
     }
 
     fn remember(&self, metadata: &Arc<ParquetMetaData>) {
@@ -351,17 +407,27 @@ impl ScanReader {
     async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
         let (column, offset) = policies(self.reader.page_index(), options);
         let cacheable = cacheable(options);
-        if let Some(cached) = self.cached().filter(|_| cacheable) {
-            if has_indexes(&cached, (column, offset)) {
-                return Ok(cached);
+        let other = match self.cached() {
+            Cached::Valid(cached) if cacheable => Err(cached),
+            // A footer decrypted with the options' keys is decoded as the cached
+            // one was not: not compared.
+            Cached::OtherVersion { footer, etag } if cacheable => Ok(Some((footer, etag))),
+            _ => Ok(None),
+        };
+        let other = match other {
+            Ok(other) => other,
+            Err(cached) => {
+                if has_indexes(&cached, (column, offset)) {
+                    return Ok(cached);
+                }
+                // The footer is cached without an index that is wanted now.
+                let footer = Arc::unwrap_or_clone(cached);
+                let metadata = self.reader.load_page_indexes(footer, (column, offset));
+                let metadata = Arc::new(metadata.await?);
+                self.remember(&metadata);
+                return Ok(metadata);
             }
-            // The footer is cached without an index that is wanted now.
-            let footer = Arc::unwrap_or_clone(cached);
-            let metadata = self.reader.load_page_indexes(footer, (column, offset));
-            let metadata = Arc::new(metadata.await?);
-            self.remember(&metadata);
-            return Ok(metadata);
-        }
+        };
         // The footer the shared cache keeps is the whole one, decoded as
         // DataFusion's own reader decodes it: not with the options' metadata
         // options (statistics skipped, a schema given), so that no scan is served
@@ -378,7 +444,10 @@ impl ScanReader {
         let metadata = self
             .reader
             .load_metadata(self.reader.page_index(), decoding);
-        let metadata = Arc::new(metadata.await?);
+        let mut metadata = Arc::new(metadata.await?);
+        if let Some((footer, etag)) = &other {
+            metadata = self.same_as_planned(metadata, (footer, etag))?;
+        }
         if cacheable {
             self.remember(&metadata);
         }

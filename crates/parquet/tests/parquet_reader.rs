@@ -231,6 +231,41 @@ async fn a_required_page_index_the_file_lacks_is_an_error() {
     }
 }
 
+/// A file written with statistics per chunk has offset indexes and no column
+/// index: parquet answers with a column index of `NONE`s, which is no column
+/// index, so `Required` is an error there too.
+#[tokio::test]
+async fn a_required_column_index_is_not_met_by_offset_indexes_alone() {
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let batch = lineitem_batch(3, 0, 3000);
+    let chunk_stats = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .build();
+    let bytes = parquet_bytes(&batch, chunk_stats);
+    let op = storage::Operator::new(Memory::new()).with_executor(common::executor("pq-offsetonly"));
+    op.write(PATH, bytes.clone()).await.unwrap();
+    let size = bytes.len() as u64;
+    let mut reader = ParquetReader::new(op.clone(), PATH)
+        .with_file_size(size)
+        .with_page_index(PageIndexPolicy::Optional);
+    let metadata = reader.get_metadata(None).await.unwrap();
+    assert!(
+        metadata.offset_index().is_some(),
+        "the file has offset indexes"
+    );
+    let mut reader = reader.with_page_index(PageIndexPolicy::Required);
+    let Err(err) = reader.get_metadata(None).await else {
+        panic!("a required column index the file lacks gave metadata, no error");
+    };
+    let text = err.to_string();
+    assert!(text.contains("has no column index"), "{text}");
+    assert!(
+        !text.contains("offset"),
+        "the offset index is there: {text}"
+    );
+}
+
 #[tokio::test]
 async fn column_chunks_are_read_in_one_coalesced_call() {
     let (op, counts, bytes) = fixture("pq-ranges").await;
@@ -440,7 +475,9 @@ async fn a_reader_given_an_etag_reads_that_version_or_fails() {
 
 /// A footer cached for another version of a file (same size, same modification
 /// time, another ETag: a file replaced within the same second on S3) is not served
-/// for the version a scan listed; that version's own footer is read.
+/// for the version a scan listed. The scan fails (DataFusion planned it from the
+/// other version's statistics) and the footer is forgotten; the next scan reads
+/// the file's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_footer_cached_for_another_etag_is_not_served() {
     use datafusion::datasource::listing::PartitionedFile;
@@ -476,6 +513,26 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
 
     let factory = ParquetReaderFactory::new(op).with_metadata_cache(Arc::clone(&cache));
     let metrics = ExecutionPlanMetricsSet::new();
+    let err = factory
+        .create_reader(0, file.clone(), None, &metrics)
+        .unwrap()
+        .get_metadata(None)
+        .await
+        .unwrap_err();
+    let storage_err = match &err {
+        parquet::errors::ParquetError::External(e) => e.downcast_ref::<storage::Error>(),
+        _ => None,
+    };
+    assert_eq!(
+        storage_err.map(storage::Error::kind),
+        Some(storage::ErrorKind::PreconditionFailed),
+        "{err}"
+    );
+    assert!(err.to_string().contains(PATH), "names the file: {err}");
+    assert!(
+        cache.get(&Path::from(PATH)).is_none(),
+        "the other version's footer is forgotten"
+    );
     let metadata = factory
         .create_reader(0, file, None, &metrics)
         .unwrap()
