@@ -202,7 +202,17 @@ async fn actor(
                 }
             }
             Some(Command::Abort { mut reply }) => {
-                // Parts still under way are cancelled; their futures report it.
+                // Parts still under way are cancelled; their futures report it,
+                // and a `complete` after an abort that failed refuses.
+                if !parts.is_empty() {
+                    note(
+                        &mut missing,
+                        Some(format!(
+                            "parts still under way ({}) were cancelled by `abort`",
+                            parts.len()
+                        )),
+                    );
+                }
                 parts.clear();
                 if let Some(result) = until_closed(&mut reply, inner.abort()).await {
                     let _ = reply.send(result);

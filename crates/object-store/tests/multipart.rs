@@ -85,6 +85,35 @@ async fn complete_after_a_cancelled_part_is_an_error_and_publishes_nothing() {
     upload.abort().await.unwrap();
 }
 
+/// An `abort` given up on before it ran cancels the parts under way all the
+/// same: a `complete` after it refuses, where it would publish the object
+/// without them.
+#[tokio::test]
+async fn complete_after_an_abort_given_up_on_is_an_error() {
+    use futures::FutureExt as _;
+    let store = probe("abandoned-abort-io");
+    store
+        .inner()
+        .stall_parts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = store.inner().log.clone();
+    let path = Path::from("up");
+    let mut upload = store.put_multipart(&path).await.unwrap();
+    let _part = upload.put_part("under way".into());
+    common::eventually("the part is polled", || log.has("part poll")).await;
+    // Sent, then dropped.
+    assert!(upload.abort().now_or_never().is_none());
+    let err = upload.complete().await.unwrap_err().to_string();
+    assert!(err.contains("cancelled by `abort`"), "{err}");
+    assert!(
+        matches!(
+            store.get(&path).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "an object without its parts was published"
+    );
+}
+
 #[tokio::test]
 async fn complete_waits_for_the_parts_already_started() {
     let store = probe("complete-io");

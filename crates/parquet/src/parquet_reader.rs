@@ -227,21 +227,12 @@ impl ParquetReader {
         let missing = |policy: PageIndexPolicy, present: bool| {
             policy == PageIndexPolicy::Required && !present && metadata.num_row_groups() > 0
         };
-        // Parquet fills the column index in with `NONE`s where a file has only
-        // offset indexes (statistics per chunk or none), and reads no column
-        // index at all without the offset index.
-        let column_present = metadata.column_index().is_some_and(|groups| {
-            groups
-                .iter()
-                .flatten()
-                .any(|index| !matches!(index, ColumnIndexMetaData::NONE))
-        });
         let offset_present = metadata.offset_index().is_some();
-        let lacking = if missing(column, column_present) {
-            if offset_present {
+        let lacking = if missing(column, has_column_index(&metadata)) {
+            if offset_present || offset == PageIndexPolicy::Skip {
                 "column index"
             } else {
-                "column index (or no offset index, without which parquet reads no column index)"
+                "column index (nor an offset index, without which parquet reads no column index)"
             }
         } else if missing(offset, offset_present) {
             "offset index"
@@ -401,7 +392,27 @@ pub(crate) fn has_indexes(
     (column, offset): (PageIndexPolicy, PageIndexPolicy),
 ) -> bool {
     let has = |policy: PageIndexPolicy, present: bool| present || policy == PageIndexPolicy::Skip;
-    has(column, metadata.column_index().is_some()) && has(offset, metadata.offset_index().is_some())
+    // A required column index is one that holds something (see
+    // `has_column_index`): metadata with `NONE`s only goes through the load,
+    // which says the file lacks it.
+    let column_present = match column {
+        PageIndexPolicy::Required => has_column_index(metadata),
+        _ => metadata.column_index().is_some(),
+    };
+    has(column, column_present) && has(offset, metadata.offset_index().is_some())
+}
+
+/// Whether `metadata` holds a column index for at least one column chunk. Parquet
+/// fills the column index in with `NONE`s where a file has only offset indexes
+/// (statistics per chunk, or none), and reads no column index at all without
+/// the offset index.
+fn has_column_index(metadata: &ParquetMetaData) -> bool {
+    metadata.column_index().is_some_and(|groups| {
+        groups
+            .iter()
+            .flatten()
+            .any(|index| !matches!(index, ColumnIndexMetaData::NONE))
+    })
 }
 
 /// `Required` over `Optional` over `Skip`.

@@ -160,8 +160,13 @@ impl ParquetReaderFactory {
     /// It also goes when a scan finds the file at another version than the footer
     /// the [metadata cache](Self::with_metadata_cache) holds (their ETags differ):
     /// the file was replaced under a listing that is fresh (DataFusion does not
-    /// cache a large table's listing), so the scan reads the new file, but the
-    /// query was planned from the old one's statistics, and the next would be.
+    /// cache a large table's listing), and the query was planned from the old
+    /// one's statistics, as the next would be. That scan fails
+    /// (`PreconditionFailed`) unless the new footer's row groups are the cached
+    /// one's (the same file, listed by a store that makes its ETags otherwise).
+    /// DataFusion's planner, when it reads a footer from the metadata cache to
+    /// add a page index, puts it back under the listing's newer ETag: a footer
+    /// relabelled so is served as the new version's, undetected.
     /// What no scan reads cannot be found this way: a file pruned from its old
     /// statistics, or a query DataFusion answers from statistics alone
     /// (`count(*)`), goes on being planned from them until the file's size or
@@ -376,9 +381,15 @@ impl ScanReader {
         other: (&ParquetMetaData, &str),
     ) -> Result<Arc<ParquetMetaData>> {
         let (footer, etag) = other;
-        if footer.file_metadata() == metadata.file_metadata()
-            && footer.row_groups() == metadata.row_groups()
-        {
+        // Statistics may hold NaN, which equals nothing: what `==` calls
+        // different is compared again as printed.
+        let same =
+            |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+        let files = footer.file_metadata() == metadata.file_metadata()
+            || same(footer.file_metadata(), metadata.file_metadata());
+        let groups = footer.row_groups() == metadata.row_groups()
+            || same(&footer.row_groups(), &metadata.row_groups());
+        if files && groups {
             return Ok(metadata);
         }
         let listed = self.meta.e_tag.as_deref().unwrap_or("none");

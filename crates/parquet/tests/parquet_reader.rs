@@ -264,6 +264,15 @@ async fn a_required_column_index_is_not_met_by_offset_indexes_alone() {
         !text.contains("offset"),
         "the offset index is there: {text}"
     );
+    // Asked of the metadata read before (its column index all `NONE`s, as a
+    // cached footer would be): the same error, not that metadata.
+    let Err(err) = reader
+        .load_page_index(Arc::unwrap_or_clone(metadata), PageIndexPolicy::Required)
+        .await
+    else {
+        panic!("a required column index was taken from metadata that has none");
+    };
+    assert!(err.to_string().contains("has no column index"), "{err}");
 }
 
 #[tokio::test]
