@@ -2144,6 +2144,84 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
     assert!(seen.iter().all(|s| !s.query.starts_with("partNumber=")));
 }
 
+/// A write given up on while it waits for a place for its next part (one part in
+/// flight at a time, read by the server at 4 MiB/s) cancels the part in flight
+/// before it aborts the upload: no part is stored after the abort, to be billed
+/// with no upload to show for it.
+#[test]
+fn a_write_given_up_on_stores_no_part_after_its_abort() {
+    let reading = Reading {
+        bytes_per_second: 4 << 20,
+        stop_after: u64::MAX,
+    };
+    let server = FaultServer::start_reading(Some(reading), |seen, _| {
+        match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => upload_created(),
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                with_headers(StatusCode::OK, &[("etag", "\"p\"")], "")
+            }
+            ("DELETE", _) => with_headers(StatusCode::NO_CONTENT, &[], ""),
+            ("GET", q) if q.contains("uploadId=") => no_such_upload(),
+            ("GET", _) => empty_listing(),
+            _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        }
+    });
+    let op = Operator::new(
+        server
+            .builder(1, Duration::from_secs(30))
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
+            .part_concurrency(1)
+            .build()
+            .unwrap(),
+    );
+    let part = 5 << 20;
+    let given_up = block_on(async {
+        tokio::time::timeout(Duration::from_millis(500), op.write("k", object(3 * part))).await
+    });
+    assert!(
+        given_up.is_err(),
+        "the write ended before its first part could"
+    );
+    let whole_part = |s: &Seen| s.query.starts_with("partNumber=") && s.body.len() == part;
+    let seen = server.seen_when(|seen| seen.iter().any(|s| s.method == "DELETE"));
+    let aborted = seen
+        .iter()
+        .position(|s| s.method == "DELETE")
+        .expect("the upload was aborted");
+    // A part left running would reach the server whole after the abort.
+    let seen = server.seen_when_within(Duration::from_secs(5), |seen| {
+        seen[aborted..].iter().any(whole_part)
+    });
+    assert!(
+        !seen[aborted..].iter().any(whole_part),
+        "a part was stored after the upload's abort: {:?}",
+        methods_and_queries(&server)
+    );
+}
+
+/// The same, when the abort fails: the refusal says the upload was left behind
+/// (`abort_failed`), where it said nothing of it.
+#[test]
+fn a_refused_multipart_write_whose_abort_fails_says_so() {
+    let server = taking_uploads(|seen, _| match seen.method.as_str() {
+        "GET" if !seen.query.contains("uploadId=") => Some(with_headers(
+            StatusCode::OK,
+            &[],
+            "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents></ListBucketResult>",
+        )),
+        "DELETE" => Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r")),
+        _ => None,
+    });
+    let op = server.multipart_operator();
+    let err = block_on(op.write("d", object(6 << 20))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+    let left = err
+        .context("abort_failed")
+        .expect("the upload left behind is named");
+    assert!(left.contains("abort"), "{left}");
+}
+
 /// A server holding two parts of upload `up-1`, whose second part is stored but
 /// its answer held back; the abort answers `abort`; ListParts of the upload shows
 /// the second part to the first `stragglers` listings, then the upload is gone.

@@ -129,10 +129,17 @@ impl S3Writer {
             let id = match (created, checked) {
                 (Ok(id), Ok(())) => id,
                 (Ok(id), Err(e)) => {
-                    // The refusal is the error.
-                    self.core.abort_or_log(&self.key, &id).await;
+                    // The refusal is the error; an upload left behind says so.
+                    let aborted = self.core.abort_multipart(&self.key, &id).await;
                     guard.disarm();
-                    return Err(e);
+                    return Err(match aborted {
+                        Ok(()) => e,
+                        Err(abort) => {
+                            tracing::warn!(key = %self.key, error = %abort, "cannot abort multipart upload");
+                            let abort = abort.with_operation("abort").with_path(self.path.clone());
+                            e.with_context(ABORT_FAILED, abort.to_string())
+                        }
+                    });
                 }
                 (Err(_), Err(e)) | (Err(e), Ok(())) => return Err(e),
             };
@@ -146,8 +153,29 @@ impl S3Writer {
             });
         }
         while self.pending_len >= self.part_size {
+            // A place first: the part's bytes are not taken (held apart from the
+            // pending ones) while it waits.
+            self.wait_for_a_place().await?;
             let part = self.take(self.part_size);
             self.start_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until fewer than `part_concurrency` parts are in flight. The oldest
+    /// part leaves the list only once it has ended: a wait given up on (the
+    /// caller's future dropped) leaves it there, for an abort to cancel and wait
+    /// for, never running on unseen.
+    async fn wait_for_a_place(&mut self) -> Result<()> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        while upload.in_flight.len() >= self.core.part_concurrency {
+            if let Some(oldest) = upload.in_flight.front_mut() {
+                let ended = joined(oldest.await);
+                upload.in_flight.pop_front();
+                upload.done.push(ended?);
+            }
         }
         Ok(())
     }
@@ -172,16 +200,12 @@ impl S3Writer {
     }
 
     async fn start_part(&mut self, body: ReqBody) -> Result<()> {
+        self.wait_for_a_place().await?;
         let Some(upload) = self.upload.as_mut() else {
             return Err(
                 Error::new(ErrorKind::Unexpected).with_message("no upload to add a part to")
             );
         };
-        while upload.in_flight.len() >= self.core.part_concurrency {
-            if let Some(oldest) = upload.in_flight.pop_front() {
-                upload.done.push(joined(oldest.await)?);
-            }
-        }
         let number = upload.next_part;
         if number > MAX_PARTS {
             return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
@@ -224,8 +248,11 @@ impl S3Writer {
         let Some(upload) = self.upload.as_mut() else {
             return Err(Error::new(ErrorKind::Unexpected).with_message("no upload to complete"));
         };
-        while let Some(part) = upload.in_flight.pop_front() {
-            upload.done.push(joined(part.await)?);
+        // Each part leaves the list once it has ended (see `wait_for_a_place`).
+        while let Some(part) = upload.in_flight.front_mut() {
+            let ended = joined(part.await);
+            upload.in_flight.pop_front();
+            upload.done.push(ended?);
         }
         let parts = std::mem::take(&mut upload.done);
         let (id, write_id) = (upload.id.clone(), upload.write_id.clone());
