@@ -32,6 +32,37 @@ async fn a_failing_part_reports_its_own_error() {
     upload.abort().await.unwrap();
 }
 
+/// Asserts that nothing was published at `path`: the object would lack `what`.
+async fn assert_unpublished(store: &IoObjectStore<ProbeStore>, path: &Path, what: &str) {
+    assert!(
+        matches!(
+            store.get(path).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "an object without {what} was published"
+    );
+}
+
+/// An upload to `up` whose parts never end, and its part 0, polled already.
+async fn upload_with_a_stalled_part(
+    name: &str,
+) -> (
+    IoObjectStore<ProbeStore>,
+    Box<dyn object_store::MultipartUpload>,
+    object_store::UploadPart,
+) {
+    let store = probe(name);
+    store
+        .inner()
+        .stall_parts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = store.inner().log.clone();
+    let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+    let part = upload.put_part("never uploaded".into());
+    common::eventually("the part is polled", || log.has("part poll")).await;
+    (store, upload, part)
+}
+
 #[tokio::test]
 async fn complete_after_a_failed_part_is_an_error_and_publishes_nothing() {
     let store = probe("lacking-io");
@@ -48,13 +79,7 @@ async fn complete_after_a_failed_part_is_an_error_and_publishes_nothing() {
         err.contains("part 1 failed") && err.contains("part 1 refused"),
         "{err}"
     );
-    assert!(
-        matches!(
-            store.get(&path).await,
-            Err(object_store::Error::NotFound { .. })
-        ),
-        "an object without its part 1 was published"
-    );
+    assert_unpublished(&store, &path, "its part 1").await;
     let again = upload.complete().await.unwrap_err().to_string();
     assert!(again.contains("part 1 failed"), "{again}");
     upload.abort().await.unwrap();
@@ -62,26 +87,11 @@ async fn complete_after_a_failed_part_is_an_error_and_publishes_nothing() {
 
 #[tokio::test]
 async fn complete_after_a_cancelled_part_is_an_error_and_publishes_nothing() {
-    let store = probe("cancelled-part-io");
-    store
-        .inner()
-        .stall_parts
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let log = store.inner().log.clone();
-    let path = Path::from("up");
-    let mut upload = store.put_multipart(&path).await.unwrap();
-    let part = upload.put_part("never uploaded".into());
-    common::eventually("the part is polled", || log.has("part poll")).await;
+    let (store, mut upload, part) = upload_with_a_stalled_part("cancelled-part-io").await;
     drop(part);
     let err = upload.complete().await.unwrap_err().to_string();
     assert!(err.contains("part 0 was cancelled"), "{err}");
-    assert!(
-        matches!(
-            store.get(&path).await,
-            Err(object_store::Error::NotFound { .. })
-        ),
-        "an object without its part 0 was published"
-    );
+    assert_unpublished(&store, &Path::from("up"), "its part 0").await;
     upload.abort().await.unwrap();
 }
 
@@ -91,28 +101,13 @@ async fn complete_after_a_cancelled_part_is_an_error_and_publishes_nothing() {
 #[tokio::test]
 async fn complete_after_an_abort_given_up_on_is_an_error() {
     use futures::FutureExt as _;
-    let store = probe("abandoned-abort-io");
-    store
-        .inner()
-        .stall_parts
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let log = store.inner().log.clone();
-    let path = Path::from("up");
-    let mut upload = store.put_multipart(&path).await.unwrap();
-    let _part = upload.put_part("under way".into());
-    common::eventually("the part is polled", || log.has("part poll")).await;
+    let (store, mut upload, _part) = upload_with_a_stalled_part("abandoned-abort-io").await;
     // Sent, then dropped, unless the actor answered within the first poll: the
     // parts it cancels are missing either way.
     let _ = upload.abort().now_or_never();
     let err = upload.complete().await.unwrap_err().to_string();
     assert!(err.contains("cancelled by `abort`"), "{err}");
-    assert!(
-        matches!(
-            store.get(&path).await,
-            Err(object_store::Error::NotFound { .. })
-        ),
-        "an object without its parts was published"
-    );
+    assert_unpublished(&store, &Path::from("up"), "its parts").await;
 }
 
 #[tokio::test]
