@@ -1,7 +1,6 @@
 //! A blocking-lane thread: takes closures off the lane's channel and runs them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::TryRecvError;
@@ -10,7 +9,7 @@ use crossbeam_utils::Backoff;
 use crate::builder::Hooks;
 use crate::context::{self, Role};
 use crate::shared::Shared;
-use crate::task::{BlockingJob, drop_guarded};
+use crate::task::BlockingJob;
 use crate::worker::{ExitOnDrop, poll_for};
 
 /// Runs on blocking thread `index` until the lane's channel is closed and empty.
@@ -33,24 +32,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, idle_spin: Duration, hooks:
     let run_one = |job: BlockingJob| {
         #[cfg(all(test, not(loom)))]
         hooks.blocking_job_taken();
-        {
-            // The check and the registration under the slot's lock, which an abort
-            // takes after it sets `aborting`: either the abort finds the job here
-            // (and resolves its handle) or this thread sees the abort.
-            let mut running = slot.lock();
-            if pool.aborting.load(Ordering::SeqCst) {
-                drop(running);
-                drop_guarded("dropping a blocking job after an abort", || drop(job));
-                return;
-            }
-            *running = Some(job.canceller());
-        }
-        // The closure runs under `catch_unwind` already; what can still panic here is
-        // a destructor: a closure dropped unrun, or a result nobody waits for, which
-        // goes with the last reference to its handle's state (maybe the slot's).
-        drop_guarded("a blocking job", || job.run());
-        let canceller = slot.lock().take();
-        drop_guarded("a blocking job's result", || drop(canceller));
+        pool.run_registered(slot, job, "a blocking job");
     };
     loop {
         // A job queued now, or within a short backoff (as the channel's own blocking

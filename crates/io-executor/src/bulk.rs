@@ -17,12 +17,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use parking_lot::Mutex;
 
 use crate::completion::CancelOnShutdown;
-use crate::shared::{PoolState, Shared};
+use crate::shared::{PoolState, RunningSlot, Shared};
 use crate::task::{BlockingJob, RunBlocking, drop_guarded};
 
 /// The bulk jobs waiting, and how many runners take them.
@@ -65,7 +62,7 @@ impl Runner {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            current: Arc::new(Current(Mutex::new(None))),
+            current: Arc::new(Current(crate::sync::Mutex::new(None))),
             left: false,
         }
     }
@@ -91,21 +88,10 @@ impl Runner {
 impl RunBlocking for Runner {
     fn run(mut self: Box<Self>) {
         while let Some(job) = self.next() {
-            let pool = self.pool();
-            {
-                // As a blocking thread registers its job: either the abort finds this
-                // job here (and resolves its handle) or this runner sees the abort.
-                let mut current = self.current.0.lock();
-                if pool.aborting.load(Ordering::SeqCst) {
-                    drop(current);
-                    drop_guarded("dropping a bulk job after an abort", || drop(job));
-                    continue;
-                }
-                *current = Some(job.canceller());
-            }
-            drop_guarded("a bulk job", || job.run());
-            let canceller = self.current.0.lock().take();
-            drop_guarded("a bulk job's result", || drop(canceller));
+            // Registered as a blocking thread registers its job (an abort finds it
+            // there, or the runner sees the abort and drops it).
+            self.pool()
+                .run_registered(&self.current.0, job, "a bulk job");
         }
     }
 
@@ -138,7 +124,7 @@ impl Drop for Runner {
 }
 
 /// The bulk job a runner is running, if any.
-struct Current(Mutex<Option<Arc<dyn CancelOnShutdown>>>);
+struct Current(RunningSlot);
 
 impl CancelOnShutdown for Current {
     fn cancel_on_shutdown(&self) {

@@ -115,6 +115,30 @@ impl PoolState {
         self
     }
 
+    /// Runs `job` (`what`: "a blocking job", "a bulk job") on this thread,
+    /// registered in `slot` while it runs. The check and the registration happen
+    /// under the slot's lock, which an abort takes after it sets `aborting`: either
+    /// the abort finds the job there (and resolves its handle) or this thread sees
+    /// the abort, and drops the job unrun.
+    pub(crate) fn run_registered(&self, slot: &RunningSlot, job: BlockingJob, what: &str) {
+        {
+            let mut running = slot.lock();
+            if self.aborting.load(Ordering::SeqCst) {
+                drop(running);
+                drop_guarded(what, || drop(job));
+                return;
+            }
+            *running = Some(job.canceller());
+        }
+        // The closure runs under `catch_unwind` already; what can still panic here
+        // is a destructor: a closure dropped unrun, or a result nobody waits for,
+        // which goes with the last reference to its handle's state (maybe the
+        // slot's).
+        drop_guarded(what, || job.run());
+        let canceller = slot.lock().take();
+        drop_guarded(what, || drop(canceller));
+    }
+
     /// Blocking thread `index` starts: `thread` is how to wake it.
     pub(crate) fn blocking_thread_started(&self, index: usize, thread: std::thread::Thread) {
         let _ = self.blocking_threads[index].set(thread);

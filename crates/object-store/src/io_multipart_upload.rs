@@ -228,9 +228,7 @@ async fn actor(
 
 /// Keeps the first part the object lacks.
 fn note(missing: &mut Option<String>, lost: Option<String>) {
-    if missing.is_none() {
-        *missing = lost;
-    }
+    *missing = missing.take().or(lost);
 }
 
 /// Waits for part `index`'s job and passes its result on; drops (cancels) the job

@@ -2145,13 +2145,13 @@ fn a_refused_multipart_write_leaves_no_upload_behind() {
 }
 
 /// A write given up on while it waits for a place for its next part (one part in
-/// flight at a time, read by the server at 4 MiB/s) cancels the part in flight
+/// flight at a time, read by the server at 2 MiB/s) cancels the part in flight
 /// before it aborts the upload: no part is stored after the abort, to be billed
 /// with no upload to show for it.
 #[test]
 fn a_write_given_up_on_stores_no_part_after_its_abort() {
     let reading = Reading {
-        bytes_per_second: 4 << 20,
+        bytes_per_second: 2 << 20,
         stop_after: u64::MAX,
     };
     let server = FaultServer::start_reading(Some(reading), |seen, _| {
@@ -2177,7 +2177,8 @@ fn a_write_given_up_on_stores_no_part_after_its_abort() {
     );
     let part = 5 << 20;
     let given_up = block_on(async {
-        tokio::time::timeout(Duration::from_millis(500), op.write("k", object(3 * part))).await
+        // Past the listing and the upload's creation, within part 1's 2.5 s.
+        tokio::time::timeout(Duration::from_secs(1), op.write("k", object(3 * part))).await
     });
     assert!(
         given_up.is_err(),

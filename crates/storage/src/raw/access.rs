@@ -50,33 +50,33 @@ impl<T: Send + 'static> IoJob<T> {
     /// The same job, calling `f` with its error if it fails: for a drop's clean-up,
     /// whose failure has no caller to go to.
     pub(crate) fn on_error(self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
-        let check = move |result: Result<T>| {
+        self.then(move |result| {
             if let Err(e) = &result {
                 f(e);
             }
             result
-        };
-        match self {
-            IoJob::Blocking(job) => IoJob::Blocking(Box::new(move || check(job()))),
-            IoJob::Bulk(job) => IoJob::Bulk(Box::new(move || check(job()))),
-            IoJob::Inline(job) => IoJob::Inline(Box::new(move || check(job()))),
-            IoJob::Async(job) => IoJob::Async(Box::pin(async move { check(job.await) })),
-            IoJob::Ready(result) => IoJob::Ready(check(result)),
-        }
+        })
     }
-}
 
-impl<T: Send + 'static> IoJob<T> {
     /// The same job, its successful output passed through `f` where the job runs:
     /// for a backend that wraps another's jobs (one that counts them, say) without
     /// changing how or where they run.
     pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> IoJob<U> {
+        self.then(move |result| result.map(f))
+    }
+
+    /// The same job, its result passed through `f` where the job runs, on the
+    /// same lane.
+    fn then<U: Send + 'static>(
+        self,
+        f: impl FnOnce(Result<T>) -> Result<U> + Send + 'static,
+    ) -> IoJob<U> {
         match self {
-            IoJob::Blocking(job) => IoJob::blocking(move || job().map(f)),
-            IoJob::Bulk(job) => IoJob::bulk(move || job().map(f)),
-            IoJob::Async(job) => IoJob::future(async move { job.await.map(f) }),
-            IoJob::Inline(job) => IoJob::inline(move || job().map(f)),
-            IoJob::Ready(result) => IoJob::ready(result.map(f)),
+            IoJob::Blocking(job) => IoJob::blocking(move || f(job())),
+            IoJob::Bulk(job) => IoJob::bulk(move || f(job())),
+            IoJob::Async(job) => IoJob::future(async move { f(job.await) }),
+            IoJob::Inline(job) => IoJob::inline(move || f(job())),
+            IoJob::Ready(result) => IoJob::ready(f(result)),
         }
     }
 }

@@ -285,7 +285,10 @@ impl Writer {
     /// the writer was already committed (`InvalidInput`). A commit still on its
     /// way (a [`close`](Self::close) that was dropped before it finished) is
     /// awaited first: if it succeeds, the writer was committed; if it fails, the
-    /// target kept its old content and there is nothing to give up.
+    /// target kept its old content and there is nothing to give up, unless the
+    /// commit's error says otherwise: its `stored` context (`yes`: the new
+    /// content is in place, as after a failed `fsync` past the rename;
+    /// `unknown`: an S3 answer lost) makes it this call's error.
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
@@ -305,7 +308,7 @@ impl Writer {
                 self.state = State::Closing(task);
                 return match self.close().await {
                     Ok(_) => Err(self.already_committed()),
-                    Err(e) if left_behind(&e) => Err(e),
+                    Err(e) if left_behind(&e) || e.context("stored").is_some() => Err(e),
                     Err(_) => Ok(()),
                 };
             }

@@ -10,10 +10,10 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at, is_cached_copy, is_dir,
-    is_temp_name, metadata, not_reserved, not_reserved_path, open_dir, open_in_root,
-    read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in, remove_tree,
-    rename_no_replace, same_dir, same_inode, write_all,
+    BULK_READ_MIN, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at,
+    is_cached_copy, is_dir, is_temp_name, metadata, not_reserved, not_reserved_path, open_dir,
+    open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in,
+    remove_tree, rename_no_replace, same_dir, same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -211,8 +211,22 @@ impl Fs {
         &self,
         f: impl FnOnce(&Fs) -> Result<T> + Send + 'static,
     ) -> IoJob<T> {
+        self.job_on(false, f)
+    }
+
+    /// [`job`](Self::job), a bulk one if `bulk` ([`IoJob::Bulk`]).
+    fn job_on<T: Send + 'static>(
+        &self,
+        bulk: bool,
+        f: impl FnOnce(&Fs) -> Result<T> + Send + 'static,
+    ) -> IoJob<T> {
         let fs = self.clone();
-        IoJob::blocking(move || f(&fs))
+        let run = move || f(&fs);
+        if bulk {
+            IoJob::bulk(run)
+        } else {
+            IoJob::blocking(run)
+        }
     }
 
     /// Copies file `from` over `to` as a write replaces it (a temporary file
@@ -415,7 +429,10 @@ impl Fs {
         let (Some(start), Some(end)) = (args.range.start(), args.range.end()) else {
             return false;
         };
-        if end.saturating_sub(start) > args.max_len {
+        let len = end.saturating_sub(start);
+        // Too small or too long, the file is not looked up (which would count as
+        // a use in the cache).
+        if len < BULK_READ_MIN || len > args.max_len {
             return false;
         }
         let Some(file) = self.files.get(path) else {
@@ -495,9 +512,7 @@ impl Access for Fs {
         let bulk = self.is_bulk_copy(path, &args);
         let path = path.to_owned();
         let in_flight = InFlight::new(&self.reads_in_flight);
-        let fs = self.clone();
-        let read = move || {
-            let fs = &fs;
+        self.job_on(bulk, move |fs| {
             let _in_flight = in_flight;
             let (file, meta) = fs.open_kept(&path)?;
             args.conditions.check(&meta)?;
@@ -516,12 +531,7 @@ impl Access for Fs {
                 return read_exact_at_by_two(&file, range, &fs.pool);
             }
             read_exact_at(&file.fd, range, &fs.pool)
-        };
-        if bulk {
-            IoJob::bulk(read)
-        } else {
-            IoJob::blocking(read)
-        }
+        })
     }
 
     fn try_read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {

@@ -418,7 +418,7 @@ fn read_in_memory(fd: &OwnedFd, space: &mut [u8], offset: u64) -> usize {
 /// `preadv2(RWF_NOWAIT)` gets it. `false` when it is not (the kernel then starts
 /// its read-ahead without waiting for it), the file ends before it, or the kernel
 /// or filesystem has no `RWF_NOWAIT`.
-pub(super) fn in_page_cache(fd: &OwnedFd, offset: u64) -> bool {
+fn in_page_cache(fd: &OwnedFd, offset: u64) -> bool {
     read_in_memory(fd, &mut [0_u8; 1], offset) == 1
 }
 
@@ -676,19 +676,24 @@ impl TempFile {
             rustix::fs::renameat(&self.dir, self.name.as_str(), to_dir, self.target.as_str())?;
         }
         self.committed = true;
-        if let Some(bits) = bits {
-            rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(bits)).map_err(|e| {
-                Error::from(e).with_message(format!(
-                    "the file was written, but its permissions could not be set to {bits:o}"
-                ))
-            })?;
-            if sync {
-                rustix::fs::fsync(&self.fd)?;
+        // The new content is in place from here on: an error says so (`stored`).
+        let settle = || -> Result<()> {
+            if let Some(bits) = bits {
+                rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(bits)).map_err(|e| {
+                    Error::from(e).with_message(format!(
+                        "the file was written, but its permissions could not be set to {bits:o}"
+                    ))
+                })?;
+                if sync {
+                    rustix::fs::fsync(&self.fd)?;
+                }
             }
-        }
-        if sync {
-            rustix::fs::fsync(to_dir)?;
-        }
+            if sync {
+                rustix::fs::fsync(to_dir)?;
+            }
+            Ok(())
+        };
+        settle().map_err(|e| e.with_context("stored", "yes"))?;
         Ok(metadata(&stat))
     }
 }

@@ -740,10 +740,11 @@ impl Core {
     async fn attempt(&self, req: &S3Request, may_guess: bool) -> Result<Response<Incoming>> {
         // An operation that took its requests' places beforehand (`put_file`)
         // lends them, until it gives them back.
-        let lent = PREPAID.try_with(|prepaid| prepaid.lend()).ok().flatten();
-        let _own = match lent {
-            Some(_) => None,
-            None => Some(self.limiter.acquire().await),
+        // Held while the attempt waits: `Ok`, a place the operation lends; `Err`,
+        // the attempt's own.
+        let _place = match PREPAID.try_with(|prepaid| prepaid.lend()).ok().flatten() {
+            Some(lent) => Ok(lent),
+            None => Err(self.limiter.acquire().await),
         };
         // Signed at the last moment, with the identity current now.
         let identity = match &self.credentials {
@@ -1090,6 +1091,12 @@ impl Core {
             }
         });
         futures::future::try_join_all(heads).await.map(drop)
+    }
+
+    /// The requests [`check_writable`](Self::check_writable) has in flight at
+    /// once: the listing, and a `HEAD` per ancestor.
+    fn check_writable_requests(path: &str) -> usize {
+        1 + path.matches('/').count()
     }
 
     /// What a write of file `path` checks first, as fs does: `path` is not a
@@ -1600,8 +1607,7 @@ impl Core {
         options: &WriteOptions,
     ) -> Result<Metadata> {
         let key = self.key(path);
-        // The LIST, a HEAD per ancestor, the PUT.
-        let places = path.matches('/').count() + 2;
+        let places = Self::check_writable_requests(path) + 1;
         let places = match body.len() {
             0 => None,
             _ => self.limiter.try_acquire_many(places),

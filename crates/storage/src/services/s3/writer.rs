@@ -58,6 +58,22 @@ struct Upload {
     done: Vec<CompletedPart>,
 }
 
+impl Upload {
+    /// Waits for the oldest part in flight to end, and keeps its result. It
+    /// leaves the list only then: a wait given up on (the caller's future
+    /// dropped) leaves it there, for an abort to cancel and wait for, never
+    /// running on unseen.
+    async fn join_oldest(&mut self) -> Result<()> {
+        let Some(oldest) = self.in_flight.front_mut() else {
+            return Ok(());
+        };
+        let ended = joined(oldest.await);
+        self.in_flight.pop_front();
+        self.done.push(ended?);
+        Ok(())
+    }
+}
+
 impl fmt::Debug for S3Writer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Writer")
@@ -134,11 +150,7 @@ impl S3Writer {
                     guard.disarm();
                     return Err(match aborted {
                         Ok(()) => e,
-                        Err(abort) => {
-                            tracing::warn!(key = %self.key, error = %abort, "cannot abort multipart upload");
-                            let abort = abort.with_operation("abort").with_path(self.path.clone());
-                            e.with_context(ABORT_FAILED, abort.to_string())
-                        }
+                        Err(abort) => self.abort_failed(e, abort),
                     });
                 }
                 (Err(_), Err(e)) | (Err(e), Ok(())) => return Err(e),
@@ -162,20 +174,13 @@ impl S3Writer {
         Ok(())
     }
 
-    /// Waits until fewer than `part_concurrency` parts are in flight. The oldest
-    /// part leaves the list only once it has ended: a wait given up on (the
-    /// caller's future dropped) leaves it there, for an abort to cancel and wait
-    /// for, never running on unseen.
+    /// Waits until fewer than `part_concurrency` parts are in flight.
     async fn wait_for_a_place(&mut self) -> Result<()> {
         let Some(upload) = self.upload.as_mut() else {
             return Ok(());
         };
         while upload.in_flight.len() >= self.core.part_concurrency {
-            if let Some(oldest) = upload.in_flight.front_mut() {
-                let ended = joined(oldest.await);
-                upload.in_flight.pop_front();
-                upload.done.push(ended?);
-            }
+            upload.join_oldest().await?;
         }
         Ok(())
     }
@@ -248,11 +253,8 @@ impl S3Writer {
         let Some(upload) = self.upload.as_mut() else {
             return Err(Error::new(ErrorKind::Unexpected).with_message("no upload to complete"));
         };
-        // Each part leaves the list once it has ended (see `wait_for_a_place`).
-        while let Some(part) = upload.in_flight.front_mut() {
-            let ended = joined(part.await);
-            upload.in_flight.pop_front();
-            upload.done.push(ended?);
+        while !upload.in_flight.is_empty() {
+            upload.join_oldest().await?;
         }
         let parts = std::mem::take(&mut upload.done);
         let (id, write_id) = (upload.id.clone(), upload.write_id.clone());
@@ -309,12 +311,15 @@ impl S3Writer {
     async fn cancel_after_failure(&mut self, failure: Error) -> Error {
         match self.cancel().await {
             Ok(()) => failure,
-            Err(e) => {
-                tracing::warn!(key = %self.key, error = %e, "cannot abort multipart upload");
-                let e = e.with_operation("abort").with_path(self.path.clone());
-                failure.with_context(ABORT_FAILED, e.to_string())
-            }
+            Err(e) => self.abort_failed(failure, e),
         }
+    }
+
+    /// `failure`, saying that the upload it leaves could not be aborted (`abort`).
+    fn abort_failed(&self, failure: Error, abort: Error) -> Error {
+        tracing::warn!(key = %self.key, error = %abort, "cannot abort multipart upload");
+        let abort = abort.with_operation("abort").with_path(self.path.clone());
+        failure.with_context(ABORT_FAILED, abort.to_string())
     }
 }
 
