@@ -1978,6 +1978,29 @@ fn session_tokens_are_sent_and_signed() {
 }
 
 /// AWS answers a write with `If-Match` of a key that does not exist with 404
+/// A commit given up on whose outcome is unknown (a conditional PUT answered with
+/// errors to the end, the object not found after it): the abort after it says
+/// so, with the commit's error (`stored` = `unknown`), where it said `Ok`, as if
+/// the target surely kept its old content.
+#[test]
+fn an_abort_after_a_commit_of_unknown_outcome_says_so() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r"),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(async {
+        use tokio::io::AsyncWriteExt as _;
+        let mut writer = op.writer_with("k").if_not_exists(true).await.unwrap();
+        writer.write_all(b"maybe").await.unwrap();
+        writer.flush().await.unwrap();
+        let _ = futures::FutureExt::now_or_never(writer.close());
+        let err = writer.abort().await.unwrap_err();
+        assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+    });
+}
+
 /// `NoSuchKey` (SeaweedFS with 412): either way the precondition failed.
 #[test]
 fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {
