@@ -758,12 +758,14 @@ where
 }
 
 /// Spawns the clean-up that a job starts when it is cancelled or dropped (an upload
-/// to abort, a connection to close) where it cannot run it itself, as
-/// `tokio::spawn` would, but as work of the job's own executor: on a worker thread
-/// of a pool, it is a job of that worker, which the pool's shutdown waits for even
-/// when the shutdown began before it was spawned (a job running as the pool shuts
-/// down may start one). A clean-up spawned with `tokio::spawn` there would be cut
-/// off when the worker, its jobs done, drops its runtime.
+/// to abort, a connection to close) where it cannot run it itself, or work a job
+/// starts to run beside it and join later (the parts of an upload, started by one
+/// write and joined by the close), as `tokio::spawn` would, but as work of the
+/// job's own executor: on a worker thread of a pool, it is a job of that worker,
+/// which the pool's shutdown waits for even when the shutdown began before it was
+/// spawned (a job running as the pool shuts down may start one). A task spawned
+/// with `tokio::spawn` there would be cut off when the worker, its jobs done,
+/// drops its runtime, though a job on another worker still waits for it.
 ///
 /// Off a pool's worker threads it is spawned on the current tokio runtime (with
 /// nothing of ours to wait for it). Where it would not run, `future` is given

@@ -47,6 +47,10 @@ type Handler = dyn Fn(&Seen, usize) -> Response<Body> + Send + Sync;
 /// A handler's answer carrying this header is never sent (see [`stalled`]).
 const STALL: &str = "x-fault-stall";
 
+/// A header on a handler's answer: the server sends it this many milliseconds
+/// late.
+const LATE_MS: &str = "x-fault-late-ms";
+
 /// An answer the server holds back until the client has given up on it: the
 /// request was handled, its answer lost.
 fn stalled() -> Response<Body> {
@@ -142,6 +146,10 @@ impl FaultServer {
                         let response = handler(&seen, n);
                         if response.headers().contains_key(STALL) {
                             tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        if let Some(ms) = response.headers().get(LATE_MS) {
+                            let ms = ms.to_str().unwrap().parse().unwrap();
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
                         }
                         Ok::<_, Infallible>(response)
                     }
@@ -2222,6 +2230,54 @@ fn a_write_given_up_on_stores_no_part_after_its_abort() {
         "a part was stored after the upload's abort: {:?}",
         methods_and_queries(&server)
     );
+}
+
+/// A close accepted before the executor shuts down stores every part, though
+/// the parts were started by writes that ran on another worker than the close,
+/// one whose jobs were all done when the shutdown began: its parts are work the
+/// shutdown waits for. They were tasks of that worker's runtime, cancelled when
+/// it exited, and the close failed.
+#[test]
+fn a_close_accepted_before_a_shutdown_stores_parts_started_on_another_worker() {
+    let parts = 4;
+    let server = taking_uploads(|seen, _| {
+        // Long enough for a worker with nothing to do to exit meanwhile.
+        seen.query
+            .starts_with("partNumber=")
+            .then(|| with_headers(StatusCode::OK, &[("etag", "\"p\""), (LATE_MS, "1000")], ""))
+    });
+    let io = io_executor::Builder::new()
+        .name("parts-at-shutdown")
+        .worker_threads(std::num::NonZeroUsize::new(2).unwrap())
+        .build()
+        .unwrap();
+    let op = server.multipart_operator().with_executor(io.clone());
+    let closed = block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        // One chunk a job: the jobs take turns on the two workers.
+        for _ in 0..parts {
+            writer.write_bytes(object(5 << 20)).await.unwrap();
+            writer.ready().await.unwrap();
+        }
+        let mut close = Box::pin(writer.close());
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(close.as_mut(), cx))
+        });
+        assert!(first.await.is_pending(), "the close is under way");
+        io.shutdown();
+        close.await
+    });
+    io.blocking_join();
+    let meta = closed.expect("the close accepted before the shutdown");
+    assert_eq!(meta.content_length(), (parts * (5 << 20)) as u64);
+    let seen = server.seen();
+    let completion = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.query == "uploadId=up-1")
+        .expect("the upload was completed");
+    let listed = String::from_utf8_lossy(&completion.body);
+    assert_eq!(listed.matches("<Part>").count(), parts, "{listed}");
+    assert_eq!(aborts(&seen), 0, "{:?}", methods_and_queries(&server));
 }
 
 /// The same, when the abort fails: the refusal says the upload was left behind

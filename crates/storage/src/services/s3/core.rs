@@ -2450,12 +2450,12 @@ impl Drop for UploadGuard {
 /// clean-up work of the executor the drop happens on, which its shutdown waits for
 /// (`io_executor::spawn_cleanup`). An abort that cannot start (outside a runtime),
 /// or is cut off before its end (a shutdown deadline), says in the log that the
-/// upload is left. `false` if it could not start.
+/// upload is left; `abort` is then dropped unrun.
 pub(crate) fn spawn_abort(
     key: &str,
     upload_id: &str,
     abort: impl Future<Output = ()> + Send + 'static,
-) -> bool {
+) {
     let mut left = LeftBehind {
         key: key.to_owned(),
         upload_id: upload_id.to_owned(),
@@ -2465,12 +2465,8 @@ pub(crate) fn spawn_abort(
         abort.await;
         left.disarm();
     };
-    match io_executor::spawn_cleanup(task) {
-        Ok(task) => {
-            task.detach();
-            true
-        }
-        Err(_) => false,
+    if let Ok(task) = io_executor::spawn_cleanup(task) {
+        task.detach();
     }
 }
 

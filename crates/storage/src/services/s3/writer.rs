@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::task::JoinHandle;
+use io_executor::JoinHandle;
 
 use super::body::ReqBody;
 use super::core::{Core, UploadGuard, new_write_id, spawn_abort};
@@ -18,8 +18,9 @@ use crate::raw::{ABORT_FAILED, IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// A write in progress. Data is buffered until it passes the multipart threshold;
-/// from then on every full part is uploaded by its own task on the worker runtime,
-/// at most `part_concurrency` at once, so memory stays below
+/// from then on every full part is uploaded by its own job on the worker that
+/// started it (`io_executor::spawn_cleanup`: work of the executor, which its
+/// shutdown waits for), at most `part_concurrency` at once, so memory stays below
 /// `(part_concurrency + 1) * part_size`.
 ///
 /// Dropped without `close` or `abort` (its job was cancelled), it aborts its
@@ -223,13 +224,21 @@ impl S3Writer {
         let core = Arc::clone(&self.core);
         let (key, id) = (self.key.clone(), upload.id.clone());
         let encryption = core.encryption_of(&self.options).cloned();
-        // A task on this worker's runtime: it keeps uploading between the caller's
-        // writes.
-        upload.in_flight.push_back(tokio::spawn(async move {
+        let part = async move {
             let checksum = core.checksum;
             core.upload_part(&key, &id, number, body, checksum, encryption.as_ref())
                 .await
-        }));
+        };
+        // A job of this worker: it keeps uploading between the caller's writes,
+        // and a shutdown waits for it as for the write that started it (the
+        // close that joins it may run on another worker). A task of the
+        // worker's runtime was cut off when the worker, its jobs done, exited.
+        let part = io_executor::spawn_cleanup(part).map_err(|_| {
+            Error::new(ErrorKind::ShutDown).with_message(format!(
+                "part {number} could not be started: the executor is gone"
+            ))
+        })?;
+        upload.in_flight.push_back(part);
         Ok(())
     }
 
@@ -360,11 +369,9 @@ async fn abort_upload(core: Arc<Core>, key: String, upload: Upload) -> Result<()
 }
 
 fn joined(
-    result: std::result::Result<Result<CompletedPart>, tokio::task::JoinError>,
+    result: std::result::Result<Result<CompletedPart>, io_executor::JoinError>,
 ) -> Result<CompletedPart> {
-    result.map_err(|e| {
-        Error::new(ErrorKind::Unexpected).with_message(format!("part upload task failed: {e}"))
-    })?
+    result.map_err(|e| Error::from_join(e).with_message("the job uploading a part failed"))?
 }
 
 impl Drop for S3Writer {
@@ -375,7 +382,6 @@ impl Drop for S3Writer {
         let core = Arc::clone(&self.core);
         let key = std::mem::take(&mut self.key);
         let upload_id = upload.id.clone();
-        let in_flight: Vec<_> = upload.in_flight.iter().map(|p| p.abort_handle()).collect();
         let abort = {
             let key = key.clone();
             async move {
@@ -384,11 +390,9 @@ impl Drop for S3Writer {
                 }
             }
         };
-        if !spawn_abort(&key, &upload_id, abort) {
-            for part in in_flight {
-                part.abort();
-            }
-        }
+        // An abort that cannot start is dropped here, and the parts' handles with
+        // it, which cancels them.
+        spawn_abort(&key, &upload_id, abort);
     }
 }
 
