@@ -130,7 +130,7 @@ pub(crate) trait CancelOnShutdown: Send + Sync {
 
 impl<T: Send> CancelOnShutdown for Completion<T> {
     fn cancel_on_shutdown(&self) {
-        self.complete(Err(JoinError::shutdown()));
+        self.complete(Err(JoinError::cut_off()));
     }
 }
 

@@ -566,7 +566,9 @@ impl Executor {
     /// On the [`global`](Self::global) pool, which is never shut down, it returns
     /// `false` at once and cancels nothing.
     ///
-    /// Cancelled jobs' handles resolve to a shut-down [`JoinError`](crate::JoinError). A
+    /// Cancelled jobs' handles resolve to a shut-down [`JoinError`](crate::JoinError),
+    /// whose [`had_started`](crate::JoinError::had_started) says whether the job
+    /// was cut off while it ran (what it began may still take effect). A
     /// blocking closure that is still running cannot be interrupted: its handle is
     /// resolved all the same and its thread exits when the closure returns. The
     /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;

@@ -49,7 +49,10 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Shutdown,
+    Shutdown {
+        /// Cut off by a deadline while it ran.
+        started: bool,
+    },
     QueueFull {
         limit: usize,
     },
@@ -68,9 +71,17 @@ impl JoinError {
         }
     }
 
+    /// A job the shutdown stopped before it started.
     pub(crate) fn shutdown() -> Self {
         Self {
-            repr: Repr::Shutdown,
+            repr: Repr::Shutdown { started: false },
+        }
+    }
+
+    /// A job that a shutdown deadline cut off while it ran.
+    pub(crate) fn cut_off() -> Self {
+        Self {
+            repr: Repr::Shutdown { started: true },
         }
     }
 
@@ -97,7 +108,7 @@ impl JoinError {
     pub fn kind(&self) -> JoinErrorKind {
         match self.repr {
             Repr::Cancelled => JoinErrorKind::Cancelled,
-            Repr::Shutdown => JoinErrorKind::Shutdown,
+            Repr::Shutdown { .. } => JoinErrorKind::Shutdown,
             Repr::QueueFull { .. } => JoinErrorKind::QueueFull,
             Repr::Panic { .. } => JoinErrorKind::Panic,
         }
@@ -116,6 +127,36 @@ impl JoinError {
     /// `true` if the executor was shut down before the job could finish.
     pub fn is_shutdown(&self) -> bool {
         self.kind() == JoinErrorKind::Shutdown
+    }
+
+    /// `true` if the job had started when the executor's shutdown deadline
+    /// ([`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)) resolved
+    /// its handle: some or all of its work may have been done, and a blocking job
+    /// goes on to its end (it cannot be interrupted; its result is dropped). So a
+    /// write cut off this way may still take effect. `false` for every other
+    /// error, and for a job that never ran (submitted after the shutdown, or
+    /// still queued at the deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let io = io_executor::Builder::new().name("doc-cut-off").build().unwrap();
+    /// let (started, wait) = std::sync::mpsc::channel();
+    /// let (release, released) = std::sync::mpsc::channel::<()>();
+    /// let job = io.spawn_blocking(move || {
+    ///     started.send(()).unwrap();
+    ///     let _ = released.recv(); // a long write, say
+    /// });
+    /// wait.recv().unwrap();
+    /// assert!(!io.blocking_shutdown_timeout(Duration::ZERO));
+    /// let err = job.join().unwrap_err();
+    /// assert!(err.is_shutdown() && err.had_started());
+    /// release.send(()).unwrap();
+    /// ```
+    pub fn had_started(&self) -> bool {
+        matches!(self.repr, Repr::Shutdown { started: true })
     }
 
     /// `true` if the job was refused because the executor's queue was full.
@@ -163,9 +204,13 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("job was cancelled"),
-            Repr::Shutdown => {
+            Repr::Shutdown { started: false } => {
                 f.write_str("executor is shut down; the job did not run to completion")
             }
+            Repr::Shutdown { started: true } => f.write_str(
+                "the executor's shutdown deadline cut the job off while it ran; \
+                 what it had begun may still take effect",
+            ),
             Repr::QueueFull { limit } => {
                 write!(
                     f,
@@ -186,7 +231,8 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Shutdown => f.write_str("JoinError::Shutdown"),
+            Repr::Shutdown { started: false } => f.write_str("JoinError::Shutdown"),
+            Repr::Shutdown { started: true } => f.write_str("JoinError::Shutdown(cut off)"),
             Repr::QueueFull { limit } => write!(f, "JoinError::QueueFull({limit})"),
             Repr::Panic { message, .. } => {
                 write!(

@@ -116,6 +116,8 @@ impl<T> Drop for JobGuard<T> {
         if !self.ended {
             let err = if self.completion.is_aborted() {
                 JoinError::cancelled()
+            } else if self.started {
+                JoinError::cut_off()
             } else {
                 JoinError::shutdown()
             };

@@ -19,7 +19,7 @@ fn spawning_after_shutdown_is_an_error_value() {
     let c = executor.spawn_on(0, async { 1 }).join().unwrap_err();
     for err in [a, b, c] {
         assert!(err.is_shutdown(), "{err:?}");
-        assert!(!err.is_cancelled());
+        assert!(!err.is_cancelled() && !err.had_started());
     }
     let m = executor.metrics();
     assert_eq!((m.rejected, m.spawned), (3, 0));
@@ -94,12 +94,18 @@ fn shutdown_drains_accepted_jobs() {
 }
 
 /// Jobs that never finish are cancelled at the deadline: their handles resolve to a
-/// shutdown error and `shutdown_timeout` says the drain was not clean.
+/// shutdown error and `shutdown_timeout` says the drain was not clean. The error
+/// of a job cut off while it ran says it had started (what it began may still
+/// take effect); that of a job still queued says it had not.
 #[test]
 fn shutdown_timeout_cancels_jobs_that_never_finish() {
     within(30, || {
         let (executor, stopped) = counted_pool("sd-timeout", 1, 1);
-        let forever = executor.spawn(std::future::pending::<()>());
+        let (polled_tx, polled_rx) = mpsc::channel();
+        let forever = executor.spawn(async move {
+            polled_tx.send(()).unwrap();
+            std::future::pending::<()>().await
+        });
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel();
         let stuck = executor.spawn_blocking(move || {
@@ -108,16 +114,27 @@ fn shutdown_timeout_cancels_jobs_that_never_finish() {
         });
         let queued = executor.spawn_blocking(|| "never");
         started_rx.recv().unwrap();
+        polled_rx.recv().unwrap();
 
         let rt = caller_runtime();
         let clean = rt.block_on(executor.shutdown_timeout(Duration::from_millis(100)));
         assert!(!clean);
-        assert!(forever.join().unwrap_err().is_shutdown());
+        let forever = forever.join().unwrap_err();
         assert!(
-            stuck.join().unwrap_err().is_shutdown(),
-            "resolved while still running"
+            forever.is_shutdown() && forever.had_started(),
+            "{forever:?}"
         );
-        assert!(queued.join().unwrap_err().is_shutdown());
+        let stuck = stuck.join().unwrap_err();
+        assert!(
+            stuck.is_shutdown() && stuck.had_started(),
+            "resolved while still running: {stuck:?}"
+        );
+        assert!(
+            stuck.to_string().contains("may still take effect"),
+            "{stuck}"
+        );
+        let queued = queued.join().unwrap_err();
+        assert!(queued.is_shutdown() && !queued.had_started(), "{queued:?}");
 
         // The stuck closure finishes later; then every thread exits.
         release_tx.send(()).unwrap();

@@ -2280,6 +2280,89 @@ fn a_close_accepted_before_a_shutdown_stores_parts_started_on_another_worker() {
     assert_eq!(aborts(&seen), 0, "{:?}", methods_and_queries(&server));
 }
 
+/// A server that stores single `PUT`s and never answers them (as one whose
+/// answer is lost), and a one-worker executor whose operator writes to it.
+fn storing_without_answering() -> (FaultServer, io_executor::Executor, Operator) {
+    let server =
+        taking_uploads(|seen, _| (seen.method == "PUT" && seen.query.is_empty()).then(stalled));
+    let io = io_executor::Builder::new()
+        .name("cut-off")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = server
+        .operator(1, Duration::from_secs(60))
+        .with_executor(io.clone());
+    (server, io, op)
+}
+
+/// Once the server holds the whole `PUT`, the executor's shutdown deadline passes.
+fn deadline_once_put(server: &FaultServer, io: &io_executor::Executor) {
+    server.seen_when(|seen| seen.iter().any(|s| s.method == "PUT"));
+    assert!(
+        !io.blocking_shutdown_timeout(Duration::ZERO),
+        "the PUT drained"
+    );
+}
+
+/// A write that a shutdown deadline cuts off while it runs may have been stored
+/// (here the server has it): its `ShutDown` error says `stored` = `unknown`, and
+/// that it was cut off, where it said only that the executor shut down.
+#[test]
+fn a_write_cut_off_by_a_shutdown_deadline_may_be_stored_and_says_so() {
+    let (server, io, op) = storing_without_answering();
+    let write = op.write("k", HELLO);
+    deadline_once_put(&server, &io);
+    let err = block_on(write).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+    assert!(err.to_string().contains("cut the operation off"), "{err}");
+    io.blocking_join();
+}
+
+/// The same for a writer's commit.
+#[test]
+fn a_commit_cut_off_by_a_shutdown_deadline_may_be_stored_and_says_so() {
+    let (server, io, op) = storing_without_answering();
+    let err = block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(HELLO).await.unwrap();
+        writer.ready().await.unwrap();
+        let mut close = Box::pin(writer.close());
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(close.as_mut(), cx))
+        });
+        assert!(first.await.is_pending(), "the commit is under way");
+        deadline_once_put(&server, &io);
+        close.await.unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+    io.blocking_join();
+}
+
+/// A read cut off the same way says only that it was cut off.
+#[test]
+fn a_read_cut_off_by_a_shutdown_deadline_says_nothing_of_storing() {
+    let server = FaultServer::start(|_, _| stalled());
+    let io = io_executor::Builder::new()
+        .name("cut-off-read")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = server
+        .operator(1, Duration::from_secs(60))
+        .with_executor(io.clone());
+    let read = op.read("k");
+    server.seen_when(|seen| !seen.is_empty());
+    assert!(!io.blocking_shutdown_timeout(Duration::ZERO));
+    let err = block_on(read).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+    assert_eq!(err.context("stored"), None, "{err}");
+    assert!(err.to_string().contains("cut the operation off"), "{err}");
+    io.blocking_join();
+}
+
 /// The same, when the abort fails: the refusal says the upload was left behind
 /// (`abort_failed`), where it said nothing of it.
 #[test]

@@ -260,7 +260,10 @@ impl Error {
     /// Builds an error from a failed executor job: a job refused for a full queue
     /// is [`ErrorKind::RateLimited`] (temporary), one dropped by a shutdown
     /// [`ErrorKind::ShutDown`], a cancelled one [`ErrorKind::Cancelled`], a
-    /// panic [`ErrorKind::Unexpected`]; the `JoinError` is the source.
+    /// panic [`ErrorKind::Unexpected`]; the `JoinError` is the source. A job that
+    /// a shutdown deadline cut off while it ran
+    /// ([`JoinError::had_started`](io_executor::JoinError::had_started)) says so in
+    /// its message: what it began may still take effect.
     pub fn from_join(err: io_executor::JoinError) -> Self {
         let kind = match err.kind() {
             io_executor::JoinErrorKind::Cancelled => ErrorKind::Cancelled,
@@ -268,7 +271,30 @@ impl Error {
             io_executor::JoinErrorKind::QueueFull => ErrorKind::RateLimited,
             _ => ErrorKind::Unexpected,
         };
-        Self::new(kind).with_source(err)
+        let cut_off = err.had_started();
+        let error = Self::new(kind).with_source(err);
+        if cut_off {
+            error.with_message(
+                "the executor's shutdown deadline cut the operation off while it ran; \
+                 what it began may still take effect",
+            )
+        } else {
+            error
+        }
+    }
+
+    /// This error, saying the write it reports may have been stored (`stored` =
+    /// `unknown`) when a shutdown deadline cut its job off while it ran: a
+    /// blocking job runs on to its end, an async one may have sent its request.
+    pub(crate) fn stored_unknown_if_cut_off(self) -> Self {
+        let cut_off = std::error::Error::source(&self)
+            .and_then(|e| e.downcast_ref::<io_executor::JoinError>())
+            .is_some_and(io_executor::JoinError::had_started);
+        if cut_off {
+            self.set_context("stored", "unknown")
+        } else {
+            self
+        }
     }
 }
 

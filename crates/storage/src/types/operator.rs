@@ -341,11 +341,32 @@ impl Operator {
         path: &str,
         job: IoJob<T>,
     ) -> IoFuture<T> {
+        self.run_mapped(operation, path, job, |e| e)
+    }
+
+    /// [`run`](Self::run) for a write: one that a shutdown deadline cut off while
+    /// it ran may have been stored (`stored` = `unknown`).
+    fn run_write<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        job: IoJob<T>,
+    ) -> IoFuture<T> {
+        self.run_mapped(operation, path, job, Error::stored_unknown_if_cut_off)
+    }
+
+    fn run_mapped<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        job: IoJob<T>,
+        map: fn(Error) -> Error,
+    ) -> IoFuture<T> {
         let task = self.submit(job);
         let path = path.to_owned();
         IoFuture::new(async move {
             task.await
-                .map_err(|e| e.with_operation(operation).with_path(path))
+                .map_err(|e| map(e).with_operation(operation).with_path(path))
         })
     }
 
@@ -778,6 +799,10 @@ impl Operator {
     ///
     /// [`ErrorKind::IsADirectory`] if `path` is a directory,
     /// [`ErrorKind::NotADirectory`] if a parent is a file, path errors, executor errors.
+    /// A write that the executor's shutdown deadline cut off while it ran fails
+    /// with [`ErrorKind::ShutDown`] and `stored` = `unknown` in its
+    /// [context](Error::context): its job may run on and store it (as do a copy,
+    /// a rename and a [`Writer`](crate::Writer)'s commit cut off that way).
     pub fn write(&self, path: &str, data: impl Into<Bytes>) -> IoFuture<Metadata> {
         self.write_args(path, data.into(), WriteOptions::default())
     }
@@ -815,7 +840,7 @@ impl Operator {
             "write_with"
         };
         match raw::normalize_file_path(path) {
-            Ok(p) => self.run(operation, path, self.access.write(&p, data, options)),
+            Ok(p) => self.run_write(operation, path, self.access.write(&p, data, options)),
             Err(e) => Self::fail(operation, path, e),
         }
     }
@@ -989,7 +1014,9 @@ impl Operator {
         let both = {
             let (from, to) = (from.to_owned(), to.to_owned());
             move |e: Error| {
-                e.with_operation(operation)
+                // A copy or rename is a write of its target.
+                e.stored_unknown_if_cut_off()
+                    .with_operation(operation)
                     .with_path(from.clone())
                     .with_context("from", &from)
                     .with_context("to", &to)

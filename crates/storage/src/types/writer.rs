@@ -191,7 +191,9 @@ impl Writer {
                             self.state = State::Closed(metadata.clone());
                             Ok(metadata)
                         }
-                        Err(e) => Err(self.fail(e)),
+                        // A commit cut off by a shutdown deadline may have
+                        // been made: `abort` then says so.
+                        Err(e) => Err(self.fail(e.stored_unknown_if_cut_off())),
                     });
                 }
                 State::Failed(err) => return Poll::Ready(Err(err.clone())),
