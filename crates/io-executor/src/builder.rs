@@ -178,7 +178,9 @@ impl Builder {
     /// submission is refused: its handle resolves at once to a
     /// [`JoinError`](crate::JoinError) with [`is_queue_full`](crate::JoinError::is_queue_full).
     /// A blocking job's own `spawn_blocking`, which runs inline and waits in no
-    /// queue, is never refused. Bulk jobs waiting their turn
+    /// queue, is never refused, nor is a job submitted through
+    /// [`Executor::without_queue_bound`](crate::Executor::without_queue_bound)
+    /// (work continuing what was accepted, such as a write's next chunk). Bulk jobs waiting their turn
     /// ([`bulk_threads`](Self::bulk_threads)) count, even while blocking threads
     /// are idle. Unbounded by default.
     pub fn max_queued_jobs(mut self, n: NonZeroUsize) -> Self {

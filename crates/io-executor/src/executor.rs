@@ -116,6 +116,9 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 #[derive(Clone)]
 pub struct Executor {
     inner: Arc<Inner>,
+    /// Whether the queue's bound refuses this handle's jobs (see
+    /// [`Executor::without_queue_bound`]).
+    bounded: bool,
 }
 
 struct Inner {
@@ -148,6 +151,7 @@ impl Executor {
                 kind: Kind::Pool,
                 owner: true,
             }),
+            bounded: true,
         }
     }
 
@@ -167,6 +171,7 @@ impl Executor {
                 kind,
                 owner: true,
             }),
+            bounded: true,
         }
     }
 
@@ -224,6 +229,7 @@ impl Executor {
                     kind: Kind::Pool,
                     owner: false,
                 }),
+                bounded: true,
             });
         }
         Handle::try_current().map(Self::from_handle)
@@ -271,6 +277,46 @@ impl Executor {
     /// a pool).
     pub fn num_bulk_threads(&self) -> usize {
         self.inner.shared.pool.as_ref().map_or(0, |p| p.bulk_limit)
+    }
+
+    /// A handle to this executor whose jobs the queue's bound
+    /// ([`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs)) does not
+    /// refuse: for work that continues what the executor has already accepted,
+    /// where a refusal would fail (and lose) what was started, and waiting in the
+    /// queue would not. The storage crate's `Writer` hands its chunks and its
+    /// commit over through one: a write under way holds its data either way, and
+    /// a refused chunk would lose every byte written before it. The bound still
+    /// counts these jobs, and a shutdown still refuses them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    ///
+    /// let io = io_executor::Builder::new()
+    ///     .blocking_threads(NonZeroUsize::MIN)
+    ///     .max_queued_jobs(NonZeroUsize::MIN)
+    ///     .build()?;
+    /// let (release, released) = std::sync::mpsc::channel::<()>();
+    /// let (started, wait) = std::sync::mpsc::channel();
+    /// let busy = io.spawn_blocking(move || {
+    ///     started.send(()).unwrap();
+    ///     let _ = released.recv();
+    /// });
+    /// wait.recv().unwrap();
+    /// let queued = io.spawn_blocking(|| 1); // fills the queue
+    /// assert!(io.spawn_blocking(|| 2).join().unwrap_err().is_queue_full());
+    /// let continuing = io.without_queue_bound().spawn_blocking(|| 3);
+    /// release.send(()).unwrap();
+    /// busy.join().unwrap();
+    /// assert_eq!((queued.join().unwrap(), continuing.join().unwrap()), (1, 3));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn without_queue_bound(&self) -> Executor {
+        Executor {
+            inner: Arc::clone(&self.inner),
+            bounded: false,
+        }
     }
 
     /// The index of the worker thread of this executor the caller is running on.
@@ -335,7 +381,7 @@ impl Executor {
             Some(w) => w % pool.workers(),
             None => pool.pick_worker(local),
         });
-        let Some(guard) = shared.accept(&intake, &completion, worker, false, false) else {
+        let Some(guard) = shared.accept(&intake, &completion, worker, false, !self.bounded) else {
             return handle;
         };
         let task = AsyncTask::new(future, Span::current(), guard);
@@ -395,21 +441,24 @@ impl Executor {
         let shared = &self.inner.shared;
         let inline =
             matches!(self.inner.kind, Kind::Pool) && context::is_blocking_thread_of(shared.id);
-        accept_blocking(shared, f, inline, |intake, task| match &self.inner.kind {
-            Kind::Pool if inline => {
-                drop(intake);
-                task.run();
-            }
-            Kind::Pool => send_to_lane(shared, intake, task),
-            Kind::Runtime(runtime) => {
-                // As in `spawn`: a shut-down runtime drops the job right here.
-                drop(intake);
-                drop(runtime.spawn_blocking(move || task.run()));
-            }
-            Kind::Custom(spawner) => {
-                // As in `spawn`: the user's code, not under the intake lock.
-                drop(intake);
-                spawner.spawn_blocking(Box::new(move || task.run()));
+        let unbounded = inline || !self.bounded;
+        accept_blocking(shared, f, unbounded, |intake, task| {
+            match &self.inner.kind {
+                Kind::Pool if inline => {
+                    drop(intake);
+                    task.run();
+                }
+                Kind::Pool => send_to_lane(shared, intake, task),
+                Kind::Runtime(runtime) => {
+                    // As in `spawn`: a shut-down runtime drops the job right here.
+                    drop(intake);
+                    drop(runtime.spawn_blocking(move || task.run()));
+                }
+                Kind::Custom(spawner) => {
+                    // As in `spawn`: the user's code, not under the intake lock.
+                    drop(intake);
+                    spawner.spawn_blocking(Box::new(move || task.run()));
+                }
             }
         })
     }
@@ -462,7 +511,7 @@ impl Executor {
         if context::is_blocking_thread_of(shared.id) {
             return self.spawn_blocking(f);
         }
-        accept_blocking(shared, f, false, |intake, task| {
+        accept_blocking(shared, f, !self.bounded, |intake, task| {
             let start = pool.bulk.lock().push(task, pool.bulk_limit);
             if start {
                 send_to_lane(
@@ -982,7 +1031,7 @@ fn send_to_lane(shared: &Shared, intake: RwLockReadGuard<'_, Intake>, task: Bloc
 fn accept_blocking<F, R>(
     shared: &Arc<Shared>,
     f: F,
-    inline: bool,
+    unbounded: bool,
     place: impl FnOnce(RwLockReadGuard<'_, Intake>, BlockingJob),
 ) -> JoinHandle<R>
 where
@@ -992,7 +1041,7 @@ where
     let completion = Arc::new(Completion::new());
     let handle = JoinHandle::new(Arc::clone(&completion));
     let intake = shared.intake();
-    let Some(guard) = shared.accept(&intake, &completion, None, true, inline) else {
+    let Some(guard) = shared.accept(&intake, &completion, None, true, unbounded) else {
         return handle;
     };
     place(

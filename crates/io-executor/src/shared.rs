@@ -339,16 +339,17 @@ impl Shared {
     /// Accepts a job (counting it) or resolves its handle at once with the reason it
     /// was refused. Must be called with `intake` held; a pool keeps it held until
     /// the job is in its channel (a job accepted is counted, so a shutdown's drain
-    /// waits for it either way). A job that runs `inline`, on the submitting thread
-    /// before the call returns, never waits in a queue: the queue's bound does not
-    /// refuse it.
+    /// waits for it either way). The queue's bound does not refuse an `unbounded`
+    /// job: one that runs inline, on the submitting thread before the call
+    /// returns (it never waits in a queue), or one submitted through
+    /// [`Executor::without_queue_bound`](crate::Executor::without_queue_bound).
     pub(crate) fn accept<T>(
         self: &Arc<Self>,
         intake: &Intake,
         completion: &Arc<Completion<T>>,
         worker: Option<usize>,
         blocking: bool,
-        inline: bool,
+        unbounded: bool,
     ) -> Option<JobGuard<T>> {
         let c = &self.counters;
         if !intake.open {
@@ -359,7 +360,7 @@ impl Shared {
         let queued = c.queued.fetch_add(1, Ordering::Relaxed);
         if let Some(limit) = self.max_queued
             && queued >= limit
-            && !inline
+            && !unbounded
         {
             c.queued.fetch_sub(1, Ordering::Relaxed);
             c.rejected.fetch_add(1, Ordering::Relaxed);

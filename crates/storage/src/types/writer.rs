@@ -64,7 +64,9 @@ impl Writer {
         chunk_size: usize,
     ) -> Self {
         Self {
-            executor,
+            // Its chunks and commit continue a write the executor accepted: the
+            // queue's bound does not refuse them, which would lose the write.
+            executor: executor.without_queue_bound(),
             path,
             state: State::Idle(raw),
             buf: BytesMut::new(),
