@@ -1985,7 +1985,6 @@ fn session_tokens_are_sent_and_signed() {
     assert!(signed.contains("x-amz-security-token"), "{auth}");
 }
 
-/// AWS answers a write with `If-Match` of a key that does not exist with 404
 /// A commit given up on whose outcome is unknown (a conditional PUT answered with
 /// errors to the end, the object not found after it): the abort after it says
 /// so, with the commit's error (`stored` = `unknown`), where it said `Ok`, as if
@@ -2009,6 +2008,31 @@ fn an_abort_after_a_commit_of_unknown_outcome_says_so() {
     });
 }
 
+/// The same after a commit awaited to its end: the abort returns its error,
+/// where it said `Ok` (as if the target surely kept its old content) unless the
+/// commit had been given up on.
+#[test]
+fn an_abort_after_a_failed_commit_of_unknown_outcome_says_so() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r"),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    block_on(async {
+        use tokio::io::AsyncWriteExt as _;
+        let mut writer = op.writer_with("k").if_not_exists(true).await.unwrap();
+        writer.write_all(b"maybe").await.unwrap();
+        let closed = writer.close().await.unwrap_err();
+        assert_eq!(closed.context("stored"), Some("unknown"), "{closed}");
+        let err = writer.abort().await.unwrap_err();
+        assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+        // And again: the writer's outcome does not change.
+        assert!(writer.abort().await.is_err());
+    });
+}
+
+/// AWS answers a write with `If-Match` of a key that does not exist with 404
 /// `NoSuchKey` (SeaweedFS with 412): either way the precondition failed.
 #[test]
 fn an_if_match_write_of_a_missing_key_is_a_failed_precondition() {

@@ -280,7 +280,8 @@ impl Writer {
     /// Gives up the write: the target keeps its old content (or stays absent), and
     /// nothing is left behind. On a writer that has failed, or was aborted, there
     /// is nothing to give up: `Ok`, unless the failed write could not clean up
-    /// after itself (an S3 upload the server would not abort).
+    /// after itself (an S3 upload the server would not abort), or its failed
+    /// commit may have been made (below).
     ///
     /// # Errors
     ///
@@ -288,16 +289,19 @@ impl Writer {
     /// error, whose [`ABORT_FAILED`](crate::raw::ABORT_FAILED) context says why);
     /// the writer was already committed (`InvalidInput`). A commit still on its
     /// way (a [`close`](Self::close) that was dropped before it finished) is
-    /// awaited first: if it succeeds, the writer was committed; if it fails, the
-    /// target kept its old content and there is nothing to give up, unless the
-    /// commit's error says otherwise: its `stored` context (`yes`: the new
-    /// content is in place, as after a failed `fsync` past the rename;
-    /// `unknown`: an S3 answer lost) makes it this call's error.
+    /// awaited first: if it succeeds, the writer was committed. A commit that
+    /// failed (awaited here or by `close`) left the target with its old content
+    /// and nothing to give up, unless its error says otherwise: its `stored`
+    /// context (`yes`: the new content is in place, as after a failed `fsync`
+    /// past the rename; `unknown`: an S3 answer lost, or a commit cut off by a
+    /// shutdown deadline) makes it this call's error.
     pub async fn abort(&mut self) -> Result<()> {
         let aborted =
             self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
         // A failed write whose backend could not clean up after it.
         let left_behind = |err: &Error| err.context(raw::ABORT_FAILED).is_some();
+        // A commit that failed and may have been made (or was, past an fs rename).
+        let may_be_stored = |err: &Error| err.context("stored").is_some();
         let raw = match std::mem::replace(&mut self.state, State::Failed(aborted)) {
             State::Idle(raw) => raw,
             State::Writing(task) => match task.await {
@@ -312,7 +316,7 @@ impl Writer {
                 self.state = State::Closing(task);
                 return match self.close().await {
                     Ok(_) => Err(self.already_committed()),
-                    Err(e) if left_behind(&e) || e.context("stored").is_some() => Err(e),
+                    Err(e) if left_behind(&e) || may_be_stored(&e) => Err(e),
                     Err(_) => Ok(()),
                 };
             }
@@ -320,8 +324,9 @@ impl Writer {
                 self.state = state;
                 return Err(self.already_committed());
             }
+            // Whether its commit was awaited or given up on, as above.
             State::Failed(err) => {
-                let left = left_behind(&err).then(|| err.clone());
+                let left = (left_behind(&err) || may_be_stored(&err)).then(|| err.clone());
                 self.state = State::Failed(err);
                 return left.map_or(Ok(()), Err);
             }
