@@ -478,6 +478,7 @@ fn access_denied_is_not_retried() {
     let err = block_on(server.operator(5, Duration::from_secs(10)).write("k", "x")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(!err.is_temporary());
+    assert_eq!(err.context("stored"), None, "refused at once: {err}");
     // The write's check and its PUT go out together; the PUT waits for the check
     // at its last byte, and is called off.
     let seen = server.seen_when_within(Duration::from_secs(5), |seen| {
@@ -498,6 +499,38 @@ fn access_denied_is_not_retried() {
         seen.iter().all(|s| s.method != "PUT" || s.body.is_empty()),
         "the PUT never got its body: {seen:?}"
     );
+}
+
+/// A write without a condition (so without an id to look for) whose every
+/// attempt was stored but never answered may be stored: its error says
+/// `stored` = `unknown`, where it said nothing, as if the target kept its old
+/// content. The same for a copy.
+#[test]
+fn an_unconditional_write_or_copy_whose_answers_were_lost_may_be_stored() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => stalled(),
+        "GET" => empty_listing(),
+        "HEAD" if seen.path == "/bucket/src" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "11"), ("etag", "\"s\"")],
+            "",
+        ),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(2, Duration::from_secs(1));
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+    let whole = server.seen_when(|seen| seen.iter().any(|s| s.body == HELLO.as_bytes()));
+    assert!(
+        whole
+            .iter()
+            .any(|s| s.method == "PUT" && s.body == HELLO.as_bytes()),
+        "the server has the body"
+    );
+    let err = block_on(op.copy("src", "dst")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
 }
 
 /// A write whose checks find a directory in its name goes out with them, and is

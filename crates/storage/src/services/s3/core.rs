@@ -1581,6 +1581,9 @@ impl Core {
             Ok(response) => response.into_parts().0.headers,
             Err(e) => match write_id {
                 Some(id) => self.stored_anyway(e, key, &id, options).await,
+                // No id to look for: an attempt whose answer was lost may have
+                // stored it all the same.
+                None if answer_may_be_lost(&e) => Err(e.with_context("stored", "unknown")),
                 None => Err(e),
             }
             .map_err(|e| write_refused(e, options))?,
@@ -1695,12 +1698,7 @@ impl Core {
         id: &str,
         options: &WriteOptions,
     ) -> Result<HeaderMap> {
-        if err.context("attempts").is_none() && !err.is_temporary() {
-            // Refused at its only attempt: no earlier one can have been stored.
-            return Err(err);
-        }
-        if err.context("sent") == Some("no") {
-            // No attempt reached the server.
+        if !answer_may_be_lost(&err) {
             return Err(err);
         }
         let head = async {
@@ -1898,15 +1896,19 @@ impl Core {
             .map_err(|e| {
                 // A copy carries no write id (its metadata is the source's), so a
                 // refusal that followed an attempt whose answer was lost may be of
-                // this copy, stored by that attempt.
+                // this copy, stored by that attempt; and any failure after such an
+                // attempt may leave the copy stored.
                 let retried = e.context("attempts").is_some();
                 let refused = e.kind() == ErrorKind::PreconditionFailed;
+                let lost = answer_may_be_lost(&e);
                 let e = write_refused(e, options);
                 if retried && refused {
                     e.with_context("stored", "unknown").with_message(
                         "refused after an attempt whose answer was lost: \
                          the object there may be this copy",
                     )
+                } else if lost {
+                    e.with_context("stored", "unknown")
                 } else {
                     e
                 }
@@ -2350,6 +2352,15 @@ pub(crate) fn new_client(
         .pool_idle_timeout(Duration::from_secs(20))
         .pool_max_idle_per_host(max_idle_per_host)
         .build(https)
+}
+
+/// Whether a write that failed with `err` may have been stored by an attempt
+/// whose answer was lost (a timeout, a broken connection, a 5xx after the
+/// commit): not when it was refused at its only attempt, nor when no attempt
+/// reached the server (`sent` = `no`).
+fn answer_may_be_lost(err: &Error) -> bool {
+    let refused_at_once = err.context("attempts").is_none() && !err.is_temporary();
+    !refused_at_once && err.context("sent") != Some("no")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
