@@ -3466,6 +3466,35 @@ fn a_source_changed_during_a_multipart_copy_is_not_an_existing_target() {
     assert_eq!(aborts(&server.seen()), 1, "the upload is aborted");
 }
 
+/// A multipart copy that fails, and whose upload cannot be aborted, says the
+/// upload was left behind (`abort_failed`, with the abort's request id), as a
+/// write does, where it only logged it.
+#[test]
+fn a_failed_multipart_copy_whose_abort_fails_says_so() {
+    let server = taking_uploads(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("HEAD", _) if seen.path == "/bucket/src" => Some(with_headers(
+                StatusCode::OK,
+                &[("content-length", "20971520"), ("etag", "\"v1\"")],
+                "",
+            )),
+            ("PUT", q) if q.starts_with("partNumber=") => {
+                Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-part"))
+            }
+            ("DELETE", _) => Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-abort")),
+            _ => None,
+        },
+    );
+    let op = multipart_copier(&server, 1, Duration::from_secs(10));
+    let err = block_on(op.copy("src", "dst")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let left = err
+        .context("abort_failed")
+        .expect("the upload left behind is named");
+    assert!(left.contains("r-abort"), "{left}");
+    assert_eq!(aborts(&server.seen()), 1);
+}
+
 /// A source whose HEAD gives a size no multipart copy can hold (10,000 parts of at
 /// most 5 GiB) is refused before any upload is made, where the parts' ranges
 /// overflowed (a panic in a debug build, wrapped ranges in a release build).

@@ -40,7 +40,7 @@ use super::limiter::{Limiter, Prepaid};
 use super::lister::next_token;
 use super::proxy::{Connector, Proxy, ThroughProxy};
 use super::xml;
-use crate::raw::{BufferPool, ByteRange};
+use crate::raw::{ABORT_FAILED, BufferPool, ByteRange};
 use crate::{
     Conditions, CustomerKey, Encryption, Error, ErrorKind, Metadata, Result, WriteOptions,
 };
@@ -1975,9 +1975,14 @@ impl Core {
                 .map(drop),
             Err(e) => Err(e),
         };
-        if result.is_err() {
-            self.abort_or_log(to_key, &id).await;
-        }
+        let result = match result {
+            // The copy's error; an upload it leaves behind says so.
+            Err(e) => match self.abort_multipart(to_key, &id).await {
+                Ok(()) => Err(e),
+                Err(abort) => Err(abort_failed(e, abort, to_key, to_key)),
+            },
+            ok => ok,
+        };
         guard.disarm();
         result
     }
@@ -2352,6 +2357,15 @@ pub(crate) fn new_client(
         .pool_idle_timeout(Duration::from_secs(20))
         .pool_max_idle_per_host(max_idle_per_host)
         .build(https)
+}
+
+/// `failure`, saying that the multipart upload of `key` it leaves could not be
+/// aborted (`abort`, of the write to `path`): the upload is left to the bucket's
+/// lifecycle rules, and billed until then.
+pub(crate) fn abort_failed(failure: Error, abort: Error, key: &str, path: &str) -> Error {
+    tracing::warn!(%key, error = %abort, "cannot abort multipart upload");
+    let abort = abort.with_operation("abort").with_path(path.to_owned());
+    failure.with_context(ABORT_FAILED, abort.to_string())
 }
 
 /// Whether a write that failed with `err` may have been stored by an attempt

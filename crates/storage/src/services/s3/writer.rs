@@ -12,9 +12,9 @@ use bytes::Bytes;
 use io_executor::JoinHandle;
 
 use super::body::ReqBody;
-use super::core::{Core, UploadGuard, new_write_id, spawn_abort};
+use super::core::{Core, UploadGuard, abort_failed, new_write_id, spawn_abort};
 use super::xml::CompletedPart;
-use crate::raw::{ABORT_FAILED, IoJob, RawWrite};
+use crate::raw::{IoJob, RawWrite};
 use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 
 /// A write in progress. Data is buffered until it passes the multipart threshold;
@@ -326,9 +326,7 @@ impl S3Writer {
 
     /// `failure`, saying that the upload it leaves could not be aborted (`abort`).
     fn abort_failed(&self, failure: Error, abort: Error) -> Error {
-        tracing::warn!(key = %self.key, error = %abort, "cannot abort multipart upload");
-        let abort = abort.with_operation("abort").with_path(self.path.clone());
-        failure.with_context(ABORT_FAILED, abort.to_string())
+        abort_failed(failure, abort, &self.key, &self.path)
     }
 }
 
