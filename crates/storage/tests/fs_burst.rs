@@ -268,34 +268,9 @@ fn a_burst_on_an_executor_whose_runtime_is_gone_fails_each_read_with_shut_down()
 fn a_burst_refused_by_a_full_queue_fails_each_read_as_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), data()).unwrap();
-    let one = NonZeroUsize::new(1).unwrap();
-    let executor = io_executor::Builder::new()
-        .name("burst-full")
-        .worker_threads(one)
-        .blocking_threads(one)
-        .max_queued_jobs(one)
-        .build()
-        .unwrap();
-    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-        .with_executor(executor.clone());
+    let (op, executor) = common_fs::operator_with_a_queue_of_one(dir.path(), "burst-full");
     let op = op.clone().with_options(op.options().with_coalesce_gap(0));
-    // The blocking thread held, and one job queued behind it: the queue is full.
-    let (started, running) = std::sync::mpsc::channel();
-    let (release, gate) = std::sync::mpsc::channel::<()>();
-    let busy = executor.spawn_blocking(move || {
-        started.send(()).unwrap();
-        gate.recv().ok();
-    });
-    running.recv().unwrap();
-    let queued = executor.spawn_blocking(|| ());
-    assert!(
-        executor
-            .spawn_blocking(|| ())
-            .join()
-            .unwrap_err()
-            .is_queue_full(),
-        "the queue is full"
-    );
+    let full = common_fs::FullQueue::fill(&executor);
     rt().block_on(async {
         // The first is a read on its own; the others are held, and read together.
         let reads: Vec<_> = (0..500_u64)
@@ -308,9 +283,7 @@ fn a_burst_refused_by_a_full_queue_fails_each_read_as_rate_limited() {
             assert_eq!((e.operation(), e.path()), ("read_range", "f"), "{e}");
         }
     });
-    release.send(()).unwrap();
-    busy.join().unwrap();
-    queued.join().unwrap();
+    full.release();
     // Room again: a read is served.
     rt().block_on(async { assert_eq!(op.read_range("f", 0..10).await.unwrap().len(), 10) });
     executor.shutdown();

@@ -1168,48 +1168,19 @@ fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_fil
 #[test]
 fn a_writer_under_way_is_not_refused_by_a_full_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let one = std::num::NonZeroUsize::new(1).unwrap();
-    let executor = io_executor::Builder::new()
-        .name("writer-full")
-        .worker_threads(one)
-        .blocking_threads(one)
-        .max_queued_jobs(one)
-        .build()
-        .unwrap();
-    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-        .with_executor(executor.clone());
+    let (op, executor) = common_fs::operator_with_a_queue_of_one(dir.path(), "writer-full");
     rt().block_on(async {
         let mut writer = op.writer("w").await.unwrap();
         writer.write_all(b"first, ").await.unwrap();
         writer.flush().await.unwrap();
-        // The blocking thread held, and one job queued behind it: the queue is full.
-        let (started, running) = std::sync::mpsc::channel();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let busy = executor.spawn_blocking(move || {
-            started.send(()).unwrap();
-            gate.recv().ok();
-        });
-        running.recv().unwrap();
-        let queued = executor.spawn_blocking(|| ());
-        assert!(
-            executor
-                .spawn_blocking(|| ())
-                .join()
-                .unwrap_err()
-                .is_queue_full(),
-            "the queue is full"
-        );
+        let full = common_fs::FullQueue::fill(&executor);
         writer.write_bytes("then the rest").await.unwrap();
         let mut close = Box::pin(writer.close());
-        let first = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(std::future::Future::poll(close.as_mut(), cx))
-        });
-        assert!(first.await.is_pending(), "the commit waits its turn");
-        release.send(()).unwrap();
+        let first = futures::FutureExt::now_or_never(close.as_mut());
+        assert!(first.is_none(), "the commit waits its turn");
+        full.release();
         let meta = close.await.expect("the write behind a full queue");
         assert_eq!(meta.content_length(), 20);
-        busy.await.unwrap();
-        queued.await.unwrap();
     });
     assert_eq!(
         std::fs::read(dir.path().join("w")).unwrap(),

@@ -2018,10 +2018,11 @@ fn session_tokens_are_sent_and_signed() {
     assert!(signed.contains("x-amz-security-token"), "{auth}");
 }
 
-/// A commit given up on whose outcome is unknown (a conditional PUT answered with
-/// errors to the end, the object not found after it): the abort after it says
-/// so, with the commit's error (`stored` = `unknown`), where it said `Ok`, as if
-/// the target surely kept its old content.
+/// A commit whose outcome is unknown (a conditional PUT answered with errors to
+/// the end, the object not found after it), given up on or awaited to its
+/// failure: the abort after it says so, with the commit's error (`stored` =
+/// `unknown`), every time, where it said `Ok`, as if the target surely kept its
+/// old content.
 #[test]
 fn an_abort_after_a_commit_of_unknown_outcome_says_so() {
     let server = FaultServer::start(|seen, _| match seen.method.as_str() {
@@ -2030,39 +2031,28 @@ fn an_abort_after_a_commit_of_unknown_outcome_says_so() {
         _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
     });
     let op = server.operator(1, Duration::from_secs(10));
-    block_on(async {
-        use tokio::io::AsyncWriteExt as _;
-        let mut writer = op.writer_with("k").if_not_exists(true).await.unwrap();
-        writer.write_all(b"maybe").await.unwrap();
-        writer.flush().await.unwrap();
-        let _ = futures::FutureExt::now_or_never(writer.close());
-        let err = writer.abort().await.unwrap_err();
-        assert_eq!(err.context("stored"), Some("unknown"), "{err}");
-    });
-}
-
-/// The same after a commit awaited to its end: the abort returns its error,
-/// where it said `Ok` (as if the target surely kept its old content) unless the
-/// commit had been given up on.
-#[test]
-fn an_abort_after_a_failed_commit_of_unknown_outcome_says_so() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "PUT" => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r"),
-        "GET" => empty_listing(),
-        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
-    });
-    let op = server.operator(2, Duration::from_secs(10));
-    block_on(async {
-        use tokio::io::AsyncWriteExt as _;
-        let mut writer = op.writer_with("k").if_not_exists(true).await.unwrap();
-        writer.write_all(b"maybe").await.unwrap();
-        let closed = writer.close().await.unwrap_err();
-        assert_eq!(closed.context("stored"), Some("unknown"), "{closed}");
-        let err = writer.abort().await.unwrap_err();
-        assert_eq!(err.context("stored"), Some("unknown"), "{err}");
-        // And again: the writer's outcome does not change.
-        assert!(writer.abort().await.is_err());
-    });
+    for awaited in [false, true] {
+        block_on(async {
+            use tokio::io::AsyncWriteExt as _;
+            let mut writer = op.writer_with("k").if_not_exists(true).await.unwrap();
+            writer.write_all(b"maybe").await.unwrap();
+            writer.flush().await.unwrap();
+            if awaited {
+                let closed = writer.close().await.unwrap_err();
+                assert_eq!(closed.context("stored"), Some("unknown"), "{closed}");
+            } else {
+                let _ = futures::FutureExt::now_or_never(writer.close());
+            }
+            for _ in 0..2 {
+                let err = writer.abort().await.unwrap_err();
+                assert_eq!(
+                    err.context("stored"),
+                    Some("unknown"),
+                    "awaited {awaited}: {err}"
+                );
+            }
+        });
+    }
 }
 
 /// AWS answers a write with `If-Match` of a key that does not exist with 404
@@ -2317,10 +2307,8 @@ fn a_close_accepted_before_a_shutdown_stores_parts_started_on_another_worker() {
             writer.ready().await.unwrap();
         }
         let mut close = Box::pin(writer.close());
-        let first = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(std::future::Future::poll(close.as_mut(), cx))
-        });
-        assert!(first.await.is_pending(), "the close is under way");
+        let first = futures::FutureExt::now_or_never(close.as_mut());
+        assert!(first.is_none(), "the close is under way");
         io.shutdown();
         close.await
     });
@@ -2386,10 +2374,8 @@ fn a_commit_cut_off_by_a_shutdown_deadline_may_be_stored_and_says_so() {
         writer.write_bytes(HELLO).await.unwrap();
         writer.ready().await.unwrap();
         let mut close = Box::pin(writer.close());
-        let first = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(std::future::Future::poll(close.as_mut(), cx))
-        });
-        assert!(first.await.is_pending(), "the commit is under way");
+        let first = futures::FutureExt::now_or_never(close.as_mut());
+        assert!(first.is_none(), "the commit is under way");
         deadline_once_put(&server, &io);
         close.await.unwrap_err()
     });

@@ -26,3 +26,69 @@ pub(crate) fn operator(dir: &std::path::Path, name: &str) -> (Operator, io_execu
         Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
     (op, executor)
 }
+
+/// An operator over `dir` on an executor named `name` with one worker, one
+/// blocking thread and room for one queued job (`max_queued_jobs`), so that a
+/// test can fill its queue ([`FullQueue`]).
+#[allow(dead_code, reason = "only the tests of a full queue use it")]
+pub(crate) fn operator_with_a_queue_of_one(
+    dir: &std::path::Path,
+    name: &str,
+) -> (Operator, io_executor::Executor) {
+    let one = NonZeroUsize::new(1).unwrap();
+    let executor = io_executor::Builder::new()
+        .name(name)
+        .worker_threads(one)
+        .blocking_threads(one)
+        .max_queued_jobs(one)
+        .build()
+        .unwrap();
+    let op =
+        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
+    (op, executor)
+}
+
+/// The queue of an executor from [`operator_with_a_queue_of_one`] made full: its
+/// blocking thread held by one job, and one job queued behind it, until
+/// [`release`](Self::release).
+#[allow(dead_code, reason = "only the tests of a full queue use it")]
+pub(crate) struct FullQueue {
+    release: std::sync::mpsc::Sender<()>,
+    busy: io_executor::JoinHandle<()>,
+    queued: io_executor::JoinHandle<()>,
+}
+
+#[allow(dead_code, reason = "only the tests of a full queue use it")]
+impl FullQueue {
+    /// Fills `executor`'s queue, and checks that it refuses a job.
+    pub(crate) fn fill(executor: &io_executor::Executor) -> Self {
+        let (started, running) = std::sync::mpsc::channel();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let busy = executor.spawn_blocking(move || {
+            started.send(()).unwrap();
+            gate.recv().ok();
+        });
+        running.recv().unwrap();
+        let queued = executor.spawn_blocking(|| ());
+        assert!(
+            executor
+                .spawn_blocking(|| ())
+                .join()
+                .unwrap_err()
+                .is_queue_full(),
+            "the queue is full"
+        );
+        Self {
+            release,
+            busy,
+            queued,
+        }
+    }
+
+    /// Lets the two jobs end, and waits for them.
+    pub(crate) fn release(self) {
+        self.release.send(()).unwrap();
+        self.busy.join().unwrap();
+        self.queued.join().unwrap();
+    }
+}
