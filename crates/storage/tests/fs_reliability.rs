@@ -1167,6 +1167,8 @@ fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_fil
 /// file with it, and the write was lost behind a "temporary" `RateLimited`.
 #[test]
 fn a_writer_under_way_is_not_refused_by_a_full_queue() {
+    // Not beside a test that uses up the process's descriptors.
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (op, executor) = common_fs::operator_with_a_queue_of_one(dir.path(), "writer-full");
     rt().block_on(async {
