@@ -1,5 +1,7 @@
-//! An `Operator` over fs and memory whose every byte of IO runs on a dedicated
-//! executor.
+//! An `Operator` over fs, memory and S3 whose IO runs on an
+//! [`io_executor::Executor`] (the global pool unless one is given): everything
+//! but small fs reads of pages already in memory, which
+//! [`Options::read_now`] serves on the caller's thread.
 //!
 //! # The problem
 //!

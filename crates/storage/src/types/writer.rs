@@ -35,7 +35,9 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// a write, `flush` or `close`. From then on every write, `flush` and `close`
 /// returns that same error, with its kind and source; the target keeps its old
 /// content. [`abort`](Self::abort) then succeeds: there is nothing left to clean
-/// up. A writer aborted before it failed returns
+/// up, unless the failure says otherwise (an S3 upload that could not be
+/// aborted, `abort_failed`; a commit that may have been made, `stored`), and
+/// then returns that error. A writer aborted before it failed returns
 /// [`Cancelled`](ErrorKind::Cancelled) from every later write (as a
 /// `std::io::Error`, of kind `Other`, never `Interrupted`, which std's
 /// `write_all` would call again for ever).
@@ -263,7 +265,10 @@ impl Writer {
     ///
     /// # Errors
     ///
-    /// A chunk or the commit failed; the target then keeps its old content.
+    /// A chunk or the commit failed; the target then keeps its old content,
+    /// unless the error's `stored` context says otherwise (`yes`: the new content
+    /// is in place, past an fs rename; `unknown`: an S3 answer lost, or a commit
+    /// cut off by a shutdown deadline).
     ///
     /// # Cancel safety
     ///
