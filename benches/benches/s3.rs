@@ -21,7 +21,9 @@ fn run_all(c: &mut Criterion, group_prefix: &str, fixture: &Fixture) {
             .into_iter()
             .filter(|m| fixture.supports(*m, workload))
         {
-            group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
+            group.bench_function(method.name(), |b| {
+                b.iter(|| fixture.run(method, workload).unwrap())
+            });
         }
         group.finish();
     }

@@ -436,46 +436,64 @@ impl Fixture {
 
     /// One iteration of `workload` by `method`; returns the bytes moved.
     ///
+    /// # Errors
+    ///
+    /// A request that failed (a network, a server that stops answering or
+    /// refuses midway), naming the method and the workload.
+    ///
     /// # Panics
     ///
-    /// If a request fails or moves the wrong number of bytes.
-    pub fn run(&self, method: Method, workload: Workload) -> u64 {
+    /// If a request moves the wrong number of bytes, or `workload` is not one of
+    /// S3's.
+    pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
         let half = self.sizes.half();
-        let moved = self.caller.block_on(async {
-            match workload {
-                Workload::Read => self.range(method, "small", None).await,
-                Workload::RangeRead => {
-                    let offset = self.random_offset(half);
-                    self.range(method, "small", Some(offset..offset + half))
-                        .await
+        let moved = self
+            .caller
+            .block_on(async {
+                match workload {
+                    Workload::Read => self.range(method, "small", None).await,
+                    Workload::RangeRead => {
+                        let offset = self.random_offset(half);
+                        self.range(method, "small", Some(offset..offset + half))
+                            .await
+                    }
+                    Workload::ReadHalf => self.range(method, "small", Some(0..half)).await,
+                    Workload::Write => self.write(method).await,
+                    Workload::ParallelRangeRead(n) => {
+                        let reads = (0..n as u64)
+                            .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
+                        futures::future::join_all(reads)
+                            .await
+                            .into_iter()
+                            .sum::<Result<u64, String>>()
+                    }
+                    other => panic!("{other} is not an S3 workload"),
                 }
-                Workload::ReadHalf => self.range(method, "small", Some(0..half)).await,
-                Workload::Write => self.write(method).await,
-                Workload::ParallelRangeRead(n) => {
-                    let reads = (0..n as u64)
-                        .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
-                    futures::future::join_all(reads).await.into_iter().sum()
-                }
-                other => panic!("{other} is not an S3 workload"),
-            }
-        });
+            })
+            .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
         assert_eq!(
             moved,
             self.sizes.bytes(workload),
             "{method} {workload}: wrong byte count"
         );
-        moved
+        Ok(moved)
     }
 
-    async fn range(&self, method: Method, name: &str, range: Option<std::ops::Range<u64>>) -> u64 {
-        match method {
+    async fn range(
+        &self,
+        method: Method,
+        name: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<u64, String> {
+        Ok(match method {
             Method::Ours | Method::OursNoChecksum => {
                 let op = self.ours_for(method);
                 match range {
                     Some(r) => op.read_range(name, r).await,
                     None => op.read(name).await,
                 }
-                .expect("read")
+                // Our error names the operation and the object.
+                .map_err(|e| crate::error_chain(&e))?
                 .len() as u64
             }
             Method::RawHyper => {
@@ -489,17 +507,22 @@ impl Fixture {
                 if let Some(r) = &range {
                     req = req.header("range", format!("bytes={}-{}", r.start, r.end - 1));
                 }
+                let req = req
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|e| failed("GET", &e))?;
                 let response = self
                     .hyper
-                    .request(req.body(Full::new(Bytes::new())).expect("request"))
+                    .request(req)
                     .await
-                    .expect("GET");
-                assert!(response.status().is_success(), "{}", response.status());
+                    .map_err(|e| failed("GET", &e))?;
+                if !response.status().is_success() {
+                    return Err(failed("GET", &response.status()));
+                }
                 response
                     .into_body()
                     .collect()
                     .await
-                    .expect("body")
+                    .map_err(|e| failed("GET body", &e))?
                     .to_bytes()
                     .len() as u64
             }
@@ -507,13 +530,13 @@ impl Fixture {
                 Some(r) => self.opendal.read_with(name).range(r).await,
                 None => self.opendal.read(name).await,
             }
-            .expect("read")
+            .map_err(|e| failed("read", &e))?
             .len() as u64,
             Method::OpenDalContiguous => match range {
                 Some(r) => self.opendal.read_with(name).range(r).await,
                 None => self.opendal.read(name).await,
             }
-            .expect("read")
+            .map_err(|e| failed("read", &e))?
             .to_bytes()
             .len() as u64,
             Method::ObjectStore => {
@@ -523,19 +546,19 @@ impl Fixture {
                         .object_store
                         .get_range(&path, r)
                         .await
-                        .expect("get_range"),
+                        .map_err(|e| failed("get_range", &e))?,
                     None => self
                         .object_store
                         .get(&path)
                         .await
-                        .expect("get")
+                        .map_err(|e| failed("get", &e))?
                         .bytes()
                         .await
-                        .expect("body"),
+                        .map_err(|e| failed("get body", &e))?,
                 }
                 .len() as u64
             }
-        }
+        })
     }
 
     fn ours_for(&self, method: Method) -> &storage::Operator {
@@ -545,15 +568,15 @@ impl Fixture {
         }
     }
 
-    async fn write(&self, method: Method) -> u64 {
+    async fn write(&self, method: Method) -> Result<u64, String> {
         let name = format!("written-{method}");
         let data = self.payload.clone();
-        match method {
+        Ok(match method {
             Method::Ours | Method::OursNoChecksum => self
                 .ours_for(method)
                 .write(&name, data)
                 .await
-                .expect("write")
+                .map_err(|e| crate::error_chain(&e))?
                 .content_length(),
             Method::RawHyper => {
                 let url = format!(
@@ -562,21 +585,25 @@ impl Fixture {
                     self.endpoint.bucket,
                     self.prefix
                 );
+                let req = http::Request::put(url)
+                    .body(Full::new(data))
+                    .map_err(|e| failed("PUT", &e))?;
                 let response = self
                     .hyper
-                    .request(
-                        http::Request::put(url)
-                            .body(Full::new(data))
-                            .expect("request"),
-                    )
+                    .request(req)
                     .await
-                    .expect("PUT");
-                assert!(response.status().is_success(), "{}", response.status());
+                    .map_err(|e| failed("PUT", &e))?;
+                if !response.status().is_success() {
+                    return Err(failed("PUT", &response.status()));
+                }
                 drop(response.into_body().collect().await);
                 self.sizes.small
             }
             Method::OpenDal | Method::OpenDalContiguous => {
-                self.opendal.write(&name, data).await.expect("write");
+                self.opendal
+                    .write(&name, data)
+                    .await
+                    .map_err(|e| failed("write", &e))?;
                 self.sizes.small
             }
             Method::ObjectStore => {
@@ -584,9 +611,14 @@ impl Fixture {
                 self.object_store
                     .put(&path, data.into())
                     .await
-                    .expect("put");
+                    .map_err(|e| failed("put", &e))?;
                 self.sizes.small
             }
-        }
+        })
     }
+}
+
+/// What a request of a run said when it failed.
+fn failed(request: &str, error: &dyn std::fmt::Display) -> String {
+    format!("{request}: {error}")
 }

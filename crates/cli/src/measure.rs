@@ -62,12 +62,13 @@ const MAX_SAMPLES: usize = 100_000;
 /// # Errors
 ///
 /// "interrupted" ([`interrupt::check`]) when Ctrl-C came: checked before each call
-/// of `f`.
+/// of `f`; the first error of `f` (a request that failed midway), which ends the
+/// timing.
 pub(crate) fn time_each(
     mode: Mode,
     cpu: &CpuClock,
     n: usize,
-    f: impl FnMut(usize),
+    f: impl FnMut(usize) -> Result<(), String>,
 ) -> Result<Vec<Timing>, String> {
     time_in_orders(mode, cpu, n, turn_orders(n, &mut rand::rng()), f)
 }
@@ -78,7 +79,7 @@ fn time_in_orders(
     cpu: &CpuClock,
     n: usize,
     orders: Vec<Vec<usize>>,
-    mut f: impl FnMut(usize),
+    mut f: impl FnMut(usize) -> Result<(), String>,
 ) -> Result<Vec<Timing>, String> {
     let (budget, min_iterations) = budget(mode);
     let burst = budget / TURNS;
@@ -87,7 +88,7 @@ fn time_in_orders(
     let mut cpu_spent: Vec<Option<Duration>> = vec![Some(Duration::ZERO); n];
     for i in 0..n {
         interrupt::check()?;
-        f(i);
+        f(i)?;
     }
     for order in orders {
         for i in order {
@@ -98,7 +99,7 @@ fn time_in_orders(
             while count < per_turn || start.elapsed() < burst {
                 interrupt::check()?;
                 let t = Instant::now();
-                f(i);
+                f(i)?;
                 taken.push(t.elapsed());
                 count += 1;
                 if count >= MAX_SAMPLES / TURNS as usize {
@@ -179,7 +180,11 @@ mod tests {
         let cpu = CpuClock::process();
         let orders = vec![vec![0, 1]; TURNS as usize];
         let mut calls = Vec::new();
-        let timings = time_in_orders(Mode::Full, &cpu, 2, orders, |i| calls.push(i)).unwrap();
+        let timings = time_in_orders(Mode::Full, &cpu, 2, orders, |i| {
+            calls.push(i);
+            Ok(())
+        })
+        .unwrap();
         // Bursts of one method's calls, after the warm-up calls.
         let mut bursts: Vec<(usize, usize)> = Vec::new();
         for &c in &calls[2..] {
@@ -211,8 +216,11 @@ mod tests {
         ];
         assert_eq!(orders.len(), TURNS as usize);
         let mut calls = Vec::new();
-        let timings =
-            time_in_orders(Mode::Quick, &cpu, 3, orders.clone(), |i| calls.push(i)).unwrap();
+        let timings = time_in_orders(Mode::Quick, &cpu, 3, orders.clone(), |i| {
+            calls.push(i);
+            Ok(())
+        })
+        .unwrap();
         // A warm-up call each, in order, then one burst per method per turn.
         let mut bursts = calls.clone();
         bursts.dedup();

@@ -121,6 +121,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("storm/{s}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], s, &offsets);
+                        Ok(())
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
@@ -135,6 +136,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("fs/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
+                        Ok(())
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
@@ -149,6 +151,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     bar.set_message(format!("memory/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
+                        Ok(())
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
@@ -188,7 +191,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         .collect();
                     bar.set_message(format!("s3/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w);
+                        fixture.run(methods[i], w).map(drop)
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));

@@ -395,6 +395,120 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     assert!(err.contains("permission denied"), "{err}");
 }
 
+/// An S3 endpoint that stores what is put and lists nothing, but refuses every
+/// read of an object (403 `AccessDenied`): a bucket whose policy changes, or
+/// whose credentials lose a right, midway through a run. One thread per
+/// connection; it serves until the test ends.
+fn refusing_reads() -> std::net::SocketAddr {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let (method, target) = (
+                        parts.next().unwrap_or("").to_owned(),
+                        parts.next().unwrap_or("").to_owned(),
+                    );
+                    let (mut len, mut expect) = (0_usize, false);
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let header = header.trim_end().to_ascii_lowercase();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = header.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        expect |= header == "expect: 100-continue";
+                    }
+                    if expect {
+                        out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let (status, extra, body) = match method.as_str() {
+                        "PUT" => ("200 OK", "ETag: \"e\"\r\n", String::new()),
+                        "GET" if target.contains("list-type=2") => (
+                            "200 OK",
+                            "",
+                            "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"
+                                .to_owned(),
+                        ),
+                        "GET" => (
+                            "403 Forbidden",
+                            "",
+                            "<Error><Code>AccessDenied</Code><Message>reads are refused now\
+                             </Message><RequestId>r-refused</RequestId></Error>"
+                                .to_owned(),
+                        ),
+                        "DELETE" => ("204 No Content", "", String::new()),
+                        _ => ("404 Not Found", "", String::new()),
+                    };
+                    let head_only = method == "HEAD";
+                    let sent = write!(
+                        out,
+                        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{}",
+                        body.len(),
+                        if head_only { "" } else { body.as_str() }
+                    );
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A request that fails midway through a run (reads refused after the set-up
+/// stored its objects) ends it with one line that names the method, the
+/// workload and the server's error, and a failed exit, where a peer's or our
+/// `expect` panicked.
+#[test]
+fn a_request_failing_midway_is_one_line_not_a_panic() {
+    let addr = refusing_reads();
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--size",
+            "1M",
+            "--filter",
+            "read",
+            "--uri",
+            &format!("s3://b?endpoint=http://{addr}&region=us-east-1"),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run dio");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("failed midway"), "{stderr}");
+    assert!(
+        stderr.contains("AccessDenied") || stderr.contains("403") || stderr.contains("permission"),
+        "{stderr}"
+    );
+}
+
 /// `dio bench --uri` as the README runs it with a named profile (`AWS_PROFILE`, no
 /// keys in the environment): our client finds the profile through the provider
 /// chain, and every peer signs as the same identity, so the run measures them all
