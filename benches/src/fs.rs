@@ -291,9 +291,13 @@ impl Fixture {
         };
         let moved = match method {
             Method::Std => self.run_std(workload, offset, len),
-            _ => self
-                .caller
-                .block_on(self.run_async(method, workload, offset, len)),
+            _ => self.caller.block_on(self.run_async(
+                method,
+                workload,
+                offset,
+                len,
+                &mut |_, _, _| {},
+            )),
         };
         assert_eq!(
             moved,
@@ -301,6 +305,47 @@ impl Fixture {
             "{method} {workload} moved the wrong number of bytes"
         );
         moved
+    }
+
+    /// Runs `workload` by `method` once as [`run`](Self::run) does, and compares
+    /// the bytes of every read with the file's (read with `pread`): a method that
+    /// returned other bytes would look fast for the wrong reason. `std` is the
+    /// reference; `buf_read` and `write` are not compared (their bytes are counted,
+    /// and a write's are what it was given).
+    ///
+    /// # Errors
+    ///
+    /// The first read whose bytes differ from the file's.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
+    pub fn check(&self, method: Method, workload: Workload) -> Result<(), String> {
+        if method == Method::Std {
+            return Ok(());
+        }
+        let (small, half) = (self.sizes.small, self.sizes.half());
+        let (offset, len) = match workload {
+            Workload::RangeRead => (self.random_offset(half), half),
+            Workload::RangeRead4k => (self.random_offset(small - 4096), 4096),
+            Workload::ReadHalf => (0, half),
+            _ => (0, small),
+        };
+        let mut wrong = None;
+        let mut compare = |name: &str, at: u64, got: &Got| {
+            let file = std::fs::File::open(self.path(name)).expect("open");
+            let mut expected = vec![0_u8; got.len() as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut expected, at).expect("pread");
+            if wrong.is_none() && got.to_bytes() != expected {
+                wrong = Some(format!(
+                    "{method} {workload}: the {} bytes read at {at} of {name:?} are not the file's",
+                    expected.len()
+                ));
+            }
+        };
+        self.caller
+            .block_on(self.run_async(method, workload, offset, len, &mut compare));
+        wrong.map_or(Ok(()), Err)
     }
 
     fn ours(&self, method: Method) -> &storage::Operator {
@@ -355,36 +400,57 @@ impl Fixture {
         }
     }
 
-    async fn run_async(&self, method: Method, workload: Workload, offset: u64, len: u64) -> u64 {
+    /// One iteration by `method` (not `std`), each read's name, offset and bytes
+    /// handed to `visit`; returns the bytes moved.
+    async fn run_async(
+        &self,
+        method: Method,
+        workload: Workload,
+        offset: u64,
+        len: u64,
+        visit: &mut dyn FnMut(&str, u64, &Got),
+    ) -> u64 {
         match workload {
             Workload::ParallelRangeRead(n) => {
                 let half = self.sizes.half();
                 let reads = (0..n as u64).map(|i| self.range(method, "big", i * half, half));
-                futures::future::join_all(reads).await.into_iter().sum()
+                let got = futures::future::join_all(reads).await;
+                for (i, g) in got.iter().enumerate() {
+                    visit("big", i as u64 * half, g);
+                }
+                got.iter().map(Got::len).sum()
             }
-            Workload::Read => self.whole(method, "small").await,
+            Workload::Read => {
+                let got = self.whole(method, "small").await;
+                visit("small", 0, &got);
+                got.len()
+            }
             Workload::RangeRead | Workload::ReadHalf | Workload::RangeRead4k => {
-                self.range(method, "small", offset, len).await
+                let got = self.range(method, "small", offset, len).await;
+                visit("small", offset, &got);
+                got.len()
             }
             Workload::BufRead => self.buf_read(method).await,
             Workload::Write => self.write(method).await,
         }
     }
 
-    async fn whole(&self, method: Method, name: &str) -> u64 {
+    async fn whole(&self, method: Method, name: &str) -> Got {
         match method {
-            Method::TokioFs => tokio::fs::read(self.path(name)).await.expect("read").len() as u64,
-            Method::OpenDal => self.opendal.read(name).await.expect("read").len() as u64,
+            Method::TokioFs => {
+                Got::Bytes(tokio::fs::read(self.path(name)).await.expect("read").into())
+            }
+            Method::OpenDal => Got::Buffer(self.opendal.read(name).await.expect("read")),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
                 let get = self.object_store.get(&path).await.expect("get");
-                get.bytes().await.expect("body").len() as u64
+                Got::Bytes(get.bytes().await.expect("body"))
             }
-            _ => self.ours(method).read(name).await.expect("read").len() as u64,
+            _ => Got::Bytes(self.ours(method).read(name).await.expect("read")),
         }
     }
 
-    async fn range(&self, method: Method, name: &str, offset: u64, len: u64) -> u64 {
+    async fn range(&self, method: Method, name: &str, offset: u64, len: u64) -> Got {
         let range = offset..offset + len;
         match method {
             Method::TokioFs => {
@@ -393,29 +459,30 @@ impl Fixture {
                 file.seek(SeekFrom::Start(offset)).await.expect("seek");
                 let mut buf = Vec::with_capacity(len as usize);
                 file.take(len).read_to_end(&mut buf).await.expect("read");
-                buf.len() as u64
+                Got::Bytes(buf.into())
             }
-            Method::OpenDal => self
-                .opendal
-                .read_with(name)
-                .range(range)
-                .await
-                .expect("read")
-                .len() as u64,
+            Method::OpenDal => Got::Buffer(
+                self.opendal
+                    .read_with(name)
+                    .range(range)
+                    .await
+                    .expect("read"),
+            ),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
-                self.object_store
-                    .get_range(&path, range)
-                    .await
-                    .expect("get_range")
-                    .len() as u64
+                Got::Bytes(
+                    self.object_store
+                        .get_range(&path, range)
+                        .await
+                        .expect("get_range"),
+                )
             }
-            _ => self
-                .ours(method)
-                .read_range(name, range)
-                .await
-                .expect("read")
-                .len() as u64,
+            _ => Got::Bytes(
+                self.ours(method)
+                    .read_range(name, range)
+                    .await
+                    .expect("read"),
+            ),
         }
     }
 
@@ -504,5 +571,52 @@ async fn drain_futures(mut reader: impl futures::AsyncBufRead + Unpin) -> u64 {
         }
         reader.consume_unpin(n);
         total += n as u64;
+    }
+}
+
+/// What a read returned, in its own form: OpenDAL's `Buffer` is a list of
+/// frames, made contiguous only to be compared ([`Fixture::check`]), never in a
+/// timed run.
+enum Got {
+    Bytes(Bytes),
+    Buffer(opendal::Buffer),
+}
+
+impl Got {
+    fn len(&self) -> u64 {
+        match self {
+            Got::Bytes(b) => b.len() as u64,
+            Got::Buffer(b) => b.len() as u64,
+        }
+    }
+
+    fn to_bytes(&self) -> Bytes {
+        match self {
+            Got::Bytes(b) => b.clone(),
+            Got::Buffer(b) => b.to_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every method's reads, in every workload, return the file's bytes (each
+    /// compared with a `pread` of the file).
+    #[test]
+    fn every_method_reads_the_files_bytes() {
+        let executor = io_executor::Builder::new()
+            .name("fs-check")
+            .build()
+            .unwrap();
+        let fixture = Fixture::with_sizes(executor.clone(), Sizes { small: 1 << 20 }).unwrap();
+        for workload in Workload::ALL {
+            for method in Method::ALL {
+                fixture.check(method, workload).unwrap();
+            }
+        }
+        drop(fixture);
+        executor.shutdown();
     }
 }

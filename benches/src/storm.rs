@@ -255,10 +255,64 @@ impl Fixture {
             Method::Std => self.pread_loop(len, offsets),
             Method::StdThreads => self.pread_threads(len, offsets),
             Method::StdKept => self.pread_kept(len, offsets),
-            _ => self.caller.block_on(self.run_async(method, len, offsets)),
+            _ => {
+                let mut got = 0;
+                let mut count = |_: usize, bytes: &[u8]| got += bytes.len() as u64;
+                self.caller
+                    .block_on(self.run_async(method, len, offsets, &mut count));
+                got
+            }
         };
         assert_eq!(got, storm.bytes(), "{method} {storm}");
         got
+    }
+
+    /// Runs one storm by `method` as [`run`](Self::run) does, and compares every
+    /// read's bytes with the file's at its offset (read with `pread`): a method
+    /// that returned other bytes, or put a read's bytes in another's place, would
+    /// look fast for the wrong reason. The `pread` methods are the reference.
+    ///
+    /// # Errors
+    ///
+    /// The first read whose bytes differ, or a read missing.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
+    pub fn check(&self, method: Method, storm: Storm, offsets: &[u64]) -> Result<(), String> {
+        if matches!(method, Method::Std | Method::StdThreads | Method::StdKept) {
+            return Ok(());
+        }
+        let len = storm.size;
+        let mut expected = vec![0_u8; len as usize];
+        let (mut seen, mut wrong) = (0, None);
+        let mut compare = |i: usize, bytes: &[u8]| {
+            seen += 1;
+            if wrong.is_some() {
+                return;
+            }
+            self.file
+                .read_exact_at(&mut expected, offsets[i])
+                .expect("pread");
+            if bytes != expected.as_slice() {
+                wrong = Some(i);
+            }
+        };
+        self.caller
+            .block_on(self.run_async(method, len, offsets, &mut compare));
+        if let Some(i) = wrong {
+            return Err(format!(
+                "{method} {storm}: read {i} (at {}) returned other bytes than the file holds",
+                offsets[i]
+            ));
+        }
+        if seen != offsets.len() {
+            return Err(format!(
+                "{method} {storm}: {seen} reads came back of {}",
+                offsets.len()
+            ));
+        }
+        Ok(())
     }
 
     /// [`pread_loop`](Self::pread_loop) over one scoped thread per CPU.
@@ -302,8 +356,15 @@ impl Fixture {
             .sum()
     }
 
-    async fn run_async(&self, method: Method, len: u64, offsets: &[u64]) -> u64 {
-        let lens = |all: Vec<usize>| all.into_iter().map(|n| n as u64).sum::<u64>();
+    /// One storm by `method` (not a `pread` one), each read's bytes handed to
+    /// `visit` with its index, in the order of `offsets`.
+    async fn run_async(
+        &self,
+        method: Method,
+        len: u64,
+        offsets: &[u64],
+        visit: &mut dyn FnMut(usize, &[u8]),
+    ) {
         match method {
             Method::OursReadRanges => {
                 let ranges = offsets.iter().map(|&at| at..at + len).collect();
@@ -312,7 +373,9 @@ impl Fixture {
                     .read_ranges("storm", ranges)
                     .await
                     .expect("read_ranges");
-                lens(got.iter().map(|b| b.len()).collect())
+                for (i, bytes) in got.iter().enumerate() {
+                    visit(i, bytes);
+                }
             }
             Method::OursFutures => {
                 let reads: Vec<_> = offsets
@@ -320,11 +383,9 @@ impl Fixture {
                     .map(|&at| self.ours.read_range("storm", at..at + len))
                     .collect();
                 let got = futures::future::join_all(reads).await;
-                lens(
-                    got.into_iter()
-                        .map(|r| r.expect("read_range").len())
-                        .collect(),
-                )
+                for (i, r) in got.into_iter().enumerate() {
+                    visit(i, &r.expect("read_range"));
+                }
             }
             Method::SpawnBlocking => {
                 let reads: Vec<_> = offsets
@@ -338,11 +399,9 @@ impl Fixture {
                     })
                     .collect();
                 let got = futures::future::join_all(reads).await;
-                lens(
-                    got.into_iter()
-                        .map(|r| r.expect("join").expect("pread").len())
-                        .collect(),
-                )
+                for (i, r) in got.into_iter().enumerate() {
+                    visit(i, &r.expect("join").expect("pread"));
+                }
             }
             Method::OpenDal => {
                 let reads: Vec<_> = offsets
@@ -354,7 +413,10 @@ impl Fixture {
                     })
                     .collect();
                 let got = futures::future::join_all(reads).await;
-                lens(got.into_iter().map(|r| r.expect("read").len()).collect())
+                for (i, r) in got.into_iter().enumerate() {
+                    // One chunk from a file: no copy.
+                    visit(i, &r.expect("read").to_bytes());
+                }
             }
             Method::ObjectStore => {
                 let path = object_store::path::Path::from("storm");
@@ -363,15 +425,13 @@ impl Fixture {
                     .map(|&at| self.object_store.get_range(&path, at..at + len))
                     .collect();
                 let got = futures::future::join_all(reads).await;
-                lens(
-                    got.into_iter()
-                        .map(|r| r.expect("get_range").len())
-                        .collect(),
-                )
+                for (i, r) in got.into_iter().enumerate() {
+                    visit(i, &r.expect("get_range"));
+                }
             }
-            Method::Std => self.pread_loop(len, offsets),
-            Method::StdThreads => self.pread_threads(len, offsets),
-            Method::StdKept => self.pread_kept(len, offsets),
+            Method::Std | Method::StdThreads | Method::StdKept => {
+                unreachable!("{method} is read with pread on the calling thread")
+            }
         }
     }
 
@@ -384,6 +444,40 @@ impl Fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every method's bytes are the file's; and a client that returns other
+    /// bytes is caught: here the file replaced under the fixture, so that every
+    /// client that opens it by path reads other bytes than the reference (a
+    /// `pread` of the file the fixture opened).
+    #[test]
+    fn the_check_passes_every_method_and_catches_other_bytes() {
+        let storm = Storm { size: 4 << 10 };
+        let executor = io_executor::Builder::new()
+            .name("storm-check")
+            .build()
+            .unwrap();
+        let fixture = Fixture::new(executor.clone(), 0, &[storm]).unwrap();
+        let offsets = fixture.offsets(storm);
+        for method in Method::ALL {
+            fixture.check(method, storm, &offsets).unwrap();
+        }
+        let path = fixture.dir().join("storm");
+        let other = fixture.dir().join("other");
+        let size = std::fs::metadata(&path).unwrap().len();
+        std::fs::write(&other, vec![7_u8; size as usize]).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        for method in [
+            Method::OursReadRanges,
+            Method::OursFutures,
+            Method::OpenDal,
+            Method::ObjectStore,
+        ] {
+            let err = fixture.check(method, storm, &offsets).unwrap_err();
+            assert!(err.contains("other bytes"), "{method}: {err}");
+        }
+        drop(fixture);
+        executor.shutdown();
+    }
 
     #[test]
     fn offsets_are_apart_in_the_file_and_the_same_every_time() {

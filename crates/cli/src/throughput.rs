@@ -119,6 +119,10 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     let offsets = fixture.offsets(s);
                     let methods = storm::Method::ALL;
                     bar.set_message(format!("storm/{s}"));
+                    // Each method's bytes compared with the file's first, untimed.
+                    for m in methods {
+                        fixture.check(m, s, &offsets)?;
+                    }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], s, &offsets);
                         Ok(())
@@ -134,6 +138,9 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 for w in workloads {
                     let methods = fs::Method::ALL;
                     bar.set_message(format!("fs/{w}"));
+                    for m in methods {
+                        fixture.check(m, w)?;
+                    }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w);
                         Ok(())
