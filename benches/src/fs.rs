@@ -13,6 +13,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use rand::{Rng, SeedableRng};
 use tokio::io::AsyncBufReadExt as _;
 
+use crate::Got;
+
 /// The 16 MiB file every single-read workload uses.
 pub const SMALL: u64 = 16 << 20;
 /// The 128 MiB file the parallel workloads read.
@@ -571,30 +573,6 @@ async fn drain_futures(mut reader: impl futures::AsyncBufRead + Unpin) -> u64 {
         }
         reader.consume_unpin(n);
         total += n as u64;
-    }
-}
-
-/// What a read returned, in its own form: OpenDAL's `Buffer` is a list of
-/// frames, made contiguous only to be compared ([`Fixture::check`]), never in a
-/// timed run.
-enum Got {
-    Bytes(Bytes),
-    Buffer(opendal::Buffer),
-}
-
-impl Got {
-    fn len(&self) -> u64 {
-        match self {
-            Got::Bytes(b) => b.len() as u64,
-            Got::Buffer(b) => b.len() as u64,
-        }
-    }
-
-    fn to_bytes(&self) -> Bytes {
-        match self {
-            Got::Bytes(b) => b.clone(),
-            Got::Buffer(b) => b.to_bytes(),
-        }
     }
 }
 

@@ -88,3 +88,27 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// What a read returned, in its own form: OpenDAL's `Buffer` is a list of
+/// frames, made contiguous only to be compared (each fixture's `check`), never
+/// in a timed run.
+pub(crate) enum Got {
+    Bytes(bytes::Bytes),
+    Buffer(opendal::Buffer),
+}
+
+impl Got {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Got::Bytes(b) => b.len() as u64,
+            Got::Buffer(b) => b.len() as u64,
+        }
+    }
+
+    pub(crate) fn to_bytes(&self) -> bytes::Bytes {
+        match self {
+            Got::Bytes(b) => b.clone(),
+            Got::Buffer(b) => b.to_bytes(),
+        }
+    }
+}

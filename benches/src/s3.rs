@@ -13,6 +13,7 @@ use io_executor::Executor;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rand::{Rng, SeedableRng};
 
+use crate::Got;
 use crate::fs::{Sizes, Workload};
 
 /// The seed's S3 workloads (the fs list without `buf_read` and `range_read_4k`).
@@ -227,6 +228,8 @@ pub struct Fixture {
     opendal: opendal::Operator,
     object_store: Arc<dyn ObjectStore>,
     payload: Bytes,
+    /// What `big` holds (`small` is its start).
+    data: Bytes,
     sizes: Sizes,
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
@@ -374,6 +377,7 @@ impl Fixture {
             opendal,
             object_store,
             payload: data.slice(..sizes.small as usize),
+            data,
             sizes,
             rng: std::sync::Mutex::new(rng),
         })
@@ -446,30 +450,10 @@ impl Fixture {
     /// If a request moves the wrong number of bytes, or `workload` is not one of
     /// S3's.
     pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
-        let half = self.sizes.half();
+        let offset = self.random_offset(self.sizes.half());
         let moved = self
             .caller
-            .block_on(async {
-                match workload {
-                    Workload::Read => self.range(method, "small", None).await,
-                    Workload::RangeRead => {
-                        let offset = self.random_offset(half);
-                        self.range(method, "small", Some(offset..offset + half))
-                            .await
-                    }
-                    Workload::ReadHalf => self.range(method, "small", Some(0..half)).await,
-                    Workload::Write => self.write(method).await,
-                    Workload::ParallelRangeRead(n) => {
-                        let reads = (0..n as u64)
-                            .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
-                        futures::future::join_all(reads)
-                            .await
-                            .into_iter()
-                            .sum::<Result<u64, String>>()
-                    }
-                    other => panic!("{other} is not an S3 workload"),
-                }
-            })
+            .block_on(self.reads(method, workload, offset, &mut |_, _| {}))
             .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
         assert_eq!(
             moved,
@@ -479,22 +463,96 @@ impl Fixture {
         Ok(moved)
     }
 
+    /// Runs `workload` by `method` once as [`run`](Self::run) does, and compares
+    /// the bytes of every read with what the objects hold (what was uploaded): a
+    /// client that returned other bytes would look fast for the wrong reason. A
+    /// write's bytes are not compared.
+    ///
+    /// # Errors
+    ///
+    /// A request that failed, or the first read whose bytes differ.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
+    pub fn check(&self, method: Method, workload: Workload) -> Result<(), String> {
+        let offset = self.random_offset(self.sizes.half());
+        let mut wrong = None;
+        let mut compare = |at: u64, got: &Got| {
+            let bytes = got.to_bytes();
+            let expected = self.data.slice(at as usize..at as usize + bytes.len());
+            if wrong.is_none() && bytes != expected {
+                wrong = Some(format!(
+                    "{method} {workload}: the {} bytes read at {at} are not the object's",
+                    bytes.len()
+                ));
+            }
+        };
+        self.caller
+            .block_on(self.reads(method, workload, offset, &mut compare))
+            .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
+        wrong.map_or(Ok(()), Err)
+    }
+
+    /// One iteration, each read's offset in `data` and bytes handed to `visit`
+    /// (`small` is `data`'s start, so its offsets are the same); returns the
+    /// bytes moved.
+    async fn reads(
+        &self,
+        method: Method,
+        workload: Workload,
+        offset: u64,
+        visit: &mut dyn FnMut(u64, &Got),
+    ) -> Result<u64, String> {
+        let half = self.sizes.half();
+        let one = |got: Got, at: u64, visit: &mut dyn FnMut(u64, &Got)| {
+            visit(at, &got);
+            got.len()
+        };
+        Ok(match workload {
+            Workload::Read => one(self.range(method, "small", None).await?, 0, visit),
+            Workload::RangeRead => one(
+                self.range(method, "small", Some(offset..offset + half))
+                    .await?,
+                offset,
+                visit,
+            ),
+            Workload::ReadHalf => one(self.range(method, "small", Some(0..half)).await?, 0, visit),
+            Workload::Write => self.write(method).await?,
+            Workload::ParallelRangeRead(n) => {
+                let reads = (0..n as u64)
+                    .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
+                let mut moved = 0;
+                for (i, got) in futures::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
+                    moved += one(got?, i as u64 * half, visit);
+                }
+                moved
+            }
+            other => panic!("{other} is not an S3 workload"),
+        })
+    }
+
     async fn range(
         &self,
         method: Method,
         name: &str,
         range: Option<std::ops::Range<u64>>,
-    ) -> Result<u64, String> {
+    ) -> Result<Got, String> {
         Ok(match method {
             Method::Ours | Method::OursNoChecksum => {
                 let op = self.ours_for(method);
-                match range {
-                    Some(r) => op.read_range(name, r).await,
-                    None => op.read(name).await,
-                }
-                // Our error names the operation and the object.
-                .map_err(|e| crate::error_chain(&e))?
-                .len() as u64
+                Got::Bytes(
+                    match range {
+                        Some(r) => op.read_range(name, r).await,
+                        None => op.read(name).await,
+                    }
+                    // Our error names the operation and the object.
+                    .map_err(|e| crate::error_chain(&e))?,
+                )
             }
             Method::RawHyper => {
                 let url = format!(
@@ -518,30 +576,33 @@ impl Fixture {
                 if !response.status().is_success() {
                     return Err(failed("GET", &response.status()));
                 }
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| failed("GET body", &e))?
-                    .to_bytes()
-                    .len() as u64
+                Got::Bytes(
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| failed("GET body", &e))?
+                        .to_bytes(),
+                )
             }
-            Method::OpenDal => match range {
-                Some(r) => self.opendal.read_with(name).range(r).await,
-                None => self.opendal.read(name).await,
-            }
-            .map_err(|e| failed("read", &e))?
-            .len() as u64,
-            Method::OpenDalContiguous => match range {
-                Some(r) => self.opendal.read_with(name).range(r).await,
-                None => self.opendal.read(name).await,
-            }
-            .map_err(|e| failed("read", &e))?
-            .to_bytes()
-            .len() as u64,
+            Method::OpenDal => Got::Buffer(
+                match range {
+                    Some(r) => self.opendal.read_with(name).range(r).await,
+                    None => self.opendal.read(name).await,
+                }
+                .map_err(|e| failed("read", &e))?,
+            ),
+            Method::OpenDalContiguous => Got::Bytes(
+                match range {
+                    Some(r) => self.opendal.read_with(name).range(r).await,
+                    None => self.opendal.read(name).await,
+                }
+                .map_err(|e| failed("read", &e))?
+                .to_bytes(),
+            ),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(format!("{}{name}", self.prefix));
-                match range {
+                Got::Bytes(match range {
                     Some(r) => self
                         .object_store
                         .get_range(&path, r)
@@ -555,8 +616,7 @@ impl Fixture {
                         .bytes()
                         .await
                         .map_err(|e| failed("get body", &e))?,
-                }
-                .len() as u64
+                })
             }
         })
     }
@@ -621,4 +681,31 @@ impl Fixture {
 /// What a request of a run said when it failed.
 fn failed(request: &str, error: &dyn std::fmt::Display) -> String {
     format!("{request}: {error}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every client's reads, in every workload, return the objects' bytes (on the
+    /// in-process server).
+    #[test]
+    fn every_method_reads_the_objects_bytes() {
+        let server = crate::mem_s3::MemS3::start("check", 1);
+        let executor = io_executor::Builder::new()
+            .name("s3-check")
+            .build()
+            .unwrap();
+        let sizes = Sizes { small: 1 << 20 };
+        let fixture = Fixture::new(Endpoint::in_process(&server), executor.clone(), sizes).unwrap();
+        for workload in WORKLOADS {
+            for method in Method::ALL {
+                if fixture.supports(method, workload) {
+                    fixture.check(method, workload).unwrap();
+                }
+            }
+        }
+        drop(fixture);
+        executor.shutdown();
+    }
 }

@@ -197,6 +197,9 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         .filter(|&m| fixture.supports(m, w))
                         .collect();
                     bar.set_message(format!("s3/{w}"));
+                    for &m in &methods {
+                        fixture.check(m, w)?;
+                    }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w).map(drop)
                     })?;
