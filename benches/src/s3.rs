@@ -453,7 +453,7 @@ impl Fixture {
         let offset = self.random_offset(self.sizes.half());
         let moved = self
             .caller
-            .block_on(self.reads(method, workload, offset, &mut |_, _| {}))
+            .block_on(self.reads(method, workload, offset, &mut |_, _| {}, false))
             .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
         assert_eq!(
             moved,
@@ -489,20 +489,21 @@ impl Fixture {
             }
         };
         self.caller
-            .block_on(self.reads(method, workload, offset, &mut compare))
+            .block_on(self.reads(method, workload, offset, &mut compare, true))
             .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
         wrong.map_or(Ok(()), Err)
     }
 
     /// One iteration, each read's offset in `data` and bytes handed to `visit`
-    /// (`small` is `data`'s start, so its offsets are the same); returns the
-    /// bytes moved.
+    /// (`small` is `data`'s start, so its offsets are the same; the parallel
+    /// reads' only when `checking`); returns the bytes moved.
     async fn reads(
         &self,
         method: Method,
         workload: Workload,
         offset: u64,
         visit: &mut dyn FnMut(u64, &Got),
+        checking: bool,
     ) -> Result<u64, String> {
         let half = self.sizes.half();
         let one = |got: Got, at: u64, visit: &mut dyn FnMut(u64, &Got)| {
@@ -519,6 +520,18 @@ impl Fixture {
             ),
             Workload::ReadHalf => one(self.range(method, "small", Some(0..half)).await?, 0, visit),
             Workload::Write => self.write(method).await?,
+            Workload::ParallelRangeRead(n) if !checking => {
+                // Timed: each read's buffer let go as soon as it is read, as a
+                // reader that consumes it would.
+                let reads = (0..n as u64).map(|i| async move {
+                    let range = Some(i * half..(i + 1) * half);
+                    self.range(method, "big", range).await.map(|got| got.len())
+                });
+                futures::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .sum::<Result<u64, String>>()?
+            }
             Workload::ParallelRangeRead(n) => {
                 let reads = (0..n as u64)
                     .map(|i| self.range(method, "big", Some(i * half..(i + 1) * half)));
