@@ -175,6 +175,25 @@ mod tests {
         }
     }
 
+    /// A method that fails midway (after its warm-up) ends the timing with its
+    /// error, and nothing is called after it.
+    #[test]
+    fn a_method_failing_midway_ends_the_timing_with_its_error() {
+        let cpu = CpuClock::process();
+        let orders = vec![vec![0, 1]; TURNS as usize];
+        let mut calls = Vec::new();
+        let err = time_in_orders(Mode::Quick, &cpu, 2, orders, |i| {
+            calls.push(i);
+            if i == 1 && calls.len() > 2 {
+                return Err("method 1 failed midway".to_owned());
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err, "method 1 failed midway");
+        assert_eq!(calls.last(), Some(&1), "{calls:?}");
+    }
+
     #[test]
     fn a_fast_method_takes_its_samples_in_every_turn() {
         let cpu = CpuClock::process();

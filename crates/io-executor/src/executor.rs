@@ -830,7 +830,9 @@ where
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
 /// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
 /// other (their future is dropped: a clean-up that must be heard of says so when
-/// dropped unfinished); the queue's bound does not refuse them.
+/// dropped unfinished); the queue's bound does not refuse them, but counts
+/// them until they start, as it does every job waiting to start (so a burst of
+/// them, the parts an S3 write starts, may have others refused meanwhile).
 ///
 /// # Errors
 ///

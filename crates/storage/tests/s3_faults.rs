@@ -551,6 +551,105 @@ fn an_unconditional_write_or_copy_whose_answers_were_lost_may_be_stored() {
     assert_eq!(err.context("stored"), Some("unknown"), "{err}");
 }
 
+/// Answers that settle an unconditional write say nothing of storing it: a
+/// refusal and throttling are answers to attempts that stored nothing, where a
+/// 500 may come after the server stored it (`stored` = `unknown`); and a write
+/// whose credentials could not be loaded never went out (`sent` = `no`).
+#[test]
+fn an_unconditional_write_refused_throttled_or_unsigned_is_not_said_maybe_stored() {
+    let cases = [
+        (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", None),
+        (StatusCode::FORBIDDEN, "AccessDenied", None),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            Some("unknown"),
+        ),
+    ];
+    for (status, code, stored) in cases {
+        let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+            "PUT" => s3_error(status, code, "r"),
+            "GET" => empty_listing(),
+            _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        });
+        let op = server.operator(2, Duration::from_secs(10));
+        let err = block_on(op.write("k", HELLO)).unwrap_err();
+        assert_eq!(err.context("stored"), stored, "{code}: {err}");
+    }
+    let server = FaultServer::start(|_, _| full(StatusCode::OK, ""));
+    let (_go, down) = tokio::sync::watch::channel(true);
+    let op = operator_of(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials_provider(FailingWhenLetGo {
+                asked: Arc::default(),
+                go: down,
+            })
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(2)
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.context("stored"), None, "{err}");
+    assert_eq!(err.context("sent"), Some("no"), "{err}");
+    assert!(server.seen().is_empty(), "nothing was sent unsigned");
+}
+
+/// A `PUT` held at its last byte for its checks whose only attempt fails (its
+/// connection closed under it) never had its body whole: nothing was stored, and
+/// its error says nothing of storing, where it said `stored` = `unknown`.
+#[test]
+fn a_held_put_whose_only_attempt_fails_was_not_stored() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"PUT ") {
+                    // The PUT's connection closed under it, its body never whole.
+                    return;
+                }
+                if head.starts_with(b"GET ") {
+                    // The checks answer once the PUT has failed.
+                    std::thread::sleep(Duration::from_secs(1));
+                    let body = "<ListBucketResult></ListBucketResult>";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                } else {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                    );
+                }
+            });
+        }
+    });
+    let op = operator_of(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{addr}"))
+            .credentials(Credentials::new("key", "secret"))
+            .retry(RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.context("stored"), None, "{err}");
+}
+
 /// A write whose checks find a directory in its name goes out with them, and is
 /// called off one byte short: the server never gets the whole body, so it never
 /// stores it. (The listing answers two seconds late, so that the PUT, sent with

@@ -1014,9 +1014,7 @@ impl Operator {
         let both = {
             let (from, to) = (from.to_owned(), to.to_owned());
             move |e: Error| {
-                // A copy or rename is a write of its target.
-                e.stored_unknown_if_cut_off()
-                    .with_operation(operation)
+                e.with_operation(operation)
                     .with_path(from.clone())
                     .with_context("from", &from)
                     .with_context("to", &to)
@@ -1034,7 +1032,10 @@ impl Operator {
             // onto itself is that copy: it must not remove its source. (With
             // `if_not_exists` the target exists: below.)
             let task = self.submit(self.access.copy(&f, &t, options));
-            return IoFuture::new(async move { task.await.map_err(both) });
+            // A copy is a write of its target.
+            return IoFuture::new(async move {
+                task.await.map_err(|e| both(e.stored_unknown_if_cut_off()))
+            });
         }
         if f == t {
             // Onto itself: nothing moves, but the source must be a file, and a
@@ -1068,7 +1069,7 @@ impl Operator {
                 } else {
                     e.with_caller_path(&f, &from)
                 };
-                both(e)
+                both(e.stored_unknown_if_cut_off())
             })
         })
     }

@@ -348,14 +348,10 @@ impl Drop for Writer {
         // Not committed: abort on the executor, without blocking the dropping thread.
         let placeholder = State::Failed(Error::new(ErrorKind::Cancelled));
         let state = std::mem::replace(&mut self.state, placeholder);
-        if matches!(state, State::Idle(_) | State::Writing(_)) && self.executor.is_shutdown() {
-            // The clean-up needs the executor: what was written so far (a
-            // temporary file, an S3 upload) stays.
-            tracing::warn!(
-                path = %self.path,
-                "a writer dropped after its executor shut down cannot clean up"
-            );
-        }
+        // After a shutdown the clean-up job is refused and dropped right here,
+        // and the backend's writer cleans up as it drops (a temporary file is
+        // removed on this thread; an S3 upload's abort goes to this thread's
+        // runtime, or is logged as left behind).
         // A clean-up's failure (an S3 upload left behind) has no caller to go to.
         let path = self.path.clone();
         let abort = move |raw: Box<dyn RawWrite>| {

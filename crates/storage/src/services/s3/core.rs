@@ -624,7 +624,10 @@ impl Core {
         req: &S3Request,
         reached: &mut bool,
     ) -> Result<u32> {
-        *reached |= err.context("connect") != Some("failed");
+        // Neither a failed connection nor credentials that could not be loaded
+        // sent anything.
+        *reached |= err.context("connect") != Some("failed")
+            && err.context(super::credentials::STAGE).is_none();
         let reached = *reached;
         self.before_retry(err, attempt, req).await.map_err(|e| {
             if reached {
@@ -1583,7 +1586,7 @@ impl Core {
                 Some(id) => self.stored_anyway(e, key, &id, options).await,
                 // No id to look for: an attempt whose answer was lost may have
                 // stored it all the same.
-                None if answer_may_be_lost(&e) => Err(e.with_context("stored", "unknown")),
+                None if answer_lost(&e) => Err(e.with_context("stored", "unknown")),
                 None => Err(e),
             }
             .map_err(|e| write_refused(e, options))?,
@@ -1663,7 +1666,9 @@ impl Core {
             First::Put(Ok(_)) => Err(Error::new(ErrorKind::Unexpected)
                 .with_message("the server answered the PUT before its body was whole")
                 .with_context("stored", "unknown")),
-            First::Put(Err(e)) => Err(e),
+            // Its only attempt (a retry gives the places back first, and is
+            // sent whole later) never had its last byte: nothing was stored.
+            First::Put(Err(e)) => Err(e.without_context("stored")),
             First::GaveBack => {
                 // The PUT never got its last byte: called off, and its place
                 // given back before the checks' retries wait for theirs.
@@ -1900,7 +1905,7 @@ impl Core {
                 // attempt may leave the copy stored.
                 let retried = e.context("attempts").is_some();
                 let refused = e.kind() == ErrorKind::PreconditionFailed;
-                let lost = answer_may_be_lost(&e);
+                let lost = answer_lost(&e);
                 let e = write_refused(e, options);
                 if retried && refused {
                     e.with_context("stored", "unknown").with_message(
@@ -1979,7 +1984,10 @@ impl Core {
             // The copy's error; an upload it leaves behind says so.
             Err(e) => match self.abort_multipart(to_key, &id).await {
                 Ok(()) => Err(e),
-                Err(abort) => Err(abort_failed(e, abort, to_key, to_key)),
+                Err(abort) => {
+                    let path = self.path_of(to_key).unwrap_or(to_key);
+                    Err(abort_failed(e, abort, to_key, path))
+                }
             },
             ok => ok,
         };
@@ -2370,11 +2378,29 @@ pub(crate) fn abort_failed(failure: Error, abort: Error, key: &str, path: &str) 
 
 /// Whether a write that failed with `err` may have been stored by an attempt
 /// whose answer was lost (a timeout, a broken connection, a 5xx after the
-/// commit): not when it was refused at its only attempt, nor when no attempt
-/// reached the server (`sent` = `no`).
+/// commit), so that the object is worth a look: not when it was refused at its
+/// only attempt, nor when no attempt reached the server (`sent` = `no`).
 fn answer_may_be_lost(err: &Error) -> bool {
     let refused_at_once = err.context("attempts").is_none() && !err.is_temporary();
     !refused_at_once && err.context("sent") != Some("no")
+}
+
+/// Whether the last attempt of a write that failed with `err` ended without an
+/// answer that settles it (a timeout, a broken connection, a 500, 502 or 504:
+/// the server may have stored it first), where a write without an id cannot be
+/// looked up. A refusal (4xx), throttling (503 `SlowDown`) and an error before
+/// anything was sent settle it: not stored by that attempt.
+fn answer_lost(err: &Error) -> bool {
+    if err.context("sent") == Some("no") || err.context(super::credentials::STAGE).is_some() {
+        return false;
+    }
+    match err.context("status") {
+        Some(status) => matches!(status, "500" | "502" | "504"),
+        None => {
+            err.kind() == ErrorKind::Timeout
+                || (err.is_temporary() && err.kind() != ErrorKind::RateLimited)
+        }
+    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

@@ -352,6 +352,7 @@ impl CredentialCache {
         if !cached.usable_at(SystemTime::now()) {
             return Err(Error::new(ErrorKind::PermissionDenied)
                 .set_temporary(true)
+                .with_context(STAGE, "credentials")
                 .with_message(format!(
                     "the {} credentials {} expire too soon to sign with ({:?})",
                     cached.info.source, cached.info.access_key_id, cached.info.expiry
@@ -413,8 +414,13 @@ pub(crate) fn credentials_error(err: CredentialsError) -> Error {
     let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
     Error::new(kind)
         .set_temporary(temporary)
+        .with_context(STAGE, "credentials")
         .with_message(format!("{what}: {detail}"))
 }
+
+/// The context key of an error that came before its request was sent: `stage` =
+/// `credentials` when none could be loaded to sign it.
+pub(crate) const STAGE: &str = "stage";
 
 #[cfg(test)]
 mod tests {
