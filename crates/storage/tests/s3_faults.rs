@@ -576,6 +576,21 @@ fn an_unconditional_write_refused_throttled_or_unsigned_is_not_said_maybe_stored
         let err = block_on(op.write("k", HELLO)).unwrap_err();
         assert_eq!(err.context("stored"), stored, "{code}: {err}");
     }
+    // A 500 first (the server may have stored it), throttling after: what the
+    // first may have stored, the later answers do not undo.
+    let puts = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "PUT" if puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+            s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r1")
+        }
+        "PUT" => s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "r2"),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
     let server = FaultServer::start(|_, _| full(StatusCode::OK, ""));
     let (_go, down) = tokio::sync::watch::channel(true);
     let op = operator_of(

@@ -589,7 +589,7 @@ impl Core {
 
     /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
     pub(crate) async fn send(&self, req: &S3Request) -> Result<Response<Incoming>> {
-        let (mut attempt, mut reached, mut refetched) = (1, false, false);
+        let (mut attempt, mut seen, mut refetched) = (1, Seen::default(), false);
         loop {
             match self.attempt(req, !refetched).await {
                 Ok(response) => return Ok(response),
@@ -608,32 +608,45 @@ impl Core {
                 }
                 Err(e) => {
                     refetched |= e.context("credentials").is_some();
-                    attempt = self.next_attempt(e, attempt, req, &mut reached).await?;
+                    attempt = self.next_attempt(e, attempt, req, &mut seen).await?;
                 }
             }
         }
     }
 
-    /// [`before_retry`](Self::before_retry), noting whether any attempt reached the
-    /// server: when none did (every one failed to connect), the final error says
-    /// `sent` = `no`, so that a write is known not to be stored.
+    /// [`before_retry`](Self::before_retry), noting what the failed attempts
+    /// saw. When none reached the server (every one failed to connect, or found
+    /// no credentials to sign with), the final error says `sent` = `no`, so that
+    /// a write is known not to be stored; when any ended without an answer that
+    /// settles it ([`unanswered`]), it says `answer` = `lost`, whatever the
+    /// later ones were answered (a refusal does not undo what a lost one
+    /// stored).
     async fn next_attempt(
         &self,
         err: Error,
         attempt: u32,
         req: &S3Request,
-        reached: &mut bool,
+        seen: &mut Seen,
     ) -> Result<u32> {
         // Neither a failed connection nor credentials that could not be loaded
         // sent anything.
-        *reached |= err.context("connect") != Some("failed")
+        let reached = err.context("connect") != Some("failed")
             && err.context(super::credentials::STAGE).is_none();
-        let reached = *reached;
+        seen.reached |= reached;
+        seen.lost |= reached && unanswered(&err);
+        let seen = *seen;
         self.before_retry(err, attempt, req).await.map_err(|e| {
-            if reached {
+            let e = if seen.reached {
                 e
             } else {
                 e.with_context("sent", "no")
+            };
+            // Said of what may change something (a read's is nobody's concern).
+            let changes = !matches!(req.method, Method::GET | Method::HEAD);
+            if seen.lost && changes {
+                e.with_context(ANSWER, "lost")
+            } else {
+                e
             }
         })
     }
@@ -647,7 +660,7 @@ impl Core {
         req: &S3Request,
         root: &str,
     ) -> Result<(HeaderMap, Bytes)> {
-        let (mut attempt, mut reached) = (1, false);
+        let (mut attempt, mut seen) = (1, Seen::default());
         loop {
             let result = async {
                 let response = self.attempt(req, true).await?;
@@ -671,7 +684,7 @@ impl Core {
             .await;
             match result {
                 Ok(done) => return Ok(done),
-                Err(e) => attempt = self.next_attempt(e, attempt, req, &mut reached).await?,
+                Err(e) => attempt = self.next_attempt(e, attempt, req, &mut seen).await?,
             }
         }
     }
@@ -2385,22 +2398,42 @@ fn answer_may_be_lost(err: &Error) -> bool {
     !refused_at_once && err.context("sent") != Some("no")
 }
 
-/// Whether the last attempt of a write that failed with `err` ended without an
-/// answer that settles it (a timeout, a broken connection, a 500, 502 or 504:
-/// the server may have stored it first), where a write without an id cannot be
-/// looked up. A refusal (4xx), throttling (503 `SlowDown`) and an error before
-/// anything was sent settle it: not stored by that attempt.
-fn answer_lost(err: &Error) -> bool {
-    if err.context("sent") == Some("no") || err.context(super::credentials::STAGE).is_some() {
-        return false;
-    }
+/// What the failed attempts of one request saw ([`Core::next_attempt`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    /// One reached the server.
+    reached: bool,
+    /// One reached it and ended without an answer that settles it.
+    lost: bool,
+}
+
+/// The context key of a request's final error when one of its attempts ended
+/// without an answer that settles it ([`unanswered`]): `answer` = `lost`.
+const ANSWER: &str = "answer";
+
+/// Whether an attempt that reached the server and failed with `err` ended
+/// without an answer that settles it: a timeout, a broken connection, a 500,
+/// 502 or 504, a 503 other than `SlowDown` (a proxy's lost upstream), or an
+/// error in a 200's body (CopyObject's failure during the copy): the server may
+/// have stored the write first. A refusal (4xx) and throttling (`SlowDown`)
+/// settle it: that attempt stored nothing.
+fn unanswered(err: &Error) -> bool {
     match err.context("status") {
-        Some(status) => matches!(status, "500" | "502" | "504"),
+        Some("500" | "502" | "504" | "200") => true,
+        Some("503") => err.context("code") != Some("SlowDown"),
+        Some(_) => false,
         None => {
             err.kind() == ErrorKind::Timeout
                 || (err.is_temporary() && err.kind() != ErrorKind::RateLimited)
         }
     }
+}
+
+/// Whether a write without an id to look up, which failed with `err`, may have
+/// been stored by an attempt whose answer was lost ([`unanswered`]), whatever
+/// the later attempts were answered.
+fn answer_lost(err: &Error) -> bool {
+    err.context(ANSWER) == Some("lost")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
