@@ -289,6 +289,13 @@ pub(crate) struct Core {
     listing_order: AtomicU8,
     /// Requests in flight, bounded and adapted to throttling.
     limiter: Limiter,
+    /// A request to the bucket was answered 2xx (a write's checks, any read): from then on
+    /// a write's request goes out together with its checks. Before, it waits
+    /// for them, so that a write to a bucket that does not exist fails with
+    /// `NoSuchBucket` and sends nothing else: some servers (SeaweedFS) make a
+    /// missing bucket for a `PUT` or a CreateMultipartUpload, and the checks
+    /// then found it there and the write succeeded.
+    bucket_found: std::sync::atomic::AtomicBool,
 }
 
 /// [`Core::listing_order`]: not known yet.
@@ -389,7 +396,28 @@ impl Core {
             proxy: builder.proxy,
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
             limiter: Limiter::new(builder.max_concurrent_requests),
+            bucket_found: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// [`check_writable`](Self::check_writable), noting that the bucket is there
+    /// when the checks pass (see `bucket_found`).
+    pub(crate) async fn check_writable_here(&self, path: &str) -> Result<()> {
+        self.check_writable(path).await?;
+        self.found_bucket();
+        Ok(())
+    }
+
+    /// Notes that the bucket is there: a request to it was answered 2xx.
+    fn found_bucket(&self) {
+        self.bucket_found
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a write's request may go out together with its checks: once
+    /// they have found the bucket (see `bucket_found`).
+    pub(crate) fn sends_with_checks(&self) -> bool {
+        self.bucket_found.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes one client per worker of `executor`, created on first use on that
@@ -592,7 +620,10 @@ impl Core {
         let (mut attempt, mut seen, mut refetched) = (1, Seen::default(), false);
         loop {
             match self.attempt(req, !refetched).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    self.found_bucket();
+                    return Ok(response);
+                }
                 // A HEAD refused with a bare 400 again, signed with credentials
                 // fetched anew for the first (or known to be refused so): not the
                 // session token (an object encrypted with a customer key, read
@@ -683,7 +714,10 @@ impl Core {
             }
             .await;
             match result {
-                Ok(done) => return Ok(done),
+                Ok(done) => {
+                    self.found_bucket();
+                    return Ok(done);
+                }
                 Err(e) => attempt = self.next_attempt(e, attempt, req, &mut seen).await?,
             }
         }
@@ -1629,10 +1663,11 @@ impl Core {
         let places = Self::check_writable_requests(path) + 1;
         let places = match body.len() {
             0 => None,
+            _ if !self.sends_with_checks() => None,
             _ => self.limiter.try_acquire_many(places),
         };
         let Some(places) = places else {
-            self.check_writable(path).await?;
+            self.check_writable_here(path).await?;
             return self.put(&key, body, options).await;
         };
         let (prepaid, mut given_back) = Prepaid::new(places);

@@ -141,8 +141,14 @@ impl S3Writer {
                 guard.arm(&id);
                 Ok::<_, crate::Error>(id)
             };
-            let (created, checked) =
-                futures::future::join(create, self.core.check_writable(&self.path)).await;
+            let (created, checked) = if self.core.sends_with_checks() {
+                futures::future::join(create, self.core.check_writable(&self.path)).await
+            } else {
+                // The bucket not found yet: the checks first (a server may make a
+                // missing bucket for the upload), the upload only once they pass.
+                self.core.check_writable_here(&self.path).await?;
+                (create.await, Ok(()))
+            };
             let id = match (created, checked) {
                 (Ok(id), Ok(())) => id,
                 (Ok(id), Err(e)) => {
