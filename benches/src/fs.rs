@@ -284,13 +284,7 @@ impl Fixture {
     ///
     /// If any IO fails or moves the wrong number of bytes.
     pub fn run(&self, method: Method, workload: Workload) -> u64 {
-        let (small, half) = (self.sizes.small, self.sizes.half());
-        let (offset, len) = match workload {
-            Workload::RangeRead => (self.random_offset(half), half),
-            Workload::RangeRead4k => (self.random_offset(small - 4096), 4096),
-            Workload::ReadHalf => (0, half),
-            _ => (0, small),
-        };
+        let (offset, len) = self.span(workload);
         let moved = match method {
             Method::Std => self.run_std(workload, offset, len),
             _ => self.caller.block_on(self.run_async(
@@ -327,13 +321,7 @@ impl Fixture {
         if method == Method::Std {
             return Ok(());
         }
-        let (small, half) = (self.sizes.small, self.sizes.half());
-        let (offset, len) = match workload {
-            Workload::RangeRead => (self.random_offset(half), half),
-            Workload::RangeRead4k => (self.random_offset(small - 4096), 4096),
-            Workload::ReadHalf => (0, half),
-            _ => (0, small),
-        };
+        let (offset, len) = self.span(workload);
         let mut wrong = None;
         let mut compare = |name: &str, at: u64, got: &Got| {
             let file = std::fs::File::open(self.path(name)).expect("open");
@@ -349,6 +337,18 @@ impl Fixture {
         self.caller
             .block_on(self.run_async(method, workload, offset, len, &mut compare, true));
         wrong.map_or(Ok(()), Err)
+    }
+
+    /// Where one iteration of `workload` reads in `small`: a random offset for
+    /// the range reads.
+    fn span(&self, workload: Workload) -> (u64, u64) {
+        let (small, half) = (self.sizes.small, self.sizes.half());
+        match workload {
+            Workload::RangeRead => (self.random_offset(half), half),
+            Workload::RangeRead4k => (self.random_offset(small - 4096), 4096),
+            Workload::ReadHalf => (0, half),
+            _ => (0, small),
+        }
     }
 
     fn ours(&self, method: Method) -> &storage::Operator {

@@ -355,33 +355,31 @@ fn a_temp_dir_that_cannot_be_made_is_one_line_not_a_panic() {
     }
 }
 
+/// Runs `dio bench --quick --no-progress --size 1M` and `args`, signing as
+/// `key`/`secret`, and checks that it fails with one line on stderr, never a
+/// panic; returns that line.
+fn fails_in_one_line(args: &[&str], key: &str, secret: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(["bench", "--quick", "--no-progress", "--size", "1M"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run dio");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
 /// Set-up errors of the S3 main job are one clear line and a failed exit, never a
 /// panic: an endpoint nobody answers on, and (with the test server) a bucket that
 /// does not exist and a wrong secret.
 #[test]
 fn s3_set_up_errors_are_one_line_not_a_panic() {
-    let run = |uri: &str, secret: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-            .args([
-                "bench",
-                "--quick",
-                "--no-progress",
-                "--size",
-                "1M",
-                "--uri",
-                uri,
-            ])
-            .env("AWS_ACCESS_KEY_ID", "dio-test-key")
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("RUST_BACKTRACE", "1")
-            .output()
-            .expect("run dio");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-        stderr
-    };
+    let run = |uri: &str, secret: &str| fails_in_one_line(&["--uri", uri], "dio-test-key", secret);
     let err = run("s3://b?endpoint=http://127.0.0.1:1&region=us-east-1", "x");
     assert!(err.contains("cannot connect"), "{err}");
     let Some(uri) = common::s3_uri("the S3 part") else {
@@ -481,27 +479,8 @@ fn refusing_reads() -> std::net::SocketAddr {
 #[test]
 fn a_request_failing_midway_is_one_line_not_a_panic() {
     let addr = refusing_reads();
-    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args([
-            "bench",
-            "--quick",
-            "--no-progress",
-            "--size",
-            "1M",
-            "--filter",
-            "read",
-            "--uri",
-            &format!("s3://b?endpoint=http://{addr}&region=us-east-1"),
-        ])
-        .env("AWS_ACCESS_KEY_ID", "key")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("run dio");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let uri = format!("s3://b?endpoint=http://{addr}&region=us-east-1");
+    let stderr = fails_in_one_line(&["--filter", "read", "--uri", &uri], "key", "secret");
     assert!(stderr.contains("failed midway"), "{stderr}");
     assert!(
         stderr.contains("AccessDenied") || stderr.contains("403") || stderr.contains("permission"),

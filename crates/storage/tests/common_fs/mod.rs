@@ -16,12 +16,21 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
 /// An operator over `dir` on an executor named `name`: one worker, two blocking
 /// threads.
 pub(crate) fn operator(dir: &std::path::Path, name: &str) -> (Operator, io_executor::Executor) {
-    let executor = io_executor::Builder::new()
-        .name(name)
-        .worker_threads(NonZeroUsize::new(1).unwrap())
-        .blocking_threads(NonZeroUsize::new(2).unwrap())
-        .build()
-        .unwrap();
+    operator_on(
+        dir,
+        io_executor::Builder::new()
+            .name(name)
+            .worker_threads(NonZeroUsize::new(1).unwrap())
+            .blocking_threads(NonZeroUsize::new(2).unwrap()),
+    )
+}
+
+/// An operator over `dir` on the executor `builder` builds.
+fn operator_on(
+    dir: &std::path::Path,
+    builder: io_executor::Builder,
+) -> (Operator, io_executor::Executor) {
+    let executor = builder.build().unwrap();
     let op =
         Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
     (op, executor)
@@ -36,16 +45,14 @@ pub(crate) fn operator_with_a_queue_of_one(
     name: &str,
 ) -> (Operator, io_executor::Executor) {
     let one = NonZeroUsize::new(1).unwrap();
-    let executor = io_executor::Builder::new()
-        .name(name)
-        .worker_threads(one)
-        .blocking_threads(one)
-        .max_queued_jobs(one)
-        .build()
-        .unwrap();
-    let op =
-        Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone());
-    (op, executor)
+    operator_on(
+        dir,
+        io_executor::Builder::new()
+            .name(name)
+            .worker_threads(one)
+            .blocking_threads(one)
+            .max_queued_jobs(one),
+    )
 }
 
 /// The queue of an executor from [`operator_with_a_queue_of_one`] made full: its
