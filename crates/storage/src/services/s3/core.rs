@@ -400,14 +400,6 @@ impl Core {
         }
     }
 
-    /// [`check_writable`](Self::check_writable), noting that the bucket is there
-    /// when the checks pass (see `bucket_found`).
-    pub(crate) async fn check_writable_here(&self, path: &str) -> Result<()> {
-        self.check_writable(path).await?;
-        self.found_bucket();
-        Ok(())
-    }
-
     /// Notes that the bucket is there: a request to it was answered 2xx.
     fn found_bucket(&self) {
         self.bucket_found
@@ -1667,7 +1659,7 @@ impl Core {
             _ => self.limiter.try_acquire_many(places),
         };
         let Some(places) = places else {
-            self.check_writable_here(path).await?;
+            self.check_writable(path).await?;
             return self.put(&key, body, options).await;
         };
         let (prepaid, mut given_back) = Prepaid::new(places);
@@ -1733,8 +1725,8 @@ impl Core {
     /// commit). The attempt sent after it then fails its precondition (the object
     /// exists, or has changed: by this very write), or, for a multipart upload's
     /// completion, finds the upload gone (`NoSuchUpload`); or the attempts run out.
-    /// So after any error of a write that was sent more than once, or a temporary
-    /// one, the object is looked at (`HEAD`): if it carries this write's `id` (see
+    /// So after any error of a write one of whose attempts ended without an
+    /// answer that settles it (`answer` = `lost`), the object is looked at (`HEAD`): if it carries this write's `id` (see
     /// [`WRITE_ID`]), the write was stored, and the `HEAD`'s headers are returned.
     ///
     /// # Errors
@@ -1751,7 +1743,8 @@ impl Core {
         id: &str,
         options: &WriteOptions,
     ) -> Result<HeaderMap> {
-        if !answer_may_be_lost(&err) {
+        if !answer_lost(&err) {
+            // Refused, throttled or never sent: no attempt stored it.
             return Err(err);
         }
         let head = async {
@@ -1947,23 +1940,19 @@ impl Core {
             .await
             .map(|_| etag)
             .map_err(|e| {
-                // A copy carries no write id (its metadata is the source's), so a
-                // refusal that followed an attempt whose answer was lost may be of
-                // this copy, stored by that attempt; and any failure after such an
-                // attempt may leave the copy stored.
-                let retried = e.context("attempts").is_some();
+                // A copy carries no write id (its metadata is the source's), so
+                // any failure after an attempt whose answer was lost may leave
+                // this copy stored; a refusal then may be of this very copy.
                 let refused = e.kind() == ErrorKind::PreconditionFailed;
                 let lost = answer_lost(&e);
                 let e = write_refused(e, options);
-                if retried && refused {
-                    e.with_context("stored", "unknown").with_message(
+                match (lost, refused) {
+                    (true, true) => e.with_context("stored", "unknown").with_message(
                         "refused after an attempt whose answer was lost: \
                          the object there may be this copy",
-                    )
-                } else if lost {
-                    e.with_context("stored", "unknown")
-                } else {
-                    e
+                    ),
+                    (true, false) => e.with_context("stored", "unknown"),
+                    (false, _) => e,
                 }
             })
     }
@@ -2422,15 +2411,6 @@ pub(crate) fn abort_failed(failure: Error, abort: Error, key: &str, path: &str) 
     tracing::warn!(%key, error = %abort, "cannot abort multipart upload");
     let abort = abort.with_operation("abort").with_path(path.to_owned());
     failure.with_context(ABORT_FAILED, abort.to_string())
-}
-
-/// Whether a write that failed with `err` may have been stored by an attempt
-/// whose answer was lost (a timeout, a broken connection, a 5xx after the
-/// commit), so that the object is worth a look: not when it was refused at its
-/// only attempt, nor when no attempt reached the server (`sent` = `no`).
-fn answer_may_be_lost(err: &Error) -> bool {
-    let refused_at_once = err.context("attempts").is_none() && !err.is_temporary();
-    !refused_at_once && err.context("sent") != Some("no")
 }
 
 /// What the failed attempts of one request saw ([`Core::next_attempt`]).

@@ -146,7 +146,7 @@ impl S3Writer {
             } else {
                 // The bucket not found yet: the checks first (a server may make a
                 // missing bucket for the upload), the upload only once they pass.
-                self.core.check_writable_here(&self.path).await?;
+                self.core.check_writable(&self.path).await?;
                 (create.await, Ok(()))
             };
             let id = match (created, checked) {
@@ -211,8 +211,8 @@ impl S3Writer {
         ReqBody::from_pieces(pieces)
     }
 
+    /// Starts `body` as the next part (the caller has waited for a place).
     async fn start_part(&mut self, body: ReqBody) -> Result<()> {
-        self.wait_for_a_place().await?;
         let Some(upload) = self.upload.as_mut() else {
             return Err(
                 Error::new(ErrorKind::Unexpected).with_message("no upload to add a part to")
@@ -262,6 +262,7 @@ impl S3Writer {
 
     async fn complete(&mut self) -> Result<Metadata> {
         if self.pending_len > 0 {
+            self.wait_for_a_place().await?;
             let last = self.take(self.pending_len);
             self.start_part(last).await?;
         }
@@ -313,9 +314,9 @@ impl S3Writer {
         let abort = abort_upload(Arc::clone(&self.core), self.key.clone(), upload);
         match io_executor::spawn_cleanup(abort) {
             // Its own job, which goes on if this future is dropped.
-            Ok(task) => Detached(Some(task)).await.unwrap_or_else(|e| {
-                Err(Error::from_join(e).with_message("the job aborting the upload failed"))
-            }),
+            Ok(task) => Detached(Some(task))
+                .await
+                .unwrap_or_else(|e| Err(Error::from_join(e).with_context("job", "abort"))),
             Err(abort) => abort.await,
         }
     }
@@ -375,7 +376,8 @@ async fn abort_upload(core: Arc<Core>, key: String, upload: Upload) -> Result<()
 fn joined(
     result: std::result::Result<Result<CompletedPart>, io_executor::JoinError>,
 ) -> Result<CompletedPart> {
-    result.map_err(|e| Error::from_join(e).with_message("the job uploading a part failed"))?
+    // The job's error says why (a cut-off one says what may still happen).
+    result.map_err(|e| Error::from_join(e).with_context("job", "part upload"))?
 }
 
 impl Drop for S3Writer {
