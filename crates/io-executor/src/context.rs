@@ -31,17 +31,24 @@ thread_local! {
     static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
     /// On a worker thread, its pool (weak, as [`BLOCKING_POOL`]).
     static WORKER_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
-    /// While jobs of executors without threads of their own (caller-runtime or
-    /// custom mode) run on this thread: those executors' ids, innermost last (a
-    /// job may run another executor's job inline: a custom spawner's).
+    /// While jobs run on this thread (an async job while it is polled): their
+    /// executors' ids, innermost last (a job may run another executor's job
+    /// inline: a custom spawner's, or a blocking job submitted from a blocking
+    /// thread).
     static JOBS_OF: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Marks the current thread as running a job of executor `id` (one without threads
-/// of its own, which [`current`] cannot tell) until the returned guard is dropped.
+/// Marks the current thread as running a job of executor `id` until the returned
+/// guard is dropped.
 pub(crate) fn in_job_of(id: u64) -> InJob {
     JOBS_OF.with_borrow_mut(|jobs| jobs.push(id));
     InJob(())
+}
+
+/// `true` while the current thread runs a job of executor `id` (not merely one of
+/// its threads: a task a job spawned onto a worker's runtime is not a job).
+pub(crate) fn is_in_job_of(id: u64) -> bool {
+    JOBS_OF.with_borrow(|jobs| jobs.contains(&id))
 }
 
 /// Ends what [`in_job_of`] marked.
@@ -145,14 +152,7 @@ pub(crate) fn is_blocking_thread_of(pool: u64) -> bool {
 /// what it would do there.
 #[track_caller]
 pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: &str) {
-    if JOBS_OF.with_borrow(|jobs| jobs.contains(&pool)) {
-        panic!(
-            "{call} called inside a job of executor {executor:?}: it waits for every job \
-             of {executor:?} to end, this one included, so {instead}. Call shutdown() here \
-             and leave {call} to code outside the executor (a plain thread, or a task that \
-             is not one of its jobs).",
-        );
-    }
+    // The thread first: a pool's own thread says which one it is.
     if matches!(current(), Some((id, _)) if id == pool) {
         panic!(
             "{call} called on thread {thread:?}, which belongs to executor {executor:?}: it \
@@ -160,6 +160,14 @@ pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: 
              Call shutdown() here and leave {call} to code outside the executor (a plain \
              thread, the caller's runtime, or another executor).",
             thread = thread_name(),
+        );
+    }
+    if is_in_job_of(pool) {
+        panic!(
+            "{call} called inside a job of executor {executor:?}: it waits for every job \
+             of {executor:?} to end, this one included, so {instead}. Call shutdown() here \
+             and leave {call} to code outside the executor (a plain thread, or a task that \
+             is not one of its jobs).",
         );
     }
 }

@@ -551,10 +551,36 @@ impl Executor {
     }
 
     /// Stops intake: every later submission, through any clone, resolves at once to a
-    /// shut-down [`JoinError`](crate::JoinError). Jobs already accepted run to
-    /// completion. Returns at once; see [`join`](Self::join) to wait.
+    /// shut-down [`JoinError`](crate::JoinError), but one made from inside a job of
+    /// this executor. Jobs already accepted run to completion, and what they submit
+    /// themselves meanwhile (their IO, their next step) is accepted and run: a job
+    /// that reads and then writes is not cut in half by a shutdown that came
+    /// between the two. The drain waits for such work as for any job. It ends when
+    /// the last job has ended; a [`shutdown_timeout`](Self::shutdown_timeout)
+    /// deadline ends it sooner, and from then on everything is refused. Returns at
+    /// once; see [`join`](Self::join) to wait.
     ///
     /// Ignored on [`Executor::global`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let io = io_executor::Builder::new().name("doc-drain").build()?;
+    /// let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    /// let inner = io.clone();
+    /// let job = io.spawn(async move {
+    ///     let _ = wait.await; // (a real job would await its first read here)
+    ///     // Submitted after the shutdown, from inside the job: accepted.
+    ///     inner.spawn_blocking(|| 2).await
+    /// });
+    /// io.shutdown();
+    /// // From anywhere else: refused.
+    /// assert!(io.spawn_blocking(|| 1).join().unwrap_err().is_shutdown());
+    /// go.send(()).unwrap();
+    /// assert_eq!(job.join().unwrap().unwrap(), 2);
+    /// io.blocking_join();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self) {
         self.inner.shared.shutdown();
     }
@@ -562,6 +588,16 @@ impl Executor {
     /// `true` once [`shutdown`](Self::shutdown) has been called (on any clone).
     pub fn is_shutdown(&self) -> bool {
         self.inner.shared.is_shutting_down()
+    }
+
+    /// `true` if a job submitted from the calling thread now would not be refused
+    /// for a shutdown (a full queue aside): before [`shutdown`](Self::shutdown),
+    /// from anywhere; after it, only from inside one of this executor's jobs,
+    /// until the drain ends (see [`shutdown`](Self::shutdown)). For work done on
+    /// the calling thread in a job's stead (the storage crate's reads served where
+    /// they are issued), so that it is refused exactly when the job would be.
+    pub fn accepts_jobs(&self) -> bool {
+        self.inner.shared.accepts_here()
     }
 
     /// Shuts the executor down (if that has not happened yet) and waits until every
@@ -823,8 +859,8 @@ where
 /// back, for the caller to say what is left undone: outside any runtime, on a
 /// runtime that is shutting down (which drops what is spawned there unrun), and
 /// on a worker that is dropping its runtime: past a shutdown deadline, or after a
-/// shutdown once its jobs are done, when tasks its jobs left there (spawned with
-/// `tokio::spawn`) are dropped. Those tasks are not jobs, and a shutdown does not
+/// shutdown once the pool's jobs are done, when tasks its jobs left there (spawned
+/// with `tokio::spawn`) are dropped. Those tasks are not jobs, and a shutdown does not
 /// wait for them.
 ///
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use crate::JoinError;
 use crate::bulk::BulkQueue;
 use crate::completion::{CancelOnShutdown, Completion};
+use crate::context;
 use crate::exit_signal::ExitSignal;
 use crate::metrics::{Counters, Outcome};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,7 +34,10 @@ pub(crate) struct Shared {
     max_queued: Option<usize>,
     /// Submissions hold the read side while they enqueue; `shutdown` takes the write
     /// side to close it. So once `shutdown` returns, every accepted job is in a queue
-    /// that the workers will drain, and nothing more gets in.
+    /// that the workers will drain, and nothing more gets in but what those jobs
+    /// submit themselves (see [`accept`](Self::accept)). The channels' senders stay
+    /// until the last job has ended (or a deadline aborts the pool): the lanes that
+    /// run such work are alive until then.
     intake: RwLock<Intake>,
     shutting_down: AtomicBool,
     /// The global executor ignores `shutdown`: it is shared by everyone.
@@ -282,7 +286,12 @@ impl PoolState {
     /// has released the intake, as the job's drop may spawn or shut down.
     #[must_use = "a refused job is dropped after the intake is released"]
     pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) -> Option<AsyncJob> {
-        match intake.worker_tx[worker].send(job) {
+        // The senders are gone once the drain has ended or a deadline aborted the
+        // pool; a job accepted holds the intake, so it finds them (this is a guard).
+        let Some(tx) = intake.worker_tx.get(worker) else {
+            return Some(job);
+        };
+        match tx.send(job) {
             Ok(()) => {
                 if !self.parked[worker].load(Ordering::SeqCst) {
                     // The worker is inside its runtime: wake it there. (A parked
@@ -343,6 +352,11 @@ impl Shared {
     /// job: one that runs inline, on the submitting thread before the call
     /// returns (it never waits in a queue), or one submitted through
     /// [`Executor::without_queue_bound`](crate::Executor::without_queue_bound).
+    ///
+    /// After a shutdown, a job is still accepted from inside one of this executor's
+    /// own jobs (the work a job accepted before the shutdown goes on to submit: its
+    /// IO, its next step), until the last job has ended or a shutdown deadline has
+    /// cut the jobs off; the drain waits for it as for any job.
     pub(crate) fn accept<T>(
         self: &Arc<Self>,
         intake: &Intake,
@@ -352,7 +366,9 @@ impl Shared {
         unbounded: bool,
     ) -> Option<JobGuard<T>> {
         let c = &self.counters;
-        if !intake.open {
+        // Counted now if intake is closed: see `count_within_job`.
+        let counted = !intake.open;
+        if counted && !self.count_within_job() {
             c.rejected.fetch_add(1, Ordering::Relaxed);
             completion.complete(Err(JoinError::shutdown()));
             return None;
@@ -365,23 +381,67 @@ impl Shared {
             c.queued.fetch_sub(1, Ordering::Relaxed);
             c.rejected.fetch_add(1, Ordering::Relaxed);
             completion.complete(Err(JoinError::queue_full(limit)));
+            if counted {
+                // Not `job_left`: the submitting job is still counted, so this never
+                // ends the drain (which would take the intake this call holds).
+                self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            }
             return None;
         }
-        // Intake is open (and `intake` held), so `CLOSED` is not set yet.
-        Some(self.admit(completion, worker, blocking))
+        // Intake is open (and `intake` held), so `CLOSED` is not set yet; or the job
+        // is counted already.
+        Some(self.admit(completion, worker, blocking, counted))
+    }
+
+    /// Whether a job submitted from this thread now would be accepted, as far as a
+    /// shutdown goes (see [`accept`](Self::accept)).
+    pub(crate) fn accepts_here(&self) -> bool {
+        !self.is_shutting_down()
+            || (context::is_in_job_of(self.id)
+                && !self
+                    .pool
+                    .as_ref()
+                    .is_some_and(|pool| pool.aborting.load(Ordering::SeqCst))
+                && self.outstanding.load(Ordering::Acquire) & !CLOSED > 0)
+    }
+
+    /// After a shutdown: counts a job submitted from inside one of this executor's
+    /// own jobs in [`outstanding`](Self::outstanding), and says whether it did.
+    /// Never from zero: a count that has reached zero after a shutdown has ended
+    /// the drain (the exit signal is done, the channels closed), and stays there.
+    /// Not once a deadline has aborted the pool: a job cut off runs on, but what
+    /// it submits is refused.
+    fn count_within_job(&self) -> bool {
+        if !context::is_in_job_of(self.id)
+            || self
+                .pool
+                .as_ref()
+                .is_some_and(|pool| pool.aborting.load(Ordering::SeqCst))
+        {
+            return false;
+        }
+        self.outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                (count & !CLOSED > 0).then_some(count + 1)
+            })
+            .is_ok()
     }
 
     /// Counts a job whose `queued` count is taken (spawned, unfinished, its
-    /// worker's load) and returns its guard.
+    /// worker's load; in `outstanding` unless `counted` already) and returns its
+    /// guard.
     fn admit<T>(
         self: &Arc<Self>,
         completion: &Arc<Completion<T>>,
         worker: Option<usize>,
         blocking: bool,
+        counted: bool,
     ) -> JobGuard<T> {
         let c = &self.counters;
         c.spawned.fetch_add(1, Ordering::Relaxed);
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        if !counted {
+            self.outstanding.fetch_add(1, Ordering::AcqRel);
+        }
         if blocking {
             c.blocking_queued.fetch_add(1, Ordering::Relaxed);
         }
@@ -401,7 +461,7 @@ impl Shared {
         worker: usize,
     ) -> JobGuard<T> {
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        self.admit(completion, Some(worker), false)
+        self.admit(completion, Some(worker), false, false)
     }
 
     /// Jobs accepted and not yet ended.
@@ -425,14 +485,36 @@ impl Shared {
     }
 
     /// An ended job whose handle is resolved leaves the count of unfinished jobs;
-    /// the last one of an executor without threads, after its shutdown, lets `join`
-    /// return.
+    /// the last one after a shutdown ends the drain: it lets `join` return on an
+    /// executor without threads, and closes a pool's channels, so that its threads
+    /// exit.
     pub(crate) fn job_left(&self) {
         let before = self.outstanding.fetch_sub(1, Ordering::AcqRel);
-        if before == CLOSED | 1 && self.pool.is_none() {
-            // The last job of an executor without threads, after its shutdown.
-            self.exit.mark_done();
+        if before == CLOSED | 1 {
+            self.drained();
         }
+    }
+
+    /// Every job accepted has ended, after a shutdown (and nothing more can be
+    /// accepted: see [`count_within_job`](Self::count_within_job)).
+    fn drained(&self) {
+        let Some(pool) = &self.pool else {
+            self.exit.mark_done();
+            return;
+        };
+        self.close_channels();
+        for notify in pool.notify.iter() {
+            notify.notify_one();
+        }
+        pool.wake_all_blocking();
+    }
+
+    /// Drops the channels' senders: parked workers and blocking threads exit once
+    /// their queues are empty. (A job's drop may spawn: none is dropped here.)
+    fn close_channels(&self) {
+        let mut intake = self.intake.write();
+        intake.worker_tx.clear();
+        intake.blocking_tx = None;
     }
 
     /// Stops intake (not of the global pool, which lives as long as the process).
@@ -453,16 +535,20 @@ impl Shared {
                 return;
             }
             intake.open = false;
-            // Dropping the only senders lets parked workers and blocking threads exit
-            // once their queues are empty.
-            intake.worker_tx.clear();
-            intake.blocking_tx = None;
             self.shutting_down.store(true, Ordering::SeqCst);
-            self.outstanding.fetch_or(CLOSED, Ordering::AcqRel)
+            let outstanding = self.outstanding.fetch_or(CLOSED, Ordering::AcqRel);
+            if outstanding == 0 {
+                // Nothing accepted is left to end (and nothing can be accepted
+                // now): the senders go at once, and parked threads exit.
+                intake.worker_tx.clear();
+                intake.blocking_tx = None;
+            }
+            outstanding
         };
         tracing::debug!(executor = %self.name, "executor shutting down");
         match &self.pool {
             Some(pool) => {
+                // Workers with no jobs left park until the drain ends.
                 for notify in pool.notify.iter() {
                     notify.notify_one();
                 }
@@ -480,6 +566,10 @@ impl Shared {
             return;
         };
         pool.aborting.store(true, Ordering::SeqCst);
+        // Nothing more is accepted (`count_within_job` sees `aborting`, or its
+        // submission holds the intake until its job is queued, and is dropped
+        // below), and the threads parked on a channel see it closed.
+        self.close_channels();
         for notify in pool.notify.iter() {
             notify.notify_one();
         }
@@ -558,6 +648,49 @@ mod loom_models {
             worker.join().unwrap();
             stopper.join().unwrap();
             assert_eq!(handle.join().unwrap(), 1);
+        });
+    }
+
+    /// A job submits one of its own as `shutdown` closes intake: the second is
+    /// accepted whichever comes first (the job is still counted, so the drain has
+    /// not ended), and the exit signal waits for it too.
+    #[test]
+    fn a_job_submitting_its_own_work_as_the_executor_shuts_down() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, true);
+            let inner = Arc::clone(&shared);
+            let task: BlockingJob = Box::new(BlockingTask::new(
+                move || {
+                    let completion = Arc::new(Completion::new());
+                    let child = crate::JoinHandle::new(Arc::clone(&completion));
+                    let accepted = inner.accept(&inner.intake(), &completion, None, true, false);
+                    let guard = accepted.expect("a job's own work is accepted");
+                    // Run after this job has ended, on another thread.
+                    let job: BlockingJob =
+                        Box::new(BlockingTask::new(|| 2_u8, Span::none(), guard));
+                    (child, job)
+                },
+                Span::none(),
+                guard,
+            ));
+            let worker = thread::spawn(move || task.run());
+            let stopper = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || shared.shutdown())
+            };
+            worker.join().unwrap();
+            let (child, job) = handle.join().unwrap();
+            assert!(
+                !shared.exit.is_done(),
+                "done before the job's own work ended"
+            );
+            let runner = thread::spawn(move || job.run());
+            stopper.join().unwrap();
+            assert!(shared.exit.wait(None));
+            assert!(child.is_finished());
+            runner.join().unwrap();
+            assert_eq!(child.join().unwrap(), 2);
         });
     }
 

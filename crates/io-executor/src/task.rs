@@ -58,14 +58,11 @@ impl<T> JobGuard<T> {
         }
     }
 
-    /// While a job of an executor without threads of its own runs: marks the
-    /// thread as in that job, so that waits for the executor refuse it (a pool's
-    /// threads say so themselves).
-    fn in_job(&self) -> Option<context::InJob> {
-        self.shared
-            .pool
-            .is_none()
-            .then(|| context::in_job_of(self.shared.id))
+    /// While the job runs: marks the thread as in it, so that waits for the
+    /// executor refuse it, and what it submits after a shutdown is accepted (see
+    /// `Shared::accept`).
+    fn in_job(&self) -> context::InJob {
+        context::in_job_of(self.shared.id)
     }
 
     fn start(&mut self) {

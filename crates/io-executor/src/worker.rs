@@ -24,8 +24,8 @@ use crate::context::{self, Role};
 use crate::shared::{AsyncJob, Shared};
 use crate::task::drop_guarded;
 
-/// Runs on worker thread `index` until the pool is shut down and this worker's jobs
-/// have drained, or until a shutdown deadline aborts it.
+/// Runs on worker thread `index` until the pool is shut down and its jobs have
+/// drained, or until a shutdown deadline aborts it.
 pub(crate) fn run(
     shared: Arc<Shared>,
     index: usize,
@@ -53,7 +53,8 @@ pub(crate) fn run(
         pool.parked[index].store(false, Ordering::SeqCst);
         match received {
             Ok(job) => first = Some(job),
-            // Shut down, and this worker is idle.
+            // Shut down, and every job of the pool has ended (or a deadline has
+            // aborted it).
             Err(_) => break,
         }
     }
@@ -135,9 +136,14 @@ async fn dispatch(
             return Next::Exit;
         }
         if shared.is_shutting_down() {
-            // Intake is closed, so a zero load means the channel is empty for good.
+            // Intake is closed: this worker's jobs have ended. It parks on its
+            // channel, which the end of the drain closes, until then: a job still
+            // running elsewhere may send it another (see `Shared::accept`).
+            // Background tasks left in the runtime are not driven meanwhile, as
+            // they will not be once it is dropped.
             if pool.load[index].load(Ordering::SeqCst) == 0 {
-                return Next::Exit;
+                pool.parked[index].store(true, Ordering::SeqCst);
+                return Next::Park;
             }
         } else if runtime.metrics().num_alive_tasks() == 0 {
             pool.parked[index].store(true, Ordering::SeqCst);

@@ -386,3 +386,147 @@ fn a_join_given_up_on_lets_its_waker_go() {
         executor.blocking_join();
     });
 }
+
+/// A job running when the pool is shut down goes on submitting its own work (an
+/// async step, a blocking read, a bulk copy; from a blocking job, an inline one and
+/// an async one), and all of it runs: a job is not cut in half by a shutdown that
+/// came between its steps. The drain waits for that work; anything submitted from
+/// outside the pool's jobs is refused.
+#[test]
+fn a_job_running_at_shutdown_may_submit_its_own_work() {
+    within(30, || {
+        let (executor, stopped) = counted_pool("sd-within", 2, 2);
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let inner = executor.clone();
+        let job = executor.spawn(async move {
+            let _ = wait.await;
+            assert!(inner.accepts_jobs(), "inside a job after the shutdown");
+            let step = inner.spawn(async { 1 }).await.unwrap();
+            let pinned = inner.spawn_on(1, async { 2 }).await.unwrap();
+            let read = inner.spawn_blocking(|| 3).await.unwrap();
+            let copy = inner.spawn_blocking_bulk(|| 4).await.unwrap();
+            let on_blocking = inner.clone();
+            let (inline, spawned) = inner
+                .spawn_blocking(move || {
+                    let inline = on_blocking.spawn_blocking(|| 5).join().unwrap();
+                    let spawned = on_blocking.spawn(async { 6 }).join().unwrap();
+                    (inline, spawned)
+                })
+                .await
+                .unwrap();
+            step + pinned + read + copy + inline + spawned
+        });
+        executor.shutdown();
+        assert!(!executor.accepts_jobs(), "outside the pool's jobs");
+        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+        assert!(
+            executor
+                .spawn_blocking(|| ())
+                .join()
+                .unwrap_err()
+                .is_shutdown()
+        );
+        go.send(()).unwrap();
+        executor.blocking_join();
+        assert_eq!(job.join().unwrap(), 21);
+        assert_eq!(stopped.load(Ordering::SeqCst), 4, "every thread exited");
+        let m = executor.metrics();
+        assert_eq!((m.spawned, m.completed, m.rejected), (8, 8, 2));
+    });
+}
+
+/// A task a job spawned with `tokio::spawn` is not a job: after a shutdown, what it
+/// submits is refused, as from anywhere outside the pool's jobs.
+#[test]
+fn a_task_a_job_spawned_is_not_a_job_after_a_shutdown() {
+    within(30, || {
+        let executor = pool("sd-not-a-job", 1, 1);
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = mpsc::channel();
+        let inner = executor.clone();
+        let job = executor.spawn(async move {
+            tokio::spawn(async move {
+                let _ = wait.await;
+                let refused = inner.spawn_blocking(|| ()).await;
+                tx.send((inner.accepts_jobs(), refused.map_err(|e| e.is_shutdown())))
+                    .unwrap();
+            });
+            let _ = ended.await;
+        });
+        executor.shutdown();
+        go.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), (false, Err(true)));
+        end.send(()).unwrap();
+        job.join().unwrap();
+        executor.blocking_join();
+    });
+}
+
+/// Past a shutdown deadline nothing more is accepted, not even from a job that was
+/// cut off and runs on.
+#[test]
+fn a_job_cut_off_by_a_deadline_submits_nothing_more() {
+    within(30, || {
+        let executor = pool("sd-cut-within", 1, 1);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let inner = executor.clone();
+        let stuck = executor.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            let inline = inner.spawn_blocking(|| ()).join();
+            let spawned = inner.spawn(async {}).join();
+            tx.send((
+                inner.accepts_jobs(),
+                inline.map_err(|e| e.is_shutdown()),
+                spawned.map_err(|e| e.is_shutdown()),
+            ))
+            .unwrap();
+        });
+        started_rx.recv().unwrap();
+        assert!(!executor.blocking_shutdown_timeout(Duration::from_millis(50)));
+        assert!(stuck.join().unwrap_err().had_started());
+        release_tx.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), (false, Err(true), Err(true)));
+        executor.blocking_join();
+    });
+}
+
+/// On an executor over the caller's runtime (no threads of its own), a job's own
+/// work after a shutdown is accepted too, and `join` waits for it.
+#[test]
+fn a_job_on_a_caller_runtime_may_submit_its_own_work_after_a_shutdown() {
+    within(30, || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let executor = io_executor::Executor::from_handle(rt.handle().clone());
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let done = Arc::new(AtomicUsize::new(0));
+        let (inner, seen) = (executor.clone(), Arc::clone(&done));
+        let job = executor.spawn(async move {
+            let _ = wait.await;
+            let read = inner.spawn_blocking(|| 3).await.unwrap();
+            inner
+                .spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    seen.fetch_add(read, Ordering::SeqCst);
+                })
+                .detach();
+        });
+        executor.shutdown();
+        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+        go.send(()).unwrap();
+        rt.block_on(executor.join());
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            3,
+            "join waited for the job's own work"
+        );
+        job.join().unwrap();
+    });
+}

@@ -58,9 +58,11 @@ impl IoMultipartUpload {
     ///
     /// # Errors
     ///
-    /// The executor refused the actor (it shut down since `inner` was made):
-    /// nothing would drive the upload, so it is aborted here (a failed abort is
-    /// logged), and the error says the executor shut down.
+    /// The executor refused the actor: a shutdown deadline cut its jobs off since
+    /// `inner` was made (a plain shutdown does not: this runs inside the job
+    /// that made `inner`, whose own work is still accepted), or its queue is
+    /// full. Nothing would drive the upload, so it is aborted here (a failed
+    /// abort is logged), and the error says why.
     pub(crate) async fn start(
         inner: Box<dyn MultipartUpload>,
         executor: Executor,

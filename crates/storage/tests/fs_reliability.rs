@@ -1191,3 +1191,41 @@ fn a_writer_under_way_is_not_refused_by_a_full_queue() {
     executor.shutdown();
     executor.blocking_join();
 }
+
+/// A job on the operator's executor that is running when the executor is shut
+/// down finishes its IO: its read, the write that follows, a read served on its
+/// own thread and an inline (memory) operation are its own work, not new work from
+/// outside, and are not refused halfway. An operation from outside the executor's
+/// jobs is refused after the shutdown.
+#[test]
+fn a_job_running_at_a_shutdown_finishes_its_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("in"), &data).unwrap();
+    let (op, executor) = common_fs::operator(dir.path(), "sd-job-io");
+    let memory =
+        Operator::new(storage::services::Memory::default()).with_executor(executor.clone());
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let job = {
+        let op = op.clone();
+        executor.spawn(async move {
+            let _ = wait.await;
+            let whole = op.read("in").await?;
+            op.write("out", whole.clone()).await?;
+            // The file is kept open by now: a small read is served on this thread.
+            let head = op.read_range("in", 0..100).await?;
+            memory.write("m", head.clone()).await?;
+            let back = memory.read("m").await?;
+            Ok::<_, storage::Error>((whole, back))
+        })
+    };
+    executor.shutdown();
+    go.send(()).unwrap();
+    let (whole, back) = rt().block_on(job).unwrap().unwrap();
+    assert_eq!(whole, data);
+    assert_eq!(back, data[..100]);
+    assert_eq!(std::fs::read(dir.path().join("out")).unwrap(), data);
+    executor.blocking_join();
+    let err = rt().block_on(op.read_range("in", 0..100)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+}

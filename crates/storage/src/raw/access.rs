@@ -39,8 +39,9 @@ pub enum IoJob<T> {
     /// Runs on one of the executor's worker runtimes.
     Async(Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>),
     /// Does no IO (the memory backend): runs on the thread that submits it, with no
-    /// hand-off, but only if the executor still accepts work (after a shutdown it
-    /// fails with [`ShutDown`](crate::ErrorKind::ShutDown), like every other job).
+    /// hand-off, but only if the executor would accept a job from there (after a
+    /// shutdown, only from inside one of its jobs; otherwise it fails with
+    /// [`ShutDown`](crate::ErrorKind::ShutDown), like every other job).
     Inline(Box<dyn FnOnce() -> Result<T> + Send + 'static>),
     /// Already done; no hand-off.
     Ready(Result<T>),

@@ -151,7 +151,7 @@ impl<T: Send + 'static> Task<T> {
             IoJob::Blocking(f) => Task::Spawned(executor.spawn_blocking(f)),
             IoJob::Bulk(f) => Task::Spawned(executor.spawn_blocking_bulk(f)),
             IoJob::Async(f) => Task::Spawned(executor.spawn(f)),
-            IoJob::Inline(_) if executor.is_shutdown() => ready(Err(Error::new(
+            IoJob::Inline(_) if !executor.accepts_jobs() => ready(Err(Error::new(
                 ErrorKind::ShutDown,
             )
             .with_message("the operation was submitted after the executor shut down"))),

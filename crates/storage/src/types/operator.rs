@@ -469,7 +469,7 @@ impl Operator {
             && self.options.read_now
             && !self.executor().on_blocking_thread()
             && self.access.serves_bursts()
-            && !self.executor().is_shutdown())
+            && self.executor().accepts_jobs())
         .then_some(start..end)
     }
 
@@ -505,7 +505,7 @@ impl Operator {
 
     /// [`Access::try_read_now`], when the options and the executor allow it.
     pub(crate) fn read_now(&self, path: &str, args: &ReadArgs) -> Option<Result<Bytes>> {
-        if !self.options.read_now || self.executor().is_shutdown() {
+        if !self.options.read_now || !self.executor().accepts_jobs() {
             return None;
         }
         self.access.try_read_now(path, args)
@@ -658,7 +658,7 @@ impl Operator {
         };
         let mut opened_now = None;
         let mut opening = None;
-        let now = self.options.read_now && !executor.is_shutdown();
+        let now = self.options.read_now && executor.accepts_jobs();
         match now
             .then(|| access.try_open_now(&normalized, &args))
             .flatten()
@@ -1260,7 +1260,7 @@ impl Operator {
         };
         // A file the backend holds open is opened here (its first read too if small)
         // with no hand-off (see `read_now`).
-        let now = self.options.read_now && !self.executor().is_shutdown();
+        let now = self.options.read_now && self.executor().accepts_jobs();
         self.open_handle(
             "reader",
             path,
