@@ -178,15 +178,21 @@ impl Fixture {
         let path = dir.path().join("storm");
         crate::check_free_space(dir.path(), size, "the storm's file")?;
         let written = (|| {
-            // One random block, written over and over: the reads only need bytes
-            // that are not zeros, and a block per write would take minutes in a
-            // debug build.
+            // One random block, written over and over (a block per write would
+            // take minutes in a debug build), each page of it stamped with its
+            // page number in the file: a read served from another offset (8 MiB
+            // off, say) returns other bytes, which the check catches.
             let mut chunk = vec![0_u8; 8 << 20];
             rand::rngs::StdRng::seed_from_u64(5).fill(&mut chunk[..]);
             let file = std::fs::File::create(&path)?;
             let mut at = 0;
             while at < size {
                 let n = (size - at).min(chunk.len() as u64) as usize;
+                for (i, page) in chunk.chunks_mut(PAGE as usize).enumerate() {
+                    let number = at / PAGE + i as u64;
+                    let stamp = page.len().min(8);
+                    page[..stamp].copy_from_slice(&number.to_le_bytes()[..stamp]);
+                }
                 file.write_all_at(&chunk[..n], at)?;
                 at += n as u64;
             }
@@ -460,6 +466,18 @@ mod tests {
         let offsets = fixture.offsets(storm);
         for method in Method::ALL {
             fixture.check(method, storm, &offsets).unwrap();
+        }
+        // No page of the file repeats another, even one a block (8 MiB) away: a
+        // read served from the wrong offset cannot pass the check.
+        let page = |at: u64| {
+            let mut buf = vec![0_u8; PAGE as usize];
+            fixture.file.read_exact_at(&mut buf, at).unwrap();
+            buf
+        };
+        for &at in offsets.iter().take(100) {
+            let shifted = (at + (8 << 20)) % (fixture.size - PAGE) / PAGE * PAGE;
+            assert_ne!(page(at), page(shifted), "{at} and {shifted}");
+            assert_ne!(page(at), page(at + PAGE), "{at}");
         }
         let path = fixture.dir().join("storm");
         let other = fixture.dir().join("other");
