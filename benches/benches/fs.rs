@@ -14,7 +14,9 @@ fn fs(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(workload.bytes()));
         group.sample_size(if workload.bytes() >= 64 << 20 { 10 } else { 30 });
         for method in Method::ALL {
-            group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
+            group.bench_function(method.name(), |b| {
+                b.iter(|| fixture.run(method, workload).unwrap())
+            });
         }
         group.finish();
     }
@@ -24,7 +26,9 @@ fn fs(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(workload.bytes()));
         group.sample_size(10);
         for method in Method::ABLATIONS {
-            group.bench_function(method.name(), |b| b.iter(|| fixture.run(method, workload)));
+            group.bench_function(method.name(), |b| {
+                b.iter(|| fixture.run(method, workload).unwrap())
+            });
         }
         group.finish();
     }

@@ -33,7 +33,7 @@ fn storm(c: &mut Criterion) {
         group.sample_size(10);
         for method in Method::ALL {
             group.bench_function(method.name(), |b| {
-                b.iter(|| fixture.run(method, storm, &offsets))
+                b.iter(|| fixture.run(method, storm, &offsets).unwrap())
             });
         }
         group.finish();

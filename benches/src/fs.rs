@@ -274,16 +274,20 @@ impl Fixture {
     }
 
     fn random_offset(&self, below: u64) -> u64 {
-        self.rng.lock().expect("rng").random_range(0..below)
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_range(0..below)
     }
 
     /// One iteration of `workload` by `method`; returns the bytes moved (checked to
     /// be the workload's size).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If any IO fails or moves the wrong number of bytes.
-    pub fn run(&self, method: Method, workload: Workload) -> u64 {
+    /// If any IO fails or moves the wrong number of bytes: a line that names the
+    /// method, the workload, the call and the file.
+    pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
         let (offset, len) = self.span(workload);
         let moved = match method {
             Method::Std => self.run_std(workload, offset, len),
@@ -295,13 +299,15 @@ impl Fixture {
                 &mut |_, _, _| {},
                 false,
             )),
-        };
-        assert_eq!(
-            moved,
-            self.sizes.bytes(workload),
-            "{method} {workload} moved the wrong number of bytes"
-        );
-        moved
+        }
+        .map_err(|e| format!("{method} {workload}: {e}"))?;
+        let expected = self.sizes.bytes(workload);
+        if moved != expected {
+            return Err(format!(
+                "{method} {workload} moved {moved} bytes, not {expected}"
+            ));
+        }
+        Ok(moved)
     }
 
     /// Runs `workload` by `method` once as [`run`](Self::run) does, and compares
@@ -312,11 +318,8 @@ impl Fixture {
     ///
     /// # Errors
     ///
-    /// The first read whose bytes differ from the file's.
-    ///
-    /// # Panics
-    ///
-    /// As [`run`](Self::run).
+    /// The first read whose bytes differ from the file's, or an IO error as
+    /// [`run`](Self::run)'s.
     pub fn check(&self, method: Method, workload: Workload) -> Result<(), String> {
         if method == Method::Std {
             return Ok(());
@@ -324,18 +327,27 @@ impl Fixture {
         let (offset, len) = self.span(workload);
         let mut wrong = None;
         let mut compare = |name: &str, at: u64, got: &Got| {
-            let file = std::fs::File::open(self.path(name)).expect("open");
+            if wrong.is_some() {
+                return;
+            }
             let mut expected = vec![0_u8; got.len() as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&file, &mut expected, at).expect("pread");
-            if wrong.is_none() && got.to_bytes() != expected {
-                wrong = Some(format!(
+            let read = std::fs::File::open(self.path(name)).and_then(|file| {
+                std::os::unix::fs::FileExt::read_exact_at(&file, &mut expected, at)
+            });
+            wrong = match read {
+                Err(e) => Some(format!(
+                    "{method} {workload}: pread {name:?} (the reference): {e}"
+                )),
+                Ok(()) if got.to_bytes() != expected => Some(format!(
                     "{method} {workload}: the {} bytes read at {at} of {name:?} are not the file's",
                     expected.len()
-                ));
-            }
+                )),
+                Ok(()) => None,
+            };
         };
         self.caller
-            .block_on(self.run_async(method, workload, offset, len, &mut compare, true));
+            .block_on(self.run_async(method, workload, offset, len, &mut compare, true))
+            .map_err(|e| format!("{method} {workload}: {e}"))?;
         wrong.map_or(Ok(()), Err)
     }
 
@@ -360,25 +372,31 @@ impl Fixture {
         }
     }
 
-    fn run_std(&self, workload: Workload, offset: u64, len: u64) -> u64 {
-        let read_at = |name: &str, offset: u64, len: u64| -> u64 {
-            let mut file = std::fs::File::open(self.path(name)).expect("open");
-            file.seek(SeekFrom::Start(offset)).expect("seek");
+    fn run_std(&self, workload: Workload, offset: u64, len: u64) -> Result<u64, String> {
+        let read_at = |name: &str, offset: u64, len: u64| -> Result<u64, String> {
+            let mut file = std::fs::File::open(self.path(name)).map_err(failed("open", name))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(failed("seek", name))?;
             let mut buf = Vec::with_capacity(len as usize);
-            file.take(len).read_to_end(&mut buf).expect("read");
-            buf.len() as u64
+            file.take(len)
+                .read_to_end(&mut buf)
+                .map_err(failed("read", name))?;
+            Ok(buf.len() as u64)
         };
-        match workload {
-            Workload::Read => std::fs::read(self.path("small")).expect("read").len() as u64,
+        Ok(match workload {
+            Workload::Read => std::fs::read(self.path("small"))
+                .map_err(failed("read", "small"))?
+                .len() as u64,
             Workload::RangeRead | Workload::ReadHalf | Workload::RangeRead4k => {
-                read_at("small", offset, len)
+                read_at("small", offset, len)?
             }
             Workload::BufRead => {
-                let file = std::fs::File::open(self.path("small")).expect("open");
+                let file =
+                    std::fs::File::open(self.path("small")).map_err(failed("open", "small"))?;
                 let mut reader = std::io::BufReader::with_capacity(BUF, file);
                 let mut total = 0;
                 loop {
-                    let n = reader.fill_buf().expect("fill").len();
+                    let n = reader.fill_buf().map_err(failed("read", "small"))?.len();
                     if n == 0 {
                         break total;
                     }
@@ -387,7 +405,8 @@ impl Fixture {
                 }
             }
             Workload::Write => {
-                std::fs::write(self.path("out-std"), &self.payload).expect("write");
+                std::fs::write(self.path("out-std"), &self.payload)
+                    .map_err(failed("write", "out-std"))?;
                 self.sizes.small
             }
             Workload::ParallelRangeRead(n) => std::thread::scope(|s| {
@@ -397,10 +416,13 @@ impl Fixture {
                     .collect();
                 reads
                     .into_iter()
-                    .map(|r| r.join().expect("reader thread"))
-                    .sum()
-            }),
-        }
+                    .map(|r| {
+                        r.join()
+                            .unwrap_or_else(|_| Err("a reading thread panicked".to_owned()))
+                    })
+                    .sum::<Result<u64, String>>()
+            })?,
+        })
     }
 
     /// One iteration by `method` (not `std`), each read's name, offset and bytes
@@ -414,12 +436,15 @@ impl Fixture {
         len: u64,
         visit: &mut dyn FnMut(&str, u64, &Got),
         checking: bool,
-    ) -> u64 {
-        match workload {
+    ) -> Result<u64, String> {
+        Ok(match workload {
             Workload::ParallelRangeRead(n) if checking => {
                 let half = self.sizes.half();
                 let reads = (0..n as u64).map(|i| self.range(method, "big", i * half, half));
-                let got = futures::future::join_all(reads).await;
+                let got = futures::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<Got>, String>>()?;
                 for (i, g) in got.iter().enumerate() {
                     visit("big", i as u64 * half, g);
                 }
@@ -430,49 +455,83 @@ impl Fixture {
                 // reader that consumes it would (held until the last came back,
                 // the reads would need more memory than they do).
                 let half = self.sizes.half();
-                let reads = (0..n as u64)
-                    .map(|i| async move { self.range(method, "big", i * half, half).await.len() });
-                futures::future::join_all(reads).await.into_iter().sum()
+                let reads = (0..n as u64).map(|i| async move {
+                    Ok::<_, String>(self.range(method, "big", i * half, half).await?.len())
+                });
+                futures::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .sum::<Result<u64, String>>()?
             }
             Workload::Read => {
-                let got = self.whole(method, "small").await;
+                let got = self.whole(method, "small").await?;
                 visit("small", 0, &got);
                 got.len()
             }
             Workload::RangeRead | Workload::ReadHalf | Workload::RangeRead4k => {
-                let got = self.range(method, "small", offset, len).await;
+                let got = self.range(method, "small", offset, len).await?;
                 visit("small", offset, &got);
                 got.len()
             }
-            Workload::BufRead => self.buf_read(method).await,
-            Workload::Write => self.write(method).await,
-        }
+            Workload::BufRead => self.buf_read(method).await?,
+            Workload::Write => self.write(method).await?,
+        })
     }
 
-    async fn whole(&self, method: Method, name: &str) -> Got {
-        match method {
-            Method::TokioFs => {
-                Got::Bytes(tokio::fs::read(self.path(name)).await.expect("read").into())
-            }
-            Method::OpenDal => Got::Buffer(self.opendal.read(name).await.expect("read")),
+    async fn whole(&self, method: Method, name: &str) -> Result<Got, String> {
+        Ok(match method {
+            Method::TokioFs => Got::Bytes(
+                tokio::fs::read(self.path(name))
+                    .await
+                    .map_err(failed("read", name))?
+                    .into(),
+            ),
+            Method::OpenDal => Got::Buffer(
+                self.opendal
+                    .read(name)
+                    .await
+                    .map_err(failed("read", name))?,
+            ),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
-                let get = self.object_store.get(&path).await.expect("get");
-                Got::Bytes(get.bytes().await.expect("body"))
+                let get = self
+                    .object_store
+                    .get(&path)
+                    .await
+                    .map_err(failed("get", name))?;
+                Got::Bytes(get.bytes().await.map_err(failed("get (body)", name))?)
             }
-            _ => Got::Bytes(self.ours(method).read(name).await.expect("read")),
-        }
+            _ => Got::Bytes(
+                self.ours(method)
+                    .read(name)
+                    .await
+                    .map_err(failed("read", name))?,
+            ),
+        })
     }
 
-    async fn range(&self, method: Method, name: &str, offset: u64, len: u64) -> Got {
+    async fn range(
+        &self,
+        method: Method,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Got, String> {
         let range = offset..offset + len;
-        match method {
+        Ok(match method {
             Method::TokioFs => {
                 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                let mut file = tokio::fs::File::open(self.path(name)).await.expect("open");
-                file.seek(SeekFrom::Start(offset)).await.expect("seek");
+                let mut file = tokio::fs::File::open(self.path(name))
+                    .await
+                    .map_err(failed("open", name))?;
+                file.seek(SeekFrom::Start(offset))
+                    .await
+                    .map_err(failed("seek", name))?;
                 let mut buf = Vec::with_capacity(len as usize);
-                file.take(len).read_to_end(&mut buf).await.expect("read");
+                file.take(len)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(failed("read", name))?;
                 Got::Bytes(buf.into())
             }
             Method::OpenDal => Got::Buffer(
@@ -480,7 +539,7 @@ impl Fixture {
                     .read_with(name)
                     .range(range)
                     .await
-                    .expect("read"),
+                    .map_err(failed("read", name))?,
             ),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
@@ -488,37 +547,46 @@ impl Fixture {
                     self.object_store
                         .get_range(&path, range)
                         .await
-                        .expect("get_range"),
+                        .map_err(failed("get_range", name))?,
                 )
             }
             _ => Got::Bytes(
                 self.ours(method)
                     .read_range(name, range)
                     .await
-                    .expect("read"),
+                    .map_err(failed("read_range", name))?,
             ),
-        }
+        })
     }
 
-    async fn buf_read(&self, method: Method) -> u64 {
-        match method {
+    async fn buf_read(&self, method: Method) -> Result<u64, String> {
+        let name = "small";
+        let drained = match method {
             Method::TokioFs => {
-                let file = tokio::fs::File::open(self.path("small"))
+                let file = tokio::fs::File::open(self.path(name))
                     .await
-                    .expect("open");
+                    .map_err(failed("open", name))?;
                 drain_tokio(tokio::io::BufReader::with_capacity(BUF, file)).await
             }
             Method::OpenDal => {
-                let reader = self.opendal.reader("small").await.expect("reader");
+                let reader = self
+                    .opendal
+                    .reader(name)
+                    .await
+                    .map_err(failed("reader", name))?;
                 let read = reader
                     .into_futures_async_read(0..self.sizes.small)
                     .await
-                    .expect("async read");
+                    .map_err(failed("reader", name))?;
                 drain_futures(futures::io::BufReader::with_capacity(BUF, read)).await
             }
             Method::ObjectStore => {
-                let path = object_store::path::Path::from("small");
-                let meta = self.object_store.head(&path).await.expect("head");
+                let path = object_store::path::Path::from(name);
+                let meta = self
+                    .object_store
+                    .head(&path)
+                    .await
+                    .map_err(failed("head", name))?;
                 let reader = object_store::buffered::BufReader::with_capacity(
                     Arc::clone(&self.object_store),
                     &meta,
@@ -528,21 +596,30 @@ impl Fixture {
             }
             // Our Reader is itself a buffered reader (AsyncBufRead over its 1 MiB
             // chunks), as object_store's BufReader is for object_store.
-            _ => drain_tokio(self.ours(method).reader("small").await.expect("reader")).await,
-        }
+            _ => {
+                drain_tokio(
+                    self.ours(method)
+                        .reader(name)
+                        .await
+                        .map_err(failed("reader", name))?,
+                )
+                .await
+            }
+        };
+        drained.map_err(failed("read", name))
     }
 
-    async fn write(&self, method: Method) -> u64 {
+    async fn write(&self, method: Method) -> Result<u64, String> {
         let data = self.payload.clone();
         match method {
             Method::TokioFs => tokio::fs::write(self.path("out-tokio"), &data)
                 .await
-                .expect("write"),
+                .map_err(failed("write", "out-tokio"))?,
             Method::OpenDal => drop(
                 self.opendal
                     .write("out-opendal", data)
                     .await
-                    .expect("write"),
+                    .map_err(failed("write", "out-opendal"))?,
             ),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from("out-object-store");
@@ -550,38 +627,44 @@ impl Fixture {
                     self.object_store
                         .put(&path, data.into())
                         .await
-                        .expect("put"),
+                        .map_err(failed("put", "out-object-store"))?,
                 );
             }
             _ => drop(
                 self.ours(method)
                     .write("out-ours", data)
                     .await
-                    .expect("write"),
+                    .map_err(failed("write", "out-ours"))?,
             ),
         }
-        self.sizes.small
+        Ok(self.sizes.small)
     }
 }
 
-async fn drain_tokio(mut reader: impl tokio::io::AsyncBufRead + Unpin) -> u64 {
+/// What a run says when `what` of file `name` failed with the error it is given.
+fn failed<E: std::fmt::Display>(what: &'static str, name: &str) -> impl FnOnce(E) -> String {
+    let name = name.to_owned();
+    move |e| format!("{what} {name:?}: {e}")
+}
+
+async fn drain_tokio(mut reader: impl tokio::io::AsyncBufRead + Unpin) -> std::io::Result<u64> {
     let mut total = 0;
     loop {
-        let n = reader.fill_buf().await.expect("fill").len();
+        let n = reader.fill_buf().await?.len();
         if n == 0 {
-            return total;
+            return Ok(total);
         }
         reader.consume(n);
         total += n as u64;
     }
 }
 
-async fn drain_futures(mut reader: impl futures::AsyncBufRead + Unpin) -> u64 {
+async fn drain_futures(mut reader: impl futures::AsyncBufRead + Unpin) -> std::io::Result<u64> {
     let mut total = 0;
     loop {
-        let n = reader.fill_buf().await.expect("fill").len();
+        let n = reader.fill_buf().await?.len();
         if n == 0 {
-            return total;
+            return Ok(total);
         }
         reader.consume_unpin(n);
         total += n as u64;
@@ -604,6 +687,30 @@ mod tests {
         for workload in Workload::ALL {
             for method in Method::ALL {
                 fixture.check(method, workload).unwrap();
+            }
+        }
+        drop(fixture);
+        executor.shutdown();
+    }
+
+    /// A file gone midway through a run (a temp dir cleaned under it) ends the run
+    /// of every method, of every read workload, in an error that names the method,
+    /// the workload and the file, where it panicked.
+    #[test]
+    fn a_file_gone_midway_is_an_error_naming_method_workload_and_file() {
+        let executor = io_executor::Builder::new().name("fs-gone").build().unwrap();
+        let fixture = Fixture::with_sizes(executor.clone(), Sizes { small: 1 << 20 }).unwrap();
+        std::fs::remove_file(fixture.path("small")).unwrap();
+        std::fs::remove_file(fixture.path("big")).unwrap();
+        for workload in Workload::ALL.into_iter().filter(|w| *w != Workload::Write) {
+            for method in Method::ALL {
+                let err = fixture.run(method, workload).unwrap_err();
+                assert!(
+                    err.starts_with(&format!("{method} {workload}: "))
+                        && (err.contains("\"small\"") || err.contains("\"big\"")),
+                    "{err}"
+                );
+                assert!(fixture.check(method, workload).is_err() || method == Method::Std);
             }
         }
         drop(fixture);

@@ -252,12 +252,13 @@ impl Fixture {
 
     /// One storm by `method`; returns the bytes read (checked).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If a read fails or returns the wrong number of bytes.
-    pub fn run(&self, method: Method, storm: Storm, offsets: &[u64]) -> u64 {
+    /// If a read fails or the reads return the wrong number of bytes: a line
+    /// naming the method, the storm and the call.
+    pub fn run(&self, method: Method, storm: Storm, offsets: &[u64]) -> Result<u64, String> {
         let len = storm.size;
-        let got: u64 = match method {
+        let got = match method {
             Method::Std => self.pread_loop(len, offsets),
             Method::StdThreads => self.pread_threads(len, offsets),
             Method::StdKept => self.pread_kept(len, offsets),
@@ -265,12 +266,18 @@ impl Fixture {
                 let mut got = 0;
                 let mut count = |_: usize, bytes: &[u8]| got += bytes.len() as u64;
                 self.caller
-                    .block_on(self.run_async(method, len, offsets, &mut count));
-                got
+                    .block_on(self.run_async(method, len, offsets, &mut count))
+                    .map(|()| got)
             }
-        };
-        assert_eq!(got, storm.bytes(), "{method} {storm}");
-        got
+        }
+        .map_err(|e| format!("{method} {storm}: {e}"))?;
+        if got != storm.bytes() {
+            return Err(format!(
+                "{method} {storm}: read {got} bytes, not {}",
+                storm.bytes()
+            ));
+        }
+        Ok(got)
     }
 
     /// Runs one storm by `method` as [`run`](Self::run) does, and compares every
@@ -280,11 +287,8 @@ impl Fixture {
     ///
     /// # Errors
     ///
-    /// The first read whose bytes differ, or a read missing.
-    ///
-    /// # Panics
-    ///
-    /// As [`run`](Self::run).
+    /// The first read whose bytes differ, or a read missing, or an error as
+    /// [`run`](Self::run)'s.
     pub fn check(&self, method: Method, storm: Storm, offsets: &[u64]) -> Result<(), String> {
         if matches!(method, Method::Std | Method::StdThreads | Method::StdKept) {
             return Ok(());
@@ -297,20 +301,23 @@ impl Fixture {
             if wrong.is_some() {
                 return;
             }
-            self.file
-                .read_exact_at(&mut expected, offsets[i])
-                .expect("pread");
-            if bytes != expected.as_slice() {
-                wrong = Some(i);
-            }
+            wrong = match self.file.read_exact_at(&mut expected, offsets[i]) {
+                Err(e) => Some(format!(
+                    "{method} {storm}: pread at {} (the reference): {e}",
+                    offsets[i]
+                )),
+                Ok(()) if bytes != expected.as_slice() => Some(format!(
+                    "{method} {storm}: read {i} (at {}) returned other bytes than the file holds",
+                    offsets[i]
+                )),
+                Ok(()) => None,
+            };
         };
         self.caller
-            .block_on(self.run_async(method, len, offsets, &mut compare));
-        if let Some(i) = wrong {
-            return Err(format!(
-                "{method} {storm}: read {i} (at {}) returned other bytes than the file holds",
-                offsets[i]
-            ));
+            .block_on(self.run_async(method, len, offsets, &mut compare))
+            .map_err(|e| format!("{method} {storm}: {e}"))?;
+        if let Some(wrong) = wrong {
+            return Err(wrong);
         }
         if seen != offsets.len() {
             return Err(format!(
@@ -322,7 +329,7 @@ impl Fixture {
     }
 
     /// [`pread_loop`](Self::pread_loop) over one scoped thread per CPU.
-    fn pread_threads(&self, len: u64, offsets: &[u64]) -> u64 {
+    fn pread_threads(&self, len: u64, offsets: &[u64]) -> Result<u64, String> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per = offsets.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
@@ -332,32 +339,39 @@ impl Fixture {
                 .collect();
             loops
                 .into_iter()
-                .map(|t| t.join().expect("pread loop"))
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err("a pread thread panicked".to_owned()))
+                })
                 .sum()
         })
     }
 
     /// [`Method::StdKept`]: the loop, each result in its own part of one buffer.
-    fn pread_kept(&self, len: u64, offsets: &[u64]) -> u64 {
+    fn pread_kept(&self, len: u64, offsets: &[u64]) -> Result<u64, String> {
         let len = len as usize;
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() < len * offsets.len() {
             *kept = vec![0_u8; len * offsets.len()];
         }
         for (part, &at) in kept.chunks_exact_mut(len).zip(offsets) {
-            self.file.read_exact_at(part, at).expect("pread");
+            self.file
+                .read_exact_at(part, at)
+                .map_err(pread_failed(at))?;
         }
         std::hint::black_box(&*kept);
-        (len * offsets.len()) as u64
+        Ok((len * offsets.len()) as u64)
     }
 
-    fn pread_loop(&self, len: u64, offsets: &[u64]) -> u64 {
+    fn pread_loop(&self, len: u64, offsets: &[u64]) -> Result<u64, String> {
         offsets
             .iter()
             .map(|&at| {
                 let mut buf = vec![0_u8; len as usize];
-                self.file.read_exact_at(&mut buf, at).expect("pread");
-                std::hint::black_box(buf).len() as u64
+                self.file
+                    .read_exact_at(&mut buf, at)
+                    .map_err(pread_failed(at))?;
+                Ok(std::hint::black_box(buf).len() as u64)
             })
             .sum()
     }
@@ -370,7 +384,7 @@ impl Fixture {
         len: u64,
         offsets: &[u64],
         visit: &mut dyn FnMut(usize, &[u8]),
-    ) {
+    ) -> Result<(), String> {
         match method {
             Method::OursReadRanges => {
                 let ranges = offsets.iter().map(|&at| at..at + len).collect();
@@ -378,7 +392,7 @@ impl Fixture {
                     .ours
                     .read_ranges("storm", ranges)
                     .await
-                    .expect("read_ranges");
+                    .map_err(|e| format!("read_ranges: {e}"))?;
                 for (i, bytes) in got.iter().enumerate() {
                     visit(i, bytes);
                 }
@@ -390,7 +404,7 @@ impl Fixture {
                     .collect();
                 let got = futures::future::join_all(reads).await;
                 for (i, r) in got.into_iter().enumerate() {
-                    visit(i, &r.expect("read_range"));
+                    visit(i, &r.map_err(|e| format!("read_range: {e}"))?);
                 }
             }
             Method::SpawnBlocking => {
@@ -406,7 +420,8 @@ impl Fixture {
                     .collect();
                 let got = futures::future::join_all(reads).await;
                 for (i, r) in got.into_iter().enumerate() {
-                    visit(i, &r.expect("join").expect("pread"));
+                    let read = r.map_err(|e| format!("spawn_blocking: {e}"))?;
+                    visit(i, &read.map_err(pread_failed(offsets[i]))?);
                 }
             }
             Method::OpenDal => {
@@ -421,7 +436,7 @@ impl Fixture {
                 let got = futures::future::join_all(reads).await;
                 for (i, r) in got.into_iter().enumerate() {
                     // One chunk from a file: no copy.
-                    visit(i, &r.expect("read").to_bytes());
+                    visit(i, &r.map_err(|e| format!("read: {e}"))?.to_bytes());
                 }
             }
             Method::ObjectStore => {
@@ -432,19 +447,25 @@ impl Fixture {
                     .collect();
                 let got = futures::future::join_all(reads).await;
                 for (i, r) in got.into_iter().enumerate() {
-                    visit(i, &r.expect("get_range"));
+                    visit(i, &r.map_err(|e| format!("get_range: {e}"))?);
                 }
             }
             Method::Std | Method::StdThreads | Method::StdKept => {
                 unreachable!("{method} is read with pread on the calling thread")
             }
         }
+        Ok(())
     }
 
     /// The directory holding the file.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
+}
+
+/// What a `pread` of the storm's file at `at` says when it fails.
+fn pread_failed(at: u64) -> impl FnOnce(std::io::Error) -> String {
+    move |e| format!("pread at {at}: {e}")
 }
 
 #[cfg(test)]
@@ -492,6 +513,31 @@ mod tests {
         ] {
             let err = fixture.check(method, storm, &offsets).unwrap_err();
             assert!(err.contains("other bytes"), "{method}: {err}");
+        }
+        drop(fixture);
+        executor.shutdown();
+    }
+
+    /// A file cut short midway through a run ends the storm of every method in an
+    /// error that names the method and the storm, where it panicked.
+    #[test]
+    fn a_file_cut_short_midway_is_an_error_naming_the_method() {
+        let storm = Storm { size: 4 << 10 };
+        let executor = io_executor::Builder::new()
+            .name("storm-short")
+            .build()
+            .unwrap();
+        let fixture = Fixture::new(executor.clone(), 0, &[storm]).unwrap();
+        let offsets = fixture.offsets(storm);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(fixture.dir().join("storm"))
+            .unwrap()
+            .set_len(4 << 10)
+            .unwrap();
+        for method in Method::ALL {
+            let err = fixture.run(method, storm, &offsets).unwrap_err();
+            assert!(err.starts_with(&format!("{method} {storm}: ")), "{err}");
         }
         drop(fixture);
         executor.shutdown();

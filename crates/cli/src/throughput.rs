@@ -124,8 +124,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         fixture.check(m, s, &offsets)?;
                     }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], s, &offsets);
-                        Ok(())
+                        fixture.run(methods[i], s, &offsets).map(drop)
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
@@ -142,8 +141,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         fixture.check(m, w)?;
                     }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w);
-                        Ok(())
+                        fixture.run(methods[i], w).map(drop)
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
