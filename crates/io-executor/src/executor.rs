@@ -850,18 +850,19 @@ where
 /// write and joined by the close), as `tokio::spawn` would, but as work of the
 /// job's own executor: on a worker thread of a pool, it is a job of that worker,
 /// which the pool's shutdown waits for even when the shutdown began before it was
-/// spawned (a job running as the pool shuts down may start one). A task spawned
-/// with `tokio::spawn` there would be cut off when the worker, its jobs done,
-/// drops its runtime, though a job on another worker still waits for it.
+/// spawned (a job running as the pool shuts down may start one), and a deadline
+/// cancels. A task spawned with `tokio::spawn` there is not counted: the drain
+/// does not wait for it, and it is dropped with the worker's runtime once the
+/// drain has ended.
 ///
 /// Off a pool's worker threads it is spawned on the current tokio runtime (with
 /// nothing of ours to wait for it). Where it would not run, `future` is given
 /// back, for the caller to say what is left undone: outside any runtime, on a
 /// runtime that is shutting down (which drops what is spawned there unrun), and
-/// on a worker that is dropping its runtime: past a shutdown deadline, or after a
-/// shutdown once the pool's jobs are done, when tasks its jobs left there (spawned
-/// with `tokio::spawn`) are dropped. Those tasks are not jobs, and a shutdown does not
-/// wait for them.
+/// on a worker whose pool is past a shutdown deadline, or whose drain has ended
+/// (every job done, after a shutdown): then only tasks its jobs left there
+/// (spawned with `tokio::spawn`) still run, until the worker drops them with its
+/// runtime. Those tasks are not jobs, and a shutdown does not wait for them.
 ///
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
 /// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
@@ -909,16 +910,13 @@ where
             Err(_) => Err(future),
         };
     };
-    if shared
-        .pool
-        .as_ref()
-        .is_some_and(|pool| pool.aborting.load(crate::sync::atomic::Ordering::SeqCst))
-    {
-        return Err(future);
-    }
     let completion = Arc::new(Completion::new());
     let handle = JoinHandle::new(Arc::clone(&completion));
-    let guard = shared.accept_cleanup(&completion, worker);
+    // Past a deadline, or once the pool's drain has ended (a task left on the
+    // worker runs as its runtime is about to go), nothing would wait for it.
+    let Some(guard) = shared.accept_cleanup(&completion, worker) else {
+        return Err(future);
+    };
     // A runtime that a deadline has begun to drop drops the task here, which
     // resolves its handle.
     drop(runtime.spawn(AsyncTask::new(future, Span::current(), guard)));

@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     /// run such work are alive until then.
     intake: RwLock<Intake>,
     shutting_down: AtomicBool,
+    /// A shutdown deadline has passed (every mode): nothing more is accepted, not
+    /// even from a job (see [`accept`](Self::accept)).
+    cut_off: AtomicBool,
     /// The global executor ignores `shutdown`: it is shared by everyone.
     global: bool,
     pub(crate) exit: ExitSignal,
@@ -287,7 +290,8 @@ impl PoolState {
     #[must_use = "a refused job is dropped after the intake is released"]
     pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) -> Option<AsyncJob> {
         // The senders are gone once the drain has ended or a deadline aborted the
-        // pool; a job accepted holds the intake, so it finds them (this is a guard).
+        // pool. A job accepted holds the intake, and was counted before the drain
+        // ended, so it finds them but past a deadline; this is a guard.
         let Some(tx) = intake.worker_tx.get(worker) else {
             return Some(job);
         };
@@ -327,6 +331,7 @@ impl Shared {
                 blocking_tx,
             }),
             shutting_down: AtomicBool::new(false),
+            cut_off: AtomicBool::new(false),
             global,
             exit: ExitSignal::new(live_threads),
             pool,
@@ -398,10 +403,7 @@ impl Shared {
     pub(crate) fn accepts_here(&self) -> bool {
         !self.is_shutting_down()
             || (context::is_in_job_of(self.id)
-                && !self
-                    .pool
-                    .as_ref()
-                    .is_some_and(|pool| pool.aborting.load(Ordering::SeqCst))
+                && !self.cut_off.load(Ordering::SeqCst)
                 && self.outstanding.load(Ordering::Acquire) & !CLOSED > 0)
     }
 
@@ -409,22 +411,22 @@ impl Shared {
     /// own jobs in [`outstanding`](Self::outstanding), and says whether it did.
     /// Never from zero: a count that has reached zero after a shutdown has ended
     /// the drain (the exit signal is done, the channels closed), and stays there.
-    /// Not once a deadline has aborted the pool: a job cut off runs on, but what
-    /// it submits is refused.
+    /// Not once a deadline has passed: a job cut off runs on, but what it
+    /// submits is refused.
     fn count_within_job(&self) -> bool {
-        if !context::is_in_job_of(self.id)
-            || self
-                .pool
-                .as_ref()
-                .is_some_and(|pool| pool.aborting.load(Ordering::SeqCst))
-        {
-            return false;
-        }
-        self.outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
-                (count & !CLOSED > 0).then_some(count + 1)
-            })
-            .is_ok()
+        context::is_in_job_of(self.id) && self.count_unless_drained()
+    }
+
+    /// Counts one more job in [`outstanding`](Self::outstanding) unless the drain
+    /// has ended (the count is zero after a shutdown) or a deadline has passed.
+    fn count_unless_drained(&self) -> bool {
+        !self.cut_off.load(Ordering::SeqCst)
+            && self
+                .outstanding
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                    (count & !CLOSED > 0 || count & CLOSED == 0).then_some(count + 1)
+                })
+                .is_ok()
     }
 
     /// Counts a job whose `queued` count is taken (spawned, unfinished, its
@@ -451,17 +453,21 @@ impl Shared {
         JobGuard::new(Arc::clone(self), Arc::clone(completion), worker, blocking)
     }
 
-    /// Accepts a job for worker `worker` that a job running there starts for its
+    /// Accepts a job for worker `worker` that code running there starts for its
     /// clean-up ([`spawn_cleanup`](crate::spawn_cleanup)), whether intake is
-    /// open or not: counted as any job, so the worker (which is the calling thread,
-    /// with a job of its own still running) stays until it ends.
+    /// open or not, until the drain has ended or a deadline has passed (`None`
+    /// then): counted as any job, so the worker (the calling thread) stays until
+    /// it ends.
     pub(crate) fn accept_cleanup<T>(
         self: &Arc<Self>,
         completion: &Arc<Completion<T>>,
         worker: usize,
-    ) -> JobGuard<T> {
+    ) -> Option<JobGuard<T>> {
+        if !self.count_unless_drained() {
+            return None;
+        }
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        self.admit(completion, Some(worker), false, false)
+        Some(self.admit(completion, Some(worker), false, true))
     }
 
     /// Jobs accepted and not yet ended.
@@ -560,13 +566,15 @@ impl Shared {
         }
     }
 
-    /// Cancels everything still queued or running (after a shutdown deadline).
+    /// Cancels everything still queued or running (after a shutdown deadline), on
+    /// a pool; on any executor, refuses everything from now on.
     pub(crate) fn abort(&self) {
+        self.cut_off.store(true, Ordering::SeqCst);
         let Some(pool) = &self.pool else {
             return;
         };
         pool.aborting.store(true, Ordering::SeqCst);
-        // Nothing more is accepted (`count_within_job` sees `aborting`, or its
+        // Nothing more is accepted (`count_unless_drained` sees `cut_off`, or its
         // submission holds the intake until its job is queued, and is dropped
         // below), and the threads parked on a channel see it closed.
         self.close_channels();

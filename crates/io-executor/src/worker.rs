@@ -129,23 +129,32 @@ async fn dispatch(
     }
     let runtime = Handle::current();
     loop {
-        while let Ok(job) = jobs.try_recv() {
-            drop(tokio::task::spawn(job));
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => drop(tokio::task::spawn(job)),
+                Err(TryRecvError::Empty) => break,
+                // The drain has ended (every job of the pool, this worker's too)
+                // or a deadline has passed: the tasks left here go with the
+                // runtime.
+                Err(TryRecvError::Disconnected) => return Next::Exit,
+            }
         }
         if pool.aborting.load(Ordering::SeqCst) {
             return Next::Exit;
         }
+        let alive = runtime.metrics().num_alive_tasks();
         if shared.is_shutting_down() {
-            // Intake is closed: this worker's jobs have ended. It parks on its
-            // channel, which the end of the drain closes, until then: a job still
-            // running elsewhere may send it another (see `Shared::accept`).
-            // Background tasks left in the runtime are not driven meanwhile, as
-            // they will not be once it is dropped.
-            if pool.load[index].load(Ordering::SeqCst) == 0 {
+            // Intake is closed. Once this worker's jobs have ended, the pool's
+            // drain may still go on: a job running elsewhere may send this worker
+            // another (see `Shared::accept`), or wait for a task a job left here
+            // (a credential refresh, say), which this worker drives until the
+            // drain ends and closes its channel. With no task alive here, it
+            // parks on the channel instead.
+            if pool.load[index].load(Ordering::SeqCst) == 0 && alive == 0 {
                 pool.parked[index].store(true, Ordering::SeqCst);
                 return Next::Park;
             }
-        } else if runtime.metrics().num_alive_tasks() == 0 {
+        } else if alive == 0 {
             pool.parked[index].store(true, Ordering::SeqCst);
             // A job sent before the flag was visible is still in the channel: the
             // `recv` after we return takes it.

@@ -530,3 +530,87 @@ fn a_job_on_a_caller_runtime_may_submit_its_own_work_after_a_shutdown() {
         job.join().unwrap();
     });
 }
+
+/// A worker whose own jobs are done keeps driving the tasks its jobs left there
+/// (with `tokio::spawn`) until the pool's drain ends: a job on another worker that
+/// waits for such a task (a shared credential refresh, say) gets its answer, where
+/// the worker froze the task and `join` waited for ever.
+#[test]
+fn a_worker_whose_jobs_are_done_drives_its_tasks_until_the_drain_ends() {
+    within(30, || {
+        let executor = pool("sd-tasks", 2, 1);
+        let (open, gate) = tokio::sync::oneshot::channel::<()>();
+        let (answer, answered) = tokio::sync::oneshot::channel::<u8>();
+        let (left, task_left) = mpsc::channel();
+        executor
+            .spawn_on(0, async move {
+                tokio::spawn(async move {
+                    let _ = gate.await;
+                    let _ = answer.send(7);
+                });
+                left.send(()).unwrap();
+            })
+            .join()
+            .unwrap();
+        task_left.recv().unwrap();
+        let waiting = executor.spawn_on(1, answered);
+        executor.shutdown();
+        open.send(()).unwrap();
+        assert_eq!(waiting.join().unwrap(), Ok(7));
+        executor.blocking_join();
+    });
+}
+
+/// Once the drain has ended, a clean-up a task left on a worker starts has nothing
+/// to wait for it, and is given back, where it was counted again after the drain
+/// (and what it submitted accepted, then dropped).
+#[test]
+fn a_cleanup_started_after_the_drain_ended_is_given_back() {
+    within(30, || {
+        let executor = pool("sd-cleanup-drained", 1, 1);
+        let (open, gate) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = mpsc::channel();
+        let job = executor.spawn(async move {
+            tokio::spawn(async move {
+                let _ = gate.await;
+                let given_back = io_executor::spawn_cleanup(async {}).is_err();
+                let _ = tx.send(given_back);
+            });
+            // The task runs once this job, the pool's last, has ended.
+            open.send(()).unwrap();
+        });
+        executor.shutdown();
+        job.join().unwrap();
+        executor.blocking_join();
+        // The task ran before its worker dropped its runtime, or was dropped with
+        // it unrun (then there is nothing to see).
+        if let Ok(given_back) = rx.recv() {
+            assert!(given_back, "a clean-up was accepted after the drain ended");
+        }
+    });
+}
+
+/// Past a shutdown deadline an executor without threads of its own refuses a
+/// job's submissions too (its jobs run on a runtime it does not own, and go on).
+#[test]
+fn a_deadline_on_a_caller_runtime_refuses_what_its_jobs_submit() {
+    within(30, || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let executor = io_executor::Executor::from_handle(rt.handle().clone());
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let inner = executor.clone();
+        let job = rt.spawn(executor.spawn(async move {
+            let _ = wait.await;
+            let refused = inner.spawn_blocking(|| ()).await;
+            (inner.accepts_jobs(), refused.map_err(|e| e.is_shutdown()))
+        }));
+        assert!(!executor.blocking_shutdown_timeout(Duration::from_millis(20)));
+        go.send(()).unwrap();
+        let (accepts, refused) = rt.block_on(job).unwrap().unwrap();
+        assert_eq!((accepts, refused), (false, Err(true)));
+    });
+}

@@ -183,8 +183,9 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// In the background, on the executor: waits for the job and hands its output to
-    /// `release`, whose job then runs there too (an async one in the same job: a
-    /// shutdown begun meanwhile, which refuses new jobs, does not stop it). For drops
+    /// `release`, whose job then runs there too (an async one in the same job, a
+    /// blocking one as that job's own work: a shutdown begun meanwhile does not
+    /// stop it). For drops
     /// that must not do IO, or wait, on the dropping thread. A release that fails has
     /// no caller to tell: a release that must be heard of logs its own failure
     /// ([`IoJob::on_error`]).

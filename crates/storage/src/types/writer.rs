@@ -348,7 +348,8 @@ impl Drop for Writer {
         // Not committed: abort on the executor, without blocking the dropping thread.
         let placeholder = State::Failed(Error::new(ErrorKind::Cancelled));
         let state = std::mem::replace(&mut self.state, placeholder);
-        // After a shutdown the clean-up job is refused and dropped right here,
+        // After a shutdown (outside the executor's jobs) the clean-up job is
+        // refused and dropped right here,
         // and the backend's writer cleans up as it drops (a temporary file is
         // removed on this thread; an S3 upload's abort goes to this thread's
         // runtime, or is logged as left behind).

@@ -265,7 +265,8 @@ impl Access for S3 {
 
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
         // No request until the first part is full, but made as a job is (inline):
-        // after a shutdown it fails, as every other operation does.
+        // after a shutdown it fails (but inside one of the executor's jobs), as
+        // every other operation does.
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::inline(
             move || Ok(Box::new(S3Writer::new(core, &path, options)) as Box<dyn RawWrite>),
@@ -426,7 +427,8 @@ impl Access for S3 {
     }
 
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
-        // As `writer`: no request yet, but refused after a shutdown.
+        // As `writer`: no request yet, but refused after a shutdown (but inside a
+        // job).
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::inline(move || Ok(Box::new(S3Lister::new(core, &path, args)) as Box<dyn RawList>))
     }
