@@ -1207,13 +1207,16 @@ fn a_job_running_at_a_shutdown_finishes_its_io() {
         Operator::new(storage::services::Memory::default()).with_executor(executor.clone());
     let (go, wait) = tokio::sync::oneshot::channel::<()>();
     let job = {
-        let op = op.clone();
-        executor.spawn(async move {
+        let (op, executor) = (op.clone(), executor.clone());
+        executor.clone().spawn(async move {
             let _ = wait.await;
             let whole = op.read("in").await?;
             op.write("out", whole.clone()).await?;
-            // The file is kept open by now: a small read is served on this thread.
+            // The file is kept open by now: a small read is served on this thread,
+            // as before the shutdown (no job).
+            let jobs = executor.metrics().spawned;
             let head = op.read_range("in", 0..100).await?;
+            assert_eq!(executor.metrics().spawned, jobs, "served on the job's thread");
             memory.write("m", head.clone()).await?;
             let back = memory.read("m").await?;
             Ok::<_, storage::Error>((whole, back))
