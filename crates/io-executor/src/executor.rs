@@ -557,8 +557,11 @@ impl Executor {
     /// that reads and then writes is not cut in half by a shutdown that came
     /// between the two. The drain waits for such work as for any job. It ends when
     /// the last job has ended; a [`shutdown_timeout`](Self::shutdown_timeout)
-    /// deadline ends it sooner, and from then on everything is refused. Returns at
-    /// once; see [`join`](Self::join) to wait.
+    /// deadline ends it sooner, and from then on everything is refused. (So a job
+    /// that runs until told to stop, a poller say, checks
+    /// [`is_shutdown`](Self::is_shutdown): its own submissions no longer fail
+    /// after a shutdown, and the drain would wait for it.) Returns at once; see
+    /// [`join`](Self::join) to wait.
     ///
     /// Ignored on [`Executor::global`].
     ///
