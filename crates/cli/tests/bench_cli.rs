@@ -107,6 +107,10 @@ fn quick_filtered_bench_writes_json_and_a_chart() {
     );
     assert!(output.contains("best peer"), "{output}");
     assert!(
+        output.contains("memory: ours runs on the caller's thread"),
+        "the memory suite's verdicts say where ours ran: {output}"
+    );
+    assert!(
         output.contains("Fs: client CPU time per GiB"),
         "a CPU table for fs: {output}"
     );

@@ -1216,7 +1216,11 @@ fn a_job_running_at_a_shutdown_finishes_its_io() {
             // as before the shutdown (no job).
             let jobs = executor.metrics().spawned;
             let head = op.read_range("in", 0..100).await?;
-            assert_eq!(executor.metrics().spawned, jobs, "served on the job's thread");
+            assert_eq!(
+                executor.metrics().spawned,
+                jobs,
+                "served on the job's thread"
+            );
             memory.write("m", head.clone()).await?;
             let back = memory.read("m").await?;
             Ok::<_, storage::Error>((whole, back))
