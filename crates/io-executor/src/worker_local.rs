@@ -85,10 +85,11 @@ impl<T> WorkerLocal<T> {
     }
 
     /// `true` once the executor that made it has shut down, or every handle to it
-    /// was dropped: its workers take no new jobs, so a holder that keeps one
-    /// `WorkerLocal` per executor (a client per worker of each pool it serves) can
-    /// let this one go. Jobs accepted before the shutdown may still be running on
-    /// those workers; [`get`](Self::get) goes on working for them.
+    /// was dropped: its workers take no new jobs from outside its own, so a holder
+    /// that keeps one `WorkerLocal` per executor (a client per worker of each pool
+    /// it serves) can let this one go. Jobs accepted before the shutdown (and the
+    /// work they submit themselves) may still be running on those workers;
+    /// [`get`](Self::get) goes on working for them.
     pub fn is_shutdown(&self) -> bool {
         self.owner
             .upgrade()

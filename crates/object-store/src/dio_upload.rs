@@ -328,6 +328,20 @@ impl MultipartUpload for DioUpload {
                 // Failed or aborted: refused with why, and nothing is queued.
                 return Box::pin(async move { Err(shared.error(err, "put_part")) });
             }
+            if !shared.executor.accepts_jobs() {
+                drop(queue);
+                // After a shutdown, a part from outside the executor's jobs is new
+                // work, refused as a job from here would be; the object would
+                // lack it, so the upload fails.
+                let err = storage::Error::new(storage::ErrorKind::ShutDown)
+                    .with_message(
+                        "the executor has shut down: it takes no part from outside its jobs \
+                         (abort the upload)",
+                    )
+                    .with_operation("put_multipart");
+                shared.fail(err.clone());
+                return Box::pin(async move { Err(shared.error(err, "put_part")) });
+            }
             queue.pieces.extend(data);
             queue.handed + queue.pieces.len() as u64
         };

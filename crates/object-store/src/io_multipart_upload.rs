@@ -27,6 +27,9 @@ enum Command {
     PutPart {
         data: PutPayload,
         reply: oneshot::Sender<Result<()>>,
+        /// The part's job, already refused where `put_part` was called (see
+        /// there): its refusal is the part's result.
+        refused: Option<JoinHandle<Result<()>>>,
     },
     Complete {
         reply: oneshot::Sender<Result<PutResult>>,
@@ -130,7 +133,18 @@ impl IoMultipartUpload {
 #[async_trait]
 impl MultipartUpload for IoMultipartUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        Box::pin(self.ask("put_part", |reply| Command::PutPart { data, reply }))
+        // The actor is a job, and may submit its own work after a shutdown; a part
+        // from outside the executor's jobs is new work, refused after a shutdown
+        // as a job submitted from here is (with that job's refusal). It still
+        // takes its place in the order, so the object would lack it: `complete`
+        // refuses.
+        let refused =
+            (!self.executor.accepts_jobs()).then(|| self.executor.spawn(async { Ok(()) }));
+        Box::pin(self.ask("put_part", |reply| Command::PutPart {
+            data,
+            reply,
+            refused,
+        }))
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
@@ -174,8 +188,15 @@ async fn actor(
         .await;
         match command {
             None => break,
-            Some(Command::PutPart { data, reply }) => {
-                let part = executor.spawn(inner.put_part(data));
+            Some(Command::PutPart {
+                data,
+                reply,
+                refused,
+            }) => {
+                let part = match refused {
+                    Some(refused) => refused,
+                    None => executor.spawn(inner.put_part(data)),
+                };
                 parts.push(relay(part, next_part, reply, &executor, &location));
                 next_part += 1;
             }

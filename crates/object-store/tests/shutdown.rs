@@ -95,12 +95,12 @@ fn an_upload_cut_short_by_shutdown_says_so() {
 }
 
 /// An upload the inner store made just as the executor shut down is the work of a
-/// call the executor accepted before: its task is that job's own work, accepted
-/// after the shutdown, so the upload is driven to its end (its parts and its
-/// completion), and the drain waits for it, where it used to be aborted and the
-/// call refused.
+/// call accepted before it: the upload is made and handed back, where it used to
+/// be aborted and the call refused. A part put from outside the executor's jobs
+/// after the shutdown is new work, refused as a job from there is; the object would
+/// lack it, so `complete` refuses, and `abort` cleans up.
 #[test]
-fn an_upload_made_as_the_executor_shuts_down_is_driven_to_its_end() {
+fn an_upload_made_as_the_executor_shuts_down_takes_no_part_from_outside() {
     let io = common::executor("up-race");
     let probe = ProbeStore::new();
     let log = probe.log.clone();
@@ -119,16 +119,52 @@ fn an_upload_made_as_the_executor_shuts_down_is_driven_to_its_end() {
         io.shutdown();
         open.send(()).unwrap();
         let mut upload = made.await.unwrap();
-        upload.put_part("one".into()).await.unwrap();
-        upload.complete().await.unwrap();
+        let err = upload.put_part("one".into()).await.unwrap_err();
+        assert!(executor_error(&err).join_error().is_shutdown(), "{err}");
+        assert_eq!(executor_error(&err).operation(), "put_part");
+        let err = upload.complete().await.unwrap_err().to_string();
+        assert!(err.contains("part 0 failed"), "{err}");
+        upload.abort().await.unwrap();
         // A new call from outside is refused.
         let err = store.put_multipart(&path).await.map(drop).unwrap_err();
         assert!(executor_error(&err).join_error().is_shutdown(), "{err}");
     });
     io.blocking_join();
     assert!(
-        log.has("put_part") && log.has("complete") && !log.has("abort"),
+        log.has("abort") && !log.has("put_part") && !log.has("complete"),
         "{:?}",
         log.events()
     );
+}
+
+/// A job running when the executor shuts down finishes the upload it was given:
+/// its parts and its completion are that job's own work.
+#[test]
+fn a_job_running_at_a_shutdown_finishes_its_upload() {
+    let io = common::executor("up-inside");
+    let store = IoObjectStore::new(InMemory::new(), io.clone());
+    let path = Path::from("inside");
+    common::caller_runtime().block_on(async {
+        let mut upload = store.put_multipart(&path).await.unwrap();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let job = io.spawn(async move {
+            let _ = wait.await;
+            upload.put_part("in a job".into()).await?;
+            upload.complete().await
+        });
+        io.shutdown();
+        go.send(()).unwrap();
+        job.await.unwrap().unwrap();
+        // Read straight from the inner store (not a job of the executor).
+        let got = store
+            .inner()
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got, "in a job");
+    });
+    io.blocking_join();
 }

@@ -469,7 +469,10 @@ impl Operator {
             && self.options.read_now
             && !self.executor().on_blocking_thread()
             && self.access.serves_bursts()
-            && self.executor().accepts_jobs())
+            // After a shutdown nothing is held: a held read is served by whoever
+            // polls its burst first, inside one of the executor's jobs or not,
+            // where each read must be accepted or refused where it was issued.
+            && !self.executor().is_shutdown())
         .then_some(start..end)
     }
 

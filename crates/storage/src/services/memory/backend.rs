@@ -19,7 +19,8 @@ use crate::{Entry, Error, ErrorKind, Metadata, Result, WriteOptions};
 /// An in-memory backend: a sorted map of paths to `Bytes`.
 ///
 /// It does no IO, so its jobs run on the thread that submits them, with no
-/// hand-off; like every backend it refuses work once its executor has shut down,
+/// hand-off; like every backend it refuses work once its executor has shut down
+/// (but from inside one of the executor's jobs),
 /// and its futures yield once to the caller's runtime before they complete, so a
 /// loop over them cannot starve the runtime's timers. Directories exist implicitly
 /// (any object below them) or explicitly ([`create_dir`](crate::Operator::create_dir)).
