@@ -304,7 +304,7 @@ impl Fixture {
         let expected = self.sizes.bytes(workload);
         if moved != expected {
             return Err(format!(
-                "{method} {workload} moved {moved} bytes, not {expected}"
+                "{method} {workload}: moved {moved} bytes, not {expected}"
             ));
         }
         Ok(moved)

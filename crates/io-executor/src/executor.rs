@@ -589,16 +589,43 @@ impl Executor {
     }
 
     /// `true` once [`shutdown`](Self::shutdown) has been called (on any clone).
+    /// Whether a job submitted from here would still be accepted (inside one of
+    /// the executor's jobs it may be) is [`accepts_jobs`](Self::accepts_jobs).
     pub fn is_shutdown(&self) -> bool {
         self.inner.shared.is_shutting_down()
     }
 
-    /// `true` if a job submitted from the calling thread now would not be refused
-    /// for a shutdown (a full queue aside): before [`shutdown`](Self::shutdown),
-    /// from anywhere; after it, only from inside one of this executor's jobs,
-    /// until the drain ends (see [`shutdown`](Self::shutdown)). For work done on
-    /// the calling thread in a job's stead (the storage crate's reads served where
-    /// they are issued), so that it is refused exactly when the job would be.
+    /// `true` if a job submitted *from the calling thread*, now, would not be
+    /// refused for a shutdown (a full queue aside). Before
+    /// [`shutdown`](Self::shutdown): from anywhere (and always on
+    /// [`Executor::global`], which is never shut down). After it: only from
+    /// inside one of this executor's jobs (on its thread while it runs: not from
+    /// a task it spawned with `tokio::spawn`, nor from a thread it waits on),
+    /// until the drain ends or a deadline passes. The answer can go stale at once
+    /// (another thread may shut the executor down).
+    ///
+    /// For work a caller does on its own thread in a job's stead, which should be
+    /// refused when a job from there would be: the storage crate serves small
+    /// reads of memory-resident pages on the calling thread this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let io = io_executor::Builder::new().name("doc-accepts").build()?;
+    /// assert!(io.accepts_jobs());
+    /// let inner = io.clone();
+    /// let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    /// let job = io.spawn(async move {
+    ///     let _ = wait.await;
+    ///     inner.accepts_jobs()
+    /// });
+    /// io.shutdown();
+    /// assert!(!io.accepts_jobs(), "not from here");
+    /// go.send(()).unwrap();
+    /// assert!(job.join().unwrap(), "from inside the job");
+    /// io.blocking_join();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn accepts_jobs(&self) -> bool {
         self.inner.shared.accepts_here()
     }
@@ -660,7 +687,8 @@ impl Executor {
     /// blocking closure that is still running cannot be interrupted: its handle is
     /// resolved all the same and its thread exits when the closure returns. The
     /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;
-    /// they only report whether the jobs drained.
+    /// they report whether the jobs drained, and past the deadline refuse what
+    /// their jobs submit, as a pool does.
     ///
     /// The wait happens on a helper thread, so no timer of the caller's runtime is
     /// needed: this future can be awaited from any executor. If the system refuses

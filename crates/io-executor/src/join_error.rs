@@ -16,7 +16,8 @@ pub enum JoinErrorKind {
     /// The job panicked. The payload is in [`JoinError::try_into_panic`].
     Panic,
     /// The executor shut down before the job finished: either it was already shut
-    /// down when the job was submitted, or [`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)
+    /// down when the job was submitted (from outside its jobs, or after its drain
+    /// ended or a deadline passed), or [`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)
     /// cancelled the job at its deadline.
     Shutdown,
     /// The executor's bound on queued jobs ([`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs))

@@ -25,11 +25,13 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) counters: Counters,
-    /// Jobs accepted and not yet ended, plus [`CLOSED`] once shut down: what
-    /// [`Executor::join`](crate::Executor::join) waits on when no threads of ours are
-    /// involved. `shutdown` sets the bit and the last job takes the count to zero, each
-    /// with one read-modify-write of this word, so exactly one of them sees the other
-    /// and finishes the exit signal (model-checked with loom).
+    /// Jobs accepted and not yet ended, plus [`CLOSED`] once shut down: what ends
+    /// the drain (what [`Executor::join`](crate::Executor::join) waits on when no
+    /// threads of ours are involved; a pool's channels close then). `shutdown` sets
+    /// the bit and the last job takes the count to zero, each with one
+    /// read-modify-write of this word, so exactly one of them sees the other and
+    /// ends the drain (model-checked with loom); once zero after a shutdown, it
+    /// never counts up again ([`drain_open`]).
     outstanding: CachePadded<AtomicUsize>,
     max_queued: Option<usize>,
     /// Submissions hold the read side while they enqueue; `shutdown` takes the write
@@ -53,6 +55,19 @@ pub(crate) struct Intake {
     open: bool,
     pub(crate) worker_tx: Vec<Sender<AsyncJob>>,
     pub(crate) blocking_tx: Option<Sender<BlockingJob>>,
+}
+
+impl Intake {
+    fn close_senders(&mut self) {
+        self.worker_tx.clear();
+        self.blocking_tx = None;
+    }
+}
+
+/// Whether the drain is still open at count word `count`: not shut down, or shut
+/// down with jobs still counted.
+fn drain_open(count: usize) -> bool {
+    count & CLOSED == 0 || count & !CLOSED > 0
 }
 
 /// The job a blocking thread is running, if any.
@@ -149,6 +164,15 @@ impl PoolState {
     /// Blocking thread `index` starts: `thread` is how to wake it.
     pub(crate) fn blocking_thread_started(&self, index: usize, thread: std::thread::Thread) {
         let _ = self.blocking_threads[index].set(thread);
+    }
+
+    /// Wakes every worker (inside its runtime or parked on its channel) and every
+    /// idle blocking thread, to look at the pool's state again.
+    pub(crate) fn wake_all(&self) {
+        for notify in self.notify.iter() {
+            notify.notify_one();
+        }
+        self.wake_all_blocking();
     }
 
     /// After a job is queued on the blocking lane: wakes the blocking thread that
@@ -290,8 +314,8 @@ impl PoolState {
     #[must_use = "a refused job is dropped after the intake is released"]
     pub(crate) fn send(&self, intake: &Intake, worker: usize, job: AsyncJob) -> Option<AsyncJob> {
         // The senders are gone once the drain has ended or a deadline aborted the
-        // pool. A job accepted holds the intake, and was counted before the drain
-        // ended, so it finds them but past a deadline; this is a guard.
+        // pool. An accepted job, counted while the drain was open and sent with
+        // the intake held, finds them: this is only a guard.
         let Some(tx) = intake.worker_tx.get(worker) else {
             return Some(job);
         };
@@ -404,7 +428,7 @@ impl Shared {
         !self.is_shutting_down()
             || (context::is_in_job_of(self.id)
                 && !self.cut_off.load(Ordering::SeqCst)
-                && self.outstanding.load(Ordering::Acquire) & !CLOSED > 0)
+                && drain_open(self.outstanding.load(Ordering::Acquire)))
     }
 
     /// After a shutdown: counts a job submitted from inside one of this executor's
@@ -424,7 +448,7 @@ impl Shared {
             && self
                 .outstanding
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
-                    (count & !CLOSED > 0 || count & CLOSED == 0).then_some(count + 1)
+                    drain_open(count).then_some(count + 1)
                 })
                 .is_ok()
     }
@@ -509,18 +533,13 @@ impl Shared {
             return;
         };
         self.close_channels();
-        for notify in pool.notify.iter() {
-            notify.notify_one();
-        }
-        pool.wake_all_blocking();
+        pool.wake_all();
     }
 
     /// Drops the channels' senders: parked workers and blocking threads exit once
     /// their queues are empty. (A job's drop may spawn: none is dropped here.)
     fn close_channels(&self) {
-        let mut intake = self.intake.write();
-        intake.worker_tx.clear();
-        intake.blocking_tx = None;
+        self.intake.write().close_senders();
     }
 
     /// Stops intake (not of the global pool, which lives as long as the process).
@@ -546,20 +565,15 @@ impl Shared {
             if outstanding == 0 {
                 // Nothing accepted is left to end (and nothing can be accepted
                 // now): the senders go at once, and parked threads exit.
-                intake.worker_tx.clear();
-                intake.blocking_tx = None;
+                intake.close_senders();
             }
             outstanding
         };
         tracing::debug!(executor = %self.name, "executor shutting down");
         match &self.pool {
-            Some(pool) => {
-                // Workers with no jobs left park until the drain ends.
-                for notify in pool.notify.iter() {
-                    notify.notify_one();
-                }
-                pool.wake_all_blocking();
-            }
+            // Workers with no jobs left park (or drive their tasks) until the
+            // drain ends.
+            Some(pool) => pool.wake_all(),
             // Nothing accepted is left to end; otherwise the last job finishes.
             None if outstanding == 0 => self.exit.mark_done(),
             None => {}
@@ -578,10 +592,7 @@ impl Shared {
         // submission holds the intake until its job is queued, and is dropped
         // below), and the threads parked on a channel see it closed.
         self.close_channels();
-        for notify in pool.notify.iter() {
-            notify.notify_one();
-        }
-        pool.wake_all_blocking();
+        pool.wake_all();
         // Queued blocking jobs: dropping them resolves their handles (on this,
         // the caller's thread: a destructor's panic must not escape into it).
         while let Ok(job) = pool.blocking_rx.try_recv() {

@@ -159,7 +159,7 @@ impl<F: Future> Future for AsyncTask<F> {
         // Register before checking, so an abort between the two still wakes us.
         this.guard.completion.register_job(cx.waker());
         if this.guard.completion.is_aborted() {
-            drop_quietly(this.future);
+            drop_quietly(this.future, this.guard);
             this.guard.end(Err(JoinError::cancelled()));
             return Poll::Ready(());
         }
@@ -174,12 +174,12 @@ impl<F: Future> Future for AsyncTask<F> {
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
-                drop_quietly(this.future);
+                drop_quietly(this.future, this.guard);
                 this.guard.end(Ok(value));
                 Poll::Ready(())
             }
             Err(payload) => {
-                drop_quietly(this.future);
+                drop_quietly(this.future, this.guard);
                 this.guard.end(Err(JoinError::panic(payload)));
                 Poll::Ready(())
             }
@@ -187,9 +187,11 @@ impl<F: Future> Future for AsyncTask<F> {
     }
 }
 
-/// Drops the job's future in place; a panic from its destructor is logged, so it
+/// Drops the job's future in place, as part of the job (clean-up its destructors
+/// submit is the job's own work); a panic from its destructor is logged, so it
 /// cannot take the worker down.
-fn drop_quietly<F>(mut future: Pin<&mut Option<F>>) {
+fn drop_quietly<F, T>(mut future: Pin<&mut Option<F>>, guard: &JobGuard<T>) {
+    let _job = guard.in_job();
     drop_guarded("an async job's future", || future.set(None));
 }
 
@@ -227,7 +229,10 @@ where
         let BlockingTask { f, span, mut guard } = *self;
         guard.start();
         if guard.completion.is_aborted() {
+            // As an async job's future: dropped as part of the job.
+            let job = guard.in_job();
             drop(f);
+            drop(job);
             guard.end(Err(JoinError::cancelled()));
             return;
         }

@@ -614,3 +614,38 @@ fn a_deadline_on_a_caller_runtime_refuses_what_its_jobs_submit() {
         assert_eq!((accepts, refused), (false, Err(true)));
     });
 }
+
+/// Submits a blocking clean-up when dropped, and counts it when it runs.
+struct CleanUpOnDrop(io_executor::Executor, Arc<AtomicUsize>);
+
+impl Drop for CleanUpOnDrop {
+    fn drop(&mut self) {
+        let done = Arc::clone(&self.1);
+        self.0
+            .spawn_blocking(move || done.fetch_add(1, Ordering::SeqCst))
+            .detach();
+    }
+}
+
+/// A job cancelled after a shutdown is dropped as part of the job: the clean-up its
+/// drop submits (closing a file, aborting an upload) is its own work, accepted and
+/// run before the drain ends, where it was refused and lost.
+#[test]
+fn a_job_cancelled_after_a_shutdown_may_submit_its_clean_up() {
+    within(30, || {
+        let executor = pool("sd-cancel-clean", 1, 1);
+        let cleaned = Arc::new(AtomicUsize::new(0));
+        let on_drop = CleanUpOnDrop(executor.clone(), Arc::clone(&cleaned));
+        let (started, running) = mpsc::channel();
+        let job = executor.spawn(async move {
+            let _on_drop = on_drop;
+            started.send(()).unwrap();
+            std::future::pending::<()>().await
+        });
+        running.recv().unwrap();
+        executor.shutdown();
+        job.abort();
+        executor.blocking_join();
+        assert_eq!(cleaned.load(Ordering::SeqCst), 1);
+    });
+}

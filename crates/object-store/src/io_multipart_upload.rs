@@ -138,8 +138,18 @@ impl MultipartUpload for IoMultipartUpload {
         // as a job submitted from here is (with that job's refusal). It still
         // takes its place in the order, so the object would lack it: `complete`
         // refuses.
-        let refused =
-            (!self.executor.accepts_jobs()).then(|| self.executor.spawn(async { Ok(()) }));
+        // (Should the stand-in run after all, it fails the part: never a part
+        // counted as uploaded that was not.)
+        let location = self.location.clone();
+        let refused = (!self.executor.accepts_jobs()).then(|| {
+            self.executor.spawn(async move {
+                Err(object_store::Error::Generic {
+                    store: STORE,
+                    source: format!("put_part `{location}`: refused after the executor shut down")
+                        .into(),
+                })
+            })
+        });
         Box::pin(self.ask("put_part", |reply| Command::PutPart {
             data,
             reply,

@@ -16,7 +16,9 @@
 //! another read waits for its first poll: a read awaited before the next is issued
 //! starts when it is issued, as every other operation does. A held read starts at
 //! the first poll of any read of its burst, whether its pages are in memory or
-//! not; an executor shut down before that poll fails it.
+//! not; an executor shut down before that poll fails it, unless the poll is made
+//! inside one of the executor's jobs (which may still submit work). After a
+//! shutdown no read is held.
 //!
 //! Cancelling: a held read dropped before its burst starts is never read. Reads
 //! started together share their jobs, so dropping some of their futures stops

@@ -416,7 +416,8 @@ impl Core {
     /// worker, so every pooled connection is a task of the worker runtime that uses it.
     ///
     /// The clients of executors shut down since are let go here (their workers
-    /// take no new jobs; one still running falls back to the shared client): a
+    /// take no new jobs from outside their own; one still running, or its own
+    /// work, falls back to the shared client): a
     /// backend moved from executor to executor keeps only the live ones. An
     /// executor without workers of its own (a caller's runtime) has no worker to
     /// make a client on; its jobs use the shared client.
