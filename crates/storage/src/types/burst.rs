@@ -16,9 +16,11 @@
 //! another read waits for its first poll: a read awaited before the next is issued
 //! starts when it is issued, as every other operation does. A held read starts at
 //! the first poll of any read of its burst, whether its pages are in memory or
-//! not; an executor shut down before that poll fails it, unless the poll is made
-//! inside one of the executor's jobs (which may still submit work). After a
-//! shutdown no read is held.
+//! not; an executor shut down before that poll fails it, unless it is a job's
+//! own read. A burst polled after a shutdown from outside the executor's jobs
+//! leaves each read to its own future, which starts it where it is polled: inside
+//! one of the executor's jobs (which may still submit work) it is read, elsewhere
+//! it fails. After a shutdown no read is held.
 //!
 //! Cancelling: a held read dropped before its burst starts is never read. Reads
 //! started together share their jobs, so dropping some of their futures stops
@@ -71,6 +73,15 @@ struct Held {
     reads: usize,
 }
 
+/// A read left to its own future ([`State::Unserved`]).
+#[derive(Debug)]
+struct Unserved {
+    operation: &'static str,
+    path: String,
+    normalized: String,
+    range: Range<u64>,
+}
+
 /// Reads issued one after the other by one operation on one path.
 #[derive(Debug)]
 struct Group {
@@ -103,6 +114,11 @@ enum State {
     Started(Option<Waker>),
     /// Started on its own: the read's future awaits it.
     Alone(IoFuture<Bytes>),
+    /// Left to its own future: the burst was polled, after a shutdown, where the
+    /// executor takes no job (outside its jobs). The read's own future starts it
+    /// where it is polled: inside one of the executor's jobs (the read is that
+    /// job's own work), accepted; elsewhere, refused.
+    Unserved(Unserved),
     /// Read with others; the result.
     Done(Result<Bytes>, Option<Arc<Rest>>),
     /// Handed out, or its future was dropped.
@@ -221,6 +237,23 @@ impl Operator {
 }
 
 impl Burst {
+    /// Starts `read` on its own, from the thread that polls its future.
+    fn read_alone(self: &Arc<Self>, read: Unserved) -> IoFuture<Bytes> {
+        let Some(server) = self.server.get() else {
+            return IoFuture::ready(Err(Error::new(ErrorKind::Unexpected)
+                .with_message("a held read without the operator that holds it")
+                .with_operation(read.operation)
+                .with_path(read.path.as_str())));
+        };
+        let operator = Operator::serving(
+            Arc::clone(&server.access),
+            server.executor.clone(),
+            server.options,
+            Arc::clone(self),
+        );
+        operator.read_alone(read.operation, &read.path, &read.normalized, read.range)
+    }
+
     /// Starts every read held: a file's reads together on the executor when there
     /// are enough of them, the others one by one (on this thread when they can be
     /// served without waiting, else each a job).
@@ -238,6 +271,25 @@ impl Burst {
         let Some(server) = self.server.get() else {
             return;
         };
+        if !server.executor.accepts_jobs() {
+            // After a shutdown, outside the executor's jobs: what this thread
+            // submits is refused, and some of these reads may be a job's own work.
+            // Each is started by its own future's poll, where it is polled.
+            let mut wakers = Vec::new();
+            for group in held.groups {
+                for (range, slot) in group.reads {
+                    let unserved = Unserved {
+                        operation: group.operation,
+                        path: group.path.clone(),
+                        normalized: group.normalized.clone(),
+                        range,
+                    };
+                    wakers.extend(slot.end(State::Unserved(unserved)));
+                }
+            }
+            wakers.into_iter().for_each(Waker::wake);
+            return;
+        }
         let operator = Operator::serving(
             Arc::clone(&server.access),
             server.executor.clone(),
@@ -581,6 +633,13 @@ impl Future for HeldRead {
                     if let State::Alone(alone) = mem::replace(&mut *state, State::Gone) {
                         this.alone = Some(alone);
                     }
+                }
+                State::Unserved(_) => {
+                    let State::Unserved(read) = mem::replace(&mut *state, State::Gone) else {
+                        unreachable!("matched just above, under the same lock")
+                    };
+                    drop(state);
+                    this.alone = Some(this.burst.read_alone(read));
                 }
                 State::Done(..) => {
                     if let State::Done(result, rest) = mem::replace(&mut *state, State::Gone) {

@@ -403,9 +403,9 @@ impl Operator {
     /// [`Options::read_now`]).
     ///
     /// A held read starts at that first poll, whatever its pages; an executor shut
-    /// down before it fails the read with [`ErrorKind::ShutDown`] (unless that
-    /// poll is made inside one of the executor's jobs; after a shutdown no read is
-    /// held). A held read
+    /// down before it fails the read with [`ErrorKind::ShutDown`], unless the read
+    /// is polled inside one of the executor's jobs (its own work); after a
+    /// shutdown no read is held. A held read
     /// dropped is never read; reads started together share their jobs, which run to
     /// their end even if some of the reads' futures are dropped.
     ///
