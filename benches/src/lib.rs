@@ -74,6 +74,40 @@ pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Resul
     ))
 }
 
+/// Checks that about `needed` bytes of memory are available (`MemAvailable` in
+/// `/proc/meminfo`) before `what` allocates them: a run that would not fit says so,
+/// where the kernel's out-of-memory killer would end it without a word. Where the
+/// figure cannot be read (not Linux), it passes.
+///
+/// # Errors
+///
+/// A message naming `what`, what it needs and what is available.
+pub fn check_free_memory(needed: u64, what: &str) -> Result<(), String> {
+    let Some(available) = mem_available() else {
+        return Ok(());
+    };
+    if needed <= available {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1 << 30);
+    Err(format!(
+        "{what} needs about {:.2} GiB of memory, and this machine has {:.2} GiB \
+         available: use a smaller --size",
+        gib(needed),
+        gib(available)
+    ))
+}
+
+/// `MemAvailable` in bytes, if the kernel says.
+fn mem_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// `err` and every cause under it, on one line: `a: b: c`.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -110,5 +144,26 @@ impl Got {
             Got::Bytes(b) => b.clone(),
             Got::Buffer(b) => b.to_bytes(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What this machine has passes; far more than any machine has is a clear
+    /// error naming what needed it (on Linux, where the kernel says how much is
+    /// available).
+    #[test]
+    fn memory_a_run_cannot_have_is_an_error_that_says_so() {
+        assert!(check_free_memory(1 << 20, "a small run").is_ok());
+        if mem_available().is_none() {
+            return;
+        }
+        let err = check_free_memory(u64::MAX / 2, "a huge run").unwrap_err();
+        assert!(
+            err.starts_with("a huge run needs about") && err.contains("GiB available"),
+            "{err}"
+        );
     }
 }

@@ -86,10 +86,18 @@ pub struct Fixture {
 impl Fixture {
     /// Loads `small` and `big` into every memory backend.
     ///
+    /// # Errors
+    ///
+    /// If the objects would not fit in the memory available
+    /// ([`check_free_memory`](crate::check_free_memory)).
+    ///
     /// # Panics
     ///
     /// If a runtime or client cannot be built.
-    pub fn new(dedicated: Executor, sizes: Sizes) -> Self {
+    pub fn new(dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
+        // The objects (shared by ours and object_store; OpenDAL's memory service
+        // keeps a copy), and up to as much again in reads in flight.
+        crate::check_free_memory(sizes.big().saturating_mul(3), "the memory suite")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
@@ -125,7 +133,7 @@ impl Fixture {
                     .expect("load object_store");
             }
         });
-        Self {
+        Ok(Self {
             caller,
             dedicated,
             on_caller,
@@ -134,7 +142,7 @@ impl Fixture {
             big,
             sizes,
             rng: std::sync::Mutex::new(rng),
-        }
+        })
     }
 
     /// One iteration of `workload` by `method`; returns the bytes moved.

@@ -77,7 +77,9 @@ struct BenchArgs {
     uri: Option<String>,
     /// Size of the small object (the big one is 8 times as large), e.g. `16M`, `1M`
     /// (the default: 16M); at most 1G (the fs and memory suites hold 8 times it in
-    /// memory, and the storm's file is 64 times it).
+    /// memory, and up to as much again in reads: a suite that would not fit in the
+    /// memory available says so before it starts; the storm's file is 64 times
+    /// it).
     #[arg(long, value_parser = parse_object_size)]
     size: Option<u64>,
 }

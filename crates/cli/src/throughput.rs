@@ -150,7 +150,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 }
             }
             Suite::Memory => {
-                let fixture = memory::Fixture::new(executor.clone(), sizes);
+                let fixture = memory::Fixture::new(executor.clone(), sizes)?;
                 for w in workloads {
                     let methods = memory::Method::ALL;
                     bar.set_message(format!("memory/{w}"));
