@@ -196,17 +196,24 @@ impl Isolation {
 
     /// One run of `duration` with `concurrency` read loops by `method`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the runtime cannot be built or a read fails.
-    pub fn run(&self, method: Method, duration: Duration, concurrency: usize) -> Sample {
+    /// If the caller's runtime cannot be built, or a read fails: a line naming the
+    /// method and the call.
+    pub fn run(
+        &self,
+        method: Method,
+        duration: Duration,
+        concurrency: usize,
+    ) -> Result<Sample, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("caller runtime");
-        let on_caller =
-            storage::Operator::new(storage::services::Fs::new(self.dir.path()).expect("fs"))
-                .with_executor(Executor::from_handle(runtime.handle().clone()));
+            .map_err(|e| format!("cannot build the caller's runtime: {e}"))?;
+        let fs = storage::services::Fs::new(self.dir.path())
+            .map_err(|e| format!("{method}: the fs backend: {e}"))?;
+        let on_caller = storage::Operator::new(fs)
+            .with_executor(Executor::from_handle(runtime.handle().clone()));
         let sample = runtime.block_on(async {
             let end = Instant::now() + duration;
             let ticker = tokio::spawn(async move {
@@ -236,9 +243,17 @@ impl Isolation {
             let loops: Vec<_> = (0..concurrency)
                 .map(|i| self.read_loop(method, &on_caller, end, i as u64, concurrency))
                 .collect();
-            let io_bytes: u64 = futures::future::join_all(loops).await.into_iter().sum();
-            let mut lateness = ticker.await.expect("ticker");
-            let rounds = cpu.await.expect("cpu task");
+            let io_bytes = futures::future::join_all(loops)
+                .await
+                .into_iter()
+                .sum::<Result<u64, String>>()
+                .map_err(|e| format!("{method}: {e}"))?;
+            let mut lateness = ticker
+                .await
+                .map_err(|e| format!("{method}: the ticker task: {e}"))?;
+            let rounds = cpu
+                .await
+                .map_err(|e| format!("{method}: the CPU task: {e}"))?;
             let elapsed = started.elapsed().as_secs_f64();
             lateness.sort();
             let pick = |q: f64| {
@@ -247,7 +262,7 @@ impl Isolation {
                     .copied()
                     .unwrap_or_default()
             };
-            Sample {
+            Ok(Sample {
                 method,
                 ticks: lateness.len(),
                 lateness_p50: pick(0.5),
@@ -255,7 +270,7 @@ impl Isolation {
                 lateness_max: lateness.last().copied().unwrap_or_default(),
                 cpu_rounds_per_sec: rounds as f64 / elapsed,
                 io_bytes_per_sec: io_bytes as f64 / elapsed,
-            }
+            })
         });
         drop(on_caller);
         runtime.shutdown_timeout(Duration::from_secs(5));
@@ -270,12 +285,12 @@ impl Isolation {
         end: Instant,
         seed: u64,
         concurrency: usize,
-    ) -> u64 {
+    ) -> Result<u64, String> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut total = 0;
         let one_thread = matches!(method, Method::OneThread | Method::OneThreadRotating);
         if method == Method::NoLoad || (one_thread && seed > 0) {
-            return 0;
+            return Ok(0);
         }
         if one_thread {
             // `concurrency` is at least 1 here: this is one of its loops.
@@ -294,31 +309,31 @@ impl Isolation {
                     .dedicated
                     .read_range("big", range)
                     .await
-                    .expect("read")
+                    .map_err(failed("read", offset))?
                     .len(),
                 Method::OursSamePriority => self
                     .same_priority
                     .read_range("big", range)
                     .await
-                    .expect("read")
+                    .map_err(failed("read", offset))?
                     .len(),
                 Method::OursGlobal => self
                     .global
                     .read_range("big", range)
                     .await
-                    .expect("read")
+                    .map_err(failed("read", offset))?
                     .len(),
                 Method::OursCallerRuntime => on_caller
                     .read_range("big", range)
                     .await
-                    .expect("read")
+                    .map_err(failed("read", offset))?
                     .len(),
                 Method::OpenDal => self
                     .opendal
                     .read_with("big")
                     .range(range)
                     .await
-                    .expect("read")
+                    .map_err(failed("read", offset))?
                     .len(),
                 Method::ObjectStore | Method::IoObjectStore | Method::DioStore => {
                     let store = match method {
@@ -327,24 +342,34 @@ impl Isolation {
                         _ => &self.object_store,
                     };
                     let path = object_store::path::Path::from("big");
-                    store.get_range(&path, range).await.expect("read").len()
+                    store
+                        .get_range(&path, range)
+                        .await
+                        .map_err(failed("read", offset))?
+                        .len()
                 }
                 Method::TokioFs => {
                     use tokio::io::{AsyncReadExt, AsyncSeekExt};
                     let mut file = tokio::fs::File::open(self.dir.path().join("big"))
                         .await
-                        .expect("open");
-                    file.seek(SeekFrom::Start(offset)).await.expect("seek");
+                        .map_err(failed("open", offset))?;
+                    file.seek(SeekFrom::Start(offset))
+                        .await
+                        .map_err(failed("seek", offset))?;
                     let mut buf = vec![0; self.range as usize];
-                    file.read_exact(&mut buf).await.expect("read");
+                    file.read_exact(&mut buf)
+                        .await
+                        .map_err(failed("read", offset))?;
                     buf.len()
                 }
                 Method::StdInAsync => {
                     // Blocks the caller's only thread for the whole read.
-                    let mut file = std::fs::File::open(self.dir.path().join("big")).expect("open");
-                    file.seek(SeekFrom::Start(offset)).expect("seek");
+                    let mut file = std::fs::File::open(self.dir.path().join("big"))
+                        .map_err(failed("open", offset))?;
+                    file.seek(SeekFrom::Start(offset))
+                        .map_err(failed("seek", offset))?;
                     let mut buf = vec![0; self.range as usize];
-                    file.read_exact(&mut buf).expect("read");
+                    file.read_exact(&mut buf).map_err(failed("read", offset))?;
                     if !self.control_stall.is_zero() {
                         std::thread::sleep(self.control_stall);
                     }
@@ -354,7 +379,7 @@ impl Isolation {
             };
             total += got as u64;
         }
-        total
+        Ok(total)
     }
 }
 
@@ -362,27 +387,37 @@ impl Isolation {
     /// Reads `range`-sized pieces at random offsets with `pread` on a plain thread
     /// until `end`, into `buffers` buffers in turn; the caller's runtime only awaits
     /// the total.
-    async fn one_thread(&self, end: Instant, buffers: usize) -> u64 {
+    async fn one_thread(&self, end: Instant, buffers: usize) -> Result<u64, String> {
         let (tx, rx) = futures::channel::oneshot::channel();
         let path = self.dir.path().join("big");
         let (size, range) = (self.size, self.range);
         std::thread::spawn(move || {
             use std::os::unix::fs::FileExt;
-            let file = std::fs::File::open(path).expect("open");
-            let mut rng = rand::rngs::StdRng::seed_from_u64(99);
-            let mut bufs = vec![vec![0_u8; range as usize]; buffers];
-            let (mut total, mut turn) = (0, 0);
-            while Instant::now() < end {
-                let offset = rng.random_range(0..=size - range);
-                let buf = &mut bufs[turn % buffers];
-                turn += 1;
-                file.read_exact_at(buf, offset).expect("pread");
-                total += range;
-            }
-            let _ = tx.send(total);
+            let read = (|| {
+                let file = std::fs::File::open(path).map_err(failed("open", 0))?;
+                let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+                let mut bufs = vec![vec![0_u8; range as usize]; buffers];
+                let (mut total, mut turn) = (0, 0);
+                while Instant::now() < end {
+                    let offset = rng.random_range(0..=size - range);
+                    let buf = &mut bufs[turn % buffers];
+                    turn += 1;
+                    file.read_exact_at(buf, offset)
+                        .map_err(failed("pread", offset))?;
+                    total += range;
+                }
+                Ok(total)
+            })();
+            let _ = tx.send(read);
         });
-        rx.await.expect("the reading thread ended")
+        rx.await
+            .unwrap_or_else(|_| Err("the reading thread ended without a total".to_owned()))
     }
+}
+
+/// What a read loop says when `what` of the file failed, for the read at `offset`.
+fn failed<E: fmt::Display>(what: &'static str, offset: u64) -> impl FnOnce(E) -> String {
+    move |e| format!("{what} of \"big\" at {offset}: {e}")
 }
 
 /// Whether the control stalled the caller's ticker: its p99 lateness is at least 5x
@@ -428,6 +463,30 @@ mod tests {
             cpu_rounds_per_sec: 1.0,
             io_bytes_per_sec: 1.0,
         }
+    }
+
+    /// The file gone midway through a run ends the run of every reading method in
+    /// an error naming the method and the call, where it panicked.
+    #[test]
+    fn a_file_gone_midway_is_an_error_naming_the_method() {
+        let executor = io_executor::Builder::new()
+            .name("iso-gone")
+            .build()
+            .unwrap();
+        let bench = Isolation::new(executor.clone(), 1 << 20).unwrap();
+        // Each method's first read, so that the clients that keep the file open
+        // have it open: it goes from under them.
+        for method in [Method::OursDedicated, Method::OpenDal, Method::ObjectStore] {
+            bench.run(method, Duration::from_millis(5), 1).unwrap();
+        }
+        std::fs::remove_file(bench.dir.path().join("big")).unwrap();
+        for method in Method::ALL.into_iter().filter(|m| *m != Method::NoLoad) {
+            let err = bench.run(method, Duration::from_millis(5), 2).unwrap_err();
+            assert!(err.starts_with(&format!("{method}: ")), "{err}");
+            assert!(err.contains("\"big\""), "{err}");
+        }
+        drop(bench);
+        executor.shutdown();
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub(crate) fn run(
     for &method in &methods {
         crate::interrupt::check()?;
         bar.set_message(method.name());
-        samples.push(bench.run(method, duration, args.concurrency.get()));
+        samples.push(bench.run(method, duration, args.concurrency.get())?);
         bar.inc(1);
     }
     bar.finish_and_clear();
