@@ -147,12 +147,18 @@ impl Fixture {
 
     /// One iteration of `workload` by `method`; returns the bytes moved.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If an operation fails or moves the wrong number of bytes.
-    pub fn run(&self, method: Method, workload: Workload) -> u64 {
+    /// If an operation fails or moves the wrong number of bytes: a line naming the
+    /// method, the workload, the call and the object.
+    pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
         let (small, half) = (self.sizes.small, self.sizes.half());
-        let random = |below: u64| self.rng.lock().expect("rng").random_range(0..below);
+        let random = |below: u64| {
+            self.rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random_range(0..below)
+        };
         let ranges: Vec<(&str, std::ops::Range<u64>)> = match workload {
             Workload::Read | Workload::Write | Workload::BufRead => vec![("small", 0..small)],
             Workload::RangeRead => {
@@ -171,7 +177,7 @@ impl Fixture {
         let moved = if workload == Workload::Write {
             self.write(method)
         } else if method == Method::Std {
-            ranges
+            Ok(ranges
                 .iter()
                 .map(|(_, r)| {
                     // A zero-copy slice, as every other method hands out.
@@ -179,71 +185,145 @@ impl Fixture {
                         std::hint::black_box(&self.big).slice(r.start as usize..r.end as usize);
                     std::hint::black_box(slice).len() as u64
                 })
-                .sum()
+                .sum())
         } else {
             self.caller.block_on(async {
                 let reads = ranges
                     .iter()
                     .map(|(name, r)| self.read(method, name, r.clone()));
-                futures::future::join_all(reads).await.into_iter().sum()
+                futures::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .sum::<Result<u64, String>>()
             })
-        };
-        assert_eq!(moved, self.sizes.bytes(workload), "{method} {workload}");
-        moved
+        }
+        .map_err(|e| format!("{method} {workload}: {e}"))?;
+        let expected = self.sizes.bytes(workload);
+        if moved != expected {
+            return Err(format!(
+                "{method} {workload}: moved {moved} bytes, not {expected}"
+            ));
+        }
+        Ok(moved)
     }
 
-    async fn read(&self, method: Method, name: &str, range: std::ops::Range<u64>) -> u64 {
-        match method {
-            Method::OursDedicated | Method::Std => self.dedicated.read_range(name, range).await,
-            Method::OursCallerRuntime => self.on_caller.read_range(name, range).await,
-            Method::OpenDal => {
-                let buffer = self
-                    .opendal
-                    .read_with(name)
-                    .range(range)
-                    .await
-                    .expect("read");
-                return buffer.len() as u64;
-            }
+    async fn read(
+        &self,
+        method: Method,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<u64, String> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} {name:?}: {e}");
+        Ok(match method {
+            Method::OursDedicated | Method::Std => self
+                .dedicated
+                .read_range(name, range)
+                .await
+                .map_err(|e| failed("read_range", &e))?
+                .len(),
+            Method::OursCallerRuntime => self
+                .on_caller
+                .read_range(name, range)
+                .await
+                .map_err(|e| failed("read_range", &e))?
+                .len(),
+            Method::OpenDal => self
+                .opendal
+                .read_with(name)
+                .range(range)
+                .await
+                .map_err(|e| failed("read", &e))?
+                .len(),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
-                let got = self
-                    .object_store
+                self.object_store
                     .get_range(&path, range)
                     .await
-                    .expect("get");
-                return got.len() as u64;
+                    .map_err(|e| failed("get_range", &e))?
+                    .len()
             }
-        }
-        .expect("read")
-        .len() as u64
+        } as u64)
     }
 
-    fn write(&self, method: Method) -> u64 {
+    fn write(&self, method: Method) -> Result<u64, String> {
         let data = self.big.slice(..self.sizes.small as usize);
         if method == Method::Std {
-            return std::hint::black_box(data.clone()).len() as u64;
+            return Ok(std::hint::black_box(data.clone()).len() as u64);
         }
+        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} \"out\": {e}");
         self.caller.block_on(async {
             match method {
-                Method::OursDedicated | Method::Std => {
-                    self.dedicated.write("out", data).await.expect("write");
-                }
-                Method::OursCallerRuntime => {
-                    self.on_caller.write("out", data).await.expect("write");
-                }
-                Method::OpenDal => drop(self.opendal.write("out", data).await.expect("write")),
+                Method::OursDedicated | Method::Std => drop(
+                    self.dedicated
+                        .write("out", data)
+                        .await
+                        .map_err(|e| failed("write", &e))?,
+                ),
+                Method::OursCallerRuntime => drop(
+                    self.on_caller
+                        .write("out", data)
+                        .await
+                        .map_err(|e| failed("write", &e))?,
+                ),
+                Method::OpenDal => drop(
+                    self.opendal
+                        .write("out", data)
+                        .await
+                        .map_err(|e| failed("write", &e))?,
+                ),
                 Method::ObjectStore => {
                     let path = object_store::path::Path::from("out");
                     drop(
                         self.object_store
                             .put(&path, data.into())
                             .await
-                            .expect("put"),
+                            .map_err(|e| failed("put", &e))?,
                     );
                 }
             }
+            Ok::<(), String>(())
+        })?;
+        Ok(self.sizes.small)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every method moves each workload's bytes; and an object gone midway ends the
+    /// run in an error naming the method, the workload and the object, where it
+    /// panicked.
+    #[test]
+    fn every_method_runs_and_an_object_gone_midway_is_an_error() {
+        let executor = io_executor::Builder::new()
+            .name("mem-check")
+            .build()
+            .unwrap();
+        let fixture = Fixture::new(executor.clone(), Sizes { small: 64 << 10 }).unwrap();
+        for workload in Workload::ALL {
+            for method in Method::ALL {
+                let moved = fixture.run(method, workload).unwrap();
+                assert_eq!(moved, fixture.sizes.bytes(workload), "{method} {workload}");
+            }
+        }
+        fixture.caller.block_on(async {
+            fixture.dedicated.delete("small").await.unwrap();
+            fixture.opendal.delete("small").await.unwrap();
+            let path = object_store::path::Path::from("small");
+            object_store::ObjectStoreExt::delete(&*fixture.object_store, &path)
+                .await
+                .unwrap();
         });
-        self.sizes.small
+        for method in Method::ALL.into_iter().filter(|m| *m != Method::Std) {
+            let err = fixture.run(method, Workload::Read).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{method} {}: ", Workload::Read))
+                    && err.contains("\"small\""),
+                "{err}"
+            );
+        }
+        drop(fixture);
+        executor.shutdown();
     }
 }

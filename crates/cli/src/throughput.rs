@@ -155,8 +155,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     let methods = memory::Method::ALL;
                     bar.set_message(format!("memory/{w}"));
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w);
-                        Ok(())
+                        fixture.run(methods[i], w).map(drop)
                     })?;
                     for (m, t) in methods.iter().zip(timings) {
                         rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
