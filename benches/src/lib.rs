@@ -108,6 +108,19 @@ fn mem_available() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// `moved` if it is the `expected` number of bytes a run of `what` (its method and
+/// workload) moves, else an error that says both.
+///
+/// # Errors
+///
+/// A line naming `what` and both counts.
+pub fn check_moved(what: impl std::fmt::Display, moved: u64, expected: u64) -> Result<u64, String> {
+    if moved == expected {
+        return Ok(moved);
+    }
+    Err(format!("{what}: moved {moved} bytes, not {expected}"))
+}
+
 /// `err` and every cause under it, on one line: `a: b: c`.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();

@@ -198,13 +198,11 @@ impl Fixture {
             })
         }
         .map_err(|e| format!("{method} {workload}: {e}"))?;
-        let expected = self.sizes.bytes(workload);
-        if moved != expected {
-            return Err(format!(
-                "{method} {workload}: moved {moved} bytes, not {expected}"
-            ));
-        }
-        Ok(moved)
+        crate::check_moved(
+            format_args!("{method} {workload}"),
+            moved,
+            self.sizes.bytes(workload),
+        )
     }
 
     async fn read(

@@ -271,13 +271,7 @@ impl Fixture {
             }
         }
         .map_err(|e| format!("{method} {storm}: {e}"))?;
-        if got != storm.bytes() {
-            return Err(format!(
-                "{method} {storm}: read {got} bytes, not {}",
-                storm.bytes()
-            ));
-        }
-        Ok(got)
+        crate::check_moved(format_args!("{method} {storm}"), got, storm.bytes())
     }
 
     /// Runs one storm by `method` as [`run`](Self::run) does, and compares every

@@ -212,14 +212,7 @@ fn custom_executor_that_drops_jobs_resolves_handles() {
     }
     within(30, || {
         let executor = Executor::custom(Dropper);
-        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
-        assert!(
-            executor
-                .spawn_blocking(|| ())
-                .join()
-                .unwrap_err()
-                .is_shutdown()
-        );
+        common::assert_refuses_both_lanes(&executor);
     });
 }
 

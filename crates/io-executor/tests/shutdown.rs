@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use common::{caller_runtime, counted_pool, pool, within};
+use common::{assert_refuses_both_lanes, caller_runtime, counted_pool, pool, within};
 
 #[test]
 fn spawning_after_shutdown_is_an_error_value() {
@@ -31,15 +31,9 @@ fn a_clones_shutdown_stops_every_clone() {
     let clone = executor.clone();
     clone.shutdown();
     assert!(executor.is_shutdown());
-    assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
+    assert_refuses_both_lanes(&executor);
     drop(clone);
-    assert!(
-        executor
-            .spawn_blocking(|| ())
-            .join()
-            .unwrap_err()
-            .is_shutdown()
-    );
+    assert_refuses_both_lanes(&executor);
 }
 
 #[test]
@@ -418,14 +412,7 @@ fn a_job_running_at_shutdown_may_submit_its_own_work() {
         });
         executor.shutdown();
         assert!(!executor.accepts_jobs(), "outside the pool's jobs");
-        assert!(executor.spawn(async {}).join().unwrap_err().is_shutdown());
-        assert!(
-            executor
-                .spawn_blocking(|| ())
-                .join()
-                .unwrap_err()
-                .is_shutdown()
-        );
+        assert_refuses_both_lanes(&executor);
         go.send(()).unwrap();
         executor.blocking_join();
         assert_eq!(job.join().unwrap(), 21);

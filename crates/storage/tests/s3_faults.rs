@@ -655,12 +655,11 @@ fn an_unconditional_write_refused_throttled_or_unsigned_is_not_said_maybe_stored
     assert!(server.seen().is_empty(), "nothing was sent unsigned");
 }
 
-/// A `PUT` held at its last byte for its checks whose only attempt fails (its
-/// connection closed under it) never had its body whole: nothing was stored, and
-/// its error says nothing of storing, where it said `stored` = `unknown`.
-#[test]
-fn a_held_put_whose_only_attempt_fails_was_not_stored() {
-    use std::io::{Read as _, Write as _};
+/// A raw HTTP/1.1 server for answers a hyper server cannot give: each connection,
+/// in a thread of its own, has its request head read and handed to `answer` with
+/// the stream (the body, if any, is left unread); the connection closes when
+/// `answer` returns. It serves until the test ends.
+fn raw_http_server(answer: fn(&[u8], &mut std::net::TcpStream)) -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -668,30 +667,44 @@ fn a_held_put_whose_only_attempt_fails_was_not_stored() {
             let Ok(mut stream) = stream else { return };
             std::thread::spawn(move || {
                 let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                let mut byte = [0_u8; 1];
+                while !head.ends_with(b"\r\n\r\n")
+                    && std::io::Read::read(&mut stream, &mut byte).unwrap_or(0) == 1
+                {
                     head.push(byte[0]);
                 }
-                if head.starts_with(b"PUT ") {
-                    // The PUT's connection closed under it, its body never whole.
-                    return;
-                }
-                if head.starts_with(b"GET ") {
-                    // The checks answer once the PUT has failed.
-                    std::thread::sleep(Duration::from_secs(1));
-                    let body = "<ListBucketResult></ListBucketResult>";
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                } else {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                    );
-                }
+                answer(&head, &mut stream);
             });
+        }
+    });
+    addr
+}
+
+/// A `PUT` held at its last byte for its checks whose only attempt fails (its
+/// connection closed under it) never had its body whole: nothing was stored, and
+/// its error says nothing of storing, where it said `stored` = `unknown`.
+#[test]
+fn a_held_put_whose_only_attempt_fails_was_not_stored() {
+    use std::io::Write as _;
+    let addr = raw_http_server(|head, stream| {
+        if head.starts_with(b"PUT ") {
+            // The PUT's connection closed under it, its body never whole.
+            return;
+        }
+        if head.starts_with(b"GET ") {
+            // The checks answer once the PUT has failed.
+            std::thread::sleep(Duration::from_secs(1));
+            let body = "<ListBucketResult></ListBucketResult>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        } else {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            );
         }
     });
     let op = operator_of(
@@ -1013,24 +1026,11 @@ fn a_reader_without_an_etag_notices_another_version() {
 /// hyper server chunks every body of no stated length.)
 #[test]
 fn a_body_ended_only_by_the_connection_closing_is_not_taken_as_whole() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = Vec::new();
-            let mut byte = [0_u8; 1];
-            while !request.ends_with(b"\r\n\r\n") {
-                match std::io::Read::read(&mut stream, &mut byte) {
-                    Ok(1) => request.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"v1\"\r\n\r\n";
-            let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
-            let _ = std::io::Write::write_all(&mut stream, &[7_u8; 400]);
-            // Closed here, cleanly: the object was cut after 400 bytes.
-        }
+    let addr = raw_http_server(|_, stream| {
+        let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"v1\"\r\n\r\n";
+        let _ = std::io::Write::write_all(stream, head.as_bytes());
+        let _ = std::io::Write::write_all(stream, &[7_u8; 400]);
+        // Closed here, cleanly: the object was cut after 400 bytes.
     });
     let op = operator_of(
         S3Builder::new("bucket")

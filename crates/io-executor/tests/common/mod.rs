@@ -76,3 +76,13 @@ pub(crate) fn thread_name() -> String {
         .unwrap_or("<unnamed>")
         .to_owned()
 }
+
+/// Asserts that `executor` refuses, from the calling thread, an async and a
+/// blocking job alike, each with a shutdown error.
+#[allow(dead_code, reason = "not every test file checks refusals")]
+pub(crate) fn assert_refuses_both_lanes(executor: &Executor) {
+    let async_job = executor.spawn(async {}).join().unwrap_err();
+    assert!(async_job.is_shutdown(), "{async_job:?}");
+    let blocking_job = executor.spawn_blocking(|| ()).join().unwrap_err();
+    assert!(blocking_job.is_shutdown(), "{blocking_job:?}");
+}
