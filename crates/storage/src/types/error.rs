@@ -156,12 +156,6 @@ impl Error {
         self
     }
 
-    /// Removes context `key`.
-    pub(crate) fn without_context(mut self, key: &str) -> Self {
-        self.context.retain(|(k, _)| *k != key);
-        self
-    }
-
     /// Names `caller` (a path as the caller spelled it) where the error names
     /// nothing, or `normalized`, the form a backend was given.
     pub(crate) fn with_caller_path(mut self, normalized: &str, caller: &str) -> Self {

@@ -642,9 +642,9 @@ impl Core {
     /// saw. When none reached the server (every one failed to connect, or found
     /// no credentials to sign with), the final error says `sent` = `no`, so that
     /// a write is known not to be stored; when any ended without an answer that
-    /// settles it ([`unanswered`]), it says `answer` = `lost`, whatever the
-    /// later ones were answered (a refusal does not undo what a lost one
-    /// stored).
+    /// settles it ([`unanswered`]) after its whole body was taken (see
+    /// [`body_not_whole`]), it says `answer` = `lost`, whatever the later ones
+    /// were answered (a refusal does not undo what a lost one stored).
     async fn next_attempt(
         &self,
         err: Error,
@@ -657,7 +657,9 @@ impl Core {
         let reached = err.context("connect") != Some("failed")
             && err.context(super::credentials::STAGE).is_none();
         seen.reached |= reached;
-        seen.lost |= reached && unanswered(&err);
+        // A body the connection never took whole never reached the server whole:
+        // that attempt stored nothing, whatever it ended with.
+        seen.lost |= reached && unanswered(&err) && err.context(BODY).is_none();
         let seen = *seen;
         self.before_retry(err, attempt, req).await.map_err(|e| {
             let e = if seen.reached {
@@ -796,7 +798,11 @@ impl Core {
         };
         let progress = Arc::new(Progress::new());
         let http = self.build(req, identity.as_ref(), &progress)?;
-        let response = self.response(http, &progress).await?;
+        let len = http.body().len();
+        let response = self
+            .response(http, &progress)
+            .await
+            .map_err(|e| body_not_whole(e, &progress, len))?;
         self.learn_server(response.headers());
         let status = response.status();
         if status.is_success() {
@@ -849,7 +855,8 @@ impl Core {
                 err = err.with_context("credentials", "fetched anew");
             }
         }
-        Err(self.about_bucket(err))
+        // Answered before its body was whole (a server may refuse early).
+        Err(body_not_whole(self.about_bucket(err), &progress, len))
     }
 
     /// Sends `http` and waits for its response head. The request timeout bounds
@@ -1707,9 +1714,10 @@ impl Core {
             First::Put(Ok(_)) => Err(Error::new(ErrorKind::Unexpected)
                 .with_message("the server answered the PUT before its body was whole")
                 .with_context("stored", "unknown")),
-            // Its only attempt (a retry gives the places back first, and is
-            // sent whole later) never had its last byte: nothing was stored.
-            First::Put(Err(e)) => Err(e.without_context("stored")),
+            // Its attempts never had their last byte (a retry gives the places
+            // back first, and is sent whole later): the error says nothing was
+            // stored (see `next_attempt`).
+            First::Put(Err(e)) => Err(e),
             First::GaveBack => {
                 // The PUT never got its last byte: called off, and its place
                 // given back before the checks' retries wait for theirs.
@@ -2426,6 +2434,23 @@ struct Seen {
 /// The context key of a request's final error when one of its attempts ended
 /// without an answer that settles it ([`unanswered`]): `answer` = `lost`.
 const ANSWER: &str = "answer";
+
+/// The context key of an attempt's error when its body was not all handed to the
+/// connection: `body` = `{sent} of {len} bytes sent`.
+const BODY: &str = "body";
+
+/// `err`, the end of an attempt whose body is `len` bytes, saying how much of the
+/// body the connection took if not all of it. Such an attempt stored nothing: S3
+/// stores a body only whole (its `Content-Length`), and the connection sends no
+/// byte it has not taken (a `PUT` held at its last byte for its checks, say).
+fn body_not_whole(err: Error, progress: &Progress, len: u64) -> Error {
+    let sent = progress.sent();
+    if sent < len {
+        err.with_context(BODY, format!("{sent} of {len} bytes sent"))
+    } else {
+        err
+    }
+}
 
 /// Whether an attempt that reached the server and failed with `err` ended
 /// without an answer that settles it: a timeout, a broken connection, a 500,
