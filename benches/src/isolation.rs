@@ -277,7 +277,8 @@ impl Isolation {
         sample
     }
 
-    /// Reads `range`-sized pieces at random offsets until `end`; returns the bytes.
+    /// Reads `range`-sized pieces at random offsets, at least one and until `end`;
+    /// returns the bytes.
     async fn read_loop(
         &self,
         method: Method,
@@ -300,7 +301,9 @@ impl Isolation {
             };
             return self.one_thread(end, buffers).await;
         }
-        while Instant::now() < end {
+        // At least one read, however late the loop starts (a run that read
+        // nothing would say nothing of its method).
+        loop {
             let offset = rng.random_range(0..=self.size - self.range);
             let range = offset..offset + self.range;
             let got = match method {
@@ -378,8 +381,10 @@ impl Isolation {
                 }
             };
             total += got as u64;
+            if Instant::now() >= end {
+                return Ok(total);
+            }
         }
-        Ok(total)
     }
 }
 

@@ -91,7 +91,8 @@ fn a_large_read_of_cached_pages_waits_its_turn_among_the_copies() {
         // With `read_now` off the caller's thread does not look at the page cache:
         // the same read is a plain job, served while the bulk thread is held.
         let off = op.clone().with_options(op.options().with_read_now(false));
-        let (holder, release) = hold_bulk(&executor, Duration::from_secs(10));
+        // Held for up to a minute: the read, served meanwhile, has that long.
+        let (holder, release) = hold_bulk(&executor, Duration::from_secs(60));
         assert_eq!(
             off.read_range("hot", 1..LEN as u64).await.unwrap(),
             data[1..]

@@ -444,10 +444,12 @@ fn writes_whose_answers_were_lost_are_done() {
         .unwrap();
     let upstream = endpoint.trim_start_matches("http://").to_owned();
     let proxy = LosingProxy::start(upstream);
+    // Each lost answer costs a timeout; the others have all of it, on a loaded
+    // machine, before they are sent again (which a write survives too).
     let op = Operator::new(
         builder
             .endpoint(format!("http://{}", proxy.addr))
-            .request_timeout(std::time::Duration::from_secs(2))
+            .request_timeout(std::time::Duration::from_secs(5))
             .part_size(5 << 20)
             .multipart_threshold(5 << 20)
             .build()

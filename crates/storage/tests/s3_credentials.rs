@@ -942,11 +942,12 @@ fn an_expired_identity_never_signs() {
     }
     let root = prepare(&extras, TEST);
     let reader = extras.reader.clone();
-    // Hands out the reader for 2 seconds, then fails.
+    // Hands out the reader for 6 seconds (the first read, signed with it, has
+    // that long on a loaded machine), then fails.
     let endpoint = Fake::start(move |_, n| match n {
         0 => (
             200,
-            credential_document(&reader, SystemTime::now() + Duration::from_secs(2)),
+            credential_document(&reader, SystemTime::now() + Duration::from_secs(6)),
         ),
         _ => (500, r#"{"Code":"InternalError","Message":"down"}"#.into()),
     });

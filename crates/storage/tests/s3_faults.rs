@@ -92,6 +92,9 @@ fn warm_up(seen: &Seen) -> bool {
 struct FaultServer {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Each request's method and query (`PUT partNumber=1&uploadId=up-1`), as
+    /// its head arrives, before its body is read.
+    heads: Arc<tokio::sync::watch::Sender<Vec<String>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -114,6 +117,17 @@ impl FaultServer {
         reading: Option<Reading>,
         handler: impl Fn(&Seen, usize) -> Response<Body> + Send + Sync + 'static,
     ) -> Self {
+        let heads = Arc::new(tokio::sync::watch::Sender::new(Vec::new()));
+        Self::start_noting(reading, heads, handler)
+    }
+
+    /// [`start_reading`](Self::start_reading), noting the requests' heads in
+    /// `heads` (see [`heads`](Self::heads)), which `handler` may watch too.
+    fn start_noting(
+        reading: Option<Reading>,
+        heads: Arc<tokio::sync::watch::Sender<Vec<String>>>,
+        handler: impl Fn(&Seen, usize) -> Response<Body> + Send + Sync + 'static,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -133,12 +147,17 @@ impl FaultServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let log = Arc::clone(&seen);
+        let arrived = Arc::clone(&heads);
         runtime.spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
+                let arrived = Arc::clone(&arrived);
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
+                    let query = req.uri().query().unwrap_or("");
+                    let head = format!("{} {query}", req.method());
+                    arrived.send_modify(|heads| heads.push(head));
                     async move {
                         let header = |name: &str| {
                             req.headers()
@@ -193,8 +212,24 @@ impl FaultServer {
         Self {
             addr,
             seen,
+            heads,
             _runtime: runtime,
         }
+    }
+
+    /// Waits until the head of a request `matches` (its method and query, as
+    /// [`heads`](Self::heads) has them) has arrived, at most a minute.
+    ///
+    /// # Panics
+    ///
+    /// If none does within a minute.
+    async fn head_arrived(&self, matches: impl Fn(&str) -> bool) {
+        let mut heads = self.heads.subscribe();
+        let arrived = heads.wait_for(|heads| heads.iter().any(|head| matches(head)));
+        tokio::time::timeout(Duration::from_secs(60), arrived)
+            .await
+            .expect("no such request within a minute")
+            .expect("the server is running");
     }
 
     fn operator(&self, attempts: u32, timeout: Duration) -> Operator {
@@ -748,21 +783,39 @@ fn a_held_put_whose_only_attempt_fails_was_not_stored() {
 
 /// A write whose checks find a directory in its name goes out with them, and is
 /// called off one byte short: the server never gets the whole body, so it never
-/// stores it. (The listing answers two seconds late, so that the PUT, sent with
-/// it, reaches the server first.)
+/// stores it. (The listing answers once the PUT sent with it has reached the
+/// server.)
 #[test]
 fn a_write_its_checks_refuse_is_never_finished() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "GET" if warm_up(seen) => empty_listing(),
-        "GET" => slowly(
-            Duration::from_secs(2),
-            "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents>\
-             </ListBucketResult>"
-                .to_owned(),
-        ),
-        "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
-        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
-    });
+    let heads = Arc::new(tokio::sync::watch::Sender::new(Vec::<String>::new()));
+    let watched = Arc::clone(&heads);
+    let server =
+        FaultServer::start_noting(None, heads, move |seen, _| match seen.method.as_str() {
+            "GET" if warm_up(seen) => empty_listing(),
+            "GET" => {
+                let mut heads = watched.subscribe();
+                let its_put = async move {
+                    // As many PUTs as listings (warm-up's aside): this write's PUT.
+                    let count = |heads: &[String], method: &str| {
+                        heads
+                            .iter()
+                            .filter(|h| h.starts_with(method) && !h.contains("prefix=warm-up"))
+                            .count()
+                    };
+                    let put = heads.wait_for(|heads| count(heads, "PUT ") >= count(heads, "GET "));
+                    drop(put.await);
+                };
+                answered_after(
+                    StatusCode::OK,
+                    its_put,
+                    "<ListBucketResult><Contents><Key>d/x</Key><Size>1</Size></Contents>\
+                 </ListBucketResult>"
+                        .to_owned(),
+                )
+            }
+            "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
+            _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+        });
     let op = server.operator(1, Duration::from_secs(10));
     bucket_found(&op);
     for data in [object(1 << 20), Bytes::from_static(b"x")] {
@@ -791,9 +844,19 @@ fn slowly(delay: Duration, xml: String) -> Response<Body> {
 
 /// An answer of `status` whose body, `xml`, is sent after `delay`.
 fn slowly_with(status: StatusCode, delay: Duration, xml: String) -> Response<Body> {
+    answered_after(status, tokio::time::sleep(delay), xml)
+}
+
+/// An answer of `status` whose body, `xml`, is sent once `ready` ends (its head
+/// at once).
+fn answered_after(
+    status: StatusCode,
+    ready: impl Future<Output = ()> + Send + Sync + 'static,
+    xml: String,
+) -> Response<Body> {
     let len = xml.len();
     let frames = futures_util::stream::once(async move {
-        tokio::time::sleep(delay).await;
+        ready.await;
         Ok(Frame::data(Bytes::from(xml)))
     });
     Response::builder()
@@ -818,25 +881,28 @@ fn slow_listing_page(delay: Duration, n: usize, last: usize) -> Response<Body> {
     slowly(delay, xml)
 }
 
-/// Checks that take longer than the request timeout (five listing pages, each
+/// Checks that take longer than the request timeout (25 listing pages, each
 /// answered well within it): the PUT that waits for them at its last byte is
 /// not timed out meanwhile, and with one attempt the write is stored.
 #[test]
 fn a_write_waits_for_checks_longer_than_the_request_timeout() {
-    let page = Duration::from_millis(600);
+    // 6.25 s of checks against a 5 s timeout, each page 4.75 s within it: a
+    // loaded machine would have to stall one page for that long to time it out.
+    const LAST: usize = 24;
+    let page = Duration::from_millis(250);
     let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
         "GET" if warm_up(seen) => empty_listing(),
         "GET" => {
-            let n = (1..5)
+            // The longest token that matches (`t12` also starts with `t1`).
+            let n = (1..=LAST)
                 .rfind(|n| seen.query.contains(&format!("continuation-token=t{n}")))
                 .unwrap_or(0);
-            slow_listing_page(page, n, 4)
+            slow_listing_page(page, n, LAST)
         }
         "PUT" => with_headers(StatusCode::OK, &[("etag", "\"stored\"")], ""),
         _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
     });
-    // 3 s of checks against a 2 s timeout, each page 1.4 s within it.
-    let op = server.operator(1, Duration::from_secs(2));
+    let op = server.operator(1, Duration::from_secs(5));
     bucket_found(&op);
     let data = object(1 << 20);
     let meta = block_on(op.write("dir/k", data.clone())).unwrap();
@@ -846,7 +912,7 @@ fn a_write_waits_for_checks_longer_than_the_request_timeout() {
         .iter()
         .filter(|s| s.method == "GET" && !warm_up(s))
         .count();
-    assert_eq!(lists, 5, "every listing page was asked for");
+    assert_eq!(lists, LAST + 1, "every listing page was asked for");
     let puts: Vec<_> = seen.iter().filter(|s| s.method == "PUT").collect();
     assert_eq!(puts.len(), 1);
     assert!(puts[0].body == data);
@@ -1539,12 +1605,16 @@ fn a_server_that_stops_answering_times_out() {
     held.join().unwrap();
 }
 
-/// A server that reads a single 48 MiB PUT at 16 MiB/s (`stop_after` bytes, and
-/// it stops reading), and an operator that sends it as one PUT, one attempt,
-/// under a 2 s timeout.
-fn slow_reader(stop_after: u64) -> (FaultServer, Operator) {
+/// A server that reads a PUT at `bytes_per_second` (`stop_after` bytes, and it
+/// stops reading), and an operator that sends up to 48 MiB as one PUT, one
+/// attempt, under `timeout`.
+fn slow_reader(
+    bytes_per_second: u64,
+    stop_after: u64,
+    timeout: Duration,
+) -> (FaultServer, Operator) {
     let reading = Reading {
-        bytes_per_second: 16 << 20,
+        bytes_per_second,
         stop_after,
     };
     let server = FaultServer::start_reading(Some(reading), |seen, _| match seen.method.as_str() {
@@ -1554,7 +1624,7 @@ fn slow_reader(stop_after: u64) -> (FaultServer, Operator) {
     });
     let op = operator_of(
         server
-            .builder(1, Duration::from_secs(2))
+            .builder(1, timeout)
             .multipart_threshold(64 << 20)
             .build()
             .unwrap(),
@@ -1563,12 +1633,13 @@ fn slow_reader(stop_after: u64) -> (FaultServer, Operator) {
 }
 
 /// The request timeout bounds each wait for the body to move, not the whole
-/// upload: a body that takes three seconds to go out at a steady pace is sent
-/// under a 2 s timeout, as a large part on a slow link would be.
+/// upload: a body that takes six seconds to go out at a steady pace (a 1 MiB
+/// frame each quarter second) is sent under a 5 s timeout, as a large part on a
+/// slow link would be.
 #[test]
 fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
-    let (server, op) = slow_reader(u64::MAX);
-    let data = object(48 << 20);
+    let (server, op) = slow_reader(4 << 20, u64::MAX, Duration::from_secs(5));
+    let data = object(24 << 20);
     let meta = block_on(op.write("slow", data.clone())).unwrap();
     assert_eq!(meta.etag(), Some("\"slow\""));
     let put = server
@@ -1583,16 +1654,19 @@ fn an_upload_slower_than_the_timeout_that_keeps_moving_is_sent() {
 /// of the body went out, not a hang.
 #[test]
 fn an_upload_the_server_stops_reading_times_out() {
-    let (_server, op) = slow_reader(4 << 20);
+    let (_server, op) = slow_reader(16 << 20, 4 << 20, Duration::from_secs(2));
     let err = block_on(op.write("stuck", object(48 << 20))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(
-        err.to_string().contains("the request body stopped moving")
-            && err
-                .to_string()
-                .contains(&format!("of {} bytes sent", 48 << 20)),
+        err.to_string().contains("the request body stopped moving"),
         "{err}"
     );
+    let body = err.context("body").unwrap_or_default();
+    assert!(
+        body.ends_with(&format!(" of {} bytes sent", 48 << 20)),
+        "{err}"
+    );
+    assert!(err.to_string().contains(body), "{err}");
 }
 
 #[test]
@@ -2467,13 +2541,13 @@ fn a_write_given_up_on_stores_no_part_after_its_abort() {
     );
     let part = 5 << 20;
     let given_up = block_on(async {
-        // Past the listing and the upload's creation, within part 1's 5 s.
-        tokio::time::timeout(Duration::from_secs(2), op.write("k", object(3 * part))).await
+        // Given up once part 1 is on its way (its body takes the server 5 s).
+        tokio::select! {
+            _ = op.write("k", object(3 * part)) => false,
+            () = server.head_arrived(|head| head.starts_with("PUT partNumber=1&")) => true,
+        }
     });
-    assert!(
-        given_up.is_err(),
-        "the write ended before its first part could"
-    );
+    assert!(given_up, "the write ended before its first part could");
     let whole_part = |s: &Seen| s.query.starts_with("partNumber=") && s.body.len() == part;
     let seen = server.seen_when(|seen| seen.iter().any(|s| s.method == "DELETE"));
     let aborted = seen
@@ -2733,21 +2807,20 @@ fn an_abort_given_up_on_midway_still_aborts_the_upload() {
             _ => None,
         },
     );
-    let op = server.multipart_operator_with(3, Duration::from_secs(1));
+    let op = server.multipart_operator_with(3, Duration::from_secs(3));
     block_on(async {
         let mut writer = op.writer("k").await.unwrap();
         writer.write_bytes(object(11 << 20)).await.unwrap();
         writer.ready().await.unwrap();
         let abort = writer.abort();
         tokio::pin!(abort);
-        // Given up on once the abort is at the server.
+        // Given up on once the abort is at the server (first: a test thread
+        // that wakes late, after the held abort timed out and was sent again,
+        // still gives up, on an abort that then has little left to do).
         tokio::select! {
+            biased;
+            () = server.head_arrived(|head| head == "DELETE uploadId=up-1") => {}
             result = &mut abort => panic!("the held abort ended: {result:?}"),
-            () = async {
-                while aborts(&server.seen()) == 0 {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            } => {}
         }
     });
     // The bound only ends a failing test.

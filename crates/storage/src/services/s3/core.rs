@@ -885,10 +885,11 @@ impl Core {
                     if deadline_after(progress.last_moved())
                         .is_none_or(|deadline| deadline > Instant::now()) => {}
                 Err(_) => {
-                    let sent = progress.sent();
-                    let message = if sent < len {
+                    // How much of the body went out, the attempt's error says
+                    // (`body`).
+                    let message = if progress.sent() < len {
                         format!(
-                            "the request body stopped moving for {:?} ({sent} of {len} bytes sent)",
+                            "the request body stopped moving for {:?}",
                             self.request_timeout
                         )
                     } else if len > 0 {
