@@ -556,6 +556,7 @@ fn a_cleanup_started_after_the_drain_ended_is_given_back() {
     within(30, || {
         let executor = pool("sd-cleanup-drained", 1, 1);
         let (open, gate) = tokio::sync::oneshot::channel::<()>();
+        let (shut, shut_down) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = mpsc::channel();
         let job = executor.spawn(async move {
             tokio::spawn(async move {
@@ -563,10 +564,14 @@ fn a_cleanup_started_after_the_drain_ended_is_given_back() {
                 let given_back = io_executor::spawn_cleanup(async {}).is_err();
                 let _ = tx.send(given_back);
             });
+            // Ends after the shutdown (ended before it, it would leave the task
+            // an executor still taking work).
+            let _ = shut_down.await;
             // The task runs once this job, the pool's last, has ended.
             open.send(()).unwrap();
         });
         executor.shutdown();
+        shut.send(()).unwrap();
         job.join().unwrap();
         executor.blocking_join();
         // The task ran before its worker dropped its runtime, or was dropped with
