@@ -305,18 +305,29 @@ pub(crate) fn write_error(
     }
 }
 
-/// Adds object_store's `attributes` to `options`: `ContentType` and `StorageClass`
-/// become the write's content type and storage class (S3 stores both; memory stores
-/// a content type, fs takes one without storing it, and both refuse a storage
-/// class). Any other
-/// attribute is [`NotImplemented`](OsError::NotImplemented): never ignored.
+/// Adds object_store's `attributes` to `options`, for a write to a backend of
+/// `scheme`: `ContentType` and `StorageClass` become the write's content type and
+/// storage class (S3 stores both; memory stores a content type and refuses a
+/// storage class). Any other attribute, and a content type on fs (which takes one
+/// without storing it, as the storage crate allows), is
+/// [`NotImplemented`](OsError::NotImplemented): never accepted and lost, as the
+/// `ObjectStore` trait asks of attributes a store does not keep.
 pub(crate) fn with_attributes(
     mut options: storage::WriteOptions,
     attributes: &object_store::Attributes,
     operation: &str,
+    scheme: &str,
 ) -> Result<storage::WriteOptions, OsError> {
     for (attribute, value) in attributes.iter() {
         match attribute {
+            object_store::Attribute::ContentType if scheme == "fs" => {
+                return Err(OsError::NotImplemented {
+                    operation: format!(
+                        "{operation} with attribute ContentType (fs does not store it)"
+                    ),
+                    implementer: STORE.to_owned(),
+                });
+            }
             object_store::Attribute::ContentType => {
                 options = options.with_content_type(value.as_ref());
             }

@@ -67,9 +67,10 @@ const DELETE_BATCH: usize = 1000;
 ///   `UpdateVersion::version` are `NotSupported`. Attributes other than
 ///   `ContentType` and `StorageClass` are `NotImplemented`. A storage class is S3's
 ///   only (`NotImplemented` on fs and memory); a content type is stored by S3 and
-///   memory, and `get` and `head` return it in `GetResult::attributes`; fs takes
-///   it without storing it. Tags are not stored, and ignored, as the trait asks of
-///   stores that do not keep them.
+///   memory, and `get` and `head` return it in `GetResult::attributes`; fs does
+///   not store one, so a write that carries one is `NotImplemented` there. Tags
+///   are not stored, and ignored, as the trait asks of stores that do not keep
+///   them.
 /// - `PutMode::Update` without an ETag is `Generic` (a request that cannot be
 ///   made), not `Precondition`: a caller that retries failed conditions would
 ///   retry it for ever.
@@ -204,7 +205,8 @@ impl ObjectStore for DioStore {
         let path = self.prefix.path(location)?;
         // Tags are not kept: ignored, as the trait asks of such stores.
         let options = write_options(&opts.mode, location.as_ref())?;
-        let options = convert::with_attributes(options, &opts.attributes, "put_opts")?;
+        let options =
+            convert::with_attributes(options, &opts.attributes, "put_opts", self.op.scheme())?;
         let meta = self
             .op
             .write_with(&path, Bytes::from(payload))
@@ -221,8 +223,12 @@ impl ObjectStore for DioStore {
     ) -> Result<Box<dyn MultipartUpload>> {
         let path = self.prefix.path(location)?;
         // Tags are not kept: ignored, as the trait asks of such stores.
-        let options =
-            convert::with_attributes(WriteOptions::new(), &opts.attributes, "put_multipart_opts")?;
+        let options = convert::with_attributes(
+            WriteOptions::new(),
+            &opts.attributes,
+            "put_multipart_opts",
+            self.op.scheme(),
+        )?;
         let writer = self
             .op
             .writer_with(&path)

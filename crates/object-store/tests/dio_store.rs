@@ -600,7 +600,8 @@ fn a_prefix_maps_locations_onto_the_operators_root() {
 
 /// `ContentType` and `StorageClass` attributes are the write's options: S3 stores
 /// both, and `get` and `head` give the content type back; memory stores a content
-/// type too, and refuses a storage class. Tags are ignored.
+/// type too, and refuses a storage class; fs refuses both (it would take a content
+/// type and lose it). Tags are ignored.
 #[test]
 fn content_type_and_storage_class_attributes() {
     use object_store::{Attribute, Attributes, PutMultipartOptions};
@@ -621,6 +622,34 @@ fn content_type_and_storage_class_attributes() {
             "{err}"
         );
         let content_type = Attributes::from_iter([(Attribute::ContentType, "text/csv")]);
+        let (fs_op, _dir) = common::fs_operator("attributes-fs");
+        let fs = DioStore::new(fs_op);
+        let refused = fs
+            .put_opts(&Path::from("a"), "x".into(), content_type.clone().into())
+            .await
+            .unwrap_err();
+        let parts = fs
+            .put_multipart_opts(
+                &Path::from("a"),
+                PutMultipartOptions {
+                    attributes: content_type.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop)
+            .unwrap_err();
+        for err in [refused, parts] {
+            assert!(
+                matches!(err, object_store::Error::NotImplemented { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("ContentType"), "{err}");
+        }
+        assert!(matches!(
+            fs.head(&Path::from("a")).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
         memory
             .put_opts(&Path::from("a"), "x".into(), content_type.clone().into())
             .await
