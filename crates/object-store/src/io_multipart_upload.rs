@@ -42,7 +42,8 @@ enum Command {
 /// The caller's end of a multipart upload whose inner upload lives on the executor.
 ///
 /// - `put_part` sends the part to the actor at once (in call order); the returned
-///   future resolves when that part has been uploaded. Dropping it cancels the part.
+///   future resolves when that part has been uploaded. Dropping it cancels the
+///   part, unless its job has ended (the part then counts as its job ended).
 /// - `complete` first waits for every part already started, then completes the
 ///   inner upload, unless a part failed or was cancelled (its future dropped
 ///   before it ended): then the object would lack it, and `complete` is an error
@@ -267,6 +268,11 @@ fn note(missing: &mut Option<String>, lost: Option<String>) {
 /// Waits for part `index`'s job and passes its result on; drops (cancels) the job
 /// if the caller drops the part's future first. Ends with what the object lacks
 /// for it: `None` if the part was uploaded, else what became of it.
+///
+/// The job is looked at before the caller's end: a part whose job has ended
+/// (uploaded, or failed) by the time its future is found dropped ended as its
+/// job says. Found cancelled, it was in the object all the same, and `complete`
+/// refused.
 fn relay(
     mut part: JoinHandle<Result<()>>,
     index: usize,
@@ -277,7 +283,12 @@ fn relay(
     let executor = executor.clone();
     let location = location.clone();
     async move {
-        let Some(done) = until_closed(&mut reply, &mut part).await else {
+        let ended = poll_fn(|cx| match Pin::new(&mut part).poll(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending => reply.poll_closed(cx).map(|()| None),
+        })
+        .await;
+        let Some(done) = ended else {
             return Some(format!("part {index} was cancelled (its future dropped)"));
         };
         let result = done

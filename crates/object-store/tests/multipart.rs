@@ -110,6 +110,35 @@ async fn complete_after_an_abort_given_up_on_is_an_error() {
     assert_unpublished(&store, &Path::from("up"), "its parts").await;
 }
 
+/// A part whose job has ended, uploaded, by the time its future is found dropped
+/// is in the object: `complete` publishes it. The job runs on the upload's own
+/// worker (one worker), holding it until the future is dropped: the upload then
+/// finds both at once. It counted the part cancelled, and `complete` refused an
+/// object that had every part.
+#[tokio::test]
+async fn a_part_dropped_after_its_upload_ended_is_not_missing() {
+    let one_worker = io_executor::Builder::new()
+        .name("ended-part-io")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let store = IoObjectStore::new(ProbeStore::new(), one_worker);
+    let (go, held) = std::sync::mpsc::channel();
+    *store.inner().hold_part.lock().unwrap() = Some((0, held));
+    let log = store.inner().log.clone();
+    let path = Path::from("up");
+    let mut upload = store.put_multipart(&path).await.unwrap();
+    let part = upload.put_part("the only part".into());
+    common::eventually("part 0 is held", || log.has("part holding")).await;
+    drop(part);
+    go.send(()).unwrap();
+    upload.complete().await.unwrap();
+    assert_eq!(
+        store.get(&path).await.unwrap().bytes().await.unwrap(),
+        "the only part"
+    );
+}
+
 #[tokio::test]
 async fn complete_waits_for_the_parts_already_started() {
     let store = probe("complete-io");

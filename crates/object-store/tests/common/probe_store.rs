@@ -133,6 +133,11 @@ pub struct ProbeStore {
     pub fail_part: Mutex<Option<usize>>,
     /// `put_multipart_opts` waits for this before it returns its upload.
     pub hold_multipart: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+    /// The part with this index (of the next upload), once given to the inner
+    /// upload, records `part holding` when its future is first polled and blocks
+    /// that thread until the receiver hears (at most a minute); then it ends as
+    /// the inner part does.
+    pub hold_part: Mutex<Option<(usize, std::sync::mpsc::Receiver<()>)>>,
 }
 
 impl ProbeStore {
@@ -145,6 +150,7 @@ impl ProbeStore {
             stall_parts: AtomicBool::new(false),
             fail_part: Mutex::new(None),
             hold_multipart: Mutex::new(None),
+            hold_part: Mutex::new(None),
         }
     }
 
@@ -199,6 +205,7 @@ impl ObjectStore for ProbeStore {
             next_part: 0,
             fail_part: *self.fail_part.lock().unwrap(),
             stall: self.stall_parts.load(Ordering::SeqCst),
+            hold_part: self.hold_part.lock().unwrap().take(),
         }))
     }
 
@@ -275,6 +282,7 @@ struct ProbeUpload {
     next_part: usize,
     fail_part: Option<usize>,
     stall: bool,
+    hold_part: Option<(usize, std::sync::mpsc::Receiver<()>)>,
 }
 
 impl fmt::Debug for ProbeUpload {
@@ -298,6 +306,13 @@ impl MultipartUpload for ProbeUpload {
             })
         } else if self.stall {
             Box::pin(std::future::pending())
+        } else if let Some((_, held)) = self.hold_part.take_if(|(at, _)| *at == index) {
+            let (part, log) = (self.inner.put_part(data), self.log.clone());
+            Box::pin(async move {
+                log.record("part holding");
+                let _ = held.recv_timeout(std::time::Duration::from_secs(60));
+                part.await
+            })
         } else {
             self.inner.put_part(data)
         };
