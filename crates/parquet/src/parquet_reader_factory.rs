@@ -329,8 +329,11 @@ impl ScanReader {
     /// check compares sizes and modification times; the ETags are compared too
     /// when both are known, so a file replaced by one of the same size within
     /// the same second (S3's times are in seconds) does not get the old footer.
-    /// Such a footer is returned as [`Cached::OtherVersion`], and forgotten with
-    /// the statistics.
+    /// Such a footer is forgotten with the statistics, and returned as
+    /// [`Cached::OtherVersion`] only where DataFusion's check passes (same size
+    /// and time): only then can the scan have been planned from it. A footer of
+    /// another size or time was not used for planning (DataFusion reads the
+    /// footer again for such a file), so the scan reads the file's own.
     fn cached(&self) -> Cached {
         let Some(entry) = self
             .caches
@@ -353,10 +356,13 @@ impl ScanReader {
                 "a file's cached footer is of another ETag; it and the statistics are cleared"
             );
             self.caches.forget_file();
-            return footer.map_or(Cached::None, |footer| Cached::OtherVersion {
-                footer,
-                etag: cached.clone(),
-            });
+            return match footer {
+                Some(footer) if entry.is_valid_for(&self.meta) => Cached::OtherVersion {
+                    footer,
+                    etag: cached.clone(),
+                },
+                _ => Cached::None,
+            };
         }
         match footer {
             Some(footer) if entry.is_valid_for(&self.meta) => Cached::Valid(footer),

@@ -486,7 +486,8 @@ async fn a_reader_given_an_etag_reads_that_version_or_fails() {
 /// time, another ETag: a file replaced within the same second on S3) is not served
 /// for the version a scan listed. The scan fails (DataFusion planned it from the
 /// other version's statistics) and the footer is forgotten; the next scan reads
-/// the file's own.
+/// the file's own. One cached for another ETag and another size (a file
+/// rewritten as usual) was not planned from, and the scan reads the file's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_footer_cached_for_another_etag_is_not_served() {
     use datafusion::datasource::listing::PartitionedFile;
@@ -520,6 +521,7 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
     );
     cache.put(&Path::from(PATH), entry);
 
+    let op_for_other = op.clone();
     let factory = ParquetReaderFactory::new(op).with_metadata_cache(Arc::clone(&cache));
     let metrics = ExecutionPlanMetricsSet::new();
     let err = factory
@@ -542,6 +544,30 @@ async fn a_footer_cached_for_another_etag_is_not_served() {
         cache.get(&Path::from(PATH)).is_none(),
         "the other version's footer is forgotten"
     );
+    let metadata = factory
+        .create_reader(0, file.clone(), None, &metrics)
+        .unwrap()
+        .get_metadata(None)
+        .await
+        .unwrap();
+    assert_eq!(metadata.file_metadata().num_rows(), 12_000);
+
+    // A cached footer of another ETag and another size was not what the scan
+    // was planned from (DataFusion reads a file of another size anew): the
+    // file's own footer is read, where the scan failed with PreconditionFailed.
+    let mut older = file.object_meta.clone();
+    older.e_tag = Some("\"an-older-version\"".to_owned());
+    older.size += 1;
+    let entry = CachedFileMetadataEntry::new(
+        older,
+        Arc::new(CachedParquetMetaData::new(Arc::new(
+            ParquetReader::new(op_for_other, "t/other.parquet")
+                .load_metadata(PageIndexPolicy::Skip, None)
+                .await
+                .unwrap(),
+        ))),
+    );
+    cache.put(&Path::from(PATH), entry);
     let metadata = factory
         .create_reader(0, file, None, &metrics)
         .unwrap()
