@@ -105,11 +105,14 @@ mod tests {
             })
             .expect("spawn");
         wait.recv().expect("the server thread spun");
-        let (c1, w1) = (client.now().expect("clock"), without.now().expect("clock"));
+        // Read in the reverse order: the process's span holds the other's, so
+        // whatever else the test process ran in the other's counts in the
+        // process's too (sibling tests spinning while this thread waited between
+        // the two reads), and the server thread's 200 ms count only there.
+        let w1 = without.now().expect("clock");
+        let c1 = client.now().expect("clock");
         drop(go);
         server.join().expect("server thread");
-        // Whatever else the test process ran meanwhile counts on both clocks; the
-        // server thread's 200 ms count only on the process's.
         let difference = (c1 - c0).saturating_sub(w1 - w0);
         assert!(
             difference >= Duration::from_millis(100),

@@ -218,7 +218,7 @@ fn assert_released_on_executor(drops: &Drops, n: usize, name: &str) {
 
 #[test]
 fn dropped_readers_and_listers_release_on_the_executor() {
-    let (op, drops, _executor) = tracked("rel");
+    let (op, drops, executor) = tracked("rel");
     let op = op
         .clone()
         .with_options(op.options().with_chunk_size(1 << 20));
@@ -231,7 +231,15 @@ fn dropped_readers_and_listers_release_on_the_executor() {
         // listing is parked in the finished page, not inside a job).
         let mut lister = op.lister("dir/").await.unwrap();
         assert_eq!(lister.next().await.unwrap().unwrap().path(), "e1");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Every job has ended (the reader's releases, and the next page's).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while {
+            let m = executor.metrics();
+            m.queued + m.running > 0
+        } {
+            assert!(Instant::now() < deadline, "jobs still under way after 10 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         drop(lister);
     });
     assert_released_on_executor(&drops, 2, "rel");
