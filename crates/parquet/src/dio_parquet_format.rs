@@ -22,7 +22,6 @@ use datafusion::prelude::SessionContext;
 use object_store::{ObjectMeta, ObjectStore};
 
 use crate::ParquetReaderFactory;
-use crate::registry::Registry;
 
 /// DataFusion's parquet [`FileFormat`], whose scans of URLs given to
 /// [`register`](crate::register) read through a [`ParquetReaderFactory`] over the
@@ -67,7 +66,6 @@ use crate::registry::Registry;
 /// ```
 pub struct DioParquetFormat {
     inner: Arc<dyn FileFormat>,
-    registry: Arc<Registry>,
 }
 
 impl DioParquetFormat {
@@ -77,11 +75,12 @@ impl DioParquetFormat {
     /// [`DioParquetFormatFactory`](crate::DioParquetFormatFactory) if
     /// [`register`](crate::register) has not yet.
     pub fn new(ctx: &SessionContext, inner: Arc<dyn FileFormat>) -> Self {
-        Self::with_registry(inner, crate::register::session_registry(ctx))
+        crate::register::install_format_factory(ctx);
+        Self::wrapping(inner)
     }
 
-    pub(crate) fn with_registry(inner: Arc<dyn FileFormat>, registry: Arc<Registry>) -> Self {
-        Self { inner, registry }
+    pub(crate) fn wrapping(inner: Arc<dyn FileFormat>) -> Self {
+        Self { inner }
     }
 
     /// The format that builds the scans.
@@ -102,13 +101,12 @@ impl DioParquetFormat {
         let Some((conf, source)) = exec.downcast_to_file_source::<ParquetSource>() else {
             return Ok(plan);
         };
-        let Some(registered) = self.registry.get(&conf.object_store_url) else {
+        // The store the session's runtime has for the URL now, if `register`
+        // made it (in this session or another on the same runtime).
+        let current = state.runtime_env().object_store(&conf.object_store_url)?;
+        let Some(registered) = crate::registry::made_by_register(&current) else {
             return Ok(plan);
         };
-        let current = state.runtime_env().object_store(&conf.object_store_url)?;
-        if !registered.is(&current) {
-            return Ok(plan);
-        }
         let caches = &state.runtime_env().cache_manager;
         // The scan was listed by the registered DioStore: its ETags are the
         // operator's, so each file is read at the version listed, and a file found

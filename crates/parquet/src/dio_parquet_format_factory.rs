@@ -10,7 +10,6 @@ use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
 use datafusion::error::Result;
 
 use crate::DioParquetFormat;
-use crate::registry::Registry;
 
 /// The session's factory for the `parquet` extension once
 /// [`register`](crate::register) has run: `CREATE EXTERNAL TABLE ... STORED AS
@@ -24,16 +23,11 @@ use crate::registry::Registry;
 /// `state.get_file_format_factory("parquet")`.
 pub struct DioParquetFormatFactory {
     inner: Arc<dyn FileFormatFactory>,
-    registry: Arc<Registry>,
 }
 
 impl DioParquetFormatFactory {
-    pub(crate) fn new(inner: Arc<dyn FileFormatFactory>, registry: Arc<Registry>) -> Self {
-        Self { inner, registry }
-    }
-
-    pub(crate) fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    pub(crate) fn new(inner: Arc<dyn FileFormatFactory>) -> Self {
+        Self { inner }
     }
 
     /// The factory that makes the formats this one wraps.
@@ -49,17 +43,11 @@ impl FileFormatFactory for DioParquetFormatFactory {
         format_options: &HashMap<String, String>,
     ) -> Result<Arc<dyn FileFormat>> {
         let inner = self.inner.create(state, format_options)?;
-        Ok(Arc::new(DioParquetFormat::with_registry(
-            inner,
-            Arc::clone(&self.registry),
-        )))
+        Ok(Arc::new(DioParquetFormat::wrapping(inner)))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
-        Arc::new(DioParquetFormat::with_registry(
-            self.inner.default(),
-            Arc::clone(&self.registry),
-        ))
+        Arc::new(DioParquetFormat::wrapping(self.inner.default()))
     }
 }
 

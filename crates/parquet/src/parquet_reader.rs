@@ -432,7 +432,9 @@ pub(crate) fn external(err: storage::Error) -> ParquetError {
 
 impl AsyncFileReader for ParquetReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
-        // Submitted now: the read runs while the caller gets to the await.
+        // Submitted now, the read runs while the caller gets to the await; a small
+        // one on fs may instead wait to be first polled, to be batched with others
+        // (see `Operator::read_range`).
         self.read_range(range)
     }
 

@@ -14,7 +14,7 @@ use object_store::ObjectStore;
 use storage::Operator;
 
 use crate::parquet_reader_factory::normalize_prefix;
-use crate::registry::{Registered, Registry};
+use crate::registry::Registered;
 use crate::{DioParquetFormat, DioParquetFormatFactory};
 
 /// Makes `op`'s files the tables DataFusion finds under `url` (`s3://bucket`,
@@ -34,14 +34,18 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 ///
 /// - registers a [`DioStore`] for the URL's scheme and host
 ///   (`SessionContext::register_object_store`), replacing the store that was there.
-///   DataFusion keeps one store per scheme and host, so registering
-///   `file:///data/warehouse` takes over every `file://` URL, and a location
-///   outside `/data/warehouse` fails;
+///   DataFusion keeps one store per scheme and host in the session's runtime
+///   (`RuntimeEnv`), which other sessions may share: registering
+///   `file:///data/warehouse` takes over every `file://` URL of every session on
+///   that runtime, and a location outside `/data/warehouse` fails;
 /// - installs a [`DioParquetFormatFactory`] for the `parquet` extension (once per
 ///   session), so `STORED AS PARQUET` tables scan with our reader factory;
-/// - remembers the operator for the URL, replacing an earlier registration;
-/// - clears the listings and file statistics DataFusion cached, so that tables
-///   listed before (through the store this one replaces) are listed again by it.
+/// - remembers that the store is ours, over `op`: a scan of any session whose
+///   parquet format is ours reads with our reader factory while the runtime has
+///   this store for the URL, whichever session registered it;
+/// - clears the listings and file statistics DataFusion cached (in the runtime),
+///   so that tables listed before (through the store this one replaces) are
+///   listed again by it. Register a URL once per runtime, not per session.
 ///
 /// Scans read each file at the version their listing gave (its ETag; see
 /// [`ParquetReaderFactory::with_pinned_versions`](crate::ParquetReaderFactory::with_pinned_versions)):
@@ -92,9 +96,9 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 pub fn register(ctx: &SessionContext, url: &str, op: Operator) -> Result<()> {
     let (store_url, prefix) = split_url(url)?;
     let store: Arc<dyn ObjectStore> = Arc::new(DioStore::new(op.clone()).with_prefix(&prefix));
-    let registry = session_registry(ctx);
-    ctx.register_object_store(store_url.as_ref(), Arc::clone(&store));
-    registry.insert(&store_url, Registered { op, prefix, store });
+    install_format_factory(ctx);
+    crate::registry::remember(&store, Registered { op, prefix });
+    ctx.register_object_store(store_url.as_ref(), store);
     // Listings DataFusion cached before (by the store this one replaces, with its
     // ETags, which a scan pinned to the operator's would refuse) are listed again,
     // and the statistics planned from them gathered again.
@@ -144,26 +148,23 @@ pub async fn register_parquet(
         .await
 }
 
-/// The registry of `ctx`, installing our format factory for `parquet` if it is not
-/// there yet.
-pub(crate) fn session_registry(ctx: &SessionContext) -> Arc<Registry> {
+/// Installs our format factory for `parquet` in `ctx`, if it is not there yet.
+pub(crate) fn install_format_factory(ctx: &SessionContext) {
     let state = ctx.state_ref();
     let mut state = state.write();
     let current = state.get_file_format_factory("parquet");
-    if let Some(ours) = current
+    if current
         .as_ref()
-        .and_then(|f| f.downcast_ref::<DioParquetFormatFactory>())
+        .is_some_and(|f| f.downcast_ref::<DioParquetFormatFactory>().is_some())
     {
-        return Arc::clone(ours.registry());
+        return;
     }
     let inner = current.unwrap_or_else(|| Arc::new(ParquetFormatFactory::new()));
-    let registry = Arc::new(Registry::default());
-    let ours = DioParquetFormatFactory::new(inner, Arc::clone(&registry));
+    let ours = DioParquetFormatFactory::new(inner);
     // Replacing an existing factory cannot fail.
     if let Err(e) = state.register_file_format(Arc::new(ours), true) {
         unreachable!("overwriting a file format failed: {e}");
     }
-    registry
 }
 
 /// The object store URL (`scheme://host`) and the location prefix of `url`.

@@ -1,55 +1,51 @@
-//! [`Registry`]: the URLs [`register`](crate::register) gave an operator.
+//! The stores [`register`](crate::register) made, process-wide: a scan finds the
+//! operator of the store its runtime has for its URL, whichever session registered
+//! it (DataFusion keeps object stores per runtime, which sessions may share).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use datafusion::execution::object_store::ObjectStoreUrl;
 use object_store::ObjectStore;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use storage::Operator;
 
-/// What one URL was registered with.
+/// What a store [`register`](crate::register) made was made from.
 #[derive(Debug, Clone)]
 pub(crate) struct Registered {
     pub(crate) op: Operator,
     /// The location prefix (`""`, or ending in `/`).
     pub(crate) prefix: String,
-    /// The `DioStore` registered in the session for the URL: scans use our reader
-    /// factory only while it is still the store DataFusion has for the URL.
-    pub(crate) store: Arc<dyn ObjectStore>,
 }
 
-impl Registered {
-    /// Whether `store` is the one we registered.
-    pub(crate) fn is(&self, store: &Arc<dyn ObjectStore>) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(&self.store), Arc::as_ptr(store))
-    }
+/// A store `register` made, while something (a runtime's registry) holds it.
+struct Made {
+    store: Weak<dyn ObjectStore>,
+    registered: Registered,
 }
 
-/// The operators of one session, by object store URL (`s3://bucket/`, `file:///`).
-/// Shared by the session's [`DioParquetFormatFactory`](crate::DioParquetFormatFactory)
-/// and every format it made, so a URL registered after a table was created is seen
-/// by the table's next scan.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    urls: RwLock<HashMap<String, Registered>>,
+/// Every store `register` made that may still be alive.
+static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
+
+/// Notes that `register` made `store` from `registered`; forgets the stores
+/// nothing holds any more.
+pub(crate) fn remember(store: &Arc<dyn ObjectStore>, registered: Registered) {
+    let mut made = MADE.lock();
+    made.retain(|m| m.store.strong_count() > 0);
+    made.push(Made {
+        store: Arc::downgrade(store),
+        registered,
+    });
 }
 
-impl Registry {
-    pub(crate) fn insert(&self, url: &ObjectStoreUrl, registered: Registered) {
-        self.urls.write().insert(key(url), registered);
-    }
-
-    pub(crate) fn get(&self, url: &ObjectStoreUrl) -> Option<Registered> {
-        self.urls.read().get(&key(url)).cloned()
-    }
-}
-
-/// The scheme, host and port of `url`, as DataFusion's object store registry keys
-/// its stores: `s3://user@bucket/` finds the store registered for `s3://bucket`
-/// there, and must find our operator here too.
-fn key(url: &ObjectStoreUrl) -> String {
-    store_key(url.as_ref())
+/// What `store` was made from, if `register` made it: a scan whose runtime has
+/// this store for its URL reads through the operator. A store put there since
+/// (`register_object_store`) was not made by `register`, and gets `None`.
+pub(crate) fn made_by_register(store: &Arc<dyn ObjectStore>) -> Option<Registered> {
+    MADE.lock()
+        .iter()
+        .find(|m| {
+            std::ptr::addr_eq(m.store.as_ptr(), Arc::as_ptr(store)) && m.store.strong_count() > 0
+        })
+        .map(|m| m.registered.clone())
 }
 
 /// `scheme://host:port` of `url` (no user, path, query or fragment): what names
@@ -64,7 +60,16 @@ pub(crate) fn store_key(url: &url::Url) -> String {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::execution::object_store::ObjectStoreUrl;
+
     use super::*;
+
+    /// The scheme, host and port of `url`, as DataFusion's object store registry
+    /// keys its stores: `s3://user@bucket/` is the store registered for
+    /// `s3://bucket`.
+    fn key(url: &ObjectStoreUrl) -> String {
+        store_key(url.as_ref())
+    }
 
     #[test]
     fn urls_are_keyed_as_datafusion_keys_its_stores() {

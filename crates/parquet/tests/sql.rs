@@ -325,6 +325,43 @@ async fn other_urls_and_replaced_stores_keep_datafusions_reader() {
     assert_eq!(run_all(&ctx).await, expected);
 }
 
+/// Sessions that share a runtime share its object stores (DataFusion keeps them
+/// per runtime): a URL registered again by a second session leaves the first
+/// session's scans with our reader factory, over the store the runtime has now
+/// (the second's operator), where they fell back to DataFusion's reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_sharing_a_runtime_scan_with_our_reader_whichever_registered_last() {
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::SessionConfig;
+    let expected = expected().await;
+    let (_dir, root) = local_tables();
+    let url = format!("file://{root}");
+    let runtime = RuntimeEnvBuilder::new().build_arc().unwrap();
+    let session = || SessionContext::new_with_config_rt(SessionConfig::new(), Arc::clone(&runtime));
+    let first = session();
+    let op = storage::Operator::new(Fs::new(&root).unwrap())
+        .with_executor(common::executor("sql-shared-1"));
+    dio_parquet::register(&first, &url, op).unwrap();
+    create_tables(&first, &url).await;
+    let second = session();
+    let (op, counts) =
+        Counting::operator(Fs::new(&root).unwrap(), common::executor("sql-shared-2"));
+    dio_parquet::register(&second, &url, op).unwrap();
+    create_tables(&second, &url).await;
+    for ctx in [&first, &second] {
+        assert_eq!(
+            reader_factories(ctx, QUERIES[4]).await,
+            ["ParquetReaderFactory"; 2]
+        );
+    }
+    counts.reset();
+    assert_eq!(run_all(&first).await, expected);
+    assert!(
+        counts.reads() > 0,
+        "read through the operator registered last"
+    );
+}
+
 /// After the executor is shut down through its handle, a query fails (never hangs,
 /// never returns a short result), and the error's sources lead to our
 /// `storage::Error` of kind `ShutDown`.
