@@ -176,7 +176,7 @@ pub(crate) fn object_meta(location: Path, meta: &Metadata) -> ObjectMeta {
 }
 
 /// The attributes object_store's `GetResult` carries that the backend stored with
-/// the object: its content type (S3 keeps one; fs and memory none).
+/// the object: its content type (S3 and memory keep one; fs none).
 pub(crate) fn attributes(meta: &Metadata) -> object_store::Attributes {
     let mut attributes = object_store::Attributes::new();
     if let Some(content_type) = meta.content_type() {

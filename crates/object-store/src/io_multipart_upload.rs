@@ -271,8 +271,8 @@ fn note(missing: &mut Option<String>, lost: Option<String>) {
 ///
 /// The job is looked at before the caller's end: a part whose job has ended
 /// (uploaded, or failed) by the time its future is found dropped ended as its
-/// job says. Found cancelled, it was in the object all the same, and `complete`
-/// refused.
+/// job says (counted cancelled, an uploaded part would have made `complete`
+/// refuse an object that has it).
 fn relay(
     mut part: JoinHandle<Result<()>>,
     index: usize,

@@ -70,8 +70,9 @@ pub struct DioParquetFormat {
 
 impl DioParquetFormat {
     /// `inner` (usually a
-    /// [`ParquetFormat`](datafusion::datasource::file_format::parquet::ParquetFormat)), reading the URLs registered with
-    /// `ctx` through our reader factory. Installs the session's
+    /// [`ParquetFormat`](datafusion::datasource::file_format::parquet::ParquetFormat)), reading through our
+    /// reader factory the URLs whose store in `ctx`'s runtime
+    /// [`register`](crate::register) made (in any session). Installs the session's
     /// [`DioParquetFormatFactory`](crate::DioParquetFormatFactory) if
     /// [`register`](crate::register) has not yet.
     pub fn new(ctx: &SessionContext, inner: Arc<dyn FileFormat>) -> Self {
@@ -88,8 +89,8 @@ impl DioParquetFormat {
         &self.inner
     }
 
-    /// `plan` with our reader factory, if it scans parquet files of a URL we
-    /// registered and our store is still the session's store for it.
+    /// `plan` with our reader factory, if it scans parquet files of a URL whose
+    /// store in the session's runtime is one [`register`](crate::register) made.
     fn with_our_reader(
         &self,
         state: &dyn Session,

@@ -10,11 +10,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use dio_object_store::DioStore;
-use object_store::ObjectStore;
 use storage::Operator;
 
 use crate::parquet_reader_factory::normalize_prefix;
-use crate::registry::Registered;
 use crate::{DioParquetFormat, DioParquetFormatFactory};
 
 /// Makes `op`'s files the tables DataFusion finds under `url` (`s3://bucket`,
@@ -95,9 +93,9 @@ use crate::{DioParquetFormat, DioParquetFormatFactory};
 /// ```
 pub fn register(ctx: &SessionContext, url: &str, op: Operator) -> Result<()> {
     let (store_url, prefix) = split_url(url)?;
-    let store: Arc<dyn ObjectStore> = Arc::new(DioStore::new(op.clone()).with_prefix(&prefix));
+    let store = Arc::new(DioStore::new(op).with_prefix(&prefix));
     install_format_factory(ctx);
-    crate::registry::remember(&store, Registered { op, prefix });
+    crate::registry::remember(&store, &prefix);
     ctx.register_object_store(store_url.as_ref(), store);
     // Listings DataFusion cached before (by the store this one replaces, with its
     // ETags, which a scan pinned to the operator's would refuse) are listed again,

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
+use dio_object_store::DioStore;
 use object_store::ObjectStore;
 use parking_lot::Mutex;
 use storage::Operator;
@@ -16,36 +17,42 @@ pub(crate) struct Registered {
     pub(crate) prefix: String,
 }
 
-/// A store `register` made, while something (a runtime's registry) holds it.
+/// A store `register` made, and its prefix. Weak: the table keeps neither the
+/// store nor its operator (and so its executor) alive.
 struct Made {
-    store: Weak<dyn ObjectStore>,
-    registered: Registered,
+    store: Weak<DioStore>,
+    prefix: String,
 }
 
 /// Every store `register` made that may still be alive.
 static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
 
-/// Notes that `register` made `store` from `registered`; forgets the stores
-/// nothing holds any more.
-pub(crate) fn remember(store: &Arc<dyn ObjectStore>, registered: Registered) {
+/// Notes that `register` made `store` for `prefix`; forgets the stores nothing
+/// holds any more.
+pub(crate) fn remember(store: &Arc<DioStore>, prefix: &str) {
     let mut made = MADE.lock();
     made.retain(|m| m.store.strong_count() > 0);
     made.push(Made {
         store: Arc::downgrade(store),
-        registered,
+        prefix: prefix.to_owned(),
     });
 }
 
 /// What `store` was made from, if `register` made it: a scan whose runtime has
-/// this store for its URL reads through the operator. A store put there since
-/// (`register_object_store`) was not made by `register`, and gets `None`.
+/// this store for its URL reads through its operator. A store put there since
+/// (`register_object_store`) was not made by `register`, and gets `None`. (A
+/// `Weak` keeps its allocation: no other store can be found at a live one's
+/// address.)
 pub(crate) fn made_by_register(store: &Arc<dyn ObjectStore>) -> Option<Registered> {
-    MADE.lock()
+    let made = MADE.lock();
+    let found = made
         .iter()
-        .find(|m| {
-            std::ptr::addr_eq(m.store.as_ptr(), Arc::as_ptr(store)) && m.store.strong_count() > 0
-        })
-        .map(|m| m.registered.clone())
+        .find(|m| std::ptr::addr_eq(m.store.as_ptr(), Arc::as_ptr(store)))?;
+    let dio = found.store.upgrade()?;
+    Some(Registered {
+        op: dio.operator().clone(),
+        prefix: found.prefix.clone(),
+    })
 }
 
 /// `scheme://host:port` of `url` (no user, path, query or fragment): what names

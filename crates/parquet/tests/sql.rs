@@ -362,6 +362,36 @@ async fn sessions_sharing_a_runtime_scan_with_our_reader_whichever_registered_la
     );
 }
 
+/// What `register` remembers of a store keeps neither it nor its operator alive:
+/// the session dropped, and the caller's executor handle too, the executor shuts
+/// down and its threads exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_session_lets_its_registered_executor_go() {
+    fn threads_named(prefix: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with(prefix))
+            .count()
+    }
+    let (_dir, root) = local_tables();
+    let executor = common::executor("regdrop");
+    let op = storage::Operator::new(Fs::new(&root).unwrap()).with_executor(executor.clone());
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("file://{root}"), op).unwrap();
+    create_tables(&ctx, &format!("file://{root}")).await;
+    assert!(threads_named("regdrop") > 0);
+    drop((ctx, executor));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while threads_named("regdrop") > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the executor's threads still run a minute after its last handle went"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// After the executor is shut down through its handle, a query fails (never hangs,
 /// never returns a short result), and the error's sources lead to our
 /// `storage::Error` of kind `ShutDown`.

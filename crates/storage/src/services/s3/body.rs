@@ -38,6 +38,7 @@ const FRAME: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Progress {
     start: Instant,
+    /// The bytes taken, and [`CLOSED`] once the attempt has ended.
     sent: AtomicU64,
     /// Nanoseconds from `start` to the last frame taken.
     moved: AtomicU64,
@@ -67,15 +68,37 @@ impl Progress {
 
     /// The bytes of the body the connection has taken.
     pub(crate) fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.sent.load(Ordering::Acquire) & !CLOSED
     }
 
-    fn took(&self, len: usize) {
-        self.sent.fetch_add(len as u64, Ordering::Relaxed);
-        let since = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.moved.store(since, Ordering::Relaxed);
+    /// Ends the attempt's body: the connection takes no more of it (its next
+    /// frame is an error, which breaks the connection off), so the bytes
+    /// returned, those it took, are all it will ever have sent. An attempt that
+    /// has failed may still have its connection writing meanwhile (hyper sends
+    /// the body of a request answered early, or not yet dropped); what the
+    /// server can have stored is known only once that is cut.
+    pub(crate) fn close(&self) -> u64 {
+        self.sent.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED
+    }
+
+    /// Counts `len` more bytes as taken, unless the body was [closed](Self::close).
+    fn took(&self, len: usize) -> bool {
+        let counted = self
+            .sent
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |sent| {
+                (sent & CLOSED == 0).then_some(sent + len as u64)
+            })
+            .is_ok();
+        if counted {
+            let since = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.moved.store(since, Ordering::Relaxed);
+        }
+        counted
     }
 }
+
+/// The flag of a [`Progress`] whose attempt has ended.
+const CLOSED: u64 = 1 << 63;
 
 /// What a [gated](ReqBody::gated) body waits for before its last byte: the
 /// [`GateKey`] opening it. Clones (a retried request's body) share it.
@@ -106,14 +129,15 @@ impl fmt::Debug for Gate {
     }
 }
 
-/// The body error of a gated body whose gate was shut: the connection is dropped
-/// with the body one byte short, so the server never takes the request as whole.
+/// The body error of a gated body whose gate was shut, or of an attempt that has
+/// ended ([`Progress::close`]): the connection is dropped with the body short, so
+/// the server never takes the request as whole.
 #[derive(Debug)]
 pub(crate) struct CalledOff;
 
 impl fmt::Display for CalledOff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the request was called off before its last byte (its checks failed)")
+        f.write_str("the request was called off before its body was whole")
     }
 }
 
@@ -209,15 +233,19 @@ impl Body for ReqBody {
         let Some(front) = this.pieces.front_mut() else {
             return Poll::Ready(None);
         };
+        let len = front.len().min(FRAME);
+        // Counted before it is handed over: a frame of a closed attempt is not.
+        if let Some(progress) = &this.progress
+            && !progress.took(len)
+        {
+            return Poll::Ready(Some(Err(CalledOff)));
+        }
         let piece = if front.len() > FRAME {
             front.split_to(FRAME)
         } else {
             this.pieces.pop_front().unwrap_or_default()
         };
         this.remaining -= piece.len() as u64;
-        if let Some(progress) = &this.progress {
-            progress.took(piece.len());
-        }
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
@@ -227,5 +255,35 @@ impl Body for ReqBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+
+    /// A body whose attempt was closed hands the connection nothing more: what
+    /// `close` returned is all it ever took, and its next frame is an error.
+    #[test]
+    fn a_closed_body_gives_the_connection_nothing_more() {
+        let progress = Arc::new(Progress::new());
+        let piece = Bytes::from(vec![7_u8; FRAME + 10]);
+        let mut body = ReqBody::from(piece).watched(&progress);
+        futures::executor::block_on(async {
+            let first = body.frame().await.unwrap().unwrap();
+            assert_eq!(first.into_data().unwrap().len(), FRAME);
+            assert_eq!(progress.close(), FRAME as u64);
+            assert!(
+                body.frame().await.unwrap().is_err(),
+                "a frame after the close"
+            );
+        });
+        assert_eq!(progress.sent(), FRAME as u64);
+        assert_eq!(
+            progress.close(),
+            FRAME as u64,
+            "closing again changes nothing"
+        );
     }
 }

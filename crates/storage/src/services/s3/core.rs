@@ -2441,11 +2441,13 @@ const ANSWER: &str = "answer";
 const BODY: &str = "body";
 
 /// `err`, the end of an attempt whose body is `len` bytes, saying how much of the
-/// body the connection took if not all of it. Such an attempt stored nothing: S3
-/// stores a body only whole (its `Content-Length`), and the connection sends no
-/// byte it has not taken (a `PUT` held at its last byte for its checks, say).
+/// body the connection took if not all of it. The body is [closed](Progress::close)
+/// first, so the connection takes none of it later. Such an attempt stored
+/// nothing: S3 stores a body only whole (its `Content-Length`), and the connection
+/// sends no byte it has not taken (a `PUT` held at its last byte for its checks,
+/// say).
 fn body_not_whole(err: Error, progress: &Progress, len: u64) -> Error {
-    let sent = progress.sent();
+    let sent = progress.close();
     if sent < len {
         err.with_context(BODY, format!("{sent} of {len} bytes sent"))
     } else {
