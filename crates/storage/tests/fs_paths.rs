@@ -456,3 +456,28 @@ fn renaming_a_hard_link_onto_its_twin_leaves_one_name() {
     s.op.rename("inside/file", "inside/file").unwrap();
     assert_eq!(s.op.read("inside/file").unwrap(), "inside");
 }
+
+/// A name longer than the filesystem holds (255 bytes) is refused when the
+/// writer opens, before any data is written, where it was found only at the
+/// commit; nothing is left behind.
+#[test]
+fn a_name_too_long_is_refused_when_the_writer_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap());
+    let long = "n".repeat(300);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = op.writer(&long).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.path(), long, "{err}");
+        let err = op.write(&format!("d/{long}"), "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    });
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("d"))
+        .map(|entries| entries.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -16,8 +16,9 @@ pub enum ErrorKind {
     NotFound,
     /// The target already exists.
     AlreadyExists,
-    /// The backend refused access. (A path that would leave the root is
-    /// [`InvalidInput`](Self::InvalidInput), refused before any IO.)
+    /// The backend refused access, or a change to a read-only filesystem. (A path
+    /// that would leave the root is [`InvalidInput`](Self::InvalidInput), refused
+    /// before any IO.)
     PermissionDenied,
     /// A file operation was given a directory.
     IsADirectory,
@@ -225,7 +226,8 @@ impl Error {
         let kind = match err.kind() {
             Io::NotFound => ErrorKind::NotFound,
             Io::AlreadyExists => ErrorKind::AlreadyExists,
-            Io::PermissionDenied => ErrorKind::PermissionDenied,
+            // A read-only filesystem refuses a change as a permission would.
+            Io::PermissionDenied | Io::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
             Io::IsADirectory => ErrorKind::IsADirectory,
             Io::NotADirectory => ErrorKind::NotADirectory,
             Io::DirectoryNotEmpty => ErrorKind::DirectoryNotEmpty,
@@ -383,6 +385,17 @@ impl From<Error> for std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change a read-only filesystem refuses is `PermissionDenied`, not
+    /// `Unexpected`, and keeps the OS error as its source.
+    #[test]
+    fn a_read_only_filesystem_is_permission_denied() {
+        let err = Error::from_io(std::io::Error::from_raw_os_error(
+            rustix::io::Errno::ROFS.raw_os_error(),
+        ));
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.is_errno(rustix::io::Errno::ROFS), "{err}");
+    }
 
     #[test]
     fn display_names_operation_path_context_and_kind() {

@@ -551,7 +551,13 @@ impl TempFile {
         not_reserved_path(path)?;
         let mut dir = ensure_dir(root, parent_dir(path))?;
         let target = file_name(path).to_owned();
-        let existing = rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
+        let existing = match rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Some(stat),
+            // A name the filesystem cannot hold is refused now, before any data
+            // is written, not at the commit.
+            Err(e @ Errno::NAMETOOLONG) => return Err(e.into()),
+            Err(_) => None,
+        };
         // Refuse early, before any data is written, if the target is a directory.
         if existing.as_ref().is_some_and(is_dir) {
             return Err(Error::new(ErrorKind::IsADirectory));
@@ -589,8 +595,21 @@ impl TempFile {
                 Err(e) => return Err(e.into()),
             };
             // A sweep that got to the fresh file first holds its lock, or has removed
-            // it already: leave it to the sweep and take another name.
-            let locked = rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
+            // it already: leave it to the sweep and take another name. A filesystem
+            // that refuses locks (`ENOLCK`, `EOPNOTSUPP`: some NFS, CIFS and 9p
+            // mounts) cannot mark a write in progress, which a sweep would then take
+            // for a crashed one's leftover: the write fails, saying so, and leaves
+            // no file behind.
+            let locked = match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => true,
+                Err(Errno::WOULDBLOCK | Errno::INTR) => false,
+                Err(e) => {
+                    let _ = rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty());
+                    return Err(Error::from(e).with_message(
+                        "cannot lock a temporary file (flock), which marks a write in progress",
+                    ));
+                }
+            };
             if locked && same_file(&dir, name.as_str(), &fd) {
                 // A file replaced keeps its group too, where this process may give
                 // it (a member of it, or root); where it may not, its group bits

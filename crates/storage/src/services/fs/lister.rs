@@ -122,10 +122,13 @@ impl FsLister {
                     at.push('/');
                     if self.args.recursive {
                         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
-                        let fd = match vanished_is_none(open_in_root(&self.root, &dir_path, flags))?
-                        {
-                            Some(fd) => fd,
-                            None => continue,
+                        let fd = match open_in_root(&self.root, &dir_path, flags) {
+                            Ok(fd) => fd,
+                            // Removed, or replaced by a file or a link, since the
+                            // directory was read: gone as a directory, as an entry
+                            // removed meanwhile is.
+                            Err(e) if dangling(&e) => continue,
+                            Err(e) => return Err(e),
                         };
                         let stat = rustix::fs::fstat(&fd)?;
                         self.walk_into(&dir_path, fd, &stat)?;
