@@ -688,6 +688,13 @@ impl TempFile {
             .filter(|&bits| stat.st_mode & 0o777 != bits);
         if sync {
             rustix::fs::fsync(&self.fd)?;
+        } else if !super::fd_cache::is_local(&self.fd) {
+            // An NFS or FUSE client may send the data only when the file is
+            // closed, after the rename: another client could open the new name
+            // before its data is there, and an error the server gives for the data
+            // (a quota, a full disk) would come with a close nobody reads. The data
+            // goes first, its error with it.
+            rustix::fs::fdatasync(&self.fd)?;
         }
         if no_replace {
             rename_no_replace(&self.dir, &self.name, to_dir, &self.target)?;
