@@ -13,7 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use rand::{Rng, SeedableRng};
 use tokio::io::AsyncBufReadExt as _;
 
-use crate::Got;
+use crate::{Got, failed};
 
 /// The 16 MiB file every single-read workload uses.
 pub const SMALL: u64 = 16 << 20;
@@ -643,12 +643,6 @@ impl Fixture {
         }
         Ok(self.sizes.small)
     }
-}
-
-/// What a run says when `what` of file `name` failed with the error it is given.
-fn failed<E: std::fmt::Display>(what: &'static str, name: &str) -> impl FnOnce(E) -> String {
-    let name = name.to_owned();
-    move |e| format!("{what} {name:?}: {e}")
 }
 
 async fn drain_tokio(mut reader: impl tokio::io::AsyncBufRead + Unpin) -> std::io::Result<u64> {

@@ -64,7 +64,6 @@ pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Resul
     if needed <= free {
         return Ok(());
     }
-    let gib = |b: u64| b as f64 / f64::from(1 << 30);
     Err(format!(
         "{what} needs {:.2} GiB in {}, which has {:.2} GiB free: use a smaller --size, \
          or set TMPDIR to a directory on a larger filesystem",
@@ -89,7 +88,6 @@ pub fn check_free_memory(needed: u64, what: &str) -> Result<(), String> {
     if needed <= available {
         return Ok(());
     }
-    let gib = |b: u64| b as f64 / f64::from(1 << 30);
     Err(format!(
         "{what} needs about {:.2} GiB of memory, and this machine has {:.2} GiB \
          available: use a smaller --size",
@@ -106,6 +104,21 @@ fn mem_available() -> Option<u64> {
         .find_map(|line| line.strip_prefix("MemAvailable:"))?;
     let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
     kib.checked_mul(1024)
+}
+
+/// `bytes` in GiB, for messages.
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 30)
+}
+
+/// What a run says when `what` of object or file `name` failed with the error it
+/// is given.
+pub(crate) fn failed<E: std::fmt::Display>(
+    what: &'static str,
+    name: &str,
+) -> impl FnOnce(E) -> String {
+    let name = name.to_owned();
+    move |e| format!("{what} {name:?}: {e}")
 }
 
 /// `moved` if it is the `expected` number of bytes a run of `what` (its method and

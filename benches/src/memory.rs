@@ -211,33 +211,32 @@ impl Fixture {
         name: &str,
         range: std::ops::Range<u64>,
     ) -> Result<u64, String> {
-        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} {name:?}: {e}");
         Ok(match method {
             Method::OursDedicated | Method::Std => self
                 .dedicated
                 .read_range(name, range)
                 .await
-                .map_err(|e| failed("read_range", &e))?
+                .map_err(crate::failed("read_range", name))?
                 .len(),
             Method::OursCallerRuntime => self
                 .on_caller
                 .read_range(name, range)
                 .await
-                .map_err(|e| failed("read_range", &e))?
+                .map_err(crate::failed("read_range", name))?
                 .len(),
             Method::OpenDal => self
                 .opendal
                 .read_with(name)
                 .range(range)
                 .await
-                .map_err(|e| failed("read", &e))?
+                .map_err(crate::failed("read", name))?
                 .len(),
             Method::ObjectStore => {
                 let path = object_store::path::Path::from(name);
                 self.object_store
                     .get_range(&path, range)
                     .await
-                    .map_err(|e| failed("get_range", &e))?
+                    .map_err(crate::failed("get_range", name))?
                     .len()
             }
         } as u64)
@@ -248,26 +247,25 @@ impl Fixture {
         if method == Method::Std {
             return Ok(std::hint::black_box(data.clone()).len() as u64);
         }
-        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} \"out\": {e}");
         self.caller.block_on(async {
             match method {
                 Method::OursDedicated | Method::Std => drop(
                     self.dedicated
                         .write("out", data)
                         .await
-                        .map_err(|e| failed("write", &e))?,
+                        .map_err(crate::failed("write", "out"))?,
                 ),
                 Method::OursCallerRuntime => drop(
                     self.on_caller
                         .write("out", data)
                         .await
-                        .map_err(|e| failed("write", &e))?,
+                        .map_err(crate::failed("write", "out"))?,
                 ),
                 Method::OpenDal => drop(
                     self.opendal
                         .write("out", data)
                         .await
-                        .map_err(|e| failed("write", &e))?,
+                        .map_err(crate::failed("write", "out"))?,
                 ),
                 Method::ObjectStore => {
                     let path = object_store::path::Path::from("out");
@@ -275,7 +273,7 @@ impl Fixture {
                         self.object_store
                             .put(&path, data.into())
                             .await
-                            .map_err(|e| failed("put", &e))?,
+                            .map_err(crate::failed("put", "out"))?,
                     );
                 }
             }

@@ -443,24 +443,23 @@ impl Fixture {
     /// # Errors
     ///
     /// A request that failed (a network, a server that stops answering or
-    /// refuses midway), naming the method and the workload.
+    /// refuses midway), or one that moved the wrong number of bytes, naming the
+    /// method and the workload.
     ///
     /// # Panics
     ///
-    /// If a request moves the wrong number of bytes, or `workload` is not one of
-    /// S3's.
+    /// If `workload` is not one of S3's.
     pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
         let offset = self.random_offset(self.sizes.half());
         let moved = self
             .caller
             .block_on(self.reads(method, workload, offset, &mut |_, _| {}, false))
             .map_err(|e| format!("{method} {workload} failed midway: {e}"))?;
-        assert_eq!(
+        crate::check_moved(
+            format_args!("{method} {workload}"),
             moved,
             self.sizes.bytes(workload),
-            "{method} {workload}: wrong byte count"
-        );
-        Ok(moved)
+        )
     }
 
     /// Runs `workload` by `method` once as [`run`](Self::run) does, and compares

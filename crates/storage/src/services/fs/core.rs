@@ -604,10 +604,18 @@ impl TempFile {
                 Ok(()) => true,
                 Err(Errno::WOULDBLOCK | Errno::INTR) => false,
                 Err(e) => {
-                    let _ = rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty());
-                    return Err(Error::from(e).with_message(
+                    let err = Error::from(e).with_message(
                         "cannot lock a temporary file (flock), which marks a write in progress",
-                    ));
+                    );
+                    return Err(
+                        match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
+                            Ok(()) => err,
+                            Err(unlinked) => err.with_context(
+                                "left behind",
+                                format!("{name} (its removal failed: {unlinked})"),
+                            ),
+                        },
+                    );
                 }
             };
             if locked && same_file(&dir, name.as_str(), &fd) {
@@ -688,7 +696,7 @@ impl TempFile {
             .filter(|&bits| stat.st_mode & 0o777 != bits);
         if sync {
             rustix::fs::fsync(&self.fd)?;
-        } else if !super::fd_cache::is_local(&self.fd) {
+        } else if sends_data_at_close(&self.fd) {
             // An NFS or FUSE client may send the data only when the file is
             // closed, after the rename: another client could open the new name
             // before its data is there, and an error the server gives for the data
@@ -756,6 +764,24 @@ impl Drop for TempFile {
             let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), AtFlags::empty());
         }
     }
+}
+
+/// Whether `fd`'s filesystem is a network or FUSE one, whose client may send a
+/// file's data to the server only when it is closed: NFS, SMB/CIFS, Ceph, 9p,
+/// AFS, FUSE (object-store mounts among them). One that cannot be asked counts as
+/// one.
+fn sends_data_at_close(fd: &OwnedFd) -> bool {
+    const REMOTE: [rustix::fs::FsWord; 8] = [
+        0x6969,      // NFS
+        0xFF53_4D42, // CIFS
+        0xFE53_4D42, // SMB2
+        0x517B,      // SMB
+        0x00C3_6400, // Ceph
+        0x0102_1997, // 9p
+        0x6B41_4653, // AFS
+        0x6573_5546, // FUSE
+    ];
+    rustix::fs::fstatfs(fd).map_or(true, |s| REMOTE.contains(&s.f_type))
 }
 
 /// Whether two `stat`s are of the same file (a failed one is of none).
