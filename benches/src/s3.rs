@@ -36,6 +36,10 @@ pub enum Method {
     Ours,
     /// The same without checksums: the price of integrity, by comparison.
     OursNoChecksum,
+    /// Ours with writes unchecked (`S3Builder::write_checks(false)`: keys as S3
+    /// has them, one request a write): the price of the fs meaning of
+    /// directories, by comparison. Writes only (its reads are ours').
+    OursUnchecked,
     /// hyper's pooled client on the caller's runtime, unsigned, body collected: the
     /// floor (only against an endpoint that takes unsigned requests).
     RawHyper,
@@ -51,9 +55,10 @@ pub enum Method {
 
 impl Method {
     /// Every client, ours first.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Ours,
         Method::OursNoChecksum,
+        Method::OursUnchecked,
         Method::RawHyper,
         Method::OpenDal,
         Method::ObjectStore,
@@ -65,6 +70,7 @@ impl Method {
         match self {
             Method::Ours => "ours_dedicated",
             Method::OursNoChecksum => "ours_no_checksum",
+            Method::OursUnchecked => "ours_unchecked",
             Method::RawHyper => "raw_hyper",
             Method::OpenDal => "opendal",
             Method::ObjectStore => "object_store",
@@ -221,6 +227,7 @@ pub struct Fixture {
     ours: storage::Operator,
     ours_s3: storage::services::s3::S3,
     ours_no_checksum: storage::Operator,
+    ours_unchecked: storage::Operator,
     hyper: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         Full<Bytes>,
@@ -347,6 +354,9 @@ impl Fixture {
         };
         let ours_s3 = configure(builder.clone())?;
         let ours = storage::Operator::new(ours_s3.clone()).with_executor(dedicated.clone());
+        let ours_unchecked =
+            storage::Operator::new(configure(builder.clone().write_checks(false))?)
+                .with_executor(dedicated.clone());
         let ours_no_checksum =
             storage::Operator::new(configure(builder.checksum(None))?).with_executor(dedicated);
         let (real, bucket) = (endpoint.uri.is_some(), endpoint.bucket.clone());
@@ -373,6 +383,7 @@ impl Fixture {
             ours,
             ours_s3,
             ours_no_checksum,
+            ours_unchecked,
             hyper,
             opendal,
             object_store,
@@ -414,22 +425,30 @@ impl Fixture {
             ),
             format!("S3 credentials: {credentials}"),
             format!(
-                "S3 checksums: {} (ours_no_checksum: none)",
+                "S3 checksums: {} (ours_no_checksum: none); write checks: {} \
+                 (ours_unchecked: off)",
                 self.ours_s3
                     .checksum()
-                    .map_or("none".to_owned(), |c| c.to_string())
+                    .map_or("none".to_owned(), |c| c.to_string()),
+                if self.ours_s3.write_checks() {
+                    "on"
+                } else {
+                    "off"
+                }
             ),
         ]
     }
 
     /// `true` if `method` runs `workload` against this endpoint: raw hyper only
-    /// where unsigned requests are accepted, and [`Method::OpenDalContiguous`] only
+    /// where unsigned requests are accepted, [`Method::OpenDalContiguous`] only
     /// for reads (its write is OpenDAL's write: measured twice, the better of two
-    /// samples of one client would stand as the best peer).
+    /// samples of one client would stand as the best peer), and
+    /// [`Method::OursUnchecked`] only for writes (its reads are ours').
     pub fn supports(&self, method: Method, workload: Workload) -> bool {
         match method {
             Method::RawHyper => self.endpoint.unsigned_ok,
             Method::OpenDalContiguous => workload != Workload::Write,
+            Method::OursUnchecked => workload == Workload::Write,
             _ => true,
         }
     }
@@ -555,7 +574,7 @@ impl Fixture {
         range: Option<std::ops::Range<u64>>,
     ) -> Result<Got, String> {
         Ok(match method {
-            Method::Ours | Method::OursNoChecksum => {
+            Method::Ours | Method::OursNoChecksum | Method::OursUnchecked => {
                 let op = self.ours_for(method);
                 Got::Bytes(
                     match range {
@@ -636,6 +655,7 @@ impl Fixture {
     fn ours_for(&self, method: Method) -> &storage::Operator {
         match method {
             Method::OursNoChecksum => &self.ours_no_checksum,
+            Method::OursUnchecked => &self.ours_unchecked,
             _ => &self.ours,
         }
     }
@@ -644,7 +664,7 @@ impl Fixture {
         let name = format!("written-{method}");
         let data = self.payload.clone();
         Ok(match method {
-            Method::Ours | Method::OursNoChecksum => self
+            Method::Ours | Method::OursNoChecksum | Method::OursUnchecked => self
                 .ours_for(method)
                 .write(&name, data)
                 .await

@@ -441,9 +441,10 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
     }
 }
 
-/// What checksums cost on S3: for each workload measured with and without them,
-/// our throughput with over without (`ours_dedicated / ours_no_checksum`).
-pub(crate) fn price_of_checksums(rows: &[Row]) -> Option<String> {
+/// What checksums and write checks cost on S3: for each workload measured with
+/// and without them, our throughput with over without (`ours_dedicated /
+/// ours_no_checksum`, `ours_dedicated / ours_unchecked`), a line each.
+pub(crate) fn prices(rows: &[Row]) -> Vec<String> {
     let of = |method: &str, workload: &str| {
         rows.iter()
             .find(|r| r.suite == Suite::S3 && r.method == method && r.workload == workload)
@@ -455,19 +456,28 @@ pub(crate) fn price_of_checksums(rows: &[Row]) -> Option<String> {
             workloads.push(&r.workload);
         }
     }
-    let ratios: Vec<String> = workloads
-        .into_iter()
-        .filter_map(|w| {
-            let ratio = of("ours_dedicated", w)? / of("ours_no_checksum", w)?;
-            Some(format!("{w} {ratio:.2}x"))
+    let price = |without: &str, what: &str| {
+        let ratios: Vec<String> = workloads
+            .iter()
+            .filter_map(|w| {
+                let ratio = of("ours_dedicated", w)? / of(without, w)?;
+                Some(format!("{w} {ratio:.2}x"))
+            })
+            .collect();
+        (!ratios.is_empty()).then(|| {
+            format!(
+                "S3 price of {what}, ours_dedicated / {without}): {}",
+                ratios.join(", ")
+            )
         })
-        .collect();
-    (!ratios.is_empty()).then(|| {
-        format!(
-            "S3 price of integrity (checksums on / off, ours_dedicated / ours_no_checksum): {}",
-            ratios.join(", ")
-        )
-    })
+    };
+    [
+        price("ours_no_checksum", "integrity (checksums on / off"),
+        price("ours_unchecked", "the fs meaning (write checks on / off"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Prints the header lines, the table and the verdicts, then writes what was asked

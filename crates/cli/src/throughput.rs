@@ -210,6 +210,6 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     }
     bar.finish_and_clear();
     crate::report::add_ratios(&mut rows);
-    header.extend(crate::report::price_of_checksums(&rows));
+    header.extend(crate::report::prices(&rows));
     Ok(Outcome { rows, header })
 }

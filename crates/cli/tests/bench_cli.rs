@@ -632,7 +632,7 @@ fn s3_suite_without_a_uri_runs_against_the_in_process_server() {
 /// where the credentials came from (never the secret), and the write is measured
 /// with checksums on and off, their ratio printed, and each peer's write once.
 #[test]
-fn s3_header_names_the_credential_source_and_prices_checksums() {
+fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     let Some(uri) = common::s3_uri("this test") else {
         return;
     };
@@ -665,6 +665,15 @@ fn s3_header_names_the_credential_source_and_prices_checksums() {
         .find(|l| l.starts_with("S3 price of integrity"))
         .unwrap_or_else(|| panic!("no price line: {output}"));
     assert!(price.contains("write "), "{price}");
+    assert!(
+        output.contains("write checks: on (ours_unchecked: off)"),
+        "{output}"
+    );
+    let price = output
+        .lines()
+        .find(|l| l.starts_with("S3 price of the fs meaning"))
+        .unwrap_or_else(|| panic!("no price line for the write checks: {output}"));
+    assert!(price.contains("write "), "{price}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let methods: std::collections::BTreeSet<&str> = doc["results"]
         .as_array()
@@ -674,6 +683,7 @@ fn s3_header_names_the_credential_source_and_prices_checksums() {
         .collect();
     assert!(methods.contains("ours_dedicated"), "{methods:?}");
     assert!(methods.contains("ours_no_checksum"), "{methods:?}");
+    assert!(methods.contains("ours_unchecked"), "{methods:?}");
     // OpenDAL's write is measured once: its "to bytes" form only differs in reads.
     assert!(methods.contains("opendal"), "{methods:?}");
     assert!(!methods.contains("opendal_to_bytes"), "{methods:?}");

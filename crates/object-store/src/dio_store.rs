@@ -79,6 +79,10 @@ const DELETE_BATCH: usize = 1000;
 ///   is an object (`NotADirectory`), both as `Generic` with our error inside.
 ///   object_store's `AmazonS3` and `InMemory` let such keys coexist; on S3 these
 ///   checks cost each write a one-key listing and a `HEAD` per parent, at once.
+///   An S3 backend built with
+///   [`write_checks(false)`](storage::services::s3::S3Builder::write_checks)
+///   (`?write_checks=false`) writes keys as `AmazonS3` does: one request a
+///   write, such keys side by side.
 /// - On fs, a listing walks into symlinked directories (not round a cycle), as
 ///   `LocalFileSystem` does: a file below a link is listed under each name that
 ///   leads to it, and deleting such a name deletes the file.

@@ -51,6 +51,26 @@ async fn s3() {
     whole_suite(&DioStore::new(op), true).await;
 }
 
+/// With writes unchecked (keys as `AmazonS3` writes them, one request a write).
+#[tokio::test]
+async fn s3_unchecked_writes() {
+    let Some(op) = common::s3_operator_with("suite-s3-unchecked", |b| b.write_checks(false)) else {
+        return;
+    };
+    let store = DioStore::new(op);
+    whole_suite(&store, true).await;
+    // What the checks would refuse, object_store's stores allow.
+    store.put(&Path::from("k"), "file".into()).await.unwrap();
+    store
+        .put(&Path::from("k/under"), "under".into())
+        .await
+        .unwrap();
+    for (path, data) in [("k", "file"), ("k/under", "under")] {
+        let got = store.get(&Path::from(path)).await.unwrap().bytes().await;
+        assert_eq!(got.unwrap().as_ref(), data.as_bytes(), "{path}");
+    }
+}
+
 /// The plain-thread subset: no tokio runtime at all on the caller's side.
 fn plain_thread_suite(store: DioStore) {
     futures::executor::block_on(async move {

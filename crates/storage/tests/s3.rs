@@ -225,6 +225,78 @@ fn secrets_never_show_in_debug_output() {
     assert!(!format!("{op:?}").contains("TOPSECRET"));
 }
 
+/// `write_checks=false` (from the URI, as `Operator::from_uri` reads it) writes
+/// keys as S3 has them: beside an object that is its ancestor, over a name keys
+/// lie under, and a directory under an object; every one is stored and read
+/// back. A write to a bucket that does not exist still fails with
+/// `NoSuchBucket`, and SeaweedFS has not made the bucket for it; nor does a
+/// checked `create_dir` make one.
+#[test]
+fn unchecked_writes_are_keys() {
+    let Some(builder) = common_s3::builder("unchecked_writes") else {
+        return;
+    };
+    let root = builder.clone().build().unwrap().root().to_owned();
+    let uri = std::env::var("DIO_TEST_S3_URI").unwrap();
+    let (bucket_uri, query) = uri.split_once('?').unwrap();
+    let unchecked =
+        Operator::from_uri(&format!("{bucket_uri}/{root}?{query}&write_checks=false")).unwrap();
+    let checked = Operator::new(builder.build().unwrap());
+    current_thread().block_on(async {
+        unchecked.write("k", "file").await.unwrap();
+        // Refused where writes are checked, as fs refuses them.
+        let err = checked.write("k/under", "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotADirectory, "{err}");
+        unchecked.write("k/under", "under").await.unwrap();
+        unchecked.write("d/x", "x").await.unwrap();
+        let err = checked.write("d", "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+        unchecked.write("d", "beside").await.unwrap();
+        unchecked.create_dir("k/dir/").await.unwrap();
+        for (path, data) in [
+            ("k", "file"),
+            ("k/under", "under"),
+            ("d/x", "x"),
+            ("d", "beside"),
+        ] {
+            assert_eq!(
+                unchecked.read(path).await.unwrap(),
+                data.as_bytes(),
+                "{path}"
+            );
+        }
+        let mut listed: Vec<String> = unchecked
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, ["d", "d/", "k", "k/"]);
+    });
+
+    let missing = format!("dio-missing-{}", std::process::id());
+    let in_missing = |checks: bool| {
+        let s3 = S3Builder::from_uri(&format!("s3://{missing}?{query}"))
+            .unwrap()
+            .write_checks(checks)
+            .build()
+            .unwrap();
+        Operator::new(s3)
+    };
+    current_thread().block_on(async {
+        let err = in_missing(false).write("a/k", "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+        let err = in_missing(true).create_dir("a/").await.unwrap_err();
+        assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+        // Neither made the bucket: it is still missing.
+        let err = in_missing(true).list("").await.unwrap_err();
+        assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    });
+}
+
 #[test]
 fn uris_and_builder_errors() {
     let b = S3Builder::from_uri(
@@ -250,6 +322,7 @@ fn uris_and_builder_errors() {
         "s3:///nobucket",
         "s3://b?unknown=1",
         "s3://b?path_style=maybe",
+        "s3://b?write_checks=no",
         "s3://b/../up?anonymous=true",
         // An unset variable in a template: no region, not the host `b.s3..`.
         "s3://b?region=",

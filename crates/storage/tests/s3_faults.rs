@@ -603,28 +603,124 @@ fn an_unconditional_write_or_copy_whose_answers_were_lost_may_be_stored() {
 /// request: a bucket that does not exist fails it with `NoSuchBucket`, and no
 /// `PUT` or CreateMultipartUpload goes out, where they went out with the checks
 /// (SeaweedFS makes a missing bucket for them: the checks then found it, and a
-/// write to a misspelt bucket succeeded).
+/// write to a misspelt bucket succeeded). `create_dir`, whose checks are `HEAD`s
+/// that cannot tell a missing bucket from a missing key, lists the bucket first.
+///
+/// Unchecked writes ([`S3Builder::write_checks`]) keep this one check.
 #[test]
 fn a_write_to_a_bucket_not_found_yet_sends_nothing_before_its_checks() {
+    for checked in [true, false] {
+        let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+            "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r"),
+            // A HEAD's 404 has no body to name the bucket.
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+        });
+        let op = operator_of(
+            server
+                .builder(1, Duration::from_secs(10))
+                .part_size(5 << 20)
+                .multipart_threshold(5 << 20)
+                .write_checks(checked)
+                .build()
+                .unwrap(),
+        );
+        for data in [Bytes::from_static(HELLO.as_bytes()), object(6 << 20)] {
+            let err = block_on(op.write("k", data)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "checked {checked}: {err}");
+            assert!(err.to_string().contains("does not exist"), "{err}");
+        }
+        let err = block_on(op.create_dir("a/b/")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "checked {checked}: {err}");
+        // Nothing else may rightly come: wait a little for it all the same.
+        let asks = |s: &Seen| s.method == "GET" || s.method == "HEAD";
+        let seen =
+            server.seen_when_within(Duration::from_secs(2), |seen| seen.iter().any(|s| !asks(s)));
+        assert!(
+            seen.iter().all(asks),
+            "checked {checked}: {:?}",
+            methods_and_queries(&server)
+        );
+    }
+}
+
+/// Unchecked writes ([`S3Builder::write_checks`]`(false)`) send their own
+/// requests and nothing else once the bucket has answered: no `HEAD` of an
+/// ancestor, no listing of the path as a directory, for a `PUT`, a multipart
+/// upload, a directory marker and a writer. Checked, the same writes send both.
+#[test]
+fn unchecked_writes_send_only_their_own_requests() {
+    for checked in [false, true] {
+        let server = multipart_server();
+        let op = operator_of(
+            server
+                .builder(1, Duration::from_secs(10))
+                .part_size(5 << 20)
+                .multipart_threshold(5 << 20)
+                .write_checks(checked)
+                .build()
+                .unwrap(),
+        );
+        // The first write finds the bucket (unchecked: one listing of one key).
+        block_on(op.write("first", HELLO)).unwrap();
+        let first = server.seen().len();
+        block_on(async {
+            op.write("a/b/c", HELLO).await.unwrap();
+            op.write("a/big", object(6 << 20)).await.unwrap();
+            op.create_dir("a/d/e/").await.unwrap();
+            let mut writer = op.writer("a/b/written").await.unwrap();
+            writer.write_bytes(object(11 << 20)).await.unwrap();
+            writer.close().await.unwrap();
+        });
+        let seen = server.seen();
+        let checks: Vec<_> = seen[first..]
+            .iter()
+            .filter(|s| s.method == "HEAD" || s.method == "GET")
+            .map(|s| (s.method.as_str(), s.path.as_str(), s.query.as_str()))
+            .collect();
+        if checked {
+            assert!(checks.iter().any(|c| c.0 == "HEAD"), "{checks:?}");
+            assert!(checks.iter().any(|c| c.0 == "GET"), "{checks:?}");
+        } else {
+            assert_eq!(first, 2, "{:?}", methods_and_queries(&server));
+            assert_eq!(
+                (seen[0].method.as_str(), seen[1].method.as_str()),
+                ("GET", "PUT")
+            );
+            assert!(seen[0].query.contains("max-keys=1"), "{:?}", seen[0]);
+            assert_eq!(checks, [], "{:?}", methods_and_queries(&server));
+        }
+    }
+}
+
+/// A write-only identity may not list the bucket: checked writes are refused
+/// (their listing is), unchecked ones take the refusal of their one listing as
+/// the bucket being there (S3 says `NoSuchBucket` to anyone when it is not),
+/// and list no more.
+#[test]
+fn unchecked_writes_need_no_right_to_list() {
     let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r"),
+        "GET" => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"),
+        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
         _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
     });
-    let op = server.multipart_operator_with(1, Duration::from_secs(10));
-    for data in [Bytes::from_static(HELLO.as_bytes()), object(6 << 20)] {
-        let err = block_on(op.write("k", data)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-        assert!(err.to_string().contains("does not exist"), "{err}");
-    }
-    // Nothing else may rightly come: wait a little for it all the same.
-    let seen = server.seen_when_within(Duration::from_secs(2), |seen| {
-        seen.iter().any(|s| s.method != "GET")
-    });
-    assert!(
-        seen.iter().all(|s| s.method == "GET"),
-        "{:?}",
-        methods_and_queries(&server)
+    let checked = server.operator(1, Duration::from_secs(10));
+    let err = block_on(checked.write("dir/k", HELLO)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let unchecked = operator_of(
+        server
+            .builder(1, Duration::from_secs(10))
+            .write_checks(false)
+            .build()
+            .unwrap(),
     );
+    let before = server.seen().len();
+    for key in ["dir/k", "dir/l", "m"] {
+        block_on(unchecked.write(key, HELLO)).unwrap();
+    }
+    let seen = server.seen();
+    let methods: Vec<_> = seen[before..].iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "PUT", "PUT", "PUT"]);
 }
 
 /// Answers that settle an unconditional write say nothing of storing it: a

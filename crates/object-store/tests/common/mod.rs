@@ -70,6 +70,14 @@ pub fn memory_operator(name: &str) -> storage::Operator {
 /// executor; `None` (with a note) when no server was configured, a failure with
 /// `DIO_REQUIRE_S3=1`.
 pub fn s3_operator(test: &str) -> Option<storage::Operator> {
+    s3_operator_with(test, |builder| builder)
+}
+
+/// [`s3_operator`], its backend's builder changed by `change` first.
+pub fn s3_operator_with(
+    test: &str,
+    change: impl FnOnce(storage::services::s3::S3Builder) -> storage::services::s3::S3Builder,
+) -> Option<storage::Operator> {
     let uri = match std::env::var("DIO_TEST_S3_URI") {
         Ok(uri) => uri,
         Err(_) => {
@@ -82,10 +90,9 @@ pub fn s3_operator(test: &str) -> Option<storage::Operator> {
             return None;
         }
     };
-    let s3 = storage::services::s3::S3Builder::from_uri(&uri)
+    let builder = storage::services::s3::S3Builder::from_uri(&uri)
         .unwrap()
-        .root(s3::unique_prefix(test))
-        .build()
-        .unwrap();
+        .root(s3::unique_prefix(test));
+    let s3 = change(builder).build().unwrap();
     Some(storage::Operator::new(s3).with_executor(executor(test)))
 }

@@ -141,6 +141,12 @@ impl S3 {
     pub fn checksum(&self) -> Option<Checksum> {
         self.core.checksum
     }
+
+    /// Whether writes are checked as fs would check them (see
+    /// [`S3Builder::write_checks`]).
+    pub fn write_checks(&self) -> bool {
+        self.core.write_checks
+    }
 }
 
 /// How many times in a row `remove_all` deletes a key listed again (see there).
@@ -364,7 +370,7 @@ impl Access for S3 {
     fn create_dir(&self, path: &str) -> IoJob<()> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
-            core.check_ancestors(&path).await?;
+            core.check_parent(&path).await?;
             core.put(
                 &core.key(&path),
                 Bytes::new().into(),

@@ -169,6 +169,7 @@ pub struct S3Builder {
     pub(crate) max_idle_per_host: usize,
     pub(crate) max_concurrent_requests: usize,
     pub(crate) checksum: Option<Checksum>,
+    pub(crate) write_checks: bool,
     pub(crate) encryption: Option<Encryption>,
     pub(crate) copy_part_size: u64,
     pub(crate) multipart_copy_threshold: u64,
@@ -201,6 +202,7 @@ impl fmt::Debug for S3Builder {
             .field("part_concurrency", &self.part_concurrency)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("checksum", &self.checksum)
+            .field("write_checks", &self.write_checks)
             .field("encryption", &self.encryption)
             .field("copy_part_size", &self.copy_part_size)
             .field("multipart_copy_threshold", &self.multipart_copy_threshold)
@@ -234,7 +236,8 @@ impl S3Builder {
     /// environment (see [`build`](Self::build)), AWS's endpoint, 4 attempts, 5 s
     /// connect and 60 s request timeouts, 8 MiB parts above a 16 MiB multipart
     /// threshold, 8 parts in flight, at most 128 requests in flight, CRC64NVME
-    /// checksums, copies above 5 GiB in 256 MiB UploadPartCopy parts.
+    /// checksums, copies above 5 GiB in 256 MiB UploadPartCopy parts, writes checked
+    /// as fs would check them ([`write_checks`](Self::write_checks)).
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -255,6 +258,7 @@ impl S3Builder {
             max_idle_per_host: 32,
             max_concurrent_requests: 128,
             checksum: Some(Checksum::Crc64Nvme),
+            write_checks: true,
             encryption: None,
             copy_part_size: 256 << 20,
             multipart_copy_threshold: MAX_COPY_OBJECT,
@@ -303,7 +307,7 @@ impl S3Builder {
     /// The prefix is percent-decoded, as a URL's path is (`s3://b/my%20data` is the
     /// prefix `my data/`), and so are query values.
     /// Other query keys: `path_style=true|false`, `anonymous=true`, `profile=name`,
-    /// `checksum=crc64nvme|crc32c|crc32|none`. Credentials and anything not in the URI
+    /// `checksum=crc64nvme|crc32c|crc32|none`, `write_checks=true|false`. Credentials and anything not in the URI
     /// come from the environment at [`build`](Self::build).
     ///
     /// # Errors
@@ -357,6 +361,7 @@ impl S3Builder {
                 "anonymous" if flag()? => builder.anonymous(),
                 "anonymous" => builder,
                 "profile" => builder.profile(value),
+                "write_checks" => builder.write_checks(flag()?),
                 "checksum" if value.eq_ignore_ascii_case("none") => builder.checksum(None),
                 "checksum" => builder.checksum(Some(value.parse().map_err(|_| {
                     invalid(format!(
@@ -434,6 +439,29 @@ impl S3Builder {
     /// [`Checksum`].
     pub fn checksum(mut self, checksum: Option<Checksum>) -> Self {
         self.checksum = checksum;
+        self
+    }
+
+    /// Whether a write first checks, as fs would, that its path is not a directory
+    /// (`IsADirectory`) and that no ancestor of it is an object (`NotADirectory`):
+    /// a one-key listing and a `HEAD` per ancestor, sent beside every `write`,
+    /// writer, and target of `copy` and `rename` (`a/b/c.parquet` takes three
+    /// requests beside its `PUT`). Default: `true`, the meaning the conformance
+    /// suite checks on every backend.
+    ///
+    /// `false` writes keys as S3 has them: one request per write, and none that
+    /// needs `s3:ListBucket` (a write-only IAM policy can write), at the price of
+    /// the fs meaning: a write of `a/b` beside an object `a` succeeds, as does a
+    /// write of `d` while keys lie under `d/` (a listing then shows both the file
+    /// `d` and the directory `d/`). For write-heavy jobs where S3 bills every
+    /// request and throttles by prefix, and for what object_store's `AmazonS3`
+    /// does. Only the first write of a backend still lists the bucket once
+    /// (one key; a refusal of the listing counts as found), so that a write to a
+    /// bucket that does not exist fails with `NoSuchBucket` on servers that would
+    /// make the bucket for the write (SeaweedFS). `create_dir` no longer looks at
+    /// its ancestors either.
+    pub fn write_checks(mut self, on: bool) -> Self {
+        self.write_checks = on;
         self
     }
 

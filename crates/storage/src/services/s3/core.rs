@@ -270,6 +270,9 @@ pub(crate) struct Core {
     pub(crate) part_concurrency: usize,
     /// Sent with every write, checked on full reads.
     pub(crate) checksum: Option<Checksum>,
+    /// Whether writes are checked as fs would check them (see
+    /// [`S3Builder::write_checks`](super::S3Builder::write_checks)).
+    pub(crate) write_checks: bool,
     /// For writes that ask for none; an SSE-C key is also sent on reads.
     pub(crate) encryption: Option<Encryption>,
     pub(crate) copy_part_size: u64,
@@ -385,6 +388,7 @@ impl Core {
             multipart_threshold: builder.multipart_threshold,
             part_concurrency: builder.part_concurrency,
             checksum: builder.checksum,
+            write_checks: builder.write_checks,
             encryption: builder.encryption,
             copy_part_size: builder.copy_part_size,
             multipart_copy_threshold: builder.multipart_copy_threshold,
@@ -1144,6 +1148,38 @@ impl Core {
         futures::future::try_join_all(heads).await.map(drop)
     }
 
+    /// What a `create_dir(path)` checks first: [`find_bucket`](Self::find_bucket)
+    /// (a `HEAD`'s 404 cannot tell a missing bucket from a missing key), and,
+    /// where writes are checked, [`check_ancestors`](Self::check_ancestors).
+    pub(crate) async fn check_parent(&self, path: &str) -> Result<()> {
+        if self.write_checks {
+            futures::future::try_join(self.find_bucket(), self.check_ancestors(path))
+                .await
+                .map(drop)
+        } else {
+            self.find_bucket().await
+        }
+    }
+
+    /// What a write needs before it sends anything, where its checks do not do
+    /// it: a write to a bucket that does not exist fails with `NoSuchBucket`,
+    /// not made by the write as some servers (SeaweedFS) make it. Until the bucket has answered once, a one-key listing; a listing
+    /// refused (a write-only policy) says the bucket is there, as S3 answers
+    /// `NoSuchBucket` to anyone for one that is not.
+    async fn find_bucket(&self) -> Result<()> {
+        if self.sends_with_checks() {
+            return Ok(());
+        }
+        match self.list_page(&self.key(""), false, None, 1).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                self.found_bucket();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The requests [`check_writable`](Self::check_writable) has in flight at
     /// once: the listing, and a `HEAD` per ancestor.
     fn check_writable_requests(path: &str) -> usize {
@@ -1151,8 +1187,13 @@ impl Core {
     }
 
     /// What a write of file `path` checks first, as fs does: `path` is not a
-    /// directory, and no ancestor is an object. Not atomic with the write.
+    /// directory, and no ancestor is an object. Not atomic with the write. Where
+    /// writes are not checked ([`S3Builder::write_checks`](super::S3Builder::write_checks)),
+    /// only [`find_bucket`](Self::find_bucket).
     pub(crate) async fn check_writable(&self, path: &str) -> Result<()> {
+        if !self.write_checks {
+            return self.find_bucket().await;
+        }
         let dir = async {
             if self.dir_exists(&self.key(&format!("{path}/"))).await? {
                 Err(Error::new(ErrorKind::IsADirectory))
@@ -1661,6 +1702,11 @@ impl Core {
         options: &WriteOptions,
     ) -> Result<Metadata> {
         let key = self.key(path);
+        if !self.write_checks {
+            // Nothing to send beside the PUT (the bucket looked for once).
+            self.find_bucket().await?;
+            return self.put(&key, body, options).await;
+        }
         let places = Self::check_writable_requests(path) + 1;
         let places = match body.len() {
             0 => None,
