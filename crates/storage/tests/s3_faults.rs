@@ -646,12 +646,32 @@ fn a_write_to_a_bucket_not_found_yet_sends_nothing_before_its_checks() {
 
 /// Unchecked writes ([`S3Builder::write_checks`]`(false)`) send their own
 /// requests and nothing else once the bucket has answered: no `HEAD` of an
-/// ancestor, no listing of the path as a directory, for a `PUT`, a multipart
-/// upload, a directory marker and a writer. Checked, the same writes send both.
+/// ancestor, no listing of the path as a directory, for a `PUT`, a conditional
+/// one, a multipart upload, a directory marker, a writer, and the targets of a
+/// copy and a rename. Checked, the same writes send both.
 #[test]
 fn unchecked_writes_send_only_their_own_requests() {
+    let copied = || {
+        with_headers(
+            StatusCode::OK,
+            &[],
+            "<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>",
+        )
+    };
     for checked in [false, true] {
-        let server = multipart_server();
+        let server = taking_uploads(move |seen, _| match seen.method.as_str() {
+            "PUT" if seen.header("x-amz-copy-source").is_some() => Some(copied()),
+            "PUT" if seen.query.is_empty() => {
+                Some(with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""))
+            }
+            // The source of the copies.
+            "HEAD" if seen.path == "/bucket/a" => Some(with_headers(
+                StatusCode::OK,
+                &[("content-length", "5"), ("etag", "\"e\"")],
+                "",
+            )),
+            _ => None,
+        });
         let op = operator_of(
             server
                 .builder(1, Duration::from_secs(10))
@@ -665,21 +685,29 @@ fn unchecked_writes_send_only_their_own_requests() {
         block_on(op.write("first", HELLO)).unwrap();
         let first = server.seen().len();
         block_on(async {
-            op.write("a/b/c", HELLO).await.unwrap();
-            op.write("a/big", object(6 << 20)).await.unwrap();
-            op.create_dir("a/d/e/").await.unwrap();
-            let mut writer = op.writer("a/b/written").await.unwrap();
+            op.write("x/y/c", HELLO).await.unwrap();
+            op.write_with("x/y/new", HELLO)
+                .if_not_exists(true)
+                .await
+                .unwrap();
+            op.write("x/big", object(6 << 20)).await.unwrap();
+            op.create_dir("x/d/e/").await.unwrap();
+            let mut writer = op.writer("x/y/written").await.unwrap();
             writer.write_bytes(object(11 << 20)).await.unwrap();
             writer.close().await.unwrap();
+            op.copy("a", "x/y/copied").await.unwrap();
+            op.rename("a", "x/y/renamed").await.unwrap();
         });
         let seen = server.seen();
         let checks: Vec<_> = seen[first..]
             .iter()
-            .filter(|s| s.method == "HEAD" || s.method == "GET")
+            .filter(|s| s.method == "GET" || (s.method == "HEAD" && s.path != "/bucket/a"))
             .map(|s| (s.method.as_str(), s.path.as_str(), s.query.as_str()))
             .collect();
         if checked {
-            assert!(checks.iter().any(|c| c.0 == "HEAD"), "{checks:?}");
+            for ancestor in ["/bucket/x", "/bucket/x/y", "/bucket/x/d"] {
+                assert!(checks.iter().any(|c| c.1 == ancestor), "{checks:?}");
+            }
             assert!(checks.iter().any(|c| c.0 == "GET"), "{checks:?}");
         } else {
             assert_eq!(first, 2, "{:?}", methods_and_queries(&server));
@@ -694,19 +722,25 @@ fn unchecked_writes_send_only_their_own_requests() {
 }
 
 /// A write-only identity may not list the bucket: checked writes are refused
-/// (their listing is), unchecked ones take the refusal of their one listing as
-/// the bucket being there (S3 says `NoSuchBucket` to anyone when it is not),
-/// and list no more.
+/// (their listing is), unchecked ones take the refusal of their one listing
+/// (`AccessDenied`) as the bucket being there (S3 says `NoSuchBucket` to anyone
+/// when it is not), and list no more. The first writes, started together,
+/// wait for one listing.
 #[test]
 fn unchecked_writes_need_no_right_to_list() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "GET" => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"),
-        "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
-        _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
-    });
+    let write_only = || {
+        FaultServer::start(|seen, _| match seen.method.as_str() {
+            "GET" => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"),
+            "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
+            _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+        })
+    };
+    let server = write_only();
     let checked = server.operator(1, Duration::from_secs(10));
     let err = block_on(checked.write("dir/k", HELLO)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+
+    let server = write_only();
     let unchecked = operator_of(
         server
             .builder(1, Duration::from_secs(10))
@@ -714,13 +748,53 @@ fn unchecked_writes_need_no_right_to_list() {
             .build()
             .unwrap(),
     );
-    let before = server.seen().len();
-    for key in ["dir/k", "dir/l", "m"] {
-        block_on(unchecked.write(key, HELLO)).unwrap();
-    }
+    block_on(async {
+        let writes = (0..8).map(|i| unchecked.write(&format!("dir/{i}"), HELLO));
+        for written in futures::future::join_all(writes).await {
+            written.unwrap();
+        }
+        unchecked.write("m", HELLO).await.unwrap();
+    });
     let seen = server.seen();
-    let methods: Vec<_> = seen[before..].iter().map(|s| s.method.as_str()).collect();
-    assert_eq!(methods, ["GET", "PUT", "PUT", "PUT"]);
+    let lists = seen.iter().filter(|s| s.method == "GET").count();
+    let puts = seen.iter().filter(|s| s.method == "PUT").count();
+    assert_eq!(
+        (lists, puts, seen.len()),
+        (1, 9, 10),
+        "{:?}",
+        methods_and_queries(&server)
+    );
+    assert_eq!(seen[0].method, "GET");
+}
+
+/// Only a refusal of the listing by the server (`AccessDenied`) finds the
+/// bucket: credentials the server does not know fail the write, and the next
+/// write lists the bucket again (a misspelt bucket is still found missing
+/// then, not made by its `PUT`).
+#[test]
+fn an_unchecked_write_refused_for_its_credentials_finds_no_bucket() {
+    let lists = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "GET" if lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+            s3_error(StatusCode::FORBIDDEN, "InvalidAccessKeyId", "r1")
+        }
+        "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r2"),
+        _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+    });
+    let op = operator_of(
+        server
+            .builder(1, Duration::from_secs(10))
+            .write_checks(false)
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(err.context("code"), Some("InvalidAccessKeyId"), "{err}");
+    let err = block_on(op.write("k", HELLO)).unwrap_err();
+    assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    let methods: Vec<_> = server.seen().into_iter().map(|s| s.method).collect();
+    assert_eq!(methods, ["GET", "GET"]);
 }
 
 /// Answers that settle an unconditional write say nothing of storing it: a

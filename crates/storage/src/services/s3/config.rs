@@ -455,11 +455,11 @@ impl S3Builder {
     /// write of `d` while keys lie under `d/` (a listing then shows both the file
     /// `d` and the directory `d/`). For write-heavy jobs where S3 bills every
     /// request and throttles by prefix, and for what object_store's `AmazonS3`
-    /// does. Only the first write of a backend still lists the bucket once
-    /// (one key; a refusal of the listing counts as found), so that a write to a
-    /// bucket that does not exist fails with `NoSuchBucket` on servers that would
-    /// make the bucket for the write (SeaweedFS). `create_dir` no longer looks at
-    /// its ancestors either.
+    /// does. The first write of a backend still lists the bucket, once (one key;
+    /// first writes started together wait for it; refused with `AccessDenied`,
+    /// it counts as found), so that a write to a bucket that does not exist fails
+    /// with `NoSuchBucket` on servers that would make the bucket for the write
+    /// (SeaweedFS). `create_dir` no longer looks at its ancestors either.
     pub fn write_checks(mut self, on: bool) -> Self {
         self.write_checks = on;
         self

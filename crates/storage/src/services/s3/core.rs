@@ -292,13 +292,16 @@ pub(crate) struct Core {
     listing_order: AtomicU8,
     /// Requests in flight, bounded and adapted to throttling.
     limiter: Limiter,
-    /// A request to the bucket was answered 2xx (a write's checks, any read): from then on
-    /// a write's request goes out together with its checks. Before, it waits
+    /// A request to the bucket was answered 2xx (a write's checks, any read), or
+    /// its listing refused with `AccessDenied` (see [`Core::find_bucket`]): from
+    /// then on a write's request goes out together with its checks. Before, it waits
     /// for them, so that a write to a bucket that does not exist fails with
     /// `NoSuchBucket` and sends nothing else: some servers (SeaweedFS) make a
     /// missing bucket for a `PUT` or a CreateMultipartUpload, and the checks
     /// then found it there and the write succeeded.
     bucket_found: std::sync::atomic::AtomicBool,
+    /// Held by the one [`find_bucket`](Core::find_bucket) listing at a time.
+    finding_bucket: tokio::sync::Mutex<()>,
 }
 
 /// [`Core::listing_order`]: not known yet.
@@ -401,6 +404,7 @@ impl Core {
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
             limiter: Limiter::new(builder.max_concurrent_requests),
             bucket_found: std::sync::atomic::AtomicBool::new(false),
+            finding_bucket: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -1163,16 +1167,36 @@ impl Core {
 
     /// What a write needs before it sends anything, where its checks do not do
     /// it: a write to a bucket that does not exist fails with `NoSuchBucket`,
-    /// not made by the write as some servers (SeaweedFS) make it. Until the bucket has answered once, a one-key listing; a listing
-    /// refused (a write-only policy) says the bucket is there, as S3 answers
-    /// `NoSuchBucket` to anyone for one that is not.
+    /// not made by the write as some servers (SeaweedFS) make it. Until the
+    /// bucket has answered once, a listing of at most one key (its body not
+    /// read into a page: any answer of 2xx finds the bucket), one at a time: the
+    /// first writes of a backend wait for one listing, not one each. A listing
+    /// the server refused with `AccessDenied` (a write-only policy) finds the
+    /// bucket too, as S3 answers `NoSuchBucket` to anyone for one that is not
+    /// there; other refusals (credentials that could not be loaded, or that the
+    /// server does not know) fail the write and find nothing.
     async fn find_bucket(&self) -> Result<()> {
         if self.sends_with_checks() {
             return Ok(());
         }
-        match self.list_page(&self.key(""), false, None, 1).await {
+        let _one = self.finding_bucket.lock().await;
+        if self.sends_with_checks() {
+            return Ok(());
+        }
+        let mut query = String::from("list-type=2&max-keys=1");
+        if !self.root.is_empty() {
+            query.push_str("&prefix=");
+            query.push_str(&encode_query(&self.root));
+        }
+        let listed = self
+            .send_read(
+                &S3Request::new(Method::GET, "").query(query),
+                "ListBucketResult",
+            )
+            .await;
+        match listed {
             Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            Err(e) if e.context("code") == Some("AccessDenied") => {
                 self.found_bucket();
                 Ok(())
             }
