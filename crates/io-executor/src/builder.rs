@@ -223,6 +223,10 @@ impl Builder {
     /// same IO throughput on average. The price: while other processes keep every
     /// core busy, the pool gets about 1.5% of a contended core (nice 10: about
     /// 10%). See docs/architecture.md for the measurements.
+    ///
+    /// A value the system refuses (raising the priority without the privilege to)
+    /// does not fail [`build`](Self::build): each thread logs a warning (`tracing`)
+    /// and runs at the priority it inherited.
     pub fn nice(mut self, nice: i32) -> Self {
         self.priority = Priority::Nice(nice);
         self

@@ -423,7 +423,11 @@ impl Executor {
     /// handle to its output.
     ///
     /// On a pool this costs exactly one hand-off: a channel send to an idle blocking
-    /// thread. The closure runs inside the caller's current `tracing` span.
+    /// thread. Called on one of the pool's own blocking threads (inside a blocking
+    /// job), it runs `f` right there, before it returns (see "Already on the
+    /// executor" above): a closure that waits for something its caller does after
+    /// the call never returns, and closures spawned one after another there run one
+    /// after another. The closure runs inside the caller's current `tracing` span.
     ///
     /// # Cancel safety
     ///
@@ -648,6 +652,12 @@ impl Executor {
     /// the waiting to code outside the executor. Inside a job the panic becomes the
     /// job's [`JoinError`](crate::JoinError); see "Troubleshooting" above. The executor
     /// is not shut down by the refused call.
+    ///
+    /// # Cancel safety
+    ///
+    /// The shutdown starts at the first poll: `let j = io.join();` alone leaves the
+    /// executor taking jobs. Dropping the future after a poll does not call the
+    /// shutdown off; it only stops the wait.
     pub async fn join(&self) {
         let shared = &self.inner.shared;
         if shared.is_global() {
@@ -663,7 +673,11 @@ impl Executor {
     ///
     /// # Panics
     ///
-    /// Panics on one of this pool's own threads, as [`join`](Self::join) does.
+    /// Panics on one of this pool's own threads, as [`join`](Self::join) does, and
+    /// on a worker thread of any other pool, as
+    /// [`JoinHandle::join`](crate::JoinHandle::join) does: a job of this pool may
+    /// be waiting for a job queued on that worker. Await [`join`](Self::join)
+    /// there instead.
     #[track_caller]
     pub fn blocking_join(&self) {
         let shared = &self.inner.shared;
@@ -671,6 +685,7 @@ impl Executor {
             return;
         }
         refuse_own_thread(shared, "Executor::blocking_join()", JOIN_NEVER_RETURNS);
+        context::refuse_worker("Executor::blocking_join()");
         shared.shutdown();
         shared.exit.wait(None);
     }
@@ -685,7 +700,11 @@ impl Executor {
     /// whose [`had_started`](crate::JoinError::had_started) says whether the job
     /// was cut off while it ran (what it began may still take effect). A
     /// blocking closure that is still running cannot be interrupted: its handle is
-    /// resolved all the same and its thread exits when the closure returns. The
+    /// resolved all the same and its thread exits when the closure returns. Async
+    /// jobs are cancelled by their worker thread, when it drops its runtime: their
+    /// handles resolve soon after this returns, not by then, and those of a worker
+    /// that an async job blocks (a blocking call inside it, which a worker must
+    /// never make) only once that call returns. The
     /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;
     /// they report whether the jobs drained, and past the deadline refuse what
     /// their jobs submit, as a pool does.
@@ -744,7 +763,8 @@ impl Executor {
     /// # Panics
     ///
     /// Panics on one of this pool's own threads, as
-    /// [`shutdown_timeout`](Self::shutdown_timeout) does.
+    /// [`shutdown_timeout`](Self::shutdown_timeout) does, and on a worker thread of
+    /// any other pool, as [`blocking_join`](Self::blocking_join) does.
     #[track_caller]
     pub fn blocking_shutdown_timeout(&self, timeout: Duration) -> bool {
         let shared = &self.inner.shared;
@@ -756,6 +776,7 @@ impl Executor {
             "Executor::blocking_shutdown_timeout()",
             TIMEOUT_NEVER_DRAINS,
         );
+        context::refuse_worker("Executor::blocking_shutdown_timeout()");
         shared.shutdown();
         drain_until(shared, deadline(timeout))
     }

@@ -64,6 +64,13 @@ impl<T> WorkerLocal<T> {
 
     /// This worker's value (or the shared fallback off the pool's workers), created
     /// now if this is the first call here.
+    ///
+    /// # Panics
+    ///
+    /// If the `init` function panics: its panic comes out of this call, and the
+    /// value is not created (the next call tries again). An `init` that calls
+    /// `get` on the same `WorkerLocal` on the same thread deadlocks or panics, as
+    /// [`OnceLock::get_or_init`] does.
     pub fn get(&self) -> &T {
         let slot = self
             .pool

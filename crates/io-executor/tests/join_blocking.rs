@@ -88,14 +88,14 @@ fn a_panic_in_either_half_reaches_the_caller() {
             })
             .join()
             .unwrap_err();
-        assert!(err.is_panic(), "{err}");
+        assert_eq!(err.panic_message(), Some("half b"), "{err}");
         let err = executor
             .spawn_blocking(move || {
                 io_executor::join_blocking(|| -> u32 { panic!("half a") }, || 2)
             })
             .join()
             .unwrap_err();
-        assert!(err.is_panic(), "{err}");
+        assert_eq!(err.panic_message(), Some("half a"), "{err}");
         // The pool is still whole.
         assert_eq!(executor.spawn_blocking(|| 7).join().unwrap(), 7);
     });

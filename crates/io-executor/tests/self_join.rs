@@ -244,6 +244,63 @@ fn join_handle_join_on_a_worker_panics_whatever_the_job() {
     });
 }
 
+/// The other waits that block their thread refuse a worker of any pool, as
+/// `JoinHandle::join` does: `io_executor::block_on` (with one worker, the job it
+/// waits for is queued behind it), and another pool's `blocking_join` and
+/// `blocking_shutdown_timeout` (which shut nothing down when refused). A pool's
+/// blocking threads may still wait.
+#[test]
+fn blocking_waits_on_any_pools_worker_panic() {
+    within(30, || {
+        let executor = pool("sj-wait", 1, 1);
+        let other = pool("sj-waited", 1, 1);
+        let inner = executor.clone();
+        let err = executor
+            .spawn(async move { io_executor::block_on(inner.spawn(async { 1 })) })
+            .join()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "io_executor::block_on() called on thread \"sj-wait-worker-0\"",
+            "sj-wait",
+            "a worker must never block",
+            "from a plain thread",
+        );
+        let waited = other.clone();
+        let err = executor
+            .spawn(async move { waited.blocking_join() })
+            .join()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "Executor::blocking_join() called on thread \"sj-wait-worker-0\"",
+            "sj-wait",
+            "a worker must never block",
+            "from a plain thread",
+        );
+        let waited = other.clone();
+        let err = executor
+            .spawn(async move { waited.blocking_shutdown_timeout(FOREVER) })
+            .join()
+            .unwrap_err();
+        assert_refused(
+            &err,
+            "Executor::blocking_shutdown_timeout() called on thread \"sj-wait-worker-0\"",
+            "sj-wait",
+            "a worker must never block",
+            "from a plain thread",
+        );
+        assert_still_serving(&executor);
+        assert_still_serving(&other);
+        let inner = executor.clone();
+        let waited = executor
+            .spawn_blocking(move || io_executor::block_on(inner.spawn(async { 5 })))
+            .join()
+            .unwrap();
+        assert_eq!(waited.unwrap(), 5);
+    });
+}
+
 /// What stays allowed: another executor's threads join this one (awaiting on a worker,
 /// blocking on a blocking thread), a blocking thread joins a handle, and plain threads
 /// and caller runtimes join as before.

@@ -297,6 +297,41 @@ fn unchecked_writes_are_keys() {
     });
 }
 
+/// The root of a backend at the bucket's top is a directory as its bucket is
+/// there: `create_dir` of it makes nothing (it sent a PUT of the bucket's URL,
+/// CreateBucket, which SeaweedFS refuses as the bucket exists), and `exists`
+/// of it in a bucket that does not exist is an error, not `true`.
+#[test]
+fn the_bucket_root_is_a_directory_as_its_bucket_is() {
+    let Ok(uri) = std::env::var("DIO_TEST_S3_URI") else {
+        assert!(common_s3::builder("bucket_root").is_none());
+        return;
+    };
+    let (_, query) = uri.split_once('?').unwrap();
+    let top = Operator::from_uri(&uri).unwrap();
+    let missing = Operator::from_uri(&format!(
+        "s3://dio-missing-root-{}?{query}",
+        std::process::id()
+    ))
+    .unwrap();
+    current_thread().block_on(async {
+        for root in ["", "/", "a/.."] {
+            top.create_dir(root).await.unwrap();
+            assert!(top.exists(root).await.unwrap(), "{root:?}");
+            assert!(top.stat(root).await.unwrap().is_dir(), "{root:?}");
+        }
+        for result in [
+            missing.exists("").await,
+            missing.stat("").await.map(|_| true),
+        ] {
+            let err = result.unwrap_err();
+            assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+        }
+        let err = missing.create_dir("").await.unwrap_err();
+        assert_eq!(err.context("code"), Some("NoSuchBucket"), "{err}");
+    });
+}
+
 #[test]
 fn uris_and_builder_errors() {
     let b = S3Builder::from_uri(

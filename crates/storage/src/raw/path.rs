@@ -3,16 +3,29 @@
 //! Paths are relative to the backend's root. A leading `/` means the root, so
 //! `/etc/passwd` is `<root>/etc/passwd`. Repeated slashes and `.` are dropped, `..`
 //! is resolved lexically, and a path that ends with `/` names a directory. A `..`
-//! that would climb above the root, or a NUL byte, is an [`ErrorKind::InvalidInput`].
+//! that would climb above the root, a NUL byte, or a path longer than
+//! [`MAX_PATH_LEN`] is an [`ErrorKind::InvalidInput`].
 
 use crate::{Error, ErrorKind, Result};
+
+/// The longest path, in bytes, that any backend takes: Linux's `PATH_MAX`. S3
+/// keys are at most 1,024 bytes (the server refuses longer ones); fs paths, with
+/// their root, at most this. Longer paths are refused before any backend sees
+/// them, so that memory and S3 refuse what fs refuses, and never make work in
+/// proportion to the square of a path's length (every ancestor of a path of
+/// many components, as a directory or a check).
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// How much of an over-long path its error shows.
+const SHOWN_OF_LONG_PATH: usize = 256;
 
 /// Normalizes `path`: no leading `/`, no empty, `.` or `..` components; a directory
 /// keeps its trailing `/`. The root is `""`.
 ///
 /// # Errors
 ///
-/// [`ErrorKind::InvalidInput`] for a NUL byte or a `..` that escapes the root.
+/// [`ErrorKind::InvalidInput`] for a NUL byte, a `..` that escapes the root, or a
+/// path longer than [`MAX_PATH_LEN`] bytes (its error shows the path's start).
 ///
 /// # Examples
 ///
@@ -24,6 +37,19 @@ use crate::{Error, ErrorKind, Result};
 /// assert!(normalize_path("a/../../x").is_err());
 /// ```
 pub fn normalize_path(path: &str) -> Result<String> {
+    if path.len() > MAX_PATH_LEN {
+        let mut end = SHOWN_OF_LONG_PATH;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Err(invalid(
+            &format!("{}...", &path[..end]),
+            &format!(
+                "the path is {} bytes long, more than the {MAX_PATH_LEN} any backend takes",
+                path.len()
+            ),
+        ));
+    }
     if path.contains('\0') {
         return Err(invalid(path, "path contains a NUL byte"));
     }

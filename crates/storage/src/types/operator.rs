@@ -1297,9 +1297,11 @@ impl Operator {
     /// # Errors
     ///
     /// As [`write_with`](Self::write_with), but the conditions are checked at
-    /// [`Writer::close`], atomically with the commit, on every backend (making the
-    /// writer checks only where the object would go: a directory, a file for a
-    /// parent, an option the backend refuses).
+    /// [`Writer::close`], atomically with the commit, on every backend. Opening the
+    /// writer refuses an option the backend refuses; where the object would go (a
+    /// directory there, a file for a parent) fs and memory check when it opens,
+    /// S3 with its first request (the multipart upload's creation, or the single
+    /// `PUT` at the close), which sends nothing that could land there.
     pub fn writer_with(&self, path: &str) -> WriterWith {
         WriterWith::new(self.clone(), path)
     }

@@ -39,7 +39,7 @@ macro_rules! conformance_tests {
             backends_agree_on_edge_cases, every_operation_fails_after_shutdown,
             reader_errors_are_sticky, writer_errors_are_sticky, loops_over_operations_let_timers_fire,
             read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused,
-            read_ranges_of_the_version_asked_for
+            read_ranges_of_the_version_asked_for, overlong_paths_are_refused
         );
     };
     ($make:expr) => {
@@ -1288,6 +1288,42 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
     assert_eq!(results.len(), 1005);
     assert!(results.iter().all(Result::is_ok));
     assert!(op.list_recursive("dm/many/").await.unwrap().is_empty());
+}
+
+/// A path longer than any backend takes (`MAX_PATH_LEN` bytes) is refused by
+/// every operation on every backend, before anything is done: a long name, and
+/// one of many short components (memory and S3 would make or check each of its
+/// ancestors). The error shows the path's start, not all of it.
+pub(crate) async fn overlong_paths_are_refused(op: Operator) {
+    use storage::raw::MAX_PATH_LEN;
+    op.write("long/ok", "x").await.unwrap();
+    let deep = "a/".repeat(MAX_PATH_LEN / 2) + "x";
+    let long = format!("long/{}", "n".repeat(MAX_PATH_LEN));
+    for path in [deep, long] {
+        let dir = format!("{path}/");
+        let errors = [
+            op.write(&path, "x").await.map(drop),
+            op.stat(&path).await.map(drop),
+            op.read(&path).await.map(drop),
+            op.exists(&path).await.map(drop),
+            op.create_dir(&dir).await,
+            op.list(&dir).await.map(drop),
+            op.delete(&path).await,
+            op.copy("long/ok", &path).await,
+            op.rename("long/ok", &path).await,
+            op.writer(&path).await.map(drop),
+        ];
+        for (i, result) in errors.into_iter().enumerate() {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{i}: {err}");
+            assert!(err.to_string().contains("bytes long"), "{i}: {err}");
+            assert!(err.path().len() < 300, "{i}: the whole path shown");
+        }
+    }
+    assert_eq!(
+        files_under(&op, "").await,
+        BTreeSet::from(["long/ok".to_owned()])
+    );
 }
 
 pub(crate) async fn backends_agree_on_edge_cases(op: Operator) {

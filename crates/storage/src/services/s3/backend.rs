@@ -165,6 +165,9 @@ impl Access for S3 {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if path.is_empty() {
+                // The root is there as its bucket is (one listing, until the bucket
+                // has answered once): a missing bucket is an error, not a directory.
+                core.find_bucket().await?;
                 return Ok(Metadata::dir());
             }
             let name = path.trim_end_matches('/');
@@ -370,6 +373,12 @@ impl Access for S3 {
     fn create_dir(&self, path: &str) -> IoJob<()> {
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
+            if path.is_empty() {
+                // The root is there as its bucket is, as on fs: nothing to make (a
+                // PUT of the empty key, where the root is the bucket's, would be
+                // CreateBucket).
+                return core.find_bucket().await;
+            }
             core.check_parent(&path).await?;
             core.put(
                 &core.key(&path),

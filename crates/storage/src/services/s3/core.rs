@@ -1175,7 +1175,7 @@ impl Core {
     /// bucket too, as S3 answers `NoSuchBucket` to anyone for one that is not
     /// there; other refusals (credentials that could not be loaded, or that the
     /// server does not know) fail the write and find nothing.
-    async fn find_bucket(&self) -> Result<()> {
+    pub(crate) async fn find_bucket(&self) -> Result<()> {
         if self.sends_with_checks() {
             return Ok(());
         }
