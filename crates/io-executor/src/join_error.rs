@@ -18,7 +18,10 @@ pub enum JoinErrorKind {
     /// The executor shut down before the job finished: either it was already shut
     /// down when the job was submitted (from outside its jobs, or after its drain
     /// ended or a deadline passed), or [`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)
-    /// cancelled the job at its deadline.
+    /// cancelled the job at its deadline. For an executor on a runtime it does not
+    /// own ([`Executor::from_handle`](crate::Executor::from_handle),
+    /// [`Executor::custom`](crate::Executor::custom)), also a job that runtime
+    /// dropped unfinished (it was shut down or dropped itself).
     Shutdown,
     /// The executor's bound on queued jobs ([`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs))
     /// was reached, so the job was not accepted.
@@ -209,8 +212,9 @@ impl fmt::Display for JoinError {
                 f.write_str("executor is shut down; the job did not run to completion")
             }
             Repr::Shutdown { started: true } => f.write_str(
-                "the executor's shutdown deadline cut the job off while it ran; \
-                 what it had begun may still take effect",
+                "the job was cut off while it ran (by the executor's shutdown deadline, \
+                 or by the runtime it ran on going away); what it had begun may still \
+                 take effect",
             ),
             Repr::QueueFull { limit } => {
                 write!(

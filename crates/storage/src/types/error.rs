@@ -324,7 +324,13 @@ impl fmt::Display for Error {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{k} {v}")?;
+                    // A path in a value (`from`, `to`) may hold a line break or a
+                    // control character: escaped, as the path itself is.
+                    if v.chars().any(char::is_control) {
+                        write!(f, "{k} {v:?}")?;
+                    } else {
+                        write!(f, "{k} {v}")?;
+                    }
                 }
                 f.write_str(")")?;
             }
@@ -385,6 +391,21 @@ impl From<Error> for std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A context value holding a line break (a path in `from` or `to`) is shown
+    /// escaped, as the path is: an error is one line in a log.
+    #[test]
+    fn context_values_with_control_characters_are_escaped() {
+        let err = Error::new(ErrorKind::NotFound)
+            .with_operation("rename")
+            .with_path("a\nb")
+            .with_context("from", "a\nb")
+            .with_context("to", "plain/path");
+        let shown = err.to_string();
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(shown.contains(r#"from "a\nb""#), "{shown}");
+        assert!(shown.contains("to plain/path"), "{shown}");
+    }
 
     /// A change a read-only filesystem refuses is `PermissionDenied`, not
     /// `Unexpected`, and keeps the OS error as its source.

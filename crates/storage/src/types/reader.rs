@@ -221,10 +221,11 @@ impl Reader {
             SeekFrom::Current(delta) => (self.pos, delta),
         };
         let pos = base.0.checked_add_signed(base.1).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek to a negative or overflowing position",
-            )
+            // Not sticky: the reader is where it was, and may seek again.
+            self.error(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                "seek to {target:?} from {}: a negative or overflowing position",
+                base.0
+            )))
         })?;
         Ok(self.move_to(pos))
     }
@@ -278,7 +279,7 @@ impl Stream for Reader {
         }
         let left = self.size().saturating_sub(self.pos);
         let chunks = left.div_ceil(self.chunk_size) as usize;
-        (usize::from(left > 0), Some(chunks + 1))
+        (usize::from(left > 0), Some(chunks.saturating_add(1)))
     }
 }
 

@@ -473,7 +473,20 @@ pub(crate) async fn reader_seeks_back_and_forth(op: Operator) {
         reader.seek(SeekFrom::Current(-20)).await.unwrap(),
         data.len() as u64 - 20
     );
-    assert!(reader.seek(SeekFrom::Current(-(1 << 40))).await.is_err());
+    // Refused with our error inside (operation, path), and not sticky: the
+    // reader stays where it was.
+    let err = reader
+        .seek(SeekFrom::Current(-(1 << 40)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    let ours = err.get_ref().unwrap().downcast_ref::<storage::Error>();
+    let ours = ours.unwrap_or_else(|| panic!("not our error: {err:?}"));
+    assert_eq!((ours.operation(), ours.path()), ("reader", "seek/obj"));
+    assert_eq!(
+        reader.seek(SeekFrom::Current(0)).await.unwrap(),
+        data.len() as u64 - 20
+    );
     reader
         .seek(SeekFrom::Start(data.len() as u64 + 100))
         .await
