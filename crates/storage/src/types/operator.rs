@@ -874,7 +874,8 @@ impl Operator {
     /// # Errors
     ///
     /// The outer result fails only if the batch as a whole could not run (executor
-    /// errors, a failed request for a whole batch).
+    /// errors). A request that failed for a whole batch (S3's DeleteObjects, after
+    /// its retries) fails each path it carried, with its error.
     pub fn delete_many<I, P>(&self, paths: I) -> IoFuture<Vec<Result<()>>>
     where
         I: IntoIterator<Item = P>,
