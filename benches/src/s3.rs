@@ -335,6 +335,10 @@ impl Fixture {
     /// missing bucket, wrong credentials, an endpoint that does not answer).
     pub fn new(endpoint: Endpoint, dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
         let prefix = format!("{}bench-{}/", endpoint.prefix, std::process::id());
+        // The objects' bytes, the reads in flight (up to the big object), and, in
+        // process, the server's copy.
+        let copies = if endpoint.uri.is_none() { 3 } else { 2 };
+        crate::check_free_memory(sizes.big().saturating_mul(copies), "the S3 suite")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);
@@ -401,7 +405,9 @@ impl Fixture {
         let credentials = match self.ours_s3.credential_info() {
             Some(info) => {
                 let key = &info.access_key_id;
-                let shown = key.len().saturating_sub(4);
+                // The last four characters (a key id that is not ASCII is cut
+                // between characters, never inside one).
+                let shown = key.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
                 let temporary = if info.expiry.is_some() {
                     ", temporary"
                 } else {
@@ -410,7 +416,7 @@ impl Fixture {
                 format!(
                     "{} (access key {}{}{temporary})",
                     info.source,
-                    "*".repeat(shown.min(16)),
+                    "*".repeat(key[..shown].chars().count().min(16)),
                     &key[shown..]
                 )
             }
@@ -442,13 +448,18 @@ impl Fixture {
     /// `true` if `method` runs `workload` against this endpoint: raw hyper only
     /// where unsigned requests are accepted, [`Method::OpenDalContiguous`] only
     /// for reads (its write is OpenDAL's write: measured twice, the better of two
-    /// samples of one client would stand as the best peer), and
-    /// [`Method::OursUnchecked`] only for writes (its reads are ours').
+    /// samples of one client would stand as the best peer),
+    /// [`Method::OursUnchecked`] only for writes (its reads are ours'), and each of
+    /// [`Method::OursNoChecksum`] and [`Method::OursUnchecked`] only where ours has
+    /// what it leaves out.
     pub fn supports(&self, method: Method, workload: Workload) -> bool {
         match method {
             Method::RawHyper => self.endpoint.unsigned_ok,
             Method::OpenDalContiguous => workload != Workload::Write,
-            Method::OursUnchecked => workload == Workload::Write,
+            // The variants measure a price only where ours pays it (a URI may
+            // turn checksums or write checks off for ours too).
+            Method::OursNoChecksum => self.ours_s3.checksum().is_some(),
+            Method::OursUnchecked => workload == Workload::Write && self.ours_s3.write_checks(),
             _ => true,
         }
     }

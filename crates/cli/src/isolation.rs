@@ -177,9 +177,6 @@ pub(crate) fn run(
         ),
     }
     emit(&out, common, "dio bench isolation", &rows, None)?;
-    if common.plot.is_some() {
-        eprintln!("--plot is not drawn for the isolation benchmark (see the table)");
-    }
     // A control that does not stall means the benchmark measures nothing.
     check_control_stalled(idle, control)
 }

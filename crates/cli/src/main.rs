@@ -67,7 +67,8 @@ struct BenchArgs {
     filter: Option<String>,
     /// Suites to run without `--uri`: `fs`, `memory`, `storm` (the default: all
     /// three), and `s3`: the S3 workloads against an S3 server inside the process.
-    #[arg(long, value_delimiter = ',')]
+    /// Not with `--uri`, which runs the S3 workloads alone.
+    #[arg(long, value_delimiter = ',', conflicts_with = "uri")]
     suite: Option<Vec<Suite>>,
     /// Run the S3 workloads against this bucket instead: `s3://bucket/prefix` on
     /// AWS, or `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`
@@ -115,7 +116,8 @@ pub(crate) struct Common {
     /// Also write the results as JSON to this file (`-` for stdout).
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// Also draw the results as a chart to this `.svg` or `.png` file.
+    /// Also draw the results as a chart to this `.svg` or `.png` file (not for
+    /// `isolation`, whose table is its result).
     #[arg(long, global = true)]
     plot: Option<PathBuf>,
     /// No progress bar.
@@ -231,12 +233,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let Command::Bench(args) = Cli::parse().command;
-    // A chart that cannot be drawn is said before the run, not after it (isolation
-    // draws none: it says so).
+    // A chart that cannot be drawn is said before the run, not after it; isolation
+    // draws none, and a --plot given to it is refused, not ignored.
     let draws = !matches!(args.what, Some(BenchCommand::Isolation(_)));
     let checked = match args.common.plot.as_deref() {
         Some(path) if draws => plot::check_path(path),
-        _ => Ok(()),
+        Some(_) => {
+            Err("--plot: the isolation benchmark draws no chart (its table is the result)".into())
+        }
+        None => Ok(()),
     };
     interrupt::install();
     let outcome = checked.and_then(|()| bench(args));

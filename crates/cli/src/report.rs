@@ -123,10 +123,18 @@ fn cell(r: &Row) -> String {
 }
 
 /// Our methods a verdict speaks for: the dedicated pool (the global pool, the
-/// caller's runtime and the ablations are variants of it).
+/// caller's runtime and the ablations are variants of it; S3's without checksums
+/// or write checks have their price line instead).
 fn headline(method: &str) -> bool {
     method.starts_with("ours_")
-        && !matches!(method, "ours_global" | "ours_caller_rt" | "ours_unpooled")
+        && !matches!(
+            method,
+            "ours_global"
+                | "ours_caller_rt"
+                | "ours_unpooled"
+                | "ours_no_checksum"
+                | "ours_unchecked"
+        )
 }
 
 /// The end of a run: per workload, ours on its dedicated pool against std and the

@@ -98,7 +98,12 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
             .progress_chars("=> "),
     );
     let mut rows = Vec::new();
-    let mut header = Vec::new();
+    // Runs at other sizes have the same workload names: the size says which.
+    let mut header = vec![format!(
+        "objects: {} small, {} big (--size)",
+        crate::report::size(sizes.small),
+        crate::report::size(sizes.big())
+    )];
     // The whole process is the client, but in the S3 suite against the in-process
     // server.
     let cpu = CpuClock::process();

@@ -249,6 +249,20 @@ fn bad_arguments_are_clear_errors() {
     assert!(!ok);
     assert!(output.contains("--uri"), "{output}");
     assert!(output.contains("unknown query key"), "{output}");
+    // `--uri` runs the S3 workloads alone: a suite beside it is refused, not
+    // ignored.
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--suite",
+        "fs",
+        "--uri",
+        "s3://b/p",
+    ]);
+    assert!(!ok, "{output}");
+    assert!(output.contains("cannot be used with"), "{output}");
+    assert!(!output.contains("verdict"), "{output}");
     // The main job's options before a subcommand, which does not read them: an
     // error, not a run of the subcommand with its defaults.
     for (option, value) in [("--uri", "s3://b/p"), ("--size", "1M"), ("--suite", "s3")] {
@@ -660,6 +674,10 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     assert!(line.contains(&key[key.len() - 4..]), "{line}");
     assert!(!line.contains(&key), "the key id is masked: {line}");
     assert!(output.contains("S3 checksums: CRC64NVME"), "{output}");
+    assert!(
+        output.contains("objects: 1 MiB small, 8 MiB big"),
+        "{output}"
+    );
     let price = output
         .lines()
         .find(|l| l.starts_with("S3 price of integrity"))
@@ -687,6 +705,40 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     // OpenDAL's write is measured once: its "to bytes" form only differs in reads.
     assert!(methods.contains("opendal"), "{methods:?}");
     assert!(!methods.contains("opendal_to_bytes"), "{methods:?}");
+    // The variants have their price lines, not verdicts of their own.
+    let verdicts = &output[output.find("verdict").expect("a verdict")..];
+    assert!(verdicts.contains("ours_dedicated"), "{verdicts}");
+    for variant in ["ours_no_checksum", "ours_unchecked"] {
+        assert!(!verdicts.contains(variant), "{verdicts}");
+    }
+    // Where the URI turns checksums and write checks off for ours, the variants
+    // would measure ours against itself: neither runs, and no price is claimed.
+    let (ok, output) = dio(&[
+        "bench",
+        "--quick",
+        "--no-progress",
+        "--size",
+        "1M",
+        "--filter",
+        "write",
+        "--uri",
+        &format!("{uri}&checksum=none&write_checks=false"),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    assert!(!output.contains("S3 price of"), "{output}");
+    assert!(output.contains("write checks: off"), "{output}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let methods: std::collections::BTreeSet<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains("ours_dedicated"), "{methods:?}");
+    assert!(!methods.contains("ours_no_checksum"), "{methods:?}");
+    assert!(!methods.contains("ours_unchecked"), "{methods:?}");
 }
 
 /// Starts `program` (`dio`, or `nohup` running it) with `args` and `env`, waits until `made` says the run has made

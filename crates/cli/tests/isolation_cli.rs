@@ -128,14 +128,18 @@ fn a_filter_runs_the_matching_methods_beside_the_reference_and_the_control() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("iso.json");
-    // Isolation draws no chart: a `--plot` is said to be ignored, not checked.
-    let jpg = dir.path().join("chart.jpg");
+    // Isolation draws no chart: a `--plot` is refused before the run, not ignored.
+    let svg = dir.path().join("chart.svg");
     let (ok, output) = quick_isolation(
         &json,
-        &["--filter", "one_thread", "--plot", jpg.to_str().unwrap()],
+        &["--filter", "one_thread", "--plot", svg.to_str().unwrap()],
     );
+    assert!(!ok, "{output}");
+    assert!(output.contains("draws no chart"), "{output}");
+    assert!(!output.contains("ticks"), "the run started: {output}");
+    assert!(!svg.exists());
+    let (ok, output) = quick_isolation(&json, &["--filter", "one_thread"]);
     assert!(ok, "{output}");
-    assert!(output.contains("--plot is not drawn"), "{output}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let methods: Vec<&str> = doc["results"]
         .as_array()
