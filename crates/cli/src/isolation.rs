@@ -169,7 +169,15 @@ pub(crate) fn run(
             human(r.io_bytes_per_sec)
         ));
     }
-    match verdict(&by, args.concurrency.get()) {
+    // The bars are the default pool's: a pool changed by these options is held to
+    // them too, and named as what it is.
+    let pool =
+        if args.nice.is_some() || args.blocking_threads.is_some() || args.bulk_threads.is_some() {
+            "pool as configured: see the header"
+        } else {
+            "default pool"
+        };
+    match verdict(&by, args.concurrency.get(), pool) {
         Some(line) => out.push_str(&line),
         None => out.push_str(
             "\n(no verdict: it compares ours_dedicated with the peers and one thread's \
@@ -210,7 +218,11 @@ fn selected(filter: Option<&str>) -> Result<Vec<Method>, String> {
 
 /// The line that holds the default pool to the issue's bars; `None` when a method
 /// it compares with did not run.
-fn verdict<'a>(by: &dyn Fn(Method) -> Option<&'a Sample>, in_flight: usize) -> Option<String> {
+fn verdict<'a>(
+    by: &dyn Fn(Method) -> Option<&'a Sample>,
+    in_flight: usize,
+    pool: &str,
+) -> Option<String> {
     let ours = by(Method::OursDedicated)?;
     let idle = by(Method::NoLoad)?;
     let control = by(Method::StdInAsync)?;
@@ -221,7 +233,7 @@ fn verdict<'a>(by: &dyn Fn(Method) -> Option<&'a Sample>, in_flight: usize) -> O
         best_peer = best_peer.max(by(peer)?.io_bytes_per_sec);
     }
     Some(format!(
-        "\nours_dedicated (default pool): p99 {:+.2} ms vs no load (bar: within 0.5 ms), \
+        "\nours_dedicated ({pool}): p99 {:+.2} ms vs no load (bar: within 0.5 ms), \
          {:.1}x better than the control, cpu {:.2}x (bar: 0.9x), io {:.2}x the best peer \
          (bar: 1.2x) and {:.2}x one thread's copy (bar: 0.75x; {:.2}x one thread's copy into \
          {in_flight} buffers in turn, the memory {in_flight} reads in flight write to)\n",

@@ -60,10 +60,12 @@ fn isolation_bench_reports_every_method() {
         ],
     );
     assert!(ok, "{output}");
+    // Held to the default pool's bars, and named as what it is: not the default.
     assert!(
-        output.contains("ours_dedicated (default pool):"),
+        output.contains("ours_dedicated (pool as configured: see the header):"),
         "the verdict line: {output}"
     );
+    assert!(!output.contains("(default pool)"), "{output}");
     // Each read is a sixteenth of the file.
     assert!(
         output.contains("2 x 1 MiB range reads"),
