@@ -692,13 +692,7 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
         .find(|l| l.starts_with("S3 price of the fs meaning"))
         .unwrap_or_else(|| panic!("no price line for the write checks: {output}"));
     assert!(price.contains("write "), "{price}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let methods: std::collections::BTreeSet<&str> = doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["method"].as_str().unwrap())
-        .collect();
+    let methods = methods_in(&json);
     assert!(methods.contains("ours_dedicated"), "{methods:?}");
     assert!(methods.contains("ours_no_checksum"), "{methods:?}");
     assert!(methods.contains("ours_unchecked"), "{methods:?}");
@@ -729,16 +723,21 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     assert!(ok, "{output}");
     assert!(!output.contains("S3 price of"), "{output}");
     assert!(output.contains("write checks: off"), "{output}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let methods: std::collections::BTreeSet<&str> = doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["method"].as_str().unwrap())
-        .collect();
+    let methods = methods_in(&json);
     assert!(methods.contains("ours_dedicated"), "{methods:?}");
     assert!(!methods.contains("ours_no_checksum"), "{methods:?}");
     assert!(!methods.contains("ours_unchecked"), "{methods:?}");
+}
+
+/// The methods a run's `--json` file has results of.
+fn methods_in(json: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Starts `program` (`dio`, or `nohup` running it) with `args` and `env`, waits until `made` says the run has made

@@ -251,13 +251,14 @@ impl FaultServer {
     /// [`multipart_operator`](Self::multipart_operator) with `attempts` and
     /// `timeout`.
     fn multipart_operator_with(&self, attempts: u32, timeout: Duration) -> Operator {
-        operator_of(
-            self.builder(attempts, timeout)
-                .part_size(5 << 20)
-                .multipart_threshold(5 << 20)
-                .build()
-                .unwrap(),
-        )
+        operator_of(self.multipart_builder(attempts, timeout).build().unwrap())
+    }
+
+    /// [`builder`](Self::builder) with 5 MiB parts from 5 MiB on.
+    fn multipart_builder(&self, attempts: u32, timeout: Duration) -> S3Builder {
+        self.builder(attempts, timeout)
+            .part_size(5 << 20)
+            .multipart_threshold(5 << 20)
     }
 
     /// An operator whose writes over 5 MiB are multipart uploads of 5 MiB parts.
@@ -618,9 +619,7 @@ fn a_write_to_a_bucket_not_found_yet_sends_nothing_before_its_checks() {
         });
         let op = operator_of(
             server
-                .builder(1, Duration::from_secs(10))
-                .part_size(5 << 20)
-                .multipart_threshold(5 << 20)
+                .multipart_builder(1, Duration::from_secs(10))
                 .write_checks(checked)
                 .build()
                 .unwrap(),
@@ -674,9 +673,7 @@ fn unchecked_writes_send_only_their_own_requests() {
         });
         let op = operator_of(
             server
-                .builder(1, Duration::from_secs(10))
-                .part_size(5 << 20)
-                .multipart_threshold(5 << 20)
+                .multipart_builder(1, Duration::from_secs(10))
                 .write_checks(checked)
                 .build()
                 .unwrap(),
