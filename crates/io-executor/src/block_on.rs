@@ -22,14 +22,10 @@ use std::thread::Thread;
 /// It blocks the thread: on a worker thread of a runtime (ours or tokio's) every
 /// task of that runtime waits meanwhile, and a future that needs one of them to
 /// make progress never ends (a job spawned from a worker may be queued on that
-/// very worker). Await the future there instead.
-///
-/// # Panics
-///
-/// On a worker thread of any of this crate's pools, as
-/// [`JoinHandle::join`](crate::JoinHandle::join) does: the wait could block a job
-/// it waits for. (A tokio runtime's worker is not recognised: there it blocks.)
-/// The pools' blocking threads may block, and may call it.
+/// very worker). Await the future there instead. Unlike
+/// [`JoinHandle::join`](crate::JoinHandle::join), it does not refuse a worker
+/// thread: it is the wait under other crates' sync APIs (storage's blocking
+/// operator), which document that they block there.
 ///
 /// # Examples
 ///
@@ -39,9 +35,7 @@ use std::thread::Thread;
 /// assert_eq!(io_executor::block_on(handle)?, 42);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    crate::context::refuse_worker("io_executor::block_on()");
     let mut future = pin!(future);
     let unpark = Arc::new(Unpark {
         thread: std::thread::current(),

@@ -172,9 +172,10 @@ pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: 
     }
 }
 
-/// Panics if the current thread is a worker thread of any pool: `call` would block it.
+/// Panics if the current thread is a worker thread of any pool: `call` would block
+/// it. `instead` is the async call to await there.
 #[track_caller]
-pub(crate) fn refuse_worker(call: &str) {
+pub(crate) fn refuse_worker(call: &str, instead: &str) {
     if let Some((_, Role::Worker(_))) = current() {
         let executor = EXECUTOR
             .with(|name| name.get().cloned())
@@ -182,8 +183,8 @@ pub(crate) fn refuse_worker(call: &str) {
         panic!(
             "{call} called on thread {thread:?}, a worker of executor {executor:?}: a worker \
              must never block (every task on its runtime would stall), and a job queued on \
-             this worker could never run. Await the JoinHandle instead (`handle.await`), or \
-             call {call} from a plain thread.",
+             this worker could never run. Await {instead} instead, or call {call} from a \
+             plain thread.",
             thread = thread_name(),
         );
     }

@@ -685,7 +685,7 @@ impl Executor {
             return;
         }
         refuse_own_thread(shared, "Executor::blocking_join()", JOIN_NEVER_RETURNS);
-        context::refuse_worker("Executor::blocking_join()");
+        context::refuse_worker("Executor::blocking_join()", "Executor::join()");
         shared.shutdown();
         shared.exit.wait(None);
     }
@@ -776,7 +776,10 @@ impl Executor {
             "Executor::blocking_shutdown_timeout()",
             TIMEOUT_NEVER_DRAINS,
         );
-        context::refuse_worker("Executor::blocking_shutdown_timeout()");
+        context::refuse_worker(
+            "Executor::blocking_shutdown_timeout()",
+            "Executor::shutdown_timeout()",
+        );
         shared.shutdown();
         drain_until(shared, deadline(timeout))
     }

@@ -68,8 +68,8 @@ impl<T> JoinHandle<T> {
     /// ```text
     /// JoinHandle::join() called on thread "io-worker-0", a worker of executor "io": a
     /// worker must never block (every task on its runtime would stall), and a job queued
-    /// on this worker could never run. Await the JoinHandle instead (`handle.await`), or
-    /// call JoinHandle::join() from a plain thread.
+    /// on this worker could never run. Await the JoinHandle instead, or call
+    /// JoinHandle::join() from a plain thread.
     /// ```
     ///
     /// On the pools' blocking threads, which may block, `join` is allowed.
@@ -79,7 +79,7 @@ impl<T> JoinHandle<T> {
     /// cancelled, and its output is gone.
     #[track_caller]
     pub fn join(mut self) -> Result<T, JoinError> {
-        context::refuse_worker("JoinHandle::join()");
+        context::refuse_worker("JoinHandle::join()", "the JoinHandle");
         self.completion
             .take()
             .expect("JoinHandle::join() called after the handle was awaited to completion")

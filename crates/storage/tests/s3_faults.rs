@@ -764,6 +764,38 @@ fn unchecked_writes_need_no_right_to_list() {
     assert_eq!(seen[0].method, "GET");
 }
 
+/// The first writes of a backend wait for one listing of the bucket: when it
+/// fails, they all fail with its error, at once, where each would have sent its
+/// own listing after the one before had failed (a server that does not answer
+/// made the last of 128 writes wait 128 timeouts). A later write lists again.
+#[test]
+fn writes_that_waited_for_a_failed_bucket_listing_fail_with_it() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "GET" => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r"),
+        _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
+    });
+    let op = operator_of(
+        server
+            .builder(1, Duration::from_secs(10))
+            .write_checks(false)
+            .build()
+            .unwrap(),
+    );
+    block_on(async {
+        let writes = (0..8).map(|i| op.write(&format!("k{i}"), HELLO));
+        for written in futures::future::join_all(writes).await {
+            let err = written.unwrap_err();
+            assert_eq!(err.context("code"), Some("InternalError"), "{err}");
+        }
+    });
+    let methods: Vec<_> = server.seen().into_iter().map(|s| s.method).collect();
+    assert_eq!(methods, ["GET"]);
+    let err = block_on(op.write("later", HELLO)).unwrap_err();
+    assert_eq!(err.context("code"), Some("InternalError"), "{err}");
+    let methods: Vec<_> = server.seen().into_iter().map(|s| s.method).collect();
+    assert_eq!(methods, ["GET", "GET"]);
+}
+
 /// Only a refusal of the listing by the server (`AccessDenied`) finds the
 /// bucket: credentials the server does not know fail the write, and the next
 /// write lists the bucket again (a misspelt bucket is still found missing

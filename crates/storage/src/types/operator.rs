@@ -803,8 +803,9 @@ impl Operator {
     /// # Errors
     ///
     /// [`ErrorKind::IsADirectory`] if `path` is a directory,
-    /// [`ErrorKind::NotADirectory`] if a parent is a file, path errors, executor errors.
-    /// A write that the executor's shutdown deadline cut off while it ran fails
+    /// [`ErrorKind::NotADirectory`] if a parent is a file (not on an S3 backend
+    /// built with [`write_checks(false)`](crate::services::s3::S3Builder::write_checks),
+    /// which writes keys beside them), path errors, executor errors. A write that the executor's shutdown deadline cut off while it ran fails
     /// with [`ErrorKind::ShutDown`] and `stored` = `unknown` in its
     /// [context](Error::context): its job may run on and store it (as do a copy,
     /// a rename and a [`Writer`](crate::Writer)'s commit cut off that way).
@@ -938,7 +939,9 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotADirectory`] if a file is in the way, path errors, executor errors.
+    /// [`ErrorKind::NotADirectory`] if a file is in the way (not on an S3 backend
+    /// built with [`write_checks(false)`](crate::services::s3::S3Builder::write_checks)),
+    /// path errors, executor errors.
     pub fn create_dir(&self, path: &str) -> IoFuture<()> {
         match raw::normalize_dir_path(path) {
             Ok(p) => self.run("create_dir", path, self.access.create_dir(&p)),

@@ -300,8 +300,13 @@ pub(crate) struct Core {
     /// missing bucket for a `PUT` or a CreateMultipartUpload, and the checks
     /// then found it there and the write succeeded.
     bucket_found: std::sync::atomic::AtomicBool,
-    /// Held by the one [`find_bucket`](Core::find_bucket) listing at a time.
-    finding_bucket: tokio::sync::Mutex<()>,
+    /// Held by the one [`find_bucket`](Core::find_bucket) listing at a time, with
+    /// the failure of the last one and how many have ended: the writes that
+    /// waited for a listing that failed fail with it, not each after a listing
+    /// of its own, one after another.
+    finding_bucket: tokio::sync::Mutex<Option<Error>>,
+    /// How many [`find_bucket`](Core::find_bucket) listings have ended.
+    bucket_listings: std::sync::atomic::AtomicU64,
 }
 
 /// [`Core::listing_order`]: not known yet.
@@ -404,7 +409,8 @@ impl Core {
             listing_order: AtomicU8::new(ORDER_UNKNOWN),
             limiter: Limiter::new(builder.max_concurrent_requests),
             bucket_found: std::sync::atomic::AtomicBool::new(false),
-            finding_bucket: tokio::sync::Mutex::new(()),
+            finding_bucket: tokio::sync::Mutex::new(None),
+            bucket_listings: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -1168,9 +1174,10 @@ impl Core {
     /// What a write needs before it sends anything, where its checks do not do
     /// it: a write to a bucket that does not exist fails with `NoSuchBucket`,
     /// not made by the write as some servers (SeaweedFS) make it. Until the
-    /// bucket has answered once, a listing of at most one key (its body not
-    /// read into a page: any answer of 2xx finds the bucket), one at a time: the
-    /// first writes of a backend wait for one listing, not one each. A listing
+    /// bucket has answered once, a listing of at most one key (its keys not
+    /// decoded: an answer of 2xx with a listing finds the bucket), one at a time:
+    /// the first writes of a backend wait for one listing, not one each, and
+    /// those that waited for one that failed fail with its error. A listing
     /// the server refused with `AccessDenied` (a write-only policy) finds the
     /// bucket too, as S3 answers `NoSuchBucket` to anyone for one that is not
     /// there; other refusals (credentials that could not be loaded, or that the
@@ -1179,9 +1186,17 @@ impl Core {
         if self.sends_with_checks() {
             return Ok(());
         }
-        let _one = self.finding_bucket.lock().await;
+        let ended = |core: &Self| core.bucket_listings.load(Ordering::Acquire);
+        let before = ended(self);
+        let mut failed = self.finding_bucket.lock().await;
         if self.sends_with_checks() {
             return Ok(());
+        }
+        if ended(self) != before
+            && let Some(err) = &*failed
+        {
+            // A listing ended while this write waited, and failed: its answer.
+            return Err(err.clone());
         }
         let mut query = String::from("list-type=2&max-keys=1");
         if !self.root.is_empty() {
@@ -1194,14 +1209,17 @@ impl Core {
                 "ListBucketResult",
             )
             .await;
-        match listed {
+        let result = match listed {
             Ok(_) => Ok(()),
             Err(e) if e.context("code") == Some("AccessDenied") => {
                 self.found_bucket();
                 Ok(())
             }
             Err(e) => Err(e),
-        }
+        };
+        *failed = result.as_ref().err().cloned();
+        self.bucket_listings.fetch_add(1, Ordering::Release);
+        result
     }
 
     /// The requests [`check_writable`](Self::check_writable) has in flight at
@@ -1728,7 +1746,7 @@ impl Core {
         let key = self.key(path);
         if !self.write_checks {
             // Nothing to send beside the PUT (the bucket looked for once).
-            self.find_bucket().await?;
+            self.check_writable(path).await?;
             return self.put(&key, body, options).await;
         }
         let places = Self::check_writable_requests(path) + 1;
