@@ -378,6 +378,7 @@ fn a_root_uri_is_percent_decoded() {
         (format!("file://localhost{base}/plain"), "plain"),
         // Not an escape: left as it is.
         (format!("fs://{base}/50%"), "50%"),
+        (format!("fs://{base}/what%3F%23"), "what?#"),
     ] {
         let op = Operator::from_uri(&uri).unwrap().blocking();
         op.write("t", &b"x"[..]).unwrap();
@@ -389,6 +390,22 @@ fn a_root_uri_is_percent_decoded() {
     }
     let err = Operator::from_uri("file://otherhost/p").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // A query (S3's options, say) or a fragment is refused, not made part of the
+    // root's name.
+    for uri in [
+        format!("fs://{base}/q?write_checks=false"),
+        format!("file://{base}/f#part"),
+    ] {
+        let err = Operator::from_uri(&uri).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{uri}: {err}");
+        assert!(err.to_string().contains("no query"), "{err}");
+    }
+    let made: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with('q') || name.starts_with('f'))
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
 }
 
 /// A symlink is read and copied as the file it leads to, and renamed as that too,

@@ -215,7 +215,8 @@ impl Operator {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a malformed URI or a relative fs root (and,
+    /// [`ErrorKind::InvalidInput`] for a malformed URI, a relative fs root or an fs
+    /// URI with a query or a fragment (and,
     /// built without the `credential-chain` feature, S3 without credentials in the
     /// `AWS_*` variables); [`ErrorKind::Unsupported`] for an unknown scheme; and
     /// whatever opening the fs root fails with. A missing fs root is not an error:
@@ -239,6 +240,15 @@ impl Operator {
                 if !rest.starts_with('/') {
                     return Err(invalid(
                         "the fs root must be an absolute path: fs:///abs/root",
+                    ));
+                }
+                // A query or a fragment would otherwise become part of the root's
+                // name (`?write_checks=false` is S3's); a `?` or `#` in a name is
+                // written escaped, as in any URL.
+                if rest.contains(['?', '#']) {
+                    return Err(invalid(
+                        "an fs URI takes no query or fragment: a `?` or `#` in the root's \
+                         path is written %3F or %23",
                     ));
                 }
                 // A URL's path is percent-encoded (`ware%20house` is `ware house`),
