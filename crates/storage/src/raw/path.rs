@@ -38,12 +38,8 @@ const SHOWN_OF_LONG_PATH: usize = 256;
 /// ```
 pub fn normalize_path(path: &str) -> Result<String> {
     if path.len() > MAX_PATH_LEN {
-        let mut end = SHOWN_OF_LONG_PATH;
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
         return Err(invalid(
-            &format!("{}...", &path[..end]),
+            &shown_path(path),
             &format!(
                 "the path is {} bytes long, more than the {MAX_PATH_LEN} any backend takes",
                 path.len()
@@ -122,6 +118,19 @@ pub fn parent_dir(path: &str) -> &str {
         Some(i) => &trimmed[..=i],
         None => "",
     }
+}
+
+/// `path` as an error shows it: whole, or the start of one longer than
+/// [`MAX_PATH_LEN`] (which no backend takes), marked `...`.
+pub(crate) fn shown_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= MAX_PATH_LEN {
+        return path.into();
+    }
+    let mut end = SHOWN_OF_LONG_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &path[..end]).into()
 }
 
 fn invalid(path: &str, message: &str) -> Error {

@@ -1034,15 +1034,15 @@ impl Operator {
             let (from, to) = (from.to_owned(), to.to_owned());
             move |e: Error| {
                 e.with_operation(operation)
-                    .with_path(from.clone())
-                    .with_context("from", &from)
-                    .with_context("to", &to)
+                    .with_path(raw::shown_path(&from))
+                    .with_context("from", raw::shown_path(&from))
+                    .with_context("to", raw::shown_path(&to))
             }
         };
         let (f, t) = match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
             (Ok(f), Ok(t)) => (f, t),
-            (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(from)))),
-            (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(to)))),
+            (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(raw::shown_path(from))))),
+            (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(raw::shown_path(to))))),
         };
         if f == t && !options.if_not_exists && !options.is_plain() {
             // Onto itself, changing what is stored with it (a content type, a
@@ -1165,7 +1165,7 @@ impl Operator {
             Ok(normalized) => Ok(normalized),
             Err(e) => Err(Error::new(ErrorKind::InvalidInput)
                 .with_message("start_after is not a valid path")
-                .with_context("start_after", after)
+                .with_context("start_after", raw::shown_path(&after))
                 .with_source(e)),
         }) {
             None => None,

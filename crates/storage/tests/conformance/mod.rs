@@ -1324,14 +1324,33 @@ pub(crate) async fn overlong_paths_are_refused(op: Operator) {
             op.delete(&path).await,
             op.copy("long/ok", &path).await,
             op.rename("long/ok", &path).await,
+            op.copy(&path, "long/other").await,
             op.writer(&path).await.map(drop),
+            op.read_range(&path, 0..1).await.map(drop),
+            op.read_ranges(&path, vec![0..1]).await.map(drop),
+            op.reader(&path).await.map(drop),
+            op.remove_all(&dir).await,
+            op.delete_many([path.as_str()])
+                .await
+                .and_then(|mut r| r.remove(0)),
         ];
         for (i, result) in errors.into_iter().enumerate() {
             let err = result.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{i}: {err}");
             assert!(err.to_string().contains("bytes long"), "{i}: {err}");
             assert!(err.path().len() < 300, "{i}: the whole path shown");
+            assert!(
+                err.to_string().len() < 1_000,
+                "{i}: the whole path shown: {err}"
+            );
         }
+        let err = op
+            .lister_with("long/")
+            .start_after(path.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().len() < 1_000, "the whole path shown: {err}");
     }
     assert_eq!(
         files_under(&op, "").await,
