@@ -765,35 +765,63 @@ fn unchecked_writes_need_no_right_to_list() {
 }
 
 /// The first writes of a backend wait for one listing of the bucket: when it
-/// fails, they all fail with its error, at once, where each would have sent its
-/// own listing after the one before had failed (a server that does not answer
-/// made the last of 128 writes wait 128 timeouts). A later write lists again.
+/// fails, those that waited for it all fail with its error, at once, where each
+/// would have sent its own listing after the one before had failed (a server
+/// that does not answer made the last of 128 writes wait 128 timeouts). The
+/// listing is answered only once all eight writes are running (their pool's
+/// own count), so every one of them waited for it. A later write lists again.
 #[test]
 fn writes_that_waited_for_a_failed_bucket_listing_fail_with_it() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "GET" => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r"),
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = Arc::clone(&release);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "GET" => {
+            // Blocks the server's thread: nothing else is asked of it meanwhile.
+            while !held.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "r")
+        }
         _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
     });
-    let op = operator_of(
+    let pool = io_executor::Builder::new()
+        .name("s3-faults-listing")
+        .inherit_priority()
+        .build()
+        .unwrap();
+    let op = Operator::new(
         server
-            .builder(1, Duration::from_secs(10))
+            .builder(1, Duration::from_secs(60))
             .write_checks(false)
             .build()
             .unwrap(),
-    );
-    block_on(async {
-        let writes = (0..8).map(|i| op.write(&format!("k{i}"), HELLO));
-        for written in futures::future::join_all(writes).await {
-            let err = written.unwrap_err();
-            assert_eq!(err.context("code"), Some("InternalError"), "{err}");
-        }
-    });
+    )
+    .with_executor(pool.clone());
+    let writing = {
+        let op = op.clone();
+        std::thread::spawn(move || {
+            block_on(futures::future::join_all(
+                (0..8).map(|i| op.write(&format!("k{i}"), HELLO)),
+            ))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pool.metrics().running < 8 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", pool.metrics());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    for written in writing.join().unwrap() {
+        let err = written.unwrap_err();
+        assert_eq!(err.context("code"), Some("InternalError"), "{err}");
+    }
     let methods: Vec<_> = server.seen().into_iter().map(|s| s.method).collect();
     assert_eq!(methods, ["GET"]);
     let err = block_on(op.write("later", HELLO)).unwrap_err();
     assert_eq!(err.context("code"), Some("InternalError"), "{err}");
     let methods: Vec<_> = server.seen().into_iter().map(|s| s.method).collect();
     assert_eq!(methods, ["GET", "GET"]);
+    pool.blocking_join();
 }
 
 /// Only a refusal of the listing by the server (`AccessDenied`) finds the
