@@ -40,6 +40,11 @@ pub(crate) fn operator(test: &str) -> Option<Operator> {
     builder(test).map(|b| Operator::new(b.build().unwrap()))
 }
 
+/// [`operator`] with writes unchecked (`write_checks(false)`: keys as S3 has them).
+pub(crate) fn unchecked_operator(test: &str) -> Option<Operator> {
+    builder(test).map(|b| Operator::new(b.write_checks(false).build().unwrap()))
+}
+
 /// What the tests that need more than the one identity use: the server that knows
 /// them (`DIO_TEST_S3_EXTRA_URI`, else `DIO_TEST_S3_URI`), the identities of
 /// `DIO_TEST_S3_IDENTITIES` (`reader-key:secret,writer-key:secret`: one that may
