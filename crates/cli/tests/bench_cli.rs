@@ -652,19 +652,23 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     };
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("s3.json");
-    let (ok, output) = dio(&[
-        "bench",
-        "--quick",
-        "--no-progress",
-        "--size",
-        "1M",
-        "--filter",
-        "write",
-        "--uri",
-        &uri,
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    // A quick run of the S3 write against `uri`, its results in `json`.
+    let write_run = |uri: &str| {
+        dio(&[
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--size",
+            "1M",
+            "--filter",
+            "write",
+            "--uri",
+            uri,
+            "--json",
+            json.to_str().unwrap(),
+        ])
+    };
+    let (ok, output) = write_run(&uri);
     assert!(ok, "{output}");
     let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
@@ -678,19 +682,13 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
         output.contains("objects: 1 MiB small, 8 MiB big"),
         "{output}"
     );
-    let price = output
-        .lines()
-        .find(|l| l.starts_with("S3 price of integrity"))
-        .unwrap_or_else(|| panic!("no price line: {output}"));
+    let price = common::line_starting(&output, "S3 price of integrity");
     assert!(price.contains("write "), "{price}");
     assert!(
         output.contains("write checks: on (ours_unchecked: off)"),
         "{output}"
     );
-    let price = output
-        .lines()
-        .find(|l| l.starts_with("S3 price of the fs meaning"))
-        .unwrap_or_else(|| panic!("no price line for the write checks: {output}"));
+    let price = common::line_starting(&output, "S3 price of the fs meaning");
     assert!(price.contains("write "), "{price}");
     let methods = methods_in(&json);
     assert!(methods.contains("ours_dedicated"), "{methods:?}");
@@ -707,19 +705,7 @@ fn s3_header_names_the_credential_source_and_prices_checksums_and_checks() {
     }
     // Where the URI turns checksums and write checks off for ours, the variants
     // would measure ours against itself: neither runs, and no price is claimed.
-    let (ok, output) = dio(&[
-        "bench",
-        "--quick",
-        "--no-progress",
-        "--size",
-        "1M",
-        "--filter",
-        "write",
-        "--uri",
-        &format!("{uri}&checksum=none&write_checks=false"),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let (ok, output) = write_run(&format!("{uri}&checksum=none&write_checks=false"));
     assert!(ok, "{output}");
     assert!(!output.contains("S3 price of"), "{output}");
     assert!(output.contains("write checks: off"), "{output}");

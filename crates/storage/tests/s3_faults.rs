@@ -254,6 +254,17 @@ impl FaultServer {
         operator_of(self.multipart_builder(attempts, timeout).build().unwrap())
     }
 
+    /// One attempt, a 10 s timeout, 5 MiB parts from 5 MiB on, and writes checked
+    /// or not ([`S3Builder::write_checks`]).
+    fn operator_checking(&self, checked: bool) -> Operator {
+        operator_of(
+            self.multipart_builder(1, Duration::from_secs(10))
+                .write_checks(checked)
+                .build()
+                .unwrap(),
+        )
+    }
+
     /// [`builder`](Self::builder) with 5 MiB parts from 5 MiB on.
     fn multipart_builder(&self, attempts: u32, timeout: Duration) -> S3Builder {
         self.builder(attempts, timeout)
@@ -617,13 +628,7 @@ fn a_write_to_a_bucket_not_found_yet_sends_nothing_before_its_checks() {
             "HEAD" => with_headers(StatusCode::NOT_FOUND, &[], ""),
             _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
         });
-        let op = operator_of(
-            server
-                .multipart_builder(1, Duration::from_secs(10))
-                .write_checks(checked)
-                .build()
-                .unwrap(),
-        );
+        let op = server.operator_checking(checked);
         for data in [Bytes::from_static(HELLO.as_bytes()), object(6 << 20)] {
             let err = block_on(op.write("k", data)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotFound, "checked {checked}: {err}");
@@ -671,13 +676,7 @@ fn unchecked_writes_send_only_their_own_requests() {
             )),
             _ => None,
         });
-        let op = operator_of(
-            server
-                .multipart_builder(1, Duration::from_secs(10))
-                .write_checks(checked)
-                .build()
-                .unwrap(),
-        );
+        let op = server.operator_checking(checked);
         // The first write finds the bucket (unchecked: one listing of one key).
         block_on(op.write("first", HELLO)).unwrap();
         let first = server.seen().len();
@@ -738,13 +737,7 @@ fn unchecked_writes_need_no_right_to_list() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
 
     let server = write_only();
-    let unchecked = operator_of(
-        server
-            .builder(1, Duration::from_secs(10))
-            .write_checks(false)
-            .build()
-            .unwrap(),
-    );
+    let unchecked = server.operator_checking(false);
     block_on(async {
         let writes = (0..8).map(|i| unchecked.write(&format!("dir/{i}"), HELLO));
         for written in futures::future::join_all(writes).await {
@@ -838,13 +831,7 @@ fn an_unchecked_write_refused_for_its_credentials_finds_no_bucket() {
         "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchBucket", "r2"),
         _ => with_headers(StatusCode::OK, &[("etag", "\"e\"")], ""),
     });
-    let op = operator_of(
-        server
-            .builder(1, Duration::from_secs(10))
-            .write_checks(false)
-            .build()
-            .unwrap(),
-    );
+    let op = server.operator_checking(false);
     let err = block_on(op.write("k", HELLO)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert_eq!(err.context("code"), Some("InvalidAccessKeyId"), "{err}");
