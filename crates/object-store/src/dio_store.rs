@@ -143,6 +143,12 @@ impl DioStore {
     pub fn operator(&self) -> &Operator {
         &self.op
     }
+
+    /// The operator directory the store's locations are under: `""`, or a
+    /// prefix ending in `/` (see [`with_prefix`](Self::with_prefix)).
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_str()
+    }
 }
 
 impl fmt::Display for DioStore {

@@ -95,7 +95,7 @@ pub fn register(ctx: &SessionContext, url: &str, op: Operator) -> Result<()> {
     let (store_url, prefix) = split_url(url)?;
     let store = Arc::new(DioStore::new(op).with_prefix(&prefix));
     install_format_factory(ctx);
-    crate::registry::remember(&store, &prefix);
+    crate::registry::remember(&store);
     ctx.register_object_store(store_url.as_ref(), store);
     // Listings DataFusion cached before (by the store this one replaces, with its
     // ETags, which a scan pinned to the operator's would refuse) are listed again,

@@ -17,25 +17,15 @@ pub(crate) struct Registered {
     pub(crate) prefix: String,
 }
 
-/// A store `register` made, and its prefix. Weak: the table keeps neither the
-/// store nor its operator (and so its executor) alive.
-struct Made {
-    store: Weak<DioStore>,
-    prefix: String,
-}
+/// Every store `register` made that may still be alive. Weak: the table keeps
+/// neither a store nor its operator (and so its executor) alive.
+static MADE: Mutex<Vec<Weak<DioStore>>> = Mutex::new(Vec::new());
 
-/// Every store `register` made that may still be alive.
-static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
-
-/// Notes that `register` made `store` for `prefix`; forgets the stores nothing
-/// holds any more.
-pub(crate) fn remember(store: &Arc<DioStore>, prefix: &str) {
+/// Notes that `register` made `store`; forgets the stores nothing holds any more.
+pub(crate) fn remember(store: &Arc<DioStore>) {
     let mut made = MADE.lock();
-    made.retain(|m| m.store.strong_count() > 0);
-    made.push(Made {
-        store: Arc::downgrade(store),
-        prefix: prefix.to_owned(),
-    });
+    made.retain(|m| m.strong_count() > 0);
+    made.push(Arc::downgrade(store));
 }
 
 /// What `store` was made from, if `register` made it: a scan whose runtime has
@@ -45,13 +35,13 @@ pub(crate) fn remember(store: &Arc<DioStore>, prefix: &str) {
 /// address.)
 pub(crate) fn made_by_register(store: &Arc<dyn ObjectStore>) -> Option<Registered> {
     let made = MADE.lock();
-    let found = made
+    let dio = made
         .iter()
-        .find(|m| std::ptr::addr_eq(m.store.as_ptr(), Arc::as_ptr(store)))?;
-    let dio = found.store.upgrade()?;
+        .find(|m| std::ptr::addr_eq(m.as_ptr(), Arc::as_ptr(store)))?
+        .upgrade()?;
     Some(Registered {
         op: dio.operator().clone(),
-        prefix: found.prefix.clone(),
+        prefix: dio.prefix().to_owned(),
     })
 }
 

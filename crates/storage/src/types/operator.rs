@@ -815,8 +815,9 @@ impl Operator {
     /// [`ErrorKind::IsADirectory`] if `path` is a directory,
     /// [`ErrorKind::NotADirectory`] if a parent is a file (not on an S3 backend
     /// built with [`write_checks(false)`](crate::services::s3::S3Builder::write_checks),
-    /// which writes keys beside them), path errors, executor errors. A write that the executor's shutdown deadline cut off while it ran fails
-    /// with [`ErrorKind::ShutDown`] and `stored` = `unknown` in its
+    /// which writes keys beside them), path errors, executor errors. A write that
+    /// the executor's shutdown deadline cut off while it ran fails with
+    /// [`ErrorKind::ShutDown`] and `stored` = `unknown` in its
     /// [context](Error::context): its job may run on and store it (as do a copy,
     /// a rename and a [`Writer`](crate::Writer)'s commit cut off that way).
     pub fn write(&self, path: &str, data: impl Into<Bytes>) -> IoFuture<Metadata> {
@@ -1041,7 +1042,8 @@ impl Operator {
         };
         let (f, t) = match (raw::normalize_file_path(from), raw::normalize_file_path(to)) {
             (Ok(f), Ok(t)) => (f, t),
-            (Err(e), _) => return IoFuture::ready(Err(both(e.with_path(raw::shown_path(from))))),
+            // The error's path is the end at fault (`both` names the source otherwise).
+            (Err(e), _) => return IoFuture::ready(Err(both(e))),
             (_, Err(e)) => return IoFuture::ready(Err(both(e.with_path(raw::shown_path(to))))),
         };
         if f == t && !options.if_not_exists && !options.is_plain() {

@@ -553,10 +553,10 @@ impl TempFile {
         let target = file_name(path).to_owned();
         let existing = match rustix::fs::statat(&dir, target.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Some(stat),
-            // A name the filesystem cannot hold is refused now, before any data
-            // is written, not at the commit.
-            Err(e @ Errno::NAMETOOLONG) => return Err(e.into()),
-            Err(_) => None,
+            Err(Errno::NOENT) => None,
+            // A name the filesystem cannot hold (or that cannot be looked at) is
+            // refused now, before any data is written, not at the commit.
+            Err(e) => return Err(e.into()),
         };
         // Refuse early, before any data is written, if the target is a directory.
         if existing.as_ref().is_some_and(is_dir) {
