@@ -717,6 +717,113 @@ fn unchecked_writes_send_only_their_own_requests() {
     }
 }
 
+/// S3 keys are at most 1,024 bytes, the root's included: a path whose key is
+/// longer is refused by every operation with `InvalidInput`, saying so, before any
+/// request (the server would refuse a write with `KeyTooLongError`, and answer a
+/// read with a bare 400). A key of exactly 1,024 bytes is sent; a root that leaves
+/// no room for a key is refused when the backend is built.
+#[test]
+fn keys_longer_than_s3_takes_are_refused_before_any_request() {
+    let server = taking_uploads(
+        |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+            ("PUT", "") => Some(with_headers(StatusCode::OK, &[("etag", "\"e\"")], "")),
+            ("POST", "delete") => Some(with_headers(
+                StatusCode::OK,
+                &[],
+                "<DeleteResult></DeleteResult>",
+            )),
+            _ => None,
+        },
+    );
+    let op = operator_of(
+        server
+            .builder(1, Duration::from_secs(10))
+            .root("pre")
+            .build()
+            .unwrap(),
+    );
+    // "pre/" and the path: 1,024 bytes, and one more.
+    let fits = format!("d/{}", "f".repeat(1018));
+    let long = format!("d/{}", "f".repeat(1019));
+    let long_dir = format!("d/{}/", "f".repeat(1018));
+    block_on(async {
+        op.write(&fits, HELLO).await.unwrap();
+        let before = server.seen().len();
+        let results = [
+            op.write(&long, HELLO).await.map(drop),
+            op.write(&long, object(6 << 20)).await.map(drop),
+            op.stat(&long).await.map(drop),
+            op.exists(&long).await.map(drop),
+            op.read(&long).await.map(drop),
+            op.read_range(&long, 0..1).await.map(drop),
+            op.read_ranges(&long, vec![0..1, 2..3]).await.map(drop),
+            op.reader(&long).await.map(drop),
+            op.writer(&long).await.map(drop),
+            op.delete(&long).await,
+            op.create_dir(&long_dir).await,
+            op.list(&long_dir).await.map(drop),
+            op.remove_all(&long_dir).await,
+            op.copy(&fits, &long).await,
+            op.rename(&fits, &long).await,
+            op.copy(&long, &fits).await,
+            op.rename(&long, &fits).await,
+        ];
+        for (i, result) in results.into_iter().enumerate() {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{i}: {err}");
+            assert!(
+                err.to_string()
+                    .contains("1025 bytes long, more than the 1024 S3 takes"),
+                "{i}: {err}"
+            );
+            let path = if i == 10 || i == 11 || i == 12 {
+                &long_dir
+            } else {
+                &long
+            };
+            assert_eq!(err.path(), path.as_str(), "{i}: the path at fault");
+        }
+        assert_eq!(
+            server.seen().len(),
+            before,
+            "requests for keys S3 cannot hold: {:?}",
+            methods_and_queries(&server)
+        );
+        // One refused path of a batch fails alone; the others are deleted.
+        let results = op
+            .delete_many([long.as_str(), fits.as_str()])
+            .await
+            .unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        results[1].as_ref().unwrap();
+    });
+    let deletes: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.query == "delete")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{:?}", methods_and_queries(&server));
+    let body = String::from_utf8_lossy(&deletes[0].body).into_owned();
+    assert!(body.contains(&format!("pre/{fits}<")), "{body}");
+    assert!(!body.contains(&long), "{body}");
+
+    let err = server
+        .builder(1, Duration::from_secs(10))
+        .root("r".repeat(1023))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("1024 bytes long"), "{err}");
+    server
+        .builder(1, Duration::from_secs(10))
+        .root("r".repeat(1022))
+        .build()
+        .unwrap();
+}
+
 /// A write-only identity may not list the bucket: checked writes are refused
 /// (their listing is), unchecked ones take the refusal of their one listing
 /// (`AccessDenied`) as the bucket being there (S3 says `NoSuchBucket` to anyone

@@ -9,8 +9,8 @@
 use crate::{Error, ErrorKind, Result};
 
 /// The longest path, in bytes, that any backend takes: Linux's `PATH_MAX`. S3
-/// keys are at most 1,024 bytes (the server refuses longer ones); fs paths, with
-/// their root, at most this. Longer paths are refused before any backend sees
+/// keys are at most 1,024 bytes (the S3 backend refuses a longer key itself,
+/// before any request); fs paths, with their root, at most this. Longer paths are refused before any backend sees
 /// them, so that memory and S3 refuse what fs refuses, and never make work in
 /// proportion to the square of a path's length (every ancestor of a path of
 /// many components, as a directory or a check).

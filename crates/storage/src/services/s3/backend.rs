@@ -162,6 +162,9 @@ impl Access for S3 {
     }
 
     fn stat(&self, path: &str) -> IoJob<Metadata> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if path.is_empty() {
@@ -188,6 +191,9 @@ impl Access for S3 {
     }
 
     fn read(&self, path: &str, args: ReadArgs) -> IoJob<Bytes> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             // The range is checked against the limit once the object's size is
@@ -205,6 +211,9 @@ impl Access for S3 {
     }
 
     fn open(&self, path: &str, args: OpenArgs) -> IoJob<Opened> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             let key = core.key(&path);
@@ -261,6 +270,9 @@ impl Access for S3 {
     }
 
     fn write(&self, path: &str, data: Bytes, options: WriteOptions) -> IoJob<Metadata> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if data.len() > core.multipart_threshold {
@@ -273,6 +285,9 @@ impl Access for S3 {
     }
 
     fn writer(&self, path: &str, options: WriteOptions) -> IoJob<Box<dyn RawWrite>> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         // No request until the first part is full, but made as a job is (inline):
         // after a shutdown it fails (but inside one of the executor's jobs), as
         // every other operation does.
@@ -283,6 +298,9 @@ impl Access for S3 {
     }
 
     fn delete(&self, path: &str) -> IoJob<()> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move { delete_one(&core, &path).await })
     }
@@ -290,13 +308,20 @@ impl Access for S3 {
     fn delete_many(&self, paths: Vec<String>) -> IoJob<Vec<Result<()>>> {
         let core = Arc::clone(&self.core);
         IoJob::future(async move {
+            let mut results: Vec<Option<Result<()>>> = paths.iter().map(|_| None).collect();
+            // A key S3 could not hold fails its own path, and sends nothing.
+            for (path, result) in paths.iter().zip(&mut results) {
+                if let Err(e) = core.check_key(path) {
+                    *result = Some(Err(e));
+                }
+            }
             // Objects go in DeleteObjects batches; directories need their own checks.
             let (dirs, files): (Vec<_>, Vec<_>) = paths
                 .iter()
                 .enumerate()
+                .filter(|(i, _)| results[*i].is_none())
                 .partition(|(_, p)| p.ends_with('/'));
             let keys: Vec<String> = files.iter().map(|(_, p)| core.key(p)).collect();
-            let mut results: Vec<Option<Result<()>>> = paths.iter().map(|_| None).collect();
             for ((i, _), result) in files.iter().zip(core.delete_many(&keys).await) {
                 results[*i] = Some(result);
             }
@@ -311,6 +336,9 @@ impl Access for S3 {
     }
 
     fn remove_all(&self, path: &str) -> IoJob<()> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             // A file of that name goes too, as `rm -r` would remove it.
@@ -371,6 +399,9 @@ impl Access for S3 {
     }
 
     fn create_dir(&self, path: &str) -> IoJob<()> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
         IoJob::future(async move {
             if path.is_empty() {
@@ -391,6 +422,12 @@ impl Access for S3 {
     }
 
     fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if let Err(e) = self.core.check_key(from) {
+            return IoJob::ready(Err(e.with_path(from)));
+        }
+        if let Err(e) = self.core.check_key(to) {
+            return IoJob::ready(Err(e.with_path(to)));
+        }
         if options.if_match.is_some() {
             return IoJob::ready(Err(Error::new(ErrorKind::Unsupported)
                 .with_message("S3 cannot copy only if the target's ETag matches")));
@@ -409,6 +446,12 @@ impl Access for S3 {
     }
 
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
+        if let Err(e) = self.core.check_key(from) {
+            return IoJob::ready(Err(e.with_path(from)));
+        }
+        if let Err(e) = self.core.check_key(to) {
+            return IoJob::ready(Err(e.with_path(to)));
+        }
         if options.if_match.is_some() {
             return IoJob::ready(Err(Error::new(ErrorKind::Unsupported)
                 .with_message("S3 cannot rename only if the target's ETag matches")));
@@ -442,6 +485,9 @@ impl Access for S3 {
     }
 
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
+        if let Err(e) = self.core.check_key(path) {
+            return IoJob::ready(Err(e));
+        }
         // As `writer`: no request yet, but refused after a shutdown (but inside a
         // job).
         let (core, path) = (Arc::clone(&self.core), path.to_owned());

@@ -678,6 +678,15 @@ impl S3Builder {
             "" => String::new(),
             r => format!("{r}/"),
         };
+        if self.root.len() >= super::core::MAX_KEY_LEN {
+            return Err(invalid(format!(
+                "root {:?} is {} bytes long: every key starts with it, and S3 keys are at \
+                 most {} bytes",
+                crate::raw::shown_path(&self.root),
+                self.root.len(),
+                super::core::MAX_KEY_LEN
+            )));
+        }
         if let Some(endpoint) = &self.endpoint {
             let uri: Uri = endpoint
                 .parse()

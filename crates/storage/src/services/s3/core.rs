@@ -205,6 +205,9 @@ impl S3Request {
 /// How many times an upload is aborted while parts of it are still listed.
 const ABORT_ROUNDS: u32 = 3;
 
+/// The longest key, in bytes, that S3 holds.
+pub(crate) const MAX_KEY_LEN: usize = 1024;
+
 /// The user metadata that carries a write's id (see [`Core::stored_anyway`]).
 const WRITE_ID: HeaderName = HeaderName::from_static("x-amz-meta-dio-write-id");
 
@@ -479,6 +482,23 @@ impl Core {
     /// The full key of `path` (relative to the root).
     pub(crate) fn key(&self, path: &str) -> String {
         format!("{}{}", self.root, path)
+    }
+
+    /// Refuses `path` if its key (the root, then the path) is longer than S3 keys
+    /// may be ([`MAX_KEY_LEN`]): no such object can be, or be made, so the
+    /// operation is refused before any request, with an error that says why,
+    /// where the server would refuse a write with `KeyTooLongError` and answer a
+    /// read with a bare 400.
+    pub(crate) fn check_key(&self, path: &str) -> Result<()> {
+        let len = self.root.len() + path.len();
+        if len <= MAX_KEY_LEN {
+            return Ok(());
+        }
+        Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+            "the key of this path (root {:?}, then the path) is {len} bytes long, more than \
+             the {MAX_KEY_LEN} S3 takes",
+            self.root
+        )))
     }
 
     /// `path` of a full `key`, or `None` if the key is outside the root.
