@@ -218,12 +218,13 @@ impl Fixture {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         // The two files, and a write workload's file and its temporary beside them.
         let needed = sizes.big().saturating_add(sizes.small.saturating_mul(3));
-        crate::check_free_space(dir.path(), needed, "the fs suite")?;
+        crate::check_free_space(dir.path(), needed, "the fs suite", "--size")?;
         // The big file's bytes while they are written, then up to as much again
         // in reads in flight (16 halves of `small`), and the write payload.
         crate::check_free_memory(
             sizes.big().saturating_mul(2).saturating_add(sizes.small),
             "the fs suite",
+            "--size",
         )?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut data = vec![0_u8; sizes.big() as usize];

@@ -55,9 +55,15 @@ pub fn write_synced(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> 
 ///
 /// # Errors
 ///
-/// A message naming `what`, the directory and both sizes when there is not room,
-/// or why the filesystem could not be asked.
-pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Result<(), String> {
+/// A message naming `what`, the directory, both sizes and the option that asks
+/// for less (`smaller`, such as `--size`) when there is not room, or why the
+/// filesystem could not be asked.
+pub fn check_free_space(
+    dir: &std::path::Path,
+    needed: u64,
+    what: &str,
+    smaller: &str,
+) -> Result<(), String> {
     let stat = rustix::fs::statvfs(dir)
         .map_err(|e| format!("cannot ask how much space {} has: {e}", dir.display()))?;
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
@@ -65,7 +71,7 @@ pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Resul
         return Ok(());
     }
     Err(format!(
-        "{what} needs {:.2} GiB in {}, which has {:.2} GiB free: use a smaller --size, \
+        "{what} needs {:.2} GiB in {}, which has {:.2} GiB free: use a smaller {smaller}, \
          or set TMPDIR to a directory on a larger filesystem",
         gib(needed),
         dir.display(),
@@ -80,8 +86,9 @@ pub fn check_free_space(dir: &std::path::Path, needed: u64, what: &str) -> Resul
 ///
 /// # Errors
 ///
-/// A message naming `what`, what it needs and what is available.
-pub fn check_free_memory(needed: u64, what: &str) -> Result<(), String> {
+/// A message naming `what`, what it needs, what is available and the option that
+/// asks for less (`smaller`, such as `--size`).
+pub fn check_free_memory(needed: u64, what: &str, smaller: &str) -> Result<(), String> {
     let Some(available) = mem_available() else {
         return Ok(());
     };
@@ -90,7 +97,7 @@ pub fn check_free_memory(needed: u64, what: &str) -> Result<(), String> {
     }
     Err(format!(
         "{what} needs about {:.2} GiB of memory, and this machine has {:.2} GiB \
-         available: use a smaller --size",
+         available: use a smaller {smaller}",
         gib(needed),
         gib(available)
     ))
@@ -182,13 +189,14 @@ mod tests {
     /// available).
     #[test]
     fn memory_a_run_cannot_have_is_an_error_that_says_so() {
-        assert!(check_free_memory(1 << 20, "a small run").is_ok());
+        assert!(check_free_memory(1 << 20, "a small run", "--size").is_ok());
         if mem_available().is_none() {
             return;
         }
-        let err = check_free_memory(u64::MAX / 2, "a huge run").unwrap_err();
+        let err = check_free_memory(u64::MAX / 2, "a huge run", "--file-size").unwrap_err();
         assert!(
-            err.starts_with("a huge run needs about") && err.contains("GiB available"),
+            err.starts_with("a huge run needs about")
+                && err.ends_with("GiB available: use a smaller --file-size"),
             "{err}"
         );
     }

@@ -97,7 +97,7 @@ impl Fixture {
     pub fn new(dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
         // The objects (shared by ours and object_store; OpenDAL's memory service
         // keeps a copy), and up to as much again in reads in flight.
-        crate::check_free_memory(sizes.big().saturating_mul(3), "the memory suite")?;
+        crate::check_free_memory(sizes.big().saturating_mul(3), "the memory suite", "--size")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);

@@ -338,7 +338,7 @@ impl Fixture {
         // The objects' bytes, the reads in flight (up to the big object), and, in
         // process, the server's copy.
         let copies = if endpoint.uri.is_none() { 3 } else { 2 };
-        crate::check_free_memory(sizes.big().saturating_mul(copies), "the S3 suite")?;
+        crate::check_free_memory(sizes.big().saturating_mul(copies), "the S3 suite", "--size")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut data = vec![0_u8; sizes.big() as usize];
         rng.fill(&mut data[..]);

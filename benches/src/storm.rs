@@ -176,7 +176,7 @@ impl Fixture {
         let size = storms.iter().map(Storm::file_needed).fold(size, u64::max);
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let path = dir.path().join("storm");
-        crate::check_free_space(dir.path(), size, "the storm's file")?;
+        crate::check_free_space(dir.path(), size, "the storm's file", "--size")?;
         let written = (|| {
             // One random block, written over and over (a block per write would
             // take minutes in a debug build), each page of it stamped with its

@@ -6,15 +6,15 @@
 #[test]
 fn free_space_is_checked_before_a_fixture_writes() {
     let dir = tempfile::tempdir().unwrap();
-    dio_benches::check_free_space(dir.path(), 1, "a small file").unwrap();
-    let err =
-        dio_benches::check_free_space(dir.path(), u64::MAX / 2, "the storm's file").unwrap_err();
+    dio_benches::check_free_space(dir.path(), 1, "a small file", "--size").unwrap();
+    let err = dio_benches::check_free_space(dir.path(), u64::MAX / 2, "the storm's file", "--size")
+        .unwrap_err();
     assert!(err.starts_with("the storm's file needs "), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("GiB free: use a smaller --size"), "{err}");
     // Nothing was written.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     let gone = dir.path().join("missing");
-    let err = dio_benches::check_free_space(&gone, 1, "x").unwrap_err();
+    let err = dio_benches::check_free_space(&gone, 1, "x", "--size").unwrap_err();
     assert!(err.starts_with("cannot ask how much space"), "{err}");
 }

@@ -119,6 +119,13 @@ pub(crate) fn run(
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
     );
+    // Every read in flight has a buffer of its own (and the control fills as many).
+    let in_flight = (args.concurrency.get() as u64).saturating_mul(args.file_size / 16);
+    dio_benches::check_free_memory(
+        in_flight,
+        &format!("{} reads in flight", args.concurrency),
+        "--concurrency or --file-size",
+    )?;
     bar.set_message("writing the file");
     let bench = Isolation::new(dedicated, args.file_size)?
         .with_control_stall(args.control_stall.unwrap_or_default());

@@ -234,6 +234,19 @@ fn bad_arguments_are_clear_errors() {
         !output.contains("ticks"),
         "refused before the run: {output}"
     );
+    // Reads in flight that no machine's memory holds (each has its own 8 MiB
+    // buffer): refused before the file is written.
+    let (ok, output) = dio(&["bench", "isolation", "--concurrency", "100000000"]);
+    assert!(!ok);
+    assert!(
+        output.contains("100000000 reads in flight needs about")
+            && output.contains("use a smaller --concurrency or --file-size"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("ticks"),
+        "refused before the run: {output}"
+    );
     for what in ["isolation", "scale"] {
         let (ok, output) = dio(&["bench", what, "--file-size", "5G"]);
         assert!(!ok);
