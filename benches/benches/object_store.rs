@@ -204,7 +204,7 @@ fn object_store(c: &mut Criterion) {
 
     // S3: the in-process endpoint (its own runtime), then a real server if given.
     let data = bytes::Bytes::from(data);
-    let server = MemS3::start("dio-bench", 2);
+    let server = MemS3::start("dio-bench", 2).unwrap_or_else(|e| panic!("{e}"));
     server.put("os/big", data.clone());
     server.put("os/whole", data.slice(..WHOLE as usize));
     let endpoint = Endpoint::in_process(&server);

@@ -36,7 +36,7 @@ fn s3(c: &mut Criterion) {
         .build()
         .expect("dedicated pool");
     {
-        let server = MemS3::start("bench", 2);
+        let server = MemS3::start("bench", 2).unwrap_or_else(|e| panic!("{e}"));
         let fixture = Fixture::new(
             Endpoint::in_process(&server),
             dedicated.clone(),

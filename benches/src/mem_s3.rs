@@ -51,20 +51,25 @@ impl MemS3 {
 
     /// Starts serving `bucket` on 127.0.0.1, on a runtime of `threads` threads.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the runtime or the listening socket cannot be made.
-    pub fn start(bucket: &str, threads: usize) -> Self {
+    /// If the runtime or the listening socket cannot be made: a message saying
+    /// which.
+    pub fn start(bucket: &str, threads: usize) -> Result<Self, String> {
+        let failed =
+            |what: &str, e: std::io::Error| format!("the in-process S3 server cannot {what}: {e}");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name(Self::THREAD_NAME)
             .enable_all()
             .build()
-            .expect("server runtime");
+            .map_err(|e| failed("start its runtime", e))?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
+            .map_err(|e| failed("listen on 127.0.0.1", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| failed("learn its address", e))?;
         let objects: Objects = Arc::default();
         let prefix = format!("/{bucket}");
         let served = Arc::clone(&objects);
@@ -72,6 +77,9 @@ impl MemS3 {
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: a pause, not a loop that
+                    // burns the core the client measures on.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -90,12 +98,12 @@ impl MemS3 {
                 );
             }
         });
-        Self {
+        Ok(Self {
             addr,
             bucket: bucket.to_owned(),
             objects,
             _runtime: runtime,
-        }
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -367,7 +375,7 @@ mod tests {
     /// fails our read (so the in-process suite prices the check as S3 would).
     #[test]
     fn full_reads_get_the_checksum_stored_with_the_object() {
-        let server = MemS3::start("b", 1);
+        let server = MemS3::start("b", 1).unwrap();
         let data = Bytes::from((0..100_000_u32).map(|i| i as u8).collect::<Vec<_>>());
         server.put("k", data.clone());
         let op = storage::Operator::new(

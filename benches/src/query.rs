@@ -867,7 +867,7 @@ impl Fixture {
     /// As [`fs`](Self::fs).
     pub fn mem_s3(scale: Scale, dedicated: Executor) -> Result<Self, String> {
         let files = generate(scale);
-        let server = MemS3::start("dio-bench", 2);
+        let server = MemS3::start("dio-bench", 2)?;
         for (path, bytes) in &files {
             server.put(&format!("query/{path}"), bytes.clone());
         }

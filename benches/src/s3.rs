@@ -734,7 +734,7 @@ mod tests {
     /// in-process server).
     #[test]
     fn every_method_reads_the_objects_bytes() {
-        let server = crate::mem_s3::MemS3::start("check", 1);
+        let server = crate::mem_s3::MemS3::start("check", 1).unwrap();
         let executor = io_executor::Builder::new()
             .name("s3-check")
             .build()

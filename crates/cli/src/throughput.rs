@@ -182,7 +182,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         cpu.clone(),
                     ),
                     None => {
-                        let server = MemS3::start("bench", 2);
+                        let server = MemS3::start("bench", 2)?;
                         header.push(
                             "S3 server: in process, in memory (2 threads, their CPU time not counted as the client's); --uri s3://... for a real one"
                                 .to_owned(),
