@@ -1356,3 +1356,58 @@ fn a_fifo_in_the_root_is_not_supported_by_any_read() {
         });
     });
 }
+
+/// An S3 object replaced while `get` streams it fails the stream (every chunk is
+/// pinned to the version opened), as `AmazonS3` fails: with `Generic`, not
+/// `Precondition`, which would say the caller's condition failed. Asked for that
+/// version (`if_match` its ETag), the failure is the caller's: `Precondition`.
+#[test]
+fn an_object_replaced_while_streamed_is_not_a_failed_precondition() {
+    let Some(op) = common::s3_operator("replaced-midway") else {
+        return;
+    };
+    rt().block_on(async {
+        let store = DioStore::new(op).with_whole_read_limit(1 << 20);
+        let path = Path::from("replaced");
+        for pinned in [false, true] {
+            store
+                .put(&path, Bytes::from(vec![1_u8; 32 << 20]).into())
+                .await
+                .unwrap();
+            let etag = store.head(&path).await.unwrap().e_tag;
+            let options = GetOptions::new().with_if_match(etag.filter(|_| pinned));
+            let mut stream = store.get_opts(&path, options).await.unwrap().into_stream();
+            let first = stream.next().await.unwrap().unwrap();
+            assert!(!first.is_empty());
+            // Replaced: the chunks still to come are refused by the server.
+            store
+                .put(&path, Bytes::from(vec![2_u8; 32 << 20]).into())
+                .await
+                .unwrap();
+            let mut failed = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(chunk) => assert!(chunk.iter().all(|&b| b == 1), "mixed versions"),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let err = failed.expect("the stream fails once the object is replaced");
+            if pinned {
+                assert!(
+                    matches!(err, object_store::Error::Precondition { .. }),
+                    "{err}"
+                );
+            } else {
+                assert!(matches!(err, object_store::Error::Generic { .. }), "{err}");
+                assert!(
+                    err.to_string().contains("replaced while it was read"),
+                    "{err}"
+                );
+            }
+        }
+        store.delete(&path).await.unwrap();
+    });
+}

@@ -1383,7 +1383,10 @@ fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
 
 /// A reader of an object from a server that gives no ETag cannot pin its chunk
 /// reads to the version it opened: an answer from an object of another date (or
-/// size) fails the read, instead of joining its bytes to the first version's.
+/// size) fails the read, instead of joining its bytes to the first version's. The
+/// caller asked for no version: the error is not theirs (`PreconditionFailed`),
+/// but a temporary one saying the object changed, its source saying how it was
+/// seen.
 #[test]
 fn a_reader_without_an_etag_notices_another_version() {
     let old = object(3 << 20);
@@ -1420,17 +1423,77 @@ fn a_reader_without_an_etag_notices_another_version() {
         .get_ref()
         .and_then(|e| e.downcast_ref::<storage::Error>())
         .expect("the reader's own error");
-    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("changed"), Some("while read"), "{err}");
+    assert!(
+        err.to_string().contains("replaced while it was read"),
+        "{err}"
+    );
     // Opened with one chunk (`whole_up_to` follows the reader's chunk size).
     assert_eq!(
         server.seen()[0].range.as_deref(),
         Some("bytes=0-1048575"),
         "the open's request"
     );
+    let seen = std::error::Error::source(err)
+        .and_then(|e| e.downcast_ref::<storage::Error>())
+        .expect("what the reader saw");
     assert!(
-        err.to_string().contains("changed while it was read"),
-        "{err}"
+        seen.to_string().contains("changed while it was read"),
+        "{seen}"
     );
+}
+
+/// A reader's chunks are GETs pinned to the ETag it opened (`If-Match`): an
+/// object replaced while it is read fails the reader. Where the caller asked for
+/// no version, that is a temporary `Unexpected` saying the object changed (reading
+/// again reads the new one), not `PreconditionFailed`, which would say the
+/// caller's condition failed; where the caller asked for that version
+/// (`if_match` its ETag), it is theirs: `PreconditionFailed`.
+#[test]
+fn a_reader_of_an_object_replaced_midway_says_it_changed() {
+    let data = object(3 << 20);
+    let served = data.clone();
+    let server = FaultServer::start(move |seen, _| {
+        // Replaced after the open's first chunk: every later chunk is refused.
+        if seen.if_match.is_some() && seen.range.as_deref() != Some("bytes=0-1048575") {
+            return precondition_failed();
+        }
+        let (start, end) = asked(seen, served.len());
+        let mut headers = span_headers(start, end, served.len());
+        headers.push(("etag", "\"v1\"".to_owned()));
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            served.slice(start..end),
+        )
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    for if_match in [None, Some("*"), Some("\"v1\"")] {
+        let err = block_on(async {
+            let mut reader = op.reader_with("obj").chunk_size(1 << 20).prefetch(1);
+            if let Some(etag) = if_match {
+                reader = reader.if_match(etag);
+            }
+            let mut reader = reader.await.unwrap();
+            let mut got = Vec::new();
+            futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
+        })
+        .unwrap_err();
+        let err = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<storage::Error>())
+            .expect("the reader's own error");
+        assert_eq!(err.path(), "obj", "{err}");
+        if if_match == Some("\"v1\"") {
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        } else {
+            assert_eq!(err.kind(), ErrorKind::Unexpected, "{if_match:?}: {err}");
+            assert!(err.is_temporary(), "{err}");
+            assert_eq!(err.context("changed"), Some("while read"), "{err}");
+        }
+    }
 }
 
 /// An answer of no stated length that is not chunked ends when the connection
@@ -3661,9 +3724,12 @@ fn a_read_of_one_version_is_not_retried_into_another() {
     assert_eq!(opens(&server), 1, "{:?}", server.seen());
 
     let before = opens(&server);
+    // The version held to was ours, not the caller's: not their precondition.
     let any = op.read_ranges_with("k", ranges).if_match("*");
     let err = block_on(std::future::IntoFuture::into_future(any)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("changed"), Some("while read"), "{err}");
     assert!(err.to_string().contains("kept changing"), "{err}");
     assert_eq!(opens(&server) - before, 3, "{:?}", server.seen());
 }

@@ -166,6 +166,20 @@ impl Error {
         self
     }
 
+    /// What a read fails with when the object was replaced while it was read and
+    /// the version it was held to was ours to choose (S3 pins every part of a read
+    /// to the ETag it first saw), not the caller's: not the caller's
+    /// [`ErrorKind::PreconditionFailed`], but a temporary
+    /// [`ErrorKind::Unexpected`] (reading again reads the new version) with
+    /// context `changed`, this error its source.
+    pub(crate) fn changed_while_read(self, message: &str) -> Self {
+        Error::new(ErrorKind::Unexpected)
+            .set_temporary(true)
+            .with_message(message)
+            .with_context("changed", "while read")
+            .with_source(self)
+    }
+
     /// Adds a key-value pair of context.
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
         self.context.push((key, value.to_string()));

@@ -723,8 +723,10 @@ impl Operator {
                         attempt += 1;
                     }
                     Err(e) => {
+                        // Not the caller's condition that failed (it named no
+                        // version), but the version each attempt held its reads to.
                         let e = if e.kind() == ErrorKind::PreconditionFailed && !pinned {
-                            e.with_message("the object kept changing while it was read")
+                            e.changed_while_read("the object kept changing while it was read")
                         } else {
                             e
                         };
@@ -1270,6 +1272,12 @@ impl Operator {
         if let Err(e) = range.check_order() {
             return Self::fail("reader", path, e);
         }
+        // The caller holds the reader to one version (an ETag, not `*`): a part of
+        // it changed since is the caller's precondition failing.
+        let pinned = conditions
+            .if_match
+            .as_deref()
+            .is_some_and(|m| m.trim() != "*");
         // A chunk is one read: no longer than one buffer may be.
         let chunk_size = usize::try_from(self.options.max_buffer_size)
             .map_or(chunk_size, |max| chunk_size.min(max.max(1)));
@@ -1291,7 +1299,9 @@ impl Operator {
                 None => access.open(p, args),
             },
             |opened| opened.object.close(),
-            move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
+            move |executor, path, opened| {
+                Reader::new(executor, path, opened, chunk_size, prefetch).pinned(pinned)
+            },
         )
     }
 

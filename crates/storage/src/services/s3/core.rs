@@ -1518,11 +1518,7 @@ impl Core {
                         // midway, which a read that asked for no version does not
                         // fail for. It is read again, whole, by `get`.
                         if e.kind() == ErrorKind::PreconditionFailed && !pinned_by_caller {
-                            Error::new(ErrorKind::Unexpected)
-                                .set_temporary(true)
-                                .with_message("the object was replaced while it was read")
-                                .with_context("changed", "while read")
-                                .with_source(e)
+                            e.changed_while_read("the object was replaced while it was read")
                         } else {
                             e
                         }
