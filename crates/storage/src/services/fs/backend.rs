@@ -142,8 +142,9 @@ impl Fs {
     }
 
     /// With `true`, every commit (write, writer close, copy) fsyncs the file and its
-    /// directory, and a rename both directories, before it reports success. Off by
-    /// default. Parent directories a write creates are not fsynced themselves: after
+    /// directory, and a rename both directories, before it reports success: only
+    /// then does a write survive a power cut or a kernel crash as old or new for
+    /// certain. Off by default: a write then survives its process's crash. Parent directories a write creates are not fsynced themselves: after
     /// a crash, a file committed into a new directory is only certain to be there
     /// once that directory's parent has been synced too.
     pub fn with_sync(mut self, sync: bool) -> Self {
@@ -631,9 +632,14 @@ impl Access for Fs {
             let temp = fs
                 .files
                 .relieved(|| TempFile::create(&fs.root, &fs.files, &path, None))?;
-            if !data.is_empty() {
+            if fs.sync && !data.is_empty() {
                 // The size is known: reserve the extents in one step. Only a hint, so
-                // a filesystem without fallocate is fine.
+                // a filesystem without fallocate is fine. Only where the data is
+                // synced before the rename: extents reserved ahead are written
+                // "unwritten" until writeback, and ext4 flushes a new file's data
+                // before a rename replaces another (`auto_da_alloc`) only while
+                // its blocks are still to be allocated. After a power cut, the
+                // replaced file could read as zeros instead of either version.
                 let _ = rustix::fs::fallocate(
                     &temp.fd,
                     rustix::fs::FallocateFlags::empty(),
