@@ -455,6 +455,55 @@ fn renaming_a_symlink_renames_what_it_leads_to_and_loses_nothing() {
     assert!(s.root.join("good-link").symlink_metadata().is_ok());
 }
 
+/// A symlink to a directory is that directory to a write, a writer, a copy and
+/// a rename onto it, as it is to `stat` and `read`: `IsADirectory`, naming it,
+/// and the link and what it leads to are left as they were (a partition linked
+/// into a table does not vanish from its listing). A link to a file, or one
+/// leading nowhere, is replaced by the new file, as documented.
+#[test]
+fn a_write_onto_a_link_to_a_directory_is_refused() {
+    let s = setup();
+    s.op.write("real/part=1/f", "data").unwrap();
+    s.op.write("src", "new").unwrap();
+    std::fs::create_dir_all(s.root.join("table")).unwrap();
+    std::os::unix::fs::symlink("../real/part=1", s.root.join("table/part=1")).unwrap();
+    assert!(s.op.stat("table/part=1").unwrap().is_dir());
+    let refused = [
+        s.op.write("table/part=1", "x").map(drop),
+        s.op.writer("table/part=1").map(drop),
+        s.op.copy("src", "table/part=1"),
+        s.op.rename("src", "table/part=1"),
+    ];
+    for (i, result) in refused.into_iter().enumerate() {
+        let err = result.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.path()),
+            (ErrorKind::IsADirectory, "table/part=1"),
+            "{i}: {err}"
+        );
+    }
+    assert!(
+        s.root
+            .join("table/part=1")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let listed: Vec<String> =
+        s.op.list("table/part=1/")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path().to_owned())
+            .collect();
+    assert_eq!(listed, ["table/part=1/f"]);
+    assert_eq!(s.op.read("src").unwrap(), "new", "the source stays");
+    // A link that leads nowhere is replaced.
+    std::os::unix::fs::symlink("../real/none", s.root.join("table/part=2")).unwrap();
+    s.op.write("table/part=2", "x").unwrap();
+    assert_eq!(s.op.read("table/part=2").unwrap(), "x");
+}
+
 /// Two names of one file (hard links): a rename of one onto the other leaves one
 /// name, as on memory and S3 (rename(2) alone would leave both). A file renamed
 /// onto itself, by any path, is left as it is.

@@ -11,9 +11,9 @@ use rustix::io::Errno;
 
 use super::core::{
     BULK_READ_MIN, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at,
-    is_cached_copy, is_dir, is_temp_name, metadata, not_reserved, not_reserved_path, open_dir,
-    open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two, remove_stale_temp_files_in,
-    remove_tree, rename_no_replace, same_dir, same_inode, write_all,
+    is_cached_copy, is_dir, is_link_to_dir, is_temp_name, metadata, not_reserved,
+    not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
+    remove_stale_temp_files_in, remove_tree, rename_no_replace, same_dir, same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -56,7 +56,9 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 /// bits are not carried over. The replaced file's owner is not either: the new file
 /// belongs to the writing process, as with any write that renames a new file into
 /// place. A symlink at the path is replaced by the new file (the file it pointed to
-/// is left as it was), which gets a new file's permissions.
+/// is left as it was), which gets a new file's permissions; a symlink to a
+/// directory is that directory ([`ErrorKind::IsADirectory`](crate::ErrorKind)), as
+/// it is to `stat` and `read`.
 ///
 /// # Leftovers of crashed processes
 ///
@@ -785,6 +787,10 @@ impl Access for Fs {
                 Err(Errno::NOENT) => None,
                 Err(e) => return Err(Error::from(e).with_path(to.clone())),
             };
+            // A symlink to a directory is that directory: not replaced by a file.
+            if is_link_to_dir(&fs.root, &to, to_stat.as_ref()) {
+                return Err(Error::new(ErrorKind::IsADirectory).with_path(to.clone()));
+            }
             let one_dir = same_dir(&from_dir, &to_dir);
             if from_name == to_name && one_dir {
                 // One directory entry by two paths (or one): nothing to move.

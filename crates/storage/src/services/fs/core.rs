@@ -87,6 +87,14 @@ pub(super) fn open_in_root_with(
     }
 }
 
+/// Whether `path` (normalized), whose entry `stat` describes (not followed), is a
+/// symlink that leads to a directory inside the root: that directory, to a write
+/// or a rename onto it, as it is to `stat` and `read`.
+pub(super) fn is_link_to_dir(root: &OwnedFd, path: &str, stat: Option<&Stat>) -> bool {
+    stat.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
+        && open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
+}
+
 /// Opens directory `dir` (normalized, `""` for the root) for `*at` calls and fsync.
 pub(super) fn open_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
     open_in_root(root, dir, OFlags::RDONLY | OFlags::DIRECTORY)
@@ -558,8 +566,9 @@ impl TempFile {
             // refused now, before any data is written, not at the commit.
             Err(e) => return Err(e.into()),
         };
-        // Refuse early, before any data is written, if the target is a directory.
-        if existing.as_ref().is_some_and(is_dir) {
+        // Refuse early, before any data is written, if the target is a directory,
+        // or a symlink to one (a file, or a link leading nowhere, is replaced).
+        if existing.as_ref().is_some_and(is_dir) || is_link_to_dir(root, path, existing.as_ref()) {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
         let replaced = existing.as_ref().and_then(file_permissions);
