@@ -804,7 +804,7 @@ pub(super) fn same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
 }
 
 /// `true` if `name` in `dir` is the file `fd` has open.
-fn same_file(dir: &OwnedFd, name: impl rustix::path::Arg, fd: &OwnedFd) -> bool {
+fn same_file(dir: &impl AsFd, name: impl rustix::path::Arg, fd: &OwnedFd) -> bool {
     same_inode(
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
         rustix::fs::fstat(fd),
@@ -851,17 +851,36 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
     }
     let mut removed = 0;
     for name in temps {
-        if let Temp::Stale(fd) = temp_file(dir, &name)?
-            && same_file(dir, name.as_c_str(), &fd)
-        {
-            match rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty()) {
-                Ok(()) => removed += 1,
-                Err(Errno::NOENT) => {}
-                Err(e) => return Err(e.into()),
-            }
+        if remove_if_stale(dir, &name)? == Some(true) {
+            removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Removes the temporary file `name` in `dir` if its writer is gone: `Some(true)`
+/// when removed, `Some(false)` when not there, `None` when it is a write in
+/// progress (or not a temporary file of ours), left alone. Its lock is held until
+/// it is removed: a writer that made a file of that name just now cannot take it
+/// meanwhile (it takes another name), and its `same_file` check then finds it gone.
+fn remove_if_stale(dir: &impl AsFd, name: &CStr) -> Result<Option<bool>> {
+    let fd = match temp_file(dir, name)? {
+        Temp::Live => return Ok(None),
+        Temp::Absent => return Ok(Some(false)),
+        Temp::Stale(fd) => fd,
+    };
+    if !same_file(dir, name, &fd) {
+        // Replaced since it was opened: a new file of that name, not the one
+        // whose lock is held.
+        return Ok(None);
+    }
+    let removed = match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) => true,
+        Err(Errno::NOENT) => false,
+        Err(e) => return Err(e.into()),
+    };
+    drop(fd);
+    Ok(Some(removed))
 }
 
 /// Removes `name` in directory `parent`: a file, or a directory and everything in
@@ -870,8 +889,8 @@ pub(super) fn remove_stale_temp_files_in(dir: &OwnedFd) -> Result<u64> {
 /// there, as it would on an object store after the keys were deleted); `true`
 /// when something was left for that reason.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
-    if name.to_str().is_ok_and(is_temp_name) && matches!(temp_file(parent, name)?, Temp::Live) {
-        return Ok(true);
+    if name.to_str().is_ok_and(is_temp_name) {
+        return Ok(remove_if_stale(parent, name)?.is_none());
     }
     // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
     // `EPERM` is also a file that may not be removed (immutable, append-only).
