@@ -494,20 +494,28 @@ fn a_write_whose_empty_directory_is_deleted_meanwhile_makes_it_again() {
     let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
     let parent = dir.path().join("p");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
+    let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (flag, started) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&writes));
     let cleaner = std::thread::spawn(move || {
-        let mut removed = 0_u64;
+        let (mut removed, mut last) = (0_u64, u64::MAX);
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-            removed += u64::from(std::fs::remove_dir(&parent).is_ok());
-            // A clean-up, not a spinning adversary (that one would win every
-            // race against any number of attempts).
-            std::thread::sleep(std::time::Duration::from_micros(500));
+            // A clean-up, not an adversary that removes the directory as often as
+            // it can (one waiting in `rmdir` while a slow `mkdir` holds the
+            // directory's lock wins every race, against any number of
+            // attempts): at most once a write, at any moment of it.
+            let write = started.load(std::sync::atomic::Ordering::Relaxed);
+            if write != last && std::fs::remove_dir(&parent).is_ok() {
+                removed += 1;
+                last = write;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         removed
     });
     let op = op.blocking();
     for i in 0..3000 {
         let path = format!("p/f{i}");
+        writes.store(i, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = op.write(&path, "x") {
             panic!("write {i}: {e}");
         }
@@ -1291,4 +1299,46 @@ fn a_job_running_at_a_shutdown_finishes_its_io() {
     executor.blocking_join();
     let err = rt().block_on(op.read_range("in", 0..100)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+}
+
+/// `remove_all` beside writes into the tree it removes never fails because a
+/// write made a file in a directory after it was cleared, or made the directory
+/// again (`rmdir`'s `ENOTEMPTY`): what was there when it began is removed, and
+/// what writes put there meanwhile is removed too or left to them, as writes
+/// made after an object store's keys were listed keep theirs.
+#[test]
+fn remove_all_beside_writes_into_its_tree_does_not_fail() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (op, stop) = (op.clone(), std::sync::Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut i = 0_u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // A directory removed under a write is made again.
+                        op.write(&format!("t/d{}/f{w}-{i}", i % 4), "x")
+                            .await
+                            .unwrap();
+                        i += 1;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for round in 0..300 {
+            op.write("t/d0/seed", "s").await.unwrap();
+            if let Err(e) = op.remove_all("t/").await {
+                panic!("round {round}: {e}");
+            }
+            assert!(!op.exists("t/d0/seed").await.unwrap(), "round {round}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in writers {
+            w.await.unwrap();
+        }
+    });
 }

@@ -886,35 +886,51 @@ fn remove_if_stale(dir: &impl AsFd, name: &CStr) -> Result<Option<bool>> {
 /// Removes `name` in directory `parent`: a file, or a directory and everything in
 /// it. Symlinks are removed, never followed. The temporary file of a write in
 /// progress is left, and so are the directories that hold one (the write commits
-/// there, as it would on an object store after the keys were deleted); `true`
-/// when something was left for that reason.
+/// there, as it would on an object store after the keys were deleted), and what
+/// writes beside this one keep putting in a directory after it was cleared;
+/// `true` when something was left for that reason.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
     if name.to_str().is_ok_and(is_temp_name) {
         return Ok(remove_if_stale(parent, name)?.is_none());
     }
-    // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX allows;
-    // `EPERM` is also a file that may not be removed (immutable, append-only).
-    let unlinked = match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => return Ok(false),
-        Err(e @ (Errno::ISDIR | Errno::PERM)) => e,
-        Err(e) => return Err(e.into()),
-    };
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let dir = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(false),
-        // Not a directory after all: the file's own `EPERM` is the answer.
-        Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
-        Err(e) => return Err(e.into()),
-    };
-    if clear_dir(&dir)? {
-        return Ok(true);
-    }
-    match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(Errno::NOENT) => Ok(false),
-        Err(e) => Err(e.into()),
+    let mut cleared = 0;
+    loop {
+        // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX
+        // allows; `EPERM` is also a file that may not be removed (immutable,
+        // append-only).
+        let unlinked = match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(false),
+            Err(e @ (Errno::ISDIR | Errno::PERM)) => e,
+            Err(e) => return Err(e.into()),
+        };
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(false),
+            // Not a directory after all: the file's own `EPERM` is the answer.
+            Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
+            Err(e) => return Err(e.into()),
+        };
+        if clear_dir(&dir)? {
+            return Ok(true);
+        }
+        match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(false),
+            // A write beside this one made something there after it was cleared,
+            // or made the directory again after a clean-up removed it (then the
+            // name is another directory than the one cleared): looked up and
+            // cleared again. Writes that keep filling it are left their files, as
+            // writes made after an object store's keys were listed keep theirs.
+            Err(Errno::NOTEMPTY) if cleared < CLEARED_AGAIN_MAX => cleared += 1,
+            Err(Errno::NOTEMPTY) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
+
+/// How many times [`remove_tree`] clears a directory again that writes beside it
+/// filled meanwhile, before it leaves them what they wrote.
+const CLEARED_AGAIN_MAX: u32 = 2;
 
 /// What a temporary file is to a clean-up.
 enum Temp {
