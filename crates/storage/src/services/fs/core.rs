@@ -703,6 +703,17 @@ impl TempFile {
             .map(|bits| bits & 0o777)
             .map(|bits| if self.group_kept { bits } else { bits & !0o070 })
             .filter(|&bits| stat.st_mode & 0o777 != bits);
+        // Narrowed before the rename to what the exact bits allow (but its owner's
+        // reading and writing): a `chmod` that took rights away during the write
+        // holds from the new content's first moment in place, not from the
+        // `fchmod` after it.
+        if let Some(bits) = bits {
+            let now = stat.st_mode & 0o777;
+            let narrowed = now & (bits | 0o600);
+            if narrowed != now {
+                rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(narrowed))?;
+            }
+        }
         if sync {
             rustix::fs::fsync(&self.fd)?;
         } else if sends_data_at_close(&self.fd) {
