@@ -263,9 +263,13 @@ impl ObjectStore for DioStore {
         let conditions = convert::conditions(&options);
         if options.head {
             let meta = self.head_object(&path, conditions, location).await?;
+            // The range asked for is checked, and answered resolved, as a read of
+            // it would be: the object and its conditions first, then the range.
+            let range = convert::byte_range(options.range.as_ref())?
+                .resolve(meta.content_length())
+                .map_err(|e| self.error(e.with_operation("get_opts").with_path(&path), location))?;
             let attributes = convert::attributes(&meta);
             let meta = convert::object_meta(location.clone(), &meta);
-            let range = 0..meta.size;
             return Ok(compat::get_result(
                 futures_util::stream::empty().boxed(),
                 meta,

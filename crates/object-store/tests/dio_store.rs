@@ -269,6 +269,50 @@ fn a_bad_range_on_a_missing_object_is_not_found() {
     });
 }
 
+/// A head (`GetOptions::head`) with a range answers for that range, resolved, as
+/// object_store's own stores do (`InMemory` here): its `range` is the bytes asked
+/// for, and a range past the object's end is an error, not the whole object.
+#[test]
+fn a_head_with_a_range_answers_for_the_range() {
+    let (op, _dir) = common::fs_operator("head-range-fs");
+    let mem = common::memory_operator("head-range-mem");
+    let stores: Vec<Arc<dyn ObjectStore>> = vec![
+        Arc::new(DioStore::new(op)),
+        Arc::new(DioStore::new(mem)),
+        Arc::new(object_store::memory::InMemory::new()),
+    ];
+    rt().block_on(async {
+        for store in stores {
+            let path = Path::from("h/obj");
+            store.put(&path, "0123456789".into()).await.unwrap();
+            let head = |range: Option<object_store::GetRange>| {
+                store.get_opts(
+                    &path,
+                    GetOptions {
+                        head: true,
+                        range,
+                        ..GetOptions::default()
+                    },
+                )
+            };
+            let got = head(Some((2..5).into())).await.unwrap();
+            assert_eq!((got.range.clone(), got.meta.size), (2..5, 10), "{store}");
+            let got = head(Some(object_store::GetRange::Suffix(3))).await.unwrap();
+            assert_eq!(got.range, 7..10, "{store}");
+            let got = head(None).await.unwrap();
+            assert_eq!(got.range, 0..10, "{store}");
+            let err = head(Some((100..200).into())).await.unwrap_err();
+            assert!(
+                !matches!(
+                    err,
+                    object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. }
+                ),
+                "{store}: {err}"
+            );
+        }
+    });
+}
+
 /// A get waits while every blocking thread of the executor is held, until a task on
 /// the caller's own current-thread runtime lets them go. Had the get run on the
 /// caller's thread, it would have returned before the release (or, waiting, kept
