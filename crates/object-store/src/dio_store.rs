@@ -85,7 +85,22 @@ const DELETE_BATCH: usize = 1000;
 ///   write, such keys side by side.
 /// - On fs, a listing walks into symlinked directories (not round a cycle), as
 ///   `LocalFileSystem` does: a file below a link is listed under each name that
-///   leads to it, and deleting such a name deletes the file.
+///   leads to it, and deleting such a name deletes the file. Unlike
+///   `LocalFileSystem`, links are followed only inside the operator's root: a
+///   link to a directory elsewhere (`t1 -> /mnt/disk2/t1`) leads nowhere, so it
+///   lists as nothing and reads below it are `NotFound`. Root the operator where
+///   the data is.
+/// - Listings leave out what is no object: on fs, FIFOs, sockets and devices (as
+///   `LocalFileSystem` does) and names that are not UTF-8; on S3, keys that are no
+///   path (an empty, `.` or `..` segment: `a//b`, written by another tool), with
+///   a warning logged, where `AmazonS3` fails the listing. A FIFO named by its
+///   path is still a file to `head` (size 0), and `get` refuses it.
+/// - Deleting an object that is not there succeeds on every backend, as on S3
+///   and `InMemory` (`LocalFileSystem` answers `NotFound`).
+/// - `get` and `head` return the `ContentType` attribute (S3 and memory), not
+///   the other headers S3 may hold for an object another client wrote
+///   (`Content-Encoding`, `Cache-Control`, user metadata), which `AmazonS3`
+///   returns.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.
