@@ -192,6 +192,37 @@ fn files_are_kept_open_only_on_local_filesystems() {
     }
 }
 
+/// `remove_all` of a tree as deep as a path may be holds one descriptor a level
+/// while it descends: a tree 300 levels deep is removed with 400 descriptors to
+/// spare, where two a level ran out of them (`EMFILE`).
+#[test]
+fn remove_all_of_a_deep_tree_does_not_run_out_of_descriptors() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let op = op.blocking();
+    let deep = format!("{}f", "d/".repeat(300));
+    op.write(&deep, "x").unwrap();
+    let was = getrlimit(Resource::Nofile);
+    let restore = OnDrop(move || {
+        let _ = setrlimit(Resource::Nofile, was);
+    });
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(open_now + 400),
+            maximum: was.maximum,
+        },
+    )
+    .unwrap();
+    let removed = op.remove_all("d/");
+    drop(restore);
+    removed.unwrap();
+    assert!(!dir.path().join("d").exists());
+}
+
 /// A process out of file descriptors (its limit lowered to 40 more than it has
 /// open) still reads and writes: the files the backend keeps open are closed and
 /// the open made again, rather than fail a read because of them.

@@ -992,6 +992,9 @@ pub(super) fn clear_dir(dir: &OwnedFd) -> Result<bool> {
             names.push(name.to_owned());
         }
     }
+    // Its descriptor closed before the levels below open theirs: a deep tree
+    // holds one descriptor a level, not two.
+    drop(reader);
     let mut left = false;
     for name in names {
         left |= remove_tree(dir, &name)?;
