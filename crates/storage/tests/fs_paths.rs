@@ -312,6 +312,16 @@ fn a_listing_walks_into_linked_directories_but_never_round_a_cycle() {
     std::os::unix::fs::symlink("loopy", root.join("loopy")).unwrap();
     // (Relative to the link's own directory: `real/x/loopy`, below the file.)
     std::os::unix::fs::symlink("x/loopy", root.join("real/loopy-through")).unwrap();
+    // Named by its path, it is not found either, saying why.
+    for err in [
+        s.op.stat("loopy").unwrap_err(),
+        s.op.read("loopy").unwrap_err(),
+        s.op.stat("loopy/x").unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("loop of symbolic links"), "{err}");
+    }
+    assert!(!s.op.exists("loopy").unwrap());
 
     let listed: BTreeSet<String> =
         s.op.list_recursive("")

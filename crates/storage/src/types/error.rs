@@ -255,6 +255,14 @@ impl Error {
         // Out of file descriptors: they are given back as other work ends.
         let temporary = out_of_descriptors(&err)
             || matches!(err.kind(), Io::Interrupted | Io::WouldBlock | Io::TimedOut);
+        // A loop of symbolic links (or more than the kernel follows in a row)
+        // leads nowhere, as a dangling link does: not found, saying why (a
+        // listing leaves such a link out, as it leaves out a dangling one).
+        if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            return Self::new(ErrorKind::NotFound)
+                .with_message("a loop of symbolic links, or too many in a row, leads nowhere")
+                .with_source(err);
+        }
         Self::new(kind).set_temporary(temporary).with_source(err)
     }
 
