@@ -144,13 +144,12 @@ impl Isolation {
     /// If the file, the pools or the clients cannot be made: a message saying which.
     pub fn new(dedicated: Executor, size: u64) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
-        crate::check_free_space(
+        crate::check_room_for_file(
             dir.path(),
             size,
             "the isolation benchmark's file",
             "--file-size",
         )?;
-        crate::check_free_memory(size, "the isolation benchmark's file", "--file-size")?;
         let mut data = vec![0_u8; size as usize];
         rand::rngs::StdRng::seed_from_u64(3).fill(&mut data[..]);
         let path = dir.path().join("big");

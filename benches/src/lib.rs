@@ -103,6 +103,22 @@ pub fn check_free_memory(needed: u64, what: &str, smaller: &str) -> Result<(), S
     ))
 }
 
+/// [`check_free_space`] in `dir` and [`check_free_memory`], each for `needed`
+/// bytes: a file of that size, built in memory, then written to `dir`.
+///
+/// # Errors
+///
+/// As theirs.
+pub fn check_room_for_file(
+    dir: &std::path::Path,
+    needed: u64,
+    what: &str,
+    smaller: &str,
+) -> Result<(), String> {
+    check_free_space(dir, needed, what, smaller)?;
+    check_free_memory(needed, what, smaller)
+}
+
 /// `MemAvailable` in bytes, if the kernel says.
 fn mem_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;

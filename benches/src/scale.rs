@@ -96,13 +96,12 @@ impl ScaleBench {
     /// A one-line message if the file, the runtime or a client cannot be made.
     pub fn new(dedicated: Executor, size: u64) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
-        crate::check_free_space(
+        crate::check_room_for_file(
             dir.path(),
             size,
             "the scale benchmark's file",
             "--file-size",
         )?;
-        crate::check_free_memory(size, "the scale benchmark's file", "--file-size")?;
         let path = dir.path().join("big");
         let mut data = vec![0_u8; size as usize];
         rand::rngs::StdRng::seed_from_u64(11).fill(&mut data[..]);

@@ -86,17 +86,19 @@ const DELETE_BATCH: usize = 1000;
 /// - On fs, a listing walks into symlinked directories (not round a cycle), as
 ///   `LocalFileSystem` does: a file below a link is listed under each name that
 ///   leads to it, and deleting such a name deletes the file. Unlike
-///   `LocalFileSystem`, links are followed only inside the operator's root: a
-///   link to a directory elsewhere (`t1 -> /mnt/disk2/t1`) leads nowhere, so it
-///   lists as nothing and reads below it are `NotFound`. Root the operator where
-///   the data is.
+///   `LocalFileSystem`, links are resolved inside the operator's root, as if it
+///   were `/`: a link to a directory elsewhere (`t1 -> /mnt/disk2/t1`) leads to
+///   `<root>/mnt/disk2/t1`, most often nothing, so it lists as nothing and reads
+///   below it are `NotFound`. Root the operator where the data is.
 /// - Listings leave out what is no object: on fs, FIFOs, sockets and devices (as
 ///   `LocalFileSystem` does) and names that are not UTF-8; on S3, keys that are no
 ///   path (an empty, `.` or `..` segment: `a//b`, written by another tool), with
 ///   a warning logged, where `AmazonS3` fails the listing. A FIFO named by its
 ///   path is still a file to `head` (size 0), and `get` refuses it.
 /// - Deleting an object that is not there succeeds on every backend, as on S3
-///   and `InMemory` (`LocalFileSystem` answers `NotFound`).
+///   and `InMemory` (`LocalFileSystem` answers `NotFound`); but on S3 a location
+///   whose key (the operator's root, then the path) is longer than the 1,024
+///   bytes S3 keys may be is refused, as every operation on it is.
 /// - `get` and `head` return the `ContentType` attribute (S3 and memory), not
 ///   the other headers S3 may hold for an object another client wrote
 ///   (`Content-Encoding`, `Cache-Control`, user metadata), which `AmazonS3`

@@ -789,6 +789,44 @@ fn keys_longer_than_s3_takes_are_refused_before_any_request() {
             "requests for keys S3 cannot hold: {:?}",
             methods_and_queries(&server)
         );
+        // A key of 1,024 bytes is looked at (a HEAD), but not as a directory: no
+        // key starts with its 1,025 bytes and a `/`.
+        op.stat(&fits).await.unwrap_err();
+        // A listing asked to start after a path whose key S3 could not hold starts
+        // after its first 1,024 bytes, which lists the same keys.
+        let mut lister = op
+            .lister_with("d/")
+            .start_after(long.clone())
+            .await
+            .unwrap();
+        assert!(lister.next_entry().await.unwrap().is_none());
+        let asked: Vec<_> = server.seen()[before..]
+            .iter()
+            .map(|s| (s.method.clone(), s.query.clone()))
+            .collect();
+        assert_eq!(asked[0].0, "HEAD", "{asked:?}");
+        assert!(
+            asked
+                .iter()
+                .all(|(_, q)| !q.contains(&format!("{}%2F", "f".repeat(1018)))),
+            "a listing of a directory no key can be below: {asked:?}"
+        );
+        let listed = asked
+            .iter()
+            .find(|(_, q)| q.contains("start-after"))
+            .unwrap();
+        let after = listed
+            .1
+            .split('&')
+            .find_map(|p| p.strip_prefix("start-after="))
+            .unwrap();
+        assert_eq!(
+            percent_encoding::percent_decode_str(after)
+                .decode_utf8()
+                .unwrap(),
+            format!("pre/{}", &long[..1020]),
+            "{asked:?}"
+        );
         // One refused path of a batch fails alone; the others are deleted.
         let results = op
             .delete_many([long.as_str(), fits.as_str()])
@@ -1443,6 +1481,47 @@ fn a_reader_without_an_etag_notices_another_version() {
         seen.to_string().contains("changed while it was read"),
         "{seen}"
     );
+}
+
+/// A reader whose open is a HEAD (a suffix longer than it reads whole), then a GET
+/// of its first chunk pinned to the ETag the HEAD saw: an object replaced between
+/// the two fails the open as a replaced object, not as the caller's condition,
+/// unless the caller named that version.
+#[test]
+fn an_open_whose_object_is_replaced_after_its_head_says_it_changed() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "HEAD" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "4000000"), ("etag", "\"v1\"")],
+            "",
+        ),
+        // Every read finds another version.
+        _ => precondition_failed(),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    for if_match in [None, Some("\"v1\"")] {
+        let err = block_on(async {
+            let mut reader = op
+                .reader_with("obj")
+                .byte_range(storage::raw::ByteRange::suffix(3 << 20))
+                .whole_up_to(1 << 20);
+            if let Some(etag) = if_match {
+                reader = reader.if_match(etag);
+            }
+            reader.await.map(drop)
+        })
+        .unwrap_err();
+        assert_eq!(err.path(), "obj", "{err}");
+        if if_match.is_some() {
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        } else {
+            assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+            assert!(err.is_temporary(), "{err}");
+            assert_eq!(err.context("changed"), Some("while read"), "{err}");
+        }
+    }
+    let methods: Vec<_> = server.seen().iter().map(|s| s.method.clone()).collect();
+    assert_eq!(methods, ["HEAD", "GET", "HEAD", "GET"]);
 }
 
 /// A reader's chunks are GETs pinned to the ETag it opened (`If-Match`): an

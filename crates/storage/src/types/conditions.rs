@@ -62,6 +62,18 @@ impl Conditions {
         Self::default()
     }
 
+    /// The one version these conditions hold a read to: `if_match` one ETag (not
+    /// `*`, not a list). A read of an object replaced meanwhile is then the
+    /// caller's condition failing ([`ErrorKind::PreconditionFailed`]); without
+    /// one, a read we held to the version we first saw says the object changed
+    /// ([`Error::changed_while_read`](crate::Error)).
+    pub(crate) fn one_version(&self) -> Option<&str> {
+        self.if_match
+            .as_deref()
+            .map(str::trim)
+            .filter(|etag| *etag != "*" && !etag.contains(','))
+    }
+
     /// Sets [`if_match`](Self::if_match).
     pub fn with_if_match(mut self, etag: impl Into<String>) -> Self {
         self.if_match = Some(etag.into());

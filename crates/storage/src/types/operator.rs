@@ -659,10 +659,7 @@ impl Operator {
         // The caller's `if_match` names the version (unless it is `*`): a read that
         // fails it is not retried into another. Other conditions are checked again
         // by the retry's open.
-        let pinned = conditions
-            .if_match
-            .as_deref()
-            .is_some_and(|m| m.trim() != "*");
+        let pinned = conditions.one_version().is_some();
         let mut args = OpenArgs::new(ByteRange::FULL);
         args.conditions = conditions;
         let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, args: &OpenArgs| {
@@ -1274,10 +1271,7 @@ impl Operator {
         }
         // The caller holds the reader to one version (an ETag, not `*`): a part of
         // it changed since is the caller's precondition failing.
-        let pinned = conditions
-            .if_match
-            .as_deref()
-            .is_some_and(|m| m.trim() != "*");
+        let pinned = conditions.one_version().is_some();
         // A chunk is one read: no longer than one buffer may be.
         let chunk_size = usize::try_from(self.options.max_buffer_size)
             .map_or(chunk_size, |max| chunk_size.min(max.max(1)));

@@ -10,8 +10,8 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    BULK_READ_MIN, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name, fill_at,
-    is_cached_copy, is_dir, is_link_to_dir, is_temp_name, metadata, not_reserved,
+    BULK_READ_MIN, CLEARED_AGAIN_MAX, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name,
+    fill_at, is_cached_copy, is_dir, is_link_to_dir, is_temp_name, metadata, not_reserved,
     not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
     remove_stale_temp_files_in, remove_tree, rename_no_replace, same_dir, same_inode, write_all,
 };
@@ -706,8 +706,9 @@ impl Access for Fs {
         self.job_relieved(move |fs| {
             let result = (|| {
                 // A write in progress below is left to commit (see `remove_tree`).
+                let mut budget = CLEARED_AGAIN_MAX;
                 if path.is_empty() {
-                    return clear_dir(&open_dir(&fs.root, "")?).map(drop);
+                    return clear_dir(&open_dir(&fs.root, "")?, &mut budget).map(drop);
                 }
                 let parent = match open_dir(&fs.root, parent_dir(&path)) {
                     Ok(dir) => dir,
@@ -715,7 +716,7 @@ impl Access for Fs {
                 };
                 let name = std::ffi::CString::new(file_name(&path))
                     .map_err(|_| Error::new(ErrorKind::InvalidInput).with_message("NUL in path"))?;
-                remove_tree(&parent, &name).map(drop)
+                remove_tree(&parent, &name, &mut budget).map(drop)
             })();
             fs.files.forget_below(&path);
             result

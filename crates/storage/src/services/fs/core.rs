@@ -107,7 +107,11 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
     let mut attempts = 0;
     loop {
         match open_dir(root, dir) {
-            Err(e) if e.kind() == ErrorKind::NotFound && attempts < REMADE_MAX => {}
+            // Not a loop of links (which `mkdir` finds there, and no attempt mends).
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && !e.is_errno(Errno::LOOP)
+                    && attempts < REMADE_MAX => {}
             other => return other,
         }
         attempts += 1;
@@ -708,10 +712,15 @@ impl TempFile {
         // holds from the new content's first moment in place, not from the
         // `fchmod` after it.
         if let Some(bits) = bits {
-            let now = stat.st_mode & 0o777;
-            let narrowed = now & (bits | 0o600);
-            if narrowed != now {
-                rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(narrowed))?;
+            let temp_bits = stat.st_mode & 0o777;
+            let narrowed = temp_bits & (bits | 0o600);
+            if narrowed != temp_bits {
+                rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(narrowed)).map_err(|e| {
+                    Error::from(e).with_message(format!(
+                        "the file could not be given permissions {narrowed:o} before it is \
+                         put in place (nothing was changed)"
+                    ))
+                })?;
             }
         }
         if sync {
@@ -900,11 +909,13 @@ fn remove_if_stale(dir: &impl AsFd, name: &CStr) -> Result<Option<bool>> {
 /// there, as it would on an object store after the keys were deleted), and what
 /// writes beside this one keep putting in a directory after it was cleared;
 /// `true` when something was left for that reason.
-pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
+///
+/// `budget` is how many more times the whole removal may clear a directory again
+/// ([`CLEARED_AGAIN_MAX`] to begin with), shared by every level.
+pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr, budget: &mut u32) -> Result<bool> {
     if name.to_str().is_ok_and(is_temp_name) {
         return Ok(remove_if_stale(parent, name)?.is_none());
     }
-    let mut cleared = 0;
     loop {
         // `unlink` of a directory fails with `EISDIR`, or with `EPERM` as POSIX
         // allows; `EPERM` is also a file that may not be removed (immutable,
@@ -920,9 +931,14 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
             Err(Errno::NOENT) => return Ok(false),
             // Not a directory after all: the file's own `EPERM` is the answer.
             Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
+            // A symlink put in the directory's place meanwhile: unlinked next time.
+            Err(Errno::LOOP) if *budget > 0 => {
+                *budget -= 1;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
-        if clear_dir(&dir)? {
+        if clear_dir(&dir, budget)? {
             return Ok(true);
         }
         match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
@@ -932,16 +948,17 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr) -> Result<bool> {
             // name is another directory than the one cleared): looked up and
             // cleared again. Writes that keep filling it are left their files, as
             // writes made after an object store's keys were listed keep theirs.
-            Err(Errno::NOTEMPTY) if cleared < CLEARED_AGAIN_MAX => cleared += 1,
+            Err(Errno::NOTEMPTY) if *budget > 0 => *budget -= 1,
             Err(Errno::NOTEMPTY) => return Ok(true),
             Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// How many times [`remove_tree`] clears a directory again that writes beside it
-/// filled meanwhile, before it leaves them what they wrote.
-const CLEARED_AGAIN_MAX: u32 = 2;
+/// How many times one removal of a tree ([`remove_tree`], [`clear_dir`]) looks a
+/// directory up and clears it again that writes beside it filled meanwhile, in
+/// all the tree, before it leaves them what they wrote.
+pub(super) const CLEARED_AGAIN_MAX: u32 = 8;
 
 /// What a temporary file is to a clean-up.
 enum Temp {
@@ -981,8 +998,8 @@ fn temp_file(dir: &impl AsFd, name: &CStr) -> Result<Temp> {
 }
 
 /// Removes everything inside the directory `dir` but writes in progress (see
-/// [`remove_tree`]); `true` when such a write was left.
-pub(super) fn clear_dir(dir: &OwnedFd) -> Result<bool> {
+/// [`remove_tree`], which `budget` is for); `true` when such a write was left.
+pub(super) fn clear_dir(dir: &OwnedFd, budget: &mut u32) -> Result<bool> {
     let mut names = Vec::new();
     let mut reader = rustix::fs::Dir::read_from(dir)?;
     while let Some(entry) = reader.read() {
@@ -997,7 +1014,7 @@ pub(super) fn clear_dir(dir: &OwnedFd) -> Result<bool> {
     drop(reader);
     let mut left = false;
     for name in names {
-        left |= remove_tree(dir, &name)?;
+        left |= remove_tree(dir, &name, budget)?;
     }
     Ok(left)
 }

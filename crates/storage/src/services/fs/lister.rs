@@ -225,13 +225,9 @@ pub(crate) fn known_type(
 
 /// Whether a symlink's lookup failed because it leads nowhere: its target is
 /// missing, passes through a file (`ENOTDIR`, as a read of it says `NotFound`),
-/// or is a loop of links (`ELOOP`).
+/// or is a loop of links (`ELOOP`, which is `NotFound` too).
 fn dangling(err: &Error) -> bool {
     matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
-        || std::error::Error::source(err)
-            .and_then(|e| e.downcast_ref::<std::io::Error>())
-            .and_then(std::io::Error::raw_os_error)
-            == Some(Errno::LOOP.raw_os_error())
 }
 
 /// `None` for an entry that was removed since the directory was read.

@@ -263,7 +263,18 @@ impl Access for S3 {
                 object
                     .core
                     .get(&object.key, range, &object.pinned())
-                    .await?
+                    .await
+                    .map_err(|e| {
+                        // Replaced since the HEAD: the caller's condition only if
+                        // it named that version.
+                        if e.kind() == ErrorKind::PreconditionFailed
+                            && args.conditions.one_version().is_none()
+                        {
+                            e.changed_while_read("the object was replaced while it was opened")
+                        } else {
+                            e
+                        }
+                    })?
             };
             Ok(Opened::new(object, range, first))
         })

@@ -1096,6 +1096,20 @@ impl Core {
         start_after: Option<&str>,
         max_keys: usize,
     ) -> Result<xml::ListBucketResult> {
+        // No key is longer than S3 takes: none starts with a longer prefix (a
+        // directory of a path whose key is 1,024 bytes long), and none comes
+        // between a longer key and its first 1,024 bytes, after which the
+        // listing starts instead.
+        if prefix.len() > MAX_KEY_LEN {
+            return Ok(xml::ListBucketResult::default());
+        }
+        let start_after = start_after.map(|after| {
+            let mut end = after.len().min(MAX_KEY_LEN);
+            while !after.is_char_boundary(end) {
+                end -= 1;
+            }
+            &after[..end]
+        });
         // Parameters in any order: the signer sorts them for the canonical request.
         // Keys come percent-encoded: XML cannot carry every character a key may
         // hold (control characters), and parsers change others (line ends).
@@ -1438,13 +1452,10 @@ impl Core {
             _ => None,
         };
         // The caller's version, or the one first served.
-        let pinned_by_caller = conditions
-            .if_match
-            .as_deref()
-            .is_some_and(|etag| etag != "*" && !etag.contains(','));
-        let etag = match &conditions.if_match {
-            Some(etag) if pinned_by_caller => Some(etag.clone()),
-            _ => header_str(response.headers(), &ETAG).map(str::to_owned),
+        let pinned_by_caller = conditions.one_version().is_some();
+        let etag = match conditions.one_version() {
+            Some(etag) => Some(etag.to_owned()),
+            None => header_str(response.headers(), &ETAG).map(str::to_owned),
         };
         let len = usize::try_from(want.end - want.start).map_err(|_| {
             Error::new(ErrorKind::Unsupported).with_message("range larger than memory")
