@@ -827,6 +827,22 @@ fn keys_longer_than_s3_takes_are_refused_before_any_request() {
             format!("pre/{}", &long[..1020]),
             "{asked:?}"
         );
+        // Cut before a character that byte 1,024 falls inside.
+        let split = format!("d/{}\u{e9}g", "f".repeat(1017));
+        let seen = server.seen().len();
+        let mut lister = op.lister_with("d/").start_after(split).await.unwrap();
+        assert!(lister.next_entry().await.unwrap().is_none());
+        let query = server.seen()[seen].query.clone();
+        let after = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("start-after="))
+            .unwrap();
+        assert_eq!(
+            percent_encoding::percent_decode_str(after)
+                .decode_utf8()
+                .unwrap(),
+            format!("pre/d/{}", "f".repeat(1017)),
+        );
         // One refused path of a batch fails alone; the others are deleted.
         let results = op
             .delete_many([long.as_str(), fits.as_str()])

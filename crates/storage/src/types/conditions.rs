@@ -71,7 +71,7 @@ impl Conditions {
         self.if_match
             .as_deref()
             .map(str::trim)
-            .filter(|etag| *etag != "*" && !etag.contains(','))
+            .filter(|etag| !etag.is_empty() && *etag != "*" && !etag.contains(','))
     }
 
     /// Sets [`if_match`](Self::if_match).

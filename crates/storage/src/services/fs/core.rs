@@ -930,11 +930,19 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr, budget: &mut u32) -> 
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(false),
             // Not a directory after all: the file's own `EPERM` is the answer.
-            Err(Errno::NOTDIR) if unlinked == Errno::PERM => return Err(unlinked.into()),
-            // A symlink put in the directory's place meanwhile: unlinked next time.
-            Err(Errno::LOOP) if *budget > 0 => {
+            Err(Errno::NOTDIR | Errno::LOOP) if unlinked == Errno::PERM => {
+                return Err(unlinked.into());
+            }
+            // A directory when it was unlinked, something else now (a file or a
+            // symlink put in its place): unlinked next time.
+            Err(Errno::NOTDIR | Errno::LOOP) if *budget > 0 => {
                 *budget -= 1;
                 continue;
+            }
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                return Err(Error::new(ErrorKind::Unexpected)
+                    .set_temporary(true)
+                    .with_message("an entry kept being replaced while it was removed"));
             }
             Err(e) => return Err(e.into()),
         };
