@@ -1499,21 +1499,26 @@ fn a_reader_without_an_etag_notices_another_version() {
     );
 }
 
+/// A server whose object `v1` (4,000,000 bytes) is answered by every HEAD, and
+/// every GET finds replaced (412, as `If-Match` on `v1` gets once it is).
+fn replaced_after_its_head() -> FaultServer {
+    FaultServer::start(|seen, _| match seen.method.as_str() {
+        "HEAD" => with_headers(
+            StatusCode::OK,
+            &[("content-length", "4000000"), ("etag", "\"v1\"")],
+            "",
+        ),
+        _ => precondition_failed(),
+    })
+}
+
 /// A reader whose open is a HEAD (a suffix longer than it reads whole), then a GET
 /// of its first chunk pinned to the ETag the HEAD saw: an object replaced between
 /// the two fails the open as a replaced object, not as the caller's condition,
 /// unless the caller named that version.
 #[test]
 fn an_open_whose_object_is_replaced_after_its_head_says_it_changed() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "HEAD" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "4000000"), ("etag", "\"v1\"")],
-            "",
-        ),
-        // Every read finds another version.
-        _ => precondition_failed(),
-    });
+    let server = replaced_after_its_head();
     let op = server.operator(1, Duration::from_secs(10));
     for if_match in [None, Some("\"v1\"")] {
         let err = block_on(async {
@@ -3799,15 +3804,7 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
 /// the call is retried (at most three opens), as without conditions.
 #[test]
 fn a_read_of_one_version_is_not_retried_into_another() {
-    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
-        "HEAD" => with_headers(
-            StatusCode::OK,
-            &[("content-length", "4000000"), ("etag", "\"v1\"")],
-            "",
-        ),
-        // Every range read finds another version.
-        _ => precondition_failed(),
-    });
+    let server = replaced_after_its_head();
     let op = server.operator(1, Duration::from_secs(10));
     let ranges = vec![0..100, 3_000_000..3_000_100];
     // The open is a HEAD (with the caller's If-Match); the reads, GETs pinned to
