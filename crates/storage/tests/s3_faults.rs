@@ -717,6 +717,18 @@ fn unchecked_writes_send_only_their_own_requests() {
     }
 }
 
+/// The `start-after` a listing's query asked for, decoded.
+fn start_after(query: &str) -> String {
+    let after = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("start-after="))
+        .expect("a start-after");
+    percent_encoding::percent_decode_str(after)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
 /// S3 keys are at most 1,024 bytes, the root's included: a path whose key is
 /// longer is refused by every operation with `InvalidInput`, saying so, before any
 /// request (the server would refuse a write with `KeyTooLongError`, and answer a
@@ -815,15 +827,8 @@ fn keys_longer_than_s3_takes_are_refused_before_any_request() {
             .iter()
             .find(|(_, q)| q.contains("start-after"))
             .unwrap();
-        let after = listed
-            .1
-            .split('&')
-            .find_map(|p| p.strip_prefix("start-after="))
-            .unwrap();
         assert_eq!(
-            percent_encoding::percent_decode_str(after)
-                .decode_utf8()
-                .unwrap(),
+            start_after(&listed.1),
             format!("pre/{}", &long[..1020]),
             "{asked:?}"
         );
@@ -832,15 +837,8 @@ fn keys_longer_than_s3_takes_are_refused_before_any_request() {
         let seen = server.seen().len();
         let mut lister = op.lister_with("d/").start_after(split).await.unwrap();
         assert!(lister.next_entry().await.unwrap().is_none());
-        let query = server.seen()[seen].query.clone();
-        let after = query
-            .split('&')
-            .find_map(|p| p.strip_prefix("start-after="))
-            .unwrap();
         assert_eq!(
-            percent_encoding::percent_decode_str(after)
-                .decode_utf8()
-                .unwrap(),
+            start_after(&server.seen()[seen].query),
             format!("pre/d/{}", "f".repeat(1017)),
         );
         // One refused path of a batch fails alone; the others are deleted.

@@ -656,10 +656,6 @@ impl Operator {
         // opens on the executor.
         let access = Arc::clone(&self.access);
         let executor = self.executor().clone();
-        // The caller's `if_match` names the version (unless it is `*`): a read that
-        // fails it is not retried into another. Other conditions are checked again
-        // by the retry's open.
-        let pinned = conditions.one_version().is_some();
         let mut args = OpenArgs::new(ByteRange::FULL);
         args.conditions = conditions;
         let open = |access: &Arc<dyn Access>, executor: &Executor, path: &str, args: &OpenArgs| {
@@ -710,25 +706,21 @@ impl Operator {
                         }
                     }
                 };
+                let changed = |e: &Error| e.context("changed").is_some();
                 match read {
                     // A backend that pins the version (S3's If-Match) fails a read of
-                    // an object replaced meanwhile: read the new version, all of it,
-                    // unless the caller asked for one version.
-                    Err(e)
-                        if e.kind() == ErrorKind::PreconditionFailed && attempt < 3 && !pinned =>
-                    {
-                        attempt += 1;
+                    // an object replaced meanwhile (`changed`): read the new
+                    // version, all of it. Where the caller named the version, the
+                    // failure is its condition's (`PreconditionFailed`), not retried
+                    // into another; other conditions are checked again by the
+                    // retry's open.
+                    Err(e) if changed(&e) && attempt < 3 => attempt += 1,
+                    Err(e) if changed(&e) => {
+                        return Err(context(
+                            e.with_message("the object kept changing while it was read"),
+                        ));
                     }
-                    Err(e) => {
-                        // Not the caller's condition that failed (it named no
-                        // version), but the version each attempt held its reads to.
-                        let e = if e.kind() == ErrorKind::PreconditionFailed && !pinned {
-                            e.changed_while_read("the object kept changing while it was read")
-                        } else {
-                            e
-                        };
-                        return Err(context(e));
-                    }
+                    Err(e) => return Err(context(e)),
                     Ok(buffers) => return Ok(hand_out(buffers, &plan.pieces)),
                 }
             }
@@ -1269,9 +1261,6 @@ impl Operator {
         if let Err(e) = range.check_order() {
             return Self::fail("reader", path, e);
         }
-        // The caller holds the reader to one version (an ETag, not `*`): a part of
-        // it changed since is the caller's precondition failing.
-        let pinned = conditions.one_version().is_some();
         // A chunk is one read: no longer than one buffer may be.
         let chunk_size = usize::try_from(self.options.max_buffer_size)
             .map_or(chunk_size, |max| chunk_size.min(max.max(1)));
@@ -1293,9 +1282,7 @@ impl Operator {
                 None => access.open(p, args),
             },
             |opened| opened.object.close(),
-            move |executor, path, opened| {
-                Reader::new(executor, path, opened, chunk_size, prefetch).pinned(pinned)
-            },
+            move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
         )
     }
 

@@ -84,10 +84,6 @@ pub struct Reader {
     error: Option<Error>,
     /// The `Stream` has yielded the error, and has ended.
     stream_ended: bool,
-    /// The caller asked for one version (`if_match` an ETag): a read that finds
-    /// the object replaced is the caller's condition failing. Otherwise it is
-    /// [`Error::changed_while_read`].
-    pinned: bool,
 }
 
 impl Reader {
@@ -112,16 +108,9 @@ impl Reader {
             prefetch: prefetch.max(1),
             error: None,
             stream_ended: false,
-            pinned: false,
         };
         reader.fill();
         reader
-    }
-
-    /// With the caller holding the reader to one version ([`pinned`](Self::pinned)).
-    pub(crate) fn pinned(mut self, pinned: bool) -> Self {
-        self.pinned = pinned;
-        self
     }
 
     /// How many bytes the reader reads: the object's size when it was opened, or the
@@ -206,12 +195,6 @@ impl Reader {
                 self.chunk = bytes;
                 self.fill();
                 Poll::Ready(Ok(true))
-            }
-            // Replaced since it was opened: the backend held the read to the
-            // version opened (S3's If-Match), which the caller may not have.
-            Err(e) if e.kind() == ErrorKind::PreconditionFailed && !self.pinned => {
-                let e = e.changed_while_read("the object was replaced while it was read");
-                Poll::Ready(Err(self.fail(e)))
             }
             Err(e) => Poll::Ready(Err(self.fail(e))),
         }

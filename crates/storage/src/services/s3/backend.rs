@@ -215,6 +215,7 @@ impl Access for S3 {
             return IoJob::ready(Err(e));
         }
         let (core, path) = (Arc::clone(&self.core), path.to_owned());
+        let callers_version = args.conditions.one_version().is_some();
         IoJob::future(async move {
             let key = core.key(&path);
             // One GET asks for the start of the range and learns, from the same
@@ -226,7 +227,12 @@ impl Access for S3 {
                         let range = args.range.resolve(meta.content_length())?;
                         let first =
                             first.slice(..first.len().min((range.end - range.start) as usize));
-                        let object = Arc::new(S3Object { core, key, meta });
+                        let object = Arc::new(S3Object {
+                            core,
+                            key,
+                            meta,
+                            callers_version,
+                        });
                         return Ok(Opened::new(object, range, first));
                     }
                     // Nothing to read there (an empty object, a range at its end),
@@ -254,7 +260,12 @@ impl Access for S3 {
                     .await);
             };
             let range = args.range.resolve(meta.content_length())?;
-            let object = Arc::new(S3Object { core, key, meta });
+            let object = Arc::new(S3Object {
+                core,
+                key,
+                meta,
+                callers_version,
+            });
             let first = args.first_read(&range);
             let first = if first.is_empty() {
                 Bytes::new()
@@ -264,17 +275,7 @@ impl Access for S3 {
                     .core
                     .get(&object.key, range, &object.pinned())
                     .await
-                    .map_err(|e| {
-                        // Replaced since the HEAD: the caller's condition only if
-                        // it named that version.
-                        if e.kind() == ErrorKind::PreconditionFailed
-                            && args.conditions.one_version().is_none()
-                        {
-                            e.changed_while_read("the object was replaced while it was opened")
-                        } else {
-                            e
-                        }
-                    })?
+                    .map_err(|e| object.read_error(e))?
             };
             Ok(Opened::new(object, range, first))
         })

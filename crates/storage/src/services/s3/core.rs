@@ -1452,11 +1452,11 @@ impl Core {
             _ => None,
         };
         // The caller's version, or the one first served.
-        let pinned_by_caller = conditions.one_version().is_some();
-        let etag = match conditions.one_version() {
-            Some(etag) => Some(etag.to_owned()),
-            None => header_str(response.headers(), &ETAG).map(str::to_owned),
-        };
+        let callers = conditions.one_version();
+        let pinned_by_caller = callers.is_some();
+        let etag = callers
+            .or_else(|| header_str(response.headers(), &ETAG))
+            .map(str::to_owned);
         let len = usize::try_from(want.end - want.start).map_err(|_| {
             Error::new(ErrorKind::Unsupported).with_message("range larger than memory")
         })?;

@@ -13,11 +13,18 @@ use crate::{Conditions, Error, ErrorKind, Metadata};
 /// the range with `If-Match` on that ETag, so a reader never mixes two versions of
 /// an object: if it was replaced, the read fails instead. From a server that gave
 /// no ETag, each answer's size and date are held to the opened object's instead.
+///
+/// A read that finds the object replaced fails with
+/// [`Error::changed_while_read`] (temporary: reading again reads the new
+/// version), or, where the caller named that version, with the caller's
+/// [`ErrorKind::PreconditionFailed`].
 #[derive(Debug)]
 pub(crate) struct S3Object {
     pub(crate) core: Arc<Core>,
     pub(crate) key: String,
     pub(crate) meta: Metadata,
+    /// The caller asked for this version ([`Conditions::one_version`]).
+    pub(crate) callers_version: bool,
 }
 
 impl S3Object {
@@ -26,6 +33,16 @@ impl S3Object {
         match self.meta.etag() {
             Some(etag) => Conditions::new().with_if_match(etag),
             None => Conditions::new(),
+        }
+    }
+
+    /// `err` of a read of this object: a failed pin is the caller's condition
+    /// only if the caller named the version.
+    pub(crate) fn read_error(&self, err: Error) -> Error {
+        if err.kind() == ErrorKind::PreconditionFailed && !self.callers_version {
+            err.changed_while_read("the object was replaced while it was read")
+        } else {
+            err
         }
     }
 }
@@ -39,7 +56,11 @@ impl RandomRead for S3Object {
         IoJob::future(async move {
             let range = ByteRange::new(range);
             if self.meta.etag().is_some() {
-                return self.core.get(&self.key, range, &self.pinned()).await;
+                return self
+                    .core
+                    .get(&self.key, range, &self.pinned())
+                    .await
+                    .map_err(|e| self.read_error(e));
             }
             // No ETag to pin the reads to: an answer for an object of another size
             // or date is another version.
@@ -51,12 +72,15 @@ impl RandomRead for S3Object {
                 let dates = (self.meta.last_modified(), answered.last_modified());
                 let other_date = matches!(dates, (Some(a), Some(b)) if a != b);
                 if answered.content_length() != self.meta.content_length() || other_date {
-                    return Err(Error::new(ErrorKind::PreconditionFailed)
-                        .with_message(
-                            "the object changed while it was read: the server gives no ETag \
-                             to pin it by, and its size or date differ from when it was opened",
-                        )
-                        .with_context("range", range));
+                    return Err(self.read_error(
+                        Error::new(ErrorKind::PreconditionFailed)
+                            .with_message(
+                                "the object changed while it was read: the server gives no \
+                                 ETag to pin it by, and its size or date differ from when it \
+                                 was opened",
+                            )
+                            .with_context("range", range),
+                    ));
                 }
             }
             Ok(bytes)
