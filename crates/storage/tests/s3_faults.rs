@@ -3566,8 +3566,10 @@ const WRITE_ID: &str = "x-amz-meta-dio-write-id";
 /// A server that stores the first attempt of a write (a `PUT`, or a multipart
 /// upload's completion) but loses its answer, and refuses the next attempt with
 /// `refusal`. The object then carries the id the write was sent with if
-/// `ours`, else another writer's. `HEAD`s before the write find nothing.
-fn losing_server(ours: bool, refusal: fn() -> Response<Body>) -> FaultServer {
+/// `ours`, else another writer's. `HEAD`s before the write find nothing; after it,
+/// they find the object, or are denied if `head_denied` (a policy that lets the
+/// client write but not read).
+fn losing_server(ours: bool, refusal: fn() -> Response<Body>, head_denied: bool) -> FaultServer {
     let id = Mutex::new(None::<String>);
     let commits = std::sync::atomic::AtomicUsize::new(0);
     taking_uploads(move |seen, _| {
@@ -3592,6 +3594,9 @@ fn losing_server(ours: bool, refusal: fn() -> Response<Body>) -> FaultServer {
             }
             ("POST", q) if q.starts_with("uploadId=") => Some(commit(seen)),
             ("PUT", "") => Some(commit(seen)),
+            ("HEAD", _) if head_denied && commits.load(std::sync::atomic::Ordering::SeqCst) > 0 => {
+                Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r-403"))
+            }
             ("HEAD", _) => match id.lock().clone() {
                 Some(id) if commits.load(std::sync::atomic::Ordering::SeqCst) > 0 => {
                     Some(with_headers(
@@ -3634,7 +3639,7 @@ fn no_such_upload() -> Response<Body> {
 fn a_conditional_write_whose_answer_was_lost_is_known_by_its_id() {
     for ours in [true, false] {
         for if_match in [false, true] {
-            let server = losing_server(ours, precondition_failed);
+            let server = losing_server(ours, precondition_failed, false);
             let op = server.operator(3, Duration::from_secs(2));
             let write = op.write_with("k", HELLO);
             let write = if if_match {
@@ -3752,9 +3757,65 @@ fn a_write_refused_at_its_first_attempt_is_not_checked() {
     let write = op.write_with("k", HELLO).if_not_exists(true);
     let err = block_on(std::future::IntoFuture::into_future(write)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    // Said in the caller's terms, with the answer that said it.
+    assert_eq!(err.context("status"), Some("412"), "{err}");
+    assert_eq!(err.context("request_id"), Some("r-412"), "{err}");
+    assert_eq!(err.context("stored"), None, "{err}");
     let seen = server.seen();
     let put = seen.iter().position(|s| s.method == "PUT").unwrap();
     assert!(seen[put..].iter().all(|s| s.method != "HEAD"), "{seen:?}");
+}
+
+/// A conditional write refused after an attempt whose answer was lost, where the
+/// object cannot be looked at (the client may write but not read it), may have
+/// been refused because of that very attempt: the refusal says the write may be
+/// stored, and an abort of the writer reports it, for a `PUT` and a multipart
+/// upload's completion alike.
+#[test]
+fn a_refusal_after_a_lost_answer_that_cannot_be_checked_may_be_the_write_itself() {
+    for multipart in [false, true] {
+        for if_match in [false, true] {
+            let server = losing_server(true, precondition_failed, true);
+            let (op, body) = if multipart {
+                let op = server.multipart_operator_with(3, Duration::from_secs(3));
+                (op, object(6 << 20))
+            } else {
+                (
+                    server.operator(3, Duration::from_secs(2)),
+                    Bytes::from(HELLO),
+                )
+            };
+            let writer = if if_match {
+                op.writer_with("k").if_match("\"v0\"")
+            } else {
+                op.writer_with("k").if_not_exists(true)
+            };
+            let mut writer = block_on(std::future::IntoFuture::into_future(writer)).unwrap();
+            block_on(writer.write_bytes(body)).unwrap();
+            let err = block_on(writer.close()).unwrap_err();
+            let case = format!("multipart {multipart}, if_match {if_match}");
+            let kind = if if_match {
+                ErrorKind::PreconditionFailed
+            } else {
+                ErrorKind::AlreadyExists
+            };
+            assert_eq!(err.kind(), kind, "{case}: {err}");
+            assert_eq!(err.path(), "k", "{case}");
+            assert_eq!(err.context("stored"), Some("unknown"), "{case}: {err}");
+            assert_eq!(err.context("request_id"), Some("r-412"), "{case}: {err}");
+            assert!(
+                err.to_string().contains("this write's own"),
+                "{case}: {err}"
+            );
+            // Giving the writer up cannot undo a write that may be stored.
+            let aborted = block_on(writer.abort()).unwrap_err();
+            assert_eq!(
+                aborted.context("stored"),
+                Some("unknown"),
+                "{case}: {aborted}"
+            );
+        }
+    }
 }
 
 /// A multipart upload's completion whose answer was lost, sent again, finds its
@@ -3770,7 +3831,7 @@ fn a_multipart_completion_whose_answer_was_lost_is_known_by_its_id() {
     ];
     for (refusal, conditional, refused) in refusals {
         for ours in [true, false] {
-            let server = losing_server(ours, refusal);
+            let server = losing_server(ours, refusal, false);
             let op = server.multipart_operator_with(3, Duration::from_secs(3));
             let write = op
                 .write_with("k", object(6 << 20))

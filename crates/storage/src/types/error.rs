@@ -180,6 +180,15 @@ impl Error {
             .with_source(self)
     }
 
+    /// This error said in the caller's terms: an error of `kind` that keeps this
+    /// one's context (which request it was and what became of it: `status`,
+    /// `code`, `request_id`, `stored`, ...), with this error as its source.
+    pub(crate) fn restated(self, kind: ErrorKind) -> Self {
+        let mut err = Error::new(kind);
+        err.context.clone_from(&self.context);
+        err.with_source(self)
+    }
+
     /// Adds a key-value pair of context.
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
         self.context.push((key, value.to_string()));

@@ -229,16 +229,29 @@ pub(crate) fn new_write_id() -> Result<String> {
 /// A write refused by its precondition, as the caller asked for it: with
 /// `if_not_exists`, the target exists; with `if_match`, the target is not that
 /// version, or is missing (AWS answers an `If-Match` write of a missing key with
-/// 404 `NoSuchKey`, not 412).
+/// 404 `NoSuchKey`, not 412). The error keeps the server's answer and what is known
+/// of the write (`stored`): a refusal after an attempt whose answer was lost may be
+/// of what that very attempt stored, and says so.
 pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
-    if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
-        return Error::new(ErrorKind::AlreadyExists).with_source(err);
-    }
-    // A missing key (`NoSuchKey`, or a bare 404); not a missing upload or bucket.
-    if options.if_match.is_some() && key_not_found(&err) {
-        return Error::new(ErrorKind::PreconditionFailed)
+    let stored_unknown = err.context("stored") == Some("unknown");
+    let err = if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
+        err.restated(ErrorKind::AlreadyExists)
+    } else if options.if_match.is_some() && key_not_found(&err) {
+        // A missing key (`NoSuchKey`, or a bare 404); not a missing upload or bucket.
+        err.restated(ErrorKind::PreconditionFailed)
             .with_message("the target does not exist")
-            .with_source(err);
+    } else {
+        err
+    };
+    let refused = matches!(
+        err.kind(),
+        ErrorKind::AlreadyExists | ErrorKind::PreconditionFailed
+    );
+    if stored_unknown && refused {
+        return err.with_message(
+            "refused after an attempt whose answer was lost: \
+             the object there may be this write's own",
+        );
     }
     err
 }
@@ -2068,17 +2081,12 @@ impl Core {
                 // A copy carries no write id (its metadata is the source's), so
                 // any failure after an attempt whose answer was lost may leave
                 // this copy stored; a refusal then may be of this very copy.
-                let refused = e.kind() == ErrorKind::PreconditionFailed;
-                let lost = answer_lost(&e);
-                let e = write_refused(e, options);
-                match (lost, refused) {
-                    (true, true) => e.with_context("stored", "unknown").with_message(
-                        "refused after an attempt whose answer was lost: \
-                         the object there may be this copy",
-                    ),
-                    (true, false) => e.with_context("stored", "unknown"),
-                    (false, _) => e,
-                }
+                let e = if answer_lost(&e) {
+                    e.set_context("stored", "unknown")
+                } else {
+                    e
+                };
+                write_refused(e, options)
             })
     }
 
