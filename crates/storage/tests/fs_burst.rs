@@ -205,6 +205,53 @@ fn reads_of_a_burst_dropped_before_or_after_it_started_leave_the_others_whole() 
     });
 }
 
+/// A batch that fails (a range past the end of the file among its reads) is read
+/// again read by read, so that each gets its own result, but only the reads whose
+/// futures still wait: one kept gets its bytes, and with none kept no job runs for
+/// nobody.
+#[test]
+fn a_failed_batch_is_read_again_only_for_the_reads_still_awaited() {
+    for keep in [false, true] {
+        let (_dir, data, op, executor) = hot_file();
+        let len = data.len() as u64;
+        let submitted = rt().block_on(async {
+            op.read("f").await.unwrap();
+            // Both blocking threads held: the batch waits in the queue.
+            let gate = std::sync::Arc::new(std::sync::Barrier::new(3));
+            let held: Vec<_> = (0..2)
+                .map(|_| {
+                    let gate = std::sync::Arc::clone(&gate);
+                    executor.spawn_blocking(move || {
+                        gate.wait();
+                    })
+                })
+                .collect();
+            let first = op.read_range("f", 0..10);
+            let mut reads: Vec<_> = (1..300_u64)
+                .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+                .collect();
+            reads.push(op.read_range("f", len..len + 10));
+            // The first poll of a read of the burst starts the batch.
+            assert_eq!(&guarded(first).await.unwrap()[..], &data[..10]);
+            let kept = keep.then(|| reads.swap_remove(149));
+            drop(reads);
+            let submitted = jobs(&executor);
+            gate.wait();
+            for job in held {
+                guarded(job).await.unwrap();
+            }
+            if let Some(kept) = kept {
+                assert_eq!(&guarded(kept).await.unwrap()[..], &data[150 * 4096..][..10]);
+            }
+            submitted
+        });
+        // Whatever is still to run runs before the join returns.
+        executor.blocking_join();
+        let again = jobs(&executor) - submitted;
+        assert_eq!(again, u64::from(keep), "jobs after the batch, keep {keep}");
+    }
+}
+
 #[test]
 fn a_burst_whose_executor_shut_down_fails_each_read_with_shut_down() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,6 +508,34 @@ fn a_burst_on_an_executor_over_a_runtime_without_timers_is_served() {
     drop(runtime);
     let _ = std::panic::take_hook();
     assert_eq!(TIMER_PANICS.load(Ordering::SeqCst), 0);
+}
+
+/// A burst starts at the first poll of any of its reads, the first one issued
+/// included (which started when it was issued): a read issued with it, awaited
+/// after a write that replaced the file, returns what the file held when the first
+/// was awaited. A reader that issues its next read before it awaits the current one
+/// gets its IO done meanwhile.
+#[test]
+fn a_burst_starts_at_the_first_poll_of_any_of_its_reads() {
+    let (_dir, data, op, _executor) = hot_file();
+    rt().block_on(async {
+        for later in [1_u64, 300] {
+            // Opened and kept: the burst opens it on the thread that polls.
+            op.read("f").await.unwrap();
+            let first = op.read_range("f", 0..10);
+            let rest: Vec<_> = (1..=later)
+                .map(|i| op.read_range("f", i * 10..i * 10 + 10))
+                .collect();
+            assert_eq!(&guarded(first).await.unwrap()[..], &data[..10]);
+            op.write("f", vec![b'x'; data.len()]).await.unwrap();
+            for (i, read) in (1..=later).zip(rest) {
+                let at = (i * 10) as usize;
+                let got = guarded(read).await.unwrap();
+                assert_eq!(&got[..], &data[at..at + 10], "{later} held, read {i}");
+            }
+            op.write("f", data.clone()).await.unwrap();
+        }
+    });
 }
 
 #[test]

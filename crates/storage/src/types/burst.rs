@@ -24,7 +24,9 @@
 //!
 //! Cancelling: a held read dropped before its burst starts is never read. Reads
 //! started together share their jobs, so dropping some of their futures stops
-//! nothing; the batch runs to its end and the dropped ones' results are dropped.
+//! nothing; the batch runs to its end and the dropped ones' results are dropped. A
+//! batch that fails is read again read by read (so that each read gets its own
+//! result) only for the reads whose futures still wait.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -135,6 +137,11 @@ impl Slot {
         } else {
             false
         }
+    }
+
+    /// `false` once the read's future is dropped.
+    fn wanted(&self) -> bool {
+        !matches!(*self.state.lock(), State::Gone)
     }
 
     /// Ends a started read with `next` (its future, or its result) and returns the
@@ -344,21 +351,34 @@ impl Burst {
 }
 
 /// A read served when it was issued, counted in [`Burst::unpolled`] until it is
-/// first polled or dropped. (The reads held after it serve themselves when polled.)
+/// first polled or dropped. Its first poll is the first of its burst: it serves the
+/// reads held since it was issued. Dropped unpolled, it serves nothing (the reads
+/// held serve themselves when polled).
 #[derive(Debug)]
 pub(crate) struct Unpolled(Option<Arc<Burst>>);
 
 impl Unpolled {
+    /// The read's first poll (later ones do nothing).
     pub(crate) fn polled(&mut self) {
-        if let Some(burst) = self.0.take() {
-            burst.unpolled.fetch_sub(1, Ordering::AcqRel);
+        let Some(burst) = self.uncount() else {
+            return;
+        };
+        let held = burst.held.lock().reads;
+        if held > 0 {
+            burst.serve();
         }
+    }
+
+    fn uncount(&mut self) -> Option<Arc<Burst>> {
+        let burst = self.0.take()?;
+        burst.unpolled.fetch_sub(1, Ordering::AcqRel);
+        Some(burst)
     }
 }
 
 impl Drop for Unpolled {
     fn drop(&mut self) {
-        self.polled();
+        self.uncount();
     }
 }
 
@@ -410,7 +430,13 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
         };
         let results: Vec<Result<Bytes>> = match together.await {
             Ok(buffers) if buffers.len() == count => buffers.into_iter().map(Ok).collect(),
-            _ => read_each(&operator, &delivery.groups).await,
+            _ => {
+                // Read again only what a future still waits for.
+                for group in &mut delivery.groups {
+                    group.reads.retain(|(_, slot)| slot.wanted());
+                }
+                read_each(&operator, &delivery.groups).await
+            }
         };
         let slots = delivery.groups.drain(..).flat_map(|g| g.reads);
         let mut wakers = Vec::new();

@@ -96,6 +96,12 @@ impl<T: Send + 'static> IoFuture<T> {
     /// Blocks the current thread until the operation finishes. For sync callers;
     /// see [`Operator::blocking`](crate::Operator::blocking).
     ///
+    /// Not on a worker thread of the operator's own executor (inside a task it
+    /// runs): the wait blocks that worker, and an operation whose work includes a
+    /// task on it (an S3 request; the task that hands out a burst's results) never
+    /// ends. `.await` there; [`BlockingOperator`](crate::BlockingOperator) refuses
+    /// such a call instead.
+    ///
     /// # Errors
     ///
     /// Whatever the operation fails with.

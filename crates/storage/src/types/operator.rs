@@ -403,8 +403,9 @@ impl Operator {
     /// Small reads (`start..end` under 256 KiB) of a backend that serves bursts (fs)
     /// may be issued many at a time and awaited together: a query engine's page
     /// indexes and row lookups, each a future, then `join_all`. A read issued while
-    /// another is waiting for its first poll is held, and the first poll of a held
-    /// read starts every read held so far: a few are read on the polling thread as a
+    /// another is waiting for its first poll is held, and the first poll of any read
+    /// of the burst (the one that was waiting included) starts every read held so
+    /// far: a few are read on the polling thread as a
     /// single read is, and 192 or more of one file are read as
     /// [`read_ranges`](Self::read_ranges) reads them, shared out to jobs on the
     /// blocking threads (a hand-off per job, not per read). Each read still has its
