@@ -38,17 +38,25 @@ thread_local! {
     static JOBS_OF: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
+// Every thread-local above that has a destructor is read with `try_with`: a
+// destructor of another thread-local (a value holding an `Executor`, dropped as its
+// thread exits) may submit or join after these are gone, and reading a destroyed
+// thread-local panics, which in a destructor aborts the process. A thread whose
+// thread-locals are gone is running no job and is no executor's thread any more.
+
 /// Marks the current thread as running a job of executor `id` until the returned
 /// guard is dropped.
 pub(crate) fn in_job_of(id: u64) -> InJob {
-    JOBS_OF.with_borrow_mut(|jobs| jobs.push(id));
+    let _ = JOBS_OF.try_with(|jobs| jobs.borrow_mut().push(id));
     InJob(())
 }
 
 /// `true` while the current thread runs a job of executor `id` (not merely one of
 /// its threads: a task a job spawned onto a worker's runtime is not a job).
 pub(crate) fn is_in_job_of(id: u64) -> bool {
-    JOBS_OF.with_borrow(|jobs| jobs.contains(&id))
+    JOBS_OF
+        .try_with(|jobs| jobs.borrow().contains(&id))
+        .unwrap_or(false)
 }
 
 /// Ends what [`in_job_of`] marked.
@@ -56,7 +64,7 @@ pub(crate) struct InJob(());
 
 impl Drop for InJob {
     fn drop(&mut self) {
-        JOBS_OF.with_borrow_mut(|jobs| jobs.pop());
+        let _ = JOBS_OF.try_with(|jobs| jobs.borrow_mut().pop());
     }
 }
 
@@ -77,8 +85,10 @@ pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize, Handle)> {
     let Some((_, Role::Worker(index))) = current() else {
         return None;
     };
-    let shared = WORKER_POOL.with(|pool| pool.borrow().upgrade())?;
-    let runtime = WORKER_RUNTIME.with_borrow(Clone::clone)?;
+    let shared = WORKER_POOL
+        .try_with(|pool| pool.borrow().upgrade())
+        .ok()??;
+    let runtime = WORKER_RUNTIME.try_with(|own| own.borrow().clone()).ok()??;
     Some((shared, index, runtime))
 }
 
@@ -92,13 +102,11 @@ pub(crate) fn spawn_on_worker_runtime<F>(task: F) -> Result<(), F>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    WORKER_RUNTIME.with_borrow(|own| match own {
-        Some(runtime) => {
-            drop(runtime.spawn(task));
-            Ok(())
-        }
-        None => Err(task),
-    })
+    let Ok(Some(runtime)) = WORKER_RUNTIME.try_with(|own| own.borrow().clone()) else {
+        return Err(task);
+    };
+    drop(runtime.spawn(task));
+    Ok(())
 }
 
 /// Marks the current thread as a blocking thread of `shared`.
@@ -109,7 +117,10 @@ pub(crate) fn enter_blocking(shared: &Arc<Shared>) {
 /// The pool whose thread (worker or blocking) this is, if it is one.
 pub(crate) fn current_pool() -> Option<Arc<Shared>> {
     match current() {
-        Some((_, Role::Worker(_))) => WORKER_POOL.with(|pool| pool.borrow().upgrade()),
+        Some((_, Role::Worker(_))) => WORKER_POOL
+            .try_with(|pool| pool.borrow().upgrade())
+            .ok()
+            .flatten(),
         Some((_, Role::Blocking(_))) => current_blocking_pool(),
         None => None,
     }
@@ -117,7 +128,10 @@ pub(crate) fn current_pool() -> Option<Arc<Shared>> {
 
 /// The pool whose blocking thread this is, if it is one.
 pub(crate) fn current_blocking_pool() -> Option<Arc<Shared>> {
-    BLOCKING_POOL.with(|pool| pool.borrow().upgrade())
+    BLOCKING_POOL
+        .try_with(|pool| pool.borrow().upgrade())
+        .ok()
+        .flatten()
 }
 
 pub(crate) fn enter(pool: u64, role: Role, executor: &str) {
@@ -178,7 +192,9 @@ pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: 
 pub(crate) fn refuse_worker(call: &str, instead: &str) {
     if let Some((_, Role::Worker(_))) = current() {
         let executor = EXECUTOR
-            .with(|name| name.get().cloned())
+            .try_with(|name| name.get().cloned())
+            .ok()
+            .flatten()
             .unwrap_or_default();
         panic!(
             "{call} called on thread {thread:?}, a worker of executor {executor:?}: a worker \

@@ -809,6 +809,11 @@ fn drain_until(shared: &Shared, deadline: Option<Instant>) -> bool {
     if shared.exit.wait(deadline) {
         return true;
     }
+    // Every job ended in time, and the threads, with nothing left to run, are on
+    // their way out (an idle pool given no time at all): nothing to cancel.
+    if shared.has_drained() {
+        return true;
+    }
     tracing::warn!(executor = %shared.name, "shutdown deadline passed; cancelling remaining jobs");
     shared.abort();
     false

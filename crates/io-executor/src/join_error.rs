@@ -133,13 +133,14 @@ impl JoinError {
         self.kind() == JoinErrorKind::Shutdown
     }
 
-    /// `true` if the job had started when the executor's shutdown deadline
-    /// ([`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)) resolved
-    /// its handle: some or all of its work may have been done, and a blocking job
-    /// goes on to its end (it cannot be interrupted; its result is dropped). So a
-    /// write cut off this way may still take effect. `false` for every other
-    /// error, and for a job that never ran (submitted after the shutdown, or
-    /// still queued at the deadline).
+    /// `true` if the job had started when it was cut off: by the executor's
+    /// shutdown deadline ([`Executor::shutdown_timeout`](crate::Executor::shutdown_timeout)),
+    /// or by the runtime or spawner that ran it dropping it mid-run (an executor
+    /// over a caller's runtime that is shut down): some or all of its work may have
+    /// been done, and a blocking job goes on to its end (it cannot be interrupted;
+    /// its result is dropped). So a write cut off this way may still take effect.
+    /// `false` for every other error, and for a job that never ran (submitted after
+    /// the shutdown, or still queued at the deadline).
     ///
     /// # Examples
     ///

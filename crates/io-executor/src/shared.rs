@@ -525,6 +525,12 @@ impl Shared {
         }
     }
 
+    /// `true` once shut down with every job accepted ended and its handle resolved:
+    /// the drain is over (a pool's threads may still be on their way out).
+    pub(crate) fn has_drained(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) == CLOSED
+    }
+
     /// Every job accepted has ended, after a shutdown (and nothing more can be
     /// accepted: see [`count_within_job`](Self::count_within_job)).
     fn drained(&self) {

@@ -75,3 +75,45 @@ fn jobs_have_io_and_time_drivers() {
         assert_eq!(&echoed, b"hello");
     });
 }
+
+/// An `Executor` held in a thread-local is dropped as its thread exits, perhaps
+/// after the executor's own thread-locals on that thread are gone: a job it submits
+/// and joins then is run (or refused, after a shutdown), and the process lives on.
+/// (Reading a destroyed thread-local panics, which in a destructor aborts.)
+#[test]
+fn a_thread_locals_destructor_may_submit_and_join() {
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+
+    struct OnExit(io_executor::Executor, mpsc::Sender<Result<u32, bool>>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            let joined = self.0.spawn_blocking(|| 7).join();
+            let _ = self.1.send(joined.map_err(|e| e.is_shutdown()));
+        }
+    }
+    thread_local! {
+        static ON_EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) };
+    }
+    within(30, || {
+        for shut_down in [false, true] {
+            let executor = pool("plain-tls", 1, 1);
+            let (tx, rx) = mpsc::channel();
+            let on_thread = executor.clone();
+            std::thread::spawn(move || {
+                // Set first, so destroyed last: after whatever the calls below set.
+                ON_EXIT.with(|late| *late.borrow_mut() = Some(OnExit(on_thread.clone(), tx)));
+                assert_eq!(on_thread.spawn_blocking(|| 1).join().unwrap(), 1);
+                if shut_down {
+                    on_thread.shutdown();
+                    assert!(!on_thread.accepts_jobs());
+                }
+            })
+            .join()
+            .unwrap();
+            let expected = if shut_down { Err(true) } else { Ok(7) };
+            assert_eq!(rx.recv().unwrap(), expected, "shut down: {shut_down}");
+            executor.blocking_join();
+        }
+    });
+}
