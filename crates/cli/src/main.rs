@@ -261,6 +261,14 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     if let Some(path) = &args.common.json {
         check_json_path(path)?;
     }
+    if let (Some(json), Some(plot)) = (&args.common.json, &args.common.plot)
+        && same_file(json, plot)
+    {
+        return Err(format!(
+            "--json and --plot name the same file, {}: the chart would overwrite the results",
+            json.display()
+        ));
+    }
     let subcommand = match &args.what {
         Some(BenchCommand::Isolation(_)) => Some("isolation"),
         Some(BenchCommand::Scale(_)) => Some("scale"),
@@ -323,6 +331,21 @@ fn check_json_path(path: &std::path::Path) -> Result<(), String> {
         return Ok(());
     }
     check_writable("--json", path, true)
+}
+
+/// Whether `a` and `b` name one file: the same path (made absolute, `.` and `..`
+/// not resolved), or the same file where both exist (a link, another spelling).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::path::absolute(a), std::path::absolute(b))
+        && a == b
+    {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Whether the file `option` names can be written: not a directory, in a

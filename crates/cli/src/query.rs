@@ -21,7 +21,7 @@ use crate::{Common, Mode};
 pub(crate) struct QueryArgs {
     /// Suites to run without `--uri`: `fs` (a temp directory), `mem-s3` (an S3
     /// endpoint inside this process). Default: both.
-    #[arg(long, value_delimiter = ',', default_values = ["fs", "mem-s3"])]
+    #[arg(long, value_delimiter = ',', default_values = ["fs", "mem-s3"], conflicts_with = "uri")]
     suite: Vec<QuerySuite>,
     /// Run against this S3 endpoint instead, e.g.
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1`

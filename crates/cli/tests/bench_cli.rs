@@ -276,6 +276,39 @@ fn bad_arguments_are_clear_errors() {
     assert!(!ok, "{output}");
     assert!(output.contains("cannot be used with"), "{output}");
     assert!(!output.contains("verdict"), "{output}");
+    // So is a suite beside `--uri` for the query engine's workload (built with
+    // DataFusion only).
+    #[cfg(feature = "query")]
+    {
+        let query = ["bench", "query", "--quick", "--no-progress"];
+        let (ok, output) = dio(&[&query[..], &["--suite", "fs", "--uri", "s3://b/p"]].concat());
+        assert!(!ok, "{output}");
+        assert!(output.contains("cannot be used with"), "{output}");
+        assert!(!output.contains("verdict"), "{output}");
+    }
+    // The results and the chart in one file: the chart would overwrite the
+    // results; refused before the run, whichever way the file is spelled.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.svg");
+    let spelled = dir.path().join(".").join("r.svg");
+    for (json, plot) in [(&file, &file), (&file, &spelled)] {
+        let (ok, output) = dio(&[
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--json",
+            json.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ]);
+        assert!(!ok, "{output}");
+        assert!(
+            output.contains("--json and --plot name the same file"),
+            "{output}"
+        );
+        assert!(!output.contains("verdict"), "{output}");
+        assert!(!file.exists(), "{output}");
+    }
     // The main job's options before a subcommand, which does not read them: an
     // error, not a run of the subcommand with its defaults.
     for (option, value) in [("--uri", "s3://b/p"), ("--size", "1M"), ("--suite", "s3")] {
