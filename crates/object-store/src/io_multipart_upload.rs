@@ -10,6 +10,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::Poll;
 
 use async_trait::async_trait;
@@ -19,7 +20,8 @@ use futures_util::stream::FuturesUnordered;
 use io_executor::{Executor, JoinHandle};
 use object_store::path::Path;
 use object_store::{MultipartUpload, PutPayload, PutResult, Result, UploadPart};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::executor_error::{STORE, executor_error};
 
@@ -48,7 +50,8 @@ enum Command {
 ///   inner upload, unless a part failed or was cancelled (its future dropped
 ///   before it ended): then the object would lack it, and `complete` is an error
 ///   naming the first such part, without completing (abort the upload). `abort`
-///   cancels parts still under way, then aborts.
+///   cancels parts still under way, waits until their jobs are gone (no part request is
+///   still out), then aborts.
 /// - Dropping this handle lets parts whose futures are still held finish, then drops
 ///   the inner upload on the executor.
 pub(crate) struct IoMultipartUpload {
@@ -185,6 +188,9 @@ async fn actor(
     location: Path,
 ) {
     let mut parts = FuturesUnordered::new();
+    // What an `abort` tells the parts under way: each cancels its job and waits
+    // until the job is gone.
+    let abort = Arc::new(Notify::new());
     // The first part that failed or was cancelled: the object would lack it.
     let mut missing: Option<String> = None;
     let mut next_part = 0_usize;
@@ -208,7 +214,9 @@ async fn actor(
                     Some(refused) => refused,
                     None => executor.spawn(inner.put_part(data)),
                 };
-                parts.push(relay(part, next_part, reply, &executor, &location));
+                // Told of an abort from now on, whenever it is first polled.
+                let aborted = Arc::clone(&abort).notified_owned();
+                parts.push(relay(part, next_part, reply, aborted, &executor, &location));
                 next_part += 1;
             }
             Some(Command::Complete { mut reply }) => {
@@ -237,7 +245,10 @@ async fn actor(
             }
             Some(Command::Abort { mut reply }) => {
                 // Parts still under way are cancelled; their futures report it,
-                // and a `complete` after an abort that failed refuses.
+                // and a `complete` after an abort that failed refuses. The upload
+                // is aborted once their jobs are gone: a part request still out
+                // when the abort lands may be stored after it (S3 says so), and
+                // left billed.
                 if !parts.is_empty() {
                     note(
                         &mut missing,
@@ -247,7 +258,12 @@ async fn actor(
                         )),
                     );
                 }
-                parts.clear();
+                abort.notify_waiters();
+                let ended =
+                    until_closed(&mut reply, async { while parts.next().await.is_some() {} }).await;
+                if ended.is_none() {
+                    continue;
+                }
                 if let Some(result) = until_closed(&mut reply, inner.abort()).await {
                     let _ = reply.send(result);
                 }
@@ -265,32 +281,58 @@ fn note(missing: &mut Option<String>, lost: Option<String>) {
     *missing = missing.take().or(lost);
 }
 
-/// Waits for part `index`'s job and passes its result on; drops (cancels) the job
-/// if the caller drops the part's future first. Ends with what the object lacks
+/// Waits for part `index`'s job and passes its result on; cancels the job if the
+/// caller drops the part's future first, or `aborted` says the upload is being
+/// aborted, and then waits until the job is gone. Ends with what the object lacks
 /// for it: `None` if the part was uploaded, else what became of it.
 ///
-/// The job is looked at before the caller's end: a part whose job has ended
-/// (uploaded, or failed) by the time its future is found dropped ended as its
-/// job says (counted cancelled, an uploaded part would have made `complete`
+/// A part whose job ended (uploaded, or failed) before the cancel reached it ended
+/// as its job says (counted cancelled, an uploaded part would have made `complete`
 /// refuse an object that has it).
 fn relay(
     mut part: JoinHandle<Result<()>>,
     index: usize,
     mut reply: oneshot::Sender<Result<()>>,
+    aborted: OwnedNotified,
     executor: &Executor,
     location: &Path,
 ) -> impl Future<Output = Option<String>> + Send + 'static {
     let executor = executor.clone();
     let location = location.clone();
     async move {
-        let ended = poll_fn(|cx| match Pin::new(&mut part).poll(cx) {
-            Poll::Ready(done) => Poll::Ready(Some(done)),
-            Poll::Pending => reply.poll_closed(cx).map(|()| None),
+        let mut aborted = pin!(aborted);
+        // Why the part's job was cancelled, if it was: it is then awaited until it
+        // is gone, so that no request of it is still out when the upload is
+        // aborted.
+        let mut cancelled = None;
+        let done = poll_fn(|cx| {
+            if let Poll::Ready(done) = Pin::new(&mut part).poll(cx) {
+                return Poll::Ready(done);
+            }
+            if cancelled.is_none() {
+                if aborted.as_mut().poll(cx).is_ready() {
+                    cancelled = Some("by `abort`");
+                } else if reply.poll_closed(cx).is_ready() {
+                    cancelled = Some("(its future dropped)");
+                }
+                if cancelled.is_some() {
+                    // Wakes the job, which ends, which wakes this.
+                    part.abort();
+                }
+            }
+            Poll::Pending
         })
         .await;
-        let Some(done) = ended else {
-            return Some(format!("part {index} was cancelled (its future dropped)"));
-        };
+        if let (Some(why), Err(e)) = (cancelled, &done)
+            && e.is_cancelled()
+        {
+            let message = format!("part {index} was cancelled {why}");
+            let _ = reply.send(Err(object_store::Error::Generic {
+                store: STORE,
+                source: format!("the upload of `{location}`: {message}").into(),
+            }));
+            return Some(message);
+        }
         let result = done
             .map_err(|e| executor_error("put_part", Some(&location), &executor, e))
             .and_then(|r| r);

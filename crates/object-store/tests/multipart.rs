@@ -178,3 +178,38 @@ async fn dropping_the_upload_drops_the_inner_upload_on_the_executor() {
         "{threads:?}"
     );
 }
+
+/// `abort` cancels the parts under way and waits until their jobs are gone before
+/// it aborts the inner upload: a part request still out when S3 takes the abort may
+/// be stored after it, and stay billed. On one worker, the abort came first: the
+/// cancelled part's job was dropped only after it. The part's future says it was
+/// cancelled by the abort.
+#[tokio::test]
+async fn abort_waits_for_the_parts_it_cancels() {
+    for workers in [1, 2] {
+        let executor = io_executor::Builder::new()
+            .name("abort-waits-io")
+            .worker_threads(std::num::NonZeroUsize::new(workers).unwrap())
+            .build()
+            .unwrap();
+        let store = IoObjectStore::new(ProbeStore::new(), executor);
+        store
+            .inner()
+            .stall_parts
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let log = store.inner().log.clone();
+        let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+        let part = upload.put_part("never uploaded".into());
+        common::eventually("the part is polled", || log.has("part poll")).await;
+        upload.abort().await.unwrap();
+        let events: Vec<String> = log.events().into_iter().map(|e| e.what).collect();
+        let at = |what: &str| events.iter().position(|e| e == what);
+        let (dropped, aborted) = (at("part poll drop"), at("abort"));
+        assert!(
+            dropped.is_some() && dropped < aborted,
+            "{workers} workers: {events:?}"
+        );
+        let err = part.await.unwrap_err().to_string();
+        assert!(err.contains("part 0 was cancelled by `abort`"), "{err}");
+    }
+}
