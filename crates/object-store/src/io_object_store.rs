@@ -22,7 +22,7 @@ use object_store::{
 
 use crate::compat::{self, Payload};
 use crate::executor_error::executor_error;
-use crate::file_stream::FileStream;
+use crate::file_stream::{FileStream, SINGLE_READ_MAX};
 use crate::io_multipart_upload::IoMultipartUpload;
 use crate::pump_stream::{Bounds, ITEMS_PER_BATCH, PumpStream};
 use io_executor::block_on;
@@ -88,7 +88,9 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// run on the executor's blocking lane. A range of up to 64 MiB is read with one read
 /// into one buffer, so `bytes()` and `get_range` get one contiguous `Bytes` with no
 /// extra copy; the read starts as soon as the file is open. Longer ranges are read in
-/// 8 MiB pieces, one piece ahead of the caller: at most 16 MiB at a time.
+/// 8 MiB pieces by a pump job, as other streams are, with one piece handed over ahead
+/// of the caller and one being read: at most 24 MiB at a time, the caller's piece
+/// included.
 ///
 /// # Multipart uploads
 ///
@@ -262,7 +264,24 @@ fn io_payload(
         // No body: drop the inner payload here, on the executor.
         _ if head => futures_util::stream::empty().boxed(),
         Payload::File(file, path) => {
-            FileStream::start(executor.clone(), location, file, path, range).boxed()
+            let whole = range.end - range.start <= SINGLE_READ_MAX;
+            let file = FileStream::start(executor.clone(), location.clone(), file, path, range);
+            if whole {
+                // Its one read submitted here, by the job that opened the file.
+                return file.boxed();
+            }
+            // Read piece by piece: polled by a pump job, so that each read is
+            // submitted by a job of the executor (accepted after a shutdown, until
+            // the drain ends) and `join` waits for the stream, as for any other.
+            // One piece in the channel, one being read.
+            let bounds = Bounds {
+                capacity: 1,
+                limit: 1,
+            };
+            PumpStream::spawn(executor, bounds, "get_opts stream", Some(location), || {
+                file.boxed()
+            })
+            .boxed()
         }
         Payload::Stream(stream) => {
             PumpStream::spawn(executor, bounds, "get_opts stream", Some(location), || {

@@ -75,6 +75,35 @@ fn a_stream_cut_short_by_shutdown_ends_with_an_error() {
     });
 }
 
+/// A file streamed in pieces (a range over 64 MiB) from a `LocalFileSystem`, open
+/// when the executor shuts down, streams to its end: its reads are the executor's
+/// own work, which a shutdown lets finish.
+#[test]
+fn a_file_stream_open_at_a_shutdown_streams_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..80_u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big"), &data).unwrap();
+    let io = common::executor("file-io");
+    let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let store = IoObjectStore::new(local, io.clone());
+    common::caller_runtime().block_on(async {
+        let mut body = store.get(&Path::from("big")).await.unwrap().into_stream();
+        let first = body.next().await.unwrap().unwrap();
+        io.shutdown();
+        let joined = {
+            let io = io.clone();
+            std::thread::spawn(move || io.blocking_join())
+        };
+        let mut got = first.to_vec();
+        while let Some(piece) = body.next().await {
+            got.extend_from_slice(&piece.unwrap());
+        }
+        assert!(got == data, "{} bytes of {}", got.len(), data.len());
+        drop(body);
+        joined.join().unwrap();
+    });
+}
+
 #[test]
 fn an_upload_cut_short_by_shutdown_says_so() {
     let io = common::executor("up-io");
