@@ -96,7 +96,8 @@ const DELETE_BATCH: usize = 1000;
 ///   a warning logged, where `AmazonS3` fails the listing. A FIFO named by its
 ///   path is still a file to `head` (size 0), and `get` refuses it.
 /// - Deleting an object that is not there succeeds on every backend, as on S3
-///   and `InMemory` (`LocalFileSystem` answers `NotFound`); but on S3 a location
+///   and `InMemory` (`LocalFileSystem` answers `NotFound`), a location that names
+///   a directory (fs, memory) included, which is left as it is; but on S3 a location
 ///   whose key (the operator's root, then the path) is longer than the 1,024
 ///   bytes S3 keys may be is refused, as every operation on it is.
 /// - `get` and `head` return the `ContentType` attribute (S3 and memory), not
@@ -367,6 +368,10 @@ impl ObjectStore for DioStore {
                             let (location, _) = item?;
                             match results.next() {
                                 Some(Ok(())) => Ok(location),
+                                // A directory (fs, memory) is no object: there is
+                                // none to delete, and it is left as it is, as a key
+                                // prefix is on S3 and in `InMemory`.
+                                Some(Err(e)) if e.kind() == ErrorKind::IsADirectory => Ok(location),
                                 Some(Err(e)) => {
                                     Err(convert::os_error(e, &prefix, location.as_ref()))
                                 }

@@ -61,6 +61,32 @@ fn get_payloads_are_always_streams() {
     });
 }
 
+/// A location that names a directory (fs, memory: `t` when `t/a` is written) is no
+/// object: deleting it succeeds, as deleting a key prefix does on S3 and in
+/// `InMemory`, and deletes nothing below it.
+#[test]
+fn deleting_a_location_that_names_a_directory_deletes_nothing() {
+    let (op, _dir) = common::fs_operator("delete-dir-fs");
+    let mem = common::memory_operator("delete-dir-mem");
+    rt().block_on(async {
+        for store in [DioStore::new(op), DioStore::new(mem)] {
+            let object = Path::from("t/a");
+            store.put(&object, "kept".into()).await.unwrap();
+            store.delete(&Path::from("t")).await.unwrap();
+            let deleted: Vec<_> = store
+                .delete_stream(futures::stream::iter([Ok(Path::from("t"))]).boxed())
+                .collect()
+                .await;
+            assert!(
+                matches!(&deleted[..], [Ok(p)] if p.as_ref() == "t"),
+                "{store}: {deleted:?}"
+            );
+            let kept = store.get(&object).await.unwrap().bytes().await.unwrap();
+            assert_eq!(kept, "kept", "{store}");
+        }
+    });
+}
+
 #[test]
 fn errors_keep_their_kind_operation_and_path() {
     let (op, _dir) = common::fs_operator("errors-fs");
