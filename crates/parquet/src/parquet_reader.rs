@@ -45,6 +45,12 @@ pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
 ///
 /// With [`with_etag`](Self::with_etag) every read asks for one version of the
 /// file, so a file replaced while it is read fails instead of mixing two versions.
+/// Without it, a metadata load that needs more than its first read (a footer
+/// larger than the [hint](Self::with_footer_hint), a page index before the bytes
+/// read) holds its later reads to the version the first one saw, when the
+/// backend gives versions (an ETag): a file replaced meanwhile fails with a
+/// temporary `Unexpected` error whose `changed` context says so, not with a
+/// corrupt footer decoded from two versions.
 ///
 /// Errors are [`ParquetError::External`] holding the [`storage::Error`], so the
 /// operation, the path and the backend's context survive (downcast the source to
@@ -207,8 +213,10 @@ impl ParquetReader {
                 // error, or the wrong bytes) once the file is longer than the hint.
                 // The suffix read here learns the file's size too, and parquet's
                 // sized path is served from what it brought: still one read.
-                let (size, tail) = self.read_tail().await?;
-                let fetch = Fetch::new(self).with_tail(size - tail.len() as u64, tail);
+                let (size, tail, version) = self.read_tail().await?;
+                let fetch = Fetch::new(self)
+                    .with_tail(size - tail.len() as u64, tail)
+                    .with_version(version);
                 loader.load_and_finish(fetch, size).await
             }
         };
@@ -259,9 +267,10 @@ impl ParquetReader {
         }
     }
 
-    /// The file's size and its last [`footer_hint`](Self::with_footer_hint) bytes
-    /// (all of it if it is shorter), in one read.
-    async fn read_tail(&self) -> Result<(u64, Bytes)> {
+    /// The file's size, its last [`footer_hint`](Self::with_footer_hint) bytes
+    /// (all of it if it is shorter), in one read, and the version read (its ETag,
+    /// if the backend gives one).
+    async fn read_tail(&self) -> Result<(u64, Bytes, Option<String>)> {
         let hint = self.footer_hint.max(FOOTER_SIZE) as u64;
         let mut reader = self
             .op
@@ -272,6 +281,7 @@ impl ParquetReader {
             .await
             .map_err(|e| self.external(e))?;
         let size = reader.metadata().content_length();
+        let version = reader.metadata().etag().map(str::to_owned);
         let mut tail = match reader.next().await {
             Some(first) => first.map_err(|e| self.external(e))?,
             None => Bytes::new(),
@@ -284,7 +294,7 @@ impl ParquetReader {
             joined.extend_from_slice(&more.map_err(|e| self.external(e))?);
             tail = joined.into();
         }
-        Ok((size, tail))
+        Ok((size, tail, version))
     }
 
     /// Adds the page index to `metadata` read earlier (one read of the index's
@@ -349,6 +359,40 @@ impl ParquetReader {
             .into_future();
         let etag = self.etag.clone();
         async move { read.await.map_err(|e| version_error(e, etag.as_deref())) }.boxed()
+    }
+
+    /// Bytes `range` of version `version` of the file (an ETag the reader saw
+    /// itself, not one it was given): a file replaced since fails with a temporary
+    /// `Unexpected` error whose `changed` context says so (reading again reads the
+    /// new version), not with the `PreconditionFailed` of a caller's condition.
+    fn read_range_of(&self, range: Range<u64>, version: &str) -> BoxFuture<'static, Result<Bytes>> {
+        let mut conditions = self.conditions();
+        conditions.if_match = Some(version.to_owned());
+        let read = self
+            .op
+            .read_with(&self.path)
+            .range(range)
+            .conditions(conditions)
+            .into_future();
+        let path = self.path.clone();
+        async move {
+            read.await.map_err(|e| match e.kind() {
+                storage::ErrorKind::PreconditionFailed => external(
+                    storage::Error::new(storage::ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(
+                            "the file was replaced while its metadata was read (its \
+                             footer came from the version before)",
+                        )
+                        .with_context("changed", "while read")
+                        .with_operation("read_with")
+                        .with_path(path.to_string())
+                        .with_source(e),
+                ),
+                _ => external(e),
+            })
+        }
+        .boxed()
     }
 
     /// Parquet's error for a storage error of this reader.
@@ -482,15 +526,27 @@ struct Fetch<'a> {
     reader: &'a ParquetReader,
     /// Bytes `start..` of the file, and `start`.
     tail: Option<(u64, Bytes)>,
+    /// The version the tail was read from, which every further read of the load
+    /// holds to (one metadata from one version), when the reader holds to none.
+    version: Option<String>,
 }
 
 impl<'a> Fetch<'a> {
     fn new(reader: &'a ParquetReader) -> Self {
-        Self { reader, tail: None }
+        Self {
+            reader,
+            tail: None,
+            version: None,
+        }
     }
 
     fn with_tail(mut self, start: u64, tail: Bytes) -> Self {
         self.tail = Some((start, tail));
+        self
+    }
+
+    fn with_version(mut self, version: Option<String>) -> Self {
+        self.version = version.filter(|_| self.reader.etag.is_none());
         self
     }
 }
@@ -504,7 +560,10 @@ impl MetadataFetch for Fetch<'_> {
             let bytes = tail.slice((range.start - start) as usize..(range.end - start) as usize);
             return futures::future::ready(Ok(bytes)).boxed();
         }
-        self.reader.read_range(range)
+        match &self.version {
+            Some(version) => self.reader.read_range_of(range, version),
+            None => self.reader.read_range(range),
+        }
     }
 }
 

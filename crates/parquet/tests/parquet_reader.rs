@@ -735,3 +735,124 @@ async fn a_scan_given_no_metadata_hint_prefetches_nothing() {
         );
     }
 }
+
+/// A backend of one file that is replaced after its first request: that request
+/// sees the first version, every later one the second (each with its ETag, whose
+/// `if_match` it honours).
+#[derive(Debug)]
+struct ReplacedAfterOneRead {
+    versions: [Bytes; 2],
+    served: std::sync::atomic::AtomicUsize,
+}
+
+impl ReplacedAfterOneRead {
+    /// The version this request sees, and its metadata.
+    fn version(&self) -> (Bytes, storage::Metadata) {
+        let n = self
+            .served
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let content = self.versions[usize::from(n > 0)].clone();
+        // Versions of other lengths (as here) have other tags.
+        let etag = format!("\"{}\"", content.len());
+        let meta = storage::Metadata::file(content.len() as u64).with_etag(etag);
+        (content, meta)
+    }
+}
+
+#[derive(Debug)]
+struct Replaced(Arc<ReplacedAfterOneRead>);
+
+#[derive(Debug)]
+struct Version {
+    metadata: storage::Metadata,
+    content: Bytes,
+}
+
+impl storage::raw::RandomRead for Version {
+    fn metadata(&self) -> &storage::Metadata {
+        &self.metadata
+    }
+
+    fn read_at(self: Arc<Self>, range: std::ops::Range<u64>) -> storage::raw::IoJob<Bytes> {
+        storage::raw::IoJob::ready(Ok(self
+            .content
+            .slice(range.start as usize..range.end as usize)))
+    }
+}
+
+impl storage::raw::Access for Replaced {
+    fn scheme(&self) -> &'static str {
+        "replaced"
+    }
+
+    fn stat(&self, _: &str) -> storage::raw::IoJob<storage::Metadata> {
+        let (_, meta) = self.0.version();
+        storage::raw::IoJob::ready(Ok(meta))
+    }
+
+    fn read(&self, _: &str, args: storage::raw::ReadArgs) -> storage::raw::IoJob<Bytes> {
+        let (content, meta) = self.0.version();
+        storage::raw::IoJob::ready((|| {
+            args.conditions.check(&meta)?;
+            let range = args.resolve(content.len() as u64)?;
+            Ok(content.slice(range.start as usize..range.end as usize))
+        })())
+    }
+
+    fn open(
+        &self,
+        _: &str,
+        args: storage::raw::OpenArgs,
+    ) -> storage::raw::IoJob<storage::raw::Opened> {
+        let (content, metadata) = self.0.version();
+        storage::raw::IoJob::ready((|| {
+            args.conditions.check(&metadata)?;
+            let range = args.range.resolve(content.len() as u64)?;
+            let first = args.first_read(&range);
+            let bytes = content.slice(first.start as usize..first.end as usize);
+            let object = Arc::new(Version { metadata, content });
+            Ok(storage::raw::Opened::new(object, range, bytes))
+        })())
+    }
+}
+
+/// A reader given no size and no version reads its metadata from the one version
+/// its first read (the file's tail) saw: a file replaced while the footer is read
+/// in more than one read fails saying so (temporary, `changed`), not as a corrupt
+/// footer decoded from two versions. A reader given a version says its condition
+/// failed, as before.
+#[tokio::test]
+async fn a_metadata_load_holds_to_the_version_its_first_read_saw() {
+    let versions = [
+        parquet_bytes(&lineitem_batch(3, 0, 2_000), writer_properties(500)),
+        parquet_bytes(&lineitem_batch(4, 0, 3_000), writer_properties(700)),
+    ];
+    let backend = |versions: &[Bytes; 2]| {
+        let replaced = Arc::new(ReplacedAfterOneRead {
+            versions: versions.clone(),
+            served: std::sync::atomic::AtomicUsize::new(0),
+        });
+        storage::Operator::new(Replaced(replaced)).with_executor(common::executor("replaced"))
+    };
+    {
+        // A hint too small for the footer: the load needs a second read.
+        let reader = ParquetReader::new(backend(&versions), "t.parquet").with_footer_hint(64);
+        let err = reader
+            .load_metadata(PageIndexPolicy::Skip, None)
+            .await
+            .unwrap_err();
+        let ParquetError::External(source) = &err else {
+            panic!("not a storage error: {err}");
+        };
+        let source = source.downcast_ref::<storage::Error>().unwrap();
+        assert_eq!(source.kind(), storage::ErrorKind::Unexpected, "{err}");
+        assert!(source.is_temporary(), "{err}");
+        assert_eq!(source.context("changed"), Some("while read"), "{err}");
+        assert_eq!(source.path(), "t.parquet", "{err}");
+        // The same file, not replaced, loads.
+        let same = [versions[0].clone(), versions[0].clone()];
+        let reader = ParquetReader::new(backend(&same), "t.parquet").with_footer_hint(64);
+        let metadata = reader.load_metadata(PageIndexPolicy::Skip, None).await;
+        assert_eq!(metadata.unwrap().file_metadata().num_rows(), 2_000);
+    }
+}
