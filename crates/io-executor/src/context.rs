@@ -42,7 +42,9 @@ thread_local! {
 // destructor of another thread-local (a value holding an `Executor`, dropped as its
 // thread exits) may submit or join after these are gone, and reading a destroyed
 // thread-local panics, which in a destructor aborts the process. A thread whose
-// thread-locals are gone is running no job and is no executor's thread any more.
+// thread-locals are gone is taken for no executor's thread, running no job: a job
+// a custom spawner runs inline from such a destructor is not known as one (a
+// `join` inside it is not refused, and what it submits after a shutdown is).
 
 /// Marks the current thread as running a job of executor `id` until the returned
 /// guard is dropped.

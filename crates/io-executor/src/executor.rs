@@ -691,7 +691,10 @@ impl Executor {
     }
 
     /// Shuts down and drains until `timeout` has passed, then cancels whatever is left
-    /// and returns `false`; returns `true` if everything drained in time. A timeout
+    /// and returns `false`; returns `true` if everything drained in time (every
+    /// job ended, even if the pool's threads are still on their way out; a job
+    /// whose handle was just resolved may count for a moment longer, so a zero
+    /// timeout right after awaiting the last job may still say `false`). A timeout
     /// too long for the clock (`Duration::MAX`) waits as [`join`](Self::join) does.
     /// On the [`global`](Self::global) pool, which is never shut down, it returns
     /// `false` at once and cancels nothing.

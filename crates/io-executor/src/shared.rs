@@ -528,7 +528,7 @@ impl Shared {
     /// `true` once shut down with every job accepted ended and its handle resolved:
     /// the drain is over (a pool's threads may still be on their way out).
     pub(crate) fn has_drained(&self) -> bool {
-        self.outstanding.load(Ordering::Acquire) == CLOSED
+        !drain_open(self.outstanding.load(Ordering::Acquire))
     }
 
     /// Every job accepted has ended, after a shutdown (and nothing more can be

@@ -157,15 +157,13 @@ fn shutdown_timeout_reports_a_clean_drain() {
     });
 }
 
-/// A pool with nothing left to run has drained, however short the timeout: it says
-/// so, and cancels nothing (its threads may still be on their way out).
+/// A pool with nothing to run has drained, however short the timeout: it says so,
+/// and cancels nothing (its threads may still be on their way out).
 #[test]
 fn shutdown_timeout_of_an_idle_pool_reports_a_clean_drain_at_once() {
     within(30, || {
         for blocking in [true, false] {
             let executor = pool("sd-idle", 2, 2);
-            let done = executor.spawn_blocking(|| 1);
-            assert_eq!(done.join().unwrap(), 1);
             let clean = if blocking {
                 executor.blocking_shutdown_timeout(Duration::ZERO)
             } else {

@@ -48,6 +48,8 @@ pub(crate) struct FileStream {
     next: u64,
     end: u64,
     piece: u64,
+    /// The whole range in one read, started when the stream was made.
+    one_read: bool,
 }
 
 impl FileStream {
@@ -90,9 +92,16 @@ impl FileStream {
             next: range.start,
             end: range.end.max(range.start),
             piece: if len <= single_read_max { len } else { chunk },
+            one_read: len <= single_read_max,
         };
         stream.read_next();
         stream
+    }
+
+    /// `true` if the whole range is one read, already started: nothing more is
+    /// submitted as the stream is polled.
+    pub(crate) fn is_one_read(&self) -> bool {
+        self.one_read
     }
 
     /// Starts the next read, if anything is left to read.

@@ -22,7 +22,7 @@ use object_store::{
 
 use crate::compat::{self, Payload};
 use crate::executor_error::executor_error;
-use crate::file_stream::{FileStream, SINGLE_READ_MAX};
+use crate::file_stream::FileStream;
 use crate::io_multipart_upload::IoMultipartUpload;
 use crate::pump_stream::{Bounds, ITEMS_PER_BATCH, PumpStream};
 use io_executor::block_on;
@@ -264,9 +264,8 @@ fn io_payload(
         // No body: drop the inner payload here, on the executor.
         _ if head => futures_util::stream::empty().boxed(),
         Payload::File(file, path) => {
-            let whole = range.end - range.start <= SINGLE_READ_MAX;
             let file = FileStream::start(executor.clone(), location.clone(), file, path, range);
-            if whole {
+            if file.is_one_read() {
                 // Its one read submitted here, by the job that opened the file.
                 return file.boxed();
             }

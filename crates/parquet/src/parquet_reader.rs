@@ -351,45 +351,37 @@ impl ParquetReader {
 
     /// Bytes `range` of the file (of its version, if pinned), submitted now.
     fn read_range(&self, range: Range<u64>) -> BoxFuture<'static, Result<Bytes>> {
-        let read = self
-            .op
-            .read_with(&self.path)
-            .range(range)
-            .conditions(self.conditions())
-            .into_future();
-        let etag = self.etag.clone();
-        async move { read.await.map_err(|e| version_error(e, etag.as_deref())) }.boxed()
+        self.read_range_of(range, None)
     }
 
-    /// Bytes `range` of version `version` of the file (an ETag the reader saw
-    /// itself, not one it was given): a file replaced since fails with a temporary
-    /// `Unexpected` error whose `changed` context says so (reading again reads the
-    /// new version), not with the `PreconditionFailed` of a caller's condition.
-    fn read_range_of(&self, range: Range<u64>, version: &str) -> BoxFuture<'static, Result<Bytes>> {
+    /// Bytes `range` of the file, submitted now: of its version if pinned, else of
+    /// `seen` (an ETag the reader saw itself, not one it was given), if any. A file
+    /// no longer version `seen` fails with [`storage::Error::changed_while_read`]
+    /// (reading again reads the new version), not with the `PreconditionFailed` of
+    /// a caller's condition.
+    fn read_range_of(
+        &self,
+        range: Range<u64>,
+        seen: Option<&str>,
+    ) -> BoxFuture<'static, Result<Bytes>> {
+        let seen = seen.filter(|_| self.etag.is_none()).map(str::to_owned);
         let mut conditions = self.conditions();
-        conditions.if_match = Some(version.to_owned());
+        if seen.is_some() {
+            conditions.if_match.clone_from(&seen);
+        }
         let read = self
             .op
             .read_with(&self.path)
             .range(range)
             .conditions(conditions)
             .into_future();
-        let path = self.path.clone();
+        let etag = self.etag.clone();
         async move {
-            read.await.map_err(|e| match e.kind() {
-                storage::ErrorKind::PreconditionFailed => external(
-                    storage::Error::new(storage::ErrorKind::Unexpected)
-                        .set_temporary(true)
-                        .with_message(
-                            "the file was replaced while its metadata was read (its \
-                             footer came from the version before)",
-                        )
-                        .with_context("changed", "while read")
-                        .with_operation("read_with")
-                        .with_path(path.to_string())
-                        .with_source(e),
+            read.await.map_err(|e| match seen {
+                Some(_) if e.kind() == storage::ErrorKind::PreconditionFailed => external(
+                    e.changed_while_read("the file was replaced while its metadata was read"),
                 ),
-                _ => external(e),
+                _ => version_error(e, etag.as_deref()),
             })
         }
         .boxed()
@@ -546,7 +538,7 @@ impl<'a> Fetch<'a> {
     }
 
     fn with_version(mut self, version: Option<String>) -> Self {
-        self.version = version.filter(|_| self.reader.etag.is_none());
+        self.version = version;
         self
     }
 }
@@ -560,10 +552,7 @@ impl MetadataFetch for Fetch<'_> {
             let bytes = tail.slice((range.start - start) as usize..(range.end - start) as usize);
             return futures::future::ready(Ok(bytes)).boxed();
         }
-        match &self.version {
-            Some(version) => self.reader.read_range_of(range, version),
-            None => self.reader.read_range(range),
-        }
+        self.reader.read_range_of(range, self.version.as_deref())
     }
 }
 

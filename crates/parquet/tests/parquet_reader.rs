@@ -819,8 +819,7 @@ impl storage::raw::Access for Replaced {
 /// A reader given no size and no version reads its metadata from the one version
 /// its first read (the file's tail) saw: a file replaced while the footer is read
 /// in more than one read fails saying so (temporary, `changed`), not as a corrupt
-/// footer decoded from two versions. A reader given a version says its condition
-/// failed, as before.
+/// footer decoded from two versions.
 #[tokio::test]
 async fn a_metadata_load_holds_to_the_version_its_first_read_saw() {
     let versions = [

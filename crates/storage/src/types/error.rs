@@ -167,17 +167,21 @@ impl Error {
     }
 
     /// What a read fails with when the object was replaced while it was read and
-    /// the version it was held to was ours to choose (S3 pins every part of a read
-    /// to the ETag it first saw), not the caller's: not the caller's
-    /// [`ErrorKind::PreconditionFailed`], but a temporary
+    /// the version it was held to was the reader's own choice (S3 pins every part
+    /// of a read to the ETag it first saw; a parquet reader, its metadata to the
+    /// version of its footer), not the caller's: not the caller's
+    /// [`ErrorKind::PreconditionFailed`] (this error, its source), but a temporary
     /// [`ErrorKind::Unexpected`] (reading again reads the new version) with
-    /// context `changed`, this error its source.
-    pub(crate) fn changed_while_read(self, message: &str) -> Self {
-        Error::new(ErrorKind::Unexpected)
+    /// context `changed` = `while read`, saying `message`, in the same operation
+    /// and path.
+    pub fn changed_while_read(self, message: &str) -> Self {
+        let mut err = Error::new(ErrorKind::Unexpected)
             .set_temporary(true)
             .with_message(message)
-            .with_context("changed", "while read")
-            .with_source(self)
+            .with_context("changed", "while read");
+        err.operation = self.operation;
+        err.path.clone_from(&self.path);
+        err.with_source(self)
     }
 
     /// This error said in the caller's terms: an error of `kind` that keeps this

@@ -233,7 +233,9 @@ pub(crate) fn new_write_id() -> Result<String> {
 /// of the write (`stored`): a refusal after an attempt whose answer was lost may be
 /// of what that very attempt stored, and says so.
 pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
-    let stored_unknown = err.context("stored") == Some("unknown");
+    // Refused by the condition itself (412), not told the target is missing.
+    let refused_may_be_ours =
+        err.kind() == ErrorKind::PreconditionFailed && err.context("stored") == Some("unknown");
     let err = if err.kind() == ErrorKind::PreconditionFailed && options.if_not_exists {
         err.restated(ErrorKind::AlreadyExists)
     } else if options.if_match.is_some() && key_not_found(&err) {
@@ -243,11 +245,7 @@ pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
     } else {
         err
     };
-    let refused = matches!(
-        err.kind(),
-        ErrorKind::AlreadyExists | ErrorKind::PreconditionFailed
-    );
-    if stored_unknown && refused {
+    if refused_may_be_ours {
         return err.with_message(
             "refused after an attempt whose answer was lost: \
              the object there may be this write's own",
