@@ -1594,6 +1594,82 @@ fn a_reader_of_an_object_replaced_midway_says_it_changed() {
     }
 }
 
+/// An object that shrinks while a reader reads it: a server that checks the range
+/// before `If-Match` (or has no ETag to pin by) refuses a later chunk as past the
+/// end. Every chunk is within the size the reader opened, so that is the object
+/// changing, said as such (temporary, `changed`), not a range of the caller's;
+/// where the caller named the version, its condition failed.
+#[test]
+fn a_reader_of_an_object_that_shrinks_midway_says_it_changed() {
+    let data = object(3 << 20);
+    let served = data.clone();
+    let server = FaultServer::start(move |seen, _| {
+        if seen.range.as_deref() != Some("bytes=0-1048575") {
+            return with_headers(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                &[("content-range", "bytes */1000000")],
+                "",
+            );
+        }
+        let (start, end) = asked(seen, served.len());
+        let mut headers = span_headers(start, end, served.len());
+        headers.push(("etag", "\"v1\"".to_owned()));
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            served.slice(start..end),
+        )
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    for if_match in [None, Some("\"v1\"")] {
+        let err = block_on(async {
+            let mut reader = op.reader_with("obj").chunk_size(1 << 20).prefetch(1);
+            if let Some(etag) = if_match {
+                reader = reader.if_match(etag);
+            }
+            let mut reader = reader.await.unwrap();
+            let mut got = Vec::new();
+            futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
+        })
+        .unwrap_err();
+        let err = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<storage::Error>())
+            .expect("the reader's own error");
+        assert_eq!(err.path(), "obj", "{err}");
+        if if_match.is_some() {
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        } else {
+            assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+            assert!(err.is_temporary(), "{err}");
+            assert_eq!(err.context("changed"), Some("while read"), "{err}");
+        }
+        assert!(
+            err.to_string().contains("shorter than when opened"),
+            "{err}"
+        );
+    }
+}
+
+/// A read whose `if_none_match` holds is `NotModified`, said as such: a 304 is no
+/// redirect.
+#[test]
+fn a_read_not_modified_is_not_said_to_be_redirected() {
+    let server = FaultServer::start(|seen, _| match seen.header("if-none-match") {
+        Some(_) => with_headers(StatusCode::NOT_MODIFIED, &[("etag", "\"v1\"")], ""),
+        None => with_headers(
+            StatusCode::OK,
+            &[("etag", "\"v1\""), ("content-length", "5")],
+            "hello",
+        ),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    let read = op.read_with("obj").if_none_match("\"v1\"");
+    let err = block_on(std::future::IntoFuture::into_future(read)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotModified, "{err}");
+    assert!(!err.to_string().contains("redirect"), "{err}");
+}
+
 /// An answer of no stated length that is not chunked ends when the connection
 /// closes, so a cut looks like its end: without a checksum over all of it, such a
 /// body is an error, never taken for the whole object. (A raw HTTP/1.1 server: a

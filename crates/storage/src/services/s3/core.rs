@@ -3021,7 +3021,7 @@ pub(crate) fn error_from_parts(status: StatusCode, headers: &HeaderMap, body: &[
             None => err,
         };
     }
-    if status.is_redirection() {
+    if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
         // S3 redirects a bucket that lives in another region; following it would
         // re-sign for the wrong region, so say where it is instead.
         let region = header_str(headers, &HeaderName::from_static("x-amz-bucket-region"));

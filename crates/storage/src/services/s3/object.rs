@@ -37,12 +37,24 @@ impl S3Object {
     }
 
     /// `err` of a read of this object: a failed pin is the caller's condition
-    /// only if the caller named the version.
+    /// only if the caller named the version. A range refused as past the end is
+    /// of an object that shrank since it was opened (every range read is within
+    /// the opened size; a server may check the range before `If-Match`, or have no
+    /// ETag to pin by): changed as well, not the caller's range.
     pub(crate) fn read_error(&self, err: Error) -> Error {
-        if err.kind() == ErrorKind::PreconditionFailed && !self.callers_version {
-            err.changed_while_read("the object was replaced while it was read")
-        } else {
-            err
+        let changed = "the object was replaced while it was read";
+        match (err.kind(), self.callers_version) {
+            (ErrorKind::PreconditionFailed, false) => err.changed_while_read(changed),
+            (ErrorKind::RangeNotSatisfiable, false) => err.changed_while_read(
+                "the object was replaced while it was read: it is shorter than when opened",
+            ),
+            (ErrorKind::RangeNotSatisfiable, true) => {
+                err.restated(ErrorKind::PreconditionFailed).with_message(
+                    "the object is no longer the version asked for: it is shorter than \
+                     when opened",
+                )
+            }
+            _ => err,
         }
     }
 }
