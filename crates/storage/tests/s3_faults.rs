@@ -1651,6 +1651,36 @@ fn a_reader_of_an_object_that_shrinks_midway_says_it_changed() {
     }
 }
 
+/// An answer of no stated length (chunked) cut midway cannot be resumed where it
+/// stopped: the read is made again from the start, as the retry policy allows,
+/// and returns the whole object.
+#[test]
+fn a_chunked_answer_cut_midway_is_read_again() {
+    let data = object(300_000);
+    let served = data.clone();
+    let server = FaultServer::start(move |_, n| {
+        let etag = [("etag", "\"v1\"".to_owned())];
+        if n == 0 {
+            return cut(StatusCode::OK, &etag, served.slice(..100_000));
+        }
+        // A hyper server chunks a body of no stated length.
+        let whole = served.clone();
+        let frames =
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(Frame::data(whole)) });
+        let mut builder = Response::builder().status(StatusCode::OK);
+        for (k, v) in &etag {
+            builder = builder.header(*k, v);
+        }
+        builder
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap()
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let got = block_on(op.read("k")).unwrap();
+    assert!(got == data, "{} bytes of {}", got.len(), data.len());
+    assert_eq!(server.seen().len(), 2, "the cut answer, then the whole one");
+}
+
 /// A read whose `if_none_match` holds is `NotModified`, said as such: a 304 is no
 /// redirect.
 #[test]

@@ -1369,9 +1369,14 @@ impl Core {
         let mut attempt = 1;
         loop {
             match self.get_once(key, range, conditions, max_len).await {
-                // A body that failed its checksum, or an object replaced while
-                // it was read (see `get_once`): read again from the start.
-                Err(e) if e.context("checksum").is_some() || e.context("changed").is_some() => {
+                // A body that failed its checksum, an object replaced while it
+                // was read (see `get_once`), or an answer of no stated length cut
+                // midway (`get_unsized`): read again from the start.
+                Err(e)
+                    if e.context("checksum").is_some()
+                        || e.context("changed").is_some()
+                        || e.context("answer") == Some("cut") =>
+                {
                     let again = S3Request::new(Method::GET, key);
                     attempt = self.before_retry(e, attempt, &again).await?;
                 }
@@ -1626,7 +1631,17 @@ impl Core {
         let mut at = 0_u64; // object offset of the next body byte
         let mut ended = false;
         while to.is_none_or(|to| at < to) {
-            let Some(piece) = self.next_piece(&mut body).await? else {
+            // A break or a stall in an answer of no stated length cannot be
+            // resumed from where it stopped (nothing says how much is missing):
+            // the read is made again from the start (`get_checked`).
+            let next = self.next_piece(&mut body).await.map_err(|e| {
+                if e.is_temporary() {
+                    e.with_context("answer", "cut")
+                } else {
+                    e
+                }
+            });
+            let Some(piece) = next? else {
                 ended = true;
                 break;
             };
