@@ -104,7 +104,10 @@ impl Proxy {
         } else {
             url
         };
-        let matcher = Matcher::builder().https(route).no(excludes).build();
+        let matcher = Matcher::builder()
+            .https(route)
+            .no(without_ports(&excludes))
+            .build();
         let shown = match url.split_once("://") {
             Some(_) => shown,
             None => format!("http://{shown}"),
@@ -115,6 +118,31 @@ impl Proxy {
             unusable,
         }))
     }
+}
+
+/// `excludes` (`NO_PROXY`'s list) with each entry's port left out
+/// (`minio.internal:9000`, `10.0.0.5:9000`, `[::1]:9000`), as other HTTP clients
+/// take them: the matcher reads such an entry as a name no host has, and would
+/// send that host through the proxy. The host is then reached directly on every
+/// port.
+fn without_ports(excludes: &str) -> String {
+    excludes
+        .split(',')
+        .map(|entry| {
+            let entry = entry.trim();
+            if let Some(v6) = entry.strip_prefix('[') {
+                // `[::1]` or `[::1]:9000`: the address inside the brackets.
+                return v6.split_once(']').map_or(entry, |(address, _)| address);
+            }
+            // One colon: a name or IPv4 address and a port (an IPv6 address
+            // without brackets has more).
+            match entry.rsplit_once(':') {
+                Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
+                _ => entry,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Why `url` is no proxy this backend can use: not a URL, another scheme than
@@ -451,6 +479,19 @@ mod tests {
         assert!(through("https://bucket.s3.us-east-1.amazonaws.com"));
         assert!(!through("https://s3.internal.example"));
         assert!(!through("https://10.1.2.3:9000"));
+        // An entry with a port names its host (on every port).
+        let ported = Proxy::resolve(
+            Some("http://proxy:3128"),
+            Some("minio.internal:9000, 10.0.0.5:9000,[::1]:9000, ::2"),
+        )
+        .unwrap()
+        .unwrap();
+        let ported = |uri: &'static str| ported.matcher.intercept(&Uri::from_static(uri)).is_some();
+        assert!(!ported("https://minio.internal:9000"));
+        assert!(!ported("https://10.0.0.5:9000"));
+        assert!(!ported("https://[::1]:9000"));
+        assert!(!ported("https://[::2]:443"));
+        assert!(ported("https://minio.example:9000"));
         // The matcher knows no HTTP proxy: plain HTTP is never proxied.
         assert!(!through("http://169.254.169.254"));
         // `*`: no proxy at all, IP addresses included.
