@@ -225,7 +225,10 @@ impl ReaderWith {
     /// job that opens the object: one hand-off (none for a small one served on the
     /// caller's thread, see [`Options::read_now`](crate::Options::read_now)) and one
     /// contiguous buffer. Larger
-    /// ones are read in chunks, the first by the open job. Default: the reader's
+    /// ones are read in chunks, the first by the open job; or, for a file the fs
+    /// backend holds open (the reader is then opened on the caller's thread), the
+    /// first chunk is submitted with the others.
+    /// Default: the reader's
     /// [`chunk_size`](Self::chunk_size).
     pub fn whole_up_to(mut self, bytes: u64) -> Self {
         self.whole_up_to = Some(bytes);
