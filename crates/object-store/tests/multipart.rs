@@ -51,7 +51,17 @@ async fn upload_with_a_stalled_part(
     Box<dyn object_store::MultipartUpload>,
     object_store::UploadPart,
 ) {
-    let store = probe(name);
+    upload_with_a_stalled_part_on(probe(name)).await
+}
+
+/// [`upload_with_a_stalled_part`] through `store`.
+async fn upload_with_a_stalled_part_on(
+    store: IoObjectStore<ProbeStore>,
+) -> (
+    IoObjectStore<ProbeStore>,
+    Box<dyn object_store::MultipartUpload>,
+    object_store::UploadPart,
+) {
     store
         .inner()
         .stall_parts
@@ -193,14 +203,8 @@ async fn abort_waits_for_the_parts_it_cancels() {
             .build()
             .unwrap();
         let store = IoObjectStore::new(ProbeStore::new(), executor);
-        store
-            .inner()
-            .stall_parts
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let (store, mut upload, part) = upload_with_a_stalled_part_on(store).await;
         let log = store.inner().log.clone();
-        let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
-        let part = upload.put_part("never uploaded".into());
-        common::eventually("the part is polled", || log.has("part poll")).await;
         upload.abort().await.unwrap();
         let events: Vec<String> = log.events().into_iter().map(|e| e.what).collect();
         let at = |what: &str| events.iter().position(|e| e == what);

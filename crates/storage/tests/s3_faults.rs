@@ -1551,12 +1551,31 @@ fn an_open_whose_object_is_replaced_after_its_head_says_it_changed() {
 /// (`if_match` its ETag), it is theirs: `PreconditionFailed`.
 #[test]
 fn a_reader_of_an_object_replaced_midway_says_it_changed() {
-    let data = object(3 << 20);
-    let served = data.clone();
-    let server = FaultServer::start(move |seen, _| {
-        // Replaced after the open's first chunk: every later chunk is refused.
-        if seen.if_match.is_some() && seen.range.as_deref() != Some("bytes=0-1048575") {
-            return precondition_failed();
+    // Replaced after the open's first chunk: every later pinned chunk is refused.
+    let server = first_chunk_then(|seen| seen.if_match.is_some().then(precondition_failed));
+    let op = server.operator(1, Duration::from_secs(10));
+    for if_match in [None, Some("*"), Some("\"v1\"")] {
+        let err = reader_error(&op, if_match);
+        assert_eq!(err.path(), "obj", "{err}");
+        if if_match == Some("\"v1\"") {
+            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+        } else {
+            assert_changed(&err);
+        }
+    }
+}
+
+/// A 3 MiB object `obj` (ETag `v1`) whose first 1 MiB chunk is served, and whose
+/// every later request `refuse` may answer instead.
+fn first_chunk_then(
+    refuse: impl Fn(&Seen) -> Option<Response<Body>> + Send + Sync + 'static,
+) -> FaultServer {
+    let served = object(3 << 20);
+    FaultServer::start(move |seen, _| {
+        if seen.range.as_deref() != Some("bytes=0-1048575")
+            && let Some(refusal) = refuse(seen)
+        {
+            return refusal;
         }
         let (start, end) = asked(seen, served.len());
         let mut headers = span_headers(start, end, served.len());
@@ -1566,32 +1585,33 @@ fn a_reader_of_an_object_replaced_midway_says_it_changed() {
             &headers,
             served.slice(start..end),
         )
-    });
-    let op = server.operator(1, Duration::from_secs(10));
-    for if_match in [None, Some("*"), Some("\"v1\"")] {
-        let err = block_on(async {
-            let mut reader = op.reader_with("obj").chunk_size(1 << 20).prefetch(1);
-            if let Some(etag) = if_match {
-                reader = reader.if_match(etag);
-            }
-            let mut reader = reader.await.unwrap();
-            let mut got = Vec::new();
-            futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
-        })
-        .unwrap_err();
-        let err = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<storage::Error>())
-            .expect("the reader's own error");
-        assert_eq!(err.path(), "obj", "{err}");
-        if if_match == Some("\"v1\"") {
-            assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
-        } else {
-            assert_eq!(err.kind(), ErrorKind::Unexpected, "{if_match:?}: {err}");
-            assert!(err.is_temporary(), "{err}");
-            assert_eq!(err.context("changed"), Some("while read"), "{err}");
+    })
+}
+
+/// The error a reader of `obj` in 1 MiB chunks (opened `if_match`, if given) ends
+/// in.
+fn reader_error(op: &Operator, if_match: Option<&str>) -> storage::Error {
+    let err = block_on(async {
+        let mut reader = op.reader_with("obj").chunk_size(1 << 20).prefetch(1);
+        if let Some(etag) = if_match {
+            reader = reader.if_match(etag);
         }
-    }
+        let mut reader = reader.await.unwrap();
+        let mut got = Vec::new();
+        futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
+    })
+    .unwrap_err();
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<storage::Error>())
+        .expect("the reader's own error")
+        .clone()
+}
+
+/// `err` says the object changed while it was read: temporary, `changed`.
+fn assert_changed(err: &storage::Error) {
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("changed"), Some("while read"), "{err}");
 }
 
 /// An object that shrinks while a reader reads it: a server that checks the range
@@ -1601,48 +1621,21 @@ fn a_reader_of_an_object_replaced_midway_says_it_changed() {
 /// where the caller named the version, its condition failed.
 #[test]
 fn a_reader_of_an_object_that_shrinks_midway_says_it_changed() {
-    let data = object(3 << 20);
-    let served = data.clone();
-    let server = FaultServer::start(move |seen, _| {
-        if seen.range.as_deref() != Some("bytes=0-1048575") {
-            return with_headers(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                &[("content-range", "bytes */1000000")],
-                "",
-            );
-        }
-        let (start, end) = asked(seen, served.len());
-        let mut headers = span_headers(start, end, served.len());
-        headers.push(("etag", "\"v1\"".to_owned()));
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            served.slice(start..end),
-        )
+    let server = first_chunk_then(|_| {
+        Some(with_headers(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            &[("content-range", "bytes */1000000")],
+            "",
+        ))
     });
     let op = server.operator(1, Duration::from_secs(10));
     for if_match in [None, Some("\"v1\"")] {
-        let err = block_on(async {
-            let mut reader = op.reader_with("obj").chunk_size(1 << 20).prefetch(1);
-            if let Some(etag) = if_match {
-                reader = reader.if_match(etag);
-            }
-            let mut reader = reader.await.unwrap();
-            let mut got = Vec::new();
-            futures::AsyncReadExt::read_to_end(&mut reader, &mut got).await
-        })
-        .unwrap_err();
-        let err = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<storage::Error>())
-            .expect("the reader's own error");
+        let err = reader_error(&op, if_match);
         assert_eq!(err.path(), "obj", "{err}");
         if if_match.is_some() {
             assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
         } else {
-            assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
-            assert!(err.is_temporary(), "{err}");
-            assert_eq!(err.context("changed"), Some("while read"), "{err}");
+            assert_changed(&err);
         }
         assert!(
             err.to_string().contains("shorter than when opened"),
