@@ -634,6 +634,29 @@ impl Executor {
         self.inner.shared.accepts_here()
     }
 
+    /// `true` while the calling thread runs one of this executor's jobs (an async
+    /// job while it is polled, a blocking job while it runs), before a shutdown as
+    /// after it: not on a task a job spawned with `tokio::spawn`, nor on a thread
+    /// a job waits on. What a job submits is its own work, which a shutdown lets
+    /// it finish ([`accepts_jobs`](Self::accepts_jobs)): code that does work for
+    /// whoever asked can tell a job's request from an outside one this way (the
+    /// storage crate decides so whether a small read held before a shutdown is
+    /// still read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let io = io_executor::Builder::new().name("doc-in-job").build()?;
+    /// assert!(!io.in_job());
+    /// let inner = io.clone();
+    /// assert!(io.spawn_blocking(move || inner.in_job()).join().unwrap());
+    /// io.blocking_join();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn in_job(&self) -> bool {
+        context::is_in_job_of(self.inner.shared.id)
+    }
+
     /// Shuts the executor down (if that has not happened yet) and waits until every
     /// accepted job has ended and every thread of the pool has exited. Every job's
     /// handle is resolved by then: [`JoinHandle::is_finished`] is `true`.

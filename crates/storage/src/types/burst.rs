@@ -17,10 +17,11 @@
 //! starts when it is issued, as every other operation does. A held read starts at
 //! the first poll of any read of its burst, whether its pages are in memory or
 //! not; an executor shut down before that poll fails it, unless it is a job's
-//! own read. A burst polled after a shutdown from outside the executor's jobs
-//! leaves each read to its own future, which starts it where it is polled: inside
-//! one of the executor's jobs (which may still submit work) it is read, elsewhere
-//! it fails. After a shutdown no read is held.
+//! own read. A burst served after a shutdown reads, inside one of the
+//! executor's jobs, the reads that jobs issued (their own work), and leaves every
+//! other read to its own future, which starts it where it is polled: inside one
+//! of the executor's jobs (which may still submit work) it is read, elsewhere it
+//! fails. After a shutdown no read is held.
 //!
 //! Cancelling: a held read dropped before its burst starts is never read. Reads
 //! started together share their jobs, so dropping some of their futures stops
@@ -91,6 +92,9 @@ struct Group {
     /// As the caller gave it (errors name it).
     path: String,
     normalized: String,
+    /// Issued inside one of the executor's jobs: its own work, which a shutdown
+    /// lets it finish.
+    own: bool,
     reads: Vec<(Range<u64>, Arc<Slot>)>,
 }
 
@@ -204,12 +208,13 @@ impl Operator {
             });
         }
         let slot = Arc::new(Slot::default());
+        let own = self.executor().in_job();
         let full = {
             let mut held = burst.held.lock();
             let same = held
                 .groups
                 .last()
-                .is_some_and(|g| g.path == path && g.operation == operation);
+                .is_some_and(|g| g.path == path && g.operation == operation && g.own == own);
             if !same {
                 // A path seen last time was valid then; only a new one is checked.
                 let normalized = match raw::normalize_file_path(path) {
@@ -222,6 +227,7 @@ impl Operator {
                     operation,
                     path: path.to_owned(),
                     normalized,
+                    own,
                     reads: Vec::new(),
                 });
             }
@@ -267,7 +273,7 @@ impl Burst {
     fn serve(self: &Arc<Self>) {
         // Taken and started under one lock: a read is either held, and served by
         // whoever takes the burst next, or started, and finished by whoever took it.
-        let held = {
+        let mut held = {
             let mut held = self.held.lock();
             let mut taken = mem::take(&mut *held);
             for group in &mut taken.groups {
@@ -278,12 +284,22 @@ impl Burst {
         let Some(server) = self.server.get() else {
             return;
         };
-        if !server.executor.accepts_jobs() {
-            // After a shutdown, outside the executor's jobs: what this thread
-            // submits is refused, and some of these reads may be a job's own work.
-            // Each is started by its own future's poll, where it is polled.
-            let mut wakers = Vec::new();
-            for group in held.groups {
+        // Every read is started (or left to its own future) before any waker runs
+        // (a waker that panics leaves no read unstarted).
+        let mut wakers = Vec::new();
+        if server.executor.is_shutdown() {
+            // After a shutdown only a job's own reads are still read. Outside the
+            // executor's jobs, this thread's submissions are refused, and some of
+            // these reads may be a job's own work; inside one, the reads issued
+            // from outside are not this job's. Each read not served here is started
+            // by its own future's poll, where it is polled (and read there only if
+            // that is inside one of the executor's jobs).
+            let here = server.executor.accepts_jobs();
+            let (served, left): (Vec<Group>, Vec<Group>) = mem::take(&mut held.groups)
+                .into_iter()
+                .partition(|g| here && g.own);
+            held.groups = served;
+            for group in left {
                 for (range, slot) in group.reads {
                     let unserved = Unserved {
                         operation: group.operation,
@@ -294,8 +310,6 @@ impl Burst {
                     wakers.extend(slot.end(State::Unserved(unserved)));
                 }
             }
-            wakers.into_iter().for_each(Waker::wake);
-            return;
         }
         let operator = Operator::serving(
             Arc::clone(&server.access),
@@ -326,9 +340,6 @@ impl Burst {
                 None => files.push((n, vec![group])),
             }
         }
-        // Every read is started before any waker runs (a waker that panics
-        // leaves no read unstarted).
-        let mut wakers = Vec::new();
         for (reads, groups) in files {
             if reads >= TOGETHER_MIN {
                 read_together(&operator, groups);
