@@ -215,11 +215,15 @@ fn a_failed_batch_is_read_again_only_for_the_reads_still_awaited() {
         let (_dir, data, op, executor) = hot_file();
         let len = data.len() as u64;
         let submitted = rt().block_on(async {
-            // Not opened yet: the batch's open is a job, which waits in the queue
-            // behind the two below, and nothing of the batch ends before they do.
-            // Both blocking threads held:
-            let gate = std::sync::Arc::new(std::sync::Barrier::new(3));
-            let held: Vec<_> = (0..2)
+            // Opened and kept: the batch opens it on this thread, and finds the
+            // range past the end there.
+            op.read("f").await.unwrap();
+            // The executor's every thread held (its one worker, where the task
+            // that hands the batch's results out runs, and both blocking
+            // threads): nothing of the batch happens until the futures are
+            // dropped.
+            let gate = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let mut held: Vec<_> = (0..2)
                 .map(|_| {
                     let gate = std::sync::Arc::clone(&gate);
                     executor.spawn_blocking(move || {
@@ -227,14 +231,20 @@ fn a_failed_batch_is_read_again_only_for_the_reads_still_awaited() {
                     })
                 })
                 .collect();
+            held.push({
+                let gate = std::sync::Arc::clone(&gate);
+                // Blocks the worker, as no real job should.
+                executor.spawn(async move {
+                    gate.wait();
+                })
+            });
             let mut first = op.read_range("f", 0..10);
             let mut reads: Vec<_> = (1..300_u64)
                 .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
                 .collect();
             reads.push(op.read_range("f", len..len + 10));
-            // The first poll of a read of the burst starts the batch (the read
-            // itself waits in the queue too).
-            assert!(futures::FutureExt::now_or_never(&mut first).is_none());
+            // The first poll of a read of the burst starts the batch.
+            let _ = futures::FutureExt::now_or_never(&mut first);
             let kept = keep.then(|| reads.swap_remove(149));
             drop(reads);
             let submitted = jobs(&executor);
