@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::IntoFuture as _;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -45,12 +45,15 @@ pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
 ///
 /// With [`with_etag`](Self::with_etag) every read asks for one version of the
 /// file, so a file replaced while it is read fails instead of mixing two versions.
-/// Without it, a metadata load that needs more than its first read (a footer
-/// larger than the [hint](Self::with_footer_hint), a page index before the bytes
-/// read) holds its later reads to the version the first one saw, when the
-/// backend gives versions (an ETag): a file replaced meanwhile fails with a
-/// temporary `Unexpected` error whose `changed` context says so, not with a
-/// corrupt footer decoded from two versions.
+/// Without it, a reader that reads its own metadata without a
+/// [size](Self::with_file_size) holds every later read to the version its first
+/// read (the file's tail) saw, when the backend gives versions (an ETag): the
+/// rest of the footer, the page index and the column chunks. A file replaced
+/// meanwhile fails with a temporary `Unexpected` error whose `changed` context
+/// says so (reading it again, with a new reader, reads the new version), not
+/// with a corrupt footer decoded from two versions, or the new file's bytes read
+/// at the old metadata's offsets. (With a size and no ETag, nothing learns the
+/// version, and the reads are not held to one.)
 ///
 /// Errors are [`ParquetError::External`] holding the [`storage::Error`], so the
 /// operation, the path and the backend's context survive (downcast the source to
@@ -102,6 +105,9 @@ pub struct ParquetReader {
     path: Arc<str>,
     file_size: Option<u64>,
     etag: Option<Arc<str>>,
+    /// Without `etag`: the version the reader's first read saw (the file's tail,
+    /// read with its metadata), which every later read holds to. Shared by clones.
+    seen: Arc<OnceLock<String>>,
     footer_hint: usize,
     page_index: PageIndexPolicy,
 }
@@ -114,6 +120,7 @@ impl ParquetReader {
             path: Arc::from(path.into()),
             file_size: None,
             etag: None,
+            seen: Arc::default(),
             footer_hint: DEFAULT_FOOTER_HINT,
             page_index: PageIndexPolicy::Skip,
         }
@@ -213,10 +220,8 @@ impl ParquetReader {
                 // error, or the wrong bytes) once the file is longer than the hint.
                 // The suffix read here learns the file's size too, and parquet's
                 // sized path is served from what it brought: still one read.
-                let (size, tail, version) = self.read_tail().await?;
-                let fetch = Fetch::new(self)
-                    .with_tail(size - tail.len() as u64, tail)
-                    .with_version(version);
+                let (size, tail) = self.read_tail().await?;
+                let fetch = Fetch::new(self).with_tail(size - tail.len() as u64, tail);
                 loader.load_and_finish(fetch, size).await
             }
         };
@@ -267,10 +272,10 @@ impl ParquetReader {
         }
     }
 
-    /// The file's size, its last [`footer_hint`](Self::with_footer_hint) bytes
-    /// (all of it if it is shorter), in one read, and the version read (its ETag,
-    /// if the backend gives one).
-    async fn read_tail(&self) -> Result<(u64, Bytes, Option<String>)> {
+    /// The file's size and its last [`footer_hint`](Self::with_footer_hint) bytes
+    /// (all of it if it is shorter), in one read, which also learns the version the
+    /// reader holds to from then on, if it was given none.
+    async fn read_tail(&self) -> Result<(u64, Bytes)> {
         let hint = self.footer_hint.max(FOOTER_SIZE) as u64;
         let mut reader = self
             .op
@@ -281,7 +286,13 @@ impl ParquetReader {
             .await
             .map_err(|e| self.external(e))?;
         let size = reader.metadata().content_length();
-        let version = reader.metadata().etag().map(str::to_owned);
+        if self.etag.is_none()
+            && let Some(etag) = reader.metadata().etag()
+        {
+            // The first version seen stays the reader's (a later open that saw
+            // another failed its `If-Match` above).
+            let _ = self.seen.set(etag.to_owned());
+        }
         let mut tail = match reader.next().await {
             Some(first) => first.map_err(|e| self.external(e))?,
             None => Bytes::new(),
@@ -294,7 +305,7 @@ impl ParquetReader {
             joined.extend_from_slice(&more.map_err(|e| self.external(e))?);
             tail = joined.into();
         }
-        Ok((size, tail, version))
+        Ok((size, tail))
     }
 
     /// Adds the page index to `metadata` read earlier (one read of the index's
@@ -342,54 +353,68 @@ impl ParquetReader {
         self.page_index
     }
 
-    /// What every read asks of the file: its version, if the reader has one.
+    /// What every read asks of the file: its version, if the reader has one (given,
+    /// or seen by its first read).
     fn conditions(&self) -> Conditions {
         let mut conditions = Conditions::default();
-        conditions.if_match = self.etag.as_deref().map(str::to_owned);
+        conditions.if_match = self
+            .etag
+            .as_deref()
+            .or_else(|| self.seen.get().map(String::as_str))
+            .map(str::to_owned);
         conditions
     }
 
-    /// Bytes `range` of the file (of its version, if pinned), submitted now.
+    /// Bytes `range` of the file (of its version, if it has one), submitted now.
     fn read_range(&self, range: Range<u64>) -> BoxFuture<'static, Result<Bytes>> {
-        self.read_range_of(range, None)
-    }
-
-    /// Bytes `range` of the file, submitted now: of its version if pinned, else of
-    /// `seen` (an ETag the reader saw itself, not one it was given), if any. A file
-    /// no longer version `seen` fails with [`storage::Error::changed_while_read`]
-    /// (reading again reads the new version), not with the `PreconditionFailed` of
-    /// a caller's condition.
-    fn read_range_of(
-        &self,
-        range: Range<u64>,
-        seen: Option<&str>,
-    ) -> BoxFuture<'static, Result<Bytes>> {
-        let seen = seen.filter(|_| self.etag.is_none()).map(str::to_owned);
-        let mut conditions = self.conditions();
-        if seen.is_some() {
-            conditions.if_match.clone_from(&seen);
-        }
         let read = self
             .op
             .read_with(&self.path)
             .range(range)
-            .conditions(conditions)
+            .conditions(self.conditions())
             .into_future();
-        let etag = self.etag.clone();
-        async move {
-            read.await.map_err(|e| match seen {
-                Some(_) if e.kind() == storage::ErrorKind::PreconditionFailed => external(
-                    e.changed_while_read("the file was replaced while its metadata was read"),
-                ),
-                _ => version_error(e, etag.as_deref()),
-            })
-        }
-        .boxed()
+        let reader = self.versions();
+        async move { read.await.map_err(|e| reader.error(e)) }.boxed()
     }
 
     /// Parquet's error for a storage error of this reader.
     fn external(&self, err: storage::Error) -> ParquetError {
-        version_error(err, self.etag.as_deref())
+        self.versions().error(err)
+    }
+
+    fn versions(&self) -> Versions {
+        Versions {
+            given: self.etag.clone(),
+            seen: self.seen.get().is_some(),
+        }
+    }
+}
+
+/// Which version a reader's reads held to, for their errors.
+struct Versions {
+    /// The ETag the reader was given.
+    given: Option<Arc<str>>,
+    /// Without one: whether the reads held to the version the first read saw.
+    seen: bool,
+}
+
+impl Versions {
+    /// Parquet's error for `err`: a failed condition says which version was held
+    /// to. The caller's own version failed its condition (`PreconditionFailed`);
+    /// the one the reader saw first is a file replaced while it was read, a
+    /// temporary error (reading again reads the new version), see
+    /// [`storage::Error::changed_while_read`].
+    fn error(&self, err: storage::Error) -> ParquetError {
+        match (&self.given, self.seen) {
+            (Some(etag), _) => version_error(err, Some(etag)),
+            (None, true) if err.kind() == storage::ErrorKind::PreconditionFailed => {
+                external(err.changed_while_read(
+                    "the file was replaced while it was read (the reader holds to the \
+                     version its first read saw)",
+                ))
+            }
+            (None, _) => external(err),
+        }
     }
 }
 
@@ -518,27 +543,15 @@ struct Fetch<'a> {
     reader: &'a ParquetReader,
     /// Bytes `start..` of the file, and `start`.
     tail: Option<(u64, Bytes)>,
-    /// The version the tail was read from, which every further read of the load
-    /// holds to (one metadata from one version), when the reader holds to none.
-    version: Option<String>,
 }
 
 impl<'a> Fetch<'a> {
     fn new(reader: &'a ParquetReader) -> Self {
-        Self {
-            reader,
-            tail: None,
-            version: None,
-        }
+        Self { reader, tail: None }
     }
 
     fn with_tail(mut self, start: u64, tail: Bytes) -> Self {
         self.tail = Some((start, tail));
-        self
-    }
-
-    fn with_version(mut self, version: Option<String>) -> Self {
-        self.version = version;
         self
     }
 }
@@ -552,7 +565,7 @@ impl MetadataFetch for Fetch<'_> {
             let bytes = tail.slice((range.start - start) as usize..(range.end - start) as usize);
             return futures::future::ready(Ok(bytes)).boxed();
         }
-        self.reader.read_range_of(range, self.version.as_deref())
+        self.reader.read_range(range)
     }
 }
 

@@ -816,12 +816,13 @@ impl storage::raw::Access for Replaced {
     }
 }
 
-/// A reader given no size and no version reads its metadata from the one version
-/// its first read (the file's tail) saw: a file replaced while the footer is read
-/// in more than one read fails saying so (temporary, `changed`), not as a corrupt
-/// footer decoded from two versions.
+/// A reader given no size and no version holds every read to the one version its
+/// first read (the file's tail) saw: a file replaced while the footer is read in
+/// more than one read, or before its column chunks are read, fails saying so
+/// (temporary, `changed`), not as a corrupt footer decoded from two versions or
+/// as the new file's bytes at the old metadata's offsets.
 #[tokio::test]
-async fn a_metadata_load_holds_to_the_version_its_first_read_saw() {
+async fn a_reader_holds_to_the_version_its_first_read_saw() {
     let versions = [
         parquet_bytes(&lineitem_batch(3, 0, 2_000), writer_properties(500)),
         parquet_bytes(&lineitem_batch(4, 0, 3_000), writer_properties(700)),
@@ -853,5 +854,23 @@ async fn a_metadata_load_holds_to_the_version_its_first_read_saw() {
         let reader = ParquetReader::new(backend(&same), "t.parquet").with_footer_hint(64);
         let metadata = reader.load_metadata(PageIndexPolicy::Skip, None).await;
         assert_eq!(metadata.unwrap().file_metadata().num_rows(), 2_000);
+        // Replaced after the metadata was read whole (one read): the column chunks
+        // are not read from the new file.
+        let mut reader = ParquetReader::new(backend(&versions), "t.parquet");
+        let metadata = reader.load_metadata(PageIndexPolicy::Skip, None).await;
+        assert_eq!(metadata.unwrap().file_metadata().num_rows(), 2_000);
+        let one = reader.get_bytes(4..100).await.unwrap_err();
+        let many = reader
+            .get_byte_ranges(vec![4..100, 200..300])
+            .await
+            .unwrap_err();
+        for err in [one, many] {
+            let ParquetError::External(source) = &err else {
+                panic!("not a storage error: {err}");
+            };
+            let source = source.downcast_ref::<storage::Error>().unwrap();
+            assert_eq!(source.kind(), storage::ErrorKind::Unexpected, "{err}");
+            assert_eq!(source.context("changed"), Some("while read"), "{err}");
+        }
     }
 }
