@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -989,6 +990,9 @@ where
         // A worker without its runtime is dropping it (past a deadline): the
         // runtime current there is that one, which would drop the task unrun.
         if matches!(context::current(), Some((_, context::Role::Worker(_)))) {
+            if let Some(shared) = context::current_pool() {
+                shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            }
             return Err(future);
         }
         return match Handle::try_current() {
@@ -1001,6 +1005,7 @@ where
     // Past a deadline, or once the pool's drain has ended (a task left on the
     // worker runs as its runtime is about to go), nothing would wait for it.
     let Some(guard) = shared.accept_cleanup(&completion, worker) else {
+        shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(future);
     };
     // A runtime that a deadline has begun to drop drops the task here, which

@@ -360,10 +360,13 @@ fn a_cleanup_started_past_a_deadline_is_given_back() {
             })
         };
         running.recv().unwrap();
+        let rejected = executor.metrics().rejected;
         assert!(!executor.blocking_shutdown_timeout(Duration::from_millis(10)));
         assert!(job.join().unwrap_err().is_shutdown());
         executor.blocking_join();
         assert_eq!(*seen.lock().unwrap(), Some(true));
+        // Refused, as every job is that a pool does not accept.
+        assert_eq!(executor.metrics().rejected, rejected + 1);
     });
 }
 
