@@ -49,11 +49,13 @@ pub const DEFAULT_FOOTER_HINT: usize = 512 << 10;
 /// [size](Self::with_file_size) holds every later read to the version its first
 /// read (the file's tail) saw, when the backend gives versions (an ETag): the
 /// rest of the footer, the page index and the column chunks. A file replaced
-/// meanwhile fails with a temporary `Unexpected` error whose `changed` context
-/// says so (reading it again, with a new reader, reads the new version), not
-/// with a corrupt footer decoded from two versions, or the new file's bytes read
-/// at the old metadata's offsets. (With a size and no ETag, nothing learns the
-/// version, and the reads are not held to one.)
+/// meanwhile (on fs: its modification time changed) fails with a temporary
+/// `Unexpected` error whose `changed` context says so, not with a corrupt footer
+/// decoded from two versions, or the new file's bytes read at the old metadata's
+/// offsets. The version is the reader's for good: a clone made after its first
+/// read holds to it too, and reading the new version takes a new reader (or a
+/// clone made before). (With a size and no ETag, nothing learns the version, and
+/// the reads are not held to one.)
 ///
 /// Errors are [`ParquetError::External`] holding the [`storage::Error`], so the
 /// operation, the path and the backend's context survive (downcast the source to
@@ -106,8 +108,9 @@ pub struct ParquetReader {
     file_size: Option<u64>,
     etag: Option<Arc<str>>,
     /// Without `etag`: the version the reader's first read saw (the file's tail,
-    /// read with its metadata), which every later read holds to. Shared by clones.
-    seen: Arc<OnceLock<String>>,
+    /// read with its metadata), which every later read holds to. A clone made
+    /// after that read holds to it too; one made before learns its own.
+    seen: OnceLock<String>,
     footer_hint: usize,
     page_index: PageIndexPolicy,
 }
@@ -120,7 +123,7 @@ impl ParquetReader {
             path: Arc::from(path.into()),
             file_size: None,
             etag: None,
-            seen: Arc::default(),
+            seen: OnceLock::new(),
             footer_hint: DEFAULT_FOOTER_HINT,
             page_index: PageIndexPolicy::Skip,
         }
@@ -288,10 +291,15 @@ impl ParquetReader {
         let size = reader.metadata().content_length();
         if self.etag.is_none()
             && let Some(etag) = reader.metadata().etag()
+            && self.seen.get_or_init(|| etag.to_owned()) != etag
         {
-            // The first version seen stays the reader's (a later open that saw
-            // another failed its `If-Match` above).
-            let _ = self.seen.set(etag.to_owned());
+            // Another load of this reader, at the same time, saw another version
+            // first (a later one opens with `If-Match` on it, and fails above):
+            // this one's metadata is not of the version the reads hold to.
+            let err = storage::Error::new(storage::ErrorKind::PreconditionFailed)
+                .with_operation("reader")
+                .with_path(self.path.to_string());
+            return Err(self.external(err));
         }
         let mut tail = match reader.next().await {
             Some(first) => first.map_err(|e| self.external(e))?,
@@ -531,6 +539,7 @@ impl fmt::Debug for ParquetReader {
             .field("path", &self.path)
             .field("file_size", &self.file_size)
             .field("etag", &self.etag)
+            .field("seen", &self.seen.get())
             .field("footer_hint", &self.footer_hint)
             .field("page_index", &self.page_index)
             .finish()

@@ -743,6 +743,9 @@ async fn a_scan_given_no_metadata_hint_prefetches_nothing() {
 struct ReplacedAfterOneRead {
     versions: [Bytes; 2],
     served: std::sync::atomic::AtomicUsize,
+    /// If set, each open waits (on a blocking thread) for as many others as the
+    /// barrier counts, having taken its version: opens made at once see both.
+    meet: Option<Arc<std::sync::Barrier>>,
 }
 
 impl ReplacedAfterOneRead {
@@ -804,6 +807,19 @@ impl storage::raw::Access for Replaced {
         _: &str,
         args: storage::raw::OpenArgs,
     ) -> storage::raw::IoJob<storage::raw::Opened> {
+        if let Some(meet) = self.0.meet.clone() {
+            let replaced = Arc::clone(&self.0);
+            return storage::raw::IoJob::blocking(move || {
+                let (content, metadata) = replaced.version();
+                meet.wait();
+                args.conditions.check(&metadata)?;
+                let range = args.range.resolve(content.len() as u64)?;
+                let first = args.first_read(&range);
+                let bytes = content.slice(first.start as usize..first.end as usize);
+                let object = Arc::new(Version { metadata, content });
+                Ok(storage::raw::Opened::new(object, range, bytes))
+            });
+        }
         let (content, metadata) = self.0.version();
         storage::raw::IoJob::ready((|| {
             args.conditions.check(&metadata)?;
@@ -831,6 +847,7 @@ async fn a_reader_holds_to_the_version_its_first_read_saw() {
         let replaced = Arc::new(ReplacedAfterOneRead {
             versions: versions.clone(),
             served: std::sync::atomic::AtomicUsize::new(0),
+            meet: None,
         });
         storage::Operator::new(Replaced(replaced)).with_executor(common::executor("replaced"))
     };
@@ -873,4 +890,42 @@ async fn a_reader_holds_to_the_version_its_first_read_saw() {
             assert_eq!(source.context("changed"), Some("while read"), "{err}");
         }
     }
+}
+
+/// Two metadata loads of one reader at once, each opening the file before either
+/// has seen it, of a file replaced between the two opens: one load holds the
+/// reader to the version it saw, and the other, which saw the other version, fails
+/// saying the file changed, rather than return metadata of a version the reader's
+/// later reads do not hold to.
+#[tokio::test]
+async fn two_loads_at_once_of_a_replaced_file_leave_one_version() {
+    let versions = [
+        parquet_bytes(&lineitem_batch(3, 0, 2_000), writer_properties(500)),
+        parquet_bytes(&lineitem_batch(4, 0, 3_000), writer_properties(700)),
+    ];
+    let replaced = Arc::new(ReplacedAfterOneRead {
+        versions,
+        served: std::sync::atomic::AtomicUsize::new(0),
+        meet: Some(Arc::new(std::sync::Barrier::new(2))),
+    });
+    let op = storage::Operator::new(Replaced(replaced)).with_executor(common::executor("replaced"));
+    let reader = ParquetReader::new(op, "t.parquet");
+    let (a, b) = futures::join!(
+        reader.load_metadata(PageIndexPolicy::Skip, None),
+        reader.load_metadata(PageIndexPolicy::Skip, None),
+    );
+    let (ok, err) = match (a, b) {
+        (Ok(ok), Err(err)) | (Err(err), Ok(ok)) => (ok, err),
+        (a, b) => panic!(
+            "not one load each way: {:?} / {:?}",
+            a.map(drop),
+            b.map(drop)
+        ),
+    };
+    assert!([2_000, 3_000].contains(&ok.file_metadata().num_rows()));
+    let ParquetError::External(source) = &err else {
+        panic!("not a storage error: {err}");
+    };
+    let source = source.downcast_ref::<storage::Error>().unwrap();
+    assert_eq!(source.context("changed"), Some("while read"), "{err}");
 }

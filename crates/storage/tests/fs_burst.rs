@@ -338,9 +338,6 @@ fn a_jobs_held_reads_first_polled_from_outside_after_a_shutdown_are_read() {
     executor.blocking_join();
 }
 
-/// An executor over a runtime that is gone refuses the burst's work: each read
-/// says it was shut down, as a read on its own does, never that a queue was full
-/// (an error a caller would retry).
 /// The converse: a read issued from outside before a shutdown, held in a burst
 /// that one of the executor's jobs polls first after it, is not that job's work:
 /// the job's reads are read, and the outside read fails with `ShutDown` when its
@@ -387,6 +384,9 @@ fn an_outside_read_held_with_a_jobs_reads_is_refused_after_a_shutdown() {
     executor.blocking_join();
 }
 
+/// An executor over a runtime that is gone refuses the burst's work: each read
+/// says it was shut down, as a read on its own does, never that a queue was full
+/// (an error a caller would retry).
 #[test]
 fn a_burst_on_an_executor_whose_runtime_is_gone_fails_each_read_with_shut_down() {
     let dir = tempfile::tempdir().unwrap();

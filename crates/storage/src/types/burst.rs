@@ -120,10 +120,11 @@ enum State {
     Started(Option<Waker>),
     /// Started on its own: the read's future awaits it.
     Alone(IoFuture<Bytes>),
-    /// Left to its own future: the burst was polled, after a shutdown, where the
-    /// executor takes no job (outside its jobs). The read's own future starts it
-    /// where it is polled: inside one of the executor's jobs (the read is that
-    /// job's own work), accepted; elsewhere, refused.
+    /// Left to its own future: the burst was served after a shutdown, where the
+    /// executor takes no job (outside its jobs), or inside a job while the read
+    /// was issued from outside. The read's own future starts it where it is
+    /// polled: inside one of the executor's jobs (the read is that job's own
+    /// work), accepted; elsewhere, refused.
     Unserved(Unserved),
     /// Read with others; the result.
     Done(Result<Bytes>, Option<Arc<Rest>>),
