@@ -807,28 +807,24 @@ impl storage::raw::Access for Replaced {
         _: &str,
         args: storage::raw::OpenArgs,
     ) -> storage::raw::IoJob<storage::raw::Opened> {
-        if let Some(meet) = self.0.meet.clone() {
-            let replaced = Arc::clone(&self.0);
-            return storage::raw::IoJob::blocking(move || {
-                let (content, metadata) = replaced.version();
+        let replaced = Arc::clone(&self.0);
+        let open = move || {
+            let (content, metadata) = replaced.version();
+            if let Some(meet) = &replaced.meet {
                 meet.wait();
-                args.conditions.check(&metadata)?;
-                let range = args.range.resolve(content.len() as u64)?;
-                let first = args.first_read(&range);
-                let bytes = content.slice(first.start as usize..first.end as usize);
-                let object = Arc::new(Version { metadata, content });
-                Ok(storage::raw::Opened::new(object, range, bytes))
-            });
-        }
-        let (content, metadata) = self.0.version();
-        storage::raw::IoJob::ready((|| {
+            }
             args.conditions.check(&metadata)?;
             let range = args.range.resolve(content.len() as u64)?;
             let first = args.first_read(&range);
             let bytes = content.slice(first.start as usize..first.end as usize);
             let object = Arc::new(Version { metadata, content });
             Ok(storage::raw::Opened::new(object, range, bytes))
-        })())
+        };
+        // Opens that wait for each other wait on blocking threads.
+        match self.0.meet {
+            Some(_) => storage::raw::IoJob::blocking(open),
+            None => storage::raw::IoJob::ready(open()),
+        }
     }
 }
 

@@ -295,93 +295,62 @@ fn a_burst_whose_executor_shut_down_fails_each_read_with_shut_down() {
     });
 }
 
-/// Reads a job issued before a shutdown, held in a burst that a caller outside the
-/// executor's jobs polls first after it, are still read: they are the job's own
-/// work, started where the job polls them. The outside caller's read is refused.
-/// (They failed with `ShutDown`, served from the outside poll.)
+/// Reads a job issued before a shutdown, held in a burst with a read issued from
+/// outside, whichever polls the burst first after the shutdown: the job's reads
+/// are read (they are its own work, started where the job polls them; they failed
+/// with `ShutDown` when served from the outside poll), and the outside read fails
+/// with `ShutDown`, as every outside operation after a shutdown does (the job's
+/// poll read it).
 #[test]
-fn a_jobs_held_reads_first_polled_from_outside_after_a_shutdown_are_read() {
-    let (_dir, data, op, executor) = hot_file();
-    rt().block_on(async {
-        op.read("f").await.unwrap();
-        // Issued and left unpolled: reads issued meanwhile are held.
-        let first = op.read_range("f", 0..10);
-        let (issued, job_issued) = std::sync::mpsc::channel();
-        let (go, wait) = tokio::sync::oneshot::channel::<()>();
-        let job = {
-            let op = op.clone();
-            executor.spawn(async move {
-                let reads: Vec<_> = (1..4_u64)
-                    .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
-                    .collect();
-                issued.send(()).unwrap();
-                let _ = wait.await;
-                join_all(reads).await
-            })
-        };
-        job_issued.recv().unwrap();
-        let outside = op.read_range("f", 8 * 4096..8 * 4096 + 10);
-        executor.shutdown();
-        let err = guarded(outside).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
-        go.send(()).unwrap();
-        let got = guarded(job).await.unwrap();
-        for (i, read) in (1..4_usize).zip(got) {
-            assert_eq!(
-                &read.unwrap()[..],
-                &data[i * 4096..i * 4096 + 10],
-                "read {i}"
-            );
-        }
-        drop(first);
-    });
-    executor.blocking_join();
-}
-
-/// The converse: a read issued from outside before a shutdown, held in a burst
-/// that one of the executor's jobs polls first after it, is not that job's work:
-/// the job's reads are read, and the outside read fails with `ShutDown` when its
-/// caller awaits it, as every outside operation after a shutdown does. (The job's
-/// poll read it.)
-#[test]
-fn an_outside_read_held_with_a_jobs_reads_is_refused_after_a_shutdown() {
-    let (_dir, data, op, executor) = hot_file();
-    rt().block_on(async {
-        op.read("f").await.unwrap();
-        // Issued and left unpolled: reads issued meanwhile are held.
-        let first = op.read_range("f", 0..10);
-        let (issued, job_issued) = std::sync::mpsc::channel();
-        let (go, wait) = tokio::sync::oneshot::channel::<()>();
-        let job = {
-            let op = op.clone();
-            executor.spawn(async move {
-                let reads: Vec<_> = (1..4_u64)
-                    .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
-                    .collect();
-                issued.send(()).unwrap();
-                let _ = wait.await;
-                join_all(reads).await
-            })
-        };
-        job_issued.recv().unwrap();
-        let outside = op.read_range("f", 8 * 4096..8 * 4096 + 10);
-        executor.shutdown();
-        // The job polls the burst first.
-        go.send(()).unwrap();
-        let got = guarded(job).await.unwrap();
-        for (i, read) in (1..4_usize).zip(got) {
-            assert_eq!(
-                &read.unwrap()[..],
-                &data[i * 4096..i * 4096 + 10],
-                "read {i}"
-            );
-        }
-        let err = guarded(outside).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
-        assert_eq!(err.path(), "f", "{err}");
-        drop(first);
-    });
-    executor.blocking_join();
+fn after_a_shutdown_a_jobs_held_reads_are_read_and_an_outside_one_is_refused() {
+    for job_polls_first in [false, true] {
+        let (_dir, data, op, executor) = hot_file();
+        rt().block_on(async {
+            op.read("f").await.unwrap();
+            // Issued and left unpolled: reads issued meanwhile are held.
+            let first = op.read_range("f", 0..10);
+            let (issued, job_issued) = std::sync::mpsc::channel();
+            let (go, wait) = tokio::sync::oneshot::channel::<()>();
+            let job = {
+                let op = op.clone();
+                executor.spawn(async move {
+                    let reads: Vec<_> = (1..4_u64)
+                        .map(|i| op.read_range("f", i * 4096..i * 4096 + 10))
+                        .collect();
+                    issued.send(()).unwrap();
+                    let _ = wait.await;
+                    join_all(reads).await
+                })
+            };
+            job_issued.recv().unwrap();
+            let outside = op.read_range("f", 8 * 4096..8 * 4096 + 10);
+            executor.shutdown();
+            let outside = if job_polls_first {
+                go.send(()).unwrap();
+                Some(outside)
+            } else {
+                let err = guarded(outside).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+                go.send(()).unwrap();
+                None
+            };
+            let got = guarded(job).await.unwrap();
+            for (i, read) in (1..4_usize).zip(got) {
+                assert_eq!(
+                    &read.unwrap()[..],
+                    &data[i * 4096..i * 4096 + 10],
+                    "read {i}, job first: {job_polls_first}"
+                );
+            }
+            if let Some(outside) = outside {
+                let err = guarded(outside).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::ShutDown, "{err}");
+                assert_eq!(err.path(), "f", "{err}");
+            }
+            drop(first);
+        });
+        executor.blocking_join();
+    }
 }
 
 /// An executor over a runtime that is gone refuses the burst's work: each read
