@@ -413,30 +413,23 @@ impl Versions {
     /// temporary error (reading again reads the new version), see
     /// [`storage::Error::changed_while_read`].
     fn error(&self, err: storage::Error) -> ParquetError {
+        if err.kind() != storage::ErrorKind::PreconditionFailed {
+            return external(err);
+        }
         match (&self.given, self.seen) {
-            (Some(etag), _) => version_error(err, Some(etag)),
-            (None, true) if err.kind() == storage::ErrorKind::PreconditionFailed => {
-                external(err.changed_while_read(
-                    "the file was replaced while it was read (the reader holds to the \
-                     version its first read saw)",
-                ))
-            }
-            (None, _) => external(err),
+            (Some(etag), _) => external(
+                err.with_context("expected_etag", etag.as_ref())
+                    .with_message(
+                        "the file is no longer the version the reader was given (it was \
+                         replaced or modified after it was listed)",
+                    ),
+            ),
+            (None, true) => external(err.changed_while_read(
+                "the file was replaced while it was read (the reader holds to the \
+                 version its first read saw)",
+            )),
+            (None, false) => external(err),
         }
-    }
-}
-
-/// Parquet's error for `err`, a read of version `etag` (if pinned): a failed
-/// condition says which version was asked for, and what that means.
-fn version_error(err: storage::Error, etag: Option<&str>) -> ParquetError {
-    match etag {
-        Some(etag) if err.kind() == storage::ErrorKind::PreconditionFailed => {
-            external(err.with_context("expected_etag", etag).with_message(
-                "the file is no longer the version the reader was given (it was \
-                 replaced or modified after it was listed)",
-            ))
-        }
-        _ => external(err),
     }
 }
 
