@@ -221,6 +221,23 @@ fn an_unsynced_replace_reserves_no_extents_ahead() {
         op.write("t/manifest", vec![2_u8; 1 << 20]).await.unwrap();
     });
     let file = dir.path().join("t/manifest");
+    // ext4 starts the replacing file's writeback at the rename, and while that
+    // writeback is under way its blocks read as "unwritten" too (they become
+    // written when it ends). Wait for it, starting none: blocks reserved ahead
+    // stay unwritten until the flusher writes them, seconds from now.
+    let opened = std::fs::File::open(&file).unwrap();
+    // SAFETY: `sync_file_range` only reads its arguments; the descriptor is open
+    // for the whole call (`opened` lives past it).
+    let waited = unsafe {
+        libc::sync_file_range(
+            std::os::fd::AsRawFd::as_raw_fd(&opened),
+            0,
+            0,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE,
+        )
+    };
+    assert_eq!(waited, 0, "{}", std::io::Error::last_os_error());
+    drop(opened);
     let out = match Command::new("filefrag").arg("-v").arg(&file).output() {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
         Ok(out) => {
