@@ -289,6 +289,33 @@ fn a_fifo_read_by_its_path_is_refused_without_waiting() {
     assert_eq!(s.op.read("pipe.parquet").unwrap(), "now a file");
 }
 
+/// A symlink to a directory is that directory to `stat` and `list` (`link/`): named
+/// so, `delete` removes the link, as the docs say deleting removes a symlink
+/// itself, never its target (it was `NotADirectory`). A link to a file named as a
+/// directory is not one.
+#[test]
+fn deleting_a_linked_directory_removes_the_link_not_its_target() {
+    let s = setup();
+    let root = &s.root;
+    std::fs::create_dir_all(root.join("real")).unwrap();
+    std::fs::write(root.join("real/x"), "x").unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("empty", root.join("elink")).unwrap();
+    std::os::unix::fs::symlink("real/x", root.join("flink")).unwrap();
+    assert!(s.op.stat("link/").unwrap().is_dir());
+    s.op.delete("elink/").unwrap();
+    s.op.delete("link/").unwrap();
+    let err = s.op.delete("flink/").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotADirectory, "{err}");
+    for gone in ["link", "elink"] {
+        assert!(root.join(gone).symlink_metadata().is_err(), "{gone} stays");
+    }
+    assert!(root.join("flink").symlink_metadata().is_ok());
+    assert!(root.join("empty").is_dir());
+    assert_eq!(s.op.read("real/x").unwrap(), "x");
+}
+
 /// A recursive listing walks into a symlinked directory, as object_store's
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already

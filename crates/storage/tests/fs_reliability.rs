@@ -262,22 +262,20 @@ fn kept_files_give_way_when_the_process_runs_out_of_descriptors() {
         op.write(&format!("f{i}"), "y").unwrap();
     }
     // Nor the other operations, which open directories and files of their own:
-    // before each, kept files take every descriptor left (new ones read until the
-    // count of open descriptors, this count's own included, is at the limit, then
-    // one more), and each operation needs one.
+    // before each, kept files take every descriptor left (new ones read until an
+    // open of the test's own fails: descriptors opened before the limit was
+    // lowered may lie above it, so a count of open ones does not say), and each
+    // operation needs one.
     for i in 0..600 {
         op.write(&format!("g{i}"), "z").unwrap();
     }
-    let limit = open_now + 40;
-    let full = || std::fs::read_dir("/proc/self/fd").map_or(true, |d| d.count() as u64 >= limit);
+    let full = || std::fs::File::open("/dev/null").is_err();
     let mut next = 0;
     let mut fill = || {
         while !full() {
             op.read(&format!("g{next}")).unwrap();
             next += 1;
         }
-        op.read(&format!("g{next}")).unwrap();
-        next += 1;
     };
     // A write whose commit comes when every descriptor is taken.
     let mut writer = op.writer("w").unwrap();
@@ -308,6 +306,34 @@ fn kept_files_give_way_when_the_process_runs_out_of_descriptors() {
     live.close().unwrap();
     assert_eq!(op.read("d/live").unwrap(), "live");
     assert_eq!(op.list("").unwrap().len(), 798);
+    // A recursive listing opens each directory it walks into as it reads its
+    // pages (of 1000 entries, the next one read as one is handed out): here its
+    // third page, read once every descriptor is taken. It closes the directory
+    // it ended its last page in, then walks into the next, a symlinked one: two
+    // descriptors (the link's lookup, then the directory it leads to).
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    for d in 0..1100 {
+        op.write(&format!("r/d{d}/x"), "x").unwrap();
+        std::os::unix::fs::symlink(format!("../r/d{d}"), dir.path().join(format!("t/l{d}")))
+            .unwrap();
+    }
+    let rt = rt();
+    let mut lister = rt
+        .block_on(std::future::IntoFuture::into_future(
+            op.async_operator().lister_with("t/").recursive(true),
+        ))
+        .unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    while let Some(entry) = rt.block_on(lister.next_entry()).unwrap() {
+        listed.insert(entry.path().to_owned());
+        if listed.len() == 1000 {
+            fill();
+        }
+    }
+    let want: std::collections::BTreeSet<String> = (0..1100)
+        .flat_map(|d| [format!("t/l{d}/"), format!("t/l{d}/x")])
+        .collect();
+    assert_eq!(listed, want);
 }
 
 /// A 1 MiB tmpfs: the writer's chunks fail with "no space left", and every later
@@ -404,6 +430,26 @@ fn leftovers_of_crashed_writers_are_hidden_cleaned_and_never_in_the_way() {
         let mut writer = op.writer("w").await.unwrap();
         writer.write_all(b"in progress").await.unwrap();
         writer.flush().await.unwrap();
+        // Its temporary file, by the name a `read_dir` shows, is not the caller's
+        // to delete or copy (the write would be lost, or read half written).
+        let live = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|name| name.starts_with(".dio-tmp.") && dir.path().join(name) != stale)
+            .unwrap();
+        let errors = [
+            op.delete(&live).await.unwrap_err(),
+            op.delete_many([live.as_str()])
+                .await
+                .unwrap()
+                .remove(0)
+                .unwrap_err(),
+            op.copy(&live, "copied").await.unwrap_err(),
+        ];
+        for err in errors {
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert_eq!(err.path(), live, "{err}");
+        }
         let fs = storage::services::Fs::new(dir.path()).unwrap();
         let removed = op
             .executor()
@@ -800,6 +846,8 @@ fn an_abort_that_cannot_remove_its_temporary_file_says_so() {
         let mut writer = op.writer("d/f").await.unwrap();
         writer.write_bytes(vec![7_u8; 1 << 20]).await.unwrap();
         writer.ready().await.unwrap();
+        let mut closed = op.writer("d/g").await.unwrap();
+        closed.write_bytes(vec![7_u8; 1 << 20]).await.unwrap();
         if !chattr("+i") {
             skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
             return;
@@ -815,10 +863,21 @@ fn an_abort_that_cannot_remove_its_temporary_file_says_so() {
                 .contains("temporary file could not be removed"),
             "{err}"
         );
+        // A commit that fails (the rename, `EPERM`) and cannot remove its
+        // temporary file either says both, and so does the abort after it.
+        let err = closed.close().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+        let left = err.context(storage::raw::ABORT_FAILED).unwrap_or_default();
+        assert!(
+            left.contains("temporary file could not be removed"),
+            "{err:?}"
+        );
+        let err = closed.abort().await.unwrap_err();
+        assert!(err.context(storage::raw::ABORT_FAILED).is_some(), "{err:?}");
         assert!(op.list("d/").await.unwrap().is_empty());
     });
-    // Mutable again: the leftover goes with the directory.
-    assert!(!d.join("f").exists());
+    // Mutable again: the leftovers go with the directory.
+    assert!(!d.join("f").exists() && !d.join("g").exists());
     rt().block_on(op.delete("d/")).unwrap();
     assert!(!d.exists());
 }

@@ -3002,6 +3002,100 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
 }
 
+/// A copy is of the version its `HEAD` saw (`x-amz-copy-source-if-match`). Here the
+/// source is written (ETag `"f"`) between a rename's `HEAD` and its `CopyObject`,
+/// then written back (`"e"` again: the same content) before its conditional
+/// `DELETE`: unpinned, the rename copied `"f"` and deleted `"e"`, a version it
+/// never copied. Pinned, the copy is refused and made again, of `"e"`. A refusal
+/// of the target's own condition (`If-None-Match`) is not copied again.
+#[test]
+fn a_copy_is_of_the_version_its_head_saw() {
+    #[derive(Default)]
+    struct Source {
+        heads: usize,
+        copies: usize,
+        etag: String,
+        copied: Vec<String>,
+    }
+    let source = Arc::new(Mutex::new(Source {
+        etag: "\"e\"".into(),
+        ..Source::default()
+    }));
+    let state = Arc::clone(&source);
+    let server = holding_a(move |seen, _| {
+        let mut a = state.lock();
+        match seen.method.as_str() {
+            "HEAD" if seen.path == "/bucket/a" => {
+                let answer = with_headers(
+                    StatusCode::OK,
+                    &[("content-length", "5"), ("etag", a.etag.as_str())],
+                    "",
+                );
+                a.heads += 1;
+                if a.heads == 1 {
+                    a.etag = "\"f\"".into();
+                }
+                Some(answer)
+            }
+            "PUT" if seen.header("x-amz-copy-source").is_some() => {
+                let pinned = seen.header("x-amz-copy-source-if-match");
+                let answer = if pinned.is_some_and(|p| p != a.etag) {
+                    s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
+                } else {
+                    let etag = a.etag.clone();
+                    a.copied.push(etag.clone());
+                    with_headers(
+                        StatusCode::OK,
+                        &[],
+                        format!("<CopyObjectResult><ETag>{etag}</ETag></CopyObjectResult>"),
+                    )
+                };
+                a.copies += 1;
+                if a.copies == 1 {
+                    a.etag = "\"e\"".into();
+                }
+                Some(answer)
+            }
+            "DELETE" if seen.path == "/bucket/a" => {
+                Some(if seen.if_match.as_ref() == Some(&a.etag) {
+                    with_headers(StatusCode::NO_CONTENT, &[], "")
+                } else {
+                    s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
+                })
+            }
+            _ => None,
+        }
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    block_on(op.rename("a", "b")).unwrap();
+    assert_eq!(source.lock().copied, ["\"e\""], "{:?}", server.seen());
+    let copies = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.header("x-amz-copy-source").is_some())
+        .map(|s| s.header("x-amz-copy-source-if-match").map(str::to_owned))
+        .collect::<Vec<_>>();
+    assert_eq!(copies, [Some("\"e\"".to_owned()), Some("\"e\"".to_owned())]);
+
+    // The target's condition refused it: the source is unchanged, not copied again.
+    let server = holding_a(|seen, _| {
+        (seen.method == "PUT" && seen.header("if-none-match").is_some())
+            .then(|| s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r"))
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(std::future::IntoFuture::into_future(
+        op.copy_with("a", "b").if_not_exists(true),
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    let copies = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.header("x-amz-copy-source").is_some())
+        .count();
+    assert_eq!(copies, 1);
+}
+
 /// A rename deletes its source only while it is still the version copied
 /// (`If-Match` on the DELETE): a version written between the copy and the delete
 /// stays, and the rename says so, where it was deleted unseen. A server that does

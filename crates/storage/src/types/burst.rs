@@ -30,6 +30,7 @@
 //! result) only for the reads whose futures still wait.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::ops::Range;
@@ -58,7 +59,8 @@ const TOGETHER_MIN: usize = 192;
 const HELD_MAX: usize = 1 << 14;
 
 /// Small reads issued and not yet started, shared by the clones of one operator.
-#[derive(Debug, Default)]
+/// Its `Debug` output counts them (there may be thousands).
+#[derive(Default)]
 pub(crate) struct Burst {
     held: Mutex<Held>,
     /// Reads served when they were issued and not polled yet: while there are any,
@@ -67,6 +69,17 @@ pub(crate) struct Burst {
     /// What serves the burst: the operator's backend, executor and options (not the
     /// operator itself, which holds the burst).
     server: OnceLock<Server>,
+}
+
+impl fmt::Debug for Burst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Burst");
+        if let Some(held) = self.held.try_lock() {
+            out.field("held", &held.reads);
+        }
+        out.field("unpolled", &self.unpolled.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]

@@ -20,6 +20,11 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// | `if_none_match`: the ETag is none of these (`*`: any) | [`ErrorKind::NotModified`] |
 /// | `if_modified_since` (ignored when `if_none_match` is set) | [`ErrorKind::NotModified`] |
 ///
+/// Times are compared in whole seconds, as HTTP dates carry them (and as S3
+/// compares them): an object changed within the second `if_modified_since` names
+/// was not modified since, and one changed within the second
+/// `if_unmodified_since` names was not modified after it.
+///
 /// ETags are compared as given (with their quotes, as [`Metadata::etag`] returns
 /// them); a list may be given comma-separated. An object without an ETag matches no
 /// tag but `*`.
@@ -127,7 +132,7 @@ impl Conditions {
             }
         } else if let (Some(since), Some(modified)) =
             (self.if_unmodified_since, meta.last_modified())
-            && modified > since
+            && whole_seconds(modified) > whole_seconds(since)
         {
             return Err(failed(
                 ErrorKind::PreconditionFailed,
@@ -142,7 +147,7 @@ impl Conditions {
                 ));
             }
         } else if let (Some(since), Some(modified)) = (self.if_modified_since, meta.last_modified())
-            && modified <= since
+            && whole_seconds(modified) <= whole_seconds(since)
         {
             return Err(failed(
                 ErrorKind::NotModified,
@@ -150,6 +155,17 @@ impl Conditions {
             ));
         }
         Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch, rounded down (an HTTP date's precision).
+fn whole_seconds(time: SystemTime) -> i128 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i128::from(after.as_secs()),
+        Err(before) => {
+            let before = before.duration();
+            -i128::from(before.as_secs()) - i128::from(before.subsec_nanos() > 0)
+        }
     }
 }
 

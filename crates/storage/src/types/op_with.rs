@@ -5,6 +5,7 @@
 //! [`IntoFuture::into_future`] is called, which returns the [`IoFuture`] at once
 //! with its IO already running, like the plain methods do.
 
+use std::fmt;
 use std::future::IntoFuture;
 use std::ops::{Range, RangeBounds};
 use std::time::SystemTime;
@@ -284,14 +285,25 @@ impl IntoFuture for StatWith {
     }
 }
 
-/// [`Operator::write_with`]: a write with [`WriteOptions`].
-#[derive(Debug)]
+/// [`Operator::write_with`]: a write with [`WriteOptions`]. Its `Debug` output gives
+/// the data's length, not the data.
 #[must_use = "a builder does nothing until it is awaited"]
 pub struct WriteWith {
     op: Operator,
     path: String,
     data: Bytes,
     options: WriteOptions,
+}
+
+impl fmt::Debug for WriteWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteWith")
+            .field("op", &self.op)
+            .field("path", &self.path)
+            .field("len", &self.data.len())
+            .field("options", &self.options)
+            .finish()
+    }
 }
 
 impl WriteWith {

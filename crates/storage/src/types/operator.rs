@@ -940,6 +940,10 @@ impl Operator {
 
     /// Creates directory `path` and its parents.
     ///
+    /// On fs and memory the parents are directories of their own, kept when
+    /// `path` is deleted; on S3 only `path` gets a marker (the parents exist while
+    /// it is below them, as S3 has directories), so deleting it leaves none.
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::NotADirectory`] if a file is in the way (not on an S3 backend

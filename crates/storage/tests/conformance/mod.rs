@@ -48,7 +48,8 @@ macro_rules! conformance_tests {
             every_operation_fails_after_shutdown,
             reader_errors_are_sticky, writer_errors_are_sticky, loops_over_operations_let_timers_fire,
             read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused,
-            read_ranges_of_the_version_asked_for, overlong_paths_are_refused
+            read_ranges_of_the_version_asked_for, overlong_paths_are_refused,
+            debug_output_shows_no_data
         );
     };
     ($make:expr) => {
@@ -777,6 +778,10 @@ pub(crate) async fn stat_and_exists(op: Operator) {
         ErrorKind::NotFound
     );
     assert!(op.list("st/file/x/").await.unwrap().is_empty());
+    // A directory below a file is missing too; only the file's own name as a
+    // directory is not one.
+    assert!(!op.exists("st/file/x/").await.unwrap());
+    assert_eq!(kind(op.stat("st/file/x/").await), ErrorKind::NotFound);
     let err = op.exists("../escape").await.unwrap_err();
     assert_eq!(
         (err.kind(), err.operation()),
@@ -969,6 +974,22 @@ pub(crate) async fn conditional_reads(op: Operator) {
         .if_unmodified_since(modified + hour)
         .await
         .unwrap();
+    // In whole seconds, as HTTP dates carry them (S3's server compares so): the
+    // start of the second the object was written in is not before its change, and
+    // the end of that second not after it.
+    let since_epoch = modified.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    let second = SystemTime::UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+    let second_end = second + Duration::from_nanos(999_999_999);
+    for since in [second, second_end] {
+        assert_eq!(
+            kind(op.read_with("cond/a").if_modified_since(since).await),
+            ErrorKind::NotModified
+        );
+        op.read_with("cond/a")
+            .if_unmodified_since(since)
+            .await
+            .unwrap();
+    }
     // stat_with and reader_with check the same conditions.
     assert_eq!(
         kind(op.stat_with("cond/a").if_match("\"nope\"").await),
@@ -1300,6 +1321,28 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
         only_visible_files(&op, "dm/").await,
         BTreeSet::from(["dm/d/".to_owned(), "dm/d/3".to_owned()])
     );
+    // In the order given, as one by one: a directory before its contents is not
+    // empty yet, one after them is; a file's name as a directory is not one.
+    op.write("dm/f", "x").await.unwrap();
+    let results = op
+        .delete_many(["dm/d/", "dm/d/3", "dm/f/", "dm/f", "dm/d/"])
+        .await
+        .unwrap();
+    let kinds: Vec<Option<ErrorKind>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(ErrorKind::DirectoryNotEmpty),
+            None,
+            Some(ErrorKind::NotADirectory),
+            None,
+            None
+        ]
+    );
+    assert_eq!(only_visible_files(&op, "dm/").await, BTreeSet::new());
     // Many at once: more than one S3 batch.
     let paths: Vec<String> = (0..1005).map(|i| format!("dm/many/{i}")).collect();
     let writes: Vec<_> = paths.iter().map(|p| op.write(p, "x")).collect();
@@ -1310,6 +1353,26 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
     assert_eq!(results.len(), 1005);
     assert!(results.iter().all(Result::is_ok));
     assert!(op.list_recursive("dm/many/").await.unwrap().is_empty());
+}
+
+/// `{:?}` of an operator (as a log line or `tracing::instrument` prints it), with
+/// objects stored and reads of them held in a burst, and of a write's builder, is a
+/// summary: it shows no stored data, and does not grow with it.
+pub(crate) async fn debug_output_shows_no_data(op: Operator) {
+    let data = Bytes::from(vec![b'Q'; 1 << 20]);
+    op.write("debug/big", data.clone()).await.unwrap();
+    // Issued, not awaited: the burst holds all but the first.
+    let held: Vec<_> = (0..1000_u64)
+        .map(|i| op.read_range("debug/big", i * 1000..i * 1000 + 10))
+        .collect();
+    let write = op.write_with("debug/next", data);
+    for shown in [format!("{op:?}"), format!("{write:?}"), format!("{op:#?}")] {
+        assert!(!shown.contains("QQQQ"), "stored data shown: {shown:.300}");
+        assert!(shown.len() < 4_000, "{} bytes: {shown:.300}", shown.len());
+    }
+    for read in held {
+        assert_eq!(read.await.unwrap().len(), 10);
+    }
 }
 
 /// A path longer than any backend takes (`MAX_PATH_LEN` bytes) is refused by

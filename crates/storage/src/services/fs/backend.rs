@@ -179,7 +179,7 @@ impl Fs {
         let mut removed = 0;
         let mut pending = vec![crate::raw::normalize_dir_path(dir)?];
         while let Some(dir) = pending.pop() {
-            let fd = match open_dir(&self.root, &dir) {
+            let fd = match self.files.relieved(|| open_dir(&self.root, &dir)) {
                 Ok(fd) => fd,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.with_path(dir)),
@@ -300,13 +300,15 @@ impl Fs {
     }
 }
 
-/// A lookup of file `path` (no trailing `/`) that met a file where a directory
-/// should be (`f/x` where `f` is a file: `ENOTDIR`) found nothing: `NotFound`, as
-/// on memory and S3. `NotADirectory` stays for `f/`, a directory path naming a
-/// file.
-fn below_a_file_is_not_found<T>(path: &str, result: Result<T>) -> Result<T> {
+/// A lookup of `path` that met a file where a directory should be (`f/x` or
+/// `f/x/` where `f` is a file: `ENOTDIR`) found nothing: `NotFound`, as on memory
+/// and S3. `NotADirectory` stays for `f/`, a directory path naming a file itself.
+fn below_a_file_is_not_found<T>(root: &OwnedFd, path: &str, result: Result<T>) -> Result<T> {
     match result {
-        Err(e) if e.kind() == ErrorKind::NotADirectory && !path.ends_with('/') => {
+        Err(e)
+            if e.kind() == ErrorKind::NotADirectory
+                && (!path.ends_with('/') || !is_file_here(root, path)) =>
+        {
             Err(Error::new(ErrorKind::NotFound)
                 .with_message("a part of the path is a file")
                 .with_source(e))
@@ -344,7 +346,7 @@ fn open_file(root: &OwnedFd, path: &str) -> Result<(OwnedFd, rustix::fs::Stat)> 
             .with_source(e)),
         opened => opened,
     };
-    let fd = below_a_file_is_not_found(path, opened)?;
+    let fd = below_a_file_is_not_found(root, path, opened)?;
     let stat = rustix::fs::fstat(&fd)?;
     if is_dir(&stat) {
         return Err(Error::new(ErrorKind::IsADirectory));
@@ -506,7 +508,8 @@ impl Access for Fs {
             } else {
                 OFlags::PATH
             };
-            let fd = below_a_file_is_not_found(&path, open_in_root(&fs.root, &path, flags))?;
+            let fd =
+                below_a_file_is_not_found(&fs.root, &path, open_in_root(&fs.root, &path, flags))?;
             Ok(metadata(&rustix::fs::fstat(&fd)?))
         })
     }
@@ -649,7 +652,9 @@ impl Access for Fs {
                     data.len() as u64,
                 );
             }
-            write_all(&temp.fd, &data)?;
+            if let Err(e) = write_all(&temp.fd, &data) {
+                return Err(temp.discard_after(e));
+            }
             let meta = temp.commit(fs.sync, options.if_not_exists);
             fs.files.forget(&path);
             meta
@@ -740,6 +745,8 @@ impl Access for Fs {
         }
         let (from, to) = (from.to_owned(), to.to_owned());
         self.job(move |fs| {
+            // A write's temporary file: half written.
+            not_reserved(file_name(&from))?;
             if from == to {
                 // Onto itself, with options fs has taken (a content type, which it
                 // does not store): nothing to change, and a copy through a
@@ -748,8 +755,11 @@ impl Access for Fs {
                 // file is looked at, not opened (a FIFO's open would wait for a
                 // writer), under the names a copy may write to.
                 not_reserved_path(&to)?;
-                let fd =
-                    below_a_file_is_not_found(&from, open_in_root(&fs.root, &from, OFlags::PATH))?;
+                let fd = below_a_file_is_not_found(
+                    &fs.root,
+                    &from,
+                    open_in_root(&fs.root, &from, OFlags::PATH),
+                )?;
                 if is_dir(&rustix::fs::fstat(&fd)?) {
                     return Err(Error::new(ErrorKind::IsADirectory));
                 }
@@ -775,7 +785,8 @@ impl Access for Fs {
             // Neither end may be another write's temporary file.
             not_reserved(file_name(&from))?;
             not_reserved_path(&to).map_err(|e| e.with_path(to.clone()))?;
-            let from_dir = below_a_file_is_not_found(&from, open_dir(&fs.root, parent_dir(&from)))?;
+            let from_dir =
+                below_a_file_is_not_found(&fs.root, &from, open_dir(&fs.root, parent_dir(&from)))?;
             let stat = rustix::fs::statat(&from_dir, file_name(&from), AtFlags::SYMLINK_NOFOLLOW)?;
             if is_dir(&stat) {
                 return Err(Error::new(ErrorKind::IsADirectory));
@@ -789,7 +800,7 @@ impl Access for Fs {
                 Err(e) => return Err(Error::from(e).with_path(to.clone())),
             };
             // A symlink to a directory is that directory: not replaced by a file.
-            if is_link_to_dir(&fs.root, &to, to_stat.as_ref()) {
+            if is_link_to_dir(&fs.root, &to, to_stat.as_ref())? {
                 return Err(Error::new(ErrorKind::IsADirectory).with_path(to.clone()));
             }
             let one_dir = same_dir(&from_dir, &to_dir);
@@ -809,8 +820,11 @@ impl Access for Fs {
             // a link, a relative one would break, and onto its own target it would
             // replace the only copy with a link to itself.
             let object = if is_link {
-                let fd =
-                    below_a_file_is_not_found(&from, open_in_root(&fs.root, &from, OFlags::PATH))?;
+                let fd = below_a_file_is_not_found(
+                    &fs.root,
+                    &from,
+                    open_in_root(&fs.root, &from, OFlags::PATH),
+                )?;
                 let target = rustix::fs::fstat(&fd)?;
                 if is_dir(&target) {
                     return Err(Error::new(ErrorKind::IsADirectory));
@@ -872,23 +886,17 @@ impl Access for Fs {
     fn list(&self, path: &str, args: ListArgs) -> IoJob<Box<dyn RawList>> {
         let path = path.to_owned();
         self.job_relieved(move |fs| {
-            let dir = match open_dir(&fs.root, &path) {
+            // A missing directory lists as empty, as on object stores; so does one
+            // below a file (`f/x/`). Only `f/` itself, a file listed as a
+            // directory, is `NotADirectory`.
+            let dir = match below_a_file_is_not_found(&fs.root, &path, open_dir(&fs.root, &path)) {
                 Ok(dir) => Some(dir),
-                // A missing directory lists as empty, as on object stores; so does
-                // one below a file (`f/x/`). Only `f/` itself, a file listed as a
-                // directory, is `NotADirectory`.
                 Err(e) if e.kind() == ErrorKind::NotFound => None,
-                Err(e)
-                    if e.kind() == ErrorKind::NotADirectory
-                        && !path.is_empty()
-                        && !is_file_here(&fs.root, &path) =>
-                {
-                    None
-                }
                 Err(e) => return Err(e),
             };
             Ok(Box::new(FsLister::new(
                 Arc::clone(&fs.root),
+                Arc::clone(&fs.files),
                 &path,
                 dir,
                 args.clone(),
@@ -900,6 +908,11 @@ impl Access for Fs {
 /// Removes file `path` or empty directory `path/`; a missing one is fine. A
 /// directory that holds nothing but leftovers of crashed writers is empty.
 fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
+    // A write's temporary file (which a `read_dir` shows): deleting it would lose
+    // the write.
+    if !path.ends_with('/') {
+        not_reserved(file_name(path))?;
+    }
     let dir = match open_dir(root, parent_dir(path)) {
         Ok(dir) => dir,
         Err(e) => return not_found_is_ok(Err(e)),
@@ -913,6 +926,22 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
     }
     match rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
+        // A symlink that leads to a directory is that directory to `stat` and
+        // `list`: deleting it removes the link, never what it leads to.
+        Err(Errno::NOTDIR)
+            if is_link_to_dir(
+                root,
+                path,
+                rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .ok()
+                    .as_ref(),
+            )? =>
+        {
+            match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
         Err(Errno::NOTEMPTY) => {
             let target = match open_dir(root, path) {
                 Ok(fd) => fd,

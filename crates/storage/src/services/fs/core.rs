@@ -22,7 +22,7 @@ use rustix::io::Errno;
 
 use super::fd_cache::CachedFile;
 use super::fd_cache::FdCache;
-use crate::raw::{BufferPool, SpaceTail, parent_dir};
+use crate::raw::{ABORT_FAILED, BufferPool, SpaceTail, parent_dir};
 use crate::{Error, ErrorKind, Metadata, Result};
 
 /// Prefix of the temporary files atomic writes go through: `.dio-tmp.` and 32
@@ -90,9 +90,21 @@ pub(super) fn open_in_root_with(
 /// Whether `path` (normalized), whose entry `stat` describes (not followed), is a
 /// symlink that leads to a directory inside the root: that directory, to a write
 /// or a rename onto it, as it is to `stat` and `read`.
-pub(super) fn is_link_to_dir(root: &OwnedFd, path: &str, stat: Option<&Stat>) -> bool {
-    stat.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
-        && open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
+///
+/// # Errors
+///
+/// Only where the process is out of descriptors (the lookup could not be made, so
+/// the answer is unknown; the caller's open is [`FdCache::relieved`] and made
+/// again): any other failure is a link that leads to no directory.
+pub(super) fn is_link_to_dir(root: &OwnedFd, path: &str, stat: Option<&Stat>) -> Result<bool> {
+    if !stat.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink) {
+        return Ok(false);
+    }
+    match open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_out_of_descriptors() => Err(e),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Opens directory `dir` (normalized, `""` for the root) for `*at` calls and fsync.
@@ -572,7 +584,7 @@ impl TempFile {
         };
         // Refuse early, before any data is written, if the target is a directory,
         // or a symlink to one (a file, or a link leading nowhere, is replaced).
-        if existing.as_ref().is_some_and(is_dir) || is_link_to_dir(root, path, existing.as_ref()) {
+        if existing.as_ref().is_some_and(is_dir) || is_link_to_dir(root, path, existing.as_ref())? {
             return Err(Error::new(ErrorKind::IsADirectory));
         }
         let replaced = existing.as_ref().and_then(file_permissions);
@@ -681,7 +693,20 @@ impl TempFile {
     /// object store, not into the old directory with a success that the path
     /// does not show; one renamed away with none in its place is made again, as
     /// a write to a new path makes its directories.
+    ///
+    /// # Errors
+    ///
+    /// A commit that fails before the rename removes the temporary file; where that
+    /// fails too, the error's [`ABORT_FAILED`] context says so.
     pub(super) fn commit(mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
+        match self.put_in_place(sync, no_replace) {
+            Err(e) if !self.committed => Err(self.discard_after(e)),
+            done => done,
+        }
+    }
+
+    /// [`commit`](Self::commit)'s work: `committed` is set once the rename is done.
+    fn put_in_place(&mut self, sync: bool, no_replace: bool) -> Result<Metadata> {
         let parent = parent_dir(&self.path);
         // Kept files must not fail a write whose data is written.
         let here = self.files.relieved(|| ensure_dir(&self.root, parent))?;
@@ -774,6 +799,16 @@ impl TempFile {
     /// The file could not be removed (a directory made immutable or read-only
     /// since): it stays, hidden from listings, and the sweep of crashed writers'
     /// leftovers removes it once it can.
+    /// After `failure` (of a chunk's write, or a commit before its rename), removes
+    /// the temporary file; where that fails too, `failure` says so in its
+    /// [`ABORT_FAILED`] context, as [`RawWrite`](crate::raw::RawWrite) asks.
+    pub(super) fn discard_after(self, failure: Error) -> Error {
+        match self.discard() {
+            Ok(()) => failure,
+            Err(left) => failure.with_context(ABORT_FAILED, left.to_string()),
+        }
+    }
+
     pub(super) fn discard(mut self) -> Result<()> {
         // Removed here or not at all: the drop has nothing left to do.
         self.committed = true;

@@ -8,6 +8,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RawMode, Stat};
 use rustix::io::Errno;
 
 use super::core::{is_dir, is_temp_name, metadata, open_in_root};
+use super::fd_cache::FdCache;
 use crate::raw::{IoJob, ListArgs, RawList};
 use crate::{Entry, Error, ErrorKind, Metadata, Result};
 
@@ -30,6 +31,9 @@ const PAGE: usize = 1000;
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
+    /// The backend's kept files, closed when a directory cannot be opened for
+    /// want of descriptors (they must never be why a listing fails).
+    files: Arc<FdCache>,
     /// Directories being read: their path (with trailing `/`), their stream, and
     /// which directory each is (device, inode), so that a symlink back to one of
     /// them is not walked into again.
@@ -40,6 +44,7 @@ pub(super) struct FsLister {
 impl FsLister {
     pub(super) fn new(
         root: Arc<OwnedFd>,
+        files: Arc<FdCache>,
         path: &str,
         dir: Option<OwnedFd>,
         args: ListArgs,
@@ -51,7 +56,12 @@ impl FsLister {
             }
             None => Vec::new(),
         };
-        Ok(Self { root, stack, args })
+        Ok(Self {
+            root,
+            files,
+            stack,
+            args,
+        })
     }
 
     /// Walks into directory `fd` (whose `stat` is given), listed as `dir_path`,
@@ -122,7 +132,10 @@ impl FsLister {
                     at.push('/');
                     if self.args.recursive {
                         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
-                        let fd = match open_in_root(&self.root, &dir_path, flags) {
+                        let fd = match self
+                            .files
+                            .relieved(|| open_in_root(&self.root, &dir_path, flags))
+                        {
                             Ok(fd) => fd,
                             // Removed, or replaced by a file or a link, since the
                             // directory was read: gone as a directory, as an entry
@@ -142,7 +155,10 @@ impl FsLister {
                     // that leads nowhere (missing, through a file, or round a
                     // loop of links) is skipped; any other failure fails the
                     // listing, never hides a subtree.
-                    let fd = match open_in_root(&self.root, &path, OFlags::PATH) {
+                    let fd = match self
+                        .files
+                        .relieved(|| open_in_root(&self.root, &path, OFlags::PATH))
+                    {
                         Ok(fd) => fd,
                         Err(e) if dangling(&e) => continue,
                         Err(e) => return Err(e),
@@ -159,7 +175,9 @@ impl FsLister {
                         if self.args.recursive {
                             // The directory that lookup found, not a second lookup.
                             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                            let dir = rustix::fs::openat(&fd, ".", flags, Mode::empty())?;
+                            let dir = self.files.relieved(|| {
+                                Ok(rustix::fs::openat(&fd, ".", flags, Mode::empty())?)
+                            })?;
                             let dir_stat = rustix::fs::fstat(&dir)?;
                             self.walk_into(&dir_path, dir, &dir_stat)?;
                         }

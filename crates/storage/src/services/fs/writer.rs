@@ -10,7 +10,8 @@ use crate::Metadata;
 use crate::raw::{IoJob, RawWrite};
 
 /// Appends to a temporary file beside the target; `close` renames it into place.
-/// Dropped or aborted, the temporary file removes itself.
+/// Dropped, aborted or failed, the temporary file removes itself (a failed job's
+/// error says if it could not).
 #[derive(Debug)]
 pub(super) struct FsWriter {
     pub(super) temp: TempFile,
@@ -24,9 +25,10 @@ pub(super) struct FsWriter {
 
 impl RawWrite for FsWriter {
     fn write(self: Box<Self>, data: Bytes) -> IoJob<Box<dyn RawWrite>> {
-        IoJob::blocking(move || {
-            write_all(&self.temp.fd, &data)?;
-            Ok(self as Box<dyn RawWrite>)
+        IoJob::blocking(move || match write_all(&self.temp.fd, &data) {
+            Ok(()) => Ok(self as Box<dyn RawWrite>),
+            // The write is over: its temporary file goes now, not with the writer.
+            Err(e) => Err(self.temp.discard_after(e)),
         })
     }
 

@@ -1,6 +1,9 @@
-//! [`Memory`]: objects in a map, with the same semantics as the fs backend.
+//! [`Memory`]: objects in a map, with the fs backend's semantics but for directories,
+//! which exist while something is below them (as on S3) or once made with
+//! `create_dir`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::ops::{Bound, Range};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,22 +28,46 @@ use crate::{Entry, Error, ErrorKind, Metadata, Result, WriteOptions};
 /// loop over them cannot starve the runtime's timers. Directories exist implicitly
 /// (any object below them) or explicitly ([`create_dir`](crate::Operator::create_dir)).
 /// Reads hand out zero-copy slices of the stored `Bytes`. Every write gets a new
-/// ETag. Clones share the same map.
-#[derive(Debug, Clone, Default)]
+/// ETag. Clones share the same map. Its `Debug` output counts the objects and their
+/// bytes; it shows none of them.
+#[derive(Clone, Default)]
 pub struct Memory {
     state: Arc<RwLock<State>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     files: BTreeMap<String, Object>,
     dirs: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Object {
     data: Bytes,
     meta: Metadata,
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("len", &self.data.len())
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Memory");
+        // Not waiting for a writer: whoever prints may hold the lock.
+        if let Some(state) = self.state.try_read() {
+            let bytes: u64 = state.files.values().map(|o| o.data.len() as u64).sum();
+            out.field("objects", &state.files.len())
+                .field("bytes", &bytes)
+                .field("dirs", &state.dirs.len());
+        }
+        out.finish_non_exhaustive()
+    }
 }
 
 /// ETags of memory objects: one number per write, unique in the process.
@@ -411,12 +438,21 @@ impl RandomRead for MemoryObject {
     }
 }
 
-#[derive(Debug)]
 struct MemoryWriter {
     store: Memory,
     path: String,
     options: WriteOptions,
     parts: Vec<Bytes>,
+}
+
+impl fmt::Debug for MemoryWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryWriter")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("written", &self.parts.iter().map(Bytes::len).sum::<usize>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawWrite for MemoryWriter {

@@ -327,19 +327,22 @@ impl Access for S3 {
                     *result = Some(Err(e));
                 }
             }
-            // Objects go in DeleteObjects batches; directories need their own checks.
-            let (dirs, files): (Vec<_>, Vec<_>) = paths
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| results[*i].is_none())
-                .partition(|(_, p)| p.ends_with('/'));
-            let keys: Vec<String> = files.iter().map(|(_, p)| core.key(p)).collect();
-            for ((i, _), result) in files.iter().zip(core.delete_many(&keys).await) {
-                results[*i] = Some(result);
+            // Objects go in DeleteObjects batches; directories need their own checks,
+            // made in the order given, as `delete` one by one would: a directory
+            // before its contents is not empty yet, one after them is.
+            let mut files: Vec<usize> = Vec::new();
+            for i in 0..paths.len() {
+                if results[i].is_some() {
+                    continue;
+                }
+                if !paths[i].ends_with('/') {
+                    files.push(i);
+                    continue;
+                }
+                delete_files(&core, &paths, &mut files, &mut results).await;
+                results[i] = Some(delete_one(&core, &paths[i]).await);
             }
-            for (i, path) in dirs {
-                results[i] = Some(delete_one(&core, path).await);
-            }
+            delete_files(&core, &paths, &mut files, &mut results).await;
             Ok(results
                 .into_iter()
                 .map(|r| r.unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected))))
@@ -543,6 +546,23 @@ fn first_request(args: &OpenArgs) -> Option<ByteRange> {
 }
 
 /// Deletes object `path`, or directory `path/` if nothing lies below it.
+/// Deletes the objects `files` indexes in `paths` in DeleteObjects batches, each
+/// result in its place in `results`; `files` is left empty.
+async fn delete_files(
+    core: &Core,
+    paths: &[String],
+    files: &mut Vec<usize>,
+    results: &mut [Option<Result<()>>],
+) {
+    if files.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = files.iter().map(|&i| core.key(&paths[i])).collect();
+    for (i, result) in files.drain(..).zip(core.delete_many(&keys).await) {
+        results[i] = Some(result);
+    }
+}
+
 async fn delete_one(core: &Core, path: &str) -> Result<()> {
     let key = core.key(path);
     if path.ends_with('/') {

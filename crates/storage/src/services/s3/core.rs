@@ -232,6 +232,19 @@ pub(crate) fn new_write_id() -> Result<String> {
 /// 404 `NoSuchKey`, not 412). The error keeps the server's answer and what is known
 /// of the write (`stored`): a refusal after an attempt whose answer was lost may be
 /// of what that very attempt stored, and says so.
+/// How many times a copy looks at its source again when the source changed
+/// between its `HEAD` and its `CopyObject` (another writer at work).
+const COPY_SOURCE_CHANGED_MAX: u32 = 4;
+
+/// What one copy attempt ended in, but errors.
+enum CopyOnce {
+    /// Copied: the ETag of the version copied.
+    Done(Option<String>),
+    /// A 412: the source's condition (no longer the version `etag`) or the
+    /// target's (its `if_not_exists`).
+    Refused { refused: Error, etag: String },
+}
+
 pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
     // Refused by the condition itself (412), not told the target is missing.
     let refused_may_be_ours =
@@ -2044,14 +2057,62 @@ impl Core {
         self.copy_of(from_key, to_key, options).await.map(drop)
     }
 
-    /// [`copy`](Self::copy), giving back the ETag the source had when the copy
-    /// looked at it (`None` from a server that gives none).
+    /// [`copy`](Self::copy), giving back the ETag of the version copied (`None`
+    /// from a server that gives none).
+    ///
+    /// The copy is of the version its `HEAD` saw (`x-amz-copy-source-if-match`), so
+    /// that a rename deletes the version it copied and no other, even one written
+    /// again with the same content (and so the same ETag) after another. A source
+    /// written between the two is looked at again, and copied as it is then (at
+    /// most [`COPY_SOURCE_CHANGED_MAX`] times; then a temporary
+    /// [`ErrorKind::PreconditionFailed`]).
     pub(crate) async fn copy_of(
         self: &Arc<Self>,
         from_key: &str,
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<Option<String>> {
+        let mut attempt = 1;
+        loop {
+            let (refused, etag) = match self.copy_once(from_key, to_key, options).await? {
+                CopyOnce::Done(etag) => return Ok(etag),
+                CopyOnce::Refused { refused, etag } => (refused, etag),
+            };
+            // With a condition on the target (`If-None-Match`), the 412 is the
+            // source's or the target's: the source says. Without, it is the
+            // source's (copied again even if it looks unchanged now: written back
+            // with the same content).
+            if options.if_not_exists {
+                let now = match self
+                    .head_headers_if(from_key, &Conditions::default())
+                    .await?
+                {
+                    Some(headers) => metadata_of(&headers, None)?,
+                    None => return Err(Error::new(ErrorKind::NotFound)),
+                };
+                if now.etag() == Some(etag.as_str()) {
+                    return Err(write_refused(refused, options));
+                }
+            }
+            if attempt == COPY_SOURCE_CHANGED_MAX {
+                return Err(Error::new(ErrorKind::PreconditionFailed)
+                    .with_message(format!(
+                        "the source changed during each of {attempt} copies of it"
+                    ))
+                    .set_temporary(true)
+                    .with_source(refused));
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One [`copy_of`](Self::copy_of): of the version its `HEAD` sees.
+    async fn copy_once(
+        self: &Arc<Self>,
+        from_key: &str,
+        to_key: &str,
+        options: &WriteOptions,
+    ) -> Result<CopyOnce> {
         let Some(source_headers) = self
             .head_headers_if(from_key, &Conditions::default())
             .await?
@@ -2065,7 +2126,7 @@ impl Core {
             return self
                 .copy_multipart(from_key, to_key, &source, &source_headers, options)
                 .await
-                .map(|()| etag);
+                .map(|()| CopyOnce::Done(etag));
         }
         let mut req = S3Request::new(Method::PUT, to_key)
             .header(
@@ -2074,6 +2135,9 @@ impl Core {
             )?
             .write_options(options)?
             .object_options(options, self.encryption_of(options))?;
+        if let Some(etag) = &etag {
+            req = req.header(HeaderName::from_static("x-amz-copy-source-if-match"), etag)?;
+        }
         if options.content_type.is_some() {
             // CopyObject takes a new content type only with all the metadata
             // replaced: the rest of the source's goes with it, so that only the
@@ -2087,20 +2151,24 @@ impl Core {
         if let Some(key) = self.read_key() {
             req = req.customer_key(key, true)?;
         }
-        self.send_read(&req, "CopyObjectResult")
-            .await
-            .map(|_| etag)
-            .map_err(|e| {
-                // A copy carries no write id (its metadata is the source's), so
-                // any failure after an attempt whose answer was lost may leave
-                // this copy stored; a refusal then may be of this very copy.
-                let e = if answer_lost(&e) {
-                    e.set_context("stored", "unknown")
-                } else {
-                    e
-                };
-                write_refused(e, options)
-            })
+        let e = match self.send_read(&req, "CopyObjectResult").await {
+            Ok(_) => return Ok(CopyOnce::Done(etag)),
+            Err(e) => e,
+        };
+        // A copy carries no write id (its metadata is the source's), so any
+        // failure after an attempt whose answer was lost may leave this copy
+        // stored; a refusal then may be of this very copy.
+        let e = if answer_lost(&e) {
+            e.set_context("stored", "unknown")
+        } else {
+            e
+        };
+        match etag {
+            Some(etag) if e.kind() == ErrorKind::PreconditionFailed => {
+                Ok(CopyOnce::Refused { refused: e, etag })
+            }
+            _ => Err(write_refused(e, options)),
+        }
     }
 
     async fn copy_multipart(
