@@ -1335,6 +1335,76 @@ fn a_writer_under_way_is_not_refused_by_a_full_queue() {
     executor.blocking_join();
 }
 
+/// A reader or a listing under way is not refused by an executor whose queue is
+/// full (`max_queued_jobs`): its next chunk or page waits its turn. Refused, it
+/// failed with a "temporary" `RateLimited` that never cleared (errors are sticky),
+/// even a reader whose own read-ahead filled the queue.
+#[test]
+fn a_reader_or_listing_under_way_is_not_refused_by_a_full_queue() {
+    use futures::AsyncReadExt;
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..4_u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big"), &data).unwrap();
+    // Three pages of a listing: the third is asked for after the queue is full.
+    for i in 0..2500 {
+        std::fs::write(dir.path().join(format!("f{i:04}")), b"x").unwrap();
+    }
+    let (op, executor) = common_fs::operator_with_a_queue_of_one(dir.path(), "reader-full");
+    rt().block_on(async {
+        // Its own read-ahead (8 chunks) is more than the queue takes.
+        let mut reader = op.reader_with("big").chunk_size(256 << 10).await.unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        assert!(got == data, "the whole file");
+
+        // New operations are refused while the queue holds a job (the reads and
+        // pages of those under way among them): opened once it has none.
+        macro_rules! opened {
+            ($open:expr) => {
+                loop {
+                    match $open.await {
+                        Err(e) if e.kind() == ErrorKind::RateLimited => {
+                            tokio::task::yield_now().await
+                        }
+                        opened => break opened.unwrap(),
+                    }
+                }
+            };
+        }
+        let mut reader = opened!(op.reader_with("big").chunk_size(1 << 20).prefetch(1));
+        let mut first = vec![0_u8; 1 << 20];
+        reader.read_exact(&mut first).await.unwrap();
+        let mut lister = opened!(op.lister(""));
+        let mut listed = Vec::new();
+        while listed.len() < 1000 {
+            listed.push(lister.next_entry().await.unwrap().unwrap());
+        }
+        let full = common_fs::FullQueue::fill(&executor);
+        let rest = async {
+            let mut rest = Vec::new();
+            reader.read_to_end(&mut rest).await.map(|_| rest)
+        };
+        let entries = async {
+            while let Some(entry) = lister.next_entry().await? {
+                listed.push(entry);
+            }
+            Ok::<usize, storage::Error>(listed.len())
+        };
+        let mut both = Box::pin(futures::future::join(rest, entries));
+        assert!(
+            futures::FutureExt::now_or_never(both.as_mut()).is_none(),
+            "they wait their turn"
+        );
+        full.release();
+        let (rest, entries) = both.await;
+        assert!(rest.expect("the rest behind a full queue") == data[1 << 20..]);
+        assert_eq!(entries.expect("the listing behind a full queue"), 2501);
+    });
+    executor.shutdown();
+    executor.blocking_join();
+}
+
 /// A job on the operator's executor that is running when the executor is shut
 /// down finishes its IO: its read, the write that follows, a read served on its
 /// own thread and an inline (memory) operation are its own work, not new work from

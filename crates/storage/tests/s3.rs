@@ -365,6 +365,12 @@ fn uris_and_builder_errors() {
         "s3://my bucket",
         // Not UTF-8 once decoded.
         "s3://b/%FF",
+        // A port the URL parser takes but that is none: the connection went to 80.
+        "s3://b?endpoint=http://h:99999",
+        "s3://b?endpoint=http://h:9000x",
+        // A line break in the region (an env file's): a panic in the signer.
+        "s3://b?endpoint=http://h:1&region=us-east-1%0A",
+        "s3://b?endpoint=http://h:1&region=us/east",
     ] {
         let err = S3Builder::from_uri(bad)
             .and_then(|b| b.anonymous().build())
@@ -377,6 +383,31 @@ fn uris_and_builder_errors() {
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // Credentials with a control character (a line break from a file or a
+    // secret), and a proxy whose port is none.
+    for builder in [
+        S3Builder::new("b").credentials(Credentials::new("AKID\n", "s")),
+        S3Builder::new("b").credentials(Credentials::new("AKID", "s\r")),
+        S3Builder::new("b").region("us-east-1\n").anonymous(),
+        S3Builder::new("b")
+            .proxy_url("http://proxy:312800")
+            .anonymous(),
+    ] {
+        let err = builder.endpoint("http://h:1").build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    // Credentials before the bucket are not read, and never shown.
+    for uri in [
+        "s3://key:TOPSECRET@bucket/x",
+        "s3://key:TOPSECRET@bucket?endpoint=http://h:1",
+    ] {
+        let err = S3Builder::from_uri(uri)
+            .and_then(|b| b.anonymous().build())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{uri}: {err}");
+        assert!(err.to_string().contains("credentials in the URI"), "{err}");
+        assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");
+    }
     // A value a key this parser does not take may be a secret: never shown.
     let err = S3Builder::from_uri("s3://b?secret_access_key=TOPSECRET").unwrap_err();
     assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");

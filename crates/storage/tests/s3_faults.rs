@@ -3002,6 +3002,68 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
 }
 
+/// Credentials fetched with a control character in the access key id (a line
+/// break from a file or a secret) fail the request, saying so, before anything is
+/// sent; the signer would put them in a header unchecked, a panic on the worker.
+#[test]
+fn a_line_break_in_fetched_credentials_fails_the_request_not_the_process() {
+    let server = holding_a(|_, _| None);
+    let op = operator_of(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKID\n", "secret", None, None, "a file",
+            ))
+            .retry(RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let err = block_on(op.read("a")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    assert!(err.to_string().contains("control character"), "{err}");
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+}
+
+/// A seek back into the chunk the reader is reading is free, as one forward is:
+/// reading a file's magic number, then seeking back to its start, read the first
+/// chunk again (and dropped the chunks read ahead).
+#[test]
+fn a_seek_back_within_the_current_chunk_reads_nothing_again() {
+    use futures::{AsyncReadExt, AsyncSeekExt};
+    let data = object(4 << 20);
+    let server = serving_with_one_cut(data.clone(), usize::MAX);
+    let op = server.operator(3, Duration::from_secs(10));
+    block_on(async {
+        let mut reader = op
+            .reader_with("obj")
+            .chunk_size(1 << 20)
+            .prefetch(1)
+            .await
+            .unwrap();
+        let mut magic = [0_u8; 4];
+        reader.read_exact(&mut magic).await.unwrap();
+        let mut more = vec![0_u8; 1000];
+        reader.read_exact(&mut more).await.unwrap();
+        reader.seek(std::io::SeekFrom::Start(0)).await.unwrap();
+        let mut again = [0_u8; 4];
+        reader.read_exact(&mut again).await.unwrap();
+        assert_eq!(again, magic);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, data[4..]);
+    });
+    let from_the_start = server
+        .seen()
+        .iter()
+        .filter(|s| {
+            s.range
+                .as_deref()
+                .is_some_and(|r| r.starts_with("bytes=0-"))
+        })
+        .count();
+    assert_eq!(from_the_start, 1, "{:?}", server.seen());
+}
+
 /// A copy is of the version its `HEAD` saw (`x-amz-copy-source-if-match`). Here the
 /// source is written (ETag `"f"`) between a rename's `HEAD` and its `CopyObject`,
 /// then written back (`"e"` again: the same content) before its conditional
@@ -3520,11 +3582,14 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
 
     // An HTTPS server with a certificate that CA signed: every object is HELLO.
     let (runtime, listener, addr) = common_s3::listening();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
     runtime.spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else {
@@ -3555,8 +3620,18 @@ fn a_ca_bundle_trusts_a_private_certificate_authority() {
     };
     let trusted = operator_of(builder().ca_bundle(&bundle).build().unwrap());
     assert_eq!(block_on(trusted.read("k")).unwrap(), HELLO);
-    let err = block_on(operator_of(builder().build().unwrap()).read("k")).unwrap_err();
+    // Untrusted: no attempt mends it, so it is not temporary, and not retried.
+    let before = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    let untrusted = builder().retry(RetryPolicy::default()).build().unwrap();
+    let err = block_on(operator_of(untrusted).read("k")).unwrap_err();
     assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+    assert!(err.to_string().contains("ca_bundle"), "{err}");
+    assert!(!err.is_temporary(), "{err:?}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1,
+        "one attempt"
+    );
     // Files that are no bundle.
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "no certificates here\n").unwrap();

@@ -42,6 +42,9 @@ pub struct Lister {
 
 impl Lister {
     pub(crate) fn new(executor: Executor, path: String, raw: Box<dyn RawList>) -> Self {
+        // Its pages continue a listing the executor accepted: the queue's bound
+        // does not refuse them (the listing's place would go with the job).
+        let executor = executor.without_queue_bound();
         let next = Some(Task::submit(&executor, raw.next_page()));
         Self {
             executor,

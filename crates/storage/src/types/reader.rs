@@ -42,8 +42,9 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// brings the object's size). The `Stream` hands over the executor's buffers as they are, without
 /// copying; `AsyncRead` copies into the caller's buffer, as its signature requires.
 ///
-/// Seeking within the current chunk is free; seeking elsewhere cancels the reads in
-/// flight and starts again at the new position. Seeking past the end is allowed and
+/// Seeking within the current chunk (backwards too: it is kept whole while it is
+/// read) is free; seeking elsewhere cancels the reads in flight and starts again at
+/// the new position. Seeking past the end is allowed and
 /// reads nothing, as with files.
 ///
 /// A reader made with a range ([`reader_with`](crate::Operator::reader_with)) reads
@@ -73,6 +74,10 @@ pub struct Reader {
     pos: u64,
     /// Bytes from `pos` on, already read.
     chunk: Bytes,
+    /// The read `chunk` is the rest of, whole, and where it starts (from
+    /// `range.start`): a seek back into it is free too.
+    read: Bytes,
+    read_at: u64,
     /// Reads in flight, contiguous from `pos + chunk.len()`, each with the range
     /// it must return in full.
     inflight: VecDeque<(Task<Bytes>, Range<u64>)>,
@@ -95,12 +100,18 @@ impl Reader {
         prefetch: usize,
     ) -> Self {
         let first = opened.first.len() as u64;
+        // Its chunk reads continue a read the executor accepted: the queue's bound
+        // does not refuse them, which would end the read in a "temporary"
+        // `RateLimited` that never clears (errors are sticky).
+        let executor = executor.without_queue_bound();
         let mut reader = Self {
             source: OpenObject::new(opened.object, executor.clone()),
             executor,
             path: path.into(),
             range: opened.range,
             pos: 0,
+            read: opened.first.clone(),
+            read_at: 0,
             chunk: opened.first,
             inflight: VecDeque::new(),
             next_fetch: first,
@@ -153,6 +164,7 @@ impl Reader {
         let err = self.error(err);
         self.inflight.clear();
         self.chunk = Bytes::new();
+        self.read = Bytes::new();
         self.error = Some(err.clone());
         err
     }
@@ -192,6 +204,8 @@ impl Reader {
         });
         match read {
             Ok(bytes) => {
+                self.read = bytes.clone();
+                self.read_at = self.pos;
                 self.chunk = bytes;
                 self.fill();
                 Poll::Ready(Ok(true))
@@ -231,10 +245,16 @@ impl Reader {
     }
 
     fn move_to(&mut self, pos: u64) -> u64 {
-        if pos >= self.pos && pos - self.pos <= self.chunk.len() as u64 {
-            self.chunk.advance((pos - self.pos) as usize);
+        // Within the last read, backwards as forwards: the reads in flight follow
+        // it, and stay.
+        let within = pos
+            .checked_sub(self.read_at)
+            .filter(|&at| at <= self.read.len() as u64);
+        if let Some(at) = within {
+            self.chunk = self.read.slice(at as usize..);
         } else {
             self.chunk = Bytes::new();
+            self.read = Bytes::new();
             self.inflight.clear();
             self.next_fetch = pos;
         }

@@ -169,10 +169,15 @@ impl Writer {
     }
 
     fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if matches!(self.state, State::Closed(_)) {
+        match self.state {
             // Committed: nothing is left to flush (a wrapper may flush after
             // shutting down, as a file allows).
-            return Poll::Ready(Ok(()));
+            State::Closed(_) => return Poll::Ready(Ok(())),
+            // A flush while the commit is under way waits for it, and says how it
+            // went: a wrapper's close flushes before each poll of the shutdown
+            // (tokio-util's `FramedWrite`, a `Sink`'s `close`).
+            State::Closing(_) => return self.poll_close_inner(cx).map_ok(drop),
+            _ => {}
         }
         loop {
             ready!(self.poll_idle(cx))?;

@@ -67,8 +67,13 @@ pub(crate) struct FullQueue {
 
 #[allow(dead_code, reason = "only the tests of a full queue use it")]
 impl FullQueue {
-    /// Fills `executor`'s queue, and checks that it refuses a job.
+    /// Fills `executor`'s queue, and checks that it refuses a job. A job queued
+    /// already (a reader's read ahead, a listing's next page) is let start first:
+    /// it would take the place of the first of them.
     pub(crate) fn fill(executor: &io_executor::Executor) -> Self {
+        while executor.metrics().queued > 0 {
+            std::thread::yield_now();
+        }
         let (started, running) = std::sync::mpsc::channel();
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let busy = executor.spawn_blocking(move || {

@@ -49,7 +49,7 @@ macro_rules! conformance_tests {
             reader_errors_are_sticky, writer_errors_are_sticky, loops_over_operations_let_timers_fire,
             read_ranges_reads_one_version, reads_over_the_buffer_limit_are_refused,
             read_ranges_of_the_version_asked_for, overlong_paths_are_refused,
-            debug_output_shows_no_data
+            debug_output_shows_no_data, writer_flushed_while_it_commits
         );
     };
     ($make:expr) => {
@@ -1353,6 +1353,24 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
     assert_eq!(results.len(), 1005);
     assert!(results.iter().all(Result::is_ok));
     assert!(op.list_recursive("dm/many/").await.unwrap().is_empty());
+}
+
+/// A flush while the commit is under way waits for it: a wrapper's close flushes
+/// before each poll of the shutdown (tokio-util's `FramedWrite`, a `Sink`'s
+/// `close`), and the commit's first poll is always pending.
+pub(crate) async fn writer_flushed_while_it_commits(op: Operator) {
+    let mut writer = op.writer("fc/x").await.unwrap();
+    writer.write_all(b"framed").await.unwrap();
+    let mut writer = std::pin::Pin::new(&mut writer);
+    std::future::poll_fn(|cx| {
+        std::task::ready!(tokio::io::AsyncWrite::poll_flush(writer.as_mut(), cx))?;
+        tokio::io::AsyncWrite::poll_shutdown(writer.as_mut(), cx)
+    })
+    .await
+    .unwrap();
+    assert_eq!(op.read("fc/x").await.unwrap(), "framed");
+    // Committed: a flush after is nothing to do.
+    writer.flush().await.unwrap();
 }
 
 /// `{:?}` of an operator (as a log line or `tracing::instrument` prints it), with

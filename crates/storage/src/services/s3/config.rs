@@ -330,6 +330,13 @@ impl S3Builder {
         if bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
         }
+        if bucket.contains('@') {
+            return Err(invalid(
+                "credentials in the URI (s3://key:secret@bucket) are not read: give them \
+                 with credentials(), the environment or a profile"
+                    .into(),
+            ));
+        }
         // A URI's path is percent-encoded (`my%20data/` is the prefix `my data/`), as
         // object_store and DataFusion read a table's URL.
         let root = percent_encoding::percent_decode_str(root)
@@ -596,7 +603,7 @@ impl S3Builder {
         if let Some(c) = self
             .bucket
             .chars()
-            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\'))
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\' | '@'))
         {
             return Err(invalid(format!(
                 "bucket name {:?}: {c:?} cannot be part of a request's URL",
@@ -644,12 +651,44 @@ impl S3Builder {
                 endpoint_from = from;
             }
         }
+        if let Some(credentials) = &self.credentials {
+            let control = |what: &str, value: &str| {
+                value.chars().find(|c| c.is_control()).map(|c| {
+                    invalid(format!(
+                        "the {what} holds a control character ({c:?}): a line break from a \
+                         file or a secret?"
+                    ))
+                })
+            };
+            if let Some(err) = control("access key id", &credentials.access_key_id)
+                .or_else(|| control("secret access key", &credentials.secret_access_key))
+                .or_else(|| {
+                    control(
+                        "session token",
+                        credentials.session_token.as_deref().unwrap_or_default(),
+                    )
+                })
+            {
+                return Err(err);
+            }
+        }
         if region.trim().is_empty() && self.endpoint.is_none() {
             return Err(invalid(
                 "the region is empty (region(\"\"), or region= in the URI: an unset \
                  variable?), and AWS's endpoint is named after it"
                     .into(),
             ));
+        }
+        // The region goes into the signature's scope (a header) and AWS's host
+        // name: a line break from a file, a `/` or a `#` would change or break
+        // them.
+        if let Some(c) = region
+            .chars()
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\' | '@'))
+        {
+            return Err(invalid(format!(
+                "region {region:?}: {c:?} cannot be part of a request's signature or host"
+            )));
         }
         let (bundle, bundle_from) = match self.ca_bundle.clone() {
             Some(path) => (Some(path), "the CA bundle"),
@@ -695,6 +734,9 @@ impl S3Builder {
                 return Err(invalid(format!(
                     "{endpoint_from} {endpoint:?}: expected http://host[:port] or https://host[:port]"
                 )));
+            }
+            if let Some(why) = bad_port(&uri) {
+                return Err(invalid(format!("{endpoint_from} {endpoint:?}: {why}")));
             }
         }
         self.multipart_threshold = self.multipart_threshold.max(self.part_size);
@@ -775,9 +817,35 @@ fn read_ca_bundle(
     Ok(Arc::from(usable))
 }
 
+/// Why `uri`'s port is none at all (`h:99999`, `h:9000x`): the URI parser takes
+/// it, and the connection would go to port 80 or 443 instead.
+pub(crate) fn bad_port(uri: &Uri) -> Option<String> {
+    let authority = uri.authority()?.as_str();
+    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_host = match host_and_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_and_port.find(':').map_or("", |i| &host_and_port[i..]),
+    };
+    let port = after_host.strip_prefix(':')?;
+    (!port.is_empty() && uri.port_u16().is_none())
+        .then(|| format!("port {port:?} is not a number from 0 to 65535"))
+}
+
 /// `uri` as errors show it: without its query's values, for a key a parser does
 /// not take (`secret_access_key=`, as other tools read) may hold a secret.
 pub(crate) fn shown_uri(uri: &str) -> String {
+    // Nor credentials before the bucket (`s3://key:secret@bucket`, refused).
+    let uri = match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://…@{host}{}", &rest[authority_end..]),
+                None => uri.to_owned(),
+            }
+        }
+        None => uri.to_owned(),
+    };
+    let uri = uri.as_str();
     match uri.split_once('?') {
         Some((location, query)) => {
             let keys: Vec<&str> = query

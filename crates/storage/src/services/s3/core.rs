@@ -614,6 +614,20 @@ impl Core {
         let failed = |e: &dyn fmt::Display| {
             Error::new(ErrorKind::Unexpected).with_message(format!("cannot sign the request: {e}"))
         };
+        // The access key id goes into the `Authorization` header, which the signer
+        // builds without checking it (a control character there is a panic): one
+        // fetched with a line break (a file's, a secret's) is refused here.
+        if let Some(credentials) = identity.data::<aws_credential_types::Credentials>()
+            && let Some(c) = credentials.access_key_id().chars().find(|c| c.is_control())
+        {
+            let source = credentials
+                .get_property::<super::credentials::SourceName>()
+                .map_or("the credential provider", |name| name.0);
+            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                "the access key id from {source} holds a control character ({c:?}): a \
+                 line break from a file or a secret?"
+            )));
+        }
         let params = v4::SigningParams::builder()
             .identity(identity)
             .region(&self.region)
@@ -2977,6 +2991,12 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }
+        if let Some(why) = tls_error(s).and_then(tls_refusal) {
+            return Error::new(ErrorKind::Unexpected)
+                .with_message(why)
+                .with_context("connect", "failed")
+                .with_source(err);
+        }
         timed_out |= s.to_string().contains("timed out") || s.to_string().contains("timeout");
         source = s.source();
     }
@@ -2996,6 +3016,36 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
         failed.with_message("connection failed")
     };
     failed.with_source(err)
+}
+
+/// The TLS error `err` is, or wraps (an `io::Error`'s `source` is its inner
+/// error's source, skipping the inner error: it is asked for here).
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    tls_error(inner)
+}
+
+/// What a TLS handshake's failure that no second attempt mends says: a
+/// certificate this client does not trust (or one for another name), or a server
+/// that does not speak TLS there. `None` for the others (an alert mid-handshake,
+/// say), which are temporary as every connection failure is.
+fn tls_refusal(err: &rustls::Error) -> Option<String> {
+    match err {
+        rustls::Error::InvalidCertificate(why) => Some(format!(
+            "the server's TLS certificate is refused ({why:?}): a private certificate \
+             authority is trusted with ca_bundle or AWS_CA_BUNDLE"
+        )),
+        rustls::Error::NoCertificatesPresented => {
+            Some("the server presented no TLS certificate".into())
+        }
+        rustls::Error::InvalidMessage(_) => {
+            Some("the server does not answer in TLS: an http:// endpoint given as https://?".into())
+        }
+        _ => None,
+    }
 }
 
 /// An error code refusing the session token the request was signed with: with

@@ -160,6 +160,9 @@ fn check(url: &str) -> std::result::Result<(), String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err("names no host".into());
     }
+    if let Some(why) = super::config::bad_port(&uri) {
+        return Err(why);
+    }
     if uri
         .path_and_query()
         .is_some_and(|p| p.as_str().contains('@'))
