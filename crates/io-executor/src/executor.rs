@@ -286,8 +286,10 @@ impl Executor {
     /// where a refusal would fail (and lose) what was started, and waiting in the
     /// queue would not. The storage crate's `Writer` hands its chunks and its
     /// commit over through one: a write under way holds its data either way, and
-    /// a refused chunk would lose every byte written before it. The bound still
-    /// counts these jobs, and a shutdown still refuses them.
+    /// a refused chunk would lose every byte written before it; its `Reader` and
+    /// `Lister` their reads ahead and next pages, once the executor has taken the
+    /// job that opened them. The bound still counts these jobs, and a shutdown
+    /// still refuses them.
     ///
     /// # Examples
     ///

@@ -316,6 +316,29 @@ fn deleting_a_linked_directory_removes_the_link_not_its_target() {
     assert_eq!(s.op.read("real/x").unwrap(), "x");
 }
 
+/// A symlink that leads nowhere, where a directory has to be made (a write below
+/// it, `create_dir`), fails at once saying so (`NotFound`: what it names is not
+/// there), where it was 64 attempts to make the directory and then a bare
+/// `NotFound`, an odd answer to a create.
+#[test]
+fn a_dangling_symlink_where_a_directory_is_made_says_so() {
+    let s = setup();
+    std::os::unix::fs::symlink("nowhere", s.root.join("dl")).unwrap();
+    assert!(!s.op.exists("dl").unwrap());
+    for err in [
+        s.op.create_dir("dl/").unwrap_err(),
+        s.op.write("dl/f", "x").unwrap_err(),
+        s.op.create_dir("dl/a/b/").unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("leads nowhere"), "{err}");
+    }
+    assert!(
+        s.root.join("dl").symlink_metadata().is_ok(),
+        "the link stays"
+    );
+}
+
 /// A recursive listing walks into a symlinked directory, as object_store's
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already

@@ -1358,24 +1358,20 @@ fn a_reader_or_listing_under_way_is_not_refused_by_a_full_queue() {
         reader.read_to_end(&mut got).await.unwrap();
         assert!(got == data, "the whole file");
 
-        // New operations are refused while the queue holds a job (the reads and
-        // pages of those under way among them): opened once it has none.
-        macro_rules! opened {
-            ($open:expr) => {
-                loop {
-                    match $open.await {
-                        Err(e) if e.kind() == ErrorKind::RateLimited => {
-                            tokio::task::yield_now().await
-                        }
-                        opened => break opened.unwrap(),
-                    }
-                }
-            };
-        }
-        let mut reader = opened!(op.reader_with("big").chunk_size(1 << 20).prefetch(1));
+        // New operations are refused while the queue holds a job (the part of
+        // the last reader's release, say): opened once it holds none.
+        let idle = || common_fs::wait_until_none_queued(&executor);
+        idle();
+        let mut reader = op
+            .reader_with("big")
+            .chunk_size(1 << 20)
+            .prefetch(1)
+            .await
+            .unwrap();
         let mut first = vec![0_u8; 1 << 20];
         reader.read_exact(&mut first).await.unwrap();
-        let mut lister = opened!(op.lister(""));
+        idle();
+        let mut lister = op.lister("").await.unwrap();
         let mut listed = Vec::new();
         while listed.len() < 1000 {
             listed.push(lister.next_entry().await.unwrap().unwrap());

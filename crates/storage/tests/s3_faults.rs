@@ -3139,10 +3139,19 @@ fn a_copy_is_of_the_version_its_head_saw() {
         .collect::<Vec<_>>();
     assert_eq!(copies, [Some("\"e\"".to_owned()), Some("\"e\"".to_owned())]);
 
-    // The target's condition refused it: the source is unchanged, not copied again.
-    let server = holding_a(|seen, _| {
-        (seen.method == "PUT" && seen.header("if-none-match").is_some())
-            .then(|| s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r"))
+    // The target's condition refused it (the target is there): not copied again.
+    let server = holding_a(|seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("if-none-match").is_some() => Some(s3_error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "r",
+        )),
+        "HEAD" if seen.path == "/bucket/b" => Some(with_headers(
+            StatusCode::OK,
+            &[("content-length", "1"), ("etag", "\"t\"")],
+            "",
+        )),
+        _ => None,
     });
     let op = server.operator(2, Duration::from_secs(10));
     let err = block_on(std::future::IntoFuture::into_future(
@@ -4473,6 +4482,14 @@ fn remove_all_behind_a_lagging_listing_ends_done() {
 /// source.
 #[test]
 fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
+    // The target, once the first copy (whose answer is lost) stored it.
+    let target = || {
+        with_headers(
+            StatusCode::OK,
+            &[("content-length", "5"), ("etag", "\"e\"")],
+            "",
+        )
+    };
     let copies = std::sync::atomic::AtomicUsize::new(0);
     let server = holding_a(move |seen, _| match seen.method.as_str() {
         "PUT" if seen.header("x-amz-copy-source").is_some() => {
@@ -4481,6 +4498,7 @@ fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
                 _ => Some(precondition_failed()),
             }
         }
+        "HEAD" if seen.path == "/bucket/b" => Some(target()),
         _ => None,
     });
     let op = server.operator(3, Duration::from_secs(2));
@@ -4491,7 +4509,11 @@ fn a_conditional_copy_whose_answer_was_lost_may_be_stored() {
     let seen = server.seen();
     assert!(seen.iter().all(|s| s.method != "DELETE"), "{seen:?}");
     // Refused at its first attempt, it is plainly the target's condition.
-    let server = holding_a(|seen, _| (seen.method == "PUT").then(precondition_failed));
+    let server = holding_a(move |seen, _| match seen.method.as_str() {
+        "PUT" => Some(precondition_failed()),
+        "HEAD" if seen.path == "/bucket/b" => Some(target()),
+        _ => None,
+    });
     let op = server.operator(3, Duration::from_secs(2));
     let copy = op.copy_with("a", "b").if_not_exists(true);
     let err = block_on(std::future::IntoFuture::into_future(copy)).unwrap_err();

@@ -216,6 +216,34 @@ impl<T: Send + 'static> Task<T> {
 // Nothing in a `Task` is ever pinned: the output is moved out by value.
 impl<T> Unpin for Task<T> {}
 
+/// The executor a handle (a reader, a listing) submits its jobs to, and whether the
+/// executor took the job that opened it.
+#[derive(Debug)]
+pub(crate) struct Opener {
+    pub(crate) executor: Executor,
+    /// The open was a job of the executor's (not done on the caller's thread).
+    pub(crate) accepted: bool,
+}
+
+impl Opener {
+    /// For the handle's jobs that continue its first ones: the queue's bound does
+    /// not refuse them, which would end the handle in a "temporary" error that
+    /// never clears (its errors are sticky), and lose its place.
+    pub(crate) fn rest(&self) -> Executor {
+        self.executor.without_queue_bound()
+    }
+
+    /// For its first jobs: as [`rest`](Self::rest) once the executor took the
+    /// open; else they are the operation's first, which a full queue refuses.
+    pub(crate) fn first(&self) -> Executor {
+        if self.accepted {
+            self.rest()
+        } else {
+            self.executor.clone()
+        }
+    }
+}
+
 /// A [`Task`] that opens something the caller must release (an object, a listing,
 /// a write in progress). Dropped before its output is taken (the operation's future
 /// was cancelled), the job is cancelled and, if it had finished anyway, `release`

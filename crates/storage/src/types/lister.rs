@@ -10,7 +10,7 @@ use futures_core::Stream;
 use io_executor::Executor;
 
 use crate::raw::RawList;
-use crate::types::io_future::Task;
+use crate::types::io_future::{Opener, Task};
 use crate::{Entry, Error, Result};
 
 /// A page of a listing, with the listing to continue from.
@@ -41,11 +41,9 @@ pub struct Lister {
 }
 
 impl Lister {
-    pub(crate) fn new(executor: Executor, path: String, raw: Box<dyn RawList>) -> Self {
-        // Its pages continue a listing the executor accepted: the queue's bound
-        // does not refuse them (the listing's place would go with the job).
-        let executor = executor.without_queue_bound();
-        let next = Some(Task::submit(&executor, raw.next_page()));
+    pub(crate) fn new(opener: Opener, path: String, raw: Box<dyn RawList>) -> Self {
+        let next = Some(Task::submit(&opener.first(), raw.next_page()));
+        let executor = opener.rest();
         Self {
             executor,
             path,

@@ -11,7 +11,7 @@ use io_executor::Executor;
 use crate::raw::{self, Access, ByteRange, IoJob, ListArgs, OpenArgs, ReadArgs};
 use crate::services::{Fs, Memory};
 use crate::types::burst::Burst;
-use crate::types::io_future::{OpenTask, Task};
+use crate::types::io_future::{OpenTask, Opener, Task};
 use crate::types::op_with::{
     ListerWith, ReadRangesWith, ReadWith, ReaderWith, StatWith, TransferWith, WriteWith, WriterWith,
 };
@@ -1194,7 +1194,7 @@ impl Operator {
         normalized: Result<String>,
         job: impl FnOnce(&dyn Access, &str) -> IoJob<R>,
         release: fn(R) -> IoJob<()>,
-        make: impl FnOnce(Executor, String, R) -> H + Send + 'static,
+        make: impl FnOnce(Opener, String, R) -> H + Send + 'static,
     ) -> IoFuture<H>
     where
         R: Send + 'static,
@@ -1205,17 +1205,18 @@ impl Operator {
             Err(e) => return Self::fail(operation, path, e),
         };
         let executor = self.executor().clone();
-        let task = OpenTask::new(
-            self.submit(job(&*self.access, &normalized)),
-            executor.clone(),
-            release,
-        );
+        let job = job(&*self.access, &normalized);
+        // The handle's first jobs continue one the executor took (its queue's
+        // bound does not refuse them), unless the open was not the executor's to
+        // take (done on the caller's thread): then they are the operation's first.
+        let accepted = matches!(job, IoJob::Blocking(_) | IoJob::Bulk(_) | IoJob::Async(_));
+        let task = OpenTask::new(self.submit(job), executor.clone(), release);
         let path = path.to_owned();
         IoFuture::new(async move {
             let raw = task
                 .await
                 .map_err(|e| e.with_operation(operation).with_path(path.clone()))?;
-            Ok(make(executor, path, raw))
+            Ok(make(Opener { executor, accepted }, path, raw))
         })
     }
 
@@ -1287,7 +1288,7 @@ impl Operator {
                 None => access.open(p, args),
             },
             |opened| opened.object.close(),
-            move |executor, path, opened| Reader::new(executor, path, opened, chunk_size, prefetch),
+            move |opener, path, opened| Reader::new(opener, path, opened, chunk_size, prefetch),
         )
     }
 
@@ -1326,7 +1327,7 @@ impl Operator {
             raw::normalize_file_path(path),
             move |access, p| access.writer(p, options),
             |raw| raw.abort(),
-            move |executor, path, raw| Writer::new(executor, path, raw, chunk),
+            move |opener, path, raw| Writer::new(opener.executor, path, raw, chunk),
         )
     }
 }

@@ -15,7 +15,7 @@ use io_executor::Executor;
 use std::ops::Range;
 
 use crate::raw::Opened;
-use crate::types::io_future::Task;
+use crate::types::io_future::{Opener, Task};
 use crate::types::open_object::OpenObject;
 use crate::types::operator::in_full;
 use crate::{Error, ErrorKind, Metadata, Result};
@@ -93,17 +93,14 @@ pub struct Reader {
 
 impl Reader {
     pub(crate) fn new(
-        executor: Executor,
+        opener: Opener,
         path: String,
         opened: Opened,
         chunk_size: usize,
         prefetch: usize,
     ) -> Self {
         let first = opened.first.len() as u64;
-        // Its chunk reads continue a read the executor accepted: the queue's bound
-        // does not refuse them, which would end the read in a "temporary"
-        // `RateLimited` that never clears (errors are sticky).
-        let executor = executor.without_queue_bound();
+        let executor = opener.rest();
         let mut reader = Self {
             source: OpenObject::new(opened.object, executor.clone()),
             executor,
@@ -120,7 +117,7 @@ impl Reader {
             error: None,
             stream_ended: false,
         };
-        reader.fill();
+        reader.fill_on(Some(&opener.first()));
         reader
     }
 
@@ -147,14 +144,20 @@ impl Reader {
 
     /// Keeps `prefetch` reads in flight.
     fn fill(&mut self) {
+        self.fill_on(None);
+    }
+
+    /// [`fill`](Self::fill), submitting to `executor` (the reader's own: `None`).
+    fn fill_on(&mut self, executor: Option<&Executor>) {
         let size = self.size();
+        let executor = executor.unwrap_or(&self.executor);
         while self.inflight.len() < self.prefetch && self.next_fetch < size {
             let end = self.next_fetch.saturating_add(self.chunk_size).min(size);
             let at = self.range.start;
             let range = at + self.next_fetch..at + end;
             let job = Arc::clone(&self.source).read_at(range.clone());
             self.inflight
-                .push_back((Task::submit(&self.executor, job), range));
+                .push_back((Task::submit(executor, job), range));
             self.next_fetch = end;
         }
     }
@@ -255,6 +258,7 @@ impl Reader {
         } else {
             self.chunk = Bytes::new();
             self.read = Bytes::new();
+            self.read_at = pos;
             self.inflight.clear();
             self.next_fetch = pos;
         }

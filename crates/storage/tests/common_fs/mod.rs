@@ -55,6 +55,21 @@ pub(crate) fn operator_with_a_queue_of_one(
     )
 }
 
+/// Waits until `executor` holds no job that has not started (those under way
+/// start on their own); panics, saying what it holds, if that takes minutes.
+#[allow(dead_code, reason = "only the tests of a full queue use it")]
+pub(crate) fn wait_until_none_queued(executor: &io_executor::Executor) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while executor.metrics().queued > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs queued for minutes: {:?}",
+            executor.metrics()
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// The queue of an executor from [`operator_with_a_queue_of_one`] made full: its
 /// blocking thread held by one job, and one job queued behind it, until
 /// [`release`](Self::release).
@@ -71,9 +86,7 @@ impl FullQueue {
     /// already (a reader's read ahead, a listing's next page) is let start first:
     /// it would take the place of the first of them.
     pub(crate) fn fill(executor: &io_executor::Executor) -> Self {
-        while executor.metrics().queued > 0 {
-            std::thread::yield_now();
-        }
+        wait_until_none_queued(executor);
         let (started, running) = std::sync::mpsc::channel();
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let busy = executor.spawn_blocking(move || {

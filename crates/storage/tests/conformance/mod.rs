@@ -459,6 +459,11 @@ pub(crate) async fn reader_seeks_back_and_forth(op: Operator) {
     for _ in 0..200 {
         let pos = rng.random_range(0..=data.len() as u64);
         let len = rng.random_range(0..200_000usize);
+        // Now and then by way of another position, read nothing there.
+        if rng.random_bool(0.5) {
+            let detour = rng.random_range(0..=data.len() as u64);
+            reader.seek(SeekFrom::Start(detour)).await.unwrap();
+        }
         assert_eq!(reader.seek(SeekFrom::Start(pos)).await.unwrap(), pos);
         let mut buf = vec![0; len];
         let mut filled = 0;
@@ -471,6 +476,20 @@ pub(crate) async fn reader_seeks_back_and_forth(op: Operator) {
         }
         let want = &data[pos as usize..(pos as usize + len).min(data.len())];
         assert_eq!(&buf[..filled], want, "at {pos} for {len}");
+    }
+    // Away and back, reading nothing between: to the start of what was read last
+    // (a footer's, a fresh reader's first chunk), and within it.
+    for (away, back) in [
+        (SeekFrom::End(-8), 0),
+        (SeekFrom::Start(1000), 0),
+        (SeekFrom::Start(300_000), 5),
+    ] {
+        let mut fresh = op.reader("seek/obj").await.unwrap();
+        fresh.seek(away).await.unwrap();
+        fresh.seek(SeekFrom::Start(back)).await.unwrap();
+        let mut rest = Vec::new();
+        fresh.read_to_end(&mut rest).await.unwrap();
+        assert!(rest[..] == data[back as usize..], "{away:?} then {back}");
     }
     assert_eq!(
         reader.seek(SeekFrom::End(-10)).await.unwrap(),

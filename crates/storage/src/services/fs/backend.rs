@@ -305,24 +305,40 @@ impl Fs {
 /// and S3. `NotADirectory` stays for `f/`, a directory path naming a file itself.
 fn below_a_file_is_not_found<T>(root: &OwnedFd, path: &str, result: Result<T>) -> Result<T> {
     match result {
-        Err(e)
-            if e.kind() == ErrorKind::NotADirectory
-                && (!path.ends_with('/') || !is_file_here(root, path)) =>
-        {
+        Err(e) if e.kind() == ErrorKind::NotADirectory && !path.ends_with('/') => {
             Err(Error::new(ErrorKind::NotFound)
                 .with_message("a part of the path is a file")
                 .with_source(e))
         }
+        // `f/x/` (below a file), not `f/` (the file itself), is not found; where
+        // that cannot be looked at, the error says why.
+        Err(e) if e.kind() == ErrorKind::NotADirectory => match is_file_here(root, path) {
+            Ok(true) => Err(e),
+            Ok(false) => Err(Error::new(ErrorKind::NotFound)
+                .with_message("a part of the path is a file")
+                .with_source(e)),
+            Err(looked) => Err(looked),
+        },
         other => other,
     }
 }
 
 /// Whether `path` itself (a trailing `/` aside) names something that is not a
 /// directory, as opposed to a path below such a thing.
-fn is_file_here(root: &OwnedFd, path: &str) -> bool {
-    open_in_root(root, path.trim_end_matches('/'), OFlags::PATH)
+///
+/// # Errors
+///
+/// Only where the process is out of descriptors (the answer is unknown; the
+/// caller's open is relieved and made again): a lookup that fails otherwise
+/// names nothing here.
+fn is_file_here(root: &OwnedFd, path: &str) -> Result<bool> {
+    match open_in_root(root, path.trim_end_matches('/'), OFlags::PATH)
         .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
-        .is_ok_and(|stat| !is_dir(&stat))
+    {
+        Ok(stat) => Ok(!is_dir(&stat)),
+        Err(e) if e.is_out_of_descriptors() => Err(e),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Opens file `path` for reading, only if it is a regular file; returns it with its

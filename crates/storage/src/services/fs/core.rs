@@ -147,13 +147,32 @@ fn make_dirs(root: &OwnedFd, dir: &str) -> Result<()> {
         let parent = open_dir(root, &prefix)?;
         // As `create_dir_all` makes them: `0777` less the umask.
         match rustix::fs::mkdirat(&parent, component, Mode::from_raw_mode(0o777)) {
-            Ok(()) | Err(Errno::EXIST) => {}
+            Ok(()) => {}
+            // A symlink that leads nowhere is in the way: what it names is not
+            // found, and no attempt makes a directory there (it was 64 attempts).
+            Err(Errno::EXIST) if leads_nowhere(root, &parent, component, &prefix) => {
+                return Err(Error::new(ErrorKind::NotFound).with_message(format!(
+                    "{prefix}{component} is a symbolic link that leads nowhere: no \
+                     directory can be made there"
+                )));
+            }
+            Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
         prefix.push_str(component);
         prefix.push('/');
     }
     Ok(())
+}
+
+/// Whether `component` of directory `parent` (at `prefix`) is a symlink whose
+/// target, resolved inside the root, is missing.
+fn leads_nowhere(root: &OwnedFd, parent: &OwnedFd, component: &str, prefix: &str) -> bool {
+    let is_link = rustix::fs::statat(parent, component, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink);
+    is_link
+        && open_in_root(root, &format!("{prefix}{component}"), OFlags::PATH)
+            .is_err_and(|e| e.kind() == ErrorKind::NotFound && !e.is_errno(Errno::LOOP))
 }
 
 /// The last component of a normalized path, without a trailing `/`.
@@ -792,13 +811,6 @@ fn file_permissions(stat: &Stat) -> Option<RawMode> {
 }
 
 impl TempFile {
-    /// Calls the write off: removes the temporary file.
-    ///
-    /// # Errors
-    ///
-    /// The file could not be removed (a directory made immutable or read-only
-    /// since): it stays, hidden from listings, and the sweep of crashed writers'
-    /// leftovers removes it once it can.
     /// After `failure` (of a chunk's write, or a commit before its rename), removes
     /// the temporary file; where that fails too, `failure` says so in its
     /// [`ABORT_FAILED`] context, as [`RawWrite`](crate::raw::RawWrite) asks.
@@ -809,6 +821,13 @@ impl TempFile {
         }
     }
 
+    /// Calls the write off: removes the temporary file.
+    ///
+    /// # Errors
+    ///
+    /// The file could not be removed (a directory made immutable or read-only
+    /// since): it stays, hidden from listings, and the sweep of crashed writers'
+    /// leftovers removes it once it can.
     pub(super) fn discard(mut self) -> Result<()> {
         // Removed here or not at all: the drop has nothing left to do.
         self.committed = true;

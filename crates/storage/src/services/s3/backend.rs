@@ -339,8 +339,16 @@ impl Access for S3 {
                     files.push(i);
                     continue;
                 }
-                delete_files(&core, &paths, &mut files, &mut results).await;
-                results[i] = Some(delete_one(&core, &paths[i]).await);
+                // Only the keys that bear on it go first: those below it, and a
+                // file of its name (which makes it `NotADirectory`).
+                let dir = paths[i].as_str();
+                if files
+                    .iter()
+                    .any(|&f| paths[f].starts_with(dir) || paths[f] == dir.trim_end_matches('/'))
+                {
+                    delete_files(&core, &paths, &mut files, &mut results).await;
+                }
+                results[i] = Some(delete_one(&core, dir).await);
             }
             delete_files(&core, &paths, &mut files, &mut results).await;
             Ok(results
@@ -545,7 +553,6 @@ fn first_request(args: &OpenArgs) -> Option<ByteRange> {
     }
 }
 
-/// Deletes object `path`, or directory `path/` if nothing lies below it.
 /// Deletes the objects `files` indexes in `paths` in DeleteObjects batches, each
 /// result in its place in `results`; `files` is left empty.
 async fn delete_files(
@@ -563,6 +570,7 @@ async fn delete_files(
     }
 }
 
+/// Deletes object `path`, or directory `path/` if nothing lies below it.
 async fn delete_one(core: &Core, path: &str) -> Result<()> {
     let key = core.key(path);
     if path.ends_with('/') {

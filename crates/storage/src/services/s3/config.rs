@@ -330,7 +330,9 @@ impl S3Builder {
         if bucket.is_empty() {
             return Err(invalid("the bucket name is empty".into()));
         }
-        if bucket.contains('@') {
+        // `key:secret@` before the bucket (a secret may hold a `/`, which splits
+        // it at the bucket's end).
+        if bucket.contains('@') || userinfo_end(location).is_some() {
             return Err(invalid(
                 "credentials in the URI (s3://key:secret@bucket) are not read: give them \
                  with credentials(), the environment or a profile"
@@ -817,6 +819,14 @@ fn read_ca_bundle(
     Ok(Arc::from(usable))
 }
 
+/// Where credentials written before a URI's bucket (`key:secret@bucket/...`, the
+/// secret perhaps holding a `/`) end: the first `@` of `location` (the URI after
+/// `s3://`, without its query) when a `:` comes before it.
+fn userinfo_end(location: &str) -> Option<usize> {
+    let at = location.find('@')?;
+    location[..at].contains(':').then_some(at)
+}
+
 /// Why `uri`'s port is none at all (`h:99999`, `h:9000x`): the URI parser takes
 /// it, and the connection would go to port 80 or 443 instead.
 pub(crate) fn bad_port(uri: &Uri) -> Option<String> {
@@ -837,9 +847,12 @@ pub(crate) fn shown_uri(uri: &str) -> String {
     // Nor credentials before the bucket (`s3://key:secret@bucket`, refused).
     let uri = match uri.split_once("://") {
         Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            match rest[..authority_end].rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://…@{host}{}", &rest[authority_end..]),
+            let location = rest.split_once('?').map_or(rest, |(location, _)| location);
+            match userinfo_end(location).or_else(|| {
+                let bucket_end = location.find('/').unwrap_or(location.len());
+                location[..bucket_end].rfind('@')
+            }) {
+                Some(at) => format!("{scheme}://…{}", &rest[at..]),
                 None => uri.to_owned(),
             }
         }

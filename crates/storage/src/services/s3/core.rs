@@ -226,12 +226,6 @@ pub(crate) fn new_write_id() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A write refused by its precondition, as the caller asked for it: with
-/// `if_not_exists`, the target exists; with `if_match`, the target is not that
-/// version, or is missing (AWS answers an `If-Match` write of a missing key with
-/// 404 `NoSuchKey`, not 412). The error keeps the server's answer and what is known
-/// of the write (`stored`): a refusal after an attempt whose answer was lost may be
-/// of what that very attempt stored, and says so.
 /// How many times a copy looks at its source again when the source changed
 /// between its `HEAD` and its `CopyObject` (another writer at work).
 const COPY_SOURCE_CHANGED_MAX: u32 = 4;
@@ -240,11 +234,18 @@ const COPY_SOURCE_CHANGED_MAX: u32 = 4;
 enum CopyOnce {
     /// Copied: the ETag of the version copied.
     Done(Option<String>),
-    /// A 412: the source's condition (no longer the version `etag`) or the
-    /// target's (its `if_not_exists`).
-    Refused { refused: Error, etag: String },
+    /// A 412 to a CopyObject pinned to its source's version: the source's
+    /// condition (another version is there now) or the target's (its
+    /// `if_not_exists`).
+    Refused(Error),
 }
 
+/// A write refused by its precondition, as the caller asked for it: with
+/// `if_not_exists`, the target exists; with `if_match`, the target is not that
+/// version, or is missing (AWS answers an `If-Match` write of a missing key with
+/// 404 `NoSuchKey`, not 412). The error keeps the server's answer and what is known
+/// of the write (`stored`): a refusal after an attempt whose answer was lost may be
+/// of what that very attempt stored, and says so.
 pub(crate) fn write_refused(err: Error, options: &WriteOptions) -> Error {
     // Refused by the condition itself (412), not told the target is missing.
     let refused_may_be_ours =
@@ -2074,39 +2075,44 @@ impl Core {
     /// [`copy`](Self::copy), giving back the ETag of the version copied (`None`
     /// from a server that gives none).
     ///
-    /// The copy is of the version its `HEAD` saw (`x-amz-copy-source-if-match`), so
-    /// that a rename deletes the version it copied and no other, even one written
-    /// again with the same content (and so the same ETag) after another. A source
-    /// written between the two is looked at again, and copied as it is then (at
-    /// most [`COPY_SOURCE_CHANGED_MAX`] times; then a temporary
-    /// [`ErrorKind::PreconditionFailed`]).
+    /// A CopyObject copies the version its `HEAD` saw
+    /// (`x-amz-copy-source-if-match`), so that the ETag given back is the version
+    /// copied, even when the source was written again with the same content (and
+    /// so the same ETag) after another between the two. A source written in
+    /// between is looked at again, and copied as it is then (at most
+    /// [`COPY_SOURCE_CHANGED_MAX`] times; then a temporary
+    /// [`ErrorKind::PreconditionFailed`]). A copy in parts (above the multipart copy
+    /// threshold) pins each part the same way, and fails when the source changes.
     pub(crate) async fn copy_of(
         self: &Arc<Self>,
         from_key: &str,
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<Option<String>> {
-        let mut attempt = 1;
+        let (mut attempt, mut lost) = (1, false);
         loop {
-            let (refused, etag) = match self.copy_once(from_key, to_key, options).await? {
+            let refused = match self.copy_once(from_key, to_key, options).await? {
                 CopyOnce::Done(etag) => return Ok(etag),
-                CopyOnce::Refused { refused, etag } => (refused, etag),
+                CopyOnce::Refused(refused) => refused,
             };
+            lost |= refused.context("stored") == Some("unknown");
             // With a condition on the target (`If-None-Match`), the 412 is the
-            // source's or the target's: the source says. Without, it is the
-            // source's (copied again even if it looks unchanged now: written back
-            // with the same content).
-            if options.if_not_exists {
-                let now = match self
-                    .head_headers_if(from_key, &Conditions::default())
+            // source's or the target's: the target says (the source may look
+            // unchanged, written back with the same content). Without, it is the
+            // source's.
+            if options.if_not_exists
+                && self
+                    .head_headers_if(to_key, &Conditions::default())
                     .await?
-                {
-                    Some(headers) => metadata_of(&headers, None)?,
-                    None => return Err(Error::new(ErrorKind::NotFound)),
+                    .is_some()
+            {
+                // An earlier attempt's answer was lost: the copy there may be its.
+                let refused = if lost {
+                    refused.set_context("stored", "unknown")
+                } else {
+                    refused
                 };
-                if now.etag() == Some(etag.as_str()) {
-                    return Err(write_refused(refused, options));
-                }
+                return Err(write_refused(refused, options));
             }
             if attempt == COPY_SOURCE_CHANGED_MAX {
                 return Err(Error::new(ErrorKind::PreconditionFailed)
@@ -2178,9 +2184,7 @@ impl Core {
             e
         };
         match etag {
-            Some(etag) if e.kind() == ErrorKind::PreconditionFailed => {
-                Ok(CopyOnce::Refused { refused: e, etag })
-            }
+            Some(_) if e.kind() == ErrorKind::PreconditionFailed => Ok(CopyOnce::Refused(e)),
             _ => Err(write_refused(e, options)),
         }
     }
