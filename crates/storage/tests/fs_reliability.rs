@@ -1396,6 +1396,15 @@ fn a_reader_or_listing_under_way_is_not_refused_by_a_full_queue() {
         let (rest, entries) = both.await;
         assert!(rest.expect("the rest behind a full queue") == data[1 << 20..]);
         assert_eq!(entries.expect("the listing behind a full queue"), 2501);
+
+        // Opened on this thread (the file is kept open, `read_now`), nothing read
+        // here: its first read is the operation's first job, the seven read ahead
+        // of it continue it.
+        idle();
+        let mut reader = op.reader_with("big").chunk_size(1 << 20).await.unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        assert!(got == data, "the whole file");
     });
     executor.shutdown();
     executor.blocking_join();

@@ -3079,65 +3079,80 @@ fn a_copy_is_of_the_version_its_head_saw() {
         etag: String,
         copied: Vec<String>,
     }
-    let source = Arc::new(Mutex::new(Source {
-        etag: "\"e\"".into(),
-        ..Source::default()
-    }));
-    let state = Arc::clone(&source);
-    let server = holding_a(move |seen, _| {
-        let mut a = state.lock();
-        match seen.method.as_str() {
-            "HEAD" if seen.path == "/bucket/a" => {
-                let answer = with_headers(
-                    StatusCode::OK,
-                    &[("content-length", "5"), ("etag", a.etag.as_str())],
-                    "",
-                );
-                a.heads += 1;
-                if a.heads == 1 {
-                    a.etag = "\"f\"".into();
-                }
-                Some(answer)
-            }
-            "PUT" if seen.header("x-amz-copy-source").is_some() => {
-                let pinned = seen.header("x-amz-copy-source-if-match");
-                let answer = if pinned.is_some_and(|p| p != a.etag) {
-                    s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
-                } else {
-                    let etag = a.etag.clone();
-                    a.copied.push(etag.clone());
-                    with_headers(
+    /// Object `a`, written (`"f"`) after the first `HEAD` of it and written back
+    /// (`"e"`) after the first copy; `b` is not there.
+    fn written_back() -> (FaultServer, Arc<Mutex<Source>>) {
+        let source = Arc::new(Mutex::new(Source {
+            etag: "\"e\"".into(),
+            ..Source::default()
+        }));
+        let state = Arc::clone(&source);
+        let server = holding_a(move |seen, _| {
+            let mut a = state.lock();
+            match seen.method.as_str() {
+                "HEAD" if seen.path == "/bucket/a" => {
+                    let answer = with_headers(
                         StatusCode::OK,
-                        &[],
-                        format!("<CopyObjectResult><ETag>{etag}</ETag></CopyObjectResult>"),
-                    )
-                };
-                a.copies += 1;
-                if a.copies == 1 {
-                    a.etag = "\"e\"".into();
+                        &[("content-length", "5"), ("etag", a.etag.as_str())],
+                        "",
+                    );
+                    a.heads += 1;
+                    if a.heads == 1 {
+                        a.etag = "\"f\"".into();
+                    }
+                    Some(answer)
                 }
-                Some(answer)
+                "PUT" if seen.header("x-amz-copy-source").is_some() => {
+                    let pinned = seen.header("x-amz-copy-source-if-match");
+                    let answer = if pinned.is_some_and(|p| p != a.etag) {
+                        s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
+                    } else {
+                        let etag = a.etag.clone();
+                        a.copied.push(etag.clone());
+                        with_headers(
+                            StatusCode::OK,
+                            &[],
+                            format!("<CopyObjectResult><ETag>{etag}</ETag></CopyObjectResult>"),
+                        )
+                    };
+                    a.copies += 1;
+                    if a.copies == 1 {
+                        a.etag = "\"e\"".into();
+                    }
+                    Some(answer)
+                }
+                "DELETE" if seen.path == "/bucket/a" => {
+                    Some(if seen.if_match.as_ref() == Some(&a.etag) {
+                        with_headers(StatusCode::NO_CONTENT, &[], "")
+                    } else {
+                        s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
+                    })
+                }
+                _ => None,
             }
-            "DELETE" if seen.path == "/bucket/a" => {
-                Some(if seen.if_match.as_ref() == Some(&a.etag) {
-                    with_headers(StatusCode::NO_CONTENT, &[], "")
-                } else {
-                    s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
-                })
-            }
-            _ => None,
+        });
+        (server, source)
+    }
+    // A rename; a copy with `if_not_exists`, whose 412 the target (not there) says
+    // was the source's, though the source looks unchanged by then.
+    for conditional in [false, true] {
+        let (server, source) = written_back();
+        let op = server.operator(2, Duration::from_secs(10));
+        if conditional {
+            let copy = op.copy_with("a", "b").if_not_exists(true);
+            block_on(std::future::IntoFuture::into_future(copy)).unwrap();
+        } else {
+            block_on(op.rename("a", "b")).unwrap();
         }
-    });
-    let op = server.operator(2, Duration::from_secs(10));
-    block_on(op.rename("a", "b")).unwrap();
-    assert_eq!(source.lock().copied, ["\"e\""], "{:?}", server.seen());
-    let copies = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.header("x-amz-copy-source").is_some())
-        .map(|s| s.header("x-amz-copy-source-if-match").map(str::to_owned))
-        .collect::<Vec<_>>();
-    assert_eq!(copies, [Some("\"e\"".to_owned()), Some("\"e\"".to_owned())]);
+        assert_eq!(source.lock().copied, ["\"e\""], "{:?}", server.seen());
+        let copies = server
+            .seen()
+            .into_iter()
+            .filter(|s| s.header("x-amz-copy-source").is_some())
+            .map(|s| s.header("x-amz-copy-source-if-match").map(str::to_owned))
+            .collect::<Vec<_>>();
+        assert_eq!(copies, [Some("\"e\"".to_owned()), Some("\"e\"".to_owned())]);
+    }
 
     // The target's condition refused it (the target is there): not copied again.
     let server = holding_a(|seen, _| match seen.method.as_str() {

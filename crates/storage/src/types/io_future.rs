@@ -233,8 +233,8 @@ impl Opener {
         self.executor.without_queue_bound()
     }
 
-    /// For its first jobs: as [`rest`](Self::rest) once the executor took the
-    /// open; else they are the operation's first, which a full queue refuses.
+    /// For its first job: as [`rest`](Self::rest) once the executor took the
+    /// open; else it is the operation's first, which a full queue refuses.
     pub(crate) fn first(&self) -> Executor {
         if self.accepted {
             self.rest()

@@ -100,6 +100,7 @@ impl Reader {
         prefetch: usize,
     ) -> Self {
         let first = opened.first.len() as u64;
+        let opened_empty = first == 0;
         let executor = opener.rest();
         let mut reader = Self {
             source: OpenObject::new(opened.object, executor.clone()),
@@ -117,7 +118,12 @@ impl Reader {
             error: None,
             stream_ended: false,
         };
-        reader.fill_on(Some(&opener.first()));
+        // The first read is the operation's first job where the executor took
+        // none for it (opened on the caller's thread, nothing read there): a full
+        // queue refuses it, and the reader's first read says so (at the start: no
+        // place is lost). Every later one continues it.
+        let first = (!opener.accepted && opened_empty).then_some(opener.executor);
+        reader.fill_on(first);
         reader
     }
 
@@ -147,17 +153,18 @@ impl Reader {
         self.fill_on(None);
     }
 
-    /// [`fill`](Self::fill), submitting to `executor` (the reader's own: `None`).
-    fn fill_on(&mut self, executor: Option<&Executor>) {
+    /// [`fill`](Self::fill), submitting its first read to `first` (if given), the
+    /// others to the reader's own executor.
+    fn fill_on(&mut self, mut first: Option<Executor>) {
         let size = self.size();
-        let executor = executor.unwrap_or(&self.executor);
         while self.inflight.len() < self.prefetch && self.next_fetch < size {
             let end = self.next_fetch.saturating_add(self.chunk_size).min(size);
             let at = self.range.start;
             let range = at + self.next_fetch..at + end;
             let job = Arc::clone(&self.source).read_at(range.clone());
-            self.inflight
-                .push_back((Task::submit(executor, job), range));
+            let on = first.take();
+            let task = Task::submit(on.as_ref().unwrap_or(&self.executor), job);
+            self.inflight.push_back((task, range));
             self.next_fetch = end;
         }
     }

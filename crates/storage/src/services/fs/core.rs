@@ -128,7 +128,16 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
         }
         attempts += 1;
         match make_dirs(root, dir) {
-            Err(e) if e.kind() == ErrorKind::NotFound && attempts < REMADE_MAX => {}
+            // A link that leads nowhere is looked at once more (its target may
+            // have been made just now), then stands.
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && attempts
+                        < if e.context("link").is_some() {
+                            2
+                        } else {
+                            REMADE_MAX
+                        } => {}
             other => other?,
         }
     }
@@ -151,10 +160,12 @@ fn make_dirs(root: &OwnedFd, dir: &str) -> Result<()> {
             // A symlink that leads nowhere is in the way: what it names is not
             // found, and no attempt makes a directory there (it was 64 attempts).
             Err(Errno::EXIST) if leads_nowhere(root, &parent, component, &prefix) => {
-                return Err(Error::new(ErrorKind::NotFound).with_message(format!(
-                    "{prefix}{component} is a symbolic link that leads nowhere: no \
-                     directory can be made there"
-                )));
+                return Err(Error::new(ErrorKind::NotFound)
+                    .with_message(format!(
+                        "{prefix}{component} is a symbolic link that leads nowhere: no \
+                         directory can be made there"
+                    ))
+                    .with_context("link", "dangling"));
             }
             Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),

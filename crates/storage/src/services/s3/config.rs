@@ -335,7 +335,8 @@ impl S3Builder {
         if bucket.contains('@') || userinfo_end(location).is_some() {
             return Err(invalid(
                 "credentials in the URI (s3://key:secret@bucket) are not read: give them \
-                 with credentials(), the environment or a profile"
+                 with credentials(), the environment or a profile (an '@' in the prefix \
+                 is written %40)"
                     .into(),
             ));
         }
@@ -824,7 +825,8 @@ fn read_ca_bundle(
 /// `s3://`, without its query) when a `:` comes before it.
 fn userinfo_end(location: &str) -> Option<usize> {
     let at = location.find('@')?;
-    location[..at].contains(':').then_some(at)
+    let bucket_end = location.find('/').unwrap_or(location.len());
+    location[..at.min(bucket_end)].contains(':').then_some(at)
 }
 
 /// Why `uri`'s port is none at all (`h:99999`, `h:9000x`): the URI parser takes
@@ -848,7 +850,10 @@ pub(crate) fn shown_uri(uri: &str) -> String {
     let uri = match uri.split_once("://") {
         Some((scheme, rest)) => {
             let location = rest.split_once('?').map_or(rest, |(location, _)| location);
-            match userinfo_end(location).or_else(|| {
+            // Up to the last `@`: a secret may hold one too (hiding a prefix's
+            // part is harmless in an error).
+            let hidden = userinfo_end(location).and_then(|_| location.rfind('@'));
+            match hidden.or_else(|| {
                 let bucket_end = location.find('/').unwrap_or(location.len());
                 location[..bucket_end].rfind('@')
             }) {

@@ -2100,27 +2100,34 @@ impl Core {
             // source's or the target's: the target says (the source may look
             // unchanged, written back with the same content). Without, it is the
             // source's.
+            // An earlier attempt's answer was lost: a copy there may be its.
+            let refused = if lost {
+                refused.set_context("stored", "unknown")
+            } else {
+                refused
+            };
+            // (A target that cannot be looked at, for want of the right to read it
+            // say: the refusal stands as the server gave it.)
             if options.if_not_exists
-                && self
-                    .head_headers_if(to_key, &Conditions::default())
-                    .await?
-                    .is_some()
+                && !matches!(
+                    self.head_headers_if(to_key, &Conditions::default()).await,
+                    Ok(None)
+                )
             {
-                // An earlier attempt's answer was lost: the copy there may be its.
-                let refused = if lost {
-                    refused.set_context("stored", "unknown")
-                } else {
-                    refused
-                };
                 return Err(write_refused(refused, options));
             }
             if attempt == COPY_SOURCE_CHANGED_MAX {
-                return Err(Error::new(ErrorKind::PreconditionFailed)
+                let changed = Error::new(ErrorKind::PreconditionFailed)
                     .with_message(format!(
                         "the source changed during each of {attempt} copies of it"
                     ))
-                    .set_temporary(true)
-                    .with_source(refused));
+                    .set_temporary(true);
+                let changed = if lost {
+                    changed.set_context("stored", "unknown")
+                } else {
+                    changed
+                };
+                return Err(changed.with_source(refused));
             }
             attempt += 1;
         }
