@@ -1398,13 +1398,26 @@ fn a_reader_or_listing_under_way_is_not_refused_by_a_full_queue() {
         assert_eq!(entries.expect("the listing behind a full queue"), 2501);
 
         // Opened on this thread (the file is kept open, `read_now`), nothing read
-        // here: its first read is the operation's first job, the seven read ahead
-        // of it continue it.
+        // here: its first read is the operation's first job, the three read ahead
+        // of it (8 at most, 4 chunks in all) continue it.
         idle();
         let mut reader = op.reader_with("big").chunk_size(1 << 20).await.unwrap();
         let mut got = Vec::new();
         reader.read_to_end(&mut got).await.unwrap();
         assert!(got == data, "the whole file");
+        // The same behind a full queue: its first read is refused, nothing is
+        // queued behind it, and the reader says so.
+        drop(reader);
+        let full = common_fs::FullQueue::fill(&executor);
+        let mut reader = op.reader_with("big").chunk_size(1 << 20).await.unwrap();
+        assert_eq!(
+            executor.metrics().queued,
+            1,
+            "only the full queue's own job"
+        );
+        let err = reader.read_to_end(&mut Vec::new()).await.unwrap_err();
+        assert!(err.to_string().contains("rate limited"), "{err:?}");
+        full.release();
     });
     executor.shutdown();
     executor.blocking_join();

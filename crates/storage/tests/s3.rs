@@ -400,8 +400,10 @@ fn uris_and_builder_errors() {
     for uri in [
         "s3://key:TOPSECRET@bucket/x",
         "s3://key:TOPSECRET@bucket?endpoint=http://h:1",
-        // A secret with a `/` (as AWS's often have).
+        // A secret with a `/` (as AWS's often have), an `@` or a `?`.
         "s3://key:TOP/SECRET@bucket/x",
+        "s3://key:TOP@SECRET@bucket/x",
+        "s3://key:TOP?SECRET@bucket/x",
     ] {
         let err = S3Builder::from_uri(uri)
             .and_then(|b| b.anonymous().build())
@@ -414,6 +416,14 @@ fn uris_and_builder_errors() {
             "{err:?}"
         );
     }
+    // An `@` in a prefix is a prefix's.
+    let at = S3Builder::from_uri("s3://bucket/2024-01-01T00:00:00/user@example.com/")
+        .unwrap()
+        .endpoint("http://h:1")
+        .anonymous()
+        .build()
+        .unwrap();
+    assert_eq!(at.root(), "2024-01-01T00:00:00/user@example.com/");
     // A value a key this parser does not take may be a secret: never shown.
     let err = S3Builder::from_uri("s3://b?secret_access_key=TOPSECRET").unwrap_err();
     assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");

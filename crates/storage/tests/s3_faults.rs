@@ -3174,6 +3174,26 @@ fn a_copy_is_of_the_version_its_head_saw() {
     ))
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    // A target that may not be looked at: the 412 stands as the server gave it,
+    // saying the target was not looked at (not said to exist).
+    let server = holding_a(|seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("if-none-match").is_some() => Some(s3_error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "r",
+        )),
+        "HEAD" if seen.path == "/bucket/b" => {
+            Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
+        }
+        _ => None,
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(std::future::IntoFuture::into_future(
+        op.copy_with("a", "b").if_not_exists(true),
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert!(err.context("target").is_some(), "{err:?}");
     let copies = server
         .seen()
         .into_iter()

@@ -164,8 +164,15 @@ impl Reader {
             let job = Arc::clone(&self.source).read_at(range.clone());
             let on = first.take();
             let task = Task::submit(on.as_ref().unwrap_or(&self.executor), job);
+            // A first read refused (a full queue) ends the reader: nothing more is
+            // queued behind it. (One that ended that fast only puts the rest off
+            // to the next fill.)
+            let ended = on.is_some() && task.is_finished();
             self.inflight.push_back((task, range));
             self.next_fetch = end;
+            if ended {
+                break;
+            }
         }
     }
 

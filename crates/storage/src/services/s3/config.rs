@@ -332,11 +332,11 @@ impl S3Builder {
         }
         // `key:secret@` before the bucket (a secret may hold a `/`, which splits
         // it at the bucket's end).
-        if bucket.contains('@') || userinfo_end(location).is_some() {
+        if bucket.contains('@') || userinfo_end(rest).is_some() {
             return Err(invalid(
                 "credentials in the URI (s3://key:secret@bucket) are not read: give them \
-                 with credentials(), the environment or a profile (an '@' in the prefix \
-                 is written %40)"
+                 with credentials(), the environment or a profile (a bucket name with a \
+                 ':' whose prefix holds an '@': write the '@' %40)"
                     .into(),
             ));
         }
@@ -821,12 +821,16 @@ fn read_ca_bundle(
 }
 
 /// Where credentials written before a URI's bucket (`key:secret@bucket/...`, the
-/// secret perhaps holding a `/`) end: the first `@` of `location` (the URI after
-/// `s3://`, without its query) when a `:` comes before it.
-fn userinfo_end(location: &str) -> Option<usize> {
-    let at = location.find('@')?;
-    let bucket_end = location.find('/').unwrap_or(location.len());
-    location[..at.min(bucket_end)].contains(':').then_some(at)
+/// secret perhaps holding a `/`, a `?` or an `@`) may end: the last `@` of `rest`
+/// (the URI after `s3://`) when a `:` comes before the first `@` in the bucket's
+/// place (before the first `/` or `?`).
+fn userinfo_end(rest: &str) -> Option<usize> {
+    let at = rest.find('@')?;
+    let bucket_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    rest[..at.min(bucket_end)]
+        .contains(':')
+        .then(|| rest.rfind('@'))
+        .flatten()
 }
 
 /// Why `uri`'s port is none at all (`h:99999`, `h:9000x`): the URI parser takes
@@ -852,8 +856,7 @@ pub(crate) fn shown_uri(uri: &str) -> String {
             let location = rest.split_once('?').map_or(rest, |(location, _)| location);
             // Up to the last `@`: a secret may hold one too (hiding a prefix's
             // part is harmless in an error).
-            let hidden = userinfo_end(location).and_then(|_| location.rfind('@'));
-            match hidden.or_else(|| {
+            match userinfo_end(rest).or_else(|| {
                 let bucket_end = location.find('/').unwrap_or(location.len());
                 location[..bucket_end].rfind('@')
             }) {

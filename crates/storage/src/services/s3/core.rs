@@ -2106,15 +2106,23 @@ impl Core {
             } else {
                 refused
             };
-            // (A target that cannot be looked at, for want of the right to read it
-            // say: the refusal stands as the server gave it.)
-            if options.if_not_exists
-                && !matches!(
-                    self.head_headers_if(to_key, &Conditions::default()).await,
-                    Ok(None)
-                )
-            {
-                return Err(write_refused(refused, options));
+            if options.if_not_exists {
+                match self.head_headers_if(to_key, &Conditions::default()).await {
+                    Ok(Some(_)) => return Err(write_refused(refused, options)),
+                    Ok(None) => {}
+                    // Not known now: may be known on a second try.
+                    Err(e) if e.is_temporary() => return Err(e),
+                    // Not to be known (no right to read the target, say): the
+                    // refusal stands as the server gave it.
+                    Err(e) => {
+                        return Err(refused.with_context(
+                            "target",
+                            format!(
+                                "not looked at ({e}): the source's change or the target's presence"
+                            ),
+                        ));
+                    }
+                }
             }
             if attempt == COPY_SOURCE_CHANGED_MAX {
                 let changed = Error::new(ErrorKind::PreconditionFailed)
