@@ -3154,51 +3154,45 @@ fn a_copy_is_of_the_version_its_head_saw() {
         assert_eq!(copies, [Some("\"e\"".to_owned()), Some("\"e\"".to_owned())]);
     }
 
+    // A copy with `if_not_exists` refused (412) where the target's HEAD answers
+    // `head_of_b`: the error, and how many copies were sent.
+    let refused_where = |head_of_b: fn() -> Response<Body>| {
+        let server = holding_a(move |seen, _| match seen.method.as_str() {
+            "PUT" if seen.header("if-none-match").is_some() => Some(s3_error(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "r",
+            )),
+            "HEAD" if seen.path == "/bucket/b" => Some(head_of_b()),
+            _ => None,
+        });
+        let op = server.operator(2, Duration::from_secs(10));
+        let err = block_on(std::future::IntoFuture::into_future(
+            op.copy_with("a", "b").if_not_exists(true),
+        ))
+        .unwrap_err();
+        let copies = server
+            .seen()
+            .into_iter()
+            .filter(|s| s.header("x-amz-copy-source").is_some())
+            .count();
+        (err, copies)
+    };
     // The target's condition refused it (the target is there): not copied again.
-    let server = holding_a(|seen, _| match seen.method.as_str() {
-        "PUT" if seen.header("if-none-match").is_some() => Some(s3_error(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
-            "r",
-        )),
-        "HEAD" if seen.path == "/bucket/b" => Some(with_headers(
+    let (err, copies) = refused_where(|| {
+        with_headers(
             StatusCode::OK,
             &[("content-length", "1"), ("etag", "\"t\"")],
             "",
-        )),
-        _ => None,
+        )
     });
-    let op = server.operator(2, Duration::from_secs(10));
-    let err = block_on(std::future::IntoFuture::into_future(
-        op.copy_with("a", "b").if_not_exists(true),
-    ))
-    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(copies, 1);
     // A target that may not be looked at: the 412 stands as the server gave it,
     // saying the target was not looked at (not said to exist).
-    let server = holding_a(|seen, _| match seen.method.as_str() {
-        "PUT" if seen.header("if-none-match").is_some() => Some(s3_error(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
-            "r",
-        )),
-        "HEAD" if seen.path == "/bucket/b" => {
-            Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
-        }
-        _ => None,
-    });
-    let op = server.operator(2, Duration::from_secs(10));
-    let err = block_on(std::future::IntoFuture::into_future(
-        op.copy_with("a", "b").if_not_exists(true),
-    ))
-    .unwrap_err();
+    let (err, copies) = refused_where(|| s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"));
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
     assert!(err.context("target").is_some(), "{err:?}");
-    let copies = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.header("x-amz-copy-source").is_some())
-        .count();
     assert_eq!(copies, 1);
 }
 

@@ -1311,6 +1311,14 @@ pub(crate) async fn list_start_after(op: Operator) {
     assert_eq!(err.context("start_after"), Some("../la/b"), "{err}");
 }
 
+/// Each result's error kind, `None` for a success.
+fn failed_kinds(results: &[storage::Result<()>]) -> Vec<Option<ErrorKind>> {
+    results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind()))
+        .collect()
+}
+
 pub(crate) async fn delete_many_in_one_call(op: Operator) {
     for path in ["dm/1", "dm/2", "dm/d/3"] {
         op.write(path, "x").await.unwrap();
@@ -1319,10 +1327,7 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
         .delete_many(["dm/1", "dm/missing", "dm/d/", "../escape", "dm/2", ""])
         .await
         .unwrap();
-    let kinds: Vec<Option<ErrorKind>> = results
-        .iter()
-        .map(|r| r.as_ref().err().map(|e| e.kind()))
-        .collect();
+    let kinds = failed_kinds(&results);
     assert_eq!(
         kinds,
         [
@@ -1347,10 +1352,7 @@ pub(crate) async fn delete_many_in_one_call(op: Operator) {
         .delete_many(["dm/d/", "dm/d/3", "dm/f/", "dm/f", "dm/d/"])
         .await
         .unwrap();
-    let kinds: Vec<Option<ErrorKind>> = results
-        .iter()
-        .map(|r| r.as_ref().err().map(|e| e.kind()))
-        .collect();
+    let kinds = failed_kinds(&results);
     assert_eq!(
         kinds,
         [
