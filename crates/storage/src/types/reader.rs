@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_core::Stream;
 use io_executor::Executor;
 
@@ -72,14 +72,13 @@ pub struct Reader {
     range: Range<u64>,
     /// Position of the next byte handed to the consumer, from `range.start`.
     pos: u64,
-    /// Bytes from `pos` on, already read.
-    chunk: Bytes,
-    /// The read `chunk` is the rest of, whole, and where it starts (from
-    /// `range.start`): a seek back into it is free too.
+    /// The last read, whole (a seek back into it is free too), and where it starts
+    /// (from `range.start`): `read_at <= pos <= read_at + read.len()`, and the
+    /// bytes from `pos` on, already read, are its [`rest`](Self::rest).
     read: Bytes,
     read_at: u64,
-    /// Reads in flight, contiguous from `pos + chunk.len()`, each with the range
-    /// it must return in full.
+    /// Reads in flight, contiguous from the end of `read`, each with the range it
+    /// must return in full.
     inflight: VecDeque<(Task<Bytes>, Range<u64>)>,
     /// Where the next read to submit starts, from `range.start`.
     next_fetch: u64,
@@ -108,9 +107,8 @@ impl Reader {
             path: path.into(),
             range: opened.range,
             pos: 0,
-            read: opened.first.clone(),
+            read: opened.first,
             read_at: 0,
-            chunk: opened.first,
             inflight: VecDeque::new(),
             next_fetch: first,
             chunk_size: chunk_size.max(1) as u64,
@@ -180,8 +178,8 @@ impl Reader {
     fn fail(&mut self, err: Error) -> Error {
         let err = self.error(err);
         self.inflight.clear();
-        self.chunk = Bytes::new();
         self.read = Bytes::new();
+        self.read_at = self.pos;
         self.error = Some(err.clone());
         err
     }
@@ -191,12 +189,22 @@ impl Reader {
             .with_path(self.path.to_string())
     }
 
-    /// Makes `self.chunk` non-empty; `Ok(false)` at the end.
+    /// How far into `read` the consumer is.
+    fn offset(&self) -> usize {
+        (self.pos - self.read_at) as usize
+    }
+
+    /// The bytes from `pos` on, already read.
+    fn rest(&self) -> &[u8] {
+        &self.read[self.offset()..]
+    }
+
+    /// Makes [`rest`](Self::rest) non-empty; `Ok(false)` at the end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
         if let Some(err) = &self.error {
             return Poll::Ready(Err(err.clone()));
         }
-        if !self.chunk.is_empty() {
+        if !self.rest().is_empty() {
             return Poll::Ready(Ok(true));
         }
         if self.pos >= self.size() {
@@ -221,9 +229,8 @@ impl Reader {
         });
         match read {
             Ok(bytes) => {
-                self.read = bytes.clone();
+                self.read = bytes;
                 self.read_at = self.pos;
-                self.chunk = bytes;
                 self.fill();
                 Poll::Ready(Ok(true))
             }
@@ -235,9 +242,9 @@ impl Reader {
         if buf.is_empty() || !ready!(self.poll_chunk(cx))? {
             return Poll::Ready(Ok(0));
         }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk.advance(n);
+        let rest = self.rest();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
         self.pos += n as u64;
         Poll::Ready(Ok(n))
     }
@@ -266,11 +273,8 @@ impl Reader {
         // it, and stay.
         let within = pos
             .checked_sub(self.read_at)
-            .filter(|&at| at <= self.read.len() as u64);
-        if let Some(at) = within {
-            self.chunk = self.read.slice(at as usize..);
-        } else {
-            self.chunk = Bytes::new();
+            .is_some_and(|at| at <= self.read.len() as u64);
+        if !within {
             self.read = Bytes::new();
             self.read_at = pos;
             self.inflight.clear();
@@ -299,7 +303,7 @@ impl Stream for Reader {
         }
         match ready!(this.poll_chunk(cx)) {
             Ok(true) => {
-                let chunk = std::mem::take(&mut this.chunk);
+                let chunk = this.read.slice(this.offset()..);
                 this.pos += chunk.len() as u64;
                 Poll::Ready(Some(Ok(chunk)))
             }
@@ -331,9 +335,9 @@ impl tokio::io::AsyncRead for Reader {
         if buf.remaining() == 0 || !ready!(this.poll_chunk(cx))? {
             return Poll::Ready(Ok(()));
         }
-        let n = buf.remaining().min(this.chunk.len());
-        buf.put_slice(&this.chunk[..n]);
-        this.chunk.advance(n);
+        let rest = this.rest();
+        let n = buf.remaining().min(rest.len());
+        buf.put_slice(&rest[..n]);
         this.pos += n as u64;
         Poll::Ready(Ok(()))
     }
@@ -345,15 +349,14 @@ impl tokio::io::AsyncBufRead for Reader {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
         match ready!(this.poll_chunk(cx)) {
-            Ok(_) => Poll::Ready(Ok(&this.chunk[..])),
+            Ok(_) => Poll::Ready(Ok(this.rest())),
             Err(e) => Poll::Ready(Err(e.into())),
         }
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
         let this = self.get_mut();
-        let amt = amt.min(this.chunk.len());
-        this.chunk.advance(amt);
+        let amt = amt.min(this.rest().len());
         this.pos += amt as u64;
     }
 }

@@ -116,7 +116,7 @@ pub(super) fn open_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
 pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
     // An empty directory made here may be deleted (by a clean-up running beside
     // this) before it is opened: made again, up to `REMADE_MAX` times.
-    let (mut attempts, mut link_looked_at) = (0, false);
+    let mut attempts = 0;
     loop {
         match open_dir(root, dir) {
             // Not a loop of links (which `mkdir` finds there, and no attempt mends).
@@ -128,16 +128,11 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
         }
         attempts += 1;
         match make_dirs(root, dir) {
-            // A link that leads nowhere is looked at once more (its target may
-            // have been made just now), then stands.
-            Err(e) if e.kind() == ErrorKind::NotFound && attempts < REMADE_MAX => {
-                if e.context("link").is_some() {
-                    if link_looked_at {
-                        return Err(e);
-                    }
-                    link_looked_at = true;
-                }
-            }
+            // Not a link that leads nowhere, which no attempt mends.
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && e.context("link").is_none()
+                    && attempts < REMADE_MAX => {}
             other => other?,
         }
     }

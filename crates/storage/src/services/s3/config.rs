@@ -11,7 +11,7 @@ use rustls::pki_types::CertificateDer;
 
 use super::S3;
 use super::checksum::Checksum;
-use super::credentials::{CredentialCache, Source, SourceName};
+use super::credentials::{CredentialCache, Source, SourceName, control_character};
 use crate::{Encryption, Error, ErrorKind, Result};
 
 /// AWS credentials. `Debug` never shows the secret key or the session token.
@@ -603,11 +603,7 @@ impl S3Builder {
         // The bucket goes into the URL as it is: only what a URL path cannot
         // carry unchanged is refused (other servers' names, such as Ceph's
         // `tenant:bucket`, are theirs to judge).
-        if let Some(c) = self
-            .bucket
-            .chars()
-            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\' | '@'))
-        {
+        if let Some(c) = self.bucket.chars().find(|&c| !url_safe(c)) {
             return Err(invalid(format!(
                 "bucket name {:?}: {c:?} cannot be part of a request's URL",
                 self.bucket
@@ -654,26 +650,15 @@ impl S3Builder {
                 endpoint_from = from;
             }
         }
-        if let Some(credentials) = &self.credentials {
-            let control = |what: &str, value: &str| {
-                value.chars().find(|c| c.is_control()).map(|c| {
-                    invalid(format!(
-                        "the {what} holds a control character ({c:?}): a line break from a \
-                         file or a secret?"
-                    ))
-                })
-            };
-            if let Some(err) = control("access key id", &credentials.access_key_id)
-                .or_else(|| control("secret access key", &credentials.secret_access_key))
+        if let Some(credentials) = &self.credentials
+            && let Some(why) = control_character("access key id", &credentials.access_key_id)
+                .or_else(|| control_character("secret access key", &credentials.secret_access_key))
                 .or_else(|| {
-                    control(
-                        "session token",
-                        credentials.session_token.as_deref().unwrap_or_default(),
-                    )
+                    let token = credentials.session_token.as_deref().unwrap_or_default();
+                    control_character("session token", token)
                 })
-            {
-                return Err(err);
-            }
+        {
+            return Err(invalid(why));
         }
         if region.trim().is_empty() && self.endpoint.is_none() {
             return Err(invalid(
@@ -685,10 +670,7 @@ impl S3Builder {
         // The region goes into the signature's scope (a header) and AWS's host
         // name: a line break from a file, a `/` or a `#` would change or break
         // them.
-        if let Some(c) = region
-            .chars()
-            .find(|&c| !c.is_ascii_graphic() || matches!(c, '/' | '?' | '#' | '%' | '\\' | '@'))
-        {
+        if let Some(c) = region.chars().find(|&c| !url_safe(c)) {
             return Err(invalid(format!(
                 "region {region:?}: {c:?} cannot be part of a request's signature or host"
             )));
@@ -818,6 +800,13 @@ fn read_ca_bundle(
         );
     }
     Ok(Arc::from(usable))
+}
+
+/// Whether `c` goes into a request's URL, host and signature unchanged, as a
+/// bucket name's or a region's character (other servers' names, such as Ceph's
+/// `tenant:bucket`, are theirs to judge).
+fn url_safe(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '/' | '?' | '#' | '%' | '\\' | '@')
 }
 
 /// Where credentials written before a URI's bucket (`key:secret@bucket/...`, the

@@ -35,7 +35,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::body::{self, Progress, ReqBody};
 use super::checksum::Checksum;
 use super::config::{RetryPolicy, S3Builder};
-use super::credentials::{CredentialCache, CredentialInfo};
+use super::credentials::{CredentialCache, CredentialInfo, control_character};
 use super::limiter::{Limiter, Prepaid};
 use super::lister::next_token;
 use super::proxy::{Connector, Proxy, ThroughProxy};
@@ -619,15 +619,13 @@ impl Core {
         // builds without checking it (a control character there is a panic): one
         // fetched with a line break (a file's, a secret's) is refused here.
         if let Some(credentials) = identity.data::<aws_credential_types::Credentials>()
-            && let Some(c) = credentials.access_key_id().chars().find(|c| c.is_control())
+            && let Some(why) = control_character("access key id", credentials.access_key_id())
         {
             let source = credentials
                 .get_property::<super::credentials::SourceName>()
                 .map_or("the credential provider", |name| name.0);
-            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
-                "the access key id from {source} holds a control character ({c:?}): a \
-                 line break from a file or a secret?"
-            )));
+            return Err(Error::new(ErrorKind::InvalidInput)
+                .with_message(format!("{why} (credentials from {source})")));
         }
         let params = v4::SigningParams::builder()
             .identity(identity)
@@ -2095,17 +2093,17 @@ impl Core {
                 CopyOnce::Done(etag) => return Ok(etag),
                 CopyOnce::Refused(refused) => refused,
             };
-            lost |= refused.context("stored") == Some("unknown");
-            // With a condition on the target (`If-None-Match`), the 412 is the
-            // source's or the target's: the target says (the source may look
-            // unchanged, written back with the same content). Without, it is the
-            // source's.
             // An earlier attempt's answer was lost: a copy there may be its.
+            lost |= refused.context("stored") == Some("unknown");
             let refused = if lost {
                 refused.set_context("stored", "unknown")
             } else {
                 refused
             };
+            // With a condition on the target (`If-None-Match`), the 412 is the
+            // source's or the target's: the target says (the source may look
+            // unchanged, written back with the same content). Without, it is the
+            // source's.
             if options.if_not_exists {
                 match self.head_headers_if(to_key, &Conditions::default()).await {
                     Ok(Some(_)) => return Err(write_refused(refused, options)),

@@ -30,6 +30,16 @@ pub struct CredentialInfo {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SourceName(pub(crate) &'static str);
 
+/// Why credential part `what` (its `value`) cannot sign: a control character (a
+/// line break from a file or a secret), which the signer would put in a header
+/// unchecked (a panic). `None` for one that can.
+pub(crate) fn control_character(what: &str, value: &str) -> Option<String> {
+    let c = value.chars().find(|c| c.is_control())?;
+    Some(format!(
+        "the {what} holds a control character ({c:?}): a line break from a file or a secret?"
+    ))
+}
+
 /// Temporary credentials are refreshed in the background once less than this (or
 /// half their lifetime) is left...
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
