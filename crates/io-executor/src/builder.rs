@@ -7,6 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(loom))]
+use crate::context;
 use crate::shared::{PoolState, Shared};
 use crate::{Executor, blocking, worker};
 
@@ -336,12 +338,19 @@ impl Builder {
             let hooks = self.hooks.clone();
             let ready_tx = ready_tx.clone();
             let idle_spin = self.idle_spin;
+            #[cfg(not(loom))]
+            let pool = Arc::downgrade(&shared);
             let spawned = self
                 .thread(format!("{}-worker-{index}", self.name))
                 .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
+                    let mut runtime = tokio::runtime::Builder::new_current_thread();
+                    runtime.enable_all();
+                    // The threads it starts for `spawn_blocking` are known as the
+                    // pool's (see `Executor::current`). Tokio has no such hook
+                    // under loom, whose models start no runtime.
+                    #[cfg(not(loom))]
+                    runtime.on_thread_start(move || context::enter_runtime_thread(&pool));
+                    let runtime = runtime.build();
                     #[cfg(all(test, not(loom)))]
                     let runtime = match hooks.failing_worker {
                         Some(failing) if failing == index => {

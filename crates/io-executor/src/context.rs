@@ -31,6 +31,10 @@ thread_local! {
     static WORKER_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
     /// On a worker thread, its pool (weak, as [`BLOCKING_POOL`]).
     static WORKER_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
+    /// On a thread of a worker's runtime's own blocking pool (where a job's
+    /// `tokio::task::spawn_blocking` runs), the worker's pool (weak, as
+    /// [`BLOCKING_POOL`]).
+    static RUNTIME_POOL: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
     /// While jobs run on this thread (an async job while it is polled): their
     /// executors' ids, innermost last (a job may run another executor's job
     /// inline: a custom spawner's, or a blocking job submitted from a blocking
@@ -116,6 +120,23 @@ pub(crate) fn enter_blocking(shared: &Arc<Shared>) {
     BLOCKING_POOL.with(|pool| *pool.borrow_mut() = Arc::downgrade(shared));
 }
 
+/// Marks the current thread as one of the blocking threads that a worker's tokio
+/// runtime of pool `shared` starts for `tokio::task::spawn_blocking`.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn enter_runtime_thread(shared: &Weak<Shared>) {
+    RUNTIME_POOL.with(|pool| pool.borrow_mut().clone_from(shared));
+}
+
+/// On a thread that a worker's tokio runtime started for its blocking tasks, the
+/// worker's pool: the runtime current there is the worker's, which does not run
+/// what other threads spawn on it while the worker waits for jobs.
+pub(crate) fn runtime_pool() -> Option<Arc<Shared>> {
+    RUNTIME_POOL
+        .try_with(|pool| pool.borrow().upgrade())
+        .ok()
+        .flatten()
+}
+
 /// The pool whose thread (worker or blocking) this is, if it is one.
 pub(crate) fn current_pool() -> Option<Arc<Shared>> {
     match current() {
@@ -168,8 +189,12 @@ pub(crate) fn is_blocking_thread_of(pool: u64) -> bool {
 /// what it would do there.
 #[track_caller]
 pub(crate) fn refuse_own_thread(pool: u64, executor: &str, call: &str, instead: &str) {
-    // The thread first: a pool's own thread says which one it is.
-    if matches!(current(), Some((id, _)) if id == pool) {
+    // The thread first: a pool's own thread says which one it is (one its
+    // workers' runtimes started for `tokio::task::spawn_blocking` too: a worker
+    // exits once they have).
+    if matches!(current(), Some((id, _)) if id == pool)
+        || runtime_pool().is_some_and(|shared| shared.id == pool)
+    {
         panic!(
             "{call} called on thread {thread:?}, which belongs to executor {executor:?}: it \
              waits for every thread of {executor:?} to exit, this one included, so {instead}. \

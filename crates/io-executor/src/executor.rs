@@ -80,10 +80,11 @@ use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 /// Inside a job, the panic resolves the job's handle to a [`JoinError`](crate::JoinError)
 /// whose [`panic_message`](crate::JoinError::panic_message) is that text. Joining one
 /// executor from another executor's threads, from plain threads and from any runtime
-/// is fine. Threads that are not the executor's are not recognised: a
-/// `tokio::task::spawn_blocking` closure inside a job, or a current-thread runtime
-/// that blocks on [`JoinHandle::join`] while it runs one of its own futures, can
-/// still wait for ever.
+/// is fine. A `tokio::task::spawn_blocking` closure inside a job runs on a thread
+/// the worker's runtime started, and is refused as the pool's own threads are. Threads
+/// that are not the executor's are not recognised: a current-thread runtime that
+/// blocks on [`JoinHandle::join`] while it runs one of its own futures can still
+/// wait for ever.
 ///
 /// A job should hand back data, not IO objects. A socket, a timer or a stream
 /// made inside an async job belongs to its worker's tokio runtime, whose IO and time
@@ -209,8 +210,9 @@ impl Executor {
     /// spawned on it, blocking jobs go to its blocking pool. For users who want no
     /// threads of ours.
     ///
-    /// On a thread of one of our pools (inside a job) it is that pool itself, not
-    /// the worker's own runtime: an idle worker sleeps outside its runtime (see
+    /// On a thread of one of our pools (inside a job, or in a closure a job gave
+    /// to `tokio::task::spawn_blocking`) it is that pool itself, not the worker's
+    /// own runtime: an idle worker sleeps outside its runtime (see
     /// "How a job reaches a worker" in `docs/architecture.md`), so a task spawned
     /// there from another thread would wait for the worker's next job. The same
     /// holds for a `tokio::runtime::Handle` taken inside a job: spawn through the
@@ -223,17 +225,24 @@ impl Executor {
     ///
     /// Fails when called outside a tokio runtime and off our pools' threads.
     pub fn current() -> Result<Executor, TryCurrentError> {
-        if let Some(shared) = context::current_pool() {
-            return Ok(Self {
-                inner: Arc::new(Inner {
-                    shared,
-                    kind: Kind::Pool,
-                    owner: false,
-                }),
-                bounded: true,
-            });
+        // A job's `tokio::task::spawn_blocking` runs on a thread the worker's
+        // runtime started, where that runtime is current: the pool, as above.
+        if let Some(shared) = context::current_pool().or_else(context::runtime_pool) {
+            return Ok(Self::borrowed(shared));
         }
         Handle::try_current().map(Self::from_handle)
+    }
+
+    /// The pool of `shared`, borrowed: dropping it never shuts the pool down.
+    fn borrowed(shared: Arc<Shared>) -> Executor {
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                kind: Kind::Pool,
+                owner: false,
+            }),
+            bounded: true,
+        }
     }
 
     /// An executor over the tokio runtime behind `handle`; see [`Executor::current`].
@@ -733,7 +742,10 @@ impl Executor {
     /// jobs are cancelled by their worker thread, when it drops its runtime: their
     /// handles resolve soon after this returns, not by then, and those of a worker
     /// that an async job blocks (a blocking call inside it, which a worker must
-    /// never make) only once that call returns. The
+    /// never make) only once that call returns. A closure a job gave to
+    /// `tokio::task::spawn_blocking` (a DNS lookup) is not waited for past the
+    /// deadline, by this or by [`join`](Self::join): its thread runs on, detached,
+    /// until it returns; without a deadline, `join` waits for it. The
     /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;
     /// they report whether the jobs drained, and past the deadline refuse what
     /// their jobs submit, as a pool does.
@@ -945,13 +957,19 @@ where
 /// drain has ended.
 ///
 /// Off a pool's worker threads it is spawned on the current tokio runtime (with
-/// nothing of ours to wait for it). Where it would not run, `future` is given
+/// nothing of ours to wait for it), except in a closure a job gave to
+/// `tokio::task::spawn_blocking`, where it is an ordinary job of the pool
+/// (which a shutdown refuses). Where it would not run, `future` is given
 /// back, for the caller to say what is left undone: outside any runtime, on a
 /// runtime that is shutting down (which drops what is spawned there unrun), and
 /// on a worker whose pool is past a shutdown deadline, or whose drain has ended
 /// (every job done, after a shutdown): then only tasks its jobs left there
 /// (spawned with `tokio::spawn`) still run, until the worker drops them with its
 /// runtime. Those tasks are not jobs, and a shutdown does not wait for them.
+///
+/// Its handle cancels it when dropped, as every [`JoinHandle`] does (unlike
+/// tokio's): call [`detach`](JoinHandle::detach) to leave it to run. `let _ =
+/// spawn_cleanup(cleanup);` drops the handle at once, and the clean-up with it.
 ///
 /// Jobs spawned this way count in the [`Metrics`](crate::Metrics), and a
 /// [`shutdown_timeout`](Executor::shutdown_timeout) deadline cancels them as any
@@ -996,6 +1014,12 @@ where
                 shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
             }
             return Err(future);
+        }
+        // On a thread a worker's runtime started for a job's `spawn_blocking`, that
+        // runtime is current, but runs nothing spawned from here while the worker
+        // waits for jobs: the pool runs it, as a job of its own.
+        if let Some(shared) = context::runtime_pool() {
+            return spawn_or_give_back(&Executor::borrowed(shared), future);
         }
         return match Handle::try_current() {
             Ok(runtime) => spawn_or_give_back(&Executor::from_handle(runtime), future),

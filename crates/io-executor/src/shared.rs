@@ -422,6 +422,11 @@ impl Shared {
         Some(self.admit(completion, worker, blocking, counted))
     }
 
+    /// Whether a shutdown deadline has passed.
+    pub(crate) fn is_cut_off(&self) -> bool {
+        self.cut_off.load(Ordering::SeqCst)
+    }
+
     /// Whether a job submitted from this thread now would be accepted, as far as a
     /// shutdown goes (see [`accept`](Self::accept)).
     pub(crate) fn accepts_here(&self) -> bool {

@@ -313,13 +313,26 @@ fn the_current_executor_inside_a_job_is_its_pool() {
             .spawn_blocking(|| Executor::current().unwrap())
             .join()
             .unwrap();
+        // In a closure a job gives to tokio's `spawn_blocking` (on a thread the
+        // worker's runtime starts, where that runtime is current): the pool too.
+        let from_tokio_blocking = io
+            .spawn(async {
+                tokio::task::spawn_blocking(|| Executor::current().unwrap())
+                    .await
+                    .unwrap()
+            })
+            .join()
+            .unwrap();
         assert_eq!(from_worker.id(), io.id());
         assert_eq!(from_blocking.id(), io.id());
+        assert_eq!(from_tokio_blocking.id(), io.id());
         // The worker has nothing left to run, and sleeps: a job from this thread
         // wakes it.
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert_eq!(from_worker.spawn(async { 1 }).join().unwrap(), 1);
         assert_eq!(from_blocking.spawn(async { 2 }).join().unwrap(), 2);
+        assert_eq!(from_tokio_blocking.spawn(async { 4 }).join().unwrap(), 4);
+        drop(from_tokio_blocking);
         // Borrowed: dropping one does not shut the pool down, and one kept does
         // not keep it running once the pool's own handles are gone.
         drop(from_blocking);

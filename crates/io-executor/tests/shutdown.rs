@@ -299,6 +299,90 @@ fn a_cleanup_spawned_during_a_shutdown_runs_to_its_end() {
     });
 }
 
+/// A clean-up started in a closure a job gave to tokio's `spawn_blocking`, after
+/// the job ended (its worker idle, not driving its runtime), runs on the pool.
+#[test]
+fn a_cleanup_started_from_a_jobs_tokio_blocking_closure_runs_on_the_pool() {
+    within(30, || {
+        let executor = pool("sd-tokio-blocking", 1, 1);
+        let (job_ended, wait_for_job) = mpsc::channel::<()>();
+        let (give, handle) = mpsc::channel();
+        executor
+            .spawn(async move {
+                // Not awaited: the closure outlives the job.
+                drop(tokio::task::spawn_blocking(move || {
+                    wait_for_job.recv().unwrap();
+                    let cleanup = io_executor::spawn_cleanup(async { 7 })
+                        .map_err(|_| "nowhere to run it")
+                        .unwrap();
+                    give.send(cleanup).unwrap();
+                }));
+            })
+            .join()
+            .unwrap();
+        job_ended.send(()).unwrap();
+        let cleanup = handle.recv().unwrap();
+        assert_eq!(cleanup.join().unwrap(), 7);
+        executor.shutdown();
+        executor.blocking_join();
+    });
+}
+
+/// A closure a job gave to tokio's `spawn_blocking` and that does not return
+/// (a DNS lookup that hangs) does not hold `join` up past a shutdown deadline.
+#[test]
+fn a_deadline_bounds_join_past_a_jobs_tokio_blocking_closure() {
+    within(30, || {
+        let executor = pool("sd-tokio-stuck", 1, 1);
+        let (release, stuck) = mpsc::channel::<()>();
+        let (started, has_started) = mpsc::channel();
+        let job = executor.spawn(async move {
+            tokio::task::spawn_blocking(move || {
+                started.send(()).unwrap();
+                // Until the test ends (an error once it has dropped `release`).
+                let _ = stuck.recv();
+            })
+            .await
+        });
+        has_started.recv().unwrap();
+        assert!(!executor.blocking_shutdown_timeout(Duration::from_millis(100)));
+        executor.blocking_join();
+        assert!(job.join().unwrap_err().is_shutdown());
+        drop(release);
+    });
+}
+
+/// `blocking_join` in a closure a job gave to tokio's `spawn_blocking` would wait
+/// for the worker, which waits for that closure: refused, as on the pool's own
+/// threads.
+#[test]
+fn joining_from_a_jobs_tokio_blocking_closure_is_refused() {
+    within(30, || {
+        let executor = pool("sd-tokio-join", 1, 1);
+        let inner = executor.clone();
+        let refused = executor
+            .spawn(async move {
+                tokio::task::spawn_blocking(move || inner.blocking_join())
+                    .await
+                    .unwrap_err()
+            })
+            .join()
+            .unwrap();
+        let message = refused.into_panic();
+        let message = message
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(message.contains("belongs to executor"), "{message}");
+        assert!(
+            !executor.is_shutdown(),
+            "the refused call shut nothing down"
+        );
+        executor.shutdown();
+        executor.blocking_join();
+    });
+}
+
 /// Records, when dropped, whether a clean-up started then was given back.
 struct GivenBackOnDrop(Arc<std::sync::Mutex<Option<bool>>>);
 
