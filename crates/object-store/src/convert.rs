@@ -29,13 +29,17 @@ pub(crate) enum ListFrom {
 }
 
 impl Prefix {
+    /// `prefix` as a location's start: its segments, each followed by one `/`
+    /// (slashes at its ends and repeated ones dropped, as no location has an
+    /// empty segment).
     pub(crate) fn new(prefix: &str) -> Self {
-        let trimmed = prefix.trim_matches('/');
-        if trimmed.is_empty() {
-            Self(String::new())
-        } else {
-            Self(format!("{trimmed}/"))
-        }
+        Self(
+            prefix
+                .split('/')
+                .filter(|segment| !segment.is_empty())
+                .flat_map(|segment| [segment, "/"])
+                .collect(),
+        )
     }
 
     pub(crate) fn as_str(&self) -> &str {

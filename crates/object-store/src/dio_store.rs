@@ -104,6 +104,15 @@ const DELETE_BATCH: usize = 1000;
 ///   the other headers S3 may hold for an object another client wrote
 ///   (`Content-Encoding`, `Cache-Control`, user metadata), which `AmazonS3`
 ///   returns.
+/// - `get_ranges` with a range that ends past the object fails
+///   ([`Generic`](object_store::Error::Generic), our `RangeNotSatisfiable`
+///   inside, naming the range and the object's size), as `LocalFileSystem`'s
+///   does; `InMemory`'s, and the trait's default over `get_range`, return what
+///   is there. `get_opts` with such a range returns the rest of the object, as
+///   `GetRange::Bounded` says.
+/// - `if_modified_since` and `if_unmodified_since` compare a time in whole
+///   seconds (an HTTP date) in whole seconds, and a finer one (a `last_modified`
+///   from fs or memory, handed back) as it is; S3 compares in whole seconds.
 /// - On fs, deleting the last object of a directory leaves the (empty) directory,
 ///   which `list_with_delimiter` shows as a common prefix, as object_store's
 ///   `LocalFileSystem` does.
@@ -144,6 +153,10 @@ impl DioStore {
     /// location outside it (its parents list the prefix as one common prefix): a
     /// DataFusion table outside the URL the store was registered for fails instead
     /// of reading as empty.
+    ///
+    /// `prefix` is a location as [`Path::as_ref`](object_store::path::Path) spells
+    /// it; slashes at its ends, and repeated ones (`data//warehouse`), are dropped,
+    /// as no location has an empty segment.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = Prefix::new(prefix);
         self

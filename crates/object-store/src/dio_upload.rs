@@ -37,7 +37,12 @@ use crate::convert::{Prefix, write_error};
 /// commit running on the executor; calling it again finishes the upload, or waits
 /// for that commit, and returns its result. Once completed, it returns the same
 /// result again. A part offered once the commit is under way is refused, and
-/// leaves the commit alone.
+/// leaves the commit alone. The commit is under way once every part is written:
+/// until then, a dropped `complete` leaves an upload that `abort` still ends.
+///
+/// `abort` once the commit is under way is refused; after a commit that failed,
+/// it answers `Ok`, unless that failure says the object may have been stored
+/// (its `stored` context) or something was left behind: then it returns it.
 pub(crate) struct DioUpload {
     shared: Arc<Shared>,
 }
@@ -370,7 +375,14 @@ impl MultipartUpload for DioUpload {
         // `put_part` borrows the upload mutably, as this does: no part can be added
         // between the drain and the commit.
         if !shared.committing.load(Ordering::SeqCst) {
-            if let Err(e) = shared.drain(writer).await {
+            // Every part is written before the commit is marked: `close` submits it
+            // at its first poll only once no chunk is in flight, and a `complete`
+            // dropped while one is leaves an upload that can still be aborted.
+            let written = match shared.drain(writer).await {
+                Ok(()) => writer.ready().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 // The upload is over, and says why. A writer whose own write failed
                 // has cleaned up after itself (its abort is then a no-op, or fails
                 // with that write's error, which says the clean-up failed); one
@@ -414,7 +426,17 @@ impl MultipartUpload for DioUpload {
                     .with_operation("put_multipart");
                 return Err(shared.error(err, "abort"));
             }
-            return Ok(());
+            // A commit that failed and may have been made (its `stored` context),
+            // or left something behind: said again, as `Writer::abort` says it.
+            return match shared.failure() {
+                Some(e)
+                    if e.context("stored").is_some()
+                        || e.context(storage::raw::ABORT_FAILED).is_some() =>
+                {
+                    Err(shared.error(e, "abort"))
+                }
+                _ => Ok(()),
+            };
         }
         // Recorded first, so that an abort dropped while it waits for the writer
         // still ends the upload: the queued parts are dropped and their futures

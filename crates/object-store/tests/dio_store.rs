@@ -176,6 +176,9 @@ fn errors_keep_their_kind_operation_and_path() {
         assert_eq!(ours.kind(), storage::ErrorKind::RangeNotSatisfiable);
         assert_eq!((ours.operation(), ours.path()), ("read_ranges", "e/obj"));
         assert_eq!(ours.context("size"), Some("4"));
+        // One range past the end, through `get_range`, is the rest of the object,
+        // as `GetRange::Bounded` says.
+        assert_eq!(store.get_range(&path, 2..100).await.unwrap(), "ta");
         // Asking for what is not kept is refused, never ignored.
         let err = store
             .get_opts(&path, GetOptions::new().with_version(Some("v1")))
@@ -800,6 +803,10 @@ struct Held {
     committed: std::sync::Mutex<Vec<Vec<u8>>>,
     /// Chunk writes fail (once through the gate).
     failing: std::sync::atomic::AtomicBool,
+    /// Chunk writes do not wait at the gate (only commits do).
+    writes_pass: std::sync::atomic::AtomicBool,
+    /// Commits fail (once through the gate), saying the object may be stored.
+    commit_lost: std::sync::atomic::AtomicBool,
     /// Listings fail on their first page, not their second, with an error about
     /// this path.
     list_breaks_first: std::sync::Mutex<Option<&'static str>>,
@@ -848,7 +855,13 @@ impl storage::raw::RawWrite for HeldWrite {
         data: Bytes,
     ) -> storage::raw::IoJob<Box<dyn storage::raw::RawWrite>> {
         storage::raw::IoJob::blocking(move || {
-            self.held.pass();
+            if !self
+                .held
+                .writes_pass
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                self.held.pass();
+            }
             if self.held.failing.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(storage::Error::new(storage::ErrorKind::PermissionDenied)
                     .with_message("injected write failure"));
@@ -861,6 +874,15 @@ impl storage::raw::RawWrite for HeldWrite {
     fn close(self: Box<Self>) -> storage::raw::IoJob<storage::Metadata> {
         storage::raw::IoJob::blocking(move || {
             self.held.pass();
+            if self
+                .held
+                .commit_lost
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(storage::Error::new(storage::ErrorKind::Unexpected)
+                    .with_message("injected lost answer to the commit")
+                    .with_context("stored", "unknown"));
+            }
             let len = self.data.len() as u64;
             self.held.committed.lock().unwrap().push(self.data);
             Ok(storage::Metadata::file(len))
@@ -1040,6 +1062,9 @@ fn an_abort_during_a_held_commit_is_refused() {
     use futures::FutureExt;
     within(60, || {
         let (held, store) = held_store();
+        // The part's write (perhaps still in flight below) is not held back.
+        held.writes_pass
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         rt().block_on(async {
             let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
             upload.put_part("all".into()).await.unwrap();
@@ -1059,6 +1084,56 @@ fn an_abort_during_a_held_commit_is_refused() {
             upload.complete().await.unwrap();
         });
         assert_eq!(*held.committed.lock().unwrap(), [b"all".to_vec()]);
+    });
+}
+
+/// A `complete` dropped while a part is still being written has not started the
+/// commit: `abort` then ends the upload, and nothing is stored.
+#[test]
+fn a_complete_dropped_while_a_part_is_written_leaves_an_upload_abort_ends() {
+    use futures::FutureExt;
+    within(60, || {
+        let (held, store) = held_store();
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            held.set_shut(true);
+            upload.put_part("all".into()).await.unwrap();
+            // Polled once and dropped, again and again while the part's write is
+            // held back: wherever it got to, it waits for that write.
+            for _ in 0..50 {
+                assert!(upload.complete().now_or_never().is_none());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            held.set_shut(false);
+            upload.abort().await.unwrap();
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("aborted"), "{err}");
+        });
+        assert!(held.committed.lock().unwrap().is_empty());
+    });
+}
+
+/// A commit that failed saying the object may be stored (an answer lost) is said
+/// again by `abort`, as `Writer::abort` says it: the upload was not simply given
+/// up.
+#[test]
+fn an_abort_after_a_commit_that_may_have_stored_returns_its_error() {
+    within(60, || {
+        let (held, store) = held_store();
+        held.commit_lost
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            upload.put_part("all".into()).await.unwrap();
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("injected lost answer"), "{err}");
+            let err = upload.abort().await.unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                shown.contains("injected lost answer") && shown.contains("stored"),
+                "{shown}"
+            );
+        });
     });
 }
 
@@ -1226,10 +1301,18 @@ fn a_listing_below_an_object_is_empty_on_every_backend() {
     }
 }
 
+/// Also with the prefix spelled with slashes at its ends and repeated ones, which
+/// no location has.
 #[test]
 fn a_delimited_listing_above_the_store_prefix_shows_the_next_segment() {
-    let store = DioStore::new(storage::Operator::new(storage::services::Memory::new()))
-        .with_prefix("data/warehouse");
+    for prefix in ["data/warehouse", "/data//warehouse/"] {
+        delimited_listing_above(prefix);
+    }
+}
+
+fn delimited_listing_above(prefix: &str) {
+    let store =
+        DioStore::new(storage::Operator::new(storage::services::Memory::new())).with_prefix(prefix);
     rt().block_on(async {
         for above in [None, Some(Path::from("data"))] {
             let listed = store.list_with_delimiter(above.as_ref()).await.unwrap();
@@ -1479,5 +1562,34 @@ fn an_object_replaced_while_streamed_is_not_a_failed_precondition() {
             }
         }
         store.delete(&path).await.unwrap();
+    });
+}
+
+/// A `last_modified` that `head` gave, handed back as a time condition after the
+/// object was written again, sees that write, as object_store's `InMemory` and
+/// `LocalFileSystem` compare: the new data, and a precondition failure.
+#[test]
+fn a_last_modified_handed_back_sees_a_later_write() {
+    rt().block_on(async {
+        let store = DioStore::new(common::memory_operator("last-modified"));
+        let path = Path::from("t");
+        store.put(&path, "old".into()).await.unwrap();
+        let seen = store.head(&path).await.unwrap().last_modified;
+        store.put(&path, "new".into()).await.unwrap();
+        let since = GetOptions {
+            if_modified_since: Some(seen),
+            ..Default::default()
+        };
+        let got = store.get_opts(&path, since).await.unwrap();
+        assert_eq!(got.bytes().await.unwrap(), "new");
+        let unmodified = GetOptions {
+            if_unmodified_since: Some(seen),
+            ..Default::default()
+        };
+        let err = store.get_opts(&path, unmodified).await.unwrap_err();
+        assert!(
+            matches!(err, object_store::Error::Precondition { .. }),
+            "{err:?}"
+        );
     });
 }

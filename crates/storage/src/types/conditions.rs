@@ -20,10 +20,14 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// | `if_none_match`: the ETag is none of these (`*`: any) | [`ErrorKind::NotModified`] |
 /// | `if_modified_since` (ignored when `if_none_match` is set) | [`ErrorKind::NotModified`] |
 ///
-/// Times are compared in whole seconds, as HTTP dates carry them (and as S3
-/// compares them): an object changed within the second `if_modified_since` names
-/// was not modified since, and one changed within the second
-/// `if_unmodified_since` names was not modified after it.
+/// Times are compared at the precision they are given in. A time in whole
+/// seconds, as HTTP dates carry them, is compared in whole seconds: an object
+/// changed within the second `if_modified_since` names was not modified since,
+/// and one changed within the second `if_unmodified_since` names was not
+/// modified after it. A finer time (a [`Metadata::last_modified`] of fs or
+/// memory) is compared as it is, so a change a moment after it is a change. S3
+/// carries every time as an HTTP date and compares it on the server: there a
+/// finer time counts as the whole second it falls in.
 ///
 /// ETags are compared as given (with their quotes, as [`Metadata::etag`] returns
 /// them); a list may be given comma-separated. An object without an ETag matches no
@@ -132,7 +136,7 @@ impl Conditions {
             }
         } else if let (Some(since), Some(modified)) =
             (self.if_unmodified_since, meta.last_modified())
-            && whole_seconds(modified) > whole_seconds(since)
+            && after(modified, since)
         {
             return Err(failed(
                 ErrorKind::PreconditionFailed,
@@ -147,7 +151,7 @@ impl Conditions {
                 ));
             }
         } else if let (Some(since), Some(modified)) = (self.if_modified_since, meta.last_modified())
-            && whole_seconds(modified) <= whole_seconds(since)
+            && !after(modified, since)
         {
             return Err(failed(
                 ErrorKind::NotModified,
@@ -158,13 +162,27 @@ impl Conditions {
     }
 }
 
-/// Seconds since the Unix epoch, rounded down (an HTTP date's precision).
-fn whole_seconds(time: SystemTime) -> i128 {
+/// Whether `modified` is after `since`, at `since`'s precision: in whole seconds
+/// when `since` is a whole second (an HTTP date's precision), else as they are.
+fn after(modified: SystemTime, since: SystemTime) -> bool {
+    let (since_seconds, since_nanos) = seconds_and_nanos(since);
+    if since_nanos == 0 {
+        seconds_and_nanos(modified).0 > since_seconds
+    } else {
+        modified > since
+    }
+}
+
+/// Seconds since the Unix epoch, rounded down, and the nanoseconds past them.
+fn seconds_and_nanos(time: SystemTime) -> (i128, u32) {
     match time.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(after) => i128::from(after.as_secs()),
+        Ok(after) => (i128::from(after.as_secs()), after.subsec_nanos()),
         Err(before) => {
             let before = before.duration();
-            -i128::from(before.as_secs()) - i128::from(before.subsec_nanos() > 0)
+            match before.subsec_nanos() {
+                0 => (-i128::from(before.as_secs()), 0),
+                nanos => (-i128::from(before.as_secs()) - 1, 1_000_000_000 - nanos),
+            }
         }
     }
 }
@@ -362,5 +380,44 @@ mod tests {
             .with_if_none_match("\"b\"")
             .with_if_modified_since(at(500));
         assert_eq!(kind(&c, &m), None);
+    }
+
+    /// A time in whole seconds is compared in whole seconds; a finer one as it is,
+    /// before the Unix epoch too.
+    #[test]
+    fn times_are_compared_at_the_precision_given() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        for base in [
+            epoch + Duration::from_secs(100),
+            epoch - Duration::from_secs(100),
+        ] {
+            // Modified 0.3 s into the second that starts at `base`.
+            let modified = base + Duration::from_millis(300);
+            let m = Metadata::file(1).with_last_modified(modified);
+            let since = |t| Conditions::new().with_if_modified_since(t);
+            let unmodified = |t| Conditions::new().with_if_unmodified_since(t);
+            // The second it was modified in, given whole: not after it.
+            assert_eq!(kind(&since(base), &m), Some(ErrorKind::NotModified));
+            assert_eq!(kind(&unmodified(base), &m), None);
+            // A finer time before the change: the change is after it.
+            let earlier = base + Duration::from_millis(100);
+            assert_eq!(kind(&since(earlier), &m), None);
+            assert_eq!(
+                kind(&unmodified(earlier), &m),
+                Some(ErrorKind::PreconditionFailed)
+            );
+            // The change itself, and a finer time after it: not after.
+            for t in [modified, base + Duration::from_millis(500)] {
+                assert_eq!(kind(&since(t), &m), Some(ErrorKind::NotModified));
+                assert_eq!(kind(&unmodified(t), &m), None);
+            }
+            // The second before, given whole: the change is after it.
+            let second_before = base - Duration::from_secs(1);
+            assert_eq!(kind(&since(second_before), &m), None);
+            assert_eq!(
+                kind(&unmodified(second_before), &m),
+                Some(ErrorKind::PreconditionFailed)
+            );
+        }
     }
 }

@@ -993,9 +993,21 @@ pub(crate) async fn conditional_reads(op: Operator) {
         .if_unmodified_since(modified + hour)
         .await
         .unwrap();
-    // In whole seconds, as HTTP dates carry them (S3's server compares so): the
-    // start of the second the object was written in is not before its change, and
-    // the end of that second not after it.
+    // A time a moment (1 ns) before the change is before it: at its own
+    // precision on fs and memory, in whole seconds on S3 (whose times are).
+    let before = modified - Duration::from_nanos(1);
+    op.read_with("cond/a")
+        .if_modified_since(before)
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(op.read_with("cond/a").if_unmodified_since(before).await),
+        ErrorKind::PreconditionFailed
+    );
+    // A time in whole seconds is compared in whole seconds, as HTTP dates carry
+    // them (S3's server compares so): the start of the second the object was
+    // written in is not before its change; the end of that second is not after
+    // it either way.
     let since_epoch = modified.duration_since(SystemTime::UNIX_EPOCH).unwrap();
     let second = SystemTime::UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
     let second_end = second + Duration::from_nanos(999_999_999);
