@@ -15,7 +15,7 @@ use datafusion::datasource::physical_plan::{
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr_common::sort_expr::{LexOrdering, LexRequirement};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -165,6 +165,7 @@ impl FileFormat for DioParquetFormat {
         self.inner
             .infer_stats(state, store, table_schema, object)
             .await
+            .map_err(|e| of_file(e, object))
     }
 
     async fn infer_ordering(
@@ -177,6 +178,7 @@ impl FileFormat for DioParquetFormat {
         self.inner
             .infer_ordering(state, store, table_schema, object)
             .await
+            .map_err(|e| of_file(e, object))
     }
 
     async fn infer_stats_and_ordering(
@@ -189,6 +191,7 @@ impl FileFormat for DioParquetFormat {
         self.inner
             .infer_stats_and_ordering(state, store, table_schema, object)
             .await
+            .map_err(|e| of_file(e, object))
     }
 
     async fn create_physical_plan(
@@ -215,6 +218,15 @@ impl FileFormat for DioParquetFormat {
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         self.inner.file_source(table_schema)
     }
+}
+
+/// `err`, from reading `object`'s footer at planning, naming the file: parquet's
+/// own errors ("Corrupt footer") do not, and a table has many.
+fn of_file(err: DataFusionError, object: &ObjectMeta) -> DataFusionError {
+    err.context(format!(
+        "cannot read the parquet metadata of {:?}",
+        object.location.as_ref()
+    ))
 }
 
 impl fmt::Debug for DioParquetFormat {

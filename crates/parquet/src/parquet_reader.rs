@@ -268,6 +268,11 @@ impl ParquetReader {
     fn decoding(&self, err: ParquetError) -> ParquetError {
         match err {
             ParquetError::External(e) if e.is::<storage::Error>() => ParquetError::External(e),
+            // A file too short for what its footer says stays an EOF.
+            ParquetError::EOF(message) => ParquetError::EOF(format!(
+                "cannot read the parquet metadata of {:?}: {message}",
+                self.path
+            )),
             other => ParquetError::General(format!(
                 "cannot read the parquet metadata of {:?}: {other}",
                 self.path

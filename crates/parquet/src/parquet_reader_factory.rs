@@ -198,12 +198,15 @@ impl ParquetReaderFactory {
     }
 }
 
-/// `""`, or the prefix without slashes at either end, then one `/`.
+/// `""`, or the prefix's segments each followed by one `/` (slashes at its ends
+/// and repeated ones dropped, as [`DioStore::with_prefix`](dio_object_store::DioStore::with_prefix)
+/// drops them: no location has an empty segment).
 pub(crate) fn normalize_prefix(prefix: &str) -> String {
-    match prefix.trim_matches('/') {
-        "" => String::new(),
-        trimmed => format!("{trimmed}/"),
-    }
+    prefix
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .flat_map(|segment| [segment, "/"])
+        .collect()
 }
 
 impl ParquetFileReaderFactory for ParquetReaderFactory {
@@ -229,6 +232,7 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
         let metrics = ParquetFileMetrics::new(partition_index, location, metrics);
         let caches = Arc::new(Caches {
             location: meta.location.clone(),
+            prefixed: path != location,
             metadata: self.metadata_cache.clone(),
             listings: self.listings.clone(),
             statistics: self.statistics.clone(),
@@ -271,6 +275,9 @@ struct ScanReader {
 /// [`ParquetReaderFactory::with_list_files_cache`]).
 struct Caches {
     location: object_store::path::Path,
+    /// The operator's path of the file is not its location (the factory serves a
+    /// prefix): errors, which name that path, name the location too.
+    prefixed: bool,
     metadata: Option<Arc<FileMetadataCache>>,
     listings: Option<Arc<ListFilesCache>>,
     statistics: Option<Arc<FileStatisticsCache>>,
@@ -278,9 +285,38 @@ struct Caches {
 
 impl Caches {
     /// `result`, having cleared what was cached from the listing if it says the
-    /// file is gone, or no longer the version it was listed at.
+    /// file is gone, or no longer the version it was listed at; its error names
+    /// the file's location.
     fn check<T>(&self, result: Result<T>) -> Result<T> {
-        if let Err(ParquetError::External(e)) = &result
+        self.forget_if_stale(&result);
+        result.map_err(|e| self.named(e))
+    }
+
+    /// `err` naming the file's location where it names only the operator's path.
+    fn named(&self, err: ParquetError) -> ParquetError {
+        if !self.prefixed {
+            return err;
+        }
+        let location = self.location.as_ref();
+        match err {
+            ParquetError::External(e) => match e.downcast::<storage::Error>() {
+                Ok(e) => ParquetError::External(Box::new(e.with_context("location", location))),
+                Err(e) => ParquetError::External(e),
+            },
+            ParquetError::General(message) => {
+                ParquetError::General(format!("{message} (location {location:?})"))
+            }
+            ParquetError::EOF(message) => {
+                ParquetError::EOF(format!("{message} (location {location:?})"))
+            }
+            other => other,
+        }
+    }
+
+    /// Clears what was cached from the listing if `result` says the file is gone,
+    /// or no longer the version it was listed at.
+    fn forget_if_stale<T>(&self, result: &Result<T>) {
+        if let Err(ParquetError::External(e)) = result
             && e.downcast_ref::<storage::Error>().is_some_and(|e| {
                 e.kind() == storage::ErrorKind::NotFound
                     || (e.kind() == storage::ErrorKind::PreconditionFailed
@@ -296,7 +332,6 @@ impl Caches {
             }
             self.forget_file();
         }
-        result
     }
 
     /// Forgets what was cached of this file's contents: its footer, and the
@@ -528,6 +563,7 @@ mod tests {
         assert_eq!(normalize_prefix("/"), "");
         assert_eq!(normalize_prefix("data/warehouse"), "data/warehouse/");
         assert_eq!(normalize_prefix("/data/warehouse/"), "data/warehouse/");
+        assert_eq!(normalize_prefix("data//warehouse"), "data/warehouse/");
     }
 
     #[test]

@@ -699,3 +699,53 @@ async fn a_url_registered_after_its_table_was_listed_reads_at_once() {
         ["ParquetReaderFactory"; 2]
     );
 }
+
+/// A file of a table under a registered URL with a path (the operator's root is
+/// below the store's) that is not parquet: the error names the file as DataFusion
+/// knows it (its location in the store), whether planning reads its footer (for
+/// statistics) or the scan does; the scan's error for a file too short for a
+/// footer stays parquet's EOF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_under_a_registered_path_is_named_by_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let op = storage::Operator::new(Fs::new(dir.path().join("b")).unwrap())
+        .with_executor(common::executor("sql-named"));
+    for statistics in [true, false] {
+        let ctx = SessionContext::new();
+        ctx.sql(&format!(
+            "SET datafusion.execution.collect_statistics = {statistics}"
+        ))
+        .await
+        .unwrap();
+        dio_parquet::register(&ctx, &format!("file://{root}/b"), op.clone()).unwrap();
+        for (name, bytes) in [
+            ("corrupt", b"not a parquet file, but long enough".to_vec()),
+            ("short", b"PAR".to_vec()),
+        ] {
+            op.write(&format!("{name}/x.parquet"), bytes).await.unwrap();
+            ctx.sql(&format!(
+                "CREATE EXTERNAL TABLE {name} (v BIGINT) STORED AS PARQUET \
+                 LOCATION 'file://{root}/b/{name}/'"
+            ))
+            .await
+            .unwrap();
+            let got = match ctx.sql(&format!("SELECT count(v) FROM {name}")).await {
+                Ok(frame) => frame.collect().await.map(|b| pretty(&b)),
+                Err(e) => Err(e),
+            };
+            let err = got.unwrap_err();
+            let shown = err.to_string();
+            let location = format!("{}/b/{name}/x.parquet", root.trim_start_matches('/'));
+            assert!(shown.contains(&location), "{name}, {statistics}: {shown}");
+            if name == "short" && !statistics {
+                let parquet = err.find_root();
+                assert!(
+                    matches!(parquet, datafusion::error::DataFusionError::ParquetError(e)
+                        if matches!(**e, datafusion::parquet::errors::ParquetError::EOF(_))),
+                    "{parquet:?}"
+                );
+            }
+        }
+    }
+}
