@@ -5262,3 +5262,48 @@ fn a_failed_write_whose_upload_cannot_be_aborted_says_so() {
     }
     assert_eq!(aborts(&server.seen()), 1);
 }
+
+/// A writer dropped while its commit runs leaves the commit to finish; a commit
+/// that then fails has no caller left to tell, and is logged, naming the path.
+#[test]
+fn the_failed_commit_of_a_dropped_writer_is_logged() {
+    use futures::FutureExt as _;
+    let logs = logs();
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "PUT" => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"),
+        "GET" => empty_listing(),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(async {
+        let mut writer = op.writer("dropped-commit").await.unwrap();
+        writer.write_bytes(HELLO).await.unwrap();
+        writer.ready().await.unwrap();
+        // Polled once: the commit is submitted (nothing is left to write); then
+        // the writer goes.
+        assert!(writer.close().now_or_never().is_none());
+        drop(writer);
+    });
+    // The commit's failure is logged once it has come back (the server's answer,
+    // without a retry), long before this bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let logged = String::from_utf8_lossy(&logs.0.lock()).into_owned();
+        if let Some(line) = logged
+            .lines()
+            .find(|l| l.contains("the commit of a dropped writer failed"))
+        {
+            assert!(line.contains("dropped-commit"), "{line}");
+            assert!(
+                line.contains("AccessDenied") || line.contains("permission"),
+                "{line}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed commit was never logged"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
