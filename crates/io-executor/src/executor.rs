@@ -743,9 +743,11 @@ impl Executor {
     /// handles resolve soon after this returns, not by then, and those of a worker
     /// that an async job blocks (a blocking call inside it, which a worker must
     /// never make) only once that call returns. A closure a job gave to
-    /// `tokio::task::spawn_blocking` (a DNS lookup) is not waited for past the
-    /// deadline, by this or by [`join`](Self::join): its thread runs on, detached,
-    /// until it returns; without a deadline, `join` waits for it. The
+    /// `tokio::task::spawn_blocking` (a DNS lookup) is not waited for once the
+    /// deadline has cut jobs off, by this or by [`join`](Self::join): its thread
+    /// runs on, detached, until it returns. When every job ended in time (such a
+    /// closure left behind by one, a lookup its timeout gave up on), `join`
+    /// waits for it, as dropping a tokio runtime does. The
     /// caller-runtime and custom modes cannot cancel jobs on a runtime they do not own;
     /// they report whether the jobs drained, and past the deadline refuse what
     /// their jobs submit, as a pool does.

@@ -67,8 +67,9 @@ pub(crate) fn run(
     // Dropped here, on its own thread and outside any async context: tasks still in it
     // (only after an abort) are dropped and their handles resolve to a shutdown error.
     // Dropping it waits for the threads it started for `tokio::task::spawn_blocking`
-    // closures of jobs (a DNS lookup, say); past a deadline they are left to end on
-    // their own, so that the deadline also bounds `join`.
+    // closures of jobs (a DNS lookup, say); once a deadline has cut jobs off they are
+    // left to end on their own, so that the deadline also bounds `join` (that
+    // shutdown comes first: a task's destructor finds no blocking pool to use).
     if shared.is_cut_off() {
         runtime.shutdown_background();
     } else {

@@ -395,6 +395,9 @@ impl MultipartUpload for DioUpload {
                     _ => e,
                 };
                 *slot = None;
+                // Said by every later call (the failure of a last part's write is
+                // found here first; an earlier failure stays the one said).
+                shared.fail(e.clone());
                 return Err(shared.error(e, "complete"));
             }
             shared.committing.store(true, Ordering::SeqCst);

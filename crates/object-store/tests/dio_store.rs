@@ -1113,6 +1113,34 @@ fn a_complete_dropped_while_a_part_is_written_leaves_an_upload_abort_ends() {
     });
 }
 
+/// The last part's write failing while `complete` waits for it fails the upload:
+/// `complete` says so, and so does every later call, a part offered after it
+/// included (refused at once, never left waiting).
+#[test]
+fn a_last_part_failing_under_complete_fails_every_later_call() {
+    within(60, || {
+        let (held, store) = held_store();
+        held.failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("up")).await.unwrap();
+            // Handed over (its write fails after), or refused if that was quick.
+            drop(upload.put_part("last".into()).await);
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("injected"), "{err}");
+            let part =
+                tokio::time::timeout(Duration::from_secs(20), upload.put_part("more".into()))
+                    .await
+                    .expect("a part offered after the failure waits for ever");
+            let err = part.unwrap_err();
+            assert!(err.to_string().contains("injected"), "{err}");
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("injected"), "{err}");
+        });
+        assert!(held.committed.lock().unwrap().is_empty());
+    });
+}
+
 /// A commit that failed saying the object may be stored (an answer lost) is said
 /// again by `abort`, as `Writer::abort` says it: the upload was not simply given
 /// up.

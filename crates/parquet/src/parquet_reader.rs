@@ -198,7 +198,7 @@ impl ParquetReader {
     /// [`ParquetError::External`] with the [`storage::Error`] of a failed read;
     /// for a file that is not parquet, or [`PageIndexPolicy::Required`] and a file
     /// without that index, parquet's error, as [`ParquetError::General`] naming the
-    /// file.
+    /// file ([`ParquetError::EOF`] for a file too short for its footer).
     ///
     /// # Cancel safety
     ///

@@ -300,6 +300,8 @@ impl Caches {
         let location = self.location.as_ref();
         match err {
             ParquetError::External(e) => match e.downcast::<storage::Error>() {
+                // One that names the location already (a listing found stale).
+                Ok(e) if e.path() == location => ParquetError::External(e),
                 Ok(e) => ParquetError::External(Box::new(e.with_context("location", location))),
                 Err(e) => ParquetError::External(e),
             },
