@@ -5307,3 +5307,119 @@ fn the_failed_commit_of_a_dropped_writer_is_logged() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// An answer of `status` with `headers` and `body` sent chunked (no length), that
+/// ends cleanly after it.
+fn chunked(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Body> {
+    let frames =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(Frame::data(body)) });
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, v);
+    }
+    builder
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap()
+}
+
+/// A server that does not check `If-Match` answers a read of the caller's version
+/// with another one: the caller's condition failed, and the read says so rather
+/// than return the other version's bytes.
+#[test]
+fn an_answer_of_another_version_than_the_callers_fails_its_condition() {
+    let server =
+        FaultServer::start(|_, _| with_headers(StatusCode::OK, &[("etag", "\"E2\"")], HELLO));
+    let op = server.operator(1, Duration::from_secs(10));
+    let err = block_on(async { op.read_with("obj").if_match("\"E1\"").await }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert_eq!(err.context("etag"), Some("\"E2\""), "{err}");
+    // The same version, strong or weakened by a proxy, is read.
+    for served in ["\"E1\"", "W/\"E1\""] {
+        let server = FaultServer::start(move |_, _| {
+            with_headers(StatusCode::OK, &[("etag", served)], HELLO)
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        let read = block_on(async { op.read_with("obj").if_match("\"E1\"").await });
+        assert_eq!(read.unwrap(), HELLO, "{served}");
+    }
+}
+
+/// A read whose first answer brought part of the range, resumed pinned to that
+/// answer's version, from a server that does not check `If-Match` and answers
+/// with another version: the two are never joined; the read is made again, whole,
+/// from one version.
+#[test]
+fn a_resumed_answer_of_another_version_is_never_joined_to_the_first() {
+    let old: Bytes = object(11);
+    let new: Bytes = old.iter().map(|b| b.wrapping_add(1)).collect();
+    let requests = std::sync::atomic::AtomicUsize::new(0);
+    let (first, rest) = (old.clone(), new.clone());
+    let server = FaultServer::start(move |seen, _| {
+        if seen.method != "GET" {
+            return with_headers(StatusCode::NOT_FOUND, &[], "");
+        }
+        let n = requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (data, etag) = if n == 0 {
+            (&first, "\"E1\"")
+        } else {
+            (&rest, "\"E2\"")
+        };
+        let (start, end) = asked(seen, data.len());
+        // The first answer brings only its first 5 bytes (HTTP allows less).
+        let end = if n == 0 { end.min(start + 5) } else { end };
+        let mut headers = span_headers(start, end, data.len());
+        headers.push(("etag", etag.to_owned()));
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            data.slice(start..end),
+        )
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    let read = block_on(op.read_range("obj", 0..11)).unwrap();
+    assert_eq!(read, new, "bytes of two versions joined");
+}
+
+/// A ranged answer sent chunked that ends cleanly before its `Content-Range` does
+/// is resumed from the first byte missing, pinned to its version, as a cut one.
+#[test]
+fn a_chunked_answer_that_ends_early_is_resumed() {
+    let data: Bytes = object(11);
+    let served = data.clone();
+    let server = FaultServer::start(move |seen, _| {
+        if seen.method != "GET" {
+            return with_headers(StatusCode::NOT_FOUND, &[], "");
+        }
+        let (start, end) = asked(seen, served.len());
+        let mut headers = vec![
+            (
+                "content-range",
+                format!("bytes {start}-{}/{}", end - 1, served.len()),
+            ),
+            ("etag", "\"E1\"".to_owned()),
+        ];
+        if start == 0 {
+            // Says the whole range, sends 5 bytes, and ends.
+            return chunked(StatusCode::PARTIAL_CONTENT, &headers, served.slice(0..5));
+        }
+        headers.push(("content-length", (end - start).to_string()));
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            served.slice(start..end),
+        )
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    assert_eq!(block_on(op.read_range("obj", 0..11)).unwrap(), data);
+    let resumed = server
+        .seen()
+        .iter()
+        .filter(|s| s.range.as_deref() == Some("bytes=5-10"))
+        .count();
+    assert_eq!(
+        resumed,
+        1,
+        "{:?}",
+        server.seen().iter().map(|s| &s.range).collect::<Vec<_>>()
+    );
+}

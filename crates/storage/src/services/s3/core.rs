@@ -1496,6 +1496,13 @@ impl Core {
         // The caller's version, or the one first served.
         let callers = conditions.one_version();
         let pinned_by_caller = callers.is_some();
+        // A server (or a proxy) that does not check `If-Match` serves whatever it
+        // has: the answer's own ETag says so.
+        if let Some(wanted) = callers
+            && let Some(served) = other_version(response.headers(), wanted)
+        {
+            return Err(not_the_version(wanted, &served).with_context("range", range));
+        }
         let etag = callers
             .or_else(|| header_str(response.headers(), &ETAG))
             .map(str::to_owned);
@@ -1510,14 +1517,31 @@ impl Core {
         let mut attempt = 1;
         // What was filled when the current answer began.
         let mut answered_from = 0;
+        // A break in an answer with no ETag to ask for the rest of the same version
+        // by: the rest, asked for unpinned, could come from an object written since.
+        // `get` reads it again from the start (the `changed` context), as for an
+        // object replaced midway; the error stays what it was (a cut, a timeout).
+        let unresumable = |e: Error, filled: usize| {
+            e.with_context(
+                "changed",
+                format!("unknown: {filled} of {len} bytes came, from an answer with no ETag to resume by"),
+            )
+        };
         loop {
             let next = match self.next_piece(&mut body).await {
                 Ok(Some(piece)) => Ok(piece),
                 Ok(None) if filled == len => break,
-                // Shorter than its own headers said.
-                Ok(None) if at < body_end => Err(Error::new(ErrorKind::Unexpected)
-                    .set_temporary(true)
-                    .with_message(format!("response body ended after {filled} of {len} bytes")))?,
+                // Shorter than its own headers said (a chunked or unframed body
+                // that ended cleanly): the rest is asked for, as after a cut.
+                Ok(None) if at < body_end => {
+                    let short = Error::new(ErrorKind::Unexpected)
+                        .set_temporary(true)
+                        .with_message(format!("response body ended after {filled} of {len} bytes"));
+                    if etag.is_none() {
+                        return Err(unresumable(short, filled));
+                    }
+                    Err(Some(short))
+                }
                 // All of an answer for less than was asked (a 206 whose
                 // Content-Range ends before the range does, which HTTP allows):
                 // the rest is asked for, of the same version. Not a failure if it
@@ -1540,20 +1564,8 @@ impl Core {
                              object, none of the bytes still missing"
                         )),
                 )),
-                // Broken off midway (cut, stalled) with no ETag to ask for the rest
-                // of the same version by: the rest, asked for unpinned, could come
-                // from an object written since. `get` reads it again from the start
-                // (the `changed` context), as for an object replaced midway; the
-                // error stays what it was (a cut, a timeout).
-                Err(e) if etag.is_none() => {
-                    return Err(e.with_context(
-                        "changed",
-                        format!(
-                            "unknown: {filled} of {len} bytes came, from an answer with no \
-                             ETag to resume by"
-                        ),
-                    ));
-                }
+                // Broken off midway (cut, stalled) with no ETag to resume by.
+                Err(e) if etag.is_none() => return Err(unresumable(e, filled)),
                 Err(e) => Err(Some(e)),
             };
             let piece = match next {
@@ -1566,17 +1578,35 @@ impl Core {
                     if let Some(e) = failed {
                         attempt = self.before_retry(e, attempt, &again).await?;
                     }
-                    let response = self.send(&again).await.map_err(|e| {
-                        // Pinned by us, not by the caller: the object was replaced
-                        // midway, which a read that asked for no version does not
-                        // fail for. It is read again, whole, by `get`.
+                    // Pinned by us, not by the caller: the object was replaced
+                    // midway, which a read that asked for no version does not fail
+                    // for. It is read again, whole, by `get`.
+                    let replaced = |e: Error| {
                         if e.kind() == ErrorKind::PreconditionFailed && !pinned_by_caller {
                             e.changed_while_read("the object was replaced while it was read")
                         } else {
                             e
                         }
-                    })?;
+                    };
+                    let response = self.send(&again).await.map_err(replaced)?;
                     let span = body_span(&response)?;
+                    // The rest from another version (a server that does not check
+                    // `If-Match`), or of another size: never joined to the first.
+                    let pinned = etag.as_deref().unwrap_or_default();
+                    if let Some(served) = other_version(response.headers(), pinned) {
+                        return Err(replaced(not_the_version(pinned, &served)));
+                    }
+                    if span.total != total {
+                        return Err(replaced(
+                            Error::new(ErrorKind::PreconditionFailed)
+                                .with_message(format!(
+                                    "the server answered for an object of {} bytes, not the \
+                                     {total} of the version asked for (it did not check If-Match)",
+                                    span.total
+                                ))
+                                .with_context("expected_etag", pinned),
+                        ));
+                    }
                     body = response.into_body();
                     (body_start, at, body_end) = (span.start, span.start, span.end);
                     answered_from = filled;
@@ -2719,6 +2749,27 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The ETag of an answer that is another version than `etag` (which the request
+/// asked for with `If-Match`): what a server, or a proxy, that does not check
+/// `If-Match` serves. ETags are compared strong or weak alike (a proxy that
+/// compresses may weaken one); an answer without an ETag says nothing.
+fn other_version(headers: &HeaderMap, etag: &str) -> Option<String> {
+    let served = header_str(headers, &ETAG)?;
+    let strong = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    (strong(served) != strong(etag)).then(|| served.to_owned())
+}
+
+/// A read pinned to version `wanted` answered with version `served`:
+/// [`ErrorKind::PreconditionFailed`], as the server should have answered.
+fn not_the_version(wanted: &str, served: &str) -> Error {
+    Error::new(ErrorKind::PreconditionFailed)
+        .with_message(format!(
+            "the server answered with version {served}, not {wanted} (it did not check If-Match)"
+        ))
+        .with_context("etag", served)
+        .with_context("expected_etag", wanted)
+}
+
 /// Where a GET body starts in the object, and the object's size.
 fn body_span(response: &Response<Incoming>) -> Result<BodySpan> {
     let headers = response.headers();
@@ -3100,11 +3151,17 @@ fn error_from_code(code: &str, status: StatusCode) -> Error {
         "ConditionalRequestConflict" => {
             return Error::new(ErrorKind::Unexpected).set_temporary(true);
         }
+        // A conflicting operation on the bucket or key was under way: S3 asks
+        // for the request to be sent again.
+        "OperationAborted" => return Error::new(ErrorKind::Unexpected).set_temporary(true),
         "PermanentRedirect"
         | "AuthorizationHeaderMalformed"
         | "IllegalLocationConstraintException" => ErrorKind::InvalidInput,
         _ => match status.as_u16() {
             304 => ErrorKind::NotModified,
+            // A proxy's (or a load balancer's) "the request did not arrive in
+            // time": nothing was done, and it may be sent again.
+            408 => ErrorKind::Timeout,
             301 | 307 | 308 => ErrorKind::InvalidInput,
             412 => ErrorKind::PreconditionFailed,
             404 => ErrorKind::NotFound,
@@ -3360,6 +3417,22 @@ mod tests {
             url_of(S3Builder::new("logs").region("us-east-1"), "dir/a b#c"),
             "https://logs.s3.us-east-1.amazonaws.com/dir/a%20b%23c"
         );
+    }
+
+    /// A bare 408 (a proxy's) and S3's `OperationAborted` are sent again; a 408
+    /// stored nothing.
+    #[test]
+    fn a_request_timeout_or_an_aborted_operation_is_temporary() {
+        let none = HeaderMap::new();
+        let err = error_from_parts(StatusCode::REQUEST_TIMEOUT, &none, b"");
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(err.is_temporary(), "{err}");
+        assert!(!unanswered(&err), "{err}");
+        let body = b"<Error><Code>OperationAborted</Code><Message>A conflicting \
+                     conditional operation is currently in progress</Message></Error>";
+        let err = error_from_parts(StatusCode::CONFLICT, &none, body);
+        assert!(err.is_temporary(), "{err}");
+        assert_eq!(err.context("code"), Some("OperationAborted"), "{err}");
     }
 
     proptest::proptest! {
