@@ -177,6 +177,14 @@ impl Fixture {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
         let path = dir.path().join("storm");
         crate::check_free_space(dir.path(), size, "the storm's file", "--size")?;
+        // `std_kept`'s buffer lives as long as the fixture, and a method's results
+        // live until they are checked: twice the largest storm's bytes at once.
+        let largest = storms.iter().map(Storm::bytes).max().unwrap_or(0);
+        crate::check_free_memory(
+            largest.saturating_mul(2),
+            "the storm suite",
+            "storm set (`--filter storm_4k` runs the 4 KiB one alone)",
+        )?;
         let written = (|| {
             // One random block, written over and over (a block per write would
             // take minutes in a debug build), each page of it stamped with its

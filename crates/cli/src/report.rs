@@ -162,13 +162,18 @@ pub(crate) fn verdicts(rows: &[Row]) -> String {
             .collect();
         for ours in same.iter().filter(|r| headline(&r.method)) {
             let base = same.iter().find(|r| Some(&r.method) == r.baseline.as_ref());
-            let peer = same
-                .iter()
-                .filter(|r| !r.method.starts_with("ours") && Some(&r.method) != r.baseline.as_ref())
-                .max_by(|a, b| {
-                    a.throughput_bytes_per_sec
-                        .total_cmp(&b.throughput_bytes_per_sec)
-                });
+            // Another client: neither ours nor the baseline in any of its forms
+            // (the storm's `std_threads` and `std_kept` are std's).
+            let is_peer = |r: &&&Row| {
+                !r.method.starts_with("ours")
+                    && r.baseline
+                        .as_ref()
+                        .is_none_or(|b| r.method != *b && !r.method.starts_with(&format!("{b}_")))
+            };
+            let peer = same.iter().filter(is_peer).max_by(|a, b| {
+                a.throughput_bytes_per_sec
+                    .total_cmp(&b.throughput_bytes_per_sec)
+            });
             let mut line = format!(
                 "  {:<8}{workload:<26}{:<18}",
                 format!("{suite:?}").to_lowercase(),
@@ -189,11 +194,7 @@ pub(crate) fn verdicts(rows: &[Row]) -> String {
                 if suite == Suite::S3 && peer.method == "opendal" && contiguous_measured {
                     let contiguous = same
                         .iter()
-                        .filter(|r| {
-                            !r.method.starts_with("ours")
-                                && r.method != "opendal"
-                                && Some(&r.method) != r.baseline.as_ref()
-                        })
+                        .filter(|r| is_peer(r) && r.method != "opendal")
                         .max_by(|a, b| {
                             a.throughput_bytes_per_sec
                                 .total_cmp(&b.throughput_bytes_per_sec)
@@ -553,6 +554,33 @@ mod tests {
         let text = verdicts(&rows);
         assert!(
             text.contains("CPU 100 ms/GiB, 0.83x the least of the others (std)"),
+            "{text}"
+        );
+    }
+
+    /// The storm's other forms of std's loop (two threads, results kept) are the
+    /// baseline's, not a peer: the best peer is another client.
+    #[test]
+    fn a_storm_verdict_takes_no_form_of_std_for_a_peer() {
+        let storm_row = |method: &str, millis: u64| {
+            let timing = Timing {
+                iterations: 5,
+                median: Duration::from_millis(millis),
+                cpu_per_iteration: None,
+            };
+            Row::new(Suite::Storm, "storm_4k", method, 40 << 20, timing)
+        };
+        let mut rows = vec![
+            storm_row("ours_read_ranges", 10),
+            storm_row("std", 20),
+            storm_row("std_threads", 12),
+            storm_row("std_kept", 19),
+            storm_row("spawn_blocking", 200),
+        ];
+        add_ratios(&mut rows);
+        let text = verdicts(&rows);
+        assert!(
+            text.contains("20.00x best peer (ahead of spawn_blocking)"),
             "{text}"
         );
     }
