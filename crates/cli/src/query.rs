@@ -263,8 +263,14 @@ fn measure(
     let (budget, min_iterations) = crate::measure::budget(mode);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); Path::ALL.len()];
     let start = Instant::now();
+    let mut rng = rand::rng();
+    let mut order: Vec<usize> = (0..Path::ALL.len()).collect();
     while samples[0].len() < min_iterations || start.elapsed() < budget * Path::ALL.len() as u32 {
-        for (i, path) in Path::ALL.into_iter().enumerate() {
+        // Each round in a new order: in a fixed one, each path would always run
+        // after the same other, in the state it leaves (see `measure::time_each`).
+        rand::seq::SliceRandom::shuffle(&mut order[..], &mut rng);
+        for &i in &order {
+            let path = Path::ALL[i];
             crate::interrupt::check()?;
             let t = Instant::now();
             fixture.run(path, query)?;

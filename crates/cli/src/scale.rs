@@ -130,8 +130,16 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
             p99_us: us(p.p99),
         });
     };
+    // Each point's methods in a new order: in a fixed one, each would always run
+    // after the same other, in the state it leaves (see `measure::time_each`).
+    let mut rng = rand::rng();
+    let mut shuffled = |methods: &[Method]| {
+        let mut order = methods.to_vec();
+        rand::seq::SliceRandom::shuffle(&mut order[..], &mut rng);
+        order
+    };
     for &c in concurrency {
-        for &method in &methods {
+        for method in shuffled(&methods) {
             crate::interrupt::check()?;
             bar.set_message(format!("{method}, {c} outstanding"));
             record("concurrency", bench.run(method, c, 64 << 10, budget)?);
@@ -139,7 +147,7 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
         }
     }
     for &size in sizes {
-        for &method in &methods {
+        for method in shuffled(&methods) {
             crate::interrupt::check()?;
             bar.set_message(format!("{method}, {} reads", size_name(size)));
             record("size", bench.run(method, 4, size, budget)?);
