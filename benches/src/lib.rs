@@ -16,6 +16,28 @@ pub mod s3;
 pub mod scale;
 pub mod storm;
 
+/// Set once a run is to stop (the CLI's first Ctrl-C): a fixture's long set-up
+/// (a file of a GiB or more, an upload) stops between its pieces, and removes
+/// what it made, as a run stopped between measurements does.
+static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks every set-up under way, and every one to come, to stop ([`stopped`]).
+pub fn stop() {
+    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `Err("interrupted")` once [`stop`] was called.
+///
+/// # Errors
+///
+/// "interrupted", once the run is to stop.
+pub fn stopped() -> Result<(), String> {
+    if STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err("interrupted".to_owned());
+    }
+    Ok(())
+}
+
 /// The dedicated pool ours runs on in every side-by-side workload (the criterion
 /// benches and `dio bench`): 2 workers and 16 blocking threads, named `name`.
 ///

@@ -894,7 +894,14 @@ impl Fixture {
         let op = Operator::new(s3.clone()).with_executor(dedicated.clone());
         let blocking = op.blocking();
         for (path, bytes) in &files {
-            if let Err(e) = blocking.write(path, bytes.clone()) {
+            // Stopped between files, or failed.
+            let written = crate::stopped().and_then(|()| {
+                blocking
+                    .write(path, bytes.clone())
+                    .map(drop)
+                    .map_err(|e| crate::error_chain(&e))
+            });
+            if let Err(e) = written {
                 // What was uploaded goes again (no fixture exists yet to drop); a
                 // clean-up that fails is said, beside the upload's error.
                 if let Err(left) = blocking.remove_all("") {
@@ -904,10 +911,9 @@ impl Fixture {
                     );
                 }
                 return Err(format!(
-                    "cannot upload the dataset to bucket {:?} at {}: {}",
+                    "cannot upload the dataset to bucket {:?} at {}: {e}",
                     endpoint.bucket,
                     endpoint.url.as_deref().unwrap_or("AWS"),
-                    crate::error_chain(&e)
                 ));
             }
         }

@@ -291,9 +291,11 @@ impl Fixture {
         blocking
             .write("small", data.slice(..sizes.small as usize))
             .map_err(|e| failed(e, false))?;
+        crate::stopped().map_err(|e| (e, true))?;
         blocking
             .write("big", data.clone())
             .map_err(|e| failed(e, true))?;
+        crate::stopped().map_err(|e| (e, true))?;
         let mut opendal = opendal::services::S3::default()
             .bucket(&endpoint.bucket)
             .region(&endpoint.region)

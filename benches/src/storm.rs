@@ -195,6 +195,9 @@ impl Fixture {
             let file = std::fs::File::create(&path)?;
             let mut at = 0;
             while at < size {
+                // A stop between pieces of a file that may be many GiB: the temp
+                // dir goes with the error.
+                crate::stopped().map_err(std::io::Error::other)?;
                 let n = (size - at).min(chunk.len() as u64) as usize;
                 for (i, page) in chunk.chunks_mut(PAGE as usize).enumerate() {
                     let number = at / PAGE + i as u64;

@@ -25,6 +25,8 @@ pub(crate) fn install() {
             .spawn(move || {
                 for signal in signals.forever() {
                     // Written, not printed: a closed stderr must not panic here.
+                    // Set-ups under way in the fixtures stop too.
+                    dio_benches::stop();
                     if SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                         let _ = writeln!(
                             std::io::stderr(),
