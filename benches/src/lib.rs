@@ -101,6 +101,15 @@ pub fn check_free_space(
     ))
 }
 
+/// Whether `dir` is on a tmpfs, whose files are memory: a file written there needs
+/// the memory as well as the space.
+pub fn in_memory(dir: &std::path::Path) -> bool {
+    /// `TMPFS_MAGIC` in `linux/magic.h`.
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    rustix::fs::statfs(dir)
+        .is_ok_and(|stat| u64::try_from(stat.f_type).is_ok_and(|kind| kind == TMPFS_MAGIC))
+}
+
 /// Checks that about `needed` bytes of memory are available (`MemAvailable` in
 /// `/proc/meminfo`) before `what` allocates them: a run that would not fit says so,
 /// where the kernel's out-of-memory killer would end it without a word. Where the

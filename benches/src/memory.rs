@@ -152,28 +152,7 @@ impl Fixture {
     /// If an operation fails or moves the wrong number of bytes: a line naming the
     /// method, the workload, the call and the object.
     pub fn run(&self, method: Method, workload: Workload) -> Result<u64, String> {
-        let (small, half) = (self.sizes.small, self.sizes.half());
-        let random = |below: u64| {
-            self.rng
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .random_range(0..below)
-        };
-        let ranges: Vec<(&str, std::ops::Range<u64>)> = match workload {
-            Workload::Read | Workload::Write | Workload::BufRead => vec![("small", 0..small)],
-            Workload::RangeRead => {
-                let at = random(half);
-                vec![("small", at..at + half)]
-            }
-            Workload::ReadHalf => vec![("small", 0..half)],
-            Workload::RangeRead4k => {
-                let at = random(small - 4096);
-                vec![("small", at..at + 4096)]
-            }
-            Workload::ParallelRangeRead(n) => (0..n as u64)
-                .map(|i| ("big", i * half..(i + 1) * half))
-                .collect(),
-        };
+        let ranges = self.ranges(workload);
         let moved = if workload == Workload::Write {
             self.write(method)
         } else if method == Method::Std {
@@ -203,6 +182,106 @@ impl Fixture {
             moved,
             self.sizes.bytes(workload),
         )
+    }
+
+    /// The objects and ranges one iteration of `workload` reads (a write's: what
+    /// it writes, of `small`); random ranges drawn anew.
+    fn ranges(&self, workload: Workload) -> Vec<(&'static str, std::ops::Range<u64>)> {
+        let (small, half) = (self.sizes.small, self.sizes.half());
+        let random = |below: u64| {
+            self.rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random_range(0..below)
+        };
+        match workload {
+            Workload::Read | Workload::Write | Workload::BufRead => vec![("small", 0..small)],
+            Workload::RangeRead => {
+                let at = random(half);
+                vec![("small", at..at + half)]
+            }
+            Workload::ReadHalf => vec![("small", 0..half)],
+            Workload::RangeRead4k => {
+                let at = random(small - 4096);
+                vec![("small", at..at + 4096)]
+            }
+            Workload::ParallelRangeRead(n) => (0..n as u64)
+                .map(|i| ("big", i * half..(i + 1) * half))
+                .collect(),
+        }
+    }
+
+    /// Checks, untimed, that `method` returns the right bytes for `workload` (what
+    /// the run counts only by length): each range read compared with the data
+    /// loaded; a write read back. `Std` slices the data itself: nothing to check.
+    ///
+    /// # Errors
+    ///
+    /// A line naming the method, the workload and the object whose bytes differ,
+    /// or the operation that failed.
+    pub fn check(&self, method: Method, workload: Workload) -> Result<(), String> {
+        if method == Method::Std {
+            return Ok(());
+        }
+        let context = |e: String| format!("{method} {workload}: {e}");
+        if workload == Workload::Write {
+            self.write(method).map_err(context)?;
+            let expected = self.big.slice(..self.sizes.small as usize);
+            let back = self
+                .caller
+                .block_on(self.fetch(method, "out", 0..self.sizes.small))
+                .map_err(context)?;
+            if back != expected {
+                return Err(context("the object written reads back other bytes".into()));
+            }
+            return Ok(());
+        }
+        for (name, range) in self.ranges(workload) {
+            let got = self
+                .caller
+                .block_on(self.fetch(method, name, range.clone()))
+                .map_err(context)?;
+            // `small` is the start of `big`.
+            if got != self.big.slice(range.start as usize..range.end as usize) {
+                return Err(context(format!(
+                    "the bytes {range:?} of {name:?} are not the object's"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes `method` reads at `range` of `name`, whole: for [`check`](Self::check).
+    async fn fetch(
+        &self,
+        method: Method,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, String> {
+        Ok(match method {
+            Method::OursDedicated | Method::Std => self
+                .dedicated
+                .read_range(name, range)
+                .await
+                .map_err(crate::failed("read_range", name))?,
+            Method::OursCallerRuntime => self
+                .on_caller
+                .read_range(name, range)
+                .await
+                .map_err(crate::failed("read_range", name))?,
+            Method::OpenDal => self
+                .opendal
+                .read_with(name)
+                .range(range)
+                .await
+                .map_err(crate::failed("read", name))?
+                .to_bytes(),
+            Method::ObjectStore => self
+                .object_store
+                .get_range(&object_store::path::Path::from(name), range)
+                .await
+                .map_err(crate::failed("get_range", name))?,
+        })
     }
 
     async fn read(
@@ -301,8 +380,23 @@ mod tests {
             for method in Method::ALL {
                 let moved = fixture.run(method, workload).unwrap();
                 assert_eq!(moved, fixture.sizes.bytes(workload), "{method} {workload}");
+                fixture.check(method, workload).unwrap();
             }
         }
+        // Bytes of the right length but not the object's are caught, naming the
+        // method and the object.
+        let other: Bytes = fixture.big.iter().map(|b| b.wrapping_add(1)).collect();
+        let small = other.slice(..fixture.sizes.small as usize);
+        fixture
+            .caller
+            .block_on(fixture.opendal.write("small", small))
+            .unwrap();
+        let err = fixture.check(Method::OpenDal, Workload::Read).unwrap_err();
+        assert!(
+            err.starts_with("opendal read: ") && err.contains("\"small\" are not the object's"),
+            "{err}"
+        );
+        fixture.check(Method::ObjectStore, Workload::Read).unwrap();
         fixture.caller.block_on(async {
             fixture.dedicated.delete("small").await.unwrap();
             fixture.opendal.delete("small").await.unwrap();

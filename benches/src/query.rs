@@ -910,6 +910,7 @@ impl Fixture {
                         crate::error_chain(&left)
                     );
                 }
+                crate::stopped()?;
                 return Err(format!(
                     "cannot upload the dataset to bucket {:?} at {}: {e}",
                     endpoint.bucket,

@@ -178,12 +178,18 @@ impl Fixture {
         let path = dir.path().join("storm");
         crate::check_free_space(dir.path(), size, "the storm's file", "--size")?;
         // `std_kept`'s buffer lives as long as the fixture, and a method's results
-        // live until they are checked: twice the largest storm's bytes at once.
+        // live until they are checked: twice the largest storm's bytes at once;
+        // and the file itself, on a tmpfs.
         let largest = storms.iter().map(Storm::bytes).max().unwrap_or(0);
+        let file_in_memory = if crate::in_memory(dir.path()) {
+            size
+        } else {
+            0
+        };
         crate::check_free_memory(
-            largest.saturating_mul(2),
+            largest.saturating_mul(2).saturating_add(file_in_memory),
             "the storm suite",
-            "storm set (`--filter storm_4k` runs the 4 KiB one alone)",
+            "--size, or storm set (`--filter storm_4k` runs the 4 KiB one alone)",
         )?;
         let written = (|| {
             // One random block, written over and over (a block per write would
@@ -211,6 +217,8 @@ impl Fixture {
             file.sync_all()?;
             std::fs::File::open(&path)
         })();
+        // Stopped midway: said as every other stop is (the temp dir goes).
+        crate::stopped()?;
         let file = Arc::new(written.map_err(|e| {
             format!(
                 "cannot write the storm's {size}-byte file {}: {e}",

@@ -18,3 +18,14 @@ fn free_space_is_checked_before_a_fixture_writes() {
     let err = dio_benches::check_free_space(&gone, 1, "x", "--size").unwrap_err();
     assert!(err.starts_with("cannot ask how much space"), "{err}");
 }
+
+/// A tmpfs is told from a disk: `/dev/shm` is one wherever it exists, `/proc`
+/// never is.
+#[test]
+fn a_tmpfs_is_known_as_memory() {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        assert!(dio_benches::in_memory(shm));
+    }
+    assert!(!dio_benches::in_memory(std::path::Path::new("/proc")));
+}

@@ -155,6 +155,9 @@ pub(crate) fn run(args: &ScaleArgs, common: &Common, filter: Option<&str>) -> Re
         }
     }
     bar.finish_and_clear();
+    // Back in the methods' order (stable: each method's points in sweep order), so
+    // that the charts give each method the same colour and legend place every run.
+    rows.sort_by_key(|r| methods.iter().position(|m| m.name() == r.method));
 
     let mut out = format!(
         "\nscale: random range reads of a {} MiB cached file from a 2-worker caller runtime, {:?} per point\n",

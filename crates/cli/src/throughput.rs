@@ -159,6 +159,9 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                 for w in workloads {
                     let methods = memory::Method::ALL;
                     bar.set_message(format!("memory/{w}"));
+                    for m in methods {
+                        fixture.check(m, w)?;
+                    }
                     let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
                         fixture.run(methods[i], w).map(drop)
                     })?;

@@ -282,7 +282,9 @@ impl Writer {
     /// and the target gets the whole new content (or, if the commit fails, keeps
     /// the old), never a part of it. Calling `close` again waits for that commit;
     /// a commit whose writer was dropped and that fails is logged (a `tracing`
-    /// warning naming the path), as no caller is left to hear of it.
+    /// warning naming the path), as no caller is left to hear of it, by a job of
+    /// the executor that waits for it (after a shutdown, outside the executor's
+    /// jobs, none is taken: only a failure already met is logged).
     /// Before then, a drop leaves the target untouched, as dropping the writer
     /// does.
     pub async fn close(&mut self) -> Result<Metadata> {

@@ -1469,6 +1469,15 @@ impl Core {
             }
             Err(e) => return Err(e),
         };
+        // The caller's version, or the one first served.
+        let callers = conditions.one_version();
+        // A server (or a proxy) that does not check `If-Match` serves whatever it
+        // has: the answer's own ETag says so.
+        if let Some(wanted) = callers
+            && let Some(served) = other_version(response.headers(), wanted)
+        {
+            return Err(not_the_version(wanted, &served).with_context("range", range));
+        }
         // A whole object of no stated length (chunked: a server that compresses on
         // the fly, or a proxy), whatever the range asked.
         if response.status() == StatusCode::OK && !response.headers().contains_key(CONTENT_LENGTH) {
@@ -1493,16 +1502,7 @@ impl Core {
             }
             _ => None,
         };
-        // The caller's version, or the one first served.
-        let callers = conditions.one_version();
         let pinned_by_caller = callers.is_some();
-        // A server (or a proxy) that does not check `If-Match` serves whatever it
-        // has: the answer's own ETag says so.
-        if let Some(wanted) = callers
-            && let Some(served) = other_version(response.headers(), wanted)
-        {
-            return Err(not_the_version(wanted, &served).with_context("range", range));
-        }
         let etag = callers
             .or_else(|| header_str(response.headers(), &ETAG))
             .map(str::to_owned);
@@ -2751,12 +2751,20 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 
 /// The ETag of an answer that is another version than `etag` (which the request
 /// asked for with `If-Match`): what a server, or a proxy, that does not check
-/// `If-Match` serves. ETags are compared strong or weak alike (a proxy that
-/// compresses may weaken one); an answer without an ETag says nothing.
+/// `If-Match` serves. ETags are compared strong or weak, quoted or not, alike (a
+/// proxy that compresses may weaken one); an answer without an ETag says
+/// nothing.
 fn other_version(headers: &HeaderMap, etag: &str) -> Option<String> {
     let served = header_str(headers, &ETAG)?;
-    let strong = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
-    (strong(served) != strong(etag)).then(|| served.to_owned())
+    // `W/"abc"`, `"abc"` and `abc` (an ETag from a listing's XML, or a
+    // CompleteMultipartUpload answer, that some servers send without quotes).
+    let bare = |tag: &str| {
+        tag.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned()
+    };
+    (bare(served) != bare(etag)).then(|| served.to_owned())
 }
 
 /// A read pinned to version `wanted` answered with version `served`:
