@@ -43,7 +43,9 @@
 //!
 //! - [`DioStore`]: an `ObjectStore` over our [`storage::Operator`] (fs, memory, S3).
 //!   Every request, every chunk of a body and every page of a listing runs on the
-//!   operator's executor; `get_ranges` is coalesced and read in parallel.
+//!   operator's executor (but a small read of a cached fs file the backend holds
+//!   open, tried on the polling thread where it cannot wait: see [`DioStore`]);
+//!   `get_ranges` is coalesced and read in parallel.
 //! - [`IoObjectStore`]: any existing `ObjectStore` (`AmazonS3`, `LocalFileSystem`,
 //!   `InMemory`, your own) with all of its work moved onto an executor. Bytes come
 //!   back through a bounded channel, so memory stays bounded and a slow reader slows

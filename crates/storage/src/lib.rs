@@ -11,7 +11,11 @@
 //! listing or a writer would come back. Here, opening, `stat`, listing, every chunk
 //! of a [`Reader`], every flush of a [`Writer`] run on an
 //! [`io_executor::Executor`]; the caller's runtime only collects finished work, and
-//! the hand-off costs no extra copy.
+//! the hand-off costs no extra copy. The exception, [`Options::read_now`] (on by
+//! default), never waits for a device: on fs, a small read whose pages are in
+//! memory, and the open of a file the backend holds open (looked up only in the
+//! kernel's cache), happen on the caller's thread; the memory backend does no IO
+//! and runs where it is called.
 //!
 //! # Example
 //!
