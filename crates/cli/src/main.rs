@@ -333,11 +333,19 @@ fn check_json_path(path: &std::path::Path) -> Result<(), String> {
     check_writable("--json", path, true)
 }
 
-/// Whether `a` and `b` name one file: the same path (made absolute, `.` and `..`
-/// not resolved), or the same file where both exist (a link, another spelling).
+/// Whether `a` and `b` name one file: the same name in the same directory (its
+/// path resolved: `..`, links), or the same file where both exist (a link).
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    if let (Ok(a), Ok(b)) = (std::path::absolute(a), std::path::absolute(b))
+    // The directory resolved, the name as given (the file may not exist yet).
+    let resolved = |path: &std::path::Path| {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(path.file_name()?))
+    };
+    if let (Some(a), Some(b)) = (resolved(a), resolved(b))
         && a == b
     {
         return true;

@@ -291,7 +291,9 @@ fn bad_arguments_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.svg");
     let spelled = dir.path().join(".").join("r.svg");
-    for (json, plot) in [(&file, &file), (&file, &spelled)] {
+    std::fs::create_dir(dir.path().join("x")).unwrap();
+    let climbed = dir.path().join("x").join("..").join("r.svg");
+    for (json, plot) in [(&file, &file), (&file, &spelled), (&climbed, &file)] {
         let (ok, output) = dio(&[
             "bench",
             "--quick",
