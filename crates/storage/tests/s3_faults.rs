@@ -3194,6 +3194,35 @@ fn a_copy_is_of_the_version_its_head_saw() {
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
     assert!(err.context("target").is_some(), "{err:?}");
     assert_eq!(copies, 1);
+
+    // A first copy whose answer was lost, a 412 to the next, and a target that
+    // cannot be looked at just then: the copy there may be the first one's, and
+    // the (temporary) error says so.
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let (copies, refused) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let server = holding_a(move |seen, _| match seen.method.as_str() {
+        "PUT" if seen.header("x-amz-copy-source").is_some() => {
+            Some(if copies.fetch_add(1, SeqCst) == 0 {
+                stalled()
+            } else {
+                refused.store(true, SeqCst);
+                s3_error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "r")
+            })
+        }
+        "HEAD" if seen.path == "/bucket/b" && refused.load(SeqCst) => Some(s3_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "r",
+        )),
+        _ => None,
+    });
+    let op = server.operator(2, Duration::from_millis(500));
+    let err = block_on(std::future::IntoFuture::into_future(
+        op.copy_with("a", "b").if_not_exists(true),
+    ))
+    .unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err:?}");
 }
 
 /// A rename deletes its source only while it is still the version copied

@@ -2123,13 +2123,17 @@ impl Core {
                 CopyOnce::Done(etag) => return Ok(etag),
                 CopyOnce::Refused(refused) => refused,
             };
-            // An earlier attempt's answer was lost: a copy there may be its.
+            // An earlier attempt's answer was lost: a copy there may be its, which
+            // every error from here on says.
             lost |= refused.context("stored") == Some("unknown");
-            let refused = if lost {
-                refused.set_context("stored", "unknown")
-            } else {
-                refused
+            let said = move |e: Error| {
+                if lost {
+                    e.set_context("stored", "unknown")
+                } else {
+                    e
+                }
             };
+            let refused = said(refused);
             // With a condition on the target (`If-None-Match`), the 412 is the
             // source's or the target's: the target says (the source may look
             // unchanged, written back with the same content). Without, it is the
@@ -2139,7 +2143,7 @@ impl Core {
                     Ok(Some(_)) => return Err(write_refused(refused, options)),
                     Ok(None) => {}
                     // Not known now: may be known on a second try.
-                    Err(e) if e.is_temporary() => return Err(e),
+                    Err(e) if e.is_temporary() => return Err(said(e)),
                     // Not to be known (no right to read the target, say): the
                     // refusal stands as the server gave it.
                     Err(e) => {
@@ -2158,12 +2162,7 @@ impl Core {
                         "the source changed during each of {attempt} copies of it"
                     ))
                     .set_temporary(true);
-                let changed = if lost {
-                    changed.set_context("stored", "unknown")
-                } else {
-                    changed
-                };
-                return Err(changed.with_source(refused));
+                return Err(said(changed).with_source(refused));
             }
             attempt += 1;
         }
