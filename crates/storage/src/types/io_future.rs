@@ -4,9 +4,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use io_executor::{Executor, JoinHandle};
+use parking_lot::Mutex;
 
 use crate::raw::IoJob;
 use crate::types::burst::Unpolled;
@@ -170,6 +172,43 @@ impl<T: Send + 'static> Task<T> {
     pub(crate) fn detach(self) {
         if let Task::Spawned(handle) = self {
             handle.detach();
+        }
+    }
+
+    /// Lets the job run to its end with nobody waiting for its output, but
+    /// `failed` hears of its failure: a job of `executor` waits for it. Refused
+    /// that job (after a shutdown, outside the executor's jobs), the job runs on
+    /// unwatched (never cancelled), and only a failure it has met already is
+    /// heard of.
+    pub(crate) fn detach_reporting(
+        self,
+        executor: &Executor,
+        failed: impl FnOnce(Error) + Clone + Send + 'static,
+    ) {
+        // Taken by the watcher at its first poll; a watcher refused at once leaves
+        // it here, to be detached rather than dropped (which would cancel it).
+        let cell = Arc::new(Mutex::new(Some(self)));
+        let held = Arc::clone(&cell);
+        let report = failed.clone();
+        let watcher = executor.without_queue_bound().spawn(async move {
+            let Some(task) = held.lock().take() else {
+                return;
+            };
+            if let Err(e) = task.await {
+                report(e);
+            }
+        });
+        if !watcher.is_finished() {
+            watcher.detach();
+            return;
+        }
+        let Some(task) = cell.lock().take() else {
+            return;
+        };
+        if !task.is_finished() {
+            task.detach();
+        } else if let Err(e) = io_executor::block_on(task) {
+            failed(e);
         }
     }
 

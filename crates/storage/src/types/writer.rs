@@ -375,51 +375,16 @@ impl Drop for Writer {
             State::Writing(task) => task.release_with(&self.executor, abort),
             // A commit in flight is left to finish: the target gets the whole new
             // content, never a part of it.
-            State::Closing(task) => abandon_commit(&self.executor, task, &self.path),
+            // Its failure has no caller left to go to: it is logged.
+            State::Closing(task) => {
+                let path = self.path.clone();
+                task.detach_reporting(&self.executor, move |e| {
+                    let e = e.with_operation("writer").with_path(path);
+                    tracing::warn!(error = %e, "the commit of a dropped writer failed");
+                });
+            }
             State::Closed(_) | State::Failed(_) => {}
         }
-    }
-}
-
-/// The commit of a writer dropped while it ran: left to finish on the executor (the
-/// target gets the whole new content, or keeps the old), and its failure logged,
-/// as no caller is left to hear of it, by a job of the executor that waits for
-/// it. Refused that job (after a shutdown, outside the executor's jobs), the
-/// commit runs on unwatched, and only a failure it has met already is logged.
-fn abandon_commit(executor: &Executor, task: Task<Metadata>, path: &str) {
-    let failed = {
-        let path = path.to_owned();
-        move |e: Error| {
-            let e = e.with_operation("writer").with_path(path);
-            tracing::warn!(error = %e, "the commit of a dropped writer failed");
-        }
-    };
-    // Taken by the watcher at its first poll; a watcher refused at once leaves it
-    // here, to be detached rather than dropped (which would cancel the commit).
-    let cell = std::sync::Arc::new(parking_lot::Mutex::new(Some(task)));
-    let held = std::sync::Arc::clone(&cell);
-    let report = failed.clone();
-    let watcher = executor.without_queue_bound().spawn(async move {
-        let Some(task) = held.lock().take() else {
-            return;
-        };
-        if let Err(e) = task.await {
-            report(e);
-        }
-    });
-    if !watcher.is_finished() {
-        watcher.detach();
-        return;
-    }
-    let Some(task) = cell.lock().take() else {
-        return;
-    };
-    if task.is_finished() {
-        if let Err(e) = io_executor::block_on(task) {
-            failed(e);
-        }
-    } else {
-        task.detach();
     }
 }
 
