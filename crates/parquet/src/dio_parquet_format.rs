@@ -19,6 +19,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr_common::sort_expr::{LexOrdering, LexRequirement};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
 use crate::ParquetReaderFactory;
@@ -152,7 +153,10 @@ impl FileFormat for DioParquetFormat {
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
-        self.inner.infer_schema(state, store, objects).await
+        match self.inner.infer_schema(state, store, objects).await {
+            Ok(schema) => Ok(schema),
+            Err(err) => Err(self.which_file(state, store, objects, err).await),
+        }
     }
 
     async fn infer_stats(
@@ -217,6 +221,46 @@ impl FileFormat for DioParquetFormat {
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         self.inner.file_source(table_schema)
+    }
+}
+
+impl DioParquetFormat {
+    /// `err`, from inferring the schema of `objects` together, naming the file at
+    /// fault: the inner format reads every footer at once, and parquet's errors
+    /// ("Corrupt footer") name none. Found by inferring each file's schema on its
+    /// own, in the listing's order, as many at once as the session fetches
+    /// footers: the footers read well are in the metadata cache by now, so only a
+    /// bad file is read again. Returned unchanged when it is not about one file:
+    /// the session's options are refused with no file at all, or every file reads
+    /// on its own (the schemas do not merge, or a read failed only the first
+    /// time).
+    async fn which_file(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+        err: DataFusionError,
+    ) -> DataFusionError {
+        if self.inner.infer_schema(state, store, &[]).await.is_err() {
+            return err;
+        }
+        let concurrency = state.config_options().execution.meta_fetch_concurrency;
+        let mut each = futures::stream::iter(objects)
+            .map(|object| async move {
+                let got = self
+                    .inner
+                    .infer_schema(state, store, std::slice::from_ref(object))
+                    .await;
+                (object, got)
+            })
+            .boxed()
+            .buffered(concurrency.get());
+        while let Some((object, got)) = each.next().await {
+            if let Err(own) = got {
+                return of_file(own, object);
+            }
+        }
+        err
     }
 }
 

@@ -749,3 +749,50 @@ async fn a_bad_file_under_a_registered_path_is_named_by_its_location() {
         }
     }
 }
+
+/// A table whose schema is inferred from its files, one of them not parquet: the
+/// error names that file (the inner format reads every footer at once and its
+/// error names none), whichever place it has among good files, and no good file
+/// is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_among_good_ones_is_named_when_the_schema_is_inferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
+        .with_executor(common::executor("sql-infer"));
+    let ctx = SessionContext::new();
+    dio_parquet::register(&ctx, &format!("file://{root}"), op.clone()).unwrap();
+    let good = tables()
+        .into_iter()
+        .find(|(path, _)| path.starts_with("orders/"))
+        .unwrap()
+        .1;
+    for (table, bad) in [("first", 0), ("middle", 2), ("last", 4)] {
+        for i in 0..5 {
+            let bytes = if i == bad {
+                bytes::Bytes::from_static(b"not a parquet file, but long enough")
+            } else {
+                good.clone()
+            };
+            op.write(&format!("{table}/part-{i}.parquet"), bytes)
+                .await
+                .unwrap();
+        }
+        let err = ctx
+            .sql(&format!(
+                "CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION 'file://{root}/{table}/'"
+            ))
+            .await
+            .unwrap_err()
+            .to_string();
+        let location = format!(
+            "{}/{table}/part-{bad}.parquet",
+            root.trim_start_matches('/')
+        );
+        assert!(err.contains(&location), "{table}: {err}");
+        for i in (0..5).filter(|&i| i != bad) {
+            let other = format!("{table}/part-{i}.parquet");
+            assert!(!err.contains(&other), "{table}: {err}");
+        }
+    }
+}
