@@ -5469,3 +5469,107 @@ fn a_chunked_answer_that_ends_early_is_resumed() {
         server.seen().iter().map(|s| &s.range).collect::<Vec<_>>()
     );
 }
+
+/// A server taking multipart uploads whose aborts are refused (403), each answer
+/// held 300 ms.
+fn refusing_aborts() -> FaultServer {
+    taking_uploads(|seen, _| {
+        (seen.method == "DELETE").then(|| {
+            let mut refused = s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r");
+            refused
+                .headers_mut()
+                .insert(LATE_MS, hyper::header::HeaderValue::from_static("300"));
+            refused
+        })
+    })
+}
+
+/// A writer of `path` whose upload (`up-1`) is made: a part is written.
+async fn uploading(op: &Operator, path: &str) -> storage::Writer {
+    let mut writer = op.writer(path).await.unwrap();
+    writer.write_bytes(object(6 << 20)).await.unwrap();
+    writer.ready().await.unwrap();
+    writer
+}
+
+/// An abort that fails (the upload left behind) is said by that `abort`, and
+/// again by the next `abort` and by `close` (the `abort_failed` context of the
+/// writer's error), where the next `abort` said `Ok`. An abort given up on midway
+/// goes on, and its failure is said by the next `abort`, or logged once the writer
+/// is dropped, where nobody heard of it.
+#[test]
+fn an_abort_that_fails_is_not_forgotten() {
+    let logs = logs();
+    let refused = |err: &storage::Error| {
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("AccessDenied"), "{err}");
+    };
+    let left_behind = |err: &storage::Error| {
+        let left = err
+            .context("abort_failed")
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(left.contains("AccessDenied"), "{err}");
+    };
+
+    let server = refusing_aborts();
+    let op = server.multipart_operator();
+    block_on(async {
+        let mut writer = uploading(&op, "awaited").await;
+        refused(&writer.abort().await.unwrap_err());
+        let again = writer.abort().await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::Cancelled, "{again}");
+        left_behind(&again);
+        let closed = writer.close().await.unwrap_err();
+        assert_eq!(closed.kind(), ErrorKind::Cancelled, "{closed}");
+        left_behind(&closed);
+    });
+
+    // Given up on once its request is at the server, then asked again.
+    let server = refusing_aborts();
+    let op = server.multipart_operator();
+    block_on(async {
+        let mut writer = uploading(&op, "asked-again").await;
+        {
+            let abort = writer.abort();
+            tokio::pin!(abort);
+            tokio::select! {
+                biased;
+                () = server.head_arrived(|head| head == "DELETE uploadId=up-1") => {}
+                result = &mut abort => panic!("the held abort ended: {result:?}"),
+            }
+        }
+        refused(&writer.abort().await.unwrap_err());
+        left_behind(&writer.abort().await.unwrap_err());
+    });
+    assert_eq!(
+        aborts(&server.seen()),
+        1,
+        "{:?}",
+        methods_and_queries(&server)
+    );
+
+    // Given up on, then the writer dropped: its failure is logged.
+    let server = refusing_aborts();
+    let op = server.multipart_operator();
+    block_on(async {
+        let mut writer = uploading(&op, "dropped").await;
+        let abort = writer.abort();
+        tokio::pin!(abort);
+        tokio::select! {
+            biased;
+            () = server.head_arrived(|head| head == "DELETE uploadId=up-1") => {}
+            result = &mut abort => panic!("the held abort ended: {result:?}"),
+        }
+    });
+    let logged = || {
+        String::from_utf8_lossy(&logs.0.lock())
+            .lines()
+            .any(|line| line.contains("aborted writer failed") && line.contains("dropped"))
+    };
+    // The bound only ends a failing test.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !logged() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(logged(), "{}", String::from_utf8_lossy(&logs.0.lock()));
+}

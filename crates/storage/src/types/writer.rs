@@ -54,6 +54,10 @@ enum State {
     Writing(Task<Box<dyn RawWrite>>),
     Closing(Task<Metadata>),
     Closed(Metadata),
+    /// The backend's clean-up, submitted by [`Writer::abort`], on its way: kept
+    /// here so that a dropped `abort` future neither cancels it nor loses its
+    /// failure.
+    Aborting(Task<()>),
     /// A chunk, the commit or an abort failed (or the writer was aborted).
     Failed(Error),
 }
@@ -89,6 +93,34 @@ impl Writer {
         err
     }
 
+    /// What every call but `abort` says of an aborted writer.
+    fn aborted(&self) -> Error {
+        self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"))
+    }
+
+    /// Waits for the clean-up [`abort`](Self::abort) submitted, if it is on its
+    /// way. Its failure is returned once, and kept as the `abort_failed` context
+    /// of the writer's error, so that a later `abort` says it again.
+    fn poll_aborting(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let State::Aborting(task) = &mut self.state else {
+            return Poll::Ready(Ok(()));
+        };
+        let result = ready!(Pin::new(task).poll(cx));
+        let aborted = self.aborted();
+        Poll::Ready(match result {
+            Ok(()) => {
+                self.state = State::Failed(aborted);
+                Ok(())
+            }
+            Err(e) => {
+                let e = self.error(e);
+                let kept = aborted.with_context(raw::ABORT_FAILED, e.to_string());
+                self.state = State::Failed(kept);
+                Err(e)
+            }
+        })
+    }
+
     /// What `abort` says of a writer whose commit succeeded.
     fn already_committed(&self) -> Error {
         self.error(Error::new(ErrorKind::InvalidInput).with_message("already committed"))
@@ -98,6 +130,7 @@ impl Writer {
     fn unusable(&self) -> Option<Error> {
         match &self.state {
             State::Failed(err) => Some(err.clone()),
+            State::Aborting(_) => Some(self.aborted()),
             State::Closing(_) | State::Closed(_) => Some(self.error(
                 Error::new(ErrorKind::InvalidInput).with_message("the writer is already closed"),
             )),
@@ -206,6 +239,8 @@ impl Writer {
                     });
                 }
                 State::Failed(err) => return Poll::Ready(Err(err.clone())),
+                // Said once the clean-up has ended, as the writer's error.
+                State::Aborting(_) => drop(ready!(self.poll_aborting(cx))),
                 State::Idle(_) | State::Writing(_) => {
                     ready!(self.poll_flush_inner(cx))?;
                     let placeholder = State::Failed(Error::new(ErrorKind::Unexpected));
@@ -308,10 +343,19 @@ impl Writer {
     /// and nothing to give up, unless its error says otherwise: its `stored`
     /// context (`yes`: the new content is in place, as after a failed `fsync`
     /// past the rename; `unknown`: an S3 answer lost, or a commit cut off by a
-    /// shutdown deadline) makes it this call's error.
+    /// shutdown deadline) makes it this call's error. A clean-up that fails (an S3
+    /// upload the server would not abort) is this call's error, and stays the
+    /// `abort_failed` context of the [`Cancelled`](ErrorKind::Cancelled) error
+    /// that every later call returns, a later `abort` included.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not stop the clean-up: it goes on on the
+    /// executor. The next `abort` (or `close`) waits for it and says how it went;
+    /// if the writer is dropped instead, a failure is logged (a `tracing` warning
+    /// naming the path).
     pub async fn abort(&mut self) -> Result<()> {
-        let aborted =
-            self.error(Error::new(ErrorKind::Cancelled).with_message("the writer was aborted"));
+        let aborted = self.aborted();
         // A failed write whose backend could not clean up after it.
         let left_behind = |err: &Error| err.context(raw::ABORT_FAILED).is_some();
         // A commit that failed and may have been made (or was, past an fs rename).
@@ -338,6 +382,11 @@ impl Writer {
                 self.state = state;
                 return Err(self.already_committed());
             }
+            // An abort given up on: its clean-up is still this call's to wait for.
+            state @ State::Aborting(_) => {
+                self.state = state;
+                return poll_fn(|cx| self.poll_aborting(cx)).await;
+            }
             // Whether its commit was awaited or given up on, as above.
             State::Failed(err) => {
                 let left = (left_behind(&err) || may_be_stored(&err)).then(|| err.clone());
@@ -346,9 +395,8 @@ impl Writer {
             }
         };
         self.buf.clear();
-        Task::submit(&self.executor, raw.abort())
-            .await
-            .map_err(|e| self.error(e))
+        self.state = State::Aborting(Task::submit(&self.executor, raw.abort()));
+        poll_fn(|cx| self.poll_aborting(cx)).await
     }
 }
 
@@ -381,6 +429,15 @@ impl Drop for Writer {
                 task.detach_reporting(&self.executor, move |e| {
                     let e = e.with_operation("writer").with_path(path);
                     tracing::warn!(error = %e, "the commit of a dropped writer failed");
+                });
+            }
+            // An abort given up on is left to finish; its failure (an S3 upload
+            // left behind) is logged, as no caller is left to hear of it.
+            State::Aborting(task) => {
+                let path = self.path.clone();
+                task.detach_reporting(&self.executor, move |e| {
+                    let e = e.with_operation("writer").with_path(path);
+                    tracing::warn!(error = %e, "cleaning up after an aborted writer failed");
                 });
             }
             State::Closed(_) | State::Failed(_) => {}
@@ -436,6 +493,7 @@ impl fmt::Debug for Writer {
             State::Writing(_) => "writing",
             State::Closing(_) => "closing",
             State::Closed(_) => "closed",
+            State::Aborting(_) => "aborting",
             State::Failed(_) => "failed",
         };
         f.debug_struct("Writer")
