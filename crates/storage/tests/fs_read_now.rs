@@ -600,3 +600,71 @@ fn conditional_reads_of_a_kept_hot_file_need_no_hand_off() {
         }
     });
 }
+
+/// A read's buffer is at most a quarter larger than the read (plus a page), so
+/// that a bound on reads' lengths bounds memory: a read just past a power of two
+/// (33 MiB) took a block of the next (64 MiB), which the pool then held. Whole
+/// reads, ranges and a reader's chunks alike; the block goes back to the pool and
+/// is taken again by the next read of its class.
+#[test]
+fn a_read_takes_a_buffer_at_most_a_quarter_larger_than_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = (33 << 20) + 5;
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let pool = storage::raw::BufferPool::new(1 << 30);
+    let fs = storage::services::Fs::new(dir.path())
+        .unwrap()
+        .with_buffer_pool(std::sync::Arc::clone(&pool));
+    let op = Operator::new(fs);
+    let op = op
+        .clone()
+        .with_options(op.options().with_max_buffer_size(40 << 20));
+    let within = |read: usize| {
+        let held = pool.idle_bytes();
+        assert!(held >= read, "{read}: {held}");
+        assert!(held <= read + read / 4 + 4096, "{read}: {held}");
+    };
+    rt().block_on(async {
+        let whole = op.read("f").await.unwrap();
+        assert!(whole[..] == data[..]);
+        drop(whole);
+        within(len);
+        let again = op.read("f").await.unwrap();
+        assert_eq!(pool.idle_bytes(), 0, "the same block, taken again");
+        drop(again);
+
+        let pool_before = pool.idle_bytes();
+        let range = op.read_range("f", 1..(9 << 20) + 2).await.unwrap();
+        assert!(range[..] == data[1..(9 << 20) + 2]);
+        drop(range);
+        assert!(pool.idle_bytes() - pool_before <= (9 << 20) + (9 << 20) / 4 + 4096);
+    });
+    // A reader's chunks of 3 MiB and a byte, of a file of ten of them: the chunk
+    // in flight and the one handed over, each in a block of one class.
+    let chunk = (3 << 20) + 1;
+    let data: Vec<u8> = (0..10 * chunk).map(|i| (i % 241) as u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let pool = storage::raw::BufferPool::new(1 << 30);
+    let fs = storage::services::Fs::new(dir.path())
+        .unwrap()
+        .with_buffer_pool(std::sync::Arc::clone(&pool));
+    let op = Operator::new(fs);
+    let op = op
+        .clone()
+        .with_options(op.options().with_chunk_size(chunk).with_prefetch(1));
+    rt().block_on(async {
+        use futures::StreamExt as _;
+        let mut reader = op.reader("f").await.unwrap();
+        let mut at = 0;
+        while let Some(chunk) = reader.next().await {
+            let chunk = chunk.unwrap();
+            assert!(chunk[..] == data[at..at + chunk.len()]);
+            at += chunk.len();
+        }
+        assert_eq!(at, data.len());
+    });
+    let held = pool.idle_bytes();
+    assert!(held >= chunk, "{held}");
+    assert!(held <= 2 * (chunk + chunk / 4 + 4096), "{held}");
+}

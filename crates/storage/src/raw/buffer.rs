@@ -26,6 +26,12 @@
 //! the first page boundary inside it, which needs no `unsafe`. Smaller classes
 //! have no slack (see `slack`).
 //!
+//! Size classes are powers of two up to 64 KiB, and above it four to each doubling
+//! (80, 96, 112 and 128 KiB, then 160 KiB, ...): a buffer is at most a quarter
+//! larger than the read it was taken for (plus the page above), where powers of
+//! two all the way up would nearly double a read just past one (33 MiB in a 64 MiB
+//! block), whatever bound the caller put on its reads' lengths.
+//!
 //! Allocation is fallible: a buffer that cannot be had is an
 //! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) error, never an abort.
 
@@ -45,6 +51,13 @@ const MIN_POOLED_SHIFT: u32 = 12;
 const ALIGNED_SHIFT: u32 = 16;
 /// Buffers above 1 GiB are not pooled.
 const MAX_POOLED_SHIFT: u32 = 30;
+/// Classes below [`ALIGNED_SHIFT`]: one per power of two.
+const POW2_CLASSES: usize = (ALIGNED_SHIFT - MIN_POOLED_SHIFT + 1) as usize;
+/// Classes to each doubling above 64 KiB.
+const PER_DOUBLING: usize = 4;
+/// Every class: the powers of two up to 64 KiB, then four to each doubling up to
+/// 1 GiB.
+const CLASSES: usize = POW2_CLASSES + PER_DOUBLING * (MAX_POOLED_SHIFT - ALIGNED_SHIFT) as usize;
 /// At most this many idle buffers per size class, or [`MAX_IDLE_CLASS_BYTES`]
 /// worth of them if that is more: a storm of small reads returns hundreds of
 /// 256 KiB batch buffers at once, and each one the pool turns away is allocated and
@@ -55,8 +68,9 @@ const MAX_IDLE_CLASS_BYTES: usize = 64 << 20;
 /// Where a pooled buffer's data starts: a page boundary.
 const ALIGN: usize = 4096;
 
-/// A pool of read buffers in power-of-two size classes from 4 KiB to 1 GiB, holding
-/// at most `max_idle_bytes` of idle memory.
+/// A pool of read buffers in size classes from 4 KiB to 1 GiB (powers of two up to
+/// 64 KiB, four to each doubling above), holding at most `max_idle_bytes` of idle
+/// memory.
 #[derive(Debug)]
 pub struct BufferPool {
     classes: Box<[Mutex<Vec<BytesMut>>]>,
@@ -67,9 +81,7 @@ pub struct BufferPool {
 impl BufferPool {
     /// A pool that keeps at most `max_idle_bytes` of idle buffers.
     pub fn new(max_idle_bytes: usize) -> Arc<Self> {
-        let classes = (MIN_POOLED_SHIFT..=MAX_POOLED_SHIFT)
-            .map(|_| Mutex::new(Vec::new()))
-            .collect();
+        let classes = (0..CLASSES).map(|_| Mutex::new(Vec::new())).collect();
         Arc::new(Self {
             classes,
             idle_bytes: AtomicUsize::new(0),
@@ -83,7 +95,8 @@ impl BufferPool {
         Arc::clone(GLOBAL.get_or_init(|| BufferPool::new(256 << 20)))
     }
 
-    /// A buffer with room for at least `len` bytes (see [`PooledBuf::space`]).
+    /// A buffer with room for at least `len` bytes (see [`PooledBuf::space`]):
+    /// `len` rounded up to its size class, at most a quarter more.
     ///
     /// # Errors
     ///
@@ -167,15 +180,31 @@ fn slack(size: usize) -> usize {
 
 /// The bytes a buffer of `class` holds.
 fn class_size(class: usize) -> usize {
-    1 << (class as u32 + MIN_POOLED_SHIFT)
+    if class < POW2_CLASSES {
+        return 1 << (class as u32 + MIN_POOLED_SHIFT);
+    }
+    // `2^shift` and `step` quarters of it more, `step` in 1..=4.
+    let above = class - POW2_CLASSES;
+    let shift = ALIGNED_SHIFT + (above / PER_DOUBLING) as u32;
+    let step = above % PER_DOUBLING + 1;
+    (1 << shift) + step * (1 << (shift - 2))
 }
 
+/// The class of a buffer for `len` bytes: the smallest that holds them; `None`
+/// for lengths not pooled (2 KiB and less, above 1 GiB).
 fn class_of(len: usize) -> Option<usize> {
     if !((1 << (MIN_POOLED_SHIFT - 1)) + 1..=(1 << MAX_POOLED_SHIFT)).contains(&len) {
         return None;
     }
-    let shift = len.next_power_of_two().trailing_zeros();
-    Some((shift - MIN_POOLED_SHIFT) as usize)
+    if len <= 1 << ALIGNED_SHIFT {
+        let shift = len.next_power_of_two().trailing_zeros();
+        return Some((shift - MIN_POOLED_SHIFT) as usize);
+    }
+    // `2^shift < len <= 2^(shift + 1)`, in quarters of `2^shift`.
+    let shift = (len - 1).ilog2();
+    let quarter = 1 << (shift - 2);
+    let steps = (len - (1 << shift)).div_ceil(quarter);
+    Some(POW2_CLASSES + (shift - ALIGNED_SHIFT) as usize * PER_DOUBLING + (steps - 1))
 }
 
 /// A buffer taken from a [`BufferPool`]; it goes back when dropped, or when the last
@@ -383,7 +412,7 @@ mod tests {
         assert_eq!(&slice[..], &[7; 10]);
         drop(slice);
         assert_eq!(pool.idle_bytes(), 1 << 20);
-        let again = pool.take(600_000).unwrap();
+        let again = pool.take(1_000_000).unwrap();
         assert_eq!(again.size, 1 << 20, "recycled, rounded up to its class");
         assert!(again.is_empty());
         assert_eq!(pool.idle_bytes(), 0);
@@ -518,6 +547,42 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(pool.idle_bytes(), 1 << 20, "capped at max_idle_bytes");
+    }
+
+    #[test]
+    fn a_buffer_is_at_most_a_quarter_larger_than_asked() {
+        let pool = BufferPool::new(0);
+        // 2 KiB and less: not pooled.
+        let mut last = 1 << (MIN_POOLED_SHIFT - 1);
+        assert_eq!(class_of(last), None);
+        for class in 0..CLASSES {
+            let size = class_size(class);
+            assert!(size > last, "classes grow: {class}");
+            assert_eq!(size % ALIGN, 0, "whole pages: {class}");
+            assert_eq!(class_of(size), Some(class), "{size}");
+            assert_eq!(class_of(last + 1), Some(class), "{}", last + 1);
+            last = size;
+        }
+        assert_eq!(last, 1 << MAX_POOLED_SHIFT);
+        assert_eq!(class_of(last + 1), None);
+        for len in [
+            (64 << 10) + 1,
+            100_000,
+            (1 << 20) + 1,
+            (33 << 20) + 5,
+            (3 << 20) - 1,
+            (8 << 20) + 1,
+        ] {
+            let taken = pool.take(len).unwrap();
+            assert!(taken.size >= len, "{len}");
+            assert!(taken.size - len <= len / 4, "{len}: {}", taken.size);
+            assert!(taken.vec.len() <= taken.size + ALIGN, "{len}");
+        }
+        // Sizes of a class are taken whole, as before.
+        for len in [4096, 64 << 10, 1 << 20, 8 << 20, 16 << 20] {
+            assert_eq!(pool.take(len).unwrap().size, len);
+        }
+        assert_eq!(pool.take(5 << 20).unwrap().size, 5 << 20);
     }
 
     #[test]
