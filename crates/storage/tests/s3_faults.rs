@@ -5573,3 +5573,61 @@ fn an_abort_that_fails_is_not_forgotten() {
     }
     assert!(logged(), "{}", String::from_utf8_lossy(&logs.0.lock()));
 }
+
+/// A multipart copy's own requests act on the target: a refused upload or
+/// completion, and an upload gone from under the copy (`NoSuchUpload`), name the
+/// target, where they named the source (a `NotFound` of a source that is there,
+/// which a rename's caller would take for "already moved"). A part's refusal,
+/// which may be the source's, still names the source.
+#[test]
+fn a_multipart_copys_upload_errors_name_the_target() {
+    let refusing = |what: &'static str| {
+        taking_uploads(
+            move |seen, _| match (seen.method.as_str(), seen.query.as_str()) {
+                ("HEAD", _) if seen.path == "/bucket/src" => Some(with_headers(
+                    StatusCode::OK,
+                    &[("content-length", "20971520"), ("etag", "\"v1\"")],
+                    "",
+                )),
+                ("POST", "uploads") if what == "create" => {
+                    Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
+                }
+                ("POST", q) if what == "complete" && q.starts_with("uploadId=") => {
+                    Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
+                }
+                ("PUT", q) if what == "gone" && q.starts_with("partNumber=") => {
+                    Some(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "r"))
+                }
+                ("PUT", q) if what == "part" && q.starts_with("partNumber=") => {
+                    Some(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
+                }
+                ("PUT", q) if q.starts_with("partNumber=") => Some(with_headers(
+                    StatusCode::OK,
+                    &[],
+                    "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>",
+                )),
+                _ => None,
+            },
+        )
+    };
+    for (what, kind, path) in [
+        ("create", ErrorKind::PermissionDenied, "dst"),
+        ("complete", ErrorKind::PermissionDenied, "dst"),
+        ("gone", ErrorKind::NotFound, "dst"),
+        ("part", ErrorKind::PermissionDenied, "src"),
+    ] {
+        for rename in [false, true] {
+            let server = refusing(what);
+            let op = multipart_copier(&server, 1, Duration::from_secs(10));
+            let err = if rename {
+                block_on(op.rename("src", "dst")).unwrap_err()
+            } else {
+                block_on(op.copy("src", "dst")).unwrap_err()
+            };
+            assert_eq!(err.kind(), kind, "{what}, rename {rename}: {err}");
+            assert_eq!(err.path(), path, "{what}, rename {rename}: {err}");
+            assert_eq!(err.context("from"), Some("src"), "{err}");
+            assert_eq!(err.context("to"), Some("dst"), "{err}");
+        }
+    }
+}

@@ -462,6 +462,8 @@ impl Access for S3 {
                 .map_err(|e| e.with_path(to.clone()))?;
             match core.copy(&core.key(&from), &core.key(&to), &options).await {
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e.with_path(to)),
+                // Named already: the target's (a copy in parts).
+                Err(e) if !e.path().is_empty() => Err(e),
                 Err(e) => Err(core.file_error(&from, e).await),
                 ok => ok,
             }
@@ -487,6 +489,7 @@ impl Access for S3 {
             let from_key = core.key(&from);
             let copied = match core.copy_of(&from_key, &core.key(&to), &options).await {
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e.with_path(to)),
+                Err(e) if !e.path().is_empty() => return Err(e),
                 Err(e) => return Err(core.file_error(&from, e).await),
                 Ok(etag) => etag,
             };

@@ -2263,10 +2263,22 @@ impl Core {
         if let Some(tags) = self.tags_to_keep(from_key, source_headers).await? {
             kept.push((HeaderName::from_static("x-amz-tagging"), tags));
         }
+        // The upload's own requests act on the target: their errors name it (a
+        // copy's error names the source otherwise), and an upload gone from under
+        // the copy (`NoSuchUpload`, `NotFound`) is no missing source.
+        let target = |e: Error| e.with_path(self.path_of(to_key).unwrap_or(to_key));
+        let of_upload = |e: Error| {
+            if e.context("code") == Some("NoSuchUpload") {
+                target(e)
+            } else {
+                e
+            }
+        };
         let write_id = new_write_id()?;
         let id = self
             .create_multipart(to_key, &options, None, &write_id, &kept)
-            .await?;
+            .await
+            .map_err(target)?;
         // A copy dropped from here on (its caller gave up) aborts its upload.
         let mut guard = UploadGuard::new(self, to_key);
         guard.arm(&id);
@@ -2288,8 +2300,9 @@ impl Core {
             Ok(parts) => self
                 .complete_multipart(to_key, &id, &write_id, parts, &options, None)
                 .await
-                .map(drop),
-            Err(e) => Err(e),
+                .map(drop)
+                .map_err(target),
+            Err(e) => Err(of_upload(e)),
         };
         let result = match result {
             // The copy's error; an upload it leaves behind says so.
