@@ -26,7 +26,14 @@ pub(crate) struct S3Lister {
     /// Whether any page so far had a key or a prefix on it.
     found: bool,
     done: bool,
-    seen_dirs: HashSet<String>,
+    /// The directories the last entry listed is in (each below the one before),
+    /// those listed already: a directory is listed once, when the first entry in
+    /// it comes. Servers list the keys below a prefix together (S3 in key order,
+    /// others a directory at a time), so a directory left is not met again, and
+    /// this holds one path's ancestors, however many directories the listing
+    /// has (a set of every directory listed grew with them: millions of strings
+    /// for a table of that many partitions).
+    open_dirs: Vec<String>,
 }
 
 impl S3Lister {
@@ -40,7 +47,7 @@ impl S3Lister {
             started: false,
             found: false,
             done: false,
-            seen_dirs: HashSet::new(),
+            open_dirs: Vec::new(),
         }
     }
 
@@ -116,9 +123,11 @@ impl S3Lister {
         for prefix in page.common_prefixes {
             if let Some(path) = self.core.path_of(&prefix.prefix).filter(|p| readable(p))
                 && path != self.dir
-                && self.seen_dirs.insert(path.to_owned())
             {
-                out.push(Entry::new(path, Metadata::dir()));
+                self.enter(path);
+                if self.first_time(path) {
+                    out.push(Entry::new(path, Metadata::dir()));
+                }
             }
         }
         for object in page.contents {
@@ -139,7 +148,8 @@ impl S3Lister {
                 continue;
             }
             if path.ends_with('/') {
-                if self.seen_dirs.insert(path.to_owned()) {
+                self.enter(path);
+                if self.first_time(path) {
                     out.push(Entry::new(path, Metadata::dir()));
                 }
                 continue;
@@ -161,13 +171,37 @@ impl S3Lister {
         let Some(below) = path.strip_prefix(self.dir.as_str()) else {
             return;
         };
+        self.enter(path);
         let start = self.dir.len();
         for (i, _) in below.match_indices('/') {
             let dir = &path[..start + i + 1];
-            if dir != path && self.seen_dirs.insert(dir.to_owned()) {
+            if dir != path && self.first_time(dir) {
                 out.push(Entry::new(dir, Metadata::dir()));
             }
         }
+    }
+
+    /// Leaves the directories `path` is not in (see [`open_dirs`]), before its
+    /// directories are looked at with [`first_time`](Self::first_time), which
+    /// asks for `path`'s own and its ancestors, from the top down, so that
+    /// `open_dirs` stays one path's ancestors. In a listing of one level, files
+    /// are not entered: no directory is below one, and a common prefix a server
+    /// repeats at the top of the next page is still known then.
+    ///
+    /// [`open_dirs`]: Self::open_dirs
+    fn enter(&mut self, path: &str) {
+        self.open_dirs
+            .retain(|open| path.starts_with(open.as_str()));
+    }
+
+    /// `true` the first time directory `dir` comes, an ancestor of the path
+    /// last [entered](Self::enter) or that path: it is then open.
+    fn first_time(&mut self, dir: &str) -> bool {
+        if self.open_dirs.iter().any(|open| open == dir) {
+            return false;
+        }
+        self.open_dirs.push(dir.to_owned());
+        true
     }
 }
 
