@@ -668,3 +668,47 @@ fn a_read_takes_a_buffer_at_most_a_quarter_larger_than_itself() {
     assert!(held >= chunk, "{held}");
     assert!(held <= 2 * (chunk + chunk / 4 + 4096), "{held}");
 }
+
+/// A kept file whose mode or owner changed is opened again, so that a read its
+/// new mode refuses is refused, as an open would refuse it; it was served from
+/// the descriptor kept (`chmod 000` did not stop reads). Root may read whatever
+/// the mode: there the new open shows as a job where the kept file needed none.
+#[test]
+fn a_kept_file_whose_mode_or_owner_changed_is_opened_again() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, vec![5_u8; 1 << 16]).unwrap();
+    let (op, executor) = common_fs::operator(dir.path(), "read-now-mode");
+    let root = rustix::process::geteuid().is_root();
+    rt().block_on(async {
+        op.read_range("f", 0..4096).await.unwrap();
+        let before = jobs(&executor);
+        op.read_range("f", 0..4096).await.unwrap();
+        assert_eq!(jobs(&executor), before, "kept and hot: no job");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let before = jobs(&executor);
+        let read = op.read_range("f", 0..4096).await;
+        if root {
+            assert_eq!(read.unwrap().len(), 4096);
+            assert!(jobs(&executor) > before, "served from the file kept");
+        } else {
+            let err = read.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        }
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        op.read_range("f", 0..4096).await.unwrap();
+        let before = jobs(&executor);
+        op.read_range("f", 0..4096).await.unwrap();
+        assert_eq!(jobs(&executor), before, "kept again: no job");
+
+        if root {
+            rustix::fs::chown(&path, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+            let before = jobs(&executor);
+            op.read_range("f", 0..4096).await.unwrap();
+            assert!(jobs(&executor) > before, "served from the file kept");
+        }
+    });
+}

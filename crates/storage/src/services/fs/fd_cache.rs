@@ -18,6 +18,11 @@ pub(super) struct CachedFile {
     pub(super) fd: OwnedFd,
     dev: u64,
     ino: u64,
+    /// Who may read it, as it was opened: a file whose mode or owner changed since
+    /// (`chmod 000`), or whose status did (`ctime`: an ACL, anything else), is
+    /// opened again, so that a read it no longer allows is refused as an open
+    /// would refuse it, not served from the descriptor kept.
+    access: (u32, u32, u32, i64, i64),
     /// On a filesystem whose `fstat` and page-cache reads never wait (a local one),
     /// so a read may be tried from the caller's thread.
     pub(super) local: bool,
@@ -29,14 +34,17 @@ impl CachedFile {
             fd,
             dev: stat.st_dev,
             ino: stat.st_ino,
+            access: access_of(stat),
             local,
         }
     }
 
-    /// The file's `stat` now, if `path` (below `root`) still names it: a file that
-    /// was replaced (a rename over it), deleted, or renamed away (log rotation), or
-    /// whose directory was renamed away (a table's directory swapped for a new
-    /// one), is not served; the caller opens the path again.
+    /// The file's `stat` now, if `path` (below `root`) still names it, as it was
+    /// when opened: a file that was replaced (a rename over it), deleted, or
+    /// renamed away (log rotation), or whose directory was renamed away (a table's
+    /// directory swapped for a new one), or whose mode, owner or status changed
+    /// (`chmod`, `chown`, an ACL, a write in place), is not served; the caller
+    /// opens the path again.
     ///
     /// The check looks the path up as the open did (`openat2` with `O_PATH`, inside
     /// the root, links and all) and `fstat`s what it finds; an `fstat` of the kept
@@ -58,7 +66,7 @@ impl CachedFile {
         };
         let found = open_in_root_with(root, path, OFlags::PATH, extra).ok()?;
         let stat = rustix::fs::fstat(&found).ok()?;
-        self.is(&stat).then_some(stat)
+        (self.is(&stat) && access_of(&stat) == self.access).then_some(stat)
     }
 
     /// Whether `stat` is of this file.
@@ -87,6 +95,22 @@ impl CachedFile {
         let stat = rustix::fs::fstat(&fd).ok()?;
         self.is(&stat).then_some(fd)
     }
+}
+
+/// What a kept file is compared on besides its identity: its mode, owner, group
+/// and status change time (which an ACL's change moves, though the mode stays).
+#[expect(
+    clippy::unnecessary_cast,
+    reason = "the `stat` fields' types differ between targets"
+)]
+fn access_of(stat: &Stat) -> (u32, u32, u32, i64, i64) {
+    (
+        stat.st_mode as u32,
+        stat.st_uid,
+        stat.st_gid,
+        stat.st_ctime as i64,
+        stat.st_ctime_nsec as i64,
+    )
 }
 
 /// `/proc/self/fd`, opened once and only if it is procfs: what a container or a
