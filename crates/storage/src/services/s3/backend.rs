@@ -32,9 +32,12 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// # Memory
 ///
-/// A read fills one pooled buffer of exactly the range's size; a [`Reader`](crate::Reader)
+/// A read fills one pooled buffer for the range (at most a quarter larger: the
+/// pool's size class); a [`Reader`](crate::Reader)
 /// reads `chunk_size` ranges, at most `prefetch + 1` of them at once. A writer holds
-/// at most `(part_concurrency + 1) * part_size` bytes.
+/// at most `(part_concurrency + 1) * part_size` bytes and two of its
+/// [`write_chunk_size`](crate::Options::write_chunk_size) chunks: the one it handed
+/// over, waiting for a part's place, and the next it buffers.
 ///
 /// # Directories
 ///

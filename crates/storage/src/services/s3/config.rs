@@ -545,7 +545,9 @@ impl S3Builder {
     }
 
     /// Parts of one upload in flight at once (at least 1). Memory held by a writer is
-    /// at most `(part_concurrency + 1) * part_size`.
+    /// at most `(part_concurrency + 1) * part_size` and two of its
+    /// [`write_chunk_size`](crate::Options::write_chunk_size) chunks (the one it
+    /// handed over, waiting for a place, and the next it buffers).
     pub fn part_concurrency(mut self, parts: usize) -> Self {
         self.part_concurrency = parts.max(1);
         self

@@ -20,8 +20,10 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 /// A write in progress. Data is buffered until it passes the multipart threshold;
 /// from then on every full part is uploaded by its own job on the worker that
 /// started it (`io_executor::spawn_cleanup`: work of the executor, which its
-/// shutdown waits for), at most `part_concurrency` at once, so memory stays below
-/// `(part_concurrency + 1) * part_size`.
+/// shutdown waits for), at most `part_concurrency` at once. It holds those parts,
+/// and while it waits for a place, less than a part and the chunk it was handed:
+/// below `(part_concurrency + 1) * part_size` and a chunk (before the upload is
+/// made, the threshold and a chunk).
 ///
 /// Dropped without `close` or `abort` (its job was cancelled), it aborts its
 /// parts and the upload in the background on the runtime it is dropped on.
