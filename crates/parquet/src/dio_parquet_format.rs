@@ -229,8 +229,9 @@ impl DioParquetFormat {
     /// fault: the inner format reads every footer at once, and parquet's errors
     /// ("Corrupt footer") name none. Found by inferring each file's schema on its
     /// own, in the listing's order, as many at once as the session fetches
-    /// footers: the footers read well are in the metadata cache by now, so only a
-    /// bad file is read again. Returned unchanged when it is not about one file:
+    /// footers. Only on failure, and mostly from the metadata cache, which holds
+    /// the footers read well by now (not those decrypted with keys, nor those
+    /// evicted, nor those the failed pass had not reached: they are read again). Returned unchanged when it is not about one file:
     /// the session's options are refused with no file at all, or every file reads
     /// on its own (the schemas do not merge, or a read failed only the first
     /// time).

@@ -863,6 +863,16 @@ fn an_abort_that_cannot_remove_its_temporary_file_says_so() {
                 .contains("temporary file could not be removed"),
             "{err}"
         );
+        // Said again by every later call.
+        let again = writer.abort().await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::Cancelled, "{again:?}");
+        let left = again
+            .context(storage::raw::ABORT_FAILED)
+            .unwrap_or_default();
+        assert!(
+            left.contains("temporary file could not be removed"),
+            "{again:?}"
+        );
         // A commit that fails (the rename, `EPERM`) and cannot remove its
         // temporary file either says both, and so does the abort after it.
         let err = closed.close().await.unwrap_err();
@@ -1519,4 +1529,32 @@ fn remove_all_beside_writes_into_its_tree_does_not_fail() {
             w.await.unwrap();
         }
     });
+}
+
+/// An abort after the executor shut down is refused (`ShutDown`), and the
+/// writer's temporary file goes as the writer's backend is dropped: nothing is
+/// left behind, so a later `abort` has nothing to say (it does not claim a
+/// clean-up failed).
+#[test]
+fn an_abort_refused_by_a_shutdown_leaves_nothing_and_says_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, executor) = common_fs::operator(dir.path(), "fs-rel-shut");
+    let mut writer = rt().block_on(async {
+        let mut writer = op.writer("f").await.unwrap();
+        writer.write_bytes(vec![7_u8; 1 << 20]).await.unwrap();
+        writer.ready().await.unwrap();
+        writer
+    });
+    executor.shutdown();
+    executor.blocking_join();
+    rt().block_on(async {
+        let err = writer.abort().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ShutDown, "{err:?}");
+        writer.abort().await.unwrap();
+        let err = writer.close().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{err:?}");
+        assert_eq!(err.context(storage::raw::ABORT_FAILED), None, "{err:?}");
+    });
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }

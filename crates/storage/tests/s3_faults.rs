@@ -5495,8 +5495,8 @@ async fn uploading(op: &Operator, path: &str) -> storage::Writer {
 /// An abort that fails (the upload left behind) is said by that `abort`, and
 /// again by the next `abort` and by `close` (the `abort_failed` context of the
 /// writer's error), where the next `abort` said `Ok`. An abort given up on midway
-/// goes on, and its failure is said by the next `abort`, or logged once the writer
-/// is dropped, where nobody heard of it.
+/// goes on (a chunk still on its way too), and its failure is said by the next
+/// `abort`, or logged once the writer is dropped, where nobody heard of it.
 #[test]
 fn an_abort_that_fails_is_not_forgotten() {
     let logs = logs();
@@ -5540,6 +5540,45 @@ fn an_abort_that_fails_is_not_forgotten() {
         }
         refused(&writer.abort().await.unwrap_err());
         left_behind(&writer.abort().await.unwrap_err());
+    });
+    assert_eq!(
+        aborts(&server.seen()),
+        1,
+        "{:?}",
+        methods_and_queries(&server)
+    );
+
+    // Given up on while the chunk before it is still on its way (its upload's
+    // creation held): the chunk and then the clean-up go on, and the next
+    // `abort` says how that went.
+    let server = taking_uploads(|seen, _| {
+        let late = |mut answer: Response<Body>| {
+            answer
+                .headers_mut()
+                .insert(LATE_MS, hyper::header::HeaderValue::from_static("300"));
+            answer
+        };
+        match (seen.method.as_str(), seen.query.as_str()) {
+            ("POST", "uploads") => Some(late(upload_created())),
+            ("DELETE", _) => Some(late(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))),
+            _ => None,
+        }
+    });
+    let op = server.multipart_operator();
+    block_on(async {
+        let mut writer = op.writer("in-flight").await.unwrap();
+        writer.write_bytes(object(6 << 20)).await.unwrap();
+        {
+            let abort = writer.abort();
+            tokio::pin!(abort);
+            // The abort is polled first: it has begun when it is given up on.
+            tokio::select! {
+                biased;
+                result = &mut abort => panic!("the abort ended: {result:?}"),
+                () = server.head_arrived(|head| head == "POST uploads") => {}
+            }
+        }
+        refused(&writer.abort().await.unwrap_err());
     });
     assert_eq!(
         aborts(&server.seen()),

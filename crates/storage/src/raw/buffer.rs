@@ -96,7 +96,8 @@ impl BufferPool {
     }
 
     /// A buffer with room for at least `len` bytes (see [`PooledBuf::space`]):
-    /// `len` rounded up to its size class, at most a quarter more.
+    /// `len` rounded up to its size class (above 64 KiB at most a quarter more, up
+    /// to it the next power of two).
     ///
     /// # Errors
     ///

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use io_executor::Executor;
 
-use crate::raw::{self, RawWrite};
+use crate::raw::{self, IoJob, RawWrite};
 use crate::types::io_future::Task;
 use crate::{Error, ErrorKind, Metadata, Result};
 
@@ -114,7 +114,16 @@ impl Writer {
             }
             Err(e) => {
                 let e = self.error(e);
-                let kept = aborted.with_context(raw::ABORT_FAILED, e.to_string());
+                let kept = if e.context(raw::ABORT_FAILED).is_some() {
+                    // A chunk that failed, and could not clean up: it says so.
+                    e.clone()
+                } else if e.kind() == ErrorKind::ShutDown {
+                    // Refused, or cut off, by a shutdown: the backend's writer
+                    // cleaned up as it was dropped, and logs what it could not.
+                    aborted
+                } else {
+                    aborted.with_context(raw::ABORT_FAILED, e.to_string())
+                };
                 self.state = State::Failed(kept);
                 Err(e)
             }
@@ -360,14 +369,29 @@ impl Writer {
         let left_behind = |err: &Error| err.context(raw::ABORT_FAILED).is_some();
         // A commit that failed and may have been made (or was, past an fs rename).
         let may_be_stored = |err: &Error| err.context("stored").is_some();
-        let raw = match std::mem::replace(&mut self.state, State::Failed(aborted)) {
-            State::Idle(raw) => raw,
-            State::Writing(task) => match task.await {
-                Ok(raw) => raw,
-                // The backend dropped its writer, which cleaned up after itself.
-                Err(e) if left_behind(&e) => return Err(self.fail(e)),
-                Err(_) => return Ok(()),
-            },
+        let cleanup = match std::mem::replace(&mut self.state, State::Failed(aborted)) {
+            State::Idle(raw) => Task::submit(&self.executor, raw.abort()),
+            // The chunk in flight, then the clean-up, in one job: kept in the
+            // writer as the clean-up is, so that dropping this future cancels
+            // neither.
+            State::Writing(task) => {
+                let on = self.executor.clone();
+                Task::submit(
+                    &self.executor,
+                    IoJob::future(async move {
+                        match task.await {
+                            Ok(raw) => match raw.abort() {
+                                IoJob::Async(abort) => abort.await,
+                                job => Task::submit(&on, job).await,
+                            },
+                            // The backend dropped its writer, which cleaned up
+                            // after itself (or says why it could not).
+                            Err(e) if left_behind(&e) => Err(e),
+                            Err(_) => Ok(()),
+                        }
+                    }),
+                )
+            }
             // A commit on its way (a `close` given up on): its outcome decides, as
             // it would for `close` called again.
             State::Closing(task) => {
@@ -395,7 +419,7 @@ impl Writer {
             }
         };
         self.buf.clear();
-        self.state = State::Aborting(Task::submit(&self.executor, raw.abort()));
+        self.state = State::Aborting(cleanup);
         poll_fn(|cx| self.poll_aborting(cx)).await
     }
 }

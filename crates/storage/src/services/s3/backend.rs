@@ -32,8 +32,8 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// # Memory
 ///
-/// A read fills one pooled buffer for the range (at most a quarter larger: the
-/// pool's size class); a [`Reader`](crate::Reader)
+/// A read fills one pooled buffer for the range (its size class in the pool:
+/// above 64 KiB at most a quarter larger); a [`Reader`](crate::Reader)
 /// reads `chunk_size` ranges, at most `prefetch + 1` of them at once. A writer holds
 /// at most `(part_concurrency + 1) * part_size` bytes and two of its
 /// [`write_chunk_size`](crate::Options::write_chunk_size) chunks: the one it handed
