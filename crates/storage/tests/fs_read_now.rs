@@ -601,6 +601,21 @@ fn conditional_reads_of_a_kept_hot_file_need_no_hand_off() {
     });
 }
 
+/// An operator over `dir` with `options`, whose reads take their buffers from a
+/// pool of their own (up to 1 GiB idle), to look at what they took.
+fn pooled(
+    dir: &std::path::Path,
+    options: impl FnOnce(storage::Options) -> storage::Options,
+) -> (std::sync::Arc<storage::raw::BufferPool>, Operator) {
+    let pool = storage::raw::BufferPool::new(1 << 30);
+    let fs = storage::services::Fs::new(dir)
+        .unwrap()
+        .with_buffer_pool(std::sync::Arc::clone(&pool));
+    let op = Operator::new(fs);
+    let op = op.clone().with_options(options(*op.options()));
+    (pool, op)
+}
+
 /// A read's buffer is at most a quarter larger than the read (plus a page), so
 /// that a bound on reads' lengths bounds memory: a read just past a power of two
 /// (33 MiB) took a block of the next (64 MiB), which the pool then held. Whole
@@ -612,14 +627,7 @@ fn a_read_takes_a_buffer_at_most_a_quarter_larger_than_itself() {
     let len = (33 << 20) + 5;
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("f"), &data).unwrap();
-    let pool = storage::raw::BufferPool::new(1 << 30);
-    let fs = storage::services::Fs::new(dir.path())
-        .unwrap()
-        .with_buffer_pool(std::sync::Arc::clone(&pool));
-    let op = Operator::new(fs);
-    let op = op
-        .clone()
-        .with_options(op.options().with_max_buffer_size(40 << 20));
+    let (pool, op) = pooled(dir.path(), |o| o.with_max_buffer_size(40 << 20));
     let within = |read: usize| {
         let held = pool.idle_bytes();
         assert!(held >= read, "{read}: {held}");
@@ -645,14 +653,7 @@ fn a_read_takes_a_buffer_at_most_a_quarter_larger_than_itself() {
     let chunk = (3 << 20) + 1;
     let data: Vec<u8> = (0..10 * chunk).map(|i| (i % 241) as u8).collect();
     std::fs::write(dir.path().join("f"), &data).unwrap();
-    let pool = storage::raw::BufferPool::new(1 << 30);
-    let fs = storage::services::Fs::new(dir.path())
-        .unwrap()
-        .with_buffer_pool(std::sync::Arc::clone(&pool));
-    let op = Operator::new(fs);
-    let op = op
-        .clone()
-        .with_options(op.options().with_chunk_size(chunk).with_prefetch(1));
+    let (pool, op) = pooled(dir.path(), |o| o.with_chunk_size(chunk).with_prefetch(1));
     rt().block_on(async {
         use futures::StreamExt as _;
         let mut reader = op.reader("f").await.unwrap();

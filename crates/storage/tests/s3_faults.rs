@@ -5492,6 +5492,18 @@ async fn uploading(op: &Operator, path: &str) -> storage::Writer {
     writer
 }
 
+/// Polls `writer.abort()` (first, so that it has begun) until a request whose
+/// head is `head` is at the server, then drops it.
+async fn give_up_on_abort(server: &FaultServer, writer: &mut storage::Writer, head: &str) {
+    let abort = writer.abort();
+    tokio::pin!(abort);
+    tokio::select! {
+        biased;
+        result = &mut abort => panic!("the abort ended: {result:?}"),
+        () = server.head_arrived(|seen| seen == head) => {}
+    }
+}
+
 /// An abort that fails (the upload left behind) is said by that `abort`, and
 /// again by the next `abort` and by `close` (the `abort_failed` context of the
 /// writer's error), where the next `abort` said `Ok`. An abort given up on midway
@@ -5529,15 +5541,7 @@ fn an_abort_that_fails_is_not_forgotten() {
     let op = server.multipart_operator();
     block_on(async {
         let mut writer = uploading(&op, "asked-again").await;
-        {
-            let abort = writer.abort();
-            tokio::pin!(abort);
-            tokio::select! {
-                biased;
-                () = server.head_arrived(|head| head == "DELETE uploadId=up-1") => {}
-                result = &mut abort => panic!("the held abort ended: {result:?}"),
-            }
-        }
+        give_up_on_abort(&server, &mut writer, "DELETE uploadId=up-1").await;
         refused(&writer.abort().await.unwrap_err());
         left_behind(&writer.abort().await.unwrap_err());
     });
@@ -5568,16 +5572,7 @@ fn an_abort_that_fails_is_not_forgotten() {
     block_on(async {
         let mut writer = op.writer("in-flight").await.unwrap();
         writer.write_bytes(object(6 << 20)).await.unwrap();
-        {
-            let abort = writer.abort();
-            tokio::pin!(abort);
-            // The abort is polled first: it has begun when it is given up on.
-            tokio::select! {
-                biased;
-                result = &mut abort => panic!("the abort ended: {result:?}"),
-                () = server.head_arrived(|head| head == "POST uploads") => {}
-            }
-        }
+        give_up_on_abort(&server, &mut writer, "POST uploads").await;
         refused(&writer.abort().await.unwrap_err());
     });
     assert_eq!(
@@ -5592,13 +5587,7 @@ fn an_abort_that_fails_is_not_forgotten() {
     let op = server.multipart_operator();
     block_on(async {
         let mut writer = uploading(&op, "dropped").await;
-        let abort = writer.abort();
-        tokio::pin!(abort);
-        tokio::select! {
-            biased;
-            () = server.head_arrived(|head| head == "DELETE uploadId=up-1") => {}
-            result = &mut abort => panic!("the held abort ended: {result:?}"),
-        }
+        give_up_on_abort(&server, &mut writer, "DELETE uploadId=up-1").await;
     });
     let logged = || {
         String::from_utf8_lossy(&logs.0.lock())

@@ -19,6 +19,8 @@ use hyper_util::rt::TokioIo;
 use storage::Operator;
 use storage::services::s3::{Credentials, S3Builder};
 
+mod common_s3;
+
 /// The system allocator, counting the bytes it has handed out and not had back.
 struct Counting;
 
@@ -104,15 +106,7 @@ fn answer(req: &Request<Incoming>) -> Response<Full<Bytes>> {
 
 #[test]
 fn a_recursive_listing_holds_no_more_as_its_directories_grow() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (runtime, listener, addr) = common_s3::listening();
     runtime.spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
