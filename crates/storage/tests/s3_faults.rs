@@ -1379,6 +1379,17 @@ fn span_headers(start: usize, end: usize, len: usize) -> Vec<(&'static str, Stri
     ]
 }
 
+/// A 206 answer with bytes `start..end` of `data` and one more header, `extra`.
+fn part_of(data: &Bytes, start: usize, end: usize, extra: (&'static str, &str)) -> Response<Body> {
+    let mut headers = span_headers(start, end, data.len());
+    headers.push((extra.0, extra.1.to_owned()));
+    answer(
+        StatusCode::PARTIAL_CONTENT,
+        &headers,
+        data.slice(start..end),
+    )
+}
+
 /// An answer with `headers` and all of `body`.
 fn answer(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Body> {
     let mut builder = Response::builder().status(status);
@@ -1451,13 +1462,7 @@ fn a_reader_without_an_etag_notices_another_version() {
             (&rest, "Mon, 30 Nov 2026 11:00:00 GMT")
         };
         let (start, end) = asked(seen, data.len());
-        let mut headers = span_headers(start, end, data.len());
-        headers.push(("last-modified", date.to_owned()));
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            data.slice(start..end),
-        )
+        part_of(data, start, end, ("last-modified", date))
     });
     let op = server.operator(1, Duration::from_secs(10));
     let err = block_on(async {
@@ -1578,13 +1583,7 @@ fn first_chunk_then(
             return refusal;
         }
         let (start, end) = asked(seen, served.len());
-        let mut headers = span_headers(start, end, served.len());
-        headers.push(("etag", "\"v1\"".to_owned()));
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            served.slice(start..end),
-        )
+        part_of(&served, start, end, ("etag", "\"v1\""))
     })
 }
 
@@ -5413,13 +5412,7 @@ fn a_resumed_answer_of_another_version_is_never_joined_to_the_first() {
         let (start, end) = asked(seen, data.len());
         // The first answer brings only its first 5 bytes (HTTP allows less).
         let end = if n == 0 { end.min(start + 5) } else { end };
-        let mut headers = span_headers(start, end, data.len());
-        headers.push(("etag", etag.to_owned()));
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            data.slice(start..end),
-        )
+        part_of(data, start, end, ("etag", etag))
     });
     let op = server.operator(3, Duration::from_secs(10));
     let read = block_on(op.read_range("obj", 0..11)).unwrap();
