@@ -355,13 +355,7 @@ fn cut(status: StatusCode, headers: &[(&str, String)], sent: Bytes) -> Response<
             Err(std::io::Error::other("cut"))
         }),
     );
-    let mut builder = Response::builder().status(status);
-    for (k, v) in headers {
-        builder = builder.header(*k, v);
-    }
-    builder
-        .body(BodyExt::boxed(StreamBody::new(frames)))
-        .unwrap()
+    respond(status, headers, BodyExt::boxed(StreamBody::new(frames)))
 }
 
 fn object(len: usize) -> Bytes {
@@ -1392,13 +1386,20 @@ fn part_of(data: &Bytes, start: usize, end: usize, extra: (&'static str, &str)) 
 
 /// An answer with `headers` and all of `body`.
 fn answer(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Body> {
+    respond(
+        status,
+        headers,
+        Full::new(body).map_err(|e| match e {}).boxed(),
+    )
+}
+
+/// An answer of `status` with `headers` and `body`.
+fn respond(status: StatusCode, headers: &[(&str, String)], body: Body) -> Response<Body> {
     let mut builder = Response::builder().status(status);
     for (k, v) in headers {
         builder = builder.header(*k, v);
     }
-    builder
-        .body(Full::new(body).map_err(|e| match e {}).boxed())
-        .unwrap()
+    builder.body(body).unwrap()
 }
 
 /// A body cut midway from an answer without an ETag cannot be resumed with the
@@ -5341,13 +5342,7 @@ fn the_failed_commit_of_a_dropped_writer_is_logged() {
 fn chunked(status: StatusCode, headers: &[(&str, String)], body: Bytes) -> Response<Body> {
     let frames =
         futures_util::stream::once(async move { Ok::<_, std::io::Error>(Frame::data(body)) });
-    let mut builder = Response::builder().status(status);
-    for (k, v) in headers {
-        builder = builder.header(*k, v);
-    }
-    builder
-        .body(BodyExt::boxed(StreamBody::new(frames)))
-        .unwrap()
+    respond(status, headers, BodyExt::boxed(StreamBody::new(frames)))
 }
 
 /// A server that does not check `If-Match` answers a read of the caller's version
