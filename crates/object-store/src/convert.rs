@@ -29,17 +29,9 @@ pub(crate) enum ListFrom {
 }
 
 impl Prefix {
-    /// `prefix` as a location's start: its segments, each followed by one `/`
-    /// (slashes at its ends and repeated ones dropped, as no location has an
-    /// empty segment).
+    /// `prefix` as a location's start ([`DioStore::normalized_prefix`](crate::DioStore::normalized_prefix)).
     pub(crate) fn new(prefix: &str) -> Self {
-        Self(
-            prefix
-                .split('/')
-                .filter(|segment| !segment.is_empty())
-                .flat_map(|segment| [segment, "/"])
-                .collect(),
-        )
+        Self(crate::DioStore::normalized_prefix(prefix))
     }
 
     pub(crate) fn as_str(&self) -> &str {

@@ -162,6 +162,26 @@ impl DioStore {
         self
     }
 
+    /// The prefix [`with_prefix`](Self::with_prefix) keeps for `prefix`, as the
+    /// start of a location: `""`, or its segments each followed by one `/`
+    /// (slashes at its ends, and repeated ones, dropped). For a caller that maps
+    /// locations to the operator's paths as this store does (dio-parquet's
+    /// reader factory).
+    ///
+    /// ```
+    /// use dio_object_store::DioStore;
+    ///
+    /// assert_eq!(DioStore::normalized_prefix("/data//warehouse/"), "data/warehouse/");
+    /// assert_eq!(DioStore::normalized_prefix("/"), "");
+    /// ```
+    pub fn normalized_prefix(prefix: &str) -> String {
+        prefix
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .flat_map(|segment| [segment, "/"])
+            .collect()
+    }
+
     /// `get` reads a range of at most `bytes` whole, in one buffer, with one
     /// hand-off (what `get_range` and `bytes()` want); larger ones stream in the
     /// operator's chunks. Default 64 MiB.

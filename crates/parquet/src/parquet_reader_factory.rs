@@ -198,15 +198,11 @@ impl ParquetReaderFactory {
     }
 }
 
-/// `""`, or the prefix's segments each followed by one `/` (slashes at its ends
-/// and repeated ones dropped, as [`DioStore::with_prefix`](dio_object_store::DioStore::with_prefix)
-/// drops them: no location has an empty segment).
+/// `""`, or the prefix's segments each followed by one `/`: the prefix a
+/// [`DioStore`](dio_object_store::DioStore) keeps, so that both map a location to
+/// the same path.
 pub(crate) fn normalize_prefix(prefix: &str) -> String {
-    prefix
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .flat_map(|segment| [segment, "/"])
-        .collect()
+    dio_object_store::DioStore::normalized_prefix(prefix)
 }
 
 impl ParquetFileReaderFactory for ParquetReaderFactory {
