@@ -926,12 +926,28 @@ impl Operator {
     /// is left to commit, as on object stores (fs keeps its temporary file and the
     /// directories above it).
     ///
+    /// A `prefix` whose last name is `.` or `..` (`.`, `x/..`, `a/b/./`) is
+    /// refused, as `rm -r` refuses it: resolved, it would name a directory the
+    /// caller did not write, up to the whole store. A `..` before the last name
+    /// resolves as in every other path.
+    ///
     /// # Errors
     ///
-    /// Path errors, executor errors, and whatever the backend fails with:
+    /// [`ErrorKind::InvalidInput`] for a last name `.` or `..`; other path errors,
+    /// executor errors, and whatever the backend fails with:
     /// [`ErrorKind::PermissionDenied`] for an entry that may not be removed (fs: a
     /// directory without write permission, an immutable file).
     pub fn remove_all(&self, prefix: &str) -> IoFuture<()> {
+        if matches!(
+            prefix.trim_end_matches('/').rsplit('/').next(),
+            Some("." | "..")
+        ) {
+            let err = Error::new(ErrorKind::InvalidInput).with_message(
+                "refusing to remove a path whose last name is '.' or '..', as `rm -r` \
+                 refuses it: name the directory itself",
+            );
+            return Self::fail("remove_all", prefix, err);
+        }
         match raw::normalize_dir_path(prefix) {
             Ok(p) => self.run("remove_all", prefix, self.access.remove_all(&p)),
             Err(e) => Self::fail("remove_all", prefix, e),

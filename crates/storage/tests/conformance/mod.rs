@@ -757,6 +757,32 @@ pub(crate) async fn delete_and_remove_all(op: Operator) {
         op.delete("/").await.unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
+    // A path whose last name is `.` or `..` is refused, as `rm -r` refuses it,
+    // not resolved: `del/keep/..` would otherwise remove `del/` and everything
+    // beside `keep`, and `.` or `x/..` the whole store.
+    op.write("del/keep/k", "x").await.unwrap();
+    op.write("del/beside", "x").await.unwrap();
+    for path in [
+        ".",
+        "./",
+        "..",
+        "del/keep/..",
+        "del/keep/../",
+        "del/.",
+        "del/keep/./",
+        "del//..//",
+    ] {
+        let err = op.remove_all(path).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{path}: {err}");
+        assert_eq!(err.path(), path, "{err}");
+        assert_eq!(err.operation(), "remove_all", "{err}");
+    }
+    assert!(op.exists("del/keep/k").await.unwrap());
+    assert!(op.exists("del/beside").await.unwrap());
+    // A `..` inside the path still resolves: only its last name is checked.
+    op.remove_all("del/beside/../keep").await.unwrap();
+    assert!(!op.exists("del/keep/k").await.unwrap());
+    op.delete("del/beside").await.unwrap();
     // A write in progress below a tree removed commits afterwards, on every
     // backend alike.
     op.write("del/busy/old", "x").await.unwrap();
