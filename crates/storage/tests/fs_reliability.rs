@@ -1427,6 +1427,13 @@ fn a_reader_or_listing_under_way_is_not_refused_by_a_full_queue() {
         );
         let err = reader.read_to_end(&mut Vec::new()).await.unwrap_err();
         assert!(err.to_string().contains("rate limited"), "{err:?}");
+        // Its failure queued nothing either (read-ahead submitted and cancelled
+        // stays counted in the queue until a thread takes it off).
+        assert_eq!(
+            executor.metrics().queued,
+            1,
+            "only the full queue's own job, after the refusal"
+        );
         full.release();
     });
     executor.shutdown();

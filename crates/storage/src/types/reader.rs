@@ -210,7 +210,15 @@ impl Reader {
         if self.pos >= self.size() {
             return Poll::Ready(Ok(false));
         }
-        self.fill();
+        // Topped up before waiting, unless the next read has ended already: a
+        // refusal then ends the reader, and nothing is queued behind it.
+        if self
+            .inflight
+            .front()
+            .is_none_or(|(task, _)| !task.is_finished())
+        {
+            self.fill();
+        }
         let Some((front, range)) = self.inflight.front_mut() else {
             return Poll::Ready(Ok(false));
         };
