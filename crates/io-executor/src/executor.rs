@@ -297,7 +297,9 @@ impl Executor {
     /// commit over through one: a write under way holds its data either way, and
     /// a refused chunk would lose every byte written before it; its `Reader` and
     /// `Lister` their reads ahead and next pages, once the executor has taken the
-    /// job that opened them. The bound still counts these jobs, and a shutdown
+    /// job that opened them, or once the reader's first chunk was read on the
+    /// caller's thread (it has bytes to hand out, and a refusal of what follows
+    /// would cut it short). The bound still counts these jobs, and a shutdown
     /// still refuses them.
     ///
     /// # Examples

@@ -54,7 +54,10 @@ const DELETE_BATCH: usize = 1000;
 /// A `get` stream holds at most `max(whole_read_limit, (prefetch + 1) * chunk_size)`
 /// bytes ([`whole_read_limit`](Self::with_whole_read_limit): 64 MiB; for larger
 /// objects the operator's [`Options`](storage::Options): 9 MiB of 1 MiB chunks on fs,
-/// 12 MiB of 4 MiB chunks elsewhere).
+/// 12 MiB of 4 MiB chunks elsewhere), but on S3, for an object larger than
+/// `whole_read_limit`, `whole_read_limit + prefetch * chunk_size` (72 MiB by default):
+/// its first GET asks for `whole_read_limit` bytes, not knowing the size, and the
+/// chunks read ahead go out beside it.
 ///
 /// # Semantics worth knowing
 ///

@@ -44,7 +44,7 @@ impl BlockingOperator {
     /// Refuses a call on a worker thread of the operator's own executor: see
     /// [`own_worker`].
     fn refuse_own_worker(&self, operation: &'static str, path: &str) -> Result<()> {
-        refused(self.op.executor(), operation).map_err(|e| e.with_path(path))
+        refused(self.op.executor(), operation, path)
     }
 
     /// The async operator behind this one.
@@ -269,20 +269,18 @@ fn own_worker(executor: &Executor) -> Option<String> {
 }
 
 /// [`own_worker`]'s refusal as an IO error.
-fn refused_io(executor: &Executor) -> io::Result<()> {
-    match own_worker(executor) {
-        None => Ok(()),
-        Some(why) => Err(io::Error::new(io::ErrorKind::Unsupported, why)),
-    }
+fn refused_io(executor: &Executor, operation: &'static str, path: &str) -> io::Result<()> {
+    refused(executor, operation, path).map_err(io::Error::from)
 }
 
 /// [`own_worker`]'s refusal as our error, for `operation`.
-fn refused(executor: &Executor, operation: &'static str) -> Result<()> {
+fn refused(executor: &Executor, operation: &'static str, path: &str) -> Result<()> {
     match own_worker(executor) {
         None => Ok(()),
         Some(why) => Err(Error::new(ErrorKind::Unsupported)
             .with_message(why)
-            .with_operation(operation)),
+            .with_operation(operation)
+            .with_path(path)),
     }
 }
 
@@ -292,14 +290,14 @@ pub struct BlockingReader(Reader, Executor);
 
 impl Read for BlockingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        refused_io(&self.1)?;
+        refused_io(&self.1, "read", self.0.path())?;
         io_executor::block_on(futures::AsyncReadExt::read(&mut self.0, buf))
     }
 }
 
 impl Seek for BlockingReader {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        refused_io(&self.1)?;
+        refused_io(&self.1, "seek", self.0.path())?;
         io_executor::block_on(futures::AsyncSeekExt::seek(&mut self.0, pos))
     }
 }
@@ -315,7 +313,7 @@ impl BlockingWriter {
     ///
     /// As [`Writer::close`].
     pub fn close(&mut self) -> Result<Metadata> {
-        refused(&self.1, "close")?;
+        refused(&self.1, "close", self.0.path())?;
         io_executor::block_on(self.0.close())
     }
 
@@ -325,19 +323,19 @@ impl BlockingWriter {
     ///
     /// As [`Writer::abort`].
     pub fn abort(&mut self) -> Result<()> {
-        refused(&self.1, "abort")?;
+        refused(&self.1, "abort", self.0.path())?;
         io_executor::block_on(self.0.abort())
     }
 }
 
 impl Write for BlockingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        refused_io(&self.1)?;
+        refused_io(&self.1, "write", self.0.path())?;
         io_executor::block_on(futures::AsyncWriteExt::write(&mut self.0, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        refused_io(&self.1)?;
+        refused_io(&self.1, "flush", self.0.path())?;
         io_executor::block_on(futures::AsyncWriteExt::flush(&mut self.0))
     }
 }
@@ -362,7 +360,7 @@ impl Iterator for BlockingLister {
         if self.refused {
             return None;
         }
-        if let Err(e) = refused(&self.executor, "list") {
+        if let Err(e) = refused(&self.executor, "list", self.lister.path()) {
             self.refused = true;
             return Some(Err(e));
         }

@@ -41,6 +41,11 @@ pub struct Lister {
 }
 
 impl Lister {
+    /// The path listed, as the caller gave it (errors name it).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     pub(crate) fn new(opener: Opener, path: String, raw: Box<dyn RawList>) -> Self {
         let next = Some(Task::submit(&opener.first(), raw.next_page()));
         let executor = opener.rest();

@@ -47,7 +47,8 @@ pub struct Options {
     /// ahead (see `docs/benchmarks.md`), both against a 4 MiB `BufReader`.
     pub chunk_size: usize,
     /// [`Reader`]: chunks read ahead of the consumer. At most
-    /// `(prefetch + 1) * chunk_size` bytes are buffered per reader. Default: 8 for
+    /// `(prefetch + 1) * chunk_size` bytes are buffered per reader, beside a first
+    /// chunk read whole (see [`Reader`]). Default: 8 for
     /// fs (9 MiB buffered), 2 for the others (12 MiB).
     ///
     /// More chunks in flight keep both blocking threads copying: on a 2-core Intel

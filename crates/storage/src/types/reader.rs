@@ -36,10 +36,11 @@ use crate::{Error, ErrorKind, Metadata, Result};
 /// [`Options::chunk_size`](crate::Options::chunk_size) bytes in flight on the
 /// executor, ahead of the consumer; polling it only collects chunks that are already
 /// there, and submits the next. At most `(prefetch + 1) * chunk_size` bytes are held
-/// per reader (the first chunk can be as long as
-/// [`whole_up_to`](crate::ReaderWith::whole_up_to), if that is more: on S3, a
-/// range to the object's end is opened with one request for that much, which also
-/// brings the object's size). The `Stream` hands over the executor's buffers as they are, without
+/// per reader, or [`whole_up_to`](crate::ReaderWith::whole_up_to) where that is more
+/// and the whole range is read at once; but on S3 a range to the object's end is
+/// opened with one request for `whole_up_to` bytes (its answer brings the size),
+/// kept as the first chunk while `prefetch` chunks are read ahead beside it: up to
+/// `whole_up_to + prefetch * chunk_size` for an object longer than that. The `Stream` hands over the executor's buffers as they are, without
 /// copying; `AsyncRead` copies into the caller's buffer, as its signature requires.
 ///
 /// Seeking within the current chunk (backwards too: it is kept whole while it is
@@ -91,6 +92,11 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The path read, as the caller gave it (errors name it).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     pub(crate) fn new(
         opener: Opener,
         path: String,

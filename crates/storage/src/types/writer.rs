@@ -63,6 +63,11 @@ enum State {
 }
 
 impl Writer {
+    /// The path written, as the caller gave it (errors name it).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     pub(crate) fn new(
         executor: Executor,
         path: String,

@@ -921,24 +921,49 @@ pub(crate) async fn blocking_api_from_plain_and_async_threads(op: Operator) {
     let refused = on_worker.await.unwrap().unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Unsupported, "{refused}");
     assert!(refused.to_string().contains("blk-own"), "{refused}");
-    // A reader made elsewhere and used there: refused the same way.
+    assert_eq!(refused.path(), "blk/a", "{refused}");
+    // A reader made elsewhere and used there: refused the same way, naming its
+    // object and what was asked.
     let mut reader = own.reader("blk/a").unwrap();
     let read_there = executor.spawn(async move {
         let mut buf = [0_u8; 4];
-        std::io::Read::read(&mut reader, &mut buf).map_err(|e| e.kind())
+        std::io::Read::read(&mut reader, &mut buf)
     });
+    let refused = read_there.await.unwrap().unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::Unsupported, "{refused}");
+    let inner = refused
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<storage::Error>())
+        .unwrap_or_else(|| panic!("not our error inside: {refused:?}"));
     assert_eq!(
-        read_there.await.unwrap(),
-        Err(std::io::ErrorKind::Unsupported)
+        (inner.operation(), inner.path()),
+        ("read", "blk/a"),
+        "{inner}"
+    );
+    // A writer made elsewhere and closed there, the same.
+    let mut writer = own.writer("blk/w2").unwrap();
+    let closed_there = executor.spawn(async move { writer.close() });
+    let refused = closed_there.await.unwrap().unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unsupported, "{refused}");
+    assert_eq!(
+        (refused.operation(), refused.path()),
+        ("close", "blk/w2"),
+        "{refused}"
     );
     // A lister made elsewhere and drained there: its refusal once, then its end
     // (a loop that goes on after errors, as `flatten` does, stops).
     let lister = own.lister("blk/").unwrap();
     let listed_there = executor.spawn(async move {
-        let items: Vec<_> = lister.take(3).map(|r| r.map_err(|e| e.kind())).collect();
+        let items: Vec<_> = lister
+            .take(3)
+            .map(|r| r.map_err(|e| (e.kind(), e.path().to_owned())))
+            .collect();
         items
     });
-    assert_eq!(listed_there.await.unwrap(), [Err(ErrorKind::Unsupported)]);
+    assert_eq!(
+        listed_there.await.unwrap(),
+        [Err((ErrorKind::Unsupported, "blk/".to_owned()))]
+    );
     let on_blocking_thread = executor.spawn_blocking(move || own.read("blk/a"));
     assert_eq!(on_blocking_thread.await.unwrap().unwrap(), "plain thread");
     executor.shutdown();
