@@ -1023,7 +1023,9 @@ where
         // runtime is current, but runs nothing spawned from here while the worker
         // waits for jobs: the pool runs it, as a job of its own.
         if let Some(shared) = context::runtime_pool() {
-            return spawn_or_give_back(&Executor::borrowed(shared), future);
+            // Not refused by the queue's bound, as no clean-up is.
+            let pool = Executor::borrowed(shared).without_queue_bound();
+            return spawn_or_give_back(&pool, future);
         }
         return match Handle::try_current() {
             Ok(runtime) => spawn_or_give_back(&Executor::from_handle(runtime), future),

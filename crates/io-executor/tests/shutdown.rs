@@ -328,6 +328,57 @@ fn a_cleanup_started_from_a_jobs_tokio_blocking_closure_runs_on_the_pool() {
     });
 }
 
+/// The same clean-up is not refused by a full queue: the queue's bound refuses no
+/// clean-up, wherever it is started.
+#[test]
+fn a_cleanup_from_a_jobs_tokio_blocking_closure_is_not_refused_by_a_full_queue() {
+    within(30, || {
+        let executor = common::builder("sd-cleanup-bound", 1, 1)
+            .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
+            .build()
+            .unwrap();
+        let (go, wait) = mpsc::channel::<()>();
+        let (give, handle) = mpsc::channel();
+        executor
+            .spawn(async move {
+                drop(tokio::task::spawn_blocking(move || {
+                    wait.recv().unwrap();
+                    let cleanup = io_executor::spawn_cleanup(async { 7 });
+                    give.send(cleanup.map_err(|_| "given back")).unwrap();
+                }));
+            })
+            .join()
+            .unwrap();
+        // The pool's blocking thread busy and a job queued behind it: full.
+        let (release, held) = mpsc::channel::<()>();
+        let (started, has_started) = mpsc::channel();
+        let running = executor.spawn_blocking(move || {
+            started.send(()).unwrap();
+            held.recv().unwrap();
+        });
+        has_started.recv().unwrap();
+        let queued = executor.spawn_blocking(|| 2);
+        assert!(
+            executor
+                .spawn(async { 3 })
+                .join()
+                .unwrap_err()
+                .is_queue_full()
+        );
+        go.send(()).unwrap();
+        let cleanup = handle
+            .recv()
+            .unwrap()
+            .expect("a clean-up is not refused by the queue's bound");
+        assert_eq!(cleanup.join().unwrap(), 7);
+        release.send(()).unwrap();
+        running.join().unwrap();
+        assert_eq!(queued.join().unwrap(), 2);
+        executor.shutdown();
+        executor.blocking_join();
+    });
+}
+
 /// A closure a job gave to tokio's `spawn_blocking` and that does not return
 /// (a DNS lookup that hangs) does not hold `join` up past a shutdown deadline.
 #[test]
