@@ -16,6 +16,10 @@ const COMPLETE: u8 = 0b001;
 const ABORTED: u8 = 0b010;
 /// Someone has taken the right to complete (set before the output is stored).
 const CLAIMED: u8 = 0b100;
+/// The handle is gone (dropped or detached): no one will take the output. Set
+/// under the slot's lock, so that the output is either handed back to the job by
+/// [`fill`](Completion::fill) or taken out by [`let_go`](Completion::let_go).
+const GONE: u8 = 0b1000;
 
 pub(crate) struct Completion<T> {
     state: AtomicU8,
@@ -53,9 +57,15 @@ impl<T> Completion<T> {
     }
 
     /// Stores the output and wakes whoever waits. Only after a successful
-    /// [`claim`](Self::claim).
-    pub(crate) fn fill(&self, output: Result<T, JoinError>) {
+    /// [`claim`](Self::claim). An output no handle will take (the handle is gone)
+    /// is handed back, for the job to drop as part of itself.
+    #[must_use = "an output handed back is the job's to drop"]
+    pub(crate) fn fill(&self, output: Result<T, JoinError>) -> Option<Result<T, JoinError>> {
         let mut slot = self.slot.lock();
+        if self.state.load(Ordering::Acquire) & GONE != 0 {
+            self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+            return Some(output);
+        }
         slot.output = Some(output);
         self.state.fetch_or(COMPLETE, Ordering::AcqRel);
         let waker = slot.waker.take();
@@ -67,6 +77,7 @@ impl<T> Completion<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
+        None
     }
 
     /// [`claim`](Self::claim) and [`fill`](Self::fill) in one; `false` (dropping
@@ -74,9 +85,18 @@ impl<T> Completion<T> {
     pub(crate) fn complete(&self, output: Result<T, JoinError>) -> bool {
         let claimed = self.claim();
         if claimed {
-            self.fill(output);
+            drop(self.fill(output));
         }
         claimed
+    }
+
+    /// The handle lets go (dropped or detached): an output stored already is
+    /// returned, for the handle's owner to drop; one stored later is handed back
+    /// to the job by [`fill`](Self::fill).
+    pub(crate) fn let_go(&self) -> Option<Result<T, JoinError>> {
+        let mut slot = self.slot.lock();
+        self.state.fetch_or(GONE, Ordering::AcqRel);
+        slot.output.take()
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -156,7 +176,7 @@ mod tests {
         assert!(c.claim());
         c.cancel_on_shutdown();
         assert!(!c.is_complete(), "the claimant fills, nobody else");
-        c.fill(Ok(9));
+        assert!(c.fill(Ok(9)).is_none());
         assert_eq!(c.wait().unwrap(), 9);
     }
 

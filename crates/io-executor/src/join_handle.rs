@@ -22,6 +22,11 @@ use crate::{JoinError, context};
 /// started yet never runs (one that is running finishes, and its output is dropped).
 /// Call [`detach`](Self::detach) to let the job run on without a handle.
 ///
+/// An output no handle takes is dropped as part of its job, on the job's thread, as
+/// a cancelled job's future is: clean-up its `Drop` submits to the executor is the
+/// job's own work, accepted after a shutdown. An output that was ready before the
+/// handle let go is dropped by the `drop` or `detach` that let it go.
+///
 /// # Examples
 ///
 /// ```
@@ -98,9 +103,11 @@ impl<T> JoinHandle<T> {
     }
 
     /// Lets the job run to the end without anyone waiting for it; its output is
-    /// dropped.
+    /// dropped (see the drop behaviour above: by the job, or here if it is ready).
     pub fn detach(mut self) {
-        self.completion = None;
+        if let Some(completion) = self.completion.take() {
+            drop(completion.let_go());
+        }
     }
 
     /// `true` once the job has ended (its output, or error, is ready to take).
@@ -130,6 +137,7 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(completion) = self.completion.take() {
             completion.abort();
+            drop(completion.let_go());
         }
     }
 }

@@ -99,8 +99,17 @@ impl<T> JobGuard<T> {
         }
         // Counters and load first: whoever the output wakes sees them current.
         self.shared.job_ended(self.worker, outcome);
-        if claimed {
-            self.completion.fill(output);
+        let unwanted = if claimed {
+            self.completion.fill(output)
+        } else {
+            Some(output)
+        };
+        // An output no handle takes is dropped here, as part of the job (as its
+        // future is): what its drop submits after a shutdown is the job's own work,
+        // accepted while the job still counts in the drain.
+        if let Some(output) = unwanted {
+            let _job = self.in_job();
+            drop_guarded("a job's result no handle waits for", || drop(output));
         }
         // The output last of all before the job leaves the count that `join` waits
         // on: whoever `join` wakes finds every handle resolved.
@@ -340,6 +349,26 @@ pub(crate) mod loom_models {
             let m = shared.counters.snapshot(Vec::new());
             assert_eq!(m.completed + m.cancelled, 1);
             assert_eq!(shared.outstanding(), 0);
+        });
+    }
+
+    /// The handle of a blocking job is detached while the job finishes: the output
+    /// is dropped exactly once, by the job (the handle was gone when it filled) or
+    /// by the detach (it had filled already), never kept in the slot.
+    #[test]
+    fn a_blocking_job_finishing_while_its_handle_is_detached() {
+        check(|| {
+            let shared = threadless();
+            let (handle, guard) = accept(&shared, true);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let output = Output(Arc::clone(&drops));
+            let task: BlockingJob =
+                Box::new(BlockingTask::new(move || output, Span::none(), guard));
+            let worker = thread::spawn(move || task.run());
+            handle.detach();
+            worker.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert_counted(&shared, 1, 0);
         });
     }
 

@@ -797,3 +797,53 @@ fn a_job_cancelled_after_a_shutdown_may_submit_its_clean_up() {
         assert_eq!(cleaned.load(Ordering::SeqCst), 1);
     });
 }
+
+/// A job's result that no handle waits for (detached, or its handle dropped while
+/// it ran) is dropped as part of the job, as its future is: the clean-up its drop
+/// submits after a shutdown is the job's own work, accepted and run before the
+/// drain ends, where it was dropped after the job had left the drain and refused.
+/// A result its handle took is the caller's to drop.
+#[test]
+fn a_result_no_handle_waits_for_may_submit_its_clean_up_after_a_shutdown() {
+    for blocking in [false, true] {
+        for detach in [false, true] {
+            within(30, move || {
+                let executor = pool("sd-result-clean", 1, 1);
+                let cleaned = Arc::new(AtomicUsize::new(0));
+                let on_drop = CleanUpOnDrop(executor.clone(), Arc::clone(&cleaned));
+                let (started, running) = mpsc::channel();
+                let (go, wait) = mpsc::channel::<()>();
+                let job = if blocking {
+                    executor.spawn_blocking(move || {
+                        started.send(()).unwrap();
+                        wait.recv().unwrap();
+                        on_drop
+                    })
+                } else {
+                    executor.spawn(async move {
+                        started.send(()).unwrap();
+                        wait.recv().unwrap();
+                        on_drop
+                    })
+                };
+                running.recv().unwrap();
+                executor.shutdown();
+                if detach {
+                    job.detach();
+                } else {
+                    // Dropped while the job runs: it asks the job to stop, which a
+                    // job that never looks finishes all the same.
+                    drop(job);
+                }
+                go.send(()).unwrap();
+                executor.blocking_join();
+                let m = executor.metrics();
+                assert_eq!(
+                    (cleaned.load(Ordering::SeqCst), m.rejected),
+                    (1, 0),
+                    "blocking: {blocking}, detached: {detach}"
+                );
+            });
+        }
+    }
+}
