@@ -21,7 +21,9 @@ pub enum JoinErrorKind {
     /// cancelled the job at its deadline. For an executor on a runtime it does not
     /// own ([`Executor::from_handle`](crate::Executor::from_handle),
     /// [`Executor::custom`](crate::Executor::custom)), also a job that runtime
-    /// dropped unfinished (it was shut down or dropped itself).
+    /// dropped unfinished (it was shut down or dropped itself), or a blocking job
+    /// whose thread [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)'s
+    /// default could not start (logged with its cause).
     Shutdown,
     /// The executor's bound on queued jobs ([`Builder::max_queued_jobs`](crate::Builder::max_queued_jobs))
     /// was reached, so the job was not accepted.

@@ -44,12 +44,24 @@ pub trait Spawn: Send + Sync + 'static {
 
     /// Runs `job` on a thread where blocking is fine.
     ///
-    /// The default starts a new thread per job; override it to use a pool.
+    /// The default starts a new thread per job; override it to use a pool. Where
+    /// that thread cannot start (the process is out of threads), the job is
+    /// dropped unrun, its handle resolves to a [`JoinErrorKind::Shutdown`]
+    /// error, and the cause is logged (`tracing`, level error).
+    ///
+    /// [`JoinErrorKind::Shutdown`]: crate::JoinErrorKind::Shutdown
     fn spawn_blocking(&self, job: BlockingFn) {
         // If the thread cannot be started the job is dropped, and its handle
-        // resolves to a shutdown error.
-        let _ = std::thread::Builder::new()
+        // resolves to a shutdown error: the cause is logged, as the handle cannot
+        // carry it.
+        if let Err(e) = std::thread::Builder::new()
             .name("io-custom-blocking".to_owned())
-            .spawn(job);
+            .spawn(job)
+        {
+            tracing::error!(
+                error = %e,
+                "a custom executor's blocking job was dropped unrun: its thread could not start"
+            );
+        }
     }
 }
