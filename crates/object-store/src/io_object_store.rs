@@ -324,7 +324,11 @@ impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let (inner, path) = (Arc::clone(&self.inner), location.clone());
-        let (executor, bounds) = (self.executor.clone(), self.bytes_bounds());
+        // The body's reads and pump continue a `get` the executor accepted: the
+        // queue's bound does not refuse them (a refusal would cut the body short
+        // midway, for a transient load); they wait their turn.
+        let executor = self.executor.without_queue_bound();
+        let bounds = self.bytes_bounds();
         self.run("get_opts", Some(location), async move {
             let head = options.head;
             let result = inner.get_opts(&path, options).await?;

@@ -104,3 +104,85 @@ async fn a_head_request_reads_nothing() {
             .is_empty()
     );
 }
+
+/// A `get` the executor has accepted goes on past a full queue: its later pieces
+/// wait their turn, where each was refused ("queue is full") and the stream cut
+/// short midway, for a transient load.
+#[test]
+fn a_get_under_way_is_not_refused_by_a_full_queue() {
+    let dir = TempDir::new().unwrap();
+    let data: Vec<u8> = (0..80_usize << 20).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(dir.path().join("file"), &data).unwrap();
+    let executor = io_executor::Builder::new()
+        .name("get-full")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let fs = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let store = IoObjectStore::new(fs, executor.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let settle = || loop {
+        let m = executor.metrics();
+        if m.completed >= 4 && m.queued == 0 && m.running == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled: {m:?}");
+        std::thread::yield_now();
+    };
+    let mut stream = rt
+        .block_on(store.get(&Path::from("file")))
+        .unwrap()
+        .into_stream();
+    let first = rt.block_on(stream.try_next()).unwrap().unwrap();
+    assert_eq!(first, data[..first.len()]);
+    // The pump has read ahead what it may and waits for the consumer: the get's
+    // own job and three reads have ended (the piece taken, the one in the
+    // channel, the one the pump holds), and nothing else is under way.
+    settle();
+    // The blocking thread busy, and one job queued: the queue is at its bound.
+    let (started, running) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let busy = executor.spawn_blocking(move || {
+        started.send(()).unwrap();
+        released.recv().ok();
+    });
+    running.recv().unwrap();
+    let queued = executor.spawn_blocking(|| ());
+    let consumer = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut rest = Vec::new();
+            while let Some(piece) = stream.try_next().await? {
+                rest.extend_from_slice(&piece);
+            }
+            Ok::<_, object_store::Error>(rest)
+        })
+    });
+    // The rest waits behind the full queue (a read of it queued past the bound),
+    // or, refused, has ended the stream.
+    while !consumer.is_finished() && executor.metrics().queued < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither queued nor refused: {:?}",
+            executor.metrics()
+        );
+        std::thread::yield_now();
+    }
+    release.send(()).unwrap();
+    let rest = consumer.join().unwrap().expect("the rest of the get");
+    assert!(rest == data[first.len()..], "the rest of the file");
+    rt.block_on(async {
+        busy.await.unwrap();
+        queued.await.unwrap();
+    });
+    executor.shutdown();
+    executor.blocking_join();
+}
