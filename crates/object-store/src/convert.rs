@@ -211,15 +211,19 @@ pub(crate) fn conditions(options: &GetOptions) -> Conditions {
 
 /// Our range for a get's, with object_store's rules (HTTP's: an end beyond the
 /// object's is cut to it; a start at or past it is an error).
-pub(crate) fn byte_range(range: Option<&GetRange>) -> object_store::Result<ByteRange> {
+///
+/// # Errors
+///
+/// [`storage::ErrorKind::InvalidInput`] for an empty or backwards range (the
+/// caller adds the operation and path).
+pub(crate) fn byte_range(range: Option<&GetRange>) -> storage::Result<ByteRange> {
     Ok(match range {
         None => ByteRange::FULL,
         Some(GetRange::Bounded(r)) => {
             if r.end <= r.start {
-                return Err(OsError::Generic {
-                    store: STORE,
-                    source: format!("range {}..{} is empty or backwards", r.start, r.end).into(),
-                });
+                return Err(storage::Error::new(storage::ErrorKind::InvalidInput)
+                    .with_message("the range is empty or backwards")
+                    .with_context("range", format!("{}..{}", r.start, r.end)));
             }
             ByteRange::http(r.clone())
         }
@@ -312,6 +316,7 @@ pub(crate) fn with_attributes(
     mut options: storage::WriteOptions,
     attributes: &object_store::Attributes,
     operation: &str,
+    location: &str,
     scheme: &str,
 ) -> Result<storage::WriteOptions, OsError> {
     for (attribute, value) in attributes.iter() {
@@ -319,7 +324,8 @@ pub(crate) fn with_attributes(
             object_store::Attribute::ContentType if scheme == "fs" => {
                 return Err(OsError::NotImplemented {
                     operation: format!(
-                        "{operation} with attribute ContentType (fs does not store it)"
+                        "{operation} of {location:?} with attribute ContentType (fs does not \
+                         store it)"
                     ),
                     implementer: STORE.to_owned(),
                 });
@@ -332,7 +338,7 @@ pub(crate) fn with_attributes(
             }
             other => {
                 return Err(OsError::NotImplemented {
-                    operation: format!("{operation} with attribute {other:?}"),
+                    operation: format!("{operation} of {location:?} with attribute {other:?}"),
                     implementer: STORE.to_owned(),
                 });
             }

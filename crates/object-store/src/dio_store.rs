@@ -269,8 +269,13 @@ impl ObjectStore for DioStore {
         let path = self.prefix.path(location)?;
         // Tags are not kept: ignored, as the trait asks of such stores.
         let options = write_options(&opts.mode, location.as_ref())?;
-        let options =
-            convert::with_attributes(options, &opts.attributes, "put_opts", self.op.scheme())?;
+        let options = convert::with_attributes(
+            options,
+            &opts.attributes,
+            "put_opts",
+            location.as_ref(),
+            self.op.scheme(),
+        )?;
         let meta = self
             .op
             .write_with(&path, Bytes::from(payload))
@@ -291,6 +296,7 @@ impl ObjectStore for DioStore {
             WriteOptions::new(),
             &opts.attributes,
             "put_multipart_opts",
+            location.as_ref(),
             self.op.scheme(),
         )?;
         let writer = self
@@ -319,8 +325,8 @@ impl ObjectStore for DioStore {
             let meta = self.head_object(&path, conditions, location).await?;
             // The range asked for is checked, and answered resolved, as a read of
             // it would be: the object and its conditions first, then the range.
-            let range = convert::byte_range(options.range.as_ref())?
-                .resolve(meta.content_length())
+            let range = convert::byte_range(options.range.as_ref())
+                .and_then(|range| range.resolve(meta.content_length()))
                 .map_err(|e| self.error(e.with_operation("get_opts").with_path(&path), location))?;
             let attributes = convert::attributes(&meta);
             let meta = convert::object_meta(location.clone(), &meta);
@@ -338,7 +344,8 @@ impl ObjectStore for DioStore {
                 // conditions first (a missing object is `NotFound` whatever the
                 // range), then the range.
                 self.head_object(&path, conditions, location).await?;
-                return Err(range_error);
+                let range_error = range_error.with_operation("get_opts").with_path(&path);
+                return Err(self.error(range_error, location));
             }
         };
         let reader = self

@@ -293,6 +293,18 @@ fn a_bad_range_on_a_missing_object_is_not_found() {
                     ),
                     "{store}, {range:?} of a present object: {err}"
                 );
+                // Ours says which object, and which call, with its head too.
+                if store.to_string().starts_with("DioStore") {
+                    for head in [false, true] {
+                        let asked = with_range().with_head(head);
+                        let err = store.get_opts(&present, asked).await.unwrap_err();
+                        let text = err.to_string();
+                        assert!(
+                            text.contains("r/present") && text.contains("get_opts"),
+                            "{store}, {range:?}, head {head}: {text}"
+                        );
+                    }
+                }
             }
         }
     });
@@ -694,6 +706,7 @@ fn content_type_and_storage_class_attributes() {
             matches!(err, object_store::Error::NotImplemented { .. }),
             "{err}"
         );
+        assert!(err.to_string().contains("\"a\""), "names the object: {err}");
         let content_type = Attributes::from_iter([(Attribute::ContentType, "text/csv")]);
         let (fs_op, _dir) = common::fs_operator("attributes-fs");
         let fs = DioStore::new(fs_op);
@@ -718,6 +731,7 @@ fn content_type_and_storage_class_attributes() {
                 "{err}"
             );
             assert!(err.to_string().contains("ContentType"), "{err}");
+            assert!(err.to_string().contains("\"a\""), "names the object: {err}");
         }
         assert!(matches!(
             fs.head(&Path::from("a")).await,
