@@ -449,10 +449,18 @@ impl MultipartUpload for DioUpload {
                 .with_message("the upload was aborted")
                 .with_operation("put_multipart"),
         );
-        let Some(mut writer) = shared.writer.lock().await.take() else {
+        // The writer stays in its slot while it aborts: an abort dropped midway
+        // leaves its clean-up to the writer, and the next abort waits for it and
+        // says how it went. A failed one stays too, for every later abort to say.
+        let mut slot = shared.writer.lock().await;
+        let Some(writer) = slot.as_mut() else {
             return Ok(());
         };
-        writer.abort().await.map_err(|e| shared.error(e, "abort"))
+        let aborted = writer.abort().await;
+        if aborted.is_ok() {
+            *slot = None;
+        }
+        aborted.map_err(|e| shared.error(e, "abort"))
     }
 }
 

@@ -505,6 +505,56 @@ fn a_failed_upload_says_so_and_leaves_nothing() {
     });
 }
 
+/// An abort given up on midway (a `timeout` around it) leaves its clean-up under
+/// way; the next `abort` waits for it and says how it went, as
+/// `storage::Writer::abort` does, instead of answering `Ok` at once while the
+/// write's temporary file is still there.
+#[test]
+fn an_abort_given_up_on_is_waited_for_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = io_executor::Builder::new()
+        .name("upload-abort")
+        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .build()
+        .unwrap();
+    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    let root = dir.path().to_owned();
+    within(60, move || {
+        rt().block_on(async {
+            let store = DioStore::new(op);
+            let mut upload = store.put_multipart(&Path::from("ab/obj")).await.unwrap();
+            upload.put_part(vec![1_u8; 1000].into()).await.unwrap();
+            // The blocking thread busy: the clean-up waits for it.
+            let (started, running) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let busy = executor.spawn_blocking(move || {
+                started.send(()).unwrap();
+                released.recv().ok();
+            });
+            running.recv().unwrap();
+            assert!(
+                futures::FutureExt::now_or_never(upload.abort()).is_none(),
+                "the clean-up waits for the blocking thread"
+            );
+            assert!(
+                futures::FutureExt::now_or_never(upload.abort()).is_none(),
+                "the next abort waits for the clean-up given up on"
+            );
+            release.send(()).unwrap();
+            upload.abort().await.unwrap();
+            busy.await.unwrap();
+            let err = upload.complete().await.unwrap_err();
+            assert!(err.to_string().contains("aborted"), "{err}");
+        });
+        executor.shutdown();
+        executor.blocking_join();
+        let left: Vec<_> = walk(&root);
+        assert!(left.iter().all(|p| !p.contains("obj")), "{left:?}");
+    });
+}
+
 /// An upload whose part the executor refuses (its queue at its bound) fails with
 /// the refusal, a temporary one, not a guess, and leaves nothing.
 #[test]
