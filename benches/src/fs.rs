@@ -198,6 +198,18 @@ pub struct Fixture {
     rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
+/// The files the write workload leaves, one per client (ours, std, tokio, OpenDAL,
+/// object_store), all kept until the fixture goes.
+const WRITTEN_FILES: u64 = 5;
+
+/// The disk the fs suite needs: its two files, the write workload's files, and a
+/// temporary one beside them while a write commits.
+fn disk_needed(sizes: &Sizes) -> u64 {
+    sizes
+        .big()
+        .saturating_add(sizes.small.saturating_mul(2 + WRITTEN_FILES))
+}
+
 impl Fixture {
     /// Writes the 16 MiB and 128 MiB files to a new temp directory and builds every
     /// client over it; ours uses `dedicated` for its dedicated-pool method.
@@ -216,13 +228,22 @@ impl Fixture {
     /// What [`new`](Self::new) panics for: a message saying what could not be made.
     pub fn with_sizes(dedicated: Executor, sizes: Sizes) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
-        // The two files, and a write workload's file and its temporary beside them.
-        let needed = sizes.big().saturating_add(sizes.small.saturating_mul(3));
+        let needed = disk_needed(&sizes);
         crate::check_free_space(dir.path(), needed, "the fs suite", "--size")?;
         // The big file's bytes while they are written, then up to as much again
-        // in reads in flight (16 halves of `small`), and the write payload.
+        // in reads in flight (16 halves of `small`), and the write payload; and
+        // the files themselves, on a tmpfs.
+        let files_in_memory = if crate::in_memory(dir.path()) {
+            needed
+        } else {
+            0
+        };
         crate::check_free_memory(
-            sizes.big().saturating_mul(2).saturating_add(sizes.small),
+            sizes
+                .big()
+                .saturating_mul(2)
+                .saturating_add(sizes.small)
+                .saturating_add(files_in_memory),
             "the fs suite",
             "--size",
         )?;
@@ -688,6 +709,29 @@ mod tests {
                 fixture.check(method, workload).unwrap();
             }
         }
+        drop(fixture);
+        executor.shutdown();
+    }
+
+    /// The disk the suite checks for before it starts holds what its runs leave:
+    /// every client's written file, and a write's temporary beside them.
+    #[test]
+    fn the_disk_checked_for_holds_every_written_file() {
+        let executor = io_executor::Builder::new().name("fs-disk").build().unwrap();
+        let sizes = Sizes { small: 1 << 20 };
+        let fixture = Fixture::with_sizes(executor.clone(), sizes).unwrap();
+        for method in Method::ALL {
+            fixture.run(method, Workload::Write).unwrap();
+        }
+        let held: u64 = std::fs::read_dir(fixture.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(
+            held + sizes.small <= disk_needed(&sizes),
+            "{held} bytes held, and a temporary file, against {}",
+            disk_needed(&sizes)
+        );
         drop(fixture);
         executor.shutdown();
     }

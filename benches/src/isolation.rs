@@ -231,7 +231,10 @@ impl Isolation {
                 }
                 lateness
             });
+            // Its rounds over its own time: from its start to its last round
+            // (just past `end`), not the IO's, whose last reads end later.
             let cpu = tokio::spawn(async move {
+                let began = Instant::now();
                 let buf = vec![0x5a_u8; 16 << 10];
                 let mut rounds = 0_u64;
                 let mut slice_start = Instant::now();
@@ -243,7 +246,7 @@ impl Isolation {
                         slice_start = Instant::now();
                     }
                 }
-                rounds
+                (rounds, began.elapsed().as_secs_f64())
             });
             let started = Instant::now();
             let loops: Vec<_> = (0..concurrency)
@@ -257,7 +260,7 @@ impl Isolation {
             let mut lateness = ticker
                 .await
                 .map_err(|e| format!("{method}: the ticker task: {e}"))?;
-            let rounds = cpu
+            let (rounds, cpu_elapsed) = cpu
                 .await
                 .map_err(|e| format!("{method}: the CPU task: {e}"))?;
             let elapsed = started.elapsed().as_secs_f64();
@@ -274,7 +277,7 @@ impl Isolation {
                 lateness_p50: pick(0.5),
                 lateness_p99: pick(0.99),
                 lateness_max: lateness.last().copied().unwrap_or_default(),
-                cpu_rounds_per_sec: rounds as f64 / elapsed,
+                cpu_rounds_per_sec: rounds as f64 / cpu_elapsed.max(1e-9),
                 io_bytes_per_sec: io_bytes as f64 / elapsed,
             })
         });

@@ -42,6 +42,8 @@ pub struct MemS3 {
     addr: SocketAddr,
     bucket: String,
     objects: Objects,
+    /// Deletes are refused (403 `AccessDenied`): see [`refuse_deletes`](Self::refuse_deletes).
+    deletes_refused: Arc<std::sync::atomic::AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -74,6 +76,8 @@ impl MemS3 {
         let prefix = format!("/{bucket}");
         let served = Arc::clone(&objects);
         let uploads: Uploads = Arc::default();
+        let deletes_refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = Arc::clone(&deletes_refused);
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -83,12 +87,28 @@ impl MemS3 {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let (objects, uploads, prefix) =
-                    (Arc::clone(&served), Arc::clone(&uploads), prefix.clone());
+                let (objects, uploads, prefix, refused) = (
+                    Arc::clone(&served),
+                    Arc::clone(&uploads),
+                    prefix.clone(),
+                    Arc::clone(&refused),
+                );
                 let service = hyper::service::service_fn(move |req| {
                     let (objects, uploads, prefix) =
                         (Arc::clone(&objects), Arc::clone(&uploads), prefix.clone());
+                    let refuse =
+                        refused.load(std::sync::atomic::Ordering::SeqCst) && is_delete(&req);
                     async move {
+                        if refuse {
+                            return Ok::<_, Infallible>(respond(
+                                StatusCode::FORBIDDEN,
+                                &[],
+                                Bytes::from_static(
+                                    b"<Error><Code>AccessDenied</Code><Message>deletes are \
+                                      refused</Message></Error>",
+                                ),
+                            ));
+                        }
                         Ok::<_, Infallible>(handle(req, &objects, &uploads, &prefix).await)
                     }
                 });
@@ -102,6 +122,7 @@ impl MemS3 {
             addr,
             bucket: bucket.to_owned(),
             objects,
+            deletes_refused,
             _runtime: runtime,
         })
     }
@@ -116,6 +137,13 @@ impl MemS3 {
         &self.bucket
     }
 
+    /// From now on refuses to delete objects (`DELETE` of a key, `POST ?delete`)
+    /// with 403 `AccessDenied`, as a bucket whose policy denies deletes does.
+    pub fn refuse_deletes(&self) {
+        self.deletes_refused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Stores an object directly.
     ///
     /// # Panics
@@ -126,6 +154,17 @@ impl MemS3 {
             .write()
             .expect("objects")
             .insert(key.to_owned(), Stored::new(data));
+    }
+}
+
+/// A request that deletes an object: `DELETE` of a key (not of an upload), or
+/// DeleteObjects.
+fn is_delete(req: &Request<Incoming>) -> bool {
+    let query = req.uri().query().unwrap_or("");
+    match *req.method() {
+        Method::DELETE => query_param(query, "uploadId").is_none(),
+        Method::POST => query_param(query, "delete").is_some(),
+        _ => false,
     }
 }
 

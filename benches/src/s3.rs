@@ -239,6 +239,9 @@ pub struct Fixture {
     data: Bytes,
     sizes: Sizes,
     rng: std::sync::Mutex<rand::rngs::StdRng>,
+    /// The objects were removed (or their removal failed and was said) by
+    /// [`remove`](Fixture::remove): the drop leaves them be.
+    removed: bool,
 }
 
 /// The endpoint as the peers use it, and the peers.
@@ -249,21 +252,20 @@ type Peers = (Endpoint, opendal::Operator, Arc<dyn ObjectStore>);
 /// the user's bucket.
 impl Drop for Fixture {
     fn drop(&mut self) {
-        if self.endpoint.uri.is_some() {
-            remove_written(&self.ours, &self.endpoint.bucket, &self.prefix);
+        if let Err(e) = self.remove() {
+            eprintln!("{e}");
         }
     }
 }
 
-/// Removes everything under the run's own prefix (`ours` is rooted there); a
-/// failure is said, not hidden (a drop cannot fail).
-fn remove_written(ours: &storage::Operator, bucket: &str, prefix: &str) {
-    if let Err(e) = ours.blocking().remove_all("") {
-        eprintln!(
+/// Removes everything under the run's own prefix (`ours` is rooted there).
+fn remove_written(ours: &storage::Operator, bucket: &str, prefix: &str) -> Result<(), String> {
+    ours.blocking().remove_all("").map_err(|e| {
+        format!(
             "the benchmark objects under {prefix:?} in bucket {bucket:?} were not all deleted: {}",
             crate::error_chain(&e)
-        );
-    }
+        )
+    })
 }
 
 impl Fixture {
@@ -371,7 +373,10 @@ impl Fixture {
             Ok(clients) => clients,
             Err((e, uploaded)) => {
                 if real && uploaded {
-                    remove_written(&ours, &bucket, &prefix);
+                    // Both are said: the set-up's failure, then what it left.
+                    if let Err(left) = remove_written(&ours, &bucket, &prefix) {
+                        return Err(format!("{e}; {left}"));
+                    }
                 }
                 return Err(e);
             }
@@ -397,7 +402,24 @@ impl Fixture {
             data,
             sizes,
             rng: std::sync::Mutex::new(rng),
+            removed: false,
         })
+    }
+
+    /// Deletes the objects the fixture wrote to a real endpoint (`--uri`), as its
+    /// drop would, but says whether that worked: a run that leaves objects in the
+    /// user's bucket has not ended well, and says so in its exit status.
+    ///
+    /// # Errors
+    ///
+    /// The objects under the run's prefix were not all deleted: a line naming the
+    /// prefix, the bucket and the server's error.
+    pub fn remove(&mut self) -> Result<(), String> {
+        if self.removed || self.endpoint.uri.is_none() {
+            return Ok(());
+        }
+        self.removed = true;
+        remove_written(&self.ours, &self.endpoint.bucket, &self.prefix)
     }
 
     /// The lines that say what was measured against: the endpoint, the bucket, the

@@ -308,7 +308,10 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 size: args.size.unwrap_or(16 << 20),
                 progress: !args.common.no_progress,
             })
-            .and_then(|outcome| report::finish(&outcome.rows, &outcome.header, &args.common))
+            .and_then(|outcome| {
+                report::finish(&outcome.rows, &outcome.header, &args.common)?;
+                outcome.failure.map_or(Ok(()), Err)
+            })
         }
     }
 }
@@ -405,11 +408,24 @@ pub(crate) fn check_writable(
     } else {
         path.to_owned()
     };
-    std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&probe)
-        .map_err(cannot)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        // A file the user may write in a directory that takes no new one: written
+        // as it is, in place (as the results are then written).
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_file() => {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map(drop)
+                .map_err(cannot)
+        }
+        Err(e) => Err(cannot(e)),
+    }
 }

@@ -131,13 +131,24 @@ fn turn_orders(n: usize, rng: &mut impl rand::Rng) -> Vec<Vec<usize>> {
 }
 
 /// The number of samples, their median, and the CPU time per sample.
-fn summary(mut samples: Vec<Duration>, cpu: Option<Duration>) -> Timing {
-    samples.sort();
+fn summary(samples: Vec<Duration>, cpu: Option<Duration>) -> Timing {
     let iterations = samples.len();
     Timing {
         iterations,
-        median: samples[iterations / 2],
+        median: median(samples),
         cpu_per_iteration: cpu.map(|c| c / iterations as u32),
+    }
+}
+
+/// The median of `samples`: the middle one, or the mean of the two middle ones
+/// of an even count (zero for none).
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let n = samples.len();
+    match n {
+        0 => Duration::ZERO,
+        _ if n % 2 == 1 => samples[n / 2],
+        _ => (samples[n / 2 - 1] + samples[n / 2]) / 2,
     }
 }
 
@@ -148,6 +159,18 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect();
+        assert_eq!(median(ms(&[4, 1, 3, 2])), Duration::from_micros(2500));
+        assert_eq!(median(ms(&[3, 1, 2])), Duration::from_millis(2));
+        assert_eq!(median(ms(&[7])), Duration::from_millis(7));
+        assert_eq!(median(Vec::new()), Duration::ZERO);
+        let timing = summary(ms(&[1, 2, 3, 4]), Some(Duration::from_millis(8)));
+        assert_eq!(timing.median, Duration::from_micros(2500));
+        assert_eq!(timing.cpu_per_iteration, Some(Duration::from_millis(2)));
+    }
 
     #[test]
     fn every_turn_takes_every_method_once_and_no_method_always_follows_the_same_one() {

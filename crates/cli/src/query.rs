@@ -146,7 +146,7 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
     let endpoint = match &args.uri {
         Some(uri) => Some(Endpoint::from_uri(uri).map_err(|e| {
             format!(
-                "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
+                "--uri: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
             )
         })?),
         None => None,
@@ -282,10 +282,7 @@ fn measure(
     }
     let medians: Vec<Duration> = samples
         .iter_mut()
-        .map(|s| {
-            s.sort();
-            s[s.len() / 2]
-        })
+        .map(|s| crate::measure::median(s.clone()))
         .collect();
     let base = medians[0].as_secs_f64();
     Ok(Path::ALL

@@ -41,6 +41,9 @@ fn dedicated() -> Result<Executor, String> {
 pub(crate) struct Outcome {
     pub(crate) rows: Vec<Row>,
     pub(crate) header: Vec<String>,
+    /// What went wrong after the measurements (the S3 objects left behind): said
+    /// after the table, and the run fails.
+    pub(crate) failure: Option<String>,
 }
 
 /// Runs the plan.
@@ -98,6 +101,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
             .progress_chars("=> "),
     );
     let mut rows = Vec::new();
+    let mut failure = None;
     // Runs at other sizes have the same workload names: the size says which.
     let mut header = vec![format!(
         "objects: {} small, {} big (--size)",
@@ -178,7 +182,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     Some(uri) => (
                         s3::Endpoint::from_uri(uri).map_err(|e| {
                             format!(
-                                "--uri {uri:?}: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
+                                "--uri: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
                             )
                         })?,
                         None,
@@ -194,7 +198,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         (s3::Endpoint::in_process(&server), Some(server), without_server)
                     }
                 };
-                let fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
+                let mut fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
                 header.extend(fixture.describe());
                 for w in workloads {
                     let methods: Vec<s3::Method> = s3::Method::ALL
@@ -213,11 +217,18 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     }
                     bar.inc(s3::Method::ALL.len() as u64);
                 }
+                if let Err(e) = fixture.remove() {
+                    failure = Some(e);
+                }
             }
         }
     }
     bar.finish_and_clear();
     crate::report::add_ratios(&mut rows);
     header.extend(crate::report::prices(&rows));
-    Ok(Outcome { rows, header })
+    Ok(Outcome {
+        rows,
+        header,
+        failure,
+    })
 }

@@ -459,6 +459,103 @@ fn s3_set_up_errors_are_one_line_not_a_panic() {
     assert!(err.contains("permission denied"), "{err}");
 }
 
+/// A `--json` file the user may write, in a directory that takes no new file (an
+/// immutable one here, which refuses root too), is written in place, where the
+/// check before the run refused it for the directory.
+#[test]
+fn a_json_file_in_a_directory_that_takes_no_new_file_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("fixed");
+    std::fs::create_dir(&fixed).unwrap();
+    let json = fixed.join("r.json");
+    std::fs::write(&json, "the previous results").unwrap();
+    let chattr = |flag: &str| {
+        Command::new("chattr")
+            .arg(flag)
+            .arg(&fixed)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chattr("+i") {
+        assert!(
+            std::env::var("DIO_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+            "DIO_REQUIRE_PRIVILEGED=1, yet chattr +i failed"
+        );
+        eprintln!(
+            "skipped: chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it"
+        );
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "--quick",
+            "--suite",
+            "memory",
+            "--filter",
+            "range_read_4k",
+        ])
+        .args(["--size", "1M", "--no-progress", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run dio");
+    chattr("-i");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["tool"], "dio bench");
+}
+
+/// A `--uri` with credentials in it is refused, and the error hides them (the
+/// backend's message shows the URI masked; the CLI's must not show it again).
+#[test]
+fn a_uri_with_credentials_is_refused_without_showing_them() {
+    let err = fails_in_one_line(
+        &[
+            "--uri",
+            "s3://AKIAEXAMPLEKEY:s3cr3tVALUE@bucket/p?region=us-east-1",
+        ],
+        "key",
+        "secret",
+    );
+    assert!(err.contains("--uri"), "{err}");
+    assert!(
+        !err.contains("s3cr3tVALUE") && !err.contains("AKIAEXAMPLEKEY"),
+        "{err}"
+    );
+}
+
+/// A run whose objects cannot be deleted at its end (the bucket's policy denies
+/// deletes) prints its table, then says what it left where, and fails: a script
+/// must not take a run that left billed objects behind for a clean one.
+#[test]
+fn a_run_that_cannot_delete_its_objects_fails_after_its_table() {
+    let server = dio_benches::mem_s3::MemS3::start("b", 1).unwrap();
+    server.refuse_deletes();
+    let uri = format!(
+        "s3://b/keep?endpoint={}&region=us-east-1",
+        server.endpoint()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(["bench", "--quick", "--no-progress", "--size", "1M"])
+        .args(["--filter", "range_read", "--uri", &uri])
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .expect("run dio");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("range_read"), "the table: {stdout}");
+    assert!(
+        stderr.contains("were not all deleted") && stderr.contains("AccessDenied"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "said once: {stderr}");
+}
+
 /// An S3 endpoint that stores what is put and lists nothing, but refuses every
 /// read of an object (403 `AccessDenied`): a bucket whose policy changes, or
 /// whose credentials lose a right, midway through a run. One thread per
