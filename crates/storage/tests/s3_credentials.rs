@@ -688,6 +688,97 @@ fn a_profile_that_cannot_give_credentials_says_why_every_time() {
     run_child(TEST, "", &env);
 }
 
+/// A container authorization token that cannot be sent (a line break at the end
+/// of its file, as `echo` writes it) fails the credentials, saying so, without
+/// showing the token: aws-config's own message quotes it, and errors get logged.
+#[test]
+fn a_container_token_that_cannot_be_sent_is_not_shown() {
+    const TEST: &str = "a_container_token_that_cannot_be_sent_is_not_shown";
+    if child_of(TEST) {
+        let s3 = S3Builder::new("b")
+            .endpoint("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let op = Operator::new(s3);
+        let err = block_on(op.stat("k")).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("SECRET-POD-TOKEN"), "{shown}");
+        assert!(shown.contains("auth token"), "says what: {shown}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "SECRET-POD-TOKEN\n").unwrap();
+    let env = [
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:1/creds".to_owned(),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token.display().to_string(),
+        ),
+    ];
+    run_child(TEST, "", &env);
+}
+
+/// A link of the chain that fails says which it is and where it looked: a web
+/// identity token file that is not there names the provider and the file; a
+/// container endpoint that does not answer (its agent restarting) names the
+/// endpoint, and is temporary (`PermissionDenied`, as its 500 is), not a
+/// permanent `Unexpected` a caller would not retry.
+#[test]
+fn a_failing_link_of_the_chain_says_which_and_where() {
+    const TEST: &str = "a_failing_link_of_the_chain_says_which_and_where";
+    if child_of(TEST) {
+        let s3 = S3Builder::new("b")
+            .endpoint("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let op = Operator::new(s3);
+        let err = block_on(op.stat("k")).unwrap_err();
+        let shown = format!("{err}");
+        let expected = std::env::var("DIO_CHILD_EXPECTS").unwrap();
+        for part in expected.split('|') {
+            assert!(shown.contains(part), "{part:?} in {shown}");
+        }
+        if std::env::var("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_ok() {
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{shown}");
+            assert!(err.is_temporary(), "{shown}");
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-token");
+    run_child(
+        TEST,
+        "",
+        &[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", missing.display().to_string()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            (
+                "DIO_CHILD_EXPECTS",
+                format!("web identity|{}", missing.display()),
+            ),
+        ],
+    );
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/creds");
+    run_child(
+        TEST,
+        "",
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", url.clone()),
+            ("DIO_CHILD_EXPECTS", format!("container|{url}")),
+        ],
+    );
+}
+
 /// `AWS_CA_BUNDLE` is the CA bundle when none is given, read at build: one that
 /// cannot be read fails it, naming the variable and the file.
 #[test]

@@ -3005,22 +3005,42 @@ fn a_copy_that_fails_after_200_keeps_the_renamed_source() {
 /// Credentials fetched with a control character in the access key id (a line
 /// break from a file or a secret) fail the request, saying so, before anything is
 /// sent; the signer would put them in a header unchecked, a panic on the worker.
+/// In the secret or the session token too (a Kubernetes secret with a line break
+/// at its end): said, naming which part, not a bare `SignatureDoesNotMatch` or a
+/// vague "cannot sign", and not shown.
 #[test]
 fn a_line_break_in_fetched_credentials_fails_the_request_not_the_process() {
     let server = holding_a(|_, _| None);
-    let op = operator_of(
-        S3Builder::new("bucket")
-            .endpoint(format!("http://{}", server.addr))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKID\n", "secret", None, None, "a file",
-            ))
-            .retry(RetryPolicy::default().with_max_attempts(1))
-            .build()
-            .unwrap(),
-    );
-    let err = block_on(op.read("a")).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
-    assert!(err.to_string().contains("control character"), "{err}");
+    for (key, secret, token, part) in [
+        ("AKID\n", "secret", None, "access key id"),
+        ("AKID", "SECRETX\n", None, "secret access key"),
+        ("AKID", "secret", Some("TOKENX\n"), "session token"),
+    ] {
+        let op = operator_of(
+            S3Builder::new("bucket")
+                .endpoint(format!("http://{}", server.addr))
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    key,
+                    secret,
+                    token.map(str::to_owned),
+                    None,
+                    "a file",
+                ))
+                .retry(RetryPolicy::default().with_max_attempts(1))
+                .build()
+                .unwrap(),
+        );
+        let err = block_on(op.read("a")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("control character"), "{shown}");
+        assert!(shown.contains(part), "{part}: {shown}");
+        assert_eq!(err.context("stage"), Some("credentials"), "{shown}");
+        assert!(
+            !shown.contains("SECRETX") && !shown.contains("TOKENX"),
+            "{shown}"
+        );
+    }
     assert!(server.seen().is_empty(), "{:?}", server.seen());
 }
 

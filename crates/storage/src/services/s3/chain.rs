@@ -13,6 +13,7 @@ use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_async::rt::sleep::TokioSleep;
 use aws_smithy_runtime_api::client::http::{
@@ -134,7 +135,8 @@ pub(crate) fn profile_endpoint(profile: Option<&str>) -> super::config::ProfileE
     super::config::ProfileEndpoint { ignore, url }
 }
 
-/// A link of the chain whose credentials say where they came from.
+/// A link of the chain whose credentials say where they came from, and whose
+/// failures say which link failed and where it looked.
 #[derive(Debug)]
 struct Named<P>(&'static str, P);
 
@@ -144,10 +146,76 @@ impl<P: ProvideCredentials> ProvideCredentials for Named<P> {
         Self: 'a,
     {
         provider::future::ProvideCredentials::new(async move {
-            let mut credentials = self.1.provide_credentials().await?;
+            let mut credentials = self
+                .1
+                .provide_credentials()
+                .await
+                .map_err(|e| named_error(self.0, e))?;
             credentials.set_property(SourceName(self.0));
             Ok(credentials)
         })
+    }
+}
+
+/// `err` of link `name`, its kind kept (the chain goes past a link whose
+/// credentials are not there), its message saying which link and where it
+/// looked (the variables that point it at a file or an endpoint). A container
+/// or instance metadata endpoint that could not be reached (an agent
+/// restarting) is the provider's failure, which may pass, not an unhandled one.
+fn named_error(name: &str, err: CredentialsError) -> CredentialsError {
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    let what = match name {
+        "web-identity" => "the web identity provider",
+        "container" => "the container provider",
+        "instance-metadata" => "the instance metadata provider",
+        "profile" => "the profile provider",
+        "environment" => "the environment provider",
+        _ => "a credential provider",
+    };
+    let looked: Vec<String> = match name {
+        "web-identity" => vec!["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"],
+        "container" => vec![
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        ],
+        "instance-metadata" => vec!["AWS_EC2_METADATA_SERVICE_ENDPOINT"],
+        "profile" => vec![
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+        ],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter_map(|var| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{var}={v}"))
+    })
+    .collect();
+    let message = if looked.is_empty() {
+        format!("{what}: {}", DisplayErrorContext(&err))
+    } else {
+        format!(
+            "{what} ({}): {}",
+            looked.join(", "),
+            DisplayErrorContext(&err)
+        )
+    };
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => CredentialsError::not_loaded(message),
+        CredentialsError::InvalidConfiguration(_) => {
+            CredentialsError::invalid_configuration(message)
+        }
+        CredentialsError::ProviderError(_) => CredentialsError::provider_error(message),
+        CredentialsError::Unhandled(_) if matches!(name, "container" | "instance-metadata") => {
+            CredentialsError::provider_error(message)
+        }
+        CredentialsError::Unhandled(_) => CredentialsError::unhandled(message),
+        // A timeout keeps its own kind and duration.
+        other => other,
     }
 }
 

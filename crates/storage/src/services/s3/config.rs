@@ -188,7 +188,13 @@ impl fmt::Debug for S3Builder {
             .field("bucket", &self.bucket)
             .field("root", &self.root)
             .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self
+                    .endpoint
+                    .as_deref()
+                    .map(super::proxy::without_credentials),
+            )
             .field("path_style", &self.path_style)
             .field("credentials", &self.credentials)
             .field("provider", &self.provider.as_ref().map(|_| "<provider>"))
@@ -714,6 +720,21 @@ impl S3Builder {
             )));
         }
         if let Some(endpoint) = &self.endpoint {
+            // Credentials in it would never be sent (requests are signed), and
+            // the signature would cover them as part of the host; refused, as in
+            // an `s3://` URI, and not shown (a `/` in a password ends the
+            // authority a parser sees, so any `@` before the query counts).
+            if endpoint
+                .split(['?', '#'])
+                .next()
+                .is_some_and(|e| e.contains('@'))
+            {
+                return Err(invalid(format!(
+                    "{endpoint_from} {:?}: holds credentials (`user:password@`), which are \
+                     not sent: give them with `credentials` or the environment",
+                    super::proxy::without_credentials(endpoint)
+                )));
+            }
             let uri: Uri = endpoint
                 .parse()
                 .map_err(|e| invalid(format!("{endpoint_from} {endpoint:?}: {e}")))?;
@@ -755,8 +776,19 @@ impl S3Builder {
                     .into(),
             );
         };
+        let token = env("AWS_SESSION_TOKEN");
+        let parts = [
+            ("AWS_ACCESS_KEY_ID", Some(&key)),
+            ("AWS_SECRET_ACCESS_KEY", Some(&secret)),
+            ("AWS_SESSION_TOKEN", token.as_ref()),
+        ];
+        if let Some(why) = parts.iter().find_map(|(name, value)| {
+            value.and_then(|v| super::credentials::control_character(name, v))
+        }) {
+            return Err(format!("the environment's credentials: {why}"));
+        }
         let mut credentials = Credentials::new(key, secret);
-        credentials.session_token = env("AWS_SESSION_TOKEN");
+        credentials.session_token = token;
         Ok(CredentialCache::fixed(credentials.into_aws("environment")))
     }
 }
@@ -891,5 +923,36 @@ mod tests {
             (tiny.part_size, tiny.copy_part_size),
             (MIN_PART_SIZE, MIN_PART_SIZE as u64)
         );
+    }
+
+    /// An endpoint with credentials in it (`http://key:secret@host`) is refused
+    /// at build, as `s3://key:secret@bucket` is: they would never be sent (S3
+    /// takes signed requests), and the signature would cover them as part of the
+    /// host, so every request failed. Neither the refusal nor the builder's
+    /// `Debug` shows them, a `/` in the secret included.
+    #[test]
+    fn an_endpoint_with_credentials_is_refused_without_showing_them() {
+        for endpoint in [
+            "http://AKIDX:SECRETX@127.0.0.1:9000",
+            "http://AKIDX:SEC/RETX@127.0.0.1:9000",
+            "https://AKIDX@s3.example.com/base",
+        ] {
+            let builder = S3Builder::new("b")
+                .endpoint(endpoint)
+                .credentials(Credentials::new("k", "s"));
+            let debug = format!("{builder:?}");
+            assert!(
+                !debug.contains("SECRET") && !debug.contains("SEC/"),
+                "{debug}"
+            );
+            let err = builder.build().unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{shown}");
+            assert!(shown.contains("credentials"), "{shown}");
+            assert!(
+                !shown.contains("SEC") && !shown.contains("RETX") && !shown.contains("AKIDX"),
+                "{shown}"
+            );
+        }
     }
 }

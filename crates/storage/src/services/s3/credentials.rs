@@ -358,7 +358,22 @@ impl CredentialCache {
                 return Err(credentials_error(e));
             }
         };
+        // Checked here, every part, where the source is known: the signer puts
+        // them in headers and a canonical request, and a line break there fails
+        // as a vague "cannot sign" or a bare `SignatureDoesNotMatch`.
+        let unusable = control_character("access key id", credentials.access_key_id())
+            .or_else(|| control_character("secret access key", credentials.secret_access_key()))
+            .or_else(|| {
+                credentials
+                    .session_token()
+                    .and_then(|token| control_character("session token", token))
+            });
         let cached = Cached::new(credentials, fetched);
+        if let Some(why) = unusable {
+            return Err(Error::new(ErrorKind::InvalidInput)
+                .with_context(STAGE, "credentials")
+                .with_message(format!("the {} credentials: {why}", cached.info.source)));
+        }
         if !cached.usable_at(SystemTime::now()) {
             return Err(Error::new(ErrorKind::PermissionDenied)
                 .set_temporary(true)
@@ -421,11 +436,44 @@ pub(crate) fn credentials_error(err: CredentialsError) -> Error {
         ),
         _ => (ErrorKind::Unexpected, false, "cannot load credentials"),
     };
-    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    let detail =
+        hide_secrets(aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
     Error::new(kind)
         .set_temporary(temporary)
         .with_context(STAGE, "credentials")
         .with_message(format!("{what}: {detail}"))
+}
+
+/// `detail` with every secret the chain reads from the environment hidden: a
+/// provider's error may quote one (aws-config's container provider shows an
+/// authorization token it cannot send, a line break at the end of its file, in
+/// its message and its `Debug`), and errors get logged.
+fn hide_secrets(mut detail: String) -> String {
+    let mut secrets: Vec<String> = [
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok())
+    .collect();
+    if let Some(file) = std::env::var_os("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+        && let Ok(token) = std::fs::read_to_string(file)
+    {
+        secrets.push(token);
+    }
+    for secret in secrets {
+        // As it is, without the white space around it, and as `Debug` quotes it.
+        let quoted = format!("{secret:?}");
+        let forms = [secret.as_str(), secret.trim(), quoted.trim_matches('"')];
+        for form in forms {
+            // A short value would hide common words, and is no secret worth it.
+            if form.len() >= 4 {
+                detail = detail.replace(form, "…");
+            }
+        }
+    }
+    detail
 }
 
 /// The context key of an error that came before its request was sent: `stage` =

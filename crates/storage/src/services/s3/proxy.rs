@@ -148,6 +148,20 @@ fn without_ports(excludes: &str) -> String {
 /// Why `url` is no proxy this backend can use: not a URL, another scheme than
 /// `http://`, no host, or a URL the matcher does not take.
 fn check(url: &str) -> std::result::Result<(), String> {
+    // Before the URL is parsed: a `/`, `?` or `#` in a password ends the
+    // authority a parser sees, and what follows would be taken for a port or a
+    // path, and shown in its error.
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if rest
+        .find(['/', '?', '#'])
+        .is_some_and(|end| rest[end..].contains('@'))
+    {
+        return Err(
+            "has an '@' after its host: a password with '/', '?' or '#' is written \
+             percent-encoded (%2F, %3F, %23)"
+                .into(),
+        );
+    }
     let uri: Uri = url.parse().map_err(|e| format!("is not a URL: {e}"))?;
     match uri.scheme_str() {
         None | Some("http") => {}
@@ -162,16 +176,6 @@ fn check(url: &str) -> std::result::Result<(), String> {
     }
     if let Some(why) = super::config::bad_port(&uri) {
         return Err(why);
-    }
-    if uri
-        .path_and_query()
-        .is_some_and(|p| p.as_str().contains('@'))
-    {
-        return Err(
-            "has an '@' after its host: a password with '/', '?' or '#' is written \
-             percent-encoded (%2F, %3F, %23)"
-                .into(),
-        );
     }
     let taken = Matcher::builder()
         .https(url)
@@ -515,6 +519,22 @@ mod tests {
             "http://user:pa/ss@proxy:3128",
         ] {
             assert!(Proxy::resolve(Some(bad), Some("")).is_err(), "{bad}");
+        }
+        // A password with an unencoded `/`, `?` or `#`: refused for that, and no
+        // part of it shown (a parser takes what comes before the `/` for a port).
+        for bad in [
+            "http://user:Sekr/et@proxy:3128",
+            "http://user:Sekr?et@proxy:3128",
+            "http://user:Sekr#et@proxy:3128",
+            "http://user:12/Sekret@proxy:3128",
+        ] {
+            let err = Proxy::resolve(Some(bad), Some("")).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains("percent-encoded"), "{bad}: {shown}");
+            assert!(
+                !shown.contains("Sekr") && !shown.contains("et@"),
+                "{bad}: {shown}"
+            );
         }
         assert!(Proxy::resolve(Some(" "), None).unwrap().is_none());
     }
