@@ -840,6 +840,9 @@ pub struct Fixture {
     sessions: Vec<(Path, SessionContext, Arc<IoCounts>)>,
     files: usize,
     bytes: u64,
+    /// The uploaded dataset was removed (or its removal failed and was said) by
+    /// [`remove`](Fixture::remove): the drop leaves it be.
+    removed: bool,
 }
 
 impl Fixture {
@@ -942,6 +945,7 @@ impl Fixture {
             sessions: Vec::new(),
             files: files.len(),
             bytes: files.iter().map(|(_, b)| b.len() as u64).sum(),
+            removed: false,
         };
         for path in Path::ALL {
             let (ctx, counts) = fixture.runtime.block_on(fixture.session(path))?;
@@ -1162,25 +1166,46 @@ impl fmt::Debug for Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // An uploaded dataset is removed (the in-process server goes with its runtime).
-        if let Place::S3 {
+impl Fixture {
+    /// Removes a dataset uploaded to a real endpoint (`--uri`), as the drop
+    /// would, but says whether that worked: a run that leaves objects in the
+    /// user's bucket has not ended well. (The in-process server's goes with its
+    /// runtime.)
+    ///
+    /// # Errors
+    ///
+    /// The dataset was not all removed: a line naming the prefix, the bucket and
+    /// the server's error.
+    pub fn remove(&mut self) -> Result<(), String> {
+        let Place::S3 {
             endpoint,
             prefix,
             server: None,
         } = &self.place
-            && let Ok(s3) = s3_backend(endpoint, prefix)
-        {
-            let op = Operator::new(s3).with_executor(self.dedicated.clone());
-            // Drop cannot fail: say what was left behind instead of hiding it.
-            if let Err(e) = op.blocking().remove_all("") {
-                eprintln!(
-                    "the query dataset under {prefix:?} in bucket {:?} was not removed: {}",
-                    endpoint.bucket,
-                    crate::error_chain(&e)
-                );
-            }
+        else {
+            return Ok(());
+        };
+        if self.removed {
+            return Ok(());
+        }
+        self.removed = true;
+        let s3 = s3_backend(endpoint, prefix)?;
+        let op = Operator::new(s3).with_executor(self.dedicated.clone());
+        op.blocking().remove_all("").map_err(|e| {
+            format!(
+                "the query dataset under {prefix:?} in bucket {:?} was not removed: {}",
+                endpoint.bucket,
+                crate::error_chain(&e)
+            )
+        })
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Drop cannot fail: say what was left behind instead of hiding it.
+        if let Err(e) = self.remove() {
+            eprintln!("{e}");
         }
     }
 }

@@ -309,8 +309,8 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 progress: !args.common.no_progress,
             })
             .and_then(|outcome| {
-                report::finish(&outcome.rows, &outcome.header, &args.common)?;
-                outcome.failure.map_or(Ok(()), Err)
+                let finished = report::finish(&outcome.rows, &outcome.header, &args.common);
+                report::both(finished, outcome.failure)
             })
         }
     }
@@ -362,9 +362,10 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// Whether the file `option` names can be written: not a directory, in a
 /// directory that exists, and writable as it will be written. A regular file (or
 /// nothing) that `replaced_beside` says is replaced whole (a temporary file beside
-/// it, renamed into place: `--json`) needs a directory that takes a new file; any
-/// other file is opened for writing as it is (a file there is left unchanged; one
-/// made to find out is removed).
+/// it, renamed into place: `--json`) needs a directory that takes a new file, or,
+/// a file there, that file writable in place (as the results are then written);
+/// any other file is opened for writing as it is (a file there is left
+/// unchanged; one made to find out is removed).
 pub(crate) fn check_writable(
     option: &str,
     path: &std::path::Path,

@@ -173,9 +173,11 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         isolation: Vec::new(),
         bars: Vec::new(),
     };
+    // What an S3 run left in the bucket: said after the report, and the run fails.
+    let mut left_behind = None;
     for suite in suites {
         bar.set_message(format!("{}: generating the dataset", suite.name()));
-        let fixture = match suite {
+        let mut fixture = match suite {
             QuerySuite::Fs => Fixture::fs(scale, executor.clone()),
             QuerySuite::MemS3 => Fixture::mem_s3(scale, executor.clone()),
             QuerySuite::S3 => Fixture::s3(
@@ -223,16 +225,20 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
             }
         }
         report.bars.extend(bars(suite, &report.queries));
+        if let Err(e) = fixture.remove() {
+            left_behind = Some(e);
+        }
     }
     bar.finish_and_clear();
     let chart = || panels(&report);
-    crate::report::emit(
+    let emitted = crate::report::emit(
         &table(&report),
         common,
         "dio bench query",
         &report,
         Some(&chart),
-    )
+    );
+    crate::report::both(emitted, left_behind)
 }
 
 /// Times `query` through every path, round-robin (so a change in the machine's

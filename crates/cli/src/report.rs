@@ -489,6 +489,17 @@ pub(crate) fn prices(rows: &[Row]) -> Vec<String> {
     .collect()
 }
 
+/// A run's outcome once its results are out (`emitted`) and something went wrong
+/// after its measurements (`after`, the S3 objects it left behind): both said,
+/// neither hides the other.
+pub(crate) fn both(emitted: Result<(), String>, after: Option<String>) -> Result<(), String> {
+    match (emitted, after) {
+        (Ok(()), None) => Ok(()),
+        (Err(e), None) | (Ok(()), Some(e)) => Err(e),
+        (Err(emitting), Some(after)) => Err(format!("{emitting}; and {after}")),
+    }
+}
+
 /// Prints the header lines, the table and the verdicts, then writes what was asked
 /// for.
 pub(crate) fn finish(rows: &[Row], header: &[String], common: &Common) -> Result<(), String> {
@@ -512,6 +523,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Objects left behind are said whether or not the results could be written,
+    /// and a results file that could not be written is said too.
+    #[test]
+    fn neither_failure_hides_the_other() {
+        let left = || Some("objects left".to_owned());
+        assert_eq!(both(Ok(()), None), Ok(()));
+        assert_eq!(both(Ok(()), left()), Err("objects left".to_owned()));
+        assert_eq!(both(Err("no json".into()), None), Err("no json".to_owned()));
+        let err = both(Err("no json".into()), left()).unwrap_err();
+        assert!(
+            err.contains("no json") && err.contains("objects left"),
+            "{err}"
+        );
+    }
 
     fn row(workload: &str, method: &str, millis: u64) -> Row {
         let timing = Timing {

@@ -486,6 +486,16 @@ fn a_json_file_in_a_directory_that_takes_no_new_file_is_written_in_place() {
         );
         return;
     }
+    // Made mutable again however the test ends, so that its directory goes.
+    struct Mutable<F: Fn()>(F);
+    impl<F: Fn()> Drop for Mutable<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _mutable = Mutable(|| {
+        chattr("-i");
+    });
     let out = Command::new(env!("CARGO_BIN_EXE_dio"))
         .args([
             "bench",
@@ -499,7 +509,6 @@ fn a_json_file_in_a_directory_that_takes_no_new_file_is_written_in_place() {
         .arg(&json)
         .output()
         .expect("run dio");
-    chattr("-i");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

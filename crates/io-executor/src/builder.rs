@@ -340,40 +340,41 @@ impl Builder {
             let idle_spin = self.idle_spin;
             #[cfg(not(loom))]
             let pool = Arc::downgrade(&shared);
-            let spawned = self
-                .thread(format!("{}-worker-{index}", self.name))
-                .spawn(move || {
-                    let mut runtime = tokio::runtime::Builder::new_current_thread();
-                    runtime.enable_all();
-                    // The threads it starts for `spawn_blocking` are known as the
-                    // pool's (see `Executor::current`). Tokio has no such hook
-                    // under loom, whose models start no runtime.
-                    #[cfg(not(loom))]
-                    runtime.on_thread_start(move || context::enter_runtime_thread(&pool));
-                    let runtime = runtime.build();
-                    #[cfg(all(test, not(loom)))]
-                    let runtime = match hooks.failing_worker {
-                        Some(failing) if failing == index => {
-                            Err(io::Error::other("the test's failing runtime"))
-                        }
-                        _ => runtime,
-                    };
-                    match runtime {
-                        Ok(runtime) => {
-                            let _ = ready_tx.send(Ok(()));
-                            drop(ready_tx);
-                            worker::run(shared, index, runtime, jobs, idle_spin, &hooks);
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            shared.exit.thread_exited();
-                        }
+            let thread = format!("{}-worker-{index}", self.name);
+            let in_thread = thread.clone();
+            let spawned = self.thread(thread.clone()).spawn(move || {
+                let mut runtime = tokio::runtime::Builder::new_current_thread();
+                runtime.enable_all();
+                // The threads it starts for `spawn_blocking` are known as the
+                // pool's (see `Executor::current`). Tokio has no such hook
+                // under loom, whose models start no runtime.
+                #[cfg(not(loom))]
+                runtime.on_thread_start(move || context::enter_runtime_thread(&pool));
+                let runtime = runtime.build();
+                #[cfg(all(test, not(loom)))]
+                let runtime = match hooks.failing_worker {
+                    Some(failing) if failing == index => {
+                        Err(io::Error::other("the test's failing runtime"))
                     }
-                });
+                    _ => runtime,
+                };
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = ready_tx.send(Ok(()));
+                        drop(ready_tx);
+                        worker::run(shared, index, runtime, jobs, idle_spin, &hooks);
+                    }
+                    Err(e) => {
+                        let what = format!("thread {in_thread:?} could not build its runtime");
+                        let _ = ready_tx.send(Err(failed(e, &what)));
+                        shared.exit.thread_exited();
+                    }
+                }
+            });
             match spawned {
                 Ok(_) => started += 1,
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some(failed(e, &format!("thread {thread:?} could not start")));
                     break;
                 }
             }
@@ -395,11 +396,12 @@ impl Builder {
                 let shared = Arc::clone(&shared);
                 let hooks = self.hooks.clone();
                 let idle_spin = self.idle_spin;
+                let thread = format!("{}-blocking-{index}", self.name);
                 let spawned = self
-                    .thread(format!("{}-blocking-{index}", self.name))
+                    .thread(thread.clone())
                     .spawn(move || blocking::run(shared, index, idle_spin, &hooks));
                 if let Err(e) = spawned {
-                    failure = Some(e);
+                    failure = Some(failed(e, &format!("thread {thread:?} could not start")));
                     break;
                 }
             }
@@ -419,6 +421,11 @@ impl Builder {
             None => builder,
         }
     }
+}
+
+/// `err` with what failed said first (which thread, doing what), of the same kind.
+fn failed(err: io::Error, what: &str) -> io::Error {
+    io::Error::new(err.kind(), format!("building the executor: {what}: {err}"))
 }
 
 impl fmt::Debug for Builder {
@@ -458,6 +465,11 @@ mod tests {
         builder.hooks.failing_worker = Some(2);
         let err = builder.build().expect_err("a worker's runtime failed");
         assert!(err.to_string().contains("failing runtime"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("thread \"failing-global-worker-2\" could not build its runtime"),
+            "{err}"
+        );
         // Workers 0 and 1 had started. The bound only ends a failing test.
         let deadline = Instant::now() + Duration::from_secs(30);
         while stopped.load(Ordering::SeqCst) < 2 {

@@ -334,7 +334,8 @@ pub(crate) mod loom_models {
     }
 
     /// The handle is dropped while the job finishes: the job ends exactly once, and
-    /// its output is dropped exactly once (by the slot, or with the cancelled future).
+    /// its output is dropped exactly once (by the job, the handle having let go; by
+    /// the handle's drop, the output being ready; or with the cancelled future).
     #[test]
     fn a_job_completing_while_its_handle_is_dropped() {
         check(|| {

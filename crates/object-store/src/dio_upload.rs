@@ -53,9 +53,10 @@ struct Shared {
     prefix: Prefix,
     /// Runs the task that hands queued parts to the writer.
     executor: Executor,
-    /// `None` once completed or aborted. Held across an await only by the draining
-    /// task, `complete` and `abort`, never by a part's future (which its caller
-    /// may keep without polling).
+    /// `None` once completed, or aborted with its clean-up done (a writer whose
+    /// clean-up failed stays, for every later call to say so). Held across an
+    /// await only by the draining task, `complete` and `abort`, never by a part's
+    /// future (which its caller may keep without polling).
     writer: AsyncMutex<Option<Writer>>,
     /// Parts not yet handed to the writer, in call order, and the upload's failure.
     queue: Mutex<Queue>,
@@ -388,13 +389,19 @@ impl MultipartUpload for DioUpload {
                 // with that write's error, which says the clean-up failed); one
                 // stopped by an abort given up midway, or by a lost draining task,
                 // is aborted here, and a clean-up that failed is said.
-                let e = match writer.abort().await {
+                let abort = writer.abort().await;
+                // A clean-up that failed stays with the writer, for every later
+                // call (an abort) to say again.
+                let cleaned = abort.is_ok();
+                let e = match abort {
                     Err(a) if e.context(storage::raw::ABORT_FAILED).is_none() => {
                         e.with_context(storage::raw::ABORT_FAILED, a.to_string())
                     }
                     _ => e,
                 };
-                *slot = None;
+                if cleaned {
+                    *slot = None;
+                }
                 // Said by every later call (the failure of a last part's write is
                 // found here first; an earlier failure stays the one said).
                 shared.fail(e.clone());

@@ -871,6 +871,8 @@ struct Held {
     writes_pass: std::sync::atomic::AtomicBool,
     /// Commits fail (once through the gate), saying the object may be stored.
     commit_lost: std::sync::atomic::AtomicBool,
+    /// Aborts fail: the clean-up cannot be done (S3 refusing the DELETE).
+    abort_fails: std::sync::atomic::AtomicBool,
     /// Listings fail on their first page, not their second, with an error about
     /// this path.
     list_breaks_first: std::sync::Mutex<Option<&'static str>>,
@@ -954,6 +956,16 @@ impl storage::raw::RawWrite for HeldWrite {
     }
 
     fn abort(self: Box<Self>) -> storage::raw::IoJob<()> {
+        if self
+            .held
+            .abort_fails
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return storage::raw::IoJob::ready(Err(storage::Error::new(
+                storage::ErrorKind::PermissionDenied,
+            )
+            .with_message("injected abort failure")));
+        }
         storage::raw::IoJob::ready(Ok(()))
     }
 }
@@ -1225,6 +1237,35 @@ fn an_abort_after_a_commit_that_may_have_stored_returns_its_error() {
                 shown.contains("injected lost answer") && shown.contains("stored"),
                 "{shown}"
             );
+        });
+    });
+}
+
+/// An abort whose clean-up failed is said by every later abort, a `complete`
+/// between them included (it answered `Ok` once a `complete` had taken the
+/// writer out).
+#[test]
+fn a_failed_abort_is_said_again_after_a_complete() {
+    within(60, || {
+        let (held, store) = held_store();
+        held.writes_pass
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        held.abort_fails
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        rt().block_on(async {
+            let mut upload = store.put_multipart(&Path::from("af")).await.unwrap();
+            upload.put_part("some".into()).await.unwrap();
+            for call in ["abort", "complete", "abort", "complete", "abort"] {
+                let err = match call {
+                    "abort" => upload.abort().await.map(drop),
+                    _ => upload.complete().await.map(drop),
+                }
+                .expect_err(call);
+                assert!(
+                    err.to_string().contains("injected abort failure"),
+                    "{call}: {err}"
+                );
+            }
         });
     });
 }

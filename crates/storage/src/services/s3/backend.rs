@@ -34,7 +34,10 @@ use crate::{Error, ErrorKind, Metadata, Result, WriteOptions};
 ///
 /// A read fills one pooled buffer for the range (its size class in the pool:
 /// above 64 KiB at most a quarter larger); a [`Reader`](crate::Reader)
-/// reads `chunk_size` ranges, at most `prefetch + 1` of them at once. A writer holds
+/// reads `chunk_size` ranges, at most `prefetch + 1` of them at once, but for a
+/// range to the object's end, first opened with one GET of `whole_up_to` bytes
+/// (its answer brings the size) kept as its first chunk while `prefetch` chunks
+/// are read ahead beside it. A writer holds
 /// at most `(part_concurrency + 1) * part_size` bytes and two of its
 /// [`write_chunk_size`](crate::Options::write_chunk_size) chunks: the one it handed
 /// over, waiting for a part's place, and the next it buffers.

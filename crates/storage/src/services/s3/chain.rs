@@ -159,9 +159,12 @@ impl<P: ProvideCredentials> ProvideCredentials for Named<P> {
 
 /// `err` of link `name`, its kind kept (the chain goes past a link whose
 /// credentials are not there), its message saying which link and where it
-/// looked (the variables that point it at a file or an endpoint). A container
-/// or instance metadata endpoint that could not be reached (an agent
+/// looked (the variables that point it at a file or an endpoint), and no secret
+/// the chain read from the environment (aws-config's chain logs the error that
+/// stops it). A container endpoint that could not be reached (its agent
 /// restarting) is the provider's failure, which may pass, not an unhandled one.
+/// (aws-config's instance metadata provider says "not loaded" of an endpoint it
+/// cannot reach, and the chain goes on past it.)
 fn named_error(name: &str, err: CredentialsError) -> CredentialsError {
     use aws_smithy_types::error::display::DisplayErrorContext;
     let what = match name {
@@ -195,7 +198,7 @@ fn named_error(name: &str, err: CredentialsError) -> CredentialsError {
             .map(|v| format!("{var}={v}"))
     })
     .collect();
-    let message = if looked.is_empty() {
+    let message = super::credentials::hide_secrets(if looked.is_empty() {
         format!("{what}: {}", DisplayErrorContext(&err))
     } else {
         format!(
@@ -203,14 +206,14 @@ fn named_error(name: &str, err: CredentialsError) -> CredentialsError {
             looked.join(", "),
             DisplayErrorContext(&err)
         )
-    };
+    });
     match err {
         CredentialsError::CredentialsNotLoaded(_) => CredentialsError::not_loaded(message),
         CredentialsError::InvalidConfiguration(_) => {
             CredentialsError::invalid_configuration(message)
         }
         CredentialsError::ProviderError(_) => CredentialsError::provider_error(message),
-        CredentialsError::Unhandled(_) if matches!(name, "container" | "instance-metadata") => {
+        CredentialsError::Unhandled(_) if name == "container" => {
             CredentialsError::provider_error(message)
         }
         CredentialsError::Unhandled(_) => CredentialsError::unhandled(message),

@@ -448,7 +448,7 @@ pub(crate) fn credentials_error(err: CredentialsError) -> Error {
 /// provider's error may quote one (aws-config's container provider shows an
 /// authorization token it cannot send, a line break at the end of its file, in
 /// its message and its `Debug`), and errors get logged.
-fn hide_secrets(mut detail: String) -> String {
+pub(crate) fn hide_secrets(mut detail: String) -> String {
     let mut secrets: Vec<String> = [
         "AWS_CONTAINER_AUTHORIZATION_TOKEN",
         "AWS_SECRET_ACCESS_KEY",
@@ -457,18 +457,20 @@ fn hide_secrets(mut detail: String) -> String {
     .iter()
     .filter_map(|name| std::env::var(name).ok())
     .collect();
+    // As aws-config reads it: the bytes, not necessarily UTF-8.
     if let Some(file) = std::env::var_os("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-        && let Ok(token) = std::fs::read_to_string(file)
+        && let Ok(token) = std::fs::read(file)
     {
-        secrets.push(token);
+        secrets.push(String::from_utf8_lossy(&token).into_owned());
     }
     for secret in secrets {
         // As it is, without the white space around it, and as `Debug` quotes it.
         let quoted = format!("{secret:?}");
         let forms = [secret.as_str(), secret.trim(), quoted.trim_matches('"')];
         for form in forms {
-            // A short value would hide common words, and is no secret worth it.
-            if form.len() >= 4 {
+            // A short value (LocalStack's `test`) would hide parts of words and
+            // paths, and is no secret worth it.
+            if form.len() >= 8 {
                 detail = detail.replace(form, "…");
             }
         }
