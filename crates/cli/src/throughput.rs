@@ -112,115 +112,128 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
     // server.
     let cpu = CpuClock::process();
     for suite in suites {
-        let workloads: Vec<Workload> = pairs
-            .iter()
-            .filter(|(s, _, _)| *s == suite)
-            .map(|(_, w, _)| *w)
-            .collect();
-        if workloads.is_empty() {
-            continue;
-        }
-        bar.set_message(format!("{suite:?}: preparing"));
-        match suite {
-            Suite::Storm => {
-                let fixture = storm::Fixture::new(executor.clone(), plan.size * 64, &storms)?;
-                for &s in &storms {
-                    let offsets = fixture.offsets(s);
-                    let methods = storm::Method::ALL;
-                    bar.set_message(format!("storm/{s}"));
-                    // Each method's bytes compared with the file's first, untimed.
-                    for m in methods {
-                        fixture.check(m, s, &offsets)?;
+        // A suite that fails (its set-up refused: too little disk or memory for
+        // it) ends the run, but the suites before it are reported: their results
+        // are not thrown away. An interrupted run reports nothing.
+        let ran = (|| -> Result<(), String> {
+            let workloads: Vec<Workload> = pairs
+                .iter()
+                .filter(|(s, _, _)| *s == suite)
+                .map(|(_, w, _)| *w)
+                .collect();
+            if workloads.is_empty() {
+                return Ok(());
+            }
+            bar.set_message(format!("{suite:?}: preparing"));
+            match suite {
+                Suite::Storm => {
+                    let fixture = storm::Fixture::new(executor.clone(), plan.size * 64, &storms)?;
+                    for &s in &storms {
+                        let offsets = fixture.offsets(s);
+                        let methods = storm::Method::ALL;
+                        bar.set_message(format!("storm/{s}"));
+                        // Each method's bytes compared with the file's first, untimed.
+                        for m in methods {
+                            fixture.check(m, s, &offsets)?;
+                        }
+                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
+                            fixture.run(methods[i], s, &offsets).map(drop)
+                        })?;
+                        for (m, t) in methods.iter().zip(timings) {
+                            rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
+                        }
+                        bar.inc(methods.len() as u64);
                     }
-                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], s, &offsets).map(drop)
-                    })?;
-                    for (m, t) in methods.iter().zip(timings) {
-                        rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
+                }
+                Suite::Fs => {
+                    let fixture = fs::Fixture::with_sizes(executor.clone(), sizes)?;
+                    for w in workloads {
+                        let methods = fs::Method::ALL;
+                        bar.set_message(format!("fs/{w}"));
+                        for m in methods {
+                            fixture.check(m, w)?;
+                        }
+                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
+                            fixture.run(methods[i], w).map(drop)
+                        })?;
+                        for (m, t) in methods.iter().zip(timings) {
+                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        }
+                        bar.inc(methods.len() as u64);
                     }
-                    bar.inc(methods.len() as u64);
+                }
+                Suite::Memory => {
+                    let fixture = memory::Fixture::new(executor.clone(), sizes)?;
+                    for w in workloads {
+                        let methods = memory::Method::ALL;
+                        bar.set_message(format!("memory/{w}"));
+                        for m in methods {
+                            fixture.check(m, w)?;
+                        }
+                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
+                            fixture.run(methods[i], w).map(drop)
+                        })?;
+                        for (m, t) in methods.iter().zip(timings) {
+                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        }
+                        bar.inc(methods.len() as u64);
+                    }
+                }
+                Suite::S3 => {
+                    // Without `--uri`: the in-process endpoint, whose threads' CPU is
+                    // the server's, not the client's.
+                    let (endpoint, _server, cpu) = match plan.uri.as_deref() {
+                        Some(uri) => (
+                            s3::Endpoint::from_uri(uri).map_err(|e| {
+                                format!(
+                                    "--uri: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
+                                )
+                            })?,
+                            None,
+                            cpu.clone(),
+                        ),
+                        None => {
+                            let server = MemS3::start("bench", 2)?;
+                            header.push(
+                                "S3 server: in process, in memory (2 threads, their CPU time not counted as the client's); --uri s3://... for a real one"
+                                    .to_owned(),
+                            );
+                            let without_server = CpuClock::without_threads(MemS3::THREAD_NAME);
+                            (s3::Endpoint::in_process(&server), Some(server), without_server)
+                        }
+                    };
+                    let mut fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
+                    header.extend(fixture.describe());
+                    for w in workloads {
+                        let methods: Vec<s3::Method> = s3::Method::ALL
+                            .into_iter()
+                            .filter(|&m| fixture.supports(m, w))
+                            .collect();
+                        bar.set_message(format!("s3/{w}"));
+                        for &m in &methods {
+                            fixture.check(m, w)?;
+                        }
+                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
+                            fixture.run(methods[i], w).map(drop)
+                        })?;
+                        for (m, t) in methods.iter().zip(timings) {
+                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
+                        }
+                        bar.inc(s3::Method::ALL.len() as u64);
+                    }
+                    if let Err(e) = fixture.remove() {
+                        failure = Some(e);
+                    }
                 }
             }
-            Suite::Fs => {
-                let fixture = fs::Fixture::with_sizes(executor.clone(), sizes)?;
-                for w in workloads {
-                    let methods = fs::Method::ALL;
-                    bar.set_message(format!("fs/{w}"));
-                    for m in methods {
-                        fixture.check(m, w)?;
-                    }
-                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w).map(drop)
-                    })?;
-                    for (m, t) in methods.iter().zip(timings) {
-                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                    }
-                    bar.inc(methods.len() as u64);
-                }
+            Ok(())
+        })();
+        if let Err(e) = ran {
+            if rows.is_empty() || crate::interrupt::happened() {
+                return Err(e);
             }
-            Suite::Memory => {
-                let fixture = memory::Fixture::new(executor.clone(), sizes)?;
-                for w in workloads {
-                    let methods = memory::Method::ALL;
-                    bar.set_message(format!("memory/{w}"));
-                    for m in methods {
-                        fixture.check(m, w)?;
-                    }
-                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w).map(drop)
-                    })?;
-                    for (m, t) in methods.iter().zip(timings) {
-                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                    }
-                    bar.inc(methods.len() as u64);
-                }
-            }
-            Suite::S3 => {
-                // Without `--uri`: the in-process endpoint, whose threads' CPU is
-                // the server's, not the client's.
-                let (endpoint, _server, cpu) = match plan.uri.as_deref() {
-                    Some(uri) => (
-                        s3::Endpoint::from_uri(uri).map_err(|e| {
-                            format!(
-                                "--uri: expected s3://bucket[/prefix][?endpoint=http(s)://host:port&region=...]: {e}"
-                            )
-                        })?,
-                        None,
-                        cpu.clone(),
-                    ),
-                    None => {
-                        let server = MemS3::start("bench", 2)?;
-                        header.push(
-                            "S3 server: in process, in memory (2 threads, their CPU time not counted as the client's); --uri s3://... for a real one"
-                                .to_owned(),
-                        );
-                        let without_server = CpuClock::without_threads(MemS3::THREAD_NAME);
-                        (s3::Endpoint::in_process(&server), Some(server), without_server)
-                    }
-                };
-                let mut fixture = s3::Fixture::new(endpoint, executor.clone(), sizes)?;
-                header.extend(fixture.describe());
-                for w in workloads {
-                    let methods: Vec<s3::Method> = s3::Method::ALL
-                        .into_iter()
-                        .filter(|&m| fixture.supports(m, w))
-                        .collect();
-                    bar.set_message(format!("s3/{w}"));
-                    for &m in &methods {
-                        fixture.check(m, w)?;
-                    }
-                    let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                        fixture.run(methods[i], w).map(drop)
-                    })?;
-                    for (m, t) in methods.iter().zip(timings) {
-                        rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                    }
-                    bar.inc(s3::Method::ALL.len() as u64);
-                }
-                if let Err(e) = fixture.remove() {
-                    failure = Some(e);
-                }
-            }
+            failure = Some(e);
+            break;
         }
     }
     bar.finish_and_clear();

@@ -515,6 +515,55 @@ fn a_json_file_in_a_directory_that_takes_no_new_file_is_written_in_place() {
     assert_eq!(doc["tool"], "dio bench");
 }
 
+/// A suite refused at its set-up (the storm's file does not fit in the temp dir)
+/// ends the run with its reason, after the suites before it are reported: their
+/// results are not thrown away.
+#[test]
+fn a_suite_refused_at_its_set_up_keeps_the_results_before_it() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var("DIO_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+            "DIO_REQUIRE_PRIVILEGED=1, yet mounting a tmpfs failed"
+        );
+        eprintln!("skipped: mounting a tmpfs needs the right to mount");
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path());
+    // The memory suite needs no disk; the storm's file (64 MiB at 1 MiB) does
+    // not fit in 32 MiB.
+    let out = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(["bench", "--quick", "--no-progress", "--size", "1M"])
+        .args(["--suite", "memory,storm", "--filter", "4k"])
+        .env("TMPDIR", mount.path())
+        .output()
+        .expect("run dio");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("range_read_4k"),
+        "the memory suite's table: {stdout}"
+    );
+    assert!(
+        stderr.contains("storm"),
+        "why the storm did not run: {stderr}"
+    );
+}
+
 /// A `--uri` with credentials in it is refused, and the error hides them (the
 /// backend's message shows the URI masked; the CLI's must not show it again).
 #[test]
