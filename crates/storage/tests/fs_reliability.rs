@@ -1119,6 +1119,18 @@ fn directories_of_the_temporary_file_form_are_refused_or_shown() {
             .unwrap();
         assert_eq!(swept.unwrap(), 0);
         assert_eq!(op.read(&format!("e/{reserved}/f")).await.unwrap(), "x");
+        // A directory like any other: `remove_all` removes it and its files (it
+        // answered `Ok` and left them, taking it for a write's temporary file),
+        // and a symlink of that name too.
+        std::os::unix::fs::symlink(
+            "nowhere",
+            dir.path()
+                .join("e")
+                .join(format!(".dio-tmp.{:032x}", 8_u128)),
+        )
+        .unwrap();
+        op.remove_all("e/").await.unwrap();
+        assert!(!dir.path().join("e").exists(), "e/ is gone");
     });
 }
 

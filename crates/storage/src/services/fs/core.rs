@@ -973,7 +973,12 @@ fn remove_if_stale(dir: &impl AsFd, name: &CStr) -> Result<Option<bool>> {
 /// `budget` is how many more times the whole removal may clear a directory again
 /// ([`CLEARED_AGAIN_MAX`] to begin with), shared by every level.
 pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr, budget: &mut u32) -> Result<bool> {
-    if name.to_str().is_ok_and(is_temp_name) {
+    // Only a regular file of that name is a write's temporary file: a directory
+    // or a symlink of the form is someone else's, removed as any other.
+    if name.to_str().is_ok_and(is_temp_name)
+        && rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
+    {
         return Ok(remove_if_stale(parent, name)?.is_none());
     }
     loop {
