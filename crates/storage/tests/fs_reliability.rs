@@ -803,6 +803,55 @@ fn chattr(path: &std::path::Path, flag: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A rename refused by the target's directory (immutable here: `EPERM`, as a
+/// directory without write permission gives `EACCES`) names the target, as the
+/// copy does; one refused by the source's names the source. And a rename with
+/// `if_not_exists` onto a directory is `IsADirectory` naming it, as a write's and
+/// a copy's are (it was `AlreadyExists`).
+#[test]
+fn a_rename_refused_names_the_end_at_fault() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("ro")).unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        op.write("a", "x").await.unwrap();
+        for if_not_exists in [false, true] {
+            let err = op
+                .rename_with("a", "d")
+                .if_not_exists(if_not_exists)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+            assert_eq!(err.path(), "d", "{err}");
+        }
+    });
+    let ro = dir.path().join("ro");
+    if !chattr(&ro, "+i") {
+        skipped("chattr +i needs root (CAP_LINUX_IMMUTABLE) and a filesystem that has it");
+        return;
+    }
+    let _mutable = OnDrop(|| {
+        chattr(&ro, "-i");
+    });
+    rt().block_on(async {
+        op.write("ro-src", "x").await.unwrap();
+        for if_not_exists in [false, true] {
+            let err = op
+                .rename_with("ro-src", "ro/b")
+                .if_not_exists(if_not_exists)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+            assert_eq!(err.path(), "ro/b", "if_not_exists {if_not_exists}: {err}");
+        }
+        let err = op.copy("ro-src", "ro/b").await.unwrap_err();
+        assert_eq!(err.path(), "ro/b", "{err}");
+        assert_eq!(op.read("ro-src").await.unwrap(), "x");
+    });
+}
+
 /// A file `remove_all` may not remove (immutable: `unlink` fails with `EPERM`) is
 /// `PermissionDenied`, not taken for a directory it then fails to open as one
 /// (`NotADirectory`).

@@ -815,8 +815,11 @@ impl Access for Fs {
                 Err(Errno::NOENT) => None,
                 Err(e) => return Err(Error::from(e).with_path(to.clone())),
             };
-            // A symlink to a directory is that directory: not replaced by a file.
-            if is_link_to_dir(&fs.root, &to, to_stat.as_ref())? {
+            // A directory, or a symlink to one, is not replaced by a file (and
+            // says so alike with `if_not_exists`, as a write and a copy do).
+            if to_stat.as_ref().is_some_and(is_dir)
+                || is_link_to_dir(&fs.root, &to, to_stat.as_ref())?
+            {
                 return Err(Error::new(ErrorKind::IsADirectory).with_path(to.clone()));
             }
             let one_dir = same_dir(&from_dir, &to_dir);
@@ -889,9 +892,28 @@ impl Access for Fs {
                         ErrorKind::AlreadyExists
                             | ErrorKind::IsADirectory
                             | ErrorKind::DirectoryNotEmpty
-                    ) =>
+                            // A new entry needs room, and a link count, where
+                            // the target goes.
+                            | ErrorKind::StorageFull
+                    ) || e.is_errno(Errno::MLINK) =>
                 {
                     return Err(e.with_path(to.clone()));
+                }
+                // Refused: the target's directory, if the source's may be written
+                // (the kernel checks the source's first).
+                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                    let from_writable = rustix::fs::accessat(
+                        &from_dir,
+                        ".",
+                        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+                        AtFlags::empty(),
+                    )
+                    .is_ok();
+                    return Err(if from_writable {
+                        e.with_path(to.clone())
+                    } else {
+                        e
+                    });
                 }
                 Err(e) => return Err(e),
             }
