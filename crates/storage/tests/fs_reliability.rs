@@ -1372,6 +1372,43 @@ fn a_rename_that_changes_only_case_in_a_case_insensitive_directory_keeps_the_fil
             .map(|e| e.path().to_owned())
             .collect();
         assert_eq!(names, ["ci/A"], "renamed, not removed");
+        // Not only ASCII folds: `é` to `É`, a file with a second link elsewhere
+        // (two links, yet one entry here).
+        op.write("ci/é", "accented").await.unwrap();
+        std::fs::hard_link(mount.join("ci/é"), mount.join("elsewhere")).unwrap();
+        op.rename("ci/é", "ci/É").await.unwrap();
+        assert_eq!(op.read("ci/É").await.unwrap(), "accented");
+        // A symlink renamed to another spelling of its own name: it was taken
+        // for a link onto another entry, its target's content copied over it,
+        // and then that copy removed by the source's name (both names gone).
+        op.write("ci/data", "the data").await.unwrap();
+        std::os::unix::fs::symlink("data", mount.join("ci/L")).unwrap();
+        op.rename("ci/L", "ci/l").await.unwrap();
+        assert_eq!(op.read("ci/l").await.unwrap(), "the data");
+        assert_eq!(op.read("ci/data").await.unwrap(), "the data");
+        let mut names: Vec<String> = std::fs::read_dir(mount.join("ci"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["A", "data", "l", "É"], "one entry each");
+    });
+}
+
+/// Two hard links whose names differ only in case, in a directory that does not
+/// fold case (two entries): a rename of one onto the other leaves one name, as
+/// the docs say of hard links, where rename(2) leaves both (it was taken for one
+/// entry spelled two ways).
+#[test]
+fn a_rename_onto_a_hard_link_differing_in_case_leaves_one_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    rt().block_on(async {
+        op.write("a", "both").await.unwrap();
+        std::fs::hard_link(dir.path().join("a"), dir.path().join("A")).unwrap();
+        op.rename("a", "A").await.unwrap();
+        assert!(!dir.path().join("a").exists(), "the source's name goes");
+        assert_eq!(op.read("A").await.unwrap(), "both");
     });
 }
 

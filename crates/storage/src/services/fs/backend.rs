@@ -823,6 +823,23 @@ impl Access for Fs {
                 return Err(Error::new(ErrorKind::IsADirectory).with_path(to.clone()));
             }
             let one_dir = same_dir(&from_dir, &to_dir);
+            // Two spellings of one directory entry: a case-insensitive directory
+            // (ext4 casefold) finds the source's entry by the target's name. Told
+            // apart from two entries of one file (hard links) by whether an entry
+            // spelled as the target exists, not by comparing the names (`é` and
+            // `É` fold too, and `a` and `A` may be two links where nothing folds).
+            // Renamed as one entry: its name changes, nothing is copied or removed.
+            let one_entry = one_dir
+                && from_name != to_name
+                && to_stat.is_some_and(|t| same_inode(Ok(t), Ok(stat)))
+                && !has_entry(&to_dir, to_name)?;
+            if one_entry {
+                if options.if_not_exists {
+                    return Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()));
+                }
+                rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name)?;
+                return fs.renamed(&from, &to, &from_dir, &to_dir);
+            }
             if from_name == to_name && one_dir {
                 // One directory entry by two paths (or one): nothing to move.
                 return if options.if_not_exists {
@@ -853,12 +870,9 @@ impl Access for Fs {
                 stat
             };
             // Two names of one file: hard links (which rename(2) would leave both
-            // of), not one name that a case-insensitive directory also finds
-            // spelled otherwise (`a` and `A`: the file has one link there).
+            // of); one entry by two spellings was renamed above.
             let to_is_it = to_stat.is_some_and(|t| same_inode(Ok(t), Ok(object)));
-            let twins = to_is_it
-                && object.st_nlink > 1
-                && !(from_name.eq_ignore_ascii_case(to_name) && one_dir);
+            let twins = to_is_it && object.st_nlink > 1;
             if is_link || twins {
                 // `to` gets the content unless it already is that file, then the
                 // source's name goes.
@@ -1005,6 +1019,18 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether directory `dir` holds an entry spelled exactly `name` (byte for byte:
+/// a case-insensitive directory's lookup would also find other spellings).
+fn has_entry(dir: &OwnedFd, name: &str) -> Result<bool> {
+    let mut reader = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = reader.read() {
+        if entry?.file_name().to_bytes() == name.as_bytes() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether directory `dir` holds temporary files of writes and nothing else.
