@@ -166,10 +166,14 @@ impl FileFormat for DioParquetFormat {
         table_schema: SchemaRef,
         object: &ObjectMeta,
     ) -> Result<Statistics> {
-        self.inner
+        match self
+            .inner
             .infer_stats(state, store, table_schema, object)
             .await
-            .map_err(|e| of_file(e, object))
+        {
+            Ok(stats) => Ok(stats),
+            Err(err) => Err(planning_failed(state, store, object, err).await),
+        }
     }
 
     async fn infer_ordering(
@@ -179,10 +183,14 @@ impl FileFormat for DioParquetFormat {
         table_schema: SchemaRef,
         object: &ObjectMeta,
     ) -> Result<Option<LexOrdering>> {
-        self.inner
+        match self
+            .inner
             .infer_ordering(state, store, table_schema, object)
             .await
-            .map_err(|e| of_file(e, object))
+        {
+            Ok(ordering) => Ok(ordering),
+            Err(err) => Err(planning_failed(state, store, object, err).await),
+        }
     }
 
     async fn infer_stats_and_ordering(
@@ -192,10 +200,14 @@ impl FileFormat for DioParquetFormat {
         table_schema: SchemaRef,
         object: &ObjectMeta,
     ) -> Result<FileMeta> {
-        self.inner
+        match self
+            .inner
             .infer_stats_and_ordering(state, store, table_schema, object)
             .await
-            .map_err(|e| of_file(e, object))
+        {
+            Ok(meta) => Ok(meta),
+            Err(err) => Err(planning_failed(state, store, object, err).await),
+        }
     }
 
     async fn create_physical_plan(
@@ -267,6 +279,43 @@ impl DioParquetFormat {
 
 /// `err`, from reading `object`'s footer at planning, naming the file: parquet's
 /// own errors ("Corrupt footer") do not, and a table has many.
+/// `err`, from reading `object`'s footer to plan a query, naming the file. On a
+/// store [`register`](crate::register) made, a file gone or changed since it was
+/// listed also clears what was cached from the listings (the listings, the
+/// statistics, its footer), as a scan that finds it so does: DataFusion keeps a
+/// table's listing with no expiry by default, and every later query would fail
+/// the same way.
+async fn planning_failed(
+    state: &dyn Session,
+    store: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+    err: DataFusionError,
+) -> DataFusionError {
+    if crate::registry::made_by_register(store).is_some() {
+        let stale = match object_store::ObjectStoreExt::head(store.as_ref(), &object.location).await
+        {
+            Err(object_store::Error::NotFound { .. }) => true,
+            Ok(now) => now.e_tag != object.e_tag || now.size != object.size,
+            Err(_) => false,
+        };
+        if stale {
+            tracing::info!(
+                location = %object.location,
+                "a file is gone or changed since it was listed; what was cached from the listing is cleared"
+            );
+            let caches = &state.runtime_env().cache_manager;
+            if let Some(listings) = caches.get_list_files_cache() {
+                listings.clear();
+            }
+            if let Some(statistics) = caches.get_file_statistic_cache() {
+                statistics.clear();
+            }
+            caches.get_file_metadata_cache().remove(&object.location);
+        }
+    }
+    of_file(err, object)
+}
+
 fn of_file(err: DataFusionError, object: &ObjectMeta) -> DataFusionError {
     err.context(format!(
         "cannot read the parquet metadata of {:?}",

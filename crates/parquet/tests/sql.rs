@@ -632,6 +632,60 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
     assert!(sum.contains("| 499500 |"), "{sum}");
 }
 
+/// A file gone since its table was listed, found so while the query is planned
+/// (its statistics and footer no longer cached: DataFusion reads its footer to
+/// plan), fails that query naming the file, and clears the listing: the next
+/// query lists again and answers, where every later query failed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
+    use datafusion::arrow::array::{Array, Int64Array};
+    let dir = tempfile::tempdir().unwrap();
+    let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
+        .with_executor(common::executor("sql-plan-gone"));
+    let batch = RecordBatch::try_from_iter([(
+        "v",
+        Arc::new(Int64Array::from_iter_values(0..1000)) as Arc<dyn Array>,
+    )])
+    .unwrap();
+    let bytes = common::parquet_bytes(&batch, common::writer_properties(1000));
+    op.write("t/a.parquet", bytes.clone()).await.unwrap();
+    op.write("t/b.parquet", bytes).await.unwrap();
+    let ctx = SessionContext::new();
+    let url = format!("file://{}", dir.path().display());
+    dio_parquet::register(&ctx, &url, op.clone()).unwrap();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'"
+    ))
+    .await
+    .unwrap();
+    let query = || {
+        let ctx = ctx.clone();
+        async move {
+            ctx.sql("SELECT count(*) AS n FROM t")
+                .await?
+                .collect()
+                .await
+                .map(|b| pretty(&b))
+        }
+    };
+    assert!(query().await.unwrap().contains("| 2000 |"));
+    // What was cached of the files' contents goes (evicted, say); the listing
+    // stays, and names a file that is then deleted.
+    let caches = &ctx.runtime_env().cache_manager;
+    if let Some(statistics) = caches.get_file_statistic_cache() {
+        statistics.clear();
+    }
+    caches.get_file_metadata_cache().clear();
+    op.delete("t/b.parquet").await.unwrap();
+    let err = query().await.unwrap_err();
+    assert!(
+        err.to_string().contains("b.parquet"),
+        "names the file: {err}"
+    );
+    let answer = query().await.expect("the next query lists again");
+    assert!(answer.contains("| 1000 |"), "{answer}");
+}
+
 /// DataFusion keeps one store per scheme and host, so registering
 /// `file:///.../b` takes over every `file://` URL. A table outside `b` then fails,
 /// saying the location is outside the registered one, instead of reading as an
