@@ -512,12 +512,7 @@ fn a_failed_upload_says_so_and_leaves_nothing() {
 #[test]
 fn an_abort_given_up_on_is_waited_for_by_the_next() {
     let dir = tempfile::tempdir().unwrap();
-    let executor = io_executor::Builder::new()
-        .name("upload-abort")
-        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .build()
-        .unwrap();
+    let executor = common::narrow_executor("upload-abort", None);
     let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
         .with_executor(executor.clone());
     let root = dir.path().to_owned();
@@ -527,13 +522,7 @@ fn an_abort_given_up_on_is_waited_for_by_the_next() {
             let mut upload = store.put_multipart(&Path::from("ab/obj")).await.unwrap();
             upload.put_part(vec![1_u8; 1000].into()).await.unwrap();
             // The blocking thread busy: the clean-up waits for it.
-            let (started, running) = std::sync::mpsc::channel();
-            let (release, released) = std::sync::mpsc::channel::<()>();
-            let busy = executor.spawn_blocking(move || {
-                started.send(()).unwrap();
-                released.recv().ok();
-            });
-            running.recv().unwrap();
+            let (release, busy) = common::occupy_blocking(&executor);
             assert!(
                 futures::FutureExt::now_or_never(upload.abort()).is_none(),
                 "the clean-up waits for the blocking thread"
@@ -560,13 +549,7 @@ fn an_abort_given_up_on_is_waited_for_by_the_next() {
 #[test]
 fn an_upload_the_executor_refuses_says_its_queue_was_full() {
     let dir = tempfile::tempdir().unwrap();
-    let executor = io_executor::Builder::new()
-        .name("upload-full")
-        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
-        .build()
-        .unwrap();
+    let executor = common::narrow_executor("upload-full", Some(1));
     let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
         .with_executor(executor.clone());
     let root = dir.path().to_owned();
@@ -575,13 +558,7 @@ fn an_upload_the_executor_refuses_says_its_queue_was_full() {
             let store = DioStore::new(op);
             let mut upload = store.put_multipart(&Path::from("full/obj")).await.unwrap();
             // The blocking thread busy, and one job queued: the queue is at its bound.
-            let (started, running) = std::sync::mpsc::channel();
-            let (release, released) = std::sync::mpsc::channel::<()>();
-            let busy = executor.spawn_blocking(move || {
-                started.send(()).unwrap();
-                released.recv().ok();
-            });
-            running.recv().unwrap();
+            let (release, busy) = common::occupy_blocking(&executor);
             let queued = executor.spawn_blocking(|| ());
             let err = upload.put_part(vec![1_u8; 1000].into()).await.unwrap_err();
             let text = err.to_string();

@@ -113,13 +113,7 @@ fn a_get_under_way_is_not_refused_by_a_full_queue() {
     let dir = TempDir::new().unwrap();
     let data: Vec<u8> = (0..80_usize << 20).map(|i| (i * 7 % 253) as u8).collect();
     std::fs::write(dir.path().join("file"), &data).unwrap();
-    let executor = io_executor::Builder::new()
-        .name("get-full")
-        .worker_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .blocking_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .max_queued_jobs(std::num::NonZeroUsize::new(1).unwrap())
-        .build()
-        .unwrap();
+    let executor = common::narrow_executor("get-full", Some(1));
     let fs = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
     let store = IoObjectStore::new(fs, executor.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -146,13 +140,7 @@ fn a_get_under_way_is_not_refused_by_a_full_queue() {
     // channel, the one the pump holds), and nothing else is under way.
     settle();
     // The blocking thread busy, and one job queued: the queue is at its bound.
-    let (started, running) = std::sync::mpsc::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let busy = executor.spawn_blocking(move || {
-        started.send(()).unwrap();
-        released.recv().ok();
-    });
-    running.recv().unwrap();
+    let (release, busy) = common::occupy_blocking(&executor);
     let queued = executor.spawn_blocking(|| ());
     let consumer = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -21,6 +21,36 @@ pub fn executor(name: &str) -> Executor {
         .expect("test executor")
 }
 
+/// A pool of one worker and one blocking thread, its queue bounded to
+/// `max_queued` jobs if given: one busy job fills it.
+pub fn narrow_executor(name: &str, max_queued: Option<usize>) -> Executor {
+    let builder = io_executor::Builder::new()
+        .name(name)
+        .worker_threads(NonZeroUsize::MIN)
+        .blocking_threads(NonZeroUsize::MIN);
+    match max_queued.and_then(NonZeroUsize::new) {
+        Some(bound) => builder.max_queued_jobs(bound),
+        None => builder,
+    }
+    .build()
+    .expect("test executor")
+}
+
+/// Occupies `executor`'s blocking thread (a [`narrow_executor`]'s only one)
+/// until the returned sender sends or is dropped; returns once the job runs.
+pub fn occupy_blocking(
+    executor: &Executor,
+) -> (std::sync::mpsc::Sender<()>, io_executor::JoinHandle<()>) {
+    let (started, running) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let busy = executor.spawn_blocking(move || {
+        started.send(()).unwrap();
+        released.recv().ok();
+    });
+    running.recv().unwrap();
+    (release, busy)
+}
+
 /// A current-thread runtime with timers, as a caller's would be.
 pub fn caller_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
