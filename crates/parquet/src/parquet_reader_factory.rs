@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
+use datafusion::common::Statistics;
 use datafusion::datasource::listing::PartitionedFile;
 // The `CachedParquetMetaData` DataFusion's metadata loader (`DFParquetMetadata`)
 // caches and looks for. DataFusion 55 has a second type of that name in its `reader`
@@ -163,7 +164,10 @@ impl ParquetReaderFactory {
     /// cache a large table's listing), and the query was planned from the old
     /// one's statistics, as the next would be. That scan fails
     /// (`PreconditionFailed`) unless the new footer's row groups are the cached
-    /// one's (the same file, listed by a store that makes its ETags otherwise).
+    /// one's (the same file, listed by a store that makes its ETags otherwise),
+    /// and so does every scan of another query planned from the same statistics
+    /// before that one ran (its footer to compare with is gone by then: the
+    /// statistics themselves are remembered as stale, while a plan holds them).
     /// DataFusion's planner, when it reads a footer from the metadata cache to
     /// add a page index, puts it back under the listing's newer ETag: a footer
     /// relabelled so is served as the new version's, undetected.
@@ -213,6 +217,7 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let planned = file.statistics.clone();
         let meta = file.object_meta;
         let location = meta.location.as_ref();
         let path = self.path(location)?;
@@ -238,6 +243,7 @@ impl ParquetFileReaderFactory for ParquetReaderFactory {
             metrics,
             meta,
             caches,
+            planned,
         }))
     }
 }
@@ -264,6 +270,31 @@ struct ScanReader {
     meta: ObjectMeta,
     /// Shared with the reader's futures, which outlive a borrow of the reader.
     caches: Arc<Caches>,
+    /// The statistics the scan was planned from (DataFusion's statistics cache
+    /// hands every plan of a file the same `Arc`).
+    planned: Option<Arc<Statistics>>,
+}
+
+/// Statistics a scan found planned from another version of its file than the one
+/// there now (see [`ScanReader::same_as_planned`]). That scan clears the cached
+/// footer it compared with, so a scan of another plan made from the same
+/// statistics (queries planned before either ran) would find nothing to compare
+/// and answer from them: it is stopped by their identity instead.
+static STALE_STATISTICS: Mutex<Vec<Weak<Statistics>>> = Mutex::new(Vec::new());
+
+/// Notes `planned` as stale (forgetting the notes of statistics no plan holds).
+fn mark_stale(planned: &Arc<Statistics>) {
+    let mut stale = STALE_STATISTICS.lock().unwrap_or_else(|e| e.into_inner());
+    stale.retain(|s| s.strong_count() > 0);
+    stale.push(Arc::downgrade(planned));
+}
+
+/// Whether `planned` was found stale by an earlier scan.
+fn is_stale(planned: &Arc<Statistics>) -> bool {
+    let stale = STALE_STATISTICS.lock().unwrap_or_else(|e| e.into_inner());
+    stale
+        .iter()
+        .any(|s| std::ptr::eq(s.as_ptr(), Arc::as_ptr(planned)))
 }
 
 /// DataFusion's caches a scan of one file reads through (the footer) or clears
@@ -431,6 +462,9 @@ impl ScanReader {
         if files && groups {
             return Ok(metadata);
         }
+        if let Some(planned) = &self.planned {
+            mark_stale(planned);
+        }
         let listed = self.meta.e_tag.as_deref().unwrap_or("none");
         let err = storage::Error::new(storage::ErrorKind::PreconditionFailed)
             .with_operation("read")
@@ -455,6 +489,17 @@ impl ScanReader {
     }
 
     async fn metadata(&self, options: Option<&ArrowReaderOptions>) -> Result<Arc<ParquetMetaData>> {
+        if self.planned.as_ref().is_some_and(is_stale) {
+            let err = storage::Error::new(storage::ErrorKind::PreconditionFailed)
+                .with_operation("read")
+                .with_path(self.meta.location.to_string())
+                .with_message(
+                    "the file was replaced by one of the same size and modification time: \
+                     this scan was planned from statistics an earlier scan found to be of \
+                     the old version, so it stops; run the query again",
+                );
+            return Err(ParquetError::External(Box::new(err)));
+        }
         let (column, offset) = policies(self.reader.page_index(), options);
         let cacheable = cacheable(options);
         let other = match self.cached() {
