@@ -475,8 +475,7 @@ fn large_objects_stream_in_bounded_chunks() {
 fn a_failed_upload_says_so_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let executor = common::executor("upload-fail");
-    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-        .with_executor(executor.clone());
+    let op = common::fs_operator_on(dir.path(), &executor);
     let root = dir.path().to_owned();
     within(60, move || {
         rt().block_on(async {
@@ -513,8 +512,7 @@ fn a_failed_upload_says_so_and_leaves_nothing() {
 fn an_abort_given_up_on_is_waited_for_by_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let executor = common::narrow_executor("upload-abort", None);
-    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-        .with_executor(executor.clone());
+    let op = common::fs_operator_on(dir.path(), &executor);
     let root = dir.path().to_owned();
     within(60, move || {
         rt().block_on(async {
@@ -550,8 +548,7 @@ fn an_abort_given_up_on_is_waited_for_by_the_next() {
 fn an_upload_the_executor_refuses_says_its_queue_was_full() {
     let dir = tempfile::tempdir().unwrap();
     let executor = common::narrow_executor("upload-full", Some(1));
-    let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-        .with_executor(executor.clone());
+    let op = common::fs_operator_on(dir.path(), &executor);
     let root = dir.path().to_owned();
     within(60, move || {
         rt().block_on(async {

@@ -299,18 +299,9 @@ async fn planning_failed(
             Err(_) => false,
         };
         if stale {
-            tracing::info!(
-                location = %object.location,
-                "a file is gone or changed since it was listed; what was cached from the listing is cleared"
-            );
-            let caches = &state.runtime_env().cache_manager;
-            if let Some(listings) = caches.get_list_files_cache() {
-                listings.clear();
-            }
-            if let Some(statistics) = caches.get_file_statistic_cache() {
-                statistics.clear();
-            }
-            caches.get_file_metadata_cache().remove(&object.location);
+            let manager = &state.runtime_env().cache_manager;
+            crate::parquet_reader_factory::Caches::of_runtime(object.location.clone(), manager)
+                .forget_listing();
         }
     }
     of_file(err, object)

@@ -300,7 +300,7 @@ fn is_stale(planned: &Arc<Statistics>) -> bool {
 /// DataFusion's caches a scan of one file reads through (the footer) or clears
 /// when it finds its listing stale (see
 /// [`ParquetReaderFactory::with_list_files_cache`]).
-struct Caches {
+pub(crate) struct Caches {
     location: object_store::path::Path,
     /// The operator's path of the file is not its location (the factory serves a
     /// prefix): errors, which name that path, name the location too.
@@ -352,15 +352,37 @@ impl Caches {
                         && e.context("expected_etag").is_some())
             })
         {
-            tracing::info!(
-                error = %e,
-                "a file is gone or changed since it was listed; what was cached from the listing is cleared"
-            );
-            if let Some(listings) = &self.listings {
-                listings.clear();
-            }
-            self.forget_file();
+            tracing::info!(error = %e, "a scan found its file gone or changed");
+            self.forget_listing();
         }
+    }
+
+    /// The caches of `manager` (a runtime's) for the file at `location`.
+    pub(crate) fn of_runtime(
+        location: object_store::path::Path,
+        manager: &datafusion::execution::cache::cache_manager::CacheManager,
+    ) -> Self {
+        Self {
+            location,
+            prefixed: false,
+            metadata: Some(manager.get_file_metadata_cache()),
+            listings: manager.get_list_files_cache(),
+            statistics: manager.get_file_statistic_cache(),
+        }
+    }
+
+    /// Forgets what was cached from the listing of a file found gone or changed
+    /// since it was listed: the listings, and what [`forget_file`](Self::forget_file)
+    /// forgets, so that the next query lists and plans again.
+    pub(crate) fn forget_listing(&self) {
+        tracing::info!(
+            location = %self.location,
+            "a file is gone or changed since it was listed; what was cached from the listing is cleared"
+        );
+        if let Some(listings) = &self.listings {
+            listings.clear();
+        }
+        self.forget_file();
     }
 
     /// Forgets what was cached of this file's contents: its footer, and the

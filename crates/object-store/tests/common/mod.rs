@@ -36,6 +36,11 @@ pub fn narrow_executor(name: &str, max_queued: Option<usize>) -> Executor {
     .expect("test executor")
 }
 
+/// An fs operator over `dir` on `executor`.
+pub fn fs_operator_on(dir: &std::path::Path, executor: &Executor) -> storage::Operator {
+    storage::Operator::new(storage::services::Fs::new(dir).unwrap()).with_executor(executor.clone())
+}
+
 /// Occupies `executor`'s blocking thread (a [`narrow_executor`]'s only one)
 /// until the returned sender sends or is dropped; returns once the job runs.
 pub fn occupy_blocking(
