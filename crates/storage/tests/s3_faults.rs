@@ -5667,3 +5667,36 @@ fn a_multipart_copys_upload_errors_name_the_target() {
         }
     }
 }
+
+/// A read of a missing key looks for a directory of that name (to say
+/// `IsADirectory`, as fs does); a listing that fails does not hide the 404: a
+/// caller that probes for an optional file by its `NotFound` still gets it,
+/// throttled or not, with the 404's request and the listing's failure beside it.
+#[test]
+fn a_missing_key_stays_not_found_when_the_directory_check_fails() {
+    let server = FaultServer::start(|seen, _| match seen.method.as_str() {
+        "GET" if seen.query.contains("list-type") && !warm_up(seen) => {
+            s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "rid-list")
+        }
+        "GET" if seen.query.contains("list-type") => empty_listing(),
+        "GET" => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "rid-get"),
+        _ => with_headers(StatusCode::NOT_FOUND, &[], ""),
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.read("tbl/_last_checkpoint")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-get"), "{err}");
+    assert_eq!(err.context("status"), Some("404"), "{err}");
+    let check = err.context("directory_check").unwrap_or_default();
+    assert!(check.contains("SlowDown"), "{err}");
+    assert_eq!(
+        (err.operation(), err.path()),
+        ("read", "tbl/_last_checkpoint")
+    );
+
+    let err = block_on(op.reader("tbl/_last_checkpoint"))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.context("request_id"), Some("rid-get"), "{err}");
+}

@@ -1320,7 +1320,11 @@ impl Core {
     }
 
     /// `err` from an operation on file `path`, as fs would say it: a `NotFound`
-    /// where a directory has that name is `IsADirectory`.
+    /// where a directory has that name is `IsADirectory`. A listing that cannot
+    /// tell (throttled, refused, timed out) leaves the `NotFound` as the server
+    /// said it, with why the directory was not looked for in its context
+    /// (`directory_check`): a caller that probes for an optional file by its
+    /// `NotFound` gets it whatever the listing met.
     pub(crate) async fn file_error(&self, path: &str, err: Error) -> Error {
         if err.kind() != ErrorKind::NotFound {
             return err;
@@ -1328,7 +1332,7 @@ impl Core {
         match self.dir_exists(&self.key(&format!("{path}/"))).await {
             Ok(true) => Error::new(ErrorKind::IsADirectory),
             Ok(false) => err,
-            Err(e) => e,
+            Err(e) => err.with_context("directory_check", format!("failed: {e}")),
         }
     }
 
