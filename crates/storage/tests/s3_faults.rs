@@ -1743,6 +1743,25 @@ fn a_content_range_that_cannot_be_is_a_malformed_answer() {
         assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
         assert!(err.to_string().contains("malformed GET response"), "{err}");
     }
+    // A chunked body (no length for the headers' check) that runs past its span:
+    // its bytes past byte 100 are not bytes 100.. of the object.
+    let server = FaultServer::start(|_, _| {
+        let frames = futures_util::stream::iter([Ok(Frame::data(Bytes::from(vec![7_u8; 200])))]);
+        respond(
+            StatusCode::PARTIAL_CONTENT,
+            &[("content-range", "bytes 0-99/1000".to_owned())],
+            BodyExt::boxed(StreamBody::new(frames)),
+        )
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    for range in [0..200, 0..100] {
+        let err = block_on(op.read_range("obj", range.clone())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected, "{range:?}: {err}");
+        assert!(
+            err.to_string().contains("malformed GET response"),
+            "{range:?}: {err}"
+        );
+    }
 }
 
 /// A reader of a range longer than `whole_up_to` asks its first request for one

@@ -1620,6 +1620,17 @@ impl Core {
             // Keep the part of this piece that falls in want.start + filled..want.end.
             // Within the span `body_span` checked (at most `u64::MAX`).
             let piece_end = at.saturating_add(piece.len() as u64);
+            // More than its span (a chunked body, whose length no header stated
+            // for `body_span` to check): where its bytes belong, the server never
+            // said.
+            if piece_end > body_end {
+                return Err(Error::new(ErrorKind::Unexpected)
+                    .with_message(format!(
+                        "malformed GET response: the body runs past byte {body_end} of the \
+                         object, where its span ({body_start}..{body_end}) ends"
+                    ))
+                    .with_context("range", range));
+            }
             let next = want.start + filled as u64;
             if at > next && filled < len {
                 // A body that starts after the first byte still missing (a 206 for
