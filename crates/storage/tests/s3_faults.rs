@@ -5719,3 +5719,26 @@ fn a_missing_key_stays_not_found_when_the_directory_check_fails() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert_eq!(err.context("request_id"), Some("rid-get"), "{err}");
 }
+
+/// Ranges read as separate GETs, one of which fails: the error names the range the
+/// caller asked for that the failed GET served, as a single read's does.
+#[test]
+fn read_ranges_names_the_range_whose_read_failed() {
+    let data = object(6_000_000);
+    let server = FaultServer::start(move |seen, _| {
+        let (start, end) = asked(seen, data.len());
+        if start >= 5_000_000 {
+            return s3_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "rid-500",
+            );
+        }
+        part_of(&data, start, end, ("etag", "\"v1\""))
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.read_ranges("k", vec![0..100, 5_000_000..5_000_100])).unwrap_err();
+    assert_eq!(err.context("range"), Some("5000000..5000100"), "{err}");
+    assert_eq!(err.context("code"), Some("InternalError"), "{err}");
+    assert_eq!((err.operation(), err.path()), ("read_ranges", "k"));
+}

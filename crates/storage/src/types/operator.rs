@@ -548,7 +548,8 @@ impl Operator {
     /// # Errors
     ///
     /// As [`read_range`](Self::read_range), naming the first requested range that
-    /// fails; [`ErrorKind::InvalidInput`] for a range whose start is after its end,
+    /// fails (context `range`; not for small reads a backend batched into one job,
+    /// which fail together); [`ErrorKind::InvalidInput`] for a range whose start is after its end,
     /// or one longer than [`Options::max_buffer_size`].
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> IoFuture<Vec<Bytes>> {
         self.read_ranges_args("read_ranges", path, ranges, Conditions::default())
@@ -1375,6 +1376,34 @@ fn name_requested(err: Error, ranges: &[Range<u64>]) -> Error {
     }
 }
 
+/// `err` from the read of part `i` of `plan`, naming (context `range`) the first
+/// requested range that part serves, or for a range past the object's end the
+/// first of them that ends past it. A batch of small reads fails as one and is
+/// not named this way: its failure says nothing of which read met it.
+fn name_part(err: Error, plan: &raw::ReadPlan, i: usize) -> Error {
+    let (Some(group), Some(part)) = (
+        plan.groups.iter().position(|g| g.parts.contains(&i)),
+        plan.parts.get(i),
+    ) else {
+        return err;
+    };
+    let at = plan.groups[group].range.start;
+    let served: Vec<Range<u64>> = plan
+        .pieces
+        .iter()
+        .filter(|(g, _)| *g == group)
+        .map(|(_, within)| at + within.start as u64..at + within.end as u64)
+        .filter(|r| r.start < part.end && part.start < r.end)
+        .collect();
+    if err.kind() == ErrorKind::RangeNotSatisfiable && err.context("size").is_some() {
+        return name_requested(err, &served);
+    }
+    match served.first() {
+        Some(r) => err.set_context("range", format!("{}..{}", r.start, r.end)),
+        None => err,
+    }
+}
+
 /// Reads shorter than this are batched, several to a job.
 const BATCH_READ_MAX: u64 = 256 << 10;
 /// At least this many reads to a chunk of a batch (fewer would not pay for the
@@ -1489,7 +1518,8 @@ async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Ve
         }
     }
     for (i, task) in singles {
-        read[i] = Some(in_full(task.await?, &plan.parts[i])?);
+        let named = |e: Error| name_part(e, plan, i);
+        read[i] = Some(in_full(task.await.map_err(named)?, &plan.parts[i]).map_err(named)?);
     }
     let mut buffers = Vec::with_capacity(plan.groups.len());
     for group in &plan.groups {
