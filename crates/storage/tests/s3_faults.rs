@@ -5742,3 +5742,77 @@ fn read_ranges_names_the_range_whose_read_failed() {
     assert_eq!(err.context("code"), Some("InternalError"), "{err}");
     assert_eq!((err.operation(), err.path()), ("read_ranges", "k"));
 }
+
+/// A reader of an object that shrinks midway, from a server that gives no ETag
+/// to pin the reads by: a later chunk answered for the shorter object (a 206 of
+/// its smaller size, or a 416) is the object changing, said as such (temporary,
+/// `changed`), not a range of the caller's that is past the end.
+#[test]
+fn a_reader_without_an_etag_of_an_object_that_shrinks_says_it_changed() {
+    for refused in [false, true] {
+        let old = object(3 << 20);
+        let new = old.slice(..3 << 19);
+        let server = FaultServer::start(move |seen, n| {
+            let data = if n == 0 { &old } else { &new };
+            let (start, end) = asked(seen, data.len());
+            if start >= data.len() || refused && n > 0 {
+                return with_headers(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    &[("content-range", &format!("bytes */{}", data.len()))],
+                    "",
+                );
+            }
+            part_of(
+                data,
+                start,
+                end,
+                ("last-modified", "Mon, 30 Nov 2026 10:00:00 GMT"),
+            )
+        });
+        let op = server.operator(1, Duration::from_secs(10));
+        let err = reader_error(&op, None);
+        assert_changed(&err);
+        assert!(
+            err.to_string().contains("shorter than when opened"),
+            "refused {refused}: {err}"
+        );
+        assert_eq!(err.path(), "obj", "{err}");
+    }
+}
+
+/// A read of several ranges from a server with no ETag, one of whose answers is
+/// cut every time: the cut is retried as the policy allows and is the error; it is
+/// not taken for the object changing (read again whole, three times over, and
+/// then said to have "kept changing").
+#[test]
+fn read_ranges_without_an_etag_says_a_cut_is_a_cut() {
+    let data = object(6_000_000);
+    let server = FaultServer::start(move |seen, _| {
+        let (start, end) = asked(seen, data.len());
+        let headers = span_headers(start, end, data.len());
+        if start >= 5_000_000 {
+            return cut(
+                StatusCode::PARTIAL_CONTENT,
+                &headers,
+                data.slice(start..start + 50),
+            );
+        }
+        answer(
+            StatusCode::PARTIAL_CONTENT,
+            &headers,
+            data.slice(start..end),
+        )
+    });
+    let op = server.operator(2, Duration::from_secs(10));
+    let err = block_on(op.read_ranges("k", vec![0..100, 5_000_000..5_000_100])).unwrap_err();
+    assert!(!err.to_string().contains("kept changing"), "{err}");
+    assert_eq!(err.context("changed"), None, "{err}");
+    assert!(err.context("resumed").is_some(), "{err}");
+    assert_eq!(err.context("range"), Some("5000000..5000100"), "{err}");
+    let cut_reads = server
+        .seen()
+        .iter()
+        .filter(|s| s.range.as_deref() == Some("bytes=5000000-5000099"))
+        .count();
+    assert_eq!(cut_reads, 2, "one read and one retry: {err}");
+}

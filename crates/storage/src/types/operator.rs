@@ -709,7 +709,9 @@ impl Operator {
                         }
                     }
                 };
-                let changed = |e: &Error| e.context("changed").is_some();
+                // Only an object that did change (not a cut answer that, with no
+                // ETag to resume it by, might have: `get`'s own retries had it).
+                let changed = |e: &Error| e.context("changed") == Some("while read");
                 match read {
                     // A backend that pins the version (S3's If-Match) fails a read of
                     // an object replaced meanwhile (`changed`): read the new

@@ -1400,11 +1400,13 @@ impl Core {
         loop {
             match self.get_once(key, range, conditions, max_len).await {
                 // A body that failed its checksum, an object replaced while it
-                // was read (see `get_once`), or an answer of no stated length cut
-                // midway (`get_unsized`): read again from the start.
+                // was read (see `get_once`), an answer with no ETag cut midway
+                // (`resumed`), or one of no stated length (`get_unsized`): read
+                // again from the start.
                 Err(e)
                     if e.context("checksum").is_some()
                         || e.context("changed").is_some()
+                        || e.context("resumed").is_some()
                         || e.context("answer") == Some("cut") =>
                 {
                     let again = S3Request::new(Method::GET, key);
@@ -1523,12 +1525,15 @@ impl Core {
         let mut answered_from = 0;
         // A break in an answer with no ETag to ask for the rest of the same version
         // by: the rest, asked for unpinned, could come from an object written since.
-        // `get` reads it again from the start (the `changed` context), as for an
-        // object replaced midway; the error stays what it was (a cut, a timeout).
+        // `get` reads it again from the start (the `resumed` context), as for an
+        // object replaced midway; the error stays what it was (a cut, a timeout),
+        // and is not said to be a change (which it may not be).
         let unresumable = |e: Error, filled: usize| {
             e.with_context(
-                "changed",
-                format!("unknown: {filled} of {len} bytes came, from an answer with no ETag to resume by"),
+                "resumed",
+                format!(
+                    "no: {filled} of {len} bytes came, from an answer with no ETag to resume by"
+                ),
             )
         };
         loop {

@@ -75,11 +75,13 @@ impl RandomRead for S3Object {
                     .map_err(|e| self.read_error(e));
             }
             // No ETag to pin the reads to: an answer for an object of another size
-            // or date is another version.
+            // or date is another version, and so is a range refused as past the
+            // end (this one is within the opened size).
             let (answered, bytes) = self
                 .core
                 .get_with_meta(&self.key, range, &Conditions::new())
-                .await?;
+                .await
+                .map_err(|e| self.read_error(e))?;
             if let Some(answered) = answered {
                 let dates = (self.meta.last_modified(), answered.last_modified());
                 let other_date = matches!(dates, (Some(a), Some(b)) if a != b);
