@@ -5816,3 +5816,58 @@ fn read_ranges_without_an_etag_says_a_cut_is_a_cut() {
         .count();
     assert_eq!(cut_reads, 2, "one read and one retry: {err}");
 }
+
+/// A listing whose answer has no length and ends when its connection closes,
+/// cut after its document began: a temporary error, retried (it failed as XML
+/// that "missed" its end, not retried), and the next answer is the listing.
+#[test]
+fn a_listing_cut_after_its_document_began_is_read_again() {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static LISTINGS: AtomicUsize = AtomicUsize::new(0);
+    let addr = raw_http_server(|head, stream| {
+        let listing = "<?xml version=\"1.0\"?><ListBucketResult><Name>bucket</Name>\
+             <Contents><Key>d/a</Key><Size>1</Size></Contents>\
+             <Contents><Key>d/b</Key><Size>2</Size></Contents></ListBucketResult>";
+        if head.windows(9).any(|w| w == b"list-type")
+            && !head.windows(14).any(|w| w == b"prefix=warm-up")
+            && LISTINGS.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            // No length, not chunked: the body ends when the connection does.
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}",
+                &listing[..listing.len() - 40]
+            );
+            return;
+        }
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{listing}",
+            listing.len()
+        );
+    });
+    let op = operator_of(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{addr}"))
+            .credentials(Credentials::new("key", "secret"))
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(2)
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .build()
+            .unwrap(),
+    );
+    let names: Vec<String> = block_on(op.list("d/"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path().to_owned())
+        .collect();
+    assert_eq!(names, ["d/a", "d/b"]);
+    assert_eq!(
+        LISTINGS.load(Ordering::SeqCst),
+        2,
+        "the cut answer, then the whole one"
+    );
+}

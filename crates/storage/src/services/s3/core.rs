@@ -764,6 +764,24 @@ impl Core {
                 let (parts, body) = response.into_parts();
                 let body = self.read_small(body).await?;
                 match xml::document_root(&body) {
+                    // A body of no length that is not chunked ends when the
+                    // connection does, cut or not: one whose document stops short
+                    // was cut. (A framed one that does is malformed: said by the
+                    // parser, not retried.)
+                    Some(name)
+                        if name == root.as_bytes()
+                            && !xml::document_ends(&body, name)
+                            && !parts.headers.contains_key(CONTENT_LENGTH)
+                            && !is_chunked(&parts.headers) =>
+                    {
+                        Err(Error::new(ErrorKind::Unexpected)
+                            .set_temporary(true)
+                            .with_message(format!(
+                                "the server's <{root}> document stopped short ({} bytes, \
+                                 ended by the connection's close): the answer was cut",
+                                body.len()
+                            )))
+                    }
                     Some(name) if name == root.as_bytes() => Ok((parts.headers, body)),
                     Some(b"Error") => Err(error_from_parts(StatusCode::OK, &parts.headers, &body)),
                     _ => Err(Error::new(ErrorKind::Unexpected)
@@ -1761,13 +1779,7 @@ impl Core {
         // A chunked body's end is marked; one ended by the connection's close
         // (neither length nor chunks: HTTP/1.0 style, over plain HTTP) looks the
         // same cut midway as whole. Only a checksum over all of it can tell.
-        let chunked = parts
-            .headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.to_ascii_lowercase().contains("chunked"));
-        if ended && !chunked && verify.is_none() {
+        if ended && !is_chunked(&parts.headers) && verify.is_none() {
             return Err(Error::new(ErrorKind::Unexpected)
                 .set_temporary(true)
                 .with_message(format!(
@@ -2948,6 +2960,16 @@ impl Drop for LeftBehind {
             );
         }
     }
+}
+
+/// Whether an answer's body is chunked: its end is marked, where one of neither
+/// stated length nor chunks ends when the connection closes, cut or whole.
+fn is_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("chunked"))
 }
 
 /// Each key's outcome in a DeleteObjects batch of `names`, given the keys the

@@ -245,6 +245,26 @@ pub(crate) fn document_root(body: &[u8]) -> Option<&[u8]> {
     Some(local).filter(|n| !n.is_empty())
 }
 
+/// Whether `body`, a document whose root element is `root` ([`document_root`]),
+/// ends where that element does: with its closing tag, or with the root's own
+/// `/>` when it holds nothing. A body cut after its root began does not (a
+/// connection closed early ends a body that has no length as if it were whole).
+pub(crate) fn document_ends(body: &[u8], root: &[u8]) -> bool {
+    let text = body.trim_ascii_end();
+    if let Some(last) = text.windows(2).rposition(|w| w == b"</") {
+        let Some(name) = text[last + 2..].strip_suffix(b">") else {
+            return false;
+        };
+        let name = name.trim_ascii_end();
+        let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
+        return local == root;
+    }
+    // No closing tag at all: only a root that closes itself, with no element
+    // after it (`<R><C/>` is cut).
+    let declared = usize::from(text.windows(5).any(|w| w == b"<?xml"));
+    text.ends_with(b"/>") && text.iter().filter(|&&b| b == b'<').count() == 1 + declared
+}
+
 fn malformed(detail: String, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(&body[..body.len().min(240)]);
     let mut start: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -388,6 +408,32 @@ mod tests {
             document_root(b"\xEF\xBB\xBF<?xml version=\"1.0\"?><s3:DeleteResult xmlns:s3=\"x\"/>"),
             Some(&b"DeleteResult"[..])
         );
+        // Whole documents end where their root does; cut ones do not.
+        for whole in [
+            &b"<?xml version=\"1.0\"?>\n<R><C>x</C></R>\n"[..],
+            b"<s3:R xmlns:s3=\"x\"><C/></s3:R>",
+            b"<?xml version=\"1.0\"?><R xmlns=\"x\"/>  ",
+            b"<R/>",
+        ] {
+            assert!(
+                document_ends(whole, b"R"),
+                "{:?}",
+                String::from_utf8_lossy(whole)
+            );
+        }
+        for cut in [
+            &b"<R><C>x</C>"[..],
+            b"<R><C>x</C></R",
+            b"<R><C/>",
+            b"<?xml version=\"1.0\"?><R>",
+            b"<R><C>x</",
+        ] {
+            assert!(
+                !document_ends(cut, b"R"),
+                "{:?}",
+                String::from_utf8_lossy(cut)
+            );
+        }
         // Only keep-alive whitespace came: no document.
         assert_eq!(document_root(b"<?xml version=\"1.0\"?>\n   "), None);
         assert_eq!(document_root(b""), None);
