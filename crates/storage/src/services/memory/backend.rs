@@ -358,8 +358,24 @@ impl Access for Memory {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
             let (data, options) = s.transferred(&from, options)?;
+            let moved = s.file(&from)?.meta.clone();
             s.put(&to, data, &options)
                 .map_err(|e| e.with_path(to.clone()))?;
+            // The object moved, it was not written: it keeps its version (ETag and
+            // time), as a file renamed on fs keeps its inode and time.
+            if let Some(object) = s.files.get_mut(&to) {
+                let mut meta = Metadata::file(moved.content_length());
+                if let Some(time) = moved.last_modified() {
+                    meta = meta.with_last_modified(time);
+                }
+                if let Some(etag) = moved.etag() {
+                    meta = meta.with_etag(etag);
+                }
+                if let Some(content_type) = &options.content_type {
+                    meta = meta.with_content_type(content_type.clone());
+                }
+                object.meta = meta;
+            }
             s.files.remove(&from);
             Ok(())
         })
