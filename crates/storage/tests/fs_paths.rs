@@ -339,6 +339,65 @@ fn a_dangling_symlink_where_a_directory_is_made_says_so() {
     );
 }
 
+/// `write_with(path, ..).if_not_exists(true)`.
+fn write_new(op: &storage::BlockingOperator, path: &str) -> storage::Result<storage::Metadata> {
+    let write = op
+        .async_operator()
+        .write_with(path, "v")
+        .if_not_exists(true);
+    futures::executor::block_on(std::future::IntoFuture::into_future(write))
+}
+
+/// A symlink whose target is missing (or a loop of links) is not there to `stat`,
+/// `exists` and listings. What it still does is said: a write that must not
+/// replace anything (`if_not_exists`) finds its name taken and says a symlink has
+/// it; a directory that holds only such a link is not deleted, and says what it
+/// holds; `delete` of it as a directory (`dl/`), which `stat` finds missing, is
+/// fine, and leaves the link (`delete("dl")` removes it).
+#[test]
+fn a_dangling_symlink_is_named_where_it_still_matters() {
+    let s = setup();
+    std::os::unix::fs::symlink("nowhere", s.root.join("dl")).unwrap();
+    std::os::unix::fs::symlink("lp", s.root.join("lp")).unwrap();
+    for name in ["dl", "lp"] {
+        assert!(!s.op.exists(name).unwrap(), "{name}");
+        let err = write_new(&s.op, name).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{name}: {err}");
+        assert!(
+            err.to_string().contains("a symlink has that name"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            s.op.stat(&format!("{name}/")).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        s.op.delete(&format!("{name}/")).unwrap();
+        assert!(s.root.join(name).symlink_metadata().is_ok(), "{name} stays");
+    }
+    // A write onto a file names no symlink.
+    s.op.write("plain", "v").unwrap();
+    let err = write_new(&s.op, "plain").unwrap_err();
+    assert!(!err.to_string().contains("symlink"), "{err}");
+    assert_eq!(
+        s.op.delete("plain/").unwrap_err().kind(),
+        ErrorKind::NotADirectory
+    );
+
+    std::fs::create_dir(s.root.join("d")).unwrap();
+    std::os::unix::fs::symlink("nowhere", s.root.join("d/l")).unwrap();
+    assert!(s.op.list("d/").unwrap().is_empty());
+    let err = s.op.delete("d/").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"l\" (a symlink whose target is missing)"),
+        "{err}"
+    );
+    s.op.delete("d/l").unwrap();
+    s.op.delete("d/").unwrap();
+    assert!(!s.root.join("d").exists());
+}
+
 /// A recursive listing walks into a symlinked directory, as object_store's
 /// `LocalFileSystem` does (a query engine listing a table whose partitions are
 /// links would otherwise miss their files), but not into one the walk is already

@@ -11,9 +11,10 @@ use rustix::io::Errno;
 
 use super::core::{
     BULK_READ_MIN, CLEARED_AGAIN_MAX, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name,
-    fill_at, is_cached_copy, is_dir, is_link_to_dir, is_temp_name, metadata, not_reserved,
-    not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at, read_exact_at_by_two,
-    remove_stale_temp_files_in, remove_tree, rename_no_replace, same_dir, same_inode, write_all,
+    fill_at, is_cached_copy, is_dir, is_link_to_dir, is_regular, is_temp_name, metadata,
+    not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at,
+    read_exact_at_by_two, remove_stale_temp_files_in, remove_tree, rename_no_replace, same_dir,
+    same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
 use super::lister::FsLister;
@@ -994,6 +995,13 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
+        // Not a directory: as `stat` of `path` says, nothing there (a symlink
+        // whose target is missing, which `stat` and listings do not show), or a
+        // file.
+        Err(Errno::NOTDIR) => match open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            _ => Err(Errno::NOTDIR.into()),
+        },
         Err(Errno::NOTEMPTY) => {
             let target = match open_dir(root, path) {
                 Ok(fd) => fd,
@@ -1001,15 +1009,11 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
             };
             if remove_stale_temp_files_in(&target)? == 0 {
                 let err = Error::new(ErrorKind::DirectoryNotEmpty);
-                // Its listing shows nothing: say what is there.
-                // The scan only explains; if it fails, the plain error stands.
-                return Err(if holds_only_temp_files(&target).unwrap_or(false) {
-                    err.with_message(
-                        "a write in progress in it has not committed yet (its temporary \
-                         file is hidden from listings)",
-                    )
-                } else {
-                    err
+                // If its listing shows nothing, say what is there. The scan only
+                // explains; if it fails, the plain error stands.
+                return Err(match unlisted_contents(root, path, &target) {
+                    Ok(Some(what)) => err.with_message(what),
+                    _ => err,
                 });
             }
             match rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
@@ -1033,22 +1037,70 @@ fn has_entry(dir: &OwnedFd, name: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// Whether directory `dir` holds temporary files of writes and nothing else.
-fn holds_only_temp_files(dir: &OwnedFd) -> Result<bool> {
+/// Why directory `path` (open as `dir`), which a listing shows empty, is not: a
+/// message naming what it holds that listings do not show, or `None` if it holds
+/// something a listing shows (or nothing, any more).
+fn unlisted_contents(root: &OwnedFd, path: &str, dir: &OwnedFd) -> Result<Option<String>> {
     let mut reader = rustix::fs::Dir::read_from(dir)?;
-    let mut any = false;
+    let (mut temp, mut other) = (false, None);
     while let Some(entry) = reader.read() {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
+        let raw = entry.file_name().to_bytes();
+        if raw == b"." || raw == b".." {
             continue;
         }
-        if !std::str::from_utf8(name).is_ok_and(is_temp_name) {
-            return Ok(false);
+        let Ok(name) = std::str::from_utf8(raw) else {
+            let name = String::from_utf8_lossy(raw).into_owned();
+            other.get_or_insert_with(|| format!("{name:?} (a name that is not UTF-8)"));
+            continue;
+        };
+        let stat = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::RegularFile if is_temp_name(name) => temp = true,
+            rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory => {
+                return Ok(None);
+            }
+            rustix::fs::FileType::Symlink => {
+                match open_in_root(root, &format!("{path}{name}"), OFlags::PATH) {
+                    Ok(fd) => {
+                        let found = rustix::fs::fstat(&fd)?;
+                        if is_dir(&found) || is_regular(&found) {
+                            return Ok(None);
+                        }
+                        other.get_or_insert_with(|| {
+                            format!("{name:?} (a symlink to neither a file nor a directory)")
+                        });
+                    }
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) =>
+                    {
+                        other.get_or_insert_with(|| {
+                            format!("{name:?} (a symlink whose target is missing)")
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => {
+                other.get_or_insert_with(|| format!("{name:?} (a FIFO, a socket or a device)"));
+            }
         }
-        any = true;
     }
-    Ok(any)
+    Ok(match (other, temp) {
+        (Some(what), _) => Some(format!(
+            "it holds only entries its listing does not show, such as {what}"
+        )),
+        (None, true) => Some(
+            "a write in progress in it has not committed yet (its temporary file is hidden \
+             from listings)"
+                .to_owned(),
+        ),
+        (None, false) => None,
+    })
 }
 
 /// Copies `len` bytes of `src` (file `from`) to `dst` (the temporary file of `to`)

@@ -191,6 +191,11 @@ pub(super) fn is_dir(stat: &Stat) -> bool {
     FileType::from_raw_mode(stat.st_mode) == FileType::Directory
 }
 
+/// Whether `stat` is of a regular file.
+pub(super) fn is_regular(stat: &Stat) -> bool {
+    FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+}
+
 /// The metadata of a file or directory. A file's ETag is derived from its inode,
 /// modification time and size: a write (which renames a new inode into place), an
 /// append or a `touch` changes it.
@@ -900,7 +905,19 @@ pub(super) fn rename_no_replace(
     to_dir: &OwnedFd,
     to: &str,
 ) -> Result<()> {
-    let exists = || Error::new(ErrorKind::AlreadyExists);
+    let exists = || {
+        let err = Error::new(ErrorKind::AlreadyExists);
+        // A symlink whose target is missing is not there to `stat`, `exists` and
+        // listings, but its name is taken: say so, or nothing would explain it.
+        match rustix::fs::statat(to_dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => err
+                .with_message(
+                    "a symlink has that name (one whose target is missing is not shown by \
+                     stat, exists or listings; delete it to write there)",
+                ),
+            _ => err,
+        }
+    };
     match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
         Err(Errno::EXIST) => Err(exists()),

@@ -7,7 +7,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RawMode, Stat};
 
 use rustix::io::Errno;
 
-use super::core::{is_dir, is_temp_name, metadata, open_in_root};
+use super::core::{is_dir, is_regular, is_temp_name, metadata, open_in_root};
 use super::fd_cache::FdCache;
 use crate::raw::{IoJob, ListArgs, RawList};
 use crate::{Entry, Error, ErrorKind, Metadata, Result};
@@ -211,11 +211,6 @@ impl FsLister {
         }
         Ok(entries)
     }
-}
-
-/// Whether `stat` is of a regular file.
-fn is_regular(stat: &Stat) -> bool {
-    FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
 }
 
 /// Which directory a `stat` is of.
