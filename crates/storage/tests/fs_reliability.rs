@@ -1663,3 +1663,44 @@ fn an_abort_refused_by_a_shutdown_leaves_nothing_and_says_no_more() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A recursive listing of a directory swapped for another while it is listed
+/// (`mv t t.old; mkdir t`: a table rewritten beside its readers) walks the
+/// directory it began with: never the files of one beside the subdirectories of
+/// the other. (It opened each subdirectory by its path from the root, which by
+/// then named the new tree's.)
+#[test]
+fn a_listing_of_a_directory_swapped_midway_walks_the_one_it_began() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    // 2,000 subdirectories of one file each: 4,000 entries, four pages; at most
+    // the first two are read before the swap.
+    for d in 0..2000 {
+        std::fs::create_dir_all(dir.path().join(format!("t/s{d}"))).unwrap();
+        std::fs::write(dir.path().join(format!("t/s{d}/old")), "o").unwrap();
+    }
+    let rt = rt();
+    rt.block_on(async {
+        let mut lister = op.lister_with("t/").recursive(true).await.unwrap();
+        let mut listed = Vec::new();
+        while let Some(entry) = lister.next_entry().await.unwrap() {
+            listed.push(entry.path().to_owned());
+            if listed.len() == 10 {
+                std::fs::rename(dir.path().join("t"), dir.path().join("t.old")).unwrap();
+                for d in 0..2000 {
+                    std::fs::create_dir_all(dir.path().join(format!("t/s{d}"))).unwrap();
+                    std::fs::write(dir.path().join(format!("t/s{d}/new")), "n").unwrap();
+                }
+            }
+        }
+        let new: Vec<&String> = listed.iter().filter(|p| p.ends_with("/new")).collect();
+        assert!(
+            new.is_empty(),
+            "{} files of the new tree listed: {:?}",
+            new.len(),
+            &new[..new.len().min(3)]
+        );
+        assert_eq!(listed.iter().filter(|p| p.ends_with("/old")).count(), 2000);
+    });
+}

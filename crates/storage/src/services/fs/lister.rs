@@ -27,7 +27,9 @@ const PAGE: usize = 1000;
 /// skipped. With `start_after`, entries that do not sort after it are left out (a
 /// directory walk has no order to skip by). Temporary files of writes (regular
 /// files of the form `is_temp_name` matches) are hidden; a directory or a symlink
-/// of that name, which no write makes, is listed.
+/// of that name, which no write makes, is listed. A subdirectory is opened in the
+/// directory being read, so a tree swapped for another midway is walked as the one
+/// it began in (a symlinked directory is still looked up by its path).
 #[derive(Debug)]
 pub(super) struct FsLister {
     root: Arc<OwnedFd>,
@@ -131,11 +133,28 @@ impl FsLister {
                     let dir_path = format!("{path}/");
                     at.push('/');
                     if self.args.recursive {
-                        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
-                        let fd = match self
-                            .files
-                            .relieved(|| open_in_root(&self.root, &dir_path, flags))
-                        {
+                        // Opened in the directory being read, not by its path from
+                        // the root: a directory swapped for another meanwhile (`mv
+                        // t t.old; mkdir t`) is walked as it was, never its files
+                        // from one and its subdirectories from the other. A direct
+                        // child, not followed if a link: inside the root.
+                        // One that no call could name (a tree made deeper than
+                        // a path may be long) is not walked into: an error,
+                        // where its entries would be listed under paths every
+                        // call refuses.
+                        if dir_path.len() > crate::raw::MAX_PATH_LEN {
+                            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
+                                "the path is {} bytes long, more than the {} any backend \
+                                     takes",
+                                dir_path.len(),
+                                crate::raw::MAX_PATH_LEN
+                            )));
+                        }
+                        let flags =
+                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                        let fd = match self.files.relieved(|| {
+                            Ok(rustix::fs::openat(dir.fd()?, name, flags, Mode::empty())?)
+                        }) {
                             Ok(fd) => fd,
                             // Removed, or replaced by a file or a link, since the
                             // directory was read: gone as a directory, as an entry
