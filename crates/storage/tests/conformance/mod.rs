@@ -804,6 +804,21 @@ pub(crate) async fn stat_and_exists(op: Operator) {
     assert!(op.stat("st/").await.unwrap().is_dir());
     assert!(op.stat("st").await.unwrap().is_dir());
     assert!(op.stat("").await.unwrap().is_dir());
+    // A directory's metadata is the same whichever call gives it (fs gives its
+    // modification time; memory and S3 have none).
+    let dir_entry = |entries: Vec<storage::Entry>| {
+        entries
+            .into_iter()
+            .find(|e| e.path() == "st/")
+            .map(|e| e.metadata().last_modified())
+    };
+    let stated = op.stat("st/").await.unwrap().last_modified();
+    assert_eq!(dir_entry(op.list("").await.unwrap()), Some(stated));
+    assert_eq!(
+        dir_entry(op.list_recursive("").await.unwrap()),
+        Some(stated)
+    );
+    assert_eq!(stated.is_some(), op.scheme() == "fs");
     assert!(op.exists("st/file").await.unwrap());
     assert!(!op.exists("st/nope").await.unwrap());
     // A path below a file names nothing, on every backend alike.

@@ -10,7 +10,7 @@ use rustix::io::Errno;
 use super::core::{is_dir, is_regular, is_temp_name, metadata, open_in_root};
 use super::fd_cache::FdCache;
 use crate::raw::{IoJob, ListArgs, RawList};
-use crate::{Entry, Error, ErrorKind, Metadata, Result};
+use crate::{Entry, Error, ErrorKind, Result};
 
 const PAGE: usize = 1000;
 
@@ -166,7 +166,13 @@ impl FsLister {
                         self.walk_into(&dir_path, fd, &stat)?;
                         Entry::new(dir_path, metadata(&stat))
                     } else {
-                        Entry::new(dir_path, Metadata::dir())
+                        // Its metadata as `stat` and a recursive listing give it
+                        // (its modification time).
+                        let stat = rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW);
+                        match vanished_is_none(stat.map_err(Error::from))? {
+                            Some(stat) => Entry::new(dir_path, metadata(&stat)),
+                            None => continue,
+                        }
                     }
                 }
                 FileType::Symlink => {
