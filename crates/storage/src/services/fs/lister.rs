@@ -165,6 +165,8 @@ impl FsLister {
                         let stat = rustix::fs::fstat(&fd)?;
                         self.walk_into(&dir_path, fd, &stat)?;
                         Entry::new(dir_path, metadata(&stat))
+                    } else if !self.args.wants(&dir_path) {
+                        continue;
                     } else {
                         // Its metadata as `stat` and a recursive listing give it
                         // (its modification time).
@@ -215,6 +217,9 @@ impl FsLister {
                 | FileType::Socket
                 | FileType::CharacterDevice
                 | FileType::BlockDevice => continue,
+                // A file `start_after` leaves out is not looked at (a listing
+                // that starts far into a large tree skips most of it).
+                FileType::RegularFile if !self.args.wants(&path) => continue,
                 _ => {
                     let stat = match rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
                     {
