@@ -490,8 +490,15 @@ impl Fs {
         // replaced would be served stale for as long as that cache lasts.
         let local = is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
-        if local {
-            self.files.insert(path, Arc::clone(&file));
+        if local && self.files.insert(path, Arc::clone(&file)) {
+            // A delete, rename or write of `path` that ended while this opened it
+            // forgot the path before it was kept here (each forgets after its
+            // change): the file would be kept, deleted or replaced, holding its
+            // disk space until a later read's sweep. Looked up again once kept, so
+            // that a change either is seen here or forgets it after.
+            if file.current(&self.root, path, false).is_none() {
+                self.files.forget_file(path, &file);
+            }
         }
         Ok((file, metadata(&stat)))
     }

@@ -148,6 +148,19 @@ pub(super) struct FdCache {
 }
 
 impl Entries {
+    /// Removes `path`'s entry if it keeps `file` (not a file kept since).
+    fn remove_if_kept(
+        &mut self,
+        path: &str,
+        file: &Arc<CachedFile>,
+    ) -> Option<(Arc<CachedFile>, u64)> {
+        let same = self
+            .map
+            .get(path)
+            .is_some_and(|(kept, _)| Arc::ptr_eq(kept, file));
+        same.then(|| self.map.remove(path)).flatten()
+    }
+
     /// Every file kept, with its path, to look at for deleted ones; notes when.
     fn sweeping(&mut self) -> Vec<(String, Arc<CachedFile>)> {
         self.swept = Some(std::time::Instant::now());
@@ -201,10 +214,11 @@ impl FdCache {
         }
     }
 
-    /// Keeps `file` for `path`, evicting the least recently used file if full.
-    pub(super) fn insert(&self, path: &str, file: Arc<CachedFile>) {
+    /// Keeps `file` for `path`, evicting the least recently used file if full;
+    /// `false` if this cache keeps nothing.
+    pub(super) fn insert(&self, path: &str, file: Arc<CachedFile>) -> bool {
         if self.capacity == 0 {
-            return;
+            return false;
         }
         // Files let go of are dropped after the lock is released: closing the last
         // descriptor of a deleted file may wait on the device, and callers' threads
@@ -227,6 +241,7 @@ impl FdCache {
         let retired = std::mem::take(&mut inner.retired);
         drop(inner);
         drop((evicted, replaced, retired));
+        true
     }
 
     /// Lets go of deleted files if the last look for them is [`SWEEP_INTERVAL`]
@@ -261,16 +276,17 @@ impl FdCache {
             let mut inner = self.inner.lock();
             deleted
                 .iter()
-                .filter_map(|(path, file)| {
-                    let same = inner
-                        .map
-                        .get(path)
-                        .is_some_and(|(kept, _)| Arc::ptr_eq(kept, file));
-                    same.then(|| inner.map.remove(path)).flatten()
-                })
+                .filter_map(|(path, file)| inner.remove_if_kept(path, file))
                 .collect()
         };
         drop((forgotten, deleted));
+    }
+
+    /// Forgets `path` if it keeps `file` (and not a file kept since).
+    pub(super) fn forget_file(&self, path: &str, file: &Arc<CachedFile>) {
+        // Dropped after the lock is released (see `insert`).
+        let forgotten = self.inner.lock().remove_if_kept(path, file);
+        drop(forgotten);
     }
 
     /// Forgets `path` (it is being replaced, moved or deleted).
