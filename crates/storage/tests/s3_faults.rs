@@ -3324,6 +3324,38 @@ fn a_rename_deletes_only_the_version_it_copied() {
         .map(|s| s.if_match)
         .collect();
     assert_eq!(deletes, [Some("\"e\"".to_owned()), None]);
+    // The source gone when its conditional delete came (another rename of it
+    // took it first; a 404 to the first attempt): not said to be moved, as two
+    // renames of one name would then both succeed. A 404 after an attempt whose
+    // answer was lost is the delete's own, done.
+    for lost_first in [false, true] {
+        let deletes = std::sync::atomic::AtomicUsize::new(0);
+        let server = holding_a(move |seen, _| match seen.method.as_str() {
+            "PUT" if seen.header("x-amz-copy-source").is_some() => Some(copied()),
+            "DELETE" => {
+                let first = deletes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+                Some(if lost_first && first {
+                    stalled()
+                } else {
+                    s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "r")
+                })
+            }
+            _ => None,
+        });
+        let op = server.operator(2, Duration::from_millis(300));
+        let renamed = block_on(op.rename("a", "b"));
+        if lost_first {
+            renamed.unwrap();
+        } else {
+            let err = renamed.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+            assert!(
+                err.to_string().contains("the copy to \"b\" is kept"),
+                "{err}"
+            );
+            assert_eq!((err.operation(), err.path()), ("rename", "a"), "{err}");
+        }
+    }
 }
 
 /// A multipart write refused by its checks (a directory has the name) while its

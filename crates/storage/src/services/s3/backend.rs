@@ -504,13 +504,18 @@ impl Access for S3 {
                 return core.delete(&from_key).await;
             };
             core.delete_if_match(&from_key, &etag).await.map_err(|e| {
-                if e.kind() == ErrorKind::PreconditionFailed {
-                    e.with_message(format!(
+                match e.kind() {
+                    ErrorKind::PreconditionFailed => e.with_message(format!(
                         "the source changed after the copy to {to:?} looked at it: both \
                          names are kept"
-                    ))
-                } else {
-                    e
+                    )),
+                    // Another rename (or a delete) took it meanwhile: not moved
+                    // by this one, or two renames of one name would both succeed.
+                    ErrorKind::NotFound => e.with_message(format!(
+                        "the source was deleted or moved by another while it was copied: \
+                         the copy to {to:?} is kept"
+                    )),
+                    _ => e,
                 }
             })
         })

@@ -2022,12 +2022,13 @@ impl Core {
     }
 
     /// Deletes `key` only while it is still version `etag` (`If-Match`):
-    /// `PreconditionFailed` if it changed. A server that does not take the
-    /// condition (`NotImplemented`) deletes it without.
+    /// `PreconditionFailed` if it changed, `NotFound` if it is gone (unless an
+    /// earlier attempt's answer was lost: then that attempt deleted it). A server
+    /// that does not take the condition (`NotImplemented`) deletes it without.
     pub(crate) async fn delete_if_match(&self, key: &str, etag: &str) -> Result<()> {
         let req = S3Request::new(Method::DELETE, key).header(http::header::IF_MATCH, etag)?;
         match self.send(&req).await {
-            Err(e) if key_not_found(&e) => Ok(()),
+            Err(e) if key_not_found(&e) && e.context(ANSWER) == Some("lost") => Ok(()),
             Err(e) if e.kind() == ErrorKind::Unsupported => {
                 tracing::warn!(%key, error = %e, "the server takes no If-Match on DELETE; deleting without it");
                 self.delete(key).await
