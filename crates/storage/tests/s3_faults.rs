@@ -5903,3 +5903,74 @@ fn a_listing_cut_after_its_document_began_is_read_again() {
         "the cut answer, then the whole one"
     );
 }
+
+/// A server that does not speak TLS where an `https://` endpoint was given is
+/// said to be one, and not retried; bytes that are no TLS record on a connection
+/// whose handshake succeeded (a proxy's plaintext page written into it) are a
+/// connection that failed: temporary, retried, and not said to be never sent.
+#[test]
+fn a_plaintext_answer_is_a_wrong_scheme_only_at_the_handshake() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (ca, acceptor) = common_s3::private_ca();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca).unwrap();
+    let builder = |endpoint: String| {
+        S3Builder::new("bucket")
+            .endpoint(endpoint)
+            .credentials(Credentials::new("key", "secret"))
+            .retry(
+                RetryPolicy::default()
+                    .with_max_attempts(2)
+                    .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+            )
+            .ca_bundle(&bundle)
+            .proxy_excludes("*")
+    };
+
+    // TLS, then plaintext where the answer's records should be.
+    let (runtime, listener, addr) = common_s3::listening();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = [0_u8; 1024];
+                let _ = tls.read(&mut head).await;
+                let (tcp, _) = tls.get_mut();
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            });
+        }
+    });
+    let op = operator_of(builder(format!("https://{addr}")).build().unwrap());
+    let err = block_on(op.read("k")).unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+    assert_eq!(err.context("connect"), None, "{err}");
+    assert!(!err.to_string().contains("http:// endpoint"), "{err}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "retried: {err}"
+    );
+
+    // No TLS at all: the endpoint's scheme is wrong, which no attempt mends.
+    let plain = FaultServer::start(|_, _| with_headers(StatusCode::OK, &[], HELLO));
+    let op = operator_of(builder(format!("https://{}", plain.addr)).build().unwrap());
+    let err = block_on(op.read("k")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("http:// endpoint given as https://"),
+        "{err}"
+    );
+    assert!(!err.is_temporary(), "{err:?}");
+    assert_eq!(err.context("connect"), Some("failed"), "{err}");
+    drop(runtime);
+}

@@ -3122,7 +3122,12 @@ fn from_client_error(err: hyper_util::client::legacy::Error) -> Error {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }
-        if let Some(why) = tls_error(s).and_then(tls_refusal) {
+        // Only while connecting: the same TLS errors on a connection whose
+        // handshake succeeded (a proxy's plaintext page written into it) are a
+        // connection that failed, perhaps after the request went out.
+        if err.is_connect()
+            && let Some(why) = tls_error(s).and_then(tls_refusal)
+        {
             return Error::new(ErrorKind::Unexpected)
                 .with_message(why)
                 .with_context("connect", "failed")
