@@ -4424,6 +4424,49 @@ fn remove_all_goes_past_an_empty_page_that_says_more_follow() {
     assert!(deletes[0].contains("<Key>d/x</Key>"), "{deletes:?}");
 }
 
+/// Each fresh listing `remove_all` makes after a delete may start with the same
+/// empty page that says more follow, with the same token (a server whose tokens
+/// are deterministic): that is a new listing, not a loop, and it goes on to the
+/// end (it failed as "a continuation token it gave before" after the first
+/// batch).
+#[test]
+fn remove_all_lists_afresh_after_each_delete_whatever_token_it_met_before() {
+    let deletes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::clone(&deletes);
+    let server = FaultServer::start(move |seen, _| {
+        let gone = done.load(std::sync::atomic::Ordering::SeqCst);
+        match seen.method.as_str() {
+            "GET" if seen.query.contains("continuation-token=t1") && gone < 2 => full(
+                StatusCode::OK,
+                format!(
+                    "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                     <NextContinuationToken>t2</NextContinuationToken>\
+                     <Contents><Key>d/x{gone}</Key><Size>1</Size></Contents></ListBucketResult>"
+                ),
+            ),
+            "GET" if gone < 2 => full(
+                StatusCode::OK,
+                "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>t1</NextContinuationToken></ListBucketResult>",
+            ),
+            "GET" => empty_listing(),
+            // The listed keys, in a batch or one by one.
+            "POST" => {
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                full(StatusCode::OK, "<DeleteResult></DeleteResult>")
+            }
+            "DELETE" if seen.path.starts_with("/bucket/d/x") => {
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                full(StatusCode::NO_CONTENT, "")
+            }
+            _ => full(StatusCode::NO_CONTENT, ""),
+        }
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(op.remove_all("d/")).unwrap();
+    assert_eq!(deletes.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 /// A first listing page with no keys that says more follow (AWS, GCS and MinIO
 /// send such pages when asked for few keys) is not "nothing here": `stat` of the
 /// directory finds it, `delete` of it is refused as not empty (and sends no

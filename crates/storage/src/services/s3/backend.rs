@@ -394,7 +394,9 @@ impl Access for S3 {
                     }
                     continue;
                 }
+                // A fresh listing next, whose tokens may be the ones this one met.
                 token = None;
+                tokens.clear();
                 let keys: Vec<String> = page.contents.into_iter().map(|o| o.key).collect();
                 // A key deleted without error is listed again. Once or twice: a
                 // listing that lags behind deletes (some S3-compatible stores), or
