@@ -6017,3 +6017,32 @@ fn a_plaintext_answer_is_a_wrong_scheme_only_at_the_handshake() {
     assert_eq!(err.context("connect"), Some("failed"), "{err}");
     drop(runtime);
 }
+
+/// A copy whose first CopyObject was stored with its answer lost, then refused
+/// (the source changed), and whose next round fails for its own reason
+/// (throttled to the end): a copy may be at the target, and that error says so
+/// (`stored` = `unknown`), as the round's refusal did.
+#[test]
+fn a_copy_whose_lost_answer_may_have_stored_says_so_in_a_later_rounds_error() {
+    let copies = std::sync::atomic::AtomicUsize::new(0);
+    let server = holding_a(move |seen, _| {
+        if seen.method != "PUT" || seen.header("x-amz-copy-source").is_none() {
+            return None;
+        }
+        Some(
+            match copies.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => stalled(),
+                1 => s3_error(
+                    StatusCode::PRECONDITION_FAILED,
+                    "PreconditionFailed",
+                    "r412",
+                ),
+                _ => s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "r503"),
+            },
+        )
+    });
+    let op = server.operator(2, Duration::from_millis(300));
+    let err = block_on(op.copy("a", "b")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.context("stored"), Some("unknown"), "{err}");
+}

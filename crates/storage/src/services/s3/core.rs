@@ -2150,22 +2150,24 @@ impl Core {
         to_key: &str,
         options: &WriteOptions,
     ) -> Result<Option<String>> {
+        // An earlier attempt's answer was lost: a copy there may be its, which
+        // every error from then on says (a later round's own failure too).
+        fn said_if(lost: bool, e: Error) -> Error {
+            if lost {
+                e.set_context("stored", "unknown")
+            } else {
+                e
+            }
+        }
         let (mut attempt, mut lost) = (1, false);
         loop {
-            let refused = match self.copy_once(from_key, to_key, options).await? {
-                CopyOnce::Done(etag) => return Ok(etag),
-                CopyOnce::Refused(refused) => refused,
+            let refused = match self.copy_once(from_key, to_key, options).await {
+                Ok(CopyOnce::Done(etag)) => return Ok(etag),
+                Ok(CopyOnce::Refused(refused)) => refused,
+                Err(e) => return Err(said_if(lost, e)),
             };
-            // An earlier attempt's answer was lost: a copy there may be its, which
-            // every error from here on says.
             lost |= refused.context("stored") == Some("unknown");
-            let said = move |e: Error| {
-                if lost {
-                    e.set_context("stored", "unknown")
-                } else {
-                    e
-                }
-            };
+            let said = move |e: Error| said_if(lost, e);
             let refused = said(refused);
             // With a condition on the target (`If-None-Match`), the 412 is the
             // source's or the target's: the target says (the source may look
