@@ -496,7 +496,7 @@ impl Fs {
             // change): the file would be kept, deleted or replaced, holding its
             // disk space until a later read's sweep. Looked up again once kept, so
             // that a change either is seen here or forgets it after.
-            if file.current(&self.root, path, false).is_none() {
+            if file.replaced(&self.root, path) {
                 self.files.forget_file(path, &file);
             }
         }

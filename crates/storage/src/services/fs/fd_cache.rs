@@ -69,6 +69,17 @@ impl CachedFile {
         (self.is(&stat) && access_of(&stat) == self.access).then_some(stat)
     }
 
+    /// Whether `path` (below `root`) no longer names this file, as
+    /// [`current`](Self::current) looks, as far as can be told: a lookup that
+    /// cannot be made (out of descriptors) says nothing, and is `false`.
+    pub(super) fn replaced(&self, root: &OwnedFd, path: &str) -> bool {
+        match open_in_root_with(root, path, OFlags::PATH, ResolveFlags::empty()) {
+            Ok(found) => rustix::fs::fstat(&found)
+                .is_ok_and(|stat| !self.is(&stat) || access_of(&stat) != self.access),
+            Err(e) => !e.is_out_of_descriptors(),
+        }
+    }
+
     /// Whether `stat` is of this file.
     fn is(&self, stat: &Stat) -> bool {
         stat.st_dev == self.dev && stat.st_ino == self.ino
