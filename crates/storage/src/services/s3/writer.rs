@@ -391,10 +391,10 @@ impl Drop for S3Writer {
         let key = std::mem::take(&mut self.key);
         let upload_id = upload.id.clone();
         let abort = {
-            let key = key.clone();
+            let (key, upload_id) = (key.clone(), upload_id.clone());
             async move {
                 if let Err(e) = abort_upload(core, key.clone(), upload).await {
-                    tracing::warn!(%key, error = %e, "cannot abort the upload of a dropped writer");
+                    tracing::warn!(%key, %upload_id, error = %e, "cannot abort the upload of a dropped writer");
                 }
             }
         };
