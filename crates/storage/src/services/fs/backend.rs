@@ -482,6 +482,7 @@ impl Fs {
             }
             self.files.forget(path);
         }
+        let forgets = self.files.forgets();
         let (fd, stat) = self.files.relieved(|| open_file(&self.root, path))?;
         // Only files on local filesystems are kept: the check that a kept file is
         // still its path's (`CachedFile::current`) looks the path up with `O_PATH`,
@@ -490,15 +491,18 @@ impl Fs {
         // replaced would be served stale for as long as that cache lasts.
         let local = is_local(&fd);
         let file = Arc::new(CachedFile::new(fd, &stat, local));
-        if local && self.files.insert(path, Arc::clone(&file)) {
-            // A delete, rename or write of `path` that ended while this opened it
-            // forgot the path before it was kept here (each forgets after its
-            // change): the file would be kept, deleted or replaced, holding its
-            // disk space until a later read's sweep. Looked up again once kept, so
-            // that a change either is seen here or forgets it after.
-            if file.replaced(&self.root, path) {
-                self.files.forget_file(path, &file);
-            }
+        // A delete, rename or write of `path` that ended while this opened it may
+        // have forgotten the path before it was kept here (each forgets after its
+        // change): the file would be kept, deleted or replaced, holding its disk
+        // space until a later read's sweep. If any path was forgotten meanwhile,
+        // it is looked up again once kept, so that a change either is seen here
+        // or forgets it after.
+        if local
+            && self.files.insert(path, Arc::clone(&file))
+            && self.files.forgets() != forgets
+            && file.replaced(&self.root, path)
+        {
+            self.files.forget_file(path, &file);
         }
         Ok((file, metadata(&stat)))
     }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -64,20 +65,26 @@ impl CachedFile {
         } else {
             ResolveFlags::empty()
         };
-        let found = open_in_root_with(root, path, OFlags::PATH, extra).ok()?;
-        let stat = rustix::fs::fstat(&found).ok()?;
-        (self.is(&stat) && access_of(&stat) == self.access).then_some(stat)
+        self.looked_up(root, path, extra).ok().flatten()
     }
 
     /// Whether `path` (below `root`) no longer names this file, as
     /// [`current`](Self::current) looks, as far as can be told: a lookup that
     /// cannot be made (out of descriptors) says nothing, and is `false`.
     pub(super) fn replaced(&self, root: &OwnedFd, path: &str) -> bool {
-        match open_in_root_with(root, path, OFlags::PATH, ResolveFlags::empty()) {
-            Ok(found) => rustix::fs::fstat(&found)
-                .is_ok_and(|stat| !self.is(&stat) || access_of(&stat) != self.access),
+        match self.looked_up(root, path, ResolveFlags::empty()) {
+            Ok(found) => found.is_none(),
             Err(e) => !e.is_out_of_descriptors(),
         }
+    }
+
+    /// `path`'s `stat` if it names this file, as it was opened; `None` if it
+    /// names another (or one whose access changed); an error if the lookup fails
+    /// (the path names nothing, or it cannot be looked up).
+    fn looked_up(&self, root: &OwnedFd, path: &str, extra: ResolveFlags) -> Result<Option<Stat>> {
+        let found = open_in_root_with(root, path, OFlags::PATH, extra)?;
+        let stat = rustix::fs::fstat(&found)?;
+        Ok((self.is(&stat) && access_of(&stat) == self.access).then_some(stat))
     }
 
     /// Whether `stat` is of this file.
@@ -156,6 +163,8 @@ const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 pub(super) struct FdCache {
     capacity: usize,
     inner: Mutex<Entries>,
+    /// How many times a path was forgotten (see [`forgets`](Self::forgets)).
+    forgets: AtomicU64,
 }
 
 impl Entries {
@@ -198,6 +207,7 @@ impl FdCache {
         Self {
             capacity,
             inner: Mutex::new(Entries::default()),
+            forgets: AtomicU64::new(0),
         }
     }
 
@@ -293,6 +303,14 @@ impl FdCache {
         drop((forgotten, deleted));
     }
 
+    /// How many times a path was forgotten so far. A file opened to be kept is
+    /// looked up again once kept only if this moved while it was opened: a change
+    /// of its path forgets the path after the change, and may have done so before
+    /// the file was kept.
+    pub(super) fn forgets(&self) -> u64 {
+        self.forgets.load(Ordering::SeqCst)
+    }
+
     /// Forgets `path` if it keeps `file` (and not a file kept since).
     pub(super) fn forget_file(&self, path: &str, file: &Arc<CachedFile>) {
         // Dropped after the lock is released (see `insert`).
@@ -308,6 +326,7 @@ impl FdCache {
         // Dropped after the lock is released (see `insert`).
         let forgotten = {
             let mut inner = self.inner.lock();
+            self.forgets.fetch_add(1, Ordering::SeqCst);
             (inner.map.remove(path), std::mem::take(&mut inner.retired))
         };
         drop(forgotten);
@@ -336,6 +355,7 @@ impl FdCache {
         // Dropped after the lock is released (see `insert`).
         let forgotten = {
             let mut inner = self.inner.lock();
+            self.forgets.fetch_add(1, Ordering::SeqCst);
             let files: Vec<_> = inner
                 .map
                 .extract_if(|path, _| path.starts_with(dir) || path == name)
