@@ -359,7 +359,9 @@ fn a_dangling_symlink_is_named_where_it_still_matters() {
     let s = setup();
     std::os::unix::fs::symlink("nowhere", s.root.join("dl")).unwrap();
     std::os::unix::fs::symlink("lp", s.root.join("lp")).unwrap();
-    for name in ["dl", "lp"] {
+    // Through a file: leads nowhere too.
+    std::os::unix::fs::symlink("inside/file/x", s.root.join("tf")).unwrap();
+    for name in ["dl", "lp", "tf"] {
         assert!(!s.op.exists(name).unwrap(), "{name}");
         let err = write_new(&s.op, name).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{name}: {err}");

@@ -349,44 +349,31 @@ impl From<rustix::io::Errno> for Error {
     }
 }
 
-impl Error {
-    /// The context as ` (k v, k v)`, or nothing.
-    fn fmt_context(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.context.is_empty() {
-            return Ok(());
-        }
-        f.write_str(" (")?;
-        for (i, (k, v)) in self.context.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            // A path in a value (`from`, `to`) may hold a line break or a
-            // control character: escaped, as the path itself is.
-            if v.chars().any(char::is_control) {
-                write!(f, "{k} {v:?}")?;
-            } else {
-                write!(f, "{k} {v}")?;
-            }
-        }
-        f.write_str(")")
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.operation.is_empty() {
             write!(f, "{} failed for {:?}", self.operation, self.path)?;
-            self.fmt_context(f)?;
+            if !self.context.is_empty() {
+                f.write_str(" (")?;
+                for (i, (k, v)) in self.context.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    // A path in a value (`from`, `to`) may hold a line break or a
+                    // control character: escaped, as the path itself is.
+                    if v.chars().any(char::is_control) {
+                        write!(f, "{k} {v:?}")?;
+                    } else {
+                        write!(f, "{k} {v}")?;
+                    }
+                }
+                f.write_str(")")?;
+            }
             f.write_str(": ")?;
         }
         f.write_str(self.kind.as_str())?;
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
-        }
-        // An error not (yet) given its operation, as a backend logs it: its
-        // context (which request, which upload) after what it says.
-        if self.operation.is_empty() {
-            self.fmt_context(f)?;
         }
         Ok(())
     }
@@ -478,16 +465,6 @@ mod tests {
             r#"read_range failed for "a/b.parquet" (range 0..4096, size 100): range not satisfiable"#
         );
         assert_eq!(err.context("size"), Some("100"));
-        // Not given an operation yet (as a backend logs it, a failed abort of an
-        // upload): its context still shows, after what it says.
-        let err = Error::new(ErrorKind::PermissionDenied)
-            .with_message("Access Denied")
-            .with_context("upload_id", "up-1")
-            .with_context("request_id", "r1");
-        assert_eq!(
-            err.to_string(),
-            "permission denied: Access Denied (upload_id up-1, request_id r1)"
-        );
     }
 
     #[test]

@@ -1009,10 +1009,15 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
         // Not a directory: as `stat` of `path` says, nothing there (a symlink
         // whose target is missing, which `stat` and listings do not show), or a
         // file.
-        Err(Errno::NOTDIR) => match open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            _ => Err(Errno::NOTDIR.into()),
-        },
+        Err(Errno::NOTDIR) => {
+            let looked = open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY);
+            match below_a_file_is_not_found(root, path, looked) {
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                // Out of descriptors: the job runs again once kept files close.
+                Err(e) if e.is_out_of_descriptors() => Err(e),
+                _ => Err(Errno::NOTDIR.into()),
+            }
+        }
         Err(Errno::NOTEMPTY) => {
             let target = match open_dir(root, path) {
                 Ok(fd) => fd,

@@ -912,8 +912,9 @@ pub(super) fn rename_no_replace(
         match rustix::fs::statat(to_dir, to, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => err
                 .with_message(
-                    "a symlink has that name (one whose target is missing is not shown by \
-                     stat, exists or listings; delete it to write there)",
+                    "a symlink has that name (stat, exists and listings show what it leads \
+                     to, and do not show it at all if that is missing; delete it to write \
+                     there)",
                 ),
             _ => err,
         }

@@ -170,10 +170,12 @@ impl FsLister {
                     } else {
                         // Its metadata as `stat` and a recursive listing give it
                         // (its modification time).
+                        // Replaced by something else since it was read: gone as a
+                        // directory, as an entry removed meanwhile is.
                         let stat = rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW);
                         match vanished_is_none(stat.map_err(Error::from))? {
-                            Some(stat) => Entry::new(dir_path, metadata(&stat)),
-                            None => continue,
+                            Some(stat) if is_dir(&stat) => Entry::new(dir_path, metadata(&stat)),
+                            _ => continue,
                         }
                     }
                 }

@@ -2663,7 +2663,9 @@ impl Core {
     /// left to the bucket's lifecycle rules.
     pub(crate) async fn abort_or_log(&self, key: &str, upload_id: &str) {
         if let Err(e) = self.abort_multipart(key, upload_id).await {
-            tracing::warn!(%key, %upload_id, error = %e, "cannot abort multipart upload");
+            // Named, so that it shows its request's context (status, code, id).
+            let e = e.with_operation("abort").with_path(key);
+            tracing::warn!(%upload_id, error = %e, "cannot abort multipart upload");
         }
     }
 
@@ -2730,8 +2732,9 @@ pub(crate) fn new_client(
 /// aborted (`abort`, of the write to `path`): the upload is left to the bucket's
 /// lifecycle rules, and billed until then.
 pub(crate) fn abort_failed(failure: Error, abort: Error, key: &str, path: &str) -> Error {
-    tracing::warn!(%key, error = %abort, "cannot abort multipart upload");
+    // Named first, so that it shows its request's context (status, code, id).
     let abort = abort.with_operation("abort").with_path(path.to_owned());
+    tracing::warn!(%key, error = %abort, "cannot abort multipart upload");
     failure.with_context(ABORT_FAILED, abort.to_string())
 }
 

@@ -394,7 +394,9 @@ impl Drop for S3Writer {
             let (key, upload_id) = (key.clone(), upload_id.clone());
             async move {
                 if let Err(e) = abort_upload(core, key.clone(), upload).await {
-                    tracing::warn!(%key, %upload_id, error = %e, "cannot abort the upload of a dropped writer");
+                    // Named, so that it shows its request's context.
+                    let e = e.with_operation("abort").with_path(key.as_str());
+                    tracing::warn!(%upload_id, error = %e, "cannot abort the upload of a dropped writer");
                 }
             }
         };
