@@ -17,6 +17,7 @@ pub use access::{
 pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};
 pub(crate) use path::shown_path;
+pub(crate) use path::too_long_message;
 pub use path::{MAX_PATH_LEN, normalize_dir_path, normalize_file_path, normalize_path, parent_dir};
 pub use range::ByteRange;
 pub use read_batch::ReadBatch;

@@ -38,13 +38,7 @@ const SHOWN_OF_LONG_PATH: usize = 256;
 /// ```
 pub fn normalize_path(path: &str) -> Result<String> {
     if path.len() > MAX_PATH_LEN {
-        return Err(invalid(
-            &shown_path(path),
-            &format!(
-                "the path is {} bytes long, more than the {MAX_PATH_LEN} any backend takes",
-                path.len()
-            ),
-        ));
+        return Err(too_long(path));
     }
     if path.contains('\0') {
         return Err(invalid(path, "path contains a NUL byte"));
@@ -131,6 +125,17 @@ pub(crate) fn shown_path(path: &str) -> std::borrow::Cow<'_, str> {
         end -= 1;
     }
     format!("{}...", &path[..end]).into()
+}
+
+/// The error for `path`, longer than [`MAX_PATH_LEN`]: `InvalidInput`, showing
+/// its start.
+fn too_long(path: &str) -> Error {
+    invalid(&shown_path(path), &too_long_message(path.len()))
+}
+
+/// What the error for a path of `len` bytes, over [`MAX_PATH_LEN`], says.
+pub(crate) fn too_long_message(len: usize) -> String {
+    format!("the path is {len} bytes long, more than the {MAX_PATH_LEN} any backend takes")
 }
 
 fn invalid(path: &str, message: &str) -> Error {

@@ -644,9 +644,8 @@ impl Operator {
             }
             let task = self.submit(self.access.read(&normalized, args));
             return IoFuture::new(async move {
-                let buffer = task
-                    .await
-                    .map_err(|e| context(name_requested(e, &ranges)))?;
+                // The plan's one read.
+                let buffer = task.await.map_err(|e| context(name_part(e, &plan, 0)))?;
                 let buffer = in_full(buffer, &whole).map_err(&context)?;
                 Ok(hand_out(vec![buffer], &plan.pieces))
             });

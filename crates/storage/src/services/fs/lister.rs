@@ -143,12 +143,8 @@ impl FsLister {
                         // where its entries would be listed under paths every
                         // call refuses.
                         if dir_path.len() > crate::raw::MAX_PATH_LEN {
-                            return Err(Error::new(ErrorKind::InvalidInput).with_message(format!(
-                                "the path is {} bytes long, more than the {} any backend \
-                                     takes",
-                                dir_path.len(),
-                                crate::raw::MAX_PATH_LEN
-                            )));
+                            return Err(Error::new(ErrorKind::InvalidInput)
+                                .with_message(crate::raw::too_long_message(dir_path.len())));
                         }
                         let flags =
                             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;

@@ -357,24 +357,17 @@ impl Access for Memory {
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
-            let (data, options) = s.transferred(&from, options)?;
             let moved = s.file(&from)?.meta.clone();
+            let (data, options) = s.transferred(&from, options)?;
             s.put(&to, data, &options)
                 .map_err(|e| e.with_path(to.clone()))?;
             // The object moved, it was not written: it keeps its version (ETag and
             // time), as a file renamed on fs keeps its inode and time.
             if let Some(object) = s.files.get_mut(&to) {
-                let mut meta = Metadata::file(moved.content_length());
-                if let Some(time) = moved.last_modified() {
-                    meta = meta.with_last_modified(time);
-                }
-                if let Some(etag) = moved.etag() {
-                    meta = meta.with_etag(etag);
-                }
-                if let Some(content_type) = &options.content_type {
-                    meta = meta.with_content_type(content_type.clone());
-                }
-                object.meta = meta;
+                object.meta = match &options.content_type {
+                    Some(content_type) => moved.with_content_type(content_type.clone()),
+                    None => moved,
+                };
             }
             s.files.remove(&from);
             Ok(())

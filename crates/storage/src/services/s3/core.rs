@@ -770,9 +770,9 @@ impl Core {
                     // parser, not retried.)
                     Some(name)
                         if name == root.as_bytes()
-                            && !xml::document_ends(&body, name)
                             && !parts.headers.contains_key(CONTENT_LENGTH)
-                            && !is_chunked(&parts.headers) =>
+                            && !is_chunked(&parts.headers)
+                            && !xml::document_ends(&body, name) =>
                     {
                         Err(Error::new(ErrorKind::Unexpected)
                             .set_temporary(true)
@@ -2152,22 +2152,15 @@ impl Core {
     ) -> Result<Option<String>> {
         // An earlier attempt's answer was lost: a copy there may be its, which
         // every error from then on says (a later round's own failure too).
-        fn said_if(lost: bool, e: Error) -> Error {
-            if lost {
-                e.set_context("stored", "unknown")
-            } else {
-                e
-            }
-        }
         let (mut attempt, mut lost) = (1, false);
         loop {
             let refused = match self.copy_once(from_key, to_key, options).await {
                 Ok(CopyOnce::Done(etag)) => return Ok(etag),
                 Ok(CopyOnce::Refused(refused)) => refused,
-                Err(e) => return Err(said_if(lost, e)),
+                Err(e) => return Err(stored_unknown_if(lost, e)),
             };
             lost |= refused.context("stored") == Some("unknown");
-            let said = move |e: Error| said_if(lost, e);
+            let said = move |e: Error| stored_unknown_if(lost, e);
             let refused = said(refused);
             // With a condition on the target (`If-None-Match`), the 412 is the
             // source's or the target's: the target says (the source may look
@@ -2255,11 +2248,7 @@ impl Core {
         // A copy carries no write id (its metadata is the source's), so any
         // failure after an attempt whose answer was lost may leave this copy
         // stored; a refusal then may be of this very copy.
-        let e = if answer_lost(&e) {
-            e.set_context("stored", "unknown")
-        } else {
-            e
-        };
+        let e = stored_unknown_if(answer_lost(&e), e);
         match etag {
             Some(_) if e.kind() == ErrorKind::PreconditionFailed => Ok(CopyOnce::Refused(e)),
             _ => Err(write_refused(e, options)),
@@ -2399,8 +2388,12 @@ impl Core {
                 Err(e) => return without(&e),
             };
             match body {
+                // A document cut short, or malformed, is no more than none.
                 Ok(body) if xml::document_root(&body) == Some(&b"Tagging"[..]) => {
-                    xml::parse(&body)?
+                    match xml::parse(&body) {
+                        Ok(tagging) => tagging,
+                        Err(e) => return without(&e),
+                    }
                 }
                 Ok(_) => return without(&"the answer is not a <Tagging> document"),
                 Err(e) => return without(&e),
@@ -2965,6 +2958,16 @@ impl Drop for LeftBehind {
                  past a shutdown deadline); it is left for the bucket's lifecycle rules"
             );
         }
+    }
+}
+
+/// `e`, saying `stored` = `unknown` if `lost` (an attempt's answer was lost, so
+/// what it sent may be stored).
+fn stored_unknown_if(lost: bool, e: Error) -> Error {
+    if lost {
+        e.set_context("stored", "unknown")
+    } else {
+        e
     }
 }
 
