@@ -581,6 +581,30 @@ fn a_read_on_its_own_that_must_wait_starts_when_issued() {
     });
 }
 
+/// A burst whose futures were all dropped before any was polled holds nothing:
+/// the next read on its own starts when issued, as if there had been no burst
+/// (it was held, waiting for a poll of its own).
+#[test]
+fn a_burst_dropped_unpolled_leaves_nothing_held() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    std::fs::write(dir.path().join("g"), b"0123456789").unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        // The first is served as issued (the file is open); the second is held.
+        let first = op.read_range("f", 0..10);
+        let second = op.read_range("f", 10..20);
+        drop(second);
+        drop(first);
+        // `g` is not open: its read is a job, submitted when issued.
+        let before = jobs(&executor);
+        let read = op.read_range("g", 2..5);
+        assert_eq!(jobs(&executor) - before, 1, "started when issued");
+        assert_eq!(guarded(read).await.unwrap(), "234");
+    });
+}
+
 #[test]
 fn a_read_issued_on_a_blocking_thread_is_not_left_to_another_threads_poll() {
     let dir = tempfile::tempdir().unwrap();

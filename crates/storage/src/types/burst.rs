@@ -87,6 +87,9 @@ struct Held {
     /// In the order they were issued; consecutive reads of one path share a group.
     groups: Vec<Group>,
     reads: usize,
+    /// Of `reads`, how many futures were dropped before the burst was served:
+    /// once all were, nothing is held (a read issued next starts as issued).
+    dropped: usize,
 }
 
 /// A read left to its own future ([`State::Unserved`]).
@@ -709,8 +712,25 @@ impl Future for HeldRead {
 
 impl Drop for HeldRead {
     fn drop(&mut self) {
-        // Held: the burst skips it. Started: whoever finishes it drops the result.
-        // Anything else (a job, a result) is dropped here, not under the lock.
+        // Held: the burst skips it, and once every read held was dropped so, it
+        // holds nothing (the burst's lock first, as `serve` takes them: a read
+        // still held is in the burst this lock guards). A state past `Held`
+        // never goes back to it.
+        if matches!(*self.slot.state.lock(), State::Held) {
+            let mut held = self.burst.held.lock();
+            let mut state = self.slot.state.lock();
+            if matches!(*state, State::Held) {
+                *state = State::Gone;
+                drop(state);
+                held.dropped += 1;
+                if held.dropped == held.reads {
+                    *held = Held::default();
+                }
+                return;
+            }
+        }
+        // Started: whoever finishes it drops the result. Anything else (a job, a
+        // result) is dropped here, not under the lock.
         let gone = mem::replace(&mut *self.slot.state.lock(), State::Gone);
         if let State::Done(_, Some(rest)) = &gone {
             rest.wake();
