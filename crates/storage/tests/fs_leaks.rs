@@ -160,3 +160,40 @@ fn a_file_read_while_it_is_deleted_is_not_kept_open() {
     drop(op);
     executor.shutdown();
 }
+
+/// A kept file deleted by another process (a compaction) is let go of within
+/// about a second while reads go on, even when every read is served on the
+/// caller's thread from another kept file (no job, which made the only look for
+/// deleted files, ran): its disk space comes back.
+#[test]
+fn a_kept_file_deleted_by_another_process_is_let_go_while_reads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = io_executor::Builder::new()
+        .name("leaks-swept")
+        .build()
+        .unwrap();
+    let op = Operator::new(storage::services::Fs::new(dir.path()).unwrap())
+        .with_executor(executor.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for name in ["old", "hot"] {
+            op.write(name, vec![1_u8; 64 << 10]).await.unwrap();
+            op.read_range(name, 0..4096).await.unwrap();
+        }
+        std::fs::remove_file(dir.path().join("old")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            op.read_range("hot", 0..4096).await.unwrap();
+            if deleted_files_held(dir.path()).is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the deleted file is still held");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    drop(op);
+    executor.shutdown();
+}

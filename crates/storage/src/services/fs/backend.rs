@@ -420,7 +420,9 @@ impl Fs {
         path: &str,
         f: impl FnOnce(&Arc<CachedFile>, &rustix::fs::Stat) -> Option<T>,
     ) -> Option<T> {
-        let file = self.files.get(path)?;
+        // None either when a look for files deleted meanwhile is due: made by a
+        // job, where this read goes.
+        let file = self.files.get_here(path)?;
         let done = if file.local {
             file.current(&self.root, path, true)
                 .and_then(|stat| f(&file, &stat))

@@ -148,7 +148,8 @@ pub(super) fn proc_self_fd() -> Option<&'static OwnedFd> {
 }
 
 /// At most this often, as jobs read files, the cache lets go of kept files deleted
-/// since (by another process: our own deletes forget them at once).
+/// since (by another process: our own deletes forget them at once). Reads served
+/// on a caller's thread leave one read to a job when a look is due.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Files kept open, by path, at most `capacity` of them (the least recently used
@@ -213,10 +214,25 @@ impl FdCache {
 
     /// The open file for `path`, if one is kept.
     pub(super) fn get(&self, path: &str) -> Option<Arc<CachedFile>> {
+        self.get_if(path, false)
+    }
+
+    /// [`get`](Self::get) for a read on a caller's thread: `None` too when a look
+    /// for deleted files is due ([`sweep_if_due`](Self::sweep_if_due) would make
+    /// one), so that the read goes to a job, which makes it (reads all served on
+    /// callers' threads would never let go of files another process deleted).
+    pub(super) fn get_here(&self, path: &str) -> Option<Arc<CachedFile>> {
+        self.get_if(path, true)
+    }
+
+    fn get_if(&self, path: &str, unless_sweep_due: bool) -> Option<Arc<CachedFile>> {
         if self.capacity == 0 {
             return None;
         }
         let mut inner = self.inner.lock();
+        if unless_sweep_due && inner.swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+            return None;
+        }
         inner.clock += 1;
         let clock = inner.clock;
         let (file, used) = inner.map.get_mut(path)?;
