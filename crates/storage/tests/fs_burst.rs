@@ -581,6 +581,33 @@ fn a_read_on_its_own_that_must_wait_starts_when_issued() {
     });
 }
 
+/// Contiguous small reads issued together are merged, and the merged reads are
+/// served as one shared batch: a few jobs, not one per 256 KiB of reads.
+#[test]
+fn contiguous_reads_of_a_burst_share_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), data()).unwrap();
+    let (op, executor) = operator(dir.path());
+    rt().block_on(async {
+        op.read("f").await.unwrap();
+        let before = jobs(&executor);
+        // 4 MiB in 1,024 reads of 4 KiB: sixteen merged reads of 256 KiB.
+        let reads: Vec<_> = (0..1024_u64)
+            .map(|i| op.read_range("f", i * 4096..(i + 1) * 4096))
+            .collect();
+        let got = guarded(futures::future::join_all(reads)).await;
+        let want = data();
+        for (i, read) in got.into_iter().enumerate() {
+            assert!(
+                read.unwrap()[..] == want[i * 4096..(i + 1) * 4096],
+                "read {i}"
+            );
+        }
+        let spawned = jobs(&executor) - before;
+        assert!(spawned < 16, "{spawned} jobs for one batch");
+    });
+}
+
 /// A burst whose futures were all dropped before any was polled holds nothing:
 /// the next read on its own starts when issued, as if there had been no burst
 /// (it was held, waiting for a poll of its own).

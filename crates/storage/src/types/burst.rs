@@ -513,8 +513,11 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
     }
 }
 
-/// Reads merged for a burst hold at most this much.
-const BATCH_MERGE_MAX: u64 = 256 << 10;
+/// Reads merged for a burst hold at most this much: less than the reads a batch
+/// takes ([`BATCH_READ_MAX`](super::operator::BATCH_READ_MAX)), so that every
+/// merged read is one of a batch (contiguous 4 KiB reads made merged reads of
+/// exactly 256 KiB, a job each).
+const BATCH_MERGE_MAX: u64 = super::operator::BATCH_READ_MAX - 1;
 
 /// Each read of `groups` on its own, each with its own result and error. The
 /// backend's blocking read jobs run one after the other in one job: the batch

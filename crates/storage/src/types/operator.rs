@@ -1406,7 +1406,7 @@ fn name_part(err: Error, plan: &raw::ReadPlan, i: usize) -> Error {
 }
 
 /// Reads shorter than this are batched, several to a job.
-const BATCH_READ_MAX: u64 = 256 << 10;
+pub(crate) const BATCH_READ_MAX: u64 = 256 << 10;
 /// At least this many reads to a chunk of a batch (fewer would not pay for the
 /// batching).
 const BATCH_MIN: usize = 4;
