@@ -374,7 +374,7 @@ impl Burst {
                 }
             }
         }
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all(wakers);
     }
 }
 
@@ -479,7 +479,7 @@ fn read_together(operator: &Operator, groups: Vec<Group>) {
             }
         }
         let Some((slot, waker)) = first else {
-            wakers.into_iter().for_each(Waker::wake);
+            wake_all(wakers);
             return;
         };
         // The first read's future wakes the others when it is polled, on its
@@ -592,6 +592,22 @@ const REST_WAIT: std::time::Duration = if cfg!(test) {
     std::time::Duration::from_millis(1)
 };
 
+/// Wakes every one of `wakers`, even past one that panics: a waker's panic (a
+/// bug of the executor it belongs to) must not leave the other reads' futures
+/// asleep. The first panic is raised again once all are woken.
+fn wake_all(wakers: Vec<Waker>) {
+    let mut panicked = None;
+    for waker in wakers {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
+        {
+            panicked.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = panicked {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// The wakers of a batch's futures but the first, woken once, by whoever comes
 /// first: the first future's poll or drop, or the task that handed them out.
 #[derive(Debug)]
@@ -600,7 +616,7 @@ struct Rest(Mutex<Vec<Waker>>);
 impl Rest {
     fn wake(&self) {
         let wakers = mem::take(&mut *self.0.lock());
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all(wakers);
     }
 }
 
@@ -640,7 +656,7 @@ impl Delivery {
                 wakers.extend(slot.end(State::Done(Err(err), None)));
             }
         }
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all(wakers);
     }
 }
 
@@ -760,9 +776,20 @@ mod tests {
         }
     }
 
+    /// A waker that panics.
+    struct Panics;
+
+    impl futures::task::ArcWake for Panics {
+        fn wake_by_ref(_: &Arc<Self>) {
+            panic!("a waker that panics");
+        }
+    }
+
+    /// ... and a waker among the others that panics does not keep the rest from
+    /// being woken: its panic comes out of the poll that woke it, after them.
     #[test]
     fn the_first_future_of_a_batch_wakes_the_others_when_polled_or_dropped() {
-        for drop_first in [false, true] {
+        for (drop_first, panicking) in [(false, None), (true, None), (false, Some(200))] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("f"), vec![7_u8; 4 << 20]).unwrap();
             let executor = io_executor::Builder::new()
@@ -794,7 +821,11 @@ mod tests {
                 .collect();
             let mut waiting = Vec::new();
             for i in 1..400 {
-                let waker = futures::task::waker(Arc::clone(&counts[i]));
+                let waker = if panicking == Some(i) {
+                    futures::task::waker(Arc::new(Panics))
+                } else {
+                    futures::task::waker(Arc::clone(&counts[i]))
+                };
                 let read = reads[i].as_mut().unwrap();
                 match Pin::new(read).poll(&mut Context::from_waker(&waker)) {
                     Poll::Ready(bytes) => {
@@ -828,11 +859,16 @@ mod tests {
             let read = reads[first].take().unwrap();
             if drop_first {
                 drop(read);
+            } else if panicking.is_some() {
+                let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read.wait()));
+                assert!(polled.is_err(), "the waker's panic comes out of the poll");
             } else {
                 assert_eq!(read.wait().unwrap().len(), 10);
             }
             for i in others {
-                assert_eq!(counts[i].0.load(Ordering::SeqCst), 1, "read {i}");
+                if panicking != Some(i) {
+                    assert_eq!(counts[i].0.load(Ordering::SeqCst), 1, "read {i}");
+                }
                 assert_eq!(reads[i].take().unwrap().wait().unwrap().len(), 10);
             }
             executor.shutdown();
