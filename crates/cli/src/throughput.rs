@@ -132,16 +132,14 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         let offsets = fixture.offsets(s);
                         let methods = storm::Method::ALL;
                         bar.set_message(format!("storm/{s}"));
-                        // Each method's bytes compared with the file's first, untimed.
-                        for m in methods {
-                            fixture.check(m, s, &offsets)?;
-                        }
-                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                            fixture.run(methods[i], s, &offsets).map(drop)
-                        })?;
-                        for (m, t) in methods.iter().zip(timings) {
-                            rows.push(Row::new(suite, s, m.name(), s.bytes(), t));
-                        }
+                        rows.extend(timed_rows(
+                            (plan.mode, &cpu),
+                            (suite, s, s.bytes()),
+                            &methods,
+                            storm::Method::name,
+                            |m| fixture.check(m, s, &offsets),
+                            |m| fixture.run(m, s, &offsets),
+                        )?);
                         bar.inc(methods.len() as u64);
                     }
                 }
@@ -150,15 +148,14 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     for w in workloads {
                         let methods = fs::Method::ALL;
                         bar.set_message(format!("fs/{w}"));
-                        for m in methods {
-                            fixture.check(m, w)?;
-                        }
-                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                            fixture.run(methods[i], w).map(drop)
-                        })?;
-                        for (m, t) in methods.iter().zip(timings) {
-                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        }
+                        rows.extend(timed_rows(
+                            (plan.mode, &cpu),
+                            (suite, w, sizes.bytes(w)),
+                            &methods,
+                            fs::Method::name,
+                            |m| fixture.check(m, w),
+                            |m| fixture.run(m, w),
+                        )?);
                         bar.inc(methods.len() as u64);
                     }
                 }
@@ -167,15 +164,14 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                     for w in workloads {
                         let methods = memory::Method::ALL;
                         bar.set_message(format!("memory/{w}"));
-                        for m in methods {
-                            fixture.check(m, w)?;
-                        }
-                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                            fixture.run(methods[i], w).map(drop)
-                        })?;
-                        for (m, t) in methods.iter().zip(timings) {
-                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        }
+                        rows.extend(timed_rows(
+                            (plan.mode, &cpu),
+                            (suite, w, sizes.bytes(w)),
+                            &methods,
+                            memory::Method::name,
+                            |m| fixture.check(m, w),
+                            |m| fixture.run(m, w),
+                        )?);
                         bar.inc(methods.len() as u64);
                     }
                 }
@@ -210,15 +206,14 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                             .filter(|&m| fixture.supports(m, w))
                             .collect();
                         bar.set_message(format!("s3/{w}"));
-                        for &m in &methods {
-                            fixture.check(m, w)?;
-                        }
-                        let timings = measure::time_each(plan.mode, &cpu, methods.len(), |i| {
-                            fixture.run(methods[i], w).map(drop)
-                        })?;
-                        for (m, t) in methods.iter().zip(timings) {
-                            rows.push(Row::new(suite, w, m.name(), sizes.bytes(w), t));
-                        }
+                        rows.extend(timed_rows(
+                            (plan.mode, &cpu),
+                            (suite, w, sizes.bytes(w)),
+                            &methods,
+                            s3::Method::name,
+                            |m| fixture.check(m, w),
+                            |m| fixture.run(m, w),
+                        )?);
                         bar.inc(s3::Method::ALL.len() as u64);
                     }
                     if let Err(e) = fixture.remove() {
@@ -244,4 +239,27 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
         header,
         failure,
     })
+}
+
+/// A row per method of one workload (`suite`, the workload, its bytes per
+/// iteration): each method's bytes checked first, untimed, then every method
+/// timed side by side.
+fn timed_rows<M: Copy>(
+    (mode, cpu): (Mode, &CpuClock),
+    (suite, workload, bytes): (Suite, impl std::fmt::Display, u64),
+    methods: &[M],
+    name: fn(&M) -> &'static str,
+    check: impl Fn(M) -> Result<(), String>,
+    run: impl Fn(M) -> Result<u64, String>,
+) -> Result<Vec<Row>, String> {
+    for &m in methods {
+        check(m)?;
+    }
+    let timings = measure::time_each(mode, cpu, methods.len(), |i| run(methods[i]).map(drop))?;
+    let workload = workload.to_string();
+    Ok(methods
+        .iter()
+        .zip(timings)
+        .map(|(m, t)| Row::new(suite, &workload, name(m), bytes, t))
+        .collect())
 }
