@@ -1402,6 +1402,32 @@ fn respond(status: StatusCode, headers: &[(&str, String)], body: Body) -> Respon
     builder.body(body).unwrap()
 }
 
+/// A server with no ETags that answers each range (206) from `version(n)` for
+/// request `n`, and cuts an answer after `cut_after(start, n)` bytes when that is
+/// `Some`.
+fn spans_without_etag(
+    version: impl Fn(usize) -> Bytes + Send + Sync + 'static,
+    cut_after: impl Fn(usize, usize) -> Option<usize> + Send + Sync + 'static,
+) -> FaultServer {
+    FaultServer::start(move |seen, n| {
+        let data = version(n);
+        let (start, end) = asked(seen, data.len());
+        let headers = span_headers(start, end, data.len());
+        match cut_after(start, n) {
+            Some(sent) => cut(
+                StatusCode::PARTIAL_CONTENT,
+                &headers,
+                data.slice(start..start + sent),
+            ),
+            None => answer(
+                StatusCode::PARTIAL_CONTENT,
+                &headers,
+                data.slice(start..end),
+            ),
+        }
+    })
+}
+
 /// A body cut midway from an answer without an ETag cannot be resumed with the
 /// same version: the rest is not asked for unpinned (it could come from an object
 /// written since, and the read would join two versions). The range is read again
@@ -1411,23 +1437,10 @@ fn a_body_cut_midway_without_an_etag_is_never_resumed_unpinned() {
     let old = object(1 << 20);
     let new: Bytes = old.iter().map(|b| b.wrapping_add(1)).collect();
     let (first, rest) = (old.clone(), new.clone());
-    let server = FaultServer::start(move |seen, n| {
-        let data = if n == 0 { &first } else { &rest };
-        let (start, end) = asked(seen, data.len());
-        let headers = span_headers(start, end, data.len());
-        if n == 0 {
-            return cut(
-                StatusCode::PARTIAL_CONTENT,
-                &headers,
-                data.slice(start..start + 300_000),
-            );
-        }
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            data.slice(start..end),
-        )
-    });
+    let server = spans_without_etag(
+        move |n| if n == 0 { first.clone() } else { rest.clone() },
+        |_, n| (n == 0).then_some(300_000),
+    );
     let op = server.operator(3, Duration::from_secs(10));
     let got = block_on(op.read_range("obj", 1000..(1 << 20)));
     let seen = server.seen();
@@ -5866,22 +5879,10 @@ fn a_reader_without_an_etag_of_an_object_that_shrinks_says_it_changed() {
 #[test]
 fn read_ranges_without_an_etag_says_a_cut_is_a_cut() {
     let data = object(6_000_000);
-    let server = FaultServer::start(move |seen, _| {
-        let (start, end) = asked(seen, data.len());
-        let headers = span_headers(start, end, data.len());
-        if start >= 5_000_000 {
-            return cut(
-                StatusCode::PARTIAL_CONTENT,
-                &headers,
-                data.slice(start..start + 50),
-            );
-        }
-        answer(
-            StatusCode::PARTIAL_CONTENT,
-            &headers,
-            data.slice(start..end),
-        )
-    });
+    let server = spans_without_etag(
+        move |_| data.clone(),
+        |start, _| (start >= 5_000_000).then_some(50),
+    );
     let op = server.operator(2, Duration::from_secs(10));
     let err = block_on(op.read_ranges("k", vec![0..100, 5_000_000..5_000_100])).unwrap_err();
     assert!(!err.to_string().contains("kept changing"), "{err}");
