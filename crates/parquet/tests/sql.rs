@@ -565,14 +565,7 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
     let (one, two) = (file(1), file(2));
     assert_eq!(one.len(), two.len(), "the same size");
     op.write("t/a.parquet", one).await.unwrap();
-    let ctx = SessionContext::new();
-    let url = format!("file://{}", dir.path().display());
-    dio_parquet::register(&ctx, &url, op.clone()).unwrap();
-    ctx.sql(&format!(
-        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'"
-    ))
-    .await
-    .unwrap();
+    let ctx = table_t(dir.path(), &op).await;
     let query = |sql: &'static str| {
         let ctx = ctx.clone();
         async move { ctx.sql(sql).await?.collect().await.map(|b| pretty(&b)) }
@@ -652,6 +645,20 @@ async fn a_file_replaced_with_its_size_and_time_kept_is_planned_from_its_own_sta
     assert!(sum.contains("| 499500 |"), "{sum}");
 }
 
+/// A session with `dir` registered as `file://` over `op`, and table `t` over its
+/// directory `t/`.
+async fn table_t(dir: &std::path::Path, op: &storage::Operator) -> SessionContext {
+    let ctx = SessionContext::new();
+    let url = format!("file://{}", dir.display());
+    dio_parquet::register(&ctx, &url, op.clone()).unwrap();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'"
+    ))
+    .await
+    .unwrap();
+    ctx
+}
+
 /// A file gone since its table was listed, found so while the query is planned
 /// (its statistics and footer no longer cached: DataFusion reads its footer to
 /// plan), fails that query naming the file, and clears the listing: the next
@@ -670,14 +677,7 @@ async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
     let bytes = common::parquet_bytes(&batch, common::writer_properties(1000));
     op.write("t/a.parquet", bytes.clone()).await.unwrap();
     op.write("t/b.parquet", bytes).await.unwrap();
-    let ctx = SessionContext::new();
-    let url = format!("file://{}", dir.path().display());
-    dio_parquet::register(&ctx, &url, op.clone()).unwrap();
-    ctx.sql(&format!(
-        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'"
-    ))
-    .await
-    .unwrap();
+    let ctx = table_t(dir.path(), &op).await;
     let query = || {
         let ctx = ctx.clone();
         async move {
