@@ -17,7 +17,7 @@ use super::core::{
     same_inode, write_all,
 };
 use super::fd_cache::{CachedFile, FdCache, is_local};
-use super::lister::FsLister;
+use super::lister::{FsLister, dangling};
 use super::object::FsObject;
 use super::writer::FsWriter;
 use crate::raw::{
@@ -1015,9 +1015,10 @@ fn delete_one(root: &OwnedFd, path: &str) -> Result<()> {
             let looked = open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY);
             match below_a_file_is_not_found(root, path, looked) {
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                // Out of descriptors: the job runs again once kept files close.
-                Err(e) if e.is_out_of_descriptors() => Err(e),
-                _ => Err(Errno::NOTDIR.into()),
+                // A directory there now (made since the unlink): not this one.
+                Ok(_) => Err(Errno::NOTDIR.into()),
+                // A file (`NotADirectory`), or why it could not be looked at.
+                Err(e) => Err(e),
             }
         }
         Err(Errno::NOTEMPTY) => {
@@ -1093,9 +1094,7 @@ fn unlisted_contents(root: &OwnedFd, path: &str, dir: &OwnedFd) -> Result<Option
                             format!("{name:?} (a symlink to neither a file nor a directory)")
                         });
                     }
-                    Err(e)
-                        if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) =>
-                    {
+                    Err(e) if dangling(&e) => {
                         other.get_or_insert_with(|| {
                             format!("{name:?} (a symlink whose target is missing)")
                         });

@@ -994,8 +994,7 @@ pub(super) fn remove_tree(parent: &impl AsFd, name: &CStr, budget: &mut u32) -> 
     // Only a regular file of that name is a write's temporary file: a directory
     // or a symlink of the form is someone else's, removed as any other.
     if name.to_str().is_ok_and(is_temp_name)
-        && rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
+        && rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|s| is_regular(&s))
     {
         return Ok(remove_if_stale(parent, name)?.is_none());
     }

@@ -182,6 +182,12 @@ impl Entries {
         same.then(|| self.map.remove(path)).flatten()
     }
 
+    /// Whether a look for deleted files is due: the last is [`SWEEP_INTERVAL`] old,
+    /// or there was none.
+    fn sweep_due(&self) -> bool {
+        self.swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL)
+    }
+
     /// Every file kept, with its path, to look at for deleted ones; notes when.
     fn sweeping(&mut self) -> Vec<(String, Arc<CachedFile>)> {
         self.swept = Some(std::time::Instant::now());
@@ -230,7 +236,7 @@ impl FdCache {
             return None;
         }
         let mut inner = self.inner.lock();
-        if unless_sweep_due && inner.swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+        if unless_sweep_due && inner.sweep_due() {
             return None;
         }
         inner.clock += 1;
@@ -290,7 +296,7 @@ impl FdCache {
         }
         let kept = {
             let mut inner = self.inner.lock();
-            let due = inner.swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL);
+            let due = inner.sweep_due();
             due.then(|| inner.sweeping())
         };
         if let Some(kept) = kept {

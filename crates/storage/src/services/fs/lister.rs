@@ -129,51 +129,40 @@ impl FsLister {
                 continue;
             }
             let entry = match file_type {
-                FileType::Directory => {
+                // Walked into; a directory in a listing that does not recurse is
+                // looked at as any other entry (`_`).
+                FileType::Directory if self.args.recursive => {
                     let dir_path = format!("{path}/");
                     at.push('/');
-                    if self.args.recursive {
-                        // Opened in the directory being read, not by its path from
-                        // the root: a directory swapped for another meanwhile (`mv
-                        // t t.old; mkdir t`) is walked as it was, never its files
-                        // from one and its subdirectories from the other. A direct
-                        // child, not followed if a link: inside the root.
-                        // One that no call could name (a tree made deeper than
-                        // a path may be long) is not walked into: an error,
-                        // where its entries would be listed under paths every
-                        // call refuses.
-                        if dir_path.len() > crate::raw::MAX_PATH_LEN {
-                            return Err(Error::new(ErrorKind::InvalidInput)
-                                .with_message(crate::raw::too_long_message(dir_path.len())));
-                        }
-                        let flags =
-                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                        let fd = match self.files.relieved(|| {
-                            Ok(rustix::fs::openat(dir.fd()?, name, flags, Mode::empty())?)
-                        }) {
-                            Ok(fd) => fd,
-                            // Removed, or replaced by a file or a link, since the
-                            // directory was read: gone as a directory, as an entry
-                            // removed meanwhile is.
-                            Err(e) if dangling(&e) => continue,
-                            Err(e) => return Err(e),
-                        };
-                        let stat = rustix::fs::fstat(&fd)?;
-                        self.walk_into(&dir_path, fd, &stat)?;
-                        Entry::new(dir_path, metadata(&stat))
-                    } else if !self.args.wants(&dir_path) {
-                        continue;
-                    } else {
-                        // Its metadata as `stat` and a recursive listing give it
-                        // (its modification time).
-                        // Replaced by something else since it was read: gone as a
-                        // directory, as an entry removed meanwhile is.
-                        let stat = rustix::fs::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW);
-                        match vanished_is_none(stat.map_err(Error::from))? {
-                            Some(stat) if is_dir(&stat) => Entry::new(dir_path, metadata(&stat)),
-                            _ => continue,
-                        }
+                    // Opened in the directory being read, not by its path from
+                    // the root: a directory swapped for another meanwhile (`mv
+                    // t t.old; mkdir t`) is walked as it was, never its files
+                    // from one and its subdirectories from the other. A direct
+                    // child, not followed if a link: inside the root.
+                    // One that no call could name (a tree made deeper than
+                    // a path may be long) is not walked into: an error,
+                    // where its entries would be listed under paths every
+                    // call refuses.
+                    if dir_path.len() > crate::raw::MAX_PATH_LEN {
+                        return Err(Error::new(ErrorKind::InvalidInput)
+                            .with_message(crate::raw::too_long_message(dir_path.len())));
                     }
+                    let flags =
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    let fd = match self
+                        .files
+                        .relieved(|| Ok(rustix::fs::openat(dir.fd()?, name, flags, Mode::empty())?))
+                    {
+                        Ok(fd) => fd,
+                        // Removed, or replaced by a file or a link, since the
+                        // directory was read: gone as a directory, as an entry
+                        // removed meanwhile is.
+                        Err(e) if dangling(&e) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let stat = rustix::fs::fstat(&fd)?;
+                    self.walk_into(&dir_path, fd, &stat)?;
+                    Entry::new(dir_path, metadata(&stat))
                 }
                 FileType::Symlink => {
                     // Resolved inside the root, like every other lookup. A link
@@ -267,7 +256,7 @@ pub(crate) fn known_type(
 /// Whether a symlink's lookup failed because it leads nowhere: its target is
 /// missing, passes through a file (`ENOTDIR`, as a read of it says `NotFound`),
 /// or is a loop of links (`ELOOP`, which is `NotFound` too).
-fn dangling(err: &Error) -> bool {
+pub(super) fn dangling(err: &Error) -> bool {
     matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
