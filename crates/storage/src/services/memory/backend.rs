@@ -160,23 +160,17 @@ impl State {
 
     /// What a copy or rename of `from` writes: its data, and its content type
     /// unless `options` give one (as S3's CopyObject keeps it).
-    fn transferred(&self, from: &str, mut options: WriteOptions) -> Result<(Bytes, WriteOptions)> {
+    /// The object `from`, for a copy or rename under `options`, which keep its
+    /// content type unless they give one.
+    fn transferred(&self, from: &str, mut options: WriteOptions) -> Result<(Object, WriteOptions)> {
         let object = self.file(from)?;
         if options.content_type.is_none() {
             options.content_type = object.meta.content_type().map(str::to_owned);
         }
-        Ok((object.data.clone(), options))
+        Ok((object.clone(), options))
     }
 
     fn put(&mut self, path: &str, data: Bytes, options: &WriteOptions) -> Result<Metadata> {
-        // One string for the directory check and, for a new object, its key (an
-        // existing key stays and this one is dropped): a small write's cost is
-        // mostly allocations.
-        let mut key = String::with_capacity(path.len() + 1);
-        key.push_str(path);
-        key.push('/');
-        self.check_writable(&key, options)?;
-        key.pop();
         let mut meta = Metadata::file(data.len() as u64)
             .with_last_modified(SystemTime::now())
             .with_etag(next_etag());
@@ -187,8 +181,23 @@ impl State {
             data,
             meta: meta.clone(),
         };
-        self.files.insert(key, object);
+        self.moved(path, object, options)?;
         Ok(meta)
+    }
+
+    /// Puts `object` at `path` as it is (a rename keeps its version), where
+    /// `options` let a write go.
+    fn moved(&mut self, path: &str, object: Object, options: &WriteOptions) -> Result<()> {
+        // One string for the directory check and, for a new object, its key (an
+        // existing key stays and this one is dropped): a small write's cost is
+        // mostly allocations.
+        let mut key = String::with_capacity(path.len() + 1);
+        key.push_str(path);
+        key.push('/');
+        self.check_writable(&key, options)?;
+        key.pop();
+        self.files.insert(key, object);
+        Ok(())
     }
 
     fn delete(&mut self, path: &str) -> Result<()> {
@@ -347,8 +356,8 @@ impl Access for Memory {
     fn copy(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
-            let (data, options) = s.transferred(&from, options)?;
-            s.put(&to, data, &options)
+            let (object, options) = s.transferred(&from, options)?;
+            s.put(&to, object.data, &options)
                 .map(drop)
                 .map_err(|e| e.with_path(to.clone()))
         })
@@ -357,18 +366,14 @@ impl Access for Memory {
     fn rename(&self, from: &str, to: &str, options: WriteOptions) -> IoJob<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.with_mut(move |s| {
-            let moved = s.file(&from)?.meta.clone();
-            let (data, options) = s.transferred(&from, options)?;
-            s.put(&to, data, &options)
-                .map_err(|e| e.with_path(to.clone()))?;
             // The object moved, it was not written: it keeps its version (ETag and
             // time), as a file renamed on fs keeps its inode and time.
-            if let Some(object) = s.files.get_mut(&to) {
-                object.meta = match &options.content_type {
-                    Some(content_type) => moved.with_content_type(content_type.clone()),
-                    None => moved,
-                };
+            let (mut object, options) = s.transferred(&from, options)?;
+            if let Some(content_type) = &options.content_type {
+                object.meta = object.meta.with_content_type(content_type.clone());
             }
+            s.moved(&to, object, &options)
+                .map_err(|e| e.with_path(to.clone()))?;
             s.files.remove(&from);
             Ok(())
         })
