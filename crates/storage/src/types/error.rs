@@ -184,6 +184,12 @@ impl Error {
         err.with_source(self)
     }
 
+    /// Whether this is [`changed_while_read`](Self::changed_while_read)'s error: the
+    /// object was replaced while it was read.
+    pub(crate) fn is_changed_while_read(&self) -> bool {
+        self.context("changed") == Some("while read")
+    }
+
     /// This error said in the caller's terms: an error of `kind` that keeps this
     /// one's context (which request it was and what became of it: `status`,
     /// `code`, `request_id`, `stored`, ...), with this error as its source.

@@ -710,7 +710,7 @@ impl Operator {
                 };
                 // Only an object that did change (not a cut answer that, with no
                 // ETag to resume it by, might have: `get`'s own retries had it).
-                let changed = |e: &Error| e.context("changed") == Some("while read");
+                let changed = Error::is_changed_while_read;
                 match read {
                     // A backend that pins the version (S3's If-Match) fails a read of
                     // an object replaced meanwhile (`changed`): read the new

@@ -1423,7 +1423,7 @@ impl Core {
                 // again from the start.
                 Err(e)
                     if e.context("checksum").is_some()
-                        || e.context("changed").is_some()
+                        || e.is_changed_while_read()
                         || e.context("resumed").is_some()
                         || e.context("answer") == Some("cut") =>
                 {
@@ -1858,8 +1858,7 @@ impl Core {
                 Some(id) => self.stored_anyway(e, key, &id, options).await,
                 // No id to look for: an attempt whose answer was lost may have
                 // stored it all the same.
-                None if answer_lost(&e) => Err(e.with_context("stored", "unknown")),
-                None => Err(e),
+                None => Err(stored_unknown_if(answer_lost(&e), e)),
             }
             .map_err(|e| write_refused(e, options))?,
         };
@@ -2388,12 +2387,10 @@ impl Core {
                 Err(e) => return without(&e),
             };
             match body {
-                // A document cut short, or malformed, is no more than none.
+                // A document that does not parse (cut short, malformed) fails the
+                // copy: its tags would be lost unseen.
                 Ok(body) if xml::document_root(&body) == Some(&b"Tagging"[..]) => {
-                    match xml::parse(&body) {
-                        Ok(tagging) => tagging,
-                        Err(e) => return without(&e),
-                    }
+                    xml::parse(&body).map_err(reading)?
                 }
                 Ok(_) => return without(&"the answer is not a <Tagging> document"),
                 Err(e) => return without(&e),
