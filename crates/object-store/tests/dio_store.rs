@@ -1456,8 +1456,7 @@ fn a_get_stream_that_fails_midway_yields_the_error_then_ends() {
         for wrapped in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             let io = common::executor("fail-midway");
-            let op = storage::Operator::new(storage::services::Fs::new(dir.path()).unwrap())
-                .with_executor(io.clone());
+            let op = common::fs_operator_on(dir.path(), &io);
             let op = op
                 .clone()
                 .with_options(op.options().with_chunk_size(64 << 10).with_prefetch(1));

@@ -277,8 +277,6 @@ impl DioParquetFormat {
     }
 }
 
-/// `err`, from reading `object`'s footer at planning, naming the file: parquet's
-/// own errors ("Corrupt footer") do not, and a table has many.
 /// `err`, from reading `object`'s footer to plan a query, naming the file. On a
 /// store [`register`](crate::register) made, a file gone or changed since it was
 /// listed also clears what was cached from the listings (the listings, the
@@ -307,6 +305,8 @@ async fn planning_failed(
     of_file(err, object)
 }
 
+/// `err`, from reading `object`'s footer at planning, naming the file: parquet's
+/// own errors ("Corrupt footer") do not, and a table has many.
 fn of_file(err: DataFusionError, object: &ObjectMeta) -> DataFusionError {
     err.context(format!(
         "cannot read the parquet metadata of {:?}",

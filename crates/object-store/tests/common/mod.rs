@@ -89,11 +89,7 @@ pub async fn guarded<T>(what: &str, fut: impl Future<Output = T>) -> T {
 /// its own executor.
 pub fn fs_operator(name: &str) -> (storage::Operator, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let fs = storage::services::Fs::new(dir.path()).unwrap();
-    (
-        storage::Operator::new(fs).with_executor(executor(name)),
-        dir,
-    )
+    (fs_operator_on(dir.path(), &executor(name)), dir)
 }
 
 /// A memory operator on its own executor.
