@@ -421,6 +421,14 @@ fn a_temp_dir_that_cannot_be_made_is_one_line_not_a_panic() {
     }
 }
 
+/// A run's stdout and stderr, as text.
+fn texts(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `dio bench --quick --no-progress --size 1M` and `args`, signing as
 /// `key`/`secret`, and checks that it fails with one line on stderr, never a
 /// panic; returns that line.
@@ -549,10 +557,7 @@ fn a_suite_refused_at_its_set_up_keeps_the_results_before_it() {
         .env("TMPDIR", mount.path())
         .output()
         .expect("run dio");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("range_read_4k"),
@@ -601,10 +606,7 @@ fn a_run_that_cannot_delete_its_objects_fails_after_its_table() {
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .output()
         .expect("run dio");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("range_read"), "the table: {stdout}");
     assert!(
