@@ -75,7 +75,7 @@ impl<T> Completion<T> {
             self.ready.notify_all();
         }
         if let Some(waker) = waker {
-            waker.wake();
+            crate::task::wake_guarded(waker);
         }
         None
     }

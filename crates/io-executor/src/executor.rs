@@ -221,6 +221,14 @@ impl Executor {
     /// shutting down when the pool's own handles are dropped; after that, it
     /// refuses work as they would.
     ///
+    /// Inside a job of an executor without threads of ours
+    /// ([`from_handle`](Self::from_handle), [`current`](Self::current) itself, or
+    /// a custom one), it is a new executor over the runtime the job runs on, not
+    /// the job's: work spawned through it is not that executor's (its shutdown,
+    /// drain and deadlines do not cover it, and a job's own work after a shutdown
+    /// is not told apart). Such a job should spawn through a clone of its own
+    /// executor.
+    ///
     /// # Errors
     ///
     /// Fails when called outside a tokio runtime and off our pools' threads.

@@ -58,7 +58,7 @@ impl ExitSignal {
         drop(state);
         self.cond.notify_all();
         for (_, waker) in wakers {
-            waker.wake();
+            crate::task::wake_guarded(waker);
         }
     }
 

@@ -28,6 +28,18 @@ pub(crate) fn drop_guarded(what: &str, f: impl FnOnce()) {
     }
 }
 
+/// Wakes `waker`, which belongs to whoever awaits a handle or the executor's end
+/// (a caller's runtime, or any other), and logs a panic of its `wake` (a bug of
+/// that runtime) instead of letting it unwind into the job that woke it: the job
+/// still leaves the count that `join` waits on, and every other waiter is still
+/// woken.
+pub(crate) fn wake_guarded(waker: std::task::Waker) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+        let message = JoinError::panic(payload);
+        tracing::error!(panic = ?message.panic_message(), "a waker panicked when woken");
+    }
+}
+
 /// Owns one accepted job's bookkeeping. Whatever happens to the job (it finishes,
 /// panics, is cancelled, or is dropped unpolled by a runtime that shuts down), the
 /// guard resolves its handle exactly once and counts it exactly once.

@@ -181,3 +181,100 @@ fn a_shutdown_deadline_survives_a_queued_job_that_panics_when_dropped() {
         open.send(()).unwrap();
     });
 }
+
+/// A waker whose `wake` panics: a bug of the runtime it belongs to.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker that panics");
+    }
+}
+
+/// A waker that says it was woken.
+struct Flag(AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A handle polled with a waker that panics when its job ends: the panic stays
+/// out of the pool, the output is not lost, the job leaves the count that `join`
+/// waits on (it waited for ever), and every other waiter on the executor's end is
+/// still woken, past a waker of theirs that panics.
+#[test]
+fn a_waker_that_panics_loses_no_output_and_hangs_no_join() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    common::within(60, || {
+        for blocking in [true, false] {
+            let executor = pool("panic-waker", 1, 1);
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let (go_async, wait_async) = tokio::sync::oneshot::channel::<()>();
+            let mut handle = if blocking {
+                executor.spawn_blocking(move || {
+                    let _ = wait.recv();
+                    5
+                })
+            } else {
+                executor.spawn(async move {
+                    let _ = wait_async.await;
+                    5
+                })
+            };
+            let panics = Waker::from(Arc::new(PanickingWaker));
+            assert!(
+                Pin::new(&mut handle)
+                    .poll(&mut Context::from_waker(&panics))
+                    .is_pending()
+            );
+            if blocking {
+                go.send(()).unwrap();
+            } else {
+                go_async.send(()).unwrap();
+            }
+            common::eventually(30, "the job ends", || handle.is_finished());
+            assert_eq!(handle.join().unwrap(), 5, "blocking: {blocking}");
+            // The pool is whole: its threads still run jobs.
+            assert_eq!(executor.spawn_blocking(|| 6).join().unwrap(), 6);
+            assert_eq!(executor.spawn(async { 7 }).join().unwrap(), 7);
+            // Two waiters on the executor's end (a job keeps it from ending
+            // before both wait), the first with a waker that panics: the second
+            // is woken all the same.
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let holding = executor.spawn_blocking(move || {
+                let _ = held.recv();
+            });
+            let mut first = Box::pin(executor.join());
+            let mut second = Box::pin(executor.join());
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let woken = Waker::from(Arc::clone(&flag));
+            assert!(
+                first
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&panics))
+                    .is_pending()
+            );
+            assert!(
+                second
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&woken))
+                    .is_pending()
+            );
+            release.send(()).unwrap();
+            common::eventually(30, "the second waiter is woken", || {
+                flag.0.load(Ordering::SeqCst)
+            });
+            assert_eq!(
+                second.as_mut().poll(&mut Context::from_waker(&woken)),
+                Poll::Ready(())
+            );
+            holding.join().unwrap();
+            executor.blocking_join();
+        }
+    });
+}
