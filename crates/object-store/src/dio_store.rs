@@ -311,7 +311,7 @@ impl ObjectStore for DioStore {
             location.to_string(),
             self.prefix.clone(),
             writer,
-            self.op.executor().clone(),
+            self.op.executor(),
         )))
     }
 

@@ -84,17 +84,21 @@ struct Queue {
 
 impl DioUpload {
     /// An upload through `writer`, whose parts a task on `executor` hands to it.
+    /// That task continues an upload the executor accepted: its queue's bound
+    /// does not refuse it (a part refused for a moment's load would fail the
+    /// whole upload, as the object would lack it); it waits its turn, as the
+    /// writer's own jobs do.
     pub(crate) fn new(
         location: String,
         prefix: Prefix,
         writer: Writer,
-        executor: Executor,
+        executor: &Executor,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 location,
                 prefix,
-                executor,
+                executor: executor.without_queue_bound(),
                 writer: AsyncMutex::new(Some(writer)),
                 queue: Mutex::new(Queue::default()),
                 progress: Notify::new(),
@@ -186,8 +190,8 @@ impl Shared {
             started: false,
             done: false,
         };
-        // Refused (the executor has shut down, or its queue is full), the job is
-        // dropped before `spawn` returns, and its handle says why.
+        // Refused (the executor has shut down), the job is dropped before `spawn`
+        // returns, and its handle says why.
         let handle = self.executor.spawn(async move {
             guard.started = true;
             let shared = Arc::clone(&guard.shared);

@@ -80,7 +80,11 @@ impl IoMultipartUpload {
         // dropped at once, and the upload comes back.
         let (give, take) = oneshot::channel();
         let task = {
-            let (on, location) = (executor.clone(), location.clone());
+            // The parts continue an upload the executor accepted: its queue's
+            // bound does not refuse them (the inner upload numbered a part when
+            // it was offered, and the object would lack one refused for a
+            // moment's load); they wait their turn.
+            let (on, location) = (executor.without_queue_bound(), location.clone());
             executor.spawn(async move {
                 if let Ok(inner) = take.await {
                     actor(inner, rx, on, location).await;

@@ -75,14 +75,20 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// A pump job polls the inner stream and sends what it has ready, as one batch, into
 /// a bounded channel that the returned stream reads from. A batch of bytes closes once
 /// it holds [`batch_bytes`](Self::with_batch_bytes) (default 512 KiB); a batch of
-/// listed objects or deleted paths at 1000 items; any batch at 1000 items (errors
-/// and empty chunks weigh nothing, and a stream that keeps yielding them is pulled
-/// as the caller takes it). The pump pulls only while it holds
+/// listed objects at 1000 items; any batch at 1000 items (errors and empty chunks
+/// weigh nothing, and a stream that keeps yielding them is pulled as the caller
+/// takes it). The pump pulls only while it holds
 /// one of the channel's [`channel_capacity`](Self::with_channel_capacity) slots
 /// (default 4), so a slow consumer makes the pump wait (backpressure) rather than
 /// buffer. Bytes pulled from the inner stream but not yet handed to the caller are
 /// at most `(channel_capacity + 1) × (batch_bytes + one inner chunk)`: 2.5 MiB plus
 /// five of the inner store's chunks with the defaults.
+///
+/// `delete_stream` deletes as it is pulled, so its pump starts at the stream's
+/// first poll (nothing is deleted before) and runs at most 128 deletes ahead of
+/// the caller (two batches of 64), beyond what the inner store's own stream runs
+/// ahead: a caller that stops early (at the first error, or after a few) has
+/// not deleted the rest.
 ///
 /// A `LocalFileSystem` result (`GetResultPayload::File`) becomes a stream whose reads
 /// run on the executor's blocking lane. A range of up to 64 MiB is read with one read
@@ -103,7 +109,8 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// `complete` is an error naming it, and the upload is left to `abort`. `abort`
 /// cancels the parts still under way. Dropping the upload
 /// lets parts whose futures are still held finish, then drops the inner upload on the
-/// executor.
+/// executor. Parts continue an upload the executor accepted: a queue at its bound
+/// does not refuse them (the object would lack the part); they wait their turn.
 ///
 /// # Cancel safety
 ///
@@ -291,6 +298,11 @@ fn io_payload(
     }
 }
 
+/// A bulk delete's results go to its caller this many at a time: the pump runs at
+/// most two such batches ahead of the caller (one in the channel, one being
+/// pulled), plus what the inner store's stream runs ahead by itself.
+const DELETES_PER_BATCH: usize = 64;
+
 #[async_trait]
 impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
     async fn put_opts(
@@ -353,13 +365,16 @@ impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
         let inner = Arc::clone(&self.inner);
-        PumpStream::spawn(
-            &self.executor,
-            self.item_bounds(),
-            "delete_stream",
-            None,
-            move || inner.delete_stream(locations),
-        )
+        // Deletes are done as they are pulled: none before the stream is polled,
+        // and few ahead of its caller (who may stop at the first error, or take a
+        // few), as the inner store's own stream would.
+        let bounds = Bounds {
+            capacity: 1,
+            limit: DELETES_PER_BATCH,
+        };
+        PumpStream::lazy(&self.executor, bounds, "delete_stream", None, move || {
+            inner.delete_stream(locations)
+        })
         .boxed()
     }
 

@@ -74,6 +74,8 @@ type Batch<T> = Vec<Result<T>>;
 pub(crate) struct PumpStream<T> {
     batches: mpsc::Receiver<Batch<T>>,
     batch: std::vec::IntoIter<Result<T>>,
+    /// A pump started at the first poll ([`lazy`](Self::lazy)), not yet started.
+    start: Option<Start>,
     pump: Option<JoinHandle<()>>,
     operation: &'static str,
     path: Option<Path>,
@@ -93,18 +95,50 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
     where
         F: FnOnce() -> BoxStream<'static, Result<T>> + Send + 'static,
     {
+        let mut stream = Self::lazy(executor, bounds, operation, path, open);
+        stream.start_pump();
+        stream
+    }
+
+    /// As [`spawn`](Self::spawn), but the pump starts at the stream's first poll: a
+    /// stream whose pulls do something (a bulk delete's) does nothing before it
+    /// is polled, as a stream of the inner store's own would.
+    pub(crate) fn lazy<F>(
+        executor: &Executor,
+        bounds: Bounds,
+        operation: &'static str,
+        path: Option<Path>,
+        open: F,
+    ) -> Self
+    where
+        F: FnOnce() -> BoxStream<'static, Result<T>> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(bounds.capacity);
-        let pump = executor.spawn(async move { pump(open(), tx, bounds.limit).await });
+        let spawner = executor.clone();
+        let start: Start =
+            Box::new(move || spawner.spawn(async move { pump(open(), tx, bounds.limit).await }));
         Self {
             batches: rx,
             batch: Vec::new().into_iter(),
-            pump: Some(pump),
+            start: Some(start),
+            pump: None,
             operation,
             path,
             executor: executor.clone(),
         }
     }
 }
+
+impl<T> PumpStream<T> {
+    fn start_pump(&mut self) {
+        if let Some(start) = self.start.take() {
+            self.pump = Some(start());
+        }
+    }
+}
+
+/// Spawns a pump, once.
+type Start = Box<dyn FnOnce() -> JoinHandle<()> + Send>;
 
 /// Moves `stream` into `tx` in batches until the stream ends or the receiver is gone.
 async fn pump<T: Weigh>(
@@ -156,6 +190,7 @@ impl<T> Stream for PumpStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        this.start_pump();
         loop {
             if let Some(item) = this.batch.next() {
                 return Poll::Ready(Some(item));

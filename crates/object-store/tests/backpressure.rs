@@ -84,3 +84,40 @@ fn the_largest_channel_capacity_is_taken_as_tokios_bound() {
         assert_eq!(got, "x");
     });
 }
+
+/// A bulk delete deletes as it is pulled, as the inner store's own stream does:
+/// nothing before the stream is first polled, and at most two batches of 64 ahead
+/// of a caller who stops early (at the first error, or after a few).
+#[test]
+fn a_bulk_delete_deletes_only_as_it_is_pulled() {
+    const KEYS: usize = 1000;
+    let executor = common::narrow_executor("delete-pulled", None);
+    let store = IoObjectStore::new(object_store::memory::InMemory::new(), executor);
+    common::caller_runtime().block_on(async {
+        for i in 0..KEYS {
+            store
+                .put(&Path::from(format!("k{i:04}")), "x".into())
+                .await
+                .unwrap();
+        }
+        let locations = || {
+            futures::stream::iter((0..KEYS).map(|i| Ok(Path::from(format!("k{i:04}"))))).boxed()
+        };
+        let left = || async { store.inner().list(None).count().await };
+        let unpolled = store.delete_stream(locations());
+        // A call made after it, on the executor's one worker: a pump started when
+        // the stream was made would have run before it.
+        store.head(&Path::from("k0000")).await.unwrap();
+        assert_eq!(left().await, KEYS, "deleted before the stream was polled");
+        drop(unpolled);
+        let first: Vec<_> = store.delete_stream(locations()).take(1).collect().await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].as_ref().unwrap(), &Path::from("k0000"));
+        let left = left().await;
+        assert!(
+            left >= KEYS - 1 - 2 * 64,
+            "{} deleted for a caller who took one",
+            KEYS - left
+        );
+    });
+}

@@ -217,3 +217,34 @@ async fn abort_waits_for_the_parts_it_cancels() {
         assert!(err.contains("part 0 was cancelled by `abort`"), "{err}");
     }
 }
+
+/// A part offered while the executor's queue is at its bound waits its turn: the
+/// upload goes on, where a refused part would leave the object without it and
+/// fail the whole upload for a moment's load.
+#[test]
+fn a_part_waits_for_a_full_queue_instead_of_failing_the_upload() {
+    let executor = common::narrow_executor("part-full", Some(1));
+    let store = IoObjectStore::new(object_store::memory::InMemory::new(), executor.clone());
+    let location = Path::from("o");
+    let rt = common::caller_runtime();
+    rt.block_on(async {
+        let mut upload = store.put_multipart(&location).await.unwrap();
+        upload.put_part(vec![0_u8; 100].into()).await.unwrap();
+        // The blocking thread busy, and one job queued: the queue is at its bound.
+        let (release, busy) = common::occupy_blocking(&executor);
+        let queued = executor.spawn_blocking(|| ());
+        // The part's job goes to the worker, which is free: it is not refused.
+        let part = upload.put_part(vec![1_u8; 100].into());
+        tokio::time::timeout(common::HANG_GUARD, part)
+            .await
+            .expect("the part hangs")
+            .expect("the part is taken");
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        queued.await.unwrap();
+        upload.complete().await.expect("no part is missing");
+        let got = store.get(&location).await.unwrap().bytes().await.unwrap();
+        assert_eq!(got.len(), 200);
+        assert_eq!(&got[100..], &[1_u8; 100][..]);
+    });
+}
