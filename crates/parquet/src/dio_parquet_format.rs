@@ -243,7 +243,10 @@ impl DioParquetFormat {
     /// own, in the listing's order, as many at once as the session fetches
     /// footers. Only on failure, and mostly from the metadata cache, which holds
     /// the footers read well by now (not those decrypted with keys, nor those
-    /// evicted, nor those the failed pass had not reached: they are read again). Returned unchanged when it is not about one file:
+    /// evicted, nor those the failed pass had not reached: they are read again).
+    /// A file found gone or changed since it was listed also clears the cached
+    /// listings, as [`planning_failed`] says. Returned unchanged when it is not
+    /// about one file:
     /// the session's options are refused with no file at all, or every file reads
     /// on its own (the schemas do not merge, or a read failed only the first
     /// time).
@@ -270,7 +273,10 @@ impl DioParquetFormat {
             .buffered(concurrency.get());
         while let Some((object, got)) = each.next().await {
             if let Err(own) = got {
-                return of_file(own, object);
+                // A file gone or changed since it was listed clears the listing,
+                // as when statistics are inferred (a table created again over a
+                // cached listing would fail the same way every time).
+                return planning_failed(state, store, object, own).await;
             }
         }
         err

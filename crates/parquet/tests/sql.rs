@@ -659,16 +659,13 @@ async fn table_t(dir: &std::path::Path, op: &storage::Operator) -> SessionContex
     ctx
 }
 
-/// A file gone since its table was listed, found so while the query is planned
-/// (its statistics and footer no longer cached: DataFusion reads its footer to
-/// plan), fails that query naming the file, and clears the listing: the next
-/// query lists again and answers, where every later query failed the same way.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
+/// Table `t` of two files of 1,000 rows (`t/a.parquet`, `t/b.parquet`) in a temp
+/// dir, through an fs operator on an executor named `name`, in a new session.
+async fn two_file_table(name: &str) -> (tempfile::TempDir, storage::Operator, SessionContext) {
     use datafusion::arrow::array::{Array, Int64Array};
     let dir = tempfile::tempdir().unwrap();
     let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
-        .with_executor(common::executor("sql-plan-gone"));
+        .with_executor(common::executor(name));
     let batch = RecordBatch::try_from_iter([(
         "v",
         Arc::new(Int64Array::from_iter_values(0..1000)) as Arc<dyn Array>,
@@ -678,6 +675,16 @@ async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
     op.write("t/a.parquet", bytes.clone()).await.unwrap();
     op.write("t/b.parquet", bytes).await.unwrap();
     let ctx = table_t(dir.path(), &op).await;
+    (dir, op, ctx)
+}
+
+/// A file gone since its table was listed, found so while the query is planned
+/// (its statistics and footer no longer cached: DataFusion reads its footer to
+/// plan), fails that query naming the file, and clears the listing: the next
+/// query lists again and answers, where every later query failed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
+    let (_dir, op, ctx) = two_file_table("sql-plan-gone").await;
     let query = || {
         let ctx = ctx.clone();
         async move {
@@ -704,6 +711,59 @@ async fn a_file_gone_when_a_query_is_planned_clears_the_listing() {
     );
     let answer = query().await.expect("the next query lists again");
     assert!(answer.contains("| 1000 |"), "{answer}");
+}
+
+/// The same when the table is created again in another session on the same
+/// runtime (the store registered already, its format installed), its schema
+/// inferred from the cached listing, which names a file deleted since: the
+/// failure names the file and clears the listing, so that creating it once more
+/// lists again and works, where every attempt failed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_gone_when_a_table_is_created_again_clears_the_listing() {
+    let (dir, op, ctx) = two_file_table("sql-infer-gone").await;
+    let count = ctx
+        .sql("SELECT count(*) AS n FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(pretty(&count).contains("| 2000 |"));
+    let caches = &ctx.runtime_env().cache_manager;
+    assert!(
+        caches.get_list_files_cache().is_some(),
+        "the test needs DataFusion's listing cache"
+    );
+    caches.get_file_metadata_cache().clear();
+    op.delete("t/b.parquet").await.unwrap();
+    // Another session on the same runtime (its caches shared) creates the table.
+    let ctx = SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        ctx.runtime_env(),
+    );
+    // Its format installed (the store is the runtime's, registered already).
+    let _ = dio_parquet::DioParquetFormat::new(
+        &ctx,
+        Arc::new(datafusion::datasource::file_format::parquet::ParquetFormat::default()),
+    );
+    let url = format!("file://{}", dir.path().display());
+    let create = || {
+        let ctx = ctx.clone();
+        let sql = format!("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{url}/t/'");
+        async move { ctx.sql(&sql).await.map(drop) }
+    };
+    // The cached listing still names the file deleted.
+    let err = create().await.unwrap_err();
+    assert!(err.to_string().contains("b.parquet"), "names the file: {err}");
+    create().await.expect("created again, listed again");
+    let count = ctx
+        .sql("SELECT count(*) AS n FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(pretty(&count).contains("| 1000 |"), "{}", pretty(&count));
 }
 
 /// DataFusion keeps one store per scheme and host, so registering
