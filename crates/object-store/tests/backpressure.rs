@@ -100,9 +100,8 @@ fn a_bulk_delete_deletes_only_as_it_is_pulled() {
                 .await
                 .unwrap();
         }
-        let locations = || {
-            futures::stream::iter((0..KEYS).map(|i| Ok(Path::from(format!("k{i:04}"))))).boxed()
-        };
+        let locations =
+            || futures::stream::iter((0..KEYS).map(|i| Ok(Path::from(format!("k{i:04}"))))).boxed();
         let left = || async { store.inner().list(None).count().await };
         let unpolled = store.delete_stream(locations());
         // A call made after it, on the executor's one worker: a pump started when

@@ -664,8 +664,8 @@ async fn table_t(dir: &std::path::Path, op: &storage::Operator) -> SessionContex
 async fn two_file_table(name: &str) -> (tempfile::TempDir, storage::Operator, SessionContext) {
     use datafusion::arrow::array::{Array, Int64Array};
     let dir = tempfile::tempdir().unwrap();
-    let op = storage::Operator::new(Fs::new(dir.path()).unwrap())
-        .with_executor(common::executor(name));
+    let op =
+        storage::Operator::new(Fs::new(dir.path()).unwrap()).with_executor(common::executor(name));
     let batch = RecordBatch::try_from_iter([(
         "v",
         Arc::new(Int64Array::from_iter_values(0..1000)) as Arc<dyn Array>,
@@ -754,7 +754,10 @@ async fn a_file_gone_when_a_table_is_created_again_clears_the_listing() {
     };
     // The cached listing still names the file deleted.
     let err = create().await.unwrap_err();
-    assert!(err.to_string().contains("b.parquet"), "names the file: {err}");
+    assert!(
+        err.to_string().contains("b.parquet"),
+        "names the file: {err}"
+    );
     create().await.expect("created again, listed again");
     let count = ctx
         .sql("SELECT count(*) AS n FROM t")
