@@ -211,16 +211,19 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{s}: not a size like 16M"))?;
-    let shift = match unit
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
-        "" => 0,
+    let unit = unit.to_ascii_uppercase();
+    // One suffix at most: `16MIB`, `16MB`, not `16MIBIB`.
+    let prefix = unit
+        .strip_suffix("IB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(&unit);
+    let shift = match prefix {
+        // A bare `B` is bytes; a bare `iB` is no unit.
+        "" if unit != "IB" => 0,
         "K" => 10,
         "M" => 20,
         "G" => 30,
-        other => return Err(format!("{s}: unknown unit {other:?}: use K, M or G")),
+        _ => return Err(format!("{s}: unknown unit {unit:?}: use K, M or G")),
     };
     let size = n
         .checked_mul(1 << shift)
@@ -231,7 +234,47 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(size)
 }
 
+/// An option of `dio bench` given twice, once before a subcommand and once after it
+/// (`dio bench --json a.json scale --json b.json`), or `--quick` with `--full` so:
+/// clap takes each level alone, and one would silently win. Only the words before
+/// a `--` count.
+fn given_twice<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Result<(), String> {
+    const ONCE: [&str; 6] = [
+        "--json",
+        "--plot",
+        "--filter",
+        "--quick",
+        "--full",
+        "--no-progress",
+    ];
+    let mut seen: Vec<&str> = Vec::new();
+    for arg in args {
+        let Some(arg) = arg.to_str() else { continue };
+        if arg == "--" {
+            break;
+        }
+        let name = arg.split_once('=').map_or(arg, |(name, _)| name);
+        let Some(&option) = ONCE.iter().find(|&&o| o == name) else {
+            continue;
+        };
+        if seen.contains(&option) {
+            return Err(format!(
+                "{option} is given twice (before and after a subcommand): give it once"
+            ));
+        }
+        seen.push(option);
+    }
+    if seen.contains(&"--quick") && seen.contains(&"--full") {
+        return Err("--quick and --full cannot be used together: give one".into());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    if let Err(message) = given_twice(std::env::args_os().skip(1)) {
+        eprintln!("dio: {message}");
+        return ExitCode::from(2);
+    }
     let Command::Bench(args) = Cli::parse().command;
     // A chart that cannot be drawn is said before the run, not after it; isolation
     // draws none, and a --plot given to it is refused, not ignored.

@@ -173,60 +173,74 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         isolation: Vec::new(),
         bars: Vec::new(),
     };
-    // What an S3 run left in the bucket: said after the report, and the run fails.
-    let mut left_behind = None;
+    // What an S3 run left in the bucket, or a suite's failure after others
+    // finished: said after the report, and the run fails.
+    let mut failure = None;
     for suite in suites {
-        bar.set_message(format!("{}: generating the dataset", suite.name()));
-        let mut fixture = match suite {
-            QuerySuite::Fs => Fixture::fs(scale, executor.clone()),
-            QuerySuite::MemS3 => Fixture::mem_s3(scale, executor.clone()),
-            QuerySuite::S3 => Fixture::s3(
-                endpoint.clone().expect("--uri was given"),
-                scale,
-                executor.clone(),
-            ),
-        }?;
-        let (files, bytes) = fixture.dataset();
-        report.datasets.push(Dataset {
-            suite,
-            files,
-            bytes,
-        });
-        for &query in &queries {
-            bar.set_message(format!("{}/{query}", suite.name()));
-            report
-                .queries
-                .extend(measure(&fixture, suite, query, mode)?);
-            bar.inc(Path::ALL.len() as u64);
-        }
-        if !args.no_isolation {
-            let duration = match mode {
-                Mode::Quick => Duration::from_millis(200),
-                Mode::Default => Duration::from_secs(3),
-                Mode::Full => Duration::from_secs(10),
-            };
-            for path in Path::ALL {
-                crate::interrupt::check()?;
-                bar.set_message(format!("{}: isolation through {path}", suite.name()));
-                let Lateness {
-                    ticks,
-                    p50,
-                    p99,
-                    max,
-                } = fixture.isolation(path, &queries, duration)?;
-                report.isolation.push(IsoRow {
-                    suite,
-                    path: path.name(),
-                    ticks,
-                    lateness_p50_ms: ms(p50),
-                    lateness_p99_ms: ms(p99),
-                    lateness_max_ms: ms(max),
-                });
+        // A suite that fails (its dataset not made, a query in error or giving
+        // another result) ends the run, but the suites before it are reported:
+        // their results are not thrown away. An interrupted run reports nothing.
+        let ran = (|| -> Result<(), String> {
+            bar.set_message(format!("{}: generating the dataset", suite.name()));
+            let mut fixture = match suite {
+                QuerySuite::Fs => Fixture::fs(scale, executor.clone()),
+                QuerySuite::MemS3 => Fixture::mem_s3(scale, executor.clone()),
+                QuerySuite::S3 => Fixture::s3(
+                    endpoint.clone().expect("--uri was given"),
+                    scale,
+                    executor.clone(),
+                ),
+            }?;
+            let (files, bytes) = fixture.dataset();
+            report.datasets.push(Dataset {
+                suite,
+                files,
+                bytes,
+            });
+            for &query in &queries {
+                bar.set_message(format!("{}/{query}", suite.name()));
+                report
+                    .queries
+                    .extend(measure(&fixture, suite, query, mode)?);
+                bar.inc(Path::ALL.len() as u64);
             }
-        }
-        report.bars.extend(bars(suite, &report.queries));
-        if let Err(e) = fixture.remove() {
-            left_behind = Some(e);
+            if !args.no_isolation {
+                let duration = match mode {
+                    Mode::Quick => Duration::from_millis(200),
+                    Mode::Default => Duration::from_secs(3),
+                    Mode::Full => Duration::from_secs(10),
+                };
+                for path in Path::ALL {
+                    crate::interrupt::check()?;
+                    bar.set_message(format!("{}: isolation through {path}", suite.name()));
+                    let Lateness {
+                        ticks,
+                        p50,
+                        p99,
+                        max,
+                    } = fixture.isolation(path, &queries, duration)?;
+                    report.isolation.push(IsoRow {
+                        suite,
+                        path: path.name(),
+                        ticks,
+                        lateness_p50_ms: ms(p50),
+                        lateness_p99_ms: ms(p99),
+                        lateness_max_ms: ms(max),
+                    });
+                }
+            }
+            report.bars.extend(bars(suite, &report.queries));
+            if let Err(e) = fixture.remove() {
+                crate::report::add_failure(&mut failure, e);
+            }
+            Ok(())
+        })();
+        if let Err(e) = ran {
+            if report.queries.is_empty() || crate::interrupt::happened() {
+                return Err(e);
+            }
+            crate::report::add_failure(&mut failure, e);
+            break;
         }
     }
     bar.finish_and_clear();
@@ -238,7 +252,7 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         &report,
         Some(&chart),
     );
-    crate::report::both(emitted, left_behind)
+    crate::report::both(emitted, failure)
 }
 
 /// Times `query` through every path, round-robin (so a change in the machine's

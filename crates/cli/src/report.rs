@@ -351,7 +351,7 @@ pub(crate) fn cpu_model() -> String {
 /// (a link, `/dev/stdout`, a pipe) is written to as it is.
 pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    if path.as_os_str() == "-" {
+    if is_stdout(path) {
         return to_stdout(&format!("{text}\n"), "the JSON results");
     }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
@@ -393,6 +393,25 @@ pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Res
         })
 }
 
+/// Whether `path` is stdout: `-`, or a name of the file stdout is (`/dev/stdout`,
+/// `/dev/fd/1`, the file it was redirected to), where the JSON would land among
+/// the table's lines.
+pub(crate) fn is_stdout(path: &std::path::Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    if path.as_os_str() == "-" {
+        return true;
+    }
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata());
+    match (std::fs::metadata(path), stdout) {
+        (Ok(file), Ok(out)) => (file.dev(), file.ino()) == (out.dev(), out.ino()),
+        _ => false,
+    }
+}
+
 /// Writes `text` to stdout, which may be a pipe its reader has closed (`dio bench
 /// --json - | head`): an error that says so, where `print!` would panic.
 fn to_stdout(text: &str, what: &str) -> Result<(), String> {
@@ -414,7 +433,7 @@ pub(crate) fn emit<T: Serialize + ?Sized>(
 ) -> Result<(), String> {
     // The table's failure (stdout closed) does not keep the JSON file from being
     // written: both are reported.
-    let printed = if common.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+    let printed = if common.json.as_deref().is_some_and(is_stdout) {
         // Nowhere to say it if stderr is closed too.
         let _ = std::io::stderr().lock().write_all(table.as_bytes());
         Ok(())
@@ -487,6 +506,15 @@ pub(crate) fn prices(rows: &[Row]) -> Vec<String> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Adds `err` to a run's `failure`: every failure is said, none replaces another
+/// (a suite's objects left behind, then a later suite refused).
+pub(crate) fn add_failure(failure: &mut Option<String>, err: String) {
+    *failure = Some(match failure.take() {
+        Some(before) => format!("{before}; and {err}"),
+        None => err,
+    });
 }
 
 /// A run's outcome once its results are out (`emitted`) and something went wrong

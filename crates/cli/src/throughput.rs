@@ -217,7 +217,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
                         bar.inc(s3::Method::ALL.len() as u64);
                     }
                     if let Err(e) = fixture.remove() {
-                        failure = Some(e);
+                        crate::report::add_failure(&mut failure, e);
                     }
                 }
             }
@@ -227,7 +227,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Outcome, String> {
             if rows.is_empty() || crate::interrupt::happened() {
                 return Err(e);
             }
-            failure = Some(e);
+            crate::report::add_failure(&mut failure, e);
             break;
         }
     }

@@ -73,6 +73,49 @@ fn a_closed_stdout_is_an_error_and_the_json_file_is_still_written() {
     );
 }
 
+/// `--json` naming the file stdout already is (`/dev/stdout`, or the file stdout
+/// was sent to) is `--json -`: stdout gets the JSON alone, the table goes to
+/// stderr.
+#[test]
+fn json_to_a_name_of_stdout_is_json_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let redirected = dir.path().join("out.txt");
+    let args = [
+        "bench",
+        "--quick",
+        "--suite",
+        "memory",
+        "--filter",
+        "range_read_4k",
+        "--size",
+        "1M",
+        "--no-progress",
+        "--json",
+    ];
+    let to_pipe = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(args)
+        .arg("/dev/stdout")
+        .output()
+        .unwrap();
+    let to_file = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(args)
+        .arg(&redirected)
+        .stdout(std::fs::File::create(&redirected).unwrap())
+        .output()
+        .unwrap();
+    for (out, stdout) in [
+        (&to_pipe, to_pipe.stdout.clone()),
+        (&to_file, std::fs::read(&redirected).unwrap()),
+    ] {
+        let (_, stderr) = texts(out);
+        assert!(out.status.success(), "{stderr}");
+        let doc: Value = serde_json::from_slice(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&stdout)));
+        assert_eq!(doc["tool"], "dio bench");
+        assert!(stderr.contains("verdict"), "the table on stderr: {stderr}");
+    }
+}
+
 #[test]
 fn quick_filtered_bench_writes_json_and_a_chart() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +264,13 @@ fn bad_arguments_are_clear_errors() {
     let (ok, output) = dio(&["bench", "--size", "12Q"]);
     assert!(!ok);
     assert!(output.contains("unknown unit"), "{output}");
+    // One unit suffix, not a pile of them.
+    for size in ["1MIBIB", "64KBB", "65536IB"] {
+        let (ok, output) = dio(&["bench", "--size", size, "--quick", "--no-progress"]);
+        assert!(!ok, "{size}: {output}");
+        assert!(output.contains("unknown unit"), "{size}: {output}");
+        assert!(!output.contains("verdict"), "{size}: {output}");
+    }
     let (ok, output) = dio(&["bench", "--size", "2G"]);
     assert!(!ok);
     assert!(output.contains("at most 1G"), "{output}");
@@ -323,6 +373,41 @@ fn bad_arguments_are_clear_errors() {
             );
             assert!(!output.contains("verdict"), "{output}");
         }
+    }
+    // An option given before a subcommand and again after it (clap takes each
+    // level alone): refused, not one of them silently taken; so is --full before
+    // and --quick after.
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (a_svg, b_svg) = (a.replace(".json", ".svg"), b.replace(".json", ".svg"));
+    for args in [
+        &["bench", "--full", "isolation", "--quick", "--no-progress"][..],
+        &["bench", "--quick", "scale", "--full", "--no-progress"],
+        &["bench", "--quick", "--json", a, "scale", "--json", b],
+        &[
+            "bench",
+            "--quick",
+            "--filter",
+            "ours",
+            "isolation",
+            "--filter=std",
+        ],
+        &[
+            "bench", "--quick", "--plot", &a_svg, "scale", "--plot", &b_svg,
+        ],
+    ] {
+        let (ok, output) = dio(args);
+        assert!(!ok, "{args:?}: {output}");
+        assert!(
+            output.contains("given twice") || output.contains("cannot be used together"),
+            "{args:?}: {output}"
+        );
+        assert!(!output.contains("ticks"), "{args:?}: {output}");
+        assert!(!output.contains("verdict"), "{args:?}: {output}");
+    }
+    for file in [a, b, &a_svg, &b_svg] {
+        assert!(!std::path::Path::new(file).exists(), "{file}");
     }
     // A --json that cannot be written is said before the run: a directory, a
     // missing one, and one where no file can be made (not even by root).

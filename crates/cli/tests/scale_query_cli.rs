@@ -129,6 +129,48 @@ fn query_runs_every_query_through_every_path_with_the_same_results() {
     assert_eq!(results["bars"].as_array().unwrap().len(), 2 * 2);
 }
 
+/// A suite that fails after another finished (here the fs suite, whose temp dir
+/// cannot be made) fails the run, naming why, but the finished suite's results
+/// are reported, as `dio bench` reports its suites before a failed one.
+#[cfg(feature = "query")]
+#[test]
+fn query_keeps_the_suites_before_one_that_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("query.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args([
+            "bench",
+            "query",
+            "--quick",
+            "--no-progress",
+            "--no-isolation",
+            "--suite",
+            "mem-s3,fs",
+            "--json",
+        ])
+        .arg(&json)
+        .env("TMPDIR", "/nonexistent/dio-test")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot make a temp dir"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("mem-s3") || stdout.contains("mem_s3"),
+        "{stdout}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let queries = doc["results"]["queries"].as_array().unwrap();
+    // 4 queries x 3 paths, of the suite that ran.
+    assert_eq!(queries.len(), 4 * 3, "{queries:?}");
+    assert!(
+        queries.iter().all(|r| r["suite"] == "mem_s3"),
+        "{queries:?}"
+    );
+}
+
 #[test]
 fn scale_runs_only_the_methods_a_filter_names() {
     let dir = tempfile::tempdir().unwrap();
