@@ -132,4 +132,10 @@ impl CancelOnShutdown for Current {
             job.cancel_on_shutdown();
         }
     }
+
+    fn refuse(&self) {
+        if let Some(job) = self.0.lock().as_ref() {
+            job.refuse();
+        }
+    }
 }

@@ -146,11 +146,20 @@ impl<T> Completion<T> {
 /// can resolve its handle while the closure is still stuck in a syscall.
 pub(crate) trait CancelOnShutdown: Send + Sync {
     fn cancel_on_shutdown(&self);
+
+    /// A job its runtime could not take after all: it never runs (should it come
+    /// to run, it is dropped unrun), and its handle resolves to a shutdown error.
+    fn refuse(&self);
 }
 
 impl<T: Send> CancelOnShutdown for Completion<T> {
     fn cancel_on_shutdown(&self) {
         self.complete(Err(JoinError::cut_off()));
+    }
+
+    fn refuse(&self) {
+        self.abort();
+        self.complete(Err(JoinError::shutdown()));
     }
 }
 

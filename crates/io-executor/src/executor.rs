@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use crate::shared::{Intake, Shared};
 use crate::spawn::Spawn;
 use crate::sync::RwLockReadGuard;
 use crate::task::{AsyncTask, BlockingJob, BlockingTask};
-use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
+use crate::{Builder, JoinError, JoinHandle, Metrics, WorkerLocal, context};
 
 /// A cheap, cloneable handle to where IO jobs run.
 ///
@@ -254,6 +255,13 @@ impl Executor {
     }
 
     /// An executor over the tokio runtime behind `handle`; see [`Executor::current`].
+    ///
+    /// A blocking job for which the runtime cannot start a thread, with none of
+    /// its own to run it (the process is out of threads, or of memory for a
+    /// stack), is dropped unrun, as a [custom](Self::custom) executor's is: its
+    /// handle resolves to a [`JoinErrorKind::Shutdown`](crate::JoinErrorKind::Shutdown)
+    /// error and the cause is logged (`tracing`, level error), where tokio itself
+    /// would panic.
     pub fn from_handle(handle: Handle) -> Executor {
         Self::without_threads("tokio-handle", Kind::Runtime(handle))
     }
@@ -478,7 +486,20 @@ impl Executor {
                 Kind::Runtime(runtime) => {
                     // As in `spawn`: a shut-down runtime drops the job right here.
                     drop(intake);
-                    drop(runtime.spawn_blocking(move || task.run()));
+                    let refuse = task.canceller();
+                    // tokio panics where it cannot start a thread and has none to
+                    // run the job (the process is out of threads or memory), the
+                    // job left in its queue. Refused as a custom executor's is:
+                    // never run, its handle a shutdown error, the cause logged.
+                    let spawn = || drop(runtime.spawn_blocking(move || task.run()));
+                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(spawn)) {
+                        let panic = JoinError::panic(panic);
+                        tracing::error!(
+                            panic = ?panic.panic_message(),
+                            "a blocking job was dropped unrun: its runtime could not start a thread"
+                        );
+                        refuse.refuse();
+                    }
                 }
                 Kind::Custom(spawner) => {
                     // As in `spawn`: the user's code, not under the intake lock.

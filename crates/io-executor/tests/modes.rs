@@ -344,3 +344,71 @@ fn the_current_executor_inside_a_job_is_its_pool() {
         from_worker.blocking_join();
     });
 }
+
+/// A caller's runtime that cannot start a thread for a blocking job and has none
+/// to run it (the process out of memory for a stack; here its address space
+/// limited, in a child process) makes tokio panic. The job is refused as a custom
+/// executor's is: its handle resolves to a shutdown error, the closure never
+/// runs, and nothing panics into the caller.
+#[test]
+fn a_blocking_job_its_runtime_has_no_thread_for_is_refused() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "thread_starved_child",
+            "--nocapture",
+        ])
+        .env("DIO_THREAD_STARVED_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the starved job was refused"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "run by a_blocking_job_its_runtime_has_no_thread_for_is_refused in a child process"]
+fn thread_starved_child() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    if std::env::var_os("DIO_THREAD_STARVED_CHILD").is_none() {
+        return;
+    }
+    // A stack no address space left will hold.
+    const STACK: usize = 256 << 20;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .thread_stack_size(STACK)
+        .build()
+        .unwrap();
+    let executor = Executor::from_handle(rt.handle().clone());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&ran);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let size_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    let before = getrlimit(Resource::As);
+    let limit = size_kib * 1024 + (STACK / 4) as u64;
+    setrlimit(
+        Resource::As,
+        Rlimit {
+            current: Some(limit),
+            maximum: before.maximum,
+        },
+    )
+    .unwrap();
+    let handle = executor.spawn_blocking(move || flag.fetch_add(1, Ordering::SeqCst));
+    let got = rt.block_on(handle);
+    setrlimit(Resource::As, before).unwrap();
+    let err = got.expect_err("the job cannot have run");
+    assert!(err.is_shutdown(), "{err:?}");
+    drop(rt);
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the closure never runs");
+    println!("the starved job was refused");
+}
