@@ -84,11 +84,12 @@ const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
 /// at most `(channel_capacity + 1) × (batch_bytes + one inner chunk)`: 2.5 MiB plus
 /// five of the inner store's chunks with the defaults.
 ///
-/// `delete_stream` deletes as it is pulled, so its pump starts at the stream's
-/// first poll (nothing is deleted before) and runs at most 128 deletes ahead of
-/// the caller (two batches of 64), beyond what the inner store's own stream runs
-/// ahead: a caller that stops early (at the first error, or after a few) has
-/// not deleted the rest.
+/// `delete_stream` deletes as it is pulled: its pump is a job from the call, as
+/// every stream's, but it starts the inner delete only at the stream's first
+/// poll (nothing is deleted before), through a channel of one batch, and runs at
+/// most 128 deletes ahead of the caller (two batches of 64, failures counted),
+/// beyond what the inner store's own stream runs ahead: a caller that stops early
+/// (at the first error, or after a few) has not deleted the rest.
 ///
 /// A `LocalFileSystem` result (`GetResultPayload::File`) becomes a stream whose reads
 /// run on the executor's blocking lane. A range of up to 64 MiB is read with one read
@@ -179,7 +180,8 @@ impl<S: ObjectStore> IoObjectStore<S> {
         }
     }
 
-    /// How many batches a returned stream's channel holds (default 4). More lets the
+    /// How many batches a returned stream's channel holds (default 4; a
+    /// `delete_stream`'s holds one, whatever this says). More lets the
     /// pump run further ahead of a bursty consumer, at the cost of memory; see the
     /// memory bound in the type's docs. At most `usize::MAX >> 3` (tokio's bound
     /// on a channel); more is taken as that.
@@ -242,17 +244,11 @@ impl<S: ObjectStore> IoObjectStore<S> {
     }
 
     fn bytes_bounds(&self) -> Bounds {
-        Bounds {
-            capacity: self.channel_capacity,
-            limit: self.batch_bytes,
-        }
+        Bounds::new(self.channel_capacity, self.batch_bytes)
     }
 
     fn item_bounds(&self) -> Bounds {
-        Bounds {
-            capacity: self.channel_capacity,
-            limit: ITEMS_PER_BATCH,
-        }
+        Bounds::new(self.channel_capacity, ITEMS_PER_BATCH)
     }
 }
 
@@ -280,10 +276,7 @@ fn io_payload(
             // submitted by a job of the executor (accepted after a shutdown, until
             // the drain ends) and `join` waits for the stream, as for any other.
             // One piece in the channel, one being read.
-            let bounds = Bounds {
-                capacity: 1,
-                limit: 1,
-            };
+            let bounds = Bounds::new(1, 1);
             PumpStream::spawn(executor, bounds, "get_opts stream", Some(location), || {
                 file.boxed()
             })
@@ -298,8 +291,9 @@ fn io_payload(
     }
 }
 
-/// A bulk delete's results go to its caller this many at a time: the pump runs at
-/// most two such batches ahead of the caller (one in the channel, one being
+/// A bulk delete's results go to its caller this many at a time (failures count):
+/// the pump runs at most two such batches ahead of the item the caller is at (the
+/// rest of the batch it takes items from, and one in the channel or being
 /// pulled), plus what the inner store's stream runs ahead by itself.
 const DELETES_PER_BATCH: usize = 64;
 
@@ -369,8 +363,8 @@ impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
         // and few ahead of its caller (who may stop at the first error, or take a
         // few), as the inner store's own stream would.
         let bounds = Bounds {
-            capacity: 1,
-            limit: DELETES_PER_BATCH,
+            max_items: DELETES_PER_BATCH,
+            ..Bounds::new(1, DELETES_PER_BATCH)
         };
         PumpStream::lazy(&self.executor, bounds, "delete_stream", None, move || {
             inner.delete_stream(locations)

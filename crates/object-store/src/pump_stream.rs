@@ -9,8 +9,8 @@
 //! # Memory bound
 //!
 //! The pump only pulls from the inner stream while it holds a channel slot, and a
-//! batch closes as soon as its weight reaches the limit, or it holds
-//! [`ITEMS_PER_BATCH`] items (errors and empty chunks weigh nothing, and a stream
+//! batch closes as soon as its weight reaches the limit, or it holds its
+//! [`Bounds::max_items`] (errors and empty chunks weigh nothing, and a stream
 //! that keeps yielding them must not fill one batch without end). So at most
 //! `capacity` batches exist between the pump and the channel, plus the one batch the
 //! caller is working through: items pulled from the inner stream but not yet handed
@@ -25,11 +25,12 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 use io_executor::{Executor, JoinHandle};
 use object_store::path::Path;
 use object_store::{ObjectMeta, Result};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::executor_error::executor_error;
 
-/// How many items of a listing or a bulk delete go in one batch.
+/// How many items go in one batch at most (a listing's; a bulk delete's are
+/// fewer: see `IoObjectStore::delete_stream`).
 pub(crate) const ITEMS_PER_BATCH: usize = 1000;
 
 /// What an item counts for against a batch's limit.
@@ -62,6 +63,19 @@ pub(crate) struct Bounds {
     pub(crate) capacity: usize,
     /// A batch closes once its items weigh this much.
     pub(crate) limit: usize,
+    /// ... or once it holds this many items, whatever they weigh (errors too).
+    pub(crate) max_items: usize,
+}
+
+impl Bounds {
+    /// `capacity` batches of `limit`, at most [`ITEMS_PER_BATCH`] items each.
+    pub(crate) fn new(capacity: usize, limit: usize) -> Self {
+        Self {
+            capacity,
+            limit,
+            max_items: ITEMS_PER_BATCH,
+        }
+    }
 }
 
 type Batch<T> = Vec<Result<T>>;
@@ -74,8 +88,8 @@ type Batch<T> = Vec<Result<T>>;
 pub(crate) struct PumpStream<T> {
     batches: mpsc::Receiver<Batch<T>>,
     batch: std::vec::IntoIter<Result<T>>,
-    /// A pump started at the first poll ([`lazy`](Self::lazy)), not yet started.
-    start: Option<Start>,
+    /// Tells a pump made with [`lazy`](Self::lazy) to start: sent at the first poll.
+    start: Option<oneshot::Sender<()>>,
     pump: Option<JoinHandle<()>>,
     operation: &'static str,
     path: Option<Path>,
@@ -95,14 +109,16 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
     where
         F: FnOnce() -> BoxStream<'static, Result<T>> + Send + 'static,
     {
-        let mut stream = Self::lazy(executor, bounds, operation, path, open);
-        stream.start_pump();
-        stream
+        let (tx, rx) = mpsc::channel(bounds.capacity);
+        let pump = executor.spawn(async move { pump(open(), tx, bounds).await });
+        Self::of(pump, rx, None, executor, operation, path)
     }
 
-    /// As [`spawn`](Self::spawn), but the pump starts at the stream's first poll: a
-    /// stream whose pulls do something (a bulk delete's) does nothing before it
-    /// is polled, as a stream of the inner store's own would.
+    /// As [`spawn`](Self::spawn), but the pump calls `open` and pulls only once the
+    /// stream is first polled: a stream whose pulls do something (a bulk delete's)
+    /// does nothing before, as a stream of the inner store's own would. The pump
+    /// is a job from the start all the same: `join` waits for it, and a deadline
+    /// or a refusal ends it, as any other stream's.
     pub(crate) fn lazy<F>(
         executor: &Executor,
         bounds: Bounds,
@@ -114,14 +130,29 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
         F: FnOnce() -> BoxStream<'static, Result<T>> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(bounds.capacity);
-        let spawner = executor.clone();
-        let start: Start =
-            Box::new(move || spawner.spawn(async move { pump(open(), tx, bounds.limit).await }));
+        let (start, started) = oneshot::channel();
+        let pump = executor.spawn(async move {
+            // The stream dropped unpolled: nothing opened, nothing pulled.
+            if started.await.is_ok() {
+                pump(open(), tx, bounds).await;
+            }
+        });
+        Self::of(pump, rx, Some(start), executor, operation, path)
+    }
+
+    fn of(
+        pump: JoinHandle<()>,
+        batches: mpsc::Receiver<Batch<T>>,
+        start: Option<oneshot::Sender<()>>,
+        executor: &Executor,
+        operation: &'static str,
+        path: Option<Path>,
+    ) -> Self {
         Self {
-            batches: rx,
+            batches,
             batch: Vec::new().into_iter(),
-            start: Some(start),
-            pump: None,
+            start,
+            pump: Some(pump),
             operation,
             path,
             executor: executor.clone(),
@@ -129,23 +160,15 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
     }
 }
 
-impl<T> PumpStream<T> {
-    fn start_pump(&mut self) {
-        if let Some(start) = self.start.take() {
-            self.pump = Some(start());
-        }
-    }
-}
-
-/// Spawns a pump, once.
-type Start = Box<dyn FnOnce() -> JoinHandle<()> + Send>;
-
 /// Moves `stream` into `tx` in batches until the stream ends or the receiver is gone.
 async fn pump<T: Weigh>(
     mut stream: BoxStream<'static, Result<T>>,
     tx: mpsc::Sender<Batch<T>>,
-    limit: usize,
+    bounds: Bounds,
 ) {
+    let Bounds {
+        limit, max_items, ..
+    } = bounds;
     loop {
         // A slot first: nothing is pulled from the inner stream without room for it.
         let Ok(permit) = tx.reserve().await else {
@@ -155,7 +178,7 @@ async fn pump<T: Weigh>(
         let mut weight = 0;
         let mut ended = false;
         poll_fn(|cx| {
-            while weight < limit && batch.len() < ITEMS_PER_BATCH {
+            while weight < limit && batch.len() < max_items {
                 match stream.poll_next_unpin(cx) {
                     Poll::Ready(Some(item)) => {
                         weight += item.as_ref().map_or(0, Weigh::weight);
@@ -190,7 +213,10 @@ impl<T> Stream for PumpStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        this.start_pump();
+        if let Some(start) = this.start.take() {
+            // A pump gone already (refused, cut off) says so below.
+            let _ = start.send(());
+        }
         loop {
             if let Some(item) = this.batch.next() {
                 return Poll::Ready(Some(item));
@@ -242,10 +268,7 @@ mod tests {
     #[test]
     fn a_ready_stream_arrives_in_batches_that_close_at_the_limit() {
         let io = executor();
-        let bounds = Bounds {
-            capacity: 1,
-            limit: 10,
-        };
+        let bounds = Bounds::new(1, 10);
         let mut s = PumpStream::spawn(&io, bounds, "t", None, || chunks(7, 4));
         // 4 + 4 + 4 >= 10: the first batch holds three chunks.
         let first = futures::executor::block_on(s.next()).unwrap().unwrap();
@@ -266,10 +289,7 @@ mod tests {
             }),
             Ok(Path::from("c")),
         ];
-        let bounds = Bounds {
-            capacity: 2,
-            limit: ITEMS_PER_BATCH,
-        };
+        let bounds = Bounds::new(2, ITEMS_PER_BATCH);
         let s = PumpStream::spawn(&io, bounds, "t", None, move || stream::iter(items).boxed());
         let out = futures::executor::block_on(s.collect::<Vec<_>>());
         assert_eq!(out.len(), 3);
@@ -284,10 +304,7 @@ mod tests {
     #[test]
     fn a_stream_of_endless_errors_is_pulled_as_the_caller_takes_it() {
         let io = executor();
-        let bounds = Bounds {
-            capacity: 1,
-            limit: 10,
-        };
+        let bounds = Bounds::new(1, 10);
         let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = std::sync::Arc::clone(&pulled);
         let mut s: PumpStream<Bytes> = PumpStream::spawn(&io, bounds, "get", None, move || {
@@ -325,10 +342,7 @@ mod tests {
     #[test]
     fn a_pump_that_panics_ends_the_stream_with_an_error() {
         let io = executor();
-        let bounds = Bounds {
-            capacity: 1,
-            limit: 1,
-        };
+        let bounds = Bounds::new(1, 1);
         let s: PumpStream<Bytes> =
             PumpStream::spawn(&io, bounds, "list", Some(Path::from("p")), || {
                 stream::once(async { panic!("inner stream broke") }).boxed()
