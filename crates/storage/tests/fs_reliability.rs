@@ -1704,3 +1704,49 @@ fn a_listing_of_a_directory_swapped_midway_walks_the_one_it_began() {
         assert_eq!(listed.iter().filter(|p| p.ends_with("/old")).count(), 2000);
     });
 }
+
+/// A rename that copies (here of a symlink, renamed as the file it leads to: its
+/// content copied, then the link removed) does not delete a write made to the
+/// source while it copied: that rename fails with `PreconditionFailed` and both
+/// names stay, as on S3. The write's content is never lost.
+#[test]
+fn a_rename_that_copies_keeps_a_write_made_to_the_source_meanwhile() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    std::fs::write(dir.path().join("big"), vec![7_u8; 256 << 20]).unwrap();
+    rt().block_on(async {
+        for i in 0..3 {
+            let (link, target) = (format!("l{i}"), format!("t{i}"));
+            std::os::unix::fs::symlink("big", dir.path().join(&link)).unwrap();
+            let rename = op.rename(&link, &target);
+            // The copy under way: its temporary file is there (or the rename is
+            // over already, and the write comes after it).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::fs::read_dir(dir.path()).unwrap().count() < 3
+                && std::fs::symlink_metadata(dir.path().join(&link)).is_ok()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the rename never started"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            op.write(&link, "v2").await.unwrap();
+            match rename.await {
+                Ok(()) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{e}");
+                    assert_eq!(e.path(), link, "{e}");
+                }
+            }
+            let kept = [&link, &target]
+                .into_iter()
+                .any(|p| std::fs::read(dir.path().join(p)).is_ok_and(|b| b == b"v2"));
+            assert!(kept, "attempt {i}: the write to {link} was deleted");
+            for p in [&link, &target] {
+                let _ = std::fs::remove_file(dir.path().join(p));
+            }
+        }
+    });
+}

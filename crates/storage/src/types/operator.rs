@@ -1014,8 +1014,9 @@ impl Operator {
     /// [`ErrorKind::NotFound`] if `from` is missing, path errors, executor errors;
     /// on S3 (a copy, then a delete of the version copied, where the server takes
     /// `If-Match` on DELETE), [`ErrorKind::PreconditionFailed`] if `from` was
-    /// written again in between (both names are then kept). The error's path is the one at fault; its
-    /// context names both (`from`, `to`).
+    /// written again in between (both names are then kept); the same on fs for a
+    /// rename that copies (a symlink, a hard link, across a mount). The error's
+    /// path is the one at fault; its context names both (`from`, `to`).
     pub fn rename(&self, from: &str, to: &str) -> IoFuture<()> {
         self.transfer_args(true, from, to, WriteOptions::default())
     }

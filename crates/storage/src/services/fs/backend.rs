@@ -235,8 +235,9 @@ impl Fs {
 
     /// Copies file `from` over `to` as a write replaces it (a temporary file
     /// renamed into place; with `if_not_exists`, only if `to` is not there), with
-    /// the source's permissions, as `std::fs::copy` gives them.
-    fn copy_file(&self, from: &str, to: &str, if_not_exists: bool) -> Result<()> {
+    /// the source's permissions, as `std::fs::copy` gives them. Returns what was
+    /// copied: the file `from` led to when it was opened.
+    fn copy_file(&self, from: &str, to: &str, if_not_exists: bool) -> Result<rustix::fs::Stat> {
         let (src, stat) = self
             .files
             .relieved(|| open_file(&self.root, from))
@@ -248,21 +249,36 @@ impl Fs {
         copy_contents(&src, &temp.fd, metadata(&stat).content_length(), from, to)?;
         let committed = temp.commit(self.sync, if_not_exists);
         self.files.forget(to);
-        committed.map(drop).map_err(|e| e.with_path(to.to_owned()))
+        committed
+            .map(|_| stat)
+            .map_err(|e| e.with_path(to.to_owned()))
     }
 
     /// The end of a rename whose content is at `to` already (copied, or `to` a
     /// name of the same file): the source's name goes, then as
     /// [`renamed`](Self::renamed). `done` says what was done, for the error of a
     /// source that cannot be removed.
+    ///
+    /// Only if the source's name is still what the rename found (`source`: the
+    /// same entry, leading to the file whose content is at `to`): a write to the
+    /// source while it was copied (a new file under its name) is not deleted
+    /// unseen. The rename then fails with `PreconditionFailed` and both names
+    /// stay, as on S3, whose delete is conditional on the copy's ETag.
     fn moved(
         &self,
-        from: &str,
-        to: &str,
-        from_dir: &OwnedFd,
-        to_dir: &OwnedFd,
+        (from, to): (&str, &str),
+        (from_dir, to_dir): (&OwnedFd, &OwnedFd),
+        source: &Source,
         done: &str,
     ) -> Result<()> {
+        if !source.is_still(&self.root, from_dir, from)? {
+            return Err(
+                Error::new(ErrorKind::PreconditionFailed).with_message(format!(
+                    "{to:?}: {done}, but the source was replaced meanwhile (written to): \
+                 both are kept"
+                )),
+            );
+        }
         match rustix::fs::unlinkat(from_dir, file_name(from), AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => {
@@ -273,7 +289,38 @@ impl Fs {
         }
         self.renamed(from, to, from_dir, to_dir)
     }
+}
 
+/// What a rename that copies found at the source's name: the entry itself, and
+/// the file it leads to (itself, but for a symlink) whose content went to the
+/// target.
+struct Source {
+    entry: rustix::fs::Stat,
+    content: rustix::fs::Stat,
+    is_link: bool,
+}
+
+impl Source {
+    /// Whether `from` is still that entry leading to that file (or is gone: a
+    /// removal meanwhile loses nothing).
+    fn is_still(&self, root: &OwnedFd, from_dir: &OwnedFd, from: &str) -> Result<bool> {
+        let entry = match rustix::fs::statat(from_dir, file_name(from), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(entry) => entry,
+            Err(Errno::NOENT) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
+        if !same_inode(Ok(entry), Ok(self.entry)) {
+            return Ok(false);
+        }
+        if !self.is_link {
+            return Ok(same_inode(Ok(entry), Ok(self.content)));
+        }
+        let now = open_in_root(root, from, OFlags::PATH).and_then(|fd| Ok(rustix::fs::fstat(&fd)?));
+        Ok(now.is_ok_and(|now| same_inode(Ok(now), Ok(self.content))))
+    }
+}
+
+impl Fs {
     /// The end of a rename: neither name's kept descriptor is used again, and
     /// with `sync` both directories are on disk.
     fn renamed(&self, from: &str, to: &str, from_dir: &OwnedFd, to_dir: &OwnedFd) -> Result<()> {
@@ -799,7 +846,7 @@ impl Access for Fs {
                     Ok(())
                 };
             }
-            fs.copy_file(&from, &to, options.if_not_exists)
+            fs.copy_file(&from, &to, options.if_not_exists).map(drop)
         })
     }
 
@@ -890,14 +937,21 @@ impl Access for Fs {
             if is_link || twins {
                 // `to` gets the content unless it already is that file, then the
                 // source's name goes.
-                if to_is_it {
+                let content = if to_is_it {
                     if options.if_not_exists {
                         return Err(Error::new(ErrorKind::AlreadyExists).with_path(to.clone()));
                     }
+                    object
                 } else {
-                    fs.copy_file(&from, &to, options.if_not_exists)?;
-                }
-                return fs.moved(&from, &to, &from_dir, &to_dir, "its content is there");
+                    fs.copy_file(&from, &to, options.if_not_exists)?
+                };
+                let source = Source {
+                    entry: stat,
+                    content,
+                    is_link,
+                };
+                let (names, dirs) = ((from.as_str(), to.as_str()), (&from_dir, &to_dir));
+                return fs.moved(names, dirs, &source, "its content is there");
             }
             let renamed = if options.if_not_exists {
                 rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to))
@@ -911,8 +965,14 @@ impl Access for Fs {
                 // no rename goes: a copy, put in place as every write is, then the
                 // source's removal, as `mv` does; memory and S3 rename there too.
                 Err(e) if e.is_errno(Errno::XDEV) => {
-                    fs.copy_file(&from, &to, options.if_not_exists)?;
-                    return fs.moved(&from, &to, &from_dir, &to_dir, "copied across a mount");
+                    let content = fs.copy_file(&from, &to, options.if_not_exists)?;
+                    let source = Source {
+                        entry: stat,
+                        content,
+                        is_link: false,
+                    };
+                    let (names, dirs) = ((from.as_str(), to.as_str()), (&from_dir, &to_dir));
+                    return fs.moved(names, dirs, &source, "copied across a mount");
                 }
                 Err(e)
                     if matches!(
