@@ -236,31 +236,33 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 /// An option of `dio bench` given twice, once before a subcommand and once after it
 /// (`dio bench --json a.json scale --json b.json`), or `--quick` with `--full` so:
-/// clap takes each level alone, and one would silently win. Only the words before
-/// a `--` count.
+/// clap takes each level alone, and one would silently win. The options looked
+/// at are `dio bench`'s global ones; only the words before a `--` count, and none
+/// when help or the version is asked for.
 fn given_twice<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Result<(), String> {
-    const ONCE: [&str; 6] = [
-        "--json",
-        "--plot",
-        "--filter",
-        "--quick",
-        "--full",
-        "--no-progress",
-    ];
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let globals: Vec<String> = command
+        .find_subcommand("bench")
+        .into_iter()
+        .flat_map(|bench| bench.get_arguments())
+        .filter(|arg| arg.is_global_set())
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect();
     let mut seen: Vec<&str> = Vec::new();
     for arg in args {
-        let Some(arg) = arg.to_str() else { continue };
-        if arg == "--" {
-            break;
+        let arg = arg.as_encoded_bytes();
+        match arg {
+            b"--" => break,
+            b"--help" | b"-h" | b"--version" | b"-V" => return Ok(()),
+            _ => {}
         }
-        let name = arg.split_once('=').map_or(arg, |(name, _)| name);
-        let Some(&option) = ONCE.iter().find(|&&o| o == name) else {
+        let name = arg.split(|&b| b == b'=').next().unwrap_or(arg);
+        let Some(option) = globals.iter().find(|o| o.as_bytes() == name) else {
             continue;
         };
-        if seen.contains(&option) {
-            return Err(format!(
-                "{option} is given twice (before and after a subcommand): give it once"
-            ));
+        if seen.contains(&option.as_str()) {
+            return Err(format!("{option} is given twice: give it once"));
         }
         seen.push(option);
     }

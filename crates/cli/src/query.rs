@@ -180,6 +180,13 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
         // A suite that fails (its dataset not made, a query in error or giving
         // another result) ends the run, but the suites before it are reported:
         // their results are not thrown away. An interrupted run reports nothing.
+        // What the report held before this suite: a suite that fails is not
+        // reported half measured.
+        let before = (
+            report.datasets.len(),
+            report.queries.len(),
+            report.isolation.len(),
+        );
         let ran = (|| -> Result<(), String> {
             bar.set_message(format!("{}: generating the dataset", suite.name()));
             let mut fixture = match suite {
@@ -236,6 +243,9 @@ pub(crate) fn run(args: &QueryArgs, common: &Common, filter: Option<&str>) -> Re
             Ok(())
         })();
         if let Err(e) = ran {
+            report.datasets.truncate(before.0);
+            report.queries.truncate(before.1);
+            report.isolation.truncate(before.2);
             if report.queries.is_empty() || crate::interrupt::happened() {
                 return Err(e);
             }

@@ -345,10 +345,11 @@ pub(crate) fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Writes `value` as JSON to `path` (`-`: stdout). A regular file there (or none) is
-/// replaced whole: a temporary file beside it, renamed into place, so that a write
-/// that fails (a full disk) leaves the previous results as they were. Anything else
-/// (a link, `/dev/stdout`, a pipe) is written to as it is.
+/// Writes `value` as JSON to `path` (`-`, or a name of the file stdout is:
+/// stdout; see [`is_stdout`]). A regular file there (or none) is replaced whole: a
+/// temporary file beside it, renamed into place, so that a write that fails (a
+/// full disk) leaves the previous results as they were. Anything else (a link, a
+/// pipe, a device) is written to as it is.
 pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     if is_stdout(path) {
@@ -395,20 +396,22 @@ pub(crate) fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Res
 
 /// Whether `path` is stdout: `-`, or a name of the file stdout is (`/dev/stdout`,
 /// `/dev/fd/1`, the file it was redirected to), where the JSON would land among
-/// the table's lines.
+/// the table's lines. Not `/dev/null`, where a closed stdout goes too.
 pub(crate) fn is_stdout(path: &std::path::Path) -> bool {
-    use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
     if path.as_os_str() == "-" {
         return true;
     }
-    let stdout = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .and_then(|fd| std::fs::File::from(fd).metadata());
-    match (std::fs::metadata(path), stdout) {
-        (Ok(file), Ok(out)) => (file.dev(), file.ino()) == (out.dev(), out.ino()),
-        _ => false,
+    let Ok(out) = rustix::fs::fstat(std::io::stdout()) else {
+        return false;
+    };
+    let null = std::fs::metadata("/dev/null").map(|n| (n.dev(), n.ino()));
+    match std::fs::metadata(path) {
+        Ok(file) => {
+            let same = (file.dev(), file.ino()) == (out.st_dev, out.st_ino);
+            same && null.ok() != Some((file.dev(), file.ino()))
+        }
+        Err(_) => false,
     }
 }
 
@@ -521,11 +524,11 @@ pub(crate) fn add_failure(failure: &mut Option<String>, err: String) {
 /// after its measurements (`after`, the S3 objects it left behind): both said,
 /// neither hides the other.
 pub(crate) fn both(emitted: Result<(), String>, after: Option<String>) -> Result<(), String> {
-    match (emitted, after) {
-        (Ok(()), None) => Ok(()),
-        (Err(e), None) | (Ok(()), Some(e)) => Err(e),
-        (Err(emitting), Some(after)) => Err(format!("{emitting}; and {after}")),
+    let mut failure = emitted.err();
+    if let Some(after) = after {
+        add_failure(&mut failure, after);
     }
+    failure.map_or(Ok(()), Err)
 }
 
 /// Prints the header lines, the table and the verdicts, then writes what was asked

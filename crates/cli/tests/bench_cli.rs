@@ -114,6 +114,17 @@ fn json_to_a_name_of_stdout_is_json_alone() {
         assert_eq!(doc["tool"], "dio bench");
         assert!(stderr.contains("verdict"), "the table on stderr: {stderr}");
     }
+    // Not `/dev/null` as stdout's file: the table is dropped there, as asked,
+    // not moved to stderr.
+    let to_null = Command::new(env!("CARGO_BIN_EXE_dio"))
+        .args(args)
+        .arg("/dev/null")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&to_null);
+    assert!(to_null.status.success(), "{stderr}");
+    assert!(!stderr.contains("verdict"), "{stderr}");
 }
 
 #[test]
@@ -409,6 +420,10 @@ fn bad_arguments_are_clear_errors() {
     for file in [a, b, &a_svg, &b_svg] {
         assert!(!std::path::Path::new(file).exists(), "{file}");
     }
+    // Help asked for is help, whatever else is given.
+    let (ok, output) = dio(&["bench", "--quick", "scale", "--full", "--help"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("Usage"), "{output}");
     // A --json that cannot be written is said before the run: a directory, a
     // missing one, and one where no file can be made (not even by root).
     let missing = dir.path().join("no-such-dir/out.json");

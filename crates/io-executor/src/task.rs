@@ -22,10 +22,7 @@ use crate::shared::Shared;
 /// the jobs queued behind it would wait for ever. The job's handle is resolved all
 /// the same (its guard resolves it when dropped, unwinding or not).
 pub(crate) fn drop_guarded(what: &str, f: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        let message = JoinError::panic(payload);
-        tracing::error!(what, panic = ?message.panic_message(), "a job's values panicked when dropped");
-    }
+    guarded(what, "a job's values panicked when dropped", f);
 }
 
 /// Wakes `waker`, which belongs to whoever awaits a handle or the executor's end
@@ -34,9 +31,16 @@ pub(crate) fn drop_guarded(what: &str, f: impl FnOnce()) {
 /// still leaves the count that `join` waits on, and every other waiter is still
 /// woken.
 pub(crate) fn wake_guarded(waker: std::task::Waker) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-        let message = JoinError::panic(payload);
-        tracing::error!(panic = ?message.panic_message(), "a waker panicked when woken");
+    guarded("waking a waiter", "a waker panicked when woken", || {
+        waker.wake()
+    });
+}
+
+/// Runs `f`, logging a panic of it (`what` was being done) as `message`.
+fn guarded(what: &str, message: &'static str, f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        let panic = JoinError::panic(payload);
+        tracing::error!(what, panic = ?panic.panic_message(), "{message}");
     }
 }
 

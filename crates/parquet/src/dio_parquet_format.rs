@@ -273,6 +273,8 @@ impl DioParquetFormat {
             .buffered(concurrency.get());
         while let Some((object, got)) = each.next().await {
             if let Err(own) = got {
+                // The other files' inference is not needed any more.
+                drop(each);
                 // A file gone or changed since it was listed clears the listing,
                 // as when statistics are inferred (a table created again over a
                 // cached listing would fail the same way every time).
