@@ -569,34 +569,61 @@ fn a_write_whose_empty_directory_is_deleted_meanwhile_makes_it_again() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
-    let parent = dir.path().join("p");
+    let op = op.blocking();
+    with_p_cleaned_beside(dir.path(), |i| {
+        let path = format!("p/f{i}");
+        if let Err(e) = op.write(&path, "x") {
+            panic!("write {i}: {e}");
+        }
+        op.delete(&path).unwrap();
+    });
+}
+
+/// The same for a rename into that directory: it is made again, never a
+/// `NotFound` (which named the source, there all along).
+#[test]
+fn a_rename_whose_empty_target_directory_is_deleted_meanwhile_makes_it_again() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let op = op.blocking();
+    with_p_cleaned_beside(dir.path(), |i| {
+        let (from, to) = (format!("s{i}"), format!("p/f{i}"));
+        op.write(&from, "x").unwrap();
+        if let Err(e) = op.rename(&from, &to) {
+            panic!("rename {i}: {e}");
+        }
+        op.delete(&to).unwrap();
+    });
+}
+
+/// Runs `each` 3,000 times (with its round's number), while a clean-up beside
+/// it deletes directory `p` of `root` whenever it is empty, at most once a round,
+/// and at least once in all.
+fn with_p_cleaned_beside(root: &std::path::Path, mut each: impl FnMut(u64)) {
+    let parent = root.join("p");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (flag, started) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&writes));
+    let rounds = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (flag, started) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&rounds));
     let cleaner = std::thread::spawn(move || {
         let (mut removed, mut last) = (0_u64, u64::MAX);
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
             // A clean-up, not an adversary that removes the directory as often as
             // it can (one waiting in `rmdir` while a slow `mkdir` holds the
             // directory's lock wins every race, against any number of
-            // attempts): at most once a write, at any moment of it.
-            let write = started.load(std::sync::atomic::Ordering::Relaxed);
-            if write != last && std::fs::remove_dir(&parent).is_ok() {
+            // attempts): at most once a round, at any moment of it.
+            let round = started.load(std::sync::atomic::Ordering::Relaxed);
+            if round != last && std::fs::remove_dir(&parent).is_ok() {
                 removed += 1;
-                last = write;
+                last = round;
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
         removed
     });
-    let op = op.blocking();
     for i in 0..3000 {
-        let path = format!("p/f{i}");
-        writes.store(i, std::sync::atomic::Ordering::Relaxed);
-        if let Err(e) = op.write(&path, "x") {
-            panic!("write {i}: {e}");
-        }
-        op.delete(&path).unwrap();
+        rounds.store(i, std::sync::atomic::Ordering::Relaxed);
+        each(i);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(

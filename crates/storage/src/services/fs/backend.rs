@@ -10,8 +10,8 @@ use rustix::fs::{AtFlags, OFlags};
 use rustix::io::Errno;
 
 use super::core::{
-    BULK_READ_MIN, CLEARED_AGAIN_MAX, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir, file_name,
-    fill_at, is_cached_copy, is_dir, is_link_to_dir, is_regular, is_temp_name, metadata,
+    BULK_READ_MIN, CLEARED_AGAIN_MAX, REMADE_MAX, SPLIT_READ_MIN, TempFile, clear_dir, ensure_dir,
+    file_name, fill_at, is_cached_copy, is_dir, is_link_to_dir, is_regular, is_temp_name, metadata,
     not_reserved, not_reserved_path, open_dir, open_in_root, read_cached_at, read_exact_at,
     read_exact_at_by_two, remove_stale_temp_files_in, remove_tree, rename_no_replace, same_dir,
     same_inode, write_all,
@@ -289,6 +289,11 @@ impl Fs {
         }
         self.renamed(from, to, from_dir, to_dir)
     }
+}
+
+/// Whether directory `dir` was removed since it was opened.
+fn removed(dir: &OwnedFd) -> bool {
+    rustix::fs::fstat(dir).is_ok_and(|stat| stat.st_nlink == 0)
 }
 
 /// What a rename that copies found at the source's name: the entry itself, and
@@ -868,7 +873,7 @@ impl Access for Fs {
             if is_dir(&stat) {
                 return Err(Error::new(ErrorKind::IsADirectory));
             }
-            let to_dir =
+            let mut to_dir =
                 ensure_dir(&fs.root, parent_dir(&to)).map_err(|e| e.with_path(to.clone()))?;
             let (from_name, to_name) = (file_name(&from), file_name(&to));
             let to_stat = match rustix::fs::statat(&to_dir, to_name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -953,11 +958,27 @@ impl Access for Fs {
                 let (names, dirs) = ((from.as_str(), to.as_str()), (&from_dir, &to_dir));
                 return fs.moved(names, dirs, &source, "its content is there");
             }
-            let renamed = if options.if_not_exists {
-                rename_no_replace(&from_dir, file_name(&from), &to_dir, file_name(&to))
-            } else {
-                rustix::fs::renameat(&from_dir, file_name(&from), &to_dir, file_name(&to))
-                    .map_err(Error::from)
+            let mut remade = 0;
+            let renamed = loop {
+                let renamed = if options.if_not_exists {
+                    rename_no_replace(&from_dir, from_name, &to_dir, to_name)
+                } else {
+                    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name)
+                        .map_err(Error::from)
+                };
+                match renamed {
+                    // The target's directory was removed since it was opened (an
+                    // empty one, deleted by a clean-up running beside this): made
+                    // again, as a write makes it, not the source's `NotFound`.
+                    Err(e)
+                        if e.is_errno(Errno::NOENT) && remade < REMADE_MAX && removed(&to_dir) =>
+                    {
+                        remade += 1;
+                        to_dir = ensure_dir(&fs.root, parent_dir(&to))
+                            .map_err(|e| e.with_path(to.clone()))?;
+                    }
+                    other => break other,
+                }
             };
             match renamed {
                 Ok(()) => {}

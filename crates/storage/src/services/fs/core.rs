@@ -142,7 +142,7 @@ pub(super) fn ensure_dir(root: &OwnedFd, dir: &str) -> Result<OwnedFd> {
 /// under it (see [`ensure_dir`]): a clean-up deletes an empty directory once, but a
 /// loop of them beside a stream of writes (measured: one `rmdir` loop on 2 vCPUs)
 /// wins several races in a row.
-const REMADE_MAX: u32 = 64;
+pub(super) const REMADE_MAX: u32 = 64;
 
 /// Makes every directory of `dir` that is missing.
 fn make_dirs(root: &OwnedFd, dir: &str) -> Result<()> {
