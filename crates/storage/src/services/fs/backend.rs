@@ -246,7 +246,11 @@ impl Fs {
             .files
             .relieved(|| TempFile::create(&self.root, &self.files, to, Some(stat.st_mode)))
             .map_err(|e| e.with_path(to.to_owned()))?;
-        copy_contents(&src, &temp.fd, metadata(&stat).content_length(), from, to)?;
+        // A temporary file that cannot be removed after a failed copy is said, as
+        // a failed write says it.
+        if let Err(e) = copy_contents(&src, &temp.fd, metadata(&stat).content_length(), from, to) {
+            return Err(temp.discard_after(e));
+        }
         let committed = temp.commit(self.sync, if_not_exists);
         self.files.forget(to);
         committed
@@ -1224,7 +1228,15 @@ fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -
         }
     }
     // `copy_file_range` without offsets moved both files' offsets to `len - left`.
-    let mut buf = vec![0; left.min(1 << 20) as usize];
+    // Allocated fallibly, as every buffer is: no memory is an error, not an abort.
+    let size = left.min(1 << 20) as usize;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(size).map_err(|_| {
+        Error::new(ErrorKind::OutOfMemory)
+            .with_message(format!("no memory for a copy's buffer of {size} bytes"))
+            .with_path(to)
+    })?;
+    buf.resize(size, 0);
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;
         fill_at(src, &mut buf[..want], len - left)
