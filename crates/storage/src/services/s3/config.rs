@@ -722,17 +722,22 @@ impl S3Builder {
         if let Some(endpoint) = &self.endpoint {
             // Credentials in it would never be sent (requests are signed), and
             // the signature would cover them as part of the host; refused, as in
-            // an `s3://` URI, and not shown (a `/` in a password ends the
-            // authority a parser sees, so any `@` before the query counts).
-            if endpoint
-                .split(['?', '#'])
-                .next()
-                .is_some_and(|e| e.contains('@'))
-            {
+            // an `s3://` URI, and not shown (a `/`, `?` or `#` in a password ends
+            // the authority a parser sees, so any `@` counts).
+            if endpoint.contains('@') {
                 return Err(invalid(format!(
                     "{endpoint_from} {:?}: holds credentials (`user:password@`), which are \
                      not sent: give them with `credentials` or the environment",
                     super::proxy::without_credentials(endpoint)
+                )));
+            }
+            // A key's path is put after it: a query or a fragment there would
+            // send every request to the endpoint's own path instead.
+            if endpoint.contains(['?', '#']) {
+                return Err(invalid(format!(
+                    "{endpoint_from} {endpoint:?}: has a query or a fragment (`?`, `#`), \
+                     which an S3 endpoint has not: expected http://host[:port] or \
+                     https://host[:port]"
                 )));
             }
             let uri: Uri = endpoint
@@ -936,6 +941,11 @@ mod tests {
             "http://AKIDX:SECRETX@127.0.0.1:9000",
             "http://AKIDX:SEC/RETX@127.0.0.1:9000",
             "https://AKIDX@s3.example.com/base",
+            // The authority a parser sees ends at `?` or `#`: the rest was
+            // taken for a query, and the secret shown.
+            "http://AKIDX:pa?SECRETX@127.0.0.1:9000",
+            "http://AKIDX:pa#SECRETX@127.0.0.1:9000",
+            "http://AKIDX:12?SECRETX@127.0.0.1:9000",
         ] {
             let builder = S3Builder::new("b")
                 .endpoint(endpoint)
@@ -953,6 +963,26 @@ mod tests {
                 !shown.contains("SEC") && !shown.contains("RETX") && !shown.contains("AKIDX"),
                 "{shown}"
             );
+        }
+    }
+
+    /// An endpoint with a query or a fragment is refused at build: a key's path
+    /// put after it sent every request to the endpoint's own path (`GET /`, a
+    /// listing of the buckets, whose XML a read took for the object).
+    #[test]
+    fn an_endpoint_with_a_query_or_a_fragment_is_refused() {
+        for endpoint in [
+            "http://127.0.0.1:9000/#",
+            "http://127.0.0.1:9000?x",
+            "http://h/p?",
+        ] {
+            let err = S3Builder::new("b")
+                .endpoint(endpoint)
+                .credentials(Credentials::new("k", "s"))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}: {err}");
+            assert!(err.to_string().contains("a query or a fragment"), "{err}");
         }
     }
 }

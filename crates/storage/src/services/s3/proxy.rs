@@ -131,14 +131,21 @@ fn without_ports(excludes: &str) -> String {
         .map(|entry| {
             let entry = entry.trim();
             if let Some(v6) = entry.strip_prefix('[') {
-                // `[::1]` or `[::1]:9000`: the address inside the brackets.
-                return v6.split_once(']').map_or(entry, |(address, _)| address);
+                // `[::1]` or `[::1]:9000`: the address inside the brackets; a
+                // network (`[fd00::]/8`) keeps its prefix length.
+                return match v6.split_once(']') {
+                    Some((network, bits)) if bits.starts_with('/') => format!("{network}{bits}"),
+                    Some((address, _)) => address.to_owned(),
+                    None => entry.to_owned(),
+                };
             }
             // One colon: a name or IPv4 address and a port (an IPv6 address
             // without brackets has more).
             match entry.rsplit_once(':') {
-                Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
-                _ => entry,
+                Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => {
+                    host.to_owned()
+                }
+                _ => entry.to_owned(),
             }
         })
         .collect::<Vec<_>>()
@@ -499,6 +506,15 @@ mod tests {
         assert!(!ported("https://[::1]:9000"));
         assert!(!ported("https://[::2]:443"));
         assert!(ported("https://minio.example:9000"));
+        // A network in brackets keeps its prefix length (it was one address).
+        let network = Proxy::resolve(Some("http://proxy:3128"), Some("[fd00::]/8"))
+            .unwrap()
+            .unwrap();
+        let network =
+            |uri: &'static str| network.matcher.intercept(&Uri::from_static(uri)).is_some();
+        assert!(!network("https://[fd00::5]:9000"));
+        assert!(!network("https://[fd12:3456::1]"));
+        assert!(network("https://[fe80::1]:9000"));
         // The matcher knows no HTTP proxy: plain HTTP is never proxied.
         assert!(!through("http://169.254.169.254"));
         // `*`: no proxy at all, IP addresses included.
