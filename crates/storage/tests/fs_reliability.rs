@@ -1777,3 +1777,36 @@ fn a_rename_that_copies_keeps_a_write_made_to_the_source_meanwhile() {
         }
     });
 }
+
+/// Once a reader's read has failed (here the file shrank under it), every later
+/// read returns that error, an empty one too: it said `Ok(0)`, as at the end.
+#[test]
+fn a_failed_reader_fails_an_empty_read_too() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (op, _executor) = common_fs::operator(dir.path(), "fs-rel");
+    let path = dir.path().join("f");
+    std::fs::write(&path, vec![1_u8; 3 << 20]).unwrap();
+    rt().block_on(async {
+        let mut reader = op
+            .reader_with("f")
+            .chunk_size(1 << 20)
+            .prefetch(0)
+            .await
+            .unwrap();
+        let mut buf = vec![0_u8; 1 << 20];
+        reader.read_exact(&mut buf).await.unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let mut rest = Vec::new();
+        let err = reader.read_to_end(&mut rest).await.unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
+        let again = reader.read(&mut []).await;
+        assert!(again.is_err(), "an empty read after the failure: {again:?}");
+        assert!(reader.read(&mut buf).await.is_err());
+    });
+}

@@ -207,9 +207,7 @@ impl Reader {
 
     /// Makes [`rest`](Self::rest) non-empty; `Ok(false)` at the end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
-        if let Some(err) = &self.error {
-            return Poll::Ready(Err(err.clone()));
-        }
+        self.failed()?;
         if !self.rest().is_empty() {
             return Poll::Ready(Ok(true));
         }
@@ -252,7 +250,13 @@ impl Reader {
         }
     }
 
+    /// The error every read returns once one has failed (an empty one too).
+    fn failed(&self) -> Result<()> {
+        self.error.as_ref().map_or(Ok(()), |err| Err(err.clone()))
+    }
+
     fn poll_read_slice(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
+        self.failed()?;
         if buf.is_empty() || !ready!(self.poll_chunk(cx))? {
             return Poll::Ready(Ok(0));
         }
@@ -346,6 +350,7 @@ impl tokio::io::AsyncRead for Reader {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.failed()?;
         if buf.remaining() == 0 || !ready!(this.poll_chunk(cx))? {
             return Poll::Ready(Ok(()));
         }
