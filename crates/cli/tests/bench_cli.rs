@@ -9,6 +9,19 @@ mod common;
 
 use common::dio;
 
+/// A quick run of one small workload: the memory suite's 4 KiB reads of 1 MiB.
+const MEMORY_4K: [&str; 9] = [
+    "bench",
+    "--quick",
+    "--suite",
+    "memory",
+    "--filter",
+    "range_read_4k",
+    "--size",
+    "1M",
+    "--no-progress",
+];
+
 /// A reader that closed its end of the pipe (`dio bench | head`) is told about on
 /// stderr, with a failed exit, not a panic; a JSON file asked for is still written,
 /// replacing the one there whole.
@@ -19,19 +32,8 @@ fn a_closed_stdout_is_an_error_and_the_json_file_is_still_written() {
     std::fs::write(&json, "the previous results").unwrap();
     let run = |json: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dio"))
-            .args([
-                "bench",
-                "--quick",
-                "--suite",
-                "memory",
-                "--filter",
-                "range_read_4k",
-                "--size",
-                "1M",
-                "--no-progress",
-                "--json",
-                json,
-            ])
+            .args(MEMORY_4K)
+            .args(["--json", json])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -80,25 +82,14 @@ fn a_closed_stdout_is_an_error_and_the_json_file_is_still_written() {
 fn json_to_a_name_of_stdout_is_json_alone() {
     let dir = tempfile::tempdir().unwrap();
     let redirected = dir.path().join("out.txt");
-    let args = [
-        "bench",
-        "--quick",
-        "--suite",
-        "memory",
-        "--filter",
-        "range_read_4k",
-        "--size",
-        "1M",
-        "--no-progress",
-        "--json",
-    ];
+    let args = [&MEMORY_4K[..], &["--json"]].concat();
     let to_pipe = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
+        .args(&args)
         .arg("/dev/stdout")
         .output()
         .unwrap();
     let to_file = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
+        .args(&args)
         .arg(&redirected)
         .stdout(std::fs::File::create(&redirected).unwrap())
         .output()
@@ -117,7 +108,7 @@ fn json_to_a_name_of_stdout_is_json_alone() {
     // Not `/dev/null` as stdout's file: the table is dropped there, as asked,
     // not moved to stderr.
     let to_null = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args(args)
+        .args(&args)
         .arg("/dev/null")
         .stdout(std::process::Stdio::null())
         .output()

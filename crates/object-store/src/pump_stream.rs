@@ -109,9 +109,9 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
     where
         F: FnOnce() -> BoxStream<'static, Result<T>> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(bounds.capacity);
-        let pump = executor.spawn(async move { pump(open(), tx, bounds).await });
-        Self::of(pump, rx, None, executor, operation, path)
+        let mut stream = Self::lazy(executor, bounds, operation, path, open);
+        stream.start();
+        stream
     }
 
     /// As [`spawn`](Self::spawn), but the pump calls `open` and pulls only once the
@@ -137,25 +137,24 @@ impl<T: Weigh + Send + 'static> PumpStream<T> {
                 pump(open(), tx, bounds).await;
             }
         });
-        Self::of(pump, rx, Some(start), executor, operation, path)
-    }
-
-    fn of(
-        pump: JoinHandle<()>,
-        batches: mpsc::Receiver<Batch<T>>,
-        start: Option<oneshot::Sender<()>>,
-        executor: &Executor,
-        operation: &'static str,
-        path: Option<Path>,
-    ) -> Self {
         Self {
-            batches,
+            batches: rx,
             batch: Vec::new().into_iter(),
-            start,
+            start: Some(start),
             pump: Some(pump),
             operation,
             path,
             executor: executor.clone(),
+        }
+    }
+}
+
+impl<T> PumpStream<T> {
+    /// Lets the pump open the inner stream and pull (once).
+    fn start(&mut self) {
+        if let Some(start) = self.start.take() {
+            // A pump gone already (refused, cut off) says so when polled.
+            let _ = start.send(());
         }
     }
 }
@@ -213,10 +212,7 @@ impl<T> Stream for PumpStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(start) = this.start.take() {
-            // A pump gone already (refused, cut off) says so below.
-            let _ = start.send(());
-        }
+        this.start();
         loop {
             if let Some(item) = this.batch.next() {
                 return Poll::Ready(Some(item));

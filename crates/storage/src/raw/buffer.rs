@@ -158,7 +158,7 @@ impl BufferPool {
 }
 
 /// `len` zero bytes, or an error if they cannot be allocated.
-fn allocate(len: usize) -> Result<BytesMut> {
+pub(crate) fn allocate(len: usize) -> Result<BytesMut> {
     let mut vec = Vec::new();
     vec.try_reserve_exact(len).map_err(|e| {
         Error::new(ErrorKind::OutOfMemory)

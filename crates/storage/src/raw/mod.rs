@@ -14,6 +14,7 @@ pub use access::{
     ABORT_FAILED, Access, BatchJob, ChunksRead, IoJob, ListArgs, OpenArgs, Opened, RandomRead,
     RawList, RawWrite, ReadArgs,
 };
+pub(crate) use buffer::allocate;
 pub use buffer::{BufferPool, PooledBuf, SpaceTail};
 pub use coalesce::{Group, PlanLimits, ReadPlan, plan};
 pub(crate) use path::shown_path;

@@ -1229,14 +1229,7 @@ fn copy_contents(src: &OwnedFd, dst: &OwnedFd, len: u64, from: &str, to: &str) -
     }
     // `copy_file_range` without offsets moved both files' offsets to `len - left`.
     // Allocated fallibly, as every buffer is: no memory is an error, not an abort.
-    let size = left.min(1 << 20) as usize;
-    let mut buf = Vec::new();
-    buf.try_reserve_exact(size).map_err(|_| {
-        Error::new(ErrorKind::OutOfMemory)
-            .with_message(format!("no memory for a copy's buffer of {size} bytes"))
-            .with_path(to)
-    })?;
-    buf.resize(size, 0);
+    let mut buf = crate::raw::allocate(left.min(1 << 20) as usize).map_err(|e| e.with_path(to))?;
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;
         fill_at(src, &mut buf[..want], len - left)
