@@ -420,8 +420,10 @@ impl S3Builder {
     /// Path-style (`endpoint/bucket/key`) or virtual-host (`bucket.endpoint/key`)
     /// addressing. Default: virtual-host for AWS's endpoints (path-style for a
     /// bucket with a dot in its name, whose host name AWS's certificate does not
-    /// cover, and for one that is no DNS name: an older bucket's capitals or `_`),
-    /// path-style for a custom endpoint (where buckets rarely have DNS names).
+    /// cover, and for one that is no DNS name: an older bucket's capitals or `_`,
+    /// more than 63 characters, a `-` at either end), path-style for a custom
+    /// endpoint (where buckets rarely have DNS names). Virtual hosts with an
+    /// endpoint that is an IP address are refused at [`build`](Self::build).
     pub fn path_style(mut self, path_style: bool) -> Self {
         self.path_style = Some(path_style);
         self
@@ -751,6 +753,16 @@ impl S3Builder {
             if let Some(why) = bad_port(&uri) {
                 return Err(invalid(format!("{endpoint_from} {endpoint:?}: {why}")));
             }
+            // Virtual hosts put the bucket before the host: no address takes it.
+            let host = uri.host().unwrap_or_default();
+            let address = host.trim_start_matches('[').trim_end_matches(']');
+            if self.path_style == Some(false) && address.parse::<std::net::IpAddr>().is_ok() {
+                return Err(invalid(format!(
+                    "{endpoint_from} {endpoint:?}: virtual-host addressing (`path_style` \
+                     false) puts the bucket in the host name, which an IP address has not: \
+                     use path style, or a host name"
+                )));
+            }
         }
         self.multipart_threshold = self.multipart_threshold.max(self.part_size);
         Ok(S3::from_builder(self, credentials))
@@ -963,6 +975,28 @@ mod tests {
                 !shown.contains("SEC") && !shown.contains("RETX") && !shown.contains("AKIDX"),
                 "{shown}"
             );
+        }
+    }
+
+    /// Virtual-host addressing with an endpoint that is an IP address is refused
+    /// at build: `b.127.0.0.1` is no host.
+    #[test]
+    fn virtual_hosts_with_an_ip_address_endpoint_are_refused() {
+        for endpoint in ["http://127.0.0.1:9000", "http://[::1]:9000"] {
+            let err = S3Builder::new("b")
+                .endpoint(endpoint)
+                .path_style(false)
+                .credentials(Credentials::new("k", "s"))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}: {err}");
+            assert!(err.to_string().contains("IP address"), "{err}");
+            // By path, as by default, it builds.
+            S3Builder::new("b")
+                .endpoint(endpoint)
+                .credentials(Credentials::new("k", "s"))
+                .build()
+                .unwrap();
         }
     }
 

@@ -361,6 +361,17 @@ impl fmt::Debug for Core {
     }
 }
 
+/// Whether `name` can be one label of a host name: 1 to 63 lowercase letters,
+/// digits and `-`, with neither end a `-`.
+fn is_dns_label(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 impl Core {
     pub(crate) fn new(builder: S3Builder, credentials: Option<CredentialCache>) -> Self {
         let region = builder.region.unwrap_or_else(|| "us-east-1".into());
@@ -386,15 +397,12 @@ impl Core {
                 } else {
                     "amazonaws.com"
                 };
-                // Nor is a bucket name that is not a DNS name (capitals or `_`,
-                // allowed in older buckets): addressed by path, as the SDKs do.
-                let path_style = builder.path_style.unwrap_or_else(|| {
-                    builder.bucket.contains('.')
-                        || builder
-                            .bucket
-                            .chars()
-                            .any(|c| c.is_ascii_uppercase() || c == '_')
-                });
+                // Nor is a bucket name that is no DNS label (capitals or `_`,
+                // more than 63 characters, a `-` at either end: allowed in older
+                // buckets): addressed by path, as the SDKs do.
+                let path_style = builder
+                    .path_style
+                    .unwrap_or_else(|| !is_dns_label(&builder.bucket));
                 if path_style {
                     (format!("https://s3.{region}.{domain}"), true)
                 } else {
@@ -3458,6 +3466,19 @@ mod tests {
             ),
             "https://my.logs.s3.eu-west-1.amazonaws.com/a"
         );
+        // A legacy name that is no DNS label (longer than 63 characters, or a
+        // `-` at an end): by path, as the SDKs address it.
+        let long = "a".repeat(64);
+        assert_eq!(
+            url_of(S3Builder::new(long.as_str()).region("us-east-1"), "k"),
+            format!("https://s3.us-east-1.amazonaws.com/{long}/k")
+        );
+        for name in ["-logs", "logs-", "Logs", "my_logs"] {
+            assert_eq!(
+                url_of(S3Builder::new(name).region("us-east-1"), "k"),
+                format!("https://s3.us-east-1.amazonaws.com/{name}/k")
+            );
+        }
         // The China regions' own domain.
         assert_eq!(
             url_of(S3Builder::new("logs").region("cn-north-1"), "a"),
