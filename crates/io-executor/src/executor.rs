@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use crate::shared::{Intake, Shared};
 use crate::spawn::Spawn;
 use crate::sync::RwLockReadGuard;
 use crate::task::{AsyncTask, BlockingJob, BlockingTask};
-use crate::{Builder, JoinError, JoinHandle, Metrics, WorkerLocal, context};
+use crate::{Builder, JoinHandle, Metrics, WorkerLocal, context};
 
 /// A cheap, cloneable handle to where IO jobs run.
 ///
@@ -491,13 +490,12 @@ impl Executor {
                     // run the job (the process is out of threads or memory), the
                     // job left in its queue. Refused as a custom executor's is:
                     // never run, its handle a shutdown error, the cause logged.
-                    let spawn = || drop(runtime.spawn_blocking(move || task.run()));
-                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(spawn)) {
-                        let panic = JoinError::panic(panic);
-                        tracing::error!(
-                            panic = ?panic.panic_message(),
-                            "a blocking job was dropped unrun: its runtime could not start a thread"
-                        );
+                    let spawned = crate::task::guarded(
+                        "spawning a blocking job on a tokio runtime",
+                        "a blocking job was dropped unrun: its runtime could not start a thread",
+                        || drop(runtime.spawn_blocking(move || task.run())),
+                    );
+                    if !spawned {
                         refuse.refuse();
                     }
                 }

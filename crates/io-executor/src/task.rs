@@ -36,11 +36,16 @@ pub(crate) fn wake_guarded(waker: std::task::Waker) {
     });
 }
 
-/// Runs `f`, logging a panic of it (`what` was being done) as `message`.
-fn guarded(what: &str, message: &'static str, f: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        let panic = JoinError::panic(payload);
-        tracing::error!(what, panic = ?panic.panic_message(), "{message}");
+/// Runs `f`, logging a panic of it (`what` was being done) as `message`;
+/// `false` if it panicked.
+pub(crate) fn guarded(what: &str, message: &'static str, f: impl FnOnce()) -> bool {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => true,
+        Err(payload) => {
+            let panic = JoinError::panic(payload);
+            tracing::error!(what, panic = ?panic.panic_message(), "{message}");
+            false
+        }
     }
 }
 

@@ -363,8 +363,9 @@ impl<S: ObjectStore> ObjectStore for IoObjectStore<S> {
         // and few ahead of its caller (who may stop at the first error, or take a
         // few), as the inner store's own stream would.
         let bounds = Bounds {
+            capacity: 1,
+            limit: DELETES_PER_BATCH,
             max_items: DELETES_PER_BATCH,
-            ..Bounds::new(1, DELETES_PER_BATCH)
         };
         PumpStream::lazy(&self.executor, bounds, "delete_stream", None, move || {
             inner.delete_stream(locations)

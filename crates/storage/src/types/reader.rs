@@ -256,8 +256,10 @@ impl Reader {
     }
 
     fn poll_read_slice(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
-        self.failed()?;
-        if buf.is_empty() || !ready!(self.poll_chunk(cx))? {
+        if buf.is_empty() {
+            return Poll::Ready(self.failed().map(|()| 0));
+        }
+        if !ready!(self.poll_chunk(cx))? {
             return Poll::Ready(Ok(0));
         }
         let rest = self.rest();
@@ -350,8 +352,10 @@ impl tokio::io::AsyncRead for Reader {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.failed()?;
-        if buf.remaining() == 0 || !ready!(this.poll_chunk(cx))? {
+        if buf.remaining() == 0 {
+            return Poll::Ready(this.failed().map_err(io::Error::from));
+        }
+        if !ready!(this.poll_chunk(cx))? {
             return Poll::Ready(Ok(()));
         }
         let rest = this.rest();

@@ -293,43 +293,7 @@ impl Fs {
         }
         self.renamed(from, to, from_dir, to_dir)
     }
-}
 
-/// Whether directory `dir` was removed since it was opened.
-fn removed(dir: &OwnedFd) -> bool {
-    rustix::fs::fstat(dir).is_ok_and(|stat| stat.st_nlink == 0)
-}
-
-/// What a rename that copies found at the source's name: the entry itself, and
-/// the file it leads to (itself, but for a symlink) whose content went to the
-/// target.
-struct Source {
-    entry: rustix::fs::Stat,
-    content: rustix::fs::Stat,
-    is_link: bool,
-}
-
-impl Source {
-    /// Whether `from` is still that entry leading to that file (or is gone: a
-    /// removal meanwhile loses nothing).
-    fn is_still(&self, root: &OwnedFd, from_dir: &OwnedFd, from: &str) -> Result<bool> {
-        let entry = match rustix::fs::statat(from_dir, file_name(from), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(entry) => entry,
-            Err(Errno::NOENT) => return Ok(true),
-            Err(e) => return Err(e.into()),
-        };
-        if !same_inode(Ok(entry), Ok(self.entry)) {
-            return Ok(false);
-        }
-        if !self.is_link {
-            return Ok(same_inode(Ok(entry), Ok(self.content)));
-        }
-        let now = open_in_root(root, from, OFlags::PATH).and_then(|fd| Ok(rustix::fs::fstat(&fd)?));
-        Ok(now.is_ok_and(|now| same_inode(Ok(now), Ok(self.content))))
-    }
-}
-
-impl Fs {
     /// The end of a rename: neither name's kept descriptor is used again, and
     /// with `sync` both directories are on disk.
     fn renamed(&self, from: &str, to: &str, from_dir: &OwnedFd, to_dir: &OwnedFd) -> Result<()> {
@@ -577,6 +541,39 @@ fn not_found_is_ok(result: Result<()>) -> Result<()> {
     match result {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(()),
         other => other,
+    }
+}
+
+/// Whether directory `dir` was removed since it was opened.
+fn removed(dir: &OwnedFd) -> bool {
+    rustix::fs::fstat(dir).is_ok_and(|stat| stat.st_nlink == 0)
+}
+
+/// What a rename that copies found at the source's name: the entry itself, and
+/// the file it leads to (itself, but for a symlink) whose content went to the
+/// target.
+struct Source {
+    entry: rustix::fs::Stat,
+    content: rustix::fs::Stat,
+}
+
+impl Source {
+    /// Whether `from` is still that entry leading to that file (or is gone: a
+    /// removal meanwhile loses nothing).
+    fn is_still(&self, root: &OwnedFd, from_dir: &OwnedFd, from: &str) -> Result<bool> {
+        let entry = match rustix::fs::statat(from_dir, file_name(from), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(entry) => entry,
+            Err(Errno::NOENT) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
+        if !same_inode(Ok(entry), Ok(self.entry)) {
+            return Ok(false);
+        }
+        if rustix::fs::FileType::from_raw_mode(entry.st_mode) != rustix::fs::FileType::Symlink {
+            return Ok(same_inode(Ok(entry), Ok(self.content)));
+        }
+        let now = open_in_root(root, from, OFlags::PATH).and_then(|fd| Ok(rustix::fs::fstat(&fd)?));
+        Ok(now.is_ok_and(|now| same_inode(Ok(now), Ok(self.content))))
     }
 }
 
@@ -957,7 +954,6 @@ impl Access for Fs {
                 let source = Source {
                     entry: stat,
                     content,
-                    is_link,
                 };
                 let (names, dirs) = ((from.as_str(), to.as_str()), (&from_dir, &to_dir));
                 return fs.moved(names, dirs, &source, "its content is there");
@@ -994,7 +990,6 @@ impl Access for Fs {
                     let source = Source {
                         entry: stat,
                         content,
-                        is_link: false,
                     };
                     let (names, dirs) = ((from.as_str(), to.as_str()), (&from_dir, &to_dir));
                     return fs.moved(names, dirs, &source, "copied across a mount");

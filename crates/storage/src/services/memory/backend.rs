@@ -158,10 +158,8 @@ impl State {
         Ok(())
     }
 
-    /// What a copy or rename of `from` writes: its data, and its content type
-    /// unless `options` give one (as S3's CopyObject keeps it).
     /// The object `from`, for a copy or rename under `options`, which keep its
-    /// content type unless they give one.
+    /// content type unless they give one (as S3's CopyObject keeps it).
     fn transferred(&self, from: &str, mut options: WriteOptions) -> Result<(Object, WriteOptions)> {
         let object = self.file(from)?;
         if options.content_type.is_none() {
@@ -181,13 +179,13 @@ impl State {
             data,
             meta: meta.clone(),
         };
-        self.moved(path, object, options)?;
+        self.place(path, object, options)?;
         Ok(meta)
     }
 
     /// Puts `object` at `path` as it is (a rename keeps its version), where
     /// `options` let a write go.
-    fn moved(&mut self, path: &str, object: Object, options: &WriteOptions) -> Result<()> {
+    fn place(&mut self, path: &str, object: Object, options: &WriteOptions) -> Result<()> {
         // One string for the directory check and, for a new object, its key (an
         // existing key stays and this one is dropped): a small write's cost is
         // mostly allocations.
@@ -372,7 +370,7 @@ impl Access for Memory {
             if let Some(content_type) = &options.content_type {
                 object.meta = object.meta.with_content_type(content_type.clone());
             }
-            s.moved(&to, object, &options)
+            s.place(&to, object, &options)
                 .map_err(|e| e.with_path(to.clone()))?;
             s.files.remove(&from);
             Ok(())
