@@ -7,7 +7,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::dio;
+use common::{dio, texts};
 
 /// A quick run of one small workload: the memory suite's 4 KiB reads of 1 MiB.
 const MEMORY_4K: [&str; 9] = [
@@ -512,14 +512,6 @@ fn a_temp_dir_that_cannot_be_made_is_one_line_not_a_panic() {
     }
 }
 
-/// A run's stdout and stderr, as text.
-fn texts(out: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Runs `dio bench --quick --no-progress --size 1M` and `args`, signing as
 /// `key`/`secret`, and checks that it fails with one line on stderr, never a
 /// panic; returns that line.
@@ -596,15 +588,8 @@ fn a_json_file_in_a_directory_that_takes_no_new_file_is_written_in_place() {
         chattr("-i");
     });
     let out = Command::new(env!("CARGO_BIN_EXE_dio"))
-        .args([
-            "bench",
-            "--quick",
-            "--suite",
-            "memory",
-            "--filter",
-            "range_read_4k",
-        ])
-        .args(["--size", "1M", "--no-progress", "--json"])
+        .args(MEMORY_4K)
+        .arg("--json")
         .arg(&json)
         .output()
         .expect("run dio");

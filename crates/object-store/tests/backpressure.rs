@@ -114,7 +114,7 @@ fn a_bulk_delete_deletes_only_as_it_is_pulled() {
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].as_ref().unwrap(), &Path::from("k0000"));
         // Every job done (the pump of the stream dropped, too): the final count.
-        executor.join().await;
+        common::guarded("the executor's end", executor.join()).await;
         let left = left().await;
         assert!(
             left >= KEYS - 1 - 2 * 64,

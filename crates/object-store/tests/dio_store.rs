@@ -543,7 +543,8 @@ fn an_abort_given_up_on_is_waited_for_by_the_next() {
 }
 
 /// A part offered while the executor's queue is at its bound waits its turn: the
-/// upload goes on (a refusal would fail all of it, for a moment's load).
+/// upload goes on (a refusal would fail all of it, for a moment's load), where a
+/// new operation is refused, saying the queue is full.
 #[test]
 fn an_upload_waits_for_a_full_queue_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
@@ -558,6 +559,30 @@ fn an_upload_waits_for_a_full_queue_instead_of_failing() {
             // The blocking thread busy, and one job queued: the queue is at its bound.
             let (release, busy) = common::occupy_blocking(&executor);
             let queued = executor.spawn_blocking(|| ());
+            // A new operation is refused, and says so: the queue is full.
+            let err = store
+                .put(&Path::from("full/other"), vec![2_u8; 10].into())
+                .await
+                .unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("\"full/other\""), "says where: {text}");
+            let object_store::Error::Generic { source, .. } = &err else {
+                panic!("{err:?}")
+            };
+            let cause = source
+                .downcast_ref::<storage::Error>()
+                .expect("a storage error");
+            let chain =
+                std::iter::successors(Some(cause as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            assert!(chain.contains("queue is full"), "{chain}");
+            assert_eq!(cause.kind(), storage::ErrorKind::RateLimited, "{cause}");
+            assert!(cause.is_temporary(), "{cause}");
+            // A part of the upload under way is not: it waits its turn.
             let part = upload.put_part(vec![1_u8; 1000].into());
             release.send(()).unwrap();
             part.await.expect("the part waited its turn");

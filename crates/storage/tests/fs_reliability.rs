@@ -1808,5 +1808,8 @@ fn a_failed_reader_fails_an_empty_read_too() {
         let again = reader.read(&mut []).await;
         assert!(again.is_err(), "an empty read after the failure: {again:?}");
         assert!(reader.read(&mut buf).await.is_err());
+        // The same through `futures`' `AsyncRead`.
+        let again = futures::AsyncReadExt::read(&mut reader, &mut []).await;
+        assert!(again.is_err(), "an empty read after the failure: {again:?}");
     });
 }

@@ -10,12 +10,16 @@ pub(crate) fn dio(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("run dio");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let (stdout, stderr) = texts(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// A run's stdout and stderr, as text.
+pub(crate) fn texts(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The test S3 server (`DIO_TEST_S3_URI`, from `scripts/s3-server`), or `None`

@@ -959,9 +959,7 @@ mod tests {
             "http://AKIDX:pa#SECRETX@127.0.0.1:9000",
             "http://AKIDX:12?SECRETX@127.0.0.1:9000",
         ] {
-            let builder = S3Builder::new("b")
-                .endpoint(endpoint)
-                .credentials(Credentials::new("k", "s"));
+            let builder = at(endpoint);
             let debug = format!("{builder:?}");
             assert!(
                 !debug.contains("SECRET") && !debug.contains("SEC/"),
@@ -978,25 +976,28 @@ mod tests {
         }
     }
 
+    /// A builder for bucket `b` at `endpoint`, with explicit credentials.
+    fn at(endpoint: &str) -> S3Builder {
+        S3Builder::new("b")
+            .endpoint(endpoint)
+            .credentials(Credentials::new("k", "s"))
+    }
+
+    /// `builder`'s build error, an `InvalidInput` that `says` so.
+    fn refused(builder: S3Builder, says: &str) {
+        let err = builder.build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+
     /// Virtual-host addressing with an endpoint that is an IP address is refused
     /// at build: `b.127.0.0.1` is no host.
     #[test]
     fn virtual_hosts_with_an_ip_address_endpoint_are_refused() {
         for endpoint in ["http://127.0.0.1:9000", "http://[::1]:9000"] {
-            let err = S3Builder::new("b")
-                .endpoint(endpoint)
-                .path_style(false)
-                .credentials(Credentials::new("k", "s"))
-                .build()
-                .unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}: {err}");
-            assert!(err.to_string().contains("IP address"), "{err}");
+            refused(at(endpoint).path_style(false), "IP address");
             // By path, as by default, it builds.
-            S3Builder::new("b")
-                .endpoint(endpoint)
-                .credentials(Credentials::new("k", "s"))
-                .build()
-                .unwrap();
+            at(endpoint).build().unwrap();
         }
     }
 
@@ -1010,13 +1011,7 @@ mod tests {
             "http://127.0.0.1:9000?x",
             "http://h/p?",
         ] {
-            let err = S3Builder::new("b")
-                .endpoint(endpoint)
-                .credentials(Credentials::new("k", "s"))
-                .build()
-                .unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}: {err}");
-            assert!(err.to_string().contains("a query or a fragment"), "{err}");
+            refused(at(endpoint), "a query or a fragment");
         }
     }
 }

@@ -2363,7 +2363,9 @@ impl Core {
     /// that outlasted the retries; a refusal (`AccessDenied` without
     /// `s3:GetObjectTagging`, `NotImplemented`, any other error) or an answer that
     /// is no tag set (a store that ignores the query and sends the object: at most
-    /// 64 KiB of it is read) is logged, and the copy is made without tags.
+    /// 64 KiB of it is read) is logged, and the copy is made without tags; a
+    /// `<Tagging>` document that does not parse fails it (its tags would be lost
+    /// unseen).
     async fn tags_to_keep(&self, key: &str, headers: &HeaderMap) -> Result<Option<HeaderValue>> {
         let count = header_str(headers, &HeaderName::from_static("x-amz-tagging-count"))
             .and_then(|n| n.trim().parse::<u32>().ok());
@@ -3472,6 +3474,12 @@ mod tests {
         assert_eq!(
             url_of(S3Builder::new(long.as_str()).region("us-east-1"), "k"),
             format!("https://s3.us-east-1.amazonaws.com/{long}/k")
+        );
+        // 63 characters still make a label.
+        let longest = "a".repeat(63);
+        assert_eq!(
+            url_of(S3Builder::new(longest.as_str()).region("us-east-1"), "k"),
+            format!("https://{longest}.s3.us-east-1.amazonaws.com/k")
         );
         for name in ["-logs", "logs-", "Logs", "my_logs"] {
             assert_eq!(
