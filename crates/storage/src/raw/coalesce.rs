@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-/// How a set of requested ranges is read: ranges closer than `coalesce_gap` are
+/// How a set of requested ranges is read: ranges at most `coalesce_gap` apart are
 /// merged into one group (one read), as long as the group stays within
 /// `max_merge_size` and reads no more bytes between its ranges than the ranges
 /// themselves hold (so a plan never reads more than twice what was asked for); a

@@ -15,7 +15,8 @@ use crate::Result;
 /// the last, so a job that starts late, or whose thread is preempted, takes fewer
 /// chunks, and none waits at the end for a thread that has not started; a job that
 /// starts after the last chunk is taken has nothing to do. A failed read
-/// [stops](Self::stop) the batch: no job takes another chunk.
+/// [stops](Self::stop) the batch: no job takes another chunk; so does the caller
+/// that stops waiting for it (a `read_ranges` future dropped).
 #[derive(Debug)]
 pub struct ReadBatch {
     ranges: Vec<Range<u64>>,
@@ -73,7 +74,8 @@ impl ReadBatch {
         Some((first, &self.ranges[first..end]))
     }
 
-    /// No job takes another chunk (a read failed: the batch's result is that error).
+    /// No job takes another chunk: a read failed (the batch's result is that error),
+    /// or nobody waits for the batch's result any more.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }

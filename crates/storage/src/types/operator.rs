@@ -25,8 +25,8 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Options {
-    /// [`read_ranges`](Operator::read_ranges): ranges closer than this many bytes are
-    /// read as one. Default: 1 MiB for remote backends, 64 KiB for local ones.
+    /// [`read_ranges`](Operator::read_ranges): ranges at most this many bytes apart
+    /// are read as one (with 0, only ranges that touch or overlap). Default: 1 MiB for remote backends, 64 KiB for local ones.
     pub coalesce_gap: u64,
     /// [`read_ranges`](Operator::read_ranges): a merged range longer than this is read
     /// as parallel parts and joined with one copy. Default: off for local backends
@@ -531,7 +531,7 @@ impl Operator {
     /// Several ranges of file `path` at once (column chunks of a parquet file), all
     /// from one version of the object.
     ///
-    /// Ranges closer than [`Options::coalesce_gap`] are read as one (within
+    /// Ranges at most [`Options::coalesce_gap`] bytes apart are read as one (within
     /// [`Options::max_merge_size`], and overlapping ones too within
     /// [`Options::max_buffer_size`]: ranges whose union is longer are read
     /// separately, the bytes they share twice); merged ranges longer than
@@ -551,6 +551,12 @@ impl Operator {
     /// fails (context `range`; not for small reads a backend batched into one job,
     /// which fail together); [`ErrorKind::InvalidInput`] for a range whose start is after its end,
     /// or one longer than [`Options::max_buffer_size`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the reads that have not started. A job already
+    /// reading a batch of small reads ends with the chunk (up to 64 reads) it is
+    /// reading and takes no other.
     pub fn read_ranges(&self, path: &str, ranges: Vec<Range<u64>>) -> IoFuture<Vec<Bytes>> {
         self.read_ranges_args("read_ranges", path, ranges, Conditions::default())
     }
@@ -1395,7 +1401,14 @@ fn name_part(err: Error, plan: &raw::ReadPlan, i: usize) -> Error {
         .iter()
         .filter(|(g, _)| *g == group)
         .map(|(_, within)| at + within.start as u64..at + within.end as u64)
-        .filter(|r| r.start < part.end && part.start < r.end)
+        // An empty range is served by the part it lies in, or at the end of.
+        .filter(|r| {
+            if r.is_empty() {
+                part.contains(&r.start) || part.end == r.start
+            } else {
+                r.start < part.end && part.start < r.end
+            }
+        })
         .collect();
     if err.kind() == ErrorKind::RangeNotSatisfiable && err.context("size").is_some() {
         return name_requested(err, &served);
@@ -1424,7 +1437,21 @@ struct PlannedReads {
     /// Which of the plan's parts the batch holds, in the batch's order.
     small: Vec<usize>,
     batch_jobs: Vec<Task<raw::ChunksRead>>,
+    /// Stops the batch once nobody waits for it.
+    batch: Option<StopOnDrop>,
     singles: Vec<(usize, Task<Bytes>)>,
+}
+
+/// Stops a batch when dropped: the future waiting for it was dropped, or it failed
+/// early. A job then ends with the chunk it is reading instead of reading every
+/// chunk left, which nobody would take (a dropped future's jobs that have not
+/// started are cancelled; a started one is not).
+struct StopOnDrop(Arc<raw::ReadBatch>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// Submits every part of `plan` to be read from `object`, now.
@@ -1451,6 +1478,7 @@ fn submit_planned(
     let (small, mut singles): (Vec<usize>, Vec<usize>) =
         (0..parts.len()).partition(|&i| parts[i].end - parts[i].start < BATCH_READ_MAX);
     let mut batch_jobs = Vec::new();
+    let mut stop = None;
     if small.len() > 1 {
         let jobs = executor.num_blocking_threads().clamp(1, 64);
         let chunk = small
@@ -1467,6 +1495,7 @@ fn submit_planned(
                 None => break,
             }
         }
+        stop = Some(StopOnDrop(batch));
     }
     if batch_jobs.is_empty() {
         singles.extend(&small);
@@ -1481,15 +1510,18 @@ fn submit_planned(
     Ok(PlannedReads {
         small,
         batch_jobs,
+        batch: stop,
         singles,
     })
 }
 
 /// Waits for the reads [`submit_planned`] submitted; one buffer per group of `plan`.
 async fn collect_planned(reads: PlannedReads, plan: &raw::ReadPlan) -> Result<Vec<Bytes>> {
+    // The batch is stopped when this future ends, or is dropped, before its jobs.
     let PlannedReads {
         small,
         batch_jobs,
+        batch: _stop,
         singles,
     } = reads;
     let mut read: Vec<Option<Bytes>> = vec![None; plan.parts.len()];

@@ -394,6 +394,15 @@ pub(crate) async fn range_edge_cases(op: Operator) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable);
     assert_eq!(err.operation(), "read_ranges");
+    assert_eq!(err.context("range"), Some("990..1010"), "{err}");
+    // An empty range past the end, read in one with a range before it: the error
+    // names the empty range, not the read they were merged into.
+    let err = op
+        .read_ranges("ranges/obj", vec![990..999, 1001..1001])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RangeNotSatisfiable, "{err}");
+    assert_eq!(err.context("range"), Some("1001..1001"), "{err}");
 }
 
 pub(crate) async fn read_ranges_in_request_order(op: Operator) {
