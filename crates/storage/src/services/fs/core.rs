@@ -200,11 +200,16 @@ pub(super) fn is_regular(stat: &Stat) -> bool {
 /// modification time and size: a write (which renames a new inode into place), an
 /// append or a `touch` changes it.
 pub(super) fn metadata(stat: &Stat) -> Metadata {
+    // Seconds from the epoch (negative before 1970), then nanoseconds forward; a
+    // time `SystemTime` cannot hold is the epoch.
+    let seconds = Duration::from_secs(stat.st_mtime.unsigned_abs());
     let modified = if stat.st_mtime >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::new(stat.st_mtime as u64, stat.st_mtime_nsec as u32)
+        SystemTime::UNIX_EPOCH.checked_add(seconds)
     } else {
-        SystemTime::UNIX_EPOCH
-    };
+        SystemTime::UNIX_EPOCH.checked_sub(seconds)
+    }
+    .and_then(|t| t.checked_add(Duration::new(0, stat.st_mtime_nsec as u32)))
+    .unwrap_or(SystemTime::UNIX_EPOCH);
     if is_dir(stat) {
         return Metadata::dir().with_last_modified(modified);
     }
