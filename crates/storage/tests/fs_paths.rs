@@ -668,3 +668,31 @@ fn a_name_too_long_is_refused_when_the_writer_opens() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A tree made deeper than a path may be (below the root, a name at a time) is
+/// never listed under paths no call takes: a file whose path would be too long
+/// fails the listing, saying so, in a listing of its directory and in a
+/// recursive one, as a directory too deep to walk into does.
+#[test]
+fn a_file_whose_path_is_too_long_fails_the_listing() {
+    use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
+    let s = setup();
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = openat(CWD, &s.root, flags, Mode::empty()).unwrap();
+    let mut path = String::new();
+    for name in std::iter::once("deep".to_owned()).chain((0..16).map(|_| "n".repeat(254))) {
+        mkdirat(&dir, &name, Mode::from(0o755)).unwrap();
+        dir = openat(&dir, &name, flags, Mode::empty()).unwrap();
+        path.push_str(&name);
+        path.push('/');
+    }
+    let name = "f".repeat(storage::raw::MAX_PATH_LEN + 1 - path.len());
+    let file = OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC;
+    drop(openat(&dir, &name, file, Mode::from(0o644)).unwrap());
+    assert!(path.len() <= storage::raw::MAX_PATH_LEN);
+    for listed in [s.op.list(&path), s.op.list_recursive("deep/")] {
+        let err = listed.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("bytes long"), "{err}");
+    }
+}

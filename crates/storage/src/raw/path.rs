@@ -2,25 +2,26 @@
 //!
 //! Paths are relative to the backend's root. A leading `/` means the root, so
 //! `/etc/passwd` is `<root>/etc/passwd`. Repeated slashes and `.` are dropped, `..`
-//! is resolved lexically, and a path that ends with `/` names a directory. A `..`
-//! that would climb above the root, a NUL byte, or a path longer than
+//! is resolved lexically, and a path that ends with `/`, or whose last name is `.`
+//! or `..`, names a directory. A `..` that would climb above the root, a NUL byte, or a path longer than
 //! [`MAX_PATH_LEN`] is an [`ErrorKind::InvalidInput`].
 
 use crate::{Error, ErrorKind, Result};
 
-/// The longest path, in bytes, that any backend takes: Linux's `PATH_MAX`. S3
-/// keys are at most 1,024 bytes (the S3 backend refuses a longer key itself,
-/// before any request); fs paths, with their root, at most this. Longer paths are refused before any backend sees
-/// them, so that memory and S3 refuse what fs refuses, and never make work in
+/// The longest path, in bytes, that any backend takes: Linux's `PATH_MAX` (4,096)
+/// less the NUL that ends a path there. S3 keys are at most 1,024 bytes (the S3
+/// backend refuses a longer key itself, before any request); fs paths below the
+/// root at most this. A directory path counts its trailing `/`. Longer paths are
+/// refused before any backend sees them, so that memory and S3 refuse what fs refuses, and never make work in
 /// proportion to the square of a path's length (every ancestor of a path of
 /// many components, as a directory or a check).
-pub const MAX_PATH_LEN: usize = 4096;
+pub const MAX_PATH_LEN: usize = 4095;
 
 /// How much of an over-long path its error shows.
 const SHOWN_OF_LONG_PATH: usize = 256;
 
 /// Normalizes `path`: no leading `/`, no empty, `.` or `..` components; a directory
-/// keeps its trailing `/`. The root is `""`.
+/// path (one that ends with `/`, `.` or `..`) ends with `/`. The root is `""`.
 ///
 /// # Errors
 ///
@@ -34,6 +35,7 @@ const SHOWN_OF_LONG_PATH: usize = 256;
 ///
 /// assert_eq!(normalize_path("/etc/passwd").unwrap(), "etc/passwd");
 /// assert_eq!(normalize_path("a//b/./c/../d/").unwrap(), "a/b/d/");
+/// assert_eq!(normalize_path("a/b/..").unwrap(), "a/");
 /// assert!(normalize_path("a/../../x").is_err());
 /// ```
 pub fn normalize_path(path: &str) -> Result<String> {
@@ -43,7 +45,8 @@ pub fn normalize_path(path: &str) -> Result<String> {
     if path.contains('\0') {
         return Err(invalid(path, "path contains a NUL byte"));
     }
-    let is_dir = path.ends_with('/');
+    // `a/` names a directory, and so do `a/.` and `a/b/..`, as in a shell.
+    let is_dir = path.ends_with('/') || matches!(path.rsplit('/').next(), Some("." | ".."));
     // Most paths are normal already: one copy, no list of their components.
     let body = if is_dir {
         &path[..path.len() - 1]
@@ -77,7 +80,8 @@ pub fn normalize_path(path: &str) -> Result<String> {
 /// # Errors
 ///
 /// As [`normalize_path`], plus [`ErrorKind::InvalidInput`] for an empty file name
-/// (the root) and [`ErrorKind::IsADirectory`] for a directory path (`a/`).
+/// (the root) and [`ErrorKind::IsADirectory`] for a directory path (`a/`, `a/.`,
+/// `a/b/..`).
 pub fn normalize_file_path(path: &str) -> Result<String> {
     let normalized = normalize_path(path)?;
     if normalized.is_empty() {
@@ -85,7 +89,7 @@ pub fn normalize_file_path(path: &str) -> Result<String> {
     }
     if normalized.ends_with('/') {
         return Err(Error::new(ErrorKind::IsADirectory)
-            .with_message("a path ending in '/' names a directory")
+            .with_message("a path ending in '/', '.' or '..' names a directory")
             .with_path(path));
     }
     Ok(normalized)
@@ -96,11 +100,17 @@ pub fn normalize_file_path(path: &str) -> Result<String> {
 ///
 /// # Errors
 ///
-/// As [`normalize_path`].
+/// As [`normalize_path`], counting the `/` added.
 pub fn normalize_dir_path(path: &str) -> Result<String> {
     let mut normalized = normalize_path(path)?;
     if !normalized.is_empty() && !normalized.ends_with('/') {
         normalized.push('/');
+        if normalized.len() > MAX_PATH_LEN {
+            return Err(invalid(
+                &shown_path(path),
+                &too_long_message(normalized.len()),
+            ));
+        }
     }
     Ok(normalized)
 }

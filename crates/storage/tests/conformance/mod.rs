@@ -1520,7 +1520,7 @@ pub(crate) async fn debug_output_shows_no_data(op: Operator) {
 pub(crate) async fn overlong_paths_are_refused(op: Operator) {
     use storage::raw::MAX_PATH_LEN;
     op.write("long/ok", "x").await.unwrap();
-    let deep = "a/".repeat(MAX_PATH_LEN / 2) + "x";
+    let deep = "a/".repeat(MAX_PATH_LEN.div_ceil(2)) + "x";
     let long = format!("long/{}", "n".repeat(MAX_PATH_LEN));
     for path in [deep, long] {
         let dir = format!("{path}/");
@@ -1566,6 +1566,53 @@ pub(crate) async fn overlong_paths_are_refused(op: Operator) {
         files_under(&op, "").await,
         BTreeSet::from(["long/ok".to_owned()])
     );
+    if op.scheme() != "s3" {
+        longest_paths_work_and_one_more_byte_is_refused(&op).await;
+    }
+}
+
+/// A path of exactly [`MAX_PATH_LEN`] bytes is one every call takes (fs: the
+/// kernel's `PATH_MAX` counts the NUL that ends a path), and a directory path that
+/// long with its `/`; one byte more is refused, a directory's `/` counted. S3 keys
+/// have a limit of their own (1,024 bytes).
+async fn longest_paths_work_and_one_more_byte_is_refused(op: &Operator) {
+    use storage::raw::MAX_PATH_LEN;
+    // Names of 254 bytes (a file name's limit is 255), then one to fill the rest.
+    let deep = |len: usize| {
+        let mut path = "long/".to_owned();
+        while path.len() + 255 < len {
+            path.push_str(&"n".repeat(254));
+            path.push('/');
+        }
+        path.push_str(&"x".repeat(len - path.len()));
+        path
+    };
+    let longest = deep(MAX_PATH_LEN);
+    assert_eq!(longest.len(), MAX_PATH_LEN);
+    op.write(&longest, "x").await.unwrap();
+    assert_eq!(op.stat(&longest).await.unwrap().content_length(), 1);
+    assert_eq!(op.read(&longest).await.unwrap(), "x");
+    assert_eq!(op.read_range(&longest, 0..1).await.unwrap(), "x");
+    let listed = files_under(op, "long/").await;
+    assert!(listed.contains(&longest), "{} listed", listed.len());
+    op.delete(&longest).await.unwrap();
+    assert!(!op.exists(&longest).await.unwrap());
+    // A directory path: its `/` makes it one byte longer than its name.
+    let dir = deep(MAX_PATH_LEN - 1) + "/";
+    op.create_dir(&dir).await.unwrap();
+    assert!(op.stat(&dir).await.unwrap().is_dir());
+    let too_long = [
+        op.write(&deep(MAX_PATH_LEN + 1), "x").await.map(drop),
+        op.create_dir(&deep(MAX_PATH_LEN)).await,
+        op.create_dir(&(deep(MAX_PATH_LEN) + "/")).await,
+        op.list(&deep(MAX_PATH_LEN)).await.map(drop),
+    ];
+    for (i, result) in too_long.into_iter().enumerate() {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{i}: {err}");
+        assert!(err.to_string().contains("bytes long"), "{i}: {err}");
+    }
+    op.remove_all("long/").await.unwrap();
 }
 
 pub(crate) async fn backends_agree_on_edge_cases(op: Operator) {
@@ -1594,6 +1641,18 @@ pub(crate) async fn backends_agree_on_edge_cases(op: Operator) {
     // rename and copy errors name the path at fault and both ends.
     op.write("edge/file", "f").await.unwrap();
     op.write("edge/src", "s").await.unwrap();
+    // A path whose last name is `.` or `..` names a directory, as in a shell:
+    // never the file it comes to.
+    for path in ["edge/file/.", "edge/file/sub/..", "edge/./file/."] {
+        assert_eq!(kind(op.write(path, "x").await), ErrorKind::IsADirectory);
+        assert_eq!(kind(op.read(path).await), ErrorKind::IsADirectory);
+        assert_eq!(kind(op.delete(path).await), ErrorKind::NotADirectory);
+        assert_eq!(
+            kind(op.copy("edge/src", path).await),
+            ErrorKind::IsADirectory
+        );
+    }
+    assert_eq!(op.read("edge/file").await.unwrap(), "f");
     let err = op.rename("edge/src", "edge/file/below").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotADirectory, "{err:?}");
     assert_eq!(err.context("from"), Some("edge/src"));

@@ -222,6 +222,13 @@ impl FsLister {
                     Entry::new(path, metadata(&stat))
                 }
             };
+            // An entry no call could name (a name that makes a path, or a
+            // directory's path with its `/`, longer than a path may be) fails
+            // the listing, as a directory too deep to walk into does.
+            if entry.path().len() > crate::raw::MAX_PATH_LEN {
+                return Err(Error::new(ErrorKind::InvalidInput)
+                    .with_message(crate::raw::too_long_message(entry.path().len())));
+            }
             if self.args.wants(entry.path()) {
                 entries.push(entry);
             }
