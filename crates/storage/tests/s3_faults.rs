@@ -3499,6 +3499,42 @@ fn a_close_accepted_before_a_shutdown_stores_parts_started_on_another_worker() {
     assert_eq!(aborts(&seen), 0, "{:?}", methods_and_queries(&server));
 }
 
+/// A part the server refuses fails the writer's next call, whichever it is: not
+/// only the call that waits for that part (once 8 parts are in flight, or at
+/// `close`), while a slow writer goes on feeding an upload already lost. The
+/// upload is aborted and no other part is sent.
+#[test]
+fn a_refused_part_fails_the_next_write() {
+    let server = taking_uploads(|seen, _| {
+        (seen.query.starts_with("partNumber=1&"))
+            .then(|| s3_error(StatusCode::FORBIDDEN, "AccessDenied", "r"))
+    });
+    let op = server.multipart_operator();
+    let err = block_on(async {
+        let mut writer = op.writer("k").await.unwrap();
+        writer.write_bytes(object(5 << 20)).await.unwrap();
+        writer.ready().await.unwrap();
+        // Small writes, far from another part, until one fails (or, with the
+        // failure never reported, until the guard gives up).
+        let guard = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Err(e) = writer.write_bytes(vec![1_u8; 1024]).await {
+                break e;
+            }
+            assert!(
+                std::time::Instant::now() < guard,
+                "no write reported the refused part: {:?}",
+                methods_and_queries(&server)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let seen = server.seen_when(|seen| aborts(seen) > 0);
+    let parts = seen.iter().filter(|s| s.query.starts_with("partNumber="));
+    assert_eq!(parts.count(), 1, "{:?}", methods_and_queries(&server));
+}
+
 /// A server that stores single `PUT`s and never answers them (as one whose
 /// answer is lost), and a one-worker executor whose operator writes to it.
 fn storing_without_answering() -> (FaultServer, io_executor::Executor, Operator) {

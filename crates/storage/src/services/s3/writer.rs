@@ -75,6 +75,22 @@ impl Upload {
         self.done.push(ended?);
         Ok(())
     }
+
+    /// Keeps the results of the parts that have ended, wherever they are in the
+    /// list: a part refused fails the writer's next call, not only the one that
+    /// waits for it (a slow writer would go on feeding a lost upload until eight
+    /// parts were in flight, or until `close`).
+    async fn keep_ended(&mut self) -> Result<()> {
+        while let Some(i) = self.in_flight.iter().position(JoinHandle::is_finished) {
+            let ended = match self.in_flight.get_mut(i) {
+                Some(part) => joined(part.await),
+                None => break,
+            };
+            self.in_flight.remove(i);
+            self.done.push(ended?);
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for S3Writer {
@@ -124,6 +140,9 @@ impl S3Writer {
     }
 
     async fn upload_full_parts(&mut self) -> Result<()> {
+        if let Some(upload) = self.upload.as_mut() {
+            upload.keep_ended().await?;
+        }
         if self.upload.is_none() {
             if self.pending_len <= self.core.multipart_threshold {
                 return Ok(());
@@ -274,7 +293,9 @@ impl S3Writer {
         while !upload.in_flight.is_empty() {
             upload.join_oldest().await?;
         }
-        let parts = std::mem::take(&mut upload.done);
+        let mut parts = std::mem::take(&mut upload.done);
+        // Kept as they ended; listed (and their checksums combined) in order.
+        parts.sort_by_key(|p| p.part_number);
         let (id, write_id) = (upload.id.clone(), upload.write_id.clone());
         let etag = self
             .core
