@@ -4586,16 +4586,26 @@ fn an_empty_first_page_that_says_more_follow_is_not_an_empty_directory() {
 
 /// `remove_all` of keys the server says it deleted but lists again every time (a
 /// listing that does not name a key as it is stored) ends with an error naming
-/// the key, never deletes and lists for ever; a key the server fails to delete is
-/// named too.
+/// the key, never deletes and lists for ever, nor returns `Ok` with the keys
+/// there, whether or not the listing says more follow; a key the server fails to
+/// delete is named too.
 #[test]
 fn remove_all_of_keys_that_do_not_go_away_ends() {
-    let listing = "<ListBucketResult><IsTruncated>true</IsTruncated>\
-                   <NextContinuationToken>t</NextContinuationToken>\
-                   <Contents><Key>d/stuck</Key><Size>1</Size></Contents>\
-                   <Contents><Key>d/locked</Key><Size>1</Size></Contents>\
-                   </ListBucketResult>";
-    for refused in [false, true] {
+    let truncated = "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                     <NextContinuationToken>t</NextContinuationToken>\
+                     <Contents><Key>d/stuck</Key><Size>1</Size></Contents>\
+                     <Contents><Key>d/locked</Key><Size>1</Size></Contents>\
+                     </ListBucketResult>";
+    let whole = "<ListBucketResult><IsTruncated>false</IsTruncated>\
+                 <Contents><Key>d/stuck</Key><Size>1</Size></Contents>\
+                 <Contents><Key>d/locked</Key><Size>1</Size></Contents>\
+                 </ListBucketResult>";
+    for (listing, refused) in [
+        (truncated, false),
+        (truncated, true),
+        (whole, false),
+        (whole, true),
+    ] {
         let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
             "GET" => full(StatusCode::OK, listing),
             "POST" if refused => full(

@@ -421,9 +421,9 @@ impl Access for S3 {
                 for (key, result) in keys.iter().zip(core.delete_many(&keys).await) {
                     result.map_err(|e| e.with_context("key", key))?;
                 }
-                if !page.is_truncated {
-                    return Ok(());
-                }
+                // Listed again after the last page too: done only once a listing
+                // finds nothing, never with keys the server said it deleted still
+                // there (one request more, an empty listing).
                 deleted_first = keys.into_iter().next();
             }
         })
