@@ -4930,6 +4930,49 @@ impl aws_credential_types::provider::ProvideCredentials for FailingWhenLetGo {
     }
 }
 
+/// A credential source that never answers.
+#[derive(Debug)]
+struct Silent;
+
+impl aws_credential_types::provider::ProvideCredentials for Silent {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+    }
+}
+
+/// A credential source that never answers (a stuck vault client, an STS call
+/// that hangs) fails the requests that wait for it once the request timeout
+/// passes, a temporary `Timeout` at the credentials stage, where every request
+/// hung for ever; nothing is sent unsigned.
+#[test]
+fn a_credential_source_that_never_answers_times_out() {
+    let server = FaultServer::start(|_, _| full(StatusCode::OK, ""));
+    let op = operator_of(
+        S3Builder::new("bucket")
+            .endpoint(format!("http://{}", server.addr))
+            .credentials_provider(Silent)
+            .request_timeout(Duration::from_millis(200))
+            .retry(RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(block_on(op.stat("k"))));
+    let err = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the stat hung on the credential source")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.context("stage"), Some("credentials"), "{err}");
+    assert!(server.seen().is_empty(), "nothing was sent unsigned");
+}
+
 /// Requests that wait together for credentials, whose fetch fails, all get that
 /// failure: the source is asked once, where each waiting request asked it again
 /// in turn (a source that is down, or slow to say so, was asked once per request,

@@ -530,7 +530,10 @@ impl S3Builder {
     /// sends its body, between one 1 MiB frame taken by the connection and the
     /// next; then for the response head; then for each piece of the response body
     /// after the previous one. An upload that keeps moving on a slow link is not
-    /// cut off, however long it takes.
+    /// cut off, however long it takes. A fetch of credentials (the provider chain,
+    /// or a [`credentials_provider`](Self::credentials_provider)) has this long
+    /// too: past it, it and the requests waiting for it fail with a temporary
+    /// `Timeout` (context `stage` = `credentials`).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -705,7 +708,8 @@ impl S3Builder {
             Some(CredentialCache::new(Source::Provider(provider)))
         } else {
             Some(self.default_credentials(&region).map_err(invalid)?)
-        };
+        }
+        .map(|cache| cache.with_fetch_timeout(self.request_timeout));
         let root = crate::raw::normalize_path(&self.root)
             .map_err(|e| invalid(format!("root {:?}: {e}", self.root)))?;
         self.root = match root.trim_end_matches('/') {

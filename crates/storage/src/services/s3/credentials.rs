@@ -155,6 +155,8 @@ pub(crate) struct CredentialCache {
     refuted: Mutex<Option<(IdentityKey, Instant)>>,
     /// Long-term credentials given as they are: asking again gives the same.
     fixed: bool,
+    /// How long one fetch may take: the backend's request timeout.
+    fetch_timeout: Duration,
 }
 
 /// Which credentials an identity is (access key id and session token).
@@ -190,7 +192,17 @@ impl CredentialCache {
             failed: Mutex::new(None),
             refuted: Mutex::new(None),
             fixed: false,
+            fetch_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// A fetch that takes longer than `timeout` fails with
+    /// [`ErrorKind::Timeout`] (temporary), and so do the requests waiting for it:
+    /// a source that never answers (a stuck vault client, an STS call that hangs)
+    /// would hold every request, and its place, for ever.
+    pub(crate) fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
     }
 
     /// Long-term credentials given explicitly (or read from the environment).
@@ -342,7 +354,11 @@ impl CredentialCache {
     async fn fetch(&self) -> Result<Cached> {
         let provider = self.provider().await;
         let fetched = SystemTime::now();
-        let credentials = match provider.provide_credentials().await {
+        let asked = tokio::time::timeout(self.fetch_timeout, provider.provide_credentials());
+        let answer = asked
+            .await
+            .unwrap_or_else(|_| Err(CredentialsError::provider_timed_out(self.fetch_timeout)));
+        let credentials = match answer {
             Ok(credentials) => credentials,
             Err(e) => {
                 // aws-config's profile provider hands out its setup error (a
