@@ -93,10 +93,19 @@ impl Prefix {
         }
     }
 
-    /// The object_store location of a path our listing returned.
-    pub(crate) fn location(&self, path: &str) -> object_store::Result<Path> {
+    /// The object_store location of a path our listing returned; `None`, with a
+    /// warning logged, for one that is no object_store path (a name with a control
+    /// character, `Icon\r`, written by another tool), which the listing leaves
+    /// out as it leaves out a name that is not UTF-8.
+    pub(crate) fn listed(&self, path: &str) -> Option<Path> {
         let full = format!("{}{}", self.0, path.trim_end_matches('/'));
-        Path::parse(full).map_err(|source| OsError::InvalidPath { source })
+        match Path::parse(&full) {
+            Ok(location) => Some(location),
+            Err(e) => {
+                tracing::warn!(path = ?full, error = %e, "leaving out of the listing a name that is no object_store path");
+                None
+            }
+        }
     }
 
     /// Where a listing of object_store `prefix` starts: prefixes match whole
@@ -185,18 +194,12 @@ pub(crate) fn attributes(meta: &Metadata) -> object_store::Attributes {
 }
 
 /// The `ObjectMeta` of a listed file; `None` for a directory.
-pub(crate) fn listed_meta(
-    prefix: &Prefix,
-    entry: &Entry,
-) -> Option<object_store::Result<ObjectMeta>> {
+pub(crate) fn listed_meta(prefix: &Prefix, entry: &Entry) -> Option<ObjectMeta> {
     if entry.metadata().is_dir() {
         return None;
     }
-    Some(
-        prefix
-            .location(entry.path())
-            .map(|loc| object_meta(loc, entry.metadata())),
-    )
+    let location = prefix.listed(entry.path())?;
+    Some(object_meta(location, entry.metadata()))
 }
 
 /// Our conditions for a get's.

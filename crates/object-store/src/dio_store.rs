@@ -96,7 +96,9 @@ const DELETE_BATCH: usize = 1000;
 /// - Listings leave out what is no object: on fs, FIFOs, sockets and devices (as
 ///   `LocalFileSystem` does) and names that are not UTF-8; on S3, keys that are no
 ///   path (an empty, `.` or `..` segment: `a//b`, written by another tool), with
-///   a warning logged, where `AmazonS3` fails the listing. A FIFO named by its
+///   a warning logged, where `AmazonS3` fails the listing; on every backend, names
+///   that are no object_store path (a control character: `Icon\r`), with a
+///   warning logged. A FIFO named by its
 ///   path is still a file to `head` (size 0), and `get` refuses it.
 /// - Deleting an object that is not there succeeds on every backend, as on S3
 ///   and `InMemory` (`LocalFileSystem` answers `NotFound`), a location that names
@@ -482,9 +484,13 @@ impl ObjectStore for DioStore {
                 }
                 Err(e) => return Err(self.error(e, &place)),
             };
-            match convert::listed_meta(&self.prefix, &entry) {
-                Some(meta) => objects.push(meta?),
-                None => common_prefixes.push(self.prefix.location(entry.path())?),
+            let Some(location) = self.prefix.listed(entry.path()) else {
+                continue;
+            };
+            if entry.metadata().is_dir() {
+                common_prefixes.push(location);
+            } else {
+                objects.push(convert::object_meta(location, entry.metadata()));
             }
         }
         // Directory walks have no order; object stores list in key order.
@@ -614,9 +620,7 @@ impl DioStore {
                         })
                         .map_err(move |e| convert::os_error(e, &errors, &place))
                         .try_filter_map(move |entry| {
-                            futures_util::future::ready(
-                                convert::listed_meta(&metas, &entry).transpose(),
-                            )
+                            futures_util::future::ready(Ok(convert::listed_meta(&metas, &entry)))
                         })
                         .boxed()
                 }
