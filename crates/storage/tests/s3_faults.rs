@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
@@ -394,7 +394,6 @@ fn slow_down_twice_then_success_is_retried() {
 #[test]
 fn a_slow_down_with_retry_after_waits_as_asked() {
     use aws_smithy_types::date_time::{DateTime, Format};
-    use std::time::SystemTime;
     fn in_a_minute() -> String {
         DateTime::from(SystemTime::now() + Duration::from_secs(60))
             .fmt(Format::HttpDate)
@@ -4928,6 +4927,58 @@ impl aws_credential_types::provider::ProvideCredentials for FailingWhenLetGo {
             )
         })
     }
+}
+
+/// When an `x-amz-date` (`20261208T031900Z`) was signed.
+fn signed_at(amz_date: &str) -> SystemTime {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let d = amz_date.as_bytes();
+    let at = |r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).unwrap();
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        at(0..4),
+        at(4..6),
+        at(6..8),
+        at(9..11),
+        at(11..13),
+        at(13..15)
+    );
+    SystemTime::try_from(DateTime::from_str(&rfc3339, Format::DateTime).unwrap()).unwrap()
+}
+
+/// A machine whose clock is 20 minutes behind the server's (a VM that drifted) is
+/// refused with `RequestTimeTooSkewed`: the backend learns the difference from the
+/// answer's `Date` and signs the retry, and every later request, by the server's
+/// clock, as the AWS SDKs do, where every request failed for good.
+#[test]
+fn a_clock_off_from_the_servers_is_corrected_from_its_date() {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let ahead = Duration::from_secs(20 * 60);
+    let server = FaultServer::start(move |seen, _| {
+        let server_now = SystemTime::now() + ahead;
+        let date = DateTime::from(server_now).fmt(Format::HttpDate).unwrap();
+        let signed = signed_at(seen.header("x-amz-date").unwrap());
+        let off = server_now
+            .duration_since(signed)
+            .unwrap_or_else(|e| e.duration());
+        if off > Duration::from_secs(15 * 60) {
+            let mut refused = s3_error(StatusCode::FORBIDDEN, "RequestTimeTooSkewed", "r");
+            refused.headers_mut().insert("date", date.parse().unwrap());
+            return refused;
+        }
+        with_headers(StatusCode::OK, &[("date", &date)], HELLO)
+    });
+    let op = server.operator(3, Duration::from_secs(10));
+    block_on(async {
+        assert_eq!(op.read("k").await.unwrap(), HELLO);
+        assert_eq!(op.read("k").await.unwrap(), HELLO);
+    });
+    let refused = server
+        .seen()
+        .iter()
+        .filter(|s| signed_at(s.header("x-amz-date").unwrap()) < SystemTime::now())
+        .count();
+    assert_eq!(refused, 1, "{:?}", methods_and_queries(&server));
 }
 
 /// A credential source that never answers.

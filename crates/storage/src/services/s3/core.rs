@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
@@ -292,6 +292,10 @@ pub(crate) struct Core {
     pub(crate) retry: RetryPolicy,
     request_timeout: Duration,
     connect_timeout: Duration,
+    /// How far the server's clock is ahead of ours, in milliseconds (behind:
+    /// negative), learned from the `Date` of a `RequestTimeTooSkewed` refusal:
+    /// requests are signed by the server's clock.
+    clock_skew_ms: AtomicI64,
     max_idle_per_host: usize,
     pub(crate) part_size: usize,
     pub(crate) multipart_threshold: usize,
@@ -427,6 +431,7 @@ impl Core {
             retry: builder.retry,
             request_timeout: builder.request_timeout,
             connect_timeout: builder.connect_timeout,
+            clock_skew_ms: AtomicI64::new(0),
             max_idle_per_host: builder.max_idle_per_host,
             part_size: builder.part_size,
             multipart_threshold: builder.multipart_threshold,
@@ -639,7 +644,7 @@ impl Core {
             .identity(identity)
             .region(&self.region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(self.signing_time())
             .settings(settings)
             .build()
             .map_err(|e| failed(&e))?
@@ -685,6 +690,44 @@ impl Core {
         let (instructions, _signature) = signed.map_err(|e| failed(&e))?.into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
+    }
+
+    /// Now, by the server's clock as far as it is known ([`Self::learn_clock`]).
+    fn signing_time(&self) -> SystemTime {
+        let skew = self.clock_skew_ms.load(Ordering::Relaxed);
+        let by = Duration::from_millis(skew.unsigned_abs());
+        let now = SystemTime::now();
+        let time = if skew >= 0 {
+            now.checked_add(by)
+        } else {
+            now.checked_sub(by)
+        };
+        time.unwrap_or(now)
+    }
+
+    /// Learns how far the server's clock is from ours from an answer's `Date`;
+    /// `false` if it has none, or it says nothing new (a request signed by it was
+    /// refused as well: sending it again would not help).
+    fn learn_clock(&self, headers: &HeaderMap) -> bool {
+        let Some(server) = header_str(headers, &http::header::DATE).and_then(http_date) else {
+            return false;
+        };
+        let now = SystemTime::now();
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let skew = match server.duration_since(now) {
+            Ok(ahead) => ms(ahead),
+            Err(behind) => -ms(behind.duration()),
+        };
+        let known = self.clock_skew_ms.swap(skew, Ordering::Relaxed);
+        // A `Date` has whole seconds: within a few of what was known is nothing new.
+        let new = known.abs_diff(skew) > 5_000;
+        if new {
+            tracing::warn!(
+                skew_ms = skew,
+                "the S3 server's clock is off from this machine's; signing by the server's"
+            );
+        }
+        new
     }
 
     /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
@@ -910,6 +953,11 @@ impl Core {
         // The error body is best effort: its status says enough without it.
         let body = self.read_small(body).await.unwrap_or_default();
         let mut err = error_from_parts(status, &parts.headers, &body);
+        // A clock off from the server's (by more than its 15 minutes): sent again,
+        // signed by the server's clock, if its answer says what that is.
+        if err.context("code") == Some("RequestTimeTooSkewed") && self.learn_clock(&parts.headers) {
+            err = err.set_temporary(true);
+        }
         // A HEAD's refusal has no body to name its code: a bare 400 signed with a
         // session token may be that token's.
         let guessed = err.context("code").is_none();
