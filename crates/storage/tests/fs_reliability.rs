@@ -1119,9 +1119,9 @@ fn a_failed_listing_names_the_entry_it_failed_at() {
             rustix::fs::Mode::empty(),
         )
         .unwrap();
-        // Deeper than a path may be long (4,096 bytes), made a level at a time.
+        // Deeper than a path may be long, made a level at a time.
         let mut path = String::from("t/deep/er/");
-        while path.len() <= 4096 {
+        while path.len() <= storage::raw::MAX_PATH_LEN {
             rustix::fs::mkdirat(&fd, long.as_str(), rustix::fs::Mode::from(0o755)).unwrap();
             fd = rustix::fs::openat(
                 &fd,

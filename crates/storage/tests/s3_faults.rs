@@ -4632,6 +4632,39 @@ fn remove_all_of_keys_that_do_not_go_away_ends() {
     }
 }
 
+/// `remove_all` confirms with one more listing that what it deleted is gone, and
+/// keeps a key written meanwhile (as a write after an object store's listing
+/// keeps its key): it neither deletes it nor lists on for ever.
+#[test]
+fn remove_all_keeps_a_key_written_meanwhile() {
+    let listings = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(move |seen, _| match seen.method.as_str() {
+        "GET" => {
+            let key = match listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => "d/old",
+                _ => "d/new",
+            };
+            full(
+                StatusCode::OK,
+                format!(
+                    "<ListBucketResult><IsTruncated>false</IsTruncated>\
+                     <Contents><Key>{key}</Key><Size>1</Size></Contents></ListBucketResult>"
+                ),
+            )
+        }
+        "POST" => full(StatusCode::OK, "<DeleteResult></DeleteResult>"),
+        _ => full(StatusCode::NO_CONTENT, ""),
+    });
+    let op = server.operator(1, Duration::from_secs(10));
+    block_on(op.remove_all("d/")).unwrap();
+    let seen = server.seen();
+    let deletes: Vec<_> = seen.iter().filter(|s| s.method == "POST").collect();
+    assert_eq!(deletes.len(), 1, "{:?}", methods_and_queries(&server));
+    let body = String::from_utf8_lossy(&deletes[0].body);
+    assert!(body.contains("d/old") && !body.contains("d/new"), "{body}");
+    assert_eq!(seen.iter().filter(|s| s.method == "GET").count(), 2);
+}
+
 /// SeaweedFS's `start-after` compares path segments and skips keys S3 would list:
 /// a listing from an offset does not send it there, and it is known for SeaweedFS
 /// behind a proxy that rewrites the `Server` header too (nginx does), by the
@@ -4949,12 +4982,50 @@ fn signed_at(amz_date: &str) -> SystemTime {
 /// A machine whose clock is 20 minutes behind the server's (a VM that drifted) is
 /// refused with `RequestTimeTooSkewed`: the backend learns the difference from the
 /// answer's `Date` and signs the retry, and every later request, by the server's
-/// clock, as the AWS SDKs do, where every request failed for good.
+/// clock, as the AWS SDKs do, where every request failed for good. So are reads
+/// refused together (each retried, not only the first to learn the clock), and a
+/// `stat`, whose refusal has no body to name its code.
 #[test]
 fn a_clock_off_from_the_servers_is_corrected_from_its_date() {
+    let server = skewed_server();
+    let op = server.operator(3, Duration::from_secs(10));
+    block_on(async {
+        assert_eq!(op.read("k").await.unwrap(), HELLO);
+        assert_eq!(op.read("k").await.unwrap(), HELLO);
+    });
+    assert_eq!(refused_by_the_clock(&server), 1);
+
+    let server = skewed_server();
+    let op = server.operator(3, Duration::from_secs(10));
+    let reads = (0..4).map(|_| op.read("k"));
+    for read in block_on(futures_util::future::join_all(reads)) {
+        assert_eq!(read.unwrap(), HELLO);
+    }
+    assert_eq!(refused_by_the_clock(&server), 4);
+
+    let server = skewed_server();
+    let op = server.operator(3, Duration::from_secs(10));
+    assert_eq!(block_on(op.stat("k")).unwrap().content_length(), 11);
+    assert_eq!(refused_by_the_clock(&server), 1);
+}
+
+/// How many requests `server` saw signed by this machine's clock, not the
+/// server's ([`skewed_server`]).
+fn refused_by_the_clock(server: &FaultServer) -> usize {
+    server
+        .seen()
+        .iter()
+        .filter(|s| signed_at(s.header("x-amz-date").unwrap()) < SystemTime::now())
+        .count()
+}
+
+/// A server whose clock is 20 minutes ahead, which refuses requests signed over
+/// 15 minutes off it with `RequestTimeTooSkewed`, and otherwise answers every
+/// request with `HELLO`.
+fn skewed_server() -> FaultServer {
     use aws_smithy_types::date_time::{DateTime, Format};
     let ahead = Duration::from_secs(20 * 60);
-    let server = FaultServer::start(move |seen, _| {
+    FaultServer::start(move |seen, _| {
         let server_now = SystemTime::now() + ahead;
         let date = DateTime::from(server_now).fmt(Format::HttpDate).unwrap();
         let signed = signed_at(seen.header("x-amz-date").unwrap());
@@ -4967,18 +5038,7 @@ fn a_clock_off_from_the_servers_is_corrected_from_its_date() {
             return refused;
         }
         with_headers(StatusCode::OK, &[("date", &date)], HELLO)
-    });
-    let op = server.operator(3, Duration::from_secs(10));
-    block_on(async {
-        assert_eq!(op.read("k").await.unwrap(), HELLO);
-        assert_eq!(op.read("k").await.unwrap(), HELLO);
-    });
-    let refused = server
-        .seen()
-        .iter()
-        .filter(|s| signed_at(s.header("x-amz-date").unwrap()) < SystemTime::now())
-        .count();
-    assert_eq!(refused, 1, "{:?}", methods_and_queries(&server));
+    })
 }
 
 /// A credential source that never answers.
@@ -4997,7 +5057,7 @@ impl aws_credential_types::provider::ProvideCredentials for Silent {
 }
 
 /// A credential source that never answers (a stuck vault client, an STS call
-/// that hangs) fails the requests that wait for it once the request timeout
+/// that hangs) fails the requests that wait for it once the credentials timeout
 /// passes, a temporary `Timeout` at the credentials stage, where every request
 /// hung for ever; nothing is sent unsigned.
 #[test]
@@ -5007,7 +5067,7 @@ fn a_credential_source_that_never_answers_times_out() {
         S3Builder::new("bucket")
             .endpoint(format!("http://{}", server.addr))
             .credentials_provider(Silent)
-            .request_timeout(Duration::from_millis(200))
+            .credentials_timeout(Duration::from_millis(200))
             .retry(RetryPolicy::default().with_max_attempts(1))
             .build()
             .unwrap(),

@@ -376,7 +376,10 @@ impl Access for S3 {
                 core.delete(&core.key(name)).await?;
             }
             let prefix = core.key(&path);
-            let mut deleted_first: Option<String> = None;
+            // The keys the last round deleted, and whether its page was the
+            // listing's last: then the next listing only confirms they are gone.
+            let mut deleted = std::collections::HashSet::new();
+            let mut confirming = false;
             let mut listed_again = 0_u32;
             // Past pages with no keys that say more follow (a server may send them),
             // never to a token given before (which would loop).
@@ -403,28 +406,33 @@ impl Access for S3 {
                 // a writer that made it again; it is deleted again, after a pause.
                 // Every time: it is not the key the listing named (a server that
                 // changed it on the way: trailing white space, a carriage return),
-                // and would be deleted for ever.
-                if deleted_first.as_deref() == Some(keys[0].as_str()) {
-                    listed_again += 1;
-                    if listed_again > LISTED_AGAIN_MAX {
-                        return Err(Error::new(ErrorKind::Unexpected)
-                            .with_message(
-                                "a key the server said it deleted is listed again and again: \
-                                 the listing does not name it as it is stored",
-                            )
-                            .with_context("key", &keys[0]));
+                // and would be deleted for ever; nor is it gone, whatever the
+                // server said of it.
+                match keys.iter().find(|k| deleted.contains(k.as_str())) {
+                    Some(again) => {
+                        listed_again += 1;
+                        if listed_again > LISTED_AGAIN_MAX {
+                            return Err(Error::new(ErrorKind::Unexpected)
+                                .with_message(
+                                    "a key the server said it deleted is listed again and \
+                                     again: written again each time, or the listing does not \
+                                     name it as it is stored",
+                                )
+                                .with_context("key", again));
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100 << listed_again))
+                            .await;
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(100 << listed_again)).await;
-                } else {
-                    listed_again = 0;
+                    // After the last page, only keys written since: theirs to keep,
+                    // as a write after an object store's listing keeps its key.
+                    None if confirming => return Ok(()),
+                    None => listed_again = 0,
                 }
                 for (key, result) in keys.iter().zip(core.delete_many(&keys).await) {
                     result.map_err(|e| e.with_context("key", key))?;
                 }
-                // Listed again after the last page too: done only once a listing
-                // finds nothing, never with keys the server said it deleted still
-                // there (one request more, an empty listing).
-                deleted_first = keys.into_iter().next();
+                confirming = !page.is_truncated;
+                deleted = keys.into_iter().collect();
             }
         })
     }

@@ -163,6 +163,7 @@ pub struct S3Builder {
     pub(crate) retry: RetryPolicy,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) credentials_timeout: Duration,
     pub(crate) part_size: usize,
     pub(crate) multipart_threshold: usize,
     pub(crate) part_concurrency: usize,
@@ -203,6 +204,7 @@ impl fmt::Debug for S3Builder {
             .field("retry", &self.retry)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("credentials_timeout", &self.credentials_timeout)
             .field("part_size", &self.part_size)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_concurrency", &self.part_concurrency)
@@ -258,6 +260,7 @@ impl S3Builder {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
+            credentials_timeout: Duration::from_secs(60),
             part_size: 8 << 20,
             multipart_threshold: 16 << 20,
             part_concurrency: 8,
@@ -530,12 +533,22 @@ impl S3Builder {
     /// sends its body, between one 1 MiB frame taken by the connection and the
     /// next; then for the response head; then for each piece of the response body
     /// after the previous one. An upload that keeps moving on a slow link is not
-    /// cut off, however long it takes. A fetch of credentials (the provider chain,
-    /// or a [`credentials_provider`](Self::credentials_provider)) has this long
-    /// too: past it, it and the requests waiting for it fail with a temporary
-    /// `Timeout` (context `stage` = `credentials`).
+    /// cut off, however long it takes. A fetch of credentials has its own bound,
+    /// [`credentials_timeout`](Self::credentials_timeout).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long one fetch of credentials (the provider chain, or a
+    /// [`credentials_provider`](Self::credentials_provider)) may take (60 s by
+    /// default: the chain's own steps, an instance metadata token's retries or an
+    /// STS call, take up to about 30 s each). Past it, the fetch and the requests
+    /// waiting for it fail with a temporary `Timeout` (context `stage` =
+    /// `credentials`): a source that never answers (a stuck vault client) holds
+    /// no request for ever.
+    pub fn credentials_timeout(mut self, timeout: Duration) -> Self {
+        self.credentials_timeout = timeout;
         self
     }
 
@@ -709,7 +722,7 @@ impl S3Builder {
         } else {
             Some(self.default_credentials(&region).map_err(invalid)?)
         }
-        .map(|cache| cache.with_fetch_timeout(self.request_timeout));
+        .map(|cache| cache.with_fetch_timeout(self.credentials_timeout));
         let root = crate::raw::normalize_path(&self.root)
             .map_err(|e| invalid(format!("root {:?}: {e}", self.root)))?;
         self.root = match root.trim_end_matches('/') {

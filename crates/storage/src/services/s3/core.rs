@@ -705,10 +705,16 @@ impl Core {
         time.unwrap_or(now)
     }
 
-    /// Learns how far the server's clock is from ours from an answer's `Date`;
-    /// `false` if it has none, or it says nothing new (a request signed by it was
-    /// refused as well: sending it again would not help).
-    fn learn_clock(&self, headers: &HeaderMap) -> bool {
+    /// Learns how far the server's clock is from ours from the `Date` of an answer
+    /// to a request signed `signed_skew` ms off our clock; `true` if that request
+    /// was signed that far off the server's clock (over S3's 15 minutes), so that
+    /// sending it again, signed by the server's clock, may be answered. `false` if
+    /// the answer has no `Date`, or the request was signed by the server's clock
+    /// already (as far as a `Date`, in whole seconds, tells): its refusal is not
+    /// the clock's. Every request refused together (the parts of an upload)
+    /// compares with the clock it was signed by, not with what another's refusal
+    /// taught meanwhile.
+    fn learn_clock(&self, headers: &HeaderMap, signed_skew: i64) -> bool {
         let Some(server) = header_str(headers, &http::header::DATE).and_then(http_date) else {
             return false;
         };
@@ -718,16 +724,19 @@ impl Core {
             Ok(ahead) => ms(ahead),
             Err(behind) => -ms(behind.duration()),
         };
+        // S3 refuses a request signed more than 15 minutes off its clock; a
+        // `Date` has whole seconds, so a few seconds off tells nothing.
+        if signed_skew.abs_diff(skew) <= 14 * 60 * 1000 {
+            return false;
+        }
         let known = self.clock_skew_ms.swap(skew, Ordering::Relaxed);
-        // A `Date` has whole seconds: within a few of what was known is nothing new.
-        let new = known.abs_diff(skew) > 5_000;
-        if new {
+        if known.abs_diff(skew) > 5_000 {
             tracing::warn!(
                 skew_ms = skew,
                 "the S3 server's clock is off from this machine's; signing by the server's"
             );
         }
-        new
+        true
     }
 
     /// Sends `req` until it succeeds (2xx), fails for good, or runs out of attempts.
@@ -937,6 +946,8 @@ impl Core {
             None => None,
         };
         let progress = Arc::new(Progress::new());
+        // The clock this attempt is signed by (see `learn_clock`).
+        let signed_skew = self.clock_skew_ms.load(Ordering::Relaxed);
         let http = self.build(req, identity.as_ref(), &progress)?;
         let len = http.body().len();
         let response = self
@@ -954,8 +965,14 @@ impl Core {
         let body = self.read_small(body).await.unwrap_or_default();
         let mut err = error_from_parts(status, &parts.headers, &body);
         // A clock off from the server's (by more than its 15 minutes): sent again,
-        // signed by the server's clock, if its answer says what that is.
-        if err.context("code") == Some("RequestTimeTooSkewed") && self.learn_clock(&parts.headers) {
+        // signed by the server's clock, if its answer says what that is. A HEAD's
+        // refusal has no code: a bare 403 whose `Date` is that far off is taken
+        // for one.
+        let skewed = match err.context("code") {
+            Some(code) => code == "RequestTimeTooSkewed",
+            None => req.method == Method::HEAD && status == StatusCode::FORBIDDEN,
+        };
+        if skewed && self.learn_clock(&parts.headers, signed_skew) {
             err = err.set_temporary(true);
         }
         // A HEAD's refusal has no body to name its code: a bare 400 signed with a

@@ -155,7 +155,7 @@ pub(crate) struct CredentialCache {
     refuted: Mutex<Option<(IdentityKey, Instant)>>,
     /// Long-term credentials given as they are: asking again gives the same.
     fixed: bool,
-    /// How long one fetch may take: the backend's request timeout.
+    /// How long one fetch may take (`S3Builder::credentials_timeout`).
     fetch_timeout: Duration,
 }
 
