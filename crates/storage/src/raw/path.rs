@@ -106,10 +106,7 @@ pub fn normalize_dir_path(path: &str) -> Result<String> {
     if !normalized.is_empty() && !normalized.ends_with('/') {
         normalized.push('/');
         if normalized.len() > MAX_PATH_LEN {
-            return Err(invalid(
-                &shown_path(path),
-                &too_long_message(normalized.len()),
-            ));
+            return Err(too_long(&normalized));
         }
     }
     Ok(normalized)

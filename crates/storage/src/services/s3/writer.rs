@@ -67,11 +67,17 @@ impl Upload {
     /// dropped) leaves it there, for an abort to cancel and wait for, never
     /// running on unseen.
     async fn join_oldest(&mut self) -> Result<()> {
-        let Some(oldest) = self.in_flight.front_mut() else {
+        if self.in_flight.is_empty() {
             return Ok(());
-        };
-        let ended = joined(oldest.await);
-        self.in_flight.pop_front();
+        }
+        self.join(0).await
+    }
+
+    /// Waits for part `i` in flight (there is one) to end, and keeps its result;
+    /// it leaves the list only then.
+    async fn join(&mut self, i: usize) -> Result<()> {
+        let ended = joined((&mut self.in_flight[i]).await);
+        self.in_flight.remove(i);
         self.done.push(ended?);
         Ok(())
     }
@@ -82,12 +88,7 @@ impl Upload {
     /// parts were in flight, or until `close`).
     async fn keep_ended(&mut self) -> Result<()> {
         while let Some(i) = self.in_flight.iter().position(JoinHandle::is_finished) {
-            let ended = match self.in_flight.get_mut(i) {
-                Some(part) => joined(part.await),
-                None => break,
-            };
-            self.in_flight.remove(i);
-            self.done.push(ended?);
+            self.join(i).await?;
         }
         Ok(())
     }
